@@ -1,0 +1,62 @@
+# chatd — top-level commands. See README.md.
+#   make run     whole system: Postgres, Redis, 2x each role, web UI on :3000
+#   make test    every test (installs deps, starts throwaway Postgres + Redis)
+#   make bench   benchmarks → docs/benchmarks.md
+#   make fuzz    libFuzzer drivers for FUZZ_SECONDS each
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
+
+.PHONY: all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration run run-single bench bench-quick clean
+
+all: debug
+
+deps:
+	scripts/install-deps
+
+debug:
+	cmake -S . -B build/debug -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc >/dev/null
+	cmake --build build/debug -j $(JOBS)
+
+release:
+	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc >/dev/null
+	cmake --build build/release -j $(JOBS)
+
+build: debug
+
+unit: debug
+	cd build/debug && ctest --output-on-failure -j $(JOBS)
+
+fuzz-build:
+	cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DCHATD_FUZZ=ON -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build build/fuzz -j $(JOBS)
+
+fuzz: deps fuzz-build
+	scripts/fuzz-run $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	scripts/fuzz-run $(FUZZ_SMOKE_SECONDS)
+
+integration: debug
+	scripts/test-integration
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) fuzz-smoke
+	$(MAKE) integration
+
+run: deps release
+	scripts/run-all
+
+run-single: deps release
+	scripts/run-all --single
+
+bench: deps release
+	bench/run
+
+bench-quick: deps release
+	bench/run --quick
+
+clean:
+	rm -rf build

@@ -1,0 +1,87 @@
+/* Unit tests for src/core: arena, buf, error text, allocation fault hook. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/core.h"
+
+static void test_arena_alloc_align_and_big(void **state)
+{
+    (void)state;
+    cd_arena a;
+    cd_arena_init(&a, 256);
+    char *p = cd_arena_alloc(&a, 3);
+    char *q = cd_arena_alloc(&a, 5);
+    assert_non_null(p);
+    assert_non_null(q);
+    assert_int_equal(((uintptr_t)q) % 16, 0);
+    assert_true(q != p);
+    char *big = cd_arena_alloc(&a, 10000); /* larger than a block */
+    assert_non_null(big);
+    memset(big, 'x', 10000);
+    char *after = cd_arena_alloc(&a, 8); /* head block still usable */
+    assert_non_null(after);
+    assert_string_equal(cd_arena_sprintf(&a, "%d-%s", 42, "x"), "42-x");
+    char *d = cd_arena_strndup(&a, "hello", 3);
+    assert_string_equal(d, "hel");
+    cd_arena_reset(&a);
+    assert_int_equal(a.used_total, 0);
+    assert_non_null(cd_arena_alloc(&a, 16));
+    cd_arena_free(&a);
+}
+
+static void test_arena_fault_injection(void **state)
+{
+    (void)state;
+    cd_arena a;
+    cd_arena_init(&a, 128);
+    cd_alloc_fail_after(1);
+    assert_null(cd_arena_alloc(&a, 8));
+    cd_alloc_fail_after(0);
+    assert_non_null(cd_arena_alloc(&a, 8));
+    cd_arena_free(&a);
+}
+
+static void test_buf_json_escape(void **state)
+{
+    (void)state;
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_json_str(&b, "a\"b\\\n\x01", 6);
+    assert_string_equal(b.data, "\"a\\\"b\\\\\\n\\u0001\"");
+    cd_buf_reset(&b);
+    cd_buf_printf(&b, "%d", 7);
+    cd_buf_puts(&b, "x");
+    assert_string_equal(b.data, "7x");
+    cd_alloc_fail_after(1);
+    cd_buf_free(&b);
+    cd_buf_puts(&b, "abc");
+    assert_true(cd_buf_failed(&b));
+    cd_alloc_fail_after(0);
+    cd_buf_free(&b);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    assert_string_equal(cd_strerror(CD_OK), "ok");
+    assert_string_equal(cd_strerror(CD_ELIMIT), "limit exceeded");
+    assert_string_equal(cd_strerror(-999), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arena_alloc_align_and_big),
+        cmocka_unit_test(test_arena_fault_injection),
+        cmocka_unit_test(test_buf_json_escape),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
