@@ -56,6 +56,11 @@ int gql_coerce_arguments(cd_arena *a, const gql_input_value *defs, uint32_t ndef
 int gql_coerce_input(cd_arena *a, const gql_tref *type, const gql_value *in, gql_value *out,
                      char *msg, size_t msglen);
 
+/* coerce.c: attaches serialize/parse hooks to the scalars the engine knows by
+ * name (built-ins; DateTime: ISO-8601 string; JSON: any value). Called by
+ * gql_schema_build() after all types exist. */
+void gql_scalars_install(gql_schema *s);
+
 /* introspect.c: the value tree of __schema for `s`, built once and cached in
  * the schema (all in schema->arena); __type(name) looks up by name. The
  * introspection objects are plain OBJECT values with "__typename", so the
@@ -63,7 +68,7 @@ int gql_coerce_input(cd_arena *a, const gql_tref *type, const gql_value *in, gql
  * arguments have resolvers bound by gql_introspection_bind(). */
 const gql_value *gql_introspection_schema(gql_schema *s);
 const gql_value *gql_introspection_type(gql_schema *s, const char *name);
-int gql_introspection_bind(gql_schema *s);
+int gql_introspection_bind(gql_schema *s); /* called by gql_schema_build() last */
 
 /* cache.c: a prepared (parsed + validated) document, reference-counted. */
 typedef struct gql_cached_doc {

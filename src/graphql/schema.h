@@ -114,6 +114,10 @@ const gql_enum_value *gql_type_enum_value(const gql_type *t, const char *name);
 /* True when object type `obj` is a possible type of abstract type `abs`
  * (or obj == abs). */
 bool gql_type_is_possible(const gql_type *abs, const gql_type *obj);
+/* Field lookup including the meta-fields: __typename on every composite type,
+ * __schema and __type(name:) on the query root type (static definitions owned
+ * by schema.c). NULL when absent. Used by validation and execution alike. */
+gql_field *gql_field_lookup(const gql_schema *s, const gql_type *parent, const char *name);
 /* Unwraps LIST/NON_NULL to the named type. */
 gql_type *gql_tref_named(const gql_tref *t);
 bool gql_type_is_input(const gql_type *t);  /* SCALAR, ENUM, INPUT_OBJECT */
