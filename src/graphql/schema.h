@@ -102,6 +102,10 @@ struct gql_schema {
     /* built-in types, for quick access */
     gql_type *t_string, *t_int, *t_float, *t_boolean, *t_id;
     gql_type *t_schema, *t_type; /* __Schema, __Type (introspection roots) */
+    /* introspect.c: the __schema value tree and each named type's __Type
+     * object (by gql_type.index), built lazily in `arena`; NULL until then */
+    gql_value *introspection;
+    gql_value **introspection_types;
 };
 
 /* Lookup helpers (schema.c). NULL when absent. */
