@@ -56,6 +56,8 @@ typedef struct gql_selection {
     gql_directive *dirs;
     uint32_t ndirs;
     gql_selection_set *sel; /* FIELD (NULL when no braces) / INLINE_FRAGMENT */
+    gql_loc name_loc; /* FIELD: of the name (differs from loc after an alias);
+                         FRAGMENT_SPREAD: of the fragment name; 0 = not recorded */
 } gql_selection;
 
 struct gql_selection_set {
@@ -73,6 +75,7 @@ typedef struct gql_var_def {
     gql_value *default_value; /* NULL when none */
     gql_directive *dirs;
     uint32_t ndirs;
+    gql_loc name_loc; /* of the name after '$'; 0 = not recorded */
 } gql_var_def;
 
 typedef struct gql_operation {
@@ -84,6 +87,7 @@ typedef struct gql_operation {
     gql_directive *dirs;
     uint32_t ndirs;
     gql_selection_set *sel;
+    gql_loc name_loc; /* of the name; 0 when anonymous or not recorded */
 } gql_operation;
 
 typedef struct gql_fragment {
@@ -94,6 +98,7 @@ typedef struct gql_fragment {
     gql_directive *dirs;
     uint32_t ndirs;
     gql_selection_set *sel;
+    gql_loc name_loc; /* of the name; 0 = not recorded */
 } gql_fragment;
 
 /* ---- type system (SDL) ---- */
