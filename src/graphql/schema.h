@@ -106,6 +106,9 @@ struct gql_schema {
      * object (by gql_type.index), built lazily in `arena`; NULL until then */
     gql_value *introspection;
     gql_value **introspection_types;
+    /* schema.c: the meta-field definitions __typename, __schema, __type (in
+     * that order; served by gql_field_lookup) */
+    gql_field *meta_fields;
 };
 
 /* Lookup helpers (schema.c). NULL when absent. */
