@@ -1,0 +1,117 @@
+/*
+ * redis.h — Redis pub/sub client on the libuv loop (hiredis async + its
+ * libuv adapter).
+ *
+ * An rd_client holds two connections to one Redis server: one publishing
+ * (PUBLISH, and any other command later) and one subscribing. The client
+ * keeps the set of WANTED channels (rd_subscribe adds, rd_unsubscribe
+ * removes); the subscribing connection converges to that set. When either
+ * connection drops, it reconnects with exponential backoff
+ * (RD_RECONNECT_MIN_MS doubling to RD_RECONNECT_MAX_MS) and the subscribing
+ * one re-subscribes every wanted channel. on_subscribed fires each time the
+ * server confirms a subscription (first time and after every reconnect), so a
+ * receiver can fill the gap from the database: messages published while the
+ * connection was down are lost by Redis, and the callback is the signal to
+ * catch up.
+ *
+ * Publishing while the publishing connection is down fails at once
+ * (CD_EUNAVAIL); a publish in flight when the connection drops completes with
+ * CD_EUNAVAIL (it may or may not have reached the server). Callers that must
+ * not lose events (the sender) keep an outbox and republish.
+ *
+ * Ownership: channel names and payloads are copied; data handed to
+ * callbacks is valid only during the callback. If a call returns a negative
+ * code its callback is never invoked; if it returns 0 the callback runs
+ * exactly once. Memory is freed after rd_client_close's callback.
+ */
+#ifndef CHATD_STORE_REDIS_H
+#define CHATD_STORE_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../core/core.h"
+
+#define RD_RECONNECT_MIN_MS 50     /* first reconnect delay */
+#define RD_RECONNECT_MAX_MS 2000   /* backoff ceiling */
+#define RD_CONNECT_TIMEOUT_MS 2000 /* connect attempt timeout */
+#define RD_MAX_CHANNELS 100000     /* wanted channels; one more → CD_ELIMIT */
+#define RD_MAX_CHANNEL_LEN 256     /* bytes in a channel name */
+#define RD_MAX_PENDING 65536       /* publishes in flight; one more → CD_ELIMIT */
+#define RD_URL_MAX 512
+
+typedef struct rd_client rd_client;
+
+/* A message on a subscribed channel. */
+typedef void (*rd_message_cb)(void *ud, const char *channel, size_t chlen, const char *data,
+                              size_t len);
+/* The server confirmed a subscription to `channel` (first or re-subscribe). */
+typedef void (*rd_subscribed_cb)(void *ud, const char *channel, size_t chlen);
+/* The subscribing connection went up (true) or down (false). Optional. */
+typedef void (*rd_state_cb)(void *ud, bool up);
+/* A publish completed: status 0 and the number of receiving clients, or
+ * CD_EUNAVAIL / CD_EIO / CD_ECLOSED with receivers -1. */
+typedef void (*rd_publish_cb)(void *ud, int status, long long receivers);
+typedef void (*rd_close_cb)(void *ud);
+
+typedef struct rd_callbacks {
+    rd_message_cb on_message;       /* required */
+    rd_subscribed_cb on_subscribed; /* optional */
+    rd_state_cb on_state;           /* optional */
+    void *ud;
+} rd_callbacks;
+
+/* A parsed redis://[user:password@]host[:port][/db] URL. */
+typedef struct rd_url {
+    char host[256];
+    int port;          /* default 6379 */
+    char user[128];    /* "" when absent */
+    char password[256];/* "" when absent */
+    int db;            /* default 0 */
+} rd_url;
+
+typedef struct rd_stats {
+    bool pub_connected;
+    bool sub_connected;
+    size_t channels;       /* wanted channels */
+    size_t subscribed;     /* channels the server has confirmed */
+    uint64_t published;    /* publishes acknowledged */
+    uint64_t publish_errors;
+    uint64_t messages;     /* messages received */
+    uint64_t reconnects;   /* connect attempts after a drop */
+} rd_stats;
+
+/* Parses a redis:// URL (also accepts "host:port"). CD_EBAD when malformed. */
+int rd_url_parse(const char *url, rd_url *out);
+
+/* Creates the client and starts connecting both connections. Returns 0 even
+ * if Redis is down (it retries), CD_EBAD for a bad URL, CD_ENOMEM. */
+int rd_client_new(uv_loop_t *loop, const char *url, const rd_callbacks *cbs, rd_client **out);
+
+/* PUBLISH channel data. cb may be NULL (fire and forget). */
+int rd_publish(rd_client *c, const char *channel, const void *data, size_t len,
+               rd_publish_cb cb, void *ud);
+
+/* Adds channel to the wanted set and subscribes when connected. Returns 0
+ * (also when already wanted), CD_ELIMIT, CD_EBAD (empty / too long). */
+int rd_subscribe(rd_client *c, const char *channel);
+
+/* Removes channel from the wanted set and unsubscribes. CD_ENOENT if not
+ * wanted. No message for it is delivered after this returns. */
+int rd_unsubscribe(rd_client *c, const char *channel);
+
+/* True if channel is in the wanted set. */
+bool rd_is_wanted(const rd_client *c, const char *channel);
+
+void rd_stats_get(const rd_client *c, rd_stats *out);
+
+/* True when both connections are up (readiness). */
+bool rd_ready(const rd_client *c);
+
+/* Fails in-flight publishes with CD_ECLOSED, disconnects, frees the client
+ * after the last handle closed, then calls cb (may be NULL). */
+void rd_client_close(rd_client *c, rd_close_cb cb, void *ud);
+
+#endif
