@@ -1,0 +1,354 @@
+/*
+ * config.c — flag / environment parsing for chatd (see config.h).
+ *
+ * One table describes every option once: its flag, its environment variable
+ * and how to store it, so flags and variables cannot drift apart. Nothing is
+ * allocated; values point into argv / the environment.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core.h"
+
+typedef enum cd_opt_kind {
+    CD_OPT_ROLE,
+    CD_OPT_PORT,
+    CD_OPT_STR,
+    CD_OPT_AUTH,
+    CD_OPT_BOOL,
+    CD_OPT_ONOFF,
+    CD_OPT_LOGLEVEL,
+    CD_OPT_SIZE,
+    CD_OPT_U32,
+    CD_OPT_FLAG /* flag without a value (sets a bool) */
+} cd_opt_kind;
+
+typedef struct cd_opt {
+    const char *flag; /* without "--"; NULL = environment only */
+    const char *env;  /* NULL = flag only */
+    cd_opt_kind kind;
+    size_t off;       /* offset of the field in cd_config */
+    uint64_t min, max; /* SIZE / U32 bounds */
+    const char *help;
+} cd_opt;
+
+#define OFF(f) offsetof(cd_config, f)
+
+static const cd_opt cd_opts[] = {
+    {"role", "CHATD_ROLE", CD_OPT_ROLE, OFF(role), 0, 0, "user|sender|receiver|all (default all)"},
+    {"port", "CHATD_PORT", CD_OPT_PORT, OFF(port), 0, 0,
+     "listen port (default: all 4000, user 4001, sender 4002, receiver 4005)"},
+    {"bind", "CHATD_BIND", CD_OPT_STR, OFF(bind), 0, 0, "listen address (default 127.0.0.1)"},
+    {"database-url", "DATABASE_URL", CD_OPT_STR, OFF(database_url), 0, 0,
+     "PostgreSQL conninfo/URL (unset = no database)"},
+    {"redis-url", "REDIS_URL", CD_OPT_STR, OFF(redis_url), 0, 0,
+     "redis://host:port (unset = no broker)"},
+    {"jwt-secret", "CHATD_JWT_SECRET", CD_OPT_STR, OFF(jwt_secret), 0, 0,
+     "HS256 secret for access tokens (required in token mode)"},
+    {"auth", "CHATD_AUTH", CD_OPT_AUTH, OFF(auth), 0, 0, "token|trust (default token)"},
+    {"auth-force", "CHATD_AUTH_FORCE", CD_OPT_BOOL, OFF(auth_force), 0, 0,
+     "allow trust mode on a non-loopback bind"},
+    {"cors-origins", "CHATD_CORS_ORIGINS", CD_OPT_STR, OFF(cors_origins), 0, 0,
+     "comma-separated allowed origins, or * (default " CD_DEFAULT_CORS_ORIGINS ")"},
+    {"introspection", "CHATD_INTROSPECTION", CD_OPT_ONOFF, OFF(introspection), 0, 0,
+     "on|off (default on)"},
+    {"schema", "CHATD_SCHEMA", CD_OPT_STR, OFF(schema_path), 0, 0,
+     "path of the SDL (default " CD_DEFAULT_SCHEMA_PATH " in the cwd or the binary's repo)"},
+    {"log-level", "CHATD_LOG_LEVEL", CD_OPT_LOGLEVEL, OFF(log_level), 0, 0,
+     "debug|info|warn|error (default info)"},
+    {"test-fixtures", "CHATD_TEST_FIXTURES", CD_OPT_BOOL, OFF(test_fixtures), 0, 0,
+     "add the echo/slow/countdown test fields"},
+    {"max-body", "CHATD_MAX_BODY", CD_OPT_SIZE, OFF(max_body), CD_CONFIG_MIN_BODY,
+     CD_CONFIG_MAX_BODY, "max HTTP request body bytes (default 1048576)"},
+    {"max-ws-message", "CHATD_MAX_WS_MESSAGE", CD_OPT_SIZE, OFF(max_ws_message),
+     CD_CONFIG_MIN_BODY, CD_CONFIG_MAX_BODY, "max inbound WebSocket message bytes (default 1048576)"},
+    {"max-subscriptions", "CHATD_MAX_SUBSCRIPTIONS", CD_OPT_U32, OFF(max_subscriptions), 1,
+     CD_CONFIG_MAX_SUBSCRIPTIONS, "active operations per WebSocket (default 500)"},
+    {"ws-rate", "CHATD_WS_RATE", CD_OPT_U32, OFF(ws_rate), 0, 1000000u,
+     "inbound messages/s per WebSocket, 0 = unlimited (default 200)"},
+    {"ws-burst", "CHATD_WS_BURST", CD_OPT_U32, OFF(ws_burst), 1, 10000000u,
+     "burst allowance for --ws-rate (default 400)"},
+    {"ws-max-queued", "CHATD_WS_MAX_QUEUED", CD_OPT_SIZE, OFF(ws_max_queued), 1024u,
+     1024u * 1024u * 1024u, "unsent outbound bytes per WebSocket before close 4008 (default 4194304)"},
+    {"ws-init-timeout-ms", "CHATD_WS_INIT_TIMEOUT_MS", CD_OPT_U32, OFF(ws_init_timeout_ms), 1,
+     600000u, "connection_init wait before close 4408 (default 3000)"},
+    {"drain-timeout-ms", "CHATD_DRAIN_TIMEOUT_MS", CD_OPT_U32, OFF(drain_timeout_ms), 0,
+     600000u, "SIGTERM: time given to in-flight work (default 5000)"},
+    {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
+    {"version", NULL, CD_OPT_FLAG, OFF(version), 0, 0, "print the version and exit"},
+};
+
+static const char *const cd_role_names[] = {"all", "user", "sender", "receiver"};
+
+const char *cd_role_name(cd_role r)
+{
+    return (unsigned)r < CD_ARRAY_LEN(cd_role_names) ? cd_role_names[r] : "?";
+}
+
+int cd_role_parse(const char *s, cd_role *out)
+{
+    for (unsigned i = 0; i < CD_ARRAY_LEN(cd_role_names); i++) {
+        if (strcmp(s, cd_role_names[i]) == 0) {
+            *out = (cd_role)i;
+            return 0;
+        }
+    }
+    return CD_EBAD;
+}
+
+int cd_role_default_port(cd_role r)
+{
+    switch (r) {
+    case CD_ROLE_USER: return 4001;
+    case CD_ROLE_SENDER: return 4002;
+    case CD_ROLE_RECEIVER: return 4005;
+    case CD_ROLE_ALL:
+    default: return 4000;
+    }
+}
+
+static int cd_parse_u64(const char *s, uint64_t *out)
+{
+    if (!*s || *s == '-' || *s == '+') return CD_EBAD;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return CD_EBAD;
+    /* optional size suffix: k / m (binary multiples) */
+    uint64_t mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024u, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024u * 1024u, end++;
+    if (*end) return CD_EBAD;
+    if (v > UINT64_MAX / mul) return CD_EBAD;
+    *out = (uint64_t)v * mul;
+    return 0;
+}
+
+static int cd_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off", ""};
+    for (unsigned i = 0; i < CD_ARRAY_LEN(yes); i++)
+        if (strcasecmp(s, yes[i]) == 0) return *out = true, 0;
+    for (unsigned i = 0; i < CD_ARRAY_LEN(no); i++)
+        if (strcasecmp(s, no[i]) == 0) return *out = false, 0;
+    return CD_EBAD;
+}
+
+/* Stores `val` for option o; `what` names the source for messages. */
+static int cd_opt_set(cd_config *c, const cd_opt *o, const char *val, const char *what, char *err,
+                      size_t errlen)
+{
+    char *field = (char *)c + o->off;
+    uint64_t n;
+    switch (o->kind) {
+    case CD_OPT_ROLE:
+        if (cd_role_parse(val, (cd_role *)(void *)field) == 0) return 0;
+        snprintf(err, errlen, "%s: unknown role \"%s\" (expected user, sender, receiver or all)",
+                 what, val);
+        return CD_EBAD;
+    case CD_OPT_PORT:
+        if (cd_parse_u64(val, &n) == 0 && n <= 65535u) {
+            *(int *)(void *)field = (int)n;
+            return 0;
+        }
+        snprintf(err, errlen, "%s: invalid port \"%s\" (expected 0..65535)", what, val);
+        return CD_EBAD;
+    case CD_OPT_STR:
+        *(const char **)(void *)field = *val ? val : NULL;
+        return 0;
+    case CD_OPT_AUTH:
+        if (strcmp(val, "token") == 0) *(cd_auth_mode *)(void *)field = CD_AUTH_TOKEN;
+        else if (strcmp(val, "trust") == 0) *(cd_auth_mode *)(void *)field = CD_AUTH_TRUST;
+        else {
+            snprintf(err, errlen, "%s: unknown auth mode \"%s\" (expected token or trust)", what,
+                     val);
+            return CD_EBAD;
+        }
+        return 0;
+    case CD_OPT_BOOL:
+    case CD_OPT_ONOFF:
+    case CD_OPT_FLAG:
+        if (cd_parse_bool(val, (bool *)(void *)field) == 0) return 0;
+        snprintf(err, errlen, "%s: expected on/off (1/0, true/false), got \"%s\"", what, val);
+        return CD_EBAD;
+    case CD_OPT_LOGLEVEL:
+        if (cd_log_parse_level(val, (cd_log_level *)(void *)field) == 0) return 0;
+        snprintf(err, errlen, "%s: unknown log level \"%s\" (expected debug, info, warn, error)",
+                 what, val);
+        return CD_EBAD;
+    case CD_OPT_SIZE:
+    case CD_OPT_U32:
+        if (cd_parse_u64(val, &n) != 0 || n < o->min || n > o->max) {
+            snprintf(err, errlen, "%s: expected a number in %llu..%llu, got \"%s\"", what,
+                     (unsigned long long)o->min, (unsigned long long)o->max, val);
+            return CD_EBAD;
+        }
+        if (o->kind == CD_OPT_SIZE) *(size_t *)(void *)field = (size_t)n;
+        else *(uint32_t *)(void *)field = (uint32_t)n;
+        return 0;
+    }
+    return CD_EBAD;
+}
+
+static void cd_config_defaults(cd_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->role = CD_ROLE_ALL;
+    c->bind = CD_DEFAULT_BIND;
+    c->auth = CD_AUTH_TOKEN;
+    c->cors_origins = CD_DEFAULT_CORS_ORIGINS;
+    c->introspection = true;
+    c->log_level = CD_LOG_INFO;
+    c->max_body = CD_DEFAULT_MAX_BODY;
+    c->max_ws_message = CD_DEFAULT_MAX_WS_MESSAGE;
+    c->max_subscriptions = CD_DEFAULT_MAX_SUBSCRIPTIONS;
+    c->ws_rate = CD_DEFAULT_WS_RATE;
+    c->ws_burst = CD_DEFAULT_WS_BURST;
+    c->ws_max_queued = CD_DEFAULT_WS_MAX_QUEUED;
+    c->ws_init_timeout_ms = CD_DEFAULT_WS_INIT_TIMEOUT_MS;
+    c->drain_timeout_ms = CD_DEFAULT_DRAIN_TIMEOUT_MS;
+}
+
+int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn, char *err,
+                    size_t errlen)
+{
+    cd_config_defaults(c);
+    if (getenv_fn) {
+        for (unsigned i = 0; i < CD_ARRAY_LEN(cd_opts); i++) {
+            const cd_opt *o = &cd_opts[i];
+            if (!o->env) continue;
+            const char *v = getenv_fn(o->env);
+            if (!v) continue;
+            /* an empty string means "unset" for every variable (docker-style) */
+            if (!*v && o->kind != CD_OPT_STR) continue;
+            if (cd_opt_set(c, o, v, o->env, err, errlen) != 0) return CD_EBAD;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0) arg = "--help";
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", argv[i]);
+            return CD_EBAD;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const cd_opt *o = NULL;
+        for (unsigned k = 0; k < CD_ARRAY_LEN(cd_opts); k++) {
+            if (cd_opts[k].flag && strlen(cd_opts[k].flag) == nlen &&
+                strncmp(cd_opts[k].flag, name, nlen) == 0) {
+                o = &cd_opts[k];
+                break;
+            }
+        }
+        if (!o) {
+            snprintf(err, errlen, "unknown option \"%.*s\" (see --help)", (int)(nlen + 2), arg);
+            return CD_EBAD;
+        }
+        const char *val;
+        if (eq) val = eq + 1;
+        else if (o->kind == CD_OPT_FLAG || o->kind == CD_OPT_BOOL) val = "1";
+        else if (i + 1 < argc) val = argv[++i];
+        else {
+            snprintf(err, errlen, "option --%s needs a value", o->flag);
+            return CD_EBAD;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "--%s", o->flag);
+        if (cd_opt_set(c, o, val, what, err, errlen) != 0) return CD_EBAD;
+    }
+    if (c->help || c->version) return 0;
+    if (c->port == 0) c->port = cd_role_default_port(c->role);
+    return cd_config_validate(c, err, errlen);
+}
+
+bool cd_config_bind_is_loopback(const char *bind)
+{
+    if (!bind) return false;
+    if (strcmp(bind, "localhost") == 0) return true;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, bind, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127u;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET6, bind, &a6) == 1) {
+        static const struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
+        if (memcmp(&a6, &lo, sizeof lo) == 0) return true;
+        /* ::ffff:127.x.y.z */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        return memcmp(a6.s6_addr, mapped, 12) == 0 && a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+int cd_config_validate(const cd_config *c, char *err, size_t errlen)
+{
+    if (c->auth == CD_AUTH_TOKEN && (!c->jwt_secret || !*c->jwt_secret)) {
+        snprintf(err, errlen,
+                 "token auth needs a JWT secret: set CHATD_JWT_SECRET (or --jwt-secret), "
+                 "or run with CHATD_AUTH=trust on a loopback address for development");
+        return CD_EBAD;
+    }
+    if (c->auth == CD_AUTH_TRUST && !cd_config_bind_is_loopback(c->bind) && !c->auth_force) {
+        snprintf(err, errlen,
+                 "refusing CHATD_AUTH=trust on non-loopback bind %s: anyone could act as any "
+                 "user; set CHATD_AUTH_FORCE=1 to override",
+                 c->bind);
+        return CD_EBAD;
+    }
+    if (c->ws_rate && c->ws_burst < c->ws_rate / 10u) {
+        snprintf(err, errlen, "ws burst %u is too small for rate %u (needs >= rate/10)",
+                 c->ws_burst, c->ws_rate);
+        return CD_EBAD;
+    }
+    /* the origin list is walked per request: keep it bounded */
+    unsigned n = 1;
+    for (const char *p = c->cors_origins ? c->cors_origins : ""; *p; p++) n += (*p == ',');
+    if (n > CD_CONFIG_MAX_CORS_ORIGINS) {
+        snprintf(err, errlen, "CHATD_CORS_ORIGINS: at most %u origins", CD_CONFIG_MAX_CORS_ORIGINS);
+        return CD_EBAD;
+    }
+    return 0;
+}
+
+bool cd_config_origin_allowed(const cd_config *c, const char *origin, size_t len)
+{
+    if (!c->cors_origins || !origin || len == 0) return false;
+    const char *p = c->cors_origins;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *start = p;
+        while (*p && *p != ',') p++;
+        const char *end = p;
+        while (end > start && end[-1] == ' ') end--;
+        /* a trailing slash in the configured origin is a common typo: ignore it */
+        if (end > start && end[-1] == '/') end--;
+        size_t n = (size_t)(end - start);
+        if (n == 1 && *start == '*') return true;
+        if (n == len && strncasecmp(start, origin, len) == 0) return true;
+    }
+    return false;
+}
+
+void cd_config_usage(void *out, const char *argv0)
+{
+    FILE *f = out;
+    fprintf(f,
+            "usage: %s [--role user|sender|receiver|all] [options]\n\n"
+            "chatd serves the chat GraphQL API over HTTP (POST/GET /graphql) and\n"
+            "graphql-transport-ws (WebSocket on /graphql), plus /healthz, /readyz, /metrics.\n\n"
+            "Options (flag, environment variable; flags win):\n",
+            argv0);
+    for (unsigned i = 0; i < CD_ARRAY_LEN(cd_opts); i++) {
+        const cd_opt *o = &cd_opts[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s", o->flag ? o->flag : "");
+        fprintf(f, "  %-22s %-26s %s\n", left, o->env ? o->env : "", o->help);
+    }
+}

@@ -1,0 +1,91 @@
+/*
+ * config.h — chatd's process configuration: command-line flags and CHATD_*
+ * environment variables, with defaults and start-up validation.
+ *
+ * Precedence: flag > environment > default. Strings in cd_config point into
+ * argv or the environment (or are static defaults): the config owns nothing
+ * and must not outlive them (both live for the whole process). Parsing is
+ * pure (the environment is read through a caller-supplied getter) so unit
+ * tests can feed any combination.
+ */
+#ifndef CHATD_CONFIG_H
+#define CHATD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/* ---- defaults and limits (each overridable; see docs/operations.md) ---- */
+#define CD_DEFAULT_BIND "127.0.0.1"
+#define CD_DEFAULT_CORS_ORIGINS "http://localhost:3000,http://localhost:3001"
+#define CD_DEFAULT_SCHEMA_PATH "schema/chat.graphql"
+#define CD_DEFAULT_MAX_BODY (1024u * 1024u)        /* HTTP request body bytes → 413 */
+#define CD_DEFAULT_MAX_WS_MESSAGE (1024u * 1024u)  /* one inbound WebSocket message */
+#define CD_DEFAULT_MAX_SUBSCRIPTIONS 500u          /* active operations per WebSocket */
+#define CD_DEFAULT_WS_RATE 200u                    /* inbound messages per second per WebSocket */
+#define CD_DEFAULT_WS_BURST 400u                   /* token-bucket burst for the rate above */
+#define CD_DEFAULT_WS_MAX_QUEUED (4u * 1024u * 1024u) /* unsent outbound bytes per WebSocket */
+#define CD_DEFAULT_WS_INIT_TIMEOUT_MS 3000u        /* connection_init wait → close 4408 */
+#define CD_DEFAULT_DRAIN_TIMEOUT_MS 5000u          /* SIGTERM: in-flight work gets this long */
+
+/* Hard bounds on the values a user may configure. */
+#define CD_CONFIG_MIN_BODY 64u
+#define CD_CONFIG_MAX_BODY (64u * 1024u * 1024u)
+#define CD_CONFIG_MAX_SUBSCRIPTIONS 100000u
+#define CD_CONFIG_MAX_CORS_ORIGINS 32u
+
+typedef enum cd_role { CD_ROLE_ALL = 0, CD_ROLE_USER, CD_ROLE_SENDER, CD_ROLE_RECEIVER } cd_role;
+typedef enum cd_auth_mode { CD_AUTH_TOKEN = 0, CD_AUTH_TRUST } cd_auth_mode;
+
+typedef struct cd_config {
+    cd_role role;
+    int port;                 /* 0 = pick the role's default (never after parse) */
+    const char *bind;         /* IPv4/IPv6 literal or "localhost" */
+    const char *database_url; /* NULL = no database (only health works) */
+    const char *redis_url;    /* NULL = no broker */
+    const char *jwt_secret;   /* NULL = none */
+    cd_auth_mode auth;
+    bool auth_force;          /* CHATD_AUTH_FORCE=1: trust mode on a public bind */
+    const char *cors_origins; /* comma-separated list; "*" = any origin */
+    bool introspection;
+    const char *schema_path;  /* explicit path, or NULL = search (cd_config_find_schema) */
+    cd_log_level log_level;
+    bool test_fixtures;       /* CHATD_TEST_FIXTURES=1: echo/slow/countdown fields */
+    size_t max_body;
+    size_t max_ws_message;
+    uint32_t max_subscriptions;
+    uint32_t ws_rate;         /* messages/s; 0 = unlimited */
+    uint32_t ws_burst;
+    size_t ws_max_queued;
+    uint32_t ws_init_timeout_ms;
+    uint32_t drain_timeout_ms;
+    bool help;                /* --help given: print cd_config_usage and exit 0 */
+    bool version;             /* --version given */
+} cd_config;
+
+typedef const char *(*cd_getenv_fn)(const char *name);
+
+/* Fills c with defaults, then the environment (via getenv_fn; NULL = none),
+ * then argv[1..argc-1]. Validates the result (see cd_config_validate) unless
+ * --help/--version was given. Returns 0, or CD_EBAD with a one-line message
+ * in err (errlen bytes) naming the offending flag or variable. */
+int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn, char *err,
+                    size_t errlen);
+/* Start-up rules: token mode needs a JWT secret; trust mode on a non-loopback
+ * bind needs auth_force. Returns 0 or CD_EBAD with the reason in err. */
+int cd_config_validate(const cd_config *c, char *err, size_t errlen);
+
+const char *cd_role_name(cd_role r);
+int cd_role_parse(const char *s, cd_role *out);
+/* The role's default port: all 4000, user 4001, sender 4002, receiver 4005. */
+int cd_role_default_port(cd_role r);
+/* True for 127.0.0.0/8, ::1 and "localhost". */
+bool cd_config_bind_is_loopback(const char *bind);
+/* True when `origin` (len bytes, not NUL-terminated) is in the CORS list. */
+bool cd_config_origin_allowed(const cd_config *c, const char *origin, size_t len);
+/* Writes the --help text to out (a FILE*, void* to keep stdio out of here). */
+void cd_config_usage(void *out, const char *argv0);
+
+#endif
