@@ -1,0 +1,1179 @@
+/*
+ * execute.c — the executor (spec §6): operation selection, CollectFields,
+ * ExecuteSelectionSet with asynchronous resolvers, value completion, null
+ * propagation, and the response writer. Implements gql_exec_* and gql_ri_*
+ * of graphql.h.
+ *
+ * Shape of a run. Every output position is a gql_rval "slot" in a result
+ * tree held in the run arena; each slot knows its container (`up`), so a
+ * path for an error is read off the tree and no per-field path nodes exist.
+ * A field with a bound resolver gets a gql_rinfo and bumps `pending`; when it
+ * completes (now or later from the loop) its value is completed into the
+ * slot, which may start more resolvers. The run holds one pending unit of its
+ * own while it starts work, so completion is signalled exactly once: when
+ * `pending` drops to zero. Mutation root fields run one after another: the
+ * next starts only when the previous field's whole subtree is idle.
+ *
+ * Null propagation is eager: a null (or error) in a non-null slot marks the
+ * nearest nullable ancestor `nulled`. Like graphql-js's synchronous path,
+ * fields and list items after one that nulled their container are not
+ * started. The writer serialises the tree straight to JSON.
+ *
+ * Plans. Collected fields for (selection, object type) are built once per
+ * exec in the prep arena (they depend on variables through @skip/@include,
+ * which are fixed once set), including each field's coerced arguments, and
+ * reused for every list item and every subscription event.
+ *
+ * Ownership: the exec owns its prep arena (variables, plans), run arena
+ * (results, errors, rinfos; reset per run) and one reference to the cached
+ * document. gql_exec_free during a run only marks it cancelled; the last
+ * resolver completion frees it and the done callback is not called.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "execute_internal.h"
+
+#define GQL_EXEC_PREP_BLOCK 8192u
+#define GQL_EXEC_RUN_BLOCK 16384u
+#define GQL_EXEC_MSG_LEN 512u
+
+enum { R_PENDING = 0, R_NULL, R_LEAF, R_OBJ, R_LIST };
+enum { M_NONE = 0, M_TYPENAME, M_SCHEMA, M_TYPE };
+
+typedef struct gql_pset gql_pset;
+typedef struct gql_pfield gql_pfield;
+typedef struct gql_rval gql_rval;
+
+typedef struct gql_psub {
+    const gql_type *type;
+    gql_pset *ps;
+} gql_psub;
+
+struct gql_pfield {
+    const char *key;    /* response key */
+    char *jkey;         /* "key": (JSON, with quotes and colon) */
+    uint32_t jkeylen;
+    gql_field *def;
+    uint8_t meta;
+    bool nonnull;       /* def->type is NON_NULL */
+    bool args_ready;
+    const gql_selection **nodes;
+    uint32_t nnodes;
+    gql_loc *locs;
+    gql_value args;             /* coerced arguments (OBJECT) */
+    const gql_error *args_err;  /* argument coercion failure, raised per instance */
+    gql_psub *subs;
+    uint32_t nsubs, capsubs;
+};
+
+struct gql_pset {
+    const gql_type *type;
+    gql_pfield *f;
+    uint32_t n;
+};
+
+struct gql_rval {
+    uint8_t kind;
+    bool nulled;  /* null by propagation or error */
+    bool nonnull; /* this position's type is non-null */
+    uint32_t n;   /* LIST length */
+    gql_rval *up; /* container (OBJ or LIST), NULL for data */
+    union {
+        gql_value leaf;
+        struct {
+            const gql_pset *ps;
+            gql_rval *vals;
+        } obj;
+        gql_rval *items;
+    } u;
+};
+
+struct gql_rinfo {
+    gql_exec *ex;
+    gql_pfield *pf;
+    const gql_type *ptype;
+    const gql_value *parent;
+    gql_rval *slot;
+    gql_value result;
+    bool done;
+};
+
+struct gql_exec {
+    gql_schema *schema;
+    gql_cache *cache;
+    cd_arena prep;
+    cd_arena run;
+    gql_cached_doc *doc;
+    const gql_operation *op;
+    gql_type *root_type;
+    gql_value vars;
+    bool vars_ready, vars_failed;
+    bool running, cancelled, has_data, oom;
+    /* request errors (prepare / variables) */
+    const gql_error *req_errs;
+    uint32_t nreq_errs;
+    gql_error_list errs; /* run errors, in the run arena */
+    gql_pset *root_plan;
+    gql_exec_opts opts;
+    gql_exec_done_fn done;
+    void *done_ud;
+    const gql_value *root_value;
+    gql_rval *data;
+    uint32_t pending;
+    uint32_t next_root; /* mutations: next root field to start */
+};
+
+static const gql_value gql_null_value = {.kind = GQL_V_NULL};
+static const gql_value gql_empty_object = {.kind = GQL_V_OBJECT};
+
+/* ---- lifecycle ---- */
+
+gql_exec *gql_exec_new(gql_schema *s, gql_cache *cache)
+{
+    gql_exec *ex = cd_calloc(1, sizeof *ex);
+    if (!ex) return NULL;
+    ex->schema = s;
+    ex->cache = cache;
+    cd_arena_init(&ex->prep, GQL_EXEC_PREP_BLOCK);
+    cd_arena_init(&ex->run, GQL_EXEC_RUN_BLOCK);
+    gql_errors_init(&ex->errs, &ex->run);
+    return ex;
+}
+
+static void exec_destroy(gql_exec *ex)
+{
+    if (ex->doc) gql_cached_doc_release(ex->doc);
+    cd_arena_free(&ex->prep);
+    cd_arena_free(&ex->run);
+    cd_free(ex);
+}
+
+void gql_exec_free(gql_exec *ex)
+{
+    if (!ex) return;
+    if (ex->running) {
+        ex->cancelled = true;
+        return;
+    }
+    exec_destroy(ex);
+}
+
+static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
+                              const char *fmt, ...)
+{
+    char msg[GQL_EXEC_MSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gql_error_list l;
+    gql_errors_init(&l, &ex->prep);
+    gql_error *e = gql_errors_add(&l, loc, loc ? 1 : 0, "%s", msg);
+    if (e) e->code = code;
+    ex->req_errs = l.items;
+    ex->nreq_errs = l.n;
+    if (!e) ex->oom = true;
+}
+
+int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *operation_name)
+{
+    if (ex->running) return CD_ESTATE;
+    if (ex->doc) {
+        gql_cached_doc_release(ex->doc);
+        ex->doc = NULL;
+    }
+    cd_arena_free(&ex->prep);
+    cd_arena_init(&ex->prep, GQL_EXEC_PREP_BLOCK);
+    ex->op = NULL;
+    ex->root_plan = NULL;
+    ex->vars_ready = ex->vars_failed = ex->has_data = ex->oom = false;
+    ex->req_errs = NULL;
+    ex->nreq_errs = 0;
+    ex->doc = gql_cache_get(ex->cache, ex->schema, query, len);
+    if (!ex->doc) {
+        ex->oom = true;
+        return CD_ENOMEM;
+    }
+    if (ex->doc->nerrors || !ex->doc->doc) {
+        ex->req_errs = ex->doc->errors;
+        ex->nreq_errs = ex->doc->nerrors;
+        for (uint32_t i = 0; i < ex->doc->nerrors; i++)
+            if (ex->doc->errors[i].code && strcmp(ex->doc->errors[i].code, "QUERY_TOO_COMPLEX") == 0)
+                return CD_ELIMIT;
+        return CD_EBAD;
+    }
+    const gql_document *doc = ex->doc->doc;
+    const gql_operation *op = NULL;
+    uint32_t nops = 0;
+    for (uint32_t i = 0; i < doc->ndefs; i++) {
+        if (doc->defs[i].kind != GQL_DEF_OPERATION) continue;
+        const gql_operation *o = doc->defs[i].u.op;
+        nops++;
+        if (operation_name) {
+            if (o->name && strcmp(o->name, operation_name) == 0) op = o;
+        } else if (!op) {
+            op = o;
+        }
+    }
+    if (operation_name && !op) {
+        set_request_error(ex, "OPERATION_RESOLUTION_FAILURE", NULL,
+                          "Unknown operation named \"%s\".", operation_name);
+        return CD_EBAD;
+    }
+    if (!operation_name && nops > 1) {
+        set_request_error(ex, "OPERATION_RESOLUTION_FAILURE", NULL,
+                          "Must provide operation name if query contains multiple operations.");
+        return CD_EBAD;
+    }
+    if (!op) {
+        set_request_error(ex, "OPERATION_RESOLUTION_FAILURE", NULL, "Must provide an operation.");
+        return CD_EBAD;
+    }
+    gql_type *rt = op->op <= GQL_OP_SUBSCRIPTION ? ex->schema->root[op->op] : NULL;
+    if (!rt) {
+        static const char *const names[] = {"query", "mutation", "subscription"};
+        set_request_error(ex, "OPERATION_RESOLUTION_FAILURE", &op->loc,
+                          "Schema is not configured to execute %s operation.",
+                          names[op->op <= 2 ? op->op : 0]);
+        return CD_EBAD;
+    }
+    ex->op = op;
+    ex->root_type = rt;
+    return 0;
+}
+
+int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
+{
+    if (!ex->op || ex->running) return CD_ESTATE;
+    gql_error_list l;
+    gql_errors_init(&l, &ex->prep);
+    ex->root_plan = NULL; /* plans depend on variables */
+    ex->vars_ready = false;
+    int rc = gql_coerce_variables(&ex->prep, ex->schema, ex->op, vars, &ex->vars, &l);
+    if (rc == 0) {
+        ex->vars_ready = true;
+        ex->vars_failed = false;
+        return 0;
+    }
+    ex->vars_failed = true;
+    ex->has_data = false;
+    ex->req_errs = l.items;
+    ex->nreq_errs = l.n;
+    if (rc == CD_ENOMEM || l.n == 0) ex->oom = true;
+    return rc;
+}
+
+gql_op_kind gql_exec_op(const gql_exec *ex)
+{
+    return ex->op ? (gql_op_kind)ex->op->op : GQL_QUERY;
+}
+
+bool gql_exec_has_data(const gql_exec *ex)
+{
+    return ex->has_data;
+}
+
+const gql_error *gql_exec_errors(const gql_exec *ex, uint32_t *n)
+{
+    if (ex->has_data) {
+        *n = ex->errs.n;
+        return ex->errs.items;
+    }
+    *n = ex->nreq_errs;
+    return ex->req_errs;
+}
+
+/* ---- CollectFields ---- */
+
+typedef struct coll_item {
+    const char *key;
+    const gql_selection *sel;
+} coll_item;
+
+typedef struct collector {
+    gql_exec *ex;
+    const gql_type *type;
+    coll_item *items;
+    uint32_t n, cap;
+    const char **visited;
+    uint32_t nvisited, capvisited;
+    bool oom;
+} collector;
+
+static bool directives_include(gql_exec *ex, const gql_directive *dirs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const gql_directive *d = &dirs[i];
+        bool skip = strcmp(d->name, "skip") == 0;
+        if (!skip && strcmp(d->name, "include") != 0) continue;
+        const gql_value *v = NULL;
+        for (uint32_t j = 0; j < d->nargs; j++)
+            if (strcmp(d->args[j].name, "if") == 0) v = &d->args[j].value;
+        if (v && v->kind == GQL_V_VARIABLE)
+            v = ex->vars.kind == GQL_V_OBJECT ? gql_obj_get(&ex->vars, v->u.s) : NULL;
+        bool b = v && v->kind == GQL_V_BOOL && v->u.b;
+        if (skip && b) return false;
+        if (!skip && !b) return false;
+    }
+    return true;
+}
+
+static const gql_fragment *find_fragment(const gql_document *doc, const char *name)
+{
+    for (uint32_t i = 0; i < doc->ndefs; i++)
+        if (doc->defs[i].kind == GQL_DEF_FRAGMENT && strcmp(doc->defs[i].u.frag->name, name) == 0)
+            return doc->defs[i].u.frag;
+    return NULL;
+}
+
+static bool fragment_applies(gql_exec *ex, const gql_type *obj, const char *cond)
+{
+    if (!cond) return true;
+    if (strcmp(cond, obj->name) == 0) return true;
+    const gql_type *t = gql_schema_type(ex->schema, cond);
+    if (!t) return false;
+    if (t == obj) return true;
+    return gql_type_is_abstract(t) && gql_type_is_possible(t, obj);
+}
+
+static void *grow(cd_arena *a, void *old, uint32_t n, uint32_t *cap, size_t elem)
+{
+    uint32_t ncap = *cap ? *cap * 2 : 16;
+    void *p = cd_arena_alloc(a, (size_t)ncap * elem);
+    if (!p) return NULL;
+    if (n) memcpy(p, old, (size_t)n * elem);
+    *cap = ncap;
+    return p;
+}
+
+static void collect_set(collector *c, const gql_selection_set *set)
+{
+    if (!set) return;
+    cd_arena *a = &c->ex->prep;
+    for (uint32_t i = 0; i < set->n && !c->oom; i++) {
+        const gql_selection *s = &set->items[i];
+        if (s->ndirs && !directives_include(c->ex, s->dirs, s->ndirs)) continue;
+        switch (s->kind) {
+        case GQL_SEL_FIELD:
+            if (c->n == c->cap) {
+                coll_item *ni = grow(a, c->items, c->n, &c->cap, sizeof *ni);
+                if (!ni) {
+                    c->oom = true;
+                    return;
+                }
+                c->items = ni;
+            }
+            c->items[c->n].key = s->alias ? s->alias : s->name;
+            c->items[c->n].sel = s;
+            c->n++;
+            break;
+        case GQL_SEL_FRAGMENT_SPREAD: {
+            bool seen = false;
+            for (uint32_t j = 0; j < c->nvisited; j++)
+                if (strcmp(c->visited[j], s->name) == 0) seen = true;
+            if (seen) break;
+            if (c->nvisited == c->capvisited) {
+                const char **nv = grow(a, c->visited, c->nvisited, &c->capvisited, sizeof *nv);
+                if (!nv) {
+                    c->oom = true;
+                    return;
+                }
+                c->visited = nv;
+            }
+            c->visited[c->nvisited++] = s->name;
+            const gql_fragment *f = find_fragment(c->ex->doc->doc, s->name);
+            if (!f || !fragment_applies(c->ex, c->type, f->type_cond)) break;
+            collect_set(c, f->sel);
+            break;
+        }
+        case GQL_SEL_INLINE_FRAGMENT:
+            if (!fragment_applies(c->ex, c->type, s->type_cond)) break;
+            collect_set(c, s->sel);
+            break;
+        default: break;
+        }
+    }
+}
+
+static char *json_key(cd_arena *a, const char *key, uint32_t *len)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_json_str(&b, key, strlen(key));
+    cd_buf_putc(&b, ':');
+    char *r = NULL;
+    if (!b.failed && b.data) {
+        r = cd_arena_strndup(a, b.data, b.len);
+        *len = (uint32_t)b.len;
+    }
+    cd_buf_free(&b);
+    return r;
+}
+
+/* Builds the plan for `type` over the given selection sets (one per merged
+ * field node). NULL on OOM. */
+static gql_pset *collect(gql_exec *ex, const gql_type *type, const gql_selection **nodes,
+                         uint32_t nnodes, const gql_selection_set *root_set)
+{
+    cd_arena *a = &ex->prep;
+    collector c = {.ex = ex, .type = type};
+    if (root_set) collect_set(&c, root_set);
+    for (uint32_t i = 0; i < nnodes && !c.oom; i++) collect_set(&c, nodes[i]->sel);
+    if (c.oom) return NULL;
+    gql_pset *ps = cd_arena_calloc(a, 1, sizeof *ps);
+    if (!ps) return NULL;
+    ps->type = type;
+    if (c.n == 0) return ps;
+    ps->f = cd_arena_calloc(a, c.n, sizeof *ps->f);
+    uint32_t *group = cd_arena_alloc(a, c.n * sizeof *group); /* item → field index */
+    if (!ps->f || !group) return NULL;
+    uint32_t nf = 0;
+    for (uint32_t i = 0; i < c.n; i++) {
+        const char *k = c.items[i].key;
+        uint32_t g = nf;
+        for (uint32_t j = 0; j < nf; j++)
+            if (ps->f[j].key[0] == k[0] && strcmp(ps->f[j].key, k) == 0) {
+                g = j;
+                break;
+            }
+        if (g == nf) {
+            ps->f[nf].key = k;
+            nf++;
+        }
+        ps->f[g].nnodes++;
+        group[i] = g;
+    }
+    for (uint32_t j = 0; j < nf; j++) {
+        gql_pfield *pf = &ps->f[j];
+        pf->nodes = cd_arena_alloc(a, pf->nnodes * sizeof *pf->nodes);
+        pf->locs = cd_arena_alloc(a, pf->nnodes * sizeof *pf->locs);
+        if (!pf->nodes || !pf->locs) return NULL;
+        pf->nnodes = 0;
+    }
+    for (uint32_t i = 0; i < c.n; i++) {
+        gql_pfield *pf = &ps->f[group[i]];
+        pf->locs[pf->nnodes] = c.items[i].sel->loc;
+        pf->nodes[pf->nnodes++] = c.items[i].sel;
+    }
+    /* resolve definitions; drop fields the type does not define */
+    uint32_t out = 0;
+    for (uint32_t j = 0; j < nf; j++) {
+        gql_pfield *pf = &ps->f[j];
+        gql_field *def = gql_field_lookup(ex->schema, type, pf->nodes[0]->name);
+        if (!def) continue;
+        pf->def = def;
+        pf->nonnull = def->type->kind == GQL_TR_NON_NULL;
+        if (ex->schema->meta_fields && def >= ex->schema->meta_fields &&
+            def < ex->schema->meta_fields + 3)
+            pf->meta = (uint8_t)(M_TYPENAME + (def - ex->schema->meta_fields));
+        pf->jkey = json_key(a, pf->key, &pf->jkeylen);
+        if (!pf->jkey) return NULL;
+        if (out != j) ps->f[out] = *pf;
+        out++;
+    }
+    ps->n = out;
+    return ps;
+}
+
+static gql_pset *root_plan(gql_exec *ex)
+{
+    if (!ex->root_plan)
+        ex->root_plan = collect(ex, ex->root_type, NULL, 0, ex->op->sel);
+    return ex->root_plan;
+}
+
+static gql_pset *sub_plan(gql_exec *ex, gql_pfield *pf, const gql_type *t)
+{
+    for (uint32_t i = 0; i < pf->nsubs; i++)
+        if (pf->subs[i].type == t) return pf->subs[i].ps;
+    gql_pset *ps = collect(ex, t, pf->nodes, pf->nnodes, NULL);
+    if (!ps) return NULL;
+    if (pf->nsubs == pf->capsubs) {
+        gql_psub *ns = grow(&ex->prep, pf->subs, pf->nsubs, &pf->capsubs, sizeof *ns);
+        if (!ns) return NULL;
+        pf->subs = ns;
+    }
+    pf->subs[pf->nsubs].type = t;
+    pf->subs[pf->nsubs].ps = ps;
+    pf->nsubs++;
+    return ps;
+}
+
+/* Coerces a plan field's arguments once per exec. 0, CD_EBAD (args_err
+ * set) or CD_ENOMEM. */
+static int prepare_args(gql_exec *ex, gql_pfield *pf)
+{
+    if (pf->args_ready) return pf->args_err ? CD_EBAD : 0;
+    const gql_selection *n0 = pf->nodes[0];
+    gql_error_list l;
+    gql_errors_init(&l, &ex->prep);
+    int rc;
+    if (pf->def->nargs == 0) {
+        pf->args = gql_empty_object;
+        rc = 0;
+    } else {
+        rc = gql_coerce_arguments(&ex->prep, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
+                                  &ex->vars, &pf->args, &l, n0->loc);
+    }
+    if (rc == CD_ENOMEM) return rc;
+    if (rc != 0) {
+        if (!l.n) return CD_ENOMEM;
+        pf->args_err = &l.items[0];
+    }
+    pf->args_ready = true;
+    return rc ? CD_EBAD : 0;
+}
+
+/* ---- errors with paths ---- */
+
+static gql_error *field_error_v(gql_exec *ex, const gql_pfield *pf, const gql_rval *slot,
+                                const gql_loc *locs, uint32_t nlocs, const char *fmt,
+                                va_list ap)
+{
+    char msg[GQL_EXEC_MSG_LEN];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    (void)pf;
+    gql_error *e = gql_errors_add(&ex->errs, locs, nlocs, "%s", msg);
+    if (!e) {
+        if (!ex->errs.truncated) ex->oom = true;
+        return NULL;
+    }
+    uint32_t depth = 0;
+    for (const gql_rval *r = slot; r->up; r = r->up) depth++;
+    gql_path_seg *path = cd_arena_alloc(&ex->run, (depth ? depth : 1) * sizeof *path);
+    if (!path) {
+        ex->oom = true;
+        return e;
+    }
+    uint32_t i = depth;
+    for (const gql_rval *r = slot; r->up; r = r->up) {
+        const gql_rval *c = r->up;
+        i--;
+        if (c->kind == R_OBJ) {
+            path[i].key = c->u.obj.ps->f[r - c->u.obj.vals].key;
+            path[i].index = 0;
+        } else {
+            path[i].key = NULL;
+            path[i].index = r - c->u.items;
+        }
+    }
+    e->path = path;
+    e->npath = depth;
+    return e;
+}
+
+static gql_error *field_error(gql_exec *ex, const gql_pfield *pf, const gql_rval *slot,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static gql_error *field_error(gql_exec *ex, const gql_pfield *pf, const gql_rval *slot,
+                              const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gql_error *e = field_error_v(ex, pf, slot, pf->locs, pf->nnodes, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+/* Marks slot null; a null in a non-null position nulls its container, up to
+ * the nearest nullable position (spec "Handling Field Errors"). */
+static void null_out(gql_rval *r)
+{
+    r->nulled = true;
+    while (r->nonnull && r->up && !r->up->nulled) {
+        r = r->up;
+        r->nulled = true;
+    }
+}
+
+/* ---- execution ---- */
+
+static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
+                       const gql_value *parent, gql_rval *slot, bool root);
+static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
+                           const gql_tref *t, const gql_value *v, gql_rval *slot);
+
+static void exec_oom(gql_exec *ex, gql_rval *slot)
+{
+    ex->oom = true;
+    null_out(slot);
+}
+
+static void exec_object(gql_exec *ex, const gql_pset *ps, const gql_value *v, gql_rval *slot,
+                        bool root, bool start)
+{
+    slot->kind = R_OBJ;
+    slot->u.obj.ps = ps;
+    slot->u.obj.vals = NULL;
+    if (ps->n == 0) return;
+    gql_rval *vals = cd_arena_alloc(&ex->run, ps->n * sizeof *vals);
+    if (!vals) {
+        exec_oom(ex, slot);
+        return;
+    }
+    for (uint32_t i = 0; i < ps->n; i++) {
+        vals[i].kind = R_PENDING;
+        vals[i].nulled = false;
+        vals[i].nonnull = ps->f[i].nonnull;
+        vals[i].up = slot;
+    }
+    slot->u.obj.vals = vals;
+    if (!start) return;
+    for (uint32_t i = 0; i < ps->n; i++) {
+        exec_field(ex, ps->type, &ps->f[i], v, &vals[i], root);
+        if (slot->nulled || ex->cancelled) break;
+    }
+}
+
+static const char *type_name_of(const gql_value *v)
+{
+    if (v->kind != GQL_V_OBJECT) return NULL;
+    const gql_value *tn = gql_obj_get(v, "__typename");
+    return tn && tn->kind == GQL_V_STRING ? tn->u.s : NULL;
+}
+
+static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
+                           const gql_tref *t, const gql_value *v, gql_rval *slot)
+{
+    if (t->kind == GQL_TR_NON_NULL) {
+        if (v->kind == GQL_V_NULL) {
+            field_error(ex, pf, slot, "Cannot return null for non-nullable field %s.%s.",
+                        ptype->name, pf->def->name);
+            null_out(slot);
+            return;
+        }
+        t = t->of;
+    }
+    if (v->kind == GQL_V_NULL) {
+        slot->kind = R_NULL;
+        return;
+    }
+    if (t->kind == GQL_TR_LIST) {
+        if (v->kind != GQL_V_LIST) {
+            field_error(ex, pf, slot,
+                        "Expected Iterable, but did not find one for field \"%s.%s\".",
+                        ptype->name, pf->def->name);
+            null_out(slot);
+            return;
+        }
+        slot->kind = R_LIST;
+        slot->n = v->len;
+        slot->u.items = NULL;
+        if (v->len == 0) return;
+        gql_rval *items = cd_arena_alloc(&ex->run, v->len * sizeof *items);
+        if (!items) {
+            exec_oom(ex, slot);
+            return;
+        }
+        bool nn = t->of->kind == GQL_TR_NON_NULL;
+        for (uint32_t i = 0; i < v->len; i++) {
+            items[i].kind = R_PENDING;
+            items[i].nulled = false;
+            items[i].nonnull = nn;
+            items[i].up = slot;
+        }
+        slot->u.items = items;
+        for (uint32_t i = 0; i < v->len; i++) {
+            complete_value(ex, ptype, pf, t->of, &v->u.items[i], &items[i]);
+            if (slot->nulled || ex->cancelled) break;
+        }
+        return;
+    }
+    const gql_type *nt = t->named;
+    switch (nt->kind) {
+    case GQL_T_SCALAR:
+    case GQL_T_ENUM: {
+        /* fast paths for the common built-ins */
+        if (nt == ex->schema->t_string && v->kind == GQL_V_STRING) {
+            slot->kind = R_LEAF;
+            slot->u.leaf = *v;
+            return;
+        }
+        if (nt == ex->schema->t_boolean && v->kind == GQL_V_BOOL) {
+            slot->kind = R_LEAF;
+            slot->u.leaf = *v;
+            return;
+        }
+        if (nt == ex->schema->t_int && v->kind == GQL_V_INT && v->u.i >= -2147483648LL &&
+            v->u.i <= 2147483647LL) {
+            slot->kind = R_LEAF;
+            slot->u.leaf = *v;
+            return;
+        }
+        char msg[GQL_EXEC_MSG_LEN];
+        msg[0] = '\0';
+        gql_value out;
+        int rc = gql_serialize_leaf(&ex->run, nt, v, &out, msg, sizeof msg);
+        if (rc == CD_ENOMEM) {
+            exec_oom(ex, slot);
+            return;
+        }
+        if (rc != 0) {
+            field_error(ex, pf, slot, "%s", msg[0] ? msg : "Invalid value");
+            null_out(slot);
+            return;
+        }
+        slot->kind = R_LEAF;
+        slot->u.leaf = out;
+        return;
+    }
+    case GQL_T_OBJECT: {
+        gql_pset *ps = sub_plan(ex, pf, nt);
+        if (!ps) {
+            exec_oom(ex, slot);
+            return;
+        }
+        exec_object(ex, ps, v, slot, false, true);
+        return;
+    }
+    case GQL_T_INTERFACE:
+    case GQL_T_UNION: {
+        const char *tn = type_name_of(v);
+        if (!tn) {
+            field_error(ex, pf, slot,
+                        "Abstract type \"%s\" must resolve to an Object type at runtime for "
+                        "field \"%s.%s\". Either the \"%s\" type should provide a "
+                        "\"resolveType\" function or each possible type should provide an "
+                        "\"isTypeOf\" function.",
+                        nt->name, ptype->name, pf->def->name, nt->name);
+            null_out(slot);
+            return;
+        }
+        const gql_type *rt = gql_schema_type(ex->schema, tn);
+        if (!rt) {
+            field_error(ex, pf, slot,
+                        "Abstract type \"%s\" was resolved to a type \"%s\" that does not exist "
+                        "inside the schema.",
+                        nt->name, tn);
+            null_out(slot);
+            return;
+        }
+        if (rt->kind != GQL_T_OBJECT) {
+            field_error(ex, pf, slot,
+                        "Abstract type \"%s\" was resolved to a non-object type \"%s\".",
+                        nt->name, tn);
+            null_out(slot);
+            return;
+        }
+        if (!gql_type_is_possible(nt, rt)) {
+            field_error(ex, pf, slot, "Runtime Object type \"%s\" is not a possible type for \"%s\".",
+                        rt->name, nt->name);
+            null_out(slot);
+            return;
+        }
+        gql_pset *ps = sub_plan(ex, pf, rt);
+        if (!ps) {
+            exec_oom(ex, slot);
+            return;
+        }
+        exec_object(ex, ps, v, slot, false, true);
+        return;
+    }
+    default:
+        field_error(ex, pf, slot, "Field \"%s\" has a non-output type.", pf->def->name);
+        null_out(slot);
+        return;
+    }
+}
+
+static void pending_dec(gql_exec *ex);
+
+static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
+                       const gql_value *parent, gql_rval *slot, bool root)
+{
+    if (ex->cancelled) {
+        slot->kind = R_NULL;
+        return;
+    }
+    if (pf->meta == M_TYPENAME) {
+        gql_value tn = gql_str_ref(ptype->name, strlen(ptype->name));
+        complete_value(ex, ptype, pf, pf->def->type, &tn, slot);
+        return;
+    }
+    gql_field *def = pf->def;
+    if (root && ex->opts.service && def->owner && strcmp(def->owner, ex->opts.service) != 0) {
+        gql_error *e = field_error(ex, pf, slot, "Field \"%s\" is served by the %s service",
+                                   def->name, def->owner);
+        if (e) {
+            e->code = "WRONG_SERVICE";
+            gql_value *ext = gql_obj_new(&ex->run, 1);
+            if (ext) {
+                gql_obj_set(ext, 0, "service", gql_str_ref(def->owner, strlen(def->owner)));
+                e->ext = ext;
+            }
+        }
+        null_out(slot);
+        return;
+    }
+    int rc = prepare_args(ex, pf);
+    if (rc == CD_ENOMEM) {
+        exec_oom(ex, slot);
+        return;
+    }
+    if (rc != 0) {
+        const gql_error *ae = pf->args_err;
+        gql_error *e = field_error(ex, pf, slot, "%s", ae->message);
+        if (e) {
+            e->code = ae->code;
+            if (ae->nlocs) {
+                e->locs = ae->locs;
+                e->nlocs = ae->nlocs;
+            }
+        }
+        null_out(slot);
+        return;
+    }
+    if (pf->meta == M_SCHEMA || pf->meta == M_TYPE) {
+        if (ex->opts.no_introspection) {
+            gql_error *e = field_error(ex, pf, slot,
+                                       "GraphQL introspection has been disabled, but the "
+                                       "requested query contained the field \"%s\".",
+                                       def->name);
+            if (e) e->code = "INTROSPECTION_DISABLED";
+            null_out(slot);
+            return;
+        }
+        const gql_value *iv;
+        if (pf->meta == M_SCHEMA) {
+            iv = gql_introspection_schema(ex->schema);
+            if (!iv) {
+                exec_oom(ex, slot);
+                return;
+            }
+        } else {
+            const gql_value *name = gql_obj_get(&pf->args, "name");
+            iv = name && name->kind == GQL_V_STRING
+                     ? gql_introspection_type(ex->schema, name->u.s)
+                     : NULL;
+        }
+        complete_value(ex, ptype, pf, def->type, iv ? iv : &gql_null_value, slot);
+        return;
+    }
+    if (def->resolve) {
+        gql_rinfo *ri = cd_arena_alloc(&ex->run, sizeof *ri);
+        if (!ri) {
+            exec_oom(ex, slot);
+            return;
+        }
+        ri->ex = ex;
+        ri->pf = pf;
+        ri->ptype = ptype;
+        ri->parent = parent;
+        ri->slot = slot;
+        ri->result = gql_null_value;
+        ri->done = false;
+        ex->pending++;
+        def->resolve(ri);
+        return;
+    }
+    const gql_value *v = NULL;
+    if (parent->kind == GQL_V_OBJECT) {
+        const char *name = def->name;
+        for (uint32_t i = 0; i < parent->len; i++)
+            if (parent->u.fields[i].name[0] == name[0] &&
+                strcmp(parent->u.fields[i].name, name) == 0)
+                v = &parent->u.fields[i].value; /* last wins, like a JS object */
+    }
+    complete_value(ex, ptype, pf, def->type, v ? v : &gql_null_value, slot);
+}
+
+static void exec_finish(gql_exec *ex)
+{
+    ex->running = false;
+    ex->has_data = true;
+    gql_exec_done_fn done = ex->done;
+    void *ud = ex->done_ud;
+    ex->done = NULL;
+    if (done) done(ex, ud); /* may free ex */
+}
+
+/* Runs when nothing is pending: starts the next mutation root field, or
+ * finishes the run (or frees a cancelled exec). */
+static void exec_idle(gql_exec *ex)
+{
+    for (;;) {
+        if (ex->cancelled) {
+            exec_destroy(ex);
+            return;
+        }
+        gql_rval *d = ex->data;
+        if (ex->op->op != GQL_OP_MUTATION || d->nulled || d->kind != R_OBJ ||
+            ex->next_root >= d->u.obj.ps->n)
+            break;
+        uint32_t i = ex->next_root++;
+        ex->pending = 1;
+        exec_field(ex, ex->root_type, &d->u.obj.ps->f[i], ex->root_value, &d->u.obj.vals[i],
+                   true);
+        if (--ex->pending != 0) return;
+    }
+    exec_finish(ex);
+}
+
+static void pending_dec(gql_exec *ex)
+{
+    if (--ex->pending == 0) exec_idle(ex);
+}
+
+int gql_exec_run(gql_exec *ex, const gql_value *root, const gql_exec_opts *opts,
+                 gql_exec_done_fn done, void *ud)
+{
+    if (!ex->op || ex->running || ex->cancelled) return CD_ESTATE;
+    ex->done = done;
+    ex->done_ud = ud;
+    ex->has_data = false;
+    if (ex->vars_failed) {
+        if (done) done(ex, ud);
+        return 0;
+    }
+    if (!ex->vars_ready) {
+        int rc = gql_exec_set_variables(ex, NULL);
+        if (rc != 0) {
+            if (done) done(ex, ud);
+            return 0;
+        }
+    }
+    if (opts)
+        ex->opts = *opts;
+    else
+        memset(&ex->opts, 0, sizeof ex->opts);
+    cd_arena_reset(&ex->run);
+    gql_errors_init(&ex->errs, &ex->run);
+    ex->oom = false;
+    ex->root_value = root ? root : &gql_empty_object;
+    ex->data = cd_arena_calloc(&ex->run, 1, sizeof *ex->data);
+    if (!ex->data) {
+        /* nothing can run: the result reports the OOM */
+        ex->oom = true;
+        ex->has_data = true;
+        ex->done = NULL;
+        if (done) done(ex, ud);
+        return 0;
+    }
+    gql_pset *ps = root_plan(ex);
+    ex->running = true;
+    ex->pending = 1;
+    ex->next_root = 0;
+    if (!ps) {
+        ex->oom = true;
+        ex->data->nulled = true;
+    } else {
+        bool serial = ex->op->op == GQL_OP_MUTATION;
+        exec_object(ex, ps, ex->root_value, ex->data, true, !serial);
+    }
+    pending_dec(ex);
+    return 0;
+}
+
+const char *gql_exec_root_field(gql_exec *ex, const gql_value **args)
+{
+    if (args) *args = &gql_empty_object;
+    if (!ex->op) return NULL;
+    if (!ex->vars_ready && (ex->vars_failed || gql_exec_set_variables(ex, NULL) != 0))
+        return NULL;
+    gql_pset *ps = root_plan(ex);
+    if (!ps) return NULL;
+    for (uint32_t i = 0; i < ps->n; i++) {
+        gql_pfield *pf = &ps->f[i];
+        if (pf->meta != M_NONE) continue;
+        if (args && prepare_args(ex, pf) == 0) *args = &pf->args;
+        return pf->def->name;
+    }
+    return NULL;
+}
+
+/* ---- resolvers ---- */
+
+const gql_value *gql_ri_parent(const gql_rinfo *ri)
+{
+    return ri->parent;
+}
+
+const gql_value *gql_ri_args(const gql_rinfo *ri)
+{
+    return &ri->pf->args;
+}
+
+const gql_value *gql_ri_arg(const gql_rinfo *ri, const char *name)
+{
+    return gql_obj_get(&ri->pf->args, name);
+}
+
+void *gql_ri_context(const gql_rinfo *ri)
+{
+    return ri->ex->opts.context;
+}
+
+void *gql_ri_userdata(const gql_rinfo *ri)
+{
+    return ri->pf->def->resolve_ud;
+}
+
+cd_arena *gql_ri_arena(gql_rinfo *ri)
+{
+    return &ri->ex->run;
+}
+
+const char *gql_ri_field_name(const gql_rinfo *ri)
+{
+    return ri->pf->def->name;
+}
+
+const char *gql_ri_parent_type(const gql_rinfo *ri)
+{
+    return ri->ptype->name;
+}
+
+void gql_ri_return(gql_rinfo *ri, gql_value v)
+{
+    if (ri->done) return;
+    ri->done = true;
+    gql_exec *ex = ri->ex;
+    if (!ex->cancelled) {
+        ri->result = v;
+        complete_value(ex, ri->ptype, ri->pf, ri->pf->def->type, &ri->result, ri->slot);
+    }
+    pending_dec(ex);
+}
+
+static void ri_error_v(gql_rinfo *ri, const char *code, const gql_value *ext, const char *fmt,
+                       va_list ap)
+{
+    if (ri->done) return;
+    ri->done = true;
+    gql_exec *ex = ri->ex;
+    if (!ex->cancelled) {
+        gql_error *e = field_error_v(ex, ri->pf, ri->slot, ri->pf->locs, ri->pf->nnodes, fmt, ap);
+        if (e) {
+            if (code) {
+                e->code = cd_arena_strdup(&ex->run, code);
+                if (!e->code) ex->oom = true;
+            }
+            if (ext && ext->kind == GQL_V_OBJECT) {
+                e->ext = gql_value_clone(&ex->run, ext);
+                if (!e->ext) ex->oom = true;
+            }
+        }
+        null_out(ri->slot);
+    }
+    pending_dec(ex);
+}
+
+void gql_ri_error(gql_rinfo *ri, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ri_error_v(ri, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void gql_ri_error_ext(gql_rinfo *ri, const char *code, const gql_value *ext, const char *fmt,
+                      ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ri_error_v(ri, code, ext, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- response writer ---- */
+
+static void write_i64(cd_buf *b, int64_t i)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0) *--p = '-';
+    cd_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+static void write_leaf(cd_buf *b, const gql_value *v)
+{
+    char num[40];
+    switch (v->kind) {
+    case GQL_V_STRING:
+    case GQL_V_ENUM: cd_buf_json_str(b, v->u.s, v->len); break;
+    case GQL_V_INT: write_i64(b, v->u.i); break;
+    case GQL_V_BOOL: cd_buf_puts(b, v->u.b ? "true" : "false"); break;
+    case GQL_V_NULL: cd_buf_puts(b, "null"); break;
+    case GQL_V_FLOAT:
+        if (v->u.f != v->u.f || v->u.f - v->u.f != 0) {
+            cd_buf_puts(b, "null");
+        } else {
+            gql_js_number(num, sizeof num, v->u.f);
+            cd_buf_puts(b, num);
+        }
+        break;
+    default: gql_json_write(b, v); break;
+    }
+}
+
+static void write_rval(cd_buf *b, const gql_rval *r)
+{
+    if (r->nulled) {
+        cd_buf_puts(b, "null");
+        return;
+    }
+    switch (r->kind) {
+    case R_LEAF: write_leaf(b, &r->u.leaf); break;
+    case R_OBJ: {
+        const gql_pset *ps = r->u.obj.ps;
+        cd_buf_putc(b, '{');
+        for (uint32_t i = 0; i < ps->n; i++) {
+            if (i) cd_buf_putc(b, ',');
+            cd_buf_append(b, ps->f[i].jkey, ps->f[i].jkeylen);
+            write_rval(b, &r->u.obj.vals[i]);
+        }
+        cd_buf_putc(b, '}');
+        break;
+    }
+    case R_LIST:
+        cd_buf_putc(b, '[');
+        for (uint32_t i = 0; i < r->n; i++) {
+            if (i) cd_buf_putc(b, ',');
+            write_rval(b, &r->u.items[i]);
+        }
+        cd_buf_putc(b, ']');
+        break;
+    default: cd_buf_puts(b, "null"); break;
+    }
+}
+
+static const gql_error gql_oom_error = {
+    .message = "Internal server error: out of memory",
+    .code = "INTERNAL_SERVER_ERROR",
+};
+
+void gql_exec_write_result(const gql_exec *ex, cd_buf *out)
+{
+    if (ex->oom) {
+        cd_buf_puts(out, ex->has_data ? "{\"data\":null,\"errors\":" : "{\"errors\":");
+        gql_errors_write_json(out, &gql_oom_error, 1);
+        cd_buf_putc(out, '}');
+        return;
+    }
+    uint32_t n;
+    const gql_error *errs = gql_exec_errors(ex, &n);
+    if (ex->has_data) {
+        cd_buf_puts(out, "{\"data\":");
+        if (ex->data)
+            write_rval(out, ex->data);
+        else
+            cd_buf_puts(out, "null");
+        if (n) {
+            cd_buf_puts(out, ",\"errors\":");
+            gql_errors_write_json(out, errs, n);
+        }
+        cd_buf_putc(out, '}');
+        return;
+    }
+    cd_buf_puts(out, "{\"errors\":");
+    gql_errors_write_json(out, errs, n);
+    cd_buf_putc(out, '}');
+}
