@@ -1,0 +1,169 @@
+/*
+ * fixtures.c — resolvers every role binds (Query.health) and the test
+ * fixtures enabled by CHATD_TEST_FIXTURES=1: Query.echo, Query.slow (an
+ * asynchronous resolver completing from a uv timer), Mutation.echo and the
+ * Subscription.countdown source (from..0 every PROTO_COUNTDOWN_INTERVAL_MS,
+ * then complete). They let the transports be tested without a database.
+ *
+ * Timers are heap-allocated and freed in their close callbacks (libuv rule).
+ * A slow resolver always completes (the engine drops results of cancelled
+ * runs); a countdown stops at once when the transport calls stop.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "protocol.h"
+#include "subscribe.h"
+
+#define PROTO_COUNTDOWN_INTERVAL_MS 10u
+#define PROTO_SLOW_MAX_MS 60000        /* slow(ms:) is clamped to this */
+#define PROTO_COUNTDOWN_MAX_FROM 100000 /* countdown(from:) upper bound */
+
+const char proto_fixtures_sdl[] =
+    "\n# test fixtures (CHATD_TEST_FIXTURES=1)\n"
+    "extend type Query { echo(text: String!): String! slow(ms: Int!): String! }\n"
+    "extend type Mutation { echo(text: String!): String! }\n"
+    "extend type Subscription { countdown(from: Int!): Int! }\n";
+
+static void health_resolve(gql_rinfo *ri)
+{
+    proto_server *srv = gql_ri_userdata(ri);
+    cd_arena *a = gql_ri_arena(ri);
+    gql_value *o = gql_obj_new(a, 3);
+    if (!o) {
+        gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "out of memory");
+        return;
+    }
+    bool pg_ok = !srv->pg || pg_pool_ready(srv->pg);
+    bool rd_ok = !srv->rd || rd_ready(srv->rd);
+    const char *status = srv->draining ? "draining" : (pg_ok && rd_ok) ? "ok" : "degraded";
+    const char *role = cd_role_name(srv->cfg->role);
+    gql_obj_set(o, 0, "status", gql_str_ref(status, strlen(status)));
+    gql_obj_set(o, 1, "role", gql_str_ref(role, strlen(role)));
+    gql_obj_set(o, 2, "version", gql_str_ref(srv->version, strlen(srv->version)));
+    gql_ri_return(ri, *o);
+}
+
+static void echo_resolve(gql_rinfo *ri)
+{
+    const gql_value *t = gql_ri_arg(ri, "text");
+    if (!t) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    gql_ri_return(ri, *t); /* args live as long as the run */
+}
+
+typedef struct slow_req {
+    uv_timer_t timer;
+    gql_rinfo *ri;
+    int64_t ms;
+} slow_req;
+
+static void slow_closed(uv_handle_t *h)
+{
+    cd_free(h->data);
+}
+
+static void slow_fire(uv_timer_t *t)
+{
+    slow_req *s = t->data;
+    char buf[48];
+    int n = snprintf(buf, sizeof buf, "slept %lld ms", (long long)s->ms);
+    gql_ri_return(s->ri, gql_str_dup(gql_ri_arena(s->ri), buf, (size_t)n));
+    uv_close((uv_handle_t *)t, slow_closed);
+}
+
+static void slow_resolve(gql_rinfo *ri)
+{
+    proto_server *srv = gql_ri_userdata(ri);
+    const gql_value *ms = gql_ri_arg(ri, "ms");
+    int64_t v = ms && ms->kind == GQL_V_INT ? ms->u.i : 0;
+    if (v < 0) v = 0;
+    if (v > PROTO_SLOW_MAX_MS) v = PROTO_SLOW_MAX_MS;
+    slow_req *s = cd_calloc(1, sizeof *s);
+    if (!s) {
+        gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "out of memory");
+        return;
+    }
+    s->ri = ri;
+    s->ms = v;
+    uv_timer_init(srv->loop, &s->timer);
+    s->timer.data = s;
+    uv_timer_start(&s->timer, slow_fire, (uint64_t)v, 0);
+}
+
+/* ---- countdown source ---- */
+
+typedef struct countdown {
+    uv_timer_t timer;
+    proto_sub *sub;
+    int64_t next;
+} countdown;
+
+static void countdown_closed(uv_handle_t *h)
+{
+    cd_free(h->data);
+}
+
+static void countdown_tick(uv_timer_t *t)
+{
+    countdown *cd = t->data;
+    gql_value v = gql_int(cd->next);
+    int rc = proto_sub_emit(cd->sub, &v);
+    if (rc != 0 && rc != CD_ECLOSED) cd_debug("fixtures", "countdown emit: %s", cd_strerror(rc));
+    if (cd->next-- <= 0) {
+        uv_timer_stop(t);
+        proto_sub *sub = cd->sub;
+        cd->sub = NULL;
+        uv_close((uv_handle_t *)t, countdown_closed);
+        proto_sub_complete(sub); /* stop will not be called: we are done */
+    }
+}
+
+static int countdown_start(proto_sub *sub, const gql_value *args, const proto_caller *caller,
+                           void *ud, void **state, const char **code, char *err, size_t errlen)
+{
+    CD_UNUSED(caller);
+    CD_UNUSED(ud);
+    const gql_value *from = gql_obj_get(args, "from");
+    int64_t f = from && from->kind == GQL_V_INT ? from->u.i : 0;
+    if (f < 0 || f > PROTO_COUNTDOWN_MAX_FROM) {
+        *code = "BAD_USER_INPUT";
+        snprintf(err, errlen, "countdown(from:) must be in 0..%d", PROTO_COUNTDOWN_MAX_FROM);
+        return CD_EBAD;
+    }
+    countdown *cd = cd_calloc(1, sizeof *cd);
+    if (!cd) return CD_ENOMEM;
+    cd->sub = sub;
+    cd->next = f;
+    uv_timer_init(proto_sub_loop(sub), &cd->timer);
+    cd->timer.data = cd;
+    uv_timer_start(&cd->timer, countdown_tick, PROTO_COUNTDOWN_INTERVAL_MS,
+                   PROTO_COUNTDOWN_INTERVAL_MS);
+    *state = cd;
+    return 0;
+}
+
+static void countdown_stop(void *state, void *ud)
+{
+    CD_UNUSED(ud);
+    countdown *cd = state;
+    uv_timer_stop(&cd->timer);
+    cd->sub = NULL;
+    uv_close((uv_handle_t *)&cd->timer, countdown_closed);
+}
+
+int proto_bind_builtin(proto_server *srv)
+{
+    int rc = gql_schema_bind(srv->schema, "Query.health", health_resolve, srv);
+    if (rc != 0) return rc;
+    if (!srv->cfg->test_fixtures) return 0;
+    if ((rc = gql_schema_bind(srv->schema, "Query.echo", echo_resolve, srv)) != 0 ||
+        (rc = gql_schema_bind(srv->schema, "Query.slow", slow_resolve, srv)) != 0 ||
+        (rc = gql_schema_bind(srv->schema, "Mutation.echo", echo_resolve, srv)) != 0)
+        return rc;
+    rc = proto_sub_register("countdown", countdown_start, countdown_stop, srv);
+    return rc == CD_EEXIST ? 0 : rc;
+}

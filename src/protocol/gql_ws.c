@@ -1,0 +1,896 @@
+/*
+ * gql_ws.c — graphql-transport-ws (graphql-ws's PROTOCOL.md) on ws.h.
+ *
+ * Per connection (gqlws_conn): the init state, the caller identity, a token
+ * bucket for the inbound message rate, and the list of active operations
+ * (struct proto_sub, one per subscribe id). Queries and mutations run once
+ * and answer next + complete; subscriptions start a registered source
+ * (subscribe.h) whose events are executed one at a time, in order.
+ *
+ * Lifetimes: a gqlws_conn is reference-counted: one reference while the
+ * WebSocket is open, one per operation still allocated. An operation may
+ * outlive its WebSocket while a resolver run is in flight (resolvers must
+ * complete; their result is then dropped), and it keeps the conn — and so
+ * the proto_caller resolvers read — alive until then. An operation ends by
+ * op_cancel (client complete, close, drain: the source's stop runs) or by
+ * finishing (source completed / single result sent); its memory is freed in
+ * op_release once no run is in flight and no loop is pumping it.
+ *
+ * Close codes: see protocol.h and docs/parts/protocol.md.
+ */
+#include "gql_ws.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "net/ws.h"
+#include "protocol.h"
+#include "subscribe.h"
+
+#define GQLWS_PROTOCOL "graphql-transport-ws"
+#define GQLWS_SWEEP_MS 100u /* init-timeout sweep period */
+
+/* ------------------------------------------------------------------ */
+/* message classification                                              */
+
+static const gql_value *obj_get(const gql_value *o, const char *k)
+{
+    return o->kind == GQL_V_OBJECT ? gql_obj_get(o, k) : NULL;
+}
+
+static const char *kind_name(const gql_value *v)
+{
+    if (!v) return "undefined";
+    switch (v->kind) {
+    case GQL_V_NULL: return "null";
+    case GQL_V_BOOL: return "boolean";
+    case GQL_V_INT:
+    case GQL_V_FLOAT: return "number";
+    case GQL_V_STRING: return "string";
+    case GQL_V_LIST: return "array";
+    case GQL_V_OBJECT: return "object";
+    default: return "unknown";
+    }
+}
+
+static int bad(char *reason, size_t rlen, const char *fmt, const char *a, const char *b)
+{
+    snprintf(reason, rlen, fmt, a, b);
+    return CD_EBAD;
+}
+
+int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *out,
+                        char *reason, size_t rlen)
+{
+    memset(out, 0, sizeof *out);
+    gql_value v;
+    char jerr[128];
+    int rc = gql_json_parse(a, data, len, &v, jerr, sizeof jerr);
+    if (rc == CD_ENOMEM) return rc;
+    if (rc != 0) return bad(reason, rlen, "Invalid message received: %s%s", jerr, "");
+    if (v.kind != GQL_V_OBJECT)
+        return bad(reason, rlen, "Message is expected to be an object, but got %s%s",
+                   kind_name(&v), "");
+    const gql_value *type = gql_obj_get(&v, "type");
+    if (!type || (type->kind == GQL_V_STRING && type->len == 0))
+        return bad(reason, rlen, "Message is missing the 'type' property%s%s", "", "");
+    if (type->kind != GQL_V_STRING)
+        return bad(reason, rlen, "Message expects the 'type' property to be a string, but got %s%s",
+                   kind_name(type), "");
+    const char *t = type->u.s;
+    const gql_value *payload = gql_obj_get(&v, "payload");
+    if (payload && payload->kind == GQL_V_NULL) payload = NULL;
+
+    if (!strcmp(t, "connection_init") || !strcmp(t, "ping") || !strcmp(t, "pong")) {
+        if (payload && payload->kind != GQL_V_OBJECT)
+            return bad(reason, rlen,
+                       "\"%s\" message expects the 'payload' property to be an object or "
+                       "nullish or missing, but got %s",
+                       t, kind_name(payload));
+        out->type = t[0] == 'c' ? GQLWS_MSG_CONNECTION_INIT
+                    : t[1] == 'i' ? GQLWS_MSG_PING
+                                  : GQLWS_MSG_PONG;
+        out->payload = payload;
+        return 0;
+    }
+    bool is_sub = !strcmp(t, "subscribe");
+    if (!is_sub && strcmp(t, "complete") != 0) {
+        if (!strcmp(t, "next") || !strcmp(t, "error") || !strcmp(t, "connection_ack"))
+            return bad(reason, rlen, "Unexpected message of type \"%s\" from a client%s", t, "");
+        return bad(reason, rlen, "Invalid message 'type' property \"%.64s\"%s", t, "");
+    }
+    const gql_value *id = gql_obj_get(&v, "id");
+    if (!id || id->kind != GQL_V_STRING)
+        return bad(reason, rlen, "\"%s\" message expects the 'id' property to be a string, but got %s",
+                   t, kind_name(id));
+    if (id->len == 0) return bad(reason, rlen, "\"%s\" message requires a non-empty 'id' property%s", t, "");
+    if (id->len > GQLWS_MAX_ID_LEN)
+        return bad(reason, rlen, "\"%s\" message 'id' is longer than the limit%s", t, "");
+    out->id = id->u.s;
+    out->id_len = id->len;
+    if (!is_sub) {
+        out->type = GQLWS_MSG_COMPLETE;
+        return 0;
+    }
+    if (!payload || payload->kind != GQL_V_OBJECT)
+        return bad(reason, rlen,
+                   "\"subscribe\" message expects the 'payload' property to be an object, but got %s%s",
+                   kind_name(payload ? payload : gql_obj_get(&v, "payload")), "");
+    const gql_value *q = obj_get(payload, "query");
+    if (!q || q->kind != GQL_V_STRING)
+        return bad(reason, rlen,
+                   "\"subscribe\" message payload expects the 'query' property to be a string, but got %s%s",
+                   kind_name(q), "");
+    const gql_value *vars = obj_get(payload, "variables");
+    if (vars && vars->kind != GQL_V_NULL && vars->kind != GQL_V_OBJECT)
+        return bad(reason, rlen,
+                   "\"subscribe\" message payload expects the 'variables' property to be an object or "
+                   "nullish or missing, but got %s%s",
+                   kind_name(vars), "");
+    const gql_value *opn = obj_get(payload, "operationName");
+    if (opn && opn->kind != GQL_V_NULL && opn->kind != GQL_V_STRING)
+        return bad(reason, rlen,
+                   "\"subscribe\" message payload expects the 'operationName' property to be a string "
+                   "or nullish or missing, but got %s%s",
+                   kind_name(opn), "");
+    const gql_value *ext = obj_get(payload, "extensions");
+    if (ext && ext->kind != GQL_V_NULL && ext->kind != GQL_V_OBJECT)
+        return bad(reason, rlen,
+                   "\"subscribe\" message payload expects the 'extensions' property to be an object or "
+                   "nullish or missing, but got %s%s",
+                   kind_name(ext), "");
+    out->type = GQLWS_MSG_SUBSCRIBE;
+    out->payload = payload;
+    out->query = q->u.s;
+    out->query_len = q->len;
+    out->operation_name = (opn && opn->kind == GQL_V_STRING) ? opn->u.s : NULL;
+    out->variables = (vars && vars->kind == GQL_V_OBJECT) ? vars : NULL;
+    out->extensions = (ext && ext->kind == GQL_V_OBJECT) ? ext : NULL;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* connection and operation state                                      */
+
+typedef struct gqlws_event {
+    struct gqlws_event *next;
+    cd_arena arena; /* holds root and the cloned value */
+    gql_value *root;
+} gqlws_event;
+
+struct gqlws_conn {
+    gqlws_conn *next, *prev; /* srv->ws_head list (only while ws is open) */
+    proto_server *srv;
+    ws_conn *ws;             /* NULL after on_close */
+    uint32_t refs;           /* 1 for the open ws + 1 per allocated op */
+    bool init_received;
+    bool acked;
+    uint64_t opened_ms;
+    double tokens;           /* rate-limit bucket */
+    uint64_t tokens_ms;
+    struct proto_sub *ops;   /* active operations (ids reserved) */
+    uint32_t nops;
+    proto_caller caller;
+};
+
+struct proto_sub {
+    struct proto_sub *next, *prev; /* conn->ops while active */
+    gqlws_conn *conn;
+    char *id;
+    gql_exec *ex;
+    gql_op_kind kind;
+    const char *field;
+    const gql_value *args;
+    const proto_sub_source *src;
+    void *src_state;
+    bool src_active;   /* start succeeded, neither stop nor source end yet */
+    bool source_done;  /* source completed or failed */
+    char *fail_msg;    /* cd_malloc'd, when the source failed */
+    const char *fail_code;
+    gqlws_event *q_head, *q_tail, *running_ev;
+    uint32_t q_len;
+    bool running;      /* gql_exec_run in flight */
+    bool pumping;
+    bool in_start;
+    bool active;       /* linked in conn->ops */
+    bool ended;        /* cancelled or finished: release when idle */
+    uint64_t t0_ns;
+};
+
+typedef struct gqlws_server_state {
+    uv_timer_t timer;
+    bool timer_on;
+} gqlws_server_state;
+
+static gqlws_server_state *gqlws_state; /* one per process (one loop) */
+
+static void conn_unref(gqlws_conn *c)
+{
+    if (--c->refs == 0) cd_free(c);
+}
+
+static void conn_close(gqlws_conn *c, int code, const char *reason)
+{
+    if (!c->ws || ws_conn_closing(c->ws)) return;
+    cd_metrics_ws_close(code);
+    cd_debug("gqlws", "close code=%d reason=\"%s\"", code, reason);
+    ws_close(c->ws, code, reason);
+}
+
+/* Sends one text frame unless the connection is gone or over its queue
+ * limit (then closes it 4008). Returns 0 or a negative code. */
+static int conn_send(gqlws_conn *c, const char *data, size_t len)
+{
+    if (!c->ws || ws_conn_closing(c->ws)) return CD_ECLOSED;
+    if (ws_conn_write_queue(c->ws) + len > c->srv->cfg->ws_max_queued) {
+        cd_warn("gqlws", "slow consumer: %zu bytes queued, closing", ws_conn_write_queue(c->ws));
+        conn_close(c, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer: outbound queue limit exceeded");
+        return CD_ELIMIT;
+    }
+    int rc = ws_send_text(c->ws, data, len);
+    if (rc == 0) cd_metrics_g.ws_messages_out++;
+    return rc;
+}
+
+static void send_simple(gqlws_conn *c, const char *type, const char *id, const gql_value *payload)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{");
+    if (id) {
+        cd_buf_puts(&b, "\"id\":");
+        cd_buf_json_str(&b, id, strlen(id));
+        cd_buf_puts(&b, ",");
+    }
+    cd_buf_printf(&b, "\"type\":\"%s\"", type);
+    if (payload) {
+        cd_buf_puts(&b, ",\"payload\":");
+        gql_json_write(&b, payload);
+    }
+    cd_buf_puts(&b, "}");
+    if (!cd_buf_failed(&b)) conn_send(c, b.data, b.len);
+    cd_buf_free(&b);
+}
+
+/* {"id":..,"type":"next"|"error","payload":<json>} with payload text given. */
+static void send_payload(gqlws_conn *c, const char *type, const char *id, const char *json,
+                         size_t len)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"id\":");
+    cd_buf_json_str(&b, id, strlen(id));
+    cd_buf_printf(&b, ",\"type\":\"%s\",\"payload\":", type);
+    cd_buf_append(&b, json, len);
+    cd_buf_puts(&b, "}");
+    if (!cd_buf_failed(&b)) {
+        if (conn_send(c, b.data, b.len) == 0 && type[0] == 'n') cd_metrics_g.events_delivered++;
+    }
+    cd_buf_free(&b);
+}
+
+/* One error object (no location): {"message":..,"extensions":{"code":..}}. */
+static void write_error_obj(cd_buf *b, const char *msg, const char *code, const char *path0,
+                            const char *service)
+{
+    cd_buf_puts(b, "{\"message\":");
+    cd_buf_json_str(b, msg, strlen(msg));
+    if (path0) {
+        cd_buf_puts(b, ",\"path\":[");
+        cd_buf_json_str(b, path0, strlen(path0));
+        cd_buf_puts(b, "]");
+    }
+    if (code) {
+        cd_buf_puts(b, ",\"extensions\":{\"code\":");
+        cd_buf_json_str(b, code, strlen(code));
+        if (service) {
+            cd_buf_puts(b, ",\"service\":");
+            cd_buf_json_str(b, service, strlen(service));
+        }
+        cd_buf_puts(b, "}");
+    }
+    cd_buf_puts(b, "}");
+}
+
+static uint64_t now_ms(const proto_server *srv)
+{
+    return uv_now(srv->loop);
+}
+
+/* ---- operations ---- */
+
+static void ev_free(gqlws_event *e)
+{
+    if (!e) return;
+    cd_arena_free(&e->arena);
+    cd_free(e);
+}
+
+static void op_unlink(struct proto_sub *op)
+{
+    if (!op->active) return;
+    gqlws_conn *c = op->conn;
+    if (op->prev) op->prev->next = op->next;
+    else c->ops = op->next;
+    if (op->next) op->next->prev = op->prev;
+    op->next = op->prev = NULL;
+    op->active = false;
+    c->nops--;
+    if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.subscriptions--;
+}
+
+static void op_release(struct proto_sub *op)
+{
+    if (!op->ended || op->running || op->pumping || op->in_start) return;
+    op_unlink(op);
+    while (op->q_head) {
+        gqlws_event *e = op->q_head;
+        op->q_head = e->next;
+        ev_free(e);
+    }
+    ev_free(op->running_ev);
+    if (op->ex) gql_exec_free(op->ex);
+    cd_free(op->fail_msg);
+    cd_free(op->id);
+    gqlws_conn *c = op->conn;
+    cd_free(op);
+    conn_unref(c);
+}
+
+/* Stops the operation (client complete, close, drain): the source's stop
+ * runs now, queued events are dropped, a run in flight finishes unseen. */
+static void op_cancel(struct proto_sub *op)
+{
+    if (op->ended) return;
+    op->ended = true;
+    op_unlink(op);
+    if (op->src_active) {
+        op->src_active = false;
+        op->src->stop(op->src_state, op->src->ud);
+    }
+    op_release(op);
+}
+
+/* Normal end: `complete` to the client, then release. */
+static void op_finish(struct proto_sub *op)
+{
+    if (op->ended) return;
+    op->ended = true;
+    if (op->conn->ws) send_simple(op->conn, "complete", op->id, NULL);
+    op_unlink(op);
+    op_release(op);
+}
+
+static void op_pump(struct proto_sub *op);
+
+static void op_run_done(gql_exec *ex, void *ud)
+{
+    struct proto_sub *op = ud;
+    op->running = false;
+    ev_free(op->running_ev);
+    op->running_ev = NULL;
+    if (!op->ended && op->conn->ws) {
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        if (!cd_buf_failed(&b)) send_payload(op->conn, "next", op->id, b.data, b.len);
+        cd_buf_free(&b);
+        if (op->kind != GQL_SUBSCRIPTION) {
+            uint32_t nerr = 0;
+            gql_exec_errors(ex, &nerr);
+            uint64_t dt = uv_hrtime() - op->t0_ns;
+            cd_metrics_operation((int)op->kind, nerr ? CD_MO_ERROR : CD_MO_OK, (double)dt / 1e9);
+            op->source_done = true; /* one result only */
+        }
+    }
+    if (op->ended) {
+        op_release(op);
+        return;
+    }
+    op_pump(op);
+}
+
+/* Runs queued events one at a time; finishes once the source is done and
+ * the queue is empty. Re-entrant calls (a synchronous run completing inside
+ * gql_exec_run) return at once; the outer loop continues. */
+static void op_pump(struct proto_sub *op)
+{
+    if (op->pumping || op->in_start) return;
+    op->pumping = true;
+    while (!op->ended && !op->running) {
+        if (op->q_head) {
+            gqlws_event *e = op->q_head;
+            op->q_head = e->next;
+            if (!op->q_head) op->q_tail = NULL;
+            op->q_len--;
+            op->running_ev = e;
+            op->running = true;
+            gql_exec_opts o = {.service = op->conn->srv->service,
+                               .context = &op->conn->caller,
+                               .no_introspection = !op->conn->srv->cfg->introspection};
+            int rc = gql_exec_run(op->ex, e->root, &o, op_run_done, op);
+            if (rc != 0) {
+                op->running = false;
+                ev_free(op->running_ev);
+                op->running_ev = NULL;
+                cd_error("gqlws", "gql_exec_run failed: %s", cd_strerror(rc));
+            }
+            continue;
+        }
+        if (op->source_done) {
+            if (op->fail_msg && op->conn->ws) {
+                cd_buf b;
+                cd_buf_init(&b);
+                cd_buf_puts(&b, "{\"errors\":[");
+                write_error_obj(&b, op->fail_msg, op->fail_code, op->field, NULL);
+                cd_buf_puts(&b, "]}");
+                if (!cd_buf_failed(&b)) send_payload(op->conn, "next", op->id, b.data, b.len);
+                cd_buf_free(&b);
+            }
+            op->pumping = false;
+            op_finish(op);
+            return;
+        }
+        break;
+    }
+    op->pumping = false;
+    if (op->ended) op_release(op);
+}
+
+/* ---- source API (subscribe.h) ---- */
+
+int proto_sub_emit(proto_sub *op, const gql_value *value)
+{
+    if (op->ended || op->source_done || !op->conn->ws || ws_conn_closing(op->conn->ws))
+        return CD_ECLOSED;
+    if (op->q_len >= GQLWS_MAX_PENDING_EVENTS) {
+        conn_close(op->conn, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer: too many pending events");
+        return CD_ELIMIT;
+    }
+    gqlws_event *e = cd_calloc(1, sizeof *e);
+    if (!e) return CD_ENOMEM;
+    cd_arena_init(&e->arena, 1024);
+    gql_value *copy = gql_value_clone(&e->arena, value);
+    e->root = gql_obj_new(&e->arena, 1);
+    if (!copy || !e->root) {
+        ev_free(e);
+        return CD_ENOMEM;
+    }
+    gql_obj_set(e->root, 0, op->field, *copy);
+    if (op->q_tail) op->q_tail->next = e;
+    else op->q_head = e;
+    op->q_tail = e;
+    op->q_len++;
+    op_pump(op);
+    return 0;
+}
+
+void proto_sub_complete(proto_sub *op)
+{
+    if (op->ended || op->source_done) return;
+    op->source_done = true;
+    op->src_active = false;
+    op_pump(op);
+}
+
+void proto_sub_fail(proto_sub *op, const char *code, const char *message)
+{
+    if (op->ended || op->source_done) return;
+    op->source_done = true;
+    op->src_active = false;
+    op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
+    size_t n = strlen(message);
+    op->fail_msg = cd_malloc(n + 1);
+    if (op->fail_msg) memcpy(op->fail_msg, message, n + 1);
+    op_pump(op);
+}
+
+const proto_caller *proto_sub_caller(const proto_sub *op)
+{
+    return &op->conn->caller;
+}
+
+const gql_value *proto_sub_args(const proto_sub *op)
+{
+    return op->args;
+}
+
+uv_loop_t *proto_sub_loop(const proto_sub *op)
+{
+    return op->conn->srv->loop;
+}
+
+/* ---- message handlers ---- */
+
+static void copy_str(char *dst, size_t cap, const gql_value *v)
+{
+    dst[0] = 0;
+    if (!v || v->kind != GQL_V_STRING || v->len >= cap) return;
+    memcpy(dst, v->u.s, v->len);
+    dst[v->len] = 0;
+}
+
+static void handle_init(gqlws_conn *c, const gqlws_msg *m)
+{
+    if (c->init_received) {
+        conn_close(c, GQLWS_CLOSE_TOO_MANY_INITS, "Too many initialisation requests");
+        return;
+    }
+    c->init_received = true;
+    const cd_config *cfg = c->srv->cfg;
+    const gql_value *p = m->payload;
+    if (cfg->auth == CD_AUTH_TOKEN) {
+        const gql_value *tok = p ? gql_obj_get(p, "authToken") : NULL;
+        const char *t = NULL;
+        size_t tl = 0;
+        if (tok && tok->kind == GQL_V_STRING) {
+            t = tok->u.s;
+            tl = tok->len;
+        } else {
+            const gql_value *h = p ? gql_obj_get(p, "Authorization") : NULL;
+            if (!h && p) h = gql_obj_get(p, "authorization");
+            if (h && h->kind == GQL_V_STRING && auth_bearer(h->u.s, h->len, &t, &tl) != 0) {
+                t = h->u.s; /* a bare token */
+                tl = h->len;
+            }
+        }
+        auth_identity id;
+        const char *why = "missing token";
+        if (!t || !cfg->jwt_secret ||
+            auth_verify(cfg->jwt_secret, t, tl, 0, &id, &why) != 0) {
+            cd_info("gqlws", "connection_init refused: %s", why);
+            conn_close(c, GQLWS_CLOSE_FORBIDDEN, "Forbidden");
+            return;
+        }
+        c->caller.authenticated = true;
+        snprintf(c->caller.user_id, sizeof c->caller.user_id, "%s", id.sub);
+        snprintf(c->caller.username, sizeof c->caller.username, "%s", id.username);
+        c->caller.token_exp = id.exp;
+    } else if (p) {
+        const gql_value *u = gql_obj_get(p, "user-id");
+        if (!u) u = gql_obj_get(p, "userId");
+        copy_str(c->caller.user_id, sizeof c->caller.user_id, u);
+        copy_str(c->caller.username, sizeof c->caller.username, gql_obj_get(p, "username"));
+    }
+    c->acked = true;
+    send_simple(c, "connection_ack", NULL, NULL);
+}
+
+static struct proto_sub *op_find(gqlws_conn *c, const char *id, size_t len)
+{
+    for (struct proto_sub *op = c->ops; op; op = op->next)
+        if (strlen(op->id) == len && memcmp(op->id, id, len) == 0) return op;
+    return NULL;
+}
+
+/* Sends `error` with the exec's request errors (an array). */
+static void send_request_errors(gqlws_conn *c, const char *id, gql_exec *ex)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    /* without data the writer emits exactly {"errors":[...]} */
+    static const char pre[] = "{\"errors\":";
+    if (!cd_buf_failed(&b) && b.len > sizeof pre && memcmp(b.data, pre, sizeof pre - 1) == 0 &&
+        b.data[b.len - 1] == '}')
+        send_payload(c, "error", id, b.data + sizeof pre - 1, b.len - sizeof pre);
+    else
+        send_payload(c, "error", id, "[{\"message\":\"Internal server error\"}]", 38);
+    cd_buf_free(&b);
+}
+
+static void send_error_one(gqlws_conn *c, const char *id, const char *msg, const char *code)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_putc(&b, '[');
+    write_error_obj(&b, msg, code, NULL, NULL);
+    cd_buf_putc(&b, ']');
+    if (!cd_buf_failed(&b)) send_payload(c, "error", id, b.data, b.len);
+    cd_buf_free(&b);
+}
+
+static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
+{
+    proto_server *srv = c->srv;
+    if (!c->acked) {
+        conn_close(c, GQLWS_CLOSE_UNAUTHORIZED, "Unauthorized");
+        return;
+    }
+    if (op_find(c, m->id, m->id_len)) {
+        char reason[GQLWS_MAX_ID_LEN + 40];
+        snprintf(reason, sizeof reason, "Subscriber for %s already exists", m->id);
+        conn_close(c, GQLWS_CLOSE_SUBSCRIBER_EXISTS, reason);
+        return;
+    }
+    if (c->nops >= srv->cfg->max_subscriptions) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Too many active operations on this connection (limit %u)",
+                 srv->cfg->max_subscriptions);
+        send_error_one(c, m->id, msg, "TOO_MANY_OPERATIONS");
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_REJECTED, -1);
+        return;
+    }
+    struct proto_sub *op = cd_calloc(1, sizeof *op);
+    char *id = cd_malloc(m->id_len + 1);
+    gql_exec *ex = gql_exec_new(srv->schema, srv->cache);
+    if (!op || !id || !ex) {
+        cd_free(op);
+        cd_free(id);
+        if (ex) gql_exec_free(ex);
+        conn_close(c, GQLWS_CLOSE_INTERNAL, "Internal server error");
+        return;
+    }
+    memcpy(id, m->id, m->id_len + 1);
+    op->id = id;
+    op->ex = ex;
+    op->conn = c;
+    op->t0_ns = uv_hrtime();
+    c->refs++;
+
+    if (gql_exec_prepare(ex, m->query, m->query_len, m->operation_name) != 0 ||
+        gql_exec_set_variables(ex, m->variables) != 0) {
+        send_request_errors(c, id, ex);
+        cd_metrics_operation(GQL_QUERY, CD_MO_REJECTED, -1);
+        op->ended = true;
+        op_release(op);
+        return;
+    }
+    op->kind = gql_exec_op(ex);
+    /* reserve the id */
+    op->active = true;
+    op->next = c->ops;
+    if (c->ops) c->ops->prev = op;
+    c->ops = op;
+    c->nops++;
+    if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.subscriptions++;
+
+    const gql_value *args = NULL;
+    const char *field = op->kind == GQL_SUBSCRIPTION ? gql_exec_root_field(ex, &args) : NULL;
+    if (op->kind != GQL_SUBSCRIPTION || !field) {
+        /* query / mutation (or a subscription selecting only __typename):
+         * one result, then complete */
+        static const gql_value empty_root = {.kind = GQL_V_OBJECT};
+        gqlws_event *e = cd_calloc(1, sizeof *e);
+        if (!e) {
+            op_cancel(op);
+            conn_close(c, GQLWS_CLOSE_INTERNAL, "Internal server error");
+            return;
+        }
+        cd_arena_init(&e->arena, 256);
+        e->root = (gql_value *)&empty_root;
+        op->q_head = op->q_tail = e;
+        op->q_len = 1;
+        op->source_done = true;
+        op_pump(op);
+        return;
+    }
+    op->field = field;
+    op->args = args;
+
+    char coord[160];
+    snprintf(coord, sizeof coord, "Subscription.%s", field);
+    const char *owner = gql_schema_owner(srv->schema, coord);
+    if (srv->service && owner && strcmp(owner, srv->service) != 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s is served by the %s service", field, owner);
+        cd_buf b;
+        cd_buf_init(&b);
+        cd_buf_puts(&b, "{\"errors\":[");
+        write_error_obj(&b, msg, "WRONG_SERVICE", field, owner);
+        cd_buf_puts(&b, "]}");
+        if (!cd_buf_failed(&b)) send_payload(c, "next", id, b.data, b.len);
+        cd_buf_free(&b);
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
+        op_finish(op);
+        return;
+    }
+    const proto_sub_source *src = proto_sub_lookup(field);
+    if (!src) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Subscription field \"%s\" has no event source in this process",
+                 field);
+        proto_sub_fail(op, "NOT_IMPLEMENTED", msg);
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
+        return;
+    }
+    op->src = src;
+    op->in_start = true;
+    const char *code = NULL;
+    char err[256] = "";
+    void *state = NULL;
+    int rc = src->start(op, args, &c->caller, src->ud, &state, &code, err, sizeof err);
+    op->in_start = false;
+    if (rc != 0) {
+        if (!op->source_done) {
+            op->source_done = true;
+            op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
+            size_t n = strlen(err[0] ? err : cd_strerror(rc));
+            op->fail_msg = cd_malloc(n + 1);
+            if (op->fail_msg) memcpy(op->fail_msg, err[0] ? err : cd_strerror(rc), n + 1);
+        }
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
+    } else {
+        op->src_state = state;
+        if (!op->source_done && !op->ended) op->src_active = true;
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_OK, -1);
+    }
+    if (op->ended) op_release(op);
+    else op_pump(op);
+}
+
+static bool rate_ok(gqlws_conn *c)
+{
+    const cd_config *cfg = c->srv->cfg;
+    if (!cfg->ws_rate) return true;
+    uint64_t now = now_ms(c->srv);
+    double add = (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
+    c->tokens_ms = now;
+    c->tokens += add;
+    if (c->tokens > cfg->ws_burst) c->tokens = cfg->ws_burst;
+    if (c->tokens < 1.0) return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
+{
+    CD_UNUSED(is_text);
+    gqlws_conn *c = ws_conn_user(ws);
+    if (!c || ws_conn_closing(ws)) return;
+    cd_metrics_g.ws_messages_in++;
+    if (!rate_ok(c)) {
+        conn_close(c, GQLWS_CLOSE_RATE_LIMITED, "Too many messages");
+        return;
+    }
+    cd_arena a;
+    cd_arena_init(&a, len + 512);
+    gqlws_msg m;
+    char reason[200];
+    int rc = gqlws_parse_message(&a, data, len, &m, reason, sizeof reason);
+    if (rc == CD_ENOMEM) {
+        conn_close(c, GQLWS_CLOSE_INTERNAL, "Internal server error");
+    } else if (rc != 0) {
+        conn_close(c, GQLWS_CLOSE_BAD_REQUEST, reason);
+    } else {
+        c->refs++; /* handlers may trigger on_close synchronously */
+        switch (m.type) {
+        case GQLWS_MSG_CONNECTION_INIT: handle_init(c, &m); break;
+        case GQLWS_MSG_PING: send_simple(c, "pong", NULL, m.payload); break;
+        case GQLWS_MSG_PONG: break;
+        case GQLWS_MSG_SUBSCRIBE: handle_subscribe(c, &m); break;
+        case GQLWS_MSG_COMPLETE: {
+            struct proto_sub *op = op_find(c, m.id, m.id_len);
+            if (op) op_cancel(op);
+            break;
+        }
+        case GQLWS_MSG_INVALID: break;
+        }
+        conn_unref(c);
+    }
+    cd_arena_free(&a);
+}
+
+static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_len)
+{
+    CD_UNUSED(reason_len);
+    gqlws_conn *c = ws_conn_user(ws);
+    if (!c) { /* refused subprotocol (4406) */
+        cd_metrics_conn_close(CD_MT_WS);
+        return;
+    }
+    cd_debug("gqlws", "closed code=%d reason=\"%s\" ops=%u", code, reason, c->nops);
+    c->refs++;
+    while (c->ops) op_cancel(c->ops);
+    c->ws = NULL;
+    ws_conn_set_user(ws, NULL);
+    proto_server *srv = c->srv;
+    if (c->prev) c->prev->next = c->next;
+    else if (srv->ws_head == c) srv->ws_head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    cd_metrics_conn_close(CD_MT_WS);
+    conn_unref(c); /* our temporary ref */
+    conn_unref(c); /* the open-ws ref */
+}
+
+static const ws_callbacks gqlws_callbacks = {.on_message = on_message, .on_close = on_close};
+
+/* The server-wide sweep: connections that sent no connection_init within the
+ * timeout are closed 4408. Unreferenced: it never keeps the loop alive. */
+static void sweep_cb(uv_timer_t *t)
+{
+    proto_server *srv = t->data;
+    uint64_t now = now_ms(srv);
+    for (gqlws_conn *c = srv->ws_head; c;) {
+        gqlws_conn *next = c->next;
+        if (!c->init_received && c->ws && !ws_conn_closing(c->ws) &&
+            now - c->opened_ms >= srv->cfg->ws_init_timeout_ms)
+            conn_close(c, GQLWS_CLOSE_INIT_TIMEOUT, "Connection initialisation timeout");
+        c = next;
+    }
+}
+
+static void ensure_sweep(proto_server *srv)
+{
+    if (gqlws_state) return;
+    gqlws_state = cd_calloc(1, sizeof *gqlws_state);
+    if (!gqlws_state) return;
+    uv_timer_init(srv->loop, &gqlws_state->timer);
+    gqlws_state->timer.data = srv;
+    unsigned period = srv->cfg->ws_init_timeout_ms < 4 * GQLWS_SWEEP_MS
+                          ? (srv->cfg->ws_init_timeout_ms / 4 + 1)
+                          : GQLWS_SWEEP_MS;
+    uv_timer_start(&gqlws_state->timer, sweep_cb, period, period);
+    uv_unref((uv_handle_t *)&gqlws_state->timer);
+    gqlws_state->timer_on = true;
+}
+
+static void state_closed(uv_handle_t *h)
+{
+    CD_UNUSED(h);
+    cd_free(gqlws_state);
+    gqlws_state = NULL;
+}
+
+void proto_ws_shutdown(proto_server *srv)
+{
+    for (gqlws_conn *c = srv->ws_head; c; c = c->next) {
+        while (c->ops) op_cancel(c->ops);
+    }
+    if (gqlws_state && gqlws_state->timer_on) {
+        gqlws_state->timer_on = false;
+        uv_timer_stop(&gqlws_state->timer);
+        uv_close((uv_handle_t *)&gqlws_state->timer, state_closed);
+    }
+}
+
+void proto_ws_upgrade(proto_server *srv, http_request *req)
+{
+    static const char *const protos[] = {GQLWS_PROTOCOL, NULL};
+    const char *proto = ws_select_protocol(req, protos);
+    gqlws_conn *c = NULL;
+    if (proto) {
+        c = cd_calloc(1, sizeof *c);
+        if (!c) {
+            http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
+            return;
+        }
+        c->srv = srv;
+        c->refs = 1;
+        c->caller.srv = srv;
+        c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;
+        c->caller.transport = c;
+        c->opened_ms = now_ms(srv);
+        c->tokens = srv->cfg->ws_burst;
+        c->tokens_ms = c->opened_ms;
+        if (c->caller.trust) {
+            /* the seed's client sends identity headers on the upgrade too */
+            const char *u = http_req_header(req, "user-id");
+            const char *n = http_req_header(req, "username");
+            if (u) snprintf(c->caller.user_id, sizeof c->caller.user_id, "%s", u);
+            if (n) snprintf(c->caller.username, sizeof c->caller.username, "%s", n);
+        }
+    }
+    ws_conn *ws = NULL;
+    int rc = ws_accept(req, proto, &gqlws_callbacks, c, &ws);
+    if (rc != 0 || !ws) {
+        cd_free(c);
+        return;
+    }
+    cd_metrics_conn_open(CD_MT_WS);
+    if (!c) {
+        /* like graphql-ws: accept, then close with 4406 */
+        ws_close(ws, GQLWS_CLOSE_SUBPROTOCOL, "Subprotocol not acceptable");
+        cd_metrics_ws_close(GQLWS_CLOSE_SUBPROTOCOL);
+        return;
+    }
+    c->ws = ws;
+    c->next = srv->ws_head;
+    if (srv->ws_head) srv->ws_head->prev = c;
+    srv->ws_head = c;
+    srv->ws_count++;
+    ensure_sweep(srv);
+}

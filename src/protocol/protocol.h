@@ -1,0 +1,118 @@
+/*
+ * protocol.h — the GraphQL transports of chatd: GraphQL over HTTP
+ * (gql_http.c), graphql-transport-ws (gql_ws.c), the operational endpoints
+ * (/healthz, /readyz, /metrics) and the caller identity handed to resolvers.
+ *
+ * One proto_server per process (one loop, no locks). main.c fills it and
+ * passes proto_http_handle as the http_server's request handler; everything
+ * else (CORS, auth, routing, WebSocket upgrade) happens here.
+ *
+ * Resolver context: every operation runs with gql_exec_opts.context pointing
+ * at a proto_caller that lives as long as the operation (the HTTP request or
+ * the WebSocket connection). Resolvers read it with proto_caller_of(ri).
+ *
+ * Ownership: proto_server does not own the schema, cache, pool or broker
+ * (main.c creates and frees them). WebSocket connection state is freed in the
+ * ws on_close callback, HTTP request state with the request's arena.
+ */
+#ifndef CHATD_PROTOCOL_H
+#define CHATD_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "auth/auth.h"
+#include "core/config.h"
+#include "graphql/graphql.h"
+#include "net/http.h"
+#include "store/pg.h"
+#include "store/redis.h"
+
+/* graphql-transport-ws close codes (graphql-ws PROTOCOL.md) and ours. */
+#define GQLWS_CLOSE_BAD_REQUEST 4400       /* invalid message; reason says why */
+#define GQLWS_CLOSE_UNAUTHORIZED 4401      /* subscribe before connection_ack */
+#define GQLWS_CLOSE_FORBIDDEN 4403         /* connection_init refused (token) */
+#define GQLWS_CLOSE_SUBPROTOCOL 4406       /* no graphql-transport-ws subprotocol */
+#define GQLWS_CLOSE_INIT_TIMEOUT 4408      /* no connection_init in time */
+#define GQLWS_CLOSE_SUBSCRIBER_EXISTS 4409 /* duplicate operation id */
+#define GQLWS_CLOSE_TOO_MANY_INITS 4429    /* second connection_init */
+#define GQLWS_CLOSE_RATE_LIMITED 4429      /* inbound message rate over the limit */
+#define GQLWS_CLOSE_INTERNAL 4500          /* out of memory / internal failure */
+#define GQLWS_CLOSE_SLOW_CONSUMER 4008     /* outbound queue over ws_max_queued */
+/* Pending subscription events per operation while a run is in flight; more
+ * means the client (or a resolver) cannot keep up → close 4008. */
+#define GQLWS_MAX_PENDING_EVENTS 1024u
+/* Longest operation id we accept (graphql-ws ids are UUIDs). Longer → 4400. */
+#define GQLWS_MAX_ID_LEN 128u
+
+#define PROTO_MAX_USER_ID 64u
+#define PROTO_MAX_USERNAME 128u
+
+typedef struct proto_server proto_server;
+typedef struct gqlws_conn gqlws_conn;
+
+/* Who is calling. In token mode `user_id`/`username` come from a verified
+ * JWT; in trust mode from the user-id/username headers (HTTP) or the
+ * connection_init payload (WS) and may be empty. */
+typedef struct proto_caller {
+    proto_server *srv;
+    bool authenticated;   /* token mode: a valid token was presented */
+    bool trust;           /* the process runs in trust mode */
+    char user_id[PROTO_MAX_USER_ID + 1];     /* "" = unknown */
+    char username[PROTO_MAX_USERNAME + 1];   /* "" = unknown */
+    int64_t token_exp;    /* token expiry (unix s), 0 in trust mode */
+    void *transport;      /* gqlws_conn* for WebSocket callers, NULL for HTTP */
+} proto_caller;
+
+struct proto_server {
+    uv_loop_t *loop;
+    const cd_config *cfg;
+    gql_schema *schema;
+    gql_cache *cache;
+    const char *service;  /* role name for gql_exec_opts.service; NULL = all */
+    const char *version;
+    pg_pool *pg;          /* NULL when no database configured */
+    rd_client *rd;        /* NULL when no broker configured */
+    http_server *http;
+    bool draining;
+    gqlws_conn *ws_head;  /* private: open graphql-transport-ws connections */
+    uint64_t ws_count;    /* private */
+};
+
+/* The http_server request handler (user = proto_server*). */
+void proto_http_handle(http_request *req, void *user);
+
+/* Called from proto_http_handle for an upgrade on /graphql (gql_ws.c). */
+void proto_ws_upgrade(proto_server *srv, http_request *req);
+/* Stops every operation on every WebSocket (drain; the net layer sends the
+ * 1001 closes). */
+void proto_ws_shutdown(proto_server *srv);
+
+/* The caller of the operation a resolver runs in (never NULL while a
+ * resolver of a chatd transport runs). */
+static inline const proto_caller *proto_caller_of(gql_rinfo *ri)
+{
+    return (const proto_caller *)gql_ri_context(ri);
+}
+
+/* Root fields that need no authentication in token mode: health,
+ * __typename, __schema, __type and the sign-in mutations createUser, login
+ * and refreshToken. */
+bool proto_field_is_public(const char *name);
+/* After gql_exec_prepare: true when every root field of the selected
+ * operation (through fragments) is public. */
+bool proto_operation_is_public(proto_server *srv, const char *query, size_t len,
+                               const char *operation_name);
+
+/* Binds Query.health (every role) and, with cfg->test_fixtures, the fixture
+ * resolvers and the countdown source (fixtures.c). */
+int proto_bind_builtin(proto_server *srv);
+/* SDL appended to the schema when test fixtures are on. */
+extern const char proto_fixtures_sdl[];
+
+/* Writes {"errors":[{"message":msg,"extensions":{"code":code}}]} (code may be
+ * NULL) to out. */
+void proto_write_error_json(cd_buf *out, const char *msg, const char *code);
+
+#endif
