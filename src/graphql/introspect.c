@@ -396,6 +396,25 @@ static gql_value ib_root(gql_ib *ib, const gql_type *t)
     return t ? *ib->s->introspection_types[t->index] : gql_null();
 }
 
+/* graphql-js lists only the built-in scalars something refers to (buildSchema
+ * collects types by reference), so an unused Float or ID is absent from
+ * __schema.types and __type(name:). Marks the referenced types in `used`. */
+static void ib_mark_tref(bool *used, const gql_tref *t)
+{
+    const gql_type *n = gql_tref_named(t);
+    if (n) used[n->index] = true;
+}
+
+static void ib_mark_inputs(bool *used, const gql_input_value *ivs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) ib_mark_tref(used, ivs[i].type);
+}
+
+static bool ib_listed(const bool *used, const gql_type *t)
+{
+    return t->kind != GQL_T_SCALAR || !t->builtin || used[t->index];
+}
+
 static int ib_build(gql_schema *s)
 {
     gql_ib ib = {.a = &s->arena, .s = s, .oom = false};
@@ -409,6 +428,27 @@ static int ib_build(gql_schema *s)
     s->introspection_types = objs;
     for (uint32_t i = 0; i < s->ntypes; i++) ib_fill_named(&ib, s->types[i], objs[i]);
 
+    bool *used = cd_arena_calloc(ib.a, s->ntypes ? s->ntypes : 1, sizeof *used);
+    gql_type **listed = cd_arena_calloc(ib.a, s->ntypes ? s->ntypes : 1, sizeof *listed);
+    if (!used || !listed) {
+        s->introspection_types = NULL;
+        return CD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->ntypes; i++) {
+        const gql_type *t = s->types[i];
+        for (uint32_t j = 0; j < t->nfields; j++) {
+            ib_mark_tref(used, t->fields[j].type);
+            ib_mark_inputs(used, t->fields[j].args, t->fields[j].nargs);
+        }
+        ib_mark_inputs(used, t->input_fields, t->ninput_fields);
+    }
+    for (uint32_t i = 0; i < s->ndirectives; i++)
+        ib_mark_inputs(used, s->directives[i]->args, s->directives[i]->nargs);
+    uint32_t nlisted = 0;
+    for (uint32_t i = 0; i < s->ntypes; i++)
+        if (ib_listed(used, s->types[i])) listed[nlisted++] = s->types[i];
+        else objs[i] = NULL; /* __type(name:) answers null, like graphql-js */
+
     gql_value *root = ib_obj(&ib, 7, "__Schema");
     gql_value *dirs = ib_list(&ib, s->ndirectives);
     if (!root || !dirs) ib.oom = true;
@@ -419,7 +459,7 @@ static int ib_build(gql_schema *s)
     for (uint32_t i = 0; i < s->ndirectives; i++)
         dirs->u.items[i] = ib_directive(&ib, s->directives[i]);
     gql_obj_set(root, 1, "description", ib_str(s->desc));
-    gql_obj_set(root, 2, "types", ib_type_list(&ib, s->types, s->ntypes));
+    gql_obj_set(root, 2, "types", ib_type_list(&ib, listed, nlisted));
     gql_obj_set(root, 3, "queryType", ib_root(&ib, s->root[GQL_OP_QUERY]));
     gql_obj_set(root, 4, "mutationType", ib_root(&ib, s->root[GQL_OP_MUTATION]));
     gql_obj_set(root, 5, "subscriptionType", ib_root(&ib, s->root[GQL_OP_SUBSCRIPTION]));
