@@ -1,56 +1,1049 @@
 /*
- * http.c — HTTP/1.1 server (stub; implementation in progress).
+ * http.c — HTTP/1.1 server: listener, connections, request parsing with
+ * llhttp (http_rx), limits and timeouts, responses, graceful drain.
+ *
+ * Invariants:
+ * - One request at a time per connection. When a request is complete the
+ *   parser is paused (on_message_complete returns HPE_PAUSED) and the
+ *   request goes to the handler; bytes that arrive meanwhile are kept in
+ *   conn->pending (bounded by HTTP_MAX_PENDING_BYTES). The next request is
+ *   parsed from the write callback of the response, so handlers are never
+ *   re-entered from http_respond().
+ * - Reads land in the server's scratch buffer; nothing per connection is
+ *   allocated while idle except the small http_conn (llhttp state).
+ * - Memory of a connection is freed only in net_conn_close_cb. A request at
+ *   the handler outlives its connection: on disconnect it is detached
+ *   (conn = NULL, abort callback) and freed by http_respond().
+ * - Timeouts are deadlines on the connection checked by one per-server
+ *   sweep timer (no timer handle per connection).
  */
 #include "net/http.h"
 
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/arena.h"
 #include "core/core.h"
+#include "core/log.h"
+#include "net/net_internal.h"
+
+#define HTTP_REQ_ARENA_BLOCK 2048
+
+/* ------------------------------------------------------------------ */
+/* request parsing (socket-free)                                       */
+/* ------------------------------------------------------------------ */
+
+static http_rx *rx_of(llhttp_t *p) { return (http_rx *)p->data; }
+
+void http_req_free(http_req_impl *r)
+{
+    if (!r) return;
+    cd_buf_free(&r->body);
+    cd_arena_free(&r->arena);
+    cd_free(r);
+}
+
+static int rx_fail(http_rx *rx, int status)
+{
+    if (!rx->error) rx->error = status;
+    return -1;
+}
+
+static int rx_on_message_begin(llhttp_t *p)
+{
+    http_rx *rx = rx_of(p);
+    http_req_impl *r = cd_calloc(1, sizeof *r);
+    if (!r) return rx_fail(rx, 503);
+    cd_arena_init(&r->arena, HTTP_REQ_ARENA_BLOCK);
+    cd_buf_init(&r->body);
+    r->pub.arena = &r->arena;
+    r->pub.query = "";
+    r->pub.path = "";
+    r->pub.body = "";
+    r->pub.client_ip = "";
+    rx->req = r;
+    rx->stage = HTTP_RX_HEADERS;
+    rx->header_bytes = rx->url_bytes = 0;
+    rx->hdr_cap = 0;
+    rx->cur_name = NULL;
+    cd_buf_reset(&rx->tmp);
+    return 0;
+}
+
+static int rx_tmp_append(http_rx *rx, const char *at, size_t len)
+{
+    cd_buf_append(&rx->tmp, at, len);
+    return cd_buf_failed(&rx->tmp) ? rx_fail(rx, 503) : 0;
+}
+
+static int rx_on_url(llhttp_t *p, const char *at, size_t len)
+{
+    http_rx *rx = rx_of(p);
+    rx->url_bytes += len;
+    rx->header_bytes += len;
+    if (rx->url_bytes > HTTP_MAX_URL_BYTES) return rx_fail(rx, 414);
+    return rx_tmp_append(rx, at, len);
+}
+
+static int rx_on_url_complete(llhttp_t *p)
+{
+    http_rx *rx = rx_of(p);
+    http_req_impl *r = rx->req;
+    const char *u = rx->tmp.data ? rx->tmp.data : "";
+    size_t n = rx->tmp.len;
+    const char *q = memchr(u, '?', n);
+    size_t plen = q ? (size_t)(q - u) : n;
+    char *path = cd_arena_strndup(&r->arena, u, plen);
+    char *query = q ? cd_arena_strndup(&r->arena, q + 1, n - plen - 1) : (char *)"";
+    if (!path || !query) return rx_fail(rx, 503);
+    /* a fragment is never sent by clients; drop it if one is */
+    char *hash = strchr(query, '#');
+    if (hash) *hash = '\0';
+    r->pub.path = path;
+    r->pub.query = query;
+    cd_buf_reset(&rx->tmp);
+    return 0;
+}
+
+static int rx_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    http_rx *rx = rx_of(p);
+    rx->header_bytes += len;
+    if (rx->header_bytes > HTTP_MAX_HEADER_BYTES) return rx_fail(rx, 431);
+    return rx_tmp_append(rx, at, len);
+}
+
+static int rx_on_header_field_complete(llhttp_t *p)
+{
+    http_rx *rx = rx_of(p);
+    http_req_impl *r = rx->req;
+    if (r->pub.nheaders >= HTTP_MAX_HEADERS) return rx_fail(rx, 431);
+    rx->cur_name_len = rx->tmp.len;
+    rx->cur_name = cd_arena_strndup(&r->arena, rx->tmp.data ? rx->tmp.data : "", rx->tmp.len);
+    if (!rx->cur_name) return rx_fail(rx, 503);
+    cd_buf_reset(&rx->tmp);
+    return 0;
+}
+
+static int rx_on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    return rx_on_header_field(p, at, len); /* same accounting and buffer */
+}
+
+static int rx_on_header_value_complete(llhttp_t *p)
+{
+    http_rx *rx = rx_of(p);
+    http_req_impl *r = rx->req;
+    if (!rx->cur_name) return rx_fail(rx, 400);
+    if (r->pub.nheaders == rx->hdr_cap) {
+        size_t cap = rx->hdr_cap ? rx->hdr_cap * 2 : 16;
+        http_header *h = cd_arena_alloc(&r->arena, cap * sizeof *h);
+        if (!h) return rx_fail(rx, 503);
+        if (r->pub.nheaders) memcpy(h, r->hdrs, r->pub.nheaders * sizeof *h);
+        r->hdrs = h;
+        r->pub.headers = h;
+        rx->hdr_cap = cap;
+    }
+    /* llhttp strips leading whitespace; strip trailing OWS too */
+    size_t vlen = rx->tmp.len;
+    const char *v = rx->tmp.data ? rx->tmp.data : "";
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
+    char *value = cd_arena_strndup(&r->arena, v, vlen);
+    if (!value) return rx_fail(rx, 503);
+    http_header *h = &r->hdrs[r->pub.nheaders++];
+    h->name = rx->cur_name;
+    h->name_len = rx->cur_name_len;
+    h->value = value;
+    h->value_len = vlen;
+    rx->cur_name = NULL;
+    cd_buf_reset(&rx->tmp);
+    return 0;
+}
+
+bool net_header_has_token(const char *value, const char *token)
+{
+    if (!value) return false;
+    size_t tlen = strlen(token);
+    const char *s = value;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == ',') s++;
+        const char *e = s;
+        while (*e && *e != ',') e++;
+        const char *end = e;
+        while (end > s && (end[-1] == ' ' || end[-1] == '\t')) end--;
+        if ((size_t)(end - s) == tlen && strncasecmp(s, token, tlen) == 0) return true;
+        s = e;
+    }
+    return false;
+}
+
+static bool req_is_websocket(const http_req_impl *r)
+{
+    const http_request *q = &r->pub;
+    if (strcmp(q->method, "GET") != 0 || q->http_minor < 1) return false;
+    const char *key = http_req_header(q, "Sec-WebSocket-Key");
+    const char *ver = http_req_header(q, "Sec-WebSocket-Version");
+    return net_header_has_token(http_req_header(q, "Upgrade"), "websocket") &&
+           net_header_has_token(http_req_header(q, "Connection"), "upgrade") && key &&
+           strlen(key) == 24 && ver && strcmp(ver, "13") == 0;
+}
+
+static int rx_on_headers_complete(llhttp_t *p)
+{
+    http_rx *rx = rx_of(p);
+    http_req_impl *r = rx->req;
+    r->pub.method = llhttp_method_name((llhttp_method_t)p->method);
+    r->pub.http_minor = p->http_major == 1 ? p->http_minor : 1;
+    r->is_head = p->method == HTTP_HEAD;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > HTTP_MAX_BODY_BYTES)
+        return rx_fail(rx, 413);
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
+        cd_buf_reserve(&r->body, (size_t)p->content_length) != 0)
+        return rx_fail(rx, 503);
+    const char *expect = http_req_header(&r->pub, "Expect");
+    if (expect) {
+        if (strcasecmp(expect, "100-continue") != 0) return rx_fail(rx, 417);
+        if (p->http_minor >= 1) rx->expect_continue = true;
+    }
+    r->pub.is_websocket = req_is_websocket(r);
+    rx->stage = HTTP_RX_BODY;
+    return 0;
+}
+
+static int rx_on_body(llhttp_t *p, const char *at, size_t len)
+{
+    http_rx *rx = rx_of(p);
+    http_req_impl *r = rx->req;
+    if (r->body.len + len > HTTP_MAX_BODY_BYTES) return rx_fail(rx, 413);
+    cd_buf_append(&r->body, at, len);
+    return cd_buf_failed(&r->body) ? rx_fail(rx, 503) : 0;
+}
+
+static int rx_on_message_complete(llhttp_t *p)
+{
+    http_rx *rx = rx_of(p);
+    http_req_impl *r = rx->req;
+    r->keep_alive = llhttp_should_keep_alive(p) != 0;
+    r->upgrade = p->upgrade != 0;
+    if (r->body.len) {
+        r->pub.body = r->body.data;
+        r->pub.body_len = r->body.len;
+    }
+    cd_buf_free(&rx->tmp);
+    rx->paused = true;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t rx_settings = {
+    .on_message_begin = rx_on_message_begin,
+    .on_url = rx_on_url,
+    .on_url_complete = rx_on_url_complete,
+    .on_header_field = rx_on_header_field,
+    .on_header_field_complete = rx_on_header_field_complete,
+    .on_header_value = rx_on_header_value,
+    .on_header_value_complete = rx_on_header_value_complete,
+    .on_headers_complete = rx_on_headers_complete,
+    .on_body = rx_on_body,
+    .on_message_complete = rx_on_message_complete,
+};
+
+void http_rx_init(http_rx *rx)
+{
+    memset(rx, 0, sizeof *rx);
+    llhttp_init(&rx->parser, HTTP_REQUEST, &rx_settings);
+    rx->parser.data = rx;
+    cd_buf_init(&rx->tmp);
+}
+
+int http_rx_feed(http_rx *rx, const char *buf, size_t len, size_t *used)
+{
+    *used = 0;
+    if (rx->paused) return HTTP_RX_REQUEST;
+    if (rx->error) return rx->error;
+    if (len == 0) return HTTP_RX_AGAIN;
+    llhttp_errno_t e = llhttp_execute(&rx->parser, buf, len);
+    if (e == HPE_OK) {
+        *used = len;
+        return HTTP_RX_AGAIN;
+    }
+    if ((e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) && rx->paused) {
+        const char *pos = llhttp_get_error_pos(&rx->parser);
+        *used = pos ? (size_t)(pos - buf) : len;
+        return HTTP_RX_REQUEST;
+    }
+    if (!rx->error) rx->error = 400;
+    return rx->error;
+}
+
+http_req_impl *http_rx_take(http_rx *rx)
+{
+    http_req_impl *r = rx->req;
+    rx->req = NULL;
+    rx->stage = HTTP_RX_IDLE;
+    return r;
+}
+
+void http_rx_resume(http_rx *rx)
+{
+    if (!rx->paused) return;
+    rx->paused = false;
+    rx->expect_continue = false;
+    llhttp_resume(&rx->parser);
+}
+
+void http_rx_free(http_rx *rx)
+{
+    http_req_free(rx->req);
+    rx->req = NULL;
+    cd_buf_free(&rx->tmp);
+}
+
+/* ------------------------------------------------------------------ */
+/* request helpers                                                     */
+/* ------------------------------------------------------------------ */
+
+const char *http_req_header(const http_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const http_header *h = &req->headers[i];
+        if (h->name_len == n && strncasecmp(h->name, name, n) == 0) return h->value;
+    }
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+char *http_url_decode(cd_arena *a, const char *src, size_t len, bool plus_is_space,
+                      size_t *out_len)
+{
+    char *out = cd_arena_alloc(a, len + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len) return NULL;
+            int hi = hexval((unsigned char)src[i + 1]), lo = hexval((unsigned char)src[i + 2]);
+            if (hi < 0 || lo < 0) return NULL;
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out[o++] = ' ';
+        } else {
+            out[o++] = c;
+        }
+    }
+    out[o] = '\0';
+    if (out_len) *out_len = o;
+    return out;
+}
+
+int http_req_query_param(const http_request *req, const char *name, const char **out,
+                         size_t *out_len)
+{
+    const char *s = req->query;
+    size_t nlen = strlen(name);
+    while (*s) {
+        const char *e = strchr(s, '&');
+        if (!e) e = s + strlen(s);
+        const char *eq = memchr(s, '=', (size_t)(e - s));
+        const char *kend = eq ? eq : e;
+        size_t klen;
+        char *key = http_url_decode(req->arena, s, (size_t)(kend - s), true, &klen);
+        if (!key) return CD_EBAD;
+        if (klen == nlen && memcmp(key, name, nlen) == 0) {
+            const char *v = eq ? eq + 1 : e;
+            char *val = http_url_decode(req->arena, v, (size_t)(e - v), true, out_len);
+            if (!val) return CD_EBAD;
+            *out = val;
+            return 0;
+        }
+        s = *e ? e + 1 : e;
+    }
+    return CD_ENOENT;
+}
+
+void http_req_on_abort(http_request *req, http_abort_fn fn, void *arg)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    r->abort_fn = fn;
+    r->abort_arg = arg;
+}
+
+bool http_req_aborted(const http_request *req)
+{
+    return ((const http_req_impl *)req)->aborted;
+}
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* connections                                                         */
+/* ------------------------------------------------------------------ */
+
+static void http_conn_feed(net_conn *c, const char *data, size_t len);
+static void http_conn_send_error(net_conn *c, int status);
+static void srv_maybe_finish(http_server *srv);
+
+static unsigned opt_ms(unsigned v, unsigned def) { return v ? v : def; }
+
+unsigned http_server_ws_close_timeout(const http_server *srv)
+{
+    return opt_ms(srv->opts.ws_close_timeout_ms, WS_CLOSE_TIMEOUT_MS);
+}
+
+static void conn_set_deadline(net_conn *c, unsigned ms)
+{
+    c->deadline = uv_now(c->srv->loop) + ms;
+}
+
+void net_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    net_conn *c = (net_conn *)h;
+    /* keep one byte spare: parsers NUL-terminate in place */
+    buf->base = c->srv->scratch;
+    buf->len = HTTP_SCRATCH_BYTES - 1;
+}
+
+int net_conn_pend(net_conn *c, const char *data, size_t len)
+{
+    if (len == 0) return 0;
+    char *p = cd_realloc(c->pending, (size_t)c->pending_len + len + 1);
+    if (!p) return CD_ENOMEM;
+    memcpy(p + c->pending_len, data, len);
+    c->pending = p;
+    c->pending_len += (uint32_t)len;
+    return 0;
+}
+
+static void conn_read_start(net_conn *c)
+{
+    if (c->reading || c->closing) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, net_alloc_cb, net_read_cb) == 0) c->reading = true;
+}
+
+static void conn_read_stop(net_conn *c)
+{
+    if (!c->reading) return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+}
+
+static void net_conn_close_cb(uv_handle_t *h)
+{
+    net_conn *c = (net_conn *)h;
+    http_server *srv = c->srv;
+    if (c->kind == NET_KIND_WS) ws_conn_on_closed(c);
+    if (c->http) {
+        http_rx_free(&c->http->rx);
+        cd_free(c->http);
+    }
+    cd_free(c->pending);
+    cd_free(c->close_reason);
+    ws_rx_free(&c->rx);
+    if (c->prev) c->prev->next = c->next;
+    else srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    srv->nconns--;
+    cd_free(c);
+    srv_maybe_finish(srv);
+}
+
+void net_conn_close(net_conn *c)
+{
+    if (c->closing) return;
+    c->closing = true;
+    c->reading = false;
+    if (c->http && c->http->active) {
+        /* the handler still holds the request: detach and tell it */
+        http_req_impl *r = c->http->active;
+        c->http->active = NULL;
+        r->conn = NULL;
+        r->aborted = true;
+        if (r->abort_fn) r->abort_fn(&r->pub, r->abort_arg);
+    }
+    uv_close((uv_handle_t *)&c->tcp, net_conn_close_cb);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    cd_free(req);
+    /* The connection stays open to read the peer's EOF (lingering close);
+     * the deadline set by net_conn_close_graceful bounds the wait. */
+}
+
+void net_conn_close_graceful(net_conn *c, unsigned timeout_ms)
+{
+    if (c->closing) return;
+    conn_set_deadline(c, timeout_ms);
+    if (c->shutting) return;
+    uv_shutdown_t *req = cd_malloc(sizeof *req);
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
+        cd_free(req);
+        net_conn_close(c);
+        return;
+    }
+    c->shutting = true;
+    conn_read_start(c); /* watch for the peer's EOF */
+}
+
+void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    net_conn *c = (net_conn *)s;
+    if (c->closing) return;
+    if (nread < 0) {
+        if (c->kind == NET_KIND_WS) ws_conn_on_eof(c);
+        else net_conn_close(c);
+        return;
+    }
+    if (nread == 0) return;
+    if (c->kind == NET_KIND_WS) {
+        ws_conn_on_data(c, buf->base, (size_t)nread);
+        return;
+    }
+    http_conn *h = c->http;
+    switch (h->phase) {
+    case HTTP_PH_READ:
+        http_conn_feed(c, buf->base, (size_t)nread);
+        break;
+    case HTTP_PH_LINGER:
+        break; /* discard */
+    default:   /* request at the handler or response in flight: keep for later */
+        if (net_conn_pend(c, buf->base, (size_t)nread) != 0) {
+            net_conn_close(c);
+            return;
+        }
+        if (c->pending_len >= HTTP_MAX_PENDING_BYTES) conn_read_stop(c);
+        break;
+    }
+}
+
+/* Date header value, cached per second. */
+static const char *srv_date(http_server *srv)
+{
+    time_t now = time(NULL);
+    if (now != srv->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(srv->date, sizeof srv->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        srv->date_sec = now;
+    }
+    return srv->date;
+}
+
+enum { HTTP_W_RESPONSE, HTTP_W_UPGRADE, HTTP_W_INTERIM };
+
+typedef struct http_write {
+    uv_write_t req;
+    net_conn *conn;
+    char *owned_body;   /* cd_free after the write, or NULL */
+    uint8_t kind;       /* HTTP_W_* */
+    char head[];        /* response head (+ copied body) */
+} http_write;
+
+static void http_dispatch_next(net_conn *c);
+
+static void http_write_cb(uv_write_t *wr, int status)
+{
+    http_write *w = (http_write *)wr;
+    net_conn *c = w->conn;
+    uint8_t kind = w->kind;
+    cd_free(w->owned_body);
+    cd_free(w);
+    if (status < 0 || c->closing) {
+        if (!c->closing) net_conn_close(c);
+        return;
+    }
+    if (kind == HTTP_W_INTERIM) return;
+    if (kind == HTTP_W_UPGRADE) {
+        ws_conn_on_data(c, NULL, 0); /* process frames that arrived early */
+        return;
+    }
+    http_conn *h = c->http;
+    if (!h || h->phase != HTTP_PH_WRITING) return;
+    if (h->close_after) {
+        net_conn_close(c);
+        return;
+    }
+    h->phase = HTTP_PH_READ;
+    http_rx_resume(&h->rx);
+    conn_set_deadline(c, opt_ms(c->srv->opts.keepalive_timeout_ms, HTTP_KEEPALIVE_TIMEOUT_MS));
+    http_dispatch_next(c);
+}
+
+/* Continues with bytes buffered while the previous request was handled. */
+static void http_dispatch_next(net_conn *c)
+{
+    if (c->pending_len) {
+        char *p = c->pending;
+        size_t n = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        http_conn_feed(c, p, n);
+        cd_free(p);
+    }
+    if (!c->closing && c->http && c->http->phase == HTTP_PH_READ) conn_read_start(c);
+}
+
+/* Queues head + body as one uv_write. On failure closes the connection. */
+static int conn_write(net_conn *c, const char *head, size_t head_len, const void *body,
+                      size_t body_len, char *owned_body, bool is_upgrade)
+{
+    bool copy = body_len && !owned_body;
+    http_write *w = cd_malloc(sizeof *w + head_len + (copy ? body_len : 0));
+    if (!w) {
+        cd_free(owned_body);
+        net_conn_close(c);
+        return CD_ENOMEM;
+    }
+    w->conn = c;
+    w->owned_body = owned_body;
+    w->kind = is_upgrade ? HTTP_W_UPGRADE : HTTP_W_RESPONSE;
+    memcpy(w->head, head, head_len);
+    uv_buf_t bufs[2];
+    unsigned nbufs = 1;
+    bufs[0] = uv_buf_init(w->head, (unsigned)head_len);
+    if (body_len) {
+        const char *b = owned_body ? owned_body : w->head + head_len;
+        if (copy) memcpy(w->head + head_len, body, body_len);
+        bufs[1] = uv_buf_init((char *)b, (unsigned)body_len);
+        nbufs = 2;
+    }
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, nbufs, http_write_cb) != 0) {
+        cd_free(w->owned_body);
+        cd_free(w);
+        net_conn_close(c);
+        return CD_EIO;
+    }
+    return 0;
+}
+
+static void write_static(net_conn *c, const char *s)
+{
+    uv_buf_t b = uv_buf_init((char *)s, (unsigned)strlen(s));
+    /* tiny interim responses: try a direct write, fall back to a queued one */
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)b.len) return;
+    if (n < 0) n = 0;
+    http_write *w = cd_malloc(sizeof *w + b.len - (size_t)n);
+    if (!w) {
+        net_conn_close(c);
+        return;
+    }
+    w->conn = c;
+    w->owned_body = NULL;
+    w->kind = HTTP_W_INTERIM;
+    memcpy(w->head, s + n, b.len - (size_t)n);
+    uv_buf_t wb = uv_buf_init(w->head, b.len - (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &wb, 1, http_write_cb) != 0) {
+        cd_free(w);
+        net_conn_close(c);
+    }
+}
+
+/* Formats the response head; returns its length or 0 if it does not fit. */
+static size_t format_head(http_server *srv, char *out, size_t cap, int status,
+                          const char *content_type, const char *extra, size_t body_len,
+                          bool close, bool keepalive_10)
+{
+    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                     http_status_text(status), srv_date(srv));
+    size_t o = (size_t)n;
+    if (content_type && o < cap)
+        o += (size_t)snprintf(out + o, cap - o, "Content-Type: %s\r\n", content_type);
+    bool no_body = status < 200 || status == 204 || status == 304;
+    if (!no_body && o < cap)
+        o += (size_t)snprintf(out + o, cap - o, "Content-Length: %zu\r\n", body_len);
+    if (o < cap && close) o += (size_t)snprintf(out + o, cap - o, "Connection: close\r\n");
+    else if (o < cap && keepalive_10)
+        o += (size_t)snprintf(out + o, cap - o, "Connection: keep-alive\r\n");
+    if (extra && o < cap) o += (size_t)snprintf(out + o, cap - o, "%s", extra);
+    if (o < cap) o += (size_t)snprintf(out + o, cap - o, "\r\n");
+    return o < cap ? o : 0;
+}
+
+static void http_conn_send_error(net_conn *c, int status)
+{
+    http_conn *h = c->http;
+    char head[256];
+    const char *text = http_status_text(status);
+    char body[64];
+    int blen = snprintf(body, sizeof body, "%d %s\n", status, text);
+    size_t hl = format_head(c->srv, head, sizeof head, status, "text/plain; charset=utf-8",
+                            NULL, (size_t)blen, true, false);
+    h->phase = HTTP_PH_LINGER;
+    h->close_after = true;
+    c->deadline = 0;
+    if (conn_write(c, head, hl, body, (size_t)blen, NULL, false) != 0) return;
+    net_conn_close_graceful(c, HTTP_LINGER_MS);
+}
+
+static void http_conn_feed(net_conn *c, const char *data, size_t len)
+{
+    http_conn *h = c->http;
+    http_server *srv = c->srv;
+    while (!c->closing && h->phase == HTTP_PH_READ) {
+        uint8_t stage = h->rx.stage;
+        size_t used;
+        int r = http_rx_feed(&h->rx, data, len, &used);
+        data += used;
+        len -= used;
+        if (h->rx.stage != stage) {
+            if (h->rx.stage == HTTP_RX_HEADERS)
+                conn_set_deadline(c, opt_ms(srv->opts.header_timeout_ms, HTTP_HEADER_TIMEOUT_MS));
+            else if (h->rx.stage == HTTP_RX_BODY)
+                conn_set_deadline(c, opt_ms(srv->opts.body_timeout_ms, HTTP_BODY_TIMEOUT_MS));
+        }
+        if (h->rx.expect_continue && r == HTTP_RX_AGAIN) {
+            h->rx.expect_continue = false;
+            write_static(c, "HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if (r == HTTP_RX_AGAIN) return;
+        if (r >= 400) {
+            http_conn_send_error(c, r);
+            return;
+        }
+        /* a complete request */
+        http_req_impl *req = http_rx_take(&h->rx);
+        if (len && net_conn_pend(c, data, len) != 0) {
+            http_req_free(req);
+            net_conn_close(c);
+            return;
+        }
+        len = 0;
+        req->conn = c;
+        req->pub.server = srv;
+        struct sockaddr_storage ss;
+        int sl = sizeof ss;
+        char ip[INET6_ADDRSTRLEN] = "";
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET6)
+                uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            else
+                uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        }
+        char *ipc = cd_arena_strdup(&req->arena, ip);
+        req->pub.client_ip = ipc ? ipc : "";
+        h->active = req;
+        h->phase = HTTP_PH_HANDLER;
+        c->deadline = 0;
+        if (c->pending_len >= HTTP_MAX_PENDING_BYTES) conn_read_stop(c);
+        srv->opts.on_request(&req->pub, srv->opts.user);
+        return; /* continues from the response's write callback */
+    }
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    http_server *srv = (http_server *)ls->data;
+    if (status < 0 || srv->draining) return;
+    net_conn *c = cd_calloc(1, sizeof *c);
+    if (!c) return;
+    if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
+        cd_free(c);
+        return;
+    }
+    c->srv = srv;
+    c->next = srv->conns;
+    if (srv->conns) srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    c->kind = NET_KIND_HTTP;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        net_conn_close(c);
+        return;
+    }
+    c->http = cd_calloc(1, sizeof *c->http);
+    if (!c->http) {
+        net_conn_close(c);
+        return;
+    }
+    http_rx_init(&c->http->rx);
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_set_deadline(c, opt_ms(srv->opts.header_timeout_ms, HTTP_HEADER_TIMEOUT_MS));
+    conn_read_start(c);
+    if (!c->reading) net_conn_close(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* responses                                                           */
+/* ------------------------------------------------------------------ */
+
+static int respond(http_request *req, int status, const char *content_type,
+                   const char *extra_headers, const void *body, size_t len, char *owned)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    net_conn *c = r->conn;
+    if (!c || r->aborted) {
+        cd_free(owned);
+        http_req_free(r);
+        return CD_ECLOSED;
+    }
+    http_conn *h = c->http;
+    h->active = NULL;
+    r->conn = NULL;
+    http_server *srv = c->srv;
+    bool close = !r->keep_alive || r->upgrade || srv->draining;
+    bool ka10 = !close && r->pub.http_minor == 0;
+    bool is_head = r->is_head;
+    size_t cap = 256 + (content_type ? strlen(content_type) : 0) +
+                 (extra_headers ? strlen(extra_headers) : 0);
+    char stackbuf[1024];
+    char *head = cap <= sizeof stackbuf ? stackbuf : cd_malloc(cap);
+    if (!head) {
+        cd_free(owned);
+        http_req_free(r);
+        net_conn_close(c);
+        return CD_ENOMEM;
+    }
+    size_t hl = format_head(srv, head, cap, status, content_type, extra_headers, len, close, ka10);
+    http_req_free(r);
+    h->phase = HTTP_PH_WRITING;
+    h->close_after = close;
+    bool no_body = is_head || status < 200 || status == 204 || status == 304;
+    int rc;
+    if (no_body) {
+        cd_free(owned);
+        rc = conn_write(c, head, hl, NULL, 0, NULL, false);
+    } else {
+        rc = conn_write(c, head, hl, owned ? owned : body, len, owned, false);
+    }
+    if (head != stackbuf) cd_free(head);
+    return rc;
+}
+
+int http_respond(http_request *req, int status, const char *content_type,
+                 const char *extra_headers, const void *body, size_t len)
+{
+    return respond(req, status, content_type, extra_headers, body, len, NULL);
+}
+
+int http_respond_buf(http_request *req, int status, const char *content_type,
+                     const char *extra_headers, char *body, size_t len)
+{
+    if (!body) len = 0;
+    return respond(req, status, content_type, extra_headers, NULL, len, body);
+}
+
+net_conn *http_upgrade(http_request *req, const char *head, size_t head_len)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    net_conn *c = r->conn;
+    if (!c || r->aborted) {
+        http_req_free(r);
+        return NULL;
+    }
+    c->http->active = NULL;
+    r->conn = NULL;
+    http_req_free(r);
+    http_rx_free(&c->http->rx);
+    cd_free(c->http);
+    c->http = NULL;
+    c->kind = NET_KIND_WS;
+    c->deadline = 0;
+    if (conn_write(c, head, head_len, NULL, 0, NULL, true) != 0) return NULL;
+    conn_read_start(c);
+    return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* server                                                              */
+/* ------------------------------------------------------------------ */
+
+static void sweep_cb(uv_timer_t *t)
+{
+    http_server *srv = (http_server *)t->data;
+    uint64_t now = uv_now(srv->loop);
+    bool force = srv->draining && srv->drain_deadline && now >= srv->drain_deadline;
+    net_conn *c = srv->conns;
+    while (c) {
+        net_conn *next = c->next;
+        if (c->closing) {
+            /* nothing */
+        } else if (force) {
+            net_conn_close(c);
+        } else if (c->deadline && now >= c->deadline) {
+            c->deadline = 0;
+            if (c->kind == NET_KIND_WS) {
+                ws_conn_on_timeout(c);
+            } else if (c->shutting || c->http->phase == HTTP_PH_LINGER) {
+                net_conn_close(c);
+            } else if (c->http->phase == HTTP_PH_READ) {
+                if (c->http->rx.stage == HTTP_RX_IDLE) net_conn_close(c);
+                else http_conn_send_error(c, 408);
+            }
+        }
+        c = next;
+    }
+}
+
+static void srv_free_cb(uv_handle_t *h)
+{
+    http_server *srv = (http_server *)h->data;
+    if (h == (uv_handle_t *)&srv->listener) {
+        srv->listener_closed = true;
+        srv_maybe_finish(srv);
+        return;
+    }
+    /* sweep timer closed: last handle */
+    if (srv->drain_cb) srv->drain_cb(srv, srv->drain_arg);
+    cd_free(srv->scratch);
+    cd_free(srv);
+}
+
+static void srv_maybe_finish(http_server *srv)
+{
+    if (!srv->draining || srv->finishing || srv->nconns || !srv->listener_closed) return;
+    srv->finishing = true;
+    uv_close((uv_handle_t *)&srv->sweep, srv_free_cb);
+}
+
+static void start_fail_close_cb(uv_handle_t *h)
+{
+    cd_free(h->data); /* the server */
+}
 
 int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server **out,
                       char *err, size_t errlen)
 {
-    (void)loop; (void)opts; (void)err; (void)errlen;
     *out = NULL;
-    return CD_ESTATE;
+    const char *host = opts->host ? opts->host : "0.0.0.0";
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_ip4_addr(host, opts->port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, opts->port, (struct sockaddr_in6 *)&ss) != 0) {
+        if (err) snprintf(err, errlen, "listen %s:%d: not an IP address", host, opts->port);
+        return CD_EBAD;
+    }
+    if (!opts->on_request) {
+        if (err) snprintf(err, errlen, "http server: no request handler");
+        return CD_EBAD;
+    }
+    http_server *srv = cd_calloc(1, sizeof *srv);
+    char *scratch = cd_malloc(HTTP_SCRATCH_BYTES);
+    if (!srv || !scratch) {
+        cd_free(srv);
+        cd_free(scratch);
+        if (err) snprintf(err, errlen, "http server: out of memory");
+        return CD_ENOMEM;
+    }
+    srv->loop = loop;
+    srv->opts = *opts;
+    srv->opts.host = NULL; /* not kept */
+    srv->scratch = scratch;
+    srv->date_sec = -1;
+    uv_tcp_init_ex(loop, &srv->listener, ss.ss_family);
+    srv->listener.data = srv;
+    int rc = 0;
+    const char *what = "bind";
+    if (opts->reuseport) {
+        uv_os_fd_t fd;
+        int one = 1;
+        if (uv_fileno((uv_handle_t *)&srv->listener, &fd) == 0)
+            rc = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0 ? 0 : UV_EINVAL;
+        what = "SO_REUSEPORT";
+    }
+    if (rc == 0) {
+        what = "bind";
+        rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    }
+    if (rc == 0) {
+        what = "listen";
+        rc = uv_listen((uv_stream_t *)&srv->listener, opts->backlog ? opts->backlog : 511,
+                       on_connection);
+    }
+    if (rc != 0) {
+        if (err)
+            snprintf(err, errlen, "%s %s:%d: %s", what, host, opts->port, uv_strerror(rc));
+        /* close the listener; the server memory goes in its close callback */
+        cd_free(scratch);
+        uv_close((uv_handle_t *)&srv->listener, start_fail_close_cb);
+        return rc == UV_EADDRINUSE ? CD_EEXIST : CD_EIO;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen);
+    srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    uv_timer_init(loop, &srv->sweep);
+    srv->sweep.data = srv;
+    uv_timer_start(&srv->sweep, sweep_cb, HTTP_SWEEP_INTERVAL_MS, HTTP_SWEEP_INTERVAL_MS);
+    uv_unref((uv_handle_t *)&srv->sweep); /* the listener keeps the loop alive */
+    *out = srv;
+    return 0;
 }
-int http_server_port(const http_server *srv) { (void)srv; return 0; }
-size_t http_server_conn_count(const http_server *srv) { (void)srv; return 0; }
+
+int http_server_port(const http_server *srv) { return srv->port; }
+
+size_t http_server_conn_count(const http_server *srv) { return srv->nconns; }
+
 int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done, void *arg)
 {
-    (void)srv; (void)timeout_ms; (void)done; (void)arg;
-    return CD_ESTATE;
+    if (srv->draining) return CD_ESTATE;
+    srv->draining = true;
+    srv->drain_cb = done;
+    srv->drain_arg = arg;
+    srv->drain_deadline = timeout_ms ? uv_now(srv->loop) + timeout_ms : 0;
+    uv_ref((uv_handle_t *)&srv->sweep);
+    uv_close((uv_handle_t *)&srv->listener, srv_free_cb);
+    for (net_conn *c = srv->conns; c; c = c->next) {
+        if (c->closing) continue;
+        if (c->kind == NET_KIND_WS) {
+            ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        } else if (c->http->phase == HTTP_PH_READ) {
+            net_conn_close(c); /* idle or partial request */
+        } else if (c->http->phase == HTTP_PH_WRITING) {
+            c->http->close_after = true;
+        }
+        /* HANDLER: the response will carry Connection: close; LINGER ends by itself */
+    }
+    srv_maybe_finish(srv);
+    return 0;
 }
-const char *http_req_header(const http_request *req, const char *name)
-{
-    (void)req; (void)name;
-    return NULL;
-}
-int http_req_query_param(const http_request *req, const char *name, const char **out,
-                         size_t *out_len)
-{
-    (void)req; (void)name; (void)out; (void)out_len;
-    return CD_ESTATE;
-}
-char *http_url_decode(cd_arena *a, const char *src, size_t len, bool plus_is_space,
-                      size_t *out_len)
-{
-    (void)a; (void)src; (void)len; (void)plus_is_space; (void)out_len;
-    return NULL;
-}
-void http_req_on_abort(http_request *req, http_abort_fn fn, void *arg)
-{
-    (void)req; (void)fn; (void)arg;
-}
-bool http_req_aborted(const http_request *req) { (void)req; return false; }
-int http_respond(http_request *req, int status, const char *content_type,
-                 const char *extra_headers, const void *body, size_t len)
-{
-    (void)req; (void)status; (void)content_type; (void)extra_headers; (void)body; (void)len;
-    return CD_ESTATE;
-}
-int http_respond_buf(http_request *req, int status, const char *content_type,
-                     const char *extra_headers, char *body, size_t len)
-{
-    (void)req; (void)status; (void)content_type; (void)extra_headers; (void)body; (void)len;
-    return CD_ESTATE;
-}
-const char *http_status_text(int status) { (void)status; return "Unknown"; }

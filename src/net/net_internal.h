@@ -1,0 +1,175 @@
+/*
+ * net_internal.h — state shared by http.c and ws.c; private to src/net
+ * (tests and fuzz drivers may use it).
+ *
+ * One struct, net_conn (== struct ws_conn), per accepted TCP connection. The
+ * uv_tcp_t is its first member and never moves, so an HTTP connection turns
+ * into a WebSocket in place: the HTTP-only state (llhttp parser, request in
+ * progress) lives in a separate heap block (http_conn) freed on upgrade.
+ * A connection is freed in exactly one place: the TCP handle's close
+ * callback (net_conn_close_cb). Idle connections own no buffers: `pending`
+ * holds bytes received but not yet consumed only while there are some.
+ *
+ * http_rx is the socket-free request parser (llhttp + limits + request
+ * building); the socket layer and the fuzz driver both drive it.
+ */
+#ifndef CHATD_NET_INTERNAL_H
+#define CHATD_NET_INTERNAL_H
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "net/http.h"
+#include "net/ws.h"
+#include "net/ws_frame.h"
+
+/* Bytes a connection buffers while a request is being handled (pipelined
+ * requests, or frames sent right after an upgrade request). Over → reading
+ * pauses until the response is written. */
+#define HTTP_MAX_PENDING_BYTES (64 * 1024)
+
+typedef struct ws_conn net_conn;
+typedef struct http_req_impl http_req_impl;
+
+/* ---- request parsing without sockets ---- */
+
+enum { HTTP_RX_IDLE, HTTP_RX_HEADERS, HTTP_RX_BODY };
+
+typedef struct http_rx {
+    llhttp_t parser;
+    http_req_impl *req;     /* request being parsed, or NULL */
+    cd_buf tmp;             /* current URL / header name / value piece */
+    const char *cur_name;   /* completed header name awaiting its value */
+    size_t cur_name_len;
+    size_t header_bytes;
+    size_t url_bytes;
+    size_t hdr_cap;         /* capacity of req->hdrs */
+    int error;              /* status set by a callback (413, 414, 431, 500) */
+    uint8_t stage;          /* HTTP_RX_* */
+    bool expect_continue;   /* headers asked for 100-continue; consumer clears */
+    bool paused;            /* a complete request is waiting (llhttp paused) */
+} http_rx;
+
+/* Result of http_rx_feed besides an error status (>= 400). */
+enum { HTTP_RX_AGAIN = 0, HTTP_RX_REQUEST = 1 };
+
+void http_rx_init(http_rx *rx);
+/* Feeds bytes; *used gets the bytes consumed. Returns HTTP_RX_AGAIN (all
+ * consumed, request incomplete), HTTP_RX_REQUEST (a complete request: take
+ * it with http_rx_take; bytes after *used belong to the next request or, for
+ * an upgrade, to the new protocol), or a 4xx/5xx status to answer before
+ * closing. After HTTP_RX_REQUEST, call http_rx_resume before feeding again. */
+int http_rx_feed(http_rx *rx, const char *buf, size_t len, size_t *used);
+http_req_impl *http_rx_take(http_rx *rx);
+void http_rx_resume(http_rx *rx);
+void http_rx_free(http_rx *rx);
+
+struct http_req_impl {
+    http_request pub;        /* must stay first */
+    cd_arena arena;
+    http_header *hdrs;
+    cd_buf body;
+    net_conn *conn;          /* NULL once aborted or detached */
+    http_abort_fn abort_fn;
+    void *abort_arg;
+    bool aborted;
+    bool keep_alive;         /* llhttp_should_keep_alive at completion */
+    bool upgrade;            /* llhttp saw an upgrade request */
+    bool is_head;
+};
+
+/* Frees a request and everything it owns. */
+void http_req_free(http_req_impl *r);
+
+/* ---- connections ---- */
+
+enum { NET_KIND_HTTP = 0, NET_KIND_WS = 1 };
+
+/* HTTP connection phases. */
+enum {
+    HTTP_PH_READ = 0,   /* reading a request (maybe none started yet) */
+    HTTP_PH_HANDLER,    /* request handed to the handler */
+    HTTP_PH_WRITING,    /* response write in flight */
+    HTTP_PH_LINGER      /* error answered: discard input until EOF/timeout */
+};
+
+typedef struct http_conn {
+    http_rx rx;
+    http_req_impl *active;  /* request at the handler, or NULL */
+    uint8_t phase;
+    bool close_after;       /* close once the current response is written */
+} http_conn;
+
+/* WebSocket flags */
+#define WS_F_SENT_CLOSE 0x01
+#define WS_F_GOT_CLOSE 0x02
+#define WS_F_FAILED 0x04
+
+struct ws_conn {
+    uv_tcp_t tcp;            /* must stay first: handle → conn */
+    http_server *srv;
+    net_conn *prev, *next;   /* server's connection list */
+    uint64_t deadline;       /* uv_now() ms when the sweep acts; 0 = none */
+    uint8_t kind;            /* NET_KIND_* */
+    bool closing;            /* uv_close called */
+    bool shutting;           /* uv_shutdown issued */
+    bool reading;
+    uint8_t ws_flags;
+    uint16_t close_code;     /* code reported by on_close */
+    uint32_t pending_len;
+    char *pending;           /* unconsumed input (heap) or NULL */
+    http_conn *http;         /* HTTP state, NULL after upgrade */
+    const ws_callbacks *cb;
+    void *user;
+    char *close_reason;      /* heap, NUL-terminated, or NULL */
+    ws_rx rx;
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    http_server_opts opts;
+    int port;
+    net_conn *conns;
+    size_t nconns;
+    bool listener_closed;
+    bool draining;
+    bool finishing;
+    uint64_t drain_deadline;
+    http_drain_fn drain_cb;
+    void *drain_arg;
+    int64_t date_sec;
+    char date[40];           /* cached IMF-fixdate for the Date header */
+    char *scratch;           /* HTTP_SCRATCH_BYTES, shared by every read */
+};
+
+/* http.c services for ws.c */
+void net_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+/* Closes the TCP handle now (idempotent); pending writes are cancelled. */
+void net_conn_close(net_conn *c);
+/* Shuts down the write side after queued writes, then closes; the sweep
+ * closes it anyway after `timeout_ms`. */
+void net_conn_close_graceful(net_conn *c, unsigned timeout_ms);
+/* Appends bytes to c->pending. 0 or CD_ENOMEM. */
+int net_conn_pend(net_conn *c, const char *data, size_t len);
+/* Turns the connection of req into a WebSocket: writes `head` (copied; the
+ * 101 response), frees the request and the HTTP state. Returns the conn or
+ * NULL (request aborted: freed). */
+net_conn *http_upgrade(http_request *req, const char *head, size_t head_len);
+unsigned http_server_ws_close_timeout(const http_server *srv);
+
+/* ws.c services for http.c */
+void ws_conn_on_data(net_conn *c, char *data, size_t len); /* data[len] writable */
+void ws_conn_on_eof(net_conn *c);
+void ws_conn_on_closed(net_conn *c);   /* from the close callback: on_close + free WS state */
+void ws_conn_on_timeout(net_conn *c);  /* close handshake timed out */
+
+/* Header helpers */
+bool net_header_has_token(const char *value, const char *token);
+
+#endif
