@@ -1,0 +1,819 @@
+/* Unit tests for src/graphql/execute.c: default and async resolvers, serial
+ * mutations, null propagation, error paths/locations, directives, fragments
+ * on abstract types, ownership, operation selection, free-while-pending,
+ * allocation failure over a whole execution, and the chat schema. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "graphql/gql_internal.h"
+
+static const char *SDL =
+    "directive @owner(role: String!) on FIELD_DEFINITION\n"
+    "scalar DateTime\n"
+    "scalar JSON\n"
+    "enum Color { RED GREEN BLUE }\n"
+    "interface Node { id: ID! }\n"
+    "type User implements Node { id: ID! name: String! email: String friends: [User!] age: Int "
+    "color: Color }\n"
+    "type Bot implements Node { id: ID! model: String }\n"
+    "union Actor = User | Bot\n"
+    "input Filter { name: String!, limit: Int = 10, colors: [Color!] }\n"
+    "type Obj { a: String! b: String list: [Int!] inner: Obj }\n"
+    "type Query {\n"
+    "  user: User\n  users: [User!]!\n  nodes: [Node]\n  actors: [Actor!]\n"
+    "  obj: Obj\n  objs: [Obj]\n  nn: String!\n  big: Int\n  frac: Float\n  color: Color\n"
+    "  echoInt(v: Int): Int\n  echoFloat(v: Float): Float\n  echoId(v: ID): ID\n"
+    "  echoColor(v: Color): Color\n  echoList(v: [Int]): [Int]\n  echoFilter(f: Filter): String\n"
+    "  echoDate(v: DateTime): DateTime\n  echoJson(v: JSON): JSON\n  echoStr(v: String! = \"d\"): String\n"
+    "  slow(n: Int): Int\n  slowObj(n: Int): Obj\n  fail: String\n  failNN: String!\n"
+    "  owned: String @owner(role: \"user\")\n  sent: String @owner(role: \"sender\")\n"
+    "}\n"
+    "type Mutation { step(n: Int!): Int  stepNN(n: Int!): Int! }\n"
+    "type Subscription { tick(n: Int): Int }\n";
+
+static const char *ROOT =
+    "{user: {__typename: \"User\", id: \"u1\", name: \"Ann\", email: null, age: 30, color: \"RED\","
+    " friends: [{id: \"u2\", name: \"Bob\"}, {id: \"u3\", name: \"Cy\"}]},"
+    " users: [{id: 1, name: \"A\"}, {id: \"2\", name: \"B\"}],"
+    " nodes: [{__typename: \"User\", id: \"u1\", name: \"Ann\"}, {__typename: \"Bot\", id: \"b1\","
+    " model: \"T800\"}, null],"
+    " actors: [{__typename: \"Bot\", id: \"b2\", model: \"R2\"}, {__typename: \"User\", id: \"u9\","
+    " name: \"Zed\"}],"
+    " obj: {a: \"x\", b: \"y\", list: [1, 2, 3], inner: {a: null, b: \"q\"}},"
+    " objs: [{a: \"1\"}, {a: null}, {a: \"3\"}],"
+    " nn: null, big: 2147483648, frac: 1.5, color: \"PURPLE\"}";
+
+typedef struct fixture {
+    gql_schema *s;
+    cd_arena a;
+    gql_value root;
+} fixture;
+
+/* ---- resolvers ---- */
+
+static gql_rinfo *queue[64];
+static int nqueue;
+static int start_log[16];
+static int nstart;
+
+static void r_echo(gql_rinfo *ri)
+{
+    const gql_value *v = gql_ri_arg(ri, "v");
+    gql_ri_return(ri, v ? *v : gql_null());
+}
+
+static void r_echo_filter(gql_rinfo *ri)
+{
+    const gql_value *f = gql_ri_arg(ri, "f");
+    cd_buf b;
+    cd_buf_init(&b);
+    if (f) gql_print_value(&b, f);
+    gql_value s = gql_str_dup(gql_ri_arena(ri), b.data ? b.data : "", b.len);
+    cd_buf_free(&b);
+    gql_ri_return(ri, f ? s : gql_null());
+}
+
+static void r_queue(gql_rinfo *ri)
+{
+    const gql_value *n = gql_ri_arg(ri, "n");
+    if (nstart < 16) start_log[nstart++] = n && n->kind == GQL_V_INT ? (int)n->u.i : -1;
+    queue[nqueue++] = ri;
+}
+
+static void r_fail(gql_rinfo *ri)
+{
+    gql_ri_error(ri, "BOOM", "failed %s", gql_ri_field_name(ri));
+}
+
+static void r_fail_ext(gql_rinfo *ri)
+{
+    gql_value *ext = gql_obj_new(gql_ri_arena(ri), 1);
+    gql_obj_set(ext, 0, "retry", gql_bool(true));
+    gql_ri_error_ext(ri, "NOPE", ext, "nope");
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    char err[256];
+    int rc = gql_schema_build(SDL, strlen(SDL), &f->s, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "schema: %s\n", err);
+        return -1;
+    }
+    const char *echo[] = {"Query.echoInt", "Query.echoFloat", "Query.echoId", "Query.echoColor",
+                          "Query.echoList", "Query.echoDate", "Query.echoJson", "Query.echoStr"};
+    for (size_t i = 0; i < sizeof echo / sizeof *echo; i++)
+        assert_int_equal(gql_schema_bind(f->s, echo[i], r_echo, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Query.echoFilter", r_echo_filter, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Query.slow", r_queue, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Query.slowObj", r_queue, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Mutation.step", r_queue, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Mutation.stepNN", r_queue, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Query.fail", r_fail, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Query.failNN", r_fail_ext, NULL), 0);
+    cd_arena_init(&f->a, 4096);
+    gql_syntax_error se;
+    rc = gql_parse_value(&f->a, ROOT, strlen(ROOT), true, &f->root, &se);
+    if (rc != 0) {
+        fprintf(stderr, "root: %s\n", se.message);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    gql_schema_free(f->s);
+    cd_arena_free(&f->a);
+    free(f);
+    return 0;
+}
+
+static void on_done(gql_exec *ex, void *ud)
+{
+    (void)ex;
+    (*(int *)ud)++;
+}
+
+/* Parses a GraphQL-literal value (quoted strings) for variables: the
+ * executor treats them like JSON values. */
+static gql_value lit(cd_arena *a, const char *text)
+{
+    gql_value v;
+    gql_syntax_error se;
+    int rc = gql_parse_value(a, text, strlen(text), true, &v, &se);
+    if (rc != 0) fprintf(stderr, "lit %s: %s\n", text, se.message);
+    assert_int_equal(rc, 0);
+    return v;
+}
+
+static char result[16384];
+
+/* prepare + variables + run (synchronously) + write; returns the JSON. */
+static const char *run_full(fixture *f, const char *q, const char *op, const char *vars,
+                            const char *service, bool no_introspection)
+{
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_non_null(ex);
+    cd_arena va;
+    cd_arena_init(&va, 1024);
+    int rc = gql_exec_prepare(ex, q, strlen(q), op);
+    if (rc == 0 && vars) {
+        gql_value v = lit(&va, vars);
+        rc = gql_exec_set_variables(ex, &v);
+    }
+    if (rc == 0) {
+        int done = 0;
+        gql_exec_opts o = {.service = service, .no_introspection = no_introspection};
+        assert_int_equal(gql_exec_run(ex, &f->root, &o, on_done, &done), 0);
+        assert_int_equal(done, 1);
+        assert_true(gql_exec_has_data(ex));
+    } else {
+        assert_false(gql_exec_has_data(ex));
+    }
+    cd_buf b;
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    snprintf(result, sizeof result, "%s", b.data ? b.data : "");
+    cd_buf_free(&b);
+    gql_exec_free(ex);
+    cd_arena_free(&va);
+    return result;
+}
+
+static const char *run_q(fixture *f, const char *q)
+{
+    return run_full(f, q, NULL, NULL, NULL, false);
+}
+
+static const char *run_v(fixture *f, const char *q, const char *vars)
+{
+    return run_full(f, q, NULL, vars, NULL, false);
+}
+
+/* ---- tests ---- */
+
+static void test_default_resolvers(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(
+        run_q(f, "{ user { id name email age color friends { name } } }"),
+        "{\"data\":{\"user\":{\"id\":\"u1\",\"name\":\"Ann\",\"email\":null,\"age\":30,"
+        "\"color\":\"RED\",\"friends\":[{\"name\":\"Bob\"},{\"name\":\"Cy\"}]}}}");
+    /* aliases, merged fields, __typename, ID from int, list order */
+    assert_string_equal(
+        run_q(f, "{ a: user { n: name } user { id } a: user { id __typename } users { id } }"),
+        "{\"data\":{\"a\":{\"n\":\"Ann\",\"id\":\"u1\",\"__typename\":\"User\"},"
+        "\"user\":{\"id\":\"u1\"},\"users\":[{\"id\":\"1\"},{\"id\":\"2\"}]}}");
+    /* missing property → null; __typename on the root */
+    assert_string_equal(run_q(f, "{ __typename obj { inner { inner { a } } } }"),
+                        "{\"data\":{\"__typename\":\"Query\",\"obj\":{\"inner\":{\"inner\":null}}}}");
+}
+
+static void test_leaf_result_coercion(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(run_q(f, "{ big }"),
+                        "{\"data\":{\"big\":null},\"errors\":[{\"message\":\"Int cannot represent "
+                        "non 32-bit signed integer value: 2147483648\",\"locations\":[{\"line\":1,"
+                        "\"column\":3}],\"path\":[\"big\"]}]}");
+    assert_string_equal(run_q(f, "{ frac color }"),
+                        "{\"data\":{\"frac\":1.5,\"color\":null},\"errors\":[{\"message\":\"Enum "
+                        "\\\"Color\\\" cannot represent value: \\\"PURPLE\\\"\",\"locations\":[{"
+                        "\"line\":1,\"column\":8}],\"path\":[\"color\"]}]}");
+}
+
+static void test_null_propagation(void **state)
+{
+    fixture *f = *state;
+    /* non-null root field null → data null */
+    assert_string_equal(run_q(f, "{ user { id } nn }"),
+                        "{\"data\":null,\"errors\":[{\"message\":\"Cannot return null for "
+                        "non-nullable field Query.nn.\",\"locations\":[{\"line\":1,\"column\":"
+                        "15}],\"path\":[\"nn\"]}]}");
+    /* non-null field inside a nullable object: the object becomes null */
+    assert_string_equal(run_q(f, "{ obj { inner { a b } b } }"),
+                        "{\"data\":{\"obj\":{\"inner\":null,\"b\":\"y\"}},\"errors\":[{\"message\":"
+                        "\"Cannot return null for non-nullable field Obj.a.\",\"locations\":[{"
+                        "\"line\":1,\"column\":17}],\"path\":[\"obj\",\"inner\",\"a\"]}]}");
+    /* list of nullable objects: only the item becomes null; index in path */
+    assert_string_equal(run_q(f, "{ objs { a } }"),
+                        "{\"data\":{\"objs\":[{\"a\":\"1\"},null,{\"a\":\"3\"}]},\"errors\":[{"
+                        "\"message\":\"Cannot return null for non-nullable field Obj.a.\","
+                        "\"locations\":[{\"line\":1,\"column\":10}],\"path\":[\"objs\",1,\"a\"]}]}");
+    /* non-null list item null → the whole list null */
+    assert_string_equal(run_v(f, "query($l: [Int]) { echoList(v: $l) }", "{l: [1, null]}"),
+                        "{\"data\":{\"echoList\":[1,null]}}");
+    /* resolver error with code and ext on a non-null root field → data null */
+    assert_string_equal(run_q(f, "{ fail failNN }"),
+                        "{\"data\":null,\"errors\":[{\"message\":\"failed fail\",\"locations\":[{"
+                        "\"line\":1,\"column\":3}],\"path\":[\"fail\"],\"extensions\":{\"code\":"
+                        "\"BOOM\"}},{\"message\":\"nope\",\"locations\":[{\"line\":1,\"column\":8}],"
+                        "\"path\":[\"failNN\"],\"extensions\":{\"code\":\"NOPE\",\"retry\":true}}]}");
+    /* like graphql-js, fields after a synchronous non-null failure are not run */
+    assert_string_equal(run_q(f, "{ failNN fail }"),
+                        "{\"data\":null,\"errors\":[{\"message\":\"nope\",\"locations\":[{"
+                        "\"line\":1,\"column\":3}],\"path\":[\"failNN\"],\"extensions\":{\"code\":"
+                        "\"NOPE\",\"retry\":true}}]}");
+}
+
+static void test_directives(void **state)
+{
+    fixture *f = *state;
+    const char *q = "query($s: Boolean!, $i: Boolean = true) { user { id @skip(if: $s) "
+                    "name @include(if: $i) ... @include(if: false) { age } } }";
+    assert_string_equal(run_v(f, q, "{s: true}"), "{\"data\":{\"user\":{\"name\":\"Ann\"}}}");
+    assert_string_equal(run_v(f, q, "{s: false, i: false}"),
+                        "{\"data\":{\"user\":{\"id\":\"u1\"}}}");
+    assert_string_equal(run_q(f, "{ user { id @skip(if: true) @include(if: true) name } }"),
+                        "{\"data\":{\"user\":{\"name\":\"Ann\"}}}");
+}
+
+static void test_fragments_abstract(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(
+        run_q(f, "{ nodes { __typename id ...U ... on Bot { model } } } "
+                 "fragment U on User { name }"),
+        "{\"data\":{\"nodes\":[{\"__typename\":\"User\",\"id\":\"u1\",\"name\":\"Ann\"},"
+        "{\"__typename\":\"Bot\",\"id\":\"b1\",\"model\":\"T800\"},null]}}");
+    assert_string_equal(
+        run_q(f, "{ actors { ... on Node { id } ... on User { name } ...B } } "
+                 "fragment B on Bot { model ... on Node { id } }"),
+        "{\"data\":{\"actors\":[{\"id\":\"b2\",\"model\":\"R2\"},{\"id\":\"u9\",\"name\":"
+        "\"Zed\"}]}}");
+    /* an abstract value without __typename is a field error */
+    fixture g = *f;
+    cd_arena a;
+    cd_arena_init(&a, 1024);
+    g.root = lit(&a, "{nodes: [{id: \"x\"}]}");
+    const char *r = run_q(&g, "{ nodes { id } }");
+    assert_non_null(strstr(r, "{\"data\":{\"nodes\":[null]},\"errors\":[{\"message\":\"Abstract "
+                              "type \\\"Node\\\" must resolve to an Object type at runtime"));
+    assert_non_null(strstr(r, "\"path\":[\"nodes\",0]"));
+    g.root = lit(&a, "{nodes: [{__typename: \"Obj\"}], actors: [{__typename: \"Nope\"}]}");
+    r = run_q(&g, "{ nodes { id } actors { __typename } }");
+    assert_non_null(strstr(r, "Runtime Object type \\\"Obj\\\" is not a possible type for "
+                              "\\\"Node\\\""));
+    assert_non_null(strstr(r, "\"data\":{\"nodes\":[null],\"actors\":null}"));
+    cd_arena_free(&a);
+}
+
+static void test_variable_coercion_edges(void **state)
+{
+    fixture *f = *state;
+    const char *qi = "query($v: Int) { echoInt(v: $v) }";
+    assert_string_equal(run_v(f, qi, "{v: 2147483647}"),
+                        "{\"data\":{\"echoInt\":2147483647}}");
+    assert_string_equal(run_v(f, qi, "{v: -2147483648}"),
+                        "{\"data\":{\"echoInt\":-2147483648}}");
+    assert_string_equal(run_v(f, qi, "{v: 1.0}"), "{\"data\":{\"echoInt\":1}}");
+    assert_string_equal(run_v(f, qi, "{v: 2147483648}"),
+                        "{\"errors\":[{\"message\":\"Variable \\\"$v\\\" got invalid value "
+                        "2147483648; Int cannot represent non 32-bit signed integer value: "
+                        "2147483648\",\"locations\":[{\"line\":1,\"column\":7}],\"extensions\":{"
+                        "\"code\":\"BAD_USER_INPUT\"}}]}");
+    assert_non_null(strstr(run_v(f, qi, "{v: -2147483649}"), "non 32-bit signed integer value: "
+                                                              "-2147483649"));
+    assert_non_null(strstr(run_v(f, qi, "{v: 1.5}"),
+                           "got invalid value 1.5; Int cannot represent non-integer value: 1.5"));
+    assert_non_null(strstr(run_v(f, qi, "{v: \"abc\"}"),
+                           "Variable \\\"$v\\\" got invalid value \\\"abc\\\"; Int cannot "
+                           "represent non-integer value: \\\"abc\\\""));
+    assert_string_equal(run_v(f, "query($v: Float) { echoFloat(v: $v) }", "{v: 3}"),
+                        "{\"data\":{\"echoFloat\":3}}");
+    assert_string_equal(run_v(f, "query($v: ID) { echoId(v: $v) }", "{v: 42}"),
+                        "{\"data\":{\"echoId\":\"42\"}}");
+    assert_non_null(strstr(run_v(f, "query($v: ID) { echoId(v: $v) }", "{v: true}"),
+                           "ID cannot represent value: true"));
+    assert_string_equal(run_v(f, "query($v: Color) { echoColor(v: $v) }", "{v: \"BLUE\"}"),
+                        "{\"data\":{\"echoColor\":\"BLUE\"}}");
+    assert_non_null(strstr(run_v(f, "query($v: Color) { echoColor(v: $v) }", "{v: \"PINK\"}"),
+                           "Value \\\"PINK\\\" does not exist in \\\"Color\\\" enum."));
+    /* null / missing for non-null */
+    assert_non_null(strstr(run_v(f, "query($v: Int!) { echoInt(v: $v) }", "{v: null}"),
+                           "Variable \\\"$v\\\" of non-null type \\\"Int!\\\" must not be null."));
+    assert_non_null(strstr(run_v(f, "query($v: Int!) { echoInt(v: $v) }", "{}"),
+                           "Variable \\\"$v\\\" of required type \\\"Int!\\\" was not provided."));
+    /* list of one */
+    assert_string_equal(run_v(f, "query($l: [Int]) { echoList(v: $l) }", "{l: 7}"),
+                        "{\"data\":{\"echoList\":[7]}}");
+    /* input objects: default, required, unknown field, nested path */
+    const char *qf = "query($f: Filter) { echoFilter(f: $f) }";
+    assert_string_equal(run_v(f, qf, "{f: {name: \"n\", colors: \"RED\"}}"),
+                        "{\"data\":{\"echoFilter\":\"{name: \\\"n\\\", limit: 10, colors: "
+                        "[\\\"RED\\\"]}\"}}");
+    const char *r = run_v(f, qf, "{f: {limit: 1, bogus: 2}}");
+    assert_non_null(strstr(r, "Field \\\"name\\\" of required type \\\"String!\\\" was not "
+                              "provided."));
+    assert_non_null(strstr(r, "Field \\\"bogus\\\" is not defined by type \\\"Filter\\\"."));
+    uint32_t n = 0;
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, qf, strlen(qf), NULL), 0);
+    cd_arena a;
+    cd_arena_init(&a, 1024);
+    gql_value v = lit(&a, "{f: {name: \"n\", colors: [\"RED\", \"TEAL\"]}}");
+    assert_int_equal(gql_exec_set_variables(ex, &v), CD_EBAD);
+    const gql_error *e = gql_exec_errors(ex, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].message,
+                        "Variable \"$f\" got invalid value \"TEAL\" at \"f.colors[1]\"; Value "
+                        "\"TEAL\" does not exist in \"Color\" enum.");
+    gql_exec_free(ex);
+    /* DateTime: ISO-8601 only; JSON: anything */
+    assert_string_equal(run_v(f, "query($d: DateTime) { echoDate(v: $d) }",
+                              "{d: \"2026-11-26T16:05:08.123Z\"}"),
+                        "{\"data\":{\"echoDate\":\"2026-11-26T16:05:08.123Z\"}}");
+    assert_non_null(strstr(run_v(f, "query($d: DateTime) { echoDate(v: $d) }", "{d: \"soon\"}"),
+                           "got invalid value \\\"soon\\\""));
+    assert_string_equal(run_v(f, "query($j: JSON) { echoJson(v: $j) }", "{j: 5}"),
+                        "{\"data\":{\"echoJson\":5}}");
+    cd_arena_free(&a);
+}
+
+static void test_variable_list_limit(void **state)
+{
+    fixture *f = *state;
+    const char *q = "query($l: [Int]) { echoList(v: $l) }";
+    cd_arena a;
+    cd_arena_init(&a, 65536);
+    for (uint32_t extra = 0; extra <= 1; extra++) {
+        uint32_t len = GQL_MAX_VARIABLE_LIST + extra;
+        gql_value *l = gql_list_new(&a, len);
+        for (uint32_t i = 0; i < len; i++) l->u.items[i] = gql_int(i);
+        gql_value *vars = gql_obj_new(&a, 1);
+        gql_obj_set(vars, 0, "l", *l);
+        gql_exec *ex = gql_exec_new(f->s, NULL);
+        assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+        int rc = gql_exec_set_variables(ex, vars);
+        if (extra == 0) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, CD_EBAD);
+            uint32_t n;
+            const gql_error *e = gql_exec_errors(ex, &n);
+            assert_int_equal(n, 1);
+            assert_string_equal(e[0].code, "BAD_USER_INPUT");
+            assert_non_null(strstr(e[0].message, "List has more than 10000 items."));
+        }
+        gql_exec_free(ex);
+    }
+    cd_arena_free(&a);
+}
+
+static void test_argument_literals(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(run_q(f, "{ echoInt(v: 5) echoColor(v: GREEN) echoStr echoList(v: 3) }"),
+                        "{\"data\":{\"echoInt\":5,\"echoColor\":\"GREEN\",\"echoStr\":\"d\","
+                        "\"echoList\":[3]}}");
+    /* missing variable: argument default applies; otherwise absent */
+    assert_string_equal(run_q(f, "query($x: String) { echoStr(v: $x) echoInt(v: $x) }"),
+                        "{\"data\":{\"echoStr\":\"d\",\"echoInt\":null}}");
+    assert_string_equal(run_q(f, "{ echoFilter(f: {name: \"z\", colors: [BLUE]}) }"),
+                        "{\"data\":{\"echoFilter\":\"{name: \\\"z\\\", limit: 10, colors: "
+                        "[\\\"BLUE\\\"]}\"}}");
+    /* a null variable for a non-null argument is a field error at the value */
+    const char *r = run_v(f, "query($x: String) { echoStr(v: $x) }", "{x: null}");
+    assert_string_equal(r, "{\"data\":{\"echoStr\":null},\"errors\":[{\"message\":\"Argument "
+                           "\\\"v\\\" of non-null type \\\"String!\\\" must not be null.\","
+                           "\"locations\":[{\"line\":1,\"column\":32}],\"path\":[\"echoStr\"],"
+                           "\"extensions\":{\"code\":\"BAD_USER_INPUT\"}}]}");
+}
+
+static void test_wrong_service(void **state)
+{
+    fixture *f = *state;
+    assert_string_equal(
+        run_full(f, "{ owned sent nn: owned }", NULL, NULL, "user", false),
+        "{\"data\":{\"owned\":null,\"sent\":null,\"nn\":null},\"errors\":[{\"message\":\"Field "
+        "\\\"sent\\\" is served by the sender service\",\"locations\":[{\"line\":1,\"column\":9}],"
+        "\"path\":[\"sent\"],\"extensions\":{\"code\":\"WRONG_SERVICE\",\"service\":\"sender\"}}]}");
+    /* no service: everything served */
+    assert_string_equal(run_q(f, "{ owned sent }"), "{\"data\":{\"owned\":null,\"sent\":null}}");
+}
+
+static void test_operation_selection(void **state)
+{
+    fixture *f = *state;
+    const char *two = "query A { nn: user { id } } query B { user { name } }";
+    assert_string_equal(run_full(f, two, "B", NULL, NULL, false),
+                        "{\"data\":{\"user\":{\"name\":\"Ann\"}}}");
+    assert_string_equal(run_full(f, two, NULL, NULL, NULL, false),
+                        "{\"errors\":[{\"message\":\"Must provide operation name if query "
+                        "contains multiple operations.\",\"extensions\":{\"code\":"
+                        "\"OPERATION_RESOLUTION_FAILURE\"}}]}");
+    assert_string_equal(run_full(f, two, "C", NULL, NULL, false),
+                        "{\"errors\":[{\"message\":\"Unknown operation named \\\"C\\\".\","
+                        "\"extensions\":{\"code\":\"OPERATION_RESOLUTION_FAILURE\"}}]}");
+    assert_string_equal(run_full(f, "fragment F on Query { nn }", NULL, NULL, NULL, false) != NULL
+                            ? "ok"
+                            : "",
+                        "ok");
+    /* syntax errors are request errors */
+    const char *r = run_q(f, "{ user { ");
+    assert_non_null(strstr(r, "{\"errors\":[{\"message\":\"Syntax Error"));
+    assert_non_null(strstr(r, "GRAPHQL_PARSE_FAILED"));
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, "{ user { ", 9, NULL), CD_EBAD);
+    assert_int_equal(gql_exec_run(ex, NULL, NULL, on_done, NULL), CD_ESTATE);
+    gql_exec_free(ex);
+}
+
+static void test_async_parallel(void **state)
+{
+    fixture *f = *state;
+    nqueue = nstart = 0;
+    const char *q = "{ a: slow(n: 1) b: slow(n: 2) c: slowObj(n: 3) { a b } d: nn @skip(if: true) }";
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    int done = 0;
+    assert_int_equal(gql_exec_run(ex, NULL, NULL, on_done, &done), 0);
+    assert_int_equal(done, 0);
+    assert_int_equal(nqueue, 3); /* all started at once */
+    assert_int_equal(gql_exec_run(ex, NULL, NULL, on_done, &done), CD_ESTATE);
+    /* complete in reverse order */
+    cd_arena *a = gql_ri_arena(queue[2]);
+    gql_value *o = gql_obj_new(a, 2);
+    gql_obj_set(o, 0, "a", gql_str_ref("A", 1));
+    gql_obj_set(o, 1, "b", gql_null());
+    assert_string_equal(gql_ri_parent_type(queue[2]), "Query");
+    assert_string_equal(gql_ri_field_name(queue[2]), "slowObj");
+    gql_ri_return(queue[2], *o);
+    gql_ri_return(queue[1], gql_int(20));
+    assert_int_equal(done, 0);
+    gql_ri_return(queue[0], gql_int(10));
+    gql_ri_return(queue[0], gql_int(99)); /* a second completion is ignored */
+    assert_int_equal(done, 1);
+    cd_buf b;
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    assert_string_equal(b.data, "{\"data\":{\"a\":10,\"b\":20,\"c\":{\"a\":\"A\",\"b\":null}}}");
+    cd_buf_free(&b);
+    gql_exec_free(ex);
+}
+
+static void test_serial_mutations(void **state)
+{
+    fixture *f = *state;
+    nqueue = nstart = 0;
+    const char *q = "mutation { a: step(n: 1) b: step(n: 2) c: step(n: 3) }";
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    assert_int_equal(gql_exec_op(ex), GQL_MUTATION);
+    int done = 0;
+    assert_int_equal(gql_exec_run(ex, NULL, NULL, on_done, &done), 0);
+    /* one at a time: the next starts only after the previous completed */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(nqueue, i + 1);
+        assert_int_equal(start_log[i], i + 1);
+        assert_int_equal(done, 0);
+        gql_ri_return(queue[i], gql_int(100 + i));
+    }
+    assert_int_equal(nqueue, 3);
+    assert_int_equal(done, 1);
+    cd_buf b;
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    assert_string_equal(b.data, "{\"data\":{\"a\":100,\"b\":101,\"c\":102}}");
+    cd_buf_free(&b);
+    gql_exec_free(ex);
+
+    /* a non-null mutation field failing stops the rest; data null */
+    nqueue = nstart = 0;
+    q = "mutation { a: stepNN(n: 1) b: step(n: 2) }";
+    ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    done = 0;
+    assert_int_equal(gql_exec_run(ex, NULL, NULL, on_done, &done), 0);
+    assert_int_equal(nqueue, 1);
+    gql_ri_error(queue[0], NULL, "no");
+    assert_int_equal(nqueue, 1);
+    assert_int_equal(done, 1);
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    assert_string_equal(b.data, "{\"data\":null,\"errors\":[{\"message\":\"no\",\"locations\":"
+                                "[{\"line\":1,\"column\":12}],\"path\":[\"a\"]}]}");
+    cd_buf_free(&b);
+    gql_exec_free(ex);
+}
+
+static void test_free_while_pending(void **state)
+{
+    fixture *f = *state;
+    nqueue = nstart = 0;
+    const char *q = "{ a: slow(n: 1) b: slowObj(n: 2) { a } }";
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    int done = 0;
+    assert_int_equal(gql_exec_run(ex, NULL, NULL, on_done, &done), 0);
+    assert_int_equal(nqueue, 2);
+    gql_exec_free(ex); /* in flight: memory stays until the last completion */
+    gql_ri_return(queue[0], gql_int(1));
+    cd_arena *a = gql_ri_arena(queue[1]);
+    gql_value *o = gql_obj_new(a, 1);
+    gql_obj_set(o, 0, "a", gql_str_ref("x", 1));
+    gql_ri_error(queue[1], "X", "late");
+    assert_int_equal(done, 0); /* never called after free; ASan checks the rest */
+}
+
+static void test_subscription_runs(void **state)
+{
+    fixture *f = *state;
+    const char *q = "subscription S($n: Int = 4) { tick(n: $n) }";
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), "S"), 0);
+    assert_int_equal(gql_exec_set_variables(ex, NULL), 0);
+    assert_int_equal(gql_exec_op(ex), GQL_SUBSCRIPTION);
+    const gql_value *args = NULL;
+    assert_string_equal(gql_exec_root_field(ex, &args), "tick");
+    assert_non_null(args);
+    const gql_value *n = gql_obj_get(args, "n");
+    assert_non_null(n);
+    assert_int_equal(n->u.i, 4);
+    cd_arena a;
+    cd_arena_init(&a, 1024);
+    for (int i = 0; i < 3; i++) {
+        gql_value *ev = gql_obj_new(&a, 1);
+        gql_obj_set(ev, 0, "tick", gql_int(i));
+        int done = 0;
+        assert_int_equal(gql_exec_run(ex, ev, NULL, on_done, &done), 0);
+        assert_int_equal(done, 1);
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        char want[64];
+        snprintf(want, sizeof want, "{\"data\":{\"tick\":%d}}", i);
+        assert_string_equal(b.data, want);
+        cd_buf_free(&b);
+    }
+    gql_exec_free(ex);
+    cd_arena_free(&a);
+}
+
+static void test_introspection_gate(void **state)
+{
+    fixture *f = *state;
+    const char *r = run_full(f, "{ __type(name: \"Color\") { name kind } }", NULL, NULL, NULL,
+                             false);
+    assert_string_equal(r, "{\"data\":{\"__type\":{\"name\":\"Color\",\"kind\":\"ENUM\"}}}");
+    r = run_full(f, "{ __schema { queryType { name } } }", NULL, NULL, NULL, false);
+    assert_string_equal(r, "{\"data\":{\"__schema\":{\"queryType\":{\"name\":\"Query\"}}}}");
+    r = run_full(f, "{ __schema { queryType { name } } }", NULL, NULL, NULL, true);
+    assert_non_null(strstr(r, "{\"data\":null,\"errors\":[{\"message\":\"GraphQL introspection "
+                              "has been disabled"));
+    assert_non_null(strstr(r, "INTROSPECTION_DISABLED"));
+}
+
+static void test_error_cap(void **state)
+{
+    fixture *f = *state;
+    cd_arena a;
+    cd_arena_init(&a, 65536);
+    gql_value *l = gql_list_new(&a, GQL_MAX_ERRORS + 5);
+    for (uint32_t i = 0; i < GQL_MAX_ERRORS + 5; i++) {
+        gql_value *o = gql_obj_new(&a, 1);
+        gql_obj_set(o, 0, "a", gql_null());
+        l->u.items[i] = *o;
+    }
+    gql_value *root = gql_obj_new(&a, 1);
+    gql_obj_set(root, 0, "objs", *l);
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    const char *q = "{ objs { a } }";
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    int done = 0;
+    assert_int_equal(gql_exec_run(ex, root, NULL, on_done, &done), 0);
+    uint32_t n;
+    gql_exec_errors(ex, &n);
+    assert_int_equal(n, GQL_MAX_ERRORS);
+    gql_exec_free(ex);
+    cd_arena_free(&a);
+}
+
+/* Fails the Nth allocation over a whole prepare+run+write for N = 1.. until
+ * a run needs no failure; nothing may crash or leak (ASan). */
+static void test_alloc_failures(void **state)
+{
+    fixture *f = *state;
+    const char *q = "query($f: Filter, $s: Boolean = false) { user { id name friends { name } } "
+                    "nodes { __typename ... on Bot { model } } echoFilter(f: $f) "
+                    "objs @skip(if: $s) { a } slow(n: 1) }";
+    gql_cache *c = gql_cache_new(f->s, 4);
+    static char ref[4096];
+    ref[0] = '\0';
+    bool clean = false;
+    for (long n = 0; n < 2000 && !clean; n++) {
+        nqueue = nstart = 0;
+        cd_arena va;
+        cd_arena_init(&va, 1024);
+        gql_value vars = lit(&va, "{f: {name: \"q\", colors: [\"RED\", \"GREEN\"]}}");
+        cd_alloc_fail_after(n);
+        gql_exec *ex = gql_exec_new(f->s, (n & 1) ? c : NULL);
+        if (ex) {
+            int rc = gql_exec_prepare(ex, q, strlen(q), NULL);
+            if (rc == 0) rc = gql_exec_set_variables(ex, &vars);
+            int done = 0;
+            if (rc == 0) {
+                assert_int_equal(gql_exec_run(ex, &f->root, NULL, on_done, &done), 0);
+                for (int i = 0; i < nqueue; i++) gql_ri_return(queue[i], gql_int(i));
+                assert_int_equal(done, 1);
+            } else {
+                assert_int_equal(rc, CD_ENOMEM);
+            }
+            cd_buf b;
+            cd_buf_init(&b);
+            gql_exec_write_result(ex, &b);
+            cd_alloc_fail_after(0);
+            if (n == 0) {
+                assert_int_equal(rc, 0);
+                snprintf(ref, sizeof ref, "%s", b.data);
+            } else if (rc == 0 && !b.failed) {
+                /* either the full answer or the out-of-memory error */
+                if (strcmp(b.data, ref) == 0)
+                    clean = true;
+                else
+                    assert_non_null(strstr(b.data, "out of memory"));
+            }
+            cd_buf_free(&b);
+            gql_exec_free(ex);
+        }
+        cd_alloc_fail_after(0);
+        cd_arena_free(&va);
+    }
+    assert_true(clean);
+    gql_cache_free(c);
+}
+
+/* The chat schema: a chat-list query against fixed data, ownership, and a
+ * timing check of cached execution. */
+static void test_chat_schema(void **state)
+{
+    (void)state;
+    const char *path = getenv("CHATD_SCHEMA");
+    if (!path) path = "schema/chat.graphql";
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        skip();
+        return;
+    }
+    static char sdl[65536];
+    size_t len = fread(sdl, 1, sizeof sdl - 1, fp);
+    fclose(fp);
+    sdl[len] = '\0';
+    gql_schema *s;
+    char err[256];
+    assert_int_equal(gql_schema_build(sdl, len, &s, err, sizeof err), 0);
+    cd_arena a;
+    cd_arena_init(&a, 65536);
+    /* 20 chats with a last message and participants */
+    gql_value *chats = gql_list_new(&a, 20);
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        gql_value t = lit(&a, "{id: \"c\", name: \"Chat\", description: null, chatType: \"group\","
+                              " participantIds: [\"u1\", \"u2\"], isActive: true, createdAt: "
+                              "\"2026-11-26T16:05:08.123Z\", updatedAt: \"2026-11-26T16:05:08.123Z\","
+                              " lastSeq: 41, unreadCount: 3, lastMessage: {id: \"m\", content: "
+                              "\"hello\", senderId: \"u1\", chatId: \"c\", isEdited: false, "
+                              "createdAt: \"2026-11-26T16:05:08.123Z\", seq: 41, type: \"text\", "
+                              "metadata: null, sender: {id: \"u1\", username: \"ann\", displayName:"
+                              " \"Ann\", isActive: true, createdAt: \"2026-11-26T16:05:08.123Z\", "
+                              "updatedAt: \"2026-11-26T16:05:08.123Z\"}}}");
+        t.u.fields[0].value = gql_str_dup(&a, id, strlen(id));
+        chats->u.items[i] = t;
+    }
+    gql_value *root = gql_obj_new(&a, 1);
+    gql_obj_set(root, 0, "chatsByParticipant", *chats);
+    const char *q =
+        "query GetChatsByParticipant($userId: String!) { chatsByParticipant(userId: $userId) { "
+        "id name description chatType participantIds isActive createdAt updatedAt lastSeq "
+        "unreadCount lastMessage { id content senderId chatId isEdited createdAt seq type "
+        "metadata sender { id username displayName isActive createdAt updatedAt } } } }";
+    gql_value vars = lit(&a, "{userId: \"u1\"}");
+    gql_cache *c = gql_cache_new(s, 16);
+    gql_exec_opts o = {.service = "receiver"};
+    cd_buf b;
+    cd_buf_init(&b);
+    int iters = 2000;
+    struct timespec t0, t1;
+    for (int it = 0; it < iters + 1; it++) {
+        if (it == 1) clock_gettime(CLOCK_MONOTONIC, &t0);
+        gql_exec *ex = gql_exec_new(s, c);
+        assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+        assert_int_equal(gql_exec_set_variables(ex, &vars), 0);
+        int done = 0;
+        assert_int_equal(gql_exec_run(ex, root, &o, on_done, &done), 0);
+        assert_int_equal(done, 1);
+        cd_buf_reset(&b);
+        gql_exec_write_result(ex, &b);
+        gql_exec_free(ex);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double us = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3 / iters;
+    fprintf(stderr, "chat list (20 chats, ~%u bytes): %.1f us per cached execution (debug+ASan)\n",
+            (unsigned)b.len, us);
+    assert_non_null(strstr(b.data, "{\"data\":{\"chatsByParticipant\":[{\"id\":\"c0\",\"name\":"
+                                   "\"Chat\",\"description\":null,\"chatType\":\"group\","
+                                   "\"participantIds\":[\"u1\",\"u2\"],\"isActive\":true,"));
+    assert_null(strstr(b.data, "errors"));
+    cd_buf_free(&b);
+    /* the user service refuses receiver fields */
+    gql_exec *ex = gql_exec_new(s, c);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    assert_int_equal(gql_exec_set_variables(ex, &vars), 0);
+    o.service = "user";
+    int done = 0;
+    assert_int_equal(gql_exec_run(ex, root, &o, on_done, &done), 0);
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    assert_string_equal(b.data,
+                        "{\"data\":null,\"errors\":[{\"message\":\"Field \\\"chatsByParticipant\\\""
+                        " is served by the receiver service\",\"locations\":[{\"line\":1,\"column\""
+                        ":49}],\"path\":[\"chatsByParticipant\"],\"extensions\":{\"code\":"
+                        "\"WRONG_SERVICE\",\"service\":\"receiver\"}}]}");
+    cd_buf_free(&b);
+    gql_exec_free(ex);
+    uint64_t hits, misses;
+    gql_cache_stats(c, &hits, &misses);
+    assert_int_equal(misses, 1);
+    assert_int_equal(hits, iters + 1);
+    gql_cache_free(c);
+    cd_arena_free(&a);
+    gql_schema_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_resolvers),
+        cmocka_unit_test(test_leaf_result_coercion),
+        cmocka_unit_test(test_null_propagation),
+        cmocka_unit_test(test_directives),
+        cmocka_unit_test(test_fragments_abstract),
+        cmocka_unit_test(test_variable_coercion_edges),
+        cmocka_unit_test(test_variable_list_limit),
+        cmocka_unit_test(test_argument_literals),
+        cmocka_unit_test(test_wrong_service),
+        cmocka_unit_test(test_operation_selection),
+        cmocka_unit_test(test_async_parallel),
+        cmocka_unit_test(test_serial_mutations),
+        cmocka_unit_test(test_free_while_pending),
+        cmocka_unit_test(test_subscription_runs),
+        cmocka_unit_test(test_introspection_gate),
+        cmocka_unit_test(test_error_cap),
+        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_chat_schema),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
