@@ -1,0 +1,318 @@
+/*
+ * main.c — the chatd process: configuration, start-up, signal handling.
+ *
+ * Start-up order: config (flags + env) → schema (SDL file, plus the test
+ * fixture SDL when enabled) → resolvers → migrations (blocking, before the
+ * loop serves) → PostgreSQL pool and Redis client (both retry in the
+ * background) → document cache → listen. Any failure before listening exits
+ * 1 with one clear line on stderr.
+ *
+ * Shutdown (SIGTERM/SIGINT): stop accepting, let in-flight requests finish,
+ * close WebSockets with 1001 (http_server_drain), then close the pool and
+ * the broker, let the loop run dry, free everything, exit 0. A second signal
+ * exits at once with status 1.
+ *
+ * Everything runs on one libuv loop in one thread.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/arena.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "graphql/graphql.h"
+#include "net/http.h"
+#include "protocol/protocol.h"
+#include "protocol/subscribe.h"
+#include "store/migrate.h"
+#include "store/pg.h"
+#include "store/redis.h"
+
+#define CHATD_VERSION "0.1.0"
+#define CHATD_PG_POOL_SIZE 4              /* connections per process */
+#define CHATD_MAX_SCHEMA_BYTES (1024 * 1024)
+#define CHATD_MIGRATIONS_DIR "db/migrations"
+
+typedef struct chatd {
+    uv_loop_t *loop;
+    cd_config cfg;
+    proto_server srv;
+    uv_signal_t sigterm, sigint;
+    int signals;
+    int exit_code;
+} chatd;
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+/* Finds `rel` (e.g. "schema/chat.graphql") in the cwd, or next to the
+ * binary's repository (build/<type>/chatd → ../../rel). Writes the path to
+ * out; returns 0 or CD_ENOENT. */
+static int find_repo_file(const char *rel, char *out, size_t outlen)
+{
+    if (access(rel, R_OK) == 0) {
+        snprintf(out, outlen, "%s", rel);
+        return 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return CD_ENOENT;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return CD_ENOENT;
+    *slash = 0;
+    static const char *const ups[] = {"", "/..", "/../..", "/../../.."};
+    for (unsigned i = 0; i < CD_ARRAY_LEN(ups); i++) {
+        snprintf(out, outlen, "%s%s/%s", exe, ups[i], rel);
+        if (access(out, R_OK) == 0) return 0;
+    }
+    return CD_ENOENT;
+}
+
+static int read_file(const char *path, cd_buf *out, const char *append)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return CD_ENOENT;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        cd_buf_append(out, chunk, n);
+        if (out->len > CHATD_MAX_SCHEMA_BYTES) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) return CD_EIO;
+    if (out->len > CHATD_MAX_SCHEMA_BYTES) return CD_ELIMIT;
+    if (append) cd_buf_puts(out, append);
+    return cd_buf_failed(out) ? CD_ENOMEM : 0;
+}
+
+/* ---- broker dispatch: role code sets srv.rd_on_* ---- */
+
+static void rd_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
+{
+    proto_server *srv = ud;
+    if (srv->rd_on_message) srv->rd_on_message(srv->rd_ud, ch, chlen, data, len);
+}
+
+static void rd_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    proto_server *srv = ud;
+    if (srv->rd_on_subscribed) srv->rd_on_subscribed(srv->rd_ud, ch, chlen);
+}
+
+static void rd_state(void *ud, bool up)
+{
+    proto_server *srv = ud;
+    cd_info("main", "redis %s", up ? "up" : "down");
+    if (srv->rd_on_state) srv->rd_on_state(srv->rd_ud, up);
+}
+
+/* ---- metrics probe ---- */
+
+static void metrics_probe(cd_metrics_probe_out *o, void *ud)
+{
+    proto_server *srv = ud;
+    if (srv->pg) {
+        pg_pool_stats st;
+        pg_pool_stats_get(srv->pg, &st);
+        o->pg_up = pg_pool_ready(srv->pg) ? 1 : 0;
+        o->pg_pool_size = st.size;
+        o->pg_pool_busy = st.busy;
+        o->pg_pool_idle = st.connected > st.busy ? st.connected - st.busy : 0;
+        o->pg_pool_waiting = st.queued;
+    }
+    if (srv->rd) o->redis_up = rd_ready(srv->rd) ? 1 : 0;
+    if (srv->cache) {
+        uint64_t h, m;
+        gql_cache_stats(srv->cache, &h, &m);
+        o->doc_cache_hits = (int64_t)h;
+        o->doc_cache_misses = (int64_t)m;
+    }
+}
+
+/* ---- shutdown ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    CD_UNUSED(h);
+}
+
+static void drained(http_server *http, void *arg)
+{
+    CD_UNUSED(http);
+    chatd *d = arg;
+    d->srv.http = NULL;
+    cd_info("main", "drained: closing database and broker connections");
+    if (d->srv.pg) {
+        pg_pool_close(d->srv.pg, NULL, NULL);
+        d->srv.pg = NULL;
+    }
+    if (d->srv.rd) {
+        rd_client_close(d->srv.rd, NULL, NULL);
+        d->srv.rd = NULL;
+    }
+    if (!uv_is_closing((uv_handle_t *)&d->sigterm)) uv_close((uv_handle_t *)&d->sigterm, handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&d->sigint)) uv_close((uv_handle_t *)&d->sigint, handle_closed);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    chatd *d = s->data;
+    if (d->signals++ > 0) {
+        cd_warn("main", "second signal %d: exiting now", signum);
+        _exit(1);
+    }
+    cd_info("main", "signal %d: draining (timeout %u ms)", signum, d->cfg.drain_timeout_ms);
+    d->srv.draining = true;
+    int rc = d->srv.http ? http_server_drain(d->srv.http, d->cfg.drain_timeout_ms, drained, d)
+                         : CD_ESTATE;
+    proto_ws_shutdown(&d->srv);
+    if (rc != 0) drained(NULL, d);
+}
+
+int main(int argc, char **argv)
+{
+    static chatd d;
+    char err[512];
+    if (cd_config_parse(&d.cfg, argc, argv, env_get, err, sizeof err) != 0) {
+        fprintf(stderr, "chatd: %s\n", err);
+        return 1;
+    }
+    if (d.cfg.help) {
+        cd_config_usage(stdout, argv[0]);
+        return 0;
+    }
+    if (d.cfg.version) {
+        printf("chatd %s\n", CHATD_VERSION);
+        return 0;
+    }
+    cd_log_set_level(d.cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    const cd_config *cfg = &d.cfg;
+    if (cfg->auth == CD_AUTH_TRUST) {
+        cd_warn("main", "AUTH MODE IS TRUST: callers identify themselves with user-id headers "
+                        "and arguments; no token is checked. Development only.");
+        if (!cd_config_bind_is_loopback(cfg->bind))
+            cd_error("main", "TRUST MODE ON NON-LOOPBACK BIND %s (CHATD_AUTH_FORCE=1): anyone "
+                             "who can reach this port can act as any user",
+                     cfg->bind);
+    }
+
+    /* schema */
+    char schema_path[PATH_MAX];
+    if (cfg->schema_path) snprintf(schema_path, sizeof schema_path, "%s", cfg->schema_path);
+    else if (find_repo_file(CD_DEFAULT_SCHEMA_PATH, schema_path, sizeof schema_path) != 0) {
+        fprintf(stderr, "chatd: cannot find %s (run from the repository or set CHATD_SCHEMA)\n",
+                CD_DEFAULT_SCHEMA_PATH);
+        return 1;
+    }
+    cd_buf sdl;
+    cd_buf_init(&sdl);
+    int rc = read_file(schema_path, &sdl, cfg->test_fixtures ? proto_fixtures_sdl : NULL);
+    if (rc != 0) {
+        fprintf(stderr, "chatd: cannot read schema %s: %s\n", schema_path,
+                rc == CD_ENOENT ? strerror(errno) : cd_strerror(rc));
+        cd_buf_free(&sdl);
+        return 1;
+    }
+    gql_schema *schema = NULL;
+    rc = gql_schema_build(sdl.data, sdl.len, &schema, err, sizeof err);
+    cd_buf_free(&sdl);
+    if (rc != 0) {
+        fprintf(stderr, "chatd: schema %s: %s\n", schema_path, err);
+        return 1;
+    }
+
+    d.loop = uv_default_loop();
+    proto_server *srv = &d.srv;
+    srv->loop = d.loop;
+    srv->cfg = cfg;
+    srv->schema = schema;
+    srv->service = cfg->role == CD_ROLE_ALL ? NULL : cd_role_name(cfg->role);
+    srv->version = CHATD_VERSION;
+    if ((rc = proto_bind_builtin(srv)) != 0) {
+        fprintf(stderr, "chatd: binding built-in resolvers: %s\n", cd_strerror(rc));
+        return 1;
+    }
+    /* Role resolvers (src/chat) bind here once they exist. */
+
+    /* database: migrate (blocking, before serving), then the async pool */
+    if (cfg->database_url) {
+        char mig[PATH_MAX];
+        if (find_repo_file(CHATD_MIGRATIONS_DIR, mig, sizeof mig) != 0) {
+            fprintf(stderr, "chatd: cannot find %s next to the schema or in the cwd\n",
+                    CHATD_MIGRATIONS_DIR);
+            return 1;
+        }
+        int applied = 0;
+        char *merr = NULL;
+        rc = pg_migrate(cfg->database_url, mig, &applied, &merr);
+        if (rc != 0) {
+            fprintf(stderr, "chatd: migrations failed: %s\n", merr ? merr : cd_strerror(rc));
+            cd_free(merr);
+            return 1;
+        }
+        if (applied) cd_info("main", "applied %d migration(s)", applied);
+        if ((rc = pg_pool_new(d.loop, cfg->database_url, CHATD_PG_POOL_SIZE, &srv->pg)) != 0) {
+            fprintf(stderr, "chatd: database pool: %s\n", cd_strerror(rc));
+            return 1;
+        }
+    }
+    if (cfg->redis_url) {
+        rd_callbacks cbs = {.on_message = rd_message,
+                            .on_subscribed = rd_subscribed,
+                            .on_state = rd_state,
+                            .ud = srv};
+        if ((rc = rd_client_new(d.loop, cfg->redis_url, &cbs, &srv->rd)) != 0) {
+            fprintf(stderr, "chatd: REDIS_URL %s: %s\n", cfg->redis_url, cd_strerror(rc));
+            return 1;
+        }
+    }
+    srv->cache = gql_cache_new(schema, GQL_CACHE_DEFAULT_ENTRIES);
+    if (!srv->cache) {
+        fprintf(stderr, "chatd: out of memory\n");
+        return 1;
+    }
+    cd_metrics_set_info(cd_role_name(cfg->role), CHATD_VERSION);
+    cd_metrics_set_probe(metrics_probe, srv);
+
+    http_server_opts ho = {.host = cfg->bind,
+                           .port = cfg->port,
+                           .on_request = proto_http_handle,
+                           .user = srv};
+    if ((rc = http_server_start(d.loop, &ho, &srv->http, err, sizeof err)) != 0) {
+        fprintf(stderr, "chatd: %s\n", err[0] ? err : cd_strerror(rc));
+        return 1;
+    }
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    d.sigterm.data = d.sigint.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+    cd_info("main", "chatd %s role=%s listening on %s:%d auth=%s introspection=%s%s",
+            CHATD_VERSION, cd_role_name(cfg->role), cfg->bind, http_server_port(srv->http),
+            cfg->auth == CD_AUTH_TOKEN ? "token" : "trust", cfg->introspection ? "on" : "off",
+            cfg->test_fixtures ? " test-fixtures=on" : "");
+
+    uv_run(d.loop, UV_RUN_DEFAULT);
+
+    cd_metrics_set_probe(NULL, NULL);
+    gql_cache_free(srv->cache);
+    gql_schema_free(schema);
+    proto_sub_registry_clear();
+    rc = uv_loop_close(d.loop);
+    if (rc != 0) cd_warn("main", "loop closed with live handles: %s", uv_strerror(rc));
+    cd_info("main", "bye");
+    return d.exit_code;
+}
