@@ -201,6 +201,7 @@ static void cd_config_defaults(cd_config *c)
 {
     memset(c, 0, sizeof *c);
     c->role = CD_ROLE_ALL;
+    c->port = -1;
     c->bind = CD_DEFAULT_BIND;
     c->auth = CD_AUTH_TOKEN;
     c->cors_origins = CD_DEFAULT_CORS_ORIGINS;
@@ -266,7 +267,7 @@ int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn,
         if (cd_opt_set(c, o, val, what, err, errlen) != 0) return CD_EBAD;
     }
     if (c->help || c->version) return 0;
-    if (c->port == 0) c->port = cd_role_default_port(c->role);
+    if (c->port < 0) c->port = cd_role_default_port(c->role);
     return cd_config_validate(c, err, errlen);
 }
 

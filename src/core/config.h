@@ -41,7 +41,7 @@ typedef enum cd_auth_mode { CD_AUTH_TOKEN = 0, CD_AUTH_TRUST } cd_auth_mode;
 
 typedef struct cd_config {
     cd_role role;
-    int port;                 /* 0 = pick the role's default (never after parse) */
+    int port;                 /* 0 = ephemeral; unset = the role's default */
     const char *bind;         /* IPv4/IPv6 literal or "localhost" */
     const char *database_url; /* NULL = no database (only health works) */
     const char *redis_url;    /* NULL = no broker */

@@ -90,6 +90,8 @@ static void test_role_ports(void **state)
     assert_int_equal(c.port, 4005);
     assert_int_equal(parse(&c, err, 4, "--role", "receiver", "--port", "4006"), 0);
     assert_int_equal(c.port, 4006);
+    assert_int_equal(parse(&c, err, 2, "--port", "0"), 0);
+    assert_int_equal(c.port, 0); /* ephemeral, not the default */
     assert_int_equal(parse(&c, err, 2, "--role", "admin"), CD_EBAD);
     assert_non_null(strstr(err, "unknown role"));
 }
