@@ -25,8 +25,9 @@ release:
 
 build: debug
 
+# Unit tests run against a throwaway Postgres + Redis (scripts/testenv).
 unit: debug
-	cd build/debug && ctest --output-on-failure -j $(JOBS)
+	scripts/testenv run -- bash -c 'cd build/debug && ctest --output-on-failure -j $(JOBS)'
 
 fuzz-build:
 	cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DCHATD_FUZZ=ON -DCMAKE_C_COMPILER=clang >/dev/null
