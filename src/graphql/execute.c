@@ -59,6 +59,7 @@ struct gql_pfield {
     uint8_t meta;
     bool nonnull;       /* def->type is NON_NULL */
     bool args_ready;
+    uint32_t hint; /* index where the parent object last held this property */
     const gql_selection **nodes;
     uint32_t nnodes;
     gql_loc *locs;
@@ -399,11 +400,32 @@ static void collect_set(collector *c, const gql_selection_set *set)
     }
 }
 
+/* Appends s as a JSON string; one reservation, plain runs copied whole. */
+static void write_str(cd_buf *b, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) break;
+    }
+    if (i < n) {
+        cd_buf_json_str(b, s, n);
+        return;
+    }
+    if (cd_buf_reserve(b, n + 2) != 0) return;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    memcpy(o, s, n);
+    o[n] = '"';
+    b->len += n + 2;
+    b->data[b->len] = '\0';
+}
+
 static char *json_key(cd_arena *a, const char *key, uint32_t *len)
 {
     cd_buf b;
     cd_buf_init(&b);
-    cd_buf_json_str(&b, key, strlen(key));
+    write_str(&b, key, strlen(key));
     cd_buf_putc(&b, ':');
     char *r = NULL;
     if (!b.failed && b.data) {
@@ -692,6 +714,11 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
             slot->u.leaf = *v;
             return;
         }
+        if (nt == ex->schema->t_id && v->kind == GQL_V_STRING) {
+            slot->kind = R_LEAF;
+            slot->u.leaf = *v;
+            return;
+        }
         if (nt == ex->schema->t_boolean && v->kind == GQL_V_BOOL) {
             slot->kind = R_LEAF;
             slot->u.leaf = *v;
@@ -871,11 +898,20 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
     }
     const gql_value *v = NULL;
     if (parent->kind == GQL_V_OBJECT) {
+        /* objects of one type usually share a key order: try the last index */
         const char *name = def->name;
-        for (uint32_t i = 0; i < parent->len; i++)
-            if (parent->u.fields[i].name[0] == name[0] &&
-                strcmp(parent->u.fields[i].name, name) == 0)
-                v = &parent->u.fields[i].value; /* last wins, like a JS object */
+        const gql_kv *fs = parent->u.fields;
+        uint32_t h = pf->hint;
+        if (h < parent->len && fs[h].name && strcmp(fs[h].name, name) == 0) {
+            v = &fs[h].value;
+        } else {
+            for (uint32_t i = 0; i < parent->len; i++)
+                if (fs[i].name && fs[i].name[0] == name[0] && strcmp(fs[i].name, name) == 0) {
+                    v = &fs[i].value; /* first match, as gql_obj_get */
+                    pf->hint = i;
+                    break;
+                }
+        }
     }
     complete_value(ex, ptype, pf, def->type, v ? v : &gql_null_value, slot);
 }
@@ -1098,7 +1134,7 @@ static void write_leaf(cd_buf *b, const gql_value *v)
     char num[40];
     switch (v->kind) {
     case GQL_V_STRING:
-    case GQL_V_ENUM: cd_buf_json_str(b, v->u.s, v->len); break;
+    case GQL_V_ENUM: write_str(b, v->u.s, v->len); break;
     case GQL_V_INT: write_i64(b, v->u.i); break;
     case GQL_V_BOOL: cd_buf_puts(b, v->u.b ? "true" : "false"); break;
     case GQL_V_NULL: cd_buf_puts(b, "null"); break;

@@ -735,6 +735,10 @@ static void test_chat_schema(void **state)
     }
     gql_value *root = gql_obj_new(&a, 1);
     gql_obj_set(root, 0, "chatsByParticipant", *chats);
+    gql_value *chats1 = gql_list_new(&a, 1);
+    chats1->u.items[0] = chats->u.items[0];
+    gql_value *root1 = gql_obj_new(&a, 1);
+    gql_obj_set(root1, 0, "chatsByParticipant", *chats1);
     const char *q =
         "query GetChatsByParticipant($userId: String!) { chatsByParticipant(userId: $userId) { "
         "id name description chatType participantIds isActive createdAt updatedAt lastSeq "
@@ -747,6 +751,22 @@ static void test_chat_schema(void **state)
     cd_buf_init(&b);
     int iters = 2000;
     struct timespec t0, t1;
+    /* one chat: the ~30-field shape of a chat-list row */
+    for (int it = 0; it < iters + 1; it++) {
+        if (it == 1) clock_gettime(CLOCK_MONOTONIC, &t0);
+        gql_exec *ex = gql_exec_new(s, c);
+        assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+        assert_int_equal(gql_exec_set_variables(ex, &vars), 0);
+        int done = 0;
+        assert_int_equal(gql_exec_run(ex, root1, &o, on_done, &done), 0);
+        cd_buf_reset(&b);
+        gql_exec_write_result(ex, &b);
+        gql_exec_free(ex);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "chat list (1 chat, %u bytes): %.2f us per cached execution\n",
+            (unsigned)b.len,
+            ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3 / iters);
     for (int it = 0; it < iters + 1; it++) {
         if (it == 1) clock_gettime(CLOCK_MONOTONIC, &t0);
         gql_exec *ex = gql_exec_new(s, c);
@@ -761,7 +781,7 @@ static void test_chat_schema(void **state)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double us = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3 / iters;
-    fprintf(stderr, "chat list (20 chats, ~%u bytes): %.1f us per cached execution (debug+ASan)\n",
+    fprintf(stderr, "chat list (20 chats, ~%u bytes): %.1f us per cached execution\n",
             (unsigned)b.len, us);
     assert_non_null(strstr(b.data, "{\"data\":{\"chatsByParticipant\":[{\"id\":\"c0\",\"name\":"
                                    "\"Chat\",\"description\":null,\"chatType\":\"group\","
@@ -787,7 +807,7 @@ static void test_chat_schema(void **state)
     uint64_t hits, misses;
     gql_cache_stats(c, &hits, &misses);
     assert_int_equal(misses, 1);
-    assert_int_equal(hits, iters + 1);
+    assert_int_equal(hits, 2 * iters + 2);
     gql_cache_free(c);
     cd_arena_free(&a);
     gql_schema_free(s);
