@@ -1,0 +1,184 @@
+/* Unit tests for src/graphql/cache.c: hits and misses, LRU eviction at
+ * max_entries, reference counts that keep evicted documents alive, bad
+ * documents cached with their errors, uncached use, allocation failures. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "graphql/gql_internal.h"
+
+static const char *SDL = "type Query { a: Int b: String }\n";
+
+static int setup(void **state)
+{
+    gql_schema *s;
+    char err[256];
+    if (gql_schema_build(SDL, strlen(SDL), &s, err, sizeof err) != 0) return -1;
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    gql_schema_free(*state);
+    return 0;
+}
+
+static gql_cached_doc *get(gql_cache *c, gql_schema *s, const char *q)
+{
+    return gql_cache_get(c, s, q, strlen(q));
+}
+
+static void test_hit_miss(void **state)
+{
+    gql_schema *s = *state;
+    gql_cache *c = gql_cache_new(s, 8);
+    assert_non_null(c);
+    gql_cached_doc *d1 = get(c, s, "{ a }");
+    assert_non_null(d1);
+    assert_non_null(d1->doc);
+    assert_int_equal(d1->nerrors, 0);
+    gql_cached_doc *d2 = get(c, s, "{ a }");
+    assert_ptr_equal(d1, d2);
+    assert_int_equal(d1->refs, 3); /* cache + two users */
+    gql_cached_doc *d3 = get(c, s, "{ b }");
+    assert_ptr_not_equal(d1, d3);
+    /* same length, different text: never confused */
+    gql_cached_doc *d4 = get(c, s, "{ a}");
+    gql_cached_doc *d5 = get(c, s, "{a }");
+    assert_ptr_not_equal(d4, d5);
+    assert_string_equal(d5->text, "{a }");
+    uint64_t hits, misses;
+    gql_cache_stats(c, &hits, &misses);
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 4);
+    gql_cached_doc_release(d1);
+    gql_cached_doc_release(d2);
+    gql_cached_doc_release(d3);
+    gql_cached_doc_release(d4);
+    gql_cached_doc_release(d5);
+    gql_cache_free(c);
+}
+
+static void test_bad_document_cached(void **state)
+{
+    gql_schema *s = *state;
+    gql_cache *c = gql_cache_new(s, 8);
+    gql_cached_doc *d = get(c, s, "{ a ");
+    assert_non_null(d);
+    assert_null(d->doc);
+    assert_int_equal(d->nerrors, 1);
+    assert_non_null(strstr(d->errors[0].message, "Syntax Error"));
+    assert_string_equal(d->errors[0].code, "GRAPHQL_PARSE_FAILED");
+    assert_int_equal(d->errors[0].nlocs, 1);
+    gql_cached_doc *again = get(c, s, "{ a ");
+    assert_ptr_equal(d, again);
+    uint64_t hits, misses;
+    gql_cache_stats(c, &hits, &misses);
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 1);
+    gql_cached_doc_release(d);
+    gql_cached_doc_release(again);
+    gql_cache_free(c);
+}
+
+static void test_lru_eviction_and_refcount(void **state)
+{
+    gql_schema *s = *state;
+    gql_cache *c = gql_cache_new(s, 3);
+    char q[32];
+    gql_cached_doc *held = get(c, s, "{ a }"); /* kept across eviction */
+    for (int i = 0; i < 3; i++) {
+        snprintf(q, sizeof q, "{ a%*s}", i + 2, "");
+        gql_cached_doc_release(get(c, s, q));
+    }
+    /* "{ a }" was least recently used and is gone from the table but alive */
+    assert_int_equal(held->refs, 1);
+    assert_string_equal(held->text, "{ a }");
+    assert_non_null(held->doc);
+    gql_cached_doc *fresh = get(c, s, "{ a }");
+    assert_ptr_not_equal(fresh, held); /* a miss: rebuilt */
+    gql_cached_doc_release(held);      /* freed here (ASan checks) */
+    /* touching an entry protects it from eviction */
+    snprintf(q, sizeof q, "{ a%*s}", 3, "");
+    gql_cached_doc *t = get(c, s, q); /* hit: now most recent */
+    gql_cached_doc_release(t);
+    gql_cached_doc_release(get(c, s, "{ b }")); /* evicts the LRU one */
+    uint64_t h0, m0, h1, m1;
+    gql_cache_stats(c, &h0, &m0);
+    gql_cached_doc_release(get(c, s, q));
+    gql_cache_stats(c, &h1, &m1);
+    assert_int_equal(h1, h0 + 1); /* still cached */
+    gql_cached_doc_release(fresh);
+    gql_cache_free(c);
+}
+
+static void test_uncached_and_limits(void **state)
+{
+    gql_schema *s = *state;
+    gql_cached_doc *d = gql_cache_get(NULL, s, "{ a b }", 7);
+    assert_non_null(d);
+    assert_int_equal(d->refs, 1);
+    assert_non_null(d->doc);
+    gql_cached_doc_release(d);
+    /* default size */
+    gql_cache *c = gql_cache_new(s, 0);
+    assert_non_null(c);
+    char q[64];
+    for (uint32_t i = 0; i < GQL_CACHE_DEFAULT_ENTRIES + 1; i++) {
+        snprintf(q, sizeof q, "query Q%u { a }", i);
+        gql_cached_doc_release(get(c, s, q));
+    }
+    uint64_t h, m;
+    gql_cached_doc_release(get(c, s, "query Q0 { a }")); /* evicted: a miss */
+    gql_cache_stats(c, &h, &m);
+    assert_int_equal(h, 0);
+    assert_int_equal(m, GQL_CACHE_DEFAULT_ENTRIES + 2);
+    snprintf(q, sizeof q, "query Q%u { a }", GQL_CACHE_DEFAULT_ENTRIES);
+    gql_cached_doc_release(get(c, s, q)); /* newest: a hit */
+    gql_cache_stats(c, &h, &m);
+    assert_int_equal(h, 1);
+    gql_cache_free(c);
+    gql_cache_stats(NULL, &h, &m);
+    assert_int_equal(h, 0);
+}
+
+static void test_alloc_failures(void **state)
+{
+    gql_schema *s = *state;
+    bool ok = false;
+    for (long n = 1; n < 200 && !ok; n++) {
+        cd_alloc_fail_after(n);
+        gql_cache *c = gql_cache_new(s, 2);
+        gql_cached_doc *d = c ? get(c, s, "query X { a b }") : NULL;
+        gql_cached_doc *e = c ? get(c, s, "query X { a b }") : NULL;
+        cd_alloc_fail_after(0);
+        if (d && e) {
+            assert_ptr_equal(d, e);
+            assert_non_null(d->doc);
+            ok = true;
+        }
+        if (d) gql_cached_doc_release(d);
+        if (e) gql_cached_doc_release(e);
+        gql_cache_free(c);
+    }
+    assert_true(ok);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hit_miss),
+        cmocka_unit_test(test_bad_document_cached),
+        cmocka_unit_test(test_lru_eviction_and_refcount),
+        cmocka_unit_test(test_uncached_and_limits),
+        cmocka_unit_test(test_alloc_failures),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
