@@ -675,7 +675,7 @@ static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
     const char *owner = gql_schema_owner(srv->schema, coord);
     if (srv->service && owner && strcmp(owner, srv->service) != 0) {
         char msg[200];
-        snprintf(msg, sizeof msg, "%s is served by the %s service", field, owner);
+        snprintf(msg, sizeof msg, "Field \"%s\" is served by the %s service", field, owner);
         cd_buf b;
         cd_buf_init(&b);
         cd_buf_puts(&b, "{\"errors\":[");

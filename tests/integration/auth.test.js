@@ -1,0 +1,122 @@
+// Authentication modes. Token mode: public operations (health, __typename,
+// introspection) need no token; everything else needs a valid Bearer token
+// (HTTP) or connection_init authToken (WS, else close 4403). Trust mode: the
+// seed client's user-id/username headers and connection_init keys.
+import { test, after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { startChatd, gqlPost, signToken, rawWs, initedWs } from './lib/chatd.js';
+
+describe('token mode', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ auth: 'token' });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('public operations need no token', async () => {
+    for (const query of [
+      '{ health { status } }',
+      '{ __typename }',
+      '{ __schema { queryType { name } } }',
+      'query { ... on Query { __type(name: "User") { name } } }',
+      'query { ...F } fragment F on Query { health { role } }',
+    ]) {
+      const r = await gqlPost(chatd.url, { query });
+      assert.equal(r.status, 200, query);
+      assert.equal(r.body.errors, undefined, `${query}: ${JSON.stringify(r.body)}`);
+    }
+  });
+
+  test('a protected field without a token is UNAUTHENTICATED (401)', async () => {
+    for (const query of ['{ echo(text: "x") }', '{ health { status } echo(text: "x") }', 'query { ...F } fragment F on Query { echo(text: "x") }']) {
+      const r = await gqlPost(chatd.url, { query });
+      assert.equal(r.status, 401, query);
+      assert.equal(r.body.errors[0].extensions.code, 'UNAUTHENTICATED');
+      assert.match(r.headers.get('www-authenticate'), /Bearer/);
+    }
+  });
+
+  test('an invalid token is refused even for public operations', async () => {
+    for (const tok of [
+      'garbage',
+      signToken({ sub: 'u', secret: 'some-other-secret-0123456789' }),
+      signToken({ sub: 'u', ttl: -600 }),
+    ]) {
+      const r = await gqlPost(chatd.url, { query: '{ echo(text: "x") }' }, { authorization: `Bearer ${tok}` });
+      assert.equal(r.status, 401);
+      assert.equal(r.body.errors[0].extensions.code, 'UNAUTHENTICATED');
+      assert.match(r.headers.get('www-authenticate'), /invalid_token/);
+    }
+  });
+
+  test('a valid token is accepted over HTTP', async () => {
+    const r = await gqlPost(chatd.url, { query: '{ echo(text: "x") }' }, { authorization: `Bearer ${signToken({ sub: 'u1' })}` });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { data: { echo: 'x' } });
+  });
+
+  test('WebSocket: missing/invalid token → 4403, valid → ack and operations', async () => {
+    const bad = rawWs(chatd.wsUrl);
+    await bad.opened;
+    bad.send({ type: 'connection_init', payload: { authToken: 'nope' } });
+    assert.equal((await bad.closedWith()).code, 4403);
+    const good = await initedWs(chatd.wsUrl, { authToken: signToken({ sub: 'u2' }) });
+    good.send({ id: '1', type: 'subscribe', payload: { query: '{ echo(text: "ws") }' } });
+    assert.deepEqual(await good.next((m) => m.id === '1'), { id: '1', type: 'next', payload: { data: { echo: 'ws' } } });
+    good.close();
+    // Authorization-style payload key is accepted too
+    const alt = await initedWs(chatd.wsUrl, { Authorization: `Bearer ${signToken({ sub: 'u3' })}` });
+    alt.close();
+  });
+});
+
+describe('trust mode', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ auth: 'trust', env: { CHATD_JWT_SECRET: undefined } });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('no token needed; the seed client identity keys are accepted', async () => {
+    const r = await gqlPost(chatd.url, { query: '{ echo(text: "t") }' }, { 'user-id': 'u-seed', username: 'seed' });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { data: { echo: 't' } });
+    const c = await initedWs(chatd.wsUrl, { 'user-id': 'u-seed', username: 'seed' });
+    c.send({ id: '1', type: 'subscribe', payload: { query: 'subscription { countdown(from: 0) }' } });
+    assert.equal((await c.next((m) => m.id === '1')).type, 'next');
+    c.close();
+    assert.match(chatd.logs(), /TRUST/);
+  });
+});
+
+describe('roles', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ role: 'sender' });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test("asking a role for another role's field answers WRONG_SERVICE", async () => {
+    const tok = { authorization: `Bearer ${signToken({ sub: 'u1' })}` };
+    const r = await gqlPost(chatd.url, { query: '{ chats { id } }' }, tok);
+    assert.equal(r.status, 200);
+    const e = r.body.errors[0];
+    assert.equal(e.extensions.code, 'WRONG_SERVICE');
+    assert.equal(e.extensions.service, 'receiver');
+    assert.match(e.message, /^(Field "chats"|chats) is served by the receiver service$/);
+    assert.deepEqual(e.path, ['chats']);
+    const u = await gqlPost(chatd.url, { query: '{ users { id } }' }, tok);
+    assert.equal(u.body.errors[0].extensions.service, 'user');
+    const h = await gqlPost(chatd.url, { query: '{ health { role } }' });
+    assert.deepEqual(h.body, { data: { health: { role: 'sender' } } });
+  });
+});

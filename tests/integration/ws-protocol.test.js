@@ -1,0 +1,245 @@
+// graphql-transport-ws protocol rules, checked with a raw `ws` socket: every
+// close code chatd uses (4400, 4401, 4403, 4406, 4408, 4409, 4429), ping/pong
+// both ways, complete semantics, request errors as `error` messages, the
+// per-connection operation limit and the inbound message rate limit.
+import { test, after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { startChatd, rawWs, initedWs, signToken, GQLWS } from './lib/chatd.js';
+
+const token = signToken({ sub: 'u-proto' });
+const init = { authToken: token };
+
+describe('graphql-transport-ws protocol', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({
+      env: { CHATD_WS_INIT_TIMEOUT_MS: '300', CHATD_MAX_SUBSCRIPTIONS: '3' },
+    });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('connection_init → connection_ack; ping → pong with payload; unsolicited pong ignored', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ type: 'pong', payload: { beat: 1 } });
+    c.send({ type: 'ping', payload: { n: 42 } });
+    const pong = await c.next((m) => m.type === 'pong');
+    assert.deepEqual(pong, { type: 'pong', payload: { n: 42 } });
+    c.send({ type: 'ping' });
+    assert.deepEqual(await c.next((m) => m.type === 'pong'), { type: 'pong' });
+    c.ws.close(1000);
+    assert.equal((await c.closedWith()).code, 1000);
+  });
+
+  test('ping before connection_init is answered', async () => {
+    const c = rawWs(chatd.wsUrl);
+    await c.opened;
+    c.send({ type: 'ping' });
+    assert.equal((await c.next()).type, 'pong');
+    c.close();
+  });
+
+  test('4400 on invalid messages, with the reason', async () => {
+    for (const [msg, re] of [
+      ['not json', /Invalid message/],
+      [{ type: 'what' }, /Invalid message 'type'/],
+      [{ type: 'subscribe', id: '', payload: { query: '{a}' } }, /non-empty/],
+      [{ type: 'next', id: '1', payload: {} }, /Unexpected message/],
+    ]) {
+      const c = rawWs(chatd.wsUrl);
+      await c.opened;
+      c.send(msg);
+      const closed = await c.closedWith();
+      assert.equal(closed.code, 4400, JSON.stringify(msg));
+      assert.match(closed.reason, re);
+    }
+  });
+
+  test('4401 for subscribe before connection_ack', async () => {
+    const c = rawWs(chatd.wsUrl);
+    await c.opened;
+    c.send({ id: '1', type: 'subscribe', payload: { query: '{ __typename }' } });
+    const closed = await c.closedWith();
+    assert.deepEqual(closed, { code: 4401, reason: 'Unauthorized' });
+  });
+
+  test('4403 for connection_init without a valid token', async () => {
+    for (const payload of [undefined, {}, { authToken: 'garbage' }, { authToken: signToken({ sub: 'x', secret: 'another-secret-0123456789' }) }, { authToken: signToken({ sub: 'x', ttl: -3600 }) }]) {
+      const c = rawWs(chatd.wsUrl);
+      await c.opened;
+      c.send(payload === undefined ? { type: 'connection_init' } : { type: 'connection_init', payload });
+      const closed = await c.closedWith();
+      assert.deepEqual(closed, { code: 4403, reason: 'Forbidden' }, JSON.stringify(payload));
+    }
+  });
+
+  test('4406 when the client does not speak graphql-transport-ws', async () => {
+    // no subprotocol offered: accepted, then closed 4406 (as graphql-ws does)
+    const c = rawWs(chatd.wsUrl, { protocols: [] });
+    await c.opened;
+    const closed = await c.closedWith();
+    assert.equal(closed.code, 4406);
+    assert.match(closed.reason, /Subprotocol not acceptable/);
+    // only the legacy subprotocol offered: none selected, the client refuses
+    const legacy = rawWs(chatd.wsUrl, { protocols: ['graphql-ws'] });
+    await assert.rejects(legacy.opened, /no subprotocol/);
+  });
+
+  test('4408 when connection_init does not arrive in time', async () => {
+    const c = rawWs(chatd.wsUrl);
+    await c.opened;
+    const t0 = Date.now();
+    const closed = await c.closedWith(3000);
+    assert.equal(closed.code, 4408);
+    assert.match(closed.reason, /Connection initialisation timeout/);
+    assert.ok(Date.now() - t0 >= 250, 'not before the configured timeout');
+  });
+
+  test('4409 for a duplicate operation id', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ id: 'dup', type: 'subscribe', payload: { query: 'subscription { countdown(from: 1000) }' } });
+    await c.next((m) => m.type === 'next');
+    c.send({ id: 'dup', type: 'subscribe', payload: { query: 'subscription { countdown(from: 1) }' } });
+    const closed = await c.closedWith();
+    assert.deepEqual(closed, { code: 4409, reason: 'Subscriber for dup already exists' });
+  });
+
+  test('4429 for a second connection_init', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ type: 'connection_init', payload: init });
+    const closed = await c.closedWith();
+    assert.deepEqual(closed, { code: 4429, reason: 'Too many initialisation requests' });
+  });
+
+  test('query and mutation answer next + complete; an id is reusable after complete', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ id: 'q', type: 'subscribe', payload: { query: 'query($t: String!) { echo(text: $t) }', variables: { t: 'a' } } });
+    assert.deepEqual(await c.next((m) => m.id === 'q'), { id: 'q', type: 'next', payload: { data: { echo: 'a' } } });
+    assert.deepEqual(await c.next((m) => m.id === 'q'), { id: 'q', type: 'complete' });
+    c.send({ id: 'q', type: 'subscribe', payload: { query: 'mutation { echo(text: "b") }' } });
+    assert.deepEqual(await c.next((m) => m.id === 'q'), { id: 'q', type: 'next', payload: { data: { echo: 'b' } } });
+    assert.deepEqual(await c.next((m) => m.id === 'q'), { id: 'q', type: 'complete' });
+    c.close();
+  });
+
+  test('request errors arrive as an `error` message with an array', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ id: 'e1', type: 'subscribe', payload: { query: '{ nope }' } });
+    const err = await c.next((m) => m.id === 'e1');
+    assert.equal(err.type, 'error');
+    assert.ok(Array.isArray(err.payload));
+    assert.match(err.payload[0].message, /Cannot query field "nope"/);
+    c.send({ id: 'e2', type: 'subscribe', payload: { query: '{ echo(text: $x) }' } });
+    assert.equal((await c.next((m) => m.id === 'e2')).type, 'error');
+    c.send({ id: 'e3', type: 'subscribe', payload: { query: 'query($t: String!) { echo(text: $t) }', variables: { t: 5 } } });
+    const e3 = await c.next((m) => m.id === 'e3');
+    assert.equal(e3.type, 'error');
+    assert.match(e3.payload[0].message, /\$t/);
+    // the connection stays usable
+    c.send({ id: 'ok', type: 'subscribe', payload: { query: '{ __typename }' } });
+    assert.equal((await c.next((m) => m.id === 'ok')).type, 'next');
+    c.close();
+  });
+
+  test('client complete stops a subscription; no further next for that id', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ id: 's', type: 'subscribe', payload: { query: 'subscription { countdown(from: 1000) }' } });
+    await c.next((m) => m.id === 's' && m.payload.data.countdown === 998);
+    c.send({ id: 's', type: 'complete' });
+    await new Promise((r) => setTimeout(r, 100));
+    c.messages.length = 0;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(c.messages.filter((m) => m.id === 's'), []);
+    // complete for an unknown id is ignored
+    c.send({ id: 'never', type: 'complete' });
+    c.send({ type: 'ping' });
+    assert.equal((await c.next((m) => m.type === 'pong')).type, 'pong');
+    c.close();
+  });
+
+  test('client complete while a resolver is pending drops its result', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ id: 'slow', type: 'subscribe', payload: { query: '{ slow(ms: 200) }' } });
+    await new Promise((r) => setTimeout(r, 50));
+    c.send({ id: 'slow', type: 'complete' });
+    await new Promise((r) => setTimeout(r, 350));
+    assert.deepEqual(c.messages.filter((m) => m.id === 'slow'), []);
+    c.close();
+  });
+
+  test('operation limit per connection answers an error for the extra one', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    for (const id of ['a', 'b', 'c'])
+      c.send({ id, type: 'subscribe', payload: { query: 'subscription { countdown(from: 100000) }' } });
+    c.send({ id: 'd', type: 'subscribe', payload: { query: 'subscription { countdown(from: 1) }' } });
+    const err = await c.next((m) => m.id === 'd');
+    assert.equal(err.type, 'error');
+    assert.equal(err.payload[0].extensions.code, 'TOO_MANY_OPERATIONS');
+    c.send({ id: 'a', type: 'complete' });
+    c.send({ id: 'e', type: 'subscribe', payload: { query: 'subscription { countdown(from: 0) }' } });
+    assert.deepEqual(await c.next((m) => m.id === 'e'), { id: 'e', type: 'next', payload: { data: { countdown: 0 } } });
+    c.close();
+  });
+
+  test('a subscription field owned by another service answers WRONG_SERVICE', async () => {
+    // role all serves everything; the role suite checks other roles
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ id: 'x', type: 'subscribe', payload: { query: 'subscription { countdown(from: 0) }' } });
+    assert.equal((await c.next((m) => m.id === 'x')).type, 'next');
+    c.close();
+  });
+});
+
+describe('rate limit', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ env: { CHATD_WS_RATE: '20', CHATD_WS_BURST: '10' } });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('4429 when a client floods messages; a polite client is unaffected', async () => {
+    const polite = await initedWs(chatd.wsUrl, init);
+    for (let i = 0; i < 5; i++) {
+      polite.send({ type: 'ping' });
+      await polite.next((m) => m.type === 'pong');
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    const c = await initedWs(chatd.wsUrl, init);
+    for (let i = 0; i < 50; i++) c.send({ type: 'ping' });
+    const closed = await c.closedWith();
+    assert.deepEqual(closed, { code: 4429, reason: 'Too many messages' });
+    const pongs = c.messages.filter((m) => m.type === 'pong').length;
+    assert.ok(pongs >= 8 && pongs <= 11, `burst allowed ${pongs} pongs`);
+    polite.send({ type: 'ping' });
+    assert.equal((await polite.next((m) => m.type === 'pong')).type, 'pong');
+    polite.close();
+  });
+});
+
+describe('WRONG_SERVICE over WebSocket', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ role: 'user' });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('a receiver subscription on the user role', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send({ id: 'w', type: 'subscribe', payload: { query: 'subscription { messageAdded(chatId: "c1") { id } }' } });
+    const next = await c.next((m) => m.id === 'w');
+    assert.equal(next.type, 'next');
+    assert.equal(next.payload.errors[0].extensions.code, 'WRONG_SERVICE');
+    assert.equal(next.payload.errors[0].extensions.service, 'receiver');
+    assert.match(next.payload.errors[0].message, /^(Field "messageAdded"|messageAdded) is served by the receiver service$/);
+    assert.deepEqual(await c.next((m) => m.id === 'w'), { id: 'w', type: 'complete' });
+    c.close();
+  });
+});
