@@ -539,8 +539,8 @@ typedef struct co_ctx {
     size_t msglen;
     uint32_t nerr;
     bool oom;
-    gql_path_seg path[GQL_COERCE_MAX_PATH];
     uint32_t depth;
+    gql_path_seg path[GQL_COERCE_MAX_PATH]; /* last: not cleared on init */
 } co_ctx;
 
 static void co_path_print(cd_buf *b, const co_ctx *c)
