@@ -17,6 +17,13 @@ export const chatdBin = process.env.CHATD_BIN || path.join(repoRoot, 'build/debu
 export const JWT_SECRET = 'integration-test-secret-0123456789';
 export const GQLWS = 'graphql-transport-ws';
 
+// Every chatd this process started is killed if the test process exits
+// without stopping it (a crashed suite must not leave servers behind).
+const live = new Set();
+process.on('exit', () => {
+  for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+});
+
 /**
  * Starts chatd. opts: { role, env, args, db, redis, fixtures (default true),
  * auth ('token' default | 'trust') }. Resolves to { url, wsUrl, port, proc,
@@ -43,6 +50,8 @@ export async function startChatd(opts = {}) {
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const args = ['--role', opts.role || 'all', ...(opts.args || [])];
   const proc = spawn(chatdBin, args, { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(proc);
+  proc.on('exit', () => live.delete(proc));
   let out = '';
   proc.stdout.on('data', (d) => (out += d));
   proc.stderr.on('data', (d) => (out += d));
