@@ -97,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cd_buf b;
     cd_buf_init(&b);
     gql_exec_write_result(ex, &b);
+    if (getenv("CHATD_FUZZ_DEBUG")) fprintf(stderr, "%s\n", b.data ? b.data : "");
     if (!b.failed && (b.len < 2 || b.data[0] != '{' || b.data[b.len - 1] != '}')) abort();
     cd_buf_free(&b);
     gql_exec_free(ex);
