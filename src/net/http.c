@@ -844,7 +844,6 @@ static int respond(http_request *req, int status, const char *content_type,
         return CD_ENOMEM;
     }
     size_t hl = format_head(srv, head, cap, status, content_type, extra_headers, len, close, ka10);
-    http_req_free(r);
     h->phase = HTTP_PH_WRITING;
     h->close_after = close;
     bool no_body = is_head || status < 200 || status == 204 || status == 304;
@@ -856,6 +855,7 @@ static int respond(http_request *req, int status, const char *content_type,
         rc = conn_write(c, head, hl, owned ? owned : body, len, owned, false);
     }
     if (head != stackbuf) cd_free(head);
+    http_req_free(r); /* after the copy: body may point into the request */
     return rc;
 }
 
@@ -1023,6 +1023,8 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server
 int http_server_port(const http_server *srv) { return srv->port; }
 
 size_t http_server_conn_count(const http_server *srv) { return srv->nconns; }
+
+uv_loop_t *http_server_loop(const http_server *srv) { return srv->loop; }
 
 int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done, void *arg)
 {

@@ -124,6 +124,9 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server
 /* The bound port (useful with port 0). */
 int http_server_port(const http_server *srv);
 
+/* The loop the server runs on. */
+uv_loop_t *http_server_loop(const http_server *srv);
+
 /* Number of open connections (HTTP + WebSocket). */
 size_t http_server_conn_count(const http_server *srv);
 

@@ -291,7 +291,7 @@ static void ws_send_close(net_conn *c, int code, const char *reason)
             /* do not cut a UTF-8 sequence */
             while (rl > 0 && ((uint8_t)reason[rl] & 0xC0) == 0x80) rl--;
         }
-        memcpy(p + 2, reason, rl);
+        if (rl) memcpy(p + 2, reason, rl);
         n += rl;
     }
     c->ws_flags |= WS_F_SENT_CLOSE;

@@ -1,0 +1,441 @@
+/*
+ * Loop tests for the HTTP server (src/net/http.c) over real sockets on
+ * 127.0.0.1: keep-alive, pipelining, limits answered with 4xx at their edges,
+ * chunked bodies, 100-continue, async responses, abort on disconnect,
+ * timeouts, HTTP/1.0, busy port, graceful drain. Each test runs the loop to
+ * its end and asserts uv_loop_close() == 0 (see net_testutil.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/arena.h"
+#include "core/core.h"
+#include "net_testutil.h"
+
+/* ---- server side (loop thread) ---- */
+
+static int g_aborts;
+static int g_requests;
+
+typedef struct delayed {
+    uv_timer_t timer;
+    http_request *req;
+} delayed;
+
+static void delayed_close_cb(uv_handle_t *h) { free(h); }
+
+static void delayed_fire(uv_timer_t *t)
+{
+    delayed *d = (delayed *)t;
+    http_respond(d->req, 200, "text/plain", NULL, "async", 5);
+    uv_close((uv_handle_t *)t, delayed_close_cb);
+}
+
+static void on_abort(http_request *req, void *arg)
+{
+    (void)arg;
+    g_aborts++;
+    /* completing an aborted request only frees it */
+    assert_true(http_req_aborted(req));
+    assert_int_equal(http_respond(req, 200, NULL, NULL, "x", 1), CD_ECLOSED);
+}
+
+static void handler(http_request *req, void *user)
+{
+    (void)user;
+    g_requests++;
+    if (strcmp(req->path, "/echo") == 0) {
+        const char *a = "";
+        size_t alen;
+        if (http_req_query_param(req, "a", &a, &alen) != 0) a = "-";
+        char extra[512];
+        snprintf(extra, sizeof extra, "X-Method: %s\r\nX-Query-A: %s\r\nX-Client: %s\r\n",
+                 req->method, a, req->client_ip);
+        http_respond(req, 200, "text/plain", extra, req->body, req->body_len);
+    } else if (strncmp(req->path, "/async", 6) == 0) {
+        delayed *d = malloc(sizeof *d);
+        d->req = req;
+        uv_timer_init(http_server_loop(req->server), &d->timer);
+        uv_timer_start(&d->timer, delayed_fire, strcmp(req->path, "/async-slow") == 0 ? 300 : 30,
+                       0);
+    } else if (strcmp(req->path, "/hang") == 0) {
+        http_req_on_abort(req, on_abort, NULL);
+    } else if (strcmp(req->path, "/big") == 0) {
+        size_t n = 200000;
+        char *b = cd_malloc(n);
+        for (size_t i = 0; i < n; i++) b[i] = (char)('a' + i % 26);
+        http_respond_buf(req, 200, "application/octet-stream", NULL, b, n);
+    } else {
+        http_respond(req, 404, "text/plain", NULL, "nope", 4);
+    }
+}
+
+
+static void reset(void)
+{
+    g_aborts = 0;
+    g_requests = 0;
+}
+
+/* ---- clients (client thread) ---- */
+
+static void cl_keepalive_pipelining(tc_env *env)
+{
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    tc_resp r;
+    char v[128];
+    TC_CHECK(env, tc_sends(fd, "GET /echo?a=hello%20w+x HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200);
+    TC_CHECK(env, tc_header(&r, "X-Query-A", v, sizeof v) && strcmp(v, "hello w x") == 0);
+    TC_CHECK(env, tc_header(&r, "X-Client", v, sizeof v) && strcmp(v, "127.0.0.1") == 0);
+    TC_CHECK(env, tc_header(&r, "Date", v, sizeof v) != NULL);
+    TC_CHECK(env, tc_header(&r, "Connection", v, sizeof v) == NULL);
+    free(r.body);
+    /* same connection: keep-alive */
+    TC_CHECK(env, tc_sends(fd, "GET /nothing HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 404 && strcmp(r.body, "nope") == 0);
+    free(r.body);
+    /* three pipelined requests in one write, one of them async */
+    TC_CHECK(env, tc_sends(fd, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\none"
+                               "GET /async HTTP/1.1\r\n\r\n"
+                               "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nthree") == 0);
+    const char *want[] = {"one", "async", "three"};
+    for (int i = 0; i < 3; i++) {
+        TC_CHECK(env, tc_read_response(fd, &r) == 0);
+        TC_CHECK(env, r.status == 200);
+        TC_CHECK(env, strcmp(r.body, want[i]) == 0);
+        free(r.body);
+    }
+    /* HEAD: headers only, Content-Length of the would-be body */
+    TC_CHECK(env, tc_sends(fd, "HEAD /nothing HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response_ex(fd, &r, 1) == 0);
+    TC_CHECK(env, r.status == 404 && tc_header(&r, "Content-Length", v, sizeof v) &&
+                      strcmp(v, "4") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_sends(fd, "GET /echo HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0); /* nothing extra after HEAD */
+    TC_CHECK(env, r.status == 200);
+    free(r.body);
+    close(fd);
+}
+
+static void test_keepalive_pipelining(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_keepalive_pipelining, NULL);
+    assert_int_equal(g_requests, 7);
+}
+
+static void cl_body_limit(tc_env *env)
+{
+    size_t lim = HTTP_MAX_BODY_BYTES;
+    char *body = malloc(lim + 1);
+    memset(body, 'b', lim + 1);
+    char head[128];
+    tc_resp r;
+    /* exactly the limit: accepted and echoed */
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", lim);
+    TC_CHECK(env, tc_sends(fd, head) == 0 && tc_send(fd, body, lim) == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && r.body_len == lim && memcmp(r.body, body, lim) == 0);
+    free(r.body);
+    close(fd);
+    /* limit + 1: 413, then the connection closes (body still being sent) */
+    fd = tc_connect(env->port);
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", lim + 1);
+    TC_CHECK(env, tc_sends(fd, head) == 0);
+    tc_send(fd, body, 1000);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 413);
+    char v[64];
+    TC_CHECK(env, tc_header(&r, "Connection", v, sizeof v) && strcmp(v, "close") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    /* chunked: limit + 1 across two chunks → 413 */
+    fd = tc_connect(env->port);
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n",
+             lim);
+    TC_CHECK(env, tc_sends(fd, head) == 0 && tc_send(fd, body, lim) == 0);
+    TC_CHECK(env, tc_sends(fd, "\r\n1\r\nx\r\n0\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 413);
+    free(r.body);
+    close(fd);
+    free(body);
+}
+
+static void test_body_limit(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_body_limit, NULL);
+    assert_int_equal(g_requests, 1);
+}
+
+static void cl_chunked_continue_errors(tc_env *env)
+{
+    tc_resp r;
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    /* chunked body, sent in pieces */
+    TC_CHECK(env, tc_sends(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel") == 0);
+    usleep(20000);
+    TC_CHECK(env, tc_sends(fd, "lo\r\n6\r\n world\r\n0\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && strcmp(r.body, "hello world") == 0);
+    free(r.body);
+    /* Expect: 100-continue: interim response before the body is sent */
+    TC_CHECK(env, tc_sends(fd, "POST /echo HTTP/1.1\r\nContent-Length: 4\r\n"
+                               "Expect: 100-continue\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response_ex(fd, &r, 1) == 0);
+    TC_CHECK(env, r.status == 100);
+    free(r.body);
+    TC_CHECK(env, tc_sends(fd, "body") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && strcmp(r.body, "body") == 0);
+    free(r.body);
+    close(fd);
+    /* malformed request: 400, then closed */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "GARBAGE\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 400);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    /* URL over the limit: 414 */
+    fd = tc_connect(env->port);
+    char *url = malloc(HTTP_MAX_URL_BYTES + 64);
+    strcpy(url, "GET /");
+    memset(url + 5, 'u', HTTP_MAX_URL_BYTES);
+    strcpy(url + 5 + HTTP_MAX_URL_BYTES, " HTTP/1.1\r\n\r\n");
+    TC_CHECK(env, tc_sends(fd, url) == 0);
+    free(url);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 414);
+    free(r.body);
+    close(fd);
+    /* header section over the limit: 431 */
+    fd = tc_connect(env->port);
+    char *big = malloc(HTTP_MAX_HEADER_BYTES + 64);
+    strcpy(big, "GET / HTTP/1.1\r\nX: ");
+    size_t n = strlen(big);
+    memset(big + n, 'v', HTTP_MAX_HEADER_BYTES);
+    strcpy(big + n + HTTP_MAX_HEADER_BYTES, "\r\n\r\n");
+    TC_CHECK(env, tc_sends(fd, big) == 0);
+    free(big);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 431);
+    free(r.body);
+    close(fd);
+    /* HTTP/1.0 without keep-alive: Connection: close and the server closes */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "GET /echo HTTP/1.0\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    char v[64];
+    TC_CHECK(env, r.status == 200 && tc_header(&r, "Connection", v, sizeof v) &&
+                      strcmp(v, "close") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    /* HTTP/1.0 keep-alive */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, tc_header(&r, "Connection", v, sizeof v) && strcmp(v, "keep-alive") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_sends(fd, "GET /echo HTTP/1.0\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0 && r.status == 200);
+    free(r.body);
+    close(fd);
+    /* big response written in several pieces */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "GET /big HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && r.body_len == 200000 && r.body[199999] == 'a' + 199999 % 26);
+    free(r.body);
+    close(fd);
+}
+
+static void test_chunked_continue_errors(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_chunked_continue_errors, NULL);
+}
+
+static void cl_abort(tc_env *env)
+{
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    TC_CHECK(env, tc_sends(fd, "GET /hang HTTP/1.1\r\n\r\n") == 0);
+    usleep(50000);
+    close(fd);
+    usleep(100000); /* let the server see the disconnect before the drain */
+}
+
+static void test_abort_on_disconnect(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_abort, NULL);
+    assert_int_equal(g_requests, 1);
+    assert_int_equal(g_aborts, 1);
+}
+
+static void cl_timeouts(tc_env *env)
+{
+    tc_resp r;
+    /* partial headers: 408 after the header timeout */
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "GET / HTTP/1.1\r\nHo") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 408);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    /* connected, nothing sent: closed silently */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    /* idle keep-alive connection: closed after the keep-alive timeout, not before */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "GET /echo HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0 && r.status == 200);
+    free(r.body);
+    TC_CHECK(env, tc_quiet(fd, 150));
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    /* a body that stops coming: 408 after the body timeout */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 408);
+    free(r.body);
+    close(fd);
+}
+
+static void test_timeouts(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler,
+                          .header_timeout_ms = 300,
+                          .body_timeout_ms = 300,
+                          .keepalive_timeout_ms = 500};
+    tc_run(&env, &o, cl_timeouts, NULL);
+    assert_int_equal(g_requests, 1);
+}
+
+static void cl_drain_inflight(tc_env *env)
+{
+    tc_resp r;
+    int fd = tc_connect(env->port);
+    int idle = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0 && idle >= 0);
+    TC_CHECK(env, tc_sends(fd, "GET /async-slow HTTP/1.1\r\n\r\n") == 0);
+    usleep(50000);
+    tc_request_drain(env);
+    /* the idle connection is closed at once; the in-flight request completes */
+    TC_CHECK(env, tc_wait_closed(idle, 1000));
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    char v[64];
+    TC_CHECK(env, r.status == 200 && strcmp(r.body, "async") == 0);
+    TC_CHECK(env, tc_header(&r, "Connection", v, sizeof v) && strcmp(v, "close") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    close(idle);
+    /* no longer accepting */
+    TC_CHECK(env, tc_connect(env->port) < 0);
+}
+
+static void test_drain_inflight(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_drain_inflight, NULL);
+    assert_int_equal(g_requests, 1);
+}
+
+static void drained_cb(http_server *srv, void *arg)
+{
+    (void)srv;
+    (*(int *)arg)++;
+}
+
+static void test_port_busy_and_reuseport(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    http_server *a, *b, *c, *d;
+    char err[256];
+    http_server_opts o = {.host = "127.0.0.1", .port = 0, .on_request = handler};
+    assert_int_equal(http_server_start(&loop, &o, &a, err, sizeof err), 0);
+    o.port = http_server_port(a);
+    err[0] = 0;
+    assert_int_equal(http_server_start(&loop, &o, &b, err, sizeof err), CD_EEXIST);
+    assert_null(b);
+    assert_non_null(strstr(err, "address already in use"));
+    assert_non_null(strstr(err, "127.0.0.1"));
+    /* bad host */
+    o.host = "not-an-ip";
+    assert_int_equal(http_server_start(&loop, &o, &b, err, sizeof err), CD_EBAD);
+    /* SO_REUSEPORT: two listeners on one port */
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.reuseport = true;
+    assert_int_equal(http_server_start(&loop, &o, &c, err, sizeof err), 0);
+    o.port = http_server_port(c);
+    assert_int_equal(http_server_start(&loop, &o, &d, err, sizeof err), 0);
+    /* IPv6 loopback, if the host has it */
+    http_server *e = NULL;
+    http_server_opts o6 = {.host = "::1", .port = 0, .on_request = handler};
+    int r6 = http_server_start(&loop, &o6, &e, err, sizeof err);
+    int drained = 0;
+    http_server_drain(a, 0, drained_cb, &drained);
+    assert_int_equal(http_server_drain(a, 0, drained_cb, &drained), CD_ESTATE);
+    http_server_drain(c, 0, drained_cb, &drained);
+    http_server_drain(d, 0, drained_cb, &drained);
+    if (r6 == 0) http_server_drain(e, 0, drained_cb, &drained);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(drained, r6 == 0 ? 4 : 3);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keepalive_pipelining),
+        cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_chunked_continue_errors),
+        cmocka_unit_test(test_abort_on_disconnect),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_drain_inflight),
+        cmocka_unit_test(test_port_busy_and_reuseport),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
