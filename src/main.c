@@ -72,7 +72,8 @@ static int find_repo_file(const char *rel, char *out, size_t outlen)
     *slash = 0;
     static const char *const ups[] = {"", "/..", "/../..", "/../../.."};
     for (unsigned i = 0; i < CD_ARRAY_LEN(ups); i++) {
-        snprintf(out, outlen, "%s%s/%s", exe, ups[i], rel);
+        int n = snprintf(out, outlen, "%s%s/%s", exe, ups[i], rel);
+        if (n < 0 || (size_t)n >= outlen) continue;
         if (access(out, R_OK) == 0) return 0;
     }
     return CD_ENOENT;

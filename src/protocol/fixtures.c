@@ -2,8 +2,9 @@
  * fixtures.c — resolvers every role binds (Query.health) and the test
  * fixtures enabled by CHATD_TEST_FIXTURES=1: Query.echo, Query.slow (an
  * asynchronous resolver completing from a uv timer), Mutation.echo and the
- * Subscription.countdown source (from..0 every PROTO_COUNTDOWN_INTERVAL_MS,
- * then complete). They let the transports be tested without a database.
+ * Subscription.countdown source (from..0 every everyMs, default
+ * PROTO_COUNTDOWN_INTERVAL_MS, then complete; a large everyMs makes an idle
+ * subscription for memory measurements). They let the transports be tested without a database.
  *
  * Timers are heap-allocated and freed in their close callbacks (libuv rule).
  * A slow resolver always completes (the engine drops results of cancelled
@@ -24,7 +25,7 @@ const char proto_fixtures_sdl[] =
     "\n# test fixtures (CHATD_TEST_FIXTURES=1)\n"
     "extend type Query { echo(text: String!): String! slow(ms: Int!): String! }\n"
     "extend type Mutation { echo(text: String!): String! }\n"
-    "extend type Subscription { countdown(from: Int!): Int! }\n";
+    "extend type Subscription { countdown(from: Int!, everyMs: Int = 10): Int! }\n";
 
 static void health_resolve(gql_rinfo *ri)
 {
@@ -134,14 +135,20 @@ static int countdown_start(proto_sub *sub, const gql_value *args, const proto_ca
         snprintf(err, errlen, "countdown(from:) must be in 0..%d", PROTO_COUNTDOWN_MAX_FROM);
         return CD_EBAD;
     }
+    const gql_value *every = gql_obj_get(args, "everyMs");
+    int64_t ms = every && every->kind == GQL_V_INT ? every->u.i : PROTO_COUNTDOWN_INTERVAL_MS;
+    if (ms < 1 || ms > PROTO_SLOW_MAX_MS * 60) {
+        *code = "BAD_USER_INPUT";
+        snprintf(err, errlen, "countdown(everyMs:) must be in 1..%d", PROTO_SLOW_MAX_MS * 60);
+        return CD_EBAD;
+    }
     countdown *cd = cd_calloc(1, sizeof *cd);
     if (!cd) return CD_ENOMEM;
     cd->sub = sub;
     cd->next = f;
     uv_timer_init(proto_sub_loop(sub), &cd->timer);
     cd->timer.data = cd;
-    uv_timer_start(&cd->timer, countdown_tick, PROTO_COUNTDOWN_INTERVAL_MS,
-                   PROTO_COUNTDOWN_INTERVAL_MS);
+    uv_timer_start(&cd->timer, countdown_tick, (uint64_t)ms, (uint64_t)ms);
     *state = cd;
     return 0;
 }

@@ -239,6 +239,7 @@ static bool identify(http_op *op)
     c->srv = op->srv;
     c->trust = cfg->auth == CD_AUTH_TRUST;
     http_request *req = op->req;
+    if (req->client_ip) snprintf(c->client_ip, sizeof c->client_ip, "%s", req->client_ip);
     if (c->trust) {
         const char *u = http_req_header(req, "user-id");
         const char *n = http_req_header(req, "username");

@@ -741,6 +741,10 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
     gqlws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
     cd_metrics_g.ws_messages_in++;
+    if (len > c->srv->cfg->max_ws_message) {
+        conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
+        return;
+    }
     if (!rate_ok(c)) {
         conn_close(c, GQLWS_CLOSE_RATE_LIMITED, "Too many messages");
         return;
@@ -863,6 +867,8 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         c->caller.srv = srv;
         c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;
         c->caller.transport = c;
+        if (req->client_ip)
+            snprintf(c->caller.client_ip, sizeof c->caller.client_ip, "%s", req->client_ip);
         c->opened_ms = now_ms(srv);
         c->tokens = srv->cfg->ws_burst;
         c->tokens_ms = c->opened_ms;
@@ -893,4 +899,22 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
     srv->ws_head = c;
     srv->ws_count++;
     ensure_sweep(srv);
+}
+
+/* Added for the user role (src/chat): a removed or deactivated account's
+ * live connections are closed. The list may lose the closed entry
+ * synchronously (on_close), so the next pointer is read first. */
+int proto_ws_close_user(proto_server *srv, const char *user_id, int code, const char *reason)
+{
+    int n = 0;
+    if (!user_id || !*user_id) return 0;
+    for (gqlws_conn *c = srv->ws_head; c;) {
+        gqlws_conn *next = c->next;
+        if (c->ws && !ws_conn_closing(c->ws) && strcmp(c->caller.user_id, user_id) == 0) {
+            conn_close(c, code, reason);
+            n++;
+        }
+        c = next;
+    }
+    return n;
 }

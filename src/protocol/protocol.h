@@ -48,6 +48,7 @@
 
 #define PROTO_MAX_USER_ID 64u
 #define PROTO_MAX_USERNAME 128u
+#define PROTO_MAX_CLIENT_IP 63u
 
 typedef struct proto_server proto_server;
 typedef struct gqlws_conn gqlws_conn;
@@ -63,6 +64,7 @@ typedef struct proto_caller {
     char username[PROTO_MAX_USERNAME + 1];   /* "" = unknown */
     int64_t token_exp;    /* token expiry (unix s), 0 in trust mode */
     void *transport;      /* gqlws_conn* for WebSocket callers, NULL for HTTP */
+    char client_ip[PROTO_MAX_CLIENT_IP + 1]; /* peer address ("" = unknown), for throttling */
 } proto_caller;
 
 struct proto_server {
@@ -116,6 +118,11 @@ bool proto_operation_is_public(proto_server *srv, const char *query, size_t len,
 int proto_bind_builtin(proto_server *srv);
 /* SDL appended to the schema when test fixtures are on. */
 extern const char proto_fixtures_sdl[];
+
+/* Closes every graphql-transport-ws connection whose caller is `user_id`
+ * with `code` and `reason` (a removed or deactivated account: 4403). Returns
+ * how many were closed. */
+int proto_ws_close_user(proto_server *srv, const char *user_id, int code, const char *reason);
 
 /* Writes {"errors":[{"message":msg,"extensions":{"code":code}}]} (code may be
  * NULL) to out. */

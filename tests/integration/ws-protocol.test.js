@@ -13,7 +13,7 @@ describe('graphql-transport-ws protocol', () => {
   let chatd;
   before(async () => {
     chatd = await startChatd({
-      env: { CHATD_WS_INIT_TIMEOUT_MS: '300', CHATD_MAX_SUBSCRIPTIONS: '3' },
+      env: { CHATD_WS_INIT_TIMEOUT_MS: '300', CHATD_MAX_SUBSCRIPTIONS: '3', CHATD_MAX_WS_MESSAGE: '4096' },
     });
   });
   after(async () => {
@@ -55,6 +55,20 @@ describe('graphql-transport-ws protocol', () => {
       assert.equal(closed.code, 4400, JSON.stringify(msg));
       assert.match(closed.reason, re);
     }
+  });
+
+  test('a message at the size limit is served, one byte more closes 1009', async () => {
+    const sized = (id, n) => {
+      const base = JSON.stringify({ id, type: 'subscribe', payload: { query: '{ __typename }', extensions: { p: '' } } });
+      const msg = JSON.stringify({ id, type: 'subscribe', payload: { query: '{ __typename }', extensions: { p: 'x'.repeat(n - base.length) } } });
+      assert.equal(Buffer.byteLength(msg), n);
+      return msg;
+    };
+    const c = await initedWs(chatd.wsUrl, init);
+    c.send(sized('fits', 4096));
+    assert.equal((await c.next((m) => m.id === 'fits')).type, 'next');
+    c.send(sized('big', 4097));
+    assert.equal((await c.closedWith()).code, 1009);
   });
 
   test('4401 for subscribe before connection_ack', async () => {
