@@ -154,9 +154,14 @@ static gql_centry *centry_build(gql_schema *s, const char *q, size_t len, uint64
         err->code = "GRAPHQL_PARSE_FAILED";
     } else {
         d->doc = doc;
-        gql_validate(s, doc, &errs);
-        for (uint32_t i = 0; i < errs.n; i++)
+        uint32_t nv = gql_validate(s, doc, &errs);
+        /* validation that ran out of memory is not a verdict on the
+         * document: report OOM and cache nothing */
+        if (nv > errs.n && !errs.truncated) goto oom;
+        for (uint32_t i = 0; i < errs.n; i++) {
+            if (strncmp(errs.items[i].message, "Out of memory", 13) == 0) goto oom;
             if (!errs.items[i].code) errs.items[i].code = "GRAPHQL_VALIDATION_FAILED";
+        }
     }
     d->errors = errs.items;
     d->nerrors = errs.n;
