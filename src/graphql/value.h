@@ -25,7 +25,8 @@ typedef struct gql_loc {
 typedef enum gql_value_kind {
     GQL_V_NULL = 0,
     GQL_V_BOOL,
-    GQL_V_INT,      /* u.i; in an AST literal GQL_VF_BIG means "does not fit int64" */
+    GQL_V_INT,      /* u.i; in an AST literal GQL_VF_BIG means "does not fit int64"
+                     * and then u.s/len hold the literal's text (e.g. for messages) */
     GQL_V_FLOAT,    /* u.f */
     GQL_V_STRING,   /* u.s, len */
     GQL_V_ENUM,     /* u.s, len (AST enum literal) */
