@@ -51,14 +51,15 @@ void cd_metrics_http_status(int status)
     cd_metrics_g.http_requests[(cls >= 1 && cls <= 5) ? cls : 0]++;
 }
 
-static const int cd_close_codes[] = {1000, 1001, 4400, 4401, 4403, 4408, 4429};
+static const int cd_close_codes[CD_METRIC_WS_CLOSE_CODES] = {1000, 1001, 1009, 4008, 4400, 4401,
+                                                             4403, 4406, 4408, 4409, 4429, 4500};
 
 void cd_metrics_ws_close(int code)
 {
     unsigned i;
     for (i = 0; i < CD_ARRAY_LEN(cd_close_codes); i++)
         if (cd_close_codes[i] == code) break;
-    cd_metrics_g.ws_closed_by_code[i]++; /* i == 7: other */
+    cd_metrics_g.ws_closed_by_code[i]++; /* i == CD_METRIC_WS_CLOSE_CODES: other */
 }
 
 void cd_metrics_reset(void)

@@ -21,6 +21,8 @@ typedef enum cd_metric_outcome { CD_MO_OK = 0, CD_MO_ERROR = 1, CD_MO_REJECTED =
 
 /* Latency histogram upper bounds in seconds (Prometheus "le" labels). */
 #define CD_METRIC_LATENCY_BUCKETS 12
+/* WebSocket close codes counted by name (cd_metrics_ws_close); others → "other". */
+#define CD_METRIC_WS_CLOSE_CODES 12
 
 typedef struct cd_metrics {
     int64_t connections[2];          /* open connections by transport (gauge) */
@@ -32,7 +34,7 @@ typedef struct cd_metrics {
     double latency_sum;
     uint64_t http_requests[6];       /* by status class: 1xx..5xx, [0] = other */
     uint64_t ws_messages_in, ws_messages_out;
-    uint64_t ws_closed_by_code[8];   /* see cd_metrics_ws_close */
+    uint64_t ws_closed_by_code[CD_METRIC_WS_CLOSE_CODES + 1]; /* see cd_metrics_ws_close */
     uint64_t events_delivered;       /* subscription `next` messages sent */
 } cd_metrics;
 
@@ -61,8 +63,8 @@ static inline void cd_metrics_conn_close(cd_metric_transport t) { cd_metrics_g.c
  * (latency < 0: not recorded, e.g. subscriptions). */
 void cd_metrics_operation(int kind, cd_metric_outcome outcome, double seconds);
 void cd_metrics_http_status(int status);
-/* Counts a WebSocket close we sent, bucketed: 1000,1001,4400,4401,4403,4408,
- * 4409/4429,other. */
+/* Counts a WebSocket close we sent: 1000, 1001, 1009, 4008, 4400, 4401, 4403,
+ * 4406, 4408, 4409, 4429, 4500 by code, anything else as "other". */
 void cd_metrics_ws_close(int code);
 
 /* Appends the Prometheus text exposition (version 0.0.4) to out. */

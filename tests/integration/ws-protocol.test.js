@@ -257,3 +257,31 @@ describe('WRONG_SERVICE over WebSocket', () => {
     c.close();
   });
 });
+
+describe('slow consumer', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ env: { CHATD_WS_MAX_QUEUED: '65536' } });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('a client that stops reading is closed with 4008 once its queue passes the limit', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    c.ws._socket.pause(); // stop reading: the kernel buffers fill, then chatd's queue grows
+    const text = 'x'.repeat(60000);
+    for (let i = 0; i < 200; i++)
+      c.send({ id: `q${i}`, type: 'subscribe', payload: { query: 'query($t: String!) { echo(text: $t) }', variables: { t: text } } });
+    await new Promise((r) => setTimeout(r, 500));
+    c.ws._socket.resume();
+    const closed = await c.closedWith(15000);
+    assert.equal(closed.code, 4008);
+    assert.match(closed.reason, /Slow consumer/);
+    const nexts = c.messages.filter((m) => m.type === 'next').length;
+    assert.ok(nexts > 0 && nexts < 200, `${nexts} results before the close`);
+    const m = await (await fetch(`${chatd.base}/metrics`)).text();
+    assert.match(m, /chatd_ws_server_closes_total\{code="4008"\} [1-9]/);
+  });
+});
