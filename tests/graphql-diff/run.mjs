@@ -11,7 +11,8 @@
 //
 // For every case both engines run the document with rootValue = data/<schema>.json
 // and the same test resolvers (fields named boom / later / echo; see
-// tools/gqlrun.c). Compared: `data` exactly (deep, key order too; presence of
+// tools/gqlrun.c). gqlrun runs twice, with and without its document cache,
+// and must answer the same both times. Compared: `data` exactly (deep, key order too; presence of
 // the key too), the number of errors, and the multiset of (path, locations)
 // of the errors — never message text.
 //
@@ -213,16 +214,17 @@ async function runJsUnguarded(schema, data, c) {
 
 // ---------------------------------------------------------------- C side
 
-function runC(schemaName, service, reqs) {
+function runC(schemaName, service, reqs, noCache = false) {
   const argv = ['--schema', SCHEMAS[schemaName].sdl, '--data', SCHEMAS[schemaName].data];
   if (service) argv.push('--service', service);
+  if (noCache) argv.push('--no-cache');
   const input = reqs.map((r) => JSON.stringify(r)).join('\n') + '\n';
   const p = spawnSync(gqlrun, argv, { input, maxBuffer: 1 << 30, encoding: 'utf8' });
   if (p.error) throw p.error;
   const out = p.stdout.split('\n').filter((l) => l.length);
   if (p.status !== 0 || out.length !== reqs.length) {
     // A crash: attribute it by running the requests one by one.
-    if (reqs.length > 1) return reqs.map((r) => runC(schemaName, service, [r])[0]);
+    if (reqs.length > 1) return reqs.map((r) => runC(schemaName, service, [r], noCache)[0]);
     return [{ crash: `gqlrun exited ${p.status ?? p.signal}: ${p.stderr.slice(0, 2000)}` }];
   }
   return out.map((l) => {
@@ -350,12 +352,17 @@ for (const [k, group] of groups) {
   const [schemaName, service] = k.split('\u0000');
   const schema = jsSchema(schemaName, service || undefined);
   const data = JSON.parse(readFileSync(SCHEMAS[schemaName].data, 'utf8'));
-  const cOut = runC(schemaName, service || undefined, group.map((c) => ({ query: c.query, variables: c.variables ?? null, operationName: c.operationName ?? null })));
+  const reqs = group.map((c) => ({ query: c.query, variables: c.variables ?? null, operationName: c.operationName ?? null }));
+  const cOut = runC(schemaName, service || undefined, reqs);
+  // The same requests without the document cache must answer byte-for-byte the same.
+  const cOutNoCache = runC(schemaName, service || undefined, reqs, true);
   for (let i = 0; i < group.length; i++) {
     const c = group[i];
     const js = await runJs(schema, data, c);
     const introspective = /__schema|__type\b|__type\(/.test(c.query);
     const problems = compare(js, cOut[i], introspective);
+    if (JSON.stringify(cOut[i]) !== JSON.stringify(cOutNoCache[i]))
+      problems.push(`chatd answers differently with --no-cache: ${JSON.stringify(cOutNoCache[i]).slice(0, 600)}`);
     if (c.id.startsWith('introspection:') && cOut[i].data) {
       try {
         const client = buildClientSchema(cOut[i].data);
