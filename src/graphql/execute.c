@@ -35,8 +35,14 @@
 
 #include "execute_internal.h"
 
+/* Arena block sizes. Queries and mutations live for one request: large
+ * blocks, few mallocs. A subscription's exec lives as long as the
+ * subscription, mostly idle: small blocks (and gql_exec_trim between events)
+ * keep an idle one at about a kilobyte of prepared state. */
 #define GQL_EXEC_PREP_BLOCK 8192u
 #define GQL_EXEC_RUN_BLOCK 16384u
+#define GQL_EXEC_SUB_PREP_BLOCK 1024u
+#define GQL_EXEC_SUB_RUN_BLOCK 2048u
 #define GQL_EXEC_MSG_LEN 512u
 
 enum { R_PENDING = 0, R_NULL, R_LEAF, R_OBJ, R_LIST };
@@ -161,6 +167,17 @@ void gql_exec_free(gql_exec *ex)
     exec_destroy(ex);
 }
 
+void gql_exec_trim(gql_exec *ex)
+{
+    if (!ex || ex->running) return;
+    size_t bs = ex->run.block_size;
+    cd_arena_free(&ex->run);
+    cd_arena_init(&ex->run, bs);
+    gql_errors_init(&ex->errs, &ex->run);
+    ex->data = NULL;
+    if (ex->has_data) ex->has_data = false; /* nothing left to write */
+}
+
 static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
@@ -244,6 +261,15 @@ int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *op
     }
     ex->op = op;
     ex->root_type = rt;
+    if (op->op == GQL_OP_SUBSCRIPTION) {
+        /* nothing is allocated in either arena yet */
+        cd_arena_free(&ex->prep);
+        cd_arena_init(&ex->prep, GQL_EXEC_SUB_PREP_BLOCK);
+        cd_arena_free(&ex->run);
+        cd_arena_init(&ex->run, GQL_EXEC_SUB_RUN_BLOCK);
+        gql_errors_init(&ex->errs, &ex->run);
+        ex->data = NULL;
+    }
     return 0;
 }
 

@@ -121,6 +121,10 @@ const gql_error *gql_exec_errors(const gql_exec *ex, uint32_t *n);
 /* Appends the response object {"errors":[...]} or {"data":...,"errors":[...]}
  * in spec order. */
 void gql_exec_write_result(const gql_exec *ex, cd_buf *out);
+/* Releases the memory of the last run's result (its arena) while no run is
+ * in flight, so an idle subscription holds only its prepared state. The
+ * last result can no longer be written afterwards. No-op while running. */
+void gql_exec_trim(gql_exec *ex);
 /* Frees the exec. If a run is in flight, resolvers still complete (they must
  * call gql_ri_return/gql_ri_error), their results are dropped, the done
  * callback is not called, and memory is released after the last one. */

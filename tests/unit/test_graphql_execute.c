@@ -597,6 +597,8 @@ static void test_subscription_runs(void **state)
         snprintf(want, sizeof want, "{\"data\":{\"tick\":%d}}", i);
         assert_string_equal(b.data, want);
         cd_buf_free(&b);
+        gql_exec_trim(ex); /* idle between events: the result memory goes */
+        assert_false(gql_exec_has_data(ex));
     }
     gql_exec_free(ex);
     cd_arena_free(&a);
