@@ -120,3 +120,24 @@ describe('roles', () => {
     assert.deepEqual(h.body, { data: { health: { role: 'sender' } } });
   });
 });
+
+describe('introspection off', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ env: { CHATD_INTROSPECTION: 'off' } });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('__schema and __type are refused, __typename still works', async () => {
+    const s = await gqlPost(chatd.url, { query: '{ __schema { queryType { name } } }' });
+    assert.ok(s.body.errors && s.body.errors.length > 0, JSON.stringify(s.body));
+    assert.ok(!s.body.data || !s.body.data.__schema, JSON.stringify(s.body));
+    const t = await gqlPost(chatd.url, { query: '{ __type(name: "User") { name } }' });
+    assert.ok(t.body.errors && t.body.errors.length > 0, JSON.stringify(t.body));
+    const ok = await gqlPost(chatd.url, { query: '{ __typename }' });
+    assert.deepEqual(ok.body, { data: { __typename: 'Query' } });
+  });
+});
