@@ -1,0 +1,131 @@
+/*
+ * password.c — argon2id hashing and verification off the event loop (see
+ * password.h).
+ *
+ * A work item (pw_work) is cd_malloc'd per call and owns a copy of the
+ * password and of the stored hash; it is freed in the after-work callback on
+ * the loop thread, after the caller's callback returned. The worker thread
+ * touches only its own item (no shared state), so no locks are needed.
+ */
+#include "password.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "../core/arena.h"
+
+typedef struct pw_work {
+    uv_work_t req;
+    int verify;                   /* 0 = hash, 1 = verify */
+    int status;
+    auth_pw_hash_cb hash_cb;
+    auth_pw_verify_cb verify_cb;
+    void *ud;
+    size_t len;
+    int have_hash;
+    char hash[AUTH_PW_HASH_MAX];  /* in: stored hash (verify); out: new hash */
+    char pw[AUTH_PW_MAX_LEN + 1];
+} pw_work;
+
+_Static_assert(AUTH_PW_HASH_MAX == crypto_pwhash_STRBYTES, "hash size");
+
+static int pw_init(void)
+{
+    return sodium_init() < 0 ? CD_EIO : 0;
+}
+
+int auth_password_check_len(size_t len)
+{
+    return len >= AUTH_PW_MIN_LEN && len <= AUTH_PW_MAX_LEN;
+}
+
+int auth_password_hash(const char *pw, size_t len, char out[AUTH_PW_HASH_MAX])
+{
+    if (pw_init() != 0) return CD_EIO;
+    if (crypto_pwhash_str(out, pw, len, AUTH_PW_OPSLIMIT, (size_t)AUTH_PW_MEMLIMIT) != 0)
+        return CD_ENOMEM; /* libsodium fails only when it cannot get the memory */
+    return 0;
+}
+
+int auth_password_verify(const char *hash, const char *pw, size_t len)
+{
+    if (pw_init() != 0) return CD_EIO;
+    if (!hash) {
+        /* same cost as a real verification, always a mismatch */
+        char scratch[AUTH_PW_HASH_MAX];
+        int rc = auth_password_hash(pw, len, scratch);
+        sodium_memzero(scratch, sizeof scratch);
+        return rc == 0 ? CD_EAUTH : rc;
+    }
+    if (strnlen(hash, AUTH_PW_HASH_MAX) >= AUTH_PW_HASH_MAX) return CD_EAUTH;
+    return crypto_pwhash_str_verify(hash, pw, len) == 0 ? 0 : CD_EAUTH;
+}
+
+static void pw_run(uv_work_t *req)
+{
+    pw_work *w = req->data;
+    if (w->verify) w->status = auth_password_verify(w->have_hash ? w->hash : NULL, w->pw, w->len);
+    else w->status = auth_password_hash(w->pw, w->len, w->hash);
+    sodium_memzero(w->pw, sizeof w->pw);
+}
+
+static void pw_done(uv_work_t *req, int status)
+{
+    pw_work *w = req->data;
+    if (status != 0 && w->status == 0) w->status = CD_EIO; /* cancelled */
+    if (w->verify) w->verify_cb(w->status, w->ud);
+    else w->hash_cb(w->status, w->status == 0 ? w->hash : NULL, w->ud);
+    sodium_memzero(w, sizeof *w);
+    cd_free(w);
+}
+
+static pw_work *pw_new(const char *pw, size_t len, void *ud)
+{
+    pw_work *w = cd_calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->req.data = w;
+    w->ud = ud;
+    w->len = len;
+    memcpy(w->pw, pw, len);
+    return w;
+}
+
+static int pw_queue(uv_loop_t *loop, pw_work *w)
+{
+    if (uv_queue_work(loop, &w->req, pw_run, pw_done) != 0) {
+        sodium_memzero(w, sizeof *w);
+        cd_free(w);
+        return CD_EIO;
+    }
+    return 0;
+}
+
+int auth_password_hash_async(uv_loop_t *loop, const char *pw, size_t len, auth_pw_hash_cb cb,
+                             void *ud)
+{
+    if (!auth_password_check_len(len)) return CD_EBAD;
+    if (pw_init() != 0) return CD_EIO;
+    pw_work *w = pw_new(pw, len, ud);
+    if (!w) return CD_ENOMEM;
+    w->hash_cb = cb;
+    return pw_queue(loop, w);
+}
+
+int auth_password_verify_async(uv_loop_t *loop, const char *hash, const char *pw, size_t len,
+                               auth_pw_verify_cb cb, void *ud)
+{
+    if (len > AUTH_PW_MAX_LEN) return CD_EBAD;
+    if (pw_init() != 0) return CD_EIO;
+    pw_work *w = pw_new(pw, len, ud);
+    if (!w) return CD_ENOMEM;
+    w->verify = 1;
+    w->verify_cb = cb;
+    if (hash) {
+        size_t hl = strnlen(hash, AUTH_PW_HASH_MAX);
+        if (hl < AUTH_PW_HASH_MAX) {
+            memcpy(w->hash, hash, hl + 1);
+            w->have_hash = 1;
+        } /* else: malformed stored hash → verified as "no hash" (mismatch) */
+    }
+    return pw_queue(loop, w);
+}

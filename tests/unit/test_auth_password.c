@@ -1,0 +1,175 @@
+/*
+ * test_auth_password.c — argon2id hashes: round trip, mismatch, the
+ * "no stored hash" path, length limits at their edges, malformed stored
+ * hashes, and the off-loop contract: while a hash runs on the thread pool a
+ * 1 ms timer on the loop keeps firing (the largest gap is far below the time
+ * one hash takes on the loop thread, which the test measures and prints).
+ * Every loop test ends with uv_loop_close() == 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "auth/password.h"
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    char h[AUTH_PW_HASH_MAX];
+    assert_int_equal(auth_password_hash("correct horse", 13, h), 0);
+    assert_non_null(strstr(h, "$argon2id$"));
+    assert_null(strstr(h, "correct horse"));
+    assert_int_equal(auth_password_verify(h, "correct horse", 13), 0);
+    assert_int_equal(auth_password_verify(h, "correct hors", 12), CD_EAUTH);
+    assert_int_equal(auth_password_verify(h, "Correct horse", 13), CD_EAUTH);
+    /* two hashes of one password differ (random salt) */
+    char h2[AUTH_PW_HASH_MAX];
+    assert_int_equal(auth_password_hash("correct horse", 13, h2), 0);
+    assert_string_not_equal(h, h2);
+    assert_int_equal(auth_password_verify(NULL, "correct horse", 13), CD_EAUTH);
+    assert_int_equal(auth_password_verify("$argon2id$garbage", "correct horse", 13), CD_EAUTH);
+    assert_int_equal(auth_password_verify("", "x", 1), CD_EAUTH);
+}
+
+static void test_length_edges(void **state)
+{
+    (void)state;
+    assert_false(auth_password_check_len(AUTH_PW_MIN_LEN - 1));
+    assert_true(auth_password_check_len(AUTH_PW_MIN_LEN));
+    assert_true(auth_password_check_len(AUTH_PW_MAX_LEN));
+    assert_false(auth_password_check_len(AUTH_PW_MAX_LEN + 1));
+    char big[AUTH_PW_MAX_LEN + 2];
+    memset(big, 'a', sizeof big);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    assert_int_equal(auth_password_hash_async(&loop, big, AUTH_PW_MAX_LEN + 1, NULL, NULL),
+                     CD_EBAD);
+    assert_int_equal(auth_password_hash_async(&loop, big, AUTH_PW_MIN_LEN - 1, NULL, NULL),
+                     CD_EBAD);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, big, AUTH_PW_MAX_LEN + 1, NULL,
+                                                NULL),
+                     CD_EBAD);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ---- off-loop: the loop keeps ticking while argon2 runs ---- */
+
+typedef struct tick_state {
+    uv_timer_t timer;
+    uint64_t last_ns;
+    uint64_t max_gap_ns;
+    int ticks;
+    int done;
+    int hash_status;
+    int verify_status;
+    char hash[AUTH_PW_HASH_MAX];
+} tick_state;
+
+static void on_tick(uv_timer_t *t)
+{
+    tick_state *s = t->data;
+    uint64_t now = uv_hrtime();
+    if (now - s->last_ns > s->max_gap_ns) s->max_gap_ns = now - s->last_ns;
+    s->last_ns = now;
+    s->ticks++;
+}
+
+static void on_verified(int status, void *ud)
+{
+    tick_state *s = ud;
+    s->verify_status = status;
+    s->done = 1;
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, NULL);
+}
+
+static void on_hashed(int status, const char *hash, void *ud)
+{
+    tick_state *s = ud;
+    s->hash_status = status;
+    assert_non_null(hash);
+    snprintf(s->hash, sizeof s->hash, "%s", hash);
+    assert_int_equal(auth_password_verify_async(s->timer.loop, s->hash, "hunter22", 8,
+                                                on_verified, s),
+                     0);
+}
+
+static void test_off_loop(void **state)
+{
+    (void)state;
+    /* what one hash costs when run on the calling thread */
+    char h[AUTH_PW_HASH_MAX];
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(auth_password_hash("hunter22", 8, h), 0);
+    uint64_t blocking_ns = uv_hrtime() - t0;
+    t0 = uv_hrtime();
+    assert_int_equal(auth_password_verify(h, "hunter22", 8), 0);
+    uint64_t verify_ns = uv_hrtime() - t0;
+    fprintf(stderr, "argon2id (ops=%llu, mem=%llu MiB): hash blocks %.1f ms, verify %.1f ms\n",
+            AUTH_PW_OPSLIMIT, AUTH_PW_MEMLIMIT >> 20, blocking_ns / 1e6, verify_ns / 1e6);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tick_state s = {0};
+    uv_timer_init(&loop, &s.timer);
+    s.timer.data = &s;
+    s.last_ns = uv_hrtime();
+    uv_timer_start(&s.timer, on_tick, 1, 1);
+    assert_int_equal(auth_password_hash_async(&loop, "hunter22", 8, on_hashed, &s), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(s.done, 1);
+    assert_int_equal(s.hash_status, 0);
+    assert_int_equal(s.verify_status, 0);
+    assert_int_equal(auth_password_verify(s.hash, "hunter22", 8), 0);
+    fprintf(stderr, "off-loop hash+verify: %d ticks, largest loop gap %.1f ms\n", s.ticks,
+            s.max_gap_ns / 1e6);
+    /* two hashes' worth of time passed with the loop ticking: the largest
+     * gap stays well below one blocking hash */
+    assert_true(s.ticks >= 5);
+    assert_true(s.max_gap_ns < blocking_ns / 2);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void on_mismatch(int status, void *ud)
+{
+    *(int *)ud = status;
+}
+
+static void test_async_mismatch_and_no_hash(void **state)
+{
+    (void)state;
+    char h[AUTH_PW_HASH_MAX];
+    assert_int_equal(auth_password_hash("password1", 9, h), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int st1 = 99, st2 = 99, st3 = 99;
+    assert_int_equal(auth_password_verify_async(&loop, h, "password2", 9, on_mismatch, &st1), 0);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st2),
+                     0);
+    assert_int_equal(auth_password_verify_async(&loop, h, "password1", 9, on_mismatch, &st3), 0);
+    /* callbacks never run inside the call */
+    assert_int_equal(st1, 99);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(st1, CD_EAUTH);
+    assert_int_equal(st2, CD_EAUTH);
+    assert_int_equal(st3, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_length_edges),
+        cmocka_unit_test(test_off_loop),
+        cmocka_unit_test(test_async_mismatch_and_no_hash),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
