@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "chat/chat.h"
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -246,6 +247,10 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Role resolvers (src/chat) bind here once they exist. */
+    if ((rc = chat_bind_user_role(srv)) != 0) {
+        fprintf(stderr, "chatd: binding user-role resolvers: %s\n", cd_strerror(rc));
+        return 1;
+    }
 
     /* database: migrate (blocking, before serving), then the async pool */
     if (cfg->database_url) {

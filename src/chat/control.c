@@ -1,0 +1,113 @@
+/*
+ * control.c — the cross-process control channel (see chat.h).
+ *
+ * Chaining: one process has one proto_server and one loop, so the chained
+ * previous handlers live in a static (chat_ctl). Messages on other channels
+ * go to the previous handler unchanged.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "chat.h"
+#include "core/arena.h"
+#include "core/log.h"
+#include "users.h"
+
+#define CHAT_CONTROL_MAX_MSG 1024u
+
+static struct chat_ctl {
+    proto_server *srv;
+    bool hooked;
+    rd_message_cb prev_message;
+    rd_subscribed_cb prev_subscribed;
+    rd_state_cb prev_state;
+    void *prev_ud;
+} chat_ctl;
+
+int chat_control_handle(proto_server *srv, const char *data, size_t len)
+{
+    if (len > CHAT_CONTROL_MAX_MSG) return CD_EBAD;
+    cd_arena a;
+    cd_arena_init(&a, 2048);
+    gql_value v;
+    char err[64];
+    int rc = gql_json_parse(&a, data, len, &v, err, sizeof err);
+    if (rc == 0 && v.kind == GQL_V_OBJECT) {
+        const gql_value *kind = gql_obj_get(&v, "kind");
+        const gql_value *uid = gql_obj_get(&v, "userId");
+        if (kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "user_disabled") == 0 &&
+            uid && uid->kind == GQL_V_STRING && chat_uuid_valid(uid->u.s, uid->len)) {
+            int n = proto_ws_close_user(srv, uid->u.s, CHAT_CLOSE_ACCOUNT_DISABLED,
+                                        "Forbidden: account disabled");
+            if (n) cd_info("chat", "closed %d connection(s) of disabled user %s", n, uid->u.s);
+        } else {
+            rc = CD_EBAD;
+        }
+    } else if (rc == 0) {
+        rc = CD_EBAD;
+    }
+    cd_arena_free(&a);
+    return rc;
+}
+
+void chat_control_user_disabled(proto_server *srv, const char *user_id)
+{
+    proto_ws_close_user(srv, user_id, CHAT_CLOSE_ACCOUNT_DISABLED, "Forbidden: account disabled");
+    if (!srv->rd) return;
+    char msg[128];
+    int n = snprintf(msg, sizeof msg, "{\"kind\":\"user_disabled\",\"userId\":\"%s\"}", user_id);
+    int rc = rd_publish(srv->rd, CHAT_CONTROL_CHANNEL, msg, (size_t)n, NULL, NULL);
+    if (rc != 0)
+        cd_warn("chat", "control publish failed (%s): other processes keep user %s's sockets "
+                        "until their tokens expire",
+                cd_strerror(rc), user_id);
+}
+
+static void ctl_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
+{
+    CD_UNUSED(ud);
+    if (chlen == sizeof CHAT_CONTROL_CHANNEL - 1 && memcmp(ch, CHAT_CONTROL_CHANNEL, chlen) == 0) {
+        if (chat_control_handle(chat_ctl.srv, data, len) != 0)
+            cd_warn("chat", "ignored malformed control message (%zu bytes)", len);
+        return;
+    }
+    if (chat_ctl.prev_message) chat_ctl.prev_message(chat_ctl.prev_ud, ch, chlen, data, len);
+}
+
+static void ctl_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    CD_UNUSED(ud);
+    if (chlen == sizeof CHAT_CONTROL_CHANNEL - 1 && memcmp(ch, CHAT_CONTROL_CHANNEL, chlen) == 0)
+        return;
+    if (chat_ctl.prev_subscribed) chat_ctl.prev_subscribed(chat_ctl.prev_ud, ch, chlen);
+}
+
+static void ctl_state(void *ud, bool up)
+{
+    CD_UNUSED(ud);
+    /* the broker client exists by now (main.c creates it after binding);
+     * wanted channels are re-subscribed by the client after reconnects */
+    if (up && chat_ctl.srv->rd && !rd_is_wanted(chat_ctl.srv->rd, CHAT_CONTROL_CHANNEL)) {
+        int rc = rd_subscribe(chat_ctl.srv->rd, CHAT_CONTROL_CHANNEL);
+        if (rc != 0) cd_warn("chat", "cannot subscribe %s: %s", CHAT_CONTROL_CHANNEL, cd_strerror(rc));
+    }
+    if (chat_ctl.prev_state) chat_ctl.prev_state(chat_ctl.prev_ud, up);
+}
+
+/* Called by chat_bind_user_role. */
+int chat_control_hook(proto_server *srv);
+int chat_control_hook(proto_server *srv)
+{
+    if (chat_ctl.hooked) return chat_ctl.srv == srv ? 0 : CD_ESTATE;
+    chat_ctl.srv = srv;
+    chat_ctl.hooked = true;
+    chat_ctl.prev_message = srv->rd_on_message;
+    chat_ctl.prev_subscribed = srv->rd_on_subscribed;
+    chat_ctl.prev_state = srv->rd_on_state;
+    chat_ctl.prev_ud = srv->rd_ud;
+    srv->rd_on_message = ctl_message;
+    srv->rd_on_subscribed = ctl_subscribed;
+    srv->rd_on_state = ctl_state;
+    srv->rd_ud = &chat_ctl;
+    return 0;
+}

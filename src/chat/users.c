@@ -1,0 +1,1063 @@
+/*
+ * users.c — the user role's resolvers (see users.h, chat.h, authz.h).
+ *
+ * Every resolver validates its arguments, then runs one or more prepared
+ * statements on the async pool (pg.h) and completes from the callback.
+ * Password hashing and verification run off-loop (auth/password.h); the
+ * login delay is a loop timer. Per-call state (struct uop) lives in the
+ * resolver's arena (gql_ri_arena), which stays valid until the field is
+ * completed; nothing touches it after gql_ri_return / gql_ri_error. The
+ * login throttle session (throttle.h) and the delay timer are separate
+ * allocations that free themselves.
+ *
+ * Data rules: SQL is in the prepared statements below, never built from
+ * input. Removed accounts are soft-deleted (is_active = false) and behave as
+ * unknown everywhere; their names stay reserved. The password hash is read
+ * only by login and changePassword and never returned. Emails are visible
+ * only to their owner in token mode (User.email resolver).
+ */
+#include "users.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "auth/password.h"
+#include "authz.h"
+#include "chat.h"
+#include "core/log.h"
+#include "throttle.h"
+
+#define TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define USER_COLS                                                                            \
+    "id::text, username, email, display_name, is_active, " TS("created_at") ", " TS(        \
+        "updated_at")
+#define USER_COLS_U                                                                          \
+    "u.id::text, u.username, u.email, u.display_name, u.is_active, " TS("u.created_at")     \
+    ", " TS("u.updated_at")
+#define USER_NCOLS 7
+#define USER_MSG_ECHO_MAX 64 /* bytes of user input echoed in error messages */
+
+/* ---- prepared statements (one per query) ---- */
+
+typedef struct user_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+} user_stmt;
+
+static const user_stmt user_stmts[] = {
+    {"user_create",
+     "INSERT INTO users (username, email, display_name, password_hash) VALUES ($1, $2, $3, $4) "
+     "RETURNING " USER_COLS,
+     4},
+    {"user_by_id", "SELECT " USER_COLS " FROM users WHERE id = $1::uuid AND is_active", 1},
+    {"user_by_name",
+     "SELECT " USER_COLS " FROM users WHERE lower(username) = lower($1) AND is_active", 1},
+    {"user_list",
+     "SELECT " USER_COLS " FROM users WHERE is_active AND ($1::text IS NULL"
+     " OR strpos(lower(username), lower($1)) > 0"
+     " OR strpos(lower(coalesce(display_name, '')), lower($1)) > 0)"
+     " ORDER BY created_at DESC, id LIMIT $2::int OFFSET $3::int",
+     3},
+    {"user_update",
+     "UPDATE users SET username = coalesce($2, username), email = coalesce($3, email),"
+     " display_name = coalesce($4, display_name), updated_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING " USER_COLS,
+     4},
+    {"user_remove",
+     "WITH u AS (UPDATE users SET is_active = false, deleted_at = now(), updated_at = now(),"
+     " password_hash = NULL WHERE id = $1::uuid AND is_active RETURNING *),"
+     " r AS (UPDATE refresh_tokens SET revoked_at = now()"
+     " WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
+     " SELECT " USER_COLS_U " FROM u",
+     1},
+    {"user_login",
+     "SELECT " USER_COLS ", password_hash FROM users"
+     " WHERE lower(username) = lower($1) AND is_active",
+     1},
+    {"user_pw_get", "SELECT password_hash FROM users WHERE id = $1::uuid AND is_active", 1},
+    {"user_pw_set",
+     "WITH u AS (UPDATE users SET password_hash = $2, updated_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING id),"
+     " r AS (UPDATE refresh_tokens SET revoked_at = now()"
+     " WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
+     " SELECT count(*) FROM u",
+     2},
+    {"user_rt_insert",
+     "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
+     " VALUES ($1::uuid, gen_random_uuid(), $2, now() + make_interval(secs => $3::int))",
+     3},
+    {"user_rt_rotate",
+     "WITH old AS (UPDATE refresh_tokens SET used_at = now(), revoked_at = now()"
+     " WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()"
+     " RETURNING user_id, family_id),"
+     " u AS (SELECT users.* FROM users JOIN old ON users.id = old.user_id WHERE users.is_active),"
+     " ins AS (INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
+     " SELECT u.id, old.family_id, $2, now() + make_interval(secs => $3::int) FROM u, old"
+     " RETURNING user_id)"
+     " SELECT " USER_COLS_U " FROM u JOIN ins ON ins.user_id = u.id",
+     3},
+    {"user_rt_reuse",
+     "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id IN"
+     " (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)"
+     " AND revoked_at IS NULL",
+     1},
+    {"user_rt_revoke",
+     "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
+     1},
+    {"user_rt_revoke_all",
+     "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL",
+     1},
+};
+
+static pg_pool *users_prepared_for;
+
+/* ---- pure helpers (users.h) ---- */
+
+static bool has_ctl_or_bad_utf8(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        if (c < 0x20 || c == 0x7f) return true;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        if (n == 0 || c > 0xf4 || i + n > len) return true;
+        for (size_t k = 1; k < n; k++)
+            if ((p[i + k] & 0xc0) != 0x80) return true;
+        i += n;
+    }
+    return false;
+}
+
+const char *chat_user_check_username(const char *s, size_t len)
+{
+    if (!s || len == 0) return "username must not be empty";
+    if (len > USER_USERNAME_MAX) return "username is too long (at most 50 bytes)";
+    if (has_ctl_or_bad_utf8(s, len)) return "username contains invalid characters";
+    if (s[0] == ' ' || s[len - 1] == ' ') return "username must not start or end with a space";
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '@') return "username must not contain '@'";
+    return NULL;
+}
+
+const char *chat_user_check_email(const char *s, size_t len)
+{
+    if (!s || len == 0) return "email must not be empty";
+    if (len > USER_EMAIL_MAX) return "email is too long (at most 254 bytes)";
+    if (has_ctl_or_bad_utf8(s, len)) return "email is not a valid address";
+    const char *at = NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ' ') return "email is not a valid address";
+        if (s[i] == '@') {
+            if (at) return "email is not a valid address";
+            at = s + i;
+        }
+    }
+    if (!at || at == s) return "email is not a valid address";
+    const char *dom = at + 1;
+    size_t dlen = len - (size_t)(dom - s);
+    if (dlen < 3) return "email is not a valid address";
+    const char *dot = memchr(dom, '.', dlen);
+    if (!dot || dot == dom || dom[dlen - 1] == '.') return "email is not a valid address";
+    return NULL;
+}
+
+const char *chat_user_check_display_name(const char *s, size_t len)
+{
+    if (len > USER_DISPLAY_NAME_MAX) return "displayName is too long (at most 100 bytes)";
+    if (has_ctl_or_bad_utf8(s, len)) return "displayName contains invalid characters";
+    return NULL;
+}
+
+bool chat_uuid_valid(const char *s, size_t len)
+{
+    if (!s || len != 36) return false;
+    for (size_t i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void chat_rt_new(char out[USER_RT_TEXT_LEN + 1])
+{
+    unsigned char raw[USER_RT_BYTES];
+    if (sodium_init() < 0) abort(); /* no randomness: refuse to mint tokens */
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(out, USER_RT_TEXT_LEN + 1, raw, sizeof raw,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof raw);
+}
+
+void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)token, len);
+    sodium_bin2hex(out, USER_RT_HASH_LEN + 1, h, sizeof h);
+}
+
+/* ---- resolver plumbing ---- */
+
+typedef struct uop {
+    gql_rinfo *ri;
+    proto_server *srv;
+    const char *id;          /* target / caller user id */
+    const char *username;
+    size_t ulen;
+    const char *email;
+    const char *display_name;
+    const char *password;    /* login/createUser: password; changePassword: old */
+    size_t plen;
+    const char *new_password;
+    size_t nplen;
+    char hash[AUTH_PW_HASH_MAX];
+    char rt[USER_RT_TEXT_LEN + 1];
+    char rt_hash[USER_RT_HASH_LEN + 1];
+    char old_rt_hash[USER_RT_HASH_LEN + 1];
+    bool have_hash;
+    bool self;               /* me: the caller's own record */
+    gql_value user;
+    chat_rl *rl;
+} uop;
+
+static uop *uop_new(gql_rinfo *ri)
+{
+    uop *op = cd_arena_calloc(gql_ri_arena(ri), 1, sizeof *op);
+    if (!op) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return NULL;
+    }
+    op->ri = ri;
+    op->srv = gql_ri_userdata(ri);
+    return op;
+}
+
+/* The pool with our statements registered, or NULL after completing ri. */
+static pg_pool *need_pool(gql_rinfo *ri, proto_server *srv)
+{
+    if (!srv || !srv->pg) {
+        gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable");
+        return NULL;
+    }
+    if (users_prepared_for != srv->pg) {
+        for (unsigned i = 0; i < CD_ARRAY_LEN(user_stmts); i++) {
+            int rc = pg_pool_prepare(srv->pg, user_stmts[i].name, user_stmts[i].sql,
+                                     user_stmts[i].nparams);
+            if (rc != 0) {
+                cd_error("users", "prepare %s: %s", user_stmts[i].name, cd_strerror(rc));
+                gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+                return NULL;
+            }
+        }
+        users_prepared_for = srv->pg;
+    }
+    return srv->pg;
+}
+
+static void fail_pg(gql_rinfo *ri, int status, const char *message, const char *what)
+{
+    if (status == CD_EUNAVAIL || status == CD_ECLOSED || status == CD_ELIMIT) {
+        gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        return;
+    }
+    cd_error("users", "%s: %s (%s)", what, message ? message : "", cd_strerror(status));
+    gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+}
+
+/* Runs a statement; on a refused call completes ri and returns false. */
+static bool run(uop *op, const char *stmt, int n, const char *const *params, pg_query_cb cb)
+{
+    pg_pool *p = need_pool(op->ri, op->srv);
+    if (!p) return false;
+    int rc = pg_pool_query(p, stmt, n, params, cb, op);
+    if (rc != 0) {
+        fail_pg(op->ri, rc, NULL, stmt);
+        return false;
+    }
+    return true;
+}
+
+/* Argument helpers: a present non-null String argument (or input field). */
+static bool str_field(const gql_value *obj, const char *name, const char **s, size_t *len)
+{
+    const gql_value *v = obj ? gql_obj_get(obj, name) : NULL;
+    if (!v || v->kind != GQL_V_STRING) return false;
+    *s = v->u.s;
+    if (len) *len = v->len;
+    return true;
+}
+
+static const char *str_arg(gql_rinfo *ri, const char *name, size_t *len)
+{
+    const char *s = NULL;
+    if (!str_field(gql_ri_args(ri), name, &s, len)) return NULL;
+    return s;
+}
+
+static gql_value str_val(cd_arena *a, const char *s)
+{
+    return s ? gql_str_dup(a, s, strlen(s)) : gql_null();
+}
+
+/* Builds a User object from columns col0.. of row (USER_COLS order). `self`
+ * marks the caller's own record (email visible whatever the token says:
+ * createUser, login and refresh answer the account being signed into). */
+static bool user_from_row(cd_arena *a, const pg_result *r, int row, bool self, gql_value *out)
+{
+    gql_value *o = gql_obj_new(a, USER_NCOLS + 1);
+    if (!o) return false;
+    const char *active = pg_result_get(r, row, 4);
+    gql_obj_set(o, 0, "id", str_val(a, pg_result_get(r, row, 0)));
+    gql_obj_set(o, 1, "username", str_val(a, pg_result_get(r, row, 1)));
+    gql_obj_set(o, 2, "email", str_val(a, pg_result_get(r, row, 2)));
+    gql_obj_set(o, 3, "displayName", str_val(a, pg_result_get(r, row, 3)));
+    gql_obj_set(o, 4, "isActive", gql_bool(active && active[0] == 't'));
+    gql_obj_set(o, 5, "createdAt", str_val(a, pg_result_get(r, row, 5)));
+    gql_obj_set(o, 6, "updatedAt", str_val(a, pg_result_get(r, row, 6)));
+    gql_obj_set(o, 7, "__self", gql_bool(self));
+    *out = *o;
+    return true;
+}
+
+static void return_user_row(uop *op, const pg_result *r, bool self)
+{
+    gql_value u;
+    if (!user_from_row(gql_ri_arena(op->ri), r, 0, self, &u)) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    gql_ri_return(op->ri, u);
+}
+
+/* "<Field> already exists" from a unique violation on users. */
+static void fail_duplicate(gql_rinfo *ri, const pg_result *r)
+{
+    if (r->message && strstr(r->message, "email")) gql_ri_error(ri, CHAT_E_BAD_INPUT, "Email already exists");
+    else gql_ri_error(ri, CHAT_E_BAD_INPUT, "Username already exists");
+}
+
+static void not_found_id(gql_rinfo *ri, const char *id, size_t len)
+{
+    gql_ri_error(ri, CHAT_E_NOT_FOUND, "User with ID %.*s not found",
+                 (int)(len > USER_MSG_ECHO_MAX ? USER_MSG_ECHO_MAX : len), id);
+}
+
+/* ---- User.email ---- */
+
+static void r_user_email(gql_rinfo *ri)
+{
+    const gql_value *p = gql_ri_parent(ri);
+    const gql_value *email = p ? gql_obj_get(p, "email") : NULL;
+    const gql_value *self = p ? gql_obj_get(p, "__self") : NULL;
+    const gql_value *id = p ? gql_obj_get(p, "id") : NULL;
+    if (!email || email->kind != GQL_V_STRING) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    bool visible = (self && self->kind == GQL_V_BOOL && self->u.b) ||
+                   chat_authz_is_self(ri, id && id->kind == GQL_V_STRING ? id->u.s : NULL);
+    gql_ri_return(ri, visible ? *email : gql_null());
+}
+
+/* ---- queries ---- */
+
+static void on_user_one(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "user lookup");
+        return;
+    }
+    if (pg_result_rows(r) == 0) {
+        if (op->username)
+            gql_ri_error(op->ri, CHAT_E_NOT_FOUND, "User with username %.*s not found",
+                         (int)(op->ulen > USER_MSG_ECHO_MAX ? USER_MSG_ECHO_MAX : op->ulen),
+                         op->username);
+        else if (op->id)
+            not_found_id(op->ri, op->id, strlen(op->id));
+        else
+            gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        return;
+    }
+    return_user_row(op, r, op->self);
+}
+
+/* Token mode: a signed-in caller; trust mode: anyone (the seed's client
+ * lists users before it knows who it is). */
+static bool may_read_users(gql_rinfo *ri)
+{
+    return chat_authz_trust(ri) || chat_authz_user(ri) != NULL;
+}
+
+static void r_user(gql_rinfo *ri)
+{
+    if (!may_read_users(ri)) return;
+    size_t len = 0;
+    const char *id = str_arg(ri, "id", &len);
+    if (!id || !chat_uuid_valid(id, len)) {
+        not_found_id(ri, id ? id : "", len);
+        return;
+    }
+    uop *op = uop_new(ri);
+    if (!op) return;
+    op->id = id;
+    const char *params[] = {id};
+    run(op, "user_by_id", 1, params, on_user_one);
+}
+
+static void r_user_by_username(gql_rinfo *ri)
+{
+    if (!may_read_users(ri)) return;
+    size_t len = 0;
+    const char *name = str_arg(ri, "username", &len);
+    uop *op = uop_new(ri);
+    if (!op) return;
+    op->username = name ? name : "";
+    op->ulen = len;
+    if (!name || len == 0 || len > USER_USERNAME_MAX) {
+        on_user_one(&(pg_result){.status = 0}, op); /* same answer as a miss */
+        return;
+    }
+    const char *params[] = {name};
+    run(op, "user_by_name", 1, params, on_user_one);
+}
+
+static void r_me(gql_rinfo *ri)
+{
+    const char *uid = chat_authz_user(ri);
+    if (!uid) return;
+    if (!chat_uuid_valid(uid, strlen(uid))) {
+        gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        return;
+    }
+    uop *op = uop_new(ri);
+    if (!op) return;
+    op->self = true;
+    const char *params[] = {uid};
+    run(op, "user_by_id", 1, params, on_user_one);
+}
+
+static void on_user_list(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "users");
+        return;
+    }
+    int n = pg_result_rows(r);
+    cd_arena *a = gql_ri_arena(op->ri);
+    gql_value *list = gql_list_new(a, (uint32_t)n);
+    if (!list) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!user_from_row(a, r, i, false, &list->u.items[i])) {
+            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+            return;
+        }
+    }
+    gql_ri_return(op->ri, *list);
+}
+
+static bool int_arg(gql_rinfo *ri, const char *name, int64_t def, int64_t lo, int64_t hi,
+                    int64_t *out)
+{
+    const gql_value *v = gql_ri_arg(ri, name);
+    if (!v || v->kind == GQL_V_NULL) {
+        *out = def;
+        return true;
+    }
+    if (v->kind != GQL_V_INT || v->u.i < lo || v->u.i > hi) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s must be between %lld and %lld", name,
+                     (long long)lo, (long long)hi);
+        return false;
+    }
+    *out = v->u.i;
+    return true;
+}
+
+static void r_users(gql_rinfo *ri)
+{
+    if (!may_read_users(ri)) return;
+    size_t slen = 0;
+    const char *search = str_arg(ri, "search", &slen);
+    if (search && slen > USER_SEARCH_MAX) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "search is too long (at most %u bytes)",
+                     USER_SEARCH_MAX);
+        return;
+    }
+    if (search && slen == 0) search = NULL;
+    int64_t limit, offset;
+    int64_t def = chat_authz_trust(ri) ? USERS_MAX_LIMIT : USERS_DEFAULT_LIMIT;
+    if (!int_arg(ri, "limit", def, 1, USERS_MAX_LIMIT, &limit)) return;
+    if (!int_arg(ri, "offset", 0, 0, USERS_MAX_OFFSET, &offset)) return;
+    uop *op = uop_new(ri);
+    if (!op) return;
+    char ls[24], os[24];
+    snprintf(ls, sizeof ls, "%lld", (long long)limit);
+    snprintf(os, sizeof os, "%lld", (long long)offset);
+    const char *params[] = {search, ls, os};
+    run(op, "user_list", 3, params, on_user_list);
+}
+
+/* ---- createUser ---- */
+
+static void on_created(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status == CD_EEXIST) {
+        fail_duplicate(op->ri, r);
+        return;
+    }
+    if (r->status != 0 || pg_result_rows(r) != 1) {
+        fail_pg(op->ri, r->status ? r->status : CD_EIO, r->message, "createUser");
+        return;
+    }
+    return_user_row(op, r, true);
+}
+
+static void create_insert(uop *op)
+{
+    const char *params[] = {op->username, op->email, op->display_name,
+                            op->have_hash ? op->hash : NULL};
+    run(op, "user_create", 4, params, on_created);
+}
+
+static void on_create_hashed(int status, const char *hash, void *ud)
+{
+    uop *op = ud;
+    if (status != 0) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not hash the password");
+        return;
+    }
+    snprintf(op->hash, sizeof op->hash, "%s", hash);
+    op->have_hash = true;
+    create_insert(op);
+}
+
+/* Validates username/email/displayName of an input object; completes ri and
+ * returns false on the first problem. `required` for createUser. */
+static bool check_profile(gql_rinfo *ri, uop *op, const gql_value *in, bool required)
+{
+    size_t len = 0;
+    const char *msg;
+    if (str_field(in, "username", &op->username, &op->ulen)) {
+        if ((msg = chat_user_check_username(op->username, op->ulen))) goto bad;
+    } else if (required) {
+        msg = "username must not be empty";
+        goto bad;
+    }
+    if (str_field(in, "email", &op->email, &len)) {
+        if ((msg = chat_user_check_email(op->email, len))) goto bad;
+    } else if (required) {
+        msg = "email must not be empty";
+        goto bad;
+    }
+    if (str_field(in, "displayName", &op->display_name, &len)) {
+        if ((msg = chat_user_check_display_name(op->display_name, len))) goto bad;
+    }
+    return true;
+bad:
+    gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", msg);
+    return false;
+}
+
+static void r_create_user(gql_rinfo *ri)
+{
+    const gql_value *in = gql_ri_arg(ri, "createUserInput");
+    uop *op = uop_new(ri);
+    if (!op) return;
+    if (!check_profile(ri, op, in, true)) return;
+    bool has_pw = str_field(in, "password", &op->password, &op->plen);
+    if (!has_pw && !chat_authz_trust(ri)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "password is required");
+        return;
+    }
+    if (has_pw) {
+        if (!auth_password_check_len(op->plen)) {
+            gql_ri_error(ri, CHAT_E_BAD_INPUT, "password must be %d to %d bytes long",
+                         AUTH_PW_MIN_LEN, AUTH_PW_MAX_LEN);
+            return;
+        }
+        if (!need_pool(ri, op->srv)) return;
+        int rc = auth_password_hash_async(op->srv->loop, op->password, op->plen,
+                                          on_create_hashed, op);
+        if (rc != 0) gql_ri_error(ri, CHAT_E_INTERNAL, "Could not hash the password");
+        return;
+    }
+    create_insert(op);
+}
+
+/* ---- updateUser / removeUser ---- */
+
+static void on_updated(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status == CD_EEXIST) {
+        fail_duplicate(op->ri, r);
+        return;
+    }
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "updateUser");
+        return;
+    }
+    if (pg_result_rows(r) == 0) {
+        not_found_id(op->ri, op->id, strlen(op->id));
+        return;
+    }
+    return_user_row(op, r, true);
+}
+
+/* The target id of update/remove: must be the caller's own (token mode). */
+static bool target_id(gql_rinfo *ri, uop *op, const char *id, size_t len, const char *what)
+{
+    if (!id || !chat_uuid_valid(id, len)) {
+        /* token mode: not yours either way; refuse before revealing anything */
+        if (!chat_authz_acting_as(ri, id ? id : "", what)) return false;
+        not_found_id(ri, id ? id : "", len);
+        return false;
+    }
+    if (!chat_authz_acting_as(ri, id, what)) return false;
+    op->id = id;
+    return true;
+}
+
+static void r_update_user(gql_rinfo *ri)
+{
+    const gql_value *in = gql_ri_arg(ri, "updateUserInput");
+    uop *op = uop_new(ri);
+    if (!op) return;
+    const char *id = NULL;
+    size_t len = 0;
+    str_field(in, "id", &id, &len);
+    if (!target_id(ri, op, id, len, "update another user")) return;
+    if (!check_profile(ri, op, in, false)) return;
+    const char *params[] = {op->id, op->username, op->email, op->display_name};
+    run(op, "user_update", 4, params, on_updated);
+}
+
+static void on_removed(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "removeUser");
+        return;
+    }
+    if (pg_result_rows(r) == 0) {
+        not_found_id(op->ri, op->id, strlen(op->id));
+        return;
+    }
+    cd_info("users", "user %s removed: refresh tokens revoked, closing their sockets", op->id);
+    chat_control_user_disabled(op->srv, op->id);
+    return_user_row(op, r, true);
+}
+
+static void r_remove_user(gql_rinfo *ri)
+{
+    uop *op = uop_new(ri);
+    if (!op) return;
+    size_t len = 0;
+    const char *id = str_arg(ri, "id", &len);
+    if (!target_id(ri, op, id, len, "remove another user")) return;
+    const char *params[] = {op->id};
+    run(op, "user_remove", 1, params, on_removed);
+}
+
+/* ---- tokens ---- */
+
+static const char *jwt_secret(gql_rinfo *ri, proto_server *srv)
+{
+    const char *s = srv && srv->cfg ? srv->cfg->jwt_secret : NULL;
+    if (!s || !*s)
+        gql_ri_error(ri, CHAT_E_UNAVAILABLE,
+                     "Sign-in is not configured on this server (CHATD_JWT_SECRET)");
+    return s;
+}
+
+/* Completes ri with {token, refreshToken, user}; op->user and op->rt set. */
+static void return_auth_payload(uop *op)
+{
+    const char *secret = jwt_secret(op->ri, op->srv);
+    if (!secret) return;
+    const gql_value *id = gql_obj_get(&op->user, "id");
+    const gql_value *name = gql_obj_get(&op->user, "username");
+    char *tok = NULL;
+    int rc = auth_issue(secret, id->u.s, name->u.s, USER_ACCESS_TTL_S, 0, &tok);
+    if (rc != 0) {
+        cd_error("users", "auth_issue: %s", cd_strerror(rc));
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not issue a token");
+        return;
+    }
+    cd_arena *a = gql_ri_arena(op->ri);
+    gql_value *o = gql_obj_new(a, 3);
+    if (!o) {
+        cd_free(tok);
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    gql_obj_set(o, 0, "token", gql_str_dup(a, tok, strlen(tok)));
+    gql_obj_set(o, 1, "refreshToken", gql_str_dup(a, op->rt, strlen(op->rt)));
+    gql_obj_set(o, 2, "user", op->user);
+    cd_free(tok);
+    gql_ri_return(op->ri, *o);
+}
+
+static void on_rt_inserted(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "refresh token insert");
+        return;
+    }
+    return_auth_payload(op);
+}
+
+static void rt_ttl(char out[24])
+{
+    snprintf(out, 24, "%ld", (long)USER_REFRESH_TTL_S);
+}
+
+/* ---- login ---- */
+
+static void login_finish_rl(uop *op, chat_rl_outcome outcome)
+{
+    if (op->rl) {
+        chat_rl_finish(op->rl, outcome);
+        op->rl = NULL;
+    }
+}
+
+static void on_login_verified(int status, void *ud)
+{
+    uop *op = ud;
+    if (status != 0) {
+        login_finish_rl(op, status == CD_EAUTH ? CHAT_RL_FAILED : CHAT_RL_NONE);
+        if (status == CD_EAUTH) {
+            cd_info("users", "failed login for \"%.*s\" from %s", (int)op->ulen, op->username,
+                    proto_caller_of(op->ri) ? proto_caller_of(op->ri)->client_ip : "?");
+            gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Invalid username or password");
+        } else {
+            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not verify the password");
+        }
+        return;
+    }
+    login_finish_rl(op, CHAT_RL_OK);
+    chat_rt_new(op->rt);
+    chat_rt_hash(op->rt, strlen(op->rt), op->rt_hash);
+    const gql_value *id = gql_obj_get(&op->user, "id");
+    char ttl[24];
+    rt_ttl(ttl);
+    const char *params[] = {id->u.s, op->rt_hash, ttl};
+    run(op, "user_rt_insert", 3, params, on_rt_inserted);
+}
+
+static void on_login_row(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        login_finish_rl(op, CHAT_RL_NONE);
+        fail_pg(op->ri, r->status, r->message, "login");
+        return;
+    }
+    const char *hash = NULL;
+    if (pg_result_rows(r) == 1) {
+        if (!user_from_row(gql_ri_arena(op->ri), r, 0, true, &op->user)) {
+            login_finish_rl(op, CHAT_RL_NONE);
+            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+            return;
+        }
+        hash = pg_result_get(r, 0, USER_NCOLS);
+    }
+    /* unknown user or no password: the same work, then a mismatch */
+    int rc = auth_password_verify_async(op->srv->loop, hash, op->password, op->plen,
+                                        on_login_verified, op);
+    if (rc != 0) on_login_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
+}
+
+static void login_query(uop *op)
+{
+    const char *params[] = {op->username};
+    if (!run(op, "user_login", 1, params, on_login_row)) login_finish_rl(op, CHAT_RL_NONE);
+}
+
+static void on_delay_closed(uv_handle_t *h)
+{
+    cd_free(h);
+}
+
+static void on_login_delay(uv_timer_t *t)
+{
+    uop *op = t->data;
+    uv_close((uv_handle_t *)t, on_delay_closed);
+    login_query(op);
+}
+
+static void on_login_checked(void *ud, int status, long uf, long af, long retry_after)
+{
+    uop *op = ud;
+    if (status == 0 && chat_throttle_locked(uf, af)) {
+        login_finish_rl(op, CHAT_RL_NONE);
+        cd_warn("users", "login for \"%.*s\" refused: %ld failures for the name, %ld from %s",
+                (int)op->ulen, op->username, uf, af,
+                proto_caller_of(op->ri) ? proto_caller_of(op->ri)->client_ip : "?");
+        cd_arena *a = gql_ri_arena(op->ri);
+        gql_value *ext = gql_obj_new(a, 1);
+        if (ext) gql_obj_set(ext, 0, "retryAfter", gql_int(retry_after));
+        gql_ri_error_ext(op->ri, CHAT_E_RATE_LIMITED, ext,
+                         "Too many failed login attempts; try again in %ld seconds",
+                         retry_after);
+        return;
+    }
+    uint32_t delay = status == 0 ? chat_throttle_delay_ms(uf, af) : 0;
+    if (delay == 0) {
+        login_query(op);
+        return;
+    }
+    uv_timer_t *t = cd_malloc(sizeof *t);
+    if (!t) {
+        login_query(op);
+        return;
+    }
+    uv_timer_init(op->srv->loop, t);
+    t->data = op;
+    uv_timer_start(t, on_login_delay, delay, 0);
+}
+
+static void r_login(gql_rinfo *ri)
+{
+    uop *op = uop_new(ri);
+    if (!op) return;
+    op->username = str_arg(ri, "username", &op->ulen);
+    op->password = str_arg(ri, "password", &op->plen);
+    if (!op->username || op->ulen == 0 || op->ulen > USER_USERNAME_MAX) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "username must be 1 to %u bytes long",
+                     USER_USERNAME_MAX);
+        return;
+    }
+    if (!op->password) op->password = "";
+    if (op->plen > AUTH_PW_MAX_LEN) op->plen = AUTH_PW_MAX_LEN + 1; /* fails verification */
+    if (!jwt_secret(ri, op->srv) || !need_pool(ri, op->srv)) return;
+    const proto_caller *c = proto_caller_of(ri);
+    op->rl = chat_rl_open(op->srv->loop, op->srv->cfg->redis_url, op->username, op->ulen,
+                          c ? c->client_ip : "", on_login_checked, op);
+    if (!op->rl) login_query(op); /* not throttled (no Redis): logged by throttle.c */
+}
+
+/* ---- refreshToken / logout ---- */
+
+static void on_rt_reuse(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    long n = r->status == 0 ? pg_result_affected(r) : 0;
+    if (n > 0)
+        cd_warn("users", "refresh token reuse detected: revoked %ld token(s) of its family", n);
+    gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Invalid or expired refresh token");
+}
+
+static void on_rt_rotated(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "refresh");
+        return;
+    }
+    if (pg_result_rows(r) != 1) {
+        /* unknown, expired, revoked or already rotated: a rotated one being
+         * presented again means a copy exists → revoke its family */
+        const char *params[] = {op->old_rt_hash};
+        run(op, "user_rt_reuse", 1, params, on_rt_reuse);
+        return;
+    }
+    if (!user_from_row(gql_ri_arena(op->ri), r, 0, true, &op->user)) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    return_auth_payload(op);
+}
+
+static void r_refresh_token(gql_rinfo *ri)
+{
+    uop *op = uop_new(ri);
+    if (!op) return;
+    size_t len = 0;
+    const char *tok = str_arg(ri, "refreshToken", &len);
+    if (!tok || len == 0 || len > USER_RT_MAX_LEN) {
+        gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Invalid or expired refresh token");
+        return;
+    }
+    if (!jwt_secret(ri, op->srv)) return;
+    chat_rt_hash(tok, len, op->old_rt_hash);
+    chat_rt_new(op->rt);
+    chat_rt_hash(op->rt, strlen(op->rt), op->rt_hash);
+    char ttl[24];
+    rt_ttl(ttl);
+    const char *params[] = {op->old_rt_hash, op->rt_hash, ttl};
+    run(op, "user_rt_rotate", 3, params, on_rt_rotated);
+}
+
+static void on_logged_out(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "logout");
+        return;
+    }
+    /* one token: whether it was live; all tokens: always true */
+    gql_ri_return(op->ri, gql_bool(op->id ? true : pg_result_affected(r) > 0));
+}
+
+static void r_logout(gql_rinfo *ri)
+{
+    uop *op = uop_new(ri);
+    if (!op) return;
+    size_t len = 0;
+    const char *tok = str_arg(ri, "refreshToken", &len);
+    if (tok) {
+        if (len == 0 || len > USER_RT_MAX_LEN) {
+            gql_ri_return(ri, gql_bool(false));
+            return;
+        }
+        chat_rt_hash(tok, len, op->old_rt_hash);
+        const char *params[] = {op->old_rt_hash};
+        run(op, "user_rt_revoke", 1, params, on_logged_out);
+        return;
+    }
+    const char *uid = chat_authz_user(ri);
+    if (!uid) return;
+    if (!chat_uuid_valid(uid, strlen(uid))) {
+        gql_ri_return(ri, gql_bool(true));
+        return;
+    }
+    op->id = uid;
+    const char *params[] = {uid};
+    run(op, "user_rt_revoke_all", 1, params, on_logged_out);
+}
+
+/* ---- changePassword ---- */
+
+static void on_pw_set(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "changePassword");
+        return;
+    }
+    const char *n = pg_result_get(r, 0, 0);
+    if (!n || strcmp(n, "1") != 0) {
+        gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        return;
+    }
+    cd_info("users", "user %s changed password: refresh tokens revoked", op->id);
+    gql_ri_return(op->ri, gql_bool(true));
+}
+
+static void on_pw_hashed(int status, const char *hash, void *ud)
+{
+    uop *op = ud;
+    if (status != 0) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not hash the password");
+        return;
+    }
+    snprintf(op->hash, sizeof op->hash, "%s", hash);
+    const char *params[] = {op->id, op->hash};
+    run(op, "user_pw_set", 2, params, on_pw_set);
+}
+
+static void on_pw_verified(int status, void *ud)
+{
+    uop *op = ud;
+    if (status != 0) {
+        if (status == CD_EAUTH) gql_ri_error(op->ri, CHAT_E_BAD_INPUT, "Current password is incorrect");
+        else gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not verify the password");
+        return;
+    }
+    int rc = auth_password_hash_async(op->srv->loop, op->new_password, op->nplen, on_pw_hashed, op);
+    if (rc != 0) gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not hash the password");
+}
+
+static void on_pw_row(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        fail_pg(op->ri, r->status, r->message, "changePassword");
+        return;
+    }
+    if (pg_result_rows(r) != 1) {
+        gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        return;
+    }
+    int rc = auth_password_verify_async(op->srv->loop, pg_result_get(r, 0, 0), op->password,
+                                        op->plen, on_pw_verified, op);
+    if (rc != 0) on_pw_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
+}
+
+static void r_change_password(gql_rinfo *ri)
+{
+    const char *uid = chat_authz_user(ri);
+    if (!uid) return;
+    if (!chat_uuid_valid(uid, strlen(uid))) {
+        gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        return;
+    }
+    uop *op = uop_new(ri);
+    if (!op) return;
+    op->id = uid;
+    op->password = str_arg(ri, "oldPassword", &op->plen);
+    op->new_password = str_arg(ri, "newPassword", &op->nplen);
+    if (!op->password) op->password = "";
+    if (op->plen > AUTH_PW_MAX_LEN) op->plen = AUTH_PW_MAX_LEN + 1;
+    if (!op->new_password || !auth_password_check_len(op->nplen)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "newPassword must be %d to %d bytes long",
+                     AUTH_PW_MIN_LEN, AUTH_PW_MAX_LEN);
+        return;
+    }
+    const char *params[] = {uid};
+    run(op, "user_pw_get", 1, params, on_pw_row);
+}
+
+/* ---- binding ---- */
+
+int chat_control_hook(proto_server *srv); /* control.c */
+
+int chat_bind_user_role(proto_server *srv)
+{
+    static const struct {
+        const char *coord;
+        gql_resolve_fn fn;
+    } binds[] = {
+        {"Query.users", r_users},
+        {"Query.user", r_user},
+        {"Query.userByUsername", r_user_by_username},
+        {"Query.me", r_me},
+        {"Mutation.createUser", r_create_user},
+        {"Mutation.updateUser", r_update_user},
+        {"Mutation.removeUser", r_remove_user},
+        {"Mutation.login", r_login},
+        {"Mutation.refreshToken", r_refresh_token},
+        {"Mutation.logout", r_logout},
+        {"Mutation.changePassword", r_change_password},
+        {"User.email", r_user_email},
+    };
+    for (unsigned i = 0; i < CD_ARRAY_LEN(binds); i++) {
+        int rc = gql_schema_bind(srv->schema, binds[i].coord, binds[i].fn, srv);
+        if (rc != 0) {
+            cd_error("users", "bind %s: %s", binds[i].coord, cd_strerror(rc));
+            return rc;
+        }
+    }
+    if (srv->cfg && !srv->cfg->redis_url)
+        cd_warn("users", "no REDIS_URL: failed logins are not throttled");
+    return chat_control_hook(srv);
+}
