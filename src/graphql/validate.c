@@ -229,6 +229,15 @@ typedef struct v_in {
     bool has_default;       /* getDefaultValue() !== undefined */
 } v_in;
 
+/* A cached result of referenced_fragments(). */
+typedef struct v_refset {
+    const char *key; /* the directly spread names, sorted, each followed by ',' */
+    int *frags;      /* fragment name indexes */
+    uint32_t nfrags;
+    bool usages_done; /* the fragments' variable usages were metered */
+    uint32_t nusages;
+} v_refset;
+
 /* Walk state beyond TypeInfo. */
 typedef struct v_walk {
     gql_vctx *v;
@@ -253,6 +262,9 @@ typedef struct v_walk {
      * while inside a field the rule reported (it skips that subtree) */
     int *mid_checked, *mid_exceeded;
     bool mid_skip;
+    v_refset **refsets;
+    uint32_t nrefsets, caprefsets;
+    bool sub_work_done; /* SingleFieldSubscriptions metered the definitions */
 } v_walk;
 
 static bool sels_push(gql_vctx *v, v_sels *l, const gql_selection *s)
@@ -323,15 +335,62 @@ static const v_sels *def_spreads(v_walk *w, uint32_t defidx)
     return &w->def_spreads[defidx];
 }
 
-/* graphql-js getRecursivelyReferencedFragmentsForOperations: fragment name
- * indexes in breadth-first order of discovery. Returns the count; the
- * indexes go to out (capacity nfrag). */
-static uint32_t referenced_fragments(v_walk *w, const uint32_t *ops, uint32_t nops, int *out)
+/* graphql-js meters the work of its fragment helpers and aborts validation
+ * ("Validation aborted.") past this budget (ValidationContext). */
+#define GQL_V_FRAGMENT_WORK 50000L
+
+static bool spend_fragment_work(gql_vctx *v, long cost)
+{
+    if (v->aborted) return false;
+    v->frag_work -= cost;
+    if (v->frag_work < 0) {
+        gql_v_error(v, NULL, 0, "Validation aborted.");
+        v->aborted = true;
+        return false;
+    }
+    return true;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* graphql-js getRecursivelyReferencedFragmentsForOperations: the fragments
+ * (name indexes) reachable from the operations, in breadth-first order of
+ * discovery. Cached, like graphql-js's SetMap, by the set of names the
+ * operations spread directly, so the metered work is spent once per set. */
+static const v_refset *referenced_fragments(v_walk *w, const uint32_t *ops, uint32_t nops)
 {
     gql_vctx *v = w->v;
-    if (!v->nfrag) return 0;
-    bool *seen = gql_v_alloc(v, v->nfrag * sizeof *seen);
-    if (!seen) return 0;
+    uint32_t nnames = 0;
+    for (uint32_t k = 0; k < nops; k++) nnames += def_spreads(w, ops[k])->n;
+    const char **names = gql_v_alloc(v, (nnames ? nnames : 1) * sizeof *names);
+    if (!names) return NULL;
+    uint32_t nn = 0;
+    for (uint32_t k = 0; k < nops; k++) {
+        const v_sels *sp = def_spreads(w, ops[k]);
+        for (uint32_t i = 0; i < sp->n; i++) names[nn++] = sp->items[i]->name;
+    }
+    qsort(names, nn, sizeof *names, name_cmp);
+    cd_buf kb;
+    cd_buf_init(&kb);
+    uint32_t distinct = 0;
+    for (uint32_t i = 0; i < nn; i++) {
+        if (i && !strcmp(names[i], names[i - 1])) continue;
+        cd_buf_printf(&kb, "%s,", names[i]);
+        distinct++;
+    }
+    const char *key = buf_to_scratch(v, &kb);
+    for (uint32_t i = 0; i < w->nrefsets; i++)
+        if (!strcmp(w->refsets[i]->key, key)) return w->refsets[i];
+    v_refset *rs = gql_v_alloc(v, sizeof *rs);
+    if (!rs) return NULL;
+    rs->key = key;
+    rs->frags = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *rs->frags);
+    bool *seen = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *seen);
+    if (!rs->frags || !seen) return NULL;
+    if (!spend_fragment_work(v, distinct)) return NULL;
     uint32_t n = 0;
     for (uint32_t k = 0; k < nops; k++) {
         const v_sels *sp = def_spreads(w, ops[k]);
@@ -339,21 +398,32 @@ static uint32_t referenced_fragments(v_walk *w, const uint32_t *ops, uint32_t no
             int fi = gql_v_frag_index(v, sp->items[i]->name);
             if (fi >= 0 && !seen[fi]) {
                 seen[fi] = true;
-                out[n++] = fi;
+                rs->frags[n++] = fi;
             }
         }
     }
     for (uint32_t q = 0; q < n; q++) {
-        const v_sels *sp = def_spreads(w, (uint32_t)w->frag_def_index[out[q]]);
+        const v_sels *sp = def_spreads(w, (uint32_t)w->frag_def_index[rs->frags[q]]);
+        if (!spend_fragment_work(v, sp->n)) return NULL;
         for (uint32_t i = 0; i < sp->n; i++) {
             int fi = gql_v_frag_index(v, sp->items[i]->name);
             if (fi >= 0 && !seen[fi]) {
                 seen[fi] = true;
-                out[n++] = fi;
+                rs->frags[n++] = fi;
             }
         }
     }
-    return n;
+    rs->nfrags = n;
+    if (w->nrefsets == w->caprefsets) {
+        uint32_t ncap = w->caprefsets ? w->caprefsets * 2 : 8;
+        v_refset **ni = gql_v_alloc(v, ncap * sizeof *ni);
+        if (!ni) return NULL;
+        if (w->nrefsets) memcpy(ni, w->refsets, w->nrefsets * sizeof *ni);
+        w->refsets = ni;
+        w->caprefsets = ncap;
+    }
+    w->refsets[w->nrefsets++] = rs;
+    return rs;
 }
 
 /* ------------------------------------------------------- directive views */
@@ -915,6 +985,16 @@ static bool sub_condition_matches(gql_vctx *v, const char *cond, const gql_type 
 static void sub_collect(gql_vctx *v, const gql_type *rt, const gql_selection_set *ss, v_groups *g,
                         bool *visited)
 {
+    /* reserveSelectionSetWork */
+    if (!ss || !spend_fragment_work(v, ss->n)) return;
+    for (uint32_t i = 0; i < ss->n; i++) {
+        const gql_selection *s = &ss->items[i];
+        if (!spend_fragment_work(v, s->ndirs)) return;
+        for (uint32_t k = 0; k < s->ndirs; k++)
+            if ((!strcmp(s->dirs[k].name, "skip") || !strcmp(s->dirs[k].name, "include")) &&
+                !spend_fragment_work(v, s->dirs[k].nargs))
+                return;
+    }
     for (uint32_t i = 0; ss && i < ss->n && !v->aborted; i++) {
         const gql_selection *s = &ss->items[i];
         if (s->kind == GQL_SEL_FIELD) {
@@ -967,6 +1047,10 @@ static void rule_single_field_subscription(v_walk *w, const gql_operation *op)
     if (op->op != GQL_OP_SUBSCRIPTION || !rt) return;
     bool *visited = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *visited);
     if (!visited) return;
+    if (!w->sub_work_done) {
+        w->sub_work_done = true;
+        if (!spend_fragment_work(v, v->doc->ndefs)) return;
+    }
     v_groups g = {0};
     sub_collect(v, rt, op->sel, &g, visited);
     if (v->aborted) return;
@@ -1097,15 +1181,26 @@ static void walk_var_def(v_walk *w, const gql_var_def *vd)
 static void operation_leave(v_walk *w, const gql_operation *op, uint32_t defidx)
 {
     gql_vctx *v = w->v;
-    int *frags = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *frags);
-    if (!frags) return;
-    uint32_t nf = referenced_fragments(w, &defidx, 1, frags);
+    const v_refset *rs = referenced_fragments(w, &defidx, 1);
+    if (!rs) return;
+    /* graphql-js getRecursiveVariableUsages and its metering */
+    if (!rs->usages_done) {
+        v_refset *m = (v_refset *)rs;
+        if (!spend_fragment_work(v, rs->nfrags)) return;
+        for (uint32_t k = 0; k < rs->nfrags; k++) {
+            uint32_t nu = w->def_usages[w->frag_def_index[rs->frags[k]]].n;
+            if (!spend_fragment_work(v, nu)) return;
+            m->nusages += nu;
+        }
+        m->usages_done = true;
+    }
+    if (!spend_fragment_work(v, rs->nusages)) return;
     /* usages: the operation's own, then each referenced fragment's */
     v_usages all = {0};
     const v_usages *own = &w->def_usages[defidx];
     for (uint32_t i = 0; i < own->n; i++) usages_push(v, &all, own->items[i]);
-    for (uint32_t k = 0; k < nf; k++) {
-        const v_usages *fu = &w->def_usages[w->frag_def_index[frags[k]]];
+    for (uint32_t k = 0; k < rs->nfrags; k++) {
+        const v_usages *fu = &w->def_usages[w->frag_def_index[rs->frags[k]]];
         for (uint32_t i = 0; i < fu->n; i++) usages_push(v, &all, fu->items[i]);
     }
     if (v->aborted) return;
@@ -1411,13 +1506,13 @@ static void walk_document(v_walk *w)
     /* NoUnusedFragments (document leave) */
     uint32_t nops = 0;
     uint32_t *ops = gql_v_alloc(v, (doc->ndefs ? doc->ndefs : 1) * sizeof *ops);
-    int *used = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *used);
     bool *is_used = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *is_used);
-    if (!ops || !used || !is_used) return;
+    if (!ops || !is_used) return;
     for (uint32_t i = 0; i < doc->ndefs; i++)
         if (doc->defs[i].kind == GQL_DEF_OPERATION) ops[nops++] = i;
-    uint32_t nu = referenced_fragments(w, ops, nops, used);
-    for (uint32_t i = 0; i < nu; i++) is_used[used[i]] = true;
+    const v_refset *rs = referenced_fragments(w, ops, nops);
+    if (!rs) return;
+    for (uint32_t i = 0; i < rs->nfrags; i++) is_used[rs->frags[i]] = true;
     for (uint32_t i = 0; i < doc->ndefs; i++) {
         if (doc->defs[i].kind != GQL_DEF_FRAGMENT) continue;
         const gql_fragment *fd = doc->defs[i].u.frag;
@@ -1435,6 +1530,7 @@ uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_li
     v.doc = doc;
     v.errs = errs;
     v.budget = GQL_V_OVERLAP_BUDGET;
+    v.frag_work = GQL_V_FRAGMENT_WORK;
     cd_arena_init(&v.scratch, 32u * 1024u);
 
     v_walk w;

@@ -32,7 +32,8 @@ typedef struct gql_vctx {
     const char **frag_name;
     const gql_fragment **frag_def;
     gql_vov *ov;
-    long budget;
+    long budget;    /* OverlappingFieldsCanBeMerged work left */
+    long frag_work; /* fragment-helper work left (validate.c) */
 } gql_vctx;
 
 void *gql_v_alloc(gql_vctx *v, size_t n); /* zeroed scratch memory; NULL on OOM */

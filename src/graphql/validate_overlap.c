@@ -308,7 +308,10 @@ static bool values_equal(gql_vctx *v, const gql_value *a, const gql_value *b)
     case GQL_V_BOOL:
         return a->u.b == b->u.b;
     case GQL_V_INT:
-        return a->u.i == b->u.i && (a->flags & GQL_VF_BIG) == (b->flags & GQL_VF_BIG);
+        if ((a->flags & GQL_VF_BIG) != (b->flags & GQL_VF_BIG)) return false;
+        if (a->flags & GQL_VF_BIG) /* the literal's text */
+            return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
+        return a->u.i == b->u.i;
     case GQL_V_FLOAT:
         return a->u.f == b->u.f;
     case GQL_V_STRING:
