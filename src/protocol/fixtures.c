@@ -1,6 +1,7 @@
 /*
  * fixtures.c — resolvers every role binds (Query.health) and the test
- * fixtures enabled by CHATD_TEST_FIXTURES=1: Query.echo, Query.slow (an
+ * fixtures enabled by CHATD_TEST_FIXTURES=1: Query.echo, Query.whoami (the
+ * caller's "userId/username"), Query.slow (an
  * asynchronous resolver completing from a uv timer), Mutation.echo and the
  * Subscription.countdown source (from..0 every everyMs, default
  * PROTO_COUNTDOWN_INTERVAL_MS, then complete; a large everyMs makes an idle
@@ -23,7 +24,7 @@
 
 const char proto_fixtures_sdl[] =
     "\n# test fixtures (CHATD_TEST_FIXTURES=1)\n"
-    "extend type Query { echo(text: String!): String! slow(ms: Int!): String! }\n"
+    "extend type Query { echo(text: String!): String! slow(ms: Int!): String! whoami: String }\n"
     "extend type Mutation { echo(text: String!): String! }\n"
     "extend type Subscription { countdown(from: Int!, everyMs: Int = 10): Int! }\n";
 
@@ -54,6 +55,19 @@ static void echo_resolve(gql_rinfo *ri)
         return;
     }
     gql_ri_return(ri, *t); /* args live as long as the run */
+}
+
+/* The caller's user id as the transport identified it (null if unknown). */
+static void whoami_resolve(gql_rinfo *ri)
+{
+    const proto_caller *c = proto_caller_of(ri);
+    if (!c || !c->user_id[0]) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    char buf[PROTO_MAX_USER_ID + PROTO_MAX_USERNAME + 2];
+    int n = snprintf(buf, sizeof buf, "%s/%s", c->user_id, c->username);
+    gql_ri_return(ri, gql_str_dup(gql_ri_arena(ri), buf, (size_t)n));
 }
 
 typedef struct slow_req {
@@ -169,6 +183,7 @@ int proto_bind_builtin(proto_server *srv)
     if (!srv->cfg->test_fixtures) return 0;
     if ((rc = gql_schema_bind(srv->schema, "Query.echo", echo_resolve, srv)) != 0 ||
         (rc = gql_schema_bind(srv->schema, "Query.slow", slow_resolve, srv)) != 0 ||
+        (rc = gql_schema_bind(srv->schema, "Query.whoami", whoami_resolve, srv)) != 0 ||
         (rc = gql_schema_bind(srv->schema, "Mutation.echo", echo_resolve, srv)) != 0)
         return rc;
     rc = proto_sub_register("countdown", countdown_start, countdown_stop, srv);

@@ -504,10 +504,15 @@ uv_loop_t *proto_sub_loop(const proto_sub *op)
 
 /* ---- message handlers ---- */
 
+/* Copies a string value into dst when present (absent keys keep what the
+ * upgrade request's headers gave; an over-long value clears it). */
 static void copy_str(char *dst, size_t cap, const gql_value *v)
 {
-    dst[0] = 0;
-    if (!v || v->kind != GQL_V_STRING || v->len >= cap) return;
+    if (!v || v->kind != GQL_V_STRING) return;
+    if (v->len >= cap) {
+        dst[0] = 0;
+        return;
+    }
     memcpy(dst, v->u.s, v->len);
     dst[v->len] = 0;
 }

@@ -52,10 +52,13 @@ describe('token mode', () => {
     }
   });
 
-  test('a valid token is accepted over HTTP', async () => {
-    const r = await gqlPost(chatd.url, { query: '{ echo(text: "x") }' }, { authorization: `Bearer ${signToken({ sub: 'u1' })}` });
+  test('a valid token is accepted over HTTP and identifies the caller', async () => {
+    const r = await gqlPost(chatd.url, { query: '{ echo(text: "x") whoami }' }, { authorization: `Bearer ${signToken({ sub: 'u1', username: 'ann' })}` });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { data: { echo: 'x' } });
+    assert.deepEqual(r.body, { data: { echo: 'x', whoami: 'u1/ann' } });
+    // identity headers are ignored in token mode
+    const h = await gqlPost(chatd.url, { query: '{ whoami }' }, { authorization: `Bearer ${signToken({ sub: 'u1', username: 'ann' })}`, 'user-id': 'mallory' });
+    assert.deepEqual(h.body, { data: { whoami: 'u1/ann' } });
   });
 
   test('WebSocket: missing/invalid token → 4403, valid → ack and operations', async () => {
@@ -63,9 +66,9 @@ describe('token mode', () => {
     await bad.opened;
     bad.send({ type: 'connection_init', payload: { authToken: 'nope' } });
     assert.equal((await bad.closedWith()).code, 4403);
-    const good = await initedWs(chatd.wsUrl, { authToken: signToken({ sub: 'u2' }) });
-    good.send({ id: '1', type: 'subscribe', payload: { query: '{ echo(text: "ws") }' } });
-    assert.deepEqual(await good.next((m) => m.id === '1'), { id: '1', type: 'next', payload: { data: { echo: 'ws' } } });
+    const good = await initedWs(chatd.wsUrl, { authToken: signToken({ sub: 'u2', username: 'bob' }), 'user-id': 'mallory' });
+    good.send({ id: '1', type: 'subscribe', payload: { query: '{ echo(text: "ws") whoami }' } });
+    assert.deepEqual(await good.next((m) => m.id === '1'), { id: '1', type: 'next', payload: { data: { echo: 'ws', whoami: 'u2/bob' } } });
     good.close();
     // Authorization-style payload key is accepted too
     const alt = await initedWs(chatd.wsUrl, { Authorization: `Bearer ${signToken({ sub: 'u3' })}` });
@@ -84,13 +87,25 @@ describe('trust mode', () => {
   });
 
   test('no token needed; the seed client identity keys are accepted', async () => {
-    const r = await gqlPost(chatd.url, { query: '{ echo(text: "t") }' }, { 'user-id': 'u-seed', username: 'seed' });
+    const r = await gqlPost(chatd.url, { query: '{ echo(text: "t") whoami }' }, { 'user-id': 'u-seed', username: 'seed' });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { data: { echo: 't' } });
+    assert.deepEqual(r.body, { data: { echo: 't', whoami: 'u-seed/seed' } });
+    const anon = await gqlPost(chatd.url, { query: '{ whoami }' });
+    assert.deepEqual(anon.body, { data: { whoami: null } });
     const c = await initedWs(chatd.wsUrl, { 'user-id': 'u-seed', username: 'seed' });
     c.send({ id: '1', type: 'subscribe', payload: { query: 'subscription { countdown(from: 0) }' } });
     assert.equal((await c.next((m) => m.id === '1')).type, 'next');
+    c.send({ id: '2', type: 'subscribe', payload: { query: '{ whoami }' } });
+    assert.deepEqual(await c.next((m) => m.id === '2'), { id: '2', type: 'next', payload: { data: { whoami: 'u-seed/seed' } } });
     c.close();
+    // identity from the upgrade request's headers when connection_init has none
+    const h = rawWs(chatd.wsUrl, { headers: { 'user-id': 'u-hdr', username: 'hdr' } });
+    await h.opened;
+    h.send({ type: 'connection_init', payload: {} });
+    await h.next((m) => m.type === 'connection_ack');
+    h.send({ id: '3', type: 'subscribe', payload: { query: '{ whoami }' } });
+    assert.deepEqual(await h.next((m) => m.id === '3'), { id: '3', type: 'next', payload: { data: { whoami: 'u-hdr/hdr' } } });
+    h.close();
     assert.match(chatd.logs(), /TRUST/);
   });
 });
