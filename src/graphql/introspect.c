@@ -146,22 +146,32 @@ static bool ib_is_int_string(const char *s, size_t len)
     return true;
 }
 
-static double ib_number(const gql_value *v)
-{
-    return v->kind == GQL_V_INT ? (double)v->u.i : v->u.f;
-}
-
 static void ib_print_default(cd_buf *b, const gql_value *v, const gql_tref *t);
 
 static void ib_print_leaf(cd_buf *b, const gql_value *v, const gql_type *named)
 {
     switch (v->kind) {
-    case GQL_V_INT:
-        if (named->kind == GQL_T_SCALAR && strcmp(named->name, "Float") == 0)
-            ib_print_js_number(b, ib_number(v));
-        else
+    case GQL_V_INT: {
+        /* Int and ID keep the literal's digits; Float and custom scalars go
+         * through a JavaScript number (graphql-js parseFloat / parseInt). */
+        bool exact = strcmp(named->name, "Int") == 0 || strcmp(named->name, "ID") == 0;
+        if (v->flags & GQL_VF_BIG) {
+            if (exact) {
+                cd_buf_append(b, v->u.s, v->len);
+            } else {
+                char tmp[400];
+                size_t n = v->len < sizeof tmp - 1 ? v->len : sizeof tmp - 1;
+                memcpy(tmp, v->u.s, n);
+                tmp[n] = '\0';
+                ib_print_js_number(b, strtod(tmp, NULL));
+            }
+        } else if (exact) {
             cd_buf_printf(b, "%lld", (long long)v->u.i);
+        } else {
+            ib_print_js_number(b, (double)v->u.i);
+        }
         return;
+    }
     case GQL_V_FLOAT:
         ib_print_js_number(b, v->u.f);
         return;

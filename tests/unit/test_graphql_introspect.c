@@ -36,7 +36,9 @@ static const char *const SDL =
     "input In { a: Int = 3 b: [Float] = 2 c: Color = GREEN s: String = \"q\\\"\" id: ID = 12\n"
     "  n: In2 = {y: 1.50} old: Int @deprecated }\n"
     "input In2 { x: Boolean = true y: Float }\n"
-    "type Q { thing(in: In, list: [In2!] = [{y: 1e3}]): Thing u: U n: Node d: Date }\n"
+    "input Nums { a: Float = 1e21 b: Float = 0.0000001 c: Float = 123456789012345680000\n"
+    "  d: Float = 0.000001 e: Float = -2.50 f: [ID] = [\"x\", \"-7\", \"07\"] g: String = \"\\u0001\\n\" }\n"
+    "type Q { thing(in: In, list: [In2!] = [{y: 1e3}]): Thing u: U n: Node d: Date nums(n: Nums): Int }\n"
     "type M { noop: Boolean }\n";
 
 typedef struct fixture {
@@ -217,6 +219,115 @@ static void test_default_values(void **state)
     assert_null(str(get(find_named(args, "in"), "defaultValue")));
 }
 
+/* Numbers print as JavaScript's Number#toString; IDs that look like integers
+ * print bare; strings escape control characters like graphql-js's printString. */
+static void test_default_value_formats(void **state)
+{
+    fixture *f = *state;
+    const gql_value *in = get(gql_introspection_type(f->s, "Nums"), "inputFields");
+    assert_string_equal(str(get(find_named(in, "a"), "defaultValue")), "1e+21");
+    assert_string_equal(str(get(find_named(in, "b"), "defaultValue")), "1e-7");
+    assert_string_equal(str(get(find_named(in, "c"), "defaultValue")), "123456789012345680000");
+    assert_string_equal(str(get(find_named(in, "d"), "defaultValue")), "0.000001");
+    assert_string_equal(str(get(find_named(in, "e"), "defaultValue")), "-2.5");
+    assert_string_equal(str(get(find_named(in, "f"), "defaultValue")), "[\"x\", -7, \"07\"]");
+    assert_string_equal(str(get(find_named(in, "g"), "defaultValue")), "\"\\u0001\\n\"");
+}
+
+/* Built-in scalars nothing refers to are not listed (like graphql-js). */
+static void test_unreferenced_builtin_scalar(void **state)
+{
+    (void)state;
+    static const char sdl[] = "type Query { a: String }";
+    gql_schema *s = NULL;
+    char err[128];
+    assert_int_equal(gql_schema_build(sdl, sizeof sdl - 1, &s, err, sizeof err), 0);
+    assert_null(gql_introspection_type(s, "Float"));
+    assert_null(gql_introspection_type(s, "ID"));
+    assert_non_null(gql_introspection_type(s, "String"));
+    assert_non_null(gql_introspection_type(s, "Boolean")); /* used by __Field.isDeprecated */
+    const gql_value *types = get(gql_introspection_schema(s), "types");
+    assert_null(find_named(types, "Int"));
+    assert_non_null(find_named(types, "Query"));
+    gql_schema_free(s);
+}
+
+static void on_done(gql_exec *ex, void *ud)
+{
+    (void)ex;
+    *(int *)ud += 1;
+}
+
+static void run_query(gql_schema *s, const char *q, cd_buf *out)
+{
+    int done = 0;
+    gql_exec *ex = gql_exec_new(s, NULL);
+    assert_non_null(ex);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    assert_int_equal(gql_exec_set_variables(ex, NULL), 0);
+    assert_int_equal(gql_exec_run(ex, NULL, NULL, on_done, &done), 0);
+    assert_int_equal(done, 1);
+    cd_buf_reset(out);
+    gql_exec_write_result(ex, out);
+    gql_exec_free(ex);
+}
+
+/* Through the executor: the bound resolvers drop deprecated entries unless
+ * includeDeprecated is true; __typename comes from the prebuilt objects. */
+static void test_include_deprecated_through_exec(void **state)
+{
+    fixture *f = *state;
+    cd_buf b;
+    cd_buf_init(&b);
+    run_query(f->s,
+              "{ __type(name: \"Thing\") { fields { name } all: fields(includeDeprecated: true)"
+              " { name } } }",
+              &b);
+    assert_string_equal(b.data, "{\"data\":{\"__type\":{\"fields\":[{\"name\":\"id\"},"
+                                "{\"name\":\"name\"},{\"name\":\"tags\"}],\"all\":["
+                                "{\"name\":\"id\"},{\"name\":\"name\"},{\"name\":\"tags\"},"
+                                "{\"name\":\"legacy\"}]}}}");
+    run_query(f->s,
+              "{ __type(name: \"Color\") { enumValues { name } } t: __type(name: \"Thing\") {"
+              " fields(includeDeprecated: true) { name args { name } } } }",
+              &b);
+    assert_non_null(strstr(b.data, "\"enumValues\":[{\"name\":\"RED\"},{\"name\":\"GREEN\"}]"));
+    assert_non_null(strstr(b.data, "\"args\":[{\"name\":\"upper\"}]"));
+    run_query(f->s,
+              "{ __type(name: \"In\") { inputFields { name } } __schema { queryType {"
+              " __typename name } } }",
+              &b);
+    assert_null(strstr(b.data, "\"old\""));
+    assert_non_null(strstr(b.data, "{\"__typename\":\"__Type\",\"name\":\"Q\"}"));
+    cd_buf_free(&b);
+}
+
+/* Every allocation of the lazy build may fail: the call answers NULL, leaves
+ * nothing half-built behind, and a later call succeeds. */
+static void test_build_allocation_failures(void **state)
+{
+    (void)state;
+    int succeeded_at = 0;
+    for (long n = 1; n < 2000 && !succeeded_at; n++) {
+        gql_schema *s = NULL;
+        char err[256];
+        assert_int_equal(gql_schema_build(SDL, strlen(SDL), &s, err, sizeof err), 0);
+        cd_alloc_fail_after(n);
+        const gql_value *v = gql_introspection_schema(s);
+        cd_alloc_fail_after(0);
+        if (v) {
+            succeeded_at = (int)n;
+        } else {
+            assert_null(s->introspection);
+            assert_null(s->introspection_types);
+            assert_non_null(gql_introspection_schema(s)); /* retry works */
+            assert_non_null(gql_introspection_type(s, "Thing"));
+        }
+        gql_schema_free(s);
+    }
+    assert_true(succeeded_at > 1);
+}
+
 /* The introspection types and their includeDeprecated arguments exist, so the
  * filtering resolvers got bound. */
 static void test_include_deprecated_bound(void **state)
@@ -243,6 +354,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abstract_enum_scalar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_include_deprecated_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_value_formats, setup, teardown),
+        cmocka_unit_test(test_unreferenced_builtin_scalar),
+        cmocka_unit_test_setup_teardown(test_include_deprecated_through_exec, setup, teardown),
+        cmocka_unit_test(test_build_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
