@@ -26,6 +26,9 @@
 #define GQL_INSPECT_MAX_ITEMS 10u
 #define GQL_INSPECT_MAX_DEPTH 2u
 #define GQL_MSG_LEN 512
+/* variable coercion errors reported before giving up (graphql-js execute()'s
+ * maxCoercionErrors default); one more error then says so */
+#define GQL_MAX_VARIABLE_ERRORS 50u
 
 /* ---- printing values like graphql-js ---- */
 
@@ -98,7 +101,12 @@ static void inspect_rec(cd_buf *b, const gql_value *v, unsigned depth)
     switch (v->kind) {
     case GQL_V_NULL: cd_buf_puts(b, "null"); break;
     case GQL_V_BOOL: cd_buf_puts(b, v->u.b ? "true" : "false"); break;
-    case GQL_V_INT: cd_buf_printf(b, "%lld", (long long)v->u.i); break;
+    case GQL_V_INT:
+        if (v->flags & GQL_VF_BIG)
+            cd_buf_append(b, v->u.s, v->len);
+        else
+            cd_buf_printf(b, "%lld", (long long)v->u.i);
+        break;
     case GQL_V_FLOAT:
         gql_js_number(num, sizeof num, v->u.f);
         cd_buf_puts(b, num);
@@ -539,6 +547,7 @@ typedef struct co_ctx {
     size_t msglen;
     uint32_t nerr;
     bool oom;
+    bool aborted; /* GQL_MAX_VARIABLE_ERRORS reached: stop coercing */
     uint32_t depth;
     gql_path_seg path[GQL_COERCE_MAX_PATH]; /* last: not cleared on init */
 } co_ctx;
@@ -553,6 +562,37 @@ static void co_path_print(cd_buf *b, const co_ctx *c)
     }
 }
 
+/* graphql-js: past the limit, one last error and coercion stops. */
+static void var_errors_full(co_ctx *c)
+{
+    gql_error *e = gql_errors_add(
+        c->errs, NULL, 0,
+        "Too many errors processing variables, error limit reached. Execution aborted.");
+    if (e) e->code = "BAD_USER_INPUT";
+    c->aborted = true;
+}
+
+/* A variable error not produced by co_value (missing, null, bad type). */
+static void var_error(co_ctx *c, const gql_loc *loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void var_error(co_ctx *c, const gql_loc *loc, const char *fmt, ...)
+{
+    if (c->aborted) return;
+    if (c->nerr >= GQL_MAX_VARIABLE_ERRORS) {
+        var_errors_full(c);
+        return;
+    }
+    c->nerr++;
+    char msg[GQL_MSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gql_error *e = gql_errors_add(c->errs, loc, 1, "%s", msg);
+    if (e) e->code = "BAD_USER_INPUT";
+    else if (!c->errs->truncated) c->oom = true;
+}
+
 static void co_error(co_ctx *c, const gql_value *invalid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void co_error(co_ctx *c, const gql_value *invalid, const char *fmt, ...)
@@ -562,6 +602,11 @@ static void co_error(co_ctx *c, const gql_value *invalid, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
+    if (c->aborted) return;
+    if (c->errs && c->nerr >= GQL_MAX_VARIABLE_ERRORS) {
+        var_errors_full(c);
+        return;
+    }
     c->nerr++;
     cd_buf b;
     cd_buf_init(&b);
@@ -655,7 +700,7 @@ static int co_value(co_ctx *c, const gql_tref *t, const gql_value *in, gql_value
             co_push(c, NULL, i);
             if (co_value(c, t->of, &in->u.items[i], &l->u.items[i]) != 0) rc = -1;
             c->depth--;
-            if (c->oom) return -1;
+            if (c->oom || c->aborted) return -1;
         }
         *out = *l;
         return rc;
@@ -692,7 +737,7 @@ static int co_value(co_ctx *c, const gql_tref *t, const gql_value *in, gql_value
             co_push(c, f->name, 0);
             if (co_value(c, f->type, fv, &v) != 0) rc = -1;
             c->depth--;
-            if (c->oom) return -1;
+            if (c->oom || c->aborted) return -1;
             gql_obj_set(o, n++, f->name, v);
         }
         for (uint32_t i = 0; i < in->len; i++) {
@@ -814,6 +859,14 @@ static int co_untyped(cd_arena *a, const gql_value *lit, const gql_value *vars, 
         *out = *o;
         return 0;
     }
+    case GQL_V_INT:
+        if (lit->flags & GQL_VF_BIG) { /* JS parseInt: a double */
+            *out = gql_float(strtod(lit->u.s, NULL));
+            return 0;
+        }
+        *out = *lit;
+        out->loc = (gql_loc){0, 0};
+        return 0;
     default:
         *out = *lit;
         out->loc = (gql_loc){0, 0};
@@ -842,7 +895,13 @@ static int co_literal_leaf(cd_arena *a, const gql_type *t, const gql_value *lit,
         if (k != GQL_V_BOOL) return -1;
     } else if (t->parse_value == id_parse) {
         if (k != GQL_V_STRING && k != GQL_V_INT) return -1;
+        if (k == GQL_V_INT && (lit->flags & GQL_VF_BIG)) { /* the literal's digits */
+            *out = gql_str_ref(lit->u.s, lit->len);
+            return 0;
+        }
     }
+    if (k == GQL_V_INT && (lit->flags & GQL_VF_BIG) && t->parse_value == int_parse)
+        return -1; /* outside int64, so outside Int */
     gql_value raw;
     int rc = co_untyped(a, lit, vars, &raw);
     if (rc) return rc;
@@ -947,7 +1006,7 @@ int gql_coerce_variables(cd_arena *a, const gql_schema *s, const gql_operation *
     uint32_t n = 0;
     int rc = 0;
     if (vars && vars->kind != GQL_V_OBJECT) vars = NULL;
-    for (uint32_t i = 0; i < op->nvars && !c->oom; i++) {
+    for (uint32_t i = 0; i < op->nvars && !c->oom && !c->aborted; i++) {
         const gql_var_def *vd = &op->vars[i];
         c->var = vd->name;
         c->var_loc = vd->loc;
@@ -956,14 +1015,11 @@ int gql_coerce_variables(cd_arena *a, const gql_schema *s, const gql_operation *
             cd_buf b;
             cd_buf_init(&b);
             gql_print_type_ref(&b, vd->type);
-            gql_error *e = gql_errors_add(
-                errs, &vd->loc, 1,
-                "Variable \"$%s\" expected value of type \"%s\" which cannot be used as an "
-                "input type.",
-                vd->name, b.data && !b.failed ? b.data : "?");
-            if (e) e->code = "BAD_USER_INPUT";
+            var_error(c, &vd->loc,
+                      "Variable \"$%s\" expected value of type \"%s\" which cannot be used as "
+                      "an input type.",
+                      vd->name, b.data && !b.failed ? b.data : "?");
             cd_buf_free(&b);
-            c->nerr++;
             continue;
         }
         const gql_value *in = vars ? gql_obj_get(vars, vd->name) : NULL;
@@ -977,21 +1033,14 @@ int gql_coerce_variables(cd_arena *a, const gql_schema *s, const gql_operation *
                 }
                 if (lr == 0) gql_obj_set(o, n++, vd->name, dv);
             } else if (t->kind == GQL_TR_NON_NULL) {
-                gql_error *e =
-                    gql_errors_add(errs, &vd->loc, 1,
-                                   "Variable \"$%s\" of required type \"%s\" was not provided.",
-                                   vd->name, tref_str(tb, sizeof tb, t));
-                if (e) e->code = "BAD_USER_INPUT";
-                c->nerr++;
+                var_error(c, &vd->loc, "Variable \"$%s\" of required type \"%s\" was not provided.",
+                          vd->name, tref_str(tb, sizeof tb, t));
             }
             continue;
         }
         if (in->kind == GQL_V_NULL && t->kind == GQL_TR_NON_NULL) {
-            gql_error *e = gql_errors_add(
-                errs, &vd->loc, 1, "Variable \"$%s\" of non-null type \"%s\" must not be null.",
-                vd->name, tref_str(tb, sizeof tb, t));
-            if (e) e->code = "BAD_USER_INPUT";
-            c->nerr++;
+            var_error(c, &vd->loc, "Variable \"$%s\" of non-null type \"%s\" must not be null.",
+                      vd->name, tref_str(tb, sizeof tb, t));
             continue;
         }
         gql_value v;
@@ -999,7 +1048,7 @@ int gql_coerce_variables(cd_arena *a, const gql_schema *s, const gql_operation *
         if (co_value(c, t, in, &v) == 0) gql_obj_set(o, n++, vd->name, v);
     }
     if (c->oom) rc = CD_ENOMEM;
-    else if (c->nerr) rc = CD_EBAD;
+    else if (c->nerr || c->aborted) rc = CD_EBAD;
     cd_free(c);
     if (rc) return rc;
     if (o) {

@@ -46,6 +46,12 @@
 #define GQL_EXEC_MSG_LEN 512u
 
 enum { R_PENDING = 0, R_NULL, R_LEAF, R_OBJ, R_LIST };
+/* ARGS_STATIC: coerced once and kept in the plan; ARGS_PER_EXEC: the field's
+ * arguments read variables and its plan is shared, so each exec coerces them
+ * (kept in gql_exec.vargs). */
+enum { ARGS_UNKNOWN = 0, ARGS_STATIC, ARGS_PER_EXEC };
+#define GQL_PLAN_MAX_ROOTS 8u  /* operations per document with a shared root plan */
+#define GQL_COLLECT_INLINE 64u /* fields collected without a heap allocation */
 enum { M_NONE = 0, M_TYPENAME, M_SCHEMA, M_TYPE };
 
 typedef struct gql_pset gql_pset;
@@ -64,13 +70,13 @@ struct gql_pfield {
     gql_field *def;
     uint8_t meta;
     bool nonnull;       /* def->type is NON_NULL */
-    bool args_ready;
+    uint8_t args_mode;  /* ARGS_*: how this field's arguments are coerced */
     uint32_t hint; /* index where the parent object last held this property */
     const gql_selection **nodes;
     uint32_t nnodes;
     gql_loc *locs;
-    gql_value args;             /* coerced arguments (OBJECT) */
-    const gql_error *args_err;  /* argument coercion failure, raised per instance */
+    gql_value args;             /* ARGS_STATIC: coerced arguments (OBJECT) */
+    const gql_error *args_err;  /* ARGS_STATIC: coercion failure, raised per instance */
     gql_psub *subs;
     uint32_t nsubs, capsubs;
 };
@@ -103,9 +109,28 @@ struct gql_rinfo {
     const gql_type *ptype;
     const gql_value *parent;
     gql_rval *slot;
+    const gql_value *args;
     gql_value result;
     bool done;
 };
+
+/* Field plans shared by every exec of a cached document (doc->exec_plans),
+ * used when no @skip/@include of the document reads a variable. */
+typedef struct gql_doc_plans {
+    bool shareable;
+    struct {
+        const gql_operation *op;
+        gql_pset *ps;
+    } roots[GQL_PLAN_MAX_ROOTS];
+    uint32_t nroots;
+} gql_doc_plans;
+
+/* Per-exec arguments of a shared plan field that reads variables. */
+typedef struct gql_vargs {
+    const gql_pfield *pf;
+    gql_value args;
+    const gql_error *err;
+} gql_vargs;
 
 struct gql_exec {
     gql_schema *schema;
@@ -123,6 +148,9 @@ struct gql_exec {
     uint32_t nreq_errs;
     gql_error_list errs; /* run errors, in the run arena */
     gql_pset *root_plan;
+    int8_t shared;      /* plans live in the document: 1, in prep: 0, unknown: -1 */
+    gql_vargs *vargs;   /* prep arena */
+    uint32_t nvargs, capvargs;
     gql_exec_opts opts;
     gql_exec_done_fn done;
     void *done_ud;
@@ -208,6 +236,9 @@ int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *op
     cd_arena_init(&ex->prep, GQL_EXEC_PREP_BLOCK);
     ex->op = NULL;
     ex->root_plan = NULL;
+    ex->shared = -1;
+    ex->vargs = NULL;
+    ex->nvargs = ex->capvargs = 0;
     ex->vars_ready = ex->vars_failed = ex->has_data = ex->oom = false;
     ex->req_errs = NULL;
     ex->nreq_errs = 0;
@@ -278,7 +309,10 @@ int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
     if (!ex->op || ex->running) return CD_ESTATE;
     gql_error_list l;
     gql_errors_init(&l, &ex->prep);
-    ex->root_plan = NULL; /* plans depend on variables */
+    ex->root_plan = NULL; /* per-exec plans and arguments depend on variables */
+    ex->shared = -1;
+    ex->vargs = NULL;
+    ex->nvargs = ex->capvargs = 0;
     ex->vars_ready = false;
     int rc = gql_coerce_variables(&ex->prep, ex->schema, ex->op, vars, &ex->vars, &l);
     if (rc == 0) {
@@ -321,15 +355,23 @@ typedef struct coll_item {
     const gql_selection *sel;
 } coll_item;
 
+/* CollectFields scratch: items inline up to GQL_COLLECT_INLINE, then heap. */
 typedef struct collector {
     gql_exec *ex;
     const gql_type *type;
     coll_item *items;
     uint32_t n, cap;
-    const char **visited;
+    const char *visited[32];
+    const char **vis;
     uint32_t nvisited, capvisited;
     bool oom;
+    coll_item inline_items[GQL_COLLECT_INLINE];
 } collector;
+
+static cd_arena *plan_arena(gql_exec *ex)
+{
+    return ex->shared == 1 ? &ex->doc->arena : &ex->prep;
+}
 
 static bool directives_include(gql_exec *ex, const gql_directive *dirs, uint32_t n)
 {
@@ -369,7 +411,7 @@ static bool fragment_applies(gql_exec *ex, const gql_type *obj, const char *cond
 
 static void *grow(cd_arena *a, void *old, uint32_t n, uint32_t *cap, size_t elem)
 {
-    uint32_t ncap = *cap ? *cap * 2 : 16;
+    uint32_t ncap = *cap ? *cap * 2 : 4;
     void *p = cd_arena_alloc(a, (size_t)ncap * elem);
     if (!p) return NULL;
     if (n) memcpy(p, old, (size_t)n * elem);
@@ -377,17 +419,29 @@ static void *grow(cd_arena *a, void *old, uint32_t n, uint32_t *cap, size_t elem
     return p;
 }
 
+/* Heap growth for collector scratch (freed at the end of collect). */
+static void *grow_heap(void *old, bool old_inline, uint32_t n, uint32_t *cap, size_t elem)
+{
+    uint32_t ncap = *cap * 2;
+    void *p = cd_malloc((size_t)ncap * elem);
+    if (!p) return NULL;
+    memcpy(p, old, (size_t)n * elem);
+    if (!old_inline) cd_free(old);
+    *cap = ncap;
+    return p;
+}
+
 static void collect_set(collector *c, const gql_selection_set *set)
 {
     if (!set) return;
-    cd_arena *a = &c->ex->prep;
     for (uint32_t i = 0; i < set->n && !c->oom; i++) {
         const gql_selection *s = &set->items[i];
         if (s->ndirs && !directives_include(c->ex, s->dirs, s->ndirs)) continue;
         switch (s->kind) {
         case GQL_SEL_FIELD:
             if (c->n == c->cap) {
-                coll_item *ni = grow(a, c->items, c->n, &c->cap, sizeof *ni);
+                coll_item *ni = grow_heap(c->items, c->items == c->inline_items, c->n, &c->cap,
+                                          sizeof *ni);
                 if (!ni) {
                     c->oom = true;
                     return;
@@ -400,18 +454,19 @@ static void collect_set(collector *c, const gql_selection_set *set)
             break;
         case GQL_SEL_FRAGMENT_SPREAD: {
             bool seen = false;
-            for (uint32_t j = 0; j < c->nvisited; j++)
-                if (strcmp(c->visited[j], s->name) == 0) seen = true;
+            for (uint32_t j = 0; j < c->nvisited && !seen; j++)
+                seen = strcmp(c->vis[j], s->name) == 0;
             if (seen) break;
             if (c->nvisited == c->capvisited) {
-                const char **nv = grow(a, c->visited, c->nvisited, &c->capvisited, sizeof *nv);
+                const char **nv = grow_heap(c->vis, c->vis == c->visited, c->nvisited,
+                                            &c->capvisited, sizeof *nv);
                 if (!nv) {
                     c->oom = true;
                     return;
                 }
-                c->visited = nv;
+                c->vis = nv;
             }
-            c->visited[c->nvisited++] = s->name;
+            c->vis[c->nvisited++] = s->name;
             const gql_fragment *f = find_fragment(c->ex->doc->doc, s->name);
             if (!f || !fragment_applies(c->ex, c->type, f->type_cond)) break;
             collect_set(c, f->sel);
@@ -463,25 +518,28 @@ static char *json_key(cd_arena *a, const char *key, uint32_t *len)
 }
 
 /* Builds the plan for `type` over the given selection sets (one per merged
- * field node). NULL on OOM. */
-static gql_pset *collect(gql_exec *ex, const gql_type *type, const gql_selection **nodes,
-                         uint32_t nnodes, const gql_selection_set *root_set)
+ * field node) in plan_arena(ex). NULL on OOM. */
+static gql_pset *collect_plan(gql_exec *ex, collector *c, const gql_type *type,
+                              const gql_selection **nodes, uint32_t nnodes,
+                              const gql_selection_set *root_set)
 {
-    cd_arena *a = &ex->prep;
-    collector c = {.ex = ex, .type = type};
-    if (root_set) collect_set(&c, root_set);
-    for (uint32_t i = 0; i < nnodes && !c.oom; i++) collect_set(&c, nodes[i]->sel);
-    if (c.oom) return NULL;
+    cd_arena *a = plan_arena(ex);
+    if (root_set) collect_set(c, root_set);
+    for (uint32_t i = 0; i < nnodes && !c->oom; i++) collect_set(c, nodes[i]->sel);
+    if (c->oom) return NULL;
     gql_pset *ps = cd_arena_calloc(a, 1, sizeof *ps);
     if (!ps) return NULL;
     ps->type = type;
-    if (c.n == 0) return ps;
-    ps->f = cd_arena_calloc(a, c.n, sizeof *ps->f);
-    uint32_t *group = cd_arena_alloc(a, c.n * sizeof *group); /* item → field index */
-    if (!ps->f || !group) return NULL;
+    if (c->n == 0) return ps;
+    ps->f = cd_arena_calloc(a, c->n, sizeof *ps->f);
+    uint32_t *group = cd_malloc(c->n * sizeof *group); /* item → field index */
+    if (!ps->f || !group) {
+        cd_free(group);
+        return NULL;
+    }
     uint32_t nf = 0;
-    for (uint32_t i = 0; i < c.n; i++) {
-        const char *k = c.items[i].key;
+    for (uint32_t i = 0; i < c->n; i++) {
+        const char *k = c->items[i].key;
         uint32_t g = nf;
         for (uint32_t j = 0; j < nf; j++)
             if (ps->f[j].key[0] == k[0] && strcmp(ps->f[j].key, k) == 0) {
@@ -499,14 +557,18 @@ static gql_pset *collect(gql_exec *ex, const gql_type *type, const gql_selection
         gql_pfield *pf = &ps->f[j];
         pf->nodes = cd_arena_alloc(a, pf->nnodes * sizeof *pf->nodes);
         pf->locs = cd_arena_alloc(a, pf->nnodes * sizeof *pf->locs);
-        if (!pf->nodes || !pf->locs) return NULL;
+        if (!pf->nodes || !pf->locs) {
+            cd_free(group);
+            return NULL;
+        }
         pf->nnodes = 0;
     }
-    for (uint32_t i = 0; i < c.n; i++) {
+    for (uint32_t i = 0; i < c->n; i++) {
         gql_pfield *pf = &ps->f[group[i]];
-        pf->locs[pf->nnodes] = c.items[i].sel->loc;
-        pf->nodes[pf->nnodes++] = c.items[i].sel;
+        pf->locs[pf->nnodes] = c->items[i].sel->loc;
+        pf->nodes[pf->nnodes++] = c->items[i].sel;
     }
+    cd_free(group);
     /* resolve definitions; drop fields the type does not define */
     uint32_t out = 0;
     for (uint32_t j = 0; j < nf; j++) {
@@ -527,11 +589,80 @@ static gql_pset *collect(gql_exec *ex, const gql_type *type, const gql_selection
     return ps;
 }
 
+static gql_pset *collect(gql_exec *ex, const gql_type *type, const gql_selection **nodes,
+                         uint32_t nnodes, const gql_selection_set *root_set)
+{
+    collector *c = cd_malloc(sizeof *c);
+    if (!c) return NULL;
+    c->ex = ex;
+    c->type = type;
+    c->items = c->inline_items;
+    c->n = 0;
+    c->cap = GQL_COLLECT_INLINE;
+    c->vis = c->visited;
+    c->nvisited = 0;
+    c->capvisited = CD_ARRAY_LEN(c->visited);
+    c->oom = false;
+    gql_pset *ps = collect_plan(ex, c, type, nodes, nnodes, root_set);
+    if (c->items != c->inline_items) cd_free(c->items);
+    if (c->vis != c->visited) cd_free(c->vis);
+    cd_free(c);
+    return ps;
+}
+
+/* True when a @skip/@include anywhere in the selection set reads a variable
+ * (then the collected fields differ between execs). */
+static bool set_dirs_use_vars(const gql_selection_set *set)
+{
+    if (!set) return false;
+    for (uint32_t i = 0; i < set->n; i++) {
+        const gql_selection *s = &set->items[i];
+        for (uint32_t d = 0; d < s->ndirs; d++)
+            for (uint32_t k = 0; k < s->dirs[d].nargs; k++)
+                if (s->dirs[d].args[k].value.kind == GQL_V_VARIABLE) return true;
+        if (set_dirs_use_vars(s->sel)) return true;
+    }
+    return false;
+}
+
+static gql_doc_plans *doc_plans(gql_exec *ex)
+{
+    gql_cached_doc *d = ex->doc;
+    if (d->exec_plans) return d->exec_plans;
+    gql_doc_plans *dp = cd_arena_calloc(&d->arena, 1, sizeof *dp);
+    if (!dp) return NULL;
+    dp->shareable = true;
+    for (uint32_t i = 0; i < d->doc->ndefs && dp->shareable; i++) {
+        const gql_definition *def = &d->doc->defs[i];
+        if (def->kind == GQL_DEF_OPERATION)
+            dp->shareable = !set_dirs_use_vars(def->u.op->sel);
+        else if (def->kind == GQL_DEF_FRAGMENT)
+            dp->shareable = !set_dirs_use_vars(def->u.frag->sel);
+    }
+    d->exec_plans = dp;
+    return dp;
+}
+
 static gql_pset *root_plan(gql_exec *ex)
 {
-    if (!ex->root_plan)
-        ex->root_plan = collect(ex, ex->root_type, NULL, 0, ex->op->sel);
-    return ex->root_plan;
+    if (ex->root_plan) return ex->root_plan;
+    gql_doc_plans *dp = NULL;
+    if (ex->shared != 0) {
+        dp = doc_plans(ex);
+        ex->shared = dp && dp->shareable ? 1 : 0;
+    }
+    if (ex->shared == 1) {
+        for (uint32_t i = 0; i < dp->nroots; i++)
+            if (dp->roots[i].op == ex->op) return ex->root_plan = dp->roots[i].ps;
+        if (dp->nroots == GQL_PLAN_MAX_ROOTS) ex->shared = 0;
+    }
+    gql_pset *ps = collect(ex, ex->root_type, NULL, 0, ex->op->sel);
+    if (ps && ex->shared == 1) {
+        dp->roots[dp->nroots].op = ex->op;
+        dp->roots[dp->nroots].ps = ps;
+        dp->nroots++;
+    }
+    return ex->root_plan = ps;
 }
 
 static gql_pset *sub_plan(gql_exec *ex, gql_pfield *pf, const gql_type *t)
@@ -541,7 +672,7 @@ static gql_pset *sub_plan(gql_exec *ex, gql_pfield *pf, const gql_type *t)
     gql_pset *ps = collect(ex, t, pf->nodes, pf->nnodes, NULL);
     if (!ps) return NULL;
     if (pf->nsubs == pf->capsubs) {
-        gql_psub *ns = grow(&ex->prep, pf->subs, pf->nsubs, &pf->capsubs, sizeof *ns);
+        gql_psub *ns = grow(plan_arena(ex), pf->subs, pf->nsubs, &pf->capsubs, sizeof *ns);
         if (!ns) return NULL;
         pf->subs = ns;
     }
@@ -551,29 +682,76 @@ static gql_pset *sub_plan(gql_exec *ex, gql_pfield *pf, const gql_type *t)
     return ps;
 }
 
-/* Coerces a plan field's arguments once per exec. 0, CD_EBAD (args_err
- * set) or CD_ENOMEM. */
-static int prepare_args(gql_exec *ex, gql_pfield *pf)
+static bool value_uses_vars(const gql_value *v)
 {
-    if (pf->args_ready) return pf->args_err ? CD_EBAD : 0;
+    switch (v->kind) {
+    case GQL_V_VARIABLE: return true;
+    case GQL_V_LIST:
+        for (uint32_t i = 0; i < v->len; i++)
+            if (value_uses_vars(&v->u.items[i])) return true;
+        return false;
+    case GQL_V_OBJECT:
+        for (uint32_t i = 0; i < v->len; i++)
+            if (value_uses_vars(&v->u.fields[i].value)) return true;
+        return false;
+    default: return false;
+    }
+}
+
+/* Coerces a plan field's arguments: once per plan when they read no
+ * variables (or the plan is this exec's own), else once per exec. Sets
+ * *args (an OBJECT) and *err. 0, CD_EBAD (*err set) or CD_ENOMEM. */
+static int field_args(gql_exec *ex, gql_pfield *pf, const gql_value **args,
+                      const gql_error **err)
+{
+    *err = NULL;
+    *args = &gql_empty_object;
+    if (pf->def->nargs == 0) return 0;
     const gql_selection *n0 = pf->nodes[0];
+    if (pf->args_mode == ARGS_UNKNOWN) {
+        bool uses = false;
+        for (uint32_t i = 0; i < n0->nargs && !uses; i++) uses = value_uses_vars(&n0->args[i].value);
+        if (uses && ex->shared == 1) {
+            pf->args_mode = ARGS_PER_EXEC;
+        } else {
+            cd_arena *a = plan_arena(ex);
+            gql_error_list l;
+            gql_errors_init(&l, a);
+            int rc = gql_coerce_arguments(a, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
+                                          &ex->vars, &pf->args, &l, n0->loc);
+            if (rc == CD_ENOMEM || (rc != 0 && !l.n)) return CD_ENOMEM;
+            pf->args_err = rc ? &l.items[0] : NULL;
+            pf->args_mode = ARGS_STATIC;
+        }
+    }
+    if (pf->args_mode == ARGS_STATIC) {
+        *args = &pf->args;
+        *err = pf->args_err;
+        return *err ? CD_EBAD : 0;
+    }
+    for (uint32_t i = 0; i < ex->nvargs; i++)
+        if (ex->vargs[i].pf == pf) {
+            *args = &ex->vargs[i].args;
+            *err = ex->vargs[i].err;
+            return *err ? CD_EBAD : 0;
+        }
+    if (ex->nvargs == ex->capvargs) {
+        gql_vargs *nv = grow(&ex->prep, ex->vargs, ex->nvargs, &ex->capvargs, sizeof *nv);
+        if (!nv) return CD_ENOMEM;
+        ex->vargs = nv;
+    }
+    gql_vargs *va = &ex->vargs[ex->nvargs];
     gql_error_list l;
     gql_errors_init(&l, &ex->prep);
-    int rc;
-    if (pf->def->nargs == 0) {
-        pf->args = gql_empty_object;
-        rc = 0;
-    } else {
-        rc = gql_coerce_arguments(&ex->prep, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
-                                  &ex->vars, &pf->args, &l, n0->loc);
-    }
-    if (rc == CD_ENOMEM) return rc;
-    if (rc != 0) {
-        if (!l.n) return CD_ENOMEM;
-        pf->args_err = &l.items[0];
-    }
-    pf->args_ready = true;
-    return rc ? CD_EBAD : 0;
+    int rc = gql_coerce_arguments(&ex->prep, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
+                                  &ex->vars, &va->args, &l, n0->loc);
+    if (rc == CD_ENOMEM || (rc != 0 && !l.n)) return CD_ENOMEM;
+    va->pf = pf;
+    va->err = rc ? &l.items[0] : NULL;
+    ex->nvargs++;
+    *args = &va->args;
+    *err = va->err;
+    return *err ? CD_EBAD : 0;
 }
 
 /* ---- errors with paths ---- */
@@ -861,13 +1039,14 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
         null_out(slot);
         return;
     }
-    int rc = prepare_args(ex, pf);
+    const gql_value *args;
+    const gql_error *ae;
+    int rc = field_args(ex, pf, &args, &ae);
     if (rc == CD_ENOMEM) {
         exec_oom(ex, slot);
         return;
     }
     if (rc != 0) {
-        const gql_error *ae = pf->args_err;
         gql_error *e = field_error(ex, pf, slot, "%s", ae->message);
         if (e) {
             e->code = ae->code;
@@ -897,7 +1076,7 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
                 return;
             }
         } else {
-            const gql_value *name = gql_obj_get(&pf->args, "name");
+            const gql_value *name = gql_obj_get(args, "name");
             iv = name && name->kind == GQL_V_STRING
                      ? gql_introspection_type(ex->schema, name->u.s)
                      : NULL;
@@ -916,6 +1095,7 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
         ri->ptype = ptype;
         ri->parent = parent;
         ri->slot = slot;
+        ri->args = args;
         ri->result = gql_null_value;
         ri->done = false;
         ex->pending++;
@@ -1040,7 +1220,9 @@ const char *gql_exec_root_field(gql_exec *ex, const gql_value **args)
     for (uint32_t i = 0; i < ps->n; i++) {
         gql_pfield *pf = &ps->f[i];
         if (pf->meta != M_NONE) continue;
-        if (args && prepare_args(ex, pf) == 0) *args = &pf->args;
+        const gql_value *a;
+        const gql_error *e;
+        if (args && field_args(ex, pf, &a, &e) == 0) *args = a;
         return pf->def->name;
     }
     return NULL;
@@ -1055,12 +1237,12 @@ const gql_value *gql_ri_parent(const gql_rinfo *ri)
 
 const gql_value *gql_ri_args(const gql_rinfo *ri)
 {
-    return &ri->pf->args;
+    return ri->args;
 }
 
 const gql_value *gql_ri_arg(const gql_rinfo *ri, const char *name)
 {
-    return gql_obj_get(&ri->pf->args, name);
+    return gql_obj_get(ri->args, name);
 }
 
 void *gql_ri_context(const gql_rinfo *ri)

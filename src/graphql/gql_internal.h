@@ -80,6 +80,8 @@ typedef struct gql_cached_doc {
     uint64_t hash;
     size_t len;
     char *text;              /* copy of the query text (for collision checks) */
+    void *exec_plans;        /* execute.c: field plans shared by every exec of
+                                this document (in arena); NULL until first run */
 } gql_cached_doc;
 
 /* Returns a referenced document for query text (parsing and validating on a

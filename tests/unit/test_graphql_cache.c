@@ -88,6 +88,33 @@ static void test_bad_document_cached(void **state)
     gql_cache_free(c);
 }
 
+/* Validation errors stop at GQL_MAX_ERRORS, then one more says so (as
+ * graphql-js's maxErrors). */
+static void test_validation_error_cap(void **state)
+{
+    gql_schema *s = *state;
+    for (uint32_t nf = GQL_MAX_ERRORS; nf <= GQL_MAX_ERRORS + 1; nf++) {
+        cd_buf q;
+        cd_buf_init(&q);
+        cd_buf_puts(&q, "{");
+        for (uint32_t i = 0; i < nf; i++) cd_buf_printf(&q, " f%u", i);
+        cd_buf_puts(&q, " }");
+        gql_cached_doc *d = gql_cache_get(NULL, s, q.data, q.len);
+        assert_non_null(d);
+        if (nf == GQL_MAX_ERRORS) {
+            assert_int_equal(d->nerrors, GQL_MAX_ERRORS);
+            assert_null(strstr(d->errors[nf - 1].message, "Too many"));
+        } else {
+            assert_int_equal(d->nerrors, GQL_MAX_ERRORS + 1);
+            assert_string_equal(d->errors[GQL_MAX_ERRORS].message,
+                                "Too many validation errors, error limit reached. Validation "
+                                "aborted.");
+        }
+        gql_cached_doc_release(d);
+        cd_buf_free(&q);
+    }
+}
+
 static void test_lru_eviction_and_refcount(void **state)
 {
     gql_schema *s = *state;
@@ -179,6 +206,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_miss),
         cmocka_unit_test(test_bad_document_cached),
+        cmocka_unit_test(test_validation_error_cap),
         cmocka_unit_test(test_lru_eviction_and_refcount),
         cmocka_unit_test(test_uncached_and_limits),
         cmocka_unit_test(test_alloc_failures),

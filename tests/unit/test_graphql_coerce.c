@@ -234,6 +234,73 @@ static void test_variables(void **state)
     assert_null(errs.items[3].path);
 }
 
+/* GQL_MAX_VARIABLE_ERRORS (50, as graphql-js) at its edge: 50 errors are
+ * all reported; the 51st becomes one "error limit reached" error. */
+static void test_variable_error_limit(void **state)
+{
+    fx *f = *state;
+    for (uint32_t nv = 50; nv <= 52; nv++) {
+        cd_buf q, v;
+        cd_buf_init(&q);
+        cd_buf_init(&v);
+        cd_buf_puts(&q, "query(");
+        cd_buf_putc(&v, '{');
+        for (uint32_t i = 0; i < nv; i++) {
+            cd_buf_printf(&q, "%s$v%u: Int", i ? ", " : "", i);
+            cd_buf_printf(&v, "%sv%u: \"x\"", i ? ", " : "", i);
+        }
+        cd_buf_puts(&q, ") { f(a: 1) }");
+        cd_buf_putc(&v, '}');
+        const gql_operation *op = op_of(f, q.data);
+        gql_value vars = lit(&f->a, v.data);
+        gql_error_list errs;
+        gql_errors_init(&errs, &f->a);
+        gql_value out;
+        assert_int_equal(gql_coerce_variables(&f->a, f->s, op, &vars, &out, &errs), CD_EBAD);
+        if (nv == 50) {
+            assert_int_equal(errs.n, 50);
+            assert_null(strstr(errs.items[49].message, "Too many"));
+        } else {
+            assert_int_equal(errs.n, 51);
+            assert_string_equal(errs.items[50].message, "Too many errors processing variables, "
+                                                        "error limit reached. Execution aborted.");
+            assert_int_equal(errs.items[50].nlocs, 0);
+        }
+        cd_buf_free(&q);
+        cd_buf_free(&v);
+    }
+}
+
+static void test_big_int_literals(void **state)
+{
+    fx *f = *state;
+    const char *sdl = "type Query { f(id: ID, x: Float, j: JSON, i: Int): Int }\nscalar JSON\n";
+    gql_schema *s;
+    char err[128];
+    assert_int_equal(gql_schema_build(sdl, strlen(sdl), &s, err, sizeof err), 0);
+    gql_field *fd = gql_type_field(s->root[GQL_OP_QUERY], "f");
+    const gql_operation *op =
+        op_of(f, "{ f(id: 123456789012345678901234567890, x: 123456789012345678901234567890, "
+                 "j: 123456789012345678901234567890) }");
+    const gql_selection *sel = &op->sel->items[0];
+    gql_error_list errs;
+    gql_errors_init(&errs, &f->a);
+    gql_value out;
+    assert_int_equal(gql_coerce_arguments(&f->a, fd->args, fd->nargs, sel->args, sel->nargs, NULL,
+                                          &out, &errs, sel->loc),
+                     0);
+    assert_string_equal(show(&out), "{ id: \"123456789012345678901234567890\", x: "
+                                    "1.2345678901234568e+29, j: 1.2345678901234568e+29 }");
+    op = op_of(f, "{ f(i: 123456789012345678901234567890) }");
+    sel = &op->sel->items[0];
+    assert_int_equal(gql_coerce_arguments(&f->a, fd->args, fd->nargs, sel->args, sel->nargs, NULL,
+                                          &out, &errs, sel->loc),
+                     CD_EBAD);
+    assert_string_equal(errs.items[0].message,
+                        "Argument \"i\" has invalid value 123456789012345678901234567890.");
+    gql_schema_free(s);
+}
+
 static void test_arguments(void **state)
 {
     fx *f = *state;
@@ -346,6 +413,8 @@ int main(void)
         cmocka_unit_test(test_enum_list_object),
         cmocka_unit_test(test_list_limit_edge),
         cmocka_unit_test(test_variables),
+        cmocka_unit_test(test_variable_error_limit),
+        cmocka_unit_test(test_big_int_literals),
         cmocka_unit_test(test_arguments),
         cmocka_unit_test(test_serialize),
         cmocka_unit_test(test_js_number_and_inspect),
