@@ -568,6 +568,80 @@ static void test_free_while_pending(void **state)
     assert_int_equal(done, 0); /* never called after free; ASan checks the rest */
 }
 
+/* Execs of one cached document share its field plans; arguments that read
+ * variables and @skip/@include on variables stay per exec, also while two
+ * execs of the document are in flight at once. */
+static void test_shared_plans(void **state)
+{
+    fixture *f = *state;
+    gql_cache *c = gql_cache_new(f->s, 8);
+    const char *q = "query($v: Int, $w: Int) { echoInt(v: $v) k: echoInt(v: 7) slow(n: $w) "
+                    "user { name } }";
+    cd_arena a;
+    cd_arena_init(&a, 1024);
+    gql_exec *ex[2];
+    int done[2] = {0, 0};
+    nqueue = nstart = 0;
+    for (int i = 0; i < 2; i++) {
+        ex[i] = gql_exec_new(f->s, c);
+        assert_int_equal(gql_exec_prepare(ex[i], q, strlen(q), NULL), 0);
+        gql_value v = lit(&a, i == 0 ? "{v: 1, w: 10}" : "{v: 2, w: 20}");
+        assert_int_equal(gql_exec_set_variables(ex[i], &v), 0);
+        assert_int_equal(gql_exec_run(ex[i], &f->root, NULL, on_done, &done[i]), 0);
+    }
+    assert_int_equal(nqueue, 2);
+    assert_int_equal(start_log[0], 10);
+    assert_int_equal(start_log[1], 20);
+    gql_ri_return(queue[1], gql_int(200));
+    gql_ri_return(queue[0], gql_int(100));
+    const char *want[2] = {
+        "{\"data\":{\"echoInt\":1,\"k\":7,\"slow\":100,\"user\":{\"name\":\"Ann\"}}}",
+        "{\"data\":{\"echoInt\":2,\"k\":7,\"slow\":200,\"user\":{\"name\":\"Ann\"}}}"};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(done[i], 1);
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex[i], &b);
+        assert_string_equal(b.data, want[i]);
+        cd_buf_free(&b);
+        gql_exec_free(ex[i]);
+    }
+    /* a @skip reading a variable: the document's plans are per exec */
+    q = "query($s: Boolean!) { user { id @skip(if: $s) name } }";
+    for (int i = 0; i < 4; i++) {
+        gql_exec *e = gql_exec_new(f->s, c);
+        assert_int_equal(gql_exec_prepare(e, q, strlen(q), NULL), 0);
+        gql_value v = lit(&a, i & 1 ? "{s: true}" : "{s: false}");
+        assert_int_equal(gql_exec_set_variables(e, &v), 0);
+        int d = 0;
+        assert_int_equal(gql_exec_run(e, &f->root, NULL, on_done, &d), 0);
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(e, &b);
+        assert_string_equal(b.data, i & 1 ? "{\"data\":{\"user\":{\"name\":\"Ann\"}}}"
+                                          : "{\"data\":{\"user\":{\"id\":\"u1\",\"name\":"
+                                            "\"Ann\"}}}");
+        cd_buf_free(&b);
+        gql_exec_free(e);
+    }
+    /* argument errors of a shared plan are raised for every exec */
+    q = "query($x: String) { echoStr(v: $x) }";
+    for (int i = 0; i < 2; i++) {
+        gql_exec *e = gql_exec_new(f->s, c);
+        assert_int_equal(gql_exec_prepare(e, q, strlen(q), NULL), 0);
+        gql_value v = lit(&a, i ? "{x: null}" : "{x: \"ok\"}");
+        assert_int_equal(gql_exec_set_variables(e, &v), 0);
+        int d = 0;
+        assert_int_equal(gql_exec_run(e, &f->root, NULL, on_done, &d), 0);
+        uint32_t n;
+        gql_exec_errors(e, &n);
+        assert_int_equal(n, i ? 1 : 0);
+        gql_exec_free(e);
+    }
+    gql_cache_free(c);
+    cd_arena_free(&a);
+}
+
 static void test_subscription_runs(void **state)
 {
     fixture *f = *state;
@@ -839,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_async_parallel),
         cmocka_unit_test(test_serial_mutations),
         cmocka_unit_test(test_free_while_pending),
+        cmocka_unit_test(test_shared_plans),
         cmocka_unit_test(test_subscription_runs),
         cmocka_unit_test(test_introspection_gate),
         cmocka_unit_test(test_error_cap),
