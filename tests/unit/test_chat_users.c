@@ -1,0 +1,217 @@
+/*
+ * test_chat_users.c — the user role's pure parts at their edges: username,
+ * email and displayName validation (length limits ±1, control characters,
+ * invalid UTF-8), UUID syntax, refresh-token encoding and hashing, the login
+ * throttling policy (slow-down and lock thresholds, delay ceiling), a
+ * throttle session against an unreachable Redis (fails open, frees itself),
+ * and control-channel message parsing. The resolvers themselves run against
+ * real Postgres in tests/integration/users.test.js.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "chat/chat.h"
+#include "chat/throttle.h"
+#include "chat/users.h"
+
+static void test_username(void **state)
+{
+    (void)state;
+    char buf[USER_USERNAME_MAX + 2];
+    memset(buf, 'a', sizeof buf);
+    assert_null(chat_user_check_username(buf, USER_USERNAME_MAX));
+    assert_non_null(chat_user_check_username(buf, USER_USERNAME_MAX + 1));
+    assert_null(chat_user_check_username("a", 1));
+    assert_non_null(chat_user_check_username("", 0));
+    assert_non_null(chat_user_check_username(NULL, 0));
+    assert_non_null(chat_user_check_username(" ab", 3));
+    assert_non_null(chat_user_check_username("ab ", 3));
+    assert_null(chat_user_check_username("a b", 3));
+    assert_non_null(chat_user_check_username("a\nb", 3));
+    assert_non_null(chat_user_check_username("a\x7f", 2));
+    assert_non_null(chat_user_check_username("a@b", 3));
+    assert_null(chat_user_check_username("J\xc3\xbcrgen", 7));      /* ü */
+    assert_non_null(chat_user_check_username("J\xc3", 2));          /* truncated */
+    assert_non_null(chat_user_check_username("J\xc0\x80", 3));      /* overlong NUL */
+    assert_non_null(chat_user_check_username("a\0b", 3));           /* embedded NUL */
+}
+
+static void test_email(void **state)
+{
+    (void)state;
+    assert_null(chat_user_check_email("a@b.co", 6));
+    assert_null(chat_user_check_email("first.last+tag@sub.example.org", 30));
+    const char *bad[] = {"", "plain", "@b.co", "a@", "a@b", "a@.co", "a@b.", "a@@b.co",
+                         "a b@c.de", "a@b@c.de", "a\t@b.co"};
+    for (unsigned i = 0; i < CD_ARRAY_LEN(bad); i++)
+        assert_non_null(chat_user_check_email(bad[i], strlen(bad[i])));
+    char big[USER_EMAIL_MAX + 2];
+    memset(big, 'e', sizeof big);
+    memcpy(big + USER_EMAIL_MAX - 5, "@x.io", 5);
+    assert_null(chat_user_check_email(big, USER_EMAIL_MAX));
+    big[USER_EMAIL_MAX - 6] = 'e';
+    memcpy(big + USER_EMAIL_MAX - 4, "@x.io", 5);
+    assert_non_null(chat_user_check_email(big, USER_EMAIL_MAX + 1));
+}
+
+static void test_display_name(void **state)
+{
+    (void)state;
+    char buf[USER_DISPLAY_NAME_MAX + 1];
+    memset(buf, 'd', sizeof buf);
+    assert_null(chat_user_check_display_name(buf, USER_DISPLAY_NAME_MAX));
+    assert_non_null(chat_user_check_display_name(buf, USER_DISPLAY_NAME_MAX + 1));
+    assert_null(chat_user_check_display_name("", 0));
+    assert_non_null(chat_user_check_display_name("x\r", 2));
+}
+
+static void test_uuid(void **state)
+{
+    (void)state;
+    assert_true(chat_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766d", 36));
+    assert_true(chat_uuid_valid("425AF4F3-C8D3-4F07-B8D0-A24CDE78766D", 36));
+    assert_false(chat_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766", 35));
+    assert_false(chat_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766dd", 37));
+    assert_false(chat_uuid_valid("425af4f3xc8d3-4f07-b8d0-a24cde78766d", 36));
+    assert_false(chat_uuid_valid("g25af4f3-c8d3-4f07-b8d0-a24cde78766d", 36));
+    assert_false(chat_uuid_valid(NULL, 0));
+}
+
+static void test_refresh_tokens(void **state)
+{
+    (void)state;
+    char a[USER_RT_TEXT_LEN + 1], b[USER_RT_TEXT_LEN + 1];
+    chat_rt_new(a);
+    chat_rt_new(b);
+    assert_int_equal(strlen(a), USER_RT_TEXT_LEN);
+    assert_string_not_equal(a, b);
+    for (size_t i = 0; i < USER_RT_TEXT_LEN; i++)
+        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                               a[i]));
+    char h1[USER_RT_HASH_LEN + 1], h2[USER_RT_HASH_LEN + 1];
+    chat_rt_hash(a, strlen(a), h1);
+    chat_rt_hash(a, strlen(a), h2);
+    assert_string_equal(h1, h2);
+    assert_int_equal(strlen(h1), USER_RT_HASH_LEN);
+    chat_rt_hash("abc", 3, h1);
+    assert_string_equal(h1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void test_throttle_policy(void **state)
+{
+    (void)state;
+    assert_int_equal(chat_throttle_delay_ms(0, 0), 0);
+    assert_int_equal(chat_throttle_delay_ms(LOGIN_SLOW_AFTER_USER - 1, 0), 0);
+    assert_int_equal(chat_throttle_delay_ms(LOGIN_SLOW_AFTER_USER, 0), LOGIN_SLOW_STEP_MS);
+    assert_int_equal(chat_throttle_delay_ms(LOGIN_SLOW_AFTER_USER + 1, 0), 2 * LOGIN_SLOW_STEP_MS);
+    assert_int_equal(chat_throttle_delay_ms(0, LOGIN_SLOW_AFTER_ADDR - 1), 0);
+    assert_int_equal(chat_throttle_delay_ms(0, LOGIN_SLOW_AFTER_ADDR), LOGIN_SLOW_STEP_MS);
+    assert_int_equal(chat_throttle_delay_ms(1000, 0), LOGIN_SLOW_MAX_MS);
+    assert_int_equal(chat_throttle_delay_ms(0, 1000000), LOGIN_SLOW_MAX_MS);
+    /* the larger of the two */
+    assert_int_equal(chat_throttle_delay_ms(LOGIN_SLOW_AFTER_USER, LOGIN_SLOW_AFTER_ADDR + 2),
+                     3 * LOGIN_SLOW_STEP_MS);
+    assert_false(chat_throttle_locked(LOGIN_LOCK_USER - 1, LOGIN_LOCK_ADDR - 1));
+    assert_true(chat_throttle_locked(LOGIN_LOCK_USER, 0));
+    assert_true(chat_throttle_locked(0, LOGIN_LOCK_ADDR));
+    /* the slow phase comes before the lock */
+    assert_true(LOGIN_SLOW_AFTER_USER < LOGIN_LOCK_USER);
+    assert_true(LOGIN_SLOW_AFTER_ADDR < LOGIN_LOCK_ADDR);
+}
+
+static void on_never(void *ud, int status, long uf, long af, long retry)
+{
+    (void)ud; (void)status; (void)uf; (void)af; (void)retry;
+    fail_msg("callback must not run");
+}
+
+static void test_throttle_open_refusals(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    assert_null(chat_rl_open(&loop, NULL, "u", 1, "127.0.0.1", on_never, NULL));
+    assert_null(chat_rl_open(&loop, "", "u", 1, "127.0.0.1", on_never, NULL));
+    assert_null(chat_rl_open(&loop, "redis://:99999999", "u", 1, "127.0.0.1", on_never, NULL));
+    assert_null(chat_rl_open(&loop, "redis://host:notaport", "u", 1, "x", on_never, NULL));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A port nobody listens on: the check reports CD_EUNAVAIL (fail open) and
+ * the session frees itself; the loop ends with no handle left. */
+typedef struct rl_probe {
+    int calls;
+    int status;
+    chat_rl *s;
+} rl_probe;
+
+static void on_checked(void *ud, int status, long uf, long af, long retry)
+{
+    rl_probe *p = ud;
+    p->calls++;
+    p->status = status;
+    assert_int_equal(uf, 0);
+    assert_int_equal(af, 0);
+    assert_int_equal(retry, 0);
+    chat_rl_finish(p->s, CHAT_RL_FAILED);
+}
+
+static void test_throttle_redis_down(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rl_probe p = {0};
+    p.s = chat_rl_open(&loop, "redis://127.0.0.1:1", "User", 4, "127.0.0.1", on_checked, &p);
+    if (p.s) {
+        assert_int_equal(p.calls, 0); /* never inside open */
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_int_equal(p.calls, 1);
+        assert_int_equal(p.status, CD_EUNAVAIL);
+    }
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_control_messages(void **state)
+{
+    (void)state;
+    proto_server srv;
+    memset(&srv, 0, sizeof srv);
+    const char *ok = "{\"kind\":\"user_disabled\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}";
+    assert_int_equal(chat_control_handle(&srv, ok, strlen(ok)), 0);
+    const char *bad[] = {
+        "", "[]", "{", "{\"kind\":\"user_disabled\"}",
+        "{\"kind\":\"user_disabled\",\"userId\":\"not-a-uuid\"}",
+        "{\"kind\":\"other\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}",
+        "{\"kind\":1,\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}",
+    };
+    for (unsigned i = 0; i < CD_ARRAY_LEN(bad); i++)
+        assert_int_equal(chat_control_handle(&srv, bad[i], strlen(bad[i])), CD_EBAD);
+    char big[2048];
+    memset(big, ' ', sizeof big);
+    memcpy(big, ok, strlen(ok));
+    assert_int_equal(chat_control_handle(&srv, big, sizeof big), CD_EBAD);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_username),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_display_name),
+        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_refresh_tokens),
+        cmocka_unit_test(test_throttle_policy),
+        cmocka_unit_test(test_throttle_open_refusals),
+        cmocka_unit_test(test_throttle_redis_down),
+        cmocka_unit_test(test_control_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
