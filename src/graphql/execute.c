@@ -19,14 +19,18 @@
  * fields and list items after one that nulled their container are not
  * started. The writer serialises the tree straight to JSON.
  *
- * Plans. Collected fields for (selection, object type) are built once per
- * exec in the prep arena (they depend on variables through @skip/@include,
- * which are fixed once set), including each field's coerced arguments, and
- * reused for every list item and every subscription event.
+ * Plans. The collected fields for (selection, object type) — response keys,
+ * field definitions, merged nodes, JSON-escaped keys — are built once and
+ * reused for every list item, every event of a subscription and every exec
+ * of the same cached document: they live in the document's arena
+ * (doc->exec_plans) unless a @skip/@include of the document reads a
+ * variable, in which case each exec builds its own in its prep arena.
+ * Arguments without variables are coerced once into the plan; arguments
+ * that read variables are coerced once per exec (gql_exec.vargs).
  *
- * Ownership: the exec owns its prep arena (variables, plans), run arena
- * (results, errors, rinfos; reset per run) and one reference to the cached
- * document. gql_exec_free during a run only marks it cancelled; the last
+ * Ownership: the exec owns its prep arena (variables, per-exec plans and
+ * arguments), its run arena (results, errors, rinfos; reset per run) and one
+ * reference to the cached document. gql_exec_free during a run only marks it cancelled; the last
  * resolver completion frees it and the done callback is not called.
  */
 #include <stdarg.h>
