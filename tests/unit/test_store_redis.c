@@ -1,0 +1,386 @@
+/*
+ * test_store_redis.c — the pub/sub client against a real redis-server
+ * (CHATD_TEST_REDIS_URL, CHATD_TESTENV, CHATD_TEST_DIR from scripts/testenv;
+ * the test FAILS without them). Covers URL parsing, publish/subscribe with
+ * binary payloads, unsubscribe (no delivery after it returns), quick
+ * unsubscribe+subscribe, a Redis restart (reconnect, re-subscribe, the
+ * on_subscribed callback again, publish after), publishing while down,
+ * close with publishes in flight, and the channel limits at their edges.
+ * Every loop test ends with uv_loop_close() == 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "store/redis.h"
+
+static const char *env_or_fail(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) fail_msg("%s is not set: run under scripts/testenv run -- ...", name);
+    return v;
+}
+
+static void testenv(const char *verb)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s %s", env_or_fail("CHATD_TESTENV"), verb, env_or_fail("CHATD_TEST_DIR"));
+    if (system(cmd) != 0) fail_msg("%s failed", cmd);
+}
+
+typedef struct seen {
+    int messages;
+    char last_channel[300];
+    char last_data[512];
+    size_t last_len;
+    int subscribed; /* on_subscribed calls */
+    int ups, downs;
+} seen;
+
+static void on_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
+{
+    seen *s = ud;
+    s->messages++;
+    snprintf(s->last_channel, sizeof s->last_channel, "%.*s", (int)chlen, ch);
+    if (len > sizeof s->last_data) len = sizeof s->last_data;
+    memcpy(s->last_data, data, len);
+    s->last_len = len;
+}
+
+static void on_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    (void)ch;
+    (void)chlen;
+    seen *s = ud;
+    s->subscribed++;
+}
+
+static void on_state(void *ud, bool up)
+{
+    seen *s = ud;
+    if (up) s->ups++;
+    else s->downs++;
+}
+
+typedef struct pubres {
+    int done;
+    int status;
+    long long receivers;
+} pubres;
+
+static void on_pub(void *ud, int status, long long receivers)
+{
+    pubres *p = ud;
+    p->done++;
+    p->status = status;
+    p->receivers = receivers;
+}
+
+/* Runs the loop until cond(arg) holds; fails after 15 s. */
+#define RUN_UNTIL(loop, cond)                                                   \
+    do {                                                                        \
+        uint64_t t0_ = uv_hrtime();                                             \
+        while (!(cond)) {                                                       \
+            uv_run((loop), UV_RUN_ONCE);                                        \
+            if (uv_hrtime() - t0_ > 15ull * 1000000000ull) fail_msg("timeout: " #cond); \
+        }                                                                       \
+    } while (0)
+
+/* Runs the loop for ms milliseconds. */
+static void run_for(uv_loop_t *loop, int ms)
+{
+    uv_update_time(loop);
+    uint64_t end = uv_now(loop) + (uint64_t)ms;
+    while (uv_now(loop) < end) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        uv_sleep(1);
+        uv_update_time(loop);
+    }
+}
+
+static int closed;
+static void on_closed(void *ud)
+{
+    (void)ud;
+    closed = 1;
+}
+
+static void close_all(uv_loop_t *loop, rd_client *c)
+{
+    closed = 0;
+    rd_client_close(c, on_closed, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static rd_client *new_client(uv_loop_t *loop, seen *s)
+{
+    rd_callbacks cbs = {.on_message = on_message, .on_subscribed = on_subscribed, .on_state = on_state, .ud = s};
+    rd_client *c = NULL;
+    assert_int_equal(rd_client_new(loop, env_or_fail("CHATD_TEST_REDIS_URL"), &cbs, &c), 0);
+    RUN_UNTIL(loop, rd_ready(c));
+    return c;
+}
+
+static void test_url_parse(void **state)
+{
+    (void)state;
+    rd_url u;
+    assert_int_equal(rd_url_parse("redis://127.0.0.1:6380", &u), 0);
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.password, "");
+    assert_int_equal(rd_url_parse("redis://:s3cret@cache.local/2", &u), 0);
+    assert_string_equal(u.host, "cache.local");
+    assert_int_equal(u.port, 6379);
+    assert_string_equal(u.password, "s3cret");
+    assert_string_equal(u.user, "");
+    assert_int_equal(u.db, 2);
+    assert_int_equal(rd_url_parse("redis://app:pw@10.0.0.1:7000/0", &u), 0);
+    assert_string_equal(u.user, "app");
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(u.port, 7000);
+    assert_int_equal(rd_url_parse("redis://[::1]:6390", &u), 0);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 6390);
+    assert_int_equal(rd_url_parse("localhost:6379", &u), 0);
+    assert_string_equal(u.host, "localhost");
+    assert_int_equal(rd_url_parse("redis://host:0", &u), CD_EBAD);
+    assert_int_equal(rd_url_parse("redis://host:65536", &u), CD_EBAD);
+    assert_int_equal(rd_url_parse("redis://host:12x", &u), CD_EBAD);
+    assert_int_equal(rd_url_parse("redis://:6379", &u), CD_EBAD);
+    assert_int_equal(rd_url_parse("rediss://host", &u), CD_EBAD);
+    assert_int_equal(rd_url_parse("redis://host/x", &u), CD_EBAD);
+    assert_int_equal(rd_url_parse("", &u), CD_EBAD);
+    assert_int_equal(rd_url_parse(NULL, &u), CD_EBAD);
+}
+
+static void test_pubsub_roundtrip(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_client *c = new_client(&loop, &s);
+    assert_int_equal(s.ups, 1);
+    assert_int_equal(rd_subscribe(c, "chat:1"), 0);
+    assert_int_equal(rd_subscribe(c, "chat:1"), 0); /* idempotent */
+    assert_true(rd_is_wanted(c, "chat:1"));
+    RUN_UNTIL(&loop, s.subscribed == 1);
+
+    /* binary payload with a NUL byte in it */
+    const char payload[] = {'{', 0, 'x', '}'};
+    pubres p = {0};
+    assert_int_equal(rd_publish(c, "chat:1", payload, sizeof payload, on_pub, &p), 0);
+    RUN_UNTIL(&loop, s.messages == 1 && p.done == 1);
+    assert_int_equal(p.status, 0);
+    assert_int_equal(p.receivers, 1);
+    assert_string_equal(s.last_channel, "chat:1");
+    assert_int_equal(s.last_len, sizeof payload);
+    assert_memory_equal(s.last_data, payload, sizeof payload);
+
+    /* nobody listens on another channel */
+    pubres q = {0};
+    assert_int_equal(rd_publish(c, "chat:2", "x", 1, on_pub, &q), 0);
+    RUN_UNTIL(&loop, q.done == 1);
+    assert_int_equal(q.receivers, 0);
+    assert_int_equal(s.messages, 1);
+
+    rd_stats st;
+    rd_stats_get(c, &st);
+    assert_true(st.pub_connected && st.sub_connected);
+    assert_int_equal(st.channels, 1);
+    assert_int_equal(st.subscribed, 1);
+    assert_int_equal(st.published, 2);
+    assert_int_equal(st.messages, 1);
+    close_all(&loop, c);
+}
+
+static void test_unsubscribe(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_client *c = new_client(&loop, &s);
+    assert_int_equal(rd_subscribe(c, "room:a"), 0);
+    RUN_UNTIL(&loop, s.subscribed == 1);
+
+    /* publish, then unsubscribe before the message can arrive: it must not
+     * be delivered after rd_unsubscribe returned */
+    pubres p = {0};
+    assert_int_equal(rd_publish(c, "room:a", "late", 4, on_pub, &p), 0);
+    assert_int_equal(rd_unsubscribe(c, "room:a"), 0);
+    assert_false(rd_is_wanted(c, "room:a"));
+    RUN_UNTIL(&loop, p.done == 1);
+    assert_int_equal(p.receivers, 1); /* the server still had us */
+    run_for(&loop, 100);
+    assert_int_equal(s.messages, 0);
+    assert_int_equal(rd_unsubscribe(c, "room:a"), CD_ENOENT);
+
+    /* the server dropped the subscription */
+    pubres q = {0};
+    assert_int_equal(rd_publish(c, "room:a", "x", 1, on_pub, &q), 0);
+    RUN_UNTIL(&loop, q.done == 1);
+    assert_int_equal(q.receivers, 0);
+
+    /* unsubscribe + subscribe in the same tick ends subscribed */
+    assert_int_equal(rd_subscribe(c, "room:b"), 0);
+    RUN_UNTIL(&loop, s.subscribed == 2);
+    assert_int_equal(rd_unsubscribe(c, "room:b"), 0);
+    assert_int_equal(rd_subscribe(c, "room:b"), 0);
+    RUN_UNTIL(&loop, s.subscribed >= 3);
+    run_for(&loop, 50);
+    rd_stats st;
+    rd_stats_get(c, &st);
+    assert_int_equal(st.subscribed, 1);
+    pubres r = {0};
+    assert_int_equal(rd_publish(c, "room:b", "again", 5, on_pub, &r), 0);
+    RUN_UNTIL(&loop, r.done == 1 && s.messages == 1);
+    assert_int_equal(r.receivers, 1);
+    assert_string_equal(s.last_channel, "room:b");
+    close_all(&loop, c);
+}
+
+static void test_redis_restart(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_client *c = new_client(&loop, &s);
+    assert_int_equal(rd_subscribe(c, "chat:r1"), 0);
+    assert_int_equal(rd_subscribe(c, "user:r2"), 0);
+    RUN_UNTIL(&loop, s.subscribed == 2);
+
+    testenv("redis-stop");
+    RUN_UNTIL(&loop, s.downs == 1);
+    RUN_UNTIL(&loop, !rd_ready(c));
+    rd_stats st;
+    rd_stats_get(c, &st);
+    assert_int_equal(st.subscribed, 0);
+    assert_int_equal(st.channels, 2);
+    /* publishing while the broker is down fails at once */
+    pubres dead = {0};
+    RUN_UNTIL(&loop, !st.pub_connected || (rd_stats_get(c, &st), !st.pub_connected));
+    assert_int_equal(rd_publish(c, "chat:r1", "x", 1, on_pub, &dead), CD_EUNAVAIL);
+    /* stay down across a few reconnect attempts */
+    run_for(&loop, 300);
+    assert_int_equal(s.subscribed, 2);
+
+    testenv("redis-start");
+    RUN_UNTIL(&loop, rd_ready(c) && s.subscribed == 4);
+    assert_int_equal(s.ups, 2);
+    rd_stats_get(c, &st);
+    assert_int_equal(st.subscribed, 2);
+    assert_true(st.reconnects >= 2);
+
+    pubres p = {0};
+    assert_int_equal(rd_publish(c, "user:r2", "after", 5, on_pub, &p), 0);
+    RUN_UNTIL(&loop, p.done == 1 && s.messages == 1);
+    assert_int_equal(p.status, 0);
+    assert_int_equal(p.receivers, 1);
+    assert_string_equal(s.last_channel, "user:r2");
+    assert_memory_equal(s.last_data, "after", 5);
+
+    /* a restart without a pause (the CHATD_TEST_REDIS_CMD path) */
+    const char *cmd = env_or_fail("CHATD_TEST_REDIS_CMD");
+    assert_int_equal(system(cmd), 0);
+    RUN_UNTIL(&loop, s.subscribed == 6 && rd_ready(c));
+    pubres p2 = {0};
+    assert_int_equal(rd_publish(c, "chat:r1", "again", 5, on_pub, &p2), 0);
+    RUN_UNTIL(&loop, p2.done == 1 && s.messages == 2);
+    assert_int_equal(p2.receivers, 1);
+    close_all(&loop, c);
+}
+
+static void test_close_with_inflight_publish(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_client *c = new_client(&loop, &s);
+    pubres p[3] = {{0}};
+    for (int i = 0; i < 3; i++) assert_int_equal(rd_publish(c, "chat:z", "x", 1, on_pub, &p[i]), 0);
+    closed = 0;
+    rd_client_close(c, on_closed, NULL);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(p[i].done, 1);
+        assert_int_equal(p[i].status, CD_ECLOSED);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_limits_while_unreachable(void **state)
+{
+    (void)state;
+    (void)env_or_fail("CHATD_TEST_REDIS_URL");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_callbacks cbs = {.on_message = on_message, .on_subscribed = on_subscribed, .ud = &s};
+    rd_client *c = NULL;
+    /* port 1: nothing listens; connects are refused and retried */
+    assert_int_equal(rd_client_new(&loop, "redis://127.0.0.1:1", &cbs, &c), 0);
+    run_for(&loop, 400);
+    assert_false(rd_ready(c));
+    rd_stats st;
+    rd_stats_get(c, &st);
+    assert_true(st.reconnects >= 4); /* refused quickly, retried with backoff */
+    assert_int_equal(rd_publish(c, "a", "x", 1, NULL, NULL), CD_EUNAVAIL);
+
+    char name[RD_MAX_CHANNEL_LEN + 2];
+    memset(name, 'c', sizeof name);
+    name[RD_MAX_CHANNEL_LEN] = '\0';
+    assert_int_equal(rd_subscribe(c, name), 0);
+    name[RD_MAX_CHANNEL_LEN] = 'c';
+    name[RD_MAX_CHANNEL_LEN + 1] = '\0';
+    assert_int_equal(rd_subscribe(c, name), CD_EBAD);
+    assert_int_equal(rd_subscribe(c, ""), CD_EBAD);
+
+    /* the wanted set holds RD_MAX_CHANNELS, not one more */
+    char ch[32];
+    for (int i = 1; i < RD_MAX_CHANNELS; i++) {
+        snprintf(ch, sizeof ch, "chat:%d", i);
+        assert_int_equal(rd_subscribe(c, ch), 0);
+    }
+    rd_stats_get(c, &st);
+    assert_int_equal(st.channels, RD_MAX_CHANNELS);
+    assert_int_equal(rd_subscribe(c, "one-more"), CD_ELIMIT);
+    assert_int_equal(rd_unsubscribe(c, "chat:7"), 0);
+    assert_false(rd_is_wanted(c, "chat:7"));
+    assert_true(rd_is_wanted(c, "chat:8"));
+    assert_int_equal(rd_subscribe(c, "one-more"), 0);
+    close_all(&loop, c);
+
+    uv_loop_init(&loop);
+    assert_int_equal(rd_client_new(&loop, "redis://:bad", &cbs, &c), CD_EBAD);
+    rd_callbacks none = {0};
+    assert_int_equal(rd_client_new(&loop, "redis://127.0.0.1:1", &none, &c), CD_EBAD);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_pubsub_roundtrip),
+        cmocka_unit_test(test_unsubscribe),
+        cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test(test_close_with_inflight_publish),
+        cmocka_unit_test(test_limits_while_unreachable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
