@@ -500,6 +500,10 @@ static size_t format_double(double d, char *out)
         memcpy(out, "0", 2);
         return 1;
     }
+    if (d == trunc(d) && fabs(d) < 9007199254740992.0) {
+        /* integral and exact: the shortest digits are the integer's digits */
+        return (size_t)snprintf(out, 40, "%lld", (long long)d);
+    }
     char tmp[40];
     int prec;
     for (prec = 1; prec <= 17; prec++) {

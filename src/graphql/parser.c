@@ -109,18 +109,22 @@ __attribute__((noreturn)) static void unexpected(gql_parser *p, const gql_token 
 
 /* ---- scratch stack ---- */
 
-static void scratch_push(gql_parser *p, const void *item, size_t size)
+__attribute__((noinline)) static void scratch_grow(gql_parser *p, size_t size)
 {
-    if (p->cap - p->top < size) {
-        size_t ncap = p->cap * 2;
-        while (ncap - p->top < size) ncap *= 2;
-        char *nb = cd_malloc(ncap);
-        if (!nb) oom(p);
-        memcpy(nb, p->scratch, p->top);
-        if (p->scratch != p->inline_scratch) cd_free(p->scratch);
-        p->scratch = nb;
-        p->cap = ncap;
-    }
+    size_t ncap = p->cap * 2;
+    while (ncap - p->top < size) ncap *= 2;
+    char *nb = cd_malloc(ncap);
+    if (!nb) oom(p);
+    memcpy(nb, p->scratch, p->top);
+    if (p->scratch != p->inline_scratch) cd_free(p->scratch);
+    p->scratch = nb;
+    p->cap = ncap;
+}
+
+/* Inline so that the copy has a constant size at every call site. */
+static inline void scratch_push(gql_parser *p, const void *item, size_t size)
+{
+    if (__builtin_expect(p->cap - p->top < size, 0)) scratch_grow(p, size);
     memcpy(p->scratch + p->top, item, size);
     p->top += size;
 }
