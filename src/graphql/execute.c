@@ -760,13 +760,12 @@ static int field_args(gql_exec *ex, gql_pfield *pf, const gql_value **args,
 
 /* ---- errors with paths ---- */
 
-static gql_error *field_error_v(gql_exec *ex, const gql_pfield *pf, const gql_rval *slot,
-                                const gql_loc *locs, uint32_t nlocs, const char *fmt,
-                                va_list ap)
+/* Adds a field error located at `locs` with the path of `slot`. */
+static gql_error *field_error_v(gql_exec *ex, const gql_rval *slot, const gql_loc *locs,
+                                uint32_t nlocs, const char *fmt, va_list ap)
 {
     char msg[GQL_EXEC_MSG_LEN];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    (void)pf;
     gql_error *e = gql_errors_add(&ex->errs, locs, nlocs, "%s", msg);
     if (!e) {
         if (!ex->errs.truncated) ex->oom = true;
@@ -803,7 +802,7 @@ static gql_error *field_error(gql_exec *ex, const gql_pfield *pf, const gql_rval
 {
     va_list ap;
     va_start(ap, fmt);
-    gql_error *e = field_error_v(ex, pf, slot, pf->locs, pf->nnodes, fmt, ap);
+    gql_error *e = field_error_v(ex, slot, pf->locs, pf->nnodes, fmt, ap);
     va_end(ap);
     return e;
 }
@@ -1293,7 +1292,7 @@ static void ri_error_v(gql_rinfo *ri, const char *code, const gql_value *ext, co
     ri->done = true;
     gql_exec *ex = ri->ex;
     if (!ex->cancelled) {
-        gql_error *e = field_error_v(ex, ri->pf, ri->slot, ri->pf->locs, ri->pf->nnodes, fmt, ap);
+        gql_error *e = field_error_v(ex, ri->slot, ri->pf->locs, ri->pf->nnodes, fmt, ap);
         if (e) {
             if (code) {
                 e->code = cd_arena_strdup(&ex->run, code);
