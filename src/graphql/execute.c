@@ -764,9 +764,12 @@ static int field_args(gql_exec *ex, gql_pfield *pf, const gql_value **args,
 static gql_error *field_error_v(gql_exec *ex, const gql_rval *slot, const gql_loc *locs,
                                 uint32_t nlocs, const char *fmt, va_list ap)
 {
-    char msg[GQL_EXEC_MSG_LEN];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    gql_error *e = gql_errors_add(&ex->errs, locs, nlocs, "%s", msg);
+    if (ex->errs.n >= GQL_MAX_ERRORS) {
+        ex->errs.truncated = true;
+        return NULL;
+    }
+    char *msg = cd_arena_vsprintf(&ex->run, fmt, ap); /* resolver messages: any length */
+    gql_error *e = msg ? gql_errors_add(&ex->errs, locs, nlocs, "%s", msg) : NULL;
     if (!e) {
         if (!ex->errs.truncated) ex->oom = true;
         return NULL;
