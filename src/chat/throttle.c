@@ -12,7 +12,9 @@
  * is never freed while its context is alive, so those pointers stay valid.
  *
  * The store module's rd_client (redis.h) has no generic command yet; this
- * file keeps its own connection per login until it does.
+ * file keeps its own connection per login until it does (the URL is parsed
+ * by rd_url_parse). hiredis's stock libuv adapter ignores socket errors, so
+ * a refused connection ends by the timeout rather than at once.
  */
 #include "throttle.h"
 
@@ -27,10 +29,9 @@
 #include "core/arena.h"
 #include "core/core.h"
 #include "core/log.h"
+#include "store/redis.h"
 
 #define RL_KEY_MAX 256u
-#define RL_HOST_MAX 256u
-#define RL_AUTH_MAX 256u
 
 /* Reads both counters and their TTLs in one round trip. */
 static const char rl_check_lua[] =
@@ -71,52 +72,6 @@ uint32_t chat_throttle_delay_ms(long user_fails, long addr_fails)
     uint32_t a = delay_for(user_fails, LOGIN_SLOW_AFTER_USER);
     uint32_t b = delay_for(addr_fails, LOGIN_SLOW_AFTER_ADDR);
     return a > b ? a : b;
-}
-
-/* redis://[user:password@]host[:port][/db] or host:port. */
-typedef struct rl_url {
-    char host[RL_HOST_MAX];
-    int port;
-    char user[RL_AUTH_MAX];
-    char pass[RL_AUTH_MAX];
-    int db;
-} rl_url;
-
-static int rl_parse_url(const char *url, rl_url *u)
-{
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    const char *p = url;
-    if (strncmp(p, "redis://", 8) == 0) p += 8;
-    const char *at = strrchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pe = colon ? colon : at;
-        if ((size_t)(pe - p) >= RL_AUTH_MAX) return CD_EBAD;
-        memcpy(u->user, p, (size_t)(pe - p));
-        if (colon) {
-            if ((size_t)(at - colon - 1) >= RL_AUTH_MAX) return CD_EBAD;
-            memcpy(u->pass, colon + 1, (size_t)(at - colon - 1));
-        }
-        p = at + 1;
-    }
-    size_t hl = strcspn(p, ":/");
-    if (hl == 0 || hl >= RL_HOST_MAX) return CD_EBAD;
-    memcpy(u->host, p, hl);
-    p += hl;
-    if (*p == ':') {
-        char *end;
-        long port = strtol(p + 1, &end, 10);
-        if (end == p + 1 || port <= 0 || port > 65535) return CD_EBAD;
-        u->port = (int)port;
-        p = end;
-    }
-    if (*p == '/') {
-        char *end;
-        long db = strtol(p + 1, &end, 10);
-        if (end != p + 1) u->db = (int)db;
-    }
-    return 0;
 }
 
 static void rl_timer_closed(uv_handle_t *h)
@@ -212,8 +167,8 @@ chat_rl *chat_rl_open(uv_loop_t *loop, const char *url, const char *username, si
                       const char *addr, chat_rl_check_cb cb, void *ud)
 {
     if (!url || !*url) return NULL;
-    rl_url u;
-    if (rl_parse_url(url, &u) != 0) {
+    rd_url u;
+    if (rd_url_parse(url, &u) != 0) {
         cd_warn("throttle", "cannot parse REDIS_URL: login not throttled");
         return NULL;
     }
@@ -243,9 +198,9 @@ chat_rl *chat_rl_open(uv_loop_t *loop, const char *url, const char *username, si
     s->timer.data = s;
     s->check_pending = true;
     uv_timer_start(&s->timer, rl_on_timeout, LOGIN_REDIS_TIMEOUT_MS, 0);
-    if (u.pass[0]) {
-        if (u.user[0]) redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", u.user, u.pass);
-        else redisAsyncCommand(ac, NULL, NULL, "AUTH %s", u.pass);
+    if (u.password[0]) {
+        if (u.user[0]) redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", u.user, u.password);
+        else redisAsyncCommand(ac, NULL, NULL, "AUTH %s", u.password);
     }
     if (u.db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", u.db);
     const char *argv[] = {"EVAL", rl_check_lua, "2", s->ukey, s->akey};

@@ -456,3 +456,33 @@ describe('auth mode switch', () => {
     }
   });
 });
+
+describe('removed user, two processes (Redis control channel)', () => {
+  test("removeUser on one process closes the user's sockets on another with 4403", async () => {
+    const p1 = await startChatd({ db: true, redis: true, role: 'user', fixtures: false });
+    const p2 = await startChatd({ db: true, redis: true, role: 'receiver', fixtures: false });
+    try {
+      const name = `xp_${sfx()}`;
+      const other = `xpo_${sfx()}`;
+      const u = await createUser(p1, name);
+      await createUser(p1, other);
+      const l = await login(p1, name);
+      const lo = await login(p1, other);
+      const ws = await initedWs(p2.wsUrl, { authToken: l.token });
+      const wsOther = await initedWs(p2.wsUrl, { authToken: lo.token });
+      // the receiver subscribes chatd:control once its broker connection is up
+      for (let i = 0; i < 50 && !/redis up/.test(p2.logs()); i++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 200));
+      const rm = await gql(p1, 'mutation($id: ID!) { removeUser(id: $id) { id } }', { id: u.id }, bearer(l.token));
+      assert.equal(rm.body.errors, undefined, JSON.stringify(rm.body));
+      assert.equal((await ws.closedWith()).code, 4403);
+      // nobody else is disconnected
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(wsOther.ws.readyState, 1);
+      wsOther.close();
+    } finally {
+      assert.equal((await p1.stop()).code, 0, p1.logs());
+      assert.equal((await p2.stop()).code, 0, p2.logs());
+    }
+  });
+});
