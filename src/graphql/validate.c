@@ -1,8 +1,9 @@
 /*
  * validate.c — validation of executable documents: every rule of the spec's
- * Validation section, implemented the way graphql-js 16's `specifiedRules`
- * are, so the same document gets the same errors at the same locations in the
- * same order; then chatd's cost limits (depth, field count, aliases).
+ * Validation section, implemented the way graphql-js 16.8's `specifiedRules`
+ * are (the version chatd's differential tests pin), so the same document gets
+ * the same errors at the same locations in the same order; then chatd's cost
+ * limits (depth, field count, aliases).
  *
  * How it mirrors graphql-js: one pre-order walk over the document carries the
  * TypeInfo state (output type, parent type, field definition, input type,
@@ -10,7 +11,7 @@
  * rules that have a visitor for that node kind run in specifiedRules order,
  * and "leave" rules run after the children. Rules that graphql-js skips below
  * a node (ValuesOfCorrectType after a type mismatch, KnownArgumentNames inside
- * directives, MaxIntrospectionDepth after an error) are skipped the same way.
+ * directives) are skipped the same way.
  * Variable usages (graphql-js getVariableUsages) are gathered by a first walk
  * of the same code in "collect" mode, so operations can see the usages of
  * fragments defined after them.
@@ -28,9 +29,6 @@
 
 #include "validate_internal.h"
 
-/* graphql-js MaxIntrospectionDepthRule: nesting of these list fields. */
-#define GQL_V_MAX_INTROSPECTION_LISTS 3
-
 /* ------------------------------------------------------------ utilities */
 
 void *gql_v_alloc(gql_vctx *v, size_t n)
@@ -44,9 +42,21 @@ void gql_v_error(gql_vctx *v, const gql_loc *locs, uint32_t nlocs, const char *f
 {
     if (v->aborted) return;
     if (v->nerr >= GQL_MAX_ERRORS) {
-        /* graphql-js aborts validation at its error limit too */
+        /* graphql-js (maxErrors 100) then adds this notice and aborts; the
+         * list's own cap is bypassed for it so counts match */
+        gql_error_list *l = v->errs;
+        gql_error *ni = cd_arena_alloc(l->arena, (l->n + 1) * sizeof *ni);
         v->aborted = true;
-        v->errs->truncated = true;
+        if (!ni) {
+            v->oom = true;
+            return;
+        }
+        if (l->n) memcpy(ni, l->items, l->n * sizeof *ni);
+        memset(&ni[l->n], 0, sizeof *ni);
+        ni[l->n].message = "Too many validation errors, error limit reached. Validation aborted.";
+        l->items = ni;
+        l->cap = ++l->n;
+        v->nerr++;
         return;
     }
     va_list ap;
@@ -234,8 +244,6 @@ typedef struct v_refset {
     const char *key; /* the directly spread names, sorted, each followed by ',' */
     int *frags;      /* fragment name indexes */
     uint32_t nfrags;
-    bool usages_done; /* the fragments' variable usages were metered */
-    uint32_t nusages;
 } v_refset;
 
 /* Walk state beyond TypeInfo. */
@@ -258,13 +266,8 @@ typedef struct v_walk {
     bool *cyc_visited;
     int *cyc_index;
     v_sels cyc_path;
-    /* MaxIntrospectionDepth: per fragment entry depths, -1 = none; mid_skip
-     * while inside a field the rule reported (it skips that subtree) */
-    int *mid_checked, *mid_exceeded;
-    bool mid_skip;
     v_refset **refsets;
     uint32_t nrefsets, caprefsets;
-    bool sub_work_done; /* SingleFieldSubscriptions metered the definitions */
 } v_walk;
 
 static bool sels_push(gql_vctx *v, v_sels *l, const gql_selection *s)
@@ -335,31 +338,15 @@ static const v_sels *def_spreads(v_walk *w, uint32_t defidx)
     return &w->def_spreads[defidx];
 }
 
-/* graphql-js meters the work of its fragment helpers and aborts validation
- * ("Validation aborted.") past this budget (ValidationContext). */
-#define GQL_V_FRAGMENT_WORK 50000L
-
-static bool spend_fragment_work(gql_vctx *v, long cost)
-{
-    if (v->aborted) return false;
-    v->frag_work -= cost;
-    if (v->frag_work < 0) {
-        gql_v_error(v, NULL, 0, "Validation aborted.");
-        v->aborted = true;
-        return false;
-    }
-    return true;
-}
-
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* graphql-js getRecursivelyReferencedFragmentsForOperations: the fragments
- * (name indexes) reachable from the operations, in breadth-first order of
- * discovery. Cached, like graphql-js's SetMap, by the set of names the
- * operations spread directly, so the metered work is spent once per set. */
+/* graphql-js getRecursivelyReferencedFragments: the fragments (name indexes)
+ * reachable from the operations, in breadth-first order of discovery. Cached
+ * by the set of names the operations spread directly, so documents with many
+ * operations over the same fragments stay linear. */
 static const v_refset *referenced_fragments(v_walk *w, const uint32_t *ops, uint32_t nops)
 {
     gql_vctx *v = w->v;
@@ -375,11 +362,9 @@ static const v_refset *referenced_fragments(v_walk *w, const uint32_t *ops, uint
     qsort(names, nn, sizeof *names, name_cmp);
     cd_buf kb;
     cd_buf_init(&kb);
-    uint32_t distinct = 0;
     for (uint32_t i = 0; i < nn; i++) {
         if (i && !strcmp(names[i], names[i - 1])) continue;
         cd_buf_printf(&kb, "%s,", names[i]);
-        distinct++;
     }
     const char *key = buf_to_scratch(v, &kb);
     for (uint32_t i = 0; i < w->nrefsets; i++)
@@ -390,7 +375,6 @@ static const v_refset *referenced_fragments(v_walk *w, const uint32_t *ops, uint
     rs->frags = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *rs->frags);
     bool *seen = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *seen);
     if (!rs->frags || !seen) return NULL;
-    if (!spend_fragment_work(v, distinct)) return NULL;
     uint32_t n = 0;
     for (uint32_t k = 0; k < nops; k++) {
         const v_sels *sp = def_spreads(w, ops[k]);
@@ -404,7 +388,6 @@ static const v_refset *referenced_fragments(v_walk *w, const uint32_t *ops, uint
     }
     for (uint32_t q = 0; q < n; q++) {
         const v_sels *sp = def_spreads(w, (uint32_t)w->frag_def_index[rs->frags[q]]);
-        if (!spend_fragment_work(v, sp->n)) return NULL;
         for (uint32_t i = 0; i < sp->n; i++) {
             int fi = gql_v_frag_index(v, sp->items[i]->name);
             if (fi >= 0 && !seen[fi]) {
@@ -754,58 +737,6 @@ static void rule_known_type(v_walk *w, const char *name, gql_loc loc)
     gql_v_error(v, &loc, 1, "Unknown type \"%s\".", name);
 }
 
-/* MaxIntrospectionDepthRule's checkDepth over a selection set. */
-static bool mid_check_set(v_walk *w, const gql_selection_set *ss, int *visited, int depth);
-
-static bool mid_check_sel(v_walk *w, const gql_selection *s, int *visited, int depth)
-{
-    gql_vctx *v = w->v;
-    if (s->kind == GQL_SEL_FRAGMENT_SPREAD) {
-        int fi = gql_v_frag_index(v, s->name);
-        if (fi < 0) return false;
-        if (w->mid_exceeded[fi] >= 0 && w->mid_exceeded[fi] <= depth) return true;
-        if ((visited[fi] >= 0 && visited[fi] >= depth) ||
-            (w->mid_checked[fi] >= 0 && w->mid_checked[fi] >= depth))
-            return false;
-        visited[fi] = depth;
-        if (mid_check_set(w, v->frag_def[fi]->sel, visited, depth)) {
-            w->mid_exceeded[fi] = depth;
-            return true;
-        }
-        w->mid_checked[fi] = depth;
-        return false;
-    }
-    if (s->kind == GQL_SEL_FIELD &&
-        (!strcmp(s->name, "fields") || !strcmp(s->name, "interfaces") ||
-         !strcmp(s->name, "possibleTypes") || !strcmp(s->name, "inputFields"))) {
-        depth++;
-        if (depth >= GQL_V_MAX_INTROSPECTION_LISTS) return true;
-    }
-    return s->sel ? mid_check_set(w, s->sel, visited, depth) : false;
-}
-
-static bool mid_check_set(v_walk *w, const gql_selection_set *ss, int *visited, int depth)
-{
-    for (uint32_t i = 0; ss && i < ss->n; i++)
-        if (mid_check_sel(w, &ss->items[i], visited, depth)) return true;
-    return false;
-}
-
-/* MaxIntrospectionDepth for one field; after an error the rule skips the
- * field's subtree (w->mid_skip, restored by the caller). */
-static void rule_max_introspection(v_walk *w, const gql_selection *f)
-{
-    gql_vctx *v = w->v;
-    if (strcmp(f->name, "__schema") != 0 && strcmp(f->name, "__type") != 0) return;
-    int *visited = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *visited);
-    if (!visited) return;
-    for (uint32_t i = 0; i < v->nfrag; i++) visited[i] = -1;
-    if (mid_check_sel(w, f, visited, 0)) {
-        gql_v_error(v, &f->loc, 1, "Maximum introspection depth exceeded");
-        w->mid_skip = true;
-    }
-}
-
 static void walk_field(v_walk *w, const gql_selection *f, v_ti ti)
 {
     gql_vctx *v = w->v;
@@ -814,7 +745,6 @@ static void walk_field(v_walk *w, const gql_selection *f, v_ti ti)
     sub.field_def = def;
     sub.type.ref = def ? def->type : NULL;
     sub.type.named = NULL;
-    bool mid_saved = w->mid_skip;
     if (!w->collect) {
         /* ScalarLeafs */
         if (def) {
@@ -842,12 +772,10 @@ static void walk_field(v_walk *w, const gql_selection *f, v_ti ti)
                         ti.parent->name);
         rule_unique_directives(w, f->dirs, f->ndirs);
         rule_unique_args(w, f->args, f->nargs);
-        if (!w->mid_skip) rule_max_introspection(w, f);
     }
     walk_arguments(w, f->args, f->nargs, def ? def->args : NULL, def ? def->nargs : 0, false, sub);
     walk_directives(w, f->dirs, f->ndirs, GQL_DL_FIELD, sub);
     if (f->sel) walk_selection_set(w, f->sel, sub, false);
-    w->mid_skip = mid_saved;
     if (!w->collect && def && !v->aborted) {
         /* ProvidedRequiredArguments (leave) */
         for (uint32_t k = 0; k < def->nargs; k++) {
@@ -920,11 +848,10 @@ static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti, 
     v_ti sub = ti;
     const gql_type *nt = vt_named(ti.type);
     sub.parent = gql_type_is_composite(nt) ? nt : NULL;
-    if (!w->collect && !in_inline && !v->aborted) {
-        /* OverlappingFieldsCanBeMerged */
-        if (ss->n > 1 || (ss->n == 1 && ss->items[0].kind == GQL_SEL_INLINE_FRAGMENT))
-            gql_v_overlap(v, sub.parent, ss);
-    }
+    /* OverlappingFieldsCanBeMerged (graphql-js 16.8 visits every selection
+     * set, inline fragments' too) */
+    (void)in_inline;
+    if (!w->collect && !v->aborted) gql_v_overlap(v, sub.parent, ss);
     for (uint32_t i = 0; i < ss->n && !v->aborted; i++) {
         const gql_selection *s = &ss->items[i];
         switch (s->kind) {
@@ -985,16 +912,6 @@ static bool sub_condition_matches(gql_vctx *v, const char *cond, const gql_type 
 static void sub_collect(gql_vctx *v, const gql_type *rt, const gql_selection_set *ss, v_groups *g,
                         bool *visited)
 {
-    /* reserveSelectionSetWork */
-    if (!ss || !spend_fragment_work(v, ss->n)) return;
-    for (uint32_t i = 0; i < ss->n; i++) {
-        const gql_selection *s = &ss->items[i];
-        if (!spend_fragment_work(v, s->ndirs)) return;
-        for (uint32_t k = 0; k < s->ndirs; k++)
-            if ((!strcmp(s->dirs[k].name, "skip") || !strcmp(s->dirs[k].name, "include")) &&
-                !spend_fragment_work(v, s->dirs[k].nargs))
-                return;
-    }
     for (uint32_t i = 0; ss && i < ss->n && !v->aborted; i++) {
         const gql_selection *s = &ss->items[i];
         if (s->kind == GQL_SEL_FIELD) {
@@ -1047,10 +964,6 @@ static void rule_single_field_subscription(v_walk *w, const gql_operation *op)
     if (op->op != GQL_OP_SUBSCRIPTION || !rt) return;
     bool *visited = gql_v_alloc(v, (v->nfrag ? v->nfrag : 1) * sizeof *visited);
     if (!visited) return;
-    if (!w->sub_work_done) {
-        w->sub_work_done = true;
-        if (!spend_fragment_work(v, v->doc->ndefs)) return;
-    }
     v_groups g = {0};
     sub_collect(v, rt, op->sel, &g, visited);
     if (v->aborted) return;
@@ -1183,18 +1096,6 @@ static void operation_leave(v_walk *w, const gql_operation *op, uint32_t defidx)
     gql_vctx *v = w->v;
     const v_refset *rs = referenced_fragments(w, &defidx, 1);
     if (!rs) return;
-    /* graphql-js getRecursiveVariableUsages and its metering */
-    if (!rs->usages_done) {
-        v_refset *m = (v_refset *)rs;
-        if (!spend_fragment_work(v, rs->nfrags)) return;
-        for (uint32_t k = 0; k < rs->nfrags; k++) {
-            uint32_t nu = w->def_usages[w->frag_def_index[rs->frags[k]]].n;
-            if (!spend_fragment_work(v, nu)) return;
-            m->nusages += nu;
-        }
-        m->usages_done = true;
-    }
-    if (!spend_fragment_work(v, rs->nusages)) return;
     /* usages: the operation's own, then each referenced fragment's */
     v_usages all = {0};
     const v_usages *own = &w->def_usages[defidx];
@@ -1530,7 +1431,6 @@ uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_li
     v.doc = doc;
     v.errs = errs;
     v.budget = GQL_V_OVERLAP_BUDGET;
-    v.frag_work = GQL_V_FRAGMENT_WORK;
     cd_arena_init(&v.scratch, 32u * 1024u);
 
     v_walk w;
@@ -1546,10 +1446,7 @@ uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_li
         uint32_t nf = v.nfrag ? v.nfrag : 1;
         w.cyc_visited = gql_v_alloc(&v, nf * sizeof *w.cyc_visited);
         w.cyc_index = gql_v_alloc(&v, nf * sizeof *w.cyc_index);
-        w.mid_checked = gql_v_alloc(&v, nf * sizeof *w.mid_checked);
-        w.mid_exceeded = gql_v_alloc(&v, nf * sizeof *w.mid_exceeded);
-        for (uint32_t i = 0; !v.aborted && i < nf; i++)
-            w.cyc_index[i] = w.mid_checked[i] = w.mid_exceeded[i] = -1;
+        for (uint32_t i = 0; !v.aborted && i < nf; i++) w.cyc_index[i] = -1;
         for (uint32_t i = 0; i < doc->ndefs; i++) w.nops += doc->defs[i].kind == GQL_DEF_OPERATION;
         /* pass 1: variable usages of every operation and fragment */
         w.collect = true;

@@ -12,9 +12,13 @@
 
 #include "gql_internal.h"
 
-/* graphql-js stops OverlappingFieldsCanBeMerged after this much work and
- * reports "Validation aborted." (MAX_COMPLEXITY_BUDGET). */
-#define GQL_V_OVERLAP_BUDGET 500000L
+/* OverlappingFieldsCanBeMerged comparisons allowed per document; past it
+ * validation ends with "Validation aborted." (graphql-js 16.8 has no bound
+ * and can take exponential time on adversarial documents). */
+#define GQL_V_OVERLAP_BUDGET 1000000L
+/* Nesting of the rule's recursive comparisons (fragment chains, nested
+ * same-named fields) before validation ends with "Validation aborted.". */
+#define GQL_V_OVERLAP_MAX_DEPTH 4000u
 
 typedef struct gql_vov gql_vov; /* validate_overlap.c */
 
@@ -32,8 +36,8 @@ typedef struct gql_vctx {
     const char **frag_name;
     const gql_fragment **frag_def;
     gql_vov *ov;
-    long budget;    /* OverlappingFieldsCanBeMerged work left */
-    long frag_work; /* fragment-helper work left (validate.c) */
+    long budget;       /* OverlappingFieldsCanBeMerged work left */
+    uint32_t ov_depth; /* its current recursion depth */
 } gql_vctx;
 
 void *gql_v_alloc(gql_vctx *v, size_t n); /* zeroed scratch memory; NULL on OOM */
@@ -44,8 +48,8 @@ int gql_v_frag_index(const gql_vctx *v, const char *name);
 const gql_fragment *gql_v_fragment(const gql_vctx *v, const char *name);
 /* "[Foo!]" of a resolved type, in scratch. */
 const char *gql_v_tref_str(gql_vctx *v, const gql_tref *t);
-/* Deducts graphql-js's overlap complexity cost; false (and aborted, with the
- * "Validation aborted." error) once exhausted. */
+/* Deducts overlap work; false (and aborted, with the "Validation aborted."
+ * error) once the budget is exhausted. */
 bool gql_v_spend(gql_vctx *v, long cost);
 
 /* OverlappingFieldsCanBeMerged for one selection set (the rule's visitor). */

@@ -1,19 +1,19 @@
 /*
  * validate_overlap.c — the OverlappingFieldsCanBeMerged rule, ported from
- * graphql-js 16 so that it reports the same conflicts at the same locations.
+ * graphql-js 16.8 (the version chatd's differential tests pin) so that it
+ * reports the same conflicts, as often, at the same locations.
  *
- * For every selection set the rule collects the fields by response name
- * (through inline fragments) plus the names of spread fragments, then
- * compares: fields within the set, the set against each fragment, fragments
- * against each other, and recursively the sub-selections of every pair of
- * same-named fields. Everything that graphql-js memoizes is memoized here with
- * the same keys, which keeps the work polynomial on adversarial documents:
- *   - collected fields per (parent type, selection set);
- *   - field/fragment comparisons per (collected set, fragment, exclusivity);
- *   - fragment pairs per (name, name, exclusivity);
- *   - the argument comparison per field pair, the overlap list per set pair.
- * The same complexity budget as graphql-js (GQL_V_OVERLAP_BUDGET) aborts
- * validation of pathological documents.
+ * For every selection set (inline fragments' included) the rule collects the
+ * fields by response name, through inline fragments, plus the names of spread
+ * fragments, then compares: fields within the set, the set against each
+ * fragment (and the fragments those spread), fragments against each other,
+ * and recursively the sub-selections of every pair of same-named fields.
+ * graphql-js 16.8 memoizes the collected fields per selection set and the
+ * fragment pairs per (name, name, exclusivity); so does this port. Its
+ * sub-selection comparisons are not memoized and can grow exponentially on
+ * adversarial documents, so a work budget (GQL_V_OVERLAP_BUDGET comparisons)
+ * ends validation of such a document with "Validation aborted." — the one
+ * place where chatd deliberately differs.
  *
  * Memory: all of it lives in the validation's scratch arena.
  */
@@ -21,9 +21,6 @@
 #include <string.h>
 
 #include "validate_internal.h"
-
-#define OV_MAX_DETAIL 1000u /* MAX_CONFLICT_DETAIL_LENGTH */
-#define OV_MAX_NODES 20u    /* MAX_CONFLICT_NODES */
 
 /* ------------------------------------------------------------ hash maps */
 
@@ -90,35 +87,24 @@ static bool map_put(gql_vctx *v, ov_map *m, uintptr_t a, uintptr_t b, uintptr_t 
 
 /* --------------------------------------------------------------- state */
 
-typedef struct ov_fd { /* graphql-js "field details" */
+typedef struct ov_fd { /* [parentType, node, fieldDef] */
     const gql_type *parent;
     const gql_selection *node;
     const gql_field *def; /* NULL for unknown fields and meta-fields */
-    bool simple_leaf;
 } ov_fd;
 
 typedef struct ov_group {
     const char *name; /* interned response name */
-    ov_fd **fields;
+    ov_fd *fields;
     uint32_t n, cap;
 } ov_group;
 
-typedef struct ov_cfr { /* collected fields of one (parent type, selection set) */
+typedef struct ov_cfr { /* [fieldMap, fragmentNames] of one selection set */
     ov_group *groups;
     uint32_t ngroups, capgroups;
     const char **frags; /* interned fragment names, first-seen order */
     uint32_t nfrags, capfrags;
 } ov_cfr;
-
-typedef struct ov_overlap {
-    const char *name;
-    const ov_group *g1, *g2;
-} ov_overlap;
-
-typedef struct ov_overlaps {
-    ov_overlap *items;
-    uint32_t n;
-} ov_overlaps;
 
 typedef struct ov_conflict {
     const char *name;
@@ -133,21 +119,12 @@ typedef struct ov_conflicts {
 } ov_conflicts;
 
 struct gql_vov {
-    ov_map strings;    /* hash -> interned string chains (by content) */
-    ov_map cfr_cache;  /* (type, selection set) -> cfr */
-    ov_map group_of;   /* (cfr, name) -> group index + 1 */
-    ov_map frag_of;    /* (cfr, fragment name) -> 1 when listed */
-    ov_map compared;   /* (cfr, fragment name) -> 1 non-exclusive, 2 exclusive */
-    ov_map pairs;      /* (fragment, fragment) -> 1 non-exclusive, 2 exclusive */
-    ov_map reasons;    /* (fd, fd) -> reason string or 1 for "no conflict" */
-    ov_map overlaps;   /* (cfr, cfr) -> ov_overlaps */
+    ov_map strings;   /* (hash, k) -> interned string */
+    ov_map cfr_cache; /* selection set -> cfr */
+    ov_map group_of;  /* (cfr, name) -> group index + 1 */
+    ov_map frag_of;   /* (cfr, fragment name) -> 1 when listed */
+    ov_map pairs;     /* (smaller name, larger name) -> 1 non-exclusive, 2 exclusive */
 };
-
-static gql_vov *ov_state(gql_vctx *v)
-{
-    if (!v->ov) v->ov = gql_v_alloc(v, sizeof *v->ov);
-    return v->ov;
-}
 
 static uint32_t str_hash(const char *s)
 {
@@ -156,8 +133,7 @@ static uint32_t str_hash(const char *s)
     return h;
 }
 
-/* One pointer per distinct string, so names compare by pointer. Collisions
- * of the 32-bit hash are resolved by probing a second key component. */
+/* One pointer per distinct string, so names compare by pointer. */
 static const char *intern(gql_vctx *v, const char *s)
 {
     gql_vov *o = v->ov;
@@ -165,7 +141,7 @@ static const char *intern(gql_vctx *v, const char *s)
     for (uintptr_t k = 0;; k++) {
         uintptr_t val;
         if (!map_get(&o->strings, h, k, &val)) {
-            if (!map_put(v, &o->strings, h, k, (uintptr_t)s)) return s;
+            map_put(v, &o->strings, h, k, (uintptr_t)s);
             return s;
         }
         if (strcmp((const char *)val, s) == 0) return (const char *)val;
@@ -209,14 +185,8 @@ static bool collect_impl(gql_vctx *v, ov_cfr *r, const gql_type *parent,
                 if (!map_put(v, &o->group_of, (uintptr_t)r, (uintptr_t)key, r->ngroups))
                     return false;
             }
-            ov_fd *fd = gql_v_alloc(v, sizeof *fd);
-            if (!fd) return false;
-            fd->parent = parent;
-            fd->node = s;
-            fd->def = def;
-            fd->simple_leaf = s->nargs == 0 && !s->sel;
             OV_GROW(v, g->fields, g->n, g->cap, false);
-            g->fields[g->n++] = fd;
+            g->fields[g->n++] = (ov_fd){parent, s, def};
         } else if (s->kind == GQL_SEL_FRAGMENT_SPREAD) {
             const char *name = intern(v, s->name);
             uintptr_t dummy;
@@ -232,15 +202,17 @@ static bool collect_impl(gql_vctx *v, ov_cfr *r, const gql_type *parent,
     return true;
 }
 
+/* getFieldsAndFragmentNames: cached by selection set alone (the parent type
+ * of the first computation wins, as in graphql-js). */
 static ov_cfr *collect_fields(gql_vctx *v, const gql_type *parent, const gql_selection_set *ss)
 {
     gql_vov *o = v->ov;
     uintptr_t cached;
-    if (map_get(&o->cfr_cache, (uintptr_t)parent, (uintptr_t)ss, &cached)) return (ov_cfr *)cached;
+    if (map_get(&o->cfr_cache, (uintptr_t)ss, 0, &cached)) return (ov_cfr *)cached;
     ov_cfr *r = gql_v_alloc(v, sizeof *r);
     if (!r) return NULL;
     if (!collect_impl(v, r, parent, ss)) return NULL;
-    if (!map_put(v, &o->cfr_cache, (uintptr_t)parent, (uintptr_t)ss, (uintptr_t)r)) return NULL;
+    if (!map_put(v, &o->cfr_cache, (uintptr_t)ss, 0, (uintptr_t)r)) return NULL;
     return r;
 }
 
@@ -258,35 +230,12 @@ static bool conflicts_push(gql_vctx *v, ov_conflicts *c, ov_conflict x)
     return true;
 }
 
-static const char *abbreviate(gql_vctx *v, const char *text)
+static bool types_conflict(const gql_tref *t1, const gql_tref *t2)
 {
-    size_t n = strlen(text);
-    if (n <= OV_MAX_DETAIL) return text;
-    char *out = cd_arena_sprintf(&v->scratch, "%.*s...", (int)OV_MAX_DETAIL, text);
-    if (!out) {
-        v->oom = v->aborted = true;
-        return text;
-    }
-    return out;
-}
-
-/* Same as graphql-js's `type1 === type2`: named types are shared objects,
- * wrappers are distinct per field definition. */
-static bool same_type(const gql_tref *a, const gql_tref *b)
-{
-    if (a == b) return true;
-    return a && b && a->kind == GQL_TR_NAMED && b->kind == GQL_TR_NAMED && a->named == b->named;
-}
-
-static bool types_conflict(gql_vctx *v, const gql_tref *t1, const gql_tref *t2)
-{
-    if (same_type(t1, t2)) return false;
-    if (!gql_v_spend(v, 1)) return false;
-    if (t1->kind == GQL_TR_LIST)
-        return t2->kind == GQL_TR_LIST ? types_conflict(v, t1->of, t2->of) : true;
+    if (t1->kind == GQL_TR_LIST) return t2->kind == GQL_TR_LIST ? types_conflict(t1->of, t2->of) : true;
     if (t2->kind == GQL_TR_LIST) return true;
     if (t1->kind == GQL_TR_NON_NULL)
-        return t2->kind == GQL_TR_NON_NULL ? types_conflict(v, t1->of, t2->of) : true;
+        return t2->kind == GQL_TR_NON_NULL ? types_conflict(t1->of, t2->of) : true;
     if (t2->kind == GQL_TR_NON_NULL) return true;
     if (gql_type_is_leaf(t1->named) || gql_type_is_leaf(t2->named)) return t1->named != t2->named;
     return false;
@@ -359,9 +308,8 @@ static bool values_equal(gql_vctx *v, const gql_value *a, const gql_value *b)
 static bool same_arguments(gql_vctx *v, const gql_selection *n1, const gql_selection *n2)
 {
     if (n1->nargs == 0) return n2->nargs == 0;
-    if (n1->nargs != n2->nargs) return false;
+    if (n2->nargs == 0 || n1->nargs != n2->nargs) return false;
     for (uint32_t i = 0; i < n1->nargs; i++) {
-        if (!gql_v_spend(v, 1)) return false;
         const gql_value *v2 = NULL;
         for (uint32_t k = 0; k < n2->nargs; k++) /* Map semantics: last one wins */
             if (strcmp(n2->args[k].name, n1->args[i].name) == 0) v2 = &n2->args[k].value;
@@ -370,98 +318,118 @@ static bool same_arguments(gql_vctx *v, const gql_selection *n1, const gql_selec
     return true;
 }
 
+/* graphql-js PairSet: unordered pair of names with an exclusivity flag; a
+ * non-exclusive entry also answers exclusive queries. */
+static bool pairs_has(gql_vov *o, const char *a, const char *b, bool excl)
+{
+    if (strcmp(a, b) > 0) {
+        const char *t = a;
+        a = b;
+        b = t;
+    }
+    uintptr_t st;
+    if (!map_get(&o->pairs, (uintptr_t)a, (uintptr_t)b, &st)) return false;
+    return excl ? true : st == 1;
+}
+
+static void pairs_add(gql_vctx *v, const char *a, const char *b, bool excl)
+{
+    if (strcmp(a, b) > 0) {
+        const char *t = a;
+        a = b;
+        b = t;
+    }
+    map_put(v, &v->ov->pairs, (uintptr_t)a, (uintptr_t)b, excl ? 2 : 1);
+}
+
 static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name, const ov_fd *f1,
                           const ov_fd *f2, ov_conflict *out);
 
-static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl, ov_cfr *r,
-                                        const char *fname);
-static void between_fragments(gql_vctx *v, ov_conflicts *out, bool excl, const char *f1,
-                              const char *f2);
-
-static const ov_overlaps *overlapping(gql_vctx *v, ov_cfr *r1, ov_cfr *r2)
-{
-    gql_vov *o = v->ov;
-    uintptr_t cached;
-    if (map_get(&o->overlaps, (uintptr_t)r1, (uintptr_t)r2, &cached)) return (ov_overlaps *)cached;
-    ov_overlaps *l = gql_v_alloc(v, sizeof *l);
-    if (!l) return NULL;
-    l->items = gql_v_alloc(v, (r1->ngroups ? r1->ngroups : 1) * sizeof *l->items);
-    if (!l->items) return NULL;
-    for (uint32_t i = 0; i < r1->ngroups; i++) {
-        if (!gql_v_spend(v, 1)) return NULL;
-        uintptr_t gi;
-        if (map_get(&o->group_of, (uintptr_t)r2, (uintptr_t)r1->groups[i].name, &gi))
-            l->items[l->n++] = (ov_overlap){r1->groups[i].name, &r1->groups[i], &r2->groups[gi - 1]};
-    }
-    if (!map_put(v, &o->overlaps, (uintptr_t)r1, (uintptr_t)r2, (uintptr_t)l)) return NULL;
-    return l;
-}
-
-static void conflicts_within(gql_vctx *v, ov_conflicts *out, ov_cfr *r)
+static void conflicts_within(gql_vctx *v, ov_conflicts *out, const ov_cfr *r)
 {
     for (uint32_t g = 0; g < r->ngroups && !v->aborted; g++) {
         const ov_group *grp = &r->groups[g];
         for (uint32_t i = 0; i < grp->n && !v->aborted; i++)
             for (uint32_t j = i + 1; j < grp->n && !v->aborted; j++) {
                 ov_conflict c;
-                if (find_conflict(v, false, grp->name, grp->fields[i], grp->fields[j], &c))
+                if (find_conflict(v, false, grp->name, &grp->fields[i], &grp->fields[j], &c))
                     conflicts_push(v, out, c);
             }
     }
 }
 
-static void conflicts_between(gql_vctx *v, ov_conflicts *out, bool excl, ov_cfr *r1, ov_cfr *r2)
-{
-    if (!r1->ngroups || !r2->ngroups) return;
-    const ov_overlaps *l = overlapping(v, r1, r2);
-    if (!l) return;
-    for (uint32_t k = 0; k < l->n && !v->aborted; k++) {
-        const ov_overlap *ov = &l->items[k];
-        for (uint32_t i = 0; i < ov->g1->n && !v->aborted; i++)
-            for (uint32_t j = 0; j < ov->g2->n && !v->aborted; j++) {
-                ov_conflict c;
-                if (find_conflict(v, excl, ov->name, ov->g1->fields[i], ov->g2->fields[j], &c))
-                    conflicts_push(v, out, c);
-            }
-    }
-}
-
-static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl, ov_cfr *r,
-                                        const char *fname)
+static void conflicts_between(gql_vctx *v, ov_conflicts *out, bool excl, const ov_cfr *r1,
+                              const ov_cfr *r2)
 {
     gql_vov *o = v->ov;
-    if (!gql_v_spend(v, 1)) return;
-    if (!r->ngroups) return;
-    uintptr_t prev = 0;
-    map_get(&o->compared, (uintptr_t)r, (uintptr_t)fname, &prev);
-    if (prev == 1 || (excl && prev == 2)) return;
-    if (!map_put(v, &o->compared, (uintptr_t)r, (uintptr_t)fname, excl ? 2 : 1)) return;
+    for (uint32_t g = 0; g < r1->ngroups && !v->aborted; g++) {
+        const ov_group *g1 = &r1->groups[g];
+        uintptr_t gi;
+        if (!map_get(&o->group_of, (uintptr_t)r2, (uintptr_t)g1->name, &gi)) continue;
+        const ov_group *g2 = &r2->groups[gi - 1];
+        for (uint32_t i = 0; i < g1->n && !v->aborted; i++)
+            for (uint32_t j = 0; j < g2->n && !v->aborted; j++) {
+                ov_conflict c;
+                if (find_conflict(v, excl, g1->name, &g1->fields[i], &g2->fields[j], &c))
+                    conflicts_push(v, out, c);
+            }
+    }
+}
+
+/* Recursion guard: graphql-js 16.8 recurses without bound on some
+ * self-referencing fragments (it overflows its stack); we stop instead. */
+static bool ov_enter(gql_vctx *v)
+{
+    if (v->aborted) return false;
+    if (v->ov_depth >= GQL_V_OVERLAP_MAX_DEPTH) {
+        gql_v_error(v, NULL, 0, "Validation aborted.");
+        v->aborted = true;
+        return false;
+    }
+    v->ov_depth++;
+    return true;
+}
+
+static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl,
+                                        const ov_cfr *r, const char *fname);
+
+static void between_fields_and_fragment_in(gql_vctx *v, ov_conflicts *out, bool excl,
+                                           const ov_cfr *r, const char *fname)
+{
     const gql_fragment *frag = gql_v_fragment(v, fname);
-    if (!frag) return;
-    ov_cfr *r2 = collect_fragment_fields(v, frag);
+    if (!frag || !gql_v_spend(v, 1)) return;
+    const ov_cfr *r2 = collect_fragment_fields(v, frag);
     if (!r2 || r2 == r) return;
     conflicts_between(v, out, excl, r, r2);
-    for (uint32_t i = 0; i < r2->nfrags && !v->aborted; i++)
-        between_fields_and_fragment(v, out, excl, r, r2->frags[i]);
+    for (uint32_t i = 0; i < r2->nfrags && !v->aborted; i++) {
+        const char *ref = r2->frags[i];
+        if (pairs_has(v->ov, ref, fname, excl)) continue;
+        pairs_add(v, ref, fname, excl);
+        between_fields_and_fragment(v, out, excl, r, ref);
+    }
+}
+
+static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl,
+                                        const ov_cfr *r, const char *fname)
+{
+    if (!ov_enter(v)) return;
+    between_fields_and_fragment_in(v, out, excl, r, fname);
+    v->ov_depth--;
 }
 
 static void between_fragments(gql_vctx *v, ov_conflicts *out, bool excl, const char *n1,
-                              const char *n2)
+                              const char *n2);
+
+static void between_fragments_in(gql_vctx *v, ov_conflicts *out, bool excl, const char *n1,
+                                 const char *n2)
 {
-    gql_vov *o = v->ov;
-    if (!gql_v_spend(v, 2)) return;
-    if (n1 == n2) return;
-    /* graphql-js PairSet.has: either direction; a non-exclusive query only
-     * matches a non-exclusive entry */
-    uintptr_t s1 = 0, s2 = 0;
-    bool h1 = map_get(&o->pairs, (uintptr_t)n1, (uintptr_t)n2, &s1);
-    bool h2 = map_get(&o->pairs, (uintptr_t)n2, (uintptr_t)n1, &s2);
-    if (excl ? (h1 || h2) : ((h1 && s1 == 1) || (h2 && s2 == 1))) return;
-    if (!map_put(v, &o->pairs, (uintptr_t)n1, (uintptr_t)n2, excl ? 2 : 1)) return;
+    if (n1 == n2 || !gql_v_spend(v, 1)) return;
+    if (pairs_has(v->ov, n1, n2, excl)) return;
+    pairs_add(v, n1, n2, excl);
     const gql_fragment *f1 = gql_v_fragment(v, n1), *f2 = gql_v_fragment(v, n2);
     if (!f1 || !f2) return;
-    ov_cfr *r1 = collect_fragment_fields(v, f1);
-    ov_cfr *r2 = collect_fragment_fields(v, f2);
+    const ov_cfr *r1 = collect_fragment_fields(v, f1);
+    const ov_cfr *r2 = collect_fragment_fields(v, f2);
     if (!r1 || !r2) return;
     conflicts_between(v, out, excl, r1, r2);
     for (uint32_t i = 0; i < r2->nfrags && !v->aborted; i++)
@@ -470,12 +438,20 @@ static void between_fragments(gql_vctx *v, ov_conflicts *out, bool excl, const c
         between_fragments(v, out, excl, r1->frags[i], n2);
 }
 
+static void between_fragments(gql_vctx *v, ov_conflicts *out, bool excl, const char *n1,
+                              const char *n2)
+{
+    if (!ov_enter(v)) return;
+    between_fragments_in(v, out, excl, n1, n2);
+    v->ov_depth--;
+}
+
 static void between_sub_selection_sets(gql_vctx *v, ov_conflicts *out, bool excl,
                                        const gql_type *p1, const gql_selection_set *ss1,
                                        const gql_type *p2, const gql_selection_set *ss2)
 {
-    ov_cfr *r1 = collect_fields(v, p1, ss1);
-    ov_cfr *r2 = collect_fields(v, p2, ss2);
+    const ov_cfr *r1 = collect_fields(v, p1, ss1);
+    const ov_cfr *r2 = collect_fields(v, p2, ss2);
     if (!r1 || !r2) return;
     conflicts_between(v, out, excl, r1, r2);
     for (uint32_t i = 0; i < r2->nfrags && !v->aborted; i++)
@@ -487,27 +463,6 @@ static void between_sub_selection_sets(gql_vctx *v, ov_conflicts *out, bool excl
             between_fragments(v, out, excl, r1->frags[i], r2->frags[j]);
 }
 
-/* Locations of a subfield conflict: the enclosing field, then nodes taken
- * from the end of each sub-conflict's list, at most OV_MAX_NODES. */
-static const gql_selection **conflict_nodes(gql_vctx *v, const gql_selection *node,
-                                            const ov_conflicts *c, bool first, uint32_t *n)
-{
-    const gql_selection **out = gql_v_alloc(v, OV_MAX_NODES * sizeof *out);
-    if (!out) return NULL;
-    uint32_t k = 0;
-    out[k++] = node;
-    for (uint32_t i = 0; i < c->n; i++) {
-        uint32_t remaining = OV_MAX_NODES - k;
-        const gql_selection **src = first ? c->items[i].f1 : c->items[i].f2;
-        uint32_t sn = first ? c->items[i].n1 : c->items[i].n2;
-        uint32_t take = sn < remaining ? sn : remaining;
-        for (uint32_t j = sn - take; j < sn; j++) out[k++] = src[j];
-        if (k == OV_MAX_NODES) break;
-    }
-    *n = k;
-    return out;
-}
-
 static bool one_node(gql_vctx *v, const gql_selection *s, const gql_selection ***out)
 {
     *out = gql_v_alloc(v, sizeof **out);
@@ -516,8 +471,8 @@ static bool one_node(gql_vctx *v, const gql_selection *s, const gql_selection **
     return true;
 }
 
-static bool simple_conflict(gql_vctx *v, const char *name, const char *reason,
-                            const ov_fd *f1, const ov_fd *f2, ov_conflict *out)
+static bool simple_conflict(gql_vctx *v, const char *name, const char *reason, const ov_fd *f1,
+                            const ov_fd *f2, ov_conflict *out)
 {
     out->name = name;
     out->reason = reason;
@@ -525,43 +480,54 @@ static bool simple_conflict(gql_vctx *v, const char *name, const char *reason,
     return one_node(v, f1->node, &out->f1) && one_node(v, f2->node, &out->f2);
 }
 
+/* [node, ...every sub-conflict's nodes on that side] */
+static const gql_selection **conflict_nodes(gql_vctx *v, const gql_selection *node,
+                                            const ov_conflicts *c, bool first, uint32_t *n)
+{
+    uint32_t total = 1;
+    for (uint32_t i = 0; i < c->n; i++) total += first ? c->items[i].n1 : c->items[i].n2;
+    const gql_selection **out = gql_v_alloc(v, total * sizeof *out);
+    if (!out) return NULL;
+    uint32_t k = 0;
+    out[k++] = node;
+    for (uint32_t i = 0; i < c->n; i++) {
+        const gql_selection **src = first ? c->items[i].f1 : c->items[i].f2;
+        uint32_t sn = first ? c->items[i].n1 : c->items[i].n2;
+        memcpy(out + k, src, sn * sizeof *out);
+        k += sn;
+    }
+    *n = k;
+    return out;
+}
+
 static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name, const ov_fd *f1,
                           const ov_fd *f2, ov_conflict *out)
 {
-    gql_vov *o = v->ov;
     const gql_type *p1 = f1->parent, *p2 = f2->parent;
     bool excl = parents_exclusive || (p1 != p2 && p1 && p2 && p1->kind == GQL_T_OBJECT &&
                                       p2->kind == GQL_T_OBJECT);
-    if (!gql_v_spend(v, 2)) return false;
     const gql_tref *t1 = f1->def ? f1->def->type : NULL, *t2 = f2->def ? f2->def->type : NULL;
-    if (f1->simple_leaf && f2->simple_leaf && same_type(t1, t2) &&
-        strcmp(f1->node->name, f2->node->name) == 0)
+    /* the same argument-less leaf field twice never conflicts: skip it
+     * without spending budget (graphql-js reaches the same verdict) */
+    if (f1->node->nargs == 0 && f2->node->nargs == 0 && !f1->node->sel && !f2->node->sel &&
+        f1->def == f2->def && strcmp(f1->node->name, f2->node->name) == 0)
         return false;
+    if (!gql_v_spend(v, 1)) return false;
     if (!excl) {
-        uintptr_t cached;
-        const char *reason;
-        if (map_get(&o->reasons, (uintptr_t)f1, (uintptr_t)f2, &cached)) {
-            reason = cached == 1 ? NULL : (const char *)cached;
-        } else {
-            const char *n1 = f1->node->name, *n2 = f2->node->name;
-            if (strcmp(n1, n2) != 0) {
-                reason = cd_arena_sprintf(&v->scratch, "\"%s\" and \"%s\" are different fields",
-                                          abbreviate(v, n1), abbreviate(v, n2));
-                if (!reason) {
-                    v->oom = v->aborted = true;
-                    return false;
-                }
-            } else {
-                reason = same_arguments(v, f1->node, f2->node) ? NULL
-                                                               : "they have differing arguments";
+        const char *n1 = f1->node->name, *n2 = f2->node->name;
+        if (strcmp(n1, n2) != 0) {
+            const char *reason =
+                cd_arena_sprintf(&v->scratch, "\"%s\" and \"%s\" are different fields", n1, n2);
+            if (!reason) {
+                v->oom = v->aborted = true;
+                return false;
             }
-            if (v->aborted) return false;
-            map_put(v, &o->reasons, (uintptr_t)f1, (uintptr_t)f2,
-                    reason ? (uintptr_t)reason : (uintptr_t)1);
+            return simple_conflict(v, name, reason, f1, f2, out);
         }
-        if (reason) return simple_conflict(v, name, reason, f1, f2, out);
+        if (!same_arguments(v, f1->node, f2->node))
+            return simple_conflict(v, name, "they have differing arguments", f1, f2, out);
     }
-    if (t1 && t2 && types_conflict(v, t1, t2)) {
+    if (t1 && t2 && types_conflict(t1, t2)) {
         const char *reason = cd_arena_sprintf(&v->scratch,
                                               "they return conflicting types \"%s\" and \"%s\"",
                                               gql_v_tref_str(v, t1), gql_v_tref_str(v, t2));
@@ -575,15 +541,15 @@ static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name,
     const gql_selection_set *ss1 = f1->node->sel, *ss2 = f2->node->sel;
     if (!ss1 || !ss2) return false;
     ov_conflicts sub = {0};
+    if (!ov_enter(v)) return false;
     between_sub_selection_sets(v, &sub, excl, gql_tref_named(t1), ss1, gql_tref_named(t2), ss2);
+    v->ov_depth--;
     if (!sub.n || v->aborted) return false;
     cd_buf msg;
     cd_buf_init(&msg);
-    for (uint32_t i = 0; i < sub.n; i++) {
+    for (uint32_t i = 0; i < sub.n; i++)
         cd_buf_printf(&msg, "%ssubfields \"%s\" conflict because %s", i ? " and " : "",
-                      abbreviate(v, sub.items[i].name), sub.items[i].reason);
-        if (msg.len > OV_MAX_DETAIL) break;
-    }
+                      sub.items[i].name, sub.items[i].reason);
     const char *m = NULL;
     if (!msg.failed) m = cd_arena_strndup(&v->scratch, msg.data ? msg.data : "", msg.len);
     cd_buf_free(&msg);
@@ -592,7 +558,7 @@ static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name,
         return false;
     }
     out->name = name;
-    out->reason = abbreviate(v, m);
+    out->reason = m;
     out->f1 = conflict_nodes(v, f1->node, &sub, true, &out->n1);
     out->f2 = conflict_nodes(v, f2->node, &sub, false, &out->n2);
     return out->f1 && out->f2;
@@ -600,17 +566,15 @@ static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name,
 
 void gql_v_overlap(gql_vctx *v, const gql_type *parent, const gql_selection_set *ss)
 {
-    if (!ov_state(v)) return;
+    if (!v->ov && !(v->ov = gql_v_alloc(v, sizeof *v->ov))) return;
     ov_conflicts out = {0};
-    ov_cfr *r = collect_fields(v, parent, ss);
+    const ov_cfr *r = collect_fields(v, parent, ss);
     if (!r) return;
     conflicts_within(v, &out, r);
-    if (r->nfrags && (r->ngroups || r->nfrags > 1)) {
-        for (uint32_t i = 0; i < r->nfrags && !v->aborted; i++) {
-            between_fields_and_fragment(v, &out, false, r, r->frags[i]);
-            for (uint32_t j = i + 1; j < r->nfrags && !v->aborted; j++)
-                between_fragments(v, &out, false, r->frags[i], r->frags[j]);
-        }
+    for (uint32_t i = 0; i < r->nfrags && !v->aborted; i++) {
+        between_fields_and_fragment(v, &out, false, r, r->frags[i]);
+        for (uint32_t j = i + 1; j < r->nfrags && !v->aborted; j++)
+            between_fragments(v, &out, false, r->frags[i], r->frags[j]);
     }
     for (uint32_t i = 0; i < out.n && !v->aborted; i++) {
         const ov_conflict *c = &out.items[i];
@@ -622,6 +586,6 @@ void gql_v_overlap(gql_vctx *v, const gql_type *parent, const gql_selection_set 
         gql_v_error(v, locs, n,
                     "Fields \"%s\" conflict because %s. Use different aliases on the fields to "
                     "fetch both if this was intentional.",
-                    abbreviate(v, c->name), c->reason);
+                    c->name, c->reason);
     }
 }

@@ -2,7 +2,8 @@
  *
  * Every specified rule has at least one passing and one failing document; the
  * expected error counts, locations and first messages were produced by
- * graphql-js 16.15 `validate()` on the same schema and documents (so these
+ * graphql-js 16.8.2 `validate()` (the version tests/graphql-diff pins) on the
+ * same schema and documents (so these
  * tests pin the differential behaviour), "Did you mean" suggestions aside.
  * Then chatd's limits at their edges, documents against the real chat schema,
  * and allocation failures. */
@@ -313,14 +314,14 @@ static const vcase cases[] = {
      "{ complicatedArgs { complexArgField(complexArg: {requiredField: true, intField: 1, intField: 2, intField: 3}) } }",
      2, "1:71,1:84;1:71,1:97",
      "There can be only one input field named \"intField\"."},
-    {"MaxIntrospectionDepth",
-     "{ __schema { types { fields { type { name } } } } }",
-     0, "",
-     ""},
-    {"MaxIntrospectionDepth",
-     "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }",
-     1, "1:3",
-     "Maximum introspection depth exceeded"},
+    {"OverlappingFieldsCanBeMerged",
+     "{ catOrDog { ... on Dog { x: name x: barks } } }",
+     2, "1:27,1:35;1:27,1:35",
+     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different aliases on the fields to fetch both if this was intentional."},
+    {"OverlappingFieldsCanBeMerged",
+     "{ dog { ...A ...B } }\nfragment A on Dog { ...C }\nfragment B on Dog { ...C x: barks }\nfragment C on Dog { x: name }",
+     2, "4:21,3:26;3:26,4:21",
+     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different aliases on the fields to fetch both if this was intentional."},
 };
 
 static gql_schema *g_schema;
@@ -398,7 +399,7 @@ static void test_every_rule_covered(void **state)
         "UniqueVariableNames", "NoUndefinedVariables", "NoUnusedVariables", "KnownDirectives",
         "UniqueDirectivesPerLocation", "KnownArgumentNames", "UniqueArgumentNames",
         "ValuesOfCorrectType", "ProvidedRequiredArguments", "VariablesInAllowedPosition",
-        "OverlappingFieldsCanBeMerged", "UniqueInputFieldNames", "MaxIntrospectionDepth"};
+        "OverlappingFieldsCanBeMerged", "UniqueInputFieldNames"};
     for (size_t r = 0; r < CD_ARRAY_LEN(rules); r++) {
         bool pass = false, failing = false;
         for (size_t i = 0; i < CD_ARRAY_LEN(cases); i++) {
@@ -549,7 +550,7 @@ static void test_limits_after_spec_rules(void **state)
     free(d);
 }
 
-/* Big documents stay fast: thousands of same-named fields and fragments. */
+/* Big documents stay fast: many same-named fields and fragments. */
 static void test_big_documents(void **state)
 {
     (void)state;
@@ -566,18 +567,27 @@ static void test_big_documents(void **state)
     gql_error_list errs;
     assert_int_equal(validate_text(d, &errs, &a), 0);
     cd_arena_free(&a);
-    /* graphql-js gives up on pathological overlap work: "Validation aborted." */
+    /* GQL_MAX_FIELDS - 1 identical leaves under `dog`: ~2M pairs, no work */
     len = (size_t)snprintf(d, cap, "{ dog {");
-    for (int i = 0; i < 3000; i++) len += (size_t)snprintf(d + len, cap - len, " name");
+    for (unsigned i = 0; i < GQL_MAX_FIELDS - 1; i++) len += (size_t)snprintf(d + len, cap - len, " name");
     snprintf(d + len, cap - len, " } }");
     cd_arena_init(&a, 4096);
-    assert_int_equal(validate_text(d, &errs, &a), 1);
-    assert_string_equal(errs.items[0].message, "Validation aborted.");
+    assert_int_equal(validate_text(d, &errs, &a), 0);
+    cd_arena_free(&a);
+    /* graphql-js 16.8 recurses forever on this (stack overflow); we stop */
+    snprintf(d, cap, "{ dog { ...A ...B } }\n"
+                     "fragment A on Dog { mother { ...A mother { ...A } } }\n"
+                     "fragment B on Dog { mother { ...B mother { ...B } } }");
+    cd_arena_init(&a, 4096);
+    uint32_t n = validate_text(d, &errs, &a);
+    assert_true(n >= 1);
+    assert_string_equal(errs.items[n - 1].message, "Validation aborted.");
     cd_arena_free(&a);
     free(d);
 }
 
-/* The error list caps at GQL_MAX_ERRORS and validation stops there. */
+/* Like graphql-js (maxErrors 100): after GQL_MAX_ERRORS errors one notice is
+ * added and validation stops. */
 static void test_error_cap(void **state)
 {
     (void)state;
@@ -590,8 +600,11 @@ static void test_error_cap(void **state)
     cd_arena a;
     cd_arena_init(&a, 4096);
     gql_error_list errs;
-    assert_int_equal(validate_text(d, &errs, &a), GQL_MAX_ERRORS);
-    assert_true(errs.truncated);
+    assert_int_equal(validate_text(d, &errs, &a), GQL_MAX_ERRORS + 1);
+    assert_string_equal(errs.items[GQL_MAX_ERRORS].message,
+                        "Too many validation errors, error limit reached. Validation aborted.");
+    assert_string_equal(errs.items[GQL_MAX_ERRORS - 1].message,
+                        "Cannot query field \"n99\" on type \"Dog\".");
     cd_arena_free(&a);
     free(d);
 }
