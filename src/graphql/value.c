@@ -121,11 +121,13 @@ bool gql_value_equal(const gql_value *a, const gql_value *b)
         for (uint32_t i = 0; i < a->len; i++) {
             /* same position first (the common case), else search by name */
             const gql_kv *fa = &a->u.fields[i];
-            const gql_value *vb = NULL;
-            if (strcmp(fa->name, b->u.fields[i].name) == 0)
+            const char *na = fa->name ? fa->name : "";
+            const char *nb = b->u.fields[i].name ? b->u.fields[i].name : "";
+            const gql_value *vb;
+            if (strcmp(na, nb) == 0)
                 vb = &b->u.fields[i].value;
             else
-                vb = gql_obj_get(b, fa->name);
+                vb = gql_obj_get(b, na);
             if (!vb || !gql_value_equal(&fa->value, vb)) return false;
         }
         return true;
@@ -162,7 +164,7 @@ static int clone_into(cd_arena *a, gql_value *dst, const gql_value *v)
             gql_kv *d = &dst->u.fields[i];
             const gql_kv *s = &v->u.fields[i];
             d->loc = s->loc;
-            d->name = cd_arena_strdup(a, s->name);
+            d->name = cd_arena_strdup(a, s->name ? s->name : "");
             if (!d->name || clone_into(a, &d->value, &s->value) != 0) return -1;
         }
         return 0;
