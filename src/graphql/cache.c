@@ -162,18 +162,6 @@ static gql_centry *centry_build(gql_schema *s, const char *q, size_t len, uint64
             if (strncmp(errs.items[i].message, "Out of memory", 13) == 0) goto oom;
             if (!errs.items[i].code) errs.items[i].code = "GRAPHQL_VALIDATION_FAILED";
         }
-        if (errs.truncated) {
-            /* as graphql-js: the list ends with one error saying it was cut */
-            gql_error *more = cd_arena_alloc(&d->arena, (errs.n + 1) * sizeof *more);
-            if (!more) goto oom;
-            memcpy(more, errs.items, errs.n * sizeof *more);
-            memset(&more[errs.n], 0, sizeof *more);
-            more[errs.n].message =
-                "Too many validation errors, error limit reached. Validation aborted.";
-            more[errs.n].code = "GRAPHQL_VALIDATION_FAILED";
-            errs.items = more;
-            errs.n++;
-        }
     }
     d->errors = errs.items;
     d->nerrors = errs.n;
