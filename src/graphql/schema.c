@@ -3,7 +3,7 @@
  * lookups every other engine file uses.
  *
  * gql_schema_build() parses a built-in SDL (the five standard scalars, the
- * introspection types of the Oct 2021 spec as graphql-js 16 prints them) and
+ * introspection types of the Oct 2021 spec as graphql-js 16.8 prints them) and
  * the caller's SDL into the schema's own arena, applies type and schema
  * extensions, resolves every type reference, fills interfaces / possible
  * types / deprecation / @specifiedBy / @owner, validates the type system
@@ -23,7 +23,7 @@
 
 #define GQL_SCHEMA_ARENA_BLOCK (64u * 1024u)
 
-/* The built-in types and directives, exactly as graphql-js 16.0 prints them
+/* The built-in types and directives, exactly as graphql-js 16.8 prints them
  * (printIntrospectionSchema + the standard scalars). */
 static const char gql_builtin_sdl[] =
     "\"The `Int` scalar type represents non-fractional signed whole numeric values. Int can represent values between -(2^31) and 2^31 - 1.\"\n"
@@ -65,9 +65,9 @@ static const char gql_builtin_sdl[] =
     "  reason: String = \"No longer supported\"\n"
     ") on FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE\n"
     "\n"
-    "\"\"\"Exposes a URL that specifies the behaviour of this scalar.\"\"\"\n"
+    "\"\"\"Exposes a URL that specifies the behavior of this scalar.\"\"\"\n"
     "directive @specifiedBy(\n"
-    "  \"\"\"The URL that specifies the behaviour of this scalar.\"\"\"\n"
+    "  \"\"\"The URL that specifies the behavior of this scalar.\"\"\"\n"
     "  url: String!\n"
     ") on SCALAR\n"
     "\n"
