@@ -625,6 +625,15 @@ static gql_input_value *sb_input_values(gql_sbuild *b, const gql_input_value_def
         out[i].deprecation = deprecation_of(d->dirs, d->ndirs);
         out[i].type = sb_tref(b, d->type);
         if (b->failed) return NULL;
+        if (out[i].deprecation && out[i].type->kind == GQL_TR_NON_NULL && !d->default_value) {
+            if (is_field)
+                sb_fail(b, d->loc, "Required input field %s.%s cannot be deprecated.", what,
+                        d->name);
+            else
+                sb_fail(b, d->loc, "Required argument %s(%s:) cannot be deprecated.", what,
+                        d->name);
+            return NULL;
+        }
         if (!gql_type_is_input(gql_tref_named(out[i].type))) {
             char ts[256];
             tref_str(out[i].type, ts, sizeof ts);
@@ -998,6 +1007,55 @@ static void sb_check_implements(gql_sbuild *b, gql_type *t, gql_loc loc)
     }
 }
 
+/* An input object must not reach itself through non-null, non-list fields
+ * (no finite value could be given). Depth-first from `start`; `path` holds
+ * the field names walked so far. */
+static bool sb_input_cycle(gql_sbuild *b, const gql_type *start, const gql_type *t, uint8_t *onpath,
+                           const char **path, uint32_t depth, gql_loc loc)
+{
+    onpath[t->index] = 1;
+    for (uint32_t i = 0; i < t->ninput_fields; i++) {
+        const gql_input_value *f = &t->input_fields[i];
+        if (f->type->kind != GQL_TR_NON_NULL || f->type->of->kind != GQL_TR_NAMED) continue;
+        const gql_type *ft = f->type->of->named;
+        if (ft->kind != GQL_T_INPUT_OBJECT) continue;
+        path[depth] = f->name;
+        if (ft == start) {
+            char buf[512];
+            size_t n = 0;
+            for (uint32_t k = 0; k <= depth && n < sizeof buf; k++)
+                n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", k ? "." : "", path[k]);
+            sb_fail(b, loc,
+                    "Cannot reference Input Object \"%s\" within itself through a series of "
+                    "non-null fields: \"%s\".",
+                    start->name, buf);
+            return true;
+        }
+        if (!onpath[ft->index] && sb_input_cycle(b, start, ft, onpath, path, depth + 1, loc))
+            return true;
+    }
+    onpath[t->index] = 0;
+    return false;
+}
+
+static void sb_check_inputs(gql_sbuild *b)
+{
+    gql_schema *s = b->s;
+    uint8_t *onpath = cd_arena_calloc(&s->arena, s->ntypes ? s->ntypes : 1, 1);
+    const char **path = cd_arena_calloc(&s->arena, s->ntypes + 1, sizeof *path);
+    if (!onpath || !path) {
+        sb_oom(b);
+        return;
+    }
+    for (uint32_t i = 0; i < s->ntypes && !b->failed; i++) {
+        const gql_type *t = s->types[i];
+        if (t->kind == GQL_T_INPUT_OBJECT) {
+            memset(onpath, 0, s->ntypes);
+            sb_input_cycle(b, t, t, onpath, path, 0, b->defs[i]->loc);
+        }
+    }
+}
+
 static void sb_directives(gql_sbuild *b)
 {
     uint32_t n = 0;
@@ -1313,6 +1371,9 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
             if (s->types[j]->kind == GQL_T_OBJECT && gql_type_is_possible(it, s->types[j]))
                 it->possible[it->npossible++] = s->types[j];
     }
+
+    sb_check_inputs(b);
+    if (b->failed) return;
 
     /* 6. roots, meta-fields, hooks */
     sb_roots(b);

@@ -298,6 +298,13 @@ static void test_build_errors(void **state)
     build_fails("schema { query: In } input In { a: Int }",
                 "1:1: Query root type must be Object type, it cannot be In.");
     build_fails("type Query { a: Int } query { a }", "1:23: Executable definitions");
+    build_fails("type Query { a(x: In): Int }\ninput In { b: In2! }\ninput In2 { c: [In!] d: In! }",
+                "2:1: Cannot reference Input Object \"In\" within itself through a series of "
+                "non-null fields: \"b.d\".");
+    build_fails("type Query { a(x: Int! @deprecated): Int }",
+                "1:16: Required argument Query.a(x:) cannot be deprecated.");
+    build_fails("type Query { a: Int } input In { x: Int! @deprecated }",
+                "1:34: Required input field In.x cannot be deprecated.");
     /* standard scalars may be re-declared (graphql-js allows it) */
     gql_schema *s = build_ok("scalar String type Query { a: String }");
     assert_true(gql_schema_type(s, "String")->builtin);
