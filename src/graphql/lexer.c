@@ -158,12 +158,37 @@ static const char *describe_at(const gql_lexer *lx, size_t pos, char out[40])
     return out;
 }
 
-/* A slice of the source for messages, cut short at a NUL-free limit. */
-static int slice_len(const gql_lexer *lx, size_t pos, size_t n)
+size_t gql_lex_msg_text(char *dst, size_t cap, const char *s, size_t n)
 {
-    if (pos >= lx->len) return 0;
-    if (n > lx->len - pos) n = lx->len - pos;
-    return (int)n;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = 1;
+        const char *src = s + i;
+        if (c == 0) {
+            src = "\xEF\xBF\xBD";
+            k = 3;
+        } else if (c >= 0x80) {
+            uint32_t cp;
+            int m = gql_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+            k = m ? (size_t)m : 1;
+        }
+        if (o + k >= cap) break;
+        memcpy(dst + o, src, k);
+        o += k;
+        i += c == 0 ? 1 : k;
+    }
+    dst[o] = '\0';
+    return o;
+}
+
+/* Source text [pos, pos + n) clipped to the input, for messages. */
+static const char *slice(const gql_lexer *lx, size_t pos, size_t n, char out[64])
+{
+    if (pos >= lx->len) n = 0;
+    else if (n > lx->len - pos) n = lx->len - pos;
+    gql_lex_msg_text(out, 64, lx->src + pos, n);
+    return out;
 }
 
 /* Passes one non-ASCII character at lx->pos inside a string or comment,
@@ -240,6 +265,7 @@ static int read_number(gql_lexer *lx, gql_token *tok)
 static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
 {
     const char *s = lx->src;
+    char sl[64];
     int c = at(lx, p + 1);
     if (c == 'u' && at(lx, p + 2) == '{') {
         /* \u{X...}: emulates graphql-js incl. its 32-bit overflow check and
@@ -258,8 +284,8 @@ static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
             point = (int32_t)((uint32_t)point << 4) | h;
             if (h < 0 || point < 0) break;
         }
-        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%.*s\".",
-                         slice_len(lx, p, n), s + p);
+        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%s\".",
+                         slice(lx, p, n, sl));
     }
     if (c == 'u') {
         int h0 = hex_val(at(lx, p + 2)), h1 = hex_val(at(lx, p + 3));
@@ -285,8 +311,8 @@ static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
                 }
             }
         }
-        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%.*s\".",
-                         slice_len(lx, p, 6), s + p);
+        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%s\".",
+                         slice(lx, p, 6, sl));
     }
     switch (c) {
     case '"': *cp = '"'; break;
@@ -305,8 +331,8 @@ static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
             int k = gql_utf8_decode((const unsigned char *)s + p + 1, lx->len - p - 1, &ign);
             n = 1 + (size_t)(k ? k : 1);
         }
-        return lex_error(lx, p, "Invalid character escape sequence: \"%.*s\".",
-                         slice_len(lx, p, n), s + p);
+        return lex_error(lx, p, "Invalid character escape sequence: \"%s\".",
+                         slice(lx, p, n, sl));
     }
     }
     *size = 2;

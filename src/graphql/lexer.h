@@ -81,6 +81,10 @@ size_t gql_lex_string_value(const gql_lexer *lx, const gql_token *tok, char *dst
 int gql_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 /* Encodes a scalar value as UTF-8 into out (room for 4); returns the length. */
 int gql_utf8_encode(uint32_t cp, char *out);
+/* Copies source text for use inside an error message: at most cap-1 bytes,
+ * never splitting a UTF-8 sequence, NUL bytes shown as U+FFFD (messages are
+ * C strings). Returns the length written; dst is NUL-terminated. */
+size_t gql_lex_msg_text(char *dst, size_t cap, const char *s, size_t n);
 /* "Name", "Int", "\"{\"", "<EOF>" ... as graphql-js names token kinds. */
 const char *gql_tok_kind_desc(int kind);
 

@@ -97,7 +97,9 @@ static const char *tok_desc(gql_parser *p, const gql_token *t, char *buf, size_t
     default:
         return kd;
     }
-    snprintf(buf, n, "%s \"%.*s\"", kd, (int)(len > 200 ? 200 : len), s);
+    char text[200];
+    gql_lex_msg_text(text, sizeof text, s, len);
+    snprintf(buf, n, "%s \"%s\"", kd, text);
     return buf;
 }
 
@@ -376,8 +378,11 @@ static void parse_value(gql_parser *p, bool is_const, gql_value *out)
         advance(p);
         if (is_const) {
             if (peek(p, GQL_TOK_NAME)) {
-                error_at(p, t.loc, CD_EBAD, "Unexpected variable \"$%.*s\" in constant value.",
-                         (int)(p->tok.end - p->tok.start), p->lx.src + p->tok.start);
+                char name[200];
+                gql_lex_msg_text(name, sizeof name, p->lx.src + p->tok.start,
+                                 p->tok.end - p->tok.start);
+                error_at(p, t.loc, CD_EBAD, "Unexpected variable \"$%s\" in constant value.",
+                         name);
             }
             unexpected(p, &t);
         }

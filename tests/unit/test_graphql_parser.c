@@ -712,6 +712,36 @@ static void test_reference_cases(void **state)
     }
 }
 
+/* Messages are C strings: NUL bytes from the source show as U+FFFD, and
+ * long token texts are cut on a character boundary. */
+static void test_messages_without_nul(void **state)
+{
+    (void)state;
+    cd_arena a;
+    cd_arena_init(&a, 0);
+    gql_document *d;
+    gql_syntax_error err;
+    static const char q1[] = "{ \"a\\u0000b\" }";
+    assert_int_equal(gql_parse(&a, q1, sizeof q1 - 1, &d, &err), CD_EBAD);
+    assert_string_equal(err.message, "Syntax Error: Expected Name, found String \"a\xEF\xBF\xBD" "b\".");
+    static const char q2[] = "{ a(x: \"\\u{0\0\") }";
+    assert_int_equal(gql_parse(&a, q2, sizeof q2 - 1, &d, &err), CD_EBAD);
+    assert_string_equal(err.message,
+                        "Syntax Error: Invalid Unicode escape sequence: \"\\u{0\xEF\xBF\xBD\".");
+    /* a 300-byte string of 2-byte characters: cut before 200 bytes, whole chars */
+    char q3[400];
+    size_t o = (size_t)snprintf(q3, sizeof q3, "{ \"");
+    for (int i = 0; i < 150; i++) o += (size_t)snprintf(q3 + o, sizeof q3 - o, "\xC3\xA9");
+    o += (size_t)snprintf(q3 + o, sizeof q3 - o, "\" }");
+    assert_int_equal(gql_parse(&a, q3, o, &d, &err), CD_EBAD);
+    const char *open = strchr(err.message, '"');
+    assert_non_null(open);
+    size_t n = strlen(open + 1) - 2; /* minus closing quote and period */
+    assert_int_equal(n % 2, 0);
+    assert_true(n >= 196 && n < 200);
+    cd_arena_free(&a);
+}
+
 /* ---- limits ---- */
 
 static int parse_str(const char *s, size_t n, gql_syntax_error *err)
@@ -901,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_value_literals),
         cmocka_unit_test(test_print),
         cmocka_unit_test(test_reference_cases),
+        cmocka_unit_test(test_messages_without_nul),
         cmocka_unit_test(test_limit_depth),
         cmocka_unit_test(test_limit_tokens),
         cmocka_unit_test(test_limit_bytes),
