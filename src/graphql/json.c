@@ -6,7 +6,8 @@
  * UTF-8 in strings, no lone surrogate escapes. Integers that fit int64 become
  * GQL_V_INT, every other number GQL_V_FLOAT. Objects keep first-seen key
  * order; a duplicate key keeps its first position and takes the last value
- * (JSON.parse semantics). Nesting deeper than GQL_JSON_MAX_DEPTH is
+ * (JSON.parse semantics); keys are C strings, so a key containing U+0000 is
+ * rejected rather than truncated. Nesting deeper than GQL_JSON_MAX_DEPTH is
  * CD_ELIMIT. Everything is allocated from the caller's arena; lists are
  * collected on a heap scratch stack (cd_malloc) released before returning.
  *
@@ -392,8 +393,14 @@ static int read_object(json_reader *r, gql_value *out)
             skip_ws(r);
             if (r->pos >= r->len || r->s[r->pos] != '"') return jerr_char(r, "expected string key");
             uint32_t klen;
+            size_t kpos = r->pos;
             int rc = read_string(r, &kv.name, &klen);
             if (rc) return rc;
+            if (strlen(kv.name) != klen) {
+                /* keys are C strings: refuse rather than silently truncate */
+                r->pos = kpos;
+                return jerr(r, CD_EBAD, "NUL character in object key");
+            }
             skip_ws(r);
             if (r->pos >= r->len || r->s[r->pos] != ':') return jerr_char(r, "expected ':'");
             r->pos++;

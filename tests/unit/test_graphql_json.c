@@ -139,6 +139,7 @@ static void test_rejections(void **state)
         {"{} {}", "Unexpected character '{' (unexpected data after the JSON value) at byte offset 3"},
         {"\xef\xbb\xbf{}", "Unexpected byte 0xEF (expected a value) at byte offset 0"},
         {"[\x01]", "Unexpected byte 0x01 (expected a value) at byte offset 1"},
+        {"{\"a\":1,\"k\\u0000x\":2}", "NUL character in object key at byte offset 7"},
     };
     for (size_t i = 0; i < CD_ARRAY_LEN(cases); i++) {
         cd_arena a;
