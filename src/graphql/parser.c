@@ -706,7 +706,9 @@ static gql_schema_def *parse_schema_def(gql_parser *p, gql_loc loc, const char *
     advance(p); /* schema */
     parse_directives(p, true, &sd->dirs, &sd->ndirs);
     bool any = false;
-    if (ext ? optional(p, GQL_TOK_BRACE_L) : (expect(p, GQL_TOK_BRACE_L), true)) {
+    /* a definition needs its { ... }; an extension may have only directives */
+    if (!ext) expect(p, GQL_TOK_BRACE_L);
+    if (!ext || optional(p, GQL_TOK_BRACE_L)) {
         do {
             uint8_t op = parse_operation_type(p);
             expect(p, GQL_TOK_COLON);
