@@ -3,7 +3,7 @@
  * JSON line out; the C side of the differential tests against graphql-js
  * (tests/graphql-diff/run.mjs).
  *
- *   gqlrun --schema file.graphql --data data.json [--service role] [--no-cache]
+ *   gqlrun --schema file.graphql --data data.json [--service role] [--no-cache] [--rerun]
  *   stdin:  {"query": "...", "variables": {...}, "operationName": "..."}  per line
  *   stdout: the exact response of gql_exec_write_result, per line
  *
@@ -16,6 +16,10 @@
  *          arrive after the run started, like resolvers finishing on the loop)
  *   echo   returns its coerced arguments object (to compare coercion)
  * The matching graphql-js resolvers are in run.mjs.
+ *
+ * --rerun runs every prepared request a second time on the same exec (as the
+ * server does for each subscription event) and reports a difference between
+ * the two responses as an error line.
  *
  * Memory: schema and data live for the whole run; each request has its own
  * arena for the request JSON and its own gql_exec, both freed after the line
@@ -132,9 +136,26 @@ static void gqlrun_fail_line(const char *msg)
     cd_buf_free(&b);
 }
 
+/* Runs a prepared exec to completion (draining the `later` queue). */
+static int gqlrun_run(gql_exec *ex, const gql_value *data, const gql_exec_opts *opts)
+{
+    bool done = false;
+    int rc = gql_exec_run(ex, data, opts, gqlrun_done, &done);
+    gqlrun_drain();
+    if (rc != 0) {
+        gqlrun_fail_line("gqlrun: gql_exec_run failed");
+        return -1;
+    }
+    if (!done) {
+        gqlrun_fail_line("gqlrun: run did not complete after the queue drained");
+        return -1;
+    }
+    return 0;
+}
+
 /* Runs one request line; writes one response line. */
 static void gqlrun_request(gql_schema *s, gql_cache *cache, const gql_value *data,
-                           const gql_exec_opts *opts, const char *line, size_t len)
+                           const gql_exec_opts *opts, bool rerun, const char *line, size_t len)
 {
     cd_arena a;
     cd_arena_init(&a, 8192);
@@ -162,22 +183,37 @@ static void gqlrun_request(gql_schema *s, gql_cache *cache, const gql_value *dat
         cd_arena_free(&a);
         return;
     }
-    bool done = false;
-    if (gql_exec_prepare(ex, q->u.s, q->len, opname) == 0 &&
-        gql_exec_set_variables(ex, vars) == 0) {
-        int rc = gql_exec_run(ex, data, opts, gqlrun_done, &done);
-        gqlrun_drain();
-        if (rc != 0 || !done) {
-            gqlrun_fail_line(rc != 0 ? "gqlrun: gql_exec_run failed"
-                                     : "gqlrun: run did not complete after the queue drained");
+    bool prepared = gql_exec_prepare(ex, q->u.s, q->len, opname) == 0 &&
+                    gql_exec_set_variables(ex, vars) == 0;
+    if (prepared && gqlrun_run(ex, data, opts) != 0) {
+        gql_exec_free(ex);
+        cd_arena_free(&a);
+        return;
+    }
+    cd_buf out;
+    cd_buf_init(&out);
+    gql_exec_write_result(ex, &out);
+    if (prepared && rerun) {
+        cd_buf again;
+        cd_buf_init(&again);
+        if (gqlrun_run(ex, data, opts) != 0) {
+            cd_buf_free(&again);
+            cd_buf_free(&out);
+            gql_exec_free(ex);
+            cd_arena_free(&a);
+            return;
+        }
+        gql_exec_write_result(ex, &again);
+        bool same = again.len == out.len && (out.len == 0 || memcmp(again.data, out.data, out.len) == 0);
+        cd_buf_free(&again);
+        if (!same) {
+            gqlrun_fail_line("gqlrun: a second run of the same exec answered differently");
+            cd_buf_free(&out);
             gql_exec_free(ex);
             cd_arena_free(&a);
             return;
         }
     }
-    cd_buf out;
-    cd_buf_init(&out);
-    gql_exec_write_result(ex, &out);
     cd_buf_putc(&out, '\n');
     fwrite(out.data, 1, out.len, stdout);
     fflush(stdout);
@@ -189,7 +225,7 @@ static void gqlrun_request(gql_schema *s, gql_cache *cache, const gql_value *dat
 static void gqlrun_usage(void)
 {
     fprintf(stderr, "usage: gqlrun --schema file.graphql --data data.json [--service role] "
-                    "[--no-cache]\n");
+                    "[--no-cache] [--rerun]\n");
     exit(2);
 }
 
@@ -197,12 +233,13 @@ int main(int argc, char **argv)
 {
     const char *schema_path = NULL, *data_path = NULL;
     gql_exec_opts opts = {0};
-    bool use_cache = true;
+    bool use_cache = true, rerun = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc) schema_path = argv[++i];
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data_path = argv[++i];
         else if (strcmp(argv[i], "--service") == 0 && i + 1 < argc) opts.service = argv[++i];
         else if (strcmp(argv[i], "--no-cache") == 0) use_cache = false;
+        else if (strcmp(argv[i], "--rerun") == 0) rerun = true;
         else gqlrun_usage();
     }
     if (!schema_path || !data_path) gqlrun_usage();
@@ -239,7 +276,7 @@ int main(int argc, char **argv)
     while ((n = getline(&line, &cap, stdin)) > 0) {
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
         if (n == 0) continue;
-        gqlrun_request(s, cache, &data, &opts, line, (size_t)n);
+        gqlrun_request(s, cache, &data, &opts, rerun, line, (size_t)n);
     }
     free(line);
     cd_free(gqlrun_later.items);

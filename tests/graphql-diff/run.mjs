@@ -11,8 +11,9 @@
 //
 // For every case both engines run the document with rootValue = data/<schema>.json
 // and the same test resolvers (fields named boom / later / echo; see
-// tools/gqlrun.c). gqlrun runs twice, with and without its document cache,
-// and must answer the same both times. Compared: `data` exactly (deep, key order too; presence of
+// tools/gqlrun.c). gqlrun runs twice, with and without its document cache
+// (the second time running each exec twice, like subscription events), and
+// must answer the same every time. Compared: `data` exactly (deep, key order too; presence of
 // the key too), the number of errors, and the multiset of (path, locations)
 // of the errors — never message text.
 //
@@ -217,7 +218,7 @@ async function runJsUnguarded(schema, data, c) {
 function runC(schemaName, service, reqs, noCache = false) {
   const argv = ['--schema', SCHEMAS[schemaName].sdl, '--data', SCHEMAS[schemaName].data];
   if (service) argv.push('--service', service);
-  if (noCache) argv.push('--no-cache');
+  if (noCache) argv.push('--no-cache', '--rerun');
   const input = reqs.map((r) => JSON.stringify(r)).join('\n') + '\n';
   const p = spawnSync(gqlrun, argv, { input, maxBuffer: 1 << 30, encoding: 'utf8' });
   if (p.error) throw p.error;
@@ -354,7 +355,8 @@ for (const [k, group] of groups) {
   const data = JSON.parse(readFileSync(SCHEMAS[schemaName].data, 'utf8'));
   const reqs = group.map((c) => ({ query: c.query, variables: c.variables ?? null, operationName: c.operationName ?? null }));
   const cOut = runC(schemaName, service || undefined, reqs);
-  // The same requests without the document cache must answer byte-for-byte the same.
+  // The same requests without the document cache, each run twice on the same
+  // exec (as for subscription events), must answer byte-for-byte the same.
   const cOutNoCache = runC(schemaName, service || undefined, reqs, true);
   for (let i = 0; i < group.length; i++) {
     const c = group[i];
