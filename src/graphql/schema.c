@@ -1073,7 +1073,13 @@ static void sb_directives(gql_sbuild *b)
         for (uint32_t i = 0; b->docs[d] && i < b->docs[d]->ndefs; i++) {
             if (b->docs[d]->defs[i].kind != GQL_DEF_DIRECTIVE) continue;
             const gql_directive_def *dd = b->docs[d]->defs[i].u.dir;
-            if (gql_schema_directive(b->s, dd->name)) {
+            gql_directive_type *prev = gql_schema_directive(b->s, dd->name);
+            uint32_t slot = b->s->ndirectives;
+            if (prev && prev->builtin) {
+                /* the SDL may redeclare a built-in directive (graphql-js
+                 * buildSchema keeps the SDL's) */
+                for (slot = 0; b->s->directives[slot] != prev; slot++) {}
+            } else if (prev) {
                 sb_fail(b, dd->loc, "There can be only one directive named \"@%s\".", dd->name);
                 return;
             }
@@ -1094,7 +1100,8 @@ static void sb_directives(gql_sbuild *b)
             }
             dt->nargs = dd->nargs;
             dt->args = sb_input_values(b, dd->args, dd->nargs, coord, false);
-            b->s->directives[b->s->ndirectives++] = dt;
+            b->s->directives[slot] = dt;
+            if (slot == b->s->ndirectives) b->s->ndirectives++;
         }
     }
 }

@@ -305,6 +305,18 @@ static void test_build_errors(void **state)
                 "1:16: Required argument Query.a(x:) cannot be deprecated.");
     build_fails("type Query { a: Int } input In { x: Int! @deprecated }",
                 "1:34: Required input field In.x cannot be deprecated.");
+    build_fails("directive @a on FIELD directive @a on FIELD type Query { a: Int }",
+                "1:23: There can be only one directive named \"@a\".");
+    /* a built-in directive may be redeclared: the SDL's replaces it */
+    gql_schema *rd = build_ok("directive @deprecated(why: String) on FIELD_DEFINITION | ENUM_VALUE\n"
+                              "type Query { a: Int @deprecated(why: \"x\") }");
+    gql_directive_type *dep = gql_schema_directive(rd, "deprecated");
+    assert_false(dep->builtin);
+    assert_string_equal(dep->args[0].name, "why");
+    uint32_t ndep = 0;
+    for (uint32_t i = 0; i < rd->ndirectives; i++) ndep += !strcmp(rd->directives[i]->name, "deprecated");
+    assert_int_equal(ndep, 1);
+    gql_schema_free(rd);
     /* standard scalars may be re-declared (graphql-js allows it) */
     gql_schema *s = build_ok("scalar String type Query { a: String }");
     assert_true(gql_schema_type(s, "String")->builtin);
