@@ -46,6 +46,52 @@ typedef struct http_op {
 
 /* ---- helpers ---- */
 
+void proto_caller_init(proto_caller *c, proto_server *srv)
+{
+    memset(c, 0, sizeof *c);
+    c->srv = srv;
+    c->user_id = c->username = c->client_ip = "";
+}
+
+static const char **caller_field(proto_caller *c, proto_caller_field f, size_t *max)
+{
+    switch (f) {
+    case PROTO_CALLER_USER_ID: *max = PROTO_MAX_USER_ID; return &c->user_id;
+    case PROTO_CALLER_USERNAME: *max = PROTO_MAX_USERNAME; return &c->username;
+    case PROTO_CALLER_CLIENT_IP:
+    default: *max = PROTO_MAX_CLIENT_IP; return &c->client_ip;
+    }
+}
+
+/* A caller uses one mode for all its strings: arena (HTTP requests) or heap
+ * (WebSocket connections, released by proto_caller_free). */
+int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s,
+                     size_t len)
+{
+    size_t max;
+    const char **dst = caller_field(c, f, &max);
+    if (!a && **dst) cd_free((void *)*dst);
+    *dst = "";
+    if (len == 0 || len > max) return 0;
+    char *copy = a ? cd_arena_strndup(a, s, len) : cd_malloc(len + 1);
+    if (!copy) return CD_ENOMEM;
+    if (!a) {
+        memcpy(copy, s, len);
+        copy[len] = 0;
+    }
+    *dst = copy;
+    return 0;
+}
+
+void proto_caller_free(proto_caller *c)
+{
+    const char **fs[] = {&c->user_id, &c->username, &c->client_ip};
+    for (unsigned i = 0; i < CD_ARRAY_LEN(fs); i++) {
+        if (**fs[i]) cd_free((void *)*fs[i]);
+        *fs[i] = "";
+    }
+}
+
 void proto_write_error_json(cd_buf *out, const char *msg, const char *code)
 {
     cd_buf_puts(out, "{\"errors\":[{\"message\":");
@@ -236,15 +282,17 @@ static bool identify(http_op *op)
 {
     const cd_config *cfg = op->srv->cfg;
     proto_caller *c = &op->caller;
-    c->srv = op->srv;
+    proto_caller_init(c, op->srv);
     c->trust = cfg->auth == CD_AUTH_TRUST;
     http_request *req = op->req;
-    if (req->client_ip) snprintf(c->client_ip, sizeof c->client_ip, "%s", req->client_ip);
+    if (req->client_ip)
+        proto_caller_set(c, req->arena, PROTO_CALLER_CLIENT_IP, req->client_ip,
+                         strlen(req->client_ip));
     if (c->trust) {
         const char *u = http_req_header(req, "user-id");
         const char *n = http_req_header(req, "username");
-        if (u) snprintf(c->user_id, sizeof c->user_id, "%s", u);
-        if (n) snprintf(c->username, sizeof c->username, "%s", n);
+        if (u) proto_caller_set(c, req->arena, PROTO_CALLER_USER_ID, u, strlen(u));
+        if (n) proto_caller_set(c, req->arena, PROTO_CALLER_USERNAME, n, strlen(n));
         return true;
     }
     const char *h = http_req_header(req, "authorization");
@@ -262,8 +310,8 @@ static bool identify(http_op *op)
         return false;
     }
     c->authenticated = true;
-    snprintf(c->user_id, sizeof c->user_id, "%s", id.sub);
-    snprintf(c->username, sizeof c->username, "%s", id.username);
+    proto_caller_set(c, req->arena, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
+    proto_caller_set(c, req->arena, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->token_exp = id.exp;
     return true;
 }

@@ -208,7 +208,10 @@ static gqlws_server_state *gqlws_state; /* one per process (one loop) */
 
 static void conn_unref(gqlws_conn *c)
 {
-    if (--c->refs == 0) cd_free(c);
+    if (--c->refs == 0) {
+        proto_caller_free(&c->caller);
+        cd_free(c);
+    }
 }
 
 static void conn_close(gqlws_conn *c, int code, const char *reason)
@@ -383,6 +386,8 @@ static void op_run_done(gql_exec *ex, void *ud)
             uint64_t dt = uv_hrtime() - op->t0_ns;
             cd_metrics_operation((int)op->kind, nerr ? CD_MO_ERROR : CD_MO_OK, (double)dt / 1e9);
             op->source_done = true; /* one result only */
+        } else if (!op->q_head) {
+            gql_exec_trim(ex); /* idle subscription: keep only the prepared state */
         }
     }
     if (op->ended) {
@@ -504,17 +509,12 @@ uv_loop_t *proto_sub_loop(const proto_sub *op)
 
 /* ---- message handlers ---- */
 
-/* Copies a string value into dst when present (absent keys keep what the
- * upgrade request's headers gave; an over-long value clears it). */
-static void copy_str(char *dst, size_t cap, const gql_value *v)
+/* Sets a caller field from a string value when present (absent keys keep
+ * what the upgrade request's headers gave). */
+static void copy_str(proto_caller *c, proto_caller_field f, const gql_value *v)
 {
     if (!v || v->kind != GQL_V_STRING) return;
-    if (v->len >= cap) {
-        dst[0] = 0;
-        return;
-    }
-    memcpy(dst, v->u.s, v->len);
-    dst[v->len] = 0;
+    proto_caller_set(c, NULL, f, v->u.s, v->len);
 }
 
 static void handle_init(gqlws_conn *c, const gqlws_msg *m)
@@ -550,14 +550,15 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
             return;
         }
         c->caller.authenticated = true;
-        snprintf(c->caller.user_id, sizeof c->caller.user_id, "%s", id.sub);
-        snprintf(c->caller.username, sizeof c->caller.username, "%s", id.username);
+        proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
+        proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, id.username,
+                         strlen(id.username));
         c->caller.token_exp = id.exp;
     } else if (p) {
         const gql_value *u = gql_obj_get(p, "user-id");
         if (!u) u = gql_obj_get(p, "userId");
-        copy_str(c->caller.user_id, sizeof c->caller.user_id, u);
-        copy_str(c->caller.username, sizeof c->caller.username, gql_obj_get(p, "username"));
+        copy_str(&c->caller, PROTO_CALLER_USER_ID, u);
+        copy_str(&c->caller, PROTO_CALLER_USERNAME, gql_obj_get(p, "username"));
     }
     c->acked = true;
     send_simple(c, "connection_ack", NULL, NULL);
@@ -869,11 +870,12 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         }
         c->srv = srv;
         c->refs = 1;
-        c->caller.srv = srv;
+        proto_caller_init(&c->caller, srv);
         c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;
         c->caller.transport = c;
         if (req->client_ip)
-            snprintf(c->caller.client_ip, sizeof c->caller.client_ip, "%s", req->client_ip);
+            proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, req->client_ip,
+                             strlen(req->client_ip));
         c->opened_ms = now_ms(srv);
         c->tokens = srv->cfg->ws_burst;
         c->tokens_ms = c->opened_ms;
@@ -881,14 +883,17 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
             /* the seed's client sends identity headers on the upgrade too */
             const char *u = http_req_header(req, "user-id");
             const char *n = http_req_header(req, "username");
-            if (u) snprintf(c->caller.user_id, sizeof c->caller.user_id, "%s", u);
-            if (n) snprintf(c->caller.username, sizeof c->caller.username, "%s", n);
+            if (u) proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, u, strlen(u));
+            if (n) proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, n, strlen(n));
         }
     }
     ws_conn *ws = NULL;
     int rc = ws_accept(req, proto, &gqlws_callbacks, c, &ws);
     if (rc != 0 || !ws) {
-        cd_free(c);
+        if (c) {
+            proto_caller_free(&c->caller);
+            cd_free(c);
+        }
         return;
     }
     cd_metrics_conn_open(CD_MT_WS);

@@ -55,17 +55,36 @@ typedef struct gqlws_conn gqlws_conn;
 
 /* Who is calling. In token mode `user_id`/`username` come from a verified
  * JWT; in trust mode from the user-id/username headers (HTTP) or the
- * connection_init payload (WS) and may be empty. */
+ * connection_init payload (WS) and may be empty. The strings are never NULL
+ * ("" = unknown); they live as long as the caller (request arena for HTTP,
+ * the connection's heap for WebSocket — set them with proto_caller_set). */
 typedef struct proto_caller {
     proto_server *srv;
     bool authenticated;   /* token mode: a valid token was presented */
     bool trust;           /* the process runs in trust mode */
-    char user_id[PROTO_MAX_USER_ID + 1];     /* "" = unknown */
-    char username[PROTO_MAX_USERNAME + 1];   /* "" = unknown */
+    const char *user_id;  /* at most PROTO_MAX_USER_ID bytes */
+    const char *username; /* at most PROTO_MAX_USERNAME bytes */
+    const char *client_ip; /* peer address, for throttling */
     int64_t token_exp;    /* token expiry (unix s), 0 in trust mode */
     void *transport;      /* gqlws_conn* for WebSocket callers, NULL for HTTP */
-    char client_ip[PROTO_MAX_CLIENT_IP + 1]; /* peer address ("" = unknown), for throttling */
 } proto_caller;
+
+/* Fields of proto_caller_set. */
+typedef enum proto_caller_field {
+    PROTO_CALLER_USER_ID,
+    PROTO_CALLER_USERNAME,
+    PROTO_CALLER_CLIENT_IP
+} proto_caller_field;
+
+/* Initialises every string to "". */
+void proto_caller_init(proto_caller *c, proto_server *srv);
+/* Copies s (len bytes) into the field: into `a` when given, else into heap
+ * memory freed by proto_caller_free (one caller uses one mode throughout). A value over the field's limit sets "".
+ * Returns 0 or CD_ENOMEM (the field is then ""). */
+int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s,
+                     size_t len);
+/* Frees heap strings set with a == NULL. */
+void proto_caller_free(proto_caller *c);
 
 struct proto_server {
     uv_loop_t *loop;
