@@ -4,7 +4,8 @@
 //   node run.mjs <path to gqlrun> [--json mismatches.json] [--filter substring] [-v]
 //
 // Corpus: corpus/*.graphql, split into cases by header lines
-//   ### <id> [schema=test|chat|spec] [service=<role>] [op=<operationName>]
+//   ### <id> [schema=test|chat|spec] [service=<role>] [op=<operationName>] [crlf]
+//   (crlf: the document's line ends become CR LF)
 //   #vars <JSON>            (zero or more; each one is a separate case)
 //   <the document, up to the next ### line>
 // A file's default schema is its name's prefix (test-*, chat-*, spec-*).
@@ -86,7 +87,8 @@ function loadCorpus() {
     let cur = null;
     const flush = () => {
       if (!cur) return;
-      const doc = cur.body.join('\n').replace(/\s+$/, '') + '\n';
+      let doc = cur.body.join('\n').replace(/\s+$/, '') + '\n';
+      if (cur.crlf) doc = doc.replace(/\n/g, '\r\n');
       const varSets = cur.vars.length ? cur.vars : [undefined];
       varSets.forEach((v, i) => {
         cases.push({
@@ -109,6 +111,7 @@ function loadCorpus() {
           if (k === 'schema') cur.schema = v;
           else if (k === 'service') cur.service = v;
           else if (k === 'op') cur.op = v;
+          else if (k === 'crlf') cur.crlf = true;
           else throw new Error(`${file}: bad header key ${k}`);
         }
         continue;
