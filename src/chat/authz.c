@@ -1,9 +1,13 @@
 /*
  * authz.c — caller decisions for resolvers (see authz.h). Stateless: reads
  * the proto_caller of the running operation. A resolver run without a chatd
- * transport (no context) is treated as an anonymous token-mode caller.
+ * transport (no context) is treated as an anonymous token-mode caller. A
+ * caller whose account was disabled while this process ran (chat.h) is
+ * treated as anonymous although its token still verifies.
  */
 #include "authz.h"
+
+#include "chat.h"
 
 #include <string.h>
 
@@ -23,6 +27,7 @@ const char *chat_authz_user_opt(gql_rinfo *ri)
     const proto_caller *c = caller(ri);
     if (!c || !c->user_id[0]) return NULL;
     if (!c->trust && !c->authenticated) return NULL;
+    if (chat_user_is_disabled(c->user_id)) return NULL; /* removed: token still verifies */
     return c->user_id;
 }
 

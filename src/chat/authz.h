@@ -38,7 +38,8 @@ bool chat_authz_trust(gql_rinfo *ri);
 
 /* The identified caller's user id, or NULL after completing the field with
  * UNAUTHENTICATED ("Authentication required"). In trust mode the id comes
- * from the user-id header / connection_init payload. */
+ * from the user-id header / connection_init payload. An account disabled
+ * while this process runs (chat_user_is_disabled) counts as unidentified. */
 const char *chat_authz_user(gql_rinfo *ri);
 
 /* The caller's user id if identified, else NULL (no error). */

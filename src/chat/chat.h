@@ -21,6 +21,9 @@
 #ifndef CHATD_CHAT_H
 #define CHATD_CHAT_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "protocol/protocol.h"
 
 #define CHAT_CONTROL_CHANNEL "chatd:control"
@@ -33,6 +36,17 @@ int chat_bind_user_role(proto_server *srv);
  * and publishes the notice for every other process (when a broker is
  * configured). */
 void chat_control_user_disabled(proto_server *srv, const char *user_id);
+
+/* Accounts disabled while this process runs are remembered for as long as
+ * their access tokens can still verify (CHAT_DISABLED_TTL_S), so resolvers
+ * of every role refuse them (chat_authz_user → UNAUTHENTICATED) although
+ * the JWT itself is valid. Bounded by CHAT_DISABLED_MAX (oldest dropped). */
+#define CHAT_DISABLED_MAX 4096
+#define CHAT_DISABLED_TTL_S (900 + 30) /* USER_ACCESS_TTL_S + AUTH_LEEWAY_S */
+bool chat_user_is_disabled(const char *user_id);
+/* Records user_id as disabled now (called for local removals and control
+ * messages; exposed for tests). `now` in unix seconds, 0 = current time. */
+void chat_user_mark_disabled(const char *user_id, int64_t now);
 
 /* Handles one control-channel message (exposed for tests). Returns 0, or
  * CD_EBAD for a malformed message (ignored and logged by the caller). */

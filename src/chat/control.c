@@ -7,6 +7,8 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "chat.h"
 #include "core/arena.h"
@@ -24,6 +26,37 @@ static struct chat_ctl {
     void *prev_ud;
 } chat_ctl;
 
+/* Disabled accounts: a ring of the most recent CHAT_DISABLED_MAX, each
+ * valid until `until` (unix s). Lookups scan only the live part; in a normal
+ * process the ring is empty or nearly so. */
+static struct chat_disabled {
+    char id[37];
+    int64_t until;
+} chat_disabled[CHAT_DISABLED_MAX];
+static unsigned chat_disabled_next, chat_disabled_count;
+
+void chat_user_mark_disabled(const char *user_id, int64_t now)
+{
+    if (!user_id || strlen(user_id) != 36) return;
+    if (!now) now = (int64_t)time(NULL);
+    struct chat_disabled *d = &chat_disabled[chat_disabled_next];
+    memcpy(d->id, user_id, 37);
+    d->until = now + CHAT_DISABLED_TTL_S;
+    chat_disabled_next = (chat_disabled_next + 1) % CHAT_DISABLED_MAX;
+    if (chat_disabled_count < CHAT_DISABLED_MAX) chat_disabled_count++;
+}
+
+bool chat_user_is_disabled(const char *user_id)
+{
+    if (!chat_disabled_count || !user_id) return false;
+    int64_t now = (int64_t)time(NULL);
+    for (unsigned i = 0; i < chat_disabled_count; i++) {
+        const struct chat_disabled *d = &chat_disabled[i];
+        if (d->until > now && strcasecmp(d->id, user_id) == 0) return true;
+    }
+    return false;
+}
+
 int chat_control_handle(proto_server *srv, const char *data, size_t len)
 {
     if (len > CHAT_CONTROL_MAX_MSG) return CD_EBAD;
@@ -37,6 +70,7 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len)
         const gql_value *uid = gql_obj_get(&v, "userId");
         if (kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "user_disabled") == 0 &&
             uid && uid->kind == GQL_V_STRING && chat_uuid_valid(uid->u.s, uid->len)) {
+            chat_user_mark_disabled(uid->u.s, 0);
             int n = proto_ws_close_user(srv, uid->u.s, CHAT_CLOSE_ACCOUNT_DISABLED,
                                         "Forbidden: account disabled");
             if (n) cd_info("chat", "closed %d connection(s) of disabled user %s", n, uid->u.s);
@@ -52,6 +86,7 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len)
 
 void chat_control_user_disabled(proto_server *srv, const char *user_id)
 {
+    chat_user_mark_disabled(user_id, 0);
     proto_ws_close_user(srv, user_id, CHAT_CLOSE_ACCOUNT_DISABLED, "Forbidden: account disabled");
     if (!srv->rd) return;
     char msg[128];

@@ -352,9 +352,15 @@ describe('user role, token mode', () => {
     assert.deepEqual(list.body.data.users, [{ id: b.id }]);
     assert.equal(errCode(await gql(chatd, LOGIN, { u: a.username, p: 'password-123' })), 'UNAUTHENTICATED');
     assert.equal(errCode(await gql(chatd, REFRESH, { t: la.refreshToken })), 'UNAUTHENTICATED');
-    // its still-valid access token no longer resolves to an account
+    // its still-valid access token no longer resolves to an account, for any operation
     assert.equal(errCode(await gql(chatd, '{ me { id } }', undefined, bearer(la.token))), 'UNAUTHENTICATED');
-    assert.equal(errCode(await gql(chatd, RM, { id: a.id }, bearer(la.token))), 'NOT_FOUND');
+    assert.equal(errCode(await gql(chatd, '{ users { id } }', undefined, bearer(la.token))), 'UNAUTHENTICATED');
+    const late = await initedWs(chatd.wsUrl, { authToken: la.token });
+    late.send({ id: 'l', type: 'subscribe', payload: { query: '{ users { id } }' } });
+    const lm = await late.next((x) => x.id === 'l');
+    assert.equal(lm.payload.errors[0].extensions.code, 'UNAUTHENTICATED');
+    late.close();
+    assert.equal(errCode(await gql(chatd, RM, { id: a.id }, bearer(la.token))), 'UNAUTHENTICATED');
     // the name stays reserved (messages keep pointing at the old account)
     const again = await gql(chatd, CREATE, { in: { username: a.username, email: `new_${a.email}`, password: 'password-123' } });
     assert.match(again.body.errors[0].message, /already exists/);

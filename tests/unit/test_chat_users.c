@@ -4,7 +4,7 @@
  * invalid UTF-8), UUID syntax, refresh-token encoding and hashing, the login
  * throttling policy (slow-down and lock thresholds, delay ceiling), a
  * throttle session against an unreachable Redis (fails open, frees itself),
- * and control-channel message parsing. The resolvers themselves run against
+ * control-channel message parsing, and the bounded set of disabled accounts. The resolvers themselves run against
  * real Postgres in tests/integration/users.test.js.
  */
 #include <setjmp.h>
@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "chat/chat.h"
 #include "chat/throttle.h"
@@ -200,6 +201,35 @@ static void test_control_messages(void **state)
     assert_int_equal(chat_control_handle(&srv, big, sizeof big), CD_EBAD);
 }
 
+static void test_disabled_users(void **state)
+{
+    (void)state;
+    const char *a = "11111111-1111-4111-8111-111111111111";
+    const char *b = "22222222-2222-4222-8222-222222222222";
+    assert_false(chat_user_is_disabled(a));
+    chat_user_mark_disabled(a, 0);
+    assert_true(chat_user_is_disabled(a));
+    assert_true(chat_user_is_disabled("11111111-1111-4111-8111-111111111111"));
+    assert_false(chat_user_is_disabled(b));
+    assert_false(chat_user_is_disabled(NULL));
+    /* an entry older than the access-token lifetime no longer counts */
+    chat_user_mark_disabled(b, (int64_t)time(NULL) - CHAT_DISABLED_TTL_S - 1);
+    assert_false(chat_user_is_disabled(b));
+    chat_user_mark_disabled(b, (int64_t)time(NULL) - CHAT_DISABLED_TTL_S + 5);
+    assert_true(chat_user_is_disabled(b));
+    chat_user_mark_disabled("short", 0); /* not an id: ignored */
+    /* bounded: after CHAT_DISABLED_MAX newer entries the oldest is gone */
+    char id[37];
+    for (int i = 0; i < CHAT_DISABLED_MAX; i++) {
+        snprintf(id, sizeof id, "33333333-3333-4333-8333-%012d", i);
+        chat_user_mark_disabled(id, 0);
+    }
+    assert_false(chat_user_is_disabled(a));
+    assert_true(chat_user_is_disabled(id));
+    snprintf(id, sizeof id, "33333333-3333-4333-8333-%012d", 0);
+    assert_true(chat_user_is_disabled(id));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_throttle_open_refusals),
         cmocka_unit_test(test_throttle_redis_down),
         cmocka_unit_test(test_control_messages),
+        cmocka_unit_test(test_disabled_users),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
