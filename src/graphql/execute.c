@@ -760,10 +760,23 @@ static int field_args(gql_exec *ex, gql_pfield *pf, const gql_value **args,
 
 /* ---- errors with paths ---- */
 
+/* True when `slot` lies in a subtree already replaced by null. graphql-js
+ * settles such a subtree at once (its Promise.all rejects) and the response
+ * is usually written before the abandoned resolvers finish, so their errors
+ * do not appear; we wait for them (they own memory in the run arena) but
+ * drop their errors the same way. */
+static bool subtree_discarded(const gql_rval *r)
+{
+    for (; r; r = r->up)
+        if (r->nulled) return true;
+    return false;
+}
+
 /* Adds a field error located at `locs` with the path of `slot`. */
 static gql_error *field_error_v(gql_exec *ex, const gql_rval *slot, const gql_loc *locs,
                                 uint32_t nlocs, const char *fmt, va_list ap)
 {
+    if (subtree_discarded(slot)) return NULL;
     if (ex->errs.n >= GQL_MAX_ERRORS) {
         ex->errs.truncated = true;
         return NULL;

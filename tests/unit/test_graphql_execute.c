@@ -27,13 +27,14 @@ static const char *SDL =
     "union Actor = User | Bot\n"
     "input Filter { name: String!, limit: Int = 10, colors: [Color!] }\n"
     "type Obj { a: String! b: String list: [Int!] inner: Obj }\n"
+    "type Pair { x: Int! y: Int! z: String }\n"
     "type Query {\n"
     "  user: User\n  users: [User!]!\n  nodes: [Node]\n  actors: [Actor!]\n"
     "  obj: Obj\n  objs: [Obj]\n  nn: String!\n  big: Int\n  frac: Float\n  color: Color\n"
     "  echoInt(v: Int): Int\n  echoFloat(v: Float): Float\n  echoId(v: ID): ID\n"
     "  echoColor(v: Color): Color\n  echoList(v: [Int]): [Int]\n  echoFilter(f: Filter): String\n"
     "  echoDate(v: DateTime): DateTime\n  echoJson(v: JSON): JSON\n  echoStr(v: String! = \"d\"): String\n"
-    "  slow(n: Int): Int\n  slowObj(n: Int): Obj\n  fail: String\n  failNN: String!\n"
+    "  slow(n: Int): Int\n  slowObj(n: Int): Obj\n  pair: Pair\n  fail: String\n  failNN: String!\n"
     "  owned: String @owner(role: \"user\")\n  sent: String @owner(role: \"sender\")\n"
     "}\n"
     "type Mutation { step(n: Int!): Int  stepNN(n: Int!): Int! }\n"
@@ -49,7 +50,7 @@ static const char *ROOT =
     " name: \"Zed\"}],"
     " obj: {a: \"x\", b: \"y\", list: [1, 2, 3], inner: {a: null, b: \"q\"}},"
     " objs: [{a: \"1\"}, {a: null}, {a: \"3\"}],"
-    " nn: null, big: 2147483648, frac: 1.5, color: \"PURPLE\"}";
+    " nn: null, big: 2147483648, frac: 1.5, color: \"PURPLE\", pair: {}}";
 
 typedef struct fixture {
     gql_schema *s;
@@ -117,6 +118,9 @@ static int setup(void **state)
     assert_int_equal(gql_schema_bind(f->s, "Query.slow", r_queue, NULL), 0);
     assert_int_equal(gql_schema_bind(f->s, "Query.slowObj", r_queue, NULL), 0);
     assert_int_equal(gql_schema_bind(f->s, "Mutation.step", r_queue, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Pair.x", r_queue, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Pair.y", r_queue, NULL), 0);
+    assert_int_equal(gql_schema_bind(f->s, "Pair.z", r_queue, NULL), 0);
     assert_int_equal(gql_schema_bind(f->s, "Mutation.stepNN", r_queue, NULL), 0);
     assert_int_equal(gql_schema_bind(f->s, "Query.fail", r_fail, NULL), 0);
     assert_int_equal(gql_schema_bind(f->s, "Query.failNN", r_fail_ext, NULL), 0);
@@ -502,6 +506,47 @@ static void test_async_parallel(void **state)
     assert_string_equal(b.data, "{\"data\":{\"a\":10,\"b\":20,\"c\":{\"a\":\"A\",\"b\":null}}}");
     cd_buf_free(&b);
     gql_exec_free(ex);
+}
+
+/* Asynchronous failures under a nullable position: once it is null, errors
+ * from its abandoned subtree are dropped (graphql-js has answered by then);
+ * errors that came before are kept. */
+static void test_async_null_propagation(void **state)
+{
+    fixture *f = *state;
+    const char *q = "{ pair { x y z } }";
+    static const char *want[2] = {
+        "{\"data\":{\"pair\":null},\"errors\":[{\"message\":\"Cannot return null for "
+        "non-nullable field Pair.y.\",\"locations\":[{\"line\":1,\"column\":12}],\"path\":"
+        "[\"pair\",\"y\"]}]}",
+        "{\"data\":{\"pair\":null},\"errors\":[{\"message\":\"z failed\",\"locations\":[{"
+        "\"line\":1,\"column\":14}],\"path\":[\"pair\",\"z\"],\"extensions\":{\"code\":"
+        "\"Z\"}},{\"message\":\"Cannot return null for non-nullable field Pair.y.\","
+        "\"locations\":[{\"line\":1,\"column\":12}],\"path\":[\"pair\",\"y\"]}]}"};
+    for (int order = 0; order < 2; order++) {
+        nqueue = nstart = 0;
+        gql_exec *ex = gql_exec_new(f->s, NULL);
+        assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+        int done = 0;
+        assert_int_equal(gql_exec_run(ex, &f->root, NULL, on_done, &done), 0);
+        assert_int_equal(nqueue, 3);
+        if (order == 0) {
+            gql_ri_return(queue[1], gql_null());      /* y: non-null → pair null */
+            gql_ri_error(queue[0], NULL, "x failed"); /* abandoned: dropped */
+            gql_ri_error(queue[2], "Z", "z failed");  /* abandoned: dropped */
+        } else {
+            gql_ri_error(queue[2], "Z", "z failed"); /* before the null: kept */
+            gql_ri_return(queue[1], gql_null());
+            gql_ri_error(queue[0], NULL, "x failed");
+        }
+        assert_int_equal(done, 1);
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        assert_string_equal(b.data, want[order]);
+        cd_buf_free(&b);
+        gql_exec_free(ex);
+    }
 }
 
 static void test_serial_mutations(void **state)
@@ -911,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_wrong_service),
         cmocka_unit_test(test_operation_selection),
         cmocka_unit_test(test_async_parallel),
+        cmocka_unit_test(test_async_null_propagation),
         cmocka_unit_test(test_serial_mutations),
         cmocka_unit_test(test_free_while_pending),
         cmocka_unit_test(test_shared_plans),
