@@ -130,10 +130,12 @@ static void test_off_loop(void **state)
     assert_int_equal(auth_password_verify(s.hash, "hunter22", 8), 0);
     fprintf(stderr, "off-loop hash+verify: %d ticks, largest loop gap %.1f ms\n", s.ticks,
             s.max_gap_ns / 1e6);
-    /* two hashes' worth of time passed with the loop ticking: the largest
-     * gap stays well below one blocking hash */
-    assert_true(s.ticks >= 5);
-    assert_true(s.max_gap_ns < blocking_ns / 2);
+    /* a hash and a verification ran with the loop ticking: on the loop
+     * thread they would allow ~2 ticks and one gap as long as a hash; off
+     * the loop the 1 ms timer keeps firing (loose bounds: CI machines are
+     * loaded and ASan slows the loop) */
+    assert_true(s.ticks >= 10);
+    assert_true(s.max_gap_ns < blocking_ns);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
