@@ -48,6 +48,7 @@
 #define GQL_EXEC_SUB_PREP_BLOCK 512u
 #define GQL_EXEC_SUB_RUN_BLOCK 2048u
 #define GQL_EXEC_MSG_LEN 512u
+_Static_assert(GQL_MAX_ERRORS == 100u, "update the 'Too many errors' message");
 
 enum { R_PENDING = 0, R_NULL, R_LEAF, R_OBJ, R_LIST };
 /* ARGS_STATIC: coerced once and kept in the plan; ARGS_PER_EXEC: the field's
@@ -1143,6 +1144,20 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
 
 static void exec_finish(gql_exec *ex)
 {
+    if (ex->errs.truncated) {
+        /* past GQL_MAX_ERRORS: one more error says the list was cut */
+        gql_error_list *l = &ex->errs;
+        gql_error *ni = cd_arena_alloc(&ex->run, (l->n + 1) * sizeof *ni);
+        if (ni) {
+            memcpy(ni, l->items, l->n * sizeof *ni);
+            memset(&ni[l->n], 0, sizeof *ni);
+            ni[l->n].message = "Too many errors: only the first 100 are reported.";
+            ni[l->n].code = "TOO_MANY_ERRORS";
+            l->items = ni;
+            l->cap = ++l->n;
+        }
+        l->truncated = false;
+    }
     ex->running = false;
     ex->has_data = true;
     gql_exec_done_fn done = ex->done;

@@ -756,6 +756,22 @@ static void test_error_cap(void **state)
     int done = 0;
     assert_int_equal(gql_exec_run(ex, root, NULL, on_done, &done), 0);
     uint32_t n;
+    const gql_error *e = gql_exec_errors(ex, &n);
+    assert_int_equal(n, GQL_MAX_ERRORS + 1);
+    assert_string_equal(e[GQL_MAX_ERRORS - 1].message,
+                        "Cannot return null for non-nullable field Obj.a.");
+    assert_string_equal(e[GQL_MAX_ERRORS].message,
+                        "Too many errors: only the first 100 are reported.");
+    assert_string_equal(e[GQL_MAX_ERRORS].code, "TOO_MANY_ERRORS");
+    assert_null(e[GQL_MAX_ERRORS].path);
+    gql_exec_free(ex);
+    /* exactly GQL_MAX_ERRORS errors: no notice */
+    l->len = GQL_MAX_ERRORS;
+    gql_obj_set(root, 0, "objs", *l);
+    ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    done = 0;
+    assert_int_equal(gql_exec_run(ex, root, NULL, on_done, &done), 0);
     gql_exec_errors(ex, &n);
     assert_int_equal(n, GQL_MAX_ERRORS);
     gql_exec_free(ex);
