@@ -1706,12 +1706,14 @@ uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_li
         if (!v.aborted) walk_document(&w);
         if (!v.aborted && v.nerr == 0) check_limits(&v);
     }
-    bool failed_clean = v.oom && v.nerr == 0;
-    if (failed_clean) {
-        /* never accept a document we could not check */
-        if (gql_errors_add(errs, NULL, 0, "Out of memory while validating the document."))
-            v.nerr++;
-    }
     cd_arena_free(&v.scratch);
-    return v.nerr ? v.nerr : (failed_clean ? 1u : 0u);
+    if (v.oom) {
+        /* Never accept (or cache) a document we could not check: an "Out of
+         * memory" error says so; if even that cannot be added, the count
+         * returned exceeds errs->n, which callers treat as out of memory. */
+        if (gql_errors_add(errs, NULL, 0, "Out of memory while validating the document."))
+            return v.nerr + 1;
+        return errs->n + 1;
+    }
+    return v.nerr;
 }
