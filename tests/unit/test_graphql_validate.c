@@ -700,6 +700,42 @@ static void test_validate_oom(void **state)
     assert_true(clean);
 }
 
+/* Errors about names point at the name token the parser recorded
+ * (name_loc); without it, at the usual single-space position. */
+static void test_name_locations(void **state)
+{
+    (void)state;
+    const char *doc = "query  Q { dog { ...   Nope } }\nquery\n  Q { dog { name } }";
+    for (int recorded = 0; recorded < 2; recorded++) {
+        cd_arena a;
+        cd_arena_init(&a, 4096);
+        gql_document *d;
+        gql_syntax_error se;
+        assert_int_equal(gql_parse(&a, doc, strlen(doc), &d, &se), 0);
+        gql_operation *o1 = d->defs[0].u.op, *o2 = d->defs[1].u.op;
+        gql_selection *spread = &o1->sel->items[0].sel->items[0];
+        if (recorded) {
+            o1->name_loc = (gql_loc){1, 8};
+            o2->name_loc = (gql_loc){3, 3};
+            spread->name_loc = (gql_loc){1, 24};
+        } else {
+            o1->name_loc = o2->name_loc = spread->name_loc = (gql_loc){0, 0};
+        }
+        gql_error_list errs;
+        gql_errors_init(&errs, &a);
+        assert_int_equal(gql_validate(g_schema, d, &errs), 2);
+        /* UniqueOperationNames (enter of the 2nd op) comes after the 1st op's errors */
+        assert_string_equal(errs.items[0].message, "Unknown fragment \"Nope\".");
+        assert_int_equal(errs.items[0].locs[0].col, recorded ? 24 : 21);
+        assert_string_equal(errs.items[1].message, "There can be only one operation named \"Q\".");
+        assert_int_equal(errs.items[1].locs[0].line, 1);
+        assert_int_equal(errs.items[1].locs[0].col, recorded ? 8 : 7);
+        assert_int_equal(errs.items[1].locs[1].line, recorded ? 3 : 2);
+        assert_int_equal(errs.items[1].locs[1].col, recorded ? 3 : 7);
+        cd_arena_free(&a);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_chat_schema_documents),
         cmocka_unit_test(test_validate_oom),
+        cmocka_unit_test(test_name_locations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
