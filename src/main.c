@@ -134,6 +134,11 @@ static void metrics_probe(cd_metrics_probe_out *o, void *ud)
         o->pg_pool_waiting = st.queued;
     }
     if (srv->rd) o->redis_up = rd_ready(srv->rd) ? 1 : 0;
+    if (srv->http) {
+        int64_t all = (int64_t)http_server_conn_count(srv->http);
+        int64_t ws = cd_metrics_g.connections[CD_MT_WS];
+        o->http_connections = all > ws ? all - ws : 0;
+    }
     if (srv->cache) {
         uint64_t h, m;
         gql_cache_stats(srv->cache, &h, &m);

@@ -74,7 +74,6 @@ static void cd_help(cd_buf *b, const char *name, const char *type, const char *h
 
 void cd_metrics_render(cd_buf *b)
 {
-    static const char *const transports[] = {"http", "ws"};
     static const char *const kinds[] = {"query", "mutation", "subscription"};
     static const char *const outcomes[] = {"ok", "error", "rejected"};
     const cd_metrics *m = &cd_metrics_g;
@@ -83,14 +82,16 @@ void cd_metrics_render(cd_buf *b)
     cd_buf_printf(b, "chatd_info{role=\"%s\",version=\"%s\"} 1\n", cd_info_role,
                   cd_info_version);
 
+    cd_metrics_probe_out p;
+    memset(&p, 0xff, sizeof p); /* every field -1 */
+    if (cd_probe_fn) cd_probe_fn(&p, cd_probe_ud);
     cd_help(b, "chatd_connections", "gauge", "Open client connections by transport.");
-    for (int t = 0; t < 2; t++)
-        cd_buf_printf(b, "chatd_connections{transport=\"%s\"} %lld\n", transports[t],
-                      (long long)m->connections[t]);
-    cd_help(b, "chatd_connections_total", "counter", "Accepted client connections.");
-    for (int t = 0; t < 2; t++)
-        cd_buf_printf(b, "chatd_connections_total{transport=\"%s\"} %llu\n", transports[t],
-                      (unsigned long long)m->connections_total[t]);
+    cd_buf_printf(b, "chatd_connections{transport=\"http\"} %lld\n",
+                  (long long)(p.http_connections >= 0 ? p.http_connections : m->connections[0]));
+    cd_buf_printf(b, "chatd_connections{transport=\"ws\"} %lld\n", (long long)m->connections[1]);
+    cd_help(b, "chatd_ws_connections_total", "counter", "Accepted WebSocket connections.");
+    cd_buf_printf(b, "chatd_ws_connections_total %llu\n",
+                  (unsigned long long)m->connections_total[1]);
 
     cd_help(b, "chatd_subscriptions", "gauge", "Active GraphQL subscription operations.");
     cd_buf_printf(b, "chatd_subscriptions %lld\n", (long long)m->subscriptions);
@@ -140,10 +141,6 @@ void cd_metrics_render(cd_buf *b)
     cd_buf_printf(b, "chatd_events_delivered_total %llu\n",
                   (unsigned long long)m->events_delivered);
 
-    if (!cd_probe_fn) return;
-    cd_metrics_probe_out p;
-    memset(&p, 0xff, sizeof p); /* every field -1 */
-    cd_probe_fn(&p, cd_probe_ud);
     if (p.pg_up >= 0) {
         cd_help(b, "chatd_pg_up", "gauge", "1 when at least one PostgreSQL connection is up.");
         cd_buf_printf(b, "chatd_pg_up %lld\n", (long long)p.pg_up);

@@ -25,8 +25,10 @@ typedef enum cd_metric_outcome { CD_MO_OK = 0, CD_MO_ERROR = 1, CD_MO_REJECTED =
 #define CD_METRIC_WS_CLOSE_CODES 12
 
 typedef struct cd_metrics {
-    int64_t connections[2];          /* open connections by transport (gauge) */
-    uint64_t connections_total[2];   /* accepted since start */
+    int64_t connections[2];          /* open connections by transport (gauge; http
+                                      * comes from the probe when one is set) */
+    uint64_t connections_total[2];   /* accepted since start (ws only: the net
+                                      * layer does not report HTTP accepts) */
     int64_t subscriptions;           /* active subscription operations (gauge) */
     uint64_t operations[CD_METRIC_OP_KINDS][3]; /* by op kind and outcome */
     uint64_t latency_buckets[CD_METRIC_LATENCY_BUCKETS]; /* cumulative at render */
@@ -47,6 +49,7 @@ typedef struct cd_metrics_probe_out {
     int64_t pg_up;        /* 1/0, -1 = not configured */
     int64_t redis_up;     /* 1/0, -1 = not configured */
     int64_t doc_cache_hits, doc_cache_misses;
+    int64_t http_connections; /* open plain-HTTP connections (server count minus WS) */
 } cd_metrics_probe_out;
 typedef void (*cd_metrics_probe_fn)(cd_metrics_probe_out *out, void *ud);
 

@@ -151,6 +151,8 @@ test('healthz, readyz, metrics, 404', async () => {
     assert.ok(text.includes(name), `metrics lack ${name}`);
   const ok = /chatd_operations_total\{type="query",outcome="ok"\} (\d+)/.exec(text);
   assert.ok(Number(ok[1]) > 0);
+  const conns = /chatd_connections\{transport="http"\} (\d+)/.exec(text);
+  assert.ok(Number(conns[1]) >= 1, 'the metrics request itself is an open HTTP connection');
   assert.equal((await fetch(`${chatd.base}/nope`)).status, 404);
 });
 

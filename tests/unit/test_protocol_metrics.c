@@ -47,7 +47,7 @@ static void test_counters_and_gauges(void **state)
     cd_metrics_ws_close(3999);
     char *t = render(&b);
     assert_non_null(strstr(t, "chatd_connections{transport=\"ws\"} 1\n"));
-    assert_non_null(strstr(t, "chatd_connections_total{transport=\"ws\"} 2\n"));
+    assert_non_null(strstr(t, "chatd_ws_connections_total 2\n"));
     assert_non_null(strstr(t, "chatd_connections{transport=\"http\"} 1\n"));
     assert_non_null(strstr(t, "chatd_operations_total{type=\"mutation\",outcome=\"error\"} 1\n"));
     assert_non_null(strstr(t, "chatd_operations_total{type=\"query\",outcome=\"ok\"} 0\n"));
@@ -96,6 +96,7 @@ static void probe(cd_metrics_probe_out *o, void *ud)
     o->pg_pool_waiting = 0;
     o->doc_cache_hits = 7;
     o->doc_cache_misses = 2;
+    o->http_connections = 5;
     /* redis left -1: not configured */
 }
 
@@ -109,6 +110,7 @@ static void test_probe(void **state)
     assert_non_null(strstr(t, "chatd_pg_up 1\n"));
     assert_non_null(strstr(t, "chatd_pg_pool_connections{state=\"busy\"} 1\n"));
     assert_non_null(strstr(t, "chatd_doc_cache_total{result=\"hit\"} 7\n"));
+    assert_non_null(strstr(t, "chatd_connections{transport=\"http\"} 5\n"));
     assert_null(strstr(t, "chatd_redis_up"));
     cd_metrics_set_probe(NULL, NULL);
     cd_buf_free(&b);
