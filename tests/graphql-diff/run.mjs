@@ -2,6 +2,7 @@
 // graphql-js 16 on the same schemas, data and documents.
 //
 //   node run.mjs <path to gqlrun> [--json mismatches.json] [--filter substring] [-v]
+//                [--random N [--seed S]]   (N generated documents too, see gen.mjs)
 //
 // Corpus: corpus/*.graphql, split into cases by header lines
 //   ### <id> [schema=test|chat|spec] [service=<role>] [op=<operationName>] [crlf]
@@ -38,6 +39,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generate } from './gen.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -55,6 +57,8 @@ const opt = (name) => {
 const jsonOut = opt('--json');
 const filter = opt('--filter');
 const verbose = args.includes('-v');
+const nRandom = Number(opt('--random') ?? 0);
+const seed = Number(opt('--seed') ?? 1);
 
 // Documents whose differences are graphql-js quirks, not our bugs. Keep tiny;
 // every entry says why.
@@ -316,6 +320,7 @@ function compare(js, c, introspective) {
 // ---------------------------------------------------------------- main
 
 const cases = loadCorpus().filter((c) => !filter || c.id.includes(filter));
+if (nRandom > 0) cases.push(...generate(buildSchema(readFileSync(SCHEMAS.test.sdl, 'utf8')), nRandom, seed));
 const results = [];
 
 // Introspection-query checks, per schema and option set.
