@@ -26,19 +26,25 @@
 /* The built-in types and directives, exactly as graphql-js 16.8 prints them
  * (printIntrospectionSchema + the standard scalars). */
 static const char gql_builtin_sdl[] =
-    "\"The `Int` scalar type represents non-fractional signed whole numeric values. Int can represent values between -(2^31) and 2^31 - 1.\"\n"
+    "\"The `Int` scalar type represents non-fractional signed whole numeric values. Int can "
+    "represent values between -(2^31) and 2^31 - 1.\"\n"
     "scalar Int\n"
     "\n"
-    "\"The `Float` scalar type represents signed double-precision fractional values as specified by [IEEE 754](https://en.wikipedia.org/wiki/IEEE_floating_point).\"\n"
+    "\"The `Float` scalar type represents signed double-precision fractional values as specified "
+    "by [IEEE 754](https://en.wikipedia.org/wiki/IEEE_floating_point).\"\n"
     "scalar Float\n"
     "\n"
-    "\"The `String` scalar type represents textual data, represented as UTF-8 character sequences. The String type is most often used by GraphQL to represent free-form human-readable text.\"\n"
+    "\"The `String` scalar type represents textual data, represented as UTF-8 character sequences. "
+    "The String type is most often used by GraphQL to represent free-form human-readable text.\"\n"
     "scalar String\n"
     "\n"
     "\"The `Boolean` scalar type represents `true` or `false`.\"\n"
     "scalar Boolean\n"
     "\n"
-    "\"The `ID` scalar type represents a unique identifier, often used to refetch an object or as key for a cache. The ID type appears in a JSON response as a String; however, it is not intended to be human-readable. When expected as an input type, any string (such as `\\\"4\\\"`) or integer (such as `4`) input value will be accepted as an ID.\"\n"
+    "\"The `ID` scalar type represents a unique identifier, often used to refetch an object or as "
+    "key for a cache. The ID type appears in a JSON response as a String; however, it is not "
+    "intended to be human-readable. When expected as an input type, any string (such as "
+    "`\\\"4\\\"`) or integer (such as `4`) input value will be accepted as an ID.\"\n"
     "scalar ID\n"
     "\n"
     "\"\"\"\n"
@@ -60,7 +66,9 @@ static const char gql_builtin_sdl[] =
     "\"\"\"Marks an element of a GraphQL schema as no longer supported.\"\"\"\n"
     "directive @deprecated(\n"
     "  \"\"\"\n"
-    "  Explains why this element was deprecated, usually also including a suggestion for how to access supported similar data. Formatted using the Markdown syntax, as specified by [CommonMark](https://commonmark.org/).\n"
+    "  Explains why this element was deprecated, usually also including a suggestion for how to "
+    "access supported similar data. Formatted using the Markdown syntax, as specified by "
+    "[CommonMark](https://commonmark.org/).\n"
     "  \"\"\"\n"
     "  reason: String = \"No longer supported\"\n"
     ") on FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE\n"
@@ -72,7 +80,9 @@ static const char gql_builtin_sdl[] =
     ") on SCALAR\n"
     "\n"
     "\"\"\"\n"
-    "A GraphQL Schema defines the capabilities of a GraphQL server. It exposes all available types and directives on the server, as well as the entry points for query, mutation, and subscription operations.\n"
+    "A GraphQL Schema defines the capabilities of a GraphQL server. It exposes all available types "
+    "and directives on the server, as well as the entry points for query, mutation, and "
+    "subscription operations.\n"
     "\"\"\"\n"
     "type __Schema {\n"
     "  description: String\n"
@@ -89,7 +99,8 @@ static const char gql_builtin_sdl[] =
     "  mutationType: __Type\n"
     "\n"
     "  \"\"\"\n"
-    "  If this server support subscription, the type that subscription operations will be rooted at.\n"
+    "  If this server support subscription, the type that subscription operations will be rooted "
+    "at.\n"
     "  \"\"\"\n"
     "  subscriptionType: __Type\n"
     "\n"
@@ -98,9 +109,14 @@ static const char gql_builtin_sdl[] =
     "}\n"
     "\n"
     "\"\"\"\n"
-    "The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in GraphQL as represented by the `__TypeKind` enum.\n"
+    "The fundamental unit of any GraphQL Schema is the type. There are many kinds of types in "
+    "GraphQL as represented by the `__TypeKind` enum.\n"
     "\n"
-    "Depending on the kind of a type, certain fields describe information about that type. Scalar types provide no information beyond a name, description and optional `specifiedByURL`, while Enum types provide their values. Object and Interface types provide the fields they describe. Abstract types, Union and Interface, provide the Object types possible at runtime. List and NonNull types compose other types.\n"
+    "Depending on the kind of a type, certain fields describe information about that type. Scalar "
+    "types provide no information beyond a name, description and optional `specifiedByURL`, while "
+    "Enum types provide their values. Object and Interface types provide the fields they describe. "
+    "Abstract types, Union and Interface, provide the Object types possible at runtime. List and "
+    "NonNull types compose other types.\n"
     "\"\"\"\n"
     "type __Type {\n"
     "  kind: __TypeKind!\n"
@@ -126,7 +142,8 @@ static const char gql_builtin_sdl[] =
     "  OBJECT\n"
     "\n"
     "  \"\"\"\n"
-    "  Indicates this type is an interface. `fields`, `interfaces`, and `possibleTypes` are valid fields.\n"
+    "  Indicates this type is an interface. `fields`, `interfaces`, and `possibleTypes` are valid "
+    "fields.\n"
     "  \"\"\"\n"
     "  INTERFACE\n"
     "\n"
@@ -149,7 +166,8 @@ static const char gql_builtin_sdl[] =
     "}\n"
     "\n"
     "\"\"\"\n"
-    "Object and Interface types are described by a list of Fields, each of which has a name, potentially a list of arguments, and a return type.\n"
+    "Object and Interface types are described by a list of Fields, each of which has a name, "
+    "potentially a list of arguments, and a return type.\n"
     "\"\"\"\n"
     "type __Field {\n"
     "  name: String!\n"
@@ -161,7 +179,8 @@ static const char gql_builtin_sdl[] =
     "}\n"
     "\n"
     "\"\"\"\n"
-    "Arguments provided to Fields or Directives and the input fields of an InputObject are represented as Input Values which describe their type and optionally a default value.\n"
+    "Arguments provided to Fields or Directives and the input fields of an InputObject are "
+    "represented as Input Values which describe their type and optionally a default value.\n"
     "\"\"\"\n"
     "type __InputValue {\n"
     "  name: String!\n"
@@ -177,7 +196,8 @@ static const char gql_builtin_sdl[] =
     "}\n"
     "\n"
     "\"\"\"\n"
-    "One possible value for a given Enum. Enum values are unique values, not a placeholder for a string or numeric value. However an Enum value is returned in a JSON response as a string.\n"
+    "One possible value for a given Enum. Enum values are unique values, not a placeholder for a "
+    "string or numeric value. However an Enum value is returned in a JSON response as a string.\n"
     "\"\"\"\n"
     "type __EnumValue {\n"
     "  name: String!\n"
@@ -187,9 +207,12 @@ static const char gql_builtin_sdl[] =
     "}\n"
     "\n"
     "\"\"\"\n"
-    "A Directive provides a way to describe alternate runtime execution and type validation behavior in a GraphQL document.\n"
+    "A Directive provides a way to describe alternate runtime execution and type validation "
+    "behavior in a GraphQL document.\n"
     "\n"
-    "In some cases, you need to provide options to alter GraphQL's execution behavior in ways field arguments will not suffice, such as conditionally including or skipping a field. Directives provide this by describing additional information to the executor.\n"
+    "In some cases, you need to provide options to alter GraphQL's execution behavior in ways "
+    "field arguments will not suffice, such as conditionally including or skipping a field. "
+    "Directives provide this by describing additional information to the executor.\n"
     "\"\"\"\n"
     "type __Directive {\n"
     "  name: String!\n"
@@ -200,7 +223,8 @@ static const char gql_builtin_sdl[] =
     "}\n"
     "\n"
     "\"\"\"\n"
-    "A Directive can be adjacent to many parts of the GraphQL language, a __DirectiveLocation describes one such possible adjacencies.\n"
+    "A Directive can be adjacent to many parts of the GraphQL language, a __DirectiveLocation "
+    "describes one such possible adjacencies.\n"
     "\"\"\"\n"
     "enum __DirectiveLocation {\n"
     "  \"\"\"Location adjacent to a query operation.\"\"\"\n"
@@ -279,8 +303,8 @@ static void sb_fail(gql_sbuild *b, gql_loc loc, const char *fmt, ...)
     if (b->failed) return;
     b->failed = true;
     if (!b->err || !b->errlen) return;
-    int n = snprintf(b->err, b->errlen, "%u:%u: ", loc.line ? loc.line : 1u,
-                     loc.line ? loc.col : 1u);
+    int n =
+        snprintf(b->err, b->errlen, "%u:%u: ", loc.line ? loc.line : 1u, loc.line ? loc.col : 1u);
     if (n < 0 || (size_t)n >= b->errlen) return;
     va_list ap;
     va_start(ap, fmt);
@@ -310,8 +334,10 @@ gql_type *gql_schema_type(const gql_schema *s, const char *name)
         uint32_t mid = lo + (hi - lo) / 2;
         int c = strcmp(name, s->types[mid]->name);
         if (c == 0) return s->types[mid];
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
@@ -415,7 +441,8 @@ gql_field *gql_field_lookup(const gql_schema *s, const gql_type *parent, const c
 
 gql_type *gql_tref_named(const gql_tref *t)
 {
-    while (t && t->kind != GQL_TR_NAMED) t = t->of;
+    while (t && t->kind != GQL_TR_NAMED)
+        t = t->of;
     return t ? t->named : NULL;
 }
 
@@ -534,7 +561,7 @@ void gql_schema_free(gql_schema *s)
 /* -------------------------------------------------------------- building */
 
 static const char *const type_kind_word[] = {"scalar", "object", "interface",
-                                             "union", "enum", "input object"};
+                                             "union",  "enum",   "input object"};
 
 static bool is_reserved(const char *name)
 {
@@ -577,7 +604,8 @@ static gql_tref *sb_tref(gql_sbuild *b, const gql_type_ref *ref)
 {
     if (b->failed) return NULL;
     const gql_type_ref *n = ref;
-    while (n && n->kind != GQL_TR_NAMED) n = n->of;
+    while (n && n->kind != GQL_TR_NAMED)
+        n = n->of;
     if (n && !gql_schema_type(b->s, n->name)) {
         sb_fail(b, n->loc, "Unknown type \"%s\".", n->name);
         return NULL;
@@ -598,8 +626,8 @@ static void tref_str(const gql_tref *t, char *out, size_t cap)
 
 /* Input values (arguments, input fields) of one definition node. `what` is
  * the coordinate prefix for messages ("T.f" or "@d"). */
-static gql_input_value *sb_input_values(gql_sbuild *b, const gql_input_value_def *defs,
-                                        uint32_t n, const char *what, bool is_field)
+static gql_input_value *sb_input_values(gql_sbuild *b, const gql_input_value_def *defs, uint32_t n,
+                                        const char *what, bool is_field)
 {
     if (!n) return NULL;
     gql_input_value *out = cd_arena_calloc(&b->s->arena, n, sizeof *out);
@@ -612,8 +640,7 @@ static gql_input_value *sb_input_values(gql_sbuild *b, const gql_input_value_def
         for (uint32_t j = 0; j < i; j++)
             if (strcmp(defs[j].name, d->name) == 0) {
                 if (is_field)
-                    sb_fail(b, d->loc, "Field \"%s.%s\" can only be defined once.", what,
-                            d->name);
+                    sb_fail(b, d->loc, "Field \"%s.%s\" can only be defined once.", what, d->name);
                 else
                     sb_fail(b, d->loc, "Argument \"%s(%s:)\" can only be defined once.", what,
                             d->name);
@@ -638,8 +665,8 @@ static gql_input_value *sb_input_values(gql_sbuild *b, const gql_input_value_def
             char ts[256];
             tref_str(out[i].type, ts, sizeof ts);
             if (is_field)
-                sb_fail(b, d->type->loc, "The type of %s.%s must be Input Type but got: %s.",
-                        what, d->name, ts);
+                sb_fail(b, d->type->loc, "The type of %s.%s must be Input Type but got: %s.", what,
+                        d->name, ts);
             else
                 sb_fail(b, d->type->loc, "The type of %s(%s:) must be Input Type but got: %s.",
                         what, d->name, ts);
@@ -682,7 +709,8 @@ static void sb_collect_parts(gql_sbuild *b, const gql_type_def *def, sb_parts *p
 static void sb_fill_fields(gql_sbuild *b, gql_type *t, const sb_parts *p)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < p->n; i++) n += p->v[i]->nfields;
+    for (uint32_t i = 0; i < p->n; i++)
+        n += p->v[i]->nfields;
     if (!n) {
         sb_fail(b, p->v[0]->loc, "Type %s must define one or more fields.", t->name);
         return;
@@ -696,8 +724,7 @@ static void sb_fill_fields(gql_sbuild *b, gql_type *t, const sb_parts *p)
         for (uint32_t k = 0; k < p->v[i]->nfields && !b->failed; k++) {
             const gql_field_def *fd = &p->v[i]->fields[k];
             if (gql_type_field(t, fd->name)) {
-                sb_fail(b, fd->loc, "Field \"%s.%s\" can only be defined once.", t->name,
-                        fd->name);
+                sb_fail(b, fd->loc, "Field \"%s.%s\" can only be defined once.", t->name, fd->name);
                 return;
             }
             if (!t->builtin && is_reserved(fd->name)) {
@@ -737,7 +764,8 @@ static void sb_fill_fields(gql_sbuild *b, gql_type *t, const sb_parts *p)
 static void sb_fill_interfaces(gql_sbuild *b, gql_type *t, const sb_parts *p)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < p->n; i++) n += p->v[i]->ninterfaces;
+    for (uint32_t i = 0; i < p->n; i++)
+        n += p->v[i]->ninterfaces;
     if (!n) return;
     t->interfaces = cd_arena_calloc(&b->s->arena, n, sizeof *t->interfaces);
     if (!t->interfaces) {
@@ -767,8 +795,7 @@ static void sb_fill_interfaces(gql_sbuild *b, gql_type *t, const sb_parts *p)
             }
             for (uint32_t j = 0; j < t->ninterfaces; j++)
                 if (t->interfaces[j] == it) {
-                    sb_fail(b, p->v[i]->loc, "Type %s can only implement %s once.", t->name,
-                            name);
+                    sb_fail(b, p->v[i]->loc, "Type %s can only implement %s once.", t->name, name);
                     return;
                 }
             t->interfaces[t->ninterfaces++] = it;
@@ -779,10 +806,10 @@ static void sb_fill_interfaces(gql_sbuild *b, gql_type *t, const sb_parts *p)
 static void sb_fill_union(gql_sbuild *b, gql_type *t, const sb_parts *p)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < p->n; i++) n += p->v[i]->nmembers;
+    for (uint32_t i = 0; i < p->n; i++)
+        n += p->v[i]->nmembers;
     if (!n) {
-        sb_fail(b, p->v[0]->loc, "Union type %s must define one or more member types.",
-                t->name);
+        sb_fail(b, p->v[0]->loc, "Union type %s must define one or more member types.", t->name);
         return;
     }
     t->possible = cd_arena_calloc(&b->s->arena, n, sizeof *t->possible);
@@ -818,7 +845,8 @@ static void sb_fill_union(gql_sbuild *b, gql_type *t, const sb_parts *p)
 static void sb_fill_enum(gql_sbuild *b, gql_type *t, const sb_parts *p)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < p->n; i++) n += p->v[i]->nvalues;
+    for (uint32_t i = 0; i < p->n; i++)
+        n += p->v[i]->nvalues;
     if (!n) {
         sb_fail(b, p->v[0]->loc, "Enum type %s must define one or more values.", t->name);
         return;
@@ -838,8 +866,7 @@ static void sb_fill_enum(gql_sbuild *b, gql_type *t, const sb_parts *p)
             }
             if (!strcmp(vd->name, "true") || !strcmp(vd->name, "false") ||
                 !strcmp(vd->name, "null")) {
-                sb_fail(b, vd->loc, "Enum type %s cannot include value: %s.", t->name,
-                        vd->name);
+                sb_fail(b, vd->loc, "Enum type %s cannot include value: %s.", t->name, vd->name);
                 return;
             }
             gql_enum_value *ev = &t->values[t->nvalues++];
@@ -853,10 +880,10 @@ static void sb_fill_enum(gql_sbuild *b, gql_type *t, const sb_parts *p)
 static void sb_fill_input(gql_sbuild *b, gql_type *t, const sb_parts *p)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < p->n; i++) n += p->v[i]->ninput_fields;
+    for (uint32_t i = 0; i < p->n; i++)
+        n += p->v[i]->ninput_fields;
     if (!n) {
-        sb_fail(b, p->v[0]->loc, "Input Object type %s must define one or more fields.",
-                t->name);
+        sb_fail(b, p->v[0]->loc, "Input Object type %s must define one or more fields.", t->name);
         return;
     }
     /* Concatenate the parts' definitions so duplicates across extensions are
@@ -868,7 +895,8 @@ static void sb_fill_input(gql_sbuild *b, gql_type *t, const sb_parts *p)
     }
     uint32_t k = 0;
     for (uint32_t i = 0; i < p->n; i++)
-        for (uint32_t j = 0; j < p->v[i]->ninput_fields; j++) all[k++] = p->v[i]->input_fields[j];
+        for (uint32_t j = 0; j < p->v[i]->ninput_fields; j++)
+            all[k++] = p->v[i]->input_fields[j];
     t->input_fields = sb_input_values(b, all, n, t->name, true);
     t->ninput_fields = n;
 }
@@ -950,7 +978,8 @@ static void sb_check_implements(gql_sbuild *b, gql_type *t, gql_loc loc)
         for (uint32_t j = 0; j < it->ninterfaces; j++) {
             gql_type *tr = it->interfaces[j];
             bool has = tr == t;
-            for (uint32_t k = 0; k < t->ninterfaces && !has; k++) has = t->interfaces[k] == tr;
+            for (uint32_t k = 0; k < t->ninterfaces && !has; k++)
+                has = t->interfaces[k] == tr;
             if (!has) {
                 sb_fail(b, loc, "Type %s must implement %s because it is implemented by %s.",
                         t->name, tr->name, it->name);
@@ -1078,7 +1107,8 @@ static void sb_directives(gql_sbuild *b)
             if (prev && prev->builtin) {
                 /* the SDL may redeclare a built-in directive (graphql-js
                  * buildSchema keeps the SDL's) */
-                for (slot = 0; b->s->directives[slot] != prev; slot++) {}
+                for (slot = 0; b->s->directives[slot] != prev; slot++) {
+                }
             } else if (prev) {
                 sb_fail(b, dd->loc, "There can be only one directive named \"@%s\".", dd->name);
                 return;
@@ -1142,7 +1172,9 @@ static void sb_roots(gql_sbuild *b)
             if (!sd->root[op]) continue;
             if (b->s->root[op]) {
                 sb_fail(b, sd->loc, "Type for %s already defined in the schema.",
-                        op == 0 ? "query" : op == 1 ? "mutation" : "subscription");
+                        op == 0   ? "query"
+                        : op == 1 ? "mutation"
+                                  : "subscription");
                 return;
             }
             b->s->root[op] = sb_root(b, sd->root[op], sd->loc, words[op]);
@@ -1209,14 +1241,18 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
     memset(&se, 0, sizeof se);
     int rc = gql_parse(&s->arena, gql_builtin_sdl, sizeof gql_builtin_sdl - 1, &bdoc, &se);
     if (rc != 0) {
-        if (rc == CD_ENOMEM) sb_oom(b);
-        else sb_fail(b, se.loc, "built-in SDL: %s", se.message);
+        if (rc == CD_ENOMEM)
+            sb_oom(b);
+        else
+            sb_fail(b, se.loc, "built-in SDL: %s", se.message);
         return;
     }
     rc = gql_parse(&s->arena, sdl, len, &udoc, &se);
     if (rc != 0) {
-        if (rc == CD_ENOMEM) sb_oom(b);
-        else sb_fail(b, se.loc, "%s", se.message);
+        if (rc == CD_ENOMEM)
+            sb_oom(b);
+        else
+            sb_fail(b, se.loc, "%s", se.message);
         return;
     }
     b->docs[0] = bdoc;
@@ -1267,9 +1303,9 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
             s->types[s->ntypes++] = t;
         }
     /* sort by name, carrying the definition nodes along, then check names */
-    for (uint32_t i = 0; i < s->ntypes; i++) s->types[i]->index = i;
-    const gql_type_def **orig = cd_arena_calloc(&s->arena, s->ntypes ? s->ntypes : 1,
-                                                sizeof *orig);
+    for (uint32_t i = 0; i < s->ntypes; i++)
+        s->types[i]->index = i;
+    const gql_type_def **orig = cd_arena_calloc(&s->arena, s->ntypes ? s->ntypes : 1, sizeof *orig);
     if (!orig) {
         sb_oom(b);
         return;
@@ -1287,8 +1323,7 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
                 (b->defs[i - 1]->loc.line == later->loc.line &&
                  b->defs[i - 1]->loc.col > later->loc.col))
                 later = b->defs[i - 1];
-            sb_fail(b, later->loc, "There can be only one type named \"%s\".",
-                    s->types[i]->name);
+            sb_fail(b, later->loc, "There can be only one type named \"%s\".", s->types[i]->name);
             return;
         }
     s->t_string = gql_schema_type(s, "String");
@@ -1329,7 +1364,8 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
     for (uint32_t i = 0; i < s->ntypes && !b->failed; i++) {
         gql_type *t = s->types[i];
         sb_collect_parts(b, b->defs[i], &parts);
-        for (uint32_t k = 0; k < parts.n && !b->failed; k++) sb_check_type_dirs(b, parts.v[k]);
+        for (uint32_t k = 0; k < parts.n && !b->failed; k++)
+            sb_check_type_dirs(b, parts.v[k]);
         if (b->failed) return;
         switch (t->kind) {
         case GQL_T_SCALAR:

@@ -93,8 +93,10 @@ int gql_v_frag_index(const gql_vctx *v, const char *name)
         uint32_t mid = lo + (hi - lo) / 2;
         int c = strcmp(name, v->frag_name[mid]);
         if (c == 0) return (int)mid;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return -1;
 }
@@ -172,7 +174,8 @@ static gql_loc var_name_loc(const gql_var_def *d)
 
 static const gql_type_ref *innermost(const gql_type_ref *t)
 {
-    while (t && t->kind != GQL_TR_NAMED) t = t->of;
+    while (t && t->kind != GQL_TR_NAMED)
+        t = t->of;
     return t;
 }
 
@@ -244,7 +247,8 @@ static int ascii_lower(int c)
 
 /* Distance of `option` from `input` (graphql-js LexicalDistance), or -1
  * when above threshold. rows: 3 * (strlen(input) + 1) + slack ints. */
-static int lex_distance(const char *input, const char *option, int threshold, int *rows, size_t rowcap)
+static int lex_distance(const char *input, const char *option, int threshold, int *rows,
+                        size_t rowcap)
 {
     if (strcmp(input, option) == 0) return 0;
     size_t il = strlen(input), ol = strlen(option);
@@ -263,12 +267,14 @@ static int lex_distance(const char *input, const char *option, int threshold, in
     if ((int)(alen - blen) > threshold) return -1;
     if (3 * (blen + 1) > rowcap) return -1;
     int *r[3] = {rows, rows + blen + 1, rows + 2 * (blen + 1)};
-    for (size_t j = 0; j <= blen; j++) r[0][j] = (int)j;
+    for (size_t j = 0; j <= blen; j++)
+        r[0][j] = (int)j;
     for (size_t i = 1; i <= alen; i++) {
         int *up = r[(i - 1) % 3], *cur = r[i % 3];
         int smallest = cur[0] = (int)i;
         for (size_t j = 1; j <= blen; j++) {
-            int ca = ascii_lower((unsigned char)a[i - 1]), cb = ascii_lower((unsigned char)b[j - 1]);
+            int ca = ascii_lower((unsigned char)a[i - 1]),
+                cb = ascii_lower((unsigned char)b[j - 1]);
             int cost = ca == cb ? 0 : 1;
             int cell = up[j] + 1;
             if (cur[j - 1] + 1 < cell) cell = cur[j - 1] + 1;
@@ -299,13 +305,15 @@ static uint32_t suggestion_list(gql_vctx *v, const char *input, const char *cons
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
         bool dup = false;
-        for (uint32_t j = 0; j < k && !dup; j++) dup = strcmp(out[j], options[i]) == 0;
+        for (uint32_t j = 0; j < k && !dup; j++)
+            dup = strcmp(out[j], options[i]) == 0;
         if (dup) continue;
         int d = lex_distance(input, options[i], threshold, rows, rowcap);
         if (d < 0) continue;
         /* stable insertion by (distance, natural order) */
         uint32_t j = k++;
-        while (j > 0 && (dist[j - 1] > d || (dist[j - 1] == d && natural_cmp(out[j - 1], options[i]) > 0))) {
+        while (j > 0 &&
+               (dist[j - 1] > d || (dist[j - 1] == d && natural_cmp(out[j - 1], options[i]) > 0))) {
             out[j] = out[j - 1];
             dist[j] = dist[j - 1];
             j--;
@@ -326,9 +334,12 @@ static const char *did_you_mean(gql_vctx *v, const char *sub, const char *const 
     cd_buf_puts(&b, " Did you mean ");
     if (sub) cd_buf_printf(&b, "%s ", sub);
     for (uint32_t i = 0; i < n; i++) {
-        if (i && n == 2) cd_buf_puts(&b, " or ");
-        else if (i && i + 1 == n) cd_buf_puts(&b, ", or ");
-        else if (i) cd_buf_puts(&b, ", ");
+        if (i && n == 2)
+            cd_buf_puts(&b, " or ");
+        else if (i && i + 1 == n)
+            cd_buf_puts(&b, ", or ");
+        else if (i)
+            cd_buf_puts(&b, ", ");
         cd_buf_printf(&b, "\"%s\"", sugg[i]);
     }
     cd_buf_putc(&b, '?');
@@ -347,7 +358,8 @@ static const char *suggest_fields(gql_vctx *v, const char *input, const gql_fiel
 {
     const char **names = gql_v_alloc(v, (n ? n : 1) * sizeof *names);
     if (!names) return "";
-    for (uint32_t i = 0; i < n; i++) names[i] = f[i].name;
+    for (uint32_t i = 0; i < n; i++)
+        names[i] = f[i].name;
     return suggest(v, NULL, input, names, n);
 }
 
@@ -356,7 +368,8 @@ static const char *suggest_input_values(gql_vctx *v, const char *sub, const char
 {
     const char **names = gql_v_alloc(v, (n ? n : 1) * sizeof *names);
     if (!names) return "";
-    for (uint32_t i = 0; i < n; i++) names[i] = iv[i].name;
+    for (uint32_t i = 0; i < n; i++)
+        names[i] = iv[i].name;
     return suggest(v, sub, input, names, n);
 }
 
@@ -366,7 +379,8 @@ static const char *suggest_types_for_field(gql_vctx *v, const gql_type *t, const
 {
     if (!gql_type_is_abstract(t)) return "";
     uint32_t cap = 0;
-    for (uint32_t i = 0; i < t->npossible; i++) cap += 1 + t->possible[i]->ninterfaces;
+    for (uint32_t i = 0; i < t->npossible; i++)
+        cap += 1 + t->possible[i]->ninterfaces;
     const gql_type **types = gql_v_alloc(v, (cap ? cap : 1) * sizeof *types);
     uint32_t *count = gql_v_alloc(v, (cap ? cap : 1) * sizeof *count);
     if (!types || !count) return "";
@@ -380,7 +394,8 @@ static const char *suggest_types_for_field(gql_vctx *v, const gql_type *t, const
             const gql_type *it = pt->interfaces[k];
             if (!gql_type_field(it, field)) continue;
             uint32_t j = 0;
-            while (j < n && types[j] != it) j++;
+            while (j < n && types[j] != it)
+                j++;
             if (j == n) {
                 types[n] = it;
                 count[n++] = 0;
@@ -396,10 +411,14 @@ static const char *suggest_types_for_field(gql_vctx *v, const gql_type *t, const
             const gql_type *tj = types[j - 1];
             int c = (int)ci - (int)count[j - 1];
             int order; /* <0: ti before tj */
-            if (c != 0) order = -c;
-            else if (tj->kind == GQL_T_INTERFACE && gql_type_is_possible(tj, ti)) order = 1;
-            else if (ti->kind == GQL_T_INTERFACE && gql_type_is_possible(ti, tj)) order = -1;
-            else order = natural_cmp(ti->name, tj->name);
+            if (c != 0)
+                order = -c;
+            else if (tj->kind == GQL_T_INTERFACE && gql_type_is_possible(tj, ti))
+                order = 1;
+            else if (ti->kind == GQL_T_INTERFACE && gql_type_is_possible(ti, tj))
+                order = -1;
+            else
+                order = natural_cmp(ti->name, tj->name);
             if (order >= 0) break;
             types[j] = tj;
             count[j] = count[j - 1];
@@ -410,16 +429,17 @@ static const char *suggest_types_for_field(gql_vctx *v, const gql_type *t, const
     }
     const char **names = gql_v_alloc(v, (n ? n : 1) * sizeof *names);
     if (!names) return "";
-    for (uint32_t i = 0; i < n; i++) names[i] = types[i]->name;
+    for (uint32_t i = 0; i < n; i++)
+        names[i] = types[i]->name;
     return did_you_mean(v, "to use an inline fragment on", names, n);
 }
 
 /* ------------------------------------------------------ document indexes */
 
 typedef struct v_usage {
-    const gql_value *node;     /* GQL_V_VARIABLE */
-    const gql_tref *type;      /* input type at the usage, or NULL */
-    bool has_default;          /* the location (argument / input field) has a default */
+    const gql_value *node; /* GQL_V_VARIABLE */
+    const gql_tref *type;  /* input type at the usage, or NULL */
+    bool has_default;      /* the location (argument / input field) has a default */
 } v_usage;
 
 typedef struct v_usages {
@@ -472,7 +492,7 @@ typedef struct v_walk {
     v_usages *def_usages; /* by document definition index */
     v_sels *def_spreads;  /* by definition index: getFragmentSpreads of its top set */
     bool *def_spreads_done;
-    int *frag_def_index;  /* by fragment name index: definition index */
+    int *frag_def_index; /* by fragment name index: definition index */
     uint32_t nops;
     /* per-document state of rules */
     const gql_operation **op_names; /* UniqueOperationNames: seen ops with a name */
@@ -547,8 +567,9 @@ static const v_sels *def_spreads(v_walk *w, uint32_t defidx)
 {
     if (!w->def_spreads_done[defidx]) {
         const gql_definition *d = &w->v->doc->defs[defidx];
-        const gql_selection_set *ss =
-            d->kind == GQL_DEF_OPERATION ? d->u.op->sel : d->kind == GQL_DEF_FRAGMENT ? d->u.frag->sel : NULL;
+        const gql_selection_set *ss = d->kind == GQL_DEF_OPERATION  ? d->u.op->sel
+                                      : d->kind == GQL_DEF_FRAGMENT ? d->u.frag->sel
+                                                                    : NULL;
         collect_spreads(w->v, ss, &w->def_spreads[defidx]);
         w->def_spreads_done[defidx] = true;
     }
@@ -568,13 +589,15 @@ static const v_refset *referenced_fragments(v_walk *w, const uint32_t *ops, uint
 {
     gql_vctx *v = w->v;
     uint32_t nnames = 0;
-    for (uint32_t k = 0; k < nops; k++) nnames += def_spreads(w, ops[k])->n;
+    for (uint32_t k = 0; k < nops; k++)
+        nnames += def_spreads(w, ops[k])->n;
     const char **names = gql_v_alloc(v, (nnames ? nnames : 1) * sizeof *names);
     if (!names) return NULL;
     uint32_t nn = 0;
     for (uint32_t k = 0; k < nops; k++) {
         const v_sels *sp = def_spreads(w, ops[k]);
-        for (uint32_t i = 0; i < sp->n; i++) names[nn++] = sp->items[i]->name;
+        for (uint32_t i = 0; i < sp->n; i++)
+            names[nn++] = sp->items[i]->name;
     }
     qsort(names, nn, sizeof *names, name_cmp);
     cd_buf kb;
@@ -672,7 +695,7 @@ static const char *dir_arg_name(const v_dir *d, uint32_t i)
 
 /* ------------------------------------------------------------ the walk */
 
-static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti, bool in_inline);
+static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti);
 static void walk_directives(v_walk *w, const gql_directive *dirs, uint32_t n, gql_dir_loc where,
                             v_ti ti);
 
@@ -727,7 +750,8 @@ static const char *suggest_enum(gql_vctx *v, const gql_type *t, const char *inpu
 {
     const char **names = gql_v_alloc(v, (t->nvalues ? t->nvalues : 1) * sizeof *names);
     if (!names) return "";
-    for (uint32_t i = 0; i < t->nvalues; i++) names[i] = t->values[i].name;
+    for (uint32_t i = 0; i < t->nvalues; i++)
+        names[i] = t->values[i].name;
     return suggest(v, "the enum value", input, names, t->nvalues);
 }
 
@@ -749,8 +773,8 @@ static void valid_value_node(v_walk *w, const gql_value *val, const gql_tref *lo
             gql_v_error(v, &val->loc, 1, "Enum \"%s\" cannot represent non-enum value: %s.%s",
                         t->name, vs, suggest_enum(v, t, vs));
         } else if (!gql_type_enum_value(t, val->u.s)) {
-            gql_v_error(v, &val->loc, 1, "Value \"%s\" does not exist in \"%s\" enum.%s",
-                        val->u.s, t->name, suggest_enum(v, t, val->u.s));
+            gql_v_error(v, &val->loc, 1, "Value \"%s\" does not exist in \"%s\" enum.%s", val->u.s,
+                        t->name, suggest_enum(v, t, val->u.s));
         }
         return;
     }
@@ -776,7 +800,8 @@ static void valid_value_node(v_walk *w, const gql_value *val, const gql_tref *lo
                         value_str(v, val));
     } else if (t == s->t_id) {
         if (val->kind != GQL_V_STRING && val->kind != GQL_V_INT)
-            gql_v_error(v, &val->loc, 1, "ID cannot represent a non-string and non-integer value: %s",
+            gql_v_error(v, &val->loc, 1,
+                        "ID cannot represent a non-string and non-integer value: %s",
                         value_str(v, val));
     }
 }
@@ -811,7 +836,8 @@ static void walk_value(v_walk *w, const gql_value *val, v_in in, bool vc)
                 vc = false;
             }
         }
-        for (uint32_t i = 0; i < val->len && !v->aborted; i++) walk_value(w, &val->u.items[i], sub, vc);
+        for (uint32_t i = 0; i < val->len && !v->aborted; i++)
+            walk_value(w, &val->u.items[i], sub, vc);
         return;
     }
     case GQL_V_OBJECT: {
@@ -867,8 +893,7 @@ static void walk_value(v_walk *w, const gql_value *val, v_in in, bool vc)
 
 /* Arguments of a field (owner_args = its definition's) or of a directive. */
 static void walk_arguments(v_walk *w, const gql_argument *args, uint32_t n,
-                           const gql_input_value *defs, uint32_t ndefs, bool in_directive,
-                           v_ti ti)
+                           const gql_input_value *defs, uint32_t ndefs, bool in_directive, v_ti ti)
 {
     gql_vctx *v = w->v;
     for (uint32_t i = 0; i < n && !v->aborted; i++) {
@@ -878,10 +903,10 @@ static void walk_arguments(v_walk *w, const gql_argument *args, uint32_t n,
             if (strcmp(defs[k].name, a->name) == 0) def = &defs[k];
         if (!w->collect && !in_directive && !def && ti.field_def && ti.parent) {
             /* KnownArgumentNames (field arguments only) */
-            gql_v_error(v, &a->loc, 1, "Unknown argument \"%s\" on field \"%s.%s\".%s", a->name,
-                        ti.parent->name, ti.field_def->name,
-                        suggest_input_values(v, NULL, a->name, ti.field_def->args,
-                                             ti.field_def->nargs));
+            gql_v_error(
+                v, &a->loc, 1, "Unknown argument \"%s\" on field \"%s.%s\".%s", a->name,
+                ti.parent->name, ti.field_def->name,
+                suggest_input_values(v, NULL, a->name, ti.field_def->args, ti.field_def->nargs));
         }
         v_in in = {def ? def->type : NULL, NULL, def && def->default_value};
         walk_value(w, &a->value, in, true);
@@ -910,9 +935,11 @@ static void walk_directive(v_walk *w, const gql_directive *d, gql_dir_loc where,
                 uint32_t na = dir_nargs(&info);
                 const char **names = gql_v_alloc(v, (na ? na : 1) * sizeof *names);
                 if (!names) return;
-                for (uint32_t k = 0; k < na; k++) names[k] = dir_arg_name(&info, k);
-                gql_v_error(v, &d->args[i].loc, 1, "Unknown argument \"%s\" on directive \"@%s\".%s",
-                            d->args[i].name, d->name, suggest(v, NULL, d->args[i].name, names, na));
+                for (uint32_t k = 0; k < na; k++)
+                    names[k] = dir_arg_name(&info, k);
+                gql_v_error(v, &d->args[i].loc, 1,
+                            "Unknown argument \"%s\" on directive \"@%s\".%s", d->args[i].name,
+                            d->name, suggest(v, NULL, d->args[i].name, names, na));
             }
         }
         rule_unique_args(w, d->args, d->nargs);
@@ -939,7 +966,8 @@ static void walk_directive(v_walk *w, const gql_directive *d, gql_dir_loc where,
                 if (ad->type->kind != GQL_TR_NON_NULL || ad->default_value) continue;
             }
             bool given = false;
-            for (uint32_t i = 0; i < d->nargs && !given; i++) given = strcmp(d->args[i].name, an) == 0;
+            for (uint32_t i = 0; i < d->nargs && !given; i++)
+                given = strcmp(d->args[i].name, an) == 0;
             if (given) continue;
             ts = info.dd ? type_ref_str(v, info.dd->args[k].type)
                          : gql_v_tref_str(v, info.st->args[k].type);
@@ -954,7 +982,8 @@ static void walk_directive(v_walk *w, const gql_directive *d, gql_dir_loc where,
 static void walk_directives(v_walk *w, const gql_directive *dirs, uint32_t n, gql_dir_loc where,
                             v_ti ti)
 {
-    for (uint32_t i = 0; i < n && !w->v->aborted; i++) walk_directive(w, &dirs[i], where, ti);
+    for (uint32_t i = 0; i < n && !w->v->aborted; i++)
+        walk_directive(w, &dirs[i], where, ti);
 }
 
 /* KnownTypeNames for a NamedType node; suggestions come from the schema's
@@ -974,7 +1003,8 @@ static void rule_known_type(v_walk *w, const char *name, gql_loc loc)
     const char **names = gql_v_alloc(v, (n ? n : 1) * sizeof *names);
     if (!names) return;
     uint32_t k = 0;
-    for (uint32_t i = 0; i < v->s->ntypes; i++) names[k++] = v->s->types[i]->name;
+    for (uint32_t i = 0; i < v->s->ntypes; i++)
+        names[k++] = v->s->types[i]->name;
     for (uint32_t i = 0; i < v->doc->ndefs; i++) {
         const gql_definition *d = &v->doc->defs[i];
         if (d->kind == GQL_DEF_TYPE && !d->u.type->extension) names[k++] = d->u.type->name;
@@ -1012,8 +1042,7 @@ static void walk_field(v_walk *w, const gql_selection *f, v_ti ti)
             }
         }
         /* FieldsOnCorrectType */
-        if (ti.parent && !def)
-        {
+        if (ti.parent && !def) {
             const char *hint = suggest_types_for_field(v, ti.parent, f->name);
             if (!*hint && (ti.parent->kind == GQL_T_OBJECT || ti.parent->kind == GQL_T_INTERFACE))
                 hint = suggest_fields(v, f->name, ti.parent->fields, ti.parent->nfields);
@@ -1025,7 +1054,7 @@ static void walk_field(v_walk *w, const gql_selection *f, v_ti ti)
     }
     walk_arguments(w, f->args, f->nargs, def ? def->args : NULL, def ? def->nargs : 0, false, sub);
     walk_directives(w, f->dirs, f->ndirs, GQL_DL_FIELD, sub);
-    if (f->sel) walk_selection_set(w, f->sel, sub, false);
+    if (f->sel) walk_selection_set(w, f->sel, sub);
     if (!w->collect && def && !v->aborted) {
         /* ProvidedRequiredArguments (leave) */
         for (uint32_t k = 0; k < def->nargs; k++) {
@@ -1089,10 +1118,10 @@ static void walk_inline(v_walk *w, const gql_selection *s, v_ti ti)
         if (s->type_cond) rule_known_type(w, s->type_cond, s->type_cond_loc);
     }
     walk_directives(w, s->dirs, s->ndirs, GQL_DL_INLINE_FRAGMENT, sub);
-    if (s->sel) walk_selection_set(w, s->sel, sub, true);
+    if (s->sel) walk_selection_set(w, s->sel, sub);
 }
 
-static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti, bool in_inline)
+static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti)
 {
     gql_vctx *v = w->v;
     v_ti sub = ti;
@@ -1100,7 +1129,6 @@ static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti, 
     sub.parent = gql_type_is_composite(nt) ? nt : NULL;
     /* OverlappingFieldsCanBeMerged (graphql-js 16.8 visits every selection
      * set, inline fragments' too) */
-    (void)in_inline;
     if (!w->collect && !v->aborted) gql_v_overlap(v, sub.parent, ss);
     for (uint32_t i = 0; i < ss->n && !v->aborted; i++) {
         const gql_selection *s = &ss->items[i];
@@ -1219,23 +1247,27 @@ static void rule_single_field_subscription(v_walk *w, const gql_operation *op)
     if (v->aborted) return;
     if (g.n > 1) {
         uint32_t cnt = 0;
-        for (uint32_t k = 1; k < g.n; k++) cnt += g.items[k].n;
+        for (uint32_t k = 1; k < g.n; k++)
+            cnt += g.items[k].n;
         gql_loc *locs = gql_v_alloc(v, cnt * sizeof *locs);
         if (!locs) return;
         uint32_t j = 0;
         for (uint32_t k = 1; k < g.n; k++)
-            for (uint32_t i = 0; i < g.items[k].n; i++) locs[j++] = g.items[k].fields[i]->loc;
+            for (uint32_t i = 0; i < g.items[k].n; i++)
+                locs[j++] = g.items[k].fields[i]->loc;
         if (op->name)
             gql_v_error(v, locs, cnt, "Subscription \"%s\" must select only one top level field.",
                         op->name);
         else
-            gql_v_error(v, locs, cnt, "Anonymous Subscription must select only one top level field.");
+            gql_v_error(v, locs, cnt,
+                        "Anonymous Subscription must select only one top level field.");
     }
     for (uint32_t k = 0; k < g.n; k++) {
         if (strncmp(g.items[k].fields[0]->name, "__", 2) != 0) continue;
         gql_loc *locs = gql_v_alloc(v, g.items[k].n * sizeof *locs);
         if (!locs) return;
-        for (uint32_t i = 0; i < g.items[k].n; i++) locs[i] = g.items[k].fields[i]->loc;
+        for (uint32_t i = 0; i < g.items[k].n; i++)
+            locs[i] = g.items[k].fields[i]->loc;
         if (op->name)
             gql_v_error(v, locs, g.items[k].n,
                         "Subscription \"%s\" must not select an introspection top level field.",
@@ -1316,7 +1348,7 @@ static void walk_fragment(v_walk *w, const gql_fragment *fd)
         rule_known_type(w, fd->type_cond, fd->type_cond_loc);
     }
     walk_directives(w, fd->dirs, fd->ndirs, GQL_DL_FRAGMENT_DEFINITION, ti);
-    if (fd->sel) walk_selection_set(w, fd->sel, ti, false);
+    if (fd->sel) walk_selection_set(w, fd->sel, ti);
 }
 
 static void walk_var_def(v_walk *w, const gql_var_def *vd)
@@ -1349,17 +1381,20 @@ static void operation_leave(v_walk *w, const gql_operation *op, uint32_t defidx)
     /* usages: the operation's own, then each referenced fragment's */
     v_usages all = {0};
     const v_usages *own = &w->def_usages[defidx];
-    for (uint32_t i = 0; i < own->n; i++) usages_push(v, &all, own->items[i]);
+    for (uint32_t i = 0; i < own->n; i++)
+        usages_push(v, &all, own->items[i]);
     for (uint32_t k = 0; k < rs->nfrags; k++) {
         const v_usages *fu = &w->def_usages[w->frag_def_index[rs->frags[k]]];
-        for (uint32_t i = 0; i < fu->n; i++) usages_push(v, &all, fu->items[i]);
+        for (uint32_t i = 0; i < fu->n; i++)
+            usages_push(v, &all, fu->items[i]);
     }
     if (v->aborted) return;
     /* NoUndefinedVariables */
     for (uint32_t i = 0; i < all.n; i++) {
         const char *name = all.items[i].node->u.s;
         bool defined = false;
-        for (uint32_t k = 0; k < op->nvars && !defined; k++) defined = !strcmp(op->vars[k].name, name);
+        for (uint32_t k = 0; k < op->nvars && !defined; k++)
+            defined = !strcmp(op->vars[k].name, name);
         if (defined) continue;
         gql_loc locs[2] = {all.items[i].node->loc, op->loc};
         if (op->name)
@@ -1371,13 +1406,16 @@ static void operation_leave(v_walk *w, const gql_operation *op, uint32_t defidx)
     /* NoUnusedVariables */
     for (uint32_t k = 0; k < op->nvars; k++) {
         bool used = false;
-        for (uint32_t i = 0; i < all.n && !used; i++) used = !strcmp(all.items[i].node->u.s, op->vars[k].name);
+        for (uint32_t i = 0; i < all.n && !used; i++)
+            used = !strcmp(all.items[i].node->u.s, op->vars[k].name);
         if (used) continue;
         if (op->name)
-            gql_v_error(v, &op->vars[k].loc, 1, "Variable \"$%s\" is never used in operation \"%s\".",
-                        op->vars[k].name, op->name);
+            gql_v_error(v, &op->vars[k].loc, 1,
+                        "Variable \"$%s\" is never used in operation \"%s\".", op->vars[k].name,
+                        op->name);
         else
-            gql_v_error(v, &op->vars[k].loc, 1, "Variable \"$%s\" is never used.", op->vars[k].name);
+            gql_v_error(v, &op->vars[k].loc, 1, "Variable \"$%s\" is never used.",
+                        op->vars[k].name);
     }
     /* VariablesInAllowedPosition */
     for (uint32_t i = 0; i < all.n && !v->aborted; i++) {
@@ -1397,7 +1435,8 @@ static void operation_leave(v_walk *w, const gql_operation *op, uint32_t defidx)
         }
         if (ok) continue;
         gql_loc locs[2] = {vd->loc, u->node->loc};
-        gql_v_error(v, locs, 2, "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
+        gql_v_error(v, locs, 2,
+                    "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
                     vd->name, gql_v_tref_str(v, vt), gql_v_tref_str(v, u->type));
     }
 }
@@ -1423,29 +1462,35 @@ static void walk_operation(v_walk *w, const gql_operation *op, uint32_t defidx)
         }
         /* LoneAnonymousOperation */
         if (!op->name && w->nops > 1)
-            gql_v_error(v, &op->loc, 1, "This anonymous operation must be the only defined operation.");
+            gql_v_error(v, &op->loc, 1,
+                        "This anonymous operation must be the only defined operation.");
         rule_single_field_subscription(w, op);
         /* UniqueVariableNames */
         for (uint32_t i = 0; i < op->nvars; i++) {
             bool first = true;
-            for (uint32_t j = 0; j < i && first; j++) first = strcmp(op->vars[j].name, op->vars[i].name) != 0;
+            for (uint32_t j = 0; j < i && first; j++)
+                first = strcmp(op->vars[j].name, op->vars[i].name) != 0;
             if (!first) continue;
             uint32_t cnt = 0;
-            for (uint32_t j = i; j < op->nvars; j++) cnt += !strcmp(op->vars[j].name, op->vars[i].name);
+            for (uint32_t j = i; j < op->nvars; j++)
+                cnt += !strcmp(op->vars[j].name, op->vars[i].name);
             if (cnt < 2) continue;
             gql_loc *locs = gql_v_alloc(v, cnt * sizeof *locs);
             if (!locs) return;
             uint32_t k = 0;
             for (uint32_t j = i; j < op->nvars; j++)
-                if (!strcmp(op->vars[j].name, op->vars[i].name)) locs[k++] = var_name_loc(&op->vars[j]);
-            gql_v_error(v, locs, cnt, "There can be only one variable named \"$%s\".", op->vars[i].name);
+                if (!strcmp(op->vars[j].name, op->vars[i].name))
+                    locs[k++] = var_name_loc(&op->vars[j]);
+            gql_v_error(v, locs, cnt, "There can be only one variable named \"$%s\".",
+                        op->vars[i].name);
         }
         rule_unique_directives(w, op->dirs, op->ndirs);
     }
-    for (uint32_t i = 0; i < op->nvars && !v->aborted; i++) walk_var_def(w, &op->vars[i]);
+    for (uint32_t i = 0; i < op->nvars && !v->aborted; i++)
+        walk_var_def(w, &op->vars[i]);
     static const gql_dir_loc where[3] = {GQL_DL_QUERY, GQL_DL_MUTATION, GQL_DL_SUBSCRIPTION};
     walk_directives(w, op->dirs, op->ndirs, where[op->op % 3], ti);
-    if (op->sel) walk_selection_set(w, op->sel, ti, false);
+    if (op->sel) walk_selection_set(w, op->sel, ti);
     if (!w->collect && !v->aborted) operation_leave(w, op, defidx);
 }
 
@@ -1466,7 +1511,8 @@ static void walk_sdl_dirs(v_walk *w, const gql_directive *dirs, uint32_t n, gql_
     walk_directives(w, dirs, n, where, ti);
 }
 
-static void walk_sdl_input_values(v_walk *w, const gql_input_value_def *d, uint32_t n, gql_dir_loc where)
+static void walk_sdl_input_values(v_walk *w, const gql_input_value_def *d, uint32_t n,
+                                  gql_dir_loc where)
 {
     for (uint32_t i = 0; i < n; i++) {
         walk_sdl_type_ref(w, d[i].type);
@@ -1492,16 +1538,20 @@ static void walk_sdl(v_walk *w, const gql_definition *def)
     } else if (def->kind == GQL_DEF_TYPE) {
         const gql_type_def *td = def->u.type;
         walk_sdl_dirs(w, td->dirs, td->ndirs, kind_loc[td->kind % 6]);
-        for (uint32_t i = 0; i < td->ninterfaces; i++) rule_known_type(w, td->interfaces[i], td->loc);
+        for (uint32_t i = 0; i < td->ninterfaces; i++)
+            rule_known_type(w, td->interfaces[i], td->loc);
         for (uint32_t i = 0; i < td->nfields; i++) {
-            walk_sdl_input_values(w, td->fields[i].args, td->fields[i].nargs, GQL_DL_ARGUMENT_DEFINITION);
+            walk_sdl_input_values(w, td->fields[i].args, td->fields[i].nargs,
+                                  GQL_DL_ARGUMENT_DEFINITION);
             walk_sdl_type_ref(w, td->fields[i].type);
             walk_sdl_dirs(w, td->fields[i].dirs, td->fields[i].ndirs, GQL_DL_FIELD_DEFINITION);
         }
-        for (uint32_t i = 0; i < td->nmembers; i++) rule_known_type(w, td->members[i], td->loc);
+        for (uint32_t i = 0; i < td->nmembers; i++)
+            rule_known_type(w, td->members[i], td->loc);
         for (uint32_t i = 0; i < td->nvalues; i++)
             walk_sdl_dirs(w, td->values[i].dirs, td->values[i].ndirs, GQL_DL_ENUM_VALUE);
-        walk_sdl_input_values(w, td->input_fields, td->ninput_fields, GQL_DL_INPUT_FIELD_DEFINITION);
+        walk_sdl_input_values(w, td->input_fields, td->ninput_fields,
+                              GQL_DL_INPUT_FIELD_DEFINITION);
     }
 }
 
@@ -1603,7 +1653,8 @@ static bool index_fragments(gql_vctx *v, v_walk *w)
 {
     const gql_document *doc = v->doc;
     uint32_t n = 0;
-    for (uint32_t i = 0; i < doc->ndefs; i++) n += doc->defs[i].kind == GQL_DEF_FRAGMENT;
+    for (uint32_t i = 0; i < doc->ndefs; i++)
+        n += doc->defs[i].kind == GQL_DEF_FRAGMENT;
     const gql_fragment **all = gql_v_alloc(v, (n ? n : 1) * sizeof *all);
     v->frag_name = gql_v_alloc(v, (n ? n : 1) * sizeof *v->frag_name);
     v->frag_def = gql_v_alloc(v, (n ? n : 1) * sizeof *v->frag_def);
@@ -1649,9 +1700,12 @@ static void walk_document(v_walk *w)
     for (uint32_t i = 0; i < doc->ndefs && !v->aborted; i++) {
         const gql_definition *d = &doc->defs[i];
         w->usages = &w->def_usages[i];
-        if (d->kind == GQL_DEF_OPERATION) walk_operation(w, d->u.op, i);
-        else if (d->kind == GQL_DEF_FRAGMENT) walk_fragment(w, d->u.frag);
-        else if (!w->collect) walk_sdl(w, d);
+        if (d->kind == GQL_DEF_OPERATION)
+            walk_operation(w, d->u.op, i);
+        else if (d->kind == GQL_DEF_FRAGMENT)
+            walk_fragment(w, d->u.frag);
+        else if (!w->collect)
+            walk_sdl(w, d);
     }
     if (w->collect || v->aborted) return;
     /* NoUnusedFragments (document leave) */
@@ -1663,7 +1717,8 @@ static void walk_document(v_walk *w)
         if (doc->defs[i].kind == GQL_DEF_OPERATION) ops[nops++] = i;
     const v_refset *rs = referenced_fragments(w, ops, nops);
     if (!rs) return;
-    for (uint32_t i = 0; i < rs->nfrags; i++) is_used[rs->frags[i]] = true;
+    for (uint32_t i = 0; i < rs->nfrags; i++)
+        is_used[rs->frags[i]] = true;
     for (uint32_t i = 0; i < doc->ndefs; i++) {
         if (doc->defs[i].kind != GQL_DEF_FRAGMENT) continue;
         const gql_fragment *fd = doc->defs[i].u.frag;
@@ -1696,8 +1751,10 @@ uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_li
         uint32_t nf = v.nfrag ? v.nfrag : 1;
         w.cyc_visited = gql_v_alloc(&v, nf * sizeof *w.cyc_visited);
         w.cyc_index = gql_v_alloc(&v, nf * sizeof *w.cyc_index);
-        for (uint32_t i = 0; !v.aborted && i < nf; i++) w.cyc_index[i] = -1;
-        for (uint32_t i = 0; i < doc->ndefs; i++) w.nops += doc->defs[i].kind == GQL_DEF_OPERATION;
+        for (uint32_t i = 0; !v.aborted && i < nf; i++)
+            w.cyc_index[i] = -1;
+        for (uint32_t i = 0; i < doc->ndefs; i++)
+            w.nops += doc->defs[i].kind == GQL_DEF_OPERATION;
         /* pass 1: variable usages of every operation and fragment */
         w.collect = true;
         if (!v.aborted) walk_document(&w);

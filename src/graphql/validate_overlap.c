@@ -66,7 +66,8 @@ static bool map_put(gql_vctx *v, ov_map *m, uintptr_t a, uintptr_t b, uintptr_t 
         for (uint32_t k = 0; k < m->cap; k++) {
             if (!m->e[k].used) continue;
             uint32_t i = ov_hash(m->e[k].a, m->e[k].b) & (ncap - 1);
-            while (ne[i].used) i = (i + 1) & (ncap - 1);
+            while (ne[i].used)
+                i = (i + 1) & (ncap - 1);
             ne[i] = m->e[k];
         }
         m->e = ne;
@@ -129,7 +130,8 @@ struct gql_vov {
 static uint32_t str_hash(const char *s)
 {
     uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
 }
 
@@ -148,16 +150,16 @@ static const char *intern(gql_vctx *v, const char *s)
     }
 }
 
-#define OV_GROW(v, arr, n, cap, failret)                                                   \
-    do {                                                                                    \
-        if ((n) == (cap)) {                                                                 \
-            uint32_t ncap_ = (cap) ? (cap) * 2 : 4;                                         \
-            void *na_ = gql_v_alloc((v), ncap_ * sizeof *(arr));                            \
-            if (!na_) return failret;                                                       \
-            if (n) memcpy(na_, (arr), (n) * sizeof *(arr));                                 \
-            (arr) = na_;                                                                    \
-            (cap) = ncap_;                                                                  \
-        }                                                                                   \
+#define OV_GROW(v, arr, n, cap, failret)                                                           \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            uint32_t ncap_ = (cap) ? (cap)*2 : 4;                                                  \
+            void *na_ = gql_v_alloc((v), ncap_ * sizeof *(arr));                                   \
+            if (!na_) return failret;                                                              \
+            if (n) memcpy(na_, (arr), (n) * sizeof *(arr));                                        \
+            (arr) = na_;                                                                           \
+            (cap) = ncap_;                                                                         \
+        }                                                                                          \
     } while (0)
 
 /* ------------------------------------------------------ collecting fields */
@@ -232,7 +234,8 @@ static bool conflicts_push(gql_vctx *v, ov_conflicts *c, ov_conflict x)
 
 static bool types_conflict(const gql_tref *t1, const gql_tref *t2)
 {
-    if (t1->kind == GQL_TR_LIST) return t2->kind == GQL_TR_LIST ? types_conflict(t1->of, t2->of) : true;
+    if (t1->kind == GQL_TR_LIST)
+        return t2->kind == GQL_TR_LIST ? types_conflict(t1->of, t2->of) : true;
     if (t2->kind == GQL_TR_LIST) return true;
     if (t1->kind == GQL_TR_NON_NULL)
         return t2->kind == GQL_TR_NON_NULL ? types_conflict(t1->of, t2->of) : true;
@@ -296,7 +299,8 @@ static bool values_equal(gql_vctx *v, const gql_value *a, const gql_value *b)
             sb[j] = kb;
         }
         for (uint32_t i = 0; i < a->len; i++)
-            if (strcmp(sa[i]->name, sb[i]->name) != 0 || !values_equal(v, &sa[i]->value, &sb[i]->value))
+            if (strcmp(sa[i]->name, sb[i]->name) != 0 ||
+                !values_equal(v, &sa[i]->value, &sb[i]->value))
                 return false;
         return true;
     }
@@ -390,8 +394,8 @@ static bool ov_enter(gql_vctx *v)
     return true;
 }
 
-static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl,
-                                        const ov_cfr *r, const char *fname);
+static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl, const ov_cfr *r,
+                                        const char *fname);
 
 static void between_fields_and_fragment_in(gql_vctx *v, ov_conflicts *out, bool excl,
                                            const ov_cfr *r, const char *fname)
@@ -409,8 +413,8 @@ static void between_fields_and_fragment_in(gql_vctx *v, ov_conflicts *out, bool 
     }
 }
 
-static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl,
-                                        const ov_cfr *r, const char *fname)
+static void between_fields_and_fragment(gql_vctx *v, ov_conflicts *out, bool excl, const ov_cfr *r,
+                                        const char *fname)
 {
     if (!ov_enter(v)) return;
     between_fields_and_fragment_in(v, out, excl, r, fname);
@@ -485,7 +489,8 @@ static const gql_selection **conflict_nodes(gql_vctx *v, const gql_selection *no
                                             const ov_conflicts *c, bool first, uint32_t *n)
 {
     uint32_t total = 1;
-    for (uint32_t i = 0; i < c->n; i++) total += first ? c->items[i].n1 : c->items[i].n2;
+    for (uint32_t i = 0; i < c->n; i++)
+        total += first ? c->items[i].n1 : c->items[i].n2;
     const gql_selection **out = gql_v_alloc(v, total * sizeof *out);
     if (!out) return NULL;
     uint32_t k = 0;
@@ -504,8 +509,8 @@ static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name,
                           const ov_fd *f2, ov_conflict *out)
 {
     const gql_type *p1 = f1->parent, *p2 = f2->parent;
-    bool excl = parents_exclusive || (p1 != p2 && p1 && p2 && p1->kind == GQL_T_OBJECT &&
-                                      p2->kind == GQL_T_OBJECT);
+    bool excl = parents_exclusive ||
+                (p1 != p2 && p1 && p2 && p1->kind == GQL_T_OBJECT && p2->kind == GQL_T_OBJECT);
     const gql_tref *t1 = f1->def ? f1->def->type : NULL, *t2 = f2->def ? f2->def->type : NULL;
     /* the same argument-less leaf field twice never conflicts: skip it
      * without spending budget (graphql-js reaches the same verdict) */
@@ -528,9 +533,9 @@ static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name,
             return simple_conflict(v, name, "they have differing arguments", f1, f2, out);
     }
     if (t1 && t2 && types_conflict(t1, t2)) {
-        const char *reason = cd_arena_sprintf(&v->scratch,
-                                              "they return conflicting types \"%s\" and \"%s\"",
-                                              gql_v_tref_str(v, t1), gql_v_tref_str(v, t2));
+        const char *reason =
+            cd_arena_sprintf(&v->scratch, "they return conflicting types \"%s\" and \"%s\"",
+                             gql_v_tref_str(v, t1), gql_v_tref_str(v, t2));
         if (!reason) {
             v->oom = v->aborted = true;
             return false;
@@ -581,8 +586,10 @@ void gql_v_overlap(gql_vctx *v, const gql_type *parent, const gql_selection_set 
         uint32_t n = c->n1 + c->n2;
         gql_loc *locs = gql_v_alloc(v, n * sizeof *locs);
         if (!locs) return;
-        for (uint32_t k = 0; k < c->n1; k++) locs[k] = c->f1[k]->loc;
-        for (uint32_t k = 0; k < c->n2; k++) locs[c->n1 + k] = c->f2[k]->loc;
+        for (uint32_t k = 0; k < c->n1; k++)
+            locs[k] = c->f1[k]->loc;
+        for (uint32_t k = 0; k < c->n2; k++)
+            locs[c->n1 + k] = c->f2[k]->loc;
         gql_v_error(v, locs, n,
                     "Fields \"%s\" conflict because %s. Use different aliases on the fields to "
                     "fetch both if this was intentional.",

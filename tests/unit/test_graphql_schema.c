@@ -53,9 +53,20 @@ static void test_builtins_present(void **state)
 {
     (void)state;
     gql_schema *s = build_ok("type Query { a: Int }");
-    const char *names[] = {"Int", "Float", "String", "Boolean", "ID", "__Schema", "__Type",
-                           "__Field", "__InputValue", "__EnumValue", "__Directive",
-                           "__TypeKind", "__DirectiveLocation", "Query"};
+    const char *names[] = {"Int",
+                           "Float",
+                           "String",
+                           "Boolean",
+                           "ID",
+                           "__Schema",
+                           "__Type",
+                           "__Field",
+                           "__InputValue",
+                           "__EnumValue",
+                           "__Directive",
+                           "__TypeKind",
+                           "__DirectiveLocation",
+                           "Query"};
     for (size_t i = 0; i < CD_ARRAY_LEN(names); i++) {
         gql_type *t = gql_schema_type(s, names[i]);
         assert_non_null(t);
@@ -95,8 +106,8 @@ static void test_builtins_present(void **state)
     assert_non_null(
         gql_field_arg(gql_type_field(gql_schema_type(s, "__Field"), "args"), "includeDeprecated"));
     assert_non_null(gql_type_field(gql_schema_type(s, "__Directive"), "isRepeatable"));
-    assert_non_null(gql_type_enum_value(gql_schema_type(s, "__DirectiveLocation"),
-                                        "VARIABLE_DEFINITION"));
+    assert_non_null(
+        gql_type_enum_value(gql_schema_type(s, "__DirectiveLocation"), "VARIABLE_DEFINITION"));
     assert_ptr_equal(s->root[GQL_OP_QUERY], gql_schema_type(s, "Query"));
     assert_null(s->root[GQL_OP_MUTATION]);
     gql_schema_free(s);
@@ -128,20 +139,20 @@ static void test_meta_fields(void **state)
 static void test_extensions_roots_interfaces(void **state)
 {
     (void)state;
-    gql_schema *s = build_ok(
-        "schema { query: Q }\n"
-        "type Q { node: Node }\n"
-        "interface Node { id: ID! }\n"
-        "interface Named implements Node { id: ID! name: String }\n"
-        "type A implements Node & Named { id: ID! name: String old: Int @deprecated }\n"
-        "type B implements Node { id: ID! }\n"
-        "extend type Q { more: Int @deprecated(reason: \"gone\") }\n"
-        "extend schema { mutation: M }\n"
-        "type M { x(a: Int = 1, b: String @deprecated): Int }\n"
-        "union U = A\n extend union U = B\n"
-        "enum E { X Y @deprecated } extend enum E { Z }\n"
-        "input I { a: Int } extend input I { b: [String!] = [\"x\"] }\n"
-        "scalar Url @specifiedBy(url: \"https://example.com\")\n");
+    gql_schema *s =
+        build_ok("schema { query: Q }\n"
+                 "type Q { node: Node }\n"
+                 "interface Node { id: ID! }\n"
+                 "interface Named implements Node { id: ID! name: String }\n"
+                 "type A implements Node & Named { id: ID! name: String old: Int @deprecated }\n"
+                 "type B implements Node { id: ID! }\n"
+                 "extend type Q { more: Int @deprecated(reason: \"gone\") }\n"
+                 "extend schema { mutation: M }\n"
+                 "type M { x(a: Int = 1, b: String @deprecated): Int }\n"
+                 "union U = A\n extend union U = B\n"
+                 "enum E { X Y @deprecated } extend enum E { Z }\n"
+                 "input I { a: Int } extend input I { b: [String!] = [\"x\"] }\n"
+                 "scalar Url @specifiedBy(url: \"https://example.com\")\n");
     gql_type *q = gql_schema_type(s, "Q");
     assert_ptr_equal(s->root[GQL_OP_QUERY], q);
     assert_ptr_equal(s->root[GQL_OP_MUTATION], gql_schema_type(s, "M"));
@@ -189,10 +200,10 @@ static void test_subtyping(void **state)
         const char *sub, *super;
         bool want;
     } cases[] = {
-        {"Int", "Int", true},      {"Int!", "Int", true},     {"Int", "Int!", false},
+        {"Int", "Int", true},       {"Int!", "Int", true},      {"Int", "Int!", false},
         {"[Int!]!", "[Int]", true}, {"[Int]", "[Int!]", false}, {"Int", "[Int]", false},
-        {"[Int]", "Int", false},   {"T", "I", true},          {"T!", "U", true},
-        {"I", "T", false},         {"[T]", "[I]", true},      {"String", "Int", false},
+        {"[Int]", "Int", false},    {"T", "I", true},           {"T!", "U", true},
+        {"I", "T", false},          {"[T]", "[I]", true},       {"String", "Int", false},
     };
     for (size_t i = 0; i < CD_ARRAY_LEN(cases); i++) {
         gql_value v1, v2;
@@ -308,13 +319,15 @@ static void test_build_errors(void **state)
     build_fails("directive @a on FIELD directive @a on FIELD type Query { a: Int }",
                 "1:23: There can be only one directive named \"@a\".");
     /* a built-in directive may be redeclared: the SDL's replaces it */
-    gql_schema *rd = build_ok("directive @deprecated(why: String) on FIELD_DEFINITION | ENUM_VALUE\n"
-                              "type Query { a: Int @deprecated(why: \"x\") }");
+    gql_schema *rd =
+        build_ok("directive @deprecated(why: String) on FIELD_DEFINITION | ENUM_VALUE\n"
+                 "type Query { a: Int @deprecated(why: \"x\") }");
     gql_directive_type *dep = gql_schema_directive(rd, "deprecated");
     assert_false(dep->builtin);
     assert_string_equal(dep->args[0].name, "why");
     uint32_t ndep = 0;
-    for (uint32_t i = 0; i < rd->ndirectives; i++) ndep += !strcmp(rd->directives[i]->name, "deprecated");
+    for (uint32_t i = 0; i < rd->ndirectives; i++)
+        ndep += !strcmp(rd->directives[i]->name, "deprecated");
     assert_int_equal(ndep, 1);
     gql_schema_free(rd);
     /* standard scalars may be re-declared (graphql-js allows it) */

@@ -31,7 +31,8 @@ static const char test_sdl[] =
     "interface Being { name(surname: Boolean): String }\n"
     "interface Mammal { mother: Mammal father: Mammal }\n"
     "interface Pet implements Being { name(surname: Boolean): String }\n"
-    "interface Canine implements Mammal { name(surname: Boolean): String mother: Canine father: Canine }\n"
+    "interface Canine implements Mammal { name(surname: Boolean): String mother: Canine father: "
+    "Canine }\n"
     "enum DogCommand { SIT HEEL DOWN }\n"
     "type Dog implements Being & Pet & Mammal & Canine {\n"
     "  name(surname: Boolean): String\n"
@@ -45,11 +46,13 @@ static const char test_sdl[] =
     "  father: Dog\n"
     "  born: DateTime\n"
     "}\n"
-    "type Cat implements Being & Pet { name(surname: Boolean): String nickname: String meows: Boolean meowsVolume: Int furColor: FurColor }\n"
+    "type Cat implements Being & Pet { name(surname: Boolean): String nickname: String meows: "
+    "Boolean meowsVolume: Int furColor: FurColor }\n"
     "union CatOrDog = Cat | Dog\n"
     "type Human { name(surname: Boolean): String pets: [Pet] relatives: [Human]! iq: Int }\n"
     "enum FurColor { BROWN BLACK TAN SPOTTED NO_FUR UNKNOWN }\n"
-    "input ComplexInput { requiredField: Boolean! nonNullField: Boolean! = false intField: Int stringField: String booleanField: Boolean stringListField: [String] nested: ComplexInput }\n"
+    "input ComplexInput { requiredField: Boolean! nonNullField: Boolean! = false intField: Int "
+    "stringField: String booleanField: Boolean stringListField: [String] nested: ComplexInput }\n"
     "type ComplicatedArgs {\n"
     "  intArgField(intArg: Int): String\n"
     "  nonNullIntArgField(nonNullIntArg: Int!): String\n"
@@ -90,238 +93,176 @@ typedef struct vcase {
 } vcase;
 
 static const vcase cases[] = {
-    {"ExecutableDefinitions",
-     "{ dog { name } }",
-     0, "",
-     ""},
-    {"ExecutableDefinitions",
-     "{ dog { name } }\ntype Foo { a: Int }\nschema { query: Query }",
-     2, "2:1;3:1",
-     "The \"Foo\" definition is not executable."},
-    {"UniqueOperationNames",
-     "query A { dog { name } } query B { dog { name } }",
-     0, "",
-     ""},
-    {"UniqueOperationNames",
-     "query A { dog { name } }\nquery A { cat { name } }",
-     1, "1:7,2:7",
+    {"ExecutableDefinitions", "{ dog { name } }", 0, "", ""},
+    {"ExecutableDefinitions", "{ dog { name } }\ntype Foo { a: Int }\nschema { query: Query }", 2,
+     "2:1;3:1", "The \"Foo\" definition is not executable."},
+    {"UniqueOperationNames", "query A { dog { name } } query B { dog { name } }", 0, "", ""},
+    {"UniqueOperationNames", "query A { dog { name } }\nquery A { cat { name } }", 1, "1:7,2:7",
      "There can be only one operation named \"A\"."},
-    {"LoneAnonymousOperation",
-     "{ dog { ...F } } fragment F on Dog { name }",
-     0, "",
-     ""},
-    {"LoneAnonymousOperation",
-     "{ dog { name } }\nquery B { dog { name } }",
-     1, "1:1",
+    {"LoneAnonymousOperation", "{ dog { ...F } } fragment F on Dog { name }", 0, "", ""},
+    {"LoneAnonymousOperation", "{ dog { name } }\nquery B { dog { name } }", 1, "1:1",
      "This anonymous operation must be the only defined operation."},
+    {"SingleFieldSubscriptions", "subscription S { dogAdded { name } }", 0, "", ""},
     {"SingleFieldSubscriptions",
-     "subscription S { dogAdded { name } }",
-     0, "",
-     ""},
+     "subscription S { dogAdded { name } ...F }\nfragment F on Subscription { catAdded { name } "
+     "__typename }",
+     2, "2:30,2:48;2:48", "Subscription \"S\" must select only one top level field."},
     {"SingleFieldSubscriptions",
-     "subscription S { dogAdded { name } ...F }\nfragment F on Subscription { catAdded { name } __typename }",
-     2, "2:30,2:48;2:48",
-     "Subscription \"S\" must select only one top level field."},
-    {"SingleFieldSubscriptions",
-     "subscription { dogAdded { name } catAdded @skip(if: true) { name } }",
-     0, "",
-     ""},
+     "subscription { dogAdded { name } catAdded @skip(if: true) { name } }", 0, "", ""},
     {"KnownTypeNames",
-     "query($a: Int, $b: [String]) { dog { isAtLocation(x: $a) } complicatedArgs { stringListArgField(stringListArg: $b) } }",
-     0, "",
-     ""},
+     "query($a: Int, $b: [String]) { dog { isAtLocation(x: $a) } complicatedArgs { "
+     "stringListArgField(stringListArg: $b) } }",
+     0, "", ""},
     {"KnownTypeNames",
-     "query($a: Foo) { dog { ... on Bar { name } ...F } }\nfragment F on Baz { name }",
-     4, "1:11;1:31;1:7;2:15",
-     "Unknown type \"Foo\". Did you mean \"Dog\"?"},
+     "query($a: Foo) { dog { ... on Bar { name } ...F } }\nfragment F on Baz { name }", 4,
+     "1:11;1:31;1:7;2:15", "Unknown type \"Foo\". Did you mean \"Dog\"?"},
     {"FragmentsOnCompositeTypes",
-     "{ dog { ... on Pet { name } ...F } } fragment F on Being { name }",
-     0, "",
-     ""},
+     "{ dog { ... on Pet { name } ...F } } fragment F on Being { name }", 0, "", ""},
     {"FragmentsOnCompositeTypes",
-     "{ dog { ... on Boolean { name } ...F } }\nfragment F on DogCommand { name }",
-     2, "1:16;2:15",
+     "{ dog { ... on Boolean { name } ...F } }\nfragment F on DogCommand { name }", 2, "1:16;2:15",
      "Fragment cannot condition on non composite type \"Boolean\"."},
     {"VariablesAreInputTypes",
-     "query($a: ComplexInput, $b: [String!]) { complicatedArgs { complexArgField(complexArg: $a) stringListArgField(stringListArg: $b) } }",
-     0, "",
-     ""},
-    {"VariablesAreInputTypes",
-     "query($a: Dog, $b: [[CatOrDog!]]!) { dog { name } }",
-     4, "1:11;1:20;1:7;1:16",
-     "Variable \"$a\" cannot be non-input type \"Dog\"."},
-    {"ScalarLeafs",
-     "{ dog { name mother { name } } }",
-     0, "",
-     ""},
-    {"ScalarLeafs",
-     "{ dog { name { x } } human }",
-     2, "1:14;1:22",
+     "query($a: ComplexInput, $b: [String!]) { complicatedArgs { complexArgField(complexArg: $a) "
+     "stringListArgField(stringListArg: $b) } }",
+     0, "", ""},
+    {"VariablesAreInputTypes", "query($a: Dog, $b: [[CatOrDog!]]!) { dog { name } }", 4,
+     "1:11;1:20;1:7;1:16", "Variable \"$a\" cannot be non-input type \"Dog\"."},
+    {"ScalarLeafs", "{ dog { name mother { name } } }", 0, "", ""},
+    {"ScalarLeafs", "{ dog { name { x } } human }", 2, "1:14;1:22",
      "Field \"name\" must not have a selection since type \"String\" has no subfields."},
-    {"FieldsOnCorrectType",
-     "{ dog { __typename name } catOrDog { __typename } }",
-     0, "",
-     ""},
-    {"FieldsOnCorrectType",
-     "{ dog { meows } catOrDog { name } nope }",
-     3, "1:9;1:28;1:35",
+    {"FieldsOnCorrectType", "{ dog { __typename name } catOrDog { __typename } }", 0, "", ""},
+    {"FieldsOnCorrectType", "{ dog { meows } catOrDog { name } nope }", 3, "1:9;1:28;1:35",
      "Cannot query field \"meows\" on type \"Dog\"."},
     {"UniqueFragmentNames",
-     "{ dog { ...A ...B } } fragment A on Dog { name } fragment B on Dog { name }",
-     0, "",
-     ""},
+     "{ dog { ...A ...B } } fragment A on Dog { name } fragment B on Dog { name }", 0, "", ""},
     {"UniqueFragmentNames",
-     "{ dog { ...A } }\nfragment A on Dog { name }\nfragment A on Dog { barks }",
-     1, "2:10,3:10",
+     "{ dog { ...A } }\nfragment A on Dog { name }\nfragment A on Dog { barks }", 1, "2:10,3:10",
      "There can be only one fragment named \"A\"."},
-    {"KnownFragmentNames",
-     "{ dog { ...A } } fragment A on Dog { name }",
-     0, "",
-     ""},
-    {"KnownFragmentNames",
-     "{ dog { ...Nope name ...Also } }",
-     2, "1:12;1:25",
+    {"KnownFragmentNames", "{ dog { ...A } } fragment A on Dog { name }", 0, "", ""},
+    {"KnownFragmentNames", "{ dog { ...Nope name ...Also } }", 2, "1:12;1:25",
      "Unknown fragment \"Nope\"."},
+    {"NoUnusedFragments", "{ dog { ...A } } fragment A on Dog { ...B } fragment B on Dog { name }",
+     0, "", ""},
     {"NoUnusedFragments",
-     "{ dog { ...A } } fragment A on Dog { ...B } fragment B on Dog { name }",
-     0, "",
-     ""},
-    {"NoUnusedFragments",
-     "{ dog { name } }\nfragment A on Dog { ...B }\nfragment B on Dog { name }",
-     2, "2:1;3:1",
+     "{ dog { name } }\nfragment A on Dog { ...B }\nfragment B on Dog { name }", 2, "2:1;3:1",
      "Fragment \"A\" is never used."},
     {"PossibleFragmentSpreads",
-     "{ pet { ... on Dog { name } ...C } } fragment C on CatOrDog { __typename }",
-     0, "",
-     ""},
+     "{ pet { ... on Dog { name } ...C } } fragment C on CatOrDog { __typename }", 0, "", ""},
     {"PossibleFragmentSpreads",
-     "{ dog { ... on Cat { meows } ...H } }\nfragment H on Human { name }",
-     2, "1:9;1:30",
+     "{ dog { ... on Cat { meows } ...H } }\nfragment H on Human { name }", 2, "1:9;1:30",
      "Fragment cannot be spread here as objects of type \"Dog\" can never be of type \"Cat\"."},
+    {"NoFragmentCycles", "{ dog { ...A } } fragment A on Dog { ...B } fragment B on Dog { name }",
+     0, "", ""},
     {"NoFragmentCycles",
-     "{ dog { ...A } } fragment A on Dog { ...B } fragment B on Dog { name }",
-     0, "",
+     "{ dog { ...A } }\nfragment A on Dog { ...B }\nfragment B on Dog { ...C }\nfragment C on Dog "
+     "{ ...A ...C }",
+     2, "2:21,3:21,4:21;4:26", "Cannot spread fragment \"A\" within itself via \"B\", \"C\"."},
+    {"UniqueVariableNames", "query($a: Int, $b: Int) { dog { isAtLocation(x: $a, y: $b) } }", 0, "",
      ""},
-    {"NoFragmentCycles",
-     "{ dog { ...A } }\nfragment A on Dog { ...B }\nfragment B on Dog { ...C }\nfragment C on Dog { ...A ...C }",
-     2, "2:21,3:21,4:21;4:26",
-     "Cannot spread fragment \"A\" within itself via \"B\", \"C\"."},
-    {"UniqueVariableNames",
-     "query($a: Int, $b: Int) { dog { isAtLocation(x: $a, y: $b) } }",
-     0, "",
-     ""},
-    {"UniqueVariableNames",
-     "query($a: Int, $a: Int, $a: Int) { dog { isAtLocation(x: $a) } }",
-     1, "1:8,1:17,1:26",
-     "There can be only one variable named \"$a\"."},
+    {"UniqueVariableNames", "query($a: Int, $a: Int, $a: Int) { dog { isAtLocation(x: $a) } }", 1,
+     "1:8,1:17,1:26", "There can be only one variable named \"$a\"."},
     {"NoUndefinedVariables",
-     "query($a: Int) { dog { ...F } } fragment F on Dog { isAtLocation(x: $a) }",
-     0, "",
-     ""},
+     "query($a: Int) { dog { ...F } } fragment F on Dog { isAtLocation(x: $a) }", 0, "", ""},
     {"NoUndefinedVariables",
-     "query Q($a: Int) { dog { ...F l2: isAtLocation(y: $b) } }\nfragment F on Dog { isAtLocation(x: $a, y: $c) }",
-     2, "1:51,1:1;2:44,1:1",
-     "Variable \"$b\" is not defined by operation \"Q\"."},
-    {"NoUnusedVariables",
-     "query($a: Int) { dog { isAtLocation(x: $a) } }",
-     0, "",
-     ""},
-    {"NoUnusedVariables",
-     "query Q($a: Int, $b: Int) { dog { name } }",
-     2, "1:9;1:18",
+     "query Q($a: Int) { dog { ...F l2: isAtLocation(y: $b) } }\nfragment F on Dog { "
+     "isAtLocation(x: $a, y: $c) }",
+     2, "1:51,1:1;2:44,1:1", "Variable \"$b\" is not defined by operation \"Q\"."},
+    {"NoUnusedVariables", "query($a: Int) { dog { isAtLocation(x: $a) } }", 0, "", ""},
+    {"NoUnusedVariables", "query Q($a: Int, $b: Int) { dog { name } }", 2, "1:9;1:18",
      "Variable \"$a\" is never used in operation \"Q\"."},
     {"KnownDirectives",
-     "query Q($v: Int @onVar) @onQuery { dog @include(if: true) { name @onField isAtLocation(x: $v) } }",
-     0, "",
-     ""},
-    {"KnownDirectives",
-     "query Q @onMutation { dog @nope { name @onQuery } }",
-     3, "1:9;1:27;1:40",
+     "query Q($v: Int @onVar) @onQuery { dog @include(if: true) { name @onField isAtLocation(x: "
+     "$v) } }",
+     0, "", ""},
+    {"KnownDirectives", "query Q @onMutation { dog @nope { name @onQuery } }", 3, "1:9;1:27;1:40",
      "Directive \"@onMutation\" may not be used on QUERY."},
+    {"UniqueDirectivesPerLocation", "{ dog { name @rep @rep @skip(if: true) } }", 0, "", ""},
     {"UniqueDirectivesPerLocation",
-     "{ dog { name @rep @rep @skip(if: true) } }",
-     0, "",
-     ""},
-    {"UniqueDirectivesPerLocation",
-     "{ dog { name @skip(if: true) @skip(if: false) @skip(if: true) } }",
-     2, "1:14,1:30;1:14,1:47",
+     "{ dog { name @skip(if: true) @skip(if: false) @skip(if: true) } }", 2, "1:14,1:30;1:14,1:47",
      "The directive \"@skip\" can only be used once at this location."},
-    {"KnownArgumentNames",
-     "{ dog { isAtLocation(x: 1, y: 2) name @skip(if: true) } }",
-     0, "",
-     ""},
-    {"KnownArgumentNames",
-     "{ dog { isAtLocation(z: 1) name @skip(if: true, unless: false) } }",
-     2, "1:22;1:49",
+    {"KnownArgumentNames", "{ dog { isAtLocation(x: 1, y: 2) name @skip(if: true) } }", 0, "", ""},
+    {"KnownArgumentNames", "{ dog { isAtLocation(z: 1) name @skip(if: true, unless: false) } }", 2,
+     "1:22;1:49",
      "Unknown argument \"z\" on field \"Dog.isAtLocation\". Did you mean \"x\" or \"y\"?"},
+    {"UniqueArgumentNames", "{ dog { isAtLocation(x: 1, y: 1) } }", 0, "", ""},
     {"UniqueArgumentNames",
-     "{ dog { isAtLocation(x: 1, y: 1) } }",
-     0, "",
-     ""},
-    {"UniqueArgumentNames",
-     "{ dog { isAtLocation(x: 1, x: 2, y: 1, x: 3) name @skip(if: true, if: false) } }",
-     2, "1:22,1:28,1:40;1:57,1:67",
-     "There can be only one argument named \"x\"."},
+     "{ dog { isAtLocation(x: 1, x: 2, y: 1, x: 3) name @skip(if: true, if: false) } }", 2,
+     "1:22,1:28,1:40;1:57,1:67", "There can be only one argument named \"x\"."},
     {"ValuesOfCorrectType",
-     "{ complicatedArgs { intArgField(intArg: 1) floatArgField(floatArg: 1) idArgField(idArg: 1) enumArgField(enumArg: BROWN) stringListArgField(stringListArg: \"one\") complexArgField(complexArg: {requiredField: true}) dateArg(d: {any: [1]}) } }",
-     0, "",
-     ""},
+     "{ complicatedArgs { intArgField(intArg: 1) floatArgField(floatArg: 1) idArgField(idArg: 1) "
+     "enumArgField(enumArg: BROWN) stringListArgField(stringListArg: \"one\") "
+     "complexArgField(complexArg: {requiredField: true}) dateArg(d: {any: [1]}) } }",
+     0, "", ""},
     {"ValuesOfCorrectType",
-     "{ complicatedArgs { intArgField(intArg: \"1\") stringArgField(stringArg: 1) enumArgField(enumArg: PURPLE) floatArgField(floatArg: true) idArgField(idArg: 1.5) } }",
-     5, "1:41;1:72;1:97;1:129;1:153",
-     "Int cannot represent non-integer value: \"1\""},
+     "{ complicatedArgs { intArgField(intArg: \"1\") stringArgField(stringArg: 1) "
+     "enumArgField(enumArg: PURPLE) floatArgField(floatArg: true) idArgField(idArg: 1.5) } }",
+     5, "1:41;1:72;1:97;1:129;1:153", "Int cannot represent non-integer value: \"1\""},
     {"ValuesOfCorrectType",
-     "{ complicatedArgs { intArgField(intArg: 2147483648) stringListNonNullArgField(stringListNonNullArg: [\"a\", null]) complexArgField(complexArg: {intField: 1, nope: 2}) booleanArgField(booleanArg: [true]) } }",
+     "{ complicatedArgs { intArgField(intArg: 2147483648) "
+     "stringListNonNullArgField(stringListNonNullArg: [\"a\", null]) complexArgField(complexArg: "
+     "{intField: 1, nope: 2}) booleanArgField(booleanArg: [true]) } }",
      5, "1:41;1:107;1:142;1:156;1:194",
      "Int cannot represent non 32-bit signed integer value: 2147483648"},
     {"ValuesOfCorrectType",
-     "query($v: Int = \"x\", $w: ComplexInput = {requiredField: 1}) { complicatedArgs { intArgField(intArg: $v) complexArgField(complexArg: $w) } }",
-     2, "1:17;1:57",
-     "Int cannot represent non-integer value: \"x\""},
+     "query($v: Int = \"x\", $w: ComplexInput = {requiredField: 1}) { complicatedArgs { "
+     "intArgField(intArg: $v) complexArgField(complexArg: $w) } }",
+     2, "1:17;1:57", "Int cannot represent non-integer value: \"x\""},
     {"ProvidedRequiredArguments",
-     "{ complicatedArgs { multipleReqs(req1: 1, req2: 2) nonNullFieldWithDefault multipleOpts } dog { name @skip(if: false) } }",
-     0, "",
-     ""},
+     "{ complicatedArgs { multipleReqs(req1: 1, req2: 2) nonNullFieldWithDefault multipleOpts } "
+     "dog { name @skip(if: false) } }",
+     0, "", ""},
     {"ProvidedRequiredArguments",
-     "{ complicatedArgs { multipleReqs nonNullIntArgField(nonNullIntArg: 1) } dog { name @skip @reqArg } }",
+     "{ complicatedArgs { multipleReqs nonNullIntArgField(nonNullIntArg: 1) } dog { name @skip "
+     "@reqArg } }",
      4, "1:21;1:21;1:84;1:90",
-     "Field \"multipleReqs\" argument \"req1\" of type \"Int!\" is required, but it was not provided."},
+     "Field \"multipleReqs\" argument \"req1\" of type \"Int!\" is required, but it was not "
+     "provided."},
     {"VariablesInAllowedPosition",
-     "query($a: Int!, $b: Int = 1, $c: Boolean!) { complicatedArgs { nonNullIntArgField(nonNullIntArg: $a) nonNullFieldWithDefault(arg: $b) } dog { name @skip(if: $c) } }",
-     0, "",
-     ""},
+     "query($a: Int!, $b: Int = 1, $c: Boolean!) { complicatedArgs { "
+     "nonNullIntArgField(nonNullIntArg: $a) nonNullFieldWithDefault(arg: $b) } dog { name "
+     "@skip(if: $c) } }",
+     0, "", ""},
     {"VariablesInAllowedPosition",
-     "query($a: Int, $b: String, $c: Boolean) { complicatedArgs { nonNullIntArgField(nonNullIntArg: $a) intArgField(intArg: $b) } dog { name @skip(if: $c) } }",
+     "query($a: Int, $b: String, $c: Boolean) { complicatedArgs { "
+     "nonNullIntArgField(nonNullIntArg: $a) intArgField(intArg: $b) } dog { name @skip(if: $c) } }",
      3, "1:7,1:95;1:16,1:119;1:28,1:146",
      "Variable \"$a\" of type \"Int\" used in position expecting type \"Int!\"."},
     {"OverlappingFieldsCanBeMerged",
-     "{ dog { name name x: barks x: barks doesKnowCommand(dogCommand: SIT) doesKnowCommand(dogCommand: SIT) } catOrDog { ... on Dog { v: barkVolume } ... on Cat { v: meowsVolume } } }",
-     0, "",
-     ""},
+     "{ dog { name name x: barks x: barks doesKnowCommand(dogCommand: SIT) "
+     "doesKnowCommand(dogCommand: SIT) } catOrDog { ... on Dog { v: barkVolume } ... on Cat { v: "
+     "meowsVolume } } }",
+     0, "", ""},
     {"OverlappingFieldsCanBeMerged",
-     "{ dog { x: name x: barks doesKnowCommand(dogCommand: SIT) doesKnowCommand(dogCommand: HEEL) } pet { ... on Dog { v: barkVolume } ... on Cat { v: nickname } } }",
+     "{ dog { x: name x: barks doesKnowCommand(dogCommand: SIT) doesKnowCommand(dogCommand: HEEL) "
+     "} pet { ... on Dog { v: barkVolume } ... on Cat { v: nickname } } }",
      3, "1:9,1:17;1:26,1:59;1:114,1:143",
-     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different aliases on the fields to fetch both if this was intentional."},
+     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different "
+     "aliases on the fields to fetch both if this was intentional."},
     {"OverlappingFieldsCanBeMerged",
-     "{ dog { ...A ...B mother { name } } dog { mother { name: nickname } } }\nfragment A on Dog { x: name }\nfragment B on Dog { x: barks }",
+     "{ dog { ...A ...B mother { name } } dog { mother { name: nickname } } }\nfragment A on Dog { "
+     "x: name }\nfragment B on Dog { x: barks }",
      2, "1:3,1:19,1:28,1:37,1:43,1:52;2:21,3:21",
-     "Fields \"dog\" conflict because subfields \"mother\" conflict because subfields \"name\" conflict because \"name\" and \"nickname\" are different fields. Use different aliases on the fields to fetch both if this was intentional."},
+     "Fields \"dog\" conflict because subfields \"mother\" conflict because subfields \"name\" "
+     "conflict because \"name\" and \"nickname\" are different fields. Use different aliases on "
+     "the fields to fetch both if this was intentional."},
     {"UniqueInputFieldNames",
-     "{ complicatedArgs { complexArgField(complexArg: {requiredField: true, intField: 1, nested: {requiredField: true, intField: 2}}) } }",
-     0, "",
-     ""},
+     "{ complicatedArgs { complexArgField(complexArg: {requiredField: true, intField: 1, nested: "
+     "{requiredField: true, intField: 2}}) } }",
+     0, "", ""},
     {"UniqueInputFieldNames",
-     "{ complicatedArgs { complexArgField(complexArg: {requiredField: true, intField: 1, intField: 2, intField: 3}) } }",
-     2, "1:71,1:84;1:71,1:97",
-     "There can be only one input field named \"intField\"."},
+     "{ complicatedArgs { complexArgField(complexArg: {requiredField: true, intField: 1, intField: "
+     "2, intField: 3}) } }",
+     2, "1:71,1:84;1:71,1:97", "There can be only one input field named \"intField\"."},
+    {"OverlappingFieldsCanBeMerged", "{ catOrDog { ... on Dog { x: name x: barks } } }", 2,
+     "1:27,1:35;1:27,1:35",
+     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different "
+     "aliases on the fields to fetch both if this was intentional."},
     {"OverlappingFieldsCanBeMerged",
-     "{ catOrDog { ... on Dog { x: name x: barks } } }",
-     2, "1:27,1:35;1:27,1:35",
-     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different aliases on the fields to fetch both if this was intentional."},
-    {"OverlappingFieldsCanBeMerged",
-     "{ dog { ...A ...B } }\nfragment A on Dog { ...C }\nfragment B on Dog { ...C x: barks }\nfragment C on Dog { x: name }",
+     "{ dog { ...A ...B } }\nfragment A on Dog { ...C }\nfragment B on Dog { ...C x: barks "
+     "}\nfragment C on Dog { x: name }",
      2, "4:21,3:26;3:26,4:21",
-     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different aliases on the fields to fetch both if this was intentional."},
+     "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different "
+     "aliases on the fields to fetch both if this was intentional."},
 };
 
 static gql_schema *g_schema;
@@ -376,13 +317,13 @@ static void test_rules_like_graphql_js(void **state)
         gql_error_list errs;
         char locs[512], first[512];
         uint32_t n = run(g_schema, c->doc, locs, sizeof locs, first, sizeof first, &errs, &a);
-        if (n != c->nerrors || strcmp(locs, c->locs) != 0 ||
-            strcmp(first, c->first) != 0) {
+        if (n != c->nerrors || strcmp(locs, c->locs) != 0 || strcmp(first, c->first) != 0) {
             fprintf(stderr, "rule %s\n  doc: %s\n  want %u [%s] %s\n  got  %u [%s] %s\n", c->rule,
                     c->doc, c->nerrors, c->locs, c->first, n, locs, first);
             fail();
         }
-        for (uint32_t k = 0; k < errs.n; k++) assert_null(errs.items[k].code);
+        for (uint32_t k = 0; k < errs.n; k++)
+            assert_null(errs.items[k].code);
         cd_arena_free(&a);
     }
 }
@@ -391,21 +332,40 @@ static void test_rules_like_graphql_js(void **state)
 static void test_every_rule_covered(void **state)
 {
     (void)state;
-    static const char *const rules[] = {
-        "ExecutableDefinitions", "UniqueOperationNames", "LoneAnonymousOperation",
-        "SingleFieldSubscriptions", "KnownTypeNames", "FragmentsOnCompositeTypes",
-        "VariablesAreInputTypes", "ScalarLeafs", "FieldsOnCorrectType", "UniqueFragmentNames",
-        "KnownFragmentNames", "NoUnusedFragments", "PossibleFragmentSpreads", "NoFragmentCycles",
-        "UniqueVariableNames", "NoUndefinedVariables", "NoUnusedVariables", "KnownDirectives",
-        "UniqueDirectivesPerLocation", "KnownArgumentNames", "UniqueArgumentNames",
-        "ValuesOfCorrectType", "ProvidedRequiredArguments", "VariablesInAllowedPosition",
-        "OverlappingFieldsCanBeMerged", "UniqueInputFieldNames"};
+    static const char *const rules[] = {"ExecutableDefinitions",
+                                        "UniqueOperationNames",
+                                        "LoneAnonymousOperation",
+                                        "SingleFieldSubscriptions",
+                                        "KnownTypeNames",
+                                        "FragmentsOnCompositeTypes",
+                                        "VariablesAreInputTypes",
+                                        "ScalarLeafs",
+                                        "FieldsOnCorrectType",
+                                        "UniqueFragmentNames",
+                                        "KnownFragmentNames",
+                                        "NoUnusedFragments",
+                                        "PossibleFragmentSpreads",
+                                        "NoFragmentCycles",
+                                        "UniqueVariableNames",
+                                        "NoUndefinedVariables",
+                                        "NoUnusedVariables",
+                                        "KnownDirectives",
+                                        "UniqueDirectivesPerLocation",
+                                        "KnownArgumentNames",
+                                        "UniqueArgumentNames",
+                                        "ValuesOfCorrectType",
+                                        "ProvidedRequiredArguments",
+                                        "VariablesInAllowedPosition",
+                                        "OverlappingFieldsCanBeMerged",
+                                        "UniqueInputFieldNames"};
     for (size_t r = 0; r < CD_ARRAY_LEN(rules); r++) {
         bool pass = false, failing = false;
         for (size_t i = 0; i < CD_ARRAY_LEN(cases); i++) {
             if (strcmp(cases[i].rule, rules[r]) != 0) continue;
-            if (cases[i].nerrors) failing = true;
-            else pass = true;
+            if (cases[i].nerrors)
+                failing = true;
+            else
+                pass = true;
         }
         if (!pass || !failing) fprintf(stderr, "rule %s lacks a case\n", rules[r]);
         assert_true(pass && failing);
@@ -419,9 +379,11 @@ static char *nested_doc(unsigned depth)
     char *d = malloc(cap);
     assert_non_null(d);
     size_t len = (size_t)snprintf(d, cap, "{ dog {");
-    for (unsigned i = 2; i < depth; i++) len += (size_t)snprintf(d + len, cap - len, " mother {");
+    for (unsigned i = 2; i < depth; i++)
+        len += (size_t)snprintf(d + len, cap - len, " mother {");
     len += (size_t)snprintf(d + len, cap - len, " name");
-    for (unsigned i = 1; i < depth; i++) len += (size_t)snprintf(d + len, cap - len, " }");
+    for (unsigned i = 1; i < depth; i++)
+        len += (size_t)snprintf(d + len, cap - len, " }");
     snprintf(d + len, cap - len, " }");
     return d;
 }
@@ -464,10 +426,13 @@ static void test_limit_depth(void **state)
     free(d);
     /* depth counts through fragment spreads and inline fragments */
     char buf[4096];
-    size_t len = (size_t)snprintf(buf, sizeof buf, "{ dog { ... on Dog { ...F } } } fragment F on Dog {");
-    for (unsigned i = 2; i < GQL_MAX_DEPTH; i++) len += (size_t)snprintf(buf + len, sizeof buf - len, " mother {");
+    size_t len =
+        (size_t)snprintf(buf, sizeof buf, "{ dog { ... on Dog { ...F } } } fragment F on Dog {");
+    for (unsigned i = 2; i < GQL_MAX_DEPTH; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, " mother {");
     len += (size_t)snprintf(buf + len, sizeof buf - len, " mother { name }");
-    for (unsigned i = 2; i < GQL_MAX_DEPTH; i++) len += (size_t)snprintf(buf + len, sizeof buf - len, " }");
+    for (unsigned i = 2; i < GQL_MAX_DEPTH; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, " }");
     snprintf(buf + len, sizeof buf - len, " }");
     expect_limit(buf, false, "depth");
 }
@@ -481,8 +446,10 @@ static char *fields_doc(unsigned n)
     assert_non_null(d);
     unsigned body = n - 1; /* `dog` itself */
     size_t len = (size_t)snprintf(d, cap, "{ dog {");
-    for (unsigned i = 0; i < body / 10; i++) len += (size_t)snprintf(d + len, cap - len, " ...F");
-    for (unsigned i = 0; i < body % 10; i++) len += (size_t)snprintf(d + len, cap - len, " name");
+    for (unsigned i = 0; i < body / 10; i++)
+        len += (size_t)snprintf(d + len, cap - len, " ...F");
+    for (unsigned i = 0; i < body % 10; i++)
+        len += (size_t)snprintf(d + len, cap - len, " name");
     snprintf(d + len, cap - len,
              " } } fragment F on Dog { name nickname barkVolume barks name nickname barkVolume "
              "barks __typename __typename }");
@@ -502,8 +469,8 @@ static void test_limit_fields(void **state)
     char buf[8192];
     size_t len = (size_t)snprintf(buf, sizeof buf, "{ dog { ...F0 } }");
     for (int i = 0; i < 60; i++)
-        len += (size_t)snprintf(buf + len, sizeof buf - len, " fragment F%d on Dog { ...F%d ...F%d }",
-                                i, i + 1, i + 1);
+        len += (size_t)snprintf(buf + len, sizeof buf - len,
+                                " fragment F%d on Dog { ...F%d ...F%d }", i, i + 1, i + 1);
     snprintf(buf + len, sizeof buf - len, " fragment F60 on Dog { name }");
     expect_limit(buf, false, "field selections");
 }
@@ -514,7 +481,8 @@ static char *aliases_doc(unsigned n)
     char *d = malloc(cap);
     assert_non_null(d);
     size_t len = (size_t)snprintf(d, cap, "{ dog {");
-    for (unsigned i = 0; i < n; i++) len += (size_t)snprintf(d + len, cap - len, " a%u: name", i);
+    for (unsigned i = 0; i < n; i++)
+        len += (size_t)snprintf(d + len, cap - len, " a%u: name", i);
     snprintf(d + len, cap - len, " } }");
     return d;
 }
@@ -558,10 +526,12 @@ static void test_big_documents(void **state)
     char *d = malloc(cap);
     assert_non_null(d);
     size_t len = (size_t)snprintf(d, cap, "{ dog {");
-    for (int i = 0; i < 300; i++) len += (size_t)snprintf(d + len, cap - len, " ...G%d", i);
+    for (int i = 0; i < 300; i++)
+        len += (size_t)snprintf(d + len, cap - len, " ...G%d", i);
     len += (size_t)snprintf(d + len, cap - len, " } }");
     for (int i = 0; i < 300; i++)
-        len += (size_t)snprintf(d + len, cap - len, " fragment G%d on Dog { name mother { name } }", i);
+        len += (size_t)snprintf(d + len, cap - len, " fragment G%d on Dog { name mother { name } }",
+                                i);
     cd_arena a;
     cd_arena_init(&a, 4096);
     gql_error_list errs;
@@ -569,15 +539,17 @@ static void test_big_documents(void **state)
     cd_arena_free(&a);
     /* GQL_MAX_FIELDS - 1 identical leaves under `dog`: ~2M pairs, no work */
     len = (size_t)snprintf(d, cap, "{ dog {");
-    for (unsigned i = 0; i < GQL_MAX_FIELDS - 1; i++) len += (size_t)snprintf(d + len, cap - len, " name");
+    for (unsigned i = 0; i < GQL_MAX_FIELDS - 1; i++)
+        len += (size_t)snprintf(d + len, cap - len, " name");
     snprintf(d + len, cap - len, " } }");
     cd_arena_init(&a, 4096);
     assert_int_equal(validate_text(d, &errs, &a), 0);
     cd_arena_free(&a);
     /* graphql-js 16.8 recurses forever on this (stack overflow); we stop */
-    snprintf(d, cap, "{ dog { ...A ...B } }\n"
-                     "fragment A on Dog { mother { ...A mother { ...A } } }\n"
-                     "fragment B on Dog { mother { ...B mother { ...B } } }");
+    snprintf(d, cap,
+             "{ dog { ...A ...B } }\n"
+             "fragment A on Dog { mother { ...A mother { ...A } } }\n"
+             "fragment B on Dog { mother { ...B mother { ...B } } }");
     cd_arena_init(&a, 4096);
     uint32_t n = validate_text(d, &errs, &a);
     assert_true(n >= 1);
@@ -595,7 +567,8 @@ static void test_error_cap(void **state)
     char *d = malloc(cap);
     assert_non_null(d);
     size_t len = (size_t)snprintf(d, cap, "{ dog {");
-    for (unsigned i = 0; i < GQL_MAX_ERRORS + 20; i++) len += (size_t)snprintf(d + len, cap - len, " n%u", i);
+    for (unsigned i = 0; i < GQL_MAX_ERRORS + 20; i++)
+        len += (size_t)snprintf(d + len, cap - len, " n%u", i);
     snprintf(d + len, cap - len, " } }");
     cd_arena a;
     cd_arena_init(&a, 4096);
@@ -649,7 +622,8 @@ static void test_chat_schema_documents(void **state)
          0},
         {"query { chats { id messages { id content sender { username } } } health { status } }", 0},
         {"subscription OnMsg($c: ID!) { messageAdded(chatId: $c) { id seq content } }", 0},
-        {"subscription { messageAdded(chatId: \"1\") { id } messageUpdated(chatId: \"1\") { id } }", 1},
+        {"subscription { messageAdded(chatId: \"1\") { id } messageUpdated(chatId: \"1\") { id } }",
+         1},
         {"{ chats { nope } }", 1},
         {"{ __schema { queryType { name } } __type(name: \"Chat\") { fields { name } } }", 0},
     };
@@ -659,7 +633,8 @@ static void test_chat_schema_documents(void **state)
         gql_error_list errs;
         char locs[1024], first[512];
         uint32_t n = run(s, docs[i].doc, locs, sizeof locs, first, sizeof first, &errs, &a);
-        if (n != docs[i].n) fprintf(stderr, "doc %s: %u errors, first: %s\n", docs[i].doc, n, first);
+        if (n != docs[i].n)
+            fprintf(stderr, "doc %s: %u errors, first: %s\n", docs[i].doc, n, first);
         assert_int_equal(n, docs[i].n);
         cd_arena_free(&a);
     }
@@ -691,8 +666,8 @@ static void test_validate_oom(void **state)
             clean = true;
         } else {
             /* a run that failed says so: last error, or a count above the list's */
-            bool said = got > errs.n ||
-                        (errs.n && strncmp(errs.items[errs.n - 1].message, "Out of memory", 13) == 0);
+            bool said = got > errs.n || (errs.n && strncmp(errs.items[errs.n - 1].message,
+                                                           "Out of memory", 13) == 0);
             assert_true(said);
         }
         cd_arena_free(&a);
