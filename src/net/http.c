@@ -780,12 +780,34 @@ static void http_conn_feed(net_conn *c, const char *data, size_t len)
     }
 }
 
+static void on_connection(uv_stream_t *ls, int status);
+
+static void reject_close_cb(uv_handle_t *h)
+{
+    http_server *srv = (http_server *)h->data;
+    srv->reject_busy = false;
+    /* a connection may be waiting for uv_accept; uv_accept says EAGAIN if not */
+    if (!srv->draining && srv->reject_retry) on_connection((uv_stream_t *)&srv->listener, 0);
+    srv_maybe_finish(srv);
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     http_server *srv = (http_server *)ls->data;
     if (status < 0 || srv->draining) return;
     net_conn *c = cd_calloc(1, sizeof *c);
-    if (!c) return;
+    if (!c) {
+        /* No memory: accept into the server's spare handle and close it, so
+         * the client is told at once and libuv (which pauses the listener
+         * until the pending connection is taken) keeps accepting. */
+        if (!srv->reject_busy && uv_tcp_init(srv->loop, &srv->reject) == 0) {
+            srv->reject_busy = true;
+            srv->reject.data = srv;
+            srv->reject_retry = uv_accept(ls, (uv_stream_t *)&srv->reject) == 0;
+            uv_close((uv_handle_t *)&srv->reject, reject_close_cb);
+        }
+        return;
+    }
     if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
         cd_free(c);
         return;
@@ -940,7 +962,9 @@ static void srv_free_cb(uv_handle_t *h)
 
 static void srv_maybe_finish(http_server *srv)
 {
-    if (!srv->draining || srv->finishing || srv->nconns || !srv->listener_closed) return;
+    if (!srv->draining || srv->finishing || srv->nconns || !srv->listener_closed ||
+        srv->reject_busy)
+        return;
     srv->finishing = true;
     uv_close((uv_handle_t *)&srv->sweep, srv_free_cb);
 }

@@ -145,6 +145,9 @@ struct http_server {
     int64_t date_sec;
     char date[40];           /* cached IMF-fixdate for the Date header */
     char *scratch;           /* HTTP_SCRATCH_BYTES, shared by every read */
+    uv_tcp_t reject;         /* spare handle to refuse a connection without memory */
+    bool reject_busy;
+    bool reject_retry;       /* one was refused: more may be waiting */
 };
 
 /* http.c services for ws.c */

@@ -27,10 +27,15 @@
 
 #include <uv.h>
 
+#include "core/arena.h"
 #include "net/http.h"
 #include "net/ws.h"
 
 typedef struct tc_env tc_env;
+
+/* > 0: the server's Nth cd_malloc (counted from when it listens) and every
+ * later one fail, for allocation-failure runs. */
+static long tc_fail_after;
 typedef void (*tc_client_fn)(tc_env *env);
 
 struct tc_env {
@@ -331,9 +336,11 @@ static inline void tc_run(tc_env *env, http_server_opts *opts, tc_client_fn clie
     assert_true(env->port > 0);
     uv_async_init(&env->loop, &env->async, tc_async_cb);
     env->async.data = env;
+    if (tc_fail_after > 0) cd_alloc_fail_after(tc_fail_after);
     assert_int_equal(pthread_create(&env->thread, NULL, tc_thread, env), 0);
     uv_run(&env->loop, UV_RUN_DEFAULT);
     pthread_join(env->thread, NULL);
+    cd_alloc_fail_after(0);
     assert_string_equal(env->fail, "");
     assert_int_equal(env->drained, 1);
     assert_int_equal(uv_loop_close(&env->loop), 0);

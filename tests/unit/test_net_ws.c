@@ -58,6 +58,21 @@ static void on_message(ws_conn *c, bool is_text, const char *data, size_t len)
         assert_int_equal(ws_ping(c, big, sizeof big), CD_ELIMIT);
         return;
     }
+    if (is_text && strcmp(data, "flood") == 0) {
+        /* the client does not read: sends succeed until the write queue
+         * passes WS_MAX_WRITE_QUEUE, then the connection is dropped */
+        static char chunk[65536];
+        int rc = 0;
+        size_t sent = 0;
+        while (rc == 0 && sent < 64u * 1024 * 1024) {
+            rc = ws_send_binary(c, chunk, sizeof chunk);
+            sent += sizeof chunk;
+        }
+        assert_int_equal(rc, CD_ELIMIT);
+        assert_true(ws_conn_closing(c));
+        assert_int_equal(ws_send_binary(c, chunk, 1), CD_ECLOSED);
+        return;
+    }
     if (is_text) {
         assert_int_equal(data[len], 0);
         ws_send_text(c, data, len);
@@ -406,6 +421,72 @@ static void test_drain_going_away(void **state)
     assert_int_equal(g_close_codes[1], WS_CLOSE_GOING_AWAY);
 }
 
+static void cl_flood(tc_env *env)
+{
+    int fd = ws_open(env, NULL);
+    TC_CHECK(env, fd >= 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    TC_CHECK(env, tc_ws_send(fd, 0x81, "flood", 5) == 0);
+    TC_CHECK(env, tc_wait_closed(fd, 5000));
+    close(fd);
+}
+
+static void test_slow_reader_dropped(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_flood, NULL);
+    assert_int_equal(g_ncloses, 1);
+    assert_int_equal(g_close_codes[0], WS_CLOSE_ABNORMAL);
+}
+
+/* Echo session under allocation failure at every point: whatever fails,
+ * nothing crashes or leaks (ASan) and the loop still ends with no handle. */
+static void cl_alloc_session(tc_env *env)
+{
+    int fd = tc_connect(env->port);
+    if (fd < 0) return;
+    tc_resp r;
+    if (tc_ws_handshake(fd, "/ws", NULL, &r) == 0 && r.status == 101) {
+        tc_ws_send(fd, 0x01, "ab", 2);
+        tc_ws_send(fd, 0x80, "cd", 2);
+        uint8_t b0;
+        char *p;
+        size_t n;
+        if (tc_ws_recv(fd, &b0, &p, &n) == 0) free(p);
+        uint8_t cl[] = {0x03, 0xE8};
+        tc_ws_send(fd, 0x88, cl, 2);
+        tc_wait_closed(fd, 2000);
+    }
+    free(r.body);
+    close(fd);
+    int h = tc_connect(env->port);
+    if (h >= 0) {
+        tc_sends(h, "POST /other HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+        if (tc_read_response(h, &r) == 0) free(r.body);
+        close(h);
+    }
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    for (long n = 1; n <= 60; n++) {
+        reset();
+        tc_env env;
+        http_server_opts o = {.on_request = handler, .ws_close_timeout_ms = 200};
+        tc_fail_after = n; /* armed once the server is listening */
+        uint64_t t0 = uv_hrtime();
+        tc_run(&env, &o, cl_alloc_session, NULL);
+        tc_fail_after = 0;
+        if (getenv("NET_TEST_VERBOSE"))
+            fprintf(stderr, "fail_after %ld: %.0f ms\n", n, (double)(uv_hrtime() - t0) / 1e6);
+    }
+}
+
 static void test_shared_frame_refcount(void **state)
 {
     (void)state;
@@ -428,6 +509,8 @@ int main(void)
         cmocka_unit_test(test_violations),
         cmocka_unit_test(test_fanout_and_refusals),
         cmocka_unit_test(test_drain_going_away),
+        cmocka_unit_test(test_slow_reader_dropped),
+        cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_shared_frame_refcount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
