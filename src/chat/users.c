@@ -78,7 +78,8 @@ static const user_stmt user_stmts[] = {
      "SELECT " USER_COLS ", password_hash FROM users"
      " WHERE lower(username) = lower($1) AND is_active",
      1},
-    {"user_pw_get", "SELECT password_hash FROM users WHERE id = $1::uuid AND is_active", 1},
+    {"user_pw_get",
+     "SELECT password_hash, username FROM users WHERE id = $1::uuid AND is_active", 1},
     {"user_pw_set",
      "WITH u AS (UPDATE users SET password_hash = $2, updated_at = now()"
      " WHERE id = $1::uuid AND is_active RETURNING id),"
@@ -209,7 +210,8 @@ void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1])
 
 /* ---- resolver plumbing ---- */
 
-typedef struct uop {
+typedef struct uop uop;
+struct uop {
     gql_rinfo *ri;
     proto_server *srv;
     const char *id;          /* target / caller user id */
@@ -229,7 +231,8 @@ typedef struct uop {
     bool self;               /* me: the caller's own record */
     gql_value user;
     chat_rl *rl;
-} uop;
+    void (*after_check)(uop *op); /* throttled step: runs unless locked */
+};
 
 static uop *uop_new(gql_rinfo *ri)
 {
@@ -731,7 +734,7 @@ static void rt_ttl(char out[24])
 
 /* ---- login ---- */
 
-static void login_finish_rl(uop *op, chat_rl_outcome outcome)
+static void throttle_finish(uop *op, chat_rl_outcome outcome)
 {
     if (op->rl) {
         chat_rl_finish(op->rl, outcome);
@@ -743,7 +746,7 @@ static void on_login_verified(int status, void *ud)
 {
     uop *op = ud;
     if (status != 0) {
-        login_finish_rl(op, status == CD_EAUTH ? CHAT_RL_FAILED : CHAT_RL_NONE);
+        throttle_finish(op, status == CD_EAUTH ? CHAT_RL_FAILED : CHAT_RL_NONE);
         if (status == CD_EAUTH) {
             cd_info("users", "failed login for \"%.*s\" from %s", (int)op->ulen, op->username,
                     proto_caller_of(op->ri) ? proto_caller_of(op->ri)->client_ip : "?");
@@ -753,7 +756,7 @@ static void on_login_verified(int status, void *ud)
         }
         return;
     }
-    login_finish_rl(op, CHAT_RL_OK);
+    throttle_finish(op, CHAT_RL_OK);
     chat_rt_new(op->rt);
     chat_rt_hash(op->rt, strlen(op->rt), op->rt_hash);
     const gql_value *id = gql_obj_get(&op->user, "id");
@@ -767,14 +770,14 @@ static void on_login_row(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        login_finish_rl(op, CHAT_RL_NONE);
+        throttle_finish(op, CHAT_RL_NONE);
         fail_pg(op->ri, r->status, r->message, "login");
         return;
     }
     const char *hash = NULL;
     if (pg_result_rows(r) == 1) {
         if (!user_from_row(gql_ri_arena(op->ri), r, 0, true, &op->user)) {
-            login_finish_rl(op, CHAT_RL_NONE);
+            throttle_finish(op, CHAT_RL_NONE);
             gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
             return;
         }
@@ -789,7 +792,7 @@ static void on_login_row(const pg_result *r, void *ud)
 static void login_query(uop *op)
 {
     const char *params[] = {op->username};
-    if (!run(op, "user_login", 1, params, on_login_row)) login_finish_rl(op, CHAT_RL_NONE);
+    if (!run(op, "user_login", 1, params, on_login_row)) throttle_finish(op, CHAT_RL_NONE);
 }
 
 static void on_delay_closed(uv_handle_t *h)
@@ -797,19 +800,21 @@ static void on_delay_closed(uv_handle_t *h)
     cd_free(h);
 }
 
-static void on_login_delay(uv_timer_t *t)
+static void on_throttle_delay(uv_timer_t *t)
 {
     uop *op = t->data;
     uv_close((uv_handle_t *)t, on_delay_closed);
-    login_query(op);
+    op->after_check(op);
 }
 
-static void on_login_checked(void *ud, int status, long uf, long af, long retry_after)
+/* Counters read (throttle.h): refuse when locked, else run op->after_check
+ * now or after the slow-down delay. */
+static void on_throttle_checked(void *ud, int status, long uf, long af, long retry_after)
 {
     uop *op = ud;
     if (status == 0 && chat_throttle_locked(uf, af)) {
-        login_finish_rl(op, CHAT_RL_NONE);
-        cd_warn("users", "login for \"%.*s\" refused: %ld failures for the name, %ld from %s",
+        throttle_finish(op, CHAT_RL_NONE);
+        cd_warn("users", "sign-in check for \"%.*s\" refused: %ld failures for the name, %ld from %s",
                 (int)op->ulen, op->username, uf, af,
                 proto_caller_of(op->ri) ? proto_caller_of(op->ri)->client_ip : "?");
         cd_arena *a = gql_ri_arena(op->ri);
@@ -822,17 +827,27 @@ static void on_login_checked(void *ud, int status, long uf, long af, long retry_
     }
     uint32_t delay = status == 0 ? chat_throttle_delay_ms(uf, af) : 0;
     if (delay == 0) {
-        login_query(op);
+        op->after_check(op);
         return;
     }
     uv_timer_t *t = cd_malloc(sizeof *t);
     if (!t) {
-        login_query(op);
+        op->after_check(op);
         return;
     }
     uv_timer_init(op->srv->loop, t);
     t->data = op;
-    uv_timer_start(t, on_login_delay, delay, 0);
+    uv_timer_start(t, on_throttle_delay, delay, 0);
+}
+
+/* Runs step throttled on op->username (op->ulen) and the caller's address. */
+static void throttled(uop *op, void (*step)(uop *op))
+{
+    const proto_caller *c = proto_caller_of(op->ri);
+    op->after_check = step;
+    op->rl = chat_rl_open(op->srv->loop, op->srv->cfg ? op->srv->cfg->redis_url : NULL,
+                          op->username, op->ulen, c ? c->client_ip : "", on_throttle_checked, op);
+    if (!op->rl) step(op); /* not throttled (no Redis): logged by throttle.c */
 }
 
 static void r_login(gql_rinfo *ri)
@@ -849,10 +864,7 @@ static void r_login(gql_rinfo *ri)
     if (!op->password) op->password = "";
     if (op->plen > AUTH_PW_MAX_LEN) op->plen = AUTH_PW_MAX_LEN + 1; /* fails verification */
     if (!jwt_secret(ri, op->srv) || !need_pool(ri, op->srv)) return;
-    const proto_caller *c = proto_caller_of(ri);
-    op->rl = chat_rl_open(op->srv->loop, op->srv->cfg->redis_url, op->username, op->ulen,
-                          c ? c->client_ip : "", on_login_checked, op);
-    if (!op->rl) login_query(op); /* not throttled (no Redis): logged by throttle.c */
+    throttled(op, login_query);
 }
 
 /* ---- refreshToken / logout ---- */
@@ -979,12 +991,23 @@ static void on_pw_verified(int status, void *ud)
 {
     uop *op = ud;
     if (status != 0) {
+        throttle_finish(op, status == CD_EAUTH ? CHAT_RL_FAILED : CHAT_RL_NONE);
         if (status == CD_EAUTH) gql_ri_error(op->ri, CHAT_E_BAD_INPUT, "Current password is incorrect");
         else gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not verify the password");
         return;
     }
+    throttle_finish(op, CHAT_RL_OK);
     int rc = auth_password_hash_async(op->srv->loop, op->new_password, op->nplen, on_pw_hashed, op);
     if (rc != 0) gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not hash the password");
+}
+
+/* Old-password guesses count like failed logins of the account's name, so
+ * a stolen access token cannot be used to guess the password faster. */
+static void pw_verify_old(uop *op)
+{
+    int rc = auth_password_verify_async(op->srv->loop, op->have_hash ? op->hash : NULL,
+                                        op->password, op->plen, on_pw_verified, op);
+    if (rc != 0) on_pw_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
 }
 
 static void on_pw_row(const pg_result *r, void *ud)
@@ -998,9 +1021,18 @@ static void on_pw_row(const pg_result *r, void *ud)
         gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
-    int rc = auth_password_verify_async(op->srv->loop, pg_result_get(r, 0, 0), op->password,
-                                        op->plen, on_pw_verified, op);
-    if (rc != 0) on_pw_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
+    /* keep hash and name past the result: verification is throttled */
+    const char *h = pg_result_get(r, 0, 0);
+    const char *name = pg_result_get(r, 0, 1);
+    op->have_hash = h && strlen(h) < sizeof op->hash;
+    if (op->have_hash) snprintf(op->hash, sizeof op->hash, "%s", h);
+    op->username = cd_arena_strdup(gql_ri_arena(op->ri), name ? name : "");
+    if (!op->username) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    op->ulen = strlen(op->username);
+    throttled(op, pw_verify_old);
 }
 
 static void r_change_password(gql_rinfo *ri)

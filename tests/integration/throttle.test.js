@@ -1,7 +1,8 @@
 // Login throttling against real chatd + Postgres + Redis: failures slow the
 // answers down, then lock the username (RATE_LIMITED with retryAfter, even
 // for the right password) until the Redis window ends; per-address lock;
-// success clears the username counter; Redis down → logins still work.
+// success clears the username counter; wrong old passwords in changePassword
+// count too; Redis down → logins still work.
 // Counters are inspected and aged with redis-cli on the test Redis.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,6 +112,26 @@ describe('login throttling', { skip: !process.env.CHATD_TEST_REDIS_PORT && 'need
     assert.ok(r.r.body.errors[0].extensions.retryAfter <= 60);
     redis('DEL', ADDR_KEY);
     assert.equal((await timedLogin(name, 'password-123')).code, undefined);
+  });
+
+  test('wrong old passwords in changePassword count like failed logins', async () => {
+    redis('DEL', ADDR_KEY);
+    const name = `thp_${sfx()}`;
+    await createUser(name);
+    const l = await timedLogin(name, 'password-123');
+    const auth = { authorization: `Bearer ${l.r.body.data.login.token}` };
+    const CP = 'mutation($o: String!, $n: String!) { changePassword(oldPassword: $o, newPassword: $n) }';
+    for (let i = 0; i < 5; i++) {
+      const r = await gqlPost(chatd.url, { query: CP, variables: { o: `guess-${i}-xx`, n: 'new-password-1' } }, auth);
+      assert.equal(r.body.errors[0].extensions.code, 'BAD_USER_INPUT', JSON.stringify(r.body));
+    }
+    assert.equal(redis('GET', userKey(name)), '5');
+    const locked = await gqlPost(chatd.url, { query: CP, variables: { o: 'password-123', n: 'new-password-1' } }, auth);
+    assert.equal(locked.body.errors[0].extensions.code, 'RATE_LIMITED');
+    assert.equal((await timedLogin(name, 'password-123')).code, 'RATE_LIMITED');
+    redis('DEL', userKey(name), ADDR_KEY);
+    const ok = await gqlPost(chatd.url, { query: CP, variables: { o: 'password-123', n: 'new-password-1' } }, auth);
+    assert.deepEqual(ok.body, { data: { changePassword: true } });
   });
 
   test('Redis down: logins are not throttled but still work', async () => {
