@@ -78,6 +78,9 @@ static const cd_opt cd_opts[] = {
      1024u * 1024u * 1024u, "unsent outbound bytes per WebSocket before close 4008 (default 4194304)"},
     {"ws-init-timeout-ms", "CHATD_WS_INIT_TIMEOUT_MS", CD_OPT_U32, OFF(ws_init_timeout_ms), 1,
      600000u, "connection_init wait before close 4408 (default 3000)"},
+    {"ws-ping-ms", "CHATD_WS_PING_MS", CD_OPT_U32, OFF(ws_ping_ms), 0, 600000u,
+     "WebSocket heartbeat: ping after this much silence, close 4504 after twice it; 0 = off "
+     "(default 30000)"},
     {"drain-timeout-ms", "CHATD_DRAIN_TIMEOUT_MS", CD_OPT_U32, OFF(drain_timeout_ms), 0,
      600000u, "SIGTERM: time given to in-flight work (default 5000)"},
     {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
@@ -214,6 +217,7 @@ static void cd_config_defaults(cd_config *c)
     c->ws_burst = CD_DEFAULT_WS_BURST;
     c->ws_max_queued = CD_DEFAULT_WS_MAX_QUEUED;
     c->ws_init_timeout_ms = CD_DEFAULT_WS_INIT_TIMEOUT_MS;
+    c->ws_ping_ms = CD_DEFAULT_WS_PING_MS;
     c->drain_timeout_ms = CD_DEFAULT_DRAIN_TIMEOUT_MS;
 }
 

@@ -28,6 +28,7 @@
 #define CD_DEFAULT_WS_BURST 400u                   /* token-bucket burst for the rate above */
 #define CD_DEFAULT_WS_MAX_QUEUED (4u * 1024u * 1024u) /* unsent outbound bytes per WebSocket */
 #define CD_DEFAULT_WS_INIT_TIMEOUT_MS 3000u        /* connection_init wait → close 4408 */
+#define CD_DEFAULT_WS_PING_MS 30000u               /* heartbeat: ping after this much silence */
 #define CD_DEFAULT_DRAIN_TIMEOUT_MS 5000u          /* SIGTERM: in-flight work gets this long */
 
 /* Hard bounds on the values a user may configure. */
@@ -60,6 +61,7 @@ typedef struct cd_config {
     uint32_t ws_burst;
     size_t ws_max_queued;
     uint32_t ws_init_timeout_ms;
+    uint32_t ws_ping_ms;      /* 0 = no heartbeat; silent for 2x → close 4504 */
     uint32_t drain_timeout_ms;
     bool help;                /* --help given: print cd_config_usage and exit 0 */
     bool version;             /* --version given */

@@ -161,7 +161,10 @@ typedef struct gqlws_event {
 } gqlws_event;
 
 struct gqlws_conn {
-    gqlws_conn *next, *prev; /* srv->ws_head list (only while ws is open) */
+    gqlws_conn *next, *prev; /* awaiting init: gqlws_state->init_head; then
+                              * srv->ws_head (only while ws is open) */
+    bool in_init_list;
+    uint64_t last_rx_ms;     /* last frame from the peer (heartbeat) */
     proto_server *srv;
     ws_conn *ws;             /* NULL after on_close */
     uint32_t refs;           /* 1 for the open ws + 1 per allocated op */
@@ -202,9 +205,36 @@ struct proto_sub {
 typedef struct gqlws_server_state {
     uv_timer_t timer;
     bool timer_on;
+    gqlws_conn *init_head;  /* connections that have not sent connection_init */
+    uint64_t next_hb_ms;    /* next heartbeat pass over srv->ws_head */
 } gqlws_server_state;
 
 static gqlws_server_state *gqlws_state; /* one per process (one loop) */
+
+static void list_push(gqlws_conn **head, gqlws_conn *c)
+{
+    c->prev = NULL;
+    c->next = *head;
+    if (*head) (*head)->prev = c;
+    *head = c;
+}
+
+static void list_unlink(gqlws_conn **head, gqlws_conn *c)
+{
+    if (c->prev) c->prev->next = c->next;
+    else if (*head == c) *head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+}
+
+/* Moves a connection from the init list to the server's list. */
+static void conn_promote(gqlws_conn *c)
+{
+    if (!c->in_init_list) return;
+    c->in_init_list = false;
+    list_unlink(&gqlws_state->init_head, c);
+    list_push(&c->srv->ws_head, c);
+}
 
 static void conn_unref(gqlws_conn *c)
 {
@@ -524,6 +554,7 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
         return;
     }
     c->init_received = true;
+    conn_promote(c);
     const cd_config *cfg = c->srv->cfg;
     const gql_value *p = m->payload;
     if (cfg->auth == CD_AUTH_TOKEN) {
@@ -747,6 +778,7 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
     gqlws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
     cd_metrics_g.ws_messages_in++;
+    c->last_rx_ms = now_ms(c->srv);
     if (len > c->srv->cfg->max_ws_message) {
         conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
         return;
@@ -797,28 +829,55 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
     c->ws = NULL;
     ws_conn_set_user(ws, NULL);
     proto_server *srv = c->srv;
-    if (c->prev) c->prev->next = c->next;
-    else if (srv->ws_head == c) srv->ws_head = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->next = c->prev = NULL;
+    if (c->in_init_list) {
+        c->in_init_list = false;
+        list_unlink(&gqlws_state->init_head, c);
+    } else {
+        list_unlink(&srv->ws_head, c);
+    }
     cd_metrics_conn_close(CD_MT_WS);
     conn_unref(c); /* our temporary ref */
     conn_unref(c); /* the open-ws ref */
 }
 
-static const ws_callbacks gqlws_callbacks = {.on_message = on_message, .on_close = on_close};
+static void on_pong(ws_conn *ws, const char *data, size_t len)
+{
+    CD_UNUSED(data);
+    CD_UNUSED(len);
+    gqlws_conn *c = ws_conn_user(ws);
+    if (c) c->last_rx_ms = now_ms(c->srv);
+}
 
-/* The server-wide sweep: connections that sent no connection_init within the
- * timeout are closed 4408. Unreferenced: it never keeps the loop alive. */
+static const ws_callbacks gqlws_callbacks = {
+    .on_message = on_message, .on_close = on_close, .on_pong = on_pong};
+
+/* The server-wide sweep. Every GQLWS_SWEEP_MS: connections that sent no
+ * connection_init within the timeout are closed 4408 (only the init list is
+ * walked). Every ws_ping_ms/2: a WebSocket ping to each connection silent
+ * for ws_ping_ms, close 4504 for one silent for twice that (a dead peer
+ * would otherwise hold its subscriptions forever). Unreferenced: the timer
+ * never keeps the loop alive. */
 static void sweep_cb(uv_timer_t *t)
 {
     proto_server *srv = t->data;
     uint64_t now = now_ms(srv);
-    for (gqlws_conn *c = srv->ws_head; c;) {
+    for (gqlws_conn *c = gqlws_state->init_head; c;) {
         gqlws_conn *next = c->next;
-        if (!c->init_received && c->ws && !ws_conn_closing(c->ws) &&
+        if (c->ws && !ws_conn_closing(c->ws) &&
             now - c->opened_ms >= srv->cfg->ws_init_timeout_ms)
             conn_close(c, GQLWS_CLOSE_INIT_TIMEOUT, "Connection initialisation timeout");
+        c = next;
+    }
+    uint32_t ping = srv->cfg->ws_ping_ms;
+    if (!ping || now < gqlws_state->next_hb_ms) return;
+    gqlws_state->next_hb_ms = now + ping / 2;
+    for (gqlws_conn *c = srv->ws_head; c;) {
+        gqlws_conn *next = c->next;
+        if (c->ws && !ws_conn_closing(c->ws)) {
+            uint64_t silent = now - c->last_rx_ms;
+            if (silent >= 2ull * ping) conn_close(c, GQLWS_CLOSE_PING_TIMEOUT, "Ping timeout");
+            else if (silent >= ping) ws_ping(c->ws, NULL, 0);
+        }
         c = next;
     }
 }
@@ -830,9 +889,10 @@ static void ensure_sweep(proto_server *srv)
     if (!gqlws_state) return;
     uv_timer_init(srv->loop, &gqlws_state->timer);
     gqlws_state->timer.data = srv;
-    unsigned period = srv->cfg->ws_init_timeout_ms < 4 * GQLWS_SWEEP_MS
-                          ? (srv->cfg->ws_init_timeout_ms / 4 + 1)
-                          : GQLWS_SWEEP_MS;
+    unsigned period = GQLWS_SWEEP_MS;
+    if (srv->cfg->ws_init_timeout_ms < 4 * period) period = srv->cfg->ws_init_timeout_ms / 4 + 1;
+    if (srv->cfg->ws_ping_ms && srv->cfg->ws_ping_ms < 4 * period)
+        period = srv->cfg->ws_ping_ms / 4 + 1;
     uv_timer_start(&gqlws_state->timer, sweep_cb, period, period);
     uv_unref((uv_handle_t *)&gqlws_state->timer);
     gqlws_state->timer_on = true;
@@ -850,6 +910,9 @@ void proto_ws_shutdown(proto_server *srv)
     for (gqlws_conn *c = srv->ws_head; c; c = c->next) {
         while (c->ops) op_cancel(c->ops);
     }
+    /* the state goes away with its timer: connections still waiting for
+     * connection_init move to the server's list (the net layer closes them) */
+    while (gqlws_state && gqlws_state->init_head) conn_promote(gqlws_state->init_head);
     if (gqlws_state && gqlws_state->timer_on) {
         gqlws_state->timer_on = false;
         uv_timer_stop(&gqlws_state->timer);
@@ -877,6 +940,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
             proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, req->client_ip,
                              strlen(req->client_ip));
         c->opened_ms = now_ms(srv);
+        c->last_rx_ms = c->opened_ms;
         c->tokens = srv->cfg->ws_burst;
         c->tokens_ms = c->opened_ms;
         if (c->caller.trust) {
@@ -904,11 +968,14 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         return;
     }
     c->ws = ws;
-    c->next = srv->ws_head;
-    if (srv->ws_head) srv->ws_head->prev = c;
-    srv->ws_head = c;
-    srv->ws_count++;
     ensure_sweep(srv);
+    if (!gqlws_state) { /* no memory for the sweep: keep the conn usable */
+        list_push(&srv->ws_head, c);
+    } else {
+        c->in_init_list = true;
+        list_push(&gqlws_state->init_head, c);
+    }
+    srv->ws_count++;
 }
 
 /* Added for the user role (src/chat): a removed or deactivated account's

@@ -40,6 +40,7 @@
 #define GQLWS_CLOSE_RATE_LIMITED 4429      /* inbound message rate over the limit */
 #define GQLWS_CLOSE_INTERNAL 4500          /* out of memory / internal failure */
 #define GQLWS_CLOSE_SLOW_CONSUMER 4008     /* outbound queue over ws_max_queued */
+#define GQLWS_CLOSE_PING_TIMEOUT 4504      /* no frame from the peer for 2 x ws_ping_ms */
 /* Pending subscription events per operation while a run is in flight; more
  * means the client (or a resolver) cannot keep up → close 4008. */
 #define GQLWS_MAX_PENDING_EVENTS 1024u

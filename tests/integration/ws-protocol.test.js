@@ -258,6 +258,34 @@ describe('WRONG_SERVICE over WebSocket', () => {
   });
 });
 
+describe('heartbeat', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd({ env: { CHATD_WS_PING_MS: '200' } });
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  test('silent peers are pinged; one that never answers is closed 4504', async () => {
+    const alive = await initedWs(chatd.wsUrl, init); // ws answers pings by default
+    let pings = 0;
+    alive.ws.on('ping', () => pings++);
+    const dead = rawWs(chatd.wsUrl, { options: { autoPong: false } });
+    await dead.opened;
+    dead.send({ type: 'connection_init', payload: init });
+    await dead.next((m) => m.type === 'connection_ack');
+    const closed = await dead.closedWith(3000);
+    assert.deepEqual(closed, { code: 4504, reason: 'Ping timeout' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(pings >= 2, `alive peer got ${pings} pings`);
+    alive.send({ type: 'ping' });
+    assert.equal((await alive.next((m) => m.type === 'pong')).type, 'pong');
+    alive.close();
+  });
+});
+
 describe('slow consumer', () => {
   let chatd;
   before(async () => {

@@ -182,6 +182,12 @@ static void test_limits_edges(void **state)
     assert_int_equal(c.max_body, 65536);
     assert_int_equal(parse(&c, err, 2, "--max-body", "-5"), CD_EBAD);
     assert_int_equal(parse(&c, err, 2, "--max-body", "12x"), CD_EBAD);
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.ws_ping_ms, CD_DEFAULT_WS_PING_MS);
+    assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "0"), 0); /* heartbeat off */
+    assert_int_equal(c.ws_ping_ms, 0);
+    assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "600000"), 0);
+    assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "600001"), CD_EBAD);
     env_set("CHATD_MAX_SUBSCRIPTIONS", "7");
     assert_int_equal(parse(&c, err, 0), 0);
     assert_int_equal(c.max_subscriptions, 7);

@@ -141,8 +141,8 @@ export async function gqlPost(url, body, headers = {}) {
  * Opens a raw WebSocket with the graphql-transport-ws subprotocol and
  * records every message and the close. Returns helpers to send and await.
  */
-export function rawWs(wsUrl, { protocols = [GQLWS], headers } = {}) {
-  const ws = new WebSocket(wsUrl, protocols, headers ? { headers } : undefined);
+export function rawWs(wsUrl, { protocols = [GQLWS], headers, options = {} } = {}) {
+  const ws = new WebSocket(wsUrl, protocols, { ...(headers ? { headers } : {}), ...options });
   const messages = [];
   const waiters = [];
   let closed = null;
