@@ -52,7 +52,7 @@ void cd_metrics_http_status(int status)
 }
 
 static const int cd_close_codes[CD_METRIC_WS_CLOSE_CODES] = {1000, 1001, 1009, 4008, 4400, 4401,
-                                                             4403, 4406, 4408, 4409, 4429, 4500};
+                                                             4403, 4406, 4408, 4409, 4429, 4500, 4504};
 
 void cd_metrics_ws_close(int code)
 {

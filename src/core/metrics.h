@@ -22,7 +22,7 @@ typedef enum cd_metric_outcome { CD_MO_OK = 0, CD_MO_ERROR = 1, CD_MO_REJECTED =
 /* Latency histogram upper bounds in seconds (Prometheus "le" labels). */
 #define CD_METRIC_LATENCY_BUCKETS 12
 /* WebSocket close codes counted by name (cd_metrics_ws_close); others → "other". */
-#define CD_METRIC_WS_CLOSE_CODES 12
+#define CD_METRIC_WS_CLOSE_CODES 13
 
 typedef struct cd_metrics {
     int64_t connections[2];          /* open connections by transport (gauge; http
@@ -67,7 +67,7 @@ static inline void cd_metrics_conn_close(cd_metric_transport t) { cd_metrics_g.c
 void cd_metrics_operation(int kind, cd_metric_outcome outcome, double seconds);
 void cd_metrics_http_status(int status);
 /* Counts a WebSocket close we sent: 1000, 1001, 1009, 4008, 4400, 4401, 4403,
- * 4406, 4408, 4409, 4429, 4500 by code, anything else as "other". */
+ * 4406, 4408, 4409, 4429, 4500, 4504 by code, anything else as "other". */
 void cd_metrics_ws_close(int code);
 
 /* Appends the Prometheus text exposition (version 0.0.4) to out. */
