@@ -12,14 +12,13 @@
  * is never freed while its context is alive, so those pointers stay valid.
  *
  * The store module's rd_client (redis.h) has no generic command yet; this
- * file keeps its own connection per login until it does (the URL is parsed
- * by rd_url_parse). hiredis's stock libuv adapter ignores socket errors, so
- * a refused connection ends by the timeout rather than at once.
+ * file keeps its own connection per login until it does, parsed by
+ * rd_url_parse and driven by rd_client's libuv adapter (rd_hiredis_attach),
+ * which reports socket errors: a refused connect fails open at once.
  */
 #include "throttle.h"
 
 #include <ctype.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -185,7 +184,7 @@ chat_rl *chat_rl_open(uv_loop_t *loop, const char *url, const char *username, si
         cd_free(s);
         return NULL;
     }
-    if (redisLibuvAttach(ac, loop) != REDIS_OK) {
+    if (rd_hiredis_attach(ac, loop) != 0) {
         redisAsyncFree(ac);
         cd_free(s);
         return NULL;

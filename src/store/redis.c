@@ -100,6 +100,13 @@ static int rd_ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
     return 0;
 }
 
+int rd_hiredis_attach(void *ac, uv_loop_t *loop)
+{
+    redisAsyncContext *a = ac;
+    if (a->ev.data) return CD_EIO; /* already attached */
+    return rd_ev_attach(a, loop) == 0 ? 0 : CD_ENOMEM;
+}
+
 /* ---- channel set ---- */
 
 typedef struct rd_chan {

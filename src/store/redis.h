@@ -110,6 +110,13 @@ void rd_stats_get(const rd_client *c, rd_stats *out);
 /* True when both connections are up (readiness). */
 bool rd_ready(const rd_client *c);
 
+/* Attaches a hiredis async context (a redisAsyncContext*, void* to keep
+ * hiredis out of this header) to `loop` with the adapter rd_client uses,
+ * which hands socket errors to hiredis (a refused connect fails at once).
+ * For modules that need a short connection of their own (login throttling).
+ * The adapter is freed by hiredis's cleanup. 0, or CD_ENOMEM / CD_EIO. */
+int rd_hiredis_attach(void *ac, uv_loop_t *loop);
+
 /* Fails in-flight publishes with CD_ECLOSED, disconnects, frees the client
  * after the last handle closed, then calls cb (may be NULL). */
 void rd_client_close(rd_client *c, rd_close_cb cb, void *ud);
