@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration run run-single bench bench-quick clean
+.PHONY: graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration run run-single bench bench-quick clean
 
 all: debug
 
@@ -42,9 +42,14 @@ fuzz-smoke: fuzz-build
 integration: debug
 	scripts/test-integration
 
+# The engine against graphql-js on the same schemas, data and documents.
+graphql-diff: debug
+	tests/graphql-diff/run.sh build/debug/gqlrun
+
 test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
+	$(MAKE) graphql-diff
 	$(MAKE) integration
 
 run: deps release
