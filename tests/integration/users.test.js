@@ -6,7 +6,17 @@
 // Login throttling (needs Redis) is in throttle.test.js.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { startChatd, gqlPost, signToken, initedWs, runChatdExpectExit } from './lib/chatd.js';
+
+// One SQL statement against the test database; returns psql's unaligned output.
+function sql(statement) {
+  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
+  return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
+}
+const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
 const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
 const bearer = (t) => ({ authorization: `Bearer ${t}` });
@@ -266,6 +276,20 @@ describe('user role, token mode', () => {
       const r = await gql(chatd, REFRESH, { t });
       assert.equal(errCode(r), 'UNAUTHENTICATED', t);
     }
+  });
+
+  test('stored secrets are hashes; an expired refresh token is refused', async () => {
+    const name = `st_${sfx()}`;
+    const u = await createUser(chatd, name);
+    const l = await login(chatd, name);
+    assert.match(sql(`SELECT password_hash FROM users WHERE id = '${u.id}'`), /^\$argon2id\$v=19\$m=65536,t=2,p=1\$/);
+    assert.equal(sql(`SELECT count(*) FROM refresh_tokens WHERE token_hash = '${l.refreshToken}'`), '0');
+    assert.equal(sql(`SELECT count(*) FROM refresh_tokens WHERE token_hash = '${sha256(l.refreshToken)}' AND user_id = '${u.id}'`), '1');
+    const days = Number(sql(`SELECT round(extract(epoch FROM expires_at - created_at) / 86400) FROM refresh_tokens WHERE token_hash = '${sha256(l.refreshToken)}'`));
+    assert.equal(days, 30);
+    sql(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = '${sha256(l.refreshToken)}'`);
+    const r = await gql(chatd, REFRESH, { t: l.refreshToken });
+    assert.equal(errCode(r), 'UNAUTHENTICATED');
   });
 
   test('concurrent refresh with one token: one rotation wins', async () => {
