@@ -3,6 +3,8 @@
  * fixtures enabled by CHATD_TEST_FIXTURES=1: Query.echo, Query.whoami (the
  * caller's "userId/username"), Query.slow (an
  * asynchronous resolver completing from a uv timer), Mutation.echo and the
+ * Mutation.broadcast + Subscription.broadcasts (one shared event fanned out
+ * to every subscriber, the receiver's pattern), and the
  * Subscription.countdown source (from..0 every everyMs, default
  * PROTO_COUNTDOWN_INTERVAL_MS, then complete; a large everyMs makes an idle
  * subscription for memory measurements). They let the transports be tested without a database.
@@ -25,8 +27,10 @@
 const char proto_fixtures_sdl[] =
     "\n# test fixtures (CHATD_TEST_FIXTURES=1)\n"
     "extend type Query { echo(text: String!): String! slow(ms: Int!): String! whoami: String }\n"
-    "extend type Mutation { echo(text: String!): String! }\n"
-    "extend type Subscription { countdown(from: Int!, everyMs: Int = 10): Int! }\n";
+    "extend type Mutation { echo(text: String!): String! broadcast(text: String!): Int! }\n"
+    "extend type Subscription { countdown(from: Int!, everyMs: Int = 10): Int! "
+    "broadcasts: FixtureNote! }\n"
+    "type FixtureNote { text: String! seq: Int! }\n";
 
 static void health_resolve(gql_rinfo *ri)
 {
@@ -176,6 +180,72 @@ static void countdown_stop(void *state, void *ud)
     uv_close((uv_handle_t *)&cd->timer, countdown_closed);
 }
 
+/* ---- broadcasts: one shared event fanned out to every subscriber ---- */
+
+typedef struct bcast_sub {
+    struct bcast_sub *next, *prev;
+    proto_sub *sub;
+} bcast_sub;
+
+static bcast_sub *bcast_head;
+static int64_t bcast_seq;
+
+static int bcast_start(proto_sub *sub, const gql_value *args, const proto_caller *caller,
+                       void *ud, void **state, const char **code, char *err, size_t errlen)
+{
+    CD_UNUSED(args);
+    CD_UNUSED(caller);
+    CD_UNUSED(ud);
+    CD_UNUSED(code);
+    CD_UNUSED(err);
+    CD_UNUSED(errlen);
+    bcast_sub *b = cd_calloc(1, sizeof *b);
+    if (!b) return CD_ENOMEM;
+    b->sub = sub;
+    b->next = bcast_head;
+    if (bcast_head) bcast_head->prev = b;
+    bcast_head = b;
+    *state = b;
+    return 0;
+}
+
+static void bcast_stop(void *state, void *ud)
+{
+    CD_UNUSED(ud);
+    bcast_sub *b = state;
+    if (b->prev) b->prev->next = b->next;
+    else bcast_head = b->next;
+    if (b->next) b->next->prev = b->prev;
+    cd_free(b);
+}
+
+/* Mutation.broadcast: builds the event once and queues it on every
+ * subscriber (proto_sub_emit_event); answers how many took it. */
+static void broadcast_resolve(gql_rinfo *ri)
+{
+    const gql_value *t = gql_ri_arg(ri, "text");
+    cd_arena *a = gql_ri_arena(ri);
+    gql_value *note = gql_obj_new(a, 3);
+    if (!note || !t) {
+        gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "out of memory");
+        return;
+    }
+    static const char tn[] = "FixtureNote";
+    gql_obj_set(note, 0, "__typename", gql_str_ref(tn, sizeof tn - 1));
+    gql_obj_set(note, 1, "text", *t);
+    gql_obj_set(note, 2, "seq", gql_int(++bcast_seq));
+    proto_event *ev = proto_event_new(note);
+    if (!ev) {
+        gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "out of memory");
+        return;
+    }
+    int64_t n = 0;
+    for (bcast_sub *b = bcast_head; b; b = b->next)
+        if (proto_sub_emit_event(b->sub, ev) == 0) n++;
+    proto_event_release(ev);
+    gql_ri_return(ri, gql_int(n));
+}
+
 int proto_bind_builtin(proto_server *srv)
 {
     int rc = gql_schema_bind(srv->schema, "Query.health", health_resolve, srv);
@@ -184,8 +254,11 @@ int proto_bind_builtin(proto_server *srv)
     if ((rc = gql_schema_bind(srv->schema, "Query.echo", echo_resolve, srv)) != 0 ||
         (rc = gql_schema_bind(srv->schema, "Query.slow", slow_resolve, srv)) != 0 ||
         (rc = gql_schema_bind(srv->schema, "Query.whoami", whoami_resolve, srv)) != 0 ||
-        (rc = gql_schema_bind(srv->schema, "Mutation.echo", echo_resolve, srv)) != 0)
+        (rc = gql_schema_bind(srv->schema, "Mutation.echo", echo_resolve, srv)) != 0 ||
+        (rc = gql_schema_bind(srv->schema, "Mutation.broadcast", broadcast_resolve, srv)) != 0)
         return rc;
     rc = proto_sub_register("countdown", countdown_start, countdown_stop, srv);
+    if (rc != 0 && rc != CD_EEXIST) return rc;
+    rc = proto_sub_register("broadcasts", bcast_start, bcast_stop, srv);
     return rc == CD_EEXIST ? 0 : rc;
 }

@@ -154,10 +154,22 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
 /* ------------------------------------------------------------------ */
 /* connection and operation state                                      */
 
+/* A shared event value (subscribe.h): deep-copied once, referenced by every
+ * operation that queued it. */
+struct proto_event {
+    uint32_t refs;
+    cd_arena arena;
+    gql_value *value;
+};
+
+/* One queued execution of an operation: root = {"<field>": *ev->value}
+ * built in place (no allocation besides this struct); ev NULL for the single
+ * run of a query or mutation (root = {}). */
 typedef struct gqlws_event {
     struct gqlws_event *next;
-    cd_arena arena; /* holds root and the cloned value */
-    gql_value *root;
+    proto_event *ev;
+    gql_kv kv;
+    gql_value root;
 } gqlws_event;
 
 struct gqlws_conn {
@@ -334,10 +346,32 @@ static uint64_t now_ms(const proto_server *srv)
 
 /* ---- operations ---- */
 
+proto_event *proto_event_new(const gql_value *value)
+{
+    proto_event *ev = cd_calloc(1, sizeof *ev);
+    if (!ev) return NULL;
+    ev->refs = 1;
+    cd_arena_init(&ev->arena, 1024);
+    ev->value = gql_value_clone(&ev->arena, value);
+    if (!ev->value) {
+        cd_arena_free(&ev->arena);
+        cd_free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+void proto_event_release(proto_event *ev)
+{
+    if (!ev || --ev->refs > 0) return;
+    cd_arena_free(&ev->arena);
+    cd_free(ev);
+}
+
 static void ev_free(gqlws_event *e)
 {
     if (!e) return;
-    cd_arena_free(&e->arena);
+    proto_event_release(e->ev);
     cd_free(e);
 }
 
@@ -445,7 +479,7 @@ static void op_pump(struct proto_sub *op)
             gql_exec_opts o = {.service = op->conn->srv->service,
                                .context = &op->conn->caller,
                                .no_introspection = !op->conn->srv->cfg->introspection};
-            int rc = gql_exec_run(op->ex, e->root, &o, op_run_done, op);
+            int rc = gql_exec_run(op->ex, &e->root, &o, op_run_done, op);
             if (rc != 0) {
                 op->running = false;
                 ev_free(op->running_ev);
@@ -476,7 +510,7 @@ static void op_pump(struct proto_sub *op)
 
 /* ---- source API (subscribe.h) ---- */
 
-int proto_sub_emit(proto_sub *op, const gql_value *value)
+int proto_sub_emit_event(proto_sub *op, proto_event *ev)
 {
     if (op->ended || op->source_done || !op->conn->ws || ws_conn_closing(op->conn->ws))
         return CD_ECLOSED;
@@ -486,20 +520,30 @@ int proto_sub_emit(proto_sub *op, const gql_value *value)
     }
     gqlws_event *e = cd_calloc(1, sizeof *e);
     if (!e) return CD_ENOMEM;
-    cd_arena_init(&e->arena, 1024);
-    gql_value *copy = gql_value_clone(&e->arena, value);
-    e->root = gql_obj_new(&e->arena, 1);
-    if (!copy || !e->root) {
-        ev_free(e);
-        return CD_ENOMEM;
-    }
-    gql_obj_set(e->root, 0, op->field, *copy);
+    ev->refs++;
+    e->ev = ev;
+    e->kv.name = op->field;
+    e->kv.value = *ev->value;
+    e->root.kind = GQL_V_OBJECT;
+    e->root.len = 1;
+    e->root.u.fields = &e->kv;
     if (op->q_tail) op->q_tail->next = e;
     else op->q_head = e;
     op->q_tail = e;
     op->q_len++;
     op_pump(op);
     return 0;
+}
+
+int proto_sub_emit(proto_sub *op, const gql_value *value)
+{
+    if (op->ended || op->source_done || !op->conn->ws || ws_conn_closing(op->conn->ws))
+        return CD_ECLOSED;
+    proto_event *ev = proto_event_new(value);
+    if (!ev) return CD_ENOMEM;
+    int rc = proto_sub_emit_event(op, ev);
+    proto_event_release(ev);
+    return rc;
 }
 
 void proto_sub_complete(proto_sub *op)
@@ -689,15 +733,13 @@ static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
     if (op->kind != GQL_SUBSCRIPTION || !field) {
         /* query / mutation (or a subscription selecting only __typename):
          * one result, then complete */
-        static const gql_value empty_root = {.kind = GQL_V_OBJECT};
         gqlws_event *e = cd_calloc(1, sizeof *e);
         if (!e) {
             op_cancel(op);
             conn_close(c, GQLWS_CLOSE_INTERNAL, "Internal server error");
             return;
         }
-        cd_arena_init(&e->arena, 256);
-        e->root = (gql_value *)&empty_root;
+        e->root.kind = GQL_V_OBJECT; /* {} */
         op->q_head = op->q_tail = e;
         op->q_len = 1;
         op->source_done = true;

@@ -69,6 +69,16 @@ const proto_sub_source *proto_sub_lookup(const char *field);
  * subscription is ending, CD_ELIMIT when the client cannot keep up (the
  * connection is being closed with 4008; stop will follow), CD_ENOMEM. */
 int proto_sub_emit(proto_sub *sub, const gql_value *value);
+/* Fan-out without a copy per subscriber: build the event once
+ * (proto_event_new deep-copies the value; NULL on OOM), queue it on any
+ * number of subscriptions with proto_sub_emit_event (each takes its own
+ * reference; same returns as proto_sub_emit), then drop yours with
+ * proto_event_release. The value is read-only once shared. */
+typedef struct proto_event proto_event;
+proto_event *proto_event_new(const gql_value *value);
+int proto_sub_emit_event(proto_sub *sub, proto_event *ev);
+void proto_event_release(proto_event *ev);
+
 /* Ends the stream normally after the queued events. */
 void proto_sub_complete(proto_sub *sub);
 /* Ends the stream with an error (sent as a `next` carrying errors with

@@ -100,3 +100,47 @@ test('many concurrent subscriptions on one socket', async () => {
   );
   all.forEach((r, i) => assert.equal(r.length, (i % 4) + 1));
 });
+
+test('one shared event fans out to every subscriber (HTTP mutation → WS next)', async () => {
+  const clients = Array.from({ length: 5 }, () =>
+    createClient({ url: chatd.wsUrl, webSocketImpl: WebSocket, connectionParams: { authToken: signToken({ sub: 'fan' }) }, retryAttempts: 0 }),
+  );
+  const got = clients.map(() => []);
+  const ready = [];
+  const unsubs = clients.flatMap((cl, i) =>
+    [0, 1].map(() =>
+      cl.subscribe(
+        { query: 'subscription { broadcasts { text seq __typename } }' },
+        { next: (v) => got[i].push(v.data.broadcasts), error: (e) => assert.fail(JSON.stringify(e)), complete: () => {} },
+      ),
+    ),
+  );
+  // wait until all ten subscriptions are registered: broadcast answers how many took it
+  let n = 0;
+  for (let i = 0; i < 50 && n !== 10; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await fetch(chatd.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${signToken({ sub: 'x' })}` },
+      body: JSON.stringify({ query: 'mutation { broadcast(text: "probe") }' }),
+    });
+    n = (await r.json()).data.broadcast;
+  }
+  assert.equal(n, 10);
+  for (const g of got) g.length = 0;
+  const r = await fetch(chatd.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${signToken({ sub: 'x' })}` },
+    body: JSON.stringify({ query: 'mutation { broadcast(text: "hello all") }' }),
+  });
+  assert.deepEqual(await r.json(), { data: { broadcast: 10 } });
+  await new Promise((r) => setTimeout(r, 200));
+  for (const all of got) {
+    const g = all.filter((note) => note.text === 'hello all'); // late probes may still arrive
+    assert.equal(g.length, 2);
+    for (const note of g) assert.equal(note.__typename, 'FixtureNote');
+    assert.equal(g[0].seq, g[1].seq);
+  }
+  unsubs.forEach((u) => u());
+  await Promise.all(clients.map((c) => c.dispose()));
+});
