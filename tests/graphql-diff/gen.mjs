@@ -1,6 +1,6 @@
 // Random document generator for the differential suite: `node run.mjs <gqlrun>
 // --random N [--seed S]` adds N generated documents (deterministic per seed)
-// against the test schema — mostly valid, with a share of mistakes (unknown
+// against each schema — mostly valid, with a share of mistakes (unknown
 // fields, wrong argument values, missing sub-selections, bad variables) — to
 // find differences the hand-written corpus does not cover. Interesting finds
 // belong in corpus/ as fixed cases.
@@ -29,7 +29,7 @@ function rng(seed) {
   };
 }
 
-export function generate(schema, n, seed) {
+export function generate(schema, n, seed, schemaName = 'test') {
   const r = rng(seed);
   const chance = (p) => r() < p;
   const pick = (xs) => xs[Math.floor(r() * xs.length)];
@@ -179,7 +179,9 @@ export function generate(schema, n, seed) {
     }
 
     const opType = chance(0.85) ? 'query' : chance(0.5) ? 'mutation' : 'subscription';
-    const root = opType === 'query' ? schema.getQueryType() : opType === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
+    const root =
+      (opType === 'query' ? schema.getQueryType() : opType === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType()) ??
+      schema.getQueryType();
     const sel = opType === 'subscription' ? (() => {
       const f = pick(Object.values(root.getFields()));
       const named = getNamedType(f.type);
@@ -190,6 +192,6 @@ export function generate(schema, n, seed) {
     return { query, variables: Object.keys(varValues).length ? varValues : undefined, operationName: 'Gen' };
   }
 
-  for (let i = 0; i < n; i++) docs.push({ id: `random:${seed}:${i}`, schema: 'test', ...gen() });
+  for (let i = 0; i < n; i++) docs.push({ id: `random:${schemaName}:${seed}:${i}`, schema: schemaName, ...gen() });
   return docs;
 }

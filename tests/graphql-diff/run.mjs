@@ -320,7 +320,8 @@ function compare(js, c, introspective) {
 // ---------------------------------------------------------------- main
 
 const cases = loadCorpus().filter((c) => !filter || c.id.includes(filter));
-if (nRandom > 0) cases.push(...generate(buildSchema(readFileSync(SCHEMAS.test.sdl, 'utf8')), nRandom, seed));
+if (nRandom > 0)
+  for (const name of Object.keys(SCHEMAS)) cases.push(...generate(buildSchema(readFileSync(SCHEMAS[name].sdl, 'utf8')), nRandom, seed, name));
 const results = [];
 
 // Introspection-query checks, per schema and option set.
