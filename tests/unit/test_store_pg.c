@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/arena.h"
 #include "store/pg.h"
 
 static const char *db_url(void)
@@ -263,10 +264,10 @@ static void test_queueing_fifo(void **state)
     assert_true(st.queued >= N - 2);
     int max_busy = 0;
     uint64_t start = uv_hrtime();
-    int all = 0;
-    while (!all) {
-        all = 1;
+    for (;;) {
+        int all = 1;
         for (int i = 0; i < N; i++) all &= q[i].done;
+        if (all) break;
         uv_run(&loop, UV_RUN_ONCE);
         pg_pool_stats_get(p, &st);
         if (st.busy > max_busy) max_busy = st.busy;
@@ -758,6 +759,50 @@ static void test_close_with_pending(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+
+/* Allocation failure at every step of the API paths and while connecting:
+ * calls fail with CD_ENOMEM or complete, nothing leaks (ASan), and the pool
+ * recovers once memory is back. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    for (long n = 1; n <= 12; n++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        cd_alloc_fail_after(n);
+        pg_pool *p = NULL;
+        int rc = pg_pool_new(&loop, db_url(), 2, &p);
+        if (rc != 0) {
+            cd_alloc_fail_after(0);
+            assert_int_equal(rc, CD_ENOMEM);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            assert_int_equal(uv_loop_close(&loop), 0);
+            continue;
+        }
+        int rp = pg_pool_prepare(p, "af_add", "SELECT $1::int + 1", 1);
+        assert_true(rp == 0 || rp == CD_ENOMEM);
+        qres a = {0};
+        const char *pa[] = {"1"};
+        int rq = pg_pool_query(p, "SELECT $1::int + 1", 1, pa, on_query, &a);
+        assert_true(rq == 0 || rq == CD_ENOMEM);
+        /* let failures happen inside the loop too (poll handles, units) */
+        uint64_t end = uv_hrtime() + 30ull * 1000000;
+        while (uv_hrtime() < end && !a.done) uv_run(&loop, UV_RUN_NOWAIT);
+        cd_alloc_fail_after(0);
+        if (rq == 0) {
+            run_until(&loop, &a.done);
+            assert_true(a.status == 0 || a.status == CD_EUNAVAIL);
+            if (a.status == 0) assert_string_equal(a.value, "2");
+        }
+        qres b = {0};
+        assert_int_equal(pg_pool_query(p, "SELECT 3", 0, NULL, on_query, &b), 0);
+        run_until(&loop, &b.done);
+        assert_int_equal(b.status, 0);
+        assert_string_equal(b.value, "3");
+        close_pool_and_loop(&loop, p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -770,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_lease_transaction),
         cmocka_unit_test(test_unreachable_server),
         cmocka_unit_test(test_close_with_pending),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "core/arena.h"
 #include "store/redis.h"
 
 static const char *env_or_fail(const char *name)
@@ -372,6 +373,41 @@ static void test_limits_while_unreachable(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+
+/* Allocation failure at each step: calls fail with CD_ENOMEM or work, nothing
+ * leaks, and the client works once memory is back. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    for (long n = 1; n <= 8; n++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        seen s = {0};
+        rd_callbacks cbs = {.on_message = on_message, .on_subscribed = on_subscribed, .ud = &s};
+        cd_alloc_fail_after(n);
+        rd_client *c = NULL;
+        int rc = rd_client_new(&loop, env_or_fail("CHATD_TEST_REDIS_URL"), &cbs, &c);
+        if (rc != 0) {
+            cd_alloc_fail_after(0);
+            assert_int_equal(rc, CD_ENOMEM);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            assert_int_equal(uv_loop_close(&loop), 0);
+            continue;
+        }
+        int rs = rd_subscribe(c, "af:1");
+        assert_true(rs == 0 || rs == CD_ENOMEM);
+        run_for(&loop, 30);
+        cd_alloc_fail_after(0);
+        RUN_UNTIL(&loop, rd_ready(c));
+        assert_int_equal(rd_subscribe(c, "af:1"), 0);
+        RUN_UNTIL(&loop, s.subscribed >= 1);
+        pubres p = {0};
+        assert_int_equal(rd_publish(c, "af:1", "m", 1, on_pub, &p), 0);
+        RUN_UNTIL(&loop, p.done == 1 && s.messages == 1);
+        close_all(&loop, c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_redis_restart),
         cmocka_unit_test(test_close_with_inflight_publish),
         cmocka_unit_test(test_limits_while_unreachable),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
