@@ -16,14 +16,14 @@
 
 typedef struct pw_work {
     uv_work_t req;
-    int verify;                   /* 0 = hash, 1 = verify */
+    int verify; /* 0 = hash, 1 = verify */
     int status;
     auth_pw_hash_cb hash_cb;
     auth_pw_verify_cb verify_cb;
     void *ud;
     size_t len;
     int have_hash;
-    char hash[AUTH_PW_HASH_MAX];  /* in: stored hash (verify); out: new hash */
+    char hash[AUTH_PW_HASH_MAX]; /* in: stored hash (verify); out: new hash */
     char pw[AUTH_PW_MAX_LEN + 1];
 } pw_work;
 
@@ -64,8 +64,10 @@ int auth_password_verify(const char *hash, const char *pw, size_t len)
 static void pw_run(uv_work_t *req)
 {
     pw_work *w = req->data;
-    if (w->verify) w->status = auth_password_verify(w->have_hash ? w->hash : NULL, w->pw, w->len);
-    else w->status = auth_password_hash(w->pw, w->len, w->hash);
+    if (w->verify)
+        w->status = auth_password_verify(w->have_hash ? w->hash : NULL, w->pw, w->len);
+    else
+        w->status = auth_password_hash(w->pw, w->len, w->hash);
     sodium_memzero(w->pw, sizeof w->pw);
 }
 
@@ -73,8 +75,10 @@ static void pw_done(uv_work_t *req, int status)
 {
     pw_work *w = req->data;
     if (status != 0 && w->status == 0) w->status = CD_EIO; /* cancelled */
-    if (w->verify) w->verify_cb(w->status, w->ud);
-    else w->hash_cb(w->status, w->status == 0 ? w->hash : NULL, w->ud);
+    if (w->verify)
+        w->verify_cb(w->status, w->ud);
+    else
+        w->hash_cb(w->status, w->status == 0 ? w->hash : NULL, w->ud);
     sodium_memzero(w, sizeof *w);
     cd_free(w);
 }

@@ -21,10 +21,10 @@
 
 #include "../core/core.h"
 
-#define AUTH_PW_MIN_LEN 8          /* bytes; shorter passwords are refused */
-#define AUTH_PW_MAX_LEN 128        /* bytes; longer passwords are refused */
-#define AUTH_PW_HASH_MAX 128       /* crypto_pwhash_STRBYTES: hash string incl. NUL */
-#define AUTH_PW_OPSLIMIT 2ULL      /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
+#define AUTH_PW_MIN_LEN 8                      /* bytes; shorter passwords are refused */
+#define AUTH_PW_MAX_LEN 128                    /* bytes; longer passwords are refused */
+#define AUTH_PW_HASH_MAX 128                   /* crypto_pwhash_STRBYTES: hash string incl. NUL */
+#define AUTH_PW_OPSLIMIT 2ULL                  /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
 #define AUTH_PW_MEMLIMIT (64ULL * 1024 * 1024) /* crypto_pwhash_MEMLIMIT_INTERACTIVE */
 
 /* status 0 with the hash string (valid during the callback), or CD_ENOMEM. */

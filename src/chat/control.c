@@ -68,8 +68,8 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len)
     if (rc == 0 && v.kind == GQL_V_OBJECT) {
         const gql_value *kind = gql_obj_get(&v, "kind");
         const gql_value *uid = gql_obj_get(&v, "userId");
-        if (kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "user_disabled") == 0 &&
-            uid && uid->kind == GQL_V_STRING && chat_uuid_valid(uid->u.s, uid->len)) {
+        if (kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "user_disabled") == 0 && uid &&
+            uid->kind == GQL_V_STRING && chat_uuid_valid(uid->u.s, uid->len)) {
             chat_user_mark_disabled(uid->u.s, 0);
             int n = proto_ws_close_user(srv, uid->u.s, CHAT_CLOSE_ACCOUNT_DISABLED,
                                         "Forbidden: account disabled");
@@ -93,8 +93,9 @@ void chat_control_user_disabled(proto_server *srv, const char *user_id)
     int n = snprintf(msg, sizeof msg, "{\"kind\":\"user_disabled\",\"userId\":\"%s\"}", user_id);
     int rc = rd_publish(srv->rd, CHAT_CONTROL_CHANNEL, msg, (size_t)n, NULL, NULL);
     if (rc != 0)
-        cd_warn("chat", "control publish failed (%s): other processes keep user %s's sockets "
-                        "until their tokens expire",
+        cd_warn("chat",
+                "control publish failed (%s): other processes keep user %s's sockets "
+                "until their tokens expire",
                 cd_strerror(rc), user_id);
 }
 
@@ -124,7 +125,8 @@ static void ctl_state(void *ud, bool up)
      * wanted channels are re-subscribed by the client after reconnects */
     if (up && chat_ctl.srv->rd && !rd_is_wanted(chat_ctl.srv->rd, CHAT_CONTROL_CHANNEL)) {
         int rc = rd_subscribe(chat_ctl.srv->rd, CHAT_CONTROL_CHANNEL);
-        if (rc != 0) cd_warn("chat", "cannot subscribe %s: %s", CHAT_CONTROL_CHANNEL, cd_strerror(rc));
+        if (rc != 0)
+            cd_warn("chat", "cannot subscribe %s: %s", CHAT_CONTROL_CHANNEL, cd_strerror(rc));
     }
     if (chat_ctl.prev_state) chat_ctl.prev_state(chat_ctl.prev_ud, up);
 }

@@ -33,10 +33,9 @@
 #define RL_KEY_MAX 256u
 
 /* Reads both counters and their TTLs in one round trip. */
-static const char rl_check_lua[] =
-    "return {tonumber(redis.call('GET', KEYS[1]) or '0'),"
-    " tonumber(redis.call('GET', KEYS[2]) or '0'),"
-    " redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}";
+static const char rl_check_lua[] = "return {tonumber(redis.call('GET', KEYS[1]) or '0'),"
+                                   " tonumber(redis.call('GET', KEYS[2]) or '0'),"
+                                   " redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}";
 /* INCR with the window set on the first failure, atomically. */
 static const char rl_incr_lua[] =
     "local n = redis.call('INCR', KEYS[1]) "
@@ -198,8 +197,10 @@ chat_rl *chat_rl_open(uv_loop_t *loop, const char *url, const char *username, si
     s->check_pending = true;
     uv_timer_start(&s->timer, rl_on_timeout, LOGIN_REDIS_TIMEOUT_MS, 0);
     if (u.password[0]) {
-        if (u.user[0]) redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", u.user, u.password);
-        else redisAsyncCommand(ac, NULL, NULL, "AUTH %s", u.password);
+        if (u.user[0])
+            redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", u.user, u.password);
+        else
+            redisAsyncCommand(ac, NULL, NULL, "AUTH %s", u.password);
     }
     if (u.db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", u.db);
     const char *argv[] = {"EVAL", rl_check_lua, "2", s->ukey, s->akey};

@@ -31,12 +31,11 @@
 #include "throttle.h"
 
 #define TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define USER_COLS                                                                            \
-    "id::text, username, email, display_name, is_active, " TS("created_at") ", " TS(        \
-        "updated_at")
-#define USER_COLS_U                                                                          \
-    "u.id::text, u.username, u.email, u.display_name, u.is_active, " TS("u.created_at")     \
-    ", " TS("u.updated_at")
+#define USER_COLS                                                                                  \
+    "id::text, username, email, display_name, is_active, " TS("created_at") ", " TS("updated_at")
+#define USER_COLS_U                                                                                \
+    "u.id::text, u.username, u.email, u.display_name, u.is_active, " TS("u.created_at") ", " TS(   \
+        "u.updated_at")
 #define USER_NCOLS 7
 #define USER_MSG_ECHO_MAX 64 /* bytes of user input echoed in error messages */
 
@@ -78,8 +77,8 @@ static const user_stmt user_stmts[] = {
      "SELECT " USER_COLS ", password_hash FROM users"
      " WHERE lower(username) = lower($1) AND is_active",
      1},
-    {"user_pw_get",
-     "SELECT password_hash, username FROM users WHERE id = $1::uuid AND is_active", 1},
+    {"user_pw_get", "SELECT password_hash, username FROM users WHERE id = $1::uuid AND is_active",
+     1},
     {"user_pw_set",
      "WITH u AS (UPDATE users SET password_hash = $2, updated_at = now()"
      " WHERE id = $1::uuid AND is_active RETURNING id),"
@@ -214,12 +213,12 @@ typedef struct uop uop;
 struct uop {
     gql_rinfo *ri;
     proto_server *srv;
-    const char *id;          /* target / caller user id */
+    const char *id; /* target / caller user id */
     const char *username;
     size_t ulen;
     const char *email;
     const char *display_name;
-    const char *password;    /* login/createUser: password; changePassword: old */
+    const char *password; /* login/createUser: password; changePassword: old */
     size_t plen;
     const char *new_password;
     size_t nplen;
@@ -228,7 +227,7 @@ struct uop {
     char rt_hash[USER_RT_HASH_LEN + 1];
     char old_rt_hash[USER_RT_HASH_LEN + 1];
     bool have_hash;
-    bool self;               /* me: the caller's own record */
+    bool self; /* me: the caller's own record */
     gql_value user;
     chat_rl *rl;
     void (*after_check)(uop *op); /* throttled step: runs unless locked */
@@ -346,8 +345,10 @@ static void return_user_row(uop *op, const pg_result *r, bool self)
 /* "<Field> already exists" from a unique violation on users. */
 static void fail_duplicate(gql_rinfo *ri, const pg_result *r)
 {
-    if (r->message && strstr(r->message, "email")) gql_ri_error(ri, CHAT_E_BAD_INPUT, "Email already exists");
-    else gql_ri_error(ri, CHAT_E_BAD_INPUT, "Username already exists");
+    if (r->message && strstr(r->message, "email"))
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "Email already exists");
+    else
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "Username already exists");
 }
 
 static void not_found_id(gql_rinfo *ri, const char *id, size_t len)
@@ -483,8 +484,8 @@ static bool int_arg(gql_rinfo *ri, const char *name, int64_t def, int64_t lo, in
         return true;
     }
     if (v->kind != GQL_V_INT || v->u.i < lo || v->u.i > hi) {
-        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s must be between %lld and %lld", name,
-                     (long long)lo, (long long)hi);
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s must be between %lld and %lld", name, (long long)lo,
+                     (long long)hi);
         return false;
     }
     *out = v->u.i;
@@ -595,8 +596,8 @@ static void r_create_user(gql_rinfo *ri)
             return;
         }
         if (!need_pool(ri, op->srv)) return;
-        int rc = auth_password_hash_async(op->srv->loop, op->password, op->plen,
-                                          on_create_hashed, op);
+        int rc =
+            auth_password_hash_async(op->srv->loop, op->password, op->plen, on_create_hashed, op);
         if (rc != 0) gql_ri_error(ri, CHAT_E_INTERNAL, "Could not hash the password");
         return;
     }
@@ -814,15 +815,15 @@ static void on_throttle_checked(void *ud, int status, long uf, long af, long ret
     uop *op = ud;
     if (status == 0 && chat_throttle_locked(uf, af)) {
         throttle_finish(op, CHAT_RL_NONE);
-        cd_warn("users", "sign-in check for \"%.*s\" refused: %ld failures for the name, %ld from %s",
+        cd_warn("users",
+                "sign-in check for \"%.*s\" refused: %ld failures for the name, %ld from %s",
                 (int)op->ulen, op->username, uf, af,
                 proto_caller_of(op->ri) ? proto_caller_of(op->ri)->client_ip : "?");
         cd_arena *a = gql_ri_arena(op->ri);
         gql_value *ext = gql_obj_new(a, 1);
         if (ext) gql_obj_set(ext, 0, "retryAfter", gql_int(retry_after));
         gql_ri_error_ext(op->ri, CHAT_E_RATE_LIMITED, ext,
-                         "Too many failed login attempts; try again in %ld seconds",
-                         retry_after);
+                         "Too many failed login attempts; try again in %ld seconds", retry_after);
         return;
     }
     uint32_t delay = status == 0 ? chat_throttle_delay_ms(uf, af) : 0;
@@ -992,8 +993,10 @@ static void on_pw_verified(int status, void *ud)
     uop *op = ud;
     if (status != 0) {
         throttle_finish(op, status == CD_EAUTH ? CHAT_RL_FAILED : CHAT_RL_NONE);
-        if (status == CD_EAUTH) gql_ri_error(op->ri, CHAT_E_BAD_INPUT, "Current password is incorrect");
-        else gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not verify the password");
+        if (status == CD_EAUTH)
+            gql_ri_error(op->ri, CHAT_E_BAD_INPUT, "Current password is incorrect");
+        else
+            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not verify the password");
         return;
     }
     throttle_finish(op, CHAT_RL_OK);

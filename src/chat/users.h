@@ -15,19 +15,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define USER_USERNAME_MAX 50u        /* bytes */
-#define USER_EMAIL_MAX 254u          /* bytes (RFC 5321 path limit) */
-#define USER_DISPLAY_NAME_MAX 100u   /* bytes */
-#define USER_SEARCH_MAX 100u         /* bytes in users(search:) */
-#define USERS_DEFAULT_LIMIT 50       /* users(limit:) when absent, token mode */
-#define USERS_MAX_LIMIT 1000         /* largest users(limit:); trust-mode default */
-#define USERS_MAX_OFFSET 1000000     /* largest users(offset:) */
-#define USER_ACCESS_TTL_S 900        /* access token lifetime: 15 min */
+#define USER_USERNAME_MAX 50u                /* bytes */
+#define USER_EMAIL_MAX 254u                  /* bytes (RFC 5321 path limit) */
+#define USER_DISPLAY_NAME_MAX 100u           /* bytes */
+#define USER_SEARCH_MAX 100u                 /* bytes in users(search:) */
+#define USERS_DEFAULT_LIMIT 50               /* users(limit:) when absent, token mode */
+#define USERS_MAX_LIMIT 1000                 /* largest users(limit:); trust-mode default */
+#define USERS_MAX_OFFSET 1000000             /* largest users(offset:) */
+#define USER_ACCESS_TTL_S 900                /* access token lifetime: 15 min */
 #define USER_REFRESH_TTL_S (30L * 24 * 3600) /* refresh token lifetime: 30 days */
-#define USER_RT_BYTES 32u            /* random bytes in a refresh token */
-#define USER_RT_TEXT_LEN 43u         /* base64url (no padding) of USER_RT_BYTES */
-#define USER_RT_HASH_LEN 64u         /* hex SHA-256 */
-#define USER_RT_MAX_LEN 256u         /* longer presented tokens are refused unread */
+#define USER_RT_BYTES 32u                    /* random bytes in a refresh token */
+#define USER_RT_TEXT_LEN 43u                 /* base64url (no padding) of USER_RT_BYTES */
+#define USER_RT_HASH_LEN 64u                 /* hex SHA-256 */
+#define USER_RT_MAX_LEN 256u                 /* longer presented tokens are refused unread */
 
 /* Each returns NULL when valid, else a static message for BAD_USER_INPUT. */
 const char *chat_user_check_username(const char *s, size_t len);

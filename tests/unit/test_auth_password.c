@@ -52,8 +52,7 @@ static void test_length_edges(void **state)
                      CD_EBAD);
     assert_int_equal(auth_password_hash_async(&loop, big, AUTH_PW_MIN_LEN - 1, NULL, NULL),
                      CD_EBAD);
-    assert_int_equal(auth_password_verify_async(&loop, NULL, big, AUTH_PW_MAX_LEN + 1, NULL,
-                                                NULL),
+    assert_int_equal(auth_password_verify_async(&loop, NULL, big, AUTH_PW_MAX_LEN + 1, NULL, NULL),
                      CD_EBAD);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
@@ -96,9 +95,8 @@ static void on_hashed(int status, const char *hash, void *ud)
     s->hash_status = status;
     assert_non_null(hash);
     snprintf(s->hash, sizeof s->hash, "%s", hash);
-    assert_int_equal(auth_password_verify_async(s->timer.loop, s->hash, "hunter22", 8,
-                                                on_verified, s),
-                     0);
+    assert_int_equal(
+        auth_password_verify_async(s->timer.loop, s->hash, "hunter22", 8, on_verified, s), 0);
 }
 
 static void test_off_loop(void **state)
@@ -153,8 +151,7 @@ static void test_async_mismatch_and_no_hash(void **state)
     uv_loop_init(&loop);
     int st1 = 99, st2 = 99, st3 = 99;
     assert_int_equal(auth_password_verify_async(&loop, h, "password2", 9, on_mismatch, &st1), 0);
-    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st2),
-                     0);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st2), 0);
     assert_int_equal(auth_password_verify_async(&loop, h, "password1", 9, on_mismatch, &st3), 0);
     /* callbacks never run inside the call */
     assert_int_equal(st1, 99);

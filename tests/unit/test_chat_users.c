@@ -4,8 +4,9 @@
  * invalid UTF-8), UUID syntax, refresh-token encoding and hashing, the login
  * throttling policy (slow-down and lock thresholds, delay ceiling), a
  * throttle session against an unreachable Redis (fails open, frees itself),
- * control-channel message parsing, and the bounded set of disabled accounts. The resolvers themselves run against
- * real Postgres in tests/integration/users.test.js.
+ * control-channel message parsing, and the bounded set of disabled
+ * accounts. The resolvers themselves run against real Postgres in
+ * tests/integration/users.test.js.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -37,10 +38,10 @@ static void test_username(void **state)
     assert_non_null(chat_user_check_username("a\nb", 3));
     assert_non_null(chat_user_check_username("a\x7f", 2));
     assert_non_null(chat_user_check_username("a@b", 3));
-    assert_null(chat_user_check_username("J\xc3\xbcrgen", 7));      /* ü */
-    assert_non_null(chat_user_check_username("J\xc3", 2));          /* truncated */
-    assert_non_null(chat_user_check_username("J\xc0\x80", 3));      /* overlong NUL */
-    assert_non_null(chat_user_check_username("a\0b", 3));           /* embedded NUL */
+    assert_null(chat_user_check_username("J\xc3\xbcrgen", 7)); /* ü */
+    assert_non_null(chat_user_check_username("J\xc3", 2));     /* truncated */
+    assert_non_null(chat_user_check_username("J\xc0\x80", 3)); /* overlong NUL */
+    assert_non_null(chat_user_check_username("a\0b", 3));      /* embedded NUL */
 }
 
 static void test_email(void **state)
@@ -48,8 +49,8 @@ static void test_email(void **state)
     (void)state;
     assert_null(chat_user_check_email("a@b.co", 6));
     assert_null(chat_user_check_email("first.last+tag@sub.example.org", 30));
-    const char *bad[] = {"", "plain", "@b.co", "a@", "a@b", "a@.co", "a@b.", "a@@b.co",
-                         "a b@c.de", "a@b@c.de", "a\t@b.co"};
+    const char *bad[] = {"",     "plain",   "@b.co",    "a@",       "a@b",     "a@.co",
+                         "a@b.", "a@@b.co", "a b@c.de", "a@b@c.de", "a\t@b.co"};
     for (unsigned i = 0; i < CD_ARRAY_LEN(bad); i++)
         assert_non_null(chat_user_check_email(bad[i], strlen(bad[i])));
     char big[USER_EMAIL_MAX + 2];
@@ -93,8 +94,8 @@ static void test_refresh_tokens(void **state)
     assert_int_equal(strlen(a), USER_RT_TEXT_LEN);
     assert_string_not_equal(a, b);
     for (size_t i = 0; i < USER_RT_TEXT_LEN; i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               a[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
     char h1[USER_RT_HASH_LEN + 1], h2[USER_RT_HASH_LEN + 1];
     chat_rt_hash(a, strlen(a), h1);
     chat_rt_hash(a, strlen(a), h2);
@@ -128,7 +129,11 @@ static void test_throttle_policy(void **state)
 
 static void on_never(void *ud, int status, long uf, long af, long retry)
 {
-    (void)ud; (void)status; (void)uf; (void)af; (void)retry;
+    (void)ud;
+    (void)status;
+    (void)uf;
+    (void)af;
+    (void)retry;
     fail_msg("callback must not run");
 }
 
@@ -188,10 +193,14 @@ static void test_control_messages(void **state)
     (void)state;
     proto_server srv;
     memset(&srv, 0, sizeof srv);
-    const char *ok = "{\"kind\":\"user_disabled\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}";
+    const char *ok =
+        "{\"kind\":\"user_disabled\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}";
     assert_int_equal(chat_control_handle(&srv, ok, strlen(ok)), 0);
     const char *bad[] = {
-        "", "[]", "{", "{\"kind\":\"user_disabled\"}",
+        "",
+        "[]",
+        "{",
+        "{\"kind\":\"user_disabled\"}",
         "{\"kind\":\"user_disabled\",\"userId\":\"not-a-uuid\"}",
         "{\"kind\":\"other\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}",
         "{\"kind\":1,\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}",
