@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "auth/password.h"
+#include "core/arena.h"
 
 static void test_round_trip(void **state)
 {
@@ -162,6 +163,24 @@ static void test_async_mismatch_and_no_hash(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Allocation failure: the call fails with CD_ENOMEM, no callback runs,
+ * nothing is left on the loop. */
+static void test_alloc_failure(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int st = 99;
+    cd_alloc_fail_after(1);
+    assert_int_equal(auth_password_hash_async(&loop, "password1", 9, NULL, NULL), CD_ENOMEM);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st),
+                     CD_ENOMEM);
+    cd_alloc_fail_after(0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(st, 99);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_length_edges),
         cmocka_unit_test(test_off_loop),
         cmocka_unit_test(test_async_mismatch_and_no_hash),
+        cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

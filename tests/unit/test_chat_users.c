@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "chat/chat.h"
+#include "core/arena.h"
 #include "chat/throttle.h"
 #include "chat/users.h"
 
@@ -142,6 +143,12 @@ static void test_throttle_open_refusals(void **state)
     (void)state;
     uv_loop_t loop;
     uv_loop_init(&loop);
+    /* out of memory for the session or the loop adapter: not throttled */
+    for (long n = 1; n <= 2; n++) {
+        cd_alloc_fail_after(n);
+        assert_null(chat_rl_open(&loop, "redis://127.0.0.1:1", "u", 1, "127.0.0.1", on_never, NULL));
+        cd_alloc_fail_after(0);
+    }
     assert_null(chat_rl_open(&loop, NULL, "u", 1, "127.0.0.1", on_never, NULL));
     assert_null(chat_rl_open(&loop, "", "u", 1, "127.0.0.1", on_never, NULL));
     assert_null(chat_rl_open(&loop, "redis://:99999999", "u", 1, "127.0.0.1", on_never, NULL));
