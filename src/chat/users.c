@@ -767,33 +767,44 @@ static void on_login_verified(int status, void *ud)
     run(op, "user_rt_insert", 3, params, on_rt_inserted);
 }
 
+static void throttled(uop *op, void (*step)(uop *op));
+
+/* unknown user or no password: the same work, then a mismatch */
+static void login_verify(uop *op)
+{
+    int rc = auth_password_verify_async(op->srv->loop, op->have_hash ? op->hash : NULL,
+                                        op->password, op->plen, on_login_verified, op);
+    if (rc != 0) on_login_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
+}
+
+/* The account is looked up first so that the throttle counts per canonical
+ * username (case variants SQL's lower() folds are one account, one counter). */
 static void on_login_row(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        throttle_finish(op, CHAT_RL_NONE);
         fail_pg(op->ri, r->status, r->message, "login");
         return;
     }
-    const char *hash = NULL;
     if (pg_result_rows(r) == 1) {
         if (!user_from_row(gql_ri_arena(op->ri), r, 0, true, &op->user)) {
-            throttle_finish(op, CHAT_RL_NONE);
             gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
             return;
         }
-        hash = pg_result_get(r, 0, USER_NCOLS);
+        const char *h = pg_result_get(r, 0, USER_NCOLS);
+        op->have_hash = h && strlen(h) < sizeof op->hash;
+        if (op->have_hash) snprintf(op->hash, sizeof op->hash, "%s", h);
+        const gql_value *name = gql_obj_get(&op->user, "username");
+        op->username = name->u.s;
+        op->ulen = name->len;
     }
-    /* unknown user or no password: the same work, then a mismatch */
-    int rc = auth_password_verify_async(op->srv->loop, hash, op->password, op->plen,
-                                        on_login_verified, op);
-    if (rc != 0) on_login_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
+    throttled(op, login_verify);
 }
 
 static void login_query(uop *op)
 {
     const char *params[] = {op->username};
-    if (!run(op, "user_login", 1, params, on_login_row)) throttle_finish(op, CHAT_RL_NONE);
+    run(op, "user_login", 1, params, on_login_row);
 }
 
 static void on_delay_closed(uv_handle_t *h)
@@ -862,10 +873,14 @@ static void r_login(gql_rinfo *ri)
                      USER_USERNAME_MAX);
         return;
     }
+    if (memchr(op->username, 0, op->ulen)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "username contains invalid characters");
+        return;
+    }
     if (!op->password) op->password = "";
     if (op->plen > AUTH_PW_MAX_LEN) op->plen = AUTH_PW_MAX_LEN + 1; /* fails verification */
     if (!jwt_secret(ri, op->srv) || !need_pool(ri, op->srv)) return;
-    throttled(op, login_query);
+    login_query(op);
 }
 
 /* ---- refreshToken / logout ---- */

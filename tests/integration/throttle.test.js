@@ -92,6 +92,11 @@ describe('login throttling', { skip: !process.env.CHATD_TEST_REDIS_PORT && 'need
     assert.equal((await timedLogin(name, 'password-123')).code, undefined);
     assert.equal(redis('EXISTS', userKey(name)), '0');
     assert.equal(redis('GET', ADDR_KEY), '1');
+    // case variants of one account share its counter; NUL tricks are refused
+    assert.equal((await timedLogin(name.toUpperCase(), 'wrong-password')).code, 'UNAUTHENTICATED');
+    assert.equal(redis('GET', userKey(name)), '1');
+    assert.equal((await timedLogin(`${name}\u0000x`, 'wrong-password')).code, 'BAD_USER_INPUT');
+    redis('DEL', userKey(name));
     // unknown usernames count too (no account enumeration through the throttle)
     const ghost = `ghost_${sfx()}`;
     assert.equal((await timedLogin(ghost, 'wrong-password')).code, 'UNAUTHENTICATED');
