@@ -37,10 +37,21 @@ enum {
     TY_POSSIBLE, TY_ENUM_VALUES, TY_INPUT_FIELDS, TY_OF_TYPE, TY_NSLOTS
 };
 
+/* Wrapper types are memoized while building: one __Type object per distinct
+ * (kind, inner type object), found by open addressing on the inner object's
+ * field-array pointer. The table is heap memory released when the build ends. */
+typedef struct gql_ib_wrap {
+    const gql_kv *inner; /* NULL = free slot */
+    uint8_t kind;
+    gql_value obj;
+} gql_ib_wrap;
+
 typedef struct gql_ib {
     cd_arena *a;
     gql_schema *s;
     bool oom;
+    gql_ib_wrap *wraps; /* NULL: no memo (allocation failed), still correct */
+    size_t nwraps, capwraps; /* capwraps is a power of two */
 } gql_ib;
 
 static gql_value ib_str(const char *s)
@@ -261,6 +272,19 @@ static gql_value ib_type_ref(gql_ib *ib, const gql_tref *t)
 {
     if (!t) return gql_null();
     if (t->kind == GQL_TR_NAMED) return *ib->s->introspection_types[t->named->index];
+    gql_value inner = ib_type_ref(ib, t->of);
+    gql_ib_wrap *slot = NULL;
+    if (ib->wraps && inner.kind == GQL_V_OBJECT && ib->nwraps * 2 < ib->capwraps) {
+        size_t h = ((uintptr_t)inner.u.fields >> 4) * 2u + t->kind;
+        for (size_t i = h & (ib->capwraps - 1);; i = (i + 1) & (ib->capwraps - 1)) {
+            gql_ib_wrap *w = &ib->wraps[i];
+            if (!w->inner) {
+                slot = w;
+                break;
+            }
+            if (w->inner == inner.u.fields && w->kind == t->kind) return w->obj;
+        }
+    }
     gql_value *o = ib_obj(ib, TY_NSLOTS, "__Type");
     if (!o) return gql_null();
     gql_obj_set(o, TY_KIND, "kind", ib_str(t->kind == GQL_TR_LIST ? "LIST" : "NON_NULL"));
@@ -272,7 +296,13 @@ static gql_value ib_type_ref(gql_ib *ib, const gql_tref *t)
     gql_obj_set(o, TY_POSSIBLE, "possibleTypes", gql_null());
     gql_obj_set(o, TY_ENUM_VALUES, "enumValues", gql_null());
     gql_obj_set(o, TY_INPUT_FIELDS, "inputFields", gql_null());
-    gql_obj_set(o, TY_OF_TYPE, "ofType", ib_type_ref(ib, t->of));
+    gql_obj_set(o, TY_OF_TYPE, "ofType", inner);
+    if (slot) {
+        slot->inner = inner.u.fields;
+        slot->kind = t->kind;
+        slot->obj = *o;
+        ib->nwraps++;
+    }
     return *o;
 }
 
@@ -425,9 +455,24 @@ static bool ib_listed(const bool *used, const gql_type *t)
     return t->kind != GQL_T_SCALAR || !t->builtin || used[t->index];
 }
 
+static int ib_build_tree(gql_ib *ibp);
+
 static int ib_build(gql_schema *s)
 {
     gql_ib ib = {.a = &s->arena, .s = s, .oom = false};
+    size_t cap = 64;
+    while (cap < (size_t)s->ntypes * 16u) cap *= 2;
+    ib.wraps = cd_calloc(cap, sizeof *ib.wraps);
+    ib.capwraps = ib.wraps ? cap : 0;
+    int rc = ib_build_tree(&ib);
+    cd_free(ib.wraps);
+    return rc;
+}
+
+static int ib_build_tree(gql_ib *ibp)
+{
+    gql_ib ib = *ibp; /* working copy; the memo table stays owned by ib_build */
+    gql_schema *s = ib.s;
     gql_value **objs = cd_arena_calloc(ib.a, s->ntypes ? s->ntypes : 1, sizeof *objs);
     if (!objs) return CD_ENOMEM;
     /* Every named type's object first, so references can share them. */
