@@ -1,7 +1,8 @@
 /*
  * test_store_redis.c — the pub/sub client against a real redis-server
- * (CHATD_TEST_REDIS_URL, CHATD_TESTENV, CHATD_TEST_DIR from scripts/testenv;
- * the test FAILS without them). Covers URL parsing, publish/subscribe with
+ * (CHATD_TEST_REDIS_URL from scripts/testenv; the test FAILS without it; the
+ * restart test runs its own redis-server so others sharing the environment
+ * are not disturbed). Covers URL parsing, publish/subscribe with
  * binary payloads, unsubscribe (no delivery after it returns), quick
  * unsubscribe+subscribe, a Redis restart (reconnect, re-subscribe, the
  * on_subscribed callback again, publish after), publishing while down,
@@ -14,9 +15,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/arena.h"
@@ -29,11 +36,53 @@ static const char *env_or_fail(const char *name)
     return v;
 }
 
-static void testenv(const char *verb)
+/* A private redis-server for the restart test: bouncing the shared one
+ * would break other test binaries running in parallel against it. */
+static pid_t priv_pid;
+static int priv_port;
+
+static int free_port(void)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s %s", env_or_fail("CHATD_TESTENV"), verb, env_or_fail("CHATD_TEST_DIR"));
-    if (system(cmd) != 0) fail_msg("%s failed", cmd);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        fail_msg("no free port");
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+static void priv_redis_start(void)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", priv_port);
+    priv_pid = fork();
+    if (priv_pid < 0) fail_msg("fork");
+    if (priv_pid == 0) {
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", "/tmp", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && !port_open(priv_port); i++) usleep(10000);
+    if (!port_open(priv_port)) fail_msg("private redis-server did not start on %d", priv_port);
+}
+
+static void priv_redis_stop(int sig)
+{
+    kill(priv_pid, sig);
+    int st;
+    waitpid(priv_pid, &st, 0);
+    priv_pid = 0;
 }
 
 typedef struct seen {
@@ -255,35 +304,44 @@ static void test_unsubscribe(void **state)
 static void test_redis_restart(void **state)
 {
     (void)state;
+    (void)env_or_fail("CHATD_TEST_REDIS_URL");
+    priv_port = free_port();
+    priv_redis_start();
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", priv_port);
     uv_loop_t loop;
     uv_loop_init(&loop);
     seen s = {0};
-    rd_client *c = new_client(&loop, &s);
+    rd_callbacks cbs = {.on_message = on_message, .on_subscribed = on_subscribed, .on_state = on_state, .ud = &s};
+    rd_client *c = NULL;
+    assert_int_equal(rd_client_new(&loop, url, &cbs, &c), 0);
+    RUN_UNTIL(&loop, rd_ready(c));
     assert_int_equal(rd_subscribe(c, "chat:r1"), 0);
     assert_int_equal(rd_subscribe(c, "user:r2"), 0);
     RUN_UNTIL(&loop, s.subscribed == 2);
 
-    testenv("redis-stop");
+    /* graceful shutdown, then down for a while */
+    priv_redis_stop(SIGTERM);
     RUN_UNTIL(&loop, s.downs == 1);
-    RUN_UNTIL(&loop, !rd_ready(c));
     rd_stats st;
-    rd_stats_get(c, &st);
+    RUN_UNTIL(&loop, (rd_stats_get(c, &st), !st.pub_connected));
+    assert_false(rd_ready(c));
     assert_int_equal(st.subscribed, 0);
     assert_int_equal(st.channels, 2);
     /* publishing while the broker is down fails at once */
     pubres dead = {0};
-    RUN_UNTIL(&loop, !st.pub_connected || (rd_stats_get(c, &st), !st.pub_connected));
     assert_int_equal(rd_publish(c, "chat:r1", "x", 1, on_pub, &dead), CD_EUNAVAIL);
-    /* stay down across a few reconnect attempts */
+    /* stay down across several refused reconnect attempts */
     run_for(&loop, 300);
     assert_int_equal(s.subscribed, 2);
+    rd_stats_get(c, &st);
+    assert_true(st.reconnects >= 4);
 
-    testenv("redis-start");
+    priv_redis_start();
     RUN_UNTIL(&loop, rd_ready(c) && s.subscribed == 4);
     assert_int_equal(s.ups, 2);
     rd_stats_get(c, &st);
     assert_int_equal(st.subscribed, 2);
-    assert_true(st.reconnects >= 2);
 
     pubres p = {0};
     assert_int_equal(rd_publish(c, "user:r2", "after", 5, on_pub, &p), 0);
@@ -293,15 +351,18 @@ static void test_redis_restart(void **state)
     assert_string_equal(s.last_channel, "user:r2");
     assert_memory_equal(s.last_data, "after", 5);
 
-    /* a restart without a pause (the CHATD_TEST_REDIS_CMD path) */
-    const char *cmd = env_or_fail("CHATD_TEST_REDIS_CMD");
-    assert_int_equal(system(cmd), 0);
+    /* a crash (SIGKILL) and an immediate restart */
+    priv_redis_stop(SIGKILL);
+    priv_redis_start();
     RUN_UNTIL(&loop, s.subscribed == 6 && rd_ready(c));
+    assert_int_equal(s.downs, 2);
     pubres p2 = {0};
     assert_int_equal(rd_publish(c, "chat:r1", "again", 5, on_pub, &p2), 0);
     RUN_UNTIL(&loop, p2.done == 1 && s.messages == 2);
     assert_int_equal(p2.receivers, 1);
+    assert_string_equal(s.last_channel, "chat:r1");
     close_all(&loop, c);
+    priv_redis_stop(SIGTERM);
 }
 
 static void test_close_with_inflight_publish(void **state)
