@@ -41,6 +41,7 @@ typedef struct http_op {
     bool gql_response;  /* answer application/graphql-response+json */
     char *extra;        /* CORS headers (arena) */
     proto_caller caller;
+    const char *token_error; /* why the presented token was refused, or NULL */
     uint64_t t0_ns;
 } http_op;
 
@@ -276,9 +277,12 @@ static void request_errors(http_op *op)
                 op->gql_response ? CT_GQL_RESPONSE : CT_JSON, op->extra, &b);
 }
 
-/* Fills op->caller from the request; returns false after answering 401 for
- * a bad token. A missing token is decided per operation later. */
-static bool identify(http_op *op)
+/* Fills op->caller from the request. A bad token is remembered in
+ * op->token_error (a static reason) and decided per operation later, like a
+ * missing one: public operations (login, refreshToken, health, ...) still run
+ * unauthenticated — a client holding an expired access token must be able
+ * to refresh it — everything else answers 401 invalid_token. */
+static void identify(http_op *op)
 {
     const cd_config *cfg = op->srv->cfg;
     proto_caller *c = &op->caller;
@@ -293,27 +297,23 @@ static bool identify(http_op *op)
         const char *n = http_req_header(req, "username");
         if (u) proto_caller_set(c, req->arena, PROTO_CALLER_USER_ID, u, strlen(u));
         if (n) proto_caller_set(c, req->arena, PROTO_CALLER_USERNAME, n, strlen(n));
-        return true;
+        return;
     }
     const char *h = http_req_header(req, "authorization");
-    if (!h || !*h) return true;
+    if (!h || !*h) return;
     const char *tok;
     size_t tl;
     auth_identity id;
     const char *why = "malformed Authorization header";
     if (auth_bearer(h, strlen(h), &tok, &tl) != 0 ||
         auth_verify(cfg->jwt_secret, tok, tl, 0, &id, &why) != 0) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "Invalid access token: %s", why);
-        respond_error(op, 401, msg, "UNAUTHENTICATED",
-                      "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
-        return false;
+        op->token_error = why;
+        return;
     }
     c->authenticated = true;
     proto_caller_set(c, req->arena, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
     proto_caller_set(c, req->arena, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->token_exp = id.exp;
-    return true;
 }
 
 /* Reads {query, operationName, variables, extensions} from a JSON body or
@@ -478,7 +478,7 @@ static void handle_graphql(proto_server *srv, http_request *req, char *cors)
         return;
     }
 
-    if (!identify(op)) return;
+    identify(op);
 
     op->ex = gql_exec_new(srv->schema, srv->cache);
     if (!op->ex) {
@@ -508,8 +508,15 @@ static void handle_graphql(proto_server *srv, http_request *req, char *cors)
     if (cfg->auth == CD_AUTH_TOKEN && !op->caller.authenticated &&
         !proto_operation_is_public(srv, p.query, p.query_len, p.operation_name)) {
         cd_metrics_operation((int)kind, CD_MO_REJECTED, -1);
-        respond_error(op, 401, "Authentication required: send Authorization: Bearer <token>",
-                      "UNAUTHENTICATED", "WWW-Authenticate: Bearer\r\n");
+        if (op->token_error) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "Invalid access token: %s", op->token_error);
+            respond_error(op, 401, msg, "UNAUTHENTICATED",
+                          "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+        } else {
+            respond_error(op, 401, "Authentication required: send Authorization: Bearer <token>",
+                          "UNAUTHENTICATED", "WWW-Authenticate: Bearer\r\n");
+        }
         return;
     }
     http_req_on_abort(req, on_abort, op);

@@ -39,7 +39,7 @@ describe('token mode', () => {
     }
   });
 
-  test('an invalid token is refused even for public operations', async () => {
+  test('an invalid token: 401 invalid_token for protected fields, public ones still run', async () => {
     for (const tok of [
       'garbage',
       signToken({ sub: 'u', secret: 'some-other-secret-0123456789' }),
@@ -48,7 +48,12 @@ describe('token mode', () => {
       const r = await gqlPost(chatd.url, { query: '{ echo(text: "x") }' }, { authorization: `Bearer ${tok}` });
       assert.equal(r.status, 401);
       assert.equal(r.body.errors[0].extensions.code, 'UNAUTHENTICATED');
+      assert.match(r.body.errors[0].message, /Invalid access token/);
       assert.match(r.headers.get('www-authenticate'), /invalid_token/);
+      // a client holding an expired token can still reach the public fields (refresh, login)
+      const pub = await gqlPost(chatd.url, { query: '{ health { status } whoami: __typename }' }, { authorization: `Bearer ${tok}` });
+      assert.equal(pub.status, 200);
+      assert.deepEqual(pub.body, { data: { health: { status: 'ok' }, whoami: 'Query' } });
     }
   });
 
