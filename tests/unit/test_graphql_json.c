@@ -317,6 +317,8 @@ static void test_writer(void **state)
     /* invalid UTF-8 becomes U+FFFD; separators are escaped */
     v = gql_str_ref("a\xff" "b\xe2\x80\xa9" "c\xc3", 8);
     assert_string_equal(write_json(&v), "\"a\\ufffdb\\u2029c\\ufffd\"");
+    v = gql_str_ref("\xff\xc3\xa9x\xe2\x80\xa8\xc3\xa9", 9); /* valid text after a bad byte */
+    assert_string_equal(write_json(&v), "\"\\ufffd\xc3\xa9x\\u2028\xc3\xa9\"");
     v = gql_str_ref("q\"\x01\xe2\x80\xa8", 6);
     assert_string_equal(write_json(&v), "\"q\\\"\\u0001\\u2028\"");
     v = gql_str_ref("", 0);

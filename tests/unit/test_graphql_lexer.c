@@ -160,6 +160,8 @@ static const lex_case byte_cases[] = {
     /* supplementary characters count as two UTF-16 units for columns */
     {"\"\360\237\230\200\" !", 8, "String@1:1=\360\237\230\200|\"!\"@1:6|<EOF>@1:7|"},
     {"", 0, "<EOF>@1:1|"},
+    /* the whole character after a backslash is quoted, not half of it */
+    {"\"\\\303\251\"", 5, "ERR@1:2 Syntax Error: Invalid character escape sequence: \"\\\303\251\"."},
 };
 
 static void test_byte_level_cases(void **state)
