@@ -159,7 +159,8 @@ static void drained(http_server *http, void *arg)
     CD_UNUSED(http);
     chatd *d = arg;
     d->srv.http = NULL;
-    cd_info("main", "drained: closing database and broker connections");
+    cd_info("main", "drained: stopping role work, closing database and broker connections");
+    proto_run_shutdown_hooks(&d->srv);
     if (d->srv.pg) {
         pg_pool_close(d->srv.pg, NULL, NULL);
         d->srv.pg = NULL;

@@ -54,6 +54,13 @@
 typedef struct proto_server proto_server;
 typedef struct gqlws_conn gqlws_conn;
 
+/* Shutdown hooks: role code registers what must stop before the process
+ * exits (timers, broker subscriptions, background work). main.c runs them
+ * once, after the HTTP server drained (no request in flight, every WebSocket
+ * closed) and before the database pool and the broker are closed. */
+#define PROTO_MAX_SHUTDOWN_HOOKS 16u
+typedef void (*proto_shutdown_fn)(proto_server *srv, void *ud);
+
 /* Who is calling. In token mode `user_id`/`username` come from a verified
  * JWT; in trust mode from the user-id/username headers (HTTP) or the
  * connection_init payload (WS) and may be empty. The strings are never NULL
@@ -104,9 +111,19 @@ struct proto_server {
     rd_state_cb rd_on_state;
     void *rd_ud;
     bool draining;
+    struct {
+        proto_shutdown_fn fn;
+        void *ud;
+    } shutdown_hooks[PROTO_MAX_SHUTDOWN_HOOKS]; /* private: see proto_on_shutdown */
+    unsigned nshutdown_hooks;                   /* private */
     gqlws_conn *ws_head;  /* private: open graphql-transport-ws connections */
     uint64_t ws_count;    /* private */
 };
+
+/* Registers a shutdown hook (run in registration order). 0 or CD_ELIMIT. */
+int proto_on_shutdown(proto_server *srv, proto_shutdown_fn fn, void *ud);
+/* Runs every hook once (later calls do nothing). Called by main.c. */
+void proto_run_shutdown_hooks(proto_server *srv);
 
 /* The http_server request handler (user = proto_server*). */
 void proto_http_handle(http_request *req, void *user);

@@ -1,0 +1,110 @@
+/*
+ * test_protocol_server.c — shutdown hooks: registration order, the limit at
+ * its edge, run-once semantics; the public-field table used for the token
+ * mode decision.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protocol/protocol.h"
+
+static char order[64];
+
+static void hook(proto_server *srv, void *ud)
+{
+    (void)srv;
+    size_t n = strlen(order);
+    order[n] = (char)(intptr_t)ud;
+    order[n + 1] = 0;
+}
+
+static void test_hooks_order_and_once(void **state)
+{
+    (void)state;
+    proto_server srv;
+    memset(&srv, 0, sizeof srv);
+    order[0] = 0;
+    assert_int_equal(proto_on_shutdown(&srv, hook, (void *)(intptr_t)'a'), 0);
+    assert_int_equal(proto_on_shutdown(&srv, hook, (void *)(intptr_t)'b'), 0);
+    assert_int_equal(proto_on_shutdown(&srv, NULL, NULL), CD_EBAD);
+    proto_run_shutdown_hooks(&srv);
+    assert_string_equal(order, "ab");
+    proto_run_shutdown_hooks(&srv);
+    assert_string_equal(order, "ab");
+}
+
+static void test_hooks_limit(void **state)
+{
+    (void)state;
+    proto_server srv;
+    memset(&srv, 0, sizeof srv);
+    order[0] = 0;
+    for (unsigned i = 0; i < PROTO_MAX_SHUTDOWN_HOOKS; i++)
+        assert_int_equal(proto_on_shutdown(&srv, hook, (void *)(intptr_t)'x'), 0);
+    assert_int_equal(proto_on_shutdown(&srv, hook, (void *)(intptr_t)'y'), CD_ELIMIT);
+    proto_run_shutdown_hooks(&srv);
+    assert_int_equal(strlen(order), PROTO_MAX_SHUTDOWN_HOOKS);
+    assert_null(strchr(order, 'y'));
+}
+
+static void test_public_fields(void **state)
+{
+    (void)state;
+    for (const char *const *f = (const char *const[]){"health", "__typename", "__schema", "__type",
+                                                      "createUser", "login", "refreshToken", NULL};
+         *f; f++)
+        assert_true(proto_field_is_public(*f));
+    assert_false(proto_field_is_public("me"));
+    assert_false(proto_field_is_public("users"));
+    assert_false(proto_field_is_public("createMessage"));
+    assert_false(proto_field_is_public("logout"));
+    assert_false(proto_field_is_public("Health"));
+    assert_false(proto_field_is_public(""));
+}
+
+static void test_caller_strings(void **state)
+{
+    (void)state;
+    proto_caller c;
+    proto_caller_init(&c, NULL);
+    assert_string_equal(c.user_id, "");
+    assert_string_equal(c.username, "");
+    assert_string_equal(c.client_ip, "");
+    /* heap mode: replaced values are freed (ASan would report leaks) */
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, "u-1", 3), 0);
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, "u-22", 4), 0);
+    assert_string_equal(c.user_id, "u-22");
+    char big[PROTO_MAX_USER_ID + 2];
+    memset(big, 'a', sizeof big);
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, big, PROTO_MAX_USER_ID), 0);
+    assert_int_equal(strlen(c.user_id), PROTO_MAX_USER_ID);
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, big, PROTO_MAX_USER_ID + 1), 0);
+    assert_string_equal(c.user_id, ""); /* over the limit: unknown, not truncated */
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USERNAME, "ann", 3), 0);
+    proto_caller_free(&c);
+    assert_string_equal(c.username, "");
+    /* arena mode */
+    cd_arena a;
+    cd_arena_init(&a, 256);
+    proto_caller_init(&c, NULL);
+    assert_int_equal(proto_caller_set(&c, &a, PROTO_CALLER_CLIENT_IP, "127.0.0.1", 9), 0);
+    assert_string_equal(c.client_ip, "127.0.0.1");
+    cd_arena_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hooks_order_and_once),
+        cmocka_unit_test(test_hooks_limit),
+        cmocka_unit_test(test_public_fields),
+        cmocka_unit_test(test_caller_strings),
+    };
+    return cmocka_run_group_tests_name("protocol_server", tests, NULL, NULL);
+}
