@@ -154,3 +154,33 @@ describe('login throttling', { skip: !process.env.CHATD_TEST_REDIS_PORT && 'need
     assert.match(chatd.logs(), /not throttled/);
   });
 });
+
+describe('shutdown with sign-ins in flight', { skip: !process.env.CHATD_TEST_REDIS_PORT && 'needs scripts/testenv' }, () => {
+  test('SIGTERM while argon2 and throttle sessions run: answers delivered, clean exit', async () => {
+    const chatd = await startChatd({ db: true, redis: true, fixtures: false });
+    const name = `thq_${sfx()}`;
+    const c = await gqlPost(chatd.url, {
+      query: 'mutation($in: CreateUserInput!) { createUser(createUserInput: $in) { id } }',
+      variables: { in: { username: name, email: `${name}@example.com`, password: 'password-123' } },
+    });
+    assert.equal(c.body.errors, undefined);
+    redis('DEL', ADDR_KEY, userKey(name));
+    const inflight = [
+      gqlPost(chatd.url, { query: LOGIN, variables: { u: name, p: 'password-123' } }),
+      gqlPost(chatd.url, { query: LOGIN, variables: { u: name, p: 'wrong-password' } }),
+      gqlPost(chatd.url, {
+        query: 'mutation($in: CreateUserInput!) { createUser(createUserInput: $in) { id } }',
+        variables: { in: { username: `${name}b`, email: `${name}b@example.com`, password: 'password-123' } },
+      }),
+    ];
+    await new Promise((r) => setTimeout(r, 30));
+    chatd.proc.kill('SIGTERM');
+    const [ok, bad, created] = await Promise.all(inflight);
+    assert.ok(ok.body.data.login.token, JSON.stringify(ok.body));
+    assert.equal(bad.body.errors[0].extensions.code, 'UNAUTHENTICATED');
+    assert.ok(created.body.data.createUser.id, JSON.stringify(created.body));
+    const r = await chatd.exited;
+    assert.equal(r.code, 0, chatd.logs());
+    redis('DEL', ADDR_KEY, userKey(name));
+  });
+});
