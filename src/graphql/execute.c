@@ -39,11 +39,13 @@
 
 #include "execute_internal.h"
 
-/* Arena block sizes. Queries and mutations live for one request: large
- * blocks, few mallocs. A subscription's exec lives as long as the
- * subscription, mostly idle: small blocks (and gql_exec_trim between events)
- * keep an idle one under a kilobyte (840 B measured for a chat subscription). */
-#define GQL_EXEC_PREP_BLOCK 8192u
+/* Arena block sizes. The prep arena holds only variables and per-exec
+ * arguments (plans live in the cached document): small. Query and mutation
+ * results live for one request: large run blocks, few mallocs. A
+ * subscription's exec lives as long as the subscription, mostly idle: small
+ * blocks (and gql_exec_trim between events) keep an idle one under a kilobyte
+ * (840 B measured for a chat subscription). */
+#define GQL_EXEC_PREP_BLOCK 1024u
 #define GQL_EXEC_RUN_BLOCK 16384u
 #define GQL_EXEC_SUB_PREP_BLOCK 512u
 #define GQL_EXEC_SUB_RUN_BLOCK 2048u
@@ -486,32 +488,11 @@ static void collect_set(collector *c, const gql_selection_set *set)
     }
 }
 
-/* Appends s as a JSON string; one reservation, plain runs copied whole. */
-static void write_str(cd_buf *b, const char *s, size_t n)
-{
-    size_t i = 0;
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) break;
-    }
-    if (i < n) {
-        cd_buf_json_str(b, s, n);
-        return;
-    }
-    if (cd_buf_reserve(b, n + 2) != 0) return;
-    char *o = b->data + b->len;
-    *o++ = '"';
-    memcpy(o, s, n);
-    o[n] = '"';
-    b->len += n + 2;
-    b->data[b->len] = '\0';
-}
-
 static char *json_key(cd_arena *a, const char *key, uint32_t *len)
 {
     cd_buf b;
     cd_buf_init(&b);
-    write_str(&b, key, strlen(key));
+    cd_buf_json_str(&b, key, strlen(key));
     cd_buf_putc(&b, ':');
     char *r = NULL;
     if (!b.failed && b.data) {
@@ -1356,9 +1337,60 @@ void gql_ri_error_ext(gql_rinfo *ri, const char *code, const gql_value *ext, con
     va_end(ap);
 }
 
-/* ---- response writer ---- */
+/* ---- response writer ----
+ * Output goes through a small chunk buffer (gql_jw) flushed into the cd_buf
+ * in large appends: a result is thousands of tiny pieces (keys, commas,
+ * short strings) and per-piece cd_buf calls would dominate. */
 
-static void write_i64(cd_buf *b, int64_t i)
+#define GQL_JW_CHUNK 4096u
+
+typedef struct gql_jw {
+    cd_buf *out;
+    size_t n;
+    char buf[GQL_JW_CHUNK];
+} gql_jw;
+
+static void jw_flush(gql_jw *w)
+{
+    if (w->n) cd_buf_append(w->out, w->buf, w->n);
+    w->n = 0;
+}
+
+static inline void jw_put(gql_jw *w, const char *p, size_t n)
+{
+    if (n > GQL_JW_CHUNK - w->n) {
+        jw_flush(w);
+        if (n > GQL_JW_CHUNK) {
+            cd_buf_append(w->out, p, n);
+            return;
+        }
+    }
+    memcpy(w->buf + w->n, p, n);
+    w->n += n;
+}
+
+static inline void jw_c(gql_jw *w, char c)
+{
+    if (w->n == GQL_JW_CHUNK) jw_flush(w);
+    w->buf[w->n++] = c;
+}
+
+static void jw_str(gql_jw *w, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) {
+            jw_flush(w); /* rare: escapes are cd_buf_json_str's job */
+            cd_buf_json_str(w->out, s, n);
+            return;
+        }
+    }
+    jw_c(w, '"');
+    jw_put(w, s, n);
+    jw_c(w, '"');
+}
+
+static void jw_i64(gql_jw *w, int64_t i)
 {
     char tmp[24];
     char *p = tmp + sizeof tmp;
@@ -1368,59 +1400,76 @@ static void write_i64(cd_buf *b, int64_t i)
         u /= 10;
     } while (u);
     if (i < 0) *--p = '-';
-    cd_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+    jw_put(w, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-static void write_leaf(cd_buf *b, const gql_value *v)
+static void jw_leaf(gql_jw *w, const gql_value *v)
 {
     char num[40];
     switch (v->kind) {
     case GQL_V_STRING:
-    case GQL_V_ENUM: write_str(b, v->u.s, v->len); break;
-    case GQL_V_INT: write_i64(b, v->u.i); break;
-    case GQL_V_BOOL: cd_buf_puts(b, v->u.b ? "true" : "false"); break;
-    case GQL_V_NULL: cd_buf_puts(b, "null"); break;
+    case GQL_V_ENUM: jw_str(w, v->u.s, v->len); break;
+    case GQL_V_INT: jw_i64(w, v->u.i); break;
+    case GQL_V_BOOL:
+        if (v->u.b)
+            jw_put(w, "true", 4);
+        else
+            jw_put(w, "false", 5);
+        break;
+    case GQL_V_NULL: jw_put(w, "null", 4); break;
     case GQL_V_FLOAT:
         if (v->u.f != v->u.f || v->u.f - v->u.f != 0) {
-            cd_buf_puts(b, "null");
+            jw_put(w, "null", 4);
         } else {
             gql_js_number(num, sizeof num, v->u.f);
-            cd_buf_puts(b, num);
+            jw_put(w, num, strlen(num));
         }
         break;
-    default: gql_json_write(b, v); break;
+    default: /* JSON-scalar values: lists, objects, raw JSON */
+        jw_flush(w);
+        gql_json_write(w->out, v);
+        break;
     }
 }
 
-static void write_rval(cd_buf *b, const gql_rval *r)
+static void jw_rval(gql_jw *w, const gql_rval *r)
 {
     if (r->nulled) {
-        cd_buf_puts(b, "null");
+        jw_put(w, "null", 4);
         return;
     }
     switch (r->kind) {
-    case R_LEAF: write_leaf(b, &r->u.leaf); break;
+    case R_LEAF: jw_leaf(w, &r->u.leaf); break;
     case R_OBJ: {
         const gql_pset *ps = r->u.obj.ps;
-        cd_buf_putc(b, '{');
+        jw_c(w, '{');
         for (uint32_t i = 0; i < ps->n; i++) {
-            if (i) cd_buf_putc(b, ',');
-            cd_buf_append(b, ps->f[i].jkey, ps->f[i].jkeylen);
-            write_rval(b, &r->u.obj.vals[i]);
+            if (i) jw_c(w, ',');
+            jw_put(w, ps->f[i].jkey, ps->f[i].jkeylen);
+            jw_rval(w, &r->u.obj.vals[i]);
         }
-        cd_buf_putc(b, '}');
+        jw_c(w, '}');
         break;
     }
     case R_LIST:
-        cd_buf_putc(b, '[');
+        jw_c(w, '[');
         for (uint32_t i = 0; i < r->n; i++) {
-            if (i) cd_buf_putc(b, ',');
-            write_rval(b, &r->u.items[i]);
+            if (i) jw_c(w, ',');
+            jw_rval(w, &r->u.items[i]);
         }
-        cd_buf_putc(b, ']');
+        jw_c(w, ']');
         break;
-    default: cd_buf_puts(b, "null"); break;
+    default: jw_put(w, "null", 4); break;
     }
+}
+
+static void write_data(cd_buf *out, const gql_rval *data)
+{
+    gql_jw w; /* GQL_JW_CHUNK bytes of stack */
+    w.out = out;
+    w.n = 0;
+    jw_rval(&w, data);
+    jw_flush(&w);
 }
 
 static const gql_error gql_oom_error = {
@@ -1441,7 +1490,7 @@ void gql_exec_write_result(const gql_exec *ex, cd_buf *out)
     if (ex->has_data) {
         cd_buf_puts(out, "{\"data\":");
         if (ex->data)
-            write_rval(out, ex->data);
+            write_data(out, ex->data);
         else
             cd_buf_puts(out, "null");
         if (n) {
