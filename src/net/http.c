@@ -495,7 +495,13 @@ static void net_conn_close_cb(uv_handle_t *h)
     srv_maybe_finish(srv);
 }
 
-void net_conn_close(net_conn *c)
+static void conn_close(net_conn *c, bool reset);
+
+void net_conn_close(net_conn *c) { conn_close(c, false); }
+
+void net_conn_reset(net_conn *c) { conn_close(c, true); }
+
+static void conn_close(net_conn *c, bool reset)
 {
     if (c->closing) return;
     c->closing = true;
@@ -508,7 +514,8 @@ void net_conn_close(net_conn *c)
         r->aborted = true;
         if (r->abort_fn) r->abort_fn(&r->pub, r->abort_arg);
     }
-    uv_close((uv_handle_t *)&c->tcp, net_conn_close_cb);
+    if (!reset || uv_tcp_close_reset(&c->tcp, net_conn_close_cb) != 0)
+        uv_close((uv_handle_t *)&c->tcp, net_conn_close_cb);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status)

@@ -155,6 +155,9 @@ void net_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 /* Closes the TCP handle now (idempotent); pending writes are cancelled. */
 void net_conn_close(net_conn *c);
+/* Same, but with a TCP reset: the kernel drops unsent data at once (used
+ * for slow readers, whose send buffers would otherwise linger). */
+void net_conn_reset(net_conn *c);
 /* Shuts down the write side after queued writes, then closes; the sweep
  * closes it anyway after `timeout_ms`. */
 void net_conn_close_graceful(net_conn *c, unsigned timeout_ms);

@@ -151,7 +151,7 @@ static int ws_write_bufs(net_conn *c, uv_buf_t *bufs, unsigned nbufs, size_t tot
         /* slow reader: drop it rather than buffer without bound */
         c->close_code = WS_CLOSE_ABNORMAL;
         c->ws_flags |= WS_F_FAILED;
-        net_conn_close(c);
+        net_conn_reset(c);
         return CD_ELIMIT;
     }
     int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
