@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "chat/chat.h"
+#include "chat/sender.h"
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -255,6 +256,10 @@ int main(int argc, char **argv)
     /* Role resolvers (src/chat) bind here once they exist. */
     if ((rc = chat_bind_user_role(srv)) != 0) {
         fprintf(stderr, "chatd: binding user-role resolvers: %s\n", cd_strerror(rc));
+        return 1;
+    }
+    if ((rc = chat_bind_sender_role(srv)) != 0) {
+        fprintf(stderr, "chatd: binding sender-role resolvers: %s\n", cd_strerror(rc));
         return 1;
     }
 

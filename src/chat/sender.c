@@ -1,0 +1,815 @@
+/*
+ * sender.c — the sender role's resolvers (see sender.h, authz.h).
+ *
+ * Each resolver validates its arguments and the caller, then runs one
+ * prepared statement (a plpgsql function of 0003_chats.sql) and completes
+ * from its callback. Per-call state (struct sop) lives in the resolver's
+ * arena, valid until the field completes; the publish contexts of the
+ * outbox are separate heap allocations (sweeper.c).
+ *
+ * Caller rules (token mode): senderId / userId arguments naming the acting
+ * user must equal the token's user (FORBIDDEN); the other mutations act as
+ * the token's user. Trust mode: those arguments identify the caller; the
+ * others use the user-id header when sent, and skip the participant check
+ * when not (the seed's behaviour). Participant, author and creator checks
+ * happen in SQL under the chat's lock, so they cannot race a concurrent
+ * removal.
+ */
+#include "sender.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "authz.h"
+#include "core/log.h"
+#include "events.h"
+#include "users.h"
+
+#define SENDER_FN_COLS "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
+
+typedef struct sender_stmt {
+    const char *name;
+    const char *sql;
+    int nparams;
+} sender_stmt;
+
+static const sender_stmt sender_stmts[] = {
+    {"sender_create_chat",
+     SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[])", 5},
+    {"sender_add_participants",
+     SENDER_FN_COLS "chatd_add_participants($1::uuid, $2::uuid, $3::uuid[])", 3},
+    {"sender_remove_participant",
+     SENDER_FN_COLS "chatd_remove_participant($1::uuid, $2::uuid, $3::uuid)", 3},
+    {"sender_remove_chat", SENDER_FN_COLS "chatd_remove_chat($1::uuid, $2::uuid)", 2},
+    {"sender_create_message",
+     SENDER_FN_COLS "chatd_create_message($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6)", 6},
+    {"sender_update_message", SENDER_FN_COLS "chatd_update_message($1::uuid, $2::uuid, $3)", 3},
+    {"sender_remove_message", SENDER_FN_COLS "chatd_remove_message($1::uuid, $2::uuid)", 2},
+    {"sender_mark_read",
+     SENDER_FN_COLS "chatd_mark_read($1::uuid, $2::uuid, $3::uuid, $4::bigint)", 4},
+    {"sender_typing_check", "SELECT chatd_typing_check($1::uuid, $2::uuid)", 2},
+    /* outbox / sweeper (sweeper.c) */
+    {"sender_mark_published",
+     "UPDATE chat_events e SET published_at = now()"
+     " FROM unnest($1::uuid[], $2::bigint[]) AS u(chat_id, seq)"
+     " WHERE e.chat_id = u.chat_id AND e.seq = u.seq AND e.published_at IS NULL",
+     2},
+    {"sender_sweep_claim",
+     "WITH c AS (SELECT chat_id, seq FROM chat_events"
+     " WHERE published_at IS NULL AND sweep_after <= now()"
+     " ORDER BY sweep_after LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+     " UPDATE chat_events e SET sweep_after = now() + make_interval(secs => $2::int)"
+     " FROM c WHERE e.chat_id = c.chat_id AND e.seq = c.seq"
+     " RETURNING 'chat:' || e.chat_id::text, chatd_envelope(e.chat_id, e.seq, e.kind,"
+     " e.created_at, e.payload), e.chat_id::text, e.seq::text",
+     2},
+    {"sender_prune",
+     "DELETE FROM chat_events WHERE (chat_id, seq) IN (SELECT x.chat_id, x.seq"
+     " FROM chat_events x JOIN chats c ON c.id = x.chat_id"
+     " WHERE x.created_at < now() - make_interval(secs => $1::bigint)"
+     " AND x.published_at IS NOT NULL AND x.seq < c.last_seq LIMIT $2::int)",
+     2},
+};
+
+static pg_pool *sender_prepared_for;
+static bool sender_crash_after_commit;
+
+/* ---- pure helpers (sender.h) ---- */
+
+static bool bad_utf8_or_ctl(const char *s, size_t len, bool allow_newlines)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        if (c < 0x20 || c == 0x7f) {
+            if (!(allow_newlines && (c == '\n' || c == '\r' || c == '\t'))) return true;
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        if (n == 0 || c > 0xf4 || i + n > len) return true;
+        for (size_t k = 1; k < n; k++)
+            if ((p[i + k] & 0xc0) != 0x80) return true;
+        i += n;
+    }
+    return false;
+}
+
+static bool all_space(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') return false;
+    return true;
+}
+
+const char *chat_sender_check_content(const char *s, size_t len)
+{
+    if (!s || len == 0 || all_space(s, len)) return "content must not be empty";
+    if (len > SENDER_CONTENT_MAX) return "content is too long (at most 10000 bytes)";
+    if (bad_utf8_or_ctl(s, len, true)) return "content contains invalid characters";
+    return NULL;
+}
+
+const char *chat_sender_check_type(const char *s, size_t len)
+{
+    if (!s || len == 0 || len > SENDER_TYPE_MAX)
+        return "type must be 1 to 32 characters of a-z, 0-9, '_', '-', '.'";
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+              c == '.'))
+            return "type must be 1 to 32 characters of a-z, 0-9, '_', '-', '.'";
+    }
+    return NULL;
+}
+
+const char *chat_sender_check_client_id(const char *s, size_t len)
+{
+    if (!s || len == 0) return "clientId must not be empty";
+    if (len > SENDER_CLIENT_ID_MAX) return "clientId is too long (at most 128 bytes)";
+    if (bad_utf8_or_ctl(s, len, false)) return "clientId contains invalid characters";
+    return NULL;
+}
+
+const char *chat_sender_check_chat_name(const char *s, size_t len)
+{
+    if (!s || len == 0 || all_space(s, len)) return "name must not be empty";
+    if (len > SENDER_CHAT_NAME_MAX) return "name is too long (at most 100 bytes)";
+    if (bad_utf8_or_ctl(s, len, false)) return "name contains invalid characters";
+    return NULL;
+}
+
+const char *chat_sender_check_chat_desc(const char *s, size_t len)
+{
+    if (len > SENDER_CHAT_DESC_MAX) return "description is too long (at most 1000 bytes)";
+    if (s && bad_utf8_or_ctl(s, len, true)) return "description contains invalid characters";
+    return NULL;
+}
+
+int chat_sender_uuid_array(cd_buf *b, const gql_value *ids, const char *first, const char **bad)
+{
+    *bad = NULL;
+    uint32_t n = ids && ids->kind == GQL_V_LIST ? ids->len : 0;
+    if (n > SENDER_MAX_IDS) return CD_ELIMIT;
+    bool have_first = false;
+    for (uint32_t i = 0; i < n; i++) {
+        const gql_value *v = &ids->u.items[i];
+        if (v->kind != GQL_V_STRING || !chat_uuid_valid(v->u.s, v->len)) {
+            *bad = v->kind == GQL_V_STRING ? v->u.s : "null";
+            return CD_EBAD;
+        }
+        if (first && strcasecmp(first, v->u.s) == 0) have_first = true;
+    }
+    cd_buf_puts(b, "{");
+    bool sep = false;
+    if (first && !have_first) {
+        cd_buf_puts(b, first);
+        sep = true;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (sep) cd_buf_puts(b, ",");
+        cd_buf_append(b, ids->u.items[i].u.s, ids->u.items[i].len);
+        sep = true;
+    }
+    cd_buf_puts(b, "}");
+    return cd_buf_failed(b) ? CD_ENOMEM : 0;
+}
+
+const char *chat_sender_code_for_sqlstate(const char *st)
+{
+    if (!st) return NULL;
+    if (strcmp(st, "CD400") == 0) return CHAT_E_BAD_INPUT;
+    if (strcmp(st, "CD403") == 0) return CHAT_E_FORBIDDEN;
+    if (strcmp(st, "CD404") == 0) return CHAT_E_NOT_FOUND;
+    if (strcmp(st, "CD410") == 0) return CHAT_E_CHAT_REMOVED;
+    return NULL;
+}
+
+int64_t chat_sender_parse_retention(const char *s)
+{
+    if (!s || !*s) return SENDER_RETENTION_DEFAULT_S;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v <= 0) return -1;
+    int64_t mul = 1;
+    if (*end) {
+        switch (*end) {
+        case 's': mul = 1; break;
+        case 'm': mul = 60; break;
+        case 'h': mul = 3600; break;
+        case 'd': mul = 86400; break;
+        default: return -1;
+        }
+        if (end[1]) return -1;
+    }
+    if (v > INT64_MAX / mul / 1000) return -1;
+    return (int64_t)v * mul;
+}
+
+/* ---- resolver plumbing ---- */
+
+typedef enum sop_result {
+    SOP_OBJECT, /* the result JSON is the field's value */
+    SOP_COUNT,  /* {"unreadCount": n} → Int */
+    SOP_TYPING  /* no rows to publish from SQL; publish the typing event */
+} sop_result;
+
+typedef struct sop {
+    gql_rinfo *ri;
+    proto_server *srv;
+    const char *stmt;
+    int nparams;
+    const char *params[6];
+    sop_result result;
+    bool create_message;
+    bool retried;
+    const char *chat_id; /* setTyping */
+    const char *user_id;
+    bool is_typing;
+} sop;
+
+static sop *sop_new(gql_rinfo *ri)
+{
+    sop *op = cd_arena_calloc(gql_ri_arena(ri), 1, sizeof *op);
+    if (!op) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return NULL;
+    }
+    op->ri = ri;
+    op->srv = gql_ri_userdata(ri);
+    return op;
+}
+
+pg_pool *chat_sender_pool(proto_server *srv)
+{
+    if (!srv || !srv->pg) return NULL;
+    if (sender_prepared_for != srv->pg) {
+        for (unsigned i = 0; i < CD_ARRAY_LEN(sender_stmts); i++) {
+            int rc = pg_pool_prepare(srv->pg, sender_stmts[i].name, sender_stmts[i].sql,
+                                     sender_stmts[i].nparams);
+            if (rc != 0) {
+                cd_error("sender", "prepare %s: %s", sender_stmts[i].name, cd_strerror(rc));
+                return NULL;
+            }
+        }
+        sender_prepared_for = srv->pg;
+    }
+    return srv->pg;
+}
+
+static void fail_unavailable(gql_rinfo *ri)
+{
+    gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+}
+
+static void fail_pg(gql_rinfo *ri, const pg_result *r, const char *what)
+{
+    const char *code = chat_sender_code_for_sqlstate(r->sqlstate);
+    if (code) {
+        const char *msg = r->res ? PQresultErrorField(r->res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        gql_ri_error(ri, code, "%s", msg ? msg : r->message);
+        return;
+    }
+    if (r->status == CD_EUNAVAIL || r->status == CD_ECLOSED || r->status == CD_ELIMIT) {
+        fail_unavailable(ri);
+        return;
+    }
+    cd_error("sender", "%s: %s (%s)", what, r->message ? r->message : "",
+             cd_strerror(r->status));
+    gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+}
+
+static void on_done(const pg_result *r, void *ud);
+
+/* Runs op's statement; on a refused call completes ri. A pool that has lost
+ * its connections (down after having been up, or never reachable after
+ * retries) refuses at once instead of queueing for PG_QUEUE_TIMEOUT_MS. */
+static void run(sop *op)
+{
+    pg_pool *p = chat_sender_pool(op->srv);
+    if (!p) {
+        if (op->srv && op->srv->pg) gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
+        else fail_unavailable(op->ri);
+        return;
+    }
+    if (!pg_pool_ready(p)) {
+        pg_pool_stats st;
+        pg_pool_stats_get(p, &st);
+        if (st.reconnects > 0) {
+            fail_unavailable(op->ri);
+            return;
+        }
+    }
+    int rc = pg_pool_query(p, op->stmt, op->nparams, op->params, on_done, op);
+    if (rc != 0) {
+        if (rc == CD_ENOMEM) gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        else fail_unavailable(op->ri);
+    }
+}
+
+static void publish_rows(sop *op, const pg_result *r, const char **result)
+{
+    int rows = pg_result_rows(r);
+    for (int i = 0; i < rows; i++) {
+        const char *ch = pg_result_get(r, i, 0);
+        const char *payload = pg_result_get(r, i, 1);
+        if (!payload) continue;
+        if (!ch) {
+            *result = payload;
+            continue;
+        }
+        const char *chat = pg_result_get(r, i, 2);
+        const char *seq = pg_result_get(r, i, 3);
+        if (chat && seq) chat_outbox_publish_event(op->srv, ch, payload, strlen(payload), chat, seq);
+        else chat_outbox_publish(op->srv, ch, payload, strlen(payload));
+    }
+}
+
+static void publish_typing(sop *op)
+{
+    char ch[CHAT_EV_CHANNEL_MAX], at[32];
+    if (chat_ev_eph_channel(ch, sizeof ch, op->chat_id) != 0) return;
+    chat_ev_now_iso(at);
+    cd_buf b;
+    cd_buf_init(&b);
+    chat_ev_typing_json(&b, op->chat_id, op->user_id, op->is_typing, at);
+    if (!cd_buf_failed(&b)) chat_outbox_publish(op->srv, ch, b.data, b.len);
+    cd_buf_free(&b);
+}
+
+static void on_done(const pg_result *r, void *ud)
+{
+    sop *op = ud;
+    if (r->status != 0) {
+        /* two first sends of one clientId raced: the loser rolled back
+         * entirely; running it again returns the stored message */
+        if (r->status == CD_EEXIST && op->create_message && !op->retried) {
+            op->retried = true;
+            run(op);
+            return;
+        }
+        fail_pg(op->ri, r, op->stmt);
+        return;
+    }
+    if (op->result == SOP_TYPING) {
+        publish_typing(op);
+        gql_ri_return(op->ri, gql_bool(true));
+        return;
+    }
+    if (op->create_message && sender_crash_after_commit) {
+        cd_warn("sender", "CHATD_TEST_CRASH_AFTER_COMMIT: exiting after COMMIT, before PUBLISH");
+        _exit(SENDER_CRASH_EXIT_CODE);
+    }
+    const char *result = NULL;
+    publish_rows(op, r, &result);
+    if (!result) {
+        cd_error("sender", "%s returned no result row", op->stmt);
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
+        return;
+    }
+    gql_value v;
+    char err[128];
+    int rc = gql_json_parse(gql_ri_arena(op->ri), result, strlen(result), &v, err, sizeof err);
+    if (rc != 0) {
+        cd_error("sender", "%s: result JSON: %s", op->stmt, err);
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
+        return;
+    }
+    if (op->result == SOP_COUNT) {
+        const gql_value *n = gql_obj_get(&v, "unreadCount");
+        gql_ri_return(op->ri, n && n->kind == GQL_V_INT ? *n : gql_int(0));
+        return;
+    }
+    gql_ri_return(op->ri, v);
+}
+
+/* ---- argument helpers ---- */
+
+static const char *str_in(const gql_value *obj, const char *name, size_t *len)
+{
+    const gql_value *v = obj ? gql_obj_get(obj, name) : NULL;
+    if (!v || v->kind != GQL_V_STRING) return NULL;
+    if (len) *len = v->len;
+    return v->u.s;
+}
+
+static const char *str_arg(gql_rinfo *ri, const char *name, size_t *len)
+{
+    return str_in(gql_ri_args(ri), name, len);
+}
+
+static int echo_len(size_t len)
+{
+    return (int)(len > SENDER_MSG_ECHO_MAX ? SENDER_MSG_ECHO_MAX : len);
+}
+
+/* A chat/message id argument: a UUID, else NOT_FOUND naming it. */
+static const char *id_arg(gql_rinfo *ri, const char *name, const char *what)
+{
+    size_t len = 0;
+    const char *id = str_arg(ri, name, &len);
+    if (!id || !chat_uuid_valid(id, len)) {
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "%s %.*s not found", what, echo_len(len),
+                     id ? id : "");
+        return NULL;
+    }
+    return id;
+}
+
+/* A user id naming someone other than the caller (a participant). */
+static const char *user_arg(gql_rinfo *ri, const char *name)
+{
+    size_t len = 0;
+    const char *id = str_arg(ri, name, &len);
+    if (!id || !chat_uuid_valid(id, len)) {
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "User %.*s not found", echo_len(len), id ? id : "");
+        return NULL;
+    }
+    return id;
+}
+
+/* The acting user for an argument naming them (senderId / userId). */
+static const char *acting_arg(gql_rinfo *ri, const gql_value *obj, const char *name,
+                              const char *what)
+{
+    size_t len = 0;
+    const char *id = str_in(obj, name, &len);
+    const char *u = chat_authz_acting_as(ri, id, what);
+    if (!u) return NULL;
+    if (!chat_uuid_valid(u, strlen(u))) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s is not a valid user id", name);
+        return NULL;
+    }
+    return u;
+}
+
+/* The caller for mutations without a user argument. Token mode: required.
+ * Trust mode: the user-id header, or NULL (no participant check) when
+ * `optional_in_trust`. Sets *ok false after completing ri. */
+static const char *actor(gql_rinfo *ri, bool optional_in_trust, bool *ok)
+{
+    *ok = true;
+    const char *u = chat_authz_trust(ri) && optional_in_trust ? chat_authz_user_opt(ri)
+                                                              : chat_authz_user(ri);
+    if (!u && !(chat_authz_trust(ri) && optional_in_trust)) {
+        *ok = false;
+        return NULL;
+    }
+    if (u && !chat_uuid_valid(u, strlen(u))) {
+        if (optional_in_trust && chat_authz_trust(ri)) return NULL;
+        gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        *ok = false;
+        return NULL;
+    }
+    return u;
+}
+
+static const char *uuid_list(gql_rinfo *ri, const gql_value *ids, const char *first,
+                             const char *field)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    const char *bad = NULL;
+    int rc = chat_sender_uuid_array(&b, ids, first, &bad);
+    const char *out = NULL;
+    if (rc == CD_ELIMIT)
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s has too many entries (at most %u)", field,
+                     SENDER_MAX_IDS);
+    else if (rc == CD_EBAD)
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "User %.*s not found", echo_len(strlen(bad)), bad);
+    else if (rc != 0 || !(out = cd_arena_strdup(gql_ri_arena(ri), b.data)))
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+    cd_buf_free(&b);
+    return out;
+}
+
+/* ---- chats ---- */
+
+static void r_create_chat(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, true, &ok);
+    if (!ok) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    const gql_value *in = gql_ri_arg(ri, "createChatInput");
+    size_t nlen = 0, dlen = 0, tlen = 0;
+    const char *name = str_in(in, "name", &nlen);
+    const char *desc = str_in(in, "description", &dlen);
+    const char *type = str_in(in, "chatType", &tlen);
+    const char *bad = chat_sender_check_chat_name(name, nlen);
+    if (!bad) bad = chat_sender_check_chat_desc(desc, dlen);
+    if (bad) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", bad);
+        return;
+    }
+    if (!type) type = "group";
+    if (strcmp(type, "direct") != 0 && strcmp(type, "group") != 0) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "chatType must be \"direct\" or \"group\"");
+        return;
+    }
+    const char *ids = uuid_list(ri, in ? gql_obj_get(in, "participantIds") : NULL, me,
+                                "participantIds");
+    if (!ids) return;
+    op->stmt = "sender_create_chat";
+    op->nparams = 5;
+    op->params[0] = me;
+    op->params[1] = name;
+    op->params[2] = desc;
+    op->params[3] = type;
+    op->params[4] = ids;
+    run(op);
+}
+
+static void add_participants(gql_rinfo *ri, const gql_value *list)
+{
+    bool ok;
+    const char *me = actor(ri, true, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "chatId", "Chat");
+    if (!chat) return;
+    if (!list || list->kind != GQL_V_LIST || list->len == 0) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "userIds must not be empty");
+        return;
+    }
+    const char *ids = uuid_list(ri, list, NULL, "userIds");
+    if (!ids) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_add_participants";
+    op->nparams = 3;
+    op->params[0] = me;
+    op->params[1] = chat;
+    op->params[2] = ids;
+    run(op);
+}
+
+static void r_add_participant(gql_rinfo *ri)
+{
+    const gql_value *u = gql_ri_arg(ri, "userId");
+    gql_value list = {.kind = GQL_V_LIST, .len = u ? 1 : 0, .u.items = (gql_value *)u};
+    add_participants(ri, &list);
+}
+
+static void r_add_participants(gql_rinfo *ri)
+{
+    add_participants(ri, gql_ri_arg(ri, "userIds"));
+}
+
+static void r_remove_participant(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, true, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "chatId", "Chat");
+    if (!chat) return;
+    const char *user = user_arg(ri, "userId");
+    if (!user) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_remove_participant";
+    op->nparams = 3;
+    op->params[0] = me;
+    op->params[1] = chat;
+    op->params[2] = user;
+    run(op);
+}
+
+static void r_remove_chat(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, true, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "id", "Chat");
+    if (!chat) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_remove_chat";
+    op->nparams = 2;
+    op->params[0] = me;
+    op->params[1] = chat;
+    run(op);
+}
+
+/* ---- messages ---- */
+
+static void r_create_message(gql_rinfo *ri)
+{
+    const gql_value *in = gql_ri_arg(ri, "createMessageInput");
+    const char *sender = acting_arg(ri, in, "senderId", "send messages as another user");
+    if (!sender) return;
+    size_t clen = 0, tlen = 0, cidlen = 0, chlen = 0;
+    const char *chat = str_in(in, "chatId", &chlen);
+    if (!chat || !chat_uuid_valid(chat, chlen)) {
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat %.*s not found", echo_len(chlen),
+                     chat ? chat : "");
+        return;
+    }
+    const char *content = str_in(in, "content", &clen);
+    const char *type = str_in(in, "type", &tlen);
+    const char *client_id = str_in(in, "clientId", &cidlen);
+    if (!type) {
+        type = "text";
+        tlen = 4;
+    }
+    const char *bad = chat_sender_check_content(content, clen);
+    if (!bad) bad = chat_sender_check_type(type, tlen);
+    if (!bad && client_id) bad = chat_sender_check_client_id(client_id, cidlen);
+    if (bad) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", bad);
+        return;
+    }
+    const char *meta = NULL;
+    const gql_value *mv = in ? gql_obj_get(in, "metadata") : NULL;
+    if (mv && mv->kind != GQL_V_NULL) {
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_json_write(&b, mv);
+        if (!cd_buf_failed(&b) && b.len > SENDER_METADATA_MAX) {
+            cd_buf_free(&b);
+            gql_ri_error(ri, CHAT_E_BAD_INPUT, "metadata is too large (at most %u bytes as JSON)",
+                         SENDER_METADATA_MAX);
+            return;
+        }
+        meta = cd_buf_failed(&b) ? NULL : cd_arena_strdup(gql_ri_arena(ri), b.data);
+        cd_buf_free(&b);
+        if (!meta) {
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+            return;
+        }
+    }
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_create_message";
+    op->create_message = true;
+    op->nparams = 6;
+    op->params[0] = chat;
+    op->params[1] = sender;
+    op->params[2] = type;
+    op->params[3] = content;
+    op->params[4] = meta;
+    op->params[5] = client_id;
+    run(op);
+}
+
+static void r_update_message(gql_rinfo *ri)
+{
+    const char *me = acting_arg(ri, gql_ri_args(ri), "userId", "edit another user's messages");
+    if (!me) return;
+    const char *id = id_arg(ri, "id", "Message");
+    if (!id) return;
+    size_t clen = 0;
+    const char *content = str_arg(ri, "content", &clen);
+    const char *bad = chat_sender_check_content(content, clen);
+    if (bad) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", bad);
+        return;
+    }
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_update_message";
+    op->nparams = 3;
+    op->params[0] = id;
+    op->params[1] = me;
+    op->params[2] = content;
+    run(op);
+}
+
+static void r_remove_message(gql_rinfo *ri)
+{
+    const char *me = acting_arg(ri, gql_ri_args(ri), "userId", "remove another user's messages");
+    if (!me) return;
+    const char *id = id_arg(ri, "id", "Message");
+    if (!id) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_remove_message";
+    op->nparams = 2;
+    op->params[0] = id;
+    op->params[1] = me;
+    run(op);
+}
+
+/* ---- reads and typing ---- */
+
+static void r_mark_message_as_read(gql_rinfo *ri)
+{
+    const char *me =
+        acting_arg(ri, gql_ri_args(ri), "userId", "mark messages read for another user");
+    if (!me) return;
+    const char *id = id_arg(ri, "messageId", "Message");
+    if (!id) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_mark_read";
+    op->nparams = 4;
+    op->params[0] = me;
+    op->params[1] = NULL;
+    op->params[2] = id;
+    op->params[3] = NULL;
+    run(op);
+}
+
+static void r_mark_chat_as_read(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, false, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "chatId", "Chat");
+    if (!chat) return;
+    const gql_value *upto = gql_ri_arg(ri, "upToSeq");
+    char *seq = NULL;
+    if (upto && upto->kind == GQL_V_INT) {
+        if (upto->u.i < 0) {
+            gql_ri_error(ri, CHAT_E_BAD_INPUT, "upToSeq must not be negative");
+            return;
+        }
+        seq = cd_arena_alloc(gql_ri_arena(ri), 24);
+        if (!seq) {
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+            return;
+        }
+        snprintf(seq, 24, "%lld", (long long)upto->u.i);
+    }
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_mark_read";
+    op->result = SOP_COUNT;
+    op->nparams = 4;
+    op->params[0] = me;
+    op->params[1] = chat;
+    op->params[2] = NULL;
+    op->params[3] = seq;
+    run(op);
+}
+
+static void r_set_typing(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, false, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "chatId", "Chat");
+    if (!chat) return;
+    const gql_value *t = gql_ri_arg(ri, "isTyping");
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_typing_check";
+    op->result = SOP_TYPING;
+    op->chat_id = chat;
+    op->user_id = me;
+    op->is_typing = t && t->kind == GQL_V_BOOL && t->u.b;
+    op->nparams = 2;
+    op->params[0] = me;
+    op->params[1] = chat;
+    run(op);
+}
+
+/* ---- binding ---- */
+
+int chat_bind_sender_role(proto_server *srv)
+{
+    static const struct {
+        const char *coord;
+        gql_resolve_fn fn;
+    } binds[] = {
+        {"Mutation.createChat", r_create_chat},
+        {"Mutation.addParticipant", r_add_participant},
+        {"Mutation.addParticipants", r_add_participants},
+        {"Mutation.removeParticipant", r_remove_participant},
+        {"Mutation.removeChat", r_remove_chat},
+        {"Mutation.createMessage", r_create_message},
+        {"Mutation.updateMessage", r_update_message},
+        {"Mutation.removeMessage", r_remove_message},
+        {"Mutation.markMessageAsRead", r_mark_message_as_read},
+        {"Mutation.markChatAsRead", r_mark_chat_as_read},
+        {"Mutation.setTyping", r_set_typing},
+    };
+    for (unsigned i = 0; i < CD_ARRAY_LEN(binds); i++) {
+        int rc = gql_schema_bind(srv->schema, binds[i].coord, binds[i].fn, srv);
+        if (rc != 0) {
+            cd_error("sender", "bind %s: %s", binds[i].coord, cd_strerror(rc));
+            return rc;
+        }
+    }
+    const cd_config *cfg = srv->cfg;
+    const char *crash = getenv("CHATD_TEST_CRASH_AFTER_COMMIT");
+    if (crash && strcmp(crash, "1") == 0) {
+        if (cfg && cfg->test_fixtures) {
+            sender_crash_after_commit = true;
+            cd_warn("sender", "CHATD_TEST_CRASH_AFTER_COMMIT=1: the first createMessage exits "
+                              "the process after COMMIT (test hook)");
+        } else {
+            cd_warn("sender", "CHATD_TEST_CRASH_AFTER_COMMIT ignored: test fixtures are off");
+        }
+    }
+    bool sends = !cfg || cfg->role == CD_ROLE_SENDER || cfg->role == CD_ROLE_ALL;
+    if (sends && cfg && cfg->database_url) return chat_sweeper_start(srv);
+    return 0;
+}

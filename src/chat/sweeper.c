@@ -1,0 +1,259 @@
+/*
+ * sweeper.c — the sender's outbox: publishing after COMMIT, marking
+ * confirmed publishes, republishing what was never confirmed, and pruning
+ * the event log (see sender.h, docs/parts/events.md).
+ *
+ * Guarantee: a chat_events row stays published_at NULL until Redis has
+ * acknowledged a PUBLISH of it. Every sender process runs a sweeper tick
+ * (SENDER_SWEEP_INTERVAL_MS) that claims unconfirmed rows whose sweep_after
+ * has passed (2 s after the write; FOR UPDATE SKIP LOCKED so concurrent
+ * sweepers take disjoint rows; the claim pushes sweep_after forward by
+ * SENDER_SWEEP_LEASE_S so a sweeper dying mid-way only delays them) and
+ * publishes them again. Receivers drop duplicates by seq, so republishing an
+ * event whose confirmation was merely lost is harmless.
+ *
+ * Every SENDER_PRUNE_EVERY ticks, published rows older than
+ * CHATD_EVENT_RETENTION are deleted (never a chat's newest event, so the
+ * log always shows where a chat stands).
+ *
+ * State: one outbox per process (one proto_server), a heap struct holding
+ * the two timers; freed in the timers' close callbacks once the process
+ * drains (the tick sees srv->draining). A publish context is a small heap
+ * allocation freed in its publish callback.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "sender.h"
+
+#define OUTBOX_UUID_LEN 36
+
+typedef struct outbox {
+    proto_server *srv;
+    uv_timer_t sweep;
+    uv_timer_t flush;
+    int open;          /* timers not yet closed */
+    bool closing;
+    bool sweep_busy;
+    bool flush_armed;
+    unsigned ticks;
+    int64_t retention_s;
+    int nmark;
+    char mark_chat[SENDER_MARK_BATCH][OUTBOX_UUID_LEN + 1];
+    long long mark_seq[SENDER_MARK_BATCH];
+} outbox;
+
+typedef struct pub_ctx {
+    char chat[OUTBOX_UUID_LEN + 1];
+    long long seq;
+} pub_ctx;
+
+static outbox *g_ob;
+
+/* ---- marking confirmed publishes ---- */
+
+static void on_marked(const pg_result *r, void *ud)
+{
+    CD_UNUSED(ud);
+    if (r->status != 0) /* the sweeper will republish them: duplicates only */
+        cd_warn("sender", "marking events published: %s", r->message);
+}
+
+static void mark_flush(outbox *ob)
+{
+    if (ob->nmark == 0) return;
+    pg_pool *p = chat_sender_pool(ob->srv);
+    if (!p) {
+        ob->nmark = 0;
+        return;
+    }
+    cd_buf chats, seqs;
+    cd_buf_init(&chats);
+    cd_buf_init(&seqs);
+    cd_buf_puts(&chats, "{");
+    cd_buf_puts(&seqs, "{");
+    for (int i = 0; i < ob->nmark; i++) {
+        if (i) {
+            cd_buf_puts(&chats, ",");
+            cd_buf_puts(&seqs, ",");
+        }
+        cd_buf_puts(&chats, ob->mark_chat[i]);
+        cd_buf_printf(&seqs, "%lld", ob->mark_seq[i]);
+    }
+    cd_buf_puts(&chats, "}");
+    cd_buf_puts(&seqs, "}");
+    ob->nmark = 0;
+    if (!cd_buf_failed(&chats) && !cd_buf_failed(&seqs)) {
+        const char *params[] = {chats.data, seqs.data};
+        int rc = pg_pool_query(p, "sender_mark_published", 2, params, on_marked, NULL);
+        if (rc != 0) cd_warn("sender", "marking events published: %s", cd_strerror(rc));
+    }
+    cd_buf_free(&chats);
+    cd_buf_free(&seqs);
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    outbox *ob = t->data;
+    ob->flush_armed = false;
+    mark_flush(ob);
+}
+
+static void mark_add(const char *chat, long long seq)
+{
+    outbox *ob = g_ob;
+    if (!ob || ob->closing) return;
+    snprintf(ob->mark_chat[ob->nmark], sizeof ob->mark_chat[0], "%s", chat);
+    ob->mark_seq[ob->nmark] = seq;
+    if (++ob->nmark == SENDER_MARK_BATCH) {
+        mark_flush(ob);
+        return;
+    }
+    if (!ob->flush_armed) {
+        ob->flush_armed = true;
+        uv_timer_start(&ob->flush, on_flush_timer, SENDER_MARK_FLUSH_MS, 0);
+    }
+}
+
+/* ---- publishing ---- */
+
+static void on_event_published(void *ud, int status, long long receivers)
+{
+    CD_UNUSED(receivers);
+    pub_ctx *pc = ud;
+    if (status == 0) mark_add(pc->chat, pc->seq);
+    cd_free(pc);
+}
+
+void chat_outbox_publish_event(proto_server *srv, const char *channel, const char *payload,
+                               size_t len, const char *chat_id, const char *seq)
+{
+    if (!srv->rd) return; /* no broker: stays unpublished in the log */
+    pub_ctx *pc = cd_malloc(sizeof *pc);
+    if (!pc) return; /* the sweeper republishes it */
+    snprintf(pc->chat, sizeof pc->chat, "%s", chat_id);
+    pc->seq = strtoll(seq, NULL, 10);
+    int rc = rd_publish(srv->rd, channel, payload, len, on_event_published, pc);
+    if (rc != 0) {
+        cd_free(pc);
+        cd_debug("sender", "publish %s seq %s deferred to the sweeper: %s", channel, seq,
+                 cd_strerror(rc));
+    }
+}
+
+void chat_outbox_publish(proto_server *srv, const char *channel, const char *payload, size_t len)
+{
+    if (!srv->rd) return;
+    int rc = rd_publish(srv->rd, channel, payload, len, NULL, NULL);
+    if (rc != 0) cd_debug("sender", "publish %s dropped: %s", channel, cd_strerror(rc));
+}
+
+/* ---- sweeping and pruning ---- */
+
+static void on_claimed(const pg_result *r, void *ud)
+{
+    outbox *ob = ud;
+    if (g_ob == ob) ob->sweep_busy = false;
+    if (r->status != 0) {
+        if (r->status != CD_ECLOSED) cd_warn("sender", "sweeper: %s", r->message);
+        return;
+    }
+    int rows = pg_result_rows(r);
+    if (rows == 0 || !g_ob) return;
+    cd_info("sender", "sweeper: republishing %d unconfirmed event(s)", rows);
+    for (int i = 0; i < rows; i++) {
+        const char *ch = pg_result_get(r, i, 0);
+        const char *payload = pg_result_get(r, i, 1);
+        const char *chat = pg_result_get(r, i, 2);
+        const char *seq = pg_result_get(r, i, 3);
+        if (ch && payload && chat && seq)
+            chat_outbox_publish_event(ob->srv, ch, payload, strlen(payload), chat, seq);
+    }
+}
+
+static void on_pruned(const pg_result *r, void *ud)
+{
+    CD_UNUSED(ud);
+    if (r->status != 0) {
+        if (r->status != CD_ECLOSED) cd_warn("sender", "event log prune: %s", r->message);
+        return;
+    }
+    long n = pg_result_affected(r);
+    if (n > 0) cd_info("sender", "event log: pruned %ld event(s) past retention", n);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    outbox *ob = h->data;
+    if (--ob->open == 0) cd_free(ob);
+}
+
+static void outbox_close(outbox *ob)
+{
+    if (ob->closing) return;
+    ob->closing = true;
+    mark_flush(ob);
+    g_ob = NULL;
+    uv_close((uv_handle_t *)&ob->sweep, on_timer_closed);
+    uv_close((uv_handle_t *)&ob->flush, on_timer_closed);
+}
+
+static void on_sweep_timer(uv_timer_t *t)
+{
+    outbox *ob = t->data;
+    proto_server *srv = ob->srv;
+    if (srv->draining) {
+        outbox_close(ob);
+        return;
+    }
+    if (!srv->pg || !srv->rd || !pg_pool_ready(srv->pg) || !rd_ready(srv->rd)) return;
+    pg_pool *p = chat_sender_pool(srv);
+    if (!p) return;
+    ob->ticks++;
+    if (!ob->sweep_busy) {
+        char batch[16], lease[16];
+        snprintf(batch, sizeof batch, "%d", SENDER_SWEEP_BATCH);
+        snprintf(lease, sizeof lease, "%d", SENDER_SWEEP_LEASE_S);
+        const char *params[] = {batch, lease};
+        if (pg_pool_query(p, "sender_sweep_claim", 2, params, on_claimed, ob) == 0)
+            ob->sweep_busy = true;
+    }
+    if (ob->ticks % SENDER_PRUNE_EVERY == 1) {
+        char ret[24], batch[16];
+        snprintf(ret, sizeof ret, "%lld", (long long)ob->retention_s);
+        snprintf(batch, sizeof batch, "%d", SENDER_PRUNE_BATCH);
+        const char *params[] = {ret, batch};
+        int rc = pg_pool_query(p, "sender_prune", 2, params, on_pruned, NULL);
+        if (rc != 0) cd_warn("sender", "event log prune: %s", cd_strerror(rc));
+    }
+}
+
+int chat_sweeper_start(proto_server *srv)
+{
+    if (g_ob) return 0;
+    const char *env = getenv("CHATD_EVENT_RETENTION");
+    int64_t ret = chat_sender_parse_retention(env);
+    if (ret < 0) {
+        cd_error("sender", "CHATD_EVENT_RETENTION=%s: expected a positive number of seconds "
+                           "or a number with s/m/h/d",
+                 env);
+        return CD_EBAD;
+    }
+    outbox *ob = cd_malloc(sizeof *ob);
+    if (!ob) return CD_ENOMEM;
+    memset(ob, 0, sizeof *ob);
+    ob->srv = srv;
+    ob->retention_s = ret;
+    uv_timer_init(srv->loop, &ob->sweep);
+    uv_timer_init(srv->loop, &ob->flush);
+    ob->sweep.data = ob->flush.data = ob;
+    ob->open = 2;
+    uv_timer_start(&ob->sweep, on_sweep_timer, SENDER_SWEEP_INTERVAL_MS,
+                   SENDER_SWEEP_INTERVAL_MS);
+    g_ob = ob;
+    cd_info("sender", "outbox sweeper every %d ms, event retention %lld s",
+            SENDER_SWEEP_INTERVAL_MS, (long long)ret);
+    return 0;
+}
