@@ -875,6 +875,7 @@ static int respond(http_request *req, int status, const char *content_type,
     size_t hl = format_head(srv, head, cap, status, content_type, extra_headers, len, close, ka10);
     h->phase = HTTP_PH_WRITING;
     h->close_after = close;
+    conn_set_deadline(c, HTTP_WRITE_TIMEOUT_MS);
     bool no_body = is_head || status < 200 || status == 204 || status == 304;
     int rc;
     if (no_body) {
@@ -942,7 +943,8 @@ static void sweep_cb(uv_timer_t *t)
             c->deadline = 0;
             if (c->kind == NET_KIND_WS) {
                 ws_conn_on_timeout(c);
-            } else if (c->shutting || c->http->phase == HTTP_PH_LINGER) {
+            } else if (c->shutting || c->http->phase == HTTP_PH_LINGER ||
+                       c->http->phase == HTTP_PH_WRITING) {
                 net_conn_close(c);
             } else if (c->http->phase == HTTP_PH_READ) {
                 if (c->http->rx.stage == HTTP_RX_IDLE) net_conn_close(c);

@@ -50,6 +50,8 @@
 #define HTTP_HEADER_TIMEOUT_MS 10000
 /* From headers complete until the whole body is received. Over → 408. */
 #define HTTP_BODY_TIMEOUT_MS 30000
+/* A response the client does not read within this is abandoned (close). */
+#define HTTP_WRITE_TIMEOUT_MS 30000
 /* A keep-alive connection with no request in progress is closed after this. */
 #define HTTP_KEEPALIVE_TIMEOUT_MS 30000
 /* After an error response we read and discard (lingering close) this long
