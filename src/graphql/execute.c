@@ -96,15 +96,20 @@ struct gql_pset {
 
 struct gql_rval {
     uint8_t kind;
-    bool nulled;  /* null by propagation or error */
-    bool nonnull; /* this position's type is non-null */
-    uint32_t n;   /* LIST length */
-    gql_rval *up; /* container (OBJ or LIST), NULL for data */
+    bool nulled;       /* null by propagation or error */
+    bool nonnull;      /* this position's type is non-null */
+    bool in_loop;      /* OBJ: its fields are being started */
+    bool loop_promise; /* OBJ in loop: an earlier field is still pending */
+    bool deferred;     /* OBJ: a non-null failure waits for its pending fields */
+    uint32_t n;        /* LIST length */
+    uint32_t pending;  /* resolvers in flight in this subtree */
+    gql_rval *up;      /* container (OBJ or LIST), NULL for data */
     union {
         gql_value leaf;
         struct {
             const gql_pset *ps;
             gql_rval *vals;
+            gql_error *derr; /* deferred: the error to report when it settles */
         } obj;
         gql_rval *items;
     } u;
@@ -740,13 +745,22 @@ static int field_args(gql_exec *ex, gql_pfield *pf, const gql_value **args,
     return *err ? CD_EBAD : 0;
 }
 
-/* ---- errors with paths ---- */
+/* ---- field errors and null propagation ----
+ *
+ * A failing field nulls its slot; in a non-null position the null moves to
+ * the container, up to the nearest nullable position, and the error is
+ * reported once. Two graphql-js behaviours are kept so error lists match it:
+ *  - an object whose fields are still being started, with an earlier field
+ *    pending, does not fail at once (executeFields waits for the pending
+ *    promises first): it is marked `deferred` and its remaining fields are
+ *    not started, while its container goes on; it fails, reporting the
+ *    error, when its pending work is done — or at once, reporting its own
+ *    error instead of the new one, when a later failure reaches it;
+ *  - errors from a subtree already replaced by null are dropped (graphql-js
+ *    has answered by then; we wait for those resolvers, since they own
+ *    memory in the run arena, but report nothing).
+ */
 
-/* True when `slot` lies in a subtree already replaced by null. graphql-js
- * settles such a subtree at once (its Promise.all rejects) and the response
- * is usually written before the abandoned resolvers finish, so their errors
- * do not appear; we wait for them (they own memory in the run arena) but
- * drop their errors the same way. */
 static bool subtree_discarded(const gql_rval *r)
 {
     for (; r; r = r->up)
@@ -754,27 +768,18 @@ static bool subtree_discarded(const gql_rval *r)
     return false;
 }
 
-/* Adds a field error located at `locs` with the path of `slot`. */
-static gql_error *field_error_v(gql_exec *ex, const gql_rval *slot, const gql_loc *locs,
+/* A detached error (run arena) with the path of `slot`; NULL on OOM. */
+static gql_error *build_error_v(gql_exec *ex, const gql_rval *slot, const gql_loc *locs,
                                 uint32_t nlocs, const char *fmt, va_list ap)
 {
-    if (subtree_discarded(slot)) return NULL;
-    if (ex->errs.n >= GQL_MAX_ERRORS) {
-        ex->errs.truncated = true;
-        return NULL;
-    }
-    char *msg = cd_arena_vsprintf(&ex->run, fmt, ap); /* resolver messages: any length */
-    gql_error *e = msg ? gql_errors_add(&ex->errs, locs, nlocs, "%s", msg) : NULL;
-    if (!e) {
-        if (!ex->errs.truncated) ex->oom = true;
-        return NULL;
-    }
+    gql_error *e = cd_arena_calloc(&ex->run, 1, sizeof *e);
+    char *msg = e ? cd_arena_vsprintf(&ex->run, fmt, ap) : NULL; /* any length */
     uint32_t depth = 0;
     for (const gql_rval *r = slot; r->up; r = r->up) depth++;
     gql_path_seg *path = cd_arena_alloc(&ex->run, (depth ? depth : 1) * sizeof *path);
-    if (!path) {
+    if (!e || !msg || !path) {
         ex->oom = true;
-        return e;
+        return NULL;
     }
     uint32_t i = depth;
     for (const gql_rval *r = slot; r->up; r = r->up) {
@@ -788,32 +793,117 @@ static gql_error *field_error_v(gql_exec *ex, const gql_rval *slot, const gql_lo
             path[i].index = r - c->u.items;
         }
     }
+    e->message = msg;
+    e->locs = (gql_loc *)locs;
+    e->nlocs = nlocs;
     e->path = path;
     e->npath = depth;
     return e;
 }
 
-static gql_error *field_error(gql_exec *ex, const gql_pfield *pf, const gql_rval *slot,
-                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static gql_error *field_error(gql_exec *ex, const gql_pfield *pf, const gql_rval *slot,
-                              const char *fmt, ...)
+static void record_error(gql_exec *ex, const gql_error *src)
+{
+    if (ex->errs.n >= GQL_MAX_ERRORS) {
+        ex->errs.truncated = true;
+        return;
+    }
+    gql_error *e = gql_errors_add(&ex->errs, src->locs, src->nlocs, "%s", src->message);
+    if (!e) {
+        if (!ex->errs.truncated) ex->oom = true;
+        return;
+    }
+    e->path = src->path;
+    e->npath = src->npath;
+    e->code = src->code;
+    e->ext = src->ext;
+}
+
+/* The field at `slot` failed with `err` (NULL: report nothing, e.g. OOM). */
+static void fail(gql_exec *ex, gql_rval *slot, gql_error *err)
+{
+    if (subtree_discarded(slot)) {
+        slot->nulled = true;
+        return;
+    }
+    gql_rval *r = slot;
+    r->nulled = true;
+    while (r->nonnull && r->up) {
+        gql_rval *c = r->up;
+        if (c->kind == R_OBJ && c->deferred) {
+            c->deferred = false; /* its wait ends now, with its own error */
+            err = c->u.obj.derr;
+        } else if (c->kind == R_OBJ && c->in_loop && c->loop_promise) {
+            c->deferred = true;
+            c->u.obj.derr = err;
+            return;
+        }
+        c->nulled = true;
+        r = c;
+    }
+    if (err) record_error(ex, err);
+}
+
+static void fail_v(gql_exec *ex, const gql_pfield *pf, gql_rval *slot, const char *code,
+                   const gql_value *ext, const char *fmt, va_list ap)
+{
+    gql_error *e = build_error_v(ex, slot, pf->locs, pf->nnodes, fmt, ap);
+    if (e) {
+        e->code = code;
+        e->ext = ext;
+    }
+    fail(ex, slot, e);
+}
+
+static void field_fail(gql_exec *ex, const gql_pfield *pf, gql_rval *slot, const char *code,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void field_fail(gql_exec *ex, const gql_pfield *pf, gql_rval *slot, const char *code,
+                       const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    gql_error *e = field_error_v(ex, slot, pf->locs, pf->nnodes, fmt, ap);
+    fail_v(ex, pf, slot, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+static gql_error *build_error(gql_exec *ex, const gql_rval *slot, const gql_loc *locs,
+                              uint32_t nlocs, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static gql_error *build_error(gql_exec *ex, const gql_rval *slot, const gql_loc *locs,
+                              uint32_t nlocs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gql_error *e = build_error_v(ex, slot, locs, nlocs, fmt, ap);
     va_end(ap);
     return e;
 }
 
-/* Marks slot null; a null in a non-null position nulls its container, up to
- * the nearest nullable position (spec "Handling Field Errors"). */
-static void null_out(gql_rval *r)
+static void wrong_service(gql_exec *ex, const gql_pfield *pf, gql_rval *slot,
+                          const gql_value *ext, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void wrong_service(gql_exec *ex, const gql_pfield *pf, gql_rval *slot,
+                          const gql_value *ext, const char *fmt, ...)
 {
-    r->nulled = true;
-    while (r->nonnull && r->up && !r->up->nulled) {
-        r = r->up;
-        r->nulled = true;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    fail_v(ex, pf, slot, "WRONG_SERVICE", ext, fmt, ap);
+    va_end(ap);
+}
+
+/* Resolver bookkeeping: every slot on the way up counts the resolvers in
+ * flight below it; a deferred object fails once its count drops to zero. */
+static void pending_up(gql_rval *r)
+{
+    for (; r; r = r->up) r->pending++;
+}
+
+static void pending_down(gql_exec *ex, gql_rval *r)
+{
+    for (; r; r = r->up)
+        if (--r->pending == 0 && r->deferred) {
+            r->deferred = false;
+            fail(ex, r, r->u.obj.derr);
+        }
 }
 
 /* ---- execution ---- */
@@ -826,7 +916,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
 static void exec_oom(gql_exec *ex, gql_rval *slot)
 {
     ex->oom = true;
-    null_out(slot);
+    fail(ex, slot, NULL);
 }
 
 static void exec_object(gql_exec *ex, const gql_pset *ps, const gql_value *v, gql_rval *slot,
@@ -841,18 +931,20 @@ static void exec_object(gql_exec *ex, const gql_pset *ps, const gql_value *v, gq
         exec_oom(ex, slot);
         return;
     }
+    memset(vals, 0, ps->n * sizeof *vals);
     for (uint32_t i = 0; i < ps->n; i++) {
-        vals[i].kind = R_PENDING;
-        vals[i].nulled = false;
         vals[i].nonnull = ps->f[i].nonnull;
         vals[i].up = slot;
     }
     slot->u.obj.vals = vals;
     if (!start) return;
+    slot->in_loop = true;
     for (uint32_t i = 0; i < ps->n; i++) {
         exec_field(ex, ps->type, &ps->f[i], v, &vals[i], root);
-        if (slot->nulled || ex->cancelled) break;
+        if (slot->nulled || slot->deferred || ex->cancelled) break;
+        if (vals[i].pending) slot->loop_promise = true;
     }
+    slot->in_loop = false;
 }
 
 static const char *type_name_of(const gql_value *v)
@@ -867,9 +959,8 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
 {
     if (t->kind == GQL_TR_NON_NULL) {
         if (v->kind == GQL_V_NULL) {
-            field_error(ex, pf, slot, "Cannot return null for non-nullable field %s.%s.",
+            field_fail(ex, pf, slot, NULL, "Cannot return null for non-nullable field %s.%s.",
                         ptype->name, pf->def->name);
-            null_out(slot);
             return;
         }
         t = t->of;
@@ -880,10 +971,9 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
     }
     if (t->kind == GQL_TR_LIST) {
         if (v->kind != GQL_V_LIST) {
-            field_error(ex, pf, slot,
+            field_fail(ex, pf, slot, NULL,
                         "Expected Iterable, but did not find one for field \"%s.%s\".",
                         ptype->name, pf->def->name);
-            null_out(slot);
             return;
         }
         slot->kind = R_LIST;
@@ -896,9 +986,8 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
             return;
         }
         bool nn = t->of->kind == GQL_TR_NON_NULL;
+        memset(items, 0, v->len * sizeof *items);
         for (uint32_t i = 0; i < v->len; i++) {
-            items[i].kind = R_PENDING;
-            items[i].nulled = false;
             items[i].nonnull = nn;
             items[i].up = slot;
         }
@@ -944,8 +1033,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
             return;
         }
         if (rc != 0) {
-            field_error(ex, pf, slot, "%s", msg[0] ? msg : "Invalid value");
-            null_out(slot);
+            field_fail(ex, pf, slot, NULL, "%s", msg[0] ? msg : "Invalid value");
             return;
         }
         slot->kind = R_LEAF;
@@ -965,35 +1053,31 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
     case GQL_T_UNION: {
         const char *tn = type_name_of(v);
         if (!tn) {
-            field_error(ex, pf, slot,
+            field_fail(ex, pf, slot, NULL,
                         "Abstract type \"%s\" must resolve to an Object type at runtime for "
                         "field \"%s.%s\". Either the \"%s\" type should provide a "
                         "\"resolveType\" function or each possible type should provide an "
                         "\"isTypeOf\" function.",
                         nt->name, ptype->name, pf->def->name, nt->name);
-            null_out(slot);
             return;
         }
         const gql_type *rt = gql_schema_type(ex->schema, tn);
         if (!rt) {
-            field_error(ex, pf, slot,
+            field_fail(ex, pf, slot, NULL,
                         "Abstract type \"%s\" was resolved to a type \"%s\" that does not exist "
                         "inside the schema.",
                         nt->name, tn);
-            null_out(slot);
             return;
         }
         if (rt->kind != GQL_T_OBJECT) {
-            field_error(ex, pf, slot,
+            field_fail(ex, pf, slot, NULL,
                         "Abstract type \"%s\" was resolved to a non-object type \"%s\".",
                         nt->name, tn);
-            null_out(slot);
             return;
         }
         if (!gql_type_is_possible(nt, rt)) {
-            field_error(ex, pf, slot, "Runtime Object type \"%s\" is not a possible type for \"%s\".",
+            field_fail(ex, pf, slot, NULL, "Runtime Object type \"%s\" is not a possible type for \"%s\".",
                         rt->name, nt->name);
-            null_out(slot);
             return;
         }
         gql_pset *ps = sub_plan(ex, pf, rt);
@@ -1005,8 +1089,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
         return;
     }
     default:
-        field_error(ex, pf, slot, "Field \"%s\" has a non-output type.", pf->def->name);
-        null_out(slot);
+        field_fail(ex, pf, slot, NULL, "Field \"%s\" has a non-output type.", pf->def->name);
         return;
     }
 }
@@ -1027,17 +1110,11 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
     }
     gql_field *def = pf->def;
     if (root && ex->opts.service && def->owner && strcmp(def->owner, ex->opts.service) != 0) {
-        gql_error *e = field_error(ex, pf, slot, "Field \"%s\" is served by the %s service",
-                                   def->name, def->owner);
-        if (e) {
-            e->code = "WRONG_SERVICE";
-            gql_value *ext = gql_obj_new(&ex->run, 1);
-            if (ext) {
-                gql_obj_set(ext, 0, "service", gql_str_ref(def->owner, strlen(def->owner)));
-                e->ext = ext;
-            }
-        }
-        null_out(slot);
+        gql_value *ext = gql_obj_new(&ex->run, 1);
+        if (ext) gql_obj_set(ext, 0, "service", gql_str_ref(def->owner, strlen(def->owner)));
+        else ex->oom = true;
+        wrong_service(ex, pf, slot, ext, "Field \"%s\" is served by the %s service", def->name,
+                      def->owner);
         return;
     }
     const gql_value *args;
@@ -1048,25 +1125,18 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
         return;
     }
     if (rc != 0) {
-        gql_error *e = field_error(ex, pf, slot, "%s", ae->message);
-        if (e) {
-            e->code = ae->code;
-            if (ae->nlocs) {
-                e->locs = ae->locs;
-                e->nlocs = ae->nlocs;
-            }
-        }
-        null_out(slot);
+        gql_error *e = build_error(ex, slot, ae->nlocs ? ae->locs : pf->locs,
+                                   ae->nlocs ? ae->nlocs : pf->nnodes, "%s", ae->message);
+        if (e) e->code = ae->code;
+        fail(ex, slot, e);
         return;
     }
     if (pf->meta == M_SCHEMA || pf->meta == M_TYPE) {
         if (ex->opts.no_introspection) {
-            gql_error *e = field_error(ex, pf, slot,
-                                       "GraphQL introspection has been disabled, but the "
-                                       "requested query contained the field \"%s\".",
-                                       def->name);
-            if (e) e->code = "INTROSPECTION_DISABLED";
-            null_out(slot);
+            field_fail(ex, pf, slot, "INTROSPECTION_DISABLED",
+                       "GraphQL introspection has been disabled, but the requested query "
+                       "contained the field \"%s\".",
+                       def->name);
             return;
         }
         const gql_value *iv;
@@ -1100,6 +1170,7 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
         ri->result = gql_null_value;
         ri->done = false;
         ex->pending++;
+        pending_up(slot);
         def->resolve(ri);
         return;
     }
@@ -1293,6 +1364,7 @@ void gql_ri_return(gql_rinfo *ri, gql_value v)
     if (!ex->cancelled) {
         ri->result = v;
         complete_value(ex, ri->ptype, ri->pf, ri->pf->def->type, &ri->result, ri->slot);
+        pending_down(ex, ri->slot);
     }
     pending_dec(ex);
 }
@@ -1304,7 +1376,7 @@ static void ri_error_v(gql_rinfo *ri, const char *code, const gql_value *ext, co
     ri->done = true;
     gql_exec *ex = ri->ex;
     if (!ex->cancelled) {
-        gql_error *e = field_error_v(ex, ri->slot, ri->pf->locs, ri->pf->nnodes, fmt, ap);
+        gql_error *e = build_error_v(ex, ri->slot, ri->pf->locs, ri->pf->nnodes, fmt, ap);
         if (e) {
             if (code) {
                 e->code = cd_arena_strdup(&ex->run, code);
@@ -1315,7 +1387,8 @@ static void ri_error_v(gql_rinfo *ri, const char *code, const gql_value *ext, co
                 if (!e->ext) ex->oom = true;
             }
         }
-        null_out(ri->slot);
+        fail(ex, ri->slot, e);
+        pending_down(ex, ri->slot);
     }
     pending_dec(ex);
 }

@@ -27,7 +27,7 @@ static const char *SDL =
     "union Actor = User | Bot\n"
     "input Filter { name: String!, limit: Int = 10, colors: [Color!] }\n"
     "type Obj { a: String! b: String list: [Int!] inner: Obj }\n"
-    "type Pair { x: Int! y: Int! z: String }\n"
+    "type Pair { x: Int! y: Int! z: String w: String! }\n"
     "type Query {\n"
     "  user: User\n  users: [User!]!\n  nodes: [Node]\n  actors: [Actor!]\n"
     "  obj: Obj\n  objs: [Obj]\n  nn: String!\n  big: Int\n  frac: Float\n  color: Color\n"
@@ -549,6 +549,44 @@ static void test_async_null_propagation(void **state)
     }
 }
 
+/* graphql-js's executeFields: an object whose non-null field fails while an
+ * earlier field is still pending waits for it before failing, and its
+ * container goes on meanwhile (so "fail" runs first and is reported first);
+ * without a pending field it fails at once and the rest is not started. */
+static void test_deferred_object_failure(void **state)
+{
+    fixture *f = *state;
+    static const char *q[2] = {"{ pair { z w } fail }", "{ pair { w z } fail }"};
+    static const char *want[2] = {
+        "{\"data\":{\"pair\":null,\"fail\":null},\"errors\":[{\"message\":\"failed fail\","
+        "\"locations\":[{\"line\":1,\"column\":16}],\"path\":[\"fail\"],\"extensions\":{"
+        "\"code\":\"BOOM\"}},{\"message\":\"Cannot return null for non-nullable field "
+        "Pair.w.\",\"locations\":[{\"line\":1,\"column\":12}],\"path\":[\"pair\",\"w\"]}]}",
+        "{\"data\":{\"pair\":null,\"fail\":null},\"errors\":[{\"message\":\"Cannot return "
+        "null for non-nullable field Pair.w.\",\"locations\":[{\"line\":1,\"column\":10}],"
+        "\"path\":[\"pair\",\"w\"]},{\"message\":\"failed fail\",\"locations\":[{\"line\":"
+        "1,\"column\":16}],\"path\":[\"fail\"],\"extensions\":{\"code\":\"BOOM\"}}]}"};
+    for (int i = 0; i < 2; i++) {
+        nqueue = nstart = 0;
+        gql_exec *ex = gql_exec_new(f->s, NULL);
+        assert_int_equal(gql_exec_prepare(ex, q[i], strlen(q[i]), NULL), 0);
+        int done = 0;
+        assert_int_equal(gql_exec_run(ex, &f->root, NULL, on_done, &done), 0);
+        assert_int_equal(nqueue, i == 0 ? 1 : 0); /* z starts only before w */
+        if (i == 0) {
+            assert_int_equal(done, 0);
+            gql_ri_return(queue[0], gql_str_ref("zz", 2));
+        }
+        assert_int_equal(done, 1);
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        assert_string_equal(b.data, want[i]);
+        cd_buf_free(&b);
+        gql_exec_free(ex);
+    }
+}
+
 static void test_serial_mutations(void **state)
 {
     fixture *f = *state;
@@ -973,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_operation_selection),
         cmocka_unit_test(test_async_parallel),
         cmocka_unit_test(test_async_null_propagation),
+        cmocka_unit_test(test_deferred_object_failure),
         cmocka_unit_test(test_serial_mutations),
         cmocka_unit_test(test_free_while_pending),
         cmocka_unit_test(test_shared_plans),
