@@ -78,8 +78,10 @@ struct pg_conn {
     bool leased;
     bool ever_connected;
     uint64_t attempts; /* connect attempts made */
-    int nprepared;  /* registered statements prepared on this connection */
+    int nprepared;  /* registered statements [0, nprepared) were sent to PREPARE */
     int prep_target;
+    int syncs_left; /* WORK_PREPARE: one Sync per statement */
+    uint64_t prep_failed[(PG_MAX_PREPARED + 63) / 64]; /* PREPARE failed: run as text */
     int backoff_ms;
     pg_work work;
     pg_unit *unit;  /* WORK_UNIT / WORK_LEASEQ */
@@ -124,11 +126,18 @@ static void kick_cb(uv_timer_t *t);
 
 /* ---- small helpers ---- */
 
+/* Copies an error text as one line (libpq's span several): newlines and
+ * tabs become single spaces, trailing space is dropped. */
 static void pg_copy_msg(char *dst, const char *src)
 {
-    snprintf(dst, PG_MSG_MAX, "%s", src ? src : "");
-    size_t n = strlen(dst);
-    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' ')) dst[--n] = '\0';
+    char *w = dst, *end = dst + PG_MSG_MAX - 1;
+    for (const char *r = src ? src : ""; *r && w < end; r++) {
+        char ch = (*r == '\n' || *r == '\t' || *r == '\r') ? ' ' : *r;
+        if (ch == ' ' && (w == dst || w[-1] == ' ')) continue;
+        *w++ = ch;
+    }
+    while (w > dst && w[-1] == ' ') w--;
+    *w = '\0';
 }
 
 static const pg_prep *pool_find_prep(const pg_pool *p, const char *name)
@@ -399,6 +408,7 @@ static void conn_connected(pg_conn *c)
     c->ever_connected = true;
     c->backoff_ms = PG_RECONNECT_MIN_MS;
     c->nprepared = 0;
+    memset(c->prep_failed, 0, sizeof c->prep_failed);
     c->work = WORK_NONE;
     if (conn_watch(c, UV_READABLE) != 0) {
         conn_drop(c, "poll setup failed");
@@ -441,7 +451,14 @@ static void conn_clear_results(pg_conn *c)
 static int conn_send_stmt(pg_conn *c, const char *sql, int nparams, const char *const *params)
 {
     const pg_prep *pr = pool_find_prep(c->pool, sql);
-    if (pr) return PQsendQueryPrepared(c->pg, pr->name, nparams, params, NULL, NULL, 0);
+    if (pr) {
+        int i = (int)(pr - c->pool->preps);
+        /* not prepared on this session yet (registered while leased) or its
+         * PREPARE failed: run the text, so the caller gets the real error */
+        if (i >= c->nprepared || (c->prep_failed[i / 64] >> (i % 64) & 1))
+            return PQsendQueryParams(c->pg, pr->sql, nparams, NULL, params, NULL, NULL, 0);
+        return PQsendQueryPrepared(c->pg, pr->name, nparams, params, NULL, NULL, 0);
+    }
     return PQsendQueryParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
@@ -471,10 +488,13 @@ static void conn_start_prepare(pg_conn *c)
     c->prep_target = p->nprep;
     c->nexpect = 0; /* results are checked as they arrive, not stored */
     c->ri = 0;
+    c->syncs_left = p->nprep - c->nprepared;
     int ok = 1;
-    for (int i = c->nprepared; ok && i < p->nprep; i++)
+    /* a Sync after each PREPARE: one bad statement must not abort the rest */
+    for (int i = c->nprepared; ok && i < p->nprep; i++) {
         ok = PQsendPrepare(c->pg, p->preps[i].name, p->preps[i].sql, p->preps[i].nparams, NULL);
-    if (ok) ok = PQpipelineSync(c->pg);
+        if (ok) ok = PQpipelineSync(c->pg);
+    }
     if (!ok || conn_flush(c) != 0) conn_drop(c, PQerrorMessage(c->pg));
 }
 
@@ -625,6 +645,7 @@ static void conn_process(pg_conn *c)
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(r);
+            if (c->work == WORK_PREPARE && --c->syncs_left > 0) continue;
             conn_work_done(c);
             continue;
         }
@@ -632,8 +653,12 @@ static void conn_process(pg_conn *c)
             /* a bad registered statement is a programming error: log it;
              * queries naming it will fail with the server's error */
             const char *msg, *state;
-            if (res_status(r, &msg, &state) != 0 && c->nprepared + c->ri < c->pool->nprep)
-                cd_error("pg", "prepare %s failed: %s", c->pool->preps[c->nprepared + c->ri].name, msg);
+            int i = c->nprepared + c->ri;
+            if (res_status(r, &msg, &state) != 0 && i < c->pool->nprep) {
+                pg_copy_msg(c->msg, msg);
+                cd_error("pg", "prepare %s failed: %s", c->pool->preps[i].name, c->msg);
+                c->prep_failed[i / 64] |= 1ull << (i % 64);
+            }
             c->ri++;
             PQclear(r);
         } else if (c->ri < c->nexpect && c->ri < (int)CD_ARRAY_LEN(c->res)) c->res[c->ri++] = r;
@@ -688,18 +713,13 @@ static void conn_drop(pg_conn *c, const char *why)
 {
     pg_pool *p = c->pool;
     bool was_up = c->state == CONN_READY;
-    char msg[PG_MSG_MAX];
-    snprintf(msg, sizeof msg, "database connection lost: %s", why && *why ? why : "unknown");
-    /* one line for logs and clients: libpq's messages span several */
-    char *w = msg;
-    for (const char *r = msg; *r; r++) {
-        char ch = (*r == '\n' || *r == '\t') ? ' ' : *r;
-        if (ch == ' ' && (w == msg || w[-1] == ' ')) continue;
-        *w++ = ch;
-    }
-    while (w > msg && w[-1] == ' ') w--;
-    *w = '\0';
+    static const char prefix[] = "database connection lost: ";
+    char raw[PG_MSG_MAX], msg[PG_MSG_MAX];
+    snprintf(raw, sizeof raw, "%s%s", prefix, why && *why ? why : "unknown");
+    pg_copy_msg(msg, raw);
     if (was_up) cd_warn("pg", "connection %d dropped: %s", c->idx, msg);
+    else if (c->idx == 0)
+        cd_warn("pg", "cannot connect (retry in %d ms): %s", c->backoff_ms, msg + sizeof prefix - 1);
     conn_poll_close(c);
     if (c->pg) PQfinish(c->pg);
     c->pg = NULL;

@@ -225,8 +225,28 @@ static void test_prepared(void **state)
     run_until(&loop, &c.done);
     assert_string_equal(c.value, "2");
 
+    /* a statement whose PREPARE fails does not break the ones after it, and
+     * running it reports the server's real error */
+    assert_int_equal(pg_pool_prepare(p, "broken", "SELEC $1::int", 1), 0);
+    assert_int_equal(pg_pool_prepare(p, "after_broken", "SELECT $1::int * 3", 1), 0);
+    qres e = {0}, f = {0};
+    const char *pe[] = {"5"};
+    assert_int_equal(pg_pool_query(p, "broken", 1, pe, on_query, &e), 0);
+    assert_int_equal(pg_pool_query(p, "after_broken", 1, pe, on_query, &f), 0);
+    run_until(&loop, &e.done);
+    run_until(&loop, &f.done);
+    assert_int_equal(e.status, CD_EIO);
+    assert_string_equal(e.sqlstate, "42601");
+    assert_int_equal(f.status, 0);
+    assert_string_equal(f.value, "15");
+    qres g = {0};
+    assert_int_equal(pg_pool_query(p, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'after_broken'",
+                                   0, NULL, on_query, &g), 0);
+    run_until(&loop, &g.done);
+    assert_string_equal(g.value, "1");
+
     /* the registry is bounded by PG_MAX_PREPARED */
-    int n = 2;
+    int n = 4;
     char name[32];
     for (; n < PG_MAX_PREPARED; n++) {
         snprintf(name, sizeof name, "s%d", n);
