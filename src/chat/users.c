@@ -351,10 +351,22 @@ static void fail_duplicate(gql_rinfo *ri, const pg_result *r)
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "Username already exists");
 }
 
+/* How many bytes of user input to echo in a message: at most
+ * USER_MSG_ECHO_MAX, cut at a UTF-8 character boundary and before any NUL. */
+static int echo_len(const char *s, size_t len)
+{
+    size_t n = len > USER_MSG_ECHO_MAX ? USER_MSG_ECHO_MAX : len;
+    const char *nul = memchr(s, 0, n);
+    if (nul) n = (size_t)(nul - s);
+    if (n < len)
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    return (int)n;
+}
+
 static void not_found_id(gql_rinfo *ri, const char *id, size_t len)
 {
-    gql_ri_error(ri, CHAT_E_NOT_FOUND, "User with ID %.*s not found",
-                 (int)(len > USER_MSG_ECHO_MAX ? USER_MSG_ECHO_MAX : len), id);
+    gql_ri_error(ri, CHAT_E_NOT_FOUND, "User with ID %.*s not found", echo_len(id, len), id);
 }
 
 /* ---- User.email ---- */
@@ -386,8 +398,7 @@ static void on_user_one(const pg_result *r, void *ud)
     if (pg_result_rows(r) == 0) {
         if (op->username)
             gql_ri_error(op->ri, CHAT_E_NOT_FOUND, "User with username %.*s not found",
-                         (int)(op->ulen > USER_MSG_ECHO_MAX ? USER_MSG_ECHO_MAX : op->ulen),
-                         op->username);
+                         echo_len(op->username, op->ulen), op->username);
         else if (op->id)
             not_found_id(op->ri, op->id, strlen(op->id));
         else

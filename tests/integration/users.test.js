@@ -192,6 +192,9 @@ describe('user role, token mode', () => {
     }
     const r = await gql(chatd, '{ userByUsername(username: "no_such_user_x") { id } }', undefined, h);
     assert.equal(errCode(r), 'NOT_FOUND');
+    // echoed input is cut to 64 bytes at a character boundary
+    const long = await gql(chatd, 'query($u: String!) { userByUsername(username: $u) { id } }', { u: `x${'é'.repeat(40)}` }, h);
+    assert.equal(long.body.errors[0].message, `User with username x${'é'.repeat(31)} not found`);
   });
 
   test('updateUser: own profile; another user is FORBIDDEN; duplicates "already exists"', async () => {
