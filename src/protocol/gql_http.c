@@ -209,9 +209,16 @@ static char *cors_headers(http_request *req, const cd_config *cfg)
                             origin);
 }
 
+static void access_log(const http_request *req, int status, size_t len)
+{
+    cd_debug("http", "%s %s %d %zu bytes ip=%s", req->method, req->path, status, len,
+             req->client_ip ? req->client_ip : "?");
+}
+
 static void respond(http_request *req, int status, const char *ct, const char *extra,
                     const char *body, size_t len)
 {
+    access_log(req, status, len);
     cd_metrics_http_status(status);
     http_respond(req, status, ct, extra, body, len);
 }
@@ -227,6 +234,7 @@ static void respond_buf(http_request *req, int status, const char *ct, const cha
     cd_metrics_http_status(status);
     size_t len;
     char *data = cd_buf_steal(b, &len);
+    access_log(req, status, len);
     http_respond_buf(req, status, ct, extra, data, len);
 }
 
