@@ -94,6 +94,29 @@ static int rx_on_url_complete(llhttp_t *p)
     http_req_impl *r = rx->req;
     const char *u = rx->tmp.data ? rx->tmp.data : "";
     size_t n = rx->tmp.len;
+    /* absolute-form (RFC 9112 §3.2.2): keep only path and query */
+    if ((n > 7 && strncasecmp(u, "http://", 7) == 0) || (n > 8 && strncasecmp(u, "https://", 8) == 0)) {
+        const char *auth = memchr(u, '/', n) + 2;
+        const char *slash = memchr(auth, '/', n - (size_t)(auth - u));
+        const char *qm = memchr(auth, '?', n - (size_t)(auth - u));
+        const char *start = slash && (!qm || slash < qm) ? slash : qm;
+        if (!start) {
+            u = "/";
+            n = 1;
+        } else if (start == qm) {
+            /* "http://host?x": path is "/" — rebuild as "/?x" in the arena */
+            char *t = cd_arena_alloc(&r->arena, n - (size_t)(qm - u) + 2);
+            if (!t) return rx_fail(rx, 503);
+            t[0] = '/';
+            memcpy(t + 1, qm, n - (size_t)(qm - u));
+            n = n - (size_t)(qm - u) + 1;
+            t[n] = 0;
+            u = t;
+        } else {
+            n -= (size_t)(start - u);
+            u = start;
+        }
+    }
     const char *q = memchr(u, '?', n);
     size_t plen = q ? (size_t)(q - u) : n;
     char *path = cd_arena_strndup(&r->arena, u, plen);

@@ -45,19 +45,23 @@ bool ws_is_upgrade(const http_request *req) { return req->is_websocket; }
 
 const char *ws_select_protocol(const http_request *req, const char *const *supported)
 {
-    const char *offered = http_req_header(req, "Sec-WebSocket-Protocol");
-    if (!offered || !supported) return NULL;
-    const char *s = offered;
-    while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == ',') s++;
-        const char *e = s;
-        while (*e && *e != ',') e++;
-        const char *end = e;
-        while (end > s && (end[-1] == ' ' || end[-1] == '\t')) end--;
-        size_t n = (size_t)(end - s);
-        for (size_t i = 0; n && supported[i]; i++)
-            if (strlen(supported[i]) == n && memcmp(supported[i], s, n) == 0) return supported[i];
-        s = e;
+    if (!supported) return NULL;
+    /* the offer may be split over several header lines */
+    for (size_t h = 0; h < req->nheaders; h++) {
+        if (strcasecmp(req->headers[h].name, "Sec-WebSocket-Protocol") != 0) continue;
+        const char *s = req->headers[h].value;
+        while (*s) {
+            while (*s == ' ' || *s == '\t' || *s == ',') s++;
+            const char *e = s;
+            while (*e && *e != ',') e++;
+            const char *end = e;
+            while (end > s && (end[-1] == ' ' || end[-1] == '\t')) end--;
+            size_t n = (size_t)(end - s);
+            for (size_t i = 0; n && supported[i]; i++)
+                if (strlen(supported[i]) == n && memcmp(supported[i], s, n) == 0)
+                    return supported[i];
+            s = e;
+        }
     }
     return NULL;
 }

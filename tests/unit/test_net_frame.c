@@ -599,6 +599,27 @@ static void test_http_rx_request(void **state)
     }
 }
 
+static void test_http_rx_absolute_form(void **state)
+{
+    (void)state;
+    const char *raws[] = {"GET http://example.com:4000/graphql?x=1 HTTP/1.1\r\n\r\n",
+                          "GET https://h/p HTTP/1.1\r\n\r\n", "GET http://h HTTP/1.1\r\n\r\n",
+                          "GET http://h?q=2 HTTP/1.1\r\n\r\n"};
+    const char *paths[] = {"/graphql", "/p", "/", "/"};
+    const char *queries[] = {"x=1", "", "", "q=2"};
+    for (size_t i = 0; i < CD_ARRAY_LEN(raws); i++) {
+        http_rx rx;
+        http_rx_init(&rx);
+        size_t used;
+        assert_int_equal(http_rx_feed(&rx, raws[i], strlen(raws[i]), &used), HTTP_RX_REQUEST);
+        http_req_impl *req = http_rx_take(&rx);
+        assert_string_equal(req->pub.path, paths[i]);
+        assert_string_equal(req->pub.query, queries[i]);
+        http_req_free(req);
+        http_rx_free(&rx);
+    }
+}
+
 static int rx_status(const char *raw, size_t len)
 {
     http_rx rx;
@@ -671,7 +692,8 @@ static void test_http_rx_websocket_detection(void **state)
                       "Connection: keep-alive, Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                       "Sec-WebSocket-Version: 13\r\n"
-                      "Sec-WebSocket-Protocol: chat, graphql-transport-ws\r\n\r\n\x81\x80";
+                      "Sec-WebSocket-Protocol: chat\r\n"
+                      "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n\x81\x80";
     http_rx rx;
     http_rx_init(&rx);
     size_t used;
@@ -724,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_sha1_base64),
         cmocka_unit_test(test_http_rx_request),
         cmocka_unit_test(test_http_rx_limits),
+        cmocka_unit_test(test_http_rx_absolute_form),
         cmocka_unit_test(test_http_rx_websocket_detection),
         cmocka_unit_test(test_url_decode),
     };
