@@ -203,9 +203,11 @@ struct rd_client {
     uint64_t published, publish_errors, messages, reconnects;
 };
 
+/* One request in flight on the publishing connection. */
 typedef struct rd_pubreq {
     rd_client *c;
-    rd_publish_cb cb;
+    rd_publish_cb cb;   /* PUBLISH */
+    rd_reply_cb rcb;    /* rd_command */
     void *ud;
 } rd_pubreq;
 
@@ -516,6 +518,60 @@ static void rd_pub_reply(redisAsyncContext *ac, void *r, void *priv)
     if (cb) cb(ud, status, n);
 }
 
+static void rd_cmd_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    rd_pubreq *q = priv;
+    rd_client *c = q->c;
+    redisReply *rep = r;
+    c->pending--;
+    int status = 0;
+    if (!rep) status = c->closing ? CD_ECLOSED : CD_EUNAVAIL;
+    else if (rep->type == REDIS_REPLY_ERROR) status = CD_EIO;
+    rd_reply_cb cb = q->rcb;
+    void *ud = q->ud;
+    cd_free(q);
+    if (cb) cb(ud, status, rep);
+}
+
+int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *argvlen,
+               rd_reply_cb cb, void *ud)
+{
+    if (argc < 1 || !argv || !argv[0]) return CD_EBAD;
+    static const char *const refused[] = {"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
+                                          "punsubscribe", "sunsubscribe", "monitor"};
+    size_t l0 = argvlen ? argvlen[0] : strlen(argv[0]);
+    for (size_t i = 0; i < CD_ARRAY_LEN(refused); i++)
+        if (strlen(refused[i]) == l0 && strncasecmp(argv[0], refused[i], l0) == 0) return CD_EBAD;
+    if (c->closing) return CD_ECLOSED;
+    if (!c->pub.up) return CD_EUNAVAIL;
+    if (c->pending >= RD_MAX_PENDING) return CD_ELIMIT;
+    rd_pubreq *q = cd_calloc(1, sizeof *q);
+    if (!q) return CD_ENOMEM;
+    q->c = c;
+    q->rcb = cb;
+    q->ud = ud;
+    size_t *lens = NULL;
+    size_t local[16];
+    if (!argvlen) {
+        lens = argc <= 16 ? local : cd_malloc((size_t)argc * sizeof *lens);
+        if (!lens) {
+            cd_free(q);
+            return CD_ENOMEM;
+        }
+        for (int i = 0; i < argc; i++) lens[i] = argv[i] ? strlen(argv[i]) : 0;
+    }
+    int rc = redisAsyncCommandArgv(c->pub.ac, rd_cmd_reply, q, argc, (const char **)argv,
+                                   argvlen ? argvlen : lens);
+    if (lens && lens != local) cd_free(lens);
+    if (rc != REDIS_OK) {
+        cd_free(q);
+        return CD_EUNAVAIL;
+    }
+    c->pending++;
+    return 0;
+}
+
 int rd_publish(rd_client *c, const char *channel, const void *data, size_t len,
                rd_publish_cb cb, void *ud)
 {
@@ -528,7 +584,7 @@ int rd_publish(rd_client *c, const char *channel, const void *data, size_t len,
         return CD_EUNAVAIL;
     }
     if (c->pending >= RD_MAX_PENDING) return CD_ELIMIT;
-    rd_pubreq *q = cd_malloc(sizeof *q);
+    rd_pubreq *q = cd_calloc(1, sizeof *q);
     if (!q) return CD_ENOMEM;
     q->c = c;
     q->cb = cb;

@@ -90,6 +90,23 @@ int rd_url_parse(const char *url, rd_url *out);
  * if Redis is down (it retries), CD_EBAD for a bad URL, CD_ENOMEM. */
 int rd_client_new(uv_loop_t *loop, const char *url, const rd_callbacks *cbs, rd_client **out);
 
+struct redisReply; /* hiredis's reply type (<hiredis/hiredis.h>) */
+
+/* A command completed: status 0 with the reply (any type but an error),
+ * CD_EIO with the error reply (reply->str holds the message), or
+ * CD_EUNAVAIL / CD_ECLOSED with reply NULL. The reply is valid only during
+ * the callback. */
+typedef void (*rd_reply_cb)(void *ud, int status, const struct redisReply *reply);
+
+/* Runs any command on the publishing connection (argv binary-safe; argvlen
+ * may be NULL for NUL-terminated strings): GET/SET/INCR/EXPIRE/EVAL for
+ * presence keys, counters, throttles. Subscribe-family commands and
+ * MONITOR are refused (CD_EBAD) — they would take the connection over.
+ * cb may be NULL. Fails at once with CD_EUNAVAIL while disconnected,
+ * CD_ELIMIT beyond RD_MAX_PENDING in flight (shared with publishes). */
+int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *argvlen,
+               rd_reply_cb cb, void *ud);
+
 /* PUBLISH channel data. cb may be NULL (fire and forget). */
 int rd_publish(rd_client *c, const char *channel, const void *data, size_t len,
                rd_publish_cb cb, void *ud);

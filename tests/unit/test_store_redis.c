@@ -26,6 +26,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <hiredis/hiredis.h>
+
 #include "core/arena.h"
 #include "store/redis.h"
 
@@ -365,6 +367,76 @@ static void test_redis_restart(void **state)
     priv_redis_stop(SIGTERM);
 }
 
+typedef struct cmdres {
+    int done;
+    int status;
+    int type;
+    long long integer;
+    char str[128];
+} cmdres;
+
+static void on_cmd(void *ud, int status, const struct redisReply *reply)
+{
+    cmdres *r = ud;
+    r->done++;
+    r->status = status;
+    r->type = reply ? reply->type : -1;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) r->integer = reply->integer;
+    if (reply && reply->str) snprintf(r->str, sizeof r->str, "%.*s", (int)reply->len, reply->str);
+}
+
+static void test_generic_commands(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_client *c = new_client(&loop, &s);
+    char key[64];
+    snprintf(key, sizeof key, "presence:test:%d", (int)getpid());
+    const char *set[] = {"SET", key, "online", "EX", "30"};
+    cmdres a = {0}, b = {0}, t = {0}, e = {0}, v = {0};
+    assert_int_equal(rd_command(c, 5, set, NULL, on_cmd, &a), 0);
+    const char *get[] = {"GET", key};
+    assert_int_equal(rd_command(c, 2, get, NULL, on_cmd, &b), 0);
+    const char *ttl[] = {"TTL", key};
+    assert_int_equal(rd_command(c, 2, ttl, NULL, on_cmd, &t), 0);
+    /* an error reply: INCR on a non-integer */
+    const char *incr[] = {"INCR", key};
+    assert_int_equal(rd_command(c, 2, incr, NULL, on_cmd, &e), 0);
+    /* binary-safe arguments with explicit lengths, through EVAL */
+    const char *ev[] = {"EVAL", "return string.len(ARGV[1])", "0", "a\0b"};
+    size_t evl[] = {4, 26, 1, 3};
+    assert_int_equal(rd_command(c, 4, ev, evl, on_cmd, &v), 0);
+    RUN_UNTIL(&loop, v.done == 1);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.str, "OK");
+    assert_int_equal(b.status, 0);
+    assert_int_equal(b.type, REDIS_REPLY_STRING);
+    assert_string_equal(b.str, "online");
+    assert_int_equal(t.status, 0);
+    assert_true(t.integer > 0 && t.integer <= 30);
+    assert_int_equal(e.status, CD_EIO);
+    assert_int_equal(e.type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(e.str, "not an integer"));
+    assert_int_equal(v.status, 0);
+    assert_int_equal(v.integer, 3);
+
+    /* commands that would take the connection over are refused */
+    const char *sub[] = {"subscribe", "x"};
+    assert_int_equal(rd_command(c, 2, sub, NULL, on_cmd, &a), CD_EBAD);
+    const char *mon[] = {"MONITOR"};
+    assert_int_equal(rd_command(c, 1, mon, NULL, on_cmd, &a), CD_EBAD);
+    assert_int_equal(rd_command(c, 0, mon, NULL, on_cmd, &a), CD_EBAD);
+
+    const char *del[] = {"DEL", key};
+    cmdres d = {0};
+    assert_int_equal(rd_command(c, 2, del, NULL, on_cmd, &d), 0);
+    RUN_UNTIL(&loop, d.done == 1);
+    assert_int_equal(d.integer, 1);
+    close_all(&loop, c);
+}
+
 static void test_close_with_inflight_publish(void **state)
 {
     (void)state;
@@ -402,6 +474,8 @@ static void test_limits_while_unreachable(void **state)
     rd_stats_get(c, &st);
     assert_true(st.reconnects >= 4); /* refused quickly, retried with backoff */
     assert_int_equal(rd_publish(c, "a", "x", 1, NULL, NULL), CD_EUNAVAIL);
+    const char *get[] = {"GET", "k"};
+    assert_int_equal(rd_command(c, 2, get, NULL, NULL, NULL), CD_EUNAVAIL);
 
     char name[RD_MAX_CHANNEL_LEN + 2];
     memset(name, 'c', sizeof name);
@@ -476,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_pubsub_roundtrip),
         cmocka_unit_test(test_unsubscribe),
         cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test(test_generic_commands),
         cmocka_unit_test(test_close_with_inflight_publish),
         cmocka_unit_test(test_limits_while_unreachable),
         cmocka_unit_test(test_alloc_failures),
