@@ -436,7 +436,8 @@ static void op_run_done(gql_exec *ex, void *ud)
 {
     struct proto_sub *op = ud;
     op->running = false;
-    ev_free(op->running_ev);
+    /* the result may point into the event's value: free it after writing */
+    gqlws_event *done_ev = op->running_ev;
     op->running_ev = NULL;
     if (!op->ended && op->conn->ws) {
         cd_buf b;
@@ -454,6 +455,7 @@ static void op_run_done(gql_exec *ex, void *ud)
             gql_exec_trim(ex); /* idle subscription: keep only the prepared state */
         }
     }
+    ev_free(done_ev);
     if (op->ended) {
         op_release(op);
         return;
