@@ -93,3 +93,39 @@ test('GraphQL errors surface as errors', async () => {
     /nope/,
   );
 });
+
+test('the seed client shape in trust mode: setContext identity headers + graphql-ws connectionParams', async () => {
+  const { setContext } = await import('@apollo/client/link/context');
+  const trust = await startChatd({ auth: 'trust' });
+  const identity = { 'user-id': 'seed-user-1', username: 'seedy' };
+  const ws = createClient({ url: trust.wsUrl, webSocketImpl: WebSocket, connectionParams: () => identity, retryAttempts: 0 });
+  const authLink = setContext((_, { headers }) => ({ headers: { ...headers, ...identity } }));
+  const seedClient = new ApolloClient({
+    link: split(
+      ({ query }) => {
+        const def = getMainDefinition(query);
+        return def.kind === 'OperationDefinition' && def.operation === 'subscription';
+      },
+      new GraphQLWsLink(ws),
+      authLink.concat(new HttpLink({ uri: trust.url, headers: { origin: 'http://localhost:3000' } })),
+    ),
+    cache: new InMemoryCache(),
+  });
+  try {
+    const q = await seedClient.query({ query: gql`query WhoAmI { whoami }`, fetchPolicy: 'no-cache' });
+    assert.equal(q.data.whoami, 'seed-user-1/seedy');
+    const values = await new Promise((resolve, reject) => {
+      const got = [];
+      seedClient.subscribe({ query: gql`subscription { countdown(from: 2) }` }).subscribe({
+        next: (r) => got.push(r.data.countdown),
+        error: reject,
+        complete: () => resolve(got),
+      });
+    });
+    assert.deepEqual(values, [2, 1, 0]);
+  } finally {
+    seedClient.stop();
+    await ws.dispose();
+    assert.equal((await trust.stop()).code, 0, trust.logs());
+  }
+});
