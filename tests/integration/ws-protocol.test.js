@@ -278,7 +278,7 @@ describe('heartbeat', () => {
     await dead.next((m) => m.type === 'connection_ack');
     const closed = await dead.closedWith(3000);
     assert.deepEqual(closed, { code: 4504, reason: 'Ping timeout' });
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 700));
     assert.ok(pings >= 2, `alive peer got ${pings} pings`);
     alive.send({ type: 'ping' });
     assert.equal((await alive.next((m) => m.type === 'pong')).type, 'pong');
