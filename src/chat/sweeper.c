@@ -18,7 +18,7 @@
  *
  * State: one outbox per process (one proto_server), a heap struct holding
  * the two timers; freed in the timers' close callbacks once the process
- * drains (the tick sees srv->draining). A publish context is a small heap
+ * drains (a shutdown hook, or the next tick seeing srv->draining). A publish context is a small heap
  * allocation freed in its publish callback.
  */
 #include <stdio.h>
@@ -230,6 +230,15 @@ static void on_sweep_timer(uv_timer_t *t)
     }
 }
 
+/* Shutdown hook (after the HTTP drain, before the pool and broker close):
+ * flush pending marks and stop the timers. */
+static void on_shutdown(proto_server *srv, void *ud)
+{
+    CD_UNUSED(srv);
+    outbox *ob = ud;
+    if (g_ob == ob) outbox_close(ob);
+}
+
 int chat_sweeper_start(proto_server *srv)
 {
     if (g_ob) return 0;
@@ -253,6 +262,8 @@ int chat_sweeper_start(proto_server *srv)
     uv_timer_start(&ob->sweep, on_sweep_timer, SENDER_SWEEP_INTERVAL_MS,
                    SENDER_SWEEP_INTERVAL_MS);
     g_ob = ob;
+    if (proto_on_shutdown(srv, on_shutdown, ob) != 0)
+        cd_warn("sender", "no shutdown hook slot: the sweeper stops at its next tick");
     cd_info("sender", "outbox sweeper every %d ms, event retention %lld s",
             SENDER_SWEEP_INTERVAL_MS, (long long)ret);
     return 0;

@@ -1,0 +1,67 @@
+// A sender killed between COMMIT and PUBLISH loses nothing: the process
+// started with CHATD_TEST_CRASH_AFTER_COMMIT=1 (test hook, needs test
+// fixtures) exits right after its first createMessage commits; the event
+// sits in chat_events unpublished; another sender's sweeper publishes it to
+// a Redis subscriber of the chat channel and marks it published.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { startChatd, gqlPost, signToken } from './lib/chatd.js';
+import { redisSubscribe } from './lib/redis-sub.js';
+
+function sql(statement) {
+  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
+  return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
+}
+
+test('an event committed by a sender that died before PUBLISH reaches a Redis subscriber', async () => {
+  const s = Date.now().toString(36);
+  const [a, b] = sql(`INSERT INTO users (username, email) VALUES ('crash_a${s}', 'ca${s}@example.com'), ('crash_b${s}', 'cb${s}@example.com') RETURNING id`).split('\n');
+  const h = { authorization: `Bearer ${signToken({ sub: a })}` };
+
+  const doomed = await startChatd({ role: 'sender', db: true, redis: true, env: { CHATD_TEST_CRASH_AFTER_COMMIT: '1' } });
+  const chatRes = await gqlPost(doomed.url, { query: 'mutation($in: CreateChatInput!) { createChat(createChatInput: $in) { id } }', variables: { in: { name: 'crash', participantIds: [b] } } }, h);
+  const chatId = chatRes.body.data.createChat.id;
+  const sub = await redisSubscribe(process.env.CHATD_TEST_REDIS_URL, [`chat:${chatId}`]);
+  try {
+    const send = gqlPost(doomed.url, { query: 'mutation($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id } }', variables: { in: { chatId, senderId: a, content: 'survives the crash' } } }, h).catch((e) => e);
+    const { code } = await doomed.exited;
+    assert.equal(code, 86, doomed.logs());
+    assert.ok((await send) instanceof Error, 'the client saw the connection drop');
+    // committed, not published
+    assert.equal(sql(`SELECT seq || '|' || kind || '|' || (published_at IS NULL) FROM chat_events WHERE chat_id = '${chatId}'`), '1|message.created|true');
+    assert.equal(sub.messages.length, 0);
+
+    const rescuer = await startChatd({ role: 'sender', db: true, redis: true });
+    try {
+      const m = await sub.next((x) => x.json && x.json.seq === 1, 10000);
+      assert.equal(m.json.kind, 'message.created');
+      assert.equal(m.json.chatId, chatId);
+      assert.equal(m.json.data.content, 'survives the crash');
+      assert.match(rescuer.logs(), /republishing 1 unconfirmed event/);
+      let published = 'f';
+      for (let i = 0; i < 30 && published !== 't'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        published = sql(`SELECT published_at IS NOT NULL FROM chat_events WHERE chat_id = '${chatId}' AND seq = 1`);
+      }
+      assert.equal(published, 't');
+      // later sweeps do not publish it again
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(sub.messages.filter((x) => x.json && x.json.seq === 1).length, 1);
+    } finally {
+      assert.equal((await rescuer.stop()).code, 0, rescuer.logs());
+    }
+  } finally {
+    sub.close();
+  }
+});
+
+test('the crash hook is inert without test fixtures', async () => {
+  const srv = await startChatd({ role: 'sender', db: true, redis: true, fixtures: false, env: { CHATD_TEST_CRASH_AFTER_COMMIT: '1' } });
+  try {
+    assert.match(srv.logs(), /CHATD_TEST_CRASH_AFTER_COMMIT ignored/);
+  } finally {
+    assert.equal((await srv.stop()).code, 0, srv.logs());
+  }
+});
