@@ -823,6 +823,164 @@ static void test_alloc_failures(void **state)
     }
 }
 
+/* ---- chaos: backends killed at random while mixed work runs ---- */
+
+enum { CHAOS_UNITS = 600 };
+
+typedef struct chaos {
+    pg_pool *p;
+    int calls[CHAOS_UNITS];
+    int ok, unavail, other;
+    int finished;
+    int kills;
+    char app[64];
+    uv_timer_t killer;
+    PGconn *side;
+    pg_conn *lease[CHAOS_UNITS];
+    int step[CHAOS_UNITS];
+} chaos;
+
+static chaos *ch;
+
+static void chaos_count(int idx, int status)
+{
+    ch->calls[idx]++;
+    if (ch->calls[idx] == 1) {
+        ch->finished++;
+        if (status == 0) ch->ok++;
+        else if (status == CD_EUNAVAIL) ch->unavail++;
+        else ch->other++;
+    }
+}
+
+static void chaos_query_cb(const pg_result *r, void *ud)
+{
+    int idx = (int)(intptr_t)ud;
+    if (r->status == 0) {
+        char want[16];
+        snprintf(want, sizeof want, "%d", idx);
+        const char *v = pg_result_get(r, 0, 0);
+        if (!v || strcmp(v, want) != 0) ch->other++;
+    }
+    chaos_count(idx, r->status);
+}
+
+static void chaos_tx_cb(int status, const pg_result *results, int n, int failed, void *ud)
+{
+    (void)failed;
+    int idx = (int)(intptr_t)ud;
+    if (status == 0 && (n != 2 || !pg_result_get(&results[1], 0, 0))) ch->other++;
+    chaos_count(idx, status);
+}
+
+static void chaos_lease_q(const pg_result *r, void *ud)
+{
+    int idx = (int)(intptr_t)ud;
+    if (r->status != 0 || ++ch->step[idx] == 2) {
+        pg_conn_release(ch->lease[idx]);
+        chaos_count(idx, r->status);
+        return;
+    }
+    char v[16];
+    snprintf(v, sizeof v, "%d", idx);
+    const char *pv[] = {v};
+    int rc = pg_conn_query(ch->lease[idx], "chaos_echo", 1, pv, chaos_lease_q, ud);
+    if (rc != 0) {
+        pg_conn_release(ch->lease[idx]);
+        chaos_count(idx, rc);
+    }
+}
+
+static void chaos_acquired(pg_conn *c, int status, void *ud)
+{
+    int idx = (int)(intptr_t)ud;
+    if (status != 0) {
+        chaos_count(idx, status);
+        return;
+    }
+    ch->lease[idx] = c;
+    int rc = pg_conn_query(c, "SELECT pg_sleep(0.001)", 0, NULL, chaos_lease_q, ud);
+    if (rc != 0) {
+        pg_conn_release(c);
+        chaos_count(idx, rc);
+    }
+}
+
+static void chaos_kill(uv_timer_t *t)
+{
+    (void)t;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity"
+             " WHERE application_name = '%s' ORDER BY random() LIMIT 1) k", ch->app);
+    PGresult *r = PQexec(ch->side, sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) ch->kills += atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+static void test_chaos_kills(void **state)
+{
+    (void)state;
+    chaos *c = calloc(1, sizeof *c);
+    ch = c;
+    snprintf(c->app, sizeof c->app, "chatd_chaos_%d", (int)getpid());
+    char url[600];
+    snprintf(url, sizeof url, "%s%sapplication_name=%s", db_url(), strchr(db_url(), '?') ? "&" : "?", c->app);
+    c->side = side_conn();
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    assert_int_equal(pg_pool_new(&loop, url, 4, &c->p), 0);
+    assert_int_equal(pg_pool_prepare(c->p, "chaos_echo", "SELECT $1::int", 1), 0);
+    wait_connected(&loop, c->p, 4);
+    uv_timer_init(&loop, &c->killer);
+    uv_timer_start(&c->killer, chaos_kill, 5, 7);
+
+    char vals[CHAOS_UNITS][16];
+    for (int i = 0; i < CHAOS_UNITS; i++) {
+        snprintf(vals[i], sizeof vals[i], "%d", i);
+        const char *pv[] = {vals[i]};
+        void *ud = (void *)(intptr_t)i;
+        int rc;
+        switch (i % 4) {
+        case 0:
+            rc = pg_pool_query(c->p, "chaos_echo", 1, pv, chaos_query_cb, ud);
+            break;
+        case 1:
+            rc = pg_pool_query(c->p, "SELECT $1::int, pg_sleep(0.001)", 1, pv, chaos_query_cb, ud);
+            break;
+        case 2: {
+            pg_stmt st[] = {{"SELECT pg_sleep(0.001)", 0, NULL}, {"chaos_echo", 1, pv}};
+            rc = pg_pool_tx(c->p, st, 2, chaos_tx_cb, ud);
+            break;
+        }
+        default:
+            rc = pg_pool_acquire(c->p, chaos_acquired, ud);
+            break;
+        }
+        assert_int_equal(rc, 0);
+    }
+    uint64_t t0 = uv_hrtime();
+    while (c->finished < CHAOS_UNITS) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (uv_hrtime() - t0 > 60ull * 1000000000ull) fail_msg("chaos: %d of %d finished", c->finished, CHAOS_UNITS);
+    }
+    uv_close((uv_handle_t *)&c->killer, NULL);
+    for (int i = 0; i < CHAOS_UNITS; i++) assert_int_equal(c->calls[i], 1);
+    assert_int_equal(c->other, 0);
+    assert_true(c->kills >= 3);
+    assert_true(c->ok > 0);
+    /* the pool is whole again afterwards */
+    wait_connected(&loop, c->p, 4);
+    qres q = {0};
+    assert_int_equal(pg_pool_query(c->p, "chaos_echo", 1, (const char *const[]){"77"}, on_query, &q), 0);
+    run_until(&loop, &q.done);
+    assert_string_equal(q.value, "77");
+    print_message("chaos: %d ok, %d unavailable, %d kills\n", c->ok, c->unavail, c->kills);
+    close_pool_and_loop(&loop, c->p);
+    PQfinish(c->side);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -836,6 +994,7 @@ int main(void)
         cmocka_unit_test(test_unreachable_server),
         cmocka_unit_test(test_close_with_pending),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_chaos_kills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
