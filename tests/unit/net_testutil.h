@@ -65,15 +65,29 @@ struct tc_env {
 
 /* ---- blocking client helpers ---- */
 
+/* Connects to 127.0.0.1:port, or to [::1]:port when port is negative. */
 static inline int tc_connect(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    int v6 = port < 0;
+    if (v6) port = -port;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sl;
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        a->sin6_addr = in6addr_loopback;
+        sl = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sl = sizeof *a;
+    }
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
         close(fd);
         return -1;
     }
@@ -328,12 +342,13 @@ static inline void tc_run(tc_env *env, http_server_opts *opts, tc_client_fn clie
     env->client = client;
     env->arg = arg;
     assert_int_equal(uv_loop_init(&env->loop), 0);
-    opts->host = "127.0.0.1";
+    if (!opts->host) opts->host = "127.0.0.1";
     opts->port = 0;
     char err[256];
     assert_int_equal(http_server_start(&env->loop, opts, &env->srv, err, sizeof err), 0);
     env->port = http_server_port(env->srv);
     assert_true(env->port > 0);
+    if (strchr(opts->host, ':')) env->port = -env->port; /* IPv6: see tc_connect */
     uv_async_init(&env->loop, &env->async, tc_async_cb);
     env->async.data = env;
     if (tc_fail_after > 0) cd_alloc_fail_after(tc_fail_after);

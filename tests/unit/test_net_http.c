@@ -380,6 +380,34 @@ static void test_drain_inflight(void **state)
     assert_int_equal(g_requests, 1);
 }
 
+static void cl_ipv6(tc_env *env)
+{
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    tc_resp r;
+    char v[64];
+    TC_CHECK(env, tc_sends(fd, "GET /echo HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0 && r.status == 200);
+    TC_CHECK(env, tc_header(&r, "X-Client", v, sizeof v) && strcmp(v, "::1") == 0);
+    free(r.body);
+    close(fd);
+}
+
+static void test_ipv6(void **state)
+{
+    (void)state;
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int have6 = probe >= 0 && bind(probe, (struct sockaddr *)&a, sizeof a) == 0;
+    if (probe >= 0) close(probe);
+    if (!have6) skip();
+    reset();
+    tc_env env;
+    http_server_opts o = {.host = "::1", .on_request = handler};
+    tc_run(&env, &o, cl_ipv6, NULL);
+    assert_int_equal(g_requests, 1);
+}
+
 static void drained_cb(http_server *srv, void *arg)
 {
     (void)srv;
@@ -436,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_drain_inflight),
         cmocka_unit_test(test_port_busy_and_reuseport),
+        cmocka_unit_test(test_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
