@@ -31,6 +31,7 @@
 #include "core/metrics.h"
 #include "graphql/graphql.h"
 #include "net/http.h"
+#include "net/ws.h"
 #include "protocol/protocol.h"
 #include "protocol/subscribe.h"
 #include "store/migrate.h"
@@ -216,6 +217,13 @@ int main(int argc, char **argv)
                              "who can reach this port can act as any user",
                      cfg->bind);
     }
+
+    if (cfg->max_body > HTTP_MAX_BODY_BYTES)
+        cd_warn("main", "max body %zu is above the HTTP layer's hard limit %d: larger bodies get 413",
+                cfg->max_body, HTTP_MAX_BODY_BYTES);
+    if (cfg->max_ws_message > WS_MAX_MESSAGE_SIZE)
+        cd_warn("main", "max WebSocket message %zu is above the WebSocket layer's limit %d: larger "
+                        "messages are closed 1009", cfg->max_ws_message, WS_MAX_MESSAGE_SIZE);
 
     /* schema */
     char schema_path[PATH_MAX];
