@@ -60,8 +60,8 @@ static int auth_int_claim(jwt_t *jwt, const char *name, int64_t *out)
     return 1;
 }
 
-int auth_verify(const char *secret, const char *token, size_t len, int64_t now,
-                auth_identity *id, const char **reason)
+int auth_verify(const char *secret, const char *token, size_t len, int64_t now, auth_identity *id,
+                const char **reason)
 {
     if (reason) *reason = "";
     if (!secret || strlen(secret) < AUTH_MIN_SECRET_LEN) {
@@ -173,14 +173,17 @@ int auth_bearer(const char *header, size_t len, const char **tok, size_t *toklen
     *toklen = 0;
     if (!header) return CD_EAUTH;
     size_t i = 0;
-    while (i < len && (header[i] == ' ' || header[i] == '\t')) i++;
+    while (i < len && (header[i] == ' ' || header[i] == '\t'))
+        i++;
     if (len - i < 7 || strncasecmp(header + i, "bearer", 6) != 0 ||
         (header[i + 6] != ' ' && header[i + 6] != '\t'))
         return CD_EAUTH;
     i += 7;
-    while (i < len && (header[i] == ' ' || header[i] == '\t')) i++;
+    while (i < len && (header[i] == ' ' || header[i] == '\t'))
+        i++;
     size_t end = len;
-    while (end > i && (header[end - 1] == ' ' || header[end - 1] == '\t')) end--;
+    while (end > i && (header[end - 1] == ' ' || header[end - 1] == '\t'))
+        end--;
     if (end == i) return CD_EAUTH;
     for (size_t k = i; k < end; k++)
         if (header[k] == ' ' || header[k] == '\t') return CD_EAUTH;

@@ -17,11 +17,11 @@
 
 #include "../core/core.h"
 
-#define AUTH_LEEWAY_S 30            /* clock skew tolerated on exp / iat */
-#define AUTH_MAX_TOKEN_LEN 4096     /* longer tokens are refused unparsed */
-#define AUTH_MAX_SUB_LEN 64         /* bytes in sub (a UUID is 36) */
-#define AUTH_MAX_USERNAME_LEN 128   /* bytes in the username claim */
-#define AUTH_MIN_SECRET_LEN 16      /* shorter HS256 secrets are refused */
+#define AUTH_LEEWAY_S 30          /* clock skew tolerated on exp / iat */
+#define AUTH_MAX_TOKEN_LEN 4096   /* longer tokens are refused unparsed */
+#define AUTH_MAX_SUB_LEN 64       /* bytes in sub (a UUID is 36) */
+#define AUTH_MAX_USERNAME_LEN 128 /* bytes in the username claim */
+#define AUTH_MIN_SECRET_LEN 16    /* shorter HS256 secrets are refused */
 #define AUTH_MAX_TTL_S (366L * 24 * 3600)
 
 typedef struct auth_identity {
@@ -36,8 +36,8 @@ typedef struct auth_identity {
  * (CD_EBAD for a secret shorter than AUTH_MIN_SECRET_LEN) and, if `reason`
  * is not NULL, sets it to a static string such as "bad signature",
  * "expired", "algorithm not allowed", "missing sub", "malformed token". */
-int auth_verify(const char *secret, const char *token, size_t len, int64_t now,
-                auth_identity *id, const char **reason);
+int auth_verify(const char *secret, const char *token, size_t len, int64_t now, auth_identity *id,
+                const char **reason);
 
 /* Issues an HS256 token for sub/username (username may be NULL) valid for
  * ttl_s seconds (1..AUTH_MAX_TTL_S) from `now` (0 = current time).

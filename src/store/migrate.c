@@ -32,7 +32,8 @@ static void mig_err(char **err, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     size_t n = strlen(buf);
-    while (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
     *err = cd_malloc(n + 1);
     if (*err) memcpy(*err, buf, n + 1);
 }
@@ -43,7 +44,8 @@ static int mig_name_ok(const char *name)
     size_t n = strlen(name);
     if (n < 10 || strcmp(name + n - 4, ".sql") != 0) return 0;
     size_t i = 0;
-    while (name[i] >= '0' && name[i] <= '9') i++;
+    while (name[i] >= '0' && name[i] <= '9')
+        i++;
     if (i < 4 || name[i] != '_') return 0;
     i++;
     if (i >= n - 4) return 0;
@@ -63,7 +65,8 @@ static int mig_cmp(const void *a, const void *b)
 
 static void mig_free_names(char **names, int n)
 {
-    for (int i = 0; i < n; i++) cd_free(names[i]);
+    for (int i = 0; i < n; i++)
+        cd_free(names[i]);
     cd_free(names);
 }
 
@@ -163,16 +166,18 @@ static char *mig_read(const char *path, char **err, int *rc)
 static int mig_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
                     PGresult **keep, char **err, const char *what)
 {
-    PGresult *r = nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
-                          : PQexec(c, sql);
+    PGresult *r =
+        nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         mig_err(err, "%s: %s", what, PQresultErrorMessage(r));
         PQclear(r);
         return CD_EIO;
     }
-    if (keep) *keep = r;
-    else PQclear(r);
+    if (keep)
+        *keep = r;
+    else
+        PQclear(r);
     return 0;
 }
 

@@ -78,15 +78,15 @@ struct pg_conn {
     bool leased;
     bool ever_connected;
     uint64_t attempts; /* connect attempts made */
-    int nprepared;  /* registered statements [0, nprepared) were sent to PREPARE */
+    int nprepared;     /* registered statements [0, nprepared) were sent to PREPARE */
     int prep_target;
-    int syncs_left; /* WORK_PREPARE: one Sync per statement */
+    int syncs_left;                                    /* WORK_PREPARE: one Sync per statement */
     uint64_t prep_failed[(PG_MAX_PREPARED + 63) / 64]; /* PREPARE failed: run as text */
     int backoff_ms;
     pg_work work;
-    pg_unit *unit;  /* WORK_UNIT / WORK_LEASEQ */
-    int nexpect;    /* terminal results expected before the Sync */
-    int ri;         /* terminal results received */
+    pg_unit *unit; /* WORK_UNIT / WORK_LEASEQ */
+    int nexpect;   /* terminal results expected before the Sync */
+    int ri;        /* terminal results received */
     PGresult *res[PG_TX_MAX_STMTS + 2];
     char msg[PG_MSG_MAX];
 };
@@ -136,7 +136,8 @@ static void pg_copy_msg(char *dst, const char *src)
         if (ch == ' ' && (w == dst || w[-1] == ' ')) continue;
         *w++ = ch;
     }
-    while (w > dst && w[-1] == ' ') w--;
+    while (w > dst && w[-1] == ' ')
+        w--;
     *w = '\0';
 }
 
@@ -187,7 +188,8 @@ static size_t unit_stmt_size(const pg_stmt *s)
 static pg_unit *unit_new(pg_unit_kind kind, const pg_stmt *stmts, int n)
 {
     size_t sz = sizeof(pg_unit) + (size_t)n * sizeof(pg_stmt);
-    for (int i = 0; i < n; i++) sz += unit_stmt_size(&stmts[i]) + sizeof(char *);
+    for (int i = 0; i < n; i++)
+        sz += unit_stmt_size(&stmts[i]) + sizeof(char *);
     pg_unit *u = cd_malloc(sz);
     if (!u) return NULL;
     memset(u, 0, sizeof *u);
@@ -239,8 +241,10 @@ static void unit_fail_now(pg_pool *p, pg_unit *u, int status, const char *msg)
 static void defer_push(pg_pool *p, pg_unit *u)
 {
     u->next = NULL;
-    if (p->dtail) p->dtail->next = u;
-    else p->dhead = u;
+    if (p->dtail)
+        p->dtail->next = u;
+    else
+        p->dhead = u;
     p->dtail = u;
     if (!p->closing) uv_timer_start(&p->kick, kick_cb, 0, 0);
 }
@@ -278,8 +282,10 @@ static void queue_push(pg_pool *p, pg_unit *u)
 {
     u->next = NULL;
     u->enq_ms = uv_now(p->loop);
-    if (p->qtail) p->qtail->next = u;
-    else p->qhead = u;
+    if (p->qtail)
+        p->qtail->next = u;
+    else
+        p->qhead = u;
     p->qtail = u;
     p->qlen++;
 }
@@ -373,7 +379,8 @@ static void conn_schedule_retry(pg_conn *c)
 {
     if (c->pool->closing) return;
     int d = c->backoff_ms;
-    c->backoff_ms = c->backoff_ms * 2 > PG_RECONNECT_MAX_MS ? PG_RECONNECT_MAX_MS : c->backoff_ms * 2;
+    c->backoff_ms =
+        c->backoff_ms * 2 > PG_RECONNECT_MAX_MS ? PG_RECONNECT_MAX_MS : c->backoff_ms * 2;
     uv_timer_start(&c->timer, conn_timer_cb, (uint64_t)d, 0);
 }
 
@@ -595,7 +602,8 @@ static void conn_work_done(pg_conn *c)
                 rs[i].res = keep[i];
                 rs[i].sqlstate = state;
                 rs[i].message = st ? msg : "";
-                if (st && !status && (!keep[i] || PQresultStatus(keep[i]) != PGRES_PIPELINE_ABORTED)) {
+                if (st && !status &&
+                    (!keep[i] || PQresultStatus(keep[i]) != PGRES_PIPELINE_ABORTED)) {
                     status = st;
                     failed = (i >= 1 && i <= u->nstmts) ? i - 1 : -1;
                 }
@@ -661,8 +669,10 @@ static void conn_process(pg_conn *c)
             }
             c->ri++;
             PQclear(r);
-        } else if (c->ri < c->nexpect && c->ri < (int)CD_ARRAY_LEN(c->res)) c->res[c->ri++] = r;
-        else PQclear(r);
+        } else if (c->ri < c->nexpect && c->ri < (int)CD_ARRAY_LEN(c->res))
+            c->res[c->ri++] = r;
+        else
+            PQclear(r);
     }
     if (c->state == CONN_READY && PQstatus(c->pg) == CONNECTION_BAD)
         conn_drop(c, PQerrorMessage(c->pg));
@@ -717,9 +727,11 @@ static void conn_drop(pg_conn *c, const char *why)
     char raw[PG_MSG_MAX], msg[PG_MSG_MAX];
     snprintf(raw, sizeof raw, "%s%s", prefix, why && *why ? why : "unknown");
     pg_copy_msg(msg, raw);
-    if (was_up) cd_warn("pg", "connection %d dropped: %s", c->idx, msg);
+    if (was_up)
+        cd_warn("pg", "connection %d dropped: %s", c->idx, msg);
     else if (c->idx == 0)
-        cd_warn("pg", "cannot connect (retry in %d ms): %s", c->backoff_ms, msg + sizeof prefix - 1);
+        cd_warn("pg", "cannot connect (retry in %d ms): %s", c->backoff_ms,
+                msg + sizeof prefix - 1);
     conn_poll_close(c);
     if (c->pg) PQfinish(c->pg);
     c->pg = NULL;
@@ -789,7 +801,8 @@ int pg_pool_new(uv_loop_t *loop, const char *conninfo, int size, pg_pool **out)
         c->timer.data = c;
         p->open_handles++;
     }
-    for (int i = 0; i < size; i++) conn_connect(&p->conns[i]);
+    for (int i = 0; i < size; i++)
+        conn_connect(&p->conns[i]);
     *out = p;
     return 0;
 }
@@ -814,8 +827,8 @@ int pg_pool_prepare(pg_pool *p, const char *name, const char *sql, int nparams)
     return 0;
 }
 
-static int pool_submit(pg_pool *p, pg_unit_kind kind, const pg_stmt *stmts, int n,
-                       void (*cb)(void), void *ud)
+static int pool_submit(pg_pool *p, pg_unit_kind kind, const pg_stmt *stmts, int n, void (*cb)(void),
+                       void *ud)
 {
     if (p->closing) return CD_ECLOSED;
     if (!cb) return CD_EBAD;
@@ -827,9 +840,12 @@ static int pool_submit(pg_pool *p, pg_unit_kind kind, const pg_stmt *stmts, int 
     if (p->qlen >= PG_POOL_QUEUE_MAX) return CD_ELIMIT;
     pg_unit *u = unit_new(kind, stmts, n);
     if (!u) return CD_ENOMEM;
-    if (kind == UNIT_QUERY) u->cb.query = (pg_query_cb)cb;
-    else if (kind == UNIT_TX) u->cb.tx = (pg_tx_cb)cb;
-    else u->cb.acquire = (pg_acquire_cb)cb;
+    if (kind == UNIT_QUERY)
+        u->cb.query = (pg_query_cb)cb;
+    else if (kind == UNIT_TX)
+        u->cb.tx = (pg_tx_cb)cb;
+    else
+        u->cb.acquire = (pg_acquire_cb)cb;
     u->ud = ud;
     queue_push(p, u);
     pool_dispatch(p);
@@ -921,7 +937,8 @@ static void pool_maybe_free(pg_pool *p)
     if (!p->closing || p->open_handles > 0 || p->leases > 0) return;
     pg_close_cb cb = p->close_cb;
     void *ud = p->close_ud;
-    for (int i = 0; i < p->nprep; i++) cd_free(p->preps[i].name);
+    for (int i = 0; i < p->nprep; i++)
+        cd_free(p->preps[i].name);
     cd_free(p->conninfo);
     cd_free(p);
     if (cb) cb(ud);

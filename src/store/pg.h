@@ -93,13 +93,13 @@ typedef struct pg_stmt {
 } pg_stmt;
 
 typedef struct pg_pool_stats {
-    int size;              /* configured connections */
-    int connected;         /* connections up and prepared */
-    int busy;              /* connections running a unit or leased */
-    int queued;            /* units waiting for a connection */
-    uint64_t queries;      /* statements completed (ok or error) */
-    uint64_t errors;       /* units failed */
-    uint64_t reconnects;   /* connection attempts after a drop */
+    int size;            /* configured connections */
+    int connected;       /* connections up and prepared */
+    int busy;            /* connections running a unit or leased */
+    int queued;          /* units waiting for a connection */
+    uint64_t queries;    /* statements completed (ok or error) */
+    uint64_t errors;     /* units failed */
+    uint64_t reconnects; /* connection attempts after a drop */
 } pg_pool_stats;
 
 /* Creates a pool of `size` (1..PG_POOL_MAX_CONNS) connections to `conninfo`

@@ -60,14 +60,28 @@ static void rd_ev_poll(uv_poll_t *h, int status, int events)
 static void rd_ev_update(rd_ev *e, int add, int del)
 {
     e->events = (e->events | add) & ~del;
-    if (e->events) uv_poll_start(&e->h, e->events, rd_ev_poll);
-    else uv_poll_stop(&e->h);
+    if (e->events)
+        uv_poll_start(&e->h, e->events, rd_ev_poll);
+    else
+        uv_poll_stop(&e->h);
 }
 
-static void rd_ev_add_read(void *p) { rd_ev_update(p, UV_READABLE, 0); }
-static void rd_ev_del_read(void *p) { rd_ev_update(p, 0, UV_READABLE); }
-static void rd_ev_add_write(void *p) { rd_ev_update(p, UV_WRITABLE, 0); }
-static void rd_ev_del_write(void *p) { rd_ev_update(p, 0, UV_WRITABLE); }
+static void rd_ev_add_read(void *p)
+{
+    rd_ev_update(p, UV_READABLE, 0);
+}
+static void rd_ev_del_read(void *p)
+{
+    rd_ev_update(p, 0, UV_READABLE);
+}
+static void rd_ev_add_write(void *p)
+{
+    rd_ev_update(p, UV_WRITABLE, 0);
+}
+static void rd_ev_del_write(void *p)
+{
+    rd_ev_update(p, 0, UV_WRITABLE);
+}
 
 static void rd_ev_closed(uv_handle_t *h)
 {
@@ -125,7 +139,8 @@ typedef struct rd_set {
 static uint64_t rd_hash(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -133,7 +148,8 @@ static rd_chan **rd_set_slot(const rd_set *s, const char *name, size_t len)
 {
     if (!s->nb) return NULL;
     rd_chan **pp = &s->b[rd_hash(name, len) & (s->nb - 1)];
-    while (*pp && !((*pp)->len == len && memcmp((*pp)->name, name, len) == 0)) pp = &(*pp)->next;
+    while (*pp && !((*pp)->len == len && memcmp((*pp)->name, name, len) == 0))
+        pp = &(*pp)->next;
     return pp;
 }
 
@@ -206,8 +222,8 @@ struct rd_client {
 /* One request in flight on the publishing connection. */
 typedef struct rd_pubreq {
     rd_client *c;
-    rd_publish_cb cb;   /* PUBLISH */
-    rd_reply_cb rcb;    /* rd_command */
+    rd_publish_cb cb; /* PUBLISH */
+    rd_reply_cb rcb;  /* rd_command */
     void *ud;
 } rd_pubreq;
 
@@ -219,8 +235,10 @@ int rd_url_parse(const char *url, rd_url *out)
     out->port = 6379;
     if (!url || !*url || strlen(url) >= RD_URL_MAX) return CD_EBAD;
     const char *p = url;
-    if (strncmp(p, "redis://", 8) == 0) p += 8;
-    else if (strstr(p, "://")) return CD_EBAD; /* rediss:// (TLS) etc. unsupported */
+    if (strncmp(p, "redis://", 8) == 0)
+        p += 8;
+    else if (strstr(p, "://"))
+        return CD_EBAD; /* rediss:// (TLS) etc. unsupported */
     const char *at = strrchr(p, '@');
     const char *slash = strchr(p, '/');
     if (at && slash && at > slash) at = NULL;
@@ -301,7 +319,8 @@ static void rd_retry(rd_client *c, rd_conn *k)
 {
     if (c->closing) return;
     int d = k->backoff_ms;
-    k->backoff_ms = k->backoff_ms * 2 > RD_RECONNECT_MAX_MS ? RD_RECONNECT_MAX_MS : k->backoff_ms * 2;
+    k->backoff_ms =
+        k->backoff_ms * 2 > RD_RECONNECT_MAX_MS ? RD_RECONNECT_MAX_MS : k->backoff_ms * 2;
     uv_timer_start(&k->timer, rd_timer_cb, (uint64_t)d, 0);
 }
 
@@ -318,7 +337,9 @@ static int rd_send_sub(rd_client *c, const char *cmd, const char **names, const 
         argv[i + 1] = names[i];
         argl[i + 1] = lens[i];
     }
-    return redisAsyncCommandArgv(c->sub.ac, rd_sub_reply, c, n + 1, argv, argl) == REDIS_OK ? 0 : CD_EIO;
+    return redisAsyncCommandArgv(c->sub.ac, rd_sub_reply, c, n + 1, argv, argl) == REDIS_OK
+               ? 0
+               : CD_EIO;
 }
 
 static void rd_resubscribe_all(rd_client *c)
@@ -394,7 +415,8 @@ static void rd_on_disconnect(const redisAsyncContext *ac, int status)
     if (k == &c->sub) {
         /* every subscription died with the connection */
         for (size_t i = 0; i < c->wanted.nb; i++)
-            for (rd_chan *ch = c->wanted.b[i]; ch; ch = ch->next) ch->confirmed = false;
+            for (rd_chan *ch = c->wanted.b[i]; ch; ch = ch->next)
+                ch->confirmed = false;
         c->confirmed = 0;
     }
     if (c->closing) return;
@@ -507,11 +529,16 @@ static void rd_pub_reply(redisAsyncContext *ac, void *r, void *priv)
     c->pending--;
     int status = 0;
     long long n = -1;
-    if (!rep) status = c->closing ? CD_ECLOSED : CD_EUNAVAIL;
-    else if (rep->type == REDIS_REPLY_INTEGER) n = rep->integer;
-    else status = CD_EIO;
-    if (status) c->publish_errors++;
-    else c->published++;
+    if (!rep)
+        status = c->closing ? CD_ECLOSED : CD_EUNAVAIL;
+    else if (rep->type == REDIS_REPLY_INTEGER)
+        n = rep->integer;
+    else
+        status = CD_EIO;
+    if (status)
+        c->publish_errors++;
+    else
+        c->published++;
     rd_publish_cb cb = q->cb;
     void *ud = q->ud;
     cd_free(q);
@@ -526,8 +553,10 @@ static void rd_cmd_reply(redisAsyncContext *ac, void *r, void *priv)
     redisReply *rep = r;
     c->pending--;
     int status = 0;
-    if (!rep) status = c->closing ? CD_ECLOSED : CD_EUNAVAIL;
-    else if (rep->type == REDIS_REPLY_ERROR) status = CD_EIO;
+    if (!rep)
+        status = c->closing ? CD_ECLOSED : CD_EUNAVAIL;
+    else if (rep->type == REDIS_REPLY_ERROR)
+        status = CD_EIO;
     rd_reply_cb cb = q->rcb;
     void *ud = q->ud;
     cd_free(q);
@@ -538,8 +567,9 @@ int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *ar
                rd_reply_cb cb, void *ud)
 {
     if (argc < 1 || !argv || !argv[0]) return CD_EBAD;
-    static const char *const refused[] = {"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
-                                          "punsubscribe", "sunsubscribe", "monitor"};
+    static const char *const refused[] = {"subscribe",   "psubscribe",   "ssubscribe",
+                                          "unsubscribe", "punsubscribe", "sunsubscribe",
+                                          "monitor"};
     size_t l0 = argvlen ? argvlen[0] : strlen(argv[0]);
     for (size_t i = 0; i < CD_ARRAY_LEN(refused); i++)
         if (strlen(refused[i]) == l0 && strncasecmp(argv[0], refused[i], l0) == 0) return CD_EBAD;
@@ -559,7 +589,8 @@ int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *ar
             cd_free(q);
             return CD_ENOMEM;
         }
-        for (int i = 0; i < argc; i++) lens[i] = argv[i] ? strlen(argv[i]) : 0;
+        for (int i = 0; i < argc; i++)
+            lens[i] = argv[i] ? strlen(argv[i]) : 0;
     }
     int rc = redisAsyncCommandArgv(c->pub.ac, rd_cmd_reply, q, argc, (const char **)argv,
                                    argvlen ? argvlen : lens);
@@ -572,8 +603,8 @@ int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *ar
     return 0;
 }
 
-int rd_publish(rd_client *c, const char *channel, const void *data, size_t len,
-               rd_publish_cb cb, void *ud)
+int rd_publish(rd_client *c, const char *channel, const void *data, size_t len, rd_publish_cb cb,
+               void *ud)
 {
     if (!channel || (!data && len)) return CD_EBAD;
     size_t cl = strlen(channel);

@@ -66,21 +66,21 @@ typedef struct rd_callbacks {
 /* A parsed redis://[user:password@]host[:port][/db] URL. */
 typedef struct rd_url {
     char host[256];
-    int port;          /* default 6379 */
-    char user[128];    /* "" when absent */
-    char password[256];/* "" when absent */
-    int db;            /* default 0 */
+    int port;           /* default 6379 */
+    char user[128];     /* "" when absent */
+    char password[256]; /* "" when absent */
+    int db;             /* default 0 */
 } rd_url;
 
 typedef struct rd_stats {
     bool pub_connected;
     bool sub_connected;
-    size_t channels;       /* wanted channels */
-    size_t subscribed;     /* channels the server has confirmed */
-    uint64_t published;    /* publishes acknowledged */
+    size_t channels;    /* wanted channels */
+    size_t subscribed;  /* channels the server has confirmed */
+    uint64_t published; /* publishes acknowledged */
     uint64_t publish_errors;
-    uint64_t messages;     /* messages received */
-    uint64_t reconnects;   /* connect attempts after a drop */
+    uint64_t messages;   /* messages received */
+    uint64_t reconnects; /* connect attempts after a drop */
 } rd_stats;
 
 /* Parses a redis:// URL (also accepts "host:port"). CD_EBAD when malformed. */
@@ -108,8 +108,8 @@ int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *ar
                rd_reply_cb cb, void *ud);
 
 /* PUBLISH channel data. cb may be NULL (fire and forget). */
-int rd_publish(rd_client *c, const char *channel, const void *data, size_t len,
-               rd_publish_cb cb, void *ud);
+int rd_publish(rd_client *c, const char *channel, const void *data, size_t len, rd_publish_cb cb,
+               void *ud);
 
 /* Adds channel to the wanted set and subscribes when connected. Returns 0
  * (also when already wanted), CD_ELIMIT, CD_EBAD (empty / too long). */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <jwt.h>
@@ -58,7 +59,8 @@ static void test_roundtrip(void **state)
 {
     (void)state;
     char *tok = NULL;
-    assert_int_equal(auth_issue(SECRET, "9b2c0b8e-1111-2222-3333-444455556666", "alice", 900, NOW, &tok), 0);
+    assert_int_equal(
+        auth_issue(SECRET, "9b2c0b8e-1111-2222-3333-444455556666", "alice", 900, NOW, &tok), 0);
     assert_non_null(tok);
     auth_identity id;
     const char *why = NULL;
@@ -103,7 +105,8 @@ static void test_tampered(void **state)
     /* swap the payload for one claiming another user, keep the signature */
     char *dot1 = strchr(tok, '.');
     char *dot2 = strchr(dot1 + 1, '.');
-    char *p = b64url("{\"sub\":\"admin\",\"username\":\"bob\",\"iat\":1700000000,\"exp\":1700000060}");
+    char *p =
+        b64url("{\"sub\":\"admin\",\"username\":\"bob\",\"iat\":1700000000,\"exp\":1700000060}");
     size_t n = (size_t)(dot1 - tok) + strlen(p) + strlen(dot2) + 2;
     char *forged = malloc(n);
     snprintf(forged, n, "%.*s.%s%s", (int)(dot1 - tok), tok, p, dot2);
@@ -143,7 +146,8 @@ static void test_other_hmac_alg_refused(void **state)
     assert_int_equal(jwt_new(&jwt), 0);
     jwt_add_grant(jwt, "sub", "u1");
     jwt_add_grant_int(jwt, "exp", (long)(NOW + 60));
-    assert_int_equal(jwt_set_alg(jwt, JWT_ALG_HS512, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
+    assert_int_equal(
+        jwt_set_alg(jwt, JWT_ALG_HS512, (const unsigned char *)SECRET, (int)strlen(SECRET)), 0);
     char *enc = jwt_encode_str(jwt);
     assert_non_null(enc);
     const char *why = NULL;

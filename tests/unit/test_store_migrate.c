@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <libpq-fe.h>
@@ -30,7 +31,8 @@ static char migdir[256];
 static const char *db_url(void)
 {
     const char *u = getenv("CHATD_TEST_DATABASE_URL");
-    if (!u || !*u) fail_msg("CHATD_TEST_DATABASE_URL is not set: run under scripts/testenv run -- ...");
+    if (!u || !*u)
+        fail_msg("CHATD_TEST_DATABASE_URL is not set: run under scripts/testenv run -- ...");
     return u;
 }
 
@@ -113,8 +115,9 @@ static void test_apply_in_order_and_rerun(void **state)
 {
     (void)state;
     write_file("0002_second.sql", "INSERT INTO probe (step) VALUES (2);");
-    write_file("0001_first.sql", "CREATE TABLE probe (step int NOT NULL, at timestamptz DEFAULT clock_timestamp());"
-                                 "INSERT INTO probe (step) VALUES (1);");
+    write_file("0001_first.sql",
+               "CREATE TABLE probe (step int NOT NULL, at timestamptz DEFAULT clock_timestamp());"
+               "INSERT INTO probe (step) VALUES (1);");
     write_file("README.md.sql.txt", "not a migration");
     int applied = -1;
     char *err = NULL;
@@ -124,7 +127,10 @@ static void test_apply_in_order_and_rerun(void **state)
     /* applied in file-name order: the table exists before the insert */
     assert_int_equal(q_long("SELECT count(*) FROM probe"), 2);
     assert_int_equal(q_long("SELECT step FROM probe ORDER BY at LIMIT 1"), 1);
-    assert_int_equal(q_long("SELECT count(*) FROM schema_migrations WHERE version IN ('0001_first','0002_second')"), 2);
+    assert_int_equal(
+        q_long(
+            "SELECT count(*) FROM schema_migrations WHERE version IN ('0001_first','0002_second')"),
+        2);
 
     /* a re-run applies nothing */
     assert_int_equal(pg_migrate(dburl, migdir, &applied, &err), 0);
@@ -143,7 +149,8 @@ static void test_six_concurrent_starters(void **state)
     (void)state;
     /* CREATE TABLE without IF NOT EXISTS fails if applied twice; the sleep
      * makes the starters overlap for real */
-    write_file("0001_a.sql", "CREATE TABLE once_a (x int); SELECT pg_sleep(0.3); INSERT INTO once_a VALUES (1);");
+    write_file("0001_a.sql",
+               "CREATE TABLE once_a (x int); SELECT pg_sleep(0.3); INSERT INTO once_a VALUES (1);");
     write_file("0002_b.sql", "CREATE TABLE once_b (x int); INSERT INTO once_b VALUES (1);");
     write_file("0003_c.sql", "SELECT pg_sleep(0.1); INSERT INTO once_a VALUES (3);");
     enum { NPROC = 6 };
@@ -194,7 +201,8 @@ static void test_failure_rolls_back_alone(void **state)
     err = NULL;
     assert_int_equal(q_long("SELECT count(*) FROM pg_tables WHERE tablename IN ('good')"), 1);
     /* the failing file left nothing behind, and later files did not run */
-    assert_int_equal(q_long("SELECT count(*) FROM pg_tables WHERE tablename IN ('half','later')"), 0);
+    assert_int_equal(q_long("SELECT count(*) FROM pg_tables WHERE tablename IN ('half','later')"),
+                     0);
     assert_int_equal(q_long("SELECT count(*) FROM schema_migrations"), 1);
     /* the lock was released: a fixed file applies */
     write_file("0002_bad.sql", "CREATE TABLE half (x int);");
@@ -232,7 +240,8 @@ static void test_bad_inputs(void **state)
     snprintf(path, sizeof path, "%s/0001_y.sql", migdir);
     unlink(path);
 
-    assert_int_equal(pg_migrate("host=127.0.0.1 port=1 connect_timeout=2", migdir, &applied, &err), CD_EUNAVAIL);
+    assert_int_equal(pg_migrate("host=127.0.0.1 port=1 connect_timeout=2", migdir, &applied, &err),
+                     CD_EUNAVAIL);
     assert_non_null(err);
     cd_free(err);
     err = NULL;

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <libpq-fe.h>
@@ -140,9 +141,11 @@ static void test_query_params_and_errors(void **state)
     const char *pn[] = {NULL};
     assert_int_equal(pg_pool_query(p, "SELECT $1::text IS NULL", 1, pn, on_query, &c), 0);
     /* unique violation maps to CD_EEXIST (same session: pool of one) */
-    assert_int_equal(pg_pool_query(p, "CREATE TEMP TABLE tq(id int primary key)", 0, NULL, on_query, &d), 0);
+    assert_int_equal(
+        pg_pool_query(p, "CREATE TEMP TABLE tq(id int primary key)", 0, NULL, on_query, &d), 0);
     const char *p1[] = {"1"};
-    assert_int_equal(pg_pool_query(p, "INSERT INTO tq VALUES ($1::int), ($1::int)", 1, p1, on_query, &e), 0);
+    assert_int_equal(
+        pg_pool_query(p, "INSERT INTO tq VALUES ($1::int), ($1::int)", 1, p1, on_query, &e), 0);
     run_until(&loop, &e.done);
 
     assert_int_equal(a.status, 0);
@@ -159,9 +162,11 @@ static void test_query_params_and_errors(void **state)
 
     /* limits on parameters */
     const char *many[PG_MAX_PARAMS + 1];
-    for (int i = 0; i <= PG_MAX_PARAMS; i++) many[i] = "1";
+    for (int i = 0; i <= PG_MAX_PARAMS; i++)
+        many[i] = "1";
     qres f = {0};
-    assert_int_equal(pg_pool_query(p, "SELECT 1", PG_MAX_PARAMS + 1, many, on_query, &f), CD_ELIMIT);
+    assert_int_equal(pg_pool_query(p, "SELECT 1", PG_MAX_PARAMS + 1, many, on_query, &f),
+                     CD_ELIMIT);
     assert_int_equal(pg_pool_query(p, "SELECT 1", -1, NULL, on_query, &f), CD_EBAD);
     assert_int_equal(pg_pool_query(p, "SELECT 1", 1, NULL, on_query, &f), CD_EBAD);
 
@@ -212,16 +217,21 @@ static void test_prepared(void **state)
     assert_int_equal(pg_pool_prepare(p, "mul2", "SELECT $1::int * $2::int", 2), 0);
     qres b[4] = {{0}};
     const char *pb[] = {"6", "7"};
-    for (int i = 0; i < 4; i++) assert_int_equal(pg_pool_query(p, "mul2", 2, pb, on_query, &b[i]), 0);
-    for (int i = 0; i < 4; i++) run_until(&loop, &b[i].done);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pg_pool_query(p, "mul2", 2, pb, on_query, &b[i]), 0);
+    for (int i = 0; i < 4; i++)
+        run_until(&loop, &b[i].done);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(b[i].status, 0);
         assert_string_equal(b[i].value, "42");
     }
     /* the statement really is a server-side prepared statement on both */
     qres c = {0};
-    assert_int_equal(pg_pool_query(p, "SELECT count(*) FROM pg_prepared_statements WHERE name IN ('add2','mul2')",
-                                   0, NULL, on_query, &c), 0);
+    assert_int_equal(
+        pg_pool_query(p,
+                      "SELECT count(*) FROM pg_prepared_statements WHERE name IN ('add2','mul2')",
+                      0, NULL, on_query, &c),
+        0);
     run_until(&loop, &c.done);
     assert_string_equal(c.value, "2");
 
@@ -240,8 +250,10 @@ static void test_prepared(void **state)
     assert_int_equal(f.status, 0);
     assert_string_equal(f.value, "15");
     qres g = {0};
-    assert_int_equal(pg_pool_query(p, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'after_broken'",
-                                   0, NULL, on_query, &g), 0);
+    assert_int_equal(
+        pg_pool_query(p, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'after_broken'",
+                      0, NULL, on_query, &g),
+        0);
     run_until(&loop, &g.done);
     assert_string_equal(g.value, "1");
 
@@ -277,7 +289,8 @@ static void test_queueing_fifo(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(vals[i], sizeof vals[i], "%d", i);
         const char *pv[] = {vals[i]};
-        assert_int_equal(pg_pool_query(p, "SELECT $1::int, pg_sleep(0.002)", 1, pv, on_query, &q[i]), 0);
+        assert_int_equal(
+            pg_pool_query(p, "SELECT $1::int, pg_sleep(0.002)", 1, pv, on_query, &q[i]), 0);
     }
     pg_pool_stats st;
     pg_pool_stats_get(p, &st);
@@ -286,7 +299,8 @@ static void test_queueing_fifo(void **state)
     uint64_t start = uv_hrtime();
     for (;;) {
         int all = 1;
-        for (int i = 0; i < N; i++) all &= q[i].done;
+        for (int i = 0; i < N; i++)
+            all &= q[i].done;
         if (all) break;
         uv_run(&loop, UV_RUN_ONCE);
         pg_pool_stats_get(p, &st);
@@ -311,7 +325,8 @@ static void test_queueing_fifo(void **state)
         const char *pv[] = {vals[i]};
         assert_int_equal(pg_pool_query(p, "SELECT $1::int", 1, pv, on_query, &q[i]), 0);
     }
-    for (int i = 0; i < N; i++) run_until(&loop, &q[i].done);
+    for (int i = 0; i < N; i++)
+        run_until(&loop, &q[i].done);
     for (int i = 0; i < N; i++) {
         assert_int_equal(q[i].order, i);
         assert_string_equal(q[i].value, vals[i]);
@@ -374,7 +389,9 @@ static void kill_cb(uv_timer_t *t)
     /* wait until the victim is really running the sleep */
     for (int i = 0; i < 200; i++) {
         char sql[480];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND state = 'active'", k->pid);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND state = 'active'",
+                 k->pid);
         if (side_count(c, sql) == 1) break;
         usleep(10000);
     }
@@ -529,7 +546,9 @@ static void test_tx_batch(void **state)
 
     /* COMMIT-time failure: a deferred constraint */
     char sql[256];
-    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD CONSTRAINT %s_v_uniq UNIQUE (v) DEFERRABLE INITIALLY DEFERRED", table, table);
+    snprintf(sql, sizeof sql,
+             "ALTER TABLE %s ADD CONSTRAINT %s_v_uniq UNIQUE (v) DEFERRABLE INITIALLY DEFERRED",
+             table, table);
     side_exec(side, sql);
     const char *c1[] = {"3", "dup"}, *c2[] = {"4", "dup"};
     pg_stmt late[] = {{ins, 2, c1}, {ins, 2, c2}};
@@ -542,7 +561,8 @@ static void test_tx_batch(void **state)
 
     /* batch size limit at its edge */
     pg_stmt many[PG_TX_MAX_STMTS + 1];
-    for (int i = 0; i <= PG_TX_MAX_STMTS; i++) many[i] = (pg_stmt){"SELECT 1", 0, NULL};
+    for (int i = 0; i <= PG_TX_MAX_STMTS; i++)
+        many[i] = (pg_stmt){"SELECT 1", 0, NULL};
     txres t4 = {0};
     assert_int_equal(pg_pool_tx(p, many, PG_TX_MAX_STMTS + 1, on_tx, &t4), CD_ELIMIT);
     assert_int_equal(pg_pool_tx(p, many, PG_TX_MAX_STMTS, on_tx, &t4), 0);
@@ -684,8 +704,11 @@ static void test_lease_transaction(void **state)
     /* the rolled-back connection is clean: no transaction left open */
     qres r[4] = {{0}};
     for (int i = 0; i < 4; i++)
-        assert_int_equal(pg_pool_query(p, "SELECT txid_current_if_assigned() IS NULL", 0, NULL, on_query, &r[i]), 0);
-    for (int i = 0; i < 4; i++) run_until(&loop, &r[i].done);
+        assert_int_equal(
+            pg_pool_query(p, "SELECT txid_current_if_assigned() IS NULL", 0, NULL, on_query, &r[i]),
+            0);
+    for (int i = 0; i < 4; i++)
+        run_until(&loop, &r[i].done);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(r[i].status, 0);
         assert_string_equal(r[i].value, "t");
@@ -779,7 +802,6 @@ static void test_close_with_pending(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-
 /* Allocation failure at every step of the API paths and while connecting:
  * calls fail with CD_ENOMEM or complete, nothing leaks (ASan), and the pool
  * recovers once memory is back. */
@@ -807,7 +829,8 @@ static void test_alloc_failures(void **state)
         assert_true(rq == 0 || rq == CD_ENOMEM);
         /* let failures happen inside the loop too (poll handles, units) */
         uint64_t end = uv_hrtime() + 30ull * 1000000;
-        while (uv_hrtime() < end && !a.done) uv_run(&loop, UV_RUN_NOWAIT);
+        while (uv_hrtime() < end && !a.done)
+            uv_run(&loop, UV_RUN_NOWAIT);
         cd_alloc_fail_after(0);
         if (rq == 0) {
             run_until(&loop, &a.done);
@@ -847,9 +870,12 @@ static void chaos_count(int idx, int status)
     ch->calls[idx]++;
     if (ch->calls[idx] == 1) {
         ch->finished++;
-        if (status == 0) ch->ok++;
-        else if (status == CD_EUNAVAIL) ch->unavail++;
-        else ch->other++;
+        if (status == 0)
+            ch->ok++;
+        else if (status == CD_EUNAVAIL)
+            ch->unavail++;
+        else
+            ch->other++;
     }
 }
 
@@ -912,7 +938,8 @@ static void chaos_kill(uv_timer_t *t)
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity"
-             " WHERE application_name = '%s' ORDER BY random() LIMIT 1) k", ch->app);
+             " WHERE application_name = '%s' ORDER BY random() LIMIT 1) k",
+             ch->app);
     PGresult *r = PQexec(ch->side, sql);
     if (PQresultStatus(r) == PGRES_TUPLES_OK) ch->kills += atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -925,7 +952,8 @@ static void test_chaos_kills(void **state)
     ch = c;
     snprintf(c->app, sizeof c->app, "chatd_chaos_%d", (int)getpid());
     char url[600];
-    snprintf(url, sizeof url, "%s%sapplication_name=%s", db_url(), strchr(db_url(), '?') ? "&" : "?", c->app);
+    snprintf(url, sizeof url, "%s%sapplication_name=%s", db_url(),
+             strchr(db_url(), '?') ? "&" : "?", c->app);
     c->side = side_conn();
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -962,17 +990,20 @@ static void test_chaos_kills(void **state)
     uint64_t t0 = uv_hrtime();
     while (c->finished < CHAOS_UNITS) {
         uv_run(&loop, UV_RUN_ONCE);
-        if (uv_hrtime() - t0 > 60ull * 1000000000ull) fail_msg("chaos: %d of %d finished", c->finished, CHAOS_UNITS);
+        if (uv_hrtime() - t0 > 60ull * 1000000000ull)
+            fail_msg("chaos: %d of %d finished", c->finished, CHAOS_UNITS);
     }
     uv_close((uv_handle_t *)&c->killer, NULL);
-    for (int i = 0; i < CHAOS_UNITS; i++) assert_int_equal(c->calls[i], 1);
+    for (int i = 0; i < CHAOS_UNITS; i++)
+        assert_int_equal(c->calls[i], 1);
     assert_int_equal(c->other, 0);
     assert_true(c->kills >= 3);
     assert_true(c->ok > 0);
     /* the pool is whole again afterwards */
     wait_connected(&loop, c->p, 4);
     qres q = {0};
-    assert_int_equal(pg_pool_query(c->p, "chaos_echo", 1, (const char *const[]){"77"}, on_query, &q), 0);
+    assert_int_equal(
+        pg_pool_query(c->p, "chaos_echo", 1, (const char *const[]){"77"}, on_query, &q), 0);
     run_until(&loop, &q.done);
     assert_string_equal(q.value, "77");
     print_message("chaos: %d ok, %d unavailable, %d kills\n", c->ok, c->unavail, c->kills);

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -48,7 +49,8 @@ static int free_port(void)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof sa;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
         fail_msg("no free port");
     close(fd);
     return ntohs(sa.sin_port);
@@ -57,7 +59,8 @@ static int free_port(void)
 static int port_open(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
@@ -75,7 +78,8 @@ static void priv_redis_start(void)
                "--appendonly", "no", "--dir", "/tmp", "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 500 && !port_open(priv_port); i++) usleep(10000);
+    for (int i = 0; i < 500 && !port_open(priv_port); i++)
+        usleep(10000);
     if (!port_open(priv_port)) fail_msg("private redis-server did not start on %d", priv_port);
 }
 
@@ -117,8 +121,10 @@ static void on_subscribed(void *ud, const char *ch, size_t chlen)
 static void on_state(void *ud, bool up)
 {
     seen *s = ud;
-    if (up) s->ups++;
-    else s->downs++;
+    if (up)
+        s->ups++;
+    else
+        s->downs++;
 }
 
 typedef struct pubres {
@@ -136,13 +142,13 @@ static void on_pub(void *ud, int status, long long receivers)
 }
 
 /* Runs the loop until cond(arg) holds; fails after 15 s. */
-#define RUN_UNTIL(loop, cond)                                                   \
-    do {                                                                        \
-        uint64_t t0_ = uv_hrtime();                                             \
-        while (!(cond)) {                                                       \
-            uv_run((loop), UV_RUN_ONCE);                                        \
-            if (uv_hrtime() - t0_ > 15ull * 1000000000ull) fail_msg("timeout: " #cond); \
-        }                                                                       \
+#define RUN_UNTIL(loop, cond)                                                                      \
+    do {                                                                                           \
+        uint64_t t0_ = uv_hrtime();                                                                \
+        while (!(cond)) {                                                                          \
+            uv_run((loop), UV_RUN_ONCE);                                                           \
+            if (uv_hrtime() - t0_ > 15ull * 1000000000ull) fail_msg("timeout: " #cond);            \
+        }                                                                                          \
     } while (0)
 
 /* Runs the loop for ms milliseconds. */
@@ -175,7 +181,8 @@ static void close_all(uv_loop_t *loop, rd_client *c)
 
 static rd_client *new_client(uv_loop_t *loop, seen *s)
 {
-    rd_callbacks cbs = {.on_message = on_message, .on_subscribed = on_subscribed, .on_state = on_state, .ud = s};
+    rd_callbacks cbs = {
+        .on_message = on_message, .on_subscribed = on_subscribed, .on_state = on_state, .ud = s};
     rd_client *c = NULL;
     assert_int_equal(rd_client_new(loop, env_or_fail("CHATD_TEST_REDIS_URL"), &cbs, &c), 0);
     RUN_UNTIL(loop, rd_ready(c));
@@ -314,7 +321,8 @@ static void test_redis_restart(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     seen s = {0};
-    rd_callbacks cbs = {.on_message = on_message, .on_subscribed = on_subscribed, .on_state = on_state, .ud = &s};
+    rd_callbacks cbs = {
+        .on_message = on_message, .on_subscribed = on_subscribed, .on_state = on_state, .ud = &s};
     rd_client *c = NULL;
     assert_int_equal(rd_client_new(&loop, url, &cbs, &c), 0);
     RUN_UNTIL(&loop, rd_ready(c));
@@ -445,7 +453,8 @@ static void test_close_with_inflight_publish(void **state)
     seen s = {0};
     rd_client *c = new_client(&loop, &s);
     pubres p[3] = {{0}};
-    for (int i = 0; i < 3; i++) assert_int_equal(rd_publish(c, "chat:z", "x", 1, on_pub, &p[i]), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rd_publish(c, "chat:z", "x", 1, on_pub, &p[i]), 0);
     closed = 0;
     rd_client_close(c, on_closed, NULL);
     for (int i = 0; i < 3; i++) {
@@ -507,7 +516,6 @@ static void test_limits_while_unreachable(void **state)
     assert_int_equal(rd_client_new(&loop, "redis://127.0.0.1:1", &none, &c), CD_EBAD);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
-
 
 /* Allocation failure at each step: calls fail with CD_ENOMEM or work, nothing
  * leaks, and the client works once memory is back. */
