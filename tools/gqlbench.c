@@ -35,8 +35,10 @@
 static char *gqlbench_read(const char *dir, const char *name, size_t *len)
 {
     char path[1024];
-    if (dir) snprintf(path, sizeof path, "%s/%s", dir, name);
-    else snprintf(path, sizeof path, "%s", name);
+    if (dir)
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+    else
+        snprintf(path, sizeof path, "%s", name);
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "gqlbench: cannot open %s\n", path);
@@ -146,12 +148,14 @@ static void gqlbench_time(gqlbench_ctx *c, const char *name, gqlbench_fn fn, uns
 {
     if (gqlbench_only && strcmp(gqlbench_only, name) != 0) return;
     uint64_t end = gqlbench_now_ns() + (uint64_t)GQLBENCH_WARMUP_MS * 1000000u;
-    while (gqlbench_now_ns() < end) fn(c);
+    while (gqlbench_now_ns() < end)
+        fn(c);
     uint64_t iters = 0, batch = 64;
     uint64_t t0 = gqlbench_now_ns(), t1 = t0;
     end = t0 + (uint64_t)ms * 1000000u;
     while (t1 < end) {
-        for (uint64_t i = 0; i < batch; i++) fn(c);
+        for (uint64_t i = 0; i < batch; i++)
+            fn(c);
         iters += batch;
         t1 = gqlbench_now_ns();
     }
@@ -167,11 +171,16 @@ int main(int argc, char **argv)
     const char *only = NULL; /* --only <stage>: time one stage (for profiling) */
     unsigned ms = 1000;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc) schema_path = argv[++i];
-        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
-        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data_name = argv[++i];
-        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
-        else if (strcmp(argv[i], "--ms") == 0 && i + 1 < argc) ms = (unsigned)atoi(argv[++i]);
+        if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc)
+            schema_path = argv[++i];
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data_name = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
+        else if (strcmp(argv[i], "--ms") == 0 && i + 1 < argc)
+            ms = (unsigned)atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: gqlbench [--schema chat.graphql] [--dir bench/graphql] "
                             "[--data data.json] [--ms N] [--only stage]\n");
@@ -195,7 +204,8 @@ int main(int argc, char **argv)
     cd_arena_init(&data_arena, 65536);
     static const char vars_json[] = "{\"userId\":\"0b8c5f3e-0000-4000-8000-000000000001\"}";
     if (gql_json_parse(&data_arena, data_text, data_len, &c.data, err, sizeof err) != 0 ||
-        gql_json_parse(&data_arena, vars_json, sizeof vars_json - 1, &c.vars, err, sizeof err) != 0) {
+        gql_json_parse(&data_arena, vars_json, sizeof vars_json - 1, &c.vars, err, sizeof err) !=
+            0) {
         fprintf(stderr, "gqlbench: data: %s\n", err);
         return 1;
     }

@@ -106,9 +106,12 @@ static int gqlrun_bind_hooks(gql_schema *s)
         for (uint32_t j = 0; j < t->nfields; j++) {
             const char *name = t->fields[j].name;
             gql_resolve_fn fn = NULL;
-            if (strcmp(name, "boom") == 0) fn = gqlrun_boom;
-            else if (strcmp(name, "later") == 0) fn = gqlrun_later_fn;
-            else if (strcmp(name, "echo") == 0) fn = gqlrun_echo;
+            if (strcmp(name, "boom") == 0)
+                fn = gqlrun_boom;
+            else if (strcmp(name, "later") == 0)
+                fn = gqlrun_later_fn;
+            else if (strcmp(name, "echo") == 0)
+                fn = gqlrun_echo;
             if (!fn) continue;
             char coord[256];
             snprintf(coord, sizeof coord, "%s.%s", t->name, name);
@@ -183,8 +186,8 @@ static void gqlrun_request(gql_schema *s, gql_cache *cache, const gql_value *dat
         cd_arena_free(&a);
         return;
     }
-    bool prepared = gql_exec_prepare(ex, q->u.s, q->len, opname) == 0 &&
-                    gql_exec_set_variables(ex, vars) == 0;
+    bool prepared =
+        gql_exec_prepare(ex, q->u.s, q->len, opname) == 0 && gql_exec_set_variables(ex, vars) == 0;
     if (prepared && gqlrun_run(ex, data, opts) != 0) {
         gql_exec_free(ex);
         cd_arena_free(&a);
@@ -204,7 +207,8 @@ static void gqlrun_request(gql_schema *s, gql_cache *cache, const gql_value *dat
             return;
         }
         gql_exec_write_result(ex, &again);
-        bool same = again.len == out.len && (out.len == 0 || memcmp(again.data, out.data, out.len) == 0);
+        bool same =
+            again.len == out.len && (out.len == 0 || memcmp(again.data, out.data, out.len) == 0);
         cd_buf_free(&again);
         if (!same) {
             gqlrun_fail_line("gqlrun: a second run of the same exec answered differently");
@@ -235,12 +239,18 @@ int main(int argc, char **argv)
     gql_exec_opts opts = {0};
     bool use_cache = true, rerun = false;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc) schema_path = argv[++i];
-        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data_path = argv[++i];
-        else if (strcmp(argv[i], "--service") == 0 && i + 1 < argc) opts.service = argv[++i];
-        else if (strcmp(argv[i], "--no-cache") == 0) use_cache = false;
-        else if (strcmp(argv[i], "--rerun") == 0) rerun = true;
-        else gqlrun_usage();
+        if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc)
+            schema_path = argv[++i];
+        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data_path = argv[++i];
+        else if (strcmp(argv[i], "--service") == 0 && i + 1 < argc)
+            opts.service = argv[++i];
+        else if (strcmp(argv[i], "--no-cache") == 0)
+            use_cache = false;
+        else if (strcmp(argv[i], "--rerun") == 0)
+            rerun = true;
+        else
+            gqlrun_usage();
     }
     if (!schema_path || !data_path) gqlrun_usage();
 
@@ -274,7 +284,8 @@ int main(int argc, char **argv)
     size_t cap = 0;
     ssize_t n;
     while ((n = getline(&line, &cap, stdin)) > 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            n--;
         if (n == 0) continue;
         gqlrun_request(s, cache, &data, &opts, rerun, line, (size_t)n);
     }

@@ -33,8 +33,18 @@
 
 /* Slots of a __Type object (index of each field in the OBJECT). */
 enum {
-    TY_TYPENAME, TY_KIND, TY_NAME, TY_DESC, TY_SPECIFIED_BY, TY_FIELDS, TY_INTERFACES,
-    TY_POSSIBLE, TY_ENUM_VALUES, TY_INPUT_FIELDS, TY_OF_TYPE, TY_NSLOTS
+    TY_TYPENAME,
+    TY_KIND,
+    TY_NAME,
+    TY_DESC,
+    TY_SPECIFIED_BY,
+    TY_FIELDS,
+    TY_INTERFACES,
+    TY_POSSIBLE,
+    TY_ENUM_VALUES,
+    TY_INPUT_FIELDS,
+    TY_OF_TYPE,
+    TY_NSLOTS
 };
 
 /* Wrapper types are memoized while building: one __Type object per distinct
@@ -50,7 +60,7 @@ typedef struct gql_ib {
     cd_arena *a;
     gql_schema *s;
     bool oom;
-    gql_ib_wrap *wraps; /* NULL: no memo (allocation failed), still correct */
+    gql_ib_wrap *wraps;      /* NULL: no memo (allocation failed), still correct */
     size_t nwraps, capwraps; /* capwraps is a power of two */
 } gql_ib;
 
@@ -60,9 +70,8 @@ static gql_value ib_str(const char *s)
 }
 
 static const char *const gql_type_kind_names[] = {
-    [GQL_T_SCALAR] = "SCALAR", [GQL_T_OBJECT] = "OBJECT",
-    [GQL_T_INTERFACE] = "INTERFACE", [GQL_T_UNION] = "UNION",
-    [GQL_T_ENUM] = "ENUM", [GQL_T_INPUT_OBJECT] = "INPUT_OBJECT",
+    [GQL_T_SCALAR] = "SCALAR", [GQL_T_OBJECT] = "OBJECT", [GQL_T_INTERFACE] = "INTERFACE",
+    [GQL_T_UNION] = "UNION",   [GQL_T_ENUM] = "ENUM",     [GQL_T_INPUT_OBJECT] = "INPUT_OBJECT",
 };
 
 /* ---- defaultValue printing (graphql-js astFromValue(valueFromAST(..)) + print) ---- */
@@ -94,18 +103,21 @@ static void ib_print_js_number(cd_buf *b, double x)
     int k = 0;
     for (; *p && *p != 'e'; p++)
         if (*p >= '0' && *p <= '9') digits[k++] = *p;
-    while (k > 1 && digits[k - 1] == '0') k--; /* trailing zeros of the mantissa */
+    while (k > 1 && digits[k - 1] == '0')
+        k--;                 /* trailing zeros of the mantissa */
     int n = atoi(p + 1) + 1; /* position of the decimal point */
     if (k <= n && n <= 21) {
         cd_buf_append(b, digits, (size_t)k);
-        for (int i = k; i < n; i++) cd_buf_putc(b, '0');
+        for (int i = k; i < n; i++)
+            cd_buf_putc(b, '0');
     } else if (0 < n && n <= 21) {
         cd_buf_append(b, digits, (size_t)n);
         cd_buf_putc(b, '.');
         cd_buf_append(b, digits + n, (size_t)(k - n));
     } else if (-6 < n && n <= 0) {
         cd_buf_puts(b, "0.");
-        for (int i = 0; i < -n; i++) cd_buf_putc(b, '0');
+        for (int i = 0; i < -n; i++)
+            cd_buf_putc(b, '0');
         cd_buf_append(b, digits, (size_t)k);
     } else {
         cd_buf_putc(b, digits[0]);
@@ -124,14 +136,29 @@ static void ib_print_string(cd_buf *b, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '"': cd_buf_puts(b, "\\\""); continue;
-        case '\\': cd_buf_puts(b, "\\\\"); continue;
-        case '\b': cd_buf_puts(b, "\\b"); continue;
-        case '\t': cd_buf_puts(b, "\\t"); continue;
-        case '\n': cd_buf_puts(b, "\\n"); continue;
-        case '\f': cd_buf_puts(b, "\\f"); continue;
-        case '\r': cd_buf_puts(b, "\\r"); continue;
-        default: break;
+        case '"':
+            cd_buf_puts(b, "\\\"");
+            continue;
+        case '\\':
+            cd_buf_puts(b, "\\\\");
+            continue;
+        case '\b':
+            cd_buf_puts(b, "\\b");
+            continue;
+        case '\t':
+            cd_buf_puts(b, "\\t");
+            continue;
+        case '\n':
+            cd_buf_puts(b, "\\n");
+            continue;
+        case '\f':
+            cd_buf_puts(b, "\\f");
+            continue;
+        case '\r':
+            cd_buf_puts(b, "\\r");
+            continue;
+        default:
+            break;
         }
         if (c < 0x20 || c == 0x7f) {
             cd_buf_printf(b, "\\u%04X", c);
@@ -210,7 +237,8 @@ static void ib_print_leaf(cd_buf *b, const gql_value *v, const gql_type *named)
 
 static void ib_print_default(cd_buf *b, const gql_value *v, const gql_tref *t)
 {
-    while (t && t->kind == GQL_TR_NON_NULL) t = t->of;
+    while (t && t->kind == GQL_TR_NON_NULL)
+        t = t->of;
     if (!t || v->kind == GQL_V_NULL) {
         cd_buf_puts(b, "null");
         return;
@@ -336,7 +364,8 @@ static gql_value ib_input_values(gql_ib *ib, const gql_input_value *ivs, uint32_
 {
     gql_value *l = ib_list(ib, n);
     if (!l) return gql_null();
-    for (uint32_t i = 0; i < n; i++) l->u.items[i] = ib_input_value(ib, &ivs[i]);
+    for (uint32_t i = 0; i < n; i++)
+        l->u.items[i] = ib_input_value(ib, &ivs[i]);
     return *l;
 }
 
@@ -368,7 +397,8 @@ static gql_value ib_type_list(gql_ib *ib, gql_type *const *types, uint32_t n)
 {
     gql_value *l = ib_list(ib, n);
     if (!l) return gql_null();
-    for (uint32_t i = 0; i < n; i++) l->u.items[i] = *ib->s->introspection_types[types[i]->index];
+    for (uint32_t i = 0; i < n; i++)
+        l->u.items[i] = *ib->s->introspection_types[types[i]->index];
     return *l;
 }
 
@@ -385,7 +415,8 @@ static void ib_fill_named(gql_ib *ib, const gql_type *t, gql_value *o)
     if (t->kind == GQL_T_OBJECT || t->kind == GQL_T_INTERFACE) {
         gql_value *l = ib_list(ib, t->nfields);
         if (l) {
-            for (uint32_t i = 0; i < t->nfields; i++) l->u.items[i] = ib_field(ib, &t->fields[i]);
+            for (uint32_t i = 0; i < t->nfields; i++)
+                l->u.items[i] = ib_field(ib, &t->fields[i]);
             fields = *l;
         }
         ifaces = ib_type_list(ib, t->interfaces, t->ninterfaces);
@@ -447,7 +478,8 @@ static void ib_mark_tref(bool *used, const gql_tref *t)
 
 static void ib_mark_inputs(bool *used, const gql_input_value *ivs, uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++) ib_mark_tref(used, ivs[i].type);
+    for (uint32_t i = 0; i < n; i++)
+        ib_mark_tref(used, ivs[i].type);
 }
 
 static bool ib_listed(const bool *used, const gql_type *t)
@@ -461,7 +493,8 @@ static int ib_build(gql_schema *s)
 {
     gql_ib ib = {.a = &s->arena, .s = s, .oom = false};
     size_t cap = 64;
-    while (cap < (size_t)s->ntypes * 16u) cap *= 2;
+    while (cap < (size_t)s->ntypes * 16u)
+        cap *= 2;
     ib.wraps = cd_calloc(cap, sizeof *ib.wraps);
     ib.capwraps = ib.wraps ? cap : 0;
     int rc = ib_build_tree(&ib);
@@ -481,7 +514,8 @@ static int ib_build_tree(gql_ib *ibp)
         if (!objs[i]) return CD_ENOMEM;
     }
     s->introspection_types = objs;
-    for (uint32_t i = 0; i < s->ntypes; i++) ib_fill_named(&ib, s->types[i], objs[i]);
+    for (uint32_t i = 0; i < s->ntypes; i++)
+        ib_fill_named(&ib, s->types[i], objs[i]);
 
     bool *used = cd_arena_calloc(ib.a, s->ntypes ? s->ntypes : 1, sizeof *used);
     gql_type **listed = cd_arena_calloc(ib.a, s->ntypes ? s->ntypes : 1, sizeof *listed);
@@ -501,8 +535,10 @@ static int ib_build_tree(gql_ib *ibp)
         ib_mark_inputs(used, s->directives[i]->args, s->directives[i]->nargs);
     uint32_t nlisted = 0;
     for (uint32_t i = 0; i < s->ntypes; i++)
-        if (ib_listed(used, s->types[i])) listed[nlisted++] = s->types[i];
-        else objs[i] = NULL; /* __type(name:) answers null, like graphql-js */
+        if (ib_listed(used, s->types[i]))
+            listed[nlisted++] = s->types[i];
+        else
+            objs[i] = NULL; /* __type(name:) answers null, like graphql-js */
 
     gql_value *root = ib_obj(&ib, 7, "__Schema");
     gql_value *dirs = ib_list(&ib, s->ndirectives);
@@ -548,7 +584,8 @@ static void gql_introspection_filter(gql_rinfo *ri)
 {
     const char *prop = gql_ri_userdata(ri);
     const gql_value *parent = gql_ri_parent(ri);
-    const gql_value *all = parent && parent->kind == GQL_V_OBJECT ? gql_obj_get(parent, prop) : NULL;
+    const gql_value *all =
+        parent && parent->kind == GQL_V_OBJECT ? gql_obj_get(parent, prop) : NULL;
     if (!all || all->kind != GQL_V_LIST) {
         gql_ri_return(ri, gql_null());
         return;
@@ -586,12 +623,13 @@ int gql_introspection_bind(gql_schema *s)
         const char *coord;
         const char *prop;
     } binds[] = {
-        {"__Type.fields", "fields"},         {"__Type.enumValues", "enumValues"},
+        {"__Type.fields", "fields"},           {"__Type.enumValues", "enumValues"},
         {"__Type.inputFields", "inputFields"}, {"__Field.args", "args"},
         {"__Directive.args", "args"},
     };
     for (size_t i = 0; i < CD_ARRAY_LEN(binds); i++) {
-        int rc = gql_schema_bind(s, binds[i].coord, gql_introspection_filter, (void *)binds[i].prop);
+        int rc =
+            gql_schema_bind(s, binds[i].coord, gql_introspection_filter, (void *)binds[i].prop);
         if (rc != 0 && rc != CD_ENOENT) return rc;
     }
     return 0;

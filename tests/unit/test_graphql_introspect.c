@@ -37,8 +37,10 @@ static const char *const SDL =
     "  n: In2 = {y: 1.50} old: Int @deprecated }\n"
     "input In2 { x: Boolean = true y: Float }\n"
     "input Nums { a: Float = 1e21 b: Float = 0.0000001 c: Float = 123456789012345680000\n"
-    "  d: Float = 0.000001 e: Float = -2.50 f: [ID] = [\"x\", \"-7\", \"07\"] g: String = \"\\u0001\\n\" }\n"
-    "type Q { thing(in: In, list: [In2!] = [{y: 1e3}]): Thing u: U n: Node d: Date nums(n: Nums): Int }\n"
+    "  d: Float = 0.000001 e: Float = -2.50 f: [ID] = [\"x\", \"-7\", \"07\"] g: String = "
+    "\"\\u0001\\n\" }\n"
+    "type Q { thing(in: In, list: [In2!] = [{y: 1e3}]): Thing u: U n: Node d: Date nums(n: Nums): "
+    "Int }\n"
     "type M { noop: Boolean }\n";
 
 typedef struct fixture {
@@ -214,8 +216,7 @@ static void test_default_values(void **state)
 
     const gql_value *q = get(gql_introspection_type(f->s, "Q"), "fields");
     const gql_value *args = get(find_named(q, "thing"), "args");
-    assert_string_equal(str(get(find_named(args, "list"), "defaultValue")),
-                        "[{x: true, y: 1000}]");
+    assert_string_equal(str(get(find_named(args, "list"), "defaultValue")), "[{x: true, y: 1000}]");
     assert_null(str(get(find_named(args, "in"), "defaultValue")));
 }
 
@@ -333,8 +334,10 @@ static void test_build_allocation_failures(void **state)
 static void test_include_deprecated_bound(void **state)
 {
     fixture *f = *state;
-    const char *coords[][2] = {{"__Type", "fields"}, {"__Type", "enumValues"},
-                               {"__Type", "inputFields"}, {"__Field", "args"},
+    const char *coords[][2] = {{"__Type", "fields"},
+                               {"__Type", "enumValues"},
+                               {"__Type", "inputFields"},
+                               {"__Field", "args"},
                                {"__Directive", "args"}};
     for (size_t i = 0; i < CD_ARRAY_LEN(coords); i++) {
         const gql_type *t = gql_schema_type(f->s, coords[i][0]);
