@@ -12,8 +12,7 @@
 
 #include "core/core.h"
 
-static int channel(char *out, size_t outlen, const char *prefix, const char *id,
-                   const char *suffix)
+static int channel(char *out, size_t outlen, const char *prefix, const char *id, const char *suffix)
 {
     int n = snprintf(out, outlen, "%s%s%s", prefix, id ? id : "", suffix);
     if (!id || !*id || n < 0 || (size_t)n >= outlen) {
@@ -52,8 +51,9 @@ void chat_ev_typing_json(cd_buf *b, const char *chat_id, const char *user_id, bo
                          const char *at)
 {
     /* ids are validated UUIDs and `at` our own timestamp: nothing to escape */
-    cd_buf_printf(b, "{\"kind\":\"%s\",\"chatId\":\"%s\",\"userId\":\"%s\",\"isTyping\":%s,"
-                     "\"at\":\"%s\"}",
+    cd_buf_printf(b,
+                  "{\"kind\":\"%s\",\"chatId\":\"%s\",\"userId\":\"%s\",\"isTyping\":%s,"
+                  "\"at\":\"%s\"}",
                   CHAT_EPH_TYPING, chat_id, user_id, is_typing ? "true" : "false", at);
 }
 

@@ -37,8 +37,7 @@ typedef struct sender_stmt {
 } sender_stmt;
 
 static const sender_stmt sender_stmts[] = {
-    {"sender_create_chat",
-     SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[])", 5},
+    {"sender_create_chat", SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[])", 5},
     {"sender_add_participants",
      SENDER_FN_COLS "chatd_add_participants($1::uuid, $2::uuid, $3::uuid[])", 3},
     {"sender_remove_participant",
@@ -48,8 +47,8 @@ static const sender_stmt sender_stmts[] = {
      SENDER_FN_COLS "chatd_create_message($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6)", 6},
     {"sender_update_message", SENDER_FN_COLS "chatd_update_message($1::uuid, $2::uuid, $3)", 3},
     {"sender_remove_message", SENDER_FN_COLS "chatd_remove_message($1::uuid, $2::uuid)", 2},
-    {"sender_mark_read",
-     SENDER_FN_COLS "chatd_mark_read($1::uuid, $2::uuid, $3::uuid, $4::bigint)", 4},
+    {"sender_mark_read", SENDER_FN_COLS "chatd_mark_read($1::uuid, $2::uuid, $3::uuid, $4::bigint)",
+     4},
     {"sender_typing_check", "SELECT chatd_typing_check($1::uuid, $2::uuid)", 2},
     /* outbox / sweeper (sweeper.c) */
     {"sender_mark_published",
@@ -123,8 +122,7 @@ const char *chat_sender_check_type(const char *s, size_t len)
         return "type must be 1 to 32 characters of a-z, 0-9, '_', '-', '.'";
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-              c == '.'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
             return "type must be 1 to 32 characters of a-z, 0-9, '_', '-', '.'";
     }
     return NULL;
@@ -201,11 +199,20 @@ int64_t chat_sender_parse_retention(const char *s)
     int64_t mul = 1;
     if (*end) {
         switch (*end) {
-        case 's': mul = 1; break;
-        case 'm': mul = 60; break;
-        case 'h': mul = 3600; break;
-        case 'd': mul = 86400; break;
-        default: return -1;
+        case 's':
+            mul = 1;
+            break;
+        case 'm':
+            mul = 60;
+            break;
+        case 'h':
+            mul = 3600;
+            break;
+        case 'd':
+            mul = 86400;
+            break;
+        default:
+            return -1;
         }
         if (end[1]) return -1;
     }
@@ -281,8 +288,7 @@ static void fail_pg(gql_rinfo *ri, const pg_result *r, const char *what)
         fail_unavailable(ri);
         return;
     }
-    cd_error("sender", "%s: %s (%s)", what, r->message ? r->message : "",
-             cd_strerror(r->status));
+    cd_error("sender", "%s: %s (%s)", what, r->message ? r->message : "", cd_strerror(r->status));
     gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
 }
 
@@ -295,8 +301,10 @@ static void run(sop *op)
 {
     pg_pool *p = chat_sender_pool(op->srv);
     if (!p) {
-        if (op->srv && op->srv->pg) gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
-        else fail_unavailable(op->ri);
+        if (op->srv && op->srv->pg)
+            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
+        else
+            fail_unavailable(op->ri);
         return;
     }
     if (!pg_pool_ready(p)) {
@@ -309,8 +317,10 @@ static void run(sop *op)
     }
     int rc = pg_pool_query(p, op->stmt, op->nparams, op->params, on_done, op);
     if (rc != 0) {
-        if (rc == CD_ENOMEM) gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
-        else fail_unavailable(op->ri);
+        if (rc == CD_ENOMEM)
+            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        else
+            fail_unavailable(op->ri);
     }
 }
 
@@ -327,8 +337,10 @@ static void publish_rows(sop *op, const pg_result *r, const char **result)
         }
         const char *chat = pg_result_get(r, i, 2);
         const char *seq = pg_result_get(r, i, 3);
-        if (chat && seq) chat_outbox_publish_event(op->srv, ch, payload, strlen(payload), chat, seq);
-        else chat_outbox_publish(op->srv, ch, payload, strlen(payload));
+        if (chat && seq)
+            chat_outbox_publish_event(op->srv, ch, payload, strlen(payload), chat, seq);
+        else
+            chat_outbox_publish(op->srv, ch, payload, strlen(payload));
     }
 }
 
@@ -416,8 +428,7 @@ static const char *id_arg(gql_rinfo *ri, const char *name, const char *what)
     size_t len = 0;
     const char *id = str_arg(ri, name, &len);
     if (!id || !chat_uuid_valid(id, len)) {
-        gql_ri_error(ri, CHAT_E_NOT_FOUND, "%s %.*s not found", what, echo_len(len),
-                     id ? id : "");
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "%s %.*s not found", what, echo_len(len), id ? id : "");
         return NULL;
     }
     return id;
@@ -456,8 +467,8 @@ static const char *acting_arg(gql_rinfo *ri, const gql_value *obj, const char *n
 static const char *actor(gql_rinfo *ri, bool optional_in_trust, bool *ok)
 {
     *ok = true;
-    const char *u = chat_authz_trust(ri) && optional_in_trust ? chat_authz_user_opt(ri)
-                                                              : chat_authz_user(ri);
+    const char *u =
+        chat_authz_trust(ri) && optional_in_trust ? chat_authz_user_opt(ri) : chat_authz_user(ri);
     if (!u && !(chat_authz_trust(ri) && optional_in_trust)) {
         *ok = false;
         return NULL;
@@ -515,8 +526,8 @@ static void r_create_chat(gql_rinfo *ri)
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "chatType must be \"direct\" or \"group\"");
         return;
     }
-    const char *ids = uuid_list(ri, in ? gql_obj_get(in, "participantIds") : NULL, me,
-                                "participantIds");
+    const char *ids =
+        uuid_list(ri, in ? gql_obj_get(in, "participantIds") : NULL, me, "participantIds");
     if (!ids) return;
     op->stmt = "sender_create_chat";
     op->nparams = 5;

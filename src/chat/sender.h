@@ -40,26 +40,26 @@
 
 #define CHAT_E_CHAT_REMOVED "CHAT_REMOVED"
 
-#define SENDER_CONTENT_MAX 10000u    /* bytes of message content */
-#define SENDER_METADATA_MAX 8192u    /* bytes of metadata as JSON text */
-#define SENDER_CLIENT_ID_MAX 128u    /* bytes of a clientId */
-#define SENDER_TYPE_MAX 32u          /* bytes of a message type: [a-z0-9_.-] */
-#define SENDER_CHAT_NAME_MAX 100u    /* bytes of a chat name */
-#define SENDER_CHAT_DESC_MAX 1000u   /* bytes of a chat description */
-#define SENDER_MAX_IDS 500u          /* user ids in one createChat / addParticipants */
-#define SENDER_MSG_ECHO_MAX 64       /* bytes of input echoed in messages */
+#define SENDER_CONTENT_MAX 10000u  /* bytes of message content */
+#define SENDER_METADATA_MAX 8192u  /* bytes of metadata as JSON text */
+#define SENDER_CLIENT_ID_MAX 128u  /* bytes of a clientId */
+#define SENDER_TYPE_MAX 32u        /* bytes of a message type: [a-z0-9_.-] */
+#define SENDER_CHAT_NAME_MAX 100u  /* bytes of a chat name */
+#define SENDER_CHAT_DESC_MAX 1000u /* bytes of a chat description */
+#define SENDER_MAX_IDS 500u        /* user ids in one createChat / addParticipants */
+#define SENDER_MSG_ECHO_MAX 64     /* bytes of input echoed in messages */
 #define SENDER_CRASH_EXIT_CODE 86
 
 /* Outbox and sweeper (sweeper.c). The grace period before a sweeper may
  * republish a fresh row is chat_events.sweep_after's default (2 s, in the
  * migration); a claim pushes sweep_after forward by the lease. */
-#define SENDER_SWEEP_INTERVAL_MS 1000  /* sweeper tick */
-#define SENDER_SWEEP_LEASE_S 10        /* a claimed row is not re-claimed before this */
-#define SENDER_SWEEP_BATCH 500         /* rows claimed per tick */
-#define SENDER_MARK_FLUSH_MS 20        /* confirmed publishes are marked after at most this */
-#define SENDER_MARK_BATCH 256          /* ... or when this many are waiting */
-#define SENDER_PRUNE_EVERY 60          /* ticks between retention prunes */
-#define SENDER_PRUNE_BATCH 5000        /* rows deleted per prune */
+#define SENDER_SWEEP_INTERVAL_MS 1000 /* sweeper tick */
+#define SENDER_SWEEP_LEASE_S 10       /* a claimed row is not re-claimed before this */
+#define SENDER_SWEEP_BATCH 500        /* rows claimed per tick */
+#define SENDER_MARK_FLUSH_MS 20       /* confirmed publishes are marked after at most this */
+#define SENDER_MARK_BATCH 256         /* ... or when this many are waiting */
+#define SENDER_PRUNE_EVERY 60         /* ticks between retention prunes */
+#define SENDER_PRUNE_BATCH 5000       /* rows deleted per prune */
 #define SENDER_RETENTION_DEFAULT_S (30L * 24 * 3600) /* CHATD_EVENT_RETENTION default */
 
 /* Binds Mutation.createChat, addParticipant(s), removeParticipant,
@@ -98,8 +98,7 @@ pg_pool *chat_sender_pool(proto_server *srv);
 void chat_outbox_publish_event(proto_server *srv, const char *channel, const char *payload,
                                size_t len, const char *chat_id, const char *seq);
 /* Publishes a notification (no log, no confirmation). */
-void chat_outbox_publish(proto_server *srv, const char *channel, const char *payload,
-                         size_t len);
+void chat_outbox_publish(proto_server *srv, const char *channel, const char *payload, size_t len);
 /* Starts the sweeper timer (once per process). */
 int chat_sweeper_start(proto_server *srv);
 

@@ -18,8 +18,8 @@
  *
  * State: one outbox per process (one proto_server), a heap struct holding
  * the two timers; freed in the timers' close callbacks once the process
- * drains (a shutdown hook, or the next tick seeing srv->draining). A publish context is a small heap
- * allocation freed in its publish callback.
+ * drains (a shutdown hook, or the next tick seeing srv->draining). A publish context is a small
+ * heap allocation freed in its publish callback.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ typedef struct outbox {
     proto_server *srv;
     uv_timer_t sweep;
     uv_timer_t flush;
-    int open;          /* timers not yet closed */
+    int open; /* timers not yet closed */
     bool closing;
     bool sweep_busy;
     bool flush_armed;
@@ -245,8 +245,9 @@ int chat_sweeper_start(proto_server *srv)
     const char *env = getenv("CHATD_EVENT_RETENTION");
     int64_t ret = chat_sender_parse_retention(env);
     if (ret < 0) {
-        cd_error("sender", "CHATD_EVENT_RETENTION=%s: expected a positive number of seconds "
-                           "or a number with s/m/h/d",
+        cd_error("sender",
+                 "CHATD_EVENT_RETENTION=%s: expected a positive number of seconds "
+                 "or a number with s/m/h/d",
                  env);
         return CD_EBAD;
     }
@@ -259,8 +260,7 @@ int chat_sweeper_start(proto_server *srv)
     uv_timer_init(srv->loop, &ob->flush);
     ob->sweep.data = ob->flush.data = ob;
     ob->open = 2;
-    uv_timer_start(&ob->sweep, on_sweep_timer, SENDER_SWEEP_INTERVAL_MS,
-                   SENDER_SWEEP_INTERVAL_MS);
+    uv_timer_start(&ob->sweep, on_sweep_timer, SENDER_SWEEP_INTERVAL_MS, SENDER_SWEEP_INTERVAL_MS);
     g_ob = ob;
     if (proto_on_shutdown(srv, on_shutdown, ob) != 0)
         cd_warn("sender", "no shutdown hook slot: the sweeper stops at its next tick");
