@@ -282,10 +282,15 @@ static int rx_frame(ws_rx *rx, ws_frame *f, const ws_rx_handler *h, void *arg)
     }
 }
 
-/* Grows rx->part to hold cap bytes. */
-static int rx_part_reserve(ws_rx *rx, size_t cap)
+/* Grows rx->part to hold at least `need` bytes, doubling up to `max` (the
+ * whole frame + 1): memory follows the bytes that actually arrived, not the
+ * length a header announces. */
+static int rx_part_reserve(ws_rx *rx, size_t need, size_t max)
 {
-    if (cap <= rx->part_cap) return 0;
+    if (need <= rx->part_cap) return 0;
+    size_t cap = rx->part_cap ? (size_t)rx->part_cap * 2 : 64;
+    if (cap < need) cap = need;
+    if (cap > max) cap = max > need ? max : need;
     uint8_t *p = cd_realloc(rx->part, cap);
     if (!p) return CD_ENOMEM;
     rx->part = p;
@@ -308,9 +313,11 @@ int ws_rx_feed(ws_rx *rx, uint8_t *buf, size_t len, const ws_rx_handler *h, void
                 if (len == 0) return 0;
                 size_t want = f.header_len ? f.header_len + (size_t)f.payload_len
                                            : (size_t)rx->part_len + 1;
-                if (rx_part_reserve(rx, want + 1) != 0) return rx_fail(rx, CD_ENOMEM);
                 size_t take = want - rx->part_len;
                 if (take > len) take = len;
+                if (rx_part_reserve(rx, rx->part_len + take + 1,
+                                    f.header_len ? want + 1 : WS_MAX_HEADER_LEN + 1) != 0)
+                    return rx_fail(rx, CD_ENOMEM);
                 memcpy(rx->part + rx->part_len, buf, take);
                 rx->part_len += (uint32_t)take;
                 buf += take;
@@ -327,9 +334,9 @@ int ws_rx_feed(ws_rx *rx, uint8_t *buf, size_t len, const ws_rx_handler *h, void
         r = ws_frame_parse(buf, len, true, WS_MAX_FRAME_SIZE, &f, &code);
         if (r == CD_EBAD) return rx_fail(rx, code);
         if (r == CD_AGAIN) {
-            size_t cap = f.header_len ? f.header_len + (size_t)f.payload_len + 1
+            size_t max = f.header_len ? f.header_len + (size_t)f.payload_len + 1
                                       : WS_MAX_HEADER_LEN + 1;
-            if (rx_part_reserve(rx, cap) != 0) return rx_fail(rx, CD_ENOMEM);
+            if (rx_part_reserve(rx, len + 1, max) != 0) return rx_fail(rx, CD_ENOMEM);
             memcpy(rx->part, buf, len);
             rx->part_len = (uint32_t)len;
             return 0;

@@ -463,6 +463,16 @@ static void test_rx_stop_and_memory(void **state)
     assert_null(rx.msg);
     assert_string_equal(l.events, "T:abcdef|");
     ws_rx_free(&rx);
+    /* a header announcing 1 MiB costs only what arrived, not 1 MiB */
+    memset(&rx, 0, sizeof rx);
+    uint8_t hdr[14] = {0x82, 0xFF, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4};
+    assert_int_equal(ws_rx_feed(&rx, hdr, sizeof hdr, &lg_handler, &l), 0);
+    assert_true(rx.part_cap < 1024);
+    uint8_t more[100] = {0};
+    assert_int_equal(ws_rx_feed(&rx, more, 50, &lg_handler, &l), 0);
+    assert_true(rx.part_cap < 1024);
+    assert_int_equal(rx.part_len, 64);
+    ws_rx_free(&rx);
 }
 
 static void test_rx_alloc_failure(void **state)
