@@ -27,10 +27,11 @@
 const char proto_fixtures_sdl[] =
     "\n# test fixtures (CHATD_TEST_FIXTURES=1)\n"
     "extend type Query { echo(text: String!): String! slow(ms: Int!): String! whoami: String }\n"
-    "extend type Mutation { echo(text: String!): String! broadcast(text: String!): Int! }\n"
+    "extend type Mutation { echo(text: String!): String! "
+    "broadcast(text: String!, times: Int = 1): Int! }\n"
     "extend type Subscription { countdown(from: Int!, everyMs: Int = 10): Int! "
     "broadcasts: FixtureNote! }\n"
-    "type FixtureNote { text: String! seq: Int! }\n";
+    "type FixtureNote { text: String! seq: Int! slowText(ms: Int!): String! }\n";
 
 static void health_resolve(gql_rinfo *ri)
 {
@@ -78,6 +79,7 @@ typedef struct slow_req {
     uv_timer_t timer;
     gql_rinfo *ri;
     int64_t ms;
+    const gql_value *text; /* FixtureNote.slowText: the parent's text */
 } slow_req;
 
 static void slow_closed(uv_handle_t *h)
@@ -88,12 +90,19 @@ static void slow_closed(uv_handle_t *h)
 static void slow_fire(uv_timer_t *t)
 {
     slow_req *s = t->data;
-    char buf[48];
-    int n = snprintf(buf, sizeof buf, "slept %lld ms", (long long)s->ms);
-    gql_ri_return(s->ri, gql_str_dup(gql_ri_arena(s->ri), buf, (size_t)n));
+    if (s->text) {
+        /* the parent (a subscription event) must still be alive: the
+         * transport keeps it until the result is written */
+        gql_ri_return(s->ri, *s->text);
+    } else {
+        char buf[48];
+        int n = snprintf(buf, sizeof buf, "slept %lld ms", (long long)s->ms);
+        gql_ri_return(s->ri, gql_str_dup(gql_ri_arena(s->ri), buf, (size_t)n));
+    }
     uv_close((uv_handle_t *)t, slow_closed);
 }
 
+/* Query.slow and FixtureNote.slowText: complete after ms from a timer. */
 static void slow_resolve(gql_rinfo *ri)
 {
     proto_server *srv = gql_ri_userdata(ri);
@@ -108,6 +117,14 @@ static void slow_resolve(gql_rinfo *ri)
     }
     s->ri = ri;
     s->ms = v;
+    if (strcmp(gql_ri_parent_type(ri), "FixtureNote") == 0) {
+        s->text = gql_obj_get(gql_ri_parent(ri), "text");
+        if (!s->text) {
+            cd_free(s);
+            gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "note without text");
+            return;
+        }
+    }
     uv_timer_init(srv->loop, &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, slow_fire, (uint64_t)v, 0);
@@ -219,30 +236,36 @@ static void bcast_stop(void *state, void *ud)
     cd_free(b);
 }
 
-/* Mutation.broadcast: builds the event once and queues it on every
- * subscriber (proto_sub_emit_event); answers how many took it. */
+/* Mutation.broadcast: builds each event once and queues it on every
+ * subscriber (proto_sub_emit_event), `times` times in a row (to fill queues
+ * in tests); answers how many deliveries were queued. */
+#define PROTO_BROADCAST_MAX_TIMES 100000
 static void broadcast_resolve(gql_rinfo *ri)
 {
     const gql_value *t = gql_ri_arg(ri, "text");
-    cd_arena *a = gql_ri_arena(ri);
-    gql_value *note = gql_obj_new(a, 3);
-    if (!note || !t) {
-        gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "out of memory");
+    const gql_value *tm = gql_ri_arg(ri, "times");
+    int64_t times = tm && tm->kind == GQL_V_INT ? tm->u.i : 1;
+    if (!t || times < 0 || times > PROTO_BROADCAST_MAX_TIMES) {
+        gql_ri_error(ri, "BAD_USER_INPUT", "times must be in 0..%d", PROTO_BROADCAST_MAX_TIMES);
         return;
     }
     static const char tn[] = "FixtureNote";
-    gql_obj_set(note, 0, "__typename", gql_str_ref(tn, sizeof tn - 1));
-    gql_obj_set(note, 1, "text", *t);
-    gql_obj_set(note, 2, "seq", gql_int(++bcast_seq));
-    proto_event *ev = proto_event_new(note);
-    if (!ev) {
-        gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "out of memory");
-        return;
-    }
     int64_t n = 0;
-    for (bcast_sub *b = bcast_head; b; b = b->next)
-        if (proto_sub_emit_event(b->sub, ev) == 0) n++;
-    proto_event_release(ev);
+    for (int64_t i = 0; i < times; i++) {
+        gql_value note = {.kind = GQL_V_OBJECT, .len = 3};
+        gql_kv kv[3] = {{.name = "__typename", .value = gql_str_ref(tn, sizeof tn - 1)},
+                        {.name = "text", .value = *t},
+                        {.name = "seq", .value = gql_int(++bcast_seq)}};
+        note.u.fields = kv;
+        proto_event *ev = proto_event_new(&note);
+        if (!ev) {
+            gql_ri_error(ri, "INTERNAL_SERVER_ERROR", "out of memory");
+            return;
+        }
+        for (bcast_sub *b = bcast_head; b; b = b->next)
+            if (proto_sub_emit_event(b->sub, ev) == 0) n++;
+        proto_event_release(ev);
+    }
     gql_ri_return(ri, gql_int(n));
 }
 
@@ -255,7 +278,8 @@ int proto_bind_builtin(proto_server *srv)
         (rc = gql_schema_bind(srv->schema, "Query.slow", slow_resolve, srv)) != 0 ||
         (rc = gql_schema_bind(srv->schema, "Query.whoami", whoami_resolve, srv)) != 0 ||
         (rc = gql_schema_bind(srv->schema, "Mutation.echo", echo_resolve, srv)) != 0 ||
-        (rc = gql_schema_bind(srv->schema, "Mutation.broadcast", broadcast_resolve, srv)) != 0)
+        (rc = gql_schema_bind(srv->schema, "Mutation.broadcast", broadcast_resolve, srv)) != 0 ||
+        (rc = gql_schema_bind(srv->schema, "FixtureNote.slowText", slow_resolve, srv)) != 0)
         return rc;
     rc = proto_sub_register("countdown", countdown_start, countdown_stop, srv);
     if (rc != 0 && rc != CD_EEXIST) return rc;

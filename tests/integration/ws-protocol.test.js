@@ -286,6 +286,46 @@ describe('heartbeat', () => {
   });
 });
 
+describe('pending events per operation', () => {
+  let chatd;
+  before(async () => {
+    chatd = await startChatd();
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+  const broadcast = async (times) => {
+    const r = await fetch(chatd.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: `mutation { broadcast(text: "t", times: ${times}) }` }),
+    });
+    return (await r.json()).data.broadcast;
+  };
+  const sub = { id: 'b', type: 'subscribe', payload: { query: 'subscription { broadcasts { seq slowText(ms: 1) } }' } };
+
+  test('1024 events waiting behind a running one are kept; one more closes 4008', async () => {
+    // one event runs (its slowText resolver pending), 1024 wait: at the limit
+    const a = await initedWs(chatd.wsUrl, init);
+    a.send(sub);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await broadcast(1025), 1025);
+    for (let i = 0; i < 1025; i++) await a.next((m) => m.id === 'b' && m.type === 'next', 20000);
+    a.send({ id: 'b', type: 'complete' });
+    a.send({ type: 'ping' });
+    await a.next((m) => m.type === 'pong');
+    // one more than that: the 1026th emit finds the queue full
+    const b = await initedWs(chatd.wsUrl, init);
+    b.send(sub);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await broadcast(1026), 1025);
+    const closed = await b.closedWith(20000);
+    assert.deepEqual(closed, { code: 4008, reason: 'Slow consumer: too many pending events' });
+    a.close();
+  });
+});
+
 describe('slow consumer', () => {
   let chatd;
   before(async () => {
