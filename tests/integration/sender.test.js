@@ -486,3 +486,66 @@ describe('event log retention', () => {
     }
   });
 });
+
+describe('Postgres unavailable', () => {
+  test('mutations fail fast with SERVICE_UNAVAILABLE and write nothing; they work again when it is back', async () => {
+    // chatd reaches Postgres through a TCP proxy this test can cut
+    const net = await import('node:net');
+    const target = new URL(process.env.CHATD_TEST_DATABASE_URL);
+    const sockets = new Set();
+    let server;
+    const listen = (port) =>
+      new Promise((resolve) => {
+        server = net.createServer((c) => {
+          const up = net.connect(Number(target.port), target.hostname);
+          sockets.add(c).add(up);
+          c.pipe(up).pipe(c);
+          const drop = () => (c.destroy(), up.destroy());
+          c.on('error', drop).on('close', drop);
+          up.on('error', drop).on('close', drop);
+        });
+        server.listen(port, '127.0.0.1', () => resolve(server.address().port));
+      });
+    const cut = () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        for (const s of sockets) s.destroy();
+        sockets.clear();
+      });
+    const port = await listen(0);
+    const url = new URL(process.env.CHATD_TEST_DATABASE_URL);
+    url.port = String(port);
+    const srv = await startChatd({ role: 'sender', db: false, redis: true, fixtures: false, env: { DATABASE_URL: url.toString() } });
+    try {
+      const [a, b] = makeUsers(2);
+      const chat = await newChat(srv, a, [b]);
+      await send(srv, chat, a, 'before');
+      await cut();
+      await new Promise((r) => setTimeout(r, 300));
+      for (const [q, vars] of [
+        [CREATE_MSG, { in: { chatId: chat.id, senderId: a.id, content: 'during' } }],
+        [MARK_CHAT, { c: chat.id }],
+        [CREATE_CHAT, { in: { name: 'x', participantIds: [b.id] } }],
+      ]) {
+        const t0 = Date.now();
+        err(await gql(srv, q, vars, a.h), 'SERVICE_UNAVAILABLE', /Database unavailable/);
+        assert.ok(Date.now() - t0 < 1000, `took ${Date.now() - t0} ms`);
+      }
+      assert.equal(sql(`SELECT last_seq || '|' || (SELECT count(*) FROM messages WHERE chat_id = '${chat.id}') FROM chats WHERE id = '${chat.id}'`), '1|1');
+      await listen(port);
+      let m;
+      for (let i = 0; i < 100 && !m; i++) {
+        const r = await gql(srv, CREATE_MSG, { in: { chatId: chat.id, senderId: a.id, content: 'after', clientId: 'back-1' } }, a.h);
+        if (!r.errors) m = r.data.createMessage;
+        else {
+          assert.equal(code(r), 'SERVICE_UNAVAILABLE');
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      }
+      assert.equal(m.seq, 2);
+    } finally {
+      assert.equal((await srv.stop()).code, 0, srv.logs());
+      await cut();
+    }
+  });
+});
