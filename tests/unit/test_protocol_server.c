@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "protocol/protocol.h"
+#include "protocol/subscribe.h"
 
 static char order[64];
 
@@ -98,6 +99,42 @@ static void test_caller_strings(void **state)
     cd_arena_free(&a);
 }
 
+static int src_start(proto_sub *sub, const gql_value *args, const proto_caller *caller, void *ud,
+                     void **state, const char **code, char *err, size_t errlen)
+{
+    (void)sub, (void)args, (void)caller, (void)ud, (void)state, (void)code, (void)err,
+        (void)errlen;
+    return 0;
+}
+
+static void src_stop(void *state, void *ud)
+{
+    (void)state, (void)ud;
+}
+
+static void test_source_registry(void **state)
+{
+    (void)state;
+    static char names[PROTO_SUB_MAX_SOURCES + 1][16];
+    proto_sub_registry_clear();
+    for (unsigned i = 0; i < PROTO_SUB_MAX_SOURCES; i++) {
+        snprintf(names[i], sizeof names[i], "field%u", i);
+        assert_int_equal(proto_sub_register(names[i], src_start, src_stop, NULL), 0);
+    }
+    snprintf(names[PROTO_SUB_MAX_SOURCES], 16, "onemore");
+    assert_int_equal(proto_sub_register(names[PROTO_SUB_MAX_SOURCES], src_start, src_stop, NULL),
+                     CD_ELIMIT);
+    assert_int_equal(proto_sub_register("field3", src_start, src_stop, NULL), CD_EEXIST);
+    assert_int_equal(proto_sub_register("x", NULL, src_stop, NULL), CD_EBAD);
+    const proto_sub_source *s = proto_sub_lookup("field7");
+    assert_non_null(s);
+    assert_string_equal(s->field, "field7");
+    assert_ptr_equal(s->start, src_start);
+    assert_null(proto_sub_lookup("onemore"));
+    proto_sub_registry_clear();
+    assert_null(proto_sub_lookup("field7"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -105,6 +142,7 @@ int main(void)
         cmocka_unit_test(test_hooks_limit),
         cmocka_unit_test(test_public_fields),
         cmocka_unit_test(test_caller_strings),
+        cmocka_unit_test(test_source_registry),
     };
     return cmocka_run_group_tests_name("protocol_server", tests, NULL, NULL);
 }
