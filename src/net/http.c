@@ -449,7 +449,7 @@ const char *http_status_text(int status)
 /* connections                                                         */
 /* ------------------------------------------------------------------ */
 
-static void http_conn_feed(net_conn *c, const char *data, size_t len);
+static size_t http_conn_feed(net_conn *c, const char *data, size_t len);
 static void http_conn_send_error(net_conn *c, int status);
 static void srv_maybe_finish(http_server *srv);
 
@@ -477,6 +477,12 @@ void net_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 int net_conn_pend(net_conn *c, const char *data, size_t len)
 {
     if (len == 0) return 0;
+    if (c->pending_off) {
+        /* drop the consumed prefix before growing */
+        c->pending_len -= c->pending_off;
+        memmove(c->pending, c->pending + c->pending_off, c->pending_len);
+        c->pending_off = 0;
+    }
     char *p = cd_realloc(c->pending, (size_t)c->pending_len + len + 1);
     if (!p) return CD_ENOMEM;
     memcpy(p + c->pending_len, data, len);
@@ -564,6 +570,16 @@ void net_conn_close_graceful(net_conn *c, unsigned timeout_ms)
     conn_read_start(c); /* watch for the peer's EOF */
 }
 
+/* Keeps unconsumed input for later; pauses reading when too much waits. */
+static void http_conn_keep(net_conn *c, const char *data, size_t len)
+{
+    if (net_conn_pend(c, data, len) != 0) {
+        net_conn_close(c);
+        return;
+    }
+    if (c->pending_len - c->pending_off >= HTTP_MAX_PENDING_BYTES) conn_read_stop(c);
+}
+
 void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     net_conn *c = (net_conn *)s;
@@ -580,17 +596,17 @@ void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     http_conn *h = c->http;
     switch (h->phase) {
-    case HTTP_PH_READ:
-        http_conn_feed(c, buf->base, (size_t)nread);
+    case HTTP_PH_READ: {
+        size_t used = http_conn_feed(c, buf->base, (size_t)nread);
+        /* (the handler may have upgraded the connection: re-read c->http) */
+        if (c->closing || (c->http && c->http->phase == HTTP_PH_LINGER)) break;
+        http_conn_keep(c, buf->base + used, (size_t)nread - used);
         break;
+    }
     case HTTP_PH_LINGER:
         break; /* discard */
     default:   /* request at the handler or response in flight: keep for later */
-        if (net_conn_pend(c, buf->base, (size_t)nread) != 0) {
-            net_conn_close(c);
-            return;
-        }
-        if (c->pending_len >= HTTP_MAX_PENDING_BYTES) conn_read_stop(c);
+        http_conn_keep(c, buf->base, (size_t)nread);
         break;
     }
 }
@@ -651,13 +667,17 @@ static void http_write_cb(uv_write_t *wr, int status)
 /* Continues with bytes buffered while the previous request was handled. */
 static void http_dispatch_next(net_conn *c)
 {
-    if (c->pending_len) {
-        char *p = c->pending;
-        size_t n = c->pending_len;
-        c->pending = NULL;
-        c->pending_len = 0;
-        http_conn_feed(c, p, n);
-        cd_free(p);
+    if (c->pending_len > c->pending_off) {
+        /* parse in place: the buffer only shrinks (offset) while we do */
+        size_t used = http_conn_feed(c, c->pending + c->pending_off,
+                                     c->pending_len - c->pending_off);
+        c->pending_off += (uint32_t)used;
+        if (c->pending_off == c->pending_len || c->closing ||
+            (c->http && c->http->phase == HTTP_PH_LINGER)) {
+            cd_free(c->pending);
+            c->pending = NULL;
+            c->pending_len = c->pending_off = 0;
+        }
     }
     if (!c->closing && c->http && c->http->phase == HTTP_PH_READ) conn_read_start(c);
 }
@@ -755,8 +775,12 @@ static void http_conn_send_error(net_conn *c, int status)
     net_conn_close_graceful(c, HTTP_LINGER_MS);
 }
 
-static void http_conn_feed(net_conn *c, const char *data, size_t len)
+/* Parses requests from data until one is handed to the handler (or an error
+ * is answered, or the input ends). Returns the bytes consumed; the caller
+ * keeps the rest in c->pending. */
+static size_t http_conn_feed(net_conn *c, const char *data, size_t len)
 {
+    const char *start = data;
     http_conn *h = c->http;
     http_server *srv = c->srv;
     while (!c->closing && h->phase == HTTP_PH_READ) {
@@ -775,19 +799,13 @@ static void http_conn_feed(net_conn *c, const char *data, size_t len)
             h->rx.expect_continue = false;
             write_static(c, "HTTP/1.1 100 Continue\r\n\r\n");
         }
-        if (r == HTTP_RX_AGAIN) return;
+        if (r == HTTP_RX_AGAIN) break;
         if (r >= 400) {
             http_conn_send_error(c, r);
-            return;
+            break;
         }
         /* a complete request */
         http_req_impl *req = http_rx_take(&h->rx);
-        if (len && net_conn_pend(c, data, len) != 0) {
-            http_req_free(req);
-            net_conn_close(c);
-            return;
-        }
-        len = 0;
         req->conn = c;
         req->pub.server = srv;
         struct sockaddr_storage ss;
@@ -804,10 +822,10 @@ static void http_conn_feed(net_conn *c, const char *data, size_t len)
         h->active = req;
         h->phase = HTTP_PH_HANDLER;
         c->deadline = 0;
-        if (c->pending_len >= HTTP_MAX_PENDING_BYTES) conn_read_stop(c);
         srv->opts.on_request(&req->pub, srv->opts.user);
-        return; /* continues from the response's write callback */
+        break; /* continues from the response's write callback */
     }
+    return (size_t)(data - start);
 }
 
 static void on_connection(uv_stream_t *ls, int status);

@@ -119,7 +119,8 @@ struct ws_conn {
     bool reading;
     uint8_t ws_flags;
     uint16_t close_code;     /* code reported by on_close */
-    uint32_t pending_len;
+    uint32_t pending_len;    /* bytes in pending */
+    uint32_t pending_off;    /* bytes of pending already consumed */
     char *pending;           /* unconsumed input (heap) or NULL */
     http_conn *http;         /* HTTP state, NULL after upgrade */
     const ws_callbacks *cb;

@@ -401,13 +401,13 @@ static void ws_feed(net_conn *c, char *data, size_t len)
 
 void ws_conn_on_data(net_conn *c, char *data, size_t len)
 {
-    if (c->pending_len) {
+    if (c->pending_len > c->pending_off) {
         /* bytes that arrived with or right after the upgrade request */
         char *p = c->pending;
-        size_t n = c->pending_len;
+        size_t off = c->pending_off, n = c->pending_len - off;
         c->pending = NULL;
-        c->pending_len = 0;
-        ws_feed(c, p, n); /* net_conn_pend left a spare byte at p[n] */
+        c->pending_len = c->pending_off = 0;
+        ws_feed(c, p + off, n); /* net_conn_pend left a spare byte after them */
         cd_free(p);
     }
     if (len) ws_feed(c, data, len);

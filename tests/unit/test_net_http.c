@@ -14,6 +14,7 @@
 
 #include "core/arena.h"
 #include "core/core.h"
+#include "net/net_internal.h"
 #include "net_testutil.h"
 
 /* ---- server side (loop thread) ---- */
@@ -124,6 +125,45 @@ static void cl_keepalive_pipelining(tc_env *env)
     TC_CHECK(env, r.status == 200);
     free(r.body);
     close(fd);
+}
+
+/* More pipelined bytes than HTTP_MAX_PENDING_BYTES behind a slow request:
+ * reading pauses and resumes, every request is answered, in order. */
+static void cl_pipeline_flood(tc_env *env)
+{
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    size_t cap = 200000, n = 0;
+    char *all = malloc(cap);
+    n += (size_t)snprintf(all, cap, "GET /async-slow HTTP/1.1\r\n\r\n");
+    int count = 0;
+    while (n < (size_t)HTTP_MAX_PENDING_BYTES * 2) {
+        n += (size_t)snprintf(all + n, cap - n, "GET /echo?a=%d HTTP/1.1\r\n\r\n", count);
+        count++;
+    }
+    TC_CHECK(env, tc_send(fd, all, n) == 0);
+    free(all);
+    tc_resp r;
+    TC_CHECK(env, tc_read_response(fd, &r) == 0 && strcmp(r.body, "async") == 0);
+    free(r.body);
+    for (int i = 0; i < count; i++) {
+        char v[32], want[32];
+        snprintf(want, sizeof want, "%d", i);
+        TC_CHECK(env, tc_read_response(fd, &r) == 0 && r.status == 200);
+        free(r.body);
+        TC_CHECK(env, tc_header(&r, "X-Query-A", v, sizeof v) && strcmp(v, want) == 0);
+    }
+    close(fd);
+}
+
+static void test_pipeline_flood(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_pipeline_flood, NULL);
+    assert_true(g_requests > 4000);
 }
 
 static void test_keepalive_pipelining(void **state)
@@ -458,6 +498,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keepalive_pipelining),
+        cmocka_unit_test(test_pipeline_flood),
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_chunked_continue_errors),
         cmocka_unit_test(test_abort_on_disconnect),
