@@ -1,7 +1,7 @@
 /*
- * execute.c — the executor (spec §6): operation selection, CollectFields,
- * ExecuteSelectionSet with asynchronous resolvers, value completion, null
- * propagation, and the response writer. Implements gql_exec_* and gql_ri_*
+ * execute.c — the executor (spec §6): operation selection, variables,
+ * ExecuteSelectionSet with asynchronous resolvers, value completion and null
+ * propagation. Implements gql_exec_* (but gql_exec_write_result) and gql_ri_*
  * of graphql.h.
  *
  * Shape of a run. Every output position is a gql_rval "slot" in a result
@@ -17,21 +17,18 @@
  * Null propagation is eager: a null (or error) in a non-null slot marks the
  * nearest nullable ancestor `nulled`. Like graphql-js's synchronous path,
  * fields and list items after one that nulled their container are not
- * started. The writer serialises the tree straight to JSON.
+ * started (see "field errors and null propagation" below for the graphql-js
+ * rules kept so error lists match it).
  *
- * Plans. The collected fields for (selection, object type) — response keys,
- * field definitions, merged nodes, JSON-escaped keys — are built once and
- * reused for every list item, every event of a subscription and every exec
- * of the same cached document: they live in the document's arena
- * (doc->exec_plans) unless a @skip/@include of the document reads a
- * variable, in which case each exec builds its own in its prep arena.
- * Arguments without variables are coerced once into the plan; arguments
- * that read variables are coerced once per exec (gql_exec.vargs).
+ * Field plans (which fields an object of a type gets, their coerced
+ * arguments) come from execute_plan.c; the JSON response is written by
+ * execute_write.c; the types they share are in execute_internal.h.
  *
  * Ownership: the exec owns its prep arena (variables, per-exec plans and
  * arguments), its run arena (results, errors, rinfos; reset per run) and one
- * reference to the cached document. gql_exec_free during a run only marks it cancelled; the last
- * resolver completion frees it and the done callback is not called.
+ * reference to the cached document. gql_exec_free during a run only marks it
+ * cancelled; the last resolver completion frees it and the done callback is
+ * not called.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,69 +49,6 @@
 #define GQL_EXEC_MSG_LEN 512u
 _Static_assert(GQL_MAX_ERRORS == 100u, "update the 'Too many errors' message");
 
-enum { R_PENDING = 0, R_NULL, R_LEAF, R_OBJ, R_LIST };
-/* ARGS_STATIC: coerced once and kept in the plan; ARGS_PER_EXEC: the field's
- * arguments read variables and its plan is shared, so each exec coerces them
- * (kept in gql_exec.vargs). */
-enum { ARGS_UNKNOWN = 0, ARGS_STATIC, ARGS_PER_EXEC };
-#define GQL_PLAN_MAX_ROOTS 8u  /* operations per document with a shared root plan */
-#define GQL_COLLECT_INLINE 64u /* fields collected without a heap allocation */
-enum { M_NONE = 0, M_TYPENAME, M_SCHEMA, M_TYPE };
-
-typedef struct gql_pset gql_pset;
-typedef struct gql_pfield gql_pfield;
-typedef struct gql_rval gql_rval;
-
-typedef struct gql_psub {
-    const gql_type *type;
-    gql_pset *ps;
-} gql_psub;
-
-struct gql_pfield {
-    const char *key;    /* response key */
-    char *jkey;         /* "key": (JSON, with quotes and colon) */
-    uint32_t jkeylen;
-    gql_field *def;
-    uint8_t meta;
-    bool nonnull;       /* def->type is NON_NULL */
-    uint8_t args_mode;  /* ARGS_*: how this field's arguments are coerced */
-    uint32_t hint; /* index where the parent object last held this property */
-    const gql_selection **nodes;
-    uint32_t nnodes;
-    gql_loc *locs;
-    gql_value args;             /* ARGS_STATIC: coerced arguments (OBJECT) */
-    const gql_error *args_err;  /* ARGS_STATIC: coercion failure, raised per instance */
-    gql_psub *subs;
-    uint32_t nsubs, capsubs;
-};
-
-struct gql_pset {
-    const gql_type *type;
-    gql_pfield *f;
-    uint32_t n;
-};
-
-struct gql_rval {
-    uint8_t kind;
-    bool nulled;       /* null by propagation or error */
-    bool nonnull;      /* this position's type is non-null */
-    bool in_loop;      /* OBJ: its fields are being started */
-    bool loop_promise; /* OBJ in loop: an earlier field is still pending */
-    bool deferred;     /* OBJ: a non-null failure waits for its pending fields */
-    uint32_t n;        /* LIST length */
-    uint32_t pending;  /* resolvers in flight in this subtree */
-    gql_rval *up;      /* container (OBJ or LIST), NULL for data */
-    union {
-        gql_value leaf;
-        struct {
-            const gql_pset *ps;
-            gql_rval *vals;
-            gql_error *derr; /* deferred: the error to report when it settles */
-        } obj;
-        gql_rval *items;
-    } u;
-};
-
 struct gql_rinfo {
     gql_exec *ex;
     gql_pfield *pf;
@@ -126,54 +60,8 @@ struct gql_rinfo {
     bool done;
 };
 
-/* Field plans shared by every exec of a cached document (doc->exec_plans),
- * used when no @skip/@include of the document reads a variable. */
-typedef struct gql_doc_plans {
-    bool shareable;
-    struct {
-        const gql_operation *op;
-        gql_pset *ps;
-    } roots[GQL_PLAN_MAX_ROOTS];
-    uint32_t nroots;
-} gql_doc_plans;
-
-/* Per-exec arguments of a shared plan field that reads variables. */
-typedef struct gql_vargs {
-    const gql_pfield *pf;
-    gql_value args;
-    const gql_error *err;
-} gql_vargs;
-
-struct gql_exec {
-    gql_schema *schema;
-    gql_cache *cache;
-    cd_arena prep;
-    cd_arena run;
-    gql_cached_doc *doc;
-    const gql_operation *op;
-    gql_type *root_type;
-    gql_value vars;
-    bool vars_ready, vars_failed;
-    bool running, cancelled, has_data, oom;
-    /* request errors (prepare / variables) */
-    const gql_error *req_errs;
-    uint32_t nreq_errs;
-    gql_error_list errs; /* run errors, in the run arena */
-    gql_pset *root_plan;
-    int8_t shared;      /* plans live in the document: 1, in prep: 0, unknown: -1 */
-    gql_vargs *vargs;   /* prep arena */
-    uint32_t nvargs, capvargs;
-    gql_exec_opts opts;
-    gql_exec_done_fn done;
-    void *done_ud;
-    const gql_value *root_value;
-    gql_rval *data;
-    uint32_t pending;
-    uint32_t next_root; /* mutations: next root field to start */
-};
-
-static const gql_value gql_null_value = {.kind = GQL_V_NULL};
-static const gql_value gql_empty_object = {.kind = GQL_V_OBJECT};
+const gql_value gql_null_value = {.kind = GQL_V_NULL};
+const gql_value gql_empty_object = {.kind = GQL_V_OBJECT};
 
 /* ---- lifecycle ---- */
 
@@ -358,391 +246,6 @@ const gql_error *gql_exec_errors(const gql_exec *ex, uint32_t *n)
     }
     *n = ex->nreq_errs;
     return ex->req_errs;
-}
-
-/* ---- CollectFields ---- */
-
-typedef struct coll_item {
-    const char *key;
-    const gql_selection *sel;
-} coll_item;
-
-/* CollectFields scratch: items inline up to GQL_COLLECT_INLINE, then heap. */
-typedef struct collector {
-    gql_exec *ex;
-    const gql_type *type;
-    coll_item *items;
-    uint32_t n, cap;
-    const char *visited[32];
-    const char **vis;
-    uint32_t nvisited, capvisited;
-    bool oom;
-    coll_item inline_items[GQL_COLLECT_INLINE];
-} collector;
-
-static cd_arena *plan_arena(gql_exec *ex)
-{
-    return ex->shared == 1 ? &ex->doc->arena : &ex->prep;
-}
-
-static bool directives_include(gql_exec *ex, const gql_directive *dirs, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        const gql_directive *d = &dirs[i];
-        bool skip = strcmp(d->name, "skip") == 0;
-        if (!skip && strcmp(d->name, "include") != 0) continue;
-        const gql_value *v = NULL;
-        for (uint32_t j = 0; j < d->nargs; j++)
-            if (strcmp(d->args[j].name, "if") == 0) v = &d->args[j].value;
-        if (v && v->kind == GQL_V_VARIABLE)
-            v = ex->vars.kind == GQL_V_OBJECT ? gql_obj_get(&ex->vars, v->u.s) : NULL;
-        bool b = v && v->kind == GQL_V_BOOL && v->u.b;
-        if (skip && b) return false;
-        if (!skip && !b) return false;
-    }
-    return true;
-}
-
-static const gql_fragment *find_fragment(const gql_document *doc, const char *name)
-{
-    for (uint32_t i = 0; i < doc->ndefs; i++)
-        if (doc->defs[i].kind == GQL_DEF_FRAGMENT && strcmp(doc->defs[i].u.frag->name, name) == 0)
-            return doc->defs[i].u.frag;
-    return NULL;
-}
-
-static bool fragment_applies(gql_exec *ex, const gql_type *obj, const char *cond)
-{
-    if (!cond) return true;
-    if (strcmp(cond, obj->name) == 0) return true;
-    const gql_type *t = gql_schema_type(ex->schema, cond);
-    if (!t) return false;
-    if (t == obj) return true;
-    return gql_type_is_abstract(t) && gql_type_is_possible(t, obj);
-}
-
-static void *grow(cd_arena *a, void *old, uint32_t n, uint32_t *cap, size_t elem)
-{
-    uint32_t ncap = *cap ? *cap * 2 : 4;
-    void *p = cd_arena_alloc(a, (size_t)ncap * elem);
-    if (!p) return NULL;
-    if (n) memcpy(p, old, (size_t)n * elem);
-    *cap = ncap;
-    return p;
-}
-
-/* Heap growth for collector scratch (freed at the end of collect). */
-static void *grow_heap(void *old, bool old_inline, uint32_t n, uint32_t *cap, size_t elem)
-{
-    uint32_t ncap = *cap * 2;
-    void *p = cd_malloc((size_t)ncap * elem);
-    if (!p) return NULL;
-    memcpy(p, old, (size_t)n * elem);
-    if (!old_inline) cd_free(old);
-    *cap = ncap;
-    return p;
-}
-
-static void collect_set(collector *c, const gql_selection_set *set)
-{
-    if (!set) return;
-    for (uint32_t i = 0; i < set->n && !c->oom; i++) {
-        const gql_selection *s = &set->items[i];
-        if (s->ndirs && !directives_include(c->ex, s->dirs, s->ndirs)) continue;
-        switch (s->kind) {
-        case GQL_SEL_FIELD:
-            if (c->n == c->cap) {
-                coll_item *ni = grow_heap(c->items, c->items == c->inline_items, c->n, &c->cap,
-                                          sizeof *ni);
-                if (!ni) {
-                    c->oom = true;
-                    return;
-                }
-                c->items = ni;
-            }
-            c->items[c->n].key = s->alias ? s->alias : s->name;
-            c->items[c->n].sel = s;
-            c->n++;
-            break;
-        case GQL_SEL_FRAGMENT_SPREAD: {
-            bool seen = false;
-            for (uint32_t j = 0; j < c->nvisited && !seen; j++)
-                seen = strcmp(c->vis[j], s->name) == 0;
-            if (seen) break;
-            if (c->nvisited == c->capvisited) {
-                const char **nv = grow_heap(c->vis, c->vis == c->visited, c->nvisited,
-                                            &c->capvisited, sizeof *nv);
-                if (!nv) {
-                    c->oom = true;
-                    return;
-                }
-                c->vis = nv;
-            }
-            c->vis[c->nvisited++] = s->name;
-            const gql_fragment *f = find_fragment(c->ex->doc->doc, s->name);
-            if (!f || !fragment_applies(c->ex, c->type, f->type_cond)) break;
-            collect_set(c, f->sel);
-            break;
-        }
-        case GQL_SEL_INLINE_FRAGMENT:
-            if (!fragment_applies(c->ex, c->type, s->type_cond)) break;
-            collect_set(c, s->sel);
-            break;
-        default: break;
-        }
-    }
-}
-
-static char *json_key(cd_arena *a, const char *key, uint32_t *len)
-{
-    cd_buf b;
-    cd_buf_init(&b);
-    cd_buf_json_str(&b, key, strlen(key));
-    cd_buf_putc(&b, ':');
-    char *r = NULL;
-    if (!b.failed && b.data) {
-        r = cd_arena_strndup(a, b.data, b.len);
-        *len = (uint32_t)b.len;
-    }
-    cd_buf_free(&b);
-    return r;
-}
-
-/* Builds the plan for `type` over the given selection sets (one per merged
- * field node) in plan_arena(ex). NULL on OOM. */
-static gql_pset *collect_plan(gql_exec *ex, collector *c, const gql_type *type,
-                              const gql_selection **nodes, uint32_t nnodes,
-                              const gql_selection_set *root_set)
-{
-    cd_arena *a = plan_arena(ex);
-    if (root_set) collect_set(c, root_set);
-    for (uint32_t i = 0; i < nnodes && !c->oom; i++) collect_set(c, nodes[i]->sel);
-    if (c->oom) return NULL;
-    gql_pset *ps = cd_arena_calloc(a, 1, sizeof *ps);
-    if (!ps) return NULL;
-    ps->type = type;
-    if (c->n == 0) return ps;
-    ps->f = cd_arena_calloc(a, c->n, sizeof *ps->f);
-    uint32_t *group = cd_malloc(c->n * sizeof *group); /* item → field index */
-    if (!ps->f || !group) {
-        cd_free(group);
-        return NULL;
-    }
-    uint32_t nf = 0;
-    for (uint32_t i = 0; i < c->n; i++) {
-        const char *k = c->items[i].key;
-        uint32_t g = nf;
-        for (uint32_t j = 0; j < nf; j++)
-            if (ps->f[j].key[0] == k[0] && strcmp(ps->f[j].key, k) == 0) {
-                g = j;
-                break;
-            }
-        if (g == nf) {
-            ps->f[nf].key = k;
-            nf++;
-        }
-        ps->f[g].nnodes++;
-        group[i] = g;
-    }
-    for (uint32_t j = 0; j < nf; j++) {
-        gql_pfield *pf = &ps->f[j];
-        pf->nodes = cd_arena_alloc(a, pf->nnodes * sizeof *pf->nodes);
-        pf->locs = cd_arena_alloc(a, pf->nnodes * sizeof *pf->locs);
-        if (!pf->nodes || !pf->locs) {
-            cd_free(group);
-            return NULL;
-        }
-        pf->nnodes = 0;
-    }
-    for (uint32_t i = 0; i < c->n; i++) {
-        gql_pfield *pf = &ps->f[group[i]];
-        pf->locs[pf->nnodes] = c->items[i].sel->loc;
-        pf->nodes[pf->nnodes++] = c->items[i].sel;
-    }
-    cd_free(group);
-    /* resolve definitions; drop fields the type does not define */
-    uint32_t out = 0;
-    for (uint32_t j = 0; j < nf; j++) {
-        gql_pfield *pf = &ps->f[j];
-        gql_field *def = gql_field_lookup(ex->schema, type, pf->nodes[0]->name);
-        if (!def) continue;
-        pf->def = def;
-        pf->nonnull = def->type->kind == GQL_TR_NON_NULL;
-        if (ex->schema->meta_fields && def >= ex->schema->meta_fields &&
-            def < ex->schema->meta_fields + 3)
-            pf->meta = (uint8_t)(M_TYPENAME + (def - ex->schema->meta_fields));
-        pf->jkey = json_key(a, pf->key, &pf->jkeylen);
-        if (!pf->jkey) return NULL;
-        if (out != j) ps->f[out] = *pf;
-        out++;
-    }
-    ps->n = out;
-    return ps;
-}
-
-static gql_pset *collect(gql_exec *ex, const gql_type *type, const gql_selection **nodes,
-                         uint32_t nnodes, const gql_selection_set *root_set)
-{
-    collector *c = cd_malloc(sizeof *c);
-    if (!c) return NULL;
-    c->ex = ex;
-    c->type = type;
-    c->items = c->inline_items;
-    c->n = 0;
-    c->cap = GQL_COLLECT_INLINE;
-    c->vis = c->visited;
-    c->nvisited = 0;
-    c->capvisited = CD_ARRAY_LEN(c->visited);
-    c->oom = false;
-    gql_pset *ps = collect_plan(ex, c, type, nodes, nnodes, root_set);
-    if (c->items != c->inline_items) cd_free(c->items);
-    if (c->vis != c->visited) cd_free(c->vis);
-    cd_free(c);
-    return ps;
-}
-
-/* True when a @skip/@include anywhere in the selection set reads a variable
- * (then the collected fields differ between execs). */
-static bool set_dirs_use_vars(const gql_selection_set *set)
-{
-    if (!set) return false;
-    for (uint32_t i = 0; i < set->n; i++) {
-        const gql_selection *s = &set->items[i];
-        for (uint32_t d = 0; d < s->ndirs; d++)
-            for (uint32_t k = 0; k < s->dirs[d].nargs; k++)
-                if (s->dirs[d].args[k].value.kind == GQL_V_VARIABLE) return true;
-        if (set_dirs_use_vars(s->sel)) return true;
-    }
-    return false;
-}
-
-static gql_doc_plans *doc_plans(gql_exec *ex)
-{
-    gql_cached_doc *d = ex->doc;
-    if (d->exec_plans) return d->exec_plans;
-    gql_doc_plans *dp = cd_arena_calloc(&d->arena, 1, sizeof *dp);
-    if (!dp) return NULL;
-    dp->shareable = true;
-    for (uint32_t i = 0; i < d->doc->ndefs && dp->shareable; i++) {
-        const gql_definition *def = &d->doc->defs[i];
-        if (def->kind == GQL_DEF_OPERATION)
-            dp->shareable = !set_dirs_use_vars(def->u.op->sel);
-        else if (def->kind == GQL_DEF_FRAGMENT)
-            dp->shareable = !set_dirs_use_vars(def->u.frag->sel);
-    }
-    d->exec_plans = dp;
-    return dp;
-}
-
-static gql_pset *root_plan(gql_exec *ex)
-{
-    if (ex->root_plan) return ex->root_plan;
-    gql_doc_plans *dp = NULL;
-    if (ex->shared != 0) {
-        dp = doc_plans(ex);
-        ex->shared = dp && dp->shareable ? 1 : 0;
-    }
-    if (ex->shared == 1) {
-        for (uint32_t i = 0; i < dp->nroots; i++)
-            if (dp->roots[i].op == ex->op) return ex->root_plan = dp->roots[i].ps;
-        if (dp->nroots == GQL_PLAN_MAX_ROOTS) ex->shared = 0;
-    }
-    gql_pset *ps = collect(ex, ex->root_type, NULL, 0, ex->op->sel);
-    if (ps && ex->shared == 1) {
-        dp->roots[dp->nroots].op = ex->op;
-        dp->roots[dp->nroots].ps = ps;
-        dp->nroots++;
-    }
-    return ex->root_plan = ps;
-}
-
-static gql_pset *sub_plan(gql_exec *ex, gql_pfield *pf, const gql_type *t)
-{
-    for (uint32_t i = 0; i < pf->nsubs; i++)
-        if (pf->subs[i].type == t) return pf->subs[i].ps;
-    gql_pset *ps = collect(ex, t, pf->nodes, pf->nnodes, NULL);
-    if (!ps) return NULL;
-    if (pf->nsubs == pf->capsubs) {
-        gql_psub *ns = grow(plan_arena(ex), pf->subs, pf->nsubs, &pf->capsubs, sizeof *ns);
-        if (!ns) return NULL;
-        pf->subs = ns;
-    }
-    pf->subs[pf->nsubs].type = t;
-    pf->subs[pf->nsubs].ps = ps;
-    pf->nsubs++;
-    return ps;
-}
-
-static bool value_uses_vars(const gql_value *v)
-{
-    switch (v->kind) {
-    case GQL_V_VARIABLE: return true;
-    case GQL_V_LIST:
-        for (uint32_t i = 0; i < v->len; i++)
-            if (value_uses_vars(&v->u.items[i])) return true;
-        return false;
-    case GQL_V_OBJECT:
-        for (uint32_t i = 0; i < v->len; i++)
-            if (value_uses_vars(&v->u.fields[i].value)) return true;
-        return false;
-    default: return false;
-    }
-}
-
-/* Coerces a plan field's arguments: once per plan when they read no
- * variables (or the plan is this exec's own), else once per exec. Sets
- * *args (an OBJECT) and *err. 0, CD_EBAD (*err set) or CD_ENOMEM. */
-static int field_args(gql_exec *ex, gql_pfield *pf, const gql_value **args,
-                      const gql_error **err)
-{
-    *err = NULL;
-    *args = &gql_empty_object;
-    if (pf->def->nargs == 0) return 0;
-    const gql_selection *n0 = pf->nodes[0];
-    if (pf->args_mode == ARGS_UNKNOWN) {
-        bool uses = false;
-        for (uint32_t i = 0; i < n0->nargs && !uses; i++) uses = value_uses_vars(&n0->args[i].value);
-        if (uses && ex->shared == 1) {
-            pf->args_mode = ARGS_PER_EXEC;
-        } else {
-            cd_arena *a = plan_arena(ex);
-            gql_error_list l;
-            gql_errors_init(&l, a);
-            int rc = gql_coerce_arguments(a, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
-                                          &ex->vars, &pf->args, &l, n0->loc);
-            if (rc == CD_ENOMEM || (rc != 0 && !l.n)) return CD_ENOMEM;
-            pf->args_err = rc ? &l.items[0] : NULL;
-            pf->args_mode = ARGS_STATIC;
-        }
-    }
-    if (pf->args_mode == ARGS_STATIC) {
-        *args = &pf->args;
-        *err = pf->args_err;
-        return *err ? CD_EBAD : 0;
-    }
-    for (uint32_t i = 0; i < ex->nvargs; i++)
-        if (ex->vargs[i].pf == pf) {
-            *args = &ex->vargs[i].args;
-            *err = ex->vargs[i].err;
-            return *err ? CD_EBAD : 0;
-        }
-    if (ex->nvargs == ex->capvargs) {
-        gql_vargs *nv = grow(&ex->prep, ex->vargs, ex->nvargs, &ex->capvargs, sizeof *nv);
-        if (!nv) return CD_ENOMEM;
-        ex->vargs = nv;
-    }
-    gql_vargs *va = &ex->vargs[ex->nvargs];
-    gql_error_list l;
-    gql_errors_init(&l, &ex->prep);
-    int rc = gql_coerce_arguments(&ex->prep, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
-                                  &ex->vars, &va->args, &l, n0->loc);
-    if (rc == CD_ENOMEM || (rc != 0 && !l.n)) return CD_ENOMEM;
-    va->pf = pf;
-    va->err = rc ? &l.items[0] : NULL;
-    ex->nvargs++;
-    *args = &va->args;
-    *err = va->err;
-    return *err ? CD_EBAD : 0;
 }
 
 /* ---- field errors and null propagation ----
@@ -1041,7 +544,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
         return;
     }
     case GQL_T_OBJECT: {
-        gql_pset *ps = sub_plan(ex, pf, nt);
+        gql_pset *ps = gql_plan_sub(ex, pf, nt);
         if (!ps) {
             exec_oom(ex, slot);
             return;
@@ -1080,7 +583,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
                         rt->name, nt->name);
             return;
         }
-        gql_pset *ps = sub_plan(ex, pf, rt);
+        gql_pset *ps = gql_plan_sub(ex, pf, rt);
         if (!ps) {
             exec_oom(ex, slot);
             return;
@@ -1119,7 +622,7 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
     }
     const gql_value *args;
     const gql_error *ae;
-    int rc = field_args(ex, pf, &args, &ae);
+    int rc = gql_plan_args(ex, pf, &args, &ae);
     if (rc == CD_ENOMEM) {
         exec_oom(ex, slot);
         return;
@@ -1280,7 +783,7 @@ int gql_exec_run(gql_exec *ex, const gql_value *root, const gql_exec_opts *opts,
         if (done) done(ex, ud);
         return 0;
     }
-    gql_pset *ps = root_plan(ex);
+    gql_pset *ps = gql_plan_root(ex);
     ex->running = true;
     ex->pending = 1;
     ex->next_root = 0;
@@ -1301,14 +804,14 @@ const char *gql_exec_root_field(gql_exec *ex, const gql_value **args)
     if (!ex->op) return NULL;
     if (!ex->vars_ready && (ex->vars_failed || gql_exec_set_variables(ex, NULL) != 0))
         return NULL;
-    gql_pset *ps = root_plan(ex);
+    gql_pset *ps = gql_plan_root(ex);
     if (!ps) return NULL;
     for (uint32_t i = 0; i < ps->n; i++) {
         gql_pfield *pf = &ps->f[i];
         if (pf->meta != M_NONE) continue;
         const gql_value *a;
         const gql_error *e;
-        if (args && field_args(ex, pf, &a, &e) == 0) *args = a;
+        if (args && gql_plan_args(ex, pf, &a, &e) == 0) *args = a;
         return pf->def->name;
     }
     return NULL;
@@ -1408,172 +911,4 @@ void gql_ri_error_ext(gql_rinfo *ri, const char *code, const gql_value *ext, con
     va_start(ap, fmt);
     ri_error_v(ri, code, ext, fmt, ap);
     va_end(ap);
-}
-
-/* ---- response writer ----
- * Output goes through a small chunk buffer (gql_jw) flushed into the cd_buf
- * in large appends: a result is thousands of tiny pieces (keys, commas,
- * short strings) and per-piece cd_buf calls would dominate. */
-
-#define GQL_JW_CHUNK 4096u
-
-typedef struct gql_jw {
-    cd_buf *out;
-    size_t n;
-    char buf[GQL_JW_CHUNK];
-} gql_jw;
-
-static void jw_flush(gql_jw *w)
-{
-    if (w->n) cd_buf_append(w->out, w->buf, w->n);
-    w->n = 0;
-}
-
-static inline void jw_put(gql_jw *w, const char *p, size_t n)
-{
-    if (n > GQL_JW_CHUNK - w->n) {
-        jw_flush(w);
-        if (n > GQL_JW_CHUNK) {
-            cd_buf_append(w->out, p, n);
-            return;
-        }
-    }
-    memcpy(w->buf + w->n, p, n);
-    w->n += n;
-}
-
-static inline void jw_c(gql_jw *w, char c)
-{
-    if (w->n == GQL_JW_CHUNK) jw_flush(w);
-    w->buf[w->n++] = c;
-}
-
-static void jw_str(gql_jw *w, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) {
-            jw_flush(w); /* rare: escapes are cd_buf_json_str's job */
-            cd_buf_json_str(w->out, s, n);
-            return;
-        }
-    }
-    jw_c(w, '"');
-    jw_put(w, s, n);
-    jw_c(w, '"');
-}
-
-static void jw_i64(gql_jw *w, int64_t i)
-{
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (i < 0) *--p = '-';
-    jw_put(w, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-static void jw_leaf(gql_jw *w, const gql_value *v)
-{
-    char num[40];
-    switch (v->kind) {
-    case GQL_V_STRING:
-    case GQL_V_ENUM: jw_str(w, v->u.s, v->len); break;
-    case GQL_V_INT: jw_i64(w, v->u.i); break;
-    case GQL_V_BOOL:
-        if (v->u.b)
-            jw_put(w, "true", 4);
-        else
-            jw_put(w, "false", 5);
-        break;
-    case GQL_V_NULL: jw_put(w, "null", 4); break;
-    case GQL_V_FLOAT:
-        if (v->u.f != v->u.f || v->u.f - v->u.f != 0) {
-            jw_put(w, "null", 4);
-        } else {
-            gql_js_number(num, sizeof num, v->u.f);
-            jw_put(w, num, strlen(num));
-        }
-        break;
-    default: /* JSON-scalar values: lists, objects, raw JSON */
-        jw_flush(w);
-        gql_json_write(w->out, v);
-        break;
-    }
-}
-
-static void jw_rval(gql_jw *w, const gql_rval *r)
-{
-    if (r->nulled) {
-        jw_put(w, "null", 4);
-        return;
-    }
-    switch (r->kind) {
-    case R_LEAF: jw_leaf(w, &r->u.leaf); break;
-    case R_OBJ: {
-        const gql_pset *ps = r->u.obj.ps;
-        jw_c(w, '{');
-        for (uint32_t i = 0; i < ps->n; i++) {
-            if (i) jw_c(w, ',');
-            jw_put(w, ps->f[i].jkey, ps->f[i].jkeylen);
-            jw_rval(w, &r->u.obj.vals[i]);
-        }
-        jw_c(w, '}');
-        break;
-    }
-    case R_LIST:
-        jw_c(w, '[');
-        for (uint32_t i = 0; i < r->n; i++) {
-            if (i) jw_c(w, ',');
-            jw_rval(w, &r->u.items[i]);
-        }
-        jw_c(w, ']');
-        break;
-    default: jw_put(w, "null", 4); break;
-    }
-}
-
-static void write_data(cd_buf *out, const gql_rval *data)
-{
-    gql_jw w; /* GQL_JW_CHUNK bytes of stack */
-    w.out = out;
-    w.n = 0;
-    jw_rval(&w, data);
-    jw_flush(&w);
-}
-
-static const gql_error gql_oom_error = {
-    .message = "Internal server error: out of memory",
-    .code = "INTERNAL_SERVER_ERROR",
-};
-
-void gql_exec_write_result(const gql_exec *ex, cd_buf *out)
-{
-    if (ex->oom) {
-        cd_buf_puts(out, ex->has_data ? "{\"data\":null,\"errors\":" : "{\"errors\":");
-        gql_errors_write_json(out, &gql_oom_error, 1);
-        cd_buf_putc(out, '}');
-        return;
-    }
-    uint32_t n;
-    const gql_error *errs = gql_exec_errors(ex, &n);
-    if (ex->has_data) {
-        cd_buf_puts(out, "{\"data\":");
-        if (ex->data)
-            write_data(out, ex->data);
-        else
-            cd_buf_puts(out, "null");
-        if (n) {
-            cd_buf_puts(out, ",\"errors\":");
-            gql_errors_write_json(out, errs, n);
-        }
-        cd_buf_putc(out, '}');
-        return;
-    }
-    cd_buf_puts(out, "{\"errors\":");
-    gql_errors_write_json(out, errs, n);
-    cd_buf_putc(out, '}');
 }
