@@ -63,6 +63,10 @@ static void handler(http_request *req, void *user)
         uv_timer_init(http_server_loop(req->server), &d->timer);
         uv_timer_start(&d->timer, delayed_fire, strcmp(req->path, "/async-slow") == 0 ? 300 : 30,
                        0);
+    } else if (strcmp(req->path, "/nocontent") == 0) {
+        /* body ignored for 204; extra headers passed through */
+        http_respond(req, 204, NULL,
+                     "Access-Control-Allow-Origin: *\r\nAccess-Control-Max-Age: 600\r\n", "zzz", 3);
     } else if (strcmp(req->path, "/hang") == 0) {
         http_req_on_abort(req, on_abort, NULL);
     } else if (strcmp(req->path, "/big") == 0) {
@@ -124,6 +128,16 @@ static void cl_keepalive_pipelining(tc_env *env)
     TC_CHECK(env, tc_read_response(fd, &r) == 0); /* nothing extra after HEAD */
     TC_CHECK(env, r.status == 200);
     free(r.body);
+    /* 204: no Content-Length, no body, extra headers kept */
+    TC_CHECK(env, tc_sends(fd, "OPTIONS /nocontent HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 204 && !tc_header(&r, "Content-Length", v, sizeof v));
+    TC_CHECK(env, tc_header(&r, "Access-Control-Max-Age", v, sizeof v) && strcmp(v, "600") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_sends(fd, "GET /echo?a=after HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0 && r.status == 200);
+    TC_CHECK(env, tc_header(&r, "X-Query-A", v, sizeof v) && strcmp(v, "after") == 0);
+    free(r.body);
     close(fd);
 }
 
@@ -173,7 +187,7 @@ static void test_keepalive_pipelining(void **state)
     tc_env env;
     http_server_opts o = {.on_request = handler};
     tc_run(&env, &o, cl_keepalive_pipelining, NULL);
-    assert_int_equal(g_requests, 7);
+    assert_int_equal(g_requests, 9);
 }
 
 static void cl_body_limit(tc_env *env)
