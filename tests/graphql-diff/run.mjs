@@ -413,6 +413,27 @@ for (const r of mismatches) {
   }
 }
 for (const r of allowed) console.log(`allowed ${r.case.id}: ${ALLOWLIST.get(r.case.id)}`);
+// Informational only (never fails the run): how many error messages are
+// word-for-word graphql-js's, matching errors by (path, locations).
+let msgSame = 0, msgTotal = 0;
+const msgDiffs = [];
+for (const r of results) {
+  if (r.problems.length || !r.js.errors || !r.c.errors) continue;
+  const theirs = r.js.errors.map((e) => `${errKey(e)} ${e.message}`);
+  for (const e of r.c.errors) {
+    msgTotal++;
+    const i = theirs.indexOf(`${errKey(e)} ${e.message}`);
+    if (i >= 0) {
+      msgSame++;
+      theirs.splice(i, 1);
+    } else {
+      const other = r.js.errors.filter((x) => errKey(x) === errKey(e)).map((x) => x.message);
+      msgDiffs.push(`${r.case.id}: chatd "${e.message}" / graphql-js ${JSON.stringify(other)}`);
+    }
+  }
+}
+if (verbose) for (const d of msgDiffs) console.log(`message ${d}`);
+console.log(`error messages identical to graphql-js: ${msgSame} of ${msgTotal} (informational)`);
 const nValid = results.filter((r) => r.js.data !== undefined && !(r.js.errors?.length)).length;
 console.log(
   `${results.length} documents, ${identical} identical, ${allowed.length} allowlisted, ${mismatches.length} mismatches ` +
