@@ -11,12 +11,13 @@
  *     answer is delayed (a loop timer, never a sleep) by chat_throttle_delay_ms.
  * A successful login clears the username's counter (not the address's).
  *
- * Each login uses one short Redis connection of its own (chat_rl): opened
- * before the check, closed after the outcome is recorded, so no handle
- * outlives a request and shutdown never waits on it. When Redis is not
- * configured, unreachable or slower than LOGIN_REDIS_TIMEOUT_MS, logins are
- * not throttled (fail open, logged): throttling protects passwords, Redis
- * availability must not decide whether users can sign in.
+ * A login's session (chat_rl) runs its commands on the process's broker
+ * client (rd_command on the publishing connection): one EVAL reading both
+ * counters, then one fire-and-forget EVAL/DEL recording the outcome. When
+ * Redis is not configured, disconnected or slower than
+ * LOGIN_REDIS_TIMEOUT_MS, logins are not throttled (fail open, logged):
+ * throttling protects passwords, Redis availability must not decide whether
+ * users can sign in.
  */
 #ifndef CHATD_CHAT_THROTTLE_H
 #define CHATD_CHAT_THROTTLE_H
@@ -25,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "store/redis.h"
 
 #define LOGIN_FAIL_WINDOW_S 900     /* failure counters live 15 min from the first failure */
 #define LOGIN_SLOW_AFTER_USER 2     /* failures per username before answers slow down */
@@ -44,11 +47,13 @@ typedef struct chat_rl chat_rl;
 typedef void (*chat_rl_check_cb)(void *ud, int status, long user_fails, long addr_fails,
                                  long retry_after_s);
 
-/* Opens a session for one login of `username` from `addr` against the Redis
- * at `url` and reads the counters. NULL when it cannot start (bad URL,
- * immediate connect failure, OOM): proceed unthrottled. Otherwise cb runs
- * once, and the caller must then call chat_rl_finish exactly once. */
-chat_rl *chat_rl_open(uv_loop_t *loop, const char *url, const char *username, size_t ulen,
+/* Opens a session for one login of `username` from `addr` and reads the
+ * counters through *rdp (the process's broker client; read at every use, so
+ * a client closed and set to NULL meanwhile is never touched). NULL when it
+ * cannot start (no client, disconnected, OOM): proceed unthrottled.
+ * Otherwise cb runs once, and the caller must then call chat_rl_finish
+ * exactly once. */
+chat_rl *chat_rl_open(uv_loop_t *loop, rd_client *const *rdp, const char *username, size_t ulen,
                       const char *addr, chat_rl_check_cb cb, void *ud);
 
 /* Outcome of a login for chat_rl_finish. */
@@ -58,8 +63,8 @@ typedef enum chat_rl_outcome {
     CHAT_RL_OK        /* signed in: the username's counter is cleared */
 } chat_rl_outcome;
 
-/* Records the outcome and closes the session; it frees itself after Redis
- * answered (or the timeout). No callback. */
+/* Records the outcome (fire and forget) and ends the session; it frees
+ * itself once the check's reply (or its timeout) is in. No callback. */
 void chat_rl_finish(chat_rl *s, chat_rl_outcome outcome);
 
 /* Pure policy (unit-tested at the edges). */

@@ -868,8 +868,8 @@ static void throttled(uop *op, void (*step)(uop *op))
 {
     const proto_caller *c = proto_caller_of(op->ri);
     op->after_check = step;
-    op->rl = chat_rl_open(op->srv->loop, op->srv->cfg ? op->srv->cfg->redis_url : NULL,
-                          op->username, op->ulen, c ? c->client_ip : "", on_throttle_checked, op);
+    op->rl = chat_rl_open(op->srv->loop, &op->srv->rd, op->username, op->ulen,
+                          c ? c->client_ip : "", on_throttle_checked, op);
     if (!op->rl) step(op); /* not throttled (no Redis): logged by throttle.c */
 }
 

@@ -2,8 +2,9 @@
  * test_chat_users.c — the user role's pure parts at their edges: username,
  * email and displayName validation (length limits ±1, control characters,
  * invalid UTF-8), UUID syntax, refresh-token encoding and hashing, the login
- * throttling policy (slow-down and lock thresholds, delay ceiling), a
- * throttle session against an unreachable Redis (fails open, frees itself),
+ * throttling policy (slow-down and lock thresholds, delay ceiling),
+ * throttle sessions on a broker client (refusals fail open; a live round
+ * trip against the test Redis records failures and clears on success),
  * control-channel message parsing, and the bounded set of disabled
  * accounts. The resolvers themselves run against real Postgres in
  * tests/integration/users.test.js.
@@ -15,13 +16,14 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "chat/chat.h"
-#include "core/arena.h"
 #include "chat/throttle.h"
 #include "chat/users.h"
+#include "core/arena.h"
 
 static void test_username(void **state)
 {
@@ -138,31 +140,74 @@ static void on_never(void *ud, int status, long uf, long af, long retry)
     fail_msg("callback must not run");
 }
 
+/* ---- throttle sessions on a broker client ---- */
+
+typedef struct rl_env {
+    uv_loop_t loop;
+    rd_client *rd;
+    bool up;
+    int closed;
+} rl_env;
+
+static void rl_msg(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
+{
+    (void)ud;
+    (void)ch;
+    (void)chlen;
+    (void)data;
+    (void)len;
+}
+
+static void rl_state(void *ud, bool up)
+{
+    ((rl_env *)ud)->up = up;
+}
+
+static void rl_closed(void *ud)
+{
+    ((rl_env *)ud)->closed = 1;
+}
+
+static void rl_env_open(rl_env *e, const char *url)
+{
+    memset(e, 0, sizeof *e);
+    uv_loop_init(&e->loop);
+    rd_callbacks cbs = {.on_message = rl_msg, .on_state = rl_state, .ud = e};
+    assert_int_equal(rd_client_new(&e->loop, url, &cbs, &e->rd), 0);
+}
+
+static void rl_env_close(rl_env *e)
+{
+    rd_client_close(e->rd, rl_closed, e);
+    e->rd = NULL;
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_int_equal(e->closed, 1);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+}
+
+/* No client, a disconnected client, no memory: NULL (not throttled), no
+ * callback, nothing left on the loop. */
 static void test_throttle_open_refusals(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    /* out of memory for the session or the loop adapter: not throttled */
-    for (long n = 1; n <= 2; n++) {
-        cd_alloc_fail_after(n);
-        assert_null(chat_rl_open(&loop, "redis://127.0.0.1:1", "u", 1, "127.0.0.1", on_never, NULL));
-        cd_alloc_fail_after(0);
-    }
-    assert_null(chat_rl_open(&loop, NULL, "u", 1, "127.0.0.1", on_never, NULL));
-    assert_null(chat_rl_open(&loop, "", "u", 1, "127.0.0.1", on_never, NULL));
-    assert_null(chat_rl_open(&loop, "redis://:99999999", "u", 1, "127.0.0.1", on_never, NULL));
-    assert_null(chat_rl_open(&loop, "redis://host:notaport", "u", 1, "x", on_never, NULL));
-    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
+    rl_env e;
+    rl_env_open(&e, "redis://127.0.0.1:1"); /* nobody listens: never up */
+    rd_client *none = NULL;
+    assert_null(chat_rl_open(&e.loop, NULL, "u", 1, "127.0.0.1", on_never, NULL));
+    assert_null(chat_rl_open(&e.loop, &none, "u", 1, "127.0.0.1", on_never, NULL));
+    assert_null(chat_rl_open(&e.loop, &e.rd, "u", 1, "127.0.0.1", on_never, NULL));
+    cd_alloc_fail_after(1);
+    assert_null(chat_rl_open(&e.loop, &e.rd, "u", 1, "127.0.0.1", on_never, NULL));
+    cd_alloc_fail_after(0);
+    rl_env_close(&e);
 }
 
-/* A port nobody listens on: the check reports CD_EUNAVAIL (fail open) and
- * the session frees itself; the loop ends with no handle left. */
 typedef struct rl_probe {
     int calls;
     int status;
+    long uf, af, retry;
     chat_rl *s;
+    chat_rl_outcome outcome;
 } rl_probe;
 
 static void on_checked(void *ud, int status, long uf, long af, long retry)
@@ -170,29 +215,58 @@ static void on_checked(void *ud, int status, long uf, long af, long retry)
     rl_probe *p = ud;
     p->calls++;
     p->status = status;
-    assert_int_equal(uf, 0);
-    assert_int_equal(af, 0);
-    assert_int_equal(retry, 0);
-    chat_rl_finish(p->s, CHAT_RL_FAILED);
+    p->uf = uf;
+    p->af = af;
+    p->retry = retry;
+    chat_rl_finish(p->s, p->outcome);
 }
 
-static void test_throttle_redis_down(void **state)
+static void run_until_calls(rl_env *e, rl_probe *p)
+{
+    uint64_t t0 = uv_hrtime();
+    while (p->calls == 0) {
+        uv_run(&e->loop, UV_RUN_ONCE);
+        if (uv_hrtime() - t0 > 5000000000ull) fail_msg("no check callback");
+    }
+}
+
+/* One session against the test Redis: counters read, a failure recorded
+ * (both keys +1 with the window), the next session sees it; a success
+ * clears the username's key. */
+static void test_throttle_live(void **state)
 {
     (void)state;
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    rl_probe p = {0};
+    const char *url = getenv("CHATD_TEST_REDIS_URL");
+    if (!url || !*url) fail_msg("CHATD_TEST_REDIS_URL is not set: run under scripts/testenv");
+    rl_env e;
+    rl_env_open(&e, url);
     uint64_t t0 = uv_hrtime();
-    p.s = chat_rl_open(&loop, "redis://127.0.0.1:1", "User", 4, "127.0.0.1", on_checked, &p);
-    if (p.s) {
-        assert_int_equal(p.calls, 0); /* never inside open */
-        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-        assert_int_equal(p.calls, 1);
-        assert_int_equal(p.status, CD_EUNAVAIL);
-        /* a refused connect is reported at once, not by the timeout */
-        assert_true(uv_hrtime() - t0 < (uint64_t)LOGIN_REDIS_TIMEOUT_MS * 1000000u * 8 / 10);
+    while (!e.up) {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        if (uv_hrtime() - t0 > 5000000000ull) fail_msg("redis did not come up");
     }
-    assert_int_equal(uv_loop_close(&loop), 0);
+    char name[64], addr[64];
+    snprintf(name, sizeof name, "UnitUser%llu", (unsigned long long)uv_hrtime());
+    snprintf(addr, sizeof addr, "10.9.%u.%u", (unsigned)(t0 % 200), (unsigned)(t0 / 7 % 200));
+    for (int round = 0; round < 3; round++) {
+        rl_probe p = {.outcome = round < 2 ? CHAT_RL_FAILED : CHAT_RL_OK};
+        p.s = chat_rl_open(&e.loop, &e.rd, name, strlen(name), addr, on_checked, &p);
+        assert_non_null(p.s);
+        assert_int_equal(p.calls, 0); /* never inside open */
+        run_until_calls(&e, &p);
+        assert_int_equal(p.status, 0);
+        assert_int_equal(p.uf, round); /* 0, 1, 2 failures so far */
+        assert_int_equal(p.af, round);
+        assert_int_equal(p.retry, 0);
+    }
+    /* the success cleared the name, not the address */
+    rl_probe p = {.outcome = CHAT_RL_NONE};
+    p.s = chat_rl_open(&e.loop, &e.rd, name, strlen(name), addr, on_checked, &p);
+    assert_non_null(p.s);
+    run_until_calls(&e, &p);
+    assert_int_equal(p.uf, 0);
+    assert_int_equal(p.af, 2);
+    rl_env_close(&e);
 }
 
 static void test_control_messages(void **state)
@@ -259,7 +333,7 @@ int main(void)
         cmocka_unit_test(test_refresh_tokens),
         cmocka_unit_test(test_throttle_policy),
         cmocka_unit_test(test_throttle_open_refusals),
-        cmocka_unit_test(test_throttle_redis_down),
+        cmocka_unit_test(test_throttle_live),
         cmocka_unit_test(test_control_messages),
         cmocka_unit_test(test_disabled_users),
     };
