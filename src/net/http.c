@@ -916,7 +916,7 @@ static int respond(http_request *req, int status, const char *content_type,
     size_t hl = format_head(srv, head, cap, status, content_type, extra_headers, len, close, ka10);
     h->phase = HTTP_PH_WRITING;
     h->close_after = close;
-    conn_set_deadline(c, HTTP_WRITE_TIMEOUT_MS);
+    conn_set_deadline(c, opt_ms(srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
     bool no_body = is_head || status < 200 || status == 204 || status == 304;
     int rc;
     if (no_body) {

@@ -113,6 +113,7 @@ typedef struct http_server_opts {
     unsigned header_timeout_ms;
     unsigned body_timeout_ms;
     unsigned keepalive_timeout_ms;
+    unsigned write_timeout_ms;
     unsigned ws_close_timeout_ms; /* 0 = WS_CLOSE_TIMEOUT_MS (ws.h) */
 } http_server_opts;
 

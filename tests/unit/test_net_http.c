@@ -69,8 +69,8 @@ static void handler(http_request *req, void *user)
                      "Access-Control-Allow-Origin: *\r\nAccess-Control-Max-Age: 600\r\n", "zzz", 3);
     } else if (strcmp(req->path, "/hang") == 0) {
         http_req_on_abort(req, on_abort, NULL);
-    } else if (strcmp(req->path, "/big") == 0) {
-        size_t n = 200000;
+    } else if (strcmp(req->path, "/big") == 0 || strcmp(req->path, "/huge") == 0) {
+        size_t n = req->path[1] == 'b' ? 200000 : 64u * 1024 * 1024;
         char *b = cd_malloc(n);
         for (size_t i = 0; i < n; i++) b[i] = (char)('a' + i % 26);
         http_respond_buf(req, 200, "application/octet-stream", NULL, b, n);
@@ -388,6 +388,34 @@ static void cl_timeouts(tc_env *env)
     close(fd);
 }
 
+/* A response the client does not read is abandoned after the write timeout. */
+static void cl_write_timeout(tc_env *env)
+{
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    TC_CHECK(env, tc_sends(fd, "GET /huge HTTP/1.1\r\n\r\n") == 0);
+    usleep(1000000); /* not reading */
+    size_t total = 0;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        total += (size_t)n;
+    }
+    TC_CHECK(env, total > 0 && total < 64u * 1024 * 1024);
+    close(fd);
+}
+
+static void test_write_timeout(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler, .write_timeout_ms = 300};
+    tc_run(&env, &o, cl_write_timeout, NULL);
+    assert_int_equal(g_requests, 1);
+}
+
 static void test_timeouts(void **state)
 {
     (void)state;
@@ -517,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_chunked_continue_errors),
         cmocka_unit_test(test_abort_on_disconnect),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_write_timeout),
         cmocka_unit_test(test_drain_inflight),
         cmocka_unit_test(test_port_busy_and_reuseport),
         cmocka_unit_test(test_ipv6),
