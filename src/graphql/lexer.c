@@ -353,8 +353,8 @@ static int read_string(gql_lexer *lx, gql_token *tok)
             return 0;
         }
         if (c == '\\') {
-            size_t size;
-            uint32_t cp;
+            size_t size = 0;
+            uint32_t cp = 0;
             int rc = read_escape(lx, lx->pos, &size, &cp);
             if (rc) return rc;
             tok->escaped = 1;

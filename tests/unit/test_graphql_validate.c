@@ -607,7 +607,7 @@ static void test_chat_schema_documents(void **state)
     (void)state;
     const char *path = getenv("CHATD_SCHEMA");
     if (!path) path = "schema/chat.graphql";
-    size_t len;
+    size_t len = 0;
     char *sdl = read_file(path, &len);
     assert_non_null(sdl);
     gql_schema *s;
