@@ -95,7 +95,9 @@ typedef struct ws_rx_handler {
 
 #define WS_RX_STOPPED 1
 
-/* Feeds len bytes (any split of the stream). Returns 0 (all consumed or
+/* Feeds len bytes (any split of the stream). buf must be writable and have
+ * one more writable byte at buf[len] (payloads are unmasked in place and
+ * NUL-terminated for the callback, then restored). Returns 0 (all consumed or
  * buffered), WS_RX_STOPPED, a close code ≥ 1000 for a protocol error (1002,
  * 1007, 1009; the rx is then done), or CD_ENOMEM. */
 int ws_rx_feed(ws_rx *rx, uint8_t *buf, size_t len, const ws_rx_handler *h, void *arg);
