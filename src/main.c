@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "chat/chat.h"
+#include "chat/feed.h"
 #include "chat/sender.h"
 #include "core/arena.h"
 #include "core/config.h"
@@ -268,6 +269,10 @@ int main(int argc, char **argv)
     }
     if ((rc = chat_bind_sender_role(srv)) != 0) {
         fprintf(stderr, "chatd: binding sender-role resolvers: %s\n", cd_strerror(rc));
+        return 1;
+    }
+    if ((rc = chat_bind_receiver_role(srv)) != 0) {
+        fprintf(stderr, "chatd: binding receiver-role resolvers: %s\n", cd_strerror(rc));
         return 1;
     }
 

@@ -1,0 +1,954 @@
+/*
+ * feed.c — the receiver's subscription sources and fan-out (see feed.h for
+ * the delivery algorithm and ownership rules).
+ *
+ * Flow of one chat subscription: start() validates arguments and the
+ * caller, then runs one prepared statement (chat state + membership +
+ * oldest retained seq). Its callback refuses non-participants (FORBIDDEN),
+ * an afterSeq older than the retained log (RESYNC_REQUIRED), or attaches the
+ * subscriber to the chat's channel with last = afterSeq (or the chat's
+ * current seq). From then on only chan_offer() hands it events, in seq
+ * order, once each.
+ *
+ * Events are parsed once per Redis message (or log row) into a scratch
+ * arena; the value of each subscription field is built once per event and
+ * shared by every subscriber of that field (proto_event, reference counted).
+ * Only messageReadUpdated, typing and presence build a value per subscriber
+ * (they filter or personalise).
+ */
+#include "feed.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "chat.h"
+#include "core/log.h"
+#include "sender.h"
+
+#define RC_RETRY_MS 200           /* a failed fill query is retried after this */
+#define RC_SCRATCH_BLOCK 4096     /* scratch arena block for one event */
+#define RC_ID_MAX 40              /* a UUID and its NUL, with room */
+
+typedef enum rc_kind { RC_K_CHAT, RC_K_EPH, RC_K_USER, RC_K_PRESENCE } rc_kind;
+
+typedef struct rc_sub rc_sub;
+typedef struct rc_chan rc_chan;
+
+struct rc_chan {
+    rc_chan *hnext;          /* hash chain */
+    char name[CHAT_EV_CHANNEL_MAX];
+    char id[RC_ID_MAX];      /* chat or user id ("" for presence) */
+    rc_kind kind;
+    rc_sub *subs;            /* local subscribers */
+    unsigned nsubs;
+    unsigned busy;           /* delivery loops on the stack */
+    int64_t known;           /* highest committed seq known (chat channels) */
+    bool filling;            /* a fill query is in flight */
+    bool again;              /* pump again after the current fill */
+    bool force_again;        /* ... unconditionally (a re-subscribe happened meanwhile) */
+    bool retry;              /* the last fill failed: the retry timer pumps it */
+    bool has_dead;           /* some subscriber waits for the sweep */
+    proto_server *srv;
+};
+
+struct rc_sub {
+    rc_sub *next, *prev;     /* in chan->subs */
+    rc_chan *ch;             /* NULL until attached */
+    proto_sub *ps;           /* NULL once the subscription ended */
+    proto_server *srv;
+    rc_field field;
+    bool ready;              /* attached and authorised */
+    bool dead;               /* ended: unlink and free at the next sweep */
+    bool querying;           /* the start query is in flight (owns the sub) */
+    bool counted;            /* presence counted this subscriber */
+    int64_t last;            /* last delivered seq (chat channels) */
+    int64_t after;           /* afterSeq argument, -1 when absent */
+    int64_t msg_seq;         /* messageReadUpdated: the message's seq */
+    char user[PROTO_MAX_USER_ID + 1]; /* the caller ("" = unknown, trust mode) */
+    char arg[RC_ID_MAX];     /* chatId / userId / messageId argument */
+    char *others;            /* messageReadUpdated: ",id,id," readers still to come;
+                                presenceUpdated: ",id,id," participants */
+};
+
+static struct {
+    rc_chan *buckets[RC_CHAN_BUCKETS];
+    proto_server *srv;
+    bool hooked;
+    rd_message_cb prev_message;
+    rd_subscribed_cb prev_subscribed;
+    rd_state_cb prev_state;
+    void *prev_ud;
+    uv_timer_t retry_timer;
+    bool timer_init;
+    bool retry_armed;
+    rc_feed_stats stats;
+} rc;
+
+void rc_feed_stats_get(rc_feed_stats *out)
+{
+    *out = rc.stats;
+}
+
+/* ---- channel table ---- */
+
+static unsigned hash_name(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % RC_CHAN_BUCKETS;
+}
+
+static rc_chan *chan_find(const char *name)
+{
+    for (rc_chan *c = rc.buckets[hash_name(name)]; c; c = c->hnext)
+        if (strcmp(c->name, name) == 0) return c;
+    return NULL;
+}
+
+static rc_chan *chan_get(proto_server *srv, rc_kind kind, const char *id)
+{
+    char name[CHAT_EV_CHANNEL_MAX];
+    int rc_ = 0;
+    switch (kind) {
+    case RC_K_CHAT: rc_ = chat_ev_chat_channel(name, sizeof name, id); break;
+    case RC_K_EPH: rc_ = chat_ev_eph_channel(name, sizeof name, id); break;
+    case RC_K_USER: rc_ = chat_ev_user_channel(name, sizeof name, id); break;
+    case RC_K_PRESENCE: snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL); break;
+    }
+    if (rc_ != 0) return NULL;
+    rc_chan *c = chan_find(name);
+    if (c) return c;
+    c = cd_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->id, sizeof c->id, "%s", id ? id : "");
+    c->kind = kind;
+    c->known = -1;
+    c->srv = srv;
+    unsigned b = hash_name(name);
+    c->hnext = rc.buckets[b];
+    rc.buckets[b] = c;
+    rc.stats.channels++;
+    if (srv->rd) {
+        int r = rd_subscribe(srv->rd, name);
+        if (r != 0) cd_warn("receiver", "subscribe %s: %s", name, cd_strerror(r));
+    }
+    return c;
+}
+
+/* Frees the channel once nothing refers to it. True when freed. */
+static bool chan_maybe_free(rc_chan *c)
+{
+    if (c->nsubs > 0 || c->busy > 0 || c->filling) return false;
+    if (c->srv->rd && rd_is_wanted(c->srv->rd, c->name)) rd_unsubscribe(c->srv->rd, c->name);
+    rc_chan **pp = &rc.buckets[hash_name(c->name)];
+    while (*pp && *pp != c) pp = &(*pp)->hnext;
+    if (*pp) *pp = c->hnext;
+    rc.stats.channels--;
+    cd_free(c);
+    return true;
+}
+
+static void sub_free(rc_sub *s)
+{
+    cd_free(s->others);
+    cd_free(s);
+}
+
+static void sub_unlink(rc_sub *s)
+{
+    rc_chan *c = s->ch;
+    if (!c) return;
+    if (s->prev) s->prev->next = s->next;
+    else c->subs = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+    s->ch = NULL;
+    c->nsubs--;
+    rc.stats.subs--;
+    if (s->counted) rc_presence_user_down(s->srv, s->user);
+    s->counted = false;
+}
+
+/* Removes subscribers marked dead (after a delivery loop). True when the
+ * channel itself was freed. */
+static bool chan_sweep(rc_chan *c)
+{
+    if (c->busy > 0) return false;
+    if (!c->has_dead) return chan_maybe_free(c);
+    c->has_dead = false;
+    for (rc_sub *s = c->subs, *n; s; s = n) {
+        n = s->next;
+        if (!s->dead) continue;
+        sub_unlink(s);
+        if (!s->querying) sub_free(s);
+    }
+    return chan_maybe_free(c);
+}
+
+/* The subscription ends from our side (removal cutoff, chat removed,
+ * resync): stop is not called afterwards, so the sub is swept by us. */
+static void sub_end(rc_sub *s, const char *code, const char *msg)
+{
+    if (s->dead) return;
+    proto_sub *ps = s->ps;
+    s->ps = NULL;
+    s->dead = true;
+    if (s->ch) s->ch->has_dead = true;
+    if (ps) {
+        if (code) proto_sub_fail(ps, code, msg);
+        else proto_sub_complete(ps);
+    }
+}
+
+static void sub_attach(rc_sub *s, rc_chan *c)
+{
+    s->ch = c;
+    s->next = c->subs;
+    if (c->subs) c->subs->prev = s;
+    c->subs = s;
+    c->nsubs++;
+    rc.stats.subs++;
+    s->ready = true;
+    if (s->user[0]) {
+        s->counted = true;
+        rc_presence_user_up(s->srv, s->user);
+    }
+}
+
+/* ---- building event values ---- */
+
+static const gql_value *obj(const gql_value *o, const char *k)
+{
+    return o && o->kind == GQL_V_OBJECT ? gql_obj_get(o, k) : NULL;
+}
+
+static bool str_eq(const gql_value *v, const char *s)
+{
+    return v && v->kind == GQL_V_STRING && strlen(s) == v->len && memcmp(v->u.s, s, v->len) == 0;
+}
+
+/* The ChatEvent object of a log event. */
+static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
+{
+    gql_value *o = gql_obj_new(a, 9);
+    if (!o) return gql_null();
+    bool is_msg = strncmp(e->kind, "message.", 8) == 0;
+    const gql_value *chat = obj(e->data, "chat");
+    const gql_value *uid = obj(e->data, "userId");
+    const gql_value *upto = obj(e->data, "upToSeq");
+    const gql_value *read_at = obj(e->data, "readAt");
+    gql_obj_set(o, 0, "chatId", gql_str_ref(e->chat_id, strlen(e->chat_id)));
+    gql_obj_set(o, 1, "seq", gql_int(e->seq));
+    gql_obj_set(o, 2, "kind", gql_str_ref(e->kind, strlen(e->kind)));
+    gql_obj_set(o, 3, "createdAt", e->at ? gql_str_ref(e->at, strlen(e->at)) : gql_null());
+    gql_obj_set(o, 4, "message", is_msg ? *e->data : gql_null());
+    gql_obj_set(o, 5, "chat", chat ? *chat : gql_null());
+    gql_obj_set(o, 6, "userId", uid ? *uid : gql_null());
+    gql_obj_set(o, 7, "upToSeq", upto ? *upto : gql_null());
+    gql_obj_set(o, 8, "readAt", read_at ? *read_at : gql_null());
+    return *o;
+}
+
+/* The shared value of `f` for log event e, or NULL when e is not for f. */
+static proto_event *shared_event(cd_arena *a, const chat_ev *e, rc_field f, proto_event **cache)
+{
+    if (cache[f]) return cache[f];
+    const char *want = NULL;
+    switch (f) {
+    case RC_F_MESSAGE_ADDED: want = CHAT_EV_MESSAGE_CREATED; break;
+    case RC_F_MESSAGE_UPDATED: want = CHAT_EV_MESSAGE_UPDATED; break;
+    case RC_F_MESSAGE_DELETED: want = CHAT_EV_MESSAGE_DELETED; break;
+    case RC_F_CHAT_EVENTS: break;
+    default: return NULL;
+    }
+    gql_value v;
+    if (want) {
+        if (strcmp(e->kind, want) != 0) return NULL;
+        v = *e->data;
+    } else {
+        v = chat_event_value(a, e);
+    }
+    cache[f] = proto_event_new(&v);
+    return cache[f];
+}
+
+static void emit_value(rc_sub *s, const gql_value *v)
+{
+    if (!s->ps) return;
+    int r = proto_sub_emit(s->ps, v);
+    if (r == 0) rc.stats.delivered++;
+}
+
+/* messageReadUpdated: a read event moved `userId`'s watermark to upToSeq;
+ * emits when that covers the message and the user had not read it yet. */
+static void deliver_read(rc_sub *s, cd_arena *a, const chat_ev *e)
+{
+    if (strcmp(e->kind, CHAT_EV_READ) != 0 || !s->others) return;
+    const gql_value *uid = obj(e->data, "userId");
+    const gql_value *upto = obj(e->data, "upToSeq");
+    const gql_value *at = obj(e->data, "readAt");
+    if (!uid || uid->kind != GQL_V_STRING || !upto || upto->kind != GQL_V_INT) return;
+    if (upto->u.i < s->msg_seq) return;
+    char key[RC_ID_MAX + 2];
+    snprintf(key, sizeof key, ",%.*s,", (int)uid->len, uid->u.s);
+    char *hit = strstr(s->others, key);
+    if (!hit) return;
+    memmove(hit, hit + strlen(key) - 1, strlen(hit + strlen(key) - 1) + 1);
+    gql_value *o = gql_obj_new(a, 3);
+    if (!o) return;
+    gql_obj_set(o, 0, "messageId", gql_str_ref(s->arg, strlen(s->arg)));
+    gql_obj_set(o, 1, "userId", *uid);
+    gql_obj_set(o, 2, "readAt", at ? *at : gql_null());
+    emit_value(s, o);
+}
+
+/* Hands log event e to every subscriber whose next seq it is. */
+static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
+{
+    if (e->seq > c->known) c->known = e->seq;
+    proto_event *cache[RC_F_COUNT] = {0};
+    const gql_value *removed = NULL;
+    if (strcmp(e->kind, CHAT_EV_PARTICIPANT_REMOVED) == 0) removed = obj(e->data, "userId");
+    bool chat_gone = strcmp(e->kind, CHAT_EV_CHAT_REMOVED) == 0;
+    c->busy++;
+    for (rc_sub *s = c->subs; s; s = s->next) {
+        if (s->dead || !s->ready) continue;
+        if (e->seq != s->last + 1) {
+            if (e->seq <= s->last) rc.stats.duplicates++;
+            continue;
+        }
+        s->last = e->seq;
+        if (s->field == RC_F_MESSAGE_READ_UPDATED) {
+            deliver_read(s, a, e);
+        } else {
+            proto_event *pe = shared_event(a, e, s->field, cache);
+            if (pe && s->ps && proto_sub_emit_event(s->ps, pe) == 0) rc.stats.delivered++;
+        }
+        /* events after the removal seq are not this user's; a removed
+         * chat has no more events */
+        if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) sub_end(s, NULL, NULL);
+    }
+    c->busy--;
+    for (unsigned i = 0; i < RC_F_COUNT; i++)
+        if (cache[i]) proto_event_release(cache[i]);
+    chan_sweep(c);
+}
+
+/* ---- gap fill ---- */
+
+static void chan_pump(rc_chan *c, bool force);
+
+static void retry_tick(uv_timer_t *t)
+{
+    (void)t;
+    rc.retry_armed = false;
+    for (unsigned b = 0; b < RC_CHAN_BUCKETS; b++)
+        for (rc_chan *c = rc.buckets[b], *n; c; c = n) {
+            n = c->hnext;
+            if (c->retry) {
+                c->retry = false;
+                chan_pump(c, true);
+            }
+        }
+}
+
+static void arm_retry(rc_chan *c)
+{
+    c->retry = true;
+    if (!rc.timer_init) {
+        uv_timer_init(c->srv->loop, &rc.retry_timer);
+        uv_unref((uv_handle_t *)&rc.retry_timer);
+        rc.timer_init = true;
+    }
+    if (!rc.retry_armed) {
+        rc.retry_armed = true;
+        uv_timer_start(&rc.retry_timer, retry_tick, RC_RETRY_MS, 0);
+    }
+}
+
+static int64_t chan_min_last(rc_chan *c)
+{
+    int64_t min = INT64_MAX;
+    for (rc_sub *s = c->subs; s; s = s->next)
+        if (s->ready && !s->dead && s->last < min) min = s->last;
+    return min;
+}
+
+typedef struct fill_op {
+    rc_chan *ch;
+    int64_t from;
+} fill_op;
+
+static void on_fill(const pg_result *r, void *ud)
+{
+    fill_op *f = ud;
+    rc_chan *c = f->ch;
+    int64_t from = f->from;
+    cd_free(f);
+    c->filling = false;
+    if (c->nsubs == 0 || r->status == CD_ECLOSED) {
+        chan_maybe_free(c);
+        return;
+    }
+    if (r->status != 0) {
+        cd_warn("receiver", "fill %s after %" PRId64 ": %s", c->name, from, r->message);
+        arm_retry(c);
+        return;
+    }
+    int n = pg_result_rows(r);
+    cd_arena a;
+    cd_arena_init(&a, RC_SCRATCH_BLOCK);
+    int64_t first = -1;
+    c->busy++; /* keep c while offering */
+    for (int i = 0; i < n; i++) {
+        chat_ev e = {0};
+        e.chat_id = c->id;
+        e.seq = strtoll(pg_result_get(r, i, 0), NULL, 10);
+        e.kind = pg_result_get(r, i, 1);
+        e.at = pg_result_get(r, i, 2);
+        const char *payload = pg_result_get(r, i, 3);
+        gql_value *data = cd_arena_alloc(&a, sizeof *data);
+        char err[64];
+        if (!data || !payload ||
+            gql_json_parse(&a, payload, strlen(payload), data, err, sizeof err) != 0 ||
+            data->kind != GQL_V_OBJECT) {
+            cd_error("receiver", "bad chat_events payload %s/%" PRId64, c->id, e.seq);
+            static const gql_value empty = {.kind = GQL_V_OBJECT};
+            data = (gql_value *)&empty;
+        }
+        e.data = data;
+        if (first < 0) {
+            first = e.seq;
+            /* rows before `first` are gone (retention): subscribers that
+             * still need them must refetch history */
+            if (first > from + 1)
+                for (rc_sub *s = c->subs; s; s = s->next)
+                    if (s->ready && !s->dead && s->last < first - 1)
+                        sub_end(s, RC_E_RESYNC,
+                                "Events after the requested seq are no longer retained; "
+                                "refetch the history");
+        }
+        chan_offer(c, &a, &e);
+        cd_arena_reset(&a);
+    }
+    cd_arena_free(&a);
+    c->busy--;
+    rc.stats.fills++;
+    int64_t min = chan_min_last(c);
+    if (n == 0 && min < c->known) {
+        /* the log has nothing after min although later events exist */
+        for (rc_sub *s = c->subs; s; s = s->next)
+            if (s->ready && !s->dead && s->last < c->known)
+                sub_end(s, RC_E_RESYNC,
+                        "Events after the requested seq are no longer retained; refetch the history");
+    }
+    bool force = c->force_again;
+    bool again = c->again || n == RC_FILL_BATCH || (n > 0 && min < c->known);
+    c->again = c->force_again = false;
+    if (chan_sweep(c)) return;
+    if (again || force) chan_pump(c, force);
+}
+
+/* Runs a fill when a subscriber is behind `known` (or always with force:
+ * after a (re)subscribe nothing says what was missed). */
+static void chan_pump(rc_chan *c, bool force)
+{
+    if (c->kind != RC_K_CHAT) return;
+    if (c->filling) {
+        c->again = true;
+        if (force) c->force_again = true;
+        return;
+    }
+    int64_t min = chan_min_last(c);
+    if (min == INT64_MAX) return;
+    if (!force && min >= c->known) return;
+    pg_pool *p = rc_pool(c->srv);
+    if (!p) return;
+    fill_op *f = cd_malloc(sizeof *f);
+    if (!f) {
+        arm_retry(c);
+        return;
+    }
+    f->ch = c;
+    f->from = min;
+    char seq[24], lim[16];
+    snprintf(seq, sizeof seq, "%" PRId64, min);
+    snprintf(lim, sizeof lim, "%d", RC_FILL_BATCH);
+    const char *params[] = {c->id, seq, lim};
+    int r = pg_pool_query(p, "rc_fill", 3, params, on_fill, f);
+    if (r != 0) {
+        cd_free(f);
+        cd_warn("receiver", "fill %s: %s", c->name, cd_strerror(r));
+        arm_retry(c);
+        return;
+    }
+    c->filling = true;
+}
+
+/* ---- Redis messages ---- */
+
+static void on_chat_message(rc_chan *c, const char *data, size_t len)
+{
+    cd_arena a;
+    cd_arena_init(&a, RC_SCRATCH_BLOCK);
+    chat_ev e;
+    if (chat_ev_parse(&a, data, len, &e) != 0) {
+        cd_warn("receiver", "malformed event on %s", c->name);
+        cd_arena_free(&a);
+        return;
+    }
+    if (c->filling) {
+        /* the fill in flight (or the next one) reads it from the log */
+        if (e.seq > c->known) {
+            c->known = e.seq;
+            c->again = true;
+        } else {
+            rc.stats.duplicates++;
+        }
+        cd_arena_free(&a);
+        return;
+    }
+    c->busy++;
+    chan_offer(c, &a, &e);
+    c->busy--;
+    cd_arena_free(&a);
+    if (chan_sweep(c)) return;
+    if (chan_min_last(c) < c->known) chan_pump(c, false);
+}
+
+static bool list_has(const char *list, const char *id, size_t len)
+{
+    if (!list) return false;
+    char key[RC_ID_MAX + 2];
+    if (len > RC_ID_MAX - 1) return false;
+    snprintf(key, sizeof key, ",%.*s,", (int)len, id);
+    return strstr(list, key) != NULL;
+}
+
+/* typing / presence / user notifications: no seq, personalised values. */
+static void on_plain_message(rc_chan *c, const char *data, size_t len)
+{
+    cd_arena a;
+    cd_arena_init(&a, RC_SCRATCH_BLOCK);
+    gql_value v;
+    char err[64];
+    if (gql_json_parse(&a, data, len, &v, err, sizeof err) != 0 || v.kind != GQL_V_OBJECT) {
+        cd_arena_free(&a);
+        return;
+    }
+    const gql_value *kind = gql_obj_get(&v, "kind");
+    const gql_value *uid = gql_obj_get(&v, "userId");
+    const gql_value *payload = gql_obj_get(&v, "data");
+    proto_event *cache[RC_F_COUNT] = {0};
+    c->busy++;
+    for (rc_sub *s = c->subs; s; s = s->next) {
+        if (s->dead || !s->ready || !s->ps) continue;
+        switch (s->field) {
+        case RC_F_TYPING:
+            /* never back to the typist */
+            if (!str_eq(kind, CHAT_EPH_TYPING) || (s->user[0] && str_eq(uid, s->user))) break;
+            emit_value(s, &v);
+            break;
+        case RC_F_PRESENCE_UPDATED: {
+            if (!uid || uid->kind != GQL_V_STRING || !list_has(s->others, uid->u.s, uid->len))
+                break;
+            const gql_value *on = gql_obj_get(&v, "online");
+            const gql_value *at = gql_obj_get(&v, "at");
+            gql_value *o = gql_obj_new(&a, 4);
+            if (!o) break;
+            gql_obj_set(o, 0, "chatId", gql_str_ref(s->arg, strlen(s->arg)));
+            gql_obj_set(o, 1, "userId", *uid);
+            gql_obj_set(o, 2, "online", on && on->kind == GQL_V_BOOL ? *on : gql_bool(false));
+            gql_obj_set(o, 3, "lastSeenAt", at ? *at : gql_null());
+            emit_value(s, o);
+            break;
+        }
+        default: {
+            if (!payload || payload->kind != GQL_V_OBJECT) break;
+            bool match = false;
+            switch (s->field) {
+            case RC_F_CHAT_ADDED: match = str_eq(kind, CHAT_NOTE_CHAT_ADDED); break;
+            case RC_F_CHAT_UPDATED:
+                match = str_eq(kind, CHAT_NOTE_CHAT_UPDATED) || str_eq(kind, CHAT_NOTE_CHAT_REMOVED);
+                break;
+            case RC_F_UNREAD_COUNT_UPDATED: match = str_eq(kind, CHAT_NOTE_UNREAD); break;
+            case RC_F_CHAT_MESSAGE_NOTIFICATION:
+            case RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST: match = str_eq(kind, CHAT_NOTE_PREVIEW); break;
+            default: break;
+            }
+            if (!match) break;
+            if (!cache[s->field]) cache[s->field] = proto_event_new(payload);
+            if (cache[s->field] && proto_sub_emit_event(s->ps, cache[s->field]) == 0)
+                rc.stats.delivered++;
+            break;
+        }
+        }
+    }
+    c->busy--;
+    for (unsigned i = 0; i < RC_F_COUNT; i++)
+        if (cache[i]) proto_event_release(cache[i]);
+    cd_arena_free(&a);
+    chan_sweep(c);
+}
+
+static void hook_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
+{
+    char name[CHAT_EV_CHANNEL_MAX];
+    rc_chan *c = NULL;
+    if (chlen < sizeof name) {
+        memcpy(name, ch, chlen);
+        name[chlen] = 0;
+        c = chan_find(name);
+    }
+    if (!c) {
+        if (rc.prev_message) rc.prev_message(rc.prev_ud, ch, chlen, data, len);
+        return;
+    }
+    (void)ud;
+    if (c->kind == RC_K_CHAT) on_chat_message(c, data, len);
+    else on_plain_message(c, data, len);
+}
+
+static void hook_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    (void)ud;
+    char name[CHAT_EV_CHANNEL_MAX];
+    rc_chan *c = NULL;
+    if (chlen < sizeof name) {
+        memcpy(name, ch, chlen);
+        name[chlen] = 0;
+        c = chan_find(name);
+    }
+    if (c && c->kind == RC_K_CHAT) chan_pump(c, true);
+    if (rc.prev_subscribed) rc.prev_subscribed(rc.prev_ud, ch, chlen);
+}
+
+static void hook_state(void *ud, bool up)
+{
+    (void)ud;
+    if (rc.prev_state) rc.prev_state(rc.prev_ud, up);
+}
+
+/* ---- subscription sources ---- */
+
+static const char *arg_str(const gql_value *args, const char *name)
+{
+    const gql_value *v = args ? gql_obj_get(args, name) : NULL;
+    return v && v->kind == GQL_V_STRING ? v->u.s : NULL;
+}
+
+static const char *field_arg(rc_field f)
+{
+    switch (f) {
+    case RC_F_MESSAGE_READ_UPDATED: return "messageId";
+    case RC_F_CHAT_MESSAGE_NOTIFICATION:
+    case RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
+    case RC_F_CHAT_ADDED:
+    case RC_F_CHAT_UPDATED:
+    case RC_F_UNREAD_COUNT_UPDATED: return "userId";
+    default: return "chatId";
+    }
+}
+
+static bool field_is_user(rc_field f)
+{
+    return strcmp(field_arg(f), "userId") == 0;
+}
+
+static void on_start_row(const pg_result *r, void *ud);
+
+static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *caller, void *ud,
+                     void **state, const char **code, char *err, size_t errlen)
+{
+    rc_field f = (rc_field)(intptr_t)ud;
+    proto_server *srv = rc.srv;
+    const char *an = field_arg(f);
+    const char *id = arg_str(args, an);
+    if (!id || !chat_uuid_valid(id, strlen(id))) {
+        *code = CHAT_E_BAD_INPUT;
+        snprintf(err, errlen, "%s must be a UUID", an);
+        return CD_EBAD;
+    }
+    const char *uid = caller && caller->user_id ? caller->user_id : "";
+    bool trust = caller && caller->trust;
+    if (!trust && (!caller || !caller->authenticated || !uid[0])) {
+        *code = CHAT_E_UNAUTHENTICATED;
+        snprintf(err, errlen, "Authentication required");
+        return CD_EBAD;
+    }
+    rc_sub *s = cd_calloc(1, sizeof *s);
+    if (!s) {
+        *code = CHAT_E_INTERNAL;
+        snprintf(err, errlen, "Out of memory");
+        return CD_ENOMEM;
+    }
+    s->ps = ps;
+    s->srv = srv;
+    s->field = f;
+    s->after = -1;
+    snprintf(s->user, sizeof s->user, "%s", uid);
+    snprintf(s->arg, sizeof s->arg, "%s", id);
+    const gql_value *after = args ? gql_obj_get(args, "afterSeq") : NULL;
+    if (after && after->kind == GQL_V_INT) {
+        if (after->u.i < 0) {
+            cd_free(s);
+            *code = CHAT_E_BAD_INPUT;
+            snprintf(err, errlen, "afterSeq must not be negative");
+            return CD_EBAD;
+        }
+        s->after = after->u.i;
+    }
+    if (field_is_user(f)) {
+        /* a user's own channel only for that user (trust mode: the argument
+         * identifies the caller, as in the seed) */
+        if (!trust && strcmp(uid, id) != 0) {
+            cd_free(s);
+            *code = CHAT_E_FORBIDDEN;
+            snprintf(err, errlen, "Forbidden: subscribe to another user's notifications");
+            return CD_EBAD;
+        }
+        if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
+        rc_chan *c = chan_get(srv, RC_K_USER, id);
+        if (!c) {
+            cd_free(s);
+            *code = CHAT_E_INTERNAL;
+            snprintf(err, errlen, "Out of memory");
+            return CD_ENOMEM;
+        }
+        sub_attach(s, c);
+        *state = s;
+        return 0;
+    }
+    pg_pool *p = rc_pool(srv);
+    if (!p) {
+        cd_free(s);
+        *code = CHAT_E_UNAVAILABLE;
+        snprintf(err, errlen, "Database unavailable");
+        return CD_EUNAVAIL;
+    }
+    const char *params[] = {id, s->user[0] ? s->user : NULL};
+    const char *stmt = f == RC_F_MESSAGE_READ_UPDATED ? "rc_sub_msg" : "rc_sub_chat";
+    int r = pg_pool_query(p, stmt, 2, params, on_start_row, s);
+    if (r != 0) {
+        cd_free(s);
+        *code = CHAT_E_UNAVAILABLE;
+        snprintf(err, errlen, "Database unavailable, try again");
+        return r;
+    }
+    s->querying = true;
+    *state = s;
+    return 0;
+}
+
+/* Columns of rc_sub_chat / rc_sub_msg: last_seq, is_active, member,
+ * joined_seq, oldest retained seq, id list, [chat_id, msg seq]. */
+static void on_start_row(const pg_result *r, void *ud)
+{
+    rc_sub *s = ud;
+    s->querying = false;
+    if (s->dead) { /* stopped meanwhile */
+        sub_free(s);
+        return;
+    }
+    if (r->status != 0) {
+        cd_warn("receiver", "subscribe lookup: %s", r->message);
+        sub_end(s, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        sub_free(s);
+        return;
+    }
+    bool is_msg = s->field == RC_F_MESSAGE_READ_UPDATED;
+    if (pg_result_rows(r) == 0) {
+        char m[96];
+        snprintf(m, sizeof m, "%s %s not found", is_msg ? "Message" : "Chat", s->arg);
+        sub_end(s, CHAT_E_NOT_FOUND, m);
+        sub_free(s);
+        return;
+    }
+    int64_t last_seq = strtoll(pg_result_get(r, 0, 0), NULL, 10);
+    const char *active = pg_result_get(r, 0, 1);
+    const char *member = pg_result_get(r, 0, 2);
+    int64_t joined = strtoll(pg_result_get(r, 0, 3) ? pg_result_get(r, 0, 3) : "0", NULL, 10);
+    const char *oldest = pg_result_get(r, 0, 4);
+    const char *ids = pg_result_get(r, 0, 5);
+    if (s->user[0] && !(member && member[0] == 't')) {
+        sub_end(s, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
+        sub_free(s);
+        return;
+    }
+    if (!(active && active[0] == 't')) {
+        sub_end(s, CHAT_E_CHAT_REMOVED, "Chat was removed");
+        sub_free(s);
+        return;
+    }
+    const char *chat_id = s->arg;
+    rc_kind kind = s->field == RC_F_TYPING ? RC_K_EPH
+                   : s->field == RC_F_PRESENCE_UPDATED ? RC_K_PRESENCE
+                                                       : RC_K_CHAT;
+    if (is_msg) {
+        chat_id = pg_result_get(r, 0, 6);
+        s->msg_seq = strtoll(pg_result_get(r, 0, 7), NULL, 10);
+    }
+    if (is_msg || s->field == RC_F_PRESENCE_UPDATED) {
+        size_t n = ids ? strlen(ids) : 0;
+        s->others = cd_malloc(n + 3);
+        if (!s->others) {
+            sub_end(s, CHAT_E_INTERNAL, "Out of memory");
+            sub_free(s);
+            return;
+        }
+        snprintf(s->others, n + 3, ",%s,", ids ? ids : "");
+    }
+    if (s->after >= 0) {
+        /* replay from the log: the first event wanted is after+1; a
+         * participant sees nothing from before they joined */
+        int64_t from = s->after < joined ? joined : s->after;
+        int64_t first_kept = oldest ? strtoll(oldest, NULL, 10) : last_seq + 1;
+        if (from + 1 < first_kept && from < last_seq) {
+            sub_end(s, RC_E_RESYNC,
+                    "afterSeq is older than the retained event log; refetch the history");
+            sub_free(s);
+            return;
+        }
+        s->last = from;
+    } else {
+        s->last = last_seq;
+    }
+    rc_chan *c = chan_get(s->srv, kind, chat_id);
+    if (!c) {
+        sub_end(s, CHAT_E_INTERNAL, "Out of memory");
+        sub_free(s);
+        return;
+    }
+    if (last_seq > c->known) c->known = last_seq;
+    sub_attach(s, c);
+    if (kind == RC_K_CHAT) chan_pump(c, false);
+}
+
+static void src_stop(void *state, void *ud)
+{
+    (void)ud;
+    rc_sub *s = state;
+    if (!s) return;
+    s->ps = NULL;
+    if (s->dead) return;
+    s->dead = true;
+    if (s->querying) return; /* on_start_row frees it */
+    rc_chan *c = s->ch;
+    if (!c) {
+        sub_free(s);
+        return;
+    }
+    c->has_dead = true;
+    chan_sweep(c);
+}
+
+/* ---- statements and binding ---- */
+
+static const struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} rc_feed_stmts[] = {
+    {"rc_sub_chat",
+     "SELECT c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
+     " coalesce(p.joined_seq, 0),"
+     " (SELECT min(e.seq) FROM chat_events e WHERE e.chat_id = c.id),"
+     " (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
+     "   WHERE q.chat_id = c.id AND q.left_seq IS NULL)"
+     " FROM chats c LEFT JOIN chat_participants p ON p.chat_id = c.id AND p.user_id = $2::uuid"
+     " WHERE c.id = $1::uuid",
+     2},
+    {"rc_sub_msg",
+     "SELECT c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
+     " coalesce(p.joined_seq, 0), NULL::bigint,"
+     " (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
+     "   WHERE q.chat_id = m.chat_id AND q.left_seq IS NULL AND q.user_id <> m.sender_id"
+     "     AND q.last_read_seq < m.seq),"
+     " m.chat_id::text, m.seq"
+     " FROM messages m JOIN chats c ON c.id = m.chat_id"
+     " LEFT JOIN chat_participants p ON p.chat_id = m.chat_id AND p.user_id = $2::uuid"
+     " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+     2},
+    {"rc_fill",
+     "SELECT seq, kind, chatd_ts(created_at), payload::text FROM chat_events"
+     " WHERE chat_id = $1::uuid AND seq > $2::bigint ORDER BY seq LIMIT $3::int",
+     3},
+};
+
+int rc_queries_prepare(pg_pool *p); /* queries.c */
+
+pg_pool *rc_pool(proto_server *srv)
+{
+    static pg_pool *prepared_for;
+    if (!srv || !srv->pg) return NULL;
+    if (prepared_for != srv->pg) {
+        for (unsigned i = 0; i < CD_ARRAY_LEN(rc_feed_stmts); i++) {
+            int r = pg_pool_prepare(srv->pg, rc_feed_stmts[i].name, rc_feed_stmts[i].sql,
+                                    rc_feed_stmts[i].nparams);
+            if (r != 0) {
+                cd_error("receiver", "prepare %s: %s", rc_feed_stmts[i].name, cd_strerror(r));
+                return NULL;
+            }
+        }
+        if (rc_queries_prepare(srv->pg) != 0) return NULL;
+        prepared_for = srv->pg;
+    }
+    return srv->pg;
+}
+
+static void feed_shutdown(proto_server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    if (rc.timer_init) {
+        uv_timer_stop(&rc.retry_timer);
+        uv_close((uv_handle_t *)&rc.retry_timer, NULL);
+        rc.timer_init = false;
+    }
+}
+
+int rc_feed_bind(proto_server *srv)
+{
+    static const struct {
+        const char *field;
+        rc_field f;
+    } fields[] = {
+        {"messageAdded", RC_F_MESSAGE_ADDED},
+        {"messageUpdated", RC_F_MESSAGE_UPDATED},
+        {"messageDeleted", RC_F_MESSAGE_DELETED},
+        {"chatEvents", RC_F_CHAT_EVENTS},
+        {"messageReadUpdated", RC_F_MESSAGE_READ_UPDATED},
+        {"typing", RC_F_TYPING},
+        {"presenceUpdated", RC_F_PRESENCE_UPDATED},
+        {"chatMessageNotification", RC_F_CHAT_MESSAGE_NOTIFICATION},
+        {"messageUpdateForChatList", RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST},
+        {"chatAdded", RC_F_CHAT_ADDED},
+        {"chatUpdated", RC_F_CHAT_UPDATED},
+        {"unreadCountUpdated", RC_F_UNREAD_COUNT_UPDATED},
+    };
+    rc.srv = srv;
+    int r;
+    for (unsigned i = 0; i < CD_ARRAY_LEN(fields); i++) {
+        r = proto_sub_register(fields[i].field, src_start, src_stop,
+                                   (void *)(intptr_t)fields[i].f);
+        if (r != 0 && r != CD_EEXIST) return r;
+    }
+    r = proto_on_shutdown(srv, feed_shutdown, NULL);
+    if (r != 0) return r;
+    if (!rc.hooked) {
+        rc.prev_message = srv->rd_on_message;
+        rc.prev_subscribed = srv->rd_on_subscribed;
+        rc.prev_state = srv->rd_on_state;
+        rc.prev_ud = srv->rd_ud;
+        srv->rd_on_message = hook_message;
+        srv->rd_on_subscribed = hook_subscribed;
+        srv->rd_on_state = hook_state;
+        srv->rd_ud = srv;
+        rc.hooked = true;
+    }
+    return 0;
+}

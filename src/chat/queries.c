@@ -1,0 +1,919 @@
+/*
+ * queries.c — the receiver role's queries (design §4): chats, chat,
+ * chatsByParticipant, messages (keyset pages by seq), message,
+ * messageReadStatus, unreadCounts, unreadCount, onlineUsers,
+ * chatEventsSince, and the nested Chat/Message fields.
+ *
+ * Each root query is ONE prepared statement whose rows are the JSON the
+ * API returns, built by the same SQL functions the sender's events use
+ * (chatd_chat_json, chatd_msg_json in 0003_chats.sql), parsed into the
+ * resolver's arena — so a query and an event show the same object.
+ *
+ * Nested fields that would otherwise query once per parent
+ * (Chat.participants, Message.sender, Chat.messages, Chat.lastMessage,
+ * Chat.unreadCount) go through a batch loader: resolvers called in one loop
+ * iteration queue their keys; a zero-delay timer then runs one statement
+ * per (statement, caller) with all distinct keys as a uuid[] and completes
+ * every waiting field from the rows (no N+1).
+ *
+ * Authorization (authz.h): token mode — the caller must be an active
+ * participant of the chat a query reads (FORBIDDEN otherwise); a userId
+ * argument must be the caller. Trust mode — the seed's behaviour: the
+ * user-id header, when present, is checked the same way; without one,
+ * nothing is checked.
+ *
+ * Memory: per-call state in gql_ri_arena; loader batches are heap objects
+ * freed when their statement completes.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "authz.h"
+#include "core/log.h"
+#include "feed.h"
+
+#define RC_MESSAGES_DEFAULT_LIMIT 100  /* messages(...) without limit */
+#define RC_MESSAGES_MAX_LIMIT 1000     /* largest page */
+#define RC_CHAT_MESSAGES_MAX "200"     /* Chat.messages: the latest this many (SQL text) */
+#define RC_EVENTS_DEFAULT_LIMIT 500    /* chatEventsSince without limit */
+#define RC_BATCH_KEYS_MAX 5000u        /* distinct keys in one loader statement */
+
+#define MEMBER(chat, uid)                                                                          \
+    "(" uid "::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = " chat \
+    " AND p.user_id = " uid "::uuid AND p.left_seq IS NULL))"
+#define USER_JSON(u)                                                                               \
+    "json_build_object('id', " u ".id, 'username', " u ".username, 'displayName', " u              \
+    ".display_name, 'isActive', " u ".is_active, 'createdAt', chatd_ts(" u ".created_at),"         \
+    " 'updatedAt', chatd_ts(" u ".updated_at))::text"
+
+static const struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} rc_query_stmts[] = {
+    {"rc_q_chats",
+     "SELECT chatd_chat_json(c)::text FROM chats c WHERE c.is_active AND " MEMBER("c.id", "$1")
+     " ORDER BY c.updated_at DESC, c.id",
+     1},
+    {"rc_q_chat",
+     "SELECT chatd_chat_json(c)::text, " MEMBER("c.id", "$2")
+     " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
+     2},
+    {"rc_q_by_participant",
+     "SELECT chatd_chat_json(c)::text FROM chats c JOIN chat_participants p ON p.chat_id = c.id"
+     " WHERE p.user_id = $1::uuid AND p.left_seq IS NULL AND c.is_active"
+     " ORDER BY c.updated_at DESC, c.id",
+     1},
+    {"rc_q_messages",
+     "SELECT EXISTS (SELECT 1 FROM chats WHERE id = $1::uuid AND is_active), " MEMBER("$1::uuid", "$2")
+     ", (SELECT coalesce(json_agg(x.j ORDER BY x.seq), '[]'::json) FROM"
+     "   (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = $1::uuid"
+     "     AND m.deleted_at IS NULL AND ($4::bigint IS NULL OR m.seq < $4::bigint)"
+     "     AND ($5::bigint IS NULL OR m.seq > $5::bigint)"
+     "     ORDER BY CASE WHEN $5::bigint IS NULL THEN -m.seq ELSE m.seq END LIMIT $3::int) x)::text",
+     5},
+    {"rc_q_message",
+     "SELECT chatd_msg_json(m)::text, " MEMBER("m.chat_id", "$2")
+     " FROM messages m WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+     2},
+    {"rc_q_read_status",
+     "SELECT json_build_object('messageId', m.id, 'totalParticipants', t.total,"
+     " 'readByCount', t.cnt, 'isFullyRead', t.cnt >= t.total, 'readByUsers', t.users)::text, "
+     MEMBER("m.chat_id", "$2")
+     " FROM messages m, LATERAL (SELECT count(*) AS total,"
+     "   count(*) FILTER (WHERE p.last_read_seq >= m.seq) AS cnt,"
+     "   coalesce(json_agg(json_build_object('userId', p.user_id, 'readAt', chatd_ts(coalesce("
+     "     r.read_at, (SELECT min(e.created_at) FROM chat_events e WHERE e.chat_id = m.chat_id"
+     "       AND e.kind = 'read' AND e.seq > m.seq AND e.payload->>'userId' = p.user_id::text"
+     "       AND (e.payload->>'upToSeq')::bigint >= m.seq), m.created_at)))"
+     "     ORDER BY p.joined_seq, p.pos) FILTER (WHERE p.last_read_seq >= m.seq), '[]'::json) AS users"
+     "   FROM chat_participants p LEFT JOIN message_reads r"
+     "     ON r.message_id = m.id AND r.user_id = p.user_id"
+     "   WHERE p.chat_id = m.chat_id AND p.left_seq IS NULL AND p.user_id <> m.sender_id) t"
+     " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+     2},
+    {"rc_q_unread_counts",
+     "SELECT json_build_object('id', u.id, 'chatId', u.chat_id, 'userId', u.user_id,"
+     " 'unreadCount', u.unread_count, 'createdAt', chatd_ts(u.created_at),"
+     " 'updatedAt', chatd_ts(u.updated_at), 'seq', u.seq)::text"
+     " FROM unread_counts u JOIN chats c ON c.id = u.chat_id AND c.is_active"
+     " JOIN chat_participants p ON p.chat_id = u.chat_id AND p.user_id = u.user_id"
+     "   AND p.left_seq IS NULL"
+     " WHERE u.user_id = $1::uuid ORDER BY c.updated_at DESC, c.id",
+     1},
+    {"rc_q_unread_count",
+     "SELECT coalesce((SELECT unread_count FROM unread_counts WHERE chat_id = $1::uuid"
+     " AND user_id = $2::uuid), 0)",
+     2},
+    {"rc_q_chat_users",
+     "SELECT u.id::text, " USER_JSON("u") ", " MEMBER("$1::uuid", "$2")
+     " FROM chat_participants q JOIN users u ON u.id = q.user_id"
+     " WHERE q.chat_id = $1::uuid AND q.left_seq IS NULL AND u.is_active"
+     " ORDER BY q.joined_seq, q.pos",
+     2},
+    {"rc_q_events",
+     "SELECT " MEMBER("$1::uuid", "$2") ", (SELECT min(seq) FROM chat_events WHERE chat_id = $1::uuid),"
+     " (SELECT last_seq FROM chats WHERE id = $1::uuid),"
+     " (SELECT coalesce(json_agg(json_build_object('chatId', e.chat_id, 'seq', e.seq,"
+     "   'kind', e.kind, 'at', chatd_ts(e.created_at), 'data', e.payload) ORDER BY e.seq),"
+     "   '[]'::json) FROM (SELECT * FROM chat_events WHERE chat_id = $1::uuid AND seq > $3::bigint"
+     "   ORDER BY seq LIMIT $4::int) e)::text",
+     4},
+    /* batch loaders: $1 = uuid[] of keys; rows (key, json) */
+    {"rc_b_users", "SELECT u.id::text, " USER_JSON("u") " FROM users u WHERE u.id = ANY ($1::uuid[])",
+     1},
+    {"rc_b_chat_msgs",
+     "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
+     " (SELECT * FROM (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = k.id"
+     "   AND m.deleted_at IS NULL ORDER BY m.seq DESC LIMIT " RC_CHAT_MESSAGES_MAX ") y"
+     "  ORDER BY y.seq) x",
+     1},
+    {"rc_b_last_msg",
+     "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
+     " (SELECT chatd_msg_json(m) j FROM messages m WHERE m.chat_id = k.id AND m.deleted_at IS NULL"
+     "   ORDER BY m.seq DESC LIMIT 1) x",
+     1},
+    {"rc_b_unread",
+     "SELECT u.chat_id::text, u.unread_count::text FROM unread_counts u"
+     " WHERE u.chat_id = ANY ($1::uuid[]) AND u.user_id = $2::uuid",
+     2},
+};
+
+int rc_queries_prepare(pg_pool *p);
+int rc_queries_prepare(pg_pool *p)
+{
+    for (unsigned i = 0; i < CD_ARRAY_LEN(rc_query_stmts); i++) {
+        int r = pg_pool_prepare(p, rc_query_stmts[i].name, rc_query_stmts[i].sql,
+                                rc_query_stmts[i].nparams);
+        if (r != 0) {
+            cd_error("receiver", "prepare %s: %s", rc_query_stmts[i].name, cd_strerror(r));
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+typedef enum q_mode {
+    Q_LIST,       /* every row's column 0 is an item (JSON) */
+    Q_ONE,        /* row 0 column 0 (JSON), column 1 = member; no row → NOT_FOUND */
+    Q_MESSAGES,   /* one row: chat exists, member, JSON list */
+    Q_INT,        /* row 0 column 0 is an Int */
+    Q_USERS,      /* onlineUsers: rows (id, JSON, member) filtered by presence */
+    Q_EVENTS      /* chatEventsSince */
+} q_mode;
+
+typedef struct qop {
+    gql_rinfo *ri;
+    proto_server *srv;
+    q_mode mode;
+    const char *what;      /* "Chat" / "Message" for NOT_FOUND */
+    const char *id;
+    int64_t after;
+    /* onlineUsers */
+    gql_value *users;
+    bool *online;
+    int nusers;
+    int pending;
+} qop;
+
+static void fail_pg(gql_rinfo *ri, int status, const char *message, const char *what)
+{
+    if (status == CD_EUNAVAIL || status == CD_ECLOSED || status == CD_ELIMIT) {
+        gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        return;
+    }
+    cd_error("receiver", "%s: %s (%s)", what, message ? message : "", cd_strerror(status));
+    gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+}
+
+static bool parse_json(gql_rinfo *ri, const char *s, gql_value *out)
+{
+    char err[64];
+    if (!s || gql_json_parse(gql_ri_arena(ri), s, strlen(s), out, err, sizeof err) != 0) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+        return false;
+    }
+    return true;
+}
+
+static bool is_true(const char *s)
+{
+    return s && s[0] == 't';
+}
+
+static void on_events_rows(qop *op, const pg_result *r);
+static void start_online(qop *op, const pg_result *r);
+
+static void on_query(const pg_result *r, void *ud)
+{
+    qop *op = ud;
+    gql_rinfo *ri = op->ri;
+    if (r->status != 0) {
+        fail_pg(ri, r->status, r->message, "receiver query");
+        return;
+    }
+    int n = pg_result_rows(r);
+    cd_arena *a = gql_ri_arena(ri);
+    switch (op->mode) {
+    case Q_LIST: {
+        gql_value *l = gql_list_new(a, (uint32_t)n);
+        if (!l) break;
+        for (int i = 0; i < n; i++)
+            if (!parse_json(ri, pg_result_get(r, i, 0), &l->u.items[i])) return;
+        gql_ri_return(ri, *l);
+        return;
+    }
+    case Q_ONE: {
+        if (n == 0) {
+            gql_ri_error(ri, CHAT_E_NOT_FOUND, "%s with ID %s not found", op->what, op->id);
+            return;
+        }
+        if (!is_true(pg_result_get(r, 0, 1))) {
+            gql_ri_error(ri, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
+            return;
+        }
+        gql_value v;
+        if (parse_json(ri, pg_result_get(r, 0, 0), &v)) gql_ri_return(ri, v);
+        return;
+    }
+    case Q_MESSAGES: {
+        if (n == 0 || !is_true(pg_result_get(r, 0, 0))) {
+            gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat with ID %s not found", op->id);
+            return;
+        }
+        if (!is_true(pg_result_get(r, 0, 1))) {
+            gql_ri_error(ri, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
+            return;
+        }
+        gql_value v;
+        if (parse_json(ri, pg_result_get(r, 0, 2), &v)) gql_ri_return(ri, v);
+        return;
+    }
+    case Q_INT: {
+        const char *s = n > 0 ? pg_result_get(r, 0, 0) : NULL;
+        gql_ri_return(ri, gql_int(s ? strtoll(s, NULL, 10) : 0));
+        return;
+    }
+    case Q_USERS: start_online(op, r); return;
+    case Q_EVENTS: on_events_rows(op, r); return;
+    }
+    gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+}
+
+static qop *new_op(gql_rinfo *ri, q_mode mode)
+{
+    qop *op = cd_arena_calloc(gql_ri_arena(ri), 1, sizeof *op);
+    if (!op) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return NULL;
+    }
+    op->ri = ri;
+    op->srv = gql_ri_userdata(ri);
+    op->mode = mode;
+    return op;
+}
+
+static void run(qop *op, const char *stmt, int n, const char *const *params)
+{
+    pg_pool *p = rc_pool(op->srv);
+    if (!p) {
+        gql_ri_error(op->ri, CHAT_E_UNAVAILABLE, "Database unavailable");
+        return;
+    }
+    int r = pg_pool_query(p, stmt, n, params, on_query, op);
+    if (r != 0) fail_pg(op->ri, r, NULL, stmt);
+}
+
+/* A UUID argument, or NULL after completing with BAD_USER_INPUT. */
+static const char *uuid_arg(gql_rinfo *ri, const char *name)
+{
+    const gql_value *v = gql_ri_arg(ri, name);
+    if (!v || v->kind != GQL_V_STRING || !chat_uuid_valid(v->u.s, v->len)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s must be a UUID", name);
+        return NULL;
+    }
+    return v->u.s;
+}
+
+/* The caller to check membership for: token mode the token's user (NULL
+ * after UNAUTHENTICATED), trust mode the header's user or "" (no check). */
+static const char *viewer(gql_rinfo *ri)
+{
+    if (chat_authz_trust(ri)) {
+        const char *u = chat_authz_user_opt(ri);
+        return u && chat_uuid_valid(u, strlen(u)) ? u : "";
+    }
+    return chat_authz_user(ri);
+}
+
+#define NULLIF_EMPTY(s) ((s) && *(s) ? (s) : NULL)
+
+static bool int_arg(gql_rinfo *ri, const char *name, int64_t *out)
+{
+    const gql_value *v = gql_ri_arg(ri, name);
+    if (!v || v->kind != GQL_V_INT) return false;
+    *out = v->u.i;
+    return true;
+}
+
+/* ---- root queries ---- */
+
+static void r_chats(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    qop *op = new_op(ri, Q_LIST);
+    if (!op) return;
+    const char *params[] = {NULLIF_EMPTY(uid)};
+    run(op, "rc_q_chats", 1, params);
+}
+
+static void r_chat(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    const char *id = uuid_arg(ri, "id");
+    if (!id) return;
+    qop *op = new_op(ri, Q_ONE);
+    if (!op) return;
+    op->what = "Chat";
+    op->id = id;
+    const char *params[] = {id, NULLIF_EMPTY(uid)};
+    run(op, "rc_q_chat", 2, params);
+}
+
+static void r_chats_by_participant(gql_rinfo *ri)
+{
+    const char *user = uuid_arg(ri, "userId");
+    if (!user) return;
+    if (!chat_authz_acting_as(ri, user, "list another user's chats")) return;
+    qop *op = new_op(ri, Q_LIST);
+    if (!op) return;
+    const char *params[] = {user};
+    run(op, "rc_q_by_participant", 1, params);
+}
+
+static void r_messages(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    const char *id = uuid_arg(ri, "chatId");
+    if (!id) return;
+    int64_t limit = RC_MESSAGES_DEFAULT_LIMIT, before = 0, after = 0;
+    bool has_limit = int_arg(ri, "limit", &limit);
+    bool has_before = int_arg(ri, "beforeSeq", &before);
+    bool has_after = int_arg(ri, "afterSeq", &after);
+    if (has_limit && (limit < 1 || limit > RC_MESSAGES_MAX_LIMIT)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "limit must be between 1 and %d", RC_MESSAGES_MAX_LIMIT);
+        return;
+    }
+    if ((has_before && before < 0) || (has_after && after < 0)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "beforeSeq and afterSeq must not be negative");
+        return;
+    }
+    qop *op = new_op(ri, Q_MESSAGES);
+    if (!op) return;
+    op->id = id;
+    char l[24], b[24], a[24];
+    snprintf(l, sizeof l, "%" PRId64, limit);
+    snprintf(b, sizeof b, "%" PRId64, before);
+    snprintf(a, sizeof a, "%" PRId64, after);
+    const char *params[] = {id, NULLIF_EMPTY(uid), l, has_before ? b : NULL, has_after ? a : NULL};
+    run(op, "rc_q_messages", 5, params);
+}
+
+static void r_message(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    const char *id = uuid_arg(ri, "id");
+    if (!id) return;
+    qop *op = new_op(ri, Q_ONE);
+    if (!op) return;
+    op->what = "Message";
+    op->id = id;
+    const char *params[] = {id, NULLIF_EMPTY(uid)};
+    run(op, "rc_q_message", 2, params);
+}
+
+static void r_read_status(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    const char *id = uuid_arg(ri, "messageId");
+    if (!id) return;
+    qop *op = new_op(ri, Q_ONE);
+    if (!op) return;
+    op->what = "Message";
+    op->id = id;
+    /* columns: json, member */
+    const char *params[] = {id, NULLIF_EMPTY(uid)};
+    run(op, "rc_q_read_status", 2, params);
+}
+
+static void r_unread_counts(gql_rinfo *ri)
+{
+    const char *user = uuid_arg(ri, "userId");
+    if (!user) return;
+    if (!chat_authz_acting_as(ri, user, "read another user's unread counts")) return;
+    qop *op = new_op(ri, Q_LIST);
+    if (!op) return;
+    const char *params[] = {user};
+    run(op, "rc_q_unread_counts", 1, params);
+}
+
+static void r_unread_count(gql_rinfo *ri)
+{
+    const char *chat = uuid_arg(ri, "chatId");
+    if (!chat) return;
+    const char *user = uuid_arg(ri, "userId");
+    if (!user) return;
+    if (!chat_authz_acting_as(ri, user, "read another user's unread count")) return;
+    qop *op = new_op(ri, Q_INT);
+    if (!op) return;
+    const char *params[] = {chat, user};
+    run(op, "rc_q_unread_count", 2, params);
+}
+
+/* onlineUsers: the chat's participants whose presence hash holds a field
+ * that has not expired (presence.c). */
+static void on_presence(void *ud, int status, const redisReply *reply)
+{
+    qop *op = ud;
+    /* which user: the reply order = command order, tracked by op->pending */
+    int idx = op->nusers - op->pending;
+    op->pending--;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY) {
+        uv_timeval64_t tv;
+        uv_gettimeofday(&tv);
+        int64_t now = (int64_t)tv.tv_sec * 1000;
+        for (size_t i = 1; i < reply->elements; i += 2) {
+            const redisReply *v = reply->element[i];
+            if (v->type == REDIS_REPLY_STRING && strtoll(v->str, NULL, 10) > now) {
+                op->online[idx] = true;
+                break;
+            }
+        }
+    }
+    if (op->pending > 0) return;
+    int k = 0;
+    for (int i = 0; i < op->nusers; i++)
+        if (op->online[i]) k++;
+    gql_value *l = gql_list_new(gql_ri_arena(op->ri), (uint32_t)k);
+    if (!l) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    k = 0;
+    for (int i = 0; i < op->nusers; i++)
+        if (op->online[i]) l->u.items[k++] = op->users[i];
+    gql_ri_return(op->ri, *l);
+}
+
+static void start_online(qop *op, const pg_result *r)
+{
+    gql_rinfo *ri = op->ri;
+    int n = pg_result_rows(r);
+    cd_arena *a = gql_ri_arena(ri);
+    if (n > 0 && !is_true(pg_result_get(r, 0, 2))) {
+        gql_ri_error(ri, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
+        return;
+    }
+    op->users = cd_arena_calloc(a, (size_t)n + 1, sizeof *op->users);
+    op->online = cd_arena_calloc(a, (size_t)n + 1, sizeof *op->online);
+    if (!op->users || !op->online) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    op->nusers = n;
+    for (int i = 0; i < n; i++)
+        if (!parse_json(ri, pg_result_get(r, i, 1), &op->users[i])) return;
+    if (n == 0 || !op->srv->rd) {
+        op->pending = 1;
+        op->nusers = n;
+        /* no broker: nobody can be known online */
+        memset(op->online, 0, (size_t)n);
+        op->pending = 0;
+        gql_value *l = gql_list_new(a, 0);
+        if (l) gql_ri_return(ri, *l);
+        else gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    op->pending = n;
+    for (int i = 0; i < n; i++) {
+        char key[PROTO_MAX_USER_ID + 16];
+        snprintf(key, sizeof key, "presence:%s", pg_result_get(r, i, 0));
+        const char *argv[] = {"HGETALL", key};
+        if (rd_command(op->srv->rd, 2, argv, NULL, on_presence, op) != 0) {
+            /* count it as answered (offline) */
+            on_presence(op, CD_EUNAVAIL, NULL);
+        }
+    }
+}
+
+static void r_online_users(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    const char *id = uuid_arg(ri, "chatId");
+    if (!id) return;
+    qop *op = new_op(ri, Q_USERS);
+    if (!op) return;
+    const char *params[] = {id, NULLIF_EMPTY(uid)};
+    run(op, "rc_q_chat_users", 2, params);
+}
+
+/* chatEventsSince: the log after afterSeq as ChatEvent objects. */
+static void on_events_rows(qop *op, const pg_result *r)
+{
+    gql_rinfo *ri = op->ri;
+    if (pg_result_rows(r) == 0 || !pg_result_get(r, 0, 2)) {
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat with ID %s not found", op->id);
+        return;
+    }
+    if (!is_true(pg_result_get(r, 0, 0))) {
+        gql_ri_error(ri, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
+        return;
+    }
+    const char *oldest = pg_result_get(r, 0, 1);
+    int64_t last = strtoll(pg_result_get(r, 0, 2), NULL, 10);
+    int64_t first_kept = oldest ? strtoll(oldest, NULL, 10) : last + 1;
+    if (op->after + 1 < first_kept && op->after < last) {
+        gql_ri_error(ri, RC_E_RESYNC,
+                     "afterSeq is older than the retained event log; refetch the history");
+        return;
+    }
+    gql_value list;
+    if (!parse_json(ri, pg_result_get(r, 0, 3), &list)) return;
+    cd_arena *a = gql_ri_arena(ri);
+    for (uint32_t i = 0; i < list.len; i++) {
+        gql_value *ev = &list.u.items[i];
+        const gql_value *data = gql_obj_get(ev, "data");
+        const gql_value *kind = gql_obj_get(ev, "kind");
+        const gql_value *at = gql_obj_get(ev, "at");
+        const gql_value *seq = gql_obj_get(ev, "seq");
+        const gql_value *cid = gql_obj_get(ev, "chatId");
+        bool is_msg = kind && kind->len > 8 && strncmp(kind->u.s, "message.", 8) == 0;
+        gql_value *o = gql_obj_new(a, 9);
+        if (!o || !data || !kind) {
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+            return;
+        }
+        const gql_value *chat = gql_obj_get(data, "chat");
+        const gql_value *uid = gql_obj_get(data, "userId");
+        const gql_value *upto = gql_obj_get(data, "upToSeq");
+        const gql_value *rat = gql_obj_get(data, "readAt");
+        gql_obj_set(o, 0, "chatId", *cid);
+        gql_obj_set(o, 1, "seq", *seq);
+        gql_obj_set(o, 2, "kind", *kind);
+        gql_obj_set(o, 3, "createdAt", at ? *at : gql_null());
+        gql_obj_set(o, 4, "message", is_msg ? *data : gql_null());
+        gql_obj_set(o, 5, "chat", chat ? *chat : gql_null());
+        gql_obj_set(o, 6, "userId", uid ? *uid : gql_null());
+        gql_obj_set(o, 7, "upToSeq", upto ? *upto : gql_null());
+        gql_obj_set(o, 8, "readAt", rat ? *rat : gql_null());
+        *ev = *o;
+    }
+    gql_ri_return(ri, list);
+}
+
+static void r_events_since(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    const char *id = uuid_arg(ri, "chatId");
+    if (!id) return;
+    int64_t after = 0, limit = RC_EVENTS_DEFAULT_LIMIT;
+    int_arg(ri, "afterSeq", &after);
+    if (int_arg(ri, "limit", &limit) && (limit < 1 || limit > RC_MESSAGES_MAX_LIMIT)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "limit must be between 1 and %d", RC_MESSAGES_MAX_LIMIT);
+        return;
+    }
+    if (after < 0) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "afterSeq must not be negative");
+        return;
+    }
+    qop *op = new_op(ri, Q_EVENTS);
+    if (!op) return;
+    op->id = id;
+    op->after = after;
+    char a[24], l[24];
+    snprintf(a, sizeof a, "%" PRId64, after);
+    snprintf(l, sizeof l, "%" PRId64, limit);
+    const char *params[] = {id, NULLIF_EMPTY(uid), a, l};
+    run(op, "rc_q_events", 4, params);
+}
+
+/* ---- batch loader (nested fields) ---- */
+
+typedef enum ld_mode { LD_ONE, LD_EACH, LD_MANY, LD_INT } ld_mode;
+
+typedef struct ld_item {
+    struct ld_item *next;
+    gql_rinfo *ri;
+    const char **keys;
+    uint32_t nkeys;
+    ld_mode mode;
+} ld_item;
+
+typedef struct ld_batch {
+    struct ld_batch *next;
+    const char *stmt;
+    char extra[PROTO_MAX_USER_ID + 1]; /* second parameter ("" = none) */
+    ld_item *items;
+    unsigned nitems;
+} ld_batch;
+
+static struct {
+    ld_batch *pending;
+    uv_timer_t timer;
+    bool timer_init;
+    bool armed;
+    proto_server *srv;
+} ld;
+
+static void ld_fail_all(ld_batch *b, int status, const char *msg)
+{
+    for (ld_item *it = b->items; it; it = it->next) fail_pg(it->ri, status, msg, b->stmt);
+}
+
+static void ld_complete(ld_item *it, const pg_result *r)
+{
+    gql_rinfo *ri = it->ri;
+    cd_arena *a = gql_ri_arena(ri);
+    int n = pg_result_rows(r);
+    if (it->mode == LD_ONE || it->mode == LD_INT) {
+        for (int i = 0; i < n; i++)
+            if (strcmp(pg_result_get(r, i, 0), it->keys[0]) == 0) {
+                const char *s = pg_result_get(r, i, 1);
+                if (it->mode == LD_INT) {
+                    gql_ri_return(ri, gql_int(strtoll(s, NULL, 10)));
+                    return;
+                }
+                gql_value v;
+                if (parse_json(ri, s, &v)) gql_ri_return(ri, v);
+                return;
+            }
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    /* LD_EACH: keys in order; LD_MANY: every row of keys[0] */
+    uint32_t cap = it->mode == LD_EACH ? it->nkeys : (uint32_t)n;
+    gql_value *l = gql_list_new(a, cap);
+    if (!l) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    uint32_t k = 0;
+    if (it->mode == LD_EACH) {
+        for (uint32_t j = 0; j < it->nkeys; j++)
+            for (int i = 0; i < n; i++)
+                if (strcmp(pg_result_get(r, i, 0), it->keys[j]) == 0) {
+                    if (!parse_json(ri, pg_result_get(r, i, 1), &l->u.items[k++])) return;
+                    break;
+                }
+    } else {
+        for (int i = 0; i < n; i++)
+            if (strcmp(pg_result_get(r, i, 0), it->keys[0]) == 0)
+                if (!parse_json(ri, pg_result_get(r, i, 1), &l->u.items[k++])) return;
+    }
+    l->len = k;
+    gql_ri_return(ri, *l);
+}
+
+static void ld_on_rows(const pg_result *r, void *ud)
+{
+    ld_batch *b = ud;
+    if (r->status != 0) ld_fail_all(b, r->status, r->message);
+    else
+        for (ld_item *it = b->items; it; it = it->next) ld_complete(it, r);
+    cd_free(b);
+}
+
+static bool has_key(const cd_buf *b, const char *k)
+{
+    size_t n = strlen(k);
+    for (size_t i = 0; i + n <= b->len; i++)
+        if (memcmp(b->data + i, k, n) == 0) return true;
+    return false;
+}
+
+static void ld_flush(uv_timer_t *t)
+{
+    (void)t;
+    ld.armed = false;
+    ld_batch *list = ld.pending;
+    ld.pending = NULL;
+    while (list) {
+        ld_batch *b = list;
+        list = b->next;
+        cd_buf keys;
+        cd_buf_init(&keys);
+        cd_buf_putc(&keys, '{');
+        unsigned nk = 0;
+        for (ld_item *it = b->items; it; it = it->next)
+            for (uint32_t j = 0; j < it->nkeys; j++) {
+                /* distinct keys: UUIDs have one length, so a substring
+                 * match in the list built so far is an exact match */
+                if (nk >= RC_BATCH_KEYS_MAX || cd_buf_failed(&keys)) break;
+                if (has_key(&keys, it->keys[j])) continue;
+                if (nk++) cd_buf_putc(&keys, ',');
+                cd_buf_puts(&keys, it->keys[j]);
+            }
+        cd_buf_putc(&keys, '}');
+        cd_buf_putc(&keys, 0);
+        pg_pool *p = rc_pool(ld.srv);
+        int rc_ = CD_EUNAVAIL;
+        if (p && !cd_buf_failed(&keys)) {
+            const char *params[] = {keys.data, b->extra[0] ? b->extra : NULL};
+            rc_ = pg_pool_query(p, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
+        }
+        cd_buf_free(&keys);
+        if (rc_ != 0) {
+            ld_fail_all(b, rc_, "loader");
+            cd_free(b);
+        }
+    }
+}
+
+static void ld_close(proto_server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    if (ld.timer_init) {
+        uv_timer_stop(&ld.timer);
+        uv_close((uv_handle_t *)&ld.timer, NULL);
+        ld.timer_init = false;
+    }
+}
+
+/* Queues one nested field. keys point into the resolver arena. */
+static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const char **keys,
+                    uint32_t nkeys, ld_mode mode)
+{
+    proto_server *srv = gql_ri_userdata(ri);
+    if (!rc_pool(srv)) {
+        gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable");
+        return;
+    }
+    ld_item *it = cd_arena_calloc(gql_ri_arena(ri), 1, sizeof *it);
+    if (!it) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    it->ri = ri;
+    it->keys = keys;
+    it->nkeys = nkeys;
+    it->mode = mode;
+    if (!extra) extra = "";
+    ld_batch *b = ld.pending;
+    for (; b; b = b->next)
+        if (strcmp(b->stmt, stmt) == 0 && strcmp(b->extra, extra) == 0) break;
+    if (!b) {
+        b = cd_calloc(1, sizeof *b);
+        if (!b) {
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+            return;
+        }
+        b->stmt = stmt;
+        snprintf(b->extra, sizeof b->extra, "%s", extra);
+        b->next = ld.pending;
+        ld.pending = b;
+    }
+    it->next = b->items;
+    b->items = it;
+    b->nitems++;
+    if (!ld.timer_init) {
+        ld.srv = srv;
+        uv_timer_init(srv->loop, &ld.timer);
+        ld.timer_init = true;
+        proto_on_shutdown(srv, ld_close, NULL);
+    }
+    if (!ld.armed) {
+        ld.armed = true;
+        uv_timer_start(&ld.timer, ld_flush, 0, 0);
+    }
+}
+
+/* The parent's string property `name` if it is a UUID. */
+static const char *parent_uuid(gql_rinfo *ri, const char *name)
+{
+    const gql_value *p = gql_ri_parent(ri);
+    const gql_value *v = p && p->kind == GQL_V_OBJECT ? gql_obj_get(p, name) : NULL;
+    if (!v || v->kind != GQL_V_STRING || !chat_uuid_valid(v->u.s, v->len)) return NULL;
+    return v->u.s;
+}
+
+static const char **one_key(gql_rinfo *ri, const char *k)
+{
+    const char **keys = cd_arena_alloc(gql_ri_arena(ri), sizeof *keys);
+    if (keys) keys[0] = k;
+    return keys;
+}
+
+static void r_message_sender(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "senderId");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    ld_load(ri, "rc_b_users", NULL, keys, 1, LD_ONE);
+}
+
+static void r_chat_participants(gql_rinfo *ri)
+{
+    const gql_value *p = gql_ri_parent(ri);
+    const gql_value *ids = p && p->kind == GQL_V_OBJECT ? gql_obj_get(p, "participantIds") : NULL;
+    if (!ids || ids->kind != GQL_V_LIST) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    const char **keys = cd_arena_calloc(gql_ri_arena(ri), ids->len + 1, sizeof *keys);
+    if (!keys) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ids->len; i++) {
+        const gql_value *v = &ids->u.items[i];
+        if (v->kind == GQL_V_STRING && chat_uuid_valid(v->u.s, v->len)) keys[n++] = v->u.s;
+    }
+    ld_load(ri, "rc_b_users", NULL, keys, n, LD_EACH);
+}
+
+static void r_chat_messages(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "id");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    ld_load(ri, "rc_b_chat_msgs", NULL, keys, 1, LD_MANY);
+}
+
+static void r_chat_last_message(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "id");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    ld_load(ri, "rc_b_last_msg", NULL, keys, 1, LD_ONE);
+}
+
+static void r_chat_unread(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "id");
+    const char *uid = chat_authz_user_opt(ri);
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys || !uid || !chat_uuid_valid(uid, strlen(uid))) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    ld_load(ri, "rc_b_unread", uid, keys, 1, LD_INT);
+}
+
+/* ---- binding ---- */
+
+int rc_queries_bind(proto_server *srv);
+int rc_queries_bind(proto_server *srv)
+{
+    static const struct {
+        const char *coord;
+        gql_resolve_fn fn;
+    } binds[] = {
+        {"Query.chats", r_chats},
+        {"Query.chat", r_chat},
+        {"Query.chatsByParticipant", r_chats_by_participant},
+        {"Query.messages", r_messages},
+        {"Query.message", r_message},
+        {"Query.messageReadStatus", r_read_status},
+        {"Query.unreadCounts", r_unread_counts},
+        {"Query.unreadCount", r_unread_count},
+        {"Query.onlineUsers", r_online_users},
+        {"Query.chatEventsSince", r_events_since},
+        {"Message.sender", r_message_sender},
+        {"Chat.participants", r_chat_participants},
+        {"Chat.messages", r_chat_messages},
+        {"Chat.lastMessage", r_chat_last_message},
+        {"Chat.unreadCount", r_chat_unread},
+    };
+    for (unsigned i = 0; i < CD_ARRAY_LEN(binds); i++) {
+        int r = gql_schema_bind(srv->schema, binds[i].coord, binds[i].fn, srv);
+        if (r != 0) {
+            cd_error("receiver", "bind %s: %s", binds[i].coord, cd_strerror(r));
+            return r;
+        }
+    }
+    return 0;
+}
