@@ -1053,9 +1053,14 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server
     srv->opts.host = NULL; /* not kept */
     srv->scratch = scratch;
     srv->date_sec = -1;
-    uv_tcp_init_ex(loop, &srv->listener, ss.ss_family);
+    int rc = uv_tcp_init_ex(loop, &srv->listener, ss.ss_family);
+    if (rc != 0) {
+        if (err) snprintf(err, errlen, "socket %s:%d: %s", host, opts->port, uv_strerror(rc));
+        cd_free(scratch);
+        cd_free(srv);
+        return CD_EIO;
+    }
     srv->listener.data = srv;
-    int rc = 0;
     const char *what = "bind";
     if (opts->reuseport) {
         uv_os_fd_t fd;
