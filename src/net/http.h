@@ -120,7 +120,9 @@ typedef struct http_server_opts {
 /* Binds and listens. On success *out is the server and 0 is returned. On
  * failure returns CD_EEXIST when the address is in use, CD_EBAD for a bad
  * host, CD_EIO otherwise, and writes a one-line message (e.g. "listen
- * 0.0.0.0:4000: address already in use") to err (may be NULL). */
+ * 0.0.0.0:4000: address already in use") to err (may be NULL). After a
+ * bind/listen failure the listener's close is still pending: run the loop
+ * (uv_run) before uv_loop_close so its memory is released. */
 int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server **out,
                       char *err, size_t errlen);
 
