@@ -640,7 +640,11 @@ static struct {
 
 static void ld_fail_all(ld_batch *b, int status, const char *msg)
 {
-    for (ld_item *it = b->items; it; it = it->next) fail_pg(it->ri, status, msg, b->stmt);
+    /* completing a field may free its arena, which holds the item */
+    for (ld_item *it = b->items, *nx; it; it = nx) {
+        nx = it->next;
+        fail_pg(it->ri, status, msg, b->stmt);
+    }
 }
 
 static void ld_complete(ld_item *it, const pg_result *r)
@@ -692,7 +696,10 @@ static void ld_on_rows(const pg_result *r, void *ud)
     ld_batch *b = ud;
     if (r->status != 0) ld_fail_all(b, r->status, r->message);
     else
-        for (ld_item *it = b->items; it; it = it->next) ld_complete(it, r);
+        for (ld_item *it = b->items, *nx; it; it = nx) {
+            nx = it->next;
+            ld_complete(it, r);
+        }
     cd_free(b);
 }
 
