@@ -187,6 +187,9 @@ const char *chat_sender_code_for_sqlstate(const char *st)
     if (strcmp(st, "CD403") == 0) return CHAT_E_FORBIDDEN;
     if (strcmp(st, "CD404") == 0) return CHAT_E_NOT_FOUND;
     if (strcmp(st, "CD410") == 0) return CHAT_E_CHAT_REMOVED;
+    /* data exceptions: input the checks above let through but Postgres
+     * refuses (e.g. "\u0000" inside metadata, which jsonb cannot hold) */
+    if (strncmp(st, "22", 2) == 0) return CHAT_E_BAD_INPUT;
     return NULL;
 }
 

@@ -82,7 +82,8 @@ const char *chat_sender_check_chat_desc(const char *s, size_t len);
 int chat_sender_uuid_array(cd_buf *b, const gql_value *ids, const char *first, const char **bad);
 
 /* extensions.code for an error raised by the chat functions (SQLSTATE class
- * CD), or NULL for any other SQLSTATE. */
+ * CD) or a data exception (class 22: BAD_USER_INPUT), or NULL for any other
+ * SQLSTATE. */
 const char *chat_sender_code_for_sqlstate(const char *sqlstate);
 
 /* CHATD_EVENT_RETENTION: seconds, or a number with s/m/h/d. NULL/"" → the

@@ -184,6 +184,7 @@ describe('sender role, token mode', () => {
       [{ type: 'Bad Type' }, 'BAD_USER_INPUT', /type must be/],
       [{ clientId: 'c'.repeat(129) }, 'BAD_USER_INPUT', /at most 128 bytes/],
       [{ metadata: { blob: 'z'.repeat(9000) } }, 'BAD_USER_INPUT', /metadata is too large \(at most 8192 bytes/],
+      [{ metadata: { nul: 'a\u0000b' } }, 'BAD_USER_INPUT', /unsupported Unicode escape/],
       [{ chatId: 'not-a-chat' }, 'NOT_FOUND', /Chat not-a-chat not found/],
       [{ chatId: '00000000-0000-4000-8000-000000000001' }, 'NOT_FOUND', /Chat .* not found/],
     ];

@@ -143,6 +143,7 @@ static void test_sqlstate_codes(void **state)
     assert_string_equal(chat_sender_code_for_sqlstate("CD403"), CHAT_E_FORBIDDEN);
     assert_string_equal(chat_sender_code_for_sqlstate("CD404"), CHAT_E_NOT_FOUND);
     assert_string_equal(chat_sender_code_for_sqlstate("CD410"), CHAT_E_CHAT_REMOVED);
+    assert_string_equal(chat_sender_code_for_sqlstate("22P05"), CHAT_E_BAD_INPUT);
     assert_null(chat_sender_code_for_sqlstate("23505"));
     assert_null(chat_sender_code_for_sqlstate(""));
     assert_null(chat_sender_code_for_sqlstate(NULL));
