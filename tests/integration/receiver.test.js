@@ -1,0 +1,231 @@
+// Receiver role against real chatd processes (1 sender + 2 receivers) on
+// Postgres + Redis: queries with the seed's shapes and keyset pagination,
+// nested participants/sender, authorization (non-participants can neither
+// query nor subscribe; a user's own channels only for that user; removed
+// participants stop receiving at the removal seq), afterSeq replay and
+// RESYNC_REQUIRED past the retained log, typing never reaching the typist,
+// presence and onlineUsers, the per-connection subscription limit and the
+// WRONG_SERVICE answer of the other roles.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startCluster, makeUsers, gql, ok, code, createChat, send, wsClient, record, waitChannel, sleep, sql,
+  REMOVE_P,
+} from './lib/receiver-env.js';
+import { startChatd } from './lib/chatd.js';
+
+let cl;
+let s1, r1, r2;
+const clients = [];
+before(async () => {
+  cl = await startCluster({ senders: 1, receivers: 2 });
+  [s1] = cl.senders;
+  [r1, r2] = cl.receivers;
+});
+after(async () => {
+  for (const c of clients) await c.dispose().catch(() => {});
+  const res = await cl.stop();
+  const procs = [...cl.senders, ...cl.receivers];
+  res.forEach((r, i) => assert.equal(r.code, 0, procs[i].logs().slice(-6000)));
+});
+const client = (srv, u, o) => {
+  const c = wsClient(srv, u, o);
+  clients.push(c);
+  return c;
+};
+
+const ADDED = 'subscription S($c: ID!, $a: Int) { messageAdded(chatId: $c, afterSeq: $a) { id seq content } }';
+const EVENTS = 'subscription E($c: ID!, $a: Int) { chatEvents(chatId: $c, afterSeq: $a) { seq kind userId message { id } } }';
+
+describe('queries', () => {
+  test('chats, chat with messages and participants, chatsByParticipant, message, messages pages', async () => {
+    const [a, b, c] = makeUsers(3);
+    const chat = await createChat(s1, a, [b], 'q');
+    const msgs = [];
+    for (let i = 0; i < 7; i++) msgs.push(await send(s1, i % 2 ? b : a, chat.id, `m${i}`));
+
+    const chats = ok(await gql(r1, '{ chats { id name participantIds } }', {}, a.h), 'chats');
+    assert.deepEqual(chats.map((x) => x.id), [chat.id]);
+    const one = ok(await gql(r1, `query Q($id: ID!) { chat(id: $id) { id name chatType isActive lastSeq
+        participantIds participants { id username } messages { id content seq sender { id } }
+        lastMessage { id } unreadCount } }`, { id: chat.id }, b.h), 'chat');
+    assert.equal(one.name, 'q');
+    assert.deepEqual(one.participants.map((u) => u.id), one.participantIds);
+    assert.deepEqual(one.messages.map((m) => m.id), msgs.map((m) => m.id));
+    assert.deepEqual(one.messages.map((m) => m.sender.id), msgs.map((m) => m.senderId));
+    assert.equal(one.lastMessage.id, msgs[6].id);
+    assert.equal(one.unreadCount, 4); // a's m0, m2, m4, m6 are unread for b
+    assert.equal(one.lastSeq, msgs[6].seq);
+
+    const byP = ok(await gql(r2, 'query Q($u: String!) { chatsByParticipant(userId: $u) { id } }', { u: b.id }, b.h), 'chatsByParticipant');
+    assert.deepEqual(byP.map((x) => x.id), [chat.id]);
+    const m = ok(await gql(r2, 'query Q($id: ID!) { message(id: $id) { id content senderId chatId seq isEdited } }', { id: msgs[3].id }, a.h), 'message');
+    assert.deepEqual([m.content, m.senderId, m.chatId, m.seq, m.isEdited], ['m3', b.id, chat.id, msgs[3].seq, false]);
+
+    const page = async (args) => ok(await gql(r1, `query P($c: ID!, $l: Int, $b: Int, $a: Int) {
+        messages(chatId: $c, limit: $l, beforeSeq: $b, afterSeq: $a) { id seq } }`, { c: chat.id, ...args }, a.h), 'messages');
+    const all = await page({});
+    assert.deepEqual(all.map((x) => x.id), msgs.map((x) => x.id));
+    const last3 = await page({ l: 3 });
+    assert.deepEqual(last3.map((x) => x.id), msgs.slice(4).map((x) => x.id));
+    const before = await page({ l: 3, b: last3[0].seq });
+    assert.deepEqual(before.map((x) => x.id), msgs.slice(1, 4).map((x) => x.id));
+    const afterP = await page({ l: 2, a: msgs[1].seq });
+    assert.deepEqual(afterP.map((x) => x.id), msgs.slice(2, 4).map((x) => x.id));
+    assert.equal(code(await gql(r1, 'query { messages(chatId: "00000000-0000-4000-8000-000000000000", limit: 0) { id } }', {}, a.h)), 'BAD_USER_INPUT');
+    assert.equal(code(await gql(r1, 'query { messages(chatId: "00000000-0000-4000-8000-000000000000", limit: 1001) { id } }', {}, a.h)), 'BAD_USER_INPUT');
+    assert.equal(code(await gql(r1, 'query { chat(id: "00000000-0000-4000-8000-000000000000") { id } }', {}, a.h)), 'NOT_FOUND');
+    assert.equal(code(await gql(r1, 'query { chat(id: "nope") { id } }', {}, a.h)), 'BAD_USER_INPUT');
+
+    // non-participant c: every read is refused
+    for (const [q, v] of [
+      ['query Q($id: ID!) { chat(id: $id) { id } }', { id: chat.id }],
+      ['query Q($id: ID!) { messages(chatId: $id) { id } }', { id: chat.id }],
+      ['query Q($id: ID!) { message(id: $id) { id } }', { id: msgs[0].id }],
+      ['query Q($id: ID!) { messageReadStatus(messageId: $id) { isFullyRead } }', { id: msgs[0].id }],
+      ['query Q($id: ID!) { onlineUsers(chatId: $id) { id } }', { id: chat.id }],
+      ['query Q($id: ID!) { chatEventsSince(chatId: $id, afterSeq: 0) { seq } }', { id: chat.id }],
+    ]) assert.equal(code(await gql(r1, q, v, c.h)), 'FORBIDDEN', q);
+    assert.deepEqual(ok(await gql(r1, '{ chats { id } }', {}, c.h), 'chats'), []);
+    // another user's lists
+    assert.equal(code(await gql(r1, 'query Q($u: String!) { unreadCounts(userId: $u) { id } }', { u: a.id }, c.h)), 'FORBIDDEN');
+    assert.equal(code(await gql(r1, 'query Q($u: String!) { chatsByParticipant(userId: $u) { id } }', { u: a.id }, c.h)), 'FORBIDDEN');
+    assert.equal(code(await gql(r1, 'query Q($c: ID!, $u: String!) { unreadCount(chatId: $c, userId: $u) }', { c: chat.id, u: a.id }, c.h)), 'FORBIDDEN');
+    // without a token
+    assert.equal(code(await gql(r1, '{ chats { id } }', {})), 'UNAUTHENTICATED');
+  });
+
+  test('other roles answer WRONG_SERVICE for receiver fields', async () => {
+    const [a] = makeUsers(1);
+    const b = await gql(s1, '{ chats { id } }', {}, a.h);
+    assert.equal(code(b), 'WRONG_SERVICE');
+    assert.equal(b.errors[0].extensions.service, 'receiver');
+  });
+});
+
+describe('subscriptions', () => {
+  test('non-participants cannot subscribe; a user channel only for its user', async () => {
+    const [a, b, c] = makeUsers(3);
+    const chat = await createChat(s1, a, [b]);
+    const m = await send(s1, a, chat.id, 'x');
+    const cc = client(r1, c);
+    for (const [q, v, f] of [
+      [ADDED, { c: chat.id }, 'messageAdded'],
+      [EVENTS, { c: chat.id, a: 0 }, 'chatEvents'],
+      ['subscription T($c: ID!) { typing(chatId: $c) { userId } }', { c: chat.id }, 'typing'],
+      ['subscription R($m: ID!) { messageReadUpdated(messageId: $m) { userId } }', { m: m.id }, 'messageReadUpdated'],
+      ['subscription U($u: String!) { unreadCountUpdated(userId: $u) { unreadCount } }', { u: a.id }, 'unreadCountUpdated'],
+      ['subscription U($u: String!) { chatAdded(userId: $u) { id } }', { u: a.id }, 'chatAdded'],
+    ]) {
+      const rec = record(cc, q, v, f);
+      await rec.waitDone();
+      assert.equal(rec.events.length, 0);
+      assert.equal(rec.errors[0].extensions.code, 'FORBIDDEN', `${f}: ${JSON.stringify(rec.errors)}`);
+    }
+  });
+
+  test('a removed participant stops receiving at the removal seq', async () => {
+    const [a, b, c] = makeUsers(3);
+    const chat = await createChat(s1, a, [b, c]);
+    const cc = client(r2, c);
+    const rec = record(cc, EVENTS, { c: chat.id }, 'chatEvents');
+    const ca = client(r1, a);
+    const recA = record(ca, EVENTS, { c: chat.id }, 'chatEvents');
+    await waitChannel(`chat:${chat.id}`, 2);
+    await sleep(100);
+    await send(s1, a, chat.id, 'before');
+    ok(await gql(s1, REMOVE_P, { c: chat.id, u: c.id }, a.h), 'removeParticipant');
+    await send(s1, a, chat.id, 'after');
+    await rec.waitDone();
+    await recA.waitFor(3);
+    assert.deepEqual(rec.events.map((e) => e.kind), ['message.created', 'participant.removed']);
+    assert.equal(rec.events[1].userId, c.id);
+    assert.deepEqual(recA.events.map((e) => e.kind), ['message.created', 'participant.removed', 'message.created']);
+    // and may not come back
+    const again = record(cc, EVENTS, { c: chat.id, a: 0 }, 'chatEvents');
+    await again.waitDone();
+    assert.equal(again.errors[0].extensions.code, 'FORBIDDEN');
+  });
+
+  test('afterSeq replays the log then continues live; too old → RESYNC_REQUIRED', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const ms = [];
+    for (let i = 0; i < 5; i++) ms.push(await send(s1, a, chat.id, `r${i}`));
+    const cb = client(r1, b);
+    const rec = record(cb, ADDED, { c: chat.id, a: ms[1].seq }, 'messageAdded');
+    await rec.waitFor(3);
+    ms.push(await send(s1, a, chat.id, 'live'));
+    await rec.waitFor(4);
+    await sleep(200);
+    assert.deepEqual(rec.events.map((e) => e.id), ms.slice(2).map((m) => m.id));
+
+    // retention pruned the first events: an afterSeq before them is refused
+    sql(`DELETE FROM chat_events WHERE chat_id = '${chat.id}' AND seq <= ${ms[1].seq}`);
+    const old = record(cb, ADDED, { c: chat.id, a: 0 }, 'messageAdded');
+    await old.waitDone();
+    assert.equal(old.errors[0].extensions.code, 'RESYNC_REQUIRED');
+    const q = await gql(r2, 'query Q($c: ID!) { chatEventsSince(chatId: $c, afterSeq: 0) { seq } }', { c: chat.id }, b.h);
+    assert.equal(code(q), 'RESYNC_REQUIRED');
+    // from the oldest retained event on it still works
+    const fine = record(cb, ADDED, { c: chat.id, a: ms[1].seq }, 'messageAdded');
+    await fine.waitFor(4);
+    assert.deepEqual(fine.events.map((e) => e.id), ms.slice(2).map((m) => m.id));
+  });
+
+  test('typing reaches the other participants, never the typist', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const T = 'subscription T($c: ID!) { typing(chatId: $c) { chatId userId isTyping } }';
+    const ta = record(client(r1, a), T, { c: chat.id }, 'typing');
+    const tb = record(client(r2, b), T, { c: chat.id }, 'typing');
+    await waitChannel(`chat:${chat.id}:eph`, 2);
+    await sleep(100);
+    ok(await gql(s1, 'mutation T($c: ID!) { setTyping(chatId: $c, isTyping: true) }', { c: chat.id }, a.h), 'setTyping');
+    await tb.waitFor(1);
+    assert.deepEqual(tb.events[0], { chatId: chat.id, userId: a.id, isTyping: true });
+    await sleep(300);
+    assert.equal(ta.events.length, 0);
+  });
+
+  test('presence: online while subscribed on any receiver; onlineUsers', async () => {
+    const [a, b, c] = makeUsers(3);
+    const chat = await createChat(s1, a, [b, c]);
+    const P = 'subscription P($c: ID!) { presenceUpdated(chatId: $c) { chatId userId online } }';
+    const pa = record(client(r1, a), P, { c: chat.id }, 'presenceUpdated');
+    await waitChannel('presence', 1);
+    await sleep(200);
+    const cb = client(r2, b);
+    const sb = record(cb, ADDED, { c: chat.id }, 'messageAdded');
+    await pa.until(() => pa.events.some((e) => e.userId === b.id && e.online), 5000, 'b online');
+    const online = ok(await gql(r1, 'query Q($c: ID!) { onlineUsers(chatId: $c) { id } }', { c: chat.id }, a.h), 'onlineUsers');
+    assert.deepEqual(new Set(online.map((u) => u.id)), new Set([a.id, b.id]));
+    sb.stop();
+    await cb.dispose();
+    await pa.until(() => pa.events.some((e) => e.userId === b.id && !e.online), 5000, 'b offline');
+    const online2 = ok(await gql(r1, 'query Q($c: ID!) { onlineUsers(chatId: $c) { id } }', { c: chat.id }, a.h), 'onlineUsers');
+    assert.deepEqual(online2.map((u) => u.id), [a.id]);
+  });
+
+  test('500 messageReadUpdated subscriptions on one connection, the 501st refused', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const m = await send(s1, a, chat.id, 'watched');
+    const ca = client(r1, a);
+    const R = 'subscription R($m: ID!) { messageReadUpdated(messageId: $m) { messageId userId } }';
+    const recs = [];
+    // paced like a client opening a long history: the inbound message rate
+    // limit (CHATD_WS_RATE/BURST, 200/s with a burst of 400) still applies
+    for (let i = 0; i < 500; i++) {
+      recs.push(record(ca, R, { m: m.id }, 'messageReadUpdated'));
+      if (i % 250 === 249) await sleep(1500);
+    }
+    const extra = record(ca, R, { m: m.id }, 'messageReadUpdated');
+    await extra.waitDone();
+    assert.equal(extra.errors[0].extensions.code, 'TOO_MANY_OPERATIONS');
+    ok(await gql(s1, 'mutation K($id: ID!, $u: String!) { markMessageAsRead(messageId: $id, userId: $u) { id } }', { id: m.id, u: b.id }, b.h), 'markMessageAsRead');
+    await Promise.all(recs.map((r) => r.waitFor(1)));
+    assert.ok(recs.every((r) => r.events.length === 1 && r.events[0].userId === b.id));
+    for (const r of recs) r.stop();
+  });
+});
