@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { startChatd, gqlPost, signToken } from './lib/chatd.js';
 import { redisSubscribe } from './lib/redis-sub.js';
 
@@ -54,6 +56,42 @@ test('an event committed by a sender that died before PUBLISH reaches a Redis su
     }
   } finally {
     sub.close();
+  }
+});
+
+test('end to end: a receiver subscriber of messageAdded gets the message a crashed sender committed', async () => {
+  const s = Date.now().toString(36);
+  const [a, b] = sql(`INSERT INTO users (username, email) VALUES ('e2e_a${s}', 'ea${s}@example.com'), ('e2e_b${s}', 'eb${s}@example.com') RETURNING id`).split('\n');
+  const h = { authorization: `Bearer ${signToken({ sub: a })}` };
+  const receiver = await startChatd({ role: 'receiver', db: true, redis: true, fixtures: false });
+  const doomed = await startChatd({ role: 'sender', db: true, redis: true, env: { CHATD_TEST_CRASH_AFTER_COMMIT: '1' } });
+  let rescuer;
+  const client = createClient({ url: receiver.wsUrl, webSocketImpl: WebSocket, connectionParams: { authToken: signToken({ sub: b }) }, retryAttempts: 0 });
+  try {
+    const chatRes = await gqlPost(doomed.url, { query: 'mutation($in: CreateChatInput!) { createChat(createChatInput: $in) { id } }', variables: { in: { name: 'e2e', participantIds: [b] } } }, h);
+    const chatId = chatRes.body.data.createChat.id;
+    const got = [];
+    let subscribed;
+    const arrived = new Promise((resolve, reject) => {
+      client.subscribe(
+        { query: 'subscription($c: ID!) { messageAdded(chatId: $c) { id seq content senderId } }', variables: { c: chatId } },
+        { next: (v) => (got.push(v), resolve(v)), error: reject, complete: () => {} },
+      );
+      subscribed = new Promise((r) => setTimeout(r, 500)); // let the receiver subscribe its Redis channel
+    });
+    await subscribed;
+    await gqlPost(doomed.url, { query: 'mutation($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id } }', variables: { in: { chatId, senderId: a, content: 'e2e after crash' } } }, h).catch(() => {});
+    assert.equal((await doomed.exited).code, 86, doomed.logs());
+    rescuer = await startChatd({ role: 'sender', db: true, redis: true, fixtures: false });
+    const v = await Promise.race([arrived, new Promise((_, rej) => setTimeout(() => rej(new Error(`nothing in 10 s:\n${receiver.logs()}`)), 10000))]);
+    assert.equal(v.errors, undefined, JSON.stringify(v));
+    assert.deepEqual({ ...v.data.messageAdded, id: 'x' }, { id: 'x', seq: 1, content: 'e2e after crash', senderId: a });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(got.length, 1);
+  } finally {
+    client.dispose();
+    if (rescuer) assert.equal((await rescuer.stop()).code, 0, rescuer.logs());
+    assert.equal((await receiver.stop()).code, 0, receiver.logs());
   }
 });
 
