@@ -95,6 +95,36 @@ test('end to end: a receiver subscriber of messageAdded gets the message a crash
   }
 });
 
+test('messages written while Redis is down are published by the sweeper once it is back', async () => {
+  const s = Date.now().toString(36);
+  const [a, b] = sql(`INSERT INTO users (username, email) VALUES ('rd_a${s}', 'ra${s}@example.com'), ('rd_b${s}', 'rb${s}@example.com') RETURNING id`).split('\n');
+  const h = { authorization: `Bearer ${signToken({ sub: a })}` };
+  const srv = await startChatd({ role: 'sender', db: true, redis: true, fixtures: false });
+  let sub;
+  try {
+    const chatRes = await gqlPost(srv.url, { query: 'mutation($in: CreateChatInput!) { createChat(createChatInput: $in) { id } }', variables: { in: { name: 'rd', participantIds: [b] } } }, h);
+    const chatId = chatRes.body.data.createChat.id;
+    execFileSync(process.env.CHATD_TESTENV, ['redis-stop', process.env.CHATD_TEST_DIR]);
+    for (let i = 1; i <= 3; i++) {
+      const r = await gqlPost(srv.url, { query: 'mutation($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { seq } }', variables: { in: { chatId, senderId: a, content: `while down ${i}` } } }, h);
+      assert.equal(r.body.data.createMessage.seq, i, JSON.stringify(r.body));
+    }
+    assert.equal(sql(`SELECT count(*) FROM chat_events WHERE chat_id = '${chatId}' AND published_at IS NULL`), '3');
+    execFileSync(process.env.CHATD_TESTENV, ['redis-start', process.env.CHATD_TEST_DIR]);
+    sub = await redisSubscribe(process.env.CHATD_TEST_REDIS_URL, [`chat:${chatId}`]);
+    for (let i = 1; i <= 3; i++) {
+      const m = await sub.next((x) => x.json && x.json.seq === i, 15000);
+      assert.equal(m.json.data.content, `while down ${i}`);
+    }
+  } finally {
+    try {
+      execFileSync(process.env.CHATD_TESTENV, ['redis-start', process.env.CHATD_TEST_DIR]);
+    } catch {}
+    if (sub) sub.close();
+    assert.equal((await srv.stop()).code, 0, srv.logs());
+  }
+});
+
 test('the crash hook is inert without test fixtures', async () => {
   const srv = await startChatd({ role: 'sender', db: true, redis: true, fixtures: false, env: { CHATD_TEST_CRASH_AFTER_COMMIT: '1' } });
   try {
