@@ -60,10 +60,10 @@ static const sender_stmt sender_stmts[] = {
      "WITH c AS (SELECT chat_id, seq FROM chat_events"
      " WHERE published_at IS NULL AND sweep_after <= now()"
      " ORDER BY sweep_after LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-     " UPDATE chat_events e SET sweep_after = now() + make_interval(secs => $2::int)"
-     " FROM c WHERE e.chat_id = c.chat_id AND e.seq = c.seq"
-     " RETURNING 'chat:' || e.chat_id::text, chatd_envelope(e.chat_id, e.seq, e.kind,"
-     " e.created_at, e.payload), e.chat_id::text, e.seq::text",
+     " , u AS (UPDATE chat_events e SET sweep_after = now() + make_interval(secs => $2::int)"
+     " FROM c WHERE e.chat_id = c.chat_id AND e.seq = c.seq RETURNING e.*)"
+     " SELECT 'chat:' || chat_id::text, chatd_envelope(chat_id, seq, kind, created_at, payload),"
+     " chat_id::text, seq::text FROM u ORDER BY chat_id, seq", /* per-chat order */
      2},
     {"sender_prune",
      "DELETE FROM chat_events WHERE (chat_id, seq) IN (SELECT x.chat_id, x.seq"

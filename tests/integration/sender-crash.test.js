@@ -116,6 +116,7 @@ test('messages written while Redis is down are published by the sweeper once it 
       const m = await sub.next((x) => x.json && x.json.seq === i, 15000);
       assert.equal(m.json.data.content, `while down ${i}`);
     }
+    assert.deepEqual(sub.messages.map((x) => x.json.seq), [1, 2, 3]); // republished in seq order
   } finally {
     try {
       execFileSync(process.env.CHATD_TESTENV, ['redis-start', process.env.CHATD_TEST_DIR]);
