@@ -92,6 +92,54 @@ void rc_feed_stats_get(rc_feed_stats *out)
     *out = rc.stats;
 }
 
+/* ---- pure helpers (feed.h) ---- */
+
+rc_seq_step rc_seq_classify(int64_t last, int64_t seq)
+{
+    if (seq <= last) return RC_SEQ_DUP;
+    return seq == last + 1 ? RC_SEQ_NEXT : RC_SEQ_GAP;
+}
+
+int rc_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
+                    int64_t *from)
+{
+    if (after < 0) {
+        *from = last_seq;
+        return 0;
+    }
+    int64_t f = after < joined ? joined : after;
+    int64_t first_kept = oldest >= 0 ? oldest : last_seq + 1;
+    if (f + 1 < first_kept && f < last_seq) return CD_ENOENT;
+    *from = f;
+    return 0;
+}
+
+/* Finds ",id," in list; NULL when absent or id is not list-shaped. */
+static char *idlist_find(const char *list, const char *id, size_t len)
+{
+    if (!list || len == 0 || len >= RC_ID_MAX || memchr(id, ',', len)) return NULL;
+    char key[RC_ID_MAX + 2];
+    key[0] = ',';
+    memcpy(key + 1, id, len);
+    key[len + 1] = ',';
+    key[len + 2] = 0;
+    return strstr(list, key);
+}
+
+bool rc_idlist_has(const char *list, const char *id, size_t len)
+{
+    return idlist_find(list, id, len) != NULL;
+}
+
+bool rc_idlist_take(char *list, const char *id, size_t len)
+{
+    char *hit = idlist_find(list, id, len);
+    if (!hit) return false;
+    /* keep the comma before, drop "id," */
+    memmove(hit + 1, hit + len + 2, strlen(hit + len + 2) + 1);
+    return true;
+}
+
 /* ---- channel table ---- */
 
 static unsigned hash_name(const char *s)
@@ -293,11 +341,7 @@ static void deliver_read(rc_sub *s, cd_arena *a, const chat_ev *e)
     const gql_value *at = obj(e->data, "readAt");
     if (!uid || uid->kind != GQL_V_STRING || !upto || upto->kind != GQL_V_INT) return;
     if (upto->u.i < s->msg_seq) return;
-    char key[RC_ID_MAX + 2];
-    snprintf(key, sizeof key, ",%.*s,", (int)uid->len, uid->u.s);
-    char *hit = strstr(s->others, key);
-    if (!hit) return;
-    memmove(hit, hit + strlen(key) - 1, strlen(hit + strlen(key) - 1) + 1);
+    if (!rc_idlist_take(s->others, uid->u.s, uid->len)) return;
     gql_value *o = gql_obj_new(a, 3);
     if (!o) return;
     gql_obj_set(o, 0, "messageId", gql_str_ref(s->arg, strlen(s->arg)));
@@ -317,8 +361,9 @@ static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
     c->busy++;
     for (rc_sub *s = c->subs; s; s = s->next) {
         if (s->dead || !s->ready) continue;
-        if (e->seq != s->last + 1) {
-            if (e->seq <= s->last) rc.stats.duplicates++;
+        rc_seq_step st = rc_seq_classify(s->last, e->seq);
+        if (st != RC_SEQ_NEXT) {
+            if (st == RC_SEQ_DUP) rc.stats.duplicates++;
             continue;
         }
         s->last = e->seq;
@@ -520,15 +565,6 @@ static void on_chat_message(rc_chan *c, const char *data, size_t len)
     if (chan_min_last(c) < c->known) chan_pump(c, false);
 }
 
-static bool list_has(const char *list, const char *id, size_t len)
-{
-    if (!list) return false;
-    char key[RC_ID_MAX + 2];
-    if (len > RC_ID_MAX - 1) return false;
-    snprintf(key, sizeof key, ",%.*s,", (int)len, id);
-    return strstr(list, key) != NULL;
-}
-
 /* typing / presence / user notifications: no seq, personalised values. */
 static void on_plain_message(rc_chan *c, const char *data, size_t len)
 {
@@ -554,7 +590,7 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
             emit_value(s, &v);
             break;
         case RC_F_PRESENCE_UPDATED: {
-            if (!uid || uid->kind != GQL_V_STRING || !list_has(s->others, uid->u.s, uid->len))
+            if (!uid || uid->kind != GQL_V_STRING || !rc_idlist_has(s->others, uid->u.s, uid->len))
                 break;
             const gql_value *on = gql_obj_get(&v, "online");
             const gql_value *at = gql_obj_get(&v, "at");
@@ -802,20 +838,13 @@ static void on_start_row(const pg_result *r, void *ud)
         }
         snprintf(s->others, n + 3, ",%s,", ids ? ids : "");
     }
-    if (s->after >= 0) {
-        /* replay from the log: the first event wanted is after+1; a
-         * participant sees nothing from before they joined */
-        int64_t from = s->after < joined ? joined : s->after;
-        int64_t first_kept = oldest ? strtoll(oldest, NULL, 10) : last_seq + 1;
-        if (from + 1 < first_kept && from < last_seq) {
-            sub_end(s, RC_E_RESYNC,
-                    "afterSeq is older than the retained event log; refetch the history");
-            sub_free(s);
-            return;
-        }
-        s->last = from;
-    } else {
-        s->last = last_seq;
+    /* replay from the log (afterSeq) or live from the chat's seq */
+    if (rc_replay_start(s->after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
+                        &s->last) != 0) {
+        sub_end(s, RC_E_RESYNC,
+                "afterSeq is older than the retained event log; refetch the history");
+        sub_free(s);
+        return;
     }
     rc_chan *c = chan_get(s->srv, kind, chat_id);
     if (!c) {

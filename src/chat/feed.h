@@ -71,6 +71,30 @@ int rc_feed_bind(proto_server *srv);
  * configured / prepare failed). Shared by queries.c and feed.c. */
 pg_pool *rc_pool(proto_server *srv);
 
+/* ---- pure helpers (unit-tested in tests/unit/test_chat_feed.c) ---- */
+
+/* Where a sequenced event stands for a subscriber that last got `last`. */
+typedef enum rc_seq_step {
+    RC_SEQ_NEXT = 0, /* seq == last + 1: deliver */
+    RC_SEQ_DUP,      /* seq <= last: already delivered, drop */
+    RC_SEQ_GAP       /* seq > last + 1: fill from the log first */
+} rc_seq_step;
+rc_seq_step rc_seq_classify(int64_t last, int64_t seq);
+
+/* The starting point of a replay: a subscriber asking for events after
+ * `after` (< 0: none, live from `last_seq`) of a chat it joined at `joined`,
+ * whose log keeps seqs from `oldest` on (< 0: the log is empty) and whose
+ * newest seq is `last_seq`. Sets *from (the seq to deliver after) and
+ * returns 0, or CD_ENOENT when events after *from are no longer retained
+ * (→ RESYNC_REQUIRED). Nothing before `joined` is the user's. */
+int rc_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
+                    int64_t *from);
+
+/* Id lists ",id,id," (readers still to come, participants). has: true when
+ * id (len bytes) is in the list; take: removes it, true when it was there. */
+bool rc_idlist_has(const char *list, const char *id, size_t len);
+bool rc_idlist_take(char *list, const char *id, size_t len);
+
 /* Counters (metrics / tests). */
 typedef struct rc_feed_stats {
     uint64_t channels;   /* channels with local subscribers */

@@ -542,9 +542,8 @@ static void on_events_rows(qop *op, const pg_result *r)
         return;
     }
     const char *oldest = pg_result_get(r, 0, 1);
-    int64_t last = strtoll(pg_result_get(r, 0, 2), NULL, 10);
-    int64_t first_kept = oldest ? strtoll(oldest, NULL, 10) : last + 1;
-    if (op->after + 1 < first_kept && op->after < last) {
+    int64_t last = strtoll(pg_result_get(r, 0, 2), NULL, 10), from;
+    if (rc_replay_start(op->after, 0, oldest ? strtoll(oldest, NULL, 10) : -1, last, &from) != 0) {
         gql_ri_error(ri, RC_E_RESYNC,
                      "afterSeq is older than the retained event log; refetch the history");
         return;
