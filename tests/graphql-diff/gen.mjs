@@ -192,6 +192,11 @@ export function generate(schema, n, seed, schemaName = 'test') {
     return { query, variables: Object.keys(varValues).length ? varValues : undefined, operationName: 'Gen' };
   }
 
-  for (let i = 0; i < n; i++) docs.push({ id: `random:${schemaName}:${seed}:${i}`, schema: schemaName, ...gen() });
+  for (let i = 0; i < n; i++) {
+    const doc = { id: `random:${schemaName}:${seed}:${i}`, schema: schemaName, ...gen() };
+    // The chat schema's root fields have owners: run a share as each role.
+    if (schemaName === 'chat' && chance(0.5)) doc.service = pick(['user', 'sender', 'receiver']);
+    docs.push(doc);
+  }
   return docs;
 }
