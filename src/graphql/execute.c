@@ -259,9 +259,11 @@ const gql_error *gql_exec_errors(const gql_exec *ex, uint32_t *n)
  *    not started, while its container goes on; it fails, reporting the
  *    error, when its pending work is done — or at once, reporting its own
  *    error instead of the new one, when a later failure reaches it;
- *  - errors from a subtree already replaced by null are dropped (graphql-js
- *    has answered by then; we wait for those resolvers, since they own
- *    memory in the run arena, but report nothing).
+ *  - errors from a subtree already replaced by null are dropped: nothing is
+ *    reported at or below a position that is already null (graphql-js
+ *    16.15's CollectedErrors rule; older 16.x mostly answered before such
+ *    errors arrived). We still wait for those resolvers, since they own
+ *    memory in the run arena, but report nothing.
  */
 
 static bool subtree_discarded(const gql_rval *r)

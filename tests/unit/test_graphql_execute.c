@@ -27,7 +27,7 @@ static const char *SDL =
     "union Actor = User | Bot\n"
     "input Filter { name: String!, limit: Int = 10, colors: [Color!] }\n"
     "type Obj { a: String! b: String list: [Int!] inner: Obj }\n"
-    "type Pair { x: Int! y: Int! z: String w: String! }\n"
+    "type Pair { x: Int! y: Int! z: String w: String! inner: Pair }\n"
     "type Query {\n"
     "  user: User\n  users: [User!]!\n  nodes: [Node]\n  actors: [Actor!]\n"
     "  obj: Obj\n  objs: [Obj]\n  nn: String!\n  big: Int\n  frac: Float\n  color: Color\n"
@@ -50,7 +50,7 @@ static const char *ROOT =
     " name: \"Zed\"}],"
     " obj: {a: \"x\", b: \"y\", list: [1, 2, 3], inner: {a: null, b: \"q\"}},"
     " objs: [{a: \"1\"}, {a: null}, {a: \"3\"}],"
-    " nn: null, big: 2147483648, frac: 1.5, color: \"PURPLE\", pair: {}}";
+    " nn: null, big: 2147483648, frac: 1.5, color: \"PURPLE\", pair: {inner: {}}}";
 
 typedef struct fixture {
     gql_schema *s;
@@ -553,6 +553,41 @@ static void test_async_null_propagation(void **state)
  * earlier field is still pending waits for it before failing, and its
  * container goes on meanwhile (so "fail" runs first and is reported first);
  * without a pending field it fails at once and the rest is not started. */
+/* graphql-js 16.15 (CollectedErrors): nothing is reported at or below a
+ * position already null, whatever else is still running — here inner.y
+ * fails inside the nulled pair while "slow" is still pending. */
+static void test_errors_below_null_dropped(void **state)
+{
+    fixture *f = *state;
+    const char *q = "{ pair { x inner { y } } slow(n: 1) }";
+    for (int order = 0; order < 2; order++) {
+        nqueue = nstart = 0;
+        gql_exec *ex = gql_exec_new(f->s, NULL);
+        assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+        int done = 0;
+        assert_int_equal(gql_exec_run(ex, &f->root, NULL, on_done, &done), 0);
+        assert_int_equal(nqueue, 3); /* x, inner.y, slow */
+        gql_ri_return(queue[0], gql_null()); /* x: non-null → pair null */
+        if (order == 0) {
+            gql_ri_return(queue[1], gql_null());
+            gql_ri_return(queue[2], gql_int(5));
+        } else {
+            gql_ri_return(queue[2], gql_int(5));
+            gql_ri_return(queue[1], gql_null());
+        }
+        assert_int_equal(done, 1);
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        assert_string_equal(b.data, "{\"data\":{\"pair\":null,\"slow\":5},\"errors\":[{"
+                                    "\"message\":\"Cannot return null for non-nullable field "
+                                    "Pair.x.\",\"locations\":[{\"line\":1,\"column\":10}],"
+                                    "\"path\":[\"pair\",\"x\"]}]}");
+        cd_buf_free(&b);
+        gql_exec_free(ex);
+    }
+}
+
 static void test_deferred_object_failure(void **state)
 {
     fixture *f = *state;
@@ -1011,6 +1046,7 @@ int main(void)
         cmocka_unit_test(test_operation_selection),
         cmocka_unit_test(test_async_parallel),
         cmocka_unit_test(test_async_null_propagation),
+        cmocka_unit_test(test_errors_below_null_dropped),
         cmocka_unit_test(test_deferred_object_failure),
         cmocka_unit_test(test_serial_mutations),
         cmocka_unit_test(test_free_while_pending),
