@@ -350,6 +350,29 @@ static void deliver_read(rc_sub *s, cd_arena *a, const chat_ev *e)
     emit_value(s, o);
 }
 
+/* A participant left (or the chat is gone: user NULL): their unsequenced
+ * subscriptions of that chat (typing, presence) end too. */
+static void cutoff_side_channels(proto_server *srv, const char *chat_id, const gql_value *user)
+{
+    char name[CHAT_EV_CHANNEL_MAX];
+    rc_chan *side[2] = {NULL, NULL};
+    if (chat_ev_eph_channel(name, sizeof name, chat_id) == 0) side[0] = chan_find(name);
+    side[1] = chan_find(CHAT_EV_PRESENCE_CHANNEL);
+    (void)srv;
+    for (int i = 0; i < 2; i++) {
+        rc_chan *c = side[i];
+        if (!c) continue;
+        bool any = false;
+        for (rc_sub *s = c->subs; s; s = s->next) {
+            if (s->dead || strcmp(s->arg, chat_id) != 0) continue;
+            if (user && !(s->user[0] && str_eq(user, s->user))) continue;
+            sub_end(s, NULL, NULL);
+            any = true;
+        }
+        if (any) chan_sweep(c);
+    }
+}
+
 /* Hands log event e to every subscriber whose next seq it is. */
 static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
 {
@@ -380,6 +403,8 @@ static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
     c->busy--;
     for (unsigned i = 0; i < RC_F_COUNT; i++)
         if (cache[i]) proto_event_release(cache[i]);
+    if (chat_gone || (removed && removed->kind == GQL_V_STRING))
+        cutoff_side_channels(c->srv, c->id, chat_gone ? NULL : removed);
     chan_sweep(c);
 }
 
