@@ -571,17 +571,9 @@ static void on_chat_message(rc_chan *c, const char *data, size_t len)
         cd_arena_free(&a);
         return;
     }
-    if (c->filling) {
-        /* the fill in flight (or the next one) reads it from the log */
-        if (e.seq > c->known) {
-            c->known = e.seq;
-            c->again = true;
-        } else {
-            rc.stats.duplicates++;
-        }
-        cd_arena_free(&a);
-        return;
-    }
+    /* subscribers for whom it is next get it now, even while a fill runs
+     * for others (a replaying subscriber does not delay the live ones);
+     * the rest get it, in order, from the fill */
     c->busy++;
     chan_offer(c, &a, &e);
     c->busy--;
