@@ -113,3 +113,32 @@ test('seed scenario: A/B/C across two senders and two receivers', async () => {
   for (const s of [subA, subC]) assert.deepEqual(s.events.map((e) => e.id), [m1.id, m2.id, m3.id, m4.id]);
   assert.ok(readA.events.length === 2, 'no duplicate receipts');
 });
+
+test('trust mode (the seed client unmodified): user-id in connection_init, subscriptions and queries', async () => {
+  const { startChatd } = await import('./lib/chatd.js');
+  const srv = await startChatd({ role: 'all', db: true, redis: true, auth: 'trust' });
+  const [A, B] = makeUsers(2);
+  const hA = { 'user-id': A.id, username: 'a' };
+  const hB = { 'user-id': B.id, username: 'b' };
+  try {
+    const chat = ok(await gql(srv, 'mutation C($in: CreateChatInput!) { createChat(createChatInput: $in) { id lastSeq } }',
+      { in: { name: 'trust', chatType: 'group', participantIds: [A.id, B.id] } }, hA), 'createChat');
+    const cb = wsClient(srv, B, { connectionParams: { 'user-id': B.id, username: 'b' } });
+    clients.push(cb);
+    const sub = record(cb, ADDED, { c: chat.id }, 'messageAdded');
+    const notes = record(cb, 'subscription N($u: String!) { chatMessageNotification(userId: $u) { id chatId } }', { u: B.id }, 'chatMessageNotification');
+    await waitChannel(`chat:${chat.id}`, 1);
+    await waitChannel(`user:${B.id}`, 1);
+    await sleep(100);
+    const m = ok(await gql(srv, 'mutation M($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id } }',
+      { in: { content: 'hi from the seed client', senderId: A.id, chatId: chat.id } }, hA), 'createMessage');
+    await Promise.all([sub.waitFor(1), notes.waitFor(1)]);
+    assert.equal(sub.events[0].id, m.id);
+    assert.equal(notes.events[0].id, m.id);
+    const byP = ok(await gql(srv, 'query Q($u: String!) { chatsByParticipant(userId: $u) { id messages { id } } }', { u: B.id }, hB), 'chatsByParticipant');
+    assert.deepEqual(byP.map((c) => [c.id, c.messages.map((x) => x.id)]), [[chat.id, [m.id]]]);
+  } finally {
+    const r = await srv.stop();
+    assert.equal(r.code, 0, srv.logs().slice(-4000));
+  }
+});
