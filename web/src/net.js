@@ -1,0 +1,287 @@
+// net.js — everything the client says to chatd.
+//  * config: where the six processes listen (/config.json from the static
+//    server, else the default ports 4001..4006 on this page's host);
+//  * session: access + refresh token and the signed-in user in localStorage;
+//    the access token is refreshed (rotated) before it expires and once when
+//    a request answers UNAUTHENTICATED;
+//  * routing: user operations (by root field) → user role, other mutations →
+//    sender, queries → receiver, subscriptions → receiver over graphql-ws;
+//  * instances: the chosen sender/receiver (localStorage) and the one in use
+//    (a dead receiver fails over to the other one, the HTTP layer likewise);
+//  * live subscriptions whose variables are recomputed on every (re)connect,
+//    so a chat feed resumes with afterSeq = the last seq the UI holds.
+import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
+import { getMainDefinition } from '@apollo/client/utilities';
+import { createClient } from 'graphql-ws';
+import { parse } from 'graphql';
+
+const LS_TOKEN = 'chatd.token';
+const LS_REFRESH = 'chatd.refreshToken';
+const LS_USER = 'chatd.user';
+export const LS_SENDER = 'chatd.senderInstance';
+export const LS_RECEIVER = 'chatd.receiverInstance';
+
+const USER_FIELDS = new Set([
+  'users', 'user', 'userByUsername', 'me', 'createUser', 'updateUser', 'removeUser',
+  'login', 'refreshToken', 'logout', 'changePassword',
+]);
+const REFRESH_MARGIN_S = 60; // refresh an access token this long before exp
+const FAILOVER_AFTER = 2; // consecutive failed WS connects before switching receiver
+
+// ---- config -------------------------------------------------------------
+export const config = {
+  host: window.location.hostname || 'localhost',
+  user: [4001, 4003],
+  sender: [4002, 4004],
+  receiver: [4005, 4006],
+};
+export async function loadConfig() {
+  try {
+    const r = await fetch('/config.json', { cache: 'no-store' });
+    if (r.ok) Object.assign(config, await r.json());
+  } catch {
+    /* defaults */
+  }
+}
+
+// ---- instances ----------------------------------------------------------
+const listeners = new Set();
+const notify = () => listeners.forEach((f) => f());
+export function onStateChange(f) {
+  listeners.add(f);
+  return () => listeners.delete(f);
+}
+const storedIndex = (key, n) => {
+  const v = Number(localStorage.getItem(key));
+  return Number.isInteger(v) && v >= 0 && v < n ? v : 0;
+};
+// index in use per service (starts at the chosen one; moves on failure)
+export const inUse = { user: 0, sender: 0, receiver: 0 };
+export function initInstances() {
+  inUse.sender = storedIndex(LS_SENDER, config.sender.length);
+  inUse.receiver = storedIndex(LS_RECEIVER, config.receiver.length);
+}
+export const portOf = (service) => config[service][inUse[service]];
+export const httpUrl = (service) => `http://${config.host}:${portOf(service)}/graphql`;
+const wsUrl = () => `ws://${config.host}:${portOf('receiver')}/graphql`;
+function failover(service) {
+  inUse[service] = (inUse[service] + 1) % config[service].length;
+  notify();
+}
+/** Chooses an instance and reconnects (the seeds reload the page; so do we). */
+export function chooseInstance(service, index) {
+  localStorage.setItem(service === 'sender' ? LS_SENDER : LS_RECEIVER, String(index));
+  window.location.reload();
+}
+
+// ---- session ------------------------------------------------------------
+export const session = {
+  get token() {
+    return localStorage.getItem(LS_TOKEN);
+  },
+  get refreshToken() {
+    return localStorage.getItem(LS_REFRESH);
+  },
+  get user() {
+    try {
+      return JSON.parse(localStorage.getItem(LS_USER));
+    } catch {
+      return null;
+    }
+  },
+  save({ token, refreshToken, user }) {
+    localStorage.setItem(LS_TOKEN, token);
+    localStorage.setItem(LS_REFRESH, refreshToken);
+    if (user) localStorage.setItem(LS_USER, JSON.stringify(user));
+  },
+  clear() {
+    localStorage.removeItem(LS_TOKEN);
+    localStorage.removeItem(LS_REFRESH);
+    localStorage.removeItem(LS_USER);
+  },
+};
+function tokenExp(t) {
+  try {
+    return JSON.parse(atob(t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).exp || 0;
+  } catch {
+    return 0;
+  }
+}
+let refreshing = null;
+/** Rotates the refresh token once (concurrent callers share the request). */
+export function refreshSession() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const rt = session.refreshToken;
+      if (!rt) throw new Error('signed out');
+      const body = await rawPost('user', {
+        query: 'mutation Refresh($t: String!) { refreshToken(refreshToken: $t) { token refreshToken user { id username displayName } } }',
+        variables: { t: rt },
+      }, false);
+      if (!body.data || !body.data.refreshToken) {
+        session.clear();
+        notify();
+        throw new Error('session expired');
+      }
+      session.save(body.data.refreshToken);
+    })().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+export async function validToken() {
+  const t = session.token;
+  if (t && tokenExp(t) - Date.now() / 1000 < REFRESH_MARGIN_S && session.refreshToken) {
+    await refreshSession();
+  }
+  return session.token;
+}
+
+// ---- HTTP ---------------------------------------------------------------
+export function serviceFor(query) {
+  const def = getMainDefinition(query);
+  const sel = def.selectionSet.selections.find((s) => s.kind === 'Field' && s.name.value !== '__typename');
+  const field = sel ? sel.name.value : '';
+  if (USER_FIELDS.has(field)) return 'user';
+  if (def.operation === 'mutation') return 'sender';
+  return 'receiver';
+}
+const isUnauth = (b) => b && b.errors && b.errors.some((e) => e.extensions && e.extensions.code === 'UNAUTHENTICATED');
+
+/** POST to the instance in use; a network failure moves to the other instance once. */
+async function rawPost(service, payload, auth = true) {
+  let lastErr;
+  for (let attempt = 0; attempt < config[service].length; attempt++) {
+    const headers = { 'content-type': 'application/json' };
+    if (auth && session.token) headers.authorization = `Bearer ${await validToken()}`;
+    try {
+      const r = await fetch(httpUrl(service), { method: 'POST', headers, body: JSON.stringify(payload) });
+      return await r.json();
+    } catch (e) {
+      lastErr = e;
+      failover(service);
+    }
+  }
+  throw lastErr;
+}
+
+// Apollo's HttpLink with a fetch that routes, authenticates, refreshes, fails over.
+async function chatdFetch(_uri, init) {
+  const payload = JSON.parse(init.body);
+  const service = serviceFor(parse(payload.query));
+  let body = await rawPost(service, payload);
+  if (isUnauth(body) && session.refreshToken) {
+    await refreshSession();
+    body = await rawPost(service, payload);
+  }
+  return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+}
+
+export const apollo = new ApolloClient({
+  link: new HttpLink({ uri: '/graphql', fetch: chatdFetch }),
+  cache: new InMemoryCache(),
+  defaultOptions: {
+    query: { fetchPolicy: 'network-only', errorPolicy: 'none' },
+    mutate: { errorPolicy: 'none' },
+  },
+});
+export const query = async (q, variables) => (await apollo.query({ query: q, variables })).data;
+export const mutate = async (m, variables) => (await apollo.mutate({ mutation: m, variables })).data;
+
+// ---- WebSocket (subscriptions) -----------------------------------------
+export const conn = { status: navigator.onLine ? 'connecting' : 'offline', connects: 0 };
+const live = new Set(); // { payload, vars }
+const reconnectHooks = new Set();
+let failures = 0;
+let ws = null;
+
+function setStatus(s) {
+  if (!navigator.onLine) s = 'offline';
+  if (conn.status !== s) {
+    conn.status = s;
+    notify();
+  }
+}
+window.addEventListener('online', () => setStatus('reconnecting'));
+window.addEventListener('offline', () => setStatus('offline'));
+
+export function wsClient() {
+  if (ws) return ws;
+  ws = createClient({
+    url: () => wsUrl(),
+    connectionParams: async () => ({ authToken: await validToken() }),
+    lazy: false,
+    keepAlive: 10000,
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    retryWait: (n) => new Promise((r) => setTimeout(r, Math.min(300 * 2 ** n, 4000))),
+    on: {
+      connecting: () => setStatus(conn.connects ? 'reconnecting' : 'connecting'),
+      connected: () => {
+        failures = 0;
+        conn.connects++;
+        // recompute variables BEFORE graphql-ws re-sends each subscribe
+        for (const s of live) s.payload.variables = s.vars();
+        if (conn.connects > 1) reconnectHooks.forEach((f) => f());
+        setStatus('connected');
+      },
+      closed: (ev) => {
+        if (ev && ev.code === 4403) {
+          // token refused: refresh before the next attempt
+          refreshSession().catch(() => {});
+        }
+        if (++failures >= FAILOVER_AFTER && config.receiver.length > 1) {
+          failures = 0;
+          failover('receiver');
+        }
+        setStatus(conn.connects ? 'reconnecting' : 'connecting');
+      },
+    },
+  });
+  return ws;
+}
+export function closeWs() {
+  if (ws) ws.dispose();
+  ws = null;
+  conn.connects = 0;
+}
+/** Runs f after every reconnect (not the first connect): refetch state. */
+export function onReconnect(f) {
+  reconnectHooks.add(f);
+  return () => reconnectHooks.delete(f);
+}
+
+/**
+ * Subscribes with variables from vars() — evaluated now and on every
+ * reconnect. onData(data); onError(errors) ends it (caller may resubscribe).
+ * Returns an unsubscribe function.
+ */
+export function subscribe(queryText, vars, onData, onError) {
+  const s = { payload: { query: queryText, variables: vars() }, vars };
+  live.add(s);
+  const stop = wsClient().subscribe(s.payload, {
+    next: (r) => {
+      if (r.errors) onError && onError(r.errors);
+      else if (r.data) onData(r.data);
+    },
+    error: (e) => {
+      live.delete(s);
+      onError && onError(Array.isArray(e) ? e : [e]);
+    },
+    complete: () => live.delete(s),
+  });
+  return () => {
+    live.delete(s);
+    stop();
+  };
+}
+
+export const errText = (e) => {
+  if (!e) return '';
+  if (e.errors && e.errors.length) return e.errors[0].message;
+  if (Array.isArray(e) && e[0]) return e[0].message || String(e[0]);
+  return e.message || String(e);
+};
+export const newId = () =>
+  (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`);
