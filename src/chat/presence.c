@@ -16,6 +16,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -25,6 +26,7 @@
 #define RC_PRESENCE_TTL_S 30             /* a field not refreshed for this long is offline */
 #define RC_PRESENCE_REFRESH_MS 10000u    /* refresh period (a third of the TTL) */
 #define RC_PRESENCE_BUCKETS 1024u
+#define RC_PRESENCE_TEST_TTL_MAX 3600   /* CHATD_TEST_PRESENCE_TTL_S upper bound */
 
 typedef struct pres {
     struct pres *next;
@@ -38,7 +40,23 @@ static struct {
     uv_timer_t timer;
     bool timer_on;
     proto_server *srv;
+    int ttl_s;            /* RC_PRESENCE_TTL_S, or the test override */
 } ps;
+
+/* With test fixtures on, CHATD_TEST_PRESENCE_TTL_S (1..3600) shortens the
+ * TTL (and the refresh period to a third of it) so a test can watch a
+ * killed receiver's users go offline. */
+static int presence_ttl(proto_server *srv)
+{
+    if (ps.ttl_s) return ps.ttl_s;
+    ps.ttl_s = RC_PRESENCE_TTL_S;
+    const char *t = getenv("CHATD_TEST_PRESENCE_TTL_S");
+    if (t && srv->cfg && srv->cfg->test_fixtures) {
+        long v = strtol(t, NULL, 10);
+        if (v >= 1 && v <= RC_PRESENCE_TEST_TTL_MAX) ps.ttl_s = (int)v;
+    }
+    return ps.ttl_s;
+}
 
 const char *rc_presence_instance(void);
 
@@ -67,8 +85,9 @@ static void write_field(proto_server *srv, const char *user, bool online)
         char exp[24], ttl[16];
         uv_timeval64_t tv;
         uv_gettimeofday(&tv);
-        snprintf(exp, sizeof exp, "%" PRId64, (int64_t)tv.tv_sec * 1000 + RC_PRESENCE_TTL_S * 1000);
-        snprintf(ttl, sizeof ttl, "%d", RC_PRESENCE_TTL_S);
+        int t = presence_ttl(srv);
+        snprintf(exp, sizeof exp, "%" PRId64, (int64_t)tv.tv_sec * 1000 + (int64_t)t * 1000);
+        snprintf(ttl, sizeof ttl, "%d", t);
         const char *hset[] = {"HSET", key, rc_presence_instance(), exp};
         const char *expire[] = {"EXPIRE", key, ttl};
         rd_command(srv->rd, 4, hset, NULL, NULL, NULL);
@@ -128,7 +147,10 @@ void rc_presence_user_up(proto_server *srv, const char *user)
         ps.srv = srv;
         uv_timer_init(srv->loop, &ps.timer);
         uv_unref((uv_handle_t *)&ps.timer);
-        uv_timer_start(&ps.timer, refresh, RC_PRESENCE_REFRESH_MS, RC_PRESENCE_REFRESH_MS);
+        uint64_t every = presence_ttl(srv) == RC_PRESENCE_TTL_S
+                             ? RC_PRESENCE_REFRESH_MS
+                             : (uint64_t)presence_ttl(srv) * 1000u / 3u;
+        uv_timer_start(&ps.timer, refresh, every, every);
         ps.timer_on = true;
         proto_on_shutdown(srv, presence_shutdown, NULL);
     }

@@ -285,3 +285,30 @@ describe('slow consumer', () => {
     assert.deepEqual(all, Array.from({ length: last - from }, (_, k) => from + 1 + k));
   });
 });
+
+describe('presence after a crash', () => {
+  test("a SIGKILLed receiver's users go offline within the presence TTL", async () => {
+    const env = { CHATD_TEST_PRESENCE_TTL_S: '2' };
+    const doomed = await startChatd({ role: 'receiver', db: true, redis: true, env });
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const cb = client(doomed, b);
+    record(cb, ADDED, { c: chat.id }, 'messageAdded');
+    await waitChannel(`chat:${chat.id}`, 1);
+    const Q = 'query Q($c: ID!) { onlineUsers(chatId: $c) { id } }';
+    const onlineIds = async () => ok(await gql(r1, Q, { c: chat.id }, a.h), 'onlineUsers').map((u) => u.id);
+    const t0 = Date.now();
+    while (!(await onlineIds()).includes(b.id)) {
+      assert.ok(Date.now() - t0 < 5000, 'b never came online');
+      await sleep(50);
+    }
+    doomed.proc.kill('SIGKILL');
+    await doomed.exited;
+    const killedAt = Date.now();
+    while ((await onlineIds()).includes(b.id)) {
+      assert.ok(Date.now() - killedAt < 4000, 'b still online 4 s after its receiver died (TTL 2 s)');
+      await sleep(100);
+    }
+    assert.ok(Date.now() - killedAt <= 2500 + 500, `offline after ${Date.now() - killedAt} ms`);
+  });
+});
