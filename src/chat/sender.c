@@ -17,6 +17,8 @@
  */
 #include "sender.h"
 
+#include "core/text.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,29 +80,6 @@ static bool sender_crash_after_commit;
 
 /* ---- pure helpers (sender.h) ---- */
 
-static bool bad_utf8_or_ctl(const char *s, size_t len, bool allow_newlines)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        if (c < 0x20 || c == 0x7f) {
-            if (!(allow_newlines && (c == '\n' || c == '\r' || c == '\t'))) return true;
-            i++;
-            continue;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-        if (n == 0 || c > 0xf4 || i + n > len) return true;
-        for (size_t k = 1; k < n; k++)
-            if ((p[i + k] & 0xc0) != 0x80) return true;
-        i += n;
-    }
-    return false;
-}
-
 static bool all_space(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -112,7 +91,7 @@ const char *chat_sender_check_content(const char *s, size_t len)
 {
     if (!s || len == 0 || all_space(s, len)) return "content must not be empty";
     if (len > SENDER_CONTENT_MAX) return "content is too long (at most 10000 bytes)";
-    if (bad_utf8_or_ctl(s, len, true)) return "content contains invalid characters";
+    if (!cd_text_is_clean(s, len, true)) return "content contains invalid characters";
     return NULL;
 }
 
@@ -132,7 +111,7 @@ const char *chat_sender_check_client_id(const char *s, size_t len)
 {
     if (!s || len == 0) return "clientId must not be empty";
     if (len > SENDER_CLIENT_ID_MAX) return "clientId is too long (at most 128 bytes)";
-    if (bad_utf8_or_ctl(s, len, false)) return "clientId contains invalid characters";
+    if (!cd_text_is_clean(s, len, false)) return "clientId contains invalid characters";
     return NULL;
 }
 
@@ -140,14 +119,14 @@ const char *chat_sender_check_chat_name(const char *s, size_t len)
 {
     if (!s || len == 0 || all_space(s, len)) return "name must not be empty";
     if (len > SENDER_CHAT_NAME_MAX) return "name is too long (at most 100 bytes)";
-    if (bad_utf8_or_ctl(s, len, false)) return "name contains invalid characters";
+    if (!cd_text_is_clean(s, len, false)) return "name contains invalid characters";
     return NULL;
 }
 
 const char *chat_sender_check_chat_desc(const char *s, size_t len)
 {
     if (len > SENDER_CHAT_DESC_MAX) return "description is too long (at most 1000 bytes)";
-    if (s && bad_utf8_or_ctl(s, len, true)) return "description contains invalid characters";
+    if (s && !cd_text_is_clean(s, len, true)) return "description contains invalid characters";
     return NULL;
 }
 

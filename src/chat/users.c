@@ -18,6 +18,8 @@
  */
 #include "users.h"
 
+#include "core/text.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,30 +119,11 @@ static pg_pool *users_prepared_for;
 
 /* ---- pure helpers (users.h) ---- */
 
-static bool has_ctl_or_bad_utf8(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        if (c < 0x20 || c == 0x7f) return true;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-        if (n == 0 || c > 0xf4 || i + n > len) return true;
-        for (size_t k = 1; k < n; k++)
-            if ((p[i + k] & 0xc0) != 0x80) return true;
-        i += n;
-    }
-    return false;
-}
-
 const char *chat_user_check_username(const char *s, size_t len)
 {
     if (!s || len == 0) return "username must not be empty";
     if (len > USER_USERNAME_MAX) return "username is too long (at most 50 bytes)";
-    if (has_ctl_or_bad_utf8(s, len)) return "username contains invalid characters";
+    if (!cd_text_is_clean(s, len, false)) return "username contains invalid characters";
     if (s[0] == ' ' || s[len - 1] == ' ') return "username must not start or end with a space";
     for (size_t i = 0; i < len; i++)
         if (s[i] == '@') return "username must not contain '@'";
@@ -151,7 +134,7 @@ const char *chat_user_check_email(const char *s, size_t len)
 {
     if (!s || len == 0) return "email must not be empty";
     if (len > USER_EMAIL_MAX) return "email is too long (at most 254 bytes)";
-    if (has_ctl_or_bad_utf8(s, len)) return "email is not a valid address";
+    if (!cd_text_is_clean(s, len, false)) return "email is not a valid address";
     const char *at = NULL;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == ' ') return "email is not a valid address";
@@ -172,7 +155,7 @@ const char *chat_user_check_email(const char *s, size_t len)
 const char *chat_user_check_display_name(const char *s, size_t len)
 {
     if (len > USER_DISPLAY_NAME_MAX) return "displayName is too long (at most 100 bytes)";
-    if (has_ctl_or_bad_utf8(s, len)) return "displayName contains invalid characters";
+    if (!cd_text_is_clean(s, len, false)) return "displayName contains invalid characters";
     return NULL;
 }
 

@@ -481,6 +481,10 @@ describe('event log retention', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       assert.equal(left, '3');
+      // the log line is written after the DELETE commits: wait for it too
+      for (let i = 0; i < 50 && !/pruned \d+ event/.test(p.logs()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
       assert.match(p.logs(), /pruned \d+ event/);
     } finally {
       assert.equal((await p.stop()).code, 0, p.logs());

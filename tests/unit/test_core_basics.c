@@ -10,6 +10,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/core.h"
+#include "core/text.h"
 
 static void test_arena_alloc_align_and_big(void **state)
 {
@@ -75,6 +76,25 @@ static void test_strerror(void **state)
     assert_string_equal(cd_strerror(-999), "unknown error");
 }
 
+static void test_text_is_clean(void **state)
+{
+    (void)state;
+    assert_true(cd_text_is_clean("hello", 5, false));
+    assert_true(cd_text_is_clean("h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 12, false));
+    assert_false(cd_text_is_clean("a\nb", 3, false));
+    assert_true(cd_text_is_clean("a\nb\tc\r", 6, true));
+    assert_false(cd_text_is_clean("a\x01", 2, true));
+    assert_false(cd_text_is_clean("\x7f", 1, true));
+    assert_false(cd_text_is_clean("\xc0\xaf", 2, false));         /* overlong 2-byte */
+    assert_false(cd_text_is_clean("\xe0\x80\xaf", 3, false));     /* overlong 3-byte */
+    assert_false(cd_text_is_clean("\xed\xa0\x80", 3, false));     /* surrogate */
+    assert_true(cd_text_is_clean("\xed\x9f\xbf", 3, false));      /* U+D7FF */
+    assert_false(cd_text_is_clean("\xf0\x80\x80\xaf", 4, false)); /* overlong 4-byte */
+    assert_true(cd_text_is_clean("\xf4\x8f\xbf\xbf", 4, false));  /* U+10FFFF */
+    assert_false(cd_text_is_clean("\xf4\x90\x80\x80", 4, false)); /* above U+10FFFF */
+    assert_false(cd_text_is_clean("\xe2\x82", 2, false));         /* truncated */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -82,6 +102,7 @@ int main(void)
         cmocka_unit_test(test_arena_fault_injection),
         cmocka_unit_test(test_buf_json_escape),
         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_text_is_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,34 @@
+/*
+ * text.c — strict UTF-8 + control-character check for user text (text.h).
+ */
+#include "text.h"
+
+#include <stdint.h>
+
+bool cd_text_is_clean(const char *s, size_t len, bool allow_newlines)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        if (c < 0x20 || c == 0x7f) {
+            if (!(allow_newlines && (c == '\n' || c == '\r' || c == '\t'))) return false;
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        if (n == 0 || c > 0xf4 || i + n > len) return false;
+        for (size_t k = 1; k < n; k++)
+            if ((p[i + k] & 0xc0) != 0x80) return false;
+        unsigned char c1 = p[i + 1];
+        if (c == 0xe0 && c1 < 0xa0) return false; /* overlong 3-byte */
+        if (c == 0xed && c1 > 0x9f) return false; /* UTF-16 surrogates */
+        if (c == 0xf0 && c1 < 0x90) return false; /* overlong 4-byte */
+        if (c == 0xf4 && c1 > 0x8f) return false; /* above U+10FFFF */
+        i += n;
+    }
+    return true;
+}
