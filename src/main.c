@@ -33,6 +33,7 @@
 #include "graphql/graphql.h"
 #include "net/http.h"
 #include "net/ws.h"
+#include "protocol/compat.h"
 #include "protocol/protocol.h"
 #include "protocol/subscribe.h"
 #include "store/migrate.h"
@@ -195,6 +196,15 @@ int main(int argc, char **argv)
 {
     static chatd d;
     char err[512];
+    /* `chatd admin grant <username>` (seed-003 API admins, compat.h) */
+    if (argc >= 2 && strcmp(argv[1], "admin") == 0) {
+        char amig[PATH_MAX];
+        const char *url = getenv("DATABASE_URL");
+        if (!url || !*url) url = getenv("CHATD_DATABASE_URL");
+        return compat_admin_main(
+            argc - 1, argv + 1, url,
+            find_repo_file(CHATD_MIGRATIONS_DIR, amig, sizeof amig) == 0 ? amig : NULL);
+    }
     if (cd_config_parse(&d.cfg, argc, argv, env_get, err, sizeof err) != 0) {
         fprintf(stderr, "chatd: %s\n", err);
         return 1;
@@ -293,6 +303,11 @@ int main(int argc, char **argv)
             return 1;
         }
         if (applied) cd_info("main", "applied %d migration(s)", applied);
+        if ((rc = compat_admin_grant_list(cfg->database_url, getenv("CHATD_ADMINS"), err,
+                                          sizeof err)) != 0) {
+            fprintf(stderr, "chatd: CHATD_ADMINS: %s\n", err);
+            return 1;
+        }
         if ((rc = pg_pool_new(d.loop, cfg->database_url, CHATD_PG_POOL_SIZE, &srv->pg)) != 0) {
             fprintf(stderr, "chatd: database pool: %s\n", cd_strerror(rc));
             return 1;

@@ -25,6 +25,7 @@
 #include "graphql/gql_internal.h"
 #include "net/ws.h"
 #include "protocol.h"
+#include "compat.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_GQL_RESPONSE "application/graphql-response+json; charset=utf-8"
@@ -571,6 +572,9 @@ void proto_http_handle(http_request *req, void *user)
     bool gql_path = strcmp(path, "/graphql") == 0 || strcmp(path, "/graphql/") == 0 ||
                     strcmp(path, "/") == 0;
     char *cors = cors_headers(req, srv->cfg);
+
+    /* the seed-003 compatibility API: /ws and /api/v1/... (compat.h) */
+    if (strcmp(req->method, "OPTIONS") != 0 && compat_http_handle(srv, req, cors)) return;
 
     if (req->is_websocket) {
         if (!gql_path) {

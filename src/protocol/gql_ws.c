@@ -188,6 +188,12 @@ struct gqlws_conn {
     struct proto_sub *ops;   /* active operations (ids reserved) */
     uint32_t nops;
     proto_caller caller;
+    /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
+     * tap instead of the socket; the socket's callbacks belong to the
+     * embedding transport, which feeds messages in with proto_ws_feed. */
+    proto_ws_tap_fn tap;
+    void *tap_ud;
+    const char *service; /* exec service for this conn's operations */
 };
 
 struct proto_sub {
@@ -269,6 +275,7 @@ static void conn_close(gqlws_conn *c, int code, const char *reason)
 static int conn_send(gqlws_conn *c, const char *data, size_t len)
 {
     if (!c->ws || ws_conn_closing(c->ws)) return CD_ECLOSED;
+    if (c->tap) return c->tap(c->tap_ud, data, len);
     if (ws_conn_write_queue(c->ws) + len > c->srv->cfg->ws_max_queued) {
         cd_warn("gqlws", "slow consumer: %zu bytes queued, closing", ws_conn_write_queue(c->ws));
         conn_close(c, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer: outbound queue limit exceeded");
@@ -478,7 +485,8 @@ static void op_pump(struct proto_sub *op)
             op->q_len--;
             op->running_ev = e;
             op->running = true;
-            gql_exec_opts o = {.service = op->conn->srv->service,
+            gql_exec_opts o = {.service = op->conn->tap ? op->conn->service
+                                                        : op->conn->srv->service,
                                .context = &op->conn->caller,
                                .no_introspection = !op->conn->srv->cfg->introspection};
             int rc = gql_exec_run(op->ex, &e->root, &o, op_run_done, op);
@@ -754,7 +762,8 @@ static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
     char coord[160];
     snprintf(coord, sizeof coord, "Subscription.%s", field);
     const char *owner = gql_schema_owner(srv->schema, coord);
-    if (srv->service && owner && strcmp(owner, srv->service) != 0) {
+    const char *service = c->tap ? c->service : srv->service;
+    if (service && owner && strcmp(owner, srv->service) != 0) {
         char msg[200];
         snprintf(msg, sizeof msg, "Field \"%s\" is served by the %s service", field, owner);
         cd_buf b;
@@ -816,18 +825,15 @@ static bool rate_ok(gqlws_conn *c)
     return true;
 }
 
-static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
+static void conn_message(gqlws_conn *c, const char *data, size_t len)
 {
-    CD_UNUSED(is_text);
-    gqlws_conn *c = ws_conn_user(ws);
-    if (!c || ws_conn_closing(ws)) return;
-    cd_metrics_g.ws_messages_in++;
+    if (!c->tap) cd_metrics_g.ws_messages_in++;
     c->last_rx_ms = now_ms(c->srv);
     if (len > c->srv->cfg->max_ws_message) {
         conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
         return;
     }
-    if (!rate_ok(c)) {
+    if (!c->tap && !rate_ok(c)) {
         conn_close(c, GQLWS_CLOSE_RATE_LIMITED, "Too many messages");
         return;
     }
@@ -859,6 +865,16 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
     cd_arena_free(&a);
 }
 
+static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
+{
+    CD_UNUSED(is_text);
+    gqlws_conn *c = ws_conn_user(ws);
+    if (!c || ws_conn_closing(ws)) return;
+    conn_message(c, data, len);
+}
+
+static void conn_closed(gqlws_conn *c);
+
 static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_len)
 {
     CD_UNUSED(reason_len);
@@ -868,10 +884,16 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
         return;
     }
     cd_debug("gqlws", "closed code=%d reason=\"%s\" ops=%u", code, reason, c->nops);
+    ws_conn_set_user(ws, NULL);
+    conn_closed(c);
+}
+
+/* The socket is gone: cancel every operation, unlink, drop the open ref. */
+static void conn_closed(gqlws_conn *c)
+{
     c->refs++;
     while (c->ops) op_cancel(c->ops);
     c->ws = NULL;
-    ws_conn_set_user(ws, NULL);
     proto_server *srv = c->srv;
     if (c->in_init_list) {
         c->in_init_list = false;
@@ -879,7 +901,7 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
     } else {
         list_unlink(&srv->ws_head, c);
     }
-    cd_metrics_conn_close(CD_MT_WS);
+    if (!c->tap) cd_metrics_conn_close(CD_MT_WS);
     conn_unref(c); /* our temporary ref */
     conn_unref(c); /* the open-ws ref */
 }
@@ -1038,4 +1060,54 @@ int proto_ws_close_user(proto_server *srv, const char *user_id, int code, const 
         c = next;
     }
     return n;
+}
+
+/* ---- embedded connections (protocol.h: proto_ws_attach) ---- */
+
+gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *caller,
+                            const char *service, proto_ws_tap_fn tap, void *ud)
+{
+    gqlws_conn *c = cd_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->srv = srv;
+    c->refs = 1;
+    c->ws = ws;
+    c->tap = tap;
+    c->tap_ud = ud;
+    c->service = service;
+    proto_caller_init(&c->caller, srv);
+    c->caller.trust = caller->trust;
+    c->caller.authenticated = caller->authenticated;
+    c->caller.token_exp = caller->token_exp;
+    c->caller.transport = c;
+    proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, caller->user_id,
+                     strlen(caller->user_id));
+    proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, caller->username,
+                     strlen(caller->username));
+    proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, caller->client_ip,
+                     strlen(caller->client_ip));
+    c->opened_ms = now_ms(srv);
+    c->last_rx_ms = c->opened_ms;
+    c->init_received = true;
+    c->acked = true;
+    ensure_sweep(srv);
+    list_push(&srv->ws_head, c);
+    srv->ws_count++;
+    return c;
+}
+
+void proto_ws_feed(gqlws_conn *c, const char *data, size_t len)
+{
+    if (!c || !c->ws || ws_conn_closing(c->ws)) return;
+    conn_message(c, data, len);
+}
+
+void proto_ws_touch(gqlws_conn *c)
+{
+    if (c) c->last_rx_ms = now_ms(c->srv);
+}
+
+void proto_ws_detach(gqlws_conn *c)
+{
+    if (c && c->ws) conn_closed(c);
 }

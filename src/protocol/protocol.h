@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "graphql/graphql.h"
 #include "net/http.h"
+#include "net/ws.h"
 #include "store/pg.h"
 #include "store/redis.h"
 
@@ -160,6 +161,25 @@ extern const char proto_fixtures_sdl[];
  * with `code` and `reason` (a removed or deactivated account: 4403). Returns
  * how many were closed. */
 int proto_ws_close_user(proto_server *srv, const char *user_id, int code, const char *reason);
+
+/* Embedded graphql-transport-ws connections (added for the seed-003
+ * compatibility API, compat_ws.c): a connection already initialised for
+ * `caller` (copied) that runs on another transport's socket `ws`. Every
+ * message it would send is handed to tap(ud, json, len) instead (return 0 or
+ * a negative code); the embedding transport feeds graphql-transport-ws
+ * messages in with proto_ws_feed, reports pongs / inbound traffic with
+ * proto_ws_touch (heartbeat: the shared sweep pings `ws` and closes it 4504
+ * when silent), and calls proto_ws_detach exactly once from its on_close
+ * (cancels every operation; the conn is freed when the last one ends).
+ * Operations run with gql_exec_opts.service = service (NULL = every root
+ * field). Not rate-limited here: the embedding transport limits its own
+ * messages. Returns NULL on no memory. */
+typedef int (*proto_ws_tap_fn)(void *ud, const char *data, size_t len);
+gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *caller,
+                            const char *service, proto_ws_tap_fn tap, void *ud);
+void proto_ws_feed(gqlws_conn *c, const char *data, size_t len);
+void proto_ws_touch(gqlws_conn *c);
+void proto_ws_detach(gqlws_conn *c);
 
 /* Writes {"errors":[{"message":msg,"extensions":{"code":code}}]} (code may be
  * NULL) to out. */

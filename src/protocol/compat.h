@@ -1,0 +1,127 @@
+/*
+ * compat.h — the seed-003 compatibility API (docs/parts/compat.md): a
+ * JSON-over-WebSocket event API on /ws and a REST API under /api/v1, served
+ * from the same data and the same delivery core as the GraphQL API.
+ *
+ * It is an adapter, not a second implementation: every read and write runs
+ * a fixed GraphQL operation IN-PROCESS through the engine (compat_gql) with
+ * the authenticated caller as context, so authz, limits, the write
+ * transaction (seq, outbox, publish) and the receiver's exactly-once
+ * per-chat delivery are the GraphQL API's by construction. Live /ws events
+ * come from an embedded graphql-transport-ws connection (proto_ws_attach)
+ * subscribed to chatEvents / typing / presenceUpdated; each result is
+ * translated into the seed's event JSON.
+ *
+ * Role placement (design §1 and issue 10): login → user role, REST reads
+ * and /ws → receiver, REST writes → sender, `all` serves everything. A
+ * route on another role answers 421 {"error":{"code":"WRONG_SERVICE",...}}.
+ * The /ws write events (sendMessage, markRead, typing) run the sender's
+ * mutations in the receiver process (every role binds every resolver).
+ *
+ * Memory: compat_gql copies the query and variables; its result lives in an
+ * arena freed after the callback returns. HTTP state lives in the request
+ * arena; a /ws connection's state is heap memory freed in its on_close.
+ */
+#ifndef CHATD_PROTO_COMPAT_H
+#define CHATD_PROTO_COMPAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "graphql/graphql.h"
+#include "protocol.h"
+
+#define COMPAT_API_PREFIX "/api/v1/"
+#define COMPAT_WS_PATH "/ws"
+/* GET rooms/:id/messages without ?limit (the seed's default) and the most
+ * a page may ask for (the receiver's messages() limit). */
+#define COMPAT_MESSAGES_DEFAULT 100
+#define COMPAT_MESSAGES_MAX 1000
+/* Messages in a roomJoined / direct-room answer (the seed's "last 50"). */
+#define COMPAT_JOIN_MESSAGES 50
+/* DELETE rooms/:id/cleanup keeps the newest N messages (CHATD_COMPAT_KEEP
+ * overrides; ?keep=N per request, 1..COMPAT_KEEP_MAX). */
+#define COMPAT_KEEP_DEFAULT 100
+#define COMPAT_KEEP_MAX 1000000
+/* Rooms one /ws connection may have joined at once. */
+#define COMPAT_MAX_ROOMS 100u
+/* sendMessage / markRead events of one /ws connection run one at a time
+ * in arrival order; at most this many wait (more → error RATE_LIMITED). */
+#define COMPAT_MAX_QUEUED_WRITES 256u
+/* Wait this long for the first auth message when /ws had no token. */
+#define COMPAT_AUTH_TIMEOUT_MS 10000
+/* Close codes of /ws. */
+#define COMPAT_CLOSE_UNAUTHORIZED 4401
+#define COMPAT_CLOSE_AUTH_TIMEOUT 4408
+
+/* Routes /api/v1/... and /ws. Returns true when it handled (completed) the
+ * request. `cors` holds the CORS header lines for the request or NULL. */
+bool compat_http_handle(proto_server *srv, http_request *req, const char *cors);
+
+/* ---- shared by compat_rest.c and compat_ws.c (compat.c) ---- */
+
+/* Result of one in-process GraphQL operation: `data` is the "data" member
+ * (an OBJECT, or NULL), err_code/err_msg the first error's
+ * extensions.code and message (NULL when there was none). */
+typedef struct compat_result {
+    const gql_value *data;
+    const char *err_code;
+    const char *err_msg;
+} compat_result;
+typedef void (*compat_gql_cb)(const compat_result *r, void *ud);
+
+/* Runs `query` with `vars_json` (a JSON object text, or NULL) as `caller`
+ * (must stay valid until cb runs). Every root field is served in this
+ * process (service NULL): callers check role placement first. cb runs
+ * exactly once, possibly before this returns. Returns 0 or CD_ENOMEM (cb
+ * not called). */
+int compat_gql(proto_server *srv, const proto_caller *caller, const char *query,
+               const char *vars_json, compat_gql_cb cb, void *ud);
+
+/* HTTP status for a GraphQL error code (UNAUTHENTICATED → 401, ...). */
+int compat_status_for(const char *code);
+
+/* Seed-003 JSON for a GraphQL Message OBJECT (COMPAT_MSG_FIELDS) / a Chat
+ * (COMPAT_ROOM_FIELDS). */
+void compat_write_message(cd_buf *b, const gql_value *m);
+void compat_write_room(cd_buf *b, const gql_value *c);
+#define COMPAT_USER_FIELDS "id username displayName"
+#define COMPAT_MSG_FIELDS                                                                          \
+    "id chatId senderId content type metadata seq createdAt isEdited editedAt deletedAt "          \
+    "sender { " COMPAT_USER_FIELDS " }"
+#define COMPAT_ROOM_FIELDS                                                                         \
+    "id name description chatType participantIds isActive createdAt updatedAt lastSeq "           \
+    "unreadCount participants { " COMPAT_USER_FIELDS " } lastMessage { " COMPAT_MSG_FIELDS " }"
+
+/* Small JSON readers over gql_value (NULL / false when absent or of another
+ * kind). */
+const char *compat_str(const gql_value *o, const char *k);
+bool compat_int(const gql_value *o, const char *k, int64_t *out);
+
+/* The role that serves a compat route ("user", "sender", "receiver"), and
+ * whether this process serves it. */
+bool compat_role_serves(const proto_server *srv, const char *role);
+
+/* The /ws upgrade (compat_ws.c). */
+void compat_ws_upgrade(proto_server *srv, http_request *req);
+/* The REST routes (compat_rest.c); path is below /api/v1/. */
+void compat_rest_handle(proto_server *srv, http_request *req, const char *cors);
+
+/* Direct room of the caller and `target` (compat.c): finds the caller's
+ * direct chat whose participants are exactly {caller, target}, else
+ * creates it. cb gets the chat id (NULL with code/message on error). */
+typedef void (*compat_direct_cb)(const char *chat_id, const char *code, const char *msg,
+                                 void *ud);
+int compat_direct_room(proto_server *srv, const proto_caller *caller, const char *target,
+                       compat_direct_cb cb, void *ud);
+
+/* Admin flag (compat_admin.c, blocking libpq: before serving only).
+ * compat_admin_main runs `chatd admin grant|revoke <username>` (argv[0] is
+ * "admin"; migrations applied first when `migrations` is a directory) and
+ * returns the process exit status. compat_admin_grant_list grants every
+ * username of a comma-separated list (CHATD_ADMINS); 0 or CD_* with err. */
+int compat_admin_main(int argc, char **argv, const char *conninfo, const char *migrations);
+int compat_admin_grant_list(const char *conninfo, const char *list, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,999 @@
+/*
+ * compat_ws.c — the seed-003 WebSocket event API on /ws (compat.h,
+ * docs/parts/compat.md). Messages are JSON {"type","payload"}.
+ *
+ * Client → server: auth (first message, when the upgrade carried no
+ * token), joinRoom {roomId | targetUserId}, leaveRoom {roomId},
+ * sendMessage {roomId, content, type, metadata, clientId}, typing {roomId,
+ * isTyping}, markRead {roomId, sequenceId}.
+ * Server → client: connected, roomJoined, roomLeft, message,
+ * messageUpdated, messageDeleted, read, presenceUpdate, typing, messageSent,
+ * readMarked, error {code, message, event, roomId}.
+ *
+ * Writes and one-shot reads run as fixed GraphQL operations in-process
+ * (compat_gql) with this connection's caller: the same resolvers, authz,
+ * transaction, seq, outbox and publish as a GraphQL client's. Live events
+ * come from an embedded graphql-transport-ws connection (proto_ws_attach)
+ * with, per joined room, the subscriptions chatEvents(chatId, afterSeq),
+ * typing(chatId) and presenceUpdated(chatId): the receiver's exactly-once,
+ * per-chat-seq delivery. joinRoom answers roomJoined with the newest
+ * COMPAT_JOIN_MESSAGES messages first and then subscribes with afterSeq =
+ * the newest seq it returned, so the live stream continues with no gap and
+ * no duplicate. The embedded connection's heartbeat (the shared gqlws
+ * sweep: ping after ws_ping_ms of silence, close 4504 after twice that)
+ * closes dead sockets; closing cancels the subscriptions, which updates
+ * presence.
+ *
+ * Ownership: a cws_conn is heap memory with a reference count: 1 while the
+ * socket is open, 1 per in-flight compat_gql, 1 while the auth timer
+ * handle is open. Rooms are a heap list owned by the conn.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "compat.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+typedef struct cws_room {
+    struct cws_room *next;
+    char id[40];
+    bool joined;  /* subscriptions running */
+    cd_buf names; /* participants: "id\0username\0" pairs (typing events) */
+} cws_room;
+
+typedef struct cws_conn {
+    proto_server *srv;
+    ws_conn *ws;        /* NULL after on_close */
+    gqlws_conn *gc;     /* embedded graphql-transport-ws conn, after auth */
+    proto_caller caller;
+    bool authed;
+    uint32_t refs;
+    uv_timer_t timer;   /* auth timeout (only while waiting for auth) */
+    bool timer_on;
+    cws_room *rooms;
+    uint32_t nrooms;
+    double tokens;      /* rate-limit bucket (cfg ws_rate / ws_burst) */
+    uint64_t tokens_ms;
+    struct cws_req *wq_head, *wq_tail; /* writes waiting for the one in flight */
+    uint32_t wq_len;
+    bool w_busy;        /* a sendMessage / markRead runs */
+} cws_conn;
+
+/* One in-flight compat_gql of a conn. */
+typedef enum cws_req_kind { Q_JOIN, Q_SEND, Q_READ, Q_TYPING } cws_req_kind;
+typedef struct cws_req {
+    struct cws_req *next; /* write queue */
+    char *query;          /* queued writes: the operation and variables */
+    char *vars;
+    cws_conn *c;
+    cws_req_kind kind;
+    char room[40];
+    char *client_id; /* sendMessage's clientId (echoed in messageSent) */
+} cws_req;
+
+static void req_free(struct cws_req *q);
+
+static void conn_unref(cws_conn *c)
+{
+    if (--c->refs) return;
+    while (c->wq_head) {
+        struct cws_req *q = c->wq_head;
+        c->wq_head = q->next;
+        req_free(q);
+    }
+    while (c->rooms) {
+        cws_room *r = c->rooms;
+        c->rooms = r->next;
+        cd_buf_free(&r->names);
+        cd_free(r);
+    }
+    proto_caller_free(&c->caller);
+    cd_free(c);
+}
+
+static bool open_(const cws_conn *c)
+{
+    return c->ws && !ws_conn_closing(c->ws);
+}
+
+static void send_buf(cws_conn *c, cd_buf *b)
+{
+    if (!cd_buf_failed(b) && open_(c)) {
+        if (ws_conn_write_queue(c->ws) + b->len > c->srv->cfg->ws_max_queued) {
+            ws_close(c->ws, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer");
+        } else if (ws_send_text(c->ws, b->data, b->len) == 0) {
+            cd_metrics_g.ws_messages_out++;
+        }
+    }
+    cd_buf_free(b);
+}
+
+static void send_error(cws_conn *c, const char *code, const char *msg, const char *event,
+                       const char *room)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"error\",\"payload\":{\"code\":");
+    cd_buf_json_str(&b, code, strlen(code));
+    cd_buf_puts(&b, ",\"message\":");
+    cd_buf_json_str(&b, msg, strlen(msg));
+    if (event) {
+        cd_buf_puts(&b, ",\"event\":");
+        cd_buf_json_str(&b, event, strlen(event));
+    }
+    if (room) {
+        cd_buf_puts(&b, ",\"roomId\":");
+        cd_buf_json_str(&b, room, strlen(room));
+    }
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
+static void now_iso(char *out, size_t len)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    time_t s = (time_t)tv.tv_sec;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+}
+
+static cws_room *room_find(cws_conn *c, const char *id)
+{
+    for (cws_room *r = c->rooms; r; r = r->next)
+        if (strcmp(r->id, id) == 0) return r;
+    return NULL;
+}
+
+static const char *room_username(cws_room *r, const char *uid)
+{
+    const char *p = r ? r->names.data : NULL;
+    const char *end = p ? p + r->names.len : NULL;
+    while (p && p < end) {
+        const char *name = p + strlen(p) + 1;
+        if (name >= end) break;
+        if (strcmp(p, uid) == 0) return name;
+        p = name + strlen(name) + 1;
+    }
+    return NULL;
+}
+
+/* ---- live events from the embedded connection ---- */
+
+static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
+{
+    const char *kind = compat_str(ev, "kind");
+    if (!kind) return;
+    const gql_value *m = gql_obj_get(ev, "message");
+    const char *type = NULL;
+    if (strcmp(kind, "message.created") == 0) type = "message";
+    else if (strcmp(kind, "message.updated") == 0) type = "messageUpdated";
+    else if (strcmp(kind, "message.deleted") == 0) type = "messageDeleted";
+    cd_buf b;
+    cd_buf_init(&b);
+    if (type && m && m->kind == GQL_V_OBJECT) {
+        cd_buf_printf(&b, "{\"type\":\"%s\",\"payload\":", type);
+        compat_write_message(&b, m);
+        cd_buf_puts(&b, "}");
+    } else if (strcmp(kind, "read") == 0) {
+        cd_buf_puts(&b, "{\"type\":\"read\",\"payload\":{\"roomId\":");
+        cd_buf_json_str(&b, room, strlen(room));
+        cd_buf_puts(&b, ",\"userId\":");
+        gql_json_write(&b, gql_obj_get(ev, "userId"));
+        cd_buf_puts(&b, ",\"sequenceId\":");
+        gql_json_write(&b, gql_obj_get(ev, "upToSeq"));
+        cd_buf_puts(&b, ",\"readAt\":");
+        gql_json_write(&b, gql_obj_get(ev, "readAt"));
+        cd_buf_puts(&b, "}}");
+    } else {
+        cd_buf_puts(&b, "{\"type\":\"roomEvent\",\"payload\":{\"roomId\":");
+        cd_buf_json_str(&b, room, strlen(room));
+        cd_buf_puts(&b, ",\"kind\":");
+        cd_buf_json_str(&b, kind, strlen(kind));
+        cd_buf_puts(&b, ",\"sequenceId\":");
+        gql_json_write(&b, gql_obj_get(ev, "seq"));
+        cd_buf_puts(&b, "}}");
+    }
+    send_buf(c, &b);
+}
+
+static void on_typing(cws_conn *c, const char *room, const gql_value *t)
+{
+    const char *uid = compat_str(t, "userId");
+    if (!uid || strcmp(uid, c->caller.user_id) == 0) return; /* not one's own */
+    const char *name = room_username(room_find(c, room), uid);
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"typing\",\"payload\":{\"roomId\":");
+    cd_buf_json_str(&b, room, strlen(room));
+    cd_buf_puts(&b, ",\"userId\":");
+    cd_buf_json_str(&b, uid, strlen(uid));
+    cd_buf_puts(&b, ",\"username\":");
+    if (name) cd_buf_json_str(&b, name, strlen(name));
+    else cd_buf_puts(&b, "null");
+    cd_buf_puts(&b, ",\"isTyping\":");
+    gql_json_write(&b, gql_obj_get(t, "isTyping"));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
+static void on_presence(cws_conn *c, const char *room, const gql_value *p)
+{
+    const gql_value *on = gql_obj_get(p, "online");
+    const char *uid = compat_str(p, "userId");
+    if (!uid) return;
+    char ts[40];
+    now_iso(ts, sizeof ts);
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"presenceUpdate\",\"payload\":{\"userId\":");
+    cd_buf_json_str(&b, uid, strlen(uid));
+    cd_buf_printf(&b, ",\"status\":\"%s\",\"timestamp\":\"%s\",\"roomId\":",
+                  on && on->kind == GQL_V_BOOL && on->u.b ? "online" : "offline", ts);
+    cd_buf_json_str(&b, room, strlen(room));
+    cd_buf_puts(&b, ",\"lastSeenAt\":");
+    gql_json_write(&b, gql_obj_get(p, "lastSeenAt"));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
+/* Every message the embedded graphql-transport-ws connection sends. ids:
+ * "e:<room>" chatEvents, "t:<room>" typing, "p:<room>" presenceUpdated. */
+static int tap(void *ud, const char *data, size_t len)
+{
+    cws_conn *c = ud;
+    cd_arena a;
+    cd_arena_init(&a, len + 1024);
+    gql_value v;
+    char err[64];
+    if (gql_json_parse(&a, data, len, &v, err, sizeof err) != 0) {
+        cd_arena_free(&a);
+        return 0;
+    }
+    const char *id = compat_str(&v, "id");
+    const char *type = compat_str(&v, "type");
+    const gql_value *pl = gql_obj_get(&v, "payload");
+    if (!id || !type || strlen(id) < 3 || id[1] != ':') {
+        cd_arena_free(&a);
+        return 0;
+    }
+    const char *room = id + 2;
+    if (strcmp(type, "next") == 0) {
+        const gql_value *d = pl ? gql_obj_get(pl, "data") : NULL;
+        const gql_value *errs = pl ? gql_obj_get(pl, "errors") : NULL;
+        const char *field = id[0] == 'e' ? "chatEvents" : id[0] == 't' ? "typing" : "presenceUpdated";
+        const gql_value *x = d && d->kind == GQL_V_OBJECT ? gql_obj_get(d, field) : NULL;
+        if (x && x->kind == GQL_V_OBJECT) {
+            if (id[0] == 'e') on_chat_event(c, room, x);
+            else if (id[0] == 't') on_typing(c, room, x);
+            else on_presence(c, room, x);
+        } else if (errs && errs->kind == GQL_V_LIST && errs->len) {
+            const gql_value *e0 = &errs->u.items[0];
+            const gql_value *ext = gql_obj_get(e0, "extensions");
+            const char *code = compat_str(ext, "code");
+            const char *msg = compat_str(e0, "message");
+            if (id[0] == 'e')
+                send_error(c, code ? code : "INTERNAL_SERVER_ERROR", msg ? msg : "error",
+                           "joinRoom", room);
+        }
+    } else if (strcmp(type, "error") == 0 || strcmp(type, "complete") == 0) {
+        if (id[0] == 'e' && strcmp(type, "error") == 0)
+            send_error(c, "INTERNAL_SERVER_ERROR", "subscription refused", "joinRoom", room);
+        cws_room *r = room_find(c, room);
+        if (r && id[0] == 'e' && r->joined) {
+            r->joined = false; /* e.g. removed from the chat: the stream ended */
+            cd_buf b;
+            cd_buf_init(&b);
+            cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
+            cd_buf_json_str(&b, room, strlen(room));
+            cd_buf_puts(&b, "}}");
+            send_buf(c, &b);
+        }
+    }
+    cd_arena_free(&a);
+    return 0;
+}
+
+/* Feeds a graphql-transport-ws message to the embedded connection. */
+static void gc_feed(cws_conn *c, const char *json)
+{
+    if (c->gc) proto_ws_feed(c->gc, json, strlen(json));
+}
+
+static void subscribe_room(cws_conn *c, cws_room *r, int64_t after)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"id\":\"e:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
+             "\"subscription($c:ID!,$a:Int){chatEvents(chatId:$c,afterSeq:$a){chatId seq kind "
+             "createdAt userId upToSeq readAt message{" COMPAT_MSG_FIELDS "}}}\","
+             "\"variables\":{\"c\":\"%s\",\"a\":%lld}}}",
+             r->id, r->id, (long long)after);
+    gc_feed(c, buf);
+    snprintf(buf, sizeof buf,
+             "{\"id\":\"t:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
+             "\"subscription($c:ID!){typing(chatId:$c){chatId userId isTyping}}\","
+             "\"variables\":{\"c\":\"%s\"}}}",
+             r->id, r->id);
+    gc_feed(c, buf);
+    snprintf(buf, sizeof buf,
+             "{\"id\":\"p:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
+             "\"subscription($c:ID!){presenceUpdated(chatId:$c){chatId userId online "
+             "lastSeenAt}}\",\"variables\":{\"c\":\"%s\"}}}",
+             r->id, r->id);
+    gc_feed(c, buf);
+    r->joined = true;
+}
+
+static void unsubscribe_room(cws_conn *c, cws_room *r)
+{
+    if (!r->joined) return;
+    r->joined = false;
+    char buf[128];
+    static const char kinds[] = "etp";
+    for (int i = 0; i < 3; i++) {
+        snprintf(buf, sizeof buf, "{\"id\":\"%c:%s\",\"type\":\"complete\"}", kinds[i], r->id);
+        gc_feed(c, buf);
+    }
+}
+
+/* ---- one-shot operations ---- */
+
+static void req_free(struct cws_req *q)
+{
+    cd_free(q->client_id);
+    cd_free(q->query);
+    cd_free(q->vars);
+    cd_free(q);
+}
+
+static void req_done(const compat_result *res, void *ud);
+
+/* Writes of one connection run one at a time, in the order the client sent
+ * them (two sendMessage events get increasing seqs in that order). */
+static void write_next(cws_conn *c)
+{
+    while (!c->w_busy && c->wq_head) {
+        struct cws_req *q = c->wq_head;
+        c->wq_head = q->next;
+        if (!c->wq_head) c->wq_tail = NULL;
+        c->wq_len--;
+        q->next = NULL;
+        if (!open_(c)) {
+            req_free(q);
+            continue;
+        }
+        c->w_busy = true;
+        c->refs++;
+        if (compat_gql(c->srv, &c->caller, q->query, q->vars, req_done, q) != 0) {
+            c->w_busy = false;
+            c->refs--;
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory",
+                       q->kind == Q_SEND ? "sendMessage" : "markRead", q->room);
+            req_free(q);
+        }
+    }
+}
+
+static void req_done(const compat_result *res, void *ud)
+{
+    cws_req *q = ud;
+    cws_conn *c = q->c;
+    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing"};
+    if (!open_(c) || !c->gc) goto out;
+    if (res->err_code || !res->data) {
+        send_error(c, res->err_code ? res->err_code : "INTERNAL_SERVER_ERROR",
+                   res->err_msg ? res->err_msg : "error", evname[q->kind], q->room);
+        if (q->kind == Q_JOIN) {
+            cws_room *r = room_find(c, q->room);
+            if (r && !r->joined) { /* forget the failed join */
+                for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
+                    if (*pp == r) {
+                        *pp = r->next;
+                        break;
+                    }
+                cd_buf_free(&r->names);
+                cd_free(r);
+                c->nrooms--;
+            }
+        }
+        goto out;
+    }
+    cd_buf b;
+    cd_buf_init(&b);
+    switch (q->kind) {
+    case Q_JOIN: {
+        const gql_value *ch = gql_obj_get(res->data, "chat");
+        const gql_value *l = gql_obj_get(res->data, "messages");
+        cws_room *r = room_find(c, q->room);
+        if (!r || !ch || ch->kind != GQL_V_OBJECT) {
+            cd_buf_free(&b);
+            send_error(c, "NOT_FOUND", "Room not found", "joinRoom", q->room);
+            goto out;
+        }
+        uint32_t n = l && l->kind == GQL_V_LIST ? l->len : 0;
+        cd_buf_puts(&b, "{\"type\":\"roomJoined\",\"payload\":{\"room\":");
+        compat_write_room(&b, ch);
+        cd_buf_puts(&b, ",\"messages\":[");
+        int64_t after = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (i) cd_buf_putc(&b, ',');
+            compat_write_message(&b, &l->u.items[i]);
+            int64_t s;
+            if (compat_int(&l->u.items[i], "seq", &s) && s > after) after = s;
+        }
+        cd_buf_puts(&b, "],\"unreadCount\":");
+        const gql_value *u = gql_obj_get(ch, "unreadCount");
+        if (u) gql_json_write(&b, u);
+        else cd_buf_puts(&b, "0");
+        cd_buf_puts(&b, "}}");
+        /* participants' names for typing events */
+        const gql_value *ps = gql_obj_get(ch, "participants");
+        cd_buf_reset(&r->names);
+        for (uint32_t i = 0; ps && ps->kind == GQL_V_LIST && i < ps->len; i++) {
+            const char *id = compat_str(&ps->u.items[i], "id");
+            const char *nm = compat_str(&ps->u.items[i], "username");
+            if (!id || !nm) continue;
+            cd_buf_append(&r->names, id, strlen(id) + 1);
+            cd_buf_append(&r->names, nm, strlen(nm) + 1);
+        }
+        send_buf(c, &b);
+        if (!r->joined) subscribe_room(c, r, after);
+        goto out;
+    }
+    case Q_SEND: {
+        const gql_value *m = gql_obj_get(res->data, "createMessage");
+        cd_buf_puts(&b, "{\"type\":\"messageSent\",\"payload\":{\"clientId\":");
+        if (q->client_id) cd_buf_json_str(&b, q->client_id, strlen(q->client_id));
+        else cd_buf_puts(&b, "null");
+        cd_buf_puts(&b, ",\"message\":");
+        compat_write_message(&b, m);
+        cd_buf_puts(&b, "}}");
+        break;
+    }
+    case Q_READ:
+        cd_buf_puts(&b, "{\"type\":\"readMarked\",\"payload\":{\"roomId\":");
+        cd_buf_json_str(&b, q->room, strlen(q->room));
+        cd_buf_puts(&b, ",\"unreadCount\":");
+        gql_json_write(&b, gql_obj_get(res->data, "markChatAsRead"));
+        cd_buf_puts(&b, "}}");
+        break;
+    case Q_TYPING: cd_buf_free(&b); goto out;
+    }
+    send_buf(c, &b);
+out:
+    if (q->kind == Q_SEND || q->kind == Q_READ) {
+        c->w_busy = false;
+        write_next(c);
+    }
+    req_free(q);
+    conn_unref(c);
+}
+
+static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char *query,
+                    cd_buf *vars, const char *client_id)
+{
+    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing"};
+    cws_req *q = cd_calloc(1, sizeof *q);
+    cd_buf_putc(vars, '\0');
+    if (!q || cd_buf_failed(vars)) {
+        cd_free(q);
+        cd_buf_free(vars);
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+        return;
+    }
+    q->c = c;
+    q->kind = kind;
+    snprintf(q->room, sizeof q->room, "%s", room ? room : "");
+    if (client_id) {
+        size_t n = strlen(client_id);
+        q->client_id = cd_malloc(n + 1);
+        if (q->client_id) memcpy(q->client_id, client_id, n + 1);
+    }
+    if (kind == Q_SEND || kind == Q_READ) {
+        if (c->wq_len >= COMPAT_MAX_QUEUED_WRITES) {
+            req_free(q);
+            cd_buf_free(vars);
+            send_error(c, "RATE_LIMITED", "Too many writes waiting on this connection",
+                       evname[kind], room);
+            return;
+        }
+        size_t ql = strlen(query);
+        q->query = cd_malloc(ql + 1);
+        q->vars = cd_malloc(vars->len);
+        if (!q->query || !q->vars) {
+            req_free(q);
+            cd_buf_free(vars);
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+            return;
+        }
+        memcpy(q->query, query, ql + 1);
+        memcpy(q->vars, vars->data, vars->len);
+        cd_buf_free(vars);
+        if (c->wq_tail) c->wq_tail->next = q;
+        else c->wq_head = q;
+        c->wq_tail = q;
+        c->wq_len++;
+        write_next(c);
+        return;
+    }
+    c->refs++;
+    if (compat_gql(c->srv, &c->caller, query, vars->data, req_done, q) != 0) {
+        req_free(q);
+        c->refs--;
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+    }
+    cd_buf_free(vars);
+}
+
+static void join_room(cws_conn *c, const char *id)
+{
+    cws_room *r = room_find(c, id);
+    if (!r) {
+        if (c->nrooms >= COMPAT_MAX_ROOMS) {
+            send_error(c, "TOO_MANY_ROOMS", "Too many joined rooms on this connection",
+                       "joinRoom", id);
+            return;
+        }
+        r = cd_calloc(1, sizeof *r);
+        if (!r) {
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", id);
+            return;
+        }
+        snprintf(r->id, sizeof r->id, "%s", id);
+        cd_buf_init(&r->names);
+        r->next = c->rooms;
+        c->rooms = r;
+        c->nrooms++;
+    }
+    cd_buf v;
+    cd_buf_init(&v);
+    cd_buf_printf(&v, "{\"c\":\"%s\",\"l\":%d}", id, COMPAT_JOIN_MESSAGES);
+    run_req(c, Q_JOIN, id,
+            "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS
+            "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "}}",
+            &v, NULL);
+}
+
+static void direct_done(const char *chat_id, const char *code, const char *msg, void *ud)
+{
+    cws_conn *c = ud;
+    if (open_(c)) {
+        if (chat_id) join_room(c, chat_id);
+        else send_error(c, code, msg, "joinRoom", NULL);
+    }
+    conn_unref(c);
+}
+
+/* ---- client events ---- */
+
+static bool uuid_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n != 36) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (ch != '-') return false;
+        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                     (ch >= 'A' && ch <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool rate_ok(cws_conn *c)
+{
+    const cd_config *cfg = c->srv->cfg;
+    if (!cfg->ws_rate) return true;
+    uint64_t now = uv_now(c->srv->loop);
+    c->tokens += (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
+    c->tokens_ms = now;
+    if (c->tokens > cfg->ws_burst) c->tokens = cfg->ws_burst;
+    if (c->tokens < 1.0) return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+static void send_connected(cws_conn *c)
+{
+    char ts[40];
+    now_iso(ts, sizeof ts);
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"connected\",\"payload\":{\"userId\":");
+    cd_buf_json_str(&b, c->caller.user_id, strlen(c->caller.user_id));
+    cd_buf_printf(&b, ",\"timestamp\":\"%s\"}}", ts);
+    send_buf(c, &b);
+}
+
+static void stop_timer(cws_conn *c);
+
+/* Authenticated: embed the graphql-transport-ws connection, say hello. */
+static void go_live(cws_conn *c)
+{
+    stop_timer(c);
+    c->authed = true;
+    c->gc = proto_ws_attach(c->srv, c->ws, &c->caller, NULL, tap, c);
+    if (!c->gc) {
+        ws_close(c->ws, GQLWS_CLOSE_INTERNAL, "Internal server error");
+        return;
+    }
+    send_connected(c);
+}
+
+static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **why)
+{
+    auth_identity id;
+    const cd_config *cfg = c->srv->cfg;
+    if (!cfg->jwt_secret || auth_verify(cfg->jwt_secret, tok, tl, 0, &id, why) != 0) return false;
+    c->caller.authenticated = true;
+    proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
+    proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
+    c->caller.token_exp = id.exp;
+    return true;
+}
+
+static void handle_event(cws_conn *c, const char *type, const gql_value *p)
+{
+    const char *room = compat_str(p, "roomId");
+    if (strcmp(type, "auth") == 0) {
+        send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type,
+                   NULL);
+        return;
+    }
+    bool known = strcmp(type, "joinRoom") == 0 || strcmp(type, "leaveRoom") == 0 ||
+                 strcmp(type, "sendMessage") == 0 || strcmp(type, "typing") == 0 ||
+                 strcmp(type, "markRead") == 0;
+    if (!known) {
+        send_error(c, "UNKNOWN_EVENT", "Unknown event type", type, NULL);
+        return;
+    }
+    if (strcmp(type, "joinRoom") == 0) {
+        const char *target = compat_str(p, "targetUserId");
+        if (room) {
+            if (!uuid_ok(room)) send_error(c, "NOT_FOUND", "Room not found", type, room);
+            else join_room(c, room);
+        } else if (target) {
+            if (!uuid_ok(target)) {
+                send_error(c, "INVALID_PAYLOAD", "targetUserId must be a user id", type, NULL);
+                return;
+            }
+            c->refs++;
+            if (compat_direct_room(c->srv, &c->caller, target, direct_done, c) != 0) {
+                c->refs--;
+                send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", type, NULL);
+            }
+        } else {
+            send_error(c, "INVALID_PAYLOAD", "joinRoom needs roomId or targetUserId", type, NULL);
+        }
+        return;
+    }
+    if (!room) {
+        send_error(c, "INVALID_PAYLOAD", "roomId is required", type, NULL);
+        return;
+    }
+    if (!uuid_ok(room)) {
+        send_error(c, "NOT_FOUND", "Room not found", type, room);
+        return;
+    }
+    if (strcmp(type, "leaveRoom") == 0) {
+        cws_room *r = room_find(c, room);
+        if (!r) {
+            send_error(c, "NOT_JOINED", "Room not joined", type, room);
+            return;
+        }
+        unsubscribe_room(c, r);
+        for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
+            if (*pp == r) {
+                *pp = r->next;
+                break;
+            }
+        cd_buf_free(&r->names);
+        cd_free(r);
+        c->nrooms--;
+        cd_buf b;
+        cd_buf_init(&b);
+        cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
+        cd_buf_json_str(&b, room, strlen(room));
+        cd_buf_puts(&b, "}}");
+        send_buf(c, &b);
+        return;
+    }
+    cd_buf v;
+    cd_buf_init(&v);
+    if (strcmp(type, "sendMessage") == 0) {
+        const char *content = compat_str(p, "content");
+        const gql_value *tv = gql_obj_get(p, "type");
+        const char *mtype = compat_str(p, "type");
+        const gql_value *meta = gql_obj_get(p, "metadata");
+        const gql_value *cid = gql_obj_get(p, "clientId");
+        if (!content) {
+            send_error(c, "INVALID_PAYLOAD", "content must be a string", type, room);
+            return;
+        }
+        if (tv && tv->kind != GQL_V_NULL &&
+            (!mtype || (strcmp(mtype, "text") != 0 && strcmp(mtype, "image") != 0 &&
+                        strcmp(mtype, "gift") != 0 && strcmp(mtype, "system") != 0))) {
+            send_error(c, "INVALID_PAYLOAD", "type must be text, image, gift or system", type,
+                       room);
+            return;
+        }
+        if (meta && meta->kind != GQL_V_NULL && meta->kind != GQL_V_OBJECT) {
+            send_error(c, "INVALID_PAYLOAD", "metadata must be an object", type, room);
+            return;
+        }
+        if (cid && cid->kind != GQL_V_NULL && cid->kind != GQL_V_STRING) {
+            send_error(c, "INVALID_PAYLOAD", "clientId must be a string", type, room);
+            return;
+        }
+        cd_buf_puts(&v, "{\"in\":{\"chatId\":");
+        cd_buf_json_str(&v, room, strlen(room));
+        cd_buf_puts(&v, ",\"senderId\":");
+        cd_buf_json_str(&v, c->caller.user_id, strlen(c->caller.user_id));
+        cd_buf_puts(&v, ",\"content\":");
+        cd_buf_json_str(&v, content, strlen(content));
+        cd_buf_puts(&v, ",\"type\":");
+        cd_buf_json_str(&v, mtype ? mtype : "text", strlen(mtype ? mtype : "text"));
+        if (meta && meta->kind == GQL_V_OBJECT) {
+            cd_buf_puts(&v, ",\"metadata\":");
+            gql_json_write(&v, meta);
+        }
+        if (cid && cid->kind == GQL_V_STRING) {
+            cd_buf_puts(&v, ",\"clientId\":");
+            gql_json_write(&v, cid);
+        }
+        cd_buf_puts(&v, "}}");
+        run_req(c, Q_SEND, room,
+                "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in){"
+                COMPAT_MSG_FIELDS "}}",
+                &v, cid && cid->kind == GQL_V_STRING ? cid->u.s : NULL);
+    } else if (strcmp(type, "typing") == 0) {
+        const gql_value *t = gql_obj_get(p, "isTyping");
+        if (!t || t->kind != GQL_V_BOOL) {
+            cd_buf_free(&v);
+            send_error(c, "INVALID_PAYLOAD", "isTyping must be a boolean", type, room);
+            return;
+        }
+        cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", room, t->u.b ? "true" : "false");
+        run_req(c, Q_TYPING, room,
+                "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}", &v, NULL);
+    } else { /* markRead */
+        int64_t s;
+        if (!compat_int(p, "sequenceId", &s) || s < 0 || s > INT32_MAX) {
+            cd_buf_free(&v);
+            send_error(c, "INVALID_PAYLOAD", "sequenceId must be a non-negative integer", type,
+                       room);
+            return;
+        }
+        cd_buf_printf(&v, "{\"c\":\"%s\",\"s\":%lld}", room, (long long)s);
+        run_req(c, Q_READ, room, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}",
+                &v, NULL);
+    }
+}
+
+static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
+{
+    cws_conn *c = ws_conn_user(ws);
+    if (!c || ws_conn_closing(ws)) return;
+    cd_metrics_g.ws_messages_in++;
+    if (c->gc) proto_ws_touch(c->gc);
+    if (!is_text || len > c->srv->cfg->max_ws_message) {
+        send_error(c, "INVALID_MESSAGE", !is_text ? "Binary messages are not supported"
+                                                  : "Message too big", NULL, NULL);
+        return;
+    }
+    if (!rate_ok(c)) {
+        send_error(c, "RATE_LIMITED", "Too many messages", NULL, NULL);
+        return;
+    }
+    cd_arena a;
+    cd_arena_init(&a, len + 512);
+    gql_value v;
+    char err[128];
+    const char *type = NULL;
+    const gql_value *p = NULL;
+    if (gql_json_parse(&a, data, len, &v, err, sizeof err) != 0 || v.kind != GQL_V_OBJECT ||
+        !(type = compat_str(&v, "type"))) {
+        send_error(c, "INVALID_MESSAGE", "Expected a JSON object {\"type\",\"payload\"}", NULL,
+                   NULL);
+        cd_arena_free(&a);
+        return;
+    }
+    p = gql_obj_get(&v, "payload");
+    if (p && p->kind != GQL_V_OBJECT && p->kind != GQL_V_NULL) {
+        send_error(c, "INVALID_PAYLOAD", "payload must be an object", type, NULL);
+        cd_arena_free(&a);
+        return;
+    }
+    if (p && p->kind == GQL_V_NULL) p = NULL;
+    c->refs++;
+    if (!c->authed) {
+        const char *tok = strcmp(type, "auth") == 0 ? compat_str(p, "token") : NULL;
+        const char *why = "missing token";
+        if (!tok) {
+            send_error(c, "UNAUTHENTICATED", "Send {\"type\":\"auth\",\"payload\":{\"token\"}} first",
+                       type, NULL);
+            ws_close(c->ws, COMPAT_CLOSE_UNAUTHORIZED, "Unauthorized");
+        } else if (!set_identity(c, tok, strlen(tok), &why)) {
+            send_error(c, "UNAUTHENTICATED", "Invalid or expired token", type, NULL);
+            ws_close(c->ws, COMPAT_CLOSE_UNAUTHORIZED, "Unauthorized");
+        } else {
+            go_live(c);
+        }
+    } else {
+        handle_event(c, type, p ? p : &(gql_value){.kind = GQL_V_OBJECT});
+    }
+    conn_unref(c);
+    cd_arena_free(&a);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void stop_timer(cws_conn *c)
+{
+    if (!c->timer_on) return;
+    c->timer_on = false;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, timer_closed);
+}
+
+static void auth_timeout(uv_timer_t *t)
+{
+    cws_conn *c = t->data;
+    if (open_(c) && !c->authed)
+        ws_close(c->ws, COMPAT_CLOSE_AUTH_TIMEOUT, "Authentication timeout");
+    stop_timer(c);
+}
+
+static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_len)
+{
+    CD_UNUSED(code);
+    CD_UNUSED(reason);
+    CD_UNUSED(reason_len);
+    cws_conn *c = ws_conn_user(ws);
+    cd_metrics_conn_close(CD_MT_WS);
+    if (!c) return;
+    ws_conn_set_user(ws, NULL);
+    if (c->gc) {
+        proto_ws_detach(c->gc); /* cancels the subscriptions (presence goes down) */
+        c->gc = NULL;
+    }
+    c->ws = NULL;
+    stop_timer(c);
+    conn_unref(c);
+}
+
+static void on_pong(ws_conn *ws, const char *data, size_t len)
+{
+    CD_UNUSED(data);
+    CD_UNUSED(len);
+    cws_conn *c = ws_conn_user(ws);
+    if (c && c->gc) proto_ws_touch(c->gc);
+}
+
+static const ws_callbacks cws_callbacks = {
+    .on_message = on_message, .on_close = on_close, .on_pong = on_pong};
+
+/* Finds a token among the offered subprotocols: returns the entry to echo
+ * (a non-token entry such as "access_token" when offered, else the token)
+ * and the token. */
+static const char *proto_token(http_request *req, const char **tok, size_t *tl)
+{
+    const char *h = http_req_header(req, "sec-websocket-protocol");
+    *tok = NULL;
+    if (!h) return NULL;
+    const char *other = NULL;
+    const char *p = h;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *s = p;
+        while (*p && *p != ',' && *p != ' ') p++;
+        size_t n = (size_t)(p - s);
+        if (!n) continue;
+        char *e = cd_arena_strndup(req->arena, s, n);
+        if (!e) return NULL;
+        if (memchr(s, '.', n) && !*tok) {
+            *tok = e;
+            *tl = n;
+        } else if (!other) {
+            other = e;
+        }
+    }
+    return *tok ? (other ? other : *tok) : NULL;
+}
+
+void compat_ws_upgrade(proto_server *srv, http_request *req)
+{
+    const char *origin = http_req_header(req, "origin");
+    if (origin && !cd_config_origin_allowed(srv->cfg, origin, strlen(origin))) {
+        http_respond(req, 403, "text/plain", NULL, "origin not allowed\n", 19);
+        return;
+    }
+    if (srv->draining) {
+        http_respond(req, 503, "text/plain", NULL, "draining\n", 9);
+        return;
+    }
+    if (!compat_role_serves(srv, "receiver")) {
+        static const char body[] = "{\"error\":{\"code\":\"WRONG_SERVICE\",\"service\":\"receiver\","
+                                   "\"message\":\"/ws is served by the receiver service\"}}";
+        http_respond(req, 421, "application/json", NULL, body, sizeof body - 1);
+        return;
+    }
+    cws_conn *c = cd_calloc(1, sizeof *c);
+    if (!c) {
+        http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
+        return;
+    }
+    c->srv = srv;
+    c->refs = 1;
+    proto_caller_init(&c->caller, srv);
+    c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;
+    if (req->client_ip)
+        proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, req->client_ip,
+                         strlen(req->client_ip));
+    c->tokens = srv->cfg->ws_burst;
+    c->tokens_ms = uv_now(srv->loop);
+    const char *echo = NULL;
+    bool have = false;
+    if (c->caller.trust) {
+        const char *u = http_req_header(req, "user-id");
+        const char *qv;
+        size_t ql;
+        if (!u && http_req_query_param(req, "userId", &qv, &ql) == 0) u = qv;
+        const char *n = http_req_header(req, "username");
+        if (u) proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, u, strlen(u));
+        if (n) proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, n, strlen(n));
+        have = *c->caller.user_id != '\0';
+    } else {
+        const char *tok = NULL;
+        size_t tl = 0;
+        if (http_req_query_param(req, "token", &tok, &tl) != 0) {
+            tok = NULL;
+            echo = proto_token(req, &tok, &tl);
+        } else {
+            echo = proto_token(req, &(const char *){NULL}, &(size_t){0});
+        }
+        if (tok) {
+            const char *why = "bad token";
+            if (!set_identity(c, tok, tl, &why)) {
+                cd_info("compat", "/ws refused: %s", why);
+                proto_caller_free(&c->caller);
+                cd_free(c);
+                static const char body[] = "{\"error\":{\"code\":\"UNAUTHENTICATED\",\"message\":"
+                                           "\"Invalid or expired token\"},\"statusCode\":401}";
+                http_respond(req, 401, "application/json", NULL, body, sizeof body - 1);
+                return;
+            }
+            have = true;
+        }
+    }
+    ws_conn *ws = NULL;
+    int rc = ws_accept(req, echo, &cws_callbacks, c, &ws);
+    if (rc != 0 || !ws) {
+        proto_caller_free(&c->caller);
+        cd_free(c);
+        return;
+    }
+    cd_metrics_conn_open(CD_MT_WS);
+    cd_metrics_http_status(101);
+    c->ws = ws;
+    if (have) {
+        go_live(c);
+        return;
+    }
+    /* no token yet: wait for {"type":"auth"} */
+    uv_timer_init(srv->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_on = true;
+    c->refs++;
+    uv_timer_start(&c->timer, auth_timeout, COMPAT_AUTH_TIMEOUT_MS, 0);
+}
