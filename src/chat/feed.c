@@ -31,6 +31,7 @@
 #define RC_RETRY_MS 200           /* a failed fill query is retried after this */
 #define RC_SCRATCH_BLOCK 4096     /* scratch arena block for one event */
 #define RC_ID_MAX 40              /* a UUID and its NUL, with room */
+#define RC_START_BATCH 1000       /* subscribe lookups answered by one statement */
 
 typedef enum rc_kind { RC_K_CHAT, RC_K_EPH, RC_K_USER, RC_K_PRESENCE } rc_kind;
 
@@ -56,6 +57,7 @@ struct rc_chan {
 
 struct rc_sub {
     rc_sub *next, *prev;     /* in chan->subs */
+    rc_sub *qnext;           /* in the start-lookup queue */
     rc_chan *ch;             /* NULL until attached */
     proto_sub *ps;           /* NULL once the subscription ended */
     proto_server *srv;
@@ -85,6 +87,11 @@ static struct {
     bool timer_init;
     bool retry_armed;
     rc_feed_stats stats;
+    /* subscribe lookups waiting for the next flush: [0] chat, [1] message */
+    rc_sub *q_head[2], *q_tail[2];
+    uv_timer_t start_timer;
+    bool start_timer_init;
+    bool start_armed;
 } rc;
 
 void rc_feed_stats_get(rc_feed_stats *out)
@@ -712,7 +719,7 @@ static bool field_is_user(rc_field f)
     return strcmp(field_arg(f), "userId") == 0;
 }
 
-static void on_start_row(const pg_result *r, void *ud);
+static void start_flush(uv_timer_t *t);
 
 static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *caller, void *ud,
                      void **state, const char **code, char *err, size_t errlen)
@@ -734,6 +741,12 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     if (!trust && (!caller || !caller->authenticated || !uid[0])) {
         *code = CHAT_E_UNAUTHENTICATED;
         snprintf(err, errlen, "Authentication required");
+        return CD_EBAD;
+    }
+    /* a token whose subject is not a user id is nobody's participant */
+    if (!trust && !field_is_user(f) && !chat_uuid_valid(uid, strlen(uid))) {
+        *code = CHAT_E_FORBIDDEN;
+        snprintf(err, errlen, "Forbidden: not a participant of this chat");
         return CD_EBAD;
     }
     rc_sub *s = cd_calloc(1, sizeof *s);
@@ -786,50 +799,51 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         snprintf(err, errlen, "Database unavailable");
         return CD_EUNAVAIL;
     }
-    const char *params[] = {id, s->user[0] ? s->user : NULL};
-    const char *stmt = f == RC_F_MESSAGE_READ_UPDATED ? "rc_sub_msg" : "rc_sub_chat";
-    int r = pg_pool_query(p, stmt, 2, params, on_start_row, s);
-    if (r != 0) {
-        cd_free(s);
-        *code = CHAT_E_UNAVAILABLE;
-        snprintf(err, errlen, "Database unavailable, try again");
-        return r;
-    }
+    (void)p;
+    /* the lookup is batched with the others of this loop iteration */
+    int q = f == RC_F_MESSAGE_READ_UPDATED;
+    if (rc.q_tail[q]) rc.q_tail[q]->qnext = s;
+    else rc.q_head[q] = s;
+    rc.q_tail[q] = s;
     s->querying = true;
+    if (!rc.start_timer_init) {
+        uv_timer_init(srv->loop, &rc.start_timer);
+        rc.start_timer_init = true;
+    }
+    if (!rc.start_armed) {
+        rc.start_armed = true;
+        uv_timer_start(&rc.start_timer, start_flush, 0, 0);
+    }
     *state = s;
     return 0;
 }
 
-/* Columns of rc_sub_chat / rc_sub_msg: last_seq, is_active, member,
- * joined_seq, oldest retained seq, id list, [chat_id, msg seq]. */
-static void on_start_row(const pg_result *r, void *ud)
+/* Finishes one subscribe lookup: row `row` of r (-1: no row = not found).
+ * Columns of rc_sub_chat / rc_sub_msg: ordinal, last_seq, is_active,
+ * member, joined_seq, oldest retained seq, id list, [chat_id, msg seq]. */
+static void start_row(rc_sub *s, const pg_result *r, int row)
 {
-    rc_sub *s = ud;
     s->querying = false;
     if (s->dead) { /* stopped meanwhile */
         sub_free(s);
         return;
     }
-    if (r->status != 0) {
-        cd_warn("receiver", "subscribe lookup: %s", r->message);
-        sub_end(s, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
-        sub_free(s);
-        return;
-    }
     bool is_msg = s->field == RC_F_MESSAGE_READ_UPDATED;
-    if (pg_result_rows(r) == 0) {
+    if (row < 0) {
         char m[96];
         snprintf(m, sizeof m, "%s %s not found", is_msg ? "Message" : "Chat", s->arg);
         sub_end(s, CHAT_E_NOT_FOUND, m);
         sub_free(s);
         return;
     }
-    int64_t last_seq = strtoll(pg_result_get(r, 0, 0), NULL, 10);
-    const char *active = pg_result_get(r, 0, 1);
-    const char *member = pg_result_get(r, 0, 2);
-    int64_t joined = strtoll(pg_result_get(r, 0, 3) ? pg_result_get(r, 0, 3) : "0", NULL, 10);
-    const char *oldest = pg_result_get(r, 0, 4);
-    const char *ids = pg_result_get(r, 0, 5);
+    const char *ls = pg_result_get(r, row, 1);
+    int64_t last_seq = ls ? strtoll(ls, NULL, 10) : 0;
+    const char *active = pg_result_get(r, row, 2);
+    const char *member = pg_result_get(r, row, 3);
+    const char *js = pg_result_get(r, row, 4);
+    int64_t joined = js ? strtoll(js, NULL, 10) : 0;
+    const char *oldest = pg_result_get(r, row, 5);
+    const char *ids = pg_result_get(r, row, 6);
     if (s->user[0] && !(member && member[0] == 't')) {
         sub_end(s, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
         sub_free(s);
@@ -845,8 +859,8 @@ static void on_start_row(const pg_result *r, void *ud)
                    : s->field == RC_F_PRESENCE_UPDATED ? RC_K_PRESENCE
                                                        : RC_K_CHAT;
     if (is_msg) {
-        chat_id = pg_result_get(r, 0, 6);
-        s->msg_seq = strtoll(pg_result_get(r, 0, 7), NULL, 10);
+        chat_id = pg_result_get(r, row, 7);
+        s->msg_seq = strtoll(pg_result_get(r, row, 8), NULL, 10);
     }
     if (is_msg || s->field == RC_F_PRESENCE_UPDATED) {
         size_t n = ids ? strlen(ids) : 0;
@@ -877,6 +891,106 @@ static void on_start_row(const pg_result *r, void *ud)
     if (kind == RC_K_CHAT) chan_pump(c, false);
 }
 
+typedef struct start_batch {
+    unsigned n;
+    rc_sub *subs[RC_START_BATCH];
+} start_batch;
+
+static void on_start_rows(const pg_result *r, void *ud)
+{
+    start_batch *b = ud;
+    int rows = r->status == 0 ? pg_result_rows(r) : 0;
+    if (r->status != 0) cd_warn("receiver", "subscribe lookup: %s", r->message);
+    /* rows come back keyed by ordinal; a sub without a row is not found */
+    int *row_of = cd_calloc(b->n + 1, sizeof *row_of);
+    for (unsigned i = 0; i <= b->n && row_of; i++) row_of[i] = -1;
+    for (int i = 0; i < rows && row_of; i++) {
+        long k = strtol(pg_result_get(r, i, 0), NULL, 10);
+        if (k >= 1 && k <= (long)b->n) row_of[k - 1] = i;
+    }
+    for (unsigned i = 0; i < b->n; i++) {
+        rc_sub *s = b->subs[i];
+        if (r->status != 0 || !row_of) {
+            s->querying = false;
+            if (!s->dead) sub_end(s, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+            sub_free(s);
+            continue;
+        }
+        start_row(s, r, row_of[i]);
+    }
+    cd_free(row_of);
+    cd_free(b);
+}
+
+/* Sends the queued subscribe lookups: one statement per kind and
+ * RC_START_BATCH subscriptions, with the ids as arrays. */
+static void start_flush(uv_timer_t *t)
+{
+    (void)t;
+    rc.start_armed = false;
+    for (int q = 0; q < 2; q++) {
+        while (rc.q_head[q]) {
+            start_batch *b = cd_malloc(sizeof *b);
+            cd_buf ids, users, want;
+            cd_buf_init(&ids);
+            cd_buf_init(&users);
+            cd_buf_init(&want);
+            if (!b) { /* out of memory: every queued lookup of this kind fails */
+                while (rc.q_head[q]) {
+                    rc_sub *s = rc.q_head[q];
+                    rc.q_head[q] = s->qnext;
+                    s->querying = false;
+                    if (!s->dead) sub_end(s, CHAT_E_INTERNAL, "Out of memory");
+                    sub_free(s);
+                }
+                rc.q_tail[q] = NULL;
+                break;
+            }
+            b->n = 0;
+            while (rc.q_head[q] && b->n < RC_START_BATCH) {
+                rc_sub *s = rc.q_head[q];
+                rc.q_head[q] = s->qnext;
+                if (!rc.q_head[q]) rc.q_tail[q] = NULL;
+                s->qnext = NULL;
+                if (s->dead) { /* stopped before its lookup was sent */
+                    sub_free(s);
+                    continue;
+                }
+                const char *sep = b->n ? "," : "{";
+                cd_buf_printf(&ids, "%s%s", sep, s->arg);
+                cd_buf_printf(&users, "%s%s", sep, s->user[0] ? s->user : "NULL");
+                cd_buf_printf(&want, "%s%s", sep, s->field == RC_F_PRESENCE_UPDATED ? "t" : "f");
+                b->subs[b->n++] = s;
+            }
+            cd_buf_putc(&ids, '}');
+            cd_buf_putc(&users, '}');
+            cd_buf_putc(&want, '}');
+            cd_buf_putc(&ids, 0);
+            cd_buf_putc(&users, 0);
+            cd_buf_putc(&want, 0);
+            pg_pool *p = rc_pool(rc.srv);
+            if (b->n > 0 && p && !cd_buf_failed(&ids) && !cd_buf_failed(&users) &&
+                !cd_buf_failed(&want)) {
+                const char *params[] = {ids.data, users.data, want.data};
+                if (pg_pool_query(p, q ? "rc_sub_msg" : "rc_sub_chat", q ? 2 : 3, params,
+                                  on_start_rows, b) == 0)
+                    b = NULL; /* owned by the callback */
+            }
+            cd_buf_free(&ids);
+            cd_buf_free(&users);
+            cd_buf_free(&want);
+            if (!b) continue;
+            for (unsigned i = 0; i < b->n; i++) {
+                rc_sub *s = b->subs[i];
+                s->querying = false;
+                if (!s->dead) sub_end(s, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+                sub_free(s);
+            }
+            cd_free(b);
+        }
+    }
+}
+
 static void src_stop(void *state, void *ud)
 {
     (void)ud;
@@ -885,7 +999,7 @@ static void src_stop(void *state, void *ud)
     s->ps = NULL;
     if (s->dead) return;
     s->dead = true;
-    if (s->querying) return; /* on_start_row frees it */
+    if (s->querying) return; /* start_row frees it */
     rc_chan *c = s->ch;
     if (!c) {
         sub_free(s);
@@ -903,24 +1017,26 @@ static const struct {
     int nparams;
 } rc_feed_stmts[] = {
     {"rc_sub_chat",
-     "SELECT c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
+     "SELECT k.i, c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
      " coalesce(p.joined_seq, 0),"
      " (SELECT min(e.seq) FROM chat_events e WHERE e.chat_id = c.id),"
-     " (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
-     "   WHERE q.chat_id = c.id AND q.left_seq IS NULL)"
-     " FROM chats c LEFT JOIN chat_participants p ON p.chat_id = c.id AND p.user_id = $2::uuid"
-     " WHERE c.id = $1::uuid",
-     2},
+     " CASE WHEN k.want THEN (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
+     "   WHERE q.chat_id = c.id AND q.left_seq IS NULL) END"
+     " FROM unnest($1::uuid[], $2::uuid[], $3::bool[]) WITH ORDINALITY AS k(chat, usr, want, i)"
+     " JOIN chats c ON c.id = k.chat"
+     " LEFT JOIN chat_participants p ON p.chat_id = c.id AND p.user_id = k.usr",
+     3},
     {"rc_sub_msg",
-     "SELECT c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
+     "SELECT k.i, c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
      " coalesce(p.joined_seq, 0), NULL::bigint,"
      " (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
      "   WHERE q.chat_id = m.chat_id AND q.left_seq IS NULL AND q.user_id <> m.sender_id"
      "     AND q.last_read_seq < m.seq),"
      " m.chat_id::text, m.seq"
-     " FROM messages m JOIN chats c ON c.id = m.chat_id"
-     " LEFT JOIN chat_participants p ON p.chat_id = m.chat_id AND p.user_id = $2::uuid"
-     " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+     " FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS k(msg, usr, i)"
+     " JOIN messages m ON m.id = k.msg AND m.deleted_at IS NULL"
+     " JOIN chats c ON c.id = m.chat_id"
+     " LEFT JOIN chat_participants p ON p.chat_id = m.chat_id AND p.user_id = k.usr",
      2},
     {"rc_fill",
      "SELECT seq, kind, chatd_ts(created_at), payload::text FROM chat_events"
@@ -953,6 +1069,11 @@ static void feed_shutdown(proto_server *srv, void *ud)
 {
     (void)srv;
     (void)ud;
+    if (rc.start_timer_init) {
+        uv_timer_stop(&rc.start_timer);
+        uv_close((uv_handle_t *)&rc.start_timer, NULL);
+        rc.start_timer_init = false;
+    }
     if (rc.timer_init) {
         uv_timer_stop(&rc.retry_timer);
         uv_close((uv_handle_t *)&rc.retry_timer, NULL);

@@ -122,6 +122,20 @@ describe('subscriptions', () => {
       assert.equal(rec.events.length, 0);
       assert.equal(rec.errors[0].extensions.code, 'FORBIDDEN', `${f}: ${JSON.stringify(rec.errors)}`);
     }
+    // lookups are batched per loop iteration: an unknown chat, a bad id and
+    // a good subscription sent together each get their own answer
+    const cb = client(r1, b);
+    const unknown = record(cb, ADDED, { c: '00000000-0000-4000-8000-000000000000' }, 'messageAdded');
+    const bad = record(cb, ADDED, { c: 'not-a-uuid' }, 'messageAdded');
+    const good = record(cb, ADDED, { c: chat.id }, 'messageAdded');
+    await Promise.all([unknown.waitDone(), bad.waitDone()]);
+    assert.equal(unknown.errors[0].extensions.code, 'NOT_FOUND');
+    assert.equal(bad.errors[0].extensions.code, 'BAD_USER_INPUT');
+    await waitChannel(`chat:${chat.id}`, 1);
+    await sleep(100);
+    const m2 = await send(s1, a, chat.id, 'y');
+    await good.waitFor(1);
+    assert.equal(good.events[0].id, m2.id);
   });
 
   test('a removed participant stops receiving at the removal seq', async () => {
