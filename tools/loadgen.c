@@ -16,10 +16,16 @@
  * robin. The content of each message is the CLOCK_MONOTONIC send time in ns,
  * so a subscriber (any process on this machine) computes send→deliver
  * latency. Per subscriber the last seq is kept: seq <= last is a duplicate.
+ * Per chat the output has [committed, subscribers, unique deliveries, dups,
+ * highest committed seq, subscribers that got something, sum of their first
+ * seqs], so bench/run can count losses after each subscriber's first
+ * delivery exactly (messages committed before a subscription was live are
+ * not owed to it).
  *
  * Everything is time-bounded: connecting (60 s max), then --idle S seconds of
  * idling (RSS probes), then sending for --duration S (or --max-msgs), then
- * --drain S for deliveries in flight; then the process prints one JSON line
+ * --drain S (at least; until 1.5 s pass without a delivery, at most +60 s)
+ * for deliveries in flight; then the process prints one JSON line
  * (histograms as [value_us, count] pairs, per-chat counts) and exits.
  * Coordination between processes: --ready-file is created once all
  * subscriptions are sent; sending starts when --go-file exists (if given).
@@ -27,6 +33,8 @@
  * server code: plain malloc).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +51,8 @@
 #define LG_MAX_CHATS 100000
 #define LG_READ_BYTES 65536
 #define LG_CONNECT_TIMEOUT_S 60
+#define LG_QUIET_S 1.5    /* drain ends after this long without a delivery */
+#define LG_DRAIN_MAX_S 60 /* drain never lasts longer than --drain + this */
 #define LG_HIST_SUB 128 /* sub-buckets per power of two: < 1% error */
 #define LG_HIST_BUCKETS (LG_HIST_SUB * 40)
 
@@ -99,6 +109,8 @@ typedef struct lg_chat {
     char id[40];
     char sender[40];
     uint64_t sent_ok, subs, uniq, dup, gaps;
+    int64_t max_seq;            /* highest seq a createMessage answered (senders) */
+    uint64_t nrecv, sum_first; /* subscribers with a delivery, sum of their first seqs */
 } lg_chat;
 
 static struct {
@@ -136,7 +148,7 @@ typedef struct lg_conn {
     bool is_ws, upgraded, open, busy;
     int idx;
     size_t chat;
-    int64_t last_seq;
+    int64_t last_seq, first_seq;
     char *part; /* unconsumed bytes between reads */
     size_t plen, pcap;
     uint64_t sent_at;
@@ -265,6 +277,10 @@ static void ws_on_text(lg_conn *c, const char *p, size_t n)
         st_gaps++;
         ch->gaps++;
     }
+    if (c->last_seq < 0 && seq >= 0) {
+        ch->nrecv++;
+        ch->sum_first += (uint64_t)seq;
+    }
     c->last_seq = seq;
     st_deliv++;
     if (!deliv_first) deliv_first = now;
@@ -332,7 +348,10 @@ static size_t http_parse(lg_conn *c, char *p, size_t n)
             hist_add(&lat_http, (now - c->sent_at) / 1000);
             if (ok) {
                 st_ok++;
-                chats[c->sent_chat].sent_ok++;
+                lg_chat *ch = &chats[c->sent_chat];
+                ch->sent_ok++;
+                int64_t sq = json_int(body, (size_t)cl, "\"seq\":");
+                if (sq > ch->max_seq) ch->max_seq = sq;
             } else {
                 st_err++;
                 if (st_err <= 3)
@@ -453,10 +472,24 @@ static int conn_start(lg_conn *c, const lg_target *t, int src)
     char sip[32];
     snprintf(sip, sizeof sip, "127.0.0.%d", 1 + src);
     uv_ip4_addr(sip, 0, &s);
-    if (opt.src_ips > 1) uv_tcp_bind(&c->tcp, (struct sockaddr *)&s, 0);
+    if (opt.src_ips > 1) {
+        /* IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect() for the
+         * whole 4-tuple, so ports in TIME_WAIT from an earlier run towards
+         * another server port do not exhaust the range */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd < 0 || setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) != 0 ||
+            bind(fd, (struct sockaddr *)&s, sizeof s) != 0 || uv_tcp_open(&c->tcp, fd) != 0) {
+            if (st_conn_fail < 3) fprintf(stderr, "loadgen: bind %s: %s\n", sip, strerror(errno));
+            if (fd >= 0) close(fd);
+            return -1;
+        }
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     c->creq.data = c;
-    return uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&a, on_connect);
+    int r = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&a, on_connect);
+    if (r != 0 && st_conn_fail < 3) fprintf(stderr, "loadgen: connect: %s\n", uv_strerror(r));
+    return r;
 }
 
 /* ---- sending ---- */
@@ -544,7 +577,11 @@ static void on_tick(uv_timer_t *t)
     case 4: {
         bool pending = false;
         for (int i = 0; i < opt.clients; i++) pending |= htc[i].busy && htc[i].open;
-        if ((!pending && el >= opt.drain) || el >= opt.drain + 10) {
+        /* at least --drain s; then until deliveries stop for LG_QUIET_S
+         * (a backlog at the server is still being delivered), at most
+         * LG_DRAIN_MAX_S */
+        bool quiet = !deliv_last || now - deliv_last > (uint64_t)(LG_QUIET_S * 1e9);
+        if ((!pending && el >= opt.drain && quiet) || el >= opt.drain + LG_DRAIN_MAX_S) {
             phase = 5;
             finish();
         }
@@ -583,9 +620,10 @@ static void finish(void)
     for (size_t i = 0; i < nchats; i++) {
         lg_chat *c = &chats[i];
         if (!c->sent_ok && !c->subs) continue;
-        fprintf(f, "%s\"%s\":[%llu,%llu,%llu,%llu]", first ? "" : ",", c->id,
+        fprintf(f, "%s\"%s\":[%llu,%llu,%llu,%llu,%lld,%llu,%llu]", first ? "" : ",", c->id,
                 (unsigned long long)c->sent_ok, (unsigned long long)c->subs,
-                (unsigned long long)c->uniq, (unsigned long long)c->dup);
+                (unsigned long long)c->uniq, (unsigned long long)c->dup, (long long)c->max_seq,
+                (unsigned long long)c->nrecv, (unsigned long long)c->sum_first);
         first = false;
     }
     fprintf(f, "}}\n");

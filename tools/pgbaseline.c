@@ -38,6 +38,11 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+typedef struct pb_result {
+    uint64_t ok, err;
+    double secs;
+} pb_result;
+
 static char (*chat_ids)[40], (*sender_ids)[40];
 static size_t nchats;
 
@@ -78,11 +83,9 @@ static int child(const char *db, bool insert, int idx, double duration, int out_
         PQclear(r);
     }
     PQfinish(c);
-    uint64_t res[2] = {ok, err};
-    double secs = t1 - t0;
-    if (write(out_fd, res, sizeof res) != sizeof res || write(out_fd, &secs, sizeof secs) != sizeof secs)
-        return 1;
-    return 0;
+    pb_result res = {ok, err, t1 - t0};
+    /* one write < PIPE_BUF: atomic, results of children never interleave */
+    return write(out_fd, &res, sizeof res) == sizeof res ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -140,13 +143,11 @@ int main(int argc, char **argv)
     uint64_t ok = 0, err = 0;
     double secs = 0;
     for (int i = 0; i < clients; i++) {
-        uint64_t res[2];
-        double s;
-        if (read(fds[0], res, sizeof res) != sizeof res || read(fds[0], &s, sizeof s) != sizeof s)
-            break;
-        ok += res[0];
-        err += res[1];
-        if (s > secs) secs = s;
+        pb_result res;
+        if (read(fds[0], &res, sizeof res) != sizeof res) break; /* a child failed */
+        ok += res.ok;
+        err += res.err;
+        if (res.secs > secs) secs = res.secs;
     }
     while (wait(NULL) > 0) {
     }
