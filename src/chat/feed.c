@@ -641,6 +641,12 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
             default: break;
             }
             if (!match) break;
+            /* notifications are about others' messages (the seed filters the
+             * sender out); the chat-list preview also goes to the sender's
+             * other devices */
+            if (s->field == RC_F_CHAT_MESSAGE_NOTIFICATION && s->user[0] &&
+                str_eq(gql_obj_get(payload, "senderId"), s->user))
+                break;
             if (!cache[s->field]) cache[s->field] = proto_event_new(payload);
             if (cache[s->field] && proto_sub_emit_event(s->ps, cache[s->field]) == 0)
                 rc.stats.delivered++;

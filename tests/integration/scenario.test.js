@@ -45,8 +45,15 @@ test('seed scenario: A/B/C across two senders and two receivers', async () => {
   const subB = record(cb, ADDED, { c: chat.id }, 'messageAdded');
   const subC = record(cc, ADDED, { c: chat.id }, 'messageAdded');
   const unreadC = record(cc, UNREAD_UPD, { u: C.id }, 'unreadCountUpdated');
+  const NOTE = 'subscription N($u: String!) { chatMessageNotification(userId: $u) { id chatId senderId } }';
+  const LIST = 'subscription L($u: String!) { messageUpdateForChatList(userId: $u) { id chatId content } }';
+  const notesA = record(ca, NOTE, { u: A.id }, 'chatMessageNotification');
+  const notesC = record(cc, NOTE, { u: C.id }, 'chatMessageNotification');
+  const listA = record(ca, LIST, { u: A.id }, 'messageUpdateForChatList');
+  const listC = record(cc, LIST, { u: C.id }, 'messageUpdateForChatList');
   await waitChannel(`chat:${chat.id}`, 2);
   await waitChannel(`user:${C.id}`, 1);
+  await waitChannel(`user:${A.id}`, 1);
   await sleep(100);
 
   // A sends through sender-1; B (receiver-2) and C (receiver-2) get it live
@@ -58,6 +65,13 @@ test('seed scenario: A/B/C across two senders and two receivers', async () => {
     assert.equal(s.events[0].sender.id, A.id);
   }
   await unreadC.waitFor(1);
+  // previews: the chat list of every participant (the sender's other
+  // devices too), notifications only for the others
+  await Promise.all([listA.waitFor(1), listC.waitFor(1), notesC.waitFor(1)]);
+  assert.equal(listA.events[0].id, m1.id);
+  assert.equal(notesC.events[0].id, m1.id);
+  await sleep(200);
+  assert.equal(notesA.events.length, 0);
   assert.equal(unreadC.events[0].unreadCount, 1);
   assert.equal(unreadC.events[0].chatId, chat.id);
 
