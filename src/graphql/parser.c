@@ -468,7 +468,7 @@ static void parse_selection(gql_parser *p, gql_selection *s)
         bool has_on = OPTIONAL_KW(p, "on");
         if (!has_on && peek(p, GQL_TOK_NAME)) {
             s->kind = GQL_SEL_FRAGMENT_SPREAD;
-            s->name = parse_name(p, NULL);
+            s->name = parse_name(p, &s->name_loc);
             parse_directives(p, false, &s->dirs, &s->ndirs);
             return;
         }
@@ -479,10 +479,10 @@ static void parse_selection(gql_parser *p, gql_selection *s)
         return;
     }
     s->kind = GQL_SEL_FIELD;
-    s->name = parse_name(p, NULL);
+    s->name = parse_name(p, &s->name_loc);
     if (optional(p, GQL_TOK_COLON)) {
         s->alias = s->name;
-        s->name = parse_name(p, NULL);
+        s->name = parse_name(p, &s->name_loc);
     }
     parse_arguments(p, false, &s->args, &s->nargs);
     parse_directives(p, false, &s->dirs, &s->ndirs);
@@ -524,7 +524,7 @@ static void parse_var_defs(gql_parser *p, gql_operation *op)
         memset(&v, 0, sizeof v);
         parse_description(p); /* graphql-js 16 accepts (and we drop) descriptions here */
         v.loc = expect(p, GQL_TOK_DOLLAR).loc;
-        v.name = parse_name(p, NULL);
+        v.name = parse_name(p, &v.name_loc);
         expect(p, GQL_TOK_COLON);
         v.type = parse_type(p);
         if (optional(p, GQL_TOK_EQUALS)) {
@@ -547,7 +547,7 @@ static gql_operation *parse_operation(gql_parser *p)
         return op;
     }
     op->op = parse_operation_type(p);
-    if (peek(p, GQL_TOK_NAME)) op->name = parse_name(p, NULL);
+    if (peek(p, GQL_TOK_NAME)) op->name = parse_name(p, &op->name_loc);
     parse_var_defs(p, op);
     parse_directives(p, false, &op->dirs, &op->ndirs);
     op->sel = parse_selection_set(p);
@@ -560,7 +560,7 @@ static gql_fragment *parse_fragment(gql_parser *p, gql_loc loc)
     f->loc = loc;
     EXPECT_KW(p, "fragment");
     if (IS_KW(p, &p->tok, "on")) unexpected(p, &p->tok);
-    f->name = parse_name(p, NULL);
+    f->name = parse_name(p, &f->name_loc);
     EXPECT_KW(p, "on");
     f->type_cond = parse_name(p, &f->type_cond_loc);
     parse_directives(p, false, &f->dirs, &f->ndirs);
