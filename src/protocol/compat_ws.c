@@ -30,6 +30,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/auth.h"
 #include "compat.h"
@@ -138,8 +139,9 @@ static void now_iso(char *out, size_t len)
     time_t s = (time_t)tv.tv_sec;
     struct tm tm;
     gmtime_r(&s, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+    char day[32];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, len, "%.20s.%03uZ", day, (unsigned)((tv.tv_usec / 1000) % 1000));
 }
 
 static cws_room *room_find(cws_conn *c, const char *id)
@@ -226,7 +228,7 @@ static void on_presence(cws_conn *c, const char *room, const gql_value *p)
     const gql_value *on = gql_obj_get(p, "online");
     const char *uid = compat_str(p, "userId");
     if (!uid) return;
-    char ts[40];
+    char ts[64];
     now_iso(ts, sizeof ts);
     cd_buf b;
     cd_buf_init(&b);
@@ -602,7 +604,7 @@ static bool rate_ok(cws_conn *c)
 
 static void send_connected(cws_conn *c)
 {
-    char ts[40];
+    char ts[64];
     now_iso(ts, sizeof ts);
     cd_buf b;
     cd_buf_init(&b);
