@@ -145,28 +145,40 @@ function ChatApp({ me, onSignOut }) {
   const [error, setError] = useState('');
   const unreadSeq = useRef({}); // chatId -> seq of the count shown
 
+  // presence: onlineUsers per chat (User.online is not filled in lists)
+  const loadOnline = useCallback(async (list) => {
+    if (!list.length) return;
+    try {
+      const d = await net.query(ops.onlineQuery(list.map((c) => c.id)));
+      setOnline((o) => {
+        const n = { ...o };
+        list.forEach((c, i) => {
+          const on = new Set((d[`o${i}`] || []).map((u) => u.id));
+          for (const id of c.participantIds) n[id] = on.has(id);
+        });
+        return n;
+      });
+    } catch {
+      /* dots stay as they are */
+    }
+  }, []);
+
   const upsert = useCallback((chat) => {
     setChats((cs) => sortChats([chat, ...cs.filter((c) => c.id !== chat.id)].filter((c) => c.isActive !== false)));
-    setOnline((o) => {
-      const n = { ...o };
-      for (const p of chat.participants || []) if (p.online !== null && p.online !== undefined && !(p.id in n)) n[p.id] = p.online;
-      return n;
-    });
-  }, []);
+    loadOnline([chat]);
+  }, [loadOnline]);
 
   const loadChats = useCallback(async () => {
     try {
       const d = await net.query(ops.GET_CHATS);
       setChats(sortChats(d.chats));
-      const o = {};
-      for (const c of d.chats) for (const p of c.participants || []) o[p.id] = !!p.online;
-      setOnline(o);
+      loadOnline(d.chats);
       unreadSeq.current = {};
       setError('');
     } catch (e) {
       setError(net.errText(e));
     }
-  }, []);
+  }, [loadOnline]);
 
   useEffect(() => {
     net.wsClient();

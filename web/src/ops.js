@@ -34,6 +34,12 @@ export function readStatusQuery(ids) {
   return gql(`query MessageReadStatuses { ${parts.join('\n')} }`);
 }
 
+/** Who is online in each of many chats (aliases o0, o1, ...). */
+export function onlineQuery(chatIds) {
+  const parts = chatIds.map((id, i) => `o${i}: onlineUsers(chatId: ${JSON.stringify(id)}) { id }`);
+  return gql(`query OnlineUsers { ${parts.join('\n')} }`);
+}
+
 // subscriptions (graphql-ws, receiver)
 export const SUB_CHAT_EVENTS = `subscription ChatEvents($chatId: ID!, $afterSeq: Int) {
   chatEvents(chatId: $chatId, afterSeq: $afterSeq) { chatId seq kind userId upToSeq readAt message { ${MSG} } } }`;

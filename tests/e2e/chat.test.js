@@ -1,0 +1,222 @@
+// Browser test of the web client — the seeds' multi-instance scenario, three
+// users in three browser contexts, each on a different sender/receiver pair:
+// A creates a group with B and C and sends; B and C see it live; unread dots
+// appear and clear; ✓✓ stays gray until both B and C opened the chat, then
+// turns blue; typing shows; edit and delete reach the others; C switches its
+// receiver and keeps receiving; a receiver is killed and A's UI reconnects to
+// the other one and shows every message sent meanwhile exactly once.
+// Screenshots of the main screens: see SHOTS.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import fs from 'node:fs';
+import { startSystem, launchBrowser, ensureWebBuilt, repoRoot } from './lib.js';
+
+const WAIT = 20000; // ms for any visible state to appear
+// build/e2e-screenshots by default (make test must not dirty the tree);
+// CHATD_E2E_SCREENSHOTS=docs/screenshots refreshes the README's pictures
+const SHOTS = path.resolve(repoRoot, process.env.CHATD_E2E_SCREENSHOTS || 'build/e2e-screenshots');
+const sfx = Date.now().toString(36).slice(-5);
+
+let sys;
+let browser;
+const pages = {};
+
+before(async () => {
+  ensureWebBuilt();
+  sys = await startSystem();
+  browser = await launchBrowser();
+  fs.mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (sys) await sys.stop();
+});
+
+async function shot(page, name) {
+  if (process.env.CHATD_E2E_SCREENSHOTS === 'off') return;
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+async function newPage(label) {
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 720 } });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.log(`[${label} pageerror] ${e.message}`));
+  page.setDefaultTimeout(WAIT);
+  await page.goto(sys.url);
+  return page;
+}
+
+// picks sender/receiver instance i on the login screen (the page reloads)
+async function chooseInstances(page, sender, receiver) {
+  for (const [name, idx] of [['sender', sender], ['receiver', receiver]]) {
+    const sel = page.getByLabel(name === 'sender' ? 'Sender' : 'Receiver');
+    if ((await sel.inputValue()) !== String(idx)) {
+      await Promise.all([page.waitForEvent('load'), sel.selectOption(String(idx))]);
+    }
+  }
+}
+
+async function signUp(page, username, displayName) {
+  await page.getByRole('tab', { name: 'Sign up' }).click();
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Display name').fill(displayName);
+  await page.getByLabel('Password').fill('correct horse 42');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByTestId('me').filter({ hasText: displayName }).waitFor();
+  await page.locator('[data-status=connected]').waitFor();
+}
+
+const chatItem = (page, name) => page.locator('nav[aria-label=Chats] button.chatitem', { hasText: name });
+const bodies = (page) => page.getByTestId('message-body');
+
+async function send(page, text) {
+  const box = page.getByRole('textbox', { name: 'Message', exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+  await page.locator('li[data-testid=message]', { hasText: text }).waitFor();
+}
+
+async function countOf(page, text) {
+  return page.locator('[data-testid=message-body]', { hasText: new RegExp(`^${text}$`) }).count();
+}
+
+test('three users on different instances: live messages, unread, receipts, typing, failover', { timeout: 240000 }, async () => {
+  const names = { A: `alice_${sfx}`, B: `bob_${sfx}`, C: `carol_${sfx}` };
+  const A = (pages.A = await newPage('A'));
+  const B = (pages.B = await newPage('B'));
+  const C = (pages.C = await newPage('C'));
+
+  // the seeds' assignment: A s1/r1, B s1/r2, C s2/r1
+  await chooseInstances(A, 0, 0);
+  await chooseInstances(B, 0, 1);
+  await chooseInstances(C, 1, 0);
+  await shot(A, 'login');
+  await signUp(A, names.A, 'Alice');
+  await signUp(B, names.B, 'Bob');
+  await signUp(C, names.C, 'Carol');
+  const r = sys.ports.receiver;
+  const s = sys.ports.sender;
+  await B.getByTestId('in-use').filter({ hasText: `sender :${s[0]} · receiver :${r[1]}` }).waitFor();
+  await C.getByTestId('in-use').filter({ hasText: `sender :${s[1]} · receiver :${r[0]}` }).waitFor();
+
+  // A creates the group
+  await A.getByRole('button', { name: 'New chat' }).click();
+  const dlg = A.getByRole('dialog', { name: 'New chat' });
+  await dlg.getByLabel('Chat name').fill('Project X');
+  for (const n of [names.B, names.C]) {
+    await dlg.getByLabel('Search people').fill(n);
+    await dlg.getByRole('checkbox', { name: new RegExp(n) }).check();
+  }
+  await shot(A, 'create-chat');
+  await dlg.getByRole('button', { name: 'Create chat' }).click();
+  await A.getByRole('region', { name: 'Chat Project X' }).waitFor();
+
+  // B and C see the chat appear live
+  await chatItem(B, 'Project X').waitFor();
+  await chatItem(C, 'Project X').waitFor();
+
+  // A sends; B and C get preview + unread badge live
+  await send(A, 'hello from A');
+  const ticks = A.locator('li[data-testid=message]', { hasText: 'hello from A' }).getByTestId('ticks');
+  await ticks.and(A.locator('[data-read=false]')).waitFor();
+  for (const P of [B, C]) {
+    await chatItem(P, 'Project X').getByTestId('preview').filter({ hasText: 'hello from A' }).waitFor();
+    await chatItem(P, 'Project X').getByLabel('1 unread').waitFor();
+  }
+  await shot(B, 'chat-list-unread');
+
+  // B opens: its dot clears; A's ticks stay gray (C has not read)
+  await chatItem(B, 'Project X').click();
+  await B.locator('li[data-testid=message]', { hasText: 'hello from A' }).waitFor();
+  await chatItem(B, 'Project X').getByTestId('unread').waitFor({ state: 'detached' });
+  // give a wrong blue tick a fair chance to show before asserting gray
+  await B.waitForTimeout(500);
+  assert.equal(await ticks.getAttribute('data-read'), 'false', 'read by B only: still gray');
+
+  // C opens: now blue
+  await chatItem(C, 'Project X').click();
+  await C.locator('li[data-testid=message]', { hasText: 'hello from A' }).waitFor();
+  await chatItem(C, 'Project X').getByTestId('unread').waitFor({ state: 'detached' });
+  await A.locator('li[data-testid=message]', { hasText: 'hello from A' }).locator('[data-testid=ticks][data-read=true]').waitFor();
+
+  // replies reach everyone; online dots show the others
+  await send(C, 'hi from C');
+  await A.locator('li[data-testid=message]', { hasText: 'hi from C' }).waitFor();
+  await B.locator('li[data-testid=message]', { hasText: 'hi from C' }).waitFor();
+  await chatItem(A, 'Project X').getByTestId('online').waitFor();
+
+  // typing
+  await B.getByRole('textbox', { name: 'Message', exact: true }).pressSequentially('typing something', { delay: 10 });
+  await A.getByTestId('typing').filter({ hasText: 'Bob is typing' }).waitFor();
+  await shot(A, 'chat-window');
+  await B.getByRole('textbox', { name: 'Message', exact: true }).fill('');
+
+  // edit and delete own messages
+  const mine = A.locator('li[data-testid=message]', { hasText: 'hello from A' });
+  await mine.hover();
+  await mine.getByRole('button', { name: 'Edit message' }).click();
+  await A.getByLabel('Edit message').fill('hello from A (edited)');
+  await A.getByLabel('Edit message').press('Enter');
+  await B.locator('li[data-testid=message]', { hasText: 'hello from A (edited)' }).getByText('edited', { exact: true }).waitFor();
+  await send(A, 'to be deleted');
+  await C.locator('li[data-testid=message]', { hasText: 'to be deleted' }).waitFor();
+  const del = A.locator('li[data-testid=message]', { hasText: 'to be deleted' });
+  await del.hover();
+  await del.getByRole('button', { name: 'Delete message' }).click();
+  await C.locator('li[data-testid=message]', { hasText: 'to be deleted' }).waitFor({ state: 'detached' });
+  await C.getByText('Message deleted').waitFor();
+
+  // C switches its receiver (page reloads, session kept) and keeps receiving
+  await Promise.all([C.waitForEvent('load'), C.getByLabel('Receiver').selectOption('1')]);
+  await C.getByTestId('in-use').filter({ hasText: `receiver :${r[1]}` }).waitFor();
+  await C.locator('[data-status=connected]').waitFor();
+  await chatItem(C, 'Project X').click();
+  await C.locator('li[data-testid=message]', { hasText: 'hi from C' }).waitFor();
+  await send(A, 'after the switch');
+  await C.locator('li[data-testid=message]', { hasText: 'after the switch' }).waitFor();
+
+  // receiver 1 (A's) dies; B sends while A reconnects; A shows all, once
+  await sys.procs.receiver[0].stop('SIGKILL');
+  await A.locator('[data-status=reconnecting]').waitFor();
+  const outage = ['during outage 1', 'during outage 2', 'during outage 3'];
+  for (const t of outage) await send(B, t);
+  await A.locator('[data-status=connected]').waitFor();
+  await A.getByTestId('in-use').filter({ hasText: `receiver :${r[1]}` }).waitFor();
+  for (const t of outage) await A.locator('li[data-testid=message]', { hasText: t }).waitFor();
+  await send(B, 'after failover');
+  await A.locator('li[data-testid=message]', { hasText: 'after failover' }).waitFor();
+  for (const t of [...outage, 'hi from C', 'after the switch', 'after failover']) {
+    assert.equal(await countOf(A, t), 1, `A shows "${t}" once`);
+  }
+  // seq order in the DOM
+  const seqs = await A.locator('li[data-testid=message]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+  assert.equal(new Set(seqs).size, seqs.length);
+  await bodies(A).first().waitFor();
+});
+
+test('a failed send shows Retry and the retry delivers once', { timeout: 60000 }, async () => {
+  const A = pages.A;
+  assert.ok(A, 'needs the first test');
+  // both senders down → the send fails visibly
+  await A.context().setOffline(false);
+  await A.route(/\/graphql$/, (route) => {
+    const body = route.request().postData() || '';
+    if (body.includes('CreateMessage')) return route.abort('connectionrefused');
+    return route.continue();
+  });
+  const box = A.getByRole('textbox', { name: 'Message', exact: true });
+  await box.fill('retry me');
+  await box.press('Enter');
+  const failed = A.locator('li[data-testid=pending].failed', { hasText: 'retry me' });
+  await failed.waitFor();
+  await shot(A, 'send-failed');
+  await A.unroute(/\/graphql$/);
+  await failed.getByRole('button', { name: 'Retry' }).click();
+  await A.locator('li[data-testid=message]', { hasText: 'retry me' }).waitFor();
+  await A.locator('li[data-testid=pending]').waitFor({ state: 'detached' });
+  await pages.B.locator('li[data-testid=message]', { hasText: 'retry me' }).waitFor();
+  assert.equal(await countOf(pages.B, 'retry me'), 1);
+});
