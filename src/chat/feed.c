@@ -32,6 +32,7 @@
 #define RC_SCRATCH_BLOCK 4096     /* scratch arena block for one event */
 #define RC_ID_MAX 40              /* a UUID and its NUL, with room */
 #define RC_START_BATCH 1000       /* subscribe lookups answered by one statement */
+#define RC_NOTE_SEQS 64           /* (chat, kind) seqs remembered per user channel */
 
 typedef enum rc_kind { RC_K_CHAT, RC_K_EPH, RC_K_USER, RC_K_PRESENCE } rc_kind;
 
@@ -53,7 +54,19 @@ struct rc_chan {
     bool retry;              /* the last fill failed: the retry timer pumps it */
     bool has_dead;           /* some subscriber waits for the sweep */
     proto_server *srv;
+    /* user channels: newest seq seen per (chat, kind) of notification, so a
+     * notification overtaken by a newer one of the same chat is dropped
+     * (two senders may publish them out of commit order). Allocated on
+     * the first notification; a ring of RC_NOTE_SEQS entries. */
+    struct rc_note_seq *note_seqs;
+    unsigned note_next;
 };
+
+typedef struct rc_note_seq {
+    char chat[RC_ID_MAX];
+    char kind[16];
+    int64_t seq;
+} rc_note_seq;
 
 struct rc_sub {
     rc_sub *next, *prev;     /* in chan->subs */
@@ -203,6 +216,7 @@ static bool chan_maybe_free(rc_chan *c)
     while (*pp && *pp != c) pp = &(*pp)->hnext;
     if (*pp) *pp = c->hnext;
     rc.stats.channels--;
+    cd_free(c->note_seqs);
     cd_free(c);
     return true;
 }
@@ -589,6 +603,36 @@ static void on_chat_message(rc_chan *c, const char *data, size_t len)
     if (chan_min_last(c) < c->known) chan_pump(c, false);
 }
 
+/* User channels: false when a notification of (chat, kind) with a newer
+ * seq was already delivered (the stale one is dropped); records seq. */
+static bool note_fresh(rc_chan *c, const gql_value *chat, const gql_value *kind,
+                       const gql_value *seq)
+{
+    if (!chat || chat->kind != GQL_V_STRING || chat->len >= RC_ID_MAX || !kind ||
+        kind->kind != GQL_V_STRING || kind->len >= 16 || !seq || seq->kind != GQL_V_INT)
+        return true;
+    if (!c->note_seqs) {
+        c->note_seqs = cd_calloc(RC_NOTE_SEQS, sizeof *c->note_seqs);
+        if (!c->note_seqs) return true;
+    }
+    for (unsigned i = 0; i < RC_NOTE_SEQS; i++) {
+        rc_note_seq *n = &c->note_seqs[i];
+        if (strlen(n->chat) == chat->len && memcmp(n->chat, chat->u.s, chat->len) == 0 &&
+            strlen(n->kind) == kind->len && memcmp(n->kind, kind->u.s, kind->len) == 0) {
+            if (seq->u.i < n->seq) return false;
+            n->seq = seq->u.i;
+            return true;
+        }
+    }
+    rc_note_seq *n = &c->note_seqs[c->note_next++ % RC_NOTE_SEQS];
+    memcpy(n->chat, chat->u.s, chat->len);
+    n->chat[chat->len] = 0;
+    memcpy(n->kind, kind->u.s, kind->len);
+    n->kind[kind->len] = 0;
+    n->seq = seq->u.i;
+    return true;
+}
+
 /* typing / presence / user notifications: no seq, personalised values. */
 static void on_plain_message(rc_chan *c, const char *data, size_t len)
 {
@@ -603,6 +647,12 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
     const gql_value *kind = gql_obj_get(&v, "kind");
     const gql_value *uid = gql_obj_get(&v, "userId");
     const gql_value *payload = gql_obj_get(&v, "data");
+    if (c->kind == RC_K_USER &&
+        !note_fresh(c, gql_obj_get(&v, "chatId"), kind, gql_obj_get(&v, "seq"))) {
+        rc.stats.duplicates++;
+        cd_arena_free(&a);
+        return;
+    }
     proto_event *cache[RC_F_COUNT] = {0};
     c->busy++;
     for (rc_sub *s = c->subs; s; s = s->next) {

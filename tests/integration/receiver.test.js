@@ -326,3 +326,25 @@ describe('presence after a crash', () => {
     assert.ok(Date.now() - killedAt <= 2500 + 500, `offline after ${Date.now() - killedAt} ms`);
   });
 });
+
+describe('per-user notifications', () => {
+  test('a notification overtaken by a newer one of the same chat is dropped', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
+    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
+    await waitChannel(`user:${b.id}`, 1);
+    await sleep(100);
+    const m = await send(s1, a, chat.id, 'count me');
+    await rec.waitFor(1);
+    assert.deepEqual(rec.events[0], { chatId: chat.id, unreadCount: 1, seq: m.seq });
+    const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
+    pub(`user:${b.id}`, note(m.seq - 1, 99)); // stale: published late by a slower sender
+    pub(`user:${b.id}`, note(m.seq + 5, 7));
+    await rec.waitFor(2);
+    await sleep(200);
+    assert.deepEqual(rec.events.map((e) => e.unreadCount), [1, 7]);
+  });
+});
