@@ -17,6 +17,9 @@
  * connection prepares every registered statement right after it connects and
  * before it takes work. Passing a registered name as `sql` to a query runs
  * the prepared statement; any other string is run as SQL text with params.
+ * A connection that has not prepared a name yet (registered while it was
+ * leased) or whose PREPARE failed runs the registered SQL text instead, so
+ * the caller sees the server's real error for a bad statement.
  *
  * Failure: a connection that drops fails its in-flight unit with CD_EUNAVAIL
  * and reconnects with exponential backoff (PG_RECONNECT_MIN_MS doubling up
