@@ -163,7 +163,8 @@ const httpServer = http.createServer(app);
 const plugins = [ApolloServerPluginDrainHttpServer({ httpServer })];
 if (role === 'receiver') {
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const cleanup = useServer({ schema }, wsServer);
+  // the bench opens up to 19k connections at once: the same 60 s init wait as chatd gets
+  const cleanup = useServer({ schema, connectionInitWaitTimeout: 60_000 }, wsServer);
   plugins.push({ async serverWillStart() { return { async drainServer() { await cleanup.dispose(); } }; } });
 }
 const server = new ApolloServer({ schema, plugins });
