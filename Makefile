@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration run run-single bench bench-quick clean
+.PHONY: graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
 
 all: debug
 
@@ -42,6 +42,10 @@ fuzz-smoke: fuzz-build
 integration: debug
 	scripts/test-integration
 
+# The web client in Debian's chromium (playwright-core) against 2x each role.
+e2e: debug
+	tests/e2e/run.sh
+
 # The engine against graphql-js on the same schemas, data and documents.
 graphql-diff: debug
 	tests/graphql-diff/run.sh build/debug/gqlrun
@@ -51,6 +55,7 @@ test: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) graphql-diff
 	$(MAKE) integration
+	$(MAKE) e2e
 
 run: deps release
 	scripts/run-all

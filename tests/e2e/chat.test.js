@@ -31,7 +31,10 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (sys) await sys.stop();
+  if (sys) {
+    const reports = await sys.stop();
+    assert.deepEqual(reports, [], 'no sanitizer report from any chatd');
+  }
 });
 
 async function shot(page, name) {

@@ -124,9 +124,17 @@ export async function startSystem() {
     url: webOrigin,
     ports,
     procs,
+    /** Stops everything; returns the sanitizer reports found in chatd's output. */
     async stop() {
       await webH.stop();
-      for (const role of ['receiver', 'sender', 'user']) for (const p of procs[role]) await p.stop();
+      const reports = [];
+      for (const role of ['receiver', 'sender', 'user']) {
+        for (const p of procs[role]) {
+          await p.stop();
+          if (/AddressSanitizer|runtime error:|LeakSanitizer/.test(p.logs())) reports.push(`${p.name}:\n${p.logs()}`);
+        }
+      }
+      return reports;
     },
   };
 }
