@@ -595,15 +595,20 @@ void proto_http_handle(http_request *req, void *user)
         return;
     }
     if (strcmp(req->method, "OPTIONS") == 0) {
+        /* the seed-003 REST API also takes DELETE (compat.h) */
+        const char *methods = strncmp(path, COMPAT_API_PREFIX, strlen(COMPAT_API_PREFIX)) == 0
+                                  ? "GET, POST, DELETE, OPTIONS"
+                                  : "GET, POST, OPTIONS";
         if (!cors) {
-            respond(req, 204, NULL, "Allow: GET, POST, OPTIONS\r\n", NULL, 0);
+            respond(req, 204, NULL, cd_arena_sprintf(req->arena, "Allow: %s\r\n", methods), NULL,
+                    0);
             return;
         }
         char *extra = cd_arena_sprintf(req->arena,
-                                       "%sAccess-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                                       "%sAccess-Control-Allow-Methods: %s\r\n"
                                        "Access-Control-Allow-Headers: " PROTO_CORS_ALLOW_HEADERS
                                        "\r\nAccess-Control-Max-Age: %d\r\n",
-                                       cors, PROTO_CORS_MAX_AGE);
+                                       cors, methods, PROTO_CORS_MAX_AGE);
         respond(req, 204, NULL, extra, NULL, 0);
         return;
     }

@@ -182,6 +182,12 @@ test('REST chat routes: rooms, messages (paging), unread, read, online, direct; 
   assert.equal((await rest('POST', '/chat/direct', { token: a.token, body: { targetUserId: 'nope' } })).status, 400);
   assert.equal((await rest('POST', '/chat/direct', { token: a.token, body: { targetUserId: a.id } })).status, 400);
   assert.equal((await rest('DELETE', `/chat/rooms/${chat.id}/messages`, { token: a.token })).status, 405);
+  // CORS: the seed's web origins may call the API, DELETE included
+  const pre = await fetch(`${srv.base}/api/v1/chat/rooms/${chat.id}/cleanup`, { method: 'OPTIONS', headers: { origin: 'http://localhost:3000', 'access-control-request-method': 'DELETE' } });
+  assert.equal(pre.status, 204);
+  assert.match(pre.headers.get('access-control-allow-methods'), /DELETE/);
+  const cors = await fetch(`${srv.base}/api/v1/chat/rooms`, { headers: { origin: 'http://localhost:3000', authorization: `Bearer ${a.token}` } });
+  assert.equal(cors.headers.get('access-control-allow-origin'), 'http://localhost:3000');
   const big = await fetch(`${srv.base}/api/v1/chat/direct`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) }).catch(() => ({ status: 413 }));
   assert.equal(big.status, 413);
 });
