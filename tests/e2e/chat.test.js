@@ -74,15 +74,20 @@ async function signUp(page, username, displayName) {
 const chatItem = (page, name) => page.locator('nav[aria-label=Chats] button.chatitem', { hasText: name });
 const bodies = (page) => page.getByTestId('message-body');
 
+const exact = (text) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+// the message whose body is exactly text
+const msg = (page, text) =>
+  page.locator('li[data-testid=message]').filter({ has: page.getByTestId('message-body').filter({ hasText: exact(text) }) });
+
 async function send(page, text) {
   const box = page.getByRole('textbox', { name: 'Message', exact: true });
   await box.fill(text);
   await box.press('Enter');
-  await page.locator('li[data-testid=message]', { hasText: text }).waitFor();
+  await msg(page, text).waitFor();
 }
 
 async function countOf(page, text) {
-  return page.locator('[data-testid=message-body]', { hasText: new RegExp(`^${text}$`) }).count();
+  return page.getByTestId('message-body').filter({ hasText: exact(text) }).count();
 }
 
 test('three users on different instances: live messages, unread, receipts, typing, failover', { timeout: 240000 }, async () => {
@@ -108,16 +113,20 @@ test('three users on different instances: live messages, unread, receipts, typin
   await A.getByRole('button', { name: 'New chat' }).click();
   const dlg = A.getByRole('dialog', { name: 'New chat' });
   await dlg.getByLabel('Chat name').fill('Project X');
-  for (const n of [names.B, names.C]) {
-    await dlg.getByLabel('Search people').fill(n);
-    await dlg.getByRole('checkbox', { name: new RegExp(n) }).check();
-  }
+  await dlg.getByLabel('Search people').fill(names.B);
+  await dlg.getByRole('checkbox', { name: new RegExp(names.B) }).check();
   await shot(A, 'create-chat');
   await dlg.getByRole('button', { name: 'Create chat' }).click();
   await A.getByRole('region', { name: 'Chat Project X' }).waitFor();
+  await chatItem(B, 'Project X').waitFor(); // live, via chatAdded
 
-  // B and C see the chat appear live
-  await chatItem(B, 'Project X').waitFor();
+  // ... and adds C (AddUsersModal); C sees the chat appear live
+  await A.getByRole('button', { name: 'Add people' }).click();
+  const add = A.getByRole('dialog', { name: /Add people/ });
+  await add.getByLabel('Search people').fill(names.C);
+  await add.getByRole('checkbox', { name: new RegExp(names.C) }).check();
+  await add.getByRole('button', { name: 'Add' }).click();
+  await A.getByText('3 members').waitFor();
   await chatItem(C, 'Project X').waitFor();
 
   // A sends; B and C get preview + unread badge live
@@ -222,4 +231,36 @@ test('a failed send shows Retry and the retry delivers once', { timeout: 60000 }
   await A.locator('li[data-testid=pending]').waitFor({ state: 'detached' });
   await pages.B.locator('li[data-testid=message]', { hasText: 'retry me' }).waitFor();
   assert.equal(await countOf(pages.B, 'retry me'), 1);
+});
+
+test('direct chat: history is paged by seq when scrolling up', { timeout: 90000 }, async () => {
+  const A = pages.A;
+  const B = pages.B;
+  assert.ok(A && B, 'needs the first test');
+  const bob = await B.getByTestId('me').textContent();
+  await A.getByRole('button', { name: 'New chat' }).click();
+  const dlg = A.getByRole('dialog', { name: 'New chat' });
+  await dlg.getByRole('radio', { name: 'Direct' }).check();
+  await dlg.getByLabel('Search people').fill('bob_');
+  await dlg.getByRole('radio', { name: new RegExp(bob) }).check();
+  await dlg.getByRole('button', { name: 'Create chat' }).click();
+  await A.getByRole('region', { name: `Chat ${bob}` }).waitFor();
+  const N = 45; // more than one page (30)
+  for (let i = 1; i <= N; i++) await send(A, `m${i}`);
+  await chatItem(B, 'Alice').getByLabel(`${N} unread`).waitFor();
+  await chatItem(B, 'Alice').click();
+  await msg(B, `m${N}`).waitFor();
+  // only the newest page first
+  assert.equal(await countOf(B, 'm1'), 0);
+  // scroll to the top until the first message is loaded
+  const list = B.getByRole('list', { name: 'Messages' });
+  for (let k = 0; k < 10 && (await countOf(B, 'm1')) === 0; k++) {
+    await list.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    await B.waitForTimeout(300);
+  }
+  await msg(B, 'm1').waitFor();
+  for (let i = 1; i <= N; i++) assert.equal(await countOf(B, `m${i}`), 1, `m${i} once`);
+  const seqs = await B.locator('li[data-testid=message]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+  await chatItem(B, 'Alice').getByTestId('unread').waitFor({ state: 'detached' });
 });
