@@ -176,6 +176,11 @@ static void write_user(cd_buf *b, const gql_value *u)
 
 void compat_write_message(cd_buf *b, const gql_value *m)
 {
+    compat_write_message_as(b, m, m && m->kind == GQL_V_OBJECT ? gql_obj_get(m, "sender") : NULL);
+}
+
+void compat_write_message_as(cd_buf *b, const gql_value *m, const gql_value *sender)
+{
     cd_buf_putc(b, '{');
     put_field(b, "id", m, "id");
     cd_buf_putc(b, ',');
@@ -191,7 +196,7 @@ void compat_write_message(cd_buf *b, const gql_value *m)
     cd_buf_putc(b, ',');
     put_field(b, "sequenceId", m, "seq");
     cd_buf_puts(b, ",\"sender\":");
-    write_user(b, m && m->kind == GQL_V_OBJECT ? gql_obj_get(m, "sender") : NULL);
+    write_user(b, sender);
     cd_buf_putc(b, ',');
     put_field(b, "createdAt", m, "createdAt");
     cd_buf_putc(b, ',');

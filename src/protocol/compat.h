@@ -85,11 +85,13 @@ int compat_status_for(const char *code);
 /* Seed-003 JSON for a GraphQL Message OBJECT (COMPAT_MSG_FIELDS) / a Chat
  * (COMPAT_ROOM_FIELDS). */
 void compat_write_message(cd_buf *b, const gql_value *m);
+/* Same with the sender given (a User OBJECT or NULL) instead of m.sender. */
+void compat_write_message_as(cd_buf *b, const gql_value *m, const gql_value *sender);
 void compat_write_room(cd_buf *b, const gql_value *c);
 #define COMPAT_USER_FIELDS "id username displayName"
-#define COMPAT_MSG_FIELDS                                                                          \
-    "id chatId senderId content type metadata seq createdAt isEdited editedAt deletedAt "          \
-    "sender { " COMPAT_USER_FIELDS " }"
+#define COMPAT_MSG_BASE_FIELDS                                                                     \
+    "id chatId senderId content type metadata seq createdAt isEdited editedAt deletedAt"
+#define COMPAT_MSG_FIELDS COMPAT_MSG_BASE_FIELDS " sender { " COMPAT_USER_FIELDS " }"
 #define COMPAT_ROOM_FIELDS                                                                         \
     "id name description chatType participantIds isActive createdAt updatedAt lastSeq "           \
     "unreadCount participants { " COMPAT_USER_FIELDS " } lastMessage { " COMPAT_MSG_FIELDS " }"

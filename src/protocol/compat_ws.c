@@ -41,7 +41,8 @@ typedef struct cws_room {
     struct cws_room *next;
     char id[40];
     bool joined;  /* subscriptions running */
-    cd_buf names; /* participants: "id\0username\0" pairs (typing events) */
+    cd_buf names; /* participants: "id\0username\0displayName\0" (typing events and
+                   * message senders, so live events need no user lookup) */
 } cws_room;
 
 typedef struct cws_conn {
@@ -63,7 +64,7 @@ typedef struct cws_conn {
 } cws_conn;
 
 /* One in-flight compat_gql of a conn. */
-typedef enum cws_req_kind { Q_JOIN, Q_SEND, Q_READ, Q_TYPING } cws_req_kind;
+typedef enum cws_req_kind { Q_JOIN, Q_SEND, Q_READ, Q_TYPING, Q_NAMES } cws_req_kind;
 typedef struct cws_req {
     struct cws_req *next; /* write queue */
     char *query;          /* queued writes: the operation and variables */
@@ -151,20 +152,28 @@ static cws_room *room_find(cws_conn *c, const char *id)
     return NULL;
 }
 
-static const char *room_username(cws_room *r, const char *uid)
+/* The participant's username (and display name, "" when none), or NULL. */
+static const char *room_username(cws_room *r, const char *uid, const char **display)
 {
     const char *p = r ? r->names.data : NULL;
     const char *end = p ? p + r->names.len : NULL;
     while (p && p < end) {
         const char *name = p + strlen(p) + 1;
         if (name >= end) break;
-        if (strcmp(p, uid) == 0) return name;
-        p = name + strlen(name) + 1;
+        const char *disp = name + strlen(name) + 1;
+        if (disp >= end) break;
+        if (strcmp(p, uid) == 0) {
+            if (display) *display = disp;
+            return name;
+        }
+        p = disp + strlen(disp) + 1;
     }
     return NULL;
 }
 
 /* ---- live events from the embedded connection ---- */
+
+static void refresh_names(cws_conn *c, const char *room);
 
 static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
 {
@@ -178,8 +187,19 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
     cd_buf b;
     cd_buf_init(&b);
     if (type && m && m->kind == GQL_V_OBJECT) {
+        /* the sender from the room's participant list (joinRoom) */
+        const char *sid = compat_str(m, "senderId");
+        const char *disp = NULL;
+        const char *name = sid ? room_username(room_find(c, room), sid, &disp) : NULL;
+        gql_kv kv[3];
+        gql_value sender = {.kind = GQL_V_OBJECT, .len = 3, .u.fields = kv};
+        kv[0] = (gql_kv){.name = "id", .value = gql_str_ref(sid ? sid : "", sid ? strlen(sid) : 0)};
+        kv[1] = (gql_kv){.name = "username",
+                         .value = name ? gql_str_ref(name, strlen(name)) : gql_null()};
+        kv[2] = (gql_kv){.name = "displayName",
+                         .value = disp && *disp ? gql_str_ref(disp, strlen(disp)) : gql_null()};
         cd_buf_printf(&b, "{\"type\":\"%s\",\"payload\":", type);
-        compat_write_message(&b, m);
+        compat_write_message_as(&b, m, sid ? &sender : NULL);
         cd_buf_puts(&b, "}");
     } else if (strcmp(kind, "read") == 0) {
         cd_buf_puts(&b, "{\"type\":\"read\",\"payload\":{\"roomId\":");
@@ -192,6 +212,7 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
         gql_json_write(&b, gql_obj_get(ev, "readAt"));
         cd_buf_puts(&b, "}}");
     } else {
+        if (strcmp(kind, "participants.added") == 0) refresh_names(c, room);
         cd_buf_puts(&b, "{\"type\":\"roomEvent\",\"payload\":{\"roomId\":");
         cd_buf_json_str(&b, room, strlen(room));
         cd_buf_puts(&b, ",\"kind\":");
@@ -207,7 +228,7 @@ static void on_typing(cws_conn *c, const char *room, const gql_value *t)
 {
     const char *uid = compat_str(t, "userId");
     if (!uid || strcmp(uid, c->caller.user_id) == 0) return; /* not one's own */
-    const char *name = room_username(room_find(c, room), uid);
+    const char *name = room_username(room_find(c, room), uid, NULL);
     cd_buf b;
     cd_buf_init(&b);
     cd_buf_puts(&b, "{\"type\":\"typing\",\"payload\":{\"roomId\":");
@@ -312,7 +333,7 @@ static void subscribe_room(cws_conn *c, cws_room *r, int64_t after)
     snprintf(buf, sizeof buf,
              "{\"id\":\"e:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
              "\"subscription($c:ID!,$a:Int){chatEvents(chatId:$c,afterSeq:$a){chatId seq kind "
-             "createdAt userId upToSeq readAt message{" COMPAT_MSG_FIELDS "}}}\","
+             "createdAt userId upToSeq readAt message{" COMPAT_MSG_BASE_FIELDS "}}}\","
              "\"variables\":{\"c\":\"%s\",\"a\":%lld}}}",
              r->id, r->id, (long long)after);
     gc_feed(c, buf);
@@ -344,6 +365,22 @@ static void unsubscribe_room(cws_conn *c, cws_room *r)
 }
 
 /* ---- one-shot operations ---- */
+
+/* Caches the participants of a Chat OBJECT for typing events and senders. */
+static void set_names(cws_room *r, const gql_value *ch)
+{
+    const gql_value *ps = gql_obj_get(ch, "participants");
+    cd_buf_reset(&r->names);
+    for (uint32_t i = 0; ps && ps->kind == GQL_V_LIST && i < ps->len; i++) {
+        const char *id = compat_str(&ps->u.items[i], "id");
+        const char *nm = compat_str(&ps->u.items[i], "username");
+        const char *dn = compat_str(&ps->u.items[i], "displayName");
+        if (!id || !nm) continue;
+        cd_buf_append(&r->names, id, strlen(id) + 1);
+        cd_buf_append(&r->names, nm, strlen(nm) + 1);
+        cd_buf_append(&r->names, dn ? dn : "", strlen(dn ? dn : "") + 1);
+    }
+}
 
 static void req_free(struct cws_req *q)
 {
@@ -385,11 +422,12 @@ static void req_done(const compat_result *res, void *ud)
 {
     cws_req *q = ud;
     cws_conn *c = q->c;
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing"};
+    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing", "joinRoom"};
     if (!open_(c) || !c->gc) goto out;
     if (res->err_code || !res->data) {
-        send_error(c, res->err_code ? res->err_code : "INTERNAL_SERVER_ERROR",
-                   res->err_msg ? res->err_msg : "error", evname[q->kind], q->room);
+        if (q->kind != Q_NAMES)
+            send_error(c, res->err_code ? res->err_code : "INTERNAL_SERVER_ERROR",
+                       res->err_msg ? res->err_msg : "error", evname[q->kind], q->room);
         if (q->kind == Q_JOIN) {
             cws_room *r = room_find(c, q->room);
             if (r && !r->joined) { /* forget the failed join */
@@ -433,16 +471,7 @@ static void req_done(const compat_result *res, void *ud)
         if (u) gql_json_write(&b, u);
         else cd_buf_puts(&b, "0");
         cd_buf_puts(&b, "}}");
-        /* participants' names for typing events */
-        const gql_value *ps = gql_obj_get(ch, "participants");
-        cd_buf_reset(&r->names);
-        for (uint32_t i = 0; ps && ps->kind == GQL_V_LIST && i < ps->len; i++) {
-            const char *id = compat_str(&ps->u.items[i], "id");
-            const char *nm = compat_str(&ps->u.items[i], "username");
-            if (!id || !nm) continue;
-            cd_buf_append(&r->names, id, strlen(id) + 1);
-            cd_buf_append(&r->names, nm, strlen(nm) + 1);
-        }
+        set_names(r, ch);
         send_buf(c, &b);
         if (!r->joined) subscribe_room(c, r, after);
         goto out;
@@ -465,6 +494,13 @@ static void req_done(const compat_result *res, void *ud)
         cd_buf_puts(&b, "}}");
         break;
     case Q_TYPING: cd_buf_free(&b); goto out;
+    case Q_NAMES: {
+        cws_room *r = room_find(c, q->room);
+        const gql_value *ch = gql_obj_get(res->data, "chat");
+        if (r && ch && ch->kind == GQL_V_OBJECT) set_names(r, ch);
+        cd_buf_free(&b);
+        goto out;
+    }
     }
     send_buf(c, &b);
 out:
@@ -479,7 +515,7 @@ out:
 static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char *query,
                     cd_buf *vars, const char *client_id)
 {
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing"};
+    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing", "joinRoom"};
     cws_req *q = cd_calloc(1, sizeof *q);
     cd_buf_putc(vars, '\0');
     if (!q || cd_buf_failed(vars)) {
@@ -558,6 +594,16 @@ static void join_room(cws_conn *c, const char *id)
     run_req(c, Q_JOIN, id,
             "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS
             "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "}}",
+            &v, NULL);
+}
+
+/* New participants: reload the room's names (their messages follow). */
+static void refresh_names(cws_conn *c, const char *room)
+{
+    cd_buf v;
+    cd_buf_init(&v);
+    cd_buf_printf(&v, "{\"c\":\"%s\"}", room);
+    run_req(c, Q_NAMES, room, "query($c:ID!){chat(id:$c){participants{" COMPAT_USER_FIELDS "}}}",
             &v, NULL);
 }
 

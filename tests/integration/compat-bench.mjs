@@ -5,7 +5,8 @@
 // in the message metadata; one process, one clock). Also reports chatd's RSS
 // per connection and the time to connect + join everyone.
 //   scripts/testenv run -- node tests/integration/compat-bench.mjs
-// Env: CHATD_BIN, N (1000), R (10), RATE (20), SECONDS (10).
+// Env: CHATD_BIN, N (1000), R (10), RATE (20), SECONDS (10), JOIN=0 (connect
+// only: RSS and time of authenticated, idle connections).
 import WebSocket from 'ws';
 import { readFileSync } from 'node:fs';
 import { startChatd } from './lib/chatd.js';
@@ -32,7 +33,8 @@ function open(u, room) {
     ws.on('error', reject);
     ws.on('message', (d) => {
       const m = JSON.parse(d.toString());
-      if (m.type === 'connected') ws.send(JSON.stringify({ type: 'joinRoom', payload: { roomId: room.id } }));
+      if (m.type === 'connected' && process.env.JOIN === '0') resolve(ws);
+      else if (m.type === 'connected') ws.send(JSON.stringify({ type: 'joinRoom', payload: { roomId: room.id } }));
       else if (m.type === 'roomJoined') resolve(ws);
       else if (m.type === 'message' && m.payload.metadata && m.payload.metadata.t) {
         delivered++;
@@ -52,6 +54,13 @@ for (let i = 0; i < N; i += 100) {
 const tJoin = performance.now() - t0;
 await sleep(1000);
 const rss1 = rss(srv.proc.pid);
+if (process.env.JOIN === '0') {
+  console.log(JSON.stringify({ connections: N, connectMs: Math.round(tJoin), rssPerConnKiB: ((rss1 - rss0) / N).toFixed(2) }));
+  for (const s of socks) s.close();
+  await sleep(500);
+  await srv.stop();
+  process.exit(0);
+}
 // senders: the last R users, one per room (members of room r are i % R === r)
 const senders = [];
 for (let r = 0; r < R; r++) {

@@ -337,6 +337,26 @@ test('/ws events: joinRoom, sendMessage (text/image/gift/system + metadata), typ
   cx.close();
 });
 
+test('/ws message senders: names from the room, refreshed when participants join', async () => {
+  const [a, b, n] = makeUsers(3);
+  const chat = await createChat(srv, a, [b], 'senders');
+  sql(`UPDATE users SET display_name = 'Bee' WHERE id = '${b.id}'`);
+  const ca = await connected(a);
+  ca.send('joinRoom', { roomId: chat.id });
+  await ca.type('roomJoined');
+  await send(srv, b, chat.id, 'from b');
+  const mb = await ca.type('message');
+  assert.deepEqual([mb.payload.sender.id, mb.payload.sender.displayName], [b.id, 'Bee']);
+  assert.equal(mb.payload.sender.username, sql(`SELECT username FROM users WHERE id='${b.id}'`));
+  ok(await gql(srv, 'mutation($c:ID!,$u:String!){addParticipant(chatId:$c,userId:$u){id}}', { c: chat.id, u: n.id }, a.h), 'addParticipant');
+  await ca.type('roomEvent', (p) => p.kind === 'participants.added');
+  await sleep(200);
+  await send(srv, n, chat.id, 'from n');
+  const mn = await ca.type('message');
+  assert.equal(mn.payload.sender.username, sql(`SELECT username FROM users WHERE id='${n.id}'`));
+  ca.close();
+});
+
 test('/ws heartbeat: a silent peer is pinged and, if it never answers, closed', async () => {
   const [a] = makeUsers(1);
   const c = compatWs(a.token, {});
