@@ -734,6 +734,7 @@ static void ld_flush(uv_timer_t *t)
             }
         cd_buf_putc(&keys, '}');
         cd_buf_putc(&keys, 0);
+        cd_debug("receiver", "loader %s: %u fields, %u keys", b->stmt, b->nitems, nk);
         pg_pool *p = rc_pool(ld.srv);
         int rc_ = CD_EUNAVAIL;
         if (p && !cd_buf_failed(&keys)) {

@@ -348,3 +348,45 @@ describe('per-user notifications', () => {
     assert.deepEqual(rec.events.map((e) => e.unreadCount), [1, 7]);
   });
 });
+
+describe('batched nested fields', () => {
+  let dbg;
+  before(async () => {
+    dbg = await startChatd({ role: 'receiver', db: true, redis: true, env: { CHATD_LOG_LEVEL: 'debug' } });
+  });
+  after(async () => {
+    const r = await dbg.stop();
+    assert.equal(r.code, 0, dbg.logs().slice(-4000));
+  });
+
+  test('chats with participants, messages, senders, lastMessage, unreadCount: one loader statement per field, not one per chat', async () => {
+    const users = makeUsers(4);
+    const [a] = users;
+    for (let i = 0; i < 30; i++) {
+      const c = await createChat(s1, a, users.slice(1, 3 + (i % 2)), `n${i}`);
+      await send(s1, users[1], c.id, `x${i}`);
+    }
+    const Q = `{ chats { id participants { id username } messages { id sender { id } }
+      lastMessage { id content } unreadCount } }`;
+    const mark = dbg.logs().length;
+    const got = ok(await gql(dbg, Q, {}, a.h), 'chats');
+    assert.equal(got.length, 30);
+    for (const c of got) {
+      assert.ok(c.participants.length >= 3 && c.participants.every((u) => u.username));
+      assert.equal(c.messages.length, 1);
+      assert.equal(c.messages[0].sender.id, users[1].id);
+      assert.equal(c.lastMessage.id, c.messages[0].id);
+      assert.equal(c.unreadCount, 1);
+    }
+    // the loader logs one line per statement it runs
+    const lines = dbg.logs().slice(mark).split('\n').filter((l) => /loader rc_b_/.test(l));
+    const per = (stmt) => lines.filter((l) => l.includes(`loader ${stmt}:`));
+    assert.equal(per('rc_b_users').length, 2, lines.join('\n')); // participants, then senders
+    assert.match(per('rc_b_users')[0], /: 30 fields, 4 keys/);
+    assert.equal(per('rc_b_chat_msgs').length, 1);
+    assert.match(per('rc_b_chat_msgs')[0], /: 30 fields, 30 keys/);
+    assert.equal(per('rc_b_last_msg').length, 1);
+    assert.equal(per('rc_b_unread').length, 1);
+    assert.equal(lines.length, 5);
+  });
+});
