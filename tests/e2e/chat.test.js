@@ -264,3 +264,25 @@ test('direct chat: history is paged by seq when scrolling up', { timeout: 90000 
   assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
   await chatItem(B, 'Alice').getByTestId('unread').waitFor({ state: 'detached' });
 });
+
+test('offline status, and an unusable access token is refreshed with the refresh token', { timeout: 60000 }, async () => {
+  const A = pages.A;
+  assert.ok(A, 'needs the first test');
+  await A.context().setOffline(true);
+  await A.locator('[data-status=offline]').waitFor();
+  await A.context().setOffline(false);
+  await A.locator('[data-status=connected]').waitFor();
+
+  // a token that cannot be verified: the client rotates the refresh token
+  const before = await A.evaluate(() => localStorage.getItem('chatd.refreshToken'));
+  await A.evaluate(() => localStorage.setItem('chatd.token', 'not.a.token'));
+  await A.reload();
+  await A.locator('[data-status=connected]').waitFor();
+  await chatItem(A, 'Project X').waitFor();
+  const after = await A.evaluate(() => ({ t: localStorage.getItem('chatd.token'), r: localStorage.getItem('chatd.refreshToken') }));
+  assert.notEqual(after.t, 'not.a.token');
+  assert.notEqual(after.r, before, 'refresh token rotated');
+  await chatItem(A, 'Project X').click();
+  await send(A, 'after refresh');
+  await msg(pages.C, 'after refresh').waitFor();
+});

@@ -5,7 +5,7 @@
 // id), optimistic sends with retry (clientId makes the retry idempotent),
 // edit/delete of own messages, typing, read receipts (✓✓ gray until every
 // other participant's read watermark reaches the message, then blue), and
-// auto-mark-as-read of visible messages from others.
+// auto-mark-as-read of messages from others once they are on screen.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import * as net from './net.js';
 import * as ops from './ops.js';
@@ -166,22 +166,32 @@ export function ChatWindow({ chat, me, online, onAddPeople, onChatChanged }) {
     return () => clearTimeout(t);
   }, [typing]);
 
-  // auto-mark messages from others as read while the chat is visible
+  // auto-mark messages from others as read once they are on screen: the
+  // newest such message inside the list's viewport, while the page is visible
+  const markVisible = useCallback(() => {
+    const el = listRef.current;
+    if (!el || document.visibilityState !== 'visible') return;
+    const box = el.getBoundingClientRect();
+    let newest = 0;
+    for (const li of el.querySelectorAll('li[data-theirs]')) {
+      const r = li.getBoundingClientRect();
+      if (r.bottom > box.top && r.top < box.bottom) newest = Math.max(newest, Number(li.dataset.seq));
+    }
+    if (newest > markedRef.current) {
+      markedRef.current = newest;
+      net.mutate(ops.MARK_CHAT_READ, { chatId, upToSeq: newest }).catch(() => {
+        markedRef.current = 0; // try again on the next change
+      });
+    }
+  }, [chatId]);
   useEffect(() => {
-    const markRead = () => {
-      if (document.visibilityState !== 'visible') return;
-      const newest = messages.filter((m) => m.senderId !== me.id).reduce((s, m) => Math.max(s, m.seq), 0);
-      if (newest > markedRef.current) {
-        markedRef.current = newest;
-        net.mutate(ops.MARK_CHAT_READ, { chatId, upToSeq: newest }).catch(() => {
-          markedRef.current = 0; // try again on the next change
-        });
-      }
+    const t = setTimeout(markVisible, 0); // after layout and scrolling
+    document.addEventListener('visibilitychange', markVisible);
+    return () => {
+      clearTimeout(t);
+      document.removeEventListener('visibilitychange', markVisible);
     };
-    markRead();
-    document.addEventListener('visibilitychange', markRead);
-    return () => document.removeEventListener('visibilitychange', markRead);
-  }, [messages, chatId, me.id]);
+  }, [messages, markVisible]);
 
   // scrolling: keep the bottom in view for new messages, keep position for older pages
   useLayoutEffect(() => {
@@ -196,6 +206,7 @@ export function ChatWindow({ chat, me, online, onAddPeople, onChatChanged }) {
   }, [messages, pending]);
   function onScroll(e) {
     const el = e.currentTarget;
+    markVisible();
     stickRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     if (el.scrollTop < 40 && hasMore && prevHeight.current == null) loadOlder().catch(() => {});
   }
@@ -292,7 +303,7 @@ export function ChatWindow({ chat, me, online, onAddPeople, onChatChanged }) {
           const mine = m.senderId === me.id;
           const read = mine && others.length > 0 && others.every((u) => (marks[u] || 0) >= m.seq);
           return (
-            <li key={m.id} className={`msg${mine ? ' mine' : ''}`} data-seq={m.seq} data-testid="message">
+            <li key={m.id} className={`msg${mine ? ' mine' : ''}`} data-seq={m.seq} data-testid="message" data-theirs={mine ? undefined : ''}>
               {!mine && <span className="msg-sender">{displayName(people[m.senderId])}</span>}
               {editing && editing.id === m.id ? (
                 <form onSubmit={saveEdit} className="edit">

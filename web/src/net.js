@@ -203,7 +203,8 @@ function setStatus(s) {
     notify();
   }
 }
-window.addEventListener('online', () => setStatus('reconnecting'));
+let socketOpen = false;
+window.addEventListener('online', () => setStatus(socketOpen ? 'connected' : 'reconnecting'));
 window.addEventListener('offline', () => setStatus('offline'));
 
 export function wsClient() {
@@ -219,6 +220,7 @@ export function wsClient() {
     on: {
       connecting: () => setStatus(conn.connects ? 'reconnecting' : 'connecting'),
       connected: () => {
+        socketOpen = true;
         failures = 0;
         conn.connects++;
         // recompute variables BEFORE graphql-ws re-sends each subscribe
@@ -227,6 +229,7 @@ export function wsClient() {
         setStatus('connected');
       },
       closed: (ev) => {
+        socketOpen = false;
         if (ev && ev.code === 4403) {
           // token refused: refresh before the next attempt
           refreshSession().catch(() => {});
