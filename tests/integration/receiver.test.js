@@ -390,3 +390,29 @@ describe('batched nested fields', () => {
     assert.equal(lines.length, 5);
   });
 });
+
+describe('gap fill', () => {
+  test('a live event after a lost one: the missing seq comes from the log first; a late duplicate is dropped', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const recs = [record(client(r1, b), EVENTS, { c: chat.id }, 'chatEvents'), record(client(r2, a), EVENTS, { c: chat.id }, 'chatEvents')];
+    await waitChannel(`chat:${chat.id}`, 2);
+    await sleep(100);
+    // two committed events; only the second one is published (the first
+    // publish was lost)
+    const last = Number(sql(`UPDATE chats SET last_seq = last_seq + 2 WHERE id = '${chat.id}' RETURNING last_seq`));
+    sql(`INSERT INTO chat_events (chat_id, seq, kind, payload, published_at) VALUES
+      ('${chat.id}', ${last - 1}, 'chat.updated', '{}', now()), ('${chat.id}', ${last}, 'chat.updated', '{}', now())`);
+    const env = (seq) => ({ chatId: chat.id, seq, kind: 'chat.updated', at: new Date().toISOString(), data: {} });
+    pub(`chat:${chat.id}`, env(last));
+    for (const rec of recs) await rec.waitFor(2);
+    pub(`chat:${chat.id}`, env(last - 1)); // the lost one shows up late
+    pub(`chat:${chat.id}`, env(last));
+    const m = await send(s1, a, chat.id, 'after the gap');
+    for (const rec of recs) await rec.waitFor(3);
+    await sleep(200);
+    for (const rec of recs) assert.deepEqual(rec.events.map((e) => e.seq), [last - 1, last, m.seq]);
+  });
+});
