@@ -1125,6 +1125,17 @@ static void feed_shutdown(proto_server *srv, void *ud)
 {
     (void)srv;
     (void)ud;
+    /* every subscription has been stopped by now (WebSockets drained):
+     * lookups still queued belong to dead subscriptions */
+    for (int q = 0; q < 2; q++) {
+        while (rc.q_head[q]) {
+            rc_sub *s = rc.q_head[q];
+            rc.q_head[q] = s->qnext;
+            if (!s->dead) sub_end(s, CHAT_E_UNAVAILABLE, "Server shutting down");
+            sub_free(s);
+        }
+        rc.q_tail[q] = NULL;
+    }
     if (rc.start_timer_init) {
         uv_timer_stop(&rc.start_timer);
         uv_close((uv_handle_t *)&rc.start_timer, NULL);
