@@ -20,6 +20,8 @@ const bySeq = (a, b) => a.seq - b.seq;
 
 export function ChatWindow({ chat, me, online, onAddPeople, onChatChanged }) {
   const [messages, setMessages] = useState([]); // server messages, by seq
+  const messagesRef = useRef(messages);
+  messagesRef.current = messages;
   const [pending, setPending] = useState([]); // {clientId, content, status}
   const [marks, setMarks] = useState({}); // userId -> read watermark (seq)
   const [hasMore, setHasMore] = useState(false);
@@ -146,7 +148,7 @@ export function ChatWindow({ chat, me, online, onAddPeople, onChatChanged }) {
       });
     });
     // the read status is state, not a log entry: refetch it after a reconnect
-    const offRe = net.onReconnect(() => setMessages((ms) => (loadReadStatus(ms), ms)));
+    const offRe = net.onReconnect(() => loadReadStatus(messagesRef.current));
     return () => {
       gone = true;
       stop();
