@@ -470,7 +470,16 @@ static void req_done(const compat_result *res, void *ud)
         const gql_value *u = gql_obj_get(ch, "unreadCount");
         if (u) gql_json_write(&b, u);
         else cd_buf_puts(&b, "0");
-        cd_buf_puts(&b, "}}");
+        /* presence snapshot; presenceUpdate events follow */
+        const gql_value *on = gql_obj_get(res->data, "onlineUsers");
+        cd_buf_puts(&b, ",\"onlineUsers\":[");
+        for (uint32_t i = 0; on && on->kind == GQL_V_LIST && i < on->len; i++) {
+            const char *id = compat_str(&on->u.items[i], "id");
+            if (i) cd_buf_putc(&b, ',');
+            if (id) cd_buf_json_str(&b, id, strlen(id));
+            else cd_buf_puts(&b, "null");
+        }
+        cd_buf_puts(&b, "]}}");
         set_names(r, ch);
         send_buf(c, &b);
         if (!r->joined) subscribe_room(c, r, after);
@@ -593,7 +602,7 @@ static void join_room(cws_conn *c, const char *id)
     cd_buf_printf(&v, "{\"c\":\"%s\",\"l\":%d}", id, COMPAT_JOIN_MESSAGES);
     run_req(c, Q_JOIN, id,
             "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS
-            "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "}}",
+            "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "} onlineUsers(chatId:$c){id}}",
             &v, NULL);
 }
 

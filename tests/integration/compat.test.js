@@ -256,9 +256,11 @@ test('/ws events: joinRoom, sendMessage (text/image/gift/system + metadata), typ
   assert.equal(j.payload.room.id, chat.id);
   assert.deepEqual(j.payload.messages.map((m) => m.content), ['before']);
   assert.equal(j.payload.unreadCount, 0);
+  await sleep(300); // a's presence subscription is live (presence events are not replayed)
   cb.send('joinRoom', { roomId: chat.id });
   const jb = await cb.type('roomJoined');
   assert.equal(jb.payload.unreadCount, 1);
+  assert.ok(jb.payload.onlineUsers.includes(a.id), JSON.stringify(jb.payload.onlineUsers)); // the snapshot
   // presence: b's connection came up
   await ca.type('presenceUpdate', (p) => p.userId === b.id && p.status === 'online');
 
@@ -355,6 +357,24 @@ test('/ws message senders: names from the room, refreshed when participants join
   const mn = await ca.type('message');
   assert.equal(mn.payload.sender.username, sql(`SELECT username FROM users WHERE id='${n.id}'`));
   ca.close();
+});
+
+test('trust mode (how the seed client runs): user-id header / ?userId identify the caller', async () => {
+  const t = await startChatd({ db: true, redis: true, auth: 'trust' });
+  try {
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(srv, a, [b], 'trust');
+    const r = await fetch(`${t.base}/api/v1/chat/rooms`, { headers: { 'user-id': a.id } });
+    assert.equal(r.status, 200);
+    assert.ok((await r.json()).rooms.some((x) => x.id === chat.id));
+    assert.equal((await fetch(`${t.base}/api/v1/chat/rooms`)).status, 401);
+    const ws = new WebSocket(`${t.base.replace('http', 'ws')}/ws?userId=${a.id}`);
+    const first = await new Promise((resolve, reject) => { ws.once('message', (d) => resolve(JSON.parse(d.toString()))); ws.once('error', reject); });
+    assert.deepEqual([first.type, first.payload.userId], ['connected', a.id]);
+    ws.close();
+  } finally {
+    assert.equal((await t.stop()).code, 0, t.logs().slice(-2000));
+  }
 });
 
 test('/ws heartbeat: a silent peer is pinged and, if it never answers, closed', async () => {
