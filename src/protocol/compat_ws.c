@@ -37,12 +37,60 @@
 #include "core/log.h"
 #include "core/metrics.h"
 
+/* A room's participants as "id\0username\0displayName\0"... (typing events
+ * and message senders, so live events need no user lookup), shared by every
+ * connection of this process that joined the room (reference-counted). */
+typedef struct cws_names {
+    struct cws_names *next; /* hash chain */
+    char id[40];
+    uint32_t refs;
+    char *data; /* cd_malloc'd, exactly len bytes */
+    size_t len;
+} cws_names;
+#define CWS_NAMES_BUCKETS 1024u
+static cws_names *names_tab[CWS_NAMES_BUCKETS];
+
+static unsigned names_bucket(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++) h = (h ^ (uint8_t)*id) * 16777619u;
+    return h % CWS_NAMES_BUCKETS;
+}
+
+static cws_names *names_ref(const char *id)
+{
+    unsigned b = names_bucket(id);
+    for (cws_names *n = names_tab[b]; n; n = n->next)
+        if (strcmp(n->id, id) == 0) {
+            n->refs++;
+            return n;
+        }
+    cws_names *n = cd_calloc(1, sizeof *n);
+    if (!n) return NULL;
+    snprintf(n->id, sizeof n->id, "%s", id);
+    n->refs = 1;
+    n->next = names_tab[b];
+    names_tab[b] = n;
+    return n;
+}
+
+static void names_unref(cws_names *n)
+{
+    if (!n || --n->refs) return;
+    for (cws_names **pp = &names_tab[names_bucket(n->id)]; *pp; pp = &(*pp)->next)
+        if (*pp == n) {
+            *pp = n->next;
+            break;
+        }
+    cd_free(n->data);
+    cd_free(n);
+}
+
 typedef struct cws_room {
     struct cws_room *next;
     char id[40];
-    bool joined;  /* subscriptions running */
-    cd_buf names; /* participants: "id\0username\0displayName\0" (typing events and
-                   * message senders, so live events need no user lookup) */
+    bool joined;      /* subscriptions running */
+    cws_names *names; /* shared participant names */
 } cws_room;
 
 typedef struct cws_conn {
@@ -88,7 +136,7 @@ static void conn_unref(cws_conn *c)
     while (c->rooms) {
         cws_room *r = c->rooms;
         c->rooms = r->next;
-        cd_buf_free(&r->names);
+        names_unref(r->names);
         cd_free(r);
     }
     proto_caller_free(&c->caller);
@@ -155,8 +203,8 @@ static cws_room *room_find(cws_conn *c, const char *id)
 /* The participant's username (and display name, "" when none), or NULL. */
 static const char *room_username(cws_room *r, const char *uid, const char **display)
 {
-    const char *p = r ? r->names.data : NULL;
-    const char *end = p ? p + r->names.len : NULL;
+    const char *p = r && r->names ? r->names->data : NULL;
+    const char *end = p ? p + r->names->len : NULL;
     while (p && p < end) {
         const char *name = p + strlen(p) + 1;
         if (name >= end) break;
@@ -370,16 +418,25 @@ static void unsubscribe_room(cws_conn *c, cws_room *r)
 static void set_names(cws_room *r, const gql_value *ch)
 {
     const gql_value *ps = gql_obj_get(ch, "participants");
-    cd_buf_reset(&r->names);
+    cd_buf b;
+    cd_buf_init(&b);
     for (uint32_t i = 0; ps && ps->kind == GQL_V_LIST && i < ps->len; i++) {
         const char *id = compat_str(&ps->u.items[i], "id");
         const char *nm = compat_str(&ps->u.items[i], "username");
         const char *dn = compat_str(&ps->u.items[i], "displayName");
         if (!id || !nm) continue;
-        cd_buf_append(&r->names, id, strlen(id) + 1);
-        cd_buf_append(&r->names, nm, strlen(nm) + 1);
-        cd_buf_append(&r->names, dn ? dn : "", strlen(dn ? dn : "") + 1);
+        cd_buf_append(&b, id, strlen(id) + 1);
+        cd_buf_append(&b, nm, strlen(nm) + 1);
+        cd_buf_append(&b, dn ? dn : "", strlen(dn ? dn : "") + 1);
     }
+    char *data = cd_buf_failed(&b) || !b.len ? NULL : cd_malloc(b.len);
+    if (data) {
+        memcpy(data, b.data, b.len);
+        cd_free(r->names->data);
+        r->names->data = data;
+        r->names->len = b.len;
+    }
+    cd_buf_free(&b);
 }
 
 static void req_free(struct cws_req *q)
@@ -436,7 +493,7 @@ static void req_done(const compat_result *res, void *ud)
                         *pp = r->next;
                         break;
                     }
-                cd_buf_free(&r->names);
+                names_unref(r->names);
                 cd_free(r);
                 c->nrooms--;
             }
@@ -592,7 +649,12 @@ static void join_room(cws_conn *c, const char *id)
             return;
         }
         snprintf(r->id, sizeof r->id, "%s", id);
-        cd_buf_init(&r->names);
+        r->names = names_ref(id);
+        if (!r->names) {
+            cd_free(r);
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", id);
+            return;
+        }
         r->next = c->rooms;
         c->rooms = r;
         c->nrooms++;
@@ -751,7 +813,7 @@ static void handle_event(cws_conn *c, const char *type, const gql_value *p)
                 *pp = r->next;
                 break;
             }
-        cd_buf_free(&r->names);
+        names_unref(r->names);
         cd_free(r);
         c->nrooms--;
         cd_buf b;
