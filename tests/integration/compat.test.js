@@ -176,6 +176,10 @@ test('REST chat routes: rooms, messages (paging), unread, read, online, direct; 
   assert.equal((await rest('POST', `/chat/rooms/${chat.id}/read`, { token: x.token, body: { sequenceId: 1 } })).status, forb.status);
   assert.equal((await rest('GET', `/chat/rooms/${chat.id}/messages?limit=0`, { token: a.token })).status, 400);
   assert.equal((await rest('GET', `/chat/rooms/${chat.id}/messages?limit=1001`, { token: a.token })).status, 400);
+  const max = await rest('GET', `/chat/rooms/${chat.id}/messages?limit=1000`, { token: a.token });
+  assert.equal(max.status, 200);
+  assert.equal(max.body.count, 5);
+  assert.equal(max.body.hasMore, false);
   assert.equal((await rest('GET', `/chat/rooms/${chat.id}/messages?beforeSequenceId=x`, { token: a.token })).status, 400);
   assert.equal((await rest('POST', `/chat/rooms/${chat.id}/read`, { token: a.token, body: { sequenceId: -1 } })).status, 400);
   assert.equal((await rest('POST', `/chat/rooms/${chat.id}/read`, { token: a.token, body: {} })).status, 400);
@@ -375,6 +379,24 @@ test('trust mode (how the seed client runs): user-id header / ?userId identify t
   } finally {
     assert.equal((await t.stop()).code, 0, t.logs().slice(-2000));
   }
+});
+
+test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection', async () => {
+  const [a, b] = makeUsers(2);
+  const chats = [];
+  for (let i = 0; i < 101; i++) chats.push(await createChat(srv, a, [b], `many${i}`));
+  const c = await connected(a);
+  for (let i = 0; i < 100; i++) c.send('joinRoom', { roomId: chats[i].id });
+  for (let i = 0; i < 100; i++) await c.type('roomJoined', () => true, 10000);
+  c.send('joinRoom', { roomId: chats[100].id });
+  const e = await c.type('error');
+  assert.deepEqual([e.payload.code, e.payload.roomId], ['TOO_MANY_ROOMS', chats[100].id]);
+  // leaving one makes room for another
+  c.send('leaveRoom', { roomId: chats[0].id });
+  await c.type('roomLeft');
+  c.send('joinRoom', { roomId: chats[100].id });
+  assert.equal((await c.type('roomJoined')).payload.room.id, chats[100].id);
+  c.close();
 });
 
 test('/ws heartbeat: a silent peer is pinged and, if it never answers, closed', async () => {
