@@ -207,7 +207,7 @@ function ChatApp({ me, onSignOut }) {
   }, [me.id, loadChats, upsert]);
 
   // presence per chat
-  const chatIds = chats.map((c) => c.id).join(',');
+  const chatIds = chats.map((c) => c.id).sort().join(','); // not re-subscribed on reorder
   useEffect(() => {
     if (!chatIds) return undefined;
     const offs = chatIds.split(',').map((id) =>
