@@ -53,8 +53,9 @@ static void respond_buf(rest_op *op, int status, cd_buf *b)
     cd_metrics_http_status(status);
     if (cd_buf_failed(b)) {
         cd_buf_free(b);
-        http_respond(op->req, 500, "application/json", op->cors,
-                     "{\"error\":{\"code\":\"INTERNAL_SERVER_ERROR\"}}", 41);
+        static const char oom[] = "{\"error\":{\"code\":\"INTERNAL_SERVER_ERROR\",\"message\":"
+                                  "\"out of memory\"},\"statusCode\":500}";
+        http_respond(op->req, 500, "application/json", op->cors, oom, sizeof oom - 1);
         return;
     }
     size_t len;
@@ -485,11 +486,8 @@ static bool identify(rest_op *op)
     const char *why = "missing token";
     if (!h || auth_bearer(h, strlen(h), &tok, &tl) != 0 || !srv->cfg->jwt_secret ||
         auth_verify(srv->cfg->jwt_secret, tok, tl, 0, &id, &why) != 0) {
-        cd_buf b;
-        cd_buf_init(&b);
         respond_error(op, 401, "UNAUTHENTICATED",
                       h ? "Invalid or expired token" : "Authorization: Bearer <token> required");
-        cd_buf_free(&b);
         return false;
     }
     c->authenticated = true;
