@@ -11,7 +11,7 @@
 //  * live subscriptions whose variables are recomputed on every (re)connect,
 //    so a chat feed resumes with afterSeq = the last seq the UI holds.
 import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
-import { getMainDefinition } from '@apollo/client/utilities';
+import { serviceFor } from './routing.js';
 import { createClient } from 'graphql-ws';
 import { parse } from 'graphql';
 
@@ -21,10 +21,6 @@ const LS_USER = 'chatd.user';
 export const LS_SENDER = 'chatd.senderInstance';
 export const LS_RECEIVER = 'chatd.receiverInstance';
 
-const USER_FIELDS = new Set([
-  'users', 'user', 'userByUsername', 'me', 'createUser', 'updateUser', 'removeUser',
-  'login', 'refreshToken', 'logout', 'changePassword',
-]);
 const REFRESH_MARGIN_S = 60; // refresh an access token this long before exp
 const FAILOVER_AFTER = 2; // consecutive failed WS connects before switching receiver
 
@@ -139,14 +135,6 @@ export async function validToken() {
 }
 
 // ---- HTTP ---------------------------------------------------------------
-export function serviceFor(query) {
-  const def = getMainDefinition(query);
-  const sel = def.selectionSet.selections.find((s) => s.kind === 'Field' && s.name.value !== '__typename');
-  const field = sel ? sel.name.value : '';
-  if (USER_FIELDS.has(field)) return 'user';
-  if (def.operation === 'mutation') return 'sender';
-  return 'receiver';
-}
 const isUnauth = (b) => b && b.errors && b.errors.some((e) => e.extensions && e.extensions.code === 'UNAUTHENTICATED');
 
 /** POST to the instance in use; a network failure moves to the other instance once. */
