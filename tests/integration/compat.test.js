@@ -105,6 +105,11 @@ test('REST login returns the GraphQL login tokens; errors 400/401', async () => 
   assert.equal((await rest('POST', '/auth/login', { body: { username: name } })).status, 400);
   assert.equal((await rest('POST', '/auth/login', { body: 'not json' })).status, 400);
   assert.equal((await rest('GET', '/auth/login')).status, 405);
+  // the login throttle (src/chat/throttle.c) answers 429 once the name is locked
+  for (let i = 0; i < 5; i++) await rest('POST', '/auth/login', { body: { username: name, password: `wrong${i}` } });
+  const locked = await rest('POST', '/auth/login', { body: { username: name, password: 'correct horse' } });
+  assert.equal(locked.status, 429, JSON.stringify(locked.body));
+  assert.equal(locked.body.error.code, 'RATE_LIMITED');
 });
 
 test('REST chat routes: rooms, messages (paging), unread, read, online, direct; errors', async () => {
