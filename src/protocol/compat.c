@@ -71,7 +71,8 @@ int compat_gql(proto_server *srv, const proto_caller *caller, const char *query,
     const gql_value *vp = NULL;
     char perr[128];
     if (vars_json) {
-        if (!vars || gql_json_parse(va, vars_json, strlen(vars_json), vars, perr, sizeof perr) != 0) {
+        if (!vars ||
+            gql_json_parse(va, vars_json, strlen(vars_json), vars, perr, sizeof perr) != 0) {
             cd_arena_free(va);
             compat_result r = {.err_code = "BAD_USER_INPUT", .err_msg = "invalid input"};
             cb(&r, ud);
@@ -93,9 +94,8 @@ int compat_gql(proto_server *srv, const proto_caller *caller, const char *query,
         cd_free(op);
         return 0;
     }
-    gql_exec_opts o = {.service = NULL,
-                       .context = (void *)caller,
-                       .no_introspection = !srv->cfg->introspection};
+    gql_exec_opts o = {
+        .service = NULL, .context = (void *)caller, .no_introspection = !srv->cfg->introspection};
     int rc = gql_exec_run(ex, NULL, &o, op_done, op);
     if (rc != 0) {
         compat_result r = {.err_code = "INTERNAL_SERVER_ERROR", .err_msg = cd_strerror(rc)};
@@ -113,10 +113,17 @@ int compat_status_for(const char *code)
         const char *code;
         int status;
     } map[] = {
-        {"UNAUTHENTICATED", 401},     {"FORBIDDEN", 403},         {"NOT_FOUND", 404},
-        {"BAD_USER_INPUT", 400},      {"BAD_REQUEST", 400},       {"PAYLOAD_TOO_LARGE", 413},
-        {"RATE_LIMITED", 429},        {"WRONG_SERVICE", 421},     {"SERVICE_UNAVAILABLE", 503},
-        {"CHAT_REMOVED", 404},        {"GRAPHQL_VALIDATION_FAILED", 400},
+        {"UNAUTHENTICATED", 401},
+        {"FORBIDDEN", 403},
+        {"NOT_FOUND", 404},
+        {"BAD_USER_INPUT", 400},
+        {"BAD_REQUEST", 400},
+        {"PAYLOAD_TOO_LARGE", 413},
+        {"RATE_LIMITED", 429},
+        {"WRONG_SERVICE", 421},
+        {"SERVICE_UNAVAILABLE", 503},
+        {"CHAT_REMOVED", 404},
+        {"GRAPHQL_VALIDATION_FAILED", 400},
     };
     if (!code) return 500;
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -155,8 +162,10 @@ static void put_field(cd_buf *b, const char *key, const gql_value *o, const char
 {
     cd_buf_printf(b, "\"%s\":", key);
     const gql_value *v = o && o->kind == GQL_V_OBJECT ? gql_obj_get(o, field) : NULL;
-    if (v) gql_json_write(b, v);
-    else cd_buf_puts(b, "null");
+    if (v)
+        gql_json_write(b, v);
+    else
+        cd_buf_puts(b, "null");
 }
 
 static void write_user(cd_buf *b, const gql_value *u)
@@ -213,8 +222,7 @@ void compat_write_room(cd_buf *b, const gql_value *c)
     const char *type = compat_str(c, "chatType");
     const gql_value *last = c && c->kind == GQL_V_OBJECT ? gql_obj_get(c, "lastMessage") : NULL;
     if (last && last->kind != GQL_V_OBJECT) last = NULL;
-    const gql_value *parts =
-        c && c->kind == GQL_V_OBJECT ? gql_obj_get(c, "participants") : NULL;
+    const gql_value *parts = c && c->kind == GQL_V_OBJECT ? gql_obj_get(c, "participants") : NULL;
     bool direct = type && strcmp(type, "direct") == 0;
     cd_buf_putc(b, '{');
     put_field(b, "id", c, "id");
@@ -268,7 +276,8 @@ static void direct_done(const compat_result *r, void *ud)
     direct_op *d = ud;
     const gql_value *c = r->data ? gql_obj_get(r->data, "createChat") : NULL;
     const char *id = compat_str(c, "id");
-    if (id && !r->err_code) d->cb(id, NULL, NULL, d->ud);
+    if (id && !r->err_code)
+        d->cb(id, NULL, NULL, d->ud);
     else
         d->cb(NULL, r->err_code ? r->err_code : "INTERNAL_SERVER_ERROR",
               r->err_msg ? r->err_msg : "could not create the direct room", d->ud);

@@ -93,7 +93,7 @@ void compat_write_room(cd_buf *b, const gql_value *c);
     "id chatId senderId content type metadata seq createdAt isEdited editedAt deletedAt"
 #define COMPAT_MSG_FIELDS COMPAT_MSG_BASE_FIELDS " sender { " COMPAT_USER_FIELDS " }"
 #define COMPAT_ROOM_FIELDS                                                                         \
-    "id name description chatType participantIds isActive createdAt updatedAt lastSeq "           \
+    "id name description chatType participantIds isActive createdAt updatedAt lastSeq "            \
     "unreadCount participants { " COMPAT_USER_FIELDS " } lastMessage { " COMPAT_MSG_FIELDS " }"
 
 /* Small JSON readers over gql_value (NULL / false when absent or of another
@@ -113,8 +113,7 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors);
 /* Direct room of the caller and `target` (compat.c): finds the caller's
  * direct chat whose participants are exactly {caller, target}, else
  * creates it. cb gets the chat id (NULL with code/message on error). */
-typedef void (*compat_direct_cb)(const char *chat_id, const char *code, const char *msg,
-                                 void *ud);
+typedef void (*compat_direct_cb)(const char *chat_id, const char *code, const char *msg, void *ud);
 int compat_direct_room(proto_server *srv, const proto_caller *caller, const char *target,
                        compat_direct_cb cb, void *ud);
 

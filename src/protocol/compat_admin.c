@@ -44,11 +44,14 @@ int compat_admin_grant_list(const char *conninfo, const char *list, char *err, s
     int rc = 0;
     const char *p = list;
     while (*p && rc == 0) {
-        while (*p == ',' || *p == ' ') p++;
+        while (*p == ',' || *p == ' ')
+            p++;
         const char *s = p;
-        while (*p && *p != ',') p++;
+        while (*p && *p != ',')
+            p++;
         size_t n = (size_t)(p - s);
-        while (n && s[n - 1] == ' ') n--;
+        while (n && s[n - 1] == ' ')
+            n--;
         if (!n) continue;
         char name[256];
         if (n >= sizeof name) {
@@ -67,7 +70,8 @@ int compat_admin_grant_list(const char *conninfo, const char *list, char *err, s
 int compat_admin_main(int argc, char **argv, const char *conninfo, const char *migrations)
 {
     if (argc != 3 || (strcmp(argv[1], "grant") != 0 && strcmp(argv[1], "revoke") != 0)) {
-        fprintf(stderr, "usage: chatd admin grant|revoke <username>   (DATABASE_URL must be set)\n");
+        fprintf(stderr,
+                "usage: chatd admin grant|revoke <username>   (DATABASE_URL must be set)\n");
         return 2;
     }
     if (!conninfo || !*conninfo) {

@@ -42,9 +42,9 @@ typedef struct rest_op {
     const char *cors;
     proto_caller caller;
     rest_route route;
-    const char *room; /* NUL-terminated chat id (rooms/:id routes) */
-    int64_t n;        /* limit / sequenceId / keep */
-    int64_t before;   /* beforeSequenceId, -1 = none */
+    const char *room;       /* NUL-terminated chat id (rooms/:id routes) */
+    int64_t n;              /* limit / sequenceId / keep */
+    int64_t before;         /* beforeSequenceId, -1 = none */
     const char *login_json; /* login: the response until isAdmin is known */
 } rest_op;
 
@@ -128,8 +128,8 @@ static const gql_value *body_object(rest_op *op)
 {
     gql_value *v = cd_arena_alloc(op->req->arena, sizeof *v);
     char err[128];
-    if (!v || gql_json_parse(op->req->arena, op->req->body, op->req->body_len, v, err,
-                             sizeof err) != 0 ||
+    if (!v ||
+        gql_json_parse(op->req->arena, op->req->body, op->req->body_len, v, err, sizeof err) != 0 ||
         v->kind != GQL_V_OBJECT) {
         respond_error(op, 400, "BAD_REQUEST", "The request body must be a JSON object");
         return NULL;
@@ -138,8 +138,7 @@ static const gql_value *body_object(rest_op *op)
 }
 
 /* JSON object text {"k":"v",...} from pairs (string values). */
-static char *vars_str(cd_arena *a, const char *k1, const char *v1, const char *k2,
-                      const char *v2)
+static char *vars_str(cd_arena *a, const char *k1, const char *v1, const char *k2, const char *v2)
 {
     cd_buf b;
     cd_buf_init(&b);
@@ -272,8 +271,10 @@ static void messages_done(const compat_result *r, void *ud)
     }
     cd_buf_printf(&b, "],\"count\":%u,\"unreadCount\":", n - skip);
     const gql_value *u = c && c->kind == GQL_V_OBJECT ? gql_obj_get(c, "unreadCount") : NULL;
-    if (u) gql_json_write(&b, u);
-    else cd_buf_puts(&b, "0");
+    if (u)
+        gql_json_write(&b, u);
+    else
+        cd_buf_puts(&b, "0");
     cd_buf_printf(&b, ",\"hasMore\":%s}", more ? "true" : "false");
     respond_buf(op, 200, &b);
 }
@@ -306,8 +307,10 @@ static void online_done(const compat_result *r, void *ud)
     for (uint32_t i = 0; i < n; i++) {
         if (i) cd_buf_putc(&b, ',');
         const char *id = compat_str(&l->u.items[i], "id");
-        if (id) cd_buf_json_str(&b, id, strlen(id));
-        else cd_buf_puts(&b, "null");
+        if (id)
+            cd_buf_json_str(&b, id, strlen(id));
+        else
+            cd_buf_puts(&b, "null");
     }
     cd_buf_printf(&b, "],\"count\":%u}", n);
     respond_buf(op, 200, &b);
@@ -347,8 +350,10 @@ static void direct_room_done(const compat_result *r, void *ud)
     }
     cd_buf_puts(&b, "],\"unreadCount\":");
     const gql_value *u = c && c->kind == GQL_V_OBJECT ? gql_obj_get(c, "unreadCount") : NULL;
-    if (u) gql_json_write(&b, u);
-    else cd_buf_puts(&b, "0");
+    if (u)
+        gql_json_write(&b, u);
+    else
+        cd_buf_puts(&b, "0");
     cd_buf_puts(&b, "}");
     respond_buf(op, 200, &b);
 }
@@ -365,8 +370,8 @@ static void direct_done(const char *chat_id, const char *code, const char *msg, 
                                              COMPAT_JOIN_MESSAGES)
                           : NULL;
     run(op,
-        "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS "} messages(chatId:$c,limit:$l){"
-        COMPAT_MSG_FIELDS "}}",
+        "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS
+        "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "}}",
         vars, direct_room_done);
 }
 
@@ -418,8 +423,7 @@ static void admin_done(const pg_result *r, void *ud)
         respond_error(op, 403, "FORBIDDEN", "Admin access required");
         return;
     }
-    const char *params[2] = {op->room,
-                             cd_arena_sprintf(op->req->arena, "%lld", (long long)op->n)};
+    const char *params[2] = {op->room, cd_arena_sprintf(op->req->arena, "%lld", (long long)op->n)};
     if (!params[1] || pg_pool_query(op->srv->pg, "SELECT chatd_compat_cleanup($1::uuid, $2::int)",
                                     2, params, cleanup_done, op) != 0)
         respond_error(op, 503, "SERVICE_UNAVAILABLE", "database busy");
@@ -526,10 +530,14 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
             return;
         }
         const char *sub = slash + 1;
-        if (strcmp(sub, "messages") == 0) op->route = R_MESSAGES, want = "GET";
-        else if (strcmp(sub, "unread") == 0) op->route = R_UNREAD, want = "GET";
-        else if (strcmp(sub, "online") == 0) op->route = R_ONLINE, want = "GET";
-        else if (strcmp(sub, "read") == 0) op->route = R_READ, want = "POST", role = "sender";
+        if (strcmp(sub, "messages") == 0)
+            op->route = R_MESSAGES, want = "GET";
+        else if (strcmp(sub, "unread") == 0)
+            op->route = R_UNREAD, want = "GET";
+        else if (strcmp(sub, "online") == 0)
+            op->route = R_ONLINE, want = "GET";
+        else if (strcmp(sub, "read") == 0)
+            op->route = R_READ, want = "POST", role = "sender";
         else if (strcmp(sub, "cleanup") == 0)
             op->route = R_CLEANUP, want = "DELETE", role = "sender";
         else {
@@ -566,8 +574,12 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
     }
     char *vars = NULL;
     switch (op->route) {
-    case R_LOGIN: do_login(op); return;
-    case R_ROOMS: run(op, "{chats{" COMPAT_ROOM_FIELDS "}}", "{}", rooms_done); return;
+    case R_LOGIN:
+        do_login(op);
+        return;
+    case R_ROOMS:
+        run(op, "{chats{" COMPAT_ROOM_FIELDS "}}", "{}", rooms_done);
+        return;
     case R_MESSAGES: {
         op->n = COMPAT_MESSAGES_DEFAULT;
         int l = int_param(req, "limit", &op->n);
@@ -582,13 +594,13 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
             return;
         }
         int64_t ask = op->n < COMPAT_MESSAGES_MAX ? op->n + 1 : op->n;
-        vars = b ? cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld,\"b\":%lld}", op->room,
-                                    (long long)ask, (long long)op->before)
-                 : cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld}", op->room,
-                                    (long long)ask);
+        vars =
+            b ? cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld,\"b\":%lld}", op->room,
+                                 (long long)ask, (long long)op->before)
+              : cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld}", op->room, (long long)ask);
         run(op,
-            "query($c:ID!,$l:Int,$b:Int){messages(chatId:$c,limit:$l,beforeSeq:$b){"
-            COMPAT_MSG_FIELDS "} chat(id:$c){unreadCount}}",
+            "query($c:ID!,$l:Int,$b:Int){messages(chatId:$c,limit:$l,beforeSeq:$b)"
+            "{" COMPAT_MSG_FIELDS "} chat(id:$c){unreadCount}}",
             vars, messages_done);
         return;
     }
@@ -607,13 +619,16 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
             respond_error(op, 400, "BAD_USER_INPUT", "sequenceId must be a non-negative integer");
             return;
         }
-        vars = cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"s\":%lld}", op->room,
-                                (long long)op->n);
-        run(op, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", vars,
-            read_done);
+        vars =
+            cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"s\":%lld}", op->room, (long long)op->n);
+        run(op, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", vars, read_done);
         return;
     }
-    case R_DIRECT: do_direct(op); return;
-    case R_CLEANUP: do_cleanup(op); return;
+    case R_DIRECT:
+        do_direct(op);
+        return;
+    case R_CLEANUP:
+        do_cleanup(op);
+        return;
     }
 }

@@ -53,7 +53,8 @@ static cws_names *names_tab[CWS_NAMES_BUCKETS];
 static unsigned names_bucket(const char *id)
 {
     uint32_t h = 2166136261u;
-    for (; *id; id++) h = (h ^ (uint8_t)*id) * 16777619u;
+    for (; *id; id++)
+        h = (h ^ (uint8_t)*id) * 16777619u;
     return h % CWS_NAMES_BUCKETS;
 }
 
@@ -95,20 +96,20 @@ typedef struct cws_room {
 
 typedef struct cws_conn {
     proto_server *srv;
-    ws_conn *ws;        /* NULL after on_close */
-    gqlws_conn *gc;     /* embedded graphql-transport-ws conn, after auth */
+    ws_conn *ws;    /* NULL after on_close */
+    gqlws_conn *gc; /* embedded graphql-transport-ws conn, after auth */
     proto_caller caller;
     bool authed;
     uint32_t refs;
-    uv_timer_t timer;   /* auth timeout (only while waiting for auth) */
+    uv_timer_t timer; /* auth timeout (only while waiting for auth) */
     bool timer_on;
     cws_room *rooms;
     uint32_t nrooms;
-    double tokens;      /* rate-limit bucket (cfg ws_rate / ws_burst) */
+    double tokens; /* rate-limit bucket (cfg ws_rate / ws_burst) */
     uint64_t tokens_ms;
     struct cws_req *wq_head, *wq_tail; /* writes waiting for the one in flight */
     uint32_t wq_len;
-    bool w_busy;        /* a sendMessage / markRead runs */
+    bool w_busy; /* a sendMessage / markRead runs */
 } cws_conn;
 
 /* One in-flight compat_gql of a conn. */
@@ -229,9 +230,12 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
     if (!kind) return;
     const gql_value *m = gql_obj_get(ev, "message");
     const char *type = NULL;
-    if (strcmp(kind, "message.created") == 0) type = "message";
-    else if (strcmp(kind, "message.updated") == 0) type = "messageUpdated";
-    else if (strcmp(kind, "message.deleted") == 0) type = "messageDeleted";
+    if (strcmp(kind, "message.created") == 0)
+        type = "message";
+    else if (strcmp(kind, "message.updated") == 0)
+        type = "messageUpdated";
+    else if (strcmp(kind, "message.deleted") == 0)
+        type = "messageDeleted";
     cd_buf b;
     cd_buf_init(&b);
     if (type && m && m->kind == GQL_V_OBJECT) {
@@ -284,8 +288,10 @@ static void on_typing(cws_conn *c, const char *room, const gql_value *t)
     cd_buf_puts(&b, ",\"userId\":");
     cd_buf_json_str(&b, uid, strlen(uid));
     cd_buf_puts(&b, ",\"username\":");
-    if (name) cd_buf_json_str(&b, name, strlen(name));
-    else cd_buf_puts(&b, "null");
+    if (name)
+        cd_buf_json_str(&b, name, strlen(name));
+    else
+        cd_buf_puts(&b, "null");
     cd_buf_puts(&b, ",\"isTyping\":");
     gql_json_write(&b, gql_obj_get(t, "isTyping"));
     cd_buf_puts(&b, "}}");
@@ -336,12 +342,17 @@ static int tap(void *ud, const char *data, size_t len)
     if (strcmp(type, "next") == 0) {
         const gql_value *d = pl ? gql_obj_get(pl, "data") : NULL;
         const gql_value *errs = pl ? gql_obj_get(pl, "errors") : NULL;
-        const char *field = id[0] == 'e' ? "chatEvents" : id[0] == 't' ? "typing" : "presenceUpdated";
+        const char *field = id[0] == 'e'   ? "chatEvents"
+                            : id[0] == 't' ? "typing"
+                                           : "presenceUpdated";
         const gql_value *x = d && d->kind == GQL_V_OBJECT ? gql_obj_get(d, field) : NULL;
         if (x && x->kind == GQL_V_OBJECT) {
-            if (id[0] == 'e') on_chat_event(c, room, x);
-            else if (id[0] == 't') on_typing(c, room, x);
-            else on_presence(c, room, x);
+            if (id[0] == 'e')
+                on_chat_event(c, room, x);
+            else if (id[0] == 't')
+                on_typing(c, room, x);
+            else
+                on_presence(c, room, x);
         } else if (errs && errs->kind == GQL_V_LIST && errs->len) {
             const gql_value *e0 = &errs->u.items[0];
             const gql_value *ext = gql_obj_get(e0, "extensions");
@@ -479,7 +490,8 @@ static void req_done(const compat_result *res, void *ud)
 {
     cws_req *q = ud;
     cws_conn *c = q->c;
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing", "joinRoom"};
+    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing",
+                                         "joinRoom"};
     if (!open_(c) || !c->gc) goto out;
     if (res->err_code || !res->data) {
         if (q->kind != Q_NAMES)
@@ -525,16 +537,20 @@ static void req_done(const compat_result *res, void *ud)
         }
         cd_buf_puts(&b, "],\"unreadCount\":");
         const gql_value *u = gql_obj_get(ch, "unreadCount");
-        if (u) gql_json_write(&b, u);
-        else cd_buf_puts(&b, "0");
+        if (u)
+            gql_json_write(&b, u);
+        else
+            cd_buf_puts(&b, "0");
         /* presence snapshot; presenceUpdate events follow */
         const gql_value *on = gql_obj_get(res->data, "onlineUsers");
         cd_buf_puts(&b, ",\"onlineUsers\":[");
         for (uint32_t i = 0; on && on->kind == GQL_V_LIST && i < on->len; i++) {
             const char *id = compat_str(&on->u.items[i], "id");
             if (i) cd_buf_putc(&b, ',');
-            if (id) cd_buf_json_str(&b, id, strlen(id));
-            else cd_buf_puts(&b, "null");
+            if (id)
+                cd_buf_json_str(&b, id, strlen(id));
+            else
+                cd_buf_puts(&b, "null");
         }
         cd_buf_puts(&b, "]}}");
         set_names(r, ch);
@@ -545,8 +561,10 @@ static void req_done(const compat_result *res, void *ud)
     case Q_SEND: {
         const gql_value *m = gql_obj_get(res->data, "createMessage");
         cd_buf_puts(&b, "{\"type\":\"messageSent\",\"payload\":{\"clientId\":");
-        if (q->client_id) cd_buf_json_str(&b, q->client_id, strlen(q->client_id));
-        else cd_buf_puts(&b, "null");
+        if (q->client_id)
+            cd_buf_json_str(&b, q->client_id, strlen(q->client_id));
+        else
+            cd_buf_puts(&b, "null");
         cd_buf_puts(&b, ",\"message\":");
         compat_write_message(&b, m);
         cd_buf_puts(&b, "}}");
@@ -559,7 +577,9 @@ static void req_done(const compat_result *res, void *ud)
         gql_json_write(&b, gql_obj_get(res->data, "markChatAsRead"));
         cd_buf_puts(&b, "}}");
         break;
-    case Q_TYPING: cd_buf_free(&b); goto out;
+    case Q_TYPING:
+        cd_buf_free(&b);
+        goto out;
     case Q_NAMES: {
         cws_room *r = room_find(c, q->room);
         const gql_value *ch = gql_obj_get(res->data, "chat");
@@ -581,7 +601,8 @@ out:
 static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char *query,
                     cd_buf *vars, const char *client_id)
 {
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing", "joinRoom"};
+    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing",
+                                         "joinRoom"};
     cws_req *q = cd_calloc(1, sizeof *q);
     cd_buf_putc(vars, '\0');
     if (!q || cd_buf_failed(vars)) {
@@ -618,8 +639,10 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         memcpy(q->query, query, ql + 1);
         memcpy(q->vars, vars->data, vars->len);
         cd_buf_free(vars);
-        if (c->wq_tail) c->wq_tail->next = q;
-        else c->wq_head = q;
+        if (c->wq_tail)
+            c->wq_tail->next = q;
+        else
+            c->wq_head = q;
         c->wq_tail = q;
         c->wq_len++;
         write_next(c);
@@ -639,8 +662,8 @@ static void join_room(cws_conn *c, const char *id)
     cws_room *r = room_find(c, id);
     if (!r) {
         if (c->nrooms >= COMPAT_MAX_ROOMS) {
-            send_error(c, "TOO_MANY_ROOMS", "Too many joined rooms on this connection",
-                       "joinRoom", id);
+            send_error(c, "TOO_MANY_ROOMS", "Too many joined rooms on this connection", "joinRoom",
+                       id);
             return;
         }
         r = cd_calloc(1, sizeof *r);
@@ -682,8 +705,10 @@ static void direct_done(const char *chat_id, const char *code, const char *msg, 
 {
     cws_conn *c = ud;
     if (open_(c)) {
-        if (chat_id) join_room(c, chat_id);
-        else send_error(c, code, msg, "joinRoom", NULL);
+        if (chat_id)
+            join_room(c, chat_id);
+        else
+            send_error(c, code, msg, "joinRoom", NULL);
     }
     conn_unref(c);
 }
@@ -776,8 +801,10 @@ static void handle_event(cws_conn *c, const char *type, const gql_value *p)
     if (strcmp(type, "joinRoom") == 0) {
         const char *target = compat_str(p, "targetUserId");
         if (room) {
-            if (!uuid_ok(room)) send_error(c, "NOT_FOUND", "Room not found", type, room);
-            else join_room(c, room);
+            if (!uuid_ok(room))
+                send_error(c, "NOT_FOUND", "Room not found", type, room);
+            else
+                join_room(c, room);
         } else if (target) {
             if (!uuid_ok(target)) {
                 send_error(c, "INVALID_PAYLOAD", "targetUserId must be a user id", type, NULL);
@@ -869,8 +896,8 @@ static void handle_event(cws_conn *c, const char *type, const gql_value *p)
         }
         cd_buf_puts(&v, "}}");
         run_req(c, Q_SEND, room,
-                "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in){"
-                COMPAT_MSG_FIELDS "}}",
+                "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in)"
+                "{" COMPAT_MSG_FIELDS "}}",
                 &v, cid && cid->kind == GQL_V_STRING ? cid->u.s : NULL);
     } else if (strcmp(type, "typing") == 0) {
         const gql_value *t = gql_obj_get(p, "isTyping");
@@ -880,8 +907,8 @@ static void handle_event(cws_conn *c, const char *type, const gql_value *p)
             return;
         }
         cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", room, t->u.b ? "true" : "false");
-        run_req(c, Q_TYPING, room,
-                "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}", &v, NULL);
+        run_req(c, Q_TYPING, room, "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}",
+                &v, NULL);
     } else { /* markRead */
         int64_t s;
         if (!compat_int(p, "sequenceId", &s) || s < 0 || s > INT32_MAX) {
@@ -903,8 +930,8 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
     cd_metrics_g.ws_messages_in++;
     if (c->gc) proto_ws_touch(c->gc);
     if (!is_text || len > c->srv->cfg->max_ws_message) {
-        send_error(c, "INVALID_MESSAGE", !is_text ? "Binary messages are not supported"
-                                                  : "Message too big", NULL, NULL);
+        send_error(c, "INVALID_MESSAGE",
+                   !is_text ? "Binary messages are not supported" : "Message too big", NULL, NULL);
         return;
     }
     if (!rate_ok(c)) {
@@ -936,8 +963,8 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
         const char *tok = strcmp(type, "auth") == 0 ? compat_str(p, "token") : NULL;
         const char *why = "missing token";
         if (!tok) {
-            send_error(c, "UNAUTHENTICATED", "Send {\"type\":\"auth\",\"payload\":{\"token\"}} first",
-                       type, NULL);
+            send_error(c, "UNAUTHENTICATED",
+                       "Send {\"type\":\"auth\",\"payload\":{\"token\"}} first", type, NULL);
             ws_close(c->ws, COMPAT_CLOSE_UNAUTHORIZED, "Unauthorized");
         } else if (!set_identity(c, tok, strlen(tok), &why)) {
             send_error(c, "UNAUTHENTICATED", "Invalid or expired token", type, NULL);
@@ -1013,9 +1040,11 @@ static const char *proto_token(http_request *req, const char **tok, size_t *tl)
     const char *other = NULL;
     const char *p = h;
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         const char *s = p;
-        while (*p && *p != ',' && *p != ' ') p++;
+        while (*p && *p != ',' && *p != ' ')
+            p++;
         size_t n = (size_t)(p - s);
         if (!n) continue;
         char *e = cd_arena_strndup(req->arena, s, n);
@@ -1042,8 +1071,9 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
         return;
     }
     if (!compat_role_serves(srv, "receiver")) {
-        static const char body[] = "{\"error\":{\"code\":\"WRONG_SERVICE\",\"service\":\"receiver\","
-                                   "\"message\":\"/ws is served by the receiver service\"}}";
+        static const char body[] =
+            "{\"error\":{\"code\":\"WRONG_SERVICE\",\"service\":\"receiver\","
+            "\"message\":\"/ws is served by the receiver service\"}}";
         http_respond(req, 421, "application/json", NULL, body, sizeof body - 1);
         return;
     }
