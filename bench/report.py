@@ -133,6 +133,9 @@ def main():
     w("|---|---:|---:|---:|---:|---:|---|")
     for key, label in (("spread", "1k chats × 10"), ("one", "1 chat × 10k")):
         a, b = R.get(f"fan_{key}_chatd", {}), R.get(f"fan_{key}_peer", {})
+        for x in (a, b):  # subscriber results missing: killed at the harness's time bound
+            if x and not x.get("delivered"):
+                x["deliv_rate"] = None
         w(f"| {label} | {num(a.get('deliv_rate'))} | {num(b.get('deliv_rate'))} | "
           f"{ratio(a.get('deliv_rate'), b.get('deliv_rate'))} | {num(bare)} | {pctage(a.get('deliv_rate'), bare)} | "
           f"{num(a.get('delivered'))}/{num(a.get('expected'))}, {a.get('lost', '–')}, {a.get('dup', '–')}; "
@@ -188,6 +191,12 @@ def main():
           f"{num(x.get('before_kb'))} → {num(x.get('after_kb'))} kB | {num(x.get('per_conn_b'))} | "
           f"{num(y.get('before_kb'))} → {num(y.get('after_kb'))} kB | {num(y.get('per_conn_b'))} | "
           f"{ratio(y.get('per_conn_b'), x.get('per_conn_b'))} |")
+    im = R.get("idle100k")
+    if im:
+        w(f"\n**Many idle connections on one box:** {im['receivers']} chatd receivers (open files are limited "
+          f"to 20,000 per process), one loadgen process each with {num(im['per'])} connections, source addresses "
+          f"127.0.0.1–8: **{num(im['subscribed'])} connections subscribed** in {im['secs']:.1f} s; receivers' RSS "
+          f"{num(im['before_kb'])} → {num(im['after_kb'])} kB = {num(im['per_conn_b'])} bytes per connection.\n")
     if ra or rb:
         plot_rss(ra, rb, plots)
         w("\n![RSS vs connections](plots/rss.svg)\n")
@@ -224,7 +233,16 @@ def main():
         w("`perf record -F 499 -g -p <pid>` of one chatd process during the scenario; self time by "
           "shared object and symbol, entries ≥ 1.5% (full reports: bench/results/perf-*.txt).\n")
         for k, v in res["perf"].items():
-            w(f"**{k}**\n\n```\n{v}\n```\n")
+            head = ""
+            try:
+                for line in open(os.path.join(ROOT, "bench", "results", f"perf-{k}.txt")):
+                    if line.startswith("# Samples:"):
+                        n = int(line.split()[2])
+                        head = (f" — {n} samples at 499 Hz over the recording, i.e. about "
+                                f"{n / 499:.1f} CPU-seconds")
+            except (OSError, ValueError):
+                pass
+            w(f"**{k}**{head}\n\n```\n{v}\n```\n")
     notes = os.path.join(ROOT, "bench", "notes.md")
     if os.path.exists(notes):
         w(open(notes).read())

@@ -5,11 +5,12 @@
  *           [--sub-layout spread|one] [--src-ips K]
  *           [--http HOST:PORT[,...]] [--clients C] [--rate R | --flat]
  *           [--duration S] [--max-msgs N] [--drain S] [--idle S]
- *           [--ready-file F] [--go-file F] [--tag T] [--auth-user]
+ *           [--ready-file F] [--go-file F] [--tag T] [--no-subscribe]
  *
  * Subscribers: N graphql-transport-ws connections (source addresses
  * 127.0.0.1..127.0.0.K, round-robin over --ws targets), each sends
- * connection_init and one `messageAdded(chatId)` subscription; chat of
+ * connection_init and one `messageAdded(chatId)` subscription (none with
+ * --no-subscribe: connections only, for memory probes); chat of
  * subscriber i = line i % lines of FILE (spread) or line 0 (one).
  * Senders: C keep-alive HTTP connections posting createMessage (senderId =
  * the chat's second column) at R msg/s in total or flat out, chats round
@@ -117,7 +118,7 @@ static struct {
     lg_target ws[LG_MAX_TARGETS], http[LG_MAX_TARGETS];
     int nws, nhttp;
     int subs, clients, src_ips;
-    bool one_chat, flat, auth_user;
+    bool one_chat, flat, no_sub;
     double rate, duration, drain, idle;
     uint64_t max_msgs;
     const char *ready_file, *go_file, *tag;
@@ -246,7 +247,7 @@ static void ws_on_text(lg_conn *c, const char *p, size_t n)
     st_frames++;
     if (memmem(p, n, "\"connection_ack\"", 16)) {
         st_acked++;
-        ws_subscribe(c);
+        if (!opt.no_sub) ws_subscribe(c);
         return;
     }
     if (memmem(p, n, "\"ping\"", 6) && n < 64) {
@@ -403,8 +404,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         }
         c->upgraded = true;
         used = (size_t)(end - p) + 4;
-        const char *init = opt.auth_user ? "{\"type\":\"connection_init\",\"payload\":{}}"
-                                         : "{\"type\":\"connection_init\",\"payload\":{}}";
+        /* trust mode: no token; subscribers act as nobody in particular */
+        const char *init = "{\"type\":\"connection_init\",\"payload\":{}}";
         ws_send(c, 1, init, strlen(init));
     }
     used += c->is_ws ? ws_parse(c, p + used, n - used) : http_parse(c, p + used, n - used);
@@ -684,7 +685,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--src-ips")) opt.src_ips = atoi(v), i++;
         else if (!strcmp(a, "--rate")) opt.rate = atof(v), i++;
         else if (!strcmp(a, "--flat")) opt.flat = true;
-        else if (!strcmp(a, "--auth-user")) opt.auth_user = true;
+        else if (!strcmp(a, "--no-subscribe")) opt.no_sub = true;
         else if (!strcmp(a, "--duration")) opt.duration = atof(v), i++;
         else if (!strcmp(a, "--drain")) opt.drain = atof(v), i++;
         else if (!strcmp(a, "--idle")) opt.idle = atof(v), i++;
