@@ -73,7 +73,7 @@ static const cd_opt cd_opts[] = {
     {"ws-rate", "CHATD_WS_RATE", CD_OPT_U32, OFF(ws_rate), 0, 1000000u,
      "inbound messages/s per WebSocket, 0 = unlimited (default 200)"},
     {"ws-burst", "CHATD_WS_BURST", CD_OPT_U32, OFF(ws_burst), 1, 10000000u,
-     "burst allowance for --ws-rate (default 400)"},
+     "burst allowance for --ws-rate (default: max(1000, max-subscriptions + 16))"},
     {"ws-max-queued", "CHATD_WS_MAX_QUEUED", CD_OPT_SIZE, OFF(ws_max_queued), 1024u,
      1024u * 1024u * 1024u, "unsent outbound bytes per WebSocket before close 4008 (default 4194304)"},
     {"ws-init-timeout-ms", "CHATD_WS_INIT_TIMEOUT_MS", CD_OPT_U32, OFF(ws_init_timeout_ms), 1,
@@ -200,6 +200,12 @@ static int cd_opt_set(cd_config *c, const cd_opt *o, const char *val, const char
     return CD_EBAD;
 }
 
+uint32_t cd_config_ws_burst_auto(uint32_t max_subscriptions)
+{
+    uint64_t need = (uint64_t)max_subscriptions + CD_WS_BURST_HEADROOM;
+    return need > CD_DEFAULT_WS_BURST ? (uint32_t)need : CD_DEFAULT_WS_BURST;
+}
+
 static void cd_config_defaults(cd_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -214,7 +220,7 @@ static void cd_config_defaults(cd_config *c)
     c->max_ws_message = CD_DEFAULT_MAX_WS_MESSAGE;
     c->max_subscriptions = CD_DEFAULT_MAX_SUBSCRIPTIONS;
     c->ws_rate = CD_DEFAULT_WS_RATE;
-    c->ws_burst = CD_DEFAULT_WS_BURST;
+    c->ws_burst = cd_config_ws_burst_auto(c->max_subscriptions);
     c->ws_max_queued = CD_DEFAULT_WS_MAX_QUEUED;
     c->ws_init_timeout_ms = CD_DEFAULT_WS_INIT_TIMEOUT_MS;
     c->ws_ping_ms = CD_DEFAULT_WS_PING_MS;
@@ -225,6 +231,7 @@ int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn,
                     size_t errlen)
 {
     cd_config_defaults(c);
+    c->ws_burst = 0; /* not given: follows max_subscriptions (below) */
     if (getenv_fn) {
         for (unsigned i = 0; i < CD_ARRAY_LEN(cd_opts); i++) {
             const cd_opt *o = &cd_opts[i];
@@ -272,6 +279,12 @@ int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn,
     }
     if (c->help || c->version) return 0;
     if (c->port < 0) c->port = cd_role_default_port(c->role);
+    if (c->ws_burst == 0) c->ws_burst = cd_config_ws_burst_auto(c->max_subscriptions);
+    else if (c->ws_rate && c->ws_burst < c->max_subscriptions + CD_WS_BURST_HEADROOM)
+        cd_warn("config",
+                "ws burst %u is below max subscriptions %u + %u: a client opening all its "
+                "subscriptions at once is closed 4429 (it must pace them)",
+                c->ws_burst, c->max_subscriptions, CD_WS_BURST_HEADROOM);
     return cd_config_validate(c, err, errlen);
 }
 

@@ -25,7 +25,14 @@
 #define CD_DEFAULT_MAX_WS_MESSAGE (1024u * 1024u)  /* one inbound WebSocket message */
 #define CD_DEFAULT_MAX_SUBSCRIPTIONS 500u          /* active operations per WebSocket */
 #define CD_DEFAULT_WS_RATE 200u                    /* inbound messages per second per WebSocket */
-#define CD_DEFAULT_WS_BURST 400u                   /* token-bucket burst for the rate above */
+/* Token-bucket burst for the rate above. It must let a client open its
+ * whole subscription allowance at once (a seed client subscribes to every
+ * chat on load): when CHATD_WS_BURST is not set, the burst is the larger of
+ * this and max_subscriptions + CD_WS_BURST_HEADROOM (cd_config_parse). An
+ * explicit smaller burst is honoured (and logged at start-up): the client
+ * must then pace its subscribes. */
+#define CD_DEFAULT_WS_BURST 1000u
+#define CD_WS_BURST_HEADROOM 16u /* connection_init, pings, completes around a full burst */
 #define CD_DEFAULT_WS_MAX_QUEUED (4u * 1024u * 1024u) /* unsent outbound bytes per WebSocket */
 #define CD_DEFAULT_WS_INIT_TIMEOUT_MS 3000u        /* connection_init wait → close 4408 */
 #define CD_DEFAULT_WS_PING_MS 30000u               /* heartbeat: ping after this much silence */
@@ -78,6 +85,10 @@ int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn,
 /* Start-up rules: token mode needs a JWT secret; trust mode on a non-loopback
  * bind needs auth_force. Returns 0 or CD_EBAD with the reason in err. */
 int cd_config_validate(const cd_config *c, char *err, size_t errlen);
+/* The burst used when none is configured: max(CD_DEFAULT_WS_BURST,
+ * max_subscriptions + CD_WS_BURST_HEADROOM), so a client may open every
+ * subscription it is allowed in one go. */
+uint32_t cd_config_ws_burst_auto(uint32_t max_subscriptions);
 
 const char *cd_role_name(cd_role r);
 int cd_role_parse(const char *s, cd_role *out);
