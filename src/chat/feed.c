@@ -19,6 +19,7 @@
 #include "feed.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "authz.h"
 #include "chat.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "sender.h"
 
 #define RC_RETRY_MS 200           /* a failed fill query is retried after this */
@@ -110,6 +112,41 @@ static struct {
 void rc_feed_stats_get(rc_feed_stats *out)
 {
     *out = rc.stats;
+}
+
+void rc_feed_metrics_render(cd_buf *b, void *ud)
+{
+    CD_UNUSED(ud);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } rows[] = {
+        {"chatd_receiver_channels", "gauge", "Broker channels with local subscribers.",
+         offsetof(rc_feed_stats, channels)},
+        {"chatd_receiver_subscriptions", "gauge", "Live receiver subscriptions.",
+         offsetof(rc_feed_stats, subs)},
+        {"chatd_receiver_events_delivered_total", "counter",
+         "Events handed to receiver subscriptions.", offsetof(rc_feed_stats, delivered)},
+        {"chatd_receiver_duplicates_dropped_total", "counter",
+         "Events dropped as already delivered to a subscriber.",
+         offsetof(rc_feed_stats, duplicates)},
+        {"chatd_receiver_gaps_total", "counter",
+         "Events a subscriber was not ready for (a gap, filled from the log).",
+         offsetof(rc_feed_stats, gaps)},
+        {"chatd_receiver_fills_total", "counter", "Gap-fill queries run on chat_events.",
+         offsetof(rc_feed_stats, fills)},
+        {"chatd_receiver_fill_rows_total", "counter", "chat_events rows read by gap fills.",
+         offsetof(rc_feed_stats, fill_rows)},
+        {"chatd_receiver_resyncs_total", "counter",
+         "Subscriptions ended with RESYNC_REQUIRED (events no longer retained).",
+         offsetof(rc_feed_stats, resyncs)},
+    };
+    for (unsigned i = 0; i < CD_ARRAY_LEN(rows); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&rc.stats + rows[i].off, sizeof v);
+        cd_metrics_help(b, rows[i].name, rows[i].type, rows[i].help);
+        cd_buf_printf(b, "%s %llu\n", rows[i].name, (unsigned long long)v);
+    }
 }
 
 /* ---- pure helpers (feed.h) ---- */
@@ -267,6 +304,7 @@ static void sub_end(rc_sub *s, const char *code, const char *msg)
     s->ps = NULL;
     s->dead = true;
     if (s->ch) s->ch->has_dead = true;
+    if (ps && code && strcmp(code, RC_E_RESYNC) == 0) rc.stats.resyncs++;
     if (ps) {
         if (code) proto_sub_fail(ps, code, msg);
         else proto_sub_complete(ps);
@@ -408,6 +446,7 @@ static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
         rc_seq_step st = rc_seq_classify(s->last, e->seq);
         if (st != RC_SEQ_NEXT) {
             if (st == RC_SEQ_DUP) rc.stats.duplicates++;
+            else rc.stats.gaps++;
             continue;
         }
         s->last = e->seq;
@@ -529,6 +568,7 @@ static void on_fill(const pg_result *r, void *ud)
     cd_arena_free(&a);
     c->busy--;
     rc.stats.fills++;
+    rc.stats.fill_rows += (uint64_t)n;
     int64_t min = chan_min_last(c);
     if (n == 0 && min < c->known) {
         /* the log has nothing after min although later events exist */
@@ -1175,6 +1215,8 @@ int rc_feed_bind(proto_server *srv)
         if (r != 0 && r != CD_EEXIST) return r;
     }
     r = proto_on_shutdown(srv, feed_shutdown, NULL);
+    if (r != 0) return r;
+    r = cd_metrics_add_section(rc_feed_metrics_render, NULL);
     if (r != 0) return r;
     if (!rc.hooked) {
         rc.prev_message = srv->rd_on_message;

@@ -102,7 +102,14 @@ typedef struct rc_feed_stats {
     uint64_t delivered;  /* events handed to subscriptions */
     uint64_t duplicates; /* live events dropped as already delivered */
     uint64_t fills;      /* fill queries run */
+    uint64_t fill_rows;  /* chat_events rows read by fill queries */
+    uint64_t gaps;       /* events a subscriber was not ready for (seq > last + 1):
+                          * it gets them, in order, from a fill */
+    uint64_t resyncs;    /* subscriptions ended with RESYNC_REQUIRED */
 } rc_feed_stats;
+/* The counters above as Prometheus text (chatd_receiver_*), appended to
+ * /metrics by a cd_metrics section rc_feed_bind registers. */
+void rc_feed_metrics_render(cd_buf *out, void *ud);
 void rc_feed_stats_get(rc_feed_stats *out);
 
 /* Presence (presence.c): a user's first / last live subscription on this

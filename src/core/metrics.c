@@ -72,6 +72,28 @@ static void cd_help(cd_buf *b, const char *name, const char *type, const char *h
     cd_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+void cd_metrics_help(cd_buf *out, const char *name, const char *type, const char *help)
+{
+    cd_help(out, name, type, help);
+}
+
+static struct {
+    cd_metrics_section_fn fn;
+    void *ud;
+} cd_sections[CD_METRICS_MAX_SECTIONS];
+static unsigned cd_nsections;
+
+int cd_metrics_add_section(cd_metrics_section_fn fn, void *ud)
+{
+    for (unsigned i = 0; i < cd_nsections; i++)
+        if (cd_sections[i].fn == fn && cd_sections[i].ud == ud) return 0;
+    if (cd_nsections >= CD_METRICS_MAX_SECTIONS) return CD_ELIMIT;
+    cd_sections[cd_nsections].fn = fn;
+    cd_sections[cd_nsections].ud = ud;
+    cd_nsections++;
+    return 0;
+}
+
 void cd_metrics_render(cd_buf *b)
 {
     static const char *const kinds[] = {"query", "mutation", "subscription"};
@@ -140,6 +162,15 @@ void cd_metrics_render(cd_buf *b)
     cd_help(b, "chatd_events_delivered_total", "counter", "Subscription events sent.");
     cd_buf_printf(b, "chatd_events_delivered_total %llu\n",
                   (unsigned long long)m->events_delivered);
+    cd_help(b, "chatd_subscription_executions_total", "counter",
+            "Subscription events executed (once per group of subscribers with the same "
+            "document, variables and caller).");
+    cd_buf_printf(b, "chatd_subscription_executions_total %llu\n",
+                  (unsigned long long)m->sub_executions);
+    cd_help(b, "chatd_subscription_deliveries_total", "counter",
+            "Subscription event payloads sent to clients.");
+    cd_buf_printf(b, "chatd_subscription_deliveries_total %llu\n",
+                  (unsigned long long)m->sub_deliveries);
 
     if (p.pg_up >= 0) {
         cd_help(b, "chatd_pg_up", "gauge", "1 when at least one PostgreSQL connection is up.");
@@ -167,4 +198,5 @@ void cd_metrics_render(cd_buf *b)
         cd_buf_printf(b, "chatd_doc_cache_total{result=\"miss\"} %lld\n",
                       (long long)p.doc_cache_misses);
     }
+    for (unsigned i = 0; i < cd_nsections; i++) cd_sections[i].fn(b, cd_sections[i].ud);
 }

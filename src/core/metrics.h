@@ -38,6 +38,9 @@ typedef struct cd_metrics {
     uint64_t ws_messages_in, ws_messages_out;
     uint64_t ws_closed_by_code[CD_METRIC_WS_CLOSE_CODES + 1]; /* see cd_metrics_ws_close */
     uint64_t events_delivered;       /* subscription `next` messages sent */
+    uint64_t sub_executions;         /* subscription events executed (gql_exec_run) */
+    uint64_t sub_deliveries;         /* subscription event payloads sent; above
+                                      * sub_executions when subscribers share one */
 } cd_metrics;
 
 extern cd_metrics cd_metrics_g;
@@ -54,6 +57,16 @@ typedef struct cd_metrics_probe_out {
 typedef void (*cd_metrics_probe_fn)(cd_metrics_probe_out *out, void *ud);
 
 void cd_metrics_set_probe(cd_metrics_probe_fn fn, void *ud);
+
+/* Extra sections appended by modules above core (e.g. the receiver's feed
+ * counters): fn writes complete "# HELP/# TYPE" blocks to out. At most
+ * CD_METRICS_MAX_SECTIONS; registering the same (fn, ud) twice is a no-op.
+ * 0 or CD_ELIMIT. */
+#define CD_METRICS_MAX_SECTIONS 8
+typedef void (*cd_metrics_section_fn)(cd_buf *out, void *ud);
+int cd_metrics_add_section(cd_metrics_section_fn fn, void *ud);
+/* Helper for sections: the two comment lines of one metric family. */
+void cd_metrics_help(cd_buf *out, const char *name, const char *type, const char *help);
 void cd_metrics_set_info(const char *role, const char *version);
 
 static inline void cd_metrics_conn_open(cd_metric_transport t)

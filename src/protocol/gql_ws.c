@@ -16,6 +16,16 @@
  * finishing (source completed / single result sent); its memory is freed in
  * op_release once no run is in flight and no loop is pumping it.
  *
+ * Fan-out: one event shared by many subscriptions (proto_event) carries a
+ * small cache of serialised results. Subscriptions whose document, variables
+ * (a 128-bit hash of query text, operation name and variables JSON) and
+ * caller (user id, username, client ip, auth flags, exec service — compared
+ * exactly, since resolvers such as User.email and unreadCount read the
+ * caller) are equal execute that event once: the first runs it, the others
+ * reuse its `payload` text, or wait for it while it is still running (a
+ * waiter counts as running: its queue order is kept). Each socket still gets
+ * its own frame, as the ids differ.
+ *
  * Close codes: see protocol.h and docs/parts/protocol.md.
  */
 #include "gql_ws.h"
@@ -156,10 +166,27 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
 
 /* A shared event value (subscribe.h): deep-copied once, referenced by every
  * operation that queued it. */
+typedef struct gqlws_result gqlws_result;
 struct proto_event {
     uint32_t refs;
     cd_arena arena;
     gql_value *value;
+    gqlws_result *results; /* serialised payloads by (document, caller) */
+};
+
+/* One execution of a shared event for one (document + variables, caller)
+ * group. Pending while its runner's exec is in flight; then json holds the
+ * `payload` text (NULL when writing it failed: waiters run themselves). */
+struct gqlws_result {
+    gqlws_result *next;
+    uint64_t k1, k2;          /* document key (proto_sub.k1/k2) */
+    const char *service;      /* exec service (static) */
+    bool authenticated, trust;
+    bool done;
+    struct proto_sub *waiters, *waiters_tail;
+    char *json;
+    size_t len;
+    char caller[];            /* user_id \0 username \0 client_ip \0 */
 };
 
 /* One queued execution of an operation: root = {"<field>": *ev->value}
@@ -218,6 +245,10 @@ struct proto_sub {
     bool active;       /* linked in conn->ops */
     bool ended;        /* cancelled or finished: release when idle */
     uint64_t t0_ns;
+    uint64_t k1, k2;   /* document key: hash of query, operation name, variables */
+    bool shareable;    /* k1/k2 are set: events may reuse a group's result */
+    gqlws_result *running_res; /* the shared result this op's run fills */
+    struct proto_sub *wait_next; /* in a pending result's waiter list */
 };
 
 typedef struct gqlws_server_state {
@@ -371,6 +402,12 @@ proto_event *proto_event_new(const gql_value *value)
 void proto_event_release(proto_event *ev)
 {
     if (!ev || --ev->refs > 0) return;
+    while (ev->results) {
+        gqlws_result *r = ev->results;
+        ev->results = r->next;
+        cd_free(r->json);
+        cd_free(r);
+    }
     cd_arena_free(&ev->arena);
     cd_free(ev);
 }
@@ -439,6 +476,100 @@ static void op_finish(struct proto_sub *op)
 
 static void op_pump(struct proto_sub *op);
 
+/* ---- shared results (see the file comment) ---- */
+
+static const char *op_service(const struct proto_sub *op)
+{
+    return op->conn->tap ? op->conn->service : op->conn->srv->service;
+}
+
+static bool caller_is(const gqlws_result *r, const proto_caller *c)
+{
+    const char *p = r->caller;
+    if (strcmp(p, c->user_id) != 0) return false;
+    p += strlen(p) + 1;
+    if (strcmp(p, c->username) != 0) return false;
+    p += strlen(p) + 1;
+    return strcmp(p, c->client_ip) == 0;
+}
+
+static gqlws_result *result_find(proto_event *ev, const struct proto_sub *op)
+{
+    const proto_caller *c = &op->conn->caller;
+    const char *svc = op_service(op);
+    for (gqlws_result *r = ev->results; r; r = r->next)
+        if (r->k1 == op->k1 && r->k2 == op->k2 && r->service == svc &&
+            r->authenticated == c->authenticated && r->trust == c->trust && caller_is(r, c))
+            return r;
+    return NULL;
+}
+
+/* A pending result for op's group, linked on the event; NULL on OOM (the op
+ * then runs unshared). */
+static gqlws_result *result_new(proto_event *ev, const struct proto_sub *op)
+{
+    const proto_caller *c = &op->conn->caller;
+    size_t lu = strlen(c->user_id), ln = strlen(c->username), li = strlen(c->client_ip);
+    gqlws_result *r = cd_calloc(1, sizeof *r + lu + ln + li + 3);
+    if (!r) return NULL;
+    r->k1 = op->k1;
+    r->k2 = op->k2;
+    r->service = op_service(op);
+    r->authenticated = c->authenticated;
+    r->trust = c->trust;
+    memcpy(r->caller, c->user_id, lu + 1);
+    memcpy(r->caller + lu + 1, c->username, ln + 1);
+    memcpy(r->caller + lu + ln + 2, c->client_ip, li + 1);
+    r->next = ev->results;
+    ev->results = r;
+    return r;
+}
+
+static void result_unlink(proto_event *ev, gqlws_result *r)
+{
+    for (gqlws_result **pp = &ev->results; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            return;
+        }
+}
+
+/* Sends one subscription event's payload text as `next`. */
+static void op_send_event(struct proto_sub *op, const char *json, size_t len)
+{
+    if (op->ended || !op->conn->ws) return;
+    send_payload(op->conn, "next", op->id, json, len);
+    cd_metrics_g.sub_deliveries++;
+}
+
+/* The runner's result is known (or failed: json NULL): hand it to every op
+ * that waited for it. A waiter whose result failed gets its event back at
+ * the head of its queue and runs it itself. */
+static void result_wake(gqlws_result *r)
+{
+    struct proto_sub *w = r->waiters;
+    r->waiters = r->waiters_tail = NULL;
+    while (w) {
+        struct proto_sub *next = w->wait_next;
+        w->wait_next = NULL;
+        w->running = false;
+        gqlws_event *e = w->running_ev;
+        w->running_ev = NULL;
+        if (r->json) {
+            op_send_event(w, r->json, r->len);
+            ev_free(e);
+        } else if (e) {
+            e->next = w->q_head;
+            w->q_head = e;
+            if (!w->q_tail) w->q_tail = e;
+            w->q_len++;
+        }
+        if (w->ended) op_release(w);
+        else op_pump(w);
+        w = next;
+    }
+}
+
 static void op_run_done(gql_exec *ex, void *ud)
 {
     struct proto_sub *op = ud;
@@ -446,11 +577,32 @@ static void op_run_done(gql_exec *ex, void *ud)
     /* the result may point into the event's value: free it after writing */
     gqlws_event *done_ev = op->running_ev;
     op->running_ev = NULL;
-    if (!op->ended && op->conn->ws) {
+    gqlws_result *res = op->running_res;
+    op->running_res = NULL;
+    if (res) {
+        /* shared: serialise once even if this op ended meanwhile */
         cd_buf b;
         cd_buf_init(&b);
         gql_exec_write_result(ex, &b);
-        if (!cd_buf_failed(&b)) send_payload(op->conn, "next", op->id, b.data, b.len);
+        if (!cd_buf_failed(&b)) res->json = cd_buf_steal(&b, &res->len);
+        cd_buf_free(&b);
+        res->done = true;
+        if (!res->json) result_unlink(done_ev->ev, res);
+        if (res->json) op_send_event(op, res->json, res->len);
+        if (!op->q_head && !op->ended) gql_exec_trim(ex);
+        bool was_pumping = op->pumping;
+        op->pumping = true; /* waiters may re-enter; keep this op alive */
+        result_wake(res);
+        op->pumping = was_pumping;
+        if (!res->json) cd_free(res);
+    } else if (!op->ended && op->conn->ws) {
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        if (!cd_buf_failed(&b)) {
+            if (op->kind == GQL_SUBSCRIPTION) op_send_event(op, b.data, b.len);
+            else send_payload(op->conn, "next", op->id, b.data, b.len);
+        }
         cd_buf_free(&b);
         if (op->kind != GQL_SUBSCRIPTION) {
             uint32_t nerr = 0;
@@ -483,8 +635,29 @@ static void op_pump(struct proto_sub *op)
             op->q_head = e->next;
             if (!op->q_head) op->q_tail = NULL;
             op->q_len--;
+            gqlws_result *res = NULL;
+            if (e->ev && op->shareable) {
+                res = result_find(e->ev, op);
+                if (res && res->done) { /* executed for another subscriber */
+                    op_send_event(op, res->json, res->len);
+                    ev_free(e);
+                    continue;
+                }
+                if (res) { /* running for another subscriber: wait for it */
+                    op->running_ev = e;
+                    op->running = true;
+                    if (res->waiters_tail) res->waiters_tail->wait_next = op;
+                    else res->waiters = op;
+                    res->waiters_tail = op;
+                    continue;
+                }
+                /* worth keeping only if someone else holds the event */
+                if (e->ev->refs > 1) res = result_new(e->ev, op);
+            }
             op->running_ev = e;
             op->running = true;
+            op->running_res = res;
+            if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.sub_executions++;
             gql_exec_opts o = {.service = op->conn->tap ? op->conn->service
                                                         : op->conn->srv->service,
                                .context = &op->conn->caller,
@@ -492,6 +665,11 @@ static void op_pump(struct proto_sub *op)
             int rc = gql_exec_run(op->ex, &e->root, &o, op_run_done, op);
             if (rc != 0) {
                 op->running = false;
+                if (op->running_res) { /* not started: nobody can be waiting yet */
+                    result_unlink(e->ev, op->running_res);
+                    cd_free(op->running_res);
+                    op->running_res = NULL;
+                }
                 ev_free(op->running_ev);
                 op->running_ev = NULL;
                 cd_error("gqlws", "gql_exec_run failed: %s", cd_strerror(rc));
@@ -683,6 +861,43 @@ static void send_error_one(gqlws_conn *c, const char *id, const char *msg, const
     cd_buf_free(&b);
 }
 
+/* Two independent 64-bit hashes of one byte run (FNV-1a; a multiplicative
+ * hash with a splitmix finaliser), chained over several runs. */
+static void key_mix(uint64_t *k1, uint64_t *k2, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *k1 = (*k1 ^ b[i]) * 0x100000001b3ull;
+        *k2 = (*k2 + b[i] + 1) * 0x9e3779b97f4a7c15ull;
+        *k2 ^= *k2 >> 29;
+    }
+    uint64_t len = n;
+    *k1 = (*k1 ^ len) * 0x100000001b3ull; /* run boundary: "ab"+"c" != "a"+"bc" */
+    *k2 = (*k2 ^ (len + 0x5851f42d4c957f2dull)) * 0xbf58476d1ce4e5b9ull;
+    *k2 ^= *k2 >> 31;
+}
+
+/* The document key of a subscription: query text, operation name and the
+ * variables as sent (coercion is deterministic, so equal inputs give equal
+ * coerced variables). False when it could not be built (the op then never
+ * shares results). */
+static bool doc_key(const gqlws_msg *m, uint64_t *k1, uint64_t *k2)
+{
+    *k1 = 0xcbf29ce484222325ull;
+    *k2 = 0x2545f4914f6cdd1dull;
+    key_mix(k1, k2, m->query, m->query_len);
+    const char *opn = m->operation_name;
+    key_mix(k1, k2, opn ? "1" : "0", 1);
+    if (opn) key_mix(k1, k2, opn, strlen(opn));
+    cd_buf b;
+    cd_buf_init(&b);
+    if (m->variables) gql_json_write(&b, m->variables);
+    bool ok = !cd_buf_failed(&b);
+    if (ok) key_mix(k1, k2, b.data ? b.data : "", b.len);
+    cd_buf_free(&b);
+    return ok;
+}
+
 static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
 {
     proto_server *srv = c->srv;
@@ -758,6 +973,7 @@ static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
     }
     op->field = field;
     op->args = args;
+    op->shareable = doc_key(m, &op->k1, &op->k2);
 
     char coord[160];
     snprintf(coord, sizeof coord, "Subscription.%s", field);
