@@ -41,6 +41,10 @@
 
 #define GQLWS_PROTOCOL "graphql-transport-ws"
 #define GQLWS_SWEEP_MS 100u /* init-timeout sweep period */
+/* Hash buckets of one shared event's result groups (allocated on its first
+ * shared execution): one event to thousands of subscribers of distinct
+ * users makes as many groups, and a lookup must stay cheap. */
+#define GQLWS_RESULT_BUCKETS 256u
 
 /* ------------------------------------------------------------------ */
 /* message classification                                              */
@@ -171,7 +175,8 @@ struct proto_event {
     uint32_t refs;
     cd_arena arena;
     gql_value *value;
-    gqlws_result *results; /* serialised payloads by (document, caller) */
+    gqlws_result **results; /* GQLWS_RESULT_BUCKETS chains of serialised
+                             * payloads by (document, caller); NULL until used */
 };
 
 /* One execution of a shared event for one (document + variables, caller)
@@ -402,12 +407,15 @@ proto_event *proto_event_new(const gql_value *value)
 void proto_event_release(proto_event *ev)
 {
     if (!ev || --ev->refs > 0) return;
-    while (ev->results) {
-        gqlws_result *r = ev->results;
-        ev->results = r->next;
-        cd_free(r->json);
-        cd_free(r);
+    for (unsigned i = 0; ev->results && i < GQLWS_RESULT_BUCKETS; i++) {
+        while (ev->results[i]) {
+            gqlws_result *r = ev->results[i];
+            ev->results[i] = r->next;
+            cd_free(r->json);
+            cd_free(r);
+        }
     }
+    cd_free(ev->results);
     cd_arena_free(&ev->arena);
     cd_free(ev);
 }
@@ -493,11 +501,21 @@ static bool caller_is(const gqlws_result *r, const proto_caller *c)
     return strcmp(p, c->client_ip) == 0;
 }
 
+/* The bucket of op's group: its document key mixed with its user id. */
+static unsigned result_bucket(const struct proto_sub *op)
+{
+    uint64_t h = op->k1;
+    for (const char *p = op->conn->caller.user_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return (unsigned)(h ^ (h >> 32)) % GQLWS_RESULT_BUCKETS;
+}
+
 static gqlws_result *result_find(proto_event *ev, const struct proto_sub *op)
 {
+    if (!ev->results) return NULL;
     const proto_caller *c = &op->conn->caller;
     const char *svc = op_service(op);
-    for (gqlws_result *r = ev->results; r; r = r->next)
+    for (gqlws_result *r = ev->results[result_bucket(op)]; r; r = r->next)
         if (r->k1 == op->k1 && r->k2 == op->k2 && r->service == svc &&
             r->authenticated == c->authenticated && r->trust == c->trust && caller_is(r, c))
             return r;
@@ -509,6 +527,10 @@ static gqlws_result *result_find(proto_event *ev, const struct proto_sub *op)
 static gqlws_result *result_new(proto_event *ev, const struct proto_sub *op)
 {
     const proto_caller *c = &op->conn->caller;
+    if (!ev->results) {
+        ev->results = cd_calloc(GQLWS_RESULT_BUCKETS, sizeof *ev->results);
+        if (!ev->results) return NULL;
+    }
     size_t lu = strlen(c->user_id), ln = strlen(c->username), li = strlen(c->client_ip);
     gqlws_result *r = cd_calloc(1, sizeof *r + lu + ln + li + 3);
     if (!r) return NULL;
@@ -520,14 +542,15 @@ static gqlws_result *result_new(proto_event *ev, const struct proto_sub *op)
     memcpy(r->caller, c->user_id, lu + 1);
     memcpy(r->caller + lu + 1, c->username, ln + 1);
     memcpy(r->caller + lu + ln + 2, c->client_ip, li + 1);
-    r->next = ev->results;
-    ev->results = r;
+    unsigned b = result_bucket(op);
+    r->next = ev->results[b];
+    ev->results[b] = r;
     return r;
 }
 
-static void result_unlink(proto_event *ev, gqlws_result *r)
+static void result_unlink(proto_event *ev, const struct proto_sub *op, gqlws_result *r)
 {
-    for (gqlws_result **pp = &ev->results; *pp; pp = &(*pp)->next)
+    for (gqlws_result **pp = &ev->results[result_bucket(op)]; *pp; pp = &(*pp)->next)
         if (*pp == r) {
             *pp = r->next;
             return;
@@ -587,7 +610,7 @@ static void op_run_done(gql_exec *ex, void *ud)
         if (!cd_buf_failed(&b)) res->json = cd_buf_steal(&b, &res->len);
         cd_buf_free(&b);
         res->done = true;
-        if (!res->json) result_unlink(done_ev->ev, res);
+        if (!res->json) result_unlink(done_ev->ev, op, res);
         if (res->json) op_send_event(op, res->json, res->len);
         if (!op->q_head && !op->ended) gql_exec_trim(ex);
         bool was_pumping = op->pumping;
@@ -666,7 +689,7 @@ static void op_pump(struct proto_sub *op)
             if (rc != 0) {
                 op->running = false;
                 if (op->running_res) { /* not started: nobody can be waiting yet */
-                    result_unlink(e->ev, op->running_res);
+                    result_unlink(e->ev, op, op->running_res);
                     cd_free(op->running_res);
                     op->running_res = NULL;
                 }
