@@ -121,8 +121,10 @@ def main():
     w("")
 
     # ---- fan-out
-    w("## Fan-out: deliveries per second to 10,000 subscribers\n")
-    w("10,000 `messageAdded` subscriptions (5,000 per receiver, two loadgen processes) — "
+    nsub = R.get("fan_one_chatd", R.get("fan_one_peer", {})).get("subs", 10000)
+    w(f"## Fan-out: deliveries per second to {nsub:,} subscribers\n")
+    w(f"{nsub:,} `messageAdded` subscriptions ({nsub // 2:,} per receiver, two loadgen processes"
+      f"{'; the quick run uses 4,000 to stay under 5 minutes' if res.get('quick') else ''}) — "
       "**1k chats × 10**: senders flat out (16 clients) over the 1,000 chats, so each message goes to "
       "10 sockets; **1 chat × 10k**: 16 clients at a fixed rate into one chat, each message to 10,000 "
       "sockets. Deliveries/s = unique deliveries ÷ (last − first delivery). Bare loop = `tools/wsidle` "
@@ -131,7 +133,7 @@ def main():
     bare = wf.get("writes_per_s")
     w("| scenario | chatd deliveries/s | peer deliveries/s | chatd / peer | bare C write loop writes/s | chatd / bare | delivered/expected, lost, dup-or-out-of-order (chatd; peer) |")
     w("|---|---:|---:|---:|---:|---:|---|")
-    for key, label in (("spread", "1k chats × 10"), ("one", "1 chat × 10k")):
+    for key, label in (("spread", f"1k chats × {nsub // 1000}"), ("one", f"1 chat × {nsub // 1000}k")):
         a, b = R.get(f"fan_{key}_chatd", {}), R.get(f"fan_{key}_peer", {})
         for x in (a, b):  # subscriber results missing: killed at the harness's time bound
             if x and not x.get("delivered"):

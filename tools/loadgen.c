@@ -52,6 +52,7 @@
 #define LG_MAX_CHATS 100000
 #define LG_READ_BYTES 65536
 #define LG_CONNECT_TIMEOUT_S 60
+#define LG_MAX_RECONNECTS 100 /* per sender connection */
 #define LG_QUIET_S 1.5    /* drain ends after this long without a delivery */
 #define LG_DRAIN_MAX_S 60 /* drain never lasts longer than --drain + this */
 #define LG_HIST_SUB 128 /* sub-buckets per power of two: < 1% error */
@@ -150,6 +151,7 @@ typedef struct lg_conn {
     int idx;
     size_t chat;
     int64_t last_seq, first_seq;
+    int reconnects;
     char *part; /* unconsumed bytes between reads */
     size_t plen, pcap;
     uint64_t sent_at;
@@ -158,9 +160,24 @@ typedef struct lg_conn {
 
 static lg_conn *wsc, *htc;
 
+static int conn_start(lg_conn *c, const lg_target *t, int src);
+
+/* A sender's keep-alive connection closed by the server (e.g. Node's 5 s
+ * keepAliveTimeout while waiting for the go file) is opened again, up to
+ * LG_MAX_RECONNECTS times; a request in flight on it counts as an error. */
 static void on_close(uv_handle_t *h)
 {
-    (void)h;
+    lg_conn *c = h->data;
+    if (!c || c->is_ws || phase >= 4 || c->reconnects >= LG_MAX_RECONNECTS) return;
+    c->reconnects++;
+    if (c->busy) {
+        c->busy = false;
+        st_err++;
+    }
+    free(c->part);
+    c->part = NULL;
+    c->plen = c->pcap = 0;
+    if (conn_start(c, &opt.http[c->idx % opt.nhttp], c->idx % opt.src_ips) != 0) st_conn_fail++;
 }
 
 static void conn_fail(lg_conn *c)
