@@ -142,6 +142,9 @@ def main():
           f"{ratio(a.get('deliv_rate'), b.get('deliv_rate'))} | {num(bare)} | {pctage(a.get('deliv_rate'), bare)} | "
           f"{num(a.get('delivered'))}/{num(a.get('expected'))}, {a.get('lost', '–')}, {a.get('dup', '–')}; "
           f"{num(b.get('delivered'))}/{num(b.get('expected'))}, {b.get('lost', '–')}, {b.get('dup', '–')} |")
+    w("\n`delivered` counts in-order deliveries per subscriber (seq above the last one seen); a message "
+      "arriving after a later one counts as out-of-order and, in `lost`, as missing from the in-order "
+      "stream — so messages that never arrived = expected − delivered − out-of-order.")
     if wf.get("ms"):
         w(f"\nBare loop rounds (ms for one frame to 10,000 sockets): {', '.join(f'{x:.1f}' for x in wf['ms'])}.")
     w("")
