@@ -34,15 +34,15 @@
  * server code: plain malloc).
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,9 +53,9 @@
 #define LG_READ_BYTES 65536
 #define LG_CONNECT_TIMEOUT_S 60
 #define LG_MAX_RECONNECTS 100 /* per sender connection */
-#define LG_QUIET_S 1.5    /* drain ends after this long without a delivery */
-#define LG_DRAIN_MAX_S 60 /* drain never lasts longer than --drain + this */
-#define LG_HIST_SUB 128 /* sub-buckets per power of two: < 1% error */
+#define LG_QUIET_S 1.5        /* drain ends after this long without a delivery */
+#define LG_DRAIN_MAX_S 60     /* drain never lasts longer than --drain + this */
+#define LG_HIST_SUB 128       /* sub-buckets per power of two: < 1% error */
 #define LG_HIST_BUCKETS (LG_HIST_SUB * 40)
 
 /* ---- histogram (HDR-style log-linear, microseconds) ---- */
@@ -111,7 +111,7 @@ typedef struct lg_chat {
     char id[40];
     char sender[40];
     uint64_t sent_ok, subs, uniq, dup, gaps;
-    int64_t max_seq;            /* highest seq a createMessage answered (senders) */
+    int64_t max_seq;           /* highest seq a createMessage answered (senders) */
     uint64_t nrecv, sum_first; /* subscribers with a delivery, sum of their first seqs */
 } lg_chat;
 
@@ -255,7 +255,8 @@ static int64_t json_int(const char *p, size_t n, const char *key)
     const char *k = memmem(p, n, key, strlen(key));
     if (!k) return -1;
     k += strlen(key);
-    while (k < p + n && (*k == ' ' || *k == '"')) k++;
+    while (k < p + n && (*k == ' ' || *k == '"'))
+        k++;
     return strtoll(k, NULL, 10);
 }
 
@@ -323,7 +324,8 @@ static size_t ws_parse(lg_conn *c, char *p, size_t n)
         } else if (len == 127) {
             if (n - off < 10) break;
             len = 0;
-            for (int i = 0; i < 8; i++) len = (len << 8) | (unsigned char)p[off + 2 + i];
+            for (int i = 0; i < 8; i++)
+                len = (len << 8) | (unsigned char)p[off + 2 + i];
             h = 10;
         }
         if (n - off < h + len) break;
@@ -471,11 +473,12 @@ static void on_connect(uv_connect_t *r, int status)
     if (c->is_ws) {
         const lg_target *t = &opt.ws[c->idx % opt.nws];
         char req[512];
-        int n = snprintf(req, sizeof req,
-                         "GET /graphql HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
-                         t->host, t->port);
+        int n = snprintf(
+            req, sizeof req,
+            "GET /graphql HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
+            t->host, t->port);
         conn_write(c, req, (size_t)n);
     }
 }
@@ -520,11 +523,12 @@ static void sender_next(lg_conn *c)
     lg_chat *ch = &chats[ci];
     char body[1024], req[1400];
     uint64_t t = now_ns();
-    int bl = snprintf(body, sizeof body,
-                      "{\"query\":\"mutation($i: CreateMessageInput!) { createMessage(createMessageInput: "
-                      "$i) { id seq } }\",\"variables\":{\"i\":{\"chatId\":\"%s\",\"senderId\":\"%s\","
-                      "\"content\":\"%llu\"}}}",
-                      ch->id, ch->sender, (unsigned long long)t);
+    int bl = snprintf(
+        body, sizeof body,
+        "{\"query\":\"mutation($i: CreateMessageInput!) { createMessage(createMessageInput: "
+        "$i) { id seq } }\",\"variables\":{\"i\":{\"chatId\":\"%s\",\"senderId\":\"%s\","
+        "\"content\":\"%llu\"}}}",
+        ch->id, ch->sender, (unsigned long long)t);
     const lg_target *tg = &opt.http[c->idx % opt.nhttp];
     int rl = snprintf(req, sizeof req,
                       "POST /graphql HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
@@ -550,7 +554,8 @@ static void on_tick(uv_timer_t *t)
     switch (phase) {
     case 0: {
         uint64_t want = (uint64_t)opt.subs + (uint64_t)opt.clients;
-        if (st_acked + st_http_conn + st_conn_fail + st_closed >= want || el > LG_CONNECT_TIMEOUT_S) {
+        if (st_acked + st_http_conn + st_conn_fail + st_closed >= want ||
+            el > LG_CONNECT_TIMEOUT_S) {
             if (opt.ready_file) {
                 FILE *f = fopen(opt.ready_file, "w");
                 if (f) fclose(f);
@@ -575,14 +580,16 @@ static void on_tick(uv_timer_t *t)
             phase_t0 = now;
             send_t0 = now;
             if (opt.flat)
-                for (int i = 0; i < opt.clients; i++) sender_next(&htc[i]);
+                for (int i = 0; i < opt.clients; i++)
+                    sender_next(&htc[i]);
         }
         break;
     case 3: {
         bool done = el >= opt.duration || (opt.max_msgs && gen_count >= opt.max_msgs);
         if (!done && !opt.flat && opt.clients > 0) {
             uint64_t due = (uint64_t)(el * opt.rate);
-            for (int i = 0; i < opt.clients && gen_count < due; i++) sender_next(&htc[i]);
+            for (int i = 0; i < opt.clients && gen_count < due; i++)
+                sender_next(&htc[i]);
         }
         if (done || opt.clients == 0) {
             if (opt.clients == 0 && el < opt.duration) break;
@@ -594,7 +601,8 @@ static void on_tick(uv_timer_t *t)
     }
     case 4: {
         bool pending = false;
-        for (int i = 0; i < opt.clients; i++) pending |= htc[i].busy && htc[i].open;
+        for (int i = 0; i < opt.clients; i++)
+            pending |= htc[i].busy && htc[i].open;
         /* at least --drain s; then until deliveries stop for LG_QUIET_S
          * (a backlog at the server is still being delivered), at most
          * LG_DRAIN_MAX_S */
@@ -620,10 +628,11 @@ static void finish(void)
 {
     double secs = (double)(send_t1 - send_t0) / 1e9;
     FILE *f = stdout;
-    fprintf(f, "{\"tag\":\"%s\",\"subs\":%d,\"subscribed\":%llu,\"conn_fail\":%llu,\"closed\":%llu,"
-               "\"clients\":%d,\"send_secs\":%.3f,\"sent\":%llu,\"ok\":%llu,\"err\":%llu,"
-               "\"delivered\":%llu,\"dup\":%llu,\"gaps\":%llu,\"bad\":%llu,"
-               "\"send_t0\":%llu,\"send_t1\":%llu,\"deliv_first\":%llu,\"deliv_last\":%llu,",
+    fprintf(f,
+            "{\"tag\":\"%s\",\"subs\":%d,\"subscribed\":%llu,\"conn_fail\":%llu,\"closed\":%llu,"
+            "\"clients\":%d,\"send_secs\":%.3f,\"sent\":%llu,\"ok\":%llu,\"err\":%llu,"
+            "\"delivered\":%llu,\"dup\":%llu,\"gaps\":%llu,\"bad\":%llu,"
+            "\"send_t0\":%llu,\"send_t1\":%llu,\"deliv_first\":%llu,\"deliv_last\":%llu,",
             opt.tag, opt.subs, (unsigned long long)st_acked, (unsigned long long)st_conn_fail,
             (unsigned long long)st_closed, opt.clients, secs, (unsigned long long)st_sent,
             (unsigned long long)st_ok, (unsigned long long)st_err, (unsigned long long)st_deliv,
@@ -693,23 +702,40 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(a, "--ws")) opt.nws = parse_targets(v, opt.ws), i++;
-        else if (!strcmp(a, "--http")) opt.nhttp = parse_targets(v, opt.http), i++;
-        else if (!strcmp(a, "--subs")) opt.subs = atoi(v), i++;
-        else if (!strcmp(a, "--clients")) opt.clients = atoi(v), i++;
-        else if (!strcmp(a, "--chats")) chats_path = v, i++;
-        else if (!strcmp(a, "--sub-layout")) opt.one_chat = !strcmp(v, "one"), i++;
-        else if (!strcmp(a, "--src-ips")) opt.src_ips = atoi(v), i++;
-        else if (!strcmp(a, "--rate")) opt.rate = atof(v), i++;
-        else if (!strcmp(a, "--flat")) opt.flat = true;
-        else if (!strcmp(a, "--no-subscribe")) opt.no_sub = true;
-        else if (!strcmp(a, "--duration")) opt.duration = atof(v), i++;
-        else if (!strcmp(a, "--drain")) opt.drain = atof(v), i++;
-        else if (!strcmp(a, "--idle")) opt.idle = atof(v), i++;
-        else if (!strcmp(a, "--max-msgs")) opt.max_msgs = strtoull(v, NULL, 10), i++;
-        else if (!strcmp(a, "--ready-file")) opt.ready_file = v, i++;
-        else if (!strcmp(a, "--go-file")) opt.go_file = v, i++;
-        else if (!strcmp(a, "--tag")) opt.tag = v, i++;
+        if (!strcmp(a, "--ws"))
+            opt.nws = parse_targets(v, opt.ws), i++;
+        else if (!strcmp(a, "--http"))
+            opt.nhttp = parse_targets(v, opt.http), i++;
+        else if (!strcmp(a, "--subs"))
+            opt.subs = atoi(v), i++;
+        else if (!strcmp(a, "--clients"))
+            opt.clients = atoi(v), i++;
+        else if (!strcmp(a, "--chats"))
+            chats_path = v, i++;
+        else if (!strcmp(a, "--sub-layout"))
+            opt.one_chat = !strcmp(v, "one"), i++;
+        else if (!strcmp(a, "--src-ips"))
+            opt.src_ips = atoi(v), i++;
+        else if (!strcmp(a, "--rate"))
+            opt.rate = atof(v), i++;
+        else if (!strcmp(a, "--flat"))
+            opt.flat = true;
+        else if (!strcmp(a, "--no-subscribe"))
+            opt.no_sub = true;
+        else if (!strcmp(a, "--duration"))
+            opt.duration = atof(v), i++;
+        else if (!strcmp(a, "--drain"))
+            opt.drain = atof(v), i++;
+        else if (!strcmp(a, "--idle"))
+            opt.idle = atof(v), i++;
+        else if (!strcmp(a, "--max-msgs"))
+            opt.max_msgs = strtoull(v, NULL, 10), i++;
+        else if (!strcmp(a, "--ready-file"))
+            opt.ready_file = v, i++;
+        else if (!strcmp(a, "--go-file"))
+            opt.go_file = v, i++;
+        else if (!strcmp(a, "--tag"))
+            opt.tag = v, i++;
         else {
             fprintf(stderr, "loadgen: unknown option %s (see the comment in tools/loadgen.c)\n", a);
             return 2;
@@ -744,8 +770,10 @@ int main(int argc, char **argv)
     uv_timer_init(loop, &tick);
     uv_timer_start(&tick, on_tick, 1, 1);
     uv_run(loop, UV_RUN_DEFAULT);
-    for (int i = 0; i < opt.subs; i++) free(wsc[i].part);
-    for (int i = 0; i < opt.clients; i++) free(htc[i].part);
+    for (int i = 0; i < opt.subs; i++)
+        free(wsc[i].part);
+    for (int i = 0; i < opt.clients; i++)
+        free(htc[i].part);
     free(wsc);
     free(htc);
     free(chats);

@@ -95,17 +95,23 @@ int main(int argc, char **argv)
     double duration = 5;
     bool insert = false;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--db")) db = argv[i + 1];
-        else if (!strcmp(argv[i], "--chats")) chats = argv[i + 1];
-        else if (!strcmp(argv[i], "--clients")) clients = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--duration")) duration = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--mode")) insert = !strcmp(argv[i + 1], "insert");
+        if (!strcmp(argv[i], "--db"))
+            db = argv[i + 1];
+        else if (!strcmp(argv[i], "--chats"))
+            chats = argv[i + 1];
+        else if (!strcmp(argv[i], "--clients"))
+            clients = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--duration"))
+            duration = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--mode"))
+            insert = !strcmp(argv[i + 1], "insert");
         else {
             fprintf(stderr, "pgbaseline: unknown option %s\n", argv[i]);
             return 2;
         }
     }
-    if (!db || !chats || clients < 1 || clients > PB_MAX_CLIENTS || duration <= 0 || duration > 600) {
+    if (!db || !chats || clients < 1 || clients > PB_MAX_CLIENTS || duration <= 0 ||
+        duration > 600) {
         fprintf(stderr, "usage: pgbaseline --db CONNINFO --chats FILE --clients C --duration S "
                         "[--mode chatd|insert]\n");
         return 2;
@@ -124,9 +130,10 @@ int main(int argc, char **argv)
     if (!nchats) return 2;
     if (insert) {
         PGconn *c = PQconnectdb(db);
-        PGresult *r = PQexec(c, "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, "
-                                "chat_id uuid NOT NULL, content text NOT NULL, created_at "
-                                "timestamptz NOT NULL DEFAULT now())");
+        PGresult *r =
+            PQexec(c, "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, "
+                      "chat_id uuid NOT NULL, content text NOT NULL, created_at "
+                      "timestamptz NOT NULL DEFAULT now())");
         PQclear(r);
         PQfinish(c);
     }
