@@ -12,7 +12,7 @@
  *           'text', content, NULL, NULL)` (db/migrations/0003_chats.sql,
  *           src/chat/sender.c), chats round robin from FILE ("chatId userId"
  *           per line), client i starting at chat i;
- *   insert: a single-row INSERT into an unlogged-free scratch table
+ *   insert: a single-row INSERT into a plain (WAL-logged) scratch table
  *           (bench_insert, created if missing) — Postgres' bare INSERT+COMMIT.
  * Prints one JSON line: {"mode","clients","secs","ok","err","tps"}.
  * No sockets other than libpq's; the tool exits by itself after S seconds.
