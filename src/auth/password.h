@@ -2,7 +2,7 @@
  * password.h — argon2id password hashes (libsodium crypto_pwhash_str).
  *
  * One argon2id hash with AUTH_PW_OPSLIMIT / AUTH_PW_MEMLIMIT takes tens of
- * milliseconds of CPU and 64 MiB of memory (measured in docs/parts/users.md
+ * milliseconds of CPU and 64 MiB of memory (measured in docs/architecture.md
  * and by tests/unit/test_auth_password.c), far too long to run on the event
  * loop. The *_async functions therefore run on libuv's thread pool
  * (uv_queue_work) and call back on the loop thread; the blocking versions are

@@ -1,7 +1,7 @@
 /*
  * events.h — names and shapes of chat events on Redis (the contract between
  * the sender, which writes and publishes, and the receiver, which fans out
- * and gap-fills). The full contract: docs/parts/events.md.
+ * and gap-fills). The full contract: docs/api.md ("Chat events").
  *
  * The sender's payloads are built by the database functions of
  * db/migrations/0003_chats.sql (one source: the same JSON is stored in

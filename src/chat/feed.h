@@ -1,5 +1,5 @@
 /*
- * feed.h — the receiver role's fan-out (design §5, docs/parts/receiver.md):
+ * feed.h — the receiver role's fan-out (design §5, docs/architecture.md):
  * subscriptions fed by Redis, backed by the chat_events log in PostgreSQL.
  *
  * One rc_chan per Redis channel with local subscribers (chat:<id>,

@@ -1,5 +1,5 @@
 /*
- * presence.c — who is online (design §5, docs/parts/receiver.md).
+ * presence.c — who is online (design §5, docs/architecture.md).
  *
  * A user is online while they hold at least one live receiver subscription
  * (the receiver's WebSocket clients always keep some open) on any receiver

@@ -1,7 +1,7 @@
 /*
  * sweeper.c — the sender's outbox: publishing after COMMIT, marking
  * confirmed publishes, republishing what was never confirmed, and pruning
- * the event log (see sender.h, docs/parts/events.md).
+ * the event log (see sender.h, docs/api.md ("Chat events")).
  *
  * Guarantee: a chat_events row stays published_at NULL until Redis has
  * acknowledged a PUBLISH of it. Every sender process runs a sweeper tick

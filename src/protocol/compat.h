@@ -1,5 +1,5 @@
 /*
- * compat.h — the seed-003 compatibility API (docs/parts/compat.md): a
+ * compat.h — the seed-003 compatibility API (docs/api.md): a
  * JSON-over-WebSocket event API on /ws and a REST API under /api/v1, served
  * from the same data and the same delivery core as the GraphQL API.
  *

@@ -1,5 +1,5 @@
 /*
- * compat_rest.c — the seed-003 REST API (compat.h, docs/parts/compat.md):
+ * compat_rest.c — the seed-003 REST API (compat.h, docs/api.md):
  *   POST   /api/v1/auth/login              {username, password}   (user role)
  *   GET    /api/v1/chat/rooms                                       (receiver)
  *   GET    /api/v1/chat/rooms/:id/messages?limit&beforeSequenceId   (receiver)

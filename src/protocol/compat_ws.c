@@ -1,6 +1,6 @@
 /*
  * compat_ws.c — the seed-003 WebSocket event API on /ws (compat.h,
- * docs/parts/compat.md). Messages are JSON {"type","payload"}.
+ * docs/api.md). Messages are JSON {"type","payload"}.
  *
  * Client → server: auth (first message, when the upgrade carried no
  * token), joinRoom {roomId | targetUserId}, leaveRoom {roomId},

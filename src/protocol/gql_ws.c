@@ -26,7 +26,7 @@
  * waiter counts as running: its queue order is kept). Each socket still gets
  * its own frame, as the ids differ.
  *
- * Close codes: see protocol.h and docs/parts/protocol.md.
+ * Close codes: see protocol.h and docs/api.md.
  */
 #include "gql_ws.h"
 
