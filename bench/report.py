@@ -229,7 +229,7 @@ def main():
     # ---- engine
     if res.get("engine"):
         w("## GraphQL engine micro-benchmark (chatd's engine vs graphql-js)\n")
-        w("`bench/graphql/run.sh` (see docs/parts/graphql-bench.md for the method), same run:\n")
+        w("`bench/graphql/run.sh` (see docs/architecture.md for the method), same run:\n")
         w(res["engine"].strip())
         w("")
 

@@ -1,4 +1,4 @@
-// Benchmark of the seed-003 /ws API (docs/parts/compat.md, not part of make
+// Benchmark of the seed-003 /ws API (docs/api.md, not part of make
 // test): N seed-003 clients on one chatd, all joined to one of R rooms; one
 // extra client per room sends messages at RATE msg/s for SECONDS; every
 // delivery's send→receive latency is measured (the sender's timestamp rides

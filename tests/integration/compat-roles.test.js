@@ -1,4 +1,4 @@
-// The seed-003 API on split roles (docs/parts/compat.md): login on the user
+// The seed-003 API on split roles (docs/api.md): login on the user
 // role, REST reads and /ws on the receiver, REST writes on the sender; a
 // route on another role answers 421 WRONG_SERVICE. /ws write events run the
 // sender's mutations in the receiver process, and a message sent over /ws on

@@ -1,4 +1,4 @@
-// The seed-003 compatibility API (docs/parts/compat.md): REST under /api/v1
+// The seed-003 compatibility API (docs/api.md): REST under /api/v1
 // and the JSON event WebSocket on /ws, served by chatd on the same data and
 // delivery core as GraphQL. Every event and route, their error cases, admin
 // cleanup, and the cross-API check: a GraphQL client and a seed-003 client
