@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "graphql/gql_internal.h"
 
 static const char test_sdl[] =
@@ -582,33 +584,13 @@ static void test_error_cap(void **state)
     free(d);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    return buf;
-}
-
 static void test_chat_schema_documents(void **state)
 {
     (void)state;
     const char *path = getenv("CHATD_SCHEMA");
     if (!path) path = "schema/chat.graphql";
     size_t len = 0;
-    char *sdl = read_file(path, &len);
+    char *sdl = test_read_file(path, &len);
     assert_non_null(sdl);
     gql_schema *s;
     char err[256];
