@@ -285,6 +285,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "chatd: binding receiver-role resolvers: %s\n", cd_strerror(rc));
         return 1;
     }
+    if ((rc = compat_bind(srv)) != 0) {
+        fprintf(stderr, "chatd: mounting the seed-003 API: %s\n", cd_strerror(rc));
+        return 1;
+    }
 
     /* database: migrate (blocking, before serving), then the async pool */
     if (cfg->database_url) {

@@ -55,9 +55,8 @@
 #define COMPAT_CLOSE_UNAUTHORIZED 4401
 #define COMPAT_CLOSE_AUTH_TIMEOUT 4408
 
-/* Routes /api/v1/... and /ws. Returns true when it handled (completed) the
- * request. `cors` holds the CORS header lines for the request or NULL. */
-bool compat_http_handle(proto_server *srv, http_request *req, const char *cors);
+/* Mounts the /ws and /api/v1/ routes on srv (proto_route_add). 0 or CD_*. */
+int compat_bind(proto_server *srv);
 
 /* ---- shared by compat_rest.c and compat_ws.c (compat.c) ---- */
 

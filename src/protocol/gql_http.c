@@ -25,7 +25,6 @@
 #include "graphql/gql_internal.h"
 #include "net/ws.h"
 #include "protocol.h"
-#include "compat.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_GQL_RESPONSE "application/graphql-response+json; charset=utf-8"
@@ -573,8 +572,10 @@ void proto_http_handle(http_request *req, void *user)
                     strcmp(path, "/") == 0;
     char *cors = cors_headers(req, srv->cfg);
 
-    /* the seed-003 compatibility API: /ws and /api/v1/... (compat.h) */
-    if (strcmp(req->method, "OPTIONS") != 0 && compat_http_handle(srv, req, cors)) return;
+    /* routes mounted by modules above (the seed-003 API: proto_route_add) */
+    const proto_route *route = proto_route_match(srv, path);
+    if (route && strcmp(req->method, "OPTIONS") != 0 && route->fn(srv, req, cors, route->ud))
+        return;
 
     if (req->is_websocket) {
         if (!gql_path) {
@@ -595,10 +596,7 @@ void proto_http_handle(http_request *req, void *user)
         return;
     }
     if (strcmp(req->method, "OPTIONS") == 0) {
-        /* the seed-003 REST API also takes DELETE (compat.h) */
-        const char *methods = strncmp(path, COMPAT_API_PREFIX, strlen(COMPAT_API_PREFIX)) == 0
-                                  ? "GET, POST, DELETE, OPTIONS"
-                                  : "GET, POST, OPTIONS";
+        const char *methods = route ? route->methods : "GET, POST, OPTIONS";
         if (!cors) {
             respond(req, 204, NULL, cd_arena_sprintf(req->arena, "Allow: %s\r\n", methods), NULL,
                     0);

@@ -55,6 +55,23 @@
 typedef struct proto_server proto_server;
 typedef struct gqlws_conn gqlws_conn;
 
+/* HTTP routes mounted by modules above this one (the seed-003 API in
+ * src/compat registers its /ws and /api/v1/ routes here), so the transports
+ * never call up into them. A route whose path ends with '/' matches every
+ * path below it, any other matches exactly. Routes are consulted in
+ * registration order before the built-in ones, for every method but OPTIONS;
+ * the handler answers the request and returns true, or returns false to let
+ * the built-in routes (or a 404) answer. `methods` is the Allow list of a
+ * CORS preflight on the route's paths. */
+#define PROTO_MAX_ROUTES 8u
+typedef bool (*proto_route_fn)(proto_server *srv, http_request *req, const char *cors, void *ud);
+typedef struct proto_route {
+    const char *path; /* static: "/ws", "/api/v1/" */
+    const char *methods;
+    proto_route_fn fn;
+    void *ud;
+} proto_route;
+
 /* Shutdown hooks: role code registers what must stop before the process
  * exits (timers, broker subscriptions, background work). main.c runs them
  * once, after the HTTP server drained (no request in flight, every WebSocket
@@ -117,6 +134,8 @@ struct proto_server {
         void *ud;
     } shutdown_hooks[PROTO_MAX_SHUTDOWN_HOOKS]; /* private: see proto_on_shutdown */
     unsigned nshutdown_hooks;                   /* private */
+    proto_route routes[PROTO_MAX_ROUTES];       /* private: see proto_route_add */
+    unsigned nroutes;                           /* private */
     gqlws_conn *ws_head;  /* private: open graphql-transport-ws connections */
     uint64_t ws_count;    /* private */
 };
@@ -125,6 +144,14 @@ struct proto_server {
 int proto_on_shutdown(proto_server *srv, proto_shutdown_fn fn, void *ud);
 /* Runs every hook once (later calls do nothing). Called by main.c. */
 void proto_run_shutdown_hooks(proto_server *srv);
+
+/* Mounts a route (see proto_route). 0, CD_EBAD (path or fn missing) or
+ * CD_ELIMIT (more than PROTO_MAX_ROUTES). */
+int proto_route_add(proto_server *srv, const char *path, const char *methods, proto_route_fn fn,
+                    void *ud);
+
+/* The route mounted on `path`, or NULL. */
+const proto_route *proto_route_match(const proto_server *srv, const char *path);
 
 /* The http_server request handler (user = proto_server*). */
 void proto_http_handle(http_request *req, void *user);

@@ -1,6 +1,6 @@
 /*
  * test_protocol_server.c — shutdown hooks: registration order, the limit at
- * its edge, run-once semantics; the public-field table used for the token
+ * its edge, run-once semantics; mounted routes (matching, the limit); the public-field table used for the token
  * mode decision.
  */
 #include <setjmp.h>
@@ -52,6 +52,40 @@ static void test_hooks_limit(void **state)
     proto_run_shutdown_hooks(&srv);
     assert_int_equal(strlen(order), PROTO_MAX_SHUTDOWN_HOOKS);
     assert_null(strchr(order, 'y'));
+}
+
+static bool route_fn(proto_server *srv, http_request *req, const char *cors, void *ud)
+{
+    (void)srv;
+    (void)req;
+    (void)cors;
+    (void)ud;
+    return true;
+}
+
+static void test_routes_match_and_limit(void **state)
+{
+    (void)state;
+    proto_server srv;
+    memset(&srv, 0, sizeof srv);
+    assert_int_equal(proto_route_add(&srv, NULL, NULL, route_fn, NULL), CD_EBAD);
+    assert_int_equal(proto_route_add(&srv, "", NULL, route_fn, NULL), CD_EBAD);
+    assert_int_equal(proto_route_add(&srv, "/ws", NULL, NULL, NULL), CD_EBAD);
+    assert_int_equal(proto_route_add(&srv, "/ws", NULL, route_fn, (void *)1), 0);
+    assert_int_equal(proto_route_add(&srv, "/api/v1/", "GET, DELETE", route_fn, (void *)2), 0);
+    /* exact paths match only themselves; a trailing '/' matches below it */
+    assert_ptr_equal(proto_route_match(&srv, "/ws")->ud, (void *)1);
+    assert_null(proto_route_match(&srv, "/wsx"));
+    assert_null(proto_route_match(&srv, "/ws/"));
+    assert_ptr_equal(proto_route_match(&srv, "/api/v1/chat/rooms")->ud, (void *)2);
+    assert_string_equal(proto_route_match(&srv, "/api/v1/")->methods, "GET, DELETE");
+    assert_string_equal(proto_route_match(&srv, "/ws")->methods, "GET, POST, OPTIONS");
+    assert_null(proto_route_match(&srv, "/api/v1"));
+    assert_null(proto_route_match(&srv, "/graphql"));
+    for (unsigned i = srv.nroutes; i < PROTO_MAX_ROUTES; i++)
+        assert_int_equal(proto_route_add(&srv, "/x", NULL, route_fn, NULL), 0);
+    assert_int_equal(proto_route_add(&srv, "/y", NULL, route_fn, NULL), CD_ELIMIT);
+    assert_null(proto_route_match(&srv, "/y"));
 }
 
 static void test_public_fields(void **state)
@@ -140,6 +174,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hooks_order_and_once),
         cmocka_unit_test(test_hooks_limit),
+        cmocka_unit_test(test_routes_match_and_limit),
         cmocka_unit_test(test_public_fields),
         cmocka_unit_test(test_caller_strings),
         cmocka_unit_test(test_source_registry),
