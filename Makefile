@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
+.PHONY: format-check graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
 
 all: debug
 
@@ -50,7 +50,11 @@ e2e: debug
 graphql-diff: debug
 	tests/graphql-diff/run.sh build/debug/gqlrun
 
+format-check:
+	scripts/check-format
+
 test: deps
+	$(MAKE) format-check
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) graphql-diff

@@ -23,8 +23,14 @@ static void check(int ok, const char *what)
     }
 }
 
-static int is_num(const gql_value *v) { return v->kind == GQL_V_INT || v->kind == GQL_V_FLOAT; }
-static double num(const gql_value *v) { return v->kind == GQL_V_INT ? (double)v->u.i : v->u.f; }
+static int is_num(const gql_value *v)
+{
+    return v->kind == GQL_V_INT || v->kind == GQL_V_FLOAT;
+}
+static double num(const gql_value *v)
+{
+    return v->kind == GQL_V_INT ? (double)v->u.i : v->u.f;
+}
 
 /* Equality where numbers compare by value and non-finite floats match null. */
 static int loose_equal(const gql_value *a, const gql_value *b)

@@ -36,7 +36,8 @@ static void walk_value(const gql_value *v)
         if (v->flags & GQL_VF_BIG) check(v->u.s[v->len] == '\0', "big int text");
         break;
     case GQL_V_LIST:
-        for (uint32_t i = 0; i < v->len; i++) walk_value(&v->u.items[i]);
+        for (uint32_t i = 0; i < v->len; i++)
+            walk_value(&v->u.items[i]);
         break;
     case GQL_V_OBJECT:
         for (uint32_t i = 0; i < v->len; i++) {
@@ -85,7 +86,8 @@ static void check_type(const gql_type_ref *t)
 
 static void check_args(cd_arena *a, const gql_argument *args, uint32_t n, int is_const)
 {
-    for (uint32_t i = 0; i < n; i++) check_value(a, &args[i].value, is_const);
+    for (uint32_t i = 0; i < n; i++)
+        check_value(a, &args[i].value, is_const);
 }
 
 static void check_dirs(cd_arena *a, const gql_directive *d, uint32_t n, int is_const)
@@ -127,8 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0) {
         check(doc == NULL, "no document on error");
         check(rc == CD_EBAD || rc == CD_ELIMIT || rc == CD_ENOMEM, "error code");
-        check(strncmp(err.message, "Syntax Error: ", 14) == 0 || rc == CD_ENOMEM,
-              "error message");
+        check(strncmp(err.message, "Syntax Error: ", 14) == 0 || rc == CD_ENOMEM, "error message");
         check(err.loc.line >= 1 || rc != CD_EBAD, "error location");
         cd_arena_free(&a);
         return 0;

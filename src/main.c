@@ -41,7 +41,7 @@
 #include "store/redis.h"
 
 #define CHATD_VERSION "0.1.0"
-#define CHATD_PG_POOL_SIZE 4              /* connections per process */
+#define CHATD_PG_POOL_SIZE 4 /* connections per process */
 #define CHATD_MAX_SCHEMA_BYTES (1024 * 1024)
 #define CHATD_MIGRATIONS_DIR "db/migrations"
 
@@ -173,8 +173,10 @@ static void drained(http_server *http, void *arg)
         rd_client_close(d->srv.rd, NULL, NULL);
         d->srv.rd = NULL;
     }
-    if (!uv_is_closing((uv_handle_t *)&d->sigterm)) uv_close((uv_handle_t *)&d->sigterm, handle_closed);
-    if (!uv_is_closing((uv_handle_t *)&d->sigint)) uv_close((uv_handle_t *)&d->sigint, handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&d->sigterm))
+        uv_close((uv_handle_t *)&d->sigterm, handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&d->sigint))
+        uv_close((uv_handle_t *)&d->sigint, handle_closed);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -224,21 +226,26 @@ int main(int argc, char **argv)
         cd_warn("main", "AUTH MODE IS TRUST: callers identify themselves with user-id headers "
                         "and arguments; no token is checked. Development only.");
         if (!cd_config_bind_is_loopback(cfg->bind))
-            cd_error("main", "TRUST MODE ON NON-LOOPBACK BIND %s (CHATD_AUTH_FORCE=1): anyone "
-                             "who can reach this port can act as any user",
+            cd_error("main",
+                     "TRUST MODE ON NON-LOOPBACK BIND %s (CHATD_AUTH_FORCE=1): anyone "
+                     "who can reach this port can act as any user",
                      cfg->bind);
     }
 
     if (cfg->max_body > HTTP_MAX_BODY_BYTES)
-        cd_warn("main", "max body %zu is above the HTTP layer's hard limit %d: larger bodies get 413",
+        cd_warn("main",
+                "max body %zu is above the HTTP layer's hard limit %d: larger bodies get 413",
                 cfg->max_body, HTTP_MAX_BODY_BYTES);
     if (cfg->max_ws_message > WS_MAX_MESSAGE_SIZE)
-        cd_warn("main", "max WebSocket message %zu is above the WebSocket layer's limit %d: larger "
-                        "messages are closed 1009", cfg->max_ws_message, WS_MAX_MESSAGE_SIZE);
+        cd_warn("main",
+                "max WebSocket message %zu is above the WebSocket layer's limit %d: larger "
+                "messages are closed 1009",
+                cfg->max_ws_message, WS_MAX_MESSAGE_SIZE);
 
     /* schema */
     char schema_path[PATH_MAX];
-    if (cfg->schema_path) snprintf(schema_path, sizeof schema_path, "%s", cfg->schema_path);
+    if (cfg->schema_path)
+        snprintf(schema_path, sizeof schema_path, "%s", cfg->schema_path);
     else if (find_repo_file(CD_DEFAULT_SCHEMA_PATH, schema_path, sizeof schema_path) != 0) {
         fprintf(stderr, "chatd: cannot find %s (run from the repository or set CHATD_SCHEMA)\n",
                 CD_DEFAULT_SCHEMA_PATH);
@@ -335,10 +342,8 @@ int main(int argc, char **argv)
     cd_metrics_set_info(cd_role_name(cfg->role), CHATD_VERSION);
     cd_metrics_set_probe(metrics_probe, srv);
 
-    http_server_opts ho = {.host = cfg->bind,
-                           .port = cfg->port,
-                           .on_request = proto_http_handle,
-                           .user = srv};
+    http_server_opts ho = {
+        .host = cfg->bind, .port = cfg->port, .on_request = proto_http_handle, .user = srv};
     if ((rc = http_server_start(d.loop, &ho, &srv->http, err, sizeof err)) != 0) {
         fprintf(stderr, "chatd: %s\n", err[0] ? err : cd_strerror(rc));
         return 1;
@@ -349,8 +354,8 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
 
-    cd_info("main", "chatd %s role=%s listening on %s:%d auth=%s introspection=%s%s",
-            CHATD_VERSION, cd_role_name(cfg->role), cfg->bind, http_server_port(srv->http),
+    cd_info("main", "chatd %s role=%s listening on %s:%d auth=%s introspection=%s%s", CHATD_VERSION,
+            cd_role_name(cfg->role), cfg->bind, http_server_port(srv->http),
             cfg->auth == CD_AUTH_TOKEN ? "token" : "trust", cfg->introspection ? "on" : "off",
             cfg->test_fixtures ? " test-fixtures=on" : "");
 

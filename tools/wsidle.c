@@ -95,8 +95,8 @@ static void srv_on_signal(uv_signal_t *s, int sig)
 static int run_server(int port_pipe)
 {
     uv_loop_t *loop = uv_default_loop();
-    http_server_opts o = {.host = "127.0.0.1", .port = 0, .on_request = srv_handler,
-                          .backlog = 4096};
+    http_server_opts o = {
+        .host = "127.0.0.1", .port = 0, .on_request = srv_handler, .backlog = 4096};
     char err[256];
     if (http_server_start(loop, &o, &s_srv, err, sizeof err) != 0) {
         fprintf(stderr, "server: %s\n", err);
@@ -136,9 +136,10 @@ static int ws_connect(int port)
         if (fd >= 0) close(fd);
         return -1;
     }
-    static const char req[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                              "Sec-WebSocket-Version: 13\r\n\r\n";
+    static const char req[] =
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n";
     if (send(fd, req, sizeof req - 1, 0) != (ssize_t)(sizeof req - 1)) goto fail;
     char buf[512];
     size_t n = 0;
@@ -167,8 +168,10 @@ int main(int argc, char **argv)
 {
     int n = 10000, msgs = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "-n") == 0) n = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "-m") == 0) msgs = atoi(argv[i + 1]);
+        if (strcmp(argv[i], "-n") == 0)
+            n = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "-m") == 0)
+            msgs = atoi(argv[i + 1]);
     }
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);

@@ -7,7 +7,7 @@
  * "none" must never pass), then the claims. libjwt allocates with malloc;
  * everything it returns is released before we return.
  */
-#include "auth.h"
+#include "auth/auth.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../core/arena.h"
+#include "core/arena.h"
 
 static int64_t auth_now(int64_t now)
 {

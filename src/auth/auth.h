@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/core.h"
+#include "core/core.h"
 
 #define AUTH_LEEWAY_S 30          /* clock skew tolerated on exp / iat */
 #define AUTH_MAX_TOKEN_LEN 4096   /* longer tokens are refused unparsed */

@@ -7,12 +7,12 @@
  * the loop thread, after the caller's callback returned. The worker thread
  * touches only its own item (no shared state), so no locks are needed.
  */
-#include "password.h"
+#include "auth/password.h"
 
 #include <sodium.h>
 #include <string.h>
 
-#include "../core/arena.h"
+#include "core/arena.h"
 
 typedef struct pw_work {
     uv_work_t req;

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "../core/core.h"
+#include "core/core.h"
 
 #define AUTH_PW_MIN_LEN 8                      /* bytes; shorter passwords are refused */
 #define AUTH_PW_MAX_LEN 128                    /* bytes; longer passwords are refused */

@@ -5,9 +5,9 @@
  * caller whose account was disabled while this process ran (chat.h) is
  * treated as anonymous although its token still verifies.
  */
-#include "authz.h"
+#include "chat/authz.h"
 
-#include "chat.h"
+#include "chat/chat.h"
 
 #include <string.h>
 

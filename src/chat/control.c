@@ -10,10 +10,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "chat.h"
+#include "chat/chat.h"
+#include "chat/users.h"
 #include "core/arena.h"
 #include "core/log.h"
-#include "users.h"
 
 #define CHAT_CONTROL_MAX_MSG 1024u
 

@@ -4,7 +4,7 @@
  * built in SQL (0003_chats.sql) so the log, the publish and the mutation
  * result are one JSON text.
  */
-#include "events.h"
+#include "chat/events.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -16,7 +16,7 @@
  * Only messageReadUpdated, typing and presence build a value per subscriber
  * (they filter or personalise).
  */
-#include "feed.h"
+#include "chat/feed.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -24,17 +24,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "authz.h"
-#include "chat.h"
+#include "chat/authz.h"
+#include "chat/chat.h"
+#include "chat/sender.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "sender.h"
 
-#define RC_RETRY_MS 200           /* a failed fill query is retried after this */
-#define RC_SCRATCH_BLOCK 4096     /* scratch arena block for one event */
-#define RC_ID_MAX 40              /* a UUID and its NUL, with room */
-#define RC_START_BATCH 1000       /* subscribe lookups answered by one statement */
-#define RC_NOTE_SEQS 64           /* (chat, kind) seqs remembered per user channel */
+#define RC_RETRY_MS 200       /* a failed fill query is retried after this */
+#define RC_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
+#define RC_ID_MAX 40          /* a UUID and its NUL, with room */
+#define RC_START_BATCH 1000   /* subscribe lookups answered by one statement */
+#define RC_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
 
 typedef enum rc_kind { RC_K_CHAT, RC_K_EPH, RC_K_USER, RC_K_PRESENCE } rc_kind;
 
@@ -42,19 +42,19 @@ typedef struct rc_sub rc_sub;
 typedef struct rc_chan rc_chan;
 
 struct rc_chan {
-    rc_chan *hnext;          /* hash chain */
+    rc_chan *hnext; /* hash chain */
     char name[CHAT_EV_CHANNEL_MAX];
-    char id[RC_ID_MAX];      /* chat or user id ("" for presence) */
+    char id[RC_ID_MAX]; /* chat or user id ("" for presence) */
     rc_kind kind;
-    rc_sub *subs;            /* local subscribers */
+    rc_sub *subs; /* local subscribers */
     unsigned nsubs;
-    unsigned busy;           /* delivery loops on the stack */
-    int64_t known;           /* highest committed seq known (chat channels) */
-    bool filling;            /* a fill query is in flight */
-    bool again;              /* pump again after the current fill */
-    bool force_again;        /* ... unconditionally (a re-subscribe happened meanwhile) */
-    bool retry;              /* the last fill failed: the retry timer pumps it */
-    bool has_dead;           /* some subscriber waits for the sweep */
+    unsigned busy;    /* delivery loops on the stack */
+    int64_t known;    /* highest committed seq known (chat channels) */
+    bool filling;     /* a fill query is in flight */
+    bool again;       /* pump again after the current fill */
+    bool force_again; /* ... unconditionally (a re-subscribe happened meanwhile) */
+    bool retry;       /* the last fill failed: the retry timer pumps it */
+    bool has_dead;    /* some subscriber waits for the sweep */
     proto_server *srv;
     /* user channels: newest seq seen per (chat, kind) of notification, so a
      * notification overtaken by a newer one of the same chat is dropped
@@ -71,23 +71,23 @@ typedef struct rc_note_seq {
 } rc_note_seq;
 
 struct rc_sub {
-    rc_sub *next, *prev;     /* in chan->subs */
-    rc_sub *qnext;           /* in the start-lookup queue */
-    rc_chan *ch;             /* NULL until attached */
-    proto_sub *ps;           /* NULL once the subscription ended */
+    rc_sub *next, *prev; /* in chan->subs */
+    rc_sub *qnext;       /* in the start-lookup queue */
+    rc_chan *ch;         /* NULL until attached */
+    proto_sub *ps;       /* NULL once the subscription ended */
     proto_server *srv;
     rc_field field;
-    bool ready;              /* attached and authorised */
-    bool dead;               /* ended: unlink and free at the next sweep */
-    bool querying;           /* the start query is in flight (owns the sub) */
-    bool counted;            /* presence counted this subscriber */
-    int64_t last;            /* last delivered seq (chat channels) */
-    int64_t after;           /* afterSeq argument, -1 when absent */
-    int64_t msg_seq;         /* messageReadUpdated: the message's seq */
+    bool ready;                       /* attached and authorised */
+    bool dead;                        /* ended: unlink and free at the next sweep */
+    bool querying;                    /* the start query is in flight (owns the sub) */
+    bool counted;                     /* presence counted this subscriber */
+    int64_t last;                     /* last delivered seq (chat channels) */
+    int64_t after;                    /* afterSeq argument, -1 when absent */
+    int64_t msg_seq;                  /* messageReadUpdated: the message's seq */
     char user[PROTO_MAX_USER_ID + 1]; /* the caller ("" = unknown, trust mode) */
-    char arg[RC_ID_MAX];     /* chatId / userId / messageId argument */
-    char *others;            /* messageReadUpdated: ",id,id," readers still to come;
-                                presenceUpdated: ",id,id," participants */
+    char arg[RC_ID_MAX];              /* chatId / userId / messageId argument */
+    char *others;                     /* messageReadUpdated: ",id,id," readers still to come;
+                                         presenceUpdated: ",id,id," participants */
 };
 
 static struct {
@@ -157,8 +157,7 @@ rc_seq_step rc_seq_classify(int64_t last, int64_t seq)
     return seq == last + 1 ? RC_SEQ_NEXT : RC_SEQ_GAP;
 }
 
-int rc_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
-                    int64_t *from)
+int rc_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq, int64_t *from)
 {
     if (after < 0) {
         *from = last_seq;
@@ -202,7 +201,8 @@ bool rc_idlist_take(char *list, const char *id, size_t len)
 static unsigned hash_name(const char *s)
 {
     unsigned h = 2166136261u;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
     return h % RC_CHAN_BUCKETS;
 }
 
@@ -218,10 +218,18 @@ static rc_chan *chan_get(proto_server *srv, rc_kind kind, const char *id)
     char name[CHAT_EV_CHANNEL_MAX];
     int rc_ = 0;
     switch (kind) {
-    case RC_K_CHAT: rc_ = chat_ev_chat_channel(name, sizeof name, id); break;
-    case RC_K_EPH: rc_ = chat_ev_eph_channel(name, sizeof name, id); break;
-    case RC_K_USER: rc_ = chat_ev_user_channel(name, sizeof name, id); break;
-    case RC_K_PRESENCE: snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL); break;
+    case RC_K_CHAT:
+        rc_ = chat_ev_chat_channel(name, sizeof name, id);
+        break;
+    case RC_K_EPH:
+        rc_ = chat_ev_eph_channel(name, sizeof name, id);
+        break;
+    case RC_K_USER:
+        rc_ = chat_ev_user_channel(name, sizeof name, id);
+        break;
+    case RC_K_PRESENCE:
+        snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL);
+        break;
     }
     if (rc_ != 0) return NULL;
     rc_chan *c = chan_find(name);
@@ -250,7 +258,8 @@ static bool chan_maybe_free(rc_chan *c)
     if (c->nsubs > 0 || c->busy > 0 || c->filling) return false;
     if (c->srv->rd && rd_is_wanted(c->srv->rd, c->name)) rd_unsubscribe(c->srv->rd, c->name);
     rc_chan **pp = &rc.buckets[hash_name(c->name)];
-    while (*pp && *pp != c) pp = &(*pp)->hnext;
+    while (*pp && *pp != c)
+        pp = &(*pp)->hnext;
     if (*pp) *pp = c->hnext;
     rc.stats.channels--;
     cd_free(c->note_seqs);
@@ -268,8 +277,10 @@ static void sub_unlink(rc_sub *s)
 {
     rc_chan *c = s->ch;
     if (!c) return;
-    if (s->prev) s->prev->next = s->next;
-    else c->subs = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->subs = s->next;
     if (s->next) s->next->prev = s->prev;
     s->next = s->prev = NULL;
     s->ch = NULL;
@@ -306,8 +317,10 @@ static void sub_end(rc_sub *s, const char *code, const char *msg)
     if (s->ch) s->ch->has_dead = true;
     if (ps && code && strcmp(code, RC_E_RESYNC) == 0) rc.stats.resyncs++;
     if (ps) {
-        if (code) proto_sub_fail(ps, code, msg);
-        else proto_sub_complete(ps);
+        if (code)
+            proto_sub_fail(ps, code, msg);
+        else
+            proto_sub_complete(ps);
     }
 }
 
@@ -366,11 +379,19 @@ static proto_event *shared_event(cd_arena *a, const chat_ev *e, rc_field f, prot
     if (cache[f]) return cache[f];
     const char *want = NULL;
     switch (f) {
-    case RC_F_MESSAGE_ADDED: want = CHAT_EV_MESSAGE_CREATED; break;
-    case RC_F_MESSAGE_UPDATED: want = CHAT_EV_MESSAGE_UPDATED; break;
-    case RC_F_MESSAGE_DELETED: want = CHAT_EV_MESSAGE_DELETED; break;
-    case RC_F_CHAT_EVENTS: break;
-    default: return NULL;
+    case RC_F_MESSAGE_ADDED:
+        want = CHAT_EV_MESSAGE_CREATED;
+        break;
+    case RC_F_MESSAGE_UPDATED:
+        want = CHAT_EV_MESSAGE_UPDATED;
+        break;
+    case RC_F_MESSAGE_DELETED:
+        want = CHAT_EV_MESSAGE_DELETED;
+        break;
+    case RC_F_CHAT_EVENTS:
+        break;
+    default:
+        return NULL;
     }
     gql_value v;
     if (want) {
@@ -445,8 +466,10 @@ static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
         if (s->dead || !s->ready) continue;
         rc_seq_step st = rc_seq_classify(s->last, e->seq);
         if (st != RC_SEQ_NEXT) {
-            if (st == RC_SEQ_DUP) rc.stats.duplicates++;
-            else rc.stats.gaps++;
+            if (st == RC_SEQ_DUP)
+                rc.stats.duplicates++;
+            else
+                rc.stats.gaps++;
             continue;
         }
         s->last = e->seq;
@@ -458,7 +481,8 @@ static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
         }
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
-        if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) sub_end(s, NULL, NULL);
+        if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user)))
+            sub_end(s, NULL, NULL);
     }
     c->busy--;
     for (unsigned i = 0; i < RC_F_COUNT; i++)
@@ -574,8 +598,9 @@ static void on_fill(const pg_result *r, void *ud)
         /* the log has nothing after min although later events exist */
         for (rc_sub *s = c->subs; s; s = s->next)
             if (s->ready && !s->dead && s->last < c->known)
-                sub_end(s, RC_E_RESYNC,
-                        "Events after the requested seq are no longer retained; refetch the history");
+                sub_end(
+                    s, RC_E_RESYNC,
+                    "Events after the requested seq are no longer retained; refetch the history");
     }
     bool force = c->force_again;
     bool again = c->again || n == RC_FILL_BATCH || (n > 0 && min < c->known);
@@ -721,14 +746,22 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
             if (!payload || payload->kind != GQL_V_OBJECT) break;
             bool match = false;
             switch (s->field) {
-            case RC_F_CHAT_ADDED: match = str_eq(kind, CHAT_NOTE_CHAT_ADDED); break;
-            case RC_F_CHAT_UPDATED:
-                match = str_eq(kind, CHAT_NOTE_CHAT_UPDATED) || str_eq(kind, CHAT_NOTE_CHAT_REMOVED);
+            case RC_F_CHAT_ADDED:
+                match = str_eq(kind, CHAT_NOTE_CHAT_ADDED);
                 break;
-            case RC_F_UNREAD_COUNT_UPDATED: match = str_eq(kind, CHAT_NOTE_UNREAD); break;
+            case RC_F_CHAT_UPDATED:
+                match =
+                    str_eq(kind, CHAT_NOTE_CHAT_UPDATED) || str_eq(kind, CHAT_NOTE_CHAT_REMOVED);
+                break;
+            case RC_F_UNREAD_COUNT_UPDATED:
+                match = str_eq(kind, CHAT_NOTE_UNREAD);
+                break;
             case RC_F_CHAT_MESSAGE_NOTIFICATION:
-            case RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST: match = str_eq(kind, CHAT_NOTE_PREVIEW); break;
-            default: break;
+            case RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
+                match = str_eq(kind, CHAT_NOTE_PREVIEW);
+                break;
+            default:
+                break;
             }
             if (!match) break;
             /* notifications are about others' messages (the seed filters the
@@ -765,8 +798,10 @@ static void hook_message(void *ud, const char *ch, size_t chlen, const char *dat
         return;
     }
     (void)ud;
-    if (c->kind == RC_K_CHAT) on_chat_message(c, data, len);
-    else on_plain_message(c, data, len);
+    if (c->kind == RC_K_CHAT)
+        on_chat_message(c, data, len);
+    else
+        on_plain_message(c, data, len);
 }
 
 static void hook_subscribed(void *ud, const char *ch, size_t chlen)
@@ -800,13 +835,16 @@ static const char *arg_str(const gql_value *args, const char *name)
 static const char *field_arg(rc_field f)
 {
     switch (f) {
-    case RC_F_MESSAGE_READ_UPDATED: return "messageId";
+    case RC_F_MESSAGE_READ_UPDATED:
+        return "messageId";
     case RC_F_CHAT_MESSAGE_NOTIFICATION:
     case RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
     case RC_F_CHAT_ADDED:
     case RC_F_CHAT_UPDATED:
-    case RC_F_UNREAD_COUNT_UPDATED: return "userId";
-    default: return "chatId";
+    case RC_F_UNREAD_COUNT_UPDATED:
+        return "userId";
+    default:
+        return "chatId";
     }
 }
 
@@ -898,8 +936,10 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     (void)p;
     /* the lookup is batched with the others of this loop iteration */
     int q = f == RC_F_MESSAGE_READ_UPDATED;
-    if (rc.q_tail[q]) rc.q_tail[q]->qnext = s;
-    else rc.q_head[q] = s;
+    if (rc.q_tail[q])
+        rc.q_tail[q]->qnext = s;
+    else
+        rc.q_head[q] = s;
     rc.q_tail[q] = s;
     s->querying = true;
     if (!rc.start_timer_init) {
@@ -951,7 +991,7 @@ static void start_row(rc_sub *s, const pg_result *r, int row)
         return;
     }
     const char *chat_id = s->arg;
-    rc_kind kind = s->field == RC_F_TYPING ? RC_K_EPH
+    rc_kind kind = s->field == RC_F_TYPING             ? RC_K_EPH
                    : s->field == RC_F_PRESENCE_UPDATED ? RC_K_PRESENCE
                                                        : RC_K_CHAT;
     if (is_msg) {
@@ -999,7 +1039,8 @@ static void on_start_rows(const pg_result *r, void *ud)
     if (r->status != 0) cd_warn("receiver", "subscribe lookup: %s", r->message);
     /* rows come back keyed by ordinal; a sub without a row is not found */
     int *row_of = cd_calloc(b->n + 1, sizeof *row_of);
-    for (unsigned i = 0; i <= b->n && row_of; i++) row_of[i] = -1;
+    for (unsigned i = 0; i <= b->n && row_of; i++)
+        row_of[i] = -1;
     for (int i = 0; i < rows && row_of; i++) {
         long k = strtol(pg_result_get(r, i, 0), NULL, 10);
         if (k >= 1 && k <= (long)b->n) row_of[k - 1] = i;
@@ -1210,8 +1251,7 @@ int rc_feed_bind(proto_server *srv)
     rc.srv = srv;
     int r;
     for (unsigned i = 0; i < CD_ARRAY_LEN(fields); i++) {
-        r = proto_sub_register(fields[i].field, src_start, src_stop,
-                                   (void *)(intptr_t)fields[i].f);
+        r = proto_sub_register(fields[i].field, src_start, src_stop, (void *)(intptr_t)fields[i].f);
         if (r != 0 && r != CD_EEXIST) return r;
     }
     r = proto_on_shutdown(srv, feed_shutdown, NULL);

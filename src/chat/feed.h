@@ -33,13 +33,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "events.h"
+#include "chat/events.h"
 #include "protocol/protocol.h"
 #include "protocol/subscribe.h"
 
-#define RC_FILL_BATCH 500        /* chat_events rows per fill query */
-#define RC_CHAN_BUCKETS 4096u    /* hash buckets of the channel table */
-#define RC_MAX_READERS 1000u     /* participants tracked per messageReadUpdated subscription */
+#define RC_FILL_BATCH 500     /* chat_events rows per fill query */
+#define RC_CHAN_BUCKETS 4096u /* hash buckets of the channel table */
+#define RC_MAX_READERS 1000u  /* participants tracked per messageReadUpdated subscription */
 #define RC_E_RESYNC "RESYNC_REQUIRED"
 
 /* Subscription fields served by the receiver. */
@@ -87,8 +87,7 @@ rc_seq_step rc_seq_classify(int64_t last, int64_t seq);
  * newest seq is `last_seq`. Sets *from (the seq to deliver after) and
  * returns 0, or CD_ENOENT when events after *from are no longer retained
  * (→ RESYNC_REQUIRED). Nothing before `joined` is the user's. */
-int rc_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
-                    int64_t *from);
+int rc_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq, int64_t *from);
 
 /* Id lists ",id,id," (readers still to come, participants). has: true when
  * id (len bytes) is in the list; take: removes it, true when it was there. */

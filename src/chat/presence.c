@@ -20,13 +20,13 @@
 #include <string.h>
 #include <uv.h>
 
+#include "chat/feed.h"
 #include "core/log.h"
-#include "feed.h"
 
-#define RC_PRESENCE_TTL_S 30             /* a field not refreshed for this long is offline */
-#define RC_PRESENCE_REFRESH_MS 10000u    /* refresh period (a third of the TTL) */
+#define RC_PRESENCE_TTL_S 30          /* a field not refreshed for this long is offline */
+#define RC_PRESENCE_REFRESH_MS 10000u /* refresh period (a third of the TTL) */
 #define RC_PRESENCE_BUCKETS 1024u
-#define RC_PRESENCE_TEST_TTL_MAX 3600   /* CHATD_TEST_PRESENCE_TTL_S upper bound */
+#define RC_PRESENCE_TEST_TTL_MAX 3600 /* CHATD_TEST_PRESENCE_TTL_S upper bound */
 
 typedef struct pres {
     struct pres *next;
@@ -40,7 +40,7 @@ static struct {
     uv_timer_t timer;
     bool timer_on;
     proto_server *srv;
-    int ttl_s;            /* RC_PRESENCE_TTL_S, or the test override */
+    int ttl_s; /* RC_PRESENCE_TTL_S, or the test override */
 } ps;
 
 /* With test fixtures on, CHATD_TEST_PRESENCE_TTL_S (1..3600) shortens the
@@ -72,7 +72,8 @@ const char *rc_presence_instance(void)
 static unsigned hash(const char *s)
 {
     unsigned h = 5381;
-    for (; *s; s++) h = h * 33 + (unsigned char)*s;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
     return h % RC_PRESENCE_BUCKETS;
 }
 
@@ -114,7 +115,8 @@ static void refresh(uv_timer_t *t)
 {
     (void)t;
     for (unsigned b = 0; b < RC_PRESENCE_BUCKETS; b++)
-        for (pres *p = ps.buckets[b]; p; p = p->next) write_field(ps.srv, p->user, true);
+        for (pres *p = ps.buckets[b]; p; p = p->next)
+            write_field(ps.srv, p->user, true);
 }
 
 static void presence_shutdown(proto_server *srv, void *ud)

@@ -32,18 +32,18 @@
 
 #include <hiredis/hiredis.h>
 
-#include "authz.h"
+#include "chat/authz.h"
+#include "chat/feed.h"
 #include "core/log.h"
-#include "feed.h"
 
-#define RC_MESSAGES_DEFAULT_LIMIT 100  /* messages(...) without limit */
-#define RC_MESSAGES_MAX_LIMIT 1000     /* largest page */
-#define RC_CHAT_MESSAGES_MAX "200"     /* Chat.messages: the latest this many (SQL text) */
-#define RC_EVENTS_DEFAULT_LIMIT 500    /* chatEventsSince without limit */
-#define RC_BATCH_KEYS_MAX 5000u        /* distinct keys in one loader statement */
+#define RC_MESSAGES_DEFAULT_LIMIT 100 /* messages(...) without limit */
+#define RC_MESSAGES_MAX_LIMIT 1000    /* largest page */
+#define RC_CHAT_MESSAGES_MAX "200"    /* Chat.messages: the latest this many (SQL text) */
+#define RC_EVENTS_DEFAULT_LIMIT 500   /* chatEventsSince without limit */
+#define RC_BATCH_KEYS_MAX 5000u       /* distinct keys in one loader statement */
 
 #define MEMBER(chat, uid)                                                                          \
-    "(" uid "::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = " chat \
+    "(" uid "::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = " chat  \
     " AND p.user_id = " uid "::uuid AND p.left_seq IS NULL))"
 #define USER_JSON(u)                                                                               \
     "json_build_object('id', " u ".id, 'username', " u ".username, 'displayName', " u              \
@@ -56,12 +56,12 @@ static const struct {
     int nparams;
 } rc_query_stmts[] = {
     {"rc_q_chats",
-     "SELECT chatd_chat_json(c)::text FROM chats c WHERE c.is_active AND " MEMBER("c.id", "$1")
-     " ORDER BY c.updated_at DESC, c.id",
+     "SELECT chatd_chat_json(c)::text FROM chats c WHERE c.is_active AND " MEMBER(
+         "c.id", "$1") " ORDER BY c.updated_at DESC, c.id",
      1},
     {"rc_q_chat",
-     "SELECT chatd_chat_json(c)::text, " MEMBER("c.id", "$2")
-     " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
+     "SELECT chatd_chat_json(c)::text, " MEMBER(
+         "c.id", "$2") " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
      2},
     {"rc_q_by_participant",
      "SELECT chatd_chat_json(c)::text FROM chats c JOIN chat_participants p ON p.chat_id = c.id"
@@ -69,32 +69,39 @@ static const struct {
      " ORDER BY c.updated_at DESC, c.id",
      1},
     {"rc_q_messages",
-     "SELECT EXISTS (SELECT 1 FROM chats WHERE id = $1::uuid AND is_active), " MEMBER("$1::uuid", "$2")
-     ", (SELECT coalesce(json_agg(x.j ORDER BY x.seq), '[]'::json) FROM"
-     "   (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = $1::uuid"
-     "     AND m.deleted_at IS NULL AND ($4::bigint IS NULL OR m.seq < $4::bigint)"
-     "     AND ($5::bigint IS NULL OR m.seq > $5::bigint)"
-     "     ORDER BY CASE WHEN $5::bigint IS NULL THEN -m.seq ELSE m.seq END LIMIT $3::int) x)::text",
+     "SELECT EXISTS (SELECT 1 FROM chats WHERE id = $1::uuid AND is_active), " MEMBER(
+         "$1::uuid",
+         "$2") ", (SELECT coalesce(json_agg(x.j ORDER BY x.seq), '[]'::json) FROM"
+               "   (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = $1::uuid"
+               "     AND m.deleted_at IS NULL AND ($4::bigint IS NULL OR m.seq < $4::bigint)"
+               "     AND ($5::bigint IS NULL OR m.seq > $5::bigint)"
+               "     ORDER BY CASE WHEN $5::bigint IS NULL THEN -m.seq ELSE m.seq END LIMIT "
+               "$3::int) x)::text",
      5},
     {"rc_q_message",
-     "SELECT chatd_msg_json(m)::text, " MEMBER("m.chat_id", "$2")
-     " FROM messages m WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+     "SELECT chatd_msg_json(m)::text, " MEMBER(
+         "m.chat_id", "$2") " FROM messages m WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
      2},
     {"rc_q_read_status",
      "SELECT json_build_object('messageId', m.id, 'totalParticipants', t.total,"
-     " 'readByCount', t.cnt, 'isFullyRead', t.cnt >= t.total, 'readByUsers', t.users)::text, "
-     MEMBER("m.chat_id", "$2")
-     " FROM messages m, LATERAL (SELECT count(*) AS total,"
-     "   count(*) FILTER (WHERE p.last_read_seq >= m.seq) AS cnt,"
-     "   coalesce(json_agg(json_build_object('userId', p.user_id, 'readAt', chatd_ts(coalesce("
-     "     r.read_at, (SELECT min(e.created_at) FROM chat_events e WHERE e.chat_id = m.chat_id"
-     "       AND e.kind = 'read' AND e.seq > m.seq AND e.payload->>'userId' = p.user_id::text"
-     "       AND (e.payload->>'upToSeq')::bigint >= m.seq), m.created_at)))"
-     "     ORDER BY p.joined_seq, p.pos) FILTER (WHERE p.last_read_seq >= m.seq), '[]'::json) AS users"
-     "   FROM chat_participants p LEFT JOIN message_reads r"
-     "     ON r.message_id = m.id AND r.user_id = p.user_id"
-     "   WHERE p.chat_id = m.chat_id AND p.left_seq IS NULL AND p.user_id <> m.sender_id) t"
-     " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+     " 'readByCount', t.cnt, 'isFullyRead', t.cnt >= t.total, 'readByUsers', "
+     "t.users)::text, " MEMBER(
+         "m.chat_id", "$2") " FROM messages m, LATERAL (SELECT count(*) AS total,"
+                            "   count(*) FILTER (WHERE p.last_read_seq >= m.seq) AS cnt,"
+                            "   coalesce(json_agg(json_build_object('userId', p.user_id, 'readAt', "
+                            "chatd_ts(coalesce("
+                            "     r.read_at, (SELECT min(e.created_at) FROM chat_events e WHERE "
+                            "e.chat_id = m.chat_id"
+                            "       AND e.kind = 'read' AND e.seq > m.seq AND e.payload->>'userId' "
+                            "= p.user_id::text"
+                            "       AND (e.payload->>'upToSeq')::bigint >= m.seq), m.created_at)))"
+                            "     ORDER BY p.joined_seq, p.pos) FILTER (WHERE p.last_read_seq >= "
+                            "m.seq), '[]'::json) AS users"
+                            "   FROM chat_participants p LEFT JOIN message_reads r"
+                            "     ON r.message_id = m.id AND r.user_id = p.user_id"
+                            "   WHERE p.chat_id = m.chat_id AND p.left_seq IS NULL AND p.user_id "
+                            "<> m.sender_id) t"
+                            " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
      2},
     {"rc_q_unread_counts",
      "SELECT json_build_object('id', u.id, 'chatId', u.chat_id, 'userId', u.user_id,"
@@ -110,22 +117,26 @@ static const struct {
      " AND user_id = $2::uuid), 0)",
      2},
     {"rc_q_chat_users",
-     "SELECT u.id::text, " USER_JSON("u") ", " MEMBER("$1::uuid", "$2")
-     " FROM chat_participants q JOIN users u ON u.id = q.user_id"
-     " WHERE q.chat_id = $1::uuid AND q.left_seq IS NULL AND u.is_active"
-     " ORDER BY q.joined_seq, q.pos",
+     "SELECT u.id::text, " USER_JSON("u") ", " MEMBER(
+         "$1::uuid", "$2") " FROM chat_participants q JOIN users u ON u.id = q.user_id"
+                           " WHERE q.chat_id = $1::uuid AND q.left_seq IS NULL AND u.is_active"
+                           " ORDER BY q.joined_seq, q.pos",
      2},
     {"rc_q_events",
-     "SELECT " MEMBER("$1::uuid", "$2") ", (SELECT min(seq) FROM chat_events WHERE chat_id = $1::uuid),"
-     " (SELECT last_seq FROM chats WHERE id = $1::uuid),"
-     " (SELECT coalesce(json_agg(json_build_object('chatId', e.chat_id, 'seq', e.seq,"
-     "   'kind', e.kind, 'at', chatd_ts(e.created_at), 'data', e.payload) ORDER BY e.seq),"
-     "   '[]'::json) FROM (SELECT * FROM chat_events WHERE chat_id = $1::uuid AND seq > $3::bigint"
-     "   ORDER BY seq LIMIT $4::int) e)::text",
+     "SELECT " MEMBER(
+         "$1::uuid",
+         "$2") ", (SELECT min(seq) FROM chat_events WHERE chat_id = $1::uuid),"
+               " (SELECT last_seq FROM chats WHERE id = $1::uuid),"
+               " (SELECT coalesce(json_agg(json_build_object('chatId', e.chat_id, 'seq', e.seq,"
+               "   'kind', e.kind, 'at', chatd_ts(e.created_at), 'data', e.payload) ORDER BY "
+               "e.seq),"
+               "   '[]'::json) FROM (SELECT * FROM chat_events WHERE chat_id = $1::uuid AND seq > "
+               "$3::bigint"
+               "   ORDER BY seq LIMIT $4::int) e)::text",
      4},
     /* batch loaders: $1 = uuid[] of keys; rows (key, json) */
-    {"rc_b_users", "SELECT u.id::text, " USER_JSON("u") " FROM users u WHERE u.id = ANY ($1::uuid[])",
-     1},
+    {"rc_b_users",
+     "SELECT u.id::text, " USER_JSON("u") " FROM users u WHERE u.id = ANY ($1::uuid[])", 1},
     {"rc_b_chat_msgs",
      "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
      " (SELECT * FROM (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = k.id"
@@ -160,19 +171,19 @@ int rc_queries_prepare(pg_pool *p)
 /* ---- helpers ---- */
 
 typedef enum q_mode {
-    Q_LIST,       /* every row's column 0 is an item (JSON) */
-    Q_ONE,        /* row 0 column 0 (JSON), column 1 = member; no row → NOT_FOUND */
-    Q_MESSAGES,   /* one row: chat exists, member, JSON list */
-    Q_INT,        /* row 0 column 0 is an Int */
-    Q_USERS,      /* onlineUsers: rows (id, JSON, member) filtered by presence */
-    Q_EVENTS      /* chatEventsSince */
+    Q_LIST,     /* every row's column 0 is an item (JSON) */
+    Q_ONE,      /* row 0 column 0 (JSON), column 1 = member; no row → NOT_FOUND */
+    Q_MESSAGES, /* one row: chat exists, member, JSON list */
+    Q_INT,      /* row 0 column 0 is an Int */
+    Q_USERS,    /* onlineUsers: rows (id, JSON, member) filtered by presence */
+    Q_EVENTS    /* chatEventsSince */
 } q_mode;
 
 typedef struct qop {
     gql_rinfo *ri;
     proto_server *srv;
     q_mode mode;
-    const char *what;      /* "Chat" / "Message" for NOT_FOUND */
+    const char *what; /* "Chat" / "Message" for NOT_FOUND */
     const char *id;
     int64_t after;
     /* onlineUsers */
@@ -260,8 +271,12 @@ static void on_query(const pg_result *r, void *ud)
         gql_ri_return(ri, gql_int(s ? strtoll(s, NULL, 10) : 0));
         return;
     }
-    case Q_USERS: start_online(op, r); return;
-    case Q_EVENTS: on_events_rows(op, r); return;
+    case Q_USERS:
+        start_online(op, r);
+        return;
+    case Q_EVENTS:
+        on_events_rows(op, r);
+        return;
     }
     gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
 }
@@ -501,8 +516,10 @@ static void start_online(qop *op, const pg_result *r)
         memset(op->online, 0, (size_t)n);
         op->pending = 0;
         gql_value *l = gql_list_new(a, 0);
-        if (l) gql_ri_return(ri, *l);
-        else gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        if (l)
+            gql_ri_return(ri, *l);
+        else
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
     op->pending = n;
@@ -693,7 +710,8 @@ static void ld_complete(ld_item *it, const pg_result *r)
 static void ld_on_rows(const pg_result *r, void *ud)
 {
     ld_batch *b = ud;
-    if (r->status != 0) ld_fail_all(b, r->status, r->message);
+    if (r->status != 0)
+        ld_fail_all(b, r->status, r->message);
     else
         for (ld_item *it = b->items, *nx; it; it = nx) {
             nx = it->next;

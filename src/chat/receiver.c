@@ -6,7 +6,7 @@
  * answered WRONG_SERVICE by the engine before a resolver runs, and a
  * subscription source only touches Redis once a client subscribes.
  */
-#include "feed.h"
+#include "chat/feed.h"
 
 int rc_queries_bind(proto_server *srv); /* queries.c */
 

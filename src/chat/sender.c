@@ -15,7 +15,7 @@
  * happen in SQL under the chat's lock, so they cannot race a concurrent
  * removal.
  */
-#include "sender.h"
+#include "chat/sender.h"
 
 #include "core/text.h"
 
@@ -25,10 +25,10 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "authz.h"
+#include "chat/authz.h"
+#include "chat/events.h"
+#include "chat/users.h"
 #include "core/log.h"
-#include "events.h"
-#include "users.h"
 
 #define SENDER_FN_COLS "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
 

@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/sender.h"
 #include "core/log.h"
-#include "sender.h"
 
 #define OUTBOX_UUID_LEN 36
 

@@ -12,7 +12,7 @@
  * A reply that arrives while chat_rl_open is still on the stack is held and
  * reported from the timer, so the check callback never runs inside open.
  */
-#include "throttle.h"
+#include "chat/throttle.h"
 
 #include <ctype.h>
 #include <hiredis/hiredis.h>

@@ -16,7 +16,7 @@
  * only by login and changePassword and never returned. Emails are visible
  * only to their owner in token mode (User.email resolver).
  */
-#include "users.h"
+#include "chat/users.h"
 
 #include "core/text.h"
 
@@ -27,10 +27,10 @@
 
 #include "auth/auth.h"
 #include "auth/password.h"
-#include "authz.h"
-#include "chat.h"
+#include "chat/authz.h"
+#include "chat/chat.h"
+#include "chat/throttle.h"
 #include "core/log.h"
-#include "throttle.h"
 
 #define TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define USER_COLS                                                                                  \

@@ -6,7 +6,7 @@
  * block has free space worth using. Oversized requests get their own block
  * linked behind the head so the head keeps serving small allocations.
  */
-#include "arena.h"
+#include "core/arena.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -16,9 +16,9 @@
 typedef struct cd_arena_block cd_arena_block;
 
 typedef struct cd_arena {
-    cd_arena_block *head;  /* private: newest block first */
-    size_t block_size;     /* private: default size of a new block */
-    size_t used_total;     /* read-only: bytes handed out since reset */
+    cd_arena_block *head; /* private: newest block first */
+    size_t block_size;    /* private: default size of a new block */
+    size_t used_total;    /* read-only: bytes handed out since reset */
 } cd_arena;
 
 /* Initialises an empty arena; no memory is taken until the first alloc. */
@@ -35,8 +35,7 @@ void *cd_arena_calloc(cd_arena *a, size_t count, size_t size);
 /* Copies len bytes and appends a NUL. */
 char *cd_arena_strndup(cd_arena *a, const char *s, size_t len);
 char *cd_arena_strdup(cd_arena *a, const char *s);
-char *cd_arena_sprintf(cd_arena *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *cd_arena_sprintf(cd_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *cd_arena_vsprintf(cd_arena *a, const char *fmt, va_list ap);
 
 /* malloc/calloc/realloc/free wrappers used project-wide so tests can make the

@@ -15,15 +15,15 @@
 #include <stdint.h>
 
 typedef struct cd_buf {
-    char *data;   /* read-only outside buf.c */
-    size_t len;   /* read-only */
-    size_t cap;   /* private */
-    bool failed;  /* read-only: an allocation failed */
+    char *data;  /* read-only outside buf.c */
+    size_t len;  /* read-only */
+    size_t cap;  /* private */
+    bool failed; /* read-only: an allocation failed */
 } cd_buf;
 
 void cd_buf_init(cd_buf *b);
 void cd_buf_free(cd_buf *b);
-void cd_buf_reset(cd_buf *b);        /* len = 0, keeps capacity */
+void cd_buf_reset(cd_buf *b); /* len = 0, keeps capacity */
 int cd_buf_reserve(cd_buf *b, size_t extra);
 void cd_buf_append(cd_buf *b, const void *p, size_t n);
 void cd_buf_putc(cd_buf *b, char c);
@@ -34,6 +34,9 @@ void cd_buf_vprintf(cd_buf *b, const char *fmt, va_list ap);
 void cd_buf_json_str(cd_buf *b, const char *s, size_t n);
 /* Takes ownership of the storage: returns data (caller frees with cd_free). */
 char *cd_buf_steal(cd_buf *b, size_t *len);
-static inline bool cd_buf_failed(const cd_buf *b) { return b->failed; }
+static inline bool cd_buf_failed(const cd_buf *b)
+{
+    return b->failed;
+}
 
 #endif

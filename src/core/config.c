@@ -5,7 +5,7 @@
  * and how to store it, so flags and variables cannot drift apart. Nothing is
  * allocated; values point into argv / the environment.
  */
-#include "config.h"
+#include "core/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core.h"
+#include "core/core.h"
 
 typedef enum cd_opt_kind {
     CD_OPT_ROLE,
@@ -33,7 +33,7 @@ typedef struct cd_opt {
     const char *flag; /* without "--"; NULL = environment only */
     const char *env;  /* NULL = flag only */
     cd_opt_kind kind;
-    size_t off;       /* offset of the field in cd_config */
+    size_t off;        /* offset of the field in cd_config */
     uint64_t min, max; /* SIZE / U32 bounds */
     const char *help;
 } cd_opt;
@@ -66,8 +66,8 @@ static const cd_opt cd_opts[] = {
      "add the echo/slow/countdown test fields"},
     {"max-body", "CHATD_MAX_BODY", CD_OPT_SIZE, OFF(max_body), CD_CONFIG_MIN_BODY,
      CD_CONFIG_MAX_BODY, "max HTTP request body bytes (default 1048576)"},
-    {"max-ws-message", "CHATD_MAX_WS_MESSAGE", CD_OPT_SIZE, OFF(max_ws_message),
-     CD_CONFIG_MIN_BODY, CD_CONFIG_MAX_BODY, "max inbound WebSocket message bytes (default 1048576)"},
+    {"max-ws-message", "CHATD_MAX_WS_MESSAGE", CD_OPT_SIZE, OFF(max_ws_message), CD_CONFIG_MIN_BODY,
+     CD_CONFIG_MAX_BODY, "max inbound WebSocket message bytes (default 1048576)"},
     {"max-subscriptions", "CHATD_MAX_SUBSCRIPTIONS", CD_OPT_U32, OFF(max_subscriptions), 1,
      CD_CONFIG_MAX_SUBSCRIPTIONS, "active operations per WebSocket (default 500)"},
     {"ws-rate", "CHATD_WS_RATE", CD_OPT_U32, OFF(ws_rate), 0, 1000000u,
@@ -75,14 +75,15 @@ static const cd_opt cd_opts[] = {
     {"ws-burst", "CHATD_WS_BURST", CD_OPT_U32, OFF(ws_burst), 1, 10000000u,
      "burst allowance for --ws-rate (default: max(1000, max-subscriptions + 16))"},
     {"ws-max-queued", "CHATD_WS_MAX_QUEUED", CD_OPT_SIZE, OFF(ws_max_queued), 1024u,
-     1024u * 1024u * 1024u, "unsent outbound bytes per WebSocket before close 4008 (default 4194304)"},
+     1024u * 1024u * 1024u,
+     "unsent outbound bytes per WebSocket before close 4008 (default 4194304)"},
     {"ws-init-timeout-ms", "CHATD_WS_INIT_TIMEOUT_MS", CD_OPT_U32, OFF(ws_init_timeout_ms), 1,
      600000u, "connection_init wait before close 4408 (default 3000)"},
     {"ws-ping-ms", "CHATD_WS_PING_MS", CD_OPT_U32, OFF(ws_ping_ms), 0, 600000u,
      "WebSocket heartbeat: ping after this much silence, close 4504 after twice it; 0 = off "
      "(default 30000)"},
-    {"drain-timeout-ms", "CHATD_DRAIN_TIMEOUT_MS", CD_OPT_U32, OFF(drain_timeout_ms), 0,
-     600000u, "SIGTERM: time given to in-flight work (default 5000)"},
+    {"drain-timeout-ms", "CHATD_DRAIN_TIMEOUT_MS", CD_OPT_U32, OFF(drain_timeout_ms), 0, 600000u,
+     "SIGTERM: time given to in-flight work (default 5000)"},
     {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
     {"version", NULL, CD_OPT_FLAG, OFF(version), 0, 0, "print the version and exit"},
 };
@@ -108,11 +109,15 @@ int cd_role_parse(const char *s, cd_role *out)
 int cd_role_default_port(cd_role r)
 {
     switch (r) {
-    case CD_ROLE_USER: return 4001;
-    case CD_ROLE_SENDER: return 4002;
-    case CD_ROLE_RECEIVER: return 4005;
+    case CD_ROLE_USER:
+        return 4001;
+    case CD_ROLE_SENDER:
+        return 4002;
+    case CD_ROLE_RECEIVER:
+        return 4005;
     case CD_ROLE_ALL:
-    default: return 4000;
+    default:
+        return 4000;
     }
 }
 
@@ -125,8 +130,10 @@ static int cd_parse_u64(const char *s, uint64_t *out)
     if (errno || end == s) return CD_EBAD;
     /* optional size suffix: k / m (binary multiples) */
     uint64_t mul = 1;
-    if (*end == 'k' || *end == 'K') mul = 1024u, end++;
-    else if (*end == 'm' || *end == 'M') mul = 1024u * 1024u, end++;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024u, end++;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1024u * 1024u, end++;
     if (*end) return CD_EBAD;
     if (v > UINT64_MAX / mul) return CD_EBAD;
     *out = (uint64_t)v * mul;
@@ -167,8 +174,10 @@ static int cd_opt_set(cd_config *c, const cd_opt *o, const char *val, const char
         *(const char **)(void *)field = *val ? val : NULL;
         return 0;
     case CD_OPT_AUTH:
-        if (strcmp(val, "token") == 0) *(cd_auth_mode *)(void *)field = CD_AUTH_TOKEN;
-        else if (strcmp(val, "trust") == 0) *(cd_auth_mode *)(void *)field = CD_AUTH_TRUST;
+        if (strcmp(val, "token") == 0)
+            *(cd_auth_mode *)(void *)field = CD_AUTH_TOKEN;
+        else if (strcmp(val, "trust") == 0)
+            *(cd_auth_mode *)(void *)field = CD_AUTH_TRUST;
         else {
             snprintf(err, errlen, "%s: unknown auth mode \"%s\" (expected token or trust)", what,
                      val);
@@ -193,8 +202,10 @@ static int cd_opt_set(cd_config *c, const cd_opt *o, const char *val, const char
                      (unsigned long long)o->min, (unsigned long long)o->max, val);
             return CD_EBAD;
         }
-        if (o->kind == CD_OPT_SIZE) *(size_t *)(void *)field = (size_t)n;
-        else *(uint32_t *)(void *)field = (uint32_t)n;
+        if (o->kind == CD_OPT_SIZE)
+            *(size_t *)(void *)field = (size_t)n;
+        else
+            *(uint32_t *)(void *)field = (uint32_t)n;
         return 0;
     }
     return CD_EBAD;
@@ -266,9 +277,12 @@ int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn,
             return CD_EBAD;
         }
         const char *val;
-        if (eq) val = eq + 1;
-        else if (o->kind == CD_OPT_FLAG || o->kind == CD_OPT_BOOL) val = "1";
-        else if (i + 1 < argc) val = argv[++i];
+        if (eq)
+            val = eq + 1;
+        else if (o->kind == CD_OPT_FLAG || o->kind == CD_OPT_BOOL)
+            val = "1";
+        else if (i + 1 < argc)
+            val = argv[++i];
         else {
             snprintf(err, errlen, "option --%s needs a value", o->flag);
             return CD_EBAD;
@@ -279,7 +293,8 @@ int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn,
     }
     if (c->help || c->version) return 0;
     if (c->port < 0) c->port = cd_role_default_port(c->role);
-    if (c->ws_burst == 0) c->ws_burst = cd_config_ws_burst_auto(c->max_subscriptions);
+    if (c->ws_burst == 0)
+        c->ws_burst = cd_config_ws_burst_auto(c->max_subscriptions);
     else if (c->ws_rate && c->ws_burst < c->max_subscriptions + CD_WS_BURST_HEADROOM)
         cd_warn("config",
                 "ws burst %u is below max subscriptions %u + %u: a client opening all its "
@@ -327,7 +342,8 @@ int cd_config_validate(const cd_config *c, char *err, size_t errlen)
     }
     /* the origin list is walked per request: keep it bounded */
     unsigned n = 1;
-    for (const char *p = c->cors_origins ? c->cors_origins : ""; *p; p++) n += (*p == ',');
+    for (const char *p = c->cors_origins ? c->cors_origins : ""; *p; p++)
+        n += (*p == ',');
     if (n > CD_CONFIG_MAX_CORS_ORIGINS) {
         snprintf(err, errlen, "CHATD_CORS_ORIGINS: at most %u origins", CD_CONFIG_MAX_CORS_ORIGINS);
         return CD_EBAD;
@@ -340,11 +356,14 @@ bool cd_config_origin_allowed(const cd_config *c, const char *origin, size_t len
     if (!c->cors_origins || !origin || len == 0) return false;
     const char *p = c->cors_origins;
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         const char *start = p;
-        while (*p && *p != ',') p++;
+        while (*p && *p != ',')
+            p++;
         const char *end = p;
-        while (end > start && end[-1] == ' ') end--;
+        while (end > start && end[-1] == ' ')
+            end--;
         /* a trailing slash in the configured origin is a common typo: ignore it */
         if (end > start && end[-1] == '/') end--;
         size_t n = (size_t)(end - start);

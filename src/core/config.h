@@ -15,16 +15,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "log.h"
+#include "core/log.h"
 
 /* ---- defaults and limits (each overridable; see docs/operations.md) ---- */
 #define CD_DEFAULT_BIND "127.0.0.1"
 #define CD_DEFAULT_CORS_ORIGINS "http://localhost:3000,http://localhost:3001"
 #define CD_DEFAULT_SCHEMA_PATH "schema/chat.graphql"
-#define CD_DEFAULT_MAX_BODY (1024u * 1024u)        /* HTTP request body bytes → 413 */
-#define CD_DEFAULT_MAX_WS_MESSAGE (1024u * 1024u)  /* one inbound WebSocket message */
-#define CD_DEFAULT_MAX_SUBSCRIPTIONS 500u          /* active operations per WebSocket */
-#define CD_DEFAULT_WS_RATE 200u                    /* inbound messages per second per WebSocket */
+#define CD_DEFAULT_MAX_BODY (1024u * 1024u)       /* HTTP request body bytes → 413 */
+#define CD_DEFAULT_MAX_WS_MESSAGE (1024u * 1024u) /* one inbound WebSocket message */
+#define CD_DEFAULT_MAX_SUBSCRIPTIONS 500u         /* active operations per WebSocket */
+#define CD_DEFAULT_WS_RATE 200u                   /* inbound messages per second per WebSocket */
 /* Token-bucket burst for the rate above. It must let a client open its
  * whole subscription allowance at once (a seed client subscribes to every
  * chat on load): when CHATD_WS_BURST is not set, the burst is the larger of
@@ -34,9 +34,9 @@
 #define CD_DEFAULT_WS_BURST 1000u
 #define CD_WS_BURST_HEADROOM 16u /* connection_init, pings, completes around a full burst */
 #define CD_DEFAULT_WS_MAX_QUEUED (4u * 1024u * 1024u) /* unsent outbound bytes per WebSocket */
-#define CD_DEFAULT_WS_INIT_TIMEOUT_MS 3000u        /* connection_init wait → close 4408 */
-#define CD_DEFAULT_WS_PING_MS 30000u               /* heartbeat: ping after this much silence */
-#define CD_DEFAULT_DRAIN_TIMEOUT_MS 5000u          /* SIGTERM: in-flight work gets this long */
+#define CD_DEFAULT_WS_INIT_TIMEOUT_MS 3000u           /* connection_init wait → close 4408 */
+#define CD_DEFAULT_WS_PING_MS 30000u                  /* heartbeat: ping after this much silence */
+#define CD_DEFAULT_DRAIN_TIMEOUT_MS 5000u             /* SIGTERM: in-flight work gets this long */
 
 /* Hard bounds on the values a user may configure. */
 #define CD_CONFIG_MIN_BODY 64u
@@ -58,20 +58,20 @@ typedef struct cd_config {
     bool auth_force;          /* CHATD_AUTH_FORCE=1: trust mode on a public bind */
     const char *cors_origins; /* comma-separated list; "*" = any origin */
     bool introspection;
-    const char *schema_path;  /* explicit path, or NULL = search (cd_config_find_schema) */
+    const char *schema_path; /* explicit path, or NULL = search (cd_config_find_schema) */
     cd_log_level log_level;
-    bool test_fixtures;       /* CHATD_TEST_FIXTURES=1: echo/slow/countdown fields */
+    bool test_fixtures; /* CHATD_TEST_FIXTURES=1: echo/slow/countdown fields */
     size_t max_body;
     size_t max_ws_message;
     uint32_t max_subscriptions;
-    uint32_t ws_rate;         /* messages/s; 0 = unlimited */
+    uint32_t ws_rate; /* messages/s; 0 = unlimited */
     uint32_t ws_burst;
     size_t ws_max_queued;
     uint32_t ws_init_timeout_ms;
-    uint32_t ws_ping_ms;      /* 0 = no heartbeat; silent for 2x → close 4504 */
+    uint32_t ws_ping_ms; /* 0 = no heartbeat; silent for 2x → close 4504 */
     uint32_t drain_timeout_ms;
-    bool help;                /* --help given: print cd_config_usage and exit 0 */
-    bool version;             /* --version given */
+    bool help;    /* --help given: print cd_config_usage and exit 0 */
+    bool version; /* --version given */
 } cd_config;
 
 typedef const char *(*cd_getenv_fn)(const char *name);

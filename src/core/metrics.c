@@ -2,11 +2,11 @@
  * metrics.c — Prometheus text rendering of cd_metrics_g (see metrics.h).
  * Metric names carry the chatd_ prefix; counters end in _total.
  */
-#include "metrics.h"
+#include "core/metrics.h"
 
 #include <string.h>
 
-#include "core.h"
+#include "core/core.h"
 
 cd_metrics cd_metrics_g;
 
@@ -51,8 +51,8 @@ void cd_metrics_http_status(int status)
     cd_metrics_g.http_requests[(cls >= 1 && cls <= 5) ? cls : 0]++;
 }
 
-static const int cd_close_codes[CD_METRIC_WS_CLOSE_CODES] = {1000, 1001, 1009, 4008, 4400, 4401,
-                                                             4403, 4406, 4408, 4409, 4429, 4500, 4504};
+static const int cd_close_codes[CD_METRIC_WS_CLOSE_CODES] = {
+    1000, 1001, 1009, 4008, 4400, 4401, 4403, 4406, 4408, 4409, 4429, 4500, 4504};
 
 void cd_metrics_ws_close(int code)
 {
@@ -101,8 +101,7 @@ void cd_metrics_render(cd_buf *b)
     const cd_metrics *m = &cd_metrics_g;
 
     cd_help(b, "chatd_info", "gauge", "Build and role of this process.");
-    cd_buf_printf(b, "chatd_info{role=\"%s\",version=\"%s\"} 1\n", cd_info_role,
-                  cd_info_version);
+    cd_buf_printf(b, "chatd_info{role=\"%s\",version=\"%s\"} 1\n", cd_info_role, cd_info_version);
 
     cd_metrics_probe_out p;
     memset(&p, 0xff, sizeof p); /* every field -1 */
@@ -122,8 +121,8 @@ void cd_metrics_render(cd_buf *b)
             "GraphQL operations by type and outcome (rejected = request error).");
     for (int k = 0; k < CD_METRIC_OP_KINDS; k++)
         for (int o = 0; o < 3; o++)
-            cd_buf_printf(b, "chatd_operations_total{type=\"%s\",outcome=\"%s\"} %llu\n",
-                          kinds[k], outcomes[o], (unsigned long long)m->operations[k][o]);
+            cd_buf_printf(b, "chatd_operations_total{type=\"%s\",outcome=\"%s\"} %llu\n", kinds[k],
+                          outcomes[o], (unsigned long long)m->operations[k][o]);
 
     cd_help(b, "chatd_operation_duration_seconds", "histogram",
             "Time from request to response for queries and mutations.");
@@ -153,8 +152,8 @@ void cd_metrics_render(cd_buf *b)
     cd_help(b, "chatd_ws_server_closes_total", "counter", "WebSocket closes sent, by code.");
     for (unsigned i = 0; i <= CD_ARRAY_LEN(cd_close_codes); i++) {
         if (i < CD_ARRAY_LEN(cd_close_codes))
-            cd_buf_printf(b, "chatd_ws_server_closes_total{code=\"%d\"} %llu\n",
-                          cd_close_codes[i], (unsigned long long)m->ws_closed_by_code[i]);
+            cd_buf_printf(b, "chatd_ws_server_closes_total{code=\"%d\"} %llu\n", cd_close_codes[i],
+                          (unsigned long long)m->ws_closed_by_code[i]);
         else
             cd_buf_printf(b, "chatd_ws_server_closes_total{code=\"other\"} %llu\n",
                           (unsigned long long)m->ws_closed_by_code[i]);
@@ -198,5 +197,6 @@ void cd_metrics_render(cd_buf *b)
         cd_buf_printf(b, "chatd_doc_cache_total{result=\"miss\"} %lld\n",
                       (long long)p.doc_cache_misses);
     }
-    for (unsigned i = 0; i < cd_nsections; i++) cd_sections[i].fn(b, cd_sections[i].ud);
+    for (unsigned i = 0; i < cd_nsections; i++)
+        cd_sections[i].fn(b, cd_sections[i].ud);
 }

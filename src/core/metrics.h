@@ -12,10 +12,14 @@
 
 #include <stdint.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 typedef enum cd_metric_transport { CD_MT_HTTP = 0, CD_MT_WS = 1 } cd_metric_transport;
-typedef enum cd_metric_outcome { CD_MO_OK = 0, CD_MO_ERROR = 1, CD_MO_REJECTED = 2 } cd_metric_outcome;
+typedef enum cd_metric_outcome {
+    CD_MO_OK = 0,
+    CD_MO_ERROR = 1,
+    CD_MO_REJECTED = 2
+} cd_metric_outcome;
 /* op kinds follow gql_op_kind: 0 query, 1 mutation, 2 subscription */
 #define CD_METRIC_OP_KINDS 3
 
@@ -25,22 +29,22 @@ typedef enum cd_metric_outcome { CD_MO_OK = 0, CD_MO_ERROR = 1, CD_MO_REJECTED =
 #define CD_METRIC_WS_CLOSE_CODES 13
 
 typedef struct cd_metrics {
-    int64_t connections[2];          /* open connections by transport (gauge; http
-                                      * comes from the probe when one is set) */
-    uint64_t connections_total[2];   /* accepted since start (ws only: the net
-                                      * layer does not report HTTP accepts) */
-    int64_t subscriptions;           /* active subscription operations (gauge) */
+    int64_t connections[2];                     /* open connections by transport (gauge; http
+                                                 * comes from the probe when one is set) */
+    uint64_t connections_total[2];              /* accepted since start (ws only: the net
+                                                 * layer does not report HTTP accepts) */
+    int64_t subscriptions;                      /* active subscription operations (gauge) */
     uint64_t operations[CD_METRIC_OP_KINDS][3]; /* by op kind and outcome */
     uint64_t latency_buckets[CD_METRIC_LATENCY_BUCKETS]; /* cumulative at render */
     uint64_t latency_count;
     double latency_sum;
-    uint64_t http_requests[6];       /* by status class: 1xx..5xx, [0] = other */
+    uint64_t http_requests[6]; /* by status class: 1xx..5xx, [0] = other */
     uint64_t ws_messages_in, ws_messages_out;
     uint64_t ws_closed_by_code[CD_METRIC_WS_CLOSE_CODES + 1]; /* see cd_metrics_ws_close */
-    uint64_t events_delivered;       /* subscription `next` messages sent */
-    uint64_t sub_executions;         /* subscription events executed (gql_exec_run) */
-    uint64_t sub_deliveries;         /* subscription event payloads sent; above
-                                      * sub_executions when subscribers share one */
+    uint64_t events_delivered; /* subscription `next` messages sent */
+    uint64_t sub_executions;   /* subscription events executed (gql_exec_run) */
+    uint64_t sub_deliveries;   /* subscription event payloads sent; above
+                                * sub_executions when subscribers share one */
 } cd_metrics;
 
 extern cd_metrics cd_metrics_g;
@@ -49,8 +53,8 @@ extern cd_metrics cd_metrics_g;
  * (not configured): the line is then omitted. */
 typedef struct cd_metrics_probe_out {
     int64_t pg_pool_size, pg_pool_idle, pg_pool_busy, pg_pool_waiting; /* -1 = no database */
-    int64_t pg_up;        /* 1/0, -1 = not configured */
-    int64_t redis_up;     /* 1/0, -1 = not configured */
+    int64_t pg_up;    /* 1/0, -1 = not configured */
+    int64_t redis_up; /* 1/0, -1 = not configured */
     int64_t doc_cache_hits, doc_cache_misses;
     int64_t http_connections; /* open plain-HTTP connections (server count minus WS) */
 } cd_metrics_probe_out;
@@ -74,7 +78,10 @@ static inline void cd_metrics_conn_open(cd_metric_transport t)
     cd_metrics_g.connections[t]++;
     cd_metrics_g.connections_total[t]++;
 }
-static inline void cd_metrics_conn_close(cd_metric_transport t) { cd_metrics_g.connections[t]--; }
+static inline void cd_metrics_conn_close(cd_metric_transport t)
+{
+    cd_metrics_g.connections[t]--;
+}
 /* Records one finished operation (kind 0..2) and its latency in seconds
  * (latency < 0: not recorded, e.g. subscriptions). */
 void cd_metrics_operation(int kind, cd_metric_outcome outcome, double seconds);

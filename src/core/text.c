@@ -1,7 +1,7 @@
 /*
  * text.c — strict UTF-8 + control-character check for user text (text.h).
  */
-#include "text.h"
+#include "core/text.h"
 
 #include <stdint.h>
 

@@ -11,7 +11,7 @@
 #ifndef CHATD_GQL_AST_H
 #define CHATD_GQL_AST_H
 
-#include "value.h"
+#include "graphql/value.h"
 
 typedef struct gql_selection_set gql_selection_set;
 
@@ -32,10 +32,10 @@ typedef enum gql_type_ref_kind { GQL_TR_NAMED, GQL_TR_LIST, GQL_TR_NON_NULL } gq
 
 typedef struct gql_type_ref gql_type_ref;
 struct gql_type_ref {
-    uint8_t kind;      /* gql_type_ref_kind */
+    uint8_t kind; /* gql_type_ref_kind */
     gql_loc loc;
-    const char *name;  /* NAMED */
-    gql_type_ref *of;  /* LIST, NON_NULL */
+    const char *name; /* NAMED */
+    gql_type_ref *of; /* LIST, NON_NULL */
 };
 
 typedef enum gql_selection_kind {
@@ -56,8 +56,8 @@ typedef struct gql_selection {
     gql_directive *dirs;
     uint32_t ndirs;
     gql_selection_set *sel; /* FIELD (NULL when no braces) / INLINE_FRAGMENT */
-    gql_loc name_loc; /* FIELD: of the name (differs from loc after an alias);
-                         FRAGMENT_SPREAD: of the fragment name; 0 = not recorded */
+    gql_loc name_loc;       /* FIELD: of the name (differs from loc after an alias);
+                               FRAGMENT_SPREAD: of the fragment name; 0 = not recorded */
 } gql_selection;
 
 struct gql_selection_set {
@@ -163,12 +163,25 @@ typedef struct gql_type_def {
 
 /* Directive locations as a bitmask (1u << gql_dir_loc). */
 typedef enum gql_dir_loc {
-    GQL_DL_QUERY, GQL_DL_MUTATION, GQL_DL_SUBSCRIPTION, GQL_DL_FIELD,
-    GQL_DL_FRAGMENT_DEFINITION, GQL_DL_FRAGMENT_SPREAD, GQL_DL_INLINE_FRAGMENT,
+    GQL_DL_QUERY,
+    GQL_DL_MUTATION,
+    GQL_DL_SUBSCRIPTION,
+    GQL_DL_FIELD,
+    GQL_DL_FRAGMENT_DEFINITION,
+    GQL_DL_FRAGMENT_SPREAD,
+    GQL_DL_INLINE_FRAGMENT,
     GQL_DL_VARIABLE_DEFINITION,
-    GQL_DL_SCHEMA, GQL_DL_SCALAR, GQL_DL_OBJECT, GQL_DL_FIELD_DEFINITION,
-    GQL_DL_ARGUMENT_DEFINITION, GQL_DL_INTERFACE, GQL_DL_UNION, GQL_DL_ENUM,
-    GQL_DL_ENUM_VALUE, GQL_DL_INPUT_OBJECT, GQL_DL_INPUT_FIELD_DEFINITION,
+    GQL_DL_SCHEMA,
+    GQL_DL_SCALAR,
+    GQL_DL_OBJECT,
+    GQL_DL_FIELD_DEFINITION,
+    GQL_DL_ARGUMENT_DEFINITION,
+    GQL_DL_INTERFACE,
+    GQL_DL_UNION,
+    GQL_DL_ENUM,
+    GQL_DL_ENUM_VALUE,
+    GQL_DL_INPUT_OBJECT,
+    GQL_DL_INPUT_FIELD_DEFINITION,
     GQL_DL_COUNT
 } gql_dir_loc;
 
@@ -197,9 +210,9 @@ typedef struct gql_schema_def {
 typedef enum gql_def_kind {
     GQL_DEF_OPERATION,
     GQL_DEF_FRAGMENT,
-    GQL_DEF_TYPE,      /* type definitions and extensions */
+    GQL_DEF_TYPE, /* type definitions and extensions */
     GQL_DEF_DIRECTIVE,
-    GQL_DEF_SCHEMA     /* schema definition or extension */
+    GQL_DEF_SCHEMA /* schema definition or extension */
 } gql_def_kind;
 
 typedef struct gql_definition {
@@ -233,8 +246,7 @@ typedef struct gql_syntax_error {
 /* Parses a whole document. Allocates only from `a`. Returns 0 and the document
  * in *out, or CD_EBAD/CD_ELIMIT/CD_ENOMEM with *err filled ("Syntax Error: ..."
  * with the location of the offending token). */
-int gql_parse(cd_arena *a, const char *src, size_t len, gql_document **out,
-              gql_syntax_error *err);
+int gql_parse(cd_arena *a, const char *src, size_t len, gql_document **out, gql_syntax_error *err);
 /* Parses a single value literal (e.g. a default value); const_only forbids
  * variables. Used by tests and introspection of default values. */
 int gql_parse_value(cd_arena *a, const char *src, size_t len, bool const_only, gql_value *out,

@@ -12,14 +12,14 @@
  */
 #include <string.h>
 
-#include "gql_internal.h"
+#include "graphql/gql_internal.h"
 
 #define GQL_CACHE_ARENA_BLOCK 8192u
 
 typedef struct gql_centry gql_centry;
 struct gql_centry {
-    gql_cached_doc doc; /* first: gql_cached_doc_release casts back */
-    gql_centry *hnext;  /* hash chain */
+    gql_cached_doc doc;      /* first: gql_cached_doc_release casts back */
+    gql_centry *hnext;       /* hash chain */
     gql_centry *prev, *next; /* LRU list, most recent first */
     bool in_cache;
 };
@@ -46,7 +46,8 @@ static uint64_t gql_text_hash(const char *s, size_t len)
         h = (h << 31 | h >> 33) * m;
     }
     uint64_t w = 0;
-    for (size_t j = 0; i < len; i++, j += 8) w |= (uint64_t)(unsigned char)s[i] << j;
+    for (size_t j = 0; i < len; i++, j += 8)
+        w |= (uint64_t)(unsigned char)s[i] << j;
     h ^= w * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
@@ -60,7 +61,8 @@ gql_cache *gql_cache_new(gql_schema *s, uint32_t max_entries)
     gql_cache *c = cd_calloc(1, sizeof *c);
     if (!c) return NULL;
     uint32_t nb = 16;
-    while (nb < max_entries * 2u && nb < (1u << 30)) nb <<= 1;
+    while (nb < max_entries * 2u && nb < (1u << 30))
+        nb <<= 1;
     c->buckets = cd_calloc(nb, sizeof *c->buckets);
     if (!c->buckets) {
         cd_free(c);
@@ -87,10 +89,14 @@ void gql_cached_doc_release(gql_cached_doc *d)
 
 static void lru_unlink(gql_cache *c, gql_centry *e)
 {
-    if (e->prev) e->prev->next = e->next;
-    else c->head = e->next;
-    if (e->next) e->next->prev = e->prev;
-    else c->tail = e->prev;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
     e->prev = e->next = NULL;
 }
 
@@ -106,7 +112,8 @@ static void lru_push_front(gql_cache *c, gql_centry *e)
 static void cache_remove(gql_cache *c, gql_centry *e)
 {
     gql_centry **pp = &c->buckets[e->doc.hash & (c->nbuckets - 1)];
-    while (*pp && *pp != e) pp = &(*pp)->hnext;
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
     if (*pp) *pp = e->hnext;
     lru_unlink(c, e);
     e->in_cache = false;
@@ -117,7 +124,8 @@ static void cache_remove(gql_cache *c, gql_centry *e)
 void gql_cache_free(gql_cache *c)
 {
     if (!c) return;
-    while (c->head) cache_remove(c, c->head);
+    while (c->head)
+        cache_remove(c, c->head);
     cd_free(c->buckets);
     cd_free(c);
 }
@@ -193,7 +201,8 @@ gql_cached_doc *gql_cache_get(gql_cache *c, gql_schema *s, const char *query, si
     c->misses++;
     e = centry_build(s ? s : c->schema, query, len, h);
     if (!e) return NULL;
-    while (c->n >= c->max && c->tail) cache_remove(c, c->tail);
+    while (c->n >= c->max && c->tail)
+        cache_remove(c, c->tail);
     uint32_t b = (uint32_t)(h & (c->nbuckets - 1));
     e->hnext = c->buckets[b];
     c->buckets[b] = e;

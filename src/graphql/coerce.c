@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "execute_internal.h"
+#include "graphql/execute_internal.h"
 
 #define GQL_INT_MAX 2147483647LL
 #define GQL_INT_MIN (-2147483647LL - 1)
@@ -64,32 +64,39 @@ void gql_js_number(char *buf, size_t len, double f)
     int k = 0;
     for (; *s && *s != 'e'; s++)
         if (*s >= '0' && *s <= '9' && k < 20) digits[k++] = *s;
-    while (k > 1 && digits[k - 1] == '0') k--;
+    while (k > 1 && digits[k - 1] == '0')
+        k--;
     int e = *s == 'e' ? atoi(s + 1) : 0;
     int n = e + 1;
     char out[64];
     int o = 0;
     if (neg) out[o++] = '-';
     if (k <= n && n <= 21) {
-        for (int i = 0; i < k; i++) out[o++] = digits[i];
-        for (int i = k; i < n; i++) out[o++] = '0';
+        for (int i = 0; i < k; i++)
+            out[o++] = digits[i];
+        for (int i = k; i < n; i++)
+            out[o++] = '0';
     } else if (0 < n && n <= 21) {
-        for (int i = 0; i < n; i++) out[o++] = digits[i];
+        for (int i = 0; i < n; i++)
+            out[o++] = digits[i];
         out[o++] = '.';
-        for (int i = n; i < k; i++) out[o++] = digits[i];
+        for (int i = n; i < k; i++)
+            out[o++] = digits[i];
     } else if (-6 < n && n <= 0) {
         out[o++] = '0';
         out[o++] = '.';
-        for (int i = 0; i < -n; i++) out[o++] = '0';
-        for (int i = 0; i < k; i++) out[o++] = digits[i];
+        for (int i = 0; i < -n; i++)
+            out[o++] = '0';
+        for (int i = 0; i < k; i++)
+            out[o++] = digits[i];
     } else {
         out[o++] = digits[0];
         if (k > 1) {
             out[o++] = '.';
-            for (int i = 1; i < k; i++) out[o++] = digits[i];
+            for (int i = 1; i < k; i++)
+                out[o++] = digits[i];
         }
-        o += snprintf(out + o, sizeof out - (size_t)o, "e%c%d", n - 1 < 0 ? '-' : '+',
-                      abs(n - 1));
+        o += snprintf(out + o, sizeof out - (size_t)o, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
     }
     out[o] = '\0';
     snprintf(buf, len, "%s", out);
@@ -99,8 +106,12 @@ static void inspect_rec(cd_buf *b, const gql_value *v, unsigned depth)
 {
     char num[40];
     switch (v->kind) {
-    case GQL_V_NULL: cd_buf_puts(b, "null"); break;
-    case GQL_V_BOOL: cd_buf_puts(b, v->u.b ? "true" : "false"); break;
+    case GQL_V_NULL:
+        cd_buf_puts(b, "null");
+        break;
+    case GQL_V_BOOL:
+        cd_buf_puts(b, v->u.b ? "true" : "false");
+        break;
     case GQL_V_INT:
         if (v->flags & GQL_VF_BIG)
             cd_buf_append(b, v->u.s, v->len);
@@ -112,9 +123,15 @@ static void inspect_rec(cd_buf *b, const gql_value *v, unsigned depth)
         cd_buf_puts(b, num);
         break;
     case GQL_V_STRING:
-    case GQL_V_ENUM: cd_buf_json_str(b, v->u.s, v->len); break;
-    case GQL_V_VARIABLE: cd_buf_printf(b, "$%s", v->u.s); break;
-    case GQL_V_RAW_JSON: cd_buf_append(b, v->u.s, v->len); break;
+    case GQL_V_ENUM:
+        cd_buf_json_str(b, v->u.s, v->len);
+        break;
+    case GQL_V_VARIABLE:
+        cd_buf_printf(b, "$%s", v->u.s);
+        break;
+    case GQL_V_RAW_JSON:
+        cd_buf_append(b, v->u.s, v->len);
+        break;
     case GQL_V_LIST:
         if (v->len == 0) {
             cd_buf_puts(b, "[]");
@@ -152,7 +169,9 @@ static void inspect_rec(cd_buf *b, const gql_value *v, unsigned depth)
         }
         cd_buf_puts(b, " }");
         break;
-    default: cd_buf_puts(b, "undefined"); break;
+    default:
+        cd_buf_puts(b, "undefined");
+        break;
     }
 }
 
@@ -322,7 +341,8 @@ static bool iso_datetime_ok(const char *s, size_t n)
         i += 3;
         if (i < n && (s[i] == '.' || s[i] == ',')) {
             size_t j = ++i;
-            while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+            while (i < n && s[i] >= '0' && s[i] <= '9')
+                i++;
             if (i == j) return false;
         }
     }
@@ -337,8 +357,7 @@ static bool iso_datetime_ok(const char *s, size_t n)
     return false;
 }
 
-static int datetime_parse(cd_arena *a, const gql_value *in, gql_value *out, char *msg,
-                          size_t ml)
+static int datetime_parse(cd_arena *a, const gql_value *in, gql_value *out, char *msg, size_t ml)
 {
     (void)a;
     char ib[GQL_MSG_LEN];
@@ -358,7 +377,8 @@ static bool js_string_number(const gql_value *in, double *out)
     memcpy(tmp, in->u.s, in->len);
     tmp[in->len] = '\0';
     const char *p = tmp;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
     if (!*p) {
         *out = 0;
         return true;
@@ -366,7 +386,8 @@ static bool js_string_number(const gql_value *in, double *out)
     char *end;
     double d = strtod(p, &end);
     if (end == p) return false;
-    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r') end++;
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+        end++;
     if (*end) return false;
     /* strtod accepts "nan", "inf", hex: JS Number() differs; reject them */
     for (const char *q = p; q < end; q++)
@@ -409,8 +430,7 @@ static int int_serialize(cd_arena *a, const gql_value *in, gql_value *out, char 
     return 0;
 }
 
-static int float_serialize(cd_arena *a, const gql_value *in, gql_value *out, char *msg,
-                           size_t ml)
+static int float_serialize(cd_arena *a, const gql_value *in, gql_value *out, char *msg, size_t ml)
 {
     (void)a;
     char ib[GQL_MSG_LEN];
@@ -432,14 +452,17 @@ static int float_serialize(cd_arena *a, const gql_value *in, gql_value *out, cha
     return 0;
 }
 
-static int string_serialize(cd_arena *a, const gql_value *in, gql_value *out, char *msg,
-                            size_t ml)
+static int string_serialize(cd_arena *a, const gql_value *in, gql_value *out, char *msg, size_t ml)
 {
     char ib[GQL_MSG_LEN];
     char nb[40];
     switch (in->kind) {
-    case GQL_V_STRING: *out = gql_str_ref(in->u.s, in->len); return 0;
-    case GQL_V_BOOL: *out = gql_str_ref(in->u.b ? "true" : "false", in->u.b ? 4 : 5); return 0;
+    case GQL_V_STRING:
+        *out = gql_str_ref(in->u.s, in->len);
+        return 0;
+    case GQL_V_BOOL:
+        *out = gql_str_ref(in->u.b ? "true" : "false", in->u.b ? 4 : 5);
+        return 0;
     case GQL_V_INT:
         snprintf(nb, sizeof nb, "%lld", (long long)in->u.i);
         *out = gql_str_dup(a, nb, strlen(nb));
@@ -449,13 +472,13 @@ static int string_serialize(cd_arena *a, const gql_value *in, gql_value *out, ch
         gql_js_number(nb, sizeof nb, in->u.f);
         *out = gql_str_dup(a, nb, strlen(nb));
         return out->kind == GQL_V_STRING ? 0 : CD_ENOMEM;
-    default: break;
+    default:
+        break;
     }
     return msgf(msg, ml, "String cannot represent value: %s", inspect_s(ib, sizeof ib, in));
 }
 
-static int bool_serialize(cd_arena *a, const gql_value *in, gql_value *out, char *msg,
-                          size_t ml)
+static int bool_serialize(cd_arena *a, const gql_value *in, gql_value *out, char *msg, size_t ml)
 {
     (void)a;
     char ib[GQL_MSG_LEN];
@@ -589,8 +612,10 @@ static void var_error(co_ctx *c, const gql_loc *loc, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     gql_error *e = gql_errors_add(c->errs, loc, 1, "%s", msg);
-    if (e) e->code = "BAD_USER_INPUT";
-    else if (!c->errs->truncated) c->oom = true;
+    if (e)
+        e->code = "BAD_USER_INPUT";
+    else if (!c->errs->truncated)
+        c->oom = true;
 }
 
 static void co_error(co_ctx *c, const gql_value *invalid, const char *fmt, ...)
@@ -623,8 +648,10 @@ static void co_error(co_ctx *c, const gql_value *invalid, const char *fmt, ...)
             c->oom = true;
         } else {
             gql_error *e = gql_errors_add(c->errs, &c->var_loc, 1, "%s", b.data);
-            if (e) e->code = "BAD_USER_INPUT";
-            else if (!c->errs->truncated) c->oom = true;
+            if (e)
+                e->code = "BAD_USER_INPUT";
+            else if (!c->errs->truncated)
+                c->oom = true;
         }
     } else if (c->msg && c->nerr == 1) {
         if (c->depth) {
@@ -657,8 +684,8 @@ static const char *tref_str(char *buf, size_t len, const gql_tref *t)
     return buf;
 }
 
-static int co_literal(cd_arena *a, const gql_tref *t, const gql_value *lit,
-                      const gql_value *vars, gql_value *out);
+static int co_literal(cd_arena *a, const gql_tref *t, const gql_value *lit, const gql_value *vars,
+                      gql_value *out);
 
 /* Coerces a runtime value; reports every problem through co_error (as
  * graphql-js does) and returns -1 when any was found below. */
@@ -914,8 +941,8 @@ static int co_literal_leaf(cd_arena *a, const gql_type *t, const gql_value *lit,
 }
 
 /* Returns 0, -1 (invalid: "undefined" in graphql-js) or CD_ENOMEM. */
-static int co_literal(cd_arena *a, const gql_tref *t, const gql_value *lit,
-                      const gql_value *vars, gql_value *out)
+static int co_literal(cd_arena *a, const gql_tref *t, const gql_value *lit, const gql_value *vars,
+                      gql_value *out)
 {
     if (lit->kind == GQL_V_VARIABLE) {
         const gql_value *v = var_lookup(vars, lit->u.s);
@@ -1047,8 +1074,10 @@ int gql_coerce_variables(cd_arena *a, const gql_schema *s, const gql_operation *
         c->depth = 0;
         if (co_value(c, t, in, &v) == 0) gql_obj_set(o, n++, vd->name, v);
     }
-    if (c->oom) rc = CD_ENOMEM;
-    else if (c->nerr || c->aborted) rc = CD_EBAD;
+    if (c->oom)
+        rc = CD_ENOMEM;
+    else if (c->nerr || c->aborted)
+        rc = CD_EBAD;
     cd_free(c);
     if (rc) return rc;
     if (o) {
@@ -1092,8 +1121,9 @@ int gql_coerce_arguments(cd_arena *a, const gql_input_value *defs, uint32_t ndef
                 if (rc == CD_ENOMEM) return rc;
                 if (rc == 0) gql_obj_set(o, n++, d->name, dv);
             } else if (d->type->kind == GQL_TR_NON_NULL) {
-                snprintf(msg, sizeof msg, "Argument \"%s\" of required type \"%s\" was not provided.",
-                         d->name, tref_str(tb, sizeof tb, d->type));
+                snprintf(msg, sizeof msg,
+                         "Argument \"%s\" of required type \"%s\" was not provided.", d->name,
+                         tref_str(tb, sizeof tb, d->type));
                 arg_error(errs, at, msg);
                 return CD_EBAD;
             }

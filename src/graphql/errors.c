@@ -11,7 +11,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "gql_internal.h"
+#include "graphql/gql_internal.h"
 
 #define GQL_ERRORS_FIRST_CAP 4u
 
@@ -24,8 +24,8 @@ void gql_errors_init(gql_error_list *l, cd_arena *a)
     l->truncated = false;
 }
 
-gql_error *gql_errors_add(gql_error_list *l, const gql_loc *locs, uint32_t nlocs,
-                          const char *fmt, ...)
+gql_error *gql_errors_add(gql_error_list *l, const gql_loc *locs, uint32_t nlocs, const char *fmt,
+                          ...)
 {
     if (l->n >= GQL_MAX_ERRORS) {
         l->truncated = true;

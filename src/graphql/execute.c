@@ -34,7 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "execute_internal.h"
+#include "graphql/execute_internal.h"
 
 /* Arena block sizes. The prep arena holds only variables and per-exec
  * arguments (plans live in the cached document): small. Query and mutation
@@ -106,10 +106,10 @@ void gql_exec_trim(gql_exec *ex)
     if (ex->has_data) ex->has_data = false; /* nothing left to write */
 }
 
-static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
-                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
-                              const char *fmt, ...)
+static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc, const char *fmt,
+                              ...) __attribute__((format(printf, 4, 5)));
+static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc, const char *fmt,
+                              ...)
 {
     char msg[GQL_EXEC_MSG_LEN];
     va_list ap;
@@ -151,7 +151,8 @@ int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *op
         ex->req_errs = ex->doc->errors;
         ex->nreq_errs = ex->doc->nerrors;
         for (uint32_t i = 0; i < ex->doc->nerrors; i++)
-            if (ex->doc->errors[i].code && strcmp(ex->doc->errors[i].code, "QUERY_TOO_COMPLEX") == 0)
+            if (ex->doc->errors[i].code &&
+                strcmp(ex->doc->errors[i].code, "QUERY_TOO_COMPLEX") == 0)
                 return CD_ELIMIT;
         return CD_EBAD;
     }
@@ -280,7 +281,8 @@ static gql_error *build_error_v(gql_exec *ex, const gql_rval *slot, const gql_lo
     gql_error *e = cd_arena_calloc(&ex->run, 1, sizeof *e);
     char *msg = e ? cd_arena_vsprintf(&ex->run, fmt, ap) : NULL; /* any length */
     uint32_t depth = 0;
-    for (const gql_rval *r = slot; r->up; r = r->up) depth++;
+    for (const gql_rval *r = slot; r->up; r = r->up)
+        depth++;
     gql_path_seg *path = cd_arena_alloc(&ex->run, (depth ? depth : 1) * sizeof *path);
     if (!e || !msg || !path) {
         ex->oom = true;
@@ -383,11 +385,10 @@ static gql_error *build_error(gql_exec *ex, const gql_rval *slot, const gql_loc 
     return e;
 }
 
-static void wrong_service(gql_exec *ex, const gql_pfield *pf, gql_rval *slot,
-                          const gql_value *ext, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static void wrong_service(gql_exec *ex, const gql_pfield *pf, gql_rval *slot,
-                          const gql_value *ext, const char *fmt, ...)
+static void wrong_service(gql_exec *ex, const gql_pfield *pf, gql_rval *slot, const gql_value *ext,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void wrong_service(gql_exec *ex, const gql_pfield *pf, gql_rval *slot, const gql_value *ext,
+                          const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -399,7 +400,8 @@ static void wrong_service(gql_exec *ex, const gql_pfield *pf, gql_rval *slot,
  * flight below it; a deferred object fails once its count drops to zero. */
 static void pending_up(gql_rval *r)
 {
-    for (; r; r = r->up) r->pending++;
+    for (; r; r = r->up)
+        r->pending++;
 }
 
 static void pending_down(gql_exec *ex, gql_rval *r)
@@ -413,10 +415,10 @@ static void pending_down(gql_exec *ex, gql_rval *r)
 
 /* ---- execution ---- */
 
-static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
-                       const gql_value *parent, gql_rval *slot, bool root);
-static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
-                           const gql_tref *t, const gql_value *v, gql_rval *slot);
+static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, const gql_value *parent,
+                       gql_rval *slot, bool root);
+static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, const gql_tref *t,
+                           const gql_value *v, gql_rval *slot);
 
 static void exec_oom(gql_exec *ex, gql_rval *slot)
 {
@@ -459,13 +461,13 @@ static const char *type_name_of(const gql_value *v)
     return tn && tn->kind == GQL_V_STRING ? tn->u.s : NULL;
 }
 
-static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
-                           const gql_tref *t, const gql_value *v, gql_rval *slot)
+static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, const gql_tref *t,
+                           const gql_value *v, gql_rval *slot)
 {
     if (t->kind == GQL_TR_NON_NULL) {
         if (v->kind == GQL_V_NULL) {
             field_fail(ex, pf, slot, NULL, "Cannot return null for non-nullable field %s.%s.",
-                        ptype->name, pf->def->name);
+                       ptype->name, pf->def->name);
             return;
         }
         t = t->of;
@@ -477,8 +479,8 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
     if (t->kind == GQL_TR_LIST) {
         if (v->kind != GQL_V_LIST) {
             field_fail(ex, pf, slot, NULL,
-                        "Expected Iterable, but did not find one for field \"%s.%s\".",
-                        ptype->name, pf->def->name);
+                       "Expected Iterable, but did not find one for field \"%s.%s\".", ptype->name,
+                       pf->def->name);
             return;
         }
         slot->kind = R_LIST;
@@ -559,30 +561,31 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
         const char *tn = type_name_of(v);
         if (!tn) {
             field_fail(ex, pf, slot, NULL,
-                        "Abstract type \"%s\" must resolve to an Object type at runtime for "
-                        "field \"%s.%s\". Either the \"%s\" type should provide a "
-                        "\"resolveType\" function or each possible type should provide an "
-                        "\"isTypeOf\" function.",
-                        nt->name, ptype->name, pf->def->name, nt->name);
+                       "Abstract type \"%s\" must resolve to an Object type at runtime for "
+                       "field \"%s.%s\". Either the \"%s\" type should provide a "
+                       "\"resolveType\" function or each possible type should provide an "
+                       "\"isTypeOf\" function.",
+                       nt->name, ptype->name, pf->def->name, nt->name);
             return;
         }
         const gql_type *rt = gql_schema_type(ex->schema, tn);
         if (!rt) {
             field_fail(ex, pf, slot, NULL,
-                        "Abstract type \"%s\" was resolved to a type \"%s\" that does not exist "
-                        "inside the schema.",
-                        nt->name, tn);
+                       "Abstract type \"%s\" was resolved to a type \"%s\" that does not exist "
+                       "inside the schema.",
+                       nt->name, tn);
             return;
         }
         if (rt->kind != GQL_T_OBJECT) {
             field_fail(ex, pf, slot, NULL,
-                        "Abstract type \"%s\" was resolved to a non-object type \"%s\".",
-                        nt->name, tn);
+                       "Abstract type \"%s\" was resolved to a non-object type \"%s\".", nt->name,
+                       tn);
             return;
         }
         if (!gql_type_is_possible(nt, rt)) {
-            field_fail(ex, pf, slot, NULL, "Runtime Object type \"%s\" is not a possible type for \"%s\".",
-                        rt->name, nt->name);
+            field_fail(ex, pf, slot, NULL,
+                       "Runtime Object type \"%s\" is not a possible type for \"%s\".", rt->name,
+                       nt->name);
             return;
         }
         gql_pset *ps = gql_plan_sub(ex, pf, rt);
@@ -601,8 +604,8 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
 
 static void pending_dec(gql_exec *ex);
 
-static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
-                       const gql_value *parent, gql_rval *slot, bool root)
+static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, const gql_value *parent,
+                       gql_rval *slot, bool root)
 {
     if (ex->cancelled) {
         slot->kind = R_NULL;
@@ -616,8 +619,10 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
     gql_field *def = pf->def;
     if (root && ex->opts.service && def->owner && strcmp(def->owner, ex->opts.service) != 0) {
         gql_value *ext = gql_obj_new(&ex->run, 1);
-        if (ext) gql_obj_set(ext, 0, "service", gql_str_ref(def->owner, strlen(def->owner)));
-        else ex->oom = true;
+        if (ext)
+            gql_obj_set(ext, 0, "service", gql_str_ref(def->owner, strlen(def->owner)));
+        else
+            ex->oom = true;
         wrong_service(ex, pf, slot, ext, "Field \"%s\" is served by the %s service", def->name,
                       def->owner);
         return;
@@ -653,9 +658,8 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf,
             }
         } else {
             const gql_value *name = gql_obj_get(args, "name");
-            iv = name && name->kind == GQL_V_STRING
-                     ? gql_introspection_type(ex->schema, name->u.s)
-                     : NULL;
+            iv = name && name->kind == GQL_V_STRING ? gql_introspection_type(ex->schema, name->u.s)
+                                                    : NULL;
         }
         complete_value(ex, ptype, pf, def->type, iv ? iv : &gql_null_value, slot);
         return;
@@ -738,8 +742,7 @@ static void exec_idle(gql_exec *ex)
             break;
         uint32_t i = ex->next_root++;
         ex->pending = 1;
-        exec_field(ex, ex->root_type, &d->u.obj.ps->f[i], ex->root_value, &d->u.obj.vals[i],
-                   true);
+        exec_field(ex, ex->root_type, &d->u.obj.ps->f[i], ex->root_value, &d->u.obj.vals[i], true);
         if (--ex->pending != 0) return;
     }
     exec_finish(ex);
@@ -804,8 +807,7 @@ const char *gql_exec_root_field(gql_exec *ex, const gql_value **args)
 {
     if (args) *args = &gql_empty_object;
     if (!ex->op) return NULL;
-    if (!ex->vars_ready && (ex->vars_failed || gql_exec_set_variables(ex, NULL) != 0))
-        return NULL;
+    if (!ex->vars_ready && (ex->vars_failed || gql_exec_set_variables(ex, NULL) != 0)) return NULL;
     gql_pset *ps = gql_plan_root(ex);
     if (!ps) return NULL;
     for (uint32_t i = 0; i < ps->n; i++) {
@@ -906,8 +908,7 @@ void gql_ri_error(gql_rinfo *ri, const char *code, const char *fmt, ...)
     va_end(ap);
 }
 
-void gql_ri_error_ext(gql_rinfo *ri, const char *code, const gql_value *ext, const char *fmt,
-                      ...)
+void gql_ri_error_ext(gql_rinfo *ri, const char *code, const gql_value *ext, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -7,7 +7,7 @@
 #ifndef CHATD_GQL_EXECUTE_INTERNAL_H
 #define CHATD_GQL_EXECUTE_INTERNAL_H
 
-#include "gql_internal.h"
+#include "graphql/gql_internal.h"
 
 /* Appends v the way graphql-js's inspect() prints a JS value in messages:
  * strings JSON-quoted, lists "[1, 2]", objects "{ a: 1 }", nesting beyond
@@ -39,19 +39,19 @@ typedef struct gql_psub {
 } gql_psub;
 
 struct gql_pfield {
-    const char *key;    /* response key */
-    char *jkey;         /* "key": (JSON, with quotes and colon) */
+    const char *key; /* response key */
+    char *jkey;      /* "key": (JSON, with quotes and colon) */
     uint32_t jkeylen;
     gql_field *def;
     uint8_t meta;
-    bool nonnull;       /* def->type is NON_NULL */
-    uint8_t args_mode;  /* ARGS_*: how this field's arguments are coerced */
-    uint32_t hint; /* index where the parent object last held this property */
+    bool nonnull;      /* def->type is NON_NULL */
+    uint8_t args_mode; /* ARGS_*: how this field's arguments are coerced */
+    uint32_t hint;     /* index where the parent object last held this property */
     const gql_selection **nodes;
     uint32_t nnodes;
     gql_loc *locs;
-    gql_value args;             /* ARGS_STATIC: coerced arguments (OBJECT) */
-    const gql_error *args_err;  /* ARGS_STATIC: coercion failure, raised per instance */
+    gql_value args;            /* ARGS_STATIC: coerced arguments (OBJECT) */
+    const gql_error *args_err; /* ARGS_STATIC: coercion failure, raised per instance */
     gql_psub *subs;
     uint32_t nsubs, capsubs;
 };
@@ -106,8 +106,8 @@ struct gql_exec {
     uint32_t nreq_errs;
     gql_error_list errs; /* run errors, in the run arena */
     gql_pset *root_plan;
-    int8_t shared;      /* plans live in the document: 1, in prep: 0, unknown: -1 */
-    gql_vargs *vargs;   /* prep arena */
+    int8_t shared;    /* plans live in the document: 1, in prep: 0, unknown: -1 */
+    gql_vargs *vargs; /* prep arena */
     uint32_t nvargs, capvargs;
     gql_exec_opts opts;
     gql_exec_done_fn done;

@@ -13,7 +13,7 @@
  */
 #include <string.h>
 
-#include "execute_internal.h"
+#include "graphql/execute_internal.h"
 
 #define GQL_PLAN_MAX_ROOTS 8u  /* operations per document with a shared root plan */
 #define GQL_COLLECT_INLINE 64u /* fields collected without a heap allocation */
@@ -121,8 +121,8 @@ static void collect_set(collector *c, const gql_selection_set *set)
         switch (s->kind) {
         case GQL_SEL_FIELD:
             if (c->n == c->cap) {
-                coll_item *ni = grow_heap(c->items, c->items == c->inline_items, c->n, &c->cap,
-                                          sizeof *ni);
+                coll_item *ni =
+                    grow_heap(c->items, c->items == c->inline_items, c->n, &c->cap, sizeof *ni);
                 if (!ni) {
                     c->oom = true;
                     return;
@@ -157,7 +157,8 @@ static void collect_set(collector *c, const gql_selection_set *set)
             if (!fragment_applies(c->ex, c->type, s->type_cond)) break;
             collect_set(c, s->sel);
             break;
-        default: break;
+        default:
+            break;
         }
     }
 }
@@ -185,7 +186,8 @@ static gql_pset *collect_plan(gql_exec *ex, collector *c, const gql_type *type,
 {
     cd_arena *a = plan_arena(ex);
     if (root_set) collect_set(c, root_set);
-    for (uint32_t i = 0; i < nnodes && !c->oom; i++) collect_set(c, nodes[i]->sel);
+    for (uint32_t i = 0; i < nnodes && !c->oom; i++)
+        collect_set(c, nodes[i]->sel);
     if (c->oom) return NULL;
     gql_pset *ps = cd_arena_calloc(a, 1, sizeof *ps);
     if (!ps) return NULL;
@@ -345,7 +347,8 @@ gql_pset *gql_plan_sub(gql_exec *ex, gql_pfield *pf, const gql_type *t)
 static bool value_uses_vars(const gql_value *v)
 {
     switch (v->kind) {
-    case GQL_V_VARIABLE: return true;
+    case GQL_V_VARIABLE:
+        return true;
     case GQL_V_LIST:
         for (uint32_t i = 0; i < v->len; i++)
             if (value_uses_vars(&v->u.items[i])) return true;
@@ -354,7 +357,8 @@ static bool value_uses_vars(const gql_value *v)
         for (uint32_t i = 0; i < v->len; i++)
             if (value_uses_vars(&v->u.fields[i].value)) return true;
         return false;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -369,7 +373,8 @@ int gql_plan_args(gql_exec *ex, gql_pfield *pf, const gql_value **args, const gq
     const gql_selection *n0 = pf->nodes[0];
     if (pf->args_mode == ARGS_UNKNOWN) {
         bool uses = false;
-        for (uint32_t i = 0; i < n0->nargs && !uses; i++) uses = value_uses_vars(&n0->args[i].value);
+        for (uint32_t i = 0; i < n0->nargs && !uses; i++)
+            uses = value_uses_vars(&n0->args[i].value);
         if (uses && ex->shared == 1) {
             pf->args_mode = ARGS_PER_EXEC;
         } else {

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "execute_internal.h"
+#include "graphql/execute_internal.h"
 
 /* ---- response writer ----
  * Output goes through a small chunk buffer (gql_jw) flushed into the cd_buf
@@ -79,15 +79,21 @@ static void jw_leaf(gql_jw *w, const gql_value *v)
     char num[40];
     switch (v->kind) {
     case GQL_V_STRING:
-    case GQL_V_ENUM: jw_str(w, v->u.s, v->len); break;
-    case GQL_V_INT: jw_i64(w, v->u.i); break;
+    case GQL_V_ENUM:
+        jw_str(w, v->u.s, v->len);
+        break;
+    case GQL_V_INT:
+        jw_i64(w, v->u.i);
+        break;
     case GQL_V_BOOL:
         if (v->u.b)
             jw_put(w, "true", 4);
         else
             jw_put(w, "false", 5);
         break;
-    case GQL_V_NULL: jw_put(w, "null", 4); break;
+    case GQL_V_NULL:
+        jw_put(w, "null", 4);
+        break;
     case GQL_V_FLOAT:
         if (v->u.f != v->u.f || v->u.f - v->u.f != 0) {
             jw_put(w, "null", 4);
@@ -110,7 +116,9 @@ static void jw_rval(gql_jw *w, const gql_rval *r)
         return;
     }
     switch (r->kind) {
-    case R_LEAF: jw_leaf(w, &r->u.leaf); break;
+    case R_LEAF:
+        jw_leaf(w, &r->u.leaf);
+        break;
     case R_OBJ: {
         const gql_pset *ps = r->u.obj.ps;
         jw_c(w, '{');
@@ -130,7 +138,9 @@ static void jw_rval(gql_jw *w, const gql_rval *r)
         }
         jw_c(w, ']');
         break;
-    default: jw_put(w, "null", 4); break;
+    default:
+        jw_put(w, "null", 4);
+        break;
     }
 }
 

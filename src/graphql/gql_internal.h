@@ -14,9 +14,9 @@
 #ifndef CHATD_GQL_INTERNAL_H
 #define CHATD_GQL_INTERNAL_H
 
-#include "ast.h"
-#include "graphql.h"
-#include "schema.h"
+#include "graphql/ast.h"
+#include "graphql/graphql.h"
+#include "graphql/schema.h"
 
 /* A growable list of errors allocated in an arena. */
 typedef struct gql_error_list {
@@ -29,8 +29,8 @@ typedef struct gql_error_list {
 void gql_errors_init(gql_error_list *l, cd_arena *a);
 /* Adds an error with up to `nlocs` locations (copied). Returns the error (so
  * the caller may set path/code) or NULL on OOM / when full. */
-gql_error *gql_errors_add(gql_error_list *l, const gql_loc *locs, uint32_t nlocs,
-                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+gql_error *gql_errors_add(gql_error_list *l, const gql_loc *locs, uint32_t nlocs, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
 /* Writes [ {message, locations, path, extensions}, ... ] */
 void gql_errors_write_json(cd_buf *b, const gql_error *errs, uint32_t n);
 
@@ -72,16 +72,16 @@ int gql_introspection_bind(gql_schema *s); /* called by gql_schema_build() last 
 
 /* cache.c: a prepared (parsed + validated) document, reference-counted. */
 typedef struct gql_cached_doc {
-    cd_arena arena;          /* owns doc and errors */
-    gql_document *doc;       /* NULL when parsing failed */
-    gql_error *errors;       /* parse or validation errors (request errors) */
+    cd_arena arena;    /* owns doc and errors */
+    gql_document *doc; /* NULL when parsing failed */
+    gql_error *errors; /* parse or validation errors (request errors) */
     uint32_t nerrors;
     uint32_t refs;
     uint64_t hash;
     size_t len;
-    char *text;              /* copy of the query text (for collision checks) */
-    void *exec_plans;        /* execute.c: field plans shared by every exec of
-                                this document (in arena); NULL until first run */
+    char *text;       /* copy of the query text (for collision checks) */
+    void *exec_plans; /* execute.c: field plans shared by every exec of
+                         this document (in arena); NULL until first run */
 } gql_cached_doc;
 
 /* Returns a referenced document for query text (parsing and validating on a

@@ -25,17 +25,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/arena.h"
-#include "../core/buf.h"
-#include "../core/core.h"
-#include "value.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/core.h"
+#include "graphql/value.h"
 
 /* ---- limits (each has a test at its edge) ---- */
-#define GQL_MAX_DEPTH 24u          /* selection nesting, through fragments */
-#define GQL_MAX_FIELDS 2000u       /* field selections after fragment expansion (cost) */
-#define GQL_MAX_ALIASES 200u       /* aliased fields per operation */
+#define GQL_MAX_DEPTH 24u            /* selection nesting, through fragments */
+#define GQL_MAX_FIELDS 2000u         /* field selections after fragment expansion (cost) */
+#define GQL_MAX_ALIASES 200u         /* aliased fields per operation */
 #define GQL_MAX_VARIABLE_LIST 10000u /* items in one list in variables */
-#define GQL_MAX_ERRORS 100u        /* errors reported per response */
+#define GQL_MAX_ERRORS 100u          /* errors reported per response */
 #define GQL_CACHE_DEFAULT_ENTRIES 512u
 
 typedef struct gql_schema gql_schema;
@@ -56,8 +56,8 @@ typedef struct gql_error {
     uint32_t nlocs;
     gql_path_seg *path; /* NULL for request errors */
     uint32_t npath;
-    const char *code;        /* extensions.code, or NULL */
-    const gql_value *ext;    /* further extensions fields (OBJECT) or NULL */
+    const char *code;     /* extensions.code, or NULL */
+    const gql_value *ext; /* further extensions fields (OBJECT) or NULL */
 } gql_error;
 
 /* ---- schema ---- */
@@ -88,8 +88,8 @@ void gql_cache_stats(const gql_cache *c, uint64_t *hits, uint64_t *misses);
 typedef enum gql_op_kind { GQL_QUERY = 0, GQL_MUTATION = 1, GQL_SUBSCRIPTION = 2 } gql_op_kind;
 
 typedef struct gql_exec_opts {
-    const char *service;  /* role of this process ("user", ...); NULL = all roles */
-    void *context;        /* handed to resolvers (caller identity etc.) */
+    const char *service;   /* role of this process ("user", ...); NULL = all roles */
+    void *context;         /* handed to resolvers (caller identity etc.) */
     bool no_introspection; /* refuse __schema / __type (CHATD_INTROSPECTION=off) */
 } gql_exec_opts;
 
@@ -148,7 +148,7 @@ void gql_ri_return(gql_rinfo *ri, gql_value v);
 void gql_ri_error(gql_rinfo *ri, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* As gql_ri_error with extra extensions fields (an OBJECT, copied). */
-void gql_ri_error_ext(gql_rinfo *ri, const char *code, const gql_value *ext, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
+void gql_ri_error_ext(gql_rinfo *ri, const char *code, const gql_value *ext, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

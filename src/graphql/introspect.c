@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gql_internal.h"
+#include "graphql/gql_internal.h"
 
 /* Slots of a __Type object (index of each field in the OBJECT). */
 enum {

@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/core.h"
-#include "lexer.h"
-#include "value.h"
+#include "core/core.h"
+#include "graphql/lexer.h"
+#include "graphql/value.h"
 
 /* ---- reader ---- */
 
@@ -42,8 +42,7 @@ typedef struct json_reader {
     size_t top, cap;
 } json_reader;
 
-__attribute__((format(printf, 3, 4))) static int jerr(json_reader *r, int rc, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int jerr(json_reader *r, int rc, const char *fmt, ...)
 {
     if (r->errlen) {
         char msg[160];
@@ -60,8 +59,7 @@ static int jerr_char(json_reader *r, const char *what)
 {
     if (r->pos >= r->len) return jerr(r, CD_EBAD, "Unexpected end of JSON input (%s)", what);
     unsigned char c = (unsigned char)r->s[r->pos];
-    if (c >= 0x20 && c < 0x7F)
-        return jerr(r, CD_EBAD, "Unexpected character '%c' (%s)", c, what);
+    if (c >= 0x20 && c < 0x7F) return jerr(r, CD_EBAD, "Unexpected character '%c' (%s)", c, what);
     return jerr(r, CD_EBAD, "Unexpected byte 0x%02X (%s)", c, what);
 }
 
@@ -69,7 +67,8 @@ static int scratch_push(json_reader *r, const void *item, size_t size)
 {
     if (r->cap - r->top < size) {
         size_t ncap = r->cap ? r->cap * 2 : GQL_JSON_SCRATCH_INITIAL;
-        while (ncap - r->top < size) ncap *= 2;
+        while (ncap - r->top < size)
+            ncap *= 2;
         char *nb = cd_realloc(r->scratch, ncap);
         if (!nb) return jerr(r, CD_ENOMEM, "Out of memory");
         r->scratch = nb;
@@ -105,10 +104,14 @@ static int hex4(const char *s)
     int v = 0;
     for (int i = 0; i < 4; i++) {
         int c = (unsigned char)s[i], h;
-        if (c >= '0' && c <= '9') h = c - '0';
-        else if (c >= 'a' && c <= 'f') h = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') h = c - 'A' + 10;
-        else return -1;
+        if (c >= '0' && c <= '9')
+            h = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            h = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            h = c - 'A' + 10;
+        else
+            return -1;
         v = v << 4 | h;
     }
     return v;
@@ -159,8 +162,8 @@ static int read_string(json_reader *r, const char **out, uint32_t *outlen)
                 }
                 continue;
             }
-            if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
-                e == 'r' || e == 't') {
+            if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+                e == 't') {
                 p += 2;
                 continue;
             }
@@ -205,12 +208,24 @@ static int read_string(json_reader *r, const char **out, uint32_t *outlen)
                 continue;
             }
             switch (e) {
-            case 'b': d[o++] = '\b'; break;
-            case 'f': d[o++] = '\f'; break;
-            case 'n': d[o++] = '\n'; break;
-            case 'r': d[o++] = '\r'; break;
-            case 't': d[o++] = '\t'; break;
-            default: d[o++] = e; break;
+            case 'b':
+                d[o++] = '\b';
+                break;
+            case 'f':
+                d[o++] = '\f';
+                break;
+            case 'n':
+                d[o++] = '\n';
+                break;
+            case 'r':
+                d[o++] = '\r';
+                break;
+            case 't':
+                d[o++] = '\t';
+                break;
+            default:
+                d[o++] = e;
+                break;
             }
             i += 2;
         }
@@ -238,7 +253,8 @@ static int read_number(json_reader *r, gql_value *out)
             return jerr(r, CD_EBAD, "Leading zero in number");
         }
     } else if (p < r->len && s[p] >= '1' && s[p] <= '9') {
-        while (p < r->len && s[p] >= '0' && s[p] <= '9') p++;
+        while (p < r->len && s[p] >= '0' && s[p] <= '9')
+            p++;
     } else {
         r->pos = p;
         return jerr_char(r, "expected digit");
@@ -251,7 +267,8 @@ static int read_number(json_reader *r, gql_value *out)
             r->pos = p;
             return jerr_char(r, "expected digit after '.'");
         }
-        while (p < r->len && s[p] >= '0' && s[p] <= '9') p++;
+        while (p < r->len && s[p] >= '0' && s[p] <= '9')
+            p++;
     }
     if (p < r->len && (s[p] == 'e' || s[p] == 'E')) {
         is_float = true;
@@ -261,7 +278,8 @@ static int read_number(json_reader *r, gql_value *out)
             r->pos = p;
             return jerr_char(r, "expected digit in exponent");
         }
-        while (p < r->len && s[p] >= '0' && s[p] <= '9') p++;
+        while (p < r->len && s[p] >= '0' && s[p] <= '9')
+            p++;
     }
     r->pos = p;
     *out = gql_null();
@@ -299,7 +317,8 @@ static int read_number(json_reader *r, gql_value *out)
 static uint32_t key_hash(const char *k)
 {
     uint32_t h = 2166136261u;
-    for (; *k; k++) h = (h ^ (unsigned char)*k) * 16777619u;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 16777619u;
     return h;
 }
 
@@ -310,7 +329,8 @@ static int dedup_fields(json_reader *r, gql_kv *f, uint32_t *n)
     if (cnt <= GQL_JSON_DEDUP_LINEAR) {
         for (uint32_t i = 0; i < cnt; i++) {
             uint32_t j = 0;
-            while (j < out && strcmp(f[j].name, f[i].name) != 0) j++;
+            while (j < out && strcmp(f[j].name, f[i].name) != 0)
+                j++;
             if (j < out)
                 f[j].value = f[i].value;
             else
@@ -320,7 +340,8 @@ static int dedup_fields(json_reader *r, gql_kv *f, uint32_t *n)
         return 0;
     }
     uint32_t size = 16;
-    while (size < cnt * 2) size *= 2;
+    while (size < cnt * 2)
+        size *= 2;
     uint32_t *slots = cd_malloc(sizeof(uint32_t) * size); /* index + 1; 0 = empty */
     if (!slots) return jerr(r, CD_ENOMEM, "Out of memory");
     memset(slots, 0, sizeof(uint32_t) * size);
@@ -525,14 +546,16 @@ static size_t format_double(double d, char *out)
     if (neg) p++;
     for (; *p && *p != 'e'; p++)
         if (*p != '.') digits[k++] = *p;
-    while (k > 1 && digits[k - 1] == '0') k--; /* %.*e may pad */
+    while (k > 1 && digits[k - 1] == '0')
+        k--;                 /* %.*e may pad */
     int n = atoi(p + 1) + 1; /* value = 0.digits × 10^n */
     size_t o = 0;
     if (neg) out[o++] = '-';
     if (k <= n && n <= 21) {
         memcpy(out + o, digits, (size_t)k);
         o += (size_t)k;
-        for (int i = 0; i < n - k; i++) out[o++] = '0';
+        for (int i = 0; i < n - k; i++)
+            out[o++] = '0';
     } else if (0 < n && n <= 21) {
         memcpy(out + o, digits, (size_t)n);
         o += (size_t)n;
@@ -542,7 +565,8 @@ static size_t format_double(double d, char *out)
     } else if (-6 < n && n <= 0) {
         out[o++] = '0';
         out[o++] = '.';
-        for (int i = 0; i < -n; i++) out[o++] = '0';
+        for (int i = 0; i < -n; i++)
+            out[o++] = '0';
         memcpy(out + o, digits, (size_t)k);
         o += (size_t)k;
     } else {

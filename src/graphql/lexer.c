@@ -9,13 +9,13 @@
  * on the current line that do not count as UTF-16 code units (continuation
  * bytes; 4-byte sequences count two units).
  */
-#include "lexer.h"
+#include "graphql/lexer.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/core.h"
+#include "core/core.h"
 
 /* ---- UTF-8 ---- */
 
@@ -41,8 +41,7 @@ int gql_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
         return 3;
     }
     if (c > 0xF4) return 0;
-    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-        return 0;
+    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
     if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
     if (c == 0xF4 && s[1] > 0x8F) return 0; /* > U+10FFFF */
     *cp = ((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
@@ -75,12 +74,18 @@ int gql_utf8_encode(uint32_t cp, char *out)
 
 /* ---- character classes ---- */
 
-static inline int is_digit(int c) { return c >= '0' && c <= '9'; }
+static inline int is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
 static inline int is_name_start(int c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
 }
-static inline int is_name_continue(int c) { return is_name_start(c) || is_digit(c); }
+static inline int is_name_continue(int c)
+{
+    return is_name_start(c) || is_digit(c);
+}
 
 static int hex_val(int c)
 {
@@ -185,8 +190,10 @@ size_t gql_lex_msg_text(char *dst, size_t cap, const char *s, size_t n)
 /* Source text [pos, pos + n) clipped to the input, for messages. */
 static const char *slice(const gql_lexer *lx, size_t pos, size_t n, char out[64])
 {
-    if (pos >= lx->len) n = 0;
-    else if (n > lx->len - pos) n = lx->len - pos;
+    if (pos >= lx->len)
+        n = 0;
+    else if (n > lx->len - pos)
+        n = lx->len - pos;
     gql_lex_msg_text(out, 64, lx->src + pos, n);
     return out;
 }
@@ -216,7 +223,8 @@ static int read_digits(gql_lexer *lx, size_t *pos)
                          describe_at(lx, *pos, d));
     }
     size_t p = *pos + 1;
-    while (is_digit(at(lx, p))) p++;
+    while (is_digit(at(lx, p)))
+        p++;
     *pos = p;
     return 0;
 }
@@ -284,8 +292,7 @@ static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
             point = (int32_t)((uint32_t)point << 4) | h;
             if (h < 0 || point < 0) break;
         }
-        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%s\".",
-                         slice(lx, p, n, sl));
+        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%s\".", slice(lx, p, n, sl));
     }
     if (c == 'u') {
         int h0 = hex_val(at(lx, p + 2)), h1 = hex_val(at(lx, p + 3));
@@ -297,8 +304,7 @@ static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
                 *cp = code;
                 return 0;
             }
-            if (code >= 0xD800 && code <= 0xDBFF && at(lx, p + 6) == '\\' &&
-                at(lx, p + 7) == 'u') {
+            if (code >= 0xD800 && code <= 0xDBFF && at(lx, p + 6) == '\\' && at(lx, p + 7) == 'u') {
                 int t0 = hex_val(at(lx, p + 8)), t1 = hex_val(at(lx, p + 9));
                 int t2 = hex_val(at(lx, p + 10)), t3 = hex_val(at(lx, p + 11));
                 if ((t0 | t1 | t2 | t3) >= 0) {
@@ -311,18 +317,33 @@ static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
                 }
             }
         }
-        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%s\".",
-                         slice(lx, p, 6, sl));
+        return lex_error(lx, p, "Invalid Unicode escape sequence: \"%s\".", slice(lx, p, 6, sl));
     }
     switch (c) {
-    case '"': *cp = '"'; break;
-    case '\\': *cp = '\\'; break;
-    case '/': *cp = '/'; break;
-    case 'b': *cp = '\b'; break;
-    case 'f': *cp = '\f'; break;
-    case 'n': *cp = '\n'; break;
-    case 'r': *cp = '\r'; break;
-    case 't': *cp = '\t'; break;
+    case '"':
+        *cp = '"';
+        break;
+    case '\\':
+        *cp = '\\';
+        break;
+    case '/':
+        *cp = '/';
+        break;
+    case 'b':
+        *cp = '\b';
+        break;
+    case 'f':
+        *cp = '\f';
+        break;
+    case 'n':
+        *cp = '\n';
+        break;
+    case 'r':
+        *cp = '\r';
+        break;
+    case 't':
+        *cp = '\t';
+        break;
     default: {
         /* quote the whole character after the backslash, not half of it */
         size_t n = 2;
@@ -331,8 +352,7 @@ static int read_escape(gql_lexer *lx, size_t p, size_t *size, uint32_t *cp)
             int k = gql_utf8_decode((const unsigned char *)s + p + 1, lx->len - p - 1, &ign);
             n = 1 + (size_t)(k ? k : 1);
         }
-        return lex_error(lx, p, "Invalid character escape sequence: \"%s\".",
-                         slice(lx, p, n, sl));
+        return lex_error(lx, p, "Invalid character escape sequence: \"%s\".", slice(lx, p, n, sl));
     }
     }
     *size = 2;
@@ -469,19 +489,45 @@ int gql_lex_next(gql_lexer *lx, gql_token *tok)
         tok->loc = loc_at(lx, lx->pos);
         int kind = -1;
         switch (c) {
-        case '!': kind = GQL_TOK_BANG; break;
-        case '$': kind = GQL_TOK_DOLLAR; break;
-        case '&': kind = GQL_TOK_AMP; break;
-        case '(': kind = GQL_TOK_PAREN_L; break;
-        case ')': kind = GQL_TOK_PAREN_R; break;
-        case ':': kind = GQL_TOK_COLON; break;
-        case '=': kind = GQL_TOK_EQUALS; break;
-        case '@': kind = GQL_TOK_AT; break;
-        case '[': kind = GQL_TOK_BRACKET_L; break;
-        case ']': kind = GQL_TOK_BRACKET_R; break;
-        case '{': kind = GQL_TOK_BRACE_L; break;
-        case '|': kind = GQL_TOK_PIPE; break;
-        case '}': kind = GQL_TOK_BRACE_R; break;
+        case '!':
+            kind = GQL_TOK_BANG;
+            break;
+        case '$':
+            kind = GQL_TOK_DOLLAR;
+            break;
+        case '&':
+            kind = GQL_TOK_AMP;
+            break;
+        case '(':
+            kind = GQL_TOK_PAREN_L;
+            break;
+        case ')':
+            kind = GQL_TOK_PAREN_R;
+            break;
+        case ':':
+            kind = GQL_TOK_COLON;
+            break;
+        case '=':
+            kind = GQL_TOK_EQUALS;
+            break;
+        case '@':
+            kind = GQL_TOK_AT;
+            break;
+        case '[':
+            kind = GQL_TOK_BRACKET_L;
+            break;
+        case ']':
+            kind = GQL_TOK_BRACKET_R;
+            break;
+        case '{':
+            kind = GQL_TOK_BRACE_L;
+            break;
+        case '|':
+            kind = GQL_TOK_PIPE;
+            break;
+        case '}':
+            kind = GQL_TOK_BRACE_R;
+            break;
         case '.':
             if (at(lx, lx->pos + 1) == '.' && at(lx, lx->pos + 2) == '.') {
                 tok->kind = GQL_TOK_SPREAD;
@@ -506,7 +552,8 @@ int gql_lex_next(gql_lexer *lx, gql_token *tok)
         if (is_digit(c) || c == '-') return read_number(lx, tok);
         if (is_name_start(c)) {
             size_t p = lx->pos + 1;
-            while (p < len && is_name_continue((unsigned char)s[p])) p++;
+            while (p < len && is_name_continue((unsigned char)s[p]))
+                p++;
             tok->kind = GQL_TOK_NAME;
             tok->end = (uint32_t)p;
             lx->pos = p;
@@ -544,7 +591,8 @@ static size_t decode_string(const char *s, size_t b, size_t e, char *dst)
         if (c == 'u' && s[b + 2] == '{') {
             cp = 0;
             b += 3;
-            while (s[b] != '}') cp = (cp << 4) | (uint32_t)hex_val((unsigned char)s[b++]);
+            while (s[b] != '}')
+                cp = (cp << 4) | (uint32_t)hex_val((unsigned char)s[b++]);
             b++;
             o += (size_t)gql_utf8_encode(cp, dst + o);
             continue;
@@ -552,7 +600,8 @@ static size_t decode_string(const char *s, size_t b, size_t e, char *dst)
         if (c == 'u') {
             cp = (uint32_t)(hex_val((unsigned char)s[b + 2]) << 12 |
                             hex_val((unsigned char)s[b + 3]) << 8 |
-                            hex_val((unsigned char)s[b + 4]) << 4 | hex_val((unsigned char)s[b + 5]));
+                            hex_val((unsigned char)s[b + 4]) << 4 |
+                            hex_val((unsigned char)s[b + 5]));
             b += 6;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 uint32_t t = (uint32_t)(hex_val((unsigned char)s[b + 2]) << 12 |
@@ -567,12 +616,24 @@ static size_t decode_string(const char *s, size_t b, size_t e, char *dst)
         }
         char ch;
         switch (c) {
-        case 'b': ch = '\b'; break;
-        case 'f': ch = '\f'; break;
-        case 'n': ch = '\n'; break;
-        case 'r': ch = '\r'; break;
-        case 't': ch = '\t'; break;
-        default: ch = (char)c; break; /* " \ / */
+        case 'b':
+            ch = '\b';
+            break;
+        case 'f':
+            ch = '\f';
+            break;
+        case 'n':
+            ch = '\n';
+            break;
+        case 'r':
+            ch = '\r';
+            break;
+        case 't':
+            ch = '\t';
+            break;
+        default:
+            ch = (char)c;
+            break; /* " \ / */
         }
         dst[o++] = ch;
         b += 2;
@@ -587,7 +648,8 @@ static int next_line(const char *s, size_t *p, size_t e, int *done, size_t *ls, 
     if (*done) return 0;
     size_t i = *p;
     *ls = i;
-    while (i < e && s[i] != '\n' && s[i] != '\r') i++;
+    while (i < e && s[i] != '\n' && s[i] != '\r')
+        i++;
     *le = i;
     if (i >= e) {
         *done = 1;
@@ -608,7 +670,8 @@ static size_t decode_block_string(const char *s, size_t b, size_t e, char *dst)
     int done = 0;
     while (next_line(s, &p, e, &done, &ls, &le)) {
         size_t ind = 0;
-        while (ls + ind < le && (s[ls + ind] == ' ' || s[ls + ind] == '\t')) ind++;
+        while (ls + ind < le && (s[ls + ind] == ' ' || s[ls + ind] == '\t'))
+            ind++;
         if (ind < le - ls) {
             if (first < 0) first = idx;
             last = idx;
@@ -629,7 +692,8 @@ static size_t decode_block_string(const char *s, size_t b, size_t e, char *dst)
                 ls += drop;
             }
             for (size_t i = ls; i < le; i++) {
-                if (s[i] == '\\' && i + 3 < le && s[i + 1] == '"' && s[i + 2] == '"' && s[i + 3] == '"') {
+                if (s[i] == '\\' && i + 3 < le && s[i + 1] == '"' && s[i + 2] == '"' &&
+                    s[i + 3] == '"') {
                     continue; /* drop the backslash of \""" */
                 }
                 dst[o++] = s[i];
@@ -656,16 +720,26 @@ size_t gql_lex_string_value(const gql_lexer *lx, const gql_token *tok, char *dst
 const char *gql_tok_kind_desc(int kind)
 {
     static const char *const names[GQL_TOK_COUNT] = {
-        [GQL_TOK_SOF] = "<SOF>",        [GQL_TOK_EOF] = "<EOF>",
-        [GQL_TOK_BANG] = "\"!\"",       [GQL_TOK_DOLLAR] = "\"$\"",
-        [GQL_TOK_AMP] = "\"&\"",        [GQL_TOK_PAREN_L] = "\"(\"",
-        [GQL_TOK_PAREN_R] = "\")\"",    [GQL_TOK_SPREAD] = "\"...\"",
-        [GQL_TOK_COLON] = "\":\"",      [GQL_TOK_EQUALS] = "\"=\"",
-        [GQL_TOK_AT] = "\"@\"",         [GQL_TOK_BRACKET_L] = "\"[\"",
-        [GQL_TOK_BRACKET_R] = "\"]\"",  [GQL_TOK_BRACE_L] = "\"{\"",
-        [GQL_TOK_PIPE] = "\"|\"",       [GQL_TOK_BRACE_R] = "\"}\"",
-        [GQL_TOK_NAME] = "Name",        [GQL_TOK_INT] = "Int",
-        [GQL_TOK_FLOAT] = "Float",      [GQL_TOK_STRING] = "String",
+        [GQL_TOK_SOF] = "<SOF>",
+        [GQL_TOK_EOF] = "<EOF>",
+        [GQL_TOK_BANG] = "\"!\"",
+        [GQL_TOK_DOLLAR] = "\"$\"",
+        [GQL_TOK_AMP] = "\"&\"",
+        [GQL_TOK_PAREN_L] = "\"(\"",
+        [GQL_TOK_PAREN_R] = "\")\"",
+        [GQL_TOK_SPREAD] = "\"...\"",
+        [GQL_TOK_COLON] = "\":\"",
+        [GQL_TOK_EQUALS] = "\"=\"",
+        [GQL_TOK_AT] = "\"@\"",
+        [GQL_TOK_BRACKET_L] = "\"[\"",
+        [GQL_TOK_BRACKET_R] = "\"]\"",
+        [GQL_TOK_BRACE_L] = "\"{\"",
+        [GQL_TOK_PIPE] = "\"|\"",
+        [GQL_TOK_BRACE_R] = "\"}\"",
+        [GQL_TOK_NAME] = "Name",
+        [GQL_TOK_INT] = "Int",
+        [GQL_TOK_FLOAT] = "Float",
+        [GQL_TOK_STRING] = "String",
         [GQL_TOK_BLOCK_STRING] = "BlockString",
     };
     return kind >= 0 && kind < GQL_TOK_COUNT ? names[kind] : "?";

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ast.h"
+#include "graphql/ast.h"
 
 typedef enum gql_tok_kind {
     GQL_TOK_SOF = 0, /* never returned by gql_lex_next; initial parser state */
@@ -56,10 +56,10 @@ typedef struct gql_token {
 typedef struct gql_lexer {
     const char *src; /* read-only */
     size_t len;
-    size_t pos;        /* private: next byte to read */
-    size_t line_start; /* private: offset of the current line's first byte */
-    uint32_t line;     /* private: current 1-based line */
-    uint32_t adj;      /* private: bytes minus UTF-16 units since line_start */
+    size_t pos;            /* private: next byte to read */
+    size_t line_start;     /* private: offset of the current line's first byte */
+    uint32_t line;         /* private: current 1-based line */
+    uint32_t adj;          /* private: bytes minus UTF-16 units since line_start */
     gql_syntax_error *err; /* where errors are written (never NULL) */
 } gql_lexer;
 

@@ -21,13 +21,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/core.h"
-#include "lexer.h"
+#include "core/core.h"
+#include "graphql/lexer.h"
 
 const char *const gql_dir_loc_names[GQL_DL_COUNT] = {
-    "QUERY", "MUTATION", "SUBSCRIPTION", "FIELD", "FRAGMENT_DEFINITION", "FRAGMENT_SPREAD",
-    "INLINE_FRAGMENT", "VARIABLE_DEFINITION", "SCHEMA", "SCALAR", "OBJECT", "FIELD_DEFINITION",
-    "ARGUMENT_DEFINITION", "INTERFACE", "UNION", "ENUM", "ENUM_VALUE", "INPUT_OBJECT",
+    "QUERY",
+    "MUTATION",
+    "SUBSCRIPTION",
+    "FIELD",
+    "FRAGMENT_DEFINITION",
+    "FRAGMENT_SPREAD",
+    "INLINE_FRAGMENT",
+    "VARIABLE_DEFINITION",
+    "SCHEMA",
+    "SCALAR",
+    "OBJECT",
+    "FIELD_DEFINITION",
+    "ARGUMENT_DEFINITION",
+    "INTERFACE",
+    "UNION",
+    "ENUM",
+    "ENUM_VALUE",
+    "INPUT_OBJECT",
     "INPUT_FIELD_DEFINITION",
 };
 
@@ -55,8 +70,8 @@ __attribute__((noreturn)) static void fail(gql_parser *p, int rc)
     longjmp(p->jb, 1);
 }
 
-__attribute__((noreturn, format(printf, 4, 5))) static void
-error_at(gql_parser *p, gql_loc loc, int rc, const char *fmt, ...)
+__attribute__((noreturn, format(printf, 4, 5))) static void error_at(gql_parser *p, gql_loc loc,
+                                                                     int rc, const char *fmt, ...)
 {
     int n = snprintf(p->err->message, sizeof p->err->message, "Syntax Error: ");
     va_list ap;
@@ -114,7 +129,8 @@ __attribute__((noreturn)) static void unexpected(gql_parser *p, const gql_token 
 __attribute__((noinline)) static void scratch_grow(gql_parser *p, size_t size)
 {
     size_t ncap = p->cap * 2;
-    while (ncap - p->top < size) ncap *= 2;
+    while (ncap - p->top < size)
+        ncap *= 2;
     char *nb = cd_malloc(ncap);
     if (!nb) oom(p);
     memcpy(nb, p->scratch, p->top);
@@ -155,7 +171,10 @@ static void advance(gql_parser *p)
     }
 }
 
-static inline bool peek(const gql_parser *p, int kind) { return p->tok.kind == kind; }
+static inline bool peek(const gql_parser *p, int kind)
+{
+    return p->tok.kind == kind;
+}
 
 static bool optional(gql_parser *p, int kind)
 {
@@ -233,7 +252,10 @@ static void enter(gql_parser *p)
     }
 }
 
-static inline void leave(gql_parser *p) { p->depth--; }
+static inline void leave(gql_parser *p)
+{
+    p->depth--;
+}
 
 /* ---- values ---- */
 
@@ -381,8 +403,7 @@ static void parse_value(gql_parser *p, bool is_const, gql_value *out)
                 char name[200];
                 gql_lex_msg_text(name, sizeof name, p->lx.src + p->tok.start,
                                  p->tok.end - p->tok.start);
-                error_at(p, t.loc, CD_EBAD, "Unexpected variable \"$%s\" in constant value.",
-                         name);
+                error_at(p, t.loc, CD_EBAD, "Unexpected variable \"$%s\" in constant value.", name);
             }
             unexpected(p, &t);
         }
@@ -586,8 +607,7 @@ static void parse_input_value_def(gql_parser *p, gql_input_value_def *iv)
 }
 
 /* optionalMany(open, InputValueDefinition, close) */
-static gql_input_value_def *parse_input_value_defs(gql_parser *p, int open, int close,
-                                                   uint32_t *n)
+static gql_input_value_def *parse_input_value_defs(gql_parser *p, int open, int close, uint32_t *n)
 {
     *n = 0;
     if (!optional(p, open)) return NULL;
@@ -640,8 +660,7 @@ static void parse_enum_values(gql_parser *p, gql_type_def *td)
         memset(&ev, 0, sizeof ev);
         ev.loc = p->tok.loc;
         ev.desc = parse_description(p);
-        if (IS_KW(p, &p->tok, "true") || IS_KW(p, &p->tok, "false") ||
-            IS_KW(p, &p->tok, "null")) {
+        if (IS_KW(p, &p->tok, "true") || IS_KW(p, &p->tok, "false") || IS_KW(p, &p->tok, "null")) {
             char d[256];
             error_at(p, p->tok.loc, CD_EBAD, "%s is reserved and cannot be used for an enum value.",
                      tok_desc(p, &p->tok, d, sizeof d));
@@ -780,8 +799,7 @@ static void parse_definition(gql_parser *p, gql_definition *def)
             def->u.dir = parse_directive_def(p, first.loc, desc);
             return;
         }
-        if (IS_KW(p, &kw, "query") || IS_KW(p, &kw, "mutation") ||
-            IS_KW(p, &kw, "subscription")) {
+        if (IS_KW(p, &kw, "query") || IS_KW(p, &kw, "mutation") || IS_KW(p, &kw, "subscription")) {
             def->kind = GQL_DEF_OPERATION;
             def->u.op = parse_operation(p);
             return;
@@ -862,8 +880,7 @@ static void parse_document(gql_parser *p, gql_document *doc)
     doc->ntokens = p->ntokens;
 }
 
-int gql_parse(cd_arena *a, const char *src, size_t len, gql_document **out,
-              gql_syntax_error *err)
+int gql_parse(cd_arena *a, const char *src, size_t len, gql_document **out, gql_syntax_error *err)
 {
     gql_syntax_error dummy;
     if (!err) err = &dummy;

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ast.h"
+#include "graphql/ast.h"
 
 /* printString(): JSON-like escapes; C0, DEL and C1 controls as \u00XX. */
 static void print_string(cd_buf *b, const char *s, size_t n)
@@ -27,17 +27,36 @@ static void print_string(cd_buf *b, const char *s, size_t n)
             ctl = (unsigned char)s[i + 1]; /* C1 control U+0080..U+009F */
         }
         switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\f': esc = "\\f"; break;
-        case '\r': esc = "\\r"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
         default:
             if (ctl < 0x100) {
-                u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-                u[4] = hex[ctl >> 4]; u[5] = hex[ctl & 15]; u[6] = '\0';
+                u[0] = '\\';
+                u[1] = 'u';
+                u[2] = '0';
+                u[3] = '0';
+                u[4] = hex[ctl >> 4];
+                u[5] = hex[ctl & 15];
+                u[6] = '\0';
                 esc = u;
             }
         }
@@ -64,11 +83,13 @@ static void print_block_string(cd_buf *b, const char *s, size_t n)
     if (!single_line) {
         force_lead = true;
         size_t i = 0;
-        while (i < n && s[i] != '\n' && s[i] != '\r') i++;
+        while (i < n && s[i] != '\n' && s[i] != '\r')
+            i++;
         while (i < n) {
             i += (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n') ? 2 : 1;
             size_t ls = i;
-            while (i < n && s[i] != '\n' && s[i] != '\r') i++;
+            while (i < n && s[i] != '\n' && s[i] != '\r')
+                i++;
             if (i > ls && s[ls] != ' ' && s[ls] != '\t') force_lead = false;
         }
     }
@@ -84,8 +105,7 @@ static void print_block_string(cd_buf *b, const char *s, size_t n)
     bool trailing_slash = n > 0 && s[n - 1] == '\\';
     bool force_trail = trailing_quote || trailing_slash;
     bool lead_ws = n > 0 && (s[0] == ' ' || s[0] == '\t');
-    bool print_as_multi =
-        !single_line || n > 70 || force_trail || force_lead || trailing_triple;
+    bool print_as_multi = !single_line || n > 70 || force_trail || force_lead || trailing_triple;
     cd_buf_puts(b, "\"\"\"");
     if ((print_as_multi && !(single_line && lead_ws)) || force_lead) cd_buf_putc(b, '\n');
     size_t run = 0;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gql_internal.h"
+#include "graphql/gql_internal.h"
 
 #define GQL_SCHEMA_ARENA_BLOCK (64u * 1024u)
 

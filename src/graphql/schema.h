@@ -12,15 +12,15 @@
 #ifndef CHATD_GQL_SCHEMA_H
 #define CHATD_GQL_SCHEMA_H
 
-#include "ast.h"
-#include "graphql.h"
+#include "graphql/ast.h"
+#include "graphql/graphql.h"
 
 typedef struct gql_type gql_type;
 
 /* A (possibly wrapped) type reference resolved against the schema. */
 typedef struct gql_tref gql_tref;
 struct gql_tref {
-    uint8_t kind;   /* gql_type_ref_kind: NAMED, LIST, NON_NULL */
+    uint8_t kind;    /* gql_type_ref_kind: NAMED, LIST, NON_NULL */
     gql_type *named; /* NAMED */
     gql_tref *of;    /* LIST, NON_NULL */
 };
@@ -68,11 +68,11 @@ struct gql_type {
     const char *specified_by; /* SCALAR: @specifiedBy(url:) or NULL */
     gql_field *fields;        /* OBJECT, INTERFACE (declaration order) */
     uint32_t nfields;
-    gql_type **interfaces;    /* OBJECT, INTERFACE */
+    gql_type **interfaces; /* OBJECT, INTERFACE */
     uint32_t ninterfaces;
-    gql_type **possible;      /* UNION members; INTERFACE implementing objects */
+    gql_type **possible; /* UNION members; INTERFACE implementing objects */
     uint32_t npossible;
-    gql_enum_value *values;   /* ENUM */
+    gql_enum_value *values; /* ENUM */
     uint32_t nvalues;
     gql_input_value *input_fields; /* INPUT_OBJECT */
     uint32_t ninput_fields;
@@ -127,9 +127,9 @@ bool gql_type_is_possible(const gql_type *abs, const gql_type *obj);
 gql_field *gql_field_lookup(const gql_schema *s, const gql_type *parent, const char *name);
 /* Unwraps LIST/NON_NULL to the named type. */
 gql_type *gql_tref_named(const gql_tref *t);
-bool gql_type_is_input(const gql_type *t);  /* SCALAR, ENUM, INPUT_OBJECT */
-bool gql_type_is_output(const gql_type *t); /* SCALAR, ENUM, OBJECT, INTERFACE, UNION */
-bool gql_type_is_leaf(const gql_type *t);   /* SCALAR, ENUM */
+bool gql_type_is_input(const gql_type *t);     /* SCALAR, ENUM, INPUT_OBJECT */
+bool gql_type_is_output(const gql_type *t);    /* SCALAR, ENUM, OBJECT, INTERFACE, UNION */
+bool gql_type_is_leaf(const gql_type *t);      /* SCALAR, ENUM */
 bool gql_type_is_composite(const gql_type *t); /* OBJECT, INTERFACE, UNION */
 bool gql_type_is_abstract(const gql_type *t);  /* INTERFACE, UNION */
 /* Prints "[Foo!]!" */

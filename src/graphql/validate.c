@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "validate_internal.h"
+#include "graphql/validate_internal.h"
 
 /* ------------------------------------------------------------ utilities */
 

@@ -10,7 +10,7 @@
 #ifndef CHATD_GQL_VALIDATE_INTERNAL_H
 #define CHATD_GQL_VALIDATE_INTERNAL_H
 
-#include "gql_internal.h"
+#include "graphql/gql_internal.h"
 
 /* OverlappingFieldsCanBeMerged comparisons allowed per document; past it
  * validation ends with "Validation aborted." (graphql-js 16.8 has no bound

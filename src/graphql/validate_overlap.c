@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "validate_internal.h"
+#include "graphql/validate_internal.h"
 
 /* ------------------------------------------------------------ hash maps */
 

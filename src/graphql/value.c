@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "value.h"
+#include "graphql/value.h"
 
 gql_value gql_null(void)
 {

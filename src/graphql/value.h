@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/arena.h"
-#include "../core/buf.h"
+#include "core/arena.h"
+#include "core/buf.h"
 
 typedef struct gql_loc {
     uint32_t line; /* 1-based; 0 = no location */
@@ -37,8 +37,8 @@ typedef enum gql_value_kind {
 } gql_value_kind;
 
 enum {
-    GQL_VF_BIG = 1,      /* INT literal outside int64 (always outside Int's 32 bits) */
-    GQL_VF_BLOCK = 2,    /* STRING literal was a block string (for printing) */
+    GQL_VF_BIG = 1,   /* INT literal outside int64 (always outside Int's 32 bits) */
+    GQL_VF_BLOCK = 2, /* STRING literal was a block string (for printing) */
 };
 
 typedef struct gql_value gql_value;

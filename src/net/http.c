@@ -36,7 +36,10 @@
 /* request parsing (socket-free)                                       */
 /* ------------------------------------------------------------------ */
 
-static http_rx *rx_of(llhttp_t *p) { return (http_rx *)p->data; }
+static http_rx *rx_of(llhttp_t *p)
+{
+    return (http_rx *)p->data;
+}
 
 void http_req_free(http_req_impl *r)
 {
@@ -95,7 +98,8 @@ static int rx_on_url_complete(llhttp_t *p)
     const char *u = rx->tmp.data ? rx->tmp.data : "";
     size_t n = rx->tmp.len;
     /* absolute-form (RFC 9112 §3.2.2): keep only path and query */
-    if ((n > 7 && strncasecmp(u, "http://", 7) == 0) || (n > 8 && strncasecmp(u, "https://", 8) == 0)) {
+    if ((n > 7 && strncasecmp(u, "http://", 7) == 0) ||
+        (n > 8 && strncasecmp(u, "https://", 8) == 0)) {
         const char *auth = memchr(u, '/', n) + 2;
         const char *slash = memchr(auth, '/', n - (size_t)(auth - u));
         const char *qm = memchr(auth, '?', n - (size_t)(auth - u));
@@ -173,7 +177,8 @@ static int rx_on_header_value_complete(llhttp_t *p)
     /* llhttp strips leading whitespace; strip trailing OWS too */
     size_t vlen = rx->tmp.len;
     const char *v = rx->tmp.data ? rx->tmp.data : "";
-    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
+    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+        vlen--;
     char *value = cd_arena_strndup(&r->arena, v, vlen);
     if (!value) return rx_fail(rx, 503);
     http_header *h = &r->hdrs[r->pub.nheaders++];
@@ -192,11 +197,14 @@ bool net_header_has_token(const char *value, const char *token)
     size_t tlen = strlen(token);
     const char *s = value;
     while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == ',') s++;
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
         const char *e = s;
-        while (*e && *e != ',') e++;
+        while (*e && *e != ',')
+            e++;
         const char *end = e;
-        while (end > s && (end[-1] == ' ' || end[-1] == '\t')) end--;
+        while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
         if ((size_t)(end - s) == tlen && strncasecmp(s, token, tlen) == 0) return true;
         s = e;
     }
@@ -346,8 +354,7 @@ static int hexval(int c)
     return -1;
 }
 
-char *http_url_decode(cd_arena *a, const char *src, size_t len, bool plus_is_space,
-                      size_t *out_len)
+char *http_url_decode(cd_arena *a, const char *src, size_t len, bool plus_is_space, size_t *out_len)
 {
     char *out = cd_arena_alloc(a, len + 1);
     if (!out) return NULL;
@@ -411,37 +418,68 @@ bool http_req_aborted(const http_request *req)
 const char *http_status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -453,7 +491,10 @@ static size_t http_conn_feed(net_conn *c, const char *data, size_t len);
 static void http_conn_send_error(net_conn *c, int status);
 static void srv_maybe_finish(http_server *srv);
 
-static unsigned opt_ms(unsigned v, unsigned def) { return v ? v : def; }
+static unsigned opt_ms(unsigned v, unsigned def)
+{
+    return v ? v : def;
+}
 
 unsigned http_server_ws_close_timeout(const http_server *srv)
 {
@@ -516,8 +557,10 @@ static void net_conn_close_cb(uv_handle_t *h)
     cd_free(c->pending);
     cd_free(c->close_reason);
     ws_rx_free(&c->rx);
-    if (c->prev) c->prev->next = c->next;
-    else srv->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
     cd_free(c);
@@ -526,9 +569,15 @@ static void net_conn_close_cb(uv_handle_t *h)
 
 static void conn_close(net_conn *c, bool reset);
 
-void net_conn_close(net_conn *c) { conn_close(c, false); }
+void net_conn_close(net_conn *c)
+{
+    conn_close(c, false);
+}
 
-void net_conn_reset(net_conn *c) { conn_close(c, true); }
+void net_conn_reset(net_conn *c)
+{
+    conn_close(c, true);
+}
 
 static void conn_close(net_conn *c, bool reset)
 {
@@ -585,8 +634,10 @@ void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     net_conn *c = (net_conn *)s;
     if (c->closing) return;
     if (nread < 0) {
-        if (c->kind == NET_KIND_WS) ws_conn_on_eof(c);
-        else net_conn_close(c);
+        if (c->kind == NET_KIND_WS)
+            ws_conn_on_eof(c);
+        else
+            net_conn_close(c);
         return;
     }
     if (nread == 0) return;
@@ -629,9 +680,9 @@ enum { HTTP_W_RESPONSE, HTTP_W_UPGRADE, HTTP_W_INTERIM };
 typedef struct http_write {
     uv_write_t req;
     net_conn *conn;
-    char *owned_body;   /* cd_free after the write, or NULL */
-    uint8_t kind;       /* HTTP_W_* */
-    char head[];        /* response head (+ copied body) */
+    char *owned_body; /* cd_free after the write, or NULL */
+    uint8_t kind;     /* HTTP_W_* */
+    char head[];      /* response head (+ copied body) */
 } http_write;
 
 static void http_dispatch_next(net_conn *c);
@@ -669,8 +720,8 @@ static void http_dispatch_next(net_conn *c)
 {
     if (c->pending_len > c->pending_off) {
         /* parse in place: the buffer only shrinks (offset) while we do */
-        size_t used = http_conn_feed(c, c->pending + c->pending_off,
-                                     c->pending_len - c->pending_off);
+        size_t used =
+            http_conn_feed(c, c->pending + c->pending_off, c->pending_len - c->pending_off);
         c->pending_off += (uint32_t)used;
         if (c->pending_off == c->pending_len || c->closing ||
             (c->http && c->http->phase == HTTP_PH_LINGER)) {
@@ -740,18 +791,19 @@ static void write_static(net_conn *c, const char *s)
 
 /* Formats the response head; returns its length or 0 if it does not fit. */
 static size_t format_head(http_server *srv, char *out, size_t cap, int status,
-                          const char *content_type, const char *extra, size_t body_len,
-                          bool close, bool keepalive_10)
+                          const char *content_type, const char *extra, size_t body_len, bool close,
+                          bool keepalive_10)
 {
-    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-                     http_status_text(status), srv_date(srv));
+    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status),
+                     srv_date(srv));
     size_t o = (size_t)n;
     if (content_type && o < cap)
         o += (size_t)snprintf(out + o, cap - o, "Content-Type: %s\r\n", content_type);
     bool no_body = status < 200 || status == 204 || status == 304;
     if (!no_body && o < cap)
         o += (size_t)snprintf(out + o, cap - o, "Content-Length: %zu\r\n", body_len);
-    if (o < cap && close) o += (size_t)snprintf(out + o, cap - o, "Connection: close\r\n");
+    if (o < cap && close)
+        o += (size_t)snprintf(out + o, cap - o, "Connection: close\r\n");
     else if (o < cap && keepalive_10)
         o += (size_t)snprintf(out + o, cap - o, "Connection: keep-alive\r\n");
     if (extra && o < cap) o += (size_t)snprintf(out + o, cap - o, "%s", extra);
@@ -766,8 +818,8 @@ static void http_conn_send_error(net_conn *c, int status)
     const char *text = http_status_text(status);
     char body[64];
     int blen = snprintf(body, sizeof body, "%d %s\n", status, text);
-    size_t hl = format_head(c->srv, head, sizeof head, status, "text/plain; charset=utf-8",
-                            NULL, (size_t)blen, true, false);
+    size_t hl = format_head(c->srv, head, sizeof head, status, "text/plain; charset=utf-8", NULL,
+                            (size_t)blen, true, false);
     h->phase = HTTP_PH_LINGER;
     h->close_after = true;
     c->deadline = 0;
@@ -930,8 +982,8 @@ static int respond(http_request *req, int status, const char *content_type,
     return rc;
 }
 
-int http_respond(http_request *req, int status, const char *content_type,
-                 const char *extra_headers, const void *body, size_t len)
+int http_respond(http_request *req, int status, const char *content_type, const char *extra_headers,
+                 const void *body, size_t len)
 {
     return respond(req, status, content_type, extra_headers, body, len, NULL);
 }
@@ -988,8 +1040,10 @@ static void sweep_cb(uv_timer_t *t)
                        c->http->phase == HTTP_PH_WRITING) {
                 net_conn_close(c);
             } else if (c->http->phase == HTTP_PH_READ) {
-                if (c->http->rx.stage == HTTP_RX_IDLE) net_conn_close(c);
-                else http_conn_send_error(c, 408);
+                if (c->http->rx.stage == HTTP_RX_IDLE)
+                    net_conn_close(c);
+                else
+                    http_conn_send_error(c, 408);
             }
         }
         c = next;
@@ -1024,8 +1078,8 @@ static void start_fail_close_cb(uv_handle_t *h)
     cd_free(h->data); /* the server */
 }
 
-int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server **out,
-                      char *err, size_t errlen)
+int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server **out, char *err,
+                      size_t errlen)
 {
     *out = NULL;
     const char *host = opts->host ? opts->host : "0.0.0.0";
@@ -1079,8 +1133,7 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server
                        on_connection);
     }
     if (rc != 0) {
-        if (err)
-            snprintf(err, errlen, "%s %s:%d: %s", what, host, opts->port, uv_strerror(rc));
+        if (err) snprintf(err, errlen, "%s %s:%d: %s", what, host, opts->port, uv_strerror(rc));
         /* close the listener; the server memory goes in its close callback */
         cd_free(scratch);
         uv_close((uv_handle_t *)&srv->listener, start_fail_close_cb);
@@ -1099,11 +1152,20 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server
     return 0;
 }
 
-int http_server_port(const http_server *srv) { return srv->port; }
+int http_server_port(const http_server *srv)
+{
+    return srv->port;
+}
 
-size_t http_server_conn_count(const http_server *srv) { return srv->nconns; }
+size_t http_server_conn_count(const http_server *srv)
+{
+    return srv->nconns;
+}
 
-uv_loop_t *http_server_loop(const http_server *srv) { return srv->loop; }
+uv_loop_t *http_server_loop(const http_server *srv)
+{
+    return srv->loop;
+}
 
 int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done, void *arg)
 {

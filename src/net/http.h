@@ -75,20 +75,20 @@ typedef struct http_header {
 
 /* The request a handler sees. All fields are read-only, except `user`. */
 struct http_request {
-    const char *method;       /* "GET", "POST", "OPTIONS", ... */
-    const char *path;         /* raw path as sent, not percent-decoded, no query */
-    const char *query;        /* raw query string after '?', "" if none */
+    const char *method; /* "GET", "POST", "OPTIONS", ... */
+    const char *path;   /* raw path as sent, not percent-decoded, no query */
+    const char *query;  /* raw query string after '?', "" if none */
     const http_header *headers;
     size_t nheaders;
-    const char *body;         /* complete body, NUL-terminated; "" if none */
+    const char *body; /* complete body, NUL-terminated; "" if none */
     size_t body_len;
-    const char *client_ip;    /* peer address text ("127.0.0.1", "::1") */
-    int http_minor;           /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
-    bool is_websocket;        /* GET with Upgrade: websocket, Connection: upgrade,
-                               * Sec-WebSocket-Key and -Version: 13 (see ws.h) */
-    cd_arena *arena;          /* per-request arena, freed with the request */
-    http_server *server;      /* the server that accepted it */
-    void *user;               /* free for the handler */
+    const char *client_ip; /* peer address text ("127.0.0.1", "::1") */
+    int http_minor;        /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
+    bool is_websocket;     /* GET with Upgrade: websocket, Connection: upgrade,
+                            * Sec-WebSocket-Key and -Version: 13 (see ws.h) */
+    cd_arena *arena;       /* per-request arena, freed with the request */
+    http_server *server;   /* the server that accepted it */
+    void *user;            /* free for the handler */
 };
 
 /* Called once per complete request. The handler must later (or now) call
@@ -103,12 +103,12 @@ typedef void (*http_abort_fn)(http_request *req, void *arg);
 typedef void (*http_drain_fn)(http_server *srv, void *arg);
 
 typedef struct http_server_opts {
-    const char *host;          /* "0.0.0.0", "::", "127.0.0.1", ...; NULL = "0.0.0.0" */
-    int port;                  /* 0 = ephemeral (see http_server_port) */
-    bool reuseport;            /* set SO_REUSEPORT before bind */
-    int backlog;               /* listen backlog; 0 = 511 */
+    const char *host; /* "0.0.0.0", "::", "127.0.0.1", ...; NULL = "0.0.0.0" */
+    int port;         /* 0 = ephemeral (see http_server_port) */
+    bool reuseport;   /* set SO_REUSEPORT before bind */
+    int backlog;      /* listen backlog; 0 = 511 */
     http_handler_fn on_request;
-    void *user;                /* passed to on_request */
+    void *user; /* passed to on_request */
     /* Timeouts in ms; 0 = the HTTP_* default above (tests shorten them). */
     unsigned header_timeout_ms;
     unsigned body_timeout_ms;
@@ -123,8 +123,8 @@ typedef struct http_server_opts {
  * 0.0.0.0:4000: address already in use") to err (may be NULL). After a
  * bind/listen failure the listener's close is still pending: run the loop
  * (uv_run) before uv_loop_close so its memory is released. */
-int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server **out,
-                      char *err, size_t errlen);
+int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server **out, char *err,
+                      size_t errlen);
 
 /* The bound port (useful with port 0). */
 int http_server_port(const http_server *srv);
@@ -179,8 +179,8 @@ bool http_req_aborted(const http_request *req);
  * Returns 0; CD_ECLOSED when the request had been aborted (nothing written,
  * request freed); CD_ENOMEM (connection closed, request freed). In every
  * case the request is completed and must not be used afterwards. */
-int http_respond(http_request *req, int status, const char *content_type,
-                 const char *extra_headers, const void *body, size_t len);
+int http_respond(http_request *req, int status, const char *content_type, const char *extra_headers,
+                 const void *body, size_t len);
 
 /* Same, but takes ownership of body (allocated with cd_malloc; freed with
  * cd_free after the write, or at once on error) — no copy for large bodies. */

@@ -40,17 +40,17 @@ enum { HTTP_RX_IDLE, HTTP_RX_HEADERS, HTTP_RX_BODY };
 
 typedef struct http_rx {
     llhttp_t parser;
-    http_req_impl *req;     /* request being parsed, or NULL */
-    cd_buf tmp;             /* current URL / header name / value piece */
-    const char *cur_name;   /* completed header name awaiting its value */
+    http_req_impl *req;   /* request being parsed, or NULL */
+    cd_buf tmp;           /* current URL / header name / value piece */
+    const char *cur_name; /* completed header name awaiting its value */
     size_t cur_name_len;
     size_t header_bytes;
     size_t url_bytes;
-    size_t hdr_cap;         /* capacity of req->hdrs */
-    int error;              /* status set by a callback (413, 414, 431, 500) */
-    uint8_t stage;          /* HTTP_RX_* */
-    bool expect_continue;   /* headers asked for 100-continue; consumer clears */
-    bool paused;            /* a complete request is waiting (llhttp paused) */
+    size_t hdr_cap;       /* capacity of req->hdrs */
+    int error;            /* status set by a callback (413, 414, 431, 500) */
+    uint8_t stage;        /* HTTP_RX_* */
+    bool expect_continue; /* headers asked for 100-continue; consumer clears */
+    bool paused;          /* a complete request is waiting (llhttp paused) */
 } http_rx;
 
 /* Result of http_rx_feed besides an error status (>= 400). */
@@ -68,16 +68,16 @@ void http_rx_resume(http_rx *rx);
 void http_rx_free(http_rx *rx);
 
 struct http_req_impl {
-    http_request pub;        /* must stay first */
+    http_request pub; /* must stay first */
     cd_arena arena;
     http_header *hdrs;
     cd_buf body;
-    net_conn *conn;          /* NULL once aborted or detached */
+    net_conn *conn; /* NULL once aborted or detached */
     http_abort_fn abort_fn;
     void *abort_arg;
     bool aborted;
-    bool keep_alive;         /* llhttp_should_keep_alive at completion */
-    bool upgrade;            /* llhttp saw an upgrade request */
+    bool keep_alive; /* llhttp_should_keep_alive at completion */
+    bool upgrade;    /* llhttp saw an upgrade request */
     bool is_head;
 };
 
@@ -90,17 +90,17 @@ enum { NET_KIND_HTTP = 0, NET_KIND_WS = 1 };
 
 /* HTTP connection phases. */
 enum {
-    HTTP_PH_READ = 0,   /* reading a request (maybe none started yet) */
-    HTTP_PH_HANDLER,    /* request handed to the handler */
-    HTTP_PH_WRITING,    /* response write in flight */
-    HTTP_PH_LINGER      /* error answered: discard input until EOF/timeout */
+    HTTP_PH_READ = 0, /* reading a request (maybe none started yet) */
+    HTTP_PH_HANDLER,  /* request handed to the handler */
+    HTTP_PH_WRITING,  /* response write in flight */
+    HTTP_PH_LINGER    /* error answered: discard input until EOF/timeout */
 };
 
 typedef struct http_conn {
     http_rx rx;
-    http_req_impl *active;  /* request at the handler, or NULL */
+    http_req_impl *active; /* request at the handler, or NULL */
     uint8_t phase;
-    bool close_after;       /* close once the current response is written */
+    bool close_after; /* close once the current response is written */
 } http_conn;
 
 /* WebSocket flags */
@@ -109,23 +109,23 @@ typedef struct http_conn {
 #define WS_F_FAILED 0x04
 
 struct ws_conn {
-    uv_tcp_t tcp;            /* must stay first: handle → conn */
+    uv_tcp_t tcp; /* must stay first: handle → conn */
     http_server *srv;
-    net_conn *prev, *next;   /* server's connection list */
-    uint64_t deadline;       /* uv_now() ms when the sweep acts; 0 = none */
-    uint8_t kind;            /* NET_KIND_* */
-    bool closing;            /* uv_close called */
-    bool shutting;           /* uv_shutdown issued */
+    net_conn *prev, *next; /* server's connection list */
+    uint64_t deadline;     /* uv_now() ms when the sweep acts; 0 = none */
+    uint8_t kind;          /* NET_KIND_* */
+    bool closing;          /* uv_close called */
+    bool shutting;         /* uv_shutdown issued */
     bool reading;
     uint8_t ws_flags;
-    uint16_t close_code;     /* code reported by on_close */
-    uint32_t pending_len;    /* bytes in pending */
-    uint32_t pending_off;    /* bytes of pending already consumed */
-    char *pending;           /* unconsumed input (heap) or NULL */
-    http_conn *http;         /* HTTP state, NULL after upgrade */
+    uint16_t close_code;  /* code reported by on_close */
+    uint32_t pending_len; /* bytes in pending */
+    uint32_t pending_off; /* bytes of pending already consumed */
+    char *pending;        /* unconsumed input (heap) or NULL */
+    http_conn *http;      /* HTTP state, NULL after upgrade */
     const ws_callbacks *cb;
     void *user;
-    char *close_reason;      /* heap, NUL-terminated, or NULL */
+    char *close_reason; /* heap, NUL-terminated, or NULL */
     ws_rx rx;
 };
 
@@ -144,11 +144,11 @@ struct http_server {
     http_drain_fn drain_cb;
     void *drain_arg;
     int64_t date_sec;
-    char date[40];           /* cached IMF-fixdate for the Date header */
-    char *scratch;           /* HTTP_SCRATCH_BYTES, shared by every read */
-    uv_tcp_t reject;         /* spare handle to refuse a connection without memory */
+    char date[40];   /* cached IMF-fixdate for the Date header */
+    char *scratch;   /* HTTP_SCRATCH_BYTES, shared by every read */
+    uv_tcp_t reject; /* spare handle to refuse a connection without memory */
     bool reject_busy;
-    bool reject_retry;       /* one was refused: more may be waiting */
+    bool reject_retry; /* one was refused: more may be waiting */
 };
 
 /* http.c services for ws.c */
@@ -173,8 +173,8 @@ unsigned http_server_ws_close_timeout(const http_server *srv);
 /* ws.c services for http.c */
 void ws_conn_on_data(net_conn *c, char *data, size_t len); /* data[len] writable */
 void ws_conn_on_eof(net_conn *c);
-void ws_conn_on_closed(net_conn *c);   /* from the close callback: on_close + free WS state */
-void ws_conn_on_timeout(net_conn *c);  /* close handshake timed out */
+void ws_conn_on_closed(net_conn *c);  /* from the close callback: on_close + free WS state */
+void ws_conn_on_timeout(net_conn *c); /* close handshake timed out */
 
 /* Header helpers */
 bool net_header_has_token(const char *value, const char *token);

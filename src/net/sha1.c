@@ -14,7 +14,8 @@ static void sha1_block(uint32_t h[5], const uint8_t *p)
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
                (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (int i = 16; i < 80; i++) w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    for (int i = 16; i < 80; i++)
+        w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
     for (int i = 0; i < 80; i++) {
         uint32_t f, k;
@@ -80,9 +81,11 @@ void net_sha1_final(net_sha1_ctx *c, uint8_t out[NET_SHA1_LEN])
     uint8_t pad = 0x80;
     net_sha1_update(c, &pad, 1);
     uint8_t zero = 0;
-    while (c->block_len != 56) net_sha1_update(c, &zero, 1);
+    while (c->block_len != 56)
+        net_sha1_update(c, &zero, 1);
     uint8_t lenbe[8];
-    for (int i = 0; i < 8; i++) lenbe[i] = (uint8_t)(bits >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        lenbe[i] = (uint8_t)(bits >> (56 - 8 * i));
     net_sha1_update(c, lenbe, 8);
     for (int i = 0; i < 5; i++) {
         out[4 * i] = (uint8_t)(c->h[i] >> 24);
@@ -102,8 +105,7 @@ void net_sha1(const void *data, size_t len, uint8_t out[NET_SHA1_LEN])
 
 size_t net_base64_encode(const void *data, size_t len, char *out)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const uint8_t *p = data;
     size_t o = 0, i = 0;
     for (; i + 3 <= len; i += 3) {

@@ -14,8 +14,8 @@
 
 typedef struct net_sha1_ctx {
     uint32_t h[5];
-    uint64_t total;     /* bytes hashed so far */
-    uint8_t block[64];  /* pending partial block */
+    uint64_t total;    /* bytes hashed so far */
+    uint8_t block[64]; /* pending partial block */
     size_t block_len;
 } net_sha1_ctx;
 

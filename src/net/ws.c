@@ -25,7 +25,7 @@
 
 struct ws_frame_shared {
     uint32_t refs;
-    uint32_t len;       /* header + payload */
+    uint32_t len; /* header + payload */
     uint8_t data[];
 };
 
@@ -41,7 +41,10 @@ typedef struct ws_write {
 /* handshake                                                           */
 /* ------------------------------------------------------------------ */
 
-bool ws_is_upgrade(const http_request *req) { return req->is_websocket; }
+bool ws_is_upgrade(const http_request *req)
+{
+    return req->is_websocket;
+}
 
 const char *ws_select_protocol(const http_request *req, const char *const *supported)
 {
@@ -51,11 +54,14 @@ const char *ws_select_protocol(const http_request *req, const char *const *suppo
         if (strcasecmp(req->headers[h].name, "Sec-WebSocket-Protocol") != 0) continue;
         const char *s = req->headers[h].value;
         while (*s) {
-            while (*s == ' ' || *s == '\t' || *s == ',') s++;
+            while (*s == ' ' || *s == '\t' || *s == ',')
+                s++;
             const char *e = s;
-            while (*e && *e != ',') e++;
+            while (*e && *e != ',')
+                e++;
             const char *end = e;
-            while (end > s && (end[-1] == ' ' || end[-1] == '\t')) end--;
+            while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
             size_t n = (size_t)(end - s);
             for (size_t i = 0; n && supported[i]; i++)
                 if (strlen(supported[i]) == n && memcmp(supported[i], s, n) == 0)
@@ -112,21 +118,32 @@ int ws_accept(http_request *req, const char *subprotocol, const ws_callbacks *cb
 /* accessors                                                           */
 /* ------------------------------------------------------------------ */
 
-void *ws_conn_user(const ws_conn *c) { return c->user; }
-void ws_conn_set_user(ws_conn *c, void *user) { c->user = user; }
-http_server *ws_conn_server(const ws_conn *c) { return c->srv; }
+void *ws_conn_user(const ws_conn *c)
+{
+    return c->user;
+}
+void ws_conn_set_user(ws_conn *c, void *user)
+{
+    c->user = user;
+}
+http_server *ws_conn_server(const ws_conn *c)
+{
+    return c->srv;
+}
 bool ws_conn_closing(const ws_conn *c)
 {
     return c->closing || (c->ws_flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE | WS_F_FAILED));
 }
-size_t ws_conn_write_queue(const ws_conn *c) { return c->tcp.write_queue_size; }
+size_t ws_conn_write_queue(const ws_conn *c)
+{
+    return c->tcp.write_queue_size;
+}
 
 int ws_conn_peer_ip(const ws_conn *c, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     int sl = sizeof ss;
-    if (len == 0 || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
-        return CD_EIO;
+    if (len == 0 || uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0) return CD_EIO;
     int rc = ss.ss_family == AF_INET6 ? uv_ip6_name((struct sockaddr_in6 *)&ss, buf, len)
                                       : uv_ip4_name((struct sockaddr_in *)&ss, buf, len);
     return rc == 0 ? 0 : CD_EIO;
@@ -293,7 +310,8 @@ static void ws_send_close(net_conn *c, int code, const char *reason)
         if (rl > WS_MAX_CONTROL_PAYLOAD - 2) {
             rl = WS_MAX_CONTROL_PAYLOAD - 2;
             /* do not cut a UTF-8 sequence */
-            while (rl > 0 && ((uint8_t)reason[rl] & 0xC0) == 0x80) rl--;
+            while (rl > 0 && ((uint8_t)reason[rl] & 0xC0) == 0x80)
+                rl--;
         }
         if (rl) memcpy(p + 2, reason, rl);
         n += rl;

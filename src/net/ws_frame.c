@@ -15,8 +15,8 @@
 #include "core/core.h"
 #include "net/ws.h"
 
-int ws_frame_parse(uint8_t *buf, size_t len, bool require_mask, uint64_t max_payload,
-                   ws_frame *f, int *close_code)
+int ws_frame_parse(uint8_t *buf, size_t len, bool require_mask, uint64_t max_payload, ws_frame *f,
+                   int *close_code)
 {
     f->header_len = 0;
     if (len < 2) return CD_AGAIN;
@@ -49,7 +49,8 @@ int ws_frame_parse(uint8_t *buf, size_t len, bool require_mask, uint64_t max_pay
         pos = 4;
     } else if (l7 == 127) {
         plen = 0;
-        for (int i = 0; i < 8; i++) plen = plen << 8 | buf[2 + i];
+        for (int i = 0; i < 8; i++)
+            plen = plen << 8 | buf[2 + i];
         pos = 10;
         if (plen >> 63) goto proto;
     } else {
@@ -59,8 +60,10 @@ int ws_frame_parse(uint8_t *buf, size_t len, bool require_mask, uint64_t max_pay
         *close_code = WS_CLOSE_TOO_BIG;
         return CD_EBAD;
     }
-    if (f->masked) memcpy(f->mask, buf + pos, 4);
-    else memset(f->mask, 0, 4);
+    if (f->masked)
+        memcpy(f->mask, buf + pos, 4);
+    else
+        memset(f->mask, 0, 4);
     f->header_len = hl;
     f->payload_len = plen;
     f->payload = buf + hl;
@@ -85,7 +88,8 @@ void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], size_t offset)
             memcpy(p + i, &w, 4);
         }
     }
-    for (; i < n; i++) p[i] ^= mask[(offset + i) & 3];
+    for (; i < n; i++)
+        p[i] ^= mask[(offset + i) & 3];
 }
 
 size_t ws_frame_header(uint8_t out[WS_MAX_HEADER_LEN], uint8_t opcode, bool fin, uint64_t len)
@@ -102,7 +106,8 @@ size_t ws_frame_header(uint8_t out[WS_MAX_HEADER_LEN], uint8_t opcode, bool fin,
         return 4;
     }
     out[1] = 127;
-    for (int i = 0; i < 8; i++) out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
     return 10;
 }
 
@@ -192,7 +197,8 @@ static int rx_msg_append(ws_rx *rx, const uint8_t *p, size_t n)
     size_t need = (size_t)rx->msg_len + n + 1;
     if (need > rx->msg_cap) {
         size_t cap = rx->msg_cap ? rx->msg_cap : 256;
-        while (cap < need) cap *= 2;
+        while (cap < need)
+            cap *= 2;
         if (cap > (size_t)WS_MAX_MESSAGE_SIZE + 1) cap = (size_t)WS_MAX_MESSAGE_SIZE + 1;
         uint8_t *m = cd_realloc(rx->msg, cap);
         if (!m) return CD_ENOMEM;
@@ -263,8 +269,7 @@ static int rx_frame(ws_rx *rx, ws_frame *f, const ws_rx_handler *h, void *arg)
         return r ? rx_fail(rx, r) : 0;
     default: /* WS_OP_CONT */
         if (!rx->msg_op) return rx_fail(rx, WS_CLOSE_PROTOCOL_ERROR);
-        if ((uint64_t)rx->msg_len + n > WS_MAX_MESSAGE_SIZE)
-            return rx_fail(rx, WS_CLOSE_TOO_BIG);
+        if ((uint64_t)rx->msg_len + n > WS_MAX_MESSAGE_SIZE) return rx_fail(rx, WS_CLOSE_TOO_BIG);
         r = rx_msg_append(rx, p, n);
         if (r) return rx_fail(rx, r);
         if (!f->fin) return 0;
@@ -311,8 +316,8 @@ int ws_rx_feed(ws_rx *rx, uint8_t *buf, size_t len, const ws_rx_handler *h, void
                 if (r == CD_EBAD) return rx_fail(rx, code);
                 if (r > 0) break;
                 if (len == 0) return 0;
-                size_t want = f.header_len ? f.header_len + (size_t)f.payload_len
-                                           : (size_t)rx->part_len + 1;
+                size_t want =
+                    f.header_len ? f.header_len + (size_t)f.payload_len : (size_t)rx->part_len + 1;
                 size_t take = want - rx->part_len;
                 if (take > len) take = len;
                 if (rx_part_reserve(rx, rx->part_len + take + 1,
@@ -334,8 +339,8 @@ int ws_rx_feed(ws_rx *rx, uint8_t *buf, size_t len, const ws_rx_handler *h, void
         r = ws_frame_parse(buf, len, true, WS_MAX_FRAME_SIZE, &f, &code);
         if (r == CD_EBAD) return rx_fail(rx, code);
         if (r == CD_AGAIN) {
-            size_t max = f.header_len ? f.header_len + (size_t)f.payload_len + 1
-                                      : WS_MAX_HEADER_LEN + 1;
+            size_t max =
+                f.header_len ? f.header_len + (size_t)f.payload_len + 1 : WS_MAX_HEADER_LEN + 1;
             if (rx_part_reserve(rx, len + 1, max) != 0) return rx_fail(rx, CD_ENOMEM);
             memcpy(rx->part, buf, len);
             rx->part_len = (uint32_t)len;

@@ -38,9 +38,9 @@ typedef struct ws_frame {
     bool masked;
     uint8_t opcode;
     uint8_t mask[4];
-    size_t header_len;   /* bytes before the payload */
+    size_t header_len; /* bytes before the payload */
     uint64_t payload_len;
-    uint8_t *payload;    /* into the parsed buffer (still masked) */
+    uint8_t *payload; /* into the parsed buffer (still masked) */
 } ws_frame;
 
 /* Parses one frame at buf. require_mask: reject unmasked frames (server
@@ -50,8 +50,8 @@ typedef struct ws_frame {
  * CD_EBAD with *close_code = 1002 (reserved bits, unknown opcode, unmasked,
  * fragmented/oversized control frame, 64-bit length with the top bit) or
  * 1009 (payload over max_payload). */
-int ws_frame_parse(uint8_t *buf, size_t len, bool require_mask, uint64_t max_payload,
-                   ws_frame *f, int *close_code);
+int ws_frame_parse(uint8_t *buf, size_t len, bool require_mask, uint64_t max_payload, ws_frame *f,
+                   int *close_code);
 
 /* XORs n bytes with the mask, starting at mask offset `offset`. */
 void ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], size_t offset);
@@ -71,8 +71,8 @@ bool ws_close_code_valid(int code);
 
 /* Receive state. All zero = initial; an idle ws_rx owns no memory. */
 typedef struct ws_rx {
-    uint8_t *part;        /* incomplete frame bytes (heap) or NULL */
-    uint8_t *msg;         /* reassembled fragments (heap) or NULL */
+    uint8_t *part; /* incomplete frame bytes (heap) or NULL */
+    uint8_t *msg;  /* reassembled fragments (heap) or NULL */
     uint32_t part_len, part_cap;
     uint32_t msg_len, msg_cap;
     uint32_t msg_checked; /* msg bytes already UTF-8 checked */

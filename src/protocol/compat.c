@@ -7,7 +7,7 @@
  * compat_gql owns one gql_exec per call (freed in its done callback) and a
  * result arena freed right after the user's callback returns.
  */
-#include "compat.h"
+#include "protocol/compat.h"
 
 #include <string.h>
 
@@ -339,6 +339,7 @@ int compat_bind(proto_server *srv)
 {
     int rc = proto_route_add(srv, COMPAT_WS_PATH, "GET, POST, OPTIONS", route_ws, NULL);
     if (rc == 0)
-        rc = proto_route_add(srv, COMPAT_API_PREFIX, "GET, POST, DELETE, OPTIONS", route_rest, NULL);
+        rc =
+            proto_route_add(srv, COMPAT_API_PREFIX, "GET, POST, DELETE, OPTIONS", route_rest, NULL);
     return rc;
 }

@@ -30,7 +30,7 @@
 
 #include "core/buf.h"
 #include "graphql/graphql.h"
-#include "protocol.h"
+#include "protocol/protocol.h"
 
 #define COMPAT_API_PREFIX "/api/v1/"
 #define COMPAT_WS_PATH "/ws"

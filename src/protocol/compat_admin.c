@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "compat.h"
+#include "protocol/compat.h"
 #include "store/migrate.h"
 
 /* Sets is_admin for one username (case-insensitive, active accounts).

@@ -21,9 +21,9 @@
 #include <string.h>
 
 #include "auth/auth.h"
-#include "compat.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "protocol/compat.h"
 
 typedef enum rest_route {
     R_LOGIN,

@@ -33,9 +33,9 @@
 #include <time.h>
 
 #include "auth/auth.h"
-#include "compat.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "protocol/compat.h"
 
 /* A room's participants as "id\0username\0displayName\0"... (typing events
  * and message senders, so live events need no user lookup), shared by every

@@ -17,11 +17,11 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "protocol.h"
-#include "subscribe.h"
+#include "protocol/protocol.h"
+#include "protocol/subscribe.h"
 
 #define PROTO_COUNTDOWN_INTERVAL_MS 10u
-#define PROTO_SLOW_MAX_MS 60000        /* slow(ms:) is clamped to this */
+#define PROTO_SLOW_MAX_MS 60000         /* slow(ms:) is clamped to this */
 #define PROTO_COUNTDOWN_MAX_FROM 100000 /* countdown(from:) upper bound */
 
 const char proto_fixtures_sdl[] =
@@ -207,8 +207,8 @@ typedef struct bcast_sub {
 static bcast_sub *bcast_head;
 static int64_t bcast_seq;
 
-static int bcast_start(proto_sub *sub, const gql_value *args, const proto_caller *caller,
-                       void *ud, void **state, const char **code, char *err, size_t errlen)
+static int bcast_start(proto_sub *sub, const gql_value *args, const proto_caller *caller, void *ud,
+                       void **state, const char **code, char *err, size_t errlen)
 {
     CD_UNUSED(args);
     CD_UNUSED(caller);
@@ -230,8 +230,10 @@ static void bcast_stop(void *state, void *ud)
 {
     CD_UNUSED(ud);
     bcast_sub *b = state;
-    if (b->prev) b->prev->next = b->next;
-    else bcast_head = b->next;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        bcast_head = b->next;
     if (b->next) b->next->prev = b->prev;
     cd_free(b);
 }

@@ -24,12 +24,12 @@
 #include "core/metrics.h"
 #include "graphql/gql_internal.h"
 #include "net/ws.h"
-#include "protocol.h"
+#include "protocol/protocol.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_GQL_RESPONSE "application/graphql-response+json; charset=utf-8"
-#define PROTO_CORS_ALLOW_HEADERS                                                              \
-    "content-type, authorization, user-id, username, apollo-require-preflight, "             \
+#define PROTO_CORS_ALLOW_HEADERS                                                                   \
+    "content-type, authorization, user-id, username, apollo-require-preflight, "                   \
     "x-apollo-operation-name, accept"
 #define PROTO_CORS_MAX_AGE 86400
 #define PROTO_MAX_EXTRA_HEADERS 1024u
@@ -38,8 +38,8 @@ typedef struct http_op {
     http_request *req;
     proto_server *srv;
     gql_exec *ex;
-    bool gql_response;  /* answer application/graphql-response+json */
-    char *extra;        /* CORS headers (arena) */
+    bool gql_response; /* answer application/graphql-response+json */
+    char *extra;       /* CORS headers (arena) */
     proto_caller caller;
     const char *token_error; /* why the presented token was refused, or NULL */
     uint64_t t0_ns;
@@ -57,17 +57,22 @@ void proto_caller_init(proto_caller *c, proto_server *srv)
 static const char **caller_field(proto_caller *c, proto_caller_field f, size_t *max)
 {
     switch (f) {
-    case PROTO_CALLER_USER_ID: *max = PROTO_MAX_USER_ID; return &c->user_id;
-    case PROTO_CALLER_USERNAME: *max = PROTO_MAX_USERNAME; return &c->username;
+    case PROTO_CALLER_USER_ID:
+        *max = PROTO_MAX_USER_ID;
+        return &c->user_id;
+    case PROTO_CALLER_USERNAME:
+        *max = PROTO_MAX_USERNAME;
+        return &c->username;
     case PROTO_CALLER_CLIENT_IP:
-    default: *max = PROTO_MAX_CLIENT_IP; return &c->client_ip;
+    default:
+        *max = PROTO_MAX_CLIENT_IP;
+        return &c->client_ip;
     }
 }
 
 /* A caller uses one mode for all its strings: arena (HTTP requests) or heap
  * (WebSocket connections, released by proto_caller_free). */
-int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s,
-                     size_t len)
+int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s, size_t len)
 {
     size_t max;
     const char **dst = caller_field(c, f, &max);
@@ -174,23 +179,31 @@ static int pick_media(const char *accept)
     double q_gql = -1, q_json = -1, q_any = -1;
     const char *p = accept;
     while (*p) {
-        while (*p == ' ' || *p == ',') p++;
+        while (*p == ' ' || *p == ',')
+            p++;
         const char *start = p;
-        while (*p && *p != ',' && *p != ';') p++;
+        while (*p && *p != ',' && *p != ';')
+            p++;
         const char *end = p;
-        while (end > start && end[-1] == ' ') end--;
+        while (end > start && end[-1] == ' ')
+            end--;
         double q = 1.0;
         while (*p == ';') {
             p++;
-            while (*p == ' ') p++;
+            while (*p == ' ')
+                p++;
             if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') q = strtod(p + 2, NULL);
-            while (*p && *p != ';' && *p != ',') p++;
+            while (*p && *p != ';' && *p != ',')
+                p++;
         }
         size_t n = (size_t)(end - start);
 #define IS(lit) (n == sizeof(lit) - 1 && strncasecmp(start, lit, n) == 0)
-        if (IS("application/graphql-response+json")) q_gql = q;
-        else if (IS("application/json")) q_json = q;
-        else if (IS("*/*") || IS("application/*")) q_any = q > q_any ? q : q_any;
+        if (IS("application/graphql-response+json"))
+            q_gql = q;
+        else if (IS("application/json"))
+            q_json = q;
+        else if (IS("*/*") || IS("application/*"))
+            q_any = q > q_any ? q : q_any;
 #undef IS
     }
     if (q_gql > 0 && q_gql >= q_json) return 1;
@@ -223,8 +236,7 @@ static void respond(http_request *req, int status, const char *ct, const char *e
     http_respond(req, status, ct, extra, body, len);
 }
 
-static void respond_buf(http_request *req, int status, const char *ct, const char *extra,
-                        cd_buf *b)
+static void respond_buf(http_request *req, int status, const char *ct, const char *extra, cd_buf *b)
 {
     if (cd_buf_failed(b)) {
         cd_buf_free(b);
@@ -246,8 +258,7 @@ static void respond_error(http_op *op, int status, const char *msg, const char *
     proto_write_error_json(&b, msg, code);
     const char *extra = op->extra;
     if (more_headers)
-        extra = cd_arena_sprintf(op->req->arena, "%s%s", op->extra ? op->extra : "",
-                                 more_headers);
+        extra = cd_arena_sprintf(op->req->arena, "%s%s", op->extra ? op->extra : "", more_headers);
     if (op->ex) {
         gql_exec_free(op->ex);
         op->ex = NULL;
@@ -281,8 +292,8 @@ static void request_errors(http_op *op)
     gql_exec_free(op->ex);
     op->ex = NULL;
     cd_metrics_operation(GQL_QUERY, CD_MO_REJECTED, -1);
-    respond_buf(op->req, op->gql_response ? 400 : 200,
-                op->gql_response ? CT_GQL_RESPONSE : CT_JSON, op->extra, &b);
+    respond_buf(op->req, op->gql_response ? 400 : 200, op->gql_response ? CT_GQL_RESPONSE : CT_JSON,
+                op->extra, &b);
 }
 
 /* Fills op->caller from the request. A bad token is remembered in
@@ -413,7 +424,8 @@ static bool params_from_get(http_op *op, gql_params *p)
 static bool content_type_is_json(const char *ct)
 {
     if (!ct) return false;
-    while (*ct == ' ') ct++;
+    while (*ct == ' ')
+        ct++;
     static const char json[] = "application/json";
     size_t n = sizeof json - 1;
     if (strncasecmp(ct, json, n) != 0) return false;
@@ -434,8 +446,8 @@ static void handle_graphql(proto_server *srv, http_request *req, char *cors)
     bool is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool is_post = strcmp(req->method, "POST") == 0;
     if (!is_get && !is_post) {
-        char *extra = cd_arena_sprintf(req->arena, "%sAllow: GET, POST, OPTIONS\r\n",
-                                       cors ? cors : "");
+        char *extra =
+            cd_arena_sprintf(req->arena, "%sAllow: GET, POST, OPTIONS\r\n", cors ? cors : "");
         respond(req, 405, "text/plain", extra, "method not allowed\n", 19);
         return;
     }
@@ -464,8 +476,8 @@ static void handle_graphql(proto_server *srv, http_request *req, char *cors)
     gql_params p = {0};
     if (is_post) {
         if (!content_type_is_json(http_req_header(req, "content-type"))) {
-            respond_error(op, 415, "Unsupported Media Type: send application/json",
-                          "BAD_REQUEST", NULL);
+            respond_error(op, 415, "Unsupported Media Type: send application/json", "BAD_REQUEST",
+                          NULL);
             return;
         }
         if (req->body_len == 0) {
@@ -528,9 +540,8 @@ static void handle_graphql(proto_server *srv, http_request *req, char *cors)
         return;
     }
     http_req_on_abort(req, on_abort, op);
-    gql_exec_opts o = {.service = srv->service,
-                       .context = &op->caller,
-                       .no_introspection = !cfg->introspection};
+    gql_exec_opts o = {
+        .service = srv->service, .context = &op->caller, .no_introspection = !cfg->introspection};
     int rc = gql_exec_run(op->ex, NULL, &o, op_done, op);
     if (rc != 0) respond_error(op, 500, "Execution failed", "INTERNAL_SERVER_ERROR", NULL);
 }
@@ -568,8 +579,8 @@ void proto_http_handle(http_request *req, void *user)
 {
     proto_server *srv = user;
     const char *path = req->path;
-    bool gql_path = strcmp(path, "/graphql") == 0 || strcmp(path, "/graphql/") == 0 ||
-                    strcmp(path, "/") == 0;
+    bool gql_path =
+        strcmp(path, "/graphql") == 0 || strcmp(path, "/graphql/") == 0 || strcmp(path, "/") == 0;
     char *cors = cors_headers(req, srv->cfg);
 
     /* routes mounted by modules above (the seed-003 API: proto_route_add) */

@@ -28,7 +28,7 @@
  *
  * Close codes: see protocol.h and docs/api.md.
  */
-#include "gql_ws.h"
+#include "protocol/gql_ws.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,8 +36,8 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "net/ws.h"
-#include "protocol.h"
-#include "subscribe.h"
+#include "protocol/protocol.h"
+#include "protocol/subscribe.h"
 
 #define GQLWS_PROTOCOL "graphql-transport-ws"
 #define GQLWS_SWEEP_MS 100u /* init-timeout sweep period */
@@ -58,14 +58,21 @@ static const char *kind_name(const gql_value *v)
 {
     if (!v) return "undefined";
     switch (v->kind) {
-    case GQL_V_NULL: return "null";
-    case GQL_V_BOOL: return "boolean";
+    case GQL_V_NULL:
+        return "null";
+    case GQL_V_BOOL:
+        return "boolean";
     case GQL_V_INT:
-    case GQL_V_FLOAT: return "number";
-    case GQL_V_STRING: return "string";
-    case GQL_V_LIST: return "array";
-    case GQL_V_OBJECT: return "object";
-    default: return "unknown";
+    case GQL_V_FLOAT:
+        return "number";
+    case GQL_V_STRING:
+        return "string";
+    case GQL_V_LIST:
+        return "array";
+    case GQL_V_OBJECT:
+        return "object";
+    default:
+        return "unknown";
     }
 }
 
@@ -75,8 +82,8 @@ static int bad(char *reason, size_t rlen, const char *fmt, const char *a, const 
     return CD_EBAD;
 }
 
-int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *out,
-                        char *reason, size_t rlen)
+int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *out, char *reason,
+                        size_t rlen)
 {
     memset(out, 0, sizeof *out);
     gql_value v;
@@ -85,8 +92,8 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
     if (rc == CD_ENOMEM) return rc;
     if (rc != 0) return bad(reason, rlen, "Invalid message received: %s%s", jerr, "");
     if (v.kind != GQL_V_OBJECT)
-        return bad(reason, rlen, "Message is expected to be an object, but got %s%s",
-                   kind_name(&v), "");
+        return bad(reason, rlen, "Message is expected to be an object, but got %s%s", kind_name(&v),
+                   "");
     const gql_value *type = gql_obj_get(&v, "type");
     if (!type || (type->kind == GQL_V_STRING && type->len == 0))
         return bad(reason, rlen, "Message is missing the 'type' property%s%s", "", "");
@@ -103,7 +110,7 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
                        "\"%s\" message expects the 'payload' property to be an object or "
                        "nullish or missing, but got %s",
                        t, kind_name(payload));
-        out->type = t[0] == 'c' ? GQLWS_MSG_CONNECTION_INIT
+        out->type = t[0] == 'c'   ? GQLWS_MSG_CONNECTION_INIT
                     : t[1] == 'i' ? GQLWS_MSG_PING
                                   : GQLWS_MSG_PONG;
         out->payload = payload;
@@ -117,9 +124,11 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
     }
     const gql_value *id = gql_obj_get(&v, "id");
     if (!id || id->kind != GQL_V_STRING)
-        return bad(reason, rlen, "\"%s\" message expects the 'id' property to be a string, but got %s",
-                   t, kind_name(id));
-    if (id->len == 0) return bad(reason, rlen, "\"%s\" message requires a non-empty 'id' property%s", t, "");
+        return bad(reason, rlen,
+                   "\"%s\" message expects the 'id' property to be a string, but got %s", t,
+                   kind_name(id));
+    if (id->len == 0)
+        return bad(reason, rlen, "\"%s\" message requires a non-empty 'id' property%s", t, "");
     if (id->len > GQLWS_MAX_ID_LEN)
         return bad(reason, rlen, "\"%s\" message 'id' is longer than the limit%s", t, "");
     out->id = id->u.s;
@@ -129,32 +138,37 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
         return 0;
     }
     if (!payload || payload->kind != GQL_V_OBJECT)
-        return bad(reason, rlen,
-                   "\"subscribe\" message expects the 'payload' property to be an object, but got %s%s",
-                   kind_name(payload ? payload : gql_obj_get(&v, "payload")), "");
+        return bad(
+            reason, rlen,
+            "\"subscribe\" message expects the 'payload' property to be an object, but got %s%s",
+            kind_name(payload ? payload : gql_obj_get(&v, "payload")), "");
     const gql_value *q = obj_get(payload, "query");
     if (!q || q->kind != GQL_V_STRING)
         return bad(reason, rlen,
-                   "\"subscribe\" message payload expects the 'query' property to be a string, but got %s%s",
+                   "\"subscribe\" message payload expects the 'query' property to be a string, but "
+                   "got %s%s",
                    kind_name(q), "");
     const gql_value *vars = obj_get(payload, "variables");
     if (vars && vars->kind != GQL_V_NULL && vars->kind != GQL_V_OBJECT)
-        return bad(reason, rlen,
-                   "\"subscribe\" message payload expects the 'variables' property to be an object or "
-                   "nullish or missing, but got %s%s",
-                   kind_name(vars), "");
+        return bad(
+            reason, rlen,
+            "\"subscribe\" message payload expects the 'variables' property to be an object or "
+            "nullish or missing, but got %s%s",
+            kind_name(vars), "");
     const gql_value *opn = obj_get(payload, "operationName");
     if (opn && opn->kind != GQL_V_NULL && opn->kind != GQL_V_STRING)
-        return bad(reason, rlen,
-                   "\"subscribe\" message payload expects the 'operationName' property to be a string "
-                   "or nullish or missing, but got %s%s",
-                   kind_name(opn), "");
+        return bad(
+            reason, rlen,
+            "\"subscribe\" message payload expects the 'operationName' property to be a string "
+            "or nullish or missing, but got %s%s",
+            kind_name(opn), "");
     const gql_value *ext = obj_get(payload, "extensions");
     if (ext && ext->kind != GQL_V_NULL && ext->kind != GQL_V_OBJECT)
-        return bad(reason, rlen,
-                   "\"subscribe\" message payload expects the 'extensions' property to be an object or "
-                   "nullish or missing, but got %s%s",
-                   kind_name(ext), "");
+        return bad(
+            reason, rlen,
+            "\"subscribe\" message payload expects the 'extensions' property to be an object or "
+            "nullish or missing, but got %s%s",
+            kind_name(ext), "");
     out->type = GQLWS_MSG_SUBSCRIBE;
     out->payload = payload;
     out->query = q->u.s;
@@ -184,14 +198,14 @@ struct proto_event {
  * `payload` text (NULL when writing it failed: waiters run themselves). */
 struct gqlws_result {
     gqlws_result *next;
-    uint64_t k1, k2;          /* document key (proto_sub.k1/k2) */
-    const char *service;      /* exec service (static) */
+    uint64_t k1, k2;     /* document key (proto_sub.k1/k2) */
+    const char *service; /* exec service (static) */
     bool authenticated, trust;
     bool done;
     struct proto_sub *waiters, *waiters_tail;
     char *json;
     size_t len;
-    char caller[];            /* user_id \0 username \0 client_ip \0 */
+    char caller[]; /* user_id \0 username \0 client_ip \0 */
 };
 
 /* One queued execution of an operation: root = {"<field>": *ev->value}
@@ -208,16 +222,16 @@ struct gqlws_conn {
     gqlws_conn *next, *prev; /* awaiting init: gqlws_state->init_head; then
                               * srv->ws_head (only while ws is open) */
     bool in_init_list;
-    uint64_t last_rx_ms;     /* last frame from the peer (heartbeat) */
+    uint64_t last_rx_ms; /* last frame from the peer (heartbeat) */
     proto_server *srv;
-    ws_conn *ws;             /* NULL after on_close */
-    uint32_t refs;           /* 1 for the open ws + 1 per allocated op */
+    ws_conn *ws;   /* NULL after on_close */
+    uint32_t refs; /* 1 for the open ws + 1 per allocated op */
     bool init_received;
     bool acked;
     uint64_t opened_ms;
-    double tokens;           /* rate-limit bucket */
+    double tokens; /* rate-limit bucket */
     uint64_t tokens_ms;
-    struct proto_sub *ops;   /* active operations (ids reserved) */
+    struct proto_sub *ops; /* active operations (ids reserved) */
     uint32_t nops;
     proto_caller caller;
     /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
@@ -238,29 +252,29 @@ struct proto_sub {
     const gql_value *args;
     const proto_sub_source *src;
     void *src_state;
-    bool src_active;   /* start succeeded, neither stop nor source end yet */
-    bool source_done;  /* source completed or failed */
-    char *fail_msg;    /* cd_malloc'd, when the source failed */
+    bool src_active;  /* start succeeded, neither stop nor source end yet */
+    bool source_done; /* source completed or failed */
+    char *fail_msg;   /* cd_malloc'd, when the source failed */
     const char *fail_code;
     gqlws_event *q_head, *q_tail, *running_ev;
     uint32_t q_len;
-    bool running;      /* gql_exec_run in flight */
+    bool running; /* gql_exec_run in flight */
     bool pumping;
     bool in_start;
-    bool active;       /* linked in conn->ops */
-    bool ended;        /* cancelled or finished: release when idle */
+    bool active; /* linked in conn->ops */
+    bool ended;  /* cancelled or finished: release when idle */
     uint64_t t0_ns;
-    uint64_t k1, k2;   /* document key: hash of query, operation name, variables */
-    bool shareable;    /* k1/k2 are set: events may reuse a group's result */
-    gqlws_result *running_res; /* the shared result this op's run fills */
+    uint64_t k1, k2;             /* document key: hash of query, operation name, variables */
+    bool shareable;              /* k1/k2 are set: events may reuse a group's result */
+    gqlws_result *running_res;   /* the shared result this op's run fills */
     struct proto_sub *wait_next; /* in a pending result's waiter list */
 };
 
 typedef struct gqlws_server_state {
     uv_timer_t timer;
     bool timer_on;
-    gqlws_conn *init_head;  /* connections that have not sent connection_init */
-    uint64_t next_hb_ms;    /* next heartbeat pass over srv->ws_head */
+    gqlws_conn *init_head; /* connections that have not sent connection_init */
+    uint64_t next_hb_ms;   /* next heartbeat pass over srv->ws_head */
 } gqlws_server_state;
 
 static gqlws_server_state *gqlws_state; /* one per process (one loop) */
@@ -275,8 +289,10 @@ static void list_push(gqlws_conn **head, gqlws_conn *c)
 
 static void list_unlink(gqlws_conn **head, gqlws_conn *c)
 {
-    if (c->prev) c->prev->next = c->next;
-    else if (*head == c) *head = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (*head == c)
+        *head = c->next;
     if (c->next) c->next->prev = c->prev;
     c->next = c->prev = NULL;
 }
@@ -431,8 +447,10 @@ static void op_unlink(struct proto_sub *op)
 {
     if (!op->active) return;
     gqlws_conn *c = op->conn;
-    if (op->prev) op->prev->next = op->next;
-    else c->ops = op->next;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        c->ops = op->next;
     if (op->next) op->next->prev = op->prev;
     op->next = op->prev = NULL;
     op->active = false;
@@ -587,8 +605,10 @@ static void result_wake(gqlws_result *r)
             if (!w->q_tail) w->q_tail = e;
             w->q_len++;
         }
-        if (w->ended) op_release(w);
-        else op_pump(w);
+        if (w->ended)
+            op_release(w);
+        else
+            op_pump(w);
         w = next;
     }
 }
@@ -623,8 +643,10 @@ static void op_run_done(gql_exec *ex, void *ud)
         cd_buf_init(&b);
         gql_exec_write_result(ex, &b);
         if (!cd_buf_failed(&b)) {
-            if (op->kind == GQL_SUBSCRIPTION) op_send_event(op, b.data, b.len);
-            else send_payload(op->conn, "next", op->id, b.data, b.len);
+            if (op->kind == GQL_SUBSCRIPTION)
+                op_send_event(op, b.data, b.len);
+            else
+                send_payload(op->conn, "next", op->id, b.data, b.len);
         }
         cd_buf_free(&b);
         if (op->kind != GQL_SUBSCRIPTION) {
@@ -669,8 +691,10 @@ static void op_pump(struct proto_sub *op)
                 if (res) { /* running for another subscriber: wait for it */
                     op->running_ev = e;
                     op->running = true;
-                    if (res->waiters_tail) res->waiters_tail->wait_next = op;
-                    else res->waiters = op;
+                    if (res->waiters_tail)
+                        res->waiters_tail->wait_next = op;
+                    else
+                        res->waiters = op;
                     res->waiters_tail = op;
                     continue;
                 }
@@ -681,8 +705,8 @@ static void op_pump(struct proto_sub *op)
             op->running = true;
             op->running_res = res;
             if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.sub_executions++;
-            gql_exec_opts o = {.service = op->conn->tap ? op->conn->service
-                                                        : op->conn->srv->service,
+            gql_exec_opts o = {.service =
+                                   op->conn->tap ? op->conn->service : op->conn->srv->service,
                                .context = &op->conn->caller,
                                .no_introspection = !op->conn->srv->cfg->introspection};
             int rc = gql_exec_run(op->ex, &e->root, &o, op_run_done, op);
@@ -738,8 +762,10 @@ int proto_sub_emit_event(proto_sub *op, proto_event *ev)
     e->root.kind = GQL_V_OBJECT;
     e->root.len = 1;
     e->root.u.fields = &e->kv;
-    if (op->q_tail) op->q_tail->next = e;
-    else op->q_head = e;
+    if (op->q_tail)
+        op->q_tail->next = e;
+    else
+        op->q_head = e;
     op->q_tail = e;
     op->q_len++;
     op_pump(op);
@@ -829,16 +855,14 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
         }
         auth_identity id;
         const char *why = "missing token";
-        if (!t || !cfg->jwt_secret ||
-            auth_verify(cfg->jwt_secret, t, tl, 0, &id, &why) != 0) {
+        if (!t || !cfg->jwt_secret || auth_verify(cfg->jwt_secret, t, tl, 0, &id, &why) != 0) {
             cd_info("gqlws", "connection_init refused: %s", why);
             conn_close(c, GQLWS_CLOSE_FORBIDDEN, "Forbidden");
             return;
         }
         c->caller.authenticated = true;
         proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
-        proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, id.username,
-                         strlen(id.username));
+        proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
         c->caller.token_exp = id.exp;
     } else if (p) {
         const gql_value *u = gql_obj_get(p, "user-id");
@@ -1046,8 +1070,10 @@ static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
         if (!op->source_done && !op->ended) op->src_active = true;
         cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_OK, -1);
     }
-    if (op->ended) op_release(op);
-    else op_pump(op);
+    if (op->ended)
+        op_release(op);
+    else
+        op_pump(op);
 }
 
 static bool rate_ok(gqlws_conn *c)
@@ -1088,16 +1114,24 @@ static void conn_message(gqlws_conn *c, const char *data, size_t len)
     } else {
         c->refs++; /* handlers may trigger on_close synchronously */
         switch (m.type) {
-        case GQLWS_MSG_CONNECTION_INIT: handle_init(c, &m); break;
-        case GQLWS_MSG_PING: send_simple(c, "pong", NULL, m.payload); break;
-        case GQLWS_MSG_PONG: break;
-        case GQLWS_MSG_SUBSCRIBE: handle_subscribe(c, &m); break;
+        case GQLWS_MSG_CONNECTION_INIT:
+            handle_init(c, &m);
+            break;
+        case GQLWS_MSG_PING:
+            send_simple(c, "pong", NULL, m.payload);
+            break;
+        case GQLWS_MSG_PONG:
+            break;
+        case GQLWS_MSG_SUBSCRIBE:
+            handle_subscribe(c, &m);
+            break;
         case GQLWS_MSG_COMPLETE: {
             struct proto_sub *op = op_find(c, m.id, m.id_len);
             if (op) op_cancel(op);
             break;
         }
-        case GQLWS_MSG_INVALID: break;
+        case GQLWS_MSG_INVALID:
+            break;
         }
         conn_unref(c);
     }
@@ -1131,7 +1165,8 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
 static void conn_closed(gqlws_conn *c)
 {
     c->refs++;
-    while (c->ops) op_cancel(c->ops);
+    while (c->ops)
+        op_cancel(c->ops);
     c->ws = NULL;
     proto_server *srv = c->srv;
     if (c->in_init_list) {
@@ -1168,8 +1203,7 @@ static void sweep_cb(uv_timer_t *t)
     uint64_t now = now_ms(srv);
     for (gqlws_conn *c = gqlws_state->init_head; c;) {
         gqlws_conn *next = c->next;
-        if (c->ws && !ws_conn_closing(c->ws) &&
-            now - c->opened_ms >= srv->cfg->ws_init_timeout_ms)
+        if (c->ws && !ws_conn_closing(c->ws) && now - c->opened_ms >= srv->cfg->ws_init_timeout_ms)
             conn_close(c, GQLWS_CLOSE_INIT_TIMEOUT, "Connection initialisation timeout");
         c = next;
     }
@@ -1180,8 +1214,10 @@ static void sweep_cb(uv_timer_t *t)
         gqlws_conn *next = c->next;
         if (c->ws && !ws_conn_closing(c->ws)) {
             uint64_t silent = now - c->last_rx_ms;
-            if (silent >= 2ull * ping) conn_close(c, GQLWS_CLOSE_PING_TIMEOUT, "Ping timeout");
-            else if (silent >= ping) ws_ping(c->ws, NULL, 0);
+            if (silent >= 2ull * ping)
+                conn_close(c, GQLWS_CLOSE_PING_TIMEOUT, "Ping timeout");
+            else if (silent >= ping)
+                ws_ping(c->ws, NULL, 0);
         }
         c = next;
     }
@@ -1213,11 +1249,13 @@ static void state_closed(uv_handle_t *h)
 void proto_ws_shutdown(proto_server *srv)
 {
     for (gqlws_conn *c = srv->ws_head; c; c = c->next) {
-        while (c->ops) op_cancel(c->ops);
+        while (c->ops)
+            op_cancel(c->ops);
     }
     /* the state goes away with its timer: connections still waiting for
      * connection_init move to the server's list (the net layer closes them) */
-    while (gqlws_state && gqlws_state->init_head) conn_promote(gqlws_state->init_head);
+    while (gqlws_state && gqlws_state->init_head)
+        conn_promote(gqlws_state->init_head);
     if (gqlws_state && gqlws_state->timer_on) {
         gqlws_state->timer_on = false;
         uv_timer_stop(&gqlws_state->timer);

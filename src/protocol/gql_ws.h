@@ -28,10 +28,10 @@ typedef enum gqlws_msg_type {
 
 typedef struct gqlws_msg {
     gqlws_msg_type type;
-    const gql_value *payload;    /* OBJECT or NULL (absent / null) */
-    const char *id;              /* subscribe / complete; NUL-terminated */
+    const gql_value *payload; /* OBJECT or NULL (absent / null) */
+    const char *id;           /* subscribe / complete; NUL-terminated */
     size_t id_len;
-    const char *query;           /* subscribe */
+    const char *query; /* subscribe */
     size_t query_len;
     const char *operation_name;  /* subscribe; NULL when absent or null */
     const gql_value *variables;  /* subscribe; OBJECT or NULL */
@@ -41,7 +41,7 @@ typedef struct gqlws_msg {
 /* Parses one WebSocket message into *out (pointers into arena `a`).
  * Returns 0, or CD_EBAD with a reason (for the 4400 close) in `reason`
  * (rlen bytes), or CD_ENOMEM. */
-int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *out,
-                        char *reason, size_t rlen);
+int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *out, char *reason,
+                        size_t rlen);
 
 #endif

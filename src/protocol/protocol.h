@@ -86,13 +86,13 @@ typedef void (*proto_shutdown_fn)(proto_server *srv, void *ud);
  * the connection's heap for WebSocket — set them with proto_caller_set). */
 typedef struct proto_caller {
     proto_server *srv;
-    bool authenticated;   /* token mode: a valid token was presented */
-    bool trust;           /* the process runs in trust mode */
-    const char *user_id;  /* at most PROTO_MAX_USER_ID bytes */
-    const char *username; /* at most PROTO_MAX_USERNAME bytes */
+    bool authenticated;    /* token mode: a valid token was presented */
+    bool trust;            /* the process runs in trust mode */
+    const char *user_id;   /* at most PROTO_MAX_USER_ID bytes */
+    const char *username;  /* at most PROTO_MAX_USERNAME bytes */
     const char *client_ip; /* peer address, for throttling */
-    int64_t token_exp;    /* token expiry (unix s), 0 in trust mode */
-    void *transport;      /* gqlws_conn* for WebSocket callers, NULL for HTTP */
+    int64_t token_exp;     /* token expiry (unix s), 0 in trust mode */
+    void *transport;       /* gqlws_conn* for WebSocket callers, NULL for HTTP */
 } proto_caller;
 
 /* Fields of proto_caller_set. */
@@ -105,10 +105,9 @@ typedef enum proto_caller_field {
 /* Initialises every string to "". */
 void proto_caller_init(proto_caller *c, proto_server *srv);
 /* Copies s (len bytes) into the field: into `a` when given, else into heap
- * memory freed by proto_caller_free (one caller uses one mode throughout). A value over the field's limit sets "".
- * Returns 0 or CD_ENOMEM (the field is then ""). */
-int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s,
-                     size_t len);
+ * memory freed by proto_caller_free (one caller uses one mode throughout). A value over the field's
+ * limit sets "". Returns 0 or CD_ENOMEM (the field is then ""). */
+int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s, size_t len);
 /* Frees heap strings set with a == NULL. */
 void proto_caller_free(proto_caller *c);
 
@@ -117,10 +116,10 @@ struct proto_server {
     const cd_config *cfg;
     gql_schema *schema;
     gql_cache *cache;
-    const char *service;  /* role name for gql_exec_opts.service; NULL = all */
+    const char *service; /* role name for gql_exec_opts.service; NULL = all */
     const char *version;
-    pg_pool *pg;          /* NULL when no database configured */
-    rd_client *rd;        /* NULL when no broker configured */
+    pg_pool *pg;   /* NULL when no database configured */
+    rd_client *rd; /* NULL when no broker configured */
     http_server *http;
     /* Redis messages are dispatched to these (set by role code, e.g. the
      * receiver's fan-out) — main.c creates the client before roles bind. */
@@ -136,8 +135,8 @@ struct proto_server {
     unsigned nshutdown_hooks;                   /* private */
     proto_route routes[PROTO_MAX_ROUTES];       /* private: see proto_route_add */
     unsigned nroutes;                           /* private */
-    gqlws_conn *ws_head;  /* private: open graphql-transport-ws connections */
-    uint64_t ws_count;    /* private */
+    gqlws_conn *ws_head;                        /* private: open graphql-transport-ws connections */
+    uint64_t ws_count;                          /* private */
 };
 
 /* Registers a shutdown hook (run in registration order). 0 or CD_ELIMIT. */

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "protocol.h"
+#include "protocol/protocol.h"
 
 int proto_on_shutdown(proto_server *srv, proto_shutdown_fn fn, void *ud)
 {
@@ -21,7 +21,8 @@ void proto_run_shutdown_hooks(proto_server *srv)
 {
     unsigned n = srv->nshutdown_hooks;
     srv->nshutdown_hooks = 0; /* once: a hook may trigger another drain path */
-    for (unsigned i = 0; i < n; i++) srv->shutdown_hooks[i].fn(srv, srv->shutdown_hooks[i].ud);
+    for (unsigned i = 0; i < n; i++)
+        srv->shutdown_hooks[i].fn(srv, srv->shutdown_hooks[i].ud);
 }
 
 int proto_route_add(proto_server *srv, const char *path, const char *methods, proto_route_fn fn,

@@ -3,7 +3,7 @@
  * fixed table, filled at start-up by role code; lookups are linear (a few
  * dozen fields at most). The per-subscription machinery lives in gql_ws.c.
  */
-#include "subscribe.h"
+#include "protocol/subscribe.h"
 
 #include <string.h>
 

@@ -32,7 +32,7 @@
 #include <uv.h>
 
 #include "graphql/graphql.h"
-#include "protocol.h"
+#include "protocol/protocol.h"
 
 #define PROTO_SUB_MAX_SOURCES 64u /* registered Subscription fields */
 
@@ -42,9 +42,9 @@ typedef struct proto_sub proto_sub;
  * NULL), or a negative CD_* code with a client-facing message in err and an
  * extensions.code in *code (static string, e.g. "FORBIDDEN"); the
  * subscription then ends with that error. */
-typedef int (*proto_sub_start_fn)(proto_sub *sub, const gql_value *args,
-                                  const proto_caller *caller, void *ud, void **state,
-                                  const char **code, char *err, size_t errlen);
+typedef int (*proto_sub_start_fn)(proto_sub *sub, const gql_value *args, const proto_caller *caller,
+                                  void *ud, void **state, const char **code, char *err,
+                                  size_t errlen);
 typedef void (*proto_sub_stop_fn)(void *state, void *ud);
 
 /* Registers the source of Subscription.<field>. CD_EEXIST if already taken,

@@ -8,7 +8,7 @@
  * transaction with its schema_migrations row, so a crash mid-migration
  * leaves either both or neither.
  */
-#include "migrate.h"
+#include "store/migrate.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../core/arena.h"
-#include "../core/log.h"
+#include "core/arena.h"
+#include "core/log.h"
 
 static void mig_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void mig_err(char **err, const char *fmt, ...)

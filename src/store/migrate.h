@@ -14,7 +14,7 @@
 #ifndef CHATD_STORE_MIGRATE_H
 #define CHATD_STORE_MIGRATE_H
 
-#include "../core/core.h"
+#include "core/core.h"
 
 #define PG_MIGRATE_LOCK_KEY 0x63686174646d6967LL /* "chatdmig" */
 #define PG_MIGRATE_MAX_FILES 1000                /* migration files in dir */

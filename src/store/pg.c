@@ -27,14 +27,14 @@
  * freed in its close callback. A unit (query, batch or lease request) is one
  * allocation holding copies of its SQL and parameters.
  */
-#include "pg.h"
+#include "store/pg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/arena.h"
-#include "../core/log.h"
+#include "core/arena.h"
+#include "core/log.h"
 
 #define PG_QTIMER_INTERVAL_MS 100 /* how often queued work checks for expiry */
 #define PG_MSG_MAX 256            /* error text kept with a failed unit */

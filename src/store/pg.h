@@ -44,7 +44,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "../core/core.h"
+#include "core/core.h"
 
 /* ---- limits and tuning (each a named constant, each with a test) ---- */
 #define PG_POOL_MAX_CONNS 64       /* upper bound for `size` in pg_pool_new */

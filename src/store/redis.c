@@ -24,7 +24,7 @@
  * Memory: the client and its channel set are freed after rd_client_close
  * once our timers have closed; hiredis frees its own contexts.
  */
-#include "redis.h"
+#include "store/redis.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -33,8 +33,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../core/arena.h"
-#include "../core/log.h"
+#include "core/arena.h"
+#include "core/log.h"
 
 #define RD_SUB_BATCH 512 /* channels per SUBSCRIBE command when resubscribing */
 

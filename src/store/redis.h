@@ -32,7 +32,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "../core/core.h"
+#include "core/core.h"
 
 #define RD_RECONNECT_MIN_MS 50     /* first reconnect delay */
 #define RD_RECONNECT_MAX_MS 2000   /* backoff ceiling */

@@ -41,7 +41,7 @@ typedef void (*tc_client_fn)(tc_env *env);
 struct tc_env {
     int port;
     void *arg;
-    char fail[512];          /* first failed check in the client */
+    char fail[512]; /* first failed check in the client */
     atomic_int want_drain;
     atomic_int client_done;
     /* loop side */
@@ -50,17 +50,17 @@ struct tc_env {
     http_server *srv;
     tc_client_fn client;
     pthread_t thread;
-    int drained;             /* drain callback ran */
+    int drained; /* drain callback ran */
 };
 
-#define TC_CHECK(env, cond)                                                               \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            if (!(env)->fail[0])                                                          \
-                snprintf((env)->fail, sizeof (env)->fail, "%s:%d: check failed: %s",     \
-                         __FILE__, __LINE__, #cond);                                      \
-            return;                                                                       \
-        }                                                                                 \
+#define TC_CHECK(env, cond)                                                                        \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (!(env)->fail[0])                                                                   \
+                snprintf((env)->fail, sizeof(env)->fail, "%s:%d: check failed: %s", __FILE__,      \
+                         __LINE__, #cond);                                                         \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* ---- blocking client helpers ---- */
@@ -110,7 +110,10 @@ static inline int tc_send(int fd, const void *p, size_t n)
     return 0;
 }
 
-static inline int tc_sends(int fd, const char *s) { return tc_send(fd, s, strlen(s)); }
+static inline int tc_sends(int fd, const char *s)
+{
+    return tc_send(fd, s, strlen(s));
+}
 
 /* Reads exactly n bytes; 0 or -1 (EOF / timeout / error). */
 static inline int tc_recv_n(int fd, void *p, size_t n)
@@ -161,7 +164,8 @@ static inline const char *tc_header(const tc_resp *r, const char *name, char *ou
         p += 2;
         if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
             const char *v = p + n + 1;
-            while (*v == ' ') v++;
+            while (*v == ' ')
+                v++;
             const char *e = strstr(v, "\r\n");
             size_t l = (size_t)(e - v);
             if (l >= outlen) l = outlen - 1;
@@ -196,7 +200,10 @@ static inline int tc_read_response_ex(int fd, tc_resp *r, int no_body)
     return 0;
 }
 
-static inline int tc_read_response(int fd, tc_resp *r) { return tc_read_response_ex(fd, r, 0); }
+static inline int tc_read_response(int fd, tc_resp *r)
+{
+    return tc_read_response_ex(fd, r, 0);
+}
 
 /* ---- WebSocket client helpers ---- */
 
@@ -214,7 +221,8 @@ static inline int tc_ws_handshake(int fd, const char *path, const char *protocol
 }
 
 /* Builds a client frame (mask: 1 = masked) into out, returns its size. */
-static inline size_t tc_ws_frame(uint8_t *out, uint8_t b0, int mask, const void *payload, size_t len)
+static inline size_t tc_ws_frame(uint8_t *out, uint8_t b0, int mask, const void *payload,
+                                 size_t len)
 {
     size_t o = 0;
     out[o++] = b0;
@@ -227,7 +235,8 @@ static inline size_t tc_ws_frame(uint8_t *out, uint8_t b0, int mask, const void 
         out[o++] = (uint8_t)len;
     } else {
         out[o++] = m | 127;
-        for (int i = 0; i < 8; i++) out[o++] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+        for (int i = 0; i < 8; i++)
+            out[o++] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
     }
     const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
     if (mask) {
@@ -265,7 +274,8 @@ static inline int tc_ws_recv(int fd, uint8_t *b0, char **out, size_t *len)
         uint8_t e[8];
         if (tc_recv_n(fd, e, 8) != 0) return -1;
         l = 0;
-        for (int i = 0; i < 8; i++) l = l << 8 | e[i];
+        for (int i = 0; i < 8; i++)
+            l = l << 8 | e[i];
     }
     *b0 = h[0];
     *out = malloc((size_t)l + 1);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -184,10 +185,8 @@ static void test_alloc_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_length_edges),
-        cmocka_unit_test(test_off_loop),
-        cmocka_unit_test(test_async_mismatch_and_no_hash),
+        cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_length_edges),
+        cmocka_unit_test(test_off_loop),      cmocka_unit_test(test_async_mismatch_and_no_hash),
         cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,7 +23,8 @@ static void section(cd_buf *out, void *ud)
 static size_t count(const char *hay, const char *needle)
 {
     size_t n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
     return n;
 }
 

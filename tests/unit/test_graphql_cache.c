@@ -97,7 +97,8 @@ static void test_validation_error_cap(void **state)
         cd_buf q;
         cd_buf_init(&q);
         cd_buf_puts(&q, "{");
-        for (uint32_t i = 0; i < nf; i++) cd_buf_printf(&q, " f%u", i);
+        for (uint32_t i = 0; i < nf; i++)
+            cd_buf_printf(&q, " f%u", i);
         cd_buf_puts(&q, " }");
         gql_cached_doc *d = gql_cache_get(NULL, s, q.data, q.len);
         assert_non_null(d);

@@ -163,7 +163,8 @@ static void test_enum_list_object(void **state)
     assert_int_equal(co(f, "[[Int]]", "[[1], 2, null]", &out), 0);
     assert_string_equal(show(&out), "[[1], [2], null]");
     assert_int_equal(co(f, "[Int!]", "[1, null]", &out), CD_EBAD);
-    assert_string_equal(msg, "at \"value[1]\": Expected non-nullable type \"Int!\" not to be null.");
+    assert_string_equal(msg,
+                        "at \"value[1]\": Expected non-nullable type \"Int!\" not to be null.");
     /* input objects: defaults in field order, unknown fields, required */
     assert_int_equal(co(f, "Filter", "{tags: \"t\", name: \"n\"}", &out), 0);
     assert_string_equal(show(&out), "{ name: \"n\", limit: 10, color: \"RED\", tags: [\"t\"] }");
@@ -186,7 +187,8 @@ static void test_list_limit_edge(void **state)
     gql_tref *t = tref(f, "[Int]");
     gql_value out;
     gql_value *l = gql_list_new(&f->a, GQL_MAX_VARIABLE_LIST + 1);
-    for (uint32_t i = 0; i <= GQL_MAX_VARIABLE_LIST; i++) l->u.items[i] = gql_int(i);
+    for (uint32_t i = 0; i <= GQL_MAX_VARIABLE_LIST; i++)
+        l->u.items[i] = gql_int(i);
     l->len = GQL_MAX_VARIABLE_LIST;
     assert_int_equal(gql_coerce_input(&f->a, t, l, &out, msg, sizeof msg), 0);
     assert_int_equal(out.len, GQL_MAX_VARIABLE_LIST);
@@ -206,8 +208,8 @@ static const gql_operation *op_of(fx *f, const char *q)
 static void test_variables(void **state)
 {
     fx *f = *state;
-    const gql_operation *op =
-        op_of(f, "query($a: Int!, $b: Color = GREEN, $c: [Int], $d: Filter, $e: String) { f(a: $a) }");
+    const gql_operation *op = op_of(
+        f, "query($a: Int!, $b: Color = GREEN, $c: [Int], $d: Filter, $e: String) { f(a: $a) }");
     gql_error_list errs;
     gql_errors_init(&errs, &f->a);
     gql_value out;
@@ -408,16 +410,11 @@ static void test_js_number_and_inspect(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int_edges),
-        cmocka_unit_test(test_other_scalars),
-        cmocka_unit_test(test_enum_list_object),
-        cmocka_unit_test(test_list_limit_edge),
-        cmocka_unit_test(test_variables),
-        cmocka_unit_test(test_variable_error_limit),
-        cmocka_unit_test(test_big_int_literals),
-        cmocka_unit_test(test_arguments),
-        cmocka_unit_test(test_serialize),
-        cmocka_unit_test(test_js_number_and_inspect),
+        cmocka_unit_test(test_int_edges),        cmocka_unit_test(test_other_scalars),
+        cmocka_unit_test(test_enum_list_object), cmocka_unit_test(test_list_limit_edge),
+        cmocka_unit_test(test_variables),        cmocka_unit_test(test_variable_error_limit),
+        cmocka_unit_test(test_big_int_literals), cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_serialize),        cmocka_unit_test(test_js_number_and_inspect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

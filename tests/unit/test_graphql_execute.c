@@ -33,7 +33,8 @@ static const char *SDL =
     "  obj: Obj\n  objs: [Obj]\n  nn: String!\n  big: Int\n  frac: Float\n  color: Color\n"
     "  echoInt(v: Int): Int\n  echoFloat(v: Float): Float\n  echoId(v: ID): ID\n"
     "  echoColor(v: Color): Color\n  echoList(v: [Int]): [Int]\n  echoFilter(f: Filter): String\n"
-    "  echoDate(v: DateTime): DateTime\n  echoJson(v: JSON): JSON\n  echoStr(v: String! = \"d\"): String\n"
+    "  echoDate(v: DateTime): DateTime\n  echoJson(v: JSON): JSON\n  echoStr(v: String! = \"d\"): "
+    "String\n"
     "  slow(n: Int): Int\n  slowObj(n: Int): Obj\n  pair: Pair\n  fail: String\n  failNN: String!\n"
     "  owned: String @owner(role: \"user\")\n  sent: String @owner(role: \"sender\")\n"
     "}\n"
@@ -110,8 +111,8 @@ static int setup(void **state)
         fprintf(stderr, "schema: %s\n", err);
         return -1;
     }
-    const char *echo[] = {"Query.echoInt", "Query.echoFloat", "Query.echoId", "Query.echoColor",
-                          "Query.echoList", "Query.echoDate", "Query.echoJson", "Query.echoStr"};
+    const char *echo[] = {"Query.echoInt",  "Query.echoFloat", "Query.echoId",   "Query.echoColor",
+                          "Query.echoList", "Query.echoDate",  "Query.echoJson", "Query.echoStr"};
     for (size_t i = 0; i < sizeof echo / sizeof *echo; i++)
         assert_int_equal(gql_schema_bind(f->s, echo[i], r_echo, NULL), 0);
     assert_int_equal(gql_schema_bind(f->s, "Query.echoFilter", r_echo_filter, NULL), 0);
@@ -221,8 +222,9 @@ static void test_default_resolvers(void **state)
         "{\"data\":{\"a\":{\"n\":\"Ann\",\"id\":\"u1\",\"__typename\":\"User\"},"
         "\"user\":{\"id\":\"u1\"},\"users\":[{\"id\":\"1\"},{\"id\":\"2\"}]}}");
     /* missing property → null; __typename on the root */
-    assert_string_equal(run_q(f, "{ __typename obj { inner { inner { a } } } }"),
-                        "{\"data\":{\"__typename\":\"Query\",\"obj\":{\"inner\":{\"inner\":null}}}}");
+    assert_string_equal(
+        run_q(f, "{ __typename obj { inner { inner { a } } } }"),
+        "{\"data\":{\"__typename\":\"Query\",\"obj\":{\"inner\":{\"inner\":null}}}}");
 }
 
 static void test_leaf_result_coercion(void **state)
@@ -252,19 +254,21 @@ static void test_null_propagation(void **state)
                         "\"Cannot return null for non-nullable field Obj.a.\",\"locations\":[{"
                         "\"line\":1,\"column\":17}],\"path\":[\"obj\",\"inner\",\"a\"]}]}");
     /* list of nullable objects: only the item becomes null; index in path */
-    assert_string_equal(run_q(f, "{ objs { a } }"),
-                        "{\"data\":{\"objs\":[{\"a\":\"1\"},null,{\"a\":\"3\"}]},\"errors\":[{"
-                        "\"message\":\"Cannot return null for non-nullable field Obj.a.\","
-                        "\"locations\":[{\"line\":1,\"column\":10}],\"path\":[\"objs\",1,\"a\"]}]}");
+    assert_string_equal(
+        run_q(f, "{ objs { a } }"),
+        "{\"data\":{\"objs\":[{\"a\":\"1\"},null,{\"a\":\"3\"}]},\"errors\":[{"
+        "\"message\":\"Cannot return null for non-nullable field Obj.a.\","
+        "\"locations\":[{\"line\":1,\"column\":10}],\"path\":[\"objs\",1,\"a\"]}]}");
     /* non-null list item null → the whole list null */
     assert_string_equal(run_v(f, "query($l: [Int]) { echoList(v: $l) }", "{l: [1, null]}"),
                         "{\"data\":{\"echoList\":[1,null]}}");
     /* resolver error with code and ext on a non-null root field → data null */
-    assert_string_equal(run_q(f, "{ fail failNN }"),
-                        "{\"data\":null,\"errors\":[{\"message\":\"failed fail\",\"locations\":[{"
-                        "\"line\":1,\"column\":3}],\"path\":[\"fail\"],\"extensions\":{\"code\":"
-                        "\"BOOM\"}},{\"message\":\"nope\",\"locations\":[{\"line\":1,\"column\":8}],"
-                        "\"path\":[\"failNN\"],\"extensions\":{\"code\":\"NOPE\",\"retry\":true}}]}");
+    assert_string_equal(
+        run_q(f, "{ fail failNN }"),
+        "{\"data\":null,\"errors\":[{\"message\":\"failed fail\",\"locations\":[{"
+        "\"line\":1,\"column\":3}],\"path\":[\"fail\"],\"extensions\":{\"code\":"
+        "\"BOOM\"}},{\"message\":\"nope\",\"locations\":[{\"line\":1,\"column\":8}],"
+        "\"path\":[\"failNN\"],\"extensions\":{\"code\":\"NOPE\",\"retry\":true}}]}");
     /* like graphql-js, fields after a synchronous non-null failure are not run */
     assert_string_equal(run_q(f, "{ failNN fail }"),
                         "{\"data\":null,\"errors\":[{\"message\":\"nope\",\"locations\":[{"
@@ -318,10 +322,8 @@ static void test_variable_coercion_edges(void **state)
 {
     fixture *f = *state;
     const char *qi = "query($v: Int) { echoInt(v: $v) }";
-    assert_string_equal(run_v(f, qi, "{v: 2147483647}"),
-                        "{\"data\":{\"echoInt\":2147483647}}");
-    assert_string_equal(run_v(f, qi, "{v: -2147483648}"),
-                        "{\"data\":{\"echoInt\":-2147483648}}");
+    assert_string_equal(run_v(f, qi, "{v: 2147483647}"), "{\"data\":{\"echoInt\":2147483647}}");
+    assert_string_equal(run_v(f, qi, "{v: -2147483648}"), "{\"data\":{\"echoInt\":-2147483648}}");
     assert_string_equal(run_v(f, qi, "{v: 1.0}"), "{\"data\":{\"echoInt\":1}}");
     assert_string_equal(run_v(f, qi, "{v: 2147483648}"),
                         "{\"errors\":[{\"message\":\"Variable \\\"$v\\\" got invalid value "
@@ -329,7 +331,7 @@ static void test_variable_coercion_edges(void **state)
                         "2147483648\",\"locations\":[{\"line\":1,\"column\":7}],\"extensions\":{"
                         "\"code\":\"BAD_USER_INPUT\"}}]}");
     assert_non_null(strstr(run_v(f, qi, "{v: -2147483649}"), "non 32-bit signed integer value: "
-                                                              "-2147483649"));
+                                                             "-2147483649"));
     assert_non_null(strstr(run_v(f, qi, "{v: 1.5}"),
                            "got invalid value 1.5; Int cannot represent non-integer value: 1.5"));
     assert_non_null(strstr(run_v(f, qi, "{v: \"abc\"}"),
@@ -376,9 +378,9 @@ static void test_variable_coercion_edges(void **state)
                         "\"TEAL\" does not exist in \"Color\" enum.");
     gql_exec_free(ex);
     /* DateTime: ISO-8601 only; JSON: anything */
-    assert_string_equal(run_v(f, "query($d: DateTime) { echoDate(v: $d) }",
-                              "{d: \"2026-11-26T16:05:08.123Z\"}"),
-                        "{\"data\":{\"echoDate\":\"2026-11-26T16:05:08.123Z\"}}");
+    assert_string_equal(
+        run_v(f, "query($d: DateTime) { echoDate(v: $d) }", "{d: \"2026-11-26T16:05:08.123Z\"}"),
+        "{\"data\":{\"echoDate\":\"2026-11-26T16:05:08.123Z\"}}");
     assert_non_null(strstr(run_v(f, "query($d: DateTime) { echoDate(v: $d) }", "{d: \"soon\"}"),
                            "got invalid value \\\"soon\\\""));
     assert_string_equal(run_v(f, "query($j: JSON) { echoJson(v: $j) }", "{j: 5}"),
@@ -395,7 +397,8 @@ static void test_variable_list_limit(void **state)
     for (uint32_t extra = 0; extra <= 1; extra++) {
         uint32_t len = GQL_MAX_VARIABLE_LIST + extra;
         gql_value *l = gql_list_new(&a, len);
-        for (uint32_t i = 0; i < len; i++) l->u.items[i] = gql_int(i);
+        for (uint32_t i = 0; i < len; i++)
+            l->u.items[i] = gql_int(i);
         gql_value *vars = gql_obj_new(&a, 1);
         gql_obj_set(vars, 0, "l", *l);
         gql_exec *ex = gql_exec_new(f->s, NULL);
@@ -443,7 +446,8 @@ static void test_wrong_service(void **state)
         run_full(f, "{ owned sent nn: owned }", NULL, NULL, "user", false),
         "{\"data\":{\"owned\":null,\"sent\":null,\"nn\":null},\"errors\":[{\"message\":\"Field "
         "\\\"sent\\\" is served by the sender service\",\"locations\":[{\"line\":1,\"column\":9}],"
-        "\"path\":[\"sent\"],\"extensions\":{\"code\":\"WRONG_SERVICE\",\"service\":\"sender\"}}]}");
+        "\"path\":[\"sent\"],\"extensions\":{\"code\":\"WRONG_SERVICE\",\"service\":\"sender\"}}]"
+        "}");
     /* no service: everything served */
     assert_string_equal(run_q(f, "{ owned sent }"), "{\"data\":{\"owned\":null,\"sent\":null}}");
 }
@@ -461,10 +465,9 @@ static void test_operation_selection(void **state)
     assert_string_equal(run_full(f, two, "C", NULL, NULL, false),
                         "{\"errors\":[{\"message\":\"Unknown operation named \\\"C\\\".\","
                         "\"extensions\":{\"code\":\"OPERATION_RESOLUTION_FAILURE\"}}]}");
-    assert_string_equal(run_full(f, "fragment F on Query { nn }", NULL, NULL, NULL, false) != NULL
-                            ? "ok"
-                            : "",
-                        "ok");
+    assert_string_equal(
+        run_full(f, "fragment F on Query { nn }", NULL, NULL, NULL, false) != NULL ? "ok" : "",
+        "ok");
     /* syntax errors are request errors */
     const char *r = run_q(f, "{ user { ");
     assert_non_null(strstr(r, "{\"errors\":[{\"message\":\"Syntax Error"));
@@ -479,7 +482,8 @@ static void test_async_parallel(void **state)
 {
     fixture *f = *state;
     nqueue = nstart = 0;
-    const char *q = "{ a: slow(n: 1) b: slow(n: 2) c: slowObj(n: 3) { a b } d: nn @skip(if: true) }";
+    const char *q =
+        "{ a: slow(n: 1) b: slow(n: 2) c: slowObj(n: 3) { a b } d: nn @skip(if: true) }";
     gql_exec *ex = gql_exec_new(f->s, NULL);
     assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
     int done = 0;
@@ -566,7 +570,7 @@ static void test_errors_below_null_dropped(void **state)
         assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
         int done = 0;
         assert_int_equal(gql_exec_run(ex, &f->root, NULL, on_done, &done), 0);
-        assert_int_equal(nqueue, 3); /* x, inner.y, slow */
+        assert_int_equal(nqueue, 3);         /* x, inner.y, slow */
         gql_ri_return(queue[0], gql_null()); /* x: non-null → pair null */
         if (order == 0) {
             gql_ri_return(queue[1], gql_null());
@@ -799,8 +803,8 @@ static void test_subscription_runs(void **state)
 static void test_introspection_gate(void **state)
 {
     fixture *f = *state;
-    const char *r = run_full(f, "{ __type(name: \"Color\") { name kind } }", NULL, NULL, NULL,
-                             false);
+    const char *r =
+        run_full(f, "{ __type(name: \"Color\") { name kind } }", NULL, NULL, NULL, false);
     assert_string_equal(r, "{\"data\":{\"__type\":{\"name\":\"Color\",\"kind\":\"ENUM\"}}}");
     r = run_full(f, "{ __schema { queryType { name } } }", NULL, NULL, NULL, false);
     assert_string_equal(r, "{\"data\":{\"__schema\":{\"queryType\":{\"name\":\"Query\"}}}}");
@@ -876,7 +880,8 @@ static void test_alloc_failures(void **state)
             int done = 0;
             if (rc == 0) {
                 assert_int_equal(gql_exec_run(ex, &f->root, NULL, on_done, &done), 0);
-                for (int i = 0; i < nqueue; i++) gql_ri_return(queue[i], gql_int(i));
+                for (int i = 0; i < nqueue; i++)
+                    gql_ri_return(queue[i], gql_int(i));
                 assert_int_equal(done, 1);
             } else {
                 if (rc != CD_ENOMEM) {
@@ -939,15 +944,16 @@ static void test_chat_schema(void **state)
     for (int i = 0; i < 20; i++) {
         char id[16];
         snprintf(id, sizeof id, "c%d", i);
-        gql_value t = lit(&a, "{id: \"c\", name: \"Chat\", description: null, chatType: \"group\","
-                              " participantIds: [\"u1\", \"u2\"], isActive: true, createdAt: "
-                              "\"2026-11-26T16:05:08.123Z\", updatedAt: \"2026-11-26T16:05:08.123Z\","
-                              " lastSeq: 41, unreadCount: 3, lastMessage: {id: \"m\", content: "
-                              "\"hello\", senderId: \"u1\", chatId: \"c\", isEdited: false, "
-                              "createdAt: \"2026-11-26T16:05:08.123Z\", seq: 41, type: \"text\", "
-                              "metadata: null, sender: {id: \"u1\", username: \"ann\", displayName:"
-                              " \"Ann\", isActive: true, createdAt: \"2026-11-26T16:05:08.123Z\", "
-                              "updatedAt: \"2026-11-26T16:05:08.123Z\"}}}");
+        gql_value t =
+            lit(&a, "{id: \"c\", name: \"Chat\", description: null, chatType: \"group\","
+                    " participantIds: [\"u1\", \"u2\"], isActive: true, createdAt: "
+                    "\"2026-11-26T16:05:08.123Z\", updatedAt: \"2026-11-26T16:05:08.123Z\","
+                    " lastSeq: 41, unreadCount: 3, lastMessage: {id: \"m\", content: "
+                    "\"hello\", senderId: \"u1\", chatId: \"c\", isEdited: false, "
+                    "createdAt: \"2026-11-26T16:05:08.123Z\", seq: 41, type: \"text\", "
+                    "metadata: null, sender: {id: \"u1\", username: \"ann\", displayName:"
+                    " \"Ann\", isActive: true, createdAt: \"2026-11-26T16:05:08.123Z\", "
+                    "updatedAt: \"2026-11-26T16:05:08.123Z\"}}}");
         t.u.fields[0].value = gql_str_dup(&a, id, strlen(id));
         chats->u.items[i] = t;
     }
@@ -982,8 +988,7 @@ static void test_chat_schema(void **state)
         gql_exec_free(ex);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    fprintf(stderr, "chat list (1 chat, %u bytes): %.2f us per cached execution\n",
-            (unsigned)b.len,
+    fprintf(stderr, "chat list (1 chat, %u bytes): %.2f us per cached execution\n", (unsigned)b.len,
             ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 1e3 / iters);
     for (int it = 0; it < iters + 1; it++) {
         if (it == 1) clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -119,10 +119,12 @@ static void test_rejections(void **state)
         {"1e+", "Unexpected end of JSON input (expected digit in exponent) at byte offset 3"},
         {"-", "Unexpected end of JSON input (expected digit) at byte offset 1"},
         {"+1", "Unexpected character '+' (expected a value) at byte offset 0"},
-        {"0x10", "Unexpected character 'x' (unexpected data after the JSON value) at byte offset 1"},
+        {"0x10",
+         "Unexpected character 'x' (unexpected data after the JSON value) at byte offset 1"},
         {"NaN", "Unexpected character 'N' (expected a value) at byte offset 0"},
         {"tru", "Unexpected character 't' (expected a value) at byte offset 0"},
-        {"nulls", "Unexpected character 's' (unexpected data after the JSON value) at byte offset 4"},
+        {"nulls",
+         "Unexpected character 's' (unexpected data after the JSON value) at byte offset 4"},
         {"\"abc", "Unterminated string at byte offset 4"},
         {"\"a\nb\"", "Control character in string at byte offset 2"},
         {"\"a\tb\"", "Control character in string at byte offset 2"},
@@ -135,8 +137,10 @@ static void test_rejections(void **state)
         {"\"\xff\"", "Invalid UTF-8 in string at byte offset 1"},
         {"\"\xed\xa0\x80\"", "Invalid UTF-8 in string at byte offset 1"},
         {"\"\xc3\"", "Invalid UTF-8 in string at byte offset 1"},
-        {"[1] x", "Unexpected character 'x' (unexpected data after the JSON value) at byte offset 4"},
-        {"{} {}", "Unexpected character '{' (unexpected data after the JSON value) at byte offset 3"},
+        {"[1] x",
+         "Unexpected character 'x' (unexpected data after the JSON value) at byte offset 4"},
+        {"{} {}",
+         "Unexpected character '{' (unexpected data after the JSON value) at byte offset 3"},
         {"\xef\xbb\xbf{}", "Unexpected byte 0xEF (expected a value) at byte offset 0"},
         {"[\x01]", "Unexpected byte 0x01 (expected a value) at byte offset 1"},
         {"{\"a\":1,\"k\\u0000x\":2}", "NUL character in object key at byte offset 7"},
@@ -167,9 +171,11 @@ static void test_rejections(void **state)
 static char *nested(unsigned n, char open, char close)
 {
     char *s = malloc(2 * n + 2);
-    for (unsigned i = 0; i < n; i++) s[i] = open;
+    for (unsigned i = 0; i < n; i++)
+        s[i] = open;
     s[n] = '1';
-    for (unsigned i = 0; i < n; i++) s[n + 1 + i] = close;
+    for (unsigned i = 0; i < n; i++)
+        s[n + 1 + i] = close;
     s[2 * n + 1] = '\0';
     return s;
 }
@@ -195,14 +201,16 @@ static void test_depth_limit(void **state)
         for (unsigned i = 0; i < GQL_JSON_MAX_DEPTH + extra; i++)
             o += (size_t)snprintf(buf + o, sizeof buf - o, "{\"a\":");
         buf[o++] = '1';
-        for (unsigned i = 0; i < GQL_JSON_MAX_DEPTH + extra; i++) buf[o++] = '}';
+        for (unsigned i = 0; i < GQL_JSON_MAX_DEPTH + extra; i++)
+            buf[o++] = '}';
         buf[o] = '\0';
         assert_int_equal(parse(&a, buf, &v, err, sizeof err), extra ? CD_ELIMIT : 0);
     }
     /* siblings do not add up */
     size_t o = 0;
     buf[o++] = '[';
-    for (int i = 0; i < 300; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%s[]", i ? "," : "");
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s[]", i ? "," : "");
     buf[o++] = ']';
     buf[o] = '\0';
     assert_int_equal(parse(&a, buf, &v, err, sizeof err), 0);
@@ -265,7 +273,7 @@ static void test_duplicate_keys(void **state)
     for (int i = 0; i < 20; i++) {
         char k[8];
         snprintf(k, sizeof k, "k%d", i);
-        assert_string_equal(v.u.fields[i].name, k);    /* first position */
+        assert_string_equal(v.u.fields[i].name, k);        /* first position */
         assert_int_equal(v.u.fields[i].value.u.i, i + 20); /* last value */
     }
     assert_int_equal(parse(&a, "{\"x\":1,\"x\":[2],\"y\":3,\"x\":4}", &v, err, sizeof err), 0);
@@ -315,7 +323,10 @@ static void test_writer(void **state)
     assert_string_equal(write_json(&v), "-9223372036854775808");
 
     /* invalid UTF-8 becomes U+FFFD; separators are escaped */
-    v = gql_str_ref("a\xff" "b\xe2\x80\xa9" "c\xc3", 8);
+    v = gql_str_ref("a\xff"
+                    "b\xe2\x80\xa9"
+                    "c\xc3",
+                    8);
     assert_string_equal(write_json(&v), "\"a\\ufffdb\\u2029c\\ufffd\"");
     v = gql_str_ref("\xff\xc3\xa9x\xe2\x80\xa8\xc3\xa9", 9); /* valid text after a bad byte */
     assert_string_equal(write_json(&v), "\"\\ufffd\xc3\xa9x\\u2028\xc3\xa9\"");
@@ -353,9 +364,11 @@ static void test_json_oom(void **state)
     /* big enough to grow the scratch stack and the dedup table */
     char buf[8192];
     size_t o = (size_t)snprintf(buf, sizeof buf, "{\"list\":[");
-    for (int i = 0; i < 400; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%s\"s%d\"", i ? "," : "", i);
+    for (int i = 0; i < 400; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, "%s\"s%d\"", i ? "," : "", i);
     o += (size_t)snprintf(buf + o, sizeof buf - o, "]");
-    for (int i = 0; i < 30; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, ",\"k%d\":{\"x\\n\":%d.5}", i % 15, i);
+    for (int i = 0; i < 30; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, ",\"k%d\":{\"x\\n\":%d.5}", i % 15, i);
     o += (size_t)snprintf(buf + o, sizeof buf - o, "}");
     long n;
     int failures = 0;
@@ -403,7 +416,8 @@ static void test_constructors(void **state)
     gql_value *l = gql_list_new(&a, 3);
     assert_int_equal(l->kind, GQL_V_LIST);
     assert_int_equal(l->len, 3);
-    for (int i = 0; i < 3; i++) assert_int_equal(l->u.items[i].kind, GQL_V_NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(l->u.items[i].kind, GQL_V_NULL);
     gql_value *e = gql_list_new(&a, 0);
     assert_int_equal(e->len, 0);
     gql_value *o = gql_obj_new(&a, 2);
@@ -438,8 +452,9 @@ static void test_equal_and_clone(void **state)
     const char *doc = "{\"a\":[1,2.5,\"s\",null,true,{\"b\":\"c\"}],\"d\":{}}";
     assert_int_equal(parse(&a, doc, &x, err, sizeof err), 0);
     /* same members, other order: equal */
-    assert_int_equal(parse(&a, "{\"d\":{},\"a\":[1,2.5,\"s\",null,true,{\"b\":\"c\"}]}", &y, err,
-                           sizeof err), 0);
+    assert_int_equal(
+        parse(&a, "{\"d\":{},\"a\":[1,2.5,\"s\",null,true,{\"b\":\"c\"}]}", &y, err, sizeof err),
+        0);
     assert_true(gql_value_equal(&x, &y));
     static const char *const differ[] = {
         "{\"a\":[1,2.5,\"s\",null,true,{\"b\":\"C\"}],\"d\":{}}",
@@ -501,12 +516,9 @@ static void test_equal_and_clone(void **state)
 int main(void)
 {
     const struct CMUnitTest json_tests[] = {
-        cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_rejections),
-        cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_numbers_and_strings),
-        cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_round_trips),    cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_depth_limit),    cmocka_unit_test(test_numbers_and_strings),
+        cmocka_unit_test(test_duplicate_keys), cmocka_unit_test(test_writer),
         cmocka_unit_test(test_json_oom),
     };
     const struct CMUnitTest value_tests[] = {

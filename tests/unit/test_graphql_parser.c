@@ -19,10 +19,10 @@
 #include "core/core.h"
 #include "graphql/ast.h"
 
-#define LOC(l, line_, col_)                                                                       \
-    do {                                                                                          \
-        assert_int_equal((l).line, line_);                                                        \
-        assert_int_equal((l).col, col_);                                                          \
+#define LOC(l, line_, col_)                                                                        \
+    do {                                                                                           \
+        assert_int_equal((l).line, line_);                                                         \
+        assert_int_equal((l).col, col_);                                                           \
     } while (0)
 
 static char *print_val(const gql_value *v)
@@ -343,7 +343,7 @@ static void test_sdl_kitchen_sink(void **state)
     LOC(xs->loc, 23, 1);
     assert_string_equal(xs->root[GQL_OP_SUBSCRIPTION], "Sub");
     static const uint8_t kinds[] = {GQL_T_SCALAR, GQL_T_OBJECT, GQL_T_INTERFACE,
-                                    GQL_T_UNION, GQL_T_ENUM, GQL_T_INPUT_OBJECT};
+                                    GQL_T_UNION,  GQL_T_ENUM,   GQL_T_INPUT_OBJECT};
     for (int i = 0; i < 6; i++) {
         assert_int_equal(d->defs[11 + i].kind, GQL_DEF_TYPE);
         assert_true(d->defs[11 + i].u.type->extension);
@@ -354,7 +354,8 @@ static void test_sdl_kitchen_sink(void **state)
     assert_string_equal(d->defs[14].u.type->members[0], "Photo");
     assert_string_equal(d->defs[15].u.type->values[0].name, "TABLET");
     assert_string_equal(d->defs[16].u.type->input_fields[0].name, "c");
-    for (int i = 0; i < GQL_DL_COUNT; i++) assert_non_null(gql_dir_loc_names[i]);
+    for (int i = 0; i < GQL_DL_COUNT; i++)
+        assert_non_null(gql_dir_loc_names[i]);
     assert_string_equal(gql_dir_loc_names[GQL_DL_INPUT_FIELD_DEFINITION], "INPUT_FIELD_DEFINITION");
     cd_arena_free(&a);
 }
@@ -529,9 +530,11 @@ static const parse_case reference_cases[] = {
     {"query Foo", 9, "Syntax Error: Expected \042{\042, found <EOF>. @1:10"},
     {"query Foo {", 11, "Syntax Error: Expected Name, found <EOF>. @1:12"},
     {"query Foo($a: Int = 1 @d) { a }", 31, "ok 1"},
-    {"query ($a: Int = $b) { a }", 26, "Syntax Error: Unexpected variable \042$b\042 in constant value. @1:18"},
+    {"query ($a: Int = $b) { a }", 26,
+     "Syntax Error: Unexpected variable \042$b\042 in constant value. @1:18"},
     {"query ($a: [Int!]! = [1,2]) { a(x: $a) }", 40, "ok 1"},
-    {"{ a(x: 1, y: 1.5, z: \042s\042, w: true, v: null, u: ENUM, t: [1, [2]], s: {a: {b: 1}}) }", 83, "ok 1"},
+    {"{ a(x: 1, y: 1.5, z: \042s\042, w: true, v: null, u: ENUM, t: [1, [2]], s: {a: {b: 1}}) }",
+     83, "ok 1"},
     {"{ ...Frag ...on T { a } ... { b } ... @skip(if: true) { c } }", 61, "ok 1"},
     {"fragment on on T { a }", 22, "Syntax Error: Unexpected Name \042on\042. @1:10"},
     {"fragment F on T { a }", 21, "ok 1"},
@@ -543,9 +546,12 @@ static const parse_case reference_cases[] = {
     {"mutation { a }", 14, "ok 1"},
     {"subscription S { a }", 20, "ok 1"},
     {"notakeyword { a }", 17, "Syntax Error: Unexpected Name \042notakeyword\042. @1:1"},
-    {"\042desc\042 { a }", 12, "Syntax Error: Unexpected description, descriptions are not supported on shorthand queries. @1:1"},
+    {"\042desc\042 { a }", 12,
+     "Syntax Error: Unexpected description, descriptions are not supported on shorthand queries. "
+     "@1:1"},
     {"\042desc\042 query { a }", 18, "ok 1"},
-    {"\042desc\042 extend type A { a: Int }", 31, "Syntax Error: Unexpected description, only GraphQL definitions support descriptions. @1:1"},
+    {"\042desc\042 extend type A { a: Int }", 31,
+     "Syntax Error: Unexpected description, only GraphQL definitions support descriptions. @1:1"},
     {"\042desc\042 type A { a: Int }", 24, "ok 1"},
     {"type A implements & B & C @d { a(x: Int = 1 @e): [String!]! @f }", 64, "ok 1"},
     {"type A implements B C { a: Int }", 32, "Syntax Error: Unexpected Name \042C\042. @1:21"},
@@ -554,17 +560,21 @@ static const parse_case reference_cases[] = {
     {"union U @d", 10, "ok 1"},
     {"union U =", 9, "Syntax Error: Expected Name, found <EOF>. @1:10"},
     {"enum E { A B }", 14, "ok 1"},
-    {"enum E { true }", 15, "Syntax Error: Name \042true\042 is reserved and cannot be used for an enum value. @1:10"},
-    {"enum E { null }", 15, "Syntax Error: Name \042null\042 is reserved and cannot be used for an enum value. @1:10"},
+    {"enum E { true }", 15,
+     "Syntax Error: Name \042true\042 is reserved and cannot be used for an enum value. @1:10"},
+    {"enum E { null }", 15,
+     "Syntax Error: Name \042null\042 is reserved and cannot be used for an enum value. @1:10"},
     {"enum E { A B C } ", 17, "ok 1"},
     {"input I { a: Int = 1, b: [I!] = [{a: 1}] }", 42, "ok 1"},
-    {"input I { a: Int = $x }", 23, "Syntax Error: Unexpected variable \042$x\042 in constant value. @1:20"},
+    {"input I { a: Int = $x }", 23,
+     "Syntax Error: Unexpected variable \042$x\042 in constant value. @1:20"},
     {"scalar S @d(a: 1)", 17, "ok 1"},
     {"scalar S", 8, "ok 1"},
     {"directive @d(a: Int) repeatable on FIELD | QUERY", 48, "ok 1"},
     {"directive @d on | FIELD", 23, "ok 1"},
     {"directive @d on FOO", 19, "Syntax Error: Unexpected Name \042FOO\042. @1:17"},
-    {"directive @d FIELD", 18, "Syntax Error: Expected \042on\042, found Name \042FIELD\042. @1:14"},
+    {"directive @d FIELD", 18,
+     "Syntax Error: Expected \042on\042, found Name \042FIELD\042. @1:14"},
     {"directive d on FIELD", 20, "Syntax Error: Expected \042@\042, found Name \042d\042. @1:11"},
     {"schema { query: Q mutation: M }", 31, "ok 1"},
     {"schema { }", 10, "Syntax Error: Expected Name, found \042}\042. @1:10"},
@@ -591,9 +601,11 @@ static const parse_case reference_cases[] = {
     {"{ a(x: 01) }", 12, "Syntax Error: Invalid number, unexpected digit after 0: \0421\042. @1:9"},
     {"{ a(x: 1.) }", 12, "Syntax Error: Invalid number, expected digit but got: \042)\042. @1:10"},
     {"{ a(x: 1e) }", 12, "Syntax Error: Invalid number, expected digit but got: \042)\042. @1:10"},
-    {"{ a(x: 1.e1) }", 14, "Syntax Error: Invalid number, expected digit but got: \042e\042. @1:10"},
+    {"{ a(x: 1.e1) }", 14,
+     "Syntax Error: Invalid number, expected digit but got: \042e\042. @1:10"},
     {"{ a(x: 1a) }", 12, "Syntax Error: Invalid number, expected digit but got: \042a\042. @1:9"},
-    {"{ a(x: 1.5a) }", 14, "Syntax Error: Invalid number, expected digit but got: \042a\042. @1:11"},
+    {"{ a(x: 1.5a) }", 14,
+     "Syntax Error: Invalid number, expected digit but got: \042a\042. @1:11"},
     {"{ a(x: -) }", 11, "Syntax Error: Invalid number, expected digit but got: \042)\042. @1:9"},
     {"{ a(x: -a) }", 12, "Syntax Error: Invalid number, expected digit but got: \042a\042. @1:9"},
     {"{ a(x: 1_) }", 12, "Syntax Error: Invalid number, expected digit but got: \042_\042. @1:9"},
@@ -603,44 +615,64 @@ static const parse_case reference_cases[] = {
     {"{ a(x: 1E-5) }", 14, "ok 1"},
     {"{ a(x: .5) }", 12, "Syntax Error: Unexpected character: \042.\042. @1:8"},
     {"{ a(x: 1..) }", 13, "Syntax Error: Invalid number, expected digit but got: \042.\042. @1:10"},
-    {"{ a(x: 1.5.5) }", 15, "Syntax Error: Invalid number, expected digit but got: \042.\042. @1:11"},
+    {"{ a(x: 1.5.5) }", 15,
+     "Syntax Error: Invalid number, expected digit but got: \042.\042. @1:11"},
     {"{ a(x: \042unterminated) }", 23, "Syntax Error: Unterminated string. @1:24"},
     {"{ a(x: \042a\012b\042) }", 15, "Syntax Error: Unterminated string. @1:10"},
-    {"{ a(x: \042\134x\042) }", 14, "Syntax Error: Invalid character escape sequence: \042\134x\042. @1:9"},
-    {"{ a(x: \042\134u12\042) }", 16, "Syntax Error: Invalid Unicode escape sequence: \042\134u12\042)\042. @1:9"},
-    {"{ a(x: \042\134u{}\042) }", 16, "Syntax Error: Invalid Unicode escape sequence: \042\134u{}\042. @1:9"},
-    {"{ a(x: \042\134u{110000}\042) }", 22, "Syntax Error: Invalid Unicode escape sequence: \042\134u{110000}\042. @1:9"},
-    {"{ a(x: \042\134u{FFFFFFFFF}\042) }", 25, "Syntax Error: Invalid Unicode escape sequence: \042\134u{FFFFFFFF\042. @1:9"},
-    {"{ a(x: \042\134uD800\042) }", 18, "Syntax Error: Invalid Unicode escape sequence: \042\134uD800\042. @1:9"},
-    {"{ a(x: \042\134uD800\134u0041\042) }", 24, "Syntax Error: Invalid Unicode escape sequence: \042\134uD800\042. @1:9"},
+    {"{ a(x: \042\134x\042) }", 14,
+     "Syntax Error: Invalid character escape sequence: \042\134x\042. @1:9"},
+    {"{ a(x: \042\134u12\042) }", 16,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u12\042)\042. @1:9"},
+    {"{ a(x: \042\134u{}\042) }", 16,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u{}\042. @1:9"},
+    {"{ a(x: \042\134u{110000}\042) }", 22,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u{110000}\042. @1:9"},
+    {"{ a(x: \042\134u{FFFFFFFFF}\042) }", 25,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u{FFFFFFFF\042. @1:9"},
+    {"{ a(x: \042\134uD800\042) }", 18,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134uD800\042. @1:9"},
+    {"{ a(x: \042\134uD800\134u0041\042) }", 24,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134uD800\042. @1:9"},
     {"{ a(x: \042\134uD83D\134uDE00\042) }", 24, "ok 1"},
-    {"{ a(x: \042\134uDE00\042) }", 18, "Syntax Error: Invalid Unicode escape sequence: \042\134uDE00\042. @1:9"},
+    {"{ a(x: \042\134uDE00\042) }", 18,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134uDE00\042. @1:9"},
     {"{ a(x: \042\134u{1F600}\042) }", 21, "ok 1"},
-    {"{ a(x: \042\134u{D800}\042) }", 20, "Syntax Error: Invalid Unicode escape sequence: \042\134u{D800}\042. @1:9"},
+    {"{ a(x: \042\134u{D800}\042) }", 20,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u{D800}\042. @1:9"},
     {"{ a(x: \042\134u{0}\042) }", 17, "ok 1"},
     {"{ a(x: \042\134u{00000041}\042) }", 24, "ok 1"},
-    {"{ a(x: \042\134u{000000041}\042) }", 25, "Syntax Error: Invalid Unicode escape sequence: \042\134u{000000041\042. @1:9"},
-    {"{ a(x: \042\134u{7FFFFFFF}\042) }", 24, "Syntax Error: Invalid Unicode escape sequence: \042\134u{7FFFFFFF}\042. @1:9"},
+    {"{ a(x: \042\134u{000000041}\042) }", 25,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u{000000041\042. @1:9"},
+    {"{ a(x: \042\134u{7FFFFFFF}\042) }", 24,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u{7FFFFFFF}\042. @1:9"},
     {"{ a(x: \042\134", 9, "Syntax Error: Invalid character escape sequence: \042\134\042. @1:9"},
     {"{ a(x: \042\134u", 10, "Syntax Error: Invalid Unicode escape sequence: \042\134u\042. @1:9"},
-    {"{ a(x: \042\134u{", 11, "Syntax Error: Invalid Unicode escape sequence: \042\134u{\042. @1:9"},
+    {"{ a(x: \042\134u{", 11,
+     "Syntax Error: Invalid Unicode escape sequence: \042\134u{\042. @1:9"},
     {"{ a(x: \042\042\042abc) }", 16, "Syntax Error: Unterminated string. @1:17"},
     {"{ a(x: \042\042\042a\134\042\042\042b\042\042\042) }", 22, "ok 1"},
-    {"{ a(x: 'x') }", 13, "Syntax Error: Unexpected single quote character ('), did you mean to use a double quote (\042)\077 @1:8"},
+    {"{ a(x: 'x') }", 13,
+     "Syntax Error: Unexpected single quote character ('), did you mean to use a double quote "
+     "(\042)\077 @1:8"},
     {"{ a \077 }", 7, "Syntax Error: Unexpected character: \042\077\042. @1:5"},
     {"{ a . }", 7, "Syntax Error: Unexpected character: \042.\042. @1:5"},
     {"{ a .. }", 8, "Syntax Error: Unexpected character: \042.\042. @1:5"},
     {"{ a(x: \042\303\251\042) }", 14, "ok 1"},
-    {"# comment \303\251\012{ a \303\251 }", 21, "Syntax Error: Unexpected character: U+00E9. @2:5"},
+    {"# comment \303\251\012{ a \303\251 }", 21,
+     "Syntax Error: Unexpected character: U+00E9. @2:5"},
     {"{ a \302\240 }", 8, "Syntax Error: Unexpected character: U+00A0. @1:5"},
-    {"{ a\015\012 b \015 c # x\015\012 ! }", 21, "Syntax Error: Expected Name, found \042!\042. @4:2"},
+    {"{ a\015\012 b \015 c # x\015\012 ! }", 21,
+     "Syntax Error: Expected Name, found \042!\042. @4:2"},
     {"\357\273\277{ a }", 8, "ok 1"},
     {"{ \357\273\277 a ! }", 11, "Syntax Error: Expected Name, found \042!\042. @1:7"},
     {"{ a\007 }", 6, "Syntax Error: Unexpected character: U+0007. @1:4"},
-    {"{ \042\042\042\012  block\012  \303\251\012\042\042\042 ! }", 26, "Syntax Error: Expected Name, found BlockString \042block\012\303\251\042. @1:3"},
-    {"{ a(x: \042\042\042\012 x \042\042\042 ) ! }", 23, "Syntax Error: Expected Name, found \042!\042. @2:10"},
+    {"{ \042\042\042\012  block\012  \303\251\012\042\042\042 ! }", 26,
+     "Syntax Error: Expected Name, found BlockString \042block\012\303\251\042. @1:3"},
+    {"{ a(x: \042\042\042\012 x \042\042\042 ) ! }", 23,
+     "Syntax Error: Expected Name, found \042!\042. @2:10"},
     {"query Q($a: Int) @dir { a }", 27, "ok 1"},
-    {"query Q($a Int) { a }", 21, "Syntax Error: Expected \042:\042, found Name \042Int\042. @1:12"},
+    {"query Q($a Int) { a }", 21,
+     "Syntax Error: Expected \042:\042, found Name \042Int\042. @1:12"},
     {"query Q(a: Int) { a }", 21, "Syntax Error: Expected \042$\042, found Name \042a\042. @1:9"},
     {"query Q() { a }", 15, "Syntax Error: Expected \042$\042, found \042)\042. @1:9"},
     {"{ a @ }", 7, "Syntax Error: Expected Name, found \042}\042. @1:7"},
@@ -655,13 +687,18 @@ static const parse_case reference_cases[] = {
     {"{ a } { b }", 11, "ok 2"},
     {"{ a } }", 7, "Syntax Error: Unexpected \042}\042. @1:7"},
     {"fragment F on T @d(a: $x) { a }", 31, "ok 1"},
-    {"type T { a(x: Int = $v): Int }", 30, "Syntax Error: Unexpected variable \042$v\042 in constant value. @1:21"},
-    {"type T { a: Int @d(x: $v) }", 27, "Syntax Error: Unexpected variable \042$v\042 in constant value. @1:23"},
+    {"type T { a(x: Int = $v): Int }", 30,
+     "Syntax Error: Unexpected variable \042$v\042 in constant value. @1:21"},
+    {"type T { a: Int @d(x: $v) }", 27,
+     "Syntax Error: Unexpected variable \042$v\042 in constant value. @1:23"},
     {"{ a(x: $) }", 11, "Syntax Error: Expected Name, found \042)\042. @1:9"},
     {"query($a: Int = $ ) {a}", 23, "Syntax Error: Unexpected \042$\042. @1:17"},
-    {"query($a: Int = [$b]) {a}", 25, "Syntax Error: Unexpected variable \042$b\042 in constant value. @1:18"},
-    {"query($a: Int = {a: $b}) {a}", 28, "Syntax Error: Unexpected variable \042$b\042 in constant value. @1:21"},
-    {"query($a: Int @d(x: $y)) {a}", 28, "Syntax Error: Unexpected variable \042$y\042 in constant value. @1:21"},
+    {"query($a: Int = [$b]) {a}", 25,
+     "Syntax Error: Unexpected variable \042$b\042 in constant value. @1:18"},
+    {"query($a: Int = {a: $b}) {a}", 28,
+     "Syntax Error: Unexpected variable \042$b\042 in constant value. @1:21"},
+    {"query($a: Int @d(x: $y)) {a}", 28,
+     "Syntax Error: Unexpected variable \042$y\042 in constant value. @1:21"},
     {"type T", 6, "ok 1"},
     {"type T {}", 9, "Syntax Error: Expected Name, found \042}\042. @1:9"},
     {"type T { }", 10, "Syntax Error: Expected Name, found \042}\042. @1:10"},
@@ -723,7 +760,8 @@ static void test_messages_without_nul(void **state)
     gql_syntax_error err;
     static const char q1[] = "{ \"a\\u0000b\" }";
     assert_int_equal(gql_parse(&a, q1, sizeof q1 - 1, &d, &err), CD_EBAD);
-    assert_string_equal(err.message, "Syntax Error: Expected Name, found String \"a\xEF\xBF\xBD" "b\".");
+    assert_string_equal(err.message, "Syntax Error: Expected Name, found String \"a\xEF\xBF\xBD"
+                                     "b\".");
     static const char q2[] = "{ a(x: \"\\u{0\0\") }";
     assert_int_equal(gql_parse(&a, q2, sizeof q2 - 1, &d, &err), CD_EBAD);
     assert_string_equal(err.message,
@@ -731,7 +769,8 @@ static void test_messages_without_nul(void **state)
     /* a 300-byte string of 2-byte characters: cut before 200 bytes, whole chars */
     char q3[400];
     size_t o = (size_t)snprintf(q3, sizeof q3, "{ \"");
-    for (int i = 0; i < 150; i++) o += (size_t)snprintf(q3 + o, sizeof q3 - o, "\xC3\xA9");
+    for (int i = 0; i < 150; i++)
+        o += (size_t)snprintf(q3 + o, sizeof q3 - o, "\xC3\xA9");
     o += (size_t)snprintf(q3 + o, sizeof q3 - o, "\" }");
     assert_int_equal(gql_parse(&a, q3, o, &d, &err), CD_EBAD);
     const char *open = strchr(err.message, '"');
@@ -763,7 +802,8 @@ static char *nested_selections(unsigned n, size_t *len)
         s[o++] = '{';
         s[o++] = 'a';
     }
-    for (unsigned i = 0; i < n; i++) s[o++] = '}';
+    for (unsigned i = 0; i < n; i++)
+        s[o++] = '}';
     s[o] = '\0';
     *len = o;
     return s;
@@ -779,8 +819,8 @@ static void test_limit_depth(void **state)
     free(s);
     s = nested_selections(GQL_MAX_PARSE_DEPTH + 1, &len);
     assert_int_equal(parse_str(s, len, &err), CD_ELIMIT);
-    assert_string_equal(err.message,
-                        "Syntax Error: Document nesting is deeper than 64 levels. Parsing aborted.");
+    assert_string_equal(
+        err.message, "Syntax Error: Document nesting is deeper than 64 levels. Parsing aborted.");
     LOC(err.loc, 1, 2 * GQL_MAX_PARSE_DEPTH + 1);
     free(s);
 
@@ -789,8 +829,10 @@ static void test_limit_depth(void **state)
     for (unsigned extra = 0; extra < 2; extra++) {
         unsigned n = GQL_MAX_PARSE_DEPTH - 1 + extra;
         size_t o = (size_t)snprintf(buf, sizeof buf, "{ f(x: ");
-        for (unsigned i = 0; i < n; i++) buf[o++] = '[';
-        for (unsigned i = 0; i < n; i++) buf[o++] = ']';
+        for (unsigned i = 0; i < n; i++)
+            buf[o++] = '[';
+        for (unsigned i = 0; i < n; i++)
+            buf[o++] = ']';
         o += (size_t)snprintf(buf + o, sizeof buf - o, ") }");
         assert_int_equal(parse_str(buf, o, &err), extra ? CD_ELIMIT : 0);
     }
@@ -798,9 +840,11 @@ static void test_limit_depth(void **state)
     for (unsigned extra = 0; extra < 2; extra++) {
         unsigned n = GQL_MAX_PARSE_DEPTH - 1 + extra;
         size_t o = (size_t)snprintf(buf, sizeof buf, "{ f(x: ");
-        for (unsigned i = 0; i < n; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "{a:");
+        for (unsigned i = 0; i < n; i++)
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "{a:");
         o += (size_t)snprintf(buf + o, sizeof buf - o, "1");
-        for (unsigned i = 0; i < n; i++) buf[o++] = '}';
+        for (unsigned i = 0; i < n; i++)
+            buf[o++] = '}';
         o += (size_t)snprintf(buf + o, sizeof buf - o, ") }");
         assert_int_equal(parse_str(buf, o, &err), extra ? CD_ELIMIT : 0);
     }
@@ -808,9 +852,11 @@ static void test_limit_depth(void **state)
     for (unsigned extra = 0; extra < 2; extra++) {
         unsigned n = GQL_MAX_PARSE_DEPTH + extra;
         size_t o = (size_t)snprintf(buf, sizeof buf, "query($v: ");
-        for (unsigned i = 0; i < n; i++) buf[o++] = '[';
+        for (unsigned i = 0; i < n; i++)
+            buf[o++] = '[';
         o += (size_t)snprintf(buf + o, sizeof buf - o, "Int");
-        for (unsigned i = 0; i < n; i++) buf[o++] = ']';
+        for (unsigned i = 0; i < n; i++)
+            buf[o++] = ']';
         o += (size_t)snprintf(buf + o, sizeof buf - o, ") { a }");
         assert_int_equal(parse_str(buf, o, &err), extra ? CD_ELIMIT : 0);
     }
@@ -818,8 +864,10 @@ static void test_limit_depth(void **state)
     for (unsigned extra = 0; extra < 2; extra++) {
         unsigned n = GQL_MAX_PARSE_DEPTH + extra;
         size_t o = 0;
-        for (unsigned i = 0; i < n; i++) buf[o++] = '[';
-        for (unsigned i = 0; i < n; i++) buf[o++] = ']';
+        for (unsigned i = 0; i < n; i++)
+            buf[o++] = '[';
+        for (unsigned i = 0; i < n; i++)
+            buf[o++] = ']';
         cd_arena a;
         cd_arena_init(&a, 0);
         gql_value v;
@@ -895,7 +943,8 @@ static void test_oom_every_allocation(void **state)
     size_t cap = sizeof kitchen_sink + sizeof sdl_kitchen_sink + 8192;
     char *doc = malloc(cap);
     size_t o = (size_t)snprintf(doc, cap, "%s%s{", kitchen_sink, sdl_kitchen_sink);
-    for (int i = 0; i < 300; i++) o += (size_t)snprintf(doc + o, cap - o, " f%d", i);
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(doc + o, cap - o, " f%d", i);
     o += (size_t)snprintf(doc + o, cap - o, " }");
     long n;
     int failures = 0;

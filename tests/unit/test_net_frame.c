@@ -37,7 +37,8 @@ static size_t mkframe(uint8_t *out, uint8_t b0, bool mask, const void *payload, 
         out[o++] = (uint8_t)len;
     } else {
         out[o++] = m | 127;
-        for (int i = 0; i < 8; i++) out[o++] = (uint8_t)(len >> (56 - 8 * i));
+        for (int i = 0; i < 8; i++)
+            out[o++] = (uint8_t)(len >> (56 - 8 * i));
     }
     static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
     if (mask) {
@@ -56,7 +57,8 @@ static size_t mkframe(uint8_t *out, uint8_t b0, bool mask, const void *payload, 
 static void check_size(size_t len)
 {
     uint8_t *payload = malloc(len + 1);
-    for (size_t i = 0; i < len; i++) payload[i] = (uint8_t)('a' + i % 26);
+    for (size_t i = 0; i < len; i++)
+        payload[i] = (uint8_t)('a' + i % 26);
     uint8_t *buf = malloc(len + 32);
     size_t n = mkframe(buf, 0x82, true, payload, len);
     size_t want_hl = 2 + (len > 125 ? (len > 0xFFFF ? 8 : 2) : 0) + 4;
@@ -80,7 +82,8 @@ static void test_frame_edge_sizes(void **state)
 {
     (void)state;
     size_t sizes[] = {0, 1, 125, 126, 127, 65535, 65536, 100000};
-    for (size_t i = 0; i < CD_ARRAY_LEN(sizes); i++) check_size(sizes[i]);
+    for (size_t i = 0; i < CD_ARRAY_LEN(sizes); i++)
+        check_size(sizes[i]);
 }
 
 static int parse_err(const uint8_t *bytes, size_t n, bool require_mask, uint64_t max)
@@ -206,10 +209,13 @@ static void test_utf8(void **state)
 static void test_close_codes(void **state)
 {
     (void)state;
-    int good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999};
+    int good[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
+                  1010, 1011, 1012, 1013, 1014, 3000, 4999};
     int bad[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535};
-    for (size_t i = 0; i < CD_ARRAY_LEN(good); i++) assert_true(ws_close_code_valid(good[i]));
-    for (size_t i = 0; i < CD_ARRAY_LEN(bad); i++) assert_false(ws_close_code_valid(bad[i]));
+    for (size_t i = 0; i < CD_ARRAY_LEN(good); i++)
+        assert_true(ws_close_code_valid(good[i]));
+    for (size_t i = 0; i < CD_ARRAY_LEN(bad); i++)
+        assert_false(ws_close_code_valid(bad[i]));
 }
 
 /* ---- ws_rx ---- */
@@ -232,8 +238,10 @@ static int lg_msg(void *arg, bool is_text, const char *data, size_t len)
 {
     rx_log *l = arg;
     assert_int_equal(data[len], 0);
-    if (is_text && len < 200) logf_(l, "T:%s|", data);
-    else logf_(l, "%c%zu|", is_text ? 't' : 'B', len);
+    if (is_text && len < 200)
+        logf_(l, "T:%s|", data);
+    else
+        logf_(l, "%c%zu|", is_text ? 't' : 'B', len);
     return l->stop_after_msg;
 }
 static int lg_ping(void *arg, const uint8_t *d, size_t n)
@@ -495,7 +503,8 @@ static void test_rx_alloc_failure(void **state)
 
 static void hex(const uint8_t *d, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", d[i]);
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
 }
 
 static void test_sha1_base64(void **state)

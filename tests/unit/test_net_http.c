@@ -27,7 +27,10 @@ typedef struct delayed {
     http_request *req;
 } delayed;
 
-static void delayed_close_cb(uv_handle_t *h) { free(h); }
+static void delayed_close_cb(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void delayed_fire(uv_timer_t *t)
 {
@@ -72,13 +75,13 @@ static void handler(http_request *req, void *user)
     } else if (strcmp(req->path, "/big") == 0 || strcmp(req->path, "/huge") == 0) {
         size_t n = req->path[1] == 'b' ? 200000 : 64u * 1024 * 1024;
         char *b = cd_malloc(n);
-        for (size_t i = 0; i < n; i++) b[i] = (char)('a' + i % 26);
+        for (size_t i = 0; i < n; i++)
+            b[i] = (char)('a' + i % 26);
         http_respond_buf(req, 200, "application/octet-stream", NULL, b, n);
     } else {
         http_respond(req, 404, "text/plain", NULL, "nope", 4);
     }
 }
-
 
 static void reset(void)
 {
@@ -247,7 +250,9 @@ static void cl_chunked_continue_errors(tc_env *env)
     int fd = tc_connect(env->port);
     TC_CHECK(env, fd >= 0);
     /* chunked body, sent in pieces */
-    TC_CHECK(env, tc_sends(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel") == 0);
+    TC_CHECK(env,
+             tc_sends(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel") ==
+                 0);
     usleep(20000);
     TC_CHECK(env, tc_sends(fd, "lo\r\n6\r\n world\r\n0\r\n\r\n") == 0);
     TC_CHECK(env, tc_read_response(fd, &r) == 0);

@@ -68,7 +68,8 @@ static void on_message(ws_conn *c, bool is_text, const char *data, size_t len)
             rc = ws_send_binary(c, chunk, sizeof chunk);
             sent += sizeof chunk;
         }
-        if (getenv("NET_TEST_VERBOSE")) fprintf(stderr, "flood: %zu bytes sent, queue %zu\n", sent, ws_conn_write_queue(c));
+        if (getenv("NET_TEST_VERBOSE"))
+            fprintf(stderr, "flood: %zu bytes sent, queue %zu\n", sent, ws_conn_write_queue(c));
         assert_int_equal(rc, CD_ELIMIT);
         assert_true(ws_conn_closing(c));
         assert_int_equal(ws_send_binary(c, chunk, 1), CD_ECLOSED);
@@ -176,7 +177,8 @@ static void cl_handshake_echo(tc_env *env)
     /* binary echo at the length-encoding edges */
     size_t sizes[] = {0, 125, 126, 65535, 65536, 300000};
     char *buf = malloc(300000);
-    for (size_t i = 0; i < 300000; i++) buf[i] = (char)(i * 7);
+    for (size_t i = 0; i < 300000; i++)
+        buf[i] = (char)(i * 7);
     for (size_t i = 0; i < CD_ARRAY_LEN(sizes); i++) {
         TC_CHECK(env, tc_ws_send(fd, 0x82, buf, sizes[i]) == 0);
         TC_CHECK(env, expect_frame(fd, 0x82, buf, sizes[i]));
@@ -332,7 +334,8 @@ static void test_violations(void **state)
     tc_run(&env, &o, cl_violations, NULL);
     assert_int_equal(g_ncloses, 5);
     int want[] = {1002, 1007, 1002, 1009, 1009};
-    for (int i = 0; i < 5; i++) assert_int_equal(g_close_codes[i], want[i]);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(g_close_codes[i], want[i]);
 }
 
 static void cl_fanout_refuse(tc_env *env)
@@ -343,7 +346,8 @@ static void cl_fanout_refuse(tc_env *env)
         TC_CHECK(env, fds[i] >= 0);
     }
     TC_CHECK(env, tc_ws_send(fds[1], 0x81, "fanout", 6) == 0);
-    for (int i = 0; i < 3; i++) TC_CHECK(env, expect_frame(fds[i], 0x81, "fan!", 4));
+    for (int i = 0; i < 3; i++)
+        TC_CHECK(env, expect_frame(fds[i], 0x81, "fan!", 4));
     for (int i = 0; i < 3; i++) {
         uint8_t cl[] = {0x03, 0xE8};
         TC_CHECK(env, tc_ws_send(fds[i], 0x88, cl, 2) == 0);
@@ -504,14 +508,10 @@ static void test_shared_frame_refcount(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_echo),
-        cmocka_unit_test(test_server_close_and_timeout),
-        cmocka_unit_test(test_violations),
-        cmocka_unit_test(test_fanout_and_refusals),
-        cmocka_unit_test(test_drain_going_away),
-        cmocka_unit_test(test_slow_reader_dropped),
-        cmocka_unit_test(test_alloc_failures),
-        cmocka_unit_test(test_shared_frame_refcount),
+        cmocka_unit_test(test_handshake_echo),   cmocka_unit_test(test_server_close_and_timeout),
+        cmocka_unit_test(test_violations),       cmocka_unit_test(test_fanout_and_refusals),
+        cmocka_unit_test(test_drain_going_away), cmocka_unit_test(test_slow_reader_dropped),
+        cmocka_unit_test(test_alloc_failures),   cmocka_unit_test(test_shared_frame_refcount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,8 @@ static int parse(cd_config *c, char *err, int argc, ...)
     char *argv[32] = {"chatd"};
     va_list ap;
     va_start(ap, argc);
-    for (int i = 0; i < argc; i++) argv[i + 1] = va_arg(ap, char *);
+    for (int i = 0; i < argc; i++)
+        argv[i + 1] = va_arg(ap, char *);
     va_end(ap);
     return cd_config_parse(c, argc + 1, argv, env_get, err, 256);
 }
@@ -240,7 +241,8 @@ static void test_cors(void **state)
     assert_true(cd_config_origin_allowed(&c, "https://any.example", 19));
     /* bounded list */
     char many[40 * 4] = "";
-    for (unsigned i = 0; i <= CD_CONFIG_MAX_CORS_ORIGINS; i++) strcat(many, "a,");
+    for (unsigned i = 0; i <= CD_CONFIG_MAX_CORS_ORIGINS; i++)
+        strcat(many, "a,");
     env_set("CHATD_CORS_ORIGINS", many);
     assert_int_equal(parse(&c, err, 0), CD_EBAD);
 }

@@ -68,8 +68,8 @@ static void test_histogram_cumulative(void **state)
     cd_buf_init(&b);
     cd_metrics_operation(0, CD_MO_OK, 0.0005); /* exactly on the first bound */
     cd_metrics_operation(0, CD_MO_OK, 0.003);
-    cd_metrics_operation(0, CD_MO_OK, 100.0);  /* only in +Inf */
-    cd_metrics_operation(2, CD_MO_OK, -1);     /* not timed */
+    cd_metrics_operation(0, CD_MO_OK, 100.0); /* only in +Inf */
+    cd_metrics_operation(2, CD_MO_OK, -1);    /* not timed */
     char *t = render(&b);
     assert_non_null(strstr(t, "chatd_operation_duration_seconds_bucket{le=\"0.0005\"} 1\n"));
     assert_non_null(strstr(t, "chatd_operation_duration_seconds_bucket{le=\"0.0025\"} 1\n"));

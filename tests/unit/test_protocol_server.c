@@ -1,7 +1,7 @@
 /*
  * test_protocol_server.c — shutdown hooks: registration order, the limit at
- * its edge, run-once semantics; mounted routes (matching, the limit); the public-field table used for the token
- * mode decision.
+ * its edge, run-once semantics; mounted routes (matching, the limit); the public-field table used
+ * for the token mode decision.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -119,7 +119,8 @@ static void test_caller_strings(void **state)
     memset(big, 'a', sizeof big);
     assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, big, PROTO_MAX_USER_ID), 0);
     assert_int_equal(strlen(c.user_id), PROTO_MAX_USER_ID);
-    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, big, PROTO_MAX_USER_ID + 1), 0);
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, big, PROTO_MAX_USER_ID + 1),
+                     0);
     assert_string_equal(c.user_id, ""); /* over the limit: unknown, not truncated */
     assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USERNAME, "ann", 3), 0);
     proto_caller_free(&c);
@@ -136,8 +137,7 @@ static void test_caller_strings(void **state)
 static int src_start(proto_sub *sub, const gql_value *args, const proto_caller *caller, void *ud,
                      void **state, const char **code, char *err, size_t errlen)
 {
-    (void)sub, (void)args, (void)caller, (void)ud, (void)state, (void)code, (void)err,
-        (void)errlen;
+    (void)sub, (void)args, (void)caller, (void)ud, (void)state, (void)code, (void)err, (void)errlen;
     return 0;
 }
 
@@ -172,12 +172,9 @@ static void test_source_registry(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hooks_order_and_once),
-        cmocka_unit_test(test_hooks_limit),
-        cmocka_unit_test(test_routes_match_and_limit),
-        cmocka_unit_test(test_public_fields),
-        cmocka_unit_test(test_caller_strings),
-        cmocka_unit_test(test_source_registry),
+        cmocka_unit_test(test_hooks_order_and_once),   cmocka_unit_test(test_hooks_limit),
+        cmocka_unit_test(test_routes_match_and_limit), cmocka_unit_test(test_public_fields),
+        cmocka_unit_test(test_caller_strings),         cmocka_unit_test(test_source_registry),
     };
     return cmocka_run_group_tests_name("protocol_server", tests, NULL, NULL);
 }

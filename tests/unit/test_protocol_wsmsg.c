@@ -46,7 +46,8 @@ static void test_init_ping_pong(void **state)
     assert_int_equal(classify("{\"type\":\"connection_init\"}", &m), 0);
     assert_int_equal(m.type, GQLWS_MSG_CONNECTION_INIT);
     assert_null(m.payload);
-    assert_int_equal(classify("{\"type\":\"connection_init\",\"payload\":{\"authToken\":\"x\"}}", &m), 0);
+    assert_int_equal(
+        classify("{\"type\":\"connection_init\",\"payload\":{\"authToken\":\"x\"}}", &m), 0);
     assert_non_null(m.payload);
     assert_non_null(gql_obj_get(m.payload, "authToken"));
     assert_int_equal(classify("{\"type\":\"connection_init\",\"payload\":null}", &m), 0);
@@ -95,7 +96,8 @@ static void expect_bad(const char *json, const char *needle)
     gqlws_msg m;
     assert_int_equal(classify(json, &m), CD_EBAD);
     assert_int_equal(m.type, GQLWS_MSG_INVALID);
-    if (!strstr(reason, needle)) fail_msg("reason \"%s\" lacks \"%s\" for %s", reason, needle, json);
+    if (!strstr(reason, needle))
+        fail_msg("reason \"%s\" lacks \"%s\" for %s", reason, needle, json);
 }
 
 static void test_invalid(void **state)
@@ -117,11 +119,14 @@ static void test_invalid(void **state)
     expect_bad("{\"type\":\"subscribe\",\"id\":\"1\"}", "'payload'");
     expect_bad("{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{}}", "'query'");
     expect_bad("{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":5}}", "'query'");
-    expect_bad("{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":\"{a}\",\"variables\":[]}}",
-               "'variables'");
-    expect_bad("{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":\"{a}\",\"operationName\":3}}",
-               "'operationName'");
-    expect_bad("{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":\"{a}\",\"extensions\":\"e\"}}",
+    expect_bad(
+        "{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":\"{a}\",\"variables\":[]}}",
+        "'variables'");
+    expect_bad(
+        "{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":\"{a}\",\"operationName\":3}}",
+        "'operationName'");
+    expect_bad("{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{\"query\":\"{a}\",\"extensions\":"
+               "\"e\"}}",
                "'extensions'");
     expect_bad("{\"type\":\"complete\"}", "'id'");
     expect_bad("{\"type\":\"complete\",\"id\":\"\"}", "non-empty");
