@@ -18,6 +18,10 @@
 #include <time.h>
 
 #include "core/arena.h"
+#include "core/config.h"
+
+_Static_assert(AUTH_MIN_SECRET_LEN == CD_CONFIG_MIN_JWT_SECRET,
+               "start-up check and token code must agree on the shortest secret");
 
 static int64_t auth_now(int64_t now)
 {

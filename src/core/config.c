@@ -75,8 +75,8 @@ static const cd_opt cd_opts[] = {
     {"ws-burst", "CHATD_WS_BURST", CD_OPT_U32, OFF(ws_burst), 1, 10000000u,
      "burst allowance for --ws-rate (default: max(1000, max-subscriptions + 16))"},
     {"ws-max-queued", "CHATD_WS_MAX_QUEUED", CD_OPT_SIZE, OFF(ws_max_queued), 1024u,
-     1024u * 1024u * 1024u,
-     "unsent outbound bytes per WebSocket before close 4008 (default 4194304)"},
+     CD_CONFIG_MAX_WS_QUEUED,
+     "unsent outbound bytes per WebSocket before close 4008 (default and largest 4194304)"},
     {"ws-init-timeout-ms", "CHATD_WS_INIT_TIMEOUT_MS", CD_OPT_U32, OFF(ws_init_timeout_ms), 1,
      600000u, "connection_init wait before close 4408 (default 3000)"},
     {"ws-ping-ms", "CHATD_WS_PING_MS", CD_OPT_U32, OFF(ws_ping_ms), 0, 600000u,
@@ -326,6 +326,12 @@ int cd_config_validate(const cd_config *c, char *err, size_t errlen)
         snprintf(err, errlen,
                  "token auth needs a JWT secret: set CHATD_JWT_SECRET (or --jwt-secret), "
                  "or run with CHATD_AUTH=trust on a loopback address for development");
+        return CD_EBAD;
+    }
+    if (c->auth == CD_AUTH_TOKEN && strlen(c->jwt_secret) < CD_CONFIG_MIN_JWT_SECRET) {
+        snprintf(err, errlen,
+                 "the JWT secret (CHATD_JWT_SECRET) is %zu bytes; HS256 needs at least %u",
+                 strlen(c->jwt_secret), CD_CONFIG_MIN_JWT_SECRET);
         return CD_EBAD;
     }
     if (c->auth == CD_AUTH_TRUST && !cd_config_bind_is_loopback(c->bind) && !c->auth_force) {

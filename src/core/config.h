@@ -43,6 +43,13 @@
 #define CD_CONFIG_MAX_BODY (64u * 1024u * 1024u)
 #define CD_CONFIG_MAX_SUBSCRIPTIONS 100000u
 #define CD_CONFIG_MAX_CORS_ORIGINS 32u
+/* The net layer's own per-socket write-queue bound (WS_MAX_WRITE_QUEUE in
+ * net/ws.h): a larger --ws-max-queued could never take effect, so it is
+ * refused at start-up rather than silently capped. */
+#define CD_CONFIG_MAX_WS_QUEUED (4u * 1024u * 1024u)
+/* Shortest HS256 secret accepted (AUTH_MIN_SECRET_LEN in auth/auth.h): a
+ * shorter one is refused at start-up, not at the first login. */
+#define CD_CONFIG_MIN_JWT_SECRET 16u
 
 typedef enum cd_role { CD_ROLE_ALL = 0, CD_ROLE_USER, CD_ROLE_SENDER, CD_ROLE_RECEIVER } cd_role;
 typedef enum cd_auth_mode { CD_AUTH_TOKEN = 0, CD_AUTH_TRUST } cd_auth_mode;
