@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: format-check graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
+.PHONY: format-check routing-check graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
 
 all: debug
 
@@ -53,8 +53,14 @@ graphql-diff: debug
 format-check:
 	scripts/check-format
 
+# web/src/routing.generated.js must be what schema/chat.graphql's @owner generates.
+routing-check:
+	@[ -d web/node_modules/graphql ] || (cd web && npm ci --no-audit --no-fund --loglevel=error)
+	node web/scripts/gen-routing.mjs --check
+
 test: deps
 	$(MAKE) format-check
+	$(MAKE) routing-check
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) graphql-diff

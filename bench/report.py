@@ -73,7 +73,7 @@ def main():
       "migrations, seeded with 3,000 users and 1,000 group chats of 3 participants (+1 chat for the "
       "1 × 10k fan-out). Each system runs 2 senders + 2 receivers (one process each, same layout). "
       "chatd runs with `CHATD_AUTH=trust` (the seeds' model: senderId identifies the caller; no token "
-      "checks in either system), `CHATD_WS_RATE=0`, `CHATD_WS_PING_MS=0`. Load: `tools/loadgen` (C, "
+      "checks in either system), `CHATD_WS_RATE=0`, `CHATD_WS_PING_MS=0`. Load: `bench/tools/loadgen` (C, "
       "libuv), loopback only; HTTP keep-alive connections spread over both senders, WebSocket "
       "subscribers over both receivers, source addresses 127.0.0.1–4. Both systems passed the same "
       "functional smoke test first (a createMessage through each sender reaches subscribers on both "
@@ -82,7 +82,7 @@ def main():
     # ---- createMessage
     w("## createMessage throughput (HTTP → commit → publish)\n")
     w("Flat out, C concurrent keep-alive clients over both senders, chats round robin over the 1,000 "
-      "chats. Raw baseline = `tools/pgbaseline --mode chatd`: C libpq clients issuing exactly chatd's "
+      "chats. Raw baseline = `bench/tools/pgbaseline --mode chatd`: C libpq clients issuing exactly chatd's "
       "per-message transaction (the sender's prepared `chatd_create_message(...)` call, autocommit), "
       "same chats, same concurrency, same durability. Bare INSERT = `--mode insert` (one-row INSERT + "
       "COMMIT).\n")
@@ -127,7 +127,7 @@ def main():
       f"{'; the quick run uses 4,000 to stay under 5 minutes' if res.get('quick') else ''}) — "
       "**1k chats × 10**: senders flat out (16 clients) over the 1,000 chats, so each message goes to "
       "10 sockets; **1 chat × 10k**: 16 clients at a fixed rate into one chat, each message to 10,000 "
-      "sockets. Deliveries/s = unique deliveries ÷ (last − first delivery). Bare loop = `tools/wsidle` "
+      "sockets. Deliveries/s = unique deliveries ÷ (last − first delivery). Bare loop = `bench/tools/wsidle` "
       "(src/net only, no GraphQL, no Redis): one frame to 10,000 sockets, best of its rounds, as writes/s.\n")
     wf = R.get("wsfanout", {})
     bare = wf.get("writes_per_s")
@@ -223,7 +223,7 @@ def main():
         w(f"| redis-benchmark PUBLISH (16 clients, 200-byte message) | {num(rd.get('publish'))} /s |")
         w(f"| redis-benchmark PUBLISH pipelined ×16 | {num(rd.get('publish_pipelined'))} /s |")
     if bare:
-        w(f"| bare libuv WebSocket fan-out (tools/wsidle), one frame to 10k sockets | {wf['best_ms']:.1f} ms = {num(bare)} writes/s |")
+        w(f"| bare libuv WebSocket fan-out (bench/tools/wsidle), one frame to 10k sockets | {wf['best_ms']:.1f} ms = {num(bare)} writes/s |")
     w("")
 
     # ---- engine

@@ -1,4 +1,4 @@
-// graphql-js 16 counterpart of tools/gqlbench.c: the same schema
+// graphql-js 16 counterpart of bench/tools/gqlbench.c: the same schema
 // (schema/chat.graphql), query (query.graphql), variables and in-memory data
 // (data.json, default resolvers), the same stages, printed as the same JSON
 // lines {"stage", "ns_per_op", "iters"}.

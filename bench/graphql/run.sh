@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GraphQL engine micro-benchmark: chatd (tools/gqlbench.c, Release build) vs
+# GraphQL engine micro-benchmark: chatd (bench/tools/gqlbench.c, Release build) vs
 # graphql-js 16 (bench.mjs) on the same chat-list query (query.graphql, 42
 # fields, fragments, variables, @include) and in-memory data, for a page of 10
 # chats (data.json) and for a single chat (data-1chat.json). Prints markdown

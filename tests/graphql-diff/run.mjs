@@ -1,4 +1,4 @@
-// Differential tests: chatd's C GraphQL engine (tools/gqlrun) against
+// Differential tests: chatd's C GraphQL engine (tests/graphql-diff/gqlrun) against
 // graphql-js 16 on the same schemas, data and documents.
 //
 //   node run.mjs <path to gqlrun> [--json mismatches.json] [--filter substring] [-v]
@@ -13,7 +13,7 @@
 //
 // For every case both engines run the document with rootValue = data/<schema>.json
 // and the same test resolvers (fields named boom / later / echo; see
-// tools/gqlrun.c). gqlrun runs twice, with and without its document cache
+// tests/graphql-diff/gqlrun.c). gqlrun runs twice, with and without its document cache
 // (the second time running each exec twice, like subscription events), and
 // must answer the same every time. Compared: `data` exactly (deep, key order too; presence of
 // the key too), the number of errors, and the multiset of (path, locations)

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_util.h"
+
 #include "chat/chat.h"
 #include "chat/throttle.h"
 #include "chat/users.h"
@@ -237,8 +239,7 @@ static void run_until_calls(rl_env *e, rl_probe *p)
 static void test_throttle_live(void **state)
 {
     (void)state;
-    const char *url = getenv("CHATD_TEST_REDIS_URL");
-    if (!url || !*url) fail_msg("CHATD_TEST_REDIS_URL is not set: run under scripts/testenv");
+    const char *url = test_env_or_skip("CHATD_TEST_REDIS_URL");
     rl_env e;
     rl_env_open(&e, url);
     uint64_t t0 = uv_hrtime();
@@ -338,5 +339,5 @@ int main(void)
         cmocka_unit_test(test_control_messages),
         cmocka_unit_test(test_disabled_users),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

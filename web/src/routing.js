@@ -1,20 +1,18 @@
 // routing.js — which chatd role serves an operation: by operation type and
-// root field (the schema's @owner), never by operation-name substrings.
+// root field (the schema's @owner, generated into routing.generated.js by
+// web/scripts/gen-routing.mjs), never by operation-name substrings.
 // Pure (no DOM), so tests/e2e/routing.test.js runs it under Node.
 import { getMainDefinition } from '@apollo/client/utilities';
-
-// root fields of the user role (schema/chat.graphql @owner(role: "user"))
-export const USER_FIELDS = new Set([
-  'users', 'user', 'userByUsername', 'me', 'createUser', 'updateUser', 'removeUser',
-  'login', 'refreshToken', 'logout', 'changePassword',
-]);
+import { OWNERS } from './routing.generated.js';
 
 /** 'user' | 'sender' | 'receiver' for a parsed document (DocumentNode). */
 export function serviceFor(query) {
   const def = getMainDefinition(query);
   const sel = def.selectionSet.selections.find((s) => s.kind === 'Field' && s.name.value !== '__typename');
   const field = sel ? sel.name.value : '';
-  if (USER_FIELDS.has(field)) return 'user';
+  const owners = OWNERS[def.operation] ?? {};
+  if (Object.hasOwn(owners, field)) return owners[field];
+  // a field without @owner (introspection): mutations to the sender, the rest to a receiver
   if (def.operation === 'mutation') return 'sender';
   return 'receiver';
 }

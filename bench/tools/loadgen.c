@@ -737,7 +737,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--tag"))
             opt.tag = v, i++;
         else {
-            fprintf(stderr, "loadgen: unknown option %s (see the comment in tools/loadgen.c)\n", a);
+            fprintf(stderr,
+                    "loadgen: unknown option %s (see the comment in bench/tools/loadgen.c)\n", a);
             return 2;
         }
     }
