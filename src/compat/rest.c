@@ -1,5 +1,5 @@
 /*
- * compat_rest.c — the seed-003 REST API (compat.h, docs/api.md):
+ * rest.c — the seed-003 REST API (compat_internal.h, docs/api.md):
  *   POST   /api/v1/auth/login              {username, password}   (user role)
  *   GET    /api/v1/chat/rooms                                       (receiver)
  *   GET    /api/v1/chat/rooms/:id/messages?limit&beforeSequenceId   (receiver)
@@ -21,9 +21,9 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "protocol/compat.h"
 
 typedef enum rest_route {
     R_LOGIN,

@@ -1,5 +1,5 @@
 /*
- * compat_admin.c — the admin flag of the seed-003 API (users.is_admin,
+ * admin.c — the admin flag of the seed-003 API (users.is_admin,
  * db/migrations/0004_admin.sql): `chatd admin grant|revoke <username>` and
  * CHATD_ADMINS (comma-separated usernames granted at start). Both run before
  * serving, so they use blocking libpq on a connection of their own.
@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "protocol/compat.h"
+#include "compat/compat_internal.h"
 #include "store/migrate.h"
 
 /* Sets is_admin for one username (case-insensitive, active accounts).

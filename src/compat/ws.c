@@ -1,5 +1,5 @@
 /*
- * compat_ws.c — the seed-003 WebSocket event API on /ws (compat.h,
+ * ws.c — the seed-003 WebSocket event API on /ws (compat_internal.h,
  * docs/api.md). Messages are JSON {"type","payload"}.
  *
  * Client → server: auth (first message, when the upgrade carried no
@@ -33,9 +33,9 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "protocol/compat.h"
 
 /* A room's participants as "id\0username\0displayName\0"... (typing events
  * and message senders, so live events need no user lookup), shared by every

@@ -1,5 +1,6 @@
 /*
- * compat.c — shared pieces of the seed-003 compatibility API (compat.h):
+ * compat.c — shared pieces of the seed-003 compatibility API (compat.h,
+ * compat_internal.h):
  * in-process GraphQL execution, error-code → HTTP status, the seed's JSON
  * shapes for messages and rooms, the direct-room helper and the route
  * dispatch called from proto_http_handle.
@@ -7,7 +8,7 @@
  * compat_gql owns one gql_exec per call (freed in its done callback) and a
  * result arena freed right after the user's callback returns.
  */
-#include "protocol/compat.h"
+#include "compat/compat_internal.h"
 
 #include <string.h>
 
