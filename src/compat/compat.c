@@ -153,6 +153,22 @@ bool compat_int(const gql_value *o, const char *k, int64_t *out)
     return false;
 }
 
+bool compat_uuid_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n != COMPAT_UUID_LEN) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (ch != '-') return false;
+        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                     (ch >= 'A' && ch <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool compat_role_serves(const proto_server *srv, const char *role)
 {
     return !srv->service || strcmp(srv->service, role) == 0;

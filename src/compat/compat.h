@@ -26,18 +26,26 @@
 #define CHATD_COMPAT_H
 
 #include <stddef.h>
+#include <uv.h>
 
 #include "protocol/protocol.h"
+#include "store/pg.h"
 
 /* Mounts the /ws and /api/v1/ routes on srv (proto_route_add). 0 or CD_*. */
 int compat_bind(proto_server *srv);
 
-/* Admin flag (compat_admin.c, blocking libpq: before serving only).
+/* Admin flag (admin.c): the chat module's named statement on the async
+ * pool, the loop run until it completes — before serving only.
  * compat_admin_main runs `chatd admin grant|revoke <username>` (argv[0] is
- * "admin"; migrations applied first when `migrations` is a directory) and
- * returns the process exit status. compat_admin_grant_list grants every
- * username of a comma-separated list (CHATD_ADMINS); 0 or CD_* with err. */
+ * "admin"; migrations applied first when `migrations` is a directory) on a
+ * loop and pool of its own and returns the process exit status (0, 1 on
+ * any failure such as an unknown user, 2 for bad usage).
+ * compat_admin_grant_list grants every username of a comma-separated list
+ * (CHATD_ADMINS) on `pg`, running `loop` until the last grant completed
+ * (call it before the HTTP server listens); stops at the first failure.
+ * 0 or CD_* (CD_ENOENT: no such user) with the reason in err. */
 int compat_admin_main(int argc, char **argv, const char *conninfo, const char *migrations);
-int compat_admin_grant_list(const char *conninfo, const char *list, char *err, size_t errlen);
+int compat_admin_grant_list(uv_loop_t *loop, pg_pool *pg, const char *list, char *err,
+                            size_t errlen);
 
 #endif

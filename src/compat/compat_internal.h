@@ -79,6 +79,11 @@ void compat_write_room(cd_buf *b, const gql_value *c);
 const char *compat_str(const gql_value *o, const char *k);
 bool compat_int(const gql_value *o, const char *k, int64_t *out);
 
+/* Whether s is a UUID in text form (8-4-4-4-12 hex digits, either case);
+ * false for NULL. Ids are checked before they reach a query. */
+#define COMPAT_UUID_LEN 36
+bool compat_uuid_ok(const char *s);
+
 /* The role that serves a compat route ("user", "sender", "receiver"), and
  * whether this process serves it. */
 bool compat_role_serves(const proto_server *srv, const char *role);

@@ -220,6 +220,29 @@ static const char *room_username(cws_room *r, const char *uid, const char **disp
     return NULL;
 }
 
+/* Drops room r from the connection's list and frees it. */
+static void room_forget(cws_conn *c, cws_room *r)
+{
+    for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    names_unref(r->names);
+    cd_free(r);
+    c->nrooms--;
+}
+
+static void send_room_left(cws_conn *c, const char *room)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
+    cd_buf_json_str(&b, room, strlen(room));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
 /* ---- live events from the embedded connection ---- */
 
 static void refresh_names(cws_conn *c, const char *room);
@@ -368,12 +391,7 @@ static int tap(void *ud, const char *data, size_t len)
         cws_room *r = room_find(c, room);
         if (r && id[0] == 'e' && r->joined) {
             r->joined = false; /* e.g. removed from the chat: the stream ended */
-            cd_buf b;
-            cd_buf_init(&b);
-            cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
-            cd_buf_json_str(&b, room, strlen(room));
-            cd_buf_puts(&b, "}}");
-            send_buf(c, &b);
+            send_room_left(c, room);
         }
     }
     cd_arena_free(&a);
@@ -499,16 +517,7 @@ static void req_done(const compat_result *res, void *ud)
                        res->err_msg ? res->err_msg : "error", evname[q->kind], q->room);
         if (q->kind == Q_JOIN) {
             cws_room *r = room_find(c, q->room);
-            if (r && !r->joined) { /* forget the failed join */
-                for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
-                    if (*pp == r) {
-                        *pp = r->next;
-                        break;
-                    }
-                names_unref(r->names);
-                cd_free(r);
-                c->nrooms--;
-            }
+            if (r && !r->joined) room_forget(c, r); /* forget the failed join */
         }
         goto out;
     }
@@ -713,24 +722,6 @@ static void direct_done(const char *chat_id, const char *code, const char *msg, 
     conn_unref(c);
 }
 
-/* ---- client events ---- */
-
-static bool uuid_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n != 36) return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (ch != '-') return false;
-        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                     (ch >= 'A' && ch <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool rate_ok(cws_conn *c)
 {
     const cd_config *cfg = c->srv->cfg;
@@ -783,144 +774,187 @@ static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **w
     return true;
 }
 
-static void handle_event(cws_conn *c, const char *type, const gql_value *p)
+/* ---- client events: one handler per event type (cws_events) ---- */
+
+/* An event's handler: `room` is the payload's roomId (NULL when absent;
+ * checked present and well-formed before the call when the entry says
+ * needs_room), `p` the payload OBJECT. */
+typedef void (*cws_event_fn)(cws_conn *c, const char *type, const char *room, const gql_value *p);
+
+static void ev_auth_again(cws_conn *c, const char *type, const char *room, const gql_value *p)
 {
-    const char *room = compat_str(p, "roomId");
-    if (strcmp(type, "auth") == 0) {
-        send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type,
-                   NULL);
+    CD_UNUSED(room);
+    CD_UNUSED(p);
+    send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type, NULL);
+}
+
+/* joinRoom {roomId} joins that room; {targetUserId} the direct room with
+ * that user (found or created first). */
+static void ev_join(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    const char *target = compat_str(p, "targetUserId");
+    if (room) {
+        if (!compat_uuid_ok(room))
+            send_error(c, "NOT_FOUND", "Room not found", type, room);
+        else
+            join_room(c, room);
         return;
     }
-    bool known = strcmp(type, "joinRoom") == 0 || strcmp(type, "leaveRoom") == 0 ||
-                 strcmp(type, "sendMessage") == 0 || strcmp(type, "typing") == 0 ||
-                 strcmp(type, "markRead") == 0;
-    if (!known) {
-        send_error(c, "UNKNOWN_EVENT", "Unknown event type", type, NULL);
+    if (!target) {
+        send_error(c, "INVALID_PAYLOAD", "joinRoom needs roomId or targetUserId", type, NULL);
         return;
     }
-    if (strcmp(type, "joinRoom") == 0) {
-        const char *target = compat_str(p, "targetUserId");
-        if (room) {
-            if (!uuid_ok(room))
-                send_error(c, "NOT_FOUND", "Room not found", type, room);
-            else
-                join_room(c, room);
-        } else if (target) {
-            if (!uuid_ok(target)) {
-                send_error(c, "INVALID_PAYLOAD", "targetUserId must be a user id", type, NULL);
-                return;
-            }
-            c->refs++;
-            if (compat_direct_room(c->srv, &c->caller, target, direct_done, c) != 0) {
-                c->refs--;
-                send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", type, NULL);
-            }
-        } else {
-            send_error(c, "INVALID_PAYLOAD", "joinRoom needs roomId or targetUserId", type, NULL);
-        }
+    if (!compat_uuid_ok(target)) {
+        send_error(c, "INVALID_PAYLOAD", "targetUserId must be a user id", type, NULL);
         return;
     }
-    if (!room) {
-        send_error(c, "INVALID_PAYLOAD", "roomId is required", type, NULL);
+    c->refs++; /* until direct_done */
+    if (compat_direct_room(c->srv, &c->caller, target, direct_done, c) != 0) {
+        c->refs--;
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", type, NULL);
+    }
+}
+
+static void ev_leave(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    CD_UNUSED(p);
+    cws_room *r = room_find(c, room);
+    if (!r) {
+        send_error(c, "NOT_JOINED", "Room not joined", type, room);
         return;
     }
-    if (!uuid_ok(room)) {
-        send_error(c, "NOT_FOUND", "Room not found", type, room);
+    unsubscribe_room(c, r);
+    room_forget(c, r);
+    send_room_left(c, room);
+}
+
+static bool message_type_ok(const char *t)
+{
+    static const char *const types[] = {"text", "image", "gift", "system"};
+    for (unsigned i = 0; t && i < CD_ARRAY_LEN(types); i++)
+        if (strcmp(t, types[i]) == 0) return true;
+    return false;
+}
+
+/* The first problem of a sendMessage payload, or NULL when it is valid. */
+static const char *send_payload_problem(const gql_value *p)
+{
+    const gql_value *tv = gql_obj_get(p, "type");
+    const gql_value *meta = gql_obj_get(p, "metadata");
+    const gql_value *cid = gql_obj_get(p, "clientId");
+    if (!compat_str(p, "content")) return "content must be a string";
+    if (tv && tv->kind != GQL_V_NULL && !message_type_ok(compat_str(p, "type")))
+        return "type must be text, image, gift or system";
+    if (meta && meta->kind != GQL_V_NULL && meta->kind != GQL_V_OBJECT)
+        return "metadata must be an object";
+    if (cid && cid->kind != GQL_V_NULL && cid->kind != GQL_V_STRING)
+        return "clientId must be a string";
+    return NULL;
+}
+
+/* createMessage's variables {"in":{chatId, senderId, content, type,
+ * metadata?, clientId?}} for a valid sendMessage payload. */
+static void send_vars(cd_buf *v, const cws_conn *c, const char *room, const gql_value *p)
+{
+    const char *content = compat_str(p, "content");
+    const char *mtype = compat_str(p, "type");
+    const gql_value *meta = gql_obj_get(p, "metadata");
+    const gql_value *cid = gql_obj_get(p, "clientId");
+    if (!mtype) mtype = "text";
+    cd_buf_puts(v, "{\"in\":{\"chatId\":");
+    cd_buf_json_str(v, room, strlen(room));
+    cd_buf_puts(v, ",\"senderId\":");
+    cd_buf_json_str(v, c->caller.user_id, strlen(c->caller.user_id));
+    cd_buf_puts(v, ",\"content\":");
+    cd_buf_json_str(v, content, strlen(content));
+    cd_buf_puts(v, ",\"type\":");
+    cd_buf_json_str(v, mtype, strlen(mtype));
+    if (meta && meta->kind == GQL_V_OBJECT) {
+        cd_buf_puts(v, ",\"metadata\":");
+        gql_json_write(v, meta);
+    }
+    if (cid && cid->kind == GQL_V_STRING) {
+        cd_buf_puts(v, ",\"clientId\":");
+        gql_json_write(v, cid);
+    }
+    cd_buf_puts(v, "}}");
+}
+
+static void ev_send(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    const char *problem = send_payload_problem(p);
+    if (problem) {
+        send_error(c, "INVALID_PAYLOAD", problem, type, room);
         return;
     }
-    if (strcmp(type, "leaveRoom") == 0) {
-        cws_room *r = room_find(c, room);
-        if (!r) {
-            send_error(c, "NOT_JOINED", "Room not joined", type, room);
-            return;
-        }
-        unsubscribe_room(c, r);
-        for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
-            if (*pp == r) {
-                *pp = r->next;
-                break;
-            }
-        names_unref(r->names);
-        cd_free(r);
-        c->nrooms--;
-        cd_buf b;
-        cd_buf_init(&b);
-        cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
-        cd_buf_json_str(&b, room, strlen(room));
-        cd_buf_puts(&b, "}}");
-        send_buf(c, &b);
+    const gql_value *cid = gql_obj_get(p, "clientId");
+    cd_buf v;
+    cd_buf_init(&v);
+    send_vars(&v, c, room, p);
+    run_req(c, Q_SEND, room,
+            "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in)"
+            "{" COMPAT_MSG_FIELDS "}}",
+            &v, cid && cid->kind == GQL_V_STRING ? cid->u.s : NULL);
+}
+
+static void ev_typing(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    const gql_value *t = gql_obj_get(p, "isTyping");
+    if (!t || t->kind != GQL_V_BOOL) {
+        send_error(c, "INVALID_PAYLOAD", "isTyping must be a boolean", type, room);
         return;
     }
     cd_buf v;
     cd_buf_init(&v);
-    if (strcmp(type, "sendMessage") == 0) {
-        const char *content = compat_str(p, "content");
-        const gql_value *tv = gql_obj_get(p, "type");
-        const char *mtype = compat_str(p, "type");
-        const gql_value *meta = gql_obj_get(p, "metadata");
-        const gql_value *cid = gql_obj_get(p, "clientId");
-        if (!content) {
-            send_error(c, "INVALID_PAYLOAD", "content must be a string", type, room);
-            return;
-        }
-        if (tv && tv->kind != GQL_V_NULL &&
-            (!mtype || (strcmp(mtype, "text") != 0 && strcmp(mtype, "image") != 0 &&
-                        strcmp(mtype, "gift") != 0 && strcmp(mtype, "system") != 0))) {
-            send_error(c, "INVALID_PAYLOAD", "type must be text, image, gift or system", type,
-                       room);
-            return;
-        }
-        if (meta && meta->kind != GQL_V_NULL && meta->kind != GQL_V_OBJECT) {
-            send_error(c, "INVALID_PAYLOAD", "metadata must be an object", type, room);
-            return;
-        }
-        if (cid && cid->kind != GQL_V_NULL && cid->kind != GQL_V_STRING) {
-            send_error(c, "INVALID_PAYLOAD", "clientId must be a string", type, room);
-            return;
-        }
-        cd_buf_puts(&v, "{\"in\":{\"chatId\":");
-        cd_buf_json_str(&v, room, strlen(room));
-        cd_buf_puts(&v, ",\"senderId\":");
-        cd_buf_json_str(&v, c->caller.user_id, strlen(c->caller.user_id));
-        cd_buf_puts(&v, ",\"content\":");
-        cd_buf_json_str(&v, content, strlen(content));
-        cd_buf_puts(&v, ",\"type\":");
-        cd_buf_json_str(&v, mtype ? mtype : "text", strlen(mtype ? mtype : "text"));
-        if (meta && meta->kind == GQL_V_OBJECT) {
-            cd_buf_puts(&v, ",\"metadata\":");
-            gql_json_write(&v, meta);
-        }
-        if (cid && cid->kind == GQL_V_STRING) {
-            cd_buf_puts(&v, ",\"clientId\":");
-            gql_json_write(&v, cid);
-        }
-        cd_buf_puts(&v, "}}");
-        run_req(c, Q_SEND, room,
-                "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in)"
-                "{" COMPAT_MSG_FIELDS "}}",
-                &v, cid && cid->kind == GQL_V_STRING ? cid->u.s : NULL);
-    } else if (strcmp(type, "typing") == 0) {
-        const gql_value *t = gql_obj_get(p, "isTyping");
-        if (!t || t->kind != GQL_V_BOOL) {
-            cd_buf_free(&v);
-            send_error(c, "INVALID_PAYLOAD", "isTyping must be a boolean", type, room);
-            return;
-        }
-        cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", room, t->u.b ? "true" : "false");
-        run_req(c, Q_TYPING, room, "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}",
-                &v, NULL);
-    } else { /* markRead */
-        int64_t s;
-        if (!compat_int(p, "sequenceId", &s) || s < 0 || s > INT32_MAX) {
-            cd_buf_free(&v);
-            send_error(c, "INVALID_PAYLOAD", "sequenceId must be a non-negative integer", type,
-                       room);
-            return;
-        }
-        cd_buf_printf(&v, "{\"c\":\"%s\",\"s\":%lld}", room, (long long)s);
-        run_req(c, Q_READ, room, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}",
-                &v, NULL);
+    cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", room, t->u.b ? "true" : "false");
+    run_req(c, Q_TYPING, room, "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}", &v,
+            NULL);
+}
+
+static void ev_mark_read(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    int64_t s;
+    if (!compat_int(p, "sequenceId", &s) || s < 0 || s > INT32_MAX) {
+        send_error(c, "INVALID_PAYLOAD", "sequenceId must be a non-negative integer", type, room);
+        return;
     }
+    cd_buf v;
+    cd_buf_init(&v);
+    cd_buf_printf(&v, "{\"c\":\"%s\",\"s\":%lld}", room, (long long)s);
+    run_req(c, Q_READ, room, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", &v,
+            NULL);
+}
+
+static const struct cws_event {
+    const char *type;
+    bool needs_room; /* roomId required and checked before the handler runs */
+    cws_event_fn fn;
+} cws_events[] = {
+    {"auth", false, ev_auth_again}, {"joinRoom", false, ev_join}, {"leaveRoom", true, ev_leave},
+    {"sendMessage", true, ev_send}, {"typing", true, ev_typing},  {"markRead", true, ev_mark_read},
+};
+
+/* One event of an authenticated connection: find its handler, check the
+ * roomId it needs, run it. */
+static void handle_event(cws_conn *c, const char *type, const gql_value *p)
+{
+    const struct cws_event *ev = NULL;
+    for (unsigned i = 0; !ev && i < CD_ARRAY_LEN(cws_events); i++)
+        if (strcmp(type, cws_events[i].type) == 0) ev = &cws_events[i];
+    if (!ev) {
+        send_error(c, "UNKNOWN_EVENT", "Unknown event type", type, NULL);
+        return;
+    }
+    const char *room = compat_str(p, "roomId");
+    if (ev->needs_room && !room) {
+        send_error(c, "INVALID_PAYLOAD", "roomId is required", type, NULL);
+        return;
+    }
+    if (ev->needs_room && !compat_uuid_ok(room)) {
+        send_error(c, "NOT_FOUND", "Room not found", type, room);
+        return;
+    }
+    ev->fn(c, type, room, p);
 }
 
 static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
