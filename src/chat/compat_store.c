@@ -49,8 +49,8 @@ static int compat_stmts_ready(pg_pool *pg)
 {
     if (!pg) return CD_EUNAVAIL;
     for (unsigned i = 0; i < CD_ARRAY_LEN(compat_stmts); i++) {
-        int rc = pg_pool_prepare(pg, compat_stmts[i].name, compat_stmts[i].sql,
-                                 compat_stmts[i].nparams);
+        int rc =
+            pg_pool_prepare(pg, compat_stmts[i].name, compat_stmts[i].sql, compat_stmts[i].nparams);
         if (rc != 0) {
             cd_error("chat", "prepare %s: %s", compat_stmts[i].name, cd_strerror(rc));
             return rc;
