@@ -504,102 +504,120 @@ static void write_next(cws_conn *c)
     }
 }
 
+/* roomJoined: the room, its newest messages, unread count and who is
+ * online; then the live subscriptions continue after the newest seq. */
+static void answer_join(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    const gql_value *ch = gql_obj_get(data, "chat");
+    const gql_value *l = gql_obj_get(data, "messages");
+    cws_room *r = room_find(c, q->room);
+    if (!r || !ch || ch->kind != GQL_V_OBJECT) {
+        send_error(c, "NOT_FOUND", "Room not found", "joinRoom", q->room);
+        return;
+    }
+    uint32_t n = l && l->kind == GQL_V_LIST ? l->len : 0;
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"roomJoined\",\"payload\":{\"room\":");
+    compat_write_room(&b, ch);
+    cd_buf_puts(&b, ",\"messages\":[");
+    int64_t after = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) cd_buf_putc(&b, ',');
+        compat_write_message(&b, &l->u.items[i]);
+        int64_t s;
+        if (compat_int(&l->u.items[i], "seq", &s) && s > after) after = s;
+    }
+    cd_buf_puts(&b, "],\"unreadCount\":");
+    const gql_value *u = gql_obj_get(ch, "unreadCount");
+    if (u)
+        gql_json_write(&b, u);
+    else
+        cd_buf_puts(&b, "0");
+    /* presence snapshot; presenceUpdate events follow */
+    const gql_value *on = gql_obj_get(data, "onlineUsers");
+    cd_buf_puts(&b, ",\"onlineUsers\":[");
+    for (uint32_t i = 0; on && on->kind == GQL_V_LIST && i < on->len; i++) {
+        const char *id = compat_str(&on->u.items[i], "id");
+        if (i) cd_buf_putc(&b, ',');
+        if (id)
+            cd_buf_json_str(&b, id, strlen(id));
+        else
+            cd_buf_puts(&b, "null");
+    }
+    cd_buf_puts(&b, "]}}");
+    set_names(r, ch);
+    send_buf(c, &b);
+    if (!r->joined) subscribe_room(c, r, after);
+}
+
+static void answer_send(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"messageSent\",\"payload\":{\"clientId\":");
+    if (q->client_id)
+        cd_buf_json_str(&b, q->client_id, strlen(q->client_id));
+    else
+        cd_buf_puts(&b, "null");
+    cd_buf_puts(&b, ",\"message\":");
+    compat_write_message(&b, gql_obj_get(data, "createMessage"));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
+static void answer_read(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"readMarked\",\"payload\":{\"roomId\":");
+    cd_buf_json_str(&b, q->room, strlen(q->room));
+    cd_buf_puts(&b, ",\"unreadCount\":");
+    gql_json_write(&b, gql_obj_get(data, "markChatAsRead"));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
+static void answer_names(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    cws_room *r = room_find(c, q->room);
+    const gql_value *ch = gql_obj_get(data, "chat");
+    if (r && ch && ch->kind == GQL_V_OBJECT) set_names(r, ch);
+}
+
+/* Per request kind (cws_req_kind order): the client event it answers (in
+ * error messages), whether it is a queued write, whether its failure is
+ * reported to the client, and what its result sends (NULL: nothing). */
+static const struct cws_req_spec {
+    const char *event;
+    bool write;
+    bool report_errors;
+    void (*answer)(cws_conn *c, cws_req *q, const gql_value *data);
+} cws_req_specs[] = {
+    [Q_JOIN] = {"joinRoom", false, true, answer_join},
+    [Q_SEND] = {"sendMessage", true, true, answer_send},
+    [Q_READ] = {"markRead", true, true, answer_read},
+    [Q_TYPING] = {"typing", false, true, NULL},
+    [Q_NAMES] = {"joinRoom", false, false, answer_names},
+};
+
 static void req_done(const compat_result *res, void *ud)
 {
     cws_req *q = ud;
     cws_conn *c = q->c;
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing",
-                                         "joinRoom"};
-    if (!open_(c) || !c->gc) goto out;
-    if (res->err_code || !res->data) {
-        if (q->kind != Q_NAMES)
+    const struct cws_req_spec *spec = &cws_req_specs[q->kind];
+    if (!open_(c) || !c->gc) {
+        /* closed meanwhile: nothing to answer */
+    } else if (res->err_code || !res->data) {
+        if (spec->report_errors)
             send_error(c, res->err_code ? res->err_code : "INTERNAL_SERVER_ERROR",
-                       res->err_msg ? res->err_msg : "error", evname[q->kind], q->room);
-        if (q->kind == Q_JOIN) {
-            cws_room *r = room_find(c, q->room);
-            if (r && !r->joined) room_forget(c, r); /* forget the failed join */
-        }
-        goto out;
+                       res->err_msg ? res->err_msg : "error", spec->event, q->room);
+        cws_room *r = q->kind == Q_JOIN ? room_find(c, q->room) : NULL;
+        if (r && !r->joined) room_forget(c, r); /* forget the failed join */
+    } else if (spec->answer) {
+        spec->answer(c, q, res->data);
     }
-    cd_buf b;
-    cd_buf_init(&b);
-    switch (q->kind) {
-    case Q_JOIN: {
-        const gql_value *ch = gql_obj_get(res->data, "chat");
-        const gql_value *l = gql_obj_get(res->data, "messages");
-        cws_room *r = room_find(c, q->room);
-        if (!r || !ch || ch->kind != GQL_V_OBJECT) {
-            cd_buf_free(&b);
-            send_error(c, "NOT_FOUND", "Room not found", "joinRoom", q->room);
-            goto out;
-        }
-        uint32_t n = l && l->kind == GQL_V_LIST ? l->len : 0;
-        cd_buf_puts(&b, "{\"type\":\"roomJoined\",\"payload\":{\"room\":");
-        compat_write_room(&b, ch);
-        cd_buf_puts(&b, ",\"messages\":[");
-        int64_t after = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            if (i) cd_buf_putc(&b, ',');
-            compat_write_message(&b, &l->u.items[i]);
-            int64_t s;
-            if (compat_int(&l->u.items[i], "seq", &s) && s > after) after = s;
-        }
-        cd_buf_puts(&b, "],\"unreadCount\":");
-        const gql_value *u = gql_obj_get(ch, "unreadCount");
-        if (u)
-            gql_json_write(&b, u);
-        else
-            cd_buf_puts(&b, "0");
-        /* presence snapshot; presenceUpdate events follow */
-        const gql_value *on = gql_obj_get(res->data, "onlineUsers");
-        cd_buf_puts(&b, ",\"onlineUsers\":[");
-        for (uint32_t i = 0; on && on->kind == GQL_V_LIST && i < on->len; i++) {
-            const char *id = compat_str(&on->u.items[i], "id");
-            if (i) cd_buf_putc(&b, ',');
-            if (id)
-                cd_buf_json_str(&b, id, strlen(id));
-            else
-                cd_buf_puts(&b, "null");
-        }
-        cd_buf_puts(&b, "]}}");
-        set_names(r, ch);
-        send_buf(c, &b);
-        if (!r->joined) subscribe_room(c, r, after);
-        goto out;
-    }
-    case Q_SEND: {
-        const gql_value *m = gql_obj_get(res->data, "createMessage");
-        cd_buf_puts(&b, "{\"type\":\"messageSent\",\"payload\":{\"clientId\":");
-        if (q->client_id)
-            cd_buf_json_str(&b, q->client_id, strlen(q->client_id));
-        else
-            cd_buf_puts(&b, "null");
-        cd_buf_puts(&b, ",\"message\":");
-        compat_write_message(&b, m);
-        cd_buf_puts(&b, "}}");
-        break;
-    }
-    case Q_READ:
-        cd_buf_puts(&b, "{\"type\":\"readMarked\",\"payload\":{\"roomId\":");
-        cd_buf_json_str(&b, q->room, strlen(q->room));
-        cd_buf_puts(&b, ",\"unreadCount\":");
-        gql_json_write(&b, gql_obj_get(res->data, "markChatAsRead"));
-        cd_buf_puts(&b, "}}");
-        break;
-    case Q_TYPING:
-        cd_buf_free(&b);
-        goto out;
-    case Q_NAMES: {
-        cws_room *r = room_find(c, q->room);
-        const gql_value *ch = gql_obj_get(res->data, "chat");
-        if (r && ch && ch->kind == GQL_V_OBJECT) set_names(r, ch);
-        cd_buf_free(&b);
-        goto out;
-    }
-    }
-    send_buf(c, &b);
-out:
-    if (q->kind == Q_SEND || q->kind == Q_READ) {
+    if (spec->write) {
         c->w_busy = false;
         write_next(c);
     }
@@ -610,14 +628,13 @@ out:
 static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char *query,
                     cd_buf *vars, const char *client_id)
 {
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing",
-                                         "joinRoom"};
+    const char *event = cws_req_specs[kind].event;
     cws_req *q = cd_calloc(1, sizeof *q);
     cd_buf_putc(vars, '\0');
     if (!q || cd_buf_failed(vars)) {
         cd_free(q);
         cd_buf_free(vars);
-        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
         return;
     }
     q->c = c;
@@ -628,12 +645,12 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         q->client_id = cd_malloc(n + 1);
         if (q->client_id) memcpy(q->client_id, client_id, n + 1);
     }
-    if (kind == Q_SEND || kind == Q_READ) {
+    if (cws_req_specs[kind].write) {
         if (c->wq_len >= COMPAT_MAX_QUEUED_WRITES) {
             req_free(q);
             cd_buf_free(vars);
-            send_error(c, "RATE_LIMITED", "Too many writes waiting on this connection",
-                       evname[kind], room);
+            send_error(c, "RATE_LIMITED", "Too many writes waiting on this connection", event,
+                       room);
             return;
         }
         size_t ql = strlen(query);
@@ -642,7 +659,7 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         if (!q->query || !q->vars) {
             req_free(q);
             cd_buf_free(vars);
-            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
             return;
         }
         memcpy(q->query, query, ql + 1);
@@ -661,7 +678,7 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
     if (compat_gql(c->srv, &c->caller, query, vars->data, req_done, q) != 0) {
         req_free(q);
         c->refs--;
-        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
     }
     cd_buf_free(vars);
 }
