@@ -26,6 +26,7 @@
 #include "chat/chat.h"
 #include "chat/feed.h"
 #include "chat/sender.h"
+#include "compat/compat.h"
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -33,7 +34,6 @@
 #include "graphql/graphql.h"
 #include "net/http.h"
 #include "net/ws.h"
-#include "protocol/compat.h"
 #include "protocol/protocol.h"
 #include "protocol/subscribe.h"
 #include "store/migrate.h"
@@ -314,13 +314,14 @@ int main(int argc, char **argv)
             return 1;
         }
         if (applied) cd_info("main", "applied %d migration(s)", applied);
-        if ((rc = compat_admin_grant_list(cfg->database_url, getenv("CHATD_ADMINS"), err,
-                                          sizeof err)) != 0) {
-            fprintf(stderr, "chatd: CHATD_ADMINS: %s\n", err);
-            return 1;
-        }
         if ((rc = pg_pool_new(d.loop, cfg->database_url, CHATD_PG_POOL_SIZE, &srv->pg)) != 0) {
             fprintf(stderr, "chatd: database pool: %s\n", cd_strerror(rc));
+            return 1;
+        }
+        /* seed-003 admins, granted before anything is served */
+        if ((rc = compat_admin_grant_list(d.loop, srv->pg, getenv("CHATD_ADMINS"), err,
+                                          sizeof err)) != 0) {
+            fprintf(stderr, "chatd: CHATD_ADMINS: %s\n", err);
             return 1;
         }
     }

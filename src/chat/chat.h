@@ -52,4 +52,36 @@ void chat_user_mark_disabled(const char *user_id, int64_t now);
  * CD_EBAD for a malformed message (ignored and logged by the caller). */
 int chat_control_handle(proto_server *srv, const char *data, size_t len);
 
+/* ---- for the seed-003 API (src/compat; compat_store.c) ----
+ * The statements of the compatibility API, named and prepared on the async
+ * pool (src/compat owns no SQL). Each call returns 0, after which cb runs
+ * exactly once, later, from the loop; or a negative CD_* code (CD_EBAD,
+ * CD_ENOMEM, CD_EUNAVAIL for a NULL pool, the pool's CD_ELIMIT /
+ * CD_ECLOSED) and cb never runs. In cb, status is 0 or the pool's code
+ * (CD_EUNAVAIL, CD_EIO, ...) with `message` the server's text ("" on
+ * success); strings passed to cb are valid only during the call. */
+
+/* users.is_admin of an active, not removed account (false when there is
+ * none). */
+typedef void (*chat_compat_admin_cb)(int status, const char *message, bool is_admin, void *ud);
+int chat_compat_is_admin(pg_pool *pg, const char *user_id, chat_compat_admin_cb cb, void *ud);
+
+/* Sets users.is_admin on the account named `username` (case-insensitive,
+ * not removed). The name is resolved to the account's id once, by this
+ * statement: the flag stays with that account if it is renamed and never
+ * passes to a later holder of the name. cb gets the account's id, or
+ * status CD_ENOENT when no account has that name. */
+typedef void (*chat_compat_grant_cb)(int status, const char *message, const char *user_id,
+                                     void *ud);
+int chat_compat_set_admin(pg_pool *pg, const char *username, bool on, chat_compat_grant_cb cb,
+                          void *ud);
+
+/* Retention cleanup (chatd_compat_cleanup, migration 0004): keeps the newest
+ * `keep` live messages of chat_id and removes the older ones in one
+ * transaction. cb gets the number removed, or status CD_ENOENT when the
+ * chat does not exist or was removed. */
+typedef void (*chat_compat_cleanup_cb)(int status, const char *message, int64_t removed, void *ud);
+int chat_compat_cleanup(pg_pool *pg, const char *chat_id, int64_t keep, chat_compat_cleanup_cb cb,
+                        void *ud);
+
 #endif

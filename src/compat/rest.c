@@ -1,5 +1,5 @@
 /*
- * compat_rest.c — the seed-003 REST API (compat.h, docs/api.md):
+ * rest.c — the seed-003 REST API (compat_internal.h, docs/api.md):
  *   POST   /api/v1/auth/login              {username, password}   (user role)
  *   GET    /api/v1/chat/rooms                                       (receiver)
  *   GET    /api/v1/chat/rooms/:id/messages?limit&beforeSequenceId   (receiver)
@@ -10,7 +10,8 @@
  *   DELETE /api/v1/chat/rooms/:id/cleanup?keep=N   admin only       (sender)
  * Each route runs one fixed GraphQL operation in-process (compat_gql) as
  * the caller, except the admin check and the retention cleanup, which are
- * one SQL statement each (db/migrations/0004_admin.sql). Errors are JSON
+ * the chat module's named statements (chat_compat_is_admin,
+ * chat_compat_cleanup; db/migrations/0004_admin.sql). Errors are JSON
  * {"error":{"code","message"},"statusCode"} with the GraphQL error code
  * mapped to an HTTP status (compat_status_for).
  *
@@ -21,32 +22,34 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "chat/chat.h"
+#include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "protocol/compat.h"
-
-typedef enum rest_route {
-    R_LOGIN,
-    R_ROOMS,
-    R_MESSAGES,
-    R_UNREAD,
-    R_ONLINE,
-    R_READ,
-    R_DIRECT,
-    R_CLEANUP
-} rest_route;
 
 typedef struct rest_op {
     proto_server *srv;
     http_request *req;
     const char *cors;
     proto_caller caller;
-    rest_route route;
-    const char *room;       /* NUL-terminated chat id (rooms/:id routes) */
-    int64_t n;              /* limit / sequenceId / keep */
-    int64_t before;         /* beforeSequenceId, -1 = none */
-    const char *login_json; /* login: the response until isAdmin is known */
+    const struct rest_route *route; /* rest_routes entry */
+    const char *room;               /* NUL-terminated chat id (rooms/:id routes) */
+    int64_t n;                      /* limit / sequenceId / keep */
+    int64_t before;                 /* beforeSequenceId, -1 = none */
+    const char *login_json;         /* login: the response until isAdmin is known */
 } rest_op;
+
+/* The route table: a path below /api/v1/ (for `room` routes, the part
+ * after chat/rooms/:id/), the method it takes (GET also answers HEAD), the
+ * role that serves it, whether it needs a caller, and its operation. */
+typedef struct rest_route {
+    const char *path;
+    bool room;
+    const char *method;
+    const char *role;
+    bool anonymous;
+    void (*run)(rest_op *op);
+} rest_route;
 
 static void respond_buf(rest_op *op, int status, cd_buf *b)
 {
@@ -89,20 +92,6 @@ static bool failed(rest_op *op, const compat_result *r)
         return true;
     }
     return false;
-}
-
-static bool uuid_ok(const char *s, size_t n)
-{
-    if (n != 36) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* Reads a non-negative integer query parameter. 1 = present, 0 = absent,
@@ -163,11 +152,11 @@ static void run(rest_op *op, const char *query, const char *vars, compat_gql_cb 
 
 /* ---- login ---- */
 
-static void login_admin_done(const pg_result *r, void *ud)
+static void login_admin_done(int status, const char *message, bool admin, void *ud)
 {
+    CD_UNUSED(message);
     rest_op *op = ud;
-    bool admin = r->status == 0 && pg_result_rows(r) == 1 && pg_result_get(r, 0, 0) &&
-                 pg_result_get(r, 0, 0)[0] == 't';
+    admin = status == 0 && admin;
     /* login_json ends with the user object's closing "}}" */
     cd_buf b;
     cd_buf_init(&b);
@@ -207,10 +196,7 @@ static void login_done(const compat_result *r, void *ud)
     }
     op->login_json = cd_arena_strndup(op->req->arena, b.data, b.len);
     cd_buf_free(&b);
-    const char *params[1] = {cd_arena_strdup(op->req->arena, uid)};
-    if (!op->login_json || !params[0] ||
-        pg_pool_query(op->srv->pg, "SELECT is_admin FROM users WHERE id = $1::uuid", 1, params,
-                      login_admin_done, op) != 0)
+    if (!op->login_json || chat_compat_is_admin(op->srv->pg, uid, login_admin_done, op) != 0)
         respond_error(op, 500, "INTERNAL_SERVER_ERROR", "could not read the account");
 }
 
@@ -380,7 +366,7 @@ static void do_direct(rest_op *op)
     const gql_value *body = body_object(op);
     if (!body) return;
     const char *t = compat_str(body, "targetUserId");
-    if (!t || !uuid_ok(t, strlen(t))) {
+    if (!t || !compat_uuid_ok(t)) {
         respond_error(op, 400, "BAD_USER_INPUT", "targetUserId must be a user id");
         return;
     }
@@ -388,44 +374,41 @@ static void do_direct(rest_op *op)
         respond_error(op, 500, "INTERNAL_SERVER_ERROR", "out of memory");
 }
 
-static void cleanup_done(const pg_result *r, void *ud)
+static void cleanup_done(int status, const char *message, int64_t removed, void *ud)
 {
     rest_op *op = ud;
-    if (r->status != 0) {
-        cd_warn("compat", "cleanup failed: %s", r->message);
-        respond_error(op, r->status == CD_EUNAVAIL ? 503 : 500,
-                      r->status == CD_EUNAVAIL ? "SERVICE_UNAVAILABLE" : "INTERNAL_SERVER_ERROR",
-                      "cleanup failed");
+    if (status == CD_ENOENT) {
+        respond_error(op, 404, "NOT_FOUND", "Room not found");
         return;
     }
-    const char *v = pg_result_rows(r) == 1 ? pg_result_get(r, 0, 0) : NULL;
-    if (!v) {
-        respond_error(op, 404, "NOT_FOUND", "Room not found");
+    if (status != 0) {
+        cd_warn("compat", "cleanup failed: %s", message);
+        respond_error(op, status == CD_EUNAVAIL ? 503 : 500,
+                      status == CD_EUNAVAIL ? "SERVICE_UNAVAILABLE" : "INTERNAL_SERVER_ERROR",
+                      "cleanup failed");
         return;
     }
     cd_buf b;
     cd_buf_init(&b);
     cd_buf_puts(&b, "{\"success\":true,\"roomId\":");
     cd_buf_json_str(&b, op->room, strlen(op->room));
-    cd_buf_printf(&b, ",\"deleted\":%s,\"kept\":%lld}", v, (long long)op->n);
+    cd_buf_printf(&b, ",\"deleted\":%lld,\"kept\":%lld}", (long long)removed, (long long)op->n);
     respond_buf(op, 200, &b);
 }
 
-static void admin_done(const pg_result *r, void *ud)
+static void admin_done(int status, const char *message, bool admin, void *ud)
 {
+    CD_UNUSED(message);
     rest_op *op = ud;
-    if (r->status != 0) {
+    if (status != 0) {
         respond_error(op, 503, "SERVICE_UNAVAILABLE", "could not check the account");
         return;
     }
-    const char *v = pg_result_rows(r) == 1 ? pg_result_get(r, 0, 0) : NULL;
-    if (!v || v[0] != 't') {
+    if (!admin) {
         respond_error(op, 403, "FORBIDDEN", "Admin access required");
         return;
     }
-    const char *params[2] = {op->room, cd_arena_sprintf(op->req->arena, "%lld", (long long)op->n)};
-    if (!params[1] || pg_pool_query(op->srv->pg, "SELECT chatd_compat_cleanup($1::uuid, $2::int)",
-                                    2, params, cleanup_done, op) != 0)
+    if (chat_compat_cleanup(op->srv->pg, op->room, op->n, cleanup_done, op) != 0)
         respond_error(op, 503, "SERVICE_UNAVAILABLE", "database busy");
 }
 
@@ -452,12 +435,66 @@ static void do_cleanup(rest_op *op)
         respond_error(op, 503, "SERVICE_UNAVAILABLE", "no database configured");
         return;
     }
-    const char *params[1] = {op->caller.user_id};
-    if (pg_pool_query(op->srv->pg,
-                      "SELECT is_admin FROM users WHERE id = $1::uuid AND is_active "
-                      "AND deleted_at IS NULL",
-                      1, params, admin_done, op) != 0)
+    if (chat_compat_is_admin(op->srv->pg, op->caller.user_id, admin_done, op) != 0)
         respond_error(op, 503, "SERVICE_UNAVAILABLE", "database busy");
+}
+
+/* ---- the routes' operations (after routing, identity and id checks) ---- */
+
+static void do_rooms(rest_op *op)
+{
+    run(op, "{chats{" COMPAT_ROOM_FIELDS "}}", "{}", rooms_done);
+}
+
+static void do_messages(rest_op *op)
+{
+    http_request *req = op->req;
+    op->n = COMPAT_MESSAGES_DEFAULT;
+    int l = int_param(req, "limit", &op->n);
+    int b = int_param(req, "beforeSequenceId", &op->before);
+    if (l < 0 || op->n < 1 || op->n > COMPAT_MESSAGES_MAX) {
+        respond_error(op, 400, "BAD_USER_INPUT", "limit must be an integer in 1..1000");
+        return;
+    }
+    if (b < 0) {
+        respond_error(op, 400, "BAD_USER_INPUT", "beforeSequenceId must be a non-negative integer");
+        return;
+    }
+    /* one more than asked tells messages_done whether there is more */
+    int64_t ask = op->n < COMPAT_MESSAGES_MAX ? op->n + 1 : op->n;
+    char *vars =
+        b ? cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld,\"b\":%lld}", op->room,
+                             (long long)ask, (long long)op->before)
+          : cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld}", op->room, (long long)ask);
+    run(op,
+        "query($c:ID!,$l:Int,$b:Int){messages(chatId:$c,limit:$l,beforeSeq:$b)"
+        "{" COMPAT_MSG_FIELDS "} chat(id:$c){unreadCount}}",
+        vars, messages_done);
+}
+
+static void do_unread(rest_op *op)
+{
+    run(op, "query($c:ID!,$u:String!){unreadCount(chatId:$c,userId:$u)}",
+        vars_str(op->req->arena, "c", op->room, "u", op->caller.user_id), unread_done);
+}
+
+static void do_online(rest_op *op)
+{
+    run(op, "query($c:ID!){onlineUsers(chatId:$c){id}}",
+        vars_str(op->req->arena, "c", op->room, NULL, NULL), online_done);
+}
+
+static void do_read(rest_op *op)
+{
+    const gql_value *body = body_object(op);
+    if (!body) return;
+    if (!compat_int(body, "sequenceId", &op->n) || op->n < 0 || op->n > INT32_MAX) {
+        respond_error(op, 400, "BAD_USER_INPUT", "sequenceId must be a non-negative integer");
+        return;
+    }
+    char *vars =
+        cd_arena_sprintf(op->req->arena, "{\"c\":\"%s\",\"s\":%lld}", op->room, (long long)op->n);
+    run(op, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", vars, read_done);
 }
 
 /* ---- routing ---- */
@@ -473,7 +510,7 @@ static bool identify(rest_op *op)
     if (req->client_ip)
         proto_caller_set(c, req->arena, PROTO_CALLER_CLIENT_IP, req->client_ip,
                          strlen(req->client_ip));
-    if (op->route == R_LOGIN) return true;
+    if (op->route->anonymous) return true;
     if (c->trust) {
         const char *u = http_req_header(req, "user-id");
         const char *n = http_req_header(req, "username");
@@ -501,6 +538,66 @@ static bool identify(rest_op *op)
     return true;
 }
 
+#define REST_ROOMS_PREFIX "chat/rooms/"
+
+static const rest_route rest_routes[] = {
+    {"auth/login", false, "POST", "user", true, do_login},
+    {"chat/rooms", false, "GET", "receiver", false, do_rooms},
+    {"chat/rooms/", false, "GET", "receiver", false, do_rooms},
+    {"chat/direct", false, "POST", "sender", false, do_direct},
+    {"messages", true, "GET", "receiver", false, do_messages},
+    {"unread", true, "GET", "receiver", false, do_unread},
+    {"online", true, "GET", "receiver", false, do_online},
+    {"read", true, "POST", "sender", false, do_read},
+    {"cleanup", true, "DELETE", "sender", false, do_cleanup},
+};
+
+/* Finds the route of path p (below /api/v1/) and sets op->route, and
+ * op->room for chat/rooms/:id/... routes. false after answering 404/500. */
+static bool route_find(rest_op *op, const char *p)
+{
+    for (unsigned i = 0; i < CD_ARRAY_LEN(rest_routes); i++)
+        if (!rest_routes[i].room && strcmp(p, rest_routes[i].path) == 0) {
+            op->route = &rest_routes[i];
+            return true;
+        }
+    const char *id = strncmp(p, REST_ROOMS_PREFIX, strlen(REST_ROOMS_PREFIX)) == 0
+                         ? p + strlen(REST_ROOMS_PREFIX)
+                         : NULL;
+    const char *slash = id ? strchr(id, '/') : NULL;
+    for (unsigned i = 0; slash && !op->route && i < CD_ARRAY_LEN(rest_routes); i++)
+        if (rest_routes[i].room && strcmp(slash + 1, rest_routes[i].path) == 0)
+            op->route = &rest_routes[i];
+    if (!op->route) {
+        respond_error(op, 404, "NOT_FOUND", "No such route");
+        return false;
+    }
+    op->room = cd_arena_strndup(op->req->arena, id, (size_t)(slash - id));
+    if (!op->room) {
+        respond_error(op, 500, "INTERNAL_SERVER_ERROR", "out of memory");
+        return false;
+    }
+    return true;
+}
+
+static bool method_ok(const char *method, const char *want)
+{
+    return strcmp(method, want) == 0 || (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+static void respond_wrong_service(rest_op *op, const char *role)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_printf(&b,
+                  "{\"error\":{\"code\":\"WRONG_SERVICE\",\"service\":\"%s\",\"message\":"
+                  "\"This route is served by the %s service\"},\"statusCode\":421}",
+                  role, role);
+    respond_buf(op, 421, &b);
+}
+
+/* route → method (405) → role placement (421) → caller (401) → room id
+ * (404) → the route's operation. */
 void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
 {
     rest_op *op = cd_arena_calloc(req->arena, 1, sizeof *op);
@@ -512,123 +609,20 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
     op->req = req;
     op->cors = cors;
     op->before = -1;
-    const char *p = req->path + strlen(COMPAT_API_PREFIX);
-    const char *m = req->method;
-    const char *want = NULL; /* method the route takes */
-    const char *role = "receiver";
-    if (strcmp(p, "auth/login") == 0) {
-        op->route = R_LOGIN, want = "POST", role = "user";
-    } else if (strcmp(p, "chat/rooms") == 0 || strcmp(p, "chat/rooms/") == 0) {
-        op->route = R_ROOMS, want = "GET";
-    } else if (strcmp(p, "chat/direct") == 0) {
-        op->route = R_DIRECT, want = "POST", role = "sender";
-    } else if (strncmp(p, "chat/rooms/", 11) == 0) {
-        const char *id = p + 11;
-        const char *slash = strchr(id, '/');
-        if (!slash) {
-            respond_error(op, 404, "NOT_FOUND", "No such route");
-            return;
-        }
-        const char *sub = slash + 1;
-        if (strcmp(sub, "messages") == 0)
-            op->route = R_MESSAGES, want = "GET";
-        else if (strcmp(sub, "unread") == 0)
-            op->route = R_UNREAD, want = "GET";
-        else if (strcmp(sub, "online") == 0)
-            op->route = R_ONLINE, want = "GET";
-        else if (strcmp(sub, "read") == 0)
-            op->route = R_READ, want = "POST", role = "sender";
-        else if (strcmp(sub, "cleanup") == 0)
-            op->route = R_CLEANUP, want = "DELETE", role = "sender";
-        else {
-            respond_error(op, 404, "NOT_FOUND", "No such route");
-            return;
-        }
-        op->room = cd_arena_strndup(req->arena, id, (size_t)(slash - id));
-        if (!op->room) {
-            respond_error(op, 500, "INTERNAL_SERVER_ERROR", "out of memory");
-            return;
-        }
-    } else {
-        respond_error(op, 404, "NOT_FOUND", "No such route");
-        return;
-    }
-    if (strcmp(m, want) != 0 && !(strcmp(want, "GET") == 0 && strcmp(m, "HEAD") == 0)) {
+    if (!route_find(op, req->path + strlen(COMPAT_API_PREFIX))) return;
+    const rest_route *rt = op->route;
+    if (!method_ok(req->method, rt->method)) {
         respond_error(op, 405, "METHOD_NOT_ALLOWED", "Method not allowed on this route");
         return;
     }
-    if (!compat_role_serves(srv, role)) {
-        cd_buf b;
-        cd_buf_init(&b);
-        cd_buf_printf(&b,
-                      "{\"error\":{\"code\":\"WRONG_SERVICE\",\"service\":\"%s\",\"message\":"
-                      "\"This route is served by the %s service\"},\"statusCode\":421}",
-                      role, role);
-        respond_buf(op, 421, &b);
+    if (!compat_role_serves(srv, rt->role)) {
+        respond_wrong_service(op, rt->role);
         return;
     }
     if (!identify(op)) return;
-    if (op->room && !uuid_ok(op->room, strlen(op->room))) {
+    if (op->room && !compat_uuid_ok(op->room)) {
         respond_error(op, 404, "NOT_FOUND", "Room not found");
         return;
     }
-    char *vars = NULL;
-    switch (op->route) {
-    case R_LOGIN:
-        do_login(op);
-        return;
-    case R_ROOMS:
-        run(op, "{chats{" COMPAT_ROOM_FIELDS "}}", "{}", rooms_done);
-        return;
-    case R_MESSAGES: {
-        op->n = COMPAT_MESSAGES_DEFAULT;
-        int l = int_param(req, "limit", &op->n);
-        int b = int_param(req, "beforeSequenceId", &op->before);
-        if (l < 0 || op->n < 1 || op->n > COMPAT_MESSAGES_MAX) {
-            respond_error(op, 400, "BAD_USER_INPUT", "limit must be an integer in 1..1000");
-            return;
-        }
-        if (b < 0) {
-            respond_error(op, 400, "BAD_USER_INPUT",
-                          "beforeSequenceId must be a non-negative integer");
-            return;
-        }
-        int64_t ask = op->n < COMPAT_MESSAGES_MAX ? op->n + 1 : op->n;
-        vars =
-            b ? cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld,\"b\":%lld}", op->room,
-                                 (long long)ask, (long long)op->before)
-              : cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"l\":%lld}", op->room, (long long)ask);
-        run(op,
-            "query($c:ID!,$l:Int,$b:Int){messages(chatId:$c,limit:$l,beforeSeq:$b)"
-            "{" COMPAT_MSG_FIELDS "} chat(id:$c){unreadCount}}",
-            vars, messages_done);
-        return;
-    }
-    case R_UNREAD:
-        run(op, "query($c:ID!,$u:String!){unreadCount(chatId:$c,userId:$u)}",
-            vars_str(req->arena, "c", op->room, "u", op->caller.user_id), unread_done);
-        return;
-    case R_ONLINE:
-        run(op, "query($c:ID!){onlineUsers(chatId:$c){id}}",
-            vars_str(req->arena, "c", op->room, NULL, NULL), online_done);
-        return;
-    case R_READ: {
-        const gql_value *body = body_object(op);
-        if (!body) return;
-        if (!compat_int(body, "sequenceId", &op->n) || op->n < 0 || op->n > INT32_MAX) {
-            respond_error(op, 400, "BAD_USER_INPUT", "sequenceId must be a non-negative integer");
-            return;
-        }
-        vars =
-            cd_arena_sprintf(req->arena, "{\"c\":\"%s\",\"s\":%lld}", op->room, (long long)op->n);
-        run(op, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", vars, read_done);
-        return;
-    }
-    case R_DIRECT:
-        do_direct(op);
-        return;
-    case R_CLEANUP:
-        do_cleanup(op);
-        return;
-    }
+    rt->run(op);
 }

@@ -1,5 +1,5 @@
 /*
- * compat_ws.c — the seed-003 WebSocket event API on /ws (compat.h,
+ * ws.c — the seed-003 WebSocket event API on /ws (compat_internal.h,
  * docs/api.md). Messages are JSON {"type","payload"}.
  *
  * Client → server: auth (first message, when the upgrade carried no
@@ -33,9 +33,9 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "protocol/compat.h"
 
 /* A room's participants as "id\0username\0displayName\0"... (typing events
  * and message senders, so live events need no user lookup), shared by every
@@ -220,6 +220,29 @@ static const char *room_username(cws_room *r, const char *uid, const char **disp
     return NULL;
 }
 
+/* Drops room r from the connection's list and frees it. */
+static void room_forget(cws_conn *c, cws_room *r)
+{
+    for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    names_unref(r->names);
+    cd_free(r);
+    c->nrooms--;
+}
+
+static void send_room_left(cws_conn *c, const char *room)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
+    cd_buf_json_str(&b, room, strlen(room));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
 /* ---- live events from the embedded connection ---- */
 
 static void refresh_names(cws_conn *c, const char *room);
@@ -368,12 +391,7 @@ static int tap(void *ud, const char *data, size_t len)
         cws_room *r = room_find(c, room);
         if (r && id[0] == 'e' && r->joined) {
             r->joined = false; /* e.g. removed from the chat: the stream ended */
-            cd_buf b;
-            cd_buf_init(&b);
-            cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
-            cd_buf_json_str(&b, room, strlen(room));
-            cd_buf_puts(&b, "}}");
-            send_buf(c, &b);
+            send_room_left(c, room);
         }
     }
     cd_arena_free(&a);
@@ -486,111 +504,120 @@ static void write_next(cws_conn *c)
     }
 }
 
+/* roomJoined: the room, its newest messages, unread count and who is
+ * online; then the live subscriptions continue after the newest seq. */
+static void answer_join(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    const gql_value *ch = gql_obj_get(data, "chat");
+    const gql_value *l = gql_obj_get(data, "messages");
+    cws_room *r = room_find(c, q->room);
+    if (!r || !ch || ch->kind != GQL_V_OBJECT) {
+        send_error(c, "NOT_FOUND", "Room not found", "joinRoom", q->room);
+        return;
+    }
+    uint32_t n = l && l->kind == GQL_V_LIST ? l->len : 0;
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"roomJoined\",\"payload\":{\"room\":");
+    compat_write_room(&b, ch);
+    cd_buf_puts(&b, ",\"messages\":[");
+    int64_t after = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) cd_buf_putc(&b, ',');
+        compat_write_message(&b, &l->u.items[i]);
+        int64_t s;
+        if (compat_int(&l->u.items[i], "seq", &s) && s > after) after = s;
+    }
+    cd_buf_puts(&b, "],\"unreadCount\":");
+    const gql_value *u = gql_obj_get(ch, "unreadCount");
+    if (u)
+        gql_json_write(&b, u);
+    else
+        cd_buf_puts(&b, "0");
+    /* presence snapshot; presenceUpdate events follow */
+    const gql_value *on = gql_obj_get(data, "onlineUsers");
+    cd_buf_puts(&b, ",\"onlineUsers\":[");
+    for (uint32_t i = 0; on && on->kind == GQL_V_LIST && i < on->len; i++) {
+        const char *id = compat_str(&on->u.items[i], "id");
+        if (i) cd_buf_putc(&b, ',');
+        if (id)
+            cd_buf_json_str(&b, id, strlen(id));
+        else
+            cd_buf_puts(&b, "null");
+    }
+    cd_buf_puts(&b, "]}}");
+    set_names(r, ch);
+    send_buf(c, &b);
+    if (!r->joined) subscribe_room(c, r, after);
+}
+
+static void answer_send(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"messageSent\",\"payload\":{\"clientId\":");
+    if (q->client_id)
+        cd_buf_json_str(&b, q->client_id, strlen(q->client_id));
+    else
+        cd_buf_puts(&b, "null");
+    cd_buf_puts(&b, ",\"message\":");
+    compat_write_message(&b, gql_obj_get(data, "createMessage"));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
+static void answer_read(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"readMarked\",\"payload\":{\"roomId\":");
+    cd_buf_json_str(&b, q->room, strlen(q->room));
+    cd_buf_puts(&b, ",\"unreadCount\":");
+    gql_json_write(&b, gql_obj_get(data, "markChatAsRead"));
+    cd_buf_puts(&b, "}}");
+    send_buf(c, &b);
+}
+
+static void answer_names(cws_conn *c, cws_req *q, const gql_value *data)
+{
+    cws_room *r = room_find(c, q->room);
+    const gql_value *ch = gql_obj_get(data, "chat");
+    if (r && ch && ch->kind == GQL_V_OBJECT) set_names(r, ch);
+}
+
+/* Per request kind (cws_req_kind order): the client event it answers (in
+ * error messages), whether it is a queued write, whether its failure is
+ * reported to the client, and what its result sends (NULL: nothing). */
+static const struct cws_req_spec {
+    const char *event;
+    bool write;
+    bool report_errors;
+    void (*answer)(cws_conn *c, cws_req *q, const gql_value *data);
+} cws_req_specs[] = {
+    [Q_JOIN] = {"joinRoom", false, true, answer_join},
+    [Q_SEND] = {"sendMessage", true, true, answer_send},
+    [Q_READ] = {"markRead", true, true, answer_read},
+    [Q_TYPING] = {"typing", false, true, NULL},
+    [Q_NAMES] = {"joinRoom", false, false, answer_names},
+};
+
 static void req_done(const compat_result *res, void *ud)
 {
     cws_req *q = ud;
     cws_conn *c = q->c;
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing",
-                                         "joinRoom"};
-    if (!open_(c) || !c->gc) goto out;
-    if (res->err_code || !res->data) {
-        if (q->kind != Q_NAMES)
+    const struct cws_req_spec *spec = &cws_req_specs[q->kind];
+    if (!open_(c) || !c->gc) {
+        /* closed meanwhile: nothing to answer */
+    } else if (res->err_code || !res->data) {
+        if (spec->report_errors)
             send_error(c, res->err_code ? res->err_code : "INTERNAL_SERVER_ERROR",
-                       res->err_msg ? res->err_msg : "error", evname[q->kind], q->room);
-        if (q->kind == Q_JOIN) {
-            cws_room *r = room_find(c, q->room);
-            if (r && !r->joined) { /* forget the failed join */
-                for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
-                    if (*pp == r) {
-                        *pp = r->next;
-                        break;
-                    }
-                names_unref(r->names);
-                cd_free(r);
-                c->nrooms--;
-            }
-        }
-        goto out;
+                       res->err_msg ? res->err_msg : "error", spec->event, q->room);
+        cws_room *r = q->kind == Q_JOIN ? room_find(c, q->room) : NULL;
+        if (r && !r->joined) room_forget(c, r); /* forget the failed join */
+    } else if (spec->answer) {
+        spec->answer(c, q, res->data);
     }
-    cd_buf b;
-    cd_buf_init(&b);
-    switch (q->kind) {
-    case Q_JOIN: {
-        const gql_value *ch = gql_obj_get(res->data, "chat");
-        const gql_value *l = gql_obj_get(res->data, "messages");
-        cws_room *r = room_find(c, q->room);
-        if (!r || !ch || ch->kind != GQL_V_OBJECT) {
-            cd_buf_free(&b);
-            send_error(c, "NOT_FOUND", "Room not found", "joinRoom", q->room);
-            goto out;
-        }
-        uint32_t n = l && l->kind == GQL_V_LIST ? l->len : 0;
-        cd_buf_puts(&b, "{\"type\":\"roomJoined\",\"payload\":{\"room\":");
-        compat_write_room(&b, ch);
-        cd_buf_puts(&b, ",\"messages\":[");
-        int64_t after = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            if (i) cd_buf_putc(&b, ',');
-            compat_write_message(&b, &l->u.items[i]);
-            int64_t s;
-            if (compat_int(&l->u.items[i], "seq", &s) && s > after) after = s;
-        }
-        cd_buf_puts(&b, "],\"unreadCount\":");
-        const gql_value *u = gql_obj_get(ch, "unreadCount");
-        if (u)
-            gql_json_write(&b, u);
-        else
-            cd_buf_puts(&b, "0");
-        /* presence snapshot; presenceUpdate events follow */
-        const gql_value *on = gql_obj_get(res->data, "onlineUsers");
-        cd_buf_puts(&b, ",\"onlineUsers\":[");
-        for (uint32_t i = 0; on && on->kind == GQL_V_LIST && i < on->len; i++) {
-            const char *id = compat_str(&on->u.items[i], "id");
-            if (i) cd_buf_putc(&b, ',');
-            if (id)
-                cd_buf_json_str(&b, id, strlen(id));
-            else
-                cd_buf_puts(&b, "null");
-        }
-        cd_buf_puts(&b, "]}}");
-        set_names(r, ch);
-        send_buf(c, &b);
-        if (!r->joined) subscribe_room(c, r, after);
-        goto out;
-    }
-    case Q_SEND: {
-        const gql_value *m = gql_obj_get(res->data, "createMessage");
-        cd_buf_puts(&b, "{\"type\":\"messageSent\",\"payload\":{\"clientId\":");
-        if (q->client_id)
-            cd_buf_json_str(&b, q->client_id, strlen(q->client_id));
-        else
-            cd_buf_puts(&b, "null");
-        cd_buf_puts(&b, ",\"message\":");
-        compat_write_message(&b, m);
-        cd_buf_puts(&b, "}}");
-        break;
-    }
-    case Q_READ:
-        cd_buf_puts(&b, "{\"type\":\"readMarked\",\"payload\":{\"roomId\":");
-        cd_buf_json_str(&b, q->room, strlen(q->room));
-        cd_buf_puts(&b, ",\"unreadCount\":");
-        gql_json_write(&b, gql_obj_get(res->data, "markChatAsRead"));
-        cd_buf_puts(&b, "}}");
-        break;
-    case Q_TYPING:
-        cd_buf_free(&b);
-        goto out;
-    case Q_NAMES: {
-        cws_room *r = room_find(c, q->room);
-        const gql_value *ch = gql_obj_get(res->data, "chat");
-        if (r && ch && ch->kind == GQL_V_OBJECT) set_names(r, ch);
-        cd_buf_free(&b);
-        goto out;
-    }
-    }
-    send_buf(c, &b);
-out:
-    if (q->kind == Q_SEND || q->kind == Q_READ) {
+    if (spec->write) {
         c->w_busy = false;
         write_next(c);
     }
@@ -601,14 +628,13 @@ out:
 static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char *query,
                     cd_buf *vars, const char *client_id)
 {
-    static const char *const evname[] = {"joinRoom", "sendMessage", "markRead", "typing",
-                                         "joinRoom"};
+    const char *event = cws_req_specs[kind].event;
     cws_req *q = cd_calloc(1, sizeof *q);
     cd_buf_putc(vars, '\0');
     if (!q || cd_buf_failed(vars)) {
         cd_free(q);
         cd_buf_free(vars);
-        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
         return;
     }
     q->c = c;
@@ -619,12 +645,12 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         q->client_id = cd_malloc(n + 1);
         if (q->client_id) memcpy(q->client_id, client_id, n + 1);
     }
-    if (kind == Q_SEND || kind == Q_READ) {
+    if (cws_req_specs[kind].write) {
         if (c->wq_len >= COMPAT_MAX_QUEUED_WRITES) {
             req_free(q);
             cd_buf_free(vars);
-            send_error(c, "RATE_LIMITED", "Too many writes waiting on this connection",
-                       evname[kind], room);
+            send_error(c, "RATE_LIMITED", "Too many writes waiting on this connection", event,
+                       room);
             return;
         }
         size_t ql = strlen(query);
@@ -633,7 +659,7 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         if (!q->query || !q->vars) {
             req_free(q);
             cd_buf_free(vars);
-            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
             return;
         }
         memcpy(q->query, query, ql + 1);
@@ -652,7 +678,7 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
     if (compat_gql(c->srv, &c->caller, query, vars->data, req_done, q) != 0) {
         req_free(q);
         c->refs--;
-        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", evname[kind], room);
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
     }
     cd_buf_free(vars);
 }
@@ -713,24 +739,6 @@ static void direct_done(const char *chat_id, const char *code, const char *msg, 
     conn_unref(c);
 }
 
-/* ---- client events ---- */
-
-static bool uuid_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n != 36) return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (ch != '-') return false;
-        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                     (ch >= 'A' && ch <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool rate_ok(cws_conn *c)
 {
     const cd_config *cfg = c->srv->cfg;
@@ -783,144 +791,187 @@ static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **w
     return true;
 }
 
-static void handle_event(cws_conn *c, const char *type, const gql_value *p)
+/* ---- client events: one handler per event type (cws_events) ---- */
+
+/* An event's handler: `room` is the payload's roomId (NULL when absent;
+ * checked present and well-formed before the call when the entry says
+ * needs_room), `p` the payload OBJECT. */
+typedef void (*cws_event_fn)(cws_conn *c, const char *type, const char *room, const gql_value *p);
+
+static void ev_auth_again(cws_conn *c, const char *type, const char *room, const gql_value *p)
 {
-    const char *room = compat_str(p, "roomId");
-    if (strcmp(type, "auth") == 0) {
-        send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type,
-                   NULL);
+    CD_UNUSED(room);
+    CD_UNUSED(p);
+    send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type, NULL);
+}
+
+/* joinRoom {roomId} joins that room; {targetUserId} the direct room with
+ * that user (found or created first). */
+static void ev_join(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    const char *target = compat_str(p, "targetUserId");
+    if (room) {
+        if (!compat_uuid_ok(room))
+            send_error(c, "NOT_FOUND", "Room not found", type, room);
+        else
+            join_room(c, room);
         return;
     }
-    bool known = strcmp(type, "joinRoom") == 0 || strcmp(type, "leaveRoom") == 0 ||
-                 strcmp(type, "sendMessage") == 0 || strcmp(type, "typing") == 0 ||
-                 strcmp(type, "markRead") == 0;
-    if (!known) {
-        send_error(c, "UNKNOWN_EVENT", "Unknown event type", type, NULL);
+    if (!target) {
+        send_error(c, "INVALID_PAYLOAD", "joinRoom needs roomId or targetUserId", type, NULL);
         return;
     }
-    if (strcmp(type, "joinRoom") == 0) {
-        const char *target = compat_str(p, "targetUserId");
-        if (room) {
-            if (!uuid_ok(room))
-                send_error(c, "NOT_FOUND", "Room not found", type, room);
-            else
-                join_room(c, room);
-        } else if (target) {
-            if (!uuid_ok(target)) {
-                send_error(c, "INVALID_PAYLOAD", "targetUserId must be a user id", type, NULL);
-                return;
-            }
-            c->refs++;
-            if (compat_direct_room(c->srv, &c->caller, target, direct_done, c) != 0) {
-                c->refs--;
-                send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", type, NULL);
-            }
-        } else {
-            send_error(c, "INVALID_PAYLOAD", "joinRoom needs roomId or targetUserId", type, NULL);
-        }
+    if (!compat_uuid_ok(target)) {
+        send_error(c, "INVALID_PAYLOAD", "targetUserId must be a user id", type, NULL);
         return;
     }
-    if (!room) {
-        send_error(c, "INVALID_PAYLOAD", "roomId is required", type, NULL);
+    c->refs++; /* until direct_done */
+    if (compat_direct_room(c->srv, &c->caller, target, direct_done, c) != 0) {
+        c->refs--;
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", type, NULL);
+    }
+}
+
+static void ev_leave(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    CD_UNUSED(p);
+    cws_room *r = room_find(c, room);
+    if (!r) {
+        send_error(c, "NOT_JOINED", "Room not joined", type, room);
         return;
     }
-    if (!uuid_ok(room)) {
-        send_error(c, "NOT_FOUND", "Room not found", type, room);
+    unsubscribe_room(c, r);
+    room_forget(c, r);
+    send_room_left(c, room);
+}
+
+static bool message_type_ok(const char *t)
+{
+    static const char *const types[] = {"text", "image", "gift", "system"};
+    for (unsigned i = 0; t && i < CD_ARRAY_LEN(types); i++)
+        if (strcmp(t, types[i]) == 0) return true;
+    return false;
+}
+
+/* The first problem of a sendMessage payload, or NULL when it is valid. */
+static const char *send_payload_problem(const gql_value *p)
+{
+    const gql_value *tv = gql_obj_get(p, "type");
+    const gql_value *meta = gql_obj_get(p, "metadata");
+    const gql_value *cid = gql_obj_get(p, "clientId");
+    if (!compat_str(p, "content")) return "content must be a string";
+    if (tv && tv->kind != GQL_V_NULL && !message_type_ok(compat_str(p, "type")))
+        return "type must be text, image, gift or system";
+    if (meta && meta->kind != GQL_V_NULL && meta->kind != GQL_V_OBJECT)
+        return "metadata must be an object";
+    if (cid && cid->kind != GQL_V_NULL && cid->kind != GQL_V_STRING)
+        return "clientId must be a string";
+    return NULL;
+}
+
+/* createMessage's variables {"in":{chatId, senderId, content, type,
+ * metadata?, clientId?}} for a valid sendMessage payload. */
+static void send_vars(cd_buf *v, const cws_conn *c, const char *room, const gql_value *p)
+{
+    const char *content = compat_str(p, "content");
+    const char *mtype = compat_str(p, "type");
+    const gql_value *meta = gql_obj_get(p, "metadata");
+    const gql_value *cid = gql_obj_get(p, "clientId");
+    if (!mtype) mtype = "text";
+    cd_buf_puts(v, "{\"in\":{\"chatId\":");
+    cd_buf_json_str(v, room, strlen(room));
+    cd_buf_puts(v, ",\"senderId\":");
+    cd_buf_json_str(v, c->caller.user_id, strlen(c->caller.user_id));
+    cd_buf_puts(v, ",\"content\":");
+    cd_buf_json_str(v, content, strlen(content));
+    cd_buf_puts(v, ",\"type\":");
+    cd_buf_json_str(v, mtype, strlen(mtype));
+    if (meta && meta->kind == GQL_V_OBJECT) {
+        cd_buf_puts(v, ",\"metadata\":");
+        gql_json_write(v, meta);
+    }
+    if (cid && cid->kind == GQL_V_STRING) {
+        cd_buf_puts(v, ",\"clientId\":");
+        gql_json_write(v, cid);
+    }
+    cd_buf_puts(v, "}}");
+}
+
+static void ev_send(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    const char *problem = send_payload_problem(p);
+    if (problem) {
+        send_error(c, "INVALID_PAYLOAD", problem, type, room);
         return;
     }
-    if (strcmp(type, "leaveRoom") == 0) {
-        cws_room *r = room_find(c, room);
-        if (!r) {
-            send_error(c, "NOT_JOINED", "Room not joined", type, room);
-            return;
-        }
-        unsubscribe_room(c, r);
-        for (cws_room **pp = &c->rooms; *pp; pp = &(*pp)->next)
-            if (*pp == r) {
-                *pp = r->next;
-                break;
-            }
-        names_unref(r->names);
-        cd_free(r);
-        c->nrooms--;
-        cd_buf b;
-        cd_buf_init(&b);
-        cd_buf_puts(&b, "{\"type\":\"roomLeft\",\"payload\":{\"roomId\":");
-        cd_buf_json_str(&b, room, strlen(room));
-        cd_buf_puts(&b, "}}");
-        send_buf(c, &b);
+    const gql_value *cid = gql_obj_get(p, "clientId");
+    cd_buf v;
+    cd_buf_init(&v);
+    send_vars(&v, c, room, p);
+    run_req(c, Q_SEND, room,
+            "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in)"
+            "{" COMPAT_MSG_FIELDS "}}",
+            &v, cid && cid->kind == GQL_V_STRING ? cid->u.s : NULL);
+}
+
+static void ev_typing(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    const gql_value *t = gql_obj_get(p, "isTyping");
+    if (!t || t->kind != GQL_V_BOOL) {
+        send_error(c, "INVALID_PAYLOAD", "isTyping must be a boolean", type, room);
         return;
     }
     cd_buf v;
     cd_buf_init(&v);
-    if (strcmp(type, "sendMessage") == 0) {
-        const char *content = compat_str(p, "content");
-        const gql_value *tv = gql_obj_get(p, "type");
-        const char *mtype = compat_str(p, "type");
-        const gql_value *meta = gql_obj_get(p, "metadata");
-        const gql_value *cid = gql_obj_get(p, "clientId");
-        if (!content) {
-            send_error(c, "INVALID_PAYLOAD", "content must be a string", type, room);
-            return;
-        }
-        if (tv && tv->kind != GQL_V_NULL &&
-            (!mtype || (strcmp(mtype, "text") != 0 && strcmp(mtype, "image") != 0 &&
-                        strcmp(mtype, "gift") != 0 && strcmp(mtype, "system") != 0))) {
-            send_error(c, "INVALID_PAYLOAD", "type must be text, image, gift or system", type,
-                       room);
-            return;
-        }
-        if (meta && meta->kind != GQL_V_NULL && meta->kind != GQL_V_OBJECT) {
-            send_error(c, "INVALID_PAYLOAD", "metadata must be an object", type, room);
-            return;
-        }
-        if (cid && cid->kind != GQL_V_NULL && cid->kind != GQL_V_STRING) {
-            send_error(c, "INVALID_PAYLOAD", "clientId must be a string", type, room);
-            return;
-        }
-        cd_buf_puts(&v, "{\"in\":{\"chatId\":");
-        cd_buf_json_str(&v, room, strlen(room));
-        cd_buf_puts(&v, ",\"senderId\":");
-        cd_buf_json_str(&v, c->caller.user_id, strlen(c->caller.user_id));
-        cd_buf_puts(&v, ",\"content\":");
-        cd_buf_json_str(&v, content, strlen(content));
-        cd_buf_puts(&v, ",\"type\":");
-        cd_buf_json_str(&v, mtype ? mtype : "text", strlen(mtype ? mtype : "text"));
-        if (meta && meta->kind == GQL_V_OBJECT) {
-            cd_buf_puts(&v, ",\"metadata\":");
-            gql_json_write(&v, meta);
-        }
-        if (cid && cid->kind == GQL_V_STRING) {
-            cd_buf_puts(&v, ",\"clientId\":");
-            gql_json_write(&v, cid);
-        }
-        cd_buf_puts(&v, "}}");
-        run_req(c, Q_SEND, room,
-                "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in)"
-                "{" COMPAT_MSG_FIELDS "}}",
-                &v, cid && cid->kind == GQL_V_STRING ? cid->u.s : NULL);
-    } else if (strcmp(type, "typing") == 0) {
-        const gql_value *t = gql_obj_get(p, "isTyping");
-        if (!t || t->kind != GQL_V_BOOL) {
-            cd_buf_free(&v);
-            send_error(c, "INVALID_PAYLOAD", "isTyping must be a boolean", type, room);
-            return;
-        }
-        cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", room, t->u.b ? "true" : "false");
-        run_req(c, Q_TYPING, room, "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}",
-                &v, NULL);
-    } else { /* markRead */
-        int64_t s;
-        if (!compat_int(p, "sequenceId", &s) || s < 0 || s > INT32_MAX) {
-            cd_buf_free(&v);
-            send_error(c, "INVALID_PAYLOAD", "sequenceId must be a non-negative integer", type,
-                       room);
-            return;
-        }
-        cd_buf_printf(&v, "{\"c\":\"%s\",\"s\":%lld}", room, (long long)s);
-        run_req(c, Q_READ, room, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}",
-                &v, NULL);
+    cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", room, t->u.b ? "true" : "false");
+    run_req(c, Q_TYPING, room, "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}", &v,
+            NULL);
+}
+
+static void ev_mark_read(cws_conn *c, const char *type, const char *room, const gql_value *p)
+{
+    int64_t s;
+    if (!compat_int(p, "sequenceId", &s) || s < 0 || s > INT32_MAX) {
+        send_error(c, "INVALID_PAYLOAD", "sequenceId must be a non-negative integer", type, room);
+        return;
     }
+    cd_buf v;
+    cd_buf_init(&v);
+    cd_buf_printf(&v, "{\"c\":\"%s\",\"s\":%lld}", room, (long long)s);
+    run_req(c, Q_READ, room, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", &v,
+            NULL);
+}
+
+static const struct cws_event {
+    const char *type;
+    bool needs_room; /* roomId required and checked before the handler runs */
+    cws_event_fn fn;
+} cws_events[] = {
+    {"auth", false, ev_auth_again}, {"joinRoom", false, ev_join}, {"leaveRoom", true, ev_leave},
+    {"sendMessage", true, ev_send}, {"typing", true, ev_typing},  {"markRead", true, ev_mark_read},
+};
+
+/* One event of an authenticated connection: find its handler, check the
+ * roomId it needs, run it. */
+static void handle_event(cws_conn *c, const char *type, const gql_value *p)
+{
+    const struct cws_event *ev = NULL;
+    for (unsigned i = 0; !ev && i < CD_ARRAY_LEN(cws_events); i++)
+        if (strcmp(type, cws_events[i].type) == 0) ev = &cws_events[i];
+    if (!ev) {
+        send_error(c, "UNKNOWN_EVENT", "Unknown event type", type, NULL);
+        return;
+    }
+    const char *room = compat_str(p, "roomId");
+    if (ev->needs_room && !room) {
+        send_error(c, "INVALID_PAYLOAD", "roomId is required", type, NULL);
+        return;
+    }
+    if (ev->needs_room && !compat_uuid_ok(room)) {
+        send_error(c, "NOT_FOUND", "Room not found", type, room);
+        return;
+    }
+    ev->fn(c, type, room, p);
 }
 
 static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)

@@ -1,33 +1,17 @@
 /*
- * compat.h — the seed-003 compatibility API (docs/api.md): a
- * JSON-over-WebSocket event API on /ws and a REST API under /api/v1, served
- * from the same data and the same delivery core as the GraphQL API.
- *
- * It is an adapter, not a second implementation: every read and write runs
- * a fixed GraphQL operation IN-PROCESS through the engine (compat_gql) with
- * the authenticated caller as context, so authz, limits, the write
- * transaction (seq, outbox, publish) and the receiver's exactly-once
- * per-chat delivery are the GraphQL API's by construction. Live /ws events
- * come from an embedded graphql-transport-ws connection (proto_ws_attach)
- * subscribed to chatEvents / typing / presenceUpdated; each result is
- * translated into the seed's event JSON.
- *
- * Role placement (design §1 and issue 10): login → user role, REST reads
- * and /ws → receiver, REST writes → sender, `all` serves everything. A
- * route on another role answers 421 {"error":{"code":"WRONG_SERVICE",...}}.
- * The /ws write events (sendMessage, markRead, typing) run the sender's
- * mutations in the receiver process (every role binds every resolver).
- *
- * Memory: compat_gql copies the query and variables; its result lives in an
- * arena freed after the callback returns. HTTP state lives in the request
- * arena; a /ws connection's state is heap memory freed in its on_close.
+ * compat_internal.h — private to src/compat (compat.c, rest.c, ws.c,
+ * admin.c): limits, the in-process GraphQL runner, the seed's JSON shapes
+ * and the two endpoints' entry points. Nothing outside src/compat includes
+ * it (the unit tests of the module do).
  */
-#ifndef CHATD_PROTO_COMPAT_H
-#define CHATD_PROTO_COMPAT_H
+#ifndef CHATD_COMPAT_INTERNAL_H
+#define CHATD_COMPAT_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "compat/compat.h"
 #include "core/buf.h"
 #include "graphql/graphql.h"
 #include "protocol/protocol.h"
@@ -54,11 +38,6 @@
 /* Close codes of /ws. */
 #define COMPAT_CLOSE_UNAUTHORIZED 4401
 #define COMPAT_CLOSE_AUTH_TIMEOUT 4408
-
-/* Mounts the /ws and /api/v1/ routes on srv (proto_route_add). 0 or CD_*. */
-int compat_bind(proto_server *srv);
-
-/* ---- shared by compat_rest.c and compat_ws.c (compat.c) ---- */
 
 /* Result of one in-process GraphQL operation: `data` is the "data" member
  * (an OBJECT, or NULL), err_code/err_msg the first error's
@@ -100,13 +79,18 @@ void compat_write_room(cd_buf *b, const gql_value *c);
 const char *compat_str(const gql_value *o, const char *k);
 bool compat_int(const gql_value *o, const char *k, int64_t *out);
 
+/* Whether s is a UUID in text form (8-4-4-4-12 hex digits, either case);
+ * false for NULL. Ids are checked before they reach a query. */
+#define COMPAT_UUID_LEN 36
+bool compat_uuid_ok(const char *s);
+
 /* The role that serves a compat route ("user", "sender", "receiver"), and
  * whether this process serves it. */
 bool compat_role_serves(const proto_server *srv, const char *role);
 
-/* The /ws upgrade (compat_ws.c). */
+/* The /ws upgrade (ws.c). */
 void compat_ws_upgrade(proto_server *srv, http_request *req);
-/* The REST routes (compat_rest.c); path is below /api/v1/. */
+/* The REST routes (rest.c); path is below /api/v1/. */
 void compat_rest_handle(proto_server *srv, http_request *req, const char *cors);
 
 /* Direct room of the caller and `target` (compat.c): finds the caller's
@@ -115,13 +99,5 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors);
 typedef void (*compat_direct_cb)(const char *chat_id, const char *code, const char *msg, void *ud);
 int compat_direct_room(proto_server *srv, const proto_caller *caller, const char *target,
                        compat_direct_cb cb, void *ud);
-
-/* Admin flag (compat_admin.c, blocking libpq: before serving only).
- * compat_admin_main runs `chatd admin grant|revoke <username>` (argv[0] is
- * "admin"; migrations applied first when `migrations` is a directory) and
- * returns the process exit status. compat_admin_grant_list grants every
- * username of a comma-separated list (CHATD_ADMINS); 0 or CD_* with err. */
-int compat_admin_main(int argc, char **argv, const char *conninfo, const char *migrations);
-int compat_admin_grant_list(const char *conninfo, const char *list, char *err, size_t errlen);
 
 #endif

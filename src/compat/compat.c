@@ -1,5 +1,6 @@
 /*
- * compat.c — shared pieces of the seed-003 compatibility API (compat.h):
+ * compat.c — shared pieces of the seed-003 compatibility API (compat.h,
+ * compat_internal.h):
  * in-process GraphQL execution, error-code → HTTP status, the seed's JSON
  * shapes for messages and rooms, the direct-room helper and the route
  * dispatch called from proto_http_handle.
@@ -7,7 +8,7 @@
  * compat_gql owns one gql_exec per call (freed in its done callback) and a
  * result arena freed right after the user's callback returns.
  */
-#include "protocol/compat.h"
+#include "compat/compat_internal.h"
 
 #include <string.h>
 
@@ -150,6 +151,22 @@ bool compat_int(const gql_value *o, const char *k, int64_t *out)
         return true;
     }
     return false;
+}
+
+bool compat_uuid_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n != COMPAT_UUID_LEN) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (ch != '-') return false;
+        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                     (ch >= 'A' && ch <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool compat_role_serves(const proto_server *srv, const char *role)

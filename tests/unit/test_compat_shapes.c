@@ -1,6 +1,6 @@
 /*
- * test_protocol_compat.c — the pure parts of the seed-003 compatibility API
- * (compat.c): GraphQL error code → HTTP status, the seed's message and room
+ * test_compat_shapes.c — the pure parts of the seed-003 compatibility API
+ * (src/compat/compat.c): GraphQL error code → HTTP status, the seed's message and room
  * JSON built from GraphQL results, the small JSON readers and role
  * placement.
  */
@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
+#include "compat/compat_internal.h"
 #include "core/core.h"
-#include "protocol/compat.h"
 
 static cd_arena arena;
 
@@ -188,5 +188,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
     };
-    return cmocka_run_group_tests_name("protocol_compat", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("compat_shapes", tests, NULL, NULL);
 }
