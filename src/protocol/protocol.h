@@ -110,6 +110,15 @@ void proto_caller_init(proto_caller *c, proto_server *srv);
 int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s, size_t len);
 /* Frees heap strings set with a == NULL. */
 void proto_caller_free(proto_caller *c);
+/* Initialises c for a request (an HTTP request, or the upgrade request of a
+ * WebSocket): trust flag, the peer address and, in trust mode, the user-id
+ * and username headers. Strings go into `a` (NULL = heap, as above). */
+void proto_caller_from_request(proto_caller *c, cd_arena *a, proto_server *srv, http_request *req);
+/* Token mode: verifies an access token (the configured secret) and makes c
+ * its authenticated user (id, username, expiry). 0, or CD_EAUTH with a
+ * static reason in *why (c unchanged). */
+int proto_caller_verify(proto_caller *c, cd_arena *a, const char *token, size_t len,
+                        const char **why);
 
 struct proto_server {
     uv_loop_t *loop;
