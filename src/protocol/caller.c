@@ -60,8 +60,7 @@ void proto_caller_free(proto_caller *c)
     }
 }
 
-void proto_caller_from_request(proto_caller *c, cd_arena *a, proto_server *srv,
-                               http_request *req)
+void proto_caller_from_request(proto_caller *c, cd_arena *a, proto_server *srv, http_request *req)
 {
     proto_caller_init(c, srv);
     c->trust = srv->cfg->auth == CD_AUTH_TRUST;
@@ -109,6 +108,6 @@ bool proto_operation_is_public(proto_server *srv, const char *query, size_t len,
                                const char *operation_name)
 {
     /* the document is cached by gql_exec_prepare: this is a lookup */
-    return gql_root_fields_all(srv->cache, srv->schema, query, len, operation_name,
-                               field_is_public, NULL);
+    return gql_root_fields_all(srv->cache, srv->schema, query, len, operation_name, field_is_public,
+                               NULL);
 }

@@ -37,7 +37,8 @@ int gqlws_conn_send(gqlws_conn *c, const char *data, size_t len)
     if (c->tap) return c->tap(c->tap_ud, data, len);
     if (ws_conn_write_queue(c->ws) + len > c->srv->cfg->ws_max_queued) {
         cd_warn("gqlws", "slow consumer: %zu bytes queued, closing", ws_conn_write_queue(c->ws));
-        gqlws_conn_close(c, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer: outbound queue limit exceeded");
+        gqlws_conn_close(c, GQLWS_CLOSE_SLOW_CONSUMER,
+                         "Slow consumer: outbound queue limit exceeded");
         return CD_ELIMIT;
     }
     int rc = ws_send_text(c->ws, data, len);
@@ -66,7 +67,7 @@ void gqlws_send_simple(gqlws_conn *c, const char *type, const char *id, const gq
 }
 
 void gqlws_send_payload(gqlws_conn *c, const char *type, const char *id, const char *json,
-                         size_t len)
+                        size_t len)
 {
     cd_buf b;
     cd_buf_init(&b);
@@ -76,13 +77,14 @@ void gqlws_send_payload(gqlws_conn *c, const char *type, const char *id, const c
     cd_buf_append(&b, json, len);
     cd_buf_puts(&b, "}");
     if (!cd_buf_failed(&b)) {
-        if (gqlws_conn_send(c, b.data, b.len) == 0 && type[0] == 'n') cd_metrics_g.events_delivered++;
+        if (gqlws_conn_send(c, b.data, b.len) == 0 && type[0] == 'n')
+            cd_metrics_g.events_delivered++;
     }
     cd_buf_free(&b);
 }
 
 void gqlws_write_error_obj(cd_buf *b, const char *msg, const char *code, const char *path0,
-                            const char *service)
+                           const char *service)
 {
     cd_buf_puts(b, "{\"message\":");
     cd_buf_json_str(b, msg, strlen(msg));

@@ -24,8 +24,7 @@ void proto_respond(http_request *req, int status, const char *ct, const char *ex
     http_respond(req, status, ct, extra, body, len);
 }
 
-void proto_respond_buf(http_request *req, int status, const char *ct, const char *extra,
-                       cd_buf *b)
+void proto_respond_buf(http_request *req, int status, const char *ct, const char *extra, cd_buf *b)
 {
     if (cd_buf_failed(b)) {
         cd_buf_free(b);

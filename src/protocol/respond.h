@@ -14,7 +14,6 @@ void proto_respond(http_request *req, int status, const char *ct, const char *ex
                    const char *body, size_t len);
 /* Completes req with the buffer's bytes (taken; b is left empty), or 500
  * "out of memory" when building b failed. */
-void proto_respond_buf(http_request *req, int status, const char *ct, const char *extra,
-                       cd_buf *b);
+void proto_respond_buf(http_request *req, int status, const char *ct, const char *extra, cd_buf *b);
 
 #endif
