@@ -1,7 +1,9 @@
 /*
  * protocol.h — the GraphQL transports of chatd: GraphQL over HTTP
- * (gql_http.c), graphql-transport-ws (gql_ws.c), the operational endpoints
- * (/healthz, /readyz, /metrics) and the caller identity handed to resolvers.
+ * (gql_http.c), graphql-transport-ws (gql_ws.c), the HTTP router with CORS
+ * and the operational endpoints /healthz, /readyz, /metrics (router.c), and
+ * the caller identity handed to resolvers (caller.c). Subscriptions:
+ * subscribe.h.
  *
  * One proto_server per process (one loop, no locks). main.c fills it and
  * passes proto_http_handle as the http_server's request handler; everything
@@ -161,10 +163,10 @@ int proto_route_add(proto_server *srv, const char *path, const char *methods, pr
 /* The route mounted on `path`, or NULL. */
 const proto_route *proto_route_match(const proto_server *srv, const char *path);
 
-/* The http_server request handler (user = proto_server*). */
+/* The http_server request handler (user = proto_server*; router.c). */
 void proto_http_handle(http_request *req, void *user);
 
-/* Called from proto_http_handle for an upgrade on /graphql (gql_ws.c). */
+/* Called by the router for an upgrade on /graphql (gql_ws.c). */
 void proto_ws_upgrade(proto_server *srv, http_request *req);
 /* Stops every operation on every WebSocket (drain; the net layer sends the
  * 1001 closes). */
