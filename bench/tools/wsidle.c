@@ -209,7 +209,7 @@ int main(int argc, char **argv)
     double t_connect = now_ms() - t0;
     sleep(1);
     long after = rss_kb(pid);
-    printf("sizeof(ws_conn)=%zu bytes, sizeof(http_conn)=%zu bytes\n", sizeof(struct ws_conn),
+    printf("sizeof(ws_conn)=%zu bytes, sizeof(http_conn)=%zu bytes\n", sizeof(net_conn),
            sizeof(http_conn));
     printf("%d/%d WebSocket handshakes in %.0f ms\n", ok, n, t_connect);
     printf("server RSS: %ld kB before, %ld kB with %d idle connections: %.0f bytes/connection\n",

@@ -83,6 +83,19 @@ void gql_cache_free(gql_cache *c);
 /* Number of hits/misses so far (metrics). */
 void gql_cache_stats(const gql_cache *c, uint64_t *hits, uint64_t *misses);
 
+/* ---- documents (document.c) ---- */
+
+typedef bool (*gql_field_pred_fn)(const char *name, void *ud);
+/* True when pred(name, ud) holds for every field the selected operation of
+ * `query` (operation_name; NULL = the first) selects at its root, through
+ * fragment spreads and inline fragments; stops at the first refusal. False
+ * too when the document does not parse, has no such operation, spreads an
+ * unknown fragment or nests fragments deeper than the engine follows. The
+ * document comes from `cache` (a lookup after gql_exec_prepare; parsed and
+ * validated on a miss; cache may be NULL). */
+bool gql_root_fields_all(gql_cache *cache, gql_schema *schema, const char *query, size_t len,
+                         const char *operation_name, gql_field_pred_fn pred, void *ud);
+
 /* ---- execution ---- */
 
 typedef enum gql_op_kind { GQL_QUERY = 0, GQL_MUTATION = 1, GQL_SUBSCRIPTION = 2 } gql_op_kind;

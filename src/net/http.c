@@ -555,8 +555,8 @@ static void net_conn_close_cb(uv_handle_t *h)
         cd_free(c->http);
     }
     cd_free(c->pending);
-    cd_free(c->close_reason);
-    ws_rx_free(&c->rx);
+    cd_free(c->ws.close_reason);
+    ws_rx_free(&c->ws.rx);
     if (c->prev)
         c->prev->next = c->next;
     else

@@ -2,10 +2,12 @@
  * net_internal.h — state shared by http.c and ws.c; private to src/net
  * (tests and fuzz drivers may use it).
  *
- * One struct, net_conn (== struct ws_conn), per accepted TCP connection. The
- * uv_tcp_t is its first member and never moves, so an HTTP connection turns
- * into a WebSocket in place: the HTTP-only state (llhttp parser, request in
- * progress) lives in a separate heap block (http_conn) freed on upgrade.
+ * One struct, net_conn, per accepted TCP connection. The uv_tcp_t is its
+ * first member and never moves, so an HTTP connection turns into a WebSocket
+ * in place: the HTTP-only state (llhttp parser, request in progress) lives in
+ * a separate heap block (http_conn) freed on upgrade, the WebSocket state in
+ * net_conn.ws. The public ws_conn (ws.h) is the same object seen as a
+ * WebSocket: only connections of kind NET_KIND_WS are handed out as one.
  * A connection is freed in exactly one place: the TCP handle's close
  * callback (net_conn_close_cb). Idle connections own no buffers: `pending`
  * holds bytes received but not yet consumed only while there are some.
@@ -31,7 +33,7 @@
  * pauses until the response is written. */
 #define HTTP_MAX_PENDING_BYTES (64 * 1024)
 
-typedef struct ws_conn net_conn;
+typedef struct net_conn net_conn;
 typedef struct http_req_impl http_req_impl;
 
 /* ---- request parsing without sockets ---- */
@@ -108,7 +110,17 @@ typedef struct http_conn {
 #define WS_F_GOT_CLOSE 0x02
 #define WS_F_FAILED 0x04
 
-struct ws_conn {
+/* The WebSocket part of a connection (used once kind == NET_KIND_WS). */
+typedef struct net_ws_state {
+    uint8_t flags;       /* WS_F_* */
+    uint16_t close_code; /* code reported by on_close */
+    const ws_callbacks *cb;
+    void *user;
+    char *close_reason; /* heap, NUL-terminated, or NULL */
+    ws_rx rx;
+} net_ws_state;
+
+struct net_conn {
     uv_tcp_t tcp; /* must stay first: handle → conn */
     http_server *srv;
     net_conn *prev, *next; /* server's connection list */
@@ -117,16 +129,11 @@ struct ws_conn {
     bool closing;          /* uv_close called */
     bool shutting;         /* uv_shutdown issued */
     bool reading;
-    uint8_t ws_flags;
-    uint16_t close_code;  /* code reported by on_close */
     uint32_t pending_len; /* bytes in pending */
     uint32_t pending_off; /* bytes of pending already consumed */
     char *pending;        /* unconsumed input (heap) or NULL */
     http_conn *http;      /* HTTP state, NULL after upgrade */
-    const ws_callbacks *cb;
-    void *user;
-    char *close_reason; /* heap, NUL-terminated, or NULL */
-    ws_rx rx;
+    net_ws_state ws;      /* WebSocket state */
 };
 
 struct http_server {

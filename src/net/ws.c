@@ -108,8 +108,8 @@ int ws_accept(http_request *req, const char *subprotocol, const ws_callbacks *cb
                      accept);
     net_conn *c = http_upgrade(req, head, (size_t)n);
     if (!c) return CD_ECLOSED;
-    c->cb = cb;
-    c->user = user;
+    c->ws.cb = cb;
+    c->ws.user = user;
     if (out) *out = c;
     return 0;
 }
@@ -120,11 +120,11 @@ int ws_accept(http_request *req, const char *subprotocol, const ws_callbacks *cb
 
 void *ws_conn_user(const ws_conn *c)
 {
-    return c->user;
+    return c->ws.user;
 }
 void ws_conn_set_user(ws_conn *c, void *user)
 {
-    c->user = user;
+    c->ws.user = user;
 }
 http_server *ws_conn_server(const ws_conn *c)
 {
@@ -132,7 +132,7 @@ http_server *ws_conn_server(const ws_conn *c)
 }
 bool ws_conn_closing(const ws_conn *c)
 {
-    return c->closing || (c->ws_flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE | WS_F_FAILED));
+    return c->closing || (c->ws.flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE | WS_F_FAILED));
 }
 size_t ws_conn_write_queue(const ws_conn *c)
 {
@@ -170,8 +170,8 @@ static int ws_write_bufs(net_conn *c, uv_buf_t *bufs, unsigned nbufs, size_t tot
 {
     if (c->tcp.write_queue_size + total > WS_MAX_WRITE_QUEUE) {
         /* slow reader: drop it rather than buffer without bound */
-        c->close_code = WS_CLOSE_ABNORMAL;
-        c->ws_flags |= WS_F_FAILED;
+        c->ws.close_code = WS_CLOSE_ABNORMAL;
+        c->ws.flags |= WS_F_FAILED;
         net_conn_reset(c);
         return CD_ELIMIT;
     }
@@ -233,7 +233,7 @@ static int ws_send_op(net_conn *c, uint8_t op, const void *data, size_t len)
 static bool ws_can_send(const net_conn *c)
 {
     return c->kind == NET_KIND_WS && !c->closing &&
-           !(c->ws_flags & (WS_F_SENT_CLOSE | WS_F_FAILED));
+           !(c->ws.flags & (WS_F_SENT_CLOSE | WS_F_FAILED));
 }
 
 int ws_send_text(ws_conn *c, const char *data, size_t len)
@@ -316,32 +316,32 @@ static void ws_send_close(net_conn *c, int code, const char *reason)
         if (rl) memcpy(p + 2, reason, rl);
         n += rl;
     }
-    c->ws_flags |= WS_F_SENT_CLOSE;
+    c->ws.flags |= WS_F_SENT_CLOSE;
     ws_send_op(c, WS_OP_CLOSE, p, n);
 }
 
 static void ws_set_reason(net_conn *c, const char *reason, size_t len)
 {
-    cd_free(c->close_reason);
-    c->close_reason = NULL;
+    cd_free(c->ws.close_reason);
+    c->ws.close_reason = NULL;
     if (!reason || !len) return;
     char *r = cd_malloc(len + 1);
     if (!r) return;
     memcpy(r, reason, len);
     r[len] = 0;
-    c->close_reason = r;
+    c->ws.close_reason = r;
 }
 
 int ws_close(ws_conn *c, int code, const char *reason)
 {
-    if (c->kind != NET_KIND_WS || c->closing || (c->ws_flags & (WS_F_SENT_CLOSE | WS_F_FAILED)))
+    if (c->kind != NET_KIND_WS || c->closing || (c->ws.flags & (WS_F_SENT_CLOSE | WS_F_FAILED)))
         return CD_ECLOSED;
     if (!ws_close_code_valid(code)) code = WS_CLOSE_NORMAL;
-    c->close_code = (uint16_t)code;
+    c->ws.close_code = (uint16_t)code;
     ws_set_reason(c, reason, reason ? strlen(reason) : 0);
     ws_send_close(c, code, reason);
     if (c->closing) return 0;
-    if (c->ws_flags & WS_F_GOT_CLOSE)
+    if (c->ws.flags & WS_F_GOT_CLOSE)
         net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
     else
         c->deadline = uv_now(c->srv->loop) + http_server_ws_close_timeout(c->srv);
@@ -355,8 +355,8 @@ int ws_close(ws_conn *c, int code, const char *reason)
 static int rx_message(void *arg, bool is_text, const char *data, size_t len)
 {
     net_conn *c = arg;
-    if (!(c->ws_flags & WS_F_SENT_CLOSE) && c->cb && c->cb->on_message)
-        c->cb->on_message(c, is_text, data, len);
+    if (!(c->ws.flags & WS_F_SENT_CLOSE) && c->ws.cb && c->ws.cb->on_message)
+        c->ws.cb->on_message(c, is_text, data, len);
     return c->closing;
 }
 
@@ -370,20 +370,20 @@ static int rx_ping(void *arg, const uint8_t *data, size_t len)
 static int rx_pong(void *arg, const uint8_t *data, size_t len)
 {
     net_conn *c = arg;
-    if (c->cb && c->cb->on_pong) c->cb->on_pong(c, (const char *)data, len);
+    if (c->ws.cb && c->ws.cb->on_pong) c->ws.cb->on_pong(c, (const char *)data, len);
     return c->closing;
 }
 
 static int rx_close(void *arg, int code, const char *reason, size_t len)
 {
     net_conn *c = arg;
-    c->ws_flags |= WS_F_GOT_CLOSE;
-    if (c->ws_flags & WS_F_SENT_CLOSE) {
+    c->ws.flags |= WS_F_GOT_CLOSE;
+    if (c->ws.flags & WS_F_SENT_CLOSE) {
         /* our close answered: handshake complete; server closes TCP first */
         net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
         return 1;
     }
-    c->close_code = (uint16_t)code;
+    c->ws.close_code = (uint16_t)code;
     ws_set_reason(c, reason, len);
     ws_send_close(c, code == WS_CLOSE_NO_STATUS ? 0 : code, NULL);
     if (!c->closing) net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
@@ -400,9 +400,9 @@ static const ws_rx_handler ws_handler = {
 /* Fails the connection with a protocol error code: close frame, then TCP. */
 static void ws_fail(net_conn *c, int code)
 {
-    c->ws_flags |= WS_F_FAILED;
-    if (!(c->ws_flags & WS_F_SENT_CLOSE)) {
-        c->close_code = (uint16_t)code;
+    c->ws.flags |= WS_F_FAILED;
+    if (!(c->ws.flags & WS_F_SENT_CLOSE)) {
+        c->ws.close_code = (uint16_t)code;
         ws_set_reason(c, NULL, 0);
         ws_send_close(c, code, NULL);
     }
@@ -411,8 +411,8 @@ static void ws_fail(net_conn *c, int code)
 
 static void ws_feed(net_conn *c, char *data, size_t len)
 {
-    if (c->closing || c->rx.done || (c->ws_flags & WS_F_FAILED)) return;
-    int r = ws_rx_feed(&c->rx, (uint8_t *)data, len, &ws_handler, c);
+    if (c->closing || c->ws.rx.done || (c->ws.flags & WS_F_FAILED)) return;
+    int r = ws_rx_feed(&c->ws.rx, (uint8_t *)data, len, &ws_handler, c);
     if (r == 0 || r == WS_RX_STOPPED || c->closing) return;
     ws_fail(c, r == CD_ENOMEM ? WS_CLOSE_INTERNAL_ERROR : r);
 }
@@ -433,8 +433,8 @@ void ws_conn_on_data(net_conn *c, char *data, size_t len)
 
 void ws_conn_on_eof(net_conn *c)
 {
-    if (!(c->ws_flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE))) {
-        c->close_code = WS_CLOSE_ABNORMAL;
+    if (!(c->ws.flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE))) {
+        c->ws.close_code = WS_CLOSE_ABNORMAL;
         ws_set_reason(c, NULL, 0);
     }
     net_conn_close(c);
@@ -447,7 +447,7 @@ void ws_conn_on_timeout(net_conn *c)
 
 void ws_conn_on_closed(net_conn *c)
 {
-    int code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
-    const char *reason = c->close_reason ? c->close_reason : "";
-    if (c->cb && c->cb->on_close) c->cb->on_close(c, code, reason, strlen(reason));
+    int code = c->ws.close_code ? c->ws.close_code : WS_CLOSE_ABNORMAL;
+    const char *reason = c->ws.close_reason ? c->ws.close_reason : "";
+    if (c->ws.cb && c->ws.cb->on_close) c->ws.cb->on_close(c, code, reason, strlen(reason));
 }

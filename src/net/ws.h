@@ -60,7 +60,9 @@
 #define WS_CLOSE_TOO_BIG 1009
 #define WS_CLOSE_INTERNAL_ERROR 1011
 
-typedef struct ws_conn ws_conn;
+/* A WebSocket: the connection it was upgraded from (net_internal.h), seen
+ * through this API. Opaque. */
+typedef struct net_conn ws_conn;
 typedef struct ws_frame_shared ws_frame_shared;
 
 typedef struct ws_callbacks {

@@ -1,7 +1,9 @@
 /*
  * protocol.h — the GraphQL transports of chatd: GraphQL over HTTP
- * (gql_http.c), graphql-transport-ws (gql_ws.c), the operational endpoints
- * (/healthz, /readyz, /metrics) and the caller identity handed to resolvers.
+ * (gql_http.c), graphql-transport-ws (gql_ws.c), the HTTP router with CORS
+ * and the operational endpoints /healthz, /readyz, /metrics (router.c), and
+ * the caller identity handed to resolvers (caller.c). Subscriptions:
+ * subscribe.h.
  *
  * One proto_server per process (one loop, no locks). main.c fills it and
  * passes proto_http_handle as the http_server's request handler; everything
@@ -110,6 +112,15 @@ void proto_caller_init(proto_caller *c, proto_server *srv);
 int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s, size_t len);
 /* Frees heap strings set with a == NULL. */
 void proto_caller_free(proto_caller *c);
+/* Initialises c for a request (an HTTP request, or the upgrade request of a
+ * WebSocket): trust flag, the peer address and, in trust mode, the user-id
+ * and username headers. Strings go into `a` (NULL = heap, as above). */
+void proto_caller_from_request(proto_caller *c, cd_arena *a, proto_server *srv, http_request *req);
+/* Token mode: verifies an access token (the configured secret) and makes c
+ * its authenticated user (id, username, expiry). 0, or CD_EAUTH with a
+ * static reason in *why (c unchanged). */
+int proto_caller_verify(proto_caller *c, cd_arena *a, const char *token, size_t len,
+                        const char **why);
 
 struct proto_server {
     uv_loop_t *loop;
@@ -152,10 +163,10 @@ int proto_route_add(proto_server *srv, const char *path, const char *methods, pr
 /* The route mounted on `path`, or NULL. */
 const proto_route *proto_route_match(const proto_server *srv, const char *path);
 
-/* The http_server request handler (user = proto_server*). */
+/* The http_server request handler (user = proto_server*; router.c). */
 void proto_http_handle(http_request *req, void *user);
 
-/* Called from proto_http_handle for an upgrade on /graphql (gql_ws.c). */
+/* Called by the router for an upgrade on /graphql (gql_ws.c). */
 void proto_ws_upgrade(proto_server *srv, http_request *req);
 /* Stops every operation on every WebSocket (drain; the net layer sends the
  * 1001 closes). */

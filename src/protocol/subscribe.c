@@ -1,11 +1,49 @@
 /*
- * subscribe.c — the registry of subscription sources (see subscribe.h). A
- * fixed table, filled at start-up by role code; lookups are linear (a few
- * dozen fields at most). The per-subscription machinery lives in gql_ws.c.
+ * subscribe.c — subscriptions (subscribe.h): the registry of event sources,
+ * and the operations of graphql-transport-ws connections (struct proto_sub,
+ * one per subscribe id; subscribe_internal.h) that run them. Queries and
+ * mutations run once and answer next + complete; subscriptions start a
+ * registered source whose events are executed one at a time, in order.
+ *
+ * Lifetimes: an operation holds a reference on its gqlws_conn (gqlws_conn.h)
+ * while allocated. It may outlive its WebSocket while a resolver run is in
+ * flight (resolvers must complete; their result is then dropped), and it
+ * keeps the conn — and so the proto_caller resolvers read — alive until
+ * then. An operation ends by proto_sub_cancel (client complete, close,
+ * drain: the source's stop runs) or by finishing (source completed / single
+ * result sent); its memory is freed in op_release once no run is in flight
+ * and no loop is pumping it.
+ *
+ * Fan-out: one event shared by many subscriptions (proto_event) carries a
+ * small cache of serialised results. Subscriptions whose document, variables
+ * (a 128-bit hash of query text, operation name and variables JSON) and
+ * caller (user id, username, client ip, auth flags, exec service — compared
+ * exactly, since resolvers such as User.email and unreadCount read the
+ * caller) are equal execute that event once: the first runs it, the others
+ * reuse its `payload` text, or wait for it while it is still running (a
+ * waiter counts as running: its queue order is kept). Each socket still gets
+ * its own frame, as the ids differ.
+ *
+ * The registry is a fixed table, filled at start-up by role code; lookups
+ * are linear (a few dozen fields at most).
  */
 #include "protocol/subscribe.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "net/ws.h"
+#include "protocol/gqlws_conn.h"
+#include "protocol/subscribe_internal.h"
+
+/* Hash buckets of one shared event's result groups (allocated on its first
+ * shared execution): one event to thousands of subscribers of distinct
+ * users makes as many groups, and a lookup must stay cheap. */
+#define GQLWS_RESULT_BUCKETS 256u
+
+/* ---- the registry of sources ---- */
 
 static proto_sub_source proto_sources[PROTO_SUB_MAX_SOURCES];
 static unsigned proto_nsources;
@@ -32,4 +70,683 @@ const proto_sub_source *proto_sub_lookup(const char *field)
     for (unsigned i = 0; i < proto_nsources; i++)
         if (strcmp(proto_sources[i].field, field) == 0) return &proto_sources[i];
     return NULL;
+}
+
+/* ---- state ---- */
+
+/* A shared event value (subscribe.h): deep-copied once, referenced by every
+ * operation that queued it. */
+typedef struct gqlws_result gqlws_result;
+struct proto_event {
+    uint32_t refs;
+    cd_arena arena;
+    gql_value *value;
+    gqlws_result **results; /* GQLWS_RESULT_BUCKETS chains of serialised
+                             * payloads by (document, caller); NULL until used */
+};
+
+/* One execution of a shared event for one (document + variables, caller)
+ * group. Pending while its runner's exec is in flight; then json holds the
+ * `payload` text (NULL when writing it failed: waiters run themselves). */
+struct gqlws_result {
+    gqlws_result *next;
+    uint64_t k1, k2;     /* document key (proto_sub.k1/k2) */
+    const char *service; /* exec service (static) */
+    bool authenticated, trust;
+    bool done;
+    struct proto_sub *waiters, *waiters_tail;
+    char *json;
+    size_t len;
+    char caller[]; /* user_id \0 username \0 client_ip \0 */
+};
+
+/* One queued execution of an operation: root = {"<field>": *ev->value}
+ * built in place (no allocation besides this struct); ev NULL for the single
+ * run of a query or mutation (root = {}). */
+typedef struct gqlws_event {
+    struct gqlws_event *next;
+    proto_event *ev;
+    gql_kv kv;
+    gql_value root;
+} gqlws_event;
+
+struct proto_sub {
+    struct proto_sub *next, *prev; /* conn->ops while active */
+    gqlws_conn *conn;
+    char *id;
+    gql_exec *ex;
+    gql_op_kind kind;
+    const char *field;
+    const gql_value *args;
+    const proto_sub_source *src;
+    void *src_state;
+    bool src_active;  /* start succeeded, neither stop nor source end yet */
+    bool source_done; /* source completed or failed */
+    char *fail_msg;   /* cd_malloc'd, when the source failed */
+    const char *fail_code;
+    gqlws_event *q_head, *q_tail, *running_ev;
+    uint32_t q_len;
+    bool running; /* gql_exec_run in flight */
+    bool pumping;
+    bool in_start;
+    bool active; /* linked in conn->ops */
+    bool ended;  /* cancelled or finished: release when idle */
+    uint64_t t0_ns;
+    uint64_t k1, k2;             /* document key: hash of query, operation name, variables */
+    bool shareable;              /* k1/k2 are set: events may reuse a group's result */
+    gqlws_result *running_res;   /* the shared result this op's run fills */
+    struct proto_sub *wait_next; /* in a pending result's waiter list */
+};
+
+/* ---- events ---- */
+
+proto_event *proto_event_new(const gql_value *value)
+{
+    proto_event *ev = cd_calloc(1, sizeof *ev);
+    if (!ev) return NULL;
+    ev->refs = 1;
+    cd_arena_init(&ev->arena, 1024);
+    ev->value = gql_value_clone(&ev->arena, value);
+    if (!ev->value) {
+        cd_arena_free(&ev->arena);
+        cd_free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+void proto_event_release(proto_event *ev)
+{
+    if (!ev || --ev->refs > 0) return;
+    for (unsigned i = 0; ev->results && i < GQLWS_RESULT_BUCKETS; i++) {
+        while (ev->results[i]) {
+            gqlws_result *r = ev->results[i];
+            ev->results[i] = r->next;
+            cd_free(r->json);
+            cd_free(r);
+        }
+    }
+    cd_free(ev->results);
+    cd_arena_free(&ev->arena);
+    cd_free(ev);
+}
+
+static void ev_free(gqlws_event *e)
+{
+    if (!e) return;
+    proto_event_release(e->ev);
+    cd_free(e);
+}
+
+/* ---- operation lifecycle ---- */
+
+static void op_unlink(struct proto_sub *op)
+{
+    if (!op->active) return;
+    gqlws_conn *c = op->conn;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        c->ops = op->next;
+    if (op->next) op->next->prev = op->prev;
+    op->next = op->prev = NULL;
+    op->active = false;
+    c->nops--;
+    if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.subscriptions--;
+}
+
+static void op_release(struct proto_sub *op)
+{
+    if (!op->ended || op->running || op->pumping || op->in_start) return;
+    op_unlink(op);
+    while (op->q_head) {
+        gqlws_event *e = op->q_head;
+        op->q_head = e->next;
+        ev_free(e);
+    }
+    ev_free(op->running_ev);
+    if (op->ex) gql_exec_free(op->ex);
+    cd_free(op->fail_msg);
+    cd_free(op->id);
+    gqlws_conn *c = op->conn;
+    cd_free(op);
+    gqlws_conn_unref(c);
+}
+
+void proto_sub_cancel(proto_sub *op)
+{
+    if (op->ended) return;
+    op->ended = true;
+    op_unlink(op);
+    if (op->src_active) {
+        op->src_active = false;
+        op->src->stop(op->src_state, op->src->ud);
+    }
+    op_release(op);
+}
+
+/* Normal end: `complete` to the client, then release. */
+static void op_finish(struct proto_sub *op)
+{
+    if (op->ended) return;
+    op->ended = true;
+    if (op->conn->ws) gqlws_send_simple(op->conn, "complete", op->id, NULL);
+    op_unlink(op);
+    op_release(op);
+}
+
+static void op_pump(struct proto_sub *op);
+
+void proto_sub_cancel_all(gqlws_conn *c)
+{
+    while (c->ops)
+        proto_sub_cancel(c->ops);
+}
+
+/* ---- shared results (see the file comment) ---- */
+
+static bool caller_is(const gqlws_result *r, const proto_caller *c)
+{
+    const char *p = r->caller;
+    if (strcmp(p, c->user_id) != 0) return false;
+    p += strlen(p) + 1;
+    if (strcmp(p, c->username) != 0) return false;
+    p += strlen(p) + 1;
+    return strcmp(p, c->client_ip) == 0;
+}
+
+/* The bucket of op's group: its document key mixed with its user id. */
+static unsigned result_bucket(const struct proto_sub *op)
+{
+    uint64_t h = op->k1;
+    for (const char *p = op->conn->caller.user_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return (unsigned)(h ^ (h >> 32)) % GQLWS_RESULT_BUCKETS;
+}
+
+static gqlws_result *result_find(proto_event *ev, const struct proto_sub *op)
+{
+    if (!ev->results) return NULL;
+    const proto_caller *c = &op->conn->caller;
+    const char *svc = gqlws_conn_service(op->conn);
+    for (gqlws_result *r = ev->results[result_bucket(op)]; r; r = r->next)
+        if (r->k1 == op->k1 && r->k2 == op->k2 && r->service == svc &&
+            r->authenticated == c->authenticated && r->trust == c->trust && caller_is(r, c))
+            return r;
+    return NULL;
+}
+
+/* A pending result for op's group, linked on the event; NULL on OOM (the op
+ * then runs unshared). */
+static gqlws_result *result_new(proto_event *ev, const struct proto_sub *op)
+{
+    const proto_caller *c = &op->conn->caller;
+    if (!ev->results) {
+        ev->results = cd_calloc(GQLWS_RESULT_BUCKETS, sizeof *ev->results);
+        if (!ev->results) return NULL;
+    }
+    size_t lu = strlen(c->user_id), ln = strlen(c->username), li = strlen(c->client_ip);
+    gqlws_result *r = cd_calloc(1, sizeof *r + lu + ln + li + 3);
+    if (!r) return NULL;
+    r->k1 = op->k1;
+    r->k2 = op->k2;
+    r->service = gqlws_conn_service(op->conn);
+    r->authenticated = c->authenticated;
+    r->trust = c->trust;
+    memcpy(r->caller, c->user_id, lu + 1);
+    memcpy(r->caller + lu + 1, c->username, ln + 1);
+    memcpy(r->caller + lu + ln + 2, c->client_ip, li + 1);
+    unsigned b = result_bucket(op);
+    r->next = ev->results[b];
+    ev->results[b] = r;
+    return r;
+}
+
+static void result_unlink(proto_event *ev, const struct proto_sub *op, gqlws_result *r)
+{
+    for (gqlws_result **pp = &ev->results[result_bucket(op)]; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            return;
+        }
+}
+
+/* Sends one subscription event's payload text as `next`. */
+static void op_send_event(struct proto_sub *op, const char *json, size_t len)
+{
+    if (op->ended || !op->conn->ws) return;
+    gqlws_send_payload(op->conn, "next", op->id, json, len);
+    cd_metrics_g.sub_deliveries++;
+}
+
+/* The runner's result is known (or failed: json NULL): hand it to every op
+ * that waited for it. A waiter whose result failed gets its event back at
+ * the head of its queue and runs it itself. */
+static void result_wake(gqlws_result *r)
+{
+    struct proto_sub *w = r->waiters;
+    r->waiters = r->waiters_tail = NULL;
+    while (w) {
+        struct proto_sub *next = w->wait_next;
+        w->wait_next = NULL;
+        w->running = false;
+        gqlws_event *e = w->running_ev;
+        w->running_ev = NULL;
+        if (r->json) {
+            op_send_event(w, r->json, r->len);
+            ev_free(e);
+        } else if (e) {
+            e->next = w->q_head;
+            w->q_head = e;
+            if (!w->q_tail) w->q_tail = e;
+            w->q_len++;
+        }
+        if (w->ended)
+            op_release(w);
+        else
+            op_pump(w);
+        w = next;
+    }
+}
+
+static void op_run_done(gql_exec *ex, void *ud)
+{
+    struct proto_sub *op = ud;
+    op->running = false;
+    /* the result may point into the event's value: free it after writing */
+    gqlws_event *done_ev = op->running_ev;
+    op->running_ev = NULL;
+    gqlws_result *res = op->running_res;
+    op->running_res = NULL;
+    if (res) {
+        /* shared: serialise once even if this op ended meanwhile */
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        if (!cd_buf_failed(&b)) res->json = cd_buf_steal(&b, &res->len);
+        cd_buf_free(&b);
+        res->done = true;
+        if (!res->json) result_unlink(done_ev->ev, op, res);
+        if (res->json) op_send_event(op, res->json, res->len);
+        if (!op->q_head && !op->ended) gql_exec_trim(ex);
+        bool was_pumping = op->pumping;
+        op->pumping = true; /* waiters may re-enter; keep this op alive */
+        result_wake(res);
+        op->pumping = was_pumping;
+        if (!res->json) cd_free(res);
+    } else if (!op->ended && op->conn->ws) {
+        cd_buf b;
+        cd_buf_init(&b);
+        gql_exec_write_result(ex, &b);
+        if (!cd_buf_failed(&b)) {
+            if (op->kind == GQL_SUBSCRIPTION)
+                op_send_event(op, b.data, b.len);
+            else
+                gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
+        }
+        cd_buf_free(&b);
+        if (op->kind != GQL_SUBSCRIPTION) {
+            uint32_t nerr = 0;
+            gql_exec_errors(ex, &nerr);
+            uint64_t dt = uv_hrtime() - op->t0_ns;
+            cd_metrics_operation((int)op->kind, nerr ? CD_MO_ERROR : CD_MO_OK, (double)dt / 1e9);
+            op->source_done = true; /* one result only */
+        } else if (!op->q_head) {
+            gql_exec_trim(ex); /* idle subscription: keep only the prepared state */
+        }
+    }
+    ev_free(done_ev);
+    if (op->ended) {
+        op_release(op);
+        return;
+    }
+    op_pump(op);
+}
+
+/* Runs queued events one at a time; finishes once the source is done and
+ * the queue is empty. Re-entrant calls (a synchronous run completing inside
+ * gql_exec_run) return at once; the outer loop continues. */
+static void op_pump(struct proto_sub *op)
+{
+    if (op->pumping || op->in_start) return;
+    op->pumping = true;
+    while (!op->ended && !op->running) {
+        if (op->q_head) {
+            gqlws_event *e = op->q_head;
+            op->q_head = e->next;
+            if (!op->q_head) op->q_tail = NULL;
+            op->q_len--;
+            gqlws_result *res = NULL;
+            if (e->ev && op->shareable) {
+                res = result_find(e->ev, op);
+                if (res && res->done) { /* executed for another subscriber */
+                    op_send_event(op, res->json, res->len);
+                    ev_free(e);
+                    continue;
+                }
+                if (res) { /* running for another subscriber: wait for it */
+                    op->running_ev = e;
+                    op->running = true;
+                    if (res->waiters_tail)
+                        res->waiters_tail->wait_next = op;
+                    else
+                        res->waiters = op;
+                    res->waiters_tail = op;
+                    continue;
+                }
+                /* worth keeping only if someone else holds the event */
+                if (e->ev->refs > 1) res = result_new(e->ev, op);
+            }
+            op->running_ev = e;
+            op->running = true;
+            op->running_res = res;
+            if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.sub_executions++;
+            gql_exec_opts o = {.service = gqlws_conn_service(op->conn),
+                               .context = &op->conn->caller,
+                               .no_introspection = !op->conn->srv->cfg->introspection};
+            int rc = gql_exec_run(op->ex, &e->root, &o, op_run_done, op);
+            if (rc != 0) {
+                op->running = false;
+                if (op->running_res) { /* not started: nobody can be waiting yet */
+                    result_unlink(e->ev, op, op->running_res);
+                    cd_free(op->running_res);
+                    op->running_res = NULL;
+                }
+                ev_free(op->running_ev);
+                op->running_ev = NULL;
+                cd_error("gqlws", "gql_exec_run failed: %s", cd_strerror(rc));
+            }
+            continue;
+        }
+        if (op->source_done) {
+            if (op->fail_msg && op->conn->ws) {
+                cd_buf b;
+                cd_buf_init(&b);
+                cd_buf_puts(&b, "{\"errors\":[");
+                gqlws_write_error_obj(&b, op->fail_msg, op->fail_code, op->field, NULL);
+                cd_buf_puts(&b, "]}");
+                if (!cd_buf_failed(&b)) gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
+                cd_buf_free(&b);
+            }
+            op->pumping = false;
+            op_finish(op);
+            return;
+        }
+        break;
+    }
+    op->pumping = false;
+    if (op->ended) op_release(op);
+}
+
+/* ---- source API (subscribe.h) ---- */
+
+int proto_sub_emit_event(proto_sub *op, proto_event *ev)
+{
+    if (op->ended || op->source_done || !op->conn->ws || ws_conn_closing(op->conn->ws))
+        return CD_ECLOSED;
+    if (op->q_len >= GQLWS_MAX_PENDING_EVENTS) {
+        gqlws_conn_close(op->conn, GQLWS_CLOSE_SLOW_CONSUMER,
+                         "Slow consumer: too many pending events");
+        return CD_ELIMIT;
+    }
+    gqlws_event *e = cd_calloc(1, sizeof *e);
+    if (!e) return CD_ENOMEM;
+    ev->refs++;
+    e->ev = ev;
+    e->kv.name = op->field;
+    e->kv.value = *ev->value;
+    e->root.kind = GQL_V_OBJECT;
+    e->root.len = 1;
+    e->root.u.fields = &e->kv;
+    if (op->q_tail)
+        op->q_tail->next = e;
+    else
+        op->q_head = e;
+    op->q_tail = e;
+    op->q_len++;
+    op_pump(op);
+    return 0;
+}
+
+int proto_sub_emit(proto_sub *op, const gql_value *value)
+{
+    if (op->ended || op->source_done || !op->conn->ws || ws_conn_closing(op->conn->ws))
+        return CD_ECLOSED;
+    proto_event *ev = proto_event_new(value);
+    if (!ev) return CD_ENOMEM;
+    int rc = proto_sub_emit_event(op, ev);
+    proto_event_release(ev);
+    return rc;
+}
+
+void proto_sub_complete(proto_sub *op)
+{
+    if (op->ended || op->source_done) return;
+    op->source_done = true;
+    op->src_active = false;
+    op_pump(op);
+}
+
+void proto_sub_fail(proto_sub *op, const char *code, const char *message)
+{
+    if (op->ended || op->source_done) return;
+    op->source_done = true;
+    op->src_active = false;
+    op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
+    size_t n = strlen(message);
+    op->fail_msg = cd_malloc(n + 1);
+    if (op->fail_msg) memcpy(op->fail_msg, message, n + 1);
+    op_pump(op);
+}
+
+const proto_caller *proto_sub_caller(const proto_sub *op)
+{
+    return &op->conn->caller;
+}
+
+const gql_value *proto_sub_args(const proto_sub *op)
+{
+    return op->args;
+}
+
+uv_loop_t *proto_sub_loop(const proto_sub *op)
+{
+    return op->conn->srv->loop;
+}
+
+proto_sub *proto_sub_find(gqlws_conn *c, const char *id, size_t len)
+{
+    for (struct proto_sub *op = c->ops; op; op = op->next)
+        if (strlen(op->id) == len && memcmp(op->id, id, len) == 0) return op;
+    return NULL;
+}
+/* Two independent 64-bit hashes of one byte run (FNV-1a; a multiplicative
+ * hash with a splitmix finaliser), chained over several runs. */
+static void key_mix(uint64_t *k1, uint64_t *k2, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *k1 = (*k1 ^ b[i]) * 0x100000001b3ull;
+        *k2 = (*k2 + b[i] + 1) * 0x9e3779b97f4a7c15ull;
+        *k2 ^= *k2 >> 29;
+    }
+    uint64_t len = n;
+    *k1 = (*k1 ^ len) * 0x100000001b3ull; /* run boundary: "ab"+"c" != "a"+"bc" */
+    *k2 = (*k2 ^ (len + 0x5851f42d4c957f2dull)) * 0xbf58476d1ce4e5b9ull;
+    *k2 ^= *k2 >> 31;
+}
+
+/* The document key of a subscription: query text, operation name and the
+ * variables as sent (coercion is deterministic, so equal inputs give equal
+ * coerced variables). False when it could not be built (the op then never
+ * shares results). */
+static bool doc_key(const gqlws_msg *m, uint64_t *k1, uint64_t *k2)
+{
+    *k1 = 0xcbf29ce484222325ull;
+    *k2 = 0x2545f4914f6cdd1dull;
+    key_mix(k1, k2, m->query, m->query_len);
+    const char *opn = m->operation_name;
+    key_mix(k1, k2, opn ? "1" : "0", 1);
+    if (opn) key_mix(k1, k2, opn, strlen(opn));
+    cd_buf b;
+    cd_buf_init(&b);
+    if (m->variables) gql_json_write(&b, m->variables);
+    bool ok = !cd_buf_failed(&b);
+    if (ok) key_mix(k1, k2, b.data ? b.data : "", b.len);
+    cd_buf_free(&b);
+    return ok;
+}
+
+/* ---- starting an operation (proto_sub_begin) ---- */
+
+/* A new operation for m's id with a fresh exec, holding a reference on c;
+ * not active yet. NULL on no memory. */
+static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
+{
+    struct proto_sub *op = cd_calloc(1, sizeof *op);
+    char *id = cd_malloc(m->id_len + 1);
+    gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
+    if (!op || !id || !ex) {
+        cd_free(op);
+        cd_free(id);
+        if (ex) gql_exec_free(ex);
+        return NULL;
+    }
+    memcpy(id, m->id, m->id_len + 1);
+    op->id = id;
+    op->ex = ex;
+    op->conn = c;
+    op->t0_ns = uv_hrtime();
+    c->refs++;
+    return op;
+}
+
+/* Parses and validates the document and coerces the variables. False after
+ * answering `error` with the request errors (op released). */
+static bool op_prepare(struct proto_sub *op, const gqlws_msg *m)
+{
+    if (gql_exec_prepare(op->ex, m->query, m->query_len, m->operation_name) != 0 ||
+        gql_exec_set_variables(op->ex, m->variables) != 0) {
+        gqlws_send_request_errors(op->conn, op->id, op->ex);
+        cd_metrics_operation(GQL_QUERY, CD_MO_REJECTED, -1);
+        op->ended = true;
+        op_release(op);
+        return false;
+    }
+    op->kind = gql_exec_op(op->ex);
+    return true;
+}
+
+/* Reserves the id: links op into its connection's operations. */
+static void op_reserve(struct proto_sub *op)
+{
+    gqlws_conn *c = op->conn;
+    op->active = true;
+    op->next = c->ops;
+    if (c->ops) c->ops->prev = op;
+    c->ops = op;
+    c->nops++;
+    if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.subscriptions++;
+}
+
+/* A query or mutation (or a subscription selecting only __typename): one
+ * result, then complete. */
+static void op_run_once(struct proto_sub *op)
+{
+    gqlws_event *e = cd_calloc(1, sizeof *e);
+    if (!e) {
+        gqlws_conn *c = op->conn;
+        proto_sub_cancel(op);
+        gqlws_conn_close(c, GQLWS_CLOSE_INTERNAL, "Internal server error");
+        return;
+    }
+    e->root.kind = GQL_V_OBJECT; /* {} */
+    op->q_head = op->q_tail = e;
+    op->q_len = 1;
+    op->source_done = true;
+    op_pump(op);
+}
+
+/* False after ending op with WRONG_SERVICE (`next` with the error, then
+ * `complete`) when another role serves its Subscription field. */
+static bool op_served_here(struct proto_sub *op)
+{
+    proto_server *srv = op->conn->srv;
+    char coord[160];
+    snprintf(coord, sizeof coord, "Subscription.%s", op->field);
+    const char *owner = gql_schema_owner(srv->schema, coord);
+    if (!gqlws_conn_service(op->conn) || !owner || strcmp(owner, srv->service) == 0) return true;
+    char msg[200];
+    snprintf(msg, sizeof msg, "Field \"%s\" is served by the %s service", op->field, owner);
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"errors\":[");
+    gqlws_write_error_obj(&b, msg, "WRONG_SERVICE", op->field, owner);
+    cd_buf_puts(&b, "]}");
+    if (!cd_buf_failed(&b)) gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
+    cd_buf_free(&b);
+    cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
+    op_finish(op);
+    return false;
+}
+
+/* Calls the start() of the field's registered source; a refusal ends the
+ * stream with its error, a field without a source with NOT_IMPLEMENTED. */
+static void op_start_source(struct proto_sub *op)
+{
+    const proto_sub_source *src = proto_sub_lookup(op->field);
+    if (!src) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Subscription field \"%s\" has no event source in this process",
+                 op->field);
+        proto_sub_fail(op, "NOT_IMPLEMENTED", msg);
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
+        return;
+    }
+    op->src = src;
+    op->in_start = true;
+    const char *code = NULL;
+    char err[256] = "";
+    void *state = NULL;
+    int rc = src->start(op, op->args, &op->conn->caller, src->ud, &state, &code, err, sizeof err);
+    op->in_start = false;
+    if (rc != 0) {
+        if (!op->source_done) {
+            op->source_done = true;
+            op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
+            size_t n = strlen(err[0] ? err : cd_strerror(rc));
+            op->fail_msg = cd_malloc(n + 1);
+            if (op->fail_msg) memcpy(op->fail_msg, err[0] ? err : cd_strerror(rc), n + 1);
+        }
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
+    } else {
+        op->src_state = state;
+        if (!op->source_done && !op->ended) op->src_active = true;
+        cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_OK, -1);
+    }
+    if (op->ended)
+        op_release(op);
+    else
+        op_pump(op);
+}
+
+void proto_sub_begin(gqlws_conn *c, const gqlws_msg *m)
+{
+    struct proto_sub *op = op_new(c, m);
+    if (!op) {
+        gqlws_conn_close(c, GQLWS_CLOSE_INTERNAL, "Internal server error");
+        return;
+    }
+    if (!op_prepare(op, m)) return;
+    op_reserve(op);
+    const gql_value *args = NULL;
+    const char *field = op->kind == GQL_SUBSCRIPTION ? gql_exec_root_field(op->ex, &args) : NULL;
+    if (!field) {
+        op_run_once(op);
+        return;
+    }
+    op->field = field;
+    op->args = args;
+    op->shareable = doc_key(m, &op->k1, &op->k2);
+    if (op_served_here(op)) op_start_source(op);
 }

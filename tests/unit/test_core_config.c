@@ -1,7 +1,9 @@
 /*
- * test_core_config.c — the WebSocket burst default follows the subscription
+ * test_core_config.c — cd_config parsing: defaults, env vs flags,
+ * role ports, the token/trust start-up rules, limits at their edges, CORS
+ * origin matching; the WebSocket burst default follows the subscription
  * limit (a client may open every subscription it is allowed at once without
- * tripping the inbound rate limit); an explicit burst is kept as given. The
+ * tripping the inbound rate limit), an explicit burst is kept as given. The
  * environment is a fake table (no real getenv).
  */
 #include <setjmp.h>
@@ -16,30 +18,252 @@
 #include "core/config.h"
 #include "core/core.h"
 
-static const char *env_burst, *env_subs;
+static const char *fake_env[32][2];
+
+static void env_clear(void)
+{
+    memset(fake_env, 0, sizeof fake_env);
+}
+
+static void env_set(const char *k, const char *v)
+{
+    for (int i = 0; i < 32; i++) {
+        if (!fake_env[i][0] || strcmp(fake_env[i][0], k) == 0) {
+            fake_env[i][0] = k;
+            fake_env[i][1] = v;
+            return;
+        }
+    }
+}
 
 static const char *env_get(const char *k)
 {
-    if (strcmp(k, "CHATD_JWT_SECRET") == 0) return "0123456789abcdef0123";
-    if (strcmp(k, "CHATD_WS_BURST") == 0) return env_burst;
-    if (strcmp(k, "CHATD_MAX_SUBSCRIPTIONS") == 0) return env_subs;
+    for (int i = 0; i < 32 && fake_env[i][0]; i++)
+        if (strcmp(fake_env[i][0], k) == 0) return fake_env[i][1];
     return NULL;
 }
 
-static int parse(cd_config *c, const char *burst, const char *subs)
+static int parse(cd_config *c, char *err, int argc, ...)
+{
+    char *argv[32] = {"chatd"};
+    va_list ap;
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++)
+        argv[i + 1] = va_arg(ap, char *);
+    va_end(ap);
+    return cd_config_parse(c, argc + 1, argv, env_get, err, 256);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    env_clear();
+    env_set("CHATD_JWT_SECRET", "0123456789abcdef0123");
+    return 0;
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.role, CD_ROLE_ALL);
+    assert_int_equal(c.port, 4000);
+    assert_string_equal(c.bind, "127.0.0.1");
+    assert_int_equal(c.auth, CD_AUTH_TOKEN);
+    assert_true(c.introspection);
+    assert_false(c.test_fixtures);
+    assert_int_equal(c.max_subscriptions, 500);
+    assert_int_equal(c.max_body, CD_DEFAULT_MAX_BODY);
+    assert_int_equal(c.ws_init_timeout_ms, 3000);
+    assert_null(c.database_url);
+    assert_null(c.redis_url);
+}
+
+static void test_role_ports(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 2, "--role", "user"), 0);
+    assert_int_equal(c.port, 4001);
+    assert_int_equal(parse(&c, err, 1, "--role=sender"), 0);
+    assert_int_equal(c.port, 4002);
+    assert_int_equal(parse(&c, err, 2, "--role", "receiver"), 0);
+    assert_int_equal(c.port, 4005);
+    assert_int_equal(parse(&c, err, 4, "--role", "receiver", "--port", "4006"), 0);
+    assert_int_equal(c.port, 4006);
+    assert_int_equal(parse(&c, err, 2, "--port", "0"), 0);
+    assert_int_equal(c.port, 0); /* ephemeral, not the default */
+    assert_int_equal(parse(&c, err, 2, "--role", "admin"), CD_EBAD);
+    assert_non_null(strstr(err, "unknown role"));
+}
+
+static void test_flags_override_env(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    env_set("CHATD_PORT", "5000");
+    env_set("DATABASE_URL", "postgres://x/y");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.port, 5000);
+    assert_string_equal(c.database_url, "postgres://x/y");
+    assert_int_equal(parse(&c, err, 2, "--port", "5001"), 0);
+    assert_int_equal(c.port, 5001);
+    env_set("CHATD_PORT", "70000");
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_PORT"));
+}
+
+static void test_token_needs_secret(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    env_clear();
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_JWT_SECRET"));
+    /* trust mode on loopback needs none */
+    env_set("CHATD_AUTH", "trust");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.auth, CD_AUTH_TRUST);
+}
+
+static void test_trust_refused_on_public_bind(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    env_set("CHATD_AUTH", "trust");
+    assert_int_equal(parse(&c, err, 2, "--bind", "0.0.0.0"), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_AUTH_FORCE"));
+    env_set("CHATD_AUTH_FORCE", "1");
+    assert_int_equal(parse(&c, err, 2, "--bind", "0.0.0.0"), 0);
+    assert_true(c.auth_force);
+    env_set("CHATD_AUTH_FORCE", "0");
+    assert_int_equal(parse(&c, err, 2, "--bind", "::1"), 0);
+    assert_int_equal(parse(&c, err, 2, "--bind", "127.1.2.3"), 0);
+    assert_int_equal(parse(&c, err, 2, "--bind", "localhost"), 0);
+    assert_int_equal(parse(&c, err, 2, "--bind", "10.0.0.1"), CD_EBAD);
+    assert_int_equal(parse(&c, err, 2, "--auth", "magic"), CD_EBAD);
+}
+
+static void test_loopback(void **state)
+{
+    (void)state;
+    assert_true(cd_config_bind_is_loopback("127.0.0.1"));
+    assert_true(cd_config_bind_is_loopback("127.255.255.254"));
+    assert_true(cd_config_bind_is_loopback("::1"));
+    assert_true(cd_config_bind_is_loopback("::ffff:127.0.0.1"));
+    assert_false(cd_config_bind_is_loopback("128.0.0.1"));
+    assert_false(cd_config_bind_is_loopback("0.0.0.0"));
+    assert_false(cd_config_bind_is_loopback("::"));
+    assert_false(cd_config_bind_is_loopback("example.com"));
+    assert_false(cd_config_bind_is_loopback(NULL));
+}
+
+static void test_limits_edges(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    char buf[32];
+    assert_int_equal(parse(&c, err, 2, "--max-subscriptions", "1"), 0);
+    assert_int_equal(c.max_subscriptions, 1);
+    assert_int_equal(parse(&c, err, 2, "--max-subscriptions", "0"), CD_EBAD);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_SUBSCRIPTIONS);
+    assert_int_equal(parse(&c, err, 2, "--max-subscriptions", buf), 0);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_SUBSCRIPTIONS + 1);
+    assert_int_equal(parse(&c, err, 2, "--max-subscriptions", buf), CD_EBAD);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MIN_BODY);
+    assert_int_equal(parse(&c, err, 2, "--max-body", buf), 0);
+    assert_int_equal(c.max_body, CD_CONFIG_MIN_BODY);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MIN_BODY - 1);
+    assert_int_equal(parse(&c, err, 2, "--max-body", buf), CD_EBAD);
+    assert_int_equal(parse(&c, err, 2, "--max-body", "64k"), 0);
+    assert_int_equal(c.max_body, 65536);
+    assert_int_equal(parse(&c, err, 2, "--max-body", "-5"), CD_EBAD);
+    assert_int_equal(parse(&c, err, 2, "--max-body", "12x"), CD_EBAD);
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.ws_ping_ms, CD_DEFAULT_WS_PING_MS);
+    assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "0"), 0); /* heartbeat off */
+    assert_int_equal(c.ws_ping_ms, 0);
+    assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "600000"), 0);
+    assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "600001"), CD_EBAD);
+    env_set("CHATD_MAX_SUBSCRIPTIONS", "7");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.max_subscriptions, 7);
+}
+
+static void test_flags_misc(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 1, "--help"), 0);
+    assert_true(c.help);
+    assert_int_equal(parse(&c, err, 1, "--nope"), CD_EBAD);
+    assert_non_null(strstr(err, "unknown option"));
+    assert_int_equal(parse(&c, err, 1, "--port"), CD_EBAD);
+    assert_non_null(strstr(err, "needs a value"));
+    assert_int_equal(parse(&c, err, 1, "stray"), CD_EBAD);
+    assert_int_equal(parse(&c, err, 1, "--test-fixtures"), 0);
+    assert_true(c.test_fixtures);
+    env_set("CHATD_TEST_FIXTURES", "1");
+    env_set("CHATD_INTROSPECTION", "off");
+    env_set("CHATD_LOG_LEVEL", "debug");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_true(c.test_fixtures);
+    assert_false(c.introspection);
+    assert_int_equal(c.log_level, CD_LOG_DEBUG);
+    env_set("CHATD_INTROSPECTION", "maybe");
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_INTROSPECTION"));
+}
+
+static void test_cors(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_true(cd_config_origin_allowed(&c, "http://localhost:3000", 21));
+    assert_true(cd_config_origin_allowed(&c, "http://localhost:3001", 21));
+    assert_false(cd_config_origin_allowed(&c, "http://localhost:3002", 21));
+    assert_false(cd_config_origin_allowed(&c, "http://localhost:300", 20));
+    assert_false(cd_config_origin_allowed(&c, "http://evil.example", 19));
+    env_set("CHATD_CORS_ORIGINS", " https://a.example/ , https://b.example");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_true(cd_config_origin_allowed(&c, "https://a.example", 17));
+    assert_true(cd_config_origin_allowed(&c, "https://b.example", 17));
+    assert_false(cd_config_origin_allowed(&c, "http://localhost:3000", 21));
+    env_set("CHATD_CORS_ORIGINS", "*");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_true(cd_config_origin_allowed(&c, "https://any.example", 19));
+    /* bounded list */
+    char many[40 * 4] = "";
+    for (unsigned i = 0; i <= CD_CONFIG_MAX_CORS_ORIGINS; i++)
+        strcat(many, "a,");
+    env_set("CHATD_CORS_ORIGINS", many);
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+}
+
+/* Parses with CHATD_WS_BURST and CHATD_MAX_SUBSCRIPTIONS set (NULL = unset). */
+static int parse_burst(cd_config *c, const char *burst, const char *subs)
 {
     char err[256];
-    char *argv[] = {"chatd", NULL};
-    env_burst = burst;
-    env_subs = subs;
-    return cd_config_parse(c, 1, argv, env_get, err, sizeof err);
+    env_set("CHATD_WS_BURST", burst);
+    env_set("CHATD_MAX_SUBSCRIPTIONS", subs);
+    return parse(c, err, 0);
 }
 
 static void test_default_burst_covers_subscriptions(void **state)
 {
     (void)state;
     cd_config c;
-    assert_int_equal(parse(&c, NULL, NULL), 0);
+    assert_int_equal(parse_burst(&c, NULL, NULL), 0);
     assert_int_equal(c.max_subscriptions, CD_DEFAULT_MAX_SUBSCRIPTIONS);
     assert_int_equal(c.ws_burst, CD_DEFAULT_WS_BURST);
     /* connection_init + every allowed subscribe + one over the limit */
@@ -55,11 +279,11 @@ static void test_burst_follows_limit(void **state)
     char edge[16], over[16];
     snprintf(edge, sizeof edge, "%u", CD_DEFAULT_WS_BURST - CD_WS_BURST_HEADROOM);
     snprintf(over, sizeof over, "%u", CD_DEFAULT_WS_BURST - CD_WS_BURST_HEADROOM + 1);
-    assert_int_equal(parse(&c, NULL, edge), 0);
+    assert_int_equal(parse_burst(&c, NULL, edge), 0);
     assert_int_equal(c.ws_burst, CD_DEFAULT_WS_BURST);
-    assert_int_equal(parse(&c, NULL, over), 0);
+    assert_int_equal(parse_burst(&c, NULL, over), 0);
     assert_int_equal(c.ws_burst, CD_DEFAULT_WS_BURST + 1);
-    assert_int_equal(parse(&c, NULL, "100000"), 0);
+    assert_int_equal(parse_burst(&c, NULL, "100000"), 0);
     assert_int_equal(c.ws_burst, 100000 + CD_WS_BURST_HEADROOM);
     assert_int_equal(cd_config_ws_burst_auto(1), CD_DEFAULT_WS_BURST);
 }
@@ -68,19 +292,28 @@ static void test_explicit_burst_kept(void **state)
 {
     (void)state;
     cd_config c;
-    assert_int_equal(parse(&c, "20", NULL), 0); /* smaller than the limit: honoured */
+    assert_int_equal(parse_burst(&c, "20", NULL), 0); /* smaller than the limit: honoured */
     assert_int_equal(c.ws_burst, 20);
-    assert_int_equal(parse(&c, "5000", "20"), 0);
+    assert_int_equal(parse_burst(&c, "5000", "20"), 0);
     assert_int_equal(c.ws_burst, 5000);
-    assert_int_equal(parse(&c, "0", NULL), CD_EBAD); /* below the option's minimum */
+    assert_int_equal(parse_burst(&c, "0", NULL), CD_EBAD); /* below the option's minimum */
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_default_burst_covers_subscriptions),
-        cmocka_unit_test(test_burst_follows_limit),
-        cmocka_unit_test(test_explicit_burst_kept),
+        cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_role_ports, setup),
+        cmocka_unit_test_setup(test_flags_override_env, setup),
+        cmocka_unit_test_setup(test_token_needs_secret, setup),
+        cmocka_unit_test_setup(test_trust_refused_on_public_bind, setup),
+        cmocka_unit_test_setup(test_loopback, setup),
+        cmocka_unit_test_setup(test_limits_edges, setup),
+        cmocka_unit_test_setup(test_flags_misc, setup),
+        cmocka_unit_test_setup(test_cors, setup),
+        cmocka_unit_test_setup(test_default_burst_covers_subscriptions, setup),
+        cmocka_unit_test_setup(test_burst_follows_limit, setup),
+        cmocka_unit_test_setup(test_explicit_burst_kept, setup),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("core_config", tests, NULL, NULL);
 }

@@ -1,0 +1,77 @@
+/*
+ * gqlws_conn.h — one graphql-transport-ws connection as the files of the
+ * transport share it: its state and the messages it sends. Private to
+ * src/protocol: gql_ws.c runs the protocol (messages in, lifecycle,
+ * heartbeat), subscribe.c the operations (struct proto_sub) on it.
+ *
+ * Lifetime: a gqlws_conn is reference-counted: one reference while the
+ * WebSocket is open, one per operation still allocated. It is freed, with
+ * its caller's strings, by the gqlws_conn_unref that drops the last one.
+ */
+#ifndef CHATD_PROTO_GQLWS_CONN_H
+#define CHATD_PROTO_GQLWS_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "graphql/graphql.h"
+#include "net/ws.h"
+#include "protocol/protocol.h"
+
+struct gqlws_conn {
+    gqlws_conn *next, *prev; /* awaiting init: gqlws_state->init_head; then
+                              * srv->ws_head (only while ws is open) */
+    bool in_init_list;
+    uint64_t last_rx_ms; /* last frame from the peer (heartbeat) */
+    proto_server *srv;
+    ws_conn *ws;   /* NULL after on_close */
+    uint32_t refs; /* 1 for the open ws + 1 per allocated op */
+    bool init_received;
+    bool acked;
+    uint64_t opened_ms;
+    double tokens; /* rate-limit bucket */
+    uint64_t tokens_ms;
+    struct proto_sub *ops; /* active operations (ids reserved) */
+    uint32_t nops;
+    proto_caller caller;
+    /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
+     * tap instead of the socket; the socket's callbacks belong to the
+     * embedding transport, which feeds messages in with proto_ws_feed. */
+    proto_ws_tap_fn tap;
+    void *tap_ud;
+    const char *service; /* exec service for this conn's operations */
+};
+
+/* Drops one reference; the last frees the connection. */
+void gqlws_conn_unref(gqlws_conn *c);
+/* Starts the close handshake with `code` (nothing when the socket is gone
+ * or already closing). */
+void gqlws_conn_close(gqlws_conn *c, int code, const char *reason);
+/* Sends one message (a text frame, or to the tap of an embedded conn)
+ * unless the socket is gone or closing (CD_ECLOSED) or over its outbound
+ * queue limit (closes it 4008, CD_ELIMIT). 0 or a negative code. */
+int gqlws_conn_send(gqlws_conn *c, const char *data, size_t len);
+/* The exec service of c's operations (NULL = every root field). */
+const char *gqlws_conn_service(const gqlws_conn *c);
+
+/* {"id":id,"type":type,"payload":payload}; id and payload may be NULL. */
+void gqlws_send_simple(gqlws_conn *c, const char *type, const char *id, const gql_value *payload);
+/* {"id":id,"type":type,"payload":<json>} with the payload text given. */
+void gqlws_send_payload(gqlws_conn *c, const char *type, const char *id, const char *json,
+                        size_t len);
+/* `error` with the request errors of a failed prepare (an array). */
+void gqlws_send_request_errors(gqlws_conn *c, const char *id, gql_exec *ex);
+/* `error` with one error {"message":msg,"extensions":{"code":code}}. */
+void gqlws_send_error(gqlws_conn *c, const char *id, const char *msg, const char *code);
+/* One error object: {"message":..,"path":[path0],"extensions":{"code":..,
+ * "service":..}} (path0, code and service may be NULL; service only with a
+ * code). */
+void gqlws_write_error_obj(cd_buf *b, const char *msg, const char *code, const char *path0,
+                           const char *service);
+
+static inline uint64_t gqlws_now_ms(const proto_server *srv)
+{
+    return uv_now(srv->loop);
+}
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * router.c — the http_server request handler (proto_http_handle): CORS, the
+ * routes modules above mount (proto_route_add), the WebSocket upgrade on
+ * /graphql (gql_ws.c), GraphQL over HTTP (gql_http.c) and the operational
+ * endpoints /healthz, /readyz and /metrics.
+ *
+ * Order of a request: a mounted route (any method but OPTIONS) → a WebSocket
+ * upgrade → a CORS preflight (OPTIONS) → /graphql (and /) → the operational
+ * endpoints → 404. CORS headers are sent only to allowed origins
+ * (cfg->cors_origins), built once per request in its arena.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/metrics.h"
+#include "protocol/gql_http.h"
+#include "protocol/protocol.h"
+#include "protocol/respond.h"
+
+#define PROTO_CORS_ALLOW_HEADERS                                                                   \
+    "content-type, authorization, user-id, username, apollo-require-preflight, "                   \
+    "x-apollo-operation-name, accept"
+#define PROTO_CORS_MAX_AGE 86400
+#define PROTO_DEFAULT_METHODS "GET, POST, OPTIONS"
+#define CT_TEXT "text/plain; charset=utf-8"
+
+/* ---- mounted routes ---- */
+
+int proto_route_add(proto_server *srv, const char *path, const char *methods, proto_route_fn fn,
+                    void *ud)
+{
+    if (!path || !*path || !fn) return CD_EBAD;
+    if (srv->nroutes >= PROTO_MAX_ROUTES) return CD_ELIMIT;
+    srv->routes[srv->nroutes++] = (proto_route){
+        .path = path, .methods = methods ? methods : PROTO_DEFAULT_METHODS, .fn = fn, .ud = ud};
+    return 0;
+}
+
+const proto_route *proto_route_match(const proto_server *srv, const char *path)
+{
+    for (unsigned i = 0; i < srv->nroutes; i++) {
+        const proto_route *r = &srv->routes[i];
+        size_t n = strlen(r->path);
+        bool prefix = r->path[n - 1] == '/';
+        if (prefix ? strncmp(path, r->path, n) == 0 : strcmp(path, r->path) == 0) return r;
+    }
+    return NULL;
+}
+
+/* ---- CORS ---- */
+
+/* The CORS headers for the request's Origin, or NULL when it sent none or
+ * an origin not allowed. */
+static char *cors_headers(http_request *req, const cd_config *cfg)
+{
+    const char *origin = http_req_header(req, "origin");
+    if (!origin || !cd_config_origin_allowed(cfg, origin, strlen(origin))) return NULL;
+    return cd_arena_sprintf(req->arena,
+                            "Access-Control-Allow-Origin: %s\r\n"
+                            "Access-Control-Allow-Credentials: true\r\n"
+                            "Vary: Origin\r\n",
+                            origin);
+}
+
+/* OPTIONS: 204 with the Allow list (the route's `methods` on a mounted path),
+ * plus the preflight answer for an allowed origin. */
+static void handle_preflight(http_request *req, const char *cors, const proto_route *route)
+{
+    const char *methods = route ? route->methods : PROTO_DEFAULT_METHODS;
+    if (!cors) {
+        proto_respond(req, 204, NULL, cd_arena_sprintf(req->arena, "Allow: %s\r\n", methods), NULL,
+                      0);
+        return;
+    }
+    char *extra = cd_arena_sprintf(req->arena,
+                                   "%sAccess-Control-Allow-Methods: %s\r\n"
+                                   "Access-Control-Allow-Headers: " PROTO_CORS_ALLOW_HEADERS
+                                   "\r\nAccess-Control-Max-Age: %d\r\n",
+                                   cors, methods, PROTO_CORS_MAX_AGE);
+    proto_respond(req, 204, NULL, extra, NULL, 0);
+}
+
+/* ---- WebSocket upgrade ---- */
+
+static void handle_upgrade(proto_server *srv, http_request *req, bool gql_path)
+{
+    if (!gql_path) {
+        proto_respond(req, 404, "text/plain", NULL, "not found\n", 10);
+        return;
+    }
+    const char *origin = http_req_header(req, "origin");
+    if (origin && !cd_config_origin_allowed(srv->cfg, origin, strlen(origin))) {
+        proto_respond(req, 403, "text/plain", NULL, "origin not allowed\n", 19);
+        return;
+    }
+    if (srv->draining) {
+        proto_respond(req, 503, "text/plain", NULL, "draining\n", 9);
+        return;
+    }
+    cd_metrics_http_status(101);
+    proto_ws_upgrade(srv, req);
+}
+
+/* ---- operational endpoints ---- */
+
+static void handle_healthz(proto_server *srv, http_request *req, const char *cors)
+{
+    CD_UNUSED(srv);
+    proto_respond(req, 200, CT_TEXT, cors, "ok\n", 3);
+}
+
+static void handle_readyz(proto_server *srv, http_request *req, const char *cors)
+{
+    CD_UNUSED(cors);
+    bool pg_ok = !srv->pg || pg_pool_ready(srv->pg);
+    bool rd_ok = !srv->rd || rd_ready(srv->rd);
+    if (srv->draining) {
+        proto_respond(req, 503, CT_TEXT, NULL, "draining\n", 9);
+        return;
+    }
+    if (pg_ok && rd_ok) {
+        proto_respond(req, 200, CT_TEXT, NULL, "ready\n", 6);
+        return;
+    }
+    char body[96];
+    int n = snprintf(body, sizeof body, "not ready:%s%s\n", pg_ok ? "" : " postgres",
+                     rd_ok ? "" : " redis");
+    proto_respond(req, 503, CT_TEXT, NULL, body, (size_t)n);
+}
+
+static void handle_metrics(proto_server *srv, http_request *req, const char *cors)
+{
+    CD_UNUSED(srv);
+    CD_UNUSED(cors);
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_metrics_render(&b);
+    proto_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, &b);
+}
+
+/* GET (or HEAD) only. */
+static const struct {
+    const char *path;
+    void (*fn)(proto_server *srv, http_request *req, const char *cors);
+} proto_ops_routes[] = {
+    {"/healthz", handle_healthz},
+    {"/readyz", handle_readyz},
+    {"/metrics", handle_metrics},
+};
+
+/* ---- the handler ---- */
+
+void proto_http_handle(http_request *req, void *user)
+{
+    proto_server *srv = user;
+    const char *path = req->path;
+    bool gql_path =
+        strcmp(path, "/graphql") == 0 || strcmp(path, "/graphql/") == 0 || strcmp(path, "/") == 0;
+    bool options = strcmp(req->method, "OPTIONS") == 0;
+    char *cors = cors_headers(req, srv->cfg);
+
+    const proto_route *route = proto_route_match(srv, path);
+    if (route && !options && route->fn(srv, req, cors, route->ud)) return;
+    if (req->is_websocket) {
+        handle_upgrade(srv, req, gql_path);
+        return;
+    }
+    if (options) {
+        handle_preflight(req, cors, route);
+        return;
+    }
+    if (gql_path) {
+        proto_gql_http_handle(srv, req, cors);
+        return;
+    }
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    for (unsigned i = 0; get && i < CD_ARRAY_LEN(proto_ops_routes); i++) {
+        if (strcmp(path, proto_ops_routes[i].path) == 0) {
+            proto_ops_routes[i].fn(srv, req, cors);
+            return;
+        }
+    }
+    proto_respond(req, 404, CT_TEXT, cors, "not found\n", 10);
+}
