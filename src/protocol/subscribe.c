@@ -675,7 +675,10 @@ static bool op_served_here(struct proto_sub *op)
     char coord[160];
     snprintf(coord, sizeof coord, "Subscription.%s", op->field);
     const char *owner = gql_schema_owner(srv->schema, coord);
-    if (!gqlws_conn_service(op->conn) || !owner || strcmp(owner, srv->service) == 0) return true;
+    /* the connection's own service: an embedded (compat) connection names
+     * the role it acts for even in a process serving every role */
+    const char *service = gqlws_conn_service(op->conn);
+    if (!service || !owner || strcmp(owner, service) == 0) return true;
     char msg[200];
     snprintf(msg, sizeof msg, "Field \"%s\" is served by the %s service", op->field, owner);
     cd_buf b;
