@@ -356,8 +356,7 @@ static void rule_unique_variables(v_walk *w, const gql_operation *op)
         if (!locs) return;
         uint32_t k = 0;
         for (uint32_t j = i; j < op->nvars; j++)
-            if (!strcmp(op->vars[j].name, op->vars[i].name))
-                locs[k++] = var_name_loc(&op->vars[j]);
+            if (!strcmp(op->vars[j].name, op->vars[i].name)) locs[k++] = var_name_loc(&op->vars[j]);
         gql_v_error(v, locs, cnt, "There can be only one variable named \"$%s\".",
                     op->vars[i].name);
     }
@@ -634,10 +633,10 @@ void gql_v_rule_known_argument(v_walk *w, const gql_argument *a, v_ti ti)
 {
     gql_vctx *v = w->v;
     if (!ti.field_def || !ti.parent) return;
-    gql_v_error(v, &a->loc, 1, "Unknown argument \"%s\" on field \"%s.%s\".%s", a->name,
-                ti.parent->name, ti.field_def->name,
-                gql_v_suggest_input_values(v, NULL, a->name, ti.field_def->args,
-                                           ti.field_def->nargs));
+    gql_v_error(
+        v, &a->loc, 1, "Unknown argument \"%s\" on field \"%s.%s\".%s", a->name, ti.parent->name,
+        ti.field_def->name,
+        gql_v_suggest_input_values(v, NULL, a->name, ti.field_def->args, ti.field_def->nargs));
 }
 
 /* ---------------------------------------------------------- directives */
@@ -806,10 +805,9 @@ void gql_v_rule_object_field(v_walk *w, const gql_value *obj, uint32_t i, const 
     gql_vctx *v = w->v;
     const gql_kv *kv = &obj->u.fields[i];
     if (vc && !fd && ot)
-        gql_v_error(v, &kv->loc, 1, "Field \"%s\" is not defined by type \"%s\".%s", kv->name,
-                    ot->name,
-                    gql_v_suggest_input_values(v, NULL, kv->name, ot->input_fields,
-                                               ot->ninput_fields));
+        gql_v_error(
+            v, &kv->loc, 1, "Field \"%s\" is not defined by type \"%s\".%s", kv->name, ot->name,
+            gql_v_suggest_input_values(v, NULL, kv->name, ot->input_fields, ot->ninput_fields));
     /* UniqueInputFieldNames */
     for (uint32_t j = 0; j < i; j++) {
         if (strcmp(obj->u.fields[j].name, kv->name) != 0) continue;

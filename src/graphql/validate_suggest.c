@@ -151,7 +151,7 @@ static const char *did_you_mean(gql_vctx *v, const char *sub, const char *const 
 }
 
 const char *gql_v_suggest(gql_vctx *v, const char *sub, const char *input,
-                           const char *const *options, uint32_t n)
+                          const char *const *options, uint32_t n)
 {
     const char **out = gql_v_alloc(v, (n ? n : 1) * sizeof *out);
     if (!out) return "";
@@ -168,7 +168,7 @@ const char *gql_v_suggest_fields(gql_vctx *v, const char *input, const gql_field
 }
 
 const char *gql_v_suggest_input_values(gql_vctx *v, const char *sub, const char *input,
-                                        const gql_input_value *iv, uint32_t n)
+                                       const gql_input_value *iv, uint32_t n)
 {
     const char **names = gql_v_alloc(v, (n ? n : 1) * sizeof *names);
     if (!names) return "";
