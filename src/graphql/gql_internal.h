@@ -85,9 +85,13 @@ typedef struct gql_cached_doc {
 } gql_cached_doc;
 
 /* Returns a referenced document for query text (parsing and validating on a
- * miss). c may be NULL: then a fresh uncached document is returned. NULL only
- * on OOM. */
+ * miss). c may be NULL: then a fresh uncached document is returned; so is a
+ * document with errors (never cached). NULL only on OOM. */
 gql_cached_doc *gql_cache_get(gql_cache *c, gql_schema *s, const char *query, size_t len);
 void gql_cached_doc_release(gql_cached_doc *d);
+/* The bound on the memory of the cached entries (GQL_CACHE_MAX_BYTES unless
+ * set; tests set a small one) and the memory they hold now. */
+void gql_cache_set_max_bytes(gql_cache *c, size_t max_bytes);
+size_t gql_cache_bytes(const gql_cache *c);
 
 #endif
