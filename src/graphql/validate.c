@@ -91,6 +91,18 @@ bool gql_v_spend(gql_vctx *v, long cost)
     return true;
 }
 
+bool gql_v_work(gql_vctx *v, long units)
+{
+    if (v->aborted) return false;
+    v->work += units;
+    if (v->work > v->work_budget) {
+        gql_v_error(v, NULL, 0, "Validation aborted.");
+        v->aborted = true;
+        return false;
+    }
+    return true;
+}
+
 int gql_v_frag_index(const gql_vctx *v, const char *name)
 {
     uint32_t lo = 0, hi = v->nfrag;
@@ -242,6 +254,7 @@ const v_refset *gql_v_referenced_fragments(v_walk *w, const uint32_t *ops, uint3
         for (uint32_t i = 0; i < sp->n; i++)
             names[nn++] = sp->items[i]->name;
     }
+    if (!gql_v_work(v, (long)nn + w->nrefsets + v->nfrag)) return NULL;
     qsort(names, nn, sizeof *names, name_cmp);
     cd_buf kb;
     cd_buf_init(&kb);
@@ -417,12 +430,20 @@ static bool index_fragments(gql_vctx *v, v_walk *w)
 
 uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_list *errs)
 {
+    return gql_validate_ex(s, doc, errs, NULL);
+}
+
+uint32_t gql_validate_ex(const gql_schema *s, const gql_document *doc, gql_error_list *errs,
+                         gql_vwork *work)
+{
     gql_vctx v;
     memset(&v, 0, sizeof v);
     v.s = s;
     v.doc = doc;
     v.errs = errs;
-    v.budget = GQL_V_OVERLAP_BUDGET;
+    v.budget = work && work->overlap_budget ? work->overlap_budget : GQL_V_OVERLAP_BUDGET;
+    v.budget_start = v.budget;
+    v.work_budget = work && work->work_budget ? work->work_budget : GQL_V_WORK_BUDGET;
     cd_arena_init(&v.scratch, 32u * 1024u);
 
     v_walk w;
@@ -451,6 +472,10 @@ uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_li
         if (!v.aborted && v.nerr == 0) check_limits(&v);
     }
     cd_arena_free(&v.scratch);
+    if (work) {
+        work->overlap_spent = v.budget_start - v.budget;
+        work->work = v.work;
+    }
     if (v.oom) {
         /* Never accept (or cache) a document we could not check: an "Out of
          * memory" error says so; if even that cannot be added, the count

@@ -21,10 +21,6 @@
 
 #include "graphql/gql_internal.h"
 
-/* OverlappingFieldsCanBeMerged comparisons allowed per document; past it
- * validation ends with "Validation aborted." (graphql-js 16.8 has no bound
- * and can take exponential time on adversarial documents). */
-#define GQL_V_OVERLAP_BUDGET 1000000L
 /* Nesting of the rule's recursive comparisons (fragment chains, nested
  * same-named fields) before validation ends with "Validation aborted.". */
 #define GQL_V_OVERLAP_MAX_DEPTH 4000u
@@ -45,7 +41,10 @@ typedef struct gql_vctx {
     const char **frag_name;
     const gql_fragment **frag_def;
     gql_vov *ov;
-    long budget;       /* OverlappingFieldsCanBeMerged work left */
+    long budget;       /* OverlappingFieldsCanBeMerged comparisons left */
+    long budget_start; /* ... of how many */
+    long work;         /* units of work done (GQL_V_WORK_BUDGET) */
+    long work_budget;
     uint32_t ov_depth; /* its current recursion depth */
 } gql_vctx;
 
@@ -69,9 +68,12 @@ static inline const gql_type_ref *gql_v_innermost(const gql_type_ref *t)
     return t;
 }
 
-/* Deducts overlap work; false (and aborted, with the "Validation aborted."
- * error) once the budget is exhausted. */
+/* Deducts overlap comparisons; false (and aborted, with the "Validation
+ * aborted." error) once the budget is exhausted. */
 bool gql_v_spend(gql_vctx *v, long cost);
+/* Counts units of work against GQL_V_WORK_BUDGET; false (and aborted, with
+ * the same error) once it is exceeded. */
+bool gql_v_work(gql_vctx *v, long units);
 
 /* OverlappingFieldsCanBeMerged for one selection set (the rule's visitor). */
 void gql_v_overlap(gql_vctx *v, const gql_type *parent, const gql_selection_set *ss);

@@ -64,6 +64,7 @@ static bool types_overlap(const gql_type *a, const gql_type *b)
 v_dir gql_v_dir_info(gql_vctx *v, const char *name)
 {
     v_dir d = {0};
+    if (!gql_v_work(v, v->doc->ndefs)) return d;
     for (uint32_t i = v->doc->ndefs; i-- > 0;) {
         const gql_definition *def = &v->doc->defs[i];
         if (def->kind == GQL_DEF_DIRECTIVE && strcmp(def->u.dir->name, name) == 0) {
@@ -99,10 +100,10 @@ static const char *dir_arg_name(const v_dir *d, uint32_t i)
 void gql_v_rule_unique_directives(v_walk *w, const gql_directive *dirs, uint32_t n)
 {
     gql_vctx *v = w->v;
-    for (uint32_t i = 1; i < n; i++) {
+    for (uint32_t i = 1; i < n && !v->aborted; i++) {
         v_dir d = gql_v_dir_info(v, dirs[i].name);
         if (!d.known || d.repeatable) continue;
-        for (uint32_t j = 0; j < i; j++) {
+        for (uint32_t j = 0; j < i && gql_v_work(v, 1); j++) {
             if (strcmp(dirs[j].name, dirs[i].name) != 0) continue;
             /* graphql-js keeps the first occurrence as the reference */
             gql_loc locs[2] = {dirs[j].loc, dirs[i].loc};
@@ -117,11 +118,12 @@ void gql_v_rule_unique_directives(v_walk *w, const gql_directive *dirs, uint32_t
 static void rule_unique_args(v_walk *w, const gql_argument *args, uint32_t n)
 {
     gql_vctx *v = w->v;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && !v->aborted; i++) {
         bool first = true, dup = false;
-        for (uint32_t j = 0; j < i && first; j++)
+        uint32_t j = 0;
+        for (; j < i && first; j++)
             if (strcmp(args[j].name, args[i].name) == 0) first = false;
-        if (!first) continue;
+        if (!gql_v_work(v, j + 1) || !first || !gql_v_work(v, n - i)) continue;
         uint32_t cnt = 0;
         for (uint32_t j = i; j < n; j++)
             if (strcmp(args[j].name, args[i].name) == 0) cnt++;
@@ -142,6 +144,7 @@ void gql_v_rule_known_type(v_walk *w, const char *name, gql_loc loc)
 {
     gql_vctx *v = w->v;
     if (gql_schema_type(v->s, name)) return;
+    if (!gql_v_work(v, v->doc->ndefs + v->s->ntypes)) return;
     uint32_t ndefined = 0;
     for (uint32_t i = 0; i < v->doc->ndefs; i++) {
         const gql_definition *d = &v->doc->defs[i];
@@ -254,7 +257,7 @@ static void sub_collect(gql_vctx *v, const gql_type *rt, const gql_selection_set
     for (uint32_t i = 0; ss && i < ss->n && !v->aborted; i++) {
         const gql_selection *s = &ss->items[i];
         if (s->kind == GQL_SEL_FIELD) {
-            if (!sub_include(s)) continue;
+            if (!sub_include(s) || !gql_v_work(v, g->n + 1)) continue;
             const char *key = s->alias ? s->alias : s->name;
             v_group *grp = NULL;
             for (uint32_t k = 0; k < g->n && !grp; k++)
@@ -343,11 +346,12 @@ static void rule_single_field_subscription(v_walk *w, const gql_operation *op)
 static void rule_unique_variables(v_walk *w, const gql_operation *op)
 {
     gql_vctx *v = w->v;
-    for (uint32_t i = 0; i < op->nvars; i++) {
+    for (uint32_t i = 0; i < op->nvars && !v->aborted; i++) {
         bool first = true;
-        for (uint32_t j = 0; j < i && first; j++)
+        uint32_t j = 0;
+        for (; j < i && first; j++)
             first = strcmp(op->vars[j].name, op->vars[i].name) != 0;
-        if (!first) continue;
+        if (!gql_v_work(v, j + 1) || !first || !gql_v_work(v, op->nvars - i)) continue;
         uint32_t cnt = 0;
         for (uint32_t j = i; j < op->nvars; j++)
             cnt += !strcmp(op->vars[j].name, op->vars[i].name);
@@ -366,7 +370,7 @@ void gql_v_rule_operation_enter(v_walk *w, const gql_operation *op)
 {
     gql_vctx *v = w->v;
     /* UniqueOperationNames */
-    if (op->name) {
+    if (op->name && gql_v_work(v, w->nop_names + 1)) {
         const gql_operation *first = NULL;
         for (uint32_t i = 0; i < w->nop_names && !first; i++)
             if (!strcmp(w->op_names[i]->name, op->name)) first = w->op_names[i];
@@ -402,7 +406,9 @@ void gql_v_rule_operation_leave(v_walk *w, const gql_operation *op, uint32_t def
         for (uint32_t i = 0; i < fu->n; i++)
             gql_v_usages_push(v, &all, fu->items[i]);
     }
-    if (v->aborted) return;
+    /* each of the three rules below compares every usage with every
+     * variable definition */
+    if (!gql_v_work(v, (long)all.n + 3 * (long)(all.n + 1) * (op->nvars + 1))) return;
     /* NoUndefinedVariables */
     for (uint32_t i = 0; i < all.n; i++) {
         const char *name = all.items[i].node->u.s;
@@ -479,6 +485,7 @@ static void cycles_dfs(v_walk *w, const gql_fragment *frag)
     /* getFragmentSpreads of this very definition node */
     v_sels spreads = {0};
     gql_v_collect_spreads(v, frag->sel, &spreads);
+    if (!gql_v_work(v, spreads.n)) return;
     if (!spreads.n) return;
     w->cyc_index[fi] = (int)w->cyc_path.n;
     for (uint32_t i = 0; i < spreads.n && !v->aborted; i++) {
@@ -521,6 +528,7 @@ void gql_v_rule_fragment_enter(v_walk *w, const gql_fragment *fd, const gql_type
                     ct->name);
     /* UniqueFragmentNames */
     const gql_fragment *first = NULL;
+    if (!gql_v_work(v, w->nfrag_seen + 1)) return;
     for (uint32_t i = 0; i < w->nfrag_seen && !first; i++)
         if (strcmp(w->frag_seen[i]->name, fd->name) == 0) first = w->frag_seen[i];
     if (first) {
@@ -614,7 +622,7 @@ void gql_v_rule_field_enter(v_walk *w, const gql_selection *f, v_ti ti, const gq
 void gql_v_rule_field_leave(v_walk *w, const gql_selection *f, const gql_field *def)
 {
     gql_vctx *v = w->v;
-    for (uint32_t k = 0; k < def->nargs; k++) {
+    for (uint32_t k = 0; k < def->nargs && gql_v_work(v, f->nargs + 1); k++) {
         const gql_input_value *ad = &def->args[k];
         if (ad->type->kind != GQL_TR_NON_NULL || ad->default_value) continue;
         bool given = false;
@@ -654,7 +662,7 @@ void gql_v_rule_directive_enter(v_walk *w, const gql_directive *d, gql_dir_loc w
     }
     /* KnownArgumentNamesOnDirectives */
     if (info->known) {
-        for (uint32_t i = 0; i < d->nargs; i++) {
+        for (uint32_t i = 0; i < d->nargs && gql_v_work(v, dir_nargs(info) + 1); i++) {
             bool known = false;
             for (uint32_t k = 0; k < dir_nargs(info) && !known; k++)
                 known = strcmp(dir_arg_name(info, k), d->args[i].name) == 0;
@@ -677,7 +685,7 @@ void gql_v_rule_directive_leave(v_walk *w, const gql_directive *d, const v_dir *
 {
     gql_vctx *v = w->v;
     if (!info->known) return;
-    for (uint32_t k = 0; k < dir_nargs(info); k++) {
+    for (uint32_t k = 0; k < dir_nargs(info) && gql_v_work(v, d->nargs + 1); k++) {
         const char *an = dir_arg_name(info, k);
         const char *ts = NULL;
         if (info->dd) {
@@ -785,7 +793,7 @@ bool gql_v_rule_object_value(v_walk *w, const gql_value *val, const gql_tref *ty
         gql_v_rule_leaf_value(w, val, type);
         return false;
     }
-    for (uint32_t i = 0; i < ot->ninput_fields; i++) {
+    for (uint32_t i = 0; i < ot->ninput_fields && gql_v_work(v, val->len + 1); i++) {
         const gql_input_value *fd = &ot->input_fields[i];
         if (fd->type->kind != GQL_TR_NON_NULL || fd->default_value) continue;
         bool given = false;
@@ -804,6 +812,7 @@ void gql_v_rule_object_field(v_walk *w, const gql_value *obj, uint32_t i, const 
 {
     gql_vctx *v = w->v;
     const gql_kv *kv = &obj->u.fields[i];
+    if (!gql_v_work(v, i + 1)) return;
     if (vc && !fd && ot)
         gql_v_error(
             v, &kv->loc, 1, "Field \"%s\" is not defined by type \"%s\".%s", kv->name, ot->name,

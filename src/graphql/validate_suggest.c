@@ -108,7 +108,7 @@ static uint32_t suggestion_list(gql_vctx *v, const char *input, const char *cons
     int *dist = gql_v_alloc(v, (n ? n : 1) * sizeof *dist);
     if (!rows || !dist) return 0;
     uint32_t k = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && gql_v_work(v, k + 3 * (long)strlen(input) + 1); i++) {
         bool dup = false;
         for (uint32_t j = 0; j < k && !dup; j++)
             dup = strcmp(out[j], options[i]) == 0;

@@ -81,6 +81,7 @@ static void walk_arguments(v_walk *w, const gql_argument *args, uint32_t n,
     for (uint32_t i = 0; i < n && !v->aborted; i++) {
         const gql_argument *a = &args[i];
         const gql_input_value *def = NULL;
+        if (!gql_v_work(v, ndefs + 1)) return;
         for (uint32_t k = 0; k < ndefs && !def; k++)
             if (strcmp(defs[k].name, a->name) == 0) def = &defs[k];
         /* KnownArgumentNames (field arguments only) */
