@@ -3,12 +3,18 @@
  * document (or its errors), so a repeated operation skips parse + validate.
  *
  * Entries are keyed by a 64-bit hash of the text and confirmed by comparing
- * the full text. A bad document is cached with its errors (a client repeating
- * a broken query costs one lookup). Entries are reference counted: the cache
- * holds one reference while an entry is in its table, every gql_cache_get
- * caller one more; eviction (LRU, at max_entries) drops the cache's reference
- * and the entry is freed when the last user releases it. Out-of-memory during
- * parse is never cached.
+ * the full text. Only documents that parsed and validated are kept: a
+ * document with errors is returned to its caller uncached (anonymous clients
+ * must not be able to fill the cache with documents nobody can run; its cost
+ * is bounded by the parser's and the validator's own limits). Entries are
+ * reference counted: the cache holds one reference while an entry is in its
+ * table, every gql_cache_get caller one more; eviction (LRU, at max_entries or
+ * when the entries' memory would exceed max_bytes, GQL_CACHE_MAX_BYTES unless
+ * set) drops the cache's reference and the entry is freed when the last user
+ * releases it. An entry is charged its arena rounded up to whole blocks,
+ * re-measured at every hit (execution adds its plans to the arena); an entry
+ * larger than max_bytes is never kept. Out-of-memory during parse or
+ * validation is never cached.
  */
 #include <string.h>
 
@@ -21,6 +27,7 @@ struct gql_centry {
     gql_cached_doc doc;      /* first: gql_cached_doc_release casts back */
     gql_centry *hnext;       /* hash chain */
     gql_centry *prev, *next; /* LRU list, most recent first */
+    size_t bytes;            /* charged to the cache while in_cache */
     bool in_cache;
 };
 
@@ -29,6 +36,7 @@ struct gql_cache {
     gql_centry **buckets;
     uint32_t nbuckets; /* power of two */
     uint32_t n, max;
+    size_t bytes, max_bytes; /* memory of the entries held, and its bound */
     gql_centry *head, *tail;
     uint64_t hits, misses;
 };
@@ -70,8 +78,27 @@ gql_cache *gql_cache_new(gql_schema *s, uint32_t max_entries)
     }
     c->nbuckets = nb;
     c->max = max_entries;
+    c->max_bytes = GQL_CACHE_MAX_BYTES;
     c->schema = s;
     return c;
+}
+
+void gql_cache_set_max_bytes(gql_cache *c, size_t max_bytes)
+{
+    c->max_bytes = max_bytes;
+}
+
+size_t gql_cache_bytes(const gql_cache *c)
+{
+    return c ? c->bytes : 0;
+}
+
+/* Memory an entry holds: the entry and its arena in whole blocks. */
+static size_t centry_bytes(const gql_centry *e)
+{
+    size_t used = e->doc.arena.used_total;
+    size_t blocks = (used + GQL_CACHE_ARENA_BLOCK - 1) / GQL_CACHE_ARENA_BLOCK;
+    return sizeof *e + (blocks ? blocks : 1) * GQL_CACHE_ARENA_BLOCK;
 }
 
 static void centry_free(gql_centry *e)
@@ -118,6 +145,7 @@ static void cache_remove(gql_cache *c, gql_centry *e)
     lru_unlink(c, e);
     e->in_cache = false;
     c->n--;
+    c->bytes -= e->bytes;
     gql_cached_doc_release(&e->doc);
 }
 
@@ -194,14 +222,25 @@ gql_cached_doc *gql_cache_get(gql_cache *c, gql_schema *s, const char *query, si
                 lru_unlink(c, e);
                 lru_push_front(c, e);
             }
-            e->doc.refs++;
+            e->doc.refs++; /* first: eviction below must not free it */
+            size_t now = centry_bytes(e);
+            c->bytes += now - e->bytes;
+            e->bytes = now;
+            if (now > c->max_bytes) {
+                cache_remove(c, e);
+            } else {
+                while (c->bytes > c->max_bytes && c->tail != e)
+                    cache_remove(c, c->tail);
+            }
             return &e->doc;
         }
     }
     c->misses++;
     e = centry_build(s ? s : c->schema, query, len, h);
     if (!e) return NULL;
-    while (c->n >= c->max && c->tail)
+    e->bytes = centry_bytes(e);
+    if (e->doc.nerrors || e->bytes > c->max_bytes) return &e->doc; /* uncached */
+    while ((c->n >= c->max || c->bytes + e->bytes > c->max_bytes) && c->tail)
         cache_remove(c, c->tail);
     uint32_t b = (uint32_t)(h & (c->nbuckets - 1));
     e->hnext = c->buckets[b];
@@ -209,6 +248,7 @@ gql_cached_doc *gql_cache_get(gql_cache *c, gql_schema *s, const char *query, si
     lru_push_front(c, e);
     e->in_cache = true;
     c->n++;
+    c->bytes += e->bytes;
     e->doc.refs++; /* the caller's reference; the cache keeps the first */
     return &e->doc;
 }

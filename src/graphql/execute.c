@@ -657,9 +657,12 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, cons
                 return;
             }
         } else {
+            /* strings carry their length: "Query\u0000" names no type
+             * (graphql-js answers null too) */
             const gql_value *name = gql_obj_get(args, "name");
-            iv = name && name->kind == GQL_V_STRING ? gql_introspection_type(ex->schema, name->u.s)
-                                                    : NULL;
+            iv = name && name->kind == GQL_V_STRING && strlen(name->u.s) == name->len
+                     ? gql_introspection_type(ex->schema, name->u.s)
+                     : NULL;
         }
         complete_value(ex, ptype, pf, def->type, iv ? iv : &gql_null_value, slot);
         return;

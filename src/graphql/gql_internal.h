@@ -39,6 +39,24 @@ void gql_errors_write_json(cd_buf *b, const gql_error *errs, uint32_t n);
  * number of errors added to `errs` (0 = valid). A document containing
  * type-system definitions is invalid (ExecutableDefinitions). */
 uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_list *errs);
+/* Validation work allowed per document, over every rule and the walk: a unit
+ * is about one comparison of two names or nodes (each rule charges its
+ * loops through gql_v_work). Past it validation ends with "Validation
+ * aborted.", so no document costs more than a few tens of milliseconds
+ * whatever its shape (20,000 tokens can otherwise ask for 10^8 comparisons). */
+#define GQL_V_WORK_BUDGET 8000000L
+/* OverlappingFieldsCanBeMerged comparisons allowed per document; past it
+ * validation ends with "Validation aborted." (graphql-js 16.8 has no bound
+ * and can take exponential time on adversarial documents). */
+#define GQL_V_OVERLAP_BUDGET 1000000L
+/* The work one validation did, against its budgets; a budget of 0 in
+ * gql_validate_ex's `w` means the default. */
+typedef struct gql_vwork {
+    long overlap_budget, work_budget; /* in */
+    long overlap_spent, work;         /* out */
+} gql_vwork;
+uint32_t gql_validate_ex(const gql_schema *s, const gql_document *doc, gql_error_list *errs,
+                         gql_vwork *w);
 
 /* coerce.c */
 /* Coerces a JSON variables object against the operation's definitions into
@@ -85,9 +103,13 @@ typedef struct gql_cached_doc {
 } gql_cached_doc;
 
 /* Returns a referenced document for query text (parsing and validating on a
- * miss). c may be NULL: then a fresh uncached document is returned. NULL only
- * on OOM. */
+ * miss). c may be NULL: then a fresh uncached document is returned; so is a
+ * document with errors (never cached). NULL only on OOM. */
 gql_cached_doc *gql_cache_get(gql_cache *c, gql_schema *s, const char *query, size_t len);
 void gql_cached_doc_release(gql_cached_doc *d);
+/* The bound on the memory of the cached entries (GQL_CACHE_MAX_BYTES unless
+ * set; tests set a small one) and the memory they hold now. */
+void gql_cache_set_max_bytes(gql_cache *c, size_t max_bytes);
+size_t gql_cache_bytes(const gql_cache *c);
 
 #endif

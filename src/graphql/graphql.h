@@ -37,6 +37,7 @@
 #define GQL_MAX_VARIABLE_LIST 10000u /* items in one list in variables */
 #define GQL_MAX_ERRORS 100u          /* errors reported per response */
 #define GQL_CACHE_DEFAULT_ENTRIES 512u
+#define GQL_CACHE_MAX_BYTES (64u * 1024u * 1024u) /* memory of the cached documents */
 
 typedef struct gql_schema gql_schema;
 typedef struct gql_cache gql_cache;

@@ -291,6 +291,8 @@ typedef struct gql_sbuild {
     char *err;
     size_t errlen;
     bool failed;
+    const char *sdl; /* the user's SDL */
+    size_t len;
     const gql_document *docs[2]; /* built-in, user */
     const gql_type_def **defs;   /* by final type index: the defining node */
 } gql_sbuild;
@@ -1233,7 +1235,8 @@ static bool is_builtin_scalar(const char *name)
     return false;
 }
 
-static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
+/* Step: parse the built-in SDL and the user's. */
+static void sb_parse(gql_sbuild *b)
 {
     gql_schema *s = b->s;
     gql_syntax_error se;
@@ -1247,7 +1250,7 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
             sb_fail(b, se.loc, "built-in SDL: %s", se.message);
         return;
     }
-    rc = gql_parse(&s->arena, sdl, len, &udoc, &se);
+    rc = gql_parse(&s->arena, b->sdl, b->len, &udoc, &se);
     if (rc != 0) {
         if (rc == CD_ENOMEM)
             sb_oom(b);
@@ -1257,8 +1260,12 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
     }
     b->docs[0] = bdoc;
     b->docs[1] = udoc;
+}
 
-    /* 1. one gql_type per type definition */
+/* Step: one gql_type per type definition (extensions come later). */
+static void sb_create_types(gql_sbuild *b)
+{
+    gql_schema *s = b->s;
     uint32_t n = 0;
     for (int d = 0; d < 2; d++)
         for (uint32_t i = 0; i < b->docs[d]->ndefs; i++) {
@@ -1302,7 +1309,13 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
             b->defs[s->ntypes] = td;
             s->types[s->ntypes++] = t;
         }
-    /* sort by name, carrying the definition nodes along, then check names */
+}
+
+/* Step: sort the types by name, carrying the definition nodes along; one
+ * type per name; the well-known types. */
+static void sb_sort_types(gql_sbuild *b)
+{
+    gql_schema *s = b->s;
     for (uint32_t i = 0; i < s->ntypes; i++)
         s->types[i]->index = i;
     const gql_type_def **orig = cd_arena_calloc(&s->arena, s->ntypes ? s->ntypes : 1, sizeof *orig);
@@ -1333,8 +1346,13 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
     s->t_id = gql_schema_type(s, "ID");
     s->t_schema = gql_schema_type(s, "__Schema");
     s->t_type = gql_schema_type(s, "__Type");
+}
 
-    /* 2. extensions must extend an existing type of the same kind */
+/* Step: extensions must extend an existing type of the same kind. */
+static void sb_check_extensions(gql_sbuild *b)
+{
+    gql_schema *s = b->s;
+    const gql_document *udoc = b->docs[1];
     for (uint32_t i = 0; i < udoc->ndefs; i++) {
         const gql_definition *def = &udoc->defs[i];
         if (def->kind != GQL_DEF_TYPE || !def->u.type->extension) continue;
@@ -1354,12 +1372,30 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
             return;
         }
     }
+}
 
-    /* 3. directives (needed to check the directives applied below) */
-    sb_directives(b);
-    if (b->failed) return;
+static void sb_fill_scalar(gql_sbuild *b, gql_type *t, const sb_parts *p)
+{
+    (void)b;
+    for (uint32_t k = 0; k < p->n && !t->specified_by; k++)
+        t->specified_by = string_arg(p->v[k]->dirs, p->v[k]->ndirs, "specifiedBy", "url");
+}
 
-    /* 4. members of every type, definition plus extensions */
+static void sb_fill_object(gql_sbuild *b, gql_type *t, const sb_parts *p)
+{
+    sb_fill_fields(b, t, p);
+    if (!b->failed) sb_fill_interfaces(b, t, p);
+}
+
+/* Step: the members of every type, from its definition plus extensions. */
+static void sb_fill_types(gql_sbuild *b)
+{
+    static void (*const fill[])(gql_sbuild *, gql_type *, const sb_parts *) = {
+        [GQL_T_SCALAR] = sb_fill_scalar,    [GQL_T_OBJECT] = sb_fill_object,
+        [GQL_T_INTERFACE] = sb_fill_object, [GQL_T_UNION] = sb_fill_union,
+        [GQL_T_ENUM] = sb_fill_enum,        [GQL_T_INPUT_OBJECT] = sb_fill_input,
+    };
+    gql_schema *s = b->s;
     sb_parts parts;
     for (uint32_t i = 0; i < s->ntypes && !b->failed; i++) {
         gql_type *t = s->types[i];
@@ -1367,37 +1403,25 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
         for (uint32_t k = 0; k < parts.n && !b->failed; k++)
             sb_check_type_dirs(b, parts.v[k]);
         if (b->failed) return;
-        switch (t->kind) {
-        case GQL_T_SCALAR:
-            for (uint32_t k = 0; k < parts.n && !t->specified_by; k++)
-                t->specified_by =
-                    string_arg(parts.v[k]->dirs, parts.v[k]->ndirs, "specifiedBy", "url");
-            break;
-        case GQL_T_OBJECT:
-        case GQL_T_INTERFACE:
-            sb_fill_fields(b, t, &parts);
-            if (!b->failed) sb_fill_interfaces(b, t, &parts);
-            break;
-        case GQL_T_UNION:
-            sb_fill_union(b, t, &parts);
-            break;
-        case GQL_T_ENUM:
-            sb_fill_enum(b, t, &parts);
-            break;
-        case GQL_T_INPUT_OBJECT:
-            sb_fill_input(b, t, &parts);
-            break;
-        }
+        fill[t->kind](b, t, &parts);
     }
-    if (b->failed) return;
+}
 
-    /* 5. interface implementations and possible types */
+/* Step: objects and interfaces implement their interfaces correctly. */
+static void sb_check_implementations(gql_sbuild *b)
+{
+    gql_schema *s = b->s;
     for (uint32_t i = 0; i < s->ntypes && !b->failed; i++) {
         gql_type *t = s->types[i];
         if (t->kind == GQL_T_OBJECT || t->kind == GQL_T_INTERFACE)
             sb_check_implements(b, t, b->defs[i]->loc);
     }
-    if (b->failed) return;
+}
+
+/* Step: the possible (object) types of every interface. */
+static void sb_possible_types(gql_sbuild *b)
+{
+    gql_schema *s = b->s;
     for (uint32_t i = 0; i < s->ntypes; i++) {
         gql_type *it = s->types[i];
         if (it->kind != GQL_T_INTERFACE) continue;
@@ -1414,15 +1438,27 @@ static void sb_build(gql_sbuild *b, const char *sdl, size_t len)
             if (s->types[j]->kind == GQL_T_OBJECT && gql_type_is_possible(it, s->types[j]))
                 it->possible[it->npossible++] = s->types[j];
     }
+}
 
-    sb_check_inputs(b);
-    if (b->failed) return;
+/* Step: __typename, __schema and __type. */
+static void sb_add_meta_fields(gql_sbuild *b)
+{
+    b->s->meta_fields = sb_meta_fields(b);
+    if (!b->s->meta_fields) sb_oom(b);
+}
 
-    /* 6. roots, meta-fields, hooks */
-    sb_roots(b);
-    if (b->failed) return;
-    s->meta_fields = sb_meta_fields(b);
-    if (!s->meta_fields) sb_oom(b);
+/* Builds b->s from b->sdl: each step runs only if every step before it
+ * succeeded; the first failure is the one reported. */
+static void sb_build(gql_sbuild *b)
+{
+    static void (*const steps[])(gql_sbuild *) = {
+        sb_parse,      sb_create_types,          sb_sort_types,     sb_check_extensions,
+        sb_directives, /* before the members: they check the directives applied */
+        sb_fill_types, sb_check_implementations, sb_possible_types, sb_check_inputs,
+        sb_roots,      sb_add_meta_fields,
+    };
+    for (size_t i = 0; i < CD_ARRAY_LEN(steps) && !b->failed; i++)
+        steps[i](b);
 }
 
 int gql_schema_build(const char *sdl, size_t len, gql_schema **out, char *err, size_t errlen)
@@ -1435,8 +1471,9 @@ int gql_schema_build(const char *sdl, size_t len, gql_schema **out, char *err, s
         return CD_ENOMEM;
     }
     cd_arena_init(&s->arena, GQL_SCHEMA_ARENA_BLOCK);
-    gql_sbuild b = {.s = s, .err = err, .errlen = errlen};
-    sb_build(&b, sdl ? sdl : "", sdl ? len : 0);
+    gql_sbuild b = {
+        .s = s, .err = err, .errlen = errlen, .sdl = sdl ? sdl : "", .len = sdl ? len : 0};
+    sb_build(&b);
     if (!b.failed) {
         gql_scalars_install(s);
         int rc = gql_introspection_bind(s);

@@ -15,6 +15,12 @@
  * ends validation of such a document with "Validation aborted." — the one
  * place where chatd deliberately differs.
  *
+ * Pairs of the same argument-less leaf field (`{ a a a ... }`) never
+ * conflict; graphql-js still visits every such pair (quadratic). Here runs of
+ * such identical fields are stepped over in one move, so the loops cost the
+ * pairs that are really compared (each charged to the budget) plus a unit
+ * per run, all counted against GQL_V_WORK_BUDGET.
+ *
  * Memory: all of it lives in the validation's scratch arena.
  */
 #include <stdio.h>
@@ -92,12 +98,15 @@ typedef struct ov_fd { /* [parentType, node, fieldDef] */
     const gql_type *parent;
     const gql_selection *node;
     const gql_field *def; /* NULL for unknown fields and meta-fields */
+    const char *leaf;     /* interned field name when argument-less and
+                             without selections, else NULL */
 } ov_fd;
 
 typedef struct ov_group {
     const char *name; /* interned response name */
     ov_fd *fields;
     uint32_t n, cap;
+    uint32_t *run_end; /* by field: end of its run of identical leaves */
 } ov_group;
 
 typedef struct ov_cfr { /* [fieldMap, fragmentNames] of one selection set */
@@ -188,7 +197,8 @@ static bool collect_impl(gql_vctx *v, ov_cfr *r, const gql_type *parent,
                     return false;
             }
             OV_GROW(v, g->fields, g->n, g->cap, false);
-            g->fields[g->n++] = (ov_fd){parent, s, def};
+            const char *leaf = s->nargs == 0 && !s->sel ? intern(v, s->name) : NULL;
+            g->fields[g->n++] = (ov_fd){parent, s, def, leaf};
         } else if (s->kind == GQL_SEL_FRAGMENT_SPREAD) {
             const char *name = intern(v, s->name);
             uintptr_t dummy;
@@ -349,16 +359,48 @@ static void pairs_add(gql_vctx *v, const char *a, const char *b, bool excl)
 static bool find_conflict(gql_vctx *v, bool parents_exclusive, const char *name, const ov_fd *f1,
                           const ov_fd *f2, ov_conflict *out);
 
+/* The same argument-less leaf field: find_conflict's first test, which
+ * never finds a conflict. */
+static bool same_leaf(const ov_fd *a, const ov_fd *b)
+{
+    return a->leaf && a->leaf == b->leaf && a->def == b->def;
+}
+
+/* run_end of a group (computed once: collected groups do not change). */
+static const uint32_t *group_runs(gql_vctx *v, ov_group *g)
+{
+    if (g->run_end) return g->run_end;
+    uint32_t *re = gql_v_alloc(v, (g->n ? g->n : 1) * sizeof *re);
+    if (!re || !gql_v_work(v, g->n)) return NULL;
+    for (uint32_t k = g->n; k-- > 0;)
+        re[k] = k + 1 < g->n && same_leaf(&g->fields[k], &g->fields[k + 1]) ? re[k + 1] : k + 1;
+    return g->run_end = re;
+}
+
+/* Compares f with g2's fields from index `from` on, in order, stepping over
+ * the runs of fields identical to f. */
+static void compare_with_group(gql_vctx *v, ov_conflicts *out, bool excl, const char *name,
+                               const ov_fd *f, ov_group *g2, uint32_t from)
+{
+    const uint32_t *run_end = group_runs(v, g2);
+    if (!run_end) return;
+    for (uint32_t j = from; j < g2->n && gql_v_work(v, 1);) {
+        if (same_leaf(f, &g2->fields[j])) {
+            j = run_end[j];
+            continue;
+        }
+        ov_conflict c;
+        if (find_conflict(v, excl, name, f, &g2->fields[j], &c)) conflicts_push(v, out, c);
+        j++;
+    }
+}
+
 static void conflicts_within(gql_vctx *v, ov_conflicts *out, const ov_cfr *r)
 {
     for (uint32_t g = 0; g < r->ngroups && !v->aborted; g++) {
-        const ov_group *grp = &r->groups[g];
+        ov_group *grp = &r->groups[g];
         for (uint32_t i = 0; i < grp->n && !v->aborted; i++)
-            for (uint32_t j = i + 1; j < grp->n && !v->aborted; j++) {
-                ov_conflict c;
-                if (find_conflict(v, false, grp->name, &grp->fields[i], &grp->fields[j], &c))
-                    conflicts_push(v, out, c);
-            }
+            compare_with_group(v, out, false, grp->name, &grp->fields[i], grp, i + 1);
     }
 }
 
@@ -370,13 +412,9 @@ static void conflicts_between(gql_vctx *v, ov_conflicts *out, bool excl, const o
         const ov_group *g1 = &r1->groups[g];
         uintptr_t gi;
         if (!map_get(&o->group_of, (uintptr_t)r2, (uintptr_t)g1->name, &gi)) continue;
-        const ov_group *g2 = &r2->groups[gi - 1];
+        ov_group *g2 = &r2->groups[gi - 1];
         for (uint32_t i = 0; i < g1->n && !v->aborted; i++)
-            for (uint32_t j = 0; j < g2->n && !v->aborted; j++) {
-                ov_conflict c;
-                if (find_conflict(v, excl, g1->name, &g1->fields[i], &g2->fields[j], &c))
-                    conflicts_push(v, out, c);
-            }
+            compare_with_group(v, out, excl, g1->name, &g1->fields[i], g2, 0);
     }
 }
 

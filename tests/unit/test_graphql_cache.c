@@ -1,6 +1,7 @@
 /* Unit tests for src/graphql/cache.c: hits and misses, LRU eviction at
- * max_entries, reference counts that keep evicted documents alive, bad
- * documents cached with their errors, uncached use, allocation failures. */
+ * max_entries and at max_bytes, reference counts that keep evicted documents
+ * alive, bad documents returned with their errors but never retained,
+ * uncached use, allocation failures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,7 +67,7 @@ static void test_hit_miss(void **state)
     gql_cache_free(c);
 }
 
-static void test_bad_document_cached(void **state)
+static void test_bad_document_not_cached(void **state)
 {
     gql_schema *s = *state;
     gql_cache *c = gql_cache_new(s, 8);
@@ -77,14 +78,91 @@ static void test_bad_document_cached(void **state)
     assert_non_null(strstr(d->errors[0].message, "Syntax Error"));
     assert_string_equal(d->errors[0].code, "GRAPHQL_PARSE_FAILED");
     assert_int_equal(d->errors[0].nlocs, 1);
+    assert_int_equal(d->refs, 1); /* the caller's only: not in the cache */
     gql_cached_doc *again = get(c, s, "{ a ");
-    assert_ptr_equal(d, again);
+    assert_non_null(again);
+    assert_ptr_not_equal(d, again);
+    assert_int_equal(again->nerrors, 1);
+    /* a document that fails validation is not retained either */
+    gql_cached_doc *inv = get(c, s, "{ nope }");
+    assert_non_null(inv);
+    assert_non_null(inv->doc);
+    assert_int_equal(inv->nerrors, 1);
+    assert_string_equal(inv->errors[0].code, "GRAPHQL_VALIDATION_FAILED");
+    assert_int_equal(inv->refs, 1);
+    gql_cached_doc *inv2 = get(c, s, "{ nope }");
+    assert_ptr_not_equal(inv, inv2);
+    assert_int_equal(gql_cache_bytes(c), 0);
     uint64_t hits, misses;
     gql_cache_stats(c, &hits, &misses);
-    assert_int_equal(hits, 1);
-    assert_int_equal(misses, 1);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, 4);
+    /* the valid document next to them is kept */
+    gql_cached_doc *ok = get(c, s, "{ a }");
+    gql_cached_doc *ok2 = get(c, s, "{ a }");
+    assert_ptr_equal(ok, ok2);
+    assert_true(gql_cache_bytes(c) > 0);
     gql_cached_doc_release(d);
     gql_cached_doc_release(again);
+    gql_cached_doc_release(inv);
+    gql_cached_doc_release(inv2);
+    gql_cached_doc_release(ok);
+    gql_cached_doc_release(ok2);
+    gql_cache_free(c);
+}
+
+/* max_bytes: entries of equal size; exactly at the bound all stay, one byte
+ * under it the least recently used goes; an entry larger than the bound is
+ * never kept. */
+static void test_eviction_by_bytes(void **state)
+{
+    gql_schema *s = *state;
+    gql_cache *c = gql_cache_new(s, 100);
+    assert_int_equal(gql_cache_bytes(c), 0);
+    gql_cached_doc_release(get(c, s, "query Q0 { a }"));
+    size_t one = gql_cache_bytes(c);
+    assert_true(one > 0);
+    assert_true(one <= GQL_CACHE_MAX_BYTES);
+    gql_cached_doc_release(get(c, s, "query Q1 { a }"));
+    assert_int_equal(gql_cache_bytes(c), 2 * one);
+
+    /* at the edge: both fit */
+    gql_cache_set_max_bytes(c, 2 * one);
+    gql_cached_doc_release(get(c, s, "query Q0 { a }")); /* hit; Q1 is now LRU */
+    uint64_t h, m;
+    gql_cache_stats(c, &h, &m);
+    assert_int_equal(h, 1);
+    assert_int_equal(m, 2);
+    assert_int_equal(gql_cache_bytes(c), 2 * one);
+    /* a third evicts the least recently used (Q1), by bytes, not entries */
+    gql_cached_doc_release(get(c, s, "query Q2 { a }"));
+    assert_int_equal(gql_cache_bytes(c), 2 * one);
+    gql_cached_doc_release(get(c, s, "query Q0 { a }"));
+    gql_cache_stats(c, &h, &m);
+    assert_int_equal(h, 2);
+    assert_int_equal(m, 3);
+    gql_cached_doc_release(get(c, s, "query Q1 { a }")); /* evicted: a miss */
+    gql_cache_stats(c, &h, &m);
+    assert_int_equal(m, 4);
+
+    /* one byte under the edge: a hit shrinks the cache to one entry */
+    gql_cache_set_max_bytes(c, 2 * one - 1);
+    gql_cached_doc_release(get(c, s, "query Q1 { a }"));
+    assert_int_equal(gql_cache_bytes(c), one);
+
+    /* an entry larger than the bound is returned but not kept */
+    gql_cache_set_max_bytes(c, one - 1);
+    gql_cached_doc *d = get(c, s, "query Q3 { a }");
+    assert_non_null(d);
+    assert_int_equal(d->nerrors, 0);
+    assert_int_equal(d->refs, 1);
+    gql_cached_doc_release(d);
+    /* and a held entry that no longer fits leaves on its next hit */
+    gql_cached_doc *q1 = get(c, s, "query Q1 { a }");
+    assert_non_null(q1);
+    assert_int_equal(q1->refs, 1);
+    assert_int_equal(gql_cache_bytes(c), 0);
+    gql_cached_doc_release(q1);
     gql_cache_free(c);
 }
 
@@ -206,7 +284,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_miss),
-        cmocka_unit_test(test_bad_document_cached),
+        cmocka_unit_test(test_bad_document_not_cached),
+        cmocka_unit_test(test_eviction_by_bytes),
         cmocka_unit_test(test_validation_error_cap),
         cmocka_unit_test(test_lru_eviction_and_refcount),
         cmocka_unit_test(test_uncached_and_limits),

@@ -806,6 +806,12 @@ static void test_introspection_gate(void **state)
     const char *r =
         run_full(f, "{ __type(name: \"Color\") { name kind } }", NULL, NULL, NULL, false);
     assert_string_equal(r, "{\"data\":{\"__type\":{\"name\":\"Color\",\"kind\":\"ENUM\"}}}");
+    /* a NUL escape is part of the name, not its end (issue 15) */
+    r = run_full(f, "{ __type(name: \"Color\\u0000\") { name } }", NULL, NULL, NULL, false);
+    assert_string_equal(r, "{\"data\":{\"__type\":null}}");
+    r = run_full(f, "query Q($n: String!) { __type(name: $n) { name } }", NULL,
+                 "{ n: \"Color\\u0000\" }", NULL, false);
+    assert_string_equal(r, "{\"data\":{\"__type\":null}}");
     r = run_full(f, "{ __schema { queryType { name } } }", NULL, NULL, NULL, false);
     assert_string_equal(r, "{\"data\":{\"__schema\":{\"queryType\":{\"name\":\"Query\"}}}}");
     r = run_full(f, "{ __schema { queryType { name } } }", NULL, NULL, NULL, true);

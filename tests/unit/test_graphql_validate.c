@@ -560,6 +560,113 @@ static void test_big_documents(void **state)
     free(d);
 }
 
+/* Validates `doc` (which must parse) with the given budgets (0 = default);
+ * fills *w with the work done. */
+static uint32_t validate_work(const char *doc, gql_vwork *w, gql_error_list *errs, cd_arena *a)
+{
+    gql_document *d = NULL;
+    gql_syntax_error se;
+    assert_int_equal(gql_parse(a, doc, strlen(doc), &d, &se), 0);
+    gql_errors_init(errs, a);
+    uint32_t n = gql_validate_ex(g_schema, d, errs, w);
+    assert_int_equal(n, errs->n);
+    return n;
+}
+
+/* `{ dog { name name ... } }` just under the token limit (issue 15: 19,990
+ * fields took seconds, every pair of identical fields visited): refused by
+ * the field-count limit after a linear amount of validation work. */
+static void test_repeated_fields_linear(void **state)
+{
+    (void)state;
+    const unsigned nf = 19990;
+    size_t cap = 8 * nf + 64, len;
+    char *d = malloc(cap);
+    assert_non_null(d);
+    len = (size_t)snprintf(d, cap, "{ dog {");
+    for (unsigned i = 0; i < nf; i++)
+        len += (size_t)snprintf(d + len, cap - len, " name");
+    snprintf(d + len, cap - len, " } }");
+    cd_arena a;
+    cd_arena_init(&a, 4096);
+    gql_error_list errs;
+    gql_vwork w = {0};
+    assert_int_equal(validate_work(d, &w, &errs, &a), 1);
+    assert_null(strstr(errs.items[0].message, "aborted"));
+    assert_non_null(errs.items[0].code);
+    assert_string_equal(errs.items[0].code, "QUERY_TOO_COMPLEX");
+    assert_non_null(strstr(errs.items[0].message, "19991 field selections"));
+    /* a few units per field, not one per pair (2 * 10^8) */
+    assert_true(w.work > 0);
+    assert_true(w.work <= 4 * (long)nf);
+    assert_int_equal(w.overlap_spent, 0);
+    cd_arena_free(&a);
+    /* the same fields spread from a fragment next to them: still linear */
+    len = (size_t)snprintf(d, cap, "{ dog { ...F");
+    for (unsigned i = 0; i < nf / 2 - 10; i++)
+        len += (size_t)snprintf(d + len, cap - len, " name");
+    len += (size_t)snprintf(d + len, cap - len, " } } fragment F on Dog {");
+    for (unsigned i = 0; i < nf / 2 - 10; i++)
+        len += (size_t)snprintf(d + len, cap - len, " name");
+    snprintf(d + len, cap - len, " }");
+    cd_arena_init(&a, 4096);
+    memset(&w, 0, sizeof w);
+    assert_int_equal(validate_work(d, &w, &errs, &a), 1);
+    assert_non_null(errs.items[0].code);
+    assert_string_equal(errs.items[0].code, "QUERY_TOO_COMPLEX");
+    assert_true(w.work <= 4 * (long)nf);
+    cd_arena_free(&a);
+    free(d);
+}
+
+/* The work budget and the overlap budget at their edges: a document that
+ * needs exactly the budget validates; one unit less ends validation with
+ * "Validation aborted.". */
+static void test_work_budget_edge(void **state)
+{
+    (void)state;
+    const unsigned nf = 600; /* same field with arguments: every pair compared */
+    size_t cap = 32 * nf + 64, len;
+    char *d = malloc(cap);
+    assert_non_null(d);
+    len = (size_t)snprintf(d, cap, "{ dog {");
+    for (unsigned i = 0; i < nf; i++)
+        len += (size_t)snprintf(d + len, cap - len, " name(surname: true)");
+    snprintf(d + len, cap - len, " } }");
+    cd_arena a;
+    gql_error_list errs;
+    gql_vwork w = {0};
+    cd_arena_init(&a, 4096);
+    assert_int_equal(validate_work(d, &w, &errs, &a), 0);
+    cd_arena_free(&a);
+    long work = w.work, spent = w.overlap_spent;
+    assert_true(work >= (long)nf * (nf - 1) / 2);
+    assert_true(work < GQL_V_WORK_BUDGET);
+    assert_int_equal(spent, (long)nf * (nf - 1) / 2);
+
+    gql_vwork at = {.work_budget = work};
+    cd_arena_init(&a, 4096);
+    assert_int_equal(validate_work(d, &at, &errs, &a), 0);
+    assert_int_equal(at.work, work);
+    cd_arena_free(&a);
+    gql_vwork under = {.work_budget = work - 1};
+    cd_arena_init(&a, 4096);
+    assert_int_equal(validate_work(d, &under, &errs, &a), 1);
+    assert_string_equal(errs.items[0].message, "Validation aborted.");
+    cd_arena_free(&a);
+
+    gql_vwork oat = {.overlap_budget = spent};
+    cd_arena_init(&a, 4096);
+    assert_int_equal(validate_work(d, &oat, &errs, &a), 0);
+    cd_arena_free(&a);
+    gql_vwork ounder = {.overlap_budget = spent - 1};
+    cd_arena_init(&a, 4096);
+    assert_int_equal(validate_work(d, &ounder, &errs, &a), 1);
+    assert_string_equal(errs.items[0].message, "Validation aborted.");
+    cd_arena_free(&a);
+    free(d);
+}
+
 /* Like graphql-js (maxErrors 100): after GQL_MAX_ERRORS errors one notice is
  * added and validation stops. */
 static void test_error_cap(void **state)
@@ -703,6 +810,8 @@ int main(void)
         cmocka_unit_test(test_limit_aliases),
         cmocka_unit_test(test_limits_after_spec_rules),
         cmocka_unit_test(test_big_documents),
+        cmocka_unit_test(test_repeated_fields_linear),
+        cmocka_unit_test(test_work_budget_edge),
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_chat_schema_documents),
         cmocka_unit_test(test_validate_oom),
