@@ -93,11 +93,6 @@ struct rc_sub {
 static struct {
     rc_chan *buckets[RC_CHAN_BUCKETS];
     proto_server *srv;
-    bool hooked;
-    rd_message_cb prev_message;
-    rd_subscribed_cb prev_subscribed;
-    rd_state_cb prev_state;
-    void *prev_ud;
     uv_timer_t retry_timer;
     bool timer_init;
     bool retry_armed;
@@ -793,11 +788,8 @@ static void hook_message(void *ud, const char *ch, size_t chlen, const char *dat
         name[chlen] = 0;
         c = chan_find(name);
     }
-    if (!c) {
-        if (rc.prev_message) rc.prev_message(rc.prev_ud, ch, chlen, data, len);
-        return;
-    }
     (void)ud;
+    if (!c) return; /* no local subscriber (any more) */
     if (c->kind == RC_K_CHAT)
         on_chat_message(c, data, len);
     else
@@ -815,13 +807,6 @@ static void hook_subscribed(void *ud, const char *ch, size_t chlen)
         c = chan_find(name);
     }
     if (c && c->kind == RC_K_CHAT) chan_pump(c, true);
-    if (rc.prev_subscribed) rc.prev_subscribed(rc.prev_ud, ch, chlen);
-}
-
-static void hook_state(void *ud, bool up)
-{
-    (void)ud;
-    if (rc.prev_state) rc.prev_state(rc.prev_ud, up);
 }
 
 /* ---- subscription sources ---- */
@@ -1258,16 +1243,11 @@ int rc_feed_bind(proto_server *srv)
     if (r != 0) return r;
     r = cd_metrics_add_section(rc_feed_metrics_render, NULL);
     if (r != 0) return r;
-    if (!rc.hooked) {
-        rc.prev_message = srv->rd_on_message;
-        rc.prev_subscribed = srv->rd_on_subscribed;
-        rc.prev_state = srv->rd_on_state;
-        rc.prev_ud = srv->rd_ud;
-        srv->rd_on_message = hook_message;
-        srv->rd_on_subscribed = hook_subscribed;
-        srv->rd_on_state = hook_state;
-        srv->rd_ud = srv;
-        rc.hooked = true;
+    static const char *const prefixes[] = {CHAT_EV_CHAT_PREFIX, CHAT_EV_USER_PREFIX,
+                                           CHAT_EV_PRESENCE_CHANNEL};
+    for (unsigned i = 0; i < CD_ARRAY_LEN(prefixes); i++) {
+        r = rd_route_add(&srv->rd_routes, prefixes[i], hook_message, hook_subscribed, NULL, srv);
+        if (r != 0 && r != CD_EEXIST) return r;
     }
     return 0;
 }
