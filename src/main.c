@@ -24,8 +24,6 @@
 #include <uv.h>
 
 #include "chat/chat.h"
-#include "chat/feed.h"
-#include "chat/sender.h"
 #include "core/arena.h"
 #include "core/config.h"
 #include "core/log.h"

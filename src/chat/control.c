@@ -1,5 +1,5 @@
 /*
- * control.c — the cross-process control channel (see chat.h).
+ * control.c — the cross-process control channel (see chat_internal.h).
  *
  * The channel is a route of the process's broker router (redis.h):
  * messages on CHAT_CONTROL_CHANNEL come here whatever else is bound, and the
@@ -7,46 +7,12 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-#include "chat/chat.h"
-#include "chat/users.h"
+#include "chat/chat_internal.h"
 #include "core/arena.h"
 #include "core/log.h"
 
 #define CHAT_CONTROL_MAX_MSG 1024u
-
-/* Disabled accounts: a ring of the most recent CHAT_DISABLED_MAX, each
- * valid until `until` (unix s). Lookups scan only the live part; in a normal
- * process the ring is empty or nearly so. */
-static struct chat_disabled {
-    char id[37];
-    int64_t until;
-} chat_disabled[CHAT_DISABLED_MAX];
-static unsigned chat_disabled_next, chat_disabled_count;
-
-void chat_user_mark_disabled(const char *user_id, int64_t now)
-{
-    if (!user_id || strlen(user_id) != 36) return;
-    if (!now) now = (int64_t)time(NULL);
-    struct chat_disabled *d = &chat_disabled[chat_disabled_next];
-    memcpy(d->id, user_id, 37);
-    d->until = now + CHAT_DISABLED_TTL_S;
-    chat_disabled_next = (chat_disabled_next + 1) % CHAT_DISABLED_MAX;
-    if (chat_disabled_count < CHAT_DISABLED_MAX) chat_disabled_count++;
-}
-
-bool chat_user_is_disabled(const char *user_id)
-{
-    if (!chat_disabled_count || !user_id) return false;
-    int64_t now = (int64_t)time(NULL);
-    for (unsigned i = 0; i < chat_disabled_count; i++) {
-        const struct chat_disabled *d = &chat_disabled[i];
-        if (d->until > now && strcasecmp(d->id, user_id) == 0) return true;
-    }
-    return false;
-}
 
 int chat_control_handle(proto_server *srv, const char *data, size_t len)
 {
@@ -111,9 +77,7 @@ static void ctl_state(void *ud, bool up)
     }
 }
 
-/* Called by chat_bind_user_role. */
-int chat_control_hook(proto_server *srv);
-int chat_control_hook(proto_server *srv)
+int chat_control_bind(proto_server *srv)
 {
     int rc = rd_route_add(&srv->rd_routes, CHAT_CONTROL_CHANNEL, ctl_message, NULL, ctl_state, srv);
     return rc == CD_EEXIST ? 0 : rc;

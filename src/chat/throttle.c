@@ -12,13 +12,12 @@
  * A reply that arrives while chat_rl_open is still on the stack is held and
  * reported from the timer, so the check callback never runs inside open.
  */
-#include "chat/throttle.h"
-
 #include <ctype.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "chat/chat_internal.h"
 #include "core/arena.h"
 #include "core/core.h"
 #include "core/log.h"

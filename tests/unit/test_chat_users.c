@@ -21,9 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "chat/chat.h"
-#include "chat/throttle.h"
-#include "chat/users.h"
+#include "chat/chat_internal.h"
 #include "core/arena.h"
 
 static void test_username(void **state)
