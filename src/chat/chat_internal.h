@@ -434,7 +434,7 @@ int64_t chat_outbox_parse_retention(const char *s);
  * sender.c — the sender role (design §4–5): chat and message mutations,
  * read marks and typing, written to PostgreSQL and published through Redis.
  *
- * Every mutation validates its arguments and the caller (authz.h), then runs
+ * Every mutation validates its arguments and the caller (authz.c), then runs
  * ONE prepared statement: a plpgsql function of db/migrations/0003_chats.sql
  * that, in one transaction, takes the chat's next seq under its row lock,
  * makes the change, maintains unread_counts with single atomic statements
@@ -499,7 +499,8 @@ recv_seq_step recv_seq_classify(int64_t last, int64_t seq);
  * newest seq is `last_seq`. Sets *from (the seq to deliver after) and
  * returns 0, or CD_ENOENT when events after *from are no longer retained
  * (→ RESYNC_REQUIRED). Nothing before `joined` is the user's. */
-int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq, int64_t *from);
+int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
+                      int64_t *from);
 
 /* ============================= presence.c ============================== */
 /*

@@ -12,7 +12,8 @@ recv_seq_step recv_seq_classify(int64_t last, int64_t seq)
     return seq == last + 1 ? RECV_SEQ_NEXT : RECV_SEQ_GAP;
 }
 
-int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq, int64_t *from)
+int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
+                      int64_t *from)
 {
     if (after < 0) {
         *from = last_seq;

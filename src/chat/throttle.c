@@ -1,6 +1,6 @@
 /*
  * throttle.c — login throttling sessions on the broker client (see
- * throttle.h).
+ * chat_internal.h).
  *
  * Lifetime of a chat_rl (cd_malloc'd, owned by itself):
  *   open → rd_command(EVAL reading both counters and TTLs)

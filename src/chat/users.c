@@ -1,5 +1,5 @@
 /*
- * users.c — the user role's resolvers (see users.h, chat.h, authz.h).
+ * users.c — the user role's resolvers (see chat.h, chat_internal.h).
  *
  * Every resolver validates its arguments, then runs one or more prepared
  * statements on the async pool (pg.h) and completes from the callback.
@@ -7,7 +7,7 @@
  * login delay is a loop timer. Per-call state (struct uop) lives in the
  * resolver's arena (gql_ri_arena), which stays valid until the field is
  * completed; nothing touches it after gql_ri_return / gql_ri_error. The
- * login throttle session (throttle.h) and the delay timer are separate
+ * login throttle session (throttle.c) and the delay timer are separate
  * allocations that free themselves.
  *
  * Data rules: SQL is in the prepared statements below, never built from
@@ -103,7 +103,7 @@ static const chat_stmt user_stmts[] = {
      1},
 };
 
-/* ---- pure helpers (users.h) ---- */
+/* ---- pure helpers (chat_internal.h) ---- */
 
 const char *chat_user_check_username(const char *s, size_t len)
 {
@@ -679,7 +679,7 @@ static void on_throttle_delay(uv_timer_t *t)
     op->after_check(op);
 }
 
-/* Counters read (throttle.h): refuse when locked, else run op->after_check
+/* Counters read (throttle.c): refuse when locked, else run op->after_check
  * now or after the slow-down delay. */
 static void on_throttle_checked(void *ud, int status, long uf, long af, long retry_after)
 {

@@ -3,7 +3,7 @@
  * type, clientId, chat name and description limits (±1 byte, blank,
  * control characters, invalid UTF-8), the uuid[] literal builder (creator
  * insertion, dedupe of the creator, SENDER_MAX_IDS edge, bad entries), the
- * SQLSTATE → error-code map, CHATD_EVENT_RETENTION parsing, and events.h
+ * SQLSTATE → error-code map, CHATD_EVENT_RETENTION parsing, and events.c
  * (channel names, typing payload, envelope parsing). The mutations run
  * against real Postgres + Redis in tests/integration/sender*.test.js.
  */
