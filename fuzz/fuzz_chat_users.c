@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat/chat.h"
-#include "chat/users.h"
+#include "chat/chat_internal.h"
 
 static void check_clean(const uint8_t *d, size_t n, size_t max)
 {

@@ -24,8 +24,6 @@
 #include <uv.h>
 
 #include "chat/chat.h"
-#include "chat/feed.h"
-#include "chat/sender.h"
 #include "compat/compat.h"
 #include "core/arena.h"
 #include "core/config.h"
@@ -100,27 +98,6 @@ static int read_file(const char *path, cd_buf *out, const char *append)
     if (out->len > CHATD_MAX_SCHEMA_BYTES) return CD_ELIMIT;
     if (append) cd_buf_puts(out, append);
     return cd_buf_failed(out) ? CD_ENOMEM : 0;
-}
-
-/* ---- broker dispatch: role code sets srv.rd_on_* ---- */
-
-static void rd_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
-{
-    proto_server *srv = ud;
-    if (srv->rd_on_message) srv->rd_on_message(srv->rd_ud, ch, chlen, data, len);
-}
-
-static void rd_subscribed(void *ud, const char *ch, size_t chlen)
-{
-    proto_server *srv = ud;
-    if (srv->rd_on_subscribed) srv->rd_on_subscribed(srv->rd_ud, ch, chlen);
-}
-
-static void rd_state(void *ud, bool up)
-{
-    proto_server *srv = ud;
-    cd_info("main", "redis %s", up ? "up" : "down");
-    if (srv->rd_on_state) srv->rd_on_state(srv->rd_ud, up);
 }
 
 /* ---- metrics probe ---- */
@@ -326,10 +303,7 @@ int main(int argc, char **argv)
         }
     }
     if (cfg->redis_url) {
-        rd_callbacks cbs = {.on_message = rd_message,
-                            .on_subscribed = rd_subscribed,
-                            .on_state = rd_state,
-                            .ud = srv};
+        rd_callbacks cbs = rd_router_callbacks(&srv->rd_routes);
         if ((rc = rd_client_new(d.loop, cfg->redis_url, &cbs, &srv->rd)) != 0) {
             fprintf(stderr, "chatd: REDIS_URL %s: %s\n", cfg->redis_url, cd_strerror(rc));
             return 1;

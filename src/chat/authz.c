@@ -1,15 +1,47 @@
 /*
- * authz.c — caller decisions for resolvers (see authz.h). Stateless: reads
+ * authz.c — caller decisions for resolvers (see chat_internal.h): reads
  * the proto_caller of the running operation. A resolver run without a chatd
  * transport (no context) is treated as an anonymous token-mode caller. A
- * caller whose account was disabled while this process ran (chat.h) is
- * treated as anonymous although its token still verifies.
+ * caller whose account was disabled while this process ran is
+ * treated as anonymous although its token still verifies; this file keeps
+ * that list (a fixed ring, no heap).
  */
-#include "chat/authz.h"
-
-#include "chat/chat.h"
-
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "chat/chat_internal.h"
+
+/* Disabled accounts: a ring of the most recent CHAT_DISABLED_MAX, each
+ * valid until `until` (unix s). Lookups scan only the live part; in a normal
+ * process the ring is empty or nearly so. */
+static struct chat_disabled {
+    char id[37];
+    int64_t until;
+} chat_disabled[CHAT_DISABLED_MAX];
+static unsigned chat_disabled_next, chat_disabled_count;
+
+void chat_user_mark_disabled(const char *user_id, int64_t now)
+{
+    if (!user_id || strlen(user_id) != 36) return;
+    if (!now) now = (int64_t)time(NULL);
+    struct chat_disabled *d = &chat_disabled[chat_disabled_next];
+    memcpy(d->id, user_id, 37);
+    d->until = now + CHAT_DISABLED_TTL_S;
+    chat_disabled_next = (chat_disabled_next + 1) % CHAT_DISABLED_MAX;
+    if (chat_disabled_count < CHAT_DISABLED_MAX) chat_disabled_count++;
+}
+
+bool chat_user_is_disabled(const char *user_id)
+{
+    if (!chat_disabled_count || !user_id) return false;
+    int64_t now = (int64_t)time(NULL);
+    for (unsigned i = 0; i < chat_disabled_count; i++) {
+        const struct chat_disabled *d = &chat_disabled[i];
+        if (d->until > now && strcasecmp(d->id, user_id) == 0) return true;
+    }
+    return false;
+}
 
 static const proto_caller *caller(gql_rinfo *ri)
 {

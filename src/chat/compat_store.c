@@ -5,8 +5,9 @@
  * db/migrations/0004_admin.sql. src/compat owns no SQL: these are the only
  * statements it runs, each a named prepared statement on the async pool.
  *
- * Statements are registered on the pool by every call (idempotent; these
- * calls are rare: a login, a cleanup, an admin grant). Each call owns one
+ * The statements are a chat_stmt table (chat_internal.h) registered on the
+ * pool by every call (idempotent; these calls are rare: a login, a cleanup,
+ * an admin grant). Each call owns one
  * small heap record (callback + user data) from the moment the pool accepts
  * the query until its callback has run; the pool copies the parameters.
  */
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "chat/chat.h"
+#include "chat/chat_internal.h"
 #include "core/log.h"
 
 #define COMPAT_STMT_IS_ADMIN "compat_is_admin"
@@ -22,13 +24,7 @@
 #define COMPAT_STMT_CLEANUP "compat_cleanup"
 #define COMPAT_INT_TEXT_MAX 24 /* an int64 in decimal, with sign and NUL */
 
-typedef struct compat_stmt {
-    const char *name;
-    const char *sql;
-    int nparams;
-} compat_stmt;
-
-static const compat_stmt compat_stmts[] = {
+static const chat_stmt compat_stmts[] = {
     {COMPAT_STMT_IS_ADMIN,
      "SELECT is_admin FROM users WHERE id = $1::uuid AND is_active AND deleted_at IS NULL", 1},
     /* the name is resolved to one account id here, once: the flag stays with
@@ -40,24 +36,6 @@ static const compat_stmt compat_stmts[] = {
      2},
     {COMPAT_STMT_CLEANUP, "SELECT chatd_compat_cleanup($1::uuid, $2::int)", 2},
 };
-
-/* Registers the statements on pg. Registering again is a no-op
- * (pg_pool_prepare accepts the same name and SQL), so no pool pointer is
- * remembered between calls: a new pool (the admin command's, a test's) at
- * a recycled address still gets them. 0 or CD_*. */
-static int compat_stmts_ready(pg_pool *pg)
-{
-    if (!pg) return CD_EUNAVAIL;
-    for (unsigned i = 0; i < CD_ARRAY_LEN(compat_stmts); i++) {
-        int rc =
-            pg_pool_prepare(pg, compat_stmts[i].name, compat_stmts[i].sql, compat_stmts[i].nparams);
-        if (rc != 0) {
-            cd_error("chat", "prepare %s: %s", compat_stmts[i].name, cd_strerror(rc));
-            return rc;
-        }
-    }
-    return 0;
-}
 
 /* One call in flight: the caller's callback (one of three kinds). */
 typedef struct compat_call {
@@ -72,7 +50,11 @@ typedef struct compat_call {
 static int compat_run(pg_pool *pg, const char *stmt, int nparams, const char *const *params,
                       pg_query_cb done, compat_call *call)
 {
-    int rc = compat_stmts_ready(pg);
+    /* prepared on pg itself each time, not through the kit's per-pool
+     * cache: a new pool (the admin command's, a test's) at a recycled
+     * address still gets them; these calls are rare (a login, a cleanup, an
+     * admin grant) */
+    int rc = chat_stmts_prepare(pg, compat_stmts, CD_ARRAY_LEN(compat_stmts));
     if (rc == 0) rc = pg_pool_query(pg, stmt, nparams, params, done, call);
     if (rc != 0) cd_free(call);
     return rc;

@@ -1,61 +1,18 @@
 /*
- * control.c — the cross-process control channel (see chat.h).
+ * control.c — the cross-process control channel (see chat_internal.h).
  *
- * Chaining: one process has one proto_server and one loop, so the chained
- * previous handlers live in a static (chat_ctl). Messages on other channels
- * go to the previous handler unchanged.
+ * The channel is a route of the process's broker router (redis.h):
+ * messages on CHAT_CONTROL_CHANNEL come here whatever else is bound, and the
+ * route's state handler subscribes it once the broker is up.
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 
-#include "chat/chat.h"
-#include "chat/users.h"
+#include "chat/chat_internal.h"
 #include "core/arena.h"
 #include "core/log.h"
 
 #define CHAT_CONTROL_MAX_MSG 1024u
-
-static struct chat_ctl {
-    proto_server *srv;
-    bool hooked;
-    rd_message_cb prev_message;
-    rd_subscribed_cb prev_subscribed;
-    rd_state_cb prev_state;
-    void *prev_ud;
-} chat_ctl;
-
-/* Disabled accounts: a ring of the most recent CHAT_DISABLED_MAX, each
- * valid until `until` (unix s). Lookups scan only the live part; in a normal
- * process the ring is empty or nearly so. */
-static struct chat_disabled {
-    char id[37];
-    int64_t until;
-} chat_disabled[CHAT_DISABLED_MAX];
-static unsigned chat_disabled_next, chat_disabled_count;
-
-void chat_user_mark_disabled(const char *user_id, int64_t now)
-{
-    if (!user_id || strlen(user_id) != 36) return;
-    if (!now) now = (int64_t)time(NULL);
-    struct chat_disabled *d = &chat_disabled[chat_disabled_next];
-    memcpy(d->id, user_id, 37);
-    d->until = now + CHAT_DISABLED_TTL_S;
-    chat_disabled_next = (chat_disabled_next + 1) % CHAT_DISABLED_MAX;
-    if (chat_disabled_count < CHAT_DISABLED_MAX) chat_disabled_count++;
-}
-
-bool chat_user_is_disabled(const char *user_id)
-{
-    if (!chat_disabled_count || !user_id) return false;
-    int64_t now = (int64_t)time(NULL);
-    for (unsigned i = 0; i < chat_disabled_count; i++) {
-        const struct chat_disabled *d = &chat_disabled[i];
-        if (d->until > now && strcasecmp(d->id, user_id) == 0) return true;
-    }
-    return false;
-}
 
 int chat_control_handle(proto_server *srv, const char *data, size_t len)
 {
@@ -101,50 +58,27 @@ void chat_control_user_disabled(proto_server *srv, const char *user_id)
 
 static void ctl_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
 {
-    CD_UNUSED(ud);
-    if (chlen == sizeof CHAT_CONTROL_CHANNEL - 1 && memcmp(ch, CHAT_CONTROL_CHANNEL, chlen) == 0) {
-        if (chat_control_handle(chat_ctl.srv, data, len) != 0)
-            cd_warn("chat", "ignored malformed control message (%zu bytes)", len);
-        return;
-    }
-    if (chat_ctl.prev_message) chat_ctl.prev_message(chat_ctl.prev_ud, ch, chlen, data, len);
-}
-
-static void ctl_subscribed(void *ud, const char *ch, size_t chlen)
-{
-    CD_UNUSED(ud);
-    if (chlen == sizeof CHAT_CONTROL_CHANNEL - 1 && memcmp(ch, CHAT_CONTROL_CHANNEL, chlen) == 0)
-        return;
-    if (chat_ctl.prev_subscribed) chat_ctl.prev_subscribed(chat_ctl.prev_ud, ch, chlen);
+    proto_server *srv = ud;
+    if (chlen != sizeof CHAT_CONTROL_CHANNEL - 1 || memcmp(ch, CHAT_CONTROL_CHANNEL, chlen) != 0)
+        return; /* a longer channel under the prefix: not ours */
+    if (chat_control_handle(srv, data, len) != 0)
+        cd_warn("chat", "ignored malformed control message (%zu bytes)", len);
 }
 
 static void ctl_state(void *ud, bool up)
 {
-    CD_UNUSED(ud);
+    proto_server *srv = ud;
     /* the broker client exists by now (main.c creates it after binding);
      * wanted channels are re-subscribed by the client after reconnects */
-    if (up && chat_ctl.srv->rd && !rd_is_wanted(chat_ctl.srv->rd, CHAT_CONTROL_CHANNEL)) {
-        int rc = rd_subscribe(chat_ctl.srv->rd, CHAT_CONTROL_CHANNEL);
+    if (up && srv->rd && !rd_is_wanted(srv->rd, CHAT_CONTROL_CHANNEL)) {
+        int rc = rd_subscribe(srv->rd, CHAT_CONTROL_CHANNEL);
         if (rc != 0)
             cd_warn("chat", "cannot subscribe %s: %s", CHAT_CONTROL_CHANNEL, cd_strerror(rc));
     }
-    if (chat_ctl.prev_state) chat_ctl.prev_state(chat_ctl.prev_ud, up);
 }
 
-/* Called by chat_bind_user_role. */
-int chat_control_hook(proto_server *srv);
-int chat_control_hook(proto_server *srv)
+int chat_control_bind(proto_server *srv)
 {
-    if (chat_ctl.hooked) return chat_ctl.srv == srv ? 0 : CD_ESTATE;
-    chat_ctl.srv = srv;
-    chat_ctl.hooked = true;
-    chat_ctl.prev_message = srv->rd_on_message;
-    chat_ctl.prev_subscribed = srv->rd_on_subscribed;
-    chat_ctl.prev_state = srv->rd_on_state;
-    chat_ctl.prev_ud = srv->rd_ud;
-    srv->rd_on_message = ctl_message;
-    srv->rd_on_subscribed = ctl_subscribed;
-    srv->rd_on_state = ctl_state;
-    srv->rd_ud = &chat_ctl;
-    return 0;
+    int rc = rd_route_add(&srv->rd_routes, CHAT_CONTROL_CHANNEL, ctl_message, NULL, ctl_state, srv);
+    return rc == CD_EEXIST ? 0 : rc;
 }

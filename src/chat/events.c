@@ -1,15 +1,14 @@
 /*
- * events.c — channel names, the typing payload and the envelope parser of
- * events.h. Pure functions; the sender's sequenced payloads themselves are
- * built in SQL (0003_chats.sql) so the log, the publish and the mutation
- * result are one JSON text.
+ * events.c — channel names, the typing payload and the envelope parser
+ * (the events.c section of chat_internal.h). Pure functions; the sender's
+ * sequenced payloads themselves are built in SQL (0003_chats.sql) so the
+ * log, the publish and the mutation result are one JSON text.
  */
-#include "chat/events.h"
-
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "chat/chat_internal.h"
 #include "core/core.h"
 
 static int channel(char *out, size_t outlen, const char *prefix, const char *id, const char *suffix)

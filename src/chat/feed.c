@@ -1,6 +1,6 @@
 /*
- * feed.c — the receiver's subscription sources and fan-out (see feed.h for
- * the delivery algorithm and ownership rules).
+ * feed.c — the receiver's subscription sources and fan-out (see the feed.c
+ * section of chat_internal.h for the delivery algorithm and ownership rules).
  *
  * Flow of one chat subscription: start() validates arguments and the
  * caller, then runs one prepared statement (chat state + membership +
@@ -16,37 +16,33 @@
  * Only messageReadUpdated, typing and presence build a value per subscriber
  * (they filter or personalise).
  */
-#include "chat/feed.h"
-
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat/authz.h"
-#include "chat/chat.h"
-#include "chat/sender.h"
+#include "chat/chat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
-#define RC_RETRY_MS 200       /* a failed fill query is retried after this */
-#define RC_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
-#define RC_ID_MAX 40          /* a UUID and its NUL, with room */
-#define RC_START_BATCH 1000   /* subscribe lookups answered by one statement */
-#define RC_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
+#define FEED_RETRY_MS 200       /* a failed fill query is retried after this */
+#define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
+#define FEED_ID_MAX 40          /* a UUID and its NUL, with room */
+#define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
+#define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
 
-typedef enum rc_kind { RC_K_CHAT, RC_K_EPH, RC_K_USER, RC_K_PRESENCE } rc_kind;
+typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE } feed_kind;
 
-typedef struct rc_sub rc_sub;
-typedef struct rc_chan rc_chan;
+typedef struct feed_sub feed_sub;
+typedef struct feed_chan feed_chan;
 
-struct rc_chan {
-    rc_chan *hnext; /* hash chain */
+struct feed_chan {
+    feed_chan *hnext; /* hash chain */
     char name[CHAT_EV_CHANNEL_MAX];
-    char id[RC_ID_MAX]; /* chat or user id ("" for presence) */
-    rc_kind kind;
-    rc_sub *subs; /* local subscribers */
+    char id[FEED_ID_MAX]; /* chat or user id ("" for presence) */
+    feed_kind kind;
+    feed_sub *subs; /* local subscribers */
     unsigned nsubs;
     unsigned busy;    /* delivery loops on the stack */
     int64_t known;    /* highest committed seq known (chat channels) */
@@ -59,24 +55,24 @@ struct rc_chan {
     /* user channels: newest seq seen per (chat, kind) of notification, so a
      * notification overtaken by a newer one of the same chat is dropped
      * (two senders may publish them out of commit order). Allocated on
-     * the first notification; a ring of RC_NOTE_SEQS entries. */
-    struct rc_note_seq *note_seqs;
+     * the first notification; a ring of FEED_NOTE_SEQS entries. */
+    struct feed_note_seq *note_seqs;
     unsigned note_next;
 };
 
-typedef struct rc_note_seq {
-    char chat[RC_ID_MAX];
+typedef struct feed_note_seq {
+    char chat[FEED_ID_MAX];
     char kind[16];
     int64_t seq;
-} rc_note_seq;
+} feed_note_seq;
 
-struct rc_sub {
-    rc_sub *next, *prev; /* in chan->subs */
-    rc_sub *qnext;       /* in the start-lookup queue */
-    rc_chan *ch;         /* NULL until attached */
-    proto_sub *ps;       /* NULL once the subscription ended */
+struct feed_sub {
+    feed_sub *next, *prev; /* in chan->subs */
+    feed_sub *qnext;       /* in the start-lookup queue */
+    feed_chan *ch;         /* NULL until attached */
+    proto_sub *ps;         /* NULL once the subscription ended */
     proto_server *srv;
-    rc_field field;
+    recv_field field;
     bool ready;                       /* attached and authorised */
     bool dead;                        /* ended: unlink and free at the next sweep */
     bool querying;                    /* the start query is in flight (owns the sub) */
@@ -85,36 +81,31 @@ struct rc_sub {
     int64_t after;                    /* afterSeq argument, -1 when absent */
     int64_t msg_seq;                  /* messageReadUpdated: the message's seq */
     char user[PROTO_MAX_USER_ID + 1]; /* the caller ("" = unknown, trust mode) */
-    char arg[RC_ID_MAX];              /* chatId / userId / messageId argument */
+    char arg[FEED_ID_MAX];            /* chatId / userId / messageId argument */
     char *others;                     /* messageReadUpdated: ",id,id," readers still to come;
                                          presenceUpdated: ",id,id," participants */
 };
 
 static struct {
-    rc_chan *buckets[RC_CHAN_BUCKETS];
+    feed_chan *buckets[RECV_CHAN_BUCKETS];
     proto_server *srv;
-    bool hooked;
-    rd_message_cb prev_message;
-    rd_subscribed_cb prev_subscribed;
-    rd_state_cb prev_state;
-    void *prev_ud;
     uv_timer_t retry_timer;
     bool timer_init;
     bool retry_armed;
-    rc_feed_stats stats;
+    recv_feed_stats stats;
     /* subscribe lookups waiting for the next flush: [0] chat, [1] message */
-    rc_sub *q_head[2], *q_tail[2];
+    feed_sub *q_head[2], *q_tail[2];
     uv_timer_t start_timer;
     bool start_timer_init;
     bool start_armed;
-} rc;
+} feed;
 
-void rc_feed_stats_get(rc_feed_stats *out)
+void recv_feed_stats_get(recv_feed_stats *out)
 {
-    *out = rc.stats;
+    *out = feed.stats;
 }
 
-void rc_feed_metrics_render(cd_buf *b, void *ud)
+void recv_feed_metrics_render(cd_buf *b, void *ud)
 {
     CD_UNUSED(ud);
     static const struct {
@@ -122,59 +113,40 @@ void rc_feed_metrics_render(cd_buf *b, void *ud)
         size_t off;
     } rows[] = {
         {"chatd_receiver_channels", "gauge", "Broker channels with local subscribers.",
-         offsetof(rc_feed_stats, channels)},
+         offsetof(recv_feed_stats, channels)},
         {"chatd_receiver_subscriptions", "gauge", "Live receiver subscriptions.",
-         offsetof(rc_feed_stats, subs)},
+         offsetof(recv_feed_stats, subs)},
         {"chatd_receiver_events_delivered_total", "counter",
-         "Events handed to receiver subscriptions.", offsetof(rc_feed_stats, delivered)},
+         "Events handed to receiver subscriptions.", offsetof(recv_feed_stats, delivered)},
         {"chatd_receiver_duplicates_dropped_total", "counter",
          "Events dropped as already delivered to a subscriber.",
-         offsetof(rc_feed_stats, duplicates)},
+         offsetof(recv_feed_stats, duplicates)},
         {"chatd_receiver_gaps_total", "counter",
          "Events a subscriber was not ready for (a gap, filled from the log).",
-         offsetof(rc_feed_stats, gaps)},
+         offsetof(recv_feed_stats, gaps)},
         {"chatd_receiver_fills_total", "counter", "Gap-fill queries run on chat_events.",
-         offsetof(rc_feed_stats, fills)},
+         offsetof(recv_feed_stats, fills)},
         {"chatd_receiver_fill_rows_total", "counter", "chat_events rows read by gap fills.",
-         offsetof(rc_feed_stats, fill_rows)},
+         offsetof(recv_feed_stats, fill_rows)},
         {"chatd_receiver_resyncs_total", "counter",
          "Subscriptions ended with RESYNC_REQUIRED (events no longer retained).",
-         offsetof(rc_feed_stats, resyncs)},
+         offsetof(recv_feed_stats, resyncs)},
     };
     for (unsigned i = 0; i < CD_ARRAY_LEN(rows); i++) {
         uint64_t v;
-        memcpy(&v, (const char *)&rc.stats + rows[i].off, sizeof v);
+        memcpy(&v, (const char *)&feed.stats + rows[i].off, sizeof v);
         cd_metrics_help(b, rows[i].name, rows[i].type, rows[i].help);
         cd_buf_printf(b, "%s %llu\n", rows[i].name, (unsigned long long)v);
     }
 }
 
-/* ---- pure helpers (feed.h) ---- */
-
-rc_seq_step rc_seq_classify(int64_t last, int64_t seq)
-{
-    if (seq <= last) return RC_SEQ_DUP;
-    return seq == last + 1 ? RC_SEQ_NEXT : RC_SEQ_GAP;
-}
-
-int rc_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq, int64_t *from)
-{
-    if (after < 0) {
-        *from = last_seq;
-        return 0;
-    }
-    int64_t f = after < joined ? joined : after;
-    int64_t first_kept = oldest >= 0 ? oldest : last_seq + 1;
-    if (f + 1 < first_kept && f < last_seq) return CD_ENOENT;
-    *from = f;
-    return 0;
-}
+/* ---- id lists ---- */
 
 /* Finds ",id," in list; NULL when absent or id is not list-shaped. */
 static char *idlist_find(const char *list, const char *id, size_t len)
 {
-    if (!list || len == 0 || len >= RC_ID_MAX || memchr(id, ',', len)) return NULL;
-    char key[RC_ID_MAX + 2];
+    if (!list || len == 0 || len >= FEED_ID_MAX || memchr(id, ',', len)) return NULL;
+    char key[FEED_ID_MAX + 2];
     key[0] = ',';
     memcpy(key + 1, id, len);
     key[len + 1] = ',';
@@ -182,12 +154,12 @@ static char *idlist_find(const char *list, const char *id, size_t len)
     return strstr(list, key);
 }
 
-bool rc_idlist_has(const char *list, const char *id, size_t len)
+bool recv_idlist_has(const char *list, const char *id, size_t len)
 {
     return idlist_find(list, id, len) != NULL;
 }
 
-bool rc_idlist_take(char *list, const char *id, size_t len)
+bool recv_idlist_take(char *list, const char *id, size_t len)
 {
     char *hit = idlist_find(list, id, len);
     if (!hit) return false;
@@ -203,36 +175,36 @@ static unsigned hash_name(const char *s)
     unsigned h = 2166136261u;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % RC_CHAN_BUCKETS;
+    return h % RECV_CHAN_BUCKETS;
 }
 
-static rc_chan *chan_find(const char *name)
+static feed_chan *chan_find(const char *name)
 {
-    for (rc_chan *c = rc.buckets[hash_name(name)]; c; c = c->hnext)
+    for (feed_chan *c = feed.buckets[hash_name(name)]; c; c = c->hnext)
         if (strcmp(c->name, name) == 0) return c;
     return NULL;
 }
 
-static rc_chan *chan_get(proto_server *srv, rc_kind kind, const char *id)
+static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
 {
     char name[CHAT_EV_CHANNEL_MAX];
-    int rc_ = 0;
+    int qs = 0;
     switch (kind) {
-    case RC_K_CHAT:
-        rc_ = chat_ev_chat_channel(name, sizeof name, id);
+    case FEED_K_CHAT:
+        qs = chat_ev_chat_channel(name, sizeof name, id);
         break;
-    case RC_K_EPH:
-        rc_ = chat_ev_eph_channel(name, sizeof name, id);
+    case FEED_K_EPH:
+        qs = chat_ev_eph_channel(name, sizeof name, id);
         break;
-    case RC_K_USER:
-        rc_ = chat_ev_user_channel(name, sizeof name, id);
+    case FEED_K_USER:
+        qs = chat_ev_user_channel(name, sizeof name, id);
         break;
-    case RC_K_PRESENCE:
+    case FEED_K_PRESENCE:
         snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL);
         break;
     }
-    if (rc_ != 0) return NULL;
-    rc_chan *c = chan_find(name);
+    if (qs != 0) return NULL;
+    feed_chan *c = chan_find(name);
     if (c) return c;
     c = cd_calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -242,9 +214,9 @@ static rc_chan *chan_get(proto_server *srv, rc_kind kind, const char *id)
     c->known = -1;
     c->srv = srv;
     unsigned b = hash_name(name);
-    c->hnext = rc.buckets[b];
-    rc.buckets[b] = c;
-    rc.stats.channels++;
+    c->hnext = feed.buckets[b];
+    feed.buckets[b] = c;
+    feed.stats.channels++;
     if (srv->rd) {
         int r = rd_subscribe(srv->rd, name);
         if (r != 0) cd_warn("receiver", "subscribe %s: %s", name, cd_strerror(r));
@@ -253,29 +225,29 @@ static rc_chan *chan_get(proto_server *srv, rc_kind kind, const char *id)
 }
 
 /* Frees the channel once nothing refers to it. True when freed. */
-static bool chan_maybe_free(rc_chan *c)
+static bool chan_maybe_free(feed_chan *c)
 {
     if (c->nsubs > 0 || c->busy > 0 || c->filling) return false;
     if (c->srv->rd && rd_is_wanted(c->srv->rd, c->name)) rd_unsubscribe(c->srv->rd, c->name);
-    rc_chan **pp = &rc.buckets[hash_name(c->name)];
+    feed_chan **pp = &feed.buckets[hash_name(c->name)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
     if (*pp) *pp = c->hnext;
-    rc.stats.channels--;
+    feed.stats.channels--;
     cd_free(c->note_seqs);
     cd_free(c);
     return true;
 }
 
-static void sub_free(rc_sub *s)
+static void sub_free(feed_sub *s)
 {
     cd_free(s->others);
     cd_free(s);
 }
 
-static void sub_unlink(rc_sub *s)
+static void sub_unlink(feed_sub *s)
 {
-    rc_chan *c = s->ch;
+    feed_chan *c = s->ch;
     if (!c) return;
     if (s->prev)
         s->prev->next = s->next;
@@ -285,19 +257,19 @@ static void sub_unlink(rc_sub *s)
     s->next = s->prev = NULL;
     s->ch = NULL;
     c->nsubs--;
-    rc.stats.subs--;
-    if (s->counted) rc_presence_user_down(s->srv, s->user);
+    feed.stats.subs--;
+    if (s->counted) recv_presence_user_down(s->srv, s->user);
     s->counted = false;
 }
 
 /* Removes subscribers marked dead (after a delivery loop). True when the
  * channel itself was freed. */
-static bool chan_sweep(rc_chan *c)
+static bool chan_sweep(feed_chan *c)
 {
     if (c->busy > 0) return false;
     if (!c->has_dead) return chan_maybe_free(c);
     c->has_dead = false;
-    for (rc_sub *s = c->subs, *n; s; s = n) {
+    for (feed_sub *s = c->subs, *n; s; s = n) {
         n = s->next;
         if (!s->dead) continue;
         sub_unlink(s);
@@ -308,14 +280,14 @@ static bool chan_sweep(rc_chan *c)
 
 /* The subscription ends from our side (removal cutoff, chat removed,
  * resync): stop is not called afterwards, so the sub is swept by us. */
-static void sub_end(rc_sub *s, const char *code, const char *msg)
+static void sub_end(feed_sub *s, const char *code, const char *msg)
 {
     if (s->dead) return;
     proto_sub *ps = s->ps;
     s->ps = NULL;
     s->dead = true;
     if (s->ch) s->ch->has_dead = true;
-    if (ps && code && strcmp(code, RC_E_RESYNC) == 0) rc.stats.resyncs++;
+    if (ps && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
     if (ps) {
         if (code)
             proto_sub_fail(ps, code, msg);
@@ -324,18 +296,18 @@ static void sub_end(rc_sub *s, const char *code, const char *msg)
     }
 }
 
-static void sub_attach(rc_sub *s, rc_chan *c)
+static void sub_attach(feed_sub *s, feed_chan *c)
 {
     s->ch = c;
     s->next = c->subs;
     if (c->subs) c->subs->prev = s;
     c->subs = s;
     c->nsubs++;
-    rc.stats.subs++;
+    feed.stats.subs++;
     s->ready = true;
     if (s->user[0]) {
         s->counted = true;
-        rc_presence_user_up(s->srv, s->user);
+        recv_presence_user_up(s->srv, s->user);
     }
 }
 
@@ -374,21 +346,21 @@ static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
 }
 
 /* The shared value of `f` for log event e, or NULL when e is not for f. */
-static proto_event *shared_event(cd_arena *a, const chat_ev *e, rc_field f, proto_event **cache)
+static proto_event *shared_event(cd_arena *a, const chat_ev *e, recv_field f, proto_event **cache)
 {
     if (cache[f]) return cache[f];
     const char *want = NULL;
     switch (f) {
-    case RC_F_MESSAGE_ADDED:
+    case RECV_F_MESSAGE_ADDED:
         want = CHAT_EV_MESSAGE_CREATED;
         break;
-    case RC_F_MESSAGE_UPDATED:
+    case RECV_F_MESSAGE_UPDATED:
         want = CHAT_EV_MESSAGE_UPDATED;
         break;
-    case RC_F_MESSAGE_DELETED:
+    case RECV_F_MESSAGE_DELETED:
         want = CHAT_EV_MESSAGE_DELETED;
         break;
-    case RC_F_CHAT_EVENTS:
+    case RECV_F_CHAT_EVENTS:
         break;
     default:
         return NULL;
@@ -404,16 +376,16 @@ static proto_event *shared_event(cd_arena *a, const chat_ev *e, rc_field f, prot
     return cache[f];
 }
 
-static void emit_value(rc_sub *s, const gql_value *v)
+static void emit_value(feed_sub *s, const gql_value *v)
 {
     if (!s->ps) return;
     int r = proto_sub_emit(s->ps, v);
-    if (r == 0) rc.stats.delivered++;
+    if (r == 0) feed.stats.delivered++;
 }
 
 /* messageReadUpdated: a read event moved `userId`'s watermark to upToSeq;
  * emits when that covers the message and the user had not read it yet. */
-static void deliver_read(rc_sub *s, cd_arena *a, const chat_ev *e)
+static void deliver_read(feed_sub *s, cd_arena *a, const chat_ev *e)
 {
     if (strcmp(e->kind, CHAT_EV_READ) != 0 || !s->others) return;
     const gql_value *uid = obj(e->data, "userId");
@@ -421,7 +393,7 @@ static void deliver_read(rc_sub *s, cd_arena *a, const chat_ev *e)
     const gql_value *at = obj(e->data, "readAt");
     if (!uid || uid->kind != GQL_V_STRING || !upto || upto->kind != GQL_V_INT) return;
     if (upto->u.i < s->msg_seq) return;
-    if (!rc_idlist_take(s->others, uid->u.s, uid->len)) return;
+    if (!recv_idlist_take(s->others, uid->u.s, uid->len)) return;
     gql_value *o = gql_obj_new(a, 3);
     if (!o) return;
     gql_obj_set(o, 0, "messageId", gql_str_ref(s->arg, strlen(s->arg)));
@@ -435,15 +407,15 @@ static void deliver_read(rc_sub *s, cd_arena *a, const chat_ev *e)
 static void cutoff_side_channels(proto_server *srv, const char *chat_id, const gql_value *user)
 {
     char name[CHAT_EV_CHANNEL_MAX];
-    rc_chan *side[2] = {NULL, NULL};
+    feed_chan *side[2] = {NULL, NULL};
     if (chat_ev_eph_channel(name, sizeof name, chat_id) == 0) side[0] = chan_find(name);
     side[1] = chan_find(CHAT_EV_PRESENCE_CHANNEL);
     (void)srv;
     for (int i = 0; i < 2; i++) {
-        rc_chan *c = side[i];
+        feed_chan *c = side[i];
         if (!c) continue;
         bool any = false;
-        for (rc_sub *s = c->subs; s; s = s->next) {
+        for (feed_sub *s = c->subs; s; s = s->next) {
             if (s->dead || strcmp(s->arg, chat_id) != 0) continue;
             if (user && !(s->user[0] && str_eq(user, s->user))) continue;
             sub_end(s, NULL, NULL);
@@ -454,30 +426,30 @@ static void cutoff_side_channels(proto_server *srv, const char *chat_id, const g
 }
 
 /* Hands log event e to every subscriber whose next seq it is. */
-static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
+static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
 {
     if (e->seq > c->known) c->known = e->seq;
-    proto_event *cache[RC_F_COUNT] = {0};
+    proto_event *cache[RECV_F_COUNT] = {0};
     const gql_value *removed = NULL;
     if (strcmp(e->kind, CHAT_EV_PARTICIPANT_REMOVED) == 0) removed = obj(e->data, "userId");
     bool chat_gone = strcmp(e->kind, CHAT_EV_CHAT_REMOVED) == 0;
     c->busy++;
-    for (rc_sub *s = c->subs; s; s = s->next) {
+    for (feed_sub *s = c->subs; s; s = s->next) {
         if (s->dead || !s->ready) continue;
-        rc_seq_step st = rc_seq_classify(s->last, e->seq);
-        if (st != RC_SEQ_NEXT) {
-            if (st == RC_SEQ_DUP)
-                rc.stats.duplicates++;
+        recv_seq_step st = recv_seq_classify(s->last, e->seq);
+        if (st != RECV_SEQ_NEXT) {
+            if (st == RECV_SEQ_DUP)
+                feed.stats.duplicates++;
             else
-                rc.stats.gaps++;
+                feed.stats.gaps++;
             continue;
         }
         s->last = e->seq;
-        if (s->field == RC_F_MESSAGE_READ_UPDATED) {
+        if (s->field == RECV_F_MESSAGE_READ_UPDATED) {
             deliver_read(s, a, e);
         } else {
             proto_event *pe = shared_event(a, e, s->field, cache);
-            if (pe && s->ps && proto_sub_emit_event(s->ps, pe) == 0) rc.stats.delivered++;
+            if (pe && s->ps && proto_sub_emit_event(s->ps, pe) == 0) feed.stats.delivered++;
         }
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
@@ -485,7 +457,7 @@ static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
             sub_end(s, NULL, NULL);
     }
     c->busy--;
-    for (unsigned i = 0; i < RC_F_COUNT; i++)
+    for (unsigned i = 0; i < RECV_F_COUNT; i++)
         if (cache[i]) proto_event_release(cache[i]);
     if (chat_gone || (removed && removed->kind == GQL_V_STRING))
         cutoff_side_channels(c->srv, c->id, chat_gone ? NULL : removed);
@@ -494,14 +466,14 @@ static void chan_offer(rc_chan *c, cd_arena *a, const chat_ev *e)
 
 /* ---- gap fill ---- */
 
-static void chan_pump(rc_chan *c, bool force);
+static void chan_pump(feed_chan *c, bool force);
 
 static void retry_tick(uv_timer_t *t)
 {
     (void)t;
-    rc.retry_armed = false;
-    for (unsigned b = 0; b < RC_CHAN_BUCKETS; b++)
-        for (rc_chan *c = rc.buckets[b], *n; c; c = n) {
+    feed.retry_armed = false;
+    for (unsigned b = 0; b < RECV_CHAN_BUCKETS; b++)
+        for (feed_chan *c = feed.buckets[b], *n; c; c = n) {
             n = c->hnext;
             if (c->retry) {
                 c->retry = false;
@@ -510,37 +482,37 @@ static void retry_tick(uv_timer_t *t)
         }
 }
 
-static void arm_retry(rc_chan *c)
+static void arm_retry(feed_chan *c)
 {
     c->retry = true;
-    if (!rc.timer_init) {
-        uv_timer_init(c->srv->loop, &rc.retry_timer);
-        uv_unref((uv_handle_t *)&rc.retry_timer);
-        rc.timer_init = true;
+    if (!feed.timer_init) {
+        uv_timer_init(c->srv->loop, &feed.retry_timer);
+        uv_unref((uv_handle_t *)&feed.retry_timer);
+        feed.timer_init = true;
     }
-    if (!rc.retry_armed) {
-        rc.retry_armed = true;
-        uv_timer_start(&rc.retry_timer, retry_tick, RC_RETRY_MS, 0);
+    if (!feed.retry_armed) {
+        feed.retry_armed = true;
+        uv_timer_start(&feed.retry_timer, retry_tick, FEED_RETRY_MS, 0);
     }
 }
 
-static int64_t chan_min_last(rc_chan *c)
+static int64_t chan_min_last(feed_chan *c)
 {
     int64_t min = INT64_MAX;
-    for (rc_sub *s = c->subs; s; s = s->next)
+    for (feed_sub *s = c->subs; s; s = s->next)
         if (s->ready && !s->dead && s->last < min) min = s->last;
     return min;
 }
 
 typedef struct fill_op {
-    rc_chan *ch;
+    feed_chan *ch;
     int64_t from;
 } fill_op;
 
 static void on_fill(const pg_result *r, void *ud)
 {
     fill_op *f = ud;
-    rc_chan *c = f->ch;
+    feed_chan *c = f->ch;
     int64_t from = f->from;
     cd_free(f);
     c->filling = false;
@@ -555,7 +527,7 @@ static void on_fill(const pg_result *r, void *ud)
     }
     int n = pg_result_rows(r);
     cd_arena a;
-    cd_arena_init(&a, RC_SCRATCH_BLOCK);
+    cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     int64_t first = -1;
     c->busy++; /* keep c while offering */
     for (int i = 0; i < n; i++) {
@@ -580,9 +552,9 @@ static void on_fill(const pg_result *r, void *ud)
             /* rows before `first` are gone (retention): subscribers that
              * still need them must refetch history */
             if (first > from + 1)
-                for (rc_sub *s = c->subs; s; s = s->next)
+                for (feed_sub *s = c->subs; s; s = s->next)
                     if (s->ready && !s->dead && s->last < first - 1)
-                        sub_end(s, RC_E_RESYNC,
+                        sub_end(s, CHAT_E_RESYNC,
                                 "Events after the requested seq are no longer retained; "
                                 "refetch the history");
         }
@@ -591,19 +563,19 @@ static void on_fill(const pg_result *r, void *ud)
     }
     cd_arena_free(&a);
     c->busy--;
-    rc.stats.fills++;
-    rc.stats.fill_rows += (uint64_t)n;
+    feed.stats.fills++;
+    feed.stats.fill_rows += (uint64_t)n;
     int64_t min = chan_min_last(c);
     if (n == 0 && min < c->known) {
         /* the log has nothing after min although later events exist */
-        for (rc_sub *s = c->subs; s; s = s->next)
+        for (feed_sub *s = c->subs; s; s = s->next)
             if (s->ready && !s->dead && s->last < c->known)
                 sub_end(
-                    s, RC_E_RESYNC,
+                    s, CHAT_E_RESYNC,
                     "Events after the requested seq are no longer retained; refetch the history");
     }
     bool force = c->force_again;
-    bool again = c->again || n == RC_FILL_BATCH || (n > 0 && min < c->known);
+    bool again = c->again || n == RECV_FILL_BATCH || (n > 0 && min < c->known);
     c->again = c->force_again = false;
     if (chan_sweep(c)) return;
     if (again || force) chan_pump(c, force);
@@ -611,9 +583,9 @@ static void on_fill(const pg_result *r, void *ud)
 
 /* Runs a fill when a subscriber is behind `known` (or always with force:
  * after a (re)subscribe nothing says what was missed). */
-static void chan_pump(rc_chan *c, bool force)
+static void chan_pump(feed_chan *c, bool force)
 {
-    if (c->kind != RC_K_CHAT) return;
+    if (c->kind != FEED_K_CHAT) return;
     if (c->filling) {
         c->again = true;
         if (force) c->force_again = true;
@@ -622,7 +594,7 @@ static void chan_pump(rc_chan *c, bool force)
     int64_t min = chan_min_last(c);
     if (min == INT64_MAX) return;
     if (!force && min >= c->known) return;
-    pg_pool *p = rc_pool(c->srv);
+    pg_pool *p = chat_pool(c->srv);
     if (!p) return;
     fill_op *f = cd_malloc(sizeof *f);
     if (!f) {
@@ -633,9 +605,9 @@ static void chan_pump(rc_chan *c, bool force)
     f->from = min;
     char seq[24], lim[16];
     snprintf(seq, sizeof seq, "%" PRId64, min);
-    snprintf(lim, sizeof lim, "%d", RC_FILL_BATCH);
+    snprintf(lim, sizeof lim, "%d", RECV_FILL_BATCH);
     const char *params[] = {c->id, seq, lim};
-    int r = pg_pool_query(p, "rc_fill", 3, params, on_fill, f);
+    int r = pg_pool_query(p, "recv_fill", 3, params, on_fill, f);
     if (r != 0) {
         cd_free(f);
         cd_warn("receiver", "fill %s: %s", c->name, cd_strerror(r));
@@ -647,10 +619,10 @@ static void chan_pump(rc_chan *c, bool force)
 
 /* ---- Redis messages ---- */
 
-static void on_chat_message(rc_chan *c, const char *data, size_t len)
+static void on_chat_message(feed_chan *c, const char *data, size_t len)
 {
     cd_arena a;
-    cd_arena_init(&a, RC_SCRATCH_BLOCK);
+    cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     chat_ev e;
     if (chat_ev_parse(&a, data, len, &e) != 0) {
         cd_warn("receiver", "malformed event on %s", c->name);
@@ -670,18 +642,18 @@ static void on_chat_message(rc_chan *c, const char *data, size_t len)
 
 /* User channels: false when a notification of (chat, kind) with a newer
  * seq was already delivered (the stale one is dropped); records seq. */
-static bool note_fresh(rc_chan *c, const gql_value *chat, const gql_value *kind,
+static bool note_fresh(feed_chan *c, const gql_value *chat, const gql_value *kind,
                        const gql_value *seq)
 {
-    if (!chat || chat->kind != GQL_V_STRING || chat->len >= RC_ID_MAX || !kind ||
+    if (!chat || chat->kind != GQL_V_STRING || chat->len >= FEED_ID_MAX || !kind ||
         kind->kind != GQL_V_STRING || kind->len >= 16 || !seq || seq->kind != GQL_V_INT)
         return true;
     if (!c->note_seqs) {
-        c->note_seqs = cd_calloc(RC_NOTE_SEQS, sizeof *c->note_seqs);
+        c->note_seqs = cd_calloc(FEED_NOTE_SEQS, sizeof *c->note_seqs);
         if (!c->note_seqs) return true;
     }
-    for (unsigned i = 0; i < RC_NOTE_SEQS; i++) {
-        rc_note_seq *n = &c->note_seqs[i];
+    for (unsigned i = 0; i < FEED_NOTE_SEQS; i++) {
+        feed_note_seq *n = &c->note_seqs[i];
         if (strlen(n->chat) == chat->len && memcmp(n->chat, chat->u.s, chat->len) == 0 &&
             strlen(n->kind) == kind->len && memcmp(n->kind, kind->u.s, kind->len) == 0) {
             if (seq->u.i < n->seq) return false;
@@ -689,7 +661,7 @@ static bool note_fresh(rc_chan *c, const gql_value *chat, const gql_value *kind,
             return true;
         }
     }
-    rc_note_seq *n = &c->note_seqs[c->note_next++ % RC_NOTE_SEQS];
+    feed_note_seq *n = &c->note_seqs[c->note_next++ % FEED_NOTE_SEQS];
     memcpy(n->chat, chat->u.s, chat->len);
     n->chat[chat->len] = 0;
     memcpy(n->kind, kind->u.s, kind->len);
@@ -699,10 +671,10 @@ static bool note_fresh(rc_chan *c, const gql_value *chat, const gql_value *kind,
 }
 
 /* typing / presence / user notifications: no seq, personalised values. */
-static void on_plain_message(rc_chan *c, const char *data, size_t len)
+static void on_plain_message(feed_chan *c, const char *data, size_t len)
 {
     cd_arena a;
-    cd_arena_init(&a, RC_SCRATCH_BLOCK);
+    cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     gql_value v;
     char err[64];
     if (gql_json_parse(&a, data, len, &v, err, sizeof err) != 0 || v.kind != GQL_V_OBJECT) {
@@ -712,24 +684,25 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
     const gql_value *kind = gql_obj_get(&v, "kind");
     const gql_value *uid = gql_obj_get(&v, "userId");
     const gql_value *payload = gql_obj_get(&v, "data");
-    if (c->kind == RC_K_USER &&
+    if (c->kind == FEED_K_USER &&
         !note_fresh(c, gql_obj_get(&v, "chatId"), kind, gql_obj_get(&v, "seq"))) {
-        rc.stats.duplicates++;
+        feed.stats.duplicates++;
         cd_arena_free(&a);
         return;
     }
-    proto_event *cache[RC_F_COUNT] = {0};
+    proto_event *cache[RECV_F_COUNT] = {0};
     c->busy++;
-    for (rc_sub *s = c->subs; s; s = s->next) {
+    for (feed_sub *s = c->subs; s; s = s->next) {
         if (s->dead || !s->ready || !s->ps) continue;
         switch (s->field) {
-        case RC_F_TYPING:
+        case RECV_F_TYPING:
             /* never back to the typist */
             if (!str_eq(kind, CHAT_EPH_TYPING) || (s->user[0] && str_eq(uid, s->user))) break;
             emit_value(s, &v);
             break;
-        case RC_F_PRESENCE_UPDATED: {
-            if (!uid || uid->kind != GQL_V_STRING || !rc_idlist_has(s->others, uid->u.s, uid->len))
+        case RECV_F_PRESENCE_UPDATED: {
+            if (!uid || uid->kind != GQL_V_STRING ||
+                !recv_idlist_has(s->others, uid->u.s, uid->len))
                 break;
             const gql_value *on = gql_obj_get(&v, "online");
             const gql_value *at = gql_obj_get(&v, "at");
@@ -746,18 +719,18 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
             if (!payload || payload->kind != GQL_V_OBJECT) break;
             bool match = false;
             switch (s->field) {
-            case RC_F_CHAT_ADDED:
+            case RECV_F_CHAT_ADDED:
                 match = str_eq(kind, CHAT_NOTE_CHAT_ADDED);
                 break;
-            case RC_F_CHAT_UPDATED:
+            case RECV_F_CHAT_UPDATED:
                 match =
                     str_eq(kind, CHAT_NOTE_CHAT_UPDATED) || str_eq(kind, CHAT_NOTE_CHAT_REMOVED);
                 break;
-            case RC_F_UNREAD_COUNT_UPDATED:
+            case RECV_F_UNREAD_COUNT_UPDATED:
                 match = str_eq(kind, CHAT_NOTE_UNREAD);
                 break;
-            case RC_F_CHAT_MESSAGE_NOTIFICATION:
-            case RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
+            case RECV_F_CHAT_MESSAGE_NOTIFICATION:
+            case RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
                 match = str_eq(kind, CHAT_NOTE_PREVIEW);
                 break;
             default:
@@ -767,18 +740,18 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
             /* notifications are about others' messages (the seed filters the
              * sender out); the chat-list preview also goes to the sender's
              * other devices */
-            if (s->field == RC_F_CHAT_MESSAGE_NOTIFICATION && s->user[0] &&
+            if (s->field == RECV_F_CHAT_MESSAGE_NOTIFICATION && s->user[0] &&
                 str_eq(gql_obj_get(payload, "senderId"), s->user))
                 break;
             if (!cache[s->field]) cache[s->field] = proto_event_new(payload);
             if (cache[s->field] && proto_sub_emit_event(s->ps, cache[s->field]) == 0)
-                rc.stats.delivered++;
+                feed.stats.delivered++;
             break;
         }
         }
     }
     c->busy--;
-    for (unsigned i = 0; i < RC_F_COUNT; i++)
+    for (unsigned i = 0; i < RECV_F_COUNT; i++)
         if (cache[i]) proto_event_release(cache[i]);
     cd_arena_free(&a);
     chan_sweep(c);
@@ -787,18 +760,15 @@ static void on_plain_message(rc_chan *c, const char *data, size_t len)
 static void hook_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
 {
     char name[CHAT_EV_CHANNEL_MAX];
-    rc_chan *c = NULL;
+    feed_chan *c = NULL;
     if (chlen < sizeof name) {
         memcpy(name, ch, chlen);
         name[chlen] = 0;
         c = chan_find(name);
     }
-    if (!c) {
-        if (rc.prev_message) rc.prev_message(rc.prev_ud, ch, chlen, data, len);
-        return;
-    }
     (void)ud;
-    if (c->kind == RC_K_CHAT)
+    if (!c) return; /* no local subscriber (any more) */
+    if (c->kind == FEED_K_CHAT)
         on_chat_message(c, data, len);
     else
         on_plain_message(c, data, len);
@@ -808,47 +778,34 @@ static void hook_subscribed(void *ud, const char *ch, size_t chlen)
 {
     (void)ud;
     char name[CHAT_EV_CHANNEL_MAX];
-    rc_chan *c = NULL;
+    feed_chan *c = NULL;
     if (chlen < sizeof name) {
         memcpy(name, ch, chlen);
         name[chlen] = 0;
         c = chan_find(name);
     }
-    if (c && c->kind == RC_K_CHAT) chan_pump(c, true);
-    if (rc.prev_subscribed) rc.prev_subscribed(rc.prev_ud, ch, chlen);
-}
-
-static void hook_state(void *ud, bool up)
-{
-    (void)ud;
-    if (rc.prev_state) rc.prev_state(rc.prev_ud, up);
+    if (c && c->kind == FEED_K_CHAT) chan_pump(c, true);
 }
 
 /* ---- subscription sources ---- */
 
-static const char *arg_str(const gql_value *args, const char *name)
-{
-    const gql_value *v = args ? gql_obj_get(args, name) : NULL;
-    return v && v->kind == GQL_V_STRING ? v->u.s : NULL;
-}
-
-static const char *field_arg(rc_field f)
+static const char *field_arg(recv_field f)
 {
     switch (f) {
-    case RC_F_MESSAGE_READ_UPDATED:
+    case RECV_F_MESSAGE_READ_UPDATED:
         return "messageId";
-    case RC_F_CHAT_MESSAGE_NOTIFICATION:
-    case RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
-    case RC_F_CHAT_ADDED:
-    case RC_F_CHAT_UPDATED:
-    case RC_F_UNREAD_COUNT_UPDATED:
+    case RECV_F_CHAT_MESSAGE_NOTIFICATION:
+    case RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
+    case RECV_F_CHAT_ADDED:
+    case RECV_F_CHAT_UPDATED:
+    case RECV_F_UNREAD_COUNT_UPDATED:
         return "userId";
     default:
         return "chatId";
     }
 }
 
-static bool field_is_user(rc_field f)
+static bool field_is_user(recv_field f)
 {
     return strcmp(field_arg(f), "userId") == 0;
 }
@@ -858,10 +815,10 @@ static void start_flush(uv_timer_t *t);
 static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *caller, void *ud,
                      void **state, const char **code, char *err, size_t errlen)
 {
-    rc_field f = (rc_field)(intptr_t)ud;
-    proto_server *srv = rc.srv;
+    recv_field f = (recv_field)(intptr_t)ud;
+    proto_server *srv = feed.srv;
     const char *an = field_arg(f);
-    const char *id = arg_str(args, an);
+    const char *id = chat_str_in(args, an, NULL);
     if (!id || !chat_uuid_valid(id, strlen(id))) {
         *code = CHAT_E_BAD_INPUT;
         snprintf(err, errlen, "%s must be a UUID", an);
@@ -883,7 +840,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         snprintf(err, errlen, "Forbidden: not a participant of this chat");
         return CD_EBAD;
     }
-    rc_sub *s = cd_calloc(1, sizeof *s);
+    feed_sub *s = cd_calloc(1, sizeof *s);
     if (!s) {
         *code = CHAT_E_INTERNAL;
         snprintf(err, errlen, "Out of memory");
@@ -915,7 +872,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
             return CD_EBAD;
         }
         if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
-        rc_chan *c = chan_get(srv, RC_K_USER, id);
+        feed_chan *c = chan_get(srv, FEED_K_USER, id);
         if (!c) {
             cd_free(s);
             *code = CHAT_E_INTERNAL;
@@ -926,7 +883,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         *state = s;
         return 0;
     }
-    pg_pool *p = rc_pool(srv);
+    pg_pool *p = chat_pool(srv);
     if (!p) {
         cd_free(s);
         *code = CHAT_E_UNAVAILABLE;
@@ -935,36 +892,36 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     }
     (void)p;
     /* the lookup is batched with the others of this loop iteration */
-    int q = f == RC_F_MESSAGE_READ_UPDATED;
-    if (rc.q_tail[q])
-        rc.q_tail[q]->qnext = s;
+    int q = f == RECV_F_MESSAGE_READ_UPDATED;
+    if (feed.q_tail[q])
+        feed.q_tail[q]->qnext = s;
     else
-        rc.q_head[q] = s;
-    rc.q_tail[q] = s;
+        feed.q_head[q] = s;
+    feed.q_tail[q] = s;
     s->querying = true;
-    if (!rc.start_timer_init) {
-        uv_timer_init(srv->loop, &rc.start_timer);
-        rc.start_timer_init = true;
+    if (!feed.start_timer_init) {
+        uv_timer_init(srv->loop, &feed.start_timer);
+        feed.start_timer_init = true;
     }
-    if (!rc.start_armed) {
-        rc.start_armed = true;
-        uv_timer_start(&rc.start_timer, start_flush, 0, 0);
+    if (!feed.start_armed) {
+        feed.start_armed = true;
+        uv_timer_start(&feed.start_timer, start_flush, 0, 0);
     }
     *state = s;
     return 0;
 }
 
 /* Finishes one subscribe lookup: row `row` of r (-1: no row = not found).
- * Columns of rc_sub_chat / rc_sub_msg: ordinal, last_seq, is_active,
+ * Columns of recv_sub_chat / recv_sub_msg: ordinal, last_seq, is_active,
  * member, joined_seq, oldest retained seq, id list, [chat_id, msg seq]. */
-static void start_row(rc_sub *s, const pg_result *r, int row)
+static void start_row(feed_sub *s, const pg_result *r, int row)
 {
     s->querying = false;
     if (s->dead) { /* stopped meanwhile */
         sub_free(s);
         return;
     }
-    bool is_msg = s->field == RC_F_MESSAGE_READ_UPDATED;
+    bool is_msg = s->field == RECV_F_MESSAGE_READ_UPDATED;
     if (row < 0) {
         char m[96];
         snprintf(m, sizeof m, "%s %s not found", is_msg ? "Message" : "Chat", s->arg);
@@ -991,14 +948,14 @@ static void start_row(rc_sub *s, const pg_result *r, int row)
         return;
     }
     const char *chat_id = s->arg;
-    rc_kind kind = s->field == RC_F_TYPING             ? RC_K_EPH
-                   : s->field == RC_F_PRESENCE_UPDATED ? RC_K_PRESENCE
-                                                       : RC_K_CHAT;
+    feed_kind kind = s->field == RECV_F_TYPING             ? FEED_K_EPH
+                     : s->field == RECV_F_PRESENCE_UPDATED ? FEED_K_PRESENCE
+                                                           : FEED_K_CHAT;
     if (is_msg) {
         chat_id = pg_result_get(r, row, 7);
         s->msg_seq = strtoll(pg_result_get(r, row, 8), NULL, 10);
     }
-    if (is_msg || s->field == RC_F_PRESENCE_UPDATED) {
+    if (is_msg || s->field == RECV_F_PRESENCE_UPDATED) {
         size_t n = ids ? strlen(ids) : 0;
         s->others = cd_malloc(n + 3);
         if (!s->others) {
@@ -1009,14 +966,14 @@ static void start_row(rc_sub *s, const pg_result *r, int row)
         snprintf(s->others, n + 3, ",%s,", ids ? ids : "");
     }
     /* replay from the log (afterSeq) or live from the chat's seq */
-    if (rc_replay_start(s->after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
-                        &s->last) != 0) {
-        sub_end(s, RC_E_RESYNC,
+    if (recv_replay_start(s->after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
+                          &s->last) != 0) {
+        sub_end(s, CHAT_E_RESYNC,
                 "afterSeq is older than the retained event log; refetch the history");
         sub_free(s);
         return;
     }
-    rc_chan *c = chan_get(s->srv, kind, chat_id);
+    feed_chan *c = chan_get(s->srv, kind, chat_id);
     if (!c) {
         sub_end(s, CHAT_E_INTERNAL, "Out of memory");
         sub_free(s);
@@ -1024,12 +981,12 @@ static void start_row(rc_sub *s, const pg_result *r, int row)
     }
     if (last_seq > c->known) c->known = last_seq;
     sub_attach(s, c);
-    if (kind == RC_K_CHAT) chan_pump(c, false);
+    if (kind == FEED_K_CHAT) chan_pump(c, false);
 }
 
 typedef struct start_batch {
     unsigned n;
-    rc_sub *subs[RC_START_BATCH];
+    feed_sub *subs[FEED_START_BATCH];
 } start_batch;
 
 static void on_start_rows(const pg_result *r, void *ud)
@@ -1046,7 +1003,7 @@ static void on_start_rows(const pg_result *r, void *ud)
         if (k >= 1 && k <= (long)b->n) row_of[k - 1] = i;
     }
     for (unsigned i = 0; i < b->n; i++) {
-        rc_sub *s = b->subs[i];
+        feed_sub *s = b->subs[i];
         if (r->status != 0 || !row_of) {
             s->querying = false;
             if (!s->dead) sub_end(s, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
@@ -1060,34 +1017,34 @@ static void on_start_rows(const pg_result *r, void *ud)
 }
 
 /* Sends the queued subscribe lookups: one statement per kind and
- * RC_START_BATCH subscriptions, with the ids as arrays. */
+ * FEED_START_BATCH subscriptions, with the ids as arrays. */
 static void start_flush(uv_timer_t *t)
 {
     (void)t;
-    rc.start_armed = false;
+    feed.start_armed = false;
     for (int q = 0; q < 2; q++) {
-        while (rc.q_head[q]) {
+        while (feed.q_head[q]) {
             start_batch *b = cd_malloc(sizeof *b);
             cd_buf ids, users, want;
             cd_buf_init(&ids);
             cd_buf_init(&users);
             cd_buf_init(&want);
             if (!b) { /* out of memory: every queued lookup of this kind fails */
-                while (rc.q_head[q]) {
-                    rc_sub *s = rc.q_head[q];
-                    rc.q_head[q] = s->qnext;
+                while (feed.q_head[q]) {
+                    feed_sub *s = feed.q_head[q];
+                    feed.q_head[q] = s->qnext;
                     s->querying = false;
                     if (!s->dead) sub_end(s, CHAT_E_INTERNAL, "Out of memory");
                     sub_free(s);
                 }
-                rc.q_tail[q] = NULL;
+                feed.q_tail[q] = NULL;
                 break;
             }
             b->n = 0;
-            while (rc.q_head[q] && b->n < RC_START_BATCH) {
-                rc_sub *s = rc.q_head[q];
-                rc.q_head[q] = s->qnext;
-                if (!rc.q_head[q]) rc.q_tail[q] = NULL;
+            while (feed.q_head[q] && b->n < FEED_START_BATCH) {
+                feed_sub *s = feed.q_head[q];
+                feed.q_head[q] = s->qnext;
+                if (!feed.q_head[q]) feed.q_tail[q] = NULL;
                 s->qnext = NULL;
                 if (s->dead) { /* stopped before its lookup was sent */
                     sub_free(s);
@@ -1096,7 +1053,7 @@ static void start_flush(uv_timer_t *t)
                 const char *sep = b->n ? "," : "{";
                 cd_buf_printf(&ids, "%s%s", sep, s->arg);
                 cd_buf_printf(&users, "%s%s", sep, s->user[0] ? s->user : "NULL");
-                cd_buf_printf(&want, "%s%s", sep, s->field == RC_F_PRESENCE_UPDATED ? "t" : "f");
+                cd_buf_printf(&want, "%s%s", sep, s->field == RECV_F_PRESENCE_UPDATED ? "t" : "f");
                 b->subs[b->n++] = s;
             }
             cd_buf_putc(&ids, '}');
@@ -1105,11 +1062,11 @@ static void start_flush(uv_timer_t *t)
             cd_buf_putc(&ids, 0);
             cd_buf_putc(&users, 0);
             cd_buf_putc(&want, 0);
-            pg_pool *p = rc_pool(rc.srv);
+            pg_pool *p = chat_pool(feed.srv);
             if (b->n > 0 && p && !cd_buf_failed(&ids) && !cd_buf_failed(&users) &&
                 !cd_buf_failed(&want)) {
                 const char *params[] = {ids.data, users.data, want.data};
-                if (pg_pool_query(p, q ? "rc_sub_msg" : "rc_sub_chat", q ? 2 : 3, params,
+                if (pg_pool_query(p, q ? "recv_sub_msg" : "recv_sub_chat", q ? 2 : 3, params,
                                   on_start_rows, b) == 0)
                     b = NULL; /* owned by the callback */
             }
@@ -1118,7 +1075,7 @@ static void start_flush(uv_timer_t *t)
             cd_buf_free(&want);
             if (!b) continue;
             for (unsigned i = 0; i < b->n; i++) {
-                rc_sub *s = b->subs[i];
+                feed_sub *s = b->subs[i];
                 s->querying = false;
                 if (!s->dead) sub_end(s, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
                 sub_free(s);
@@ -1131,13 +1088,13 @@ static void start_flush(uv_timer_t *t)
 static void src_stop(void *state, void *ud)
 {
     (void)ud;
-    rc_sub *s = state;
+    feed_sub *s = state;
     if (!s) return;
     s->ps = NULL;
     if (s->dead) return;
     s->dead = true;
     if (s->querying) return; /* start_row frees it */
-    rc_chan *c = s->ch;
+    feed_chan *c = s->ch;
     if (!c) {
         sub_free(s);
         return;
@@ -1148,12 +1105,8 @@ static void src_stop(void *state, void *ud)
 
 /* ---- statements and binding ---- */
 
-static const struct {
-    const char *name;
-    const char *sql;
-    int nparams;
-} rc_feed_stmts[] = {
-    {"rc_sub_chat",
+static const chat_stmt feed_stmts[] = {
+    {"recv_sub_chat",
      "SELECT k.i, c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
      " coalesce(p.joined_seq, 0),"
      " (SELECT min(e.seq) FROM chat_events e WHERE e.chat_id = c.id),"
@@ -1163,7 +1116,7 @@ static const struct {
      " JOIN chats c ON c.id = k.chat"
      " LEFT JOIN chat_participants p ON p.chat_id = c.id AND p.user_id = k.usr",
      3},
-    {"rc_sub_msg",
+    {"recv_sub_msg",
      "SELECT k.i, c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
      " coalesce(p.joined_seq, 0), NULL::bigint,"
      " (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
@@ -1175,32 +1128,11 @@ static const struct {
      " JOIN chats c ON c.id = m.chat_id"
      " LEFT JOIN chat_participants p ON p.chat_id = m.chat_id AND p.user_id = k.usr",
      2},
-    {"rc_fill",
+    {"recv_fill",
      "SELECT seq, kind, chatd_ts(created_at), payload::text FROM chat_events"
      " WHERE chat_id = $1::uuid AND seq > $2::bigint ORDER BY seq LIMIT $3::int",
      3},
 };
-
-int rc_queries_prepare(pg_pool *p); /* queries.c */
-
-pg_pool *rc_pool(proto_server *srv)
-{
-    static pg_pool *prepared_for;
-    if (!srv || !srv->pg) return NULL;
-    if (prepared_for != srv->pg) {
-        for (unsigned i = 0; i < CD_ARRAY_LEN(rc_feed_stmts); i++) {
-            int r = pg_pool_prepare(srv->pg, rc_feed_stmts[i].name, rc_feed_stmts[i].sql,
-                                    rc_feed_stmts[i].nparams);
-            if (r != 0) {
-                cd_error("receiver", "prepare %s: %s", rc_feed_stmts[i].name, cd_strerror(r));
-                return NULL;
-            }
-        }
-        if (rc_queries_prepare(srv->pg) != 0) return NULL;
-        prepared_for = srv->pg;
-    }
-    return srv->pg;
-}
 
 static void feed_shutdown(proto_server *srv, void *ud)
 {
@@ -1209,65 +1141,62 @@ static void feed_shutdown(proto_server *srv, void *ud)
     /* every subscription has been stopped by now (WebSockets drained):
      * lookups still queued belong to dead subscriptions */
     for (int q = 0; q < 2; q++) {
-        while (rc.q_head[q]) {
-            rc_sub *s = rc.q_head[q];
-            rc.q_head[q] = s->qnext;
+        while (feed.q_head[q]) {
+            feed_sub *s = feed.q_head[q];
+            feed.q_head[q] = s->qnext;
             if (!s->dead) sub_end(s, CHAT_E_UNAVAILABLE, "Server shutting down");
             sub_free(s);
         }
-        rc.q_tail[q] = NULL;
+        feed.q_tail[q] = NULL;
     }
-    if (rc.start_timer_init) {
-        uv_timer_stop(&rc.start_timer);
-        uv_close((uv_handle_t *)&rc.start_timer, NULL);
-        rc.start_timer_init = false;
+    if (feed.start_timer_init) {
+        uv_timer_stop(&feed.start_timer);
+        uv_close((uv_handle_t *)&feed.start_timer, NULL);
+        feed.start_timer_init = false;
     }
-    if (rc.timer_init) {
-        uv_timer_stop(&rc.retry_timer);
-        uv_close((uv_handle_t *)&rc.retry_timer, NULL);
-        rc.timer_init = false;
+    if (feed.timer_init) {
+        uv_timer_stop(&feed.retry_timer);
+        uv_close((uv_handle_t *)&feed.retry_timer, NULL);
+        feed.timer_init = false;
     }
 }
 
-int rc_feed_bind(proto_server *srv)
+int recv_feed_bind(proto_server *srv)
 {
     static const struct {
         const char *field;
-        rc_field f;
+        recv_field f;
     } fields[] = {
-        {"messageAdded", RC_F_MESSAGE_ADDED},
-        {"messageUpdated", RC_F_MESSAGE_UPDATED},
-        {"messageDeleted", RC_F_MESSAGE_DELETED},
-        {"chatEvents", RC_F_CHAT_EVENTS},
-        {"messageReadUpdated", RC_F_MESSAGE_READ_UPDATED},
-        {"typing", RC_F_TYPING},
-        {"presenceUpdated", RC_F_PRESENCE_UPDATED},
-        {"chatMessageNotification", RC_F_CHAT_MESSAGE_NOTIFICATION},
-        {"messageUpdateForChatList", RC_F_MESSAGE_UPDATE_FOR_CHAT_LIST},
-        {"chatAdded", RC_F_CHAT_ADDED},
-        {"chatUpdated", RC_F_CHAT_UPDATED},
-        {"unreadCountUpdated", RC_F_UNREAD_COUNT_UPDATED},
+        {"messageAdded", RECV_F_MESSAGE_ADDED},
+        {"messageUpdated", RECV_F_MESSAGE_UPDATED},
+        {"messageDeleted", RECV_F_MESSAGE_DELETED},
+        {"chatEvents", RECV_F_CHAT_EVENTS},
+        {"messageReadUpdated", RECV_F_MESSAGE_READ_UPDATED},
+        {"typing", RECV_F_TYPING},
+        {"presenceUpdated", RECV_F_PRESENCE_UPDATED},
+        {"chatMessageNotification", RECV_F_CHAT_MESSAGE_NOTIFICATION},
+        {"messageUpdateForChatList", RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST},
+        {"chatAdded", RECV_F_CHAT_ADDED},
+        {"chatUpdated", RECV_F_CHAT_UPDATED},
+        {"unreadCountUpdated", RECV_F_UNREAD_COUNT_UPDATED},
     };
-    rc.srv = srv;
+    feed.srv = srv;
     int r;
     for (unsigned i = 0; i < CD_ARRAY_LEN(fields); i++) {
         r = proto_sub_register(fields[i].field, src_start, src_stop, (void *)(intptr_t)fields[i].f);
         if (r != 0 && r != CD_EEXIST) return r;
     }
+    r = chat_stmts_add(feed_stmts, CD_ARRAY_LEN(feed_stmts));
+    if (r != 0) return r;
     r = proto_on_shutdown(srv, feed_shutdown, NULL);
     if (r != 0) return r;
-    r = cd_metrics_add_section(rc_feed_metrics_render, NULL);
+    r = cd_metrics_add_section(recv_feed_metrics_render, NULL);
     if (r != 0) return r;
-    if (!rc.hooked) {
-        rc.prev_message = srv->rd_on_message;
-        rc.prev_subscribed = srv->rd_on_subscribed;
-        rc.prev_state = srv->rd_on_state;
-        rc.prev_ud = srv->rd_ud;
-        srv->rd_on_message = hook_message;
-        srv->rd_on_subscribed = hook_subscribed;
-        srv->rd_on_state = hook_state;
-        srv->rd_ud = srv;
-        rc.hooked = true;
+    static const char *const prefixes[] = {CHAT_EV_CHAT_PREFIX, CHAT_EV_USER_PREFIX,
+                                           CHAT_EV_PRESENCE_CHANNEL};
+    for (unsigned i = 0; i < CD_ARRAY_LEN(prefixes); i++) {
+        r = rd_route_add(&srv->rd_routes, prefixes[i], hook_message, hook_subscribed, NULL, srv);
+        if (r != 0 && r != CD_EEXIST) return r;
     }
     return 0;
 }

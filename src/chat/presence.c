@@ -8,8 +8,8 @@
  * (field = instance, value = expiry in unix ms) and publish
  * {"kind":"presence","userId","online":true,"at"} on `presence`; the last one
  * removes the field and publishes online:false. A timer refreshes the fields
- * and the key's TTL every RC_PRESENCE_REFRESH_MS, so the users of a crashed
- * receiver go offline within RC_PRESENCE_TTL_S (readers ignore expired
+ * and the key's TTL every PRESENCE_REFRESH_MS, so the users of a crashed
+ * receiver go offline within PRESENCE_TTL_S (readers ignore expired
  * fields). onlineUsers (queries.c) reads the hashes.
  *
  * Memory: one heap entry per locally present user, freed at count 0.
@@ -20,13 +20,13 @@
 #include <string.h>
 #include <uv.h>
 
-#include "chat/feed.h"
+#include "chat/chat_internal.h"
 #include "core/log.h"
 
-#define RC_PRESENCE_TTL_S 30          /* a field not refreshed for this long is offline */
-#define RC_PRESENCE_REFRESH_MS 10000u /* refresh period (a third of the TTL) */
-#define RC_PRESENCE_BUCKETS 1024u
-#define RC_PRESENCE_TEST_TTL_MAX 3600 /* CHATD_TEST_PRESENCE_TTL_S upper bound */
+#define PRESENCE_TTL_S 30          /* a field not refreshed for this long is offline */
+#define PRESENCE_REFRESH_MS 10000u /* refresh period (a third of the TTL) */
+#define PRESENCE_BUCKETS 1024u
+#define PRESENCE_TEST_TTL_MAX 3600 /* CHATD_TEST_PRESENCE_TTL_S upper bound */
 
 typedef struct pres {
     struct pres *next;
@@ -35,12 +35,12 @@ typedef struct pres {
 } pres;
 
 static struct {
-    pres *buckets[RC_PRESENCE_BUCKETS];
+    pres *buckets[PRESENCE_BUCKETS];
     char instance[33];
     uv_timer_t timer;
     bool timer_on;
     proto_server *srv;
-    int ttl_s; /* RC_PRESENCE_TTL_S, or the test override */
+    int ttl_s; /* PRESENCE_TTL_S, or the test override */
 } ps;
 
 /* With test fixtures on, CHATD_TEST_PRESENCE_TTL_S (1..3600) shortens the
@@ -49,18 +49,16 @@ static struct {
 static int presence_ttl(proto_server *srv)
 {
     if (ps.ttl_s) return ps.ttl_s;
-    ps.ttl_s = RC_PRESENCE_TTL_S;
+    ps.ttl_s = PRESENCE_TTL_S;
     const char *t = getenv("CHATD_TEST_PRESENCE_TTL_S");
     if (t && srv->cfg && srv->cfg->test_fixtures) {
         long v = strtol(t, NULL, 10);
-        if (v >= 1 && v <= RC_PRESENCE_TEST_TTL_MAX) ps.ttl_s = (int)v;
+        if (v >= 1 && v <= PRESENCE_TEST_TTL_MAX) ps.ttl_s = (int)v;
     }
     return ps.ttl_s;
 }
 
-const char *rc_presence_instance(void);
-
-const char *rc_presence_instance(void)
+static const char *presence_instance(void)
 {
     if (!ps.instance[0]) {
         uint64_t a = uv_hrtime();
@@ -74,7 +72,7 @@ static unsigned hash(const char *s)
     unsigned h = 5381;
     for (; *s; s++)
         h = h * 33 + (unsigned char)*s;
-    return h % RC_PRESENCE_BUCKETS;
+    return h % PRESENCE_BUCKETS;
 }
 
 static void write_field(proto_server *srv, const char *user, bool online)
@@ -89,12 +87,12 @@ static void write_field(proto_server *srv, const char *user, bool online)
         int t = presence_ttl(srv);
         snprintf(exp, sizeof exp, "%" PRId64, (int64_t)tv.tv_sec * 1000 + (int64_t)t * 1000);
         snprintf(ttl, sizeof ttl, "%d", t);
-        const char *hset[] = {"HSET", key, rc_presence_instance(), exp};
+        const char *hset[] = {"HSET", key, presence_instance(), exp};
         const char *expire[] = {"EXPIRE", key, ttl};
         rd_command(srv->rd, 4, hset, NULL, NULL, NULL);
         rd_command(srv->rd, 3, expire, NULL, NULL, NULL);
     } else {
-        const char *hdel[] = {"HDEL", key, rc_presence_instance()};
+        const char *hdel[] = {"HDEL", key, presence_instance()};
         rd_command(srv->rd, 3, hdel, NULL, NULL, NULL);
     }
 }
@@ -114,7 +112,7 @@ static void publish(proto_server *srv, const char *user, bool online)
 static void refresh(uv_timer_t *t)
 {
     (void)t;
-    for (unsigned b = 0; b < RC_PRESENCE_BUCKETS; b++)
+    for (unsigned b = 0; b < PRESENCE_BUCKETS; b++)
         for (pres *p = ps.buckets[b]; p; p = p->next)
             write_field(ps.srv, p->user, true);
 }
@@ -130,7 +128,7 @@ static void presence_shutdown(proto_server *srv, void *ud)
     }
 }
 
-void rc_presence_user_up(proto_server *srv, const char *user)
+void recv_presence_user_up(proto_server *srv, const char *user)
 {
     if (!user || !*user || strlen(user) > PROTO_MAX_USER_ID) return;
     unsigned b = hash(user);
@@ -149,8 +147,8 @@ void rc_presence_user_up(proto_server *srv, const char *user)
         ps.srv = srv;
         uv_timer_init(srv->loop, &ps.timer);
         uv_unref((uv_handle_t *)&ps.timer);
-        uint64_t every = presence_ttl(srv) == RC_PRESENCE_TTL_S
-                             ? RC_PRESENCE_REFRESH_MS
+        uint64_t every = presence_ttl(srv) == PRESENCE_TTL_S
+                             ? PRESENCE_REFRESH_MS
                              : (uint64_t)presence_ttl(srv) * 1000u / 3u;
         uv_timer_start(&ps.timer, refresh, every, every);
         ps.timer_on = true;
@@ -160,7 +158,7 @@ void rc_presence_user_up(proto_server *srv, const char *user)
     publish(srv, user, true);
 }
 
-void rc_presence_user_down(proto_server *srv, const char *user)
+void recv_presence_user_down(proto_server *srv, const char *user)
 {
     if (!user || !*user) return;
     pres **pp = &ps.buckets[hash(user)];

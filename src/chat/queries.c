@@ -16,7 +16,7 @@
  * per (statement, caller) with all distinct keys as a uuid[] and completes
  * every waiting field from the rows (no N+1).
  *
- * Authorization (authz.h): token mode — the caller must be an active
+ * Authorization (authz.c): token mode — the caller must be an active
  * participant of the chat a query reads (FORBIDDEN otherwise); a userId
  * argument must be the caller. Trust mode — the seed's behaviour: the
  * user-id header, when present, is checked the same way; without one,
@@ -32,15 +32,14 @@
 
 #include <hiredis/hiredis.h>
 
-#include "chat/authz.h"
-#include "chat/feed.h"
+#include "chat/chat_internal.h"
 #include "core/log.h"
 
-#define RC_MESSAGES_DEFAULT_LIMIT 100 /* messages(...) without limit */
-#define RC_MESSAGES_MAX_LIMIT 1000    /* largest page */
-#define RC_CHAT_MESSAGES_MAX "200"    /* Chat.messages: the latest this many (SQL text) */
-#define RC_EVENTS_DEFAULT_LIMIT 500   /* chatEventsSince without limit */
-#define RC_BATCH_KEYS_MAX 5000u       /* distinct keys in one loader statement */
+#define RECV_MESSAGES_DEFAULT_LIMIT 100 /* messages(...) without limit */
+#define RECV_MESSAGES_MAX_LIMIT 1000    /* largest page */
+#define RECV_CHAT_MESSAGES_MAX "200"    /* Chat.messages: the latest this many (SQL text) */
+#define RECV_EVENTS_DEFAULT_LIMIT 500   /* chatEventsSince without limit */
+#define RECV_BATCH_KEYS_MAX 5000u       /* distinct keys in one loader statement */
 
 #define MEMBER(chat, uid)                                                                          \
     "(" uid "::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = " chat  \
@@ -50,25 +49,21 @@
     ".display_name, 'isActive', " u ".is_active, 'createdAt', chatd_ts(" u ".created_at),"         \
     " 'updatedAt', chatd_ts(" u ".updated_at))::text"
 
-static const struct {
-    const char *name;
-    const char *sql;
-    int nparams;
-} rc_query_stmts[] = {
-    {"rc_q_chats",
+static const chat_stmt query_stmts[] = {
+    {"recv_q_chats",
      "SELECT chatd_chat_json(c)::text FROM chats c WHERE c.is_active AND " MEMBER(
          "c.id", "$1") " ORDER BY c.updated_at DESC, c.id",
      1},
-    {"rc_q_chat",
+    {"recv_q_chat",
      "SELECT chatd_chat_json(c)::text, " MEMBER(
          "c.id", "$2") " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
      2},
-    {"rc_q_by_participant",
+    {"recv_q_by_participant",
      "SELECT chatd_chat_json(c)::text FROM chats c JOIN chat_participants p ON p.chat_id = c.id"
      " WHERE p.user_id = $1::uuid AND p.left_seq IS NULL AND c.is_active"
      " ORDER BY c.updated_at DESC, c.id",
      1},
-    {"rc_q_messages",
+    {"recv_q_messages",
      "SELECT EXISTS (SELECT 1 FROM chats WHERE id = $1::uuid AND is_active), " MEMBER(
          "$1::uuid",
          "$2") ", (SELECT coalesce(json_agg(x.j ORDER BY x.seq), '[]'::json) FROM"
@@ -78,11 +73,11 @@ static const struct {
                "     ORDER BY CASE WHEN $5::bigint IS NULL THEN -m.seq ELSE m.seq END LIMIT "
                "$3::int) x)::text",
      5},
-    {"rc_q_message",
+    {"recv_q_message",
      "SELECT chatd_msg_json(m)::text, " MEMBER(
          "m.chat_id", "$2") " FROM messages m WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
      2},
-    {"rc_q_read_status",
+    {"recv_q_read_status",
      "SELECT json_build_object('messageId', m.id, 'totalParticipants', t.total,"
      " 'readByCount', t.cnt, 'isFullyRead', t.cnt >= t.total, 'readByUsers', "
      "t.users)::text, " MEMBER(
@@ -103,7 +98,7 @@ static const struct {
                             "<> m.sender_id) t"
                             " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
      2},
-    {"rc_q_unread_counts",
+    {"recv_q_unread_counts",
      "SELECT json_build_object('id', u.id, 'chatId', u.chat_id, 'userId', u.user_id,"
      " 'unreadCount', u.unread_count, 'createdAt', chatd_ts(u.created_at),"
      " 'updatedAt', chatd_ts(u.updated_at), 'seq', u.seq)::text"
@@ -112,17 +107,17 @@ static const struct {
      "   AND p.left_seq IS NULL"
      " WHERE u.user_id = $1::uuid ORDER BY c.updated_at DESC, c.id",
      1},
-    {"rc_q_unread_count",
+    {"recv_q_unread_count",
      "SELECT coalesce((SELECT unread_count FROM unread_counts WHERE chat_id = $1::uuid"
      " AND user_id = $2::uuid), 0)",
      2},
-    {"rc_q_chat_users",
+    {"recv_q_chat_users",
      "SELECT u.id::text, " USER_JSON("u") ", " MEMBER(
          "$1::uuid", "$2") " FROM chat_participants q JOIN users u ON u.id = q.user_id"
                            " WHERE q.chat_id = $1::uuid AND q.left_seq IS NULL AND u.is_active"
                            " ORDER BY q.joined_seq, q.pos",
      2},
-    {"rc_q_events",
+    {"recv_q_events",
      "SELECT " MEMBER(
          "$1::uuid",
          "$2") ", (SELECT min(seq) FROM chat_events WHERE chat_id = $1::uuid),"
@@ -135,38 +130,24 @@ static const struct {
                "   ORDER BY seq LIMIT $4::int) e)::text",
      4},
     /* batch loaders: $1 = uuid[] of keys; rows (key, json) */
-    {"rc_b_users",
+    {"recv_b_users",
      "SELECT u.id::text, " USER_JSON("u") " FROM users u WHERE u.id = ANY ($1::uuid[])", 1},
-    {"rc_b_chat_msgs",
+    {"recv_b_chat_msgs",
      "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
      " (SELECT * FROM (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = k.id"
-     "   AND m.deleted_at IS NULL ORDER BY m.seq DESC LIMIT " RC_CHAT_MESSAGES_MAX ") y"
+     "   AND m.deleted_at IS NULL ORDER BY m.seq DESC LIMIT " RECV_CHAT_MESSAGES_MAX ") y"
      "  ORDER BY y.seq) x",
      1},
-    {"rc_b_last_msg",
+    {"recv_b_last_msg",
      "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
      " (SELECT chatd_msg_json(m) j FROM messages m WHERE m.chat_id = k.id AND m.deleted_at IS NULL"
      "   ORDER BY m.seq DESC LIMIT 1) x",
      1},
-    {"rc_b_unread",
+    {"recv_b_unread",
      "SELECT u.chat_id::text, u.unread_count::text FROM unread_counts u"
      " WHERE u.chat_id = ANY ($1::uuid[]) AND u.user_id = $2::uuid",
      2},
 };
-
-int rc_queries_prepare(pg_pool *p);
-int rc_queries_prepare(pg_pool *p)
-{
-    for (unsigned i = 0; i < CD_ARRAY_LEN(rc_query_stmts); i++) {
-        int r = pg_pool_prepare(p, rc_query_stmts[i].name, rc_query_stmts[i].sql,
-                                rc_query_stmts[i].nparams);
-        if (r != 0) {
-            cd_error("receiver", "prepare %s: %s", rc_query_stmts[i].name, cd_strerror(r));
-            return r;
-        }
-    }
-    return 0;
-}
 
 /* ---- helpers ---- */
 
@@ -180,8 +161,7 @@ typedef enum q_mode {
 } q_mode;
 
 typedef struct qop {
-    gql_rinfo *ri;
-    proto_server *srv;
+    chat_op base;
     q_mode mode;
     const char *what; /* "Chat" / "Message" for NOT_FOUND */
     const char *id;
@@ -192,16 +172,6 @@ typedef struct qop {
     int nusers;
     int pending;
 } qop;
-
-static void fail_pg(gql_rinfo *ri, int status, const char *message, const char *what)
-{
-    if (status == CD_EUNAVAIL || status == CD_ECLOSED || status == CD_ELIMIT) {
-        gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
-        return;
-    }
-    cd_error("receiver", "%s: %s (%s)", what, message ? message : "", cd_strerror(status));
-    gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
-}
 
 static bool parse_json(gql_rinfo *ri, const char *s, gql_value *out)
 {
@@ -224,9 +194,9 @@ static void start_online(qop *op, const pg_result *r);
 static void on_query(const pg_result *r, void *ud)
 {
     qop *op = ud;
-    gql_rinfo *ri = op->ri;
+    gql_rinfo *ri = op->base.ri;
     if (r->status != 0) {
-        fail_pg(ri, r->status, r->message, "receiver query");
+        chat_fail_pg(ri, r->status, r->message, "receiver query");
         return;
     }
     int n = pg_result_rows(r);
@@ -283,26 +253,14 @@ static void on_query(const pg_result *r, void *ud)
 
 static qop *new_op(gql_rinfo *ri, q_mode mode)
 {
-    qop *op = cd_arena_calloc(gql_ri_arena(ri), 1, sizeof *op);
-    if (!op) {
-        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
-        return NULL;
-    }
-    op->ri = ri;
-    op->srv = gql_ri_userdata(ri);
-    op->mode = mode;
+    qop *op = CHAT_OP_NEW(ri, qop);
+    if (op) op->mode = mode;
     return op;
 }
 
 static void run(qop *op, const char *stmt, int n, const char *const *params)
 {
-    pg_pool *p = rc_pool(op->srv);
-    if (!p) {
-        gql_ri_error(op->ri, CHAT_E_UNAVAILABLE, "Database unavailable");
-        return;
-    }
-    int r = pg_pool_query(p, stmt, n, params, on_query, op);
-    if (r != 0) fail_pg(op->ri, r, NULL, stmt);
+    chat_op_run(&op->base, stmt, n, params, on_query);
 }
 
 /* A UUID argument, or NULL after completing with BAD_USER_INPUT. */
@@ -346,7 +304,7 @@ static void r_chats(gql_rinfo *ri)
     qop *op = new_op(ri, Q_LIST);
     if (!op) return;
     const char *params[] = {NULLIF_EMPTY(uid)};
-    run(op, "rc_q_chats", 1, params);
+    run(op, "recv_q_chats", 1, params);
 }
 
 static void r_chat(gql_rinfo *ri)
@@ -360,7 +318,7 @@ static void r_chat(gql_rinfo *ri)
     op->what = "Chat";
     op->id = id;
     const char *params[] = {id, NULLIF_EMPTY(uid)};
-    run(op, "rc_q_chat", 2, params);
+    run(op, "recv_q_chat", 2, params);
 }
 
 static void r_chats_by_participant(gql_rinfo *ri)
@@ -371,7 +329,7 @@ static void r_chats_by_participant(gql_rinfo *ri)
     qop *op = new_op(ri, Q_LIST);
     if (!op) return;
     const char *params[] = {user};
-    run(op, "rc_q_by_participant", 1, params);
+    run(op, "recv_q_by_participant", 1, params);
 }
 
 static void r_messages(gql_rinfo *ri)
@@ -380,12 +338,13 @@ static void r_messages(gql_rinfo *ri)
     if (!uid) return;
     const char *id = uuid_arg(ri, "chatId");
     if (!id) return;
-    int64_t limit = RC_MESSAGES_DEFAULT_LIMIT, before = 0, after = 0;
+    int64_t limit = RECV_MESSAGES_DEFAULT_LIMIT, before = 0, after = 0;
     bool has_limit = int_arg(ri, "limit", &limit);
     bool has_before = int_arg(ri, "beforeSeq", &before);
     bool has_after = int_arg(ri, "afterSeq", &after);
-    if (has_limit && (limit < 1 || limit > RC_MESSAGES_MAX_LIMIT)) {
-        gql_ri_error(ri, CHAT_E_BAD_INPUT, "limit must be between 1 and %d", RC_MESSAGES_MAX_LIMIT);
+    if (has_limit && (limit < 1 || limit > RECV_MESSAGES_MAX_LIMIT)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "limit must be between 1 and %d",
+                     RECV_MESSAGES_MAX_LIMIT);
         return;
     }
     if ((has_before && before < 0) || (has_after && after < 0)) {
@@ -400,7 +359,7 @@ static void r_messages(gql_rinfo *ri)
     snprintf(b, sizeof b, "%" PRId64, before);
     snprintf(a, sizeof a, "%" PRId64, after);
     const char *params[] = {id, NULLIF_EMPTY(uid), l, has_before ? b : NULL, has_after ? a : NULL};
-    run(op, "rc_q_messages", 5, params);
+    run(op, "recv_q_messages", 5, params);
 }
 
 static void r_message(gql_rinfo *ri)
@@ -414,7 +373,7 @@ static void r_message(gql_rinfo *ri)
     op->what = "Message";
     op->id = id;
     const char *params[] = {id, NULLIF_EMPTY(uid)};
-    run(op, "rc_q_message", 2, params);
+    run(op, "recv_q_message", 2, params);
 }
 
 static void r_read_status(gql_rinfo *ri)
@@ -429,7 +388,7 @@ static void r_read_status(gql_rinfo *ri)
     op->id = id;
     /* columns: json, member */
     const char *params[] = {id, NULLIF_EMPTY(uid)};
-    run(op, "rc_q_read_status", 2, params);
+    run(op, "recv_q_read_status", 2, params);
 }
 
 static void r_unread_counts(gql_rinfo *ri)
@@ -440,7 +399,7 @@ static void r_unread_counts(gql_rinfo *ri)
     qop *op = new_op(ri, Q_LIST);
     if (!op) return;
     const char *params[] = {user};
-    run(op, "rc_q_unread_counts", 1, params);
+    run(op, "recv_q_unread_counts", 1, params);
 }
 
 static void r_unread_count(gql_rinfo *ri)
@@ -453,7 +412,7 @@ static void r_unread_count(gql_rinfo *ri)
     qop *op = new_op(ri, Q_INT);
     if (!op) return;
     const char *params[] = {chat, user};
-    run(op, "rc_q_unread_count", 2, params);
+    run(op, "recv_q_unread_count", 2, params);
 }
 
 /* onlineUsers: the chat's participants whose presence hash holds a field
@@ -480,20 +439,20 @@ static void on_presence(void *ud, int status, const redisReply *reply)
     int k = 0;
     for (int i = 0; i < op->nusers; i++)
         if (op->online[i]) k++;
-    gql_value *l = gql_list_new(gql_ri_arena(op->ri), (uint32_t)k);
+    gql_value *l = gql_list_new(gql_ri_arena(op->base.ri), (uint32_t)k);
     if (!l) {
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
     k = 0;
     for (int i = 0; i < op->nusers; i++)
         if (op->online[i]) l->u.items[k++] = op->users[i];
-    gql_ri_return(op->ri, *l);
+    gql_ri_return(op->base.ri, *l);
 }
 
 static void start_online(qop *op, const pg_result *r)
 {
-    gql_rinfo *ri = op->ri;
+    gql_rinfo *ri = op->base.ri;
     int n = pg_result_rows(r);
     cd_arena *a = gql_ri_arena(ri);
     if (n > 0 && !is_true(pg_result_get(r, 0, 2))) {
@@ -509,7 +468,7 @@ static void start_online(qop *op, const pg_result *r)
     op->nusers = n;
     for (int i = 0; i < n; i++)
         if (!parse_json(ri, pg_result_get(r, i, 1), &op->users[i])) return;
-    if (n == 0 || !op->srv->rd) {
+    if (n == 0 || !op->base.srv->rd) {
         op->pending = 1;
         op->nusers = n;
         /* no broker: nobody can be known online */
@@ -527,7 +486,7 @@ static void start_online(qop *op, const pg_result *r)
         char key[PROTO_MAX_USER_ID + 16];
         snprintf(key, sizeof key, "presence:%s", pg_result_get(r, i, 0));
         const char *argv[] = {"HGETALL", key};
-        if (rd_command(op->srv->rd, 2, argv, NULL, on_presence, op) != 0) {
+        if (rd_command(op->base.srv->rd, 2, argv, NULL, on_presence, op) != 0) {
             /* count it as answered (offline) */
             on_presence(op, CD_EUNAVAIL, NULL);
         }
@@ -543,13 +502,13 @@ static void r_online_users(gql_rinfo *ri)
     qop *op = new_op(ri, Q_USERS);
     if (!op) return;
     const char *params[] = {id, NULLIF_EMPTY(uid)};
-    run(op, "rc_q_chat_users", 2, params);
+    run(op, "recv_q_chat_users", 2, params);
 }
 
 /* chatEventsSince: the log after afterSeq as ChatEvent objects. */
 static void on_events_rows(qop *op, const pg_result *r)
 {
-    gql_rinfo *ri = op->ri;
+    gql_rinfo *ri = op->base.ri;
     if (pg_result_rows(r) == 0 || !pg_result_get(r, 0, 2)) {
         gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat with ID %s not found", op->id);
         return;
@@ -560,8 +519,9 @@ static void on_events_rows(qop *op, const pg_result *r)
     }
     const char *oldest = pg_result_get(r, 0, 1);
     int64_t last = strtoll(pg_result_get(r, 0, 2), NULL, 10), from;
-    if (rc_replay_start(op->after, 0, oldest ? strtoll(oldest, NULL, 10) : -1, last, &from) != 0) {
-        gql_ri_error(ri, RC_E_RESYNC,
+    if (recv_replay_start(op->after, 0, oldest ? strtoll(oldest, NULL, 10) : -1, last, &from) !=
+        0) {
+        gql_ri_error(ri, CHAT_E_RESYNC,
                      "afterSeq is older than the retained event log; refetch the history");
         return;
     }
@@ -605,10 +565,11 @@ static void r_events_since(gql_rinfo *ri)
     if (!uid) return;
     const char *id = uuid_arg(ri, "chatId");
     if (!id) return;
-    int64_t after = 0, limit = RC_EVENTS_DEFAULT_LIMIT;
+    int64_t after = 0, limit = RECV_EVENTS_DEFAULT_LIMIT;
     int_arg(ri, "afterSeq", &after);
-    if (int_arg(ri, "limit", &limit) && (limit < 1 || limit > RC_MESSAGES_MAX_LIMIT)) {
-        gql_ri_error(ri, CHAT_E_BAD_INPUT, "limit must be between 1 and %d", RC_MESSAGES_MAX_LIMIT);
+    if (int_arg(ri, "limit", &limit) && (limit < 1 || limit > RECV_MESSAGES_MAX_LIMIT)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "limit must be between 1 and %d",
+                     RECV_MESSAGES_MAX_LIMIT);
         return;
     }
     if (after < 0) {
@@ -623,7 +584,7 @@ static void r_events_since(gql_rinfo *ri)
     snprintf(a, sizeof a, "%" PRId64, after);
     snprintf(l, sizeof l, "%" PRId64, limit);
     const char *params[] = {id, NULLIF_EMPTY(uid), a, l};
-    run(op, "rc_q_events", 4, params);
+    run(op, "recv_q_events", 4, params);
 }
 
 /* ---- batch loader (nested fields) ---- */
@@ -659,7 +620,7 @@ static void ld_fail_all(ld_batch *b, int status, const char *msg)
     /* completing a field may free its arena, which holds the item */
     for (ld_item *it = b->items, *nx; it; it = nx) {
         nx = it->next;
-        fail_pg(it->ri, status, msg, b->stmt);
+        chat_fail_pg(it->ri, status, msg, b->stmt);
     }
 }
 
@@ -745,7 +706,7 @@ static void ld_flush(uv_timer_t *t)
             for (uint32_t j = 0; j < it->nkeys; j++) {
                 /* distinct keys: UUIDs have one length, so a substring
                  * match in the list built so far is an exact match */
-                if (nk >= RC_BATCH_KEYS_MAX || cd_buf_failed(&keys)) break;
+                if (nk >= RECV_BATCH_KEYS_MAX || cd_buf_failed(&keys)) break;
                 if (has_key(&keys, it->keys[j])) continue;
                 if (nk++) cd_buf_putc(&keys, ',');
                 cd_buf_puts(&keys, it->keys[j]);
@@ -753,15 +714,15 @@ static void ld_flush(uv_timer_t *t)
         cd_buf_putc(&keys, '}');
         cd_buf_putc(&keys, 0);
         cd_debug("receiver", "loader %s: %u fields, %u keys", b->stmt, b->nitems, nk);
-        pg_pool *p = rc_pool(ld.srv);
-        int rc_ = CD_EUNAVAIL;
+        pg_pool *p = chat_pool(ld.srv);
+        int qs = CD_EUNAVAIL;
         if (p && !cd_buf_failed(&keys)) {
             const char *params[] = {keys.data, b->extra[0] ? b->extra : NULL};
-            rc_ = pg_pool_query(p, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
+            qs = pg_pool_query(p, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
         }
         cd_buf_free(&keys);
-        if (rc_ != 0) {
-            ld_fail_all(b, rc_, "loader");
+        if (qs != 0) {
+            ld_fail_all(b, qs, "loader");
             cd_free(b);
         }
     }
@@ -783,7 +744,7 @@ static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const ch
                     uint32_t nkeys, ld_mode mode)
 {
     proto_server *srv = gql_ri_userdata(ri);
-    if (!rc_pool(srv)) {
+    if (!chat_pool(srv)) {
         gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable");
         return;
     }
@@ -850,7 +811,7 @@ static void r_message_sender(gql_rinfo *ri)
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load(ri, "rc_b_users", NULL, keys, 1, LD_ONE);
+    ld_load(ri, "recv_b_users", NULL, keys, 1, LD_ONE);
 }
 
 static void r_chat_participants(gql_rinfo *ri)
@@ -871,7 +832,7 @@ static void r_chat_participants(gql_rinfo *ri)
         const gql_value *v = &ids->u.items[i];
         if (v->kind == GQL_V_STRING && chat_uuid_valid(v->u.s, v->len)) keys[n++] = v->u.s;
     }
-    ld_load(ri, "rc_b_users", NULL, keys, n, LD_EACH);
+    ld_load(ri, "recv_b_users", NULL, keys, n, LD_EACH);
 }
 
 static void r_chat_messages(gql_rinfo *ri)
@@ -882,7 +843,7 @@ static void r_chat_messages(gql_rinfo *ri)
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load(ri, "rc_b_chat_msgs", NULL, keys, 1, LD_MANY);
+    ld_load(ri, "recv_b_chat_msgs", NULL, keys, 1, LD_MANY);
 }
 
 static void r_chat_last_message(gql_rinfo *ri)
@@ -893,7 +854,7 @@ static void r_chat_last_message(gql_rinfo *ri)
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load(ri, "rc_b_last_msg", NULL, keys, 1, LD_ONE);
+    ld_load(ri, "recv_b_last_msg", NULL, keys, 1, LD_ONE);
 }
 
 static void r_chat_unread(gql_rinfo *ri)
@@ -905,13 +866,12 @@ static void r_chat_unread(gql_rinfo *ri)
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load(ri, "rc_b_unread", uid, keys, 1, LD_INT);
+    ld_load(ri, "recv_b_unread", uid, keys, 1, LD_INT);
 }
 
 /* ---- binding ---- */
 
-int rc_queries_bind(proto_server *srv);
-int rc_queries_bind(proto_server *srv)
+int recv_queries_bind(proto_server *srv)
 {
     static const struct {
         const char *coord;
@@ -940,5 +900,5 @@ int rc_queries_bind(proto_server *srv)
             return r;
         }
     }
-    return 0;
+    return chat_stmts_add(query_stmts, CD_ARRAY_LEN(query_stmts));
 }

@@ -6,13 +6,11 @@
  * answered WRONG_SERVICE by the engine before a resolver runs, and a
  * subscription source only touches Redis once a client subscribes.
  */
-#include "chat/feed.h"
-
-int rc_queries_bind(proto_server *srv); /* queries.c */
+#include "chat/chat_internal.h"
 
 int chat_bind_receiver_role(proto_server *srv)
 {
-    int r = rc_queries_bind(srv);
+    int r = recv_queries_bind(srv);
     if (r != 0) return r;
-    return rc_feed_bind(srv);
+    return recv_feed_bind(srv);
 }

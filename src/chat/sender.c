@@ -1,11 +1,11 @@
 /*
- * sender.c — the sender role's resolvers (see sender.h, authz.h).
+ * sender.c — the sender role's resolvers (see chat_internal.h).
  *
  * Each resolver validates its arguments and the caller, then runs one
  * prepared statement (a plpgsql function of 0003_chats.sql) and completes
  * from its callback. Per-call state (struct sop) lives in the resolver's
  * arena, valid until the field completes; the publish contexts of the
- * outbox are separate heap allocations (sweeper.c).
+ * outbox are separate heap allocations (outbox.c).
  *
  * Caller rules (token mode): senderId / userId arguments naming the acting
  * user must equal the token's user (FORBIDDEN); the other mutations act as
@@ -15,30 +15,19 @@
  * happen in SQL under the chat's lock, so they cannot race a concurrent
  * removal.
  */
-#include "chat/sender.h"
-
-#include "core/text.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-#include "chat/authz.h"
-#include "chat/events.h"
-#include "chat/users.h"
+#include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/text.h"
 
 #define SENDER_FN_COLS "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
 
-typedef struct sender_stmt {
-    const char *name;
-    const char *sql;
-    int nparams;
-} sender_stmt;
-
-static const sender_stmt sender_stmts[] = {
+static const chat_stmt sender_stmts[] = {
     {"sender_create_chat", SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[])", 5},
     {"sender_add_participants",
      SENDER_FN_COLS "chatd_add_participants($1::uuid, $2::uuid, $3::uuid[])", 3},
@@ -52,33 +41,11 @@ static const sender_stmt sender_stmts[] = {
     {"sender_mark_read", SENDER_FN_COLS "chatd_mark_read($1::uuid, $2::uuid, $3::uuid, $4::bigint)",
      4},
     {"sender_typing_check", "SELECT chatd_typing_check($1::uuid, $2::uuid)", 2},
-    /* outbox / sweeper (sweeper.c) */
-    {"sender_mark_published",
-     "UPDATE chat_events e SET published_at = now()"
-     " FROM unnest($1::uuid[], $2::bigint[]) AS u(chat_id, seq)"
-     " WHERE e.chat_id = u.chat_id AND e.seq = u.seq AND e.published_at IS NULL",
-     2},
-    {"sender_sweep_claim",
-     "WITH c AS (SELECT chat_id, seq FROM chat_events"
-     " WHERE published_at IS NULL AND sweep_after <= now()"
-     " ORDER BY sweep_after LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-     " , u AS (UPDATE chat_events e SET sweep_after = now() + make_interval(secs => $2::int)"
-     " FROM c WHERE e.chat_id = c.chat_id AND e.seq = c.seq RETURNING e.*)"
-     " SELECT 'chat:' || chat_id::text, chatd_envelope(chat_id, seq, kind, created_at, payload),"
-     " chat_id::text, seq::text FROM u ORDER BY chat_id, seq", /* per-chat order */
-     2},
-    {"sender_prune",
-     "DELETE FROM chat_events WHERE (chat_id, seq) IN (SELECT x.chat_id, x.seq"
-     " FROM chat_events x JOIN chats c ON c.id = x.chat_id"
-     " WHERE x.created_at < now() - make_interval(secs => $1::bigint)"
-     " AND x.published_at IS NOT NULL AND x.seq < c.last_seq LIMIT $2::int)",
-     2},
 };
 
-static pg_pool *sender_prepared_for;
 static bool sender_crash_after_commit;
 
-/* ---- pure helpers (sender.h) ---- */
+/* ---- pure helpers ---- */
 
 static bool all_space(const char *s, size_t len)
 {
@@ -159,49 +126,6 @@ int chat_sender_uuid_array(cd_buf *b, const gql_value *ids, const char *first, c
     return cd_buf_failed(b) ? CD_ENOMEM : 0;
 }
 
-const char *chat_sender_code_for_sqlstate(const char *st)
-{
-    if (!st) return NULL;
-    if (strcmp(st, "CD400") == 0) return CHAT_E_BAD_INPUT;
-    if (strcmp(st, "CD403") == 0) return CHAT_E_FORBIDDEN;
-    if (strcmp(st, "CD404") == 0) return CHAT_E_NOT_FOUND;
-    if (strcmp(st, "CD410") == 0) return CHAT_E_CHAT_REMOVED;
-    /* data exceptions: input the checks above let through but Postgres
-     * refuses (e.g. "\u0000" inside metadata, which jsonb cannot hold) */
-    if (strncmp(st, "22", 2) == 0) return CHAT_E_BAD_INPUT;
-    return NULL;
-}
-
-int64_t chat_sender_parse_retention(const char *s)
-{
-    if (!s || !*s) return SENDER_RETENTION_DEFAULT_S;
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || v <= 0) return -1;
-    int64_t mul = 1;
-    if (*end) {
-        switch (*end) {
-        case 's':
-            mul = 1;
-            break;
-        case 'm':
-            mul = 60;
-            break;
-        case 'h':
-            mul = 3600;
-            break;
-        case 'd':
-            mul = 86400;
-            break;
-        default:
-            return -1;
-        }
-        if (end[1]) return -1;
-    }
-    if (v > INT64_MAX / mul / 1000) return -1;
-    return (int64_t)v * mul;
-}
-
 /* ---- resolver plumbing ---- */
 
 typedef enum sop_result {
@@ -211,8 +135,7 @@ typedef enum sop_result {
 } sop_result;
 
 typedef struct sop {
-    gql_rinfo *ri;
-    proto_server *srv;
+    chat_op base;
     const char *stmt;
     int nparams;
     const char *params[6];
@@ -226,84 +149,17 @@ typedef struct sop {
 
 static sop *sop_new(gql_rinfo *ri)
 {
-    sop *op = cd_arena_calloc(gql_ri_arena(ri), 1, sizeof *op);
-    if (!op) {
-        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
-        return NULL;
-    }
-    op->ri = ri;
-    op->srv = gql_ri_userdata(ri);
+    sop *op = CHAT_OP_NEW(ri, sop);
+    if (op) op->base.fail_fast = true; /* writes: refuse at once once the database is gone */
     return op;
-}
-
-pg_pool *chat_sender_pool(proto_server *srv)
-{
-    if (!srv || !srv->pg) return NULL;
-    if (sender_prepared_for != srv->pg) {
-        for (unsigned i = 0; i < CD_ARRAY_LEN(sender_stmts); i++) {
-            int rc = pg_pool_prepare(srv->pg, sender_stmts[i].name, sender_stmts[i].sql,
-                                     sender_stmts[i].nparams);
-            if (rc != 0) {
-                cd_error("sender", "prepare %s: %s", sender_stmts[i].name, cd_strerror(rc));
-                return NULL;
-            }
-        }
-        sender_prepared_for = srv->pg;
-    }
-    return srv->pg;
-}
-
-static void fail_unavailable(gql_rinfo *ri)
-{
-    gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
-}
-
-static void fail_pg(gql_rinfo *ri, const pg_result *r, const char *what)
-{
-    const char *code = chat_sender_code_for_sqlstate(r->sqlstate);
-    if (code) {
-        const char *msg = r->res ? PQresultErrorField(r->res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        gql_ri_error(ri, code, "%s", msg ? msg : r->message);
-        return;
-    }
-    if (r->status == CD_EUNAVAIL || r->status == CD_ECLOSED || r->status == CD_ELIMIT) {
-        fail_unavailable(ri);
-        return;
-    }
-    cd_error("sender", "%s: %s (%s)", what, r->message ? r->message : "", cd_strerror(r->status));
-    gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
 }
 
 static void on_done(const pg_result *r, void *ud);
 
-/* Runs op's statement; on a refused call completes ri. A pool that has lost
- * its connections (down after having been up, or never reachable after
- * retries) refuses at once instead of queueing for PG_QUEUE_TIMEOUT_MS. */
+/* Runs op's statement; on a refused call completes ri (chat_op_run). */
 static void run(sop *op)
 {
-    pg_pool *p = chat_sender_pool(op->srv);
-    if (!p) {
-        if (op->srv && op->srv->pg)
-            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
-        else
-            fail_unavailable(op->ri);
-        return;
-    }
-    if (!pg_pool_ready(p)) {
-        pg_pool_stats st;
-        pg_pool_stats_get(p, &st);
-        if (st.reconnects > 0) {
-            fail_unavailable(op->ri);
-            return;
-        }
-    }
-    int rc = pg_pool_query(p, op->stmt, op->nparams, op->params, on_done, op);
-    if (rc != 0) {
-        if (rc == CD_ENOMEM)
-            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
-        else
-            fail_unavailable(op->ri);
-    }
+    chat_op_run(&op->base, op->stmt, op->nparams, op->params, on_done);
 }
 
 static void publish_rows(sop *op, const pg_result *r, const char **result)
@@ -320,9 +176,9 @@ static void publish_rows(sop *op, const pg_result *r, const char **result)
         const char *chat = pg_result_get(r, i, 2);
         const char *seq = pg_result_get(r, i, 3);
         if (chat && seq)
-            chat_outbox_publish_event(op->srv, ch, payload, strlen(payload), chat, seq);
+            chat_outbox_publish_event(op->base.srv, ch, payload, strlen(payload), chat, seq);
         else
-            chat_outbox_publish(op->srv, ch, payload, strlen(payload));
+            chat_outbox_publish(op->base.srv, ch, payload, strlen(payload));
     }
 }
 
@@ -334,7 +190,7 @@ static void publish_typing(sop *op)
     cd_buf b;
     cd_buf_init(&b);
     chat_ev_typing_json(&b, op->chat_id, op->user_id, op->is_typing, at);
-    if (!cd_buf_failed(&b)) chat_outbox_publish(op->srv, ch, b.data, b.len);
+    if (!cd_buf_failed(&b)) chat_outbox_publish(op->base.srv, ch, b.data, b.len);
     cd_buf_free(&b);
 }
 
@@ -349,12 +205,12 @@ static void on_done(const pg_result *r, void *ud)
             run(op);
             return;
         }
-        fail_pg(op->ri, r, op->stmt);
+        chat_fail_sql(op->base.ri, r, op->stmt);
         return;
     }
     if (op->result == SOP_TYPING) {
         publish_typing(op);
-        gql_ri_return(op->ri, gql_bool(true));
+        gql_ri_return(op->base.ri, gql_bool(true));
         return;
     }
     if (op->create_message && sender_crash_after_commit) {
@@ -365,52 +221,35 @@ static void on_done(const pg_result *r, void *ud)
     publish_rows(op, r, &result);
     if (!result) {
         cd_error("sender", "%s returned no result row", op->stmt);
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Internal server error");
         return;
     }
     gql_value v;
     char err[128];
-    int rc = gql_json_parse(gql_ri_arena(op->ri), result, strlen(result), &v, err, sizeof err);
+    int rc = gql_json_parse(gql_ri_arena(op->base.ri), result, strlen(result), &v, err, sizeof err);
     if (rc != 0) {
         cd_error("sender", "%s: result JSON: %s", op->stmt, err);
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Internal server error");
         return;
     }
     if (op->result == SOP_COUNT) {
         const gql_value *n = gql_obj_get(&v, "unreadCount");
-        gql_ri_return(op->ri, n && n->kind == GQL_V_INT ? *n : gql_int(0));
+        gql_ri_return(op->base.ri, n && n->kind == GQL_V_INT ? *n : gql_int(0));
         return;
     }
-    gql_ri_return(op->ri, v);
+    gql_ri_return(op->base.ri, v);
 }
 
 /* ---- argument helpers ---- */
-
-static const char *str_in(const gql_value *obj, const char *name, size_t *len)
-{
-    const gql_value *v = obj ? gql_obj_get(obj, name) : NULL;
-    if (!v || v->kind != GQL_V_STRING) return NULL;
-    if (len) *len = v->len;
-    return v->u.s;
-}
-
-static const char *str_arg(gql_rinfo *ri, const char *name, size_t *len)
-{
-    return str_in(gql_ri_args(ri), name, len);
-}
-
-static int echo_len(size_t len)
-{
-    return (int)(len > SENDER_MSG_ECHO_MAX ? SENDER_MSG_ECHO_MAX : len);
-}
 
 /* A chat/message id argument: a UUID, else NOT_FOUND naming it. */
 static const char *id_arg(gql_rinfo *ri, const char *name, const char *what)
 {
     size_t len = 0;
-    const char *id = str_arg(ri, name, &len);
+    const char *id = chat_str_arg(ri, name, &len);
     if (!id || !chat_uuid_valid(id, len)) {
-        gql_ri_error(ri, CHAT_E_NOT_FOUND, "%s %.*s not found", what, echo_len(len), id ? id : "");
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "%s %.*s not found", what,
+                     chat_echo_len(id ? id : "", len), id ? id : "");
         return NULL;
     }
     return id;
@@ -420,9 +259,10 @@ static const char *id_arg(gql_rinfo *ri, const char *name, const char *what)
 static const char *user_arg(gql_rinfo *ri, const char *name)
 {
     size_t len = 0;
-    const char *id = str_arg(ri, name, &len);
+    const char *id = chat_str_arg(ri, name, &len);
     if (!id || !chat_uuid_valid(id, len)) {
-        gql_ri_error(ri, CHAT_E_NOT_FOUND, "User %.*s not found", echo_len(len), id ? id : "");
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "User %.*s not found", chat_echo_len(id ? id : "", len),
+                     id ? id : "");
         return NULL;
     }
     return id;
@@ -433,7 +273,7 @@ static const char *acting_arg(gql_rinfo *ri, const gql_value *obj, const char *n
                               const char *what)
 {
     size_t len = 0;
-    const char *id = str_in(obj, name, &len);
+    const char *id = chat_str_in(obj, name, &len);
     const char *u = chat_authz_acting_as(ri, id, what);
     if (!u) return NULL;
     if (!chat_uuid_valid(u, strlen(u))) {
@@ -476,7 +316,8 @@ static const char *uuid_list(gql_rinfo *ri, const gql_value *ids, const char *fi
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s has too many entries (at most %u)", field,
                      SENDER_MAX_IDS);
     else if (rc == CD_EBAD)
-        gql_ri_error(ri, CHAT_E_NOT_FOUND, "User %.*s not found", echo_len(strlen(bad)), bad);
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "User %.*s not found", chat_echo_len(bad, strlen(bad)),
+                     bad);
     else if (rc != 0 || !(out = cd_arena_strdup(gql_ri_arena(ri), b.data)))
         gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
     cd_buf_free(&b);
@@ -494,9 +335,9 @@ static void r_create_chat(gql_rinfo *ri)
     if (!op) return;
     const gql_value *in = gql_ri_arg(ri, "createChatInput");
     size_t nlen = 0, dlen = 0, tlen = 0;
-    const char *name = str_in(in, "name", &nlen);
-    const char *desc = str_in(in, "description", &dlen);
-    const char *type = str_in(in, "chatType", &tlen);
+    const char *name = chat_str_in(in, "name", &nlen);
+    const char *desc = chat_str_in(in, "description", &dlen);
+    const char *type = chat_str_in(in, "chatType", &tlen);
     const char *bad = chat_sender_check_chat_name(name, nlen);
     if (!bad) bad = chat_sender_check_chat_desc(desc, dlen);
     if (bad) {
@@ -599,15 +440,15 @@ static void r_create_message(gql_rinfo *ri)
     const char *sender = acting_arg(ri, in, "senderId", "send messages as another user");
     if (!sender) return;
     size_t clen = 0, tlen = 0, cidlen = 0, chlen = 0;
-    const char *chat = str_in(in, "chatId", &chlen);
+    const char *chat = chat_str_in(in, "chatId", &chlen);
     if (!chat || !chat_uuid_valid(chat, chlen)) {
-        gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat %.*s not found", echo_len(chlen),
-                     chat ? chat : "");
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat %.*s not found",
+                     chat_echo_len(chat ? chat : "", chlen), chat ? chat : "");
         return;
     }
-    const char *content = str_in(in, "content", &clen);
-    const char *type = str_in(in, "type", &tlen);
-    const char *client_id = str_in(in, "clientId", &cidlen);
+    const char *content = chat_str_in(in, "content", &clen);
+    const char *type = chat_str_in(in, "type", &tlen);
+    const char *client_id = chat_str_in(in, "clientId", &cidlen);
     if (!type) {
         type = "text";
         tlen = 4;
@@ -659,7 +500,7 @@ static void r_update_message(gql_rinfo *ri)
     const char *id = id_arg(ri, "id", "Message");
     if (!id) return;
     size_t clen = 0;
-    const char *content = str_arg(ri, "content", &clen);
+    const char *content = chat_str_arg(ri, "content", &clen);
     const char *bad = chat_sender_check_content(content, clen);
     if (bad) {
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", bad);
@@ -802,7 +643,7 @@ int chat_bind_sender_role(proto_server *srv)
             cd_warn("sender", "CHATD_TEST_CRASH_AFTER_COMMIT ignored: test fixtures are off");
         }
     }
-    bool sends = !cfg || cfg->role == CD_ROLE_SENDER || cfg->role == CD_ROLE_ALL;
-    if (sends && cfg && cfg->database_url) return chat_sweeper_start(srv);
-    return 0;
+    int rc = chat_stmts_add(sender_stmts, CD_ARRAY_LEN(sender_stmts));
+    if (rc != 0) return rc;
+    return chat_outbox_start(srv);
 }

@@ -1,6 +1,6 @@
 /*
  * throttle.c — login throttling sessions on the broker client (see
- * throttle.h).
+ * chat_internal.h).
  *
  * Lifetime of a chat_rl (cd_malloc'd, owned by itself):
  *   open → rd_command(EVAL reading both counters and TTLs)
@@ -12,13 +12,12 @@
  * A reply that arrives while chat_rl_open is still on the stack is held and
  * reported from the timer, so the check callback never runs inside open.
  */
-#include "chat/throttle.h"
-
 #include <ctype.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "chat/chat_internal.h"
 #include "core/arena.h"
 #include "core/core.h"
 #include "core/log.h"

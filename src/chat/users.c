@@ -1,5 +1,5 @@
 /*
- * users.c — the user role's resolvers (see users.h, chat.h, authz.h).
+ * users.c — the user role's resolvers (see chat.h, chat_internal.h).
  *
  * Every resolver validates its arguments, then runs one or more prepared
  * statements on the async pool (pg.h) and completes from the callback.
@@ -7,7 +7,7 @@
  * login delay is a loop timer. Per-call state (struct uop) lives in the
  * resolver's arena (gql_ri_arena), which stays valid until the field is
  * completed; nothing touches it after gql_ri_return / gql_ri_error. The
- * login throttle session (throttle.h) and the delay timer are separate
+ * login throttle session (throttle.c) and the delay timer are separate
  * allocations that free themselves.
  *
  * Data rules: SQL is in the prepared statements below, never built from
@@ -16,10 +16,6 @@
  * only by login and changePassword and never returned. Emails are visible
  * only to their owner in token mode (User.email resolver).
  */
-#include "chat/users.h"
-
-#include "core/text.h"
-
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +23,9 @@
 
 #include "auth/auth.h"
 #include "auth/password.h"
-#include "chat/authz.h"
-#include "chat/chat.h"
-#include "chat/throttle.h"
+#include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/text.h"
 
 #define TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define USER_COLS                                                                                  \
@@ -39,17 +34,10 @@
     "u.id::text, u.username, u.email, u.display_name, u.is_active, " TS("u.created_at") ", " TS(   \
         "u.updated_at")
 #define USER_NCOLS 7
-#define USER_MSG_ECHO_MAX 64 /* bytes of user input echoed in error messages */
 
 /* ---- prepared statements (one per query) ---- */
 
-typedef struct user_stmt {
-    const char *name;
-    const char *sql;
-    int nparams;
-} user_stmt;
-
-static const user_stmt user_stmts[] = {
+static const chat_stmt user_stmts[] = {
     {"user_create",
      "INSERT INTO users (username, email, display_name, password_hash) VALUES ($1, $2, $3, $4) "
      "RETURNING " USER_COLS,
@@ -115,9 +103,7 @@ static const user_stmt user_stmts[] = {
      1},
 };
 
-static pg_pool *users_prepared_for;
-
-/* ---- pure helpers (users.h) ---- */
+/* ---- pure helpers (chat_internal.h) ---- */
 
 const char *chat_user_check_username(const char *s, size_t len)
 {
@@ -159,20 +145,6 @@ const char *chat_user_check_display_name(const char *s, size_t len)
     return NULL;
 }
 
-bool chat_uuid_valid(const char *s, size_t len)
-{
-    if (!s || len != 36) return false;
-    for (size_t i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 void chat_rt_new(char out[USER_RT_TEXT_LEN + 1])
 {
     unsigned char raw[USER_RT_BYTES];
@@ -194,8 +166,7 @@ void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1])
 
 typedef struct uop uop;
 struct uop {
-    gql_rinfo *ri;
-    proto_server *srv;
+    chat_op base;
     const char *id; /* target / caller user id */
     const char *username;
     size_t ulen;
@@ -215,80 +186,6 @@ struct uop {
     chat_rl *rl;
     void (*after_check)(uop *op); /* throttled step: runs unless locked */
 };
-
-static uop *uop_new(gql_rinfo *ri)
-{
-    uop *op = cd_arena_calloc(gql_ri_arena(ri), 1, sizeof *op);
-    if (!op) {
-        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
-        return NULL;
-    }
-    op->ri = ri;
-    op->srv = gql_ri_userdata(ri);
-    return op;
-}
-
-/* The pool with our statements registered, or NULL after completing ri. */
-static pg_pool *need_pool(gql_rinfo *ri, proto_server *srv)
-{
-    if (!srv || !srv->pg) {
-        gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable");
-        return NULL;
-    }
-    if (users_prepared_for != srv->pg) {
-        for (unsigned i = 0; i < CD_ARRAY_LEN(user_stmts); i++) {
-            int rc = pg_pool_prepare(srv->pg, user_stmts[i].name, user_stmts[i].sql,
-                                     user_stmts[i].nparams);
-            if (rc != 0) {
-                cd_error("users", "prepare %s: %s", user_stmts[i].name, cd_strerror(rc));
-                gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
-                return NULL;
-            }
-        }
-        users_prepared_for = srv->pg;
-    }
-    return srv->pg;
-}
-
-static void fail_pg(gql_rinfo *ri, int status, const char *message, const char *what)
-{
-    if (status == CD_EUNAVAIL || status == CD_ECLOSED || status == CD_ELIMIT) {
-        gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
-        return;
-    }
-    cd_error("users", "%s: %s (%s)", what, message ? message : "", cd_strerror(status));
-    gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
-}
-
-/* Runs a statement; on a refused call completes ri and returns false. */
-static bool run(uop *op, const char *stmt, int n, const char *const *params, pg_query_cb cb)
-{
-    pg_pool *p = need_pool(op->ri, op->srv);
-    if (!p) return false;
-    int rc = pg_pool_query(p, stmt, n, params, cb, op);
-    if (rc != 0) {
-        fail_pg(op->ri, rc, NULL, stmt);
-        return false;
-    }
-    return true;
-}
-
-/* Argument helpers: a present non-null String argument (or input field). */
-static bool str_field(const gql_value *obj, const char *name, const char **s, size_t *len)
-{
-    const gql_value *v = obj ? gql_obj_get(obj, name) : NULL;
-    if (!v || v->kind != GQL_V_STRING) return false;
-    *s = v->u.s;
-    if (len) *len = v->len;
-    return true;
-}
-
-static const char *str_arg(gql_rinfo *ri, const char *name, size_t *len)
-{
-    const char *s = NULL;
-    if (!str_field(gql_ri_args(ri), name, &s, len)) return NULL;
-    return s;
-}
 
 static gql_value str_val(cd_arena *a, const char *s)
 {
@@ -318,11 +215,11 @@ static bool user_from_row(cd_arena *a, const pg_result *r, int row, bool self, g
 static void return_user_row(uop *op, const pg_result *r, bool self)
 {
     gql_value u;
-    if (!user_from_row(gql_ri_arena(op->ri), r, 0, self, &u)) {
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+    if (!user_from_row(gql_ri_arena(op->base.ri), r, 0, self, &u)) {
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
-    gql_ri_return(op->ri, u);
+    gql_ri_return(op->base.ri, u);
 }
 
 /* "<Field> already exists" from a unique violation on users. */
@@ -334,22 +231,9 @@ static void fail_duplicate(gql_rinfo *ri, const pg_result *r)
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "Username already exists");
 }
 
-/* How many bytes of user input to echo in a message: at most
- * USER_MSG_ECHO_MAX, cut at a UTF-8 character boundary and before any NUL. */
-static int echo_len(const char *s, size_t len)
-{
-    size_t n = len > USER_MSG_ECHO_MAX ? USER_MSG_ECHO_MAX : len;
-    const char *nul = memchr(s, 0, n);
-    if (nul) n = (size_t)(nul - s);
-    if (n < len)
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-    return (int)n;
-}
-
 static void not_found_id(gql_rinfo *ri, const char *id, size_t len)
 {
-    gql_ri_error(ri, CHAT_E_NOT_FOUND, "User with ID %.*s not found", echo_len(id, len), id);
+    gql_ri_error(ri, CHAT_E_NOT_FOUND, "User with ID %.*s not found", chat_echo_len(id, len), id);
 }
 
 /* ---- User.email ---- */
@@ -375,17 +259,17 @@ static void on_user_one(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "user lookup");
+        chat_fail_pg(op->base.ri, r->status, r->message, "user lookup");
         return;
     }
     if (pg_result_rows(r) == 0) {
         if (op->username)
-            gql_ri_error(op->ri, CHAT_E_NOT_FOUND, "User with username %.*s not found",
-                         echo_len(op->username, op->ulen), op->username);
+            gql_ri_error(op->base.ri, CHAT_E_NOT_FOUND, "User with username %.*s not found",
+                         chat_echo_len(op->username, op->ulen), op->username);
         else if (op->id)
-            not_found_id(op->ri, op->id, strlen(op->id));
+            not_found_id(op->base.ri, op->id, strlen(op->id));
         else
-            gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+            gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
     return_user_row(op, r, op->self);
@@ -402,24 +286,24 @@ static void r_user(gql_rinfo *ri)
 {
     if (!may_read_users(ri)) return;
     size_t len = 0;
-    const char *id = str_arg(ri, "id", &len);
+    const char *id = chat_str_arg(ri, "id", &len);
     if (!id || !chat_uuid_valid(id, len)) {
         not_found_id(ri, id ? id : "", len);
         return;
     }
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     op->id = id;
     const char *params[] = {id};
-    run(op, "user_by_id", 1, params, on_user_one);
+    chat_op_run(&op->base, "user_by_id", 1, params, on_user_one);
 }
 
 static void r_user_by_username(gql_rinfo *ri)
 {
     if (!may_read_users(ri)) return;
     size_t len = 0;
-    const char *name = str_arg(ri, "username", &len);
-    uop *op = uop_new(ri);
+    const char *name = chat_str_arg(ri, "username", &len);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     op->username = name ? name : "";
     op->ulen = len;
@@ -428,7 +312,7 @@ static void r_user_by_username(gql_rinfo *ri)
         return;
     }
     const char *params[] = {name};
-    run(op, "user_by_name", 1, params, on_user_one);
+    chat_op_run(&op->base, "user_by_name", 1, params, on_user_one);
 }
 
 static void r_me(gql_rinfo *ri)
@@ -439,58 +323,41 @@ static void r_me(gql_rinfo *ri)
         gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     op->self = true;
     const char *params[] = {uid};
-    run(op, "user_by_id", 1, params, on_user_one);
+    chat_op_run(&op->base, "user_by_id", 1, params, on_user_one);
 }
 
 static void on_user_list(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "users");
+        chat_fail_pg(op->base.ri, r->status, r->message, "users");
         return;
     }
     int n = pg_result_rows(r);
-    cd_arena *a = gql_ri_arena(op->ri);
+    cd_arena *a = gql_ri_arena(op->base.ri);
     gql_value *list = gql_list_new(a, (uint32_t)n);
     if (!list) {
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
     for (int i = 0; i < n; i++) {
         if (!user_from_row(a, r, i, false, &list->u.items[i])) {
-            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+            gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
             return;
         }
     }
-    gql_ri_return(op->ri, *list);
-}
-
-static bool int_arg(gql_rinfo *ri, const char *name, int64_t def, int64_t lo, int64_t hi,
-                    int64_t *out)
-{
-    const gql_value *v = gql_ri_arg(ri, name);
-    if (!v || v->kind == GQL_V_NULL) {
-        *out = def;
-        return true;
-    }
-    if (v->kind != GQL_V_INT || v->u.i < lo || v->u.i > hi) {
-        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s must be between %lld and %lld", name, (long long)lo,
-                     (long long)hi);
-        return false;
-    }
-    *out = v->u.i;
-    return true;
+    gql_ri_return(op->base.ri, *list);
 }
 
 static void r_users(gql_rinfo *ri)
 {
     if (!may_read_users(ri)) return;
     size_t slen = 0;
-    const char *search = str_arg(ri, "search", &slen);
+    const char *search = chat_str_arg(ri, "search", &slen);
     if (search && slen > USER_SEARCH_MAX) {
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "search is too long (at most %u bytes)",
                      USER_SEARCH_MAX);
@@ -499,15 +366,15 @@ static void r_users(gql_rinfo *ri)
     if (search && slen == 0) search = NULL;
     int64_t limit, offset;
     int64_t def = chat_authz_trust(ri) ? USERS_MAX_LIMIT : USERS_DEFAULT_LIMIT;
-    if (!int_arg(ri, "limit", def, 1, USERS_MAX_LIMIT, &limit)) return;
-    if (!int_arg(ri, "offset", 0, 0, USERS_MAX_OFFSET, &offset)) return;
-    uop *op = uop_new(ri);
+    if (!chat_int_arg(ri, "limit", def, 1, USERS_MAX_LIMIT, &limit)) return;
+    if (!chat_int_arg(ri, "offset", 0, 0, USERS_MAX_OFFSET, &offset)) return;
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     char ls[24], os[24];
     snprintf(ls, sizeof ls, "%lld", (long long)limit);
     snprintf(os, sizeof os, "%lld", (long long)offset);
     const char *params[] = {search, ls, os};
-    run(op, "user_list", 3, params, on_user_list);
+    chat_op_run(&op->base, "user_list", 3, params, on_user_list);
 }
 
 /* ---- createUser ---- */
@@ -516,11 +383,11 @@ static void on_created(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status == CD_EEXIST) {
-        fail_duplicate(op->ri, r);
+        fail_duplicate(op->base.ri, r);
         return;
     }
     if (r->status != 0 || pg_result_rows(r) != 1) {
-        fail_pg(op->ri, r->status ? r->status : CD_EIO, r->message, "createUser");
+        chat_fail_pg(op->base.ri, r->status ? r->status : CD_EIO, r->message, "createUser");
         return;
     }
     return_user_row(op, r, true);
@@ -530,14 +397,14 @@ static void create_insert(uop *op)
 {
     const char *params[] = {op->username, op->email, op->display_name,
                             op->have_hash ? op->hash : NULL};
-    run(op, "user_create", 4, params, on_created);
+    chat_op_run(&op->base, "user_create", 4, params, on_created);
 }
 
 static void on_create_hashed(int status, const char *hash, void *ud)
 {
     uop *op = ud;
     if (status != 0) {
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not hash the password");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not hash the password");
         return;
     }
     snprintf(op->hash, sizeof op->hash, "%s", hash);
@@ -551,19 +418,19 @@ static bool check_profile(gql_rinfo *ri, uop *op, const gql_value *in, bool requ
 {
     size_t len = 0;
     const char *msg;
-    if (str_field(in, "username", &op->username, &op->ulen)) {
+    if ((op->username = chat_str_in(in, "username", &op->ulen))) {
         if ((msg = chat_user_check_username(op->username, op->ulen))) goto bad;
     } else if (required) {
         msg = "username must not be empty";
         goto bad;
     }
-    if (str_field(in, "email", &op->email, &len)) {
+    if ((op->email = chat_str_in(in, "email", &len))) {
         if ((msg = chat_user_check_email(op->email, len))) goto bad;
     } else if (required) {
         msg = "email must not be empty";
         goto bad;
     }
-    if (str_field(in, "displayName", &op->display_name, &len)) {
+    if ((op->display_name = chat_str_in(in, "displayName", &len))) {
         if ((msg = chat_user_check_display_name(op->display_name, len))) goto bad;
     }
     return true;
@@ -575,10 +442,10 @@ bad:
 static void r_create_user(gql_rinfo *ri)
 {
     const gql_value *in = gql_ri_arg(ri, "createUserInput");
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     if (!check_profile(ri, op, in, true)) return;
-    bool has_pw = str_field(in, "password", &op->password, &op->plen);
+    bool has_pw = (op->password = chat_str_in(in, "password", &op->plen)) != NULL;
     if (!has_pw && !chat_authz_trust(ri)) {
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "password is required");
         return;
@@ -589,9 +456,9 @@ static void r_create_user(gql_rinfo *ri)
                          AUTH_PW_MIN_LEN, AUTH_PW_MAX_LEN);
             return;
         }
-        if (!need_pool(ri, op->srv)) return;
-        int rc =
-            auth_password_hash_async(op->srv->loop, op->password, op->plen, on_create_hashed, op);
+        if (!chat_op_pool(&op->base)) return;
+        int rc = auth_password_hash_async(op->base.srv->loop, op->password, op->plen,
+                                          on_create_hashed, op);
         if (rc != 0) gql_ri_error(ri, CHAT_E_INTERNAL, "Could not hash the password");
         return;
     }
@@ -604,15 +471,15 @@ static void on_updated(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status == CD_EEXIST) {
-        fail_duplicate(op->ri, r);
+        fail_duplicate(op->base.ri, r);
         return;
     }
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "updateUser");
+        chat_fail_pg(op->base.ri, r->status, r->message, "updateUser");
         return;
     }
     if (pg_result_rows(r) == 0) {
-        not_found_id(op->ri, op->id, strlen(op->id));
+        not_found_id(op->base.ri, op->id, strlen(op->id));
         return;
     }
     return_user_row(op, r, true);
@@ -635,42 +502,41 @@ static bool target_id(gql_rinfo *ri, uop *op, const char *id, size_t len, const 
 static void r_update_user(gql_rinfo *ri)
 {
     const gql_value *in = gql_ri_arg(ri, "updateUserInput");
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
-    const char *id = NULL;
     size_t len = 0;
-    str_field(in, "id", &id, &len);
+    const char *id = chat_str_in(in, "id", &len);
     if (!target_id(ri, op, id, len, "update another user")) return;
     if (!check_profile(ri, op, in, false)) return;
     const char *params[] = {op->id, op->username, op->email, op->display_name};
-    run(op, "user_update", 4, params, on_updated);
+    chat_op_run(&op->base, "user_update", 4, params, on_updated);
 }
 
 static void on_removed(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "removeUser");
+        chat_fail_pg(op->base.ri, r->status, r->message, "removeUser");
         return;
     }
     if (pg_result_rows(r) == 0) {
-        not_found_id(op->ri, op->id, strlen(op->id));
+        not_found_id(op->base.ri, op->id, strlen(op->id));
         return;
     }
     cd_info("users", "user %s removed: refresh tokens revoked, closing their sockets", op->id);
-    chat_control_user_disabled(op->srv, op->id);
+    chat_control_user_disabled(op->base.srv, op->id);
     return_user_row(op, r, true);
 }
 
 static void r_remove_user(gql_rinfo *ri)
 {
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     size_t len = 0;
-    const char *id = str_arg(ri, "id", &len);
+    const char *id = chat_str_arg(ri, "id", &len);
     if (!target_id(ri, op, id, len, "remove another user")) return;
     const char *params[] = {op->id};
-    run(op, "user_remove", 1, params, on_removed);
+    chat_op_run(&op->base, "user_remove", 1, params, on_removed);
 }
 
 /* ---- tokens ---- */
@@ -687,7 +553,7 @@ static const char *jwt_secret(gql_rinfo *ri, proto_server *srv)
 /* Completes ri with {token, refreshToken, user}; op->user and op->rt set. */
 static void return_auth_payload(uop *op)
 {
-    const char *secret = jwt_secret(op->ri, op->srv);
+    const char *secret = jwt_secret(op->base.ri, op->base.srv);
     if (!secret) return;
     const gql_value *id = gql_obj_get(&op->user, "id");
     const gql_value *name = gql_obj_get(&op->user, "username");
@@ -695,28 +561,28 @@ static void return_auth_payload(uop *op)
     int rc = auth_issue(secret, id->u.s, name->u.s, USER_ACCESS_TTL_S, 0, &tok);
     if (rc != 0) {
         cd_error("users", "auth_issue: %s", cd_strerror(rc));
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not issue a token");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not issue a token");
         return;
     }
-    cd_arena *a = gql_ri_arena(op->ri);
+    cd_arena *a = gql_ri_arena(op->base.ri);
     gql_value *o = gql_obj_new(a, 3);
     if (!o) {
         cd_free(tok);
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
     gql_obj_set(o, 0, "token", gql_str_dup(a, tok, strlen(tok)));
     gql_obj_set(o, 1, "refreshToken", gql_str_dup(a, op->rt, strlen(op->rt)));
     gql_obj_set(o, 2, "user", op->user);
     cd_free(tok);
-    gql_ri_return(op->ri, *o);
+    gql_ri_return(op->base.ri, *o);
 }
 
 static void on_rt_inserted(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "refresh token insert");
+        chat_fail_pg(op->base.ri, r->status, r->message, "refresh token insert");
         return;
     }
     return_auth_payload(op);
@@ -744,10 +610,10 @@ static void on_login_verified(int status, void *ud)
         throttle_finish(op, status == CD_EAUTH ? CHAT_RL_FAILED : CHAT_RL_NONE);
         if (status == CD_EAUTH) {
             cd_info("users", "failed login for \"%.*s\" from %s", (int)op->ulen, op->username,
-                    proto_caller_of(op->ri) ? proto_caller_of(op->ri)->client_ip : "?");
-            gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Invalid username or password");
+                    proto_caller_of(op->base.ri) ? proto_caller_of(op->base.ri)->client_ip : "?");
+            gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Invalid username or password");
         } else {
-            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not verify the password");
+            gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not verify the password");
         }
         return;
     }
@@ -758,7 +624,7 @@ static void on_login_verified(int status, void *ud)
     char ttl[24];
     rt_ttl(ttl);
     const char *params[] = {id->u.s, op->rt_hash, ttl};
-    run(op, "user_rt_insert", 3, params, on_rt_inserted);
+    chat_op_run(&op->base, "user_rt_insert", 3, params, on_rt_inserted);
 }
 
 static void throttled(uop *op, void (*step)(uop *op));
@@ -766,7 +632,7 @@ static void throttled(uop *op, void (*step)(uop *op));
 /* unknown user or no password: the same work, then a mismatch */
 static void login_verify(uop *op)
 {
-    int rc = auth_password_verify_async(op->srv->loop, op->have_hash ? op->hash : NULL,
+    int rc = auth_password_verify_async(op->base.srv->loop, op->have_hash ? op->hash : NULL,
                                         op->password, op->plen, on_login_verified, op);
     if (rc != 0) on_login_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
 }
@@ -777,12 +643,12 @@ static void on_login_row(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "login");
+        chat_fail_pg(op->base.ri, r->status, r->message, "login");
         return;
     }
     if (pg_result_rows(r) == 1) {
-        if (!user_from_row(gql_ri_arena(op->ri), r, 0, true, &op->user)) {
-            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        if (!user_from_row(gql_ri_arena(op->base.ri), r, 0, true, &op->user)) {
+            gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
             return;
         }
         const char *h = pg_result_get(r, 0, USER_NCOLS);
@@ -798,7 +664,7 @@ static void on_login_row(const pg_result *r, void *ud)
 static void login_query(uop *op)
 {
     const char *params[] = {op->username};
-    run(op, "user_login", 1, params, on_login_row);
+    chat_op_run(&op->base, "user_login", 1, params, on_login_row);
 }
 
 static void on_delay_closed(uv_handle_t *h)
@@ -813,7 +679,7 @@ static void on_throttle_delay(uv_timer_t *t)
     op->after_check(op);
 }
 
-/* Counters read (throttle.h): refuse when locked, else run op->after_check
+/* Counters read (throttle.c): refuse when locked, else run op->after_check
  * now or after the slow-down delay. */
 static void on_throttle_checked(void *ud, int status, long uf, long af, long retry_after)
 {
@@ -823,11 +689,11 @@ static void on_throttle_checked(void *ud, int status, long uf, long af, long ret
         cd_warn("users",
                 "sign-in check for \"%.*s\" refused: %ld failures for the name, %ld from %s",
                 (int)op->ulen, op->username, uf, af,
-                proto_caller_of(op->ri) ? proto_caller_of(op->ri)->client_ip : "?");
-        cd_arena *a = gql_ri_arena(op->ri);
+                proto_caller_of(op->base.ri) ? proto_caller_of(op->base.ri)->client_ip : "?");
+        cd_arena *a = gql_ri_arena(op->base.ri);
         gql_value *ext = gql_obj_new(a, 1);
         if (ext) gql_obj_set(ext, 0, "retryAfter", gql_int(retry_after));
-        gql_ri_error_ext(op->ri, CHAT_E_RATE_LIMITED, ext,
+        gql_ri_error_ext(op->base.ri, CHAT_E_RATE_LIMITED, ext,
                          "Too many failed login attempts; try again in %ld seconds", retry_after);
         return;
     }
@@ -841,7 +707,7 @@ static void on_throttle_checked(void *ud, int status, long uf, long af, long ret
         op->after_check(op);
         return;
     }
-    uv_timer_init(op->srv->loop, t);
+    uv_timer_init(op->base.srv->loop, t);
     t->data = op;
     uv_timer_start(t, on_throttle_delay, delay, 0);
 }
@@ -849,19 +715,19 @@ static void on_throttle_checked(void *ud, int status, long uf, long af, long ret
 /* Runs step throttled on op->username (op->ulen) and the caller's address. */
 static void throttled(uop *op, void (*step)(uop *op))
 {
-    const proto_caller *c = proto_caller_of(op->ri);
+    const proto_caller *c = proto_caller_of(op->base.ri);
     op->after_check = step;
-    op->rl = chat_rl_open(op->srv->loop, &op->srv->rd, op->username, op->ulen,
+    op->rl = chat_rl_open(op->base.srv->loop, &op->base.srv->rd, op->username, op->ulen,
                           c ? c->client_ip : "", on_throttle_checked, op);
     if (!op->rl) step(op); /* not throttled (no Redis): logged by throttle.c */
 }
 
 static void r_login(gql_rinfo *ri)
 {
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
-    op->username = str_arg(ri, "username", &op->ulen);
-    op->password = str_arg(ri, "password", &op->plen);
+    op->username = chat_str_arg(ri, "username", &op->ulen);
+    op->password = chat_str_arg(ri, "password", &op->plen);
     if (!op->username || op->ulen == 0 || op->ulen > USER_USERNAME_MAX) {
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "username must be 1 to %u bytes long",
                      USER_USERNAME_MAX);
@@ -873,7 +739,7 @@ static void r_login(gql_rinfo *ri)
     }
     if (!op->password) op->password = "";
     if (op->plen > AUTH_PW_MAX_LEN) op->plen = AUTH_PW_MAX_LEN + 1; /* fails verification */
-    if (!jwt_secret(ri, op->srv) || !need_pool(ri, op->srv)) return;
+    if (!jwt_secret(ri, op->base.srv) || !chat_op_pool(&op->base)) return;
     login_query(op);
 }
 
@@ -885,25 +751,25 @@ static void on_rt_reuse(const pg_result *r, void *ud)
     long n = r->status == 0 ? pg_result_affected(r) : 0;
     if (n > 0)
         cd_warn("users", "refresh token reuse detected: revoked %ld token(s) of its family", n);
-    gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Invalid or expired refresh token");
+    gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Invalid or expired refresh token");
 }
 
 static void on_rt_rotated(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "refresh");
+        chat_fail_pg(op->base.ri, r->status, r->message, "refresh");
         return;
     }
     if (pg_result_rows(r) != 1) {
         /* unknown, expired, revoked or already rotated: a rotated one being
          * presented again means a copy exists → revoke its family */
         const char *params[] = {op->old_rt_hash};
-        run(op, "user_rt_reuse", 1, params, on_rt_reuse);
+        chat_op_run(&op->base, "user_rt_reuse", 1, params, on_rt_reuse);
         return;
     }
-    if (!user_from_row(gql_ri_arena(op->ri), r, 0, true, &op->user)) {
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+    if (!user_from_row(gql_ri_arena(op->base.ri), r, 0, true, &op->user)) {
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
     return_auth_payload(op);
@@ -911,41 +777,41 @@ static void on_rt_rotated(const pg_result *r, void *ud)
 
 static void r_refresh_token(gql_rinfo *ri)
 {
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     size_t len = 0;
-    const char *tok = str_arg(ri, "refreshToken", &len);
+    const char *tok = chat_str_arg(ri, "refreshToken", &len);
     if (!tok || len == 0 || len > USER_RT_MAX_LEN) {
         gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Invalid or expired refresh token");
         return;
     }
-    if (!jwt_secret(ri, op->srv)) return;
+    if (!jwt_secret(ri, op->base.srv)) return;
     chat_rt_hash(tok, len, op->old_rt_hash);
     chat_rt_new(op->rt);
     chat_rt_hash(op->rt, strlen(op->rt), op->rt_hash);
     char ttl[24];
     rt_ttl(ttl);
     const char *params[] = {op->old_rt_hash, op->rt_hash, ttl};
-    run(op, "user_rt_rotate", 3, params, on_rt_rotated);
+    chat_op_run(&op->base, "user_rt_rotate", 3, params, on_rt_rotated);
 }
 
 static void on_logged_out(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "logout");
+        chat_fail_pg(op->base.ri, r->status, r->message, "logout");
         return;
     }
     /* one token: whether it was live; all tokens: always true */
-    gql_ri_return(op->ri, gql_bool(op->id ? true : pg_result_affected(r) > 0));
+    gql_ri_return(op->base.ri, gql_bool(op->id ? true : pg_result_affected(r) > 0));
 }
 
 static void r_logout(gql_rinfo *ri)
 {
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     size_t len = 0;
-    const char *tok = str_arg(ri, "refreshToken", &len);
+    const char *tok = chat_str_arg(ri, "refreshToken", &len);
     if (tok) {
         if (len == 0 || len > USER_RT_MAX_LEN) {
             gql_ri_return(ri, gql_bool(false));
@@ -953,7 +819,7 @@ static void r_logout(gql_rinfo *ri)
         }
         chat_rt_hash(tok, len, op->old_rt_hash);
         const char *params[] = {op->old_rt_hash};
-        run(op, "user_rt_revoke", 1, params, on_logged_out);
+        chat_op_run(&op->base, "user_rt_revoke", 1, params, on_logged_out);
         return;
     }
     const char *uid = chat_authz_user(ri);
@@ -964,7 +830,7 @@ static void r_logout(gql_rinfo *ri)
     }
     op->id = uid;
     const char *params[] = {uid};
-    run(op, "user_rt_revoke_all", 1, params, on_logged_out);
+    chat_op_run(&op->base, "user_rt_revoke_all", 1, params, on_logged_out);
 }
 
 /* ---- changePassword ---- */
@@ -973,28 +839,28 @@ static void on_pw_set(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "changePassword");
+        chat_fail_pg(op->base.ri, r->status, r->message, "changePassword");
         return;
     }
     const char *n = pg_result_get(r, 0, 0);
     if (!n || strcmp(n, "1") != 0) {
-        gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
     cd_info("users", "user %s changed password: refresh tokens revoked", op->id);
-    gql_ri_return(op->ri, gql_bool(true));
+    gql_ri_return(op->base.ri, gql_bool(true));
 }
 
 static void on_pw_hashed(int status, const char *hash, void *ud)
 {
     uop *op = ud;
     if (status != 0) {
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not hash the password");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not hash the password");
         return;
     }
     snprintf(op->hash, sizeof op->hash, "%s", hash);
     const char *params[] = {op->id, op->hash};
-    run(op, "user_pw_set", 2, params, on_pw_set);
+    chat_op_run(&op->base, "user_pw_set", 2, params, on_pw_set);
 }
 
 static void on_pw_verified(int status, void *ud)
@@ -1003,21 +869,22 @@ static void on_pw_verified(int status, void *ud)
     if (status != 0) {
         throttle_finish(op, status == CD_EAUTH ? CHAT_RL_FAILED : CHAT_RL_NONE);
         if (status == CD_EAUTH)
-            gql_ri_error(op->ri, CHAT_E_BAD_INPUT, "Current password is incorrect");
+            gql_ri_error(op->base.ri, CHAT_E_BAD_INPUT, "Current password is incorrect");
         else
-            gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not verify the password");
+            gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not verify the password");
         return;
     }
     throttle_finish(op, CHAT_RL_OK);
-    int rc = auth_password_hash_async(op->srv->loop, op->new_password, op->nplen, on_pw_hashed, op);
-    if (rc != 0) gql_ri_error(op->ri, CHAT_E_INTERNAL, "Could not hash the password");
+    int rc =
+        auth_password_hash_async(op->base.srv->loop, op->new_password, op->nplen, on_pw_hashed, op);
+    if (rc != 0) gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not hash the password");
 }
 
 /* Old-password guesses count like failed logins of the account's name, so
  * a stolen access token cannot be used to guess the password faster. */
 static void pw_verify_old(uop *op)
 {
-    int rc = auth_password_verify_async(op->srv->loop, op->have_hash ? op->hash : NULL,
+    int rc = auth_password_verify_async(op->base.srv->loop, op->have_hash ? op->hash : NULL,
                                         op->password, op->plen, on_pw_verified, op);
     if (rc != 0) on_pw_verified(rc == CD_EBAD ? CD_EAUTH : rc, op);
 }
@@ -1026,11 +893,11 @@ static void on_pw_row(const pg_result *r, void *ud)
 {
     uop *op = ud;
     if (r->status != 0) {
-        fail_pg(op->ri, r->status, r->message, "changePassword");
+        chat_fail_pg(op->base.ri, r->status, r->message, "changePassword");
         return;
     }
     if (pg_result_rows(r) != 1) {
-        gql_ri_error(op->ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
+        gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
     /* keep hash and name past the result: verification is throttled */
@@ -1038,9 +905,9 @@ static void on_pw_row(const pg_result *r, void *ud)
     const char *name = pg_result_get(r, 0, 1);
     op->have_hash = h && strlen(h) < sizeof op->hash;
     if (op->have_hash) snprintf(op->hash, sizeof op->hash, "%s", h);
-    op->username = cd_arena_strdup(gql_ri_arena(op->ri), name ? name : "");
+    op->username = cd_arena_strdup(gql_ri_arena(op->base.ri), name ? name : "");
     if (!op->username) {
-        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
     op->ulen = strlen(op->username);
@@ -1055,11 +922,11 @@ static void r_change_password(gql_rinfo *ri)
         gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
-    uop *op = uop_new(ri);
+    uop *op = CHAT_OP_NEW(ri, uop);
     if (!op) return;
     op->id = uid;
-    op->password = str_arg(ri, "oldPassword", &op->plen);
-    op->new_password = str_arg(ri, "newPassword", &op->nplen);
+    op->password = chat_str_arg(ri, "oldPassword", &op->plen);
+    op->new_password = chat_str_arg(ri, "newPassword", &op->nplen);
     if (!op->password) op->password = "";
     if (op->plen > AUTH_PW_MAX_LEN) op->plen = AUTH_PW_MAX_LEN + 1;
     if (!op->new_password || !auth_password_check_len(op->nplen)) {
@@ -1068,12 +935,10 @@ static void r_change_password(gql_rinfo *ri)
         return;
     }
     const char *params[] = {uid};
-    run(op, "user_pw_get", 1, params, on_pw_row);
+    chat_op_run(&op->base, "user_pw_get", 1, params, on_pw_row);
 }
 
 /* ---- binding ---- */
-
-int chat_control_hook(proto_server *srv); /* control.c */
 
 int chat_bind_user_role(proto_server *srv)
 {
@@ -1103,5 +968,7 @@ int chat_bind_user_role(proto_server *srv)
     }
     if (srv->cfg && !srv->cfg->redis_url)
         cd_warn("users", "no REDIS_URL: failed logins are not throttled");
-    return chat_control_hook(srv);
+    int rc = chat_stmts_add(user_stmts, CD_ARRAY_LEN(user_stmts));
+    if (rc != 0) return rc;
+    return chat_control_bind(srv);
 }

@@ -132,12 +132,9 @@ struct proto_server {
     pg_pool *pg;   /* NULL when no database configured */
     rd_client *rd; /* NULL when no broker configured */
     http_server *http;
-    /* Redis messages are dispatched to these (set by role code, e.g. the
-     * receiver's fan-out) — main.c creates the client before roles bind. */
-    rd_message_cb rd_on_message;
-    rd_subscribed_cb rd_on_subscribed;
-    rd_state_cb rd_on_state;
-    void *rd_ud;
+    /* Broker traffic by channel prefix: roles add routes when they bind;
+     * main.c then creates `rd` with rd_router_callbacks(&rd_routes). */
+    rd_router rd_routes;
     bool draining;
     struct {
         proto_shutdown_fn fn;

@@ -63,6 +63,56 @@ typedef struct rd_callbacks {
     void *ud;
 } rd_callbacks;
 
+/*
+ * Channel router (redis_router.c): the one rd_callbacks a process gives its
+ * client, dispatching by channel prefix to the modules that own channels.
+ * Each module registers the prefixes it handles (rd_route_add) before or
+ * after the client exists; main.c passes rd_router_callbacks(router) to
+ * rd_client_new.
+ *   message, subscribed  go to the route with the LONGEST prefix the channel
+ *                        starts with (so the answer never depends on the
+ *                        order routes were added); a channel no route
+ *                        matches is dropped.
+ *   state (up / down)    goes to every route's on_state, each distinct
+ *                        (on_state, ud) pair once, in registration order.
+ * The router holds no heap memory (prefixes are copied into it); it lives as
+ * long as the client that calls into it.
+ */
+#define RD_MAX_ROUTES 16       /* routes in one router; one more → CD_ELIMIT */
+#define RD_ROUTE_PREFIX_MAX 64 /* bytes of a route prefix, NUL included */
+
+typedef struct rd_route {
+    char prefix[RD_ROUTE_PREFIX_MAX];
+    size_t len;
+    rd_message_cb on_message;       /* required */
+    rd_subscribed_cb on_subscribed; /* optional */
+    rd_state_cb on_state;           /* optional */
+    void *ud;
+} rd_route;
+
+typedef struct rd_router {
+    rd_route routes[RD_MAX_ROUTES]; /* private */
+    unsigned n;                     /* private */
+} rd_router;
+
+/* Adds a route for channels starting with `prefix` ("" matches every
+ * channel, as a fallback). 0, CD_EBAD (prefix NULL or too long, on_message
+ * NULL), CD_EEXIST (the prefix already has a route), CD_ELIMIT (more than
+ * RD_MAX_ROUTES). */
+int rd_route_add(rd_router *r, const char *prefix, rd_message_cb on_message,
+                 rd_subscribed_cb on_subscribed, rd_state_cb on_state, void *ud);
+
+/* The route a channel goes to, or NULL (exposed for tests). */
+const rd_route *rd_route_match(const rd_router *r, const char *channel, size_t chlen);
+
+/* Dispatchers with the rd_*_cb signatures; ud is the rd_router. */
+void rd_router_message(void *ud, const char *channel, size_t chlen, const char *data, size_t len);
+void rd_router_subscribed(void *ud, const char *channel, size_t chlen);
+void rd_router_state(void *ud, bool up);
+
+/* The callbacks for rd_client_new that dispatch through r. */
+rd_callbacks rd_router_callbacks(rd_router *r);
+
 /* A parsed redis://[user:password@]host[:port][/db] URL. */
 typedef struct rd_url {
     char host[256];

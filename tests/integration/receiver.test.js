@@ -379,14 +379,14 @@ describe('batched nested fields', () => {
       assert.equal(c.unreadCount, 1);
     }
     // the loader logs one line per statement it runs
-    const lines = dbg.logs().slice(mark).split('\n').filter((l) => /loader rc_b_/.test(l));
+    const lines = dbg.logs().slice(mark).split('\n').filter((l) => /loader recv_b_/.test(l));
     const per = (stmt) => lines.filter((l) => l.includes(`loader ${stmt}:`));
-    assert.equal(per('rc_b_users').length, 2, lines.join('\n')); // participants, then senders
-    assert.match(per('rc_b_users')[0], /: 30 fields, 4 keys/);
-    assert.equal(per('rc_b_chat_msgs').length, 1);
-    assert.match(per('rc_b_chat_msgs')[0], /: 30 fields, 30 keys/);
-    assert.equal(per('rc_b_last_msg').length, 1);
-    assert.equal(per('rc_b_unread').length, 1);
+    assert.equal(per('recv_b_users').length, 2, lines.join('\n')); // participants, then senders
+    assert.match(per('recv_b_users')[0], /: 30 fields, 4 keys/);
+    assert.equal(per('recv_b_chat_msgs').length, 1);
+    assert.match(per('recv_b_chat_msgs')[0], /: 30 fields, 30 keys/);
+    assert.equal(per('recv_b_last_msg').length, 1);
+    assert.equal(per('recv_b_unread').length, 1);
     assert.equal(lines.length, 5);
   });
 });

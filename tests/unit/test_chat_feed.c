@@ -17,18 +17,18 @@
 
 #include <string.h>
 
-#include "chat/feed.h"
+#include "chat/chat_internal.h"
 
 static void test_seq_classify(void **state)
 {
     (void)state;
-    assert_int_equal(rc_seq_classify(0, 1), RC_SEQ_NEXT);
-    assert_int_equal(rc_seq_classify(41, 42), RC_SEQ_NEXT);
-    assert_int_equal(rc_seq_classify(42, 42), RC_SEQ_DUP);
-    assert_int_equal(rc_seq_classify(42, 1), RC_SEQ_DUP);
-    assert_int_equal(rc_seq_classify(42, 44), RC_SEQ_GAP);
-    assert_int_equal(rc_seq_classify(0, 2), RC_SEQ_GAP);
-    assert_int_equal(rc_seq_classify(INT64_MAX - 1, INT64_MAX), RC_SEQ_NEXT);
+    assert_int_equal(recv_seq_classify(0, 1), RECV_SEQ_NEXT);
+    assert_int_equal(recv_seq_classify(41, 42), RECV_SEQ_NEXT);
+    assert_int_equal(recv_seq_classify(42, 42), RECV_SEQ_DUP);
+    assert_int_equal(recv_seq_classify(42, 1), RECV_SEQ_DUP);
+    assert_int_equal(recv_seq_classify(42, 44), RECV_SEQ_GAP);
+    assert_int_equal(recv_seq_classify(0, 2), RECV_SEQ_GAP);
+    assert_int_equal(recv_seq_classify(INT64_MAX - 1, INT64_MAX), RECV_SEQ_NEXT);
 }
 
 static void test_replay_start(void **state)
@@ -36,29 +36,29 @@ static void test_replay_start(void **state)
     (void)state;
     int64_t from = -7;
     /* no afterSeq: live from the chat's newest seq */
-    assert_int_equal(rc_replay_start(-1, 0, 1, 10, &from), 0);
+    assert_int_equal(recv_replay_start(-1, 0, 1, 10, &from), 0);
     assert_int_equal(from, 10);
     /* afterSeq inside the retained log */
-    assert_int_equal(rc_replay_start(3, 0, 1, 10, &from), 0);
+    assert_int_equal(recv_replay_start(3, 0, 1, 10, &from), 0);
     assert_int_equal(from, 3);
     /* retention edge: oldest kept 5 → after 4 is fine (next wanted = 5) ... */
-    assert_int_equal(rc_replay_start(4, 0, 5, 10, &from), 0);
+    assert_int_equal(recv_replay_start(4, 0, 5, 10, &from), 0);
     assert_int_equal(from, 4);
     /* ... after 3 would need seq 4, which is gone */
-    assert_int_equal(rc_replay_start(3, 0, 5, 10, &from), CD_ENOENT);
+    assert_int_equal(recv_replay_start(3, 0, 5, 10, &from), CD_ENOENT);
     /* ... unless nothing after it exists at all */
-    assert_int_equal(rc_replay_start(10, 0, 5, 10, &from), 0);
+    assert_int_equal(recv_replay_start(10, 0, 5, 10, &from), 0);
     assert_int_equal(from, 10);
     /* empty log (everything pruned): only "up to date" is answerable */
-    assert_int_equal(rc_replay_start(9, 0, -1, 10, &from), CD_ENOENT);
-    assert_int_equal(rc_replay_start(10, 0, -1, 10, &from), 0);
+    assert_int_equal(recv_replay_start(9, 0, -1, 10, &from), CD_ENOENT);
+    assert_int_equal(recv_replay_start(10, 0, -1, 10, &from), 0);
     /* a participant sees nothing from before they joined: afterSeq below
      * joined starts at joined, and the retention check uses that */
-    assert_int_equal(rc_replay_start(0, 6, 5, 10, &from), 0);
+    assert_int_equal(recv_replay_start(0, 6, 5, 10, &from), 0);
     assert_int_equal(from, 6);
-    assert_int_equal(rc_replay_start(0, 3, 5, 10, &from), CD_ENOENT);
+    assert_int_equal(recv_replay_start(0, 3, 5, 10, &from), CD_ENOENT);
     /* afterSeq beyond the newest seq: waits for it */
-    assert_int_equal(rc_replay_start(20, 0, 1, 10, &from), 0);
+    assert_int_equal(recv_replay_start(20, 0, 1, 10, &from), 0);
     assert_int_equal(from, 20);
 }
 
@@ -70,30 +70,30 @@ static void test_idlists(void **state)
     const char *c = "33333333-3333-4333-8333-333333333333";
     char list[200];
     snprintf(list, sizeof list, ",%s,%s,%s,", a, b, c);
-    assert_true(rc_idlist_has(list, a, strlen(a)));
-    assert_true(rc_idlist_has(list, c, strlen(c)));
+    assert_true(recv_idlist_has(list, a, strlen(a)));
+    assert_true(recv_idlist_has(list, c, strlen(c)));
     /* a prefix or a piece of an id is not a member */
-    assert_false(rc_idlist_has(list, a, 8));
-    assert_false(rc_idlist_has(list, "1,", 2));
-    assert_false(rc_idlist_has(list, "", 0));
-    assert_false(rc_idlist_has(NULL, a, strlen(a)));
+    assert_false(recv_idlist_has(list, a, 8));
+    assert_false(recv_idlist_has(list, "1,", 2));
+    assert_false(recv_idlist_has(list, "", 0));
+    assert_false(recv_idlist_has(NULL, a, strlen(a)));
     /* take removes exactly once, keeping the list well formed */
-    assert_true(rc_idlist_take(list, b, strlen(b)));
-    assert_false(rc_idlist_take(list, b, strlen(b)));
+    assert_true(recv_idlist_take(list, b, strlen(b)));
+    assert_false(recv_idlist_take(list, b, strlen(b)));
     char want[200];
     snprintf(want, sizeof want, ",%s,%s,", a, c);
     assert_string_equal(list, want);
-    assert_true(rc_idlist_take(list, c, strlen(c)));
-    assert_true(rc_idlist_take(list, a, strlen(a)));
+    assert_true(recv_idlist_take(list, c, strlen(c)));
+    assert_true(recv_idlist_take(list, a, strlen(a)));
     assert_string_equal(list, ",");
-    assert_false(rc_idlist_has(list, a, strlen(a)));
+    assert_false(recv_idlist_has(list, a, strlen(a)));
     /* ids too long for a list entry are never members */
     char big[64];
     memset(big, 'x', sizeof big - 1);
     big[63] = 0;
-    assert_false(rc_idlist_has(",x,", big, strlen(big)));
+    assert_false(recv_idlist_has(",x,", big, strlen(big)));
     /* empty list as built for a message nobody has left to read */
-    assert_false(rc_idlist_has(",,", a, strlen(a)));
+    assert_false(recv_idlist_has(",,", a, strlen(a)));
 }
 
 int main(void)

@@ -3,7 +3,7 @@
  * type, clientId, chat name and description limits (±1 byte, blank,
  * control characters, invalid UTF-8), the uuid[] literal builder (creator
  * insertion, dedupe of the creator, SENDER_MAX_IDS edge, bad entries), the
- * SQLSTATE → error-code map, CHATD_EVENT_RETENTION parsing, and events.h
+ * SQLSTATE → error-code map, CHATD_EVENT_RETENTION parsing, and events.c
  * (channel names, typing payload, envelope parsing). The mutations run
  * against real Postgres + Redis in tests/integration/sender*.test.js.
  */
@@ -19,9 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "chat/authz.h"
-#include "chat/events.h"
-#include "chat/sender.h"
+#include "chat/chat_internal.h"
 #include "core/arena.h"
 
 static void test_content(void **state)
@@ -139,33 +137,33 @@ static void test_uuid_array(void **state)
 static void test_sqlstate_codes(void **state)
 {
     (void)state;
-    assert_string_equal(chat_sender_code_for_sqlstate("CD400"), CHAT_E_BAD_INPUT);
-    assert_string_equal(chat_sender_code_for_sqlstate("CD403"), CHAT_E_FORBIDDEN);
-    assert_string_equal(chat_sender_code_for_sqlstate("CD404"), CHAT_E_NOT_FOUND);
-    assert_string_equal(chat_sender_code_for_sqlstate("CD410"), CHAT_E_CHAT_REMOVED);
-    assert_string_equal(chat_sender_code_for_sqlstate("22P05"), CHAT_E_BAD_INPUT);
-    assert_null(chat_sender_code_for_sqlstate("23505"));
-    assert_null(chat_sender_code_for_sqlstate(""));
-    assert_null(chat_sender_code_for_sqlstate(NULL));
+    assert_string_equal(chat_code_for_sqlstate("CD400"), CHAT_E_BAD_INPUT);
+    assert_string_equal(chat_code_for_sqlstate("CD403"), CHAT_E_FORBIDDEN);
+    assert_string_equal(chat_code_for_sqlstate("CD404"), CHAT_E_NOT_FOUND);
+    assert_string_equal(chat_code_for_sqlstate("CD410"), CHAT_E_CHAT_REMOVED);
+    assert_string_equal(chat_code_for_sqlstate("22P05"), CHAT_E_BAD_INPUT);
+    assert_null(chat_code_for_sqlstate("23505"));
+    assert_null(chat_code_for_sqlstate(""));
+    assert_null(chat_code_for_sqlstate(NULL));
 }
 
 static void test_retention(void **state)
 {
     (void)state;
-    assert_int_equal(chat_sender_parse_retention(NULL), SENDER_RETENTION_DEFAULT_S);
-    assert_int_equal(chat_sender_parse_retention(""), SENDER_RETENTION_DEFAULT_S);
-    assert_int_equal(chat_sender_parse_retention("90"), 90);
-    assert_int_equal(chat_sender_parse_retention("90s"), 90);
-    assert_int_equal(chat_sender_parse_retention("5m"), 300);
-    assert_int_equal(chat_sender_parse_retention("2h"), 7200);
-    assert_int_equal(chat_sender_parse_retention("30d"), 30 * 86400);
-    assert_int_equal(chat_sender_parse_retention("1"), 1);
-    assert_int_equal(chat_sender_parse_retention("0"), -1);
-    assert_int_equal(chat_sender_parse_retention("-3"), -1);
-    assert_int_equal(chat_sender_parse_retention("3w"), -1);
-    assert_int_equal(chat_sender_parse_retention("3dd"), -1);
-    assert_int_equal(chat_sender_parse_retention("d"), -1);
-    assert_int_equal(chat_sender_parse_retention("99999999999999999d"), -1);
+    assert_int_equal(chat_outbox_parse_retention(NULL), SENDER_RETENTION_DEFAULT_S);
+    assert_int_equal(chat_outbox_parse_retention(""), SENDER_RETENTION_DEFAULT_S);
+    assert_int_equal(chat_outbox_parse_retention("90"), 90);
+    assert_int_equal(chat_outbox_parse_retention("90s"), 90);
+    assert_int_equal(chat_outbox_parse_retention("5m"), 300);
+    assert_int_equal(chat_outbox_parse_retention("2h"), 7200);
+    assert_int_equal(chat_outbox_parse_retention("30d"), 30 * 86400);
+    assert_int_equal(chat_outbox_parse_retention("1"), 1);
+    assert_int_equal(chat_outbox_parse_retention("0"), -1);
+    assert_int_equal(chat_outbox_parse_retention("-3"), -1);
+    assert_int_equal(chat_outbox_parse_retention("3w"), -1);
+    assert_int_equal(chat_outbox_parse_retention("3dd"), -1);
+    assert_int_equal(chat_outbox_parse_retention("d"), -1);
+    assert_int_equal(chat_outbox_parse_retention("99999999999999999d"), -1);
 }
 
 static void test_events(void **state)

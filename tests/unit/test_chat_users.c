@@ -23,9 +23,7 @@
 
 #include "test_util.h"
 
-#include "chat/chat.h"
-#include "chat/throttle.h"
-#include "chat/users.h"
+#include "chat/chat_internal.h"
 #include "core/arena.h"
 
 static void test_username(void **state)

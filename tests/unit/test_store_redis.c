@@ -7,7 +7,9 @@
  * binary payloads, unsubscribe (no delivery after it returns), quick
  * unsubscribe+subscribe, a Redis restart (reconnect, re-subscribe, the
  * on_subscribed callback again, publish after), publishing while down,
- * close with publishes in flight, and the channel limits at their edges.
+ * close with publishes in flight, and the channel limits at their edges;
+ * the channel router (prefix matching, several routes, state to all, its
+ * limits at the edge) without a server.
  * Every loop test ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>
@@ -552,10 +554,134 @@ static void test_alloc_failures(void **state)
     }
 }
 
+/* ---- channel router (no server needed) ---- */
+
+typedef struct route_log {
+    char last[64]; /* "<route>:<channel>" of the last message / subscribed */
+    int states[4]; /* on_state calls per route ud index */
+    bool last_up;
+} route_log;
+
+static route_log rlog;
+
+static void rt_msg(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
+{
+    snprintf(rlog.last, sizeof rlog.last, "%s:%.*s=%.*s", (const char *)ud, (int)chlen, ch,
+             (int)len, data);
+}
+
+static void rt_sub(void *ud, const char *ch, size_t chlen)
+{
+    snprintf(rlog.last, sizeof rlog.last, "%s:sub:%.*s", (const char *)ud, (int)chlen, ch);
+}
+
+static void rt_state(void *ud, bool up)
+{
+    const char *name = ud;
+    rlog.states[name[0] - 'a']++;
+    rlog.last_up = up;
+}
+
+static void test_router_match(void **state)
+{
+    (void)state;
+    rd_router r = {0};
+    memset(&rlog, 0, sizeof rlog);
+    /* added shortest-last and longest-first: the result must not depend on it */
+    assert_int_equal(rd_route_add(&r, "chatd:control", rt_msg, NULL, NULL, "b"), 0);
+    assert_int_equal(rd_route_add(&r, "chat:", rt_msg, rt_sub, NULL, "a"), 0);
+    assert_int_equal(rd_route_add(&r, "chat:x:", rt_msg, NULL, NULL, "c"), 0);
+    assert_int_equal(rd_route_add(&r, "chat:", rt_msg, NULL, NULL, "d"), CD_EEXIST);
+    assert_int_equal(rd_route_add(&r, "user:", NULL, NULL, NULL, "d"), CD_EBAD);
+    assert_int_equal(rd_route_add(&r, NULL, rt_msg, NULL, NULL, "d"), CD_EBAD);
+
+    rd_callbacks cbs = rd_router_callbacks(&r);
+    assert_ptr_equal(cbs.ud, &r);
+    cbs.on_message(cbs.ud, "chat:1", 6, "m", 1);
+    assert_string_equal(rlog.last, "a:chat:1=m");
+    cbs.on_message(cbs.ud, "chatd:control", 13, "k", 1);
+    assert_string_equal(rlog.last, "b:chatd:control=k");
+    cbs.on_message(cbs.ud, "chat:x:eph", 10, "t", 1);
+    assert_string_equal(rlog.last, "c:chat:x:eph=t"); /* longest prefix wins */
+    /* a prefix longer than the channel never matches; no route: dropped */
+    rlog.last[0] = 0;
+    cbs.on_message(cbs.ud, "chat", 4, "z", 1);
+    cbs.on_message(cbs.ud, "user:1", 6, "z", 1);
+    assert_string_equal(rlog.last, "");
+    assert_null(rd_route_match(&r, "presence", 8));
+    /* channel bytes past chlen are not read */
+    cbs.on_message(cbs.ud, "chat:1", 4, "y", 1);
+    assert_string_equal(rlog.last, "");
+    cbs.on_subscribed(cbs.ud, "chat:2", 6);
+    assert_string_equal(rlog.last, "a:sub:chat:2");
+    rlog.last[0] = 0;
+    cbs.on_subscribed(cbs.ud, "chatd:control", 13); /* route without on_subscribed */
+    assert_string_equal(rlog.last, "");
+
+    /* "" is a fallback, below every longer prefix */
+    assert_int_equal(rd_route_add(&r, "", rt_msg, NULL, NULL, "d"), 0);
+    cbs.on_message(cbs.ud, "user:1", 6, "f", 1);
+    assert_string_equal(rlog.last, "d:user:1=f");
+    cbs.on_message(cbs.ud, "chat:1", 6, "g", 1);
+    assert_string_equal(rlog.last, "a:chat:1=g");
+}
+
+static void test_router_state_to_all(void **state)
+{
+    (void)state;
+    rd_router r = {0};
+    memset(&rlog, 0, sizeof rlog);
+    assert_int_equal(rd_route_add(&r, "chat:", rt_msg, NULL, rt_state, "a"), 0);
+    assert_int_equal(rd_route_add(&r, "user:", rt_msg, NULL, rt_state, "a"), 0); /* same pair */
+    assert_int_equal(rd_route_add(&r, "presence", rt_msg, NULL, NULL, "c"), 0);
+    assert_int_equal(rd_route_add(&r, "chatd:control", rt_msg, NULL, rt_state, "b"), 0);
+    rd_router_state(&r, true);
+    assert_int_equal(rlog.states[0], 1); /* one call per distinct (on_state, ud) */
+    assert_int_equal(rlog.states[1], 1);
+    assert_int_equal(rlog.states[2], 0);
+    assert_true(rlog.last_up);
+    rd_router_state(&r, false);
+    assert_int_equal(rlog.states[0], 2);
+    assert_int_equal(rlog.states[1], 2);
+    assert_false(rlog.last_up);
+    rd_router empty = {0};
+    rd_router_state(&empty, true); /* no route: nothing to call */
+    rd_router_message(&empty, "chat:1", 6, "x", 1);
+}
+
+static void test_router_limits(void **state)
+{
+    (void)state;
+    rd_router r = {0};
+    char p[RD_ROUTE_PREFIX_MAX + 1];
+    memset(p, 'p', sizeof p);
+    p[RD_ROUTE_PREFIX_MAX] = 0;
+    assert_int_equal(rd_route_add(&r, p, rt_msg, NULL, NULL, "a"), CD_EBAD); /* NUL does not fit */
+    p[RD_ROUTE_PREFIX_MAX - 1] = 0;
+    assert_int_equal(rd_route_add(&r, p, rt_msg, NULL, NULL, "a"), 0); /* longest that fits */
+    assert_non_null(rd_route_match(&r, p, RD_ROUTE_PREFIX_MAX - 1));
+    rd_router full = {0};
+    for (int i = 0; i < RD_MAX_ROUTES; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "r%d:", i);
+        assert_int_equal(rd_route_add(&full, name, rt_msg, NULL, NULL, "a"), 0);
+    }
+    assert_int_equal(rd_route_add(&full, "one-more:", rt_msg, NULL, NULL, "a"), CD_ELIMIT);
+    assert_int_equal(rd_route_add(&full, "r0:", rt_msg, NULL, NULL, "a"), CD_EEXIST);
+    char last[16];
+    snprintf(last, sizeof last, "r%d:x", RD_MAX_ROUTES - 1);
+    const rd_route *rt = rd_route_match(&full, last, strlen(last));
+    assert_non_null(rt);
+    assert_int_equal(rt->len, strlen(last) - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_router_match),
+        cmocka_unit_test(test_router_state_to_all),
+        cmocka_unit_test(test_router_limits),
         cmocka_unit_test(test_pubsub_roundtrip),
         cmocka_unit_test(test_unsubscribe),
         cmocka_unit_test(test_redis_restart),

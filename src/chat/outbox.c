@@ -1,7 +1,8 @@
 /*
- * sweeper.c — the sender's outbox: publishing after COMMIT, marking
- * confirmed publishes, republishing what was never confirmed, and pruning
- * the event log (see sender.h, docs/api.md ("Chat events")).
+ * outbox.c — the sender's outbox: publishing after COMMIT, marking
+ * confirmed publishes, republishing what was never confirmed (the sweeper),
+ * and pruning the event log (see chat_internal.h, docs/api.md ("Chat
+ * events")).
  *
  * Guarantee: a chat_events row stays published_at NULL until Redis has
  * acknowledged a PUBLISH of it. Every sender process runs a sweeper tick
@@ -25,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat/sender.h"
+#include "chat/chat_internal.h"
 #include "core/log.h"
 
 #define OUTBOX_UUID_LEN 36
@@ -52,6 +53,59 @@ typedef struct pub_ctx {
 
 static outbox *g_ob;
 
+static const chat_stmt outbox_stmts[] = {
+    {"sender_mark_published",
+     "UPDATE chat_events e SET published_at = now()"
+     " FROM unnest($1::uuid[], $2::bigint[]) AS u(chat_id, seq)"
+     " WHERE e.chat_id = u.chat_id AND e.seq = u.seq AND e.published_at IS NULL",
+     2},
+    {"sender_sweep_claim",
+     "WITH c AS (SELECT chat_id, seq FROM chat_events"
+     " WHERE published_at IS NULL AND sweep_after <= now()"
+     " ORDER BY sweep_after LIMIT $1::int FOR UPDATE SKIP LOCKED)"
+     " , u AS (UPDATE chat_events e SET sweep_after = now() + make_interval(secs => $2::int)"
+     " FROM c WHERE e.chat_id = c.chat_id AND e.seq = c.seq RETURNING e.*)"
+     " SELECT 'chat:' || chat_id::text, chatd_envelope(chat_id, seq, kind, created_at, payload),"
+     " chat_id::text, seq::text FROM u ORDER BY chat_id, seq", /* per-chat order */
+     2},
+    {"sender_prune",
+     "DELETE FROM chat_events WHERE (chat_id, seq) IN (SELECT x.chat_id, x.seq"
+     " FROM chat_events x JOIN chats c ON c.id = x.chat_id"
+     " WHERE x.created_at < now() - make_interval(secs => $1::bigint)"
+     " AND x.published_at IS NOT NULL AND x.seq < c.last_seq LIMIT $2::int)",
+     2},
+};
+
+int64_t chat_outbox_parse_retention(const char *s)
+{
+    if (!s || !*s) return SENDER_RETENTION_DEFAULT_S;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v <= 0) return -1;
+    int64_t mul = 1;
+    if (*end) {
+        switch (*end) {
+        case 's':
+            mul = 1;
+            break;
+        case 'm':
+            mul = 60;
+            break;
+        case 'h':
+            mul = 3600;
+            break;
+        case 'd':
+            mul = 86400;
+            break;
+        default:
+            return -1;
+        }
+        if (end[1]) return -1;
+    }
+    if (v > INT64_MAX / mul / 1000) return -1;
+    return (int64_t)v * mul;
+}
+
 /* ---- marking confirmed publishes ---- */
 
 static void on_marked(const pg_result *r, void *ud)
@@ -64,7 +118,7 @@ static void on_marked(const pg_result *r, void *ud)
 static void mark_flush(outbox *ob)
 {
     if (ob->nmark == 0) return;
-    pg_pool *p = chat_sender_pool(ob->srv);
+    pg_pool *p = chat_pool(ob->srv);
     if (!p) {
         ob->nmark = 0;
         return;
@@ -209,7 +263,7 @@ static void on_sweep_timer(uv_timer_t *t)
         return;
     }
     if (!srv->pg || !srv->rd || !pg_pool_ready(srv->pg) || !rd_ready(srv->rd)) return;
-    pg_pool *p = chat_sender_pool(srv);
+    pg_pool *p = chat_pool(srv);
     if (!p) return;
     ob->ticks++;
     if (!ob->sweep_busy) {
@@ -239,11 +293,16 @@ static void on_shutdown(proto_server *srv, void *ud)
     if (g_ob == ob) outbox_close(ob);
 }
 
-int chat_sweeper_start(proto_server *srv)
+int chat_outbox_start(proto_server *srv)
 {
+    int rc = chat_stmts_add(outbox_stmts, CD_ARRAY_LEN(outbox_stmts));
+    if (rc != 0) return rc;
+    const cd_config *cfg = srv->cfg;
+    bool sends = !cfg || cfg->role == CD_ROLE_SENDER || cfg->role == CD_ROLE_ALL;
+    if (!sends || !cfg || !cfg->database_url) return 0; /* no sweeper here */
     if (g_ob) return 0;
     const char *env = getenv("CHATD_EVENT_RETENTION");
-    int64_t ret = chat_sender_parse_retention(env);
+    int64_t ret = chat_outbox_parse_retention(env);
     if (ret < 0) {
         cd_error("sender",
                  "CHATD_EVENT_RETENTION=%s: expected a positive number of seconds "

@@ -1,0 +1,220 @@
+/*
+ * kit.c — the resolver kit shared by the user, sender and receiver code
+ * (see the kit.c section of chat_internal.h): the operation object, running
+ * one prepared statement, the Postgres-error → GraphQL-error mapping,
+ * argument helpers, and the table of prepared statements.
+ *
+ * State: the registered statement tables and the pool they were last
+ * prepared on (one process has one pool). An op lives in its resolver's
+ * arena; the kit keeps no pointer to it after the call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat/chat_internal.h"
+#include "core/log.h"
+
+static struct {
+    struct {
+        const chat_stmt *table;
+        size_t n;
+    } tables[CHAT_MAX_STMT_TABLES];
+    unsigned ntables;
+    pg_pool *pool;      /* the pool tables [0, nprepared) were registered on */
+    unsigned nprepared; /* tables registered on `pool` */
+} kit;
+
+/* ---- prepared statements ---- */
+
+int chat_stmts_add(const chat_stmt *table, size_t n)
+{
+    for (unsigned i = 0; i < kit.ntables; i++)
+        if (kit.tables[i].table == table) return 0;
+    if (kit.ntables >= CHAT_MAX_STMT_TABLES) return CD_ELIMIT;
+    kit.tables[kit.ntables].table = table;
+    kit.tables[kit.ntables].n = n;
+    kit.ntables++;
+    return 0;
+}
+
+pg_pool *chat_pool(proto_server *srv)
+{
+    if (!srv || !srv->pg) return NULL;
+    if (kit.pool != srv->pg) {
+        kit.pool = srv->pg;
+        kit.nprepared = 0;
+    }
+    for (; kit.nprepared < kit.ntables; kit.nprepared++)
+        if (chat_stmts_prepare(srv->pg, kit.tables[kit.nprepared].table,
+                               kit.tables[kit.nprepared].n) != 0)
+            return NULL;
+    return srv->pg;
+}
+
+int chat_stmts_prepare(pg_pool *pg, const chat_stmt *table, size_t n)
+{
+    if (!pg) return CD_EUNAVAIL;
+    for (size_t i = 0; i < n; i++) {
+        int rc = pg_pool_prepare(pg, table[i].name, table[i].sql, table[i].nparams);
+        if (rc != 0) {
+            cd_error("chat", "prepare %s: %s", table[i].name, cd_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- operations ---- */
+
+void *chat_op_new(gql_rinfo *ri, size_t size)
+{
+    chat_op *op = cd_arena_calloc(gql_ri_arena(ri), 1, size);
+    if (!op) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return NULL;
+    }
+    op->ri = ri;
+    op->srv = gql_ri_userdata(ri);
+    return op;
+}
+
+static void fail_unavailable(gql_rinfo *ri)
+{
+    gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+}
+
+pg_pool *chat_op_pool(chat_op *op)
+{
+    if (!op->srv || !op->srv->pg) {
+        if (op->fail_fast)
+            fail_unavailable(op->ri);
+        else
+            gql_ri_error(op->ri, CHAT_E_UNAVAILABLE, "Database unavailable");
+        return NULL;
+    }
+    pg_pool *p = chat_pool(op->srv);
+    if (!p) {
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Internal server error");
+        return NULL;
+    }
+    /* a pool that has lost its connections (down after having been up, or
+     * never reachable after retries) refuses writes at once instead of
+     * queueing them for PG_QUEUE_TIMEOUT_MS */
+    if (op->fail_fast && !pg_pool_ready(p)) {
+        pg_pool_stats st;
+        pg_pool_stats_get(p, &st);
+        if (st.reconnects > 0) {
+            fail_unavailable(op->ri);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+bool chat_op_run(chat_op *op, const char *stmt, int n, const char *const *params, pg_query_cb cb)
+{
+    pg_pool *p = chat_op_pool(op);
+    if (!p) return false;
+    int rc = pg_pool_query(p, stmt, n, params, cb, op);
+    if (rc == 0) return true;
+    if (!op->fail_fast)
+        chat_fail_pg(op->ri, rc, NULL, stmt);
+    else if (rc == CD_ENOMEM)
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+    else
+        fail_unavailable(op->ri);
+    return false;
+}
+
+/* ---- errors ---- */
+
+void chat_fail_pg(gql_rinfo *ri, int status, const char *message, const char *what)
+{
+    if (status == CD_EUNAVAIL || status == CD_ECLOSED || status == CD_ELIMIT) {
+        fail_unavailable(ri);
+        return;
+    }
+    cd_error("chat", "%s: %s (%s)", what, message ? message : "", cd_strerror(status));
+    gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+}
+
+void chat_fail_sql(gql_rinfo *ri, const pg_result *r, const char *what)
+{
+    const char *code = chat_code_for_sqlstate(r->sqlstate);
+    if (code) {
+        const char *msg = r->res ? PQresultErrorField(r->res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        gql_ri_error(ri, code, "%s", msg ? msg : r->message);
+        return;
+    }
+    chat_fail_pg(ri, r->status, r->message, what);
+}
+
+const char *chat_code_for_sqlstate(const char *st)
+{
+    if (!st) return NULL;
+    if (strcmp(st, "CD400") == 0) return CHAT_E_BAD_INPUT;
+    if (strcmp(st, "CD403") == 0) return CHAT_E_FORBIDDEN;
+    if (strcmp(st, "CD404") == 0) return CHAT_E_NOT_FOUND;
+    if (strcmp(st, "CD410") == 0) return CHAT_E_CHAT_REMOVED;
+    /* data exceptions: input the checks above let through but Postgres
+     * refuses (e.g. "\u0000" inside metadata, which jsonb cannot hold) */
+    if (strncmp(st, "22", 2) == 0) return CHAT_E_BAD_INPUT;
+    return NULL;
+}
+
+/* ---- arguments ---- */
+
+const char *chat_str_in(const gql_value *obj, const char *name, size_t *len)
+{
+    const gql_value *v = obj ? gql_obj_get(obj, name) : NULL;
+    if (!v || v->kind != GQL_V_STRING) return NULL;
+    if (len) *len = v->len;
+    return v->u.s;
+}
+
+const char *chat_str_arg(gql_rinfo *ri, const char *name, size_t *len)
+{
+    return chat_str_in(gql_ri_args(ri), name, len);
+}
+
+bool chat_int_arg(gql_rinfo *ri, const char *name, int64_t def, int64_t lo, int64_t hi,
+                  int64_t *out)
+{
+    const gql_value *v = gql_ri_arg(ri, name);
+    if (!v || v->kind == GQL_V_NULL) {
+        *out = def;
+        return true;
+    }
+    if (v->kind != GQL_V_INT || v->u.i < lo || v->u.i > hi) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s must be between %lld and %lld", name, (long long)lo,
+                     (long long)hi);
+        return false;
+    }
+    *out = v->u.i;
+    return true;
+}
+
+int chat_echo_len(const char *s, size_t len)
+{
+    size_t n = len > CHAT_MSG_ECHO_MAX ? CHAT_MSG_ECHO_MAX : len;
+    const char *nul = memchr(s, 0, n);
+    if (nul) n = (size_t)(nul - s);
+    if (n < len)
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    return (int)n;
+}
+
+bool chat_uuid_valid(const char *s, size_t len)
+{
+    if (!s || len != 36) return false;
+    for (size_t i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
