@@ -281,7 +281,10 @@ static void test_unsubscribe(void **state)
     assert_int_equal(rd_unsubscribe(c, "room:a"), 0);
     assert_false(rd_is_wanted(c, "room:a"));
     RUN_UNTIL(&loop, p.done == 1);
-    assert_int_equal(p.receivers, 1); /* the server still had us */
+    /* PUBLISH (command connection) and UNSUBSCRIBE (subscriber connection)
+     * travel on two sockets: the server may take either first, so it counted
+     * 0 or 1 receivers — what matters is that nothing is delivered below */
+    assert_true(p.receivers == 0 || p.receivers == 1);
     run_for(&loop, 100);
     assert_int_equal(s.messages, 0);
     assert_int_equal(rd_unsubscribe(c, "room:a"), CD_ENOENT);
