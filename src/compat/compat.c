@@ -2,8 +2,8 @@
  * compat.c — shared pieces of the seed-003 compatibility API (compat.h,
  * compat_internal.h):
  * in-process GraphQL execution, error-code → HTTP status, the seed's JSON
- * shapes for messages and rooms, the direct-room helper and the route
- * dispatch called from proto_http_handle.
+ * shapes for messages and rooms and the direct-room helper, used by rest.c
+ * and ws.c (the routes themselves are mounted by bind.c).
  *
  * compat_gql owns one gql_exec per call (freed in its done callback) and a
  * result arena freed right after the user's callback returns.
@@ -329,34 +329,3 @@ int compat_direct_room(proto_server *srv, const proto_caller *caller, const char
 }
 
 /* ---- routing ---- */
-
-static bool route_ws(proto_server *srv, http_request *req, const char *cors, void *ud)
-{
-    CD_UNUSED(cors);
-    CD_UNUSED(ud);
-    if (!req->is_websocket) {
-        static const char body[] = "{\"error\":{\"code\":\"UPGRADE_REQUIRED\",\"message\":"
-                                   "\"WebSocket upgrade required\"}}";
-        http_respond(req, 426, "application/json", "Upgrade: websocket\r\n", body, sizeof body - 1);
-        return true;
-    }
-    compat_ws_upgrade(srv, req);
-    return true;
-}
-
-static bool route_rest(proto_server *srv, http_request *req, const char *cors, void *ud)
-{
-    CD_UNUSED(ud);
-    if (req->is_websocket) return false; /* 404 from the caller */
-    compat_rest_handle(srv, req, cors);
-    return true;
-}
-
-int compat_bind(proto_server *srv)
-{
-    int rc = proto_route_add(srv, COMPAT_WS_PATH, "GET, POST, OPTIONS", route_ws, NULL);
-    if (rc == 0)
-        rc =
-            proto_route_add(srv, COMPAT_API_PREFIX, "GET, POST, DELETE, OPTIONS", route_rest, NULL);
-    return rc;
-}
