@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/text.h"
 #include "graphql/graphql.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -171,19 +172,197 @@ static void on_signal(uv_signal_t *s, int signum)
     if (rc != 0) drained(NULL, d);
 }
 
+/* ---- start-up steps: each prints one clear line on stderr and returns
+ * non-zero when the process must exit 1 ---- */
+
+/* `chatd admin grant|revoke <username>` (seed-003 API admins, compat.h). */
+static int admin_command(int argc, char **argv)
+{
+    char mig[PATH_MAX];
+    const char *url = getenv("DATABASE_URL");
+    if (!url || !*url) url = getenv("CHATD_DATABASE_URL");
+    return compat_admin_main(
+        argc, argv, url, find_repo_file(CHATD_MIGRATIONS_DIR, mig, sizeof mig) == 0 ? mig : NULL);
+}
+
+/* Settings that are legal but deserve a loud line. */
+static void warn_config(const cd_config *cfg)
+{
+    if (cfg->auth == CD_AUTH_TRUST) {
+        cd_warn("main", "AUTH MODE IS TRUST: callers identify themselves with user-id headers "
+                        "and arguments; no token is checked. Development only.");
+        if (!cd_config_bind_is_loopback(cfg->bind))
+            cd_error("main",
+                     "TRUST MODE ON NON-LOOPBACK BIND %s (CHATD_AUTH_FORCE=1): anyone "
+                     "who can reach this port can act as any user",
+                     cfg->bind);
+    }
+    if (cfg->max_body > HTTP_MAX_BODY_BYTES)
+        cd_warn("main",
+                "max body %zu is above the HTTP layer's hard limit %d: larger bodies get 413",
+                cfg->max_body, HTTP_MAX_BODY_BYTES);
+    if (cfg->max_ws_message > WS_MAX_MESSAGE_SIZE)
+        cd_warn("main",
+                "max WebSocket message %zu is above the WebSocket layer's limit %d: larger "
+                "messages are closed 1009",
+                cfg->max_ws_message, WS_MAX_MESSAGE_SIZE);
+}
+
+/* The schema SDL (CHATD_SCHEMA or the repository's), plus the test fixtures'
+ * SDL when enabled, built into *out. */
+static int load_schema(const cd_config *cfg, gql_schema **out)
+{
+    char path[PATH_MAX], err[512];
+    if (cfg->schema_path)
+        snprintf(path, sizeof path, "%s", cfg->schema_path);
+    else if (find_repo_file(CD_DEFAULT_SCHEMA_PATH, path, sizeof path) != 0) {
+        fprintf(stderr, "chatd: cannot find %s (run from the repository or set CHATD_SCHEMA)\n",
+                CD_DEFAULT_SCHEMA_PATH);
+        return 1;
+    }
+    cd_buf sdl;
+    cd_buf_init(&sdl);
+    int rc = read_file(path, &sdl, cfg->test_fixtures ? proto_fixtures_sdl : NULL);
+    if (rc != 0) {
+        fprintf(stderr, "chatd: cannot read schema %s: %s\n", path,
+                rc == CD_ENOENT ? strerror(errno) : cd_strerror(rc));
+        cd_buf_free(&sdl);
+        return 1;
+    }
+    rc = gql_schema_build(sdl.data, sdl.len, out, err, sizeof err);
+    cd_buf_free(&sdl);
+    if (rc != 0) {
+        fprintf(stderr, "chatd: schema %s: %s\n", path, err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Every role's resolvers bind in every process (a field another role owns
+ * answers WRONG_SERVICE before its resolver is reached); then the modules
+ * that mount on the transports. */
+static int bind_roles(proto_server *srv)
+{
+    static const struct {
+        const char *what;
+        int (*bind)(proto_server *srv);
+    } steps[] = {
+        {"binding built-in resolvers", proto_bind_builtin},
+        {"binding user-role resolvers", chat_bind_user_role},
+        {"binding sender-role resolvers", chat_bind_sender_role},
+        {"binding receiver-role resolvers", chat_bind_receiver_role},
+        {"mounting the seed-003 API", compat_bind},
+    };
+    for (unsigned i = 0; i < CD_ARRAY_LEN(steps); i++) {
+        int rc = steps[i].bind(srv);
+        if (rc != 0) {
+            fprintf(stderr, "chatd: %s: %s\n", steps[i].what, cd_strerror(rc));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Migrations (blocking, before serving), the async pool, then the seed-003
+ * admins of CHATD_ADMINS, granted before anything is served. */
+static int open_database(chatd *d)
+{
+    const cd_config *cfg = &d->cfg;
+    proto_server *srv = &d->srv;
+    if (!cfg->database_url) return 0;
+    char mig[PATH_MAX], err[512];
+    if (find_repo_file(CHATD_MIGRATIONS_DIR, mig, sizeof mig) != 0) {
+        fprintf(stderr, "chatd: cannot find %s next to the schema or in the cwd\n",
+                CHATD_MIGRATIONS_DIR);
+        return 1;
+    }
+    int applied = 0;
+    char *merr = NULL;
+    int rc = pg_migrate(cfg->database_url, mig, &applied, &merr);
+    if (rc != 0) {
+        fprintf(stderr, "chatd: migrations failed: %s\n", merr ? merr : cd_strerror(rc));
+        cd_free(merr);
+        return 1;
+    }
+    if (applied) cd_info("main", "applied %d migration(s)", applied);
+    if ((rc = pg_pool_new(d->loop, cfg->database_url, CHATD_PG_POOL_SIZE, &srv->pg)) != 0) {
+        fprintf(stderr, "chatd: database pool: %s\n", cd_strerror(rc));
+        return 1;
+    }
+    if ((rc = compat_admin_grant_list(d->loop, srv->pg, getenv("CHATD_ADMINS"), err, sizeof err)) !=
+        0) {
+        fprintf(stderr, "chatd: CHATD_ADMINS: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* The Redis client; messages reach role code through srv->rd_routes. */
+static int open_broker(chatd *d)
+{
+    const cd_config *cfg = &d->cfg;
+    if (!cfg->redis_url) return 0;
+    rd_callbacks cbs = rd_router_callbacks(&d->srv.rd_routes);
+    int rc = rd_client_new(d->loop, cfg->redis_url, &cbs, &d->srv.rd);
+    if (rc != 0) {
+        char shown[256];
+        fprintf(stderr, "chatd: REDIS_URL %s: %s\n",
+                cd_url_redact(cfg->redis_url, shown, sizeof shown), cd_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* Document cache, metrics, the listening socket and the signal handlers. */
+static int start_serving(chatd *d)
+{
+    const cd_config *cfg = &d->cfg;
+    proto_server *srv = &d->srv;
+    char err[512];
+    srv->cache = gql_cache_new(srv->schema, GQL_CACHE_DEFAULT_ENTRIES);
+    if (!srv->cache) {
+        fprintf(stderr, "chatd: out of memory\n");
+        return 1;
+    }
+    cd_metrics_set_info(cd_role_name(cfg->role), CHATD_VERSION);
+    cd_metrics_set_probe(metrics_probe, srv);
+    http_server_opts ho = {
+        .host = cfg->bind, .port = cfg->port, .on_request = proto_http_handle, .user = srv};
+    int rc = http_server_start(d->loop, &ho, &srv->http, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "chatd: %s\n", err[0] ? err : cd_strerror(rc));
+        return 1;
+    }
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    cd_info("main", "chatd %s role=%s listening on %s:%d auth=%s introspection=%s%s", CHATD_VERSION,
+            cd_role_name(cfg->role), cfg->bind, http_server_port(srv->http),
+            cfg->auth == CD_AUTH_TOKEN ? "token" : "trust", cfg->introspection ? "on" : "off",
+            cfg->test_fixtures ? " test-fixtures=on" : "");
+    return 0;
+}
+
+/* After the loop ran dry (drained): what main.c itself owns. */
+static int finish(chatd *d)
+{
+    cd_metrics_set_probe(NULL, NULL);
+    gql_cache_free(d->srv.cache);
+    gql_schema_free(d->srv.schema);
+    proto_sub_registry_clear();
+    int rc = uv_loop_close(d->loop);
+    if (rc != 0) cd_warn("main", "loop closed with live handles: %s", uv_strerror(rc));
+    cd_info("main", "bye");
+    return d->exit_code;
+}
+
 int main(int argc, char **argv)
 {
     static chatd d;
     char err[512];
-    /* `chatd admin grant <username>` (seed-003 API admins, compat.h) */
-    if (argc >= 2 && strcmp(argv[1], "admin") == 0) {
-        char amig[PATH_MAX];
-        const char *url = getenv("DATABASE_URL");
-        if (!url || !*url) url = getenv("CHATD_DATABASE_URL");
-        return compat_admin_main(
-            argc - 1, argv + 1, url,
-            find_repo_file(CHATD_MIGRATIONS_DIR, amig, sizeof amig) == 0 ? amig : NULL);
-    }
+    if (argc >= 2 && strcmp(argv[1], "admin") == 0) return admin_command(argc - 1, argv + 1);
     if (cd_config_parse(&d.cfg, argc, argv, env_get, err, sizeof err) != 0) {
         fprintf(stderr, "chatd: %s\n", err);
         return 1;
@@ -198,150 +377,21 @@ int main(int argc, char **argv)
     }
     cd_log_set_level(d.cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
-    const cd_config *cfg = &d.cfg;
-    if (cfg->auth == CD_AUTH_TRUST) {
-        cd_warn("main", "AUTH MODE IS TRUST: callers identify themselves with user-id headers "
-                        "and arguments; no token is checked. Development only.");
-        if (!cd_config_bind_is_loopback(cfg->bind))
-            cd_error("main",
-                     "TRUST MODE ON NON-LOOPBACK BIND %s (CHATD_AUTH_FORCE=1): anyone "
-                     "who can reach this port can act as any user",
-                     cfg->bind);
-    }
+    warn_config(&d.cfg);
 
-    if (cfg->max_body > HTTP_MAX_BODY_BYTES)
-        cd_warn("main",
-                "max body %zu is above the HTTP layer's hard limit %d: larger bodies get 413",
-                cfg->max_body, HTTP_MAX_BODY_BYTES);
-    if (cfg->max_ws_message > WS_MAX_MESSAGE_SIZE)
-        cd_warn("main",
-                "max WebSocket message %zu is above the WebSocket layer's limit %d: larger "
-                "messages are closed 1009",
-                cfg->max_ws_message, WS_MAX_MESSAGE_SIZE);
-
-    /* schema */
-    char schema_path[PATH_MAX];
-    if (cfg->schema_path)
-        snprintf(schema_path, sizeof schema_path, "%s", cfg->schema_path);
-    else if (find_repo_file(CD_DEFAULT_SCHEMA_PATH, schema_path, sizeof schema_path) != 0) {
-        fprintf(stderr, "chatd: cannot find %s (run from the repository or set CHATD_SCHEMA)\n",
-                CD_DEFAULT_SCHEMA_PATH);
-        return 1;
-    }
-    cd_buf sdl;
-    cd_buf_init(&sdl);
-    int rc = read_file(schema_path, &sdl, cfg->test_fixtures ? proto_fixtures_sdl : NULL);
-    if (rc != 0) {
-        fprintf(stderr, "chatd: cannot read schema %s: %s\n", schema_path,
-                rc == CD_ENOENT ? strerror(errno) : cd_strerror(rc));
-        cd_buf_free(&sdl);
-        return 1;
-    }
     gql_schema *schema = NULL;
-    rc = gql_schema_build(sdl.data, sdl.len, &schema, err, sizeof err);
-    cd_buf_free(&sdl);
-    if (rc != 0) {
-        fprintf(stderr, "chatd: schema %s: %s\n", schema_path, err);
-        return 1;
-    }
-
+    if (load_schema(&d.cfg, &schema) != 0) return 1;
     d.loop = uv_default_loop();
     proto_server *srv = &d.srv;
     srv->loop = d.loop;
-    srv->cfg = cfg;
+    srv->cfg = &d.cfg;
     srv->schema = schema;
-    srv->service = cfg->role == CD_ROLE_ALL ? NULL : cd_role_name(cfg->role);
+    srv->service = d.cfg.role == CD_ROLE_ALL ? NULL : cd_role_name(d.cfg.role);
     srv->version = CHATD_VERSION;
-    if ((rc = proto_bind_builtin(srv)) != 0) {
-        fprintf(stderr, "chatd: binding built-in resolvers: %s\n", cd_strerror(rc));
+    if (bind_roles(srv) != 0 || open_database(&d) != 0 || open_broker(&d) != 0 ||
+        start_serving(&d) != 0)
         return 1;
-    }
-    /* Role resolvers (src/chat) bind here once they exist. */
-    if ((rc = chat_bind_user_role(srv)) != 0) {
-        fprintf(stderr, "chatd: binding user-role resolvers: %s\n", cd_strerror(rc));
-        return 1;
-    }
-    if ((rc = chat_bind_sender_role(srv)) != 0) {
-        fprintf(stderr, "chatd: binding sender-role resolvers: %s\n", cd_strerror(rc));
-        return 1;
-    }
-    if ((rc = chat_bind_receiver_role(srv)) != 0) {
-        fprintf(stderr, "chatd: binding receiver-role resolvers: %s\n", cd_strerror(rc));
-        return 1;
-    }
-    if ((rc = compat_bind(srv)) != 0) {
-        fprintf(stderr, "chatd: mounting the seed-003 API: %s\n", cd_strerror(rc));
-        return 1;
-    }
-
-    /* database: migrate (blocking, before serving), then the async pool */
-    if (cfg->database_url) {
-        char mig[PATH_MAX];
-        if (find_repo_file(CHATD_MIGRATIONS_DIR, mig, sizeof mig) != 0) {
-            fprintf(stderr, "chatd: cannot find %s next to the schema or in the cwd\n",
-                    CHATD_MIGRATIONS_DIR);
-            return 1;
-        }
-        int applied = 0;
-        char *merr = NULL;
-        rc = pg_migrate(cfg->database_url, mig, &applied, &merr);
-        if (rc != 0) {
-            fprintf(stderr, "chatd: migrations failed: %s\n", merr ? merr : cd_strerror(rc));
-            cd_free(merr);
-            return 1;
-        }
-        if (applied) cd_info("main", "applied %d migration(s)", applied);
-        if ((rc = pg_pool_new(d.loop, cfg->database_url, CHATD_PG_POOL_SIZE, &srv->pg)) != 0) {
-            fprintf(stderr, "chatd: database pool: %s\n", cd_strerror(rc));
-            return 1;
-        }
-        /* seed-003 admins, granted before anything is served */
-        if ((rc = compat_admin_grant_list(d.loop, srv->pg, getenv("CHATD_ADMINS"), err,
-                                          sizeof err)) != 0) {
-            fprintf(stderr, "chatd: CHATD_ADMINS: %s\n", err);
-            return 1;
-        }
-    }
-    if (cfg->redis_url) {
-        rd_callbacks cbs = rd_router_callbacks(&srv->rd_routes);
-        if ((rc = rd_client_new(d.loop, cfg->redis_url, &cbs, &srv->rd)) != 0) {
-            fprintf(stderr, "chatd: REDIS_URL %s: %s\n", cfg->redis_url, cd_strerror(rc));
-            return 1;
-        }
-    }
-    srv->cache = gql_cache_new(schema, GQL_CACHE_DEFAULT_ENTRIES);
-    if (!srv->cache) {
-        fprintf(stderr, "chatd: out of memory\n");
-        return 1;
-    }
-    cd_metrics_set_info(cd_role_name(cfg->role), CHATD_VERSION);
-    cd_metrics_set_probe(metrics_probe, srv);
-
-    http_server_opts ho = {
-        .host = cfg->bind, .port = cfg->port, .on_request = proto_http_handle, .user = srv};
-    if ((rc = http_server_start(d.loop, &ho, &srv->http, err, sizeof err)) != 0) {
-        fprintf(stderr, "chatd: %s\n", err[0] ? err : cd_strerror(rc));
-        return 1;
-    }
-    uv_signal_init(d.loop, &d.sigterm);
-    uv_signal_init(d.loop, &d.sigint);
-    d.sigterm.data = d.sigint.data = &d;
-    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&d.sigint, on_signal, SIGINT);
-
-    cd_info("main", "chatd %s role=%s listening on %s:%d auth=%s introspection=%s%s", CHATD_VERSION,
-            cd_role_name(cfg->role), cfg->bind, http_server_port(srv->http),
-            cfg->auth == CD_AUTH_TOKEN ? "token" : "trust", cfg->introspection ? "on" : "off",
-            cfg->test_fixtures ? " test-fixtures=on" : "");
 
     uv_run(d.loop, UV_RUN_DEFAULT);
-
-    cd_metrics_set_probe(NULL, NULL);
-    gql_cache_free(srv->cache);
-    gql_schema_free(schema);
-    proto_sub_registry_clear();
-    rc = uv_loop_close(d.loop);
-    if (rc != 0) cd_warn("main", "loop closed with live handles: %s", uv_strerror(rc));
-    cd_info("main", "bye");
-    return d.exit_code;
+    return finish(&d);
 }

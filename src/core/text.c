@@ -1,9 +1,12 @@
 /*
- * text.c — strict UTF-8 + control-character check for user text (text.h).
+ * text.c — strict UTF-8 + control-character check for user text, URL
+ * redaction for logs (text.h).
  */
 #include "core/text.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 bool cd_text_is_clean(const char *s, size_t len, bool allow_newlines)
 {
@@ -31,4 +34,22 @@ bool cd_text_is_clean(const char *s, size_t len, bool allow_newlines)
         i += n;
     }
     return true;
+}
+
+char *cd_url_redact(const char *url, char *out, size_t cap)
+{
+    if (cap == 0) return out;
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    size_t hostpart = strcspn(auth, "/?#"); /* userinfo and host end at the path */
+    const char *at = NULL;                  /* the last '@': a password may hold an unescaped one */
+    for (size_t i = 0; i < hostpart; i++)
+        if (auth[i] == '@') at = auth + i;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon) {
+        snprintf(out, cap, "%s", url);
+        return out;
+    }
+    snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
+    return out;
 }

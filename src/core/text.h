@@ -13,4 +13,10 @@
  * allow_newlines, '\n', '\r' and '\t' are accepted (message bodies). */
 bool cd_text_is_clean(const char *s, size_t len, bool allow_newlines);
 
+/* Copies the URL `url` into out (cap bytes, always terminated) with the
+ * password of its userinfo ("scheme://user:secret@host") replaced by "***",
+ * for logs and error messages. A URL without a password is copied as is;
+ * one that does not fit is cut. Returns out. */
+char *cd_url_redact(const char *url, char *out, size_t cap);
+
 #endif

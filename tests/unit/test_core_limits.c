@@ -2,7 +2,8 @@
  * test_core_limits.c — start-up limits at their edges and log-line safety:
  * the shortest JWT secret accepted, the largest --ws-max-queued (the net
  * layer's own bound, refused above rather than silently capped), and log
- * messages that cannot split or forge lines. The environment is a fake table.
+ * messages that cannot split or forge lines, URLs logged without their
+ * password. The environment is a fake table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "core/config.h"
 #include "core/core.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "net/ws.h"
 
 static const char *env_secret, *env_queued;
@@ -87,12 +89,35 @@ static void test_log_escape(void **state)
     assert_string_equal(out, "J\xc3\xbcrgen");
 }
 
+static void test_url_redact(void **state)
+{
+    (void)state;
+    char out[128];
+    assert_string_equal(cd_url_redact("redis://:s3cret@127.0.0.1:6379/0", out, sizeof out),
+                        "redis://:***@127.0.0.1:6379/0");
+    assert_string_equal(cd_url_redact("redis://user:s3cret@host:6379", out, sizeof out),
+                        "redis://user:***@host:6379");
+    assert_string_equal(
+        cd_url_redact("postgres://chatd:p@ss:word@db/chatd?sslmode=disable", out, sizeof out),
+        "postgres://chatd:***@db/chatd?sslmode=disable");
+    /* no password: unchanged, including an '@' or ':' after the host */
+    assert_string_equal(cd_url_redact("redis://127.0.0.1:6379", out, sizeof out),
+                        "redis://127.0.0.1:6379");
+    assert_string_equal(cd_url_redact("redis://user@host:1/x?a=b:c@d", out, sizeof out),
+                        "redis://user@host:1/x?a=b:c@d");
+    assert_string_equal(cd_url_redact("not a url", out, sizeof out), "not a url");
+    /* cut, never unterminated, never the secret */
+    assert_string_equal(cd_url_redact("redis://:s3cret@host", out, 12), "redis://:**");
+    assert_null(strstr(cd_url_redact("redis://:s3cret@host", out, 12), "s3c"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jwt_secret_edge),
         cmocka_unit_test(test_ws_max_queued_edge),
         cmocka_unit_test(test_log_escape),
+        cmocka_unit_test(test_url_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
