@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: format-check routing-check graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
+.PHONY: format-check routing-check ops-check graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
 
 all: debug
 
@@ -58,9 +58,15 @@ routing-check:
 	@[ -d web/node_modules/graphql ] || (cd web && npm ci --no-audit --no-fund --loglevel=error)
 	node web/scripts/gen-routing.mjs --check
 
+# ops/: the Prometheus rules (promtool check + unit tests) and the Grafana
+# dashboard's queries; tests/integration/ops-metrics.test.js checks the names.
+ops-check:
+	ops/check
+
 test: deps
 	$(MAKE) format-check
 	$(MAKE) routing-check
+	$(MAKE) ops-check
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) graphql-diff
