@@ -142,7 +142,8 @@ typedef struct sop {
     sop_result result;
     bool create_message;
     bool retried;
-    const char *chat_id; /* setTyping */
+    const char *group_key; /* group commit under this chat id (NULL = alone) */
+    const char *chat_id;   /* setTyping */
     const char *user_id;
     bool is_typing;
 } sop;
@@ -159,7 +160,10 @@ static void on_done(const pg_result *r, void *ud);
 /* Runs op's statement; on a refused call completes ri (chat_op_run). */
 static void run(sop *op)
 {
-    chat_op_run(&op->base, op->stmt, op->nparams, op->params, on_done);
+    if (op->group_key)
+        chat_op_run_grouped(&op->base, op->group_key, op->stmt, op->nparams, op->params, on_done);
+    else
+        chat_op_run(&op->base, op->stmt, op->nparams, op->params, on_done);
 }
 
 static void publish_rows(sop *op, const pg_result *r, const char **result)
@@ -482,6 +486,7 @@ static void r_create_message(gql_rinfo *ri)
     sop *op = sop_new(ri);
     if (!op) return;
     op->stmt = "sender_create_message";
+    op->group_key = chat;
     op->create_message = true;
     op->nparams = 6;
     op->params[0] = chat;
@@ -575,6 +580,7 @@ static void r_mark_chat_as_read(gql_rinfo *ri)
     sop *op = sop_new(ri);
     if (!op) return;
     op->stmt = "sender_mark_read";
+    op->group_key = chat;
     op->result = SOP_COUNT;
     op->nparams = 4;
     op->params[0] = me;
