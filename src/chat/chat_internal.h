@@ -565,6 +565,15 @@ void recv_presence_user_down(proto_server *srv, const char *user_id);
  * queries.c — the receiver role's queries (chats, messages, read status,
  * unread counts, onlineUsers, chatEventsSince, nested Chat/Message fields).
  */
+/* Chat.participantIds / Chat.participants list at most the first
+ * RECV_PARTICIPANT_IDS_MAX participants in join order (the SQL function
+ * chatd_participant_ids_max() of 0006_membership_scale.sql says the same);
+ * Chat.memberCount has the size, Chat.members pages through every member. */
+#define RECV_PARTICIPANT_IDS_MAX 256
+#define RECV_MEMBERS_DEFAULT_PAGE 100 /* Chat.members(first:) when absent */
+#define RECV_MEMBERS_MAX_PAGE 1000    /* largest Chat.members(first:) */
+#define RECV_MEMBER_CURSOR_MAX 80     /* bytes of a Chat.members cursor */
+
 /* Binds the receiver's Query and nested fields and registers their
  * statements. 0 or CD_*. */
 int recv_queries_bind(proto_server *srv);

@@ -28,9 +28,10 @@
 #define SENDER_FN_COLS "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
 
 static const chat_stmt sender_stmts[] = {
-    {"sender_create_chat", SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[])", 5},
+    {"sender_create_chat",
+     SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[], $6::int)", 6},
     {"sender_add_participants",
-     SENDER_FN_COLS "chatd_add_participants($1::uuid, $2::uuid, $3::uuid[])", 3},
+     SENDER_FN_COLS "chatd_add_participants($1::uuid, $2::uuid, $3::uuid[], $4::int)", 4},
     {"sender_remove_participant",
      SENDER_FN_COLS "chatd_remove_participant($1::uuid, $2::uuid, $3::uuid)", 3},
     {"sender_remove_chat", SENDER_FN_COLS "chatd_remove_chat($1::uuid, $2::uuid)", 2},
@@ -330,6 +331,20 @@ static const char *uuid_list(gql_rinfo *ri, const gql_value *ids, const char *fi
 
 /* ---- chats ---- */
 
+/* CHATD_MAX_GROUP_MEMBERS as SQL text in the op's arena (NULL after
+ * completing ri). */
+static const char *max_members_param(sop *op)
+{
+    const cd_config *cfg = op->base.srv ? op->base.srv->cfg : NULL;
+    char *s = cd_arena_alloc(gql_ri_arena(op->base.ri), 16);
+    if (!s) {
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
+        return NULL;
+    }
+    snprintf(s, 16, "%u", cfg ? cfg->max_group_members : CD_DEFAULT_MAX_GROUP_MEMBERS);
+    return s;
+}
+
 static void r_create_chat(gql_rinfo *ri)
 {
     bool ok;
@@ -356,8 +371,11 @@ static void r_create_chat(gql_rinfo *ri)
     const char *ids =
         uuid_list(ri, in ? gql_obj_get(in, "participantIds") : NULL, me, "participantIds");
     if (!ids) return;
+    const char *max = max_members_param(op);
+    if (!max) return;
     op->stmt = "sender_create_chat";
-    op->nparams = 5;
+    op->nparams = 6;
+    op->params[5] = max;
     op->params[0] = me;
     op->params[1] = name;
     op->params[2] = desc;
@@ -381,8 +399,11 @@ static void add_participants(gql_rinfo *ri, const gql_value *list)
     if (!ids) return;
     sop *op = sop_new(ri);
     if (!op) return;
+    const char *max = max_members_param(op);
+    if (!max) return;
     op->stmt = "sender_add_participants";
-    op->nparams = 3;
+    op->nparams = 4;
+    op->params[3] = max;
     op->params[0] = me;
     op->params[1] = chat;
     op->params[2] = ids;
