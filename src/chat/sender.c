@@ -2,8 +2,11 @@
  * sender.c — the sender role's resolvers (see chat_internal.h).
  *
  * Each resolver validates its arguments and the caller, then runs one
- * prepared statement (a plpgsql function of 0003_chats.sql) and completes
- * from its callback. Per-call state (struct sop) lives in the resolver's
+ * prepared statement (a plpgsql function of 0003_chats.sql /
+ * 0006_membership_scale.sql) and completes from its callback. createMessage
+ * and markChatAsRead go through the group-commit window (batch.c, keyed by
+ * their chat id): they share a transaction with concurrent ones, each with
+ * its own savepoint and its own result. Per-call state (struct sop) lives in the resolver's
  * arena, valid until the field completes; the publish contexts of the
  * outbox are separate heap allocations (outbox.c).
  *
