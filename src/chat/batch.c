@@ -24,6 +24,7 @@
 
 #include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 _Static_assert(CHAT_GC_MAX == PG_BATCH_MAX_STMTS, "a group is one pg_pool_batch");
 _Static_assert(CD_CONFIG_MAX_GROUP_COMMIT == PG_BATCH_MAX_STMTS, "config bound = batch bound");
@@ -54,6 +55,8 @@ struct chat_gc {
 };
 
 static void gc_timer_cb(uv_timer_t *t);
+
+static chat_gc_stats gc_totals; /* every window of the process (metrics) */
 
 int chat_gc_new(uv_loop_t *loop, pg_pool *pg, uint32_t max, uint32_t window_us, chat_gc **out)
 {
@@ -170,6 +173,9 @@ static void gc_flush_one(chat_gc *gc)
     gc->stats.batches++;
     gc->stats.members += (uint64_t)g->n;
     if ((uint32_t)g->n > gc->stats.largest) gc->stats.largest = (uint32_t)g->n;
+    gc_totals.batches++;
+    gc_totals.members += (uint64_t)g->n;
+    if ((uint32_t)g->n > gc_totals.largest) gc_totals.largest = (uint32_t)g->n;
     int rc = pg_pool_batch(gc->pg, stmts, g->n, group_done, g);
     if (rc != 0)
         group_done(rc, cd_strerror(rc), NULL, 0, g); /* from the timer: not inside submit */
@@ -181,6 +187,7 @@ static void gc_arm(chat_gc *gc)
     if (gc->pending >= gc->max) {
         uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
         gc->stats.full++;
+        gc_totals.full++;
     } else if (!uv_is_active((uv_handle_t *)&gc->timer)) {
         uv_timer_start(&gc->timer, gc_timer_cb, gc->window_ms, 0);
     }
@@ -228,6 +235,26 @@ void chat_gc_close(chat_gc *gc)
     gc->closing = true;
     uv_timer_stop(&gc->timer);
     uv_close((uv_handle_t *)&gc->timer, gc_closed);
+}
+
+void chat_gc_metrics_render(cd_buf *b, void *ud)
+{
+    (void)ud;
+    cd_metrics_help(b, "chatd_sender_group_commits_total", "counter",
+                    "Group-commit transactions sent (pg_pool_batch).");
+    cd_buf_printf(b, "chatd_sender_group_commits_total %llu\n",
+                  (unsigned long long)gc_totals.batches);
+    cd_metrics_help(b, "chatd_sender_group_commit_members_total", "counter",
+                    "Mutations committed through group commit.");
+    cd_buf_printf(b, "chatd_sender_group_commit_members_total %llu\n",
+                  (unsigned long long)gc_totals.members);
+    cd_metrics_help(b, "chatd_sender_group_commit_full_total", "counter",
+                    "Group-commit windows closed by reaching CHATD_GROUP_COMMIT_MAX.");
+    cd_buf_printf(b, "chatd_sender_group_commit_full_total %llu\n",
+                  (unsigned long long)gc_totals.full);
+    cd_metrics_help(b, "chatd_sender_group_commit_largest", "gauge",
+                    "Most mutations in one group-commit transaction so far.");
+    cd_buf_printf(b, "chatd_sender_group_commit_largest %u\n", gc_totals.largest);
 }
 
 /* ---- the sender's use: one chat_gc per process, on the kit's pool ---- */

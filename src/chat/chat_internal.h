@@ -329,6 +329,9 @@ int chat_gc_submit(chat_gc *gc, const char *key, const char *stmt, int n, const 
 void chat_gc_stats_get(const chat_gc *gc, chat_gc_stats *out);
 /* Sends what is pending, then frees gc (after its timer closed). */
 void chat_gc_close(chat_gc *gc);
+/* The process's group-commit counters as Prometheus text
+ * (chatd_sender_group_commit*), a cd_metrics section of the sender role. */
+void chat_gc_metrics_render(cd_buf *b, void *ud);
 
 /* chat_op_run through the process's group-commit window (created on first
  * use from srv->cfg), or chat_op_run itself when group commit is off. */

@@ -26,6 +26,7 @@
 
 #include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/text.h"
 
 #define SENDER_FN_COLS "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
@@ -674,6 +675,8 @@ int chat_bind_sender_role(proto_server *srv)
         }
     }
     int rc = chat_stmts_add(sender_stmts, CD_ARRAY_LEN(sender_stmts));
+    if (rc != 0) return rc;
+    rc = cd_metrics_add_section(chat_gc_metrics_render, NULL);
     if (rc != 0) return rc;
     return chat_outbox_start(srv);
 }

@@ -152,6 +152,10 @@ describe('group commit', () => {
     const txs = Number(sql(`SELECT count(DISTINCT created_at) FROM messages WHERE chat_id IN (${ids})`));
     assert.ok(txs < sent.length / 2, `${txs} transactions for ${sent.length} messages`);
     console.log(`group commit: ${sent.length + 1} messages in ${txs} transactions`);
+    const metrics = await (await fetch(`${gc.base}/metrics`)).text();
+    const commits = Number(/^chatd_sender_group_commits_total (\d+)$/m.exec(metrics)[1]);
+    const members = Number(/^chatd_sender_group_commit_members_total (\d+)$/m.exec(metrics)[1]);
+    assert.ok(commits > 0 && members >= sent.length && members > commits, metrics);
   });
 
   test('a burst publishes every message exactly once on its chat channel', async () => {
