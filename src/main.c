@@ -40,7 +40,6 @@
 #include "store/redis.h"
 
 #define CHATD_VERSION "0.1.0"
-#define CHATD_PG_POOL_SIZE 4 /* connections per process */
 #define CHATD_MAX_SCHEMA_BYTES (1024 * 1024)
 #define CHATD_MIGRATIONS_DIR "db/migrations"
 
@@ -285,7 +284,8 @@ static int open_database(chatd *d)
         return 1;
     }
     if (applied) cd_info("main", "applied %d migration(s)", applied);
-    if ((rc = pg_pool_new(d->loop, cfg->database_url, CHATD_PG_POOL_SIZE, &srv->pg)) != 0) {
+    if ((rc = pg_pool_new(d->loop, cfg->database_url, cd_config_pg_pool_size(cfg), &srv->pg)) !=
+        0) {
         fprintf(stderr, "chatd: database pool: %s\n", cd_strerror(rc));
         return 1;
     }

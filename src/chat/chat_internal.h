@@ -9,6 +9,7 @@
  *   throttle.c  login throttling in Redis
  *   kit.c       the resolver kit: operation object, run, Postgres-error
  *               mapping, argument helpers, the prepared-statement table
+ *   batch.c     group commit: concurrent mutations in one transaction
  *   authz.c     caller decisions; accounts disabled in this process
  *   control.c   the cross-process control channel (chatd:control)
  *   users.c     the user role (chat_bind_user_role)
@@ -290,6 +291,53 @@ int chat_echo_len(const char *s, size_t len);
 /* True for the canonical 8-4-4-4-12 hex UUID text form. */
 bool chat_uuid_valid(const char *s, size_t len);
 
+/* =============================== batch.c =============================== */
+/*
+ * batch.c — group commit. Concurrent mutations arriving within a window are
+ * committed in ONE transaction over the pipeline (pg_pool_batch: one
+ * savepoint per mutation, one COMMIT, so one fsync carries them all). The
+ * window closes at `max` members or `window_us` after its first member
+ * (rounded up to whole milliseconds); CHATD_GROUP_COMMIT_MAX /
+ * CHATD_GROUP_COMMIT_US (config.h) set both, and turn it off.
+ *
+ * Each member completes through its own callback with its own result: a
+ * member whose statement fails is rolled back to its savepoint and gets its
+ * error; the others still commit. When the transaction itself fails (COMMIT
+ * error, connection lost) every member gets that failure. Members are sent
+ * sorted by key (stable: members of one key keep their arrival order), so
+ * batches lock chats in one global order (no deadlock between batches).
+ * Callbacks never run inside chat_gc_submit.
+ */
+#define CHAT_GC_MAX 64 /* members of one group = PG_BATCH_MAX_STMTS */
+
+typedef struct chat_gc chat_gc;
+typedef struct chat_gc_stats {
+    uint64_t batches; /* groups sent */
+    uint64_t members; /* mutations sent in groups */
+    uint64_t full;    /* windows closed by reaching max */
+    uint32_t largest; /* most members in one group */
+} chat_gc_stats;
+
+/* A group-commit window on pool pg: max in 2..CHAT_GC_MAX, window_us > 0.
+ * 0, CD_EBAD, CD_ENOMEM. */
+int chat_gc_new(uv_loop_t *loop, pg_pool *pg, uint32_t max, uint32_t window_us, chat_gc **out);
+/* Queues statement `stmt` (prepared name or SQL) with text params (copied)
+ * under `key` (e.g. the chat id; NULL = ""). cb runs exactly once, later,
+ * with the member's own result. 0, CD_EBAD, CD_ECLOSED, CD_ENOMEM. */
+int chat_gc_submit(chat_gc *gc, const char *key, const char *stmt, int n, const char *const *params,
+                   pg_query_cb cb, void *ud);
+void chat_gc_stats_get(const chat_gc *gc, chat_gc_stats *out);
+/* Sends what is pending, then frees gc (after its timer closed). */
+void chat_gc_close(chat_gc *gc);
+/* The process's group-commit counters as Prometheus text
+ * (chatd_sender_group_commit*), a cd_metrics section of the sender role. */
+void chat_gc_metrics_render(cd_buf *b, void *ud);
+
+/* chat_op_run through the process's group-commit window (created on first
+ * use from srv->cfg), or chat_op_run itself when group commit is off. */
+bool chat_op_run_grouped(chat_op *op, const char *key, const char *stmt, int n,
+                         const char *const *params, pg_query_cb cb);
+
 /* =============================== authz.c =============================== */
 /*
  * authz.c — the authorization layer every role's resolvers use (design §4).
@@ -444,7 +492,8 @@ int64_t chat_outbox_parse_retention(const char *s);
  * ONE prepared statement: a plpgsql function of db/migrations/0003_chats.sql
  * that, in one transaction, takes the chat's next seq under its row lock,
  * makes the change, maintains unread_counts with single atomic statements
- * and appends the chat_events row (the log and the outbox). The function
+ * and appends the chat_events row (the log and the outbox); createMessage
+ * and markChatAsRead commit in groups (batch.c). The function
  * returns the result JSON and the Redis publications; after COMMIT the
  * resolver publishes them (chat events on chat:<id>, notifications on
  * user:<id>), returns the result (the same JSON the event carries, parsed
@@ -520,6 +569,15 @@ void recv_presence_user_down(proto_server *srv, const char *user_id);
  * queries.c — the receiver role's queries (chats, messages, read status,
  * unread counts, onlineUsers, chatEventsSince, nested Chat/Message fields).
  */
+/* Chat.participantIds / Chat.participants list at most the first
+ * RECV_PARTICIPANT_IDS_MAX participants in join order (the SQL function
+ * chatd_participant_ids_max() of 0006_membership_scale.sql says the same);
+ * Chat.memberCount has the size, Chat.members pages through every member. */
+#define RECV_PARTICIPANT_IDS_MAX 256
+#define RECV_MEMBERS_DEFAULT_PAGE 100 /* Chat.members(first:) when absent */
+#define RECV_MEMBERS_MAX_PAGE 1000    /* largest Chat.members(first:) */
+#define RECV_MEMBER_CURSOR_MAX 80     /* bytes of a Chat.members cursor */
+
 /* Binds the receiver's Query and nested fields and registers their
  * statements. 0 or CD_*. */
 int recv_queries_bind(proto_server *srv);

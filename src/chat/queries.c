@@ -44,6 +44,10 @@
 #define MEMBER(chat, uid)                                                                          \
     "(" uid "::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = " chat  \
     " AND p.user_id = " uid "::uuid AND p.left_seq IS NULL))"
+#define USER_OBJ(u)                                                                                \
+    "json_build_object('id', " u ".id, 'username', " u ".username, 'displayName', " u              \
+    ".display_name, 'isActive', " u ".is_active, 'createdAt', chatd_ts(" u ".created_at),"         \
+    " 'updatedAt', chatd_ts(" u ".updated_at))"
 #define USER_JSON(u)                                                                               \
     "json_build_object('id', " u ".id, 'username', " u ".username, 'displayName', " u              \
     ".display_name, 'isActive', " u ".is_active, 'createdAt', chatd_ts(" u ".created_at),"         \
@@ -129,6 +133,29 @@ static const chat_stmt query_stmts[] = {
                "$3::bigint"
                "   ORDER BY seq LIMIT $4::int) e)::text",
      4},
+    /* Chat.members: $1 chat, $2 viewer, after ($3 joined_seq, $4 pos, $5 user), $6 limit;
+     * one row (member?, member_count, JSON list of edges) */
+    {"recv_q_members",
+     "SELECT " MEMBER(
+         "c.id", "$2") ", c.member_count,"
+                       " (SELECT coalesce(json_agg(json_build_object("
+                       "    'cursor', x.joined_seq || ':' || x.pos || ':' || x.user_id,"
+                       "    'node', json_build_object('user', " USER_OBJ(
+                           "u") ","
+                                "      'role', CASE WHEN x.user_id = c.created_by THEN 'creator' "
+                                "ELSE 'member' END,"
+                                "      'joinedAt', chatd_ts(x.joined_at))) ORDER BY x.joined_seq, "
+                                "x.pos, x.user_id),"
+                                "    '[]'::json)"
+                                "  FROM (SELECT p.user_id, p.joined_seq, p.pos, p.joined_at FROM "
+                                "chat_participants p"
+                                "         WHERE p.chat_id = c.id AND p.left_seq IS NULL"
+                                "           AND (p.joined_seq, p.pos, p.user_id) > ($3::bigint, "
+                                "$4::int, $5::uuid)"
+                                "         ORDER BY p.joined_seq, p.pos, p.user_id LIMIT $6::int) x"
+                                "  JOIN users u ON u.id = x.user_id)::text"
+                                " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
+     6},
     /* batch loaders: $1 = uuid[] of keys; rows (key, json) */
     {"recv_b_users",
      "SELECT u.id::text, " USER_JSON("u") " FROM users u WHERE u.id = ANY ($1::uuid[])", 1},
@@ -157,7 +184,8 @@ typedef enum q_mode {
     Q_MESSAGES, /* one row: chat exists, member, JSON list */
     Q_INT,      /* row 0 column 0 is an Int */
     Q_USERS,    /* onlineUsers: rows (id, JSON, member) filtered by presence */
-    Q_EVENTS    /* chatEventsSince */
+    Q_EVENTS,   /* chatEventsSince */
+    Q_MEMBERS   /* Chat.members: one row (member, count, edges + 1) */
 } q_mode;
 
 typedef struct qop {
@@ -166,6 +194,7 @@ typedef struct qop {
     const char *what; /* "Chat" / "Message" for NOT_FOUND */
     const char *id;
     int64_t after;
+    int64_t first; /* Chat.members page size */
     /* onlineUsers */
     gql_value *users;
     bool *online;
@@ -190,6 +219,7 @@ static bool is_true(const char *s)
 
 static void on_events_rows(qop *op, const pg_result *r);
 static void start_online(qop *op, const pg_result *r);
+static void on_members_row(qop *op, const pg_result *r);
 
 static void on_query(const pg_result *r, void *ud)
 {
@@ -246,6 +276,9 @@ static void on_query(const pg_result *r, void *ud)
         return;
     case Q_EVENTS:
         on_events_rows(op, r);
+        return;
+    case Q_MEMBERS:
+        on_members_row(op, r);
         return;
     }
     gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
@@ -869,6 +902,106 @@ static void r_chat_unread(gql_rinfo *ri)
     ld_load(ri, "recv_b_unread", uid, keys, 1, LD_INT);
 }
 
+/* ---- Chat.members ---- */
+
+/* Parses a Chat.members cursor "<joined_seq>:<pos>:<user uuid>" into the
+ * three keyset params (text in the arena). false when it is not one. */
+static bool parse_member_cursor(cd_arena *a, const char *s, size_t len, const char **seq,
+                                const char **pos, const char **user)
+{
+    if (!s || len == 0 || len > RECV_MEMBER_CURSOR_MAX) return false;
+    const char *c1 = memchr(s, ':', len);
+    const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s)) : NULL;
+    if (!c1 || !c2) return false;
+    size_t l1 = (size_t)(c1 - s), l2 = (size_t)(c2 - c1 - 1), l3 = len - (size_t)(c2 + 1 - s);
+    if (l1 == 0 || l1 > 18 || l2 == 0 || l2 > 9 || !chat_uuid_valid(c2 + 1, l3)) return false;
+    for (size_t i = 0; i < l1; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    for (size_t i = 0; i < l2; i++)
+        if (c1[1 + i] < '0' || c1[1 + i] > '9') return false;
+    char *p1 = cd_arena_alloc(a, l1 + 1), *p2 = cd_arena_alloc(a, l2 + 1),
+         *p3 = cd_arena_alloc(a, l3 + 1);
+    if (!p1 || !p2 || !p3) return false;
+    memcpy(p1, s, l1);
+    p1[l1] = 0;
+    memcpy(p2, c1 + 1, l2);
+    p2[l2] = 0;
+    memcpy(p3, c2 + 1, l3);
+    p3[l3] = 0;
+    *seq = p1;
+    *pos = p2;
+    *user = p3;
+    return true;
+}
+
+static void on_members_row(qop *op, const pg_result *r)
+{
+    gql_rinfo *ri = op->base.ri;
+    cd_arena *a = gql_ri_arena(ri);
+    if (pg_result_rows(r) == 0) {
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat with ID %s not found", op->id);
+        return;
+    }
+    if (!is_true(pg_result_get(r, 0, 0))) {
+        gql_ri_error(ri, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
+        return;
+    }
+    const char *count = pg_result_get(r, 0, 1);
+    gql_value edges;
+    if (!parse_json(ri, pg_result_get(r, 0, 2), &edges)) return;
+    bool more = edges.kind == GQL_V_LIST && (int64_t)edges.len > op->first;
+    if (more) edges.len = (uint32_t)op->first;
+    gql_value end = gql_null();
+    if (edges.kind == GQL_V_LIST && edges.len > 0) {
+        const gql_value *c = gql_obj_get(&edges.u.items[edges.len - 1], "cursor");
+        if (c) end = *c;
+    }
+    gql_value *page = gql_obj_new(a, 2), *conn = gql_obj_new(a, 3);
+    if (!page || !conn) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    gql_obj_set(page, 0, "hasNextPage", gql_bool(more));
+    gql_obj_set(page, 1, "endCursor", end);
+    gql_obj_set(conn, 0, "edges", edges);
+    gql_obj_set(conn, 1, "pageInfo", *page);
+    gql_obj_set(conn, 2, "totalCount", gql_int(count ? strtoll(count, NULL, 10) : 0));
+    gql_ri_return(ri, *conn);
+}
+
+static void r_chat_members(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "id");
+    if (!id) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+        return;
+    }
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    int64_t first;
+    if (!chat_int_arg(ri, "first", RECV_MEMBERS_DEFAULT_PAGE, 1, RECV_MEMBERS_MAX_PAGE, &first))
+        return;
+    const char *seq = "-1", *pos = "-1", *user = "00000000-0000-0000-0000-000000000000";
+    size_t alen = 0;
+    const char *after = chat_str_arg(ri, "after", &alen);
+    if (after && !parse_member_cursor(gql_ri_arena(ri), after, alen, &seq, &pos, &user)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "after is not a cursor of Chat.members");
+        return;
+    }
+    qop *op = new_op(ri, Q_MEMBERS);
+    if (!op) return;
+    char *lim = cd_arena_alloc(gql_ri_arena(ri), 24);
+    if (!lim) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    snprintf(lim, 24, "%lld", (long long)first + 1);
+    op->id = id;
+    op->first = first;
+    const char *params[] = {id, NULLIF_EMPTY(uid), seq, pos, user, lim};
+    run(op, "recv_q_members", 6, params);
+}
+
 /* ---- binding ---- */
 
 int recv_queries_bind(proto_server *srv)
@@ -889,6 +1022,7 @@ int recv_queries_bind(proto_server *srv)
         {"Query.chatEventsSince", r_events_since},
         {"Message.sender", r_message_sender},
         {"Chat.participants", r_chat_participants},
+        {"Chat.members", r_chat_members},
         {"Chat.messages", r_chat_messages},
         {"Chat.lastMessage", r_chat_last_message},
         {"Chat.unreadCount", r_chat_unread},

@@ -2,8 +2,11 @@
  * sender.c — the sender role's resolvers (see chat_internal.h).
  *
  * Each resolver validates its arguments and the caller, then runs one
- * prepared statement (a plpgsql function of 0003_chats.sql) and completes
- * from its callback. Per-call state (struct sop) lives in the resolver's
+ * prepared statement (a plpgsql function of 0003_chats.sql /
+ * 0006_membership_scale.sql) and completes from its callback. createMessage
+ * and markChatAsRead go through the group-commit window (batch.c, keyed by
+ * their chat id): they share a transaction with concurrent ones, each with
+ * its own savepoint and its own result. Per-call state (struct sop) lives in the resolver's
  * arena, valid until the field completes; the publish contexts of the
  * outbox are separate heap allocations (outbox.c).
  *
@@ -23,14 +26,16 @@
 
 #include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/text.h"
 
 #define SENDER_FN_COLS "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
 
 static const chat_stmt sender_stmts[] = {
-    {"sender_create_chat", SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[])", 5},
+    {"sender_create_chat",
+     SENDER_FN_COLS "chatd_create_chat($1::uuid, $2, $3, $4, $5::uuid[], $6::int)", 6},
     {"sender_add_participants",
-     SENDER_FN_COLS "chatd_add_participants($1::uuid, $2::uuid, $3::uuid[])", 3},
+     SENDER_FN_COLS "chatd_add_participants($1::uuid, $2::uuid, $3::uuid[], $4::int)", 4},
     {"sender_remove_participant",
      SENDER_FN_COLS "chatd_remove_participant($1::uuid, $2::uuid, $3::uuid)", 3},
     {"sender_remove_chat", SENDER_FN_COLS "chatd_remove_chat($1::uuid, $2::uuid)", 2},
@@ -142,7 +147,8 @@ typedef struct sop {
     sop_result result;
     bool create_message;
     bool retried;
-    const char *chat_id; /* setTyping */
+    const char *group_key; /* group commit under this chat id (NULL = alone) */
+    const char *chat_id;   /* setTyping */
     const char *user_id;
     bool is_typing;
 } sop;
@@ -159,7 +165,10 @@ static void on_done(const pg_result *r, void *ud);
 /* Runs op's statement; on a refused call completes ri (chat_op_run). */
 static void run(sop *op)
 {
-    chat_op_run(&op->base, op->stmt, op->nparams, op->params, on_done);
+    if (op->group_key)
+        chat_op_run_grouped(&op->base, op->group_key, op->stmt, op->nparams, op->params, on_done);
+    else
+        chat_op_run(&op->base, op->stmt, op->nparams, op->params, on_done);
 }
 
 static void publish_rows(sop *op, const pg_result *r, const char **result)
@@ -326,6 +335,20 @@ static const char *uuid_list(gql_rinfo *ri, const gql_value *ids, const char *fi
 
 /* ---- chats ---- */
 
+/* CHATD_MAX_GROUP_MEMBERS as SQL text in the op's arena (NULL after
+ * completing ri). */
+static const char *max_members_param(sop *op)
+{
+    const cd_config *cfg = op->base.srv ? op->base.srv->cfg : NULL;
+    char *s = cd_arena_alloc(gql_ri_arena(op->base.ri), 16);
+    if (!s) {
+        gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
+        return NULL;
+    }
+    snprintf(s, 16, "%u", cfg ? cfg->max_group_members : CD_DEFAULT_MAX_GROUP_MEMBERS);
+    return s;
+}
+
 static void r_create_chat(gql_rinfo *ri)
 {
     bool ok;
@@ -352,8 +375,11 @@ static void r_create_chat(gql_rinfo *ri)
     const char *ids =
         uuid_list(ri, in ? gql_obj_get(in, "participantIds") : NULL, me, "participantIds");
     if (!ids) return;
+    const char *max = max_members_param(op);
+    if (!max) return;
     op->stmt = "sender_create_chat";
-    op->nparams = 5;
+    op->nparams = 6;
+    op->params[5] = max;
     op->params[0] = me;
     op->params[1] = name;
     op->params[2] = desc;
@@ -377,8 +403,11 @@ static void add_participants(gql_rinfo *ri, const gql_value *list)
     if (!ids) return;
     sop *op = sop_new(ri);
     if (!op) return;
+    const char *max = max_members_param(op);
+    if (!max) return;
     op->stmt = "sender_add_participants";
-    op->nparams = 3;
+    op->nparams = 4;
+    op->params[3] = max;
     op->params[0] = me;
     op->params[1] = chat;
     op->params[2] = ids;
@@ -482,6 +511,7 @@ static void r_create_message(gql_rinfo *ri)
     sop *op = sop_new(ri);
     if (!op) return;
     op->stmt = "sender_create_message";
+    op->group_key = chat;
     op->create_message = true;
     op->nparams = 6;
     op->params[0] = chat;
@@ -575,6 +605,7 @@ static void r_mark_chat_as_read(gql_rinfo *ri)
     sop *op = sop_new(ri);
     if (!op) return;
     op->stmt = "sender_mark_read";
+    op->group_key = chat;
     op->result = SOP_COUNT;
     op->nparams = 4;
     op->params[0] = me;
@@ -644,6 +675,8 @@ int chat_bind_sender_role(proto_server *srv)
         }
     }
     int rc = chat_stmts_add(sender_stmts, CD_ARRAY_LEN(sender_stmts));
+    if (rc != 0) return rc;
+    rc = cd_metrics_add_section(chat_gc_metrics_render, NULL);
     if (rc != 0) return rc;
     return chat_outbox_start(srv);
 }

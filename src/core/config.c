@@ -84,6 +84,18 @@ static const cd_opt cd_opts[] = {
      "(default 30000)"},
     {"drain-timeout-ms", "CHATD_DRAIN_TIMEOUT_MS", CD_OPT_U32, OFF(drain_timeout_ms), 0, 600000u,
      "SIGTERM: time given to in-flight work (default 5000)"},
+    {"pg-pool-size", "CHATD_PG_POOL_SIZE", CD_OPT_U32, OFF(pg_pool_size), 0, CD_CONFIG_MAX_PG_POOL,
+     "PostgreSQL connections of this process; 0 = the role's default (all 8, user 4, sender 8, "
+     "receiver 6)"},
+    {"group-commit-max", "CHATD_GROUP_COMMIT_MAX", CD_OPT_U32, OFF(group_commit_max), 0,
+     CD_CONFIG_MAX_GROUP_COMMIT,
+     "sender: mutations committed in one transaction, at most; 0 or 1 = off (default 64)"},
+    {"group-commit-us", "CHATD_GROUP_COMMIT_US", CD_OPT_U32, OFF(group_commit_us), 0,
+     CD_CONFIG_MAX_GROUP_COMMIT_US,
+     "sender: microseconds a mutation waits for others to commit with; 0 = off (default 1000)"},
+    {"max-group-members", "CHATD_MAX_GROUP_MEMBERS", CD_OPT_U32, OFF(max_group_members),
+     CD_CONFIG_MIN_GROUP_MEMBERS, CD_CONFIG_MAX_GROUP_MEMBERS,
+     "members of one group chat, at most (default 100000)"},
     {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
     {"version", NULL, CD_OPT_FLAG, OFF(version), 0, 0, "print the version and exit"},
 };
@@ -236,6 +248,30 @@ static void cd_config_defaults(cd_config *c)
     c->ws_init_timeout_ms = CD_DEFAULT_WS_INIT_TIMEOUT_MS;
     c->ws_ping_ms = CD_DEFAULT_WS_PING_MS;
     c->drain_timeout_ms = CD_DEFAULT_DRAIN_TIMEOUT_MS;
+    c->group_commit_max = CD_DEFAULT_GROUP_COMMIT_MAX;
+    c->group_commit_us = CD_DEFAULT_GROUP_COMMIT_US;
+    c->max_group_members = CD_DEFAULT_MAX_GROUP_MEMBERS;
+}
+
+int cd_config_pg_pool_size(const cd_config *c)
+{
+    if (c->pg_pool_size > 0) return (int)c->pg_pool_size;
+    switch (c->role) {
+    case CD_ROLE_USER:
+        return CD_DEFAULT_PG_POOL_USER;
+    case CD_ROLE_SENDER:
+        return CD_DEFAULT_PG_POOL_SENDER;
+    case CD_ROLE_RECEIVER:
+        return CD_DEFAULT_PG_POOL_RECEIVER;
+    case CD_ROLE_ALL:
+    default:
+        return CD_DEFAULT_PG_POOL_ALL;
+    }
+}
+
+bool cd_config_group_commit_on(const cd_config *c)
+{
+    return c->group_commit_max > 1 && c->group_commit_us > 0;
 }
 
 int cd_config_parse(cd_config *c, int argc, char **argv, cd_getenv_fn getenv_fn, char *err,

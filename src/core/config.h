@@ -37,6 +37,21 @@
 #define CD_DEFAULT_WS_INIT_TIMEOUT_MS 3000u           /* connection_init wait → close 4408 */
 #define CD_DEFAULT_WS_PING_MS 30000u                  /* heartbeat: ping after this much silence */
 #define CD_DEFAULT_DRAIN_TIMEOUT_MS 5000u             /* SIGTERM: in-flight work gets this long */
+/* Group commit in the sender (src/chat/batch.c): concurrent mutations are
+ * committed together, at most this many per transaction, after waiting at
+ * most this long for company. CHATD_GROUP_COMMIT_MAX 0 or 1, or
+ * CHATD_GROUP_COMMIT_US 0, turns it off (one transaction per mutation). */
+#define CD_DEFAULT_GROUP_COMMIT_MAX 64u
+#define CD_DEFAULT_GROUP_COMMIT_US 1000u
+/* PostgreSQL connections per process (CHATD_PG_POOL_SIZE; 0 = the role's
+ * default, cd_role_default_pg_pool). */
+#define CD_DEFAULT_PG_POOL_ALL 8
+#define CD_DEFAULT_PG_POOL_USER 4
+#define CD_DEFAULT_PG_POOL_SENDER 8
+#define CD_DEFAULT_PG_POOL_RECEIVER 6
+/* Members of one group chat (CHATD_MAX_GROUP_MEMBERS): createChat and
+ * addParticipants beyond it fail with BAD_USER_INPUT. */
+#define CD_DEFAULT_MAX_GROUP_MEMBERS 100000u
 
 /* Hard bounds on the values a user may configure. */
 #define CD_CONFIG_MIN_BODY 64u
@@ -50,6 +65,11 @@
 /* Shortest HS256 secret accepted (AUTH_MIN_SECRET_LEN in auth/auth.h): a
  * shorter one is refused at start-up, not at the first login. */
 #define CD_CONFIG_MIN_JWT_SECRET 16u
+#define CD_CONFIG_MAX_GROUP_COMMIT 64u        /* = PG_BATCH_MAX_STMTS (store/pg.h) */
+#define CD_CONFIG_MAX_GROUP_COMMIT_US 100000u /* 100 ms */
+#define CD_CONFIG_MAX_PG_POOL 64u             /* = PG_POOL_MAX_CONNS (store/pg.h) */
+#define CD_CONFIG_MIN_GROUP_MEMBERS 2u
+#define CD_CONFIG_MAX_GROUP_MEMBERS 10000000u
 
 typedef enum cd_role { CD_ROLE_ALL = 0, CD_ROLE_USER, CD_ROLE_SENDER, CD_ROLE_RECEIVER } cd_role;
 typedef enum cd_auth_mode { CD_AUTH_TOKEN = 0, CD_AUTH_TRUST } cd_auth_mode;
@@ -77,8 +97,12 @@ typedef struct cd_config {
     uint32_t ws_init_timeout_ms;
     uint32_t ws_ping_ms; /* 0 = no heartbeat; silent for 2x → close 4504 */
     uint32_t drain_timeout_ms;
-    bool help;    /* --help given: print cd_config_usage and exit 0 */
-    bool version; /* --version given */
+    uint32_t pg_pool_size;      /* 0 = the role's default */
+    uint32_t group_commit_max;  /* 0/1 = group commit off */
+    uint32_t group_commit_us;   /* 0 = group commit off */
+    uint32_t max_group_members; /* members of one group chat */
+    bool help;                  /* --help given: print cd_config_usage and exit 0 */
+    bool version;               /* --version given */
 } cd_config;
 
 typedef const char *(*cd_getenv_fn)(const char *name);
@@ -101,6 +125,11 @@ const char *cd_role_name(cd_role r);
 int cd_role_parse(const char *s, cd_role *out);
 /* The role's default port: all 4000, user 4001, sender 4002, receiver 4005. */
 int cd_role_default_port(cd_role r);
+/* The PostgreSQL pool size: cfg->pg_pool_size, or when 0 the role's default
+ * (all 8, user 4, sender 8, receiver 6). */
+int cd_config_pg_pool_size(const cd_config *c);
+/* True when group commit is on (group_commit_max > 1 and group_commit_us > 0). */
+bool cd_config_group_commit_on(const cd_config *c);
 /* True for 127.0.0.0/8, ::1 and "localhost". */
 bool cd_config_bind_is_loopback(const char *bind);
 /* True when `origin` (len bytes, not NUL-terminated) is in the CORS list. */

@@ -39,7 +39,20 @@
 #define PG_QTIMER_INTERVAL_MS 100 /* how often queued work checks for expiry */
 #define PG_MSG_MAX 256            /* error text kept with a failed unit */
 
-typedef enum { UNIT_QUERY, UNIT_TX, UNIT_ACQUIRE } pg_unit_kind;
+typedef enum { UNIT_QUERY, UNIT_TX, UNIT_ACQUIRE, UNIT_BATCH } pg_unit_kind;
+
+#define PG_BATCH_SAVEPOINT "chatd_member" /* the savepoint around each batch member */
+
+/* A member-isolated batch in progress (UNIT_BATCH): one allocation. */
+typedef struct pg_batch {
+    int next;   /* first member of the current round */
+    int prefix; /* statements before the first member: BEGIN (1) or ROLLBACK TO + RELEASE (2) */
+    int nround; /* results expected this round */
+    int got;    /* results received this round */
+    PGresult **rres;         /* this round's results [3 * n + 3] */
+    PGresult **mres;         /* each member's own result, kept until the callback [n] */
+    char (*msg)[PG_MSG_MAX]; /* each member's error text [n] */
+} pg_batch;
 
 typedef struct pg_unit {
     struct pg_unit *next;
@@ -51,7 +64,9 @@ typedef struct pg_unit {
         pg_query_cb query;
         pg_tx_cb tx;
         pg_acquire_cb acquire;
+        pg_batch_cb batch;
     } cb;
+    pg_batch *batch; /* UNIT_BATCH */
     void *ud;
     pg_conn *lease; /* UNIT_ACQUIRE granted: the connection */
     int fail;       /* deferred failure code (0 = grant) */
@@ -64,7 +79,7 @@ typedef struct pg_poll {
 } pg_poll;
 
 typedef enum { CONN_DOWN, CONN_CONNECTING, CONN_READY, CONN_CLOSED } pg_cstate;
-typedef enum { WORK_NONE, WORK_PREPARE, WORK_UNIT, WORK_LEASEQ, WORK_ROLLBACK } pg_work;
+typedef enum { WORK_NONE, WORK_PREPARE, WORK_UNIT, WORK_LEASEQ, WORK_ROLLBACK, WORK_BATCH } pg_work;
 
 struct pg_conn {
     pg_pool *pool;
@@ -223,19 +238,35 @@ static pg_unit *unit_new(pg_unit_kind kind, const pg_stmt *stmts, int n)
     return u;
 }
 
+/* Frees a unit and, for a batch, every result it still holds. */
+static void unit_free(pg_unit *u)
+{
+    pg_batch *b = u->batch;
+    if (b) {
+        for (int i = 0; i < b->got; i++)
+            if (b->rres[i]) PQclear(b->rres[i]);
+        for (int i = 0; i < u->nstmts; i++)
+            if (b->mres[i]) PQclear(b->mres[i]);
+        cd_free(b);
+    }
+    cd_free(u);
+}
+
 /* Delivers a failure without server results. */
 static void unit_fail_now(pg_pool *p, pg_unit *u, int status, const char *msg)
 {
     p->errors++;
     if (u->kind == UNIT_ACQUIRE) {
         u->cb.acquire(NULL, status, u->ud);
+    } else if (u->kind == UNIT_BATCH) {
+        u->cb.batch(status, msg ? msg : "", NULL, 0, u->ud);
     } else if (u->kind == UNIT_TX) {
         u->cb.tx(status, NULL, 0, -1, u->ud);
     } else {
         pg_result r = {.status = status, .res = NULL, .message = msg, .sqlstate = ""};
         u->cb.query(&r, u->ud);
     }
-    cd_free(u);
+    unit_free(u);
 }
 
 static void defer_push(pg_pool *p, pg_unit *u)
@@ -488,6 +519,40 @@ static int conn_send(pg_conn *c, pg_work work, const pg_stmt *stmts, int n, bool
     return 0;
 }
 
+/* Sends one round of the connection's batch unit: BEGIN (first round) or
+ * ROLLBACK TO + RELEASE of the failed member's savepoint (later rounds),
+ * then SAVEPOINT; statement; RELEASE for each member from b->next on,
+ * COMMIT and one Sync. On a send failure the connection is dropped. */
+static int conn_send_batch(pg_conn *c)
+{
+    pg_unit *u = c->unit;
+    pg_batch *b = u->batch;
+    c->work = WORK_BATCH;
+    c->nexpect = 0;
+    c->ri = 0;
+    b->got = 0;
+    int ok = 1;
+    if (b->prefix == 1) {
+        ok = conn_send_stmt(c, "BEGIN", 0, NULL);
+    } else {
+        ok = conn_send_stmt(c, "ROLLBACK TO SAVEPOINT " PG_BATCH_SAVEPOINT, 0, NULL);
+        if (ok) ok = conn_send_stmt(c, "RELEASE SAVEPOINT " PG_BATCH_SAVEPOINT, 0, NULL);
+    }
+    for (int i = b->next; ok && i < u->nstmts; i++) {
+        ok = conn_send_stmt(c, "SAVEPOINT " PG_BATCH_SAVEPOINT, 0, NULL);
+        if (ok) ok = conn_send_stmt(c, u->stmts[i].sql, u->stmts[i].nparams, u->stmts[i].params);
+        if (ok) ok = conn_send_stmt(c, "RELEASE SAVEPOINT " PG_BATCH_SAVEPOINT, 0, NULL);
+    }
+    if (ok) ok = conn_send_stmt(c, "COMMIT", 0, NULL);
+    if (ok) ok = PQpipelineSync(c->pg);
+    b->nround = b->prefix + 3 * (u->nstmts - b->next) + 1;
+    if (!ok || conn_flush(c) != 0) {
+        conn_drop(c, PQerrorMessage(c->pg));
+        return -1;
+    }
+    return 0;
+}
+
 static void conn_start_prepare(pg_conn *c)
 {
     pg_pool *p = c->pool;
@@ -529,6 +594,9 @@ static void pool_dispatch(pg_pool *p)
             u->lease = c;
             u->fail = 0;
             defer_push(p, u);
+        } else if (u->kind == UNIT_BATCH) {
+            c->unit = u;
+            conn_send_batch(c);
         } else {
             c->unit = u;
             conn_send(c, WORK_UNIT, u->stmts, u->nstmts, u->kind == UNIT_TX);
@@ -571,11 +639,84 @@ static void fill_result(pg_conn *c, pg_result *out, PGresult *r)
     out->sqlstate = state;
 }
 
+/* The Sync of a batch round arrived: walk its results in send order. The
+ * first error decides: in the prefix, a SAVEPOINT/RELEASE or COMMIT it
+ * fails the whole batch; in a member's statement it is that member's own
+ * outcome and the next round resumes after it. Otherwise COMMIT succeeded
+ * and every member completes with its own result. */
+static void batch_round_done(pg_conn *c)
+{
+    pg_pool *p = c->pool;
+    pg_unit *u = c->unit;
+    pg_batch *b = u->batch;
+    int fail = 0, failed_member = -1, k = 0;
+    const char *why = "", *state;
+    for (; !fail && k < b->prefix; k++)
+        fail = k < b->got ? res_status(b->rres[k], &why, &state) : CD_EIO;
+    for (int i = b->next; !fail && i < u->nstmts; i++, k += 3) {
+        if (k + 2 >= b->got) {
+            fail = CD_EIO;
+            why = "missing results";
+            break;
+        }
+        fail = res_status(b->rres[k], &why, &state);
+        if (fail) break;
+        b->mres[i] = b->rres[k + 1];
+        b->rres[k + 1] = NULL;
+        if (res_status(b->mres[i], &why, &state) != 0) {
+            failed_member = i;
+            break;
+        }
+        fail = res_status(b->rres[k + 2], &why, &state);
+    }
+    if (!fail && failed_member < 0)
+        fail = k < b->got ? res_status(b->rres[k], &why, &state) : CD_EIO;
+    char msg[PG_MSG_MAX];
+    pg_copy_msg(msg, fail ? why : "");
+    for (int i = 0; i < b->got; i++) {
+        if (b->rres[i]) PQclear(b->rres[i]);
+        b->rres[i] = NULL;
+    }
+    b->got = 0;
+    if (!fail && failed_member >= 0) {
+        /* the member's own error: roll it back, run the rest */
+        b->next = failed_member + 1;
+        b->prefix = 2;
+        conn_send_batch(c); /* a send failure drops c and fails the unit */
+        return;
+    }
+    c->unit = NULL;
+    c->work = WORK_NONE;
+    if (fail) {
+        p->errors++;
+        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) conn_start_rollback(c);
+        u->cb.batch(fail, msg, NULL, 0, u->ud);
+        unit_free(u);
+        return;
+    }
+    pg_result rs[PG_BATCH_MAX_STMTS];
+    for (int i = 0; i < u->nstmts; i++) {
+        const char *m;
+        rs[i].status = res_status(b->mres[i], &m, &rs[i].sqlstate);
+        pg_copy_msg(b->msg[i], rs[i].status ? m : "");
+        rs[i].message = b->msg[i];
+        rs[i].res = b->mres[i];
+    }
+    p->queries += (uint64_t)u->nstmts;
+    u->cb.batch(0, "", rs, u->nstmts, u->ud);
+    unit_free(u);
+}
+
 /* The Sync of the current work arrived: deliver, then take new work. */
 static void conn_work_done(pg_conn *c)
 {
     pg_pool *p = c->pool;
     pg_work w = c->work;
+    if (w == WORK_BATCH) {
+        batch_round_done(c);
+        pool_dispatch(p);
+        return;
+    }
     c->work = WORK_NONE;
     if (w == WORK_PREPARE) {
         c->nprepared = c->prep_target;
@@ -669,6 +810,12 @@ static void conn_process(pg_conn *c)
             }
             c->ri++;
             PQclear(r);
+        } else if (c->work == WORK_BATCH) {
+            pg_batch *b = c->unit ? c->unit->batch : NULL;
+            if (b && b->got < b->nround && b->got < 3 * c->unit->nstmts + 3)
+                b->rres[b->got++] = r;
+            else
+                PQclear(r);
         } else if (c->ri < c->nexpect && c->ri < (int)CD_ARRAY_LEN(c->res))
             c->res[c->ri++] = r;
         else
@@ -866,6 +1013,40 @@ int pg_pool_tx(pg_pool *p, const pg_stmt *stmts, int n, pg_tx_cb cb, void *ud)
     if (!stmts || n < 1) return CD_EBAD;
     if (n > PG_TX_MAX_STMTS) return CD_ELIMIT;
     return pool_submit(p, UNIT_TX, stmts, n, (void (*)(void))cb, ud);
+}
+
+int pg_pool_batch(pg_pool *p, const pg_stmt *stmts, int n, pg_batch_cb cb, void *ud)
+{
+    if (!stmts || n < 1 || !cb) return CD_EBAD;
+    if (n > PG_BATCH_MAX_STMTS) return CD_ELIMIT;
+    if (p->closing) return CD_ECLOSED;
+    for (int i = 0; i < n; i++) {
+        if (!stmts[i].sql || stmts[i].nparams < 0) return CD_EBAD;
+        if (stmts[i].nparams > PG_MAX_PARAMS) return CD_ELIMIT;
+        if (stmts[i].nparams > 0 && !stmts[i].params) return CD_EBAD;
+    }
+    if (p->qlen >= PG_POOL_QUEUE_MAX) return CD_ELIMIT;
+    size_t nr = 3 * (size_t)n + 3;
+    pg_batch *b =
+        cd_calloc(1, sizeof *b + (nr + (size_t)n) * sizeof(PGresult *) + (size_t)n * PG_MSG_MAX);
+    if (!b) return CD_ENOMEM;
+    b->rres = (PGresult **)(b + 1);
+    b->mres = b->rres + nr;
+    b->msg = (char(*)[PG_MSG_MAX])(void *)(b->mres + n);
+    b->prefix = 1;
+    pg_unit *u = unit_new(UNIT_BATCH, stmts, n);
+    if (!u) {
+        cd_free(b);
+        return CD_ENOMEM;
+    }
+    u->batch = b;
+    u->cb.batch = cb;
+    u->ud = ud;
+    queue_push(p, u);
+    pool_dispatch(p);
+    if (p->qlen > 0 && pool_connected(p) == 0 && !uv_is_active((uv_handle_t *)&p->qtimer))
+        uv_timer_start(&p->qtimer, qtimer_cb, PG_QTIMER_INTERVAL_MS, PG_QTIMER_INTERVAL_MS);
+    return 0;
 }
 
 int pg_pool_acquire(pg_pool *p, pg_acquire_cb cb, void *ud)

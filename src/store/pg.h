@@ -47,11 +47,14 @@
 #include "core/core.h"
 
 /* ---- limits and tuning (each a named constant, each with a test) ---- */
-#define PG_POOL_MAX_CONNS 64       /* upper bound for `size` in pg_pool_new */
-#define PG_POOL_QUEUE_MAX 4096     /* waiting units; one more → CD_ELIMIT */
-#define PG_MAX_PREPARED 128        /* registered prepared statements */
-#define PG_MAX_PARAMS 64           /* parameters of one statement */
-#define PG_TX_MAX_STMTS 32         /* statements in one pg_pool_tx batch */
+#define PG_POOL_MAX_CONNS 64   /* upper bound for `size` in pg_pool_new */
+#define PG_POOL_QUEUE_MAX 4096 /* waiting units; one more → CD_ELIMIT */
+#define PG_MAX_PREPARED 128    /* registered prepared statements */
+#define PG_MAX_PARAMS 64       /* parameters of one statement */
+#define PG_TX_MAX_STMTS 32     /* statements in one pg_pool_tx batch */
+#define PG_BATCH_MAX_STMTS                                                                         \
+    64                             /* members of one pg_pool_batch (one subtransaction             \
+                                    * each: PGPROC caches 64 subxids, more overflow) */
 #define PG_RECONNECT_MIN_MS 50     /* first reconnect delay */
 #define PG_RECONNECT_MAX_MS 5000   /* backoff ceiling */
 #define PG_CONNECT_TIMEOUT_MS 5000 /* a connect attempt slower than this fails */
@@ -81,6 +84,15 @@ typedef void (*pg_query_cb)(const pg_result *r, void *ud);
  * (-1 for BEGIN/COMMIT/connection failures) and `results` NULL or partial —
  * the transaction was rolled back. */
 typedef void (*pg_tx_cb)(int status, const pg_result *results, int n, int failed, void *ud);
+
+/* A member-isolated batch's completion (pg_pool_batch): status 0 when the
+ * transaction COMMITTED; then results[0..n-1] are the members' own
+ * outcomes — a member with status != 0 was rolled back to its savepoint and
+ * nothing of it is stored, every member with status 0 is committed. status
+ * != 0 (CD_EUNAVAIL, CD_ECLOSED, or COMMIT's own error): nothing is known to
+ * be committed, results is NULL, n is 0 and message says why. */
+typedef void (*pg_batch_cb)(int status, const char *message, const pg_result *results, int n,
+                            void *ud);
 
 /* A lease's arrival: conn is NULL when status != 0 (CD_EUNAVAIL / CD_ECLOSED). */
 typedef void (*pg_acquire_cb)(pg_conn *conn, int status, void *ud);
@@ -126,6 +138,16 @@ int pg_pool_query(pg_pool *p, const char *sql, int nparams, const char *const *p
 /* Runs BEGIN; stmts...; COMMIT in one pipelined round trip on one connection.
  * n in 1..PG_TX_MAX_STMTS. Errors as pg_pool_query. */
 int pg_pool_tx(pg_pool *p, const pg_stmt *stmts, int n, pg_tx_cb cb, void *ud);
+
+/* Group commit: runs n independent statements (1..PG_BATCH_MAX_STMTS) in
+ * ONE transaction on one connection, each inside its own savepoint, in the
+ * given order, and commits once (one fsync for all). A statement that fails
+ * is rolled back to its savepoint and reported in its own result; the
+ * others continue and commit. Round trips: 1, plus 1 per failing member
+ * (the pipeline skips everything after an error until the next Sync; the
+ * next round rolls back to the savepoint and resumes after the failed
+ * member). Errors as pg_pool_query; CD_ELIMIT for n > PG_BATCH_MAX_STMTS. */
+int pg_pool_batch(pg_pool *p, const pg_stmt *stmts, int n, pg_batch_cb cb, void *ud);
 
 /* Leases one connection exclusively (for transactions whose statements
  * depend on earlier results). The callback receives the connection; run

@@ -197,6 +197,65 @@ static void test_limits_edges(void **state)
     assert_int_equal(c.max_subscriptions, 7);
 }
 
+/* Write-path settings: group commit, pool size per role, group size. */
+static void test_write_path_settings(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256], buf[32];
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.group_commit_max, CD_DEFAULT_GROUP_COMMIT_MAX);
+    assert_int_equal(c.group_commit_us, CD_DEFAULT_GROUP_COMMIT_US);
+    assert_int_equal(c.max_group_members, CD_DEFAULT_MAX_GROUP_MEMBERS);
+    assert_true(cd_config_group_commit_on(&c));
+    assert_int_equal(cd_config_pg_pool_size(&c), CD_DEFAULT_PG_POOL_ALL);
+    assert_int_equal(parse(&c, err, 2, "--role", "sender"), 0);
+    assert_int_equal(cd_config_pg_pool_size(&c), CD_DEFAULT_PG_POOL_SENDER);
+    assert_int_equal(parse(&c, err, 2, "--role", "user"), 0);
+    assert_int_equal(cd_config_pg_pool_size(&c), CD_DEFAULT_PG_POOL_USER);
+    assert_int_equal(parse(&c, err, 2, "--role", "receiver"), 0);
+    assert_int_equal(cd_config_pg_pool_size(&c), CD_DEFAULT_PG_POOL_RECEIVER);
+    assert_true(CD_DEFAULT_PG_POOL_SENDER > CD_DEFAULT_PG_POOL_USER);
+    env_set("CHATD_PG_POOL_SIZE", "3");
+    assert_int_equal(parse(&c, err, 2, "--role", "sender"), 0);
+    assert_int_equal(cd_config_pg_pool_size(&c), 3);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_PG_POOL);
+    assert_int_equal(parse(&c, err, 2, "--pg-pool-size", buf), 0);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_PG_POOL + 1);
+    assert_int_equal(parse(&c, err, 2, "--pg-pool-size", buf), CD_EBAD);
+    env_set("CHATD_PG_POOL_SIZE", "");
+    /* group commit: 0 and 1 turn it off, the bound is the batch bound */
+    env_set("CHATD_GROUP_COMMIT_MAX", "1");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_false(cd_config_group_commit_on(&c));
+    env_set("CHATD_GROUP_COMMIT_MAX", "0");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_false(cd_config_group_commit_on(&c));
+    env_set("CHATD_GROUP_COMMIT_MAX", "2");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_true(cd_config_group_commit_on(&c));
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_GROUP_COMMIT);
+    assert_int_equal(parse(&c, err, 2, "--group-commit-max", buf), 0);
+    assert_int_equal(c.group_commit_max, CD_CONFIG_MAX_GROUP_COMMIT);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_GROUP_COMMIT + 1);
+    assert_int_equal(parse(&c, err, 2, "--group-commit-max", buf), CD_EBAD);
+    assert_int_equal(parse(&c, err, 2, "--group-commit-us", "0"), 0);
+    assert_false(cd_config_group_commit_on(&c));
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_GROUP_COMMIT_US + 1);
+    assert_int_equal(parse(&c, err, 2, "--group-commit-us", buf), CD_EBAD);
+    /* group size */
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MIN_GROUP_MEMBERS - 1);
+    assert_int_equal(parse(&c, err, 2, "--max-group-members", buf), CD_EBAD);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MIN_GROUP_MEMBERS);
+    assert_int_equal(parse(&c, err, 2, "--max-group-members", buf), 0);
+    env_set("CHATD_MAX_GROUP_MEMBERS", "10000000");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.max_group_members, CD_CONFIG_MAX_GROUP_MEMBERS);
+    env_set("CHATD_MAX_GROUP_MEMBERS", "10000001");
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_MAX_GROUP_MEMBERS"));
+}
+
 static void test_flags_misc(void **state)
 {
     (void)state;
@@ -309,6 +368,7 @@ int main(void)
         cmocka_unit_test_setup(test_trust_refused_on_public_bind, setup),
         cmocka_unit_test_setup(test_loopback, setup),
         cmocka_unit_test_setup(test_limits_edges, setup),
+        cmocka_unit_test_setup(test_write_path_settings, setup),
         cmocka_unit_test_setup(test_flags_misc, setup),
         cmocka_unit_test_setup(test_cors, setup),
         cmocka_unit_test_setup(test_default_burst_covers_subscriptions, setup),

@@ -581,6 +581,174 @@ static void test_tx_batch(void **state)
     PQfinish(side);
 }
 
+/* ---- member-isolated batches (group commit) ---- */
+
+typedef struct batchres {
+    int done;
+    int status;
+    int n;
+    int st[PG_BATCH_MAX_STMTS];
+    char val[PG_BATCH_MAX_STMTS][32];
+    char state[PG_BATCH_MAX_STMTS][8];
+} batchres;
+
+static void on_batch(int status, const char *message, const pg_result *results, int n, void *ud)
+{
+    batchres *b = ud;
+    b->done = 1;
+    b->status = status;
+    b->n = n;
+    assert_non_null(message);
+    if (status) assert_null(results);
+    for (int i = 0; i < n; i++) {
+        b->st[i] = results[i].status;
+        const char *v = pg_result_get(&results[i], 0, 0);
+        snprintf(b->val[i], sizeof b->val[i], "%s", v ? v : "");
+        snprintf(b->state[i], sizeof b->state[i], "%s", results[i].sqlstate);
+        if (results[i].status) assert_true(results[i].message[0] != '\0');
+    }
+}
+
+static void test_batch_members_isolated(void **state)
+{
+    (void)state;
+    PGconn *side = side_conn();
+    make_table(side);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pg_pool *p = NULL;
+    assert_int_equal(pg_pool_new(&loop, db_url(), 1, &p), 0);
+    char ins[200], cnt[160];
+    snprintf(ins, sizeof ins, "INSERT INTO %s VALUES ($1::int, $2) RETURNING txid_current()::text",
+             table);
+    snprintf(cnt, sizeof cnt, "SELECT count(*)::text FROM %s", table);
+
+    /* members 1 and 3 fail (duplicate key, server error): the others commit,
+     * in one transaction, in order (member 4 counts the rows before it) */
+    const char *a0[] = {"1", "a"}, *a2[] = {"2", "b"};
+    pg_stmt m1[] = {
+        {ins, 2, a0}, {ins, 2, a0}, {ins, 2, a2}, {"SELECT 1/0", 0, NULL}, {cnt, 0, NULL},
+    };
+    batchres b1 = {0};
+    assert_int_equal(pg_pool_batch(p, m1, 5, on_batch, &b1), 0);
+    run_until(&loop, &b1.done);
+    assert_int_equal(b1.status, 0);
+    assert_int_equal(b1.n, 5);
+    assert_int_equal(b1.st[0], 0);
+    assert_int_equal(b1.st[1], CD_EEXIST);
+    assert_string_equal(b1.state[1], "23505");
+    assert_int_equal(b1.st[2], 0);
+    assert_int_equal(b1.st[3], CD_EIO);
+    assert_string_equal(b1.state[3], "22012");
+    assert_int_equal(b1.st[4], 0);
+    assert_string_equal(b1.val[4], "2");       /* rows of members 0 and 2 */
+    assert_string_equal(b1.val[0], b1.val[2]); /* one transaction */
+    assert_int_equal(table_count(side), 2);
+
+    /* the first and the last member fail */
+    const char *c3[] = {"3", "c"};
+    pg_stmt m2[] = {{ins, 2, a0}, {ins, 2, c3}, {ins, 2, a2}};
+    batchres b2 = {0};
+    assert_int_equal(pg_pool_batch(p, m2, 3, on_batch, &b2), 0);
+    run_until(&loop, &b2.done);
+    assert_int_equal(b2.status, 0);
+    assert_int_equal(b2.st[0], CD_EEXIST);
+    assert_int_equal(b2.st[1], 0);
+    assert_int_equal(b2.st[2], CD_EEXIST);
+    assert_int_equal(table_count(side), 3);
+
+    /* every member fails: nothing stored, the batch itself still commits */
+    pg_stmt m3[] = {{ins, 2, a0}, {ins, 2, c3}};
+    batchres b3 = {0};
+    assert_int_equal(pg_pool_batch(p, m3, 2, on_batch, &b3), 0);
+    run_until(&loop, &b3.done);
+    assert_int_equal(b3.status, 0);
+    assert_int_equal(b3.st[0], CD_EEXIST);
+    assert_int_equal(b3.st[1], CD_EEXIST);
+
+    /* COMMIT-time failure (deferred constraint): the whole batch fails */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "ALTER TABLE %s ADD CONSTRAINT %s_v_uniq UNIQUE (v) DEFERRABLE INITIALLY DEFERRED",
+             table, table);
+    side_exec(side, sql);
+    const char *d1[] = {"10", "dup"}, *d2[] = {"11", "dup"};
+    pg_stmt m4[] = {{ins, 2, d1}, {ins, 2, d2}};
+    batchres b4 = {0};
+    assert_int_equal(pg_pool_batch(p, m4, 2, on_batch, &b4), 0);
+    run_until(&loop, &b4.done);
+    assert_int_equal(b4.status, CD_EEXIST);
+    assert_int_equal(b4.n, 0);
+    assert_int_equal(table_count(side), 3);
+
+    /* size limit at its edge: PG_BATCH_MAX_STMTS members run, one more is refused */
+    pg_stmt many[PG_BATCH_MAX_STMTS + 1];
+    for (int i = 0; i <= PG_BATCH_MAX_STMTS; i++)
+        many[i] = (pg_stmt){"SELECT txid_current()::text", 0, NULL};
+    many[PG_BATCH_MAX_STMTS / 2] = (pg_stmt){"SELECT 1/0", 0, NULL};
+    batchres b5 = {0};
+    assert_int_equal(pg_pool_batch(p, many, PG_BATCH_MAX_STMTS + 1, on_batch, &b5), CD_ELIMIT);
+    assert_int_equal(pg_pool_batch(p, many, 0, on_batch, &b5), CD_EBAD);
+    assert_int_equal(pg_pool_batch(p, many, PG_BATCH_MAX_STMTS, on_batch, &b5), 0);
+    run_until(&loop, &b5.done);
+    assert_int_equal(b5.status, 0);
+    assert_int_equal(b5.n, PG_BATCH_MAX_STMTS);
+    for (int i = 0; i < PG_BATCH_MAX_STMTS; i++) {
+        assert_int_equal(b5.st[i], i == PG_BATCH_MAX_STMTS / 2 ? CD_EIO : 0);
+        if (i > 0 && i != PG_BATCH_MAX_STMTS / 2 && i - 1 != PG_BATCH_MAX_STMTS / 2)
+            assert_string_equal(b5.val[i], b5.val[i - 1]);
+    }
+
+    /* the connection is clean afterwards */
+    qres q = {0};
+    assert_int_equal(pg_pool_query(p, "SELECT 5", 0, NULL, on_query, &q), 0);
+    run_until(&loop, &q.done);
+    assert_int_equal(q.status, 0);
+    close_pool_and_loop(&loop, p);
+    drop_table(side);
+    PQfinish(side);
+}
+
+/* A batch in flight when its backend is killed fails as a whole (CD_EUNAVAIL),
+ * and a batch queued on a closing pool fails with CD_ECLOSED. */
+static void test_batch_failures(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pg_pool *p = NULL;
+    assert_int_equal(pg_pool_new(&loop, db_url(), 1, &p), 0);
+    wait_connected(&loop, p, 1);
+    qres pid = {0};
+    assert_int_equal(pg_pool_query(p, "SELECT pg_backend_pid()", 0, NULL, on_query, &pid), 0);
+    run_until(&loop, &pid.done);
+    pg_stmt slow[] = {{"SELECT 1", 0, NULL}, {"SELECT pg_sleep(5)", 0, NULL}};
+    batchres b1 = {0};
+    assert_int_equal(pg_pool_batch(p, slow, 2, on_batch, &b1), 0);
+    for (int i = 0; i < 5; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    uv_sleep(200);
+    PGconn *side = side_conn();
+    char sql[320];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", pid.value);
+    side_exec(side, sql);
+    PQfinish(side);
+    run_until(&loop, &b1.done);
+    assert_int_equal(b1.status, CD_EUNAVAIL);
+    assert_int_equal(b1.n, 0);
+
+    batchres b2 = {0};
+    pg_stmt one[] = {{"SELECT 1", 0, NULL}};
+    assert_int_equal(pg_pool_batch(p, one, 1, on_batch, &b2), 0);
+    closed_flag = 0;
+    pg_pool_close(p, on_closed, NULL);
+    assert_int_equal(b2.done, 1);
+    assert_int_equal(b2.status, CD_ECLOSED);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed_flag, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* ---- leases ---- */
 
 typedef struct lease_test {
@@ -1024,6 +1192,8 @@ int main(void)
         cmocka_unit_test(test_queue_limit_edge),
         cmocka_unit_test(test_backend_killed_in_flight),
         cmocka_unit_test(test_tx_batch),
+        cmocka_unit_test(test_batch_members_isolated),
+        cmocka_unit_test(test_batch_failures),
         cmocka_unit_test(test_lease_transaction),
         cmocka_unit_test(test_unreachable_server),
         cmocka_unit_test(test_close_with_pending),

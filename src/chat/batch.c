@@ -1,0 +1,302 @@
+/*
+ * batch.c — group commit for the sender's mutations (see the batch.c
+ * section of chat_internal.h).
+ *
+ * Mutations submitted while a window is open are held in arrival order;
+ * the window closes when it holds `max` members (flushed at the next loop
+ * turn) or `window_us` after its first member arrived (a libuv timer, so
+ * rounded up to whole milliseconds). A flush sorts the members by key
+ * (stably: per key, arrival order is kept) and hands them to pg_pool_batch:
+ * one transaction, one savepoint per member, one COMMIT. Sorting by key
+ * (the chat id) makes every batch take its chats' row locks in one global
+ * order, so two batches running on two connections cannot deadlock on
+ * them.
+ *
+ * Memory: a member is one heap allocation (the key, statement name and
+ * parameters copied in), a flushed group one allocation pointing at its
+ * members; both are freed after the members' callbacks ran. The chat_gc
+ * itself is freed when its timer has closed (chat_gc_close); groups in
+ * flight do not point back at it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "chat/chat_internal.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+_Static_assert(CHAT_GC_MAX == PG_BATCH_MAX_STMTS, "a group is one pg_pool_batch");
+_Static_assert(CD_CONFIG_MAX_GROUP_COMMIT == PG_BATCH_MAX_STMTS, "config bound = batch bound");
+
+typedef struct gc_member {
+    struct gc_member *next;
+    const char *key;
+    pg_stmt stmt;
+    pg_query_cb cb;
+    void *ud;
+} gc_member;
+
+typedef struct gc_group {
+    int n;
+    gc_member *m[CHAT_GC_MAX];
+} gc_group;
+
+struct chat_gc {
+    uv_loop_t *loop;
+    pg_pool *pg;
+    uint32_t max;
+    uint64_t window_ms;
+    uv_timer_t timer;
+    gc_member *head, *tail;
+    uint32_t pending;
+    bool closing;
+    chat_gc_stats stats;
+};
+
+static void gc_timer_cb(uv_timer_t *t);
+
+static chat_gc_stats gc_totals; /* every window of the process (metrics) */
+
+int chat_gc_new(uv_loop_t *loop, pg_pool *pg, uint32_t max, uint32_t window_us, chat_gc **out)
+{
+    *out = NULL;
+    if (!loop || !pg || max < 2 || max > CHAT_GC_MAX || window_us == 0) return CD_EBAD;
+    chat_gc *gc = cd_calloc(1, sizeof *gc);
+    if (!gc) return CD_ENOMEM;
+    gc->loop = loop;
+    gc->pg = pg;
+    gc->max = max;
+    gc->window_ms = (window_us + 999u) / 1000u;
+    uv_timer_init(loop, &gc->timer);
+    gc->timer.data = gc;
+    *out = gc;
+    return 0;
+}
+
+void chat_gc_stats_get(const chat_gc *gc, chat_gc_stats *out)
+{
+    *out = gc->stats;
+}
+
+/* One allocation: the member, then its param pointers, then the strings. */
+static gc_member *member_new(const char *key, const char *stmt, int n, const char *const *params)
+{
+    size_t sz = sizeof(gc_member) + (size_t)n * sizeof(char *) + strlen(key) + strlen(stmt) + 2;
+    for (int i = 0; i < n; i++)
+        if (params[i]) sz += strlen(params[i]) + 1;
+    gc_member *m = cd_calloc(1, sz);
+    if (!m) return NULL;
+    const char **pp = (const char **)(m + 1);
+    char *cur = (char *)(pp + n);
+    for (int i = 0; i < n; i++) {
+        if (!params[i]) continue;
+        size_t l = strlen(params[i]) + 1;
+        memcpy(cur, params[i], l);
+        pp[i] = cur;
+        cur += l;
+    }
+    size_t l = strlen(key) + 1;
+    memcpy(cur, key, l);
+    m->key = cur;
+    cur += l;
+    memcpy(cur, stmt, strlen(stmt) + 1);
+    m->stmt.sql = cur;
+    m->stmt.nparams = n;
+    m->stmt.params = pp;
+    return m;
+}
+
+static void group_done(int status, const char *message, const pg_result *results, int n, void *ud)
+{
+    gc_group *g = ud;
+    for (int i = 0; i < g->n; i++) {
+        gc_member *m = g->m[i];
+        if (status == 0 && i < n) {
+            m->cb(&results[i], m->ud);
+        } else {
+            pg_result r = {.status = status ? status : CD_EIO,
+                           .res = NULL,
+                           .message = message ? message : "",
+                           .sqlstate = ""};
+            m->cb(&r, m->ud);
+        }
+        cd_free(m);
+    }
+    cd_free(g);
+}
+
+/* Stable insertion sort by key (n <= CHAT_GC_MAX). */
+static void sort_members(gc_member **m, int n)
+{
+    for (int i = 1; i < n; i++) {
+        gc_member *x = m[i];
+        int j = i - 1;
+        while (j >= 0 && strcasecmp(m[j]->key, x->key) > 0) {
+            m[j + 1] = m[j];
+            j--;
+        }
+        m[j + 1] = x;
+    }
+}
+
+/* Sends up to `max` pending members as one batch. */
+static void gc_flush_one(chat_gc *gc)
+{
+    gc_group *g = cd_calloc(1, sizeof *g);
+    int take = (int)(gc->pending < gc->max ? gc->pending : gc->max);
+    pg_stmt stmts[CHAT_GC_MAX];
+    if (g) {
+        for (int i = 0; i < take; i++) {
+            gc_member *m = gc->head;
+            gc->head = m->next;
+            m->next = NULL;
+            g->m[g->n++] = m;
+        }
+        if (!gc->head) gc->tail = NULL;
+        gc->pending -= (uint32_t)take;
+        sort_members(g->m, g->n);
+        for (int i = 0; i < g->n; i++)
+            stmts[i] = g->m[i]->stmt;
+    } else {
+        /* out of memory: fail the oldest member alone (it is not sent) */
+        gc_member *m = gc->head;
+        gc->head = m->next;
+        if (!gc->head) gc->tail = NULL;
+        gc->pending--;
+        pg_result r = {
+            .status = CD_ENOMEM, .res = NULL, .message = "out of memory", .sqlstate = ""};
+        m->cb(&r, m->ud);
+        cd_free(m);
+        return;
+    }
+    gc->stats.batches++;
+    gc->stats.members += (uint64_t)g->n;
+    if ((uint32_t)g->n > gc->stats.largest) gc->stats.largest = (uint32_t)g->n;
+    gc_totals.batches++;
+    gc_totals.members += (uint64_t)g->n;
+    if ((uint32_t)g->n > gc_totals.largest) gc_totals.largest = (uint32_t)g->n;
+    int rc = pg_pool_batch(gc->pg, stmts, g->n, group_done, g);
+    if (rc != 0)
+        group_done(rc, cd_strerror(rc), NULL, 0, g); /* from the timer: not inside submit */
+}
+
+static void gc_arm(chat_gc *gc)
+{
+    if (gc->closing || gc->pending == 0) return;
+    if (gc->pending >= gc->max) {
+        uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
+        gc->stats.full++;
+        gc_totals.full++;
+    } else if (!uv_is_active((uv_handle_t *)&gc->timer)) {
+        uv_timer_start(&gc->timer, gc_timer_cb, gc->window_ms, 0);
+    }
+}
+
+static void gc_timer_cb(uv_timer_t *t)
+{
+    chat_gc *gc = t->data;
+    if (gc->pending > 0) gc_flush_one(gc);
+    /* what arrived past a full window opens the next one */
+    gc_arm(gc);
+}
+
+int chat_gc_submit(chat_gc *gc, const char *key, const char *stmt, int n, const char *const *params,
+                   pg_query_cb cb, void *ud)
+{
+    if (!gc || !stmt || !cb || n < 0 || n > PG_MAX_PARAMS || (n > 0 && !params)) return CD_EBAD;
+    if (gc->closing) return CD_ECLOSED;
+    gc_member *m = member_new(key ? key : "", stmt, n, params);
+    if (!m) return CD_ENOMEM;
+    m->cb = cb;
+    m->ud = ud;
+    if (gc->tail)
+        gc->tail->next = m;
+    else
+        gc->head = m;
+    gc->tail = m;
+    gc->pending++;
+    bool was_full = gc->pending > gc->max;
+    if (!was_full) gc_arm(gc);
+    return 0;
+}
+
+static void gc_closed(uv_handle_t *h)
+{
+    cd_free(h->data);
+}
+
+void chat_gc_close(chat_gc *gc)
+{
+    if (!gc || gc->closing) return;
+    /* what is pending still goes to the database (its callers wait for it) */
+    while (gc->pending > 0)
+        gc_flush_one(gc);
+    gc->closing = true;
+    uv_timer_stop(&gc->timer);
+    uv_close((uv_handle_t *)&gc->timer, gc_closed);
+}
+
+void chat_gc_metrics_render(cd_buf *b, void *ud)
+{
+    (void)ud;
+    cd_metrics_help(b, "chatd_sender_group_commits_total", "counter",
+                    "Group-commit transactions sent (pg_pool_batch).");
+    cd_buf_printf(b, "chatd_sender_group_commits_total %llu\n",
+                  (unsigned long long)gc_totals.batches);
+    cd_metrics_help(b, "chatd_sender_group_commit_members_total", "counter",
+                    "Mutations committed through group commit.");
+    cd_buf_printf(b, "chatd_sender_group_commit_members_total %llu\n",
+                  (unsigned long long)gc_totals.members);
+    cd_metrics_help(b, "chatd_sender_group_commit_full_total", "counter",
+                    "Group-commit windows closed by reaching CHATD_GROUP_COMMIT_MAX.");
+    cd_buf_printf(b, "chatd_sender_group_commit_full_total %llu\n",
+                  (unsigned long long)gc_totals.full);
+    cd_metrics_help(b, "chatd_sender_group_commit_largest", "gauge",
+                    "Most mutations in one group-commit transaction so far.");
+    cd_buf_printf(b, "chatd_sender_group_commit_largest %u\n", gc_totals.largest);
+}
+
+/* ---- the sender's use: one chat_gc per process, on the kit's pool ---- */
+
+static struct {
+    chat_gc *gc;
+    pg_pool *pool; /* the pool gc was made for */
+    bool hooked;
+} gcs;
+
+static void gcs_shutdown(proto_server *srv, void *ud)
+{
+    (void)srv;
+    (void)ud;
+    chat_gc_close(gcs.gc);
+    gcs.gc = NULL;
+    gcs.pool = NULL;
+}
+
+bool chat_op_run_grouped(chat_op *op, const char *key, const char *stmt, int n,
+                         const char *const *params, pg_query_cb cb)
+{
+    const cd_config *cfg = op->srv ? op->srv->cfg : NULL;
+    if (!cfg || !cd_config_group_commit_on(cfg)) return chat_op_run(op, stmt, n, params, cb);
+    pg_pool *p = chat_op_pool(op);
+    if (!p) return false;
+    if (gcs.gc && gcs.pool != p) {
+        chat_gc_close(gcs.gc);
+        gcs.gc = NULL;
+    }
+    if (!gcs.gc) {
+        if (!gcs.hooked && proto_on_shutdown(op->srv, gcs_shutdown, NULL) == 0) gcs.hooked = true;
+        uint32_t max = cfg->group_commit_max > CHAT_GC_MAX ? CHAT_GC_MAX : cfg->group_commit_max;
+        if (chat_gc_new(op->srv->loop, p, max, cfg->group_commit_us, &gcs.gc) != 0)
+            return chat_op_run(op, stmt, n, params, cb);
+        gcs.pool = p;
+    }
+    int rc = chat_gc_submit(gcs.gc, key, stmt, n, params, cb, op);
+    if (rc == 0) return true;
+    if (rc == CD_ENOMEM)
+        gql_ri_error(op->ri, CHAT_E_INTERNAL, "Out of memory");
+    else
+        chat_fail_pg(op->ri, CD_EUNAVAIL, NULL, stmt);
+    return false;
+}

@@ -1,0 +1,304 @@
+/*
+ * test_chat_batch.c — group commit (src/chat/batch.c) against a real server
+ * (CHATD_TEST_DATABASE_URL, set by scripts/testenv run -- ...; skipped
+ * without it): a window closed by exactly `max` members (one transaction),
+ * max + 1 (two), a lone member waiting for the time window, a failing member
+ * whose neighbours commit, arrival order per key with keys sorted, no
+ * callback inside submit, bad arguments, and close sending what is pending.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "test_util.h"
+
+#include "chat/chat_internal.h"
+
+static const char *db_url(void)
+{
+    const char *u = getenv("CHATD_TEST_DATABASE_URL");
+    if (!u || !*u) fail_msg("CHATD_TEST_DATABASE_URL is not set");
+    return u;
+}
+
+static void side_exec(const char *sql)
+{
+    PGconn *c = PQconnectdb(db_url());
+    if (PQstatus(c) != CONNECTION_OK) fail_msg("side connection: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static long side_count(const char *sql)
+{
+    PGconn *c = PQconnectdb(db_url());
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    long v = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+typedef struct mres {
+    int done;
+    int status;
+    char value[64];
+    char sqlstate[8];
+    int order;
+} mres;
+
+static int completions;
+static bool in_submit;
+
+static void on_member(const pg_result *r, void *ud)
+{
+    mres *m = ud;
+    assert_false(in_submit);
+    assert_int_equal(m->done, 0);
+    m->done = 1;
+    m->status = r->status;
+    m->order = ++completions;
+    const char *v = pg_result_get(r, 0, 0);
+    snprintf(m->value, sizeof m->value, "%s", v ? v : "");
+    snprintf(m->sqlstate, sizeof m->sqlstate, "%s", r->sqlstate ? r->sqlstate : "");
+}
+
+static int submit(chat_gc *gc, const char *key, const char *sql, int n, const char *const *params,
+                  mres *m)
+{
+    in_submit = true;
+    int rc = chat_gc_submit(gc, key, sql, n, params, on_member, m);
+    in_submit = false;
+    return rc;
+}
+
+static void run_all(uv_loop_t *loop, mres *m, int n)
+{
+    uint64_t start = uv_hrtime();
+    for (;;) {
+        int done = 0;
+        for (int i = 0; i < n; i++)
+            done += m[i].done;
+        if (done == n) return;
+        uv_run(loop, UV_RUN_ONCE);
+        if (uv_hrtime() - start > 20ull * 1000000000ull) fail_msg("timed out");
+    }
+}
+
+typedef struct env {
+    uv_loop_t loop;
+    pg_pool *p;
+    chat_gc *gc;
+} env;
+
+static void env_open(env *e, uint32_t max, uint32_t window_us)
+{
+    uv_loop_init(&e->loop);
+    assert_int_equal(pg_pool_new(&e->loop, db_url(), 2, &e->p), 0);
+    assert_int_equal(chat_gc_new(&e->loop, e->p, max, window_us, &e->gc), 0);
+    completions = 0;
+}
+
+static int closed;
+static void on_closed(void *ud)
+{
+    (void)ud;
+    closed = 1;
+}
+
+static void env_close(env *e)
+{
+    chat_gc_close(e->gc);
+    closed = 0;
+    pg_pool_close(e->p, on_closed, NULL);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+}
+
+#define TXID "SELECT txid_current()::text"
+
+/* Exactly max members: one transaction, sent without waiting for the
+ * window; max + 1: two groups, the extra one in its own transaction. */
+static void test_exactly_max(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 8, 10u * 1000u * 1000u); /* a 10 s window: only "full" can flush in time */
+    mres m[9] = {{0}};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m[i]), 0);
+    uint64_t t0 = uv_hrtime();
+    run_all(&e.loop, m, 8);
+    assert_true(uv_hrtime() - t0 < 5ull * 1000000000ull);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(m[i].status, 0);
+        assert_string_equal(m[i].value, m[0].value);
+    }
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 1);
+    assert_int_equal(st.members, 8);
+    assert_int_equal(st.largest, 8);
+    assert_int_equal(st.full, 1);
+    chat_gc_close(e.gc);
+    assert_int_equal(chat_gc_new(&e.loop, e.p, 8, 20u * 1000u, &e.gc), 0);
+    mres n[9] = {{0}};
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &n[i]), 0);
+    run_all(&e.loop, n, 9);
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.largest, 8);
+    for (int i = 1; i < 8; i++)
+        assert_string_equal(n[i].value, n[0].value);
+    assert_string_not_equal(n[8].value, n[0].value);
+    assert_true(n[8].order > n[7].order);
+    env_close(&e);
+}
+
+/* A lone member waits for the time window, then commits alone. */
+static void test_time_window(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 64, 150u * 1000u); /* 150 ms */
+    /* let the pool connect first so the wait measured is the window's */
+    mres warm = {0};
+    assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &warm), 0);
+    run_all(&e.loop, &warm, 1);
+    mres m = {0};
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m), 0);
+    /* nothing is sent before the window closes */
+    for (int i = 0; i < 5; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    assert_int_equal(m.done, 0);
+    run_all(&e.loop, &m, 1);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000ull;
+    assert_true(ms >= 140); /* the loop clock may lag the real one by a little */
+    assert_int_equal(m.status, 0);
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.full, 0);
+    env_close(&e);
+}
+
+/* One failing member: its own error, the others commit in one transaction. */
+static void test_failing_member(void **state)
+{
+    (void)state;
+    char tbl[64], sql[256], ins[256];
+    snprintf(tbl, sizeof tbl, "t_chat_batch_%d", (int)getpid());
+    snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s; CREATE TABLE %s (id int primary key)", tbl,
+             tbl);
+    side_exec(sql);
+    snprintf(ins, sizeof ins, "INSERT INTO %s VALUES ($1::int) RETURNING txid_current()::text",
+             tbl);
+    env e;
+    env_open(&e, 64, 5000);
+    const char *ids[] = {"1", "2", "1", "3", "x"};
+    mres m[5] = {{0}};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(submit(e.gc, "k", ins, 1, &ids[i], &m[i]), 0);
+    run_all(&e.loop, m, 5);
+    assert_int_equal(m[0].status, 0);
+    assert_int_equal(m[1].status, 0);
+    assert_int_equal(m[2].status, CD_EEXIST); /* duplicate of member 0, same transaction */
+    assert_string_equal(m[2].sqlstate, "23505");
+    assert_int_equal(m[3].status, 0);
+    assert_int_equal(m[4].status, CD_EIO); /* not an int */
+    assert_string_equal(m[4].sqlstate, "22P02");
+    assert_string_equal(m[0].value, m[1].value);
+    assert_string_equal(m[0].value, m[3].value);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", tbl);
+    assert_int_equal(side_count(sql), 3);
+    env_close(&e);
+    snprintf(sql, sizeof sql, "DROP TABLE %s", tbl);
+    side_exec(sql);
+}
+
+/* Arrival order within a key; keys in sorted order within a group. */
+static void test_order(void **state)
+{
+    (void)state;
+    char seq[64], sql[256], next[128];
+    snprintf(seq, sizeof seq, "s_chat_batch_%d", (int)getpid());
+    snprintf(sql, sizeof sql, "DROP SEQUENCE IF EXISTS %s; CREATE SEQUENCE %s", seq, seq);
+    side_exec(sql);
+    snprintf(next, sizeof next, "SELECT nextval('%s')::text", seq);
+    env e;
+    env_open(&e, 64, 5000);
+    const char *keys[] = {"b", "a", "B", "a", "c", "b"};
+    mres m[6] = {{0}};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(submit(e.gc, keys[i], next, 0, NULL, &m[i]), 0);
+    run_all(&e.loop, m, 6);
+    long v[6];
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(m[i].status, 0);
+        v[i] = atol(m[i].value);
+    }
+    /* a: members 1, 3; b (any case): 0, 2, 5; c: 4 */
+    assert_true(v[1] < v[3]);
+    assert_true(v[3] < v[0] && v[0] < v[2] && v[2] < v[5]);
+    assert_true(v[5] < v[4]);
+    env_close(&e);
+    snprintf(sql, sizeof sql, "DROP SEQUENCE %s", seq);
+    side_exec(sql);
+}
+
+/* Bad arguments; close sends what is pending. */
+static void test_args_and_close(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    pg_pool *p;
+    assert_int_equal(pg_pool_new(&loop, db_url(), 1, &p), 0);
+    chat_gc *gc;
+    assert_int_equal(chat_gc_new(&loop, p, 1, 1000, &gc), CD_EBAD);
+    assert_int_equal(chat_gc_new(&loop, p, CHAT_GC_MAX + 1, 1000, &gc), CD_EBAD);
+    assert_int_equal(chat_gc_new(&loop, p, 2, 0, &gc), CD_EBAD);
+    assert_int_equal(chat_gc_new(&loop, p, CHAT_GC_MAX, 1000u * 1000u * 10u, &gc), 0);
+    mres m = {0};
+    assert_int_equal(chat_gc_submit(gc, "k", NULL, 0, NULL, on_member, &m), CD_EBAD);
+    assert_int_equal(chat_gc_submit(gc, "k", TXID, 1, NULL, on_member, &m), CD_EBAD);
+    assert_int_equal(chat_gc_submit(gc, "k", TXID, 0, NULL, NULL, &m), CD_EBAD);
+    completions = 0;
+    assert_int_equal(submit(gc, NULL, TXID, 0, NULL, &m), 0);
+    chat_gc_close(gc); /* 10 s window: only close can send it in time */
+    run_all(&loop, &m, 1);
+    assert_int_equal(m.status, 0);
+    closed = 0;
+    pg_pool_close(p, on_closed, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    if (!test_env("CHATD_TEST_DATABASE_URL")) return TEST_SKIP_EXIT;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exactly_max),    cmocka_unit_test(test_time_window),
+        cmocka_unit_test(test_failing_member), cmocka_unit_test(test_order),
+        cmocka_unit_test(test_args_and_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
