@@ -554,9 +554,10 @@ int recv_queries_bind(proto_server *srv);
  * marked and swept after the delivery loop (stop may run re-entrantly from
  * proto_sub_emit when a slow client is closed).
  */
-#define RECV_FILL_BATCH 500     /* chat_events rows per fill query */
-#define RECV_CHAN_BUCKETS 4096u /* hash buckets of the channel table */
-#define RECV_MAX_READERS 1000u  /* participants tracked per messageReadUpdated subscription */
+#define RECV_FILL_BATCH 500       /* chat_events rows per fill query */
+#define RECV_CHAN_BUCKETS 4096u   /* hash buckets of the channel table */
+#define RECV_MAX_READERS 1000u    /* participants tracked per messageReadUpdated subscription */
+#define RECV_AFTER_SEQS_MAX 1000u /* afterSeqs entries of one per-user subscription */
 
 /* Subscription fields served by the receiver. */
 typedef enum recv_field {
