@@ -1024,7 +1024,10 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
     if (!n || n->kind != GQL_V_INT) return;
     feed_sub *l = leg_find(h, id, chat->len);
     if (l) {
-        leg_emit_unread(l, a, seq->u.i, n->u.i);
+        /* the sender publishes the chat event of a read before its note,
+         * so the leg normally has it already (same seq: not sent twice);
+         * while the leg is behind, it sends the counts in order itself */
+        if (l->ch && l->last >= l->ch->known) leg_emit_unread(l, a, seq->u.i, n->u.i);
         return;
     }
     if (data && data->kind == GQL_V_OBJECT && h->ps && proto_sub_emit(h->ps, data) == 0)
