@@ -442,9 +442,10 @@ int64_t chat_outbox_parse_retention(const char *s);
  *
  * Every mutation validates its arguments and the caller (authz.c), then runs
  * ONE prepared statement: a plpgsql function of db/migrations/0003_chats.sql
- * that, in one transaction, takes the chat's next seq under its row lock,
- * makes the change, maintains unread_counts with single atomic statements
- * and appends the chat_events row (the log and the outbox). The function
+ * (messages and reads: 0005_unread_watermarks.sql) that, in one transaction,
+ * takes the chat's next seq under its row lock, makes the change (no row per
+ * member: unread counts are derived from the watermarks) and appends the
+ * chat_events row (the log and the outbox). The function
  * returns the result JSON and the Redis publications; after COMMIT the
  * resolver publishes them (chat events on chat:<id>, notifications on
  * user:<id>), returns the result (the same JSON the event carries, parsed

@@ -10,6 +10,15 @@
  * current seq). From then on only chan_offer() hands it events, in seq
  * order, once each.
  *
+ * Per-user streams (chatMessageNotification, messageUpdateForChatList,
+ * unreadCountUpdated) are derived here, not published per member: the
+ * subscription is a head on user:<id> owning one leg per chat of the user,
+ * a sequenced subscriber of chat:<id> like any other (so exactly-once, order,
+ * gap fill and afterSeqs resume hold per chat); the leg keeps the user's
+ * watermark and unread count and hands each event to its head. Membership
+ * follows chat.added notes on user:<id> and re-lookups of the user's chats
+ * (docs/architecture.md, "Per-user streams derived at the receiver").
+ *
  * Events are parsed once per Redis message (or log row) into a scratch
  * arena; the value of each subscription field is built once per event and
  * shared by every subscriber of that field (proto_event, reference counted).
