@@ -490,10 +490,11 @@ int64_t chat_outbox_parse_retention(const char *s);
  *
  * Every mutation validates its arguments and the caller (authz.c), then runs
  * ONE prepared statement: a plpgsql function of db/migrations/0003_chats.sql
- * that, in one transaction, takes the chat's next seq under its row lock,
- * makes the change, maintains unread_counts with single atomic statements
- * and appends the chat_events row (the log and the outbox); createMessage
- * and markChatAsRead commit in groups (batch.c). The function
+ * (messages and reads: 0005_unread_watermarks.sql) that, in one transaction,
+ * takes the chat's next seq under its row lock, makes the change (no row per
+ * member: unread counts are derived from the watermarks) and appends the
+ * chat_events row (the log and the outbox); createMessage and markChatAsRead
+ * commit in groups (batch.c). The function
  * returns the result JSON and the Redis publications; after COMMIT the
  * resolver publishes them (chat events on chat:<id>, notifications on
  * user:<id>), returns the result (the same JSON the event carries, parsed
@@ -612,9 +613,10 @@ int recv_queries_bind(proto_server *srv);
  * marked and swept after the delivery loop (stop may run re-entrantly from
  * proto_sub_emit when a slow client is closed).
  */
-#define RECV_FILL_BATCH 500     /* chat_events rows per fill query */
-#define RECV_CHAN_BUCKETS 4096u /* hash buckets of the channel table */
-#define RECV_MAX_READERS 1000u  /* participants tracked per messageReadUpdated subscription */
+#define RECV_FILL_BATCH 500       /* chat_events rows per fill query */
+#define RECV_CHAN_BUCKETS 4096u   /* hash buckets of the channel table */
+#define RECV_MAX_READERS 1000u    /* participants tracked per messageReadUpdated subscription */
+#define RECV_AFTER_SEQS_MAX 1000u /* afterSeqs entries of one per-user subscription */
 
 /* Subscription fields served by the receiver. */
 typedef enum recv_field {

@@ -10,6 +10,15 @@
  * current seq). From then on only chan_offer() hands it events, in seq
  * order, once each.
  *
+ * Per-user streams (chatMessageNotification, messageUpdateForChatList,
+ * unreadCountUpdated) are derived here, not published per member: the
+ * subscription is a head on user:<id> owning one leg per chat of the user,
+ * a sequenced subscriber of chat:<id> like any other (so exactly-once, order,
+ * gap fill and afterSeqs resume hold per chat); the leg keeps the user's
+ * watermark and unread count and hands each event to its head. Membership
+ * follows chat.added notes on user:<id> and re-lookups of the user's chats
+ * (docs/architecture.md, "Per-user streams derived at the receiver").
+ *
  * Events are parsed once per Redis message (or log row) into a scratch
  * arena; the value of each subscription field is built once per event and
  * shared by every subscriber of that field (proto_event, reference counted).
@@ -51,6 +60,7 @@ struct feed_chan {
     bool force_again; /* ... unconditionally (a re-subscribe happened meanwhile) */
     bool retry;       /* the last fill failed: the retry timer pumps it */
     bool has_dead;    /* some subscriber waits for the sweep */
+    bool confirmed;   /* Redis confirmed the subscription (at least once) */
     proto_server *srv;
     /* user channels: newest seq seen per (chat, kind) of notification, so a
      * notification overtaken by a newer one of the same chat is dropped
@@ -84,7 +94,29 @@ struct feed_sub {
     char arg[FEED_ID_MAX];            /* chatId / userId / messageId argument */
     char *others;                     /* messageReadUpdated: ",id,id," readers still to come;
                                          presenceUpdated: ",id,id," participants */
+    /* per-user streams (chatMessageNotification, messageUpdateForChatList,
+     * unreadCountUpdated): the subscription is a "head" on user:<id>; it
+     * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
+     * sequenced like any chat subscriber and hands its events to the head */
+    bool leg;                  /* this is a leg (ps NULL; emits through head) */
+    bool looking;              /* head: a chat lookup is in flight (owns the head) */
+    bool look_again;           /* head: look up again when it answers */
+    bool started;              /* head: the first lookup has been applied */
+    feed_sub *head;            /* leg: its head (NULL once the head ended) */
+    feed_sub *legs;            /* head: its legs, by lnext */
+    feed_sub *lnext;           /* leg: next leg of the same head */
+    int64_t wm;                /* leg: greatest(last_read_seq, joined_seq) of the user */
+    int64_t unread;            /* leg: the user's unread count as of `last` */
+    int64_t emitted;           /* leg: seq of the last unreadCountUpdated sent for it */
+    struct feed_after *afters; /* head: afterSeqs until the first lookup */
+    unsigned nafters;
 };
+
+/* One afterSeqs entry of a per-user stream. */
+typedef struct feed_after {
+    char chat[FEED_ID_MAX];
+    int64_t seq;
+} feed_after;
 
 static struct {
     feed_chan *buckets[RECV_CHAN_BUCKETS];
@@ -98,6 +130,9 @@ static struct {
     uv_timer_t start_timer;
     bool start_timer_init;
     bool start_armed;
+    uv_timer_t sweep_timer; /* deferred sweep of ended legs */
+    bool sweep_timer_init;
+    bool sweep_armed;
 } feed;
 
 void recv_feed_stats_get(recv_feed_stats *out)
@@ -242,7 +277,22 @@ static bool chan_maybe_free(feed_chan *c)
 static void sub_free(feed_sub *s)
 {
     cd_free(s->others);
+    cd_free(s->afters);
     cd_free(s);
+}
+
+/* Takes leg l out of its head's list (the leg is being freed). */
+static void leg_detach(feed_sub *l)
+{
+    feed_sub *h = l->head;
+    if (!h) return;
+    for (feed_sub **pp = &h->legs; *pp; pp = &(*pp)->lnext)
+        if (*pp == l) {
+            *pp = l->lnext;
+            break;
+        }
+    l->head = NULL;
+    l->lnext = NULL;
 }
 
 static void sub_unlink(feed_sub *s)
@@ -257,7 +307,7 @@ static void sub_unlink(feed_sub *s)
     s->next = s->prev = NULL;
     s->ch = NULL;
     c->nsubs--;
-    feed.stats.subs--;
+    if (!s->leg) feed.stats.subs--;
     if (s->counted) recv_presence_user_down(s->srv, s->user);
     s->counted = false;
 }
@@ -273,13 +323,58 @@ static bool chan_sweep(feed_chan *c)
         n = s->next;
         if (!s->dead) continue;
         sub_unlink(s);
-        if (!s->querying) sub_free(s);
+        if (s->leg) leg_detach(s);
+        if (!s->querying && !s->looking) sub_free(s);
     }
     return chan_maybe_free(c);
 }
 
 /* The subscription ends from our side (removal cutoff, chat removed,
  * resync): stop is not called afterwards, so the sub is swept by us. */
+/* Sweeps every channel with dead subscribers, from a zero-delay timer
+ * (ending a head's legs may happen inside a loop over one of their
+ * channels, so they are not swept on the spot). */
+static void sweep_tick(uv_timer_t *t)
+{
+    (void)t;
+    feed.sweep_armed = false;
+    for (unsigned b = 0; b < RECV_CHAN_BUCKETS; b++)
+        for (feed_chan *c = feed.buckets[b], *n; c; c = n) {
+            n = c->hnext;
+            if (c->has_dead) chan_sweep(c);
+        }
+}
+
+static void defer_sweep(void)
+{
+    if (feed.sweep_armed || !feed.srv) return;
+    if (!feed.sweep_timer_init) {
+        uv_timer_init(feed.srv->loop, &feed.sweep_timer);
+        uv_unref((uv_handle_t *)&feed.sweep_timer);
+        feed.sweep_timer_init = true;
+    }
+    feed.sweep_armed = true;
+    uv_timer_start(&feed.sweep_timer, sweep_tick, 0, 0);
+}
+
+/* A head ended: its legs end with it (swept by their channels, later). */
+static void head_drop_legs(feed_sub *h)
+{
+    if (!h->legs) return;
+    while (h->legs) {
+        feed_sub *l = h->legs;
+        h->legs = l->lnext;
+        l->lnext = NULL;
+        l->head = NULL;
+        l->dead = true;
+        if (l->ch)
+            l->ch->has_dead = true;
+        else
+            sub_free(l);
+    }
+    defer_sweep();
+}
+
 static void sub_end(feed_sub *s, const char *code, const char *msg)
 {
     if (s->dead) return;
@@ -287,6 +382,13 @@ static void sub_end(feed_sub *s, const char *code, const char *msg)
     s->ps = NULL;
     s->dead = true;
     if (s->ch) s->ch->has_dead = true;
+    if (s->leg) {
+        /* a leg that cannot go on (events no longer retained) ends the
+         * whole per-user stream: the client must resync it */
+        if (code && s->head) sub_end(s->head, code, msg);
+        return;
+    }
+    head_drop_legs(s);
     if (ps && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
     if (ps) {
         if (code)
@@ -303,9 +405,9 @@ static void sub_attach(feed_sub *s, feed_chan *c)
     if (c->subs) c->subs->prev = s;
     c->subs = s;
     c->nsubs++;
-    feed.stats.subs++;
+    if (!s->leg) feed.stats.subs++;
     s->ready = true;
-    if (s->user[0]) {
+    if (s->user[0] && !s->leg) {
         s->counted = true;
         recv_presence_user_up(s->srv, s->user);
     }
@@ -402,6 +504,237 @@ static void deliver_read(feed_sub *s, cd_arena *a, const chat_ev *e)
     emit_value(s, o);
 }
 
+/* ---- per-user streams (heads and legs) ---- */
+
+static void head_lookup(feed_sub *h);
+static void chan_pump(feed_chan *c, bool force);
+
+static bool field_is_derived(recv_field f)
+{
+    return f == RECV_F_CHAT_MESSAGE_NOTIFICATION || f == RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST ||
+           f == RECV_F_UNREAD_COUNT_UPDATED;
+}
+
+/* unreadCountUpdated for leg l's chat at `seq` (when it is newer than the
+ * last one sent for that chat: a note on user:<id> may have carried it). */
+static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count)
+{
+    feed_sub *h = l->head;
+    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->emitted) return;
+    l->emitted = seq;
+    gql_value *o = gql_obj_new(a, 4);
+    if (!o) return;
+    gql_obj_set(o, 0, "chatId", gql_str_ref(l->arg, strlen(l->arg)));
+    gql_obj_set(o, 1, "userId", gql_str_ref(l->user, strlen(l->user)));
+    gql_obj_set(o, 2, "unreadCount", gql_int(count < 0 ? 0 : count));
+    gql_obj_set(o, 3, "seq", gql_int(seq));
+    emit_value(h, o);
+}
+
+/* Leg l takes chat event e (its next one, exactly once, in order): keeps
+ * the user's watermark and unread count as of e and derives the head's
+ * per-user event. The count follows the design's definition: a message of
+ * another sender that is not a system message counts from its creation
+ * until it is removed or the user's watermark passes it; a read event of
+ * the user carries the exact count at its seq (computed under the chat
+ * lock by chatd_mark_read). */
+static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **cache)
+{
+    feed_sub *h = l->head;
+    if (!h || !h->ps) return;
+    if (strcmp(e->kind, CHAT_EV_MESSAGE_CREATED) == 0) {
+        bool own = str_eq(obj(e->data, "senderId"), l->user);
+        bool counted = !own && !str_eq(obj(e->data, "type"), "system");
+        if (counted) l->unread++;
+        switch (h->field) {
+        case RECV_F_CHAT_MESSAGE_NOTIFICATION: /* others' messages, as the seed */
+            if (own) break;
+            /* fall through */
+        case RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST: /* the sender's other devices too */
+            if (!cache[h->field]) cache[h->field] = proto_event_new(e->data);
+            if (cache[h->field] && proto_sub_emit_event(h->ps, cache[h->field]) == 0)
+                feed.stats.delivered++;
+            break;
+        case RECV_F_UNREAD_COUNT_UPDATED:
+            if (counted) leg_emit_unread(l, a, e->seq, l->unread);
+            break;
+        default:
+            break;
+        }
+    } else if (strcmp(e->kind, CHAT_EV_MESSAGE_DELETED) == 0) {
+        const gql_value *mseq = obj(e->data, "seq");
+        bool counted = !str_eq(obj(e->data, "senderId"), l->user) &&
+                       !str_eq(obj(e->data, "type"), "system") && mseq && mseq->kind == GQL_V_INT &&
+                       mseq->u.i > l->wm;
+        if (counted && l->unread > 0) {
+            l->unread--;
+            leg_emit_unread(l, a, e->seq, l->unread);
+        }
+    } else if (strcmp(e->kind, CHAT_EV_READ) == 0 && str_eq(obj(e->data, "userId"), l->user)) {
+        const gql_value *upto = obj(e->data, "upToSeq");
+        const gql_value *n = obj(e->data, "unreadCount");
+        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->wm) l->wm = upto->u.i;
+        if (n && n->kind == GQL_V_INT) l->unread = n->u.i;
+        /* (a read event written before 0005 carries no count: the count
+         * stays as it was until the next read) */
+        leg_emit_unread(l, a, e->seq, l->unread);
+    }
+}
+
+/* The live leg of head h for chat `chat`, or NULL. */
+static feed_sub *leg_find(feed_sub *h, const char *chat, size_t len)
+{
+    for (feed_sub *l = h->legs; l; l = l->lnext)
+        if (!l->dead && strlen(l->arg) == len && memcmp(l->arg, chat, len) == 0) return l;
+    return NULL;
+}
+
+/* Starts a leg of head h on chat `chat` after seq `from` (the chat's
+ * newest seq is at least `known`), with the user's watermark and unread
+ * count as of `from`. A chat that already has a live leg is skipped. */
+static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t known, int64_t wm,
+                         int64_t unread)
+{
+    size_t len = strlen(chat);
+    if (h->dead || len >= FEED_ID_MAX || !chat_uuid_valid(chat, len) || leg_find(h, chat, len))
+        return NULL;
+    feed_sub *l = cd_calloc(1, sizeof *l);
+    feed_chan *c = l ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
+    if (!c) {
+        cd_free(l);
+        sub_end(h, CHAT_E_INTERNAL, "Out of memory");
+        return NULL;
+    }
+    l->srv = h->srv;
+    l->field = h->field;
+    l->after = -1;
+    l->leg = true;
+    l->head = h;
+    l->last = from;
+    l->wm = wm;
+    l->unread = unread;
+    l->emitted = from;
+    snprintf(l->user, sizeof l->user, "%s", h->user);
+    snprintf(l->arg, sizeof l->arg, "%s", chat);
+    l->lnext = h->legs;
+    h->legs = l;
+    if (known > c->known) c->known = known;
+    sub_attach(l, c);
+    chan_pump(c, false);
+    return l;
+}
+
+typedef struct look_op {
+    feed_sub *h;
+} look_op;
+
+/* The user's chats (recv_sub_user rows: chat id, last_seq, joined_seq,
+ * watermark, oldest retained seq, unread count at last_seq). The first
+ * lookup starts every leg (live from last_seq, or after the afterSeqs
+ * entry); later ones (a broker re-subscribe, the user removed from a chat)
+ * only add legs for chats that have none: those the user joined meanwhile,
+ * from the join on (the count is 0 there). */
+static void on_look(const pg_result *r, void *ud)
+{
+    look_op *op = ud;
+    feed_sub *h = op->h;
+    cd_free(op);
+    h->looking = false;
+    if (h->dead) {
+        if (h->ch) {
+            h->ch->has_dead = true;
+            chan_sweep(h->ch);
+        } else {
+            sub_free(h);
+        }
+        return;
+    }
+    if (r->status != 0) {
+        cd_warn("receiver", "per-user lookup: %s", r->message);
+        sub_end(h, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        if (h->ch) chan_sweep(h->ch);
+        return;
+    }
+    bool first = !h->started;
+    h->started = true;
+    cd_arena a;
+    cd_arena_init(&a, FEED_SCRATCH_BLOCK);
+    int rows = pg_result_rows(r);
+    for (int i = 0; i < rows && !h->dead; i++) {
+        const char *chat = pg_result_get(r, i, 0);
+        int64_t last_seq = strtoll(pg_result_get(r, i, 1), NULL, 10);
+        int64_t joined = strtoll(pg_result_get(r, i, 2), NULL, 10);
+        int64_t wm = strtoll(pg_result_get(r, i, 3), NULL, 10);
+        const char *old = pg_result_get(r, i, 4);
+        int64_t oldest = old ? strtoll(old, NULL, 10) : -1;
+        const char *un = pg_result_get(r, i, 5);
+        int64_t unread = un ? strtoll(un, NULL, 10) : 0;
+        if (!chat || leg_find(h, chat, strlen(chat))) continue;
+        int64_t after = -1;
+        for (unsigned k = 0; first && k < h->nafters; k++)
+            if (strcmp(h->afters[k].chat, chat) == 0) after = h->afters[k].seq;
+        int64_t from = last_seq;
+        if (!first) {
+            /* joined after this stream started: everything since the join */
+            if (recv_replay_start(joined, joined, oldest, last_seq, &from) == 0) {
+                wm = joined;
+                unread = 0;
+            } else {
+                from = last_seq;
+            }
+        } else if (after >= 0 && h->field != RECV_F_UNREAD_COUNT_UPDATED) {
+            if (recv_replay_start(after, joined, oldest, last_seq, &from) != 0) {
+                sub_end(h, CHAT_E_RESYNC,
+                        "afterSeqs names a seq older than the retained event log; refetch "
+                        "the history");
+                break;
+            }
+            /* the count is only kept for unreadCountUpdated */
+        }
+        feed_sub *l = leg_add(h, chat, from, last_seq, wm, unread);
+        /* unreadCountUpdated is a state stream: a resume sends the current
+         * count of every chat that moved past its afterSeqs entry */
+        if (l && first && after >= 0 && last_seq > after) leg_emit_unread(l, &a, last_seq, unread);
+        cd_arena_reset(&a);
+    }
+    cd_arena_free(&a);
+    cd_free(h->afters);
+    h->afters = NULL;
+    h->nafters = 0;
+    if (h->dead) {
+        if (h->ch) chan_sweep(h->ch);
+        return;
+    }
+    if (h->look_again) {
+        h->look_again = false;
+        head_lookup(h);
+    }
+}
+
+/* Looks up head h's chats (again). */
+static void head_lookup(feed_sub *h)
+{
+    if (h->dead) return;
+    if (h->looking) {
+        h->look_again = true;
+        return;
+    }
+    pg_pool *p = chat_pool(h->srv);
+    look_op *op = p ? cd_malloc(sizeof *op) : NULL;
+    if (!op) {
+        sub_end(h, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        return;
+    }
+    op->h = h;
+    const char *params[] = {h->user, h->field == RECV_F_UNREAD_COUNT_UPDATED ? "t" : "f"};
+    if (pg_pool_query(p, "recv_sub_user", 2, params, on_look, op) != 0) {
+        cd_free(op);
+        sub_end(h, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        return;
+    }
+    h->looking = true;
+}
+
 /* A participant left (or the chat is gone: user NULL): their unsequenced
  * subscriptions of that chat (typing, presence) end too. */
 static void cutoff_side_channels(proto_server *srv, const char *chat_id, const gql_value *user)
@@ -445,7 +778,9 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
             continue;
         }
         s->last = e->seq;
-        if (s->field == RECV_F_MESSAGE_READ_UPDATED) {
+        if (s->leg) {
+            leg_offer(s, a, e, cache);
+        } else if (s->field == RECV_F_MESSAGE_READ_UPDATED) {
             deliver_read(s, a, e);
         } else {
             proto_event *pe = shared_event(a, e, s->field, cache);
@@ -453,8 +788,13 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
         }
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
-        if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user)))
+        if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) {
+            feed_sub *h = s->leg ? s->head : NULL;
             sub_end(s, NULL, NULL);
+            /* the user may be back in the chat by now (re-added): the
+             * head looks its chats up again */
+            if (h && !chat_gone) head_lookup(h);
+        }
     }
     c->busy--;
     for (unsigned i = 0; i < RECV_F_COUNT; i++)
@@ -465,8 +805,6 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
 }
 
 /* ---- gap fill ---- */
-
-static void chan_pump(feed_chan *c, bool force);
 
 static void retry_tick(uv_timer_t *t)
 {
@@ -670,6 +1008,41 @@ static bool note_fresh(feed_chan *c, const gql_value *chat, const gql_value *kin
     return true;
 }
 
+/* A notification on user:<id> for a per-user stream's head: the user was
+ * added to a chat (a leg from the join on), or read on some device (the
+ * count at that seq, unless the chat's leg already sent a newer one). */
+static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_value *kind)
+{
+    const gql_value *chat = gql_obj_get(v, "chatId");
+    const gql_value *seq = gql_obj_get(v, "seq");
+    if (!chat || chat->kind != GQL_V_STRING || chat->len >= FEED_ID_MAX || !seq ||
+        seq->kind != GQL_V_INT)
+        return;
+    char id[FEED_ID_MAX];
+    memcpy(id, chat->u.s, chat->len);
+    id[chat->len] = 0;
+    if (str_eq(kind, CHAT_NOTE_CHAT_ADDED)) {
+        /* before the first lookup answers too: its snapshot may predate
+         * the join (the lookup then skips the chat) */
+        leg_add(h, id, seq->u.i, seq->u.i, seq->u.i, 0);
+        return;
+    }
+    if (!str_eq(kind, CHAT_NOTE_UNREAD) || h->field != RECV_F_UNREAD_COUNT_UPDATED) return;
+    const gql_value *data = gql_obj_get(v, "data");
+    const gql_value *n = obj(data, "unreadCount");
+    if (!n || n->kind != GQL_V_INT) return;
+    feed_sub *l = leg_find(h, id, chat->len);
+    if (l) {
+        /* the sender publishes the chat event of a read before its note,
+         * so the leg normally has it already (same seq: not sent twice);
+         * while the leg is behind, it sends the counts in order itself */
+        if (l->ch && l->last >= l->ch->known) leg_emit_unread(l, a, seq->u.i, n->u.i);
+        return;
+    }
+    if (data && data->kind == GQL_V_OBJECT && h->ps && proto_sub_emit(h->ps, data) == 0)
+        feed.stats.delivered++;
+}
+
 /* typing / presence / user notifications: no seq, personalised values. */
 static void on_plain_message(feed_chan *c, const char *data, size_t len)
 {
@@ -715,6 +1088,11 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
             emit_value(s, o);
             break;
         }
+        case RECV_F_CHAT_MESSAGE_NOTIFICATION:
+        case RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
+        case RECV_F_UNREAD_COUNT_UPDATED:
+            head_note(s, &a, &v, kind);
+            break;
         default: {
             if (!payload || payload->kind != GQL_V_OBJECT) break;
             bool match = false;
@@ -726,23 +1104,10 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
                 match =
                     str_eq(kind, CHAT_NOTE_CHAT_UPDATED) || str_eq(kind, CHAT_NOTE_CHAT_REMOVED);
                 break;
-            case RECV_F_UNREAD_COUNT_UPDATED:
-                match = str_eq(kind, CHAT_NOTE_UNREAD);
-                break;
-            case RECV_F_CHAT_MESSAGE_NOTIFICATION:
-            case RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST:
-                match = str_eq(kind, CHAT_NOTE_PREVIEW);
-                break;
             default:
                 break;
             }
             if (!match) break;
-            /* notifications are about others' messages (the seed filters the
-             * sender out); the chat-list preview also goes to the sender's
-             * other devices */
-            if (s->field == RECV_F_CHAT_MESSAGE_NOTIFICATION && s->user[0] &&
-                str_eq(gql_obj_get(payload, "senderId"), s->user))
-                break;
             if (!cache[s->field]) cache[s->field] = proto_event_new(payload);
             if (cache[s->field] && proto_sub_emit_event(s->ps, cache[s->field]) == 0)
                 feed.stats.delivered++;
@@ -784,7 +1149,18 @@ static void hook_subscribed(void *ud, const char *ch, size_t chlen)
         name[chlen] = 0;
         c = chan_find(name);
     }
-    if (c && c->kind == FEED_K_CHAT) chan_pump(c, true);
+    if (!c) return;
+    c->confirmed = true;
+    if (c->kind == FEED_K_CHAT) chan_pump(c, true);
+    if (c->kind != FEED_K_USER) return;
+    /* per-user streams look their chats up once notifications of joins
+     * reach this process; after a re-subscribe, again (joins announced
+     * while the broker was away) */
+    c->busy++;
+    for (feed_sub *s = c->subs; s; s = s->next)
+        if (!s->dead && s->ready && field_is_derived(s->field)) head_lookup(s);
+    c->busy--;
+    chan_sweep(c);
 }
 
 /* ---- subscription sources ---- */
@@ -811,6 +1187,45 @@ static bool field_is_user(recv_field f)
 }
 
 static void start_flush(uv_timer_t *t);
+
+/* afterSeqs of a per-user stream: [{chatId, seq}], at most
+ * RECV_AFTER_SEQS_MAX entries, kept on the head until its first lookup. */
+static int parse_afters(feed_sub *s, const gql_value *args, const char **code, char *err,
+                        size_t errlen)
+{
+    const gql_value *l = args ? gql_obj_get(args, "afterSeqs") : NULL;
+    if (!l || l->kind != GQL_V_LIST || l->len == 0) return 0;
+    if (l->len > RECV_AFTER_SEQS_MAX) {
+        *code = CHAT_E_BAD_INPUT;
+        snprintf(err, errlen, "afterSeqs has too many entries (at most %u)", RECV_AFTER_SEQS_MAX);
+        return CD_EBAD;
+    }
+    s->afters = cd_calloc(l->len, sizeof *s->afters);
+    if (!s->afters) {
+        *code = CHAT_E_INTERNAL;
+        snprintf(err, errlen, "Out of memory");
+        return CD_ENOMEM;
+    }
+    for (uint32_t i = 0; i < l->len; i++) {
+        const gql_value *e = &l->u.items[i];
+        const char *chat = chat_str_in(e, "chatId", NULL);
+        const gql_value *seq = e->kind == GQL_V_OBJECT ? gql_obj_get(e, "seq") : NULL;
+        if (!chat || !chat_uuid_valid(chat, strlen(chat))) {
+            *code = CHAT_E_BAD_INPUT;
+            snprintf(err, errlen, "afterSeqs[%u].chatId must be a UUID", i);
+            return CD_EBAD;
+        }
+        if (!seq || seq->kind != GQL_V_INT || seq->u.i < 0) {
+            *code = CHAT_E_BAD_INPUT;
+            snprintf(err, errlen, "afterSeqs[%u].seq must not be negative", i);
+            return CD_EBAD;
+        }
+        snprintf(s->afters[i].chat, sizeof s->afters[i].chat, "%s", chat);
+        s->afters[i].seq = seq->u.i;
+    }
+    s->nafters = l->len;
+    return 0;
+}
 
 static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *caller, void *ud,
                      void **state, const char **code, char *err, size_t errlen)
@@ -872,15 +1287,31 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
             return CD_EBAD;
         }
         if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
+        if (field_is_derived(f)) {
+            int r = parse_afters(s, args, code, err, errlen);
+            if (r != 0) {
+                sub_free(s);
+                return r;
+            }
+            if (!chat_pool(srv)) {
+                sub_free(s);
+                *code = CHAT_E_UNAVAILABLE;
+                snprintf(err, errlen, "Database unavailable");
+                return CD_EUNAVAIL;
+            }
+        }
         feed_chan *c = chan_get(srv, FEED_K_USER, id);
         if (!c) {
-            cd_free(s);
+            sub_free(s);
             *code = CHAT_E_INTERNAL;
             snprintf(err, errlen, "Out of memory");
             return CD_ENOMEM;
         }
         sub_attach(s, c);
         *state = s;
+        /* derived streams look the user's chats up once joins announced on
+         * user:<id> reach us (hook_subscribed), or now if they already do */
+        if (field_is_derived(f) && (c->confirmed || !srv->rd)) head_lookup(s);
         return 0;
     }
     pg_pool *p = chat_pool(srv);
@@ -1093,6 +1524,7 @@ static void src_stop(void *state, void *ud)
     s->ps = NULL;
     if (s->dead) return;
     s->dead = true;
+    head_drop_legs(s);
     if (s->querying) return; /* start_row frees it */
     feed_chan *c = s->ch;
     if (!c) {
@@ -1128,6 +1560,16 @@ static const chat_stmt feed_stmts[] = {
      " JOIN chats c ON c.id = m.chat_id"
      " LEFT JOIN chat_participants p ON p.chat_id = m.chat_id AND p.user_id = k.usr",
      2},
+    /* a per-user stream's chats: the state of each at one snapshot (the
+     * count is consistent with last_seq: every change of a chat bumps it) */
+    {"recv_sub_user",
+     "SELECT c.id::text, c.last_seq, p.joined_seq, greatest(p.last_read_seq, p.joined_seq),"
+     " (SELECT min(e.seq) FROM chat_events e WHERE e.chat_id = c.id),"
+     " CASE WHEN $2::bool THEN chatd_unread_above(c.id, p.user_id,"
+     "   greatest(p.last_read_seq, p.joined_seq)) END"
+     " FROM chat_participants p JOIN chats c ON c.id = p.chat_id AND c.is_active"
+     " WHERE p.user_id = $1::uuid AND p.left_seq IS NULL",
+     2},
     {"recv_fill",
      "SELECT seq, kind, chatd_ts(created_at), payload::text FROM chat_events"
      " WHERE chat_id = $1::uuid AND seq > $2::bigint ORDER BY seq LIMIT $3::int",
@@ -1153,6 +1595,12 @@ static void feed_shutdown(proto_server *srv, void *ud)
         uv_timer_stop(&feed.start_timer);
         uv_close((uv_handle_t *)&feed.start_timer, NULL);
         feed.start_timer_init = false;
+    }
+    if (feed.sweep_timer_init) {
+        uv_timer_stop(&feed.sweep_timer);
+        uv_close((uv_handle_t *)&feed.sweep_timer, NULL);
+        feed.sweep_timer_init = false;
+        feed.sweep_armed = false;
     }
     if (feed.timer_init) {
         uv_timer_stop(&feed.retry_timer);

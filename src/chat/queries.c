@@ -102,19 +102,20 @@ static const chat_stmt query_stmts[] = {
                             "<> m.sender_id) t"
                             " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
      2},
+    /* unread counts are derived from the watermarks (0005_unread_watermarks.sql:
+     * chatd_unread_above over the partial index messages_unread_idx); id is
+     * stable per (chat, user), seq is the chat's seq the count reflects */
     {"recv_q_unread_counts",
-     "SELECT json_build_object('id', u.id, 'chatId', u.chat_id, 'userId', u.user_id,"
-     " 'unreadCount', u.unread_count, 'createdAt', chatd_ts(u.created_at),"
-     " 'updatedAt', chatd_ts(u.updated_at), 'seq', u.seq)::text"
-     " FROM unread_counts u JOIN chats c ON c.id = u.chat_id AND c.is_active"
-     " JOIN chat_participants p ON p.chat_id = u.chat_id AND p.user_id = u.user_id"
-     "   AND p.left_seq IS NULL"
-     " WHERE u.user_id = $1::uuid ORDER BY c.updated_at DESC, c.id",
+     "SELECT json_build_object('id', md5(p.chat_id::text || ':' || p.user_id::text)::uuid,"
+     " 'chatId', p.chat_id, 'userId', p.user_id,"
+     " 'unreadCount', chatd_unread_above(p.chat_id, p.user_id,"
+     "   greatest(p.last_read_seq, p.joined_seq)),"
+     " 'createdAt', chatd_ts(p.joined_at),"
+     " 'updatedAt', chatd_ts(greatest(p.joined_at, c.updated_at)), 'seq', c.last_seq)::text"
+     " FROM chat_participants p JOIN chats c ON c.id = p.chat_id AND c.is_active"
+     " WHERE p.user_id = $1::uuid AND p.left_seq IS NULL ORDER BY c.updated_at DESC, c.id",
      1},
-    {"recv_q_unread_count",
-     "SELECT coalesce((SELECT unread_count FROM unread_counts WHERE chat_id = $1::uuid"
-     " AND user_id = $2::uuid), 0)",
-     2},
+    {"recv_q_unread_count", "SELECT chatd_unread($1::uuid, $2::uuid)", 2},
     {"recv_q_chat_users",
      "SELECT u.id::text, " USER_JSON("u") ", " MEMBER(
          "$1::uuid", "$2") " FROM chat_participants q JOIN users u ON u.id = q.user_id"
@@ -171,8 +172,9 @@ static const chat_stmt query_stmts[] = {
      "   ORDER BY m.seq DESC LIMIT 1) x",
      1},
     {"recv_b_unread",
-     "SELECT u.chat_id::text, u.unread_count::text FROM unread_counts u"
-     " WHERE u.chat_id = ANY ($1::uuid[]) AND u.user_id = $2::uuid",
+     "SELECT p.chat_id::text, chatd_unread_above(p.chat_id, p.user_id,"
+     "   greatest(p.last_read_seq, p.joined_seq))::text FROM chat_participants p"
+     " WHERE p.chat_id = ANY ($1::uuid[]) AND p.user_id = $2::uuid AND p.left_seq IS NULL",
      2},
 };
 

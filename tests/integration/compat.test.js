@@ -221,7 +221,7 @@ test('DELETE cleanup: admin only (403), keeps the newest N, unread recounted', a
   assert.deepEqual(page.body.messages.map((m) => m.content), ['c4', 'c5']);
   const un = await rest('GET', `/chat/rooms/${chat.id}/unread`, { token: b.token });
   assert.equal(un.body.unreadCount, 2);
-  const stored = sql(`SELECT unread_count FROM unread_counts WHERE chat_id = '${chat.id}' AND user_id = '${b.id}'`);
+  const stored = sql(`SELECT chatd_unread('${chat.id}', '${b.id}')`);
   assert.equal(stored, '2');
   assert.equal((await rest('DELETE', `/chat/rooms/${crypto.randomUUID()}/cleanup`, { token: a.token })).status, 404);
   // the flag shows in the REST login of an admin: set a password first

@@ -70,13 +70,14 @@ async function send(srv, chat, user, content = 'hello', extra = {}) {
   return ok(b, 'createMessage');
 }
 
-// The design §5 definition, recomputed from scratch, next to the stored count.
+// The design §5 definition, recomputed from scratch, next to the derived count
+// (chatd_unread: the index-served query the receiver runs).
 function unreadMismatches(chatId) {
-  const rows = sql(`SELECT p.user_id, uc.unread_count,
+  const rows = sql(`SELECT p.user_id, chatd_unread(p.chat_id, p.user_id),
       (SELECT count(*) FROM messages m WHERE m.chat_id = p.chat_id
         AND m.seq > greatest(p.last_read_seq, p.joined_seq) AND m.sender_id <> p.user_id
         AND m.deleted_at IS NULL AND m.type <> 'system')
-    FROM chat_participants p LEFT JOIN unread_counts uc USING (chat_id, user_id)
+    FROM chat_participants p
     WHERE p.chat_id = '${chatId}' AND p.left_seq IS NULL`);
   return rows
     .split('\n')
@@ -147,7 +148,7 @@ describe('sender role, token mode', () => {
     err(await gql(s1, CREATE_CHAT, { in: { name: 'n', participantIds: many } }, a.h), 'BAD_USER_INPUT', /at most 500/);
   });
 
-  test('createMessage: shape, type + metadata, chat event then per-user unread + preview', async () => {
+  test('createMessage: shape, type + metadata, ONE chat event and no per-user notification', async () => {
     const [a, b] = makeUsers(2);
     const chat = await newChat(s1, a, [b]);
     const m = await send(s1, chat, a, 'hi there', { type: 'image', metadata: { url: 'https://x/y.png', w: 3 } });
@@ -165,10 +166,15 @@ describe('sender role, token mode', () => {
     assert.equal(ev.json.chatId, chat.id);
     assert.match(ev.json.at, /Z$/);
     assert.deepEqual({ ...ev.json.data, sender: undefined }, { ...m, sender: undefined });
-    const unread = await sub.next((x) => x.channel === `user:${b.id}` && x.json.kind === 'unread' && x.json.chatId === chat.id);
-    assert.deepEqual(unread.json.data, { chatId: chat.id, userId: b.id, unreadCount: 1, seq: 1 });
-    for (const u of [a, b]) await sub.next((x) => x.channel === `user:${u.id}` && x.json.kind === 'preview' && x.json.data.id === m.id);
-    assert.equal(sub.messages.some((x) => x.channel === `user:${a.id}` && x.json.kind === 'unread' && x.json.chatId === chat.id), false);
+    // unread counts and previews are derived by receivers from the chat
+    // channel: nothing per member is published (issue 14)
+    assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${b.id}')`), '1');
+    assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${a.id}')`), '0');
+    const mark = await send(s1, chat, b, 'marker'); // published after m's event by the same sender
+    await sub.next((x) => x.channel === `chat:${chat.id}` && x.json.seq === mark.seq);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(sub.messages.filter((x) => (x.channel === `user:${a.id}` || x.channel === `user:${b.id}`) && x.json.chatId === chat.id && x.json.kind !== 'chat.added'), []);
+    assert.equal(sub.messages.filter((x) => x.channel === `chat:${chat.id}` && x.json.seq === 1).length, 1);
     // the event row was marked published after Redis confirmed it
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(sql(`SELECT published_at IS NOT NULL FROM chat_events WHERE chat_id = '${chat.id}' AND seq = 1`), 't');
@@ -249,7 +255,7 @@ describe('sender role, token mode', () => {
     const ms = [];
     for (let i = 0; i < 4; i++) ms.push(await send(s1, chat, a, `m${i}`));
     await send(s1, chat, a, 'joined', { type: 'system' }); // not counted
-    assert.equal(sql(`SELECT unread_count FROM unread_counts WHERE chat_id = '${chat.id}' AND user_id = '${b.id}'`), '4');
+    assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${b.id}')`), '4');
     const rd = ok(await gql(s2, MARK, { id: ms[2].id, u: b.id }, b.h), 'markMessageAsRead');
     assert.equal(rd.messageId, ms[2].id);
     assert.equal(rd.userId, b.id);
@@ -292,7 +298,7 @@ describe('sender role, token mode', () => {
     assert.equal(ok(await gql(s1, ADD, { c: chat.id, u: d.id }, a.h), 'addParticipant').lastSeq, 2);
     // a newcomer's unread count starts at 0 and counts from their join
     await send(s1, chat, a, 'after join');
-    assert.equal(sql(`SELECT unread_count FROM unread_counts WHERE chat_id = '${chat.id}' AND user_id = '${e.id}'`), '1');
+    assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${e.id}')`), '1');
     err(await gql(s1, REMOVE_P, { c: chat.id, u: c.id }, b.h), 'FORBIDDEN', /creator/);
     const left = ok(await gql(s1, REMOVE_P, { c: chat.id, u: c.id }, c.h), 'removeParticipant');
     assert.deepEqual(left.participantIds, [a.id, b.id, d.id, e.id]);
@@ -302,7 +308,7 @@ describe('sender role, token mode', () => {
     const kicked = ok(await gql(s1, REMOVE_P, { c: chat.id, u: d.id }, a.h), 'removeParticipant');
     assert.deepEqual(kicked.participantIds, [a.id, b.id, e.id]);
     err(await gql(s1, REMOVE_P, { c: chat.id, u: d.id }, a.h), 'NOT_FOUND', /not a participant/);
-    assert.equal(sql(`SELECT count(*) FROM unread_counts WHERE chat_id = '${chat.id}' AND user_id IN ('${c.id}', '${d.id}')`), '0');
+    assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${c.id}') + chatd_unread('${chat.id}', '${d.id}')`), '0');
     // the removed user no longer writes
     err(await gql(s1, CREATE_MSG, { in: { chatId: chat.id, senderId: c.id, content: 'x' } }, c.h), 'FORBIDDEN', /not a participant/);
     const gone = ok(await gql(s1, REMOVE_CHAT, { id: chat.id }, b.h), 'removeChat');
