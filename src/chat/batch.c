@@ -4,19 +4,24 @@
  *
  * Mutations submitted while a window is open are held in arrival order;
  * the window closes when it holds `max` members (flushed at the next loop
- * turn) or `window_us` after its first member arrived (a libuv timer, so
- * rounded up to whole milliseconds). A flush sorts the members by key
- * (stably: per key, arrival order is kept) and hands them to pg_pool_batch:
- * one transaction, one savepoint per member, one COMMIT. Sorting by key
- * (the chat id) makes every batch take its chats' row locks in one global
- * order, so two batches running on two connections cannot deadlock on
- * them.
+ * turn), when fewer than CHAT_GC_EAGER_INFLIGHT groups are in flight (at
+ * the next loop turn: with the database idle, waiting only adds latency —
+ * members that arrived in the same turn still share the transaction), when
+ * a group in flight completes, or at the latest `window_us` after its first
+ * member arrived (a libuv timer, so rounded up to whole milliseconds). So
+ * under load a transaction carries everything that arrived while the
+ * previous one was committing, and a lone request waits for nobody. A flush sorts the members by
+ * key (stably: per key, arrival order is kept) and hands them to pg_pool_batch: one transaction,
+ * one savepoint per member, one COMMIT. Sorting by key (the chat id) makes every batch take its
+ * chats' row locks in one global order, so two batches running on two connections cannot deadlock
+ * on them.
  *
  * Memory: a member is one heap allocation (the key, statement name and
  * parameters copied in), a flushed group one allocation pointing at its
- * members; both are freed after the members' callbacks ran. The chat_gc
- * itself is freed when its timer has closed (chat_gc_close); groups in
- * flight do not point back at it.
+ * members; both are freed after the members' callbacks ran. Groups in
+ * flight point back at their chat_gc (to count it down and flush what
+ * waited), so it is freed only when both its timer has closed
+ * (chat_gc_close) and no group is in flight.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +43,7 @@ typedef struct gc_member {
 } gc_member;
 
 typedef struct gc_group {
+    chat_gc *gc; /* alive while any group is in flight (see chat_gc_close) */
     int n;
     gc_member *m[CHAT_GC_MAX];
 } gc_group;
@@ -50,7 +56,9 @@ struct chat_gc {
     uv_timer_t timer;
     gc_member *head, *tail;
     uint32_t pending;
+    uint32_t inflight; /* groups sent and not yet completed */
     bool closing;
+    bool timer_closed;
     chat_gc_stats stats;
 };
 
@@ -107,9 +115,12 @@ static gc_member *member_new(const char *key, const char *stmt, int n, const cha
     return m;
 }
 
+static void gc_arm(chat_gc *gc);
+
 static void group_done(int status, const char *message, const pg_result *results, int n, void *ud)
 {
     gc_group *g = ud;
+    chat_gc *gc = g->gc;
     for (int i = 0; i < g->n; i++) {
         gc_member *m = g->m[i];
         if (status == 0 && i < n) {
@@ -124,6 +135,12 @@ static void group_done(int status, const char *message, const pg_result *results
         cd_free(m);
     }
     cd_free(g);
+    gc->inflight--;
+    if (gc->closing) {
+        if (gc->inflight == 0 && gc->timer_closed) cd_free(gc);
+    } else {
+        gc_arm(gc); /* the connection is free again: what waited goes now */
+    }
 }
 
 /* Stable insertion sort by key (n <= CHAT_GC_MAX). */
@@ -144,6 +161,7 @@ static void sort_members(gc_member **m, int n)
 static void gc_flush_one(chat_gc *gc)
 {
     gc_group *g = cd_calloc(1, sizeof *g);
+    if (g) g->gc = gc;
     int take = (int)(gc->pending < gc->max ? gc->pending : gc->max);
     pg_stmt stmts[CHAT_GC_MAX];
     if (g) {
@@ -176,6 +194,7 @@ static void gc_flush_one(chat_gc *gc)
     gc_totals.batches++;
     gc_totals.members += (uint64_t)g->n;
     if ((uint32_t)g->n > gc_totals.largest) gc_totals.largest = (uint32_t)g->n;
+    gc->inflight++;
     int rc = pg_pool_batch(gc->pg, stmts, g->n, group_done, g);
     if (rc != 0)
         group_done(rc, cd_strerror(rc), NULL, 0, g); /* from the timer: not inside submit */
@@ -188,6 +207,10 @@ static void gc_arm(chat_gc *gc)
         uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
         gc->stats.full++;
         gc_totals.full++;
+    } else if (gc->inflight < CHAT_GC_EAGER_INFLIGHT) {
+        /* nothing to wait for: the window closes at the next loop turn,
+         * taking along whatever arrived in this one */
+        uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
     } else if (!uv_is_active((uv_handle_t *)&gc->timer)) {
         uv_timer_start(&gc->timer, gc_timer_cb, gc->window_ms, 0);
     }
@@ -223,7 +246,9 @@ int chat_gc_submit(chat_gc *gc, const char *key, const char *stmt, int n, const 
 
 static void gc_closed(uv_handle_t *h)
 {
-    cd_free(h->data);
+    chat_gc *gc = h->data;
+    gc->timer_closed = true;
+    if (gc->inflight == 0) cd_free(gc); /* else the last group_done frees it */
 }
 
 void chat_gc_close(chat_gc *gc)

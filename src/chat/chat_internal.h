@@ -296,8 +296,10 @@ bool chat_uuid_valid(const char *s, size_t len);
  * batch.c — group commit. Concurrent mutations arriving within a window are
  * committed in ONE transaction over the pipeline (pg_pool_batch: one
  * savepoint per mutation, one COMMIT, so one fsync carries them all). The
- * window closes at `max` members or `window_us` after its first member
- * (rounded up to whole milliseconds); CHATD_GROUP_COMMIT_MAX /
+ * window closes at `max` members, at the next loop turn while fewer than
+ * CHAT_GC_EAGER_INFLIGHT groups are in flight, when the group in flight
+ * completes, or at the latest `window_us` after its first member (rounded
+ * up to whole milliseconds); CHATD_GROUP_COMMIT_MAX /
  * CHATD_GROUP_COMMIT_US (config.h) set both, and turn it off.
  *
  * Each member completes through its own callback with its own result: a
@@ -309,6 +311,9 @@ bool chat_uuid_valid(const char *s, size_t len);
  * Callbacks never run inside chat_gc_submit.
  */
 #define CHAT_GC_MAX 64 /* members of one group = PG_BATCH_MAX_STMTS */
+/* While fewer groups than this are in flight, a window closes at the next
+ * loop turn instead of waiting for company (the connection is idle). */
+#define CHAT_GC_EAGER_INFLIGHT 1
 
 typedef struct chat_gc chat_gc;
 typedef struct chat_gc_stats {

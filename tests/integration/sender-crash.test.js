@@ -3,7 +3,7 @@
 // fixtures) exits right after its first createMessage commits; the event
 // sits in chat_events unpublished; another sender's sweeper publishes it to
 // a Redis subscriber of the chat channel and marks it published.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -16,6 +16,13 @@ function sql(statement) {
   const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
   return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
 }
+
+// The tests write users with psql: make sure the schema exists even when this
+// suite runs first on a fresh database (a chatd with a database migrates it).
+before(async () => {
+  const migrator = await startChatd({ role: 'sender', db: true });
+  await migrator.stop();
+});
 
 test('an event committed by a sender that died before PUBLISH reaches a Redis subscriber', async () => {
   const s = Date.now().toString(36);

@@ -2,7 +2,8 @@
  * test_chat_batch.c — group commit (src/chat/batch.c) against a real server
  * (CHATD_TEST_DATABASE_URL, set by scripts/testenv run -- ...; skipped
  * without it): a window closed by exactly `max` members (one transaction),
- * max + 1 (two), a lone member waiting for the time window, a failing member
+ * max + 1 (two), a lone member sent at once when nothing is in flight and
+ * waiting for the time window (or the group in flight) otherwise, a failing member
  * whose neighbours commit, arrival order per key with keys sorted, no
  * callback inside submit, bad arguments, and close sending what is pending.
  */
@@ -171,7 +172,34 @@ static void test_exactly_max(void **state)
     env_close(&e);
 }
 
-/* A lone member waits for the time window, then commits alone. */
+/* With no group in flight a lone member goes at the next loop turn (the
+ * database is idle: waiting would only add latency); members submitted in
+ * the same turn still share its transaction. */
+static void test_idle_sends_at_once(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 64, 10u * 1000u * 1000u); /* a 10 s window: only "idle" can flush in time */
+    mres m[3] = {{0}};
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m[i]), 0);
+    run_all(&e.loop, m, 3);
+    assert_true(uv_hrtime() - t0 < 5ull * 1000000000ull);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(m[i].status, 0);
+        assert_string_equal(m[i].value, m[0].value);
+    }
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 1);
+    assert_int_equal(st.full, 0);
+    env_close(&e);
+}
+
+/* While a group is in flight, a lone member waits — for that group to
+ * complete or, at the latest, for the time window — then commits in its
+ * own transaction. */
 static void test_time_window(void **state)
 {
     (void)state;
@@ -181,6 +209,11 @@ static void test_time_window(void **state)
     mres warm = {0};
     assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &warm), 0);
     run_all(&e.loop, &warm, 1);
+    /* a group that stays in flight for 1 s */
+    mres slow = {0};
+    assert_int_equal(submit(e.gc, "k", "SELECT pg_sleep(1)::text", 0, NULL, &slow), 0);
+    for (int i = 0; i < 5; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
     mres m = {0};
     uint64_t t0 = uv_hrtime();
     assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m), 0);
@@ -190,16 +223,45 @@ static void test_time_window(void **state)
     assert_int_equal(m.done, 0);
     run_all(&e.loop, &m, 1);
     uint64_t ms = (uv_hrtime() - t0) / 1000000ull;
-    assert_true(ms >= 140); /* the loop clock may lag the real one by a little */
+    assert_true(ms >= 140);         /* the loop clock may lag the real one by a little */
+    assert_int_equal(slow.done, 0); /* the window, not the slow group, released it */
     assert_int_equal(m.status, 0);
+    run_all(&e.loop, &slow, 1);
+    assert_int_equal(slow.status, 0);
     chat_gc_stats st;
     chat_gc_stats_get(e.gc, &st);
-    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.batches, 3);
     assert_int_equal(st.full, 0);
     env_close(&e);
 }
 
-/* One failing member: its own error, the others commit in one transaction. */
+/* Members that arrive while a group is in flight go together as soon as it
+ * completes, well before a long window. */
+static void test_completion_releases_waiters(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 64, 10u * 1000u * 1000u); /* 10 s */
+    mres slow = {0};
+    assert_int_equal(submit(e.gc, "k", "SELECT pg_sleep(0.3)::text", 0, NULL, &slow), 0);
+    for (int i = 0; i < 5; i++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    mres m[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m[i]), 0);
+    uint64_t t0 = uv_hrtime();
+    run_all(&e.loop, m, 4);
+    assert_true(uv_hrtime() - t0 < 5ull * 1000000000ull);
+    assert_int_equal(slow.done, 1);
+    assert_true(slow.order < m[0].order);
+    for (int i = 1; i < 4; i++)
+        assert_string_equal(m[i].value, m[0].value);
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 2);
+    env_close(&e);
+}
+
 static void test_failing_member(void **state)
 {
     (void)state;
@@ -296,8 +358,12 @@ int main(void)
 {
     if (!test_env("CHATD_TEST_DATABASE_URL")) return TEST_SKIP_EXIT;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exactly_max),    cmocka_unit_test(test_time_window),
-        cmocka_unit_test(test_failing_member), cmocka_unit_test(test_order),
+        cmocka_unit_test(test_exactly_max),
+        cmocka_unit_test(test_time_window),
+        cmocka_unit_test(test_idle_sends_at_once),
+        cmocka_unit_test(test_completion_releases_waiters),
+        cmocka_unit_test(test_failing_member),
+        cmocka_unit_test(test_order),
         cmocka_unit_test(test_args_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
