@@ -1,6 +1,6 @@
 /*
  * validate.c — validation of executable documents: every rule of the spec's
- * Validation section, implemented the way graphql-js 16.8's `specifiedRules`
+ * Validation section, implemented the way graphql-js 16.15's `specifiedRules`
  * are (the version chatd's differential tests pin), so the same document gets
  * the same errors at the same locations in the same order; then chatd's cost
  * limits (depth, field count, aliases).
