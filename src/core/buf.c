@@ -30,6 +30,13 @@ void cd_buf_reset(cd_buf *b)
     if (b->data) b->data[0] = '\0';
 }
 
+void cd_buf_truncate(cd_buf *b, size_t len)
+{
+    if (len >= b->len) return;
+    b->len = len;
+    if (b->data) b->data[len] = '\0';
+}
+
 int cd_buf_reserve(cd_buf *b, size_t extra)
 {
     if (b->failed) return -3;

@@ -24,6 +24,9 @@ typedef struct cd_buf {
 void cd_buf_init(cd_buf *b);
 void cd_buf_free(cd_buf *b);
 void cd_buf_reset(cd_buf *b); /* len = 0, keeps capacity */
+/* Cuts the data back to its first `len` bytes (no-op when not longer);
+ * keeps capacity and the failed mark. */
+void cd_buf_truncate(cd_buf *b, size_t len);
 int cd_buf_reserve(cd_buf *b, size_t extra);
 void cd_buf_append(cd_buf *b, const void *p, size_t n);
 void cd_buf_putc(cd_buf *b, char c);

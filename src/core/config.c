@@ -68,6 +68,12 @@ static const cd_opt cd_opts[] = {
      CD_CONFIG_MAX_BODY, "max HTTP request body bytes (default 1048576)"},
     {"max-ws-message", "CHATD_MAX_WS_MESSAGE", CD_OPT_SIZE, OFF(max_ws_message), CD_CONFIG_MIN_BODY,
      CD_CONFIG_MAX_BODY, "max inbound WebSocket message bytes (default 1048576)"},
+    {"max-query-cost", "CHATD_MAX_QUERY_COST", CD_OPT_U32, OFF(max_query_cost), 1,
+     CD_CONFIG_MAX_QUERY_COST,
+     "estimated cost per GraphQL operation before QUERY_TOO_COSTLY (default 25000)"},
+    {"max-response-bytes", "CHATD_MAX_RESPONSE_BYTES", CD_OPT_SIZE, OFF(max_response_bytes),
+     CD_CONFIG_MIN_RESPONSE_BYTES, CD_CONFIG_MAX_RESPONSE_BYTES,
+     "GraphQL response bytes before RESPONSE_TOO_LARGE (default 16777216)"},
     {"max-subscriptions", "CHATD_MAX_SUBSCRIPTIONS", CD_OPT_U32, OFF(max_subscriptions), 1,
      CD_CONFIG_MAX_SUBSCRIPTIONS, "active operations per WebSocket (default 500)"},
     {"ws-rate", "CHATD_WS_RATE", CD_OPT_U32, OFF(ws_rate), 0, 1000000u,
@@ -241,6 +247,8 @@ static void cd_config_defaults(cd_config *c)
     c->log_level = CD_LOG_INFO;
     c->max_body = CD_DEFAULT_MAX_BODY;
     c->max_ws_message = CD_DEFAULT_MAX_WS_MESSAGE;
+    c->max_query_cost = CD_DEFAULT_MAX_QUERY_COST;
+    c->max_response_bytes = CD_DEFAULT_MAX_RESPONSE_BYTES;
     c->max_subscriptions = CD_DEFAULT_MAX_SUBSCRIPTIONS;
     c->ws_rate = CD_DEFAULT_WS_RATE;
     c->ws_burst = cd_config_ws_burst_auto(c->max_subscriptions);

@@ -52,11 +52,18 @@
 /* Members of one group chat (CHATD_MAX_GROUP_MEMBERS): createChat and
  * addParticipants beyond it fail with BAD_USER_INPUT. */
 #define CD_DEFAULT_MAX_GROUP_MEMBERS 100000u
+/* GraphQL per-request budgets (the engine's GQL_DEFAULT_MAX_COST and
+ * GQL_DEFAULT_MAX_RESPONSE_BYTES; the protocol layer asserts they agree). */
+#define CD_DEFAULT_MAX_QUERY_COST 25000u                    /* → QUERY_TOO_COSTLY */
+#define CD_DEFAULT_MAX_RESPONSE_BYTES (16u * 1024u * 1024u) /* → RESPONSE_TOO_LARGE */
 
 /* Hard bounds on the values a user may configure. */
 #define CD_CONFIG_MIN_BODY 64u
 #define CD_CONFIG_MAX_BODY (64u * 1024u * 1024u)
 #define CD_CONFIG_MAX_SUBSCRIPTIONS 100000u
+#define CD_CONFIG_MAX_QUERY_COST 1000000000u
+#define CD_CONFIG_MIN_RESPONSE_BYTES 4096u /* room for the RESPONSE_TOO_LARGE answer itself */
+#define CD_CONFIG_MAX_RESPONSE_BYTES (1024u * 1024u * 1024u)
 #define CD_CONFIG_MAX_CORS_ORIGINS 32u
 /* The net layer's own per-socket write-queue bound (WS_MAX_WRITE_QUEUE in
  * net/ws.h): a larger --ws-max-queued could never take effect, so it is
@@ -90,6 +97,8 @@ typedef struct cd_config {
     bool test_fixtures; /* CHATD_TEST_FIXTURES=1: echo/slow/countdown fields */
     size_t max_body;
     size_t max_ws_message;
+    uint32_t max_query_cost;   /* GraphQL cost budget per operation */
+    size_t max_response_bytes; /* GraphQL response (or subscription event) bytes */
     uint32_t max_subscriptions;
     uint32_t ws_rate; /* messages/s; 0 = unlimited */
     uint32_t ws_burst;

@@ -182,6 +182,7 @@ typedef enum gql_dir_loc {
     GQL_DL_ENUM_VALUE,
     GQL_DL_INPUT_OBJECT,
     GQL_DL_INPUT_FIELD_DEFINITION,
+    GQL_DL_DIRECTIVE_DEFINITION,
     GQL_DL_COUNT
 } gql_dir_loc;
 

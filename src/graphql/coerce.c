@@ -745,6 +745,8 @@ static int co_value(co_ctx *c, const gql_tref *t, const gql_value *in, gql_value
         }
         int rc = 0;
         uint32_t n = 0;
+        const char *one_key = NULL; /* OneOf: the first provided field, */
+        bool one_null = false;      /* coerced to null */
         for (uint32_t i = 0; i < nt->ninput_fields; i++) {
             const gql_input_value *f = &nt->input_fields[i];
             const gql_value *fv = gql_obj_get(in, f->name);
@@ -760,17 +762,37 @@ static int co_value(co_ctx *c, const gql_tref *t, const gql_value *in, gql_value
                 }
                 continue;
             }
-            gql_value v;
+            gql_value v = gql_null();
             co_push(c, f->name, 0);
-            if (co_value(c, f->type, fv, &v) != 0) rc = -1;
+            int frc = co_value(c, f->type, fv, &v);
+            if (frc != 0) rc = -1;
             c->depth--;
             if (c->oom || c->aborted) return -1;
+            if (!one_key) {
+                one_key = f->name;
+                one_null = frc == 0 && v.kind == GQL_V_NULL;
+            }
             gql_obj_set(o, n++, f->name, v);
         }
         for (uint32_t i = 0; i < in->len; i++) {
             const char *k = in->u.fields[i].name;
             if (!gql_type_input_field(nt, k)) {
                 co_error(c, in, "Field \"%s\" is not defined by type \"%s\".", k, nt->name);
+                rc = -1;
+            }
+        }
+        if (nt->oneof) {
+            /* graphql-js coerceInputValue: counts the provided fields, even
+             * those that failed; then the first one must not be null */
+            if (n != 1) {
+                co_error(c, in, "Exactly one key must be specified for OneOf type \"%s\".",
+                         nt->name);
+                rc = -1;
+            }
+            if (one_null) {
+                co_push(c, one_key, 0);
+                co_error(c, &gql_null_value, "Field \"%s\" must be non-null.", one_key);
+                c->depth--;
                 rc = -1;
             }
         }
@@ -1008,6 +1030,8 @@ static int co_literal(cd_arena *a, const gql_tref *t, const gql_value *lit, cons
             if (rc) return rc;
             gql_obj_set(o, n++, f->name, fv);
         }
+        /* graphql-js valueFromAST: a OneOf value has exactly one non-null field */
+        if (nt->oneof && (n != 1 || o->u.fields[0].value.kind == GQL_V_NULL)) return -1;
         o->len = n;
         *out = *o;
         return 0;

@@ -74,7 +74,21 @@ gql_exec *gql_exec_new(gql_schema *s, gql_cache *cache)
     cd_arena_init(&ex->prep, GQL_EXEC_PREP_BLOCK);
     cd_arena_init(&ex->run, GQL_EXEC_RUN_BLOCK);
     gql_errors_init(&ex->errs, &ex->run);
+    gql_exec_set_limits(ex, NULL);
     return ex;
+}
+
+void gql_exec_set_limits(gql_exec *ex, const gql_exec_limits *limits)
+{
+    ex->limits.max_cost = limits && limits->max_cost ? limits->max_cost : GQL_DEFAULT_MAX_COST;
+    ex->limits.max_response_bytes = limits && limits->max_response_bytes
+                                        ? limits->max_response_bytes
+                                        : GQL_DEFAULT_MAX_RESPONSE_BYTES;
+}
+
+uint64_t gql_exec_cost(const gql_exec *ex)
+{
+    return ex->cost;
 }
 
 static void exec_destroy(gql_exec *ex)
@@ -106,10 +120,10 @@ void gql_exec_trim(gql_exec *ex)
     if (ex->has_data) ex->has_data = false; /* nothing left to write */
 }
 
-static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc, const char *fmt,
-                              ...) __attribute__((format(printf, 4, 5)));
-static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc, const char *fmt,
-                              ...)
+static gql_error *set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
+                                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static gql_error *set_request_error(gql_exec *ex, const char *code, const gql_loc *loc,
+                                    const char *fmt, ...)
 {
     char msg[GQL_EXEC_MSG_LEN];
     va_list ap;
@@ -123,6 +137,7 @@ static void set_request_error(gql_exec *ex, const char *code, const gql_loc *loc
     ex->req_errs = l.items;
     ex->nreq_errs = l.n;
     if (!e) ex->oom = true;
+    return e;
 }
 
 int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *operation_name)
@@ -205,6 +220,29 @@ int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *op
     return 0;
 }
 
+/* The cost budget, checked once the variables are known: over it the exec
+ * holds the QUERY_TOO_COSTLY request error. 0, CD_ELIMIT or CD_ENOMEM. */
+static int check_cost(gql_exec *ex)
+{
+    int rc = gql_cost_operation(ex->schema, ex->doc->doc, ex->op, &ex->vars, &ex->cost);
+    if (rc != 0) return rc;
+    if (ex->cost <= ex->limits.max_cost) return 0;
+    gql_error *e = set_request_error(
+        ex, "QUERY_TOO_COSTLY", &ex->op->loc,
+        "Query is too costly: its estimated cost %llu exceeds the limit of %llu (each field "
+        "counts 1, list fields multiply their selection by their first/limit argument).",
+        (unsigned long long)ex->cost, (unsigned long long)ex->limits.max_cost);
+    gql_value *ext = e ? gql_obj_new(&ex->prep, 2) : NULL;
+    if (ext) {
+        gql_obj_set(ext, 0, "cost", gql_int((int64_t)ex->cost));
+        gql_obj_set(ext, 1, "limit", gql_int((int64_t)ex->limits.max_cost));
+        e->ext = ext;
+    } else {
+        ex->oom = true;
+    }
+    return CD_ELIMIT;
+}
+
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
 {
     if (!ex->op || ex->running) return CD_ESTATE;
@@ -215,11 +253,18 @@ int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
     ex->vargs = NULL;
     ex->nvargs = ex->capvargs = 0;
     ex->vars_ready = false;
+    ex->cost = 0;
     int rc = gql_coerce_variables(&ex->prep, ex->schema, ex->op, vars, &ex->vars, &l);
+    if (rc == 0) rc = check_cost(ex);
     if (rc == 0) {
         ex->vars_ready = true;
         ex->vars_failed = false;
         return 0;
+    }
+    if (rc == CD_ELIMIT) {
+        ex->vars_failed = true;
+        ex->has_data = false;
+        return rc;
     }
     ex->vars_failed = true;
     ex->has_data = false;
@@ -413,6 +458,33 @@ static void pending_down(gql_exec *ex, gql_rval *r)
         }
 }
 
+/* ---- the response byte budget during a run ----
+ * Every completed value adds the bytes its JSON takes at least (a string its
+ * length and quotes, an object its braces, keys and commas, ...), so
+ * est_bytes never exceeds the response gql_exec_write_result would write
+ * (unless null propagation later drops a subtree). Once it passes the budget
+ * no more fields, items or mutation root fields start; resolvers in flight
+ * complete; the run answers RESPONSE_TOO_LARGE (exec_finish). */
+static void est_add(gql_exec *ex, size_t n)
+{
+    ex->est_bytes += n;
+    if (ex->est_bytes > ex->limits.max_response_bytes) ex->too_large = true;
+}
+
+static size_t est_leaf(const gql_value *v)
+{
+    switch (v->kind) {
+    case GQL_V_STRING:
+    case GQL_V_ENUM:
+        return (size_t)v->len + 2;
+    case GQL_V_BOOL:
+    case GQL_V_NULL:
+        return 4;
+    default:
+        return 1;
+    }
+}
+
 /* ---- execution ---- */
 
 static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, const gql_value *parent,
@@ -444,11 +516,15 @@ static void exec_object(gql_exec *ex, const gql_pset *ps, const gql_value *v, gq
         vals[i].up = slot;
     }
     slot->u.obj.vals = vals;
+    size_t keys = 2 + ps->n - 1; /* braces and commas */
+    for (uint32_t i = 0; i < ps->n; i++)
+        keys += ps->f[i].jkeylen;
+    est_add(ex, keys);
     if (!start) return;
     slot->in_loop = true;
     for (uint32_t i = 0; i < ps->n; i++) {
         exec_field(ex, ps->type, &ps->f[i], v, &vals[i], root);
-        if (slot->nulled || slot->deferred || ex->cancelled) break;
+        if (slot->nulled || slot->deferred || ex->cancelled || ex->too_large) break;
         if (vals[i].pending) slot->loop_promise = true;
     }
     slot->in_loop = false;
@@ -474,6 +550,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, 
     }
     if (v->kind == GQL_V_NULL) {
         slot->kind = R_NULL;
+        est_add(ex, 4);
         return;
     }
     if (t->kind == GQL_TR_LIST) {
@@ -486,6 +563,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, 
         slot->kind = R_LIST;
         slot->n = v->len;
         slot->u.items = NULL;
+        est_add(ex, v->len ? 2 + (size_t)v->len - 1 : 2);
         if (v->len == 0) return;
         gql_rval *items = cd_arena_alloc(&ex->run, v->len * sizeof *items);
         if (!items) {
@@ -501,7 +579,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, 
         slot->u.items = items;
         for (uint32_t i = 0; i < v->len; i++) {
             complete_value(ex, ptype, pf, t->of, &v->u.items[i], &items[i]);
-            if (slot->nulled || ex->cancelled) break;
+            if (slot->nulled || ex->cancelled || ex->too_large) break;
         }
         return;
     }
@@ -513,22 +591,26 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, 
         if (nt == ex->schema->t_string && v->kind == GQL_V_STRING) {
             slot->kind = R_LEAF;
             slot->u.leaf = *v;
+            est_add(ex, est_leaf(v));
             return;
         }
         if (nt == ex->schema->t_id && v->kind == GQL_V_STRING) {
             slot->kind = R_LEAF;
             slot->u.leaf = *v;
+            est_add(ex, est_leaf(v));
             return;
         }
         if (nt == ex->schema->t_boolean && v->kind == GQL_V_BOOL) {
             slot->kind = R_LEAF;
             slot->u.leaf = *v;
+            est_add(ex, est_leaf(v));
             return;
         }
         if (nt == ex->schema->t_int && v->kind == GQL_V_INT && v->u.i >= -2147483648LL &&
             v->u.i <= 2147483647LL) {
             slot->kind = R_LEAF;
             slot->u.leaf = *v;
+            est_add(ex, est_leaf(v));
             return;
         }
         char msg[GQL_EXEC_MSG_LEN];
@@ -545,6 +627,7 @@ static void complete_value(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, 
         }
         slot->kind = R_LEAF;
         slot->u.leaf = out;
+        est_add(ex, est_leaf(&out));
         return;
     }
     case GQL_T_OBJECT: {
@@ -607,7 +690,7 @@ static void pending_dec(gql_exec *ex);
 static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, const gql_value *parent,
                        gql_rval *slot, bool root)
 {
-    if (ex->cancelled) {
+    if (ex->cancelled || ex->too_large) {
         slot->kind = R_NULL;
         return;
     }
@@ -706,8 +789,29 @@ static void exec_field(gql_exec *ex, const gql_type *ptype, gql_pfield *pf, cons
     complete_value(ex, ptype, pf, def->type, v ? v : &gql_null_value, slot);
 }
 
+/* The run's results passed the response byte budget: the answer is
+ * {"data":null} with the one RESPONSE_TOO_LARGE error. */
+static void exec_too_large(gql_exec *ex)
+{
+    gql_errors_init(&ex->errs, &ex->run);
+    gql_error *e = gql_errors_add(&ex->errs, NULL, 0,
+                                  "Response too large: the result exceeds the limit of %zu bytes; "
+                                  "select fewer fields or smaller pages.",
+                                  ex->limits.max_response_bytes);
+    gql_value *ext = e ? gql_obj_new(&ex->run, 1) : NULL;
+    if (!ext) {
+        ex->oom = true;
+        return;
+    }
+    gql_obj_set(ext, 0, "limit", gql_int((int64_t)ex->limits.max_response_bytes));
+    e->code = "RESPONSE_TOO_LARGE";
+    e->ext = ext;
+    ex->data->nulled = true;
+}
+
 static void exec_finish(gql_exec *ex)
 {
+    if (ex->too_large) exec_too_large(ex);
     if (ex->errs.truncated) {
         /* past GQL_MAX_ERRORS: one more error says the list was cut */
         gql_error_list *l = &ex->errs;
@@ -740,7 +844,7 @@ static void exec_idle(gql_exec *ex)
             return;
         }
         gql_rval *d = ex->data;
-        if (ex->op->op != GQL_OP_MUTATION || d->nulled || d->kind != R_OBJ ||
+        if (ex->op->op != GQL_OP_MUTATION || d->nulled || d->kind != R_OBJ || ex->too_large ||
             ex->next_root >= d->u.obj.ps->n)
             break;
         uint32_t i = ex->next_root++;
@@ -781,6 +885,8 @@ int gql_exec_run(gql_exec *ex, const gql_value *root, const gql_exec_opts *opts,
     cd_arena_reset(&ex->run);
     gql_errors_init(&ex->errs, &ex->run);
     ex->oom = false;
+    ex->est_bytes = 0;
+    ex->too_large = false;
     ex->root_value = root ? root : &gql_empty_object;
     ex->data = cd_arena_calloc(&ex->run, 1, sizeof *ex->data);
     if (!ex->data) {

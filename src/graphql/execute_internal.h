@@ -110,6 +110,10 @@ struct gql_exec {
     gql_vargs *vargs; /* prep arena */
     uint32_t nvargs, capvargs;
     gql_exec_opts opts;
+    gql_exec_limits limits; /* filled in: no zeros */
+    uint64_t cost;          /* estimate of the operation (set_variables) */
+    size_t est_bytes;       /* the run's response so far: a lower bound */
+    bool too_large;         /* est_bytes passed limits.max_response_bytes */
     gql_exec_done_fn done;
     void *done_ud;
     const gql_value *root_value;

@@ -8,6 +8,7 @@
  *   validate.c                → gql_validate
  *   coerce.c                  → variable / argument / input coercion
  *   execute.c                 → gql_exec_* and gql_ri_* (graphql.h)
+ *   cost.c                    → the cost estimate of an operation
  *   introspect.c              → __schema / __type / __typename values
  *   cache.c                   → gql_cache_*
  */
@@ -53,6 +54,7 @@ uint32_t gql_validate(const gql_schema *s, const gql_document *doc, gql_error_li
  * gql_validate_ex's `w` means the default. */
 typedef struct gql_vwork {
     long overlap_budget, work_budget; /* in */
+    bool no_limits;                   /* in: skip chatd's limits (tests measure the rules) */
     long overlap_spent, work;         /* out */
 } gql_vwork;
 uint32_t gql_validate_ex(const gql_schema *s, const gql_document *doc, gql_error_list *errs,
@@ -73,6 +75,11 @@ int gql_coerce_arguments(cd_arena *a, const gql_input_value *defs, uint32_t ndef
  * and for JSON-scalar/custom values. msg receives a reason on failure. */
 int gql_coerce_input(cd_arena *a, const gql_tref *type, const gql_value *in, gql_value *out,
                      char *msg, size_t msglen);
+
+/* cost.c: the estimated cost of `op` (see graphql.h) with its coerced
+ * variables (OBJECT or NULL). 0 or CD_ENOMEM. */
+int gql_cost_operation(const gql_schema *s, const gql_document *doc, const gql_operation *op,
+                       const gql_value *vars, uint64_t *cost);
 
 /* coerce.c: attaches serialize/parse hooks to the scalars the engine knows by
  * name (built-ins; DateTime: ISO-8601 string; JSON: any value). Called by

@@ -38,6 +38,23 @@
 #define GQL_MAX_ERRORS 100u          /* errors reported per response */
 #define GQL_CACHE_DEFAULT_ENTRIES 512u
 #define GQL_CACHE_MAX_BYTES (64u * 1024u * 1024u) /* memory of the cached documents */
+/* Per-request budgets (gql_exec_set_limits; the server's settings
+ * CHATD_MAX_QUERY_COST / CHATD_MAX_RESPONSE_BYTES default to these):
+ *  - cost: estimated before execution (each field 1; a list field multiplies
+ *    its selection by its `first` / `limit` argument, else by
+ *    GQL_COST_DEFAULT_LIST_SIZE; see cost.c). Above the budget
+ *    gql_exec_set_variables fails with one request error, code
+ *    QUERY_TOO_COSTLY, extensions {cost, limit}. The web client's heaviest
+ *    operation costs about 600; a full 1000-message page of every Message
+ *    field about 12,000; 20 aliases of messages(limit: 1000) 40,020.
+ *  - response bytes: the JSON the run writes (gql_exec_write_result, data and
+ *    errors). A run whose results pass it stops starting work; a response
+ *    that would pass it is answered {"data":null,"errors":[...]} with one
+ *    error, code RESPONSE_TOO_LARGE, extensions {limit}; a response of
+ *    exactly the budget is written whole. */
+#define GQL_DEFAULT_MAX_COST 25000u
+#define GQL_COST_DEFAULT_LIST_SIZE 10u
+#define GQL_DEFAULT_MAX_RESPONSE_BYTES (16u * 1024u * 1024u)
 
 typedef struct gql_schema gql_schema;
 typedef struct gql_cache gql_cache;
@@ -109,15 +126,28 @@ typedef struct gql_exec_opts {
 
 typedef void (*gql_exec_done_fn)(gql_exec *ex, void *ud);
 
+typedef struct gql_exec_limits {
+    uint64_t max_cost;         /* 0 = GQL_DEFAULT_MAX_COST */
+    size_t max_response_bytes; /* 0 = GQL_DEFAULT_MAX_RESPONSE_BYTES */
+} gql_exec_limits;
+
 /* cache may be NULL (parse every time). NULL on OOM. */
 gql_exec *gql_exec_new(gql_schema *s, gql_cache *cache);
 /* Parses (or takes from the cache) and validates `query`, then selects the
  * operation by name (NULL = the only one). On failure returns CD_EBAD (or
  * CD_ELIMIT) and the exec holds request errors (no "data"). */
 int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *operation_name);
+/* The request's budgets (copied; NULL = the defaults), before
+ * gql_exec_set_variables; they hold until the exec is freed. */
+void gql_exec_set_limits(gql_exec *ex, const gql_exec_limits *limits);
 /* Coerces variables (an OBJECT value, or NULL for none) against the selected
- * operation's definitions. CD_EBAD with request errors on failure. */
+ * operation's definitions, then estimates the operation's cost. CD_EBAD with
+ * request errors on failure; CD_ELIMIT with the QUERY_TOO_COSTLY request
+ * error when the cost is over the budget (nothing runs). */
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars);
+/* The estimated cost of the selected operation (after set_variables; 0
+ * before). */
+uint64_t gql_exec_cost(const gql_exec *ex);
 gql_op_kind gql_exec_op(const gql_exec *ex);
 /* After set_variables: the root field *name* of the
  * operation's first root selection and its coerced arguments (OBJECT). Used to
@@ -133,8 +163,10 @@ int gql_exec_run(gql_exec *ex, const gql_value *root, const gql_exec_opts *opts,
 bool gql_exec_has_data(const gql_exec *ex);
 const gql_error *gql_exec_errors(const gql_exec *ex, uint32_t *n);
 /* Appends the response object {"errors":[...]} or {"data":...,"errors":[...]}
- * in spec order. */
-void gql_exec_write_result(const gql_exec *ex, cd_buf *out);
+ * in spec order. Returns 0, or CD_ELIMIT when the response would pass the
+ * response byte budget: then only {"data":null,"errors":[RESPONSE_TOO_LARGE]}
+ * was appended (whatever `out` held before is kept). */
+int gql_exec_write_result(const gql_exec *ex, cd_buf *out);
 /* Releases the memory of the last run's result (its arena) while no run is
  * in flight, so an idle subscription holds only its prepared state. The
  * last result can no longer be written afterwards. No-op while running. */

@@ -12,7 +12,8 @@
  * NON_NULL) are their own small __Type objects.
  *
  * includeDeprecated: the prebuilt objects hold the FULL lists (deprecated
- * entries included) under "fields", "enumValues", "inputFields" and "args";
+ * entries included) under "fields", "enumValues", "inputFields", "args" and
+ * "directives";
  * gql_introspection_bind() binds a resolver on those fields that drops
  * deprecated entries unless includeDeprecated is true. The filtered list is
  * allocated in the request's arena; the prebuilt tree is never modified after
@@ -44,6 +45,7 @@ enum {
     TY_ENUM_VALUES,
     TY_INPUT_FIELDS,
     TY_OF_TYPE,
+    TY_IS_ONEOF,
     TY_NSLOTS
 };
 
@@ -325,6 +327,7 @@ static gql_value ib_type_ref(gql_ib *ib, const gql_tref *t)
     gql_obj_set(o, TY_ENUM_VALUES, "enumValues", gql_null());
     gql_obj_set(o, TY_INPUT_FIELDS, "inputFields", gql_null());
     gql_obj_set(o, TY_OF_TYPE, "ofType", inner);
+    gql_obj_set(o, TY_IS_ONEOF, "isOneOf", gql_null());
     if (slot) {
         slot->inner = inner.u.fields;
         slot->kind = t->kind;
@@ -439,11 +442,13 @@ static void ib_fill_named(gql_ib *ib, const gql_type *t, gql_value *o)
     gql_obj_set(o, TY_ENUM_VALUES, "enumValues", values);
     gql_obj_set(o, TY_INPUT_FIELDS, "inputFields", inputs);
     gql_obj_set(o, TY_OF_TYPE, "ofType", gql_null());
+    gql_obj_set(o, TY_IS_ONEOF, "isOneOf",
+                t->kind == GQL_T_INPUT_OBJECT ? gql_bool(t->oneof) : gql_null());
 }
 
 static gql_value ib_directive(gql_ib *ib, const gql_directive_type *d)
 {
-    gql_value *o = ib_obj(ib, 6, "__Directive");
+    gql_value *o = ib_obj(ib, 8, "__Directive");
     if (!o) return gql_null();
     uint32_t nloc = 0;
     for (int i = 0; i < GQL_DL_COUNT; i++)
@@ -459,6 +464,11 @@ static gql_value ib_directive(gql_ib *ib, const gql_directive_type *d)
     gql_obj_set(o, 3, "isRepeatable", gql_bool(d->repeatable));
     gql_obj_set(o, 4, "locations", locs ? *locs : gql_null());
     gql_obj_set(o, 5, "args", ib_input_values(ib, d->args, d->nargs));
+    /* directive definitions carry no directives (graphql-js parses them only
+     * behind experimentalDirectivesOnDirectiveDefinitions), so none is
+     * deprecated */
+    gql_obj_set(o, 6, "isDeprecated", gql_bool(false));
+    gql_obj_set(o, 7, "deprecationReason", gql_null());
     return *o;
 }
 
@@ -625,7 +635,7 @@ int gql_introspection_bind(gql_schema *s)
     } binds[] = {
         {"__Type.fields", "fields"},           {"__Type.enumValues", "enumValues"},
         {"__Type.inputFields", "inputFields"}, {"__Field.args", "args"},
-        {"__Directive.args", "args"},
+        {"__Directive.args", "args"},          {"__Schema.directives", "directives"},
     };
     for (size_t i = 0; i < CD_ARRAY_LEN(binds); i++) {
         int rc =

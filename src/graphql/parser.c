@@ -44,6 +44,7 @@ const char *const gql_dir_loc_names[GQL_DL_COUNT] = {
     "ENUM_VALUE",
     "INPUT_OBJECT",
     "INPUT_FIELD_DEFINITION",
+    "DIRECTIVE_DEFINITION",
 };
 
 #define GQL_PARSER_INLINE_SCRATCH 8192

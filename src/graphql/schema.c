@@ -3,10 +3,11 @@
  * lookups every other engine file uses.
  *
  * gql_schema_build() parses a built-in SDL (the five standard scalars, the
- * introspection types of the Oct 2021 spec as graphql-js 16.8 prints them) and
+ * introspection types of the September 2025 spec as graphql-js 16.15 prints
+ * them, @oneOf and __Type.isOneOf included) and
  * the caller's SDL into the schema's own arena, applies type and schema
  * extensions, resolves every type reference, fills interfaces / possible
- * types / deprecation / @specifiedBy / @owner, validates the type system
+ * types / deprecation / @specifiedBy / @oneOf / @owner, validates the type system
  * (first error wins, "line:col: message"), sorts the types by name and finally
  * lets coerce.c and introspect.c attach their hooks.
  *
@@ -23,8 +24,10 @@
 
 #define GQL_SCHEMA_ARENA_BLOCK (64u * 1024u)
 
-/* The built-in types and directives, exactly as graphql-js 16.8 prints them
- * (printIntrospectionSchema + the standard scalars). */
+/* The built-in types and directives, exactly as graphql-js 16.15 prints them
+ * (printIntrospectionSchema + the standard scalars): @oneOf, __Type.isOneOf,
+ * the DIRECTIVE_DEFINITION location and directive deprecation fields
+ * included. */
 static const char gql_builtin_sdl[] =
     "\"The `Int` scalar type represents non-fractional signed whole numeric values. Int can "
     "represent values between -(2^31) and 2^31 - 1.\"\n"
@@ -71,13 +74,19 @@ static const char gql_builtin_sdl[] =
     "[CommonMark](https://commonmark.org/).\n"
     "  \"\"\"\n"
     "  reason: String = \"No longer supported\"\n"
-    ") on FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE\n"
+    ") on FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE | "
+    "DIRECTIVE_DEFINITION\n"
     "\n"
     "\"\"\"Exposes a URL that specifies the behavior of this scalar.\"\"\"\n"
     "directive @specifiedBy(\n"
     "  \"\"\"The URL that specifies the behavior of this scalar.\"\"\"\n"
     "  url: String!\n"
     ") on SCALAR\n"
+    "\n"
+    "\"\"\"\n"
+    "Indicates exactly one field must be supplied and this field must not be `null`.\n"
+    "\"\"\"\n"
+    "directive @oneOf on INPUT_OBJECT\n"
     "\n"
     "\"\"\"\n"
     "A GraphQL Schema defines the capabilities of a GraphQL server. It exposes all available types "
@@ -105,7 +114,7 @@ static const char gql_builtin_sdl[] =
     "  subscriptionType: __Type\n"
     "\n"
     "  \"\"\"A list of all directives supported by this server.\"\"\"\n"
-    "  directives: [__Directive!]!\n"
+    "  directives(includeDeprecated: Boolean! = false): [__Directive!]!\n"
     "}\n"
     "\n"
     "\"\"\"\n"
@@ -129,6 +138,7 @@ static const char gql_builtin_sdl[] =
     "  enumValues(includeDeprecated: Boolean = false): [__EnumValue!]\n"
     "  inputFields(includeDeprecated: Boolean = false): [__InputValue!]\n"
     "  ofType: __Type\n"
+    "  isOneOf: Boolean\n"
     "}\n"
     "\n"
     "\"\"\"An enum describing what kind of type a given `__Type` is.\"\"\"\n"
@@ -220,6 +230,8 @@ static const char gql_builtin_sdl[] =
     "  isRepeatable: Boolean!\n"
     "  locations: [__DirectiveLocation!]!\n"
     "  args(includeDeprecated: Boolean = false): [__InputValue!]!\n"
+    "  isDeprecated: Boolean!\n"
+    "  deprecationReason: String\n"
     "}\n"
     "\n"
     "\"\"\"\n"
@@ -283,6 +295,9 @@ static const char gql_builtin_sdl[] =
     "\n"
     "  \"\"\"Location adjacent to an input object field definition.\"\"\"\n"
     "  INPUT_FIELD_DEFINITION\n"
+    "\n"
+    "  \"\"\"Location adjacent to a directive definition.\"\"\"\n"
+    "  DIRECTIVE_DEFINITION\n"
     "}\n"
     "\n";
 
@@ -901,6 +916,17 @@ static void sb_fill_input(gql_sbuild *b, gql_type *t, const sb_parts *p)
             all[k++] = p->v[i]->input_fields[j];
     t->input_fields = sb_input_values(b, all, n, t->name, true);
     t->ninput_fields = n;
+    for (uint32_t i = 0; i < p->n && !t->oneof; i++)
+        t->oneof = find_dir(p->v[i]->dirs, p->v[i]->ndirs, "oneOf") != NULL;
+    /* graphql-js validateInputFields: a OneOf field is nullable, no default */
+    for (uint32_t i = 0; t->oneof && i < n && !b->failed; i++) {
+        if (t->input_fields[i].type->kind == GQL_TR_NON_NULL)
+            sb_fail(b, all[i].type->loc, "OneOf input field %s.%s must be nullable.", t->name,
+                    all[i].name);
+        else if (all[i].default_value)
+            sb_fail(b, all[i].loc, "OneOf input field %s.%s cannot have a default value.", t->name,
+                    all[i].name);
+    }
 }
 
 /* Directives applied in the SDL: known, allowed at their location, arguments

@@ -76,6 +76,7 @@ struct gql_type {
     uint32_t nvalues;
     gql_input_value *input_fields; /* INPUT_OBJECT */
     uint32_t ninput_fields;
+    bool oneof;                /* INPUT_OBJECT: @oneOf (exactly one field, non-null) */
     gql_scalar_fn serialize;   /* SCALAR */
     gql_scalar_fn parse_value; /* SCALAR */
     uint32_t index;            /* position in schema->types */

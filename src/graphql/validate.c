@@ -1,6 +1,6 @@
 /*
  * validate.c — validation of executable documents: every rule of the spec's
- * Validation section, implemented the way graphql-js 16.8's `specifiedRules`
+ * Validation section, implemented the way graphql-js 16.15's `specifiedRules`
  * are (the version chatd's differential tests pin), so the same document gets
  * the same errors at the same locations in the same order; then chatd's cost
  * limits (depth, field count, aliases).
@@ -16,8 +16,10 @@
  * of the same code in "collect" mode, so operations can see the usages of
  * fragments defined after them.
  *
- * The limits run only when the spec rules found nothing, so they never change
- * the spec error list.
+ * The limits run first, in time linear in the document: a document over one
+ * of them is answered with that error alone and no spec rule runs (so the
+ * quadratic ones never see it); a document within them gets exactly the spec
+ * error list.
  *
  * This file holds the driver, the validation context (scratch memory, errors,
  * budget), the document indexes the rules share, and the cost limits; the
@@ -330,7 +332,7 @@ static v_cost cost_frag(gql_vctx *v, v_costs *c, const char *name)
 {
     v_cost z = {0, 0, 0};
     int fi = gql_v_frag_index(v, name);
-    if (fi < 0 || c->state[fi] == 1) return z; /* cycles were rejected already */
+    if (fi < 0 || c->state[fi] == 1) return z; /* unknown or a cycle: the rules report those */
     if (c->state[fi] == 0) {
         c->state[fi] = 1;
         c->memo[fi] = cost_set(v, c, v->frag_def[fi]->sel);
@@ -463,13 +465,16 @@ uint32_t gql_validate_ex(const gql_schema *s, const gql_document *doc, gql_error
             w.cyc_index[i] = -1;
         for (uint32_t i = 0; i < doc->ndefs; i++)
             w.nops += doc->defs[i].kind == GQL_DEF_OPERATION;
+        /* chatd's limits first: linear in the document, so an oversized one
+         * is refused before any rule that compares pairs runs */
+        if (!v.aborted && !(work && work->no_limits)) check_limits(&v);
+        if (v.nerr) v.aborted = true;
         /* pass 1: variable usages of every operation and fragment */
         w.collect = true;
         if (!v.aborted) gql_v_walk_document(&w);
         /* pass 2: the rules */
         w.collect = false;
         if (!v.aborted) gql_v_walk_document(&w);
-        if (!v.aborted && v.nerr == 0) check_limits(&v);
     }
     cd_arena_free(&v.scratch);
     if (work) {

@@ -81,9 +81,10 @@ void gql_v_overlap(gql_vctx *v, const gql_type *parent, const gql_selection_set 
 /* ------------------------------------------------------- the walk's state */
 
 typedef struct v_usage {
-    const gql_value *node; /* GQL_V_VARIABLE */
-    const gql_tref *type;  /* input type at the usage, or NULL */
-    bool has_default;      /* the location (argument / input field) has a default */
+    const gql_value *node;  /* GQL_V_VARIABLE */
+    const gql_tref *type;   /* input type at the usage, or NULL */
+    bool has_default;       /* the location (argument / input field) has a default */
+    const gql_tref *parent; /* getParentInputType() at the usage, or NULL */
 } v_usage;
 
 typedef struct v_usages {

@@ -1,9 +1,11 @@
 /*
  * validate_overlap.c — the OverlappingFieldsCanBeMerged rule, ported from
- * graphql-js 16.8 (the version chatd's differential tests pin) so that it
- * reports the same conflicts, as often, at the same locations.
+ * graphql-js 16.8 and kept in step with 16.15 (the version chatd's
+ * differential tests pin) so that it reports the same conflicts, as often, at
+ * the same locations.
  *
- * For every selection set (inline fragments' included) the rule collects the
+ * For every selection set (but an inline fragment's own, whose fields are
+ * compared at the enclosing level, as in graphql-js 16.15) the rule collects the
  * fields by response name, through inline fragments, plus the names of spread
  * fragments, then compares: fields within the set, the set against each
  * fragment (and the fragments those spread), fragments against each other,

@@ -1,7 +1,8 @@
 /*
  * validate_rules.c — the rules of the spec's Validation section, as
- * graphql-js 16.8's specifiedRules implement them (the version chatd's
- * differential tests pin): same errors, same locations, same order. Each
+ * graphql-js 16.15's specifiedRules implement them (the version chatd's
+ * differential tests pin; OneOf input objects included): same errors, same
+ * locations, same order. Each
  * function is what the rules do when the walk (validate_walk.c) enters or
  * leaves one kind of node; within a function the rules run in specifiedRules
  * order. OverlappingFieldsCanBeMerged is in validate_overlap.c.
@@ -446,6 +447,12 @@ void gql_v_rule_operation_leave(v_walk *w, const gql_operation *op, uint32_t def
         if (!vd || !u->type) continue;
         const gql_tref *vt = gql_tref_from_ast(&v->scratch, v->s, vd->type);
         if (!vt) continue;
+        /* graphql-js reads the parent input type as it is: a OneOf object in
+         * a non-null position is not checked here (coercion refuses the
+         * null later) */
+        const gql_type *pt = u->parent && u->parent->kind == GQL_TR_NAMED ? u->parent->named : NULL;
+        bool oneof_nullable =
+            pt && pt->kind == GQL_T_INPUT_OBJECT && pt->oneof && vt->kind != GQL_TR_NON_NULL;
         bool ok;
         if (u->type->kind == GQL_TR_NON_NULL && vt->kind != GQL_TR_NON_NULL) {
             bool var_default = vd->default_value && vd->default_value->kind != GQL_V_NULL;
@@ -453,11 +460,16 @@ void gql_v_rule_operation_leave(v_walk *w, const gql_operation *op, uint32_t def
         } else {
             ok = gql_tref_is_subtype(v->s, vt, u->type);
         }
-        if (ok) continue;
         gql_loc locs[2] = {vd->loc, u->node->loc};
-        gql_v_error(v, locs, 2,
-                    "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
-                    vd->name, gql_v_tref_str(v, vt), gql_v_tref_str(v, u->type));
+        if (!ok)
+            gql_v_error(v, locs, 2,
+                        "Variable \"$%s\" of type \"%s\" used in position expecting type \"%s\".",
+                        vd->name, gql_v_tref_str(v, vt), gql_v_tref_str(v, u->type));
+        if (oneof_nullable)
+            gql_v_error(v, locs, 2,
+                        "Variable \"$%s\" is of type \"%s\" but must be non-nullable to be used "
+                        "for OneOf Input Object \"%s\".",
+                        vd->name, gql_v_tref_str(v, vt), pt->name);
     }
 }
 
@@ -803,6 +815,22 @@ bool gql_v_rule_object_value(v_walk *w, const gql_value *val, const gql_tref *ty
             gql_v_error(v, &val->loc, 1,
                         "Field \"%s.%s\" of required type \"%s\" was not provided.", ot->name,
                         fd->name, gql_v_tref_str(v, fd->type));
+    }
+    if (ot->oneof) {
+        /* exactly one distinct field name, i.e. every field named like the
+         * first (duplicates are UniqueInputFieldNames' job); its value (the
+         * last one given, as graphql-js's keyMap keeps) not the null literal */
+        bool one = val->len > 0;
+        if (!gql_v_work(v, (long)val->len + 1)) return true;
+        for (uint32_t i = 1; i < val->len && one; i++)
+            one = strcmp(val->u.fields[i].name, val->u.fields[0].name) == 0;
+        const gql_value *last = one ? &val->u.fields[val->len - 1].value : NULL;
+        if (!one)
+            gql_v_error(v, &val->loc, 1, "OneOf Input Object \"%s\" must specify exactly one key.",
+                        ot->name);
+        else if (last->kind == GQL_V_NULL)
+            gql_v_error(v, &val->loc, 1, "Field \"%s.%s\" must be non-null.", ot->name,
+                        val->u.fields[0].name);
     }
     return true;
 }

@@ -23,7 +23,7 @@ static const gql_tref *nullable(const gql_tref *t)
     return t && t->kind == GQL_TR_NON_NULL ? t->of : t;
 }
 
-static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti);
+static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti, bool inline_frag);
 static void walk_directives(v_walk *w, const gql_directive *dirs, uint32_t n, gql_dir_loc where,
                             v_ti ti);
 
@@ -38,7 +38,7 @@ static void walk_value(v_walk *w, const gql_value *val, v_in in, bool vc)
     switch (val->kind) {
     case GQL_V_VARIABLE:
         if (w->collect && !w->in_var_def) {
-            v_usage u = {val, in.type, in.has_default};
+            v_usage u = {val, in.type, in.has_default, in.parent};
             gql_v_usages_push(v, w->usages, u);
         }
         return;
@@ -134,7 +134,7 @@ static void walk_field(v_walk *w, const gql_selection *f, v_ti ti)
     if (!w->collect) gql_v_rule_field_enter(w, f, ti, def);
     walk_arguments(w, f->args, f->nargs, def ? def->args : NULL, def ? def->nargs : 0, false, sub);
     walk_directives(w, f->dirs, f->ndirs, GQL_DL_FIELD, sub);
-    if (f->sel) walk_selection_set(w, f->sel, sub);
+    if (f->sel) walk_selection_set(w, f->sel, sub, false);
     if (!w->collect && def && !v->aborted) gql_v_rule_field_leave(w, f, def);
 }
 
@@ -153,18 +153,19 @@ static void walk_inline(v_walk *w, const gql_selection *s, v_ti ti)
     sub.type.named = s->type_cond ? (gql_type_is_output(ct) ? ct : NULL) : vt_named(ti.type);
     if (!w->collect) gql_v_rule_inline_fragment(w, s, ti, ct, sub.type.named);
     walk_directives(w, s->dirs, s->ndirs, GQL_DL_INLINE_FRAGMENT, sub);
-    if (s->sel) walk_selection_set(w, s->sel, sub);
+    if (s->sel) walk_selection_set(w, s->sel, sub, true);
 }
 
-static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti)
+static void walk_selection_set(v_walk *w, const gql_selection_set *ss, v_ti ti, bool inline_frag)
 {
     gql_vctx *v = w->v;
     v_ti sub = ti;
     const gql_type *nt = vt_named(ti.type);
     sub.parent = gql_type_is_composite(nt) ? nt : NULL;
-    /* OverlappingFieldsCanBeMerged (graphql-js 16.8 visits every selection
-     * set, inline fragments' too) */
-    if (!w->collect && !v->aborted) gql_v_overlap(v, sub.parent, ss);
+    /* OverlappingFieldsCanBeMerged: graphql-js 16.15 skips an inline
+     * fragment's own set (its fields are compared at the enclosing level,
+     * which reports each conflict once) */
+    if (!w->collect && !v->aborted && !inline_frag) gql_v_overlap(v, sub.parent, ss);
     for (uint32_t i = 0; i < ss->n && !v->aborted; i++) {
         const gql_selection *s = &ss->items[i];
         switch (s->kind) {
@@ -191,7 +192,7 @@ static void walk_fragment(v_walk *w, const gql_fragment *fd)
     ti.type.named = gql_type_is_output(ct) ? ct : NULL;
     if (!w->collect) gql_v_rule_fragment_enter(w, fd, ct);
     walk_directives(w, fd->dirs, fd->ndirs, GQL_DL_FRAGMENT_DEFINITION, ti);
-    if (fd->sel) walk_selection_set(w, fd->sel, ti);
+    if (fd->sel) walk_selection_set(w, fd->sel, ti, false);
 }
 
 static void walk_var_def(v_walk *w, const gql_var_def *vd)
@@ -221,7 +222,7 @@ static void walk_operation(v_walk *w, const gql_operation *op, uint32_t defidx)
         walk_var_def(w, &op->vars[i]);
     static const gql_dir_loc where[3] = {GQL_DL_QUERY, GQL_DL_MUTATION, GQL_DL_SUBSCRIPTION};
     walk_directives(w, op->dirs, op->ndirs, where[op->op % 3], ti);
-    if (op->sel) walk_selection_set(w, op->sel, ti);
+    if (op->sel) walk_selection_set(w, op->sel, ti, false);
     if (!w->collect && !v->aborted) gql_v_rule_operation_leave(w, op, defidx);
 }
 

@@ -25,6 +25,10 @@
 #include "protocol/protocol.h"
 #include "protocol/respond.h"
 
+_Static_assert(CD_DEFAULT_MAX_QUERY_COST == GQL_DEFAULT_MAX_COST, "one cost default");
+_Static_assert(CD_DEFAULT_MAX_RESPONSE_BYTES == GQL_DEFAULT_MAX_RESPONSE_BYTES,
+               "one response byte default");
+
 #define CT_JSON "application/json; charset=utf-8"
 #define CT_GQL_RESPONSE "application/graphql-response+json; charset=utf-8"
 
@@ -334,6 +338,8 @@ void proto_gql_http_handle(proto_server *srv, http_request *req, const char *cor
         respond_error(op, 503, "Out of memory", "INTERNAL_SERVER_ERROR", NULL);
         return;
     }
+    gql_exec_limits lim = {cfg->max_query_cost, cfg->max_response_bytes};
+    gql_exec_set_limits(op->ex, &lim);
     if (gql_exec_prepare(op->ex, p.query, p.query_len, p.operation_name) != 0) {
         request_errors(op);
         return;

@@ -613,6 +613,8 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
         return NULL;
     }
     memcpy(id, m->id, m->id_len + 1);
+    gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
+    gql_exec_set_limits(ex, &lim);
     op->id = id;
     op->ex = ex;
     op->conn = c;

@@ -76,6 +76,8 @@ static void test_defaults(void **state)
     assert_false(c.test_fixtures);
     assert_int_equal(c.max_subscriptions, 500);
     assert_int_equal(c.max_body, CD_DEFAULT_MAX_BODY);
+    assert_int_equal(c.max_query_cost, 25000);
+    assert_int_equal(c.max_response_bytes, 16u * 1024u * 1024u);
     assert_int_equal(c.ws_init_timeout_ms, 3000);
     assert_null(c.database_url);
     assert_null(c.redis_url);
@@ -186,6 +188,25 @@ static void test_limits_edges(void **state)
     assert_int_equal(c.max_body, 65536);
     assert_int_equal(parse(&c, err, 2, "--max-body", "-5"), CD_EBAD);
     assert_int_equal(parse(&c, err, 2, "--max-body", "12x"), CD_EBAD);
+    /* the GraphQL budgets at their bounds */
+    assert_int_equal(parse(&c, err, 2, "--max-query-cost", "1"), 0);
+    assert_int_equal(c.max_query_cost, 1);
+    assert_int_equal(parse(&c, err, 2, "--max-query-cost", "0"), CD_EBAD);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_QUERY_COST);
+    assert_int_equal(parse(&c, err, 2, "--max-query-cost", buf), 0);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_QUERY_COST + 1);
+    assert_int_equal(parse(&c, err, 2, "--max-query-cost", buf), CD_EBAD);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MIN_RESPONSE_BYTES);
+    assert_int_equal(parse(&c, err, 2, "--max-response-bytes", buf), 0);
+    assert_int_equal(c.max_response_bytes, CD_CONFIG_MIN_RESPONSE_BYTES);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MIN_RESPONSE_BYTES - 1);
+    assert_int_equal(parse(&c, err, 2, "--max-response-bytes", buf), CD_EBAD);
+    assert_int_equal(parse(&c, err, 2, "--max-response-bytes", "32m"), 0);
+    assert_int_equal(c.max_response_bytes, 32u * 1024u * 1024u);
+    env_set("CHATD_MAX_QUERY_COST", "40000");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.max_query_cost, 40000);
+    env_set("CHATD_MAX_QUERY_COST", NULL);
     assert_int_equal(parse(&c, err, 0), 0);
     assert_int_equal(c.ws_ping_ms, CD_DEFAULT_WS_PING_MS);
     assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "0"), 0); /* heartbeat off */

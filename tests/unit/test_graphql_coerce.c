@@ -20,7 +20,9 @@ static const char *SDL =
     "input Inner { x: Int! }\n"
     "input Filter { name: String!, limit: Int = 10, color: Color = RED, inner: Inner, "
     "tags: [String!] }\n"
-    "type Query { f(a: Int!, b: [Int] = [1], c: Filter, d: Color = GREEN, e: String): Int }\n";
+    "input One @oneOf { s: String i: Int n: One }\n"
+    "type Query { f(a: Int!, b: [Int] = [1], c: Filter, d: Color = GREEN, e: String, g: One): "
+    "Int }\n";
 
 typedef struct fx {
     gql_schema *s;
@@ -354,6 +356,62 @@ static void test_arguments(void **state)
     assert_int_equal(errs.items[0].locs[0].col, 3);
 }
 
+/* OneOf input objects: exactly one provided field, not null — for runtime
+ * values (variables: every problem reported, graphql-js's messages) and for
+ * literals with variables (invalid as a whole). */
+static void test_oneof(void **state)
+{
+    fx *f = *state;
+    gql_value out;
+    assert_int_equal(co(f, "One", "{s: \"a\"}", &out), 0);
+    assert_string_equal(show(&out), "{ s: \"a\" }");
+    assert_int_equal(co(f, "One", "{n: {i: 1}}", &out), 0);
+    assert_string_equal(show(&out), "{ n: { i: 1 } }");
+    assert_int_not_equal(co(f, "One", "{s: \"a\", i: 1}", &out), 0);
+    assert_string_equal(msg, "Exactly one key must be specified for OneOf type \"One\".");
+    assert_int_not_equal(co(f, "One", "{}", &out), 0);
+    assert_string_equal(msg, "Exactly one key must be specified for OneOf type \"One\".");
+    assert_int_not_equal(co(f, "One", "{s: null}", &out), 0);
+    assert_string_equal(msg, "at \"value.s\": Field \"s\" must be non-null.");
+    assert_int_not_equal(co(f, "One", "{n: {}}", &out), 0);
+    assert_string_equal(
+        msg, "at \"value.n\": Exactly one key must be specified for OneOf type \"One\".");
+
+    const gql_operation *op = op_of(f, "query($o: One) { f(a: 1, g: $o) }");
+    gql_error_list errs;
+    gql_errors_init(&errs, &f->a);
+    gql_value vars = lit(&f->a, "{o: {s: null, i: 2}}");
+    assert_int_equal(gql_coerce_variables(&f->a, f->s, op, &vars, &out, &errs), CD_EBAD);
+    assert_int_equal(errs.n, 2);
+    assert_string_equal(errs.items[0].message,
+                        "Variable \"$o\" got invalid value { s: null, i: 2 }; Exactly one key "
+                        "must be specified for OneOf type \"One\".");
+    assert_string_equal(errs.items[1].message, "Variable \"$o\" got invalid value null at "
+                                               "\"o.s\"; Field \"s\" must be non-null.");
+    assert_string_equal(errs.items[1].code, "BAD_USER_INPUT");
+
+    /* a literal whose only field reads a missing variable has no key left */
+    gql_type *q = f->s->root[GQL_OP_QUERY];
+    gql_field *fd = gql_type_field(q, "f");
+    op = op_of(f, "query($x: String) { f(a: 1, g: {n: {s: $x}}) }");
+    const gql_selection *sel = &op->sel->items[0];
+    gql_errors_init(&errs, &f->a);
+    vars = lit(&f->a, "{x: \"v\"}");
+    assert_int_equal(gql_coerce_arguments(&f->a, fd->args, fd->nargs, sel->args, sel->nargs, &vars,
+                                          &out, &errs, sel->loc),
+                     0);
+    assert_string_equal(show(gql_obj_get(&out, "g")), "{ n: { s: \"v\" } }");
+    vars = lit(&f->a, "{}");
+    assert_int_equal(gql_coerce_arguments(&f->a, fd->args, fd->nargs, sel->args, sel->nargs, &vars,
+                                          &out, &errs, sel->loc),
+                     CD_EBAD);
+    assert_non_null(strstr(errs.items[0].message, "Argument \"g\""));
+    vars = lit(&f->a, "{x: null}");
+    assert_int_equal(gql_coerce_arguments(&f->a, fd->args, fd->nargs, sel->args, sel->nargs, &vars,
+                                          &out, &errs, sel->loc),
+                     CD_EBAD);
+}
+
 static void test_serialize(void **state)
 {
     fx *f = *state;
@@ -410,11 +468,17 @@ static void test_js_number_and_inspect(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int_edges),        cmocka_unit_test(test_other_scalars),
-        cmocka_unit_test(test_enum_list_object), cmocka_unit_test(test_list_limit_edge),
-        cmocka_unit_test(test_variables),        cmocka_unit_test(test_variable_error_limit),
-        cmocka_unit_test(test_big_int_literals), cmocka_unit_test(test_arguments),
-        cmocka_unit_test(test_serialize),        cmocka_unit_test(test_js_number_and_inspect),
+        cmocka_unit_test(test_int_edges),
+        cmocka_unit_test(test_other_scalars),
+        cmocka_unit_test(test_enum_list_object),
+        cmocka_unit_test(test_list_limit_edge),
+        cmocka_unit_test(test_variables),
+        cmocka_unit_test(test_variable_error_limit),
+        cmocka_unit_test(test_big_int_literals),
+        cmocka_unit_test(test_arguments),
+        cmocka_unit_test(test_oneof),
+        cmocka_unit_test(test_serialize),
+        cmocka_unit_test(test_js_number_and_inspect),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -36,11 +36,12 @@ static const char *const SDL =
     "input In { a: Int = 3 b: [Float] = 2 c: Color = GREEN s: String = \"q\\\"\" id: ID = 12\n"
     "  n: In2 = {y: 1.50} old: Int @deprecated }\n"
     "input In2 { x: Boolean = true y: Float }\n"
+    "input Pick @oneOf { a: Int b: String }\n"
     "input Nums { a: Float = 1e21 b: Float = 0.0000001 c: Float = 123456789012345680000\n"
     "  d: Float = 0.000001 e: Float = -2.50 f: [ID] = [\"x\", \"-7\", \"07\"] g: String = "
     "\"\\u0001\\n\" }\n"
     "type Q { thing(in: In, list: [In2!] = [{y: 1e3}]): Thing u: U n: Node d: Date nums(n: Nums): "
-    "Int }\n"
+    "Int pick(p: Pick): Int }\n"
     "type M { noop: Boolean }\n";
 
 typedef struct fixture {
@@ -124,6 +125,33 @@ static void test_schema_root(void **state)
     const gql_value *skip = find_named(get(sch, "directives"), "skip");
     assert_non_null(skip);
     assert_false(get(skip, "isRepeatable")->u.b);
+    /* graphql-js 16.15: directives carry isDeprecated / deprecationReason */
+    assert_false(get(skip, "isDeprecated")->u.b);
+    assert_int_equal(get(skip, "deprecationReason")->kind, GQL_V_NULL);
+    const gql_value *oneof = find_named(get(sch, "directives"), "oneOf");
+    assert_non_null(oneof);
+    assert_int_equal(get(oneof, "locations")->len, 1);
+    assert_string_equal(str(&get(oneof, "locations")->u.items[0]), "INPUT_OBJECT");
+}
+
+/* __Type.isOneOf: true / false on input objects, null on other kinds. */
+static void test_is_oneof(void **state)
+{
+    fixture *f = *state;
+    const gql_value *pick = gql_introspection_type(f->s, "Pick");
+    assert_non_null(pick);
+    assert_int_equal(get(pick, "isOneOf")->kind, GQL_V_BOOL);
+    assert_true(get(pick, "isOneOf")->u.b);
+    const gql_value *in = gql_introspection_type(f->s, "In");
+    assert_int_equal(get(in, "isOneOf")->kind, GQL_V_BOOL);
+    assert_false(get(in, "isOneOf")->u.b);
+    assert_int_equal(get(gql_introspection_type(f->s, "Thing"), "isOneOf")->kind, GQL_V_NULL);
+    assert_int_equal(get(gql_introspection_type(f->s, "Color"), "isOneOf")->kind, GQL_V_NULL);
+    /* a wrapper type: [In2!] of Q.thing(list:) */
+    const gql_value *thing = find_named(get(gql_introspection_type(f->s, "Q"), "fields"), "thing");
+    const gql_value *list = get(find_named(get(thing, "args"), "list"), "type");
+    assert_string_equal(str(get(list, "kind")), "LIST");
+    assert_int_equal(get(list, "isOneOf")->kind, GQL_V_NULL);
 }
 
 static void test_object_type(void **state)
@@ -354,6 +382,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_object_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_is_oneof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abstract_enum_scalar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_include_deprecated_bound, setup, teardown),

@@ -88,7 +88,8 @@ static void test_builtins_present(void **state)
     assert_true(dep->builtin);
     assert_int_equal(dep->locations,
                      (1u << GQL_DL_FIELD_DEFINITION) | (1u << GQL_DL_ARGUMENT_DEFINITION) |
-                         (1u << GQL_DL_INPUT_FIELD_DEFINITION) | (1u << GQL_DL_ENUM_VALUE));
+                         (1u << GQL_DL_INPUT_FIELD_DEFINITION) | (1u << GQL_DL_ENUM_VALUE) |
+                         (1u << GQL_DL_DIRECTIVE_DEFINITION));
     assert_int_equal(dep->args[0].default_value->kind, GQL_V_STRING);
     assert_string_equal(dep->args[0].default_value->u.s, "No longer supported");
     gql_directive_type *skip = gql_schema_directive(s, "skip");
@@ -338,6 +339,45 @@ static void test_build_errors(void **state)
     gql_schema_free(s);
 }
 
+/* OneOf input objects (spec, September 2025): @oneOf marks the type; its
+ * fields must be nullable and without defaults (graphql-js messages). */
+static void test_oneof(void **state)
+{
+    (void)state;
+    gql_schema *s = build_ok("type Query { a(x: In, y: Plain): Int }\n"
+                             "input In @oneOf { s: String i: Int }\n"
+                             "input Plain { s: String }\n"
+                             "extend input In { n: In }");
+    const gql_type *in = gql_schema_type(s, "In");
+    assert_true(in->oneof);
+    assert_int_equal(in->ninput_fields, 3);
+    assert_false(gql_schema_type(s, "Plain")->oneof);
+    const gql_directive_type *d = gql_schema_directive(s, "oneOf");
+    assert_non_null(d);
+    assert_true(d->builtin);
+    assert_int_equal(d->locations, 1u << GQL_DL_INPUT_OBJECT);
+    assert_int_equal(d->nargs, 0);
+    gql_schema_free(s);
+    /* @oneOf on an extension marks the type too */
+    s = build_ok("type Query { a(x: In): Int } input In { s: String } extend input In @oneOf");
+    assert_true(gql_schema_type(s, "In")->oneof);
+    gql_schema_free(s);
+    build_fails("type Query { a(x: In): Int }\ninput In @oneOf { s: String i: Int! }",
+                "2:32: OneOf input field In.i must be nullable.");
+    build_fails("type Query { a(x: In): Int }\ninput In @oneOf { s: String = \"x\" }",
+                "2:19: OneOf input field In.s cannot have a default value.");
+    build_fails("type Query @oneOf { a: Int }",
+                "1:12: Directive \"@oneOf\" may not be used on OBJECT.");
+    build_fails("type Query { a: Int } input In @oneOf(x: 1) { s: String }",
+                "1:39: Unknown argument \"x\" on directive \"@oneOf\".");
+    /* DIRECTIVE_DEFINITION is a location (graphql-js 16.15) */
+    s = build_ok("directive @tag on DIRECTIVE_DEFINITION type Query { a: Int }");
+    assert_int_equal(gql_schema_directive(s, "tag")->locations, 1u << GQL_DL_DIRECTIVE_DEFINITION);
+    assert_true(gql_schema_directive(s, "deprecated")->locations &
+                (1u << GQL_DL_DIRECTIVE_DEFINITION));
+    gql_schema_free(s);
+}
+
 static void test_chat_schema(void **state)
 {
     (void)state;
@@ -396,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_subtyping),
         cmocka_unit_test(test_bind_and_owner),
         cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_oneof),
         cmocka_unit_test(test_chat_schema),
         cmocka_unit_test(test_build_oom),
     };

@@ -2,9 +2,10 @@
  *
  * Every specified rule has at least one passing and one failing document; the
  * expected error counts, locations and first messages were produced by
- * graphql-js 16.8.2 `validate()` (the version tests/graphql-diff pins) on the
- * same schema and documents, so these tests pin the differential behaviour
- * (messages included, "Did you mean" suggestions too).
+ * graphql-js `validate()` (16.8.2; 16.15.0, which tests/graphql-diff pins,
+ * for the OneOf cases) on the same schema and documents, so these tests pin
+ * the differential behaviour (messages included, "Did you mean" suggestions
+ * too).
  * Then chatd's limits at their edges, documents against the real chat schema,
  * and allocation failures. */
 #include <setjmp.h>
@@ -71,7 +72,9 @@ static const char test_sdl[] =
     "  multipleOpts(opt1: Int = 0, opt2: Int = 0): String\n"
     "  multipleOptAndReq(req1: Int!, req2: Int!, opt1: Int = 0, opt2: Int = 0): String\n"
     "  dateArg(d: DateTime): String\n"
+    "  oneOfArgField(oneOfArg: OneOfInput): String\n"
     "}\n"
+    "input OneOfInput @oneOf { stringField: String intField: Int nested: OneOfInput }\n"
     "type Query {\n"
     "  human(id: ID): Human\n"
     "  dog: Dog\n"
@@ -209,6 +212,31 @@ static const vcase cases[] = {
      "query($v: Int = \"x\", $w: ComplexInput = {requiredField: 1}) { complicatedArgs { "
      "intArgField(intArg: $v) complexArgField(complexArg: $w) } }",
      2, "1:17;1:57", "Int cannot represent non-integer value: \"x\""},
+    /* OneOf input objects (graphql-js 16.15) */
+    {"ValuesOfCorrectType",
+     "{ complicatedArgs { oneOfArgField(oneOfArg: {stringField: \"a\"}) o2: "
+     "oneOfArgField(oneOfArg: {nested: {intField: 1}}) } }",
+     0, "", ""},
+    {"ValuesOfCorrectType",
+     "{ complicatedArgs { oneOfArgField(oneOfArg: {stringField: \"a\", intField: 1}) o2: "
+     "oneOfArgField(oneOfArg: {}) o3: oneOfArgField(oneOfArg: {intField: null}) o4: "
+     "oneOfArgField(oneOfArg: {nested: {}}) } }",
+     4, "1:45;1:106;1:138;1:193",
+     "OneOf Input Object \"OneOfInput\" must specify exactly one key."},
+    {"VariablesInAllowedPosition",
+     "query($a: String!, $b: OneOfInput) { complicatedArgs { oneOfArgField(oneOfArg: "
+     "{stringField: $a}) o2: oneOfArgField(oneOfArg: $b) } }",
+     0, "", ""},
+    {"VariablesInAllowedPosition",
+     "query($a: String, $b: Int = 1) { complicatedArgs { oneOfArgField(oneOfArg: {stringField: "
+     "$a}) o2: oneOfArgField(oneOfArg: {intField: $b}) } }",
+     2, "1:7,1:90;1:19,1:134",
+     "Variable \"$a\" is of type \"String\" but must be non-nullable to be used for OneOf Input "
+     "Object \"OneOfInput\"."},
+    {"VariablesInAllowedPosition",
+     "query($a: Int) { complicatedArgs { oneOfArgField(oneOfArg: {stringField: $a}) } }", 2,
+     "1:7,1:74;1:7,1:74",
+     "Variable \"$a\" of type \"Int\" used in position expecting type \"String\"."},
     {"ProvidedRequiredArguments",
      "{ complicatedArgs { multipleReqs(req1: 1, req2: 2) nonNullFieldWithDefault multipleOpts } "
      "dog { name @skip(if: false) } }",
@@ -255,8 +283,10 @@ static const vcase cases[] = {
      "{ complicatedArgs { complexArgField(complexArg: {requiredField: true, intField: 1, intField: "
      "2, intField: 3}) } }",
      2, "1:71,1:84;1:71,1:97", "There can be only one input field named \"intField\"."},
-    {"OverlappingFieldsCanBeMerged", "{ catOrDog { ... on Dog { x: name x: barks } } }", 2,
-     "1:27,1:35;1:27,1:35",
+    /* graphql-js 16.15 reports a conflict inside an inline fragment once (at
+     * the enclosing level; 16.8 reported it from both sets) */
+    {"OverlappingFieldsCanBeMerged", "{ catOrDog { ... on Dog { x: name x: barks } } }", 1,
+     "1:27,1:35",
      "Fields \"x\" conflict because \"name\" and \"barks\" are different fields. Use different "
      "aliases on the fields to fetch both if this was intentional."},
     {"OverlappingFieldsCanBeMerged",
@@ -500,8 +530,10 @@ static void test_limit_aliases(void **state)
     free(d);
 }
 
-/* Limits never add to the errors of a document the spec rules rejected. */
-static void test_limits_after_spec_rules(void **state)
+/* The limits run before the spec rules: a document over one is answered with
+ * that error alone (the rules, quadratic ones included, never see it); one
+ * within them gets the spec errors only. */
+static void test_limits_before_spec_rules(void **state)
 {
     (void)state;
     char *d = aliases_doc(GQL_MAX_ALIASES + 1);
@@ -514,8 +546,37 @@ static void test_limits_after_spec_rules(void **state)
     gql_error_list errs;
     uint32_t n = validate_text(d, &errs, &a);
     assert_int_equal(n, 1);
+    assert_string_equal(errs.items[0].code, "QUERY_TOO_COMPLEX");
+    assert_non_null(strstr(errs.items[0].message, "aliased"));
+    free(d);
+    d = aliases_doc(GQL_MAX_ALIASES);
+    len = strlen(d);
+    d = realloc(d, len + 32);
+    assert_non_null(d);
+    strcpy(d + len - 4, " nope } }");
+    n = validate_text(d, &errs, &a);
+    assert_int_equal(n, 1);
     assert_null(errs.items[0].code);
     assert_non_null(strstr(errs.items[0].message, "Cannot query field \"nope\""));
+    free(d);
+    /* 19,990 repeated fields: refused by the field count without any rule's
+     * work (the work counter stays at zero) */
+    size_t cap = 19990 * 5 + 64;
+    d = malloc(cap);
+    assert_non_null(d);
+    len = (size_t)snprintf(d, cap, "{ dog {");
+    for (int i = 0; i < 19990; i++)
+        len += (size_t)snprintf(d + len, cap - len, " name");
+    snprintf(d + len, cap - len, " } }");
+    gql_document *doc = NULL;
+    gql_syntax_error se;
+    assert_int_equal(gql_parse(&a, d, strlen(d), &doc, &se), 0);
+    gql_errors_init(&errs, &a);
+    gql_vwork work = {0};
+    assert_int_equal(gql_validate_ex(g_schema, doc, &errs, &work), 1);
+    assert_string_equal(errs.items[0].code, "QUERY_TOO_COMPLEX");
+    assert_int_equal(work.work, 0);
+    assert_int_equal(work.overlap_spent, 0);
     cd_arena_free(&a);
     free(d);
 }
@@ -575,7 +636,8 @@ static uint32_t validate_work(const char *doc, gql_vwork *w, gql_error_list *err
 
 /* `{ dog { name name ... } }` just under the token limit (issue 15: 19,990
  * fields took seconds, every pair of identical fields visited): refused by
- * the field-count limit after a linear amount of validation work. */
+ * the field-count limit before any rule runs; and the rules alone (limits
+ * off) do a linear amount of work on it. */
 static void test_repeated_fields_linear(void **state)
 {
     (void)state;
@@ -596,7 +658,14 @@ static void test_repeated_fields_linear(void **state)
     assert_non_null(errs.items[0].code);
     assert_string_equal(errs.items[0].code, "QUERY_TOO_COMPLEX");
     assert_non_null(strstr(errs.items[0].message, "19991 field selections"));
-    /* a few units per field, not one per pair (2 * 10^8) */
+    assert_int_equal(w.work, 0); /* the limit answered before the rules */
+    assert_int_equal(w.overlap_spent, 0);
+    cd_arena_free(&a);
+    /* the rules alone: a few units per field, not one per pair (2 * 10^8) */
+    cd_arena_init(&a, 4096);
+    memset(&w, 0, sizeof w);
+    w.no_limits = true;
+    assert_int_equal(validate_work(d, &w, &errs, &a), 0);
     assert_true(w.work > 0);
     assert_true(w.work <= 4 * (long)nf);
     assert_int_equal(w.overlap_spent, 0);
@@ -614,6 +683,13 @@ static void test_repeated_fields_linear(void **state)
     assert_int_equal(validate_work(d, &w, &errs, &a), 1);
     assert_non_null(errs.items[0].code);
     assert_string_equal(errs.items[0].code, "QUERY_TOO_COMPLEX");
+    assert_true(w.work <= 4 * (long)nf);
+    cd_arena_free(&a);
+    cd_arena_init(&a, 4096);
+    memset(&w, 0, sizeof w);
+    w.no_limits = true;
+    assert_int_equal(validate_work(d, &w, &errs, &a), 0);
+    assert_true(w.work > 0);
     assert_true(w.work <= 4 * (long)nf);
     cd_arena_free(&a);
     free(d);
@@ -808,7 +884,7 @@ int main(void)
         cmocka_unit_test(test_limit_depth),
         cmocka_unit_test(test_limit_fields),
         cmocka_unit_test(test_limit_aliases),
-        cmocka_unit_test(test_limits_after_spec_rules),
+        cmocka_unit_test(test_limits_before_spec_rules),
         cmocka_unit_test(test_big_documents),
         cmocka_unit_test(test_repeated_fields_linear),
         cmocka_unit_test(test_work_budget_edge),
