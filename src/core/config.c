@@ -73,7 +73,7 @@ static const cd_opt cd_opts[] = {
      "estimated cost per GraphQL operation before QUERY_TOO_COSTLY (default 25000)"},
     {"max-response-bytes", "CHATD_MAX_RESPONSE_BYTES", CD_OPT_SIZE, OFF(max_response_bytes),
      CD_CONFIG_MIN_RESPONSE_BYTES, CD_CONFIG_MAX_RESPONSE_BYTES,
-     "GraphQL response bytes before RESPONSE_TOO_LARGE (default 16777216)"},
+     "GraphQL response bytes before RESPONSE_TOO_LARGE (default 33554432)"},
     {"max-subscriptions", "CHATD_MAX_SUBSCRIPTIONS", CD_OPT_U32, OFF(max_subscriptions), 1,
      CD_CONFIG_MAX_SUBSCRIPTIONS, "active operations per WebSocket (default 500)"},
     {"ws-rate", "CHATD_WS_RATE", CD_OPT_U32, OFF(ws_rate), 0, 1000000u,

@@ -55,7 +55,7 @@
 /* GraphQL per-request budgets (the engine's GQL_DEFAULT_MAX_COST and
  * GQL_DEFAULT_MAX_RESPONSE_BYTES; the protocol layer asserts they agree). */
 #define CD_DEFAULT_MAX_QUERY_COST 25000u                    /* → QUERY_TOO_COSTLY */
-#define CD_DEFAULT_MAX_RESPONSE_BYTES (16u * 1024u * 1024u) /* → RESPONSE_TOO_LARGE */
+#define CD_DEFAULT_MAX_RESPONSE_BYTES (32u * 1024u * 1024u) /* → RESPONSE_TOO_LARGE */
 
 /* Hard bounds on the values a user may configure. */
 #define CD_CONFIG_MIN_BODY 64u

@@ -54,7 +54,7 @@
  *    exactly the budget is written whole. */
 #define GQL_DEFAULT_MAX_COST 25000u
 #define GQL_COST_DEFAULT_LIST_SIZE 10u
-#define GQL_DEFAULT_MAX_RESPONSE_BYTES (16u * 1024u * 1024u)
+#define GQL_DEFAULT_MAX_RESPONSE_BYTES (32u * 1024u * 1024u)
 
 typedef struct gql_schema gql_schema;
 typedef struct gql_cache gql_cache;

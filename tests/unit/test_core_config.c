@@ -77,7 +77,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_subscriptions, 500);
     assert_int_equal(c.max_body, CD_DEFAULT_MAX_BODY);
     assert_int_equal(c.max_query_cost, 25000);
-    assert_int_equal(c.max_response_bytes, 16u * 1024u * 1024u);
+    assert_int_equal(c.max_response_bytes, 32u * 1024u * 1024u);
     assert_int_equal(c.ws_init_timeout_ms, 3000);
     assert_null(c.database_url);
     assert_null(c.redis_url);
