@@ -252,8 +252,9 @@ def groups(R, w, targets, vs_peer):
           f"groups are built through its own API: `createChat` with three members, then `addParticipants` in "
           f"batches of {G['batch']} (seeded users); the peer has no `addParticipants`, so its groups are made with "
           "the same SQL function in the database and it is measured only where a row says so.\n")
-        w("| members | chatd msg/s | chatd vs 3 members | peer msg/s | chatd / peer | errors (chatd/peer) |")
-        w("|---:|---:|---:|---:|---:|---|")
+        w("| members | chatd msg/s | chatd vs 3 members | mean group (chatd) | peer msg/s | chatd / peer | "
+          "errors (chatd/peer) |")
+        w("|---:|---:|---:|---:|---:|---:|---|")
         cg, pg_ = G.get("chatd", {}), G.get("peer", {})
         base = (cg.get(str(sizes[0])) or {}).get("rate")
         for size in sizes:
@@ -262,7 +263,8 @@ def groups(R, w, targets, vs_peer):
             br = None if b.get("skipped") else b.get("rate")
             acell = num(ar) if ar is not None else a.get("skipped", "not run")
             bcell = num(br) if br is not None else b.get("skipped", "–")
-            w(f"| {size:,} | {acell} | {pctage(ar, base)} | {bcell} | {ratio(ar, br)} | "
+            mean = a["gc_members"] / a["gc_commits"] if a.get("gc_commits") else None
+            w(f"| {size:,} | {acell} | {pctage(ar, base)} | {num(mean, 1)} | {bcell} | {ratio(ar, br)} | "
               f"{a.get('err', '–')}/{b.get('err', '–')} |")
             if ar and br:
                 vs_peer.append((f"createMessage/s into a {size:,}-member group", num(ar), num(br), ar > br))
