@@ -1,7 +1,8 @@
 # chatd — top-level commands. See README.md.
 #   make run     whole system: Postgres, Redis, 2x each role, web UI on :3000
 #   make test    every test (installs deps, starts throwaway Postgres + Redis)
-#   make bench   benchmarks → docs/benchmarks.md
+#   make bench   benchmarks → docs/benchmarks.md (a clean tree at a commit;
+#                BENCH_ARGS="--only groups,fanusers" etc. are passed to bench/run)
 #   make fuzz    libFuzzer drivers for FUZZ_SECONDS each
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -80,10 +81,10 @@ run-single: deps release
 	scripts/run-all --single
 
 bench: deps release
-	bench/run
+	bench/run $(BENCH_ARGS)
 
 bench-quick: deps release
-	bench/run --quick
+	bench/run --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf build

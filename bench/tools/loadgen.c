@@ -6,12 +6,22 @@
  *           [--http HOST:PORT[,...]] [--clients C] [--rate R | --flat]
  *           [--duration S] [--max-msgs N] [--drain S] [--idle S]
  *           [--ready-file F] [--go-file F] [--tag T] [--no-subscribe]
+ *           [--users FILE [--user-offset K] [--notify]]
  *
  * Subscribers: N graphql-transport-ws connections (source addresses
  * 127.0.0.1..127.0.0.K, round-robin over --ws targets), each sends
  * connection_init and one `messageAdded(chatId)` subscription (none with
  * --no-subscribe: connections only, for memory probes); chat of
  * subscriber i = line i % lines of FILE (spread) or line 0 (one).
+ * With --users FILE (one user id per line) subscriber i acts as the distinct
+ * user on line K + i of FILE (trust mode: connection_init payload
+ * {"userId": ...}, as the seed's client sends it), and with --notify it
+ * also subscribes `chatMessageNotification(userId)` (operation id "2") —
+ * the per-user stream — beside `messageAdded` (id "1"). Both streams are
+ * checked alike (per stream: last seq, duplicates, gaps, first seq); a
+ * notification is not owed to the message's own sender (the chat's second
+ * column), so a subscriber acting as that user is not counted for stream 2
+ * and a notification it gets counts as `bad`.
  * Senders: C keep-alive HTTP connections posting createMessage (senderId =
  * the chat's second column) at R msg/s in total or flat out, chats round
  * robin. The content of each message is the CLOCK_MONOTONIC send time in ns,
@@ -19,6 +29,8 @@
  * latency. Per subscriber the last seq is kept: seq <= last is a duplicate.
  * Per chat the output has [committed, subscribers, unique deliveries, dups,
  * highest committed seq, subscribers that got something, sum of their first
+ * seqs, gaps] and, for the notification stream, [subscribers owed it, unique
+ * deliveries, dups, gaps, subscribers that got something, sum of first
  * seqs], so bench/run can count losses after each subscriber's first
  * delivery exactly (messages committed before a subscription was live are
  * not owed to it).
@@ -57,6 +69,8 @@
 #define LG_DRAIN_MAX_S 60     /* drain never lasts longer than --drain + this */
 #define LG_HIST_SUB 128       /* sub-buckets per power of two: < 1% error */
 #define LG_HIST_BUCKETS (LG_HIST_SUB * 40)
+#define LG_ID_LEN 40 /* a UUID, its NUL, room */
+#define LG_MAX_USERS 200000
 
 /* ---- histogram (HDR-style log-linear, microseconds) ---- */
 
@@ -107,19 +121,26 @@ typedef struct lg_target {
     int port;
 } lg_target;
 
-typedef struct lg_chat {
-    char id[40];
-    char sender[40];
-    uint64_t sent_ok, subs, uniq, dup, gaps;
-    int64_t max_seq;           /* highest seq a createMessage answered (senders) */
+/* One stream's counts per chat (0 messageAdded, 1 chatMessageNotification). */
+typedef struct lg_stream {
+    uint64_t subs, uniq, dup, gaps;
     uint64_t nrecv, sum_first; /* subscribers with a delivery, sum of their first seqs */
+} lg_stream;
+
+typedef struct lg_chat {
+    char id[LG_ID_LEN];
+    char sender[LG_ID_LEN];
+    uint64_t sent_ok;
+    int64_t max_seq; /* highest seq a createMessage answered (senders) */
+    lg_stream st[2];
 } lg_chat;
 
 static struct {
     lg_target ws[LG_MAX_TARGETS], http[LG_MAX_TARGETS];
     int nws, nhttp;
     int subs, clients, src_ips;
-    bool one_chat, flat, no_sub;
+    bool one_chat, flat, no_sub, notify;
+    int user_offset;
     double rate, duration, drain, idle;
     uint64_t max_msgs;
     const char *ready_file, *go_file, *tag;
@@ -128,9 +149,12 @@ static struct {
 static uv_loop_t *loop;
 static lg_chat *chats;
 static size_t nchats;
-static lg_hist lat_deliver, lat_http;
+static char (*users)[LG_ID_LEN];
+static size_t nusers;
+static lg_hist lat_deliver, lat_notify, lat_http;
 static uint64_t st_connected, st_acked, st_conn_fail, st_closed, st_frames, st_bad;
 static uint64_t st_http_conn, st_sent, st_ok, st_err, st_deliv, st_dup, st_gaps, st_late;
+static uint64_t st_ndeliv, st_ndup, st_ngaps; /* the notification stream */
 static uint64_t send_t0, send_t1, gen_count, deliv_first, deliv_last;
 static char rbuf[LG_READ_BYTES];
 static int phase; /* 0 connect, 1 idle, 2 wait go, 3 send, 4 drain, 5 done */
@@ -150,7 +174,8 @@ typedef struct lg_conn {
     bool is_ws, upgraded, open, busy;
     int idx;
     size_t chat;
-    int64_t last_seq, first_seq;
+    int64_t last_seq[2];
+    const char *user; /* --users: the user this subscriber acts as */
     int reconnects;
     char *part; /* unconsumed bytes between reads */
     size_t plen, pcap;
@@ -238,6 +263,11 @@ static void ws_send(lg_conn *c, int opcode, const char *p, size_t n)
     conn_write(c, buf, h + n);
 }
 
+static bool is_chat_sender(const lg_conn *c)
+{
+    return c->user && !strcmp(c->user, chats[c->chat].sender);
+}
+
 static void ws_subscribe(lg_conn *c)
 {
     char msg[512];
@@ -247,7 +277,16 @@ static void ws_subscribe(lg_conn *c)
                      "senderId createdAt } }\",\"variables\":{\"c\":\"%s\"}}}",
                      chats[c->chat].id);
     ws_send(c, 1, msg, (size_t)n);
-    chats[c->chat].subs++;
+    chats[c->chat].st[0].subs++;
+    if (!opt.notify || !c->user) return;
+    n = snprintf(msg, sizeof msg,
+                 "{\"id\":\"2\",\"type\":\"subscribe\",\"payload\":{\"query\":"
+                 "\"subscription($u: String!) { chatMessageNotification(userId: $u) { id seq "
+                 "content chatId senderId } }\",\"variables\":{\"u\":\"%s\"}}}",
+                 c->user);
+    ws_send(c, 1, msg, (size_t)n);
+    /* the sender's own messages are not notified to it */
+    if (!is_chat_sender(c)) chats[c->chat].st[1].subs++;
 }
 
 static int64_t json_int(const char *p, size_t n, const char *key)
@@ -283,29 +322,37 @@ static void ws_on_text(lg_conn *c, const char *p, size_t n)
         st_bad++;
         return;
     }
+    /* which operation: the frame starts {"id":"2",... (chatd and graphql-ws
+     * both put the id first; the payload's own "id" comes later) */
+    int k = n > 24 && memmem(p, 24, "\"id\":\"2\"", 8) ? 1 : 0;
+    if (k == 1 && is_chat_sender(c)) { /* a notification of its own message */
+        st_bad++;
+        return;
+    }
     uint64_t now = now_ns();
     int64_t seq = json_int(p, n, "\"seq\":");
     int64_t t = json_int(p, n, "\"content\":\"");
-    lg_chat *ch = &chats[c->chat];
-    if (seq >= 0 && seq <= c->last_seq) {
-        st_dup++;
-        ch->dup++;
+    lg_stream *st = &chats[c->chat].st[k];
+    if (seq >= 0 && seq <= c->last_seq[k]) {
+        k ? st_ndup++ : st_dup++;
+        st->dup++;
         return;
     }
-    if (c->last_seq >= 0 && seq > c->last_seq + 1) {
-        st_gaps++;
-        ch->gaps++;
+    if (c->last_seq[k] >= 0 && seq > c->last_seq[k] + 1) {
+        k ? st_ngaps++ : st_gaps++;
+        st->gaps++;
     }
-    if (c->last_seq < 0 && seq >= 0) {
-        ch->nrecv++;
-        ch->sum_first += (uint64_t)seq;
+    if (c->last_seq[k] < 0 && seq >= 0) {
+        st->nrecv++;
+        st->sum_first += (uint64_t)seq;
     }
-    c->last_seq = seq;
-    st_deliv++;
+    c->last_seq[k] = seq;
+    k ? st_ndeliv++ : st_deliv++;
     if (!deliv_first) deliv_first = now;
     deliv_last = now;
-    ch->uniq++;
-    if (t > 0 && (uint64_t)t <= now) hist_add(&lat_deliver, (now - (uint64_t)t) / 1000);
+    st->uniq++;
+    if (t > 0 && (uint64_t)t <= now)
+        hist_add(k ? &lat_notify : &lat_deliver, (now - (uint64_t)t) / 1000);
     if (phase == 5) st_late++;
 }
 
@@ -423,9 +470,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         }
         c->upgraded = true;
         used = (size_t)(end - p) + 4;
-        /* trust mode: no token; subscribers act as nobody in particular */
-        const char *init = "{\"type\":\"connection_init\",\"payload\":{}}";
-        ws_send(c, 1, init, strlen(init));
+        /* trust mode: no token; subscribers act as nobody in particular,
+         * or (--users) as their user, named in the payload */
+        char init[160];
+        int il = c->user
+                     ? snprintf(init, sizeof init,
+                                "{\"type\":\"connection_init\",\"payload\":{\"userId\":\"%s\"}}",
+                                c->user)
+                     : snprintf(init, sizeof init, "{\"type\":\"connection_init\",\"payload\":{}}");
+        ws_send(c, 1, init, (size_t)il);
     }
     used += c->is_ws ? ws_parse(c, p + used, n - used) : http_parse(c, p + used, n - used);
 keep:
@@ -487,7 +540,7 @@ static int conn_start(lg_conn *c, const lg_target *t, int src)
 {
     uv_tcp_init(loop, &c->tcp);
     c->tcp.data = c;
-    c->last_seq = -1;
+    c->last_seq[0] = c->last_seq[1] = -1;
     struct sockaddr_in a, s;
     uv_ip4_addr(t->host, t->port, &a);
     char sip[32];
@@ -632,25 +685,35 @@ static void finish(void)
             "{\"tag\":\"%s\",\"subs\":%d,\"subscribed\":%llu,\"conn_fail\":%llu,\"closed\":%llu,"
             "\"clients\":%d,\"send_secs\":%.3f,\"sent\":%llu,\"ok\":%llu,\"err\":%llu,"
             "\"delivered\":%llu,\"dup\":%llu,\"gaps\":%llu,\"bad\":%llu,"
+            "\"n_delivered\":%llu,\"n_dup\":%llu,\"n_gaps\":%llu,\"late\":%llu,"
             "\"send_t0\":%llu,\"send_t1\":%llu,\"deliv_first\":%llu,\"deliv_last\":%llu,",
             opt.tag, opt.subs, (unsigned long long)st_acked, (unsigned long long)st_conn_fail,
             (unsigned long long)st_closed, opt.clients, secs, (unsigned long long)st_sent,
             (unsigned long long)st_ok, (unsigned long long)st_err, (unsigned long long)st_deliv,
             (unsigned long long)st_dup, (unsigned long long)st_gaps, (unsigned long long)st_bad,
-            (unsigned long long)send_t0, (unsigned long long)send_t1,
-            (unsigned long long)deliv_first, (unsigned long long)deliv_last);
+            (unsigned long long)st_ndeliv, (unsigned long long)st_ndup,
+            (unsigned long long)st_ngaps, (unsigned long long)st_late, (unsigned long long)send_t0,
+            (unsigned long long)send_t1, (unsigned long long)deliv_first,
+            (unsigned long long)deliv_last);
     hist_print(f, "lat_deliver_us", &lat_deliver);
+    fputc(',', f);
+    hist_print(f, "lat_notify_us", &lat_notify);
     fputc(',', f);
     hist_print(f, "lat_http_us", &lat_http);
     fprintf(f, ",\"chats\":{");
     bool first = true;
     for (size_t i = 0; i < nchats; i++) {
         lg_chat *c = &chats[i];
-        if (!c->sent_ok && !c->subs) continue;
-        fprintf(f, "%s\"%s\":[%llu,%llu,%llu,%llu,%lld,%llu,%llu]", first ? "" : ",", c->id,
-                (unsigned long long)c->sent_ok, (unsigned long long)c->subs,
-                (unsigned long long)c->uniq, (unsigned long long)c->dup, (long long)c->max_seq,
-                (unsigned long long)c->nrecv, (unsigned long long)c->sum_first);
+        if (!c->sent_ok && !c->st[0].subs && !c->st[1].subs) continue;
+        const lg_stream *a = &c->st[0], *b = &c->st[1];
+        fprintf(
+            f, "%s\"%s\":[%llu,%llu,%llu,%llu,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu]",
+            first ? "" : ",", c->id, (unsigned long long)c->sent_ok, (unsigned long long)a->subs,
+            (unsigned long long)a->uniq, (unsigned long long)a->dup, (long long)c->max_seq,
+            (unsigned long long)a->nrecv, (unsigned long long)a->sum_first,
+            (unsigned long long)a->gaps, (unsigned long long)b->subs, (unsigned long long)b->uniq,
+            (unsigned long long)b->dup, (unsigned long long)b->gaps, (unsigned long long)b->nrecv,
+            (unsigned long long)b->sum_first);
         first = false;
     }
     fprintf(f, "}}\n");
@@ -696,9 +759,24 @@ static void load_chats(const char *path)
     fclose(f);
 }
 
+static void load_users(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "loadgen: %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+    users = calloc(LG_MAX_USERS, sizeof *users);
+    if (!users) abort();
+    char line[256];
+    while (nusers < LG_MAX_USERS && fgets(line, sizeof line, f))
+        if (sscanf(line, "%39s", users[nusers]) == 1) nusers++;
+    fclose(f);
+}
+
 int main(int argc, char **argv)
 {
-    const char *chats_path = NULL;
+    const char *chats_path = NULL, *users_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : "";
@@ -722,6 +800,12 @@ int main(int argc, char **argv)
             opt.flat = true;
         else if (!strcmp(a, "--no-subscribe"))
             opt.no_sub = true;
+        else if (!strcmp(a, "--notify"))
+            opt.notify = true;
+        else if (!strcmp(a, "--users"))
+            users_path = v, i++;
+        else if (!strcmp(a, "--user-offset"))
+            opt.user_offset = atoi(v), i++;
         else if (!strcmp(a, "--duration"))
             opt.duration = atof(v), i++;
         else if (!strcmp(a, "--drain"))
@@ -749,6 +833,17 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!opt.flat && opt.rate <= 0 && opt.clients) opt.flat = true;
+    if (users_path) {
+        load_users(users_path);
+        if (opt.user_offset < 0 || (size_t)opt.user_offset + (size_t)opt.subs > nusers) {
+            fprintf(stderr, "loadgen: %s has %zu users; --user-offset %d + --subs %d needs more\n",
+                    users_path, nusers, opt.user_offset, opt.subs);
+            return 2;
+        }
+    } else if (opt.notify) {
+        fprintf(stderr, "loadgen: --notify needs --users FILE\n");
+        return 2;
+    }
     load_chats(chats_path);
     if (!nchats) {
         fprintf(stderr, "loadgen: no chats in %s\n", chats_path);
@@ -761,6 +856,7 @@ int main(int argc, char **argv)
         wsc[i].is_ws = true;
         wsc[i].idx = i;
         wsc[i].chat = opt.one_chat ? 0 : (size_t)i % nchats;
+        wsc[i].user = users ? users[opt.user_offset + i] : NULL;
         if (conn_start(&wsc[i], &opt.ws[i % opt.nws], i % opt.src_ips) != 0) st_conn_fail++;
     }
     for (int i = 0; i < opt.clients; i++) {
@@ -778,6 +874,7 @@ int main(int argc, char **argv)
     free(wsc);
     free(htc);
     free(chats);
+    free(users);
     uv_loop_close(loop);
     return 0;
 }
