@@ -117,22 +117,29 @@ int chat_ev_parse(cd_arena *a, const char *json, size_t len, chat_ev *out);
  * throttle.c — login throttling with counters in Redis.
  *
  * Failed logins are counted per username (lower-cased) and per client
- * address in keys that expire LOGIN_FAIL_WINDOW_S after the first failure
- * of a window. Before checking a password the login reads both counters:
+ * address (proto_client_addr: X-Forwarded-For only from trusted proxies) in
+ * keys that expire LOGIN_FAIL_WINDOW_S after the first failure of a window.
+ * Before checking a password a login runs ONE atomic Redis script that
+ * either refuses or reserves the attempt:
  *   - at LOGIN_LOCK_USER failures for the username, or LOGIN_LOCK_ADDR for
  *     the address, the login is refused (RATE_LIMITED) until the key
  *     expires; retryAfter tells how long;
+ *   - otherwise both counters are incremented BEFORE the password is
+ *     checked (the attempt counts as a failure in advance), so concurrent
+ *     guesses take distinct slots and at most LOGIN_LOCK_USER passwords of
+ *     one name are ever verified per window;
  *   - from LOGIN_SLOW_AFTER_USER / LOGIN_SLOW_AFTER_ADDR failures on, the
  *     answer is delayed (a loop timer, never a sleep) by chat_throttle_delay_ms.
- * A successful login clears the username's counter (not the address's).
+ * A successful login clears the username's counter and gives its address
+ * slot back; an attempt that ends without a verdict (error) gives both back.
  *
  * A login's session (chat_rl) runs its commands on the process's broker
- * client (rd_command on the publishing connection): one EVAL reading both
- * counters, then one fire-and-forget EVAL/DEL recording the outcome. When
+ * client (rd_command on the publishing connection): one EVAL checking and
+ * reserving, then one fire-and-forget EVAL recording the outcome. When
  * Redis is not configured, disconnected or slower than
  * LOGIN_REDIS_TIMEOUT_MS, logins are not throttled (fail open, logged):
  * throttling protects passwords, Redis availability must not decide whether
- * users can sign in.
+ * users can sign in (the argon2id queue bound still caps the work).
  */
 #define LOGIN_FAIL_WINDOW_S 900     /* failure counters live 15 min from the first failure */
 #define LOGIN_SLOW_AFTER_USER 2     /* failures per username before answers slow down */
@@ -146,9 +153,11 @@ int chat_ev_parse(cd_arena *a, const char *json, size_t len, chat_ev *out);
 
 typedef struct chat_rl chat_rl;
 
-/* Counters read: status 0 (counts valid; retry_after_s = seconds until the
- * locking key expires, when locked), or CD_EUNAVAIL (Redis unusable:
- * counts are 0). Runs exactly once, never inside chat_rl_open. */
+/* Checked: status 0 (counts valid: the failures before this attempt; when
+ * chat_throttle_locked(counts) the attempt was refused and retry_after_s =
+ * seconds until the locking key expires, else it holds a reserved slot), or
+ * CD_EUNAVAIL (Redis unusable: counts are 0). Runs exactly once, never
+ * inside chat_rl_open. */
 typedef void (*chat_rl_check_cb)(void *ud, int status, long user_fails, long addr_fails,
                                  long retry_after_s);
 
@@ -163,9 +172,10 @@ chat_rl *chat_rl_open(uv_loop_t *loop, rd_client *const *rdp, const char *userna
 
 /* Outcome of a login for chat_rl_finish. */
 typedef enum chat_rl_outcome {
-    CHAT_RL_NONE = 0, /* not attempted (refused, bad input, error): counters unchanged */
-    CHAT_RL_FAILED,   /* wrong password / unknown user: both counters +1 */
-    CHAT_RL_OK        /* signed in: the username's counter is cleared */
+    CHAT_RL_NONE = 0, /* no verdict (refused, error): a reserved slot is given back */
+    CHAT_RL_FAILED,   /* wrong password / unknown user: the reserved slot stays counted */
+    CHAT_RL_OK        /* signed in: the username's counter is cleared, the address slot
+                       * given back */
 } chat_rl_outcome;
 
 /* Records the outcome (fire and forget) and ends the session; it frees

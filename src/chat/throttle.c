@@ -3,9 +3,10 @@
  * chat_internal.h).
  *
  * Lifetime of a chat_rl (cd_malloc'd, owned by itself):
- *   open → rd_command(EVAL reading both counters and TTLs)
+ *   open → rd_command(EVAL: check and reserve a slot in both counters)
  *   → check callback (once: the reply, or LOGIN_REDIS_TIMEOUT_MS)
- *   → chat_rl_finish → rd_command(EVAL INCR / DEL), no reply wanted
+ *   → chat_rl_finish → rd_command(EVAL releasing the slots unless the
+ *     attempt failed), no reply wanted
  *   → freed in the timer's close callback once the check's reply is in
  *     (rd_command calls back exactly once, also on disconnect/close), so a
  *     late reply never touches freed memory.
@@ -24,11 +25,30 @@
 
 #define RL_KEY_MAX 256u
 
-/* Reads both counters and their TTLs in one round trip. */
-static const char rl_check_lua[] = "return {tonumber(redis.call('GET', KEYS[1]) or '0'),"
-                                   " tonumber(redis.call('GET', KEYS[2]) or '0'),"
-                                   " redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}";
-/* INCR with the window set on the first failure, atomically. */
+/* The check-and-count, atomically (one script runs alone on Redis): when
+ * either counter is at its lock limit, answer {0, u, a, ttl_u, ttl_a}
+ * (refused, nothing counted); otherwise count this attempt as a failure in
+ * advance (INCR both, the window set on a fresh key) and answer
+ * {1, u, a, 0, 0} with the counts from before it. Concurrent logins thus
+ * take distinct slots: at most the limit of guesses is ever verified per
+ * window. ARGV: lock_user, lock_addr, window_s. */
+static const char rl_reserve_lua[] =
+    "local u = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "local a = tonumber(redis.call('GET', KEYS[2]) or '0') "
+    "if u >= tonumber(ARGV[1]) or a >= tonumber(ARGV[2]) then "
+    "return {0, u, a, redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])} end "
+    "for _, k in ipairs(KEYS) do redis.call('INCR', k) "
+    "if redis.call('TTL', k) < 0 then redis.call('EXPIRE', k, ARGV[3]) end end "
+    "return {1, u, a, 0, 0}";
+/* Gives reserved slots back: DECR each existing key (deleted at 0).
+ * ARGV[1] = "1": delete KEYS[1] instead (a success clears the username). */
+static const char rl_release_lua[] =
+    "for i, k in ipairs(KEYS) do "
+    "if i == 1 and ARGV[1] == '1' then redis.call('DEL', k) "
+    "elseif redis.call('EXISTS', k) == 1 then "
+    "if redis.call('DECR', k) <= 0 then redis.call('DEL', k) end end end return 0";
+/* Best effort when the check could not reserve (Redis failed meanwhile):
+ * INCR with the window set on the first failure. */
 static const char rl_incr_lua[] =
     "local n = redis.call('INCR', KEYS[1]) "
     "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n";
@@ -44,6 +64,7 @@ struct chat_rl {
     bool check_pending; /* cb has not run yet */
     bool finished;
     bool timer_closing;
+    bool reserved; /* this attempt holds a slot in both counters */
     int status;
     long uf, af, retry;
     char ukey[RL_KEY_MAX];
@@ -101,7 +122,7 @@ static void rl_on_check(void *ud, int status, const struct redisReply *r)
 {
     chat_rl *s = ud;
     s->reply_pending = false;
-    if (status != 0 || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+    if (status != 0 || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
         cd_warn("throttle", "redis check failed (%s%s%s): login not throttled",
                 cd_strerror(status ? status : CD_EIO), r && r->str ? ": " : "",
                 r && r->str ? r->str : "");
@@ -109,9 +130,10 @@ static void rl_on_check(void *ud, int status, const struct redisReply *r)
         s->uf = s->af = s->retry = 0;
     } else {
         s->status = 0;
-        s->uf = rl_int(r->element[0]);
-        s->af = rl_int(r->element[1]);
-        long ut = rl_int(r->element[2]), at = rl_int(r->element[3]);
+        s->reserved = rl_int(r->element[0]) == 1;
+        s->uf = rl_int(r->element[1]);
+        s->af = rl_int(r->element[2]);
+        long ut = rl_int(r->element[3]), at = rl_int(r->element[4]);
         s->retry = 0;
         if (s->uf >= LOGIN_LOCK_USER && ut > s->retry) s->retry = ut;
         if (s->af >= LOGIN_LOCK_ADDR && at > s->retry) s->retry = at;
@@ -163,8 +185,12 @@ chat_rl *chat_rl_open(uv_loop_t *loop, rd_client *const *rdp, const char *userna
     s->timer.data = s;
     s->in_open = true;
     s->reply_pending = s->check_pending = true;
-    const char *argv[] = {"EVAL", rl_check_lua, "2", s->ukey, s->akey};
-    int rc = rd_command(*rdp, 5, argv, NULL, rl_on_check, s);
+    char lu[16], la[16], win[16];
+    snprintf(lu, sizeof lu, "%d", LOGIN_LOCK_USER);
+    snprintf(la, sizeof la, "%d", LOGIN_LOCK_ADDR);
+    snprintf(win, sizeof win, "%d", LOGIN_FAIL_WINDOW_S);
+    const char *argv[] = {"EVAL", rl_reserve_lua, "2", s->ukey, s->akey, lu, la, win};
+    int rc = rd_command(*rdp, 8, argv, NULL, rl_on_check, s);
     s->in_open = false;
     if (rc != 0) {
         cd_warn("throttle", "redis unavailable (%s): login not throttled", cd_strerror(rc));
@@ -179,18 +205,22 @@ void chat_rl_finish(chat_rl *s, chat_rl_outcome outcome)
 {
     s->finished = true;
     rd_client *rd = *s->rdp;
-    if (rd && outcome != CHAT_RL_NONE) {
+    if (rd && s->reserved && outcome != CHAT_RL_FAILED) {
+        /* the failure counted in advance did not happen: give the slots
+         * back (a success also clears the username's counter) */
+        const char *a[] = {"EVAL",  rl_release_lua, "2",
+                           s->ukey, s->akey,        outcome == CHAT_RL_OK ? "1" : "0"};
+        (void)rd_command(rd, 6, a, NULL, NULL, NULL);
+    } else if (rd && !s->reserved && outcome == CHAT_RL_FAILED) {
         char win[16];
         snprintf(win, sizeof win, "%d", LOGIN_FAIL_WINDOW_S);
-        if (outcome == CHAT_RL_FAILED) {
-            const char *a1[] = {"EVAL", rl_incr_lua, "1", s->ukey, win};
-            const char *a2[] = {"EVAL", rl_incr_lua, "1", s->akey, win};
-            (void)rd_command(rd, 5, a1, NULL, NULL, NULL);
-            (void)rd_command(rd, 5, a2, NULL, NULL, NULL);
-        } else {
-            const char *a[] = {"DEL", s->ukey};
-            (void)rd_command(rd, 2, a, NULL, NULL, NULL);
-        }
+        const char *a1[] = {"EVAL", rl_incr_lua, "1", s->ukey, win};
+        const char *a2[] = {"EVAL", rl_incr_lua, "1", s->akey, win};
+        (void)rd_command(rd, 5, a1, NULL, NULL, NULL);
+        (void)rd_command(rd, 5, a2, NULL, NULL, NULL);
+    } else if (rd && !s->reserved && outcome == CHAT_RL_OK) {
+        const char *a[] = {"DEL", s->ukey};
+        (void)rd_command(rd, 2, a, NULL, NULL, NULL);
     }
     rl_maybe_free(s);
 }
