@@ -150,6 +150,7 @@ int chat_ev_parse(cd_arena *a, const char *json, size_t len, chat_ev *out);
 #define LOGIN_SLOW_MAX_MS 2000u     /* delay ceiling */
 #define LOGIN_REDIS_TIMEOUT_MS 500u /* Redis slower than this → not throttled */
 #define LOGIN_KEY_PREFIX "chatd:login:fail:"
+#define SIGNUP_KEY_PREFIX "chatd:signup:a:" /* + client address */
 
 typedef struct chat_rl chat_rl;
 
@@ -158,8 +159,8 @@ typedef struct chat_rl chat_rl;
  * seconds until the locking key expires, else it holds a reserved slot), or
  * CD_EUNAVAIL (Redis unusable: counts are 0). Runs exactly once, never
  * inside chat_rl_open. */
-typedef void (*chat_rl_check_cb)(void *ud, int status, long user_fails, long addr_fails,
-                                 long retry_after_s);
+typedef void (*chat_rl_check_cb)(void *ud, int status, bool refused, long user_fails,
+                                 long addr_fails, long retry_after_s);
 
 /* Opens a session for one login of `username` from `addr` and reads the
  * counters through *rdp (the process's broker client; read at every use, so
@@ -169,6 +170,13 @@ typedef void (*chat_rl_check_cb)(void *ud, int status, long user_fails, long add
  * exactly once. */
 chat_rl *chat_rl_open(uv_loop_t *loop, rd_client *const *rdp, const char *username, size_t ulen,
                       const char *addr, chat_rl_check_cb cb, void *ud);
+
+/* A sign-up session: refused (check callback: refused, user_fails = the
+ * count so far) when `limit` sign-ups from `addr` were counted in the last
+ * CD_SIGNUP_WINDOW_S, else this one is counted (whatever its outcome). NULL
+ * as for chat_rl_open, and when limit is 0 (unlimited). */
+chat_rl *chat_rl_open_signup(uv_loop_t *loop, rd_client *const *rdp, const char *addr,
+                             uint32_t limit, chat_rl_check_cb cb, void *ud);
 
 /* Outcome of a login for chat_rl_finish. */
 typedef enum chat_rl_outcome {
@@ -221,6 +229,7 @@ uint32_t chat_throttle_delay_ms(long user_fails, long addr_fails);
 #define CHAT_E_NOT_FOUND "NOT_FOUND"
 #define CHAT_E_RATE_LIMITED "RATE_LIMITED"
 #define CHAT_E_UNAVAILABLE "SERVICE_UNAVAILABLE"
+#define CHAT_E_BUSY "SERVICE_BUSY" /* retryable: a bounded queue is full (retryAfter) */
 #define CHAT_E_INTERNAL "INTERNAL_SERVER_ERROR"
 #define CHAT_E_CHAT_REMOVED "CHAT_REMOVED"
 #define CHAT_E_RESYNC "RESYNC_REQUIRED"
@@ -402,6 +411,13 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len);
 #define USER_RT_TEXT_LEN 43u                 /* base64url (no padding) of USER_RT_BYTES */
 #define USER_RT_HASH_LEN 64u                 /* hex SHA-256 */
 #define USER_RT_MAX_LEN 256u                 /* longer presented tokens are refused unread */
+/* Password operations (createUser, login, changePassword: each one argon2id
+ * run or more) one caller may start: per HTTP request, or per WebSocket
+ * connection per USER_PW_OPS_WINDOW_MS. One more → RATE_LIMITED, so aliases
+ * cannot queue hundreds of 64 MiB hashes from one document. */
+#define USER_PW_OPS_PER_REQUEST 5u
+#define USER_PW_OPS_WINDOW_MS 10000u
+#define USER_BUSY_RETRY_S 1 /* retryAfter of SERVICE_BUSY (argon2id queue full) */
 
 /* Each returns NULL when valid, else a static message for BAD_USER_INPUT. */
 const char *chat_user_check_username(const char *s, size_t len);

@@ -25,6 +25,7 @@
 
 #include "chat/chat_internal.h"
 #include "core/arena.h"
+#include "core/config.h"
 
 static void test_username(void **state)
 {
@@ -131,10 +132,11 @@ static void test_throttle_policy(void **state)
     assert_true(LOGIN_SLOW_AFTER_ADDR < LOGIN_LOCK_ADDR);
 }
 
-static void on_never(void *ud, int status, long uf, long af, long retry)
+static void on_never(void *ud, int status, bool refused, long uf, long af, long retry)
 {
     (void)ud;
     (void)status;
+    (void)refused;
     (void)uf;
     (void)af;
     (void)retry;
@@ -206,16 +208,18 @@ static void test_throttle_open_refusals(void **state)
 typedef struct rl_probe {
     int calls;
     int status;
+    bool refused;
     long uf, af, retry;
     chat_rl *s;
     chat_rl_outcome outcome;
 } rl_probe;
 
-static void on_checked(void *ud, int status, long uf, long af, long retry)
+static void on_checked(void *ud, int status, bool refused, long uf, long af, long retry)
 {
     rl_probe *p = ud;
     p->calls++;
     p->status = status;
+    p->refused = refused;
     p->uf = uf;
     p->af = af;
     p->retry = retry;
@@ -266,6 +270,51 @@ static void test_throttle_live(void **state)
     run_until_calls(&e, &p);
     assert_int_equal(p.uf, 0);
     assert_int_equal(p.af, 2);
+    assert_false(p.refused);
+    /* the attempt without a verdict gave its slots back; at the lock limit
+     * the next attempt is refused with the window's remaining seconds */
+    for (int i = 0; i < LOGIN_LOCK_USER; i++) {
+        rl_probe q = {.outcome = CHAT_RL_FAILED};
+        q.s = chat_rl_open(&e.loop, &e.rd, name, strlen(name), addr, on_checked, &q);
+        run_until_calls(&e, &q);
+        assert_false(q.refused);
+        assert_int_equal(q.uf, i);
+    }
+    rl_probe q = {.outcome = CHAT_RL_NONE};
+    q.s = chat_rl_open(&e.loop, &e.rd, name, strlen(name), addr, on_checked, &q);
+    run_until_calls(&e, &q);
+    assert_true(q.refused);
+    assert_int_equal(q.uf, LOGIN_LOCK_USER);
+    assert_true(q.retry > 0 && q.retry <= LOGIN_FAIL_WINDOW_S);
+    rl_env_close(&e);
+}
+
+/* Sign-ups per address: `limit` pass, the next is refused with retryAfter;
+ * limit 0 (unlimited) opens no session. */
+static void test_signup_limit(void **state)
+{
+    (void)state;
+    const char *url = test_env_or_skip("CHATD_TEST_REDIS_URL");
+    rl_env e;
+    rl_env_open(&e, url);
+    uint64_t t0 = uv_hrtime();
+    while (!e.up) {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        if (uv_hrtime() - t0 > 5000000000ull) fail_msg("redis did not come up");
+    }
+    char addr[64];
+    snprintf(addr, sizeof addr, "10.8.%u.%u", (unsigned)(t0 % 200), (unsigned)(t0 / 7 % 200));
+    assert_null(chat_rl_open_signup(&e.loop, &e.rd, addr, 0, on_never, NULL));
+    for (int i = 0; i < 3; i++) {
+        rl_probe p = {.outcome = CHAT_RL_FAILED};
+        p.s = chat_rl_open_signup(&e.loop, &e.rd, addr, 2, on_checked, &p);
+        assert_non_null(p.s);
+        run_until_calls(&e, &p);
+        assert_int_equal(p.status, 0);
+        assert_int_equal(p.refused, i == 2);
+        assert_int_equal(p.uf, i);
+        if (i == 2) assert_true(p.retry > 0 && p.retry <= CD_SIGNUP_WINDOW_S);
+    }
     rl_env_close(&e);
 }
 
@@ -334,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_throttle_policy),
         cmocka_unit_test(test_throttle_open_refusals),
         cmocka_unit_test(test_throttle_live),
+        cmocka_unit_test(test_signup_limit),
         cmocka_unit_test(test_control_messages),
         cmocka_unit_test(test_disabled_users),
     };
