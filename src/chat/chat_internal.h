@@ -259,9 +259,17 @@ bool chat_op_run(chat_op *op, const char *stmt, int n, const char *const *params
 void chat_fail_pg(gql_rinfo *ri, int status, const char *message, const char *what);
 
 /* As chat_fail_pg, but an error raised by the chat functions (SQLSTATE class
- * CD) or a data exception (class 22) becomes a user error with the server's
- * message (chat_code_for_sqlstate). */
+ * CD) becomes a user error with its message, and a data exception (class
+ * 22) BAD_USER_INPUT with CHAT_MSG_BAD_VALUE (Postgres' own text is only
+ * logged). No raw Postgres text reaches a client. */
 void chat_fail_sql(gql_rinfo *ri, const pg_result *r, const char *what);
+
+/* The client-facing message for a user error of SQLSTATE st: the server's
+ * message for class CD (written by db/migrations for users), the fixed
+ * CHAT_MSG_BAD_VALUE for other mapped classes, NULL when st is not a user
+ * error (→ INTERNAL_SERVER_ERROR "Internal server error"). */
+#define CHAT_MSG_BAD_VALUE "Invalid input: a value cannot be stored (e.g. a \\u0000 character)"
+const char *chat_message_for_sqlstate(const char *st, const char *server_message);
 
 /* extensions.code for an error raised by the chat functions (SQLSTATE class
  * CD) or a data exception (class 22: BAD_USER_INPUT), or NULL for any other
@@ -502,6 +510,10 @@ int64_t chat_outbox_parse_retention(const char *s);
 /* Validation (NULL = valid, else a static message for BAD_USER_INPUT). */
 const char *chat_sender_check_content(const char *s, size_t len);
 const char *chat_sender_check_type(const char *s, size_t len);
+/* True for a type clients of the GraphQL API may not post ("system": not
+ * counted as unread, shown as a server notice); createMessage answers
+ * BAD_USER_INPUT. The seed-003 API keeps it (its contract). */
+bool chat_sender_type_reserved(const char *s, size_t len);
 const char *chat_sender_check_client_id(const char *s, size_t len);
 const char *chat_sender_check_chat_name(const char *s, size_t len);
 const char *chat_sender_check_chat_desc(const char *s, size_t len);

@@ -1137,6 +1137,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
     c->refs = 1;
     proto_caller_init(&c->caller, srv);
     c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;
+    c->caller.compat_api = true;
     if (req->client_ip)
         proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, req->client_ip,
                          strlen(req->client_ip));

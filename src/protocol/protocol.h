@@ -95,6 +95,9 @@ typedef struct proto_caller {
     const char *client_ip; /* client address, for throttling (proto_client_addr) */
     int64_t token_exp;     /* token expiry (unix s), 0 in trust mode */
     void *transport;       /* gqlws_conn* for WebSocket callers, NULL for HTTP */
+    /* A caller of the seed-003 compatibility API (src/compat): its contract
+     * lets clients post messages of type "system"; GraphQL callers may not. */
+    bool compat_api;
     /* Password operations started by this caller (users.c's per-request
      * budget) and when the count began (uv_now ms). */
     uint32_t pw_ops;
