@@ -341,8 +341,8 @@ bool chat_authz_trust(gql_rinfo *ri);
 
 /* The identified caller's user id, or NULL after completing the field with
  * UNAUTHENTICATED ("Authentication required"). In trust mode the id comes
- * from the user-id header / connection_init payload. An account disabled
- * while this process runs (chat_user_is_disabled) counts as unidentified. */
+ * from the user-id header / connection_init payload. A revoked token or a
+ * removed account (chat_token_revoked) counts as unidentified. */
 const char *chat_authz_user(gql_rinfo *ri);
 
 /* The caller's user id if identified, else NULL (no error). */
@@ -360,35 +360,65 @@ const char *chat_authz_acting_as(gql_rinfo *ri, const char *acting, const char *
  * trust mode, or the authenticated caller is that user. */
 bool chat_authz_is_self(gql_rinfo *ri, const char *user_id);
 
-/* Accounts disabled while this process runs are remembered for as long as
- * their access tokens can still verify (CHAT_DISABLED_TTL_S), so resolvers
- * of every role refuse them (chat_authz_user → UNAUTHENTICATED) although
- * the JWT itself is valid. Bounded by CHAT_DISABLED_MAX (oldest dropped). */
-#define CHAT_DISABLED_MAX 4096
-#define CHAT_DISABLED_TTL_S (900 + 30) /* USER_ACCESS_TTL_S + AUTH_LEEWAY_S */
-bool chat_user_is_disabled(const char *user_id);
-/* Records user_id as disabled now (called for local removals and control
- * messages). `now` in unix seconds, 0 = current time. */
-void chat_user_mark_disabled(const char *user_id, int64_t now);
+/* Revoked tokens. Logout everywhere, a password change and a removal bump
+ * users.token_version (db/migrations/0007_auth_hardening.sql); tokens carry
+ * the version they were issued with (JWT "ver"). This process keeps the
+ * accounts bumped within CHAT_REVOKED_WINDOW_S (after that every older
+ * token has expired) in a bounded set, loaded from the database at start
+ * and refreshed every CHAT_REVOKED_REFRESH_MS (restarts and instances
+ * without Redis), and updated at once by the control channel. Until the
+ * first load completes nothing is refused (logged). */
+#define CHAT_REVOKED_WINDOW_S (900 + 30) /* USER_ACCESS_TTL_S + AUTH_LEEWAY_S */
+#define CHAT_REVOKED_MAX 262144          /* accounts in the set; more → logged, not kept */
+#define CHAT_REVOKED_REFRESH_MS 5000     /* database refresh period */
+#define CHAT_REVOKED_LOOKBACK_S 60       /* refreshes re-read this much before the newest row */
+
+/* True when c's token is revoked: token mode, its version is below the
+ * account's; trust mode, the account was removed. */
+bool chat_token_revoked(const proto_caller *c);
+/* Records that tokens of user_id below `ver` are revoked (and the account
+ * removed) until `until` (unix s; 0 = now + CHAT_REVOKED_WINDOW_S). Keeps
+ * the highest version and latest until. */
+void chat_revoked_note(const char *user_id, int64_t ver, bool removed, int64_t until);
+/* Entries in the set (tests, metrics); whether the first load completed;
+ * empties the set (tests). */
+size_t chat_revoked_count(void);
+bool chat_revoked_loaded(void);
+void chat_revoked_reset(void);
+/* Registers the statement and starts the refresh timer (database
+ * configured; once per process). 0 or CD_*. */
+int chat_revoked_start(proto_server *srv);
 
 /* ============================== control.c ============================== */
 /*
  * Control channel: CHAT_CONTROL_CHANNEL on Redis carries process-wide
- * notices as JSON, today {"kind":"user_disabled","userId":"..."}: every
- * process closes that user's graphql-transport-ws connections with 4403.
- * chat_bind_user_role (every role: the channel must run wherever WebSockets
- * are served) adds the channel's route to the broker router (redis.h).
+ * notices as JSON:
+ *   {"kind":"user_disabled","userId":"...","ver":n}   removeUser
+ *   {"kind":"tokens_revoked","userId":"...","ver":n}  logout everywhere,
+ *                                                      changePassword
+ * Every process records the new token version (authz.c: tokens below it
+ * are refused) and closes that user's graphql-transport-ws connections:
+ * 4403 for a removed account, 4401 for revoked tokens (sign in again).
+ * "ver" may be absent (older senders): the version is then unknown and only
+ * the sockets are closed. chat_bind_user_role (every role: the channel must
+ * run wherever WebSockets are served) adds the channel's route to the
+ * broker router (redis.h). Without Redis, other processes learn of the
+ * change from the database within CHAT_REVOKED_REFRESH_MS (refusing the
+ * tokens) but keep already open sockets until their tokens expire.
  */
 #define CHAT_CONTROL_CHANNEL "chatd:control"
-#define CHAT_CLOSE_ACCOUNT_DISABLED GQLWS_CLOSE_FORBIDDEN /* 4403 */
+#define CHAT_CLOSE_ACCOUNT_DISABLED GQLWS_CLOSE_FORBIDDEN  /* 4403 */
+#define CHAT_CLOSE_TOKENS_REVOKED GQLWS_CLOSE_UNAUTHORIZED /* 4401 */
 
-/* Adds the control channel's broker route. 0 or CD_*. */
+/* Adds the control channel's broker route and starts the revoked-token
+ * refresh (authz.c). 0 or CD_*. */
 int chat_control_bind(proto_server *srv);
 
-/* A user was removed or deactivated: closes their WebSockets in this process
- * and publishes the notice for every other process (when a broker is
- * configured). */
-void chat_control_user_disabled(proto_server *srv, const char *user_id);
+/* The tokens of user_id below version `ver` were revoked (removed: the
+ * account was removed or deactivated): records it, closes their WebSockets
+ * in this process and publishes the notice for every other process (when a
+ * broker is configured). */
+void chat_control_tokens_revoked(proto_server *srv, const char *user_id, int64_t ver, bool removed);
 
 /* Handles one control-channel message (exposed for tests). Returns 0, or
  * CD_EBAD for a malformed message (ignored and logged by the caller). */

@@ -64,23 +64,25 @@ static const chat_stmt user_stmts[] = {
      4},
     {"user_remove",
      "WITH u AS (UPDATE users SET is_active = false, deleted_at = now(), updated_at = now(),"
-     " password_hash = NULL WHERE id = $1::uuid AND is_active RETURNING *),"
+     " password_hash = NULL, token_version = token_version + 1, tokens_revoked_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING *),"
      " r AS (UPDATE refresh_tokens SET revoked_at = now()"
      " WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
-     " SELECT " USER_COLS_U " FROM u",
+     " SELECT " USER_COLS_U ", u.token_version FROM u",
      1},
     {"user_login",
-     "SELECT " USER_COLS ", password_hash FROM users"
+     "SELECT " USER_COLS ", password_hash, token_version FROM users"
      " WHERE lower(username) = lower($1) AND is_active",
      1},
     {"user_pw_get", "SELECT password_hash, username FROM users WHERE id = $1::uuid AND is_active",
      1},
     {"user_pw_set",
-     "WITH u AS (UPDATE users SET password_hash = $2, updated_at = now()"
-     " WHERE id = $1::uuid AND is_active RETURNING id),"
+     "WITH u AS (UPDATE users SET password_hash = $2, updated_at = now(),"
+     " token_version = token_version + 1, tokens_revoked_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING id, token_version),"
      " r AS (UPDATE refresh_tokens SET revoked_at = now()"
      " WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
-     " SELECT count(*) FROM u",
+     " SELECT token_version FROM u",
      2},
     {"user_rt_insert",
      "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
@@ -94,7 +96,7 @@ static const chat_stmt user_stmts[] = {
      " ins AS (INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
      " SELECT u.id, old.family_id, $2, now() + make_interval(secs => $3::int) FROM u, old"
      " RETURNING user_id)"
-     " SELECT " USER_COLS_U " FROM u JOIN ins ON ins.user_id = u.id",
+     " SELECT " USER_COLS_U ", u.token_version FROM u JOIN ins ON ins.user_id = u.id",
      3},
     {"user_rt_reuse",
      "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id IN"
@@ -105,7 +107,11 @@ static const chat_stmt user_stmts[] = {
      "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
      1},
     {"user_rt_revoke_all",
-     "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL",
+     "WITH u AS (UPDATE users SET token_version = token_version + 1, tokens_revoked_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING id, token_version),"
+     " r AS (UPDATE refresh_tokens SET revoked_at = now()"
+     " WHERE user_id = $1::uuid AND revoked_at IS NULL)"
+     " SELECT token_version FROM u",
      1},
 };
 
@@ -187,7 +193,8 @@ struct uop {
     char rt_hash[USER_RT_HASH_LEN + 1];
     char old_rt_hash[USER_RT_HASH_LEN + 1];
     bool have_hash;
-    bool self; /* me: the caller's own record */
+    bool self;         /* me: the caller's own record */
+    int64_t token_ver; /* the account's token version (issued tokens carry it) */
     gql_value user;
     chat_rl *rl;
     void (*after_check)(uop *op); /* throttled step: runs unless locked */
@@ -226,6 +233,13 @@ static void return_user_row(uop *op, const pg_result *r, bool self)
         return;
     }
     gql_ri_return(op->base.ri, u);
+}
+
+/* An integer column (0 when NULL or absent). */
+static int64_t row_int(const pg_result *r, int row, int col)
+{
+    const char *v = pg_result_get(r, row, col);
+    return v ? strtoll(v, NULL, 10) : 0;
 }
 
 /* "<Field> already exists" from a unique violation on users. */
@@ -627,8 +641,8 @@ static void on_removed(const pg_result *r, void *ud)
         not_found_id(op->base.ri, op->id, strlen(op->id));
         return;
     }
-    cd_info("users", "user %s removed: refresh tokens revoked, closing their sockets", op->id);
-    chat_control_user_disabled(op->base.srv, op->id);
+    cd_info("users", "user %s removed: tokens revoked, closing their sockets", op->id);
+    chat_control_tokens_revoked(op->base.srv, op->id, row_int(r, 0, USER_NCOLS), true);
     return_user_row(op, r, true);
 }
 
@@ -662,7 +676,7 @@ static void return_auth_payload(uop *op)
     const gql_value *id = gql_obj_get(&op->user, "id");
     const gql_value *name = gql_obj_get(&op->user, "username");
     char *tok = NULL;
-    int rc = auth_issue(secret, id->u.s, name->u.s, USER_ACCESS_TTL_S, 0, &tok);
+    int rc = auth_issue_ver(secret, id->u.s, name->u.s, USER_ACCESS_TTL_S, 0, op->token_ver, &tok);
     if (rc != 0) {
         cd_error("users", "auth_issue: %s", cd_strerror(rc));
         gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not issue a token");
@@ -756,6 +770,7 @@ static void on_login_row(const pg_result *r, void *ud)
             return;
         }
         const char *h = pg_result_get(r, 0, USER_NCOLS);
+        op->token_ver = row_int(r, 0, USER_NCOLS + 1);
         op->have_hash = h && strlen(h) < sizeof op->hash;
         if (op->have_hash) snprintf(op->hash, sizeof op->hash, "%s", h);
         const gql_value *name = gql_obj_get(&op->user, "username");
@@ -877,6 +892,7 @@ static void on_rt_rotated(const pg_result *r, void *ud)
         gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
+    op->token_ver = row_int(r, 0, USER_NCOLS);
     return_auth_payload(op);
 }
 
@@ -908,6 +924,10 @@ static void on_logged_out(const pg_result *r, void *ud)
         return;
     }
     /* one token: whether it was live; all tokens: always true */
+    if (op->id && pg_result_rows(r) == 1) {
+        cd_info("users", "user %s logged out everywhere: tokens revoked", op->id);
+        chat_control_tokens_revoked(op->base.srv, op->id, row_int(r, 0, 0), false);
+    }
     gql_ri_return(op->base.ri, gql_bool(op->id ? true : pg_result_affected(r) > 0));
 }
 
@@ -947,12 +967,12 @@ static void on_pw_set(const pg_result *r, void *ud)
         chat_fail_pg(op->base.ri, r->status, r->message, "changePassword");
         return;
     }
-    const char *n = pg_result_get(r, 0, 0);
-    if (!n || strcmp(n, "1") != 0) {
+    if (pg_result_rows(r) != 1) {
         gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
-    cd_info("users", "user %s changed password: refresh tokens revoked", op->id);
+    cd_info("users", "user %s changed password: tokens revoked, closing their sockets", op->id);
+    chat_control_tokens_revoked(op->base.srv, op->id, row_int(r, 0, 0), false);
     gql_ri_return(op->base.ri, gql_bool(true));
 }
 

@@ -536,6 +536,7 @@ static bool identify(rest_op *op)
     proto_caller_set(c, req->arena, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
     proto_caller_set(c, req->arena, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->token_exp = id.exp;
+    c->token_ver = id.ver;
     return true;
 }
 

@@ -788,6 +788,7 @@ static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **w
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->caller.token_exp = id.exp;
+    c->caller.token_ver = id.ver;
     return true;
 }
 

@@ -128,6 +128,7 @@ int proto_caller_verify(proto_caller *c, cd_arena *a, const char *token, size_t 
     proto_caller_set(c, a, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
     proto_caller_set(c, a, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->token_exp = id.exp;
+    c->token_ver = id.ver;
     return 0;
 }
 

@@ -94,6 +94,7 @@ typedef struct proto_caller {
     const char *username;  /* at most PROTO_MAX_USERNAME bytes */
     const char *client_ip; /* client address, for throttling (proto_client_addr) */
     int64_t token_exp;     /* token expiry (unix s), 0 in trust mode */
+    int64_t token_ver;     /* the token's "ver" claim (auth.h), 0 when absent */
     void *transport;       /* gqlws_conn* for WebSocket callers, NULL for HTTP */
     /* A caller of the seed-003 compatibility API (src/compat): its contract
      * lets clients post messages of type "system"; GraphQL callers may not. */
