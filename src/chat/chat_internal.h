@@ -155,10 +155,10 @@ int chat_ev_parse(cd_arena *a, const char *json, size_t len, chat_ev *out);
 typedef struct chat_rl chat_rl;
 
 /* Checked: status 0 (counts valid: the failures before this attempt; when
- * chat_throttle_locked(counts) the attempt was refused and retry_after_s =
- * seconds until the locking key expires, else it holds a reserved slot), or
- * CD_EUNAVAIL (Redis unusable: counts are 0). Runs exactly once, never
- * inside chat_rl_open. */
+ * `refused` the attempt was refused — a lock limit was reached — and
+ * retry_after_s = seconds until the locking key expires, else it holds a
+ * reserved slot), or CD_EUNAVAIL (Redis unusable: counts are 0, refused
+ * false). Runs exactly once, never inside chat_rl_open. */
 typedef void (*chat_rl_check_cb)(void *ud, int status, bool refused, long user_fails,
                                  long addr_fails, long retry_after_s);
 
