@@ -131,6 +131,8 @@ int auth_verify(const char *secret, const char *token, size_t len, int64_t now, 
         if (username) strcpy(id->username, username);
         id->iat = iat;
         id->exp = exp;
+        int64_t ver = 0;
+        if (auth_int_claim(jwt, "ver", &ver) && ver > 0) id->ver = ver;
     }
     ret = 0;
 out:
@@ -141,7 +143,14 @@ out:
 int auth_issue(const char *secret, const char *sub, const char *username, int64_t ttl_s,
                int64_t now, char **token)
 {
+    return auth_issue_ver(secret, sub, username, ttl_s, now, 0, token);
+}
+
+int auth_issue_ver(const char *secret, const char *sub, const char *username, int64_t ttl_s,
+                   int64_t now, int64_t ver, char **token)
+{
     *token = NULL;
+    if (ver < 0) return CD_EBAD;
     if (!secret || strlen(secret) < AUTH_MIN_SECRET_LEN) return CD_EBAD;
     if (!sub || !*sub || strlen(sub) > AUTH_MAX_SUB_LEN) return CD_EBAD;
     if (username && strlen(username) > AUTH_MAX_USERNAME_LEN) return CD_EBAD;
@@ -156,6 +165,7 @@ int auth_issue(const char *secret, const char *sub, const char *username, int64_
     if (username && jwt_add_grant(jwt, "username", username) != 0) goto out;
     if (jwt_add_grant_int(jwt, "iat", (long)t) != 0) goto out;
     if (jwt_add_grant_int(jwt, "exp", (long)(t + ttl_s)) != 0) goto out;
+    if (ver > 0 && jwt_add_grant_int(jwt, "ver", (long)ver) != 0) goto out;
     if (jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)) != 0)
         goto out;
     enc = jwt_encode_str(jwt);

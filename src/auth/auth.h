@@ -1,7 +1,10 @@
 /*
  * auth.h — access tokens: HS256 JSON Web Tokens (libjwt).
  *
- * A token carries sub (user id), username, iat and exp. auth_verify accepts
+ * A token carries sub (user id), username, iat, exp and ver (the account's
+ * token version when issued: a token whose ver is below the account's
+ * current one was revoked — logout everywhere, password change, removal;
+ * chat/authz.c keeps the versions). auth_verify accepts
  * only HS256 signed with the configured secret (alg "none" and every other
  * algorithm are refused before any claim is trusted), requires sub and exp,
  * and refuses tokens expired more than AUTH_LEEWAY_S ago or issued more than
@@ -29,6 +32,7 @@ typedef struct auth_identity {
     char username[AUTH_MAX_USERNAME_LEN + 1]; /* "" when the claim is absent */
     int64_t iat;                              /* issued at (unix s), 0 if absent */
     int64_t exp;                              /* expires at (unix s) */
+    int64_t ver;                              /* token version, 0 if absent */
 } auth_identity;
 
 /* Verifies `token` against `secret` at time `now` (unix seconds; 0 = current
@@ -45,6 +49,9 @@ int auth_verify(const char *secret, const char *token, size_t len, int64_t now, 
  * Returns 0, CD_EBAD (bad arguments / short secret), CD_ENOMEM. */
 int auth_issue(const char *secret, const char *sub, const char *username, int64_t ttl_s,
                int64_t now, char **token);
+/* As auth_issue with a "ver" claim (>= 0; 0 is the same as auth_issue). */
+int auth_issue_ver(const char *secret, const char *sub, const char *username, int64_t ttl_s,
+                   int64_t now, int64_t ver, char **token);
 
 /* Extracts the token from an Authorization header value "Bearer <token>"
  * (scheme case-insensitive, surrounding spaces ignored). On success points

@@ -5,7 +5,8 @@
  * A work item (pw_work) is cd_malloc'd per call and owns a copy of the
  * password and of the stored hash; it is freed in the after-work callback on
  * the loop thread, after the caller's callback returned. The worker thread
- * touches only its own item (no shared state), so no locks are needed.
+ * touches only its own item (no shared state), so no locks are needed. The
+ * count of items in flight (queue bound) is touched only on the loop thread.
  */
 #include "auth/password.h"
 
@@ -26,6 +27,18 @@ typedef struct pw_work {
     char hash[AUTH_PW_HASH_MAX]; /* in: stored hash (verify); out: new hash */
     char pw[AUTH_PW_MAX_LEN + 1];
 } pw_work;
+
+static unsigned pw_inflight, pw_queue_max = AUTH_PW_QUEUE_DEFAULT;
+
+void auth_password_set_queue_max(unsigned n)
+{
+    pw_queue_max = n ? n : 1;
+}
+
+unsigned auth_password_inflight(void)
+{
+    return pw_inflight;
+}
 
 _Static_assert(AUTH_PW_HASH_MAX == crypto_pwhash_STRBYTES, "hash size");
 
@@ -74,6 +87,7 @@ static void pw_run(uv_work_t *req)
 static void pw_done(uv_work_t *req, int status)
 {
     pw_work *w = req->data;
+    pw_inflight--; /* before the callback: it may queue the next step */
     if (status != 0 && w->status == 0) w->status = CD_EIO; /* cancelled */
     if (w->verify)
         w->verify_cb(w->status, w->ud);
@@ -101,6 +115,7 @@ static int pw_queue(uv_loop_t *loop, pw_work *w)
         cd_free(w);
         return CD_EIO;
     }
+    pw_inflight++;
     return 0;
 }
 
@@ -108,6 +123,7 @@ int auth_password_hash_async(uv_loop_t *loop, const char *pw, size_t len, auth_p
                              void *ud)
 {
     if (!auth_password_check_len(len)) return CD_EBAD;
+    if (pw_inflight >= pw_queue_max) return CD_ELIMIT;
     if (pw_init() != 0) return CD_EIO;
     pw_work *w = pw_new(pw, len, ud);
     if (!w) return CD_ENOMEM;
@@ -119,6 +135,7 @@ int auth_password_verify_async(uv_loop_t *loop, const char *hash, const char *pw
                                auth_pw_verify_cb cb, void *ud)
 {
     if (len > AUTH_PW_MAX_LEN) return CD_EBAD;
+    if (pw_inflight >= pw_queue_max) return CD_ELIMIT;
     if (pw_init() != 0) return CD_EIO;
     pw_work *w = pw_new(pw, len, ud);
     if (!w) return CD_ENOMEM;

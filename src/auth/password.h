@@ -26,6 +26,10 @@
 #define AUTH_PW_HASH_MAX 128                   /* crypto_pwhash_STRBYTES: hash string incl. NUL */
 #define AUTH_PW_OPSLIMIT 2ULL                  /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
 #define AUTH_PW_MEMLIMIT (64ULL * 1024 * 1024) /* crypto_pwhash_MEMLIMIT_INTERACTIVE */
+/* Default bound on *_async operations queued or running in this process
+ * (CHATD_PW_QUEUE_MAX): one more is refused with CD_ELIMIT at once, so a
+ * flood of sign-ups or logins cannot queue unbounded 64 MiB hashes. */
+#define AUTH_PW_QUEUE_DEFAULT 64u
 
 /* status 0 with the hash string (valid during the callback), or CD_ENOMEM. */
 typedef void (*auth_pw_hash_cb)(int status, const char *hash, void *ud);
@@ -36,15 +40,21 @@ typedef void (*auth_pw_verify_cb)(int status, void *ud);
 /* True when len is within AUTH_PW_MIN_LEN..AUTH_PW_MAX_LEN. */
 int auth_password_check_len(size_t len);
 
+/* Sets the queue bound (>= 1; the loop thread only). */
+void auth_password_set_queue_max(unsigned n);
+/* Operations queued or running now. */
+unsigned auth_password_inflight(void);
+
 /* Hashes pw (len bytes) off-loop. Returns 0 (cb will run), CD_EBAD (length
- * outside the limits), CD_ENOMEM. */
+ * outside the limits), CD_ELIMIT (queue full: retry later), CD_ENOMEM. */
 int auth_password_hash_async(uv_loop_t *loop, const char *pw, size_t len, auth_pw_hash_cb cb,
                              void *ud);
 
 /* Verifies pw against `hash` off-loop. hash may be NULL (unknown user or an
  * account without password): the same amount of work is done and the
  * callback gets CD_EAUTH, so timing does not tell whether the user exists.
- * Returns 0 (cb will run), CD_EBAD (len > AUTH_PW_MAX_LEN), CD_ENOMEM. */
+ * Returns 0 (cb will run), CD_EBAD (len > AUTH_PW_MAX_LEN), CD_ELIMIT (queue
+ * full), CD_ENOMEM. */
 int auth_password_verify_async(uv_loop_t *loop, const char *hash, const char *pw, size_t len,
                                auth_pw_verify_cb cb, void *ud);
 

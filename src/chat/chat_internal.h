@@ -118,22 +118,29 @@ int chat_ev_parse(cd_arena *a, const char *json, size_t len, chat_ev *out);
  * throttle.c — login throttling with counters in Redis.
  *
  * Failed logins are counted per username (lower-cased) and per client
- * address in keys that expire LOGIN_FAIL_WINDOW_S after the first failure
- * of a window. Before checking a password the login reads both counters:
+ * address (proto_client_addr: X-Forwarded-For only from trusted proxies) in
+ * keys that expire LOGIN_FAIL_WINDOW_S after the first failure of a window.
+ * Before checking a password a login runs ONE atomic Redis script that
+ * either refuses or reserves the attempt:
  *   - at LOGIN_LOCK_USER failures for the username, or LOGIN_LOCK_ADDR for
  *     the address, the login is refused (RATE_LIMITED) until the key
  *     expires; retryAfter tells how long;
+ *   - otherwise both counters are incremented BEFORE the password is
+ *     checked (the attempt counts as a failure in advance), so concurrent
+ *     guesses take distinct slots and at most LOGIN_LOCK_USER passwords of
+ *     one name are ever verified per window;
  *   - from LOGIN_SLOW_AFTER_USER / LOGIN_SLOW_AFTER_ADDR failures on, the
  *     answer is delayed (a loop timer, never a sleep) by chat_throttle_delay_ms.
- * A successful login clears the username's counter (not the address's).
+ * A successful login clears the username's counter and gives its address
+ * slot back; an attempt that ends without a verdict (error) gives both back.
  *
  * A login's session (chat_rl) runs its commands on the process's broker
- * client (rd_command on the publishing connection): one EVAL reading both
- * counters, then one fire-and-forget EVAL/DEL recording the outcome. When
+ * client (rd_command on the publishing connection): one EVAL checking and
+ * reserving, then one fire-and-forget EVAL recording the outcome. When
  * Redis is not configured, disconnected or slower than
  * LOGIN_REDIS_TIMEOUT_MS, logins are not throttled (fail open, logged):
  * throttling protects passwords, Redis availability must not decide whether
- * users can sign in.
+ * users can sign in (the argon2id queue bound still caps the work).
  */
 #define LOGIN_FAIL_WINDOW_S 900     /* failure counters live 15 min from the first failure */
 #define LOGIN_SLOW_AFTER_USER 2     /* failures per username before answers slow down */
@@ -144,14 +151,17 @@ int chat_ev_parse(cd_arena *a, const char *json, size_t len, chat_ev *out);
 #define LOGIN_SLOW_MAX_MS 2000u     /* delay ceiling */
 #define LOGIN_REDIS_TIMEOUT_MS 500u /* Redis slower than this → not throttled */
 #define LOGIN_KEY_PREFIX "chatd:login:fail:"
+#define SIGNUP_KEY_PREFIX "chatd:signup:a:" /* + client address */
 
 typedef struct chat_rl chat_rl;
 
-/* Counters read: status 0 (counts valid; retry_after_s = seconds until the
- * locking key expires, when locked), or CD_EUNAVAIL (Redis unusable:
- * counts are 0). Runs exactly once, never inside chat_rl_open. */
-typedef void (*chat_rl_check_cb)(void *ud, int status, long user_fails, long addr_fails,
-                                 long retry_after_s);
+/* Checked: status 0 (counts valid: the failures before this attempt; when
+ * `refused` the attempt was refused — a lock limit was reached — and
+ * retry_after_s = seconds until the locking key expires, else it holds a
+ * reserved slot), or CD_EUNAVAIL (Redis unusable: counts are 0, refused
+ * false). Runs exactly once, never inside chat_rl_open. */
+typedef void (*chat_rl_check_cb)(void *ud, int status, bool refused, long user_fails,
+                                 long addr_fails, long retry_after_s);
 
 /* Opens a session for one login of `username` from `addr` and reads the
  * counters through *rdp (the process's broker client; read at every use, so
@@ -162,11 +172,19 @@ typedef void (*chat_rl_check_cb)(void *ud, int status, long user_fails, long add
 chat_rl *chat_rl_open(uv_loop_t *loop, rd_client *const *rdp, const char *username, size_t ulen,
                       const char *addr, chat_rl_check_cb cb, void *ud);
 
+/* A sign-up session: refused (check callback: refused, user_fails = the
+ * count so far) when `limit` sign-ups from `addr` were counted in the last
+ * CD_SIGNUP_WINDOW_S, else this one is counted (whatever its outcome). NULL
+ * as for chat_rl_open, and when limit is 0 (unlimited). */
+chat_rl *chat_rl_open_signup(uv_loop_t *loop, rd_client *const *rdp, const char *addr,
+                             uint32_t limit, chat_rl_check_cb cb, void *ud);
+
 /* Outcome of a login for chat_rl_finish. */
 typedef enum chat_rl_outcome {
-    CHAT_RL_NONE = 0, /* not attempted (refused, bad input, error): counters unchanged */
-    CHAT_RL_FAILED,   /* wrong password / unknown user: both counters +1 */
-    CHAT_RL_OK        /* signed in: the username's counter is cleared */
+    CHAT_RL_NONE = 0, /* no verdict (refused, error): a reserved slot is given back */
+    CHAT_RL_FAILED,   /* wrong password / unknown user: the reserved slot stays counted */
+    CHAT_RL_OK        /* signed in: the username's counter is cleared, the address slot
+                       * given back */
 } chat_rl_outcome;
 
 /* Records the outcome (fire and forget) and ends the session; it frees
@@ -212,6 +230,7 @@ uint32_t chat_throttle_delay_ms(long user_fails, long addr_fails);
 #define CHAT_E_NOT_FOUND "NOT_FOUND"
 #define CHAT_E_RATE_LIMITED "RATE_LIMITED"
 #define CHAT_E_UNAVAILABLE "SERVICE_UNAVAILABLE"
+#define CHAT_E_BUSY "SERVICE_BUSY" /* retryable: a bounded queue is full (retryAfter) */
 #define CHAT_E_INTERNAL "INTERNAL_SERVER_ERROR"
 #define CHAT_E_CHAT_REMOVED "CHAT_REMOVED"
 #define CHAT_E_RESYNC "RESYNC_REQUIRED"
@@ -241,9 +260,17 @@ bool chat_op_run(chat_op *op, const char *stmt, int n, const char *const *params
 void chat_fail_pg(gql_rinfo *ri, int status, const char *message, const char *what);
 
 /* As chat_fail_pg, but an error raised by the chat functions (SQLSTATE class
- * CD) or a data exception (class 22) becomes a user error with the server's
- * message (chat_code_for_sqlstate). */
+ * CD) becomes a user error with its message, and a data exception (class
+ * 22) BAD_USER_INPUT with CHAT_MSG_BAD_VALUE (Postgres' own text is only
+ * logged). No raw Postgres text reaches a client. */
 void chat_fail_sql(gql_rinfo *ri, const pg_result *r, const char *what);
+
+/* The client-facing message for a user error of SQLSTATE st: the server's
+ * message for class CD (written by db/migrations for users), the fixed
+ * CHAT_MSG_BAD_VALUE for other mapped classes, NULL when st is not a user
+ * error (→ INTERNAL_SERVER_ERROR "Internal server error"). */
+#define CHAT_MSG_BAD_VALUE "Invalid input: a value cannot be stored (e.g. a \\u0000 character)"
+const char *chat_message_for_sqlstate(const char *st, const char *server_message);
 
 /* extensions.code for an error raised by the chat functions (SQLSTATE class
  * CD) or a data exception (class 22: BAD_USER_INPUT), or NULL for any other
@@ -367,8 +394,8 @@ bool chat_authz_trust(gql_rinfo *ri);
 
 /* The identified caller's user id, or NULL after completing the field with
  * UNAUTHENTICATED ("Authentication required"). In trust mode the id comes
- * from the user-id header / connection_init payload. An account disabled
- * while this process runs (chat_user_is_disabled) counts as unidentified. */
+ * from the user-id header / connection_init payload. A revoked token or a
+ * removed account (chat_token_revoked) counts as unidentified. */
 const char *chat_authz_user(gql_rinfo *ri);
 
 /* The caller's user id if identified, else NULL (no error). */
@@ -386,35 +413,65 @@ const char *chat_authz_acting_as(gql_rinfo *ri, const char *acting, const char *
  * trust mode, or the authenticated caller is that user. */
 bool chat_authz_is_self(gql_rinfo *ri, const char *user_id);
 
-/* Accounts disabled while this process runs are remembered for as long as
- * their access tokens can still verify (CHAT_DISABLED_TTL_S), so resolvers
- * of every role refuse them (chat_authz_user → UNAUTHENTICATED) although
- * the JWT itself is valid. Bounded by CHAT_DISABLED_MAX (oldest dropped). */
-#define CHAT_DISABLED_MAX 4096
-#define CHAT_DISABLED_TTL_S (900 + 30) /* USER_ACCESS_TTL_S + AUTH_LEEWAY_S */
-bool chat_user_is_disabled(const char *user_id);
-/* Records user_id as disabled now (called for local removals and control
- * messages). `now` in unix seconds, 0 = current time. */
-void chat_user_mark_disabled(const char *user_id, int64_t now);
+/* Revoked tokens. Logout everywhere, a password change and a removal bump
+ * users.token_version (db/migrations/0007_auth_hardening.sql); tokens carry
+ * the version they were issued with (JWT "ver"). This process keeps the
+ * accounts bumped within CHAT_REVOKED_WINDOW_S (after that every older
+ * token has expired) in a bounded set, loaded from the database at start
+ * and refreshed every CHAT_REVOKED_REFRESH_MS (restarts and instances
+ * without Redis), and updated at once by the control channel. Until the
+ * first load completes nothing is refused (logged). */
+#define CHAT_REVOKED_WINDOW_S (900 + 30) /* USER_ACCESS_TTL_S + AUTH_LEEWAY_S */
+#define CHAT_REVOKED_MAX 262144          /* accounts in the set; more → logged, not kept */
+#define CHAT_REVOKED_REFRESH_MS 5000     /* database refresh period */
+#define CHAT_REVOKED_LOOKBACK_S 60       /* refreshes re-read this much before the newest row */
+
+/* True when c's token is revoked: token mode, its version is below the
+ * account's; trust mode, the account was removed. */
+bool chat_token_revoked(const proto_caller *c);
+/* Records that tokens of user_id below `ver` are revoked (and the account
+ * removed) until `until` (unix s; 0 = now + CHAT_REVOKED_WINDOW_S). Keeps
+ * the highest version and latest until. */
+void chat_revoked_note(const char *user_id, int64_t ver, bool removed, int64_t until);
+/* Entries in the set (tests, metrics); whether the first load completed;
+ * empties the set (tests). */
+size_t chat_revoked_count(void);
+bool chat_revoked_loaded(void);
+void chat_revoked_reset(void);
+/* Registers the statement and starts the refresh timer (database
+ * configured; once per process). 0 or CD_*. */
+int chat_revoked_start(proto_server *srv);
 
 /* ============================== control.c ============================== */
 /*
  * Control channel: CHAT_CONTROL_CHANNEL on Redis carries process-wide
- * notices as JSON, today {"kind":"user_disabled","userId":"..."}: every
- * process closes that user's graphql-transport-ws connections with 4403.
- * chat_bind_user_role (every role: the channel must run wherever WebSockets
- * are served) adds the channel's route to the broker router (redis.h).
+ * notices as JSON:
+ *   {"kind":"user_disabled","userId":"...","ver":n}   removeUser
+ *   {"kind":"tokens_revoked","userId":"...","ver":n}  logout everywhere,
+ *                                                      changePassword
+ * Every process records the new token version (authz.c: tokens below it
+ * are refused) and closes that user's graphql-transport-ws connections:
+ * 4403 for a removed account, 4401 for revoked tokens (sign in again).
+ * "ver" may be absent (older senders): the version is then unknown and only
+ * the sockets are closed. chat_bind_user_role (every role: the channel must
+ * run wherever WebSockets are served) adds the channel's route to the
+ * broker router (redis.h). Without Redis, other processes learn of the
+ * change from the database within CHAT_REVOKED_REFRESH_MS (refusing the
+ * tokens) but keep already open sockets until their tokens expire.
  */
 #define CHAT_CONTROL_CHANNEL "chatd:control"
-#define CHAT_CLOSE_ACCOUNT_DISABLED GQLWS_CLOSE_FORBIDDEN /* 4403 */
+#define CHAT_CLOSE_ACCOUNT_DISABLED GQLWS_CLOSE_FORBIDDEN  /* 4403 */
+#define CHAT_CLOSE_TOKENS_REVOKED GQLWS_CLOSE_UNAUTHORIZED /* 4401 */
 
-/* Adds the control channel's broker route. 0 or CD_*. */
+/* Adds the control channel's broker route and starts the revoked-token
+ * refresh (authz.c). 0 or CD_*. */
 int chat_control_bind(proto_server *srv);
 
-/* A user was removed or deactivated: closes their WebSockets in this process
- * and publishes the notice for every other process (when a broker is
- * configured). */
-void chat_control_user_disabled(proto_server *srv, const char *user_id);
+/* The tokens of user_id below version `ver` were revoked (removed: the
+ * account was removed or deactivated): records it, closes their WebSockets
+ * in this process and publishes the notice for every other process (when a
+ * broker is configured). */
+void chat_control_tokens_revoked(proto_server *srv, const char *user_id, int64_t ver, bool removed);
 
 /* Handles one control-channel message (exposed for tests). Returns 0, or
  * CD_EBAD for a malformed message (ignored and logged by the caller). */
@@ -445,6 +502,13 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len);
 #define USER_RT_TEXT_LEN 43u                 /* base64url (no padding) of USER_RT_BYTES */
 #define USER_RT_HASH_LEN 64u                 /* hex SHA-256 */
 #define USER_RT_MAX_LEN 256u                 /* longer presented tokens are refused unread */
+/* Password operations (createUser, login, changePassword: each one argon2id
+ * run or more) one caller may start: per HTTP request, or per WebSocket
+ * connection per USER_PW_OPS_WINDOW_MS. One more → RATE_LIMITED, so aliases
+ * cannot queue hundreds of 64 MiB hashes from one document. */
+#define USER_PW_OPS_PER_REQUEST 5u
+#define USER_PW_OPS_WINDOW_MS 10000u
+#define USER_BUSY_RETRY_S 1 /* retryAfter of SERVICE_BUSY (argon2id queue full) */
 
 /* Each returns NULL when valid, else a static message for BAD_USER_INPUT. */
 const char *chat_user_check_username(const char *s, size_t len);
@@ -531,6 +595,10 @@ int64_t chat_outbox_parse_retention(const char *s);
 /* Validation (NULL = valid, else a static message for BAD_USER_INPUT). */
 const char *chat_sender_check_content(const char *s, size_t len);
 const char *chat_sender_check_type(const char *s, size_t len);
+/* True for a type clients of the GraphQL API may not post ("system": not
+ * counted as unread, shown as a server notice); createMessage answers
+ * BAD_USER_INPUT. The seed-003 API keeps it (its contract). */
+bool chat_sender_type_reserved(const char *s, size_t len);
 const char *chat_sender_check_client_id(const char *s, size_t len);
 const char *chat_sender_check_chat_name(const char *s, size_t len);
 const char *chat_sender_check_chat_desc(const char *s, size_t len);

@@ -14,6 +14,18 @@
 
 #define CHAT_CONTROL_MAX_MSG 1024u
 
+static void ctl_apply(proto_server *srv, const char *user_id, int64_t ver, bool removed)
+{
+    if (ver > 0) chat_revoked_note(user_id, ver, removed, 0);
+    int n = removed ? proto_ws_close_user(srv, user_id, CHAT_CLOSE_ACCOUNT_DISABLED,
+                                          "Forbidden: account disabled")
+                    : proto_ws_close_user(srv, user_id, CHAT_CLOSE_TOKENS_REVOKED,
+                                          "Unauthorized: session revoked, sign in again");
+    if (n)
+        cd_info("chat", "closed %d connection(s) of %s user %s", n,
+                removed ? "disabled" : "signed-out", user_id);
+}
+
 int chat_control_handle(proto_server *srv, const char *data, size_t len)
 {
     if (len > CHAT_CONTROL_MAX_MSG) return CD_EBAD;
@@ -25,15 +37,17 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len)
     if (rc == 0 && v.kind == GQL_V_OBJECT) {
         const gql_value *kind = gql_obj_get(&v, "kind");
         const gql_value *uid = gql_obj_get(&v, "userId");
-        if (kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "user_disabled") == 0 && uid &&
-            uid->kind == GQL_V_STRING && chat_uuid_valid(uid->u.s, uid->len)) {
-            chat_user_mark_disabled(uid->u.s, 0);
-            int n = proto_ws_close_user(srv, uid->u.s, CHAT_CLOSE_ACCOUNT_DISABLED,
-                                        "Forbidden: account disabled");
-            if (n) cd_info("chat", "closed %d connection(s) of disabled user %s", n, uid->u.s);
-        } else {
+        const gql_value *ver = gql_obj_get(&v, "ver");
+        bool removed =
+            kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "user_disabled") == 0;
+        bool revoked =
+            kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "tokens_revoked") == 0;
+        bool ver_ok = !ver || (ver->kind == GQL_V_INT && ver->u.i >= 0);
+        if ((removed || revoked) && ver_ok && uid && uid->kind == GQL_V_STRING &&
+            chat_uuid_valid(uid->u.s, uid->len))
+            ctl_apply(srv, uid->u.s, ver ? ver->u.i : 0, removed);
+        else
             rc = CD_EBAD;
-        }
     } else if (rc == 0) {
         rc = CD_EBAD;
     }
@@ -41,18 +55,18 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len)
     return rc;
 }
 
-void chat_control_user_disabled(proto_server *srv, const char *user_id)
+void chat_control_tokens_revoked(proto_server *srv, const char *user_id, int64_t ver, bool removed)
 {
-    chat_user_mark_disabled(user_id, 0);
-    proto_ws_close_user(srv, user_id, CHAT_CLOSE_ACCOUNT_DISABLED, "Forbidden: account disabled");
+    ctl_apply(srv, user_id, ver, removed);
     if (!srv->rd) return;
-    char msg[128];
-    int n = snprintf(msg, sizeof msg, "{\"kind\":\"user_disabled\",\"userId\":\"%s\"}", user_id);
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "{\"kind\":\"%s\",\"userId\":\"%s\",\"ver\":%lld}",
+                     removed ? "user_disabled" : "tokens_revoked", user_id, (long long)ver);
     int rc = rd_publish(srv->rd, CHAT_CONTROL_CHANNEL, msg, (size_t)n, NULL, NULL);
     if (rc != 0)
         cd_warn("chat",
-                "control publish failed (%s): other processes keep user %s's sockets "
-                "until their tokens expire",
+                "control publish failed (%s): other processes refuse user %s's old tokens "
+                "after their next refresh but keep open sockets until the tokens expire",
                 cd_strerror(rc), user_id);
 }
 
@@ -80,5 +94,6 @@ static void ctl_state(void *ud, bool up)
 int chat_control_bind(proto_server *srv)
 {
     int rc = rd_route_add(&srv->rd_routes, CHAT_CONTROL_CHANNEL, ctl_message, NULL, ctl_state, srv);
-    return rc == CD_EEXIST ? 0 : rc;
+    if (rc != 0 && rc != CD_EEXIST) return rc;
+    return chat_revoked_start(srv);
 }

@@ -1243,7 +1243,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     bool trust = caller && caller->trust;
     /* trust mode: a user-id that is not a UUID identifies nobody */
     if (trust && !chat_uuid_valid(uid, strlen(uid))) uid = "";
-    if (uid[0] && chat_user_is_disabled(uid)) uid = ""; /* removed account: token still verifies */
+    if (uid[0] && chat_token_revoked(caller)) uid = ""; /* revoked or removed: JWT still verifies */
     if (!trust && (!caller || !caller->authenticated || !uid[0])) {
         *code = CHAT_E_UNAUTHENTICATED;
         snprintf(err, errlen, "Authentication required");

@@ -138,12 +138,27 @@ void chat_fail_pg(gql_rinfo *ri, int status, const char *message, const char *wh
     gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
 }
 
+const char *chat_message_for_sqlstate(const char *st, const char *server_message)
+{
+    if (!st || !chat_code_for_sqlstate(st)) return NULL;
+    /* our own functions raise class CD with messages written for users */
+    if (strncmp(st, "CD", 2) == 0 && server_message && *server_message) return server_message;
+    /* anything else is Postgres' own wording (names types, functions,
+     * internals): a fixed message; the detail goes to the log */
+    return CHAT_MSG_BAD_VALUE;
+}
+
 void chat_fail_sql(gql_rinfo *ri, const pg_result *r, const char *what)
 {
     const char *code = chat_code_for_sqlstate(r->sqlstate);
     if (code) {
-        const char *msg = r->res ? PQresultErrorField(r->res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        gql_ri_error(ri, code, "%s", msg ? msg : r->message);
+        const char *primary = r->res ? PQresultErrorField(r->res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        const char *server = primary ? primary : r->message;
+        const char *msg = chat_message_for_sqlstate(r->sqlstate, server);
+        if (msg != server)
+            cd_info("chat", "%s: input refused by the database (%s): %s", what, r->sqlstate,
+                    server ? server : "");
+        gql_ri_error(ri, code, "%s", msg);
         return;
     }
     chat_fail_pg(ri, r->status, r->message, what);

@@ -79,6 +79,11 @@ const char *chat_sender_check_type(const char *s, size_t len)
     return NULL;
 }
 
+bool chat_sender_type_reserved(const char *s, size_t len)
+{
+    return s && len == 6 && memcmp(s, "system", 6) == 0;
+}
+
 const char *chat_sender_check_client_id(const char *s, size_t len)
 {
     if (!s || len == 0) return "clientId must not be empty";
@@ -484,6 +489,9 @@ static void r_create_message(gql_rinfo *ri)
     }
     const char *bad = chat_sender_check_content(content, clen);
     if (!bad) bad = chat_sender_check_type(type, tlen);
+    const proto_caller *caller = proto_caller_of(ri);
+    if (!bad && chat_sender_type_reserved(type, tlen) && !(caller && caller->compat_api))
+        bad = "type \"system\" is reserved for messages from the server";
     if (!bad && client_id) bad = chat_sender_check_client_id(client_id, cidlen);
     if (bad) {
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", bad);

@@ -24,6 +24,7 @@
 #include "auth/auth.h"
 #include "auth/password.h"
 #include "chat/chat_internal.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/text.h"
 
@@ -42,6 +43,11 @@ static const chat_stmt user_stmts[] = {
      "INSERT INTO users (username, email, display_name, password_hash) VALUES ($1, $2, $3, $4) "
      "RETURNING " USER_COLS,
      4},
+    {"user_taken",
+     "SELECT coalesce(bool_or(lower(username) = lower($1)), false),"
+     " coalesce(bool_or(lower(email) = lower($2)), false)"
+     " FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($2)",
+     2},
     {"user_by_id", "SELECT " USER_COLS " FROM users WHERE id = $1::uuid AND is_active", 1},
     {"user_by_name",
      "SELECT " USER_COLS " FROM users WHERE lower(username) = lower($1) AND is_active", 1},
@@ -58,23 +64,25 @@ static const chat_stmt user_stmts[] = {
      4},
     {"user_remove",
      "WITH u AS (UPDATE users SET is_active = false, deleted_at = now(), updated_at = now(),"
-     " password_hash = NULL WHERE id = $1::uuid AND is_active RETURNING *),"
+     " password_hash = NULL, token_version = token_version + 1, tokens_revoked_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING *),"
      " r AS (UPDATE refresh_tokens SET revoked_at = now()"
      " WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
-     " SELECT " USER_COLS_U " FROM u",
+     " SELECT " USER_COLS_U ", u.token_version FROM u",
      1},
     {"user_login",
-     "SELECT " USER_COLS ", password_hash FROM users"
+     "SELECT " USER_COLS ", password_hash, token_version FROM users"
      " WHERE lower(username) = lower($1) AND is_active",
      1},
     {"user_pw_get", "SELECT password_hash, username FROM users WHERE id = $1::uuid AND is_active",
      1},
     {"user_pw_set",
-     "WITH u AS (UPDATE users SET password_hash = $2, updated_at = now()"
-     " WHERE id = $1::uuid AND is_active RETURNING id),"
+     "WITH u AS (UPDATE users SET password_hash = $2, updated_at = now(),"
+     " token_version = token_version + 1, tokens_revoked_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING id, token_version),"
      " r AS (UPDATE refresh_tokens SET revoked_at = now()"
      " WHERE user_id IN (SELECT id FROM u) AND revoked_at IS NULL)"
-     " SELECT count(*) FROM u",
+     " SELECT token_version FROM u",
      2},
     {"user_rt_insert",
      "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
@@ -88,7 +96,7 @@ static const chat_stmt user_stmts[] = {
      " ins AS (INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)"
      " SELECT u.id, old.family_id, $2, now() + make_interval(secs => $3::int) FROM u, old"
      " RETURNING user_id)"
-     " SELECT " USER_COLS_U " FROM u JOIN ins ON ins.user_id = u.id",
+     " SELECT " USER_COLS_U ", u.token_version FROM u JOIN ins ON ins.user_id = u.id",
      3},
     {"user_rt_reuse",
      "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id IN"
@@ -99,7 +107,11 @@ static const chat_stmt user_stmts[] = {
      "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL",
      1},
     {"user_rt_revoke_all",
-     "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1::uuid AND revoked_at IS NULL",
+     "WITH u AS (UPDATE users SET token_version = token_version + 1, tokens_revoked_at = now()"
+     " WHERE id = $1::uuid AND is_active RETURNING id, token_version),"
+     " r AS (UPDATE refresh_tokens SET revoked_at = now()"
+     " WHERE user_id = $1::uuid AND revoked_at IS NULL)"
+     " SELECT token_version FROM u",
      1},
 };
 
@@ -181,7 +193,8 @@ struct uop {
     char rt_hash[USER_RT_HASH_LEN + 1];
     char old_rt_hash[USER_RT_HASH_LEN + 1];
     bool have_hash;
-    bool self; /* me: the caller's own record */
+    bool self;         /* me: the caller's own record */
+    int64_t token_ver; /* the account's token version (issued tokens carry it) */
     gql_value user;
     chat_rl *rl;
     void (*after_check)(uop *op); /* throttled step: runs unless locked */
@@ -222,6 +235,13 @@ static void return_user_row(uop *op, const pg_result *r, bool self)
     gql_ri_return(op->base.ri, u);
 }
 
+/* An integer column (0 when NULL or absent). */
+static int64_t row_int(const pg_result *r, int row, int col)
+{
+    const char *v = pg_result_get(r, row, col);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
 /* "<Field> already exists" from a unique violation on users. */
 static void fail_duplicate(gql_rinfo *ri, const pg_result *r)
 {
@@ -234,6 +254,51 @@ static void fail_duplicate(gql_rinfo *ri, const pg_result *r)
 static void not_found_id(gql_rinfo *ri, const char *id, size_t len)
 {
     gql_ri_error(ri, CHAT_E_NOT_FOUND, "User with ID %.*s not found", chat_echo_len(id, len), id);
+}
+
+/* RATE_LIMITED with extensions.retryAfter (seconds). */
+static void fail_rate_limited(gql_rinfo *ri, long retry_after, const char *msg)
+{
+    gql_value *ext = gql_obj_new(gql_ri_arena(ri), 1);
+    if (ext) gql_obj_set(ext, 0, "retryAfter", gql_int(retry_after));
+    gql_ri_error_ext(ri, CHAT_E_RATE_LIMITED, ext, "%s", msg);
+}
+
+/* A password operation could not start: the argon2id queue is full
+ * (CD_ELIMIT → SERVICE_BUSY, retryable) or another failure. */
+static void fail_pw_start(gql_rinfo *ri, int rc, const char *what)
+{
+    if (rc == CD_ELIMIT) {
+        gql_value *ext = gql_obj_new(gql_ri_arena(ri), 1);
+        if (ext) gql_obj_set(ext, 0, "retryAfter", gql_int(USER_BUSY_RETRY_S));
+        cd_warn("users", "argon2id queue full (%u in flight): %s refused", auth_password_inflight(),
+                what);
+        gql_ri_error_ext(ri, CHAT_E_BUSY, ext, "Server busy, try again in %d second(s)",
+                         USER_BUSY_RETRY_S);
+        return;
+    }
+    gql_ri_error(ri, CHAT_E_INTERNAL, "Could not %s", what);
+}
+
+/* Takes one password operation from the caller's budget
+ * (USER_PW_OPS_PER_REQUEST); false after completing ri with RATE_LIMITED. */
+static bool pw_budget(gql_rinfo *ri, proto_server *srv)
+{
+    proto_caller *c = gql_ri_context(ri);
+    if (!c) return true;
+    uint64_t now = srv && srv->loop ? uv_now(srv->loop) : 0;
+    if (c->pw_ops == 0 || now - c->pw_ops_since >= USER_PW_OPS_WINDOW_MS) {
+        c->pw_ops = 0;
+        c->pw_ops_since = now;
+    }
+    if (c->pw_ops >= USER_PW_OPS_PER_REQUEST) {
+        long left = (long)((USER_PW_OPS_WINDOW_MS - (now - c->pw_ops_since) + 999) / 1000);
+        fail_rate_limited(ri, left > 0 ? left : 1,
+                          "Too many password operations in one request (at most 5)");
+        return false;
+    }
+    c->pw_ops++;
+    return true;
 }
 
 /* ---- User.email ---- */
@@ -412,6 +477,58 @@ static void on_create_hashed(int status, const char *hash, void *ud)
     create_insert(op);
 }
 
+/* The cheap duplicate check before the expensive hash (the insert still
+ * catches a race through the unique indexes). */
+static void on_create_checked(const pg_result *r, void *ud)
+{
+    uop *op = ud;
+    if (r->status != 0) {
+        chat_fail_pg(op->base.ri, r->status, r->message, "createUser check");
+        return;
+    }
+    const char *un = pg_result_get(r, 0, 0), *em = pg_result_get(r, 0, 1);
+    if (un && un[0] == 't') {
+        gql_ri_error(op->base.ri, CHAT_E_BAD_INPUT, "Username already exists");
+        return;
+    }
+    if (em && em[0] == 't') {
+        gql_ri_error(op->base.ri, CHAT_E_BAD_INPUT, "Email already exists");
+        return;
+    }
+    if (!op->password) {
+        create_insert(op);
+        return;
+    }
+    int rc =
+        auth_password_hash_async(op->base.srv->loop, op->password, op->plen, on_create_hashed, op);
+    if (rc != 0) fail_pw_start(op->base.ri, rc, "hash the password");
+}
+
+static void create_check(uop *op)
+{
+    const char *params[] = {op->username, op->email};
+    chat_op_run(&op->base, "user_taken", 2, params, on_create_checked);
+}
+
+static void on_signup_checked(void *ud, int status, bool refused, long uf, long af, long retry)
+{
+    uop *op = ud;
+    CD_UNUSED(af);
+    chat_rl_finish(op->rl, CHAT_RL_FAILED); /* sign-ups stay counted */
+    op->rl = NULL;
+    if (status == 0 && refused) {
+        const proto_caller *c = proto_caller_of(op->base.ri);
+        cd_warn("users", "sign-up refused: %ld sign-ups from %s in %d s", uf,
+                c ? c->client_ip : "?", CD_SIGNUP_WINDOW_S);
+        char msg[96];
+        snprintf(msg, sizeof msg, "Too many sign-ups from your address; try again in %ld seconds",
+                 retry);
+        fail_rate_limited(op->base.ri, retry, msg);
+        return;
+    }
+    create_check(op);
+}
+
 /* Validates username/email/displayName of an input object; completes ri and
  * returns false on the first problem. `required` for createUser. */
 static bool check_profile(gql_rinfo *ri, uop *op, const gql_value *in, bool required)
@@ -450,19 +567,20 @@ static void r_create_user(gql_rinfo *ri)
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "password is required");
         return;
     }
-    if (has_pw) {
-        if (!auth_password_check_len(op->plen)) {
-            gql_ri_error(ri, CHAT_E_BAD_INPUT, "password must be %d to %d bytes long",
-                         AUTH_PW_MIN_LEN, AUTH_PW_MAX_LEN);
-            return;
-        }
-        if (!chat_op_pool(&op->base)) return;
-        int rc = auth_password_hash_async(op->base.srv->loop, op->password, op->plen,
-                                          on_create_hashed, op);
-        if (rc != 0) gql_ri_error(ri, CHAT_E_INTERNAL, "Could not hash the password");
+    if (has_pw && !auth_password_check_len(op->plen)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "password must be %d to %d bytes long", AUTH_PW_MIN_LEN,
+                     AUTH_PW_MAX_LEN);
         return;
     }
-    create_insert(op);
+    if (!chat_op_pool(&op->base)) return;
+    if (has_pw && !pw_budget(ri, op->base.srv)) return;
+    /* order: cheapest refusal first — the per-address sign-up limit
+     * (Redis), the duplicate check (one indexed query), then the hash */
+    const proto_caller *c = proto_caller_of(ri);
+    uint32_t limit = op->base.srv->cfg ? op->base.srv->cfg->signup_limit : 0;
+    op->rl = chat_rl_open_signup(op->base.srv->loop, &op->base.srv->rd, c ? c->client_ip : "",
+                                 limit, on_signup_checked, op);
+    if (!op->rl) create_check(op); /* no Redis / unlimited: not throttled */
 }
 
 /* ---- updateUser / removeUser ---- */
@@ -523,8 +641,8 @@ static void on_removed(const pg_result *r, void *ud)
         not_found_id(op->base.ri, op->id, strlen(op->id));
         return;
     }
-    cd_info("users", "user %s removed: refresh tokens revoked, closing their sockets", op->id);
-    chat_control_user_disabled(op->base.srv, op->id);
+    cd_info("users", "user %s removed: tokens revoked, closing their sockets", op->id);
+    chat_control_tokens_revoked(op->base.srv, op->id, row_int(r, 0, USER_NCOLS), true);
     return_user_row(op, r, true);
 }
 
@@ -558,7 +676,7 @@ static void return_auth_payload(uop *op)
     const gql_value *id = gql_obj_get(&op->user, "id");
     const gql_value *name = gql_obj_get(&op->user, "username");
     char *tok = NULL;
-    int rc = auth_issue(secret, id->u.s, name->u.s, USER_ACCESS_TTL_S, 0, &tok);
+    int rc = auth_issue_ver(secret, id->u.s, name->u.s, USER_ACCESS_TTL_S, 0, op->token_ver, &tok);
     if (rc != 0) {
         cd_error("users", "auth_issue: %s", cd_strerror(rc));
         gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not issue a token");
@@ -613,7 +731,7 @@ static void on_login_verified(int status, void *ud)
                     proto_caller_of(op->base.ri) ? proto_caller_of(op->base.ri)->client_ip : "?");
             gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Invalid username or password");
         } else {
-            gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not verify the password");
+            fail_pw_start(op->base.ri, status, "verify the password");
         }
         return;
     }
@@ -652,6 +770,7 @@ static void on_login_row(const pg_result *r, void *ud)
             return;
         }
         const char *h = pg_result_get(r, 0, USER_NCOLS);
+        op->token_ver = row_int(r, 0, USER_NCOLS + 1);
         op->have_hash = h && strlen(h) < sizeof op->hash;
         if (op->have_hash) snprintf(op->hash, sizeof op->hash, "%s", h);
         const gql_value *name = gql_obj_get(&op->user, "username");
@@ -681,20 +800,20 @@ static void on_throttle_delay(uv_timer_t *t)
 
 /* Counters read (throttle.c): refuse when locked, else run op->after_check
  * now or after the slow-down delay. */
-static void on_throttle_checked(void *ud, int status, long uf, long af, long retry_after)
+static void on_throttle_checked(void *ud, int status, bool refused, long uf, long af,
+                                long retry_after)
 {
     uop *op = ud;
-    if (status == 0 && chat_throttle_locked(uf, af)) {
+    if (status == 0 && refused) {
         throttle_finish(op, CHAT_RL_NONE);
         cd_warn("users",
                 "sign-in check for \"%.*s\" refused: %ld failures for the name, %ld from %s",
                 (int)op->ulen, op->username, uf, af,
                 proto_caller_of(op->base.ri) ? proto_caller_of(op->base.ri)->client_ip : "?");
-        cd_arena *a = gql_ri_arena(op->base.ri);
-        gql_value *ext = gql_obj_new(a, 1);
-        if (ext) gql_obj_set(ext, 0, "retryAfter", gql_int(retry_after));
-        gql_ri_error_ext(op->base.ri, CHAT_E_RATE_LIMITED, ext,
-                         "Too many failed login attempts; try again in %ld seconds", retry_after);
+        char msg[96];
+        snprintf(msg, sizeof msg, "Too many failed login attempts; try again in %ld seconds",
+                 retry_after);
+        fail_rate_limited(op->base.ri, retry_after, msg);
         return;
     }
     uint32_t delay = status == 0 ? chat_throttle_delay_ms(uf, af) : 0;
@@ -740,6 +859,7 @@ static void r_login(gql_rinfo *ri)
     if (!op->password) op->password = "";
     if (op->plen > AUTH_PW_MAX_LEN) op->plen = AUTH_PW_MAX_LEN + 1; /* fails verification */
     if (!jwt_secret(ri, op->base.srv) || !chat_op_pool(&op->base)) return;
+    if (!pw_budget(ri, op->base.srv)) return;
     login_query(op);
 }
 
@@ -772,6 +892,7 @@ static void on_rt_rotated(const pg_result *r, void *ud)
         gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Out of memory");
         return;
     }
+    op->token_ver = row_int(r, 0, USER_NCOLS);
     return_auth_payload(op);
 }
 
@@ -803,6 +924,10 @@ static void on_logged_out(const pg_result *r, void *ud)
         return;
     }
     /* one token: whether it was live; all tokens: always true */
+    if (op->id && pg_result_rows(r) == 1) {
+        cd_info("users", "user %s logged out everywhere: tokens revoked", op->id);
+        chat_control_tokens_revoked(op->base.srv, op->id, row_int(r, 0, 0), false);
+    }
     gql_ri_return(op->base.ri, gql_bool(op->id ? true : pg_result_affected(r) > 0));
 }
 
@@ -842,12 +967,12 @@ static void on_pw_set(const pg_result *r, void *ud)
         chat_fail_pg(op->base.ri, r->status, r->message, "changePassword");
         return;
     }
-    const char *n = pg_result_get(r, 0, 0);
-    if (!n || strcmp(n, "1") != 0) {
+    if (pg_result_rows(r) != 1) {
         gql_ri_error(op->base.ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
-    cd_info("users", "user %s changed password: refresh tokens revoked", op->id);
+    cd_info("users", "user %s changed password: tokens revoked, closing their sockets", op->id);
+    chat_control_tokens_revoked(op->base.srv, op->id, row_int(r, 0, 0), false);
     gql_ri_return(op->base.ri, gql_bool(true));
 }
 
@@ -871,13 +996,13 @@ static void on_pw_verified(int status, void *ud)
         if (status == CD_EAUTH)
             gql_ri_error(op->base.ri, CHAT_E_BAD_INPUT, "Current password is incorrect");
         else
-            gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not verify the password");
+            fail_pw_start(op->base.ri, status, "verify the password");
         return;
     }
     throttle_finish(op, CHAT_RL_OK);
     int rc =
         auth_password_hash_async(op->base.srv->loop, op->new_password, op->nplen, on_pw_hashed, op);
-    if (rc != 0) gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Could not hash the password");
+    if (rc != 0) fail_pw_start(op->base.ri, rc, "hash the password");
 }
 
 /* Old-password guesses count like failed logins of the account's name, so
@@ -934,6 +1059,7 @@ static void r_change_password(gql_rinfo *ri)
                      AUTH_PW_MIN_LEN, AUTH_PW_MAX_LEN);
         return;
     }
+    if (!pw_budget(ri, op->base.srv)) return;
     const char *params[] = {uid};
     chat_op_run(&op->base, "user_pw_get", 1, params, on_pw_row);
 }
@@ -967,7 +1093,8 @@ int chat_bind_user_role(proto_server *srv)
         }
     }
     if (srv->cfg && !srv->cfg->redis_url)
-        cd_warn("users", "no REDIS_URL: failed logins are not throttled");
+        cd_warn("users", "no REDIS_URL: failed logins and sign-ups are not throttled");
+    if (srv->cfg) auth_password_set_queue_max(srv->cfg->pw_queue_max);
     int rc = chat_stmts_add(user_stmts, CD_ARRAY_LEN(user_stmts));
     if (rc != 0) return rc;
     return chat_control_bind(srv);

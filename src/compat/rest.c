@@ -507,6 +507,7 @@ static bool identify(rest_op *op)
     proto_caller *c = &op->caller;
     proto_caller_init(c, srv);
     c->trust = srv->cfg->auth == CD_AUTH_TRUST;
+    c->compat_api = true;
     if (req->client_ip)
         proto_caller_set(c, req->arena, PROTO_CALLER_CLIENT_IP, req->client_ip,
                          strlen(req->client_ip));
@@ -535,6 +536,7 @@ static bool identify(rest_op *op)
     proto_caller_set(c, req->arena, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
     proto_caller_set(c, req->arena, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->token_exp = id.exp;
+    c->token_ver = id.ver;
     return true;
 }
 

@@ -788,6 +788,7 @@ static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **w
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->caller.token_exp = id.exp;
+    c->caller.token_ver = id.ver;
     return true;
 }
 
@@ -1137,6 +1138,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
     c->refs = 1;
     proto_caller_init(&c->caller, srv);
     c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;
+    c->caller.compat_api = true;
     if (req->client_ip)
         proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, req->client_ip,
                          strlen(req->client_ip));

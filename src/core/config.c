@@ -102,6 +102,12 @@ static const cd_opt cd_opts[] = {
     {"max-group-members", "CHATD_MAX_GROUP_MEMBERS", CD_OPT_U32, OFF(max_group_members),
      CD_CONFIG_MIN_GROUP_MEMBERS, CD_CONFIG_MAX_GROUP_MEMBERS,
      "members of one group chat, at most (default 100000)"},
+    {"trusted-proxies", "CHATD_TRUSTED_PROXIES", CD_OPT_STR, OFF(trusted_proxies), 0, 0,
+     "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed (default none)"},
+    {"signup-limit", "CHATD_SIGNUP_LIMIT", CD_OPT_U32, OFF(signup_limit), 0, 1000000u,
+     "sign-ups per client address per 10 minutes, 0 = unlimited (default 100)"},
+    {"pw-queue-max", "CHATD_PW_QUEUE_MAX", CD_OPT_U32, OFF(pw_queue_max), 1, 100000u,
+     "password hashes/verifications queued or running per process (default 64)"},
     {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
     {"version", NULL, CD_OPT_FLAG, OFF(version), 0, 0, "print the version and exit"},
 };
@@ -259,6 +265,8 @@ static void cd_config_defaults(cd_config *c)
     c->group_commit_max = CD_DEFAULT_GROUP_COMMIT_MAX;
     c->group_commit_us = CD_DEFAULT_GROUP_COMMIT_US;
     c->max_group_members = CD_DEFAULT_MAX_GROUP_MEMBERS;
+    c->signup_limit = CD_DEFAULT_SIGNUP_LIMIT;
+    c->pw_queue_max = CD_DEFAULT_PW_QUEUE_MAX;
 }
 
 int cd_config_pg_pool_size(const cd_config *c)
@@ -396,6 +404,143 @@ int cd_config_validate(const cd_config *c, char *err, size_t errlen)
         n += (*p == ',');
     if (n > CD_CONFIG_MAX_CORS_ORIGINS) {
         snprintf(err, errlen, "CHATD_CORS_ORIGINS: at most %u origins", CD_CONFIG_MAX_CORS_ORIGINS);
+        return CD_EBAD;
+    }
+    if (cd_config_addr_list_check(c->trusted_proxies, err, errlen) != 0) return CD_EBAD;
+    return 0;
+}
+
+/* ---- address lists (CHATD_TRUSTED_PROXIES) ---- */
+
+/* Parses address text into 16 bytes (IPv4 as ::ffff:a.b.c.d) and reports
+ * whether it was IPv4 (plain or mapped). */
+static bool cd_addr_parse(const char *s, size_t len, uint8_t out[16], bool *v4)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    if (len == 0 || len >= sizeof buf) return false;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct in_addr a4;
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        memcpy(out, mapped, 12);
+        memcpy(out + 12, &a4, 4);
+        *v4 = true;
+        return true;
+    }
+    if (inet_pton(AF_INET6, buf, out) != 1) return false;
+    *v4 = memcmp(out, mapped, 12) == 0;
+    return true;
+}
+
+/* One list entry "addr" or "addr/bits": 16-byte network and prefix length
+ * over the 128-bit form. false when malformed. */
+static bool cd_cidr_parse(const char *s, size_t len, uint8_t net[16], unsigned *bits)
+{
+    const char *slash = memchr(s, '/', len);
+    size_t alen = slash ? (size_t)(slash - s) : len;
+    bool v4;
+    if (!cd_addr_parse(s, alen, net, &v4)) return false;
+    unsigned max = v4 ? 32u : 128u;
+    unsigned b = max;
+    if (slash) {
+        const char *p = slash + 1, *end = s + len;
+        if (p == end || end - p > 3) return false;
+        b = 0;
+        for (; p < end; p++) {
+            if (*p < '0' || *p > '9') return false;
+            b = b * 10u + (unsigned)(*p - '0');
+        }
+        if (b > max) return false;
+    }
+    *bits = v4 ? b + 96u : b;
+    return true;
+}
+
+static bool cd_prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+    unsigned whole = bits / 8u, rest = bits % 8u;
+    if (memcmp(a, b, whole) != 0) return false;
+    if (!rest) return true;
+    uint8_t mask = (uint8_t)(0xffu << (8u - rest));
+    return (a[whole] & mask) == (b[whole] & mask);
+}
+
+/* Calls fn for each trimmed, non-empty entry; stops when fn returns true. */
+static bool cd_list_each(const char *list, bool (*fn)(const char *s, size_t len, void *ud),
+                         void *ud)
+{
+    const char *p = list ? list : "";
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *start = p;
+        while (*p && *p != ',')
+            p++;
+        const char *end = p;
+        while (end > start && end[-1] == ' ')
+            end--;
+        if (end > start && fn(start, (size_t)(end - start), ud)) return true;
+    }
+    return false;
+}
+
+typedef struct {
+    uint8_t addr[16];
+} cd_addr_match;
+
+static bool cd_entry_matches(const char *s, size_t len, void *ud)
+{
+    cd_addr_match *m = ud;
+    uint8_t net[16];
+    unsigned bits;
+    return cd_cidr_parse(s, len, net, &bits) && cd_prefix_eq(net, m->addr, bits);
+}
+
+bool cd_config_addr_valid(const char *s, size_t len)
+{
+    uint8_t a[16];
+    bool v4;
+    return s && cd_addr_parse(s, len, a, &v4);
+}
+
+bool cd_config_addr_in_list(const char *list, const char *ip, size_t len)
+{
+    cd_addr_match m;
+    bool v4;
+    if (!list || !*list || !ip || !cd_addr_parse(ip, len, m.addr, &v4)) return false;
+    return cd_list_each(list, cd_entry_matches, &m);
+}
+
+typedef struct {
+    const char *bad;
+    size_t bad_len;
+    unsigned n;
+} cd_list_check;
+
+static bool cd_entry_bad(const char *s, size_t len, void *ud)
+{
+    cd_list_check *c = ud;
+    uint8_t net[16];
+    unsigned bits;
+    c->n++;
+    if (cd_cidr_parse(s, len, net, &bits)) return false;
+    c->bad = s;
+    c->bad_len = len;
+    return true;
+}
+
+int cd_config_addr_list_check(const char *list, char *err, size_t errlen)
+{
+    cd_list_check c = {0};
+    if (cd_list_each(list, cd_entry_bad, &c)) {
+        snprintf(err, errlen, "CHATD_TRUSTED_PROXIES: \"%.*s\" is not an IPv4/IPv6 address or CIDR",
+                 (int)(c.bad_len > 64 ? 64 : c.bad_len), c.bad);
+        return CD_EBAD;
+    }
+    if (c.n > CD_CONFIG_MAX_TRUSTED_PROXIES) {
+        snprintf(err, errlen, "CHATD_TRUSTED_PROXIES: at most %u entries",
+                 CD_CONFIG_MAX_TRUSTED_PROXIES);
         return CD_EBAD;
     }
     return 0;

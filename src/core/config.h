@@ -56,6 +56,14 @@
  * GQL_DEFAULT_MAX_RESPONSE_BYTES; the protocol layer asserts they agree). */
 #define CD_DEFAULT_MAX_QUERY_COST 25000u                    /* → QUERY_TOO_COSTLY */
 #define CD_DEFAULT_MAX_RESPONSE_BYTES (32u * 1024u * 1024u) /* → RESPONSE_TOO_LARGE */
+/* Sign-ups (createUser) per client address per CD_SIGNUP_WINDOW_S, counted
+ * in Redis across instances; over it → RATE_LIMITED with retryAfter. */
+#define CD_DEFAULT_SIGNUP_LIMIT 100u
+#define CD_SIGNUP_WINDOW_S 600
+/* argon2id operations (hash or verify) queued or running per process; one
+ * more → SERVICE_BUSY with retryAfter (auth/password.h). */
+#define CD_DEFAULT_PW_QUEUE_MAX 64u
+#define CD_CONFIG_MAX_TRUSTED_PROXIES 32u /* entries in CHATD_TRUSTED_PROXIES */
 
 /* Hard bounds on the values a user may configure. */
 #define CD_CONFIG_MIN_BODY 64u
@@ -110,8 +118,13 @@ typedef struct cd_config {
     uint32_t group_commit_max;  /* 0/1 = group commit off */
     uint32_t group_commit_us;   /* 0 = group commit off */
     uint32_t max_group_members; /* members of one group chat */
-    bool help;                  /* --help given: print cd_config_usage and exit 0 */
-    bool version;               /* --version given */
+    /* Comma-separated addresses / CIDRs (IPv4, IPv6) of reverse proxies whose
+     * X-Forwarded-For is believed; NULL = none (the TCP peer is the client). */
+    const char *trusted_proxies;
+    uint32_t signup_limit; /* per address per CD_SIGNUP_WINDOW_S; 0 = unlimited */
+    uint32_t pw_queue_max; /* argon2id operations queued or running */
+    bool help;             /* --help given: print cd_config_usage and exit 0 */
+    bool version;          /* --version given */
 } cd_config;
 
 typedef const char *(*cd_getenv_fn)(const char *name);
@@ -143,6 +156,16 @@ bool cd_config_group_commit_on(const cd_config *c);
 bool cd_config_bind_is_loopback(const char *bind);
 /* True when `origin` (len bytes, not NUL-terminated) is in the CORS list. */
 bool cd_config_origin_allowed(const cd_config *c, const char *origin, size_t len);
+/* True when the address text `ip` (IPv4 or IPv6, len bytes, not
+ * NUL-terminated) matches an entry of the comma-separated list of addresses
+ * and CIDRs (CHATD_TRUSTED_PROXIES). An IPv4-mapped IPv6 address
+ * (::ffff:a.b.c.d) matches as its IPv4 form. NULL / "" lists match nothing. */
+bool cd_config_addr_in_list(const char *list, const char *ip, size_t len);
+/* True when s (len bytes) is an IPv4 or IPv6 address literal. */
+bool cd_config_addr_valid(const char *s, size_t len);
+/* Checks a list for cd_config_addr_in_list: 0, or CD_EBAD with the offending
+ * entry in err. */
+int cd_config_addr_list_check(const char *list, char *err, size_t errlen);
 /* Writes the --help text to out (a FILE*, void* to keep stdio out of here). */
 void cd_config_usage(void *out, const char *argv0);
 

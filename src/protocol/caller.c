@@ -8,7 +8,9 @@
  * connections, which outlive any one request).
  */
 #include <string.h>
+#include <strings.h>
 
+#include "core/config.h"
 #include "protocol/protocol.h"
 
 void proto_caller_init(proto_caller *c, proto_server *srv)
@@ -60,12 +62,56 @@ void proto_caller_free(proto_caller *c)
     }
 }
 
+/* ---- client address (X-Forwarded-For from trusted proxies only) ---- */
+
+static bool addr_copy(const char *s, size_t len, char *out, size_t outlen)
+{
+    if (outlen == 0) return false;
+    if (len >= outlen) len = outlen - 1;
+    memcpy(out, s, len);
+    out[len] = 0;
+    return true;
+}
+
+void proto_client_addr(const char *trusted, const char *peer, const http_header *hdrs, size_t nhdrs,
+                       char *out, size_t outlen)
+{
+    if (!peer) peer = "";
+    addr_copy(peer, strlen(peer), out, outlen);
+    if (!trusted || !*trusted || !cd_config_addr_in_list(trusted, peer, strlen(peer))) return;
+    /* walk hops right to left: headers last to first, entries last to first */
+    for (size_t i = nhdrs; i-- > 0;) {
+        const http_header *h = &hdrs[i];
+        if (h->name_len != 15 || strncasecmp(h->name, "X-Forwarded-For", 15) != 0) continue;
+        const char *v = h->value;
+        size_t end = h->value_len;
+        while (end > 0) {
+            size_t start = end;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            size_t a = start, b = end;
+            while (a < b && (v[a] == ' ' || v[a] == '\t'))
+                a++;
+            while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+                b--;
+            end = start > 0 ? start - 1 : 0;
+            if (a == b) continue; /* empty element */
+            /* a malformed hop: what lies left of it is the client's word */
+            if (!cd_config_addr_valid(v + a, b - a)) return;
+            addr_copy(v + a, b - a, out, outlen);
+            if (!cd_config_addr_in_list(trusted, v + a, b - a)) return;
+        }
+    }
+}
+
 void proto_caller_from_request(proto_caller *c, cd_arena *a, proto_server *srv, http_request *req)
 {
     proto_caller_init(c, srv);
     c->trust = srv->cfg->auth == CD_AUTH_TRUST;
-    if (req->client_ip)
-        proto_caller_set(c, a, PROTO_CALLER_CLIENT_IP, req->client_ip, strlen(req->client_ip));
+    char ip[PROTO_MAX_CLIENT_IP + 1];
+    proto_client_addr(srv->cfg->trusted_proxies, req->client_ip, req->headers, req->nheaders, ip,
+                      sizeof ip);
+    if (ip[0]) proto_caller_set(c, a, PROTO_CALLER_CLIENT_IP, ip, strlen(ip));
     if (!c->trust) return;
     const char *u = http_req_header(req, "user-id");
     const char *n = http_req_header(req, "username");
@@ -82,6 +128,7 @@ int proto_caller_verify(proto_caller *c, cd_arena *a, const char *token, size_t 
     proto_caller_set(c, a, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
     proto_caller_set(c, a, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
     c->token_exp = id.exp;
+    c->token_ver = id.ver;
     return 0;
 }
 

@@ -549,6 +549,7 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
     c->caller.trust = caller->trust;
     c->caller.authenticated = caller->authenticated;
     c->caller.token_exp = caller->token_exp;
+    c->caller.token_ver = caller->token_ver;
     c->caller.transport = c;
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, caller->user_id,
                      strlen(caller->user_id));

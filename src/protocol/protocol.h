@@ -92,9 +92,17 @@ typedef struct proto_caller {
     bool trust;            /* the process runs in trust mode */
     const char *user_id;   /* at most PROTO_MAX_USER_ID bytes */
     const char *username;  /* at most PROTO_MAX_USERNAME bytes */
-    const char *client_ip; /* peer address, for throttling */
+    const char *client_ip; /* client address, for throttling (proto_client_addr) */
     int64_t token_exp;     /* token expiry (unix s), 0 in trust mode */
+    int64_t token_ver;     /* the token's "ver" claim (auth.h), 0 when absent */
     void *transport;       /* gqlws_conn* for WebSocket callers, NULL for HTTP */
+    /* A caller of the seed-003 compatibility API (src/compat): its contract
+     * lets clients post messages of type "system"; GraphQL callers may not. */
+    bool compat_api;
+    /* Password operations started by this caller (users.c's per-request
+     * budget) and when the count began (uv_now ms). */
+    uint32_t pw_ops;
+    uint64_t pw_ops_since;
 } proto_caller;
 
 /* Fields of proto_caller_set. */
@@ -116,6 +124,16 @@ void proto_caller_free(proto_caller *c);
  * WebSocket): trust flag, the peer address and, in trust mode, the user-id
  * and username headers. Strings go into `a` (NULL = heap, as above). */
 void proto_caller_from_request(proto_caller *c, cd_arena *a, proto_server *srv, http_request *req);
+/* The client address of a request whose TCP peer is `peer`: the peer
+ * itself, unless it matches `trusted` (CHATD_TRUSTED_PROXIES,
+ * cd_config_addr_in_list); then the X-Forwarded-For hops (every such header
+ * of `hdrs`, in order, read right to left) are walked past trusted proxies
+ * and the first hop that is not one is the client. When every hop is
+ * trusted the leftmost is taken; a malformed hop stops the walk at the last
+ * valid one (what lies left of it came from an untrusted client). Writes at
+ * most outlen - 1 bytes + NUL to out. */
+void proto_client_addr(const char *trusted, const char *peer, const http_header *hdrs, size_t nhdrs,
+                       char *out, size_t outlen);
 /* Token mode: verifies an access token (the configured secret) and makes c
  * its authenticated user (id, username, expiry). 0, or CD_EAUTH with a
  * static reason in *why (c unchanged). */

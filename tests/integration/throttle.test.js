@@ -83,6 +83,25 @@ describe('login throttling', { skip: !process.env.CHATD_TEST_REDIS_PORT && 'need
     redis('DEL', ADDR_KEY);
   });
 
+  test('30 concurrent wrong passwords: at most 5 are checked, the rest RATE_LIMITED; then locked', async () => {
+    redis('DEL', ADDR_KEY);
+    const name = `thx_${sfx()}`;
+    await createUser(name);
+    const all = await Promise.all(Array.from({ length: 30 }, () => timedLogin(name, 'wrong-password')));
+    const codes = all.map((t) => t.code);
+    const checked = codes.filter((c) => c === 'UNAUTHENTICATED').length;
+    const limited = codes.filter((c) => c === 'RATE_LIMITED').length;
+    assert.equal(checked + limited, 30, codes.join(','));
+    // each attempt reserves its slot atomically: exactly the limit is checked
+    assert.equal(checked, 5, `${checked} passwords verified: ${codes.join(',')}`);
+    assert.equal(redis('GET', userKey(name)), '5');
+    // refusals are not counted, so the address counter saw only the checked ones
+    assert.equal(redis('GET', ADDR_KEY), '5');
+    const locked = await timedLogin(name, 'password-123');
+    assert.equal(locked.code, 'RATE_LIMITED', JSON.stringify(locked.r.body));
+    redis('DEL', ADDR_KEY, userKey(name));
+  });
+
   test('a success clears the username counter, not the address counter', async () => {
     redis('DEL', ADDR_KEY);
     const name = `thc_${sfx()}`;
@@ -182,5 +201,48 @@ describe('shutdown with sign-ins in flight', { skip: !process.env.CHATD_TEST_RED
     const r = await chatd.exited;
     assert.equal(r.code, 0, chatd.logs());
     redis('DEL', ADDR_KEY, userKey(name));
+  });
+});
+
+describe('client address behind a proxy', { skip: !process.env.CHATD_TEST_REDIS_PORT && 'needs scripts/testenv' }, () => {
+  const XFF_ADDR = '203.0.113.77';
+  const xffKey = `chatd:login:fail:a:${XFF_ADDR}`;
+  async function wrongLogin(url, name) {
+    const r = await gqlPost(url, { query: LOGIN, variables: { u: name, p: 'wrong-password' } }, { 'x-forwarded-for': `6.6.6.6, ${XFF_ADDR}` });
+    assert.equal(r.body.errors[0].extensions.code, 'UNAUTHENTICATED', JSON.stringify(r.body));
+  }
+
+  test('untrusted peer: X-Forwarded-For is ignored, the TCP peer is counted', async () => {
+    const chatd = await startChatd({ db: true, redis: true, fixtures: false });
+    try {
+      redis('DEL', ADDR_KEY, xffKey);
+      const name = `ghost_${sfx()}`;
+      await wrongLogin(chatd.url, name);
+      assert.equal(redis('GET', ADDR_KEY), '1');
+      assert.equal(redis('EXISTS', xffKey), '0');
+      redis('DEL', ADDR_KEY, userKey(name));
+    } finally {
+      assert.equal((await chatd.stop()).code, 0);
+    }
+  });
+
+  test('trusted peer (CHATD_TRUSTED_PROXIES): the rightmost untrusted hop is counted', async () => {
+    const chatd = await startChatd({ db: true, redis: true, fixtures: false, env: { CHATD_TRUSTED_PROXIES: '127.0.0.1,::1' } });
+    try {
+      redis('DEL', ADDR_KEY, xffKey);
+      const name = `ghost_${sfx()}`;
+      await wrongLogin(chatd.url, name);
+      assert.equal(redis('GET', xffKey), '1');
+      assert.equal(redis('EXISTS', ADDR_KEY), '0');
+      // one address locked out does not lock out the proxy's other clients
+      redis('SET', xffKey, '20', 'EX', '60');
+      const blocked = await gqlPost(chatd.url, { query: LOGIN, variables: { u: name, p: 'wrong-password' } }, { 'x-forwarded-for': XFF_ADDR });
+      assert.equal(blocked.body.errors[0].extensions.code, 'RATE_LIMITED');
+      const other = await gqlPost(chatd.url, { query: LOGIN, variables: { u: name, p: 'wrong-password' } }, { 'x-forwarded-for': '198.51.100.4' });
+      assert.equal(other.body.errors[0].extensions.code, 'UNAUTHENTICATED', JSON.stringify(other.body));
+      redis('DEL', xffKey, userKey(name), 'chatd:login:fail:a:198.51.100.4');
+    } finally {
+      assert.equal((await chatd.stop()).code, 0);
+    }
   });
 });

@@ -79,6 +79,24 @@ static void test_roundtrip(void **state)
     cd_free(tok);
 }
 
+/* The "ver" claim (token version): round trip, absent → 0, negative refused. */
+static void test_version_claim(void **state)
+{
+    (void)state;
+    char *tok = NULL;
+    auth_identity id;
+    assert_int_equal(auth_issue_ver(SECRET, "u1", "bob", 60, NOW, 7, &tok), 0);
+    assert_int_equal(auth_verify(SECRET, tok, strlen(tok), NOW, &id, NULL), 0);
+    assert_int_equal(id.ver, 7);
+    cd_free(tok);
+    assert_int_equal(auth_issue(SECRET, "u1", "bob", 60, NOW, &tok), 0);
+    assert_int_equal(auth_verify(SECRET, tok, strlen(tok), NOW, &id, NULL), 0);
+    assert_int_equal(id.ver, 0);
+    cd_free(tok);
+    assert_int_equal(auth_issue_ver(SECRET, "u1", "bob", 60, NOW, -1, &tok), CD_EBAD);
+    assert_null(tok);
+}
+
 static void test_expiry_leeway_edge(void **state)
 {
     (void)state;
@@ -294,15 +312,11 @@ static void test_bearer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_expiry_leeway_edge),
-        cmocka_unit_test(test_tampered),
-        cmocka_unit_test(test_alg_none),
-        cmocka_unit_test(test_other_hmac_alg_refused),
-        cmocka_unit_test(test_wrong_secret),
-        cmocka_unit_test(test_missing_claims),
-        cmocka_unit_test(test_limits_and_garbage),
-        cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_roundtrip),          cmocka_unit_test(test_version_claim),
+        cmocka_unit_test(test_expiry_leeway_edge), cmocka_unit_test(test_tampered),
+        cmocka_unit_test(test_alg_none),           cmocka_unit_test(test_other_hmac_alg_refused),
+        cmocka_unit_test(test_wrong_secret),       cmocka_unit_test(test_missing_claims),
+        cmocka_unit_test(test_limits_and_garbage), cmocka_unit_test(test_bearer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

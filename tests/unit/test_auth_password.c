@@ -182,12 +182,43 @@ static void test_alloc_failure(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The queue bound: at the limit one more is refused (CD_ELIMIT) at once
+ * with no callback; once the queue drains, calls are accepted again. */
+static void test_queue_bound(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auth_password_set_queue_max(2);
+    int st[4] = {99, 99, 99, 99};
+    assert_int_equal(auth_password_inflight(), 0);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st[0]),
+                     0);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st[1]),
+                     0);
+    assert_int_equal(auth_password_inflight(), 2);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st[2]),
+                     CD_ELIMIT);
+    assert_int_equal(auth_password_hash_async(&loop, "password1", 9, NULL, NULL), CD_ELIMIT);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(st[0], CD_EAUTH);
+    assert_int_equal(st[1], CD_EAUTH);
+    assert_int_equal(st[2], 99); /* refused: never called */
+    assert_int_equal(auth_password_inflight(), 0);
+    assert_int_equal(auth_password_verify_async(&loop, NULL, "password1", 9, on_mismatch, &st[3]),
+                     0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(st[3], CD_EAUTH);
+    auth_password_set_queue_max(AUTH_PW_QUEUE_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_length_edges),
         cmocka_unit_test(test_off_loop),      cmocka_unit_test(test_async_mismatch_and_no_hash),
-        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_queue_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

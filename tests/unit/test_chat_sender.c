@@ -145,6 +145,15 @@ static void test_sqlstate_codes(void **state)
     assert_null(chat_code_for_sqlstate("23505"));
     assert_null(chat_code_for_sqlstate(""));
     assert_null(chat_code_for_sqlstate(NULL));
+    /* messages: ours (class CD) kept, Postgres' own text never shown */
+    assert_string_equal(chat_message_for_sqlstate("CD403", "Forbidden: not a participant"),
+                        "Forbidden: not a participant");
+    assert_string_equal(chat_message_for_sqlstate("22P05", "unsupported Unicode escape sequence"),
+                        CHAT_MSG_BAD_VALUE);
+    assert_string_equal(chat_message_for_sqlstate("CD400", ""), CHAT_MSG_BAD_VALUE);
+    assert_null(chat_message_for_sqlstate("23505", "duplicate key value violates unique"));
+    assert_null(chat_message_for_sqlstate("42P01", "relation \"users\" does not exist"));
+    assert_null(chat_message_for_sqlstate(NULL, "x"));
 }
 
 static void test_retention(void **state)

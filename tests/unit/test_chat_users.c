@@ -25,6 +25,7 @@
 
 #include "chat/chat_internal.h"
 #include "core/arena.h"
+#include "core/config.h"
 
 static void test_username(void **state)
 {
@@ -131,10 +132,11 @@ static void test_throttle_policy(void **state)
     assert_true(LOGIN_SLOW_AFTER_ADDR < LOGIN_LOCK_ADDR);
 }
 
-static void on_never(void *ud, int status, long uf, long af, long retry)
+static void on_never(void *ud, int status, bool refused, long uf, long af, long retry)
 {
     (void)ud;
     (void)status;
+    (void)refused;
     (void)uf;
     (void)af;
     (void)retry;
@@ -206,16 +208,18 @@ static void test_throttle_open_refusals(void **state)
 typedef struct rl_probe {
     int calls;
     int status;
+    bool refused;
     long uf, af, retry;
     chat_rl *s;
     chat_rl_outcome outcome;
 } rl_probe;
 
-static void on_checked(void *ud, int status, long uf, long af, long retry)
+static void on_checked(void *ud, int status, bool refused, long uf, long af, long retry)
 {
     rl_probe *p = ud;
     p->calls++;
     p->status = status;
+    p->refused = refused;
     p->uf = uf;
     p->af = af;
     p->retry = retry;
@@ -266,17 +270,89 @@ static void test_throttle_live(void **state)
     run_until_calls(&e, &p);
     assert_int_equal(p.uf, 0);
     assert_int_equal(p.af, 2);
+    assert_false(p.refused);
+    /* the attempt without a verdict gave its slots back; at the lock limit
+     * the next attempt is refused with the window's remaining seconds */
+    for (int i = 0; i < LOGIN_LOCK_USER; i++) {
+        rl_probe q = {.outcome = CHAT_RL_FAILED};
+        q.s = chat_rl_open(&e.loop, &e.rd, name, strlen(name), addr, on_checked, &q);
+        run_until_calls(&e, &q);
+        assert_false(q.refused);
+        assert_int_equal(q.uf, i);
+    }
+    rl_probe q = {.outcome = CHAT_RL_NONE};
+    q.s = chat_rl_open(&e.loop, &e.rd, name, strlen(name), addr, on_checked, &q);
+    run_until_calls(&e, &q);
+    assert_true(q.refused);
+    assert_int_equal(q.uf, LOGIN_LOCK_USER);
+    assert_true(q.retry > 0 && q.retry <= LOGIN_FAIL_WINDOW_S);
     rl_env_close(&e);
+}
+
+/* Sign-ups per address: `limit` pass, the next is refused with retryAfter;
+ * limit 0 (unlimited) opens no session. */
+static void test_signup_limit(void **state)
+{
+    (void)state;
+    const char *url = test_env_or_skip("CHATD_TEST_REDIS_URL");
+    rl_env e;
+    rl_env_open(&e, url);
+    uint64_t t0 = uv_hrtime();
+    while (!e.up) {
+        uv_run(&e.loop, UV_RUN_ONCE);
+        if (uv_hrtime() - t0 > 5000000000ull) fail_msg("redis did not come up");
+    }
+    char addr[64];
+    snprintf(addr, sizeof addr, "10.8.%u.%u", (unsigned)(t0 % 200), (unsigned)(t0 / 7 % 200));
+    assert_null(chat_rl_open_signup(&e.loop, &e.rd, addr, 0, on_never, NULL));
+    for (int i = 0; i < 3; i++) {
+        rl_probe p = {.outcome = CHAT_RL_FAILED};
+        p.s = chat_rl_open_signup(&e.loop, &e.rd, addr, 2, on_checked, &p);
+        assert_non_null(p.s);
+        run_until_calls(&e, &p);
+        assert_int_equal(p.status, 0);
+        assert_int_equal(p.refused, i == 2);
+        assert_int_equal(p.uf, i);
+        if (i == 2) assert_true(p.retry > 0 && p.retry <= CD_SIGNUP_WINDOW_S);
+    }
+    rl_env_close(&e);
+}
+
+static proto_caller tok_caller(const char *id, int64_t ver)
+{
+    proto_caller c;
+    proto_caller_init(&c, NULL);
+    c.user_id = id;
+    c.authenticated = true;
+    c.token_ver = ver;
+    return c;
 }
 
 static void test_control_messages(void **state)
 {
     (void)state;
+    chat_revoked_reset();
     proto_server srv;
     memset(&srv, 0, sizeof srv);
-    const char *ok =
-        "{\"kind\":\"user_disabled\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}";
+    const char *id = "425af4f3-c8d3-4f07-b8d0-a24cde78766d";
+    proto_caller c0 = tok_caller(id, 0), c2 = tok_caller(id, 2), c3 = tok_caller(id, 3);
+    const char *rev = "{\"kind\":\"tokens_revoked\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-"
+                      "a24cde78766d\",\"ver\":3}";
+    assert_int_equal(chat_control_handle(&srv, rev, strlen(rev)), 0);
+    assert_true(chat_token_revoked(&c0));
+    assert_true(chat_token_revoked(&c2));
+    assert_false(chat_token_revoked(&c3)); /* issued after the bump */
+    c0.trust = true;                       /* trust mode: only a removal counts */
+    assert_false(chat_token_revoked(&c0));
+    const char *ok = "{\"kind\":\"user_disabled\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-"
+                     "a24cde78766d\",\"ver\":4}";
     assert_int_equal(chat_control_handle(&srv, ok, strlen(ok)), 0);
+    assert_true(chat_token_revoked(&c0));
+    assert_true(chat_token_revoked(&c3));
+    /* without "ver" (an older sender): accepted, sockets closed, version unknown */
+    const char *old =
+        "{\"kind\":\"user_disabled\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}";
+    assert_int_equal(chat_control_handle(&srv, old, strlen(old)), 0);
     const char *bad[] = {
         "",
         "[]",
@@ -285,6 +361,10 @@ static void test_control_messages(void **state)
         "{\"kind\":\"user_disabled\",\"userId\":\"not-a-uuid\"}",
         "{\"kind\":\"other\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}",
         "{\"kind\":1,\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\"}",
+        "{\"kind\":\"tokens_revoked\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\","
+        "\"ver\":-1}",
+        "{\"kind\":\"tokens_revoked\",\"userId\":\"425af4f3-c8d3-4f07-b8d0-a24cde78766d\","
+        "\"ver\":\"3\"}",
     };
     for (unsigned i = 0; i < CD_ARRAY_LEN(bad); i++)
         assert_int_equal(chat_control_handle(&srv, bad[i], strlen(bad[i])), CD_EBAD);
@@ -292,35 +372,60 @@ static void test_control_messages(void **state)
     memset(big, ' ', sizeof big);
     memcpy(big, ok, strlen(ok));
     assert_int_equal(chat_control_handle(&srv, big, sizeof big), CD_EBAD);
+    chat_revoked_reset();
 }
 
-static void test_disabled_users(void **state)
+/* The revoked-token set: versions, expiry, churn (the old per-process ring
+ * forgot an entry after 4096 newer ones), and its bound. */
+static void test_revoked_set(void **state)
 {
     (void)state;
+    chat_revoked_reset();
     const char *a = "11111111-1111-4111-8111-111111111111";
     const char *b = "22222222-2222-4222-8222-222222222222";
-    assert_false(chat_user_is_disabled(a));
-    chat_user_mark_disabled(a, 0);
-    assert_true(chat_user_is_disabled(a));
-    assert_true(chat_user_is_disabled("11111111-1111-4111-8111-111111111111"));
-    assert_false(chat_user_is_disabled(b));
-    assert_false(chat_user_is_disabled(NULL));
-    /* an entry older than the access-token lifetime no longer counts */
-    chat_user_mark_disabled(b, (int64_t)time(NULL) - CHAT_DISABLED_TTL_S - 1);
-    assert_false(chat_user_is_disabled(b));
-    chat_user_mark_disabled(b, (int64_t)time(NULL) - CHAT_DISABLED_TTL_S + 5);
-    assert_true(chat_user_is_disabled(b));
-    chat_user_mark_disabled("short", 0); /* not an id: ignored */
-    /* bounded: after CHAT_DISABLED_MAX newer entries the oldest is gone */
+    proto_caller ca = tok_caller(a, 0), cb = tok_caller(b, 0);
+    assert_false(chat_token_revoked(&ca));
+    chat_revoked_note(a, 1, false, 0);
+    assert_true(chat_token_revoked(&ca));
+    proto_caller upper = tok_caller("11111111-1111-4111-8111-111111111111", 1);
+    assert_false(chat_token_revoked(&upper)); /* ver 1 tokens are the current ones */
+    chat_revoked_note(a, 0, false, 0);        /* a lower version never lowers the bar */
+    ca.token_ver = 0;
+    assert_true(chat_token_revoked(&ca));
+    assert_false(chat_token_revoked(&cb));
+    assert_false(chat_token_revoked(NULL));
+    /* an entry past its window no longer counts; one inside it does */
+    int64_t now = (int64_t)time(NULL);
+    chat_revoked_note(b, 1, false, now - 1);
+    assert_false(chat_token_revoked(&cb));
+    chat_revoked_note(b, 1, false, now + 5);
+    assert_true(chat_token_revoked(&cb));
+    chat_revoked_note("short", 1, true, 0); /* not an id: ignored */
+    assert_int_equal(chat_revoked_count(), 2);
+    /* churn: 10000 more accounts, the first is still refused */
     char id[37];
-    for (int i = 0; i < CHAT_DISABLED_MAX; i++) {
+    for (int i = 0; i < 10000; i++) {
         snprintf(id, sizeof id, "33333333-3333-4333-8333-%012d", i);
-        chat_user_mark_disabled(id, 0);
+        chat_revoked_note(id, 1, false, 0);
     }
-    assert_false(chat_user_is_disabled(a));
-    assert_true(chat_user_is_disabled(id));
-    snprintf(id, sizeof id, "33333333-3333-4333-8333-%012d", 0);
-    assert_true(chat_user_is_disabled(id));
+    assert_true(chat_token_revoked(&ca));
+    proto_caller c9 = tok_caller(id, 0);
+    assert_true(chat_token_revoked(&c9));
+    assert_int_equal(chat_revoked_count(), 10002);
+    /* bounded at CHAT_REVOKED_MAX: one more is not kept (logged), the others stay */
+    for (int i = 10000; i < CHAT_REVOKED_MAX - 2; i++) {
+        snprintf(id, sizeof id, "33333333-3333-4333-8333-%012d", i);
+        chat_revoked_note(id, 1, false, 0);
+    }
+    assert_int_equal(chat_revoked_count(), CHAT_REVOKED_MAX);
+    snprintf(id, sizeof id, "44444444-4444-4444-8444-%012d", 1);
+    chat_revoked_note(id, 1, false, 0);
+    assert_int_equal(chat_revoked_count(), CHAT_REVOKED_MAX);
+    proto_caller over = tok_caller(id, 0);
+    assert_false(chat_token_revoked(&over));
+    assert_true(chat_token_revoked(&ca));
+    chat_revoked_reset();
+    assert_int_equal(chat_revoked_count(), 0);
 }
 
 int main(void)
@@ -334,8 +439,9 @@ int main(void)
         cmocka_unit_test(test_throttle_policy),
         cmocka_unit_test(test_throttle_open_refusals),
         cmocka_unit_test(test_throttle_live),
+        cmocka_unit_test(test_signup_limit),
         cmocka_unit_test(test_control_messages),
-        cmocka_unit_test(test_disabled_users),
+        cmocka_unit_test(test_revoked_set),
     };
     return test_exit_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -379,6 +379,75 @@ static void test_explicit_burst_kept(void **state)
     assert_int_equal(parse_burst(&c, "0", NULL), CD_EBAD); /* below the option's minimum */
 }
 
+/* CHATD_TRUSTED_PROXIES: addresses and CIDRs, IPv4 and IPv6, prefix edges. */
+static void test_trusted_proxies(void **state)
+{
+    (void)state;
+    const char *l = "10.0.0.0/8, 192.168.1.7 ,fd00::/8,::1";
+#define IN(ip) cd_config_addr_in_list(l, ip, strlen(ip))
+    assert_true(IN("10.0.0.1"));
+    assert_true(IN("10.255.255.255"));
+    assert_false(IN("11.0.0.0"));
+    assert_false(IN("9.255.255.255"));
+    assert_true(IN("192.168.1.7"));
+    assert_false(IN("192.168.1.8"));
+    assert_true(IN("::ffff:10.1.2.3")); /* mapped IPv4 matches its IPv4 entry */
+    assert_true(IN("fd12:3456::1"));
+    assert_false(IN("fe80::1"));
+    assert_true(IN("::1"));
+    assert_false(IN("::2"));
+    assert_false(IN("not-an-ip"));
+    assert_false(IN(""));
+#undef IN
+    /* prefix lengths at their edges */
+    assert_true(cd_config_addr_in_list("1.2.3.4/32", "1.2.3.4", 7));
+    assert_false(cd_config_addr_in_list("1.2.3.4/32", "1.2.3.5", 7));
+    assert_true(cd_config_addr_in_list("1.2.3.4/31", "1.2.3.5", 7));
+    assert_true(cd_config_addr_in_list("0.0.0.0/0", "8.8.8.8", 7));
+    assert_false(cd_config_addr_in_list("0.0.0.0/0", "2001:db8::1", 11)); /* v4 /0 is v4 only */
+    assert_true(cd_config_addr_in_list("::/0", "2001:db8::1", 11));
+    assert_false(cd_config_addr_in_list(NULL, "1.2.3.4", 7));
+    assert_false(cd_config_addr_in_list("", "1.2.3.4", 7));
+    assert_true(cd_config_addr_valid("::1", 3));
+    assert_false(cd_config_addr_valid("1.2.3.4:80", 10));
+
+    char err[160];
+    assert_int_equal(cd_config_addr_list_check(NULL, err, sizeof err), 0);
+    assert_int_equal(cd_config_addr_list_check("10.0.0.0/8,::1/128", err, sizeof err), 0);
+    assert_int_equal(cd_config_addr_list_check("10.0.0.0/33", err, sizeof err), CD_EBAD);
+    assert_int_equal(cd_config_addr_list_check("::/129", err, sizeof err), CD_EBAD);
+    assert_int_equal(cd_config_addr_list_check("10.0.0.0/", err, sizeof err), CD_EBAD);
+    assert_int_equal(cd_config_addr_list_check("proxy.local", err, sizeof err), CD_EBAD);
+    assert_non_null(strstr(err, "proxy.local"));
+    /* at most CD_CONFIG_MAX_TRUSTED_PROXIES entries */
+    char big[CD_CONFIG_MAX_TRUSTED_PROXIES * 12 + 16] = "";
+    for (unsigned i = 0; i < CD_CONFIG_MAX_TRUSTED_PROXIES; i++) {
+        char e[16];
+        snprintf(e, sizeof e, "%s10.0.0.%u", i ? "," : "", i);
+        strcat(big, e);
+    }
+    assert_int_equal(cd_config_addr_list_check(big, err, sizeof err), 0);
+    strcat(big, ",10.0.1.1");
+    assert_int_equal(cd_config_addr_list_check(big, err, sizeof err), CD_EBAD);
+
+    /* the setting is validated at start-up */
+    cd_config c;
+    env_set("CHATD_JWT_SECRET", "0123456789abcdef");
+    env_set("CHATD_TRUSTED_PROXIES", "10.0.0.0/8,bogus");
+    assert_int_equal(cd_config_parse(&c, 1, (char *[]){"chatd", NULL}, env_get, err, sizeof err),
+                     CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_TRUSTED_PROXIES"));
+    env_set("CHATD_TRUSTED_PROXIES", "10.0.0.0/8");
+    assert_int_equal(cd_config_parse(&c, 1, (char *[]){"chatd", NULL}, env_get, err, sizeof err),
+                     0);
+    assert_string_equal(c.trusted_proxies, "10.0.0.0/8");
+    assert_int_equal(c.signup_limit, CD_DEFAULT_SIGNUP_LIMIT);
+    assert_int_equal(c.pw_queue_max, CD_DEFAULT_PW_QUEUE_MAX);
+    env_set("CHATD_PW_QUEUE_MAX", "0");
+    assert_int_equal(cd_config_parse(&c, 1, (char *[]){"chatd", NULL}, env_get, err, sizeof err),
+                     CD_EBAD);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +464,7 @@ int main(void)
         cmocka_unit_test_setup(test_default_burst_covers_subscriptions, setup),
         cmocka_unit_test_setup(test_burst_follows_limit, setup),
         cmocka_unit_test_setup(test_explicit_burst_kept, setup),
+        cmocka_unit_test_setup(test_trusted_proxies, setup),
     };
     return cmocka_run_group_tests_name("core_config", tests, NULL, NULL);
 }

@@ -103,6 +103,52 @@ static void test_public_fields(void **state)
     assert_false(proto_field_is_public(""));
 }
 
+/* The client address: X-Forwarded-For only from a trusted peer, read right
+ * to left past trusted hops, over every such header in order. */
+static void test_client_addr(void **state)
+{
+    (void)state;
+    char out[PROTO_MAX_CLIENT_IP + 1];
+#define H(v)                                                                                       \
+    {                                                                                              \
+        "X-Forwarded-For", v, 15, sizeof v - 1                                                     \
+    }
+    const http_header one[] = {{"Host", "x", 4, 1}, H("6.6.6.6, 203.0.113.9")};
+    /* untrusted peer: the header is ignored */
+    proto_client_addr(NULL, "198.51.100.1", one, 2, out, sizeof out);
+    assert_string_equal(out, "198.51.100.1");
+    proto_client_addr("10.0.0.0/8", "198.51.100.1", one, 2, out, sizeof out);
+    assert_string_equal(out, "198.51.100.1");
+    /* trusted peer: the rightmost hop that is not a trusted proxy */
+    proto_client_addr("10.0.0.0/8", "10.0.0.2", one, 2, out, sizeof out);
+    assert_string_equal(out, "203.0.113.9");
+    const http_header chain[] = {H("6.6.6.6, 203.0.113.9, 10.0.0.7")};
+    proto_client_addr("10.0.0.0/8", "10.0.0.2", chain, 1, out, sizeof out);
+    assert_string_equal(out, "203.0.113.9");
+    /* every hop trusted: the leftmost */
+    const http_header inner[] = {H("10.1.1.1,10.0.0.7")};
+    proto_client_addr("10.0.0.0/8", "10.0.0.2", inner, 1, out, sizeof out);
+    assert_string_equal(out, "10.1.1.1");
+    /* a malformed hop: the last valid one right of it */
+    const http_header junk[] = {H("unknown, 10.0.0.7")};
+    proto_client_addr("10.0.0.0/8", "10.0.0.2", junk, 1, out, sizeof out);
+    assert_string_equal(out, "10.0.0.7");
+    /* two headers (a proxy that adds its own line): the last one is read first */
+    const http_header two[] = {H("6.6.6.6"), {"x-forwarded-for", "203.0.113.5", 15, 11}};
+    proto_client_addr("10.0.0.0/8", "10.0.0.2", two, 2, out, sizeof out);
+    assert_string_equal(out, "203.0.113.5");
+    /* no header from a trusted peer: the peer */
+    proto_client_addr("10.0.0.0/8", "10.0.0.2", one, 1, out, sizeof out);
+    assert_string_equal(out, "10.0.0.2");
+    /* empty elements are skipped; IPv6 */
+    const http_header v6[] = {H("2001:db8::5 , ,")};
+    proto_client_addr("::1", "::1", v6, 1, out, sizeof out);
+    assert_string_equal(out, "2001:db8::5");
+    proto_client_addr("::1", NULL, v6, 1, out, sizeof out);
+    assert_string_equal(out, "");
+#undef H
+}
+
 static void test_caller_strings(void **state)
 {
     (void)state;
@@ -174,7 +220,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hooks_order_and_once),   cmocka_unit_test(test_hooks_limit),
         cmocka_unit_test(test_routes_match_and_limit), cmocka_unit_test(test_public_fields),
-        cmocka_unit_test(test_caller_strings),         cmocka_unit_test(test_source_registry),
+        cmocka_unit_test(test_caller_strings),         cmocka_unit_test(test_client_addr),
+        cmocka_unit_test(test_source_registry),
     };
     return cmocka_run_group_tests_name("protocol_server", tests, NULL, NULL);
 }
