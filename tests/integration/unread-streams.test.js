@@ -9,7 +9,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startCluster, makeUsers, gql, ok, code, createChat, send, wsClient, record, waitChannel, sleep, sql,
+  startCluster, makeUsers, gql, ok, code, createChat, send, systemMessage, wsClient, record, waitChannel, sleep, sql,
 } from './lib/receiver-env.js';
 import { redisSubscribe } from './lib/redis-sub.js';
 
@@ -216,9 +216,9 @@ describe('per-user streams derived at the receiver', () => {
       for (let i = 0; i < TOTAL / writers.length; i++) {
         const chat = chats[(k + i) % chats.length];
         const srv = (k + i) % 2 ? s1 : s2;
-        const extra = i % 11 === 5 ? { type: 'system' } : {};
-        const m = ok(await gql(srv, 'mutation M($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id seq chatId } }',
-          { in: { content: `w${k} ${i}`, senderId: w.id, chatId: chat.id, ...extra } }, w.h), 'createMessage');
+        const m = i % 11 === 5 ? systemMessage(chat.id, w.id, `w${k} ${i}`)
+          : ok(await gql(srv, 'mutation M($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id seq chatId } }',
+            { in: { content: `w${k} ${i}`, senderId: w.id, chatId: chat.id } }, w.h), 'createMessage');
         if (i % 4 === 1) ok(await gql(srv, REMOVE_MSG, { id: m.id, u: w.id }, w.h), 'removeMessage');
         done++;
       }

@@ -51,8 +51,18 @@ export async function createChat(sender, owner, others, name = 'group') {
   return ok(b, 'createChat');
 }
 export async function send(sender, user, chatId, content, extra = {}) {
+  // "system" is the server's type (clients are refused it): such a message is
+  // written the way the server writes one — its SQL function, in one
+  // transaction with its event; the outbox sweeper publishes it
+  if (extra.type === 'system') return systemMessage(chatId, user.id, content);
   const b = await gql(sender, CREATE_MSG, { in: { content, senderId: user.id, chatId, ...extra } }, user.h);
   return ok(b, 'createMessage');
+}
+
+const lit = (s) => `'${String(s).replace(/'/g, "''")}'`;
+/** A system message written through chatd_create_message (as the server does). */
+export function systemMessage(chatId, userId, content) {
+  return JSON.parse(sql(`SELECT o_payload FROM chatd_create_message(${lit(chatId)}, ${lit(userId)}, 'system', ${lit(content)}, NULL, NULL) WHERE o_ch IS NULL`));
 }
 
 /** Starts `senders` sender and `receivers` receiver processes. */
