@@ -35,7 +35,7 @@
 /* graphql-transport-ws close codes (graphql-ws PROTOCOL.md) and ours. */
 #define GQLWS_CLOSE_BAD_REQUEST 4400       /* invalid message; reason says why */
 #define GQLWS_CLOSE_UNAUTHORIZED 4401      /* subscribe before connection_ack */
-#define GQLWS_CLOSE_FORBIDDEN 4403         /* connection_init refused (token) */
+#define GQLWS_CLOSE_FORBIDDEN 4403         /* connection_init / refresh refused, token expired */
 #define GQLWS_CLOSE_SUBPROTOCOL 4406       /* no graphql-transport-ws subprotocol */
 #define GQLWS_CLOSE_INIT_TIMEOUT 4408      /* no connection_init in time */
 #define GQLWS_CLOSE_SUBSCRIBER_EXISTS 4409 /* duplicate operation id */
@@ -44,6 +44,7 @@
 #define GQLWS_CLOSE_INTERNAL 4500          /* out of memory / internal failure */
 #define GQLWS_CLOSE_SLOW_CONSUMER 4008     /* outbound queue over ws_max_queued */
 #define GQLWS_CLOSE_PING_TIMEOUT 4504      /* no frame from the peer for 2 x ws_ping_ms */
+#define GQLWS_REASON_TOKEN_EXPIRED "Token expired" /* the 4403 when the token's exp passes */
 /* Pending subscription events per operation while a run is in flight; more
  * means the client (or a resolver) cannot keep up → close 4008. */
 #define GQLWS_MAX_PENDING_EVENTS 1024u
@@ -121,6 +122,12 @@ void proto_caller_from_request(proto_caller *c, cd_arena *a, proto_server *srv, 
  * static reason in *why (c unchanged). */
 int proto_caller_verify(proto_caller *c, cd_arena *a, const char *token, size_t len,
                         const char **why);
+/* Token mode, a WebSocket caller (heap strings) already authenticated:
+ * verifies a fresh access token like proto_caller_verify and, when it names
+ * the same user, takes its expiry (and username). 0; CD_EAUTH (invalid or
+ * expired token), CD_EPERM (another user's token) or CD_ESTATE (the caller
+ * is not authenticated), each with a static reason in *why and c unchanged. */
+int proto_caller_refresh(proto_caller *c, const char *token, size_t len, const char **why);
 
 struct proto_server {
     uv_loop_t *loop;
@@ -214,6 +221,13 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
 void proto_ws_feed(gqlws_conn *c, const char *data, size_t len);
 void proto_ws_touch(gqlws_conn *c);
 void proto_ws_detach(gqlws_conn *c);
+/* In-band token refresh of a token-mode connection (graphql-transport-ws
+ * or embedded): proto_caller_refresh on its caller, then its expiry timer
+ * follows the new token. Without a refresh every authenticated connection
+ * is closed 4403 GQLWS_REASON_TOKEN_EXPIRED when its token's exp passes.
+ * Returns what proto_caller_refresh returns (the connection is unchanged
+ * on failure; closing it is the caller's choice). */
+int proto_ws_refresh(gqlws_conn *c, const char *token, size_t len, const char **why);
 
 /* Writes {"errors":[{"message":msg,"extensions":{"code":code}}]} (code may be
  * NULL) to out. */
