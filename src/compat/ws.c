@@ -770,6 +770,11 @@ static void stop_timer(cws_conn *c);
 static void go_live(cws_conn *c)
 {
     stop_timer(c);
+    if (!proto_ws_user_has_room(c->srv, c->caller.user_id)) {
+        cd_info("compat", "/ws refused: user %s is at its WebSocket cap", c->caller.user_id);
+        ws_close(c->ws, GQLWS_CLOSE_TRY_AGAIN, GQLWS_REASON_USER_CAP);
+        return;
+    }
     c->authed = true;
     c->gc = proto_ws_attach(c->srv, c->ws, &c->caller, NULL, tap, c);
     if (!c->gc) {

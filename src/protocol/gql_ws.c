@@ -265,6 +265,28 @@ int proto_ws_refresh(gqlws_conn *c, const char *token, size_t len, const char **
     return rc;
 }
 
+/* ---- WebSockets per user ---- */
+
+bool proto_ws_user_has_room(const proto_server *srv, const char *user_id)
+{
+    uint32_t cap = srv->cfg->max_ws_per_user;
+    return !cap || !*user_id || cd_tally_get(&srv->ws_users, user_id) < cap;
+}
+
+/* Counts c for its user (no memory: not counted, never refused for it). */
+static void conn_count_user(gqlws_conn *c)
+{
+    if (*c->caller.user_id && !c->user_counted)
+        c->user_counted = cd_tally_add(&c->srv->ws_users, c->caller.user_id) == 0;
+}
+
+static void conn_uncount_user(gqlws_conn *c)
+{
+    if (!c->user_counted) return;
+    c->user_counted = false;
+    cd_tally_sub(&c->srv->ws_users, c->caller.user_id);
+}
+
 /* ---- message handlers ---- */
 
 /* Sets a caller field from a string value when present (absent keys keep
@@ -313,6 +335,13 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
         copy_str(&c->caller, PROTO_CALLER_USER_ID, u);
         copy_str(&c->caller, PROTO_CALLER_USERNAME, gql_obj_get(p, "username"));
     }
+    if (!proto_ws_user_has_room(c->srv, c->caller.user_id)) {
+        cd_info("gqlws", "connection_init refused: user %s holds %u WebSockets", c->caller.user_id,
+                cfg->max_ws_per_user);
+        gqlws_conn_close(c, GQLWS_CLOSE_TRY_AGAIN, GQLWS_REASON_USER_CAP);
+        return;
+    }
+    conn_count_user(c);
     c->acked = true;
     gqlws_send_simple(c, "connection_ack", NULL, NULL);
 }
@@ -470,6 +499,7 @@ static void conn_closed(gqlws_conn *c)
     c->refs++;
     proto_sub_cancel_all(c);
     conn_disarm_expiry(c);
+    conn_uncount_user(c);
     c->ws = NULL;
     proto_server *srv = c->srv;
     if (c->in_init_list) {
@@ -660,6 +690,7 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
     c->init_received = true;
     c->acked = true;
     conn_arm_expiry(c);
+    conn_count_user(c);
     ensure_sweep(srv);
     list_push(&srv->ws_head, c);
     srv->ws_count++;

@@ -40,6 +40,7 @@ struct gqlws_conn {
      * reference from its uv_timer_init to its close callback. */
     uv_timer_t exp_timer;
     bool exp_timer_on;
+    bool user_counted; /* caller.user_id is counted in srv->ws_users */
     /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
      * tap instead of the socket; the socket's callbacks belong to the
      * embedding transport, which feeds messages in with proto_ws_feed. */

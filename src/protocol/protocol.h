@@ -26,6 +26,7 @@
 
 #include "auth/auth.h"
 #include "core/config.h"
+#include "core/tally.h"
 #include "graphql/graphql.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -50,6 +51,15 @@
 #define GQLWS_MAX_PENDING_EVENTS 1024u
 /* Longest operation id we accept (graphql-ws ids are UUIDs). Longer → 4400. */
 #define GQLWS_MAX_ID_LEN 128u
+
+/* Connection caps (cfg max_conns, max_conns_per_addr, max_ws_per_user):
+ * an HTTP request or WebSocket upgrade over a cap is answered 503 with
+ * Retry-After: PROTO_CAP_RETRY_AFTER_S and its connection closed; a
+ * WebSocket whose user already holds max_ws_per_user is closed
+ * GQLWS_CLOSE_TRY_AGAIN (graphql-ws clients retry it). */
+#define PROTO_CAP_RETRY_AFTER_S 1u
+#define GQLWS_CLOSE_TRY_AGAIN 1013 /* "Try again later": the user's WebSocket cap */
+#define GQLWS_REASON_USER_CAP "Too many connections for this user"
 
 #define PROTO_MAX_USER_ID 64u
 #define PROTO_MAX_USERNAME 128u
@@ -152,6 +162,7 @@ struct proto_server {
     unsigned nroutes;                           /* private */
     gqlws_conn *ws_head;                        /* private: open graphql-transport-ws connections */
     uint64_t ws_count;                          /* private */
+    cd_tally ws_users; /* private: open WebSockets per user (max_ws_per_user) */
 };
 
 /* Registers a shutdown hook (run in registration order). 0 or CD_ELIMIT. */
@@ -221,6 +232,11 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
 void proto_ws_feed(gqlws_conn *c, const char *data, size_t len);
 void proto_ws_touch(gqlws_conn *c);
 void proto_ws_detach(gqlws_conn *c);
+/* False when user_id already holds cfg->max_ws_per_user open WebSockets in
+ * this process (graphql-transport-ws and embedded ones alike); the
+ * embedding transport checks it before proto_ws_attach, which counts the
+ * new one. */
+bool proto_ws_user_has_room(const proto_server *srv, const char *user_id);
 /* In-band token refresh of a token-mode connection (graphql-transport-ws
  * or embedded): proto_caller_refresh on its caller, then its expiry timer
  * follows the new token. Without a refresh every authenticated connection
