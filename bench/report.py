@@ -73,7 +73,7 @@ def main():
       "migrations, seeded with 3,000 users and 1,000 group chats of 3 participants (+1 chat for the "
       "1 × 10k fan-out). Each system runs 2 senders + 2 receivers (one process each, same layout). "
       "chatd runs with `CHATD_AUTH=trust` (the seeds' model: senderId identifies the caller; no token "
-      "checks in either system), `CHATD_WS_RATE=0`, `CHATD_WS_PING_MS=0`. Load: `bench/tools/loadgen` (C, "
+      "checks in either system), `CHATD_WS_RATE=0`, `CHATD_WS_PING_MS=0`, `CHATD_RATE_MESSAGES=0`, `CHATD_RATE_MUTATIONS=0`, `CHATD_MAX_CONNS_PER_ADDR=0`. Load: `bench/tools/loadgen` (C, "
       "libuv), loopback only; HTTP keep-alive connections spread over both senders, WebSocket "
       "subscribers over both receivers, source addresses 127.0.0.1–4. Both systems passed the same "
       "functional smoke test first (a createMessage through each sender reaches subscribers on both "
