@@ -20,7 +20,7 @@ async function sendMsg(srv, u, chatId, content) {
   return gql(srv, CREATE_MSG, { in: { chatId, senderId: u.id, content } }, u.h);
 }
 
-describe('write limits per user', { skip: needsEnv }, () => {
+describe('write limits per user', { skip: needsEnv, timeout: 60000 }, () => {
   let s1, s2, setup;
   const env = {
     CHATD_RATE_MESSAGES: '1',
@@ -102,7 +102,10 @@ function rawGet(port, localAddress) {
     const sock = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
     let buf = '';
     const st = { sock, closed: false };
-    sock.on('close', () => (st.closed = true));
+    sock.on('close', () => {
+      st.closed = true;
+      if (st.status === undefined) reject(new Error(`closed without a response: ${JSON.stringify(buf)}`));
+    });
     sock.on('error', reject);
     sock.on('data', (d) => {
       buf += d;
@@ -122,7 +125,7 @@ async function waitClosed(st, ms = 3000) {
   return st.closed;
 }
 
-describe('connection caps', () => {
+describe('connection caps', { timeout: 60000 }, () => {
   test('per process: at the cap served, one more gets 503 with Retry-After and is closed; a freed slot is reused', async () => {
     const srv = await startChatd({ env: { CHATD_MAX_CONNS: '4' } });
     try {
@@ -203,7 +206,11 @@ describe('connection caps', () => {
       await g.next((m) => m.type === 'connection_ack');
       const w = new WebSocket(`${srv.base.replace('http', 'ws')}/ws?token=${a.token}`);
       w.on('error', () => {});
-      const closed = await new Promise((r) => w.on('close', (c, reason) => r({ code: c, reason: reason.toString() })));
+      const closed = await Promise.race([
+        new Promise((r) => w.on('close', (c, reason) => r({ code: c, reason: reason.toString() }))),
+        sleep(5000).then(() => 'still open after 5 s'),
+      ]);
+      w.terminate();
       assert.deepEqual(closed, { code: 1013, reason: 'Too many connections for this user' });
       g.close();
       await g.closedWith();
