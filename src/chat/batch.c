@@ -299,11 +299,25 @@ static void gcs_shutdown(proto_server *srv, void *ud)
     gcs.pool = NULL;
 }
 
+static void resume_grouped(chat_op *op)
+{
+    chat_op_run_grouped(op, op->group_key, op->stmt, op->nparams, op->params, op->cb);
+}
+
 bool chat_op_run_grouped(chat_op *op, const char *key, const char *stmt, int n,
                          const char *const *params, pg_query_cb cb)
 {
     const cd_config *cfg = op->srv ? op->srv->cfg : NULL;
     if (!cfg || !cd_config_group_commit_on(cfg)) return chat_op_run(op, stmt, n, params, cb);
+    if (op->rate_limited && !op->rate_checked) {
+        /* the caller's write limit first, as chat_op_run does */
+        op->stmt = stmt;
+        op->nparams = n;
+        op->params = params;
+        op->cb = cb;
+        op->group_key = key;
+        return chat_op_rate_gate(op, resume_grouped);
+    }
     pg_pool *p = chat_op_pool(op);
     if (!p) return false;
     if (gcs.gc && gcs.pool != p) {

@@ -7,6 +7,7 @@
  * there is no circle; each section below belongs to the file it names):
  *   events.c    channel names, event kinds, envelope parser
  *   throttle.c  login throttling in Redis
+ *   ratelimit.c per-user write limits (token buckets in Redis)
  *   kit.c       the resolver kit: operation object, run, Postgres-error
  *               mapping, argument helpers, the prepared-statement table
  *   batch.c     group commit: concurrent mutations in one transaction
@@ -195,6 +196,49 @@ void chat_rl_finish(chat_rl *s, chat_rl_outcome outcome);
 bool chat_throttle_locked(long user_fails, long addr_fails);
 uint32_t chat_throttle_delay_ms(long user_fails, long addr_fails);
 
+/* ============================ ratelimit.c ============================== */
+/*
+ * ratelimit.c — per-user write limits: a token bucket per user and kind,
+ * CHATD_RATE_MESSAGES / _BURST for createMessage and CHATD_RATE_MUTATIONS /
+ * _BURST for every other sender mutation (cd_config; 0 = unlimited). The
+ * buckets live in Redis (CHAT_RATE_KEY_PREFIX + "m:" / "w:" + user, one
+ * Lua EVAL per check on Redis's clock), so the limit holds across every
+ * instance. When Redis is not configured, disconnected, failing or slower
+ * than CHAT_RATE_REDIS_TIMEOUT_MS, a bucket in this process decides
+ * instead (the same limits, per instance): writes never wait on Redis for
+ * longer than that and are never refused because Redis is down.
+ * kit.c calls it for ops with rate_limited set (the sender's mutations);
+ * a refusal is RATE_LIMITED with extensions.retryAfter (whole seconds).
+ */
+#define CHAT_RATE_KEY_PREFIX "chatd:rate:"
+#define CHAT_RATE_REDIS_TIMEOUT_MS 200u /* Redis slower than this → the local bucket decides */
+#define CHAT_RATE_LOCAL_SLOTS 4096u     /* local buckets (direct-mapped by kind + user) */
+
+typedef enum chat_rate_kind {
+    CHAT_RATE_MESSAGE = 1, /* createMessage */
+    CHAT_RATE_MUTATION     /* every other sender mutation */
+} chat_rate_kind;
+
+/* The kind a sender mutation field counts against. */
+chat_rate_kind chat_rate_kind_of(const char *field);
+
+/* The verdict of a check: allowed, or refused with the seconds until a
+ * token is back (>= 1). */
+typedef void (*chat_rate_cb)(void *ud, bool allowed, uint32_t retry_after_s);
+
+/* Takes one token of `kind` from `user`'s bucket (a user id, or any other
+ * stable caller key; at most 64 bytes are used) and reports the verdict to
+ * cb exactly once: synchronously when the limit is off or Redis is not
+ * usable, else from the Redis reply or the timeout. */
+void chat_rate_take(proto_server *srv, const char *user, chat_rate_kind kind, chat_rate_cb cb,
+                    void *ud);
+
+/* The token bucket itself (pure; unit-tested): refills *tokens at `rate`
+ * per second since *ts up to `burst`, then takes one. false when empty,
+ * with *retry_after_s = whole seconds until one token is back (>= 1). */
+bool chat_rate_bucket_take(double *tokens, uint64_t *ts, uint64_t now_ms, uint32_t rate,
+                           uint32_t burst, uint32_t *retry_after_s);
+
 /* ================================ kit.c ================================ */
 /*
  * The resolver kit: what every resolver that runs SQL does the same way.
@@ -239,7 +283,22 @@ typedef struct chat_op {
     gql_rinfo *ri;
     proto_server *srv; /* gql_ri_userdata */
     bool fail_fast;    /* see above */
+    bool rate_limited; /* see chat_op_run */
+    bool rate_checked; /* private: the op's token was taken */
+    const char *stmt;  /* private: the run waiting for the rate check */
+    int nparams;
+    const char *const *params;
+    pg_query_cb cb;
+    const char *group_key;                 /* private: ... and its group-commit key */
+    void (*rate_resume)(struct chat_op *); /* private: how that run continues */
 } chat_op;
+
+/* The write limit in front of an op with rate_limited set: when its token
+ * has not been taken yet, takes it (asynchronously) and returns true — the
+ * caller returns at once; `resume` then runs the op's saved run (stmt,
+ * nparams, params, cb, group_key: set them first) if allowed, or ri is
+ * completed with RATE_LIMITED. false: nothing to check, go on. */
+bool chat_op_rate_gate(chat_op *op, void (*resume)(chat_op *op));
 
 /* A zeroed op of `size` bytes (>= sizeof(chat_op)) in ri's arena with ri and
  * srv set, or NULL after completing ri with "Out of memory". */
@@ -251,7 +310,13 @@ void *chat_op_new(gql_rinfo *ri, size_t size);
 pg_pool *chat_op_pool(chat_op *op);
 
 /* Runs prepared statement `stmt`; cb gets `op` as ud. false after completing
- * op->ri when the call was refused (cb never runs then). */
+ * op->ri when the call was refused (cb never runs then).
+ * An op with rate_limited set (the sender's mutations) first takes a token
+ * of its caller's write limit (ratelimit.c; once per op, so a retry of the
+ * same op is free): the statement runs when it is granted — maybe after
+ * the call returned true —, else op->ri completes with RATE_LIMITED
+ * (extensions.retryAfter) and cb never runs. params must then stay valid
+ * until the field completes (the resolver's arena). */
 bool chat_op_run(chat_op *op, const char *stmt, int n, const char *const *params, pg_query_cb cb);
 
 /* Completes ri for a failed statement or call: status/message of a

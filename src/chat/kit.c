@@ -8,6 +8,7 @@
  * prepared on (one process has one pool). An op lives in its resolver's
  * arena; the kit keeps no pointer to it after the call.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,8 +112,59 @@ pg_pool *chat_op_pool(chat_op *op)
     return p;
 }
 
+/* ---- the write limit in front of rate-limited ops ---- */
+
+/* The caller's bucket key: its user id, else (trust mode without one) its
+ * address. */
+static const char *rate_user(chat_op *op, char *buf, size_t len)
+{
+    const proto_caller *c = proto_caller_of(op->ri);
+    if (c && *c->user_id) return c->user_id;
+    snprintf(buf, len, "@%s", c ? c->client_ip : "");
+    return buf;
+}
+
+static void rate_checked(void *ud, bool allowed, uint32_t retry_after_s)
+{
+    chat_op *op = ud;
+    if (!allowed) {
+        gql_value *ext = gql_obj_new(gql_ri_arena(op->ri), 1);
+        if (ext) gql_obj_set(ext, 0, "retryAfter", gql_int(retry_after_s));
+        gql_ri_error_ext(op->ri, CHAT_E_RATE_LIMITED, ext, "Too many %s; try again in %u second%s",
+                         chat_rate_kind_of(gql_ri_field_name(op->ri)) == CHAT_RATE_MESSAGE
+                             ? "messages"
+                             : "changes",
+                         retry_after_s, retry_after_s == 1 ? "" : "s");
+        return;
+    }
+    op->rate_resume(op);
+}
+
+bool chat_op_rate_gate(chat_op *op, void (*resume)(chat_op *op))
+{
+    if (!op->rate_limited || op->rate_checked) return false;
+    op->rate_checked = true;
+    op->rate_resume = resume;
+    char buf[PROTO_MAX_CLIENT_IP + 2];
+    chat_rate_take(op->srv, rate_user(op, buf, sizeof buf),
+                   chat_rate_kind_of(gql_ri_field_name(op->ri)), rate_checked, op);
+    return true;
+}
+
+static void resume_plain(chat_op *op)
+{
+    chat_op_run(op, op->stmt, op->nparams, op->params, op->cb);
+}
+
 bool chat_op_run(chat_op *op, const char *stmt, int n, const char *const *params, pg_query_cb cb)
 {
+    if (op->rate_limited && !op->rate_checked) {
+        op->stmt = stmt;
+        op->nparams = n;
+        op->params = params;
+        op->cb = cb;
+        return chat_op_rate_gate(op, resume_plain);
+    }
     pg_pool *p = chat_op_pool(op);
     if (!p) return false;
     int rc = pg_pool_query(p, stmt, n, params, cb, op);

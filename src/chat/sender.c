@@ -161,7 +161,10 @@ typedef struct sop {
 static sop *sop_new(gql_rinfo *ri)
 {
     sop *op = CHAT_OP_NEW(ri, sop);
-    if (op) op->base.fail_fast = true; /* writes: refuse at once once the database is gone */
+    if (op) {
+        op->base.fail_fast = true;    /* writes: refuse at once once the database is gone */
+        op->base.rate_limited = true; /* the caller's write limit (ratelimit.c) */
+    }
     return op;
 }
 

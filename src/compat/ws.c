@@ -770,6 +770,11 @@ static void stop_timer(cws_conn *c);
 static void go_live(cws_conn *c)
 {
     stop_timer(c);
+    if (!proto_ws_user_has_room(c->srv, c->caller.user_id)) {
+        cd_info("compat", "/ws refused: user %s is at its WebSocket cap", c->caller.user_id);
+        ws_close(c->ws, GQLWS_CLOSE_TRY_AGAIN, GQLWS_REASON_USER_CAP);
+        return;
+    }
     c->authed = true;
     c->gc = proto_ws_attach(c->srv, c->ws, &c->caller, NULL, tap, c);
     if (!c->gc) {
@@ -799,11 +804,39 @@ static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **w
  * needs_room), `p` the payload OBJECT. */
 typedef void (*cws_event_fn)(cws_conn *c, const char *type, const char *room, const gql_value *p);
 
+/* auth on an authenticated connection (token mode): an in-band token
+ * refresh. The embedded connection closes the socket 4403 when the token
+ * in force expires (proto_ws_refresh); a valid token of the same user moves
+ * that deadline and is answered with authRefreshed {userId, expiresAt}; an
+ * invalid one closes 4401, another user's 4403. */
 static void ev_auth_again(cws_conn *c, const char *type, const char *room, const gql_value *p)
 {
     CD_UNUSED(room);
-    CD_UNUSED(p);
-    send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type, NULL);
+    const char *tok = compat_str(p, "token");
+    if (!tok || c->caller.trust || !c->gc) {
+        send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type,
+                   NULL);
+        return;
+    }
+    const char *why = "bad token";
+    int rc = proto_ws_refresh(c->gc, tok, strlen(tok), &why);
+    if (rc == 0) rc = proto_caller_refresh(&c->caller, tok, strlen(tok), &why);
+    if (rc != 0) {
+        bool other = rc == CD_EPERM;
+        cd_info("compat", "/ws token refresh refused: %s", why);
+        send_error(c, other ? "FORBIDDEN" : "UNAUTHENTICATED",
+                   other ? "The token belongs to another user" : "Invalid or expired token", type,
+                   NULL);
+        ws_close(c->ws, other ? GQLWS_CLOSE_FORBIDDEN : COMPAT_CLOSE_UNAUTHORIZED,
+                 other ? "Forbidden" : "Unauthorized");
+        return;
+    }
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_puts(&b, "{\"type\":\"authRefreshed\",\"payload\":{\"userId\":");
+    cd_buf_json_str(&b, c->caller.user_id, strlen(c->caller.user_id));
+    cd_buf_printf(&b, ",\"expiresAt\":%lld}}", (long long)c->caller.token_exp);
+    send_buf(c, &b);
 }
 
 /* joinRoom {roomId} joins that room; {targetUserId} the direct room with

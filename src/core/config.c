@@ -108,6 +108,20 @@ static const cd_opt cd_opts[] = {
      "sign-ups per client address per 10 minutes, 0 = unlimited (default 100)"},
     {"pw-queue-max", "CHATD_PW_QUEUE_MAX", CD_OPT_U32, OFF(pw_queue_max), 1, 100000u,
      "password hashes/verifications queued or running per process (default 64)"},
+    {"rate-messages", "CHATD_RATE_MESSAGES", CD_OPT_U32, OFF(rate_messages), 0, 1000000u,
+     "createMessage per second per user, 0 = unlimited (default 20) -> RATE_LIMITED"},
+    {"rate-messages-burst", "CHATD_RATE_MESSAGES_BURST", CD_OPT_U32, OFF(rate_messages_burst), 1,
+     10000000u, "burst allowance for --rate-messages (default 300)"},
+    {"rate-mutations", "CHATD_RATE_MUTATIONS", CD_OPT_U32, OFF(rate_mutations), 0, 1000000u,
+     "other sender mutations per second per user, 0 = unlimited (default 50) -> RATE_LIMITED"},
+    {"rate-mutations-burst", "CHATD_RATE_MUTATIONS_BURST", CD_OPT_U32, OFF(rate_mutations_burst), 1,
+     10000000u, "burst allowance for --rate-mutations (default 500)"},
+    {"max-conns", "CHATD_MAX_CONNS", CD_OPT_U32, OFF(max_conns), 0, 10000000u,
+     "open connections per process, 0 = no cap (default 50000) -> 503"},
+    {"max-conns-per-addr", "CHATD_MAX_CONNS_PER_ADDR", CD_OPT_U32, OFF(max_conns_per_addr), 0,
+     10000000u, "open connections from one peer address, 0 = no cap (default 2000) -> 503"},
+    {"max-ws-per-user", "CHATD_MAX_WS_PER_USER", CD_OPT_U32, OFF(max_ws_per_user), 0, 10000000u,
+     "open WebSockets of one user per process, 0 = no cap (default 200) -> close 1013"},
     {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
     {"version", NULL, CD_OPT_FLAG, OFF(version), 0, 0, "print the version and exit"},
 };
@@ -267,6 +281,13 @@ static void cd_config_defaults(cd_config *c)
     c->max_group_members = CD_DEFAULT_MAX_GROUP_MEMBERS;
     c->signup_limit = CD_DEFAULT_SIGNUP_LIMIT;
     c->pw_queue_max = CD_DEFAULT_PW_QUEUE_MAX;
+    c->rate_messages = CD_DEFAULT_RATE_MESSAGES;
+    c->rate_messages_burst = CD_DEFAULT_RATE_MESSAGES_BURST;
+    c->rate_mutations = CD_DEFAULT_RATE_MUTATIONS;
+    c->rate_mutations_burst = CD_DEFAULT_RATE_MUTATIONS_BURST;
+    c->max_conns = CD_DEFAULT_MAX_CONNS;
+    c->max_conns_per_addr = CD_DEFAULT_MAX_CONNS_PER_ADDR;
+    c->max_ws_per_user = CD_DEFAULT_MAX_WS_PER_USER;
 }
 
 int cd_config_pg_pool_size(const cd_config *c)

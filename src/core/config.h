@@ -64,6 +64,20 @@
  * more → SERVICE_BUSY with retryAfter (auth/password.h). */
 #define CD_DEFAULT_PW_QUEUE_MAX 64u
 #define CD_CONFIG_MAX_TRUSTED_PROXIES 32u /* entries in CHATD_TRUSTED_PROXIES */
+/* Per-user write limits (token buckets shared by every instance through
+ * Redis; src/chat/ratelimit.c), far above what a person does: createMessage
+ * per second and its burst; every other sender mutation (createChat,
+ * participants, edits, removals, read marks, typing) the same. 0 = off. */
+#define CD_DEFAULT_RATE_MESSAGES 20u
+#define CD_DEFAULT_RATE_MESSAGES_BURST 300u
+#define CD_DEFAULT_RATE_MUTATIONS 50u
+#define CD_DEFAULT_RATE_MUTATIONS_BURST 500u
+/* Connection caps per process (HTTP and WebSocket connections alike):
+ * all connections, connections from one peer address, and open WebSockets
+ * (graphql-transport-ws and /ws) of one user. 0 = no cap. */
+#define CD_DEFAULT_MAX_CONNS 50000u
+#define CD_DEFAULT_MAX_CONNS_PER_ADDR 2000u
+#define CD_DEFAULT_MAX_WS_PER_USER 200u
 
 /* Hard bounds on the values a user may configure. */
 #define CD_CONFIG_MIN_BODY 64u
@@ -121,10 +135,17 @@ typedef struct cd_config {
     /* Comma-separated addresses / CIDRs (IPv4, IPv6) of reverse proxies whose
      * X-Forwarded-For is believed; NULL = none (the TCP peer is the client). */
     const char *trusted_proxies;
-    uint32_t signup_limit; /* per address per CD_SIGNUP_WINDOW_S; 0 = unlimited */
-    uint32_t pw_queue_max; /* argon2id operations queued or running */
-    bool help;             /* --help given: print cd_config_usage and exit 0 */
-    bool version;          /* --version given */
+    uint32_t signup_limit;  /* per address per CD_SIGNUP_WINDOW_S; 0 = unlimited */
+    uint32_t pw_queue_max;  /* argon2id operations queued or running */
+    uint32_t rate_messages; /* createMessage per second per user; 0 = unlimited */
+    uint32_t rate_messages_burst;
+    uint32_t rate_mutations; /* other sender mutations per second per user; 0 = unlimited */
+    uint32_t rate_mutations_burst;
+    uint32_t max_conns;          /* open connections per process; 0 = no cap */
+    uint32_t max_conns_per_addr; /* ... from one peer address; 0 = no cap */
+    uint32_t max_ws_per_user;    /* open WebSockets of one user per process; 0 = no cap */
+    bool help;                   /* --help given: print cd_config_usage and exit 0 */
+    bool version;                /* --version given */
 } cd_config;
 
 typedef const char *(*cd_getenv_fn)(const char *name);

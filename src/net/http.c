@@ -563,6 +563,7 @@ static void net_conn_close_cb(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
+    if (c->addr_counted) cd_tally_sub(&srv->addrs, c->addr);
     cd_free(c);
     srv_maybe_finish(srv);
 }
@@ -860,16 +861,7 @@ static size_t http_conn_feed(net_conn *c, const char *data, size_t len)
         http_req_impl *req = http_rx_take(&h->rx);
         req->conn = c;
         req->pub.server = srv;
-        struct sockaddr_storage ss;
-        int sl = sizeof ss;
-        char ip[INET6_ADDRSTRLEN] = "";
-        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-            if (ss.ss_family == AF_INET6)
-                uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            else
-                uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-        }
-        char *ipc = cd_arena_strdup(&req->arena, ip);
+        char *ipc = cd_arena_strdup(&req->arena, c->addr);
         req->pub.client_ip = ipc ? ipc : "";
         h->active = req;
         h->phase = HTTP_PH_HANDLER;
@@ -922,6 +914,15 @@ static void on_connection(uv_stream_t *ls, int status)
         net_conn_close(c);
         return;
     }
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->addr, sizeof c->addr);
+        else
+            uv_ip4_name((struct sockaddr_in *)&ss, c->addr, sizeof c->addr);
+    }
+    c->addr_counted = cd_tally_add(&srv->addrs, c->addr) == 0;
     c->http = cd_calloc(1, sizeof *c->http);
     if (!c->http) {
         net_conn_close(c);
@@ -1061,6 +1062,7 @@ static void srv_free_cb(uv_handle_t *h)
     /* sweep timer closed: last handle */
     if (srv->drain_cb) srv->drain_cb(srv, srv->drain_arg);
     cd_free(srv->scratch);
+    cd_tally_free(&srv->addrs);
     cd_free(srv);
 }
 
@@ -1160,6 +1162,16 @@ int http_server_port(const http_server *srv)
 size_t http_server_conn_count(const http_server *srv)
 {
     return srv->nconns;
+}
+
+void http_req_close_after(http_request *req)
+{
+    ((http_req_impl *)req)->keep_alive = false;
+}
+
+size_t http_req_addr_conns(const http_request *req)
+{
+    return req->client_ip ? cd_tally_get(&req->server->addrs, req->client_ip) : 0;
 }
 
 uv_loop_t *http_server_loop(const http_server *srv)

@@ -134,6 +134,9 @@ uv_loop_t *http_server_loop(const http_server *srv);
 
 /* Number of open connections (HTTP + WebSocket). */
 size_t http_server_conn_count(const http_server *srv);
+/* Number of open connections (HTTP + WebSocket, this one included) from
+ * the peer address of req (req->client_ip). */
+size_t http_req_addr_conns(const http_request *req);
 
 /* Graceful shutdown: stops accepting, closes idle HTTP connections, lets
  * requests already handed to the handler finish (their responses carry
@@ -160,6 +163,10 @@ int http_req_query_param(const http_request *req, const char *name, const char *
  * arena. Returns the NUL-terminated result or NULL (bad escape / no memory). */
 char *http_url_decode(cd_arena *a, const char *src, size_t len, bool plus_is_space,
                       size_t *out_len);
+
+/* The response to req will carry Connection: close and the connection is
+ * closed after it (a refusal that should free the connection's slot). */
+void http_req_close_after(http_request *req);
 
 /* Registers a callback for a client disconnect before the response. */
 void http_req_on_abort(http_request *req, http_abort_fn fn, void *arg);

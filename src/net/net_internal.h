@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/tally.h"
 #include "net/http.h"
 #include "net/ws.h"
 #include "net/ws_frame.h"
@@ -134,6 +135,8 @@ struct net_conn {
     char *pending;        /* unconsumed input (heap) or NULL */
     http_conn *http;      /* HTTP state, NULL after upgrade */
     net_ws_state ws;      /* WebSocket state */
+    bool addr_counted;    /* addr is in srv->addrs */
+    char addr[48];        /* peer address text, "" when unknown */
 };
 
 struct http_server {
@@ -156,6 +159,7 @@ struct http_server {
     uv_tcp_t reject; /* spare handle to refuse a connection without memory */
     bool reject_busy;
     bool reject_retry; /* one was refused: more may be waiting */
+    cd_tally addrs;    /* open connections per peer address */
 };
 
 /* http.c services for ws.c */

@@ -132,6 +132,24 @@ int proto_caller_verify(proto_caller *c, cd_arena *a, const char *token, size_t 
     return 0;
 }
 
+int proto_caller_refresh(proto_caller *c, const char *token, size_t len, const char **why)
+{
+    auth_identity id;
+    if (!c->authenticated) {
+        *why = "not authenticated";
+        return CD_ESTATE;
+    }
+    if (auth_verify(c->srv->cfg->jwt_secret, token, len, 0, &id, why) != 0) return CD_EAUTH;
+    if (strcmp(id.sub, c->user_id) != 0) {
+        *why = "token of another user";
+        return CD_EPERM;
+    }
+    /* the user may have been renamed since the first token */
+    proto_caller_set(c, NULL, PROTO_CALLER_USERNAME, id.username, strlen(id.username));
+    c->token_exp = id.exp;
+    return 0;
+}
+
 /* ---- what an unauthenticated caller may run ---- */
 
 static const char *const proto_public_fields[] = {

@@ -10,12 +10,21 @@
  * the conn while allocated. Connections that have not sent connection_init
  * wait on the sweep's init list, the others are on srv->ws_head.
  *
+ * Token lifetime (token mode): each authenticated connection has a timer
+ * set to its token's expiry (conn_arm_expiry; one libuv timer per
+ * connection, no sweep); when it fires the socket is closed 4403 "Token
+ * expired". A `ping` whose payload carries {"token": "<access token>"} of
+ * the same user moves the deadline (proto_ws_refresh) and is answered with
+ * a `pong` {"tokenExpiresAt": <unix s>}; another user's or an invalid token
+ * closes the socket 4403.
+ *
  * Close codes: see protocol.h and docs/api.md.
  */
 #include "protocol/gql_ws.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
@@ -199,6 +208,85 @@ static void conn_promote(gqlws_conn *c)
     list_push(&c->srv->ws_head, c);
 }
 
+/* ---- token lifetime ---- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void exp_timer_closed(uv_handle_t *h)
+{
+    gqlws_conn_unref(h->data);
+}
+
+static void conn_arm_expiry(gqlws_conn *c);
+
+static void on_token_expired(uv_timer_t *t)
+{
+    gqlws_conn *c = t->data;
+    if (!c->ws || ws_conn_closing(c->ws)) return;
+    if (c->caller.token_exp * 1000 > wall_ms()) { /* the wall clock was set back */
+        conn_arm_expiry(c);
+        return;
+    }
+    cd_info("gqlws", "token of user %s expired: closing its socket", c->caller.user_id);
+    gqlws_conn_close(c, GQLWS_CLOSE_FORBIDDEN, GQLWS_REASON_TOKEN_EXPIRED);
+}
+
+/* (Re)starts the expiry timer of an authenticated token-mode connection. */
+static void conn_arm_expiry(gqlws_conn *c)
+{
+    if (!c->caller.authenticated || c->caller.token_exp <= 0) return;
+    if (!c->exp_timer_on) {
+        uv_timer_init(c->srv->loop, &c->exp_timer);
+        c->exp_timer.data = c;
+        c->exp_timer_on = true;
+        c->refs++; /* dropped by exp_timer_closed */
+    }
+    int64_t ms = c->caller.token_exp * 1000 - wall_ms();
+    uv_timer_start(&c->exp_timer, on_token_expired, ms > 0 ? (uint64_t)ms : 0, 0);
+}
+
+static void conn_disarm_expiry(gqlws_conn *c)
+{
+    if (!c->exp_timer_on) return;
+    c->exp_timer_on = false;
+    uv_timer_stop(&c->exp_timer);
+    uv_close((uv_handle_t *)&c->exp_timer, exp_timer_closed);
+}
+
+int proto_ws_refresh(gqlws_conn *c, const char *token, size_t len, const char **why)
+{
+    int rc = proto_caller_refresh(&c->caller, token, len, why);
+    if (rc == 0) conn_arm_expiry(c);
+    return rc;
+}
+
+/* ---- WebSockets per user ---- */
+
+bool proto_ws_user_has_room(const proto_server *srv, const char *user_id)
+{
+    uint32_t cap = srv->cfg->max_ws_per_user;
+    return !cap || !*user_id || cd_tally_get(&srv->ws_users, user_id) < cap;
+}
+
+/* Counts c for its user (no memory: not counted, never refused for it). */
+static void conn_count_user(gqlws_conn *c)
+{
+    if (*c->caller.user_id && !c->user_counted)
+        c->user_counted = cd_tally_add(&c->srv->ws_users, c->caller.user_id) == 0;
+}
+
+static void conn_uncount_user(gqlws_conn *c)
+{
+    if (!c->user_counted) return;
+    c->user_counted = false;
+    cd_tally_sub(&c->srv->ws_users, c->caller.user_id);
+}
+
 /* ---- message handlers ---- */
 
 /* Sets a caller field from a string value when present (absent keys keep
@@ -240,12 +328,20 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
             gqlws_conn_close(c, GQLWS_CLOSE_FORBIDDEN, "Forbidden");
             return;
         }
+        conn_arm_expiry(c);
     } else if (p) {
         const gql_value *u = gql_obj_get(p, "user-id");
         if (!u) u = gql_obj_get(p, "userId");
         copy_str(&c->caller, PROTO_CALLER_USER_ID, u);
         copy_str(&c->caller, PROTO_CALLER_USERNAME, gql_obj_get(p, "username"));
     }
+    if (!proto_ws_user_has_room(c->srv, c->caller.user_id)) {
+        cd_info("gqlws", "connection_init refused: user %s holds %u WebSockets", c->caller.user_id,
+                cfg->max_ws_per_user);
+        gqlws_conn_close(c, GQLWS_CLOSE_TRY_AGAIN, GQLWS_REASON_USER_CAP);
+        return;
+    }
+    conn_count_user(c);
     c->acked = true;
     gqlws_send_simple(c, "connection_ack", NULL, NULL);
 }
@@ -279,6 +375,37 @@ static bool subscribe_allowed(gqlws_conn *c, const gqlws_msg *m)
 static void handle_subscribe(gqlws_conn *c, const gqlws_msg *m)
 {
     if (subscribe_allowed(c, m)) proto_sub_begin(c, m);
+}
+
+/* A ping: answered with a pong carrying its payload, unless the payload
+ * holds a token (`token`, or `authToken` as in connection_init) in token
+ * mode: then it is an in-band refresh (see the top of this file). */
+static void handle_ping(gqlws_conn *c, const gqlws_msg *m)
+{
+    const gql_value *tok = m->payload ? gql_obj_get(m->payload, "token") : NULL;
+    if (!tok && m->payload) tok = gql_obj_get(m->payload, "authToken");
+    if (!tok || c->srv->cfg->auth != CD_AUTH_TOKEN) {
+        gqlws_send_simple(c, "pong", NULL, m->payload);
+        return;
+    }
+    if (!c->acked) {
+        gqlws_conn_close(c, GQLWS_CLOSE_UNAUTHORIZED, "Unauthorized");
+        return;
+    }
+    const char *why = "token is not a string";
+    int rc = CD_EAUTH;
+    if (tok->kind == GQL_V_STRING && c->srv->cfg->jwt_secret)
+        rc = proto_ws_refresh(c, tok->u.s, tok->len, &why);
+    if (rc != 0) {
+        cd_info("gqlws", "token refresh refused: %s", why);
+        gqlws_conn_close(c, GQLWS_CLOSE_FORBIDDEN,
+                         rc == CD_EPERM ? "Forbidden: token of another user" : "Forbidden");
+        return;
+    }
+    char pong[80];
+    int n = snprintf(pong, sizeof pong, "{\"type\":\"pong\",\"payload\":{\"tokenExpiresAt\":%lld}}",
+                     (long long)c->caller.token_exp);
+    gqlws_conn_send(c, pong, (size_t)n);
 }
 
 static bool rate_ok(gqlws_conn *c)
@@ -323,7 +450,7 @@ static void conn_message(gqlws_conn *c, const char *data, size_t len)
             handle_init(c, &m);
             break;
         case GQLWS_MSG_PING:
-            gqlws_send_simple(c, "pong", NULL, m.payload);
+            handle_ping(c, &m);
             break;
         case GQLWS_MSG_PONG:
             break;
@@ -371,6 +498,8 @@ static void conn_closed(gqlws_conn *c)
 {
     c->refs++;
     proto_sub_cancel_all(c);
+    conn_disarm_expiry(c);
+    conn_uncount_user(c);
     c->ws = NULL;
     proto_server *srv = c->srv;
     if (c->in_init_list) {
@@ -561,6 +690,8 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
     c->last_rx_ms = c->opened_ms;
     c->init_received = true;
     c->acked = true;
+    conn_arm_expiry(c);
+    conn_count_user(c);
     ensure_sweep(srv);
     list_push(&srv->ws_head, c);
     srv->ws_count++;

@@ -5,7 +5,8 @@
  * heartbeat), subscribe.c the operations (struct proto_sub) on it.
  *
  * Lifetime: a gqlws_conn is reference-counted: one reference while the
- * WebSocket is open, one per operation still allocated. It is freed, with
+ * WebSocket is open, one per operation still allocated, one while its
+ * token-expiry timer handle is open. It is freed, with
  * its caller's strings, by the gqlws_conn_unref that drops the last one.
  */
 #ifndef CHATD_PROTO_GQLWS_CONN_H
@@ -34,6 +35,12 @@ struct gqlws_conn {
     struct proto_sub *ops; /* active operations (ids reserved) */
     uint32_t nops;
     proto_caller caller;
+    /* Token lifetime (token mode): closes the socket 4403 when caller's
+     * token_exp passes (gql_ws.c: conn_arm_expiry). The handle holds one
+     * reference from its uv_timer_init to its close callback. */
+    uv_timer_t exp_timer;
+    bool exp_timer_on;
+    bool user_counted; /* caller.user_id is counted in srv->ws_users */
     /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
      * tap instead of the socket; the socket's callbacks belong to the
      * embedding transport, which feeds messages in with proto_ws_feed. */

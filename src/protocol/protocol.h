@@ -26,6 +26,7 @@
 
 #include "auth/auth.h"
 #include "core/config.h"
+#include "core/tally.h"
 #include "graphql/graphql.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -35,7 +36,7 @@
 /* graphql-transport-ws close codes (graphql-ws PROTOCOL.md) and ours. */
 #define GQLWS_CLOSE_BAD_REQUEST 4400       /* invalid message; reason says why */
 #define GQLWS_CLOSE_UNAUTHORIZED 4401      /* subscribe before connection_ack */
-#define GQLWS_CLOSE_FORBIDDEN 4403         /* connection_init refused (token) */
+#define GQLWS_CLOSE_FORBIDDEN 4403         /* connection_init / refresh refused, token expired */
 #define GQLWS_CLOSE_SUBPROTOCOL 4406       /* no graphql-transport-ws subprotocol */
 #define GQLWS_CLOSE_INIT_TIMEOUT 4408      /* no connection_init in time */
 #define GQLWS_CLOSE_SUBSCRIBER_EXISTS 4409 /* duplicate operation id */
@@ -44,11 +45,21 @@
 #define GQLWS_CLOSE_INTERNAL 4500          /* out of memory / internal failure */
 #define GQLWS_CLOSE_SLOW_CONSUMER 4008     /* outbound queue over ws_max_queued */
 #define GQLWS_CLOSE_PING_TIMEOUT 4504      /* no frame from the peer for 2 x ws_ping_ms */
+#define GQLWS_REASON_TOKEN_EXPIRED "Token expired" /* the 4403 when the token's exp passes */
 /* Pending subscription events per operation while a run is in flight; more
  * means the client (or a resolver) cannot keep up → close 4008. */
 #define GQLWS_MAX_PENDING_EVENTS 1024u
 /* Longest operation id we accept (graphql-ws ids are UUIDs). Longer → 4400. */
 #define GQLWS_MAX_ID_LEN 128u
+
+/* Connection caps (cfg max_conns, max_conns_per_addr, max_ws_per_user):
+ * an HTTP request or WebSocket upgrade over a cap is answered 503 with
+ * Retry-After: PROTO_CAP_RETRY_AFTER_S and its connection closed; a
+ * WebSocket whose user already holds max_ws_per_user is closed
+ * GQLWS_CLOSE_TRY_AGAIN (graphql-ws clients retry it). */
+#define PROTO_CAP_RETRY_AFTER_S 1u
+#define GQLWS_CLOSE_TRY_AGAIN 1013 /* "Try again later": the user's WebSocket cap */
+#define GQLWS_REASON_USER_CAP "Too many connections for this user"
 
 #define PROTO_MAX_USER_ID 64u
 #define PROTO_MAX_USERNAME 128u
@@ -139,6 +150,12 @@ void proto_client_addr(const char *trusted, const char *peer, const http_header 
  * static reason in *why (c unchanged). */
 int proto_caller_verify(proto_caller *c, cd_arena *a, const char *token, size_t len,
                         const char **why);
+/* Token mode, a WebSocket caller (heap strings) already authenticated:
+ * verifies a fresh access token like proto_caller_verify and, when it names
+ * the same user, takes its expiry (and username). 0; CD_EAUTH (invalid or
+ * expired token), CD_EPERM (another user's token) or CD_ESTATE (the caller
+ * is not authenticated), each with a static reason in *why and c unchanged. */
+int proto_caller_refresh(proto_caller *c, const char *token, size_t len, const char **why);
 
 struct proto_server {
     uv_loop_t *loop;
@@ -163,6 +180,7 @@ struct proto_server {
     unsigned nroutes;                           /* private */
     gqlws_conn *ws_head;                        /* private: open graphql-transport-ws connections */
     uint64_t ws_count;                          /* private */
+    cd_tally ws_users; /* private: open WebSockets per user (max_ws_per_user) */
 };
 
 /* Registers a shutdown hook (run in registration order). 0 or CD_ELIMIT. */
@@ -232,6 +250,18 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
 void proto_ws_feed(gqlws_conn *c, const char *data, size_t len);
 void proto_ws_touch(gqlws_conn *c);
 void proto_ws_detach(gqlws_conn *c);
+/* False when user_id already holds cfg->max_ws_per_user open WebSockets in
+ * this process (graphql-transport-ws and embedded ones alike); the
+ * embedding transport checks it before proto_ws_attach, which counts the
+ * new one. */
+bool proto_ws_user_has_room(const proto_server *srv, const char *user_id);
+/* In-band token refresh of a token-mode connection (graphql-transport-ws
+ * or embedded): proto_caller_refresh on its caller, then its expiry timer
+ * follows the new token. Without a refresh every authenticated connection
+ * is closed 4403 GQLWS_REASON_TOKEN_EXPIRED when its token's exp passes.
+ * Returns what proto_caller_refresh returns (the connection is unchanged
+ * on failure; closing it is the caller's choice). */
+int proto_ws_refresh(gqlws_conn *c, const char *token, size_t len, const char **why);
 
 /* Writes {"errors":[{"message":msg,"extensions":{"code":code}}]} (code may be
  * NULL) to out. */

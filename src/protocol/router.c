@@ -148,6 +148,31 @@ static const struct {
     {"/metrics", handle_metrics},
 };
 
+/* ---- connection caps ---- */
+
+/* The connection of req is over a cap (cfg max_conns / max_conns_per_addr;
+ * this connection counted): 503 with Retry-After, then close. Checked on
+ * every request, so a WebSocket upgrade over a cap is refused with 503 too
+ * (the cap on one user's WebSockets is gql_ws.c's: close 1013). */
+static bool refuse_over_cap(proto_server *srv, http_request *req, const char *cors)
+{
+    const cd_config *cfg = srv->cfg;
+    const char *what = NULL;
+    if (cfg->max_conns && req->server && http_server_conn_count(req->server) > cfg->max_conns)
+        what = "server";
+    else if (cfg->max_conns_per_addr && req->server &&
+             http_req_addr_conns(req) > cfg->max_conns_per_addr)
+        what = "address";
+    if (!what) return false;
+    char *extra = cd_arena_sprintf(req->arena, "%sRetry-After: %u\r\n", cors ? cors : "",
+                                   PROTO_CAP_RETRY_AFTER_S);
+    char body[80];
+    int n = snprintf(body, sizeof body, "too many connections (%s limit), try again later\n", what);
+    http_req_close_after(req);
+    proto_respond(req, 503, CT_TEXT, extra, body, (size_t)n);
+    return true;
+}
+
 /* ---- the handler ---- */
 
 void proto_http_handle(http_request *req, void *user)
@@ -158,6 +183,7 @@ void proto_http_handle(http_request *req, void *user)
         strcmp(path, "/graphql") == 0 || strcmp(path, "/graphql/") == 0 || strcmp(path, "/") == 0;
     bool options = strcmp(req->method, "OPTIONS") == 0;
     char *cors = cors_headers(req, srv->cfg);
+    if (refuse_over_cap(srv, req, cors)) return;
 
     const proto_route *route = proto_route_match(srv, path);
     if (route && !options && route->fn(srv, req, cors, route->ud)) return;

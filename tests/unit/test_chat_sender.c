@@ -239,13 +239,42 @@ static void test_events(void **state)
     cd_arena_free(&a);
 }
 
+/* The write-limit bucket (ratelimit.c) at its edges: a full bucket gives
+ * exactly `burst` tokens, one more is refused with the seconds until the
+ * next; refill by rate, capped at the burst. */
+static void test_rate_bucket(void **state)
+{
+    (void)state;
+    double tok = 5;
+    uint64_t ts = 1000;
+    uint32_t retry = 0;
+    for (int i = 0; i < 5; i++)
+        assert_true(chat_rate_bucket_take(&tok, &ts, 1000, 1, 5, &retry));
+    assert_false(chat_rate_bucket_take(&tok, &ts, 1000, 1, 5, &retry));
+    assert_int_equal(retry, 1);
+    /* 999 ms later: still not a whole token */
+    assert_false(chat_rate_bucket_take(&tok, &ts, 1999, 1, 5, &retry));
+    assert_true(chat_rate_bucket_take(&tok, &ts, 2001, 1, 5, &retry));
+    /* a long pause refills to the burst, not beyond */
+    for (int i = 0; i < 5; i++)
+        assert_true(chat_rate_bucket_take(&tok, &ts, 100000, 1, 5, &retry));
+    assert_false(chat_rate_bucket_take(&tok, &ts, 100000, 1, 5, &retry));
+    /* a slow rate: the hint is the whole wait, rounded up */
+    tok = 0;
+    ts = 0;
+    assert_false(chat_rate_bucket_take(&tok, &ts, 0, 20, 300, &retry));
+    assert_int_equal(retry, 1);
+    assert_int_equal(chat_rate_kind_of("createMessage"), CHAT_RATE_MESSAGE);
+    assert_int_equal(chat_rate_kind_of("setTyping"), CHAT_RATE_MUTATION);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_content),        cmocka_unit_test(test_type_client_id),
         cmocka_unit_test(test_chat_fields),    cmocka_unit_test(test_uuid_array),
         cmocka_unit_test(test_sqlstate_codes), cmocka_unit_test(test_retention),
-        cmocka_unit_test(test_events),
+        cmocka_unit_test(test_events),         cmocka_unit_test(test_rate_bucket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

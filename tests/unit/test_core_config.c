@@ -81,6 +81,38 @@ static void test_defaults(void **state)
     assert_int_equal(c.ws_init_timeout_ms, 3000);
     assert_null(c.database_url);
     assert_null(c.redis_url);
+    assert_int_equal(c.rate_messages, CD_DEFAULT_RATE_MESSAGES);
+    assert_int_equal(c.rate_messages_burst, CD_DEFAULT_RATE_MESSAGES_BURST);
+    assert_int_equal(c.rate_mutations, CD_DEFAULT_RATE_MUTATIONS);
+    assert_int_equal(c.rate_mutations_burst, CD_DEFAULT_RATE_MUTATIONS_BURST);
+    assert_int_equal(c.max_conns, CD_DEFAULT_MAX_CONNS);
+    assert_int_equal(c.max_conns_per_addr, CD_DEFAULT_MAX_CONNS_PER_ADDR);
+    assert_int_equal(c.max_ws_per_user, CD_DEFAULT_MAX_WS_PER_USER);
+}
+
+/* The write limits and connection caps: 0 turns a rate / cap off, a burst
+ * is at least 1; environment and flags. */
+static void test_rate_and_cap_settings(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 4, "--rate-messages", "0", "--max-conns", "0"), 0);
+    assert_int_equal(c.rate_messages, 0);
+    assert_int_equal(c.max_conns, 0);
+    assert_int_equal(parse(&c, err, 2, "--rate-messages-burst", "1"), 0);
+    assert_int_equal(c.rate_messages_burst, 1);
+    assert_int_equal(parse(&c, err, 2, "--rate-messages-burst", "0"), CD_EBAD);
+    assert_int_equal(parse(&c, err, 2, "--rate-mutations-burst", "0"), CD_EBAD);
+    env_set("CHATD_RATE_MUTATIONS", "3");
+    env_set("CHATD_MAX_CONNS_PER_ADDR", "9");
+    env_set("CHATD_MAX_WS_PER_USER", "2");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.rate_mutations, 3);
+    assert_int_equal(c.max_conns_per_addr, 9);
+    assert_int_equal(c.max_ws_per_user, 2);
+    assert_int_equal(parse(&c, err, 2, "--max-ws-per-user", "5"), 0); /* flags win */
+    assert_int_equal(c.max_ws_per_user, 5);
 }
 
 static void test_role_ports(void **state)
@@ -452,6 +484,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_rate_and_cap_settings, setup),
         cmocka_unit_test_setup(test_role_ports, setup),
         cmocka_unit_test_setup(test_flags_override_env, setup),
         cmocka_unit_test_setup(test_token_needs_secret, setup),
