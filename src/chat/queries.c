@@ -293,9 +293,11 @@ static qop *new_op(gql_rinfo *ri, q_mode mode)
     return op;
 }
 
+/* Every statement of this file is a read the replica may answer
+ * (replica.c). */
 static void run(qop *op, const char *stmt, int n, const char *const *params)
 {
-    chat_op_run(&op->base, stmt, n, params, on_query);
+    chat_op_run_read(&op->base, stmt, n, params, on_query);
 }
 
 /* A UUID argument, or NULL after completing with BAD_USER_INPUT. */
@@ -749,11 +751,10 @@ static void ld_flush(uv_timer_t *t)
         cd_buf_putc(&keys, '}');
         cd_buf_putc(&keys, 0);
         cd_debug("receiver", "loader %s: %u fields, %u keys", b->stmt, b->nitems, nk);
-        pg_pool *p = chat_pool(ld.srv);
-        int qs = CD_EUNAVAIL;
-        if (p && !cd_buf_failed(&keys)) {
+        int qs = CD_ENOMEM;
+        if (!cd_buf_failed(&keys)) {
             const char *params[] = {keys.data, b->extra[0] ? b->extra : NULL};
-            qs = pg_pool_query(p, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
+            qs = chat_read_query(ld.srv, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
         }
         cd_buf_free(&keys);
         if (qs != 0) {
@@ -1036,5 +1037,5 @@ int recv_queries_bind(proto_server *srv)
             return r;
         }
     }
-    return chat_stmts_add(query_stmts, CD_ARRAY_LEN(query_stmts));
+    return chat_stmts_add_reads(query_stmts, CD_ARRAY_LEN(query_stmts));
 }
