@@ -444,10 +444,10 @@ static void replica_metrics(cd_buf *out, void *ud)
     proto_server *srv = ud;
     if (!srv || !srv->pg_replica) return;
     cd_metrics_help(out, "chatd_pg_replica_up", "gauge",
-                    "1 while the read replica's pool has a connection up");
+                    "whether the read replica's pool has a connection up (1/0)");
     cd_buf_printf(out, "chatd_pg_replica_up %d\n", pg_pool_ready(srv->pg_replica) ? 1 : 0);
     cd_metrics_help(out, "chatd_pg_replica_lagging", "gauge",
-                    "1 while reads go to the primary because the replica fell behind");
+                    "whether reads go to the primary because the replica fell behind (1/0)");
     cd_buf_printf(out, "chatd_pg_replica_lagging %d\n", srv->pg_replica_lagging ? 1 : 0);
     cd_metrics_help(out, "chatd_pg_replica_reads_total", "counter",
                     "receiver reads by the database that answered them and why");
