@@ -22,6 +22,11 @@
  * user-id header, when present, is checked the same way; without one,
  * nothing is checked.
  *
+ * Database: every statement here is a read the streaming replica may
+ * answer (DATABASE_REPLICA_URL): roots and loaders go through replica.c,
+ * which serves them from the replica only once it has replayed what the
+ * primary had flushed when the read arrived, else from the primary.
+ *
  * Memory: per-call state in gql_ri_arena; loader batches are heap objects
  * freed when their statement completes.
  */
