@@ -413,12 +413,15 @@ hold:;
     r->ud = ud;
     r->arrived = uv_now(srv->loop);
     if (!rr.timer_init) {
-        if (uv_timer_init(srv->loop, &rr.timer) != 0) {
+        /* the hook closes the timer; without one the timer is never made */
+        if (proto_on_shutdown(srv, rr_shutdown, NULL) != 0 ||
+            uv_timer_init(srv->loop, &rr.timer) != 0) {
             cd_free(r);
+            rr.closed = true;
+            cd_error("replica", "cannot hold reads: every read goes to the primary");
             return pg_pool_query(primary, stmt, n, params, cb, ud);
         }
         rr.timer_init = true;
-        proto_on_shutdown(srv, rr_shutdown, NULL);
     }
     rr.held++;
     *rr.arrived_tail = r;
