@@ -146,6 +146,10 @@ static void drained(http_server *http, void *arg)
         pg_pool_close(d->srv.pg, NULL, NULL);
         d->srv.pg = NULL;
     }
+    if (d->srv.pg_replica) {
+        pg_pool_close(d->srv.pg_replica, NULL, NULL);
+        d->srv.pg_replica = NULL;
+    }
     if (d->srv.rd) {
         rd_client_close(d->srv.rd, NULL, NULL);
         d->srv.rd = NULL;
@@ -262,8 +266,9 @@ static int bind_roles(proto_server *srv)
     return 0;
 }
 
-/* Migrations (blocking, before serving), the async pool, then the seed-003
- * admins of CHATD_ADMINS, granted before anything is served. */
+/* Migrations (blocking, before serving), the async pool (and the replica's
+ * for a receiver with DATABASE_REPLICA_URL), then the seed-003 admins of
+ * CHATD_ADMINS, granted before anything is served. */
 static int open_database(chatd *d)
 {
     const cd_config *cfg = &d->cfg;
@@ -288,6 +293,20 @@ static int open_database(chatd *d)
         0) {
         fprintf(stderr, "chatd: database pool: %s\n", cd_strerror(rc));
         return 1;
+    }
+    if (cfg->database_replica_url) {
+        char shown[256];
+        cd_url_redact(cfg->database_replica_url, shown, sizeof shown);
+        if (cfg->role != CD_ROLE_RECEIVER && cfg->role != CD_ROLE_ALL) {
+            cd_info("main", "DATABASE_REPLICA_URL not used: the %s role reads from the primary",
+                    cd_role_name(cfg->role));
+        } else if ((rc = pg_pool_new(d->loop, cfg->database_replica_url,
+                                     cd_config_pg_pool_size(cfg), &srv->pg_replica)) != 0) {
+            fprintf(stderr, "chatd: DATABASE_REPLICA_URL %s: %s\n", shown, cd_strerror(rc));
+            return 1;
+        } else {
+            cd_info("main", "receiver reads from the replica %s when it has caught up", shown);
+        }
     }
     if ((rc = compat_admin_grant_list(d->loop, srv->pg, getenv("CHATD_ADMINS"), err, sizeof err)) !=
         0) {

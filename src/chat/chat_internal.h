@@ -10,6 +10,7 @@
  *   ratelimit.c per-user write limits (token buckets in Redis)
  *   kit.c       the resolver kit: operation object, run, Postgres-error
  *               mapping, argument helpers, the prepared-statement table
+ *   replica.c   the receiver's reads: primary or streaming replica
  *   batch.c     group commit: concurrent mutations in one transaction
  *   authz.c     caller decisions; accounts disabled in this process
  *   control.c   the cross-process control channel (chatd:control)
@@ -352,11 +353,18 @@ typedef struct chat_stmt {
 /* Registers a table of n statements (kept by pointer; static storage).
  * Adding the same table again does nothing. 0 or CD_ELIMIT. */
 int chat_stmts_add(const chat_stmt *table, size_t n);
+/* As chat_stmts_add for a table of read-only statements that may run on the
+ * replica (replica.c): they are prepared on the replica pool too. */
+int chat_stmts_add_reads(const chat_stmt *table, size_t n);
 
 /* srv's pool with every registered table prepared (tables added since the
  * last call are prepared now), or NULL: no database configured, or a
  * statement could not be registered (logged). */
 pg_pool *chat_pool(proto_server *srv);
+
+/* srv's replica pool with every read table (chat_stmts_add_reads) prepared,
+ * or NULL: no replica configured, or a statement could not be registered. */
+pg_pool *chat_replica_pool(proto_server *srv);
 
 /* Registers the n statements of `table` on pg now (pg_pool_prepare: the same
  * name and SQL again is a no-op), for callers holding a pool of their own
@@ -382,6 +390,51 @@ int chat_echo_len(const char *s, size_t len);
 
 /* True for the canonical 8-4-4-4-12 hex UUID text form. */
 bool chat_uuid_valid(const char *s, size_t len);
+
+/* ============================== replica.c ============================== */
+/*
+ * replica.c — the receiver's reads between the primary and a streaming
+ * replica (srv->pg_replica, DATABASE_REPLICA_URL). A read is served by the
+ * replica only once it has replayed everything the primary had flushed when
+ * the read arrived (so it includes every commit anyone could have seen),
+ * after waiting at most CHAT_REPLICA_WAIT_MS; otherwise, and whenever the
+ * replica is down or errs, by the primary. The full rule: the file's header
+ * and docs/architecture.md ("Reads from a replica").
+ */
+#define CHAT_REPLICA_WAIT_MS 100     /* longest a read waits for the replica to catch up */
+#define CHAT_REPLICA_POLL_MS 2       /* replica polled this often while reads wait */
+#define CHAT_REPLICA_RECHECK_MS 50   /* ... and this often while it lags */
+#define CHAT_REPLICA_READS_MAX 4096u /* reads held at once; beyond → the primary */
+
+/* Registers the LSN statements and the chatd_pg_replica_* metrics (which
+ * appear only with a replica configured). 0 or CD_*. */
+int chat_replica_bind(proto_server *srv);
+
+/* Runs a read-only statement (a name registered with chat_stmts_add_reads)
+ * on the replica or the primary by the rule above. Same contract as
+ * pg_pool_query: 0 and cb runs exactly once, later, from the loop; or a
+ * negative code (CD_EUNAVAIL: no database) and cb never runs. Without a
+ * replica it is pg_pool_query on the primary. */
+int chat_read_query(proto_server *srv, const char *stmt, int n, const char *const *params,
+                    pg_query_cb cb, void *ud);
+
+/* chat_op_run for reads: chat_read_query, failures completed on op->ri. */
+bool chat_op_run_read(chat_op *op, const char *stmt, int n, const char *const *params,
+                      pg_query_cb cb);
+
+/* Pure parts (unit-tested). An LSN as Postgres prints it ("16/B374D848")
+ * into *out: 0 or CD_EBAD. */
+int chat_lsn_parse(const char *s, uint64_t *out);
+
+/* Where a read whose answer must include LSN `target` goes, the replica
+ * having replayed `replayed`, after it waited `waited_ms`. */
+typedef enum chat_read_step {
+    CHAT_READ_REPLICA = 0, /* replayed >= target */
+    CHAT_READ_WAIT,        /* not yet, and it may still wait */
+    CHAT_READ_PRIMARY      /* waited CHAT_REPLICA_WAIT_MS, or the replica is lagging */
+} chat_read_step;
+chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool lagging,
+                                 uint64_t waited_ms);
 
 /* =============================== batch.c =============================== */
 /*

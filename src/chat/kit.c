@@ -4,9 +4,10 @@
  * one prepared statement, the Postgres-error → GraphQL-error mapping,
  * argument helpers, and the table of prepared statements.
  *
- * State: the registered statement tables and the pool they were last
- * prepared on (one process has one pool). An op lives in its resolver's
- * arena; the kit keeps no pointer to it after the call.
+ * State: the registered statement tables and the pools they were last
+ * prepared on (one process has one primary pool and at most one replica
+ * pool; only tables of replica-safe reads are prepared on the replica). An op lives in its
+ * resolver's arena; the kit keeps no pointer to it after the call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,23 +20,52 @@ static struct {
     struct {
         const chat_stmt *table;
         size_t n;
+        bool replica; /* also prepared on the replica pool */
     } tables[CHAT_MAX_STMT_TABLES];
     unsigned ntables;
     pg_pool *pool;      /* the pool tables [0, nprepared) were registered on */
     unsigned nprepared; /* tables registered on `pool` */
+    pg_pool *rpool;     /* the replica pool tables [0, nrprepared) were looked at for */
+    unsigned nrprepared;
 } kit;
 
 /* ---- prepared statements ---- */
 
-int chat_stmts_add(const chat_stmt *table, size_t n)
+static int stmts_add(const chat_stmt *table, size_t n, bool replica)
 {
     for (unsigned i = 0; i < kit.ntables; i++)
         if (kit.tables[i].table == table) return 0;
     if (kit.ntables >= CHAT_MAX_STMT_TABLES) return CD_ELIMIT;
     kit.tables[kit.ntables].table = table;
     kit.tables[kit.ntables].n = n;
+    kit.tables[kit.ntables].replica = replica;
     kit.ntables++;
     return 0;
+}
+
+int chat_stmts_add(const chat_stmt *table, size_t n)
+{
+    return stmts_add(table, n, false);
+}
+
+int chat_stmts_add_reads(const chat_stmt *table, size_t n)
+{
+    return stmts_add(table, n, true);
+}
+
+pg_pool *chat_replica_pool(proto_server *srv)
+{
+    if (!srv || !srv->pg_replica) return NULL;
+    if (kit.rpool != srv->pg_replica) {
+        kit.rpool = srv->pg_replica;
+        kit.nrprepared = 0;
+    }
+    for (; kit.nrprepared < kit.ntables; kit.nrprepared++)
+        if (kit.tables[kit.nrprepared].replica &&
+            chat_stmts_prepare(srv->pg_replica, kit.tables[kit.nrprepared].table,
+                               kit.tables[kit.nrprepared].n) != 0)
+            return NULL;
+    return srv->pg_replica;
 }
 
 pg_pool *chat_pool(proto_server *srv)

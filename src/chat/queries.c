@@ -22,6 +22,11 @@
  * user-id header, when present, is checked the same way; without one,
  * nothing is checked.
  *
+ * Database: every statement here is a read the streaming replica may
+ * answer (DATABASE_REPLICA_URL): roots and loaders go through replica.c,
+ * which serves them from the replica only once it has replayed what the
+ * primary had flushed when the read arrived, else from the primary.
+ *
  * Memory: per-call state in gql_ri_arena; loader batches are heap objects
  * freed when their statement completes.
  */
@@ -293,9 +298,11 @@ static qop *new_op(gql_rinfo *ri, q_mode mode)
     return op;
 }
 
+/* Every statement of this file is a read the replica may answer
+ * (replica.c). */
 static void run(qop *op, const char *stmt, int n, const char *const *params)
 {
-    chat_op_run(&op->base, stmt, n, params, on_query);
+    chat_op_run_read(&op->base, stmt, n, params, on_query);
 }
 
 /* A UUID argument, or NULL after completing with BAD_USER_INPUT. */
@@ -749,11 +756,10 @@ static void ld_flush(uv_timer_t *t)
         cd_buf_putc(&keys, '}');
         cd_buf_putc(&keys, 0);
         cd_debug("receiver", "loader %s: %u fields, %u keys", b->stmt, b->nitems, nk);
-        pg_pool *p = chat_pool(ld.srv);
-        int qs = CD_EUNAVAIL;
-        if (p && !cd_buf_failed(&keys)) {
+        int qs = CD_ENOMEM;
+        if (!cd_buf_failed(&keys)) {
             const char *params[] = {keys.data, b->extra[0] ? b->extra : NULL};
-            qs = pg_pool_query(p, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
+            qs = chat_read_query(ld.srv, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
         }
         cd_buf_free(&keys);
         if (qs != 0) {
@@ -1036,5 +1042,5 @@ int recv_queries_bind(proto_server *srv)
             return r;
         }
     }
-    return chat_stmts_add(query_stmts, CD_ARRAY_LEN(query_stmts));
+    return chat_stmts_add_reads(query_stmts, CD_ARRAY_LEN(query_stmts));
 }

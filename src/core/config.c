@@ -47,6 +47,8 @@ static const cd_opt cd_opts[] = {
     {"bind", "CHATD_BIND", CD_OPT_STR, OFF(bind), 0, 0, "listen address (default 127.0.0.1)"},
     {"database-url", "DATABASE_URL", CD_OPT_STR, OFF(database_url), 0, 0,
      "PostgreSQL conninfo/URL (unset = no database)"},
+    {"database-replica-url", "DATABASE_REPLICA_URL", CD_OPT_STR, OFF(database_replica_url), 0, 0,
+     "streaming replica serving the receiver's queries (unset = the primary serves them)"},
     {"redis-url", "REDIS_URL", CD_OPT_STR, OFF(redis_url), 0, 0,
      "redis://host:port (unset = no broker)"},
     {"jwt-secret", "CHATD_JWT_SECRET", CD_OPT_STR, OFF(jwt_secret), 0, 0,
@@ -405,6 +407,12 @@ int cd_config_validate(const cd_config *c, char *err, size_t errlen)
         snprintf(err, errlen,
                  "the JWT secret (CHATD_JWT_SECRET) is %zu bytes; HS256 needs at least %u",
                  strlen(c->jwt_secret), CD_CONFIG_MIN_JWT_SECRET);
+        return CD_EBAD;
+    }
+    if (c->database_replica_url && !c->database_url) {
+        snprintf(err, errlen,
+                 "DATABASE_REPLICA_URL needs DATABASE_URL: the primary takes every write and "
+                 "the reads the replica cannot serve");
         return CD_EBAD;
     }
     if (c->auth == CD_AUTH_TRUST && !cd_config_bind_is_loopback(c->bind) && !c->auth_force) {

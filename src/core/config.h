@@ -105,11 +105,12 @@ typedef enum cd_auth_mode { CD_AUTH_TOKEN = 0, CD_AUTH_TRUST } cd_auth_mode;
 
 typedef struct cd_config {
     cd_role role;
-    int port;                 /* 0 = ephemeral; unset = the role's default */
-    const char *bind;         /* IPv4/IPv6 literal or "localhost" */
-    const char *database_url; /* NULL = no database (only health works) */
-    const char *redis_url;    /* NULL = no broker */
-    const char *jwt_secret;   /* NULL = none */
+    int port;                         /* 0 = ephemeral; unset = the role's default */
+    const char *bind;                 /* IPv4/IPv6 literal or "localhost" */
+    const char *database_url;         /* NULL = no database (only health works) */
+    const char *database_replica_url; /* streaming replica for receivers' reads; NULL = none */
+    const char *redis_url;            /* NULL = no broker */
+    const char *jwt_secret;           /* NULL = none */
     cd_auth_mode auth;
     bool auth_force;          /* CHATD_AUTH_FORCE=1: trust mode on a public bind */
     const char *cors_origins; /* comma-separated list; "*" = any origin */

@@ -164,7 +164,13 @@ struct proto_server {
     gql_cache *cache;
     const char *service; /* role name for gql_exec_opts.service; NULL = all */
     const char *version;
-    pg_pool *pg;   /* NULL when no database configured */
+    pg_pool *pg; /* NULL when no database configured */
+    /* Receivers' reads (DATABASE_REPLICA_URL, receiver and all roles): a
+     * streaming replica, or NULL. The chat module routes reads to it
+     * (src/chat/replica.c) and sets pg_replica_lagging while reads go to the
+     * primary because the replica has not replayed what they need. */
+    pg_pool *pg_replica;
+    bool pg_replica_lagging;
     rd_client *rd; /* NULL when no broker configured */
     http_server *http;
     /* Broker traffic by channel prefix: roles add routes when they bind;

@@ -109,6 +109,17 @@ static void handle_healthz(proto_server *srv, http_request *req, const char *cor
     proto_respond(req, 200, CT_TEXT, cors, "ok\n", 3);
 }
 
+/* The replica's line of /readyz: "" without one. A replica that is down or
+ * behind does not make the process unready (reads fall back to the
+ * primary); the line says how reads are served. */
+static const char *replica_state(const proto_server *srv)
+{
+    if (!srv->pg_replica) return "";
+    if (!pg_pool_ready(srv->pg_replica)) return "replica: down (reads from the primary)\n";
+    if (srv->pg_replica_lagging) return "replica: lagging (reads from the primary)\n";
+    return "replica: up\n";
+}
+
 static void handle_readyz(proto_server *srv, http_request *req, const char *cors)
 {
     CD_UNUSED(cors);
@@ -118,14 +129,14 @@ static void handle_readyz(proto_server *srv, http_request *req, const char *cors
         proto_respond(req, 503, CT_TEXT, NULL, "draining\n", 9);
         return;
     }
-    if (pg_ok && rd_ok) {
-        proto_respond(req, 200, CT_TEXT, NULL, "ready\n", 6);
-        return;
-    }
-    char body[96];
-    int n = snprintf(body, sizeof body, "not ready:%s%s\n", pg_ok ? "" : " postgres",
-                     rd_ok ? "" : " redis");
-    proto_respond(req, 503, CT_TEXT, NULL, body, (size_t)n);
+    char body[160];
+    int n;
+    if (pg_ok && rd_ok)
+        n = snprintf(body, sizeof body, "ready\n%s", replica_state(srv));
+    else
+        n = snprintf(body, sizeof body, "not ready:%s%s\n%s", pg_ok ? "" : " postgres",
+                     rd_ok ? "" : " redis", replica_state(srv));
+    proto_respond(req, pg_ok && rd_ok ? 200 : 503, CT_TEXT, NULL, body, (size_t)n);
 }
 
 static void handle_metrics(proto_server *srv, http_request *req, const char *cors)

@@ -151,6 +151,30 @@ static void test_flags_override_env(void **state)
     assert_non_null(strstr(err, "CHATD_PORT"));
 }
 
+static void test_replica_needs_primary(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_null(c.database_replica_url);
+    /* a replica alone: refused, naming both settings */
+    env_set("DATABASE_REPLICA_URL", "postgres://r/y");
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "DATABASE_REPLICA_URL"));
+    assert_non_null(strstr(err, "DATABASE_URL"));
+    /* with the primary: taken */
+    env_set("DATABASE_URL", "postgres://x/y");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_string_equal(c.database_replica_url, "postgres://r/y");
+    assert_int_equal(parse(&c, err, 2, "--database-replica-url", "postgres://r2/y"), 0);
+    assert_string_equal(c.database_replica_url, "postgres://r2/y");
+    /* empty = none */
+    env_set("DATABASE_REPLICA_URL", "");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_null(c.database_replica_url);
+}
+
 static void test_token_needs_secret(void **state)
 {
     (void)state;
@@ -487,6 +511,7 @@ int main(void)
         cmocka_unit_test_setup(test_rate_and_cap_settings, setup),
         cmocka_unit_test_setup(test_role_ports, setup),
         cmocka_unit_test_setup(test_flags_override_env, setup),
+        cmocka_unit_test_setup(test_replica_needs_primary, setup),
         cmocka_unit_test_setup(test_token_needs_secret, setup),
         cmocka_unit_test_setup(test_trust_refused_on_public_bind, setup),
         cmocka_unit_test_setup(test_loopback, setup),
