@@ -33,7 +33,10 @@ LANGUAGE sql STABLE AS $$
     'id', m.id, 'chatId', m.chat_id, 'senderId', m.sender_id, 'content', m.content,
     'type', m.type, 'metadata', m.metadata, 'seq', m.seq, 'isEdited', m.is_edited,
     'editedAt', chatd_ts(m.edited_at), 'createdAt', chatd_ts(m.created_at),
-    'deletedAt', chatd_ts(m.deleted_at), 'replyToId', m.reply_to_id)
+    'deletedAt', chatd_ts(m.deleted_at))
+    -- only replies carry replyToId: every other payload stays as it was
+    || CASE WHEN m.reply_to_id IS NULL THEN '{}'::jsonb
+            ELSE jsonb_build_object('replyToId', m.reply_to_id) END
 $$;
 
 -- createMessage with replyToId: the original must be a live message of the
