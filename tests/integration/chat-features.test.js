@@ -345,3 +345,50 @@ describe('searchMessages', () => {
     for (const m of sent) assert.ok(seen.includes(m.id), `missed ${m.id}`);
   });
 });
+
+describe('authorization matrix of the new fields (token mode)', () => {
+  test('anonymous, outsider, member and late member on every new operation and nested field', async () => {
+    const [a, b, outsider, late] = makeUsers(4);
+    const chat = await createChat(s1, a, [b], 'authz');
+    const m = await send(s1, a, chat.id, 'authz words');
+    ok(await gql(s1, REACT, { m: m.id, e: '👍' }, a.h), 'addReaction');
+    ok(await gql(s1, ADD_P, { c: chat.id, u: late.id }, a.h), 'addParticipant');
+    const NESTED = 'query Q($id: ID!) { message(id: $id) { id replyTo { id } replyCount reactions { emoji reactedByMe users { id } } } }';
+    const REPLY = 'mutation M($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id } }';
+    const cases = [
+      // [who, server, query, vars, expected code or 'ok']
+      [null, s1, REACT, { m: m.id, e: '👍' }, 'UNAUTHENTICATED'],
+      [outsider, s1, REACT, { m: m.id, e: '👍' }, 'FORBIDDEN'],
+      [late, s1, REACT, { m: m.id, e: '👍' }, 'NOT_FOUND'],
+      [b, s1, REACT, { m: m.id, e: '👍' }, 'ok'],
+      [null, s1, UNREACT, { m: m.id, e: '👍' }, 'UNAUTHENTICATED'],
+      [outsider, s1, UNREACT, { m: m.id, e: '👍' }, 'FORBIDDEN'],
+      [late, s1, UNREACT, { m: m.id, e: '👍' }, 'NOT_FOUND'],
+      [b, s1, UNREACT, { m: m.id, e: '👍' }, 'ok'],
+      [outsider, s1, REPLY, { in: { content: 'r', senderId: outsider.id, chatId: chat.id, replyToId: m.id } }, 'FORBIDDEN'],
+      [late, s1, REPLY, { in: { content: 'r', senderId: late.id, chatId: chat.id, replyToId: m.id } }, 'NOT_FOUND'],
+      [b, s1, REPLY, { in: { content: 'r', senderId: a.id, chatId: chat.id, replyToId: m.id } }, 'FORBIDDEN'],
+      [b, s1, REPLY, { in: { content: 'r', senderId: b.id, chatId: chat.id, replyToId: m.id } }, 'ok'],
+      [null, r1, SEARCH, { q: 'authz' }, 'UNAUTHENTICATED'],
+      [outsider, r1, SEARCH, { q: 'authz', c: chat.id }, 'FORBIDDEN'],
+      [b, r1, SEARCH, { q: 'authz', c: chat.id }, 'ok'],
+      [null, r1, NESTED, { id: m.id }, 'UNAUTHENTICATED'],
+      [outsider, r1, NESTED, { id: m.id }, 'FORBIDDEN'],
+      [late, r1, NESTED, { id: m.id }, 'NOT_FOUND'],
+      [b, r1, NESTED, { id: m.id }, 'ok'],
+    ];
+    for (const [who, srv, q, vars, want] of cases) {
+      const r = await gql(srv, q, vars, who ? who.h : {});
+      const what = `${q.slice(0, 50)} as ${who ? who.id : 'anonymous'}: ${JSON.stringify(r)}`;
+      if (want === 'ok') assert.equal(r.errors, undefined, what);
+      else assert.equal(code(r), want, what);
+    }
+    // what the outsider and the late member got: nothing of the chat
+    assert.equal(ok(await gql(r1, SEARCH, { q: 'authz' }, outsider.h), 'searchMessages').edges.length, 0);
+    assert.equal(ok(await gql(r1, SEARCH, { q: 'authz' }, late.h), 'searchMessages').edges.length, 0);
+    assert.equal(ok(await gql(r1, SEARCH, { q: 'authz' }, b.h), 'searchMessages').edges.length, 1);
+    const n = ok(await gql(r1, NESTED, { id: m.id }, b.h), 'message');
+    assert.equal(n.replyCount, 1);
+    assert.deepEqual(n.reactions, [{ emoji: '👍', reactedByMe: false, users: [{ id: a.id }] }]);
+  });
+});
