@@ -74,6 +74,7 @@
 #define CHAT_EV_PARTICIPANT_REMOVED "participant.removed"
 #define CHAT_EV_CHAT_UPDATED "chat.updated"
 #define CHAT_EV_CHAT_REMOVED "chat.removed"
+#define CHAT_EV_REACTION "reaction" /* data: the message + userId, emoji, added */
 /* Kinds on user:<id> (notification "kind"). */
 #define CHAT_NOTE_CHAT_ADDED "chat.added"
 #define CHAT_NOTE_CHAT_UPDATED "chat.updated"
@@ -709,6 +710,9 @@ int64_t chat_outbox_parse_retention(const char *s);
 #define SENDER_CHAT_DESC_MAX 1000u /* bytes of a chat description */
 #define SENDER_MAX_IDS 500u        /* user ids in one createChat / addParticipants */
 #define SENDER_CRASH_EXIT_CODE 86
+/* reactions (issue 19) */
+#define SENDER_EMOJI_MAX 32u              /* bytes of a reaction's emoji */
+#define SENDER_REACTIONS_DISTINCT_MAX 20u /* different emoji on one message */
 
 /* Validation (NULL = valid, else a static message for BAD_USER_INPUT). */
 const char *chat_sender_check_content(const char *s, size_t len);
@@ -718,6 +722,7 @@ const char *chat_sender_check_type(const char *s, size_t len);
  * BAD_USER_INPUT. The seed-003 API keeps it (its contract). */
 bool chat_sender_type_reserved(const char *s, size_t len);
 const char *chat_sender_check_client_id(const char *s, size_t len);
+const char *chat_sender_check_emoji(const char *s, size_t len);
 const char *chat_sender_check_chat_name(const char *s, size_t len);
 const char *chat_sender_check_chat_desc(const char *s, size_t len);
 
@@ -769,6 +774,24 @@ void recv_presence_user_down(proto_server *srv, const char *user_id);
 #define RECV_MEMBERS_DEFAULT_PAGE 100 /* Chat.members(first:) when absent */
 #define RECV_MEMBERS_MAX_PAGE 1000    /* largest Chat.members(first:) */
 #define RECV_MEMBER_CURSOR_MAX 80     /* bytes of a Chat.members cursor */
+/* issue 19: history, search, reactions, replies */
+#define CHAT_E_HISTORY_TOO_LONG "HISTORY_TOO_LONG" /* messages without limit past the cap */
+#define RECV_HISTORY_CAP 10000         /* messages / Chat.messages without limit: at most */
+#define RECV_SEARCH_QUERY_MAX 200      /* bytes of searchMessages(query:) */
+#define RECV_SEARCH_TERMS_MAX 16       /* words in one search */
+#define RECV_SEARCH_DEFAULT_PAGE 20    /* searchMessages(first:) when absent */
+#define RECV_SEARCH_MAX_PAGE 100       /* largest searchMessages(first:) */
+#define RECV_SEARCH_HIGHLIGHT_MAX 300  /* characters of a highlight */
+#define RECV_SEARCH_CURSOR_MAX 160     /* bytes of a searchMessages cursor */
+#define RECV_REACTION_USERS_DEFAULT 10 /* ReactionGroup.users(first:) when absent */
+#define RECV_REACTION_USERS_MAX 100    /* largest ReactionGroup.users(first:) */
+
+/* searchMessages: splits query (len bytes, clean UTF-8) into words — runs of
+ * ASCII letters and digits and non-ASCII characters; everything else
+ * separates — and appends them as a Postgres text[] literal to out.
+ * Returns the number of words, or -1 when there are more than
+ * RECV_SEARCH_TERMS_MAX. Nothing of the input reaches to_tsquery's syntax. */
+int recv_search_tokens(const char *query, size_t len, cd_buf *out);
 
 /* Binds the receiver's Query and nested fields and registers their
  * statements. 0 or CD_*. */

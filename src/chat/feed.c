@@ -90,6 +90,8 @@ struct feed_sub {
     int64_t last;                     /* last delivered seq (chat channels) */
     int64_t after;                    /* afterSeq argument, -1 when absent */
     int64_t msg_seq;                  /* messageReadUpdated: the message's seq */
+    int64_t floor;                    /* lowest seq the caller may see (history rule,
+                                         chatd_visible_from); 0 = everything */
     char user[PROTO_MAX_USER_ID + 1]; /* the caller ("" = unknown, trust mode) */
     char arg[FEED_ID_MAX];            /* chatId / userId / messageId argument */
     char *others;                     /* messageReadUpdated: ",id,id," readers still to come;
@@ -425,12 +427,27 @@ static bool str_eq(const gql_value *v, const char *s)
     return v && v->kind == GQL_V_STRING && strlen(s) == v->len && memcmp(v->u.s, s, v->len) == 0;
 }
 
+/* Events whose data is a message (message.*, reaction). */
+static bool carries_message(const char *kind)
+{
+    return strncmp(kind, "message.", 8) == 0 || strcmp(kind, CHAT_EV_REACTION) == 0;
+}
+
+/* History rule: an event about a message from before the subscriber's
+ * floor (an edit, removal or reaction of an older message) is not theirs. */
+static bool before_floor(const feed_sub *s, const chat_ev *e)
+{
+    if (s->floor <= 1 || !carries_message(e->kind)) return false;
+    const gql_value *seq = obj(e->data, "seq");
+    return seq && seq->kind == GQL_V_INT && seq->u.i < s->floor;
+}
+
 /* The ChatEvent object of a log event. */
 static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
 {
-    gql_value *o = gql_obj_new(a, 9);
+    gql_value *o = gql_obj_new(a, 11);
     if (!o) return gql_null();
-    bool is_msg = strncmp(e->kind, "message.", 8) == 0;
+    bool is_msg = carries_message(e->kind);
     const gql_value *chat = obj(e->data, "chat");
     const gql_value *uid = obj(e->data, "userId");
     const gql_value *upto = obj(e->data, "upToSeq");
@@ -444,6 +461,9 @@ static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
     gql_obj_set(o, 6, "userId", uid ? *uid : gql_null());
     gql_obj_set(o, 7, "upToSeq", upto ? *upto : gql_null());
     gql_obj_set(o, 8, "readAt", read_at ? *read_at : gql_null());
+    const gql_value *emoji = obj(e->data, "emoji"), *added = obj(e->data, "added");
+    gql_obj_set(o, 9, "emoji", emoji ? *emoji : gql_null());
+    gql_obj_set(o, 10, "added", added ? *added : gql_null());
     return *o;
 }
 
@@ -469,7 +489,10 @@ static proto_event *shared_event(cd_arena *a, const chat_ev *e, recv_field f, pr
     }
     gql_value v;
     if (want) {
-        if (strcmp(e->kind, want) != 0) return NULL;
+        /* a reaction changes the message: messageUpdated reflects it */
+        if (strcmp(e->kind, want) != 0 &&
+            !(f == RECV_F_MESSAGE_UPDATED && strcmp(e->kind, CHAT_EV_REACTION) == 0))
+            return NULL;
         v = *e->data;
     } else {
         v = chat_event_value(a, e);
@@ -692,6 +715,8 @@ static void on_look(const pg_result *r, void *ud)
             /* the count is only kept for unreadCountUpdated */
         }
         feed_sub *l = leg_add(h, chat, from, last_seq, wm, unread);
+        const char *fl = pg_result_get(r, i, 6);
+        if (l && fl) l->floor = strtoll(fl, NULL, 10);
         /* unreadCountUpdated is a state stream: a resume sends the current
          * count of every chat that moved past its afterSeqs entry */
         if (l && first && after >= 0 && last_seq > after) leg_emit_unread(l, &a, last_seq, unread);
@@ -778,7 +803,9 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
             continue;
         }
         s->last = e->seq;
-        if (s->leg) {
+        if (before_floor(s, e)) {
+            /* not the subscriber's: only its seq is taken */
+        } else if (s->leg) {
             leg_offer(s, a, e, cache);
         } else if (s->field == RECV_F_MESSAGE_READ_UPDATED) {
             deliver_read(s, a, e);
@@ -1365,7 +1392,8 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
     const char *active = pg_result_get(r, row, 2);
     const char *member = pg_result_get(r, row, 3);
     const char *js = pg_result_get(r, row, 4);
-    int64_t joined = js ? strtoll(js, NULL, 10) : 0;
+    int64_t joined = js ? strtoll(js, NULL, 10) : 0; /* the history floor - 1 */
+    s->floor = joined + 1;
     const char *oldest = pg_result_get(r, row, 5);
     const char *ids = pg_result_get(r, row, 6);
     if (s->user[0] && !(member && member[0] == 't')) {
@@ -1540,7 +1568,7 @@ static void src_stop(void *state, void *ud)
 static const chat_stmt feed_stmts[] = {
     {"recv_sub_chat",
      "SELECT k.i, c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
-     " coalesce(p.joined_seq, 0),"
+     " coalesce(chatd_visible_from(c.id, k.usr), 1) - 1,"
      " (SELECT min(e.seq) FROM chat_events e WHERE e.chat_id = c.id),"
      " CASE WHEN k.want THEN (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
      "   WHERE q.chat_id = c.id AND q.left_seq IS NULL) END"
@@ -1550,13 +1578,14 @@ static const chat_stmt feed_stmts[] = {
      3},
     {"recv_sub_msg",
      "SELECT k.i, c.last_seq, c.is_active, (p.user_id IS NOT NULL AND p.left_seq IS NULL),"
-     " coalesce(p.joined_seq, 0), NULL::bigint,"
+     " coalesce(chatd_visible_from(m.chat_id, k.usr), 1) - 1, NULL::bigint,"
      " (SELECT string_agg(q.user_id::text, ',') FROM chat_participants q"
      "   WHERE q.chat_id = m.chat_id AND q.left_seq IS NULL AND q.user_id <> m.sender_id"
      "     AND q.last_read_seq < m.seq),"
      " m.chat_id::text, m.seq"
      " FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS k(msg, usr, i)"
      " JOIN messages m ON m.id = k.msg AND m.deleted_at IS NULL"
+     "   AND m.seq >= coalesce(chatd_visible_from(m.chat_id, k.usr), 0)"
      " JOIN chats c ON c.id = m.chat_id"
      " LEFT JOIN chat_participants p ON p.chat_id = m.chat_id AND p.user_id = k.usr",
      2},
@@ -1566,7 +1595,8 @@ static const chat_stmt feed_stmts[] = {
      "SELECT c.id::text, c.last_seq, p.joined_seq, greatest(p.last_read_seq, p.joined_seq),"
      " (SELECT min(e.seq) FROM chat_events e WHERE e.chat_id = c.id),"
      " CASE WHEN $2::bool THEN chatd_unread_above(c.id, p.user_id,"
-     "   greatest(p.last_read_seq, p.joined_seq)) END"
+     "   greatest(p.last_read_seq, p.joined_seq)) END,"
+     " chatd_visible_from(c.id, p.user_id)"
      " FROM chat_participants p JOIN chats c ON c.id = p.chat_id AND c.is_active"
      " WHERE p.user_id = $1::uuid AND p.left_seq IS NULL",
      2},

@@ -39,16 +39,27 @@
 
 #include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/text.h"
 
-#define RECV_MESSAGES_DEFAULT_LIMIT 100 /* messages(...) without limit */
-#define RECV_MESSAGES_MAX_LIMIT 1000    /* largest page */
-#define RECV_CHAT_MESSAGES_MAX "200"    /* Chat.messages: the latest this many (SQL text) */
-#define RECV_EVENTS_DEFAULT_LIMIT 500   /* chatEventsSince without limit */
-#define RECV_BATCH_KEYS_MAX 5000u       /* distinct keys in one loader statement */
+#define RECV_MESSAGES_MAX_LIMIT 1000 /* largest page */
+#define Q_STR_(x) #x
+#define Q_STR(x) Q_STR_(x)
+/* ts_headline options of searchMessages: a short plain-text excerpt */
+#define RECV_SEARCH_HEADLINE_OPTS                                                                  \
+    "'StartSel=«, StopSel=», MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=\" … \"'"
+#define RECV_EVENTS_DEFAULT_LIMIT 500 /* chatEventsSince without limit */
+#define RECV_BATCH_KEYS_MAX 5000u     /* distinct keys in one loader statement */
 
 #define MEMBER(chat, uid)                                                                          \
     "(" uid "::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = " chat  \
     " AND p.user_id = " uid "::uuid AND p.left_seq IS NULL))"
+/* History rule: the lowest seq `uid` may see in `chat` (chatd_visible_from of
+ * 0009_search_reactions_replies.sql, THE one place the rule lives). FLOOR:
+ * a non-member sees nothing; FLOOR0: for single-row reads that answer
+ * FORBIDDEN to non-members from the MEMBER column. */
+#define FLOOR(chat, uid)                                                                           \
+    "coalesce(chatd_visible_from(" chat ", " uid "::uuid), 9223372036854775807)"
+#define FLOOR0(chat, uid) "coalesce(chatd_visible_from(" chat ", " uid "::uuid), 0)"
 #define USER_OBJ(u)                                                                                \
     "json_build_object('id', " u ".id, 'username', " u ".username, 'displayName', " u              \
     ".display_name, 'isActive', " u ".is_active, 'createdAt', chatd_ts(" u ".created_at),"         \
@@ -77,14 +88,18 @@ static const chat_stmt query_stmts[] = {
          "$1::uuid",
          "$2") ", (SELECT coalesce(json_agg(x.j ORDER BY x.seq), '[]'::json) FROM"
                "   (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = $1::uuid"
-               "     AND m.deleted_at IS NULL AND ($4::bigint IS NULL OR m.seq < $4::bigint)"
-               "     AND ($5::bigint IS NULL OR m.seq > $5::bigint)"
-               "     ORDER BY CASE WHEN $5::bigint IS NULL THEN -m.seq ELSE m.seq END LIMIT "
-               "$3::int) x)::text",
+               "     AND m.deleted_at IS NULL AND m.seq >= " FLOOR(
+                   "$1::uuid", "$2") ""
+                                     "     AND ($4::bigint IS NULL OR m.seq < $4::bigint)"
+                                     "     AND ($5::bigint IS NULL OR m.seq > $5::bigint)"
+                                     "     ORDER BY CASE WHEN $5::bigint IS NULL THEN -m.seq ELSE "
+                                     "m.seq END LIMIT "
+                                     "$3::int) x)::text",
      5},
     {"recv_q_message",
      "SELECT chatd_msg_json(m)::text, " MEMBER(
-         "m.chat_id", "$2") " FROM messages m WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+         "m.chat_id", "$2") " FROM messages m WHERE m.id = $1::uuid AND m.deleted_at IS NULL"
+                            " AND m.seq >= " FLOOR0("m.chat_id", "$2"),
      2},
     {"recv_q_read_status",
      "SELECT json_build_object('messageId', m.id, 'totalParticipants', t.total,"
@@ -105,7 +120,8 @@ static const chat_stmt query_stmts[] = {
                             "     ON r.message_id = m.id AND r.user_id = p.user_id"
                             "   WHERE p.chat_id = m.chat_id AND p.left_seq IS NULL AND p.user_id "
                             "<> m.sender_id) t"
-                            " WHERE m.id = $1::uuid AND m.deleted_at IS NULL",
+                            " WHERE m.id = $1::uuid AND m.deleted_at IS NULL"
+                            " AND m.seq >= " FLOOR0("m.chat_id", "$2"),
      2},
     /* unread counts are derived from the watermarks (0005_unread_watermarks.sql:
      * chatd_unread_above over the partial index messages_unread_idx); id is
@@ -135,9 +151,15 @@ static const chat_stmt query_stmts[] = {
                " (SELECT coalesce(json_agg(json_build_object('chatId', e.chat_id, 'seq', e.seq,"
                "   'kind', e.kind, 'at', chatd_ts(e.created_at), 'data', e.payload) ORDER BY "
                "e.seq),"
-               "   '[]'::json) FROM (SELECT * FROM chat_events WHERE chat_id = $1::uuid AND seq > "
-               "$3::bigint"
-               "   ORDER BY seq LIMIT $4::int) e)::text",
+               "   '[]'::json) FROM (SELECT * FROM chat_events WHERE chat_id = $1::uuid"
+               "   AND seq > greatest($3::bigint, " FLOOR(
+                   "$1::uuid", "$2") " - 1)"
+                                     "   AND (NOT (kind LIKE 'message.%' OR kind = 'reaction')"
+                                     "        OR (payload->>'seq')::bigint >= " FLOOR(
+                                         "$1::uuid",
+                                         "$2") ")"
+                                               "   ORDER BY seq LIMIT $4::int) e)::text, " FLOOR0(
+                                                   "$1::uuid", "$2"),
      4},
     /* Chat.members: $1 chat, $2 viewer, after ($3 joined_seq, $4 pos, $5 user), $6 limit;
      * one row (member?, member_count, JSON list of edges) */
@@ -165,17 +187,71 @@ static const chat_stmt query_stmts[] = {
     /* batch loaders: $1 = uuid[] of keys; rows (key, json) */
     {"recv_b_users",
      "SELECT u.id::text, " USER_JSON("u") " FROM users u WHERE u.id = ANY ($1::uuid[])", 1},
+    /* $2 viewer, $3 the history cap + 1 (more rows: HISTORY_TOO_LONG) */
     {"recv_b_chat_msgs",
      "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
      " (SELECT * FROM (SELECT chatd_msg_json(m) j, m.seq FROM messages m WHERE m.chat_id = k.id"
-     "   AND m.deleted_at IS NULL ORDER BY m.seq DESC LIMIT " RECV_CHAT_MESSAGES_MAX ") y"
-     "  ORDER BY y.seq) x",
-     1},
+     "   AND m.deleted_at IS NULL AND m.seq >= " FLOOR(
+         "k.id", "$2") ""
+                       "   ORDER BY m.seq DESC LIMIT $3::int) y ORDER BY y.seq) x",
+     3},
     {"recv_b_last_msg",
      "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
      " (SELECT chatd_msg_json(m) j FROM messages m WHERE m.chat_id = k.id AND m.deleted_at IS NULL"
-     "   ORDER BY m.seq DESC LIMIT 1) x",
+     "   AND m.seq >= " FLOOR("k.id", "$2") " ORDER BY m.seq DESC LIMIT 1) x",
+     2},
+    /* Message.replyTo: the original if the viewer may see it (removed ones
+     * show removed: their content is already gone) */
+    {"recv_b_reply_to",
+     "SELECT m.id::text, chatd_msg_json(m)::text FROM messages m"
+     " WHERE m.id = ANY ($1::uuid[]) AND m.seq >= " FLOOR("m.chat_id", "$2"),
+     2},
+    {"recv_b_reply_count",
+     "SELECT k.id::text, (SELECT count(*) FROM messages r WHERE r.reply_to_id = k.id"
+     "   AND r.deleted_at IS NULL)::text FROM unnest($1::uuid[]) AS k(id)",
      1},
+    /* Message.reactions: one row per (message, emoji), in first-use order,
+     * with the first RECV_REACTION_USERS_MAX users */
+    {"recv_b_reactions",
+     "SELECT g.message_id::text, json_build_object('emoji', g.emoji, 'count', g.n,"
+     "   'reactedByMe', coalesce(g.mine, false), 'users',"
+     "   (SELECT coalesce(json_agg(" USER_OBJ(
+         "u") " ORDER BY x.created_at, x.user_id), '[]'::json)"
+              "      FROM (SELECT r.user_id, r.created_at FROM message_reactions r"
+              "             WHERE r.message_id = g.message_id AND r.emoji = g.emoji"
+              "             ORDER BY r.created_at, r.user_id LIMIT $3::int) x"
+              "      JOIN users u ON u.id = x.user_id))::text"
+              " FROM (SELECT r.message_id, r.emoji, count(*) AS n, bool_or(r.user_id = $2::uuid) "
+              "AS mine,"
+              "         min(r.created_at) AS first_at FROM message_reactions r"
+              "        WHERE r.message_id = ANY ($1::uuid[]) GROUP BY r.message_id, r.emoji) g"
+              " ORDER BY g.message_id, g.first_at, g.emoji",
+     3},
+    /* searchMessages: $1 caller, $2 tokens, $3 chat or NULL, $4 page + 1,
+     * after ($5 rank, $6 id); one row: (chat filter allowed?, JSON list of
+     * {rank, id, highlight, message}) best first */
+    {"recv_q_search",
+     "SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM chat_participants"
+     "   WHERE chat_id = $3::uuid AND user_id = $1::uuid AND left_seq IS NULL)),"
+     " (WITH q AS (SELECT chatd_search_query($2::text[]) AS q),"
+     "  my AS (SELECT p.chat_id, chatd_visible_from(p.chat_id, p.user_id) AS floor"
+     "          FROM chat_participants p JOIN chats c ON c.id = p.chat_id AND c.is_active"
+     "         WHERE p.user_id = $1::uuid AND p.left_seq IS NULL"
+     "           AND ($3::uuid IS NULL OR p.chat_id = $3::uuid)),"
+     "  hits AS (SELECT m.id, ts_rank(to_tsvector('simple', m.content), q.q) AS rank"
+     "          FROM q, my JOIN messages m ON m.chat_id = my.chat_id AND m.seq >= my.floor"
+     "         WHERE m.deleted_at IS NULL AND to_tsvector('simple', m.content) @@ q.q),"
+     "  page AS (SELECT * FROM hits h WHERE $5::real IS NULL OR (h.rank, h.id) < ($5::real, "
+     "$6::uuid)"
+     "           ORDER BY h.rank DESC, h.id DESC LIMIT $4::int)"
+     "  SELECT coalesce(json_agg(json_build_object('rank', p.rank::text, 'id', m.id,"
+     "    'highlight', left(ts_headline('simple', m.content, q.q, " RECV_SEARCH_HEADLINE_OPTS "),"
+     "                      " Q_STR(
+         RECV_SEARCH_HIGHLIGHT_MAX) "),"
+                                    "    'message', chatd_msg_json(m)) ORDER BY p.rank DESC, p.id "
+                                    "DESC), '[]'::json)"
+                                    "   FROM page p JOIN messages m ON m.id = p.id, q)::text",
+     6},
     {"recv_b_unread",
      "SELECT p.chat_id::text, chatd_unread_above(p.chat_id, p.user_id,"
      "   greatest(p.last_read_seq, p.joined_seq))::text FROM chat_participants p"
@@ -192,7 +268,8 @@ typedef enum q_mode {
     Q_INT,      /* row 0 column 0 is an Int */
     Q_USERS,    /* onlineUsers: rows (id, JSON, member) filtered by presence */
     Q_EVENTS,   /* chatEventsSince */
-    Q_MEMBERS   /* Chat.members: one row (member, count, edges + 1) */
+    Q_MEMBERS,  /* Chat.members: one row (member, count, edges + 1) */
+    Q_SEARCH    /* searchMessages: one row (allowed, hits + 1) */
 } q_mode;
 
 typedef struct qop {
@@ -201,7 +278,8 @@ typedef struct qop {
     const char *what; /* "Chat" / "Message" for NOT_FOUND */
     const char *id;
     int64_t after;
-    int64_t first; /* Chat.members page size */
+    int64_t first; /* Chat.members / searchMessages page size */
+    int64_t cap;   /* messages without limit: the history cap (0 = a page) */
     /* onlineUsers */
     gql_value *users;
     bool *online;
@@ -227,6 +305,20 @@ static bool is_true(const char *s)
 static void on_events_rows(qop *op, const pg_result *r);
 static void start_online(qop *op, const pg_result *r);
 static void on_members_row(qop *op, const pg_result *r);
+static void on_search_row(qop *op, const pg_result *r);
+
+/* The history cap (RECV_HISTORY_CAP; lowered by CHATD_TEST_HISTORY_CAP with
+ * test fixtures on) and the same + 1 as SQL text (the loader's limit). */
+static int64_t history_cap = RECV_HISTORY_CAP;
+static char history_cap_sql[24] = "10001";
+
+static void history_too_long(gql_rinfo *ri)
+{
+    gql_ri_error(ri, CHAT_E_HISTORY_TOO_LONG,
+                 "The chat has more than %lld visible messages; read it in pages with limit and "
+                 "beforeSeq / afterSeq",
+                 (long long)history_cap);
+}
 
 static void on_query(const pg_result *r, void *ud)
 {
@@ -270,7 +362,12 @@ static void on_query(const pg_result *r, void *ud)
             return;
         }
         gql_value v;
-        if (parse_json(ri, pg_result_get(r, 0, 2), &v)) gql_ri_return(ri, v);
+        if (!parse_json(ri, pg_result_get(r, 0, 2), &v)) return;
+        if (op->cap && v.kind == GQL_V_LIST && (int64_t)v.len > op->cap) {
+            history_too_long(ri);
+            return;
+        }
+        gql_ri_return(ri, v);
         return;
     }
     case Q_INT: {
@@ -286,6 +383,9 @@ static void on_query(const pg_result *r, void *ud)
         return;
     case Q_MEMBERS:
         on_members_row(op, r);
+        return;
+    case Q_SEARCH:
+        on_search_row(op, r);
         return;
     }
     gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
@@ -380,7 +480,7 @@ static void r_messages(gql_rinfo *ri)
     if (!uid) return;
     const char *id = uuid_arg(ri, "chatId");
     if (!id) return;
-    int64_t limit = RECV_MESSAGES_DEFAULT_LIMIT, before = 0, after = 0;
+    int64_t limit = 0, before = 0, after = 0;
     bool has_limit = int_arg(ri, "limit", &limit);
     bool has_before = int_arg(ri, "beforeSeq", &before);
     bool has_after = int_arg(ri, "afterSeq", &after);
@@ -396,6 +496,10 @@ static void r_messages(gql_rinfo *ri)
     qop *op = new_op(ri, Q_MESSAGES);
     if (!op) return;
     op->id = id;
+    if (!has_limit) { /* the whole visible history (of the range): cap + 1 tells */
+        op->cap = history_cap;
+        limit = history_cap + 1;
+    }
     char l[24], b[24], a[24];
     snprintf(l, sizeof l, "%" PRId64, limit);
     snprintf(b, sizeof b, "%" PRId64, before);
@@ -560,9 +664,11 @@ static void on_events_rows(qop *op, const pg_result *r)
         return;
     }
     const char *oldest = pg_result_get(r, 0, 1);
+    const char *fl = pg_result_get(r, 0, 4);
+    int64_t floor = fl ? strtoll(fl, NULL, 10) : 0;
     int64_t last = strtoll(pg_result_get(r, 0, 2), NULL, 10), from;
-    if (recv_replay_start(op->after, 0, oldest ? strtoll(oldest, NULL, 10) : -1, last, &from) !=
-        0) {
+    if (recv_replay_start(op->after, floor > 0 ? floor - 1 : 0,
+                          oldest ? strtoll(oldest, NULL, 10) : -1, last, &from) != 0) {
         gql_ri_error(ri, CHAT_E_RESYNC,
                      "afterSeq is older than the retained event log; refetch the history");
         return;
@@ -577,8 +683,10 @@ static void on_events_rows(qop *op, const pg_result *r)
         const gql_value *at = gql_obj_get(ev, "at");
         const gql_value *seq = gql_obj_get(ev, "seq");
         const gql_value *cid = gql_obj_get(ev, "chatId");
-        bool is_msg = kind && kind->len > 8 && strncmp(kind->u.s, "message.", 8) == 0;
-        gql_value *o = gql_obj_new(a, 9);
+        bool is_msg = kind && ((kind->len > 8 && strncmp(kind->u.s, "message.", 8) == 0) ||
+                               (kind->len == strlen(CHAT_EV_REACTION) &&
+                                memcmp(kind->u.s, CHAT_EV_REACTION, kind->len) == 0));
+        gql_value *o = gql_obj_new(a, 11);
         if (!o || !data || !kind) {
             gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
             return;
@@ -596,6 +704,9 @@ static void on_events_rows(qop *op, const pg_result *r)
         gql_obj_set(o, 6, "userId", uid ? *uid : gql_null());
         gql_obj_set(o, 7, "upToSeq", upto ? *upto : gql_null());
         gql_obj_set(o, 8, "readAt", rat ? *rat : gql_null());
+        const gql_value *emoji = gql_obj_get(data, "emoji"), *added = gql_obj_get(data, "added");
+        gql_obj_set(o, 9, "emoji", emoji ? *emoji : gql_null());
+        gql_obj_set(o, 10, "added", added ? *added : gql_null());
         *ev = *o;
     }
     gql_ri_return(ri, list);
@@ -631,7 +742,8 @@ static void r_events_since(gql_rinfo *ri)
 
 /* ---- batch loader (nested fields) ---- */
 
-typedef enum ld_mode { LD_ONE, LD_EACH, LD_MANY, LD_INT } ld_mode;
+/* LD_HISTORY: LD_MANY that fails HISTORY_TOO_LONG past the history cap */
+typedef enum ld_mode { LD_ONE, LD_EACH, LD_MANY, LD_INT, LD_HISTORY } ld_mode;
 
 typedef struct ld_item {
     struct ld_item *next;
@@ -644,7 +756,9 @@ typedef struct ld_item {
 typedef struct ld_batch {
     struct ld_batch *next;
     const char *stmt;
-    char extra[PROTO_MAX_USER_ID + 1]; /* second parameter ("" = none) */
+    char extra[PROTO_MAX_USER_ID + 1]; /* second parameter ("" = NULL) */
+    int nparams;                       /* 1, 2 (extra) or 3 (extra, the statement's third) */
+    const char *third;                 /* static text */
     ld_item *items;
     unsigned nitems;
 } ld_batch;
@@ -686,7 +800,16 @@ static void ld_complete(ld_item *it, const pg_result *r)
         gql_ri_return(ri, gql_null());
         return;
     }
-    /* LD_EACH: keys in order; LD_MANY: every row of keys[0] */
+    if (it->mode == LD_HISTORY) {
+        int64_t k = 0;
+        for (int i = 0; i < n; i++)
+            if (strcmp(pg_result_get(r, i, 0), it->keys[0]) == 0) k++;
+        if (k > history_cap) {
+            history_too_long(ri);
+            return;
+        }
+    }
+    /* LD_EACH: keys in order; LD_MANY / LD_HISTORY: every row of keys[0] */
     uint32_t cap = it->mode == LD_EACH ? it->nkeys : (uint32_t)n;
     gql_value *l = gql_list_new(a, cap);
     if (!l) {
@@ -758,8 +881,8 @@ static void ld_flush(uv_timer_t *t)
         cd_debug("receiver", "loader %s: %u fields, %u keys", b->stmt, b->nitems, nk);
         int qs = CD_ENOMEM;
         if (!cd_buf_failed(&keys)) {
-            const char *params[] = {keys.data, b->extra[0] ? b->extra : NULL};
-            qs = chat_read_query(ld.srv, b->stmt, b->extra[0] ? 2 : 1, params, ld_on_rows, b);
+            const char *params[] = {keys.data, b->extra[0] ? b->extra : NULL, b->third};
+            qs = chat_read_query(ld.srv, b->stmt, b->nparams, params, ld_on_rows, b);
         }
         cd_buf_free(&keys);
         if (qs != 0) {
@@ -780,10 +903,12 @@ static void ld_close(proto_server *srv, void *ud)
     }
 }
 
-/* Queues one nested field. keys point into the resolver arena. */
-static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const char **keys,
-                    uint32_t nkeys, ld_mode mode)
+/* Queues one nested field. keys point into the resolver arena. extra: the
+ * statement's $2 (NULL: it has none; "": NULL), third: its $3 (static). */
+static void ld_load3(gql_rinfo *ri, const char *stmt, const char *extra, const char *third,
+                     const char **keys, uint32_t nkeys, ld_mode mode)
 {
+    int nparams = third ? 3 : extra ? 2 : 1;
     proto_server *srv = gql_ri_userdata(ri);
     if (!chat_pool(srv)) {
         gql_ri_error(ri, CHAT_E_UNAVAILABLE, "Database unavailable");
@@ -799,9 +924,13 @@ static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const ch
     it->nkeys = nkeys;
     it->mode = mode;
     if (!extra) extra = "";
+    if (strlen(extra) > PROTO_MAX_USER_ID) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+        return;
+    }
     ld_batch *b = ld.pending;
     for (; b; b = b->next)
-        if (strcmp(b->stmt, stmt) == 0 && strcmp(b->extra, extra) == 0) break;
+        if (strcmp(b->stmt, stmt) == 0 && strcmp(b->extra, extra) == 0 && b->third == third) break;
     if (!b) {
         b = cd_calloc(1, sizeof *b);
         if (!b) {
@@ -809,6 +938,8 @@ static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const ch
             return;
         }
         b->stmt = stmt;
+        b->nparams = nparams;
+        b->third = third;
         snprintf(b->extra, sizeof b->extra, "%s", extra);
         b->next = ld.pending;
         ld.pending = b;
@@ -826,6 +957,12 @@ static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const ch
         ld.armed = true;
         uv_timer_start(&ld.timer, ld_flush, 0, 0);
     }
+}
+
+static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const char **keys,
+                    uint32_t nkeys, ld_mode mode)
+{
+    ld_load3(ri, stmt, extra, NULL, keys, nkeys, mode);
 }
 
 /* The parent's string property `name` if it is a UUID. */
@@ -878,24 +1015,95 @@ static void r_chat_participants(gql_rinfo *ri)
 
 static void r_chat_messages(gql_rinfo *ri)
 {
+    const char *uid = viewer(ri);
+    if (!uid) return;
     const char *id = parent_uuid(ri, "id");
     const char **keys = id ? one_key(ri, id) : NULL;
     if (!keys) {
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load(ri, "recv_b_chat_msgs", NULL, keys, 1, LD_MANY);
+    ld_load3(ri, "recv_b_chat_msgs", uid, history_cap_sql, keys, 1, LD_HISTORY);
 }
 
 static void r_chat_last_message(gql_rinfo *ri)
 {
+    const char *uid = viewer(ri);
+    if (!uid) return;
     const char *id = parent_uuid(ri, "id");
     const char **keys = id ? one_key(ri, id) : NULL;
     if (!keys) {
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load(ri, "recv_b_last_msg", NULL, keys, 1, LD_ONE);
+    ld_load(ri, "recv_b_last_msg", uid, keys, 1, LD_ONE);
+}
+
+/* ---- replies and reactions (nested Message fields) ---- */
+
+static void r_message_reply_to(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "replyToId");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    ld_load(ri, "recv_b_reply_to", uid, keys, 1, LD_ONE);
+}
+
+static void r_message_reply_count(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "id");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_ri_return(ri, gql_int(0));
+        return;
+    }
+    ld_load(ri, "recv_b_reply_count", NULL, keys, 1, LD_INT);
+}
+
+static void r_message_reactions(gql_rinfo *ri)
+{
+    static char users_max[16];
+    if (!users_max[0]) snprintf(users_max, sizeof users_max, "%d", RECV_REACTION_USERS_MAX);
+    const char *id = parent_uuid(ri, "id");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_value *l = gql_list_new(gql_ri_arena(ri), 0);
+        if (l)
+            gql_ri_return(ri, *l);
+        else
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    ld_load3(ri, "recv_b_reactions", uid, users_max, keys, 1, LD_MANY);
+}
+
+/* ReactionGroup.users(first:): the loader fetched the first
+ * RECV_REACTION_USERS_MAX; this takes the first `first` of them. */
+static void r_reaction_users(gql_rinfo *ri)
+{
+    int64_t first;
+    if (!chat_int_arg(ri, "first", RECV_REACTION_USERS_DEFAULT, 1, RECV_REACTION_USERS_MAX, &first))
+        return;
+    const gql_value *p = gql_ri_parent(ri);
+    const gql_value *u = p && p->kind == GQL_V_OBJECT ? gql_obj_get(p, "users") : NULL;
+    if (!u || u->kind != GQL_V_LIST) {
+        gql_value *l = gql_list_new(gql_ri_arena(ri), 0);
+        if (l)
+            gql_ri_return(ri, *l);
+        else
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    gql_value v = *u;
+    if ((int64_t)v.len > first) v.len = (uint32_t)first;
+    gql_ri_return(ri, v);
 }
 
 static void r_chat_unread(gql_rinfo *ri)
@@ -1010,6 +1218,207 @@ static void r_chat_members(gql_rinfo *ri)
     run(op, "recv_q_members", 6, params);
 }
 
+/* ---- searchMessages ---- */
+
+int recv_search_tokens(const char *query, size_t len, cd_buf *out)
+{
+    int n = 0;
+    size_t i = 0;
+    cd_buf_putc(out, '{');
+    while (i < len) {
+        unsigned char c = (unsigned char)query[i];
+        bool word =
+            c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!word) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len) {
+            unsigned char d = (unsigned char)query[j];
+            if (!(d >= 0x80 || (d >= '0' && d <= '9') || (d >= 'a' && d <= 'z') ||
+                  (d >= 'A' && d <= 'Z')))
+                break;
+            j++;
+        }
+        if (++n > RECV_SEARCH_TERMS_MAX) return -1;
+        if (n > 1) cd_buf_putc(out, ',');
+        cd_buf_putc(out, '"');
+        cd_buf_append(out, query + i, j - i);
+        cd_buf_putc(out, '"');
+        i = j;
+    }
+    cd_buf_putc(out, '}');
+    return n;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* A search cursor: hex of "<rank>:<message id>" (opaque to clients). */
+static gql_value search_cursor(cd_arena *a, const gql_value *rank, const gql_value *id)
+{
+    if (!rank || rank->kind != GQL_V_STRING || !id || id->kind != GQL_V_STRING) return gql_null();
+    size_t n = rank->len + 1 + id->len;
+    char *o = cd_arena_alloc(a, n * 2 + 1);
+    if (!o) return gql_null();
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = i < rank->len    ? (unsigned char)rank->u.s[i]
+                          : i == rank->len ? ':'
+                                           : (unsigned char)id->u.s[i - rank->len - 1];
+        o[k++] = hexd[c >> 4];
+        o[k++] = hexd[c & 15];
+    }
+    o[k] = 0;
+    return gql_str_ref(o, k);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Parses a search cursor into (rank, id) text in the arena; false when it is
+ * not one. */
+static bool parse_search_cursor(cd_arena *a, const char *s, size_t len, const char **rank,
+                                const char **id)
+{
+    if (!s || len == 0 || len > RECV_SEARCH_CURSOR_MAX || len % 2) return false;
+    size_t n = len / 2;
+    char *t = cd_arena_alloc(a, n + 1);
+    if (!t) return false;
+    for (size_t i = 0; i < n; i++) {
+        int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
+        if (h < 0 || l < 0) return false;
+        t[i] = (char)(h << 4 | l);
+    }
+    t[n] = 0;
+    char *colon = memchr(t, ':', n);
+    if (!colon || colon == t || colon - t > 24) return false;
+    for (char *c = t; c < colon; c++)
+        if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == '-' || *c == '+'))
+            return false;
+    if (!chat_uuid_valid(colon + 1, n - (size_t)(colon + 1 - t))) return false;
+    *colon = 0;
+    char *end = NULL;
+    strtod(t, &end);
+    if (!end || *end) return false;
+    *rank = t;
+    *id = colon + 1;
+    return true;
+}
+
+static void on_search_row(qop *op, const pg_result *r)
+{
+    gql_rinfo *ri = op->base.ri;
+    cd_arena *a = gql_ri_arena(ri);
+    if (pg_result_rows(r) == 0 || !is_true(pg_result_get(r, 0, 0))) {
+        gql_ri_error(ri, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
+        return;
+    }
+    gql_value hits;
+    if (!parse_json(ri, pg_result_get(r, 0, 1), &hits)) return;
+    if (hits.kind != GQL_V_LIST) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+        return;
+    }
+    bool more = (int64_t)hits.len > op->first;
+    uint32_t n = more ? (uint32_t)op->first : hits.len;
+    gql_value *edges = gql_list_new(a, n);
+    gql_value *page = gql_obj_new(a, 2), *conn = gql_obj_new(a, 2);
+    if (!edges || !page || !conn) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    gql_value end = gql_null();
+    for (uint32_t i = 0; i < n; i++) {
+        const gql_value *h = &hits.u.items[i];
+        gql_value *e = gql_obj_new(a, 3);
+        if (!e) {
+            gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+            return;
+        }
+        gql_value cur = search_cursor(a, gql_obj_get(h, "rank"), gql_obj_get(h, "id"));
+        const gql_value *hl = gql_obj_get(h, "highlight");
+        const gql_value *m = gql_obj_get(h, "message");
+        gql_obj_set(e, 0, "cursor", cur);
+        gql_obj_set(e, 1, "highlight", hl ? *hl : gql_str_ref("", 0));
+        gql_obj_set(e, 2, "message", m ? *m : gql_null());
+        edges->u.items[i] = *e;
+        end = cur;
+    }
+    gql_obj_set(page, 0, "hasNextPage", gql_bool(more));
+    gql_obj_set(page, 1, "endCursor", end);
+    gql_obj_set(conn, 0, "edges", *edges);
+    gql_obj_set(conn, 1, "pageInfo", *page);
+    gql_ri_return(ri, *conn);
+}
+
+static void r_search_messages(gql_rinfo *ri)
+{
+    const char *uid = viewer(ri);
+    if (!uid) return;
+    if (!*uid) { /* trust mode without the user-id header: whose chats? */
+        gql_ri_error(ri, CHAT_E_UNAUTHENTICATED,
+                     "searchMessages needs a caller (a token, or the user-id header)");
+        return;
+    }
+    size_t qlen = 0;
+    const char *q = chat_str_arg(ri, "query", &qlen);
+    if (!q || qlen == 0 || qlen > RECV_SEARCH_QUERY_MAX) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "query must be 1 to %d bytes", RECV_SEARCH_QUERY_MAX);
+        return;
+    }
+    if (!cd_text_is_clean(q, qlen, false)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "query contains invalid characters");
+        return;
+    }
+    int64_t first;
+    if (!chat_int_arg(ri, "first", RECV_SEARCH_DEFAULT_PAGE, 1, RECV_SEARCH_MAX_PAGE, &first))
+        return;
+    const char *chat = NULL;
+    const gql_value *cv = gql_ri_arg(ri, "chatId");
+    if (cv && cv->kind != GQL_V_NULL && !(chat = uuid_arg(ri, "chatId"))) return;
+    const char *rank = NULL, *after_id = NULL;
+    size_t alen = 0;
+    const char *after = chat_str_arg(ri, "after", &alen);
+    cd_arena *a = gql_ri_arena(ri);
+    if (after && !parse_search_cursor(a, after, alen, &rank, &after_id)) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "after is not a cursor of searchMessages");
+        return;
+    }
+    cd_buf t;
+    cd_buf_init(&t);
+    int nt = recv_search_tokens(q, qlen, &t);
+    char *tokens = nt > 0 && !cd_buf_failed(&t) ? cd_arena_alloc(a, t.len + 1) : NULL;
+    if (tokens) {
+        memcpy(tokens, t.data, t.len);
+        tokens[t.len] = 0;
+    }
+    cd_buf_free(&t);
+    if (nt < 0) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "query has too many words (at most %d)",
+                     RECV_SEARCH_TERMS_MAX);
+        return;
+    }
+    if (nt == 0) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "query must contain a letter or a digit");
+        return;
+    }
+    char *lim = cd_arena_alloc(a, 24);
+    qop *op = tokens && lim ? new_op(ri, Q_SEARCH) : NULL;
+    if (!op) {
+        if (!tokens || !lim) gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    snprintf(lim, 24, "%lld", (long long)first + 1);
+    op->first = first;
+    const char *params[] = {uid, tokens, chat, lim, rank, after_id};
+    run(op, "recv_q_search", 6, params);
+}
+
 /* ---- binding ---- */
 
 int recv_queries_bind(proto_server *srv)
@@ -1029,6 +1438,11 @@ int recv_queries_bind(proto_server *srv)
         {"Query.onlineUsers", r_online_users},
         {"Query.chatEventsSince", r_events_since},
         {"Message.sender", r_message_sender},
+        {"Message.replyTo", r_message_reply_to},
+        {"Message.replyCount", r_message_reply_count},
+        {"Message.reactions", r_message_reactions},
+        {"ReactionGroup.users", r_reaction_users},
+        {"Query.searchMessages", r_search_messages},
         {"Chat.participants", r_chat_participants},
         {"Chat.members", r_chat_members},
         {"Chat.messages", r_chat_messages},
@@ -1042,5 +1456,15 @@ int recv_queries_bind(proto_server *srv)
             return r;
         }
     }
+    const cd_config *cfg = srv->cfg;
+    const char *cap = getenv("CHATD_TEST_HISTORY_CAP");
+    if (cap && *cap && cfg && cfg->test_fixtures) {
+        long long v = strtoll(cap, NULL, 10);
+        if (v >= 1 && v <= RECV_HISTORY_CAP) {
+            history_cap = v;
+            cd_warn("receiver", "CHATD_TEST_HISTORY_CAP=%lld: history cap lowered (test hook)", v);
+        }
+    }
+    snprintf(history_cap_sql, sizeof history_cap_sql, "%lld", (long long)history_cap + 1);
     return chat_stmts_add_reads(query_stmts, CD_ARRAY_LEN(query_stmts));
 }

@@ -40,12 +40,16 @@ static const chat_stmt sender_stmts[] = {
      SENDER_FN_COLS "chatd_remove_participant($1::uuid, $2::uuid, $3::uuid)", 3},
     {"sender_remove_chat", SENDER_FN_COLS "chatd_remove_chat($1::uuid, $2::uuid)", 2},
     {"sender_create_message",
-     SENDER_FN_COLS "chatd_create_message($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6)", 6},
+     SENDER_FN_COLS
+     "chatd_create_message_reply($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7::uuid)",
+     7},
     {"sender_update_message", SENDER_FN_COLS "chatd_update_message($1::uuid, $2::uuid, $3)", 3},
     {"sender_remove_message", SENDER_FN_COLS "chatd_remove_message($1::uuid, $2::uuid)", 2},
     {"sender_mark_read", SENDER_FN_COLS "chatd_mark_read($1::uuid, $2::uuid, $3::uuid, $4::bigint)",
      4},
     {"sender_typing_check", "SELECT chatd_typing_check($1::uuid, $2::uuid)", 2},
+    /* reactions (0009_search_reactions_replies.sql) */
+    {"sender_react", SENDER_FN_COLS "chatd_react($1::uuid, $2::uuid, $3, $4::bool, $5::int)", 5},
 };
 
 static bool sender_crash_after_commit;
@@ -89,6 +93,16 @@ const char *chat_sender_check_client_id(const char *s, size_t len)
     if (!s || len == 0) return "clientId must not be empty";
     if (len > SENDER_CLIENT_ID_MAX) return "clientId is too long (at most 128 bytes)";
     if (!cd_text_is_clean(s, len, false)) return "clientId contains invalid characters";
+    return NULL;
+}
+
+const char *chat_sender_check_emoji(const char *s, size_t len)
+{
+    if (!s || len == 0) return "emoji must not be empty";
+    if (len > SENDER_EMOJI_MAX) return "emoji is too long (at most 32 bytes)";
+    if (!cd_text_is_clean(s, len, false)) return "emoji contains invalid characters";
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ' ') return "emoji must not contain spaces";
     return NULL;
 }
 
@@ -148,7 +162,7 @@ typedef struct sop {
     chat_op base;
     const char *stmt;
     int nparams;
-    const char *params[6];
+    const char *params[7];
     sop_result result;
     bool create_message;
     bool retried;
@@ -486,6 +500,13 @@ static void r_create_message(gql_rinfo *ri)
     const char *content = chat_str_in(in, "content", &clen);
     const char *type = chat_str_in(in, "type", &tlen);
     const char *client_id = chat_str_in(in, "clientId", &cidlen);
+    size_t rlen = 0;
+    const char *reply = chat_str_in(in, "replyToId", &rlen);
+    if (reply && !chat_uuid_valid(reply, rlen)) {
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "Message %.*s not found (replyToId)",
+                     chat_echo_len(reply, rlen), reply);
+        return;
+    }
     if (!type) {
         type = "text";
         tlen = 4;
@@ -524,13 +545,14 @@ static void r_create_message(gql_rinfo *ri)
     op->stmt = "sender_create_message";
     op->group_key = chat;
     op->create_message = true;
-    op->nparams = 6;
+    op->nparams = 7;
     op->params[0] = chat;
     op->params[1] = sender;
     op->params[2] = type;
     op->params[3] = content;
     op->params[4] = meta;
     op->params[5] = client_id;
+    op->params[6] = reply;
     run(op);
 }
 
@@ -570,6 +592,46 @@ static void r_remove_message(gql_rinfo *ri)
     op->params[0] = id;
     op->params[1] = me;
     run(op);
+}
+
+/* ---- reactions ---- */
+
+static void react(gql_rinfo *ri, bool add)
+{
+    bool ok;
+    const char *me = actor(ri, false, &ok);
+    if (!ok) return;
+    const char *id = id_arg(ri, "messageId", "Message");
+    if (!id) return;
+    size_t elen = 0;
+    const char *emoji = chat_str_arg(ri, "emoji", &elen);
+    const char *bad = chat_sender_check_emoji(emoji, elen);
+    if (bad) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", bad);
+        return;
+    }
+    sop *op = sop_new(ri);
+    if (!op) return;
+    static char max[16];
+    snprintf(max, sizeof max, "%u", SENDER_REACTIONS_DISTINCT_MAX);
+    op->stmt = "sender_react";
+    op->nparams = 5;
+    op->params[0] = me;
+    op->params[1] = id;
+    op->params[2] = emoji;
+    op->params[3] = add ? "t" : "f";
+    op->params[4] = max;
+    run(op);
+}
+
+static void r_add_reaction(gql_rinfo *ri)
+{
+    react(ri, true);
+}
+
+static void r_remove_reaction(gql_rinfo *ri)
+{
+    react(ri, false);
 }
 
 /* ---- reads and typing ---- */
@@ -666,6 +728,8 @@ int chat_bind_sender_role(proto_server *srv)
         {"Mutation.markMessageAsRead", r_mark_message_as_read},
         {"Mutation.markChatAsRead", r_mark_chat_as_read},
         {"Mutation.setTyping", r_set_typing},
+        {"Mutation.addReaction", r_add_reaction},
+        {"Mutation.removeReaction", r_remove_reaction},
     };
     for (unsigned i = 0; i < CD_ARRAY_LEN(binds); i++) {
         int rc = gql_schema_bind(srv->schema, binds[i].coord, binds[i].fn, srv);

@@ -231,6 +231,8 @@ void compat_write_message_as(cd_buf *b, const gql_value *m, const gql_value *sen
     put_field(b, "editedAt", m, "editedAt");
     cd_buf_putc(b, ',');
     put_field(b, "deletedAt", m, "deletedAt");
+    cd_buf_putc(b, ',');
+    put_field(b, "replyToId", m, "replyToId");
     cd_buf_putc(b, '}');
 }
 

@@ -68,7 +68,7 @@ void compat_write_message_as(cd_buf *b, const gql_value *m, const gql_value *sen
 void compat_write_room(cd_buf *b, const gql_value *c);
 #define COMPAT_USER_FIELDS "id username displayName"
 #define COMPAT_MSG_BASE_FIELDS                                                                     \
-    "id chatId senderId content type metadata seq createdAt isEdited editedAt deletedAt"
+    "id chatId senderId content type metadata seq createdAt isEdited editedAt deletedAt replyToId"
 #define COMPAT_MSG_FIELDS COMPAT_MSG_BASE_FIELDS " sender { " COMPAT_USER_FIELDS " }"
 #define COMPAT_ROOM_FIELDS                                                                         \
     "id name description chatType participantIds isActive createdAt updatedAt lastSeq "            \

@@ -276,6 +276,20 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
         cd_buf_printf(&b, "{\"type\":\"%s\",\"payload\":", type);
         compat_write_message_as(&b, m, sid ? &sender : NULL);
         cd_buf_puts(&b, "}");
+    } else if (strcmp(kind, "reaction") == 0 && m && m->kind == GQL_V_OBJECT) {
+        cd_buf_puts(&b, "{\"type\":\"reaction\",\"payload\":{\"roomId\":");
+        cd_buf_json_str(&b, room, strlen(room));
+        cd_buf_puts(&b, ",\"messageId\":");
+        gql_json_write(&b, gql_obj_get(m, "id"));
+        cd_buf_puts(&b, ",\"userId\":");
+        gql_json_write(&b, gql_obj_get(ev, "userId"));
+        cd_buf_puts(&b, ",\"emoji\":");
+        gql_json_write(&b, gql_obj_get(ev, "emoji"));
+        cd_buf_puts(&b, ",\"added\":");
+        gql_json_write(&b, gql_obj_get(ev, "added"));
+        cd_buf_puts(&b, ",\"sequenceId\":");
+        gql_json_write(&b, gql_obj_get(ev, "seq"));
+        cd_buf_puts(&b, "}}");
     } else if (strcmp(kind, "read") == 0) {
         cd_buf_puts(&b, "{\"type\":\"read\",\"payload\":{\"roomId\":");
         cd_buf_json_str(&b, room, strlen(room));
@@ -406,11 +420,11 @@ static void gc_feed(cws_conn *c, const char *json)
 
 static void subscribe_room(cws_conn *c, cws_room *r, int64_t after)
 {
-    char buf[512];
+    char buf[768];
     snprintf(buf, sizeof buf,
              "{\"id\":\"e:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
              "\"subscription($c:ID!,$a:Int){chatEvents(chatId:$c,afterSeq:$a){chatId seq kind "
-             "createdAt userId upToSeq readAt message{" COMPAT_MSG_BASE_FIELDS "}}}\","
+             "createdAt userId upToSeq readAt emoji added message{" COMPAT_MSG_BASE_FIELDS "}}}\","
              "\"variables\":{\"c\":\"%s\",\"a\":%lld}}}",
              r->id, r->id, (long long)after);
     gc_feed(c, buf);

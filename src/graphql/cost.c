@@ -6,10 +6,11 @@
  *
  * The model: every field costs 1; a field whose type is a list multiplies the
  * cost of its selection by its `first` or `limit` argument (a literal, a
- * variable, or the argument's default), or by GQL_COST_DEFAULT_LIST_SIZE when
- * it has none; a list of lists multiplies once more per level (by the default
- * size); lists nested under lists multiply again. Fragments count where they
- * are spread (inline fragments of every type condition add up); @skip and
+ * variable, or the argument's default), or by the field's list-size hint
+ * (`@listSize(assumedSize:)` in the SDL: what the field returns without a
+ * limit) or else GQL_COST_DEFAULT_LIST_SIZE when it has none; a list of lists multiplies once more
+ * per level (by the default size); lists nested under lists multiply again. Fragments count where
+ * they are spread (inline fragments of every type condition add up); @skip and
  * @include are not evaluated, so the estimate never undercounts them. Fields of
  * the introspection types (below __schema / __type) count 1 each without
  * multiplication: their lists are the schema's, built once and bounded by
@@ -72,7 +73,7 @@ static uint64_t list_size(cost_ctx *c, const gql_field *def, const gql_selection
         const gql_input_value *iv = gql_field_arg(def, names[k]);
         if (iv && size_of(iv->default_value, &n)) return n;
     }
-    return GQL_COST_DEFAULT_LIST_SIZE;
+    return def->list_size ? def->list_size : GQL_COST_DEFAULT_LIST_SIZE;
 }
 
 static uint64_t cost_set(cost_ctx *c, const gql_type *parent, const gql_selection_set *ss,

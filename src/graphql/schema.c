@@ -757,6 +757,9 @@ static void sb_fill_fields(gql_sbuild *b, gql_type *t, const sb_parts *p)
             f->parent = t;
             f->deprecation = deprecation_of(fd->dirs, fd->ndirs);
             f->owner = string_arg(fd->dirs, fd->ndirs, "owner", "role");
+            const gql_value *ls = dir_arg(find_dir(fd->dirs, fd->ndirs, "listSize"), "assumedSize");
+            if (ls && ls->kind == GQL_V_INT && ls->u.i > 0)
+                f->list_size = ls->u.i > UINT32_MAX ? UINT32_MAX : (uint32_t)ls->u.i;
             f->type = sb_tref(b, fd->type);
             if (b->failed) return;
             if (!gql_type_is_output(gql_tref_named(f->type))) {

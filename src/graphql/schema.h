@@ -45,7 +45,8 @@ typedef struct gql_field {
      * reads the parent object's property named like the field */
     gql_resolve_fn resolve;
     void *resolve_ud;
-    const char *owner; /* root fields: role that serves it (@owner); NULL = any */
+    const char *owner;  /* root fields: role that serves it (@owner); NULL = any */
+    uint32_t list_size; /* @listSize(assumedSize:) for the cost model; 0 = none */
 } gql_field;
 
 typedef struct gql_enum_value {

@@ -468,3 +468,27 @@ test('cross-API: GraphQL and seed-003 clients see each other live, same seq orde
   await client.dispose();
   cw.close();
 });
+
+test('/ws: reactions arrive as `reaction` events; replies carry replyToId (issue 19)', async () => {
+  const [a, b] = makeUsers(2);
+  const chat = await createChat(srv, a, [b], 'ws-react');
+  const orig = await send(srv, a, chat.id, 'react here');
+  const cb = await connected(b);
+  cb.send('joinRoom', { roomId: chat.id });
+  await cb.type('roomJoined');
+  await sleep(300);
+  const R = 'mutation R($m: ID!, $e: String!) { addReaction(messageId: $m, emoji: $e) { id } }';
+  const U = 'mutation R($m: ID!, $e: String!) { removeReaction(messageId: $m, emoji: $e) { id } }';
+  ok(await gql(srv, R, { m: orig.id, e: '🔥' }, a.h), 'addReaction');
+  ok(await gql(srv, U, { m: orig.id, e: '🔥' }, a.h), 'removeReaction');
+  const r1 = await cb.type('reaction', (p) => p.added === true);
+  const r2 = await cb.type('reaction', (p) => p.added === false);
+  assert.deepEqual([r1.payload.roomId, r1.payload.messageId, r1.payload.userId, r1.payload.emoji], [chat.id, orig.id, a.id, '🔥']);
+  assert.equal(r2.payload.sequenceId, r1.payload.sequenceId + 1);
+  const rep = await send(srv, b, chat.id, 'a reply', { replyToId: orig.id });
+  const m = await cb.type('message', (p) => p.id === rep.id);
+  assert.equal(m.payload.replyToId, orig.id);
+  const plain = await send(srv, a, chat.id, 'plain');
+  assert.equal((await cb.type('message', (p) => p.id === plain.id)).payload.replyToId, null);
+  cb.close();
+});

@@ -43,6 +43,45 @@ static void test_content(void **state)
     assert_null(chat_sender_check_content("\xf0\x9f\x98\x80", 4));
 }
 
+static void test_emoji(void **state)
+{
+    (void)state;
+    char buf[SENDER_EMOJI_MAX + 2];
+    memset(buf, 'x', sizeof buf);
+    assert_null(chat_sender_check_emoji(buf, SENDER_EMOJI_MAX));
+    assert_non_null(chat_sender_check_emoji(buf, SENDER_EMOJI_MAX + 1));
+    assert_null(chat_sender_check_emoji("\xf0\x9f\x91\x8d", 4));         /* thumbs up */
+    assert_null(chat_sender_check_emoji("\xe2\x9d\xa4\xef\xb8\x8f", 6)); /* heart + VS16 */
+    assert_non_null(chat_sender_check_emoji("", 0));
+    assert_non_null(chat_sender_check_emoji(NULL, 0));
+    assert_non_null(chat_sender_check_emoji("a b", 3));
+    assert_non_null(chat_sender_check_emoji("a\n", 2));
+    assert_non_null(chat_sender_check_emoji("a\x01", 2));
+    assert_non_null(chat_sender_check_emoji("\xf0\x9f", 2)); /* truncated UTF-8 */
+}
+
+static void test_search_tokens(void **state)
+{
+    (void)state;
+    cd_buf b;
+    cd_buf_init(&b);
+    const char *q = "Hello, w\xc3\xb6rld! 'x'&|:*()\\\"42";
+    assert_int_equal(recv_search_tokens(q, strlen(q), &b), 4);
+    cd_buf_putc(&b, 0);
+    assert_string_equal(b.data, "{\"Hello\",\"w\xc3\xb6rld\",\"x\",\"42\"}");
+    cd_buf_reset(&b);
+    assert_int_equal(recv_search_tokens("!! -- ::", 8, &b), 0);
+    char many[128] = "";
+    for (int i = 0; i < RECV_SEARCH_TERMS_MAX; i++)
+        strcat(many, "w ");
+    cd_buf_reset(&b);
+    assert_int_equal(recv_search_tokens(many, strlen(many), &b), RECV_SEARCH_TERMS_MAX);
+    strcat(many, "w");
+    cd_buf_reset(&b);
+    assert_int_equal(recv_search_tokens(many, strlen(many), &b), -1);
+    cd_buf_free(&b);
+}
+
 static void test_type_client_id(void **state)
 {
     (void)state;
@@ -275,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_chat_fields),    cmocka_unit_test(test_uuid_array),
         cmocka_unit_test(test_sqlstate_codes), cmocka_unit_test(test_retention),
         cmocka_unit_test(test_events),         cmocka_unit_test(test_rate_bucket),
+        cmocka_unit_test(test_emoji),          cmocka_unit_test(test_search_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

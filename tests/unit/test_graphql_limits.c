@@ -19,11 +19,13 @@
 #include "graphql/gql_internal.h"
 
 static const char *SDL =
+    "directive @listSize(assumedSize: Int!) on FIELD_DEFINITION\n"
     "type Item { a: String b: String tags: [String] kids(first: Int): [Item] grid: [[Item]] }\n"
     "type Query {\n"
     "  items(first: Int): [Item]\n"
     "  page(limit: Int = 7): [Item!]!\n"
     "  all: [Item]\n"
+    "  hinted(limit: Int): [Item] @listSize(assumedSize: 500)\n"
     "  one: Item\n"
     "  text(n: Int!): String\n"
     "}\n";
@@ -71,6 +73,7 @@ static int setup(void **state)
     assert_int_equal(gql_schema_bind(g_s, "Query.items", r_items, NULL), 0);
     assert_int_equal(gql_schema_bind(g_s, "Query.page", r_items, NULL), 0);
     assert_int_equal(gql_schema_bind(g_s, "Query.all", r_items, NULL), 0);
+    assert_int_equal(gql_schema_bind(g_s, "Query.hinted", r_items, NULL), 0);
     assert_int_equal(gql_schema_bind(g_s, "Query.text", r_text, NULL), 0);
     return 0;
 }
@@ -122,6 +125,10 @@ static void test_cost_model(void **state)
     assert_int_equal(cost_of("{ page { a } }", NULL), 8);
     assert_int_equal(cost_of("{ page(limit: 2) { a } }", NULL), 3);
     assert_int_equal(cost_of("{ all { a } }", NULL), 1 + GQL_COST_DEFAULT_LIST_SIZE);
+    /* @listSize(assumedSize:): the size without a limit; a limit still wins */
+    assert_int_equal(cost_of("{ hinted { a b } }", NULL), 1 + 500 * 2);
+    assert_int_equal(cost_of("{ hinted(limit: 4) { a b } }", NULL), 1 + 4 * 2);
+    assert_int_equal(cost_of("query($n: Int) { hinted(limit: $n) { a } }", "{}"), 1 + 500);
     /* a list of leaves costs 1; nested lists multiply */
     assert_int_equal(cost_of("{ one { tags } }", NULL), 2);
     assert_int_equal(cost_of("{ items(first: 3) { kids(first: 4) { a } } }", NULL),

@@ -17,6 +17,7 @@ export const OWNERS = {
     unreadCount: 'receiver',
     onlineUsers: 'receiver',
     chatEventsSince: 'receiver',
+    searchMessages: 'receiver',
   },
   mutation: {
     createUser: 'user',
@@ -37,6 +38,8 @@ export const OWNERS = {
     markMessageAsRead: 'sender',
     markChatAsRead: 'sender',
     setTyping: 'sender',
+    addReaction: 'sender',
+    removeReaction: 'sender',
   },
   subscription: {
     messageAdded: 'receiver',
