@@ -428,7 +428,7 @@ static bool str_eq(const gql_value *v, const char *s)
 /* The ChatEvent object of a log event. */
 static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
 {
-    gql_value *o = gql_obj_new(a, 9);
+    gql_value *o = gql_obj_new(a, 11);
     if (!o) return gql_null();
     bool is_msg = strncmp(e->kind, "message.", 8) == 0;
     const gql_value *chat = obj(e->data, "chat");
@@ -444,6 +444,11 @@ static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
     gql_obj_set(o, 6, "userId", uid ? *uid : gql_null());
     gql_obj_set(o, 7, "upToSeq", upto ? *upto : gql_null());
     gql_obj_set(o, 8, "readAt", read_at ? *read_at : gql_null());
+    const gql_value *dat = obj(e->data, "deliveredAt");
+    const gql_value *role =
+        strcmp(e->kind, CHAT_EV_PARTICIPANT_ROLE) == 0 ? obj(e->data, "role") : NULL;
+    gql_obj_set(o, 9, "deliveredAt", dat ? *dat : gql_null());
+    gql_obj_set(o, 10, "role", role ? *role : gql_null());
     return *o;
 }
 

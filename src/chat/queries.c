@@ -138,24 +138,24 @@ static const chat_stmt query_stmts[] = {
      * one row (member?, member_count, JSON list of edges) */
     {"recv_q_members",
      "SELECT " MEMBER(
-         "c.id", "$2") ", c.member_count,"
-                       " (SELECT coalesce(json_agg(json_build_object("
-                       "    'cursor', x.joined_seq || ':' || x.pos || ':' || x.user_id,"
-                       "    'node', json_build_object('user', " USER_OBJ(
-                           "u") ","
-                                "      'role', CASE WHEN x.user_id = c.created_by THEN 'creator' "
-                                "ELSE 'member' END,"
-                                "      'joinedAt', chatd_ts(x.joined_at))) ORDER BY x.joined_seq, "
-                                "x.pos, x.user_id),"
-                                "    '[]'::json)"
-                                "  FROM (SELECT p.user_id, p.joined_seq, p.pos, p.joined_at FROM "
-                                "chat_participants p"
-                                "         WHERE p.chat_id = c.id AND p.left_seq IS NULL"
-                                "           AND (p.joined_seq, p.pos, p.user_id) > ($3::bigint, "
-                                "$4::int, $5::uuid)"
-                                "         ORDER BY p.joined_seq, p.pos, p.user_id LIMIT $6::int) x"
-                                "  JOIN users u ON u.id = x.user_id)::text"
-                                " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
+         "c.id",
+         "$2") ", c.member_count,"
+               " (SELECT coalesce(json_agg(json_build_object("
+               "    'cursor', x.joined_seq || ':' || x.pos || ':' || x.user_id,"
+               "    'node', json_build_object('user', " USER_OBJ(
+                   "u") ","
+                        "      'role', upper(x.role),"
+                        "      'joinedAt', chatd_ts(x.joined_at))) ORDER BY x.joined_seq, "
+                        "x.pos, x.user_id),"
+                        "    '[]'::json)"
+                        "  FROM (SELECT p.user_id, p.joined_seq, p.pos, p.joined_at, p.role FROM "
+                        "chat_participants p"
+                        "         WHERE p.chat_id = c.id AND p.left_seq IS NULL"
+                        "           AND (p.joined_seq, p.pos, p.user_id) > ($3::bigint, "
+                        "$4::int, $5::uuid)"
+                        "         ORDER BY p.joined_seq, p.pos, p.user_id LIMIT $6::int) x"
+                        "  JOIN users u ON u.id = x.user_id)::text"
+                        " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
      6},
     /* batch loaders: $1 = uuid[] of keys; rows (key, json) */
     {"recv_b_users",
@@ -170,6 +170,30 @@ static const chat_stmt query_stmts[] = {
      "SELECT k.id::text, x.j::text FROM unnest($1::uuid[]) AS k(id) CROSS JOIN LATERAL"
      " (SELECT chatd_msg_json(m) j FROM messages m WHERE m.chat_id = k.id AND m.deleted_at IS NULL"
      "   ORDER BY m.seq DESC LIMIT 1) x",
+     1},
+    /* Chat.myRole: $2 = the viewer (0008_roles_delivered.sql) */
+    {"recv_b_my_role",
+     "SELECT p.chat_id::text, to_json(upper(p.role))::text FROM chat_participants p"
+     " WHERE p.chat_id = ANY ($1::uuid[]) AND p.user_id = $2::uuid AND p.left_seq IS NULL",
+     2},
+    /* MessageReadStatus delivered fields: the same participants as
+     * readByCount (active, not the sender); delivered = greatest(delivered,
+     * read) watermark; the time = the first delivered/read event covering it */
+    {"recv_b_delivered",
+     "SELECT m.id::text, json_build_object('deliveredCount', t.cnt, 'isFullyDelivered',"
+     " t.cnt >= t.total, 'deliveredToUsers', t.users)::text"
+     " FROM messages m, LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE"
+     "   greatest(p.last_delivered_seq, p.last_read_seq) >= m.seq) AS cnt,"
+     "   coalesce(json_agg(json_build_object('userId', p.user_id, 'readAt', chatd_ts(coalesce("
+     "     (SELECT min(e.created_at) FROM chat_events e WHERE e.chat_id = m.chat_id"
+     "       AND e.kind IN ('delivered', 'read') AND e.seq > m.seq"
+     "       AND e.payload->>'userId' = p.user_id::text"
+     "       AND (e.payload->>'upToSeq')::bigint >= m.seq), m.created_at)))"
+     "     ORDER BY p.joined_seq, p.pos) FILTER (WHERE"
+     "     greatest(p.last_delivered_seq, p.last_read_seq) >= m.seq), '[]'::json) AS users"
+     "   FROM chat_participants p WHERE p.chat_id = m.chat_id AND p.left_seq IS NULL"
+     "     AND p.user_id <> m.sender_id) t"
+     " WHERE m.id = ANY ($1::uuid[])",
      1},
     {"recv_b_unread",
      "SELECT p.chat_id::text, chatd_unread_above(p.chat_id, p.user_id,"
@@ -571,7 +595,7 @@ static void on_events_rows(qop *op, const pg_result *r)
         const gql_value *seq = gql_obj_get(ev, "seq");
         const gql_value *cid = gql_obj_get(ev, "chatId");
         bool is_msg = kind && kind->len > 8 && strncmp(kind->u.s, "message.", 8) == 0;
-        gql_value *o = gql_obj_new(a, 9);
+        gql_value *o = gql_obj_new(a, 11);
         if (!o || !data || !kind) {
             gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
             return;
@@ -589,6 +613,12 @@ static void on_events_rows(qop *op, const pg_result *r)
         gql_obj_set(o, 6, "userId", uid ? *uid : gql_null());
         gql_obj_set(o, 7, "upToSeq", upto ? *upto : gql_null());
         gql_obj_set(o, 8, "readAt", rat ? *rat : gql_null());
+        const gql_value *dat = gql_obj_get(data, "deliveredAt");
+        bool is_role = kind->len == strlen(CHAT_EV_PARTICIPANT_ROLE) &&
+                       memcmp(kind->u.s, CHAT_EV_PARTICIPANT_ROLE, kind->len) == 0;
+        const gql_value *role = is_role ? gql_obj_get(data, "role") : NULL;
+        gql_obj_set(o, 9, "deliveredAt", dat ? *dat : gql_null());
+        gql_obj_set(o, 10, "role", role ? *role : gql_null());
         *ev = *o;
     }
     gql_ri_return(ri, list);
@@ -624,7 +654,8 @@ static void r_events_since(gql_rinfo *ri)
 
 /* ---- batch loader (nested fields) ---- */
 
-typedef enum ld_mode { LD_ONE, LD_EACH, LD_MANY, LD_INT } ld_mode;
+/* LD_FIELD: like LD_ONE, then the row object's property `field` */
+typedef enum ld_mode { LD_ONE, LD_EACH, LD_MANY, LD_INT, LD_FIELD } ld_mode;
 
 typedef struct ld_item {
     struct ld_item *next;
@@ -632,6 +663,7 @@ typedef struct ld_item {
     const char **keys;
     uint32_t nkeys;
     ld_mode mode;
+    const char *field; /* LD_FIELD */
 } ld_item;
 
 typedef struct ld_batch {
@@ -664,7 +696,7 @@ static void ld_complete(ld_item *it, const pg_result *r)
     gql_rinfo *ri = it->ri;
     cd_arena *a = gql_ri_arena(ri);
     int n = pg_result_rows(r);
-    if (it->mode == LD_ONE || it->mode == LD_INT) {
+    if (it->mode == LD_ONE || it->mode == LD_INT || it->mode == LD_FIELD) {
         for (int i = 0; i < n; i++)
             if (strcmp(pg_result_get(r, i, 0), it->keys[0]) == 0) {
                 const char *s = pg_result_get(r, i, 1);
@@ -673,7 +705,13 @@ static void ld_complete(ld_item *it, const pg_result *r)
                     return;
                 }
                 gql_value v;
-                if (parse_json(ri, s, &v)) gql_ri_return(ri, v);
+                if (!parse_json(ri, s, &v)) return;
+                if (it->mode == LD_FIELD) {
+                    const gql_value *f = v.kind == GQL_V_OBJECT ? gql_obj_get(&v, it->field) : NULL;
+                    gql_ri_return(ri, f ? *f : gql_null());
+                    return;
+                }
+                gql_ri_return(ri, v);
                 return;
             }
         gql_ri_return(ri, gql_null());
@@ -774,9 +812,10 @@ static void ld_close(proto_server *srv, void *ud)
     }
 }
 
-/* Queues one nested field. keys point into the resolver arena. */
-static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const char **keys,
-                    uint32_t nkeys, ld_mode mode)
+/* Queues one nested field. keys point into the resolver arena; field: the
+ * property LD_FIELD returns (static storage or the arena). */
+static void ld_load_field(gql_rinfo *ri, const char *stmt, const char *extra, const char **keys,
+                          uint32_t nkeys, ld_mode mode, const char *field)
 {
     proto_server *srv = gql_ri_userdata(ri);
     if (!chat_pool(srv)) {
@@ -792,6 +831,7 @@ static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const ch
     it->keys = keys;
     it->nkeys = nkeys;
     it->mode = mode;
+    it->field = field;
     if (!extra) extra = "";
     ld_batch *b = ld.pending;
     for (; b; b = b->next)
@@ -820,6 +860,12 @@ static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const ch
         ld.armed = true;
         uv_timer_start(&ld.timer, ld_flush, 0, 0);
     }
+}
+
+static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const char **keys,
+                    uint32_t nkeys, ld_mode mode)
+{
+    ld_load_field(ri, stmt, extra, keys, nkeys, mode, NULL);
 }
 
 /* The parent's string property `name` if it is a UUID. */
@@ -902,6 +948,34 @@ static void r_chat_unread(gql_rinfo *ri)
         return;
     }
     ld_load(ri, "recv_b_unread", uid, keys, 1, LD_INT);
+}
+
+/* Chat.myRole: the viewer's role (null for a non-participant or without
+ * an identity in trust mode). */
+static void r_chat_my_role(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "id");
+    const char *uid = chat_authz_user_opt(ri);
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys || !uid || !chat_uuid_valid(uid, strlen(uid))) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    ld_load(ri, "recv_b_my_role", uid, keys, 1, LD_ONE);
+}
+
+/* MessageReadStatus.deliveredCount / isFullyDelivered / deliveredToUsers:
+ * one loader statement for the three (same key and statement). The parent
+ * came from messageReadStatus, which checked the caller. */
+static void r_read_status_delivered(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "messageId");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+        return;
+    }
+    ld_load_field(ri, "recv_b_delivered", NULL, keys, 1, LD_FIELD, gql_ri_field_name(ri));
 }
 
 /* ---- Chat.members ---- */
@@ -1028,6 +1102,10 @@ int recv_queries_bind(proto_server *srv)
         {"Chat.messages", r_chat_messages},
         {"Chat.lastMessage", r_chat_last_message},
         {"Chat.unreadCount", r_chat_unread},
+        {"Chat.myRole", r_chat_my_role},
+        {"MessageReadStatus.deliveredCount", r_read_status_delivered},
+        {"MessageReadStatus.isFullyDelivered", r_read_status_delivered},
+        {"MessageReadStatus.deliveredToUsers", r_read_status_delivered},
     };
     for (unsigned i = 0; i < CD_ARRAY_LEN(binds); i++) {
         int r = gql_schema_bind(srv->schema, binds[i].coord, binds[i].fn, srv);

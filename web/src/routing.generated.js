@@ -37,6 +37,10 @@ export const OWNERS = {
     markMessageAsRead: 'sender',
     markChatAsRead: 'sender',
     setTyping: 'sender',
+    markChatAsDelivered: 'sender',
+    setParticipantRole: 'sender',
+    leaveChat: 'sender',
+    updateChat: 'sender',
   },
   subscription: {
     messageAdded: 'receiver',
