@@ -14,9 +14,9 @@
  * user must equal the token's user (FORBIDDEN); the other mutations act as
  * the token's user. Trust mode: those arguments identify the caller; the
  * others use the user-id header when sent, and skip the participant check
- * when not (the seed's behaviour). Participant, author and creator checks
- * happen in SQL under the chat's lock, so they cannot race a concurrent
- * removal.
+ * when not (the seed's behaviour). Participant, author and role checks
+ * (owner/admin/member, 0008_roles_delivered.sql) happen in SQL under the
+ * chat's lock, so they cannot race a concurrent removal or role change.
  */
 #include <stdio.h>
 #include <stdlib.h>
