@@ -552,10 +552,8 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
         bool counted = !own && !str_eq(obj(e->data, "type"), "system");
         if (counted) l->unread++;
         switch (h->field) {
-        case RECV_F_CHAT_MESSAGE_NOTIFICATION: /* others' messages, as the seed; the
-                                                * server's system messages notify
-                                                * nobody (they are never unread) */
-            if (!counted) break;
+        case RECV_F_CHAT_MESSAGE_NOTIFICATION: /* others' messages, as the seed */
+            if (own) break;
             /* fall through */
         case RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST: /* the sender's other devices too */
             if (!cache[h->field]) cache[h->field] = proto_event_new(e->data);
