@@ -75,6 +75,10 @@
 #define CHAT_EV_CHAT_UPDATED "chat.updated"
 #define CHAT_EV_CHAT_REMOVED "chat.removed"
 #define CHAT_EV_REACTION "reaction" /* data: the message + userId, emoji, added */
+/* (0008_roles_delivered.sql) {userId, upToSeq, deliveredAt}; {userId, role,
+ * previousRole, byUserId, previousOwnerId, chat} */
+#define CHAT_EV_DELIVERED "delivered"
+#define CHAT_EV_PARTICIPANT_ROLE "participant.role"
 /* Kinds on user:<id> (notification "kind"). */
 #define CHAT_NOTE_CHAT_ADDED "chat.added"
 #define CHAT_NOTE_CHAT_UPDATED "chat.updated"
@@ -760,6 +764,9 @@ int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t las
  * this process. */
 void recv_presence_user_up(proto_server *srv, const char *user_id);
 void recv_presence_user_down(proto_server *srv, const char *user_id);
+/* Binds User.online / User.lastSeenAt (served in every role) and registers
+ * the last-seen statements. 0 or CD_*. */
+int recv_presence_bind(proto_server *srv);
 
 /* ============================== queries.c ============================== */
 /*

@@ -445,7 +445,7 @@ static bool before_floor(const feed_sub *s, const chat_ev *e)
 /* The ChatEvent object of a log event. */
 static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
 {
-    gql_value *o = gql_obj_new(a, 11);
+    gql_value *o = gql_obj_new(a, 13);
     if (!o) return gql_null();
     bool is_msg = carries_message(e->kind);
     const gql_value *chat = obj(e->data, "chat");
@@ -464,6 +464,11 @@ static gql_value chat_event_value(cd_arena *a, const chat_ev *e)
     const gql_value *emoji = obj(e->data, "emoji"), *added = obj(e->data, "added");
     gql_obj_set(o, 9, "emoji", emoji ? *emoji : gql_null());
     gql_obj_set(o, 10, "added", added ? *added : gql_null());
+    const gql_value *dat = obj(e->data, "deliveredAt");
+    const gql_value *role =
+        strcmp(e->kind, CHAT_EV_PARTICIPANT_ROLE) == 0 ? obj(e->data, "role") : NULL;
+    gql_obj_set(o, 11, "deliveredAt", dat ? *dat : gql_null());
+    gql_obj_set(o, 12, "role", role ? *role : gql_null());
     return *o;
 }
 

@@ -165,24 +165,24 @@ static const chat_stmt query_stmts[] = {
      * one row (member?, member_count, JSON list of edges) */
     {"recv_q_members",
      "SELECT " MEMBER(
-         "c.id", "$2") ", c.member_count,"
-                       " (SELECT coalesce(json_agg(json_build_object("
-                       "    'cursor', x.joined_seq || ':' || x.pos || ':' || x.user_id,"
-                       "    'node', json_build_object('user', " USER_OBJ(
-                           "u") ","
-                                "      'role', CASE WHEN x.user_id = c.created_by THEN 'creator' "
-                                "ELSE 'member' END,"
-                                "      'joinedAt', chatd_ts(x.joined_at))) ORDER BY x.joined_seq, "
-                                "x.pos, x.user_id),"
-                                "    '[]'::json)"
-                                "  FROM (SELECT p.user_id, p.joined_seq, p.pos, p.joined_at FROM "
-                                "chat_participants p"
-                                "         WHERE p.chat_id = c.id AND p.left_seq IS NULL"
-                                "           AND (p.joined_seq, p.pos, p.user_id) > ($3::bigint, "
-                                "$4::int, $5::uuid)"
-                                "         ORDER BY p.joined_seq, p.pos, p.user_id LIMIT $6::int) x"
-                                "  JOIN users u ON u.id = x.user_id)::text"
-                                " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
+         "c.id",
+         "$2") ", c.member_count,"
+               " (SELECT coalesce(json_agg(json_build_object("
+               "    'cursor', x.joined_seq || ':' || x.pos || ':' || x.user_id,"
+               "    'node', json_build_object('user', " USER_OBJ(
+                   "u") ","
+                        "      'role', upper(x.role),"
+                        "      'joinedAt', chatd_ts(x.joined_at))) ORDER BY x.joined_seq, "
+                        "x.pos, x.user_id),"
+                        "    '[]'::json)"
+                        "  FROM (SELECT p.user_id, p.joined_seq, p.pos, p.joined_at, p.role FROM "
+                        "chat_participants p"
+                        "         WHERE p.chat_id = c.id AND p.left_seq IS NULL"
+                        "           AND (p.joined_seq, p.pos, p.user_id) > ($3::bigint, "
+                        "$4::int, $5::uuid)"
+                        "         ORDER BY p.joined_seq, p.pos, p.user_id LIMIT $6::int) x"
+                        "  JOIN users u ON u.id = x.user_id)::text"
+                        " FROM chats c WHERE c.id = $1::uuid AND c.is_active",
      6},
     /* batch loaders: $1 = uuid[] of keys; rows (key, json) */
     {"recv_b_users",
@@ -252,6 +252,30 @@ static const chat_stmt query_stmts[] = {
                                     "DESC), '[]'::json)"
                                     "   FROM page p JOIN messages m ON m.id = p.id, q)::text",
      6},
+    /* Chat.myRole: $2 = the viewer (0008_roles_delivered.sql) */
+    {"recv_b_my_role",
+     "SELECT p.chat_id::text, to_json(upper(p.role))::text FROM chat_participants p"
+     " WHERE p.chat_id = ANY ($1::uuid[]) AND p.user_id = $2::uuid AND p.left_seq IS NULL",
+     2},
+    /* MessageReadStatus delivered fields: the same participants as
+     * readByCount (active, not the sender); delivered = greatest(delivered,
+     * read) watermark; the time = the first delivered/read event covering it */
+    {"recv_b_delivered",
+     "SELECT m.id::text, json_build_object('deliveredCount', t.cnt, 'isFullyDelivered',"
+     " t.cnt >= t.total, 'deliveredToUsers', t.users)::text"
+     " FROM messages m, LATERAL (SELECT count(*) AS total, count(*) FILTER (WHERE"
+     "   greatest(p.last_delivered_seq, p.last_read_seq) >= m.seq) AS cnt,"
+     "   coalesce(json_agg(json_build_object('userId', p.user_id, 'readAt', chatd_ts(coalesce("
+     "     (SELECT min(e.created_at) FROM chat_events e WHERE e.chat_id = m.chat_id"
+     "       AND e.kind IN ('delivered', 'read') AND e.seq > m.seq"
+     "       AND e.payload->>'userId' = p.user_id::text"
+     "       AND (e.payload->>'upToSeq')::bigint >= m.seq), m.created_at)))"
+     "     ORDER BY p.joined_seq, p.pos) FILTER (WHERE"
+     "     greatest(p.last_delivered_seq, p.last_read_seq) >= m.seq), '[]'::json) AS users"
+     "   FROM chat_participants p WHERE p.chat_id = m.chat_id AND p.left_seq IS NULL"
+     "     AND p.user_id <> m.sender_id) t"
+     " WHERE m.id = ANY ($1::uuid[])",
+     1},
     {"recv_b_unread",
      "SELECT p.chat_id::text, chatd_unread_above(p.chat_id, p.user_id,"
      "   greatest(p.last_read_seq, p.joined_seq))::text FROM chat_participants p"
@@ -686,7 +710,7 @@ static void on_events_rows(qop *op, const pg_result *r)
         bool is_msg = kind && ((kind->len > 8 && strncmp(kind->u.s, "message.", 8) == 0) ||
                                (kind->len == strlen(CHAT_EV_REACTION) &&
                                 memcmp(kind->u.s, CHAT_EV_REACTION, kind->len) == 0));
-        gql_value *o = gql_obj_new(a, 11);
+        gql_value *o = gql_obj_new(a, 13);
         if (!o || !data || !kind) {
             gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
             return;
@@ -707,6 +731,12 @@ static void on_events_rows(qop *op, const pg_result *r)
         const gql_value *emoji = gql_obj_get(data, "emoji"), *added = gql_obj_get(data, "added");
         gql_obj_set(o, 9, "emoji", emoji ? *emoji : gql_null());
         gql_obj_set(o, 10, "added", added ? *added : gql_null());
+        const gql_value *dat = gql_obj_get(data, "deliveredAt");
+        bool is_role = kind->len == strlen(CHAT_EV_PARTICIPANT_ROLE) &&
+                       memcmp(kind->u.s, CHAT_EV_PARTICIPANT_ROLE, kind->len) == 0;
+        const gql_value *role = is_role ? gql_obj_get(data, "role") : NULL;
+        gql_obj_set(o, 11, "deliveredAt", dat ? *dat : gql_null());
+        gql_obj_set(o, 12, "role", role ? *role : gql_null());
         *ev = *o;
     }
     gql_ri_return(ri, list);
@@ -742,8 +772,9 @@ static void r_events_since(gql_rinfo *ri)
 
 /* ---- batch loader (nested fields) ---- */
 
-/* LD_HISTORY: LD_MANY that fails HISTORY_TOO_LONG past the history cap */
-typedef enum ld_mode { LD_ONE, LD_EACH, LD_MANY, LD_INT, LD_HISTORY } ld_mode;
+/* LD_HISTORY: LD_MANY that fails HISTORY_TOO_LONG past the history cap;
+ * LD_FIELD: like LD_ONE, then the row object's property `field` */
+typedef enum ld_mode { LD_ONE, LD_EACH, LD_MANY, LD_INT, LD_HISTORY, LD_FIELD } ld_mode;
 
 typedef struct ld_item {
     struct ld_item *next;
@@ -751,6 +782,7 @@ typedef struct ld_item {
     const char **keys;
     uint32_t nkeys;
     ld_mode mode;
+    const char *field; /* LD_FIELD */
 } ld_item;
 
 typedef struct ld_batch {
@@ -785,7 +817,7 @@ static void ld_complete(ld_item *it, const pg_result *r)
     gql_rinfo *ri = it->ri;
     cd_arena *a = gql_ri_arena(ri);
     int n = pg_result_rows(r);
-    if (it->mode == LD_ONE || it->mode == LD_INT) {
+    if (it->mode == LD_ONE || it->mode == LD_INT || it->mode == LD_FIELD) {
         for (int i = 0; i < n; i++)
             if (strcmp(pg_result_get(r, i, 0), it->keys[0]) == 0) {
                 const char *s = pg_result_get(r, i, 1);
@@ -794,7 +826,13 @@ static void ld_complete(ld_item *it, const pg_result *r)
                     return;
                 }
                 gql_value v;
-                if (parse_json(ri, s, &v)) gql_ri_return(ri, v);
+                if (!parse_json(ri, s, &v)) return;
+                if (it->mode == LD_FIELD) {
+                    const gql_value *f = v.kind == GQL_V_OBJECT ? gql_obj_get(&v, it->field) : NULL;
+                    gql_ri_return(ri, f ? *f : gql_null());
+                    return;
+                }
+                gql_ri_return(ri, v);
                 return;
             }
         gql_ri_return(ri, gql_null());
@@ -904,9 +942,10 @@ static void ld_close(proto_server *srv, void *ud)
 }
 
 /* Queues one nested field. keys point into the resolver arena. extra: the
- * statement's $2 (NULL: it has none; "": NULL), third: its $3 (static). */
-static void ld_load3(gql_rinfo *ri, const char *stmt, const char *extra, const char *third,
-                     const char **keys, uint32_t nkeys, ld_mode mode)
+ * statement's $2 (NULL: it has none; "": NULL), third: its $3 (static);
+ * field: the property LD_FIELD returns (static storage or the arena). */
+static void ld_load_full(gql_rinfo *ri, const char *stmt, const char *extra, const char *third,
+                         const char **keys, uint32_t nkeys, ld_mode mode, const char *field)
 {
     int nparams = third ? 3 : extra ? 2 : 1;
     proto_server *srv = gql_ri_userdata(ri);
@@ -923,6 +962,7 @@ static void ld_load3(gql_rinfo *ri, const char *stmt, const char *extra, const c
     it->keys = keys;
     it->nkeys = nkeys;
     it->mode = mode;
+    it->field = field;
     if (!extra) extra = "";
     if (strlen(extra) > PROTO_MAX_USER_ID) {
         gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
@@ -962,7 +1002,7 @@ static void ld_load3(gql_rinfo *ri, const char *stmt, const char *extra, const c
 static void ld_load(gql_rinfo *ri, const char *stmt, const char *extra, const char **keys,
                     uint32_t nkeys, ld_mode mode)
 {
-    ld_load3(ri, stmt, extra, NULL, keys, nkeys, mode);
+    ld_load_full(ri, stmt, extra, NULL, keys, nkeys, mode, NULL);
 }
 
 /* The parent's string property `name` if it is a UUID. */
@@ -1023,7 +1063,7 @@ static void r_chat_messages(gql_rinfo *ri)
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load3(ri, "recv_b_chat_msgs", uid, history_cap_sql, keys, 1, LD_HISTORY);
+    ld_load_full(ri, "recv_b_chat_msgs", uid, history_cap_sql, keys, 1, LD_HISTORY, NULL);
 }
 
 static void r_chat_last_message(gql_rinfo *ri)
@@ -1081,7 +1121,7 @@ static void r_message_reactions(gql_rinfo *ri)
     }
     const char *uid = viewer(ri);
     if (!uid) return;
-    ld_load3(ri, "recv_b_reactions", uid, users_max, keys, 1, LD_MANY);
+    ld_load_full(ri, "recv_b_reactions", uid, users_max, keys, 1, LD_MANY, NULL);
 }
 
 /* ReactionGroup.users(first:): the loader fetched the first
@@ -1116,6 +1156,34 @@ static void r_chat_unread(gql_rinfo *ri)
         return;
     }
     ld_load(ri, "recv_b_unread", uid, keys, 1, LD_INT);
+}
+
+/* Chat.myRole: the viewer's role (null for a non-participant or without
+ * an identity in trust mode). */
+static void r_chat_my_role(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "id");
+    const char *uid = chat_authz_user_opt(ri);
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys || !uid || !chat_uuid_valid(uid, strlen(uid))) {
+        gql_ri_return(ri, gql_null());
+        return;
+    }
+    ld_load(ri, "recv_b_my_role", uid, keys, 1, LD_ONE);
+}
+
+/* MessageReadStatus.deliveredCount / isFullyDelivered / deliveredToUsers:
+ * one loader statement for the three (same key and statement). The parent
+ * came from messageReadStatus, which checked the caller. */
+static void r_read_status_delivered(gql_rinfo *ri)
+{
+    const char *id = parent_uuid(ri, "messageId");
+    const char **keys = id ? one_key(ri, id) : NULL;
+    if (!keys) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Internal server error");
+        return;
+    }
+    ld_load_full(ri, "recv_b_delivered", NULL, NULL, keys, 1, LD_FIELD, gql_ri_field_name(ri));
 }
 
 /* ---- Chat.members ---- */
@@ -1448,6 +1516,10 @@ int recv_queries_bind(proto_server *srv)
         {"Chat.messages", r_chat_messages},
         {"Chat.lastMessage", r_chat_last_message},
         {"Chat.unreadCount", r_chat_unread},
+        {"Chat.myRole", r_chat_my_role},
+        {"MessageReadStatus.deliveredCount", r_read_status_delivered},
+        {"MessageReadStatus.isFullyDelivered", r_read_status_delivered},
+        {"MessageReadStatus.deliveredToUsers", r_read_status_delivered},
     };
     for (unsigned i = 0; i < CD_ARRAY_LEN(binds); i++) {
         int r = gql_schema_bind(srv->schema, binds[i].coord, binds[i].fn, srv);

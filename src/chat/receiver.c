@@ -12,6 +12,7 @@ int chat_bind_receiver_role(proto_server *srv)
 {
     int r = chat_replica_bind(srv);
     if (r == 0) r = recv_queries_bind(srv);
+    if (r == 0) r = recv_presence_bind(srv);
     if (r != 0) return r;
     return recv_feed_bind(srv);
 }

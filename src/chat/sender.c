@@ -14,9 +14,9 @@
  * user must equal the token's user (FORBIDDEN); the other mutations act as
  * the token's user. Trust mode: those arguments identify the caller; the
  * others use the user-id header when sent, and skip the participant check
- * when not (the seed's behaviour). Participant, author and creator checks
- * happen in SQL under the chat's lock, so they cannot race a concurrent
- * removal.
+ * when not (the seed's behaviour). Participant, author and role checks
+ * (owner/admin/member, 0008_roles_delivered.sql) happen in SQL under the
+ * chat's lock, so they cannot race a concurrent removal or role change.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +50,12 @@ static const chat_stmt sender_stmts[] = {
     {"sender_typing_check", "SELECT chatd_typing_check($1::uuid, $2::uuid)", 2},
     /* reactions (0009_search_reactions_replies.sql) */
     {"sender_react", SENDER_FN_COLS "chatd_react($1::uuid, $2::uuid, $3, $4::bool, $5::int)", 5},
+    /* roles, settings, delivered (0008_roles_delivered.sql) */
+    {"sender_set_role", SENDER_FN_COLS "chatd_set_role($1::uuid, $2::uuid, $3::uuid, $4)", 4},
+    {"sender_update_chat",
+     SENDER_FN_COLS "chatd_update_chat($1::uuid, $2::uuid, $3, $4, $5::boolean)", 5},
+    {"sender_mark_delivered", SENDER_FN_COLS "chatd_mark_delivered($1::uuid, $2::uuid, $3::bigint)",
+     3},
 };
 
 static bool sender_crash_after_commit;
@@ -154,7 +160,8 @@ int chat_sender_uuid_array(cd_buf *b, const gql_value *ids, const char *first, c
 
 typedef enum sop_result {
     SOP_OBJECT, /* the result JSON is the field's value */
-    SOP_COUNT,  /* {"unreadCount": n} → Int */
+    SOP_COUNT,  /* {"<count_key>": n} → Int */
+    SOP_TRUE,   /* the change is made: true */
     SOP_TYPING  /* no rows to publish from SQL; publish the typing event */
 } sop_result;
 
@@ -164,6 +171,7 @@ typedef struct sop {
     int nparams;
     const char *params[7];
     sop_result result;
+    const char *count_key; /* SOP_COUNT: the result's key (default "unreadCount") */
     bool create_message;
     bool retried;
     const char *group_key; /* group commit under this chat id (NULL = alone) */
@@ -263,8 +271,12 @@ static void on_done(const pg_result *r, void *ud)
         gql_ri_error(op->base.ri, CHAT_E_INTERNAL, "Internal server error");
         return;
     }
+    if (op->result == SOP_TRUE) {
+        gql_ri_return(op->base.ri, gql_bool(true));
+        return;
+    }
     if (op->result == SOP_COUNT) {
-        const gql_value *n = gql_obj_get(&v, "unreadCount");
+        const gql_value *n = gql_obj_get(&v, op->count_key ? op->count_key : "unreadCount");
         gql_ri_return(op->base.ri, n && n->kind == GQL_V_INT ? *n : gql_int(0));
         return;
     }
@@ -709,6 +721,125 @@ static void r_set_typing(gql_rinfo *ri)
     run(op);
 }
 
+/* ---- roles, chat settings, delivered (0008_roles_delivered.sql) ---- */
+
+/* A ChatRole argument as the SQL role name, or NULL after BAD_USER_INPUT. */
+static const char *role_arg(gql_rinfo *ri)
+{
+    const gql_value *v = gql_ri_arg(ri, "role");
+    if (v && (v->kind == GQL_V_ENUM || v->kind == GQL_V_STRING)) {
+        if (v->len == 5 && memcmp(v->u.s, "OWNER", 5) == 0) return "owner";
+        if (v->len == 5 && memcmp(v->u.s, "ADMIN", 5) == 0) return "admin";
+        if (v->len == 6 && memcmp(v->u.s, "MEMBER", 6) == 0) return "member";
+    }
+    gql_ri_error(ri, CHAT_E_BAD_INPUT, "role must be OWNER, ADMIN or MEMBER");
+    return NULL;
+}
+
+static void r_set_participant_role(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, true, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "chatId", "Chat");
+    if (!chat) return;
+    const char *user = user_arg(ri, "userId");
+    if (!user) return;
+    const char *role = role_arg(ri);
+    if (!role) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_set_role";
+    op->nparams = 4;
+    op->params[0] = me;
+    op->params[1] = chat;
+    op->params[2] = user;
+    op->params[3] = role;
+    run(op);
+}
+
+/* leaveChat: removeParticipant of the caller themselves (an identity is
+ * required, in trust mode too). */
+static void r_leave_chat(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, false, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "chatId", "Chat");
+    if (!chat) return;
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_remove_participant";
+    op->result = SOP_TRUE;
+    op->nparams = 3;
+    op->params[0] = me;
+    op->params[1] = chat;
+    op->params[2] = me;
+    run(op);
+}
+
+static void r_update_chat(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, true, &ok);
+    if (!ok) return;
+    const gql_value *in = gql_ri_arg(ri, "updateChatInput");
+    size_t ilen = 0, nlen = 0, dlen = 0;
+    const char *id = chat_str_in(in, "id", &ilen);
+    if (!id || !chat_uuid_valid(id, ilen)) {
+        gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat %.*s not found", chat_echo_len(id ? id : "", ilen),
+                     id ? id : "");
+        return;
+    }
+    const char *name = chat_str_in(in, "name", &nlen);
+    const char *desc = chat_str_in(in, "description", &dlen);
+    const gql_value *dv = in ? gql_obj_get(in, "description") : NULL;
+    const char *bad = name ? chat_sender_check_chat_name(name, nlen) : NULL;
+    if (!bad) bad = chat_sender_check_chat_desc(desc, dlen);
+    if (bad) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s", bad);
+        return;
+    }
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_update_chat";
+    op->nparams = 5;
+    op->params[0] = me;
+    op->params[1] = id;
+    op->params[2] = name;
+    op->params[3] = desc;
+    op->params[4] = dv ? "true" : "false"; /* present (null clears) */
+    run(op);
+}
+
+static void r_mark_chat_as_delivered(gql_rinfo *ri)
+{
+    bool ok;
+    const char *me = actor(ri, false, &ok);
+    if (!ok) return;
+    const char *chat = id_arg(ri, "chatId", "Chat");
+    if (!chat) return;
+    int64_t upto;
+    if (!chat_int_arg(ri, "upToSeq", 0, 0, INT32_MAX, &upto)) return;
+    char *seq = cd_arena_alloc(gql_ri_arena(ri), 24);
+    if (!seq) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return;
+    }
+    snprintf(seq, 24, "%lld", (long long)upto);
+    sop *op = sop_new(ri);
+    if (!op) return;
+    op->stmt = "sender_mark_delivered";
+    op->group_key = chat; /* group commit, like markChatAsRead */
+    op->result = SOP_COUNT;
+    op->count_key = "deliveredSeq";
+    op->nparams = 3;
+    op->params[0] = me;
+    op->params[1] = chat;
+    op->params[2] = seq;
+    run(op);
+}
+
 /* ---- binding ---- */
 
 int chat_bind_sender_role(proto_server *srv)
@@ -730,6 +861,10 @@ int chat_bind_sender_role(proto_server *srv)
         {"Mutation.setTyping", r_set_typing},
         {"Mutation.addReaction", r_add_reaction},
         {"Mutation.removeReaction", r_remove_reaction},
+        {"Mutation.markChatAsDelivered", r_mark_chat_as_delivered},
+        {"Mutation.setParticipantRole", r_set_participant_role},
+        {"Mutation.leaveChat", r_leave_chat},
+        {"Mutation.updateChat", r_update_chat},
     };
     for (unsigned i = 0; i < CD_ARRAY_LEN(binds); i++) {
         int rc = gql_schema_bind(srv->schema, binds[i].coord, binds[i].fn, srv);

@@ -7,7 +7,7 @@
  * sendMessage {roomId, content, type, metadata, clientId}, typing {roomId,
  * isTyping}, markRead {roomId, sequenceId}.
  * Server → client: connected, roomJoined, roomLeft, message,
- * messageUpdated, messageDeleted, read, presenceUpdate, typing, messageSent,
+ * messageUpdated, messageDeleted, read, delivered, presenceUpdate, typing, messageSent,
  * readMarked, error {code, message, event, roomId}.
  *
  * Writes and one-shot reads run as fixed GraphQL operations in-process
@@ -300,6 +300,16 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
         cd_buf_puts(&b, ",\"readAt\":");
         gql_json_write(&b, gql_obj_get(ev, "readAt"));
         cd_buf_puts(&b, "}}");
+    } else if (strcmp(kind, "delivered") == 0) {
+        cd_buf_puts(&b, "{\"type\":\"delivered\",\"payload\":{\"roomId\":");
+        cd_buf_json_str(&b, room, strlen(room));
+        cd_buf_puts(&b, ",\"userId\":");
+        gql_json_write(&b, gql_obj_get(ev, "userId"));
+        cd_buf_puts(&b, ",\"sequenceId\":");
+        gql_json_write(&b, gql_obj_get(ev, "upToSeq"));
+        cd_buf_puts(&b, ",\"deliveredAt\":");
+        gql_json_write(&b, gql_obj_get(ev, "deliveredAt"));
+        cd_buf_puts(&b, "}}");
     } else {
         if (strcmp(kind, "participants.added") == 0) refresh_names(c, room);
         cd_buf_puts(&b, "{\"type\":\"roomEvent\",\"payload\":{\"roomId\":");
@@ -421,12 +431,14 @@ static void gc_feed(cws_conn *c, const char *json)
 static void subscribe_room(cws_conn *c, cws_room *r, int64_t after)
 {
     char buf[768];
-    snprintf(buf, sizeof buf,
-             "{\"id\":\"e:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
-             "\"subscription($c:ID!,$a:Int){chatEvents(chatId:$c,afterSeq:$a){chatId seq kind "
-             "createdAt userId upToSeq readAt emoji added message{" COMPAT_MSG_BASE_FIELDS "}}}\","
-             "\"variables\":{\"c\":\"%s\",\"a\":%lld}}}",
-             r->id, r->id, (long long)after);
+    snprintf(
+        buf, sizeof buf,
+        "{\"id\":\"e:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
+        "\"subscription($c:ID!,$a:Int){chatEvents(chatId:$c,afterSeq:$a){chatId seq kind "
+        "createdAt userId upToSeq readAt emoji added deliveredAt message{" COMPAT_MSG_BASE_FIELDS
+        "}}}\","
+        "\"variables\":{\"c\":\"%s\",\"a\":%lld}}}",
+        r->id, r->id, (long long)after);
     gc_feed(c, buf);
     snprintf(buf, sizeof buf,
              "{\"id\":\"t:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"

@@ -150,3 +150,78 @@ describe('authorization matrix (token mode)', () => {
     for (const f of owned) assert.ok(rows.some((r) => r.op === f), `no matrix row for ${f}`);
   });
 });
+
+// Chat roles (issue 19, item 5): every role × every action on a fresh group
+// per cell. The group: owner O (its creator), admins A and A2, members M and
+// M2; X is signed in but not a participant. 'ok' = data, no errors (check()
+// may look closer); otherwise the extensions.code. Anonymous callers get
+// UNAUTHENTICATED for every action.
+describe('chat roles matrix (token mode)', () => {
+  let chatd;
+  let env;
+  before(async () => {
+    chatd = await startChatd({ db: true, fixtures: false });
+    env = await import('./lib/receiver-env.js');
+  });
+  after(async () => {
+    const r = await chatd.stop();
+    assert.equal(r.code, 0, chatd.logs());
+  });
+
+  const ROLE = 'mutation($c: ID!, $u: String!, $r: ChatRole!) { setParticipantRole(chatId: $c, userId: $u, role: $r) { id myRole } }';
+  const REMOVE = 'mutation($c: ID!, $u: String!) { removeParticipant(chatId: $c, userId: $u) { id } }';
+  const actions = [
+    { op: 'addParticipant', query: 'mutation($c: ID!, $u: String!) { addParticipant(chatId: $c, userId: $u) { id } }', vars: (g) => ({ c: g.chat, u: g.N.id }), owner: 'ok', admin: 'ok', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'removeParticipant(member)', query: REMOVE, vars: (g) => ({ c: g.chat, u: g.M2.id }), owner: 'ok', admin: 'ok', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'removeParticipant(admin)', query: REMOVE, vars: (g) => ({ c: g.chat, u: g.A2.id }), owner: 'ok', admin: 'FORBIDDEN', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'removeParticipant(owner)', query: REMOVE, vars: (g) => ({ c: g.chat, u: g.O.id }), admin: 'FORBIDDEN', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'updateChat', query: 'mutation($in: UpdateChatInput!) { updateChat(updateChatInput: $in) { id name } }', vars: (g) => ({ in: { id: g.chat, name: 'renamed' } }), owner: 'ok', admin: 'ok', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'setParticipantRole(ADMIN)', query: ROLE, vars: (g) => ({ c: g.chat, u: g.M2.id, r: 'ADMIN' }), owner: 'ok', admin: 'FORBIDDEN', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'setParticipantRole(MEMBER)', query: ROLE, vars: (g) => ({ c: g.chat, u: g.A2.id, r: 'MEMBER' }), owner: 'ok', admin: 'FORBIDDEN', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'setParticipantRole(OWNER)', query: ROLE, vars: (g) => ({ c: g.chat, u: g.M2.id, r: 'OWNER' }), owner: 'ok', admin: 'FORBIDDEN', member: 'FORBIDDEN', outsider: 'FORBIDDEN', check: (d) => assert.equal(d.setParticipantRole.myRole, 'ADMIN') },
+    { op: 'removeChat', query: 'mutation($id: ID!) { removeChat(id: $id) { id isActive } }', vars: (g) => ({ id: g.chat }), owner: 'ok', admin: 'FORBIDDEN', member: 'FORBIDDEN', outsider: 'FORBIDDEN' },
+    { op: 'leaveChat', query: 'mutation($c: ID!) { leaveChat(chatId: $c) }', vars: (g) => ({ c: g.chat }), owner: 'ok', admin: 'ok', member: 'ok', outsider: 'FORBIDDEN' },
+    { op: 'markChatAsDelivered', query: 'mutation($c: ID!) { markChatAsDelivered(chatId: $c, upToSeq: 1) }', vars: (g) => ({ c: g.chat }), owner: 'ok', admin: 'ok', member: 'ok', outsider: 'FORBIDDEN' },
+    { op: 'Chat.myRole', query: 'query($c: ID!) { chat(id: $c) { myRole } }', vars: (g) => ({ c: g.chat }), owner: 'ok', admin: 'ok', member: 'ok', outsider: 'FORBIDDEN', check: (d, who) => assert.equal(d.chat.myRole, { owner: 'OWNER', admin: 'ADMIN', member: 'MEMBER' }[who]) },
+    { op: 'Chat.members.role', query: 'query($c: ID!) { chat(id: $c) { members { edges { node { role } } } } }', vars: (g) => ({ c: g.chat }), owner: 'ok', admin: 'ok', member: 'ok', outsider: 'FORBIDDEN', check: (d) => assert.deepEqual(d.chat.members.edges.map((e) => e.node.role), ['OWNER', 'ADMIN', 'ADMIN', 'MEMBER', 'MEMBER']) },
+    { op: 'MessageReadStatus.delivered', query: 'query($m: ID!) { messageReadStatus(messageId: $m) { deliveredCount isFullyDelivered deliveredToUsers { userId } } }', vars: (g) => ({ m: g.msg }), owner: 'ok', admin: 'ok', member: 'ok', outsider: 'FORBIDDEN', check: (d) => assert.equal(d.messageReadStatus.deliveredCount, 0) },
+    { op: 'User.online', query: 'query($id: ID!) { user(id: $id) { online lastSeenAt } }', vars: (g) => ({ id: g.M.id }), owner: 'ok', admin: 'ok', member: 'ok', outsider: 'ok', check: (d) => assert.equal(d.user.online, false) },
+  ];
+
+  async function group() {
+    const [O, A, A2, M, M2, X, N] = env.makeUsers(7);
+    const c = await gqlPost(chatd.url, { query: 'mutation($in: CreateChatInput!) { createChat(createChatInput: $in) { id } }', variables: { in: { name: 'g', participantIds: [A.id, A2.id, M.id, M2.id] } } }, O.h);
+    const chat = c.body.data.createChat.id;
+    for (const u of [A, A2]) {
+      const r = await gqlPost(chatd.url, { query: ROLE, variables: { c: chat, u: u.id, r: 'ADMIN' } }, O.h);
+      assert.equal(r.body.errors, undefined, JSON.stringify(r.body));
+    }
+    const m = await gqlPost(chatd.url, { query: 'mutation($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id } }', variables: { in: { chatId: chat, senderId: O.id, content: 'hello' } } }, O.h);
+    return { O, A, A2, M, M2, X, N, chat, msg: m.body.data.createMessage.id };
+  }
+
+  for (const row of actions) {
+    for (const who of ['anon', 'owner', 'admin', 'member', 'outsider']) {
+      const want = who === 'anon' ? 'UNAUTHENTICATED' : row[who];
+      if (!want) continue;
+      test(`${row.op} as ${who} → ${want}`, async () => {
+        const g = await group();
+        const actor = { owner: g.O, admin: g.A, member: g.M, outsider: g.X }[who];
+        const r = await gqlPost(chatd.url, { query: row.query, variables: row.vars(g) }, actor ? actor.h : {});
+        const body = JSON.stringify(r.body);
+        if (want === 'ok') {
+          assert.equal(r.body.errors, undefined, body);
+          assert.ok(Object.values(r.body.data).every((v) => v !== null), body);
+          if (row.check) row.check(r.body.data, who);
+        } else {
+          assert.equal(r.body.errors[0].extensions.code, want, body);
+        }
+      });
+    }
+  }
+
+  test('every new chat field has a row', () => {
+    for (const f of ['addParticipant', 'removeParticipant', 'updateChat', 'setParticipantRole', 'removeChat', 'leaveChat', 'markChatAsDelivered', 'Chat.myRole', 'Chat.members', 'MessageReadStatus', 'User.online'])
+      assert.ok(actions.some((r) => r.op.startsWith(f)), `no matrix row for ${f}`);
+  });
+});

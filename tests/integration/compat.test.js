@@ -363,7 +363,8 @@ test('/ws message senders: names from the room, refreshed when participants join
   await ca.type('roomEvent', (p) => p.kind === 'participants.added');
   await sleep(200);
   await send(srv, n, chat.id, 'from n');
-  const mn = await ca.type('message');
+  // (the join's system message "… added …" comes first: skip to n's own)
+  const mn = await ca.type('message', (p) => p.content === 'from n');
   assert.equal(mn.payload.sender.username, sql(`SELECT username FROM users WHERE id='${n.id}'`));
   ca.close();
 });

@@ -289,10 +289,12 @@ describe('sender role, token mode', () => {
     assert.deepEqual(unreadMismatches(chat.id), []);
   });
 
-  test('participants: add (one, many), remove (self, by creator), removeChat; events and errors', async () => {
+  test('participants: add (one, many), remove (self, by the owner), removeChat; events and errors', async () => {
     const [a, b, c, d, e] = makeUsers(5);
     const chat = await newChat(s1, a, [b]);
-    const one = ok(await gql(s1, ADD, { c: chat.id, u: c.id }, b.h), 'addParticipant');
+    // roles (0008): only the owner (the creator, a) and admins add
+    err(await gql(s1, ADD, { c: chat.id, u: c.id }, b.h), 'FORBIDDEN', /owner or an admin/);
+    const one = ok(await gql(s1, ADD, { c: chat.id, u: c.id }, a.h), 'addParticipant');
     assert.deepEqual(one.participantIds, [a.id, b.id, c.id]);
     assert.equal(one.lastSeq, 1);
     const ev = await sub.next((x) => x.channel === `chat:${chat.id}` && x.json.seq === 1);
@@ -300,15 +302,20 @@ describe('sender role, token mode', () => {
     assert.deepEqual(ev.json.data.userIds, [c.id]);
     await sub.next((x) => x.channel === `user:${c.id}` && x.json.kind === 'chat.added' && x.json.chatId === chat.id);
     await sub.next((x) => x.channel === `user:${a.id}` && x.json.kind === 'chat.updated' && x.json.chatId === chat.id);
+    // the join's system message takes the next seq
+    const sys = await sub.next((x) => x.channel === `chat:${chat.id}` && x.json.seq === 2);
+    assert.deepEqual([sys.json.kind, sys.json.data.type, sys.json.data.senderId], ['message.created', 'system', a.id]);
     const many = ok(await gql(s1, ADDS, { c: chat.id, u: [d.id, e.id, c.id] }, a.h), 'addParticipants');
     assert.deepEqual(many.participantIds, [a.id, b.id, c.id, d.id, e.id]);
-    assert.equal(many.lastSeq, 2);
+    assert.equal(many.lastSeq, 3);
     // already a member: nothing changes, no seq
-    assert.equal(ok(await gql(s1, ADD, { c: chat.id, u: d.id }, a.h), 'addParticipant').lastSeq, 2);
+    assert.equal(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`), '4');
+    assert.equal(ok(await gql(s1, ADD, { c: chat.id, u: d.id }, a.h), 'addParticipant').lastSeq, 4);
+    assert.equal(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`), '4');
     // a newcomer's unread count starts at 0 and counts from their join
     await send(s1, chat, a, 'after join');
     assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${e.id}')`), '1');
-    err(await gql(s1, REMOVE_P, { c: chat.id, u: c.id }, b.h), 'FORBIDDEN', /creator/);
+    err(await gql(s1, REMOVE_P, { c: chat.id, u: c.id }, b.h), 'FORBIDDEN', /owner or an admin/);
     const left = ok(await gql(s1, REMOVE_P, { c: chat.id, u: c.id }, c.h), 'removeParticipant');
     assert.deepEqual(left.participantIds, [a.id, b.id, d.id, e.id]);
     const rev = await sub.next((x) => x.channel === `chat:${chat.id}` && x.json.kind === 'participant.removed');
@@ -320,7 +327,8 @@ describe('sender role, token mode', () => {
     assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${c.id}') + chatd_unread('${chat.id}', '${d.id}')`), '0');
     // the removed user no longer writes
     err(await gql(s1, CREATE_MSG, { in: { chatId: chat.id, senderId: c.id, content: 'x' } }, c.h), 'FORBIDDEN', /not a participant/);
-    const gone = ok(await gql(s1, REMOVE_CHAT, { id: chat.id }, b.h), 'removeChat');
+    err(await gql(s1, REMOVE_CHAT, { id: chat.id }, b.h), 'FORBIDDEN', /only the chat's owner/);
+    const gone = ok(await gql(s1, REMOVE_CHAT, { id: chat.id }, a.h), 'removeChat');
     assert.equal(gone.isActive, false);
     const cev = await sub.next((x) => x.channel === `chat:${chat.id}` && x.json.kind === 'chat.removed');
     assert.equal(cev.json.data.chat.isActive, false);

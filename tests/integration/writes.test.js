@@ -263,8 +263,8 @@ describe('membership at scale', () => {
     assert.deepEqual(got, users.map((u) => u.id));
     const first = ok(await gql(def, MEMBERS, { id: chat.id }, owner.h), 'chat').members;
     assert.equal(first.edges.length, 100); // default page
-    assert.equal(first.edges[0].node.role, 'creator');
-    assert.equal(first.edges[1].node.role, 'member');
+    assert.equal(first.edges[0].node.role, 'OWNER'); // ChatRole (0008): the creator owns the group
+    assert.equal(first.edges[1].node.role, 'MEMBER');
     assert.ok(first.edges[0].node.joinedAt);
     assert.ok(first.edges[0].node.user.username);
 

@@ -40,6 +40,10 @@ export const OWNERS = {
     setTyping: 'sender',
     addReaction: 'sender',
     removeReaction: 'sender',
+    markChatAsDelivered: 'sender',
+    setParticipantRole: 'sender',
+    leaveChat: 'sender',
+    updateChat: 'sender',
   },
   subscription: {
     messageAdded: 'receiver',
