@@ -139,9 +139,10 @@ static void rl_on_timer(uv_timer_t *t)
     rl_maybe_free(s);
 }
 
-static void rl_key(char *out, const char *kind, const char *v, size_t len, bool lower)
+static void rl_key(char *out, bool cluster, const char *kind, const char *v, size_t len, bool lower)
 {
-    int n = snprintf(out, RL_KEY_MAX, "%s%s:", LOGIN_KEY_PREFIX, kind);
+    int n = snprintf(out, RL_KEY_MAX,
+                     "%s%s:", cluster ? LOGIN_KEY_PREFIX_CLUSTER : LOGIN_KEY_PREFIX, kind);
     size_t o = (size_t)n;
     for (size_t i = 0; i < len && o + 1 < RL_KEY_MAX; i++)
         out[o++] = lower ? (char)tolower((unsigned char)v[i]) : v[i];
@@ -157,8 +158,9 @@ chat_rl *chat_rl_open(uv_loop_t *loop, rd_client *const *rdp, const char *userna
     s->rdp = rdp;
     s->cb = cb;
     s->ud = ud;
-    rl_key(s->ukey, "u", username, ulen, true);
-    rl_key(s->akey, "a", addr ? addr : "", addr ? strlen(addr) : 0, false);
+    bool cluster = rd_is_cluster(*rdp);
+    rl_key(s->ukey, cluster, "u", username, ulen, true);
+    rl_key(s->akey, cluster, "a", addr ? addr : "", addr ? strlen(addr) : 0, false);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     s->in_open = true;

@@ -65,6 +65,8 @@
 #define CD_CONFIG_MIN_RESPONSE_BYTES 4096u /* room for the RESPONSE_TOO_LARGE answer itself */
 #define CD_CONFIG_MAX_RESPONSE_BYTES (1024u * 1024u * 1024u)
 #define CD_CONFIG_MAX_CORS_ORIGINS 32u
+/* bytes of REDIS_CLUSTER_NODES (it becomes a redis+cluster:// URL) */
+#define CD_CONFIG_MAX_CLUSTER_NODES 480u
 /* The net layer's own per-socket write-queue bound (WS_MAX_WRITE_QUEUE in
  * net/ws.h): a larger --ws-max-queued could never take effect, so it is
  * refused at start-up rather than silently capped. */
@@ -83,11 +85,12 @@ typedef enum cd_auth_mode { CD_AUTH_TOKEN = 0, CD_AUTH_TRUST } cd_auth_mode;
 
 typedef struct cd_config {
     cd_role role;
-    int port;                 /* 0 = ephemeral; unset = the role's default */
-    const char *bind;         /* IPv4/IPv6 literal or "localhost" */
-    const char *database_url; /* NULL = no database (only health works) */
-    const char *redis_url;    /* NULL = no broker */
-    const char *jwt_secret;   /* NULL = none */
+    int port;                        /* 0 = ephemeral; unset = the role's default */
+    const char *bind;                /* IPv4/IPv6 literal or "localhost" */
+    const char *database_url;        /* NULL = no database (only health works) */
+    const char *redis_url;           /* NULL = no broker */
+    const char *redis_cluster_nodes; /* host:port,... seeds of a Redis Cluster; NULL = none */
+    const char *jwt_secret;          /* NULL = none */
     cd_auth_mode auth;
     bool auth_force;          /* CHATD_AUTH_FORCE=1: trust mode on a public bind */
     const char *cors_origins; /* comma-separated list; "*" = any origin */
