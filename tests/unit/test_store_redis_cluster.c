@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,19 +578,31 @@ static void test_cluster_moved_and_ask(void **state)
     close_all(&loop, c);
 }
 
-/* A replica's port (CLUSTER SLOTS lists replicas after the master). */
+/* The port of a connected replica of the master at port (CLUSTER REPLICAS:
+ * "<id> <ip:port@bus> <flags> ..." lines); waits for one to be in sync. */
 static int replica_of(int master)
 {
-    redisReply *r = sync_cmd(cl_ports[0], "CLUSTER SLOTS");
-    int rep = 0;
-    for (size_t i = 0; i < r->elements && !rep; i++) {
-        redisReply *e = r->element[i];
-        if (e->element[2]->element[1]->integer == master && e->elements > 3)
-            rep = (int)e->element[3]->element[1]->integer;
+    char id[64];
+    node_id(master, id);
+    for (int i = 0; i < 200; i++) {
+        redisReply *r = sync_cmd(master, "CLUSTER REPLICAS %s", id);
+        int rep = 0;
+        for (size_t j = 0; r->type == REDIS_REPLY_ARRAY && j < r->elements && !rep; j++) {
+            const char *line = r->element[j]->str;
+            const char *colon = strchr(line, ':');
+            if (colon && strstr(line, " connected") && !strstr(line, "fail")) rep = atoi(colon + 1);
+        }
+        freeReplyObject(r);
+        if (rep > 0) {
+            redisReply *info = sync_cmd(rep, "INFO replication");
+            bool synced = strstr(info->str, "master_link_status:up") != NULL;
+            freeReplyObject(info);
+            if (synced) return rep;
+        }
+        usleep(50000);
     }
-    freeReplyObject(r);
-    assert_true(rep > 0);
-    return rep;
+    fail_msg("master %d has no replica in sync", master);
+    return 0;
 }
 
 /* Local subscribers of a shard channel on the node at port. */
@@ -623,6 +636,42 @@ static void test_cluster_failover(void **state)
     assert_int_equal(rd_publish(c, ch, "after-failover", 14, NULL, NULL), 0);
     RUN_UNTIL(&loop, s.messages == before + 1);
     assert_string_equal(s.last_data, "after-failover");
+    close_all(&loop, c);
+}
+
+static void test_cluster_master_killed(void **state)
+{
+    (void)state;
+    const char *dir = cl_dir[0] ? cl_dir : getenv("CHATD_TEST_REDIS_CLUSTER_DIR");
+    if (!dir || !*dir) {
+        (void)test_env_or_skip("CHATD_TEST_REDIS_CLUSTER_DIR");
+        return;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_client *c = new_client(&loop, &s);
+    const char *ch = "chat:{killed-test}";
+    assert_int_equal(rd_subscribe(c, ch), 0);
+    RUN_UNTIL(&loop, sub_count(&s, ch) == 1);
+    int master = owner_port(slot_of(ch));
+    int replica = replica_of(master);
+    char pidf[700];
+    snprintf(pidf, sizeof pidf, "%s/%d/redis.pid", dir, master);
+    FILE *f = fopen(pidf, "r");
+    assert_non_null(f);
+    int pid = 0;
+    assert_int_equal(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    /* down, then the replica promoted; the channel subscribed there */
+    RUN_UNTIL(&loop, !rd_ready(c));
+    RUN_UNTIL(&loop, sub_count(&s, ch) >= 2 && shard_subscribers(replica, ch) == 1);
+    RUN_UNTIL(&loop, rd_ready(c));
+    int before = s.messages;
+    assert_int_equal(rd_publish(c, ch, "after-kill", 10, NULL, NULL), 0);
+    RUN_UNTIL(&loop, s.messages == before + 1);
+    assert_string_equal(s.last_data, "after-kill");
     close_all(&loop, c);
 }
 
@@ -664,7 +713,7 @@ int main(void)
         cmocka_unit_test(test_parse_slots),      cmocka_unit_test(test_redirect_parse),
         cmocka_unit_test(test_command_slot),     cmocka_unit_test(test_cluster_unreachable),
         cmocka_unit_test(test_cluster_pubsub),   cmocka_unit_test(test_cluster_moved_and_ask),
-        cmocka_unit_test(test_cluster_failover),
+        cmocka_unit_test(test_cluster_failover), cmocka_unit_test(test_cluster_master_killed),
     };
     return test_exit_status(cmocka_run_group_tests(tests, cluster_setup, cluster_teardown));
 }
