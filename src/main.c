@@ -320,13 +320,25 @@ static int open_database(chatd *d)
 static int open_broker(chatd *d)
 {
     const cd_config *cfg = &d->cfg;
-    if (!cfg->redis_url) return 0;
+    if (!cfg->redis_url && !cfg->redis_cluster_nodes) return 0;
+    char buf[RD_URL_MAX];
+    const char *url = cfg->redis_url;
+    if (cfg->redis_cluster_nodes) {
+        /* CD_CONFIG_MAX_CLUSTER_NODES keeps it within the buffer */
+        snprintf(buf, sizeof buf, "redis+cluster://%s", cfg->redis_cluster_nodes);
+        url = buf;
+    }
+    /* every process names channels alike: hash tags on a cluster */
+    chat_use_hash_tags(rd_url_is_cluster(url));
     rd_callbacks cbs = rd_router_callbacks(&d->srv.rd_routes);
-    int rc = rd_client_new(d->loop, cfg->redis_url, &cbs, &d->srv.rd);
+    int rc = rd_client_new(d->loop, url, &cbs, &d->srv.rd);
     if (rc != 0) {
         char shown[256];
-        fprintf(stderr, "chatd: REDIS_URL %s: %s\n",
-                cd_url_redact(cfg->redis_url, shown, sizeof shown), cd_strerror(rc));
+        fprintf(stderr, "chatd: %s %s: %s\n",
+                cfg->redis_cluster_nodes ? "REDIS_CLUSTER_NODES" : "REDIS_URL",
+                cd_url_redact(cfg->redis_cluster_nodes ? cfg->redis_cluster_nodes : cfg->redis_url,
+                              shown, sizeof shown),
+                cd_strerror(rc));
         return 1;
     }
     return 0;

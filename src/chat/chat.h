@@ -32,6 +32,12 @@ int chat_bind_user_role(proto_server *srv);
  * sweeper (CD_EBAD: CHATD_EVENT_RETENTION malformed). */
 int chat_bind_sender_role(proto_server *srv);
 
+/* Channel names for a Redis Cluster (on) or one redis-server (off, the
+ * default): on a cluster a chat's ids are hash tags — chat:{<id>},
+ * chat:{<id>}:eph, user:{<id>} — so each chat's channels share one shard.
+ * Set once, before the broker client starts, by every process alike. */
+void chat_use_hash_tags(bool on);
+
 /* The receiver role (design §1, §4–5): the chat and message queries and
  * every Subscription field, fed by Redis and backed by PostgreSQL. */
 int chat_bind_receiver_role(proto_server *srv);

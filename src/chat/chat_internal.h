@@ -58,12 +58,15 @@
  * state.
  */
 /* Channels: chat:<chatId> (sequenced log events), chat:<chatId>:eph
- * (typing), user:<userId> (per-user state notifications), presence. */
+ * (typing), user:<userId> (per-user state notifications), presence. On a
+ * Redis Cluster (chat_use_hash_tags) the ids are hash tags —
+ * chat:{<chatId>}, chat:{<chatId>}:eph, user:{<userId>} — so a chat's two
+ * channels live on one shard; the prefixes stay, and so do the routes. */
 #define CHAT_EV_CHAT_PREFIX "chat:"
 #define CHAT_EV_EPH_SUFFIX ":eph"
 #define CHAT_EV_USER_PREFIX "user:"
 #define CHAT_EV_PRESENCE_CHANNEL "presence"
-#define CHAT_EV_CHANNEL_MAX 64 /* "chat:" + 36-char uuid + ":eph" + NUL fits */
+#define CHAT_EV_CHANNEL_MAX 64 /* "chat:{" + 36-char uuid + "}:eph" + NUL fits */
 
 /* Kinds on chat:<id> (envelope "kind"). */
 #define CHAT_EV_MESSAGE_CREATED "message.created"
@@ -94,6 +97,13 @@
 int chat_ev_chat_channel(char *out, size_t outlen, const char *chat_id);
 int chat_ev_eph_channel(char *out, size_t outlen, const char *chat_id);
 int chat_ev_user_channel(char *out, size_t outlen, const char *user_id);
+
+/* The broker's name of a channel the database names (the SQL of the
+ * write path says "chat:<id>", "chat:<id>:eph", "user:<id>"): the same
+ * name, or with the id in a hash tag when tags are on. Names already
+ * tagged and other channels are copied. 0, or CD_EBAD when it does not
+ * fit in outlen. */
+int chat_ev_broker_channel(char *out, size_t outlen, const char *name);
 
 /* Appends the typing message {"kind":"typing","chatId","userId","isTyping",
  * "at"} (ids are validated UUIDs; `at` an ISO-8601 timestamp). */
@@ -159,6 +169,10 @@ int chat_ev_parse(cd_arena *a, const char *json, size_t len, chat_ev *out);
 #define LOGIN_REDIS_TIMEOUT_MS 500u /* Redis slower than this → not throttled */
 #define LOGIN_KEY_PREFIX "chatd:login:fail:"
 #define SIGNUP_KEY_PREFIX "chatd:signup:a:" /* + client address */
+/* On a Redis Cluster the check reads both keys in one script, so they share
+ * one slot: the prefix carries the hash tag {login} (every login key on one
+ * shard; a tag from user input can never come first). */
+#define LOGIN_KEY_PREFIX_CLUSTER "chatd:{login}:fail:"
 
 typedef struct chat_rl chat_rl;
 

@@ -11,9 +11,18 @@
 #include "chat/chat_internal.h"
 #include "core/core.h"
 
+/* Redis Cluster: ids in hash tags, so a chat's channels share one slot */
+static bool g_hash_tags;
+
+void chat_use_hash_tags(bool on)
+{
+    g_hash_tags = on;
+}
+
 static int channel(char *out, size_t outlen, const char *prefix, const char *id, const char *suffix)
 {
-    int n = snprintf(out, outlen, "%s%s%s", prefix, id ? id : "", suffix);
+    int n =
+        snprintf(out, outlen, g_hash_tags ? "%s{%s}%s" : "%s%s%s", prefix, id ? id : "", suffix);
     if (!id || !*id || n < 0 || (size_t)n >= outlen) {
         if (outlen) out[0] = 0;
         return CD_EBAD;
@@ -34,6 +43,34 @@ int chat_ev_eph_channel(char *out, size_t outlen, const char *chat_id)
 int chat_ev_user_channel(char *out, size_t outlen, const char *user_id)
 {
     return channel(out, outlen, CHAT_EV_USER_PREFIX, user_id, "");
+}
+
+int chat_ev_broker_channel(char *out, size_t outlen, const char *name)
+{
+    size_t cl = sizeof CHAT_EV_CHAT_PREFIX - 1, ul = sizeof CHAT_EV_USER_PREFIX - 1;
+    const char *prefix = NULL, *id = NULL;
+    if (strncmp(name, CHAT_EV_CHAT_PREFIX, cl) == 0) {
+        prefix = CHAT_EV_CHAT_PREFIX;
+        id = name + cl;
+    } else if (strncmp(name, CHAT_EV_USER_PREFIX, ul) == 0) {
+        prefix = CHAT_EV_USER_PREFIX;
+        id = name + ul;
+    }
+    if (!g_hash_tags || !prefix || *id == '{') {
+        int n = snprintf(out, outlen, "%s", name);
+        return n >= 0 && (size_t)n < outlen ? 0 : CD_EBAD;
+    }
+    /* "chat:<id>[:eph]" / "user:<id>": the id is everything up to a ':' */
+    const char *colon = strchr(id, ':');
+    size_t idlen = colon ? (size_t)(colon - id) : strlen(id);
+    char idbuf[CHAT_EV_CHANNEL_MAX];
+    if (idlen == 0 || idlen >= sizeof idbuf) {
+        if (outlen) out[0] = 0;
+        return CD_EBAD;
+    }
+    memcpy(idbuf, id, idlen);
+    idbuf[idlen] = 0;
+    return channel(out, outlen, prefix, idbuf, colon ? colon : "");
 }
 
 void chat_ev_now_iso(char out[32])

@@ -185,6 +185,12 @@ void chat_outbox_publish_event(proto_server *srv, const char *channel, const cha
                                size_t len, const char *chat_id, const char *seq)
 {
     if (!srv->rd) return; /* no broker: stays unpublished in the log */
+    char name[CHAT_EV_CHANNEL_MAX];
+    if (chat_ev_broker_channel(name, sizeof name, channel) != 0) {
+        cd_warn("sender", "publish seq %s: channel name %s too long", seq, channel);
+        return; /* stays unpublished; the sweeper logs it again */
+    }
+    channel = name;
     pub_ctx *pc = cd_malloc(sizeof *pc);
     if (!pc) return; /* the sweeper republishes it */
     snprintf(pc->chat, sizeof pc->chat, "%s", chat_id);
@@ -200,7 +206,9 @@ void chat_outbox_publish_event(proto_server *srv, const char *channel, const cha
 void chat_outbox_publish(proto_server *srv, const char *channel, const char *payload, size_t len)
 {
     if (!srv->rd) return;
-    int rc = rd_publish(srv->rd, channel, payload, len, NULL, NULL);
+    char name[CHAT_EV_CHANNEL_MAX];
+    if (chat_ev_broker_channel(name, sizeof name, channel) != 0) return;
+    int rc = rd_publish(srv->rd, name, payload, len, NULL, NULL);
     if (rc != 0) cd_debug("sender", "publish %s dropped: %s", channel, cd_strerror(rc));
 }
 

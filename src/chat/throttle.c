@@ -217,8 +217,14 @@ chat_rl *chat_rl_open(uv_loop_t *loop, rd_client *const *rdp, const char *userna
     if (!s) return NULL;
     s->cb = cb;
     s->ud = ud;
-    rl_key(s->ukey, LOGIN_KEY_PREFIX "u:", username, ulen, true);
-    rl_key(s->akey, LOGIN_KEY_PREFIX "a:", addr ? addr : "", addr ? strlen(addr) : 0, false);
+    /* the script reads both keys: on a Redis Cluster they share the {login}
+     * hash tag (one slot) */
+    bool cluster = rd_is_cluster(*rdp);
+    rl_key(s->ukey, cluster ? LOGIN_KEY_PREFIX_CLUSTER "u:" : LOGIN_KEY_PREFIX "u:", username, ulen,
+           true);
+    rl_key(s->akey,
+           cluster ? LOGIN_KEY_PREFIX_CLUSTER "a:" : LOGIN_KEY_PREFIX "a:", addr ? addr : "",
+           addr ? strlen(addr) : 0, false);
     char lu[16], la[16], win[16];
     snprintf(lu, sizeof lu, "%d", LOGIN_LOCK_USER);
     snprintf(la, sizeof la, "%d", LOGIN_LOCK_ADDR);

@@ -1092,7 +1092,7 @@ int chat_bind_user_role(proto_server *srv)
             return rc;
         }
     }
-    if (srv->cfg && !srv->cfg->redis_url)
+    if (srv->cfg && !srv->cfg->redis_url && !srv->cfg->redis_cluster_nodes)
         cd_warn("users", "no REDIS_URL: failed logins and sign-ups are not throttled");
     if (srv->cfg) auth_password_set_queue_max(srv->cfg->pw_queue_max);
     int rc = chat_stmts_add(user_stmts, CD_ARRAY_LEN(user_stmts));

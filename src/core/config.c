@@ -50,7 +50,10 @@ static const cd_opt cd_opts[] = {
     {"database-replica-url", "DATABASE_REPLICA_URL", CD_OPT_STR, OFF(database_replica_url), 0, 0,
      "streaming replica serving the receiver's queries (unset = the primary serves them)"},
     {"redis-url", "REDIS_URL", CD_OPT_STR, OFF(redis_url), 0, 0,
-     "redis://host:port (unset = no broker)"},
+     "redis://host:port, or redis+cluster://host:port[,host:port...] for a Redis Cluster "
+     "(unset = no broker)"},
+    {"redis-cluster-nodes", "REDIS_CLUSTER_NODES", CD_OPT_STR, OFF(redis_cluster_nodes), 0, 0,
+     "host:port[,host:port...] seed nodes of a Redis Cluster (instead of --redis-url)"},
     {"jwt-secret", "CHATD_JWT_SECRET", CD_OPT_STR, OFF(jwt_secret), 0, 0,
      "HS256 secret for access tokens (required in token mode)"},
     {"auth", "CHATD_AUTH", CD_OPT_AUTH, OFF(auth), 0, 0, "token|trust (default token)"},
@@ -420,6 +423,19 @@ int cd_config_validate(const cd_config *c, char *err, size_t errlen)
                  "refusing CHATD_AUTH=trust on non-loopback bind %s: anyone could act as any "
                  "user; set CHATD_AUTH_FORCE=1 to override",
                  c->bind);
+        return CD_EBAD;
+    }
+    if (c->redis_url && c->redis_cluster_nodes) {
+        snprintf(err, errlen,
+                 "set REDIS_URL or REDIS_CLUSTER_NODES, not both (a cluster can also be given as "
+                 "REDIS_URL=redis+cluster://host:port,...)");
+        return CD_EBAD;
+    }
+    if (c->redis_cluster_nodes && (!*c->redis_cluster_nodes ||
+                                   strlen(c->redis_cluster_nodes) > CD_CONFIG_MAX_CLUSTER_NODES)) {
+        snprintf(err, errlen,
+                 "REDIS_CLUSTER_NODES: expected host:port[,host:port...] of at most %u bytes",
+                 CD_CONFIG_MAX_CLUSTER_NODES);
         return CD_EBAD;
     }
     if (c->ws_rate && c->ws_burst < c->ws_rate / 10u) {

@@ -87,6 +87,8 @@
 #define CD_CONFIG_MIN_RESPONSE_BYTES 4096u /* room for the RESPONSE_TOO_LARGE answer itself */
 #define CD_CONFIG_MAX_RESPONSE_BYTES (1024u * 1024u * 1024u)
 #define CD_CONFIG_MAX_CORS_ORIGINS 32u
+/* bytes of REDIS_CLUSTER_NODES (it becomes a redis+cluster:// URL) */
+#define CD_CONFIG_MAX_CLUSTER_NODES 480u
 /* The net layer's own per-socket write-queue bound (WS_MAX_WRITE_QUEUE in
  * net/ws.h): a larger --ws-max-queued could never take effect, so it is
  * refused at start-up rather than silently capped. */
@@ -110,6 +112,7 @@ typedef struct cd_config {
     const char *database_url;         /* NULL = no database (only health works) */
     const char *database_replica_url; /* streaming replica for receivers' reads; NULL = none */
     const char *redis_url;            /* NULL = no broker */
+    const char *redis_cluster_nodes;  /* host:port,... seeds of a Redis Cluster; NULL = none */
     const char *jwt_secret;           /* NULL = none */
     cd_auth_mode auth;
     bool auth_force;          /* CHATD_AUTH_FORCE=1: trust mode on a public bind */

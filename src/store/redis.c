@@ -35,6 +35,7 @@
 
 #include "core/arena.h"
 #include "core/log.h"
+#include "store/redis_internal.h"
 
 #define RD_SUB_BATCH 512 /* channels per SUBSCRIBE command when resubscribing */
 
@@ -123,19 +124,6 @@ int rd_hiredis_attach(void *ac, uv_loop_t *loop)
 
 /* ---- channel set ---- */
 
-typedef struct rd_chan {
-    struct rd_chan *next;
-    bool confirmed; /* server confirmed the subscription on this connection */
-    size_t len;
-    char name[];
-} rd_chan;
-
-typedef struct rd_set {
-    rd_chan **b;
-    size_t nb;
-    size_t n;
-} rd_set;
-
 static uint64_t rd_hash(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
@@ -144,7 +132,7 @@ static uint64_t rd_hash(const char *s, size_t n)
     return h;
 }
 
-static rd_chan **rd_set_slot(const rd_set *s, const char *name, size_t len)
+rd_chan **rd_set_slot(const rd_set *s, const char *name, size_t len)
 {
     if (!s->nb) return NULL;
     rd_chan **pp = &s->b[rd_hash(name, len) & (s->nb - 1)];
@@ -153,13 +141,13 @@ static rd_chan **rd_set_slot(const rd_set *s, const char *name, size_t len)
     return pp;
 }
 
-static rd_chan *rd_set_get(const rd_set *s, const char *name, size_t len)
+rd_chan *rd_set_get(const rd_set *s, const char *name, size_t len)
 {
     rd_chan **pp = rd_set_slot(s, name, len);
     return pp ? *pp : NULL;
 }
 
-static int rd_set_grow(rd_set *s)
+int rd_set_grow(rd_set *s)
 {
     size_t nb = s->nb ? s->nb * 2 : 64;
     rd_chan **b = cd_calloc(nb, sizeof *b);
@@ -180,7 +168,7 @@ static int rd_set_grow(rd_set *s)
     return 0;
 }
 
-static void rd_set_free(rd_set *s)
+void rd_set_free(rd_set *s)
 {
     for (size_t i = 0; i < s->nb; i++) {
         rd_chan *c = s->b[i];
@@ -205,6 +193,9 @@ typedef struct rd_conn {
 } rd_conn;
 
 struct rd_client {
+    rdc *cluster; /* cluster mode: everything is forwarded to it */
+    rd_close_cb cluster_close_cb;
+    void *cluster_close_ud;
     uv_loop_t *loop;
     rd_url url;
     rd_callbacks cbs;
@@ -501,6 +492,15 @@ int rd_client_new(uv_loop_t *loop, const char *url, const rd_callbacks *cbs, rd_
     if (!loop || !cbs || !cbs->on_message) return CD_EBAD;
     rd_client *c = cd_calloc(1, sizeof *c);
     if (!c) return CD_ENOMEM;
+    if (rd_url_is_cluster(url)) {
+        int rc = rdc_new(loop, url, cbs, &c->cluster);
+        if (rc != 0) {
+            cd_free(c);
+            return rc;
+        }
+        *out = c;
+        return 0;
+    }
     if (rd_url_parse(url, &c->url) != 0) {
         cd_free(c);
         return CD_EBAD;
@@ -573,6 +573,7 @@ int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *ar
     size_t l0 = argvlen ? argvlen[0] : strlen(argv[0]);
     for (size_t i = 0; i < CD_ARRAY_LEN(refused); i++)
         if (strlen(refused[i]) == l0 && strncasecmp(argv[0], refused[i], l0) == 0) return CD_EBAD;
+    if (c->cluster) return rdc_command(c->cluster, argc, argv, argvlen, cb, ud);
     if (c->closing) return CD_ECLOSED;
     if (!c->pub.up) return CD_EUNAVAIL;
     if (c->pending >= RD_MAX_PENDING) return CD_ELIMIT;
@@ -609,6 +610,7 @@ int rd_publish(rd_client *c, const char *channel, const void *data, size_t len, 
     if (!channel || (!data && len)) return CD_EBAD;
     size_t cl = strlen(channel);
     if (cl == 0 || cl > RD_MAX_CHANNEL_LEN) return CD_EBAD;
+    if (c->cluster) return rdc_publish(c->cluster, channel, cl, data, len, cb, ud);
     if (c->closing) return CD_ECLOSED;
     if (!c->pub.up) {
         c->publish_errors++;
@@ -635,6 +637,7 @@ int rd_subscribe(rd_client *c, const char *channel)
     if (!channel) return CD_EBAD;
     size_t len = strlen(channel);
     if (len == 0 || len > RD_MAX_CHANNEL_LEN) return CD_EBAD;
+    if (c->cluster) return rdc_subscribe(c->cluster, channel, len);
     if (c->closing) return CD_ECLOSED;
     if (rd_set_get(&c->wanted, channel, len)) return 0;
     if (c->wanted.n >= RD_MAX_CHANNELS) return CD_ELIMIT;
@@ -643,6 +646,7 @@ int rd_subscribe(rd_client *c, const char *channel)
     if (!ch) return CD_ENOMEM;
     memcpy(ch->name, channel, len + 1);
     ch->len = len;
+    ch->node = -1;
     rd_chan **slot = rd_set_slot(&c->wanted, channel, len);
     *slot = ch;
     c->wanted.n++;
@@ -659,6 +663,7 @@ int rd_unsubscribe(rd_client *c, const char *channel)
 {
     if (!channel) return CD_EBAD;
     size_t len = strlen(channel);
+    if (c->cluster) return rdc_unsubscribe(c->cluster, channel, len);
     rd_chan **slot = rd_set_slot(&c->wanted, channel, len);
     if (!slot || !*slot) return CD_ENOENT;
     rd_chan *ch = *slot;
@@ -676,11 +681,22 @@ int rd_unsubscribe(rd_client *c, const char *channel)
 
 bool rd_is_wanted(const rd_client *c, const char *channel)
 {
-    return channel && rd_set_get(&c->wanted, channel, strlen(channel)) != NULL;
+    if (!channel) return false;
+    if (c->cluster) return rdc_is_wanted(c->cluster, channel, strlen(channel));
+    return rd_set_get(&c->wanted, channel, strlen(channel)) != NULL;
+}
+
+bool rd_is_cluster(const rd_client *c)
+{
+    return c->cluster != NULL;
 }
 
 void rd_stats_get(const rd_client *c, rd_stats *out)
 {
+    if (c->cluster) {
+        rdc_stats_get(c->cluster, out);
+        return;
+    }
     memset(out, 0, sizeof *out);
     out->pub_connected = c->pub.up;
     out->sub_connected = c->sub.up;
@@ -694,6 +710,7 @@ void rd_stats_get(const rd_client *c, rd_stats *out)
 
 bool rd_ready(const rd_client *c)
 {
+    if (c->cluster) return rdc_ready(c->cluster);
     return !c->closing && c->pub.up && c->sub.up;
 }
 
@@ -708,9 +725,25 @@ static void rd_timer_closed(uv_handle_t *h)
     if (cb) cb(ud);
 }
 
+static void rd_cluster_closed(void *ud)
+{
+    rd_client *c = ud;
+    rd_close_cb cb = c->cluster_close_cb;
+    void *cud = c->cluster_close_ud;
+    cd_free(c);
+    if (cb) cb(cud);
+}
+
 void rd_client_close(rd_client *c, rd_close_cb cb, void *ud)
 {
     if (c->closing) return;
+    if (c->cluster) {
+        c->closing = true;
+        c->cluster_close_cb = cb;
+        c->cluster_close_ud = ud;
+        rdc_close(c->cluster, rd_cluster_closed, c);
+        return;
+    }
     c->closing = true;
     c->close_cb = cb;
     c->close_ud = ud;

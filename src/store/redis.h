@@ -23,6 +23,24 @@
  * callbacks is valid only during the callback. If a call returns a negative
  * code its callback is never invoked; if it returns 0 the callback runs
  * exactly once. Memory is freed after rd_client_close's callback.
+ *
+ * Redis Cluster (a redis+cluster://host:port[,host:port...] URL; the same
+ * contract, redis_cluster.c): the client learns the topology from the seeds
+ * (CLUSTER SLOTS), routes every command to the master of its key's hash
+ * slot (rd_key_slot; rd_command routes by argv[1], EVAL-family commands by
+ * their first key, and all their keys must share one slot), publishes with
+ * SPUBLISH and subscribes with SSUBSCRIBE on the channel's shard (Redis 7
+ * sharded pub/sub: a message reaches the subscribers of its shard, so
+ * every process must use the same channel names), keeps one command and
+ * one subscriber connection per master, follows MOVED (and refreshes the
+ * topology) and ASK, and refreshes the topology on connection loss and
+ * every RD_CLUSTER_REFRESH_MS. When a channel's slot moves (failover,
+ * resharding) it is subscribed on the new master and on_subscribed fires
+ * again once that master confirms: the receiver's cue to catch up, as
+ * after a reconnect. on_state reports the cluster as a whole: up when every
+ * slot has a master and every master's connections are up. While a slot
+ * has no reachable master, commands and publishes for it fail at once with
+ * CD_EUNAVAIL.
  */
 #ifndef CHATD_STORE_REDIS_H
 #define CHATD_STORE_REDIS_H
@@ -41,6 +59,16 @@
 #define RD_MAX_CHANNEL_LEN 256     /* bytes in a channel name */
 #define RD_MAX_PENDING 65536       /* publishes in flight; one more → CD_ELIMIT */
 #define RD_URL_MAX 512
+#define RD_HOST_MAX 256 /* bytes of a host name, NUL included */
+
+#define RD_CLUSTER_SLOTS 16384     /* hash slots of Redis Cluster */
+#define RD_CLUSTER_MAX_SEEDS 16    /* seed nodes in the URL; one more → CD_EBAD */
+#define RD_CLUSTER_MAX_NODES 512   /* nodes known at once (masters, seeds, redirects) */
+#define RD_CLUSTER_MAX_REDIRECTS 5 /* MOVED/ASK hops of one command; then CD_EIO */
+#define RD_CLUSTER_REFRESH_MS 5000 /* topology refresh while healthy */
+#define RD_CLUSTER_REFRESH_FAST_MS                                                                 \
+    200 /* ... while a slot has no reachable master; also the                                      \
+           least time between two refreshes */
 
 typedef struct rd_client rd_client;
 
@@ -131,14 +159,31 @@ typedef struct rd_stats {
     uint64_t publish_errors;
     uint64_t messages;   /* messages received */
     uint64_t reconnects; /* connect attempts after a drop */
+    /* cluster mode */
+    bool cluster;
+    unsigned masters;   /* masters in the current topology */
+    uint64_t redirects; /* MOVED / ASK replies followed */
+    uint64_t refreshes; /* topology refreshes applied */
 } rd_stats;
 
 /* Parses a redis:// URL (also accepts "host:port"). CD_EBAD when malformed. */
 int rd_url_parse(const char *url, rd_url *out);
 
-/* Creates the client and starts connecting both connections. Returns 0 even
- * if Redis is down (it retries), CD_EBAD for a bad URL, CD_ENOMEM. */
+/* True when url names a cluster (redis+cluster://...). */
+bool rd_url_is_cluster(const char *url);
+
+/* The Redis Cluster hash slot of a key or shard channel: CRC16 (XMODEM) of
+ * the key modulo 16384, where a key holding "{tag}" with a non-empty tag
+ * (the first '{' and the first '}' after it) hashes only the tag. */
+uint16_t rd_key_slot(const char *key, size_t len);
+
+/* Creates the client and starts connecting both connections (every seed
+ * for a cluster URL). Returns 0 even if Redis is down (it retries), CD_EBAD
+ * for a bad URL, CD_ENOMEM. */
 int rd_client_new(uv_loop_t *loop, const char *url, const rd_callbacks *cbs, rd_client **out);
+
+/* True for a client of a Redis Cluster. */
+bool rd_is_cluster(const rd_client *c);
 
 struct redisReply; /* hiredis's reply type (<hiredis/hiredis.h>) */
 
@@ -157,7 +202,8 @@ typedef void (*rd_reply_cb)(void *ud, int status, const struct redisReply *reply
 int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *argvlen,
                rd_reply_cb cb, void *ud);
 
-/* PUBLISH channel data. cb may be NULL (fire and forget). */
+/* PUBLISH channel data (SPUBLISH on a cluster). cb may be NULL (fire and
+ * forget). */
 int rd_publish(rd_client *c, const char *channel, const void *data, size_t len, rd_publish_cb cb,
                void *ud);
 

@@ -228,6 +228,42 @@ static void test_events(void **state)
     char small[10];
     assert_int_equal(chat_ev_chat_channel(small, sizeof small, U1), CD_EBAD);
     assert_string_equal(small, "");
+    /* one redis-server: the database's names go out as they are */
+    assert_int_equal(chat_ev_broker_channel(ch, sizeof ch, "chat:" U1 ":eph"), 0);
+    assert_string_equal(ch, "chat:" U1 ":eph");
+
+    /* Redis Cluster: ids in hash tags, a chat's channels in one slot */
+    chat_use_hash_tags(true);
+    assert_int_equal(chat_ev_chat_channel(ch, sizeof ch, U1), 0);
+    assert_string_equal(ch, "chat:{" U1 "}");
+    assert_int_equal(rd_key_slot(ch, strlen(ch)), rd_key_slot(U1, strlen(U1)));
+    assert_int_equal(chat_ev_eph_channel(ch, sizeof ch, U1), 0);
+    assert_string_equal(ch, "chat:{" U1 "}:eph");
+    assert_int_equal(rd_key_slot(ch, strlen(ch)), rd_key_slot(U1, strlen(U1)));
+    assert_true(strlen(ch) < CHAT_EV_CHANNEL_MAX);
+    assert_int_equal(chat_ev_user_channel(ch, sizeof ch, U2), 0);
+    assert_string_equal(ch, "user:{" U2 "}");
+    /* the names the SQL of the write path produces, mapped */
+    assert_int_equal(chat_ev_broker_channel(ch, sizeof ch, "chat:" U1), 0);
+    assert_string_equal(ch, "chat:{" U1 "}");
+    assert_int_equal(chat_ev_broker_channel(ch, sizeof ch, "chat:" U1 ":eph"), 0);
+    assert_string_equal(ch, "chat:{" U1 "}:eph");
+    assert_int_equal(chat_ev_broker_channel(ch, sizeof ch, "user:" U2), 0);
+    assert_string_equal(ch, "user:{" U2 "}");
+    assert_int_equal(chat_ev_broker_channel(ch, sizeof ch, "chat:{" U1 "}:eph"), 0);
+    assert_string_equal(ch, "chat:{" U1 "}:eph"); /* already tagged */
+    assert_int_equal(chat_ev_broker_channel(ch, sizeof ch, CHAT_EV_PRESENCE_CHANNEL), 0);
+    assert_string_equal(ch, CHAT_EV_PRESENCE_CHANNEL);
+    assert_int_equal(chat_ev_broker_channel(ch, sizeof ch, "chat:"), CD_EBAD);
+    assert_int_equal(chat_ev_broker_channel(small, sizeof small, "chat:" U1), CD_EBAD);
+    /* the prefixes the receiver routes by still match */
+    assert_int_equal(chat_ev_eph_channel(ch, sizeof ch, U1), 0);
+    assert_int_equal(strncmp(ch, CHAT_EV_CHAT_PREFIX, strlen(CHAT_EV_CHAT_PREFIX)), 0);
+    assert_int_equal(chat_ev_user_channel(ch, sizeof ch, U2), 0);
+    assert_int_equal(strncmp(ch, CHAT_EV_USER_PREFIX, strlen(CHAT_EV_USER_PREFIX)), 0);
+    chat_use_hash_tags(false);
+    assert_int_equal(chat_ev_chat_channel(ch, sizeof ch, U1), 0);
+    assert_string_equal(ch, "chat:" U1);
 
     char at[32];
     chat_ev_now_iso(at);

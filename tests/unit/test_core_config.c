@@ -175,6 +175,38 @@ static void test_replica_needs_primary(void **state)
     assert_null(c.database_replica_url);
 }
 
+static void test_redis_cluster_nodes(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    env_set("REDIS_CLUSTER_NODES", "127.0.0.1:7001,127.0.0.1:7002");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_string_equal(c.redis_cluster_nodes, "127.0.0.1:7001,127.0.0.1:7002");
+    assert_null(c.redis_url);
+    /* one broker setting, not two */
+    assert_int_equal(parse(&c, err, 2, "--redis-url", "redis://127.0.0.1:6379"), CD_EBAD);
+    assert_non_null(strstr(err, "REDIS_CLUSTER_NODES"));
+    /* CD_CONFIG_MAX_CLUSTER_NODES at the edge */
+    static char nodes[CD_CONFIG_MAX_CLUSTER_NODES + 2];
+    memset(nodes, 'a', CD_CONFIG_MAX_CLUSTER_NODES);
+    nodes[CD_CONFIG_MAX_CLUSTER_NODES] = 0;
+    env_set("REDIS_CLUSTER_NODES", nodes);
+    assert_int_equal(parse(&c, err, 0), 0);
+    nodes[CD_CONFIG_MAX_CLUSTER_NODES] = 'a';
+    nodes[CD_CONFIG_MAX_CLUSTER_NODES + 1] = 0;
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    env_set("REDIS_CLUSTER_NODES", ""); /* empty = unset, as for every string setting */
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_null(c.redis_cluster_nodes);
+    env_set("REDIS_CLUSTER_NODES", NULL);
+    /* a cluster URL in REDIS_URL is just a URL here */
+    env_set("REDIS_URL", "redis+cluster://127.0.0.1:7001");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_null(c.redis_cluster_nodes);
+    env_set("REDIS_URL", NULL);
+}
+
 static void test_token_needs_secret(void **state)
 {
     (void)state;
@@ -523,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup(test_burst_follows_limit, setup),
         cmocka_unit_test_setup(test_explicit_burst_kept, setup),
         cmocka_unit_test_setup(test_trusted_proxies, setup),
+        cmocka_unit_test_setup(test_redis_cluster_nodes, setup),
     };
     return cmocka_run_group_tests_name("core_config", tests, NULL, NULL);
 }
