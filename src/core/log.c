@@ -353,9 +353,10 @@ static size_t render_text(lw *w, const char *ts, cd_log_level lvl, const char *m
     lw_puts(w, " ");
     lw_puts(w, module);
     lw_puts(w, " ");
-    size_t room = w->end - w->len;
+    size_t room = w->end > w->len ? w->end - w->len : 0;
     if ((nf || cd_log_cur.request_id[0]) && room > 2 * CD_LOG_FIELDS_RESERVE)
         room -= CD_LOG_FIELDS_RESERVE;
+    esc[0] = 0;
     cd_log_escape(esc, room + 1, msg);
     lw_puts(w, esc);
     for (size_t i = 0; i < nf && i < CD_LOG_MAX_FIELDS; i++) {
