@@ -188,6 +188,15 @@ static int admin_command(int argc, char **argv)
         argc, argv, url, find_repo_file(CHATD_MIGRATIONS_DIR, mig, sizeof mig) == 0 ? mig : NULL);
 }
 
+/* The role and instance id of JSON log lines: CHATD_INSTANCE_ID, or
+ * "<role>-<port>" (the bound port when the configured one is 0). */
+static void log_identity(const cd_config *cfg, int port)
+{
+    char inst[CD_LOG_ID_MAX + 1];
+    snprintf(inst, sizeof inst, "%s-%d", cd_role_name(cfg->role), port);
+    cd_log_set_identity(cd_role_name(cfg->role), cfg->instance_id ? cfg->instance_id : inst);
+}
+
 /* Settings that are legal but deserve a loud line. */
 static void warn_config(const cd_config *cfg)
 {
@@ -369,6 +378,7 @@ static int start_serving(chatd *d)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    if (cfg->port == 0) log_identity(cfg, http_server_port(srv->http));
     cd_info("main", "chatd %s role=%s listening on %s:%d auth=%s introspection=%s%s", CHATD_VERSION,
             cd_role_name(cfg->role), cfg->bind, http_server_port(srv->http),
             cfg->auth == CD_AUTH_TOKEN ? "token" : "trust", cfg->introspection ? "on" : "off",
@@ -407,6 +417,8 @@ int main(int argc, char **argv)
         return 0;
     }
     cd_log_set_level(d.cfg.log_level);
+    cd_log_set_format(d.cfg.log_format);
+    log_identity(&d.cfg, d.cfg.port);
     signal(SIGPIPE, SIG_IGN);
     warn_config(&d.cfg);
 

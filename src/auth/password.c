@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/log.h"
 
 typedef struct pw_work {
     uv_work_t req;
@@ -26,6 +27,7 @@ typedef struct pw_work {
     int have_hash;
     char hash[AUTH_PW_HASH_MAX]; /* in: stored hash (verify); out: new hash */
     char pw[AUTH_PW_MAX_LEN + 1];
+    cd_log_ctx logctx; /* the submitter's request id, for its callback's logs */
 } pw_work;
 
 static unsigned pw_inflight, pw_queue_max = AUTH_PW_QUEUE_DEFAULT;
@@ -89,10 +91,13 @@ static void pw_done(uv_work_t *req, int status)
     pw_work *w = req->data;
     pw_inflight--; /* before the callback: it may queue the next step */
     if (status != 0 && w->status == 0) w->status = CD_EIO; /* cancelled */
+    cd_log_ctx saved;
+    cd_log_ctx_enter(w->logctx.request_id, &saved);
     if (w->verify)
         w->verify_cb(w->status, w->ud);
     else
         w->hash_cb(w->status, w->status == 0 ? w->hash : NULL, w->ud);
+    cd_log_ctx_leave(&saved);
     sodium_memzero(w, sizeof *w);
     cd_free(w);
 }
@@ -103,6 +108,7 @@ static pw_work *pw_new(const char *pw, size_t len, void *ud)
     if (!w) return NULL;
     w->req.data = w;
     w->ud = ud;
+    w->logctx = *cd_log_ctx_current();
     w->len = len;
     memcpy(w->pw, pw, len);
     return w;

@@ -53,18 +53,14 @@ typedef struct rest_route {
 
 static void respond_buf(rest_op *op, int status, cd_buf *b)
 {
-    cd_metrics_http_status(status);
     if (cd_buf_failed(b)) {
         cd_buf_free(b);
         static const char oom[] = "{\"error\":{\"code\":\"INTERNAL_SERVER_ERROR\",\"message\":"
                                   "\"out of memory\"},\"statusCode\":500}";
-        http_respond(op->req, 500, "application/json", op->cors, oom, sizeof oom - 1);
+        proto_respond(op->req, 500, "application/json", op->cors, oom, sizeof oom - 1);
         return;
     }
-    size_t len;
-    char *data = cd_buf_steal(b, &len);
-    cd_debug("compat", "%s %s %d", op->req->method, op->req->path, status);
-    http_respond_buf(op->req, status, "application/json; charset=utf-8", op->cors, data, len);
+    proto_respond_buf(op->req, status, "application/json; charset=utf-8", op->cors, b);
 }
 
 static void respond_error(rest_op *op, int status, const char *code, const char *msg)
@@ -506,6 +502,7 @@ static bool identify(rest_op *op)
     http_request *req = op->req;
     proto_caller *c = &op->caller;
     proto_caller_init(c, srv);
+    proto_req_set_caller(req, c);
     c->trust = srv->cfg->auth == CD_AUTH_TRUST;
     c->compat_api = true;
     if (req->client_ip)
@@ -604,7 +601,7 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
 {
     rest_op *op = cd_arena_calloc(req->arena, 1, sizeof *op);
     if (!op) {
-        http_respond(req, 500, "text/plain", NULL, "out of memory\n", 14);
+        proto_respond(req, 500, "text/plain", NULL, "out of memory\n", 14);
         return;
     }
     op->srv = srv;

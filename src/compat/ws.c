@@ -109,7 +109,8 @@ typedef struct cws_conn {
     uint64_t tokens_ms;
     struct cws_req *wq_head, *wq_tail; /* writes waiting for the one in flight */
     uint32_t wq_len;
-    bool w_busy; /* a sendMessage / markRead runs */
+    bool w_busy;        /* a sendMessage / markRead runs */
+    proto_session sess; /* access log and request id */
 } cws_conn;
 
 /* One in-flight compat_gql of a conn. */
@@ -156,6 +157,8 @@ static void send_buf(cws_conn *c, cd_buf *b)
             ws_close(c->ws, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer");
         } else if (ws_send_text(c->ws, b->data, b->len) == 0) {
             cd_metrics_g.ws_messages_out++;
+            c->sess.msgs_out++;
+            c->sess.bytes_out += b->len;
         }
     }
     cd_buf_free(b);
@@ -1034,10 +1037,23 @@ static void handle_event(cws_conn *c, const char *type, const gql_value *p)
     ev->fn(c, type, room, p);
 }
 
+static void conn_message(cws_conn *c, bool is_text, const char *data, size_t len);
+
+/* The session's request id is the log context of its messages. */
 static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
 {
     cws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
+    c->sess.msgs_in++;
+    c->sess.bytes_in += len;
+    cd_log_ctx saved;
+    cd_log_ctx_enter(c->sess.request_id, &saved);
+    conn_message(c, is_text, data, len);
+    cd_log_ctx_leave(&saved);
+}
+
+static void conn_message(cws_conn *c, bool is_text, const char *data, size_t len)
+{
     cd_metrics_g.ws_messages_in++;
     if (c->gc) proto_ws_touch(c->gc);
     if (!is_text || len > c->srv->cfg->max_ws_message) {
@@ -1113,12 +1129,12 @@ static void auth_timeout(uv_timer_t *t)
 
 static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_len)
 {
-    CD_UNUSED(code);
     CD_UNUSED(reason);
     CD_UNUSED(reason_len);
     cws_conn *c = ws_conn_user(ws);
     cd_metrics_conn_close(CD_MT_WS);
     if (!c) return;
+    proto_session_end(&c->sess, "/ws", &c->caller, code);
     ws_conn_set_user(ws, NULL);
     if (c->gc) {
         proto_ws_detach(c->gc); /* cancels the subscriptions (presence goes down) */
@@ -1174,23 +1190,23 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
 {
     const char *origin = http_req_header(req, "origin");
     if (origin && !cd_config_origin_allowed(srv->cfg, origin, strlen(origin))) {
-        http_respond(req, 403, "text/plain", NULL, "origin not allowed\n", 19);
+        proto_respond(req, 403, "text/plain", NULL, "origin not allowed\n", 19);
         return;
     }
     if (srv->draining) {
-        http_respond(req, 503, "text/plain", NULL, "draining\n", 9);
+        proto_respond(req, 503, "text/plain", NULL, "draining\n", 9);
         return;
     }
     if (!compat_role_serves(srv, "receiver")) {
         static const char body[] =
             "{\"error\":{\"code\":\"WRONG_SERVICE\",\"service\":\"receiver\","
             "\"message\":\"/ws is served by the receiver service\"}}";
-        http_respond(req, 421, "application/json", NULL, body, sizeof body - 1);
+        proto_respond(req, 421, "application/json", NULL, body, sizeof body - 1);
         return;
     }
     cws_conn *c = cd_calloc(1, sizeof *c);
     if (!c) {
-        http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
+        proto_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
         return;
     }
     c->srv = srv;
@@ -1203,6 +1219,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
                          strlen(req->client_ip));
     c->tokens = srv->cfg->ws_burst;
     c->tokens_ms = uv_now(srv->loop);
+    proto_session_begin(&c->sess, req);
     const char *echo = NULL;
     bool have = false;
     if (c->caller.trust) {
@@ -1231,7 +1248,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
                 cd_free(c);
                 static const char body[] = "{\"error\":{\"code\":\"UNAUTHENTICATED\",\"message\":"
                                            "\"Invalid or expired token\"},\"statusCode\":401}";
-                http_respond(req, 401, "application/json", NULL, body, sizeof body - 1);
+                proto_respond(req, 401, "application/json", NULL, body, sizeof body - 1);
                 return;
             }
             have = true;

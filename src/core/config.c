@@ -24,6 +24,7 @@ typedef enum cd_opt_kind {
     CD_OPT_BOOL,
     CD_OPT_ONOFF,
     CD_OPT_LOGLEVEL,
+    CD_OPT_LOGFORMAT,
     CD_OPT_SIZE,
     CD_OPT_U32,
     CD_OPT_FLAG /* flag without a value (sets a bool) */
@@ -39,6 +40,8 @@ typedef struct cd_opt {
 } cd_opt;
 
 #define OFF(f) offsetof(cd_config, f)
+
+_Static_assert(CD_LOG_ID_MAX == CD_REQUEST_ID_MAX, "an instance id is checked as a request id");
 
 static const cd_opt cd_opts[] = {
     {"role", "CHATD_ROLE", CD_OPT_ROLE, OFF(role), 0, 0, "user|sender|receiver|all (default all)"},
@@ -67,6 +70,10 @@ static const cd_opt cd_opts[] = {
      "path of the SDL (default " CD_DEFAULT_SCHEMA_PATH " in the cwd or the binary's repo)"},
     {"log-level", "CHATD_LOG_LEVEL", CD_OPT_LOGLEVEL, OFF(log_level), 0, 0,
      "debug|info|warn|error (default info)"},
+    {"log-format", "CHATD_LOG_FORMAT", CD_OPT_LOGFORMAT, OFF(log_format), 0, 0,
+     "text|json|auto (default auto: text on a terminal, JSON lines otherwise)"},
+    {"instance-id", "CHATD_INSTANCE_ID", CD_OPT_STR, OFF(instance_id), 0, 0,
+     "this process in logs (default <role>-<port>; up to 64 of [A-Za-z0-9._:-])"},
     {"test-fixtures", "CHATD_TEST_FIXTURES", CD_OPT_BOOL, OFF(test_fixtures), 0, 0,
      "add the echo/slow/countdown test fields"},
     {"max-body", "CHATD_MAX_BODY", CD_OPT_SIZE, OFF(max_body), CD_CONFIG_MIN_BODY,
@@ -237,6 +244,11 @@ static int cd_opt_set(cd_config *c, const cd_opt *o, const char *val, const char
         if (cd_log_parse_level(val, (cd_log_level *)(void *)field) == 0) return 0;
         snprintf(err, errlen, "%s: unknown log level \"%s\" (expected debug, info, warn, error)",
                  what, val);
+        return CD_EBAD;
+    case CD_OPT_LOGFORMAT:
+        if (cd_log_parse_format(val, (cd_log_format *)(void *)field) == 0) return 0;
+        snprintf(err, errlen, "%s: unknown log format \"%s\" (expected text, json or auto)", what,
+                 val);
         return CD_EBAD;
     case CD_OPT_SIZE:
     case CD_OPT_U32:
@@ -441,6 +453,12 @@ int cd_config_validate(const cd_config *c, char *err, size_t errlen)
     if (c->ws_rate && c->ws_burst < c->ws_rate / 10u) {
         snprintf(err, errlen, "ws burst %u is too small for rate %u (needs >= rate/10)",
                  c->ws_burst, c->ws_rate);
+        return CD_EBAD;
+    }
+    if (c->instance_id && !cd_request_id_valid(c->instance_id, strlen(c->instance_id))) {
+        snprintf(err, errlen,
+                 "CHATD_INSTANCE_ID: 1 to %u letters, digits, '.', '_', ':' or '-' expected",
+                 CD_LOG_ID_MAX);
         return CD_EBAD;
     }
     /* the origin list is walked per request: keep it bounded */

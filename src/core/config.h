@@ -120,7 +120,9 @@ typedef struct cd_config {
     bool introspection;
     const char *schema_path; /* explicit path, or NULL = search (cd_config_find_schema) */
     cd_log_level log_level;
-    bool test_fixtures; /* CHATD_TEST_FIXTURES=1: echo/slow/countdown fields */
+    cd_log_format log_format; /* AUTO: text on a terminal, JSON otherwise */
+    const char *instance_id;  /* NULL = "<role>-<port>" (logs) */
+    bool test_fixtures;       /* CHATD_TEST_FIXTURES=1: echo/slow/countdown fields */
     size_t max_body;
     size_t max_ws_message;
     uint32_t max_query_cost;   /* GraphQL cost budget per operation */

@@ -332,6 +332,7 @@ void proto_gql_http_handle(proto_server *srv, http_request *req, const char *cor
     gql_params p = {0};
     if (!(is_post ? params_from_post(op, &p) : params_from_get(op, &p))) return;
     identify(op);
+    proto_req_set_caller(req, &op->caller);
 
     op->ex = gql_exec_new(srv->schema, srv->cache);
     if (!op->ex) {

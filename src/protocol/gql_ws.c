@@ -425,6 +425,8 @@ static bool rate_ok(gqlws_conn *c)
 static void conn_message(gqlws_conn *c, const char *data, size_t len)
 {
     if (!c->tap) cd_metrics_g.ws_messages_in++;
+    c->sess.msgs_in++;
+    c->sess.bytes_in += len;
     c->last_rx_ms = gqlws_now_ms(c->srv);
     if (len > c->srv->cfg->max_ws_message) {
         gqlws_conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
@@ -470,12 +472,17 @@ static void conn_message(gqlws_conn *c, const char *data, size_t len)
     cd_arena_free(&a);
 }
 
+/* The session's request id is the log context of its messages (and of the
+ * queries they start). */
 static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
 {
     CD_UNUSED(is_text);
     gqlws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
+    cd_log_ctx saved;
+    cd_log_ctx_enter(c->sess.request_id, &saved);
     conn_message(c, data, len);
+    cd_log_ctx_leave(&saved);
 }
 
 static void conn_closed(gqlws_conn *c);
@@ -489,6 +496,7 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
         return;
     }
     cd_debug("gqlws", "closed code=%d reason=\"%s\" ops=%u", code, reason, c->nops);
+    proto_session_end(&c->sess, "/graphql", &c->caller, code);
     ws_conn_set_user(ws, NULL);
     conn_closed(c);
 }
@@ -615,6 +623,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         c->last_rx_ms = c->opened_ms;
         c->tokens = srv->cfg->ws_burst;
         c->tokens_ms = c->opened_ms;
+        proto_session_begin(&c->sess, req);
     }
     ws_conn *ws = NULL;
     int rc = ws_accept(req, proto, &gqlws_callbacks, c, &ws);

@@ -42,7 +42,11 @@ int gqlws_conn_send(gqlws_conn *c, const char *data, size_t len)
         return CD_ELIMIT;
     }
     int rc = ws_send_text(c->ws, data, len);
-    if (rc == 0) cd_metrics_g.ws_messages_out++;
+    if (rc == 0) {
+        cd_metrics_g.ws_messages_out++;
+        c->sess.msgs_out++;
+        c->sess.bytes_out += len;
+    }
     return rc;
 }
 

@@ -47,6 +47,7 @@ struct gqlws_conn {
     proto_ws_tap_fn tap;
     void *tap_ud;
     const char *service; /* exec service for this conn's operations */
+    proto_session sess;  /* access log and request id (not for embedded conns) */
 };
 
 /* Drops one reference; the last frees the connection. */

@@ -26,6 +26,7 @@
 
 #include "auth/auth.h"
 #include "core/config.h"
+#include "core/log.h"
 #include "core/tally.h"
 #include "graphql/graphql.h"
 #include "net/http.h"
@@ -204,6 +205,52 @@ const proto_route *proto_route_match(const proto_server *srv, const char *path);
 
 /* The http_server request handler (user = proto_server*; router.c). */
 void proto_http_handle(http_request *req, void *user);
+
+/* ---- access log and request ids (respond.c) ----
+ *
+ * Every request gets a request id: the client's X-Request-Id when it is a
+ * valid one (cd_request_id_valid: at most CD_REQUEST_ID_MAX bytes of
+ * [A-Za-z0-9._:-]), else a new one. proto_http_handle keeps it with the
+ * start time in req->user (a proto_req_info in the request's arena), runs
+ * the request inside its log context (log.h) and every answer sent with
+ * proto_respond* echoes it as X-Request-Id and writes one access log line
+ * (info; debug for a 2xx of /healthz, /readyz and /metrics): method, path
+ * (never the query string), status, bytes, duration_ms, user_id (once a
+ * caller is known), client_ip, request_id. No header, token or body is
+ * logged. */
+typedef struct proto_req_info {
+    char request_id[CD_REQUEST_ID_MAX + 1];
+    uint64_t t0_ns;             /* uv_hrtime at the handler */
+    const proto_caller *caller; /* proto_req_set_caller; NULL = anonymous */
+} proto_req_info;
+
+/* The request's info, or NULL (not handled by proto_http_handle, or out of
+ * memory: it is then answered without an id). */
+proto_req_info *proto_req_info_of(http_request *req);
+/* The caller the access log names (must live as long as req). */
+void proto_req_set_caller(http_request *req, const proto_caller *c);
+/* Completes req (see http_respond; body copied) with the access log line,
+ * the status metric and the X-Request-Id header. */
+void proto_respond(http_request *req, int status, const char *ct, const char *extra,
+                   const char *body, size_t len);
+/* Completes req with the buffer's bytes (taken; b is left empty), or 500
+ * "out of memory" when building b failed. */
+void proto_respond_buf(http_request *req, int status, const char *ct, const char *extra, cd_buf *b);
+
+/* The access log of one WebSocket session (both WebSocket transports):
+ * begun at the upgrade (the upgrade request's id, the start time), counted
+ * while it runs, ended once by the transport's on_close with one info line:
+ * path, status 101, duration_ms, bytes and messages each way, close code,
+ * user_id, client_ip, request_id. Its request id is the log context of the
+ * session's messages (proto_session_enter). */
+typedef struct proto_session {
+    char request_id[CD_REQUEST_ID_MAX + 1];
+    uint64_t t0_ns;
+    uint64_t bytes_in, bytes_out;
+    uint32_t msgs_in, msgs_out;
+} proto_session;
+void proto_session_begin(proto_session *s, http_request *req);
+void proto_session_end(const proto_session *s, const char *path, const proto_caller *c, int code);
 
 /* Called by the router for an upgrade on /graphql (gql_ws.c). */
 void proto_ws_upgrade(proto_server *srv, http_request *req);

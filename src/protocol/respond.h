@@ -9,11 +9,12 @@
 #include "core/buf.h"
 #include "net/http.h"
 
-/* Completes req (see http_respond; body copied). */
-void proto_respond(http_request *req, int status, const char *ct, const char *extra,
-                   const char *body, size_t len);
-/* Completes req with the buffer's bytes (taken; b is left empty), or 500
- * "out of memory" when building b failed. */
-void proto_respond_buf(http_request *req, int status, const char *ct, const char *extra, cd_buf *b);
+/* proto_respond and proto_respond_buf are public (protocol.h): the modules
+ * mounted on the router answer through them too. */
+#include "protocol/protocol.h"
+
+/* Starts the bookkeeping of a request (request id, start time) in its
+ * arena and stores it in req->user. NULL when out of memory. */
+proto_req_info *proto_req_begin(http_request *req);
 
 #endif

@@ -4,6 +4,7 @@
  * /graphql (gql_ws.c), GraphQL over HTTP (gql_http.c) and the operational
  * endpoints /healthz, /readyz and /metrics.
  *
+ * Every request first gets its request id and log context (respond.c).
  * Order of a request: a mounted route (any method but OPTIONS) → a WebSocket
  * upgrade → a CORS preflight (OPTIONS) → /graphql (and /) → the operational
  * endpoints → 404. CORS headers are sent only to allowed origins
@@ -19,7 +20,7 @@
 
 #define PROTO_CORS_ALLOW_HEADERS                                                                   \
     "content-type, authorization, user-id, username, apollo-require-preflight, "                   \
-    "x-apollo-operation-name, accept"
+    "x-apollo-operation-name, accept, x-request-id"
 #define PROTO_CORS_MAX_AGE 86400
 #define PROTO_DEFAULT_METHODS "GET, POST, OPTIONS"
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -58,6 +59,7 @@ static char *cors_headers(http_request *req, const cd_config *cfg)
     return cd_arena_sprintf(req->arena,
                             "Access-Control-Allow-Origin: %s\r\n"
                             "Access-Control-Allow-Credentials: true\r\n"
+                            "Access-Control-Expose-Headers: X-Request-Id\r\n"
                             "Vary: Origin\r\n",
                             origin);
 }
@@ -186,9 +188,8 @@ static bool refuse_over_cap(proto_server *srv, http_request *req, const char *co
 
 /* ---- the handler ---- */
 
-void proto_http_handle(http_request *req, void *user)
+static void route(proto_server *srv, http_request *req)
 {
-    proto_server *srv = user;
     const char *path = req->path;
     bool gql_path =
         strcmp(path, "/graphql") == 0 || strcmp(path, "/graphql/") == 0 || strcmp(path, "/") == 0;
@@ -218,4 +219,17 @@ void proto_http_handle(http_request *req, void *user)
         }
     }
     proto_respond(req, 404, CT_TEXT, cors, "not found\n", 10);
+}
+
+/* Everything a request does on this turn of the loop logs with its request
+ * id; work it queues (PostgreSQL queries) carries the id along (log.h). The
+ * request may be completed and freed inside route(): nothing of it is used
+ * afterwards. */
+void proto_http_handle(http_request *req, void *user)
+{
+    proto_req_info *ri = proto_req_begin(req);
+    cd_log_ctx saved;
+    cd_log_ctx_enter(ri ? ri->request_id : NULL, &saved);
+    route(user, req);
+    cd_log_ctx_leave(&saved);
 }

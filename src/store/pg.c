@@ -71,6 +71,7 @@ typedef struct pg_unit {
     pg_conn *lease; /* UNIT_ACQUIRE granted: the connection */
     int fail;       /* deferred failure code (0 = grant) */
     char msg[PG_MSG_MAX];
+    cd_log_ctx logctx; /* the submitter's request id, for its callback's logs */
 } pg_unit;
 
 typedef struct pg_poll {
@@ -210,6 +211,9 @@ static pg_unit *unit_new(pg_unit_kind kind, const pg_stmt *stmts, int n)
     memset(u, 0, sizeof *u);
     u->kind = kind;
     u->nstmts = n;
+    /* a query or transaction belongs to the request that submits it; a
+     * batch (group commit) serves many, and a lease outlives its submitter */
+    if (kind == UNIT_QUERY || kind == UNIT_TX) u->logctx = *cd_log_ctx_current();
     u->stmts = (pg_stmt *)(u + 1);
     char *cur = (char *)(u->stmts + n);
     for (int i = 0; i < n; i++) {
@@ -261,10 +265,16 @@ static void unit_fail_now(pg_pool *p, pg_unit *u, int status, const char *msg)
     } else if (u->kind == UNIT_BATCH) {
         u->cb.batch(status, msg ? msg : "", NULL, 0, u->ud);
     } else if (u->kind == UNIT_TX) {
+        cd_log_ctx saved;
+        cd_log_ctx_enter(u->logctx.request_id, &saved);
         u->cb.tx(status, NULL, 0, -1, u->ud);
+        cd_log_ctx_leave(&saved);
     } else {
         pg_result r = {.status = status, .res = NULL, .message = msg, .sqlstate = ""};
+        cd_log_ctx saved;
+        cd_log_ctx_enter(u->logctx.request_id, &saved);
         u->cb.query(&r, u->ud);
+        cd_log_ctx_leave(&saved);
     }
     unit_free(u);
 }
@@ -754,7 +764,10 @@ static void conn_work_done(pg_conn *c)
             /* the session stays in an aborted transaction after a failed
              * pipeline: roll back before the connection takes other work */
             if (PQtransactionStatus(c->pg) != PQTRANS_IDLE) conn_start_rollback(c);
+            cd_log_ctx saved;
+            cd_log_ctx_enter(u->logctx.request_id, &saved);
             u->cb.tx(status, status ? NULL : rs + 1, status ? 0 : u->nstmts, failed, u->ud);
+            cd_log_ctx_leave(&saved);
             for (int i = 0; i < n; i++)
                 if (keep[i]) PQclear(keep[i]);
             cd_free(u);
@@ -772,7 +785,10 @@ static void conn_work_done(pg_conn *c)
                 if (c->res[i]) PQclear(c->res[i]);
                 c->res[i] = NULL;
             }
+            cd_log_ctx saved;
+            cd_log_ctx_enter(u->logctx.request_id, &saved);
             u->cb.query(&r, u->ud);
+            cd_log_ctx_leave(&saved);
             if (keep) PQclear(keep);
             cd_free(u);
         }

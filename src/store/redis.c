@@ -216,6 +216,7 @@ typedef struct rd_pubreq {
     rd_publish_cb cb; /* PUBLISH */
     rd_reply_cb rcb;  /* rd_command */
     void *ud;
+    cd_log_ctx logctx; /* the submitter's request id, for its callback's logs */
 } rd_pubreq;
 
 static void rd_connect(rd_client *c, rd_conn *k);
@@ -541,8 +542,11 @@ static void rd_pub_reply(redisAsyncContext *ac, void *r, void *priv)
         c->published++;
     rd_publish_cb cb = q->cb;
     void *ud = q->ud;
+    cd_log_ctx saved;
+    cd_log_ctx_enter(q->logctx.request_id, &saved);
     cd_free(q);
     if (cb) cb(ud, status, n);
+    cd_log_ctx_leave(&saved);
 }
 
 static void rd_cmd_reply(redisAsyncContext *ac, void *r, void *priv)
@@ -559,8 +563,11 @@ static void rd_cmd_reply(redisAsyncContext *ac, void *r, void *priv)
         status = CD_EIO;
     rd_reply_cb cb = q->rcb;
     void *ud = q->ud;
+    cd_log_ctx saved;
+    cd_log_ctx_enter(q->logctx.request_id, &saved);
     cd_free(q);
     if (cb) cb(ud, status, rep);
+    cd_log_ctx_leave(&saved);
 }
 
 int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *argvlen,
@@ -578,6 +585,7 @@ int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *ar
     if (!c->pub.up) return CD_EUNAVAIL;
     if (c->pending >= RD_MAX_PENDING) return CD_ELIMIT;
     rd_pubreq *q = cd_calloc(1, sizeof *q);
+    if (q) q->logctx = *cd_log_ctx_current();
     if (!q) return CD_ENOMEM;
     q->c = c;
     q->rcb = cb;
@@ -618,6 +626,7 @@ int rd_publish(rd_client *c, const char *channel, const void *data, size_t len, 
     }
     if (c->pending >= RD_MAX_PENDING) return CD_ELIMIT;
     rd_pubreq *q = cd_calloc(1, sizeof *q);
+    if (q) q->logctx = *cd_log_ctx_current();
     if (!q) return CD_ENOMEM;
     q->c = c;
     q->cb = cb;

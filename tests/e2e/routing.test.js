@@ -37,3 +37,11 @@ test('operation names do not route; the root field does', () => {
   assert.equal(serviceFor(parse('query Users { chats { id } }')), 'receiver');
   assert.equal(serviceFor(parse('subscription { typing(chatId: "x") { userId } }')), 'receiver');
 });
+
+test('a document with several operations routes the one named operationName', () => {
+  const doc = parse('query Me { me { id } } subscription T { typing(chatId: "x") { userId } } mutation M { createMessage(createMessageInput: {}) { id } }');
+  assert.equal(serviceFor(doc, 'Me'), 'user');
+  assert.equal(serviceFor(doc, 'T'), 'receiver');
+  assert.equal(serviceFor(doc, 'M'), 'sender');
+  assert.equal(serviceFor(parse('query A { me { id } } query B { chats { id } }'), 'B'), 'receiver');
+});

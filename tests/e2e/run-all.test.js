@@ -150,7 +150,8 @@ async function newSystem() {
 
 function runAll(sys) {
   const proc = spawn(path.join(repoRoot, 'scripts/run-all'), [], {
-    env: { ...process.env, CHATD_BIN: chatdBin, ...sys.env },
+    // text log lines, as on a terminal (a pipe would get JSON lines)
+    env: { ...process.env, CHATD_BIN: chatdBin, CHATD_LOG_FORMAT: 'text', ...sys.env },
     detached: true, // own process group, like a terminal's foreground job
     stdio: ['ignore', 'pipe', 'pipe'],
   });

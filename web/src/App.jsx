@@ -85,7 +85,7 @@ function Login({ onSignedIn }) {
 }
 
 // ---- connection status + instance selector --------------------------------
-function ConnectionStatus() {
+export function ConnectionStatus() {
   useNetState();
   const s = net.conn.status;
   const label = s === 'connected' ? 'Connected' : s === 'offline' ? 'Offline' : s === 'connecting' ? 'Connecting…' : 'Reconnecting…';

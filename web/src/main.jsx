@@ -1,10 +1,19 @@
-// main.jsx — loads /config.json (instance ports), then renders the app.
+// main.jsx — loads /config.json (instance ports), then renders the app, or
+// GraphiQL at /graphiql (its own chunk: the chat screens do not load it).
 import { createRoot } from 'react-dom/client';
 import { App } from './App.jsx';
 import { loadConfig, initInstances } from './net.js';
 import './styles.css';
 
-loadConfig().then(() => {
+const isGraphiQL = /^\/graphiql\/?$/.test(window.location.pathname);
+
+loadConfig().then(async () => {
   initInstances();
-  createRoot(document.getElementById('root')).render(<App />);
+  const root = createRoot(document.getElementById('root'));
+  if (isGraphiQL) {
+    const { default: GraphiQLPage } = await import('./GraphiQLPage.jsx');
+    root.render(<GraphiQLPage />);
+  } else {
+    root.render(<App />);
+  }
 });

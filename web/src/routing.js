@@ -5,9 +5,18 @@
 import { getMainDefinition } from '@apollo/client/utilities';
 import { OWNERS } from './routing.generated.js';
 
-/** 'user' | 'sender' | 'receiver' for a parsed document (DocumentNode). */
-export function serviceFor(query) {
-  const def = getMainDefinition(query);
+/** The operation that runs: the one named operationName, else the main one. */
+function operationOf(query, operationName) {
+  const named = operationName
+    ? query.definitions.find((d) => d.kind === 'OperationDefinition' && d.name && d.name.value === operationName)
+    : null;
+  return named || getMainDefinition(query);
+}
+
+/** 'user' | 'sender' | 'receiver' for a parsed document (DocumentNode) and
+ * the operation chosen by operationName (GraphiQL documents hold several). */
+export function serviceFor(query, operationName) {
+  const def = operationOf(query, operationName);
   const sel = def.selectionSet.selections.find((s) => s.kind === 'Field' && s.name.value !== '__typename');
   const field = sel ? sel.name.value : '';
   const owners = OWNERS[def.operation] ?? {};

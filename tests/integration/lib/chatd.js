@@ -34,6 +34,8 @@ export async function startChatd(opts = {}) {
     PATH: process.env.PATH,
     CHATD_PORT: '0',
     CHATD_LOG_LEVEL: process.env.CHATD_TEST_LOG_LEVEL || 'info',
+    // readable logs in failure messages; logs.test.js checks the JSON default
+    CHATD_LOG_FORMAT: 'text',
     CHATD_AUTH: opts.auth || 'token',
     CHATD_JWT_SECRET: JWT_SECRET,
     CHATD_TEST_FIXTURES: opts.fixtures === false ? '0' : '1',
