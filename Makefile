@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: format-check routing-check ops-check graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
+.PHONY: format-check routing-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
 
 all: debug
 
@@ -63,6 +63,11 @@ routing-check:
 ops-check:
 	ops/check
 
+# The images (Dockerfile) and compose.yaml under podman with a locally made
+# debian:12-slim; fails (never skips) when the machine refuses containers.
+container-test:
+	scripts/container-test
+
 test: deps
 	$(MAKE) format-check
 	$(MAKE) routing-check
@@ -72,6 +77,7 @@ test: deps
 	$(MAKE) graphql-diff
 	$(MAKE) integration
 	$(MAKE) e2e
+	$(MAKE) container-test
 
 run: deps release
 	scripts/run-all
