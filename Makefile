@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: format-check routing-check ops-check graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
+.PHONY: format-check routing-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
 
 all: debug
 
@@ -64,6 +64,11 @@ routing-check:
 ops-check:
 	ops/check
 
+# The images (Dockerfile) and compose.yaml under podman with a locally made
+# debian:12-slim; fails (never skips) when the machine refuses containers.
+container-test:
+	scripts/container-test
+
 test: deps
 	$(MAKE) format-check
 	$(MAKE) routing-check
@@ -73,6 +78,7 @@ test: deps
 	$(MAKE) graphql-diff
 	$(MAKE) integration
 	$(MAKE) e2e
+	$(MAKE) container-test
 
 run: deps release
 	scripts/run-all
