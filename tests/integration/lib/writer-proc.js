@@ -2,7 +2,7 @@
 // the given senders from its own Node process (so a fault that blocks the
 // test's event loop, e.g. execSync of a restart, does not pause the writers).
 // argv[2] is JSON { senders: [url], writers: [{ id, h }], chats: [id],
-// perWriter, retryMs }. Prints "sent" per committed message and "error <json>"
+// perWriter, retryMs, paceMs }. Prints "sent" per committed message and "error <json>"
 // per failed attempt; exits 0 when every message is committed, 1 otherwise.
 const cfg = JSON.parse(process.argv[2]);
 const CREATE_MSG = 'mutation M($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { id seq } }';
@@ -29,6 +29,7 @@ async function writer(u, w) {
       await sleep(50);
     }
     process.stdout.write('sent\n');
+    if (cfg.paceMs) await sleep(cfg.paceMs);
   }
 }
 
