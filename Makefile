@@ -1,5 +1,6 @@
 # chatd — top-level commands. See README.md.
 #   make run     whole system: Postgres, Redis, 2x each role, web UI on :3000
+#   make run-cluster  the same over a Redis Cluster, a Postgres replica and HAProxy (4010/4020/4050)
 #   make test    every test (installs deps, starts throwaway Postgres + Redis)
 #   make bench   benchmarks → docs/benchmarks.md (a clean tree at a commit;
 #                BENCH_ARGS="--only groups,fanusers" etc. are passed to bench/run)
@@ -9,7 +10,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: format-check routing-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single bench bench-quick clean
+.PHONY: format-check routing-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single run-cluster bench bench-quick clean
 
 all: debug
 
@@ -85,6 +86,10 @@ run: deps release
 
 run-single: deps release
 	scripts/run-all --single
+
+# Redis Cluster + Postgres replica + HAProxy on one machine (not part of make test)
+run-cluster: deps release
+	scripts/run-cluster
 
 bench: deps release
 	bench/run $(BENCH_ARGS)

@@ -100,10 +100,16 @@ export function InstanceSelector() {
   useNetState();
   const chosenSender = Number(localStorage.getItem(net.LS_SENDER) || 0);
   const chosenReceiver = Number(localStorage.getItem(net.LS_RECEIVER) || 0);
-  const opts = (service) =>
-    net.config[service].map((port, i) => (
-      <option key={port} value={i}>Instance {i + 1} (port {port})</option>
+  // config.balanced (make run-cluster): ports of HAProxy frontends, listed first
+  const balanced = net.config.balanced || [];
+  const opts = (service) => {
+    let n = 0;
+    return net.config[service].map((port, i) => (
+      <option key={port} value={i}>
+        {balanced.includes(port) ? `Load balanced (port ${port})` : `Instance ${++n} (port ${port})`}
+      </option>
     ));
+  };
   return (
     <section className="instances" aria-label="Instances">
       <label>Sender
