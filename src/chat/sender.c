@@ -201,6 +201,17 @@ static void run(sop *op)
         chat_op_run(&op->base, op->stmt, op->nparams, op->params, on_done);
 }
 
+/* The common tail of every mutation resolver: statement `stmt` with its n
+ * params, copied into op (they must outlive this call: the write limit and
+ * group commit run it later); set op->group_key first to group-commit it. */
+static void run_stmt(sop *op, const char *stmt, int n, const char *const *params)
+{
+    op->stmt = stmt;
+    op->nparams = n;
+    memcpy(op->params, params, (size_t)n * sizeof *params);
+    run(op);
+}
+
 static void publish_rows(sop *op, const pg_result *r, const char **result)
 {
     int rows = pg_result_rows(r);
@@ -411,15 +422,7 @@ static void r_create_chat(gql_rinfo *ri)
     if (!ids) return;
     const char *max = max_members_param(op);
     if (!max) return;
-    op->stmt = "sender_create_chat";
-    op->nparams = 6;
-    op->params[5] = max;
-    op->params[0] = me;
-    op->params[1] = name;
-    op->params[2] = desc;
-    op->params[3] = type;
-    op->params[4] = ids;
-    run(op);
+    run_stmt(op, "sender_create_chat", 6, (const char *const[]){me, name, desc, type, ids, max});
 }
 
 static void add_participants(gql_rinfo *ri, const gql_value *list)
@@ -439,13 +442,7 @@ static void add_participants(gql_rinfo *ri, const gql_value *list)
     if (!op) return;
     const char *max = max_members_param(op);
     if (!max) return;
-    op->stmt = "sender_add_participants";
-    op->nparams = 4;
-    op->params[3] = max;
-    op->params[0] = me;
-    op->params[1] = chat;
-    op->params[2] = ids;
-    run(op);
+    run_stmt(op, "sender_add_participants", 4, (const char *const[]){me, chat, ids, max});
 }
 
 static void r_add_participant(gql_rinfo *ri)
@@ -471,12 +468,7 @@ static void r_remove_participant(gql_rinfo *ri)
     if (!user) return;
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_remove_participant";
-    op->nparams = 3;
-    op->params[0] = me;
-    op->params[1] = chat;
-    op->params[2] = user;
-    run(op);
+    run_stmt(op, "sender_remove_participant", 3, (const char *const[]){me, chat, user});
 }
 
 static void r_remove_chat(gql_rinfo *ri)
@@ -488,11 +480,7 @@ static void r_remove_chat(gql_rinfo *ri)
     if (!chat) return;
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_remove_chat";
-    op->nparams = 2;
-    op->params[0] = me;
-    op->params[1] = chat;
-    run(op);
+    run_stmt(op, "sender_remove_chat", 2, (const char *const[]){me, chat});
 }
 
 /* ---- messages ---- */
@@ -554,18 +542,10 @@ static void r_create_message(gql_rinfo *ri)
     }
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_create_message";
     op->group_key = chat;
     op->create_message = true;
-    op->nparams = 7;
-    op->params[0] = chat;
-    op->params[1] = sender;
-    op->params[2] = type;
-    op->params[3] = content;
-    op->params[4] = meta;
-    op->params[5] = client_id;
-    op->params[6] = reply;
-    run(op);
+    run_stmt(op, "sender_create_message", 7,
+             (const char *const[]){chat, sender, type, content, meta, client_id, reply});
 }
 
 static void r_update_message(gql_rinfo *ri)
@@ -583,12 +563,7 @@ static void r_update_message(gql_rinfo *ri)
     }
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_update_message";
-    op->nparams = 3;
-    op->params[0] = id;
-    op->params[1] = me;
-    op->params[2] = content;
-    run(op);
+    run_stmt(op, "sender_update_message", 3, (const char *const[]){id, me, content});
 }
 
 static void r_remove_message(gql_rinfo *ri)
@@ -599,11 +574,7 @@ static void r_remove_message(gql_rinfo *ri)
     if (!id) return;
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_remove_message";
-    op->nparams = 2;
-    op->params[0] = id;
-    op->params[1] = me;
-    run(op);
+    run_stmt(op, "sender_remove_message", 2, (const char *const[]){id, me});
 }
 
 /* ---- reactions ---- */
@@ -626,14 +597,7 @@ static void react(gql_rinfo *ri, bool add)
     if (!op) return;
     static char max[16];
     snprintf(max, sizeof max, "%u", SENDER_REACTIONS_DISTINCT_MAX);
-    op->stmt = "sender_react";
-    op->nparams = 5;
-    op->params[0] = me;
-    op->params[1] = id;
-    op->params[2] = emoji;
-    op->params[3] = add ? "t" : "f";
-    op->params[4] = max;
-    run(op);
+    run_stmt(op, "sender_react", 5, (const char *const[]){me, id, emoji, add ? "t" : "f", max});
 }
 
 static void r_add_reaction(gql_rinfo *ri)
@@ -657,13 +621,7 @@ static void r_mark_message_as_read(gql_rinfo *ri)
     if (!id) return;
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_mark_read";
-    op->nparams = 4;
-    op->params[0] = me;
-    op->params[1] = NULL;
-    op->params[2] = id;
-    op->params[3] = NULL;
-    run(op);
+    run_stmt(op, "sender_mark_read", 4, (const char *const[]){me, NULL, id, NULL});
 }
 
 static void r_mark_chat_as_read(gql_rinfo *ri)
@@ -689,15 +647,9 @@ static void r_mark_chat_as_read(gql_rinfo *ri)
     }
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_mark_read";
     op->group_key = chat;
     op->result = SOP_COUNT;
-    op->nparams = 4;
-    op->params[0] = me;
-    op->params[1] = chat;
-    op->params[2] = NULL;
-    op->params[3] = seq;
-    run(op);
+    run_stmt(op, "sender_mark_read", 4, (const char *const[]){me, chat, NULL, seq});
 }
 
 static void r_set_typing(gql_rinfo *ri)
@@ -710,15 +662,11 @@ static void r_set_typing(gql_rinfo *ri)
     const gql_value *t = gql_ri_arg(ri, "isTyping");
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_typing_check";
     op->result = SOP_TYPING;
     op->chat_id = chat;
     op->user_id = me;
     op->is_typing = t && t->kind == GQL_V_BOOL && t->u.b;
-    op->nparams = 2;
-    op->params[0] = me;
-    op->params[1] = chat;
-    run(op);
+    run_stmt(op, "sender_typing_check", 2, (const char *const[]){me, chat});
 }
 
 /* ---- roles, chat settings, delivered (0008_roles_delivered.sql) ---- */
@@ -749,13 +697,7 @@ static void r_set_participant_role(gql_rinfo *ri)
     if (!role) return;
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_set_role";
-    op->nparams = 4;
-    op->params[0] = me;
-    op->params[1] = chat;
-    op->params[2] = user;
-    op->params[3] = role;
-    run(op);
+    run_stmt(op, "sender_set_role", 4, (const char *const[]){me, chat, user, role});
 }
 
 /* leaveChat: removeParticipant of the caller themselves (an identity is
@@ -769,13 +711,8 @@ static void r_leave_chat(gql_rinfo *ri)
     if (!chat) return;
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_remove_participant";
     op->result = SOP_TRUE;
-    op->nparams = 3;
-    op->params[0] = me;
-    op->params[1] = chat;
-    op->params[2] = me;
-    run(op);
+    run_stmt(op, "sender_remove_participant", 3, (const char *const[]){me, chat, me});
 }
 
 static void r_update_chat(gql_rinfo *ri)
@@ -802,14 +739,9 @@ static void r_update_chat(gql_rinfo *ri)
     }
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_update_chat";
-    op->nparams = 5;
-    op->params[0] = me;
-    op->params[1] = id;
-    op->params[2] = name;
-    op->params[3] = desc;
-    op->params[4] = dv ? "true" : "false"; /* present (null clears) */
-    run(op);
+    /* $5: description present (null clears) */
+    run_stmt(op, "sender_update_chat", 5,
+             (const char *const[]){me, id, name, desc, dv ? "true" : "false"});
 }
 
 static void r_mark_chat_as_delivered(gql_rinfo *ri)
@@ -829,15 +761,10 @@ static void r_mark_chat_as_delivered(gql_rinfo *ri)
     snprintf(seq, 24, "%lld", (long long)upto);
     sop *op = sop_new(ri);
     if (!op) return;
-    op->stmt = "sender_mark_delivered";
     op->group_key = chat; /* group commit, like markChatAsRead */
     op->result = SOP_COUNT;
     op->count_key = "deliveredSeq";
-    op->nparams = 3;
-    op->params[0] = me;
-    op->params[1] = chat;
-    op->params[2] = seq;
-    run(op);
+    run_stmt(op, "sender_mark_delivered", 3, (const char *const[]){me, chat, seq});
 }
 
 /* ---- binding ---- */
