@@ -1146,7 +1146,9 @@ static void r_reaction_users(gql_rinfo *ri)
     gql_ri_return(ri, v);
 }
 
-static void r_chat_unread(gql_rinfo *ri)
+/* A field of the parent Chat that depends on the viewer: loaded with the
+ * caller's id as $2; null without an identity (trust mode). */
+static void load_for_viewer(gql_rinfo *ri, const char *stmt, ld_mode mode)
 {
     const char *id = parent_uuid(ri, "id");
     const char *uid = chat_authz_user_opt(ri);
@@ -1155,21 +1157,19 @@ static void r_chat_unread(gql_rinfo *ri)
         gql_ri_return(ri, gql_null());
         return;
     }
-    ld_load(ri, "recv_b_unread", uid, keys, 1, LD_INT);
+    ld_load(ri, stmt, uid, keys, 1, mode);
+}
+
+static void r_chat_unread(gql_rinfo *ri)
+{
+    load_for_viewer(ri, "recv_b_unread", LD_INT);
 }
 
 /* Chat.myRole: the viewer's role (null for a non-participant or without
  * an identity in trust mode). */
 static void r_chat_my_role(gql_rinfo *ri)
 {
-    const char *id = parent_uuid(ri, "id");
-    const char *uid = chat_authz_user_opt(ri);
-    const char **keys = id ? one_key(ri, id) : NULL;
-    if (!keys || !uid || !chat_uuid_valid(uid, strlen(uid))) {
-        gql_ri_return(ri, gql_null());
-        return;
-    }
-    ld_load(ri, "recv_b_my_role", uid, keys, 1, LD_ONE);
+    load_for_viewer(ri, "recv_b_my_role", LD_ONE);
 }
 
 /* MessageReadStatus.deliveredCount / isFullyDelivered / deliveredToUsers:
