@@ -1,0 +1,95 @@
+// Issue 14 (receiver side): many per-user streams subscribing at once. Each
+// chatMessageNotification stream looks the user's chats up before it can
+// follow them; those lookups are batched (one statement per 500 users), and
+// a stream counts in chatd_receiver_subscriptions only once its chats are
+// attached — so a client (or the benchmark) that waits for the gauge and
+// then sends loses nothing. 2,000 users over two receivers subscribe at
+// once; as soon as the gauge says all are attached one message is sent, and
+// every member but its sender gets it, once, with no error.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, makeUsers, gql, ok, createChat, send, wsClient, record, sleep } from './lib/receiver-env.js';
+
+const ADDS = 'mutation A($c: ID!, $u: [String!]!) { addParticipants(chatId: $c, userIds: $u) { id lastSeq } }';
+const CMN = 'subscription N($u: String!) { chatMessageNotification(userId: $u) { id chatId seq senderId } }';
+const USERS = 2000;
+
+let cl;
+const clients = [];
+before(async () => {
+  // 2,000 connections opened at once from one Node process on a loaded
+  // machine: connection_init may take longer than the default 3 s
+  cl = await startCluster({ senders: 1, receivers: 2, env: { CHATD_WS_INIT_TIMEOUT_MS: '60000' } });
+});
+after(async () => {
+  for (const c of clients) await c.dispose().catch(() => {});
+  const procs = [...cl.senders, ...cl.receivers];
+  const res = await cl.stop();
+  res.forEach((r, i) => assert.equal(r.code, 0, procs[i].logs().slice(-6000)));
+});
+
+const gauge = async (srv) => {
+  const text = await (await fetch(`${srv.base}/metrics`)).text();
+  const m = text.match(/^chatd_receiver_subscriptions (\d+)$/m);
+  assert.ok(m, 'chatd_receiver_subscriptions missing from /metrics');
+  return Number(m[1]);
+};
+// an error payload, a GraphQL error or a close event, readable
+const show = (e) => (e && (e.message || e.reason || e.code) ? { message: e.message, code: e.code, reason: e.reason } : e);
+const gauges = async () => (await Promise.all(cl.receivers.map(gauge))).reduce((a, b) => a + b, 0);
+
+describe('per-user streams attach at scale', () => {
+  test(`${USERS.toLocaleString('en')} users subscribing chatMessageNotification at once all attach and all get the next message`, async () => {
+    const [s1] = cl.senders;
+    const members = makeUsers(USERS);
+    const [owner, ...rest] = members;
+    const chat = await createChat(s1, owner, rest.slice(0, 499), 'attach');
+    for (let i = 499; i < rest.length; i += 500)
+      ok(await gql(s1, ADDS, { c: chat.id, u: rest.slice(i, i + 500).map((u) => u.id) }, owner.h), 'addParticipants');
+    const base = await gauges();
+
+    // every subscribe is sent at once (one connection per user, half per receiver)
+    const recs = members.map((u, i) => {
+      const c = wsClient(cl.receivers[i % 2], u);
+      clients.push(c);
+      return record(c, CMN, { u: u.id }, 'chatMessageNotification');
+    });
+    // the gauge counts a per-user stream once its chats are attached: send
+    // the moment it says all are (no grace period)
+    const t0 = Date.now();
+    for (;;) {
+      const n = (await gauges()) - base;
+      assert.ok(n <= USERS, `gauge counts ${n} streams for ${USERS} subscriptions`);
+      if (n === USERS) break;
+      const errs = recs.filter((r) => r.errors.length);
+      assert.deepEqual(errs.slice(0, 3).map((r) => r.errors.map(show)), [], `${errs.length} subscriptions failed`);
+      assert.ok(Date.now() - t0 < 90000, `only ${n} of ${USERS} streams attached after 90 s`);
+      await sleep(20);
+    }
+    const m = await send(s1, owner, chat.id, 'to everyone');
+
+    // every member but the sender gets it exactly once
+    const others = recs.slice(1);
+    const t1 = Date.now();
+    while (others.some((r) => r.events.length === 0 && !r.done)) {
+      assert.ok(Date.now() - t1 < 60000,
+        `${others.filter((r) => r.events.length === 0).length} of ${others.length} streams got nothing in 60 s`);
+      await sleep(50);
+    }
+    await sleep(500); // a duplicate would arrive by now
+    const wrong = others.filter((r) => r.events.length !== 1 || r.events[0].id !== m.id || r.errors.length);
+    assert.deepEqual(wrong.slice(0, 3).map((r) => ({ events: r.events, errors: r.errors.map(show) })), [],
+      `${wrong.length} streams did not get exactly the message`);
+    for (const r of others) assert.equal(r.events[0].seq, m.seq);
+    assert.deepEqual(recs[0].events, [], 'the sender is not notified of their own message');
+    assert.deepEqual(recs[0].errors, []);
+
+    // ending them takes the gauge back to where it was
+    for (const c of clients.splice(0)) await c.dispose();
+    const t2 = Date.now();
+    while ((await gauges()) !== base) {
+      assert.ok(Date.now() - t2 < 20000, `gauge ${await gauges()} != ${base} after the streams ended`);
+      await sleep(50);
+    }
+  });
+});
