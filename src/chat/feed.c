@@ -983,14 +983,15 @@ static int64_t chan_min_last(feed_chan *c)
 
 typedef struct fill_op {
     feed_chan *ch;
-    int64_t from;
+    int64_t from;  /* the query asks for seq > from */
+    int64_t known; /* c->known when it was sent: committed before its snapshot */
 } fill_op;
 
 static void on_fill(const pg_result *r, void *ud)
 {
     fill_op *f = ud;
     feed_chan *c = f->ch;
-    int64_t from = f->from;
+    int64_t from = f->from, sent_known = f->known;
     cd_free(f);
     c->filling = false;
     if (c->nsubs == 0 || r->status == CD_ECLOSED) {
@@ -1030,7 +1031,7 @@ static void on_fill(const pg_result *r, void *ud)
              * still need them must refetch history */
             if (first > from + 1)
                 for (feed_sub *s = c->subs; s; s = s->next)
-                    if (s->ready && !s->dead && s->last < first - 1)
+                    if (s->ready && !s->dead && recv_fill_lost(from, sent_known, first, s->last))
                         sub_end(s, CHAT_E_RESYNC,
                                 "Events after the requested seq are no longer retained; "
                                 "refetch the history");
@@ -1043,10 +1044,14 @@ static void on_fill(const pg_result *r, void *ud)
     feed.stats.fills++;
     feed.stats.fill_rows += (uint64_t)n;
     int64_t min = chan_min_last(c);
-    if (n == 0 && min < c->known) {
-        /* the log has nothing after min although later events exist */
+    if (n == 0 && from < sent_known) {
+        /* the log has nothing after `from` although events up to
+         * sent_known were committed before the query ran: gone (retention).
+         * Only what this query answered counts: a subscriber that attached
+         * meanwhile further back (afterSeq), or events that became known
+         * meanwhile, are the next round's, not proof of a pruned log */
         for (feed_sub *s = c->subs; s; s = s->next)
-            if (s->ready && !s->dead && s->last < c->known)
+            if (s->ready && !s->dead && recv_fill_lost(from, sent_known, -1, s->last))
                 sub_end(
                     s, CHAT_E_RESYNC,
                     "Events after the requested seq are no longer retained; refetch the history");
@@ -1080,6 +1085,7 @@ static void chan_pump(feed_chan *c, bool force)
     }
     f->ch = c;
     f->from = min;
+    f->known = c->known;
     char seq[24], lim[16];
     snprintf(seq, sizeof seq, "%" PRId64, min);
     snprintf(lim, sizeof lim, "%d", RECV_FILL_BATCH);

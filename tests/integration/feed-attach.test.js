@@ -6,9 +6,17 @@
 // then sends loses nothing. 2,000 users over two receivers subscribe at
 // once; as soon as the gauge says all are attached one message is sent, and
 // every member but its sender gets it, once, with no error.
+//
+// And a race of the gap fill: a subscription with afterSeq that attaches
+// while a fill for a live subscriber of the same chat is in flight must be
+// replayed, not ended with RESYNC_REQUIRED (the empty answer "nothing after
+// the newest seq" says nothing about the older seqs it needs).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, makeUsers, gql, ok, createChat, send, wsClient, record, sleep } from './lib/receiver-env.js';
+
+const EVENTS = 'subscription E($c: ID!) { chatEvents(chatId: $c) { seq kind } }';
+const ADDED = 'subscription S($c: ID!, $a: Int) { messageAdded(chatId: $c, afterSeq: $a) { id seq } }';
 
 const ADDS = 'mutation A($c: ID!, $u: [String!]!) { addParticipants(chatId: $c, userIds: $u) { id lastSeq } }';
 const CMN = 'subscription N($u: String!) { chatMessageNotification(userId: $u) { id chatId seq senderId } }';
@@ -91,5 +99,36 @@ describe('per-user streams attach at scale', () => {
       assert.ok(Date.now() - t2 < 20000, `gauge ${await gauges()} != ${base} after the streams ended`);
       await sleep(50);
     }
+  });
+});
+
+describe('a replay attaching while a fill is in flight', () => {
+  test('messageAdded(afterSeq: 0) next to a live chatEvents on a fresh channel always replays', async () => {
+    const [s1] = cl.senders;
+    const r = cl.receivers[0];
+    const [a, b] = makeUsers(2);
+    const bad = [];
+    for (let round = 0; round < 30; round++) {
+      const chat = await createChat(s1, a, [b], `race${round}`);
+      const sent = [];
+      for (let i = 0; i < 3; i++) sent.push(await send(s1, a, chat.id, `m${round}.${i}`));
+      // the live subscriber creates the channel (its first fill runs); the
+      // replay arrives a little later, on another connection
+      const ca = wsClient(r, a);
+      const cb = wsClient(r, b);
+      clients.push(ca, cb);
+      const live = record(ca, EVENTS, { c: chat.id }, 'chatEvents');
+      await sleep(round % 10);
+      const rep = record(cb, ADDED, { c: chat.id, a: 0 }, 'messageAdded');
+      await rep.until(() => rep.events.length >= 3 || rep.errors.length > 0 || rep.done, 20000, 'the replay');
+      if (rep.errors.length || rep.events.map((e) => e.id).join() !== sent.map((m) => m.id).join())
+        bad.push({ round, events: rep.events, errors: rep.errors.map(show) });
+      live.stop();
+      rep.stop();
+      await ca.dispose();
+      await cb.dispose();
+      clients.splice(clients.indexOf(ca), 2);
+    }
+    assert.deepEqual(bad, []);
   });
 });
