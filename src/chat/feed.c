@@ -417,7 +417,7 @@ static void sub_attach(feed_sub *s, feed_chan *c)
     if (c->subs) c->subs->prev = s;
     c->subs = s;
     c->nsubs++;
-    /* a per-user stream counts once its chats are attached (head_started) */
+    /* a per-user stream counts once its chats are attached (look_apply) */
     if (!s->leg && !field_is_derived(s->field)) {
         s->stat = true;
         feed.stats.subs++;
