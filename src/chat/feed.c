@@ -135,7 +135,10 @@ static struct {
     uv_timer_t start_timer;
     bool start_timer_init;
     bool start_armed;
-    uv_timer_t sweep_timer; /* deferred sweep of ended legs */
+    int chan_err;            /* why the last chan_get returned NULL */
+    unsigned test_chans_max; /* CHATD_TEST_FEED_CHANNELS (fixtures): broker subscribes
+                                beyond this many channels fail as at RD_MAX_CHANNELS */
+    uv_timer_t sweep_timer;  /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
 } feed;
@@ -243,11 +246,29 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
         snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL);
         break;
     }
+    feed.chan_err = CD_EBAD;
     if (qs != 0) return NULL;
     feed_chan *c = chan_find(name);
     if (c) return c;
+    /* the broker subscription first: a channel this process cannot follow
+     * (RD_MAX_CHANNELS reached, client closing) is refused to the
+     * subscriber with an error instead of attaching it to silence */
+    int r = 0;
+    if (feed.test_chans_max && feed.stats.channels >= feed.test_chans_max)
+        r = CD_ELIMIT;
+    else if (srv->rd)
+        r = rd_subscribe(srv->rd, name);
+    if (r != 0) {
+        cd_warn("receiver", "subscribe %s: %s", name, cd_strerror(r));
+        feed.chan_err = r;
+        return NULL;
+    }
     c = cd_calloc(1, sizeof *c);
-    if (!c) return NULL;
+    if (!c) {
+        if (srv->rd) rd_unsubscribe(srv->rd, name);
+        feed.chan_err = CD_ENOMEM;
+        return NULL;
+    }
     snprintf(c->name, sizeof c->name, "%s", name);
     snprintf(c->id, sizeof c->id, "%s", id ? id : "");
     c->kind = kind;
@@ -257,11 +278,19 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
     c->hnext = feed.buckets[b];
     feed.buckets[b] = c;
     feed.stats.channels++;
-    if (srv->rd) {
-        int r = rd_subscribe(srv->rd, name);
-        if (r != 0) cd_warn("receiver", "subscribe %s: %s", name, cd_strerror(r));
-    }
     return c;
+}
+
+/* The error for a subscriber whose channel chan_get refused. */
+static const char *chan_err_code(void)
+{
+    return feed.chan_err == CD_ENOMEM ? CHAT_E_INTERNAL : CHAT_E_UNAVAILABLE;
+}
+static const char *chan_err_msg(void)
+{
+    return feed.chan_err == CD_ENOMEM ? "Out of memory"
+                                      : "This receiver cannot follow more channels; try again "
+                                        "or another receiver";
 }
 
 /* Frees the channel once nothing refers to it. True when freed. */
@@ -635,10 +664,11 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     if (h->dead || len >= FEED_ID_MAX || !chat_uuid_valid(chat, len) || leg_find(h, chat, len))
         return NULL;
     feed_sub *l = cd_calloc(1, sizeof *l);
+    feed.chan_err = CD_ENOMEM;
     feed_chan *c = l ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
         cd_free(l);
-        sub_end(h, CHAT_E_INTERNAL, "Out of memory");
+        sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
     }
     l->srv = h->srv;
@@ -1448,9 +1478,9 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         feed_chan *c = chan_get(srv, FEED_K_USER, id);
         if (!c) {
             sub_free(s);
-            *code = CHAT_E_INTERNAL;
-            snprintf(err, errlen, "Out of memory");
-            return CD_ENOMEM;
+            *code = chan_err_code();
+            snprintf(err, errlen, "%s", chan_err_msg());
+            return feed.chan_err == CD_ENOMEM ? CD_ENOMEM : CD_EUNAVAIL;
         }
         sub_attach(s, c);
         *state = s;
@@ -1560,7 +1590,7 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
     }
     feed_chan *c = chan_get(s->srv, kind, chat_id);
     if (!c) {
-        sub_end(s, CHAT_E_INTERNAL, "Out of memory");
+        sub_end(s, chan_err_code(), chan_err_msg());
         sub_free(s);
         return;
     }
@@ -1797,6 +1827,15 @@ int recv_feed_bind(proto_server *srv)
         {"unreadCountUpdated", RECV_F_UNREAD_COUNT_UPDATED},
     };
     feed.srv = srv;
+    const char *tmax = getenv("CHATD_TEST_FEED_CHANNELS");
+    if (tmax && *tmax && srv->cfg && srv->cfg->test_fixtures) {
+        long v = strtol(tmax, NULL, 10);
+        if (v >= 1 && v <= RD_MAX_CHANNELS) {
+            feed.test_chans_max = (unsigned)v;
+            cd_warn("receiver", "CHATD_TEST_FEED_CHANNELS=%ld: channel limit lowered (test hook)",
+                    v);
+        }
+    }
     int r;
     for (unsigned i = 0; i < CD_ARRAY_LEN(fields); i++) {
         r = proto_sub_register(fields[i].field, src_start, src_stop, (void *)(intptr_t)fields[i].f);

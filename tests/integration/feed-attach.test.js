@@ -132,3 +132,71 @@ describe('a replay attaching while a fill is in flight', () => {
     assert.deepEqual(bad, []);
   });
 });
+
+describe('a channel the receiver cannot follow', () => {
+  test('the subscription is refused with SERVICE_UNAVAILABLE instead of attaching to silence (CHATD_TEST_FEED_CHANNELS at its edge)', async () => {
+    // this receiver follows at most 3 broker channels (test hook standing in
+    // for RD_MAX_CHANNELS): user:<u>, chat:<A>, chat:<B>
+    const small = await startCluster({ senders: 1, receivers: 1, env: { CHATD_TEST_FEED_CHANNELS: '3' } });
+    const own = [];
+    try {
+      const [s] = small.senders;
+      const [r] = small.receivers;
+      const [u, v, w] = makeUsers(3);
+      const A = await createChat(s, w, [u], 'limitA');
+      const B = await createChat(s, w, [u], 'limitB');
+      const C = await createChat(s, w, [v], 'limitC');
+      const cu = wsClient(r, u);
+      own.push(cu);
+      const nu = record(cu, CMN, { u: u.id }, 'chatMessageNotification');
+      // 3 channels: the stream attaches (the gauge counts it) and works
+      const t0 = Date.now();
+      while ((await gauge(r)) < 1) {
+        assert.ok(Date.now() - t0 < 20000, 'the stream at the limit never attached');
+        await sleep(20);
+      }
+      const m = await send(s, w, B.id, 'within the limit');
+      await nu.waitFor(1, 20000);
+      assert.equal(nu.events[0].id, m.id);
+      // a 4th channel: refused with an error, not left waiting
+      const cv = wsClient(r, v);
+      own.push(cv);
+      const nv = record(cv, CMN, { u: v.id }, 'chatMessageNotification');
+      const av = record(cv, 'subscription S($c: ID!) { messageAdded(chatId: $c) { id } }', { c: C.id }, 'messageAdded');
+      await nv.until(() => nv.errors.length > 0, 20000, 'an error for the per-user stream');
+      await av.until(() => av.errors.length > 0, 20000, 'an error for messageAdded');
+      for (const rec of [nv, av]) {
+        const e = rec.errors[0];
+        assert.equal(e.extensions && e.extensions.code, 'SERVICE_UNAVAILABLE', JSON.stringify(rec.errors));
+        assert.match(e.message, /cannot follow more channels/);
+      }
+      assert.equal(await gauge(r), 1, 'refused subscriptions are not counted');
+      // u's stream keeps working; once it ends the channels are free again
+      const m2 = await send(s, w, A.id, 'still within the limit');
+      await nu.waitFor(2, 20000);
+      assert.equal(nu.events[1].id, m2.id);
+      assert.deepEqual(nu.errors, []);
+      nu.stop();
+      const t1 = Date.now();
+      while ((await gauge(r)) !== 0) {
+        assert.ok(Date.now() - t1 < 20000, 'the ended stream is still counted');
+        await sleep(20);
+      }
+      let again;
+      for (let i = 0; i < 100; i++) { // the freed channels are unsubscribed by a sweep
+        again = record(cv, 'subscription S($c: ID!) { messageAdded(chatId: $c) { id } }', { c: C.id }, 'messageAdded');
+        await sleep(200);
+        if (again.errors.length === 0 && !again.done) break;
+        again.stop();
+      }
+      const m3 = await send(s, w, C.id, 'after the limit freed up');
+      await again.waitFor(1, 20000);
+      assert.equal(again.events[0].id, m3.id);
+    } finally {
+      for (const c of own) await c.dispose().catch(() => {});
+      const procs = [...small.senders, ...small.receivers];
+      const res = await small.stop();
+      res.forEach((x, i) => assert.equal(x.code, 0, procs[i].logs().slice(-6000)));
+    }
+  });
+});
