@@ -313,7 +313,7 @@ static int ws_queue(net_conn *c, ws_frame_shared *f, bool take)
         net_outq *g = cd_realloc(q, sizeof *q + (size_t)cap * sizeof q->frames[0]);
         if (!g) {
             if (take) ws_frame_release(f);
-            return CD_ENOMEM; /* nothing of f went out: the stream is intact */
+            goto nomem;
         }
         if (!q) memset(g, 0, sizeof *g);
         g->cap = cap;
@@ -327,6 +327,11 @@ static int ws_queue(net_conn *c, ws_frame_shared *f, bool take)
         return c->closing ? CD_ECLOSED : 0;
     }
     return 0;
+nomem:
+    /* a message lost in the middle of a stream would go unnoticed: the peer
+     * is disconnected instead and resynchronises when it reconnects */
+    net_conn_close(c);
+    return CD_ENOMEM;
 }
 
 static ws_frame_shared *frame_new(uint8_t op, const void *data, size_t len);
@@ -334,7 +339,10 @@ static ws_frame_shared *frame_new(uint8_t op, const void *data, size_t len);
 static int ws_send_op(net_conn *c, uint8_t op, const void *data, size_t len)
 {
     ws_frame_shared *f = frame_new(op, data, len);
-    if (!f) return CD_ENOMEM;
+    if (!f) {
+        net_conn_close(c); /* as in ws_queue: no silent gap in the stream */
+        return CD_ENOMEM;
+    }
     return ws_queue(c, f, true);
 }
 

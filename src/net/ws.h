@@ -117,8 +117,10 @@ bool ws_conn_closing(const ws_conn *c);
 size_t ws_conn_write_queue(const ws_conn *c);
 
 /* Sends one unfragmented text (must be UTF-8; not checked) or binary
- * message; data is copied. 0, CD_ECLOSED, CD_ELIMIT (write queue over
- * WS_MAX_WRITE_QUEUE: the connection is being dropped), CD_ENOMEM. */
+ * message; data is copied. The frame is written at the end of the loop turn
+ * together with the others of the turn. 0, CD_ECLOSED, CD_ELIMIT (write
+ * queue over WS_MAX_WRITE_QUEUE: the connection is being dropped),
+ * CD_ENOMEM (the connection is closed: no message is lost silently). */
 int ws_send_text(ws_conn *c, const char *data, size_t len);
 int ws_send_binary(ws_conn *c, const void *data, size_t len);
 
