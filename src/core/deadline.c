@@ -1,7 +1,8 @@
 /*
  * deadline.c — the min-heap of deadline.h. heap[i]->slot == i + 1 always;
  * the array shrinks by half when it is a quarter full (after a burst of
- * connections is gone), never below CD_DEADLINES_MIN.
+ * connections is gone), never below CD_DEADLINES_MIN nor the reserved
+ * floor.
  */
 #include "core/deadline.h"
 
@@ -52,13 +53,20 @@ static int resize(cd_deadlines *q, uint32_t cap)
     return 0;
 }
 
-int cd_deadlines_reserve(cd_deadlines *q, uint32_t n)
+static int grow_to(cd_deadlines *q, uint32_t n)
 {
     if (n <= q->cap) return 0;
     uint32_t cap = q->cap ? q->cap : CD_DEADLINES_MIN;
     while (cap < n)
         cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
     return resize(q, cap);
+}
+
+int cd_deadlines_reserve(cd_deadlines *q, uint32_t n)
+{
+    if (grow_to(q, n) != 0) return CD_ENOMEM;
+    q->floor = n;
+    return 0;
 }
 
 int cd_deadline_set(cd_deadlines *q, cd_deadline *d, uint64_t due)
@@ -72,7 +80,7 @@ int cd_deadline_set(cd_deadlines *q, cd_deadline *d, uint64_t due)
             sift_down(q, d->slot - 1);
         return 0;
     }
-    if (q->n == q->cap && cd_deadlines_reserve(q, q->n + 1) != 0) return CD_ENOMEM;
+    if (q->n == q->cap && grow_to(q, q->n + 1) != 0) return CD_ENOMEM;
     d->due = due;
     place(q, q->n++, d);
     sift_up(q, q->n - 1);
@@ -92,7 +100,9 @@ void cd_deadline_clear(cd_deadlines *q, cd_deadline *d)
         else
             sift_down(q, i);
     }
-    if (q->cap > CD_DEADLINES_MIN && q->n < q->cap / 4) resize(q, q->cap / 2); /* may fail: keep */
+    uint32_t half = q->cap / 2;
+    if (half >= CD_DEADLINES_MIN && half >= q->floor && q->n < q->cap / 4)
+        resize(q, half); /* may fail: keep the bigger array */
 }
 
 cd_deadline *cd_deadlines_pop(cd_deadlines *q, uint64_t now)
@@ -109,5 +119,5 @@ void cd_deadlines_free(cd_deadlines *q)
         q->heap[i]->slot = 0;
     cd_free(q->heap);
     q->heap = NULL;
-    q->n = q->cap = 0;
+    q->n = q->cap = q->floor = 0;
 }

@@ -7,8 +7,10 @@
  *
  * A cd_deadline lives inside its owner (a connection); the heap holds
  * pointers to nodes and each node its position, so a node must be cleared
- * before its memory goes. cd_deadlines_reserve lets an owner that adds at
- * most one node per object make sure that later sets cannot fail.
+ * before its memory goes. cd_deadlines_reserve lets an owner that queues
+ * at most one node per object keep room for all of its objects, so that
+ * sets cannot fail: call it with the new count whenever an object is added
+ * (may fail) or removed (never fails).
  */
 #ifndef CHATD_CORE_DEADLINE_H
 #define CHATD_CORE_DEADLINE_H
@@ -25,6 +27,7 @@ typedef struct cd_deadline {
 typedef struct cd_deadlines {
     cd_deadline **heap;
     uint32_t n, cap;
+    uint32_t floor; /* capacity kept (cd_deadlines_reserve) */
 } cd_deadlines;
 
 static inline bool cd_deadline_queued(const cd_deadline *d)
@@ -32,7 +35,9 @@ static inline bool cd_deadline_queued(const cd_deadline *d)
     return d->slot != 0;
 }
 
-/* Makes room for n nodes in all. 0 or CD_ENOMEM. */
+/* Keeps room for n nodes in all from now on (the array never shrinks
+ * below it). 0, or CD_ENOMEM when it had to grow and could not (the
+ * previous room is kept). */
 int cd_deadlines_reserve(cd_deadlines *q, uint32_t n);
 /* Queues d for `due`, or moves it there when queued. 0, or CD_ENOMEM when
  * d was not queued and the heap could not grow (d stays unqueued). */

@@ -601,6 +601,7 @@ static void net_conn_close_cb(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
+    cd_deadlines_reserve(&srv->deadlines, (uint32_t)srv->nconns); /* lowers: cannot fail */
     if (c->addr_counted) cd_tally_sub(&srv->addrs, c->addr);
     cd_free(c);
     srv_maybe_finish(srv);

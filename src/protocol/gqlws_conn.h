@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/deadline.h"
 #include "graphql/graphql.h"
 #include "net/ws.h"
 #include "protocol/protocol.h"
@@ -24,6 +25,9 @@ struct gqlws_conn {
                               * srv->ws_head (only while ws is open) */
     bool in_init_list;
     uint64_t last_rx_ms; /* last frame from the peer (heartbeat) */
+    cd_deadline hb;      /* init timeout, then the next heartbeat check
+                          * (gql_ws.c: one heap for all connections) */
+    bool hb_counted;     /* holds a place in that heap's reserved room */
     proto_server *srv;
     ws_conn *ws;   /* NULL after on_close */
     uint32_t refs; /* 1 for the open ws + 1 per allocated op */

@@ -120,8 +120,13 @@ static void test_alloc_failure_and_shrink(void **state)
     for (int i = 0; i < 1000; i++)
         assert_int_equal(cd_deadline_set(&q, &n[i], (uint64_t)(1000 - i)), 0);
     cd_alloc_fail_after(0);
-    /* the burst goes away: the array shrinks, the order holds */
-    for (int i = 0; i < 990; i++)
+    /* the burst goes away: the reserved room stays ... */
+    for (int i = 0; i < 500; i++)
+        cd_deadline_clear(&q, &n[i]);
+    assert_int_equal(q.cap, cap);
+    /* ... until the owner lowers it: then the array shrinks, the order holds */
+    assert_int_equal(cd_deadlines_reserve(&q, 10), 0);
+    for (int i = 500; i < 990; i++)
         cd_deadline_clear(&q, &n[i]);
     assert_true(q.cap < cap);
     for (int i = 999; i >= 990; i--)
