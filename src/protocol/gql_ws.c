@@ -20,9 +20,9 @@
  * WebSocket ping and the deadline last_rx_ms + 2 * ws_ping_ms, and one still
  * silent then is closed 4504.
  *
- * Token lifetime (token mode): each authenticated connection has a timer
- * set to its token's expiry (conn_arm_expiry; one libuv timer per
- * connection, no sweep); when it fires the socket is closed 4403 "Token
+ * Token lifetime (token mode): each authenticated connection has a deadline
+ * at its token's expiry (conn_arm_expiry; a second heap like the heartbeat
+ * one, no timer handle per connection); when it passes the socket is closed 4403 "Token
  * expired". A `ping` whose payload carries {"token": "<access token>"} of
  * the same user moves the deadline (proto_ws_refresh) and is answered with
  * a `pong` {"tokenExpiresAt": <unix s>}; another user's or an invalid token
@@ -181,46 +181,75 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
 /* ------------------------------------------------------------------ */
 /* connections                                                         */
 
-typedef struct gqlws_server_state {
+/* One ordered set of deadlines with its timer (two per process: the
+ * init/heartbeat deadline and the token expiry of each connection). */
+typedef struct gqlws_timerq {
     uv_timer_t timer;
-    bool timer_on;
-    uint64_t timer_due;    /* when `timer` fires; 0 = stopped */
-    cd_deadlines hb;       /* every connection's gqlws_conn.hb */
-    uint32_t nconns;       /* connections counted in hb's reserved room */
+    uint64_t due; /* when `timer` fires; 0 = stopped */
+    cd_deadlines q;
+    size_t node_off; /* offsetof(gqlws_conn, <its cd_deadline>) */
+    void (*expired)(gqlws_conn *c, uint64_t now);
+} gqlws_timerq;
+
+typedef struct gqlws_server_state {
+    gqlws_timerq hb;       /* gqlws_conn.hb: init timeout, then heartbeat */
+    gqlws_timerq exp;      /* gqlws_conn.exp: token expiry (token mode) */
+    bool timer_on;         /* the timers are open (not shutting down) */
+    unsigned closing;      /* timer handles still closing */
+    uint32_t nconns;       /* connections counted in the reserved room */
     gqlws_conn *init_head; /* connections that have not sent connection_init */
 } gqlws_server_state;
 
 static gqlws_server_state *gqlws_state; /* one per process (one loop) */
 
-/* ---- deadlines: init timeout and heartbeat ---- */
+/* ---- deadlines: init timeout, heartbeat and token expiry ---- */
 
-static void hb_timer_cb(uv_timer_t *t);
+static void tq_timer_cb(uv_timer_t *t);
 
-static void hb_arm(void)
+static void tq_arm(gqlws_timerq *tq)
 {
-    cd_deadline *first = cd_deadlines_first(&gqlws_state->hb);
+    cd_deadline *first = cd_deadlines_first(&tq->q);
     uint64_t due = first ? first->due : 0;
-    if (due == gqlws_state->timer_due) return;
-    gqlws_state->timer_due = due;
+    if (due == tq->due) return;
+    tq->due = due;
     if (!due) {
-        uv_timer_stop(&gqlws_state->timer);
+        uv_timer_stop(&tq->timer);
         return;
     }
-    uint64_t now = uv_now(gqlws_state->timer.loop);
-    uv_timer_start(&gqlws_state->timer, hb_timer_cb, due > now ? due - now : 0, 0);
+    uint64_t now = uv_now(tq->timer.loop);
+    uv_timer_start(&tq->timer, tq_timer_cb, due > now ? due - now : 0, 0);
 }
 
-/* Sets (due > 0) or clears c's deadline. Room is reserved per connection
- * (hb_reserve), so this cannot fail. */
-static void hb_set(gqlws_conn *c, uint64_t due)
+/* Sets (due > 0) or clears one of c's deadlines. Room is reserved per
+ * connection (hb_reserve), so this cannot fail. */
+static void tq_set(gqlws_timerq *tq, gqlws_conn *c, uint64_t due)
 {
     if (!gqlws_state || !gqlws_state->timer_on) return; /* none during shutdown */
+    cd_deadline *d = (cd_deadline *)((char *)c + tq->node_off);
     if (!due) {
-        cd_deadline_clear(&gqlws_state->hb, &c->hb);
+        cd_deadline_clear(&tq->q, d);
         return;
     }
-    cd_deadline_set(&gqlws_state->hb, &c->hb, due);
-    if (!gqlws_state->timer_due || due < gqlws_state->timer_due) hb_arm();
+    cd_deadline_set(&tq->q, d, due);
+    if (!tq->due || due < tq->due) tq_arm(tq);
+}
+
+/* Takes only the expired deadlines, earliest first. Unreferenced: the
+ * timers never keep the loop alive. */
+static void tq_timer_cb(uv_timer_t *t)
+{
+    gqlws_timerq *tq = t->data;
+    uint64_t now = uv_now(t->loop);
+    tq->due = 0;
+    cd_deadline *d;
+    while ((d = cd_deadlines_pop(&tq->q, now)))
+        tq->expired((gqlws_conn *)((char *)d - tq->node_off), now);
+    tq_arm(tq);
+}
+
+static void hb_set(gqlws_conn *c, uint64_t due)
+{
+    if (gqlws_state) tq_set(&gqlws_state->hb, c, due);
 }
 
 /* The heartbeat deadline of an initialised connection (none without pings). */
@@ -230,7 +259,7 @@ static void hb_next(gqlws_conn *c)
     hb_set(c, ping ? c->last_rx_ms + ping : 0);
 }
 
-/* c's deadline passed (see the top of this file). */
+/* c's init/heartbeat deadline passed (see the top of this file). */
 static void hb_expired(gqlws_conn *c, uint64_t now)
 {
     if (!c->ws || ws_conn_closing(c->ws)) return;
@@ -252,28 +281,29 @@ static void hb_expired(gqlws_conn *c, uint64_t now)
     }
 }
 
-/* Takes only the expired deadlines, earliest first. Unreferenced: the timer
- * never keeps the loop alive. */
-static void hb_timer_cb(uv_timer_t *t)
-{
-    CD_UNUSED(t);
-    uint64_t now = uv_now(gqlws_state->timer.loop);
-    gqlws_state->timer_due = 0;
-    cd_deadline *d;
-    while (gqlws_state && (d = cd_deadlines_pop(&gqlws_state->hb, now)))
-        hb_expired((gqlws_conn *)((char *)d - offsetof(gqlws_conn, hb)), now);
-    if (gqlws_state) hb_arm();
-}
+static void on_token_expired(gqlws_conn *c, uint64_t now);
 
-/* Keeps room for one more (delta 1) or one less (-1) connection's deadline.
- * 0 or CD_ENOMEM (only when adding). */
+/* Keeps room for one more (delta 1) or one less (-1) connection's
+ * deadlines. 0 or CD_ENOMEM (only when adding). */
 static int hb_reserve(int delta)
 {
     if (!gqlws_state || !gqlws_state->timer_on) return delta > 0 ? CD_ENOMEM : 0;
     uint32_t n = delta > 0 ? gqlws_state->nconns + 1 : gqlws_state->nconns - 1;
-    if (cd_deadlines_reserve(&gqlws_state->hb, n) != 0) return CD_ENOMEM;
+    if (cd_deadlines_reserve(&gqlws_state->hb.q, n) != 0 ||
+        cd_deadlines_reserve(&gqlws_state->exp.q, n) != 0)
+        return CD_ENOMEM; /* (a lowered room never fails) */
     gqlws_state->nconns = n;
     return 0;
+}
+
+static void tq_init(gqlws_timerq *tq, uv_loop_t *loop, size_t node_off,
+                    void (*expired)(gqlws_conn *, uint64_t))
+{
+    uv_timer_init(loop, &tq->timer);
+    tq->timer.data = tq;
+    uv_unref((uv_handle_t *)&tq->timer);
+    tq->node_off = node_off;
+    tq->expired = expired;
 }
 
 static void ensure_state(proto_server *srv)
@@ -281,9 +311,8 @@ static void ensure_state(proto_server *srv)
     if (gqlws_state) return;
     gqlws_state = cd_calloc(1, sizeof *gqlws_state);
     if (!gqlws_state) return;
-    uv_timer_init(srv->loop, &gqlws_state->timer);
-    gqlws_state->timer.data = srv;
-    uv_unref((uv_handle_t *)&gqlws_state->timer);
+    tq_init(&gqlws_state->hb, srv->loop, offsetof(gqlws_conn, hb), hb_expired);
+    tq_init(&gqlws_state->exp, srv->loop, offsetof(gqlws_conn, exp), on_token_expired);
     gqlws_state->timer_on = true;
 }
 
@@ -324,16 +353,11 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void exp_timer_closed(uv_handle_t *h)
-{
-    gqlws_conn_unref(h->data);
-}
-
 static void conn_arm_expiry(gqlws_conn *c);
 
-static void on_token_expired(uv_timer_t *t)
+static void on_token_expired(gqlws_conn *c, uint64_t now)
 {
-    gqlws_conn *c = t->data;
+    CD_UNUSED(now);
     if (!c->ws || ws_conn_closing(c->ws)) return;
     if (c->caller.token_exp * 1000 > wall_ms()) { /* the wall clock was set back */
         conn_arm_expiry(c);
@@ -343,26 +367,17 @@ static void on_token_expired(uv_timer_t *t)
     gqlws_conn_close(c, GQLWS_CLOSE_FORBIDDEN, GQLWS_REASON_TOKEN_EXPIRED);
 }
 
-/* (Re)starts the expiry timer of an authenticated token-mode connection. */
+/* (Re)sets the expiry deadline of an authenticated token-mode connection. */
 static void conn_arm_expiry(gqlws_conn *c)
 {
-    if (!c->caller.authenticated || c->caller.token_exp <= 0) return;
-    if (!c->exp_timer_on) {
-        uv_timer_init(c->srv->loop, &c->exp_timer);
-        c->exp_timer.data = c;
-        c->exp_timer_on = true;
-        c->refs++; /* dropped by exp_timer_closed */
-    }
+    if (!c->caller.authenticated || c->caller.token_exp <= 0 || !gqlws_state) return;
     int64_t ms = c->caller.token_exp * 1000 - wall_ms();
-    uv_timer_start(&c->exp_timer, on_token_expired, ms > 0 ? (uint64_t)ms : 0, 0);
+    tq_set(&gqlws_state->exp, c, uv_now(c->srv->loop) + (ms > 0 ? (uint64_t)ms : 0) + 1);
 }
 
 static void conn_disarm_expiry(gqlws_conn *c)
 {
-    if (!c->exp_timer_on) return;
-    c->exp_timer_on = false;
-    uv_timer_stop(&c->exp_timer);
-    uv_close((uv_handle_t *)&c->exp_timer, exp_timer_closed);
+    if (gqlws_state) tq_set(&gqlws_state->exp, c, 0);
 }
 
 int proto_ws_refresh(gqlws_conn *c, const char *token, size_t len, const char **why)
@@ -647,7 +662,7 @@ static const ws_callbacks gqlws_callbacks = {
 static void state_closed(uv_handle_t *h)
 {
     CD_UNUSED(h);
-    cd_deadlines_free(&gqlws_state->hb);
+    if (--gqlws_state->closing) return;
     cd_free(gqlws_state);
     gqlws_state = NULL;
 }
@@ -664,9 +679,11 @@ void proto_ws_shutdown(proto_server *srv)
     if (gqlws_state && gqlws_state->timer_on) {
         /* the deadlines go with it: connections left keep none */
         gqlws_state->timer_on = false;
-        uv_timer_stop(&gqlws_state->timer);
-        uv_close((uv_handle_t *)&gqlws_state->timer, state_closed);
-        cd_deadlines_free(&gqlws_state->hb);
+        gqlws_state->closing = 2;
+        uv_close((uv_handle_t *)&gqlws_state->hb.timer, state_closed);
+        uv_close((uv_handle_t *)&gqlws_state->exp.timer, state_closed);
+        cd_deadlines_free(&gqlws_state->hb.q);
+        cd_deadlines_free(&gqlws_state->exp.q);
     }
 }
 

@@ -5,8 +5,7 @@
  * heartbeat), subscribe.c the operations (struct proto_sub) on it.
  *
  * Lifetime: a gqlws_conn is reference-counted: one reference while the
- * WebSocket is open, one per operation still allocated, one while its
- * token-expiry timer handle is open. It is freed, with
+ * WebSocket is open, one per operation still allocated. It is freed, with
  * its caller's strings, by the gqlws_conn_unref that drops the last one.
  */
 #ifndef CHATD_PROTO_GQLWS_CONN_H
@@ -40,10 +39,9 @@ struct gqlws_conn {
     uint32_t nops;
     proto_caller caller;
     /* Token lifetime (token mode): closes the socket 4403 when caller's
-     * token_exp passes (gql_ws.c: conn_arm_expiry). The handle holds one
-     * reference from its uv_timer_init to its close callback. */
-    uv_timer_t exp_timer;
-    bool exp_timer_on;
+     * token_exp passes (gql_ws.c: conn_arm_expiry; a deadline in the
+     * process's expiry heap, no timer handle per connection). */
+    cd_deadline exp;
     bool user_counted; /* caller.user_id is counted in srv->ws_users */
     /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
      * tap instead of the socket; the socket's callbacks belong to the
