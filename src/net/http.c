@@ -24,6 +24,9 @@
 #include "net/http.h"
 
 #include <ctype.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -507,6 +510,27 @@ unsigned http_server_ws_close_timeout(const http_server *srv)
 
 static void srv_timer_cb(uv_timer_t *t);
 
+static void trim_cb(uv_timer_t *t)
+{
+    http_server *srv = t->data;
+    bool burst = srv->churn >= HTTP_TRIM_MIN_CHURN;
+    srv->churn = 0;
+    if (!burst && !srv->trim_final) return; /* quiet: stop until the next burst */
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    srv->trim_final = burst;
+    uv_timer_start(&srv->trim, trim_cb, HTTP_TRIM_INTERVAL_MS, 0);
+}
+
+/* Counts a connection opened or closed (see HTTP_TRIM_MIN_CHURN). */
+static void srv_churn(http_server *srv)
+{
+    srv->churn++;
+    if (!uv_is_active((uv_handle_t *)&srv->trim) && !srv->draining)
+        uv_timer_start(&srv->trim, trim_cb, HTTP_TRIM_INTERVAL_MS, 0);
+}
+
 /* Arms the server timer at the earliest deadline (or the drain deadline). */
 static void srv_arm(http_server *srv)
 {
@@ -601,8 +625,9 @@ static void net_conn_close_cb(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
+    srv_churn(srv);
     cd_deadlines_reserve(&srv->deadlines, (uint32_t)srv->nconns); /* lowers: cannot fail */
-    if (c->addr_counted) cd_tally_sub(&srv->addrs, c->addr);
+    if (*c->addr) cd_tally_sub(&srv->addrs, c->addr); /* (c->addr is the tally's copy) */
     cd_free(c);
     srv_maybe_finish(srv);
 }
@@ -958,10 +983,12 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     c->srv = srv;
+    c->addr = "";
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
+    srv_churn(srv);
     c->kind = NET_KIND_HTTP;
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
         net_conn_close(c);
@@ -969,13 +996,15 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     struct sockaddr_storage ss;
     int sl = sizeof ss;
+    char addr[48] = "";
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6)
-            uv_ip6_name((struct sockaddr_in6 *)&ss, c->addr, sizeof c->addr);
+            uv_ip6_name((struct sockaddr_in6 *)&ss, addr, sizeof addr);
         else
-            uv_ip4_name((struct sockaddr_in *)&ss, c->addr, sizeof c->addr);
+            uv_ip4_name((struct sockaddr_in *)&ss, addr, sizeof addr);
     }
-    c->addr_counted = cd_tally_add(&srv->addrs, c->addr) == 0;
+    if (*addr) c->addr = cd_tally_add_key(&srv->addrs, addr);
+    if (!c->addr) c->addr = "";
     c->http = cd_calloc(1, sizeof *c->http);
     if (!c->http) {
         net_conn_close(c);
@@ -1135,7 +1164,8 @@ static void srv_maybe_finish(http_server *srv)
         srv->reject_busy)
         return;
     srv->finishing = true;
-    srv->open_handles = 3;
+    srv->open_handles = 4;
+    uv_close((uv_handle_t *)&srv->trim, srv_free_cb);
     uv_close((uv_handle_t *)&srv->timer, srv_free_cb);
     uv_close((uv_handle_t *)&srv->flush_prep, srv_free_cb);
     uv_close((uv_handle_t *)&srv->flush_check, srv_free_cb);
@@ -1215,6 +1245,9 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server
     uv_timer_init(loop, &srv->timer);
     srv->timer.data = srv;
     uv_unref((uv_handle_t *)&srv->timer); /* the listener keeps the loop alive */
+    uv_timer_init(loop, &srv->trim);
+    srv->trim.data = srv;
+    uv_unref((uv_handle_t *)&srv->trim);
     uv_prepare_init(loop, &srv->flush_prep);
     srv->flush_prep.data = srv;
     uv_check_init(loop, &srv->flush_check);

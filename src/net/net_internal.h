@@ -154,8 +154,8 @@ struct net_conn {
     char *pending;        /* unconsumed input (heap) or NULL */
     http_conn *http;      /* HTTP state, NULL after upgrade */
     net_ws_state ws;      /* WebSocket state */
-    bool addr_counted;    /* addr is in srv->addrs */
-    char addr[48];        /* peer address text, "" when unknown */
+    const char *addr;     /* peer address text: srv->addrs' copy while
+                           * counted there, else "" (static) */
 };
 
 struct http_server {
@@ -168,6 +168,9 @@ struct http_server {
     uv_check_t flush_check;  /* ... before the loop blocks (prepare) or right
                               * after the I/O callbacks (check) */
     bool flush_on;           /* the two handles are active */
+    uv_timer_t trim;         /* malloc_trim after a burst of connections */
+    uint32_t churn;          /* connections opened + closed since the last check */
+    bool trim_final;         /* one more trim when the burst is over */
     unsigned open_handles;   /* timer + flush handles not yet closed */
     net_conn **dirty;        /* connections with an outq, NULL holes */
     uint32_t ndirty, dirty_cap;
