@@ -136,6 +136,7 @@ struct proto_sub {
     bool shareable;              /* k1/k2 are set: events may reuse a group's result */
     gqlws_result *running_res;   /* the shared result this op's run fills */
     struct proto_sub *wait_next; /* in a pending result's waiter list */
+    char id_buf[];               /* id points here: one allocation per operation */
 };
 
 /* ---- events ---- */
@@ -207,7 +208,6 @@ static void op_release(struct proto_sub *op)
     ev_free(op->running_ev);
     if (op->ex) gql_exec_free(op->ex);
     cd_free(op->fail_msg);
-    cd_free(op->id);
     gqlws_conn *c = op->conn;
     cd_free(op);
     gqlws_conn_unref(c);
@@ -603,15 +603,14 @@ static bool doc_key(const gqlws_msg *m, uint64_t *k1, uint64_t *k2)
  * not active yet. NULL on no memory. */
 static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
 {
-    struct proto_sub *op = cd_calloc(1, sizeof *op);
-    char *id = cd_malloc(m->id_len + 1);
+    struct proto_sub *op = cd_calloc(1, sizeof *op + m->id_len + 1);
     gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
-    if (!op || !id || !ex) {
+    if (!op || !ex) {
         cd_free(op);
-        cd_free(id);
         if (ex) gql_exec_free(ex);
         return NULL;
     }
+    char *id = op->id_buf;
     memcpy(id, m->id, m->id_len + 1);
     gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
     gql_exec_set_limits(ex, &lim);
