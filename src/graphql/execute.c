@@ -212,6 +212,10 @@ int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *op
         /* nothing is allocated in either arena yet */
         cd_arena_free(&ex->prep);
         cd_arena_init(&ex->prep, GQL_EXEC_SUB_PREP_BLOCK);
+        if (ex->prep_exact && cd_arena_prealloc(&ex->prep, ex->prep_exact) != 0) {
+            ex->oom = true;
+            return CD_ENOMEM;
+        }
         cd_arena_free(&ex->run);
         cd_arena_init(&ex->run, GQL_EXEC_SUB_RUN_BLOCK);
         gql_errors_init(&ex->errs, &ex->run);
@@ -241,6 +245,20 @@ static int check_cost(gql_exec *ex)
         ex->oom = true;
     }
     return CD_ELIMIT;
+}
+
+int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *operation_name,
+                     const gql_value *vars)
+{
+    if (!ex->op || ex->op->op != GQL_OP_SUBSCRIPTION || !ex->vars_ready || ex->running ||
+        ex->prep_exact)
+        return 0;
+    size_t used = ex->prep.used_total;
+    if (used + 64 >= GQL_EXEC_SUB_PREP_BLOCK) return 0; /* nothing worth it */
+    ex->prep_exact = used ? used : 16;
+    int rc = gql_exec_prepare(ex, query, len, operation_name);
+    if (rc == 0) rc = gql_exec_set_variables(ex, vars);
+    return rc;
 }
 
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)

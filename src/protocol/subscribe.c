@@ -627,7 +627,8 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
 static bool op_prepare(struct proto_sub *op, const gqlws_msg *m)
 {
     if (gql_exec_prepare(op->ex, m->query, m->query_len, m->operation_name) != 0 ||
-        gql_exec_set_variables(op->ex, m->variables) != 0) {
+        gql_exec_set_variables(op->ex, m->variables) != 0 ||
+        gql_exec_compact(op->ex, m->query, m->query_len, m->operation_name, m->variables) != 0) {
         gqlws_send_request_errors(op->conn, op->id, op->ex);
         cd_metrics_operation(GQL_QUERY, CD_MO_REJECTED, -1);
         op->ended = true;
