@@ -115,28 +115,29 @@ struct proto_sub {
     gqlws_conn *conn;
     char *id;
     gql_exec *ex;
-    gql_op_kind kind;
     const char *field;
     const gql_value *args;
     const proto_sub_source *src;
     void *src_state;
-    bool src_active;  /* start succeeded, neither stop nor source end yet */
-    bool source_done; /* source completed or failed */
-    char *fail_msg;   /* cd_malloc'd, when the source failed */
+    char *fail_msg; /* cd_malloc'd, when the source failed */
     const char *fail_code;
     gqlws_event *q_head, *q_tail, *running_ev;
-    uint32_t q_len;
-    bool running; /* gql_exec_run in flight */
-    bool pumping;
-    bool in_start;
-    bool active; /* linked in conn->ops */
-    bool ended;  /* cancelled or finished: release when idle */
     uint64_t t0_ns;
     uint64_t k1, k2;             /* document key: hash of query, operation name, variables */
-    bool shareable;              /* k1/k2 are set: events may reuse a group's result */
     gqlws_result *running_res;   /* the shared result this op's run fills */
     struct proto_sub *wait_next; /* in a pending result's waiter list */
-    char id_buf[];               /* id points here: one allocation per operation */
+    gql_op_kind kind;
+    uint32_t q_len;
+    /* (flags together: no padding between them) */
+    bool src_active;  /* start succeeded, neither stop nor source end yet */
+    bool source_done; /* source completed or failed */
+    bool running;     /* gql_exec_run in flight */
+    bool pumping;
+    bool in_start;
+    bool active;    /* linked in conn->ops */
+    bool ended;     /* cancelled or finished: release when idle */
+    bool shareable; /* k1/k2 are set: events may reuse a group's result */
+    char id_buf[];  /* id points here: one allocation per operation */
 };
 
 /* ---- events ---- */
