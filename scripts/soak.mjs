@@ -252,6 +252,9 @@ function follower(user, chat, receiver) {
     });
     f.client.subscribe({ query: EVENTS, variables: { c: f.chatId, a: after } }, {
       next: (v) => {
+        // a connection being replaced may still hand over a frame it had read;
+        // the new one resumes after the last seq seen, so only it counts
+        if (gen !== f.gen) return;
         if (v.errors) f.errors.push(v.errors[0]);
         else {
           f.seqs.push(v.data.chatEvents.seq);
@@ -383,7 +386,7 @@ for (const f of followers) {
   const same = f.seqs.length === w.seqs.length && f.seqs.every((s, i) => s === w.seqs[i]) && f.kinds.every((k, i) => k === w.kinds[i]);
   if (!same || f.errors.length) {
     const firstDiff = f.seqs.findIndex((s, i) => s !== w.seqs[i]);
-    streamProblems.push({ chat: f.chatId, receiver: f.receiver.name, got: f.seqs.length, want: w.seqs.length, firstDiff, errors: f.errors.slice(0, 3), drops: f.drops.slice(0, 3) });
+    streamProblems.push({ chat: f.chatId, receiver: f.receiver.name, got: f.seqs.length, want: w.seqs.length, firstDiff, errors: f.errors.slice(0, 3), drops: f.drops.slice(0, 3), around: f.seqs.slice(Math.max(0, firstDiff - 3), firstDiff + 3), wantAround: w.seqs.slice(Math.max(0, firstDiff - 3), firstDiff + 3) });
   }
 }
 for (const f of followers) {
