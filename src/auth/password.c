@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/config.h"
 #include "core/log.h"
 
 typedef struct pw_work {
@@ -28,9 +29,36 @@ typedef struct pw_work {
     char hash[AUTH_PW_HASH_MAX]; /* in: stored hash (verify); out: new hash */
     char pw[AUTH_PW_MAX_LEN + 1];
     cd_log_ctx logctx; /* the submitter's request id, for its callback's logs */
+    uv_loop_t *loop;
+    struct pw_work *next; /* the waiting list, while the run bound is reached */
 } pw_work;
 
 static unsigned pw_inflight, pw_queue_max = AUTH_PW_QUEUE_DEFAULT;
+static unsigned pw_running, pw_run_max; /* 0 until set: the default */
+static pw_work *pw_wait_head, *pw_wait_tail;
+
+static unsigned pw_run_default(void)
+{
+    unsigned n = uv_available_parallelism();
+    return n > 1 ? n - 1 : 1;
+}
+
+void auth_password_set_run_max(unsigned n)
+{
+    if (n == 0) n = pw_run_default();
+    pw_run_max = n > AUTH_PW_RUN_MAX_LIMIT ? AUTH_PW_RUN_MAX_LIMIT : n;
+}
+
+unsigned auth_password_run_max(void)
+{
+    if (!pw_run_max) auth_password_set_run_max(0);
+    return pw_run_max;
+}
+
+unsigned auth_password_running(void)
+{
+    return pw_running;
+}
 
 void auth_password_set_queue_max(unsigned n)
 {
@@ -43,6 +71,7 @@ unsigned auth_password_inflight(void)
 }
 
 _Static_assert(AUTH_PW_HASH_MAX == crypto_pwhash_STRBYTES, "hash size");
+_Static_assert(AUTH_PW_RUN_MAX_LIMIT == CD_CONFIG_MAX_PW_THREADS, "CHATD_PW_THREADS bound");
 
 static int pw_init(void)
 {
@@ -86,10 +115,14 @@ static void pw_run(uv_work_t *req)
     sodium_memzero(w->pw, sizeof w->pw);
 }
 
+static void pw_start_waiting(void);
+
 static void pw_done(uv_work_t *req, int status)
 {
     pw_work *w = req->data;
     pw_inflight--; /* before the callback: it may queue the next step */
+    pw_running--;
+    pw_start_waiting();
     if (status != 0 && w->status == 0) w->status = CD_EIO; /* cancelled */
     cd_log_ctx saved;
     cd_log_ctx_enter(w->logctx.request_id, &saved);
@@ -114,12 +147,38 @@ static pw_work *pw_new(const char *pw, size_t len, void *ud)
     return w;
 }
 
+/* Runs the waiting operations while fewer than the bound run. One that the
+ * thread pool refuses (it does not, short of a bug) is answered CD_EIO. */
+static void pw_start_waiting(void)
+{
+    while (pw_wait_head && pw_running < auth_password_run_max()) {
+        pw_work *w = pw_wait_head;
+        pw_wait_head = w->next;
+        if (!pw_wait_head) pw_wait_tail = NULL;
+        w->next = NULL;
+        pw_running++;
+        if (uv_queue_work(w->loop, &w->req, pw_run, pw_done) != 0) {
+            w->status = CD_EIO;
+            pw_done(&w->req, 0);
+        }
+    }
+}
+
 static int pw_queue(uv_loop_t *loop, pw_work *w)
 {
-    if (uv_queue_work(loop, &w->req, pw_run, pw_done) != 0) {
-        sodium_memzero(w, sizeof *w);
-        cd_free(w);
-        return CD_EIO;
+    w->loop = loop;
+    if (pw_running < auth_password_run_max()) {
+        if (uv_queue_work(loop, &w->req, pw_run, pw_done) != 0) {
+            sodium_memzero(w, sizeof *w);
+            cd_free(w);
+            return CD_EIO;
+        }
+        pw_running++;
+    } else if (pw_wait_tail) {
+        pw_wait_tail->next = w;
+        pw_wait_tail = w;
+    } else {
+        pw_wait_head = pw_wait_tail = w;
     }
     pw_inflight++;
     return 0;

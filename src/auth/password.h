@@ -30,6 +30,11 @@
  * (CHATD_PW_QUEUE_MAX): one more is refused with CD_ELIMIT at once, so a
  * flood of sign-ups or logins cannot queue unbounded 64 MiB hashes. */
 #define AUTH_PW_QUEUE_DEFAULT 64u
+/* Bound on hashes running at once (CHATD_PW_THREADS; 0 = the default: the
+ * CPUs libuv reports minus one, at least 1). The others wait in FIFO order
+ * inside the queue bound, so a flood of sign-ins leaves a core to the event
+ * loop and to the thread pool's other work. */
+#define AUTH_PW_RUN_MAX_LIMIT 64u
 
 /* status 0 with the hash string (valid during the callback), or CD_ENOMEM. */
 typedef void (*auth_pw_hash_cb)(int status, const char *hash, void *ud);
@@ -42,6 +47,13 @@ int auth_password_check_len(size_t len);
 
 /* Sets the queue bound (>= 1; the loop thread only). */
 void auth_password_set_queue_max(unsigned n);
+/* Sets the bound on operations running at once (0 = CPUs - 1, at least 1;
+ * capped at AUTH_PW_RUN_MAX_LIMIT; the loop thread only). */
+void auth_password_set_run_max(unsigned n);
+/* The bound in force. */
+unsigned auth_password_run_max(void);
+/* Operations running now (on the thread pool). */
+unsigned auth_password_running(void);
 /* Operations queued or running now. */
 unsigned auth_password_inflight(void);
 

@@ -1106,7 +1106,10 @@ int chat_bind_user_role(proto_server *srv)
     }
     if (srv->cfg && !srv->cfg->redis_url && !srv->cfg->redis_cluster_nodes)
         cd_warn("users", "no REDIS_URL: failed logins and sign-ups are not throttled");
-    if (srv->cfg) auth_password_set_queue_max(srv->cfg->pw_queue_max);
+    if (srv->cfg) {
+        auth_password_set_queue_max(srv->cfg->pw_queue_max);
+        auth_password_set_run_max(srv->cfg->pw_threads);
+    }
     int rc = chat_stmts_add(user_stmts, CD_ARRAY_LEN(user_stmts));
     if (rc != 0) return rc;
     return chat_control_bind(srv);

@@ -120,6 +120,8 @@ static const cd_opt cd_opts[] = {
      "sign-ups per client address per 10 minutes, 0 = unlimited (default 100)"},
     {"pw-queue-max", "CHATD_PW_QUEUE_MAX", CD_OPT_U32, OFF(pw_queue_max), 1, 100000u,
      "password hashes/verifications queued or running per process (default 64)"},
+    {"pw-threads", "CHATD_PW_THREADS", CD_OPT_U32, OFF(pw_threads), 0, CD_CONFIG_MAX_PW_THREADS,
+     "password hashes/verifications running at once, 0 = CPUs - 1, at least 1 (default 0)"},
     {"rate-messages", "CHATD_RATE_MESSAGES", CD_OPT_U32, OFF(rate_messages), 0, 1000000u,
      "createMessage per second per user, 0 = unlimited (default 20) -> RATE_LIMITED"},
     {"rate-messages-burst", "CHATD_RATE_MESSAGES_BURST", CD_OPT_U32, OFF(rate_messages_burst), 1,

@@ -63,6 +63,9 @@
 /* argon2id operations (hash or verify) queued or running per process; one
  * more → SERVICE_BUSY with retryAfter (auth/password.h). */
 #define CD_DEFAULT_PW_QUEUE_MAX 64u
+/* argon2id operations running at once, at most (CHATD_PW_THREADS; equals
+ * AUTH_PW_RUN_MAX_LIMIT in auth/password.h, checked there). */
+#define CD_CONFIG_MAX_PW_THREADS 64u
 #define CD_CONFIG_MAX_TRUSTED_PROXIES 32u /* entries in CHATD_TRUSTED_PROXIES */
 /* Per-user write limits (token buckets shared by every instance through
  * Redis; src/chat/ratelimit.c), far above what a person does: createMessage
@@ -143,6 +146,7 @@ typedef struct cd_config {
     const char *trusted_proxies;
     uint32_t signup_limit;  /* per address per CD_SIGNUP_WINDOW_S; 0 = unlimited */
     uint32_t pw_queue_max;  /* argon2id operations queued or running */
+    uint32_t pw_threads;    /* argon2id operations running at once; 0 = CPUs - 1 */
     uint32_t rate_messages; /* createMessage per second per user; 0 = unlimited */
     uint32_t rate_messages_burst;
     uint32_t rate_mutations; /* other sender mutations per second per user; 0 = unlimited */

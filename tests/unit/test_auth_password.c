@@ -213,12 +213,62 @@ static void test_queue_bound(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The run bound: with 1 allowed at a time, three operations queue, run one
+ * by one in submission order, and the running count never exceeds the
+ * bound; the default is CPUs - 1, at least 1; the setting is capped. */
+typedef struct {
+    int order[3];
+    int n;
+    unsigned max_running_seen;
+} run_state;
+
+static run_state g_run;
+
+static void on_run_done(int status, void *ud)
+{
+    assert_int_equal(status, CD_EAUTH);
+    g_run.order[g_run.n++] = (int)(intptr_t)ud;
+    unsigned r = auth_password_running();
+    if (r > g_run.max_running_seen) g_run.max_running_seen = r;
+}
+
+static void test_run_bound(void **state)
+{
+    (void)state;
+    unsigned ncpu = uv_available_parallelism();
+    auth_password_set_run_max(0);
+    assert_int_equal(auth_password_run_max(), ncpu > 1 ? ncpu - 1 : 1);
+    auth_password_set_run_max(AUTH_PW_RUN_MAX_LIMIT + 1);
+    assert_int_equal(auth_password_run_max(), AUTH_PW_RUN_MAX_LIMIT);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auth_password_set_run_max(1);
+    memset(&g_run, 0, sizeof g_run);
+    for (intptr_t i = 0; i < 3; i++)
+        assert_int_equal(
+            auth_password_verify_async(&loop, NULL, "password1", 9, on_run_done, (void *)i), 0);
+    assert_int_equal(auth_password_running(), 1); /* two wait */
+    assert_int_equal(auth_password_inflight(), 3);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(g_run.n, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(g_run.order[i], i);
+    /* seen from inside each callback: the next one already started */
+    assert_true(g_run.max_running_seen <= 1);
+    assert_int_equal(auth_password_running(), 0);
+    assert_int_equal(auth_password_inflight(), 0);
+    auth_password_set_run_max(0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_length_edges),
         cmocka_unit_test(test_off_loop),      cmocka_unit_test(test_async_mismatch_and_no_hash),
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_run_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
