@@ -8,8 +8,9 @@
 -- nested plpgsql helper (chatd_next_seq, chatd_need_member, chatd_emit) is a
 -- function call with its own executor start-up. Here the hot path is one
 -- plpgsql body whose statements are planned once per session: the seq bump,
--- the membership probe, the two INSERTs and the JSON built inline with the
--- exact shapes of chatd_msg_json / chatd_envelope. The rare paths (a clientId
+-- the membership probe, then one statement inserting the message and its
+-- event with the JSON built inline in the exact shapes of chatd_msg_json /
+-- chatd_envelope. The rare paths (a clientId
 -- already stored, a missing or removed chat, a reply) keep calling the
 -- helpers so their errors stay word for word.
 --
@@ -31,7 +32,8 @@ ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_chat_id_fkey,
 ALTER TABLE chat_events DROP CONSTRAINT IF EXISTS chat_events_chat_id_fkey;
 
 -- ---- fewer index writes per message ----
--- The retention prune is the only reader of chat_events.created_at; rows are
+-- The retention prune is the only query that searches chat_events by
+-- created_at (others read it from rows found by (chat_id, seq)); rows are
 -- appended in time order, so a BRIN index (a summary per block range, next
 -- to free to maintain) serves its range scan instead of one B-tree entry per
 -- event.
