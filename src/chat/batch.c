@@ -262,6 +262,13 @@ void chat_gc_close(chat_gc *gc)
     uv_close((uv_handle_t *)&gc->timer, gc_closed);
 }
 
+/* the sender's group-commit window (below): one per process, on the kit's pool */
+static struct {
+    chat_gc *gc;
+    pg_pool *pool; /* the pool gc was made for */
+    bool hooked;
+} gcs;
+
 void chat_gc_metrics_render(cd_buf *b, void *ud)
 {
     (void)ud;
@@ -280,15 +287,16 @@ void chat_gc_metrics_render(cd_buf *b, void *ud)
     cd_metrics_help(b, "chatd_sender_group_commit_largest", "gauge",
                     "Most mutations in one group-commit transaction so far.");
     cd_buf_printf(b, "chatd_sender_group_commit_largest %u\n", gc_totals.largest);
+    pg_pool_stats st = {0};
+    if (gcs.pool) pg_pool_stats_get(gcs.pool, &st);
+    cd_metrics_help(b, "chatd_sender_group_commit_retries_total", "counter",
+                    "Group-commit transactions run again with a savepoint per mutation because "
+                    "one of them failed.");
+    cd_buf_printf(b, "chatd_sender_group_commit_retries_total %llu\n",
+                  (unsigned long long)st.batch_retries);
 }
 
 /* ---- the sender's use: one chat_gc per process, on the kit's pool ---- */
-
-static struct {
-    chat_gc *gc;
-    pg_pool *pool; /* the pool gc was made for */
-    bool hooked;
-} gcs;
 
 static void gcs_shutdown(proto_server *srv, void *ud)
 {

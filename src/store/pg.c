@@ -45,12 +45,15 @@ typedef enum { UNIT_QUERY, UNIT_TX, UNIT_ACQUIRE, UNIT_BATCH } pg_unit_kind;
 
 /* A member-isolated batch in progress (UNIT_BATCH): one allocation. */
 typedef struct pg_batch {
-    int next;   /* first member of the current round */
-    int prefix; /* statements before the first member: BEGIN (1) or ROLLBACK TO + RELEASE (2) */
-    int nround; /* results expected this round */
-    int got;    /* results received this round */
-    PGresult **rres;         /* this round's results [3 * n + 3] */
-    PGresult **mres;         /* each member's own result, kept until the callback [n] */
+    bool plain;      /* this round runs the members without savepoints (the first round) */
+    bool retry;      /* this round's prefix is ROLLBACK + BEGIN (after a plain round failed) */
+    int next;        /* first member of the current round */
+    int prefix;      /* statements before the first member: BEGIN (1), ROLLBACK TO + RELEASE (2)
+                        or ROLLBACK + BEGIN (2) */
+    int nround;      /* results expected this round */
+    int got;         /* results received this round */
+    PGresult **rres; /* this round's results [3 * n + 3] */
+    PGresult **mres; /* each member's own result, kept until the callback [n] */
     char (*msg)[PG_MSG_MAX]; /* each member's error text [n] */
 } pg_batch;
 
@@ -131,6 +134,7 @@ struct pg_pool {
     pg_close_cb close_cb;
     void *close_ud;
     uint64_t queries, errors, reconnects;
+    uint64_t batch_retries; /* plain batch rounds run again with savepoints */
 };
 
 static void conn_connect(pg_conn *c);
@@ -529,10 +533,14 @@ static int conn_send(pg_conn *c, pg_work work, const pg_stmt *stmts, int n, bool
     return 0;
 }
 
-/* Sends one round of the connection's batch unit: BEGIN (first round) or
- * ROLLBACK TO + RELEASE of the failed member's savepoint (later rounds),
- * then SAVEPOINT; statement; RELEASE for each member from b->next on,
- * COMMIT and one Sync. On a send failure the connection is dropped. */
+/* Sends one round of the connection's batch unit. The first round is
+ * plain: BEGIN, every member, COMMIT — no savepoint, so a batch where
+ * nothing fails costs one subtransaction-free transaction. When a member of
+ * it fails the transaction is aborted, and the batch runs again with
+ * savepoints: ROLLBACK + BEGIN (after the plain round), BEGIN, or ROLLBACK
+ * TO + RELEASE of the failed member's savepoint (later rounds), then
+ * SAVEPOINT; statement; RELEASE for each member from b->next on, COMMIT and
+ * one Sync. On a send failure the connection is dropped. */
 static int conn_send_batch(pg_conn *c)
 {
     pg_unit *u = c->unit;
@@ -542,8 +550,24 @@ static int conn_send_batch(pg_conn *c)
     c->ri = 0;
     b->got = 0;
     int ok = 1;
+    if (b->plain) {
+        ok = conn_send_stmt(c, "BEGIN", 0, NULL);
+        for (int i = 0; ok && i < u->nstmts; i++)
+            ok = conn_send_stmt(c, u->stmts[i].sql, u->stmts[i].nparams, u->stmts[i].params);
+        if (ok) ok = conn_send_stmt(c, "COMMIT", 0, NULL);
+        if (ok) ok = PQpipelineSync(c->pg);
+        b->nround = u->nstmts + 2;
+        if (!ok || conn_flush(c) != 0) {
+            conn_drop(c, PQerrorMessage(c->pg));
+            return -1;
+        }
+        return 0;
+    }
     if (b->prefix == 1) {
         ok = conn_send_stmt(c, "BEGIN", 0, NULL);
+    } else if (b->retry) {
+        ok = conn_send_stmt(c, "ROLLBACK", 0, NULL);
+        if (ok) ok = conn_send_stmt(c, "BEGIN", 0, NULL);
     } else {
         ok = conn_send_stmt(c, "ROLLBACK TO SAVEPOINT " PG_BATCH_SAVEPOINT, 0, NULL);
         if (ok) ok = conn_send_stmt(c, "RELEASE SAVEPOINT " PG_BATCH_SAVEPOINT, 0, NULL);
@@ -649,11 +673,38 @@ static void fill_result(pg_conn *c, pg_result *out, PGresult *r)
     out->sqlstate = state;
 }
 
+/* The plain round's results (BEGIN, members, COMMIT): 0 when all
+ * succeeded (the members' results moved to b->mres), 1 when a member failed
+ * (the transaction is aborted: run again with savepoints), else the code of
+ * a BEGIN/COMMIT failure, *why its text. */
+static int batch_plain_done(pg_unit *u, pg_batch *b, const char **why)
+{
+    const char *state;
+    int n = u->nstmts;
+    if (b->got < n + 2) {
+        *why = "missing results";
+        return CD_EIO;
+    }
+    int fail = res_status(b->rres[0], why, &state);
+    if (fail) return fail;
+    for (int i = 0; i < n; i++)
+        if (res_status(b->rres[1 + i], why, &state) != 0) return 1;
+    fail = res_status(b->rres[n + 1], why, &state);
+    if (fail) return fail;
+    for (int i = 0; i < n; i++) {
+        b->mres[i] = b->rres[1 + i];
+        b->rres[1 + i] = NULL;
+    }
+    return 0;
+}
+
 /* The Sync of a batch round arrived: walk its results in send order. The
  * first error decides: in the prefix, a SAVEPOINT/RELEASE or COMMIT it
  * fails the whole batch; in a member's statement it is that member's own
  * outcome and the next round resumes after it. Otherwise COMMIT succeeded
- * and every member completes with its own result. */
+ * and every member completes with its own result. A plain round (no
+ * savepoints) either commits everything or, when a member failed, is
+ * followed by a savepoint round over every member. */
 static void batch_round_done(pg_conn *c)
 {
     pg_pool *p = c->pool;
@@ -661,26 +712,45 @@ static void batch_round_done(pg_conn *c)
     pg_batch *b = u->batch;
     int fail = 0, failed_member = -1, k = 0;
     const char *why = "", *state;
-    for (; !fail && k < b->prefix; k++)
-        fail = k < b->got ? res_status(b->rres[k], &why, &state) : CD_EIO;
-    for (int i = b->next; !fail && i < u->nstmts; i++, k += 3) {
-        if (k + 2 >= b->got) {
-            fail = CD_EIO;
-            why = "missing results";
-            break;
+    if (b->plain) {
+        fail = batch_plain_done(u, b, &why);
+        if (fail == 1) {
+            /* a member failed: nothing of the round is kept; again, isolated */
+            for (int i = 0; i < b->got; i++) {
+                if (b->rres[i]) PQclear(b->rres[i]);
+                b->rres[i] = NULL;
+            }
+            b->got = 0;
+            b->plain = false;
+            b->retry = true;
+            b->prefix = 2;
+            b->next = 0;
+            p->batch_retries++;
+            conn_send_batch(c); /* a send failure drops c and fails the unit */
+            return;
         }
-        fail = res_status(b->rres[k], &why, &state);
-        if (fail) break;
-        b->mres[i] = b->rres[k + 1];
-        b->rres[k + 1] = NULL;
-        if (res_status(b->mres[i], &why, &state) != 0) {
-            failed_member = i;
-            break;
+    } else {
+        for (; !fail && k < b->prefix; k++)
+            fail = k < b->got ? res_status(b->rres[k], &why, &state) : CD_EIO;
+        for (int i = b->next; !fail && i < u->nstmts; i++, k += 3) {
+            if (k + 2 >= b->got) {
+                fail = CD_EIO;
+                why = "missing results";
+                break;
+            }
+            fail = res_status(b->rres[k], &why, &state);
+            if (fail) break;
+            b->mres[i] = b->rres[k + 1];
+            b->rres[k + 1] = NULL;
+            if (res_status(b->mres[i], &why, &state) != 0) {
+                failed_member = i;
+                break;
+            }
+            fail = res_status(b->rres[k + 2], &why, &state);
         }
-        fail = res_status(b->rres[k + 2], &why, &state);
+        if (!fail && failed_member < 0)
+            fail = k < b->got ? res_status(b->rres[k], &why, &state) : CD_EIO;
     }
-    if (!fail && failed_member < 0)
-        fail = k < b->got ? res_status(b->rres[k], &why, &state) : CD_EIO;
     char msg[PG_MSG_MAX];
     pg_copy_msg(msg, fail ? why : "");
     for (int i = 0; i < b->got; i++) {
@@ -692,6 +762,7 @@ static void batch_round_done(pg_conn *c)
         /* the member's own error: roll it back, run the rest */
         b->next = failed_member + 1;
         b->prefix = 2;
+        b->retry = false;
         conn_send_batch(c); /* a send failure drops c and fails the unit */
         return;
     }
@@ -1050,6 +1121,7 @@ int pg_pool_batch(pg_pool *p, const pg_stmt *stmts, int n, pg_batch_cb cb, void 
     b->mres = b->rres + nr;
     b->msg = (char(*)[PG_MSG_MAX])(void *)(b->mres + n);
     b->prefix = 1;
+    b->plain = true;
     pg_unit *u = unit_new(UNIT_BATCH, stmts, n);
     if (!u) {
         cd_free(b);
@@ -1122,6 +1194,7 @@ void pg_pool_stats_get(const pg_pool *p, pg_pool_stats *out)
     out->queries = p->queries;
     out->errors = p->errors;
     out->reconnects = p->reconnects;
+    out->batch_retries = p->batch_retries;
 }
 
 bool pg_pool_ready(const pg_pool *p)

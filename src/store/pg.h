@@ -108,13 +108,14 @@ typedef struct pg_stmt {
 } pg_stmt;
 
 typedef struct pg_pool_stats {
-    int size;            /* configured connections */
-    int connected;       /* connections up and prepared */
-    int busy;            /* connections running a unit or leased */
-    int queued;          /* units waiting for a connection */
-    uint64_t queries;    /* statements completed (ok or error) */
-    uint64_t errors;     /* units failed */
-    uint64_t reconnects; /* connection attempts after a drop */
+    int size;               /* configured connections */
+    int connected;          /* connections up and prepared */
+    int busy;               /* connections running a unit or leased */
+    int queued;             /* units waiting for a connection */
+    uint64_t queries;       /* statements completed (ok or error) */
+    uint64_t errors;        /* units failed */
+    uint64_t reconnects;    /* connection attempts after a drop */
+    uint64_t batch_retries; /* pg_pool_batch runs redone with savepoints (a member failed) */
 } pg_pool_stats;
 
 /* Creates a pool of `size` (1..PG_POOL_MAX_CONNS) connections to `conninfo`
@@ -140,13 +141,17 @@ int pg_pool_query(pg_pool *p, const char *sql, int nparams, const char *const *p
 int pg_pool_tx(pg_pool *p, const pg_stmt *stmts, int n, pg_tx_cb cb, void *ud);
 
 /* Group commit: runs n independent statements (1..PG_BATCH_MAX_STMTS) in
- * ONE transaction on one connection, each inside its own savepoint, in the
- * given order, and commits once (one fsync for all). A statement that fails
- * is rolled back to its savepoint and reported in its own result; the
- * others continue and commit. Round trips: 1, plus 1 per failing member
- * (the pipeline skips everything after an error until the next Sync; the
- * next round rolls back to the savepoint and resumes after the failed
- * member). Errors as pg_pool_query; CD_ELIMIT for n > PG_BATCH_MAX_STMTS. */
+ * ONE transaction on one connection, in the given order, and commits once
+ * (one fsync for all). A statement that fails is rolled back and reported in
+ * its own result; the others continue and commit. How: the first round runs
+ * BEGIN, the statements and COMMIT without savepoints (no subtransaction per
+ * member: the cheap common case). If a statement fails there, that
+ * transaction is rolled back whole and the batch runs again with each
+ * statement inside its own savepoint; a statement failing then is rolled
+ * back to its savepoint and the round resumes after it. Round trips: 1 when
+ * nothing fails, else 2 plus 1 per failing member of the savepoint rounds
+ * (the pipeline skips everything after an error until the next Sync).
+ * Errors as pg_pool_query; CD_ELIMIT for n > PG_BATCH_MAX_STMTS. */
 int pg_pool_batch(pg_pool *p, const pg_stmt *stmts, int n, pg_batch_cb cb, void *ud);
 
 /* Leases one connection exclusively (for transactions whose statements

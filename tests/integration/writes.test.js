@@ -6,7 +6,9 @@
 // start times than messages) with per-chat seq contiguous and in each client's send order, no
 // loss, one stored row for a clientId sent twice inside one batch, and a bad
 // message (not a participant, unknown chat) getting its own error while the
-// rest of its burst succeeds.
+// rest of its burst succeeds. A group where nothing fails runs without
+// savepoints (one xid for all its rows); one with a failing member runs again
+// with a savepoint per member (the retry counter in /metrics).
 //
 // Membership: a 10,000-member group built with addParticipants in batches of
 // 500 (the time is logged; the bound is generous), participantIds /
@@ -148,7 +150,7 @@ describe('group commit', () => {
       assert.equal(dupSeq, 0);
     }
     // group commit happened: transactions carried several messages (created_at
-    // is now(), the transaction's start time; xmin would be each savepoint's own xid)
+    // is now(), the transaction's start time)
     const txs = Number(sql(`SELECT count(DISTINCT created_at) FROM messages WHERE chat_id IN (${ids})`));
     assert.ok(txs < sent.length / 2, `${txs} transactions for ${sent.length} messages`);
     console.log(`group commit: ${sent.length + 1} messages in ${txs} transactions`);
@@ -156,6 +158,47 @@ describe('group commit', () => {
     const commits = Number(/^chatd_sender_group_commits_total (\d+)$/m.exec(metrics)[1]);
     const members = Number(/^chatd_sender_group_commit_members_total (\d+)$/m.exec(metrics)[1]);
     assert.ok(commits > 0 && members >= sent.length && members > commits, metrics);
+  });
+
+  test('a group where nothing fails is one plain transaction; a failing member makes it run again isolated', async () => {
+    const users = makeUsers(8);
+    const outsider = makeUsers(1)[0];
+    const chat = await newChat(gc, users[0], users.slice(1));
+    const retries = async () => {
+      const m = await (await fetch(`${gc.base}/metrics`)).text();
+      return Number(/^chatd_sender_group_commit_retries_total (\d+)$/m.exec(m)[1]);
+    };
+    const burst = (tag) => Promise.all(users.map((u) =>
+      gql(gc, CREATE_MSG, { in: { chatId: chat.id, senderId: u.id, content: `${tag} ${u.id.slice(0, 6)}` } }, u.h)));
+    // a clean burst: transactions of several messages, no savepoint (every row
+    // of one transaction carries the transaction's xid; a savepoint would give
+    // each its own), no retry
+    const r0 = await retries();
+    (await burst('clean')).forEach((b) => ok(b, 'createMessage'));
+    const [n1, tx1, xid1] = sql(`SELECT count(*), count(DISTINCT created_at), count(DISTINCT xmin::text)
+      FROM messages WHERE chat_id = '${chat.id}' AND content LIKE 'clean %'`).split('|').map(Number);
+    assert.equal(n1, users.length);
+    assert.ok(tx1 < n1, `${n1} messages in ${tx1} transactions: not grouped`);
+    assert.equal(xid1, tx1, 'one xid per transaction: no subtransaction per member');
+    assert.equal(await retries(), r0);
+    // the same burst with a non-member inside: only it fails, with its own
+    // error; the group ran again with a savepoint per member
+    const [bad, ...good] = await Promise.all([
+      gql(gc, CREATE_MSG, { in: { chatId: chat.id, senderId: outsider.id, content: 'mixed intruder' } }, outsider.h),
+      burst('mixed'),
+    ]);
+    err(bad, 'FORBIDDEN', /not a participant/);
+    good.flat().forEach((b) => ok(b, 'createMessage'));
+    assert.ok(await retries() > r0, 'the failing group was retried isolated');
+    const [n2, mixedTx] = sql(`SELECT count(*), count(DISTINCT created_at) FROM messages
+      WHERE chat_id = '${chat.id}' AND content LIKE 'mixed %'`).split('|').map(Number);
+    assert.equal(n2, users.length);
+    assert.ok(mixedTx < n2, `${n2} messages in ${mixedTx} transactions: not grouped`);
+    // seqs: 1..last_seq, no gap (the aborted plain round's seqs were rolled back)
+    const [cnt, mn, mx, last] = sql(`SELECT count(*), min(seq), max(seq), (SELECT last_seq FROM chats WHERE id = '${chat.id}')
+      FROM chat_events WHERE chat_id = '${chat.id}'`).split('|').map(Number);
+    assert.equal(mx, last);
+    assert.equal(cnt, last - mn + 1);
   });
 
   test('a burst publishes every message exactly once on its chat channel', async () => {

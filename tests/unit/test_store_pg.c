@@ -645,6 +645,47 @@ static void test_batch_members_isolated(void **state)
     assert_string_equal(b1.val[0], b1.val[2]); /* one transaction */
     assert_int_equal(table_count(side), 2);
 
+    /* nothing fails: one plain round — no savepoint, so every row carries the
+     * transaction's own xid as xmin (a savepoint would give each member a
+     * subtransaction xid); the retry counter does not move */
+    char insx[200];
+    snprintf(insx, sizeof insx, "INSERT INTO %s VALUES ($1::int, $2) RETURNING xmin::text", table);
+    const char *x1[] = {"21", "x"}, *x2[] = {"22", "y"}, *x3[] = {"23", "z"};
+    pg_stmt mx[] = {{insx, 2, x1}, {insx, 2, x2}, {insx, 2, x3}};
+    pg_pool_stats st0, st1, st2;
+    pg_pool_stats_get(p, &st0);
+    batchres bx = {0};
+    assert_int_equal(pg_pool_batch(p, mx, 3, on_batch, &bx), 0);
+    run_until(&loop, &bx.done);
+    assert_int_equal(bx.status, 0);
+    assert_int_equal(bx.st[0] | bx.st[1] | bx.st[2], 0);
+    assert_string_equal(bx.val[0], bx.val[1]);
+    assert_string_equal(bx.val[1], bx.val[2]);
+    pg_pool_stats_get(p, &st1);
+    assert_int_equal(st1.batch_retries, st0.batch_retries);
+    assert_int_equal(table_count(side), 5);
+
+    /* one member fails: the plain round is rolled back whole and the batch
+     * runs again isolated (distinct subtransaction xids), once */
+    const char *x4[] = {"24", "w"}, *x5[] = {"25", "v"};
+    pg_stmt my[] = {{insx, 2, x4}, {insx, 2, x1}, {insx, 2, x5}};
+    batchres by = {0};
+    assert_int_equal(pg_pool_batch(p, my, 3, on_batch, &by), 0);
+    run_until(&loop, &by.done);
+    assert_int_equal(by.status, 0);
+    assert_int_equal(by.st[0], 0);
+    assert_int_equal(by.st[1], CD_EEXIST);
+    assert_int_equal(by.st[2], 0);
+    assert_string_not_equal(by.val[0], by.val[2]);
+    pg_pool_stats_get(p, &st2);
+    assert_int_equal(st2.batch_retries, st1.batch_retries + 1);
+    assert_int_equal(table_count(side), 7);
+    {
+        char del[160];
+        snprintf(del, sizeof del, "DELETE FROM %s WHERE id >= 21", table);
+        side_exec(side, del);
+    }
+
     /* the first and the last member fail */
     const char *c3[] = {"3", "c"};
     pg_stmt m2[] = {{ins, 2, a0}, {ins, 2, c3}, {ins, 2, a2}};
