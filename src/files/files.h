@@ -99,4 +99,10 @@ bool files_type_is_image(const char *type);
 /* True when a declared Content-Type names an image (image/...). */
 bool files_declared_image(const char *declared);
 
+/* ---- mounting ---- */
+typedef struct proto_server proto_server;
+/* Routes, resolvers and the sweeper of the files API for this process's
+ * role (bind.c). 0 or CD_*. */
+int files_bind(proto_server *srv);
+
 #endif
