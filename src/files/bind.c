@@ -101,13 +101,13 @@ static void sweep_rows_cb(const pg_result *r, void *ud)
 static void sweep_cb(uv_timer_t *t)
 {
     files_ctx *fc = t->data;
-    if (fc->sweep_busy || !fc->srv->pg) return;
+    if (fc->sweep_busy || !files_db(fc)) return;
     char grace[16], batch[16];
     snprintf(grace, sizeof grace, "%u", fc->cfg->files_grace_s);
     snprintf(batch, sizeof batch, "%d", FILES_SWEEP_BATCH);
     const char *params[] = {grace, batch};
     fc->sweep_busy = true;
-    if (pg_pool_query(fc->srv->pg, "files_sweep", 2, params, sweep_rows_cb, fc) != 0)
+    if (pg_pool_query(files_db(fc), "files_sweep", 2, params, sweep_rows_cb, fc) != 0)
         fc->sweep_busy = false;
 }
 
@@ -131,6 +131,21 @@ static const char sweep_sql[] =
     " RETURNING sha256)"
     " SELECT DISTINCT g.sha256 FROM gone g"
     " WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = g.sha256)";
+
+pg_pool *files_db(files_ctx *fc)
+{
+    pg_pool *pg = fc->srv->pg;
+    if (!pg || fc->prepared == pg) return pg;
+    int rc = files_upload_prepare(fc);
+    if (rc == 0) rc = files_download_prepare(fc);
+    if (rc == 0) rc = pg_pool_prepare(pg, "files_sweep", sweep_sql, 2);
+    if (rc != 0) {
+        cd_error("files", "registering statements: %s", cd_strerror(rc));
+        return NULL;
+    }
+    fc->prepared = pg;
+    return pg;
+}
 
 /* ---- binding ---- */
 
@@ -175,11 +190,6 @@ int files_bind(proto_server *srv)
         rc = proto_route_add(srv, "/files/", "GET, HEAD, OPTIONS", files_route_download, fc);
         if (rc != 0) return rc;
     }
-    if (!srv->pg) return 0;
-    rc = files_upload_prepare(fc);
-    if (rc == 0) rc = files_download_prepare(fc);
-    if (rc == 0) rc = pg_pool_prepare(srv->pg, "files_sweep", sweep_sql, 2);
-    if (rc != 0) return rc;
     if (sender) {
         uint64_t period = (uint64_t)fc->cfg->files_grace_s * 1000u / 2u;
         if (period > FILES_SWEEP_MAX_MS) period = FILES_SWEEP_MAX_MS;

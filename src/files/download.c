@@ -302,6 +302,7 @@ static void checked(const pg_result *r, void *ud)
     download *d = ud;
     if (gone(d)) return;
     if (r->status != 0) {
+        cd_warn("files", "access check: %s", r->message);
         fail(d, 503, "SERVICE_UNAVAILABLE", "Database unavailable, try again");
         return;
     }
@@ -387,6 +388,7 @@ static int identify(download *d, http_request *req)
 bool files_route_download(proto_server *srv, http_request *req, const char *cors, void *ud)
 {
     files_ctx *fc = ud;
+    CD_UNUSED(srv);
     if (req->is_websocket) return false;
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (!get) {
@@ -426,14 +428,14 @@ bool files_route_download(proto_server *srv, http_request *req, const char *cors
         return true;
     }
     proto_req_set_caller(req, &d->caller);
-    if (!srv->pg) {
+    if (!files_db(fc)) {
         fail(d, 503, "SERVICE_UNAVAILABLE", "No database configured");
         return true;
     }
     http_req_on_abort(req, on_abort, d);
     const char *params[] = {d->id, d->uid};
     d->busy = true;
-    if (pg_pool_query(srv->pg, "files_access", 2, params, checked, d) != 0) {
+    if (pg_pool_query(files_db(fc), "files_access", 2, params, checked, d) != 0) {
         d->busy = false;
         fail(d, 503, "SERVICE_UNAVAILABLE", "Database busy, try again");
     }

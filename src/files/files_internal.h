@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "files/files.h"
 #include "protocol/protocol.h"
+#include "store/pg.h"
 
 #define FILES_SHA_HEX 64
 #define FILES_UUID_LEN 36
@@ -42,7 +43,13 @@ typedef struct files_ctx {
     unsigned thumb_running, thumb_waiting;
     uv_timer_t sweep;
     bool sweep_started, sweep_busy;
+    pg_pool *prepared; /* the pool our statements were registered on */
 } files_ctx;
+
+/* The database with this module's statements registered (the pool opens
+ * after the modules bind, so they are registered on first use); NULL when
+ * no database is configured or registration failed. */
+pg_pool *files_db(files_ctx *fc);
 
 /* ---- store.c ---- */
 /* Creates dir, dir/tmp and dir/trash (blocking; start-up only). */

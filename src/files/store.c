@@ -251,7 +251,7 @@ static void remove_next(remove_op *op)
                 continue;
             }
             const char *params[] = {op->sha};
-            if (pg_pool_query(op->fc->srv->pg, "files_named", 1, params, remove_ask_cb, op) != 0) {
+            if (pg_pool_query(files_db(op->fc), "files_named", 1, params, remove_ask_cb, op) != 0) {
                 pg_result fake = {.status = CD_EUNAVAIL, .message = "", .sqlstate = ""};
                 remove_ask_cb(&fake, op);
             }

@@ -183,7 +183,7 @@ static void committed(int status, void *ud)
     upload *up = ud;
     if (status != 0) {
         const char *params[] = {up->id};
-        pg_pool_query(up->fc->srv->pg, "files_delete_row", 1, params, ignore_result, NULL);
+        pg_pool_query(files_db(up->fc), "files_delete_row", 1, params, ignore_result, NULL);
         up->tmp[0] = up->thumb_tmp[0] = 0; /* the store removed them */
         if (gone(up)) return;
         up_fail(up, 503, "SERVICE_UNAVAILABLE", NULL, "Storage failure, try again");
@@ -258,7 +258,7 @@ static void insert_row(upload *up)
                             quota,
                             up->thumb_png ? "true" : "false"};
     up->busy = true;
-    if (pg_pool_query(up->fc->srv->pg, "files_insert", 10, params, inserted, up) != 0) {
+    if (pg_pool_query(files_db(up->fc), "files_insert", 10, params, inserted, up) != 0) {
         up->busy = false;
         up_fail(up, 503, "SERVICE_UNAVAILABLE", NULL, "Database busy, try again");
     }
@@ -481,6 +481,7 @@ static void user_checked(const pg_result *r, void *ud)
     upload *up = ud;
     if (gone(up)) return;
     if (r->status != 0) {
+        cd_warn("files", "user check: %s", r->message);
         up_fail(up, 503, "SERVICE_UNAVAILABLE", NULL, "Database unavailable, try again");
         return;
     }
@@ -572,7 +573,7 @@ bool files_route_upload(proto_server *srv, http_request *req, const char *cors, 
         up_free(up);
         return true;
     }
-    if (!srv->pg) {
+    if (!files_db(fc)) {
         up_fail(up, 503, "SERVICE_UNAVAILABLE", NULL, "No database configured");
         return true;
     }
@@ -620,7 +621,7 @@ bool files_route_upload(proto_server *srv, http_request *req, const char *cors, 
     http_req_on_abort(req, on_abort, up);
     const char *params[] = {up->uid};
     up->busy = true;
-    if (pg_pool_query(srv->pg, "files_user", 1, params, user_checked, up) != 0) {
+    if (pg_pool_query(files_db(fc), "files_user", 1, params, user_checked, up) != 0) {
         up->busy = false;
         up_fail(up, 503, "SERVICE_UNAVAILABLE", NULL, "Database busy, try again");
     }
