@@ -128,9 +128,10 @@ static const char sweep_sql[] =
     "    AND created_at < now() - make_interval(secs => $1::int) LIMIT $2::int)"
     "  UNION ALL (SELECT f.id FROM files f JOIN messages m ON m.id = f.message_id"
     "    WHERE m.deleted_at IS NOT NULL LIMIT $2::int))"
-    " RETURNING sha256)"
-    " SELECT DISTINCT g.sha256 FROM gone g"
-    " WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = g.sha256)";
+    " RETURNING id, sha256)"
+    /* (the statement's snapshot still shows the deleted rows) */
+    " SELECT DISTINCT g.sha256 FROM gone g WHERE NOT EXISTS (SELECT 1 FROM files f"
+    "  WHERE f.sha256 = g.sha256 AND f.id NOT IN (SELECT id FROM gone))";
 
 pg_pool *files_db(files_ctx *fc)
 {
