@@ -20,16 +20,33 @@ CREATE TABLE files (
     -- null until attached by createMessage; the message's removal deletes the row
     message_id   uuid REFERENCES messages (id),
     -- order of the attachments within their message
-    position     smallint
+    position     smallint,
+    -- its message was removed: never served again, swept with its bytes
+    gone         boolean NOT NULL DEFAULT false
 );
 -- Message.attachments and removal with the message
 CREATE INDEX files_message_idx ON files (message_id, position) WHERE message_id IS NOT NULL;
 -- the sweeper: never-attached files past the grace period
 CREATE INDEX files_unattached_idx ON files (created_at) WHERE message_id IS NULL;
+-- the sweeper: files of removed messages
+CREATE INDEX files_gone_idx ON files (id) WHERE gone;
 -- the per-user quota
 CREATE INDEX files_owner_idx ON files (owner_id);
 -- is anyone else still naming these bytes?
 CREATE INDEX files_sha_idx ON files (sha256);
+
+-- A removed message's files are gone at once (downloads answer 404); the
+-- sweeper deletes the rows, and the bytes nothing else names.
+CREATE FUNCTION chatd_files_message_removed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE files SET gone = true WHERE message_id = NEW.id;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER messages_files_removed AFTER UPDATE OF deleted_at ON messages
+  FOR EACH ROW WHEN (OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL)
+  EXECUTE FUNCTION chatd_files_message_removed();
 
 -- The attachments of a message as event/query JSON (same keys as the
 -- GraphQL type, minus the per-viewer url/thumbnailUrl that the resolvers

@@ -120,14 +120,14 @@ static void sweep_stop(proto_server *srv, void *ud)
     fc->sweep_started = false;
 }
 
-/* Rows gone: unattached past the grace period, and attached to removed
- * messages; returns the sha256 values no row names any more. */
+/* Rows gone: unattached past the grace period, and those of removed
+ * messages (marked `gone` by a trigger, 0010_attachments.sql); returns the sha256 values no row
+ * names any more. */
 static const char sweep_sql[] =
     "WITH gone AS (DELETE FROM files WHERE id IN ("
     "  (SELECT id FROM files WHERE message_id IS NULL"
     "    AND created_at < now() - make_interval(secs => $1::int) LIMIT $2::int)"
-    "  UNION ALL (SELECT f.id FROM files f JOIN messages m ON m.id = f.message_id"
-    "    WHERE m.deleted_at IS NOT NULL LIMIT $2::int))"
+    "  UNION ALL (SELECT id FROM files WHERE gone LIMIT $2::int))"
     " RETURNING id, sha256)"
     /* (the statement's snapshot still shows the deleted rows) */
     " SELECT DISTINCT g.sha256 FROM gone g WHERE NOT EXISTS (SELECT 1 FROM files f"

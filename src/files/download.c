@@ -451,7 +451,7 @@ int files_download_prepare(files_ctx *fc)
         "SELECT f.sha256, f.content_type, f.has_thumb, f.name,"
         " coalesce(CASE WHEN f.message_id IS NULL THEN f.owner_id = $2::uuid"
         "  ELSE m.seq >= chatd_visible_from(m.chat_id, $2::uuid) END, false),"
-        " coalesce(m.deleted_at IS NOT NULL, false),"
+        " f.gone OR coalesce(m.deleted_at IS NOT NULL, false),"
         " (SELECT u.token_version FROM users u WHERE u.id = $2::uuid AND u.is_active),"
         " f.thumb_png"
         " FROM files f LEFT JOIN messages m ON m.id = f.message_id WHERE f.id = $1::uuid",

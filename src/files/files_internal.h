@@ -30,7 +30,7 @@
 /* Signed URL expiry is rounded up to a multiple of this (stable URLs). */
 #define FILES_URL_ROUND_S 300
 /* Sweeper period bound (the period is min(this, grace / 2)). */
-#define FILES_SWEEP_MAX_MS 60000u
+#define FILES_SWEEP_MAX_MS 10000u
 /* Rows the sweeper removes per round. */
 #define FILES_SWEEP_BATCH 500
 
