@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import {
   startCluster, makeUsers, gql, ok, code, createChat, send, wsClient, record, waitChannel, sql,
   REMOVE_P, sleep,
@@ -215,8 +216,55 @@ describe('uploads', () => {
     fd.append('file', new Blob([rnd(MAX + 1)]), 'big.bin');
     r = await upload(a, fd, { ct: null });
     assert.equal(r.status, 413);
+    // multipart: a file of exactly the limit is accepted (its framing is allowed on top)
+    const fdx = new FormData();
+    fdx.append('file', new Blob([rnd(MAX)]), 'exact.bin');
+    assert.equal((await uploadOk(a, fdx, { ct: null })).size, MAX);
     // the process is fine afterwards
     assert.equal((await uploadOk(a, Buffer.from('after'))).size, 5);
+  });
+
+  test('curl with Expect: 100-continue uploads; a refused one is answered before the body is sent', async () => {
+    const [a] = makeUsers(1);
+    const f = path.join(dir, `curl-${Date.now()}.bin`);
+    fs.writeFileSync(f, rnd(MAX));
+    const curl = (file) => new Promise((resolve) => {
+      execFile('curl', ['-s', '-H', `authorization: ${a.h.authorization}`, '-H', 'expect: 100-continue',
+        '-H', 'content-type: application/octet-stream', '--data-binary', `@${file}`,
+        '-w', '\n%{http_code}', `${s1.base}/files`], (err, out) => resolve(out));
+    });
+    let out = (await curl(f)).split('\n');
+    assert.equal(out.at(-1), '201', out.join('\n'));
+    assert.equal(JSON.parse(out[0]).size, MAX);
+    fs.appendFileSync(f, 'x');
+    out = (await curl(f)).split('\n');
+    assert.equal(out.at(-1), '413', out.join('\n'));
+    fs.rmSync(f);
+  });
+
+  test('an upload the client abandons halfway leaves nothing behind; the server carries on', async () => {
+    const [a] = makeUsers(1);
+    const ac = new AbortController();
+    let sent = 0;
+    const body = new ReadableStream({
+      async pull(c) {
+        if (sent >= 20000) {
+          await sleep(300);
+          ac.abort();
+          return;
+        }
+        sent += 10000;
+        c.enqueue(new Uint8Array(rnd(10000)));
+      },
+    });
+    const before = sql(`SELECT count(*) FROM files WHERE owner_id = '${a.id}'`);
+    await assert.rejects(fetch(`${s1.base}/files`, {
+      method: 'POST', headers: { ...a.h, 'content-type': 'application/octet-stream' }, body, duplex: 'half', signal: ac.signal,
+    }));
+    for (let i = 0; i < 50 && fs.readdirSync(path.join(dir, 'tmp')).length > 0; i++) await sleep(100);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), []);
+    assert.equal(sql(`SELECT count(*) FROM files WHERE owner_id = '${a.id}'`), before);
+    assert.equal((await uploadOk(a, Buffer.from('still fine'))).size, 10);
   });
 
   test('the per-user quota counts every stored file of the user (413 QUOTA_EXCEEDED)', async () => {
@@ -409,6 +457,15 @@ describe('downloads', () => {
     assert.equal(r.body.length, MAX);
     r = await range('bytes=0-1,5-6');
     assert.equal(r.status, 200);
+    // a download abandoned halfway costs nothing; the next one is whole
+    const ac = new AbortController();
+    const res = await fetch(`${r1.base}/files/${file.id}`, { headers: b.h, signal: ac.signal });
+    const reader = res.body.getReader();
+    await reader.read();
+    ac.abort();
+    await assert.rejects(reader.read());
+    r = await download(`/files/${file.id}`, b.h);
+    assert.deepEqual(r.body, bytes);
     // resuming an interrupted download: If-Range with the ETag
     r = await download(`/files/${file.id}`, { ...b.h, range: 'bytes=60000-', 'if-range': `"${file.sha256}"` });
     assert.equal(r.status, 206);
