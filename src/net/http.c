@@ -321,8 +321,10 @@ int http_rx_feed(http_rx *rx, const char *buf, size_t len, size_t *used)
     *used = 0;
     if (rx->paused) return HTTP_RX_REQUEST;
     if (rx->error) return rx->error;
-    if (len == 0) return HTTP_RX_AGAIN;
-    llhttp_errno_t e = llhttp_execute(&rx->parser, buf, len);
+    /* a streamed body with no bytes left to come (Content-Length: 0) still
+     * needs the parser to run once to reach the message end */
+    if (len == 0 && !rx->stream_req) return HTTP_RX_AGAIN;
+    llhttp_errno_t e = llhttp_execute(&rx->parser, len ? buf : "", len);
     if (e == HPE_OK) {
         *used = len;
         return HTTP_RX_AGAIN;
@@ -1125,6 +1127,17 @@ static void body_pump(net_conn *c)
                 return;
             }
             continue;
+        }
+        if (!r->body_probed) {
+            /* the parser may be at the message end without another byte */
+            r->body_probed = true;
+            size_t used;
+            int rc = http_rx_feed(&h->rx, "", 0, &used);
+            if (rc >= 400) {
+                body_deliver_end(r, rc);
+                return;
+            }
+            if (r->body_complete) continue;
         }
         /* nothing buffered: wait for the peer */
         conn_set_deadline(c, opt_ms(c->srv->opts.body_timeout_ms, HTTP_BODY_TIMEOUT_MS));

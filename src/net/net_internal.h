@@ -92,6 +92,7 @@ struct http_req_impl {
     bool body_busy;     /* the handler holds a piece */
     bool body_complete; /* the parser saw the message end */
     bool body_ended;    /* end or failure delivered */
+    bool body_probed;   /* the parser ran once without bytes (Content-Length: 0) */
     /* streamed response */
     bool resp_streaming;
     uint64_t resp_left; /* body bytes still to queue */

@@ -160,6 +160,9 @@ describe('uploads', () => {
     const bin = Buffer.from([0, 1, 2, 3, 255, 254, 0, 7]);
     assert.equal((await uploadOk(a, bin, { ct: 'text/plain' })).contentType, 'application/octet-stream');
     assert.equal((await uploadOk(a, bmp(), { ct: 'application/octet-stream' })).contentType, 'application/octet-stream');
+    const empty = await uploadOk(a, Buffer.alloc(0), { name: 'empty.txt' });
+    assert.equal(empty.size, 0);
+    assert.equal(empty.contentType, 'text/plain; charset=utf-8');
 
     const fd = new FormData();
     fd.append('note', 'a plain field is ignored');
