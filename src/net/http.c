@@ -661,6 +661,14 @@ static void http_conn_keep(net_conn *c, const char *data, size_t len)
 
 static void body_pump(net_conn *c);
 
+/* A streamed body the handler started during dispatch: pump it now. */
+static void body_pump_if_started(net_conn *c)
+{
+    if (c->closing || !c->http || c->http->phase != HTTP_PH_HANDLER) return;
+    http_req_impl *r = c->http->active;
+    if (r && r->body_fn && !r->body_busy && !r->body_ended) body_pump(c);
+}
+
 void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     net_conn *c = (net_conn *)s;
@@ -684,6 +692,7 @@ void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         /* (the handler may have upgraded the connection: re-read c->http) */
         if (c->closing || (c->http && c->http->phase == HTTP_PH_LINGER)) break;
         http_conn_keep(c, buf->base + used, (size_t)nread - used);
+        body_pump_if_started(c);
         break;
     }
     case HTTP_PH_LINGER:
@@ -788,6 +797,7 @@ static void http_dispatch_next(net_conn *c)
             c->pending = NULL;
             c->pending_len = c->pending_off = 0;
         }
+        body_pump_if_started(c);
     }
     if (!c->closing && c->http && c->http->phase == HTTP_PH_READ) conn_read_start(c);
 }
@@ -931,7 +941,11 @@ static size_t http_conn_feed(net_conn *c, const char *data, size_t len)
         h->active = req;
         h->phase = HTTP_PH_HANDLER;
         c->deadline = 0;
+        /* bytes after the headers are moved to `pending` only when this
+         * returns: a streamed body the handler starts now is pumped then */
+        h->dispatching = true;
         srv->opts.on_request(&req->pub, srv->opts.user);
+        if (c->http) c->http->dispatching = false;
         break; /* continues from the response's write callback */
     }
     return (size_t)(data - start);
@@ -1155,8 +1169,8 @@ void http_req_body_start(http_request *req, http_body_fn fn, void *arg)
     r->body_arg = arg;
     http_conn *h = c->http;
     if (h->rx.expect_continue) write_static(c, "HTTP/1.1 100 Continue\r\n\r\n");
-    http_rx_resume(&h->rx); /* paused at the end of the headers */
-    body_pump(c);
+    http_rx_resume(&h->rx);            /* paused at the end of the headers */
+    if (!h->dispatching) body_pump(c); /* else when the dispatch returns */
 }
 
 void http_req_body_next(http_request *req)

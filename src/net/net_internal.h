@@ -119,6 +119,7 @@ typedef struct http_conn {
     uint8_t phase;
     bool close_after;  /* close once the current response is written */
     bool linger_after; /* ...after discarding input a while (unread body) */
+    bool dispatching;  /* inside on_request (pending not yet updated) */
 } http_conn;
 
 /* WebSocket flags */
