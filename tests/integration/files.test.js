@@ -537,9 +537,10 @@ describe('grace period', () => {
       const f3 = await uploadOk(a, shared, { srv: s2 }); // same bytes, never attached
       const p1 = path.join(dir, f1.sha256.slice(0, 2), f1.sha256);
       const p2 = path.join(dir, f2.sha256.slice(0, 2), f2.sha256);
-      for (let i = 0; i < 100 && fs.existsSync(p1); i++) await sleep(200);
+      const left = () => sql(`SELECT count(*) FROM files WHERE id IN ('${f1.id}', '${f3.id}')`);
+      for (let i = 0; i < 100 && (fs.existsSync(p1) || left() !== '0'); i++) await sleep(200);
       assert.equal(fs.existsSync(p1), false, 'unattached bytes removed');
-      assert.equal(sql(`SELECT count(*) FROM files WHERE id IN ('${f1.id}', '${f3.id}')`), '0');
+      assert.equal(left(), '0');
       assert.equal(fs.existsSync(p2), true, 'bytes still named by an attached file stay');
       assert.equal((await download(`/files/${f2.id}`, a.h)).status, 200);
       assert.equal((await download(`/files/${f1.id}`, a.h)).status, 404);
