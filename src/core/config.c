@@ -136,7 +136,8 @@ static const cd_opt cd_opts[] = {
      "open WebSockets of one user per process, 0 = no cap (default 200) -> close 1013"},
     {"files-dir", "CHATD_FILES_DIR", CD_OPT_STR, OFF(files_dir), 0, 0,
      "directory of the uploaded files (default " CD_DEFAULT_FILES_DIR ")"},
-    {"max-file-bytes", "CHATD_MAX_FILE_BYTES", CD_OPT_SIZE, OFF(max_file_bytes), 1, 1ull << 40,
+    /* at most 2^31-1: Attachment.size is a GraphQL Int */
+    {"max-file-bytes", "CHATD_MAX_FILE_BYTES", CD_OPT_SIZE, OFF(max_file_bytes), 1, 2147483647u,
      "bytes of one upload (default 26214400) -> 413 FILE_TOO_LARGE"},
     {"files-quota-bytes", "CHATD_FILES_QUOTA_BYTES", CD_OPT_SIZE, OFF(files_quota_bytes), 0,
      1ull << 50,
