@@ -16,7 +16,7 @@ FROM debian:12-slim AS build
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential cmake pkg-config \
-      libuv1-dev node-llhttp libpq-dev libhiredis-dev libjansson-dev libjwt-dev libsodium-dev \
+      libuv1-dev node-llhttp libpq-dev libhiredis-dev libjansson-dev libjwt-dev libsodium-dev libvips-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -29,9 +29,10 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCHATD_TESTS=OFF >/dev/null 
 FROM debian:12-slim AS chatd
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libuv1 libpq5 libhiredis0.14 libjansson4 libjwt0 libsodium23 \
+      libuv1 libpq5 libhiredis0.14 libjansson4 libjwt0 libsodium23 libvips42 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /opt/chatd --shell /usr/sbin/nologin chatd
+ && useradd --system --uid 10001 --home-dir /opt/chatd --shell /usr/sbin/nologin chatd \
+ && mkdir -p /var/lib/chatd/files && chown chatd:chatd /var/lib/chatd/files
 WORKDIR /opt/chatd
 COPY --from=build /src/build/chatd /opt/chatd/bin/chatd
 COPY schema/ /opt/chatd/schema/
@@ -42,6 +43,7 @@ COPY ops/container/healthcheck /usr/local/bin/chatd-healthcheck
 ENV CHATD_BIND=0.0.0.0 \
     CHATD_SCHEMA=/opt/chatd/schema/chat.graphql \
     CHATD_LOG_FORMAT=json \
+    CHATD_FILES_DIR=/var/lib/chatd/files \
     PATH=/opt/chatd/bin:$PATH
 USER chatd
 EXPOSE 4000 4001 4002 4003 4004 4005 4006

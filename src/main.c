@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/text.h"
+#include "files/files.h"
 #include "graphql/graphql.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -263,6 +264,7 @@ static int bind_roles(proto_server *srv)
         {"binding user-role resolvers", chat_bind_user_role},
         {"binding sender-role resolvers", chat_bind_sender_role},
         {"binding receiver-role resolvers", chat_bind_receiver_role},
+        {"mounting the files API", files_bind},
         {"mounting the seed-003 API", compat_bind},
     };
     for (unsigned i = 0; i < CD_ARRAY_LEN(steps); i++) {
@@ -366,8 +368,11 @@ static int start_serving(chatd *d)
     }
     cd_metrics_set_info(cd_role_name(cfg->role), CHATD_VERSION);
     cd_metrics_set_probe(metrics_probe, srv);
-    http_server_opts ho = {
-        .host = cfg->bind, .port = cfg->port, .on_request = proto_http_handle, .user = srv};
+    http_server_opts ho = {.host = cfg->bind,
+                           .port = cfg->port,
+                           .on_request = proto_http_handle,
+                           .user = srv,
+                           .stream_body = proto_http_stream};
     int rc = http_server_start(d->loop, &ho, &srv->http, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "chatd: %s\n", err[0] ? err : cd_strerror(rc));

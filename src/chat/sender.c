@@ -29,6 +29,7 @@
 #include "core/metrics.h"
 #include "core/text.h"
 
+#define SENDER_MAX_ATTACHMENTS 10 /* createMessageInput.attachments (docs/api.md "Files") */
 #define SENDER_FN_COLS "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
 
 static const chat_stmt sender_stmts[] = {
@@ -41,8 +42,8 @@ static const chat_stmt sender_stmts[] = {
     {"sender_remove_chat", SENDER_FN_COLS "chatd_remove_chat($1::uuid, $2::uuid)", 2},
     {"sender_create_message",
      SENDER_FN_COLS
-     "chatd_create_message_reply($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7::uuid)",
-     7},
+     "chatd_create_message_files($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7::uuid, $8::uuid[])",
+     8},
     {"sender_update_message", SENDER_FN_COLS "chatd_update_message($1::uuid, $2::uuid, $3)", 3},
     {"sender_remove_message", SENDER_FN_COLS "chatd_remove_message($1::uuid, $2::uuid)", 2},
     {"sender_mark_read", SENDER_FN_COLS "chatd_mark_read($1::uuid, $2::uuid, $3::uuid, $4::bigint)",
@@ -485,6 +486,44 @@ static void r_remove_chat(gql_rinfo *ri)
 
 /* ---- messages ---- */
 
+/* createMessageInput.attachments: NULL/[] → *out NULL; else a uuid[]
+ * literal. false after answering an error (too many, a malformed id). */
+static bool attachments_arg(gql_rinfo *ri, const gql_value *in, const char **out)
+{
+    *out = NULL;
+    const gql_value *v = in ? gql_obj_get(in, "attachments") : NULL;
+    if (!v || v->kind != GQL_V_LIST || v->len == 0) return true;
+    if (v->len > SENDER_MAX_ATTACHMENTS) {
+        gql_ri_error(ri, CHAT_E_BAD_INPUT, "A message has at most %d attachments",
+                     SENDER_MAX_ATTACHMENTS);
+        return false;
+    }
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_buf_putc(&b, '{');
+    for (uint32_t i = 0; i < v->len; i++) {
+        const gql_value *e = &v->u.items[i];
+        if (e->kind != GQL_V_STRING || !chat_uuid_valid(e->u.s, e->len)) {
+            const char *s = e->kind == GQL_V_STRING ? e->u.s : "";
+            size_t n = e->kind == GQL_V_STRING ? e->len : 0;
+            gql_ri_error(ri, CHAT_E_NOT_FOUND, "File %.*s not found", chat_echo_len(s, n), s);
+            cd_buf_free(&b);
+            return false;
+        }
+        if (i) cd_buf_putc(&b, ',');
+        cd_buf_append(&b, e->u.s, e->len);
+    }
+    cd_buf_putc(&b, '}');
+    cd_buf_putc(&b, 0);
+    *out = cd_buf_failed(&b) ? NULL : cd_arena_strdup(gql_ri_arena(ri), b.data);
+    cd_buf_free(&b);
+    if (!*out) {
+        gql_ri_error(ri, CHAT_E_INTERNAL, "Out of memory");
+        return false;
+    }
+    return true;
+}
+
 static void r_create_message(gql_rinfo *ri)
 {
     const gql_value *in = gql_ri_arg(ri, "createMessageInput");
@@ -511,7 +550,11 @@ static void r_create_message(gql_rinfo *ri)
         type = "text";
         tlen = 4;
     }
-    const char *bad = chat_sender_check_content(content, clen);
+    const char *files = NULL;
+    if (!attachments_arg(ri, in, &files)) return;
+    /* with attachments the text may be empty (a photo alone) */
+    const char *bad =
+        files && content && clen == 0 ? NULL : chat_sender_check_content(content, clen);
     if (!bad) bad = chat_sender_check_type(type, tlen);
     const proto_caller *caller = proto_caller_of(ri);
     if (!bad && chat_sender_type_reserved(type, tlen) && !(caller && caller->compat_api))
@@ -544,8 +587,8 @@ static void r_create_message(gql_rinfo *ri)
     if (!op) return;
     op->group_key = chat;
     op->create_message = true;
-    run_stmt(op, "sender_create_message", 7,
-             (const char *const[]){chat, sender, type, content, meta, client_id, reply});
+    run_stmt(op, "sender_create_message", 8,
+             (const char *const[]){chat, sender, type, content, meta, client_id, reply, files});
 }
 
 static void r_update_message(gql_rinfo *ri)

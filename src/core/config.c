@@ -136,6 +136,22 @@ static const cd_opt cd_opts[] = {
      10000000u, "open connections from one peer address, 0 = no cap (default 2000) -> 503"},
     {"max-ws-per-user", "CHATD_MAX_WS_PER_USER", CD_OPT_U32, OFF(max_ws_per_user), 0, 10000000u,
      "open WebSockets of one user per process, 0 = no cap (default 200) -> close 1013"},
+    {"files-dir", "CHATD_FILES_DIR", CD_OPT_STR, OFF(files_dir), 0, 0,
+     "directory of the uploaded files (default " CD_DEFAULT_FILES_DIR ")"},
+    /* at most 2^31-1: Attachment.size is a GraphQL Int */
+    {"max-file-bytes", "CHATD_MAX_FILE_BYTES", CD_OPT_SIZE, OFF(max_file_bytes), 1, 2147483647u,
+     "bytes of one upload (default 26214400) -> 413 FILE_TOO_LARGE"},
+    {"files-quota-bytes", "CHATD_FILES_QUOTA_BYTES", CD_OPT_SIZE, OFF(files_quota_bytes), 0,
+     1ull << 50,
+     "bytes of one user's files, 0 = unlimited (default 1073741824) -> 413 QUOTA_EXCEEDED"},
+    {"files-grace-s", "CHATD_FILES_GRACE_S", CD_OPT_U32, OFF(files_grace_s), 1, 31536000u,
+     "seconds a never-attached upload is kept (default 86400)"},
+    {"files-max-pixels", "CHATD_FILES_MAX_PIXELS", CD_OPT_U32, OFF(files_max_pixels), 1,
+     1000000000u, "pixels of an uploaded image (default 40000000) -> 422 IMAGE_TOO_LARGE"},
+    {"files-url-ttl-s", "CHATD_FILES_URL_TTL_S", CD_OPT_U32, OFF(files_url_ttl_s), 10, 604800u,
+     "lifetime of a signed download URL (default 3600)"},
+    {"files-thumb-queue", "CHATD_FILES_THUMB_QUEUE", CD_OPT_U32, OFF(files_thumb_queue), 1, 100000u,
+     "thumbnails waiting for a worker (default 64) -> 503 SERVICE_BUSY"},
     {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
     {"version", NULL, CD_OPT_FLAG, OFF(version), 0, 0, "print the version and exit"},
 };
@@ -307,6 +323,13 @@ static void cd_config_defaults(cd_config *c)
     c->max_conns = CD_DEFAULT_MAX_CONNS;
     c->max_conns_per_addr = CD_DEFAULT_MAX_CONNS_PER_ADDR;
     c->max_ws_per_user = CD_DEFAULT_MAX_WS_PER_USER;
+    c->files_dir = CD_DEFAULT_FILES_DIR;
+    c->max_file_bytes = CD_DEFAULT_MAX_FILE_BYTES;
+    c->files_quota_bytes = CD_DEFAULT_FILES_QUOTA_BYTES;
+    c->files_grace_s = CD_DEFAULT_FILES_GRACE_S;
+    c->files_max_pixels = CD_DEFAULT_FILES_MAX_PIXELS;
+    c->files_url_ttl_s = CD_DEFAULT_FILES_URL_TTL_S;
+    c->files_thumb_queue = CD_DEFAULT_FILES_THUMB_QUEUE;
 }
 
 int cd_config_pg_pool_size(const cd_config *c)

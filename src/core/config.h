@@ -71,6 +71,14 @@
  * Redis; src/chat/ratelimit.c), far above what a person does: createMessage
  * per second and its burst; every other sender mutation (createChat,
  * participants, edits, removals, read marks, typing) the same. 0 = off. */
+/* files (issue 20; docs/operations.md "Files") */
+#define CD_DEFAULT_FILES_DIR "data/files"
+#define CD_DEFAULT_MAX_FILE_BYTES (25u * 1024u * 1024u)        /* per file → 413 FILE_TOO_LARGE */
+#define CD_DEFAULT_FILES_QUOTA_BYTES (1024ull * 1024u * 1024u) /* per user → 413 QUOTA_EXCEEDED */
+#define CD_DEFAULT_FILES_GRACE_S 86400u       /* never-attached files live this long */
+#define CD_DEFAULT_FILES_MAX_PIXELS 40000000u /* larger images → 422 IMAGE_TOO_LARGE */
+#define CD_DEFAULT_FILES_URL_TTL_S 3600u      /* signed ?t= download URLs */
+#define CD_DEFAULT_FILES_THUMB_QUEUE 64u      /* thumbnails waiting → 503 SERVICE_BUSY */
 #define CD_DEFAULT_RATE_MESSAGES 20u
 #define CD_DEFAULT_RATE_MESSAGES_BURST 300u
 #define CD_DEFAULT_RATE_MUTATIONS 50u
@@ -154,6 +162,13 @@ typedef struct cd_config {
     uint32_t max_conns;          /* open connections per process; 0 = no cap */
     uint32_t max_conns_per_addr; /* ... from one peer address; 0 = no cap */
     uint32_t max_ws_per_user;    /* open WebSockets of one user per process; 0 = no cap */
+    const char *files_dir;       /* content-addressed file store */
+    size_t max_file_bytes;       /* one upload */
+    size_t files_quota_bytes;    /* one user's files; 0 = unlimited */
+    uint32_t files_grace_s;      /* unattached files are swept after this */
+    uint32_t files_max_pixels;   /* width x height of an image */
+    uint32_t files_url_ttl_s;    /* lifetime of a signed download URL */
+    uint32_t files_thumb_queue;  /* thumbnails waiting for a worker */
     bool help;                   /* --help given: print cd_config_usage and exit 0 */
     bool version;                /* --version given */
 } cd_config;

@@ -56,6 +56,13 @@ void http_req_free(http_req_impl *r)
     cd_free(r);
 }
 
+/* The request whose bytes the parser is on: one being parsed, or one at
+ * the handler whose body streams. */
+static http_req_impl *rx_cur(http_rx *rx)
+{
+    return rx->req ? rx->req : rx->stream_req;
+}
+
 static int rx_fail(http_rx *rx, int status)
 {
     if (!rx->error) rx->error = status;
@@ -236,6 +243,18 @@ static int rx_on_headers_complete(llhttp_t *p)
     r->pub.method = llhttp_method_name((llhttp_method_t)p->method);
     r->pub.http_minor = p->http_major == 1 ? p->http_minor : 1;
     r->is_head = p->method == HTTP_HEAD;
+    r->content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
+    if (rx->stream_fn && !(p->upgrade) && rx->stream_fn(&r->pub, rx->stream_ud)) {
+        const char *expect = http_req_header(&r->pub, "Expect");
+        if (expect) {
+            if (strcasecmp(expect, "100-continue") != 0) return rx_fail(rx, 417);
+            if (p->http_minor >= 1) rx->expect_continue = true;
+        }
+        r->pub.streaming = true;
+        rx->stage = HTTP_RX_BODY;
+        rx->paused = true;
+        return HPE_PAUSED; /* to the handler now; the body follows */
+    }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > HTTP_MAX_BODY_BYTES)
         return rx_fail(rx, 413);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
@@ -254,8 +273,9 @@ static int rx_on_headers_complete(llhttp_t *p)
 static int rx_on_body(llhttp_t *p, const char *at, size_t len)
 {
     http_rx *rx = rx_of(p);
-    http_req_impl *r = rx->req;
-    if (r->body.len + len > HTTP_MAX_BODY_BYTES) return rx_fail(rx, 413);
+    http_req_impl *r = rx_cur(rx);
+    if (!r) return rx_fail(rx, 400);
+    if (!r->pub.streaming && r->body.len + len > HTTP_MAX_BODY_BYTES) return rx_fail(rx, 413);
     cd_buf_append(&r->body, at, len);
     return cd_buf_failed(&r->body) ? rx_fail(rx, 503) : 0;
 }
@@ -263,9 +283,16 @@ static int rx_on_body(llhttp_t *p, const char *at, size_t len)
 static int rx_on_message_complete(llhttp_t *p)
 {
     http_rx *rx = rx_of(p);
-    http_req_impl *r = rx->req;
+    http_req_impl *r = rx_cur(rx);
+    if (!r) return rx_fail(rx, 400);
     r->keep_alive = llhttp_should_keep_alive(p) != 0;
     r->upgrade = p->upgrade != 0;
+    if (r->pub.streaming) {
+        r->body_complete = true;
+        rx->stream_req = NULL;
+        rx->paused = true;
+        return HPE_PAUSED;
+    }
     if (r->body.len) {
         r->pub.body = r->body.data;
         r->pub.body_len = r->body.len;
@@ -301,8 +328,10 @@ int http_rx_feed(http_rx *rx, const char *buf, size_t len, size_t *used)
     *used = 0;
     if (rx->paused) return HTTP_RX_REQUEST;
     if (rx->error) return rx->error;
-    if (len == 0) return HTTP_RX_AGAIN;
-    llhttp_errno_t e = llhttp_execute(&rx->parser, buf, len);
+    /* a streamed body with no bytes left to come (Content-Length: 0) still
+     * needs the parser to run once to reach the message end */
+    if (len == 0 && !rx->stream_req) return HTTP_RX_AGAIN;
+    llhttp_errno_t e = llhttp_execute(&rx->parser, len ? buf : "", len);
     if (e == HPE_OK) {
         *used = len;
         return HTTP_RX_AGAIN;
@@ -703,6 +732,16 @@ static void http_conn_keep(net_conn *c, const char *data, size_t len)
     if (c->pending_len - c->pending_off >= HTTP_MAX_PENDING_BYTES) conn_read_stop(c);
 }
 
+static void body_pump(net_conn *c);
+
+/* A streamed body the handler started during dispatch: pump it now. */
+static void body_pump_if_started(net_conn *c)
+{
+    if (c->closing || !c->http || c->http->phase != HTTP_PH_HANDLER) return;
+    http_req_impl *r = c->http->active;
+    if (r && r->body_fn && !r->body_busy && !r->body_ended) body_pump(c);
+}
+
 void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     net_conn *c = (net_conn *)s;
@@ -726,12 +765,14 @@ void net_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         /* (the handler may have upgraded the connection: re-read c->http) */
         if (c->closing || (c->http && c->http->phase == HTTP_PH_LINGER)) break;
         http_conn_keep(c, buf->base + used, (size_t)nread - used);
+        body_pump_if_started(c);
         break;
     }
     case HTTP_PH_LINGER:
         break; /* discard */
     default:   /* request at the handler or response in flight: keep for later */
         http_conn_keep(c, buf->base, (size_t)nread);
+        if (h->phase == HTTP_PH_HANDLER && h->active && h->active->body_fn) body_pump(c);
         break;
     }
 }
@@ -749,14 +790,17 @@ static const char *srv_date(http_server *srv)
     return srv->date;
 }
 
-enum { HTTP_W_RESPONSE, HTTP_W_UPGRADE, HTTP_W_INTERIM };
+enum { HTTP_W_RESPONSE, HTTP_W_UPGRADE, HTTP_W_INTERIM, HTTP_W_CHUNK };
 
 typedef struct http_write {
     uv_write_t req;
     net_conn *conn;
-    char *owned_body; /* cd_free after the write, or NULL */
-    uint8_t kind;     /* HTTP_W_* */
-    char head[];      /* response head (+ copied body) */
+    char *owned_body;         /* cd_free after the write, or NULL */
+    uint8_t kind;             /* HTTP_W_* */
+    http_req_impl *chunk_req; /* HTTP_W_CHUNK: the request and its callback */
+    http_chunk_fn chunk_done;
+    void *chunk_arg;
+    char head[]; /* response head (+ copied body) */
 } http_write;
 
 static void http_dispatch_next(net_conn *c);
@@ -766,8 +810,21 @@ static void http_write_cb(uv_write_t *wr, int status)
     http_write *w = (http_write *)wr;
     net_conn *c = w->conn;
     uint8_t kind = w->kind;
+    http_req_impl *creq = w->chunk_req;
+    http_chunk_fn cdone = w->chunk_done;
+    void *carg = w->chunk_arg;
     cd_free(w->owned_body);
     cd_free(w);
+    if (kind == HTTP_W_CHUNK) {
+        if (status < 0 || c->closing) {
+            if (!c->closing) net_conn_close(c); /* marks the request aborted */
+            cdone(&creq->pub, carg, status < 0 ? status : UV_ECANCELED);
+            return;
+        }
+        conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+        cdone(&creq->pub, carg, 0);
+        return;
+    }
     if (status < 0 || c->closing) {
         if (!c->closing) net_conn_close(c);
         return;
@@ -779,6 +836,16 @@ static void http_write_cb(uv_write_t *wr, int status)
     }
     http_conn *h = c->http;
     if (!h || h->phase != HTTP_PH_WRITING) return;
+    if (h->close_after && h->linger_after) {
+        /* a body was left unread: discard it a while so the client, still
+         * sending, reads the response instead of a reset */
+        h->phase = HTTP_PH_LINGER;
+        cd_free(c->pending);
+        c->pending = NULL;
+        c->pending_len = c->pending_off = 0;
+        net_conn_close_graceful(c, HTTP_LINGER_MS);
+        return;
+    }
     if (h->close_after) {
         net_conn_close(c);
         return;
@@ -803,6 +870,7 @@ static void http_dispatch_next(net_conn *c)
             c->pending = NULL;
             c->pending_len = c->pending_off = 0;
         }
+        body_pump_if_started(c);
     }
     if (!c->closing && c->http && c->http->phase == HTTP_PH_READ) conn_read_start(c);
 }
@@ -821,6 +889,9 @@ static int conn_write(net_conn *c, const char *head, size_t head_len, const void
     w->conn = c;
     w->owned_body = owned_body;
     w->kind = is_upgrade ? HTTP_W_UPGRADE : HTTP_W_RESPONSE;
+    w->chunk_req = NULL;
+    w->chunk_done = NULL;
+    w->chunk_arg = NULL;
     memcpy(w->head, head, head_len);
     uv_buf_t bufs[2];
     unsigned nbufs = 1;
@@ -855,6 +926,9 @@ static void write_static(net_conn *c, const char *s)
     w->conn = c;
     w->owned_body = NULL;
     w->kind = HTTP_W_INTERIM;
+    w->chunk_req = NULL;
+    w->chunk_done = NULL;
+    w->chunk_arg = NULL;
     memcpy(w->head, s + n, b.len - (size_t)n);
     uv_buf_t wb = uv_buf_init(w->head, b.len - (unsigned)n);
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &wb, 1, http_write_cb) != 0) {
@@ -932,6 +1006,7 @@ static size_t http_conn_feed(net_conn *c, const char *data, size_t len)
         }
         /* a complete request */
         http_req_impl *req = http_rx_take(&h->rx);
+        if (req->pub.streaming) h->rx.stream_req = req;
         req->conn = c;
         req->pub.server = srv;
         char *ipc = cd_arena_strdup(&req->arena, c->addr);
@@ -939,7 +1014,11 @@ static size_t http_conn_feed(net_conn *c, const char *data, size_t len)
         h->active = req;
         h->phase = HTTP_PH_HANDLER;
         conn_set_deadline(c, 0);
+        /* bytes after the headers are moved to `pending` only when this
+         * returns: a streamed body the handler starts now is pumped then */
+        h->dispatching = true;
         srv->opts.on_request(&req->pub, srv->opts.user);
+        if (c->http) c->http->dispatching = false;
         break; /* continues from the response's write callback */
     }
     return (size_t)(data - start);
@@ -1011,6 +1090,8 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     http_rx_init(&c->http->rx);
+    c->http->rx.stream_fn = srv->opts.stream_body;
+    c->http->rx.stream_ud = srv->opts.user;
     uv_tcp_nodelay(&c->tcp, 1);
     conn_set_deadline(c, opt_ms(srv->opts.header_timeout_ms, HTTP_HEADER_TIMEOUT_MS));
     conn_read_start(c);
@@ -1035,7 +1116,13 @@ static int respond(http_request *req, int status, const char *content_type,
     h->active = NULL;
     r->conn = NULL;
     http_server *srv = c->srv;
-    bool close = !r->keep_alive || r->upgrade || srv->draining;
+    bool unread = r->pub.streaming && !r->body_complete;
+    if (unread) {
+        h->rx.stream_req = NULL; /* never parsed further: the connection closes */
+        r->body_fn = NULL;
+    }
+    h->linger_after = unread;
+    bool close = !r->keep_alive || r->upgrade || srv->draining || unread;
     bool ka10 = !close && r->pub.http_minor == 0;
     bool is_head = r->is_head;
     size_t cap = 256 + (content_type ? strlen(content_type) : 0) +
@@ -1078,6 +1165,255 @@ int http_respond_buf(http_request *req, int status, const char *content_type,
     return respond(req, status, content_type, extra_headers, NULL, len, body);
 }
 
+/* ------------------------------------------------------------------ */
+/* streaming bodies and responses                                      */
+/* ------------------------------------------------------------------ */
+
+int64_t http_req_content_length(const http_request *req)
+{
+    return ((const http_req_impl *)req)->content_length;
+}
+
+static void body_deliver_end(http_req_impl *r, int status)
+{
+    net_conn *c = r->conn;
+    r->body_ended = true;
+    if (c) conn_set_deadline(c, 0);
+    if (status && c && c->http) {
+        c->http->rx.stream_req = NULL;
+        conn_read_stop(c);
+    }
+    http_body_fn fn = r->body_fn;
+    r->body_busy = true;
+    if (fn) fn(&r->pub, r->body_arg, NULL, 0, status);
+}
+
+/* Delivers what is parsed, parses what is pending, or reads more. */
+static void body_pump(net_conn *c)
+{
+    http_conn *h = c->http;
+    http_req_impl *r = h ? h->active : NULL;
+    while (r && r->body_fn && !r->body_busy && !r->body_ended && !c->closing) {
+        if (r->body.len > 0) {
+            r->body_busy = true;
+            conn_set_deadline(c, 0);
+            r->body_fn(&r->pub, r->body_arg, r->body.data, r->body.len, 0);
+            return;
+        }
+        if (r->body_complete) {
+            body_deliver_end(r, 0);
+            return;
+        }
+        if (c->pending_len > c->pending_off) {
+            size_t used;
+            int rc = http_rx_feed(&h->rx, c->pending + c->pending_off,
+                                  c->pending_len - c->pending_off, &used);
+            c->pending_off += (uint32_t)used;
+            if (c->pending_off == c->pending_len) {
+                cd_free(c->pending);
+                c->pending = NULL;
+                c->pending_len = c->pending_off = 0;
+            }
+            if (rc >= 400) {
+                body_deliver_end(r, rc);
+                return;
+            }
+            if (cd_buf_failed(&r->body)) {
+                body_deliver_end(r, 503);
+                return;
+            }
+            continue;
+        }
+        if (!r->body_probed) {
+            /* the parser may be at the message end without another byte */
+            r->body_probed = true;
+            size_t used;
+            int rc = http_rx_feed(&h->rx, "", 0, &used);
+            if (rc >= 400) {
+                body_deliver_end(r, rc);
+                return;
+            }
+            if (r->body_complete) continue;
+        }
+        /* nothing buffered: wait for the peer */
+        conn_set_deadline(c, opt_ms(c->srv->opts.body_timeout_ms, HTTP_BODY_TIMEOUT_MS));
+        conn_read_start(c);
+        return;
+    }
+}
+
+void http_req_body_start(http_request *req, http_body_fn fn, void *arg)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    net_conn *c = r->conn;
+    if (!req->streaming || r->body_fn || !c || r->aborted) return;
+    r->body_fn = fn;
+    r->body_arg = arg;
+    http_conn *h = c->http;
+    if (h->rx.expect_continue) write_static(c, "HTTP/1.1 100 Continue\r\n\r\n");
+    http_rx_resume(&h->rx);            /* paused at the end of the headers */
+    if (!h->dispatching) body_pump(c); /* else when the dispatch returns */
+}
+
+void http_req_body_next(http_request *req)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    if (!r->body_busy || r->body_ended) return;
+    r->body_busy = false;
+    cd_buf_reset(&r->body);
+    if (r->conn && !r->aborted) body_pump(r->conn);
+}
+
+int http_respond_start(http_request *req, int status, const char *content_type,
+                       const char *extra_headers, uint64_t len)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    net_conn *c = r->conn;
+    if (!c || r->aborted) {
+        http_req_free(r);
+        return CD_ECLOSED;
+    }
+    if (r->is_head || len == 0) {
+        /* head only: an ordinary response (Content-Length of the entity) */
+        http_conn *h = c->http;
+        h->active = NULL;
+        r->conn = NULL;
+        bool close = !r->keep_alive || r->upgrade || c->srv->draining;
+        size_t cap = 256 + (content_type ? strlen(content_type) : 0) +
+                     (extra_headers ? strlen(extra_headers) : 0);
+        char *head = cd_malloc(cap);
+        if (!head) {
+            http_req_free(r);
+            net_conn_close(c);
+            return CD_ENOMEM;
+        }
+        size_t hl = format_head(c->srv, head, cap, status, content_type, extra_headers, (size_t)len,
+                                close, !close && r->pub.http_minor == 0);
+        h->phase = HTTP_PH_WRITING;
+        h->close_after = close;
+        h->linger_after = false;
+        conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+        int rc = conn_write(c, head, hl, NULL, 0, NULL, false);
+        cd_free(head);
+        http_req_free(r);
+        return rc == 0 ? 1 : rc;
+    }
+    http_conn *h = c->http;
+    bool close = !r->keep_alive || r->upgrade || c->srv->draining;
+    size_t cap = 256 + (content_type ? strlen(content_type) : 0) +
+                 (extra_headers ? strlen(extra_headers) : 0);
+    char *head = cd_malloc(cap);
+    if (!head) {
+        h->active = NULL;
+        r->conn = NULL;
+        http_req_free(r);
+        net_conn_close(c);
+        return CD_ENOMEM;
+    }
+    size_t hl = format_head(c->srv, head, cap, status, content_type, extra_headers, (size_t)len,
+                            close, !close && r->pub.http_minor == 0);
+    h->close_after = close;
+    h->linger_after = false;
+    r->resp_streaming = true;
+    r->resp_left = len;
+    /* the head goes out as an interim write: the phase stays HANDLER
+     * until the last piece */
+    http_write *w = cd_malloc(sizeof *w + hl);
+    if (!w) {
+        cd_free(head);
+        h->active = NULL;
+        r->conn = NULL;
+        http_req_free(r);
+        net_conn_close(c);
+        return CD_ENOMEM;
+    }
+    w->conn = c;
+    w->owned_body = NULL;
+    w->kind = HTTP_W_INTERIM;
+    w->chunk_req = NULL;
+    w->chunk_done = NULL;
+    w->chunk_arg = NULL;
+    memcpy(w->head, head, hl);
+    cd_free(head);
+    uv_buf_t b = uv_buf_init(w->head, (unsigned)hl);
+    conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, http_write_cb) != 0) {
+        cd_free(w);
+        net_conn_close(c); /* aborts r: the handler's abort callback runs */
+        return CD_EIO;
+    }
+    return 0;
+}
+
+int http_respond_chunk(http_request *req, char *data, size_t n, http_chunk_fn done, void *arg)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    net_conn *c = r->conn;
+    if (!c || r->aborted || !r->resp_streaming || n == 0 || n > r->resp_left) {
+        cd_free(data);
+        if (c && !r->aborted) net_conn_close(c);
+        return CD_ECLOSED; /* the caller still ends the request */
+    }
+    r->resp_left -= n;
+    if (r->resp_left == 0) {
+        /* the last piece: an ordinary response write that completes req */
+        http_conn *h = c->http;
+        h->active = NULL;
+        r->conn = NULL;
+        h->phase = HTTP_PH_WRITING;
+        conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+        http_req_free(r);
+        uv_buf_t b = uv_buf_init(data, (unsigned)n);
+        http_write *w = cd_malloc(sizeof *w);
+        if (!w) {
+            cd_free(data);
+            net_conn_close(c);
+            return CD_ENOMEM;
+        }
+        w->conn = c;
+        w->owned_body = data;
+        w->kind = HTTP_W_RESPONSE;
+        w->chunk_req = NULL;
+        w->chunk_done = NULL;
+        w->chunk_arg = NULL;
+        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, http_write_cb) != 0) {
+            cd_free(data);
+            cd_free(w);
+            net_conn_close(c);
+            return CD_EIO;
+        }
+        return 1;
+    }
+    http_write *w = cd_malloc(sizeof *w);
+    if (!w) {
+        cd_free(data);
+        net_conn_close(c);
+        return CD_ENOMEM;
+    }
+    w->conn = c;
+    w->owned_body = data;
+    w->kind = HTTP_W_CHUNK;
+    w->chunk_req = r;
+    w->chunk_done = done;
+    w->chunk_arg = arg;
+    uv_buf_t b = uv_buf_init(data, (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, http_write_cb) != 0) {
+        cd_free(data);
+        cd_free(w);
+        net_conn_close(c);
+        return CD_EIO;
+    }
+    return 0;
+}
+
+void http_respond_end(http_request *req)
+{
+    http_req_impl *r = (http_req_impl *)req;
+    net_conn *c = r->conn;
+    if (c && !r->aborted) net_conn_close(c); /* detaches r (abort callback) */
+    http_req_free(r);
+}
+
 net_conn *http_upgrade(http_request *req, const char *head, size_t head_len)
 {
     http_req_impl *r = (http_req_impl *)req;
@@ -1103,6 +1439,8 @@ net_conn *http_upgrade(http_request *req, const char *head, size_t head_len)
 /* server                                                              */
 /* ------------------------------------------------------------------ */
 
+static void body_deliver_end(http_req_impl *r, int status);
+
 /* One connection's deadline passed. */
 static void conn_timeout(net_conn *c)
 {
@@ -1112,6 +1450,12 @@ static void conn_timeout(net_conn *c)
     } else if (c->shutting || c->http->phase == HTTP_PH_LINGER ||
                c->http->phase == HTTP_PH_WRITING) {
         net_conn_close(c);
+    } else if (c->http->phase == HTTP_PH_HANDLER && c->http->active) {
+        http_req_impl *r = c->http->active;
+        if (r->resp_streaming)
+            net_conn_close(c); /* a download nobody reads */
+        else if (r->body_fn && !r->body_ended)
+            body_deliver_end(r, 408); /* a streamed body stalled */
     } else if (c->http->phase == HTTP_PH_READ) {
         if (c->http->rx.stage == HTTP_RX_IDLE)
             net_conn_close(c);

@@ -91,6 +91,7 @@ struct http_request {
     size_t body_len;
     const char *client_ip; /* peer address text ("127.0.0.1", "::1") */
     int http_minor;        /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
+    bool streaming;        /* body pulled with http_req_body_start (stream_body) */
     bool is_websocket;     /* GET with Upgrade: websocket, Connection: upgrade,
                             * Sec-WebSocket-Key and -Version: 13 (see ws.h) */
     cd_arena *arena;       /* per-request arena, freed with the request */
@@ -109,13 +110,21 @@ typedef void (*http_abort_fn)(http_request *req, void *arg);
  * listener left. The server is freed right after this returns. */
 typedef void (*http_drain_fn)(http_server *srv, void *arg);
 
+/* Streaming (large uploads and downloads; see "streaming" below). Called
+ * when a request's headers are complete: true hands it to on_request at
+ * once, without its body, which the handler then pulls piece by piece
+ * (http_req_body_start). The HTTP_MAX_BODY_BYTES limit does not apply to
+ * it: the handler enforces its own. */
+typedef bool (*http_stream_fn)(const http_request *req, void *user);
+
 typedef struct http_server_opts {
     const char *host; /* "0.0.0.0", "::", "127.0.0.1", ...; NULL = "0.0.0.0" */
     int port;         /* 0 = ephemeral (see http_server_port) */
     bool reuseport;   /* set SO_REUSEPORT before bind */
     int backlog;      /* listen backlog; 0 = 511 */
     http_handler_fn on_request;
-    void *user; /* passed to on_request */
+    void *user;                 /* passed to on_request and stream_body */
+    http_stream_fn stream_body; /* NULL: every body is buffered whole */
     /* Timeouts in ms; 0 = the HTTP_* default above (tests shorten them). */
     unsigned header_timeout_ms;
     unsigned body_timeout_ms;
@@ -200,6 +209,41 @@ int http_respond(http_request *req, int status, const char *content_type, const 
  * cd_free after the write, or at once on error) — no copy for large bodies. */
 int http_respond_buf(http_request *req, int status, const char *content_type,
                      const char *extra_headers, char *body, size_t len);
+
+/* ---- streaming ----
+ *
+ * Request bodies (a request stream_body accepted, req->streaming): the
+ * handler calls http_req_body_start once; fn then gets each piece as it
+ * arrives (data, len > 0, status 0), the end (len 0, status 0) or a failure
+ * (status >= 400: 400 malformed chunking, 408 body timeout — answer it; the
+ * connection closes after). After a piece the handler calls
+ * http_req_body_next when it is ready for more (data is valid until then):
+ * meanwhile reading stops once HTTP_MAX_PENDING_BYTES wait (backpressure).
+ * The handler may respond before the body ended (a refusal): the response
+ * then carries Connection: close and the rest of the body is discarded for
+ * a while (lingering close) so the client sees it. A client that goes away
+ * triggers the abort callback as for any request. */
+typedef void (*http_body_fn)(http_request *req, void *arg, const char *data, size_t len,
+                             int status);
+void http_req_body_start(http_request *req, http_body_fn fn, void *arg);
+void http_req_body_next(http_request *req);
+/* Content-Length of the request, or -1 when it has none (chunked). */
+int64_t http_req_content_length(const http_request *req);
+
+/* Responses of known length written in pieces: http_respond_start writes
+ * the head (Content-Length: len); then http_respond_chunk queues pieces
+ * (ownership of cd_malloc'd data passes; done(req, arg, status) runs when
+ * the piece was written, status < 0 when the connection failed — then call
+ * http_respond_end). The piece that completes `len` bytes completes the
+ * request (no done call; req must not be used afterwards). Returns 0, or 1
+ * when the request is already complete (HEAD, len 0), or CD_ECLOSED /
+ * CD_ENOMEM (the request is freed). http_respond_end frees a request whose
+ * stream failed or was abandoned (the connection is closed). */
+typedef void (*http_chunk_fn)(http_request *req, void *arg, int status);
+int http_respond_start(http_request *req, int status, const char *content_type,
+                       const char *extra_headers, uint64_t len);
+int http_respond_chunk(http_request *req, char *data, size_t n, http_chunk_fn done, void *arg);
+void http_respond_end(http_request *req);
 
 /* Reason phrase for a status code ("OK", "Not Found"; "Unknown" otherwise). */
 const char *http_status_text(int status);

@@ -44,7 +44,10 @@ enum { HTTP_RX_IDLE, HTTP_RX_HEADERS, HTTP_RX_BODY };
 
 typedef struct http_rx {
     llhttp_t parser;
-    http_req_impl *req;   /* request being parsed, or NULL */
+    http_req_impl *req;        /* request being parsed, or NULL */
+    http_req_impl *stream_req; /* request at the handler whose body is being parsed */
+    http_stream_fn stream_fn;  /* NULL: never stream */
+    void *stream_ud;
     cd_buf tmp;           /* current URL / header name / value piece */
     const char *cur_name; /* completed header name awaiting its value */
     size_t cur_name_len;
@@ -83,6 +86,17 @@ struct http_req_impl {
     bool keep_alive; /* llhttp_should_keep_alive at completion */
     bool upgrade;    /* llhttp saw an upgrade request */
     bool is_head;
+    /* streamed body */
+    int64_t content_length; /* -1: none */
+    http_body_fn body_fn;
+    void *body_arg;
+    bool body_busy;     /* the handler holds a piece */
+    bool body_complete; /* the parser saw the message end */
+    bool body_ended;    /* end or failure delivered */
+    bool body_probed;   /* the parser ran once without bytes (Content-Length: 0) */
+    /* streamed response */
+    bool resp_streaming;
+    uint64_t resp_left; /* body bytes still to queue */
 };
 
 /* Frees a request and everything it owns. */
@@ -104,7 +118,9 @@ typedef struct http_conn {
     http_rx rx;
     http_req_impl *active; /* request at the handler, or NULL */
     uint8_t phase;
-    bool close_after; /* close once the current response is written */
+    bool close_after;  /* close once the current response is written */
+    bool linger_after; /* ...after discarding input a while (unread body) */
+    bool dispatching;  /* inside on_request (pending not yet updated) */
 } http_conn;
 
 /* WebSocket flags */

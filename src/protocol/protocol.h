@@ -84,6 +84,9 @@ typedef struct proto_route {
     const char *methods;
     proto_route_fn fn;
     void *ud;
+    /* POST bodies on this route stream (req->streaming: the handler pulls
+     * them with http_req_body_start, http.h) instead of being buffered. */
+    bool stream_post;
 } proto_route;
 
 /* Shutdown hooks: role code registers what must stop before the process
@@ -199,6 +202,11 @@ void proto_run_shutdown_hooks(proto_server *srv);
  * CD_ELIMIT (more than PROTO_MAX_ROUTES). */
 int proto_route_add(proto_server *srv, const char *path, const char *methods, proto_route_fn fn,
                     void *ud);
+
+/* Marks the route mounted on `path` as streaming its POST bodies. */
+int proto_route_stream_post(proto_server *srv, const char *path);
+/* http_server_opts.stream_body for proto_http_handle (user = proto_server*). */
+bool proto_http_stream(const http_request *req, void *user);
 
 /* The route mounted on `path`, or NULL. */
 const proto_route *proto_route_match(const proto_server *srv, const char *path);

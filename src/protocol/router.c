@@ -37,6 +37,25 @@ int proto_route_add(proto_server *srv, const char *path, const char *methods, pr
     return 0;
 }
 
+int proto_route_stream_post(proto_server *srv, const char *path)
+{
+    for (unsigned i = 0; i < srv->nroutes; i++) {
+        if (strcmp(srv->routes[i].path, path) == 0) {
+            srv->routes[i].stream_post = true;
+            return 0;
+        }
+    }
+    return CD_ENOENT;
+}
+
+bool proto_http_stream(const http_request *req, void *user)
+{
+    const proto_server *srv = user;
+    if (strcmp(req->method, "POST") != 0) return false;
+    const proto_route *r = proto_route_match(srv, req->path);
+    return r && r->stream_post;
+}
+
 const proto_route *proto_route_match(const proto_server *srv, const char *path)
 {
     for (unsigned i = 0; i < srv->nroutes; i++) {

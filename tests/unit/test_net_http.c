@@ -89,6 +89,241 @@ static void reset(void)
     g_requests = 0;
 }
 
+/* ---- streaming bodies and responses (http_req_body_*, http_respond_start/chunk) ---- */
+
+typedef struct sink {
+    uv_timer_t timer; /* "disk": each piece is taken a little later */
+    http_request *req;
+    uint64_t total, sum;
+    unsigned pieces;
+} sink;
+
+static void sink_close_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* the client went away: the request is only freed */
+static void sink_finish_aborted(sink *k)
+{
+    assert_int_equal(http_respond(k->req, 200, NULL, NULL, NULL, 0), CD_ECLOSED);
+    uv_close((uv_handle_t *)&k->timer, sink_close_cb);
+}
+
+static void sink_next(uv_timer_t *t)
+{
+    sink *k = (sink *)t;
+    if (http_req_aborted(k->req)) {
+        sink_finish_aborted(k);
+        return;
+    }
+    http_req_body_next(k->req);
+}
+
+static void sink_body(http_request *req, void *arg, const char *data, size_t len, int status)
+{
+    sink *k = arg;
+    if (status || len == 0) {
+        char out[64];
+        int n = snprintf(out, sizeof out, "%llu %llu", (unsigned long long)k->total,
+                         (unsigned long long)k->sum);
+        if (status)
+            http_respond(req, status, "text/plain", NULL, "bad", 3);
+        else
+            http_respond(req, 200, "text/plain", NULL, out, (size_t)n);
+        uv_close((uv_handle_t *)&k->timer, sink_close_cb);
+        return;
+    }
+    /* a piece never exceeds one read plus what may wait in pending */
+    assert_true(len <= HTTP_SCRATCH_BYTES + HTTP_MAX_PENDING_BYTES);
+    k->pieces++;
+    k->total += len;
+    for (size_t i = 0; i < len; i++)
+        k->sum += (unsigned char)data[i];
+    uv_timer_start(&k->timer, sink_next, 1, 0);
+}
+
+static void stream_abort(http_request *req, void *arg)
+{
+    (void)req;
+    sink *k = arg;
+    g_aborts++;
+    /* waiting for bytes (no piece being "written"): nothing else will call */
+    if (!uv_is_active((uv_handle_t *)&k->timer)) sink_finish_aborted(k);
+}
+
+typedef struct dl {
+    http_request *req;
+    uint64_t left, off;
+} dl;
+
+static void dl_next(http_request *req, void *arg, int status)
+{
+    dl *d = arg;
+    if (status != 0) {
+        http_respond_end(req);
+        free(d);
+        return;
+    }
+    size_t n = d->left < 7000 ? (size_t)d->left : 7000;
+    char *b = cd_malloc(n);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)('a' + (d->off + i) % 26);
+    d->left -= n;
+    d->off += n;
+    int rc = http_respond_chunk(req, b, n, dl_next, d);
+    if (rc != 0) {
+        if (rc < 0) http_respond_end(req);
+        free(d);
+    }
+}
+
+static bool stream_pred(const http_request *req, void *user)
+{
+    (void)user;
+    return strcmp(req->method, "POST") == 0 && strncmp(req->path, "/stream", 7) == 0;
+}
+
+static void stream_handler(http_request *req, void *user)
+{
+    if (strcmp(req->path, "/stream") == 0) {
+        assert_true(req->streaming);
+        g_requests++;
+        sink *k = calloc(1, sizeof *k);
+        k->req = req;
+        uv_timer_init(http_server_loop(req->server), &k->timer);
+        http_req_on_abort(req, stream_abort, k);
+        http_req_body_start(req, sink_body, k);
+    } else if (strcmp(req->path, "/stream-refuse") == 0) {
+        g_requests++;
+        http_respond(req, 413, "text/plain", NULL, "too big", 7); /* body never read */
+    } else if (strcmp(req->path, "/download") == 0) {
+        g_requests++;
+        const char *n;
+        size_t nl;
+        dl *d = calloc(1, sizeof *d);
+        d->left = http_req_query_param(req, "n", &n, &nl) == 0 ? strtoull(n, NULL, 10) : 0;
+        int rc = http_respond_start(req, 200, "application/octet-stream", NULL, d->left);
+        if (rc != 0) {
+            free(d);
+            return;
+        }
+        dl_next(req, d, 0);
+    } else {
+        handler(req, user);
+    }
+}
+
+static void cl_streaming(tc_env *env)
+{
+    tc_resp r;
+    char head[256];
+    /* 3 MiB (three times the buffered-body limit) with Content-Length, then
+     * a pipelined request on the same connection */
+    size_t n = 3u * 1024 * 1024;
+    char *body = malloc(n);
+    unsigned long long sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        body[i] = (char)(i * 31 + 7);
+        sum += (unsigned char)body[i];
+    }
+    int fd = tc_connect(env->port);
+    TC_CHECK(env, fd >= 0);
+    snprintf(head, sizeof head, "POST /stream HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+    TC_CHECK(env, tc_sends(fd, head) == 0 && tc_send(fd, body, n) == 0);
+    TC_CHECK(env, tc_sends(fd, "GET /echo?a=after HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    char want[64];
+    snprintf(want, sizeof want, "%zu %llu", n, sum);
+    TC_CHECK(env, r.status == 200 && strcmp(r.body, want) == 0);
+    free(r.body);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    char v[64];
+    TC_CHECK(env,
+             r.status == 200 && tc_header(&r, "X-Query-A", v, sizeof v) && strcmp(v, "after") == 0);
+    free(r.body);
+    /* chunked, with 100-continue; then Content-Length: 0 */
+    TC_CHECK(env, tc_sends(fd, "POST /stream HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+                               "Expect: 100-continue\r\n\r\n") == 0);
+    char cont[26];
+    TC_CHECK(env, tc_recv_n(fd, cont, 25) == 0 &&
+                      memcmp(cont, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+    TC_CHECK(env, tc_sends(fd, "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && strcmp(r.body, "5 495") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_sends(fd, "POST /stream HTTP/1.1\r\nContent-Length: 0\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && strcmp(r.body, "0 0") == 0);
+    free(r.body);
+    /* a small body in the same packet as its headers, after a pipelined
+     * request (parsed from the pending bytes) */
+    TC_CHECK(env, tc_sends(fd, "GET /echo?a=first HTTP/1.1\r\n\r\n"
+                               "POST /stream HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env,
+             r.status == 200 && tc_header(&r, "X-Query-A", v, sizeof v) && strcmp(v, "first") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && strcmp(r.body, "5 532") == 0);
+    free(r.body);
+    /* a streamed download of a known length, then HEAD */
+    TC_CHECK(env, tc_sends(fd, "GET /download?n=300001 HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 200 && r.body_len == 300001);
+    for (size_t i = 0; i < r.body_len; i++)
+        if (r.body[i] != (char)('a' + i % 26)) {
+            TC_CHECK(env, !"download content");
+            break;
+        }
+    free(r.body);
+    TC_CHECK(env, tc_sends(fd, "HEAD /download?n=5 HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response_ex(fd, &r, 1) == 0);
+    TC_CHECK(env, r.status == 200 && tc_header(&r, "Content-Length", v, sizeof v) &&
+                      strcmp(v, "5") == 0);
+    free(r.body);
+    close(fd);
+    /* refused before the body was read: 413 with Connection: close, read
+     * while the client is still sending */
+    fd = tc_connect(env->port);
+    snprintf(head, sizeof head, "POST /stream-refuse HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+    TC_CHECK(env, tc_sends(fd, head) == 0);
+    tc_send(fd, body, 200000);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 413 && tc_header(&r, "Connection", v, sizeof v) &&
+                      strcmp(v, "close") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(fd, 5000));
+    close(fd);
+    /* malformed chunking mid-body: the handler is told (400) */
+    fd = tc_connect(env->port);
+    TC_CHECK(env, tc_sends(fd, "POST /stream HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\nZZ\r\n") == 0);
+    TC_CHECK(env, tc_read_response(fd, &r) == 0);
+    TC_CHECK(env, r.status == 400);
+    free(r.body);
+    close(fd);
+    /* a client that leaves mid-body: the handler's abort callback runs */
+    fd = tc_connect(env->port);
+    snprintf(head, sizeof head, "POST /stream HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+    TC_CHECK(env, tc_sends(fd, head) == 0);
+    tc_send(fd, body, 100000);
+    usleep(100 * 1000);
+    close(fd);
+    usleep(200 * 1000);
+    free(body);
+}
+
+static void test_streaming(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = stream_handler, .stream_body = stream_pred};
+    tc_run(&env, &o, cl_streaming, NULL);
+    assert_int_equal(g_aborts, 1);
+}
+
 /* ---- clients (client thread) ---- */
 
 static void cl_keepalive_pipelining(tc_env *env)
@@ -547,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_pipelining),
         cmocka_unit_test(test_pipeline_flood),
         cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_chunked_continue_errors),
         cmocka_unit_test(test_abort_on_disconnect),
         cmocka_unit_test(test_timeouts),
