@@ -40,7 +40,13 @@ static const chat_stmt sender_stmts[] = {
     {"sender_remove_participant",
      SENDER_FN_COLS "chatd_remove_participant($1::uuid, $2::uuid, $3::uuid)", 3},
     {"sender_remove_chat", SENDER_FN_COLS "chatd_remove_chat($1::uuid, $2::uuid)", 2},
+    /* the hot path (0011_write_path.sql); with attachments the files step
+     * (0010_attachments.sql) */
     {"sender_create_message",
+     SENDER_FN_COLS
+     "chatd_create_message_reply($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7::uuid)",
+     7},
+    {"sender_create_message_files",
      SENDER_FN_COLS
      "chatd_create_message_files($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7::uuid, $8::uuid[])",
      8},
@@ -587,8 +593,12 @@ static void r_create_message(gql_rinfo *ri)
     if (!op) return;
     op->group_key = chat;
     op->create_message = true;
-    run_stmt(op, "sender_create_message", 8,
-             (const char *const[]){chat, sender, type, content, meta, client_id, reply, files});
+    if (files)
+        run_stmt(op, "sender_create_message_files", 8,
+                 (const char *const[]){chat, sender, type, content, meta, client_id, reply, files});
+    else
+        run_stmt(op, "sender_create_message", 7,
+                 (const char *const[]){chat, sender, type, content, meta, client_id, reply});
 }
 
 static void r_update_message(gql_rinfo *ri)
