@@ -366,8 +366,11 @@ static int start_serving(chatd *d)
     }
     cd_metrics_set_info(cd_role_name(cfg->role), CHATD_VERSION);
     cd_metrics_set_probe(metrics_probe, srv);
-    http_server_opts ho = {
-        .host = cfg->bind, .port = cfg->port, .on_request = proto_http_handle, .user = srv};
+    http_server_opts ho = {.host = cfg->bind,
+                           .port = cfg->port,
+                           .on_request = proto_http_handle,
+                           .user = srv,
+                           .drain_idle_ms = cfg->drain_idle_ms};
     int rc = http_server_start(d->loop, &ho, &srv->http, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "chatd: %s\n", err[0] ? err : cd_strerror(rc));

@@ -1026,6 +1026,7 @@ static void sweep_cb(uv_timer_t *t)
     http_server *srv = (http_server *)t->data;
     uint64_t now = uv_now(srv->loop);
     bool force = srv->draining && srv->drain_deadline && now >= srv->drain_deadline;
+    bool idle_over = srv->draining && now >= srv->drain_idle_deadline;
     net_conn *c = srv->conns;
     while (c) {
         net_conn *next = c->next;
@@ -1033,6 +1034,8 @@ static void sweep_cb(uv_timer_t *t)
             /* nothing */
         } else if (force) {
             net_conn_close(c);
+        } else if (idle_over && c->kind != NET_KIND_WS && c->http->phase == HTTP_PH_READ) {
+            net_conn_close(c); /* drain: idle or still receiving after drain_idle_ms */
         } else if (c->deadline && now >= c->deadline) {
             c->deadline = 0;
             if (c->kind == NET_KIND_WS) {
@@ -1186,6 +1189,7 @@ int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done,
     srv->drain_cb = done;
     srv->drain_arg = arg;
     srv->drain_deadline = timeout_ms ? uv_now(srv->loop) + timeout_ms : 0;
+    srv->drain_idle_deadline = uv_now(srv->loop) + srv->opts.drain_idle_ms;
     uv_ref((uv_handle_t *)&srv->sweep);
     uv_close((uv_handle_t *)&srv->listener, srv_free_cb);
     for (net_conn *c = srv->conns; c; c = c->next) {
@@ -1193,7 +1197,10 @@ int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done,
         if (c->kind == NET_KIND_WS) {
             ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
         } else if (c->http->phase == HTTP_PH_READ) {
-            net_conn_close(c); /* idle or partial request */
+            /* idle or partial request: closed now, or by the sweep once
+             * drain_idle_ms have passed (a request completed before is
+             * answered with Connection: close) */
+            if (!srv->opts.drain_idle_ms) net_conn_close(c);
         } else if (c->http->phase == HTTP_PH_WRITING) {
             c->http->close_after = true;
         }
