@@ -772,6 +772,13 @@ recv_seq_step recv_seq_classify(int64_t last, int64_t seq);
 int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
                       int64_t *from);
 
+/* A fill of the log after `from` came back empty while the chat's newest
+ * seq is `known`: whether a subscriber at `last` ends with RESYNC_REQUIRED
+ * (the events it is owed are gone). Only one that fill covered (last >=
+ * from) and that is owed events (last < known); one that attached while
+ * the fill was in flight (last < from) waits for the next fill. */
+bool recv_fill_empty_ends(int64_t from, int64_t known, int64_t last);
+
 /* ============================= presence.c ============================== */
 /*
  * presence.c — a user's first / last live subscription on

@@ -936,10 +936,12 @@ static void on_fill(const pg_result *r, void *ud)
     feed.stats.fills++;
     feed.stats.fill_rows += (uint64_t)n;
     int64_t min = chan_min_last(c);
-    if (n == 0 && min < c->known) {
-        /* the log has nothing after min although later events exist */
+    if (n == 0 && from < c->known) {
+        /* the log has nothing after `from` although later events exist; a
+         * subscriber that attached during this fill (behind `from`) is
+         * left to the next fill (c->again) */
         for (feed_sub *s = c->subs; s; s = s->next)
-            if (s->ready && !s->dead && s->last < c->known)
+            if (s->ready && !s->dead && recv_fill_empty_ends(from, c->known, s->last))
                 sub_end(
                     s, CHAT_E_RESYNC,
                     "Events after the requested seq are no longer retained; refetch the history");

@@ -25,3 +25,8 @@ int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t las
     *from = f;
     return 0;
 }
+
+bool recv_fill_empty_ends(int64_t from, int64_t known, int64_t last)
+{
+    return last >= from && last < known;
+}

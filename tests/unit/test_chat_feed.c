@@ -62,6 +62,23 @@ static void test_replay_start(void **state)
     assert_int_equal(from, 20);
 }
 
+/* An empty fill ends only the subscribers it covered: one that attached
+ * behind the fill's start while it was in flight is not told its events are
+ * gone (it was, before: RESYNC_REQUIRED for a valid afterSeq). */
+static void test_fill_empty_ends(void **state)
+{
+    (void)state;
+    /* fill after 10, newest 12: subscribers at 10 and 11 are owed 11..12 */
+    assert_true(recv_fill_empty_ends(10, 12, 10));
+    assert_true(recv_fill_empty_ends(10, 12, 11));
+    /* up to date: nothing owed */
+    assert_false(recv_fill_empty_ends(10, 12, 12));
+    assert_false(recv_fill_empty_ends(12, 12, 12));
+    /* attached during the fill with afterSeq 5 < 10: the next fill covers it */
+    assert_false(recv_fill_empty_ends(10, 12, 5));
+    assert_false(recv_fill_empty_ends(10, 12, 9));
+}
+
 static void test_idlists(void **state)
 {
     (void)state;
@@ -101,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_classify),
         cmocka_unit_test(test_replay_start),
+        cmocka_unit_test(test_fill_empty_ends),
         cmocka_unit_test(test_idlists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
