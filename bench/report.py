@@ -181,6 +181,7 @@ def main():
         w("")
     groups(R, w, targets, vs_peer)
     fanout_sections(R, res, w, targets, vs_peer, plots)
+    cluster_section(R, res, w)
     rest(R, res, w, L, targets, vs_peer, plots, notes)
     open(out, "w").write("\n".join(L) + "\n")
 
@@ -428,6 +429,143 @@ def fanout_sections(R, res, w, targets, vs_peer, plots):
             w("\n![latency percentiles](plots/latency.svg)\n")
         w("")
 
+
+
+def cluster_section(R, res, w):
+    """Issue 17: the broker on one redis-server vs a 3-master Redis Cluster,
+    the shards' balance, reads from the replica vs the primary and the
+    replica's lag during a send burst — every figure from the run's `cluster`."""
+    C = R.get("cluster")
+    if not C:
+        return
+    w("## Scaling out: Redis Cluster and a read replica\n")
+    if C.get("failed"):
+        w(f"The scenario failed in this run: `{C['failed']}`. Nothing of it is reported.\n")
+        return
+    ms = C.get("masters", [])
+    m = res.get("machine", {})
+    w(f"Added for this scenario only: a Redis Cluster of {len(ms)} masters + {len(ms)} replicas "
+      "(`scripts/testenv cluster-start`) and a streaming replica of the Postgres primary "
+      f"(`scripts/testenv replica-start`: `pg_basebackup -R`, {C.get('basebackup_s', 0):.1f} s), and a "
+      "second chatd system (2 senders + 2 receivers, same database and chats) with "
+      "`REDIS_URL=redis+cluster://…` and `DATABASE_REPLICA_URL` on its receivers. The run's chatd (one "
+      "redis-server, reads on the primary) is the other side of each comparison, measured right before. "
+      f"All of it shares the machine's {m.get('cores', '?')} vCPU: a cluster's masters, the replica "
+      "and the load generators compete for the same cores, so these rows show what the extra hops "
+      "cost and how evenly the load spreads, not the capacity of separate machines.\n")
+
+    rounds = C.get("tp") or []
+    if rounds:
+        w(f"**createMessage through the broker** ({C['clients']} clients flat out over both senders, "
+          f"{num(res.get('settings', {}).get('chats'))} chats; {len(rounds)} round(s), each one redis-server "
+          "then the cluster; the broker's calls counted per node with `INFO commandstats` over each run):\n")
+        w("| round | broker | createMessage/s | errors | HTTP p50 / p99 | broker calls | calls per message | "
+          "broker calls/s |")
+        w("|---:|---|---:|---:|---|---:|---:|---:|")
+        for i, rnd in enumerate(rounds):
+            for label, x in (("one redis-server (`PUBLISH`)", rnd["single"]),
+                             (f"Redis Cluster, {len(ms)} masters (`SPUBLISH`)", rnd["cluster"])):
+                calls = sum(x["calls"].values())
+                w(f"| {i + 1} | {label} | {num(x['rate'])} | {x['err']} | {us(x['p_http'].get('0.5'))} / "
+                  f"{us(x['p_http'].get('0.99'))} | {num(calls)} | {num(calls / x['ok'] if x['ok'] else None, 2)} | "
+                  f"{num(calls / x['send_secs'] if x['send_secs'] else None)} |")
+        sa = sum(r["single"]["ok"] for r in rounds) / (sum(r["single"]["send_secs"] for r in rounds) or 1)
+        sb = sum(r["cluster"]["ok"] for r in rounds) / (sum(r["cluster"]["send_secs"] for r in rounds) or 1)
+        w(f"\nOver the rounds, createMessage/s on the cluster is {pctage(sb, sa)} of the rate on one "
+          "redis-server.\n")
+        per = {}
+        for r in rounds:
+            for p, c in r["cluster"]["calls"].items():
+                per[p] = per.get(p, 0) + c
+        tot = sum(per.values())
+        if per and tot:
+            mean = tot / len(per)
+            busiest = max(per.values())
+            slots = {str(x["port"]): x["slots"] for x in ms}
+            w("| master | slots | `SPUBLISH` calls (all rounds) | share |")
+            w("|---|---:|---:|---:|")
+            for p, c in sorted(per.items(), key=lambda kv: int(kv[0])):
+                w(f"| :{p} | {num(slots.get(p))} | {num(c)} | {pctage(c, tot)} |")
+            w(f"\n**Balance across shards: busiest master ÷ mean = {busiest / mean:.2f}** ({num(busiest)} vs a "
+              f"mean of {num(mean)} `SPUBLISH` calls; chat channels are placed by the chat id's hash tag).\n")
+    rs, rc = C.get("rb_single"), C.get("rb_cluster")
+    if rs and rc:
+        w(f"**Raw broker** (`redis-benchmark`, {rs['procs']} processes at once, {rs.get('clients', '?')} clients and "
+          f"{num(rs['n'])} requests each, {rs.get('msg_bytes', '?')}-byte message; rate = all requests ÷ wall time until the last "
+          "finished; every server's call count checked):\n")
+        w("| | requests/s | wall | every request counted by the server(s) |")
+        w("|---|---:|---:|---|")
+        w(f"| one redis-server, `PUBLISH` on {rs['procs']} channels | {num(rs['rate'])} | {rs['wall_s']:.2f} s | "
+          f"{'yes' if rs['complete'] else '**no**'} |")
+        w(f"| Redis Cluster, `SPUBLISH` on each of {rc['procs']} masters (a channel in its slots) | "
+          f"{num(rc['rate'])} | {rc['wall_s']:.2f} s | {'yes' if rc['complete'] else '**no**'} |")
+        w(f"\nCluster ÷ one server: {ratio(rc['rate'], rs['rate'], 2)} on {m.get('cores', '?')} vCPU shared by "
+          "the servers and the benchmark processes.\n")
+
+    p, r = C.get("read_primary"), C.get("read_replica")
+    if p and r:
+        w(f"**Receiver reads** (`messages(chatId, limit: {C['read_limit']})` as a participant, "
+          f"{C['read_clients']} keep-alive clients flat out over both receivers, chats round robin; "
+          "`bench/tools/loadgen --query-limit`; HTTP round trip). Served-by counts: the receivers' "
+          "`chatd_pg_replica_reads_total` over the run:\n")
+        w("| receivers read from | reads/s | p50 | p90 | p99 | p99.9 | errors | served by the replica | "
+          "by the primary (lag / down / error / busy) |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for label, x in (("the primary", p), ("the replica (`DATABASE_REPLICA_URL`)", r)):
+            w(f"| {label} | {num(x['rate'])} | {us(x['lat_us']['0.5'])} | {us(x['lat_us']['0.9'])} | "
+              f"{us(x['lat_us']['0.99'])} | {us(x['lat_us']['0.999'])} | {x['err']} | {served_cells(x)} |")
+        w(f"\nFrom the replica, reads/s are {pctage(r['rate'], p['rate'])} of the primary's and p50 / p99 "
+          f"{ratio(r['lat_us']['0.5'], p['lat_us']['0.5'], 2)} / {ratio(r['lat_us']['0.99'], p['lat_us']['0.99'], 2)} "
+          "the primary's (a replica read is the shared flush-LSN probe on the primary, then the query on the "
+          "replica: docs/architecture.md, \"Reads from a replica\").\n")
+    bu = C.get("burst")
+    if bu:
+        good = [s for s in bu["samples"] if "bytes" in s]
+        errs = len(bu["samples"]) - len(good)
+        q = lambda v, f: v[min(len(v) - 1, int(f * len(v)))] if v else None
+        x = bu.get("reads") or {}
+        w(f"**Replica lag during a send burst** (createMessage flat out, {C['clients']} clients, on the cluster "
+          f"system: {num(bu['write_rate'])} msg/s, {num(bu['write_ok'])} messages, {bu['write_err']} errors; "
+          f"meanwhile reads at {num(C['burst_read_rate'])}/s on its replica receivers). Sampled every "
+          f"{C['lag_sample_s'] * 1000:.0f} ms from the writers' start to their end, one query on the primary: "
+          "`pg_wal_lsn_diff(pg_current_wal_flush_lsn(), replay_lsn)` and the `write_lag` / `flush_lag` / "
+          f"`replay_lag` of `pg_stat_replication`; {len(good)} samples" + (f", {errs} failed" if errs else "")
+          + ". A lag column is empty once the standby has been idle and caught up; such samples are counted "
+          "apart:\n")
+        w("| | p50 | p90 | max | samples without a value |")
+        w("|---|---:|---:|---:|---:|")
+        by = sorted(s["bytes"] for s in good)
+        w(f"| WAL bytes flushed on the primary, not yet replayed | {num(q(by, .5))} | {num(q(by, .9))} | "
+          f"{num(by[-1] if by else None)} | {len(good) - len(by)} |")
+        for k, label in (("write_lag_ms", "`write_lag`"), ("flush_lag_ms", "`flush_lag`"),
+                         ("replay_lag_ms", "`replay_lag`")):
+            v = sorted(s[k] for s in good if s.get(k) is not None)
+            w(f"| {label} | {num(q(v, .5), 1)} ms | {num(q(v, .9), 1)} ms | {num(v[-1] if v else None, 1)} ms | "
+              f"{len(good) - len(v)} |")
+        if bu.get("wal_bytes") and bu.get("write_ok"):
+            w(f"\nWAL written by the primary from the burst's start to its end: {num(bu['wal_bytes'])} bytes = "
+              f"**{num(bu['wal_bytes'] / bu['write_ok'])} bytes per message** (everything the primary logged "
+              "meanwhile, the reads' LSN probes included, over the messages committed).")
+        if x:
+            w(f"\nReads during the burst: {num(x['rate'])}/s achieved of {num(x['rate_target'])}/s, p50 / p99 "
+              f"{us(x['lat_us']['0.5'])} / {us(x['lat_us']['0.99'])}, {x['err']} errors; served by the replica "
+              f"{num(x['served'].get(REPLICA_KEY))}, by the primary {served_primary(x)} (lag / down / error / "
+              "busy; a read the replica has not replayed far enough for waits, then goes to the primary).\n")
+        else:
+            w("")
+
+
+REPLICA_KEY = 'chatd_pg_replica_reads_total{served="replica"}'
+
+
+def served_primary(x):
+    s = x.get("served", {})
+    return " / ".join(num(s.get(f'chatd_pg_replica_reads_total{{served="primary",reason="{r}"}}'))
+                      for r in ("lag", "down", "error", "busy"))
+
+
+def served_cells(x):
+    return f"{num(x.get('served', {}).get(REPLICA_KEY))} | {served_primary(x)}"
 
 
 def rest(R, res, w, L, targets, vs_peer, plots, notes):

@@ -372,7 +372,8 @@ static int start_serving(chatd *d)
                            .port = cfg->port,
                            .on_request = proto_http_handle,
                            .user = srv,
-                           .stream_body = proto_http_stream};
+                           .stream_body = proto_http_stream,
+                           .drain_idle_ms = cfg->drain_idle_ms};
     int rc = http_server_start(d->loop, &ho, &srv->http, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "chatd: %s\n", err[0] ? err : cd_strerror(rc));

@@ -6,7 +6,7 @@
  *           [--http HOST:PORT[,...]] [--clients C] [--rate R | --flat]
  *           [--duration S] [--max-msgs N] [--drain S] [--idle S]
  *           [--ready-file F] [--go-file F] [--tag T] [--no-subscribe]
- *           [--users FILE [--user-offset K] [--notify]]
+ *           [--users FILE [--user-offset K] [--notify]] [--query-limit L]
  *
  * Subscribers: N graphql-transport-ws connections (source addresses
  * 127.0.0.1..127.0.0.K, round-robin over --ws targets), each sends
@@ -27,6 +27,10 @@
  * robin. The content of each message is the CLOCK_MONOTONIC send time in ns,
  * so a subscriber (any process on this machine) computes send→deliver
  * latency. Per subscriber the last seq is kept: seq <= last is a duplicate.
+ * With --query-limit L the senders read instead of writing: each request is
+ * `messages(chatId, limit: L)` as the chat's second column (a participant),
+ * answered by a receiver; ok = HTTP 200 without errors, lat_http_us = its
+ * round trip (nothing is committed, so no delivery is owed).
  * Per chat the output has [committed, subscribers, unique deliveries, dups,
  * highest committed seq, subscribers that got something, sum of their first
  * seqs, gaps] and, for the notification stream, [subscribers owed it, unique
@@ -141,6 +145,7 @@ static struct {
     int subs, clients, src_ips;
     bool one_chat, flat, no_sub, notify;
     int user_offset;
+    int query_limit; /* > 0: the senders run messages(chatId, limit) queries */
     double rate, duration, drain, idle;
     uint64_t max_msgs;
     const char *ready_file, *go_file, *tag;
@@ -408,12 +413,15 @@ static size_t http_parse(lg_conn *c, char *p, size_t n)
         int status = atoi(p + off + 9);
         char *body = p + off + hl;
         bool ok = status == 200 && !memmem(body, (size_t)cl, "\"errors\"", 8) &&
-                  memmem(body, (size_t)cl, "\"createMessage\"", 15);
+                  (opt.query_limit ? memmem(body, (size_t)cl, "\"messages\"", 10) != NULL
+                                   : memmem(body, (size_t)cl, "\"createMessage\"", 15) != NULL);
         uint64_t now = now_ns();
         if (c->busy) {
             c->busy = false;
             hist_add(&lat_http, (now - c->sent_at) / 1000);
-            if (ok) {
+            if (ok && opt.query_limit) {
+                st_ok++;
+            } else if (ok) {
                 st_ok++;
                 lg_chat *ch = &chats[c->sent_chat];
                 ch->sent_ok++;
@@ -576,12 +584,20 @@ static void sender_next(lg_conn *c)
     lg_chat *ch = &chats[ci];
     char body[1024], req[1400];
     uint64_t t = now_ns();
-    int bl = snprintf(
-        body, sizeof body,
-        "{\"query\":\"mutation($i: CreateMessageInput!) { createMessage(createMessageInput: "
-        "$i) { id seq } }\",\"variables\":{\"i\":{\"chatId\":\"%s\",\"senderId\":\"%s\","
-        "\"content\":\"%llu\"}}}",
-        ch->id, ch->sender, (unsigned long long)t);
+    int bl =
+        opt.query_limit
+            ? snprintf(
+                  body, sizeof body,
+                  "{\"query\":\"query($c: ID!) { messages(chatId: $c, limit: %d) { id seq content "
+                  "senderId createdAt } }\",\"variables\":{\"c\":\"%s\"}}",
+                  opt.query_limit, ch->id)
+            : snprintf(
+                  body, sizeof body,
+                  "{\"query\":\"mutation($i: CreateMessageInput!) { "
+                  "createMessage(createMessageInput: "
+                  "$i) { id seq } }\",\"variables\":{\"i\":{\"chatId\":\"%s\",\"senderId\":\"%s\","
+                  "\"content\":\"%llu\"}}}",
+                  ch->id, ch->sender, (unsigned long long)t);
     const lg_target *tg = &opt.http[c->idx % opt.nhttp];
     int rl = snprintf(req, sizeof req,
                       "POST /graphql HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
@@ -798,6 +814,8 @@ int main(int argc, char **argv)
             opt.rate = atof(v), i++;
         else if (!strcmp(a, "--flat"))
             opt.flat = true;
+        else if (!strcmp(a, "--query-limit"))
+            opt.query_limit = atoi(v), i++;
         else if (!strcmp(a, "--no-subscribe"))
             opt.no_sub = true;
         else if (!strcmp(a, "--notify"))

@@ -102,6 +102,11 @@ static const cd_opt cd_opts[] = {
      "(default 30000)"},
     {"drain-timeout-ms", "CHATD_DRAIN_TIMEOUT_MS", CD_OPT_U32, OFF(drain_timeout_ms), 0, 600000u,
      "SIGTERM: time given to in-flight work (default 5000)"},
+    {"drain-idle-ms", "CHATD_DRAIN_IDLE_MS", CD_OPT_U32, OFF(drain_idle_ms), 0,
+     CD_CONFIG_MAX_DRAIN_IDLE_MS,
+     "SIGTERM: idle keep-alive HTTP connections stay open this long, a request on one is served "
+     "with Connection: close; behind a load balancer, set it above its health-check interval "
+     "(default 0: closed at once)"},
     {"pg-pool-size", "CHATD_PG_POOL_SIZE", CD_OPT_U32, OFF(pg_pool_size), 0, CD_CONFIG_MAX_PG_POOL,
      "PostgreSQL connections of this process; 0 = the role's default (all 8, user 4, sender 8, "
      "receiver 6)"},
@@ -311,6 +316,7 @@ static void cd_config_defaults(cd_config *c)
     c->ws_init_timeout_ms = CD_DEFAULT_WS_INIT_TIMEOUT_MS;
     c->ws_ping_ms = CD_DEFAULT_WS_PING_MS;
     c->drain_timeout_ms = CD_DEFAULT_DRAIN_TIMEOUT_MS;
+    c->drain_idle_ms = CD_DEFAULT_DRAIN_IDLE_MS;
     c->group_commit_max = CD_DEFAULT_GROUP_COMMIT_MAX;
     c->group_commit_us = CD_DEFAULT_GROUP_COMMIT_US;
     c->max_group_members = CD_DEFAULT_MAX_GROUP_MEMBERS;

@@ -37,6 +37,8 @@
 #define CD_DEFAULT_WS_INIT_TIMEOUT_MS 3000u           /* connection_init wait → close 4408 */
 #define CD_DEFAULT_WS_PING_MS 30000u                  /* heartbeat: ping after this much silence */
 #define CD_DEFAULT_DRAIN_TIMEOUT_MS 5000u             /* SIGTERM: in-flight work gets this long */
+#define CD_DEFAULT_DRAIN_IDLE_MS 0u /* SIGTERM: idle HTTP connections close at once */
+#define CD_CONFIG_MAX_DRAIN_IDLE_MS 60000u
 /* Group commit in the sender (src/chat/batch.c): concurrent mutations are
  * committed together, at most this many per transaction, after waiting at
  * most this long for company. CHATD_GROUP_COMMIT_MAX 0 or 1, or
@@ -145,6 +147,7 @@ typedef struct cd_config {
     uint32_t ws_init_timeout_ms;
     uint32_t ws_ping_ms; /* 0 = no heartbeat; silent for 2x → close 4504 */
     uint32_t drain_timeout_ms;
+    uint32_t drain_idle_ms;     /* http_server_opts.drain_idle_ms */
     uint32_t pg_pool_size;      /* 0 = the role's default */
     uint32_t group_commit_max;  /* 0/1 = group commit off */
     uint32_t group_commit_us;   /* 0 = group commit off */

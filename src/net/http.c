@@ -567,6 +567,8 @@ static void srv_arm(http_server *srv)
     uint64_t due = first ? first->due : 0;
     if (srv->draining && srv->drain_deadline && (!due || srv->drain_deadline < due))
         due = srv->drain_deadline;
+    if (srv->draining && srv->drain_idle_deadline && (!due || srv->drain_idle_deadline < due))
+        due = srv->drain_idle_deadline;
     if (due == srv->timer_due) return;
     srv->timer_due = due;
     if (!due) {
@@ -1474,6 +1476,17 @@ static void srv_timer_cb(uv_timer_t *t)
     cd_deadline *d;
     while ((d = cd_deadlines_pop(&srv->deadlines, now)))
         conn_timeout((net_conn *)((char *)d - offsetof(net_conn, timer)));
+    if (srv->draining && srv->drain_idle_deadline && now >= srv->drain_idle_deadline) {
+        /* drain: HTTP connections still idle or still receiving after
+         * drain_idle_ms are closed (a request completed before was answered
+         * with Connection: close) */
+        srv->drain_idle_deadline = 0;
+        for (net_conn *c = srv->conns, *next; c; c = next) {
+            next = c->next;
+            if (!c->closing && c->kind != NET_KIND_WS && c->http->phase == HTTP_PH_READ)
+                net_conn_close(c);
+        }
+    }
     if (srv->draining && srv->drain_deadline && now >= srv->drain_deadline) {
         srv->drain_deadline = 0;
         for (net_conn *c = srv->conns, *next; c; c = next) {
@@ -1632,6 +1645,8 @@ int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done,
     srv->drain_cb = done;
     srv->drain_arg = arg;
     srv->drain_deadline = timeout_ms ? uv_now(srv->loop) + timeout_ms : 0;
+    srv->drain_idle_deadline =
+        srv->opts.drain_idle_ms ? uv_now(srv->loop) + srv->opts.drain_idle_ms : 0;
     uv_ref((uv_handle_t *)&srv->timer);
     srv_arm(srv);
     uv_close((uv_handle_t *)&srv->listener, srv_free_cb);
@@ -1640,7 +1655,10 @@ int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done,
         if (c->kind == NET_KIND_WS) {
             ws_close(c, WS_CLOSE_GOING_AWAY, "server shutting down");
         } else if (c->http->phase == HTTP_PH_READ) {
-            net_conn_close(c); /* idle or partial request */
+            /* idle or partial request: closed now, or by the drain-idle deadline once
+             * drain_idle_ms have passed (a request completed before is
+             * answered with Connection: close) */
+            if (!srv->opts.drain_idle_ms) net_conn_close(c);
         } else if (c->http->phase == HTTP_PH_WRITING) {
             c->http->close_after = true;
         }

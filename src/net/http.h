@@ -131,6 +131,13 @@ typedef struct http_server_opts {
     unsigned keepalive_timeout_ms;
     unsigned write_timeout_ms;
     unsigned ws_close_timeout_ms; /* 0 = WS_CLOSE_TIMEOUT_MS (ws.h) */
+    /* Drain: how long connections with no response under way (idle
+     * keep-alive, or a request still being received) stay open after
+     * http_server_drain(); a request completed meanwhile is served with
+     * Connection: close. Lets a load balancer that still sends on a pooled
+     * connection until its health check sees the drain lose no request.
+     * 0 = such connections close at once. */
+    unsigned drain_idle_ms;
 } http_server_opts;
 
 /* Binds and listens. On success *out is the server and 0 is returned. On

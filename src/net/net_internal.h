@@ -200,6 +200,7 @@ struct http_server {
     bool draining;
     bool finishing;
     uint64_t drain_deadline;
+    uint64_t drain_idle_deadline; /* idle/reading connections close from then on */
     http_drain_fn drain_cb;
     void *drain_arg;
     int64_t date_sec;

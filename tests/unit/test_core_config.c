@@ -301,6 +301,18 @@ static void test_limits_edges(void **state)
     assert_int_equal(c.ws_ping_ms, 0);
     assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "600000"), 0);
     assert_int_equal(parse(&c, err, 2, "--ws-ping-ms", "600001"), CD_EBAD);
+    /* drain grace for idle connections: off by default, at most the named limit */
+    assert_int_equal(c.drain_idle_ms, CD_DEFAULT_DRAIN_IDLE_MS);
+    assert_int_equal(CD_DEFAULT_DRAIN_IDLE_MS, 0);
+    env_set("CHATD_DRAIN_IDLE_MS", "1500");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_int_equal(c.drain_idle_ms, 1500);
+    env_set("CHATD_DRAIN_IDLE_MS", NULL);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_DRAIN_IDLE_MS);
+    assert_int_equal(parse(&c, err, 2, "--drain-idle-ms", buf), 0);
+    assert_int_equal(c.drain_idle_ms, CD_CONFIG_MAX_DRAIN_IDLE_MS);
+    snprintf(buf, sizeof buf, "%u", CD_CONFIG_MAX_DRAIN_IDLE_MS + 1);
+    assert_int_equal(parse(&c, err, 2, "--drain-idle-ms", buf), CD_EBAD);
     env_set("CHATD_MAX_SUBSCRIPTIONS", "7");
     assert_int_equal(parse(&c, err, 0), 0);
     assert_int_equal(c.max_subscriptions, 7);

@@ -702,6 +702,62 @@ static void test_drain_inflight(void **state)
     assert_int_equal(g_requests, 1);
 }
 
+/* drain_idle_ms (a load balancer's pooled connections): after the drain
+ * starts, a request arriving on an idle keep-alive connection and one that
+ * was still being received are both served (Connection: close); a third idle
+ * connection stays open through the grace and is closed after it. */
+#define T_DRAIN_IDLE_MS 1500
+static void cl_drain_idle_grace(tc_env *env)
+{
+    tc_resp r;
+    char v[64];
+    int reuse = tc_connect(env->port);
+    int idle = tc_connect(env->port);
+    int partial = tc_connect(env->port);
+    TC_CHECK(env, reuse >= 0 && idle >= 0 && partial >= 0);
+    TC_CHECK(env, tc_sends(reuse, "GET /echo?a=1 HTTP/1.1\r\n\r\n") == 0); /* pooled: used once */
+    TC_CHECK(env, tc_read_response(reuse, &r) == 0 && r.status == 200);
+    free(r.body);
+    TC_CHECK(env, tc_sends(partial, "GET /echo?a=2 HTTP/1.1\r\nX-Half: yes\r\n") == 0);
+    usleep(50000);
+    uint64_t t0 = uv_hrtime();
+    tc_request_drain(env);
+    usleep(100000);
+    TC_CHECK(env, tc_connect(env->port) < 0); /* the listener is closed at once */
+    TC_CHECK(env, tc_sends(reuse, "GET /echo?a=3 HTTP/1.1\r\n\r\n") == 0);
+    TC_CHECK(env, tc_read_response(reuse, &r) == 0);
+    TC_CHECK(env,
+             r.status == 200 && tc_header(&r, "X-Query-A", v, sizeof v) && strcmp(v, "3") == 0);
+    TC_CHECK(env, tc_header(&r, "Connection", v, sizeof v) && strcmp(v, "close") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(reuse, 1000));
+    TC_CHECK(env, tc_sends(partial, "\r\n") == 0);
+    TC_CHECK(env, tc_read_response(partial, &r) == 0);
+    TC_CHECK(env,
+             r.status == 200 && tc_header(&r, "X-Query-A", v, sizeof v) && strcmp(v, "2") == 0);
+    TC_CHECK(env, tc_header(&r, "Connection", v, sizeof v) && strcmp(v, "close") == 0);
+    free(r.body);
+    TC_CHECK(env, tc_wait_closed(partial, 1000));
+    /* the untouched idle connection: open until the grace has passed, then closed */
+    int open_ms = (int)(T_DRAIN_IDLE_MS - (uv_hrtime() - t0) / 1000000) - 300;
+    if (open_ms > 0) TC_CHECK(env, tc_quiet(idle, open_ms));
+    TC_CHECK(env, tc_wait_closed(idle, T_DRAIN_IDLE_MS + 3000));
+    TC_CHECK(env, (uv_hrtime() - t0) / 1000000 >= T_DRAIN_IDLE_MS);
+    close(reuse);
+    close(partial);
+    close(idle);
+}
+
+static void test_drain_idle_grace(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler, .drain_idle_ms = T_DRAIN_IDLE_MS};
+    tc_run(&env, &o, cl_drain_idle_grace, NULL);
+    assert_int_equal(g_requests, 3);
+}
+
 static void cl_ipv6(tc_env *env)
 {
     int fd = tc_connect(env->port);
@@ -788,6 +844,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_write_timeout),
         cmocka_unit_test(test_drain_inflight),
+        cmocka_unit_test(test_drain_idle_grace),
         cmocka_unit_test(test_port_busy_and_reuseport),
         cmocka_unit_test(test_ipv6),
     };
