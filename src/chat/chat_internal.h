@@ -867,6 +867,7 @@ typedef enum recv_field {
     RECV_F_CHAT_ADDED,
     RECV_F_CHAT_UPDATED,
     RECV_F_UNREAD_COUNT_UPDATED,
+    RECV_F_ROOM, /* a room watch (chat_watch_start, the seed-003 /ws) */
     RECV_F_COUNT
 } recv_field;
 
