@@ -6,7 +6,7 @@
  *           [--http HOST:PORT[,...]] [--clients C] [--rate R | --flat]
  *           [--duration S] [--max-msgs N] [--drain S] [--idle S]
  *           [--ready-file F] [--go-file F] [--tag T] [--no-subscribe]
- *           [--users FILE [--user-offset K] [--notify]]
+ *           [--users FILE [--user-offset K] [--notify]] [--compat]
  *
  * Subscribers: N graphql-transport-ws connections (source addresses
  * 127.0.0.1..127.0.0.K, round-robin over --ws targets), each sends
@@ -22,6 +22,14 @@
  * notification is not owed to the message's own sender (the chat's second
  * column), so a subscriber acting as that user is not counted for stream 2
  * and a notification it gets counts as `bad`.
+ * With --compat the subscribers are seed-003 /ws clients instead (trust
+ * mode: GET /ws?userId=<the chat's second column>, a participant): each
+ * sends joinRoom {roomId} once `connected` arrives and counts as subscribed
+ * when `roomJoined` answers; `message` events are deliveries (seq =
+ * sequenceId), other events are ignored. At most LG_COMPAT_JOINS joins are
+ * in flight (the rest wait in a queue, as clients back off); a join refused
+ * with SERVICE_UNAVAILABLE (the server's database queue was full) is queued
+ * again, up to LG_COMPAT_RETRIES times per connection.
  * Senders: C keep-alive HTTP connections posting createMessage (senderId =
  * the chat's second column) at R msg/s in total or flat out, chats round
  * robin. The content of each message is the CLOCK_MONOTONIC send time in ns,
@@ -71,6 +79,8 @@
 #define LG_HIST_BUCKETS (LG_HIST_SUB * 40)
 #define LG_ID_LEN 40 /* a UUID, its NUL, room */
 #define LG_MAX_USERS 200000
+#define LG_COMPAT_JOINS 256  /* --compat: joinRoom requests in flight */
+#define LG_COMPAT_RETRIES 20 /* --compat: retries of one refused join */
 
 /* ---- histogram (HDR-style log-linear, microseconds) ---- */
 
@@ -139,7 +149,7 @@ static struct {
     lg_target ws[LG_MAX_TARGETS], http[LG_MAX_TARGETS];
     int nws, nhttp;
     int subs, clients, src_ips;
-    bool one_chat, flat, no_sub, notify;
+    bool one_chat, flat, no_sub, notify, compat;
     int user_offset;
     double rate, duration, drain, idle;
     uint64_t max_msgs;
@@ -299,9 +309,70 @@ static int64_t json_int(const char *p, size_t n, const char *key)
     return strtoll(k, NULL, 10);
 }
 
+static void on_delivery(lg_conn *c, int k, int64_t seq, int64_t t);
+
+/* --compat joins: a FIFO of connections waiting to send joinRoom. */
+static int *jq;
+static size_t jq_head, jq_tail, jq_cap;
+static int j_inflight;
+
+static void compat_join_pump(void)
+{
+    while (j_inflight < LG_COMPAT_JOINS && jq_head != jq_tail) {
+        lg_conn *c = &wsc[jq[jq_head++ % jq_cap]];
+        if (!c->open) continue;
+        char msg[160];
+        int ml =
+            snprintf(msg, sizeof msg, "{\"type\":\"joinRoom\",\"payload\":{\"roomId\":\"%s\"}}",
+                     chats[c->chat].id);
+        ws_send(c, 1, msg, (size_t)ml);
+        j_inflight++;
+    }
+}
+
+static void compat_join_queue(lg_conn *c)
+{
+    jq[jq_tail++ % jq_cap] = c->idx;
+    compat_join_pump();
+}
+
+/* A seed-003 /ws event (--compat). */
+static void compat_on_text(lg_conn *c, const char *p, size_t n)
+{
+    size_t head = n < 40 ? n : 40; /* {"type":"...": the event type comes first */
+    if (memmem(p, head, "\"type\":\"message\"", 16)) {
+        on_delivery(c, 0, json_int(p, n, "\"sequenceId\":"), json_int(p, n, "\"content\":\""));
+    } else if (memmem(p, head, "\"type\":\"connected\"", 18)) {
+        if (opt.no_sub)
+            st_acked++;
+        else
+            compat_join_queue(c);
+    } else if (memmem(p, head, "\"type\":\"roomJoined\"", 19)) {
+        st_acked++;
+        chats[c->chat].st[0].subs++;
+        j_inflight--;
+        compat_join_pump();
+    } else if (memmem(p, head, "\"type\":\"error\"", 14)) {
+        bool join = memmem(p, n, "\"event\":\"joinRoom\"", 18) != NULL;
+        if (join) j_inflight--;
+        if (join && memmem(p, n, "SERVICE_UNAVAILABLE", 19) &&
+            c->reconnects++ < LG_COMPAT_RETRIES) {
+            compat_join_queue(c); /* behind the others: they get their turn first */
+            return;
+        }
+        st_bad++;
+        if (st_bad <= 3) fprintf(stderr, "loadgen: %.*s\n", (int)(n > 300 ? 300 : n), p);
+        compat_join_pump();
+    }
+}
+
 static void ws_on_text(lg_conn *c, const char *p, size_t n)
 {
     st_frames++;
+    if (opt.compat) {
+        compat_on_text(c, p, n);
+        return;
+    }
     if (memmem(p, n, "\"connection_ack\"", 16)) {
         st_acked++;
         if (!opt.no_sub) ws_subscribe(c);
@@ -329,9 +400,13 @@ static void ws_on_text(lg_conn *c, const char *p, size_t n)
         st_bad++;
         return;
     }
+    on_delivery(c, k, json_int(p, n, "\"seq\":"), json_int(p, n, "\"content\":\""));
+}
+
+/* One delivery of stream k (seq; t: the send time carried in content). */
+static void on_delivery(lg_conn *c, int k, int64_t seq, int64_t t)
+{
     uint64_t now = now_ns();
-    int64_t seq = json_int(p, n, "\"seq\":");
-    int64_t t = json_int(p, n, "\"content\":\"");
     lg_stream *st = &chats[c->chat].st[k];
     if (seq >= 0 && seq <= c->last_seq[k]) {
         k ? st_ndup++ : st_dup++;
@@ -471,14 +546,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         c->upgraded = true;
         used = (size_t)(end - p) + 4;
         /* trust mode: no token; subscribers act as nobody in particular,
-         * or (--users) as their user, named in the payload */
+         * or (--users) as their user, named in the payload (--compat: the
+         * server speaks first, `connected`) */
         char init[160];
         int il = c->user
                      ? snprintf(init, sizeof init,
                                 "{\"type\":\"connection_init\",\"payload\":{\"userId\":\"%s\"}}",
                                 c->user)
                      : snprintf(init, sizeof init, "{\"type\":\"connection_init\",\"payload\":{}}");
-        ws_send(c, 1, init, (size_t)il);
+        if (!opt.compat) ws_send(c, 1, init, (size_t)il);
     }
     used += c->is_ws ? ws_parse(c, p + used, n - used) : http_parse(c, p + used, n - used);
 keep:
@@ -526,12 +602,19 @@ static void on_connect(uv_connect_t *r, int status)
     if (c->is_ws) {
         const lg_target *t = &opt.ws[c->idx % opt.nws];
         char req[512];
-        int n = snprintf(
-            req, sizeof req,
-            "GET /graphql HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
-            t->host, t->port);
+        int n =
+            opt.compat
+                ? snprintf(req, sizeof req,
+                           "GET /ws?userId=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n",
+                           chats[c->chat].sender, t->host, t->port)
+                : snprintf(req, sizeof req,
+                           "GET /graphql HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: "
+                           "graphql-transport-ws\r\n\r\n",
+                           t->host, t->port);
         conn_write(c, req, (size_t)n);
     }
 }
@@ -800,6 +883,8 @@ int main(int argc, char **argv)
             opt.flat = true;
         else if (!strcmp(a, "--no-subscribe"))
             opt.no_sub = true;
+        else if (!strcmp(a, "--compat"))
+            opt.compat = true;
         else if (!strcmp(a, "--notify"))
             opt.notify = true;
         else if (!strcmp(a, "--users"))
@@ -851,6 +936,11 @@ int main(int argc, char **argv)
     }
     loop = uv_default_loop();
     wsc = calloc((size_t)opt.subs + 1, sizeof *wsc);
+    /* each connection is queued at most 1 + LG_COMPAT_RETRIES times, and
+     * at most subs at once */
+    jq_cap = (size_t)opt.subs + 1;
+    jq = calloc(jq_cap, sizeof *jq);
+    if (!wsc || !jq) abort();
     htc = calloc((size_t)opt.clients + 1, sizeof *htc);
     for (int i = 0; i < opt.subs; i++) {
         wsc[i].is_ws = true;
@@ -872,6 +962,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt.clients; i++)
         free(htc[i].part);
     free(wsc);
+    free(jq);
     free(htc);
     free(chats);
     free(users);
