@@ -2,14 +2,16 @@
  * loadgen.c — chatd's load generator (bench/run drives it; loopback only).
  *
  *   loadgen [--ws HOST:PORT[,HOST:PORT...]] [--subs N] [--chats FILE]
- *           [--sub-layout spread|one] [--src-ips K]
+ *           [--sub-layout spread|one] [--src-ips K] [--src-first F]
  *           [--http HOST:PORT[,...]] [--clients C] [--rate R | --flat]
  *           [--duration S] [--max-msgs N] [--drain S] [--idle S]
  *           [--ready-file F] [--go-file F] [--tag T] [--no-subscribe]
  *           [--users FILE [--user-offset K] [--notify]] [--compat]
  *
  * Subscribers: N graphql-transport-ws connections (source addresses
- * 127.0.0.1..127.0.0.K, round-robin over --ws targets), each sends
+ * 127.0.0.(F+1)..127.0.0.(F+K), F = 0 unless --src-first, round-robin over
+ * --ws targets; one source address has one ephemeral port range per
+ * destination, so several loadgen processes use disjoint ranges), each sends
  * connection_init and one `messageAdded(chatId)` subscription (none with
  * --no-subscribe: connections only, for memory probes); chat of
  * subscriber i = line i % lines of FILE (spread) or line 0 (one).
@@ -43,7 +45,7 @@
  * delivery exactly (messages committed before a subscription was live are
  * not owed to it).
  *
- * Everything is time-bounded: connecting (60 s max), then --idle S seconds of
+ * Everything is time-bounded: connecting (--connect-timeout S, 60 s unless given), then --idle S seconds of
  * idling (RSS probes), then sending for --duration S (or --max-msgs), then
  * --drain S (at least; until 1.5 s pass without a delivery, at most +60 s)
  * for deliveries in flight; then the process prints one JSON line
@@ -148,13 +150,14 @@ typedef struct lg_chat {
 static struct {
     lg_target ws[LG_MAX_TARGETS], http[LG_MAX_TARGETS];
     int nws, nhttp;
-    int subs, clients, src_ips;
+    int subs, clients, src_ips, src_first;
+    double connect_timeout;
     bool one_chat, flat, no_sub, notify, compat;
     int user_offset;
     double rate, duration, drain, idle;
     uint64_t max_msgs;
     const char *ready_file, *go_file, *tag;
-} opt = {.src_ips = 1, .duration = 10, .drain = 2, .tag = ""};
+} opt = {.src_ips = 1, .duration = 10, .drain = 2, .tag = "", .connect_timeout = LG_CONNECT_TIMEOUT_S};
 
 static uv_loop_t *loop;
 static lg_chat *chats;
@@ -627,9 +630,9 @@ static int conn_start(lg_conn *c, const lg_target *t, int src)
     struct sockaddr_in a, s;
     uv_ip4_addr(t->host, t->port, &a);
     char sip[32];
-    snprintf(sip, sizeof sip, "127.0.0.%d", 1 + src);
+    snprintf(sip, sizeof sip, "127.0.0.%d", 1 + opt.src_first + src);
     uv_ip4_addr(sip, 0, &s);
-    if (opt.src_ips > 1) {
+    if (opt.src_ips > 1 || opt.src_first > 0) {
         /* IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect() for the
          * whole 4-tuple, so ports in TIME_WAIT from an earlier run towards
          * another server port do not exhaust the range */
@@ -691,7 +694,7 @@ static void on_tick(uv_timer_t *t)
     case 0: {
         uint64_t want = (uint64_t)opt.subs + (uint64_t)opt.clients;
         if (st_acked + st_http_conn + st_conn_fail + st_closed >= want ||
-            el > LG_CONNECT_TIMEOUT_S) {
+            el > opt.connect_timeout) {
             if (opt.ready_file) {
                 FILE *f = fopen(opt.ready_file, "w");
                 if (f) fclose(f);
@@ -877,6 +880,10 @@ int main(int argc, char **argv)
             opt.one_chat = !strcmp(v, "one"), i++;
         else if (!strcmp(a, "--src-ips"))
             opt.src_ips = atoi(v), i++;
+        else if (!strcmp(a, "--src-first"))
+            opt.src_first = atoi(v), i++;
+        else if (!strcmp(a, "--connect-timeout"))
+            opt.connect_timeout = atof(v), i++;
         else if (!strcmp(a, "--rate"))
             opt.rate = atof(v), i++;
         else if (!strcmp(a, "--flat"))
@@ -912,7 +919,9 @@ int main(int argc, char **argv)
         }
     }
     if (!chats_path || (opt.subs && !opt.nws) || (opt.clients && !opt.nhttp) ||
-        opt.duration > 3600 || opt.src_ips < 1 || opt.src_ips > 250) {
+        opt.duration > 3600 || opt.src_ips < 1 || opt.src_ips > 250 ||
+        opt.src_first < 0 || opt.src_first + opt.src_ips > 250 || opt.connect_timeout <= 0 ||
+        opt.connect_timeout > 3600) {
         fprintf(stderr, "usage: loadgen --chats FILE [--ws H:P --subs N] [--http H:P --clients C "
                         "--rate R|--flat] [--duration S]\n");
         return 2;
