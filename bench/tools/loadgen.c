@@ -45,8 +45,8 @@
  * delivery exactly (messages committed before a subscription was live are
  * not owed to it).
  *
- * Everything is time-bounded: connecting (--connect-timeout S, 60 s unless given), then --idle S seconds of
- * idling (RSS probes), then sending for --duration S (or --max-msgs), then
+ * Everything is time-bounded: connecting (--connect-timeout S, 60 s unless given), then --idle S
+ * seconds of idling (RSS probes), then sending for --duration S (or --max-msgs), then
  * --drain S (at least; until 1.5 s pass without a delivery, at most +60 s)
  * for deliveries in flight; then the process prints one JSON line
  * (histograms as [value_us, count] pairs, per-chat counts) and exits.
@@ -157,7 +157,8 @@ static struct {
     double rate, duration, drain, idle;
     uint64_t max_msgs;
     const char *ready_file, *go_file, *tag;
-} opt = {.src_ips = 1, .duration = 10, .drain = 2, .tag = "", .connect_timeout = LG_CONNECT_TIMEOUT_S};
+} opt = {
+    .src_ips = 1, .duration = 10, .drain = 2, .tag = "", .connect_timeout = LG_CONNECT_TIMEOUT_S};
 
 static uv_loop_t *loop;
 static lg_chat *chats;
@@ -919,8 +920,8 @@ int main(int argc, char **argv)
         }
     }
     if (!chats_path || (opt.subs && !opt.nws) || (opt.clients && !opt.nhttp) ||
-        opt.duration > 3600 || opt.src_ips < 1 || opt.src_ips > 250 ||
-        opt.src_first < 0 || opt.src_first + opt.src_ips > 250 || opt.connect_timeout <= 0 ||
+        opt.duration > 3600 || opt.src_ips < 1 || opt.src_ips > 250 || opt.src_first < 0 ||
+        opt.src_first + opt.src_ips > 250 || opt.connect_timeout <= 0 ||
         opt.connect_timeout > 3600) {
         fprintf(stderr, "usage: loadgen --chats FILE [--ws H:P --subs N] [--http H:P --clients C "
                         "--rate R|--flat] [--duration S]\n");

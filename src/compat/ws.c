@@ -31,12 +31,62 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "auth/auth.h"
 #include "chat/chat.h"
 #include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+
+/* ---- returning a join burst's scratch memory ----
+ * A joinRoom runs a whole GraphQL query (room, newest messages, online
+ * users); a burst of them (clients reconnecting after a restart) leaves
+ * freed heap pages scattered below live connection state, which glibc keeps
+ * resident. COMPAT_TRIM_DELAY_MS after the last join of a burst answered,
+ * malloc_trim hands those pages back to the kernel (once per burst; not
+ * built without glibc). */
+static struct {
+    uv_timer_t timer;
+    bool init;
+} trim;
+
+#ifdef __GLIBC__
+static void trim_fire(uv_timer_t *t)
+{
+    CD_UNUSED(t);
+    malloc_trim(0);
+}
+#endif
+
+static void trim_shutdown(proto_server *srv, void *ud)
+{
+    CD_UNUSED(srv);
+    CD_UNUSED(ud);
+    if (!trim.init) return;
+    trim.init = false;
+    uv_timer_stop(&trim.timer);
+    uv_close((uv_handle_t *)&trim.timer, NULL);
+}
+
+/* A join answered: (re)arm the trim. */
+static void trim_after_join(proto_server *srv)
+{
+#ifdef __GLIBC__
+    if (!trim.init) {
+        if (proto_on_shutdown(srv, trim_shutdown, NULL) != 0) return;
+        uv_timer_init(srv->loop, &trim.timer);
+        uv_unref((uv_handle_t *)&trim.timer);
+        trim.init = true;
+    }
+    uv_timer_start(&trim.timer, trim_fire, COMPAT_TRIM_DELAY_MS, 0);
+#else
+    CD_UNUSED(srv);
+    CD_UNUSED(trim_shutdown);
+#endif
+}
 
 /* A room's participants as "id\0username\0displayName\0"... (typing events
  * and message senders, so live events need no user lookup), shared by every
@@ -607,6 +657,7 @@ static void req_done(const compat_result *res, void *ud)
         c->w_busy = false;
         write_next(c);
     }
+    if (q->kind == Q_JOIN) trim_after_join(c->srv);
     req_free(q);
     conn_unref(c);
 }
