@@ -13,20 +13,29 @@
  * Writes and one-shot reads run as fixed GraphQL operations in-process
  * (compat_gql) with this connection's caller: the same resolvers, authz,
  * transaction, seq, outbox and publish as a GraphQL client's. Live events
- * come from an embedded graphql-transport-ws connection (proto_ws_attach)
- * with, per joined room, the subscriptions chatEvents(chatId, afterSeq),
- * typing(chatId) and presenceUpdated(chatId): the receiver's exactly-once,
- * per-chat-seq delivery. joinRoom answers roomJoined with the newest
- * COMPAT_JOIN_MESSAGES messages first and then subscribes with afterSeq =
- * the newest seq it returned, so the live stream continues with no gap and
- * no duplicate. The embedded connection's heartbeat (the shared gqlws
- * sweep: ping after ws_ping_ms of silence, close 4504 after twice that)
- * closes dead sockets; closing cancels the subscriptions, which updates
- * presence.
+ * come from ONE receiver subscription per joined room (chat_watch_start,
+ * chat.h): the chat's log events with the receiver's exactly-once,
+ * per-chat-seq delivery (the chatEvents rules), plus the room's typing and
+ * its participants' presence; each is written as the seed's event JSON
+ * straight from the delivered event (no GraphQL execution, no re-parse).
+ * joinRoom answers roomJoined with the newest COMPAT_JOIN_MESSAGES messages
+ * first and then starts the watch with afterSeq = the newest seq it
+ * returned, so the live stream continues with no gap and no duplicate.
+ * The connection embeds a graphql-transport-ws connection (proto_ws_attach)
+ * that runs no operation: it gives the socket the shared heartbeat (ping
+ * after ws_ping_ms of silence, close 4504 after twice that), the per-user
+ * WebSocket cap, the token-expiry close and the drain. Closing stops the
+ * watches, which updates presence.
  *
  * Ownership: a cws_conn is heap memory with a reference count: 1 while the
  * socket is open, 1 per in-flight compat_gql, 1 while the auth timer
- * handle is open. Rooms are a heap list owned by the conn.
+ * handle (allocated only while waiting for auth) is open. Rooms are a heap
+ * list owned by the conn; a room's watch is stopped when the room is left
+ * or the socket closes, and forgotten when the watch ends (w_end). Memory
+ * per connection with one joined room: the net layer's ws_conn, the
+ * embedded gqlws_conn, the cws_conn, one cws_room and one feed_sub; the
+ * room's participant names (cws_names) are shared by every connection of
+ * this process that joined it.
  */
 #include <stdlib.h>
 #include <string.h>
