@@ -7,6 +7,7 @@
  *           [--duration S] [--max-msgs N] [--drain S] [--idle S]
  *           [--ready-file F] [--go-file F] [--tag T] [--no-subscribe]
  *           [--users FILE [--user-offset K] [--notify]] [--compat]
+ *           [--max-connecting M]
  *
  * Subscribers: N graphql-transport-ws connections (source addresses
  * 127.0.0.(F+1)..127.0.0.(F+K), F = 0 unless --src-first, round-robin over
@@ -45,6 +46,11 @@
  * delivery exactly (messages committed before a subscription was live are
  * not owed to it).
  *
+ * --max-connecting M: at most M subscribers are between connect() and
+ * their acknowledgement at once; the next one starts when one is
+ * subscribed or failed (many processes opening tens of thousands of
+ * connections at once overflow the servers' accept queues, and the
+ * kernel's SYN-cookie path then resets connections).
  * Everything is time-bounded: connecting (--connect-timeout S, 60 s unless given), then --idle S
  * seconds of idling (RSS probes), then sending for --duration S (or --max-msgs), then
  * --drain S (at least; until 1.5 s pass without a delivery, at most +60 s)
@@ -150,7 +156,7 @@ typedef struct lg_chat {
 static struct {
     lg_target ws[LG_MAX_TARGETS], http[LG_MAX_TARGETS];
     int nws, nhttp;
-    int subs, clients, src_ips, src_first;
+    int subs, clients, src_ips, src_first, max_connecting;
     double connect_timeout;
     bool one_chat, flat, no_sub, notify, compat;
     int user_offset;
@@ -186,6 +192,7 @@ typedef struct lg_conn {
     uv_tcp_t tcp;
     uv_connect_t creq;
     bool is_ws, upgraded, open, busy;
+    bool pending; /* subscriber between connect and ack (--max-connecting) */
     int idx;
     size_t chat;
     int64_t last_seq[2];
@@ -200,6 +207,31 @@ typedef struct lg_conn {
 static lg_conn *wsc, *htc;
 
 static int conn_start(lg_conn *c, const lg_target *t, int src);
+
+/* Subscribers not started yet, and those between connect and ack. */
+static int ws_next, ws_pending;
+
+static void ws_start_more(void)
+{
+    while (ws_next < opt.subs && (!opt.max_connecting || ws_pending < opt.max_connecting)) {
+        lg_conn *c = &wsc[ws_next++];
+        if (conn_start(c, &opt.ws[c->idx % opt.nws], c->idx % opt.src_ips) != 0) {
+            st_conn_fail++;
+            continue;
+        }
+        c->pending = true;
+        ws_pending++;
+    }
+}
+
+/* A subscriber was acknowledged or failed: the next may start. */
+static void ws_settled(lg_conn *c)
+{
+    if (!c->pending) return;
+    c->pending = false;
+    ws_pending--;
+    ws_start_more();
+}
 
 /* A sender's keep-alive connection closed by the server (e.g. Node's 5 s
  * keepAliveTimeout while waiting for the go file) is opened again, up to
@@ -223,6 +255,7 @@ static void conn_fail(lg_conn *c)
 {
     if (c->open) st_closed++;
     c->open = false;
+    if (c->is_ws) ws_settled(c);
     if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -347,12 +380,15 @@ static void compat_on_text(lg_conn *c, const char *p, size_t n)
     if (memmem(p, head, "\"type\":\"message\"", 16)) {
         on_delivery(c, 0, json_int(p, n, "\"sequenceId\":"), json_int(p, n, "\"content\":\""));
     } else if (memmem(p, head, "\"type\":\"connected\"", 18)) {
-        if (opt.no_sub)
+        if (opt.no_sub) {
             st_acked++;
-        else
+            ws_settled(c);
+        } else {
             compat_join_queue(c);
+        }
     } else if (memmem(p, head, "\"type\":\"roomJoined\"", 19)) {
         st_acked++;
+        ws_settled(c);
         chats[c->chat].st[0].subs++;
         j_inflight--;
         compat_join_pump();
@@ -379,6 +415,7 @@ static void ws_on_text(lg_conn *c, const char *p, size_t n)
     }
     if (memmem(p, n, "\"connection_ack\"", 16)) {
         st_acked++;
+        ws_settled(c);
         if (!opt.no_sub) ws_subscribe(c);
         return;
     }
@@ -522,6 +559,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     lg_conn *c = (lg_conn *)s;
     if (nread < 0) {
+        if (c->is_ws && st_closed + st_conn_fail < 3)
+            fprintf(stderr, "loadgen: read: %s\n", uv_strerror((int)nread));
         conn_fail(c);
         return;
     }
@@ -544,6 +583,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         char *end = memmem(p, n, "\r\n\r\n", 4);
         if (!end) goto keep;
         if (n < 12 || memcmp(p + 9, "101", 3) != 0) {
+            if (st_closed + st_conn_fail < 3)
+                fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(n > 120 ? 120 : n), p);
             conn_fail(c);
             return;
         }
@@ -883,6 +924,8 @@ int main(int argc, char **argv)
             opt.src_ips = atoi(v), i++;
         else if (!strcmp(a, "--src-first"))
             opt.src_first = atoi(v), i++;
+        else if (!strcmp(a, "--max-connecting"))
+            opt.max_connecting = atoi(v), i++;
         else if (!strcmp(a, "--connect-timeout"))
             opt.connect_timeout = atof(v), i++;
         else if (!strcmp(a, "--rate"))
@@ -921,7 +964,7 @@ int main(int argc, char **argv)
     }
     if (!chats_path || (opt.subs && !opt.nws) || (opt.clients && !opt.nhttp) ||
         opt.duration > 3600 || opt.src_ips < 1 || opt.src_ips > 250 || opt.src_first < 0 ||
-        opt.src_first + opt.src_ips > 250 || opt.connect_timeout <= 0 ||
+        opt.src_first + opt.src_ips > 250 || opt.connect_timeout <= 0 || opt.max_connecting < 0 ||
         opt.connect_timeout > 3600) {
         fprintf(stderr, "usage: loadgen --chats FILE [--ws H:P --subs N] [--http H:P --clients C "
                         "--rate R|--flat] [--duration S]\n");
@@ -957,8 +1000,8 @@ int main(int argc, char **argv)
         wsc[i].idx = i;
         wsc[i].chat = opt.one_chat ? 0 : (size_t)i % nchats;
         wsc[i].user = users ? users[opt.user_offset + i] : NULL;
-        if (conn_start(&wsc[i], &opt.ws[i % opt.nws], i % opt.src_ips) != 0) st_conn_fail++;
     }
+    ws_start_more();
     for (int i = 0; i < opt.clients; i++) {
         htc[i].idx = i;
         if (conn_start(&htc[i], &opt.http[i % opt.nhttp], i % opt.src_ips) != 0) st_conn_fail++;

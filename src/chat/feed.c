@@ -1315,13 +1315,15 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
         }
         }
     }
-    c->busy--;
-    for (unsigned i = 0; i < RECV_F_COUNT; i++)
-        if (cache[i]) proto_event_release(cache[i]);
+    /* the room watches of the chat (typing) or of the user's chats
+     * (presence), while c is still held: the last watch ending unpins it */
     if (c->kind == FEED_K_EPH && str_eq(kind, CHAT_EPH_TYPING))
         watch_typing(c, uid, gql_obj_get(&v, "isTyping"));
     else if (c->kind == FEED_K_PRESENCE && feed.watched)
         watch_presence(uid, gql_obj_get(&v, "online"), gql_obj_get(&v, "at"));
+    c->busy--;
+    for (unsigned i = 0; i < RECV_F_COUNT; i++)
+        if (cache[i]) proto_event_release(cache[i]);
     cd_arena_free(&a);
     chan_sweep(c);
 }
