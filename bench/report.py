@@ -638,7 +638,7 @@ def ws_rss(rw, w, targets):
 def idle_big(r, w, targets):
     """The idle250k scenario: many receivers, one loadgen each."""
     opened = r["receivers"] * r["per"]
-    w(f"\n**{num(T_IDLE_CONNS)} idle subscribed connections on one box:** {r['receivers']} chatd receivers "
+    w(f"\n**Idle subscribed connections on one box (target ≥ {num(T_IDLE_CONNS)}):** {r['receivers']} chatd receivers "
       f"(open files are limited per process), one loadgen process each with {num(r['per'])} "
       f"graphql-transport-ws connections and one `messageAdded` subscription per connection, loadgen i on its own "
       f"{r['src_ips']} loopback source addresses: **{num(r['subscribed'])} of {num(opened)} connections subscribed**; "
