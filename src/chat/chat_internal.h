@@ -772,6 +772,13 @@ recv_seq_step recv_seq_classify(int64_t last, int64_t seq);
 int recv_replay_start(int64_t after, int64_t joined, int64_t oldest, int64_t last_seq,
                       int64_t *from);
 
+/* Whether a gap fill's answer proves that the events a subscriber at `last`
+ * needs are gone from the log (→ RESYNC_REQUIRED): the fill asked for
+ * seq > `from` when seqs up to `known` were committed, and its first row
+ * was `first` (< 0: no row). A subscriber behind `from` (attached meanwhile
+ * with an older afterSeq) is not judged by it: the next fill serves it. */
+bool recv_fill_lost(int64_t from, int64_t known, int64_t first, int64_t last);
+
 /* ============================= presence.c ============================== */
 /*
  * presence.c — a user's first / last live subscription on

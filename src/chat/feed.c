@@ -39,6 +39,7 @@
 #define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
 #define FEED_ID_MAX 40          /* a UUID and its NUL, with room */
 #define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
+#define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
 
 typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE } feed_kind;
@@ -98,6 +99,7 @@ struct feed_sub {
     bool dead;                        /* ended: unlink and free at the next sweep */
     bool querying;                    /* the start query is in flight (owns the sub) */
     bool counted;                     /* presence counted this subscriber */
+    bool stat;                        /* counted in chatd_receiver_subscriptions */
     int64_t last;                     /* last delivered seq (chat channels) */
     int64_t after;                    /* afterSeq argument, -1 when absent */
     int64_t msg_seq;                  /* messageReadUpdated: the message's seq */
@@ -141,12 +143,16 @@ static struct {
     bool timer_init;
     bool retry_armed;
     recv_feed_stats stats;
-    /* subscribe lookups waiting for the next flush: [0] chat, [1] message */
-    feed_sub *q_head[2], *q_tail[2];
+    /* subscribe lookups waiting for the next flush: [0] chat, [1] message,
+     * [2] per-user stream heads (their chats, FEED_Q_HEADS) */
+    feed_sub *q_head[3], *q_tail[3];
     uv_timer_t start_timer;
     bool start_timer_init;
     bool start_armed;
-    uv_timer_t sweep_timer; /* deferred sweep of ended legs */
+    int chan_err;            /* why the last chan_get returned NULL */
+    unsigned test_chans_max; /* CHATD_TEST_FEED_CHANNELS (fixtures): broker subscribes
+                                beyond this many channels fail as at RD_MAX_CHANNELS */
+    uv_timer_t sweep_timer;  /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
     feed_chan *watched;  /* chat channels with room watches */
@@ -256,11 +262,29 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
         snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL);
         break;
     }
+    feed.chan_err = CD_EBAD;
     if (qs != 0) return NULL;
     feed_chan *c = chan_find(name);
     if (c) return c;
+    /* the broker subscription first: a channel this process cannot follow
+     * (RD_MAX_CHANNELS reached, client closing) is refused to the
+     * subscriber with an error instead of attaching it to silence */
+    int r = 0;
+    if (feed.test_chans_max && feed.stats.channels >= feed.test_chans_max)
+        r = CD_ELIMIT;
+    else if (srv->rd)
+        r = rd_subscribe(srv->rd, name);
+    if (r != 0) {
+        cd_warn("receiver", "subscribe %s: %s", name, cd_strerror(r));
+        feed.chan_err = r;
+        return NULL;
+    }
     c = cd_calloc(1, sizeof *c);
-    if (!c) return NULL;
+    if (!c) {
+        if (srv->rd) rd_unsubscribe(srv->rd, name);
+        feed.chan_err = CD_ENOMEM;
+        return NULL;
+    }
     snprintf(c->name, sizeof c->name, "%s", name);
     snprintf(c->id, sizeof c->id, "%s", id ? id : "");
     c->kind = kind;
@@ -270,11 +294,19 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
     c->hnext = feed.buckets[b];
     feed.buckets[b] = c;
     feed.stats.channels++;
-    if (srv->rd) {
-        int r = rd_subscribe(srv->rd, name);
-        if (r != 0) cd_warn("receiver", "subscribe %s: %s", name, cd_strerror(r));
-    }
     return c;
+}
+
+/* The error for a subscriber whose channel chan_get refused. */
+static const char *chan_err_code(void)
+{
+    return feed.chan_err == CD_ENOMEM ? CHAT_E_INTERNAL : CHAT_E_UNAVAILABLE;
+}
+static const char *chan_err_msg(void)
+{
+    return feed.chan_err == CD_ENOMEM ? "Out of memory"
+                                      : "This receiver cannot follow more channels; try again "
+                                        "or another receiver";
 }
 
 /* Frees the channel once nothing refers to it. True when freed. */
@@ -372,7 +404,8 @@ static void sub_unlink(feed_sub *s)
     s->next = s->prev = NULL;
     s->ch = NULL;
     c->nsubs--;
-    if (!s->leg) feed.stats.subs--;
+    if (s->stat) feed.stats.subs--;
+    s->stat = false;
     if (s->field == RECV_F_ROOM) watch_chan_down(c);
     if (s->counted) recv_presence_user_down(s->srv, s->user);
     s->counted = false;
@@ -470,6 +503,12 @@ static void sub_end(feed_sub *s, const char *code, const char *msg)
     }
 }
 
+static bool field_is_derived(recv_field f)
+{
+    return f == RECV_F_CHAT_MESSAGE_NOTIFICATION || f == RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST ||
+           f == RECV_F_UNREAD_COUNT_UPDATED;
+}
+
 static void sub_attach(feed_sub *s, feed_chan *c)
 {
     s->ch = c;
@@ -477,7 +516,11 @@ static void sub_attach(feed_sub *s, feed_chan *c)
     if (c->subs) c->subs->prev = s;
     c->subs = s;
     c->nsubs++;
-    if (!s->leg) feed.stats.subs++;
+    /* a per-user stream counts once its chats are attached (look_apply) */
+    if (!s->leg && !field_is_derived(s->field)) {
+        s->stat = true;
+        feed.stats.subs++;
+    }
     if (s->field == RECV_F_ROOM) watch_chan_up(c);
     s->ready = true;
     if (s->user[0] && !s->leg) {
@@ -608,12 +651,6 @@ static void deliver_read(feed_sub *s, cd_arena *a, const chat_ev *e)
 static void head_lookup(feed_sub *h);
 static void chan_pump(feed_chan *c, bool force);
 
-static bool field_is_derived(recv_field f)
-{
-    return f == RECV_F_CHAT_MESSAGE_NOTIFICATION || f == RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST ||
-           f == RECV_F_UNREAD_COUNT_UPDATED;
-}
-
 /* unreadCountUpdated for leg l's chat at `seq` (when it is newer than the
  * last one sent for that chat: a note on user:<id> may have carried it). */
 static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count)
@@ -698,10 +735,11 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     if (h->dead || len >= FEED_ID_MAX || !chat_uuid_valid(chat, len) || leg_find(h, chat, len))
         return NULL;
     feed_sub *l = cd_calloc(1, sizeof *l);
+    feed.chan_err = CD_ENOMEM;
     feed_chan *c = l ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
         cd_free(l);
-        sub_end(h, CHAT_E_INTERNAL, "Out of memory");
+        sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
     }
     l->srv = h->srv;
@@ -723,50 +761,61 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     return l;
 }
 
-typedef struct look_op {
-    feed_sub *h;
-} look_op;
+#define FEED_Q_HEADS 2 /* feed.q_head[] index of the per-user stream lookups */
 
-/* The user's chats (recv_sub_user rows: chat id, last_seq, joined_seq,
- * watermark, oldest retained seq, unread count at last_seq). The first
- * lookup starts every leg (live from last_seq, or after the afterSeqs
- * entry); later ones (a broker re-subscribe, the user removed from a chat)
- * only add legs for chats that have none: those the user joined meanwhile,
- * from the join on (the count is 0 there). */
-static void on_look(const pg_result *r, void *ud)
+static void start_arm(void);
+
+/* A head that ended while its lookup was queued or in flight: freed here,
+ * or by its channel's sweep. */
+static void head_release(feed_sub *h)
 {
-    look_op *op = ud;
-    feed_sub *h = op->h;
-    cd_free(op);
+    if (h->ch) {
+        h->ch->has_dead = true;
+        chan_sweep(h->ch);
+    } else {
+        sub_free(h);
+    }
+}
+
+/* Head h's lookup could not be made or answered: the client gets the
+ * error (the stream would otherwise miss events silently). */
+static void look_fail(feed_sub *h, const char *code, const char *msg)
+{
     h->looking = false;
     if (h->dead) {
-        if (h->ch) {
-            h->ch->has_dead = true;
-            chan_sweep(h->ch);
-        } else {
-            sub_free(h);
-        }
+        head_release(h);
         return;
     }
-    if (r->status != 0) {
-        cd_warn("receiver", "per-user lookup: %s", r->message);
-        sub_end(h, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
-        if (h->ch) chan_sweep(h->ch);
+    sub_end(h, code, msg);
+    if (h->ch) chan_sweep(h->ch);
+}
+
+/* Applies rows [lo, hi) of a recv_sub_users result to head h: the user's
+ * chats (columns after the ordinal: chat id, last_seq, joined_seq,
+ * watermark, oldest retained seq, unread count at last_seq, history floor).
+ * The first lookup starts every leg (live from last_seq, or after the
+ * afterSeqs entry); later ones (a broker re-subscribe, the user removed
+ * from a chat) only add legs for chats that have none: those the user
+ * joined meanwhile, from the join on (the count is 0 there). */
+static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
+{
+    h->looking = false;
+    if (h->dead) {
+        head_release(h);
         return;
     }
     bool first = !h->started;
     h->started = true;
     cd_arena a;
     cd_arena_init(&a, FEED_SCRATCH_BLOCK);
-    int rows = pg_result_rows(r);
-    for (int i = 0; i < rows && !h->dead; i++) {
-        const char *chat = pg_result_get(r, i, 0);
-        int64_t last_seq = strtoll(pg_result_get(r, i, 1), NULL, 10);
-        int64_t joined = strtoll(pg_result_get(r, i, 2), NULL, 10);
-        int64_t wm = strtoll(pg_result_get(r, i, 3), NULL, 10);
-        const char *old = pg_result_get(r, i, 4);
+    for (int i = lo; i < hi && !h->dead; i++) {
+        const char *chat = pg_result_get(r, i, 1);
+        int64_t last_seq = strtoll(pg_result_get(r, i, 2), NULL, 10);
+        int64_t joined = strtoll(pg_result_get(r, i, 3), NULL, 10);
+        int64_t wm = strtoll(pg_result_get(r, i, 4), NULL, 10);
+        const char *old = pg_result_get(r, i, 5);
         int64_t oldest = old ? strtoll(old, NULL, 10) : -1;
-        const char *un = pg_result_get(r, i, 5);
+        const char *un = pg_result_get(r, i, 6);
         int64_t unread = un ? strtoll(un, NULL, 10) : 0;
         if (!chat || leg_find(h, chat, strlen(chat))) continue;
         int64_t after = -1;
@@ -791,7 +840,7 @@ static void on_look(const pg_result *r, void *ud)
             /* the count is only kept for unreadCountUpdated */
         }
         feed_sub *l = leg_add(h, chat, from, last_seq, wm, unread);
-        const char *fl = pg_result_get(r, i, 6);
+        const char *fl = pg_result_get(r, i, 7);
         if (l && fl) l->floor = strtoll(fl, NULL, 10);
         /* unreadCountUpdated is a state stream: a resume sends the current
          * count of every chat that moved past its afterSeqs entry */
@@ -806,13 +855,106 @@ static void on_look(const pg_result *r, void *ud)
         if (h->ch) chan_sweep(h->ch);
         return;
     }
+    /* every leg holds its start position now: whatever commits from here on
+     * reaches the stream, so it counts as attached (the gauge the benchmark
+     * waits on before sending) */
+    if (!h->stat && h->ch) {
+        h->stat = true;
+        feed.stats.subs++;
+    }
     if (h->look_again) {
         h->look_again = false;
         head_lookup(h);
     }
 }
 
-/* Looks up head h's chats (again). */
+typedef struct look_batch {
+    unsigned n;
+    feed_sub *heads[FEED_LOOK_BATCH];
+} look_batch;
+
+/* The answer to one recv_sub_users statement: rows ordered by ordinal,
+ * each head gets its run of rows (none: the user has no chats). */
+static void on_look_rows(const pg_result *r, void *ud)
+{
+    look_batch *b = ud;
+    if (r->status != 0) {
+        cd_warn("receiver", "per-user lookup: %s", r->message);
+        for (unsigned i = 0; i < b->n; i++)
+            look_fail(b->heads[i], CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        cd_free(b);
+        return;
+    }
+    int rows = pg_result_rows(r), row = 0;
+    for (unsigned i = 0; i < b->n; i++) {
+        while (row < rows && strtol(pg_result_get(r, row, 0), NULL, 10) < (long)i + 1)
+            row++;
+        int lo = row;
+        while (row < rows && strtol(pg_result_get(r, row, 0), NULL, 10) == (long)i + 1)
+            row++;
+        look_apply(b->heads[i], r, lo, row);
+    }
+    cd_free(b);
+}
+
+/* Sends the queued per-user lookups: one statement per FEED_LOOK_BATCH
+ * heads (10,000 users subscribing at once cost 20 statements, not 10,000
+ * queued one by one behind each other in the pool). */
+static void look_flush(void)
+{
+    const int q = FEED_Q_HEADS;
+    while (feed.q_head[q]) {
+        look_batch *b = cd_malloc(sizeof *b);
+        if (!b) {
+            while (feed.q_head[q]) {
+                feed_sub *h = feed.q_head[q];
+                feed.q_head[q] = h->qnext;
+                h->qnext = NULL;
+                look_fail(h, CHAT_E_INTERNAL, "Out of memory");
+            }
+            feed.q_tail[q] = NULL;
+            return;
+        }
+        cd_buf users, want;
+        cd_buf_init(&users);
+        cd_buf_init(&want);
+        b->n = 0;
+        while (feed.q_head[q] && b->n < FEED_LOOK_BATCH) {
+            feed_sub *h = feed.q_head[q];
+            feed.q_head[q] = h->qnext;
+            if (!feed.q_head[q]) feed.q_tail[q] = NULL;
+            h->qnext = NULL;
+            if (h->dead) { /* stopped before its lookup was sent */
+                h->looking = false;
+                head_release(h);
+                continue;
+            }
+            const char *sep = b->n ? "," : "{";
+            cd_buf_printf(&users, "%s%s", sep, h->user);
+            cd_buf_printf(&want, "%s%s", sep, h->field == RECV_F_UNREAD_COUNT_UPDATED ? "t" : "f");
+            b->heads[b->n++] = h;
+        }
+        cd_buf_putc(&users, '}');
+        cd_buf_putc(&want, '}');
+        cd_buf_putc(&users, 0);
+        cd_buf_putc(&want, 0);
+        pg_pool *p = chat_pool(feed.srv);
+        bool sent = b->n == 0;
+        if (b->n > 0 && p && !cd_buf_failed(&users) && !cd_buf_failed(&want)) {
+            const char *params[] = {users.data, want.data};
+            sent = pg_pool_query(p, "recv_sub_users", 2, params, on_look_rows, b) == 0;
+        }
+        cd_buf_free(&users);
+        cd_buf_free(&want);
+        if (sent && b->n > 0) continue; /* owned by the callback */
+        for (unsigned i = 0; i < b->n; i++)
+            look_fail(b->heads[i], CHAT_E_UNAVAILABLE, "Database unavailable, try again");
+        cd_free(b);
+    }
+}
+
+/* Looks up head h's chats (again): queued and sent with the other heads'
+ * lookups of this loop iteration (look_flush). */
 static void head_lookup(feed_sub *h)
 {
     if (h->dead) return;
@@ -820,20 +962,15 @@ static void head_lookup(feed_sub *h)
         h->look_again = true;
         return;
     }
-    pg_pool *p = chat_pool(h->srv);
-    look_op *op = p ? cd_malloc(sizeof *op) : NULL;
-    if (!op) {
-        sub_end(h, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
-        return;
-    }
-    op->h = h;
-    const char *params[] = {h->user, h->field == RECV_F_UNREAD_COUNT_UPDATED ? "t" : "f"};
-    if (pg_pool_query(p, "recv_sub_user", 2, params, on_look, op) != 0) {
-        cd_free(op);
-        sub_end(h, CHAT_E_UNAVAILABLE, "Database unavailable, try again");
-        return;
-    }
+    const int q = FEED_Q_HEADS;
     h->looking = true;
+    h->qnext = NULL;
+    if (feed.q_tail[q])
+        feed.q_tail[q]->qnext = h;
+    else
+        feed.q_head[q] = h;
+    feed.q_tail[q] = h;
+    start_arm();
 }
 
 /* A participant left (or the chat is gone: user NULL): their unsequenced
@@ -981,14 +1118,15 @@ static int64_t chan_min_last(feed_chan *c)
 
 typedef struct fill_op {
     feed_chan *ch;
-    int64_t from;
+    int64_t from;  /* the query asks for seq > from */
+    int64_t known; /* c->known when it was sent: committed before its snapshot */
 } fill_op;
 
 static void on_fill(const pg_result *r, void *ud)
 {
     fill_op *f = ud;
     feed_chan *c = f->ch;
-    int64_t from = f->from;
+    int64_t from = f->from, sent_known = f->known;
     cd_free(f);
     c->filling = false;
     if (c->nsubs == 0 || r->status == CD_ECLOSED) {
@@ -1028,7 +1166,7 @@ static void on_fill(const pg_result *r, void *ud)
              * still need them must refetch history */
             if (first > from + 1)
                 for (feed_sub *s = c->subs; s; s = s->next)
-                    if (s->ready && !s->dead && s->last < first - 1)
+                    if (s->ready && !s->dead && recv_fill_lost(from, sent_known, first, s->last))
                         sub_end(s, CHAT_E_RESYNC,
                                 "Events after the requested seq are no longer retained; "
                                 "refetch the history");
@@ -1041,10 +1179,14 @@ static void on_fill(const pg_result *r, void *ud)
     feed.stats.fills++;
     feed.stats.fill_rows += (uint64_t)n;
     int64_t min = chan_min_last(c);
-    if (n == 0 && min < c->known) {
-        /* the log has nothing after min although later events exist */
+    if (n == 0 && from < sent_known) {
+        /* the log has nothing after `from` although events up to
+         * sent_known were committed before the query ran: gone (retention).
+         * Only what this query answered counts: a subscriber that attached
+         * meanwhile further back (afterSeq), or events that became known
+         * meanwhile, are the next round's, not proof of a pruned log */
         for (feed_sub *s = c->subs; s; s = s->next)
-            if (s->ready && !s->dead && s->last < c->known)
+            if (s->ready && !s->dead && recv_fill_lost(from, sent_known, -1, s->last))
                 sub_end(
                     s, CHAT_E_RESYNC,
                     "Events after the requested seq are no longer retained; refetch the history");
@@ -1078,6 +1220,7 @@ static void chan_pump(feed_chan *c, bool force)
     }
     f->ch = c;
     f->from = min;
+    f->known = c->known;
     char seq[24], lim[16];
     snprintf(seq, sizeof seq, "%" PRId64, min);
     snprintf(lim, sizeof lim, "%d", RECV_FILL_BATCH);
@@ -1509,9 +1652,9 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         feed_chan *c = chan_get(srv, FEED_K_USER, id);
         if (!c) {
             sub_free(s);
-            *code = CHAT_E_INTERNAL;
-            snprintf(err, errlen, "Out of memory");
-            return CD_ENOMEM;
+            *code = chan_err_code();
+            snprintf(err, errlen, "%s", chan_err_msg());
+            return feed.chan_err == CD_ENOMEM ? CD_ENOMEM : CD_EUNAVAIL;
         }
         sub_attach(s, c);
         *state = s;
@@ -1536,16 +1679,24 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         feed.q_head[q] = s;
     feed.q_tail[q] = s;
     s->querying = true;
+    start_arm();
+    *state = s;
+    return 0;
+}
+
+/* Arms the zero-delay timer that sends the lookups queued in this loop
+ * iteration. */
+static void start_arm(void)
+{
+    if (!feed.srv) return;
     if (!feed.start_timer_init) {
-        uv_timer_init(srv->loop, &feed.start_timer);
+        uv_timer_init(feed.srv->loop, &feed.start_timer);
         feed.start_timer_init = true;
     }
     if (!feed.start_armed) {
         feed.start_armed = true;
         uv_timer_start(&feed.start_timer, start_flush, 0, 0);
     }
-    *state = s;
-    return 0;
 }
 
 /* Finishes one subscribe lookup: row `row` of r (-1: no row = not found).
@@ -1613,7 +1764,7 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
     }
     feed_chan *c = chan_get(s->srv, kind, chat_id);
     if (!c) {
-        sub_end(s, CHAT_E_INTERNAL, "Out of memory");
+        sub_end(s, chan_err_code(), chan_err_msg());
         sub_free(s);
         return;
     }
@@ -1734,6 +1885,7 @@ static void start_flush(uv_timer_t *t)
             cd_free(b);
         }
     }
+    look_flush();
 }
 
 static void src_stop(void *state, void *ud)
@@ -1850,16 +2002,20 @@ static const chat_stmt feed_stmts[] = {
      " JOIN chats c ON c.id = m.chat_id"
      " LEFT JOIN chat_participants p ON p.chat_id = m.chat_id AND p.user_id = k.usr",
      2},
-    /* a per-user stream's chats: the state of each at one snapshot (the
-     * count is consistent with last_seq: every change of a chat bumps it) */
-    {"recv_sub_user",
-     "SELECT c.id::text, c.last_seq, p.joined_seq, greatest(p.last_read_seq, p.joined_seq),"
+    /* per-user streams' chats, for up to FEED_LOOK_BATCH users at once
+     * (ordinal first, rows ordered by it): the state of each chat at one
+     * snapshot (the count is consistent with last_seq: every change of a
+     * chat bumps it); want = compute the unread count */
+    {"recv_sub_users",
+     "SELECT k.i, c.id::text, c.last_seq, p.joined_seq, greatest(p.last_read_seq, p.joined_seq),"
      " (SELECT min(e.seq) FROM chat_events e WHERE e.chat_id = c.id),"
-     " CASE WHEN $2::bool THEN chatd_unread_above(c.id, p.user_id,"
+     " CASE WHEN k.want THEN chatd_unread_above(c.id, p.user_id,"
      "   greatest(p.last_read_seq, p.joined_seq)) END,"
      " chatd_visible_from(c.id, p.user_id)"
-     " FROM chat_participants p JOIN chats c ON c.id = p.chat_id AND c.is_active"
-     " WHERE p.user_id = $1::uuid AND p.left_seq IS NULL",
+     " FROM unnest($1::uuid[], $2::bool[]) WITH ORDINALITY AS k(usr, want, i)"
+     " JOIN chat_participants p ON p.user_id = k.usr AND p.left_seq IS NULL"
+     " JOIN chats c ON c.id = p.chat_id AND c.is_active"
+     " ORDER BY k.i",
      2},
     {"recv_fill",
      "SELECT seq, kind, chatd_ts(created_at), payload::text FROM chat_events"
@@ -1882,6 +2038,13 @@ static void feed_shutdown(proto_server *srv, void *ud)
         }
         feed.q_tail[q] = NULL;
     }
+    while (feed.q_head[FEED_Q_HEADS]) {
+        feed_sub *h = feed.q_head[FEED_Q_HEADS];
+        feed.q_head[FEED_Q_HEADS] = h->qnext;
+        h->qnext = NULL;
+        look_fail(h, CHAT_E_UNAVAILABLE, "Server shutting down");
+    }
+    feed.q_tail[FEED_Q_HEADS] = NULL;
     if (feed.start_timer_init) {
         uv_timer_stop(&feed.start_timer);
         uv_close((uv_handle_t *)&feed.start_timer, NULL);
@@ -1920,6 +2083,15 @@ int recv_feed_bind(proto_server *srv)
         {"unreadCountUpdated", RECV_F_UNREAD_COUNT_UPDATED},
     };
     feed.srv = srv;
+    const char *tmax = getenv("CHATD_TEST_FEED_CHANNELS");
+    if (tmax && *tmax && srv->cfg && srv->cfg->test_fixtures) {
+        long v = strtol(tmax, NULL, 10);
+        if (v >= 1 && v <= RD_MAX_CHANNELS) {
+            feed.test_chans_max = (unsigned)v;
+            cd_warn("receiver", "CHATD_TEST_FEED_CHANNELS=%ld: channel limit lowered (test hook)",
+                    v);
+        }
+    }
     int r;
     for (unsigned i = 0; i < CD_ARRAY_LEN(fields); i++) {
         r = proto_sub_register(fields[i].field, src_start, src_stop, (void *)(intptr_t)fields[i].f);

@@ -6,6 +6,13 @@
  */
 #include "chat/chat_internal.h"
 
+bool recv_fill_lost(int64_t from, int64_t known, int64_t first, int64_t last)
+{
+    if (last < from) return false;
+    if (first < 0) return last < known; /* nothing after from, though known > from */
+    return first > from + 1 && last < first - 1;
+}
+
 recv_seq_step recv_seq_classify(int64_t last, int64_t seq)
 {
     if (seq <= last) return RECV_SEQ_DUP;

@@ -62,6 +62,32 @@ static void test_replay_start(void **state)
     assert_int_equal(from, 20);
 }
 
+/* Which subscribers a gap fill's answer proves lost (RESYNC_REQUIRED). The
+ * flake this pins: a live subscriber's fill after seq 12 (the chat's newest)
+ * was in flight when a subscriber with afterSeq 0 of a member who joined at
+ * 7 attached; the empty answer ("nothing after 12") was taken as "nothing
+ * after 7 either" and ended the new subscriber with RESYNC_REQUIRED. */
+static void test_fill_lost(void **state)
+{
+    (void)state;
+    /* empty answer, nothing newer was known: nobody lost anything */
+    assert_false(recv_fill_lost(12, 12, -1, 12));
+    /* ... a subscriber attached meanwhile further back is the next fill's */
+    assert_false(recv_fill_lost(12, 12, -1, 7));
+    assert_false(recv_fill_lost(12, 15, -1, 11));
+    /* empty answer although 13..15 were committed before it ran: gone */
+    assert_true(recv_fill_lost(12, 15, -1, 12));
+    assert_true(recv_fill_lost(12, 15, -1, 14));
+    assert_false(recv_fill_lost(12, 15, -1, 15));
+    /* first row right after from: nothing missing */
+    assert_false(recv_fill_lost(12, 20, 13, 12));
+    /* first row 16 after from 12: 13..15 are gone for those who need them */
+    assert_true(recv_fill_lost(12, 20, 16, 12));
+    assert_true(recv_fill_lost(12, 20, 16, 14));
+    assert_false(recv_fill_lost(12, 20, 16, 15)); /* needs 16: in the answer */
+    assert_false(recv_fill_lost(12, 20, 16, 11)); /* behind from: not judged */
+}
+
 static void test_idlists(void **state)
 {
     (void)state;
@@ -101,6 +127,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_classify),
         cmocka_unit_test(test_replay_start),
+        cmocka_unit_test(test_fill_lost),
         cmocka_unit_test(test_idlists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
