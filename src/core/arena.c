@@ -7,6 +7,7 @@
  * linked behind the head so the head keeps serving small allocations.
  */
 #include "core/arena.h"
+#include "core/core.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -98,6 +99,28 @@ void cd_arena_reset(cd_arena *a)
     keep->used = 0;
     a->head = keep;
     a->used_total = 0;
+}
+
+size_t cd_arena_capacity(const cd_arena *a)
+{
+    size_t n = 0;
+    for (const cd_arena_block *b = a->head; b; b = b->next)
+        n += b->size;
+    return n;
+}
+
+int cd_arena_prealloc(cd_arena *a, size_t n)
+{
+    if (a->head) return 0;
+    size_t size = (n + CD_ARENA_ALIGN - 1) & ~(size_t)(CD_ARENA_ALIGN - 1);
+    if (size < n || size > SIZE_MAX - sizeof(cd_arena_block)) return CD_ENOMEM;
+    cd_arena_block *nb = cd_malloc(sizeof(cd_arena_block) + size);
+    if (!nb) return CD_ENOMEM;
+    nb->size = size;
+    nb->used = 0;
+    nb->next = NULL;
+    a->head = nb;
+    return 0;
 }
 
 void *cd_arena_alloc(cd_arena *a, size_t n)

@@ -28,6 +28,12 @@ void cd_arena_free(cd_arena *a);
 /* Frees all but the first block and rewinds it: cheap reuse between runs. */
 void cd_arena_reset(cd_arena *a);
 
+/* On an empty arena: allocates its first block with room for exactly n
+ * bytes (rounded to the alignment), so allocations up to n in all take no
+ * more memory. 0 or CD_ENOMEM; no effect on a non-empty arena. */
+int cd_arena_prealloc(cd_arena *a, size_t n);
+/* Bytes of all blocks (handed out or not). */
+size_t cd_arena_capacity(const cd_arena *a);
 /* Returns n bytes aligned to 16, or NULL on allocation failure. */
 void *cd_arena_alloc(cd_arena *a, size_t n);
 /* Same, zero-filled. */

@@ -38,24 +38,28 @@ uint32_t cd_tally_get(const cd_tally *t, const char *key)
     return p && *p ? (*p)->count : 0;
 }
 
-int cd_tally_add(cd_tally *t, const char *key)
+const char *cd_tally_add_key(cd_tally *t, const char *key)
 {
-    if (!t->buckets && !(t->buckets = cd_calloc(CD_TALLY_BUCKETS, sizeof *t->buckets)))
-        return CD_ENOMEM;
+    if (!t->buckets && !(t->buckets = cd_calloc(CD_TALLY_BUCKETS, sizeof *t->buckets))) return NULL;
     cd_tally_ent **p = tally_find(t, key);
     if (*p) {
         (*p)->count++;
-        return 0;
+        return (*p)->key;
     }
     size_t len = strlen(key);
     cd_tally_ent *e = cd_malloc(sizeof *e + len + 1);
-    if (!e) return CD_ENOMEM;
+    if (!e) return NULL;
     memcpy(e->key, key, len + 1);
     e->count = 1;
     e->next = NULL;
     *p = e;
     t->keys++;
-    return 0;
+    return e->key;
+}
+
+int cd_tally_add(cd_tally *t, const char *key)
+{
+    return cd_tally_add_key(t, key) ? 0 : CD_ENOMEM;
 }
 
 void cd_tally_sub(cd_tally *t, const char *key)

@@ -27,6 +27,9 @@ typedef struct cd_tally {
 uint32_t cd_tally_get(const cd_tally *t, const char *key);
 /* Adds one to key's count. 0, or CD_ENOMEM (the count is unchanged). */
 int cd_tally_add(cd_tally *t, const char *key);
+/* The same, returning the tally's own copy of key (valid while this count
+ * is held: until the matching cd_tally_sub), or NULL on no memory. */
+const char *cd_tally_add_key(cd_tally *t, const char *key);
 /* Takes one from key's count (the entry goes at zero; nothing when absent). */
 void cd_tally_sub(cd_tally *t, const char *key);
 /* Frees every entry and the buckets; t is empty again. */

@@ -210,8 +210,15 @@ int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *op
     ex->root_type = rt;
     if (op->op == GQL_OP_SUBSCRIPTION) {
         /* nothing is allocated in either arena yet */
+        /* compacted (gql_exec_compact): one exact block; what runs add later
+         * (arguments of nested fields) goes to small blocks */
         cd_arena_free(&ex->prep);
-        cd_arena_init(&ex->prep, GQL_EXEC_SUB_PREP_BLOCK);
+        cd_arena_init(&ex->prep,
+                      ex->prep_exact ? GQL_EXEC_SUB_PREP_BLOCK / 2 : GQL_EXEC_SUB_PREP_BLOCK);
+        if (ex->prep_exact && cd_arena_prealloc(&ex->prep, ex->prep_exact) != 0) {
+            ex->oom = true;
+            return CD_ENOMEM;
+        }
         cd_arena_free(&ex->run);
         cd_arena_init(&ex->run, GQL_EXEC_SUB_RUN_BLOCK);
         gql_errors_init(&ex->errs, &ex->run);
@@ -241,6 +248,26 @@ static int check_cost(gql_exec *ex)
         ex->oom = true;
     }
     return CD_ELIMIT;
+}
+
+int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *operation_name,
+                     const gql_value *vars)
+{
+    if (!ex->op || ex->op->op != GQL_OP_SUBSCRIPTION || !ex->vars_ready || ex->running ||
+        ex->prep_exact)
+        return 0;
+    /* what a started subscription holds: its variables, root plan and root
+     * arguments (the source reads them through gql_exec_root_field) */
+    gql_exec_root_field(ex, NULL);
+    const gql_value *args;
+    gql_exec_root_field(ex, &args);
+    size_t used = ex->prep.used_total;
+    if (used + 64 >= GQL_EXEC_SUB_PREP_BLOCK) return 0; /* nothing worth it */
+    ex->prep_exact = used ? used : 16;
+    int rc = gql_exec_prepare(ex, query, len, operation_name);
+    if (rc == 0) rc = gql_exec_set_variables(ex, vars);
+    if (rc == 0) gql_exec_root_field(ex, &args);
+    return rc;
 }
 
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)

@@ -113,6 +113,7 @@ struct gql_exec {
     gql_exec_limits limits; /* filled in: no zeros */
     uint64_t cost;          /* estimate of the operation (set_variables) */
     size_t est_bytes;       /* the run's response so far: a lower bound */
+    size_t prep_exact;      /* gql_exec_compact: size of a subscription's prep block */
     bool too_large;         /* est_bytes passed limits.max_response_bytes */
     gql_exec_done_fn done;
     void *done_ud;

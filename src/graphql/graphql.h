@@ -167,6 +167,14 @@ const gql_error *gql_exec_errors(const gql_exec *ex, uint32_t *n);
  * response byte budget: then only {"data":null,"errors":[RESPONSE_TOO_LARGE]}
  * was appended (whatever `out` held before is kept). */
 int gql_exec_write_result(const gql_exec *ex, cd_buf *out);
+/* For a prepared subscription (variables set): prepares it again, with the
+ * same arguments as before, into a prep block of exactly the size the first
+ * preparation used, so an idle subscription holds no unused prep space
+ * (later argument coercion during runs still allocates as needed). 0 (also
+ * when there is nothing to gain), or the error of gql_exec_prepare /
+ * gql_exec_set_variables (the exec then holds that request error). */
+int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *operation_name,
+                     const gql_value *vars);
 /* Releases the memory of the last run's result (its arena) while no run is
  * in flight, so an idle subscription holds only its prepared state. The
  * last result can no longer be written afterwards. No-op while running. */

@@ -14,12 +14,19 @@
  * - Memory of a connection is freed only in net_conn_close_cb. A request at
  *   the handler outlives its connection: on disconnect it is detached
  *   (conn = NULL, abort callback) and freed by http_respond().
- * - Timeouts are deadlines on the connection checked by one per-server
- *   sweep timer (no timer handle per connection).
+ * - Timeouts are deadlines (core/deadline.h) in one per-server heap, with
+ *   one timer armed at the earliest (no timer handle per connection, no
+ *   periodic walk over them). The heap has room for every connection
+ *   (reserved at accept), so setting a deadline never fails.
+ * - WebSocket output is queued per connection during a loop turn and
+ *   flushed by the prepare/check handles (ws.c: net_ws_flush_all).
  */
 #include "net/http.h"
 
 #include <ctype.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -501,9 +508,62 @@ unsigned http_server_ws_close_timeout(const http_server *srv)
     return opt_ms(srv->opts.ws_close_timeout_ms, WS_CLOSE_TIMEOUT_MS);
 }
 
+static void srv_timer_cb(uv_timer_t *t);
+
+static void trim_cb(uv_timer_t *t)
+{
+    http_server *srv = t->data;
+    bool burst = srv->churn >= HTTP_TRIM_MIN_CHURN;
+    srv->churn = 0;
+    if (!burst && !srv->trim_final) return; /* quiet: stop until the next burst */
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    srv->trim_final = burst;
+    uv_timer_start(&srv->trim, trim_cb, HTTP_TRIM_INTERVAL_MS, 0);
+}
+
+/* Counts a connection opened or closed (see HTTP_TRIM_MIN_CHURN). */
+static void srv_churn(http_server *srv)
+{
+    srv->churn++;
+    if (!uv_is_active((uv_handle_t *)&srv->trim) && !srv->draining)
+        uv_timer_start(&srv->trim, trim_cb, HTTP_TRIM_INTERVAL_MS, 0);
+}
+
+/* Arms the server timer at the earliest deadline (or the drain deadline). */
+static void srv_arm(http_server *srv)
+{
+    cd_deadline *first = cd_deadlines_first(&srv->deadlines);
+    uint64_t due = first ? first->due : 0;
+    if (srv->draining && srv->drain_deadline && (!due || srv->drain_deadline < due))
+        due = srv->drain_deadline;
+    if (due == srv->timer_due) return;
+    srv->timer_due = due;
+    if (!due) {
+        uv_timer_stop(&srv->timer);
+        return;
+    }
+    uint64_t now = uv_now(srv->loop);
+    uv_timer_start(&srv->timer, srv_timer_cb, due > now ? due - now : 0, 0);
+}
+
+void net_conn_set_timeout(net_conn *c, unsigned ms)
+{
+    http_server *srv = c->srv;
+    if (!ms) {
+        /* a timer that fires early finds nothing due and re-arms */
+        cd_deadline_clear(&srv->deadlines, &c->timer);
+        return;
+    }
+    uint64_t due = uv_now(srv->loop) + ms;
+    cd_deadline_set(&srv->deadlines, &c->timer, due); /* room reserved at accept */
+    if (!srv->timer_due || due < srv->timer_due) srv_arm(srv);
+}
+
 static void conn_set_deadline(net_conn *c, unsigned ms)
 {
-    c->deadline = uv_now(c->srv->loop) + ms;
+    net_conn_set_timeout(c, ms);
 }
 
 void net_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -554,6 +614,8 @@ static void net_conn_close_cb(uv_handle_t *h)
         http_rx_free(&c->http->rx);
         cd_free(c->http);
     }
+    cd_deadline_clear(&srv->deadlines, &c->timer);
+    net_ws_drop_output(c);
     cd_free(c->pending);
     cd_free(c->ws.close_reason);
     ws_rx_free(&c->ws.rx);
@@ -563,7 +625,9 @@ static void net_conn_close_cb(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
-    if (c->addr_counted) cd_tally_sub(&srv->addrs, c->addr);
+    srv_churn(srv);
+    cd_deadlines_reserve(&srv->deadlines, (uint32_t)srv->nconns); /* lowers: cannot fail */
+    if (*c->addr) cd_tally_sub(&srv->addrs, c->addr); /* (c->addr is the tally's copy) */
     cd_free(c);
     srv_maybe_finish(srv);
 }
@@ -583,6 +647,13 @@ void net_conn_reset(net_conn *c)
 static void conn_close(net_conn *c, bool reset)
 {
     if (c->closing) return;
+    /* what this turn queued goes out first (uv_close cancels what the
+     * socket does not take now); a reset drops it */
+    if (reset)
+        net_ws_drop_output(c);
+    else
+        net_ws_flush(c);
+    if (c->closing) return; /* the flush failed and closed it */
     c->closing = true;
     c->reading = false;
     if (c->http && c->http->active) {
@@ -610,6 +681,8 @@ void net_conn_close_graceful(net_conn *c, unsigned timeout_ms)
     if (c->closing) return;
     conn_set_deadline(c, timeout_ms);
     if (c->shutting) return;
+    net_ws_flush(c); /* queued frames (our close) before the FIN */
+    if (c->closing) return;
     uv_shutdown_t *req = cd_malloc(sizeof *req);
     if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0) {
         cd_free(req);
@@ -823,7 +896,7 @@ static void http_conn_send_error(net_conn *c, int status)
                             (size_t)blen, true, false);
     h->phase = HTTP_PH_LINGER;
     h->close_after = true;
-    c->deadline = 0;
+    conn_set_deadline(c, 0);
     if (conn_write(c, head, hl, body, (size_t)blen, NULL, false) != 0) return;
     net_conn_close_graceful(c, HTTP_LINGER_MS);
 }
@@ -865,7 +938,7 @@ static size_t http_conn_feed(net_conn *c, const char *data, size_t len)
         req->pub.client_ip = ipc ? ipc : "";
         h->active = req;
         h->phase = HTTP_PH_HANDLER;
-        c->deadline = 0;
+        conn_set_deadline(c, 0);
         srv->opts.on_request(&req->pub, srv->opts.user);
         break; /* continues from the response's write callback */
     }
@@ -888,6 +961,11 @@ static void on_connection(uv_stream_t *ls, int status)
     http_server *srv = (http_server *)ls->data;
     if (status < 0 || srv->draining) return;
     net_conn *c = cd_calloc(1, sizeof *c);
+    /* room for its deadline too, so that setting one never fails */
+    if (c && cd_deadlines_reserve(&srv->deadlines, (uint32_t)srv->nconns + 1) != 0) {
+        cd_free(c);
+        c = NULL;
+    }
     if (!c) {
         /* No memory: accept into the server's spare handle and close it, so
          * the client is told at once and libuv (which pauses the listener
@@ -905,10 +983,12 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     c->srv = srv;
+    c->addr = "";
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
+    srv_churn(srv);
     c->kind = NET_KIND_HTTP;
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
         net_conn_close(c);
@@ -916,13 +996,15 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     struct sockaddr_storage ss;
     int sl = sizeof ss;
+    char addr[48] = "";
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6)
-            uv_ip6_name((struct sockaddr_in6 *)&ss, c->addr, sizeof c->addr);
+            uv_ip6_name((struct sockaddr_in6 *)&ss, addr, sizeof addr);
         else
-            uv_ip4_name((struct sockaddr_in *)&ss, c->addr, sizeof c->addr);
+            uv_ip4_name((struct sockaddr_in *)&ss, addr, sizeof addr);
     }
-    c->addr_counted = cd_tally_add(&srv->addrs, c->addr) == 0;
+    if (*addr) c->addr = cd_tally_add_key(&srv->addrs, addr);
+    if (!c->addr) c->addr = "";
     c->http = cd_calloc(1, sizeof *c->http);
     if (!c->http) {
         net_conn_close(c);
@@ -1011,7 +1093,7 @@ net_conn *http_upgrade(http_request *req, const char *head, size_t head_len)
     cd_free(c->http);
     c->http = NULL;
     c->kind = NET_KIND_WS;
-    c->deadline = 0;
+    conn_set_deadline(c, 0);
     if (conn_write(c, head, head_len, NULL, 0, NULL, true) != 0) return NULL;
     conn_read_start(c);
     return c;
@@ -1021,34 +1103,41 @@ net_conn *http_upgrade(http_request *req, const char *head, size_t head_len)
 /* server                                                              */
 /* ------------------------------------------------------------------ */
 
-static void sweep_cb(uv_timer_t *t)
+/* One connection's deadline passed. */
+static void conn_timeout(net_conn *c)
+{
+    if (c->closing) return;
+    if (c->kind == NET_KIND_WS) {
+        ws_conn_on_timeout(c);
+    } else if (c->shutting || c->http->phase == HTTP_PH_LINGER ||
+               c->http->phase == HTTP_PH_WRITING) {
+        net_conn_close(c);
+    } else if (c->http->phase == HTTP_PH_READ) {
+        if (c->http->rx.stage == HTTP_RX_IDLE)
+            net_conn_close(c);
+        else
+            http_conn_send_error(c, 408);
+    }
+}
+
+/* Takes the expired deadlines only (earliest first); the drain deadline
+ * closes whatever is left, once. */
+static void srv_timer_cb(uv_timer_t *t)
 {
     http_server *srv = (http_server *)t->data;
     uint64_t now = uv_now(srv->loop);
-    bool force = srv->draining && srv->drain_deadline && now >= srv->drain_deadline;
-    net_conn *c = srv->conns;
-    while (c) {
-        net_conn *next = c->next;
-        if (c->closing) {
-            /* nothing */
-        } else if (force) {
-            net_conn_close(c);
-        } else if (c->deadline && now >= c->deadline) {
-            c->deadline = 0;
-            if (c->kind == NET_KIND_WS) {
-                ws_conn_on_timeout(c);
-            } else if (c->shutting || c->http->phase == HTTP_PH_LINGER ||
-                       c->http->phase == HTTP_PH_WRITING) {
-                net_conn_close(c);
-            } else if (c->http->phase == HTTP_PH_READ) {
-                if (c->http->rx.stage == HTTP_RX_IDLE)
-                    net_conn_close(c);
-                else
-                    http_conn_send_error(c, 408);
-            }
+    srv->timer_due = 0;
+    cd_deadline *d;
+    while ((d = cd_deadlines_pop(&srv->deadlines, now)))
+        conn_timeout((net_conn *)((char *)d - offsetof(net_conn, timer)));
+    if (srv->draining && srv->drain_deadline && now >= srv->drain_deadline) {
+        srv->drain_deadline = 0;
+        for (net_conn *c = srv->conns, *next; c; c = next) {
+            next = c->next;
+            if (!c->closing) net_conn_close(c);
         }
-        c = next;
     }
+    srv_arm(srv);
 }
 
 static void srv_free_cb(uv_handle_t *h)
@@ -1059,7 +1148,10 @@ static void srv_free_cb(uv_handle_t *h)
         srv_maybe_finish(srv);
         return;
     }
-    /* sweep timer closed: last handle */
+    /* timer and flush handles: the last one frees the server */
+    if (--srv->open_handles) return;
+    cd_deadlines_free(&srv->deadlines);
+    cd_free(srv->dirty);
     if (srv->drain_cb) srv->drain_cb(srv, srv->drain_arg);
     cd_free(srv->scratch);
     cd_tally_free(&srv->addrs);
@@ -1072,7 +1164,11 @@ static void srv_maybe_finish(http_server *srv)
         srv->reject_busy)
         return;
     srv->finishing = true;
-    uv_close((uv_handle_t *)&srv->sweep, srv_free_cb);
+    srv->open_handles = 4;
+    uv_close((uv_handle_t *)&srv->trim, srv_free_cb);
+    uv_close((uv_handle_t *)&srv->timer, srv_free_cb);
+    uv_close((uv_handle_t *)&srv->flush_prep, srv_free_cb);
+    uv_close((uv_handle_t *)&srv->flush_check, srv_free_cb);
 }
 
 static void start_fail_close_cb(uv_handle_t *h)
@@ -1146,10 +1242,16 @@ int http_server_start(uv_loop_t *loop, const http_server_opts *opts, http_server
     uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen);
     srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                   : ((struct sockaddr_in *)&bound)->sin_port);
-    uv_timer_init(loop, &srv->sweep);
-    srv->sweep.data = srv;
-    uv_timer_start(&srv->sweep, sweep_cb, HTTP_SWEEP_INTERVAL_MS, HTTP_SWEEP_INTERVAL_MS);
-    uv_unref((uv_handle_t *)&srv->sweep); /* the listener keeps the loop alive */
+    uv_timer_init(loop, &srv->timer);
+    srv->timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->timer); /* the listener keeps the loop alive */
+    uv_timer_init(loop, &srv->trim);
+    srv->trim.data = srv;
+    uv_unref((uv_handle_t *)&srv->trim);
+    uv_prepare_init(loop, &srv->flush_prep);
+    srv->flush_prep.data = srv;
+    uv_check_init(loop, &srv->flush_check);
+    srv->flush_check.data = srv;
     *out = srv;
     return 0;
 }
@@ -1186,7 +1288,8 @@ int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done,
     srv->drain_cb = done;
     srv->drain_arg = arg;
     srv->drain_deadline = timeout_ms ? uv_now(srv->loop) + timeout_ms : 0;
-    uv_ref((uv_handle_t *)&srv->sweep);
+    uv_ref((uv_handle_t *)&srv->timer);
+    srv_arm(srv);
     uv_close((uv_handle_t *)&srv->listener, srv_free_cb);
     for (net_conn *c = srv->conns; c; c = c->next) {
         if (c->closing) continue;

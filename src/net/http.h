@@ -57,8 +57,15 @@
 /* After an error response we read and discard (lingering close) this long
  * before closing, so the client sees the response instead of a reset. */
 #define HTTP_LINGER_MS 2000
-/* Period of the per-server timer that enforces the timeouts above. */
-#define HTTP_SWEEP_INTERVAL_MS 250
+/* The timeouts above are deadlines in one per-server heap (core/deadline.h)
+ * with one timer armed at the earliest: no periodic walk of connections. */
+/* After a burst of at least HTTP_TRIM_MIN_CHURN connections opened or
+ * closed, free heap pages go back to the kernel (glibc malloc_trim) every
+ * HTTP_TRIM_INTERVAL_MS while it lasts and once more after it: the memory
+ * of handshakes and subscribe work between the connections' own blocks
+ * would otherwise stay in RSS. */
+#define HTTP_TRIM_MIN_CHURN 64
+#define HTTP_TRIM_INTERVAL_MS 1000
 /* Size of the per-server scratch buffer every read lands in. */
 #define HTTP_SCRATCH_BYTES (64 * 1024)
 

@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/deadline.h"
 #include "core/tally.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -121,11 +122,29 @@ typedef struct net_ws_state {
     ws_rx rx;
 } net_ws_state;
 
+/* WebSocket output queued during the current loop turn (ws.c): frames
+ * (each a reference on a ws_frame_shared) written together with one
+ * uv_try_write by the server's flush (prepare/check handles), so a burst
+ * costs one write call per socket per turn. Allocated by the first send of
+ * a turn and freed by the flush; the part the socket did not take goes on
+ * with this same block as the uv_write request (`head` = first frame not
+ * yet written, `off` = bytes of it already written). */
+typedef struct net_outq {
+    uv_write_t req;
+    net_conn *conn;
+    uint32_t n, cap, head;
+    uint32_t off;
+    size_t bytes; /* unwritten bytes of frames[head..n) */
+    struct ws_frame_shared *frames[];
+} net_outq;
+
 struct net_conn {
     uv_tcp_t tcp; /* must stay first: handle → conn */
     http_server *srv;
     net_conn *prev, *next; /* server's connection list */
-    uint64_t deadline;     /* uv_now() ms when the sweep acts; 0 = none */
+    cd_deadline timer;     /* timeout (header, body, keep-alive, close) */
+    net_outq *outq;        /* output of this loop turn, or NULL */
+    uint32_t dirty_idx;    /* 1 + index in srv->dirty, 0 = not queued */
     uint8_t kind;          /* NET_KIND_* */
     bool closing;          /* uv_close called */
     bool shutting;         /* uv_shutdown issued */
@@ -135,14 +154,28 @@ struct net_conn {
     char *pending;        /* unconsumed input (heap) or NULL */
     http_conn *http;      /* HTTP state, NULL after upgrade */
     net_ws_state ws;      /* WebSocket state */
-    bool addr_counted;    /* addr is in srv->addrs */
-    char addr[48];        /* peer address text, "" when unknown */
+    const char *addr;     /* peer address text: srv->addrs' copy while
+                           * counted there, else "" (static) */
 };
 
 struct http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
-    uv_timer_t sweep;
+    uv_timer_t timer;        /* armed at the earliest connection deadline */
+    uint64_t timer_due;      /* when `timer` fires; 0 = stopped */
+    cd_deadlines deadlines;  /* connection timeouts, earliest first */
+    uv_prepare_t flush_prep; /* flush WebSocket output queued this turn ... */
+    uv_check_t flush_check;  /* ... before the loop blocks (prepare) or right
+                              * after the I/O callbacks (check) */
+    bool flush_on;           /* the two handles are active */
+    uv_timer_t trim;         /* malloc_trim after a burst of connections */
+    uint32_t churn;          /* connections opened + closed since the last check */
+    bool trim_final;         /* one more trim when the burst is over */
+    unsigned open_handles;   /* timer + flush handles not yet closed */
+    net_conn **dirty;        /* connections with an outq, NULL holes */
+    uint32_t ndirty, dirty_cap;
+    uint64_t ws_write_calls; /* uv_try_write + uv_write calls for WebSocket
+                              * output (tests read it) */
     http_server_opts opts;
     int port;
     net_conn *conns;
@@ -170,8 +203,8 @@ void net_conn_close(net_conn *c);
 /* Same, but with a TCP reset: the kernel drops unsent data at once (used
  * for slow readers, whose send buffers would otherwise linger). */
 void net_conn_reset(net_conn *c);
-/* Shuts down the write side after queued writes, then closes; the sweep
- * closes it anyway after `timeout_ms`. */
+/* Shuts down the write side after queued writes, then closes; the
+ * connection's deadline closes it anyway after `timeout_ms`. */
 void net_conn_close_graceful(net_conn *c, unsigned timeout_ms);
 /* Appends bytes to c->pending. 0 or CD_ENOMEM. */
 int net_conn_pend(net_conn *c, const char *data, size_t len);
@@ -180,12 +213,20 @@ int net_conn_pend(net_conn *c, const char *data, size_t len);
  * NULL (request aborted: freed). */
 net_conn *http_upgrade(http_request *req, const char *head, size_t head_len);
 unsigned http_server_ws_close_timeout(const http_server *srv);
+/* Sets (ms > 0) or clears (ms == 0) the connection's timeout. */
+void net_conn_set_timeout(net_conn *c, unsigned ms);
 
 /* ws.c services for http.c */
 void ws_conn_on_data(net_conn *c, char *data, size_t len); /* data[len] writable */
 void ws_conn_on_eof(net_conn *c);
 void ws_conn_on_closed(net_conn *c);  /* from the close callback: on_close + free WS state */
 void ws_conn_on_timeout(net_conn *c); /* close handshake timed out */
+/* Writes c's queued output (one uv_try_write, the rest one uv_write). */
+void net_ws_flush(net_conn *c);
+/* Drops c's queued output unwritten (reset, or the socket is gone). */
+void net_ws_drop_output(net_conn *c);
+/* Flushes every connection with queued output (prepare/check callback). */
+void net_ws_flush_all(http_server *srv);
 
 /* Header helpers */
 bool net_header_has_token(const char *value, const char *token);

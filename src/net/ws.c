@@ -6,9 +6,16 @@
  * Invariants:
  * - A ws_conn is a net_conn with kind NET_KIND_WS; it is freed only in the
  *   TCP close callback, which first calls the user's on_close exactly once.
- * - Sends try uv_try_write first; only the unwritten rest is queued with a
- *   uv_write request (and for shared frames, a reference), so a fast socket
- *   costs no allocation per message.
+ * - Every send is a frame (ws_frame_shared: copied once for ws_send_text,
+ *   referenced for fan-out) queued on the connection's net_outq; the
+ *   server's prepare/check handles flush each connection once per loop turn
+ *   with one uv_try_write of all its frames, and only the unwritten rest
+ *   goes on as one uv_write (the outq itself is the request). A queue of
+ *   WS_COALESCE_MAX_FRAMES frames or WS_COALESCE_MAX_BYTES bytes is flushed
+ *   at once. The write-queue limit counts queued and unflushed bytes alike.
+ * - Output queued before a close goes out first: net_conn_close flushes it
+ *   (uv_close cancels what the socket does not take), the graceful close
+ *   flushes it before the FIN, a reset (slow reader) drops it.
  * - After we sent a close frame no data frame is sent and no message is
  *   delivered; after the peer's close frame its input is ignored.
  */
@@ -28,14 +35,6 @@ struct ws_frame_shared {
     uint32_t len; /* header + payload */
     uint8_t data[];
 };
-
-/* A queued write: either owns a copy (data[]) or references a shared frame. */
-typedef struct ws_write {
-    uv_write_t req;
-    net_conn *conn;
-    ws_frame_shared *frame;
-    uint8_t data[];
-} ws_write;
 
 /* ------------------------------------------------------------------ */
 /* handshake                                                           */
@@ -136,7 +135,7 @@ bool ws_conn_closing(const ws_conn *c)
 }
 size_t ws_conn_write_queue(const ws_conn *c)
 {
-    return c->tcp.write_queue_size;
+    return c->tcp.write_queue_size + (c->outq ? c->outq->bytes : 0);
 }
 
 int ws_conn_peer_ip(const ws_conn *c, char *buf, size_t len)
@@ -153,81 +152,198 @@ int ws_conn_peer_ip(const ws_conn *c, char *buf, size_t len)
 /* sending                                                             */
 /* ------------------------------------------------------------------ */
 
-static void ws_write_cb(uv_write_t *wr, int status)
+/* ---- output coalescing (net_outq, net_internal.h) ---- */
+
+static void outq_release(net_outq *q)
 {
-    ws_write *w = (ws_write *)wr;
-    net_conn *c = w->conn;
-    ws_frame_release(w->frame);
-    cd_free(w);
+    for (uint32_t i = q->head; i < q->n; i++)
+        ws_frame_release(q->frames[i]);
+    cd_free(q);
+}
+
+static void outq_write_cb(uv_write_t *wr, int status)
+{
+    net_outq *q = (net_outq *)wr;
+    net_conn *c = q->conn;
+    outq_release(q);
     if (status < 0 && !c->closing) net_conn_close(c);
 }
 
-/* Writes bufs (total bytes); queues what the socket does not take now.
- * frame: when non-NULL the bytes are frame->data and a reference is kept
- * for the queued part instead of a copy. */
-static int ws_write_bufs(net_conn *c, uv_buf_t *bufs, unsigned nbufs, size_t total,
-                         ws_frame_shared *frame)
+static void flush_prep_cb(uv_prepare_t *h)
 {
-    if (c->tcp.write_queue_size + total > WS_MAX_WRITE_QUEUE) {
+    net_ws_flush_all(h->data);
+}
+
+static void flush_check_cb(uv_check_t *h)
+{
+    net_ws_flush_all(h->data);
+}
+
+/* Puts c on the server's list of connections to flush this turn. */
+static int outq_mark(net_conn *c)
+{
+    http_server *srv = c->srv;
+    if (srv->ndirty == srv->dirty_cap) {
+        uint32_t cap = srv->dirty_cap ? srv->dirty_cap * 2 : 64;
+        net_conn **d = cd_realloc(srv->dirty, (size_t)cap * sizeof *d);
+        if (!d) return CD_ENOMEM;
+        srv->dirty = d;
+        srv->dirty_cap = cap;
+    }
+    srv->dirty[srv->ndirty++] = c;
+    c->dirty_idx = srv->ndirty;
+    if (!srv->flush_on) {
+        srv->flush_on = true;
+        uv_prepare_start(&srv->flush_prep, flush_prep_cb);
+        uv_check_start(&srv->flush_check, flush_check_cb);
+    }
+    return 0;
+}
+
+static void outq_unmark(net_conn *c)
+{
+    if (!c->dirty_idx) return;
+    c->srv->dirty[c->dirty_idx - 1] = NULL;
+    c->dirty_idx = 0;
+}
+
+void net_ws_drop_output(net_conn *c)
+{
+    outq_unmark(c);
+    if (c->outq) outq_release(c->outq);
+    c->outq = NULL;
+}
+
+/* uv_bufs for q's unwritten frames; returns their count. */
+static unsigned outq_bufs(const net_outq *q, uv_buf_t *bufs)
+{
+    unsigned nb = 0;
+    for (uint32_t i = q->head; i < q->n; i++) {
+        const ws_frame_shared *f = q->frames[i];
+        uint32_t skip = i == q->head ? q->off : 0;
+        bufs[nb++] = uv_buf_init((char *)f->data + skip, f->len - skip);
+    }
+    return nb;
+}
+
+void net_ws_flush(net_conn *c)
+{
+    net_outq *q = c->outq;
+    if (!q) return;
+    c->outq = NULL;
+    outq_unmark(c);
+    http_server *srv = c->srv;
+    uv_buf_t bufs[WS_COALESCE_MAX_FRAMES];
+    unsigned nb = outq_bufs(q, bufs);
+    srv->ws_write_calls++;
+    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nb);
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+    if (n < 0) {
+        outq_release(q);
+        if (!c->closing) net_conn_close(c);
+        return;
+    }
+    /* drop the frames the socket took; a partly written one stays first */
+    size_t done = (size_t)n;
+    while (q->head < q->n) {
+        ws_frame_shared *f = q->frames[q->head];
+        size_t left = f->len - q->off;
+        if (done < left) {
+            q->off += (uint32_t)done;
+            break;
+        }
+        done -= left;
+        q->off = 0;
+        ws_frame_release(f);
+        q->head++;
+    }
+    q->bytes = 0;
+    for (uint32_t i = q->head; i < q->n; i++)
+        q->bytes += q->frames[i]->len;
+    q->bytes -= q->off;
+    if (q->head == q->n || c->closing) {
+        outq_release(q);
+        return;
+    }
+    nb = outq_bufs(q, bufs);
+    q->conn = c;
+    srv->ws_write_calls++;
+    if (uv_write(&q->req, (uv_stream_t *)&c->tcp, bufs, nb, outq_write_cb) != 0) {
+        outq_release(q);
+        net_conn_close(c);
+    }
+}
+
+void net_ws_flush_all(http_server *srv)
+{
+    /* (a flush never queues output elsewhere; the bound is re-read anyway) */
+    uint32_t used = srv->ndirty;
+    for (uint32_t i = 0; i < srv->ndirty; i++)
+        if (srv->dirty[i]) net_ws_flush(srv->dirty[i]);
+    srv->ndirty = 0;
+    if (srv->dirty_cap > 256 && used < srv->dirty_cap / 8) {
+        /* after a burst: give the big list back */
+        cd_free(srv->dirty);
+        srv->dirty = NULL;
+        srv->dirty_cap = 0;
+    }
+    if (srv->flush_on) {
+        srv->flush_on = false;
+        uv_prepare_stop(&srv->flush_prep);
+        uv_check_stop(&srv->flush_check);
+    }
+}
+
+/* Queues frame f on c for this turn's flush. take: the caller's reference
+ * goes to the queue (else one is added). */
+static int ws_queue(net_conn *c, ws_frame_shared *f, bool take)
+{
+    size_t queued = c->tcp.write_queue_size + (c->outq ? c->outq->bytes : 0);
+    if (queued + f->len > WS_MAX_WRITE_QUEUE) {
         /* slow reader: drop it rather than buffer without bound */
+        if (take) ws_frame_release(f);
         c->ws.close_code = WS_CLOSE_ABNORMAL;
         c->ws.flags |= WS_F_FAILED;
         net_conn_reset(c);
         return CD_ELIMIT;
     }
-    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
-    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-    if (n < 0) {
-        net_conn_close(c);
-        return CD_ECLOSED;
-    }
-    if ((size_t)n == total) return 0;
-    size_t done = (size_t)n;
-    ws_write *w;
-    uv_buf_t rest;
-    if (frame) {
-        w = cd_malloc(sizeof *w);
-        if (!w) goto nomem;
-        w->frame = ws_frame_ref(frame);
-        rest = uv_buf_init((char *)frame->data + done, (unsigned)(total - done));
-    } else {
-        w = cd_malloc(sizeof *w + total - done);
-        if (!w) goto nomem;
-        w->frame = NULL;
-        size_t o = 0, skip = done;
-        for (unsigned i = 0; i < nbufs; i++) {
-            size_t l = bufs[i].len;
-            if (skip >= l) {
-                skip -= l;
-                continue;
-            }
-            memcpy(w->data + o, bufs[i].base + skip, l - skip);
-            o += l - skip;
-            skip = 0;
+    net_outq *q = c->outq;
+    if (!q || q->n == q->cap) {
+        uint32_t cap = q ? q->cap * 2 : 4;
+        net_outq *g = cd_realloc(q, sizeof *q + (size_t)cap * sizeof q->frames[0]);
+        if (!g) {
+            if (take) ws_frame_release(f);
+            goto nomem;
         }
-        rest = uv_buf_init((char *)w->data, (unsigned)(total - done));
+        if (!q) memset(g, 0, sizeof *g);
+        g->cap = cap;
+        c->outq = q = g;
     }
-    w->conn = c;
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &rest, 1, ws_write_cb) != 0) {
-        ws_frame_release(w->frame);
-        cd_free(w);
-        net_conn_close(c);
-        return CD_ECLOSED;
+    q->frames[q->n++] = take ? f : ws_frame_ref(f);
+    q->bytes += f->len;
+    if (q->n == WS_COALESCE_MAX_FRAMES || q->bytes >= WS_COALESCE_MAX_BYTES ||
+        (!c->dirty_idx && outq_mark(c) != 0)) {
+        net_ws_flush(c); /* full, or no room on the flush list: now */
+        return c->closing ? CD_ECLOSED : 0;
     }
     return 0;
 nomem:
-    /* part of a frame may be on the wire: the stream cannot continue */
+    /* a message lost in the middle of a stream would go unnoticed: the peer
+     * is disconnected instead and resynchronises when it reconnects */
     net_conn_close(c);
     return CD_ENOMEM;
 }
 
+static ws_frame_shared *frame_new(uint8_t op, const void *data, size_t len);
+
 static int ws_send_op(net_conn *c, uint8_t op, const void *data, size_t len)
 {
-    uint8_t hdr[WS_MAX_HEADER_LEN];
-    size_t hl = ws_frame_header(hdr, op, true, len);
-    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, (unsigned)hl),
-                        uv_buf_init((char *)(len ? data : ""), (unsigned)len)};
-    return ws_write_bufs(c, bufs, len ? 2 : 1, hl + len, NULL);
+    ws_frame_shared *f = frame_new(op, data, len);
+    if (!f) {
+        net_conn_close(c); /* as in ws_queue: no silent gap in the stream */
+        return CD_ENOMEM;
+    }
+    return ws_queue(c, f, true);
 }
 
 static bool ws_can_send(const net_conn *c)
@@ -286,8 +402,7 @@ void ws_frame_release(ws_frame_shared *f)
 int ws_send_frame(ws_conn *c, ws_frame_shared *f)
 {
     if (!ws_can_send(c)) return CD_ECLOSED;
-    uv_buf_t b = uv_buf_init((char *)f->data, f->len);
-    return ws_write_bufs(c, &b, 1, f->len, f);
+    return ws_queue(c, f, false);
 }
 
 int ws_ping(ws_conn *c, const void *data, size_t len)
@@ -344,7 +459,7 @@ int ws_close(ws_conn *c, int code, const char *reason)
     if (c->ws.flags & WS_F_GOT_CLOSE)
         net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
     else
-        c->deadline = uv_now(c->srv->loop) + http_server_ws_close_timeout(c->srv);
+        net_conn_set_timeout(c, http_server_ws_close_timeout(c->srv));
     return 0;
 }
 

@@ -23,8 +23,10 @@
  *
  * Memory: an idle ws_conn holds no buffers (see http.h); partial frames and
  * fragmented messages are buffered in per-connection heap memory only while
- * incomplete. Outgoing frames are written directly with uv_write; fan-out
- * uses ws_frame_shared (one encoded frame, reference-counted, many sockets).
+ * incomplete. Outgoing frames are queued on the connection and written at
+ * the end of the loop turn, all of them in one write call (coalescing);
+ * fan-out uses ws_frame_shared (one encoded frame, reference-counted, many
+ * sockets, never copied per socket).
  */
 #ifndef CHATD_NET_WS_H
 #define CHATD_NET_WS_H
@@ -47,6 +49,11 @@
 /* Bytes queued for writing (slow reader). Over → the connection is dropped
  * (on_close with 1006): a subscriber that cannot keep up must resync. */
 #define WS_MAX_WRITE_QUEUE (4 * 1024 * 1024)
+/* Frames sent to one connection within a loop turn go out together (one
+ * uv_try_write of several buffers) when the turn ends, or as soon as this
+ * many frames or bytes are waiting. */
+#define WS_COALESCE_MAX_FRAMES 64
+#define WS_COALESCE_MAX_BYTES (64 * 1024)
 
 /* ---- close codes (RFC 6455 §7.4.1) ---- */
 #define WS_CLOSE_NORMAL 1000
@@ -110,8 +117,10 @@ bool ws_conn_closing(const ws_conn *c);
 size_t ws_conn_write_queue(const ws_conn *c);
 
 /* Sends one unfragmented text (must be UTF-8; not checked) or binary
- * message; data is copied. 0, CD_ECLOSED, CD_ELIMIT (write queue over
- * WS_MAX_WRITE_QUEUE: the connection is being dropped), CD_ENOMEM. */
+ * message; data is copied. The frame is written at the end of the loop turn
+ * together with the others of the turn. 0, CD_ECLOSED, CD_ELIMIT (write
+ * queue over WS_MAX_WRITE_QUEUE: the connection is being dropped),
+ * CD_ENOMEM (the connection is closed: no message is lost silently). */
 int ws_send_text(ws_conn *c, const char *data, size_t len);
 int ws_send_binary(ws_conn *c, const void *data, size_t len);
 

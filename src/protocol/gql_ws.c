@@ -1,18 +1,28 @@
 /*
  * gql_ws.c — graphql-transport-ws (graphql-ws's PROTOCOL.md) on ws.h: the
  * message classification, the connection lifecycle (upgrade, init, close,
- * embedded connections), the inbound rate limit and the init-timeout and
- * heartbeat sweep.
+ * embedded connections), the inbound rate limit, and the init timeout and
+ * heartbeat as deadlines.
  *
  * Per connection (gqlws_conn, gqlws_conn.h): the init state, the caller
  * identity, a token bucket for the inbound message rate, and the active
  * operations (subscribe.c: one per subscribe id), which hold a reference on
  * the conn while allocated. Connections that have not sent connection_init
- * wait on the sweep's init list, the others are on srv->ws_head.
+ * wait on the init list, the others are on srv->ws_head.
  *
- * Token lifetime (token mode): each authenticated connection has a timer
- * set to its token's expiry (conn_arm_expiry; one libuv timer per
- * connection, no sweep); when it fires the socket is closed 4403 "Token
+ * Timers without sweeps: each connection has one deadline (gqlws_conn.hb)
+ * in a per-process heap (core/deadline.h) with one libuv timer armed at the
+ * earliest; no interval walks the connections. Until connection_init the
+ * deadline is the init timeout (close 4408). After it, the deadline is
+ * last_rx_ms + ws_ping_ms: frames received only update last_rx_ms (no heap
+ * operation per message); when the deadline comes, a connection heard from
+ * since moves its deadline to last_rx_ms + ws_ping_ms, a silent one gets a
+ * WebSocket ping and the deadline last_rx_ms + 2 * ws_ping_ms, and one still
+ * silent then is closed 4504.
+ *
+ * Token lifetime (token mode): each authenticated connection has a deadline
+ * at its token's expiry (conn_arm_expiry; a second heap like the heartbeat
+ * one, no timer handle per connection); when it passes the socket is closed 4403 "Token
  * expired". A `ping` whose payload carries {"token": "<access token>"} of
  * the same user moves the deadline (proto_ws_refresh) and is answered with
  * a `pong` {"tokenExpiresAt": <unix s>}; another user's or an invalid token
@@ -34,7 +44,6 @@
 #include "protocol/subscribe_internal.h"
 
 #define GQLWS_PROTOCOL "graphql-transport-ws"
-#define GQLWS_SWEEP_MS 100u /* init-timeout sweep period */
 
 /* ------------------------------------------------------------------ */
 /* message classification                                              */
@@ -172,14 +181,140 @@ int gqlws_parse_message(cd_arena *a, const char *data, size_t len, gqlws_msg *ou
 /* ------------------------------------------------------------------ */
 /* connections                                                         */
 
-typedef struct gqlws_server_state {
+/* One ordered set of deadlines with its timer (two per process: the
+ * init/heartbeat deadline and the token expiry of each connection). */
+typedef struct gqlws_timerq {
     uv_timer_t timer;
-    bool timer_on;
+    uint64_t due; /* when `timer` fires; 0 = stopped */
+    cd_deadlines q;
+    size_t node_off; /* offsetof(gqlws_conn, <its cd_deadline>) */
+    void (*expired)(gqlws_conn *c, uint64_t now);
+} gqlws_timerq;
+
+typedef struct gqlws_server_state {
+    gqlws_timerq hb;       /* gqlws_conn.hb: init timeout, then heartbeat */
+    gqlws_timerq exp;      /* gqlws_conn.exp: token expiry (token mode) */
+    bool timer_on;         /* the timers are open (not shutting down) */
+    unsigned closing;      /* timer handles still closing */
+    uint32_t nconns;       /* connections counted in the reserved room */
     gqlws_conn *init_head; /* connections that have not sent connection_init */
-    uint64_t next_hb_ms;   /* next heartbeat pass over srv->ws_head */
 } gqlws_server_state;
 
 static gqlws_server_state *gqlws_state; /* one per process (one loop) */
+
+/* ---- deadlines: init timeout, heartbeat and token expiry ---- */
+
+static void tq_timer_cb(uv_timer_t *t);
+
+static void tq_arm(gqlws_timerq *tq)
+{
+    cd_deadline *first = cd_deadlines_first(&tq->q);
+    uint64_t due = first ? first->due : 0;
+    if (due == tq->due) return;
+    tq->due = due;
+    if (!due) {
+        uv_timer_stop(&tq->timer);
+        return;
+    }
+    uint64_t now = uv_now(tq->timer.loop);
+    uv_timer_start(&tq->timer, tq_timer_cb, due > now ? due - now : 0, 0);
+}
+
+/* Sets (due > 0) or clears one of c's deadlines. Room is reserved per
+ * connection (hb_reserve), so this cannot fail. */
+static void tq_set(gqlws_timerq *tq, gqlws_conn *c, uint64_t due)
+{
+    if (!gqlws_state || !gqlws_state->timer_on) return; /* none during shutdown */
+    cd_deadline *d = (cd_deadline *)((char *)c + tq->node_off);
+    if (!due) {
+        cd_deadline_clear(&tq->q, d);
+        return;
+    }
+    cd_deadline_set(&tq->q, d, due);
+    if (!tq->due || due < tq->due) tq_arm(tq);
+}
+
+/* Takes only the expired deadlines, earliest first. Unreferenced: the
+ * timers never keep the loop alive. */
+static void tq_timer_cb(uv_timer_t *t)
+{
+    gqlws_timerq *tq = t->data;
+    uint64_t now = uv_now(t->loop);
+    tq->due = 0;
+    cd_deadline *d;
+    while ((d = cd_deadlines_pop(&tq->q, now)))
+        tq->expired((gqlws_conn *)((char *)d - tq->node_off), now);
+    tq_arm(tq);
+}
+
+static void hb_set(gqlws_conn *c, uint64_t due)
+{
+    if (gqlws_state) tq_set(&gqlws_state->hb, c, due);
+}
+
+/* The heartbeat deadline of an initialised connection (none without pings). */
+static void hb_next(gqlws_conn *c)
+{
+    uint32_t ping = c->srv->cfg->ws_ping_ms;
+    hb_set(c, ping ? c->last_rx_ms + ping : 0);
+}
+
+/* c's init/heartbeat deadline passed (see the top of this file). */
+static void hb_expired(gqlws_conn *c, uint64_t now)
+{
+    if (!c->ws || ws_conn_closing(c->ws)) return;
+    const cd_config *cfg = c->srv->cfg;
+    if (c->in_init_list) {
+        gqlws_conn_close(c, GQLWS_CLOSE_INIT_TIMEOUT, "Connection initialisation timeout");
+        return;
+    }
+    uint32_t ping = cfg->ws_ping_ms;
+    if (!ping) return;
+    uint64_t silent = now - c->last_rx_ms;
+    if (silent >= 2ull * ping) {
+        gqlws_conn_close(c, GQLWS_CLOSE_PING_TIMEOUT, "Ping timeout");
+    } else if (silent >= ping) {
+        ws_ping(c->ws, NULL, 0);
+        hb_set(c, c->last_rx_ms + 2ull * ping);
+    } else {
+        hb_next(c);
+    }
+}
+
+static void on_token_expired(gqlws_conn *c, uint64_t now);
+
+/* Keeps room for one more (delta 1) or one less (-1) connection's
+ * deadlines. 0 or CD_ENOMEM (only when adding). */
+static int hb_reserve(int delta)
+{
+    if (!gqlws_state || !gqlws_state->timer_on) return delta > 0 ? CD_ENOMEM : 0;
+    uint32_t n = delta > 0 ? gqlws_state->nconns + 1 : gqlws_state->nconns - 1;
+    if (cd_deadlines_reserve(&gqlws_state->hb.q, n) != 0 ||
+        cd_deadlines_reserve(&gqlws_state->exp.q, n) != 0)
+        return CD_ENOMEM; /* (a lowered room never fails) */
+    gqlws_state->nconns = n;
+    return 0;
+}
+
+static void tq_init(gqlws_timerq *tq, uv_loop_t *loop, size_t node_off,
+                    void (*expired)(gqlws_conn *, uint64_t))
+{
+    uv_timer_init(loop, &tq->timer);
+    tq->timer.data = tq;
+    uv_unref((uv_handle_t *)&tq->timer);
+    tq->node_off = node_off;
+    tq->expired = expired;
+}
+
+static void ensure_state(proto_server *srv)
+{
+    if (gqlws_state) return;
+    gqlws_state = cd_calloc(1, sizeof *gqlws_state);
+    if (!gqlws_state) return;
+    tq_init(&gqlws_state->hb, srv->loop, offsetof(gqlws_conn, hb), hb_expired);
+    tq_init(&gqlws_state->exp, srv->loop, offsetof(gqlws_conn, exp), on_token_expired);
+    gqlws_state->timer_on = true;
+}
 
 static void list_push(gqlws_conn **head, gqlws_conn *c)
 {
@@ -206,6 +341,7 @@ static void conn_promote(gqlws_conn *c)
     c->in_init_list = false;
     list_unlink(&gqlws_state->init_head, c);
     list_push(&c->srv->ws_head, c);
+    hb_next(c);
 }
 
 /* ---- token lifetime ---- */
@@ -217,16 +353,11 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void exp_timer_closed(uv_handle_t *h)
-{
-    gqlws_conn_unref(h->data);
-}
-
 static void conn_arm_expiry(gqlws_conn *c);
 
-static void on_token_expired(uv_timer_t *t)
+static void on_token_expired(gqlws_conn *c, uint64_t now)
 {
-    gqlws_conn *c = t->data;
+    CD_UNUSED(now);
     if (!c->ws || ws_conn_closing(c->ws)) return;
     if (c->caller.token_exp * 1000 > wall_ms()) { /* the wall clock was set back */
         conn_arm_expiry(c);
@@ -236,26 +367,17 @@ static void on_token_expired(uv_timer_t *t)
     gqlws_conn_close(c, GQLWS_CLOSE_FORBIDDEN, GQLWS_REASON_TOKEN_EXPIRED);
 }
 
-/* (Re)starts the expiry timer of an authenticated token-mode connection. */
+/* (Re)sets the expiry deadline of an authenticated token-mode connection. */
 static void conn_arm_expiry(gqlws_conn *c)
 {
-    if (!c->caller.authenticated || c->caller.token_exp <= 0) return;
-    if (!c->exp_timer_on) {
-        uv_timer_init(c->srv->loop, &c->exp_timer);
-        c->exp_timer.data = c;
-        c->exp_timer_on = true;
-        c->refs++; /* dropped by exp_timer_closed */
-    }
+    if (!c->caller.authenticated || c->caller.token_exp <= 0 || !gqlws_state) return;
     int64_t ms = c->caller.token_exp * 1000 - wall_ms();
-    uv_timer_start(&c->exp_timer, on_token_expired, ms > 0 ? (uint64_t)ms : 0, 0);
+    tq_set(&gqlws_state->exp, c, uv_now(c->srv->loop) + (ms > 0 ? (uint64_t)ms : 0) + 1);
 }
 
 static void conn_disarm_expiry(gqlws_conn *c)
 {
-    if (!c->exp_timer_on) return;
-    c->exp_timer_on = false;
-    uv_timer_stop(&c->exp_timer);
-    uv_close((uv_handle_t *)&c->exp_timer, exp_timer_closed);
+    if (gqlws_state) tq_set(&gqlws_state->exp, c, 0);
 }
 
 int proto_ws_refresh(gqlws_conn *c, const char *token, size_t len, const char **why)
@@ -510,6 +632,11 @@ static void conn_closed(gqlws_conn *c)
     conn_uncount_user(c);
     c->ws = NULL;
     proto_server *srv = c->srv;
+    hb_set(c, 0);
+    if (c->hb_counted) {
+        c->hb_counted = false;
+        hb_reserve(-1);
+    }
     if (c->in_init_list) {
         c->in_init_list = false;
         list_unlink(&gqlws_state->init_head, c);
@@ -532,57 +659,10 @@ static void on_pong(ws_conn *ws, const char *data, size_t len)
 static const ws_callbacks gqlws_callbacks = {
     .on_message = on_message, .on_close = on_close, .on_pong = on_pong};
 
-/* The server-wide sweep. Every GQLWS_SWEEP_MS: connections that sent no
- * connection_init within the timeout are closed 4408 (only the init list is
- * walked). Every ws_ping_ms/2: a WebSocket ping to each connection silent
- * for ws_ping_ms, close 4504 for one silent for twice that (a dead peer
- * would otherwise hold its subscriptions forever). Unreferenced: the timer
- * never keeps the loop alive. */
-static void sweep_cb(uv_timer_t *t)
-{
-    proto_server *srv = t->data;
-    uint64_t now = gqlws_now_ms(srv);
-    for (gqlws_conn *c = gqlws_state->init_head; c;) {
-        gqlws_conn *next = c->next;
-        if (c->ws && !ws_conn_closing(c->ws) && now - c->opened_ms >= srv->cfg->ws_init_timeout_ms)
-            gqlws_conn_close(c, GQLWS_CLOSE_INIT_TIMEOUT, "Connection initialisation timeout");
-        c = next;
-    }
-    uint32_t ping = srv->cfg->ws_ping_ms;
-    if (!ping || now < gqlws_state->next_hb_ms) return;
-    gqlws_state->next_hb_ms = now + ping / 2;
-    for (gqlws_conn *c = srv->ws_head; c;) {
-        gqlws_conn *next = c->next;
-        if (c->ws && !ws_conn_closing(c->ws)) {
-            uint64_t silent = now - c->last_rx_ms;
-            if (silent >= 2ull * ping)
-                gqlws_conn_close(c, GQLWS_CLOSE_PING_TIMEOUT, "Ping timeout");
-            else if (silent >= ping)
-                ws_ping(c->ws, NULL, 0);
-        }
-        c = next;
-    }
-}
-
-static void ensure_sweep(proto_server *srv)
-{
-    if (gqlws_state) return;
-    gqlws_state = cd_calloc(1, sizeof *gqlws_state);
-    if (!gqlws_state) return;
-    uv_timer_init(srv->loop, &gqlws_state->timer);
-    gqlws_state->timer.data = srv;
-    unsigned period = GQLWS_SWEEP_MS;
-    if (srv->cfg->ws_init_timeout_ms < 4 * period) period = srv->cfg->ws_init_timeout_ms / 4 + 1;
-    if (srv->cfg->ws_ping_ms && srv->cfg->ws_ping_ms < 4 * period)
-        period = srv->cfg->ws_ping_ms / 4 + 1;
-    uv_timer_start(&gqlws_state->timer, sweep_cb, period, period);
-    uv_unref((uv_handle_t *)&gqlws_state->timer);
-    gqlws_state->timer_on = true;
-}
-
 static void state_closed(uv_handle_t *h)
 {
     CD_UNUSED(h);
+    if (--gqlws_state->closing) return;
     cd_free(gqlws_state);
     gqlws_state = NULL;
 }
@@ -597,9 +677,13 @@ void proto_ws_shutdown(proto_server *srv)
     while (gqlws_state && gqlws_state->init_head)
         conn_promote(gqlws_state->init_head);
     if (gqlws_state && gqlws_state->timer_on) {
+        /* the deadlines go with it: connections left keep none */
         gqlws_state->timer_on = false;
-        uv_timer_stop(&gqlws_state->timer);
-        uv_close((uv_handle_t *)&gqlws_state->timer, state_closed);
+        gqlws_state->closing = 2;
+        uv_close((uv_handle_t *)&gqlws_state->hb.timer, state_closed);
+        uv_close((uv_handle_t *)&gqlws_state->exp.timer, state_closed);
+        cd_deadlines_free(&gqlws_state->hb.q);
+        cd_deadlines_free(&gqlws_state->exp.q);
     }
 }
 
@@ -623,12 +707,22 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         c->last_rx_ms = c->opened_ms;
         c->tokens = srv->cfg->ws_burst;
         c->tokens_ms = c->opened_ms;
+        /* room for its deadline (init timeout, then heartbeat) */
+        ensure_state(srv);
+        if (hb_reserve(1) != 0) {
+            proto_caller_free(&c->caller);
+            cd_free(c);
+            http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
+            return;
+        }
+        c->hb_counted = true;
         proto_session_begin(&c->sess, req);
     }
     ws_conn *ws = NULL;
     int rc = ws_accept(req, proto, &gqlws_callbacks, c, &ws);
     if (rc != 0 || !ws) {
         if (c) {
+            hb_reserve(-1);
             proto_caller_free(&c->caller);
             cd_free(c);
         }
@@ -642,13 +736,9 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         return;
     }
     c->ws = ws;
-    ensure_sweep(srv);
-    if (!gqlws_state) { /* no memory for the sweep: keep the conn usable */
-        list_push(&srv->ws_head, c);
-    } else {
-        c->in_init_list = true;
-        list_push(&gqlws_state->init_head, c);
-    }
+    c->in_init_list = true;
+    list_push(&gqlws_state->init_head, c);
+    hb_set(c, c->opened_ms + srv->cfg->ws_init_timeout_ms);
     srv->ws_count++;
 }
 
@@ -675,8 +765,14 @@ int proto_ws_close_user(proto_server *srv, const char *user_id, int code, const 
 gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *caller,
                             const char *service, proto_ws_tap_fn tap, void *ud)
 {
+    ensure_state(srv);
+    if (hb_reserve(1) != 0) return NULL;
     gqlws_conn *c = cd_calloc(1, sizeof *c);
-    if (!c) return NULL;
+    if (!c) {
+        hb_reserve(-1);
+        return NULL;
+    }
+    c->hb_counted = true;
     c->srv = srv;
     c->refs = 1;
     c->ws = ws;
@@ -701,8 +797,8 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
     c->acked = true;
     conn_arm_expiry(c);
     conn_count_user(c);
-    ensure_sweep(srv);
     list_push(&srv->ws_head, c);
+    hb_next(c);
     srv->ws_count++;
     return c;
 }

@@ -5,8 +5,7 @@
  * heartbeat), subscribe.c the operations (struct proto_sub) on it.
  *
  * Lifetime: a gqlws_conn is reference-counted: one reference while the
- * WebSocket is open, one per operation still allocated, one while its
- * token-expiry timer handle is open. It is freed, with
+ * WebSocket is open, one per operation still allocated. It is freed, with
  * its caller's strings, by the gqlws_conn_unref that drops the last one.
  */
 #ifndef CHATD_PROTO_GQLWS_CONN_H
@@ -15,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/deadline.h"
 #include "graphql/graphql.h"
 #include "net/ws.h"
 #include "protocol/protocol.h"
@@ -22,24 +22,27 @@
 struct gqlws_conn {
     gqlws_conn *next, *prev; /* awaiting init: gqlws_state->init_head; then
                               * srv->ws_head (only while ws is open) */
-    bool in_init_list;
-    uint64_t last_rx_ms; /* last frame from the peer (heartbeat) */
+    uint64_t last_rx_ms;     /* last frame from the peer (heartbeat) */
+    cd_deadline hb;          /* init timeout, then the next heartbeat check
+                              * (gql_ws.c: one heap for all connections) */
     proto_server *srv;
     ws_conn *ws;   /* NULL after on_close */
     uint32_t refs; /* 1 for the open ws + 1 per allocated op */
-    bool init_received;
-    bool acked;
+    uint32_t nops;
     uint64_t opened_ms;
     double tokens; /* rate-limit bucket */
     uint64_t tokens_ms;
     struct proto_sub *ops; /* active operations (ids reserved) */
-    uint32_t nops;
     proto_caller caller;
     /* Token lifetime (token mode): closes the socket 4403 when caller's
-     * token_exp passes (gql_ws.c: conn_arm_expiry). The handle holds one
-     * reference from its uv_timer_init to its close callback. */
-    uv_timer_t exp_timer;
-    bool exp_timer_on;
+     * token_exp passes (gql_ws.c: conn_arm_expiry; a deadline in the
+     * process's expiry heap, no timer handle per connection). */
+    cd_deadline exp;
+    /* (flags together: no padding between them) */
+    bool in_init_list;
+    bool hb_counted; /* holds a place in the deadline heaps' reserved room */
+    bool init_received;
+    bool acked;
     bool user_counted; /* caller.user_id is counted in srv->ws_users */
     /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
      * tap instead of the socket; the socket's callbacks belong to the

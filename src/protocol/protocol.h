@@ -291,7 +291,7 @@ int proto_ws_close_user(proto_server *srv, const char *user_id, int code, const 
  * message it would send is handed to tap(ud, json, len) instead (return 0 or
  * a negative code); the embedding transport feeds graphql-transport-ws
  * messages in with proto_ws_feed, reports pongs / inbound traffic with
- * proto_ws_touch (heartbeat: the shared sweep pings `ws` and closes it 4504
+ * proto_ws_touch (heartbeat: the shared heartbeat deadline pings `ws` and closes it 4504
  * when silent), and calls proto_ws_detach exactly once from its on_close
  * (cancels every operation; the conn is freed when the last one ends).
  * Operations run with gql_exec_opts.service = service (NULL = every root

@@ -115,27 +115,29 @@ struct proto_sub {
     gqlws_conn *conn;
     char *id;
     gql_exec *ex;
-    gql_op_kind kind;
     const char *field;
     const gql_value *args;
     const proto_sub_source *src;
     void *src_state;
-    bool src_active;  /* start succeeded, neither stop nor source end yet */
-    bool source_done; /* source completed or failed */
-    char *fail_msg;   /* cd_malloc'd, when the source failed */
+    char *fail_msg; /* cd_malloc'd, when the source failed */
     const char *fail_code;
     gqlws_event *q_head, *q_tail, *running_ev;
-    uint32_t q_len;
-    bool running; /* gql_exec_run in flight */
-    bool pumping;
-    bool in_start;
-    bool active; /* linked in conn->ops */
-    bool ended;  /* cancelled or finished: release when idle */
     uint64_t t0_ns;
     uint64_t k1, k2;             /* document key: hash of query, operation name, variables */
-    bool shareable;              /* k1/k2 are set: events may reuse a group's result */
     gqlws_result *running_res;   /* the shared result this op's run fills */
     struct proto_sub *wait_next; /* in a pending result's waiter list */
+    gql_op_kind kind;
+    uint32_t q_len;
+    /* (flags together: no padding between them) */
+    bool src_active;  /* start succeeded, neither stop nor source end yet */
+    bool source_done; /* source completed or failed */
+    bool running;     /* gql_exec_run in flight */
+    bool pumping;
+    bool in_start;
+    bool active;    /* linked in conn->ops */
+    bool ended;     /* cancelled or finished: release when idle */
+    bool shareable; /* k1/k2 are set: events may reuse a group's result */
+    char id_buf[];  /* id points here: one allocation per operation */
 };
 
 /* ---- events ---- */
@@ -207,7 +209,6 @@ static void op_release(struct proto_sub *op)
     ev_free(op->running_ev);
     if (op->ex) gql_exec_free(op->ex);
     cd_free(op->fail_msg);
-    cd_free(op->id);
     gqlws_conn *c = op->conn;
     cd_free(op);
     gqlws_conn_unref(c);
@@ -603,15 +604,14 @@ static bool doc_key(const gqlws_msg *m, uint64_t *k1, uint64_t *k2)
  * not active yet. NULL on no memory. */
 static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
 {
-    struct proto_sub *op = cd_calloc(1, sizeof *op);
-    char *id = cd_malloc(m->id_len + 1);
+    struct proto_sub *op = cd_calloc(1, sizeof *op + m->id_len + 1);
     gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
-    if (!op || !id || !ex) {
+    if (!op || !ex) {
         cd_free(op);
-        cd_free(id);
         if (ex) gql_exec_free(ex);
         return NULL;
     }
+    char *id = op->id_buf;
     memcpy(id, m->id, m->id_len + 1);
     gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
     gql_exec_set_limits(ex, &lim);
@@ -628,7 +628,8 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
 static bool op_prepare(struct proto_sub *op, const gqlws_msg *m)
 {
     if (gql_exec_prepare(op->ex, m->query, m->query_len, m->operation_name) != 0 ||
-        gql_exec_set_variables(op->ex, m->variables) != 0) {
+        gql_exec_set_variables(op->ex, m->variables) != 0 ||
+        gql_exec_compact(op->ex, m->query, m->query_len, m->operation_name, m->variables) != 0) {
         gqlws_send_request_errors(op->conn, op->id, op->ex);
         cd_metrics_operation(GQL_QUERY, CD_MO_REJECTED, -1);
         op->ended = true;

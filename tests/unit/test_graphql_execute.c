@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "graphql/execute_internal.h"
 #include "graphql/gql_internal.h"
 
 static const char *SDL =
@@ -764,6 +765,55 @@ static void test_shared_plans(void **state)
     cd_arena_free(&a);
 }
 
+/* gql_exec_compact: a prepared subscription holds a prep block of exactly
+ * the bytes it used (not the 512-byte default) and runs as before; a query
+ * is left alone. */
+static void test_subscription_compact(void **state)
+{
+    fixture *f = *state;
+    const char *q = "subscription S($n: Int = 4) { tick(n: $n) }";
+    cd_arena va;
+    cd_arena_init(&va, 256);
+    gql_value *vars = gql_obj_new(&va, 1);
+    gql_obj_set(vars, 0, "n", gql_int(7));
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), "S"), 0);
+    assert_int_equal(gql_exec_set_variables(ex, vars), 0);
+    const gql_value *args = NULL;
+    gql_exec_root_field(ex, &args); /* a started subscription's plan and arguments */
+    size_t used = ex->prep.used_total;
+    size_t before = cd_arena_capacity(&ex->prep);
+    assert_true(used > 0 && used < before);
+    assert_int_equal(gql_exec_compact(ex, q, strlen(q), "S", vars), 0);
+    assert_int_equal(cd_arena_capacity(&ex->prep), used);
+    assert_int_equal(ex->prep.used_total, used);
+    assert_int_equal(gql_exec_compact(ex, q, strlen(q), "S", vars), 0); /* once only */
+    assert_string_equal(gql_exec_root_field(ex, &args), "tick");
+    assert_int_equal(gql_obj_get(args, "n")->u.i, 7);
+    assert_int_equal(cd_arena_capacity(&ex->prep), used); /* plan and arguments kept */
+    gql_value *ev = gql_obj_new(&va, 1);
+    gql_obj_set(ev, 0, "tick", gql_int(3));
+    int done = 0;
+    assert_int_equal(gql_exec_run(ex, ev, NULL, on_done, &done), 0);
+    assert_int_equal(done, 1);
+    cd_buf b;
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    assert_string_equal(b.data, "{\"data\":{\"tick\":3}}");
+    cd_buf_free(&b);
+    gql_exec_free(ex);
+    /* a query: nothing to do */
+    const char *qq = "{ __typename }";
+    ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, qq, strlen(qq), NULL), 0);
+    assert_int_equal(gql_exec_set_variables(ex, NULL), 0);
+    before = cd_arena_capacity(&ex->prep);
+    assert_int_equal(gql_exec_compact(ex, qq, strlen(qq), NULL, NULL), 0);
+    assert_int_equal(cd_arena_capacity(&ex->prep), before);
+    gql_exec_free(ex);
+    cd_arena_free(&va);
+}
+
 static void test_subscription_runs(void **state)
 {
     fixture *f = *state;
@@ -1063,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_free_while_pending),
         cmocka_unit_test(test_shared_plans),
         cmocka_unit_test(test_subscription_runs),
+        cmocka_unit_test(test_subscription_compact),
         cmocka_unit_test(test_introspection_gate),
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_alloc_failures),

@@ -15,6 +15,7 @@
 
 #include "core/arena.h"
 #include "core/core.h"
+#include "net/net_internal.h"
 #include "net_testutil.h"
 
 /* ---- server side (loop thread) ---- */
@@ -26,6 +27,13 @@ static char g_close_reason[MAXC][128];
 static int g_ncloses;
 static char g_pong[64];
 static int g_accepted;
+static uint64_t g_calls0;     /* ws_write_calls before a burst */
+static int64_t g_burst_calls; /* write calls the burst took, -1 = not measured */
+static int g_partial_queued;  /* bytes libuv held after the partial burst's flush */
+
+#define BURST_FRAMES 20
+#define PARTIAL_FRAMES 64
+#define PARTIAL_SIZE 4000
 
 static void reset(void)
 {
@@ -35,6 +43,31 @@ static void reset(void)
     g_ncloses = 0;
     g_pong[0] = 0;
     g_accepted = 0;
+    g_calls0 = 0;
+    g_burst_calls = -1;
+    g_partial_queued = 0;
+}
+
+/* Frames of the partial-write burst: frame i is PARTIAL_SIZE bytes of i. */
+static void partial_burst(ws_conn *c)
+{
+    int sz = 4096;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &sz); /* small: the socket fills */
+    static char chunk[PARTIAL_SIZE];
+    for (int i = 0; i < PARTIAL_FRAMES; i++) {
+        memset(chunk, i, sizeof chunk);
+        assert_int_equal(ws_send_binary(c, chunk, sizeof chunk), 0);
+    }
+    net_ws_flush(c);
+    /* the socket took part: the rest waits in one uv_write */
+    assert_null(c->outq);
+    assert_true(c->tcp.write_queue_size > 0);
+    g_partial_queued = (int)c->tcp.write_queue_size;
+    /* frames queued behind a pending write keep their order */
+    ws_frame_shared *f = ws_frame_new_text("tail", 4);
+    assert_int_equal(ws_send_frame(c, f), 0);
+    ws_frame_release(f);
+    assert_int_equal(ws_conn_write_queue(c), c->tcp.write_queue_size + 6);
 }
 
 static void on_message(ws_conn *c, bool is_text, const char *data, size_t len)
@@ -52,21 +85,55 @@ static void on_message(ws_conn *c, bool is_text, const char *data, size_t len)
         ws_frame_release(f);
         return;
     }
+    if (is_text && strcmp(data, "burst") == 0) {
+        /* every frame of one turn waits for the flush, then one write */
+        http_server *srv = ws_conn_server(c);
+        g_calls0 = srv->ws_write_calls;
+        char m[8];
+        for (int i = 0; i < BURST_FRAMES; i++) {
+            snprintf(m, sizeof m, "m%02d", i);
+            assert_int_equal(ws_send_text(c, m, 3), 0);
+        }
+        ws_frame_shared *f = ws_frame_new_text("shared", 6);
+        assert_int_equal(ws_send_frame(c, f), 0);
+        ws_frame_release(f);
+        assert_non_null(c->outq);
+        assert_int_equal(c->outq->n, BURST_FRAMES + 1);
+        assert_int_equal(srv->ws_write_calls, g_calls0);
+        assert_int_equal(ws_conn_write_queue(c), BURST_FRAMES * 5 + 8);
+        return;
+    }
+    if (is_text && strcmp(data, "count") == 0) {
+        g_burst_calls = (int64_t)(ws_conn_server(c)->ws_write_calls - g_calls0);
+        return;
+    }
+    if (is_text && strcmp(data, "partial-close") == 0) {
+        partial_burst(c);
+        /* the close frame goes after everything queued */
+        assert_int_equal(ws_close(c, 4001, "after data"), 0);
+        return;
+    }
+    if (is_text && strcmp(data, "partial") == 0) {
+        partial_burst(c); /* the client goes away without reading */
+        return;
+    }
     if (is_text && strcmp(data, "ping-me") == 0) {
         assert_int_equal(ws_ping(c, "hb", 2), 0);
         char big[126] = {0};
         assert_int_equal(ws_ping(c, big, sizeof big), CD_ELIMIT);
         return;
     }
-    if (is_text && strcmp(data, "flood") == 0) {
+    if (is_text && (strcmp(data, "flood") == 0 || strcmp(data, "flood-small") == 0)) {
         /* the client does not read: sends succeed until the write queue
-         * passes WS_MAX_WRITE_QUEUE, then the connection is dropped */
+         * passes WS_MAX_WRITE_QUEUE, then the connection is dropped; small
+         * frames go through the coalesced queue, whose bytes count too */
         static char chunk[65536];
+        size_t csize = data[5] ? 1000 : sizeof chunk;
         int rc = 0;
         size_t sent = 0;
         while (rc == 0 && sent < 64u * 1024 * 1024) {
-            rc = ws_send_binary(c, chunk, sizeof chunk);
-            sent += sizeof chunk;
+            rc = ws_send_binary(c, chunk, csize);
+            sent += csize;
         }
         if (getenv("NET_TEST_VERBOSE"))
             fprintf(stderr, "flood: %zu bytes sent, queue %zu\n", sent, ws_conn_write_queue(c));
@@ -434,6 +501,12 @@ static void cl_flood(tc_env *env)
     usleep(300000); /* do not read while the server floods */
     TC_CHECK(env, tc_wait_closed(fd, 5000));
     close(fd);
+    fd = ws_open(env, NULL);
+    TC_CHECK(env, fd >= 0);
+    TC_CHECK(env, tc_ws_send(fd, 0x81, "flood-small", 11) == 0);
+    usleep(300000);
+    TC_CHECK(env, tc_wait_closed(fd, 5000));
+    close(fd);
 }
 
 static void test_slow_reader_dropped(void **state)
@@ -443,8 +516,9 @@ static void test_slow_reader_dropped(void **state)
     tc_env env;
     http_server_opts o = {.on_request = handler};
     tc_run(&env, &o, cl_flood, NULL);
-    assert_int_equal(g_ncloses, 1);
+    assert_int_equal(g_ncloses, 2);
     assert_int_equal(g_close_codes[0], WS_CLOSE_ABNORMAL);
+    assert_int_equal(g_close_codes[1], WS_CLOSE_ABNORMAL);
 }
 
 /* Echo session under allocation failure at every point: whatever fails,
@@ -473,6 +547,93 @@ static void cl_alloc_session(tc_env *env)
         if (tc_read_response(h, &r) == 0) free(r.body);
         close(h);
     }
+}
+
+static void cl_burst(tc_env *env)
+{
+    int fd = ws_open(env, NULL);
+    TC_CHECK(env, fd >= 0);
+    TC_CHECK(env, tc_ws_send(fd, 0x81, "burst", 5) == 0);
+    char m[8];
+    for (int i = 0; i < BURST_FRAMES; i++) {
+        snprintf(m, sizeof m, "m%02d", i);
+        TC_CHECK(env, expect_frame(fd, 0x81, m, 3));
+    }
+    TC_CHECK(env, expect_frame(fd, 0x81, "shared", 6));
+    TC_CHECK(env, tc_ws_send(fd, 0x81, "count", 5) == 0);
+    uint8_t cl[] = {0x03, 0xE8};
+    TC_CHECK(env, tc_ws_send(fd, 0x88, cl, 2) == 0);
+    TC_CHECK(env, tc_ws_expect_close(fd, NULL, 0) == 1000);
+    close(fd);
+}
+
+/* 21 frames queued in one callback reach the socket in one write call. */
+static void test_coalesced_burst(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_burst, NULL);
+    assert_int_equal(g_burst_calls, 1);
+    assert_int_equal(g_ncloses, 1);
+    assert_int_equal(g_close_codes[0], 1000);
+}
+
+static void cl_partial(tc_env *env)
+{
+    /* a small receive buffer and no reading yet: the server's write is partial */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int sz = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    TC_CHECK(env, connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    tc_resp r;
+    TC_CHECK(env, tc_ws_handshake(fd, "/ws", NULL, &r) == 0 && r.status == 101);
+    free(r.body);
+    TC_CHECK(env, tc_ws_send(fd, 0x81, "partial-close", 13) == 0);
+    usleep(200000);
+    char want[PARTIAL_SIZE];
+    for (int i = 0; i < PARTIAL_FRAMES; i++) {
+        memset(want, i, sizeof want);
+        TC_CHECK(env, expect_frame(fd, 0x82, want, sizeof want));
+    }
+    TC_CHECK(env, expect_frame(fd, 0x81, "tail", 4));
+    char reason[64];
+    TC_CHECK(env, tc_ws_expect_close(fd, reason, sizeof reason) == 4001);
+    TC_CHECK(env, strcmp(reason, "after data") == 0);
+    uint8_t cl[] = {0x0F, 0xA1};
+    TC_CHECK(env, tc_ws_send(fd, 0x88, cl, 2) == 0);
+    TC_CHECK(env, tc_wait_closed(fd, 3000));
+    close(fd);
+    /* the same burst, and the client leaves without reading: the queued
+     * write fails or is cancelled, every frame reference goes (ASan) */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    TC_CHECK(env, connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    TC_CHECK(env, tc_ws_handshake(fd, "/ws", NULL, &r) == 0 && r.status == 101);
+    free(r.body);
+    TC_CHECK(env, tc_ws_send(fd, 0x81, "partial", 7) == 0);
+    usleep(200000);
+    close(fd);
+    usleep(200000);
+}
+
+/* Partial writes of a coalesced burst keep frame order and contents, a
+ * close queued behind them goes last, and a close during the queued write
+ * frees everything. */
+static void test_coalesced_partial_and_close(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler, .ws_close_timeout_ms = 2000};
+    tc_run(&env, &o, cl_partial, NULL);
+    assert_true(g_partial_queued > 0);
+    assert_int_equal(g_ncloses, 2);
+    assert_int_equal(g_close_codes[0], 4001);
+    assert_int_equal(g_close_codes[1], WS_CLOSE_ABNORMAL);
 }
 
 static void test_alloc_failures(void **state)
@@ -512,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_violations),       cmocka_unit_test(test_fanout_and_refusals),
         cmocka_unit_test(test_drain_going_away), cmocka_unit_test(test_slow_reader_dropped),
         cmocka_unit_test(test_alloc_failures),   cmocka_unit_test(test_shared_frame_refcount),
+        cmocka_unit_test(test_coalesced_burst),  cmocka_unit_test(test_coalesced_partial_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
