@@ -5,12 +5,13 @@
 #   make bench   benchmarks → docs/benchmarks.md (a clean tree at a commit;
 #                BENCH_ARGS="--only groups,fanusers" etc. are passed to bench/run)
 #   make fuzz    libFuzzer drivers for FUZZ_SECONDS each
+#   make soak    SOAK_MINUTES (30) of mixed load on the whole system → bench/results/soak.json (not in make test)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: format-check routing-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single run-cluster bench bench-quick clean
+.PHONY: format-check routing-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single run-cluster bench bench-quick soak clean
 
 all: debug
 
@@ -41,7 +42,8 @@ fuzz: deps fuzz-build
 fuzz-smoke: fuzz-build
 	scripts/fuzz-run $(FUZZ_SMOKE_SECONDS)
 
-integration: debug
+# (release too: harden-stall.test.js times the Release build)
+integration: debug release
 	scripts/test-integration
 
 # The web client in Debian's chromium (playwright-core) against 2x each role.
@@ -96,6 +98,13 @@ bench: deps release
 
 bench-quick: deps release
 	bench/run --quick $(BENCH_ARGS)
+
+# Leak and correctness soak (scripts/soak.mjs): the whole system as make run
+# starts it, SOAK_MINUTES of mixed load; streams equal the log, RSS / open
+# files / Postgres connections grow < 5% after warm-up. Not part of make test.
+soak: deps release
+	@[ -d tests/integration/node_modules ] || (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
+	node scripts/soak.mjs
 
 clean:
 	rm -rf build

@@ -556,10 +556,59 @@ def rest(R, res, w, L, targets, vs_peer, plots, notes):
             except (OSError, ValueError):
                 pass
             w(f"**{k}**{head_}\n\n```\n{pv}\n```\n")
+    soak_section(w, os.path.join(os.path.dirname(os.path.abspath(args[0])), "soak.json"))
     if notes:
         w(notes.strip() + "\n")
     w(f"## Reproduce\n\n```\nmake bench          # or: make bench-quick\n# = make release && {res['cmd']}\n```\n"
       "Raw results of this run: bench/results/last.json.\n")
+
+
+def soak_section(w, path):
+    """The "Soak" section from bench/results/soak.json (scripts/soak.mjs, `make soak`): a separate
+    run with its own commit and time, never the benchmark run above."""
+    if not os.path.exists(path):
+        return
+    s = json.load(open(path))
+    w("## Soak (a separate run: `make soak`)\n")
+    w("Not part of the benchmark run above: `scripts/soak.mjs` starts the whole system as `make run` does "
+      "(2 × user, 2 × sender, 2 × receiver, Release build) and keeps a mixed load on it — sign-ins, sends "
+      "through both senders, reads, short-lived subscriptions, followers of every chat that reconnect and "
+      "resume — then checks that every follower's stream equals the event log and that no process grew. "
+      "Its results (bench/results/soak.json) name their own commit and time:\n")
+    dirty = s.get("dirty") or []
+    w(f"- **Commit soaked: `{s.get('commit') or '?'}`**"
+      + (f" — **with uncommitted changes** ({', '.join(f'`{f}`' for f in dirty[:5])})" if dirty else ""))
+    m = s.get("machine", {})
+    w(f"- Run: {s.get('started')} → {s.get('finished')}, {num(s.get('minutes'))} min of load; the growth is "
+      f"measured from the end of the warm-up ({s.get('warmup', 0):.0%} of the run) to the end, each value the "
+      f"median of the samples (every {num(s.get('sampleMs', 0) / 1000)} s) in the first and the last "
+      f"{s.get('window', 0):.0%} of the run after the warm-up; limit {s.get('maxGrowth', 0):.0%}")
+    w(f"- Machine: {m.get('cpu')}, {m.get('cores')} vCPU, load average at the end "
+      f"{' '.join(m.get('loadavg', []))}")
+    st, ld = s.get("setup", {}), s.get("load", {})
+    w(f"- Load: {num(st.get('users'))} users, {num(st.get('chats'))} group chats, {num(st.get('writers'))} "
+      f"writers at {num(s.get('rate'))} messages/s in all; {num(ld.get('sent'))} messages sent "
+      f"({num(ld.get('sendErrors'))} failed attempts, {num(ld.get('rateLimited'))} of them RATE_LIMITED), "
+      f"{num(ld.get('reads'))} reads ({num(ld.get('readErrors'))} failed), {num(ld.get('signins'))} sign-ins "
+      f"({num(ld.get('signinErrors'))} failed), {num(ld.get('subscribes'))} short subscriptions "
+      f"({num(ld.get('subscribeErrors'))} failed), {num(ld.get('reconnects'))} follower reconnects")
+    sr = s.get("streams", {})
+    w(f"- Streams: {num(sr.get('followers'))} followers over {num(sr.get('events'))} events "
+      f"({num(sr.get('drops', 0))} connection drops resumed from the last seq): "
+      + ("**every stream equals the log**" if sr.get("ok") else
+         f"**{len(sr.get('problems', []))} stream(s) differ from the log**") + "\n")
+    w("| process | RSS MiB (after warm-up → end) | growth | open files | growth | Postgres connections | growth | |")
+    w("|---|---:|---:|---:|---:|---:|---:|---|")
+
+    def g(x):
+        return "—" if x is None else f"{x * 100:+.1f}%"
+    for p in s.get("processes", []):
+        b, e, gr = p.get("base", {}), p.get("end", {}), p.get("growth", {})
+        mib = (lambda kb: "?" if kb is None else f"{kb / 1024:.1f}")
+        w(f"| {p['name']} | {mib(b.get('rssKb'))} → {mib(e.get('rssKb'))} | {g(gr.get('rssKb'))} "
+          f"| {b.get('fds')} → {e.get('fds')} | {g(gr.get('fds'))} | {b.get('pg')} → {e.get('pg')} "
+          f"| {g(gr.get('pg'))} | {verdict(p.get('ok'))} |")
+    w(f"\nVerdict of the soak: {verdict(s.get('ok'))}.\n")
 
 
 def gnuplot(script):

@@ -654,6 +654,9 @@ const char *chat_user_check_display_name(const char *s, size_t len);
 
 /* Writes a fresh refresh token (USER_RT_TEXT_LEN chars + NUL) to out. */
 void chat_rt_new(char out[USER_RT_TEXT_LEN + 1]);
+/* Whether a presented refresh token has the shape chat_rt_new writes
+ * (USER_RT_TEXT_LEN base64url characters); others are refused unhashed. */
+bool chat_rt_shape_ok(const char *token, size_t len);
 /* Writes the hex SHA-256 of token (USER_RT_HASH_LEN chars + NUL) to out. */
 void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1]);
 

@@ -167,6 +167,18 @@ void chat_rt_new(char out[USER_RT_TEXT_LEN + 1])
     sodium_memzero(raw, sizeof raw);
 }
 
+bool chat_rt_shape_ok(const char *token, size_t len)
+{
+    if (!token || len != USER_RT_TEXT_LEN) return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)token[i];
+        bool b64 = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+        if (!b64) return false;
+    }
+    return true;
+}
+
 void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
@@ -902,7 +914,7 @@ static void r_refresh_token(gql_rinfo *ri)
     if (!op) return;
     size_t len = 0;
     const char *tok = chat_str_arg(ri, "refreshToken", &len);
-    if (!tok || len == 0 || len > USER_RT_MAX_LEN) {
+    if (!tok || len > USER_RT_MAX_LEN || !chat_rt_shape_ok(tok, len)) {
         gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Invalid or expired refresh token");
         return;
     }
@@ -938,7 +950,7 @@ static void r_logout(gql_rinfo *ri)
     size_t len = 0;
     const char *tok = chat_str_arg(ri, "refreshToken", &len);
     if (tok) {
-        if (len == 0 || len > USER_RT_MAX_LEN) {
+        if (len > USER_RT_MAX_LEN || !chat_rt_shape_ok(tok, len)) {
             gql_ri_return(ri, gql_bool(false));
             return;
         }

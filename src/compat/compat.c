@@ -146,7 +146,10 @@ bool compat_int(const gql_value *o, const char *k, int64_t *out)
         *out = v->u.i;
         return true;
     }
-    if (v->kind == GQL_V_FLOAT && v->u.f == (double)(int64_t)v->u.f) {
+    /* a whole float inside int64's range (the range test first: casting an
+     * out-of-range or NaN double to int64_t is undefined) */
+    if (v->kind == GQL_V_FLOAT && v->u.f >= -9223372036854775808.0 &&
+        v->u.f < 9223372036854775808.0 && v->u.f == (double)(int64_t)v->u.f) {
         *out = (int64_t)v->u.f;
         return true;
     }

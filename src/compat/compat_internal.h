@@ -91,8 +91,76 @@ bool compat_uuid_ok(const char *s);
  * whether this process serves it. */
 bool compat_role_serves(const proto_server *srv, const char *role);
 
+/* One /ws client message, parsed and checked without a connection
+ * (compat_ws_parse, ws.c; also the fuzz driver's entry). */
+typedef enum compat_ws_ev {
+    COMPAT_EV_UNKNOWN = -1,
+    COMPAT_EV_AUTH,
+    COMPAT_EV_JOIN,
+    COMPAT_EV_LEAVE,
+    COMPAT_EV_SEND,
+    COMPAT_EV_TYPING,
+    COMPAT_EV_READ,
+} compat_ws_ev;
+typedef struct compat_ws_msg {
+    const char *type;         /* "type" (NULL when the envelope is bad) */
+    compat_ws_ev ev;          /* COMPAT_EV_UNKNOWN for an unknown type */
+    const gql_value *payload; /* an OBJECT ({} when absent or null) */
+    const char *room;         /* payload.roomId when a string */
+    const char *token;        /* payload.token (auth) */
+    const char *target;       /* payload.targetUserId (joinRoom) */
+    bool typing;              /* payload.isTyping (typing) */
+    int64_t seq;              /* payload.sequenceId (markRead) */
+    const char *err_code;     /* the first problem, NULL when the event is valid */
+    const char *err_msg;      /* its message */
+    const char *err_room;     /* the roomId the error names, or NULL */
+} compat_ws_msg;
+/* Parses one text message (strings live in arena a). Returns CD_EBAD for a
+ * bad envelope (not a JSON object with a string "type": INVALID_MESSAGE;
+ * payload neither object nor null: INVALID_PAYLOAD), CD_ENOMEM, else 0
+ * with err_code set when the event itself is invalid for an authenticated
+ * connection (UNKNOWN_EVENT, INVALID_PAYLOAD, NOT_FOUND for a malformed
+ * roomId). A valid event has every id a UUID and its fields checked. */
+int compat_ws_parse(cd_arena *a, const char *data, size_t len, compat_ws_msg *m);
+
 /* The /ws upgrade (ws.c). */
 void compat_ws_upgrade(proto_server *srv, http_request *req);
+/* A REST request, routed and its arguments checked without a server or
+ * caller (compat_rest_parse, rest.c; also the fuzz driver's entry). */
+typedef enum compat_rest_id {
+    COMPAT_REST_NONE = -1,
+    COMPAT_REST_LOGIN,
+    COMPAT_REST_ROOMS,
+    COMPAT_REST_ROOMS_SLASH,
+    COMPAT_REST_DIRECT,
+    COMPAT_REST_MESSAGES,
+    COMPAT_REST_UNREAD,
+    COMPAT_REST_ONLINE,
+    COMPAT_REST_READ,
+    COMPAT_REST_CLEANUP,
+    COMPAT_REST_NROUTES
+} compat_rest_id;
+typedef struct compat_rest_args {
+    int route;            /* a compat_rest_id */
+    int route_status;     /* 404 no such route, 405 wrong method (parse failed) */
+    const char *role;     /* the role serving the route */
+    bool anonymous;       /* the route needs no caller */
+    const char *room;     /* rooms/:id routes: the id as sent (request arena) */
+    int64_t n;            /* limit / sequenceId / keep */
+    int64_t before;       /* beforeSequenceId, -1 = none */
+    const char *username; /* login */
+    const char *password; /* login */
+    const char *target;   /* direct: targetUserId */
+    int status;           /* the arguments' first problem (answered after the */
+    const char *code;     /* caller is known): HTTP status, code, message; */
+    const char *msg;      /* code NULL when the arguments are valid */
+} compat_rest_args;
+/* Routes req (its path starts with /api/v1/) and checks its arguments.
+ * Returns CD_ENOENT (404) / CD_EBAD (405) with route_status set,
+ * CD_ENOMEM, or 0 with a->code set when an argument is invalid. A valid
+ * result has a UUID room, n and before in their ranges and the body fields
+ * of its route. */
+int compat_rest_parse(http_request *req, compat_rest_args *a);
 /* The REST routes (rest.c); path is below /api/v1/. */
 void compat_rest_handle(proto_server *srv, http_request *req, const char *cors);
 

@@ -37,6 +37,7 @@ typedef struct rest_op {
     int64_t n;                      /* limit / sequenceId / keep */
     int64_t before;                 /* beforeSequenceId, -1 = none */
     const char *login_json;         /* login: the response until isAdmin is known */
+    compat_rest_args args;          /* compat_rest_parse's result */
 } rest_op;
 
 /* The route table: a path below /api/v1/ (for `room` routes, the part
@@ -108,17 +109,15 @@ static int int_param(http_request *req, const char *name, int64_t *out)
     return 1;
 }
 
-/* Parses the JSON body into an OBJECT (request arena). NULL after a 400. */
-static const gql_value *body_object(rest_op *op)
+/* Parses the JSON body into an OBJECT (request arena); NULL when it is
+ * not one. */
+static const gql_value *body_object(http_request *req)
 {
-    gql_value *v = cd_arena_alloc(op->req->arena, sizeof *v);
+    gql_value *v = cd_arena_alloc(req->arena, sizeof *v);
     char err[128];
-    if (!v ||
-        gql_json_parse(op->req->arena, op->req->body, op->req->body_len, v, err, sizeof err) != 0 ||
-        v->kind != GQL_V_OBJECT) {
-        respond_error(op, 400, "BAD_REQUEST", "The request body must be a JSON object");
+    if (!v || gql_json_parse(req->arena, req->body, req->body_len, v, err, sizeof err) != 0 ||
+        v->kind != GQL_V_OBJECT)
         return NULL;
-    }
     return v;
 }
 
@@ -198,14 +197,8 @@ static void login_done(const compat_result *r, void *ud)
 
 static void do_login(rest_op *op)
 {
-    const gql_value *body = body_object(op);
-    if (!body) return;
-    const char *u = compat_str(body, "username");
-    const char *p = compat_str(body, "password");
-    if (!u || !p) {
-        respond_error(op, 400, "BAD_USER_INPUT", "username and password are required strings");
-        return;
-    }
+    const char *u = op->args.username;
+    const char *p = op->args.password;
     run(op,
         "mutation($u:String!,$p:String!){login(username:$u,password:$p){token refreshToken "
         "user{id username email displayName isActive createdAt updatedAt}}}",
@@ -359,14 +352,7 @@ static void direct_done(const char *chat_id, const char *code, const char *msg, 
 
 static void do_direct(rest_op *op)
 {
-    const gql_value *body = body_object(op);
-    if (!body) return;
-    const char *t = compat_str(body, "targetUserId");
-    if (!t || !compat_uuid_ok(t)) {
-        respond_error(op, 400, "BAD_USER_INPUT", "targetUserId must be a user id");
-        return;
-    }
-    if (compat_direct_room(op->srv, &op->caller, t, direct_done, op) != 0)
+    if (compat_direct_room(op->srv, &op->caller, op->args.target, direct_done, op) != 0)
         respond_error(op, 500, "INTERNAL_SERVER_ERROR", "out of memory");
 }
 
@@ -421,12 +407,6 @@ static int64_t keep_default(void)
 
 static void do_cleanup(rest_op *op)
 {
-    op->n = keep_default();
-    int k = int_param(op->req, "keep", &op->n);
-    if (k < 0 || op->n < 1 || op->n > COMPAT_KEEP_MAX) {
-        respond_error(op, 400, "BAD_USER_INPUT", "keep must be an integer in 1..1000000");
-        return;
-    }
     if (!op->srv->pg) {
         respond_error(op, 503, "SERVICE_UNAVAILABLE", "no database configured");
         return;
@@ -445,17 +425,7 @@ static void do_rooms(rest_op *op)
 static void do_messages(rest_op *op)
 {
     http_request *req = op->req;
-    op->n = COMPAT_MESSAGES_DEFAULT;
-    int l = int_param(req, "limit", &op->n);
-    int b = int_param(req, "beforeSequenceId", &op->before);
-    if (l < 0 || op->n < 1 || op->n > COMPAT_MESSAGES_MAX) {
-        respond_error(op, 400, "BAD_USER_INPUT", "limit must be an integer in 1..1000");
-        return;
-    }
-    if (b < 0) {
-        respond_error(op, 400, "BAD_USER_INPUT", "beforeSequenceId must be a non-negative integer");
-        return;
-    }
+    bool b = op->before >= 0;
     /* one more than asked tells messages_done whether there is more */
     int64_t ask = op->n < COMPAT_MESSAGES_MAX ? op->n + 1 : op->n;
     char *vars =
@@ -482,12 +452,6 @@ static void do_online(rest_op *op)
 
 static void do_read(rest_op *op)
 {
-    const gql_value *body = body_object(op);
-    if (!body) return;
-    if (!compat_int(body, "sequenceId", &op->n) || op->n < 0 || op->n > INT32_MAX) {
-        respond_error(op, 400, "BAD_USER_INPUT", "sequenceId must be a non-negative integer");
-        return;
-    }
     char *vars =
         cd_arena_sprintf(op->req->arena, "{\"c\":\"%s\",\"s\":%lld}", op->room, (long long)op->n);
     run(op, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", vars, read_done);
@@ -540,48 +504,122 @@ static bool identify(rest_op *op)
 #define REST_ROOMS_PREFIX "chat/rooms/"
 
 static const rest_route rest_routes[] = {
-    {"auth/login", false, "POST", "user", true, do_login},
-    {"chat/rooms", false, "GET", "receiver", false, do_rooms},
-    {"chat/rooms/", false, "GET", "receiver", false, do_rooms},
-    {"chat/direct", false, "POST", "sender", false, do_direct},
-    {"messages", true, "GET", "receiver", false, do_messages},
-    {"unread", true, "GET", "receiver", false, do_unread},
-    {"online", true, "GET", "receiver", false, do_online},
-    {"read", true, "POST", "sender", false, do_read},
-    {"cleanup", true, "DELETE", "sender", false, do_cleanup},
+    [COMPAT_REST_LOGIN] = {"auth/login", false, "POST", "user", true, do_login},
+    [COMPAT_REST_ROOMS] = {"chat/rooms", false, "GET", "receiver", false, do_rooms},
+    [COMPAT_REST_ROOMS_SLASH] = {"chat/rooms/", false, "GET", "receiver", false, do_rooms},
+    [COMPAT_REST_DIRECT] = {"chat/direct", false, "POST", "sender", false, do_direct},
+    [COMPAT_REST_MESSAGES] = {"messages", true, "GET", "receiver", false, do_messages},
+    [COMPAT_REST_UNREAD] = {"unread", true, "GET", "receiver", false, do_unread},
+    [COMPAT_REST_ONLINE] = {"online", true, "GET", "receiver", false, do_online},
+    [COMPAT_REST_READ] = {"read", true, "POST", "sender", false, do_read},
+    [COMPAT_REST_CLEANUP] = {"cleanup", true, "DELETE", "sender", false, do_cleanup},
 };
-
-/* Finds the route of path p (below /api/v1/) and sets op->route, and
- * op->room for chat/rooms/:id/... routes. false after answering 404/500. */
-static bool route_find(rest_op *op, const char *p)
-{
-    for (unsigned i = 0; i < CD_ARRAY_LEN(rest_routes); i++)
-        if (!rest_routes[i].room && strcmp(p, rest_routes[i].path) == 0) {
-            op->route = &rest_routes[i];
-            return true;
-        }
-    const char *id = strncmp(p, REST_ROOMS_PREFIX, strlen(REST_ROOMS_PREFIX)) == 0
-                         ? p + strlen(REST_ROOMS_PREFIX)
-                         : NULL;
-    const char *slash = id ? strchr(id, '/') : NULL;
-    for (unsigned i = 0; slash && !op->route && i < CD_ARRAY_LEN(rest_routes); i++)
-        if (rest_routes[i].room && strcmp(slash + 1, rest_routes[i].path) == 0)
-            op->route = &rest_routes[i];
-    if (!op->route) {
-        respond_error(op, 404, "NOT_FOUND", "No such route");
-        return false;
-    }
-    op->room = cd_arena_strndup(op->req->arena, id, (size_t)(slash - id));
-    if (!op->room) {
-        respond_error(op, 500, "INTERNAL_SERVER_ERROR", "out of memory");
-        return false;
-    }
-    return true;
-}
+_Static_assert(CD_ARRAY_LEN(rest_routes) == COMPAT_REST_NROUTES, "one route per compat_rest_id");
 
 static bool method_ok(const char *method, const char *want)
 {
     return strcmp(method, want) == 0 || (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0);
+}
+
+static void args_problem(compat_rest_args *a, int status, const char *code, const char *msg)
+{
+    a->status = status;
+    a->code = code;
+    a->msg = msg;
+}
+
+/* The route's own arguments: room id, query parameters, JSON body. */
+static void args_parse(http_request *req, compat_rest_args *a)
+{
+    if (a->room && !compat_uuid_ok(a->room)) {
+        args_problem(a, 404, "NOT_FOUND", "Room not found");
+        return;
+    }
+    const gql_value *body = NULL;
+    if (a->route == COMPAT_REST_LOGIN || a->route == COMPAT_REST_DIRECT ||
+        a->route == COMPAT_REST_READ) {
+        body = body_object(req);
+        if (!body) {
+            args_problem(a, 400, "BAD_REQUEST", "The request body must be a JSON object");
+            return;
+        }
+    }
+    int l, b, k;
+    switch (a->route) {
+    case COMPAT_REST_LOGIN:
+        a->username = compat_str(body, "username");
+        a->password = compat_str(body, "password");
+        if (!a->username || !a->password)
+            args_problem(a, 400, "BAD_USER_INPUT", "username and password are required strings");
+        break;
+    case COMPAT_REST_DIRECT:
+        a->target = compat_str(body, "targetUserId");
+        if (!a->target || !compat_uuid_ok(a->target))
+            args_problem(a, 400, "BAD_USER_INPUT", "targetUserId must be a user id");
+        break;
+    case COMPAT_REST_READ:
+        if (!compat_int(body, "sequenceId", &a->n) || a->n < 0 || a->n > INT32_MAX)
+            args_problem(a, 400, "BAD_USER_INPUT", "sequenceId must be a non-negative integer");
+        break;
+    case COMPAT_REST_MESSAGES:
+        a->n = COMPAT_MESSAGES_DEFAULT;
+        l = int_param(req, "limit", &a->n);
+        b = int_param(req, "beforeSequenceId", &a->before);
+        if (l < 0 || a->n < 1 || a->n > COMPAT_MESSAGES_MAX)
+            args_problem(a, 400, "BAD_USER_INPUT", "limit must be an integer in 1..1000");
+        else if (b < 0)
+            args_problem(a, 400, "BAD_USER_INPUT",
+                         "beforeSequenceId must be a non-negative integer");
+        if (b <= 0) a->before = -1;
+        break;
+    case COMPAT_REST_CLEANUP:
+        a->n = keep_default();
+        k = int_param(req, "keep", &a->n);
+        if (k < 0 || a->n < 1 || a->n > COMPAT_KEEP_MAX)
+            args_problem(a, 400, "BAD_USER_INPUT", "keep must be an integer in 1..1000000");
+        break;
+    default:
+        break;
+    }
+}
+
+int compat_rest_parse(http_request *req, compat_rest_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->route = COMPAT_REST_NONE;
+    a->before = -1;
+    const char *p = req->path;
+    if (strncmp(p, COMPAT_API_PREFIX, strlen(COMPAT_API_PREFIX)) != 0) {
+        a->route_status = 404;
+        return CD_ENOENT;
+    }
+    p += strlen(COMPAT_API_PREFIX);
+    for (unsigned i = 0; i < CD_ARRAY_LEN(rest_routes); i++)
+        if (!rest_routes[i].room && strcmp(p, rest_routes[i].path) == 0) a->route = (int)i;
+    if (a->route == COMPAT_REST_NONE) {
+        const char *id = strncmp(p, REST_ROOMS_PREFIX, strlen(REST_ROOMS_PREFIX)) == 0
+                             ? p + strlen(REST_ROOMS_PREFIX)
+                             : NULL;
+        const char *slash = id ? strchr(id, '/') : NULL;
+        for (unsigned i = 0; slash && a->route == COMPAT_REST_NONE && i < CD_ARRAY_LEN(rest_routes);
+             i++)
+            if (rest_routes[i].room && strcmp(slash + 1, rest_routes[i].path) == 0)
+                a->route = (int)i;
+        if (a->route == COMPAT_REST_NONE) {
+            a->route_status = 404;
+            return CD_ENOENT;
+        }
+        a->room = cd_arena_strndup(req->arena, id, (size_t)(slash - id));
+        if (!a->room) return CD_ENOMEM;
+    }
+    if (!method_ok(req->method, rest_routes[a->route].method)) {
+        a->route_status = 405;
+        return CD_EBAD;
+    }
+    a->role = rest_routes[a->route].role;
+    a->anonymous = rest_routes[a->route].anonymous;
+    args_parse(req, a);
+    return 0;
 }
 
 static void respond_wrong_service(rest_op *op, const char *role)
@@ -607,21 +645,29 @@ void compat_rest_handle(proto_server *srv, http_request *req, const char *cors)
     op->srv = srv;
     op->req = req;
     op->cors = cors;
-    op->before = -1;
-    if (!route_find(op, req->path + strlen(COMPAT_API_PREFIX))) return;
-    const rest_route *rt = op->route;
-    if (!method_ok(req->method, rt->method)) {
-        respond_error(op, 405, "METHOD_NOT_ALLOWED", "Method not allowed on this route");
+    compat_rest_args *a = &op->args;
+    int rc = compat_rest_parse(req, a);
+    if (rc != 0) {
+        if (a->route_status == 404)
+            respond_error(op, 404, "NOT_FOUND", "No such route");
+        else if (a->route_status == 405)
+            respond_error(op, 405, "METHOD_NOT_ALLOWED", "Method not allowed on this route");
+        else
+            respond_error(op, 500, "INTERNAL_SERVER_ERROR", "out of memory");
         return;
     }
+    const rest_route *rt = op->route = &rest_routes[a->route];
     if (!compat_role_serves(srv, rt->role)) {
         respond_wrong_service(op, rt->role);
         return;
     }
     if (!identify(op)) return;
-    if (op->room && !compat_uuid_ok(op->room)) {
-        respond_error(op, 404, "NOT_FOUND", "Room not found");
+    if (a->code) {
+        respond_error(op, a->status, a->code, a->msg);
         return;
     }
+    op->room = a->room;
+    op->n = a->n;
+    op->before = a->before;
     rt->run(op);
 }

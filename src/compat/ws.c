@@ -848,17 +848,17 @@ static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **w
 /* An event's handler: `room` is the payload's roomId (NULL when absent;
  * checked present and well-formed before the call when the entry says
  * needs_room), `p` the payload OBJECT. */
-typedef void (*cws_event_fn)(cws_conn *c, const char *type, const char *room, const gql_value *p);
+typedef void (*cws_event_fn)(cws_conn *c, const compat_ws_msg *m);
 
 /* auth on an authenticated connection (token mode): an in-band token
  * refresh. The embedded connection closes the socket 4403 when the token
  * in force expires (proto_ws_refresh); a valid token of the same user moves
  * that deadline and is answered with authRefreshed {userId, expiresAt}; an
  * invalid one closes 4401, another user's 4403. */
-static void ev_auth_again(cws_conn *c, const char *type, const char *room, const gql_value *p)
+static void ev_auth_again(cws_conn *c, const compat_ws_msg *m)
 {
-    CD_UNUSED(room);
-    const char *tok = compat_str(p, "token");
+    const char *type = m->type;
+    const char *tok = m->token;
     if (!tok || c->caller.trust || !c->gc) {
         send_error(c, "ALREADY_AUTHENTICATED", "This connection is already authenticated", type,
                    NULL);
@@ -886,43 +886,30 @@ static void ev_auth_again(cws_conn *c, const char *type, const char *room, const
 }
 
 /* joinRoom {roomId} joins that room; {targetUserId} the direct room with
- * that user (found or created first). */
-static void ev_join(cws_conn *c, const char *type, const char *room, const gql_value *p)
+ * that user (found or created first). Ids were checked by compat_ws_parse. */
+static void ev_join(cws_conn *c, const compat_ws_msg *m)
 {
-    const char *target = compat_str(p, "targetUserId");
-    if (room) {
-        if (!compat_uuid_ok(room))
-            send_error(c, "NOT_FOUND", "Room not found", type, room);
-        else
-            join_room(c, room);
-        return;
-    }
-    if (!target) {
-        send_error(c, "INVALID_PAYLOAD", "joinRoom needs roomId or targetUserId", type, NULL);
-        return;
-    }
-    if (!compat_uuid_ok(target)) {
-        send_error(c, "INVALID_PAYLOAD", "targetUserId must be a user id", type, NULL);
+    if (m->room) {
+        join_room(c, m->room);
         return;
     }
     c->refs++; /* until direct_done */
-    if (compat_direct_room(c->srv, &c->caller, target, direct_done, c) != 0) {
+    if (compat_direct_room(c->srv, &c->caller, m->target, direct_done, c) != 0) {
         c->refs--;
-        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", type, NULL);
+        send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", m->type, NULL);
     }
 }
 
-static void ev_leave(cws_conn *c, const char *type, const char *room, const gql_value *p)
+static void ev_leave(cws_conn *c, const compat_ws_msg *m)
 {
-    CD_UNUSED(p);
-    cws_room *r = room_find(c, room);
+    cws_room *r = room_find(c, m->room);
     if (!r) {
-        send_error(c, "NOT_JOINED", "Room not joined", type, room);
+        send_error(c, "NOT_JOINED", "Room not joined", m->type, m->room);
         return;
     }
     unsubscribe_room(c, r);
     room_forget(c, r);
-    send_room_left(c, room);
+    send_room_left(c, m->room);
 }
 
 static bool message_type_ok(const char *t)
@@ -977,81 +964,140 @@ static void send_vars(cd_buf *v, const cws_conn *c, const char *room, const gql_
     cd_buf_puts(v, "}}");
 }
 
-static void ev_send(cws_conn *c, const char *type, const char *room, const gql_value *p)
+static void ev_send(cws_conn *c, const compat_ws_msg *m)
 {
-    const char *problem = send_payload_problem(p);
-    if (problem) {
-        send_error(c, "INVALID_PAYLOAD", problem, type, room);
-        return;
-    }
-    const gql_value *cid = gql_obj_get(p, "clientId");
+    const gql_value *cid = gql_obj_get(m->payload, "clientId");
     cd_buf v;
     cd_buf_init(&v);
-    send_vars(&v, c, room, p);
-    run_req(c, Q_SEND, room,
+    send_vars(&v, c, m->room, m->payload);
+    run_req(c, Q_SEND, m->room,
             "mutation($in:CreateMessageInput!){createMessage(createMessageInput:$in)"
             "{" COMPAT_MSG_FIELDS "}}",
             &v, cid && cid->kind == GQL_V_STRING ? cid->u.s : NULL);
 }
 
-static void ev_typing(cws_conn *c, const char *type, const char *room, const gql_value *p)
+static void ev_typing(cws_conn *c, const compat_ws_msg *m)
 {
-    const gql_value *t = gql_obj_get(p, "isTyping");
-    if (!t || t->kind != GQL_V_BOOL) {
-        send_error(c, "INVALID_PAYLOAD", "isTyping must be a boolean", type, room);
-        return;
-    }
     cd_buf v;
     cd_buf_init(&v);
-    cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", room, t->u.b ? "true" : "false");
-    run_req(c, Q_TYPING, room, "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}", &v,
-            NULL);
+    cd_buf_printf(&v, "{\"c\":\"%s\",\"t\":%s}", m->room, m->typing ? "true" : "false");
+    run_req(c, Q_TYPING, m->room, "mutation($c:ID!,$t:Boolean!){setTyping(chatId:$c,isTyping:$t)}",
+            &v, NULL);
 }
 
-static void ev_mark_read(cws_conn *c, const char *type, const char *room, const gql_value *p)
+static void ev_mark_read(cws_conn *c, const compat_ws_msg *m)
 {
-    int64_t s;
-    if (!compat_int(p, "sequenceId", &s) || s < 0 || s > INT32_MAX) {
-        send_error(c, "INVALID_PAYLOAD", "sequenceId must be a non-negative integer", type, room);
-        return;
-    }
     cd_buf v;
     cd_buf_init(&v);
-    cd_buf_printf(&v, "{\"c\":\"%s\",\"s\":%lld}", room, (long long)s);
-    run_req(c, Q_READ, room, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", &v,
+    cd_buf_printf(&v, "{\"c\":\"%s\",\"s\":%lld}", m->room, (long long)m->seq);
+    run_req(c, Q_READ, m->room, "mutation($c:ID!,$s:Int){markChatAsRead(chatId:$c,upToSeq:$s)}", &v,
             NULL);
 }
 
 static const struct cws_event {
     const char *type;
+    compat_ws_ev ev;
     bool needs_room; /* roomId required and checked before the handler runs */
     cws_event_fn fn;
 } cws_events[] = {
-    {"auth", false, ev_auth_again}, {"joinRoom", false, ev_join}, {"leaveRoom", true, ev_leave},
-    {"sendMessage", true, ev_send}, {"typing", true, ev_typing},  {"markRead", true, ev_mark_read},
+    {"auth", COMPAT_EV_AUTH, false, ev_auth_again},
+    {"joinRoom", COMPAT_EV_JOIN, false, ev_join},
+    {"leaveRoom", COMPAT_EV_LEAVE, true, ev_leave},
+    {"sendMessage", COMPAT_EV_SEND, true, ev_send},
+    {"typing", COMPAT_EV_TYPING, true, ev_typing},
+    {"markRead", COMPAT_EV_READ, true, ev_mark_read},
 };
 
-/* One event of an authenticated connection: find its handler, check the
- * roomId it needs, run it. */
-static void handle_event(cws_conn *c, const char *type, const gql_value *p)
+static void ws_msg_problem(compat_ws_msg *m, const char *code, const char *msg, const char *room)
 {
+    m->err_code = code;
+    m->err_msg = msg;
+    m->err_room = room;
+}
+
+/* The checks of an event that need no connection: its type, the roomId it
+ * needs, the payload fields of its handler. */
+static void ws_event_check(compat_ws_msg *m)
+{
+    const gql_value *p = m->payload;
     const struct cws_event *ev = NULL;
     for (unsigned i = 0; !ev && i < CD_ARRAY_LEN(cws_events); i++)
-        if (strcmp(type, cws_events[i].type) == 0) ev = &cws_events[i];
+        if (strcmp(m->type, cws_events[i].type) == 0) ev = &cws_events[i];
     if (!ev) {
-        send_error(c, "UNKNOWN_EVENT", "Unknown event type", type, NULL);
+        ws_msg_problem(m, "UNKNOWN_EVENT", "Unknown event type", NULL);
         return;
     }
-    const char *room = compat_str(p, "roomId");
-    if (ev->needs_room && !room) {
-        send_error(c, "INVALID_PAYLOAD", "roomId is required", type, NULL);
+    m->ev = ev->ev;
+    m->room = compat_str(p, "roomId");
+    m->token = compat_str(p, "token");
+    m->target = compat_str(p, "targetUserId");
+    if (ev->needs_room && !m->room) {
+        ws_msg_problem(m, "INVALID_PAYLOAD", "roomId is required", NULL);
         return;
     }
-    if (ev->needs_room && !compat_uuid_ok(room)) {
-        send_error(c, "NOT_FOUND", "Room not found", type, room);
+    if (m->room && !compat_uuid_ok(m->room) && ev->ev != COMPAT_EV_AUTH) {
+        ws_msg_problem(m, "NOT_FOUND", "Room not found", m->room);
         return;
     }
-    ev->fn(c, type, room, p);
+    const char *problem = NULL;
+    const gql_value *t;
+    switch (ev->ev) {
+    case COMPAT_EV_JOIN:
+        if (m->room) break;
+        if (!m->target)
+            problem = "joinRoom needs roomId or targetUserId";
+        else if (!compat_uuid_ok(m->target))
+            problem = "targetUserId must be a user id";
+        break;
+    case COMPAT_EV_SEND:
+        problem = send_payload_problem(p);
+        break;
+    case COMPAT_EV_TYPING:
+        t = gql_obj_get(p, "isTyping");
+        if (!t || t->kind != GQL_V_BOOL)
+            problem = "isTyping must be a boolean";
+        else
+            m->typing = t->u.b;
+        break;
+    case COMPAT_EV_READ:
+        if (!compat_int(p, "sequenceId", &m->seq) || m->seq < 0 || m->seq > INT32_MAX)
+            problem = "sequenceId must be a non-negative integer";
+        break;
+    default:
+        break;
+    }
+    if (problem)
+        ws_msg_problem(m, "INVALID_PAYLOAD", problem, ev->ev == COMPAT_EV_JOIN ? NULL : m->room);
+}
+
+int compat_ws_parse(cd_arena *a, const char *data, size_t len, compat_ws_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    m->ev = COMPAT_EV_UNKNOWN;
+    gql_value *v = cd_arena_calloc(a, 2, sizeof *v);
+    char err[128];
+    if (!v) {
+        ws_msg_problem(m, "INTERNAL_SERVER_ERROR", "out of memory", NULL);
+        return CD_ENOMEM;
+    }
+    if (gql_json_parse(a, data, len, v, err, sizeof err) != 0 || v->kind != GQL_V_OBJECT ||
+        !(m->type = compat_str(v, "type"))) {
+        m->type = NULL;
+        ws_msg_problem(m, "INVALID_MESSAGE", "Expected a JSON object {\"type\",\"payload\"}", NULL);
+        return CD_EBAD;
+    }
+    const gql_value *p = gql_obj_get(v, "payload");
+    if (p && p->kind != GQL_V_OBJECT && p->kind != GQL_V_NULL) {
+        ws_msg_problem(m, "INVALID_PAYLOAD", "payload must be an object", NULL);
+        return CD_EBAD;
+    }
+    if (!p || p->kind == GQL_V_NULL) {
+        v[1].kind = GQL_V_OBJECT; /* an absent payload reads as {} */
+        p = &v[1];
+    }
+    m->payload = p;
+    ws_event_check(m);
+    return 0;
 }
 
 static void conn_message(cws_conn *c, bool is_text, const char *data, size_t len);
@@ -1084,40 +1130,31 @@ static void conn_message(cws_conn *c, bool is_text, const char *data, size_t len
     }
     cd_arena a;
     cd_arena_init(&a, len + 512);
-    gql_value v;
-    char err[128];
-    const char *type = NULL;
-    const gql_value *p = NULL;
-    if (gql_json_parse(&a, data, len, &v, err, sizeof err) != 0 || v.kind != GQL_V_OBJECT ||
-        !(type = compat_str(&v, "type"))) {
-        send_error(c, "INVALID_MESSAGE", "Expected a JSON object {\"type\",\"payload\"}", NULL,
-                   NULL);
+    compat_ws_msg m;
+    if (compat_ws_parse(&a, data, len, &m) != 0) {
+        send_error(c, m.err_code, m.err_msg, m.type, NULL);
         cd_arena_free(&a);
         return;
     }
-    p = gql_obj_get(&v, "payload");
-    if (p && p->kind != GQL_V_OBJECT && p->kind != GQL_V_NULL) {
-        send_error(c, "INVALID_PAYLOAD", "payload must be an object", type, NULL);
-        cd_arena_free(&a);
-        return;
-    }
-    if (p && p->kind == GQL_V_NULL) p = NULL;
     c->refs++;
     if (!c->authed) {
-        const char *tok = strcmp(type, "auth") == 0 ? compat_str(p, "token") : NULL;
+        const char *tok = strcmp(m.type, "auth") == 0 ? m.token : NULL;
         const char *why = "missing token";
         if (!tok) {
             send_error(c, "UNAUTHENTICATED",
-                       "Send {\"type\":\"auth\",\"payload\":{\"token\"}} first", type, NULL);
+                       "Send {\"type\":\"auth\",\"payload\":{\"token\"}} first", m.type, NULL);
             ws_close(c->ws, COMPAT_CLOSE_UNAUTHORIZED, "Unauthorized");
         } else if (!set_identity(c, tok, strlen(tok), &why)) {
-            send_error(c, "UNAUTHENTICATED", "Invalid or expired token", type, NULL);
+            send_error(c, "UNAUTHENTICATED", "Invalid or expired token", m.type, NULL);
             ws_close(c->ws, COMPAT_CLOSE_UNAUTHORIZED, "Unauthorized");
         } else {
             go_live(c);
         }
+    } else if (m.err_code) {
+        send_error(c, m.err_code, m.err_msg, m.type, m.err_room);
     } else {
-        handle_event(c, type, p ? p : &(gql_value){.kind = GQL_V_OBJECT});
+        for (unsigned i = 0; i < CD_ARRAY_LEN(cws_events); i++)
+            if (cws_events[i].ev == m.ev) cws_events[i].fn(c, &m);
     }
     conn_unref(c);
     cd_arena_free(&a);

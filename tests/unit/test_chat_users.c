@@ -108,6 +108,18 @@ static void test_refresh_tokens(void **state)
     assert_int_equal(strlen(h1), USER_RT_HASH_LEN);
     chat_rt_hash("abc", 3, h1);
     assert_string_equal(h1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* the shape check of presented tokens, at its edges */
+    assert_true(chat_rt_shape_ok(a, strlen(a)));
+    assert_false(chat_rt_shape_ok(a, strlen(a) - 1));
+    assert_false(chat_rt_shape_ok(NULL, 0));
+    char c[USER_RT_TEXT_LEN + 2];
+    memcpy(c, a, USER_RT_TEXT_LEN);
+    c[USER_RT_TEXT_LEN] = 'A';
+    assert_false(chat_rt_shape_ok(c, USER_RT_TEXT_LEN + 1));
+    c[5] = '+'; /* standard base64, not base64url */
+    assert_false(chat_rt_shape_ok(c, USER_RT_TEXT_LEN));
+    c[5] = '\0';
+    assert_false(chat_rt_shape_ok(c, USER_RT_TEXT_LEN));
 }
 
 static void test_throttle_policy(void **state)

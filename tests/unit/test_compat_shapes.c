@@ -165,6 +165,78 @@ static void test_readers(void **state)
     assert_false(compat_int(parse("[1]"), "i", &v));
 }
 
+/* compat_int on floats: whole values inside int64's range are read; out of
+ * range, fractional, NaN-like and huge ones are refused without casting
+ * (the fuzz driver fuzz_compat_ws found 1e300 cast to int64_t, undefined). */
+static void test_int_float_edges(void **state)
+{
+    (void)state;
+    int64_t n = 7;
+    const gql_value *o = parse("{\"a\":1e3,\"b\":1e300,\"c\":-1e300,\"d\":9223372036854775808.0,"
+                               "\"e\":-9223372036854775808.0,\"f\":1.5,\"g\":9.2e18}");
+    assert_true(compat_int(o, "a", &n));
+    assert_int_equal(n, 1000);
+    n = 7;
+    assert_false(compat_int(o, "b", &n));
+    assert_false(compat_int(o, "c", &n));
+    assert_false(compat_int(o, "d", &n)); /* 2^63: one past INT64_MAX */
+    assert_int_equal(n, 7);
+    assert_true(compat_int(o, "e", &n)); /* -2^63 is INT64_MIN */
+    assert_true(n == INT64_MIN);
+    assert_false(compat_int(o, "f", &n));
+    assert_true(compat_int(o, "g", &n));
+    assert_true(n == 9200000000000000000LL);
+}
+
+/* compat_ws_parse: envelope errors, then the event's own checks. */
+static void test_ws_parse(void **state)
+{
+    (void)state;
+    compat_ws_msg m;
+    const char *room = "0b1e7c52-9a1d-4f3e-8c2a-5d6e7f809a1b";
+#define WS_PARSE(json) compat_ws_parse(&arena, json, strlen(json), &m)
+    assert_int_equal(WS_PARSE("[1]"), CD_EBAD);
+    assert_string_equal(m.err_code, "INVALID_MESSAGE");
+    assert_int_equal(WS_PARSE("{\"type\":\"typing\",\"payload\":3}"), CD_EBAD);
+    assert_string_equal(m.err_code, "INVALID_PAYLOAD");
+    assert_string_equal(m.type, "typing");
+    assert_int_equal(WS_PARSE("{\"type\":\"nope\"}"), 0);
+    assert_string_equal(m.err_code, "UNKNOWN_EVENT");
+    assert_int_equal(WS_PARSE("{\"type\":\"auth\",\"payload\":{\"token\":\"t\"}}"), 0);
+    assert_null(m.err_code);
+    assert_int_equal(m.ev, COMPAT_EV_AUTH);
+    assert_string_equal(m.token, "t");
+    assert_int_equal(WS_PARSE("{\"type\":\"markRead\",\"payload\":{\"sequenceId\":1}}"), 0);
+    assert_string_equal(m.err_msg, "roomId is required");
+    assert_int_equal(WS_PARSE("{\"type\":\"leaveRoom\",\"payload\":{\"roomId\":\"x\"}}"), 0);
+    assert_string_equal(m.err_code, "NOT_FOUND");
+    assert_string_equal(m.err_room, "x");
+    char buf[200];
+    snprintf(buf, sizeof buf,
+             "{\"type\":\"markRead\",\"payload\":{\"roomId\":\"%s\",\"sequenceId\":1e300}}", room);
+    assert_int_equal(WS_PARSE(buf), 0);
+    assert_string_equal(m.err_msg, "sequenceId must be a non-negative integer");
+    snprintf(buf, sizeof buf,
+             "{\"type\":\"markRead\",\"payload\":{\"roomId\":\"%s\",\"sequenceId\":2147483647}}",
+             room);
+    assert_int_equal(WS_PARSE(buf), 0);
+    assert_null(m.err_code);
+    assert_int_equal(m.seq, 2147483647);
+    snprintf(buf, sizeof buf, "{\"type\":\"typing\",\"payload\":{\"roomId\":\"%s\"}}", room);
+    assert_int_equal(WS_PARSE(buf), 0);
+    assert_string_equal(m.err_msg, "isTyping must be a boolean");
+    assert_string_equal(m.err_room, room);
+    assert_int_equal(WS_PARSE("{\"type\":\"joinRoom\",\"payload\":{\"targetUserId\":\"u\"}}"), 0);
+    assert_string_equal(m.err_msg, "targetUserId must be a user id");
+    assert_null(m.err_room);
+    snprintf(buf, sizeof buf,
+             "{\"type\":\"sendMessage\",\"payload\":{\"roomId\":\"%s\",\"content\":\"hi\"}}", room);
+    assert_int_equal(WS_PARSE(buf), 0);
+    assert_null(m.err_code);
+    assert_int_equal(m.ev, COMPAT_EV_SEND);
+#undef WS_PARSE
+}
+
 static void test_roles(void **state)
 {
     (void)state;
@@ -187,6 +259,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_int_float_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_parse, setup, teardown),
     };
     return cmocka_run_group_tests_name("compat_shapes", tests, NULL, NULL);
 }

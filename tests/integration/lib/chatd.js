@@ -26,7 +26,7 @@ process.on('exit', () => {
 
 /**
  * Starts chatd. opts: { role, env, args, db, redis, fixtures (default true),
- * auth ('token' default | 'trust') }. Resolves to { url, wsUrl, port, proc,
+ * auth ('token' default | 'trust'), bin (default chatdBin) }. Resolves to { url, wsUrl, port, proc,
  * stop(), logs() } once the process logs its listening line.
  */
 export async function startChatd(opts = {}) {
@@ -51,7 +51,7 @@ export async function startChatd(opts = {}) {
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const args = ['--role', opts.role || 'all', ...(opts.args || [])];
-  const proc = spawn(chatdBin, args, { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(opts.bin || chatdBin, args, { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   proc.on('exit', () => live.delete(proc));
   let out = '';
