@@ -92,12 +92,16 @@ def rate_of(r):
     return r["ok"] / r["send_secs"] if r and r.get("send_secs") else None
 
 
+RESULTS_PATH = [""]  # the results file main() reads (the soak section sits beside it)
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     allow_dirty = "--allow-dirty" in sys.argv[1:]
     if len(args) != 2:
         sys.exit("usage: bench/report.py RESULTS.json OUT.md [--allow-dirty]")
     res = json.load(open(args[0]))
+    RESULTS_PATH[0] = args[0]
     out = args[1]
     tree = res.get("tree")
     dirty = tree.get("dirty") if tree else None
@@ -556,7 +560,7 @@ def rest(R, res, w, L, targets, vs_peer, plots, notes):
             except (OSError, ValueError):
                 pass
             w(f"**{k}**{head_}\n\n```\n{pv}\n```\n")
-    soak_section(w, os.path.join(os.path.dirname(os.path.abspath(args[0])), "soak.json"))
+    soak_section(w, os.path.join(os.path.dirname(os.path.abspath(RESULTS_PATH[0])), "soak.json"))
     if notes:
         w(notes.strip() + "\n")
     w(f"## Reproduce\n\n```\nmake bench          # or: make bench-quick\n# = make release && {res['cmd']}\n```\n"
