@@ -2,14 +2,17 @@
  * loadgen.c — chatd's load generator (bench/run drives it; loopback only).
  *
  *   loadgen [--ws HOST:PORT[,HOST:PORT...]] [--subs N] [--chats FILE]
- *           [--sub-layout spread|one] [--src-ips K]
+ *           [--sub-layout spread|one] [--src-ips K] [--src-first F]
  *           [--http HOST:PORT[,...]] [--clients C] [--rate R | --flat]
  *           [--duration S] [--max-msgs N] [--drain S] [--idle S]
  *           [--ready-file F] [--go-file F] [--tag T] [--no-subscribe]
- *           [--users FILE [--user-offset K] [--notify]] [--query-limit L]
+ *           [--users FILE [--user-offset K] [--notify]] [--query-limit L] [--compat]
+ *           [--max-connecting M]
  *
  * Subscribers: N graphql-transport-ws connections (source addresses
- * 127.0.0.1..127.0.0.K, round-robin over --ws targets), each sends
+ * 127.0.0.(F+1)..127.0.0.(F+K), F = 0 unless --src-first, round-robin over
+ * --ws targets; one source address has one ephemeral port range per
+ * destination, so several loadgen processes use disjoint ranges), each sends
  * connection_init and one `messageAdded(chatId)` subscription (none with
  * --no-subscribe: connections only, for memory probes); chat of
  * subscriber i = line i % lines of FILE (spread) or line 0 (one).
@@ -22,6 +25,14 @@
  * notification is not owed to the message's own sender (the chat's second
  * column), so a subscriber acting as that user is not counted for stream 2
  * and a notification it gets counts as `bad`.
+ * With --compat the subscribers are seed-003 /ws clients instead (trust
+ * mode: GET /ws?userId=<the chat's second column>, a participant): each
+ * sends joinRoom {roomId} once `connected` arrives and counts as subscribed
+ * when `roomJoined` answers; `message` events are deliveries (seq =
+ * sequenceId), other events are ignored. At most LG_COMPAT_JOINS joins are
+ * in flight (the rest wait in a queue, as clients back off); a join refused
+ * with SERVICE_UNAVAILABLE (the server's database queue was full) is queued
+ * again, up to LG_COMPAT_RETRIES times per connection.
  * Senders: C keep-alive HTTP connections posting createMessage (senderId =
  * the chat's second column) at R msg/s in total or flat out, chats round
  * robin. The content of each message is the CLOCK_MONOTONIC send time in ns,
@@ -39,8 +50,13 @@
  * delivery exactly (messages committed before a subscription was live are
  * not owed to it).
  *
- * Everything is time-bounded: connecting (60 s max), then --idle S seconds of
- * idling (RSS probes), then sending for --duration S (or --max-msgs), then
+ * --max-connecting M: at most M subscribers are between connect() and
+ * their acknowledgement at once; the next one starts when one is
+ * subscribed or failed (many processes opening tens of thousands of
+ * connections at once overflow the servers' accept queues, and the
+ * kernel's SYN-cookie path then resets connections).
+ * Everything is time-bounded: connecting (--connect-timeout S, 60 s unless given), then --idle S
+ * seconds of idling (RSS probes), then sending for --duration S (or --max-msgs), then
  * --drain S (at least; until 1.5 s pass without a delivery, at most +60 s)
  * for deliveries in flight; then the process prints one JSON line
  * (histograms as [value_us, count] pairs, per-chat counts) and exits.
@@ -75,6 +91,8 @@
 #define LG_HIST_BUCKETS (LG_HIST_SUB * 40)
 #define LG_ID_LEN 40 /* a UUID, its NUL, room */
 #define LG_MAX_USERS 200000
+#define LG_COMPAT_JOINS 256  /* --compat: joinRoom requests in flight */
+#define LG_COMPAT_RETRIES 20 /* --compat: retries of one refused join */
 
 /* ---- histogram (HDR-style log-linear, microseconds) ---- */
 
@@ -142,14 +160,16 @@ typedef struct lg_chat {
 static struct {
     lg_target ws[LG_MAX_TARGETS], http[LG_MAX_TARGETS];
     int nws, nhttp;
-    int subs, clients, src_ips;
-    bool one_chat, flat, no_sub, notify;
+    int subs, clients, src_ips, src_first, max_connecting;
+    double connect_timeout;
+    bool one_chat, flat, no_sub, notify, compat;
     int user_offset;
     int query_limit; /* > 0: the senders run messages(chatId, limit) queries */
     double rate, duration, drain, idle;
     uint64_t max_msgs;
     const char *ready_file, *go_file, *tag;
-} opt = {.src_ips = 1, .duration = 10, .drain = 2, .tag = ""};
+} opt = {
+    .src_ips = 1, .duration = 10, .drain = 2, .tag = "", .connect_timeout = LG_CONNECT_TIMEOUT_S};
 
 static uv_loop_t *loop;
 static lg_chat *chats;
@@ -177,6 +197,7 @@ typedef struct lg_conn {
     uv_tcp_t tcp;
     uv_connect_t creq;
     bool is_ws, upgraded, open, busy;
+    bool pending; /* subscriber between connect and ack (--max-connecting) */
     int idx;
     size_t chat;
     int64_t last_seq[2];
@@ -191,6 +212,31 @@ typedef struct lg_conn {
 static lg_conn *wsc, *htc;
 
 static int conn_start(lg_conn *c, const lg_target *t, int src);
+
+/* Subscribers not started yet, and those between connect and ack. */
+static int ws_next, ws_pending;
+
+static void ws_start_more(void)
+{
+    while (ws_next < opt.subs && (!opt.max_connecting || ws_pending < opt.max_connecting)) {
+        lg_conn *c = &wsc[ws_next++];
+        if (conn_start(c, &opt.ws[c->idx % opt.nws], c->idx % opt.src_ips) != 0) {
+            st_conn_fail++;
+            continue;
+        }
+        c->pending = true;
+        ws_pending++;
+    }
+}
+
+/* A subscriber was acknowledged or failed: the next may start. */
+static void ws_settled(lg_conn *c)
+{
+    if (!c->pending) return;
+    c->pending = false;
+    ws_pending--;
+    ws_start_more();
+}
 
 /* A sender's keep-alive connection closed by the server (e.g. Node's 5 s
  * keepAliveTimeout while waiting for the go file) is opened again, up to
@@ -214,6 +260,7 @@ static void conn_fail(lg_conn *c)
 {
     if (c->open) st_closed++;
     c->open = false;
+    if (c->is_ws) ws_settled(c);
     if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -304,11 +351,76 @@ static int64_t json_int(const char *p, size_t n, const char *key)
     return strtoll(k, NULL, 10);
 }
 
+static void on_delivery(lg_conn *c, int k, int64_t seq, int64_t t);
+
+/* --compat joins: a FIFO of connections waiting to send joinRoom. */
+static int *jq;
+static size_t jq_head, jq_tail, jq_cap;
+static int j_inflight;
+
+static void compat_join_pump(void)
+{
+    while (j_inflight < LG_COMPAT_JOINS && jq_head != jq_tail) {
+        lg_conn *c = &wsc[jq[jq_head++ % jq_cap]];
+        if (!c->open) continue;
+        char msg[160];
+        int ml =
+            snprintf(msg, sizeof msg, "{\"type\":\"joinRoom\",\"payload\":{\"roomId\":\"%s\"}}",
+                     chats[c->chat].id);
+        ws_send(c, 1, msg, (size_t)ml);
+        j_inflight++;
+    }
+}
+
+static void compat_join_queue(lg_conn *c)
+{
+    jq[jq_tail++ % jq_cap] = c->idx;
+    compat_join_pump();
+}
+
+/* A seed-003 /ws event (--compat). */
+static void compat_on_text(lg_conn *c, const char *p, size_t n)
+{
+    size_t head = n < 40 ? n : 40; /* {"type":"...": the event type comes first */
+    if (memmem(p, head, "\"type\":\"message\"", 16)) {
+        on_delivery(c, 0, json_int(p, n, "\"sequenceId\":"), json_int(p, n, "\"content\":\""));
+    } else if (memmem(p, head, "\"type\":\"connected\"", 18)) {
+        if (opt.no_sub) {
+            st_acked++;
+            ws_settled(c);
+        } else {
+            compat_join_queue(c);
+        }
+    } else if (memmem(p, head, "\"type\":\"roomJoined\"", 19)) {
+        st_acked++;
+        ws_settled(c);
+        chats[c->chat].st[0].subs++;
+        j_inflight--;
+        compat_join_pump();
+    } else if (memmem(p, head, "\"type\":\"error\"", 14)) {
+        bool join = memmem(p, n, "\"event\":\"joinRoom\"", 18) != NULL;
+        if (join) j_inflight--;
+        if (join && memmem(p, n, "SERVICE_UNAVAILABLE", 19) &&
+            c->reconnects++ < LG_COMPAT_RETRIES) {
+            compat_join_queue(c); /* behind the others: they get their turn first */
+            return;
+        }
+        st_bad++;
+        if (st_bad <= 3) fprintf(stderr, "loadgen: %.*s\n", (int)(n > 300 ? 300 : n), p);
+        compat_join_pump();
+    }
+}
+
 static void ws_on_text(lg_conn *c, const char *p, size_t n)
 {
     st_frames++;
+    if (opt.compat) {
+        compat_on_text(c, p, n);
+        return;
+    }
     if (memmem(p, n, "\"connection_ack\"", 16)) {
         st_acked++;
+        ws_settled(c);
         if (!opt.no_sub) ws_subscribe(c);
         return;
     }
@@ -334,9 +446,13 @@ static void ws_on_text(lg_conn *c, const char *p, size_t n)
         st_bad++;
         return;
     }
+    on_delivery(c, k, json_int(p, n, "\"seq\":"), json_int(p, n, "\"content\":\""));
+}
+
+/* One delivery of stream k (seq; t: the send time carried in content). */
+static void on_delivery(lg_conn *c, int k, int64_t seq, int64_t t)
+{
     uint64_t now = now_ns();
-    int64_t seq = json_int(p, n, "\"seq\":");
-    int64_t t = json_int(p, n, "\"content\":\"");
     lg_stream *st = &chats[c->chat].st[k];
     if (seq >= 0 && seq <= c->last_seq[k]) {
         k ? st_ndup++ : st_dup++;
@@ -451,6 +567,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     lg_conn *c = (lg_conn *)s;
     if (nread < 0) {
+        if (c->is_ws && st_closed + st_conn_fail < 3)
+            fprintf(stderr, "loadgen: read: %s\n", uv_strerror((int)nread));
         conn_fail(c);
         return;
     }
@@ -473,20 +591,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         char *end = memmem(p, n, "\r\n\r\n", 4);
         if (!end) goto keep;
         if (n < 12 || memcmp(p + 9, "101", 3) != 0) {
+            if (st_closed + st_conn_fail < 3)
+                fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(n > 120 ? 120 : n), p);
             conn_fail(c);
             return;
         }
         c->upgraded = true;
         used = (size_t)(end - p) + 4;
         /* trust mode: no token; subscribers act as nobody in particular,
-         * or (--users) as their user, named in the payload */
+         * or (--users) as their user, named in the payload (--compat: the
+         * server speaks first, `connected`) */
         char init[160];
         int il = c->user
                      ? snprintf(init, sizeof init,
                                 "{\"type\":\"connection_init\",\"payload\":{\"userId\":\"%s\"}}",
                                 c->user)
                      : snprintf(init, sizeof init, "{\"type\":\"connection_init\",\"payload\":{}}");
-        ws_send(c, 1, init, (size_t)il);
+        if (!opt.compat) ws_send(c, 1, init, (size_t)il);
     }
     used += c->is_ws ? ws_parse(c, p + used, n - used) : http_parse(c, p + used, n - used);
 keep:
@@ -534,12 +655,19 @@ static void on_connect(uv_connect_t *r, int status)
     if (c->is_ws) {
         const lg_target *t = &opt.ws[c->idx % opt.nws];
         char req[512];
-        int n = snprintf(
-            req, sizeof req,
-            "GET /graphql HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
-            t->host, t->port);
+        int n =
+            opt.compat
+                ? snprintf(req, sizeof req,
+                           "GET /ws?userId=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n",
+                           chats[c->chat].sender, t->host, t->port)
+                : snprintf(req, sizeof req,
+                           "GET /graphql HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: "
+                           "graphql-transport-ws\r\n\r\n",
+                           t->host, t->port);
         conn_write(c, req, (size_t)n);
     }
 }
@@ -552,9 +680,9 @@ static int conn_start(lg_conn *c, const lg_target *t, int src)
     struct sockaddr_in a, s;
     uv_ip4_addr(t->host, t->port, &a);
     char sip[32];
-    snprintf(sip, sizeof sip, "127.0.0.%d", 1 + src);
+    snprintf(sip, sizeof sip, "127.0.0.%d", 1 + opt.src_first + src);
     uv_ip4_addr(sip, 0, &s);
-    if (opt.src_ips > 1) {
+    if (opt.src_ips > 1 || opt.src_first > 0) {
         /* IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect() for the
          * whole 4-tuple, so ports in TIME_WAIT from an earlier run towards
          * another server port do not exhaust the range */
@@ -624,7 +752,7 @@ static void on_tick(uv_timer_t *t)
     case 0: {
         uint64_t want = (uint64_t)opt.subs + (uint64_t)opt.clients;
         if (st_acked + st_http_conn + st_conn_fail + st_closed >= want ||
-            el > LG_CONNECT_TIMEOUT_S) {
+            el > opt.connect_timeout) {
             if (opt.ready_file) {
                 FILE *f = fopen(opt.ready_file, "w");
                 if (f) fclose(f);
@@ -810,6 +938,12 @@ int main(int argc, char **argv)
             opt.one_chat = !strcmp(v, "one"), i++;
         else if (!strcmp(a, "--src-ips"))
             opt.src_ips = atoi(v), i++;
+        else if (!strcmp(a, "--src-first"))
+            opt.src_first = atoi(v), i++;
+        else if (!strcmp(a, "--max-connecting"))
+            opt.max_connecting = atoi(v), i++;
+        else if (!strcmp(a, "--connect-timeout"))
+            opt.connect_timeout = atof(v), i++;
         else if (!strcmp(a, "--rate"))
             opt.rate = atof(v), i++;
         else if (!strcmp(a, "--flat"))
@@ -818,6 +952,8 @@ int main(int argc, char **argv)
             opt.query_limit = atoi(v), i++;
         else if (!strcmp(a, "--no-subscribe"))
             opt.no_sub = true;
+        else if (!strcmp(a, "--compat"))
+            opt.compat = true;
         else if (!strcmp(a, "--notify"))
             opt.notify = true;
         else if (!strcmp(a, "--users"))
@@ -845,7 +981,9 @@ int main(int argc, char **argv)
         }
     }
     if (!chats_path || (opt.subs && !opt.nws) || (opt.clients && !opt.nhttp) ||
-        opt.duration > 3600 || opt.src_ips < 1 || opt.src_ips > 250) {
+        opt.duration > 3600 || opt.src_ips < 1 || opt.src_ips > 250 || opt.src_first < 0 ||
+        opt.src_first + opt.src_ips > 250 || opt.connect_timeout <= 0 || opt.max_connecting < 0 ||
+        opt.connect_timeout > 3600) {
         fprintf(stderr, "usage: loadgen --chats FILE [--ws H:P --subs N] [--http H:P --clients C "
                         "--rate R|--flat] [--duration S]\n");
         return 2;
@@ -869,14 +1007,19 @@ int main(int argc, char **argv)
     }
     loop = uv_default_loop();
     wsc = calloc((size_t)opt.subs + 1, sizeof *wsc);
+    /* each connection is queued at most 1 + LG_COMPAT_RETRIES times, and
+     * at most subs at once */
+    jq_cap = (size_t)opt.subs + 1;
+    jq = calloc(jq_cap, sizeof *jq);
+    if (!wsc || !jq) abort();
     htc = calloc((size_t)opt.clients + 1, sizeof *htc);
     for (int i = 0; i < opt.subs; i++) {
         wsc[i].is_ws = true;
         wsc[i].idx = i;
         wsc[i].chat = opt.one_chat ? 0 : (size_t)i % nchats;
         wsc[i].user = users ? users[opt.user_offset + i] : NULL;
-        if (conn_start(&wsc[i], &opt.ws[i % opt.nws], i % opt.src_ips) != 0) st_conn_fail++;
     }
+    ws_start_more();
     for (int i = 0; i < opt.clients; i++) {
         htc[i].idx = i;
         if (conn_start(&htc[i], &opt.http[i % opt.nhttp], i % opt.src_ips) != 0) st_conn_fail++;
@@ -890,6 +1033,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt.clients; i++)
         free(htc[i].part);
     free(wsc);
+    free(jq);
     free(htc);
     free(chats);
     free(users);

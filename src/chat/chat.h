@@ -74,4 +74,43 @@ typedef void (*chat_compat_cleanup_cb)(int status, const char *message, int64_t 
 int chat_compat_cleanup(pg_pool *pg, const char *chat_id, int64_t keep, chat_compat_cleanup_cb cb,
                         void *ud);
 
+/* Room watch (feed.c): ONE receiver subscription per (caller, chat) that
+ * carries everything a seed-003 /ws client sees of a joined room — the
+ * chat's sequenced events (exactly once, in seq order, from after_seq: the
+ * chatEvents rules: gap fill, replay, removal cutoff, history floor), the
+ * typing of the room's other participants and the presence changes of its
+ * participants — handed over as the delivered event itself (no GraphQL
+ * execution, no serialisation). Typing (chat:<id>:eph) and presence are
+ * routed to the chat's watches by the chat's channel, not subscribed per
+ * watch. The watch counts as a live subscription for presence.
+ *
+ * on_event gets a log event: kind (CHAT_EV_* names, e.g. "message.created"),
+ * seq, and data (the event's payload OBJECT: a Message for message.* and
+ * reaction, {userId, upToSeq, readAt} for read, ...); on_typing a typing
+ * change of another participant; on_presence a participant going online /
+ * offline (last_seen: the time, or NULL). on_end runs once when the stream
+ * ends from the server's side: code NULL = completed (the caller was removed,
+ * the chat removed), else an error code (FORBIDDEN, NOT_FOUND,
+ * RESYNC_REQUIRED, SERVICE_UNAVAILABLE, ...) and message; the watch is
+ * freed after it returns and must not be stopped. Every pointer passed to a
+ * callback is valid during the call only. Callbacks may call
+ * chat_watch_stop on any watch (also their own). */
+typedef struct chat_watch chat_watch;
+typedef struct chat_watch_ops {
+    void (*on_event)(void *ud, const char *kind, int64_t seq, const gql_value *data);
+    void (*on_typing)(void *ud, const char *user_id, bool is_typing);
+    void (*on_presence)(void *ud, const char *user_id, bool online, const gql_value *last_seen);
+    void (*on_end)(void *ud, const char *code, const char *message);
+} chat_watch_ops;
+/* Starts a watch of chat_id for `caller` (the membership check runs
+ * asynchronously: a non-participant gets on_end FORBIDDEN). after_seq < 0:
+ * live from the chat's current seq. 0 with *out set, or CD_EBAD (bad id,
+ * no identity; code/message describe it: no callback runs), CD_ENOMEM,
+ * CD_EUNAVAIL (no receiver database pool). ops must outlive the watch. */
+int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *chat_id,
+                     int64_t after_seq, const chat_watch_ops *ops, void *ud, chat_watch **out,
+                     const char **code);
+/* Ends a watch from the client's side (no on_end). */
+void chat_watch_stop(chat_watch *w);
+
 #endif

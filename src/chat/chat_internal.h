@@ -851,10 +851,18 @@ int recv_queries_bind(proto_server *srv);
  * subscribed are only in the log). afterSeq sets a new subscriber's last,
  * so replay and live continue through the same path with no seam.
  *
+ * Room watches (chat_watch_start, chat.h; the seed-003 /ws): a feed_sub of
+ * field RECV_F_ROOM on chat:<id>, sequenced like any chat subscriber, with
+ * a C sink instead of a proto_sub. While a chat channel has watches it pins
+ * its chat:<id>:eph channel and the presence channel (they stay subscribed
+ * with no subscriber of their own) and routes typing and the presence of
+ * the chat's participants (`members`, from the start lookup, kept current
+ * by participants.added / participant.removed) to its watches.
+ *
  * Ownership: feed_chan and feed_sub are heap objects (cd_malloc) owned by this
  * file. An feed_sub is freed when it has left its channel and no query of its
- * own is in flight; a channel when it has no subscribers and no fill in
- * flight. Subscribers that end while their channel is delivering are only
+ * own is in flight; a channel when it has no subscribers, no pins and no
+ * fill in flight. Subscribers that end while their channel is delivering are only
  * marked and swept after the delivery loop (stop may run re-entrantly from
  * proto_sub_emit when a slow client is closed).
  */
@@ -877,6 +885,7 @@ typedef enum recv_field {
     RECV_F_CHAT_ADDED,
     RECV_F_CHAT_UPDATED,
     RECV_F_UNREAD_COUNT_UPDATED,
+    RECV_F_ROOM, /* a room watch (chat_watch_start, the seed-003 /ws) */
     RECV_F_COUNT
 } recv_field;
 

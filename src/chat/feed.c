@@ -69,6 +69,17 @@ struct feed_chan {
      * the first notification; a ring of FEED_NOTE_SEQS entries. */
     struct feed_note_seq *note_seqs;
     unsigned note_next;
+    /* room watches (chat_watch_start): a chat channel with watches keeps
+     * its typing channel (eph) and the presence channel subscribed (pins)
+     * and routes their messages to its watches; `members` (",id,id,",
+     * as of seq members_seq) says whose presence concerns the room */
+    unsigned pins;    /* chat channels with watches that keep this one */
+    unsigned nwatch;  /* chat channel: watches attached */
+    feed_chan *eph;   /* chat channel with watches: its pinned eph channel */
+    feed_chan *wnext; /* in feed.watched (chat channels with watches) */
+    feed_chan *wprev;
+    char *members;
+    int64_t members_seq;
 };
 
 typedef struct feed_note_seq {
@@ -114,6 +125,9 @@ struct feed_sub {
     int64_t emitted;           /* leg: seq of the last unreadCountUpdated sent for it */
     struct feed_after *afters; /* head: afterSeqs until the first lookup */
     unsigned nafters;
+    /* room watch (field RECV_F_ROOM): its sink, NULL once it ended */
+    const chat_watch_ops *wops;
+    void *wud;
 };
 
 /* One afterSeqs entry of a per-user stream. */
@@ -141,6 +155,8 @@ static struct {
     uv_timer_t sweep_timer;  /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
+    feed_chan *watched;  /* chat channels with room watches */
+    feed_chan *presence; /* pinned while `watched` is not empty */
 } feed;
 
 void recv_feed_stats_get(recv_feed_stats *out)
@@ -296,7 +312,7 @@ static const char *chan_err_msg(void)
 /* Frees the channel once nothing refers to it. True when freed. */
 static bool chan_maybe_free(feed_chan *c)
 {
-    if (c->nsubs > 0 || c->busy > 0 || c->filling) return false;
+    if (c->nsubs > 0 || c->busy > 0 || c->filling || c->pins > 0) return false;
     if (c->srv->rd && rd_is_wanted(c->srv->rd, c->name)) rd_unsubscribe(c->srv->rd, c->name);
     feed_chan **pp = &feed.buckets[hash_name(c->name)];
     while (*pp && *pp != c)
@@ -304,8 +320,55 @@ static bool chan_maybe_free(feed_chan *c)
     if (*pp) *pp = c->hnext;
     feed.stats.channels--;
     cd_free(c->note_seqs);
+    cd_free(c->members);
     cd_free(c);
     return true;
+}
+
+static void chan_unpin(feed_chan *p)
+{
+    if (p && p->pins > 0 && --p->pins == 0) chan_maybe_free(p);
+}
+
+/* Chat channel c gets its first room watch: keep its typing channel and
+ * the presence channel subscribed (without them the watch still gets
+ * the chat's events). */
+static void watch_chan_up(feed_chan *c)
+{
+    if (c->nwatch++ > 0) return;
+    c->eph = chan_get(c->srv, FEED_K_EPH, c->id);
+    if (c->eph) c->eph->pins++;
+    if (!feed.watched) {
+        feed.presence = chan_get(c->srv, FEED_K_PRESENCE, NULL);
+        if (feed.presence) feed.presence->pins++;
+    }
+    c->wprev = NULL;
+    c->wnext = feed.watched;
+    if (feed.watched) feed.watched->wprev = c;
+    feed.watched = c;
+}
+
+/* ... and its last one left. */
+static void watch_chan_down(feed_chan *c)
+{
+    if (c->nwatch == 0 || --c->nwatch > 0) return;
+    feed_chan *eph = c->eph;
+    c->eph = NULL;
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        feed.watched = c->wnext;
+    if (c->wnext) c->wnext->wprev = c->wprev;
+    c->wnext = c->wprev = NULL;
+    cd_free(c->members);
+    c->members = NULL;
+    c->members_seq = 0;
+    chan_unpin(eph);
+    if (!feed.watched) {
+        feed_chan *p = feed.presence;
+        feed.presence = NULL;
+        chan_unpin(p);
+    }
 }
 
 static void sub_free(feed_sub *s)
@@ -343,6 +406,7 @@ static void sub_unlink(feed_sub *s)
     c->nsubs--;
     if (s->stat) feed.stats.subs--;
     s->stat = false;
+    if (s->field == RECV_F_ROOM) watch_chan_down(c);
     if (s->counted) recv_presence_user_down(s->srv, s->user);
     s->counted = false;
 }
@@ -424,7 +488,13 @@ static void sub_end(feed_sub *s, const char *code, const char *msg)
         return;
     }
     head_drop_legs(s);
-    if (ps && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
+    if ((ps || s->wops) && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
+    if (s->wops) {
+        const chat_watch_ops *ops = s->wops;
+        s->wops = NULL;
+        ops->on_end(s->wud, code, msg);
+        return;
+    }
     if (ps) {
         if (code)
             proto_sub_fail(ps, code, msg);
@@ -451,6 +521,7 @@ static void sub_attach(feed_sub *s, feed_chan *c)
         s->stat = true;
         feed.stats.subs++;
     }
+    if (s->field == RECV_F_ROOM) watch_chan_up(c);
     s->ready = true;
     if (s->user[0] && !s->leg) {
         s->counted = true;
@@ -925,10 +996,39 @@ static void cutoff_side_channels(proto_server *srv, const char *chat_id, const g
     }
 }
 
+/* Keeps a watched chat's participant list (presence routing) current
+ * with its membership events. */
+static void watch_members_apply(feed_chan *c, const chat_ev *e)
+{
+    c->members_seq = e->seq;
+    if (!c->members) return;
+    if (strcmp(e->kind, CHAT_EV_PARTICIPANT_REMOVED) == 0) {
+        const gql_value *u = obj(e->data, "userId");
+        if (u && u->kind == GQL_V_STRING) recv_idlist_take(c->members, u->u.s, u->len);
+        return;
+    }
+    if (strcmp(e->kind, CHAT_EV_PARTICIPANTS_ADDED) != 0) return;
+    const gql_value *l = obj(e->data, "userIds");
+    for (uint32_t i = 0; l && l->kind == GQL_V_LIST && i < l->len; i++) {
+        const gql_value *u = &l->u.items[i];
+        if (u->kind != GQL_V_STRING || u->len == 0 || u->len >= FEED_ID_MAX ||
+            memchr(u->u.s, ',', u->len) || recv_idlist_has(c->members, u->u.s, u->len))
+            continue;
+        size_t n = strlen(c->members); /* ",a,b," + "id," */
+        char *m = cd_realloc(c->members, n + u->len + 2);
+        if (!m) return;
+        memcpy(m + n, u->u.s, u->len);
+        m[n + u->len] = ',';
+        m[n + u->len + 1] = 0;
+        c->members = m;
+    }
+}
+
 /* Hands log event e to every subscriber whose next seq it is. */
 static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
 {
     if (e->seq > c->known) c->known = e->seq;
+    if (c->nwatch > 0 && e->seq > c->members_seq) watch_members_apply(c, e);
     proto_event *cache[RECV_F_COUNT] = {0};
     const gql_value *removed = NULL;
     if (strcmp(e->kind, CHAT_EV_PARTICIPANT_REMOVED) == 0) removed = obj(e->data, "userId");
@@ -951,6 +1051,11 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
             leg_offer(s, a, e, cache);
         } else if (s->field == RECV_F_MESSAGE_READ_UPDATED) {
             deliver_read(s, a, e);
+        } else if (s->field == RECV_F_ROOM) {
+            if (s->wops) {
+                s->wops->on_event(s->wud, e->kind, e->seq, e->data);
+                feed.stats.delivered++;
+            }
         } else {
             proto_event *pe = shared_event(a, e, s->field, cache);
             if (pe && s->ps && proto_sub_emit_event(s->ps, pe) == 0) feed.stats.delivered++;
@@ -1218,6 +1323,69 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
         feed.stats.delivered++;
 }
 
+/* Hands one watched chat's watches a callback (fn) for user `uid`. */
+typedef void (*watch_fn)(feed_sub *s, const char *uid, const gql_value *a, const gql_value *b);
+
+static void watch_each(feed_chan *cc, const char *uid, watch_fn fn, const gql_value *a,
+                       const gql_value *b)
+{
+    for (feed_sub *s = cc->subs; s; s = s->next)
+        if (s->field == RECV_F_ROOM && !s->dead && s->ready && s->wops) fn(s, uid, a, b);
+}
+
+static void typing_to(feed_sub *s, const char *uid, const gql_value *on, const gql_value *unused)
+{
+    (void)unused;
+    if (s->user[0] && strcmp(s->user, uid) == 0) return; /* never back to the typist */
+    s->wops->on_typing(s->wud, uid, on->u.b);
+    feed.stats.delivered++;
+}
+
+static void presence_to(feed_sub *s, const char *uid, const gql_value *on, const gql_value *at)
+{
+    s->wops->on_presence(s->wud, uid, on && on->kind == GQL_V_BOOL && on->u.b,
+                         at && at->kind != GQL_V_NULL ? at : NULL);
+    feed.stats.delivered++;
+}
+
+/* A typing message on eph channel c: to the watches of c's chat. */
+static void watch_typing(feed_chan *c, const gql_value *uid, const gql_value *on)
+{
+    char name[CHAT_EV_CHANNEL_MAX], user[PROTO_MAX_USER_ID + 1];
+    if (!uid || uid->kind != GQL_V_STRING || uid->len > PROTO_MAX_USER_ID || !on ||
+        on->kind != GQL_V_BOOL || chat_ev_chat_channel(name, sizeof name, c->id) != 0)
+        return;
+    feed_chan *cc = chan_find(name);
+    if (!cc || cc->nwatch == 0) return;
+    memcpy(user, uid->u.s, uid->len);
+    user[uid->len] = 0;
+    cc->busy++;
+    watch_each(cc, user, typing_to, on, NULL);
+    cc->busy--;
+    chan_sweep(cc);
+}
+
+/* A presence change: to the watches of every watched chat the user is a
+ * participant of. Every watched channel is held (busy) until the end: a
+ * callback may stop watches of other chats. */
+static void watch_presence(const gql_value *uid, const gql_value *on, const gql_value *at)
+{
+    char user[PROTO_MAX_USER_ID + 1];
+    if (!uid || uid->kind != GQL_V_STRING || uid->len > PROTO_MAX_USER_ID) return;
+    memcpy(user, uid->u.s, uid->len);
+    user[uid->len] = 0;
+    for (feed_chan *cc = feed.watched; cc; cc = cc->wnext)
+        cc->busy++;
+    for (feed_chan *cc = feed.watched; cc; cc = cc->wnext)
+        if (recv_idlist_has(cc->members, uid->u.s, uid->len))
+            watch_each(cc, user, presence_to, on, at);
+    for (feed_chan *cc = feed.watched, *n; cc; cc = n) {
+        n = cc->wnext;
+        cc->busy--;
+        chan_sweep(cc);
+    }
+}
+
 /* typing / presence / user notifications: no seq, personalised values. */
 static void on_plain_message(feed_chan *c, const char *data, size_t len)
 {
@@ -1290,6 +1458,12 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
         }
         }
     }
+    /* the room watches of the chat (typing) or of the user's chats
+     * (presence), while c is still held: the last watch ending unpins it */
+    if (c->kind == FEED_K_EPH && str_eq(kind, CHAT_EPH_TYPING))
+        watch_typing(c, uid, gql_obj_get(&v, "isTyping"));
+    else if (c->kind == FEED_K_PRESENCE && feed.watched)
+        watch_presence(uid, gql_obj_get(&v, "online"), gql_obj_get(&v, "at"));
     c->busy--;
     for (unsigned i = 0; i < RECV_F_COUNT; i++)
         if (cache[i]) proto_event_release(cache[i]);
@@ -1596,6 +1770,17 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
     }
     if (last_seq > c->known) c->known = last_seq;
     sub_attach(s, c);
+    if (s->field == RECV_F_ROOM && (!c->members || last_seq >= c->members_seq)) {
+        /* the participants at last_seq; later membership events update it */
+        size_t n = ids ? strlen(ids) : 0;
+        char *m = cd_malloc(n + 3);
+        if (m) {
+            snprintf(m, n + 3, ",%s,", ids ? ids : "");
+            cd_free(c->members);
+            c->members = m;
+            c->members_seq = last_seq;
+        }
+    }
     if (kind == FEED_K_CHAT) chan_pump(c, false);
 }
 
@@ -1668,7 +1853,9 @@ static void start_flush(uv_timer_t *t)
                 const char *sep = b->n ? "," : "{";
                 cd_buf_printf(&ids, "%s%s", sep, s->arg);
                 cd_buf_printf(&users, "%s%s", sep, s->user[0] ? s->user : "NULL");
-                cd_buf_printf(&want, "%s%s", sep, s->field == RECV_F_PRESENCE_UPDATED ? "t" : "f");
+                cd_buf_printf(&want, "%s%s", sep,
+                              s->field == RECV_F_PRESENCE_UPDATED || s->field == RECV_F_ROOM ? "t"
+                                                                                             : "f");
                 b->subs[b->n++] = s;
             }
             cd_buf_putc(&ids, '}');
@@ -1707,6 +1894,7 @@ static void src_stop(void *state, void *ud)
     feed_sub *s = state;
     if (!s) return;
     s->ps = NULL;
+    s->wops = NULL;
     if (s->dead) return;
     s->dead = true;
     head_drop_legs(s);
@@ -1718,6 +1906,74 @@ static void src_stop(void *state, void *ud)
     }
     c->has_dead = true;
     chan_sweep(c);
+}
+
+/* ---- room watches (chat.h) ---- */
+
+int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *chat_id,
+                     int64_t after_seq, const chat_watch_ops *ops, void *ud, chat_watch **out,
+                     const char **code)
+{
+    *out = NULL;
+    *code = NULL;
+    if (!feed.srv) {
+        *code = CHAT_E_UNAVAILABLE;
+        return CD_EUNAVAIL;
+    }
+    if (!chat_id || !chat_uuid_valid(chat_id, strlen(chat_id))) {
+        *code = CHAT_E_BAD_INPUT;
+        return CD_EBAD;
+    }
+    const char *uid = caller && caller->user_id ? caller->user_id : "";
+    bool trust = caller && caller->trust;
+    if (trust && !chat_uuid_valid(uid, strlen(uid))) uid = "";
+    if (uid[0] && chat_token_revoked(caller)) uid = "";
+    if (!trust && (!caller || !caller->authenticated || !uid[0])) {
+        *code = CHAT_E_UNAUTHENTICATED;
+        return CD_EBAD;
+    }
+    if (!trust && !chat_uuid_valid(uid, strlen(uid))) {
+        *code = CHAT_E_FORBIDDEN;
+        return CD_EBAD;
+    }
+    if (!chat_pool(srv)) {
+        *code = CHAT_E_UNAVAILABLE;
+        return CD_EUNAVAIL;
+    }
+    feed_sub *s = cd_calloc(1, sizeof *s);
+    if (!s) {
+        *code = CHAT_E_INTERNAL;
+        return CD_ENOMEM;
+    }
+    s->srv = srv;
+    s->field = RECV_F_ROOM;
+    s->after = after_seq < 0 ? -1 : after_seq;
+    s->wops = ops;
+    s->wud = ud;
+    snprintf(s->user, sizeof s->user, "%s", uid);
+    snprintf(s->arg, sizeof s->arg, "%s", chat_id);
+    /* the lookup is batched with the others of this loop iteration */
+    if (feed.q_tail[0])
+        feed.q_tail[0]->qnext = s;
+    else
+        feed.q_head[0] = s;
+    feed.q_tail[0] = s;
+    s->querying = true;
+    if (!feed.start_timer_init) {
+        uv_timer_init(srv->loop, &feed.start_timer);
+        feed.start_timer_init = true;
+    }
+    if (!feed.start_armed) {
+        feed.start_armed = true;
+        uv_timer_start(&feed.start_timer, start_flush, 0, 0);
+    }
+    *out = (chat_watch *)s;
+    return 0;
+}
+
+void chat_watch_stop(chat_watch *w)
+{
+    if (w) src_stop((feed_sub *)w, NULL);
 }
 
 /* ---- statements and binding ---- */

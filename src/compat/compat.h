@@ -8,9 +8,9 @@
  * the authenticated caller as context, so authz, limits, the write
  * transaction (seq, outbox, publish) and the receiver's exactly-once
  * per-chat delivery are the GraphQL API's by construction. Live /ws events
- * come from an embedded graphql-transport-ws connection (proto_ws_attach)
- * subscribed to chatEvents / typing / presenceUpdated; each result is
- * translated into the seed's event JSON.
+ * come from one receiver subscription per joined room (chat_watch_start in
+ * chat/chat.h: the room's log events, typing and presence), written as the
+ * seed's event JSON straight from each delivered event.
  *
  * Role placement (design §1 and issue 10): login → user role, REST reads
  * and /ws → receiver, REST writes → sender, `all` serves everything. A

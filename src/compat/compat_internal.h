@@ -33,6 +33,9 @@
 /* sendMessage / markRead events of one /ws connection run one at a time
  * in arrival order; at most this many wait (more → error RATE_LIMITED). */
 #define COMPAT_MAX_QUEUED_WRITES 256u
+/* After the last joinRoom of a burst answered, wait this long and return
+ * the burst's freed heap pages to the kernel (ws.c, glibc malloc_trim). */
+#define COMPAT_TRIM_DELAY_MS 1000
 /* Wait this long for the first auth message when /ws had no token. */
 #define COMPAT_AUTH_TIMEOUT_MS 10000
 /* Close codes of /ws. */

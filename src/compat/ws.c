@@ -13,29 +13,89 @@
  * Writes and one-shot reads run as fixed GraphQL operations in-process
  * (compat_gql) with this connection's caller: the same resolvers, authz,
  * transaction, seq, outbox and publish as a GraphQL client's. Live events
- * come from an embedded graphql-transport-ws connection (proto_ws_attach)
- * with, per joined room, the subscriptions chatEvents(chatId, afterSeq),
- * typing(chatId) and presenceUpdated(chatId): the receiver's exactly-once,
- * per-chat-seq delivery. joinRoom answers roomJoined with the newest
- * COMPAT_JOIN_MESSAGES messages first and then subscribes with afterSeq =
- * the newest seq it returned, so the live stream continues with no gap and
- * no duplicate. The embedded connection's heartbeat (the shared gqlws
- * sweep: ping after ws_ping_ms of silence, close 4504 after twice that)
- * closes dead sockets; closing cancels the subscriptions, which updates
- * presence.
+ * come from ONE receiver subscription per joined room (chat_watch_start,
+ * chat.h): the chat's log events with the receiver's exactly-once,
+ * per-chat-seq delivery (the chatEvents rules), plus the room's typing and
+ * its participants' presence; each is written as the seed's event JSON
+ * straight from the delivered event (no GraphQL execution, no re-parse).
+ * joinRoom answers roomJoined with the newest COMPAT_JOIN_MESSAGES messages
+ * first and then starts the watch with afterSeq = the newest seq it
+ * returned, so the live stream continues with no gap and no duplicate.
+ * The connection embeds a graphql-transport-ws connection (proto_ws_attach)
+ * that runs no operation: it gives the socket the shared heartbeat (ping
+ * after ws_ping_ms of silence, close 4504 after twice that), the per-user
+ * WebSocket cap, the token-expiry close and the drain. Closing stops the
+ * watches, which updates presence.
  *
  * Ownership: a cws_conn is heap memory with a reference count: 1 while the
  * socket is open, 1 per in-flight compat_gql, 1 while the auth timer
- * handle is open. Rooms are a heap list owned by the conn.
+ * handle (allocated only while waiting for auth) is open. Rooms are a heap
+ * list owned by the conn; a room's watch is stopped when the room is left
+ * or the socket closes, and forgotten when the watch ends (w_end). Memory
+ * per connection with one joined room: the net layer's ws_conn, the
+ * embedded gqlws_conn, the cws_conn, one cws_room and one feed_sub; the
+ * room's participant names (cws_names) are shared by every connection of
+ * this process that joined it.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "auth/auth.h"
+#include "chat/chat.h"
 #include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+
+/* ---- returning a join burst's scratch memory ----
+ * A joinRoom runs a whole GraphQL query (room, newest messages, online
+ * users); a burst of them (clients reconnecting after a restart) leaves
+ * freed heap pages scattered below live connection state, which glibc keeps
+ * resident. COMPAT_TRIM_DELAY_MS after the last join of a burst answered,
+ * malloc_trim hands those pages back to the kernel (once per burst; not
+ * built without glibc). */
+static struct {
+    uv_timer_t timer;
+    bool init;
+} trim;
+
+#ifdef __GLIBC__
+static void trim_fire(uv_timer_t *t)
+{
+    CD_UNUSED(t);
+    malloc_trim(0);
+}
+#endif
+
+static void trim_shutdown(proto_server *srv, void *ud)
+{
+    CD_UNUSED(srv);
+    CD_UNUSED(ud);
+    if (!trim.init) return;
+    trim.init = false;
+    uv_timer_stop(&trim.timer);
+    uv_close((uv_handle_t *)&trim.timer, NULL);
+}
+
+/* A join answered: (re)arm the trim. */
+static void trim_after_join(proto_server *srv)
+{
+#ifdef __GLIBC__
+    if (!trim.init) {
+        if (proto_on_shutdown(srv, trim_shutdown, NULL) != 0) return;
+        uv_timer_init(srv->loop, &trim.timer);
+        uv_unref((uv_handle_t *)&trim.timer);
+        trim.init = true;
+    }
+    uv_timer_start(&trim.timer, trim_fire, COMPAT_TRIM_DELAY_MS, 0);
+#else
+    CD_UNUSED(srv);
+    CD_UNUSED(trim_shutdown);
+#endif
+}
 
 /* A room's participants as "id\0username\0displayName\0"... (typing events
  * and message senders, so live events need no user lookup), shared by every
@@ -87,11 +147,16 @@ static void names_unref(cws_names *n)
     cd_free(n);
 }
 
+struct cws_conn;
+
+/* A joined room: one receiver subscription (chat_watch) carrying the
+ * room's events, typing and presence. */
 typedef struct cws_room {
     struct cws_room *next;
-    char id[40];
-    bool joined;      /* subscriptions running */
-    cws_names *names; /* shared participant names */
+    struct cws_conn *c;
+    cws_names *names; /* shared participant names; names->id is the room id */
+    chat_watch *w;    /* the live subscription (NULL: not joined / ended) */
+    bool joined;      /* roomJoined answered and the watch started */
 } cws_room;
 
 typedef struct cws_conn {
@@ -101,8 +166,7 @@ typedef struct cws_conn {
     proto_caller caller;
     bool authed;
     uint32_t refs;
-    uv_timer_t timer; /* auth timeout (only while waiting for auth) */
-    bool timer_on;
+    uv_timer_t *timer; /* auth timeout (allocated only while waiting for auth) */
     cws_room *rooms;
     uint32_t nrooms;
     double tokens; /* rate-limit bucket (cfg ws_rate / ws_burst) */
@@ -138,6 +202,7 @@ static void conn_unref(cws_conn *c)
     while (c->rooms) {
         cws_room *r = c->rooms;
         c->rooms = r->next;
+        chat_watch_stop(r->w);
         names_unref(r->names);
         cd_free(r);
     }
@@ -200,7 +265,7 @@ static void now_iso(char *out, size_t len)
 static cws_room *room_find(cws_conn *c, const char *id)
 {
     for (cws_room *r = c->rooms; r; r = r->next)
-        if (strcmp(r->id, id) == 0) return r;
+        if (strcmp(r->names->id, id) == 0) return r;
     return NULL;
 }
 
@@ -231,6 +296,7 @@ static void room_forget(cws_conn *c, cws_room *r)
             *pp = r->next;
             break;
         }
+    chat_watch_stop(r->w);
     names_unref(r->names);
     cd_free(r);
     c->nrooms--;
@@ -246,15 +312,28 @@ static void send_room_left(cws_conn *c, const char *room)
     send_buf(c, &b);
 }
 
-/* ---- live events from the embedded connection ---- */
+/* ---- live events: one chat_watch per joined room ----
+ * The watch hands over the delivered event itself (kind, seq, the payload
+ * OBJECT of the log row or Redis message); the seed's JSON is written from
+ * it directly. */
 
 static void refresh_names(cws_conn *c, const char *room);
 
-static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
+static void put_member(cd_buf *b, const char *key, const gql_value *o, const char *field)
 {
-    const char *kind = compat_str(ev, "kind");
-    if (!kind) return;
-    const gql_value *m = gql_obj_get(ev, "message");
+    const gql_value *v = o && o->kind == GQL_V_OBJECT ? gql_obj_get(o, field) : NULL;
+    cd_buf_printf(b, ",\"%s\":", key);
+    if (v)
+        gql_json_write(b, v);
+    else
+        cd_buf_puts(b, "null");
+}
+
+static void w_event(void *ud, const char *kind, int64_t seq, const gql_value *d)
+{
+    cws_room *r = ud;
+    cws_conn *c = r->c;
+    const char *room = r->names->id;
     const char *type = NULL;
     if (strcmp(kind, "message.created") == 0)
         type = "message";
@@ -262,13 +341,14 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
         type = "messageUpdated";
     else if (strcmp(kind, "message.deleted") == 0)
         type = "messageDeleted";
+    bool obj = d && d->kind == GQL_V_OBJECT;
     cd_buf b;
     cd_buf_init(&b);
-    if (type && m && m->kind == GQL_V_OBJECT) {
+    if (type && obj) {
         /* the sender from the room's participant list (joinRoom) */
-        const char *sid = compat_str(m, "senderId");
+        const char *sid = compat_str(d, "senderId");
         const char *disp = NULL;
-        const char *name = sid ? room_username(room_find(c, room), sid, &disp) : NULL;
+        const char *name = sid ? room_username(r, sid, &disp) : NULL;
         gql_kv kv[3];
         gql_value sender = {.kind = GQL_V_OBJECT, .len = 3, .u.fields = kv};
         kv[0] = (gql_kv){.name = "id", .value = gql_str_ref(sid ? sid : "", sid ? strlen(sid) : 0)};
@@ -277,41 +357,29 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
         kv[2] = (gql_kv){.name = "displayName",
                          .value = disp && *disp ? gql_str_ref(disp, strlen(disp)) : gql_null()};
         cd_buf_printf(&b, "{\"type\":\"%s\",\"payload\":", type);
-        compat_write_message_as(&b, m, sid ? &sender : NULL);
+        compat_write_message_as(&b, d, sid ? &sender : NULL);
         cd_buf_puts(&b, "}");
-    } else if (strcmp(kind, "reaction") == 0 && m && m->kind == GQL_V_OBJECT) {
+    } else if (strcmp(kind, "reaction") == 0 && obj) {
         cd_buf_puts(&b, "{\"type\":\"reaction\",\"payload\":{\"roomId\":");
         cd_buf_json_str(&b, room, strlen(room));
-        cd_buf_puts(&b, ",\"messageId\":");
-        gql_json_write(&b, gql_obj_get(m, "id"));
-        cd_buf_puts(&b, ",\"userId\":");
-        gql_json_write(&b, gql_obj_get(ev, "userId"));
-        cd_buf_puts(&b, ",\"emoji\":");
-        gql_json_write(&b, gql_obj_get(ev, "emoji"));
-        cd_buf_puts(&b, ",\"added\":");
-        gql_json_write(&b, gql_obj_get(ev, "added"));
-        cd_buf_puts(&b, ",\"sequenceId\":");
-        gql_json_write(&b, gql_obj_get(ev, "seq"));
-        cd_buf_puts(&b, "}}");
+        put_member(&b, "messageId", d, "id");
+        put_member(&b, "userId", d, "userId");
+        put_member(&b, "emoji", d, "emoji");
+        put_member(&b, "added", d, "added");
+        cd_buf_printf(&b, ",\"sequenceId\":%lld}}", (long long)seq);
     } else if (strcmp(kind, "read") == 0) {
         cd_buf_puts(&b, "{\"type\":\"read\",\"payload\":{\"roomId\":");
         cd_buf_json_str(&b, room, strlen(room));
-        cd_buf_puts(&b, ",\"userId\":");
-        gql_json_write(&b, gql_obj_get(ev, "userId"));
-        cd_buf_puts(&b, ",\"sequenceId\":");
-        gql_json_write(&b, gql_obj_get(ev, "upToSeq"));
-        cd_buf_puts(&b, ",\"readAt\":");
-        gql_json_write(&b, gql_obj_get(ev, "readAt"));
+        put_member(&b, "userId", d, "userId");
+        put_member(&b, "sequenceId", d, "upToSeq");
+        put_member(&b, "readAt", d, "readAt");
         cd_buf_puts(&b, "}}");
     } else if (strcmp(kind, "delivered") == 0) {
         cd_buf_puts(&b, "{\"type\":\"delivered\",\"payload\":{\"roomId\":");
         cd_buf_json_str(&b, room, strlen(room));
-        cd_buf_puts(&b, ",\"userId\":");
-        gql_json_write(&b, gql_obj_get(ev, "userId"));
-        cd_buf_puts(&b, ",\"sequenceId\":");
-        gql_json_write(&b, gql_obj_get(ev, "upToSeq"));
-        cd_buf_puts(&b, ",\"deliveredAt\":");
-        gql_json_write(&b, gql_obj_get(ev, "deliveredAt"));
+        put_member(&b, "userId", d, "userId");
+        put_member(&b, "sequenceId", d, "upToSeq");
+        put_member(&b, "deliveredAt", d, "deliveredAt");
         cd_buf_puts(&b, "}}");
     } else {
         if (strcmp(kind, "participants.added") == 0) refresh_names(c, room);
@@ -319,18 +387,18 @@ static void on_chat_event(cws_conn *c, const char *room, const gql_value *ev)
         cd_buf_json_str(&b, room, strlen(room));
         cd_buf_puts(&b, ",\"kind\":");
         cd_buf_json_str(&b, kind, strlen(kind));
-        cd_buf_puts(&b, ",\"sequenceId\":");
-        gql_json_write(&b, gql_obj_get(ev, "seq"));
-        cd_buf_puts(&b, "}}");
+        cd_buf_printf(&b, ",\"sequenceId\":%lld}}", (long long)seq);
     }
     send_buf(c, &b);
 }
 
-static void on_typing(cws_conn *c, const char *room, const gql_value *t)
+static void w_typing(void *ud, const char *uid, bool is_typing)
 {
-    const char *uid = compat_str(t, "userId");
-    if (!uid || strcmp(uid, c->caller.user_id) == 0) return; /* not one's own */
-    const char *name = room_username(room_find(c, room), uid, NULL);
+    cws_room *r = ud;
+    cws_conn *c = r->c;
+    const char *room = r->names->id;
+    if (strcmp(uid, c->caller.user_id) == 0) return; /* not one's own */
+    const char *name = room_username(r, uid, NULL);
     cd_buf b;
     cd_buf_init(&b);
     cd_buf_puts(&b, "{\"type\":\"typing\",\"payload\":{\"roomId\":");
@@ -342,17 +410,15 @@ static void on_typing(cws_conn *c, const char *room, const gql_value *t)
         cd_buf_json_str(&b, name, strlen(name));
     else
         cd_buf_puts(&b, "null");
-    cd_buf_puts(&b, ",\"isTyping\":");
-    gql_json_write(&b, gql_obj_get(t, "isTyping"));
-    cd_buf_puts(&b, "}}");
+    cd_buf_printf(&b, ",\"isTyping\":%s}}", is_typing ? "true" : "false");
     send_buf(c, &b);
 }
 
-static void on_presence(cws_conn *c, const char *room, const gql_value *p)
+static void w_presence(void *ud, const char *uid, bool online, const gql_value *last_seen)
 {
-    const gql_value *on = gql_obj_get(p, "online");
-    const char *uid = compat_str(p, "userId");
-    if (!uid) return;
+    cws_room *r = ud;
+    cws_conn *c = r->c;
+    const char *room = r->names->id;
     char ts[64];
     now_iso(ts, sizeof ts);
     cd_buf b;
@@ -360,114 +426,64 @@ static void on_presence(cws_conn *c, const char *room, const gql_value *p)
     cd_buf_puts(&b, "{\"type\":\"presenceUpdate\",\"payload\":{\"userId\":");
     cd_buf_json_str(&b, uid, strlen(uid));
     cd_buf_printf(&b, ",\"status\":\"%s\",\"timestamp\":\"%s\",\"roomId\":",
-                  on && on->kind == GQL_V_BOOL && on->u.b ? "online" : "offline", ts);
+                  online ? "online" : "offline", ts);
     cd_buf_json_str(&b, room, strlen(room));
     cd_buf_puts(&b, ",\"lastSeenAt\":");
-    gql_json_write(&b, gql_obj_get(p, "lastSeenAt"));
+    if (last_seen)
+        gql_json_write(&b, last_seen);
+    else
+        cd_buf_puts(&b, "null");
     cd_buf_puts(&b, "}}");
     send_buf(c, &b);
 }
 
-/* Every message the embedded graphql-transport-ws connection sends. ids:
- * "e:<room>" chatEvents, "t:<room>" typing, "p:<room>" presenceUpdated. */
-static int tap(void *ud, const char *data, size_t len)
+/* The stream ended from the server's side: an error (refused, resync)
+ * is reported; the room is left (removed from the chat, chat removed). */
+static void w_end(void *ud, const char *code, const char *msg)
 {
-    cws_conn *c = ud;
-    cd_arena a;
-    cd_arena_init(&a, len + 1024);
-    gql_value v;
-    char err[64];
-    if (gql_json_parse(&a, data, len, &v, err, sizeof err) != 0) {
-        cd_arena_free(&a);
-        return 0;
+    cws_room *r = ud;
+    cws_conn *c = r->c;
+    r->w = NULL;
+    if (!open_(c)) return;
+    if (code) send_error(c, code, msg ? msg : "error", "joinRoom", r->names->id);
+    if (r->joined) {
+        r->joined = false;
+        send_room_left(c, r->names->id);
     }
-    const char *id = compat_str(&v, "id");
-    const char *type = compat_str(&v, "type");
-    const gql_value *pl = gql_obj_get(&v, "payload");
-    if (!id || !type || strlen(id) < 3 || id[1] != ':') {
-        cd_arena_free(&a);
-        return 0;
-    }
-    const char *room = id + 2;
-    if (strcmp(type, "next") == 0) {
-        const gql_value *d = pl ? gql_obj_get(pl, "data") : NULL;
-        const gql_value *errs = pl ? gql_obj_get(pl, "errors") : NULL;
-        const char *field = id[0] == 'e'   ? "chatEvents"
-                            : id[0] == 't' ? "typing"
-                                           : "presenceUpdated";
-        const gql_value *x = d && d->kind == GQL_V_OBJECT ? gql_obj_get(d, field) : NULL;
-        if (x && x->kind == GQL_V_OBJECT) {
-            if (id[0] == 'e')
-                on_chat_event(c, room, x);
-            else if (id[0] == 't')
-                on_typing(c, room, x);
-            else
-                on_presence(c, room, x);
-        } else if (errs && errs->kind == GQL_V_LIST && errs->len) {
-            const gql_value *e0 = &errs->u.items[0];
-            const gql_value *ext = gql_obj_get(e0, "extensions");
-            const char *code = compat_str(ext, "code");
-            const char *msg = compat_str(e0, "message");
-            if (id[0] == 'e')
-                send_error(c, code ? code : "INTERNAL_SERVER_ERROR", msg ? msg : "error",
-                           "joinRoom", room);
-        }
-    } else if (strcmp(type, "error") == 0 || strcmp(type, "complete") == 0) {
-        if (id[0] == 'e' && strcmp(type, "error") == 0)
-            send_error(c, "INTERNAL_SERVER_ERROR", "subscription refused", "joinRoom", room);
-        cws_room *r = room_find(c, room);
-        if (r && id[0] == 'e' && r->joined) {
-            r->joined = false; /* e.g. removed from the chat: the stream ended */
-            send_room_left(c, room);
-        }
-    }
-    cd_arena_free(&a);
-    return 0;
 }
 
-/* Feeds a graphql-transport-ws message to the embedded connection. */
-static void gc_feed(cws_conn *c, const char *json)
+static const chat_watch_ops cws_watch_ops = {
+    .on_event = w_event, .on_typing = w_typing, .on_presence = w_presence, .on_end = w_end};
+
+/* The embedded graphql-transport-ws connection runs no operation of its
+ * own (the rooms' events come from chat_watch): nothing reaches the tap. */
+static int tap(void *ud, const char *data, size_t len)
 {
-    if (c->gc) proto_ws_feed(c->gc, json, strlen(json));
+    CD_UNUSED(ud);
+    CD_UNUSED(data);
+    CD_UNUSED(len);
+    return 0;
 }
 
 static void subscribe_room(cws_conn *c, cws_room *r, int64_t after)
 {
-    char buf[768];
-    snprintf(
-        buf, sizeof buf,
-        "{\"id\":\"e:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
-        "\"subscription($c:ID!,$a:Int){chatEvents(chatId:$c,afterSeq:$a){chatId seq kind "
-        "createdAt userId upToSeq readAt emoji added deliveredAt message{" COMPAT_MSG_BASE_FIELDS
-        "}}}\","
-        "\"variables\":{\"c\":\"%s\",\"a\":%lld}}}",
-        r->id, r->id, (long long)after);
-    gc_feed(c, buf);
-    snprintf(buf, sizeof buf,
-             "{\"id\":\"t:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
-             "\"subscription($c:ID!){typing(chatId:$c){chatId userId isTyping}}\","
-             "\"variables\":{\"c\":\"%s\"}}}",
-             r->id, r->id);
-    gc_feed(c, buf);
-    snprintf(buf, sizeof buf,
-             "{\"id\":\"p:%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
-             "\"subscription($c:ID!){presenceUpdated(chatId:$c){chatId userId online "
-             "lastSeenAt}}\",\"variables\":{\"c\":\"%s\"}}}",
-             r->id, r->id);
-    gc_feed(c, buf);
+    const char *code = NULL;
     r->joined = true;
+    if (chat_watch_start(c->srv, &c->caller, r->names->id, after, &cws_watch_ops, r, &r->w,
+                         &code) != 0) {
+        r->joined = false;
+        r->w = NULL;
+        send_error(c, code ? code : "INTERNAL_SERVER_ERROR", "subscription refused", "joinRoom",
+                   r->names->id);
+    }
 }
 
 static void unsubscribe_room(cws_conn *c, cws_room *r)
 {
-    if (!r->joined) return;
+    CD_UNUSED(c);
     r->joined = false;
-    char buf[128];
-    static const char kinds[] = "etp";
-    for (int i = 0; i < 3; i++) {
-        snprintf(buf, sizeof buf, "{\"id\":\"%c:%s\",\"type\":\"complete\"}", kinds[i], r->id);
-        gc_feed(c, buf);
-    }
+    chat_watch_stop(r->w);
+    r->w = NULL;
 }
 
 /* ---- one-shot operations ---- */
@@ -650,6 +666,7 @@ static void req_done(const compat_result *res, void *ud)
         c->w_busy = false;
         write_next(c);
     }
+    if (q->kind == Q_JOIN) trim_after_join(c->srv);
     req_free(q);
     conn_unref(c);
 }
@@ -726,7 +743,7 @@ static void join_room(cws_conn *c, const char *id)
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", id);
             return;
         }
-        snprintf(r->id, sizeof r->id, "%s", id);
+        r->c = c;
         r->names = names_ref(id);
         if (!r->names) {
             cd_free(r);
@@ -1145,15 +1162,17 @@ static void conn_message(cws_conn *c, bool is_text, const char *data, size_t len
 
 static void timer_closed(uv_handle_t *h)
 {
-    conn_unref(h->data);
+    cws_conn *c = h->data;
+    cd_free(h);
+    conn_unref(c);
 }
 
 static void stop_timer(cws_conn *c)
 {
-    if (!c->timer_on) return;
-    c->timer_on = false;
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, timer_closed);
+    if (!c->timer) return;
+    uv_timer_stop(c->timer);
+    uv_close((uv_handle_t *)c->timer, timer_closed);
+    c->timer = NULL;
 }
 
 static void auth_timeout(uv_timer_t *t)
@@ -1174,9 +1193,12 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
     proto_session_end(&c->sess, "/ws", &c->caller, code);
     ws_conn_set_user(ws, NULL);
     if (c->gc) {
-        proto_ws_detach(c->gc); /* cancels the subscriptions (presence goes down) */
+        proto_ws_detach(c->gc);
         c->gc = NULL;
     }
+    /* the rooms' subscriptions end (presence goes down) */
+    for (cws_room *r = c->rooms; r; r = r->next)
+        unsubscribe_room(c, r);
     c->ws = NULL;
     stop_timer(c);
     conn_unref(c);
@@ -1306,9 +1328,13 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
         return;
     }
     /* no token yet: wait for {"type":"auth"} */
-    uv_timer_init(srv->loop, &c->timer);
-    c->timer.data = c;
-    c->timer_on = true;
+    c->timer = cd_malloc(sizeof *c->timer);
+    if (!c->timer) {
+        ws_close(ws, GQLWS_CLOSE_INTERNAL, "Internal server error");
+        return;
+    }
+    uv_timer_init(srv->loop, c->timer);
+    c->timer->data = c;
     c->refs++;
-    uv_timer_start(&c->timer, auth_timeout, COMPAT_AUTH_TIMEOUT_MS, 0);
+    uv_timer_start(c->timer, auth_timeout, COMPAT_AUTH_TIMEOUT_MS, 0);
 }

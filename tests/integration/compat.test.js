@@ -348,6 +348,71 @@ test('/ws events: joinRoom, sendMessage (text/image/gift/system + metadata), typ
   cx.close();
 });
 
+test('/ws room stream (one subscription per room): edits, deletes, a member added later gets typing and presence routed, removal ends the room with roomLeft, a late join replays nothing twice', async () => {
+  const [a, b, c] = makeUsers(3);
+  const chat = await createChat(srv, a, [b], 'watchroom');
+  const ca = await connected(a);
+  ca.send('joinRoom', { roomId: chat.id });
+  await ca.type('roomJoined');
+  // one receiver subscription per joined room (not three)
+  const subs = async () => Number((await (await fetch(`${srv.base}/metrics`)).text())
+    .match(/^chatd_receiver_subscriptions (\d+)/m)[1]);
+  await sleep(300); // a's subscription is attached (its lookup is asynchronous)
+  const before = await subs();
+  const cb = await connected(b);
+  cb.send('joinRoom', { roomId: chat.id });
+  await cb.type('roomJoined');
+  await ca.type('presenceUpdate', (p) => p.userId === b.id && p.status === 'online');
+  await sleep(300);
+  assert.equal(await subs(), before + 1);
+
+  const m = await send(srv, a, chat.id, 'original');
+  const live = (await cb.type('message', (p) => p.id === m.id)).payload;
+  assert.deepEqual([live.sender.id, live.content, live.isEdited, live.replyToId, live.deletedAt], [a.id, 'original', false, null, null]);
+  ok(await gql(srv, 'mutation($i:ID!,$c:String!,$u:String!){updateMessage(id:$i,content:$c,userId:$u){id}}',
+    { i: m.id, c: 'edited', u: a.id }, a.h), 'updateMessage');
+  const up = await cb.type('messageUpdated', (p) => p.id === m.id);
+  assert.deepEqual([up.payload.content, up.payload.isEdited, up.payload.roomId], ['edited', true, chat.id]);
+  assert.ok(up.payload.editedAt);
+  assert.equal(up.payload.sender.id, a.id);
+  ok(await gql(srv, 'mutation($i:ID!,$u:String!){removeMessage(id:$i,userId:$u){id}}', { i: m.id, u: a.id }, a.h), 'removeMessage');
+  const del = await cb.type('messageDeleted', (p) => p.id === m.id);
+  assert.ok(del.payload.deletedAt);
+  // (sequenceId of messageUpdated / messageDeleted is the message's own seq, as in the seed)
+  assert.deepEqual([up.payload.sequenceId, del.payload.sequenceId], [m.seq, m.seq]);
+
+  // c joins the chat after the rooms were joined: the room's member list
+  // follows the membership event, so c's presence and typing reach a
+  const cc = await connected(c);
+  ok(await gql(srv, 'mutation($c:ID!,$u:String!){addParticipant(chatId:$c,userId:$u){id}}', { c: chat.id, u: c.id }, a.h), 'addParticipant');
+  await ca.type('roomEvent', (p) => p.kind === 'participants.added');
+  cc.send('joinRoom', { roomId: chat.id });
+  await cc.type('roomJoined');
+  await ca.type('presenceUpdate', (p) => p.userId === c.id && p.status === 'online');
+  cc.send('typing', { roomId: chat.id, isTyping: true });
+  const ty = await cb.type('typing', (p) => p.userId === c.id);
+  assert.equal(ty.payload.isTyping, true);
+  // the typist does not hear itself
+  await sleep(300);
+  assert.equal(cc.events.filter((e) => e.type === 'typing').length, 0);
+
+  // b is removed: b's room ends (roomLeft), nothing after the removal reaches b
+  ok(await gql(srv, 'mutation($c:ID!,$u:String!){removeParticipant(chatId:$c,userId:$u){id}}', { c: chat.id, u: b.id }, a.h), 'removeParticipant');
+  await cb.type('roomLeft', (p) => p.roomId === chat.id);
+  await send(srv, a, chat.id, 'after removal');
+  await ca.type('message', (p) => p.content === 'after removal');
+  await sleep(300);
+  assert.equal(cb.events.filter((e) => e.type === 'message' && e.payload.content === 'after removal').length, 0);
+  assert.equal(await subs(), before + 1); // b's ended, c's is live
+
+  // the room's messages and membership events reached a once each, in seq order
+  const seqs = ca.events.filter((e) => e.type === 'message' || e.type === 'roomEvent').map((e) => e.payload.sequenceId);
+  for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], JSON.stringify(seqs));
+  ca.close();
+  cb.close();
+  cc.close();
+});
+
 test('/ws message senders: names from the room, refreshed when participants join', async () => {
   const [a, b, n] = makeUsers(3);
   const chat = await createChat(srv, a, [b], 'senders');
