@@ -166,6 +166,7 @@ export function ensureWebBuilt() {
   };
   const srcT = Math.max(newest(path.join(web, 'src')), fs.statSync(path.join(web, 'index.html')).mtimeMs);
   if (!fs.existsSync(dist) || fs.statSync(dist).mtimeMs < srcT) {
-    execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: web, stdio: 'inherit' });
+    // vite under the node running the tests (Node 18 or 20)
+    execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], { cwd: web, stdio: 'inherit' });
   }
 }

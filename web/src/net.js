@@ -10,10 +10,13 @@
 //    (a dead receiver fails over to the other one, the HTTP layer likewise);
 //  * live subscriptions whose variables are recomputed on every (re)connect,
 //    so a chat feed resumes with afterSeq = the last seq the UI holds.
-import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import { getMainDefinition } from '@apollo/client/utilities';
+import { Observable } from 'rxjs';
 import { serviceFor } from './routing.js';
 import { createClient } from 'graphql-ws';
-import { parse } from 'graphql';
+import { parse, print } from 'graphql';
+import { typePolicies } from './cache.js';
 
 const LS_TOKEN = 'chatd.token';
 const LS_REFRESH = 'chatd.refreshToken';
@@ -172,9 +175,25 @@ export async function chatdFetch(_uri, init) {
   return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
 }
 
+// Subscriptions go over graphql-ws to the receiver in use (wsClient below).
+// A subscription may pass context.resume: () => variables, evaluated on every
+// (re)connect, so a chat feed resumes with afterSeq = the newest seq applied.
+const wsLink = new ApolloLink((operation) => new Observable((observer) => {
+  const { resume } = operation.getContext();
+  const vars = resume || (() => operation.variables);
+  return subscribe(print(operation.query), vars, (data) => observer.next({ data }), (errors) => {
+    observer.next({ errors });
+    observer.complete();
+  });
+}));
+const isSubscription = ({ query }) => {
+  const d = getMainDefinition(query);
+  return d.kind === 'OperationDefinition' && d.operation === 'subscription';
+};
+
 export const apollo = new ApolloClient({
-  link: new HttpLink({ uri: '/graphql', fetch: chatdFetch }),
-  cache: new InMemoryCache(),
+  link: ApolloLink.split(isSubscription, wsLink, new HttpLink({ uri: '/graphql', fetch: chatdFetch })),
+  cache: new InMemoryCache({ typePolicies }),
   defaultOptions: {
     query: { fetchPolicy: 'network-only', errorPolicy: 'none' },
     mutate: { errorPolicy: 'none' },
@@ -224,8 +243,9 @@ export function wsClient() {
       },
       closed: (ev) => {
         socketOpen = false;
-        if (ev && ev.code === 4403) {
-          // token refused: refresh before the next attempt
+        if (ev && (ev.code === 4403 || ev.code === 4401)) {
+          // token refused or revoked (logout everywhere, password changed):
+          // refresh before the next attempt; a refused refresh signs out
           refreshSession().catch(() => {});
         }
         if (++failures >= FAILOVER_AFTER && config.receiver.length > 1) {
