@@ -23,7 +23,7 @@ export function App() {
   useEffect(() => {
     // a failed refresh clears the session: back to the login screen
     return net.onStateChange(() => {
-      if (!net.session.token) setUser(null);
+      if (!net.session.token && !net.isReauthing()) setUser(null);
     });
   }, []);
   if (!user) return <Login onSignedIn={setUser} />;
@@ -403,19 +403,25 @@ function AccountSettings({ me, onClose, onMeChanged, onSignedOut }) {
       setError(net.errText(err));
     }
   };
-  // a fresh session on this device after every token was revoked
-  async function signInAgain(password) {
-    net.closeWs();
-    net.session.clear();
+  // revoke() ends every session (this one too), then this device signs in
+  // again; the socket keeps retrying meanwhile and resumes with the new token
+  async function revokeAndSignInAgain(revoke, password) {
+    net.setReauthing(true);
     try {
-      const { data } = await login({ variables: { u: me.username, p: password } });
-      net.session.save(data.login);
-      net.wsClient();
-      onMeChanged(data.login.user);
-    } catch (err) {
-      await client.clearStore().catch(() => {});
-      onSignedOut();
-      throw err;
+      await revoke();
+      net.session.clear();
+      try {
+        const { data } = await login({ variables: { u: me.username, p: password } });
+        net.session.save(data.login);
+        onMeChanged(data.login.user);
+      } catch (err) {
+        await client.clearStore().catch(() => {});
+        net.closeWs();
+        onSignedOut();
+        throw err;
+      }
+    } finally {
+      net.setReauthing(false);
     }
   }
   const saveName = run(async () => {
@@ -427,14 +433,14 @@ function AccountSettings({ me, onClose, onMeChanged, onSignedOut }) {
   });
   const savePassword = run(async () => {
     if (pw.new1 !== pw.new2) throw new Error('The new passwords differ');
-    await changePassword({ variables: { old: pw.old, new: pw.new1 } });
-    await signInAgain(pw.new1);
+    await revokeAndSignInAgain(() => changePassword({ variables: { old: pw.old, new: pw.new1 } }), pw.new1);
     setPw({ old: '', new1: '', new2: '' });
     setMsg('Password changed; other sessions were signed out');
   });
   const signOutOthers = run(async () => {
-    await logout({ variables: { t: null } }); // every session, this one too
-    await signInAgain(confirm);
+    // the password is checked first: a wrong one must not sign this device out
+    await login({ variables: { u: me.username, p: confirm } });
+    await revokeAndSignInAgain(() => logout({ variables: { t: null } }), confirm); // logout everywhere
     setConfirm('');
     setMsg('Other sessions were signed out');
   });

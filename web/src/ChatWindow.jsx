@@ -15,12 +15,14 @@ import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo
 import * as net from './net.js';
 import * as ops from './ops.js';
 import { chatTitle, displayName, Modal } from './App.jsx';
+import { fileUrl, formatSize, MAX_ATTACHMENTS, uploadFile } from './files.js';
 
 const PAGE = 30; // messages per history page
 const TYPING_SEND_EVERY_MS = 2500; // resend isTyping:true at most this often
 const TYPING_IDLE_MS = 3000; // isTyping:false after this long without a key
 const TYPING_SHOW_MS = 6000; // hide someone's indicator without a refresh
 const JUMP_MAX_PAGES = 40; // older pages loaded at most to reach a jump target
+const FLASH_MS = 4000; // how long a jumped-to message stays highlighted
 const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢'];
 const ROLE_LABEL = { OWNER: 'owner', ADMIN: 'admin', MEMBER: 'member' };
 
@@ -39,6 +41,9 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
   const [panel, setPanel] = useState(null); // 'members' | 'rename'
   const [flash, setFlash] = useState(null); // message id highlighted after a jump
   const [error, setError] = useState('');
+  const [uploads, setUploads] = useState([]); // {key, name, size, progress, status, id, error, abort}
+  const [viewer, setViewer] = useState(null); // attachment shown full size
+  const fileInput = useRef(null);
   const [live, setLive] = useState(false); // history loaded: the feed may start
   const [epoch, setEpoch] = useState(0); // bumps to restart the feed after RESYNC_REQUIRED
   const seqRef = useRef(0); // newest chat seq applied
@@ -125,16 +130,18 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
     };
   }, [chatId, epoch]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  const loadOlder = useCallback(async () => {
+  // one older page before beforeSeq (default: the oldest held); returns its messages
+  const loadOlder = useCallback(async (beforeSeq) => {
     const ms = messagesRef.current;
-    if (!ms.length) return 0;
+    const before = beforeSeq ?? (ms.length ? ms[0].seq : null);
+    if (before == null) return [];
     const el = listRef.current;
     prevHeight.current = el ? el.scrollHeight - el.scrollTop : null;
-    const r = await fetchMore({ variables: { chatId, limit: PAGE, beforeSeq: ms[0].seq } });
+    const r = await fetchMore({ variables: { chatId, limit: PAGE, beforeSeq: before } });
     const got = r.data ? r.data.messages : [];
     setHasMore(got.length >= PAGE);
     loadReadStatus(got);
-    return got.length;
+    return got;
   }, [chatId, fetchMore, loadReadStatus]);
 
   const refreshChat = useCallback(() => {
@@ -258,31 +265,41 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
     const el = e.currentTarget;
     markVisible();
     stickRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    if (el.scrollTop < 40 && hasMore && prevHeight.current == null) loadOlder().catch(() => {});
+    if (el.scrollTop < 40 && hasMore && prevHeight.current == null && !scrollTo.current) loadOlder().catch(() => {});
   }
 
-  // jump to a message (a reply's original, a search result): load older pages until it is there
+  // jump to a message (a reply's original, a search result): load older
+  // pages until it is there, then scroll it into view and highlight it
+  const scrollTo = useRef(null);
   const jump = useCallback(async (messageId, seq) => {
-    for (let i = 0; i < JUMP_MAX_PAGES; i++) {
-      const ms = messagesRef.current;
-      if (ms.some((m) => m.id === messageId)) break;
-      if (!ms.length || (seq != null && ms[0].seq <= seq)) break;
-      if ((await loadOlder()) === 0) break;
+    const ms = messagesRef.current;
+    let oldest = ms.length ? ms[0].seq : null;
+    let found = ms.some((m) => m.id === messageId);
+    for (let i = 0; !found && oldest != null && (seq == null || oldest > seq) && i < JUMP_MAX_PAGES; i++) {
+      const got = await loadOlder(oldest);
+      if (!got.length) break;
+      oldest = Math.min(oldest, ...got.map((m) => m.seq));
+      found = got.some((m) => m.id === messageId);
     }
-    prevHeight.current = null;
     stickRef.current = false;
+    scrollTo.current = messageId;
     setFlash(messageId);
-    requestAnimationFrame(() => {
-      const li = listRef.current && listRef.current.querySelector(`li[data-id="${messageId}"]`);
-      if (li) li.scrollIntoView({ block: 'center' });
-    });
   }, [loadOlder]);
   useEffect(() => {
     if (live && jumpTo) jump(jumpTo.messageId, jumpTo.seq).catch(() => {});
   }, [live, jumpTo, jump]);
   useEffect(() => {
+    const id = scrollTo.current;
+    const li = id && listRef.current && listRef.current.querySelector(`li[data-id="${id}"]`);
+    if (li) {
+      scrollTo.current = null;
+      prevHeight.current = null;
+      li.scrollIntoView({ block: 'center' });
+    }
+  });
+  useEffect(() => {
     if (!flash) return undefined;
-    const t = setTimeout(() => setFlash(null), 2500);
+    const t = setTimeout(() => setFlash(null), FLASH_MS);
     return () => clearTimeout(t);
   }, [flash]);
 
@@ -291,7 +308,12 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
     setPending((ps) => ps.map((x) => (x.clientId === p.clientId ? { ...x, status: 'sending' } : x)));
     try {
       const { data: d } = await createMessage({
-        variables: { in: { content: p.content, senderId: me.id, chatId, clientId: p.clientId, replyToId: p.replyTo ? p.replyTo.id : null } },
+        variables: {
+          in: {
+            content: p.content, senderId: me.id, chatId, clientId: p.clientId, replyToId: p.replyTo ? p.replyTo.id : null,
+            ...(p.attachments.length ? { attachments: p.attachments.map((a) => a.id) } : {}),
+          },
+        },
       });
       client.cache.writeQuery({ query: ops.GET_MESSAGES, variables: { chatId, limit: PAGE }, data: { messages: [d.createMessage] } });
       setPending((ps) => ps.filter((x) => x.clientId !== p.clientId));
@@ -302,10 +324,13 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
   function submit(e) {
     if (e) e.preventDefault();
     const content = draft.trim();
-    if (!content) return;
-    const p = { clientId: net.newId(), content, replyTo, status: 'sending' };
+    const files = uploads.filter((u) => u.status === 'done');
+    if (uploads.some((u) => u.status === 'uploading')) return;
+    if (!content && !files.length) return;
+    const p = { clientId: net.newId(), content, replyTo, attachments: files, status: 'sending' };
     setPending((ps) => [...ps, p]);
     setDraft('');
+    setUploads([]);
     setReplyTo(null);
     stickRef.current = true;
     stopTyping();
@@ -337,6 +362,41 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
     typingTimer.current = setTimeout(stopTyping, TYPING_IDLE_MS);
   }
   useEffect(() => () => clearTimeout(typingTimer.current), []);
+
+  // attachments: button, drag-and-drop, paste; each file uploads at once with progress and cancel
+  const patchUpload = (key, patch) => setUploads((us) => us.map((u) => (u.key === key ? { ...u, ...patch } : u)));
+  function addFiles(list) {
+    if (!net.features.attachments) return;
+    const files = [...list].slice(0, Math.max(0, MAX_ATTACHMENTS - uploads.length));
+    if (list.length > files.length) setError(`A message has at most ${MAX_ATTACHMENTS} attachments`);
+    for (const file of files) {
+      const key = net.newId();
+      const up = uploadFile(file, (progress) => patchUpload(key, { progress }));
+      setUploads((us) => [...us, { key, name: file.name || 'file', size: file.size, progress: 0, status: 'uploading', abort: up.abort }]);
+      up.promise.then(
+        (r) => patchUpload(key, { status: 'done', progress: 1, id: r.id }),
+        (e) => (e.code === 'ABORTED' ? setUploads((us) => us.filter((u) => u.key !== key)) : patchUpload(key, { status: 'failed', error: e.message })),
+      );
+    }
+  }
+  function dropUpload(u) {
+    if (u.status === 'uploading') u.abort();
+    setUploads((us) => us.filter((x) => x.key !== u.key));
+  }
+  const onDragOver = (e) => {
+    if (net.features.attachments && e.dataTransfer && [...e.dataTransfer.types].includes('Files')) e.preventDefault();
+  };
+  const onDrop = (e) => {
+    if (!net.features.attachments || !e.dataTransfer || !e.dataTransfer.files.length) return;
+    e.preventDefault();
+    addFiles(e.dataTransfer.files);
+  };
+  const onPaste = (e) => {
+    if (net.features.attachments && e.clipboardData && e.clipboardData.files.length) {
+      e.preventDefault();
+      addFiles(e.clipboardData.files);
+    }
+  };
 
   const act = (f) => f().catch((err) => setError(net.errText(err)));
   function saveEdit(e) {
@@ -371,7 +431,7 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
   };
 
   return (
-    <section className="chatwindow" aria-label={`Chat ${title}`}>
+    <section className="chatwindow" aria-label={`Chat ${title}`} onDragOver={onDragOver} onDrop={onDrop}>
       <header className="chat-head">
         <button className="back" onClick={onBack} aria-label="Back to chats">←</button>
         <div className="chat-title">
@@ -412,8 +472,11 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
                     <button type="submit">Save</button>
                   </form>
                 ) : (
-                  <span className={`msg-body${m.deletedAt ? ' deleted' : ''}`} data-testid="message-body">{m.deletedAt ? 'Message deleted' : m.content}</span>
+                  (m.content || m.deletedAt || !(m.attachments && m.attachments.length)) && (
+                    <span className={`msg-body${m.deletedAt ? ' deleted' : ''}`} data-testid="message-body">{m.deletedAt ? 'Message deleted' : m.content}</span>
+                  )
                 )}
+                {!m.deletedAt && m.attachments && m.attachments.length > 0 && <Attachments list={m.attachments} onOpen={setViewer} />}
                 {!m.deletedAt && m.reactions && m.reactions.length > 0 && (
                   <span className="reactions" data-testid="reactions">
                     {m.reactions.map((r) => (
@@ -451,6 +514,7 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
             <li key={p.clientId} className={`msg mine pending ${p.status}`} data-testid="pending">
               {p.replyTo && <Quote m={p.replyTo} people={people} />}
               <span className="msg-body">{p.content}</span>
+              {p.attachments.length > 0 && <span className="muted">{p.attachments.map((a) => a.name).join(', ')}</span>}
               <span className="msg-meta">
                 {p.status === 'sending' ? <span className="muted">sending…</span> : (
                   <>
@@ -474,11 +538,38 @@ export function ChatWindow({ chat, me, online, jumpTo, onBack, onAddPeople, onLe
           <button onClick={() => setReplyTo(null)} aria-label="Cancel reply">✕</button>
         </div>
       )}
+      {uploads.length > 0 && (
+        <ul className="uploads" aria-label="Attachments">
+          {uploads.map((u) => (
+            <li key={u.key} className={`upload ${u.status}`} data-testid="upload" data-status={u.status}>
+              <span className="upload-name">{u.name} <span className="muted">{formatSize(u.size)}</span></span>
+              {u.status === 'uploading' && <progress max={1} value={u.progress} aria-label={`Uploading ${u.name}`} />}
+              {u.status === 'failed' && <span className="error" role="alert">{u.error}</span>}
+              <button type="button" onClick={() => dropUpload(u)} aria-label={`${u.status === 'uploading' ? 'Cancel' : 'Remove'} ${u.name}`}>✕</button>
+            </li>
+          ))}
+        </ul>
+      )}
       <form className="composer" onSubmit={submit}>
+        {net.features.attachments && (
+          <>
+            <input ref={fileInput} type="file" multiple hidden data-testid="file-input" onChange={(e) => { addFiles(e.target.files); e.target.value = ''; }} />
+            <button type="button" className="attach" onClick={() => fileInput.current.click()} aria-label="Attach files" title="Attach files (or drop or paste them)">📎</button>
+          </>
+        )}
         <label htmlFor="composer" className="sr-only">Message</label>
-        <textarea id="composer" rows={2} placeholder="Write a message (Enter sends, Shift+Enter new line)" value={draft} onChange={onDraft} onKeyDown={onKeyDown} />
-        <button type="submit" disabled={!draft.trim()}>Send</button>
+        <textarea id="composer" rows={2} placeholder="Write a message (Enter sends, Shift+Enter new line)" value={draft} onChange={onDraft} onKeyDown={onKeyDown} onPaste={onPaste} />
+        <button type="submit" disabled={uploads.some((u) => u.status === 'uploading') || (!draft.trim() && !uploads.some((u) => u.status === 'done'))}>Send</button>
       </form>
+      {viewer && (
+        <Modal title={viewer.name || 'Image'} onClose={() => setViewer(null)}>
+          <img className="full" src={fileUrl(viewer.url)} alt={viewer.name || 'image'} data-testid="full-image" />
+          <div className="actions">
+            <a href={fileUrl(viewer.url)} download={viewer.name || ''}>Download</a>
+            <button type="button" onClick={() => setViewer(null)}>Close</button>
+          </div>
+        </Modal>
+      )}
     </section>
   );
 }
@@ -586,5 +677,22 @@ function MembersPanel({ chat, me, online, onClose, onError }) {
         })}
       </ul>
     </aside>
+  );
+}
+
+// images inline (thumbnail; a click opens the full view), other files as download cards
+function Attachments({ list, onOpen }) {
+  return (
+    <span className="attachments">
+      {list.map((a) => (a.thumbnailUrl || (a.contentType.startsWith('image/') && a.width) ? (
+        <button key={a.id} type="button" className="att-image" onClick={() => onOpen(a)} aria-label={`Open image ${a.name || ''}`.trim()}>
+          <img src={fileUrl(a.thumbnailUrl || a.url)} alt={a.name || 'image'} data-testid="attachment-image" loading="lazy" />
+        </button>
+      ) : (
+        <a key={a.id} className="att-file" href={fileUrl(a.url)} download={a.name || ''} data-testid="attachment-file">
+          <span aria-hidden="true">📄</span> <span className="att-name">{a.name || 'file'}</span> <span className="muted">{formatSize(a.size)}</span>
+        </a>
+      )))}
+    </span>
   );
 }

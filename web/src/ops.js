@@ -2,12 +2,17 @@
 // client; routing is by operation type and root field (routing.js, from the
 // schema's @owner).
 import { gql } from '@apollo/client';
+import { features } from './net.js';
 
 const USER = 'id username displayName online';
 // users(first: 5): the first reactors shown by name ("and N more"); keeps a page of 30 messages well under the cost budget
+// users(first: 5): the first reactors by name ("and N more"); a page of 30 messages
+// then costs ~8,000 of the 25,000 budget (CHATD_MAX_QUERY_COST)
 const REACTIONS = 'reactions { emoji count reactedByMe users(first: 5) { id username displayName } }';
 const QUOTED = 'replyTo { id content senderId deletedAt seq type }';
-export const MSG = `id content senderId chatId isEdited editedAt createdAt deletedAt seq type replyToId ${QUOTED} ${REACTIONS}`;
+// Message.attachments only when the server has them (net.js probeFeatures runs before this module loads)
+const ATTACHMENTS = features.attachments ? 'attachments { id contentType size name width height url thumbnailUrl }' : '';
+export const MSG = `id content senderId chatId isEdited editedAt createdAt deletedAt seq type replyToId ${QUOTED} ${REACTIONS} ${ATTACHMENTS}`;
 const CHAT = `id name description chatType isActive participantIds lastSeq unreadCount updatedAt myRole memberCount
   participants { ${USER} } lastMessage { ${MSG} }`;
 const MEMBERS = 'members(first: 1000) { totalCount edges { node { role joinedAt user { id username displayName online lastSeenAt } } } }';
