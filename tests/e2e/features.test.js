@@ -292,7 +292,9 @@ test('account settings: display name, password change, sign in again, sign out o
   await dlg.getByRole('status').filter({ hasText: 'Password changed' }).waitFor();
   await shot(A, 'account');
   await dlg.getByRole('button', { name: 'Close' }).click();
-  await A.locator('[data-status=connected]').waitFor();
+  // the socket was closed 4401 and reconnects with the new token (argon2id
+  // work of changePassword + login on a loaded machine: a wider bound)
+  await A.locator('[data-status=connected]').waitFor({ timeout: 45000 });
   await chatItem(A, 'Features v2').click();
   await send(A, 'after the password change');
   await msg(B, 'after the password change').waitFor();
@@ -312,6 +314,8 @@ test('account settings: display name, password change, sign in again, sign out o
   await dlg.getByRole('status').filter({ hasText: 'Other sessions were signed out' }).waitFor();
   await dlg.getByRole('button', { name: 'Close' }).click();
   await A2.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 30000 });
+  await A.locator('[data-status=connected]').waitFor({ timeout: 45000 });
+  await chatItem(A, 'Features v2').click(); // the re-sign-in reopened the app on the list
   await send(A, 'still signed in here');
   await msg(B, 'still signed in here').waitFor();
   await A2.context().close();

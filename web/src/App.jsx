@@ -19,6 +19,7 @@ function useNetState() {
 
 export function App() {
   const [user, setUser] = useState(() => (net.session.token ? net.session.user : null));
+  const [session, setSession] = useState({ epoch: 0, notice: '' });
   useNetState();
   useEffect(() => {
     // a failed refresh clears the session: back to the login screen
@@ -27,7 +28,12 @@ export function App() {
     });
   }, []);
   if (!user) return <Login onSignedIn={setUser} />;
-  return <ChatApp me={user} onSignOut={() => setUser(null)} onMeChanged={setUser} />;
+  // a re-sign-in (account settings) remounts the chat app: every subscription
+  // starts again on a new socket with the new token; the notice reopens Account
+  return (
+    <ChatApp key={session.epoch} me={user} notice={session.notice} onSignOut={() => setUser(null)} onMeChanged={setUser}
+      onSignedInAgain={(u, notice) => { setUser(u); setSession((x) => ({ epoch: x.epoch + 1, notice })); }} />
+  );
 }
 
 // ---- Login ----------------------------------------------------------------
@@ -231,13 +237,13 @@ function PresenceFeed({ chatId, setOnline }) {
   return null;
 }
 
-function ChatApp({ me, onSignOut, onMeChanged }) {
+function ChatApp({ me, notice, onSignOut, onMeChanged, onSignedInAgain }) {
   const client = useApolloClient();
   const { chats, error, addToList, dropFromList } = useChatList(me);
   const [online, setOnline] = useState({});
   const [selected, setSelected] = useState(null);
   const [jumpTo, setJumpTo] = useState(null); // {chatId, messageId, seq, nonce}
-  const [modal, setModal] = useState(null); // 'create' | 'add' | 'account'
+  const [modal, setModal] = useState(notice ? 'account' : null); // 'create' | 'add' | 'account'
   const [search, setSearch] = useState('');
 
   useEffect(() => {
@@ -340,7 +346,7 @@ function ChatApp({ me, onSignOut, onMeChanged }) {
         <AddUsersModal me={me} chat={current} onClose={() => setModal(null)} onAdded={(c) => { addToList(c); setModal(null); }} />
       )}
       {modal === 'account' && (
-        <AccountSettings me={me} onClose={() => setModal(null)} onMeChanged={onMeChanged} onSignedOut={onSignOut} />
+        <AccountSettings me={me} notice={notice} onClose={() => setModal(null)} onMeChanged={onMeChanged} onSignedInAgain={onSignedInAgain} onSignedOut={onSignOut} />
       )}
     </div>
   );
@@ -382,12 +388,12 @@ function SearchResults({ q, chats, me, onOpen }) {
 }
 
 // account settings: display name, password (then signed in again here), sign out elsewhere
-function AccountSettings({ me, onClose, onMeChanged, onSignedOut }) {
+function AccountSettings({ me, notice, onClose, onMeChanged, onSignedInAgain, onSignedOut }) {
   const client = useApolloClient();
   const [name, setName] = useState(me.displayName || '');
   const [pw, setPw] = useState({ old: '', new1: '', new2: '' });
   const [confirm, setConfirm] = useState('');
-  const [msg, setMsg] = useState('');
+  const [msg, setMsg] = useState(notice || '');
   const [error, setError] = useState('');
   const [updateUser] = useMutation(ops.UPDATE_USER);
   const [changePassword] = useMutation(ops.CHANGE_PASSWORD);
@@ -405,7 +411,7 @@ function AccountSettings({ me, onClose, onMeChanged, onSignedOut }) {
   };
   // revoke() ends every session (this one too), then this device signs in
   // again; the socket keeps retrying meanwhile and resumes with the new token
-  async function revokeAndSignInAgain(revoke, password) {
+  async function revokeAndSignInAgain(revoke, password, done) {
     net.setReauthing(true);
     try {
       await revoke();
@@ -413,7 +419,8 @@ function AccountSettings({ me, onClose, onMeChanged, onSignedOut }) {
       try {
         const { data } = await login({ variables: { u: me.username, p: password } });
         net.session.save(data.login);
-        onMeChanged(data.login.user);
+        net.closeWs(); // its subscriptions end; the remounted app opens a new socket
+        onSignedInAgain(data.login.user, done);
       } catch (err) {
         await client.clearStore().catch(() => {});
         net.closeWs();
@@ -433,16 +440,13 @@ function AccountSettings({ me, onClose, onMeChanged, onSignedOut }) {
   });
   const savePassword = run(async () => {
     if (pw.new1 !== pw.new2) throw new Error('The new passwords differ');
-    await revokeAndSignInAgain(() => changePassword({ variables: { old: pw.old, new: pw.new1 } }), pw.new1);
-    setPw({ old: '', new1: '', new2: '' });
-    setMsg('Password changed; other sessions were signed out');
+    await revokeAndSignInAgain(() => changePassword({ variables: { old: pw.old, new: pw.new1 } }), pw.new1,
+      'Password changed; other sessions were signed out');
   });
   const signOutOthers = run(async () => {
     // the password is checked first: a wrong one must not sign this device out
     await login({ variables: { u: me.username, p: confirm } });
-    await revokeAndSignInAgain(() => logout({ variables: { t: null } }), confirm); // logout everywhere
-    setConfirm('');
-    setMsg('Other sessions were signed out');
+    await revokeAndSignInAgain(() => logout({ variables: { t: null } }), confirm, 'Other sessions were signed out'); // logout everywhere
   });
   return (
     <Modal title="Account" onClose={onClose}>
