@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 
-.PHONY: format-check routing-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single run-cluster bench bench-quick soak clean
+.PHONY: format-check routing-check node18-check ops-check container-test graphql-diff all deps build debug release test unit fuzz fuzz-build fuzz-smoke integration e2e run run-single run-cluster bench bench-quick soak clean
 
 all: debug
 
@@ -62,6 +62,11 @@ routing-check:
 	@[ -d web/node_modules/graphql ] || (cd web && npm ci --no-audit --no-fund --loglevel=error)
 	node web/scripts/gen-routing.mjs --check
 
+# The web build (vite) and the routing test under Node 18 (Debian 12's nodejs);
+# node@18 from the npm registry into build/node18 unless CHATD_NODE18 is set.
+node18-check:
+	scripts/test-node18
+
 # ops/: the Prometheus rules (promtool check + unit tests) and the Grafana
 # dashboard's queries; tests/integration/ops-metrics.test.js checks the names.
 ops-check:
@@ -75,6 +80,7 @@ container-test:
 test: deps
 	$(MAKE) format-check
 	$(MAKE) routing-check
+	$(MAKE) node18-check
 	$(MAKE) ops-check
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke

@@ -18,5 +18,7 @@ export default defineConfig({
       },
     },
   },
+  // GraphiQL's Monaco workers import chunks: ES module workers (Vite 5's default is iife)
+  worker: { format: 'es' },
   server: { port: 3000 },
 });

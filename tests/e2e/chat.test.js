@@ -178,7 +178,7 @@ test('three users on different instances: live messages, unread, receipts, typin
   await del.hover();
   await del.getByRole('button', { name: 'Delete message' }).click();
   await C.locator('li[data-testid=message]', { hasText: 'to be deleted' }).waitFor({ state: 'detached' });
-  await C.getByText('Message deleted').waitFor();
+  await C.getByRole('region', { name: 'Chat Project X' }).getByText('Message deleted').waitFor(); // (the chat list's preview says so too)
 
   // C switches its receiver (page reloads, session kept) and keeps receiving
   await Promise.all([C.waitForEvent('load'), C.getByLabel('Receiver').selectOption('1')]);

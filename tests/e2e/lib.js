@@ -7,6 +7,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -80,6 +81,15 @@ function track(proc, name) {
   };
 }
 
+let filesDirPath = null;
+function filesDir() {
+  if (!filesDirPath) {
+    filesDirPath = fs.mkdtempSync(path.join(os.tmpdir(), 'chatd-e2e-files-'));
+    process.on('exit', () => fs.rmSync(filesDirPath, { recursive: true, force: true }));
+  }
+  return filesDirPath;
+}
+
 export async function startChatd(role, port, webOrigin) {
   const env = {
     PATH: process.env.PATH,
@@ -94,6 +104,8 @@ export async function startChatd(role, port, webOrigin) {
     DATABASE_URL: process.env.CHATD_TEST_DATABASE_URL,
     REDIS_URL: process.env.CHATD_TEST_REDIS_URL,
     ASAN_OPTIONS: process.env.ASAN_OPTIONS || 'detect_leaks=0',
+    // uploads (attachments.test.js): one throwaway directory per test process
+    CHATD_FILES_DIR: filesDir(),
   };
   const proc = spawn(chatdBin, ['--role', role], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   const h = track(proc, `${role}:${port}`);
@@ -166,6 +178,7 @@ export function ensureWebBuilt() {
   };
   const srcT = Math.max(newest(path.join(web, 'src')), fs.statSync(path.join(web, 'index.html')).mtimeMs);
   if (!fs.existsSync(dist) || fs.statSync(dist).mtimeMs < srcT) {
-    execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { cwd: web, stdio: 'inherit' });
+    // vite under the node running the tests (Node 18 or 20)
+    execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], { cwd: web, stdio: 'inherit' });
   }
 }

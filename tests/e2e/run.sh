@@ -9,7 +9,9 @@
 # Usage: tests/e2e/run.sh [test files...]
 # Env:   CHATD_BIN, CHATD_CHROMIUM (default /usr/bin/chromium),
 #        CHATD_E2E_SCREENSHOTS (dir relative to the repo, default
-#        build/e2e-screenshots; "off" = none; docs/screenshots refreshes the README's)
+#        build/e2e-screenshots; "off" = none; docs/screenshots refreshes the README's),
+#        CHATD_NODE (the node that runs the tests, default node; Node 18 works:
+#        each file runs in its own node --test, as Node 18 has no --test-concurrency)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -29,7 +31,12 @@ files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   mapfile -t files < <(cd tests/e2e && ls -1 *.test.js)
 fi
+export CHATD_NODE="${CHATD_NODE:-node}"
 exec scripts/testenv run -- bash -c '
   cd "$1" && shift
-  exec timeout 600 node --test --test-concurrency=1 --test-reporter=spec "$@"
+  rc=0
+  for f in "$@"; do
+    timeout 600 "$CHATD_NODE" --test --test-reporter=spec "$f" || rc=1
+  done
+  exit $rc
 ' e2e "$ROOT/tests/e2e" "${files[@]}"

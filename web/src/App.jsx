@@ -1,8 +1,10 @@
 // App.jsx — the chatd web client's screens: Login (sign in / sign up) and the
 // chat app (ChatList, ChatWindow, CreateChatForm, AddUsersModal,
 // InstanceSelector, ConnectionStatus, ReadReceiptIndicator, UnreadIndicator).
-// State lives in React; chatd is reached only through net.js.
+// Data comes from Apollo hooks (useQuery / useMutation / useSubscription) over
+// the normalised cache (cache.js); transport, routing and failover: net.js.
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
 import * as net from './net.js';
 import * as ops from './ops.js';
 import { ChatWindow } from './ChatWindow.jsx';
@@ -17,15 +19,21 @@ function useNetState() {
 
 export function App() {
   const [user, setUser] = useState(() => (net.session.token ? net.session.user : null));
+  const [session, setSession] = useState({ epoch: 0, notice: '' });
   useNetState();
   useEffect(() => {
     // a failed refresh clears the session: back to the login screen
     return net.onStateChange(() => {
-      if (!net.session.token) setUser(null);
+      if (!net.session.token && !net.isReauthing()) setUser(null);
     });
   }, []);
   if (!user) return <Login onSignedIn={setUser} />;
-  return <ChatApp me={user} onSignOut={() => setUser(null)} />;
+  // a re-sign-in (account settings) remounts the chat app: every subscription
+  // starts again on a new socket with the new token; the notice reopens Account
+  return (
+    <ChatApp key={session.epoch} me={user} notice={session.notice} onSignOut={() => setUser(null)} onMeChanged={setUser}
+      onSignedInAgain={(u, notice) => { setUser(u); setSession((x) => ({ epoch: x.epoch + 1, notice })); }} />
+  );
 }
 
 // ---- Login ----------------------------------------------------------------
@@ -35,6 +43,8 @@ function Login({ onSignedIn }) {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+  const [createUser] = useMutation(ops.CREATE_USER);
+  const [login] = useMutation(ops.LOGIN);
 
   async function submit(e) {
     e.preventDefault();
@@ -42,16 +52,16 @@ function Login({ onSignedIn }) {
     setBusy(true);
     try {
       if (mode === 'signup') {
-        await net.mutate(ops.CREATE_USER, {
+        await createUser({ variables: {
           in: {
             username: form.username,
             email: form.email || `${form.username}@example.com`,
             displayName: form.displayName || null,
             password: form.password,
           },
-        });
+        } });
       }
-      const d = await net.mutate(ops.LOGIN, { u: form.username, p: form.password });
+      const { data: d } = await login({ variables: { u: form.username, p: form.password } });
       net.session.save(d.login);
       onSignedIn(d.login.user);
     } catch (err) {
@@ -143,88 +153,126 @@ const sortChats = (list) =>
     return ta < tb ? 1 : ta > tb ? -1 : 0;
   });
 
-function ChatApp({ me, onSignOut }) {
-  const [chats, setChats] = useState([]);
+// chats list: one query in the normalised cache; the per-user streams write
+// into it (a Chat or Message written anywhere updates every screen)
+function useChatList(me) {
+  const client = useApolloClient();
+  const { data, error, refetch } = useQuery(ops.GET_CHATS, { fetchPolicy: 'network-only', nextFetchPolicy: 'cache-first' });
+  const unreadSeq = useRef({}); // chatId -> seq of the count shown
+  const delivered = useRef({}); // chatId -> newest seq marked delivered
+
+  const addToList = useCallback((chat) => {
+    client.cache.updateQuery({ query: ops.GET_CHATS }, (d) => {
+      if (!d) return d;
+      const rest = d.chats.filter((c) => c.id !== chat.id);
+      return { chats: chat.isActive === false ? rest : [chat, ...rest] };
+    });
+  }, [client]);
+  const dropFromList = useCallback((chatId) => {
+    client.cache.updateQuery({ query: ops.GET_CHATS }, (d) => (d ? { chats: d.chats.filter((c) => c.id !== chatId) } : d));
+  }, [client]);
+
+  useEffect(() => net.onReconnect(() => {
+    unreadSeq.current = {};
+    refetch().catch(() => {});
+  }), [refetch]);
+
+  const variables = { userId: me.id };
+  useSubscription(ops.SUB_UNREAD, {
+    variables,
+    onData: ({ data: { data: d } }) => {
+      const u = d && d.unreadCountUpdated;
+      if (!u) return;
+      const prev = unreadSeq.current[u.chatId];
+      if (u.seq != null && prev != null && u.seq < prev) return; // stale
+      if (u.seq != null) unreadSeq.current[u.chatId] = u.seq;
+      client.cache.modify({ id: client.cache.identify({ __typename: 'Chat', id: u.chatId }), fields: { unreadCount: () => u.unreadCount } });
+    },
+  });
+  useSubscription(ops.SUB_PREVIEW, {
+    variables,
+    onData: ({ data: { data: d } }) => {
+      const m = d && d.messageUpdateForChatList;
+      if (!m) return;
+      const id = client.cache.identify({ __typename: 'Chat', id: m.chatId });
+      client.cache.modify({
+        id,
+        fields: {
+          lastMessage(cur, { readField, toReference }) {
+            if (cur && readField('seq', cur) > m.seq && readField('id', cur) !== m.id) return cur;
+            return toReference({ __typename: 'Message', id: m.id });
+          },
+        },
+      });
+      // the message reached this device: delivered (✓✓ gray for its sender)
+      if (m.senderId !== me.id && m.type !== 'system' && (delivered.current[m.chatId] || 0) < m.seq) {
+        delivered.current[m.chatId] = m.seq;
+        net.mutate(ops.MARK_CHAT_DELIVERED, { chatId: m.chatId, upToSeq: m.seq }).catch(() => {});
+      }
+    },
+  });
+  useSubscription(ops.SUB_CHAT_ADDED, { variables, onData: ({ data: { data: d } }) => d && d.chatAdded && addToList(d.chatAdded) });
+  useSubscription(ops.SUB_CHAT_UPDATED, {
+    variables,
+    onData: ({ data: { data: d } }) => {
+      const c = d && d.chatUpdated;
+      if (!c) return;
+      if (c.isActive === false || !c.participantIds.includes(me.id)) dropFromList(c.id);
+      else addToList(c);
+    },
+  });
+  const chats = data ? sortChats(data.chats) : [];
+  return { chats, error, refetch, addToList, dropFromList };
+}
+
+// presence: a null component per chat holding its presenceUpdated stream
+function PresenceFeed({ chatId, setOnline }) {
+  useSubscription(ops.SUB_PRESENCE, {
+    variables: { chatId },
+    onData: ({ data: { data: d } }) => {
+      const p = d && d.presenceUpdated;
+      if (p) setOnline((o) => (o[p.userId] === p.online ? o : { ...o, [p.userId]: p.online }));
+    },
+  });
+  return null;
+}
+
+function ChatApp({ me, notice, onSignOut, onMeChanged, onSignedInAgain }) {
+  const client = useApolloClient();
+  const { chats, error, addToList, dropFromList } = useChatList(me);
   const [online, setOnline] = useState({});
   const [selected, setSelected] = useState(null);
-  const [modal, setModal] = useState(null); // 'create' | 'add'
-  const [error, setError] = useState('');
-  const unreadSeq = useRef({}); // chatId -> seq of the count shown
-
-  // presence: onlineUsers per chat (User.online is not filled in lists)
-  const loadOnline = useCallback(async (list) => {
-    if (!list.length) return;
-    try {
-      const d = await net.query(ops.onlineQuery(list.map((c) => c.id)));
-      setOnline((o) => {
-        const n = { ...o };
-        list.forEach((c, i) => {
-          const on = new Set((d[`o${i}`] || []).map((u) => u.id));
-          for (const id of c.participantIds) n[id] = on.has(id);
-        });
-        return n;
-      });
-    } catch {
-      /* dots stay as they are */
-    }
-  }, []);
-
-  const upsert = useCallback((chat) => {
-    setChats((cs) => sortChats([chat, ...cs.filter((c) => c.id !== chat.id)].filter((c) => c.isActive !== false)));
-    loadOnline([chat]);
-  }, [loadOnline]);
-
-  const loadChats = useCallback(async () => {
-    try {
-      const d = await net.query(ops.GET_CHATS);
-      setChats(sortChats(d.chats));
-      loadOnline(d.chats);
-      unreadSeq.current = {};
-      setError('');
-    } catch (e) {
-      setError(net.errText(e));
-    }
-  }, [loadOnline]);
+  const [jumpTo, setJumpTo] = useState(null); // {chatId, messageId, seq, nonce}
+  const [modal, setModal] = useState(notice ? 'account' : null); // 'create' | 'add' | 'account'
+  const [search, setSearch] = useState('');
 
   useEffect(() => {
     net.wsClient();
-    loadChats();
-    const offs = [
-      net.onReconnect(loadChats),
-      net.subscribe(ops.SUB_UNREAD, () => ({ userId: me.id }), ({ unreadCountUpdated: u }) => {
-        if (!u) return;
-        const prev = unreadSeq.current[u.chatId];
-        if (u.seq != null && prev != null && u.seq < prev) return; // stale
-        if (u.seq != null) unreadSeq.current[u.chatId] = u.seq;
-        setChats((cs) => cs.map((c) => (c.id === u.chatId ? { ...c, unreadCount: u.unreadCount } : c)));
-      }),
-      net.subscribe(ops.SUB_PREVIEW, () => ({ userId: me.id }), ({ messageUpdateForChatList: m }) => {
-        if (!m) return;
-        setChats((cs) => sortChats(cs.map((c) => {
-          if (c.id !== m.chatId) return c;
-          if (c.lastMessage && c.lastMessage.seq > m.seq && c.lastMessage.id !== m.id) return c;
-          return { ...c, lastMessage: m };
-        })));
-      }),
-      net.subscribe(ops.SUB_CHAT_ADDED, () => ({ userId: me.id }), ({ chatAdded: c }) => c && upsert(c)),
-      net.subscribe(ops.SUB_CHAT_UPDATED, () => ({ userId: me.id }), ({ chatUpdated: c }) => c && upsert(c)),
-    ];
-    return () => offs.forEach((f) => f());
-  }, [me.id, loadChats, upsert]);
+  }, []);
 
-  // presence per chat
-  const chatIds = chats.map((c) => c.id).sort().join(','); // not re-subscribed on reorder
+  // presence: onlineUsers per chat once (User.online is not filled in lists)
+  const chatIds = chats.map((c) => c.id).sort().join(','); // not refetched on reorder
   useEffect(() => {
-    if (!chatIds) return undefined;
-    const offs = chatIds.split(',').map((id) =>
-      net.subscribe(ops.SUB_PRESENCE, () => ({ chatId: id }), ({ presenceUpdated: p }) => {
-        if (p) setOnline((o) => (o[p.userId] === p.online ? o : { ...o, [p.userId]: p.online }));
-      }),
-    );
-    return () => offs.forEach((f) => f());
-  }, [chatIds]);
+    if (!chatIds) return;
+    const ids = chatIds.split(',');
+    client.query({ query: ops.onlineQuery(ids), fetchPolicy: 'no-cache' }).then(({ data: d }) => {
+      setOnline((o) => {
+        const n = { ...o };
+        ids.forEach((id, i) => {
+          const c = chats.find((x) => x.id === id);
+          const on = new Set((d[`o${i}`] || []).map((u) => u.id));
+          if (c) for (const pid of c.participantIds) n[pid] = on.has(pid);
+        });
+        return n;
+      });
+    }).catch(() => {});
+  }, [chatIds]); // eslint-disable-line react-hooks/exhaustive-deps
 
   const current = chats.find((c) => c.id === selected) || null;
+  const open = (chatId, jump) => {
+    setSelected(chatId);
+    setJumpTo(jump ? { ...jump, nonce: Date.now() } : null);
+  };
 
   async function signOut() {
     try {
@@ -234,16 +282,19 @@ function ChatApp({ me, onSignOut }) {
     }
     net.closeWs();
     net.session.clear();
+    await client.clearStore().catch(() => {});
     onSignOut();
   }
 
   return (
-    <div className="app">
+    <div className="app" data-screen={current ? 'chat' : 'list'}>
+      {chatIds && chatIds.split(',').map((id) => <PresenceFeed key={id} chatId={id} setOnline={setOnline} />)}
       <header className="topbar">
         <h1>chatd</h1>
         <ConnectionStatus />
         <InstanceSelector />
         <span className="me" data-testid="me">{displayName(me)}</span>
+        <button onClick={() => setModal('account')}>Account</button>
         <button onClick={signOut}>Sign out</button>
       </header>
       <div className="main">
@@ -252,13 +303,23 @@ function ChatApp({ me, onSignOut }) {
             <h2>Chats</h2>
             <button onClick={() => setModal('create')}>New chat</button>
           </div>
-          {error && <p role="alert" className="error">{error}</p>}
-          <ul>
-            {chats.map((c) => (
-              <ChatListItem key={c.id} chat={c} me={me} online={online} active={c.id === selected} onSelect={() => setSelected(c.id)} />
-            ))}
-          </ul>
-          {chats.length === 0 && <p className="empty">No chats yet.</p>}
+          <div className="search">
+            <label className="sr-only" htmlFor="search-messages">Search messages</label>
+            <input id="search-messages" type="search" placeholder="Search messages" value={search} onChange={(e) => setSearch(e.target.value)} />
+          </div>
+          {error && <p role="alert" className="error">{net.errText(error)}</p>}
+          {search.trim() ? (
+            <SearchResults q={search.trim()} chats={chats} me={me} onOpen={(r) => open(r.chatId, r)} />
+          ) : (
+            <>
+              <ul>
+                {chats.map((c) => (
+                  <ChatListItem key={c.id} chat={c} me={me} online={online} active={c.id === selected} onSelect={() => open(c.id)} />
+                ))}
+              </ul>
+              {chats.length === 0 && <p className="empty">No chats yet.</p>}
+            </>
+          )}
         </nav>
         {current ? (
           <ChatWindow
@@ -266,20 +327,147 @@ function ChatApp({ me, onSignOut }) {
             chat={current}
             me={me}
             online={online}
+            jumpTo={jumpTo && jumpTo.chatId === current.id ? jumpTo : null}
+            onBack={() => setSelected(null)}
             onAddPeople={() => setModal('add')}
-            onChatChanged={upsert}
+            onLeft={() => {
+              dropFromList(current.id);
+              setSelected(null);
+            }}
           />
         ) : (
           <section className="chatwindow empty"><p>Select a chat or start a new one.</p></section>
         )}
       </div>
       {modal === 'create' && (
-        <CreateChatForm me={me} onClose={() => setModal(null)} onCreated={(c) => { upsert(c); setSelected(c.id); setModal(null); }} />
+        <CreateChatForm me={me} onClose={() => setModal(null)} onCreated={(c) => { addToList(c); open(c.id); setModal(null); }} />
       )}
       {modal === 'add' && current && (
-        <AddUsersModal me={me} chat={current} onClose={() => setModal(null)} onAdded={(c) => { upsert(c); setModal(null); }} />
+        <AddUsersModal me={me} chat={current} onClose={() => setModal(null)} onAdded={(c) => { addToList(c); setModal(null); }} />
+      )}
+      {modal === 'account' && (
+        <AccountSettings me={me} notice={notice} onClose={() => setModal(null)} onMeChanged={onMeChanged} onSignedInAgain={onSignedInAgain} onSignedOut={onSignOut} />
       )}
     </div>
+  );
+}
+
+// search: highlighted results («…» from the server), a click opens the chat at the message
+function Highlight({ text }) {
+  const parts = text.split(/(«[^»]*»)/);
+  return parts.map((p, i) => (p.startsWith('«') && p.endsWith('»') ? <mark key={i}>{p.slice(1, -1)}</mark> : p));
+}
+
+function SearchResults({ q, chats, me, onOpen }) {
+  const [term, setTerm] = useState(q);
+  useEffect(() => {
+    const t = setTimeout(() => setTerm(q), 250);
+    return () => clearTimeout(t);
+  }, [q]);
+  const { data, error, loading } = useQuery(ops.SEARCH_MESSAGES, { variables: { q: term, first: 30 }, fetchPolicy: 'network-only' });
+  const edges = data ? data.searchMessages.edges : [];
+  return (
+    <section aria-label="Search results" className="results">
+      {error && <p role="alert" className="error">{net.errText(error)}</p>}
+      {!loading && !error && edges.length === 0 && <p className="empty">No messages match.</p>}
+      <ul>
+        {edges.map((e) => {
+          const chat = chats.find((c) => c.id === e.message.chatId);
+          return (
+            <li key={e.message.id}>
+              <button className="result" data-testid="search-result" onClick={() => onOpen({ chatId: e.message.chatId, messageId: e.message.id, seq: e.message.seq })}>
+                <span className="chatitem-name">{chat ? chatTitle(chat, me) : 'Chat'}</span>
+                <span className="result-text"><Highlight text={e.highlight} /></span>
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
+  );
+}
+
+// account settings: display name, password (then signed in again here), sign out elsewhere
+function AccountSettings({ me, notice, onClose, onMeChanged, onSignedInAgain, onSignedOut }) {
+  const client = useApolloClient();
+  const [name, setName] = useState(me.displayName || '');
+  const [pw, setPw] = useState({ old: '', new1: '', new2: '' });
+  const [confirm, setConfirm] = useState('');
+  const [msg, setMsg] = useState(notice || '');
+  const [error, setError] = useState('');
+  const [updateUser] = useMutation(ops.UPDATE_USER);
+  const [changePassword] = useMutation(ops.CHANGE_PASSWORD);
+  const [logout] = useMutation(ops.LOGOUT);
+  const [login] = useMutation(ops.LOGIN);
+  const run = (f) => async (e) => {
+    e.preventDefault();
+    setError('');
+    setMsg('');
+    try {
+      await f();
+    } catch (err) {
+      setError(net.errText(err));
+    }
+  };
+  // revoke() ends every session (this one too), then this device signs in
+  // again; the socket keeps retrying meanwhile and resumes with the new token
+  async function revokeAndSignInAgain(revoke, password, done) {
+    net.setReauthing(true);
+    try {
+      await revoke();
+      net.session.clear();
+      try {
+        const { data } = await login({ variables: { u: me.username, p: password } });
+        net.session.save(data.login);
+        net.closeWs(); // its subscriptions end; the remounted app opens a new socket
+        onSignedInAgain(data.login.user, done);
+      } catch (err) {
+        await client.clearStore().catch(() => {});
+        net.closeWs();
+        onSignedOut();
+        throw err;
+      }
+    } finally {
+      net.setReauthing(false);
+    }
+  }
+  const saveName = run(async () => {
+    const { data } = await updateUser({ variables: { in: { id: me.id, displayName: name.trim() || null } } });
+    const u = { ...me, ...data.updateUser };
+    net.session.save({ token: net.session.token, refreshToken: net.session.refreshToken, user: u });
+    onMeChanged(u);
+    setMsg('Display name saved');
+  });
+  const savePassword = run(async () => {
+    if (pw.new1 !== pw.new2) throw new Error('The new passwords differ');
+    await revokeAndSignInAgain(() => changePassword({ variables: { old: pw.old, new: pw.new1 } }), pw.new1,
+      'Password changed; other sessions were signed out');
+  });
+  const signOutOthers = run(async () => {
+    // the password is checked first: a wrong one must not sign this device out
+    await login({ variables: { u: me.username, p: confirm } });
+    await revokeAndSignInAgain(() => logout({ variables: { t: null } }), confirm, 'Other sessions were signed out'); // logout everywhere
+  });
+  return (
+    <Modal title="Account" onClose={onClose}>
+      <form onSubmit={saveName} aria-label="Profile">
+        <label>Display name<input name="displayName" value={name} maxLength={100} onChange={(e) => setName(e.target.value)} /></label>
+        <button type="submit">Save name</button>
+      </form>
+      <form onSubmit={savePassword} aria-label="Password">
+        <label>Current password<input type="password" autoComplete="current-password" required value={pw.old} onChange={(e) => setPw({ ...pw, old: e.target.value })} /></label>
+        <label>New password<input type="password" autoComplete="new-password" required minLength={8} value={pw.new1} onChange={(e) => setPw({ ...pw, new1: e.target.value })} /></label>
+        <label>Repeat new password<input type="password" autoComplete="new-password" required minLength={8} value={pw.new2} onChange={(e) => setPw({ ...pw, new2: e.target.value })} /></label>
+        <button type="submit">Change password</button>
+      </form>
+      <form onSubmit={signOutOthers} aria-label="Sessions">
+        <label>Password (to stay signed in here)<input type="password" autoComplete="current-password" required value={confirm} onChange={(e) => setConfirm(e.target.value)} /></label>
+        <button type="submit">Sign out other sessions</button>
+      </form>
+      {msg && <p role="status" className="ok">{msg}</p>}
+      {error && <p role="alert" className="error">{error}</p>}
+      <div className="actions"><button type="button" onClick={onClose}>Close</button></div>
+    </Modal>
   );
 }
 
@@ -314,22 +502,13 @@ function ChatListItem({ chat, me, online, active, onSelect }) {
 // ---- people picker (create chat / add people) --------------------------------
 function UserPicker({ me, exclude = [], selected, setSelected, single }) {
   const [search, setSearch] = useState('');
-  const [users, setUsers] = useState([]);
+  const [term, setTerm] = useState('');
   useEffect(() => {
-    let gone = false;
-    const t = setTimeout(async () => {
-      try {
-        const d = await net.query(ops.SEARCH_USERS, { s: search || null, limit: 50 });
-        if (!gone) setUsers(d.users.filter((u) => u.id !== me.id && !exclude.includes(u.id)));
-      } catch {
-        /* keep the last list */
-      }
-    }, 200);
-    return () => {
-      gone = true;
-      clearTimeout(t);
-    };
-  }, [search]); // eslint-disable-line react-hooks/exhaustive-deps
+    const t = setTimeout(() => setTerm(search), 200);
+    return () => clearTimeout(t);
+  }, [search]);
+  const { data } = useQuery(ops.SEARCH_USERS, { variables: { s: term || null, limit: 50 }, fetchPolicy: 'network-only' });
+  const users = data ? data.users.filter((u) => u.id !== me.id && !exclude.includes(u.id)) : [];
   const toggle = (id) =>
     setSelected(single ? [id] : selected.includes(id) ? selected.filter((x) => x !== id) : [...selected, id]);
   return (
@@ -350,7 +529,7 @@ function UserPicker({ me, exclude = [], selected, setSelected, single }) {
   );
 }
 
-function Modal({ title, onClose, children }) {
+export function Modal({ title, onClose, children }) {
   useEffect(() => {
     const k = (e) => e.key === 'Escape' && onClose();
     window.addEventListener('keydown', k);
@@ -371,13 +550,14 @@ function CreateChatForm({ me, onClose, onCreated }) {
   const [type, setType] = useState('group');
   const [people, setPeople] = useState([]);
   const [error, setError] = useState('');
+  const [createChat] = useMutation(ops.CREATE_CHAT);
   async function submit(e) {
     e.preventDefault();
     if (!people.length) return setError('Choose at least one person');
     try {
-      const d = await net.mutate(ops.CREATE_CHAT, {
+      const { data: d } = await createChat({ variables: {
         in: { name: name || (type === 'direct' ? 'Direct chat' : 'Group'), chatType: type, participantIds: people },
-      });
+      } });
       onCreated(d.createChat);
     } catch (err) {
       setError(net.errText(err));
@@ -406,11 +586,12 @@ function CreateChatForm({ me, onClose, onCreated }) {
 function AddUsersModal({ me, chat, onClose, onAdded }) {
   const [people, setPeople] = useState([]);
   const [error, setError] = useState('');
+  const [addParticipants] = useMutation(ops.ADD_PARTICIPANTS);
   async function submit(e) {
     e.preventDefault();
     if (!people.length) return setError('Choose at least one person');
     try {
-      const d = await net.mutate(ops.ADD_PARTICIPANTS, { chatId: chat.id, userIds: people });
+      const { data: d } = await addParticipants({ variables: { chatId: chat.id, userIds: people } });
       onAdded(d.addParticipants);
     } catch (err) {
       setError(net.errText(err));

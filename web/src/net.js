@@ -10,10 +10,13 @@
 //    (a dead receiver fails over to the other one, the HTTP layer likewise);
 //  * live subscriptions whose variables are recomputed on every (re)connect,
 //    so a chat feed resumes with afterSeq = the last seq the UI holds.
-import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import { getMainDefinition } from '@apollo/client/utilities';
+import { Observable } from 'rxjs';
 import { serviceFor } from './routing.js';
 import { createClient } from 'graphql-ws';
-import { parse } from 'graphql';
+import { parse, print } from 'graphql';
+import { typePolicies } from './cache.js';
 
 const LS_TOKEN = 'chatd.token';
 const LS_REFRESH = 'chatd.refreshToken';
@@ -23,6 +26,7 @@ export const LS_RECEIVER = 'chatd.receiverInstance';
 
 const REFRESH_MARGIN_S = 60; // refresh an access token this long before exp
 const FAILOVER_AFTER = 2; // consecutive failed WS connects before switching receiver
+const RESTART_AFTER_4401_MS = 1000; // a subscription ended by a 4401 close starts again after this
 
 // ---- config -------------------------------------------------------------
 export const config = {
@@ -64,6 +68,26 @@ function failover(service) {
   inUse[service] = (inUse[service] + 1) % config[service].length;
   notify();
 }
+export const failoverService = failover;
+
+// ---- server features ------------------------------------------------------
+// attachments (POST /files, Message.attachments) arrive with issue 20's files
+// work; the client asks the receiver's schema once at start and leaves the
+// field out of its documents when the server does not have it
+export const features = { attachments: false };
+export async function probeFeatures() {
+  try {
+    const r = await fetch(httpUrl('receiver'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __type(name: "Attachment") { name } }' }),
+    });
+    const b = await r.json();
+    features.attachments = Boolean(b && b.data && b.data.__type);
+  } catch {
+    /* an unreachable receiver: no attachments until the next load */
+  }
+}
 /** Chooses an instance and reconnects (the seeds reload the page; so do we). */
 export function chooseInstance(service, index) {
   localStorage.setItem(service === 'sender' ? LS_SENDER : LS_RECEIVER, String(index));
@@ -104,8 +128,16 @@ function tokenExp(t) {
   }
 }
 let refreshing = null;
+// while the account settings revoke every session and sign in again, a
+// refused token is expected: no refresh (it would fail and sign out)
+let reauthing = false;
+export function setReauthing(v) {
+  reauthing = v;
+}
+export const isReauthing = () => reauthing;
 /** Rotates the refresh token once (concurrent callers share the request). */
 export function refreshSession() {
+  if (reauthing) return Promise.reject(new Error('signing in again'));
   if (!refreshing) {
     refreshing = (async () => {
       const rt = session.refreshToken;
@@ -172,9 +204,25 @@ export async function chatdFetch(_uri, init) {
   return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
 }
 
+// Subscriptions go over graphql-ws to the receiver in use (wsClient below).
+// A subscription may pass context.resume: () => variables, evaluated on every
+// (re)connect, so a chat feed resumes with afterSeq = the newest seq applied.
+const wsLink = new ApolloLink((operation) => new Observable((observer) => {
+  const { resume } = operation.getContext();
+  const vars = resume || (() => operation.variables);
+  return subscribe(print(operation.query), vars, (data) => observer.next({ data }), (errors) => {
+    observer.next({ errors });
+    observer.complete();
+  });
+}));
+const isSubscription = ({ query }) => {
+  const d = getMainDefinition(query);
+  return d.kind === 'OperationDefinition' && d.operation === 'subscription';
+};
+
 export const apollo = new ApolloClient({
-  link: new HttpLink({ uri: '/graphql', fetch: chatdFetch }),
-  cache: new InMemoryCache(),
+  link: ApolloLink.split(isSubscription, wsLink, new HttpLink({ uri: '/graphql', fetch: chatdFetch })),
+  cache: new InMemoryCache({ typePolicies }),
   defaultOptions: {
     query: { fetchPolicy: 'network-only', errorPolicy: 'none' },
     mutate: { errorPolicy: 'none' },
@@ -224,9 +272,17 @@ export function wsClient() {
       },
       closed: (ev) => {
         socketOpen = false;
-        if (ev && ev.code === 4403) {
-          // token refused: refresh before the next attempt
+        if (ev && (ev.code === 4403 || ev.code === 4401) && !reauthing) {
+          // token refused or revoked (logout everywhere, password changed):
+          // refresh before the next attempt; a refused refresh signs out
           refreshSession().catch(() => {});
+        }
+        if (ev && ev.code === 4401 && ws) {
+          // 4401 is fatal to graphql-ws (no retry): the next subscribe makes
+          // a new client; subscribe() below restarts its subscriptions on it
+          const dead = ws;
+          ws = null;
+          setTimeout(() => dead.dispose(), 0);
         }
         if (++failures >= FAILOVER_AFTER && config.receiver.length > 1) {
           failures = 0;
@@ -256,19 +312,34 @@ export function onReconnect(f) {
  */
 export function subscribe(queryText, vars, onData, onError) {
   const s = { payload: { query: queryText, variables: vars() }, vars };
-  live.add(s);
-  const stop = wsClient().subscribe(s.payload, {
-    next: (r) => {
-      if (r.errors) onError && onError(r.errors);
-      else if (r.data) onData(r.data);
-    },
-    error: (e) => {
-      live.delete(s);
-      onError && onError(Array.isArray(e) ? e : [e]);
-    },
-    complete: () => live.delete(s),
-  });
+  let stop = () => {};
+  let timer = null;
+  let ended = false;
+  const start = () => {
+    s.payload.variables = vars();
+    live.add(s);
+    stop = wsClient().subscribe(s.payload, {
+      next: (r) => {
+        if (r.errors) onError && onError(r.errors);
+        else if (r.data) onData(r.data);
+      },
+      error: (e) => {
+        live.delete(s);
+        if (!ended && e && e.code === 4401 && session.token) {
+          // the socket was closed for a revoked token: start again on a new
+          // client once the session is renewed (refresh or sign-in)
+          timer = setTimeout(start, RESTART_AFTER_4401_MS);
+          return;
+        }
+        onError && onError(Array.isArray(e) ? e : [e]);
+      },
+      complete: () => live.delete(s),
+    });
+  };
+  start();
   return () => {
+    ended = true;
+    clearTimeout(timer);
     live.delete(s);
     stop();
   };
