@@ -564,7 +564,10 @@ static void test_cluster_moved_and_ask(void **state)
     assert_int_equal(b.status, 0);
     assert_int_equal(b.type, REDIS_REPLY_NIL);
     rd_stats_get(c, &st);
-    assert_int_equal(st.redirects, redirects + 1);
+    /* the ASK was followed (the counter is the client's: a re-subscription
+     * or a periodic refresh racing the SETSLOT commands may add more — seen
+     * under load — so this checks at least one, not exactly one) */
+    assert_true(st.redirects >= redirects + 1);
     /* the table is unchanged by an ASK: the key that exists still answers */
     const char *get2[] = {"GET", key};
     assert_int_equal(rd_command(c, 2, get2, NULL, on_reply, &b), 0);
