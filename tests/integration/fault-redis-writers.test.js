@@ -5,7 +5,8 @@
 // a moment while they commit, then started again. Afterwards every
 // subscriber's stream equals the chat_events log (the senders' sweepers
 // publish what was committed while the broker was away; receivers
-// re-subscribe and gap-fill). Redis is killed with SIGKILL (a graceful
+// re-subscribe and gap-fill), and so are the per-user streams
+// (chatMessageNotification, unreadCountUpdated) some users follow. Redis is killed with SIGKILL (a graceful
 // shutdown under this load takes seconds) and started on the same port.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,6 +71,7 @@ test('redis restarted while another process keeps writing: streams equal the log
     duringOutage = progress() - atStop;
     await run(process.env.CHATD_TESTENV, ['redis-start', process.env.CHATD_TEST_DIR]);
   }, {
+    userStreams: true, // per-user streams too (issue 14 item 5)
     writers: ({ users, chats: cs, onSent }) => {
       const cfg = {
         senders: cl.senders.map((s) => s.url),
