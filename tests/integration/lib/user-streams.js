@@ -99,6 +99,14 @@ export function userFollower(user, chats, srv) {
     u.segs.at(-1).c.stop();
     u.attach(server);
   };
+  /** Closes the current connection and resumes on `server` (afterSeqs). */
+  u.reattach = async (server) => {
+    const cur = u.segs.at(-1);
+    cur.n.stop();
+    cur.c.stop();
+    await cur.client.dispose();
+    u.attach(server);
+  };
   u.dispose = () => Promise.all(u.segs.map((s) => s.client.dispose()));
   u.attach(srv);
   return u;
