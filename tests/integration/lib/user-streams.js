@@ -161,4 +161,18 @@ export async function checkUserFollower(u, wants, deadline) {
     assert.equal(final, want.final, `${where}: last unreadCountUpdated`);
     assert.equal(want.final, recount(chat.id, u.user.id), `${where}: log count vs SQL recount`);
   }
+  // a resume once everything is quiet: the current count of every chat that
+  // moved past its afterSeqs entry first (here all, from their creation)
+  const snap = record(cur.client, UCU, { u: u.user.id, a: u.chats.map((c) => ({ chatId: c.id, seq: c.lastSeq })) }, 'unreadCountUpdated');
+  await snap.waitFor(u.chats.length, 15000);
+  await sleep(200);
+  const last = (id) => wants.get(id).counts.at(-1).seq;
+  assert.deepEqual(
+    [...snap.events].sort((x, y) => x.chatId.localeCompare(y.chatId)),
+    u.chats.map((c) => ({ chatId: c.id, userId: u.user.id, unreadCount: wants.get(c.id).final, seq: last(c.id) }))
+      .sort((x, y) => x.chatId.localeCompare(y.chatId)),
+    `${who}: current counts on resume`,
+  );
+  assert.deepEqual(snap.errors, []);
+  snap.stop();
 }
