@@ -843,8 +843,13 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         const char *fl = pg_result_get(r, i, 7);
         if (l && fl) l->floor = strtoll(fl, NULL, 10);
         /* unreadCountUpdated is a state stream: a resume sends the current
-         * count of every chat that moved past its afterSeqs entry */
-        if (l && first && after >= 0 && last_seq > after) leg_emit_unread(l, &a, last_seq, unread);
+         * count of every chat that moved past its afterSeqs entry. The leg
+         * starts at last_seq (emitted = last_seq would drop it): the caller
+         * has seen up to `after`, unless a newer count went out already. */
+        if (l && first && after >= 0 && last_seq > after && l->emitted == last_seq) {
+            l->emitted = after;
+            leg_emit_unread(l, &a, last_seq, unread);
+        }
         cd_arena_reset(&a);
     }
     cd_arena_free(&a);

@@ -4,7 +4,12 @@
 // subscriber's sequence per chat must equal the chat_events log — no loss,
 // no duplicate, no reordering. Run three ways: undisturbed; while one
 // receiver is killed with SIGKILL and its clients resume on the other with
-// afterSeq; while redis-server is restarted mid-run.
+// afterSeq; while redis-server is restarted mid-run. In every run some of
+// the users also follow their per-user streams (chatMessageNotification,
+// unreadCountUpdated; issue 14 item 5), resume them with afterSeqs on the
+// other receiver after the SIGKILL, and are compared with the same log: every
+// message of others once, in per-chat order; every unread count the log's,
+// the last one equal to an SQL recount.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
@@ -24,7 +29,7 @@ after(async () => {
   });
 });
 
-const runChecker = (disrupt) => check(cl, disrupt);
+const runChecker = (disrupt) => check(cl, disrupt, { userStreams: true });
 
 describe('delivery checker', () => {
   test('concurrent senders, subscribers on both receivers: every sequence equals the log', async () => {
@@ -42,7 +47,7 @@ describe('delivery checker', () => {
   test('a receiver killed with SIGKILL: its clients resume on the other with afterSeq', async () => {
     const victim = cl.receivers[0];
     const survivor = cl.receivers[1];
-    await runChecker(async ({ followers, progress }) => {
+    await runChecker(async ({ followers, userFollowers, progress }) => {
       while (progress() < (WRITERS * PER_WRITER) / 3) await sleep(20);
       const moved = followers.filter((f) => f.client && f.rec && f.attachedTo === undefined);
       victim.proc.kill('SIGKILL');
@@ -52,6 +57,10 @@ describe('delivery checker', () => {
         f.rec.stop();
         f.attach(survivor);
       }
+      // the users on the killed receiver resume on the survivor (afterSeqs)
+      const onVictim = userFollowers.filter((u) => u.receiver === victim);
+      assert.ok(onVictim.length > 0, 'some users follow their streams on the victim');
+      for (const u of onVictim) await u.moveTo(survivor);
     });
   });
 });

@@ -5,7 +5,9 @@
 // same port. While it is down the senders answer SERVICE_UNAVAILABLE (and
 // nothing else); afterwards they commit again, the writers' retries
 // (idempotent by clientId) go through, followers re-attached right after the
-// restart replay from afterSeq, and every stream equals the chat_events log.
+// restart replay from afterSeq, and every stream equals the chat_events log —
+// the per-user streams some users follow too (one of them re-attached with
+// afterSeqs right after the restart).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -47,7 +49,7 @@ test('postgres restarted under load: UNAVAILABLE while down, then recovery; stre
   let stoppedAt = 0;
   let restartedAt = 0;
   let sentWhileDown = -1;
-  await runChecker(cl, async ({ followers, progress }) => {
+  await runChecker(cl, async ({ followers, userFollowers, progress }) => {
     while (progress() < (WRITERS * PER_WRITER) / 3) await sleep(5);
     await pgCtl('-m', 'fast', '-w', '-t', '30', 'stop');
     await sleep(500); // answers to commits made just before the stop are in
@@ -65,7 +67,10 @@ test('postgres restarted under load: UNAVAILABLE while down, then recovery; stre
       await f.client.dispose();
       f.attach(cl.receivers[(k / 2) % 2]);
     }
+    // and so does one user following the per-user streams (afterSeqs)
+    await userFollowers[0].reattach(cl.receivers[1]);
   }, {
+    userStreams: true, // per-user streams too (issue 14 item 5)
     retryMs: 30000,
     markBestEffort: true,
     onError: (b) => {

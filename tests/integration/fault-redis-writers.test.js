@@ -5,7 +5,9 @@
 // a moment while they commit, then started again. Afterwards every
 // subscriber's stream equals the chat_events log (the senders' sweepers
 // publish what was committed while the broker was away; receivers
-// re-subscribe and gap-fill). Redis is killed with SIGKILL (a graceful
+// re-subscribe and gap-fill), and so are the per-user streams
+// (chatMessageNotification, unreadCountUpdated) some users follow — one of
+// them reconnects (afterSeqs) while the broker is away. Redis is killed with SIGKILL (a graceful
 // shutdown under this load takes seconds) and started on the same port.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,7 +48,7 @@ test('redis restarted while another process keeps writing: streams equal the log
   let exited;
   let duringOutage = -1;
   const errors = [];
-  const { chats } = await runChecker(cl, async ({ progress }) => {
+  const { chats } = await runChecker(cl, async ({ progress, userFollowers }) => {
     while (progress() < (WRITERS * PER_EXT_WRITER) / 4) {
       assert.equal(child.exitCode, null, out.slice(-3000));
       await sleep(5);
@@ -66,10 +68,14 @@ test('redis restarted while another process keeps writing: streams equal the log
     while (running()) await sleep(5);
     rmSync(pidFile);
     const atStop = progress();
-    await sleep(DOWN_MS);
+    // a client reconnects while the broker is away: resumes with afterSeqs
+    await sleep(DOWN_MS / 3);
+    await userFollowers[0].reattach(cl.receivers[1]);
+    await sleep(DOWN_MS - DOWN_MS / 3);
     duringOutage = progress() - atStop;
     await run(process.env.CHATD_TESTENV, ['redis-start', process.env.CHATD_TEST_DIR]);
   }, {
+    userStreams: true, // per-user streams too (issue 14 item 5)
     writers: ({ users, chats: cs, onSent }) => {
       const cfg = {
         senders: cl.senders.map((s) => s.url),

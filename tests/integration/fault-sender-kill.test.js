@@ -4,7 +4,8 @@
 // retry idempotent). Afterwards every committed event (chat_events) reached
 // every subscriber exactly once, in order: what the killed sender committed
 // but never published is republished by the surviving sender's outbox
-// sweeper, and nothing is left unpublished.
+// sweeper, and nothing is left unpublished. Some users follow their per-user
+// streams too (chatMessageNotification, unreadCountUpdated), checked the same way.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, sleep, sql } from './lib/receiver-env.js';
@@ -36,6 +37,7 @@ test('a sender killed with SIGKILL under load: every committed event delivered o
   }, {
     // a writer alternates senders per message and moves to the other on a retry
     senderFor: (w, i, attempt) => cl.senders[(w + i + attempt) % 2],
+    userStreams: true, // per-user streams too (issue 14 item 5)
     retryMs: 20000,
     markBestEffort: true,
     // every row the killed sender left unconfirmed is republished (and then

@@ -353,14 +353,28 @@ describe('unread counts at scale', () => {
     await waitChannel(`chat:${chat.id}`, 1);
     await sleep(300);
     const actors = [...members.slice(0, 20), ...watched.slice(0, 5)];
-    await Promise.all(actors.map(async (w, k) => {
+    let writing = actors.length;
+    const readers = members.slice(100, 140); // members who only read, meanwhile
+    await Promise.all([...actors.map(async (w, k) => {
       for (let i = 0; i < 16; i++) {
         const srv = (k + i) % 2 ? s1 : s2;
         const m = await send(srv, w, chat.id, `b${k}.${i}`, i % 9 === 4 ? { type: 'system' } : {});
         if (i % 5 === 2) ok(await gql(srv, REMOVE_MSG, { id: m.id, u: w.id }, w.h), 'removeMessage');
         if (i % 4 === 3) ok(await gql(srv, MARK_CHAT, { c: chat.id, s: i % 8 === 3 ? m.seq - 2 : null }, w.h), 'markChatAsRead');
       }
-    }));
+      writing--;
+    }), ...readers.map(async (w, k) => {
+      await sleep(50 * k);
+      for (let i = 0; writing > 0 && i < 3; i++) {
+        const srv = (k + i) % 2 ? s1 : s2;
+        // all, or up to a seq a little behind the chat
+        const upTo = k % 2 ? null : Math.max(0, Number(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`)) - 5);
+        ok(await gql(srv, MARK_CHAT, { c: chat.id, s: upTo }, w.h), 'markChatAsRead');
+        await sleep(300);
+      }
+    })]);
+    assert.ok(Number(sql(`SELECT count(*) FROM chat_participants WHERE chat_id = '${chat.id}'
+      AND last_read_seq > 0 AND user_id IN (${readers.map((u) => `'${u.id}'`).join(',')})`)) > 0, 'some readers marked read');
     // every member's count: the receiver's (GraphQL) = the recount
     const want = new Map(sql(`SELECT p.user_id, (SELECT count(*) FROM messages m WHERE m.chat_id = p.chat_id
         AND m.seq > greatest(p.last_read_seq, p.joined_seq) AND m.sender_id <> p.user_id
@@ -374,6 +388,22 @@ describe('unread counts at scale', () => {
       if (n !== want.get(m.id)) bad.push([m.id, n, want.get(m.id)]);
     });
     assert.deepEqual(bad, []);
+    // the server's own SQL (chatd_unread) agrees with the recount for all members
+    assert.equal(sql(`SELECT count(*) FROM chat_participants p WHERE p.chat_id = '${chat.id}' AND p.left_seq IS NULL
+      AND chatd_unread(p.chat_id, p.user_id) <> (SELECT count(*) FROM messages m WHERE m.chat_id = p.chat_id
+        AND m.seq > greatest(p.last_read_seq, p.joined_seq) AND m.sender_id <> p.user_id
+        AND m.deleted_at IS NULL AND m.type <> 'system')`), '0');
+    // a sample through unreadCounts(userId) and Chat.unreadCount, on both receivers
+    assert.ok([...want.values()].some((n) => n > 0) && [...want.values()].some((n) => n === 0), 'counts vary');
+    const sample = [...members.slice(0, 3), ...readers.slice(0, 4), members[500], members[999], ...watched.slice(5, 7)];
+    for (const [k, m] of sample.entries()) {
+      const srv = cl.receivers[k % 2].proc.exitCode === null && cl.receivers[k % 2].proc.signalCode === null ? cl.receivers[k % 2] : r;
+      const list = ok(await gql(srv, UNREADS, { u: m.id }, m.h), 'unreadCounts').filter((x) => x.chatId === chat.id);
+      assert.equal(list.length, 1);
+      assert.equal(list[0].unreadCount, want.get(m.id), `unreadCounts of ${m.id}`);
+      const c = ok(await gql(srv, 'query Q($id: ID!) { chat(id: $id) { id unreadCount } }', { id: chat.id }, m.h), 'chat');
+      assert.equal(c.unreadCount, want.get(m.id), `Chat.unreadCount of ${m.id}`);
+    }
     const lastSeq = Number(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`));
     for (const { w, rec } of streams) {
       const wantW = expectedFromLog(chat.id, w.id, 0);

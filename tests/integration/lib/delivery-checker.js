@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {
   makeUsers, gql, createChat, wsClient, record, waitChannel, sleep, sql, CREATE_MSG,
 } from './receiver-env.js';
+import { userFollower, expectedFromLog, checkUserFollower } from './user-streams.js';
 
 export const EVENTS = 'subscription E($c: ID!, $a: Int) { chatEvents(chatId: $c, afterSeq: $a) { chatId seq kind message { id seq } } }';
 export const MARK_CHAT = 'mutation K($c: ID!) { markChatAsRead(chatId: $c) }';
@@ -14,6 +15,7 @@ export const CHATS = 3;
 export const WRITERS = 6;
 export const PER_WRITER = 40;
 export const SUBS_PER_RECEIVER = 2; // per chat
+export const USER_STREAMS = 3; // users following their per-user streams (opts.userStreams)
 
 export const alive = (p) => p.proc.exitCode === null && p.proc.signalCode === null;
 
@@ -53,7 +55,13 @@ export function follower(user, chatId, from, srv) {
  *   markBestEffort            a markChatAsRead that throws does not fail it
  *   writers({ users, chats, onSent })  replaces the in-process writers
  *                             (must call onSent() per message, resolve when done)
- * Resolves to { followers, total, chats, users }.
+ *   userStreams               USER_STREAMS users (a pure reader and two
+ *                             writers who mark read) also follow their
+ *                             per-user streams (chatMessageNotification,
+ *                             unreadCountUpdated; lib/user-streams.js), spread
+ *                             over the receivers, compared with the log too;
+ *                             disrupt gets them as `userFollowers` (moveTo)
+ * Resolves to { followers, userFollowers, total, chats, users }.
  */
 export async function runChecker(cl, disrupt, opts = {}) {
   const [s1, s2] = cl.senders;
@@ -69,6 +77,11 @@ export async function runChecker(cl, disrupt, opts = {}) {
     for (const r of live)
       for (let k = 0; k < SUBS_PER_RECEIVER; k++)
         followers.push(follower(users[WRITERS + 1 - k], chat.id, chat.lastSeq, r));
+  const userFollowers = [];
+  if (opts.userStreams) {
+    const who = [users[WRITERS + 1], users[1], users[2]].slice(0, USER_STREAMS);
+    who.forEach((u, k) => userFollowers.push(userFollower(u, chats, live[k % live.length])));
+  }
   for (const chat of chats) await waitChannel(`chat:${chat.id}`, live.length);
   await sleep(200);
 
@@ -101,7 +114,7 @@ export async function runChecker(cl, disrupt, opts = {}) {
         }
       }
     }));
-  await disrupt({ followers, progress: () => sent, users, chats });
+  await disrupt({ followers, userFollowers, progress: () => sent, users, chats });
   await writers;
 
   // everyone must reach the log's end, then match it exactly
@@ -126,7 +139,14 @@ export async function runChecker(cl, disrupt, opts = {}) {
   }
   const total = [...want.values()].reduce((n, w) => n + w.seqs.length, 0);
   assert.ok(total >= WRITERS * PER_WRITER, `log has ${total} events`);
+  // the per-user streams: the same log, seen through each user's chats
+  const userDeadline = Date.now() + 30000;
+  for (const u of userFollowers) {
+    const wants = new Map(chats.map((c) => [c.id, expectedFromLog(c.id, u.user.id, c.lastSeq)]));
+    await checkUserFollower(u, wants, userDeadline);
+  }
   for (const f of followers) await f.client.dispose();
-  return { followers, total, chats, users };
+  for (const u of userFollowers) await u.dispose();
+  return { followers, userFollowers, total, chats, users };
 }
 
