@@ -8,8 +8,8 @@
  * for S seconds issue back to back, in autocommit (one transaction each,
  * default durability of the server):
  *   chatd:  exactly chatd's per-message transaction — the sender's prepared
- *           statement `SELECT ... FROM chatd_create_message(chat, sender,
- *           'text', content, NULL, NULL)` (db/migrations/0003_chats.sql,
+ *           statement `SELECT ... FROM chatd_create_message_reply(chat, sender,
+ *           'text', content, NULL, NULL, NULL)` (db/migrations/0011_write_path.sql,
  *           src/chat/sender.c), chats round robin from FILE ("chatId userId"
  *           per line), client i starting at chat i;
  *   insert: a single-row INSERT into a plain (WAL-logged) scratch table
@@ -101,9 +101,10 @@ static int child(const char *db, bool insert, int idx, int clients, double rate,
         PQfinish(c);
         return 1;
     }
-    const char *sql = insert ? "INSERT INTO bench_insert (chat_id, content) VALUES ($1::uuid, $2)"
-                             : "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
-                               "chatd_create_message($1::uuid, $2::uuid, 'text', $3, NULL, NULL)";
+    const char *sql =
+        insert ? "INSERT INTO bench_insert (chat_id, content) VALUES ($1::uuid, $2)"
+               : "SELECT o_ch, o_payload, o_chat::text, o_seq::text FROM "
+                 "chatd_create_message_reply($1::uuid, $2::uuid, 'text', $3, NULL, NULL, NULL)";
     PGresult *r = PQprepare(c, "s", sql, insert ? 2 : 3, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         fprintf(stderr, "pgbaseline: prepare: %s", PQerrorMessage(c));
