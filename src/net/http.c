@@ -1347,6 +1347,33 @@ int http_respond_start(http_request *req, int status, const char *content_type,
     return 0;
 }
 
+/* Writes one piece of a streamed response (data owned: freed by the write's
+ * callback, or here on failure, which closes the connection). */
+static int chunk_write(net_conn *c, char *data, size_t n, int kind, http_req_impl *r,
+                       http_chunk_fn done, void *arg)
+{
+    http_write *w = cd_malloc(sizeof *w);
+    if (!w) {
+        cd_free(data);
+        net_conn_close(c);
+        return CD_ENOMEM;
+    }
+    w->conn = c;
+    w->owned_body = data;
+    w->kind = kind;
+    w->chunk_req = r;
+    w->chunk_done = done;
+    w->chunk_arg = arg;
+    uv_buf_t b = uv_buf_init(data, (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, http_write_cb) != 0) {
+        cd_free(data);
+        cd_free(w);
+        net_conn_close(c);
+        return CD_EIO;
+    }
+    return 0;
+}
+
 int http_respond_chunk(http_request *req, char *data, size_t n, http_chunk_fn done, void *arg)
 {
     http_req_impl *r = (http_req_impl *)req;
@@ -1365,47 +1392,10 @@ int http_respond_chunk(http_request *req, char *data, size_t n, http_chunk_fn do
         h->phase = HTTP_PH_WRITING;
         conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
         http_req_free(r);
-        uv_buf_t b = uv_buf_init(data, (unsigned)n);
-        http_write *w = cd_malloc(sizeof *w);
-        if (!w) {
-            cd_free(data);
-            net_conn_close(c);
-            return CD_ENOMEM;
-        }
-        w->conn = c;
-        w->owned_body = data;
-        w->kind = HTTP_W_RESPONSE;
-        w->chunk_req = NULL;
-        w->chunk_done = NULL;
-        w->chunk_arg = NULL;
-        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, http_write_cb) != 0) {
-            cd_free(data);
-            cd_free(w);
-            net_conn_close(c);
-            return CD_EIO;
-        }
-        return 1;
+        int rc = chunk_write(c, data, n, HTTP_W_RESPONSE, NULL, NULL, NULL);
+        return rc == 0 ? 1 : rc;
     }
-    http_write *w = cd_malloc(sizeof *w);
-    if (!w) {
-        cd_free(data);
-        net_conn_close(c);
-        return CD_ENOMEM;
-    }
-    w->conn = c;
-    w->owned_body = data;
-    w->kind = HTTP_W_CHUNK;
-    w->chunk_req = r;
-    w->chunk_done = done;
-    w->chunk_arg = arg;
-    uv_buf_t b = uv_buf_init(data, (unsigned)n);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, http_write_cb) != 0) {
-        cd_free(data);
-        cd_free(w);
-        net_conn_close(c);
-        return CD_EIO;
-    }
-    return 0;
+    return chunk_write(c, data, n, HTTP_W_CHUNK, r, done, arg);
 }
 
 void http_respond_end(http_request *req)
