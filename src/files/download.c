@@ -259,10 +259,8 @@ static void stat_done(uv_fs_t *fs)
             status, len, d->uid);
     int rc = http_respond_start(req, status, d->ctype, h.data, len);
     cd_buf_free(&h);
-    if (rc != 0) { /* complete (HEAD / empty) or failed: req is gone */
-        if (rc < 0 && rc != CD_ECLOSED) {
-            /* start failed after detaching: nothing more to do */
-        }
+    if (rc != 0) { /* complete (HEAD / empty) or failed: req is gone, except
+                    * after CD_EIO, which still ends it */
         if (rc == CD_EIO) http_respond_end(req);
         dl_free(d);
         return;
