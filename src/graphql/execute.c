@@ -93,10 +93,16 @@ uint64_t gql_exec_cost(const gql_exec *ex)
 
 static void exec_destroy(gql_exec *ex)
 {
-    if (ex->doc) gql_cached_doc_release(ex->doc);
+    if (ex->borrowers) { /* the borrowers' runs still read its state */
+        ex->orphan = true;
+        return;
+    }
+    gql_exec *base = ex->base;
+    if (!base && ex->doc) gql_cached_doc_release(ex->doc); /* a borrower holds none */
     cd_arena_free(&ex->prep);
     cd_arena_free(&ex->run);
     cd_free(ex);
+    if (base && --base->borrowers == 0 && base->orphan) exec_destroy(base);
 }
 
 void gql_exec_free(gql_exec *ex)
@@ -107,6 +113,33 @@ void gql_exec_free(gql_exec *ex)
         return;
     }
     exec_destroy(ex);
+}
+
+gql_exec *gql_exec_borrow(gql_exec *base)
+{
+    if (!base || base->base || base->orphan || base->running || !base->op ||
+        base->op->op != GQL_OP_SUBSCRIPTION || !base->vars_ready || base->borrowers == UINT32_MAX)
+        return NULL;
+    if (!gql_plan_root(base)) return NULL; /* settles root_plan and shared */
+    gql_exec *ex = cd_calloc(1, sizeof *ex);
+    if (!ex) return NULL;
+    ex->schema = base->schema;
+    ex->cache = base->cache;
+    ex->base = base;
+    ex->doc = base->doc;
+    ex->op = base->op;
+    ex->root_type = base->root_type;
+    ex->vars = base->vars;
+    ex->vars_ready = true;
+    ex->root_plan = base->root_plan;
+    ex->shared = base->shared;
+    ex->limits = base->limits;
+    ex->cost = base->cost;
+    cd_arena_init(&ex->prep, GQL_EXEC_SUB_PREP_BLOCK / 2); /* unused: state is the base's */
+    cd_arena_init(&ex->run, GQL_EXEC_SUB_RUN_BLOCK);
+    gql_errors_init(&ex->errs, &ex->run);
+    base->borrowers++;
+    return ex;
 }
 
 void gql_exec_trim(gql_exec *ex)
@@ -142,7 +175,7 @@ static gql_error *set_request_error(gql_exec *ex, const char *code, const gql_lo
 
 int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *operation_name)
 {
-    if (ex->running) return CD_ESTATE;
+    if (ex->running || ex->base || ex->borrowers) return CD_ESTATE;
     if (ex->doc) {
         gql_cached_doc_release(ex->doc);
         ex->doc = NULL;
@@ -254,7 +287,7 @@ int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *op
                      const gql_value *vars)
 {
     if (!ex->op || ex->op->op != GQL_OP_SUBSCRIPTION || !ex->vars_ready || ex->running ||
-        ex->prep_exact)
+        ex->prep_exact || ex->base || ex->borrowers)
         return 0;
     /* what a started subscription holds: its variables, root plan and root
      * arguments (the source reads them through gql_exec_root_field) */
@@ -272,7 +305,7 @@ int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *op
 
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
 {
-    if (!ex->op || ex->running) return CD_ESTATE;
+    if (!ex->op || ex->running || ex->base || ex->borrowers) return CD_ESTATE;
     gql_error_list l;
     gql_errors_init(&l, &ex->prep);
     ex->root_plan = NULL; /* per-exec plans and arguments depend on variables */
