@@ -303,6 +303,34 @@ int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *op
     return rc;
 }
 
+/* True when coerced values could point into v: it holds text (strings,
+ * enums, big ints, raw JSON) or a nested object (a custom scalar may keep
+ * one with its keys). The top level's keys are never kept (coerced
+ * variables are named by the operation's definitions). */
+static bool vars_hold_pointers(const gql_value *v, bool top)
+{
+    switch (v->kind) {
+    case GQL_V_INT:
+        return (v->flags & GQL_VF_BIG) != 0;
+    case GQL_V_STRING:
+    case GQL_V_ENUM:
+    case GQL_V_VARIABLE:
+    case GQL_V_RAW_JSON:
+        return true;
+    case GQL_V_LIST:
+        for (uint32_t i = 0; i < v->len; i++)
+            if (vars_hold_pointers(&v->u.items[i], false)) return true;
+        return false;
+    case GQL_V_OBJECT:
+        if (!top) return v->len > 0;
+        for (uint32_t i = 0; i < v->len; i++)
+            if (vars_hold_pointers(&v->u.fields[i].value, false)) return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
 {
     if (!ex->op || ex->running || ex->base || ex->borrowers) return CD_ESTATE;
@@ -314,6 +342,17 @@ int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
     ex->nvargs = ex->capvargs = 0;
     ex->vars_ready = false;
     ex->cost = 0;
+    /* a subscription outlives the message its variables came in (and may be
+     * borrowed by others): its coerced values must not point into it */
+    if (vars && ex->op->op == GQL_OP_SUBSCRIPTION && vars_hold_pointers(vars, true)) {
+        vars = gql_value_clone(&ex->prep, vars);
+        if (!vars) {
+            ex->vars_failed = true;
+            ex->has_data = false;
+            ex->oom = true;
+            return CD_ENOMEM;
+        }
+    }
     int rc = gql_coerce_variables(&ex->prep, ex->schema, ex->op, vars, &ex->vars, &l);
     if (rc == 0) rc = check_cost(ex);
     if (rc == 0) {

@@ -145,6 +145,8 @@ void gql_exec_set_limits(gql_exec *ex, const gql_exec_limits *limits);
  * request errors on failure; CD_ELIMIT with the QUERY_TOO_COSTLY request
  * error when the cost is over the budget (nothing runs). */
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars);
+/* (For a subscription, vars are copied into the exec first: its coerced
+ * variables and arguments never point into the caller's value.) */
 /* The estimated cost of the selected operation (after set_variables; 0
  * before). */
 uint64_t gql_exec_cost(const gql_exec *ex);

@@ -40,7 +40,7 @@ static const char *SDL =
     "  owned: String @owner(role: \"user\")\n  sent: String @owner(role: \"sender\")\n"
     "}\n"
     "type Mutation { step(n: Int!): Int  stepNN(n: Int!): Int! }\n"
-    "type Subscription { tick(n: Int): Int }\n";
+    "type Subscription { tick(n: Int, tag: String): Int }\n";
 
 static const char *ROOT =
     "{user: {__typename: \"User\", id: \"u1\", name: \"Ann\", email: null, age: 30, color: \"RED\","
@@ -889,6 +889,19 @@ static void test_subscription_borrow(void **state)
     const char *q = "subscription S($n: Int) { tick(n: $n) }";
     cd_arena va;
     cd_arena_init(&va, 1024);
+    /* the variables' own memory goes right after: the exec keeps a copy */
+    const char *qt = "subscription T($t: String) { tick(tag: $t) }";
+    cd_arena tmp;
+    cd_arena_init(&tmp, 256);
+    gql_exec *tagged = prepared_tick(f, qt, "{ t: \"chat-1\" }", &tmp);
+    cd_arena_free(&tmp);
+    const gql_value *targs;
+    gql_exec *tb = gql_exec_borrow(tagged);
+    assert_non_null(tb);
+    assert_string_equal(gql_exec_root_field(tb, &targs), "tick");
+    assert_string_equal(gql_obj_get(targs, "tag")->u.s, "chat-1");
+    gql_exec_free(tagged);
+    gql_exec_free(tb);
     gql_exec *base7 = prepared_tick(f, q, "{ n: 7 }", &va);
     gql_exec *base9 = prepared_tick(f, q, "{ n: 9 }", &va);
     const gql_value *a7, *a9, *b1args, *b2args;
