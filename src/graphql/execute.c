@@ -295,7 +295,7 @@ int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *op
     const gql_value *args;
     gql_exec_root_field(ex, &args);
     size_t used = ex->prep.used_total;
-    if (used + 64 >= GQL_EXEC_SUB_PREP_BLOCK) return 0; /* nothing worth it */
+    if (used + 64 >= cd_arena_capacity(&ex->prep)) return 0; /* nothing worth it */
     ex->prep_exact = used ? used : 16;
     int rc = gql_exec_prepare(ex, query, len, operation_name);
     if (rc == 0) rc = gql_exec_set_variables(ex, vars);

@@ -802,6 +802,26 @@ static void test_subscription_compact(void **state)
     assert_string_equal(b.data, "{\"data\":{\"tick\":3}}");
     cd_buf_free(&b);
     gql_exec_free(ex);
+    /* variables whose copy spills the prep arena past its first block are
+     * compacted too (one exact block, not two) */
+    const char *qt = "subscription T($t: String) { tick(tag: $t) }";
+    char tag[320];
+    memset(tag, 'x', sizeof tag - 1);
+    tag[sizeof tag - 1] = 0;
+    gql_value *tvars = gql_obj_new(&va, 1);
+    gql_obj_set(tvars, 0, "t", gql_str_ref(tag, strlen(tag)));
+    ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, qt, strlen(qt), NULL), 0);
+    assert_int_equal(gql_exec_set_variables(ex, tvars), 0);
+    gql_exec_root_field(ex, &args);
+    used = ex->prep.used_total;
+    assert_true(cd_arena_capacity(&ex->prep) > used + 64);
+    assert_int_equal(gql_exec_compact(ex, qt, strlen(qt), NULL, tvars), 0);
+    assert_int_equal(cd_arena_capacity(&ex->prep), used);
+    assert_string_equal(gql_exec_root_field(ex, &args), "tick");
+    assert_int_equal(gql_obj_get(args, "tag")->len, strlen(tag));
+    assert_int_equal(cd_arena_capacity(&ex->prep), used);
+    gql_exec_free(ex);
     /* a query: nothing to do */
     const char *qq = "{ __typename }";
     ex = gql_exec_new(f->s, NULL);
