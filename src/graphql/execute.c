@@ -93,10 +93,16 @@ uint64_t gql_exec_cost(const gql_exec *ex)
 
 static void exec_destroy(gql_exec *ex)
 {
-    if (ex->doc) gql_cached_doc_release(ex->doc);
+    if (ex->borrowers) { /* the borrowers' runs still read its state */
+        ex->orphan = true;
+        return;
+    }
+    gql_exec *base = ex->base;
+    if (!base && ex->doc) gql_cached_doc_release(ex->doc); /* a borrower holds none */
     cd_arena_free(&ex->prep);
     cd_arena_free(&ex->run);
     cd_free(ex);
+    if (base && --base->borrowers == 0 && base->orphan) exec_destroy(base);
 }
 
 void gql_exec_free(gql_exec *ex)
@@ -107,6 +113,33 @@ void gql_exec_free(gql_exec *ex)
         return;
     }
     exec_destroy(ex);
+}
+
+gql_exec *gql_exec_borrow(gql_exec *base)
+{
+    if (!base || base->base || base->orphan || base->running || !base->op ||
+        base->op->op != GQL_OP_SUBSCRIPTION || !base->vars_ready || base->borrowers == UINT32_MAX)
+        return NULL;
+    if (!gql_plan_root(base)) return NULL; /* settles root_plan and shared */
+    gql_exec *ex = cd_calloc(1, sizeof *ex);
+    if (!ex) return NULL;
+    ex->schema = base->schema;
+    ex->cache = base->cache;
+    ex->base = base;
+    ex->doc = base->doc;
+    ex->op = base->op;
+    ex->root_type = base->root_type;
+    ex->vars = base->vars;
+    ex->vars_ready = true;
+    ex->root_plan = base->root_plan;
+    ex->shared = base->shared;
+    ex->limits = base->limits;
+    ex->cost = base->cost;
+    cd_arena_init(&ex->prep, GQL_EXEC_SUB_PREP_BLOCK / 2); /* unused: state is the base's */
+    cd_arena_init(&ex->run, GQL_EXEC_SUB_RUN_BLOCK);
+    gql_errors_init(&ex->errs, &ex->run);
+    base->borrowers++;
+    return ex;
 }
 
 void gql_exec_trim(gql_exec *ex)
@@ -142,7 +175,7 @@ static gql_error *set_request_error(gql_exec *ex, const char *code, const gql_lo
 
 int gql_exec_prepare(gql_exec *ex, const char *query, size_t len, const char *operation_name)
 {
-    if (ex->running) return CD_ESTATE;
+    if (ex->running || ex->base || ex->borrowers) return CD_ESTATE;
     if (ex->doc) {
         gql_cached_doc_release(ex->doc);
         ex->doc = NULL;
@@ -254,7 +287,7 @@ int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *op
                      const gql_value *vars)
 {
     if (!ex->op || ex->op->op != GQL_OP_SUBSCRIPTION || !ex->vars_ready || ex->running ||
-        ex->prep_exact)
+        ex->prep_exact || ex->base || ex->borrowers)
         return 0;
     /* what a started subscription holds: its variables, root plan and root
      * arguments (the source reads them through gql_exec_root_field) */
@@ -262,7 +295,7 @@ int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *op
     const gql_value *args;
     gql_exec_root_field(ex, &args);
     size_t used = ex->prep.used_total;
-    if (used + 64 >= GQL_EXEC_SUB_PREP_BLOCK) return 0; /* nothing worth it */
+    if (used + 64 >= cd_arena_capacity(&ex->prep)) return 0; /* nothing worth it */
     ex->prep_exact = used ? used : 16;
     int rc = gql_exec_prepare(ex, query, len, operation_name);
     if (rc == 0) rc = gql_exec_set_variables(ex, vars);
@@ -270,9 +303,37 @@ int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *op
     return rc;
 }
 
+/* True when coerced values could point into v: it holds text (strings,
+ * enums, big ints, raw JSON) or a nested object (a custom scalar may keep
+ * one with its keys). The top level's keys are never kept (coerced
+ * variables are named by the operation's definitions). */
+static bool vars_hold_pointers(const gql_value *v, bool top)
+{
+    switch (v->kind) {
+    case GQL_V_INT:
+        return (v->flags & GQL_VF_BIG) != 0;
+    case GQL_V_STRING:
+    case GQL_V_ENUM:
+    case GQL_V_VARIABLE:
+    case GQL_V_RAW_JSON:
+        return true;
+    case GQL_V_LIST:
+        for (uint32_t i = 0; i < v->len; i++)
+            if (vars_hold_pointers(&v->u.items[i], false)) return true;
+        return false;
+    case GQL_V_OBJECT:
+        if (!top) return v->len > 0;
+        for (uint32_t i = 0; i < v->len; i++)
+            if (vars_hold_pointers(&v->u.fields[i].value, false)) return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
 {
-    if (!ex->op || ex->running) return CD_ESTATE;
+    if (!ex->op || ex->running || ex->base || ex->borrowers) return CD_ESTATE;
     gql_error_list l;
     gql_errors_init(&l, &ex->prep);
     ex->root_plan = NULL; /* per-exec plans and arguments depend on variables */
@@ -281,6 +342,17 @@ int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
     ex->nvargs = ex->capvargs = 0;
     ex->vars_ready = false;
     ex->cost = 0;
+    /* a subscription outlives the message its variables came in (and may be
+     * borrowed by others): its coerced values must not point into it */
+    if (vars && ex->op->op == GQL_OP_SUBSCRIPTION && vars_hold_pointers(vars, true)) {
+        vars = gql_value_clone(&ex->prep, vars);
+        if (!vars) {
+            ex->vars_failed = true;
+            ex->has_data = false;
+            ex->oom = true;
+            return CD_ENOMEM;
+        }
+    }
     int rc = gql_coerce_variables(&ex->prep, ex->schema, ex->op, vars, &ex->vars, &l);
     if (rc == 0) rc = check_cost(ex);
     if (rc == 0) {

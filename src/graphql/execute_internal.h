@@ -121,7 +121,20 @@ struct gql_exec {
     gql_rval *data;
     uint32_t pending;
     uint32_t next_root; /* mutations: next root field to start */
+    /* gql_exec_borrow: a borrower runs `base`'s prepared state (document,
+     * variables, plans, root arguments) and holds a reference on it; what
+     * its runs add to that state (nested plans and arguments) goes to the
+     * base, so every borrower reuses it. */
+    gql_exec *base;
+    uint32_t borrowers; /* base: execs borrowing it */
+    bool orphan;        /* base: gql_exec_free'd while borrowed */
 };
+
+/* The exec holding ex's prepared state: its base when borrowed, else ex. */
+static inline gql_exec *gql_exec_owner(gql_exec *ex)
+{
+    return ex->base ? ex->base : ex;
+}
 
 extern const gql_value gql_null_value;   /* {kind NULL} */
 extern const gql_value gql_empty_object; /* {} */

@@ -51,7 +51,7 @@ typedef struct collector {
 
 static cd_arena *plan_arena(gql_exec *ex)
 {
-    return ex->shared == 1 ? &ex->doc->arena : &ex->prep;
+    return ex->shared == 1 ? &ex->doc->arena : &gql_exec_owner(ex)->prep;
 }
 
 static bool directives_include(gql_exec *ex, const gql_directive *dirs, uint32_t n)
@@ -393,26 +393,27 @@ int gql_plan_args(gql_exec *ex, gql_pfield *pf, const gql_value **args, const gq
         *err = pf->args_err;
         return *err ? CD_EBAD : 0;
     }
-    for (uint32_t i = 0; i < ex->nvargs; i++)
-        if (ex->vargs[i].pf == pf) {
-            *args = &ex->vargs[i].args;
-            *err = ex->vargs[i].err;
+    gql_exec *o = gql_exec_owner(ex); /* per-exec arguments live with the prepared state */
+    for (uint32_t i = 0; i < o->nvargs; i++)
+        if (o->vargs[i].pf == pf) {
+            *args = &o->vargs[i].args;
+            *err = o->vargs[i].err;
             return *err ? CD_EBAD : 0;
         }
-    if (ex->nvargs == ex->capvargs) {
-        gql_vargs *nv = grow(&ex->prep, ex->vargs, ex->nvargs, &ex->capvargs, sizeof *nv);
+    if (o->nvargs == o->capvargs) {
+        gql_vargs *nv = grow(&o->prep, o->vargs, o->nvargs, &o->capvargs, sizeof *nv);
         if (!nv) return CD_ENOMEM;
-        ex->vargs = nv;
+        o->vargs = nv;
     }
-    gql_vargs *va = &ex->vargs[ex->nvargs];
+    gql_vargs *va = &o->vargs[o->nvargs];
     gql_error_list l;
-    gql_errors_init(&l, &ex->prep);
-    int rc = gql_coerce_arguments(&ex->prep, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
-                                  &ex->vars, &va->args, &l, n0->loc);
+    gql_errors_init(&l, &o->prep);
+    int rc = gql_coerce_arguments(&o->prep, pf->def->args, pf->def->nargs, n0->args, n0->nargs,
+                                  &o->vars, &va->args, &l, n0->loc);
     if (rc == CD_ENOMEM || (rc != 0 && !l.n)) return CD_ENOMEM;
     va->pf = pf;
     va->err = rc ? &l.items[0] : NULL;
-    ex->nvargs++;
+    o->nvargs++;
     *args = &va->args;
     *err = va->err;
     return *err ? CD_EBAD : 0;

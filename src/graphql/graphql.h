@@ -145,6 +145,8 @@ void gql_exec_set_limits(gql_exec *ex, const gql_exec_limits *limits);
  * request errors on failure; CD_ELIMIT with the QUERY_TOO_COSTLY request
  * error when the cost is over the budget (nothing runs). */
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars);
+/* (For a subscription, vars are copied into the exec first: its coerced
+ * variables and arguments never point into the caller's value.) */
 /* The estimated cost of the selected operation (after set_variables; 0
  * before). */
 uint64_t gql_exec_cost(const gql_exec *ex);
@@ -175,6 +177,17 @@ int gql_exec_write_result(const gql_exec *ex, cd_buf *out);
  * gql_exec_set_variables (the exec then holds that request error). */
 int gql_exec_compact(gql_exec *ex, const char *query, size_t len, const char *operation_name,
                      const gql_value *vars);
+/* A new exec that runs `base`'s prepared subscription (prepared, variables
+ * set) without preparing it again: it shares base's document, variables,
+ * plans and root arguments, and what its runs add to them (nested plans and
+ * arguments, computed once for every borrower). Subscriptions with the same
+ * document and variables keep one prepared exec and borrow it for a run.
+ * base is freed (gql_exec_free) whenever its owner is done with it; the
+ * memory goes with the last borrower. base can no longer be prepared again
+ * (CD_ESTATE) while borrowed and never runs itself in that time (nothing
+ * stops it; its owner must not). NULL on OOM, or when base is not a
+ * prepared subscription, is a borrower itself, or is freed or running. */
+gql_exec *gql_exec_borrow(gql_exec *base);
 /* Releases the memory of the last run's result (its arena) while no run is
  * in flight, so an idle subscription holds only its prepared state. The
  * last result can no longer be written afterwards. No-op while running. */

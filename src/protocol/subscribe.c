@@ -110,11 +110,46 @@ typedef struct gqlws_event {
     gql_value root;
 } gqlws_event;
 
+/* A prepared subscription shared by the operations of one server with the
+ * same document key (query, operation name, variables): its exec holds the
+ * cached document, coerced variables, plans and root arguments and never
+ * runs; each operation borrows it for a run (gql_exec_borrow) and frees the
+ * borrower when idle, so an idle subscription holds no GraphQL state of its
+ * own. Caller-independent: who asks only matters at run time. */
+typedef struct proto_prep {
+    struct proto_prep *next; /* bucket chain */
+    const proto_server *srv;
+    uint64_t k1, k2;
+    uint32_t refs; /* operations using it */
+    gql_exec *ex;
+} proto_prep;
+
+#define PROTO_PREP_BUCKETS 4096u /* power of two */
+static proto_prep *prep_table[PROTO_PREP_BUCKETS];
+
+static proto_prep **prep_slot(const proto_server *srv, uint64_t k1, uint64_t k2)
+{
+    proto_prep **pp = &prep_table[(k1 ^ (k2 >> 17)) & (PROTO_PREP_BUCKETS - 1)];
+    while (*pp && ((*pp)->srv != srv || (*pp)->k1 != k1 || (*pp)->k2 != k2))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void prep_unref(proto_prep *p)
+{
+    if (!p || --p->refs) return;
+    proto_prep **pp = prep_slot(p->srv, p->k1, p->k2);
+    if (*pp == p) *pp = p->next;
+    gql_exec_free(p->ex); /* stays until a borrower still running is done */
+    cd_free(p);
+}
+
 struct proto_sub {
     struct proto_sub *next, *prev; /* conn->ops while active */
     gqlws_conn *conn;
     char *id;
-    gql_exec *ex;
+    gql_exec *ex;     /* own exec, or a borrower of prep's while running */
+    proto_prep *prep; /* shared prepared state (subscriptions), or NULL */
     const char *field;
     const gql_value *args;
     const proto_sub_source *src;
@@ -208,6 +243,7 @@ static void op_release(struct proto_sub *op)
     }
     ev_free(op->running_ev);
     if (op->ex) gql_exec_free(op->ex);
+    prep_unref(op->prep);
     cd_free(op->fail_msg);
     gqlws_conn *c = op->conn;
     cd_free(op);
@@ -350,6 +386,18 @@ static void result_wake(gqlws_result *r)
     }
 }
 
+/* An idle subscription keeps only its prepared state: a borrowed exec is
+ * freed (the shared prepared one stays), an own exec drops its last result. */
+static void op_idle_exec(struct proto_sub *op)
+{
+    if (op->prep) {
+        gql_exec_free(op->ex);
+        op->ex = NULL;
+    } else {
+        gql_exec_trim(op->ex);
+    }
+}
+
 static void op_run_done(gql_exec *ex, void *ud)
 {
     struct proto_sub *op = ud;
@@ -369,7 +417,7 @@ static void op_run_done(gql_exec *ex, void *ud)
         res->done = true;
         if (!res->json) result_unlink(done_ev->ev, op, res);
         if (res->json) op_send_event(op, res->json, res->len);
-        if (!op->q_head && !op->ended) gql_exec_trim(ex);
+        if (!op->q_head && !op->ended) op_idle_exec(op);
         bool was_pumping = op->pumping;
         op->pumping = true; /* waiters may re-enter; keep this op alive */
         result_wake(res);
@@ -393,7 +441,7 @@ static void op_run_done(gql_exec *ex, void *ud)
             cd_metrics_operation((int)op->kind, nerr ? CD_MO_ERROR : CD_MO_OK, (double)dt / 1e9);
             op->source_done = true; /* one result only */
         } else if (!op->q_head) {
-            gql_exec_trim(ex); /* idle subscription: keep only the prepared state */
+            op_idle_exec(op); /* idle subscription: keep only the prepared state */
         }
     }
     ev_free(done_ev);
@@ -445,7 +493,8 @@ static void op_pump(struct proto_sub *op)
             gql_exec_opts o = {.service = gqlws_conn_service(op->conn),
                                .context = &op->conn->caller,
                                .no_introspection = !op->conn->srv->cfg->introspection};
-            int rc = gql_exec_run(op->ex, &e->root, &o, op_run_done, op);
+            if (!op->ex && op->prep) op->ex = gql_exec_borrow(op->prep->ex);
+            int rc = op->ex ? gql_exec_run(op->ex, &e->root, &o, op_run_done, op) : CD_ENOMEM;
             if (rc != 0) {
                 op->running = false;
                 if (op->running_res) { /* not started: nobody can be waiting yet */
@@ -605,18 +654,26 @@ static bool doc_key(const gqlws_msg *m, uint64_t *k1, uint64_t *k2)
 static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
 {
     struct proto_sub *op = cd_calloc(1, sizeof *op + m->id_len + 1);
-    gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
-    if (!op || !ex) {
-        cd_free(op);
-        if (ex) gql_exec_free(ex);
-        return NULL;
+    if (!op) return NULL;
+    op->shareable = doc_key(m, &op->k1, &op->k2);
+    proto_prep *p = op->shareable ? *prep_slot(c->srv, op->k1, op->k2) : NULL;
+    if (p) { /* prepared before, with the same outcome: nothing to parse */
+        p->refs++;
+        op->prep = p;
+        op->kind = GQL_SUBSCRIPTION;
+    } else {
+        gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
+        if (!ex) {
+            cd_free(op);
+            return NULL;
+        }
+        gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
+        gql_exec_set_limits(ex, &lim);
+        op->ex = ex;
     }
     char *id = op->id_buf;
     memcpy(id, m->id, m->id_len + 1);
-    gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
-    gql_exec_set_limits(ex, &lim);
     op->id = id;
-    op->ex = ex;
     op->conn = c;
     op->t0_ns = uv_hrtime();
     c->refs++;
@@ -627,6 +684,7 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
  * answering `error` with the request errors (op released). */
 static bool op_prepare(struct proto_sub *op, const gqlws_msg *m)
 {
+    if (op->prep) return true;
     if (gql_exec_prepare(op->ex, m->query, m->query_len, m->operation_name) != 0 ||
         gql_exec_set_variables(op->ex, m->variables) != 0 ||
         gql_exec_compact(op->ex, m->query, m->query_len, m->operation_name, m->variables) != 0) {
@@ -637,6 +695,22 @@ static bool op_prepare(struct proto_sub *op, const gqlws_msg *m)
         return false;
     }
     op->kind = gql_exec_op(op->ex);
+    if (op->kind != GQL_SUBSCRIPTION || !op->shareable || !gql_exec_root_field(op->ex, NULL))
+        return true;
+    /* the first subscription of this document key: its prepared exec becomes
+     * the shared one (without memory it just stays the op's own) */
+    proto_prep *p = cd_calloc(1, sizeof *p);
+    if (!p) return true;
+    p->srv = op->conn->srv;
+    p->k1 = op->k1;
+    p->k2 = op->k2;
+    p->refs = 1;
+    p->ex = op->ex;
+    proto_prep **pp = prep_slot(p->srv, p->k1, p->k2);
+    p->next = *pp;
+    *pp = p;
+    op->prep = p;
+    op->ex = NULL;
     return true;
 }
 
@@ -746,13 +820,13 @@ void proto_sub_begin(gqlws_conn *c, const gqlws_msg *m)
     if (!op_prepare(op, m)) return;
     op_reserve(op);
     const gql_value *args = NULL;
-    const char *field = op->kind == GQL_SUBSCRIPTION ? gql_exec_root_field(op->ex, &args) : NULL;
+    gql_exec *prepared = op->prep ? op->prep->ex : op->ex;
+    const char *field = op->kind == GQL_SUBSCRIPTION ? gql_exec_root_field(prepared, &args) : NULL;
     if (!field) {
         op_run_once(op);
         return;
     }
     op->field = field;
     op->args = args;
-    op->shareable = doc_key(m, &op->k1, &op->k2);
     if (op_served_here(op)) op_start_source(op);
 }

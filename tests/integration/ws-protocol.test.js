@@ -197,6 +197,50 @@ describe('graphql-transport-ws protocol', () => {
     c.close();
   });
 
+  test('subscriptions with the same document and variables share prepared state; each still gets its own stream', async () => {
+    // same document + variables share one prepared exec in the server (gql_exec_borrow);
+    // other variables must not, and completing one sharer must not disturb the others
+    const q = 'subscription C($f: Int!, $ms: Int) { countdown(from: $f, everyMs: $ms) }';
+    const a = await initedWs(chatd.wsUrl, init);
+    const b = await initedWs(chatd.wsUrl, { authToken: signToken({ sub: 'u-proto-2' }) });
+    const sub = (c, id, variables) => c.send({ id, type: 'subscribe', payload: { query: q, variables } });
+    const stream = async (c, id) => {
+      const got = [];
+      for (;;) {
+        const m = await c.next((x) => x.id === id);
+        if (m.type === 'complete') return got;
+        assert.equal(m.type, 'next', JSON.stringify(m));
+        got.push(m.payload.data.countdown);
+      }
+    };
+    sub(a, 'a1', { f: 1000, ms: 20 });
+    await a.next((m) => m.id === 'a1' && m.type === 'next');
+    sub(a, 'a2', { f: 1000, ms: 20 }); // shares a1's
+    sub(b, 'b2', { f: 1000, ms: 20 }); // shares a1's, another caller
+    sub(b, 'b1', { ms: 20, f: 4 }); // other variables
+    await a.next((m) => m.id === 'a2' && m.type === 'next');
+    await b.next((m) => m.id === 'b2' && m.type === 'next');
+    a.send({ id: 'a1', type: 'complete' }); // the first sharer (its exec became the shared one) goes
+    assert.deepEqual(await stream(b, 'b1'), [4, 3, 2, 1, 0]);
+    // the sharers left keep counting down from their own start
+    const seenA2 = (await a.next((m) => m.id === 'a2' && m.type === 'next')).payload.data.countdown;
+    const seenB2 = (await b.next((m) => m.id === 'b2' && m.type === 'next')).payload.data.countdown;
+    assert.ok(seenA2 < 1000 && seenB2 < 1000, `${seenA2} ${seenB2}`);
+    // invalid variables for the same document: a request error, no shared state left behind
+    sub(a, 'bad', { f: 'x', ms: 20 });
+    const err = await a.next((m) => m.id === 'bad');
+    assert.equal(err.type, 'error');
+    a.send({ id: 'a2', type: 'complete' });
+    b.send({ id: 'b2', type: 'complete' });
+    // every sharer gone: the same key prepares afresh and works
+    sub(a, 'again', { f: 2, ms: 20 });
+    sub(b, 'again', { f: 2, ms: 20 });
+    assert.deepEqual(await stream(a, 'again'), [2, 1, 0]);
+    assert.deepEqual(await stream(b, 'again'), [2, 1, 0]);
+    a.close();
+    b.close();
+  });
+
   test('a subscription field owned by another service answers WRONG_SERVICE', async () => {
     // role all serves everything; the role suite checks other roles
     const c = await initedWs(chatd.wsUrl, init);

@@ -40,7 +40,7 @@ static const char *SDL =
     "  owned: String @owner(role: \"user\")\n  sent: String @owner(role: \"sender\")\n"
     "}\n"
     "type Mutation { step(n: Int!): Int  stepNN(n: Int!): Int! }\n"
-    "type Subscription { tick(n: Int): Int }\n";
+    "type Subscription { tick(n: Int, tag: String): Int }\n";
 
 static const char *ROOT =
     "{user: {__typename: \"User\", id: \"u1\", name: \"Ann\", email: null, age: 30, color: \"RED\","
@@ -802,6 +802,26 @@ static void test_subscription_compact(void **state)
     assert_string_equal(b.data, "{\"data\":{\"tick\":3}}");
     cd_buf_free(&b);
     gql_exec_free(ex);
+    /* variables whose copy spills the prep arena past its first block are
+     * compacted too (one exact block, not two) */
+    const char *qt = "subscription T($t: String) { tick(tag: $t) }";
+    char tag[320];
+    memset(tag, 'x', sizeof tag - 1);
+    tag[sizeof tag - 1] = 0;
+    gql_value *tvars = gql_obj_new(&va, 1);
+    gql_obj_set(tvars, 0, "t", gql_str_ref(tag, strlen(tag)));
+    ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, qt, strlen(qt), NULL), 0);
+    assert_int_equal(gql_exec_set_variables(ex, tvars), 0);
+    gql_exec_root_field(ex, &args);
+    used = ex->prep.used_total;
+    assert_true(cd_arena_capacity(&ex->prep) > used + 64);
+    assert_int_equal(gql_exec_compact(ex, qt, strlen(qt), NULL, tvars), 0);
+    assert_int_equal(cd_arena_capacity(&ex->prep), used);
+    assert_string_equal(gql_exec_root_field(ex, &args), "tick");
+    assert_int_equal(gql_obj_get(args, "tag")->len, strlen(tag));
+    assert_int_equal(cd_arena_capacity(&ex->prep), used);
+    gql_exec_free(ex);
     /* a query: nothing to do */
     const char *qq = "{ __typename }";
     ex = gql_exec_new(f->s, NULL);
@@ -848,6 +868,116 @@ static void test_subscription_runs(void **state)
     }
     gql_exec_free(ex);
     cd_arena_free(&a);
+}
+
+/* Runs one event through ex and checks its result. */
+static void run_tick(gql_exec *ex, int i)
+{
+    cd_arena a;
+    cd_arena_init(&a, 256);
+    gql_value *ev = gql_obj_new(&a, 1);
+    gql_obj_set(ev, 0, "tick", gql_int(i));
+    int done = 0;
+    assert_int_equal(gql_exec_run(ex, ev, NULL, on_done, &done), 0);
+    assert_int_equal(done, 1);
+    cd_buf b;
+    cd_buf_init(&b);
+    gql_exec_write_result(ex, &b);
+    char want[64];
+    snprintf(want, sizeof want, "{\"data\":{\"tick\":%d}}", i);
+    assert_string_equal(b.data, want);
+    cd_buf_free(&b);
+    cd_arena_free(&a);
+}
+
+static gql_exec *prepared_tick(fixture *f, const char *q, const char *vars_src, cd_arena *va)
+{
+    gql_exec *ex = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(ex, q, strlen(q), NULL), 0);
+    gql_value v;
+    if (vars_src) v = lit(va, vars_src);
+    assert_int_equal(gql_exec_set_variables(ex, vars_src ? &v : NULL), 0);
+    return ex;
+}
+
+/* gql_exec_borrow: borrowers share the base's variables, plans and root
+ * arguments (same pointers), another base with other variables does not,
+ * and freeing the base (or one borrower) keeps the others running. */
+static void test_subscription_borrow(void **state)
+{
+    fixture *f = *state;
+    const char *q = "subscription S($n: Int) { tick(n: $n) }";
+    cd_arena va;
+    cd_arena_init(&va, 1024);
+    /* the variables' own memory goes right after: the exec keeps a copy */
+    const char *qt = "subscription T($t: String) { tick(tag: $t) }";
+    cd_arena tmp;
+    cd_arena_init(&tmp, 256);
+    gql_exec *tagged = prepared_tick(f, qt, "{ t: \"chat-1\" }", &tmp);
+    cd_arena_free(&tmp);
+    const gql_value *targs;
+    gql_exec *tb = gql_exec_borrow(tagged);
+    assert_non_null(tb);
+    assert_string_equal(gql_exec_root_field(tb, &targs), "tick");
+    assert_string_equal(gql_obj_get(targs, "tag")->u.s, "chat-1");
+    gql_exec_free(tagged);
+    gql_exec_free(tb);
+    gql_exec *base7 = prepared_tick(f, q, "{ n: 7 }", &va);
+    gql_exec *base9 = prepared_tick(f, q, "{ n: 9 }", &va);
+    const gql_value *a7, *a9, *b1args, *b2args;
+    assert_string_equal(gql_exec_root_field(base7, &a7), "tick");
+    assert_string_equal(gql_exec_root_field(base9, &a9), "tick");
+    assert_int_equal(gql_obj_get(a7, "n")->u.i, 7);
+    assert_int_equal(gql_obj_get(a9, "n")->u.i, 9);
+    gql_exec *b1 = gql_exec_borrow(base7);
+    gql_exec *b2 = gql_exec_borrow(base7);
+    gql_exec *c1 = gql_exec_borrow(base9);
+    assert_non_null(b1);
+    assert_non_null(b2);
+    assert_non_null(c1);
+    assert_ptr_equal(b1->base, base7);
+    assert_int_equal(base7->borrowers, 2);
+    assert_int_equal(base9->borrowers, 1);
+    /* shared: the very same root arguments, no copy */
+    assert_string_equal(gql_exec_root_field(b1, &b1args), "tick");
+    assert_string_equal(gql_exec_root_field(b2, &b2args), "tick");
+    assert_ptr_equal(b1args, a7);
+    assert_ptr_equal(b2args, a7);
+    assert_ptr_equal(b1->root_plan, base7->root_plan);
+    /* not shared: other variables */
+    const gql_value *c1args;
+    gql_exec_root_field(c1, &c1args);
+    assert_ptr_equal(c1args, a9);
+    assert_int_equal(gql_obj_get(c1args, "n")->u.i, 9);
+    /* nothing to borrow from a borrower; a borrowed base is not re-prepared */
+    assert_null(gql_exec_borrow(b1));
+    assert_int_equal(gql_exec_prepare(base7, q, strlen(q), NULL), CD_ESTATE);
+    assert_int_equal(gql_exec_set_variables(base7, NULL), CD_ESTATE);
+    run_tick(b1, 1);
+    run_tick(c1, 2);
+    /* the base's owner lets go: the borrowers keep its state */
+    gql_exec_free(base7);
+    run_tick(b2, 3);
+    gql_exec_free(b1);
+    run_tick(b2, 4);
+    gql_exec_root_field(b2, &b2args);
+    assert_int_equal(gql_obj_get(b2args, "n")->u.i, 7);
+    gql_exec_free(b2); /* the last borrower frees the base (ASan: no leak) */
+    gql_exec_free(c1);
+    run_tick(base9, 5); /* a base may still run itself */
+    gql_exec_free(base9);
+    /* only prepared subscriptions can be borrowed */
+    const char *qq = "{ __typename }";
+    gql_exec *qe = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(qe, qq, strlen(qq), NULL), 0);
+    assert_int_equal(gql_exec_set_variables(qe, NULL), 0);
+    assert_null(gql_exec_borrow(qe));
+    gql_exec_free(qe);
+    gql_exec *unset = gql_exec_new(f->s, NULL);
+    assert_int_equal(gql_exec_prepare(unset, q, strlen(q), NULL), 0);
+    assert_null(gql_exec_borrow(unset)); /* variables not set */
+    gql_exec_free(unset);
+    cd_arena_free(&va);
 }
 
 static void test_introspection_gate(void **state)
@@ -1113,6 +1243,7 @@ int main(void)
         cmocka_unit_test(test_free_while_pending),
         cmocka_unit_test(test_shared_plans),
         cmocka_unit_test(test_subscription_runs),
+        cmocka_unit_test(test_subscription_borrow),
         cmocka_unit_test(test_subscription_compact),
         cmocka_unit_test(test_introspection_gate),
         cmocka_unit_test(test_error_cap),
