@@ -21,9 +21,14 @@ const ALIASES20 = `query Heavy { ${Array.from(
 
 // The web client's documents, evaluated from web/src/ops.js with gql as the
 // identity (no @apollo/client needed).
+const WEB_PAGE = Number(/const PAGE = (\d+)/.exec(readFileSync(path.join(repoRoot, 'web/src/ChatWindow.jsx'), 'utf8'))?.[1]);
+
 async function webOps() {
   let src = readFileSync(path.join(repoRoot, 'web/src/ops.js'), 'utf8');
   src = src.replace(/^import .*$/m, 'const gql = (s, ...v) => (typeof s === "string" ? s : String.raw(s, ...v));');
+  // the server's optional features, all on: the documents at their largest
+  src = src.replace(/^import \{ features \} from '\.\/net\.js';$/m, 'const features = { attachments: true };');
+  assert.ok(!/^import /m.test(src), 'web/src/ops.js imports something this test does not stand in for');
   return import(`data:text/javascript,${encodeURIComponent(src)}`);
 }
 
@@ -93,7 +98,10 @@ describe('cost budget (default settings)', () => {
     try {
       let id = 0;
       for (const [name, query] of docs) {
-        const variables = { s: null, limit: 1000, id: CHAT, chatId: CHAT, userId: 'u-cost' };
+        // the page size the client really asks for (ChatWindow.jsx PAGE) for
+        // history; every other list at 1000
+        const limit = name === 'GET_MESSAGES' ? WEB_PAGE : 1000;
+        const variables = { s: null, limit, id: CHAT, chatId: CHAT, userId: 'u-cost', q: 'hello', first: 100 };
         if (/^\s*subscription/.test(query)) {
           // subscriptions are checked when they start (graphql-transport-ws)
           const sid = `s${id++}`;
