@@ -13,7 +13,7 @@
 // The bound: the issue asks for 50 ms, measured on loopback from a second
 // client. On the shared 2-core test machine any poll can lose the CPU to
 // another process for tens of ms, so: the median of the polls must be within
-// HEALTH_MS (50 ms) and every poll within HEALTH_MAX_MS (500 ms; the issue's
+// HEALTH_MS (50 ms), nine in ten too, and every poll within HEALTH_MAX_MS (500 ms; the issue's
 // stall was 1.8 s). Each attack repeats for at least MIN_ATTACK_MS so that the
 // median has polls to stand on. The share of polls over 50 ms is logged, not
 // asserted: with the machine's load average above 20 (other suites and
@@ -30,6 +30,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { startChatd, signToken, gqlPost, repoRoot } from './lib/chatd.js';
 
@@ -96,7 +97,12 @@ async function whilePolled(srv, attack) {
   const info = `${xs.length} polls, median ${quantile(xs, 0.5).toFixed(1)} ms, p90 ${quantile(xs, 0.9).toFixed(1)} ms, slowest ${slowest.join(', ')} ms`;
   assert.ok(xs.length >= 1, `no /healthz poll: ${info}`);
   assert.ok(Math.max(...xs) < HEALTH_MAX_MS, `a /healthz poll took ${HEALTH_MAX_MS} ms or more: ${info}`);
-  if (STRICT) assert.ok(quantile(xs, 0.5) < HEALTH_MS, `median /healthz over ${HEALTH_MS} ms: ${info}`);
+  if (STRICT) {
+    assert.ok(quantile(xs, 0.5) < HEALTH_MS, `median /healthz over ${HEALTH_MS} ms: ${info}`);
+    // nine polls in ten within the issue's 50 ms (on a machine running only
+    // the test suite the slowest poll of any attack stayed near 20 ms)
+    assert.ok(quantile(xs, 0.9) < HEALTH_MS, `90th percentile of /healthz over ${HEALTH_MS} ms: ${info}`);
+  }
   const slow = xs.filter((x) => x >= HEALTH_MS).length;
   console.log(`# /healthz: ${info}; ${slow} of ${xs.length} polls at ${HEALTH_MS} ms or more`);
   return out;
@@ -134,6 +140,14 @@ describe('pathological requests do not stall the process', { skip: needsEnv, tim
   after(async () => {
     const r = await srv.stop();
     assert.equal(r.code, 0, srv.logs().slice(-3000));
+    // the argon2id flood's failed logins locked the loopback address out for
+    // the failure window; the suites after this one share the Redis and sign
+    // in from that address
+    const port = process.env.CHATD_TEST_REDIS_PORT;
+    const keys = execFileSync('redis-cli', ['-p', port, '--scan', '--pattern', 'chatd:login:fail:a:*'], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+    if (keys.length) execFileSync('redis-cli', ['-p', port, 'DEL', ...keys]);
   });
 
   test('19,990 repeated fields (the overlap check), ten operation names (no cache hit): each under 1 s', async () => {
