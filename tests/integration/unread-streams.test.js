@@ -12,6 +12,7 @@ import {
   startCluster, makeUsers, gql, ok, code, createChat, send, systemMessage, wsClient, record, waitChannel, sleep, sql,
 } from './lib/receiver-env.js';
 import { redisSubscribe } from './lib/redis-sub.js';
+import { expectedFromLog, recount } from './lib/user-streams.js';
 
 const ADDS = 'mutation A($c: ID!, $u: [String!]!) { addParticipants(chatId: $c, userIds: $u) { id lastSeq } }';
 const REMOVE_MSG = 'mutation R($id: ID!, $u: String!) { removeMessage(id: $id, userId: $u) { id } }';
@@ -33,14 +34,6 @@ after(async () => {
     if (r.signal !== 'SIGKILL') assert.equal(r.code, 0, procs[i].logs().slice(-6000));
   });
 });
-
-// design §5, recomputed from scratch in SQL
-function recount(chatId, userId) {
-  return Number(sql(`SELECT count(*) FROM messages m, chat_participants p
-    WHERE p.chat_id = '${chatId}' AND p.user_id = '${userId}' AND p.left_seq IS NULL
-      AND m.chat_id = p.chat_id AND m.seq > greatest(p.last_read_seq, p.joined_seq)
-      AND m.sender_id <> p.user_id AND m.deleted_at IS NULL AND m.type <> 'system'`));
-}
 
 function tupleWrites() {
   sql('SELECT pg_stat_clear_snapshot()');
@@ -146,43 +139,6 @@ describe('write path', () => {
     assert.equal(code(await gql(r, UNREADS, { u: b.id }, a.h)), 'FORBIDDEN');
   });
 });
-
-// The expected per-user streams of `user` in `chat`, from the log: the
-// messages of others (chatMessageNotification) and the unread count after
-// each event that changes it, recomputed independently of the server
-// (messages of others, not system, above the watermark, not removed).
-function expectedFromLog(chatId, userId, fromSeq) {
-  const rows = sql(`SELECT seq, kind, payload::text FROM chat_events WHERE chat_id = '${chatId}' ORDER BY seq`)
-    .split('\n').filter(Boolean).map((l) => {
-      const i = l.indexOf('|');
-      const j = l.indexOf('|', i + 1);
-      return { seq: Number(l.slice(0, i)), kind: l.slice(i + 1, j), data: JSON.parse(l.slice(j + 1)) };
-    });
-  assert.equal(rows[0].seq, 1, 'the whole log is retained in this test');
-  const counted = new Set();
-  let wm = 0;
-  const notes = [];
-  const counts = [];
-  for (const e of rows) {
-    let changed = false;
-    if (e.kind === 'message.created' && e.data.senderId !== userId) {
-      if (e.seq > fromSeq) notes.push({ id: e.data.id, seq: e.seq });
-      if (e.data.type !== 'system') {
-        counted.add(e.data.seq);
-        changed = true;
-      }
-    } else if (e.kind === 'message.deleted' && counted.delete(e.data.seq)) {
-      changed = true;
-    } else if (e.kind === 'read' && e.data.userId === userId) {
-      wm = Math.max(wm, e.data.upToSeq);
-      for (const s of [...counted]) if (s <= wm) counted.delete(s);
-      assert.equal(e.data.unreadCount, counted.size, `read event ${e.seq} carries the exact count`);
-      changed = true;
-    }
-    counts.push({ seq: e.seq, count: counted.size, changed });
-  }
-  return { notes, counts, final: counted.size };
-}
 
 describe('per-user streams derived at the receiver', () => {
   test('a user in several chats: chatMessageNotification and unreadCountUpdated equal the log, across a receiver SIGKILL with resume', async () => {
