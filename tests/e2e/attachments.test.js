@@ -6,36 +6,19 @@
 // is refused the same file with his own token. Needs a chatd with
 // attachments (the client probes for the Attachment type and hides the
 // attach button otherwise): skipped while the schema has no Attachment type.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { startSystem, launchBrowser, ensureWebBuilt, repoRoot } from './lib.js';
+import { suiteSystem, shot, repoRoot } from './lib.js';
 
 const WAIT = 20000;
 const PASSWORD = 'correct horse 42';
-const SHOTS = path.resolve(repoRoot, process.env.CHATD_E2E_SCREENSHOTS || 'build/e2e-screenshots');
 const sfx = Date.now().toString(36).slice(-5);
 const names = { A: `fay_${sfx}`, B: `gus_${sfx}`, C: `cal_${sfx}` };
 
-let sys;
-let browser;
-
-before(async () => {
-  ensureWebBuilt();
-  sys = await startSystem();
-  browser = await launchBrowser();
-  fs.mkdirSync(SHOTS, { recursive: true });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (sys) {
-    const reports = await sys.stop();
-    assert.deepEqual(reports, [], 'no sanitizer report from any chatd');
-  }
-});
+const S = suiteSystem();
 
 // a real PNG (noise, so it does not compress: the upload takes a while when throttled)
 const CRC = Array.from({ length: 256 }, (_, n) => {
@@ -78,11 +61,11 @@ function noisePng(w, h) {
 }
 
 async function newPage(label) {
-  const ctx = await browser.newContext({ viewport: { width: 1200, height: 720 } });
+  const ctx = await S.browser.newContext({ viewport: { width: 1200, height: 720 } });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.log(`[${label} pageerror] ${e.message}`));
   page.setDefaultTimeout(WAIT);
-  await page.goto(sys.url);
+  await page.goto(S.sys.url);
   return page;
 }
 
@@ -192,8 +175,3 @@ test('upload with progress and cancel, an image shown live, download by a member
   // and nobody without a token
   assert.equal((await fetch(bare)).status, 401);
 });
-
-async function shot(page, name) {
-  if (process.env.CHATD_E2E_SCREENSHOTS === 'off') return;
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-}

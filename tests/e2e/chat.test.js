@@ -5,49 +5,24 @@
 // turns blue; typing shows; edit and delete reach the others; C switches its
 // receiver and keeps receiving; a receiver is killed and A's UI reconnects to
 // the other one and shows every message sent meanwhile exactly once.
-// Screenshots of the main screens: see SHOTS.
-import { test, before, after } from 'node:test';
+// Screenshots of the main screens: see SHOTS in lib.js.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import fs from 'node:fs';
-import { startSystem, launchBrowser, ensureWebBuilt, repoRoot } from './lib.js';
+import { suiteSystem, shot } from './lib.js';
 
 const WAIT = 20000; // ms for any visible state to appear
-// build/e2e-screenshots by default (make test must not dirty the tree);
-// CHATD_E2E_SCREENSHOTS=docs/screenshots refreshes the README's pictures
-const SHOTS = path.resolve(repoRoot, process.env.CHATD_E2E_SCREENSHOTS || 'build/e2e-screenshots');
 const sfx = Date.now().toString(36).slice(-5);
 
-let sys;
-let browser;
+const S = suiteSystem();
 const pages = {};
 
-before(async () => {
-  ensureWebBuilt();
-  sys = await startSystem();
-  browser = await launchBrowser();
-  fs.mkdirSync(SHOTS, { recursive: true });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (sys) {
-    const reports = await sys.stop();
-    assert.deepEqual(reports, [], 'no sanitizer report from any chatd');
-  }
-});
-
-async function shot(page, name) {
-  if (process.env.CHATD_E2E_SCREENSHOTS === 'off') return;
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-}
 
 async function newPage(label) {
-  const ctx = await browser.newContext({ viewport: { width: 1200, height: 720 } });
+  const ctx = await S.browser.newContext({ viewport: { width: 1200, height: 720 } });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.log(`[${label} pageerror] ${e.message}`));
   page.setDefaultTimeout(WAIT);
-  await page.goto(sys.url);
+  await page.goto(S.sys.url);
   return page;
 }
 
@@ -104,8 +79,8 @@ test('three users on different instances: live messages, unread, receipts, typin
   await signUp(A, names.A, 'Alice');
   await signUp(B, names.B, 'Bob');
   await signUp(C, names.C, 'Carol');
-  const r = sys.ports.receiver;
-  const s = sys.ports.sender;
+  const r = S.sys.ports.receiver;
+  const s = S.sys.ports.sender;
   await B.getByTestId('in-use').filter({ hasText: `sender :${s[0]} · receiver :${r[1]}` }).waitFor();
   await C.getByTestId('in-use').filter({ hasText: `sender :${s[1]} · receiver :${r[0]}` }).waitFor();
 
@@ -190,7 +165,7 @@ test('three users on different instances: live messages, unread, receipts, typin
   await C.locator('li[data-testid=message]', { hasText: 'after the switch' }).waitFor();
 
   // receiver 1 (A's) dies; B sends while A reconnects; A shows all, once
-  await sys.procs.receiver[0].stop('SIGKILL');
+  await S.sys.procs.receiver[0].stop('SIGKILL');
   await A.locator('[data-status=reconnecting]').waitFor();
   const outage = ['during outage 1', 'during outage 2', 'during outage 3'];
   for (const t of outage) await send(B, t);

@@ -6,48 +6,25 @@
 // done by one member and seen live by another, leaving a group, the 360 px
 // layout (two screens and a back button; screenshots), and account settings
 // (display name, password change, sign in again, sign out other sessions).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import fs from 'node:fs';
-import { startSystem, launchBrowser, ensureWebBuilt, repoRoot } from './lib.js';
+import { suiteSystem, shot } from './lib.js';
 
 const WAIT = 20000; // ms for any visible state to appear
 const PASSWORD = 'correct horse 42';
-const SHOTS = path.resolve(repoRoot, process.env.CHATD_E2E_SCREENSHOTS || 'build/e2e-screenshots');
 const sfx = Date.now().toString(36).slice(-5);
 const names = { A: `ann_${sfx}`, B: `ben_${sfx}`, C: `cat_${sfx}` };
 
-let sys;
-let browser;
+const S = suiteSystem();
 const pages = {};
 
-before(async () => {
-  ensureWebBuilt();
-  sys = await startSystem();
-  browser = await launchBrowser();
-  fs.mkdirSync(SHOTS, { recursive: true });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (sys) {
-    const reports = await sys.stop();
-    assert.deepEqual(reports, [], 'no sanitizer report from any chatd');
-  }
-});
-
-async function shot(page, name) {
-  if (process.env.CHATD_E2E_SCREENSHOTS === 'off') return;
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
-}
 
 async function newPage(label, viewport = { width: 1200, height: 720 }) {
-  const ctx = await browser.newContext({ viewport });
+  const ctx = await S.browser.newContext({ viewport });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.log(`[${label} pageerror] ${e.message}`));
   page.setDefaultTimeout(WAIT);
-  await page.goto(sys.url);
+  await page.goto(S.sys.url);
   return page;
 }
 

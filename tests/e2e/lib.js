@@ -9,6 +9,8 @@ import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -181,4 +183,38 @@ export function ensureWebBuilt() {
     // vite under the node running the tests (Node 18 or 20)
     execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn'], { cwd: web, stdio: 'inherit' });
   }
+}
+
+// build/e2e-screenshots by default (make test must not dirty the tree);
+// CHATD_E2E_SCREENSHOTS=docs/screenshots refreshes the README's pictures
+export const SHOTS = path.resolve(repoRoot, process.env.CHATD_E2E_SCREENSHOTS || 'build/e2e-screenshots');
+
+/** Saves page's screenshot as SHOTS/<name>.png (none with CHATD_E2E_SCREENSHOTS=off). */
+export async function shot(page, name) {
+  if (process.env.CHATD_E2E_SCREENSHOTS === 'off') return;
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+/**
+ * One suite's system: before() builds the web client if needed, starts the
+ * whole system (startSystem) and one browser; after() closes the browser,
+ * stops the system and asserts that no chatd printed a sanitizer report.
+ * Returns { sys, browser }, filled in by before().
+ */
+export function suiteSystem() {
+  const S = { sys: null, browser: null };
+  before(async () => {
+    ensureWebBuilt();
+    S.sys = await startSystem();
+    S.browser = await launchBrowser();
+    fs.mkdirSync(SHOTS, { recursive: true });
+  });
+  after(async () => {
+    if (S.browser) await S.browser.close();
+    if (S.sys) {
+      const reports = await S.sys.stop();
+      assert.deepEqual(reports, [], 'no sanitizer report from any chatd');
+    }
+  });
+  return S;
 }
