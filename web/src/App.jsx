@@ -8,6 +8,7 @@ import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo
 import * as net from './net.js';
 import * as ops from './ops.js';
 import { ChatWindow } from './ChatWindow.jsx';
+import { chatTitle, displayName, Modal } from './ui.jsx';
 
 // re-render on session/instance/connection changes
 function useNetState() {
@@ -136,16 +137,6 @@ export function InstanceSelector() {
 }
 
 // ---- chat app ---------------------------------------------------------------
-export function displayName(u) {
-  return u ? u.displayName || u.username : '?';
-}
-export function chatTitle(chat, me) {
-  if (chat.chatType === 'direct') {
-    const other = (chat.participants || []).find((p) => p.id !== me.id);
-    if (other) return displayName(other);
-  }
-  return chat.name;
-}
 const sortChats = (list) =>
   [...list].sort((a, b) => {
     const ta = a.lastMessage ? a.lastMessage.createdAt : a.updatedAt;
@@ -526,22 +517,6 @@ function UserPicker({ me, exclude = [], selected, setSelected, single }) {
         ))}
       </ul>
     </fieldset>
-  );
-}
-
-export function Modal({ title, onClose, children }) {
-  useEffect(() => {
-    const k = (e) => e.key === 'Escape' && onClose();
-    window.addEventListener('keydown', k);
-    return () => window.removeEventListener('keydown', k);
-  }, [onClose]);
-  return (
-    <div className="backdrop">
-      <div role="dialog" aria-modal="true" aria-label={title} className="modal">
-        <h2>{title}</h2>
-        {children}
-      </div>
-    </div>
   );
 }
 

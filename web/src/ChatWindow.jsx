@@ -14,7 +14,7 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react
 import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
 import * as net from './net.js';
 import * as ops from './ops.js';
-import { chatTitle, displayName, Modal } from './App.jsx';
+import { chatTitle, displayName, Modal } from './ui.jsx';
 import { fileUrl, formatSize, MAX_ATTACHMENTS, uploadFile } from './files.js';
 
 const PAGE = 30; // messages per history page
