@@ -7,9 +7,9 @@
 #   redis     redis-server with AOF, data in /data
 # compose.yaml runs the seeds' layout from them. No registry is needed:
 # scripts/container-test makes debian:12-slim locally (debootstrap) and builds
-# with --pull=never. Web: Debian 12's Node 18 cannot run Vite 8, so web/dist
-# is built on the host first (scripts/container-test does: cd web && npx vite
-# build); the image only serves it.
+# with --pull=never. Web: web/dist is built on the host first
+# (scripts/container-test does: cd web && npx vite build); the image only
+# serves it.
 
 # ---- build: chatd (Release) -------------------------------------------------
 FROM debian:12-slim AS build

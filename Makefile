@@ -62,9 +62,11 @@ routing-check:
 	@[ -d web/node_modules/graphql ] || (cd web && npm ci --no-audit --no-fund --loglevel=error)
 	node web/scripts/gen-routing.mjs --check
 
-# The web build (vite) and the routing test under Node 18 (Debian 12's nodejs);
-# node@18 from the npm registry into build/node18 unless CHATD_NODE18 is set.
-node18-check:
+# Under Node 18 (Debian 12's nodejs): the web build (vite), the routing test
+# and every browser suite (tests/e2e/run.sh with CHATD_NODE); CHATD_NODE18,
+# else the machine's node if it is 18.x, else node@18 from the npm registry
+# into build/node18.
+node18-check: debug
 	scripts/test-node18
 
 # ops/: the Prometheus rules (promtool check + unit tests) and the Grafana
@@ -80,13 +82,13 @@ container-test:
 test: deps
 	$(MAKE) format-check
 	$(MAKE) routing-check
-	$(MAKE) node18-check
 	$(MAKE) ops-check
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) graphql-diff
 	$(MAKE) integration
 	$(MAKE) e2e
+	$(MAKE) node18-check
 	$(MAKE) container-test
 
 run: deps release

@@ -1,26 +1,36 @@
 // Browser test of attachments (issue 20 items 1-3; the server's API in
-// docs/api.md "Files"): Fay uploads a 19 MB image through the attach button
-// (progress shows; a second upload, held, is cancelled), sends
-// it; Ben sees the thumbnail live and opens the full view; a text file shows
-// as a download card that Ben (a member) downloads, while Cal (not a member)
-// is refused the same file with his own token. Needs a chatd with
-// attachments (the client probes for the Attachment type and hides the
-// attach button otherwise): skipped while the schema has no Attachment type.
+// docs/api.md "Files"): Fay uploads a ~1.9 MB image through the attach
+// button with the browser's upload bandwidth throttled (Chromium's network
+// emulation over a CDP session), so the progress bar shows values between 0
+// and 1 before it completes; a second upload is cancelled half-way (it goes
+// away, no message carries it, and the server keeps neither a row nor the
+// bytes nor a temp file). She sends the image; Ben sees the thumbnail live
+// and opens the full view; a text file shows as a download card that Ben (a
+// member) downloads, while Cal (not a member) is refused the same file with
+// his own token. Needs a chatd with attachments (the client probes for the
+// Attachment type and hides the attach button otherwise): skipped while the
+// schema has no Attachment type.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { suiteSystem, shot, repoRoot } from './lib.js';
+import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { suiteSystem, shot, repoRoot, filesDir } from './lib.js';
 
 const WAIT = 20000;
+// the browser's upload bandwidth while the two uploads run: the ~1.9 MB
+// image takes ~3 s, long enough for several progress events (Chromium sends
+// one at most every 100 ms), short enough for the suite
+const UPLOAD_BYTES_PER_S = 640 * 1024;
 const PASSWORD = 'correct horse 42';
 const sfx = Date.now().toString(36).slice(-5);
 const names = { A: `fay_${sfx}`, B: `gus_${sfx}`, C: `cal_${sfx}` };
 
 const S = suiteSystem();
 
-// a real PNG (noise, so it does not compress: the upload takes a while when throttled)
+// a real PNG (noise from seed, so it does not compress: the upload takes a while when throttled)
 const CRC = Array.from({ length: 256 }, (_, n) => {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -39,18 +49,18 @@ function chunk(type, data) {
   crc.writeUInt32BE(crc32(td));
   return Buffer.concat([len, td, crc]);
 }
-function noisePng(w, h) {
+function noisePng(w, h, seed = 12345) {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(w, 0);
   ihdr.writeUInt32BE(h, 4);
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // RGB
   const raw = Buffer.alloc((w * 3 + 1) * h);
-  let x = 12345;
+  let x = seed;
   for (let i = 0; i < raw.length; i++) {
     if (i % (w * 3 + 1) === 0) raw[i] = 0; // filter: none
     else {
-      x = (x * 1103515245 + 12345) >>> 0;
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
       raw[i] = x >>> 24;
     }
   }
@@ -106,33 +116,73 @@ test('upload with progress and cancel, an image shown live, download by a member
   await A.getByRole('region', { name: 'Chat Photos' }).waitFor();
   await chatItem(B, 'Photos').click();
 
-  // a large image (~19 MB, under the 25 MiB limit) so progress events come
-  // while it uploads; the second upload's request is held by the browser
-  // until it is cancelled
-  const png = noisePng(2500, 2500);
-  await A.route(/\/files\?name=cancel-me/, () => {}); // never answered
-  // every value the progress bar shows, sampled in the page
+  // Throttled uploads (the browser's own network emulation, as DevTools'
+  // "slow network": without it Chromium on loopback hands the whole body to
+  // the socket at once and reports no progress between 0 and 1)
+  const cdp = await A.context().newCDPSession(A);
+  await cdp.send('Network.enable');
+  const throttle = (uploadThroughput) =>
+    cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput });
+  await throttle(UPLOAD_BYTES_PER_S);
+  // every value the progress bars show, sampled in the page
   await A.evaluate(() => {
-    window.seenProgress = [];
+    window.seenProgress = {};
     setInterval(() => {
-      for (const p of document.querySelectorAll('progress')) window.seenProgress.push(p.value);
+      for (const p of document.querySelectorAll('progress')) {
+        const name = p.getAttribute('aria-label');
+        (window.seenProgress[name] ||= []).push(p.value);
+      }
     }, 5);
   });
-  const [chooser] = await Promise.all([A.waitForEvent('filechooser'), A.getByRole('button', { name: 'Attach files' }).click()]);
-  await chooser.setFiles({ name: 'noise.png', mimeType: 'image/png', buffer: png });
+  const attach = async (name, buffer) => {
+    const [chooser] = await Promise.all([A.waitForEvent('filechooser'), A.getByRole('button', { name: 'Attach files' }).click()]);
+    await chooser.setFiles({ name, mimeType: 'image/png', buffer });
+  };
+  const png = noisePng(800, 800); // ~1.9 MB, under every limit
+  assert.ok(png.length > 1.5e6 && png.length < 2.5e6, `${png.length} bytes`);
+  const t0 = Date.now();
+  await attach('noise.png', png);
   await A.getByRole('progressbar', { name: 'Uploading noise.png' }).waitFor();
-  // a second file, cancelled while it uploads: it goes away and is never sent
-  const [chooser2] = await Promise.all([A.waitForEvent('filechooser'), A.getByRole('button', { name: 'Attach files' }).click()]);
-  await chooser2.setFiles({ name: 'cancel-me.png', mimeType: 'image/png', buffer: noisePng(60, 60) });
-  await A.getByRole('progressbar', { name: 'Uploading cancel-me.png' }).waitFor();
   assert.equal(await A.getByRole('button', { name: 'Send' }).isDisabled(), true, 'no send while an upload runs');
+  await A.locator('[data-testid=upload][data-status=done]', { hasText: 'noise.png' }).waitFor({ timeout: 60000 });
+  const took = Date.now() - t0;
+  const seen = (await A.evaluate(() => window.seenProgress))['Uploading noise.png'] || [];
+  const between = [...new Set(seen.filter((v) => v > 0 && v < 1))];
+  console.log(`# noise.png (${png.length} bytes) uploaded in ${took} ms; progress values between 0 and 1: ${between.map((v) => v.toFixed(2)).join(' ')}`);
+  assert.ok(between.length >= 2, `the bar showed values between 0 and 1 while the bytes went out (saw ${JSON.stringify(seen.slice(0, 20))}…)`);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], 'progress never goes back');
+
+  // a second upload, cancelled half-way: it goes away and is never sent
+  const cancelPng = noisePng(800, 800, 777);
+  const cancelSha = crypto.createHash('sha256').update(cancelPng).digest('hex');
+  await attach('cancel-me.png', cancelPng);
+  const bar = A.getByRole('progressbar', { name: 'Uploading cancel-me.png' });
+  await A.waitForFunction(() => {
+    const p = document.querySelector('progress[aria-label="Uploading cancel-me.png"]');
+    return p && p.value >= 0.2;
+  });
+  const dir = filesDir();
+  const rows = () => Number(execFileSync('psql', ['-XAtq', '-d', process.env.CHATD_TEST_DATABASE_URL, '-c',
+    "SELECT count(*) FROM files WHERE name = 'cancel-me.png'"], { encoding: 'utf8' }).trim());
+  const parts = () => (fs.existsSync(path.join(dir, 'tmp')) ? fs.readdirSync(path.join(dir, 'tmp')) : []);
+  // the server is receiving it (its temp file) when it is cancelled
+  assert.ok(parts().length > 0, 'a temp file for the upload in progress');
+  const at = await bar.evaluate((p) => p.value);
+  assert.ok(at > 0 && at < 1, `cancelled half-way (at ${at})`);
   await A.getByRole('button', { name: 'Cancel cancel-me.png' }).click();
   await A.locator('[data-testid=upload]', { hasText: 'cancel-me.png' }).waitFor({ state: 'detached' });
-  await A.locator('[data-testid=upload][data-status=done]', { hasText: 'noise.png' }).waitFor({ timeout: 60000 });
-  const seen = await A.evaluate(() => window.seenProgress);
-  // the bar was on screen while the bytes went out (Chromium reports no
-  // intermediate upload progress over loopback, so its value is not checked)
-  assert.ok(seen.length > 0, 'a progress bar was shown during the upload');
+  await throttle(-1);
+  // the server keeps nothing of it: no row, no bytes at its content address, no temp file
+  let left = null;
+  for (const end = Date.now() + 15000; Date.now() < end;) {
+    left = { rows: rows(), parts: parts(), blob: fs.existsSync(path.join(dir, cancelSha.slice(0, 2), cancelSha)) };
+    if (left.rows === 0 && left.parts.length === 0 && !left.blob) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.deepEqual(left, { rows: 0, parts: [], blob: false }, 'the cancelled upload left nothing on the server');
+  // the image that did finish is stored (so the checks above look in the right place)
+  const pngSha = crypto.createHash('sha256').update(png).digest('hex');
+  assert.ok(fs.existsSync(path.join(dir, pngSha.slice(0, 2), pngSha)), 'noise.png is in the store');
   const box = A.getByRole('textbox', { name: 'Message', exact: true });
   await box.fill('a photo');
   await box.press('Enter');
@@ -146,8 +196,11 @@ test('upload with progress and cancel, an image shown live, download by a member
   await shot(B, 'attachment-image');
   await onB.getByRole('button', { name: /Open image/ }).click();
   const full = B.getByTestId('full-image');
-  await B.waitForFunction((el) => el.complete && el.naturalWidth === 2500, await full.elementHandle(), { timeout: 60000 });
+  await B.waitForFunction((el) => el.complete && el.naturalWidth === 800, await full.elementHandle(), { timeout: 60000 });
   await B.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+  // the message carries the finished upload only
+  assert.equal(await onB.getByTestId('attachment-image').count(), 1, 'one attachment on the message');
+  assert.equal(await onB.getByTestId('attachment-file').count(), 0);
   assert.equal(await A.locator('li[data-testid=message]', { hasText: 'cancel-me' }).count(), 0);
 
   // a text file as a download card (drag-and-drop path: the hidden input takes it)

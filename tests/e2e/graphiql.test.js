@@ -4,32 +4,20 @@
 // event, then a live one sent meanwhile), and after switching the receiver
 // in the instance selector the subscription runs on the other receiver.
 // CHATD_E2E_TRACE=1 prints the page's console, POSTs and WebSocket frames.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSystem, launchBrowser, ensureWebBuilt } from './lib.js';
+import os from 'node:os';
+import path from 'node:path';
+import { suiteSystem } from './lib.js';
 
 const WAIT = 30000;
 const sfx = Date.now().toString(36).slice(-5);
 const PASSWORD = 'correct horse 42';
-let sys;
-let browser;
-
-before(async () => {
-  ensureWebBuilt();
-  sys = await startSystem();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (sys) {
-    const reports = await sys.stop();
-    assert.deepEqual(reports, [], 'no sanitizer report from any chatd');
-  }
-});
+// the web build, the system, one browser; the sanitizer check at the end
+const S = suiteSystem();
 
 async function gql(role, query, variables, token) {
-  const r = await fetch(`http://127.0.0.1:${sys.ports[role][0]}/graphql`, {
+  const r = await fetch(`http://127.0.0.1:${S.sys.ports[role][0]}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
@@ -49,7 +37,7 @@ const send = (token, chatId, senderId, content) =>
     { i: { chatId, senderId, content } }, token);
 
 const graphiqlUrl = (query, variables) =>
-  `${sys.url}/graphiql?query=${encodeURIComponent(query)}${variables ? `&variables=${encodeURIComponent(JSON.stringify(variables))}` : ''}`;
+  `${S.sys.url}/graphiql?query=${encodeURIComponent(query)}${variables ? `&variables=${encodeURIComponent(JSON.stringify(variables))}` : ''}`;
 
 // runs the operation once GraphiQL shows it in its editor
 async function run(page, word) {
@@ -62,8 +50,9 @@ async function shows(page, text) {
   try {
     await response(page).filter({ hasText: text }).waitFor();
   } catch (e) {
-    await page.screenshot({ path: `/tmp/graphiql-fail.png` }).catch(() => {});
-    throw new Error(`result pane lacks ${text}: ${await response(page).innerText().catch(() => '?')}\n${e.message}`);
+    const file = path.join(os.tmpdir(), `graphiql-fail-${process.pid}.png`);
+    await page.screenshot({ path: file }).catch(() => {});
+    throw new Error(`result pane lacks ${text} (screenshot ${file}): ${await response(page).innerText().catch(() => '?')}\n${e.message}`);
   }
 }
 
@@ -76,7 +65,7 @@ test('GraphiQL: query and subscription with the session and the instance selecto
     { i: { name: `graphiql ${sfx}`, participantIds: [aId, bId] } }, login.token)).createChat;
   await send(login.token, chat.id, aId, `before ${sfx}`);
 
-  const ctx = await browser.newContext({ viewport: { width: 1300, height: 800 } });
+  const ctx = await S.browser.newContext({ viewport: { width: 1300, height: 800 } });
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -92,7 +81,7 @@ test('GraphiQL: query and subscription with the session and the instance selecto
   process.on('exit', () => { if (process.env.CHATD_E2E_TRACE) console.log(trace.join('\n')); });
   page.setDefaultTimeout(WAIT);
   // sign in on the chat page: GraphiQL uses that session
-  await page.goto(sys.url);
+  await page.goto(S.sys.url);
   await page.getByLabel('Username').fill(a);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -109,7 +98,7 @@ test('GraphiQL: query and subscription with the session and the instance selecto
   const sub = 'subscription Events($c: ID!) { chatEvents(chatId: $c, afterSeq: 0) { seq kind message { content } } }';
   await page.goto(graphiqlUrl(sub, { c: chat.id }));
   await page.locator('[data-status=connected]').waitFor();
-  assert.match(await page.getByTestId('in-use').innerText(), new RegExp(`receiver :${sys.ports.receiver[0]}`));
+  assert.match(await page.getByTestId('in-use').innerText(), new RegExp(`receiver :${S.sys.ports.receiver[0]}`));
   await run(page, 'chatEvents');
   await shows(page, `before ${sfx}`);
   await send(login.token, chat.id, aId, `live one ${sfx}`);
@@ -118,7 +107,7 @@ test('GraphiQL: query and subscription with the session and the instance selecto
   // the other receiver, chosen in the selector (the page reloads)
   await Promise.all([page.waitForEvent('load'), page.getByLabel('Receiver').selectOption('1')]);
   await page.locator('[data-status=connected]').waitFor();
-  assert.match(await page.getByTestId('in-use').innerText(), new RegExp(`receiver :${sys.ports.receiver[1]}`));
+  assert.match(await page.getByTestId('in-use').innerText(), new RegExp(`receiver :${S.sys.ports.receiver[1]}`));
   await run(page, 'chatEvents');
   await shows(page, `live one ${sfx}`);
   await send(login.token, chat.id, aId, `live two ${sfx}`);
@@ -128,7 +117,7 @@ test('GraphiQL: query and subscription with the session and the instance selecto
 });
 
 test('GraphiQL signed out: public operations run, no socket is opened', async () => {
-  const ctx = await browser.newContext();
+  const ctx = await S.browser.newContext();
   const page = await ctx.newPage();
   page.setDefaultTimeout(WAIT);
   const sockets = [];

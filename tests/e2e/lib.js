@@ -84,7 +84,8 @@ function track(proc, name) {
 }
 
 let filesDirPath = null;
-function filesDir() {
+/** CHATD_FILES_DIR of this test process's chatd (one throwaway directory). */
+export function filesDir() {
   if (!filesDirPath) {
     filesDirPath = fs.mkdtempSync(path.join(os.tmpdir(), 'chatd-e2e-files-'));
     process.on('exit', () => fs.rmSync(filesDirPath, { recursive: true, force: true }));
