@@ -347,6 +347,67 @@ describe('per-user streams derived at the receiver', () => {
       res.forEach((x) => assert.equal(x.code, 0));
     }
   });
+
+  test('resuming while reads and messages flow: the current count, then every change, once, in order', async () => {
+    // the same race without a test hook: the user's chat list stream keeps
+    // user:<id> confirmed, so each new unreadCountUpdated looks its chats up
+    // at once, while reads (and their notes) keep coming. Before the fix
+    // about 1 resume in 6 began with a note's count ahead of the resume's
+    // (a seq twice, or out of order).
+    const small = await startCluster({ senders: 1, receivers: 1, env: { CHATD_RATE_MESSAGES: '0', CHATD_RATE_MUTATIONS: '0' } });
+    try {
+      const [s] = small.senders;
+      const [r] = small.receivers;
+      const [a, u] = makeUsers(2);
+      const chat = await createChat(s, a, [u], 'flowing');
+      const listClient = wsClient(r, u);
+      record(listClient, LIST, { u: u.id }, 'messageUpdateForChatList');
+      await waitChannel(`user:${u.id}`, 1);
+      await sleep(200);
+      let stop = false;
+      const writer = (async () => {
+        for (let i = 0; !stop; i++) {
+          await send(s, a, chat.id, `f${i}`);
+          await sleep(5);
+        }
+      })();
+      const reader = (async () => {
+        while (!stop) {
+          ok(await gql(s, MARK_CHAT, { c: chat.id, s: null }, u.h), 'markChatAsRead');
+          await sleep(3);
+        }
+      })();
+      const bad = [];
+      let checked = 0;
+      try {
+        for (let it = 0; it < 20; it++) {
+          const cur = Number(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`));
+          const client = wsClient(r, u);
+          const cu = record(client, UCU, { u: u.id, a: [{ chatId: chat.id, seq: Math.max(0, cur - 2) }] }, 'unreadCountUpdated');
+          await sleep(250);
+          await client.dispose();
+          const seqs = cu.events.map((e) => e.seq);
+          if (seqs.length < 2) continue;
+          checked++;
+          // every message of a and every read of u changes the count
+          const changes = sql(`SELECT seq FROM chat_events WHERE chat_id = '${chat.id}' AND seq > ${seqs[0]} AND seq <= ${seqs.at(-1)}
+            AND ((kind = 'message.created' AND payload->>'senderId' <> '${u.id}') OR (kind = 'read' AND payload->>'userId' = '${u.id}')) ORDER BY seq`)
+            .split('\n').filter(Boolean).map(Number);
+          if (JSON.stringify(seqs.slice(1)) !== JSON.stringify(changes)) bad.push({ it, seqs, changes });
+          assert.deepEqual(cu.errors, []);
+        }
+      } finally {
+        stop = true;
+        await Promise.all([writer, reader]);
+        await listClient.dispose();
+      }
+      assert.ok(checked >= 10, `only ${checked} resumes got events`);
+      assert.deepEqual(bad, []);
+    } finally {
+      const res = await small.stop();
+      res.forEach((x) => assert.equal(x.code, 0));
+    }
+  });
 });
 
 describe('unread counts at scale', () => {
