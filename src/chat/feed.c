@@ -41,6 +41,7 @@
 #define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
+#define FEED_TEST_LOOK_DELAY_MAX 10000 /* CHATD_TEST_LOOKUP_DELAY_MS upper bound (ms) */
 
 typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE } feed_kind;
 
@@ -149,10 +150,12 @@ static struct {
     uv_timer_t start_timer;
     bool start_timer_init;
     bool start_armed;
-    int chan_err;            /* why the last chan_get returned NULL */
-    unsigned test_chans_max; /* CHATD_TEST_FEED_CHANNELS (fixtures): broker subscribes
-                                beyond this many channels fail as at RD_MAX_CHANNELS */
-    uv_timer_t sweep_timer;  /* deferred sweep of ended legs */
+    int chan_err;                /* why the last chan_get returned NULL */
+    unsigned test_chans_max;     /* CHATD_TEST_FEED_CHANNELS (fixtures): broker subscribes
+                                    beyond this many channels fail as at RD_MAX_CHANNELS */
+    unsigned test_look_delay_ms; /* CHATD_TEST_LOOKUP_DELAY_MS (fixtures): subscribe
+                                    lookups are sent this late (a race made wide) */
+    uv_timer_t sweep_timer;      /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
     feed_chan *watched;  /* chat channels with room watches */
@@ -1295,7 +1298,8 @@ static bool note_fresh(feed_chan *c, const gql_value *chat, const gql_value *kin
 
 /* A notification on user:<id> for a per-user stream's head: the user was
  * added to a chat (a leg from the join on), or read on some device (the
- * count at that seq, unless the chat's leg already sent a newer one). */
+ * count at that seq, unless the chat's leg already sent a newer one or has
+ * no leg). */
 static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_value *kind)
 {
     const gql_value *chat = gql_obj_get(v, "chatId");
@@ -1316,16 +1320,17 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
     const gql_value *data = gql_obj_get(v, "data");
     const gql_value *n = obj(data, "unreadCount");
     if (!n || n->kind != GQL_V_INT) return;
+    /* the sender publishes the chat event of a read before its note, so
+     * the leg normally has it already (same seq: not sent twice); while the
+     * leg is behind, it sends the counts in order itself. A chat without a
+     * leg (yet) gets nothing here: before the first lookup answers, the leg
+     * it starts sends the counts from its snapshot on (with afterSeqs the
+     * current count first), so a note sent here came ahead of them — out
+     * of order, or twice at one seq (unread-streams.test.js, "a read while
+     * the stream's lookup is in flight"); a chat joined later gets its leg
+     * from chat.added or the re-lookup, which replays from the join. */
     feed_sub *l = leg_find(h, id, chat->len);
-    if (l) {
-        /* the sender publishes the chat event of a read before its note,
-         * so the leg normally has it already (same seq: not sent twice);
-         * while the leg is behind, it sends the counts in order itself */
-        if (l->ch && l->last >= l->ch->known) leg_emit_unread(l, a, seq->u.i, n->u.i);
-        return;
-    }
-    if (data && data->kind == GQL_V_OBJECT && h->ps && proto_sub_emit(h->ps, data) == 0)
-        feed.stats.delivered++;
+    if (l && l->ch && l->last >= l->ch->known) leg_emit_unread(l, a, seq->u.i, n->u.i);
 }
 
 /* Hands one watched chat's watches a callback (fn) for user `uid`. */
@@ -1700,7 +1705,7 @@ static void start_arm(void)
     }
     if (!feed.start_armed) {
         feed.start_armed = true;
-        uv_timer_start(&feed.start_timer, start_flush, 0, 0);
+        uv_timer_start(&feed.start_timer, start_flush, feed.test_look_delay_ms, 0);
     }
 }
 
@@ -1970,7 +1975,7 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
     }
     if (!feed.start_armed) {
         feed.start_armed = true;
-        uv_timer_start(&feed.start_timer, start_flush, 0, 0);
+        uv_timer_start(&feed.start_timer, start_flush, feed.test_look_delay_ms, 0);
     }
     *out = (chat_watch *)s;
     return 0;
@@ -2095,6 +2100,14 @@ int recv_feed_bind(proto_server *srv)
             feed.test_chans_max = (unsigned)v;
             cd_warn("receiver", "CHATD_TEST_FEED_CHANNELS=%ld: channel limit lowered (test hook)",
                     v);
+        }
+    }
+    const char *tdelay = getenv("CHATD_TEST_LOOKUP_DELAY_MS");
+    if (tdelay && *tdelay && srv->cfg && srv->cfg->test_fixtures) {
+        long v = strtol(tdelay, NULL, 10);
+        if (v >= 1 && v <= FEED_TEST_LOOK_DELAY_MAX) {
+            feed.test_look_delay_ms = (unsigned)v;
+            cd_warn("receiver", "CHATD_TEST_LOOKUP_DELAY_MS=%ld: lookups delayed (test hook)", v);
         }
     }
     int r;

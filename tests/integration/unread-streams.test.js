@@ -140,6 +140,13 @@ describe('write path', () => {
   });
 });
 
+const gauge = async (srv) => {
+  const text = await (await fetch(`${srv.base}/metrics`)).text();
+  const m = text.match(/^chatd_receiver_subscriptions (\d+)$/m);
+  assert.ok(m, 'chatd_receiver_subscriptions missing from /metrics');
+  return Number(m[1]);
+};
+
 describe('per-user streams derived at the receiver', () => {
   test('a user in several chats: chatMessageNotification and unreadCountUpdated equal the log, across a receiver SIGKILL with resume', async () => {
     const [s1, s2] = cl.senders;
@@ -292,6 +299,114 @@ describe('per-user streams derived at the receiver', () => {
     await old.until(() => old.errors.length > 0);
     assert.equal(old.errors[0].extensions.code, 'RESYNC_REQUIRED');
     client.dispose();
+  });
+
+  test('a read while the stream\'s lookup is in flight: its count once, in order (CHATD_TEST_LOOKUP_DELAY_MS)', async () => {
+    // The stream looks the user's chats up once user:<id> is confirmed. The
+    // `unread` note of a read reaching it before that lookup answered was
+    // sent straight away, ahead of the legs: with afterSeqs the resume then
+    // sent the current count at the same seq again (the SIGKILL test above
+    // saw such an extra count now and then under load). The test hook holds
+    // the lookup back so the read always lands in that window.
+    const DELAY = 4000;
+    const small = await startCluster({ senders: 1, receivers: 1, env: { CHATD_TEST_LOOKUP_DELAY_MS: String(DELAY) } });
+    try {
+      const [s] = small.senders;
+      const [r] = small.receivers;
+      const [a, u] = makeUsers(2);
+      const chat = await createChat(s, a, [u], 'slow lookup');
+      for (let i = 0; i < 3; i++) await send(s, a, chat.id, `m${i}`);
+      const client = wsClient(r, u);
+      const cu = record(client, UCU, { u: u.id, a: [{ chatId: chat.id, seq: chat.lastSeq }] }, 'unreadCountUpdated');
+      await waitChannel(`user:${u.id}`, 1);
+      const t0 = Date.now();
+      ok(await gql(s, MARK_CHAT, { c: chat.id, s: null }, u.h), 'markChatAsRead');
+      const readSeq = Number(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`));
+      // the read (and its note) happened while the lookup was held back,
+      // so the lookup's snapshot includes the read
+      assert.ok(Date.now() - t0 < DELAY / 2, `markChatAsRead took ${Date.now() - t0} ms`);
+      // the stream counts as attached once its lookup is applied
+      const deadline = Date.now() + DELAY + 10000;
+      while (await gauge(r) < 1) {
+        assert.ok(Date.now() < deadline, 'the per-user stream never attached');
+        await sleep(50);
+      }
+      await sleep(300);
+      const m = await send(s, a, chat.id, 'after the lookup');
+      await cu.waitFor(2);
+      await sleep(300); // a late duplicate would show up here
+      // the resume's current count at the read, once; then the next change
+      assert.deepEqual(cu.events, [
+        { chatId: chat.id, userId: u.id, unreadCount: 0, seq: readSeq },
+        { chatId: chat.id, userId: u.id, unreadCount: 1, seq: m.seq },
+      ]);
+      assert.deepEqual(cu.errors, []);
+      await client.dispose();
+    } finally {
+      const res = await small.stop();
+      res.forEach((x) => assert.equal(x.code, 0));
+    }
+  });
+
+  test('resuming while reads and messages flow: the current count, then every change, once, in order', async () => {
+    // the same race without a test hook: the user's chat list stream keeps
+    // user:<id> confirmed, so each new unreadCountUpdated looks its chats up
+    // at once, while reads (and their notes) keep coming. Before the fix
+    // about 1 resume in 6 began with a note's count ahead of the resume's
+    // (a seq twice, or out of order).
+    const small = await startCluster({ senders: 1, receivers: 1, env: { CHATD_RATE_MESSAGES: '0', CHATD_RATE_MUTATIONS: '0' } });
+    try {
+      const [s] = small.senders;
+      const [r] = small.receivers;
+      const [a, u] = makeUsers(2);
+      const chat = await createChat(s, a, [u], 'flowing');
+      const listClient = wsClient(r, u);
+      record(listClient, LIST, { u: u.id }, 'messageUpdateForChatList');
+      await waitChannel(`user:${u.id}`, 1);
+      await sleep(200);
+      let stop = false;
+      const writer = (async () => {
+        for (let i = 0; !stop; i++) {
+          await send(s, a, chat.id, `f${i}`);
+          await sleep(5);
+        }
+      })();
+      const reader = (async () => {
+        while (!stop) {
+          ok(await gql(s, MARK_CHAT, { c: chat.id, s: null }, u.h), 'markChatAsRead');
+          await sleep(3);
+        }
+      })();
+      const bad = [];
+      let checked = 0;
+      try {
+        for (let it = 0; it < 20; it++) {
+          const cur = Number(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`));
+          const client = wsClient(r, u);
+          const cu = record(client, UCU, { u: u.id, a: [{ chatId: chat.id, seq: Math.max(0, cur - 2) }] }, 'unreadCountUpdated');
+          await sleep(250);
+          await client.dispose();
+          const seqs = cu.events.map((e) => e.seq);
+          if (seqs.length < 2) continue;
+          checked++;
+          // every message of a and every read of u changes the count
+          const changes = sql(`SELECT seq FROM chat_events WHERE chat_id = '${chat.id}' AND seq > ${seqs[0]} AND seq <= ${seqs.at(-1)}
+            AND ((kind = 'message.created' AND payload->>'senderId' <> '${u.id}') OR (kind = 'read' AND payload->>'userId' = '${u.id}')) ORDER BY seq`)
+            .split('\n').filter(Boolean).map(Number);
+          if (JSON.stringify(seqs.slice(1)) !== JSON.stringify(changes)) bad.push({ it, seqs, changes });
+          assert.deepEqual(cu.errors, []);
+        }
+      } finally {
+        stop = true;
+        await Promise.all([writer, reader]);
+        await listClient.dispose();
+      }
+      assert.ok(checked >= 10, `only ${checked} resumes got events`);
+      assert.deepEqual(bad, []);
+    } finally {
+      const res = await small.stop();
+      res.forEach((x) => assert.equal(x.code, 0));
+    }
   });
 });
 
