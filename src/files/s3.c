@@ -484,6 +484,11 @@ int files_s3_init(files_ctx *fc, char *err, size_t errlen)
         .secretAccessKey = cfg->files_s3_secret_key,
     };
     fc->s3 = st;
+    if (cfg->files_s3_https)
+        cd_warn("files",
+                "libs3 2.0 checks the bucket's certificate name but not its issuer: "
+                "reach %s over a network you trust (docs/operations.md \"Files\")",
+                cfg->files_s3_endpoint);
     /* Does the bucket answer? (a GET of a key nobody writes: libs3 2.0
      * signs bucket-level requests in path style wrongly.) A wrong bucket or
      * key stops the start; an unreachable service does not (uploads and
