@@ -7,8 +7,10 @@
  * libs3 blocks (curl underneath), so every request runs on libuv's thread
  * pool (uv_queue_work) as one job; at most FILES_S3_WORKERS jobs run at
  * once and at most FILES_S3_QUEUE wait (more → CD_ELIMIT → 503
- * SERVICE_BUSY). Removals (the sweeper's, bounded by FILES_SWEEP_BATCH per
- * round) are never refused. A job's result comes back on the loop thread.
+ * SERVICE_BUSY for a new upload or download). The next piece of a download
+ * under way and removals (the sweeper's, bounded by FILES_SWEEP_BATCH per
+ * round) are never refused. A job's result comes back on the loop thread;
+ * workers do not log (the job carries its note to the loop).
  *
  * - commit: HEAD each key; PUT the temp file only when the key is missing
  *   (same bytes stored once); the temp files are unlinked (in the worker).
@@ -30,6 +32,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +80,7 @@ typedef struct s3_job {
     uint64_t off;
     files_store_cb cb;
     void *ud;
+    char note[256]; /* the first failure, logged on the loop thread */
 } s3_job;
 
 /* ---- blocking requests (worker threads only) ---- */
@@ -127,21 +131,34 @@ static S3Status get_data_cb(int size, const char *buf, void *ud)
 
 static const S3ResponseHandler resp_handler = {props_cb, complete_cb};
 
-static int call_result(const s3_call *c, const char *what, const char *key)
+/* Notes the first failure of a job (workers do not log: the logger is the
+ * loop thread's). */
+static void note(s3_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(s3_job *j, const char *fmt, ...)
+{
+    if (j->note[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->note, sizeof j->note, fmt, ap);
+    va_end(ap);
+}
+
+static int call_result(s3_job *j, const s3_call *c, const char *what, const char *key)
 {
     if (c->status == S3StatusOK) return 0;
     if (c->status == S3StatusHttpErrorNotFound || c->status == S3StatusErrorNoSuchKey)
         return CD_ENOENT;
-    cd_warn("files", "bucket %s %s: %s%s%s", what, key, S3_get_status_name(c->status),
-            c->msg[0] ? ": " : "", c->msg);
+    note(j, "bucket %s %s: %s%s%s", what, key, S3_get_status_name(c->status), c->msg[0] ? ": " : "",
+         c->msg);
     return CD_EUNAVAIL;
 }
 
 typedef enum { OP_HEAD, OP_PUT, OP_GET, OP_COPY, OP_DELETE } s3_op;
 
 /* One request, retried while libs3 calls its failure retryable. */
-static int s3_request(s3_state *st, s3_op op, const char *key, const char *arg, s3_call *c)
+static int s3_request(s3_job *j, s3_op op, const char *key, const char *arg, s3_call *c)
 {
+    s3_state *st = j->fc->s3;
     static const char *const names[] = {"HEAD", "PUT", "GET", "COPY", "DELETE"};
     for (int attempt = 0;; attempt++) {
         c->status = S3StatusInternalError;
@@ -171,48 +188,48 @@ static int s3_request(s3_state *st, s3_op op, const char *key, const char *arg, 
         /* a PUT whose body was partly sent cannot simply be repeated */
         if (c->status == S3StatusOK || attempt >= FILES_S3_RETRIES || op == OP_PUT ||
             !S3_status_is_retryable(c->status))
-            return call_result(c, names[op], key);
+            return call_result(j, c, names[op], key);
         usleep(FILES_S3_RETRY_MS * 1000);
     }
 }
 
-static int s3_head(s3_state *st, const char *key, uint64_t *size)
+static int s3_head(s3_job *j, const char *key, uint64_t *size)
 {
     s3_call c = {0};
-    int rc = s3_request(st, OP_HEAD, key, NULL, &c);
+    int rc = s3_request(j, OP_HEAD, key, NULL, &c);
     if (rc == 0 && size) *size = c.length;
     return rc;
 }
 
-static int s3_put_file(s3_state *st, const char *key, const char *path)
+static int s3_put_file(s3_job *j, const char *key, const char *path)
 {
     s3_call c = {0};
     c.in = fopen(path, "rb");
     struct stat sb;
     if (!c.in || fstat(fileno(c.in), &sb) != 0) {
-        cd_error("files", "bucket PUT %s: cannot read %s", key, path);
+        note(j, "bucket PUT %s: cannot read %s", key, path);
         if (c.in) fclose(c.in);
         return CD_EIO;
     }
     c.in_left = (uint64_t)sb.st_size;
-    int rc = s3_request(st, OP_PUT, key, NULL, &c);
+    int rc = s3_request(j, OP_PUT, key, NULL, &c);
     fclose(c.in);
     return rc;
 }
 
-static int s3_move(s3_state *st, const char *from, const char *to)
+static int s3_move(s3_job *j, const char *from, const char *to)
 {
     s3_call c = {0};
-    int rc = s3_request(st, OP_COPY, from, to, &c);
+    int rc = s3_request(j, OP_COPY, from, to, &c);
     if (rc != 0) return rc;
     s3_call d = {0};
-    return s3_request(st, OP_DELETE, from, NULL, &d);
+    return s3_request(j, OP_DELETE, from, NULL, &d);
 }
 
-static int s3_delete(s3_state *st, const char *key)
+static int s3_delete(s3_job *j, const char *key)
 {
     s3_call c = {0};
-    int rc = s3_request(st, OP_DELETE, key, NULL, &c);
+    int rc = s3_request(j, OP_DELETE, key, NULL, &c);
     return rc == CD_ENOENT ? 0 : rc;
 }
 
@@ -221,38 +238,40 @@ static int s3_delete(s3_state *st, const char *key)
 static void job_work(uv_work_t *w)
 {
     s3_job *j = w->data;
-    s3_state *st = j->fc->s3;
     switch (j->kind) {
     case J_COMMIT:
         j->status = 0;
         for (int i = 0; i < 2; i++) {
             if (!j->has[i]) continue;
             if (j->status == 0) {
-                int rc = s3_head(st, j->key[i], NULL); /* 0: the same bytes are there */
-                if (rc == CD_ENOENT) rc = s3_put_file(st, j->key[i], j->tmp[i]);
+                int rc = s3_head(j, j->key[i], NULL); /* 0: the same bytes are there */
+                if (rc == CD_ENOENT) rc = s3_put_file(j, j->key[i], j->tmp[i]);
                 j->status = rc;
             }
             unlink(j->tmp[i]);
         }
         break;
     case J_OPEN:
-        j->status = s3_head(st, j->key[0], &j->rd->size);
+        j->status = s3_head(j, j->key[0], &j->rd->size);
         break;
     case J_READ: {
         s3_call c = {0};
         c.start = j->off;
         c.out = j->buf;
         c.out_cap = j->len;
-        j->status = s3_request(st, OP_GET, j->key[0], NULL, &c);
+        j->status = s3_request(j, OP_GET, j->key[0], NULL, &c);
         j->rd->nread = (ssize_t)c.out_len;
-        if (j->status == 0 && c.out_len == 0) j->status = CD_EIO; /* ended early */
+        if (j->status == 0 && c.out_len == 0) { /* ended early */
+            note(j, "bucket GET %s: no bytes at %" PRIu64, j->key[0], j->off);
+            j->status = CD_EIO;
+        }
         break;
     }
     case J_ASIDE:
         for (int i = 0; i < 2; i++) {
-            int rc = s3_move(st, j->key[i], j->trash[i]);
+            int rc = s3_move(j, j->key[i], j->trash[i]);
             j->has[i] = rc == 0;
-            if (rc != 0 && rc != CD_ENOENT) s3_delete(st, j->trash[i]); /* copy only */
+            if (rc != 0 && rc != CD_ENOENT) s3_delete(j, j->trash[i]); /* copy only */
         }
         break;
     case J_FINISH:
@@ -260,13 +279,13 @@ static void job_work(uv_work_t *w)
             if (!j->has[i]) continue;
             if (j->restore) {
                 s3_call c = {0};
-                if (s3_request(st, OP_COPY, j->trash[i], j->key[i], &c) != 0) {
-                    cd_error("files", "bucket: %s kept as %s (restoring it failed)", j->key[i],
-                             j->trash[i]);
+                if (s3_request(j, OP_COPY, j->trash[i], j->key[i], &c) != 0) {
+                    j->note[0] = 0;
+                    note(j, "bucket: %s kept as %s (restoring it failed)", j->key[i], j->trash[i]);
                     continue; /* the trash copy stays: nothing is lost */
                 }
             }
-            s3_delete(st, j->trash[i]);
+            s3_delete(j, j->trash[i]);
         }
         break;
     }
@@ -281,6 +300,13 @@ static void job_after(uv_work_t *w, int status)
     s3_state *st = fc->s3;
     st->running--;
     if (status != 0) j->status = CD_EIO; /* cancelled */
+    if (j->note[0]) {
+        if (j->kind == J_FINISH || j->kind == J_ASIDE)
+            cd_error("files", "%s", j->note);
+        else
+            cd_warn("files", "%s", j->note);
+        j->note[0] = 0;
+    }
     job_start_waiting(fc);
     if (j->kind == J_ASIDE || j->kind == J_FINISH) {
         removal_step(j);
@@ -317,11 +343,14 @@ static void job_start_waiting(files_ctx *fc)
     }
 }
 
-/* Queues j; CD_ELIMIT (j not taken) when a client's job finds the queue full. */
+/* Queues j; CD_ELIMIT (j not taken) when a new upload's or download's job
+ * finds the queue full. The next piece of an admitted download and the
+ * steps of a removal are never refused (bounded by the downloads admitted
+ * and by FILES_SWEEP_BATCH). */
 static int job_submit(files_ctx *fc, s3_job *j)
 {
     s3_state *st = fc->s3;
-    bool internal = j->kind == J_ASIDE || j->kind == J_FINISH;
+    bool internal = j->kind == J_READ || j->kind == J_ASIDE || j->kind == J_FINISH;
     if (st->running < FILES_S3_WORKERS && !st->head) {
         job_run(fc, j);
         return 0;

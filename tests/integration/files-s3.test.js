@@ -9,13 +9,16 @@
 // is unchanged; the sweeper removes unattached bytes from the bucket and
 // keeps shared ones; with the bucket down uploads and downloads answer 503
 // SERVICE_UNAVAILABLE and nothing stored is lost when it comes back; a wrong
-// secret key stops the start with a clear message.
+// secret key stops the start with a clear message; the bucket request queue
+// at its edge (FILES_S3_WORKERS running + FILES_S3_QUEUE waiting are taken,
+// one more is 503 SERVICE_BUSY) against a server that holds its answers.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import S3rver from 's3rver';
 import {
   startCluster, makeUsers, gql, ok, createChat, sql, sleep,
@@ -251,5 +254,72 @@ describe('the bucket down', () => {
       startChatd({ role: 'receiver', db: true, env: { ...s3env(), CHATD_FILES_S3_BUCKET: 'no-such-bucket' } }),
       /bucket no-such-bucket at .*ErrorNoSuchBucket/,
     );
+  });
+});
+
+/** An S3 stand-in that answers NoSuchKey at once, or holds every request
+ * (hold()) until release(), which answers the held ones and all later ones 500. */
+async function holdServer() {
+  const held = [];
+  let mode = 'answer';
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    const answer = () => {
+      if (mode === 'fail') {
+        res.writeHead(500, { 'content-length': 0 });
+        res.end();
+        return;
+      }
+      const body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>none</Message></Error>';
+      res.writeHead(404, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (mode === 'hold') held.push(answer);
+    else answer();
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return {
+    port: srv.address().port,
+    held,
+    hold() {
+      mode = 'hold';
+    },
+    release() {
+      mode = 'fail';
+      for (const f of held.splice(0)) f();
+    },
+    close: () => new Promise((resolve) => {
+      srv.closeAllConnections();
+      srv.close(resolve);
+    }),
+  };
+}
+
+describe('the bucket request queue', () => {
+  test('at its edge: 2 running + 256 waiting are taken, one more is 503 SERVICE_BUSY', async () => {
+    const WORKERS = 2; // FILES_S3_WORKERS
+    const QUEUE = 256; // FILES_S3_QUEUE
+    const hs = await holdServer();
+    const r2 = await startChatd({ role: 'receiver', db: true, redis: true, env: { ...s3env(), CHATD_FILES_S3_ENDPOINT: `127.0.0.1:${hs.port}` } });
+    try {
+      const [a] = makeUsers(1);
+      const f = await uploadOk(a, Buffer.from('queued'));
+      hs.hold();
+      const get = () => fetch(`${r2.base}/files/${f.id}`, { headers: a.h })
+        .then(async (res) => `${res.status} ${(await res.json()).error.code}`);
+      const taken = Array.from({ length: WORKERS + QUEUE }, get);
+      for (let i = 0; i < 100 && hs.held.length < WORKERS; i++) await sleep(100);
+      assert.equal(hs.held.length, WORKERS);
+      await sleep(3000); // the others pass their access check and wait in the queue
+      assert.equal(hs.held.length, WORKERS, 'no more than FILES_S3_WORKERS requests at once');
+      assert.equal(await get(), '503 SERVICE_BUSY');
+      hs.release();
+      // every one taken was run (and failed with the bucket): none was refused
+      assert.deepEqual([...new Set(await Promise.all(taken))], ['503 SERVICE_UNAVAILABLE']);
+    } finally {
+      const r = await r2.stop();
+      await hs.close();
+      assert.equal(r.code, 0, r2.logs().slice(-4000));
+    }
   });
 });
