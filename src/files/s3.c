@@ -13,7 +13,8 @@
  * workers do not log (the job carries its note to the loop).
  *
  * - commit: HEAD each key; PUT the temp file only when the key is missing
- *   (same bytes stored once); the temp files are unlinked (in the worker).
+ *   or has another size (same bytes stored once); the temp files are
+ *   unlinked (in the worker).
  * - open: HEAD → the size (or CD_ENOENT). read: one ranged GET of at most
  *   FILES_S3_READ_CHUNK bytes into the caller's buffer — a download holds
  *   one piece and asks for the next when the socket took it, so a slow
@@ -244,8 +245,14 @@ static void job_work(uv_work_t *w)
         for (int i = 0; i < 2; i++) {
             if (!j->has[i]) continue;
             if (j->status == 0) {
-                int rc = s3_head(j, j->key[i], NULL); /* 0: the same bytes are there */
-                if (rc == CD_ENOENT) rc = s3_put_file(j, j->key[i], j->tmp[i]);
+                /* there with the same size: the same bytes (content address);
+                 * missing, or another size (damaged): PUT */
+                uint64_t have = 0;
+                struct stat sb;
+                int rc = s3_head(j, j->key[i], &have);
+                if (rc == CD_ENOENT ||
+                    (rc == 0 && stat(j->tmp[i], &sb) == 0 && have != (uint64_t)sb.st_size))
+                    rc = s3_put_file(j, j->key[i], j->tmp[i]);
                 j->status = rc;
             }
             unlink(j->tmp[i]);
