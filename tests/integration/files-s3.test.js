@@ -245,6 +245,25 @@ describe('the bucket down', () => {
     assert.equal((await uploadOk(a, rnd(3000))).size, 3000);
   });
 
+  test('a bucket that does not answer at start-up does not stop the start: files answer 503 until it does', async () => {
+    const closed = http.createServer();
+    await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = closed.address().port;
+    await new Promise((resolve) => closed.close(resolve)); // nothing listens there now
+    const r2 = await startChatd({ role: 'receiver', db: true, redis: true, env: { ...s3env(), CHATD_FILES_S3_ENDPOINT: `127.0.0.1:${port}` } });
+    try {
+      assert.match(r2.logs(), /does not answer \(FailedToConnect\)/);
+      const [a] = makeUsers(1);
+      const f = await uploadOk(a, Buffer.from('stored while the other bucket is away'));
+      const r = await fetch(`${r2.base}/files/${f.id}`, { headers: a.h });
+      assert.equal(r.status, 503);
+      assert.equal((await r.json()).error.code, 'SERVICE_UNAVAILABLE');
+    } finally {
+      const r = await r2.stop();
+      assert.equal(r.code, 0, r2.logs().slice(-4000));
+    }
+  });
+
   test('a wrong secret key or an unknown bucket stops the start with a clear message', async () => {
     await assert.rejects(
       startChatd({ role: 'sender', db: true, env: { ...s3env(), CHATD_FILES_S3_SECRET_KEY: 'wrong' } }),
