@@ -17,6 +17,7 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential cmake pkg-config \
       libuv1-dev node-llhttp libpq-dev libhiredis-dev libjansson-dev libjwt-dev libsodium-dev libvips-dev \
+      libs3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -29,7 +30,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCHATD_TESTS=OFF >/dev/null 
 FROM debian:12-slim AS chatd
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libuv1 libpq5 libhiredis0.14 libjansson4 libjwt0 libsodium23 libvips42 \
+      libuv1 libpq5 libhiredis0.14 libjansson4 libjwt0 libsodium23 libvips42 libs3-2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /opt/chatd --shell /usr/sbin/nologin chatd \
  && mkdir -p /var/lib/chatd/files && chown chatd:chatd /var/lib/chatd/files

@@ -157,6 +157,17 @@ static const cd_opt cd_opts[] = {
      "lifetime of a signed download URL (default 3600)"},
     {"files-thumb-queue", "CHATD_FILES_THUMB_QUEUE", CD_OPT_U32, OFF(files_thumb_queue), 1, 100000u,
      "thumbnails waiting for a worker (default 64) -> 503 SERVICE_BUSY"},
+    {"files-s3-endpoint", "CHATD_FILES_S3_ENDPOINT", CD_OPT_STR, OFF(files_s3_endpoint), 0, 0,
+     "host[:port] of an S3-compatible bucket service: files are stored in the bucket instead of "
+     "--files-dir (default unset)"},
+    {"files-s3-bucket", "CHATD_FILES_S3_BUCKET", CD_OPT_STR, OFF(files_s3_bucket), 0, 0,
+     "bucket of the files (path-style URLs; required with --files-s3-endpoint)"},
+    {"files-s3-access-key", "CHATD_FILES_S3_ACCESS_KEY", CD_OPT_STR, OFF(files_s3_access_key), 0, 0,
+     "access key id for the bucket (required with --files-s3-endpoint)"},
+    {"files-s3-secret-key", "CHATD_FILES_S3_SECRET_KEY", CD_OPT_STR, OFF(files_s3_secret_key), 0, 0,
+     "secret access key for the bucket (required with --files-s3-endpoint)"},
+    {"files-s3-https", "CHATD_FILES_S3_HTTPS", CD_OPT_ONOFF, OFF(files_s3_https), 0, 0,
+     "on|off: HTTPS to the bucket endpoint (default on)"},
     {"help", NULL, CD_OPT_FLAG, OFF(help), 0, 0, "print this help and exit"},
     {"version", NULL, CD_OPT_FLAG, OFF(version), 0, 0, "print the version and exit"},
 };
@@ -336,6 +347,7 @@ static void cd_config_defaults(cd_config *c)
     c->files_max_pixels = CD_DEFAULT_FILES_MAX_PIXELS;
     c->files_url_ttl_s = CD_DEFAULT_FILES_URL_TTL_S;
     c->files_thumb_queue = CD_DEFAULT_FILES_THUMB_QUEUE;
+    c->files_s3_https = true;
 }
 
 int cd_config_pg_pool_size(const cd_config *c)
@@ -501,6 +513,17 @@ int cd_config_validate(const cd_config *c, char *err, size_t errlen)
         return CD_EBAD;
     }
     if (cd_config_addr_list_check(c->trusted_proxies, err, errlen) != 0) return CD_EBAD;
+    if (c->files_s3_endpoint &&
+        (!c->files_s3_bucket || !c->files_s3_access_key || !c->files_s3_secret_key)) {
+        snprintf(err, errlen,
+                 "CHATD_FILES_S3_ENDPOINT needs CHATD_FILES_S3_BUCKET, CHATD_FILES_S3_ACCESS_KEY "
+                 "and CHATD_FILES_S3_SECRET_KEY");
+        return CD_EBAD;
+    }
+    if (!c->files_s3_endpoint && c->files_s3_bucket) {
+        snprintf(err, errlen, "CHATD_FILES_S3_BUCKET needs CHATD_FILES_S3_ENDPOINT (host:port)");
+        return CD_EBAD;
+    }
     return 0;
 }
 

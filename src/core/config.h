@@ -172,8 +172,15 @@ typedef struct cd_config {
     uint32_t files_max_pixels;   /* width x height of an image */
     uint32_t files_url_ttl_s;    /* lifetime of a signed download URL */
     uint32_t files_thumb_queue;  /* thumbnails waiting for a worker */
-    bool help;                   /* --help given: print cd_config_usage and exit 0 */
-    bool version;                /* --version given */
+    /* S3-compatible bucket for the files (set endpoint = use it; then bucket
+     * and both keys are required); NULL = the directory store */
+    const char *files_s3_endpoint; /* host[:port] */
+    const char *files_s3_bucket;
+    const char *files_s3_access_key;
+    const char *files_s3_secret_key;
+    bool files_s3_https; /* default on */
+    bool help;           /* --help given: print cd_config_usage and exit 0 */
+    bool version;        /* --version given */
 } cd_config;
 
 typedef const char *(*cd_getenv_fn)(const char *name);

@@ -101,7 +101,9 @@ static void sweep_rows_cb(const pg_result *r, void *ud)
 static void sweep_cb(uv_timer_t *t)
 {
     files_ctx *fc = t->data;
-    if (fc->sweep_busy || !files_db(fc)) return;
+    /* one round at a time, and not before the last round's removals are
+     * done (they are bounded by FILES_SWEEP_BATCH) */
+    if (fc->sweep_busy || fc->removing > 0 || !files_db(fc)) return;
     char grace[16], batch[16];
     snprintf(grace, sizeof grace, "%u", fc->cfg->files_grace_s);
     snprintf(batch, sizeof batch, "%d", FILES_SWEEP_BATCH);
@@ -202,7 +204,12 @@ int files_bind(proto_server *srv)
         fc->sweep_started = true;
         proto_on_shutdown(srv, sweep_stop, fc);
     }
-    cd_info("files", "files in %s%s%s", fc->dir, sender ? " (uploads)" : "",
-            receiver ? " (downloads)" : "");
+    if (fc->cfg->files_s3_endpoint)
+        cd_info("files", "files in bucket %s at %s (temp files in %s/tmp)%s%s",
+                fc->cfg->files_s3_bucket, fc->cfg->files_s3_endpoint, fc->dir,
+                sender ? " (uploads)" : "", receiver ? " (downloads)" : "");
+    else
+        cd_info("files", "files in %s%s%s", fc->dir, sender ? " (uploads)" : "",
+                receiver ? " (downloads)" : "");
     return 0;
 }

@@ -4,9 +4,11 @@
  * Steps: caller (Authorization / trust header, or the signed ?t=) → one
  * statement: the file, its message and whether the caller may see it (the
  * history rule of messages: chatd_visible_from) and the caller's account →
- * open + fstat → 200/206/304/416 → the bytes in FILES_READ_CHUNK pieces,
- * one read and one write in flight at a time (the next read starts when the
- * socket took the previous piece: a slow client holds one piece of memory).
+ * open the stored bytes (files_store_open: the directory's open + fstat, or
+ * the bucket's HEAD) → 200/206/304/416 → the bytes in pieces of the store's
+ * read_chunk, one read and one write in flight at a time (the next read
+ * starts when the socket took the previous piece: a slow client holds one
+ * piece of memory, and with a bucket no worker thread).
  * docs/api.md "Files" has the statuses.
  */
 #include <fcntl.h>
@@ -35,26 +37,15 @@ typedef struct download {
     char sha[FILES_SHA_HEX + 1];
     char ctype[128];
     char *name;
-    uv_fs_t fs;
-    uv_file fd;
-    bool fd_open;
+    files_reader rd;
     uint64_t size, off, left; /* file size; range start and bytes left */
     bool partial;
     char *chunk;
 } download;
 
-static void close_cb(uv_fs_t *fs)
-{
-    uv_fs_req_cleanup(fs);
-    cd_free(fs);
-}
-
 static void dl_free(download *d)
 {
-    if (d->fd_open) { /* closed in the background */
-        uv_fs_t *c = cd_malloc(sizeof *c);
-        if (c && uv_fs_close(d->fc->srv->loop, c, d->fd, close_cb) != 0) cd_free(c);
-    }
+    files_store_close(&d->rd);
     cd_free(d->name);
     cd_free(d->chunk);
     cd_free(d);
@@ -99,13 +90,12 @@ static void chunk_written(http_request *req, void *arg, int status)
     read_next(d);
 }
 
-static void read_done(uv_fs_t *fs)
+static void read_done(int status, void *ud)
 {
-    download *d = fs->data;
-    ssize_t n = fs->result;
-    uv_fs_req_cleanup(fs);
+    download *d = ud;
+    ssize_t n = status == 0 ? d->rd.nread : -1;
     if (d->aborted || http_req_aborted(d->req) || n <= 0) {
-        if (n <= 0 && !d->aborted) cd_error("files", "read %s: short file", d->sha);
+        if (n <= 0 && !d->aborted) cd_error("files", "read %s: %s", d->sha, cd_strerror(status));
         http_respond_end(d->req); /* closes the connection: the length cannot be met */
         dl_free(d);
         return;
@@ -127,12 +117,10 @@ static void read_done(uv_fs_t *fs)
 
 static void read_next(download *d)
 {
-    size_t want = d->left < FILES_READ_CHUNK ? (size_t)d->left : FILES_READ_CHUNK;
+    size_t piece = d->fc->store->read_chunk;
+    size_t want = d->left < piece ? (size_t)d->left : piece;
     d->chunk = cd_malloc(want);
-    d->fs.data = d;
-    uv_buf_t b = uv_buf_init(d->chunk, (unsigned)want);
-    if (!d->chunk ||
-        uv_fs_read(d->fc->srv->loop, &d->fs, d->fd, &b, 1, (int64_t)d->off, read_done) != 0) {
+    if (!d->chunk || files_store_read(&d->rd, d->chunk, want, d->off, read_done, d) != 0) {
         http_respond_end(d->req);
         dl_free(d);
     }
@@ -197,14 +185,20 @@ static void append_disposition(cd_buf *b, const download *d)
     cd_buf_puts(b, "\r\n");
 }
 
-static void stat_done(uv_fs_t *fs)
+static void opened(int st, void *ud)
 {
-    download *d = fs->data;
-    ssize_t r = fs->result;
-    if (r == 0) d->size = fs->statbuf.st_size;
-    uv_fs_req_cleanup(fs);
+    download *d = ud;
+    if (st == 0) d->size = d->rd.size;
     if (gone(d)) return;
-    if (r != 0) {
+    if (st == CD_ENOENT) {
+        fail(d, 404, "NOT_FOUND", "File not found");
+        return;
+    }
+    if (st == CD_ELIMIT) {
+        fail(d, 503, "SERVICE_BUSY", "Storage busy, try again");
+        return;
+    }
+    if (st != 0) {
         fail(d, 503, "SERVICE_UNAVAILABLE", "Storage failure, try again");
         return;
     }
@@ -268,31 +262,6 @@ static void stat_done(uv_fs_t *fs)
     read_next(d);
 }
 
-static void opened(uv_fs_t *fs)
-{
-    download *d = fs->data;
-    ssize_t r = fs->result;
-    uv_fs_req_cleanup(fs);
-    if (r >= 0) {
-        d->fd = (uv_file)r;
-        d->fd_open = true;
-    }
-    if (gone(d)) return;
-    if (r < 0) {
-        if (r == UV_ENOENT)
-            fail(d, 404, "NOT_FOUND", "File not found");
-        else
-            fail(d, 503, "SERVICE_UNAVAILABLE", "Storage failure, try again");
-        return;
-    }
-    d->busy = true;
-    d->fs.data = d;
-    if (uv_fs_fstat(d->fc->srv->loop, &d->fs, d->fd, stat_done) != 0) {
-        d->busy = false;
-        fail(d, 503, "SERVICE_UNAVAILABLE", "Storage failure, try again");
-    }
-}
-
 /* ---- the access check ---- */
 
 static void checked(const pg_result *r, void *ud)
@@ -344,13 +313,12 @@ static void checked(const pg_result *r, void *ud)
         d->name = cd_malloc(l + 1);
         if (d->name) memcpy(d->name, n, l + 1);
     }
-    char path[PATH_MAX];
-    files_store_path(d->fc, d->sha, d->thumb, path, sizeof path);
     d->busy = true;
-    d->fs.data = d;
-    if (uv_fs_open(d->fc->srv->loop, &d->fs, path, O_RDONLY, 0, opened) != 0) {
+    int rc = files_store_open(d->fc, &d->rd, d->sha, d->thumb, opened, d);
+    if (rc != 0) {
         d->busy = false;
-        fail(d, 503, "SERVICE_UNAVAILABLE", "Storage failure, try again");
+        fail(d, 503, rc == CD_ELIMIT ? "SERVICE_BUSY" : "SERVICE_UNAVAILABLE",
+             rc == CD_ELIMIT ? "Storage busy, try again" : "Storage failure, try again");
     }
 }
 

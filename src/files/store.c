@@ -11,11 +11,13 @@
  * or the upload's move comes after and recreates the path.
  *
  * Every file-system call after start-up is libuv's (thread pool): nothing
- * here blocks the loop. S3-compatible storage is the next step behind the
- * same three calls (commit, remove, and the reads of download.c); see
+ * here blocks the loop. The files_store_* calls dispatch to the backend
+ * chosen at start-up: this directory, or an S3-compatible bucket (s3.c:
+ * the same algorithm with copies where this one renames); see
  * docs/operations.md "Files".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,8 +62,9 @@ int files_store_init(files_ctx *fc, char *err, size_t errlen)
         snprintf(err, errlen, "files directory %s: %s", fc->cfg->files_dir, strerror(errno));
         return CD_EIO;
     }
+    bool bucket = fc->cfg->files_s3_endpoint != NULL;
     const char *subs[] = {"tmp", "trash"};
-    for (unsigned i = 0; i < CD_ARRAY_LEN(subs); i++) {
+    for (unsigned i = 0; i < (bucket ? 1u : CD_ARRAY_LEN(subs)); i++) {
         files_fmt(sub, sizeof sub, "%s/%s", abs, subs[i]);
         if (mkdir_p(sub) != 0) {
             snprintf(err, errlen, "files directory %s: %s", sub, strerror(errno));
@@ -72,7 +75,8 @@ int files_store_init(files_ctx *fc, char *err, size_t errlen)
     fc->dir = cd_malloc(n + 1);
     if (!fc->dir) return CD_ENOMEM;
     memcpy(fc->dir, abs, n + 1);
-    return 0;
+    fc->store = bucket ? &files_store_s3 : &files_store_dir;
+    return bucket ? files_s3_init(fc, err, errlen) : 0;
 }
 
 void files_store_path(const files_ctx *fc, const char *sha, bool thumb, char *out, size_t cap)
@@ -80,7 +84,7 @@ void files_store_path(const files_ctx *fc, const char *sha, bool thumb, char *ou
     snprintf(out, cap, "%s/%.2s/%s%s", fc->dir, sha, sha, thumb ? ".thumb" : "");
 }
 
-static void random_name(char *out, size_t n)
+void files_random_name(char *out, size_t n)
 {
     unsigned char b[12];
     randombytes_buf(b, sizeof b);
@@ -90,7 +94,7 @@ static void random_name(char *out, size_t n)
 void files_store_temp(const files_ctx *fc, char *out, size_t cap)
 {
     char r[25];
-    random_name(r, sizeof r);
+    files_random_name(r, sizeof r);
     snprintf(out, cap, "%s/tmp/%s.part", fc->dir, r);
 }
 
@@ -174,8 +178,8 @@ static void commit_step(uv_fs_t *fs)
     commit_next(op);
 }
 
-int files_store_commit(files_ctx *fc, const char *tmp, const char *thumb_tmp, const char *sha,
-                       files_store_cb cb, void *ud)
+static int dir_commit(files_ctx *fc, const char *tmp, const char *thumb_tmp, const char *sha,
+                      files_store_cb cb, void *ud)
 {
     commit_op *op = cd_calloc(1, sizeof *op);
     if (!op) return CD_ENOMEM;
@@ -223,12 +227,10 @@ static void remove_fs_cb(uv_fs_t *fs)
     remove_next(op);
 }
 
-static void remove_ask_cb(const pg_result *r, void *ud)
+static void remove_ask_cb(int named, void *ud)
 {
     remove_op *op = ud;
-    /* unknown (database down): keep the bytes */
-    op->restore = r->status != 0 || !r->res || PQntuples(r->res) != 1 ||
-                  strcmp(PQgetvalue(r->res, 0, 0), "t") == 0;
+    op->restore = named != 0; /* unknown (database down): keep the bytes */
     op->step = R_LINK0;
     remove_next(op);
 }
@@ -250,11 +252,7 @@ static void remove_next(remove_op *op)
                 op->step = R_DONE;
                 continue;
             }
-            const char *params[] = {op->sha};
-            if (pg_pool_query(files_db(op->fc), "files_named", 1, params, remove_ask_cb, op) != 0) {
-                pg_result fake = {.status = CD_EUNAVAIL, .message = "", .sqlstate = ""};
-                remove_ask_cb(&fake, op);
-            }
+            files_store_ask_named(op->fc, op->sha, remove_ask_cb, op);
             return;
         }
         case R_LINK0:
@@ -274,18 +272,20 @@ static void remove_next(remove_op *op)
         }
         if (rc == 0) return; /* continues in remove_fs_cb */
     }
+    op->fc->removing--;
     cd_free(op);
 }
 
-void files_store_remove(files_ctx *fc, const char *sha)
+static void dir_remove(files_ctx *fc, const char *sha)
 {
     remove_op *op = cd_calloc(1, sizeof *op);
     if (!op) return;
+    fc->removing++;
     op->fc = fc;
     op->fs.data = op;
     files_fmt(op->sha, sizeof op->sha, "%s", sha);
     char r[25];
-    random_name(r, sizeof r);
+    files_random_name(r, sizeof r);
     for (int k = 0; k < 2; k++) {
         files_store_path(fc, sha, k == 1, op->path[k], sizeof op->path[k]);
         files_fmt(op->trash[k], sizeof op->trash[k], "%s/trash/%s.%s%s", fc->dir, sha, r,
@@ -293,6 +293,148 @@ void files_store_remove(files_ctx *fc, const char *sha)
     }
     op->step = R_MOVE0;
     remove_next(op);
+}
+
+/* ---- "does a row still name these bytes?" (both backends' removals) ---- */
+
+typedef struct named_q {
+    files_named_cb cb;
+    void *ud;
+} named_q;
+
+static void named_cb(const pg_result *r, void *ud)
+{
+    named_q q = *(named_q *)ud;
+    cd_free(ud);
+    if (r->status != 0 || !r->res || PQntuples(r->res) != 1) {
+        q.cb(CD_EUNAVAIL, q.ud);
+        return;
+    }
+    q.cb(strcmp(PQgetvalue(r->res, 0, 0), "t") == 0, q.ud);
+}
+
+void files_store_ask_named(files_ctx *fc, const char *sha, files_named_cb cb, void *ud)
+{
+    named_q *q = cd_malloc(sizeof *q);
+    const char *params[] = {sha};
+    pg_pool *pg = files_db(fc);
+    if (q) *q = (named_q){cb, ud};
+    if (!q || !pg || pg_pool_query(pg, "files_named", 1, params, named_cb, q) != 0) {
+        cd_free(q);
+        cb(CD_EUNAVAIL, ud);
+    }
+}
+
+/* ---- reading (downloads) ---- */
+
+static void dir_read_cb(uv_fs_t *fs)
+{
+    files_reader *r = fs->data;
+    ssize_t n = fs->result;
+    uv_fs_req_cleanup(fs);
+    r->nread = n;
+    r->cb(n > 0 ? 0 : CD_EIO, r->ud);
+}
+
+static int dir_read(files_reader *r, char *buf, size_t len, uint64_t off, files_store_cb cb,
+                    void *ud)
+{
+    r->cb = cb;
+    r->ud = ud;
+    r->fs.data = r;
+    uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+    int rc = uv_fs_read(r->fc->srv->loop, &r->fs, r->fd, &b, 1, (int64_t)off, dir_read_cb);
+    return rc == 0 ? 0 : CD_EIO;
+}
+
+static void dir_stat_cb(uv_fs_t *fs)
+{
+    files_reader *r = fs->data;
+    ssize_t rc = fs->result;
+    if (rc == 0) r->size = fs->statbuf.st_size;
+    uv_fs_req_cleanup(fs);
+    r->cb(rc == 0 ? 0 : CD_EIO, r->ud);
+}
+
+static void dir_open_cb(uv_fs_t *fs)
+{
+    files_reader *r = fs->data;
+    ssize_t rc = fs->result;
+    uv_fs_req_cleanup(fs);
+    if (rc < 0) {
+        r->cb(rc == UV_ENOENT ? CD_ENOENT : CD_EIO, r->ud);
+        return;
+    }
+    r->fd = (uv_file)rc;
+    r->fd_open = true;
+    if (uv_fs_fstat(r->fc->srv->loop, &r->fs, r->fd, dir_stat_cb) != 0) r->cb(CD_EIO, r->ud);
+}
+
+static int dir_open(files_reader *r, files_store_cb cb, void *ud)
+{
+    char path[PATH_MAX];
+    files_store_path(r->fc, r->sha, r->thumb, path, sizeof path);
+    r->cb = cb;
+    r->ud = ud;
+    r->fs.data = r;
+    return uv_fs_open(r->fc->srv->loop, &r->fs, path, O_RDONLY, 0, dir_open_cb) == 0 ? 0 : CD_EIO;
+}
+
+static void close_cb(uv_fs_t *fs)
+{
+    uv_fs_req_cleanup(fs);
+    cd_free(fs);
+}
+
+static void dir_close(files_reader *r)
+{
+    if (!r->fd_open) return;
+    r->fd_open = false;
+    uv_fs_t *c = cd_malloc(sizeof *c); /* closed in the background */
+    if (c && uv_fs_close(r->fc->srv->loop, c, r->fd, close_cb) != 0) cd_free(c);
+}
+
+const files_store_ops files_store_dir = {
+    .name = "directory",
+    .read_chunk = FILES_READ_CHUNK,
+    .commit = dir_commit,
+    .remove = dir_remove,
+    .open = dir_open,
+    .read = dir_read,
+    .close = dir_close,
+};
+
+/* ---- the interface ---- */
+
+int files_store_commit(files_ctx *fc, const char *tmp, const char *thumb_tmp, const char *sha,
+                       files_store_cb cb, void *ud)
+{
+    return fc->store->commit(fc, tmp, thumb_tmp, sha, cb, ud);
+}
+
+void files_store_remove(files_ctx *fc, const char *sha)
+{
+    fc->store->remove(fc, sha);
+}
+
+int files_store_open(files_ctx *fc, files_reader *r, const char *sha, bool thumb, files_store_cb cb,
+                     void *ud)
+{
+    r->fc = fc;
+    files_fmt(r->sha, sizeof r->sha, "%s", sha);
+    r->thumb = thumb;
+    return fc->store->open(r, cb, ud);
+}
+
+int files_store_read(files_reader *r, char *buf, size_t len, uint64_t off, files_store_cb cb,
+                     void *ud)
+{
+    return r->fc->store->read(r, buf, len, off, cb, ud);
+}
+
+void files_store_close(files_reader *r)
+{
+    if (r->fc) r->fc->store->close(r);
 }
 
 /* ---- fire-and-forget unlink (temp files) ---- */

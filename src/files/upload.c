@@ -178,18 +178,27 @@ static void ignore_result(const pg_result *r, void *ud)
 
 /* ---- step: committed → 201 ---- */
 
+/* The bytes could not be stored: the row goes, the client gets a 503
+ * (SERVICE_BUSY when the store's queue was full). */
+static void commit_failed(upload *up, int status)
+{
+    const char *params[] = {up->id};
+    pg_pool_query(files_db(up->fc), "files_delete_row", 1, params, ignore_result, NULL);
+    if (gone(up)) return;
+    if (status == CD_ELIMIT)
+        up_fail(up, 503, "SERVICE_BUSY", NULL, "Storage busy, try again");
+    else
+        up_fail(up, 503, "SERVICE_UNAVAILABLE", NULL, "Storage failure, try again");
+}
+
 static void committed(int status, void *ud)
 {
     upload *up = ud;
+    up->tmp[0] = up->thumb_tmp[0] = 0; /* the store took (or removed) them */
     if (status != 0) {
-        const char *params[] = {up->id};
-        pg_pool_query(files_db(up->fc), "files_delete_row", 1, params, ignore_result, NULL);
-        up->tmp[0] = up->thumb_tmp[0] = 0; /* the store removed them */
-        if (gone(up)) return;
-        up_fail(up, 503, "SERVICE_UNAVAILABLE", NULL, "Storage failure, try again");
+        commit_failed(up, status);
         return;
     }
-    up->tmp[0] = up->thumb_tmp[0] = 0;
     if (gone(up)) return;
     cd_buf b;
     cd_buf_init(&b);
@@ -234,10 +243,9 @@ static void inserted(const pg_result *r, void *ud)
     files_fmt(up->id, sizeof up->id, "%s", PQgetvalue(r->res, 0, 0));
     /* commit even if the client left: the row exists, its bytes must too
      * (the sweeper removes the never-attached file later) */
-    if (files_store_commit(up->fc, up->tmp, up->has_thumb ? up->thumb_tmp : NULL, up->sha_hex,
-                           committed, up) != 0) {
-        committed(CD_ENOMEM, up);
-    }
+    int rc = files_store_commit(up->fc, up->tmp, up->has_thumb ? up->thumb_tmp : NULL, up->sha_hex,
+                                committed, up);
+    if (rc != 0) commit_failed(up, rc); /* the temp files are still ours: up_fail drops them */
 }
 
 static void insert_row(upload *up)

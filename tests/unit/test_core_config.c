@@ -151,6 +151,36 @@ static void test_flags_override_env(void **state)
     assert_non_null(strstr(err, "CHATD_PORT"));
 }
 
+/* The files bucket: off by default; an endpoint needs the bucket and both
+ * keys; a bucket without an endpoint is refused; HTTPS is on unless off. */
+static void test_files_s3(void **state)
+{
+    (void)state;
+    cd_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_null(c.files_s3_endpoint);
+    assert_true(c.files_s3_https);
+    env_set("CHATD_FILES_S3_ENDPOINT", "127.0.0.1:9000");
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_FILES_S3_BUCKET"));
+    env_set("CHATD_FILES_S3_BUCKET", "chatd-files");
+    env_set("CHATD_FILES_S3_ACCESS_KEY", "AK");
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_FILES_S3_SECRET_KEY"));
+    env_set("CHATD_FILES_S3_SECRET_KEY", "SK");
+    env_set("CHATD_FILES_S3_HTTPS", "0");
+    assert_int_equal(parse(&c, err, 0), 0);
+    assert_string_equal(c.files_s3_endpoint, "127.0.0.1:9000");
+    assert_string_equal(c.files_s3_bucket, "chatd-files");
+    assert_false(c.files_s3_https);
+    assert_int_equal(parse(&c, err, 1, "--files-s3-https=on"), 0);
+    assert_true(c.files_s3_https);
+    env_set("CHATD_FILES_S3_ENDPOINT", "");
+    assert_int_equal(parse(&c, err, 0), CD_EBAD);
+    assert_non_null(strstr(err, "CHATD_FILES_S3_ENDPOINT"));
+}
+
 static void test_replica_needs_primary(void **state)
 {
     (void)state;
@@ -555,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup(test_rate_and_cap_settings, setup),
         cmocka_unit_test_setup(test_role_ports, setup),
         cmocka_unit_test_setup(test_flags_override_env, setup),
+        cmocka_unit_test_setup(test_files_s3, setup),
         cmocka_unit_test_setup(test_replica_needs_primary, setup),
         cmocka_unit_test_setup(test_token_needs_secret, setup),
         cmocka_unit_test_setup(test_trust_refused_on_public_bind, setup),
