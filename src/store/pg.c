@@ -816,7 +816,7 @@ static void conn_work_done(pg_conn *c)
             memset(c->res, 0, sizeof c->res);
             c->nexpect = 0;
             c->ri = 0;
-            pg_result rs[PG_TX_MAX_STMTS + 2];
+            pg_result rs[PG_TX_MAX_STMTS + 2] = {{0}};
             int status = 0, failed = -1;
             for (int i = 0; i < n; i++) {
                 const char *msg, *state;
