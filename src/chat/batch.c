@@ -14,11 +14,16 @@
  * key (stably: per key, arrival order is kept) and hands them to pg_pool_batch: one transaction,
  * one savepoint per member, one COMMIT. Sorting by key (the chat id) makes every batch take its
  * chats' row locks in one global order, so two batches running on two connections cannot deadlock
- * on them.
+ * on them. With a merge rule (chat_gc_merge), each run of two or more consecutive members of its
+ * statement is sent as ONE call of the array form (gc_send), which keeps that order; its rows
+ * are handed back per member as pg_result views (merged_done), and a call that fails as a whole
+ * is re-sent as a split group, one statement per member.
  *
  * Memory: a member is one heap allocation (the key, statement name and
  * parameters copied in), a flushed group one allocation pointing at its
- * members; both are freed after the members' callbacks ran. Groups in
+ * members; both are freed after the members' callbacks ran (a split group
+ * takes over the members of the failed array call). The array parameters
+ * of a merged call live on gc_send's stack: pg_pool_batch copies them. Groups in
  * flight point back at their chat_gc (to count it down and flush what
  * waited), so it is freed only when both its timer has closed
  * (chat_gc_close) and no group is in flight.
