@@ -111,25 +111,27 @@ struct feed_sub {
     proto_sub *ps;         /* NULL once the subscription ended */
     proto_server *srv;
     recv_field field;
-    bool ready;                       /* attached and authorised */
-    bool dead;                        /* ended: unlink and free at the next sweep */
-    bool querying;                    /* the start query is in flight (owns the sub) */
-    bool counted;                     /* presence counted this subscriber */
-    bool stat;                        /* counted in chatd_receiver_subscriptions */
-    int64_t last;                     /* last delivered seq (chat channels) */
-    int64_t after;                    /* afterSeq argument, -1 when absent */
-    int64_t msg_seq;                  /* messageReadUpdated: the message's seq */
-    int64_t floor;                    /* lowest seq the caller may see (history rule,
-                                         chatd_visible_from); 0 = everything */
-    char user[PROTO_MAX_USER_ID + 1]; /* the caller ("" = unknown, trust mode) */
-    char arg[FEED_ID_MAX];            /* chatId / userId / messageId argument */
-    char *others;                     /* messageReadUpdated: ",id,id," readers still to come;
-                                         presenceUpdated: ",id,id," participants */
+    bool ready;             /* attached and authorised */
+    bool dead;              /* ended: unlink and free at the next sweep */
+    bool querying;          /* the start query is in flight (owns the sub) */
+    bool counted;           /* presence counted this subscriber */
+    bool stat;              /* counted in chatd_receiver_subscriptions */
+    bool leg;               /* a per-user stream's leg (ps NULL; emits through
+                               st->head) */
+    int64_t last;           /* last delivered seq (chat channels) */
+    int64_t after;          /* afterSeq argument, -1 when absent */
+    int64_t msg_seq;        /* messageReadUpdated: the message's seq */
+    int64_t floor;          /* lowest seq the caller may see (history rule,
+                               chatd_visible_from); 0 = everything */
+    char user[FEED_ID_MAX]; /* the caller ("" = unknown, trust mode): a UUID,
+                               as src_start and chat_watch_start check */
+    char arg[FEED_ID_MAX];  /* chatId / userId / messageId argument */
+    char *others;           /* messageReadUpdated: ",id,id," readers still to come;
+                               presenceUpdated: ",id,id," participants */
     /* per-user streams (chatMessageNotification, messageUpdateForChatList,
      * unreadCountUpdated): the subscription is a "head" on user:<id>; it
      * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
      * sequenced like any chat subscriber and hands its events to the head */
-    bool leg;        /* this is a leg (ps NULL; emits through head) */
     feed_stream *st; /* heads and legs: their state (NULL for the others) */
     /* room watch (field RECV_F_ROOM): its sink, NULL once it ended */
     const chat_watch_ops *wops;
