@@ -88,35 +88,9 @@ typedef struct feed_note_seq {
     int64_t seq;
 } feed_note_seq;
 
-struct feed_sub {
-    feed_sub *next, *prev; /* in chan->subs */
-    feed_sub *qnext;       /* in the start-lookup queue */
-    feed_chan *ch;         /* NULL until attached */
-    proto_sub *ps;         /* NULL once the subscription ended */
-    proto_server *srv;
-    recv_field field;
-    bool ready;                       /* attached and authorised */
-    bool dead;                        /* ended: unlink and free at the next sweep */
-    bool querying;                    /* the start query is in flight (owns the sub) */
-    bool counted;                     /* presence counted this subscriber */
-    bool stat;                        /* counted in chatd_receiver_subscriptions */
-    int64_t last;                     /* last delivered seq (chat channels) */
-    int64_t after;                    /* afterSeq argument, -1 when absent */
-    int64_t msg_seq;                  /* messageReadUpdated: the message's seq */
-    int64_t floor;                    /* lowest seq the caller may see (history rule,
-                                         chatd_visible_from); 0 = everything */
-    char user[PROTO_MAX_USER_ID + 1]; /* the caller ("" = unknown, trust mode) */
-    char arg[FEED_ID_MAX];            /* chatId / userId / messageId argument */
-    char *others;                     /* messageReadUpdated: ",id,id," readers still to come;
-                                         presenceUpdated: ",id,id," participants */
-    /* per-user streams (chatMessageNotification, messageUpdateForChatList,
-     * unreadCountUpdated): the subscription is a "head" on user:<id>; it
-     * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
-     * sequenced like any chat subscriber and hands its events to the head */
-    bool leg;                  /* this is a leg (ps NULL; emits through head) */
-    bool looking;              /* head: a chat lookup is in flight (owns the head) */
-    bool look_again;           /* head: look up again when it answers */
-    bool started;              /* head: the first lookup has been applied */
+/* The part of a feed_sub only per-user stream heads and legs have (a side
+ * block, so plain chat subscribers do not carry it). */
+typedef struct feed_stream {
     feed_sub *head;            /* leg: its head (NULL once the head ended) */
     feed_sub *legs;            /* head: its legs, by lnext */
     feed_sub *lnext;           /* leg: next leg of the same head */
@@ -125,6 +99,40 @@ struct feed_sub {
     int64_t emitted;           /* leg: seq of the last unreadCountUpdated sent for it */
     struct feed_after *afters; /* head: afterSeqs until the first lookup */
     unsigned nafters;
+    bool looking;    /* head: a chat lookup is in flight (owns the head) */
+    bool look_again; /* head: look up again when it answers */
+    bool started;    /* head: the first lookup has been applied */
+} feed_stream;
+
+struct feed_sub {
+    feed_sub *next, *prev; /* in chan->subs */
+    feed_sub *qnext;       /* in the start-lookup queue */
+    feed_chan *ch;         /* NULL until attached */
+    proto_sub *ps;         /* NULL once the subscription ended */
+    proto_server *srv;
+    recv_field field;
+    bool ready;             /* attached and authorised */
+    bool dead;              /* ended: unlink and free at the next sweep */
+    bool querying;          /* the start query is in flight (owns the sub) */
+    bool counted;           /* presence counted this subscriber */
+    bool stat;              /* counted in chatd_receiver_subscriptions */
+    bool leg;               /* a per-user stream's leg (ps NULL; emits through
+                               st->head) */
+    int64_t last;           /* last delivered seq (chat channels) */
+    int64_t after;          /* afterSeq argument, -1 when absent */
+    int64_t msg_seq;        /* messageReadUpdated: the message's seq */
+    int64_t floor;          /* lowest seq the caller may see (history rule,
+                               chatd_visible_from); 0 = everything */
+    char user[FEED_ID_MAX]; /* the caller ("" = unknown, trust mode): a UUID,
+                               as src_start and chat_watch_start check */
+    char arg[FEED_ID_MAX];  /* chatId / userId / messageId argument */
+    char *others;           /* messageReadUpdated: ",id,id," readers still to come;
+                               presenceUpdated: ",id,id," participants */
+    /* per-user streams (chatMessageNotification, messageUpdateForChatList,
+     * unreadCountUpdated): the subscription is a "head" on user:<id>; it
+     * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
+     * sequenced like any chat subscriber and hands its events to the head */
+    feed_stream *st; /* heads and legs: their state (NULL for the others) */
     /* room watch (field RECV_F_ROOM): its sink, NULL once it ended */
     const chat_watch_ops *wops;
     void *wud;
@@ -374,22 +382,23 @@ static void watch_chan_down(feed_chan *c)
 static void sub_free(feed_sub *s)
 {
     cd_free(s->others);
-    cd_free(s->afters);
+    if (s->st) cd_free(s->st->afters);
+    cd_free(s->st);
     cd_free(s);
 }
 
 /* Takes leg l out of its head's list (the leg is being freed). */
 static void leg_detach(feed_sub *l)
 {
-    feed_sub *h = l->head;
+    feed_sub *h = l->st->head;
     if (!h) return;
-    for (feed_sub **pp = &h->legs; *pp; pp = &(*pp)->lnext)
+    for (feed_sub **pp = &h->st->legs; *pp; pp = &(*pp)->st->lnext)
         if (*pp == l) {
-            *pp = l->lnext;
+            *pp = l->st->lnext;
             break;
         }
-    l->head = NULL;
-    l->lnext = NULL;
+    l->st->head = NULL;
+    l->st->lnext = NULL;
 }
 
 static void sub_unlink(feed_sub *s)
@@ -423,7 +432,7 @@ static bool chan_sweep(feed_chan *c)
         if (!s->dead) continue;
         sub_unlink(s);
         if (s->leg) leg_detach(s);
-        if (!s->querying && !s->looking) sub_free(s);
+        if (!s->querying && !(s->st && s->st->looking)) sub_free(s);
     }
     return chan_maybe_free(c);
 }
@@ -459,12 +468,12 @@ static void defer_sweep(void)
 /* A head ended: its legs end with it (swept by their channels, later). */
 static void head_drop_legs(feed_sub *h)
 {
-    if (!h->legs) return;
-    while (h->legs) {
-        feed_sub *l = h->legs;
-        h->legs = l->lnext;
-        l->lnext = NULL;
-        l->head = NULL;
+    if (!h->st || !h->st->legs) return;
+    while (h->st->legs) {
+        feed_sub *l = h->st->legs;
+        h->st->legs = l->st->lnext;
+        l->st->lnext = NULL;
+        l->st->head = NULL;
         l->dead = true;
         if (l->ch)
             l->ch->has_dead = true;
@@ -484,7 +493,7 @@ static void sub_end(feed_sub *s, const char *code, const char *msg)
     if (s->leg) {
         /* a leg that cannot go on (events no longer retained) ends the
          * whole per-user stream: the client must resync it */
-        if (code && s->head) sub_end(s->head, code, msg);
+        if (code && s->st->head) sub_end(s->st->head, code, msg);
         return;
     }
     head_drop_legs(s);
@@ -655,9 +664,9 @@ static void chan_pump(feed_chan *c, bool force);
  * last one sent for that chat: a note on user:<id> may have carried it). */
 static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count)
 {
-    feed_sub *h = l->head;
-    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->emitted) return;
-    l->emitted = seq;
+    feed_sub *h = l->st->head;
+    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->st->emitted) return;
+    l->st->emitted = seq;
     gql_value *o = gql_obj_new(a, 4);
     if (!o) return;
     gql_obj_set(o, 0, "chatId", gql_str_ref(l->arg, strlen(l->arg)));
@@ -676,12 +685,12 @@ static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count
  * lock by chatd_mark_read). */
 static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **cache)
 {
-    feed_sub *h = l->head;
+    feed_sub *h = l->st->head;
     if (!h || !h->ps) return;
     if (strcmp(e->kind, CHAT_EV_MESSAGE_CREATED) == 0) {
         bool own = str_eq(obj(e->data, "senderId"), l->user);
         bool counted = !own && !str_eq(obj(e->data, "type"), "system");
-        if (counted) l->unread++;
+        if (counted) l->st->unread++;
         switch (h->field) {
         case RECV_F_CHAT_MESSAGE_NOTIFICATION: /* others' messages, as the seed */
             if (own) break;
@@ -692,7 +701,7 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
                 feed.stats.delivered++;
             break;
         case RECV_F_UNREAD_COUNT_UPDATED:
-            if (counted) leg_emit_unread(l, a, e->seq, l->unread);
+            if (counted) leg_emit_unread(l, a, e->seq, l->st->unread);
             break;
         default:
             break;
@@ -701,26 +710,26 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
         const gql_value *mseq = obj(e->data, "seq");
         bool counted = !str_eq(obj(e->data, "senderId"), l->user) &&
                        !str_eq(obj(e->data, "type"), "system") && mseq && mseq->kind == GQL_V_INT &&
-                       mseq->u.i > l->wm;
-        if (counted && l->unread > 0) {
-            l->unread--;
-            leg_emit_unread(l, a, e->seq, l->unread);
+                       mseq->u.i > l->st->wm;
+        if (counted && l->st->unread > 0) {
+            l->st->unread--;
+            leg_emit_unread(l, a, e->seq, l->st->unread);
         }
     } else if (strcmp(e->kind, CHAT_EV_READ) == 0 && str_eq(obj(e->data, "userId"), l->user)) {
         const gql_value *upto = obj(e->data, "upToSeq");
         const gql_value *n = obj(e->data, "unreadCount");
-        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->wm) l->wm = upto->u.i;
-        if (n && n->kind == GQL_V_INT) l->unread = n->u.i;
+        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->st->wm) l->st->wm = upto->u.i;
+        if (n && n->kind == GQL_V_INT) l->st->unread = n->u.i;
         /* (a read event written before 0005 carries no count: the count
          * stays as it was until the next read) */
-        leg_emit_unread(l, a, e->seq, l->unread);
+        leg_emit_unread(l, a, e->seq, l->st->unread);
     }
 }
 
 /* The live leg of head h for chat `chat`, or NULL. */
 static feed_sub *leg_find(feed_sub *h, const char *chat, size_t len)
 {
-    for (feed_sub *l = h->legs; l; l = l->lnext)
+    for (feed_sub *l = h->st->legs; l; l = l->st->lnext)
         if (!l->dead && strlen(l->arg) == len && memcmp(l->arg, chat, len) == 0) return l;
     return NULL;
 }
@@ -735,9 +744,11 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     if (h->dead || len >= FEED_ID_MAX || !chat_uuid_valid(chat, len) || leg_find(h, chat, len))
         return NULL;
     feed_sub *l = cd_calloc(1, sizeof *l);
+    if (l) l->st = cd_calloc(1, sizeof *l->st);
     feed.chan_err = CD_ENOMEM;
-    feed_chan *c = l ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
+    feed_chan *c = l && l->st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
+        if (l) cd_free(l->st);
         cd_free(l);
         sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
@@ -746,15 +757,15 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     l->field = h->field;
     l->after = -1;
     l->leg = true;
-    l->head = h;
+    l->st->head = h;
     l->last = from;
-    l->wm = wm;
-    l->unread = unread;
-    l->emitted = from;
+    l->st->wm = wm;
+    l->st->unread = unread;
+    l->st->emitted = from;
     snprintf(l->user, sizeof l->user, "%s", h->user);
     snprintf(l->arg, sizeof l->arg, "%s", chat);
-    l->lnext = h->legs;
-    h->legs = l;
+    l->st->lnext = h->st->legs;
+    h->st->legs = l;
     if (known > c->known) c->known = known;
     sub_attach(l, c);
     chan_pump(c, false);
@@ -781,7 +792,7 @@ static void head_release(feed_sub *h)
  * error (the stream would otherwise miss events silently). */
 static void look_fail(feed_sub *h, const char *code, const char *msg)
 {
-    h->looking = false;
+    h->st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
@@ -799,13 +810,13 @@ static void look_fail(feed_sub *h, const char *code, const char *msg)
  * joined meanwhile, from the join on (the count is 0 there). */
 static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
 {
-    h->looking = false;
+    h->st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
     }
-    bool first = !h->started;
-    h->started = true;
+    bool first = !h->st->started;
+    h->st->started = true;
     cd_arena a;
     cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     for (int i = lo; i < hi && !h->dead; i++) {
@@ -819,8 +830,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         int64_t unread = un ? strtoll(un, NULL, 10) : 0;
         if (!chat || leg_find(h, chat, strlen(chat))) continue;
         int64_t after = -1;
-        for (unsigned k = 0; first && k < h->nafters; k++)
-            if (strcmp(h->afters[k].chat, chat) == 0) after = h->afters[k].seq;
+        for (unsigned k = 0; first && k < h->st->nafters; k++)
+            if (strcmp(h->st->afters[k].chat, chat) == 0) after = h->st->afters[k].seq;
         int64_t from = last_seq;
         if (!first) {
             /* joined after this stream started: everything since the join */
@@ -846,16 +857,16 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
          * count of every chat that moved past its afterSeqs entry. The leg
          * starts at last_seq (emitted = last_seq would drop it): the caller
          * has seen up to `after`, unless a newer count went out already. */
-        if (l && first && after >= 0 && last_seq > after && l->emitted == last_seq) {
-            l->emitted = after;
+        if (l && first && after >= 0 && last_seq > after && l->st->emitted == last_seq) {
+            l->st->emitted = after;
             leg_emit_unread(l, &a, last_seq, unread);
         }
         cd_arena_reset(&a);
     }
     cd_arena_free(&a);
-    cd_free(h->afters);
-    h->afters = NULL;
-    h->nafters = 0;
+    cd_free(h->st->afters);
+    h->st->afters = NULL;
+    h->st->nafters = 0;
     if (h->dead) {
         if (h->ch) chan_sweep(h->ch);
         return;
@@ -867,8 +878,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         h->stat = true;
         feed.stats.subs++;
     }
-    if (h->look_again) {
-        h->look_again = false;
+    if (h->st->look_again) {
+        h->st->look_again = false;
         head_lookup(h);
     }
 }
@@ -930,7 +941,7 @@ static void look_flush(void)
             if (!feed.q_head[q]) feed.q_tail[q] = NULL;
             h->qnext = NULL;
             if (h->dead) { /* stopped before its lookup was sent */
-                h->looking = false;
+                h->st->looking = false;
                 head_release(h);
                 continue;
             }
@@ -963,12 +974,12 @@ static void look_flush(void)
 static void head_lookup(feed_sub *h)
 {
     if (h->dead) return;
-    if (h->looking) {
-        h->look_again = true;
+    if (h->st->looking) {
+        h->st->look_again = true;
         return;
     }
     const int q = FEED_Q_HEADS;
-    h->looking = true;
+    h->st->looking = true;
     h->qnext = NULL;
     if (feed.q_tail[q])
         feed.q_tail[q]->qnext = h;
@@ -1068,7 +1079,7 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
         if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) {
-            feed_sub *h = s->leg ? s->head : NULL;
+            feed_sub *h = s->leg ? s->st->head : NULL;
             sub_end(s, NULL, NULL);
             /* the user may be back in the chat by now (re-added): the
              * head looks its chats up again */
@@ -1554,8 +1565,8 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
         snprintf(err, errlen, "afterSeqs has too many entries (at most %u)", RECV_AFTER_SEQS_MAX);
         return CD_EBAD;
     }
-    s->afters = cd_calloc(l->len, sizeof *s->afters);
-    if (!s->afters) {
+    s->st->afters = cd_calloc(l->len, sizeof *s->st->afters);
+    if (!s->st->afters) {
         *code = CHAT_E_INTERNAL;
         snprintf(err, errlen, "Out of memory");
         return CD_ENOMEM;
@@ -1574,10 +1585,10 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
             snprintf(err, errlen, "afterSeqs[%u].seq must not be negative", i);
             return CD_EBAD;
         }
-        snprintf(s->afters[i].chat, sizeof s->afters[i].chat, "%s", chat);
-        s->afters[i].seq = seq->u.i;
+        snprintf(s->st->afters[i].chat, sizeof s->st->afters[i].chat, "%s", chat);
+        s->st->afters[i].seq = seq->u.i;
     }
-    s->nafters = l->len;
+    s->st->nafters = l->len;
     return 0;
 }
 
@@ -1642,6 +1653,13 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         }
         if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
         if (field_is_derived(f)) {
+            s->st = cd_calloc(1, sizeof *s->st);
+            if (!s->st) {
+                sub_free(s);
+                *code = CHAT_E_INTERNAL;
+                snprintf(err, errlen, "Out of memory");
+                return CD_ENOMEM;
+            }
             int r = parse_afters(s, args, code, err, errlen);
             if (r != 0) {
                 sub_free(s);

@@ -546,7 +546,7 @@ static bool rate_ok(gqlws_conn *c)
 
 static void conn_message(gqlws_conn *c, const char *data, size_t len)
 {
-    if (!c->tap) cd_metrics_g.ws_messages_in++;
+    if (!c->emb) cd_metrics_g.ws_messages_in++;
     c->sess.msgs_in++;
     c->sess.bytes_in += len;
     c->last_rx_ms = gqlws_now_ms(c->srv);
@@ -554,7 +554,7 @@ static void conn_message(gqlws_conn *c, const char *data, size_t len)
         gqlws_conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
         return;
     }
-    if (!c->tap && !rate_ok(c)) {
+    if (!c->emb && !rate_ok(c)) {
         gqlws_conn_close(c, GQLWS_CLOSE_RATE_LIMITED, "Too many messages");
         return;
     }
@@ -643,7 +643,7 @@ static void conn_closed(gqlws_conn *c)
     } else {
         list_unlink(&srv->ws_head, c);
     }
-    if (!c->tap) cd_metrics_conn_close(CD_MT_WS);
+    if (!c->emb) cd_metrics_conn_close(CD_MT_WS);
     gqlws_conn_unref(c); /* our temporary ref */
     gqlws_conn_unref(c); /* the open-ws ref */
 }
@@ -703,10 +703,9 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         /* trust mode: the seed's client sends identity headers on the upgrade */
         proto_caller_from_request(&c->caller, NULL, srv, req);
         c->caller.transport = c;
-        c->opened_ms = gqlws_now_ms(srv);
-        c->last_rx_ms = c->opened_ms;
+        c->last_rx_ms = gqlws_now_ms(srv);
         c->tokens = srv->cfg->ws_burst;
-        c->tokens_ms = c->opened_ms;
+        c->tokens_ms = c->last_rx_ms;
         /* room for its deadline (init timeout, then heartbeat) */
         ensure_state(srv);
         if (hb_reserve(1) != 0) {
@@ -738,7 +737,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
     c->ws = ws;
     c->in_init_list = true;
     list_push(&gqlws_state->init_head, c);
-    hb_set(c, c->opened_ms + srv->cfg->ws_init_timeout_ms);
+    hb_set(c, c->last_rx_ms + srv->cfg->ws_init_timeout_ms);
     srv->ws_count++;
 }
 
@@ -768,7 +767,9 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
     ensure_state(srv);
     if (hb_reserve(1) != 0) return NULL;
     gqlws_conn *c = cd_calloc(1, sizeof *c);
-    if (!c) {
+    if (c) c->emb = cd_calloc(1, sizeof *c->emb);
+    if (!c || !c->emb) {
+        if (c) cd_free(c);
         hb_reserve(-1);
         return NULL;
     }
@@ -776,9 +777,9 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
     c->srv = srv;
     c->refs = 1;
     c->ws = ws;
-    c->tap = tap;
-    c->tap_ud = ud;
-    c->service = service;
+    c->emb->tap = tap;
+    c->emb->tap_ud = ud;
+    c->emb->service = service;
     proto_caller_init(&c->caller, srv);
     c->caller.trust = caller->trust;
     c->caller.authenticated = caller->authenticated;
@@ -791,8 +792,7 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
                      strlen(caller->username));
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, caller->client_ip,
                      strlen(caller->client_ip));
-    c->opened_ms = gqlws_now_ms(srv);
-    c->last_rx_ms = c->opened_ms;
+    c->last_rx_ms = gqlws_now_ms(srv);
     c->init_received = true;
     c->acked = true;
     conn_arm_expiry(c);

@@ -144,18 +144,22 @@ static void prep_unref(proto_prep *p)
     cd_free(p);
 }
 
+/* Why an operation's source failed (its error, sent before `complete`). */
+struct proto_fail {
+    const char *code; /* static */
+    char msg[];
+};
+
 struct proto_sub {
     struct proto_sub *next, *prev; /* conn->ops while active */
     gqlws_conn *conn;
-    char *id;
     gql_exec *ex;     /* own exec, or a borrower of prep's while running */
     proto_prep *prep; /* shared prepared state (subscriptions), or NULL */
     const char *field;
     const gql_value *args;
     const proto_sub_source *src;
     void *src_state;
-    char *fail_msg; /* cd_malloc'd, when the source failed */
-    const char *fail_code;
+    struct proto_fail *fail; /* cd_malloc'd, when the source failed */
     gqlws_event *q_head, *q_tail, *running_ev;
     uint64_t t0_ns;
     uint64_t k1, k2;             /* document key: hash of query, operation name, variables */
@@ -172,7 +176,7 @@ struct proto_sub {
     bool active;    /* linked in conn->ops */
     bool ended;     /* cancelled or finished: release when idle */
     bool shareable; /* k1/k2 are set: events may reuse a group's result */
-    char id_buf[];  /* id points here: one allocation per operation */
+    char id[];      /* the subscribe id, inline: one allocation per operation */
 };
 
 /* ---- events ---- */
@@ -244,7 +248,7 @@ static void op_release(struct proto_sub *op)
     ev_free(op->running_ev);
     if (op->ex) gql_exec_free(op->ex);
     prep_unref(op->prep);
-    cd_free(op->fail_msg);
+    cd_free(op->fail);
     gqlws_conn *c = op->conn;
     cd_free(op);
     gqlws_conn_unref(c);
@@ -509,11 +513,11 @@ static void op_pump(struct proto_sub *op)
             continue;
         }
         if (op->source_done) {
-            if (op->fail_msg && op->conn->ws) {
+            if (op->fail && op->conn->ws) {
                 cd_buf b;
                 cd_buf_init(&b);
                 cd_buf_puts(&b, "{\"errors\":[");
-                gqlws_write_error_obj(&b, op->fail_msg, op->fail_code, op->field, NULL);
+                gqlws_write_error_obj(&b, op->fail->msg, op->fail->code, op->field, NULL);
                 cd_buf_puts(&b, "]}");
                 if (!cd_buf_failed(&b)) gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
                 cd_buf_free(&b);
@@ -577,15 +581,24 @@ void proto_sub_complete(proto_sub *op)
     op_pump(op);
 }
 
+/* Keeps the failure op reports before `complete` (none when out of
+ * memory: the operation still completes). */
+static void op_set_fail(proto_sub *op, const char *code, const char *message)
+{
+    size_t n = strlen(message);
+    cd_free(op->fail);
+    op->fail = cd_malloc(sizeof *op->fail + n + 1);
+    if (!op->fail) return;
+    op->fail->code = code ? code : "INTERNAL_SERVER_ERROR";
+    memcpy(op->fail->msg, message, n + 1);
+}
+
 void proto_sub_fail(proto_sub *op, const char *code, const char *message)
 {
     if (op->ended || op->source_done) return;
     op->source_done = true;
     op->src_active = false;
-    op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
-    size_t n = strlen(message);
-    op->fail_msg = cd_malloc(n + 1);
-    if (op->fail_msg) memcpy(op->fail_msg, message, n + 1);
+    op_set_fail(op, code, message);
     op_pump(op);
 }
 
@@ -671,9 +684,7 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
         gql_exec_set_limits(ex, &lim);
         op->ex = ex;
     }
-    char *id = op->id_buf;
-    memcpy(id, m->id, m->id_len + 1);
-    op->id = id;
+    memcpy(op->id, m->id, m->id_len + 1);
     op->conn = c;
     op->t0_ns = uv_hrtime();
     c->refs++;
@@ -793,10 +804,7 @@ static void op_start_source(struct proto_sub *op)
     if (rc != 0) {
         if (!op->source_done) {
             op->source_done = true;
-            op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
-            size_t n = strlen(err[0] ? err : cd_strerror(rc));
-            op->fail_msg = cd_malloc(n + 1);
-            if (op->fail_msg) memcpy(op->fail_msg, err[0] ? err : cd_strerror(rc), n + 1);
+            op_set_fail(op, code, err[0] ? err : cd_strerror(rc));
         }
         cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
     } else {
