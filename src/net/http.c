@@ -649,7 +649,10 @@ static void net_conn_close_cb(uv_handle_t *h)
     net_ws_drop_output(c);
     cd_free(c->pending);
     cd_free(c->ws.close_reason);
-    ws_rx_free(&c->ws.rx);
+    if (c->ws.rx) {
+        ws_rx_free(c->ws.rx);
+        cd_free(c->ws.rx);
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
