@@ -173,8 +173,8 @@ typedef struct cws_conn {
     uint64_t tokens_ms;
     struct cws_req *wq_head, *wq_tail; /* writes waiting for the one in flight */
     uint32_t wq_len;
-    bool w_busy;        /* a sendMessage / markRead runs */
-    proto_session sess; /* access log and request id */
+    bool w_busy;          /* a sendMessage / markRead runs */
+    proto_session sess[]; /* access log and request id, its text after it */
 } cws_conn;
 
 /* One in-flight compat_gql of a conn. */
@@ -222,8 +222,8 @@ static void send_buf(cws_conn *c, cd_buf *b)
             ws_close(c->ws, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer");
         } else if (ws_send_text(c->ws, b->data, b->len) == 0) {
             cd_metrics_g.ws_messages_out++;
-            c->sess.msgs_out++;
-            c->sess.bytes_out += b->len;
+            c->sess->msgs_out++;
+            c->sess->bytes_out += b->len;
         }
     }
     cd_buf_free(b);
@@ -1107,10 +1107,10 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
 {
     cws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
-    c->sess.msgs_in++;
-    c->sess.bytes_in += len;
+    c->sess->msgs_in++;
+    c->sess->bytes_in += len;
     cd_log_ctx saved;
-    cd_log_ctx_enter(c->sess.request_id, &saved);
+    cd_log_ctx_enter(c->sess->request_id, &saved);
     conn_message(c, is_text, data, len);
     cd_log_ctx_leave(&saved);
 }
@@ -1190,7 +1190,7 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
     cws_conn *c = ws_conn_user(ws);
     cd_metrics_conn_close(CD_MT_WS);
     if (!c) return;
-    proto_session_end(&c->sess, "/ws", &c->caller, code);
+    proto_session_end(c->sess, "/ws", &c->caller, code);
     ws_conn_set_user(ws, NULL);
     if (c->gc) {
         proto_ws_detach(c->gc);
@@ -1263,7 +1263,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
         proto_respond(req, 421, "application/json", NULL, body, sizeof body - 1);
         return;
     }
-    cws_conn *c = cd_calloc(1, sizeof *c);
+    cws_conn *c = cd_calloc(1, sizeof *c + proto_session_size(req));
     if (!c) {
         proto_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
         return;
@@ -1278,7 +1278,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
                          strlen(req->client_ip));
     c->tokens = srv->cfg->ws_burst;
     c->tokens_ms = uv_now(srv->loop);
-    proto_session_begin(&c->sess, req);
+    proto_session_begin(c->sess, req);
     const char *echo = NULL;
     bool have = false;
     if (c->caller.trust) {

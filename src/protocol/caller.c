@@ -36,10 +36,45 @@ static const char **caller_field(proto_caller *c, proto_caller_field f, size_t *
     }
 }
 
+/* Heap mode, user_id or username: a new names block with the other field
+ * kept; the old block goes after the copy (s may point into it). */
+static int names_set(proto_caller *c, proto_caller_field f, const char *s, size_t len, size_t max)
+{
+    if (len > max || !s) len = 0;
+    if (len == 0) s = "";
+    const char *uid = c->user_id, *un = c->username;
+    size_t lu = strlen(uid), ln = strlen(un);
+    if (f == PROTO_CALLER_USER_ID) {
+        uid = s;
+        lu = len;
+    } else {
+        un = s;
+        ln = len;
+    }
+    char *blk = NULL;
+    if (lu + ln > 0) {
+        blk = cd_malloc(lu + ln + 2);
+        if (!blk) {
+            *(f == PROTO_CALLER_USER_ID ? &c->user_id : &c->username) = "";
+            return CD_ENOMEM;
+        }
+        memcpy(blk, uid, lu);
+        blk[lu] = 0;
+        memcpy(blk + lu + 1, un, ln);
+        blk[lu + 1 + ln] = 0;
+    }
+    cd_free(c->names);
+    c->names = blk;
+    c->user_id = lu ? blk : "";
+    c->username = ln ? blk + lu + 1 : "";
+    return 0;
+}
+
 int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s, size_t len)
 {
     size_t max;
     const char **dst = caller_field(c, f, &max);
+    if (!a && f != PROTO_CALLER_CLIENT_IP) return names_set(c, f, s, len, max);
     if (!a && **dst) cd_free((void *)*dst);
     *dst = "";
     if (len == 0 || len > max) return 0;
@@ -55,11 +90,10 @@ int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const c
 
 void proto_caller_free(proto_caller *c)
 {
-    const char **fs[] = {&c->user_id, &c->username, &c->client_ip};
-    for (unsigned i = 0; i < CD_ARRAY_LEN(fs); i++) {
-        if (**fs[i]) cd_free((void *)*fs[i]);
-        *fs[i] = "";
-    }
+    cd_free(c->names);
+    c->names = NULL;
+    if (*c->client_ip) cd_free((void *)c->client_ip);
+    c->user_id = c->username = c->client_ip = "";
 }
 
 /* ---- client address (X-Forwarded-For from trusted proxies only) ---- */

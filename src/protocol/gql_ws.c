@@ -546,9 +546,11 @@ static bool rate_ok(gqlws_conn *c)
 
 static void conn_message(gqlws_conn *c, const char *data, size_t len)
 {
-    if (!c->emb) cd_metrics_g.ws_messages_in++;
-    c->sess.msgs_in++;
-    c->sess.bytes_in += len;
+    if (!c->emb) {
+        cd_metrics_g.ws_messages_in++;
+        c->sess->msgs_in++;
+        c->sess->bytes_in += len;
+    }
     c->last_rx_ms = gqlws_now_ms(c->srv);
     if (len > c->srv->cfg->max_ws_message) {
         gqlws_conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
@@ -602,7 +604,7 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
     gqlws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
     cd_log_ctx saved;
-    cd_log_ctx_enter(c->sess.request_id, &saved);
+    cd_log_ctx_enter(c->sess->request_id, &saved);
     conn_message(c, data, len);
     cd_log_ctx_leave(&saved);
 }
@@ -618,7 +620,7 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
         return;
     }
     cd_debug("gqlws", "closed code=%d reason=\"%s\" ops=%u", code, reason, c->nops);
-    proto_session_end(&c->sess, "/graphql", &c->caller, code);
+    proto_session_end(c->sess, "/graphql", &c->caller, code);
     ws_conn_set_user(ws, NULL);
     conn_closed(c);
 }
@@ -693,7 +695,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
     const char *proto = ws_select_protocol(req, protos);
     gqlws_conn *c = NULL;
     if (proto) {
-        c = cd_calloc(1, sizeof *c);
+        c = cd_calloc(1, sizeof *c + proto_session_size(req));
         if (!c) {
             http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
             return;
@@ -715,7 +717,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
             return;
         }
         c->hb_counted = true;
-        proto_session_begin(&c->sess, req);
+        proto_session_begin(c->sess, req);
     }
     ws_conn *ws = NULL;
     int rc = ws_accept(req, proto, &gqlws_callbacks, c, &ws);
@@ -766,13 +768,12 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
 {
     ensure_state(srv);
     if (hb_reserve(1) != 0) return NULL;
-    gqlws_conn *c = cd_calloc(1, sizeof *c);
-    if (c) c->emb = cd_calloc(1, sizeof *c->emb);
-    if (!c || !c->emb) {
-        if (c) cd_free(c);
+    gqlws_conn *c = cd_calloc(1, sizeof *c + sizeof *c->emb);
+    if (!c) {
         hb_reserve(-1);
         return NULL;
     }
+    c->emb = (struct gqlws_embed *)(c + 1);
     c->hb_counted = true;
     c->srv = srv;
     c->refs = 1;

@@ -14,8 +14,7 @@ void gqlws_conn_unref(gqlws_conn *c)
 {
     if (--c->refs == 0) {
         proto_caller_free(&c->caller);
-        cd_free(c->emb);
-        cd_free(c);
+        cd_free(c); /* with its session or embed part */
     }
 }
 
@@ -45,8 +44,8 @@ int gqlws_conn_send(gqlws_conn *c, const char *data, size_t len)
     int rc = ws_send_text(c->ws, data, len);
     if (rc == 0) {
         cd_metrics_g.ws_messages_out++;
-        c->sess.msgs_out++;
-        c->sess.bytes_out += len;
+        c->sess->msgs_out++;
+        c->sess->bytes_out += len;
     }
     return rc;
 }

@@ -54,8 +54,10 @@ struct gqlws_conn {
     bool acked;
     bool user_counted; /* caller.user_id is counted in srv->ws_users */
     /* Embedded mode (proto_ws_attach, compat_ws.c): NULL for the others. */
-    struct gqlws_embed *emb;
-    proto_session sess; /* access log and request id (not for embedded conns) */
+    struct gqlws_embed *emb; /* after the struct (same allocation) */
+    /* A plain connection's access log and request id, after the struct in
+     * its allocation (proto_session_size); embedded conns have none there. */
+    proto_session sess[];
 };
 
 /* Drops one reference; the last frees the connection. */

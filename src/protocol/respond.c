@@ -118,12 +118,27 @@ void proto_respond_buf(http_request *req, int status, const char *ct, const char
 
 /* ---- WebSocket sessions ---- */
 
+static const char *session_id(http_request *req)
+{
+    const proto_req_info *ri = proto_req_info_of(req);
+    return ri ? ri->request_id : "";
+}
+
+size_t proto_session_size(http_request *req)
+{
+    return sizeof(proto_session) + strnlen(session_id(req), CD_REQUEST_ID_MAX) + 1;
+}
+
 void proto_session_begin(proto_session *s, http_request *req)
 {
     memset(s, 0, sizeof *s);
     s->t0_ns = uv_hrtime();
-    const proto_req_info *ri = proto_req_info_of(req);
-    if (ri) memcpy(s->request_id, ri->request_id, sizeof s->request_id);
+    const char *id = session_id(req);
+    size_t n = strnlen(id, CD_REQUEST_ID_MAX);
+    char *text = (char *)(s + 1);
+    memcpy(text, id, n);
+    text[n] = 0;
+    s->request_id = text;
 }
 
 void proto_session_end(const proto_session *s, const char *path, const proto_caller *c, int code)
