@@ -34,6 +34,7 @@
 #include "chat/chat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 
 #define FEED_RETRY_MS 200       /* a failed fill query is retried after this */
 #define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
@@ -384,7 +385,7 @@ static void sub_free(feed_sub *s)
     cd_free(s->others);
     if (s->st) cd_free(s->st->afters);
     cd_free(s->st);
-    cd_free(s);
+    cd_pool_free(s);
 }
 
 /* Takes leg l out of its head's list (the leg is being freed). */
@@ -743,13 +744,14 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     size_t len = strlen(chat);
     if (h->dead || len >= FEED_ID_MAX || !chat_uuid_valid(chat, len) || leg_find(h, chat, len))
         return NULL;
-    feed_sub *l = cd_calloc(1, sizeof *l);
+    _Static_assert(sizeof(feed_sub) <= CD_POOL_MAX, "feed_sub in the pool");
+    feed_sub *l = cd_pool_calloc(sizeof *l);
     if (l) l->st = cd_calloc(1, sizeof *l->st);
     feed.chan_err = CD_ENOMEM;
     feed_chan *c = l && l->st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
         if (l) cd_free(l->st);
-        cd_free(l);
+        cd_pool_free(l);
         sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
     }
@@ -1620,7 +1622,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         snprintf(err, errlen, "Forbidden: not a participant of this chat");
         return CD_EBAD;
     }
-    feed_sub *s = cd_calloc(1, sizeof *s);
+    feed_sub *s = cd_pool_calloc(sizeof *s);
     if (!s) {
         *code = CHAT_E_INTERNAL;
         snprintf(err, errlen, "Out of memory");
@@ -1635,7 +1637,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     const gql_value *after = args ? gql_obj_get(args, "afterSeq") : NULL;
     if (after && after->kind == GQL_V_INT) {
         if (after->u.i < 0) {
-            cd_free(s);
+            cd_pool_free(s);
             *code = CHAT_E_BAD_INPUT;
             snprintf(err, errlen, "afterSeq must not be negative");
             return CD_EBAD;
@@ -1646,7 +1648,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         /* a user's own channel only for that user (trust mode: the argument
          * identifies the caller, as in the seed) */
         if (!trust && strcmp(uid, id) != 0) {
-            cd_free(s);
+            cd_pool_free(s);
             *code = CHAT_E_FORBIDDEN;
             snprintf(err, errlen, "Forbidden: subscribe to another user's notifications");
             return CD_EBAD;
@@ -1688,7 +1690,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     }
     pg_pool *p = chat_pool(srv);
     if (!p) {
-        cd_free(s);
+        cd_pool_free(s);
         *code = CHAT_E_UNAVAILABLE;
         snprintf(err, errlen, "Database unavailable");
         return CD_EUNAVAIL;
@@ -1963,7 +1965,7 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
         *code = CHAT_E_UNAVAILABLE;
         return CD_EUNAVAIL;
     }
-    feed_sub *s = cd_calloc(1, sizeof *s);
+    feed_sub *s = cd_pool_calloc(sizeof *s);
     if (!s) {
         *code = CHAT_E_INTERNAL;
         return CD_ENOMEM;

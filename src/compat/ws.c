@@ -49,6 +49,7 @@
 #include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 
 /* ---- returning a join burst's scratch memory ----
  * A joinRoom runs a whole GraphQL query (room, newest messages, online
@@ -204,10 +205,10 @@ static void conn_unref(cws_conn *c)
         c->rooms = r->next;
         chat_watch_stop(r->w);
         names_unref(r->names);
-        cd_free(r);
+        cd_pool_free(r);
     }
     proto_caller_free(&c->caller);
-    cd_free(c);
+    cd_pool_free(c);
 }
 
 static bool open_(const cws_conn *c)
@@ -298,7 +299,7 @@ static void room_forget(cws_conn *c, cws_room *r)
         }
     chat_watch_stop(r->w);
     names_unref(r->names);
-    cd_free(r);
+    cd_pool_free(r);
     c->nrooms--;
 }
 
@@ -738,7 +739,7 @@ static void join_room(cws_conn *c, const char *id)
                        id);
             return;
         }
-        r = cd_calloc(1, sizeof *r);
+        r = cd_pool_calloc(sizeof *r);
         if (!r) {
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", id);
             return;
@@ -746,7 +747,7 @@ static void join_room(cws_conn *c, const char *id)
         r->c = c;
         r->names = names_ref(id);
         if (!r->names) {
-            cd_free(r);
+            cd_pool_free(r);
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", id);
             return;
         }
@@ -1263,7 +1264,9 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
         proto_respond(req, 421, "application/json", NULL, body, sizeof body - 1);
         return;
     }
-    cws_conn *c = cd_calloc(1, sizeof *c + proto_session_size(req));
+    _Static_assert(sizeof(cws_conn) + sizeof(proto_session) + CD_REQUEST_ID_MAX + 1 <= CD_POOL_MAX,
+                   "cws_conn in the pool");
+    cws_conn *c = cd_pool_calloc(sizeof *c + proto_session_size(req));
     if (!c) {
         proto_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
         return;
@@ -1304,7 +1307,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
             if (!set_identity(c, tok, tl, &why)) {
                 cd_info("compat", "/ws refused: %s", why);
                 proto_caller_free(&c->caller);
-                cd_free(c);
+                cd_pool_free(c);
                 static const char body[] = "{\"error\":{\"code\":\"UNAUTHENTICATED\",\"message\":"
                                            "\"Invalid or expired token\"},\"statusCode\":401}";
                 proto_respond(req, 401, "application/json", NULL, body, sizeof body - 1);
@@ -1317,7 +1320,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
     int rc = ws_accept(req, echo, &cws_callbacks, c, &ws);
     if (rc != 0 || !ws) {
         proto_caller_free(&c->caller);
-        cd_free(c);
+        cd_pool_free(c);
         return;
     }
     cd_metrics_conn_open(CD_MT_WS);

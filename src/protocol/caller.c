@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/config.h"
+#include "core/pool.h"
 #include "protocol/protocol.h"
 
 void proto_caller_init(proto_caller *c, proto_server *srv)
@@ -53,7 +54,9 @@ static int names_set(proto_caller *c, proto_caller_field f, const char *s, size_
     }
     char *blk = NULL;
     if (lu + ln > 0) {
-        blk = cd_malloc(lu + ln + 2);
+        _Static_assert(PROTO_MAX_USER_ID + PROTO_MAX_USERNAME + 2 <= CD_POOL_MAX,
+                       "names in the pool");
+        blk = cd_pool_calloc(lu + ln + 2);
         if (!blk) {
             *(f == PROTO_CALLER_USER_ID ? &c->user_id : &c->username) = "";
             return CD_ENOMEM;
@@ -63,7 +66,7 @@ static int names_set(proto_caller *c, proto_caller_field f, const char *s, size_
         memcpy(blk + lu + 1, un, ln);
         blk[lu + 1 + ln] = 0;
     }
-    cd_free(c->names);
+    cd_pool_free(c->names);
     c->names = blk;
     c->user_id = lu ? blk : "";
     c->username = ln ? blk + lu + 1 : "";
@@ -75,10 +78,10 @@ int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const c
     size_t max;
     const char **dst = caller_field(c, f, &max);
     if (!a && f != PROTO_CALLER_CLIENT_IP) return names_set(c, f, s, len, max);
-    if (!a && **dst) cd_free((void *)*dst);
+    if (!a && **dst) cd_pool_free((void *)*dst);
     *dst = "";
     if (len == 0 || len > max) return 0;
-    char *copy = a ? cd_arena_strndup(a, s, len) : cd_malloc(len + 1);
+    char *copy = a ? cd_arena_strndup(a, s, len) : cd_pool_calloc(len + 1);
     if (!copy) return CD_ENOMEM;
     if (!a) {
         memcpy(copy, s, len);
@@ -90,9 +93,9 @@ int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const c
 
 void proto_caller_free(proto_caller *c)
 {
-    cd_free(c->names);
+    cd_pool_free(c->names);
     c->names = NULL;
-    if (*c->client_ip) cd_free((void *)c->client_ip);
+    if (*c->client_ip) cd_pool_free((void *)c->client_ip);
     c->user_id = c->username = c->client_ip = "";
 }
 

@@ -38,6 +38,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 #include "net/ws.h"
 #include "protocol/gqlws_conn.h"
 #include "protocol/protocol.h"
@@ -695,7 +696,10 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
     const char *proto = ws_select_protocol(req, protos);
     gqlws_conn *c = NULL;
     if (proto) {
-        c = cd_calloc(1, sizeof *c + proto_session_size(req));
+        _Static_assert(sizeof(gqlws_conn) + sizeof(proto_session) + CD_REQUEST_ID_MAX + 1 <=
+                           CD_POOL_MAX,
+                       "gqlws_conn in the pool");
+        c = cd_pool_calloc(sizeof *c + proto_session_size(req));
         if (!c) {
             http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
             return;
@@ -712,7 +716,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         ensure_state(srv);
         if (hb_reserve(1) != 0) {
             proto_caller_free(&c->caller);
-            cd_free(c);
+            cd_pool_free(c);
             http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
             return;
         }
@@ -725,7 +729,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         if (c) {
             hb_reserve(-1);
             proto_caller_free(&c->caller);
-            cd_free(c);
+            cd_pool_free(c);
         }
         return;
     }
@@ -768,7 +772,7 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
 {
     ensure_state(srv);
     if (hb_reserve(1) != 0) return NULL;
-    gqlws_conn *c = cd_calloc(1, sizeof *c + sizeof *c->emb);
+    gqlws_conn *c = cd_pool_calloc(sizeof *c + sizeof *c->emb);
     if (!c) {
         hb_reserve(-1);
         return NULL;

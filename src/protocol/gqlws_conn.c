@@ -9,12 +9,13 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 
 void gqlws_conn_unref(gqlws_conn *c)
 {
     if (--c->refs == 0) {
         proto_caller_free(&c->caller);
-        cd_free(c); /* with its session or embed part */
+        cd_pool_free(c); /* with its session or embed part */
     }
 }
 

@@ -35,6 +35,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 #include "net/ws.h"
 #include "protocol/gqlws_conn.h"
 #include "protocol/subscribe_internal.h"
@@ -255,7 +256,7 @@ static void op_release(struct proto_sub *op)
     prep_unref(op->prep);
     cd_free(op->fail);
     gqlws_conn *c = op->conn;
-    cd_free(op);
+    cd_pool_free(op);
     gqlws_conn_unref(c);
 }
 
@@ -677,7 +678,9 @@ typedef struct op_key {
  * holding a reference on c; not active yet. NULL on no memory. */
 static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m, const op_key *key)
 {
-    struct proto_sub *op = cd_calloc(1, offsetof(struct proto_sub, id) + m->id_len + 1);
+    _Static_assert(offsetof(struct proto_sub, id) + GQLWS_MAX_ID_LEN + 1 <= CD_POOL_MAX,
+                   "proto_sub in the pool");
+    struct proto_sub *op = cd_pool_calloc(offsetof(struct proto_sub, id) + m->id_len + 1);
     if (!op) return NULL;
     proto_prep *p = key->ok ? *prep_slot(c->srv, key->k1, key->k2) : NULL;
     if (p) { /* prepared before, with the same outcome: nothing to parse */
@@ -687,7 +690,7 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m, const op_key 
     } else {
         gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
         if (!ex) {
-            cd_free(op);
+            cd_pool_free(op);
             return NULL;
         }
         gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
