@@ -288,7 +288,8 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
         feed.chan_err = r;
         return NULL;
     }
-    c = cd_calloc(1, sizeof *c);
+    _Static_assert(sizeof(feed_chan) <= CD_POOL_MAX, "feed_chan in the pool");
+    c = cd_pool_calloc(sizeof *c);
     if (!c) {
         if (srv->rd) rd_unsubscribe(srv->rd, name);
         feed.chan_err = CD_ENOMEM;
@@ -330,7 +331,7 @@ static bool chan_maybe_free(feed_chan *c)
     feed.stats.channels--;
     cd_free(c->note_seqs);
     cd_free(c->members);
-    cd_free(c);
+    cd_pool_free(c);
     return true;
 }
 

@@ -127,7 +127,7 @@ static cws_names *names_ref(const char *id)
             n->refs++;
             return n;
         }
-    cws_names *n = cd_calloc(1, sizeof *n);
+    cws_names *n = cd_pool_calloc(sizeof *n);
     if (!n) return NULL;
     snprintf(n->id, sizeof n->id, "%s", id);
     n->refs = 1;
@@ -145,7 +145,7 @@ static void names_unref(cws_names *n)
             break;
         }
     cd_free(n->data);
-    cd_free(n);
+    cd_pool_free(n);
 }
 
 struct cws_conn;
