@@ -18,11 +18,17 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
 #define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* the leak checker scans slabs for pointers to heap blocks they own */
+#define POOL_ROOT(p, n) __lsan_register_root_region((p), (n))
+#define POOL_UNROOT(p, n) __lsan_unregister_root_region((p), (n))
 #else
 #define POOL_POISON(p, n) ((void)(p), (void)(n))
 #define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#define POOL_ROOT(p, n) ((void)(p), (void)(n))
+#define POOL_UNROOT(p, n) ((void)(p), (void)(n))
 #endif
 
 #define POOL_GRAN 16u
@@ -83,6 +89,7 @@ static pool_slab *slab_map(void)
     if (head) munmap(m, head);
     size_t tail = len - head - CD_POOL_SLAB;
     if (tail) munmap((char *)a + CD_POOL_SLAB, tail);
+    POOL_ROOT((void *)a, CD_POOL_SLAB);
     pool.slabs++;
     return (pool_slab *)a;
 }
@@ -90,6 +97,7 @@ static pool_slab *slab_map(void)
 static void slab_unmap(pool_slab *s)
 {
     POOL_UNPOISON(s, CD_POOL_SLAB);
+    POOL_UNROOT(s, CD_POOL_SLAB);
     munmap(s, CD_POOL_SLAB);
     pool.slabs--;
 }
@@ -136,6 +144,7 @@ void cd_pool_free(void *p)
 {
     if (!p) return;
     pool_slab *s = slab_of(p);
+    memset(p, 0, s->size); /* no stale pointers for the leak checker to follow */
     memcpy(p, &s->free, sizeof s->free);
     POOL_POISON(p, s->size);
     s->free = p;
