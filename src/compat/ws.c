@@ -1111,7 +1111,7 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
     c->sess->msgs_in++;
     c->sess->bytes_in += len;
     cd_log_ctx saved;
-    cd_log_ctx_enter(c->sess->request_id, &saved);
+    cd_log_ctx_enter(proto_session_id(c->sess), &saved);
     conn_message(c, is_text, data, len);
     cd_log_ctx_leave(&saved);
 }

@@ -35,9 +35,8 @@ struct gqlws_conn {
     uint64_t last_rx_ms;     /* last frame from the peer (heartbeat) */
     cd_deadline hb;          /* init timeout, then the next heartbeat check
                               * (gql_ws.c: one heap for all connections) */
-    proto_server *srv;
-    ws_conn *ws;   /* NULL after on_close */
-    uint32_t refs; /* 1 for the open ws + 1 per allocated op */
+    ws_conn *ws;             /* NULL after on_close */
+    uint32_t refs;           /* 1 for the open ws + 1 per allocated op */
     uint32_t nops;
     double tokens; /* rate-limit bucket */
     uint64_t tokens_ms;

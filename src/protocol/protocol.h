@@ -260,13 +260,17 @@ void proto_respond_buf(http_request *req, int status, const char *ct, const char
  * text follows it there: allocate proto_session_size(req) bytes for it
  * (one block per connection; ids are 1..CD_REQUEST_ID_MAX bytes). */
 typedef struct proto_session {
-    const char *request_id; /* the text after the struct, "" when none */
     uint64_t t0_ns;
     uint64_t bytes_in, bytes_out;
     uint32_t msgs_in, msgs_out;
 } proto_session;
 size_t proto_session_size(http_request *req);
 void proto_session_begin(proto_session *s, http_request *req);
+/* The session's request id ("" when none): the text after the struct. */
+static inline const char *proto_session_id(const proto_session *s)
+{
+    return (const char *)(s + 1);
+}
 void proto_session_end(const proto_session *s, const char *path, const proto_caller *c, int code);
 
 /* Called by the router for an upgrade on /graphql (gql_ws.c). */

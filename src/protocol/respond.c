@@ -138,7 +138,6 @@ void proto_session_begin(proto_session *s, http_request *req)
     char *text = (char *)(s + 1);
     memcpy(text, id, n);
     text[n] = 0;
-    s->request_id = text;
 }
 
 void proto_session_end(const proto_session *s, const char *path, const proto_caller *c, int code)
@@ -157,7 +156,7 @@ void proto_session_end(const proto_session *s, const char *path, const proto_cal
         CD_LF_S("client_ip", c && c->client_ip && *c->client_ip ? c->client_ip : NULL),
     };
     cd_log_ctx saved;
-    cd_log_ctx_enter(s->request_id, &saved);
+    cd_log_ctx_enter(proto_session_id(s), &saved);
     cd_log_kv(CD_LOG_INFO, "ws", f, CD_ARRAY_LEN(f), "websocket session");
     cd_log_ctx_leave(&saved);
 }

@@ -502,7 +502,7 @@ static void op_pump(struct proto_sub *op)
             if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.sub_executions++;
             gql_exec_opts o = {.service = gqlws_conn_service(op->conn),
                                .context = &op->conn->caller,
-                               .no_introspection = !op->conn->srv->cfg->introspection};
+                               .no_introspection = !op->conn->caller.srv->cfg->introspection};
             if (!op->ex && op->prep) op->ex = gql_exec_borrow(op->prep->ex);
             int rc = op->ex ? gql_exec_run(op->ex, &e->root, &o, op_run_done, op) : CD_ENOMEM;
             if (rc != 0) {
@@ -620,7 +620,7 @@ const gql_value *proto_sub_args(const proto_sub *op)
 
 uv_loop_t *proto_sub_loop(const proto_sub *op)
 {
-    return op->conn->srv->loop;
+    return op->conn->caller.srv->loop;
 }
 
 proto_sub *proto_sub_find(gqlws_conn *c, const char *id, size_t len)
@@ -682,18 +682,19 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m, const op_key 
                    "proto_sub in the pool");
     struct proto_sub *op = cd_pool_calloc(offsetof(struct proto_sub, id) + m->id_len + 1);
     if (!op) return NULL;
-    proto_prep *p = key->ok ? *prep_slot(c->srv, key->k1, key->k2) : NULL;
+    proto_prep *p = key->ok ? *prep_slot(c->caller.srv, key->k1, key->k2) : NULL;
     if (p) { /* prepared before, with the same outcome: nothing to parse */
         p->refs++;
         op->prep = p;
         op->kind = GQL_SUBSCRIPTION;
     } else {
-        gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
+        gql_exec *ex = gql_exec_new(c->caller.srv->schema, c->caller.srv->cache);
         if (!ex) {
             cd_pool_free(op);
             return NULL;
         }
-        gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
+        gql_exec_limits lim = {c->caller.srv->cfg->max_query_cost,
+                               c->caller.srv->cfg->max_response_bytes};
         gql_exec_set_limits(ex, &lim);
         op->ex = ex;
     }
@@ -723,7 +724,7 @@ static bool op_prepare(struct proto_sub *op, const gqlws_msg *m, const op_key *k
      * the shared one (without memory it just stays the op's own) */
     proto_prep *p = cd_calloc(1, sizeof *p);
     if (!p) return true;
-    p->srv = op->conn->srv;
+    p->srv = op->conn->caller.srv;
     p->k1 = key->k1;
     p->k2 = key->k2;
     p->refs = 1;
@@ -771,7 +772,7 @@ static void op_run_once(struct proto_sub *op, uint64_t t0_ns)
  * `complete`) when another role serves its Subscription field. */
 static bool op_served_here(struct proto_sub *op)
 {
-    proto_server *srv = op->conn->srv;
+    proto_server *srv = op->conn->caller.srv;
     char coord[160];
     snprintf(coord, sizeof coord, "Subscription.%s", op->field);
     const char *owner = gql_schema_owner(srv->schema, coord);
