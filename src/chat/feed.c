@@ -26,6 +26,9 @@
  * (they filter or personalise).
  */
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,13 @@
 #define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
+/* After a burst of at least FEED_TRIM_MIN_STARTS subscribe lookups answered,
+ * FEED_TRIM_DELAY_MS after the last of them, the heap's free pages go back
+ * to the kernel (glibc malloc_trim): the lookups' scratch memory (results,
+ * batches) freed between long-lived state would otherwise stay resident
+ * when the burst outlasts the net layer's trim of the connections' burst. */
+#define FEED_TRIM_MIN_STARTS 64
+#define FEED_TRIM_DELAY_MS 1000
 
 typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE } feed_kind;
 
@@ -164,8 +174,11 @@ static struct {
     uv_timer_t sweep_timer;  /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
-    feed_chan *watched;  /* chat channels with room watches */
-    feed_chan *presence; /* pinned while `watched` is not empty */
+    feed_chan *watched;    /* chat channels with room watches */
+    feed_chan *presence;   /* pinned while `watched` is not empty */
+    uv_timer_t trim_timer; /* FEED_TRIM_DELAY_MS after a burst of lookups */
+    bool trim_timer_init;
+    unsigned trim_starts; /* lookups answered since the last trim */
 } feed;
 
 void recv_feed_stats_get(recv_feed_stats *out)
@@ -1815,6 +1828,28 @@ typedef struct start_batch {
     feed_sub *subs[FEED_START_BATCH];
 } start_batch;
 
+static void trim_fire(uv_timer_t *t)
+{
+    (void)t;
+    feed.trim_starts = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* n subscribe lookups answered: (re)arms the trim once a burst's worth. */
+static void trim_after_starts(unsigned n)
+{
+    feed.trim_starts += n;
+    if (feed.trim_starts < FEED_TRIM_MIN_STARTS || !feed.srv) return;
+    if (!feed.trim_timer_init) {
+        uv_timer_init(feed.srv->loop, &feed.trim_timer);
+        uv_unref((uv_handle_t *)&feed.trim_timer);
+        feed.trim_timer_init = true;
+    }
+    uv_timer_start(&feed.trim_timer, trim_fire, FEED_TRIM_DELAY_MS, 0);
+}
+
 static void on_start_rows(const pg_result *r, void *ud)
 {
     start_batch *b = ud;
@@ -1838,6 +1873,7 @@ static void on_start_rows(const pg_result *r, void *ud)
         }
         start_row(s, r, row_of[i]);
     }
+    trim_after_starts(b->n);
     cd_free(row_of);
     cd_free(b);
 }
@@ -2071,6 +2107,12 @@ static void feed_shutdown(proto_server *srv, void *ud)
         look_fail(h, CHAT_E_UNAVAILABLE, "Server shutting down");
     }
     feed.q_tail[FEED_Q_HEADS] = NULL;
+    if (feed.trim_timer_init) {
+        uv_timer_stop(&feed.trim_timer);
+        uv_close((uv_handle_t *)&feed.trim_timer, NULL);
+        feed.trim_timer_init = false;
+    }
+    feed.trim_starts = 0;
     if (feed.start_timer_init) {
         uv_timer_stop(&feed.start_timer);
         uv_close((uv_handle_t *)&feed.start_timer, NULL);
