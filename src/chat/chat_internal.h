@@ -683,9 +683,10 @@ void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1])
 /*
  * outbox.c — publishing after COMMIT, marking confirmed publishes,
  * republishing what was never confirmed (the sweeper) and pruning the event
- * log. The grace period before a sweeper may republish a fresh row is
- * chat_events.sweep_after's default (2 s, in the migration); a claim pushes
- * sweep_after forward by the lease.
+ * log. Unconfirmed events are the rows of chat_outbox; the grace period
+ * before a sweeper may republish a fresh one is chat_outbox.sweep_after's
+ * default (2 s, 0013_outbox.sql); a claim pushes sweep_after forward by the
+ * lease.
  */
 #define SENDER_SWEEP_INTERVAL_MS 1000 /* sweeper tick */
 #define SENDER_SWEEP_LEASE_S 10       /* a claimed row is not re-claimed before this */

@@ -4,16 +4,18 @@
  * and pruning the event log (see chat_internal.h, docs/api.md ("Chat
  * events")).
  *
- * Guarantee: a chat_events row stays published_at NULL until Redis has
- * acknowledged a PUBLISH of it. Every sender process runs a sweeper tick
- * (SENDER_SWEEP_INTERVAL_MS) that claims unconfirmed rows whose sweep_after
+ * Guarantee: the transaction that writes a chat_events row also writes its
+ * chat_outbox row (db/migrations/0013_outbox.sql), and that row stays until
+ * Redis has acknowledged a PUBLISH of the event: a confirmed publish DELETEs
+ * it (batched, see mark_flush). Every sender process runs a sweeper tick
+ * (SENDER_SWEEP_INTERVAL_MS) that claims chat_outbox rows whose sweep_after
  * has passed (2 s after the write; FOR UPDATE SKIP LOCKED so concurrent
  * sweepers take disjoint rows; the claim pushes sweep_after forward by
  * SENDER_SWEEP_LEASE_S so a sweeper dying mid-way only delays them) and
- * publishes them again. Receivers drop duplicates by seq, so republishing an
- * event whose confirmation was merely lost is harmless.
+ * publishes their events again. Receivers drop duplicates by seq, so
+ * republishing an event whose confirmation was merely lost is harmless.
  *
- * Every SENDER_PRUNE_EVERY ticks, published rows older than
+ * Every SENDER_PRUNE_EVERY ticks, published events (no chat_outbox row) older than
  * CHATD_EVENT_RETENTION are deleted (never a chat's newest event, so the
  * log always shows where a chat stands).
  *
@@ -61,24 +63,25 @@ static const chat_stmt outbox_stmts[] = {
      * longer queue for fsync beside the messages' commits */
     {"sender_mark_published",
      "WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true))"
-     " UPDATE chat_events e SET published_at = now()"
-     " FROM nosync, unnest($1::uuid[], $2::bigint[]) AS u(chat_id, seq)"
-     " WHERE e.chat_id = u.chat_id AND e.seq = u.seq AND e.published_at IS NULL",
+     " DELETE FROM chat_outbox o USING nosync, unnest($1::uuid[], $2::bigint[]) AS u(chat_id, seq)"
+     " WHERE o.chat_id = u.chat_id AND o.seq = u.seq",
      2},
     {"sender_sweep_claim",
-     "WITH c AS (SELECT chat_id, seq FROM chat_events"
-     " WHERE published_at IS NULL AND sweep_after <= now()"
+     "WITH c AS (SELECT chat_id, seq FROM chat_outbox WHERE sweep_after <= now()"
      " ORDER BY sweep_after LIMIT $1::int FOR UPDATE SKIP LOCKED)"
-     " , u AS (UPDATE chat_events e SET sweep_after = now() + make_interval(secs => $2::int)"
-     " FROM c WHERE e.chat_id = c.chat_id AND e.seq = c.seq RETURNING e.*)"
-     " SELECT 'chat:' || chat_id::text, chatd_envelope(chat_id, seq, kind, created_at, payload),"
-     " chat_id::text, seq::text FROM u ORDER BY chat_id, seq", /* per-chat order */
+     " , u AS (UPDATE chat_outbox o SET sweep_after = now() + make_interval(secs => $2::int)"
+     " FROM c WHERE o.chat_id = c.chat_id AND o.seq = c.seq RETURNING o.chat_id, o.seq)"
+     " SELECT 'chat:' || e.chat_id::text,"
+     " chatd_envelope(e.chat_id, e.seq, e.kind, e.created_at, e.payload), e.chat_id::text,"
+     " e.seq::text FROM u JOIN chat_events e ON e.chat_id = u.chat_id AND e.seq = u.seq"
+     " ORDER BY e.chat_id, e.seq", /* per-chat order */
      2},
     {"sender_prune",
      "DELETE FROM chat_events WHERE (chat_id, seq) IN (SELECT x.chat_id, x.seq"
      " FROM chat_events x JOIN chats c ON c.id = x.chat_id"
-     " WHERE x.created_at < now() - make_interval(secs => $1::bigint)"
-     " AND x.published_at IS NOT NULL AND x.seq < c.last_seq LIMIT $2::int)",
+     " WHERE x.created_at < now() - make_interval(secs => $1::bigint) AND x.seq < c.last_seq"
+     " AND NOT EXISTS (SELECT 1 FROM chat_outbox o WHERE o.chat_id = x.chat_id AND o.seq = x.seq)"
+     " LIMIT $2::int)",
      2},
 };
 

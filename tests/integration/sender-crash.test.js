@@ -39,7 +39,7 @@ test('an event committed by a sender that died before PUBLISH reaches a Redis su
     assert.equal(code, 86, doomed.logs());
     assert.ok((await send) instanceof Error, 'the client saw the connection drop');
     // committed, not published
-    assert.equal(sql(`SELECT seq || '|' || kind || '|' || (published_at IS NULL) FROM chat_events WHERE chat_id = '${chatId}'`), '1|message.created|true');
+    assert.equal(sql(`SELECT seq || '|' || kind || '|' || EXISTS (SELECT 1 FROM chat_outbox o WHERE o.chat_id = e.chat_id AND o.seq = e.seq) FROM chat_events e WHERE chat_id = '${chatId}'`), '1|message.created|true');
     assert.equal(sub.messages.length, 0);
 
     const rescuer = await startChatd({ role: 'sender', db: true, redis: true });
@@ -52,7 +52,7 @@ test('an event committed by a sender that died before PUBLISH reaches a Redis su
       let published = 'f';
       for (let i = 0; i < 30 && published !== 't'; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        published = sql(`SELECT published_at IS NOT NULL FROM chat_events WHERE chat_id = '${chatId}' AND seq = 1`);
+        published = sql(`SELECT NOT EXISTS (SELECT 1 FROM chat_outbox WHERE chat_id = '${chatId}' AND seq = 1)`);
       }
       assert.equal(published, 't');
       // later sweeps do not publish it again
@@ -116,7 +116,7 @@ test('messages written while Redis is down are published by the sweeper once it 
       const r = await gqlPost(srv.url, { query: 'mutation($in: CreateMessageInput!) { createMessage(createMessageInput: $in) { seq } }', variables: { in: { chatId, senderId: a, content: `while down ${i}` } } }, h);
       assert.equal(r.body.data.createMessage.seq, i, JSON.stringify(r.body));
     }
-    assert.equal(sql(`SELECT count(*) FROM chat_events WHERE chat_id = '${chatId}' AND published_at IS NULL`), '3');
+    assert.equal(sql(`SELECT count(*) FROM chat_outbox WHERE chat_id = '${chatId}'`), '3');
     execFileSync(process.env.CHATD_TESTENV, ['redis-start', process.env.CHATD_TEST_DIR]);
     sub = await redisSubscribe(process.env.CHATD_TEST_REDIS_URL, [`chat:${chatId}`]);
     for (let i = 1; i <= 3; i++) {

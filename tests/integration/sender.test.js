@@ -180,9 +180,11 @@ describe('sender role, token mode', () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(sub.messages.filter((x) => (x.channel === `user:${a.id}` || x.channel === `user:${b.id}`) && x.json.chatId === chat.id && x.json.kind !== 'chat.added'), []);
     assert.equal(sub.messages.filter((x) => x.channel === `chat:${chat.id}` && x.json.seq === 1).length, 1);
-    // the event row was marked published after Redis confirmed it
+    // the event's outbox row was deleted after Redis confirmed it (and the
+    // event row itself was written once, never updated)
     await new Promise((r) => setTimeout(r, 300));
-    assert.equal(sql(`SELECT published_at IS NOT NULL FROM chat_events WHERE chat_id = '${chat.id}' AND seq = 1`), 't');
+    assert.equal(sql(`SELECT count(*) FROM chat_outbox WHERE chat_id = '${chat.id}'`), '0');
+    assert.equal(sql(`SELECT count(*) FROM chat_events WHERE chat_id = '${chat.id}' AND seq = 1 AND xmin::text::bigint = (SELECT xmin::text::bigint FROM messages WHERE chat_id = '${chat.id}' AND seq = 1)`), '1');
   });
 
   test('createMessage input errors name the limit; nothing is written', async () => {
