@@ -171,6 +171,9 @@ describe('sender role, token mode', () => {
     assert.equal(ev.json.chatId, chat.id);
     assert.match(ev.json.at, /Z$/);
     assert.deepEqual({ ...ev.json.data, sender: undefined }, { ...m, sender: undefined });
+    // the published text is the stored event's envelope byte for byte (the
+    // write functions put it together as text since 0013_outbox.sql)
+    assert.equal(String(ev.data), sql(`SELECT chatd_envelope(chat_id, seq, kind, created_at, payload) FROM chat_events WHERE chat_id = '${chat.id}' AND seq = 1`));
     // unread counts and previews are derived by receivers from the chat
     // channel: nothing per member is published (issue 14)
     assert.equal(sql(`SELECT chatd_unread('${chat.id}', '${b.id}')`), '1');
