@@ -80,15 +80,18 @@ describe('write path', () => {
       let afterW;
       for (;;) {
         afterW = tupleWrites();
-        if (afterW.messages - before.messages >= N && afterW.chat_events - before.chat_events >= 2 * N) break;
+        if (afterW.messages - before.messages >= N && afterW.chat_events - before.chat_events >= N && (afterW.chat_outbox || 0) - (before.chat_outbox || 0) >= 2 * N) break;
         assert.ok(Date.now() < deadline, `pg_stat not flushed: ${JSON.stringify(afterW)}`);
         await sleep(250);
       }
       await sleep(1500); // anything else written would show up by now
       afterW = tupleWrites();
       const delta = Object.fromEntries(Object.keys(afterW).map((t) => [t, afterW[t] - (before[t] || 0)]).filter(([, n]) => n));
-      // per message: messages +1, chats (seq) +1, chat_events +1 and its
-      // published mark +1 — never one row per member (that would be ≥ 200 × N)
+      // per message: messages +1, chats (seq) +1, chat_events +1 (written
+      // once: the published mark is the chat_outbox row's delete, 0013) and
+      // chat_outbox +2 — never one row per member (that would be ≥ 200 × N)
+      assert.equal(delta.chat_events, N, JSON.stringify(delta));
+      assert.equal(delta.chat_outbox, 2 * N, JSON.stringify(delta));
       assert.equal(delta.unread_counts || 0, 0, JSON.stringify(delta));
       assert.equal(delta.chat_participants || 0, 0, JSON.stringify(delta));
       const total = Object.values(delta).reduce((a, b) => a + b, 0);
