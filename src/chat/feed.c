@@ -42,6 +42,8 @@
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
 #define FEED_TEST_LOOK_DELAY_MAX 10000 /* CHATD_TEST_LOOKUP_DELAY_MS upper bound (ms) */
+#define FEED_LEG_NOTES_MAX 4           /* unread notes one leg holds ahead of its chat's events */
+#define FEED_NOTE_WAIT_MS 2000 /* a held note's events not there by then: filled from the log */
 
 typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE } feed_kind;
 
@@ -114,22 +116,31 @@ struct feed_sub {
      * unreadCountUpdated): the subscription is a "head" on user:<id>; it
      * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
      * sequenced like any chat subscriber and hands its events to the head */
-    bool leg;                  /* this is a leg (ps NULL; emits through head) */
-    bool looking;              /* head: a chat lookup is in flight (owns the head) */
-    bool look_again;           /* head: look up again when it answers */
-    bool started;              /* head: the first lookup has been applied */
-    feed_sub *head;            /* leg: its head (NULL once the head ended) */
-    feed_sub *legs;            /* head: its legs, by lnext */
-    feed_sub *lnext;           /* leg: next leg of the same head */
-    int64_t wm;                /* leg: greatest(last_read_seq, joined_seq) of the user */
-    int64_t unread;            /* leg: the user's unread count as of `last` */
-    int64_t emitted;           /* leg: seq of the last unreadCountUpdated sent for it */
+    bool leg;               /* this is a leg (ps NULL; emits through head) */
+    bool looking;           /* head: a chat lookup is in flight (owns the head) */
+    bool look_again;        /* head: look up again when it answers */
+    bool started;           /* head: the first lookup has been applied */
+    feed_sub *head;         /* leg: its head (NULL once the head ended) */
+    feed_sub *legs;         /* head: its legs, by lnext */
+    feed_sub *lnext;        /* leg: next leg of the same head */
+    int64_t wm;             /* leg: greatest(last_read_seq, joined_seq) of the user */
+    int64_t unread;         /* leg: the user's unread count as of `last` */
+    int64_t emitted;        /* leg: seq of the last unreadCountUpdated sent for it */
+    struct feed_held *held; /* leg: unread notes ahead of `last`, by seq (lazily) */
+    unsigned nheld;
     struct feed_after *afters; /* head: afterSeqs until the first lookup */
     unsigned nafters;
     /* room watch (field RECV_F_ROOM): its sink, NULL once it ended */
     const chat_watch_ops *wops;
     void *wud;
 };
+
+/* An unread note a leg holds until its chat's events up to `seq` have been
+ * delivered (the note may overtake them: another Redis shard). */
+typedef struct feed_held {
+    int64_t seq, count;
+    uint64_t due; /* loop time (ms) to fill up to seq from the log; 0 once asked */
+} feed_held;
 
 /* One afterSeqs entry of a per-user stream. */
 typedef struct feed_after {
@@ -155,7 +166,10 @@ static struct {
                                     beyond this many channels fail as at RD_MAX_CHANNELS */
     unsigned test_look_delay_ms; /* CHATD_TEST_LOOKUP_DELAY_MS (fixtures): subscribe
                                     lookups are sent this late (a race made wide) */
-    uv_timer_t sweep_timer;      /* deferred sweep of ended legs */
+    uv_timer_t note_timer;       /* held unread notes that waited FEED_NOTE_WAIT_MS */
+    bool note_timer_init;
+    bool note_armed;
+    uv_timer_t sweep_timer; /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
     feed_chan *watched;  /* chat channels with room watches */
@@ -378,6 +392,7 @@ static void sub_free(feed_sub *s)
 {
     cd_free(s->others);
     cd_free(s->afters);
+    cd_free(s->held);
     cd_free(s);
 }
 
@@ -668,6 +683,99 @@ static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count
     gql_obj_set(o, 2, "unreadCount", gql_int(count < 0 ? 0 : count));
     gql_obj_set(o, 3, "seq", gql_int(seq));
     emit_value(h, o);
+}
+
+static void note_arm(uint64_t ms);
+
+/* The `unread` note (seq, count) of a read reached leg l before the chat's
+ * events up to seq were delivered to it (chat:<id> and user:<id> may sit
+ * on different Redis Cluster shards): sent out once they are (leg_release),
+ * so a count never overtakes an earlier change of the chat. At most
+ * FEED_LEG_NOTES_MAX wait per leg; beyond that the oldest waiting note is
+ * superseded by the newer ones (its read event still sends its count). */
+static void leg_hold(feed_sub *l, int64_t seq, int64_t count)
+{
+    if (seq <= l->emitted) return; /* a count at or after seq went out already */
+    if (!l->held) {
+        l->held = cd_calloc(FEED_LEG_NOTES_MAX, sizeof *l->held);
+        if (!l->held) return; /* the read event still carries the count */
+    }
+    unsigned i = 0;
+    while (i < l->nheld && l->held[i].seq < seq)
+        i++;
+    if (i < l->nheld && l->held[i].seq == seq) { /* the same note twice */
+        feed.stats.duplicates++;
+        return;
+    }
+    if (l->nheld == FEED_LEG_NOTES_MAX) {
+        if (i == 0) return; /* older than every waiting one: superseded */
+        memmove(l->held, l->held + 1, (size_t)(i - 1) * sizeof *l->held);
+        i--;
+        l->nheld--;
+    }
+    memmove(l->held + i + 1, l->held + i, (size_t)(l->nheld - i) * sizeof *l->held);
+    l->held[i] =
+        (feed_held){.seq = seq, .count = count, .due = uv_now(l->srv->loop) + FEED_NOTE_WAIT_MS};
+    l->nheld++;
+    note_arm(FEED_NOTE_WAIT_MS);
+}
+
+/* Leg l has delivered its chat's events up to l->last: the newest held
+ * note at or below it goes out (unless the events sent that seq's count or
+ * a newer one already); older ones are superseded by it. */
+static void leg_release(feed_sub *l, cd_arena *a)
+{
+    unsigned k = 0;
+    while (k < l->nheld && l->held[k].seq <= l->last)
+        k++;
+    if (k == 0) return;
+    int64_t seq = l->held[k - 1].seq, count = l->held[k - 1].count;
+    memmove(l->held, l->held + k, (size_t)(l->nheld - k) * sizeof *l->held);
+    l->nheld -= k;
+    leg_emit_unread(l, a, seq, count);
+}
+
+/* Held notes whose events have not come within FEED_NOTE_WAIT_MS: the note
+ * says they were committed, so the chat has a gap like a live one (known
+ * raised to the note's seq) and the leg fills it from the log (chan_pump,
+ * on_fill: events no longer retained end the stream with RESYNC_REQUIRED). */
+static void note_tick(uv_timer_t *t)
+{
+    feed.note_armed = false;
+    uint64_t now = uv_now(t->loop), next = 0;
+    for (unsigned b = 0; b < RECV_CHAN_BUCKETS; b++)
+        for (feed_chan *c = feed.buckets[b]; c; c = c->hnext) {
+            if (c->kind != FEED_K_CHAT) continue;
+            bool pump = false;
+            for (feed_sub *s = c->subs; s; s = s->next) {
+                if (!s->leg || s->dead || !s->ready) continue;
+                for (unsigned i = 0; i < s->nheld; i++) {
+                    feed_held *k = &s->held[i];
+                    if (!k->due) continue;
+                    if (k->due <= now) {
+                        if (k->seq > c->known) c->known = k->seq;
+                        k->due = 0;
+                        pump = true;
+                    } else if (!next || k->due < next) {
+                        next = k->due;
+                    }
+                }
+            }
+            if (pump) chan_pump(c, false);
+        }
+    if (next) note_arm(next - now);
+}
+
+static void note_arm(uint64_t ms)
+{
+    if (feed.note_armed || !feed.srv) return;
+    if (!feed.note_timer_init) {
+        uv_timer_init(feed.srv->loop, &feed.note_timer);
+        uv_unref((uv_handle_t *)&feed.note_timer);
+        feed.note_timer_init = true;
+    }
+    feed.note_armed = true;
+    uv_timer_start(&feed.note_timer, note_tick, ms, 0);
 }
 
 /* Leg l takes chat event e (its next one, exactly once, in order): keeps
@@ -1068,6 +1176,7 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
             proto_event *pe = shared_event(a, e, s->field, cache);
             if (pe && s->ps && proto_sub_emit_event(s->ps, pe) == 0) feed.stats.delivered++;
         }
+        if (s->nheld) leg_release(s, a);
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
         if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) {
@@ -1321,8 +1430,11 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
     const gql_value *n = obj(data, "unreadCount");
     if (!n || n->kind != GQL_V_INT) return;
     /* the sender publishes the chat event of a read before its note, so
-     * the leg normally has it already (same seq: not sent twice); while the
-     * leg is behind, it sends the counts in order itself. A chat without a
+     * the leg normally has it already (same seq: not sent twice, an older
+     * one not at all). A note ahead of the leg waits in it until the
+     * chat's events up to its seq are delivered (leg_hold): with Redis
+     * Cluster the note may overtake an earlier event of the chat, whose
+     * count change would otherwise be dropped as older. A chat without a
      * leg (yet) gets nothing here: before the first lookup answers, the leg
      * it starts sends the counts from its snapshot on (with afterSeqs the
      * current count first), so a note sent here came ahead of them — out
@@ -1330,7 +1442,11 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
      * the stream's lookup is in flight"); a chat joined later gets its leg
      * from chat.added or the re-lookup, which replays from the join. */
     feed_sub *l = leg_find(h, id, chat->len);
-    if (l && l->ch && l->last >= l->ch->known) leg_emit_unread(l, a, seq->u.i, n->u.i);
+    if (!l || !l->ch) return;
+    if (seq->u.i <= l->last)
+        leg_emit_unread(l, a, seq->u.i, n->u.i);
+    else
+        leg_hold(l, seq->u.i, n->u.i);
 }
 
 /* Hands one watched chat's watches a callback (fn) for user `uid`. */
@@ -2065,6 +2181,12 @@ static void feed_shutdown(proto_server *srv, void *ud)
         uv_close((uv_handle_t *)&feed.sweep_timer, NULL);
         feed.sweep_timer_init = false;
         feed.sweep_armed = false;
+    }
+    if (feed.note_timer_init) {
+        uv_timer_stop(&feed.note_timer);
+        uv_close((uv_handle_t *)&feed.note_timer, NULL);
+        feed.note_timer_init = false;
+        feed.note_armed = false;
     }
     if (feed.timer_init) {
         uv_timer_stop(&feed.retry_timer);
