@@ -732,6 +732,10 @@ static void leg_release(feed_sub *l, cd_arena *a)
     int64_t seq = l->held[k - 1].seq, count = l->held[k - 1].count;
     memmove(l->held, l->held + k, (size_t)(l->nheld - k) * sizeof *l->held);
     l->nheld -= k;
+    if (l->nheld == 0) { /* a leg holds notes rarely: no memory kept for it */
+        cd_free(l->held);
+        l->held = NULL;
+    }
     leg_emit_unread(l, a, seq, count);
 }
 
@@ -1407,8 +1411,8 @@ static bool note_fresh(feed_chan *c, const gql_value *chat, const gql_value *kin
 
 /* A notification on user:<id> for a per-user stream's head: the user was
  * added to a chat (a leg from the join on), or read on some device (the
- * count at that seq, unless the chat's leg already sent a newer one or has
- * no leg). */
+ * count at that seq once the chat's leg has delivered the events up to it,
+ * unless the leg sent that seq's count or a newer one, or has no leg). */
 static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_value *kind)
 {
     const gql_value *chat = gql_obj_get(v, "chatId");
@@ -1443,10 +1447,10 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
      * from chat.added or the re-lookup, which replays from the join. */
     feed_sub *l = leg_find(h, id, chat->len);
     if (!l || !l->ch) return;
-    if (seq->u.i <= l->last)
-        leg_emit_unread(l, a, seq->u.i, n->u.i);
-    else
+    if (seq->u.i > l->last)
         leg_hold(l, seq->u.i, n->u.i);
+    else if (l->last >= l->ch->known) /* (behind: its events send the counts in order) */
+        leg_emit_unread(l, a, seq->u.i, n->u.i);
 }
 
 /* Hands one watched chat's watches a callback (fn) for user `uid`. */

@@ -401,6 +401,32 @@ describe('per-user notifications', () => {
     ]);
   });
 
+  test('at most FEED_LEG_NOTES_MAX (4) notes wait in a leg: a fifth supersedes the oldest', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
+    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
+    await waitChannel(`user:${b.id}`, 1);
+    await sleep(100);
+    const m = await send(s1, a, chat.id, 'count me');
+    await rec.waitFor(1);
+    // made-up notes at the seqs of b's own next messages: those change no count, so what
+    // goes out at those seqs is the released notes themselves
+    const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
+    for (let k = 1; k <= 5; k++) {
+      pub(`user:${b.id}`, note(m.seq + k, 1));
+      if (k === 3) pub(`user:${b.id}`, note(m.seq + k, 1)); // the same note twice: held once
+    }
+    await sleep(200);
+    assert.equal(rec.events.length, 1, JSON.stringify(rec.events));
+    for (let k = 1; k <= 5; k++) assert.equal((await send(s1, b, chat.id, `own ${k}`)).seq, m.seq + k);
+    await rec.waitFor(5);
+    await sleep(300);
+    assert.deepEqual(rec.events.map((e) => [e.seq, e.unreadCount]), [m.seq, m.seq + 2, m.seq + 3, m.seq + 4, m.seq + 5].map((x) => [x, 1]));
+  });
+
   // The read's event is committed but its publication on chat:<id> never reaches the
   // receiver (written in SQL here, nothing published): only the note does. The leg holds the
   // note for FEED_NOTE_WAIT_MS (2 s), then fills the chat from the log like a live gap, and
