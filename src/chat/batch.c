@@ -14,11 +14,16 @@
  * key (stably: per key, arrival order is kept) and hands them to pg_pool_batch: one transaction,
  * one savepoint per member, one COMMIT. Sorting by key (the chat id) makes every batch take its
  * chats' row locks in one global order, so two batches running on two connections cannot deadlock
- * on them.
+ * on them. With a merge rule (chat_gc_merge), each run of two or more consecutive members of its
+ * statement is sent as ONE call of the array form (gc_send), which keeps that order; its rows
+ * are handed back per member as pg_result views (merged_done), and a call that fails as a whole
+ * is re-sent as a split group, one statement per member.
  *
  * Memory: a member is one heap allocation (the key, statement name and
  * parameters copied in), a flushed group one allocation pointing at its
- * members; both are freed after the members' callbacks ran. Groups in
+ * members; both are freed after the members' callbacks ran (a split group
+ * takes over the members of the failed array call). The array parameters
+ * of a merged call live on gc_send's stack: pg_pool_batch copies them. Groups in
  * flight point back at their chat_gc (to count it down and flush what
  * waited), so it is freed only when both its timer has closed
  * (chat_gc_close) and no group is in flight.
@@ -42,9 +47,20 @@ typedef struct gc_member {
     void *ud;
 } gc_member;
 
+/* One statement of a group: member m[first] alone, or (merged) the run
+ * m[first .. first + count) of members of the merge rule's statement as one
+ * call of its array form. */
+typedef struct gc_part {
+    int first, count;
+    bool merged;
+} gc_part;
+
 typedef struct gc_group {
     chat_gc *gc; /* alive while any group is in flight (see chat_gc_close) */
     int n;
+    bool no_merge; /* a split group: one statement per member */
+    int nparts;
+    gc_part part[CHAT_GC_MAX];
     gc_member *m[CHAT_GC_MAX];
 } gc_group;
 
@@ -59,6 +75,7 @@ struct chat_gc {
     uint32_t inflight; /* groups sent and not yet completed */
     bool closing;
     bool timer_closed;
+    const char *merge_from, *merge_to; /* chat_gc_merge (static strings) */
     chat_gc_stats stats;
 };
 
@@ -79,6 +96,14 @@ int chat_gc_new(uv_loop_t *loop, pg_pool *pg, uint32_t max, uint32_t window_us, 
     uv_timer_init(loop, &gc->timer);
     gc->timer.data = gc;
     *out = gc;
+    return 0;
+}
+
+int chat_gc_merge(chat_gc *gc, const char *stmt, const char *array_stmt)
+{
+    if (!gc || !stmt || !array_stmt) return CD_EBAD;
+    gc->merge_from = stmt;
+    gc->merge_to = array_stmt;
     return 0;
 }
 
@@ -116,25 +141,107 @@ static gc_member *member_new(const char *key, const char *stmt, int n, const cha
 }
 
 static void gc_arm(chat_gc *gc);
+static int gc_send(chat_gc *gc, gc_group *g);
+static void group_done(int status, const char *message, const pg_result *results, int n, void *ud);
+
+static void member_fail(gc_member *m, int status, const char *message)
+{
+    pg_result r = {.status = status ? status : CD_EIO,
+                   .res = NULL,
+                   .message = message ? message : "",
+                   .sqlstate = ""};
+    m->cb(&r, m->ud);
+    cd_free(m);
+}
+
+/* A merged part's result: each member completes with its own rows (a view
+ * of r: the rows tagged with its 1-based index, column CHAT_GC_COL_INDEX)
+ * or its own error (CHAT_GC_COL_STATE / CHAT_GC_COL_ERROR). When the array
+ * statement itself failed — it was rolled back whole — its members go to
+ * redo[] to run again one statement each. */
+static void merged_done(gc_group *g, const gc_part *pt, const pg_result *r, gc_member **redo,
+                        int *nredo)
+{
+    if (r->status != 0) {
+        for (int k = 0; k < pt->count; k++)
+            redo[(*nredo)++] = g->m[pt->first + k];
+        return;
+    }
+    int rows = pg_result_rows(r), row = 0;
+    for (int k = 0; k < pt->count; k++) {
+        gc_member *m = g->m[pt->first + k];
+        int start = row;
+        while (row < rows) {
+            const char *ix = pg_result_get(r, row, CHAT_GC_COL_INDEX);
+            if (!ix || atoi(ix) != k + 1) break;
+            row++;
+        }
+        const char *state = start < row ? pg_result_get(r, start, CHAT_GC_COL_STATE) : NULL;
+        if (start == row) {
+            cd_error("chat", "%s returned no row for member %d", g->gc->merge_to, k + 1);
+            member_fail(m, CD_EIO, "no result for the message");
+            continue;
+        }
+        pg_result v;
+        if (state) {
+            const char *err = pg_result_get(r, start, CHAT_GC_COL_ERROR);
+            v = (pg_result){.status = strcmp(state, "23505") == 0 ? CD_EEXIST : CD_EIO,
+                            .res = NULL,
+                            .message = err ? err : "",
+                            .sqlstate = state};
+        } else {
+            v = (pg_result){.status = 0,
+                            .res = r->res,
+                            .message = "",
+                            .sqlstate = "",
+                            .view = true,
+                            .row0 = start,
+                            .nrows = row - start};
+        }
+        m->cb(&v, m->ud);
+        cd_free(m);
+    }
+}
 
 static void group_done(int status, const char *message, const pg_result *results, int n, void *ud)
 {
     gc_group *g = ud;
     chat_gc *gc = g->gc;
-    for (int i = 0; i < g->n; i++) {
-        gc_member *m = g->m[i];
-        if (status == 0 && i < n) {
-            m->cb(&results[i], m->ud);
+    gc_member *redo[CHAT_GC_MAX];
+    int nredo = 0;
+    for (int j = 0; j < g->nparts; j++) {
+        const gc_part *pt = &g->part[j];
+        if (status != 0 || j >= n) {
+            for (int k = 0; k < pt->count; k++)
+                member_fail(g->m[pt->first + k], status, message);
+        } else if (pt->merged) {
+            merged_done(g, pt, &results[j], redo, &nredo);
         } else {
-            pg_result r = {.status = status ? status : CD_EIO,
-                           .res = NULL,
-                           .message = message ? message : "",
-                           .sqlstate = ""};
-            m->cb(&r, m->ud);
+            gc_member *m = g->m[pt->first];
+            m->cb(&results[j], m->ud);
+            cd_free(m);
         }
-        cd_free(m);
     }
     cd_free(g);
+    if (nredo > 0) {
+        /* the split group is in flight before this one counts down, so a
+         * closing gc outlives both */
+        gc->stats.splits++;
+        gc_totals.splits++;
+        gc_group *s = cd_calloc(1, sizeof *s);
+        if (!s) {
+            for (int i = 0; i < nredo; i++)
+                member_fail(redo[i], CD_ENOMEM, "out of memory");
+        } else {
+            s->gc = gc;
+            s->no_merge = true;
+            memcpy(s->m, redo, (size_t)nredo * sizeof *redo);
+            s->n = nredo;
+            gc->inflight++;
+            int rc = gc_send(gc, s);
+            if (rc != 0) group_done(rc, cd_strerror(rc), NULL, 0, s);
+        }
+    }
     gc->inflight--;
     if (gc->closing) {
         if (gc->inflight == 0 && gc->timer_closed) cd_free(gc);
@@ -157,37 +264,121 @@ static void sort_members(gc_member **m, int n)
     }
 }
 
+/* Appends param k of members m[0..n) as a Postgres array literal: every
+ * element double-quoted with '"' and '\\' escaped, SQL NULL as NULL. */
+static void put_array(cd_buf *b, gc_member *const *m, int n, int k)
+{
+    cd_buf_putc(b, '{');
+    for (int i = 0; i < n; i++) {
+        if (i) cd_buf_putc(b, ',');
+        const char *v = m[i]->stmt.params[k];
+        if (!v) {
+            cd_buf_puts(b, "NULL");
+            continue;
+        }
+        cd_buf_putc(b, '"');
+        for (const char *c = v; *c; c++) {
+            if (*c == '"' || *c == '\\') cd_buf_putc(b, '\\');
+            cd_buf_putc(b, *c);
+        }
+        cd_buf_putc(b, '"');
+    }
+    cd_buf_putc(b, '}');
+    cd_buf_putc(b, 0);
+}
+
+static bool mergeable(const chat_gc *gc, const gc_group *g, int i)
+{
+    return !g->no_merge && gc->merge_from && strcmp(g->m[i]->stmt.sql, gc->merge_from) == 0 &&
+           g->m[i]->stmt.nparams <= CHAT_GC_MERGE_PARAMS;
+}
+
+/* Splits g (sorted) into parts — each run of two or more mergeable members
+ * becomes one array statement, so chats are still locked in key order —
+ * and sends them as one pg_pool_batch. 0 or its error (then nothing was
+ * sent and the caller completes g). */
+static int gc_send(chat_gc *gc, gc_group *g)
+{
+    pg_stmt stmts[CHAT_GC_MAX] = {{0}};
+    cd_buf arr[CHAT_GC_MAX / 2][CHAT_GC_MERGE_PARAMS];
+    const char *ap[CHAT_GC_MAX / 2][CHAT_GC_MERGE_PARAMS];
+    int arr_np[CHAT_GC_MAX / 2];
+    int narr = 0;
+    g->nparts = 0;
+    for (int i = 0; i < g->n;) {
+        int run = 1;
+        if (mergeable(gc, g, i))
+            while (i + run < g->n && mergeable(gc, g, i + run) &&
+                   g->m[i + run]->stmt.nparams == g->m[i]->stmt.nparams)
+                run++;
+        gc_part *pt = &g->part[g->nparts];
+        pg_stmt *st = &stmts[g->nparts];
+        g->nparts++;
+        pt->first = i;
+        if (run < 2) {
+            pt->count = 1;
+            pt->merged = false;
+            *st = g->m[i]->stmt;
+            i++;
+            continue;
+        }
+        int np = g->m[i]->stmt.nparams;
+        bool ok = true;
+        for (int k = 0; k < np; k++) {
+            cd_buf_init(&arr[narr][k]);
+            put_array(&arr[narr][k], &g->m[i], run, k);
+            ok = ok && !cd_buf_failed(&arr[narr][k]);
+            ap[narr][k] = arr[narr][k].data;
+        }
+        if (!ok) {
+            /* out of memory: this run goes one statement per member */
+            for (int k = 0; k < np; k++)
+                cd_buf_free(&arr[narr][k]);
+            pt->count = 1;
+            pt->merged = false;
+            *st = g->m[i]->stmt;
+            i++;
+            continue;
+        }
+        pt->count = run;
+        pt->merged = true;
+        *st = (pg_stmt){.sql = gc->merge_to, .nparams = np, .params = ap[narr]};
+        arr_np[narr++] = np;
+        gc->stats.merged++;
+        gc_totals.merged++;
+        i += run;
+    }
+    int rc = pg_pool_batch(gc->pg, stmts, g->nparts, group_done, g);
+    for (int a = 0; a < narr; a++) /* the pool copied the params */
+        for (int k = 0; k < arr_np[a]; k++)
+            cd_buf_free(&arr[a][k]);
+    return rc;
+}
+
 /* Sends up to `max` pending members as one batch. */
 static void gc_flush_one(chat_gc *gc)
 {
     gc_group *g = cd_calloc(1, sizeof *g);
-    if (g) g->gc = gc;
-    int take = (int)(gc->pending < gc->max ? gc->pending : gc->max);
-    pg_stmt stmts[CHAT_GC_MAX];
-    if (g) {
-        for (int i = 0; i < take; i++) {
-            gc_member *m = gc->head;
-            gc->head = m->next;
-            m->next = NULL;
-            g->m[g->n++] = m;
-        }
-        if (!gc->head) gc->tail = NULL;
-        gc->pending -= (uint32_t)take;
-        sort_members(g->m, g->n);
-        for (int i = 0; i < g->n; i++)
-            stmts[i] = g->m[i]->stmt;
-    } else {
+    if (!g) {
         /* out of memory: fail the oldest member alone (it is not sent) */
         gc_member *m = gc->head;
         gc->head = m->next;
         if (!gc->head) gc->tail = NULL;
         gc->pending--;
-        pg_result r = {
-            .status = CD_ENOMEM, .res = NULL, .message = "out of memory", .sqlstate = ""};
-        m->cb(&r, m->ud);
-        cd_free(m);
+        member_fail(m, CD_ENOMEM, "out of memory");
         return;
     }
+    g->gc = gc;
+    int take = (int)(gc->pending < gc->max ? gc->pending : gc->max);
+    for (int i = 0; i < take; i++) {
+        gc_member *m = gc->head;
+        gc->head = m->next;
+        m->next = NULL;
+        g->m[g->n++] = m;
+    }
+    if (!gc->head) gc->tail = NULL;
+    gc->pending -= (uint32_t)take;
+    sort_members(g->m, g->n);
     gc->stats.batches++;
     gc->stats.members += (uint64_t)g->n;
     if ((uint32_t)g->n > gc->stats.largest) gc->stats.largest = (uint32_t)g->n;
@@ -195,7 +386,7 @@ static void gc_flush_one(chat_gc *gc)
     gc_totals.members += (uint64_t)g->n;
     if ((uint32_t)g->n > gc_totals.largest) gc_totals.largest = (uint32_t)g->n;
     gc->inflight++;
-    int rc = pg_pool_batch(gc->pg, stmts, g->n, group_done, g);
+    int rc = gc_send(gc, g);
     if (rc != 0)
         group_done(rc, cd_strerror(rc), NULL, 0, g); /* from the timer: not inside submit */
 }
@@ -287,6 +478,15 @@ void chat_gc_metrics_render(cd_buf *b, void *ud)
     cd_metrics_help(b, "chatd_sender_group_commit_largest", "gauge",
                     "Most mutations in one group-commit transaction so far.");
     cd_buf_printf(b, "chatd_sender_group_commit_largest %u\n", gc_totals.largest);
+    cd_metrics_help(b, "chatd_sender_group_commit_merged_total", "counter",
+                    "Array statements sent: runs of createMessage in a group run as one call.");
+    cd_buf_printf(b, "chatd_sender_group_commit_merged_total %llu\n",
+                  (unsigned long long)gc_totals.merged);
+    cd_metrics_help(b, "chatd_sender_group_commit_splits_total", "counter",
+                    "Groups whose array statement failed as a whole and ran again one statement "
+                    "per message.");
+    cd_buf_printf(b, "chatd_sender_group_commit_splits_total %llu\n",
+                  (unsigned long long)gc_totals.splits);
     pg_pool_stats st = {0};
     if (gcs.pool) pg_pool_stats_get(gcs.pool, &st);
     cd_metrics_help(b, "chatd_sender_group_commit_retries_total", "counter",
@@ -337,6 +537,7 @@ bool chat_op_run_grouped(chat_op *op, const char *key, const char *stmt, int n,
         uint32_t max = cfg->group_commit_max > CHAT_GC_MAX ? CHAT_GC_MAX : cfg->group_commit_max;
         if (chat_gc_new(op->srv->loop, p, max, cfg->group_commit_us, &gcs.gc) != 0)
             return chat_op_run(op, stmt, n, params, cb);
+        chat_gc_merge(gcs.gc, CHAT_STMT_CREATE_MESSAGE, CHAT_STMT_CREATE_MESSAGES);
         gcs.pool = p;
     }
     int rc = chat_gc_submit(gcs.gc, key, stmt, n, params, cb, op);

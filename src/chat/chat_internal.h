@@ -479,17 +479,36 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  * loop turn instead of waiting for company (the connection is idle). */
 #define CHAT_GC_EAGER_INFLIGHT 1
 
+/* The merge rule (chat_gc_merge): consecutive members (after the sort) of
+ * statement `stmt` go as ONE call of its array form `array_stmt`, whose
+ * params are text arrays (element i = member i's param, in group order)
+ * and whose rows carry, after the single statement's columns, the member's
+ * 1-based index and, for a refused member (one row), its SQLSTATE and
+ * message (0012_group_commit.sql). Each member still completes with its own
+ * rows (a pg_result view) or error. If the array call fails as a whole, its
+ * members run again in a new group, one statement each (the exact path). */
+#define CHAT_GC_MERGE_PARAMS 8 /* params of a mergeable statement */
+#define CHAT_GC_COL_INDEX 4
+#define CHAT_GC_COL_STATE 5
+#define CHAT_GC_COL_ERROR 6
+#define CHAT_STMT_CREATE_MESSAGE "sender_create_message"
+#define CHAT_STMT_CREATE_MESSAGES "sender_create_messages"
+
 typedef struct chat_gc chat_gc;
 typedef struct chat_gc_stats {
     uint64_t batches; /* groups sent */
     uint64_t members; /* mutations sent in groups */
     uint64_t full;    /* windows closed by reaching max */
+    uint64_t merged;  /* array statements sent (merge rule) */
+    uint64_t splits;  /* groups re-run one statement per member (an array call failed) */
     uint32_t largest; /* most members in one group */
 } chat_gc_stats;
 
 /* A group-commit window on pool pg: max in 2..CHAT_GC_MAX, window_us > 0.
  * 0, CD_EBAD, CD_ENOMEM. */
 int chat_gc_new(uv_loop_t *loop, pg_pool *pg, uint32_t max, uint32_t window_us, chat_gc **out);
+/* Sets gc's merge rule (above); both names must outlive gc. 0 or CD_EBAD. */
+int chat_gc_merge(chat_gc *gc, const char *stmt, const char *array_stmt);
 /* Queues statement `stmt` (prepared name or SQL) with text params (copied)
  * under `key` (e.g. the chat id; NULL = ""). cb runs exactly once, later,
  * with the member's own result. 0, CD_EBAD, CD_ECLOSED, CD_ENOMEM. */

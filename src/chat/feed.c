@@ -26,6 +26,9 @@
  * (they filter or personalise).
  */
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #include "chat/chat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 
 #define FEED_RETRY_MS 200       /* a failed fill query is retried after this */
 #define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
@@ -42,7 +46,14 @@
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
 #define FEED_TEST_LOOK_DELAY_MAX 10000 /* CHATD_TEST_LOOKUP_DELAY_MS upper bound (ms) */
-#define FEED_LEG_NOTES_MAX 4           /* unread notes one leg holds ahead of its chat's events */
+/* After a burst of at least FEED_TRIM_MIN_STARTS subscribe lookups answered,
+ * FEED_TRIM_DELAY_MS after the last of them, the heap's free pages go back
+ * to the kernel (glibc malloc_trim): the lookups' scratch memory (results,
+ * batches) freed between long-lived state would otherwise stay resident
+ * when the burst outlasts the net layer's trim of the connections' burst. */
+#define FEED_TRIM_MIN_STARTS 64
+#define FEED_TRIM_DELAY_MS 1000
+#define FEED_LEG_NOTES_MAX 4   /* unread notes one leg holds ahead of its chat's events */
 #define FEED_NOTE_WAIT_MS 2000 /* a held note's events not there by then: filled from the log */
 
 typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE } feed_kind;
@@ -91,35 +102,9 @@ typedef struct feed_note_seq {
     int64_t seq;
 } feed_note_seq;
 
-struct feed_sub {
-    feed_sub *next, *prev; /* in chan->subs */
-    feed_sub *qnext;       /* in the start-lookup queue */
-    feed_chan *ch;         /* NULL until attached */
-    proto_sub *ps;         /* NULL once the subscription ended */
-    proto_server *srv;
-    recv_field field;
-    bool ready;                       /* attached and authorised */
-    bool dead;                        /* ended: unlink and free at the next sweep */
-    bool querying;                    /* the start query is in flight (owns the sub) */
-    bool counted;                     /* presence counted this subscriber */
-    bool stat;                        /* counted in chatd_receiver_subscriptions */
-    int64_t last;                     /* last delivered seq (chat channels) */
-    int64_t after;                    /* afterSeq argument, -1 when absent */
-    int64_t msg_seq;                  /* messageReadUpdated: the message's seq */
-    int64_t floor;                    /* lowest seq the caller may see (history rule,
-                                         chatd_visible_from); 0 = everything */
-    char user[PROTO_MAX_USER_ID + 1]; /* the caller ("" = unknown, trust mode) */
-    char arg[FEED_ID_MAX];            /* chatId / userId / messageId argument */
-    char *others;                     /* messageReadUpdated: ",id,id," readers still to come;
-                                         presenceUpdated: ",id,id," participants */
-    /* per-user streams (chatMessageNotification, messageUpdateForChatList,
-     * unreadCountUpdated): the subscription is a "head" on user:<id>; it
-     * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
-     * sequenced like any chat subscriber and hands its events to the head */
-    bool leg;               /* this is a leg (ps NULL; emits through head) */
-    bool looking;           /* head: a chat lookup is in flight (owns the head) */
-    bool look_again;        /* head: look up again when it answers */
-    bool started;           /* head: the first lookup has been applied */
+/* The part of a feed_sub only per-user stream heads and legs have (a side
+ * block, so plain chat subscribers do not carry it). */
+typedef struct feed_stream {
     feed_sub *head;         /* leg: its head (NULL once the head ended) */
     feed_sub *legs;         /* head: its legs, by lnext */
     feed_sub *lnext;        /* leg: next leg of the same head */
@@ -130,6 +115,40 @@ struct feed_sub {
     unsigned nheld;
     struct feed_after *afters; /* head: afterSeqs until the first lookup */
     unsigned nafters;
+    bool looking;    /* head: a chat lookup is in flight (owns the head) */
+    bool look_again; /* head: look up again when it answers */
+    bool started;    /* head: the first lookup has been applied */
+} feed_stream;
+
+struct feed_sub {
+    feed_sub *next, *prev; /* in chan->subs */
+    feed_sub *qnext;       /* in the start-lookup queue */
+    feed_chan *ch;         /* NULL until attached */
+    proto_sub *ps;         /* NULL once the subscription ended */
+    proto_server *srv;
+    recv_field field;
+    bool ready;             /* attached and authorised */
+    bool dead;              /* ended: unlink and free at the next sweep */
+    bool querying;          /* the start query is in flight (owns the sub) */
+    bool counted;           /* presence counted this subscriber */
+    bool stat;              /* counted in chatd_receiver_subscriptions */
+    bool leg;               /* a per-user stream's leg (ps NULL; emits through
+                               st->head) */
+    int64_t last;           /* last delivered seq (chat channels) */
+    int64_t after;          /* afterSeq argument, -1 when absent */
+    int64_t msg_seq;        /* messageReadUpdated: the message's seq */
+    int64_t floor;          /* lowest seq the caller may see (history rule,
+                               chatd_visible_from); 0 = everything */
+    char user[FEED_ID_MAX]; /* the caller ("" = unknown, trust mode): a UUID,
+                               as src_start and chat_watch_start check */
+    char arg[FEED_ID_MAX];  /* chatId / userId / messageId argument */
+    char *others;           /* messageReadUpdated: ",id,id," readers still to come;
+                               presenceUpdated: ",id,id," participants */
+    /* per-user streams (chatMessageNotification, messageUpdateForChatList,
+     * unreadCountUpdated): the subscription is a "head" on user:<id>; it
+     * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
+     * sequenced like any chat subscriber and hands its events to the head */
+    feed_stream *st; /* heads and legs: their state (NULL for the others) */
     /* room watch (field RECV_F_ROOM): its sink, NULL once it ended */
     const chat_watch_ops *wops;
     void *wud;
@@ -172,8 +191,11 @@ static struct {
     uv_timer_t sweep_timer; /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
-    feed_chan *watched;  /* chat channels with room watches */
-    feed_chan *presence; /* pinned while `watched` is not empty */
+    feed_chan *watched;    /* chat channels with room watches */
+    feed_chan *presence;   /* pinned while `watched` is not empty */
+    uv_timer_t trim_timer; /* FEED_TRIM_DELAY_MS after a burst of lookups */
+    bool trim_timer_init;
+    unsigned trim_starts; /* lookups answered since the last trim */
 } feed;
 
 void recv_feed_stats_get(recv_feed_stats *out)
@@ -296,7 +318,8 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
         feed.chan_err = r;
         return NULL;
     }
-    c = cd_calloc(1, sizeof *c);
+    _Static_assert(sizeof(feed_chan) <= CD_POOL_MAX, "feed_chan in the pool");
+    c = cd_pool_calloc(sizeof *c);
     if (!c) {
         if (srv->rd) rd_unsubscribe(srv->rd, name);
         feed.chan_err = CD_ENOMEM;
@@ -338,7 +361,7 @@ static bool chan_maybe_free(feed_chan *c)
     feed.stats.channels--;
     cd_free(c->note_seqs);
     cd_free(c->members);
-    cd_free(c);
+    cd_pool_free(c);
     return true;
 }
 
@@ -391,23 +414,26 @@ static void watch_chan_down(feed_chan *c)
 static void sub_free(feed_sub *s)
 {
     cd_free(s->others);
-    cd_free(s->afters);
-    cd_free(s->held);
-    cd_free(s);
+    if (s->st) {
+        cd_free(s->st->afters);
+        cd_free(s->st->held);
+    }
+    cd_free(s->st);
+    cd_pool_free(s);
 }
 
 /* Takes leg l out of its head's list (the leg is being freed). */
 static void leg_detach(feed_sub *l)
 {
-    feed_sub *h = l->head;
+    feed_sub *h = l->st->head;
     if (!h) return;
-    for (feed_sub **pp = &h->legs; *pp; pp = &(*pp)->lnext)
+    for (feed_sub **pp = &h->st->legs; *pp; pp = &(*pp)->st->lnext)
         if (*pp == l) {
-            *pp = l->lnext;
+            *pp = l->st->lnext;
             break;
         }
-    l->head = NULL;
-    l->lnext = NULL;
+    l->st->head = NULL;
+    l->st->lnext = NULL;
 }
 
 static void sub_unlink(feed_sub *s)
@@ -441,7 +467,7 @@ static bool chan_sweep(feed_chan *c)
         if (!s->dead) continue;
         sub_unlink(s);
         if (s->leg) leg_detach(s);
-        if (!s->querying && !s->looking) sub_free(s);
+        if (!s->querying && !(s->st && s->st->looking)) sub_free(s);
     }
     return chan_maybe_free(c);
 }
@@ -477,12 +503,12 @@ static void defer_sweep(void)
 /* A head ended: its legs end with it (swept by their channels, later). */
 static void head_drop_legs(feed_sub *h)
 {
-    if (!h->legs) return;
-    while (h->legs) {
-        feed_sub *l = h->legs;
-        h->legs = l->lnext;
-        l->lnext = NULL;
-        l->head = NULL;
+    if (!h->st || !h->st->legs) return;
+    while (h->st->legs) {
+        feed_sub *l = h->st->legs;
+        h->st->legs = l->st->lnext;
+        l->st->lnext = NULL;
+        l->st->head = NULL;
         l->dead = true;
         if (l->ch)
             l->ch->has_dead = true;
@@ -502,7 +528,7 @@ static void sub_end(feed_sub *s, const char *code, const char *msg)
     if (s->leg) {
         /* a leg that cannot go on (events no longer retained) ends the
          * whole per-user stream: the client must resync it */
-        if (code && s->head) sub_end(s->head, code, msg);
+        if (code && s->st->head) sub_end(s->st->head, code, msg);
         return;
     }
     head_drop_legs(s);
@@ -673,9 +699,9 @@ static void chan_pump(feed_chan *c, bool force);
  * last one sent for that chat: a note on user:<id> may have carried it). */
 static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count)
 {
-    feed_sub *h = l->head;
-    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->emitted) return;
-    l->emitted = seq;
+    feed_sub *h = l->st->head;
+    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->st->emitted) return;
+    l->st->emitted = seq;
     gql_value *o = gql_obj_new(a, 4);
     if (!o) return;
     gql_obj_set(o, 0, "chatId", gql_str_ref(l->arg, strlen(l->arg)));
@@ -695,28 +721,28 @@ static void note_arm(uint64_t ms);
  * superseded by the newer ones (its read event still sends its count). */
 static void leg_hold(feed_sub *l, int64_t seq, int64_t count)
 {
-    if (seq <= l->emitted) return; /* a count at or after seq went out already */
-    if (!l->held) {
-        l->held = cd_calloc(FEED_LEG_NOTES_MAX, sizeof *l->held);
-        if (!l->held) return; /* the read event still carries the count */
+    if (seq <= l->st->emitted) return; /* a count at or after seq went out already */
+    if (!l->st->held) {
+        l->st->held = cd_calloc(FEED_LEG_NOTES_MAX, sizeof *l->st->held);
+        if (!l->st->held) return; /* the read event still carries the count */
     }
     unsigned i = 0;
-    while (i < l->nheld && l->held[i].seq < seq)
+    while (i < l->st->nheld && l->st->held[i].seq < seq)
         i++;
-    if (i < l->nheld && l->held[i].seq == seq) { /* the same note twice */
+    if (i < l->st->nheld && l->st->held[i].seq == seq) { /* the same note twice */
         feed.stats.duplicates++;
         return;
     }
-    if (l->nheld == FEED_LEG_NOTES_MAX) {
+    if (l->st->nheld == FEED_LEG_NOTES_MAX) {
         if (i == 0) return; /* older than every waiting one: superseded */
-        memmove(l->held, l->held + 1, (size_t)(i - 1) * sizeof *l->held);
+        memmove(l->st->held, l->st->held + 1, (size_t)(i - 1) * sizeof *l->st->held);
         i--;
-        l->nheld--;
+        l->st->nheld--;
     }
-    memmove(l->held + i + 1, l->held + i, (size_t)(l->nheld - i) * sizeof *l->held);
-    l->held[i] =
+    memmove(l->st->held + i + 1, l->st->held + i, (size_t)(l->st->nheld - i) * sizeof *l->st->held);
+    l->st->held[i] =
         (feed_held){.seq = seq, .count = count, .due = uv_now(l->srv->loop) + FEED_NOTE_WAIT_MS};
-    l->nheld++;
+    l->st->nheld++;
     note_arm(FEED_NOTE_WAIT_MS);
 }
 
@@ -726,15 +752,15 @@ static void leg_hold(feed_sub *l, int64_t seq, int64_t count)
 static void leg_release(feed_sub *l, cd_arena *a)
 {
     unsigned k = 0;
-    while (k < l->nheld && l->held[k].seq <= l->last)
+    while (k < l->st->nheld && l->st->held[k].seq <= l->last)
         k++;
     if (k == 0) return;
-    int64_t seq = l->held[k - 1].seq, count = l->held[k - 1].count;
-    memmove(l->held, l->held + k, (size_t)(l->nheld - k) * sizeof *l->held);
-    l->nheld -= k;
-    if (l->nheld == 0) { /* a leg holds notes rarely: no memory kept for it */
-        cd_free(l->held);
-        l->held = NULL;
+    int64_t seq = l->st->held[k - 1].seq, count = l->st->held[k - 1].count;
+    memmove(l->st->held, l->st->held + k, (size_t)(l->st->nheld - k) * sizeof *l->st->held);
+    l->st->nheld -= k;
+    if (l->st->nheld == 0) { /* a leg holds notes rarely: no memory kept for it */
+        cd_free(l->st->held);
+        l->st->held = NULL;
     }
     leg_emit_unread(l, a, seq, count);
 }
@@ -752,9 +778,9 @@ static void note_tick(uv_timer_t *t)
             if (c->kind != FEED_K_CHAT) continue;
             bool pump = false;
             for (feed_sub *s = c->subs; s; s = s->next) {
-                if (!s->leg || s->dead || !s->ready) continue;
-                for (unsigned i = 0; i < s->nheld; i++) {
-                    feed_held *k = &s->held[i];
+                if (!s->leg || !s->st || s->dead || !s->ready) continue;
+                for (unsigned i = 0; i < s->st->nheld; i++) {
+                    feed_held *k = &s->st->held[i];
                     if (!k->due) continue;
                     if (k->due <= now) {
                         if (k->seq > c->known) c->known = k->seq;
@@ -791,12 +817,12 @@ static void note_arm(uint64_t ms)
  * lock by chatd_mark_read). */
 static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **cache)
 {
-    feed_sub *h = l->head;
+    feed_sub *h = l->st->head;
     if (!h || !h->ps) return;
     if (strcmp(e->kind, CHAT_EV_MESSAGE_CREATED) == 0) {
         bool own = str_eq(obj(e->data, "senderId"), l->user);
         bool counted = !own && !str_eq(obj(e->data, "type"), "system");
-        if (counted) l->unread++;
+        if (counted) l->st->unread++;
         switch (h->field) {
         case RECV_F_CHAT_MESSAGE_NOTIFICATION: /* others' messages, as the seed */
             if (own) break;
@@ -807,7 +833,7 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
                 feed.stats.delivered++;
             break;
         case RECV_F_UNREAD_COUNT_UPDATED:
-            if (counted) leg_emit_unread(l, a, e->seq, l->unread);
+            if (counted) leg_emit_unread(l, a, e->seq, l->st->unread);
             break;
         default:
             break;
@@ -816,26 +842,26 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
         const gql_value *mseq = obj(e->data, "seq");
         bool counted = !str_eq(obj(e->data, "senderId"), l->user) &&
                        !str_eq(obj(e->data, "type"), "system") && mseq && mseq->kind == GQL_V_INT &&
-                       mseq->u.i > l->wm;
-        if (counted && l->unread > 0) {
-            l->unread--;
-            leg_emit_unread(l, a, e->seq, l->unread);
+                       mseq->u.i > l->st->wm;
+        if (counted && l->st->unread > 0) {
+            l->st->unread--;
+            leg_emit_unread(l, a, e->seq, l->st->unread);
         }
     } else if (strcmp(e->kind, CHAT_EV_READ) == 0 && str_eq(obj(e->data, "userId"), l->user)) {
         const gql_value *upto = obj(e->data, "upToSeq");
         const gql_value *n = obj(e->data, "unreadCount");
-        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->wm) l->wm = upto->u.i;
-        if (n && n->kind == GQL_V_INT) l->unread = n->u.i;
+        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->st->wm) l->st->wm = upto->u.i;
+        if (n && n->kind == GQL_V_INT) l->st->unread = n->u.i;
         /* (a read event written before 0005 carries no count: the count
          * stays as it was until the next read) */
-        leg_emit_unread(l, a, e->seq, l->unread);
+        leg_emit_unread(l, a, e->seq, l->st->unread);
     }
 }
 
 /* The live leg of head h for chat `chat`, or NULL. */
 static feed_sub *leg_find(feed_sub *h, const char *chat, size_t len)
 {
-    for (feed_sub *l = h->legs; l; l = l->lnext)
+    for (feed_sub *l = h->st->legs; l; l = l->st->lnext)
         if (!l->dead && strlen(l->arg) == len && memcmp(l->arg, chat, len) == 0) return l;
     return NULL;
 }
@@ -849,11 +875,14 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     size_t len = strlen(chat);
     if (h->dead || len >= FEED_ID_MAX || !chat_uuid_valid(chat, len) || leg_find(h, chat, len))
         return NULL;
-    feed_sub *l = cd_calloc(1, sizeof *l);
+    _Static_assert(sizeof(feed_sub) <= CD_POOL_MAX, "feed_sub in the pool");
+    feed_sub *l = cd_pool_calloc(sizeof *l);
+    if (l) l->st = cd_calloc(1, sizeof *l->st);
     feed.chan_err = CD_ENOMEM;
-    feed_chan *c = l ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
+    feed_chan *c = l && l->st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
-        cd_free(l);
+        if (l) cd_free(l->st);
+        cd_pool_free(l);
         sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
     }
@@ -861,15 +890,15 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     l->field = h->field;
     l->after = -1;
     l->leg = true;
-    l->head = h;
+    l->st->head = h;
     l->last = from;
-    l->wm = wm;
-    l->unread = unread;
-    l->emitted = from;
+    l->st->wm = wm;
+    l->st->unread = unread;
+    l->st->emitted = from;
     snprintf(l->user, sizeof l->user, "%s", h->user);
     snprintf(l->arg, sizeof l->arg, "%s", chat);
-    l->lnext = h->legs;
-    h->legs = l;
+    l->st->lnext = h->st->legs;
+    h->st->legs = l;
     if (known > c->known) c->known = known;
     sub_attach(l, c);
     chan_pump(c, false);
@@ -896,7 +925,7 @@ static void head_release(feed_sub *h)
  * error (the stream would otherwise miss events silently). */
 static void look_fail(feed_sub *h, const char *code, const char *msg)
 {
-    h->looking = false;
+    h->st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
@@ -914,13 +943,13 @@ static void look_fail(feed_sub *h, const char *code, const char *msg)
  * joined meanwhile, from the join on (the count is 0 there). */
 static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
 {
-    h->looking = false;
+    h->st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
     }
-    bool first = !h->started;
-    h->started = true;
+    bool first = !h->st->started;
+    h->st->started = true;
     cd_arena a;
     cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     for (int i = lo; i < hi && !h->dead; i++) {
@@ -934,8 +963,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         int64_t unread = un ? strtoll(un, NULL, 10) : 0;
         if (!chat || leg_find(h, chat, strlen(chat))) continue;
         int64_t after = -1;
-        for (unsigned k = 0; first && k < h->nafters; k++)
-            if (strcmp(h->afters[k].chat, chat) == 0) after = h->afters[k].seq;
+        for (unsigned k = 0; first && k < h->st->nafters; k++)
+            if (strcmp(h->st->afters[k].chat, chat) == 0) after = h->st->afters[k].seq;
         int64_t from = last_seq;
         if (!first) {
             /* joined after this stream started: everything since the join */
@@ -961,16 +990,16 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
          * count of every chat that moved past its afterSeqs entry. The leg
          * starts at last_seq (emitted = last_seq would drop it): the caller
          * has seen up to `after`, unless a newer count went out already. */
-        if (l && first && after >= 0 && last_seq > after && l->emitted == last_seq) {
-            l->emitted = after;
+        if (l && first && after >= 0 && last_seq > after && l->st->emitted == last_seq) {
+            l->st->emitted = after;
             leg_emit_unread(l, &a, last_seq, unread);
         }
         cd_arena_reset(&a);
     }
     cd_arena_free(&a);
-    cd_free(h->afters);
-    h->afters = NULL;
-    h->nafters = 0;
+    cd_free(h->st->afters);
+    h->st->afters = NULL;
+    h->st->nafters = 0;
     if (h->dead) {
         if (h->ch) chan_sweep(h->ch);
         return;
@@ -982,8 +1011,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         h->stat = true;
         feed.stats.subs++;
     }
-    if (h->look_again) {
-        h->look_again = false;
+    if (h->st->look_again) {
+        h->st->look_again = false;
         head_lookup(h);
     }
 }
@@ -1045,7 +1074,7 @@ static void look_flush(void)
             if (!feed.q_head[q]) feed.q_tail[q] = NULL;
             h->qnext = NULL;
             if (h->dead) { /* stopped before its lookup was sent */
-                h->looking = false;
+                h->st->looking = false;
                 head_release(h);
                 continue;
             }
@@ -1078,12 +1107,12 @@ static void look_flush(void)
 static void head_lookup(feed_sub *h)
 {
     if (h->dead) return;
-    if (h->looking) {
-        h->look_again = true;
+    if (h->st->looking) {
+        h->st->look_again = true;
         return;
     }
     const int q = FEED_Q_HEADS;
-    h->looking = true;
+    h->st->looking = true;
     h->qnext = NULL;
     if (feed.q_tail[q])
         feed.q_tail[q]->qnext = h;
@@ -1180,11 +1209,11 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
             proto_event *pe = shared_event(a, e, s->field, cache);
             if (pe && s->ps && proto_sub_emit_event(s->ps, pe) == 0) feed.stats.delivered++;
         }
-        if (s->nheld) leg_release(s, a);
+        if (s->leg && s->st && s->st->nheld) leg_release(s, a);
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
         if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) {
-            feed_sub *h = s->leg ? s->head : NULL;
+            feed_sub *h = s->leg ? s->st->head : NULL;
             sub_end(s, NULL, NULL);
             /* the user may be back in the chat by now (re-added): the
              * head looks its chats up again */
@@ -1679,8 +1708,8 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
         snprintf(err, errlen, "afterSeqs has too many entries (at most %u)", RECV_AFTER_SEQS_MAX);
         return CD_EBAD;
     }
-    s->afters = cd_calloc(l->len, sizeof *s->afters);
-    if (!s->afters) {
+    s->st->afters = cd_calloc(l->len, sizeof *s->st->afters);
+    if (!s->st->afters) {
         *code = CHAT_E_INTERNAL;
         snprintf(err, errlen, "Out of memory");
         return CD_ENOMEM;
@@ -1699,10 +1728,10 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
             snprintf(err, errlen, "afterSeqs[%u].seq must not be negative", i);
             return CD_EBAD;
         }
-        snprintf(s->afters[i].chat, sizeof s->afters[i].chat, "%s", chat);
-        s->afters[i].seq = seq->u.i;
+        snprintf(s->st->afters[i].chat, sizeof s->st->afters[i].chat, "%s", chat);
+        s->st->afters[i].seq = seq->u.i;
     }
-    s->nafters = l->len;
+    s->st->nafters = l->len;
     return 0;
 }
 
@@ -1734,7 +1763,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         snprintf(err, errlen, "Forbidden: not a participant of this chat");
         return CD_EBAD;
     }
-    feed_sub *s = cd_calloc(1, sizeof *s);
+    feed_sub *s = cd_pool_calloc(sizeof *s);
     if (!s) {
         *code = CHAT_E_INTERNAL;
         snprintf(err, errlen, "Out of memory");
@@ -1749,7 +1778,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     const gql_value *after = args ? gql_obj_get(args, "afterSeq") : NULL;
     if (after && after->kind == GQL_V_INT) {
         if (after->u.i < 0) {
-            cd_free(s);
+            cd_pool_free(s);
             *code = CHAT_E_BAD_INPUT;
             snprintf(err, errlen, "afterSeq must not be negative");
             return CD_EBAD;
@@ -1760,13 +1789,20 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         /* a user's own channel only for that user (trust mode: the argument
          * identifies the caller, as in the seed) */
         if (!trust && strcmp(uid, id) != 0) {
-            cd_free(s);
+            cd_pool_free(s);
             *code = CHAT_E_FORBIDDEN;
             snprintf(err, errlen, "Forbidden: subscribe to another user's notifications");
             return CD_EBAD;
         }
         if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
         if (field_is_derived(f)) {
+            s->st = cd_calloc(1, sizeof *s->st);
+            if (!s->st) {
+                sub_free(s);
+                *code = CHAT_E_INTERNAL;
+                snprintf(err, errlen, "Out of memory");
+                return CD_ENOMEM;
+            }
             int r = parse_afters(s, args, code, err, errlen);
             if (r != 0) {
                 sub_free(s);
@@ -1795,7 +1831,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     }
     pg_pool *p = chat_pool(srv);
     if (!p) {
-        cd_free(s);
+        cd_pool_free(s);
         *code = CHAT_E_UNAVAILABLE;
         snprintf(err, errlen, "Database unavailable");
         return CD_EUNAVAIL;
@@ -1919,6 +1955,28 @@ typedef struct start_batch {
     feed_sub *subs[FEED_START_BATCH];
 } start_batch;
 
+static void trim_fire(uv_timer_t *t)
+{
+    (void)t;
+    feed.trim_starts = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* n subscribe lookups answered: (re)arms the trim once a burst's worth. */
+static void trim_after_starts(unsigned n)
+{
+    feed.trim_starts += n;
+    if (feed.trim_starts < FEED_TRIM_MIN_STARTS || !feed.srv) return;
+    if (!feed.trim_timer_init) {
+        uv_timer_init(feed.srv->loop, &feed.trim_timer);
+        uv_unref((uv_handle_t *)&feed.trim_timer);
+        feed.trim_timer_init = true;
+    }
+    uv_timer_start(&feed.trim_timer, trim_fire, FEED_TRIM_DELAY_MS, 0);
+}
+
 static void on_start_rows(const pg_result *r, void *ud)
 {
     start_batch *b = ud;
@@ -1942,6 +2000,7 @@ static void on_start_rows(const pg_result *r, void *ud)
         }
         start_row(s, r, row_of[i]);
     }
+    trim_after_starts(b->n);
     cd_free(row_of);
     cd_free(b);
 }
@@ -2070,7 +2129,7 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
         *code = CHAT_E_UNAVAILABLE;
         return CD_EUNAVAIL;
     }
-    feed_sub *s = cd_calloc(1, sizeof *s);
+    feed_sub *s = cd_pool_calloc(sizeof *s);
     if (!s) {
         *code = CHAT_E_INTERNAL;
         return CD_ENOMEM;
@@ -2175,6 +2234,12 @@ static void feed_shutdown(proto_server *srv, void *ud)
         look_fail(h, CHAT_E_UNAVAILABLE, "Server shutting down");
     }
     feed.q_tail[FEED_Q_HEADS] = NULL;
+    if (feed.trim_timer_init) {
+        uv_timer_stop(&feed.trim_timer);
+        uv_close((uv_handle_t *)&feed.trim_timer, NULL);
+        feed.trim_timer_init = false;
+    }
+    feed.trim_starts = 0;
     if (feed.start_timer_init) {
         uv_timer_stop(&feed.start_timer);
         uv_close((uv_handle_t *)&feed.start_timer, NULL);

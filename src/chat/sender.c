@@ -42,9 +42,16 @@ static const chat_stmt sender_stmts[] = {
     {"sender_remove_chat", SENDER_FN_COLS "chatd_remove_chat($1::uuid, $2::uuid)", 2},
     /* the hot path (0011_write_path.sql); with attachments the files step
      * (0010_attachments.sql) */
-    {"sender_create_message",
+    {CHAT_STMT_CREATE_MESSAGE,
      SENDER_FN_COLS
      "chatd_create_message_reply($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7::uuid)",
+     7},
+    /* a group's createMessage calls in one statement (batch.c's merge rule,
+     * 0012_group_commit.sql): params in the order above, as arrays */
+    {CHAT_STMT_CREATE_MESSAGES,
+     "SELECT o_ch, o_payload, o_chat::text, o_seq::text, o_i, o_state, o_err FROM "
+     "chatd_create_messages($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], "
+     "$6::text[], $7::uuid[])",
      7},
     {"sender_create_message_files",
      SENDER_FN_COLS
@@ -597,7 +604,7 @@ static void r_create_message(gql_rinfo *ri)
         run_stmt(op, "sender_create_message_files", 8,
                  (const char *const[]){chat, sender, type, content, meta, client_id, reply, files});
     else
-        run_stmt(op, "sender_create_message", 7,
+        run_stmt(op, CHAT_STMT_CREATE_MESSAGE, 7,
                  (const char *const[]){chat, sender, type, content, meta, client_id, reply});
 }
 

@@ -49,6 +49,7 @@
 #include "compat/compat_internal.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 
 /* ---- returning a join burst's scratch memory ----
  * A joinRoom runs a whole GraphQL query (room, newest messages, online
@@ -126,7 +127,7 @@ static cws_names *names_ref(const char *id)
             n->refs++;
             return n;
         }
-    cws_names *n = cd_calloc(1, sizeof *n);
+    cws_names *n = cd_pool_calloc(sizeof *n);
     if (!n) return NULL;
     snprintf(n->id, sizeof n->id, "%s", id);
     n->refs = 1;
@@ -144,7 +145,7 @@ static void names_unref(cws_names *n)
             break;
         }
     cd_free(n->data);
-    cd_free(n);
+    cd_pool_free(n);
 }
 
 struct cws_conn;
@@ -173,8 +174,8 @@ typedef struct cws_conn {
     uint64_t tokens_ms;
     struct cws_req *wq_head, *wq_tail; /* writes waiting for the one in flight */
     uint32_t wq_len;
-    bool w_busy;        /* a sendMessage / markRead runs */
-    proto_session sess; /* access log and request id */
+    bool w_busy;          /* a sendMessage / markRead runs */
+    proto_session sess[]; /* access log and request id, its text after it */
 } cws_conn;
 
 /* One in-flight compat_gql of a conn. */
@@ -204,10 +205,10 @@ static void conn_unref(cws_conn *c)
         c->rooms = r->next;
         chat_watch_stop(r->w);
         names_unref(r->names);
-        cd_free(r);
+        cd_pool_free(r);
     }
     proto_caller_free(&c->caller);
-    cd_free(c);
+    cd_pool_free(c);
 }
 
 static bool open_(const cws_conn *c)
@@ -222,8 +223,8 @@ static void send_buf(cws_conn *c, cd_buf *b)
             ws_close(c->ws, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer");
         } else if (ws_send_text(c->ws, b->data, b->len) == 0) {
             cd_metrics_g.ws_messages_out++;
-            c->sess.msgs_out++;
-            c->sess.bytes_out += b->len;
+            c->sess->msgs_out++;
+            c->sess->bytes_out += b->len;
         }
     }
     cd_buf_free(b);
@@ -298,7 +299,7 @@ static void room_forget(cws_conn *c, cws_room *r)
         }
     chat_watch_stop(r->w);
     names_unref(r->names);
-    cd_free(r);
+    cd_pool_free(r);
     c->nrooms--;
 }
 
@@ -738,7 +739,7 @@ static void join_room(cws_conn *c, const char *id)
                        id);
             return;
         }
-        r = cd_calloc(1, sizeof *r);
+        r = cd_pool_calloc(sizeof *r);
         if (!r) {
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", id);
             return;
@@ -746,7 +747,7 @@ static void join_room(cws_conn *c, const char *id)
         r->c = c;
         r->names = names_ref(id);
         if (!r->names) {
-            cd_free(r);
+            cd_pool_free(r);
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", id);
             return;
         }
@@ -1107,10 +1108,10 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
 {
     cws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
-    c->sess.msgs_in++;
-    c->sess.bytes_in += len;
+    c->sess->msgs_in++;
+    c->sess->bytes_in += len;
     cd_log_ctx saved;
-    cd_log_ctx_enter(c->sess.request_id, &saved);
+    cd_log_ctx_enter(proto_session_id(c->sess), &saved);
     conn_message(c, is_text, data, len);
     cd_log_ctx_leave(&saved);
 }
@@ -1190,7 +1191,7 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
     cws_conn *c = ws_conn_user(ws);
     cd_metrics_conn_close(CD_MT_WS);
     if (!c) return;
-    proto_session_end(&c->sess, "/ws", &c->caller, code);
+    proto_session_end(c->sess, "/ws", &c->caller, code);
     ws_conn_set_user(ws, NULL);
     if (c->gc) {
         proto_ws_detach(c->gc);
@@ -1263,7 +1264,9 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
         proto_respond(req, 421, "application/json", NULL, body, sizeof body - 1);
         return;
     }
-    cws_conn *c = cd_calloc(1, sizeof *c);
+    _Static_assert(sizeof(cws_conn) + sizeof(proto_session) + CD_REQUEST_ID_MAX + 1 <= CD_POOL_MAX,
+                   "cws_conn in the pool");
+    cws_conn *c = cd_pool_calloc(sizeof *c + proto_session_size(req));
     if (!c) {
         proto_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
         return;
@@ -1278,7 +1281,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
                          strlen(req->client_ip));
     c->tokens = srv->cfg->ws_burst;
     c->tokens_ms = uv_now(srv->loop);
-    proto_session_begin(&c->sess, req);
+    proto_session_begin(c->sess, req);
     const char *echo = NULL;
     bool have = false;
     if (c->caller.trust) {
@@ -1304,7 +1307,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
             if (!set_identity(c, tok, tl, &why)) {
                 cd_info("compat", "/ws refused: %s", why);
                 proto_caller_free(&c->caller);
-                cd_free(c);
+                cd_pool_free(c);
                 static const char body[] = "{\"error\":{\"code\":\"UNAUTHENTICATED\",\"message\":"
                                            "\"Invalid or expired token\"},\"statusCode\":401}";
                 proto_respond(req, 401, "application/json", NULL, body, sizeof body - 1);
@@ -1317,7 +1320,7 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
     int rc = ws_accept(req, echo, &cws_callbacks, c, &ws);
     if (rc != 0 || !ws) {
         proto_caller_free(&c->caller);
-        cd_free(c);
+        cd_pool_free(c);
         return;
     }
     cd_metrics_conn_open(CD_MT_WS);

@@ -41,6 +41,11 @@ static int cd_alloc_should_fail(void)
     return cd_alloc_countdown < 0;
 }
 
+int cd_alloc_injected_failure(void)
+{
+    return cd_alloc_should_fail();
+}
+
 void *cd_malloc(size_t n)
 {
     if (cd_alloc_should_fail()) return NULL;

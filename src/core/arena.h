@@ -51,5 +51,7 @@ void *cd_calloc(size_t count, size_t size);
 void *cd_realloc(void *p, size_t n);
 void cd_free(void *p);
 void cd_alloc_fail_after(long n);
+/* True when the hook makes this allocation fail (for other allocators). */
+int cd_alloc_injected_failure(void);
 
 #endif

@@ -135,22 +135,17 @@ static const char sweep_sql[] =
     " SELECT DISTINCT g.sha256 FROM gone g WHERE NOT EXISTS (SELECT 1 FROM files f"
     "  WHERE f.sha256 = g.sha256 AND f.id NOT IN (SELECT id FROM gone))";
 
-pg_pool *files_db(files_ctx *fc)
+static int sweep_prepare(files_ctx *fc)
 {
-    pg_pool *pg = fc->srv->pg;
-    if (!pg || fc->prepared == pg) return pg;
-    int rc = files_upload_prepare(fc);
-    if (rc == 0) rc = files_download_prepare(fc);
-    if (rc == 0) rc = pg_pool_prepare(pg, "files_sweep", sweep_sql, 2);
-    if (rc != 0) {
-        cd_error("files", "registering statements: %s", cd_strerror(rc));
-        return NULL;
-    }
-    fc->prepared = pg;
-    return pg;
+    return pg_pool_prepare(fc->srv->pg, "files_sweep", sweep_sql, 2);
 }
 
 /* ---- binding ---- */
+
+unsigned files_pool_workers(const cd_config *cfg)
+{
+    return FILES_THUMB_WORKERS + (cfg->files_s3_endpoint ? FILES_S3_WORKERS : 0);
+}
 
 int files_bind(proto_server *srv)
 {
@@ -173,6 +168,9 @@ int files_bind(proto_server *srv)
             return rc;
         }
     }
+    files_prepare_fn prepare[] = {files_upload_prepare, files_download_prepare, sweep_prepare};
+    _Static_assert(CD_ARRAY_LEN(prepare) <= FILES_PREPARE_MAX, "FILES_PREPARE_MAX");
+    memcpy(fc->prepare, prepare, sizeof prepare);
     files_sign_init(fc);
     cd_role role = srv->cfg->role;
     bool sender = role == CD_ROLE_SENDER || role == CD_ROLE_ALL;

@@ -17,6 +17,9 @@
 #include "protocol/protocol.h"
 #include "store/pg.h"
 
+/* The files endpoints' answers (uploads, errors). */
+#define FILES_CT_JSON "application/json"
+
 #define FILES_SHA_HEX 64
 #define FILES_UUID_LEN 36
 /* Extra bytes a multipart body may carry over the file limit (its part
@@ -42,8 +45,14 @@
 #define FILES_SWEEP_BATCH 500
 
 typedef struct files_store_ops files_store_ops;
+typedef struct files_ctx files_ctx;
 
-typedef struct files_ctx {
+/* Registers one piece's statements on the pool (0 or an error). */
+typedef int (*files_prepare_fn)(files_ctx *fc);
+/* Pieces with statements: uploads, downloads, the sweeper. */
+#define FILES_PREPARE_MAX 4
+
+struct files_ctx {
     proto_server *srv;
     const cd_config *cfg;
     char *dir; /* cfg->files_dir, absolute (the bytes, or only tmp/ with a bucket) */
@@ -56,11 +65,14 @@ typedef struct files_ctx {
     uv_timer_t sweep;
     bool sweep_started, sweep_busy;
     pg_pool *prepared; /* the pool our statements were registered on */
-} files_ctx;
+    /* each piece's statement registration, set by files_bind (bind.c) and
+     * run by files_db on first use */
+    files_prepare_fn prepare[FILES_PREPARE_MAX];
+};
 
-/* The database with this module's statements registered (the pool opens
- * after the modules bind, so they are registered on first use); NULL when
- * no database is configured or registration failed. */
+/* common.c: the database with this module's statements registered (the
+ * pool opens after the modules bind, so fc->prepare runs on first use);
+ * NULL when no database is configured or registration failed. */
 pg_pool *files_db(files_ctx *fc);
 
 /* ---- the store: one interface, two backends ----
@@ -175,7 +187,7 @@ typedef void (*files_thumb_cb)(const files_thumb_result *r, void *ud);
 int files_thumb_make(files_ctx *fc, const char *path, const char *thumb_path, files_thumb_cb cb,
                      void *ud);
 
-/* ---- common ---- */
+/* ---- common.c ---- */
 /* snprintf for paths: false when out (cap bytes) was too small. */
 bool files_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* JSON error {"error":{"code","message"}} (+ extra members, JSON text

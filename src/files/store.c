@@ -32,15 +32,6 @@
 #include "files/files_internal.h"
 #include "store/pg.h"
 
-bool files_fmt(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, cap, fmt, ap);
-    va_end(ap);
-    return n >= 0 && (size_t)n < cap;
-}
-
 static int mkdir_p(const char *path)
 {
     char tmp[PATH_MAX];
@@ -82,13 +73,6 @@ int files_store_init(files_ctx *fc, char *err, size_t errlen)
 void files_store_path(const files_ctx *fc, const char *sha, bool thumb, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%.2s/%s%s", fc->dir, sha, sha, thumb ? ".thumb" : "");
-}
-
-void files_random_name(char *out, size_t n)
-{
-    unsigned char b[12];
-    randombytes_buf(b, sizeof b);
-    sodium_bin2hex(out, n, b, sizeof b);
 }
 
 void files_store_temp(const files_ctx *fc, char *out, size_t cap)
@@ -293,36 +277,6 @@ static void dir_remove(files_ctx *fc, const char *sha)
     }
     op->step = R_MOVE0;
     remove_next(op);
-}
-
-/* ---- "does a row still name these bytes?" (both backends' removals) ---- */
-
-typedef struct named_q {
-    files_named_cb cb;
-    void *ud;
-} named_q;
-
-static void named_cb(const pg_result *r, void *ud)
-{
-    named_q q = *(named_q *)ud;
-    cd_free(ud);
-    if (r->status != 0 || !r->res || PQntuples(r->res) != 1) {
-        q.cb(CD_EUNAVAIL, q.ud);
-        return;
-    }
-    q.cb(strcmp(PQgetvalue(r->res, 0, 0), "t") == 0, q.ud);
-}
-
-void files_store_ask_named(files_ctx *fc, const char *sha, files_named_cb cb, void *ud)
-{
-    named_q *q = cd_malloc(sizeof *q);
-    const char *params[] = {sha};
-    pg_pool *pg = files_db(fc);
-    if (q) *q = (named_q){cb, ud};
-    if (!q || !pg || pg_pool_query(pg, "files_named", 1, params, named_cb, q) != 0) {
-        cd_free(q);
-        cb(CD_EUNAVAIL, ud);
-    }
 }
 
 /* ---- reading (downloads) ---- */

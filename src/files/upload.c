@@ -26,8 +26,6 @@
 #include "files/files_internal.h"
 #include "store/pg.h"
 
-#define CT_JSON "application/json"
-
 typedef struct upload {
     files_ctx *fc;
     http_request *req;
@@ -58,43 +56,6 @@ typedef struct upload {
     bool has_thumb, thumb_png;
     char id[FILES_UUID_LEN + 1];
 } upload;
-
-/* ---- common answers ---- */
-
-bool files_uuid_valid(const char *s, size_t len)
-{
-    if (len != FILES_UUID_LEN) return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-'
-                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
-}
-
-void files_respond_error(http_request *req, const char *cors, int status, const char *code,
-                         const char *extra_json, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cd_buf b;
-    cd_buf_init(&b);
-    cd_buf_printf(&b, "{\"error\":{\"code\":\"%s\",\"message\":", code);
-    cd_buf_json_str(&b, msg, strlen(msg));
-    if (extra_json) cd_buf_printf(&b, ",%s", extra_json);
-    cd_buf_puts(&b, "}}");
-    const char *extra = cors;
-    if (status == 503)
-        extra = cd_arena_sprintf(req->arena, "%sRetry-After: 1\r\n", cors ? cors : "");
-    else if (status == 401)
-        extra = cd_arena_sprintf(req->arena, "%sWWW-Authenticate: Bearer\r\n", cors ? cors : "");
-    proto_respond_buf(req, status, CT_JSON, extra, &b);
-}
 
 /* ---- the end of an upload ---- */
 
@@ -216,7 +177,7 @@ static void committed(int status, void *ud)
     else
         cd_buf_puts(&b, "null");
     cd_buf_printf(&b, ",\"hasThumbnail\":%s}", up->has_thumb ? "true" : "false");
-    proto_respond_buf(up->req, 201, CT_JSON, up->cors, &b);
+    proto_respond_buf(up->req, 201, FILES_CT_JSON, up->cors, &b);
     up_free(up);
 }
 

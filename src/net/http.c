@@ -35,6 +35,7 @@
 #include "core/arena.h"
 #include "core/core.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "net/net_internal.h"
 
 #define HTTP_REQ_ARENA_BLOCK 2048
@@ -649,7 +650,10 @@ static void net_conn_close_cb(uv_handle_t *h)
     net_ws_drop_output(c);
     cd_free(c->pending);
     cd_free(c->ws.close_reason);
-    ws_rx_free(&c->ws.rx);
+    if (c->ws.rx) {
+        ws_rx_free(c->ws.rx);
+        cd_free(c->ws.rx);
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -659,7 +663,7 @@ static void net_conn_close_cb(uv_handle_t *h)
     srv_churn(srv);
     cd_deadlines_reserve(&srv->deadlines, (uint32_t)srv->nconns); /* lowers: cannot fail */
     if (*c->addr) cd_tally_sub(&srv->addrs, c->addr); /* (c->addr is the tally's copy) */
-    cd_free(c);
+    cd_pool_free(c);
     srv_maybe_finish(srv);
 }
 
@@ -1041,10 +1045,11 @@ static void on_connection(uv_stream_t *ls, int status)
 {
     http_server *srv = (http_server *)ls->data;
     if (status < 0 || srv->draining) return;
-    net_conn *c = cd_calloc(1, sizeof *c);
+    _Static_assert(sizeof(net_conn) <= CD_POOL_MAX, "net_conn in the pool");
+    net_conn *c = cd_pool_calloc(sizeof *c); /* long-lived: packed with its kind */
     /* room for its deadline too, so that setting one never fails */
     if (c && cd_deadlines_reserve(&srv->deadlines, (uint32_t)srv->nconns + 1) != 0) {
-        cd_free(c);
+        cd_pool_free(c);
         c = NULL;
     }
     if (!c) {
@@ -1060,7 +1065,7 @@ static void on_connection(uv_stream_t *ls, int status)
         return;
     }
     if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
-        cd_free(c);
+        cd_pool_free(c);
         return;
     }
     c->srv = srv;

@@ -127,6 +127,7 @@ typedef struct http_conn {
 #define WS_F_SENT_CLOSE 0x01
 #define WS_F_GOT_CLOSE 0x02
 #define WS_F_FAILED 0x04
+#define WS_F_RX_DONE 0x08 /* the receive state ended (close frame or error) */
 
 /* The WebSocket part of a connection (used once kind == NET_KIND_WS). */
 typedef struct net_ws_state {
@@ -135,7 +136,9 @@ typedef struct net_ws_state {
     const ws_callbacks *cb;
     void *user;
     char *close_reason; /* heap, NUL-terminated, or NULL */
-    ws_rx rx;
+    /* Receive state only while a frame or a fragmented message is
+     * incomplete (heap), else NULL: an idle connection holds none. */
+    ws_rx *rx;
 } net_ws_state;
 
 /* WebSocket output queued during the current loop turn (ws.c): frames

@@ -524,10 +524,37 @@ static void ws_fail(net_conn *c, int code)
     if (!c->closing) net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
 }
 
+/* True while rx holds an incomplete frame or message (anything but the
+ * initial all-zero state besides `done`). */
+static bool rx_busy(const ws_rx *rx)
+{
+    return rx->part || rx->msg || rx->part_len || rx->part_cap || rx->msg_len || rx->msg_cap ||
+           rx->msg_checked || rx->msg_op;
+}
+
+/* Feeds input to the connection's receive state: a zeroed one on the stack
+ * when it has none, moved to the heap only when input stays incomplete,
+ * and freed as soon as it is idle again. */
 static void ws_feed(net_conn *c, char *data, size_t len)
 {
-    if (c->closing || c->ws.rx.done || (c->ws.flags & WS_F_FAILED)) return;
-    int r = ws_rx_feed(&c->ws.rx, (uint8_t *)data, len, &ws_handler, c);
+    if (c->closing || (c->ws.flags & (WS_F_RX_DONE | WS_F_FAILED))) return;
+    ws_rx idle = {0};
+    ws_rx *rx = c->ws.rx ? c->ws.rx : &idle;
+    int r = ws_rx_feed(rx, (uint8_t *)data, len, &ws_handler, c);
+    if (rx->done) c->ws.flags |= WS_F_RX_DONE;
+    if (rx == &idle && rx_busy(rx)) {
+        c->ws.rx = cd_malloc(sizeof *c->ws.rx);
+        if (c->ws.rx) {
+            *c->ws.rx = idle;
+        } else {
+            ws_rx_free(&idle);
+            if (r == 0 || r == WS_RX_STOPPED) r = CD_ENOMEM;
+        }
+    } else if (rx != &idle && !rx_busy(rx)) {
+        ws_rx_free(rx);
+        cd_free(rx);
+        c->ws.rx = NULL;
+    }
     if (r == 0 || r == WS_RX_STOPPED || c->closing) return;
     ws_fail(c, r == CD_ENOMEM ? WS_CLOSE_INTERNAL_ERROR : r);
 }

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/config.h"
+#include "core/pool.h"
 #include "protocol/protocol.h"
 
 void proto_caller_init(proto_caller *c, proto_server *srv)
@@ -36,14 +37,51 @@ static const char **caller_field(proto_caller *c, proto_caller_field f, size_t *
     }
 }
 
+/* Heap mode, user_id or username: a new names block with the other field
+ * kept; the old block goes after the copy (s may point into it). */
+static int names_set(proto_caller *c, proto_caller_field f, const char *s, size_t len, size_t max)
+{
+    if (len > max || !s) len = 0;
+    if (len == 0) s = "";
+    const char *uid = c->user_id, *un = c->username;
+    size_t lu = strlen(uid), ln = strlen(un);
+    if (f == PROTO_CALLER_USER_ID) {
+        uid = s;
+        lu = len;
+    } else {
+        un = s;
+        ln = len;
+    }
+    char *blk = NULL;
+    if (lu + ln > 0) {
+        _Static_assert(PROTO_MAX_USER_ID + PROTO_MAX_USERNAME + 2 <= CD_POOL_MAX,
+                       "names in the pool");
+        blk = cd_pool_calloc(lu + ln + 2);
+        if (!blk) {
+            *(f == PROTO_CALLER_USER_ID ? &c->user_id : &c->username) = "";
+            return CD_ENOMEM;
+        }
+        memcpy(blk, uid, lu);
+        blk[lu] = 0;
+        memcpy(blk + lu + 1, un, ln);
+        blk[lu + 1 + ln] = 0;
+    }
+    cd_pool_free(c->names);
+    c->names = blk;
+    c->user_id = lu ? blk : "";
+    c->username = ln ? blk + lu + 1 : "";
+    return 0;
+}
+
 int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s, size_t len)
 {
     size_t max;
     const char **dst = caller_field(c, f, &max);
-    if (!a && **dst) cd_free((void *)*dst);
+    if (!a && f != PROTO_CALLER_CLIENT_IP) return names_set(c, f, s, len, max);
+    if (!a && **dst) cd_pool_free((void *)*dst);
     *dst = "";
     if (len == 0 || len > max) return 0;
-    char *copy = a ? cd_arena_strndup(a, s, len) : cd_malloc(len + 1);
+    char *copy = a ? cd_arena_strndup(a, s, len) : cd_pool_calloc(len + 1);
     if (!copy) return CD_ENOMEM;
     if (!a) {
         memcpy(copy, s, len);
@@ -55,11 +93,10 @@ int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const c
 
 void proto_caller_free(proto_caller *c)
 {
-    const char **fs[] = {&c->user_id, &c->username, &c->client_ip};
-    for (unsigned i = 0; i < CD_ARRAY_LEN(fs); i++) {
-        if (**fs[i]) cd_free((void *)*fs[i]);
-        *fs[i] = "";
-    }
+    cd_pool_free(c->names);
+    c->names = NULL;
+    if (*c->client_ip) cd_pool_free((void *)c->client_ip);
+    c->user_id = c->username = c->client_ip = "";
 }
 
 /* ---- client address (X-Forwarded-For from trusted proxies only) ---- */

@@ -38,6 +38,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 #include "net/ws.h"
 #include "protocol/gqlws_conn.h"
 #include "protocol/protocol.h"
@@ -255,7 +256,7 @@ static void hb_set(gqlws_conn *c, uint64_t due)
 /* The heartbeat deadline of an initialised connection (none without pings). */
 static void hb_next(gqlws_conn *c)
 {
-    uint32_t ping = c->srv->cfg->ws_ping_ms;
+    uint32_t ping = c->caller.srv->cfg->ws_ping_ms;
     hb_set(c, ping ? c->last_rx_ms + ping : 0);
 }
 
@@ -263,7 +264,7 @@ static void hb_next(gqlws_conn *c)
 static void hb_expired(gqlws_conn *c, uint64_t now)
 {
     if (!c->ws || ws_conn_closing(c->ws)) return;
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     if (c->in_init_list) {
         gqlws_conn_close(c, GQLWS_CLOSE_INIT_TIMEOUT, "Connection initialisation timeout");
         return;
@@ -340,7 +341,7 @@ static void conn_promote(gqlws_conn *c)
     if (!c->in_init_list) return;
     c->in_init_list = false;
     list_unlink(&gqlws_state->init_head, c);
-    list_push(&c->srv->ws_head, c);
+    list_push(&c->caller.srv->ws_head, c);
     hb_next(c);
 }
 
@@ -372,7 +373,7 @@ static void conn_arm_expiry(gqlws_conn *c)
 {
     if (!c->caller.authenticated || c->caller.token_exp <= 0 || !gqlws_state) return;
     int64_t ms = c->caller.token_exp * 1000 - wall_ms();
-    tq_set(&gqlws_state->exp, c, uv_now(c->srv->loop) + (ms > 0 ? (uint64_t)ms : 0) + 1);
+    tq_set(&gqlws_state->exp, c, uv_now(c->caller.srv->loop) + (ms > 0 ? (uint64_t)ms : 0) + 1);
 }
 
 static void conn_disarm_expiry(gqlws_conn *c)
@@ -399,14 +400,14 @@ bool proto_ws_user_has_room(const proto_server *srv, const char *user_id)
 static void conn_count_user(gqlws_conn *c)
 {
     if (*c->caller.user_id && !c->user_counted)
-        c->user_counted = cd_tally_add(&c->srv->ws_users, c->caller.user_id) == 0;
+        c->user_counted = cd_tally_add(&c->caller.srv->ws_users, c->caller.user_id) == 0;
 }
 
 static void conn_uncount_user(gqlws_conn *c)
 {
     if (!c->user_counted) return;
     c->user_counted = false;
-    cd_tally_sub(&c->srv->ws_users, c->caller.user_id);
+    cd_tally_sub(&c->caller.srv->ws_users, c->caller.user_id);
 }
 
 /* ---- message handlers ---- */
@@ -427,7 +428,7 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
     }
     c->init_received = true;
     conn_promote(c);
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     const gql_value *p = m->payload;
     if (cfg->auth == CD_AUTH_TOKEN) {
         const gql_value *tok = p ? gql_obj_get(p, "authToken") : NULL;
@@ -457,7 +458,7 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
         copy_str(&c->caller, PROTO_CALLER_USER_ID, u);
         copy_str(&c->caller, PROTO_CALLER_USERNAME, gql_obj_get(p, "username"));
     }
-    if (!proto_ws_user_has_room(c->srv, c->caller.user_id)) {
+    if (!proto_ws_user_has_room(c->caller.srv, c->caller.user_id)) {
         cd_info("gqlws", "connection_init refused: user %s holds %u WebSockets", c->caller.user_id,
                 cfg->max_ws_per_user);
         gqlws_conn_close(c, GQLWS_CLOSE_TRY_AGAIN, GQLWS_REASON_USER_CAP);
@@ -472,7 +473,7 @@ static void handle_init(gqlws_conn *c, const gqlws_msg *m)
  * in use) or answered `error` (the operation limit); true when it may run. */
 static bool subscribe_allowed(gqlws_conn *c, const gqlws_msg *m)
 {
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     if (!c->acked) {
         gqlws_conn_close(c, GQLWS_CLOSE_UNAUTHORIZED, "Unauthorized");
         return false;
@@ -506,7 +507,7 @@ static void handle_ping(gqlws_conn *c, const gqlws_msg *m)
 {
     const gql_value *tok = m->payload ? gql_obj_get(m->payload, "token") : NULL;
     if (!tok && m->payload) tok = gql_obj_get(m->payload, "authToken");
-    if (!tok || c->srv->cfg->auth != CD_AUTH_TOKEN) {
+    if (!tok || c->caller.srv->cfg->auth != CD_AUTH_TOKEN) {
         gqlws_send_simple(c, "pong", NULL, m->payload);
         return;
     }
@@ -516,7 +517,7 @@ static void handle_ping(gqlws_conn *c, const gqlws_msg *m)
     }
     const char *why = "token is not a string";
     int rc = CD_EAUTH;
-    if (tok->kind == GQL_V_STRING && c->srv->cfg->jwt_secret)
+    if (tok->kind == GQL_V_STRING && c->caller.srv->cfg->jwt_secret)
         rc = proto_ws_refresh(c, tok->u.s, tok->len, &why);
     if (rc != 0) {
         cd_info("gqlws", "token refresh refused: %s", why);
@@ -532,9 +533,9 @@ static void handle_ping(gqlws_conn *c, const gqlws_msg *m)
 
 static bool rate_ok(gqlws_conn *c)
 {
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     if (!cfg->ws_rate) return true;
-    uint64_t now = gqlws_now_ms(c->srv);
+    uint64_t now = gqlws_now_ms(c->caller.srv);
     double add = (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
     c->tokens_ms = now;
     c->tokens += add;
@@ -546,15 +547,17 @@ static bool rate_ok(gqlws_conn *c)
 
 static void conn_message(gqlws_conn *c, const char *data, size_t len)
 {
-    if (!c->tap) cd_metrics_g.ws_messages_in++;
-    c->sess.msgs_in++;
-    c->sess.bytes_in += len;
-    c->last_rx_ms = gqlws_now_ms(c->srv);
-    if (len > c->srv->cfg->max_ws_message) {
+    if (!c->emb) {
+        cd_metrics_g.ws_messages_in++;
+        c->sess->msgs_in++;
+        c->sess->bytes_in += len;
+    }
+    c->last_rx_ms = gqlws_now_ms(c->caller.srv);
+    if (len > c->caller.srv->cfg->max_ws_message) {
         gqlws_conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
         return;
     }
-    if (!c->tap && !rate_ok(c)) {
+    if (!c->emb && !rate_ok(c)) {
         gqlws_conn_close(c, GQLWS_CLOSE_RATE_LIMITED, "Too many messages");
         return;
     }
@@ -602,7 +605,7 @@ static void on_message(ws_conn *ws, bool is_text, const char *data, size_t len)
     gqlws_conn *c = ws_conn_user(ws);
     if (!c || ws_conn_closing(ws)) return;
     cd_log_ctx saved;
-    cd_log_ctx_enter(c->sess.request_id, &saved);
+    cd_log_ctx_enter(proto_session_id(c->sess), &saved);
     conn_message(c, data, len);
     cd_log_ctx_leave(&saved);
 }
@@ -618,7 +621,7 @@ static void on_close(ws_conn *ws, int code, const char *reason, size_t reason_le
         return;
     }
     cd_debug("gqlws", "closed code=%d reason=\"%s\" ops=%u", code, reason, c->nops);
-    proto_session_end(&c->sess, "/graphql", &c->caller, code);
+    proto_session_end(c->sess, "/graphql", &c->caller, code);
     ws_conn_set_user(ws, NULL);
     conn_closed(c);
 }
@@ -631,7 +634,7 @@ static void conn_closed(gqlws_conn *c)
     conn_disarm_expiry(c);
     conn_uncount_user(c);
     c->ws = NULL;
-    proto_server *srv = c->srv;
+    proto_server *srv = c->caller.srv;
     hb_set(c, 0);
     if (c->hb_counted) {
         c->hb_counted = false;
@@ -643,7 +646,7 @@ static void conn_closed(gqlws_conn *c)
     } else {
         list_unlink(&srv->ws_head, c);
     }
-    if (!c->tap) cd_metrics_conn_close(CD_MT_WS);
+    if (!c->emb) cd_metrics_conn_close(CD_MT_WS);
     gqlws_conn_unref(c); /* our temporary ref */
     gqlws_conn_unref(c); /* the open-ws ref */
 }
@@ -653,7 +656,7 @@ static void on_pong(ws_conn *ws, const char *data, size_t len)
     CD_UNUSED(data);
     CD_UNUSED(len);
     gqlws_conn *c = ws_conn_user(ws);
-    if (c) c->last_rx_ms = gqlws_now_ms(c->srv);
+    if (c) c->last_rx_ms = gqlws_now_ms(c->caller.srv);
 }
 
 static const ws_callbacks gqlws_callbacks = {
@@ -693,30 +696,32 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
     const char *proto = ws_select_protocol(req, protos);
     gqlws_conn *c = NULL;
     if (proto) {
-        c = cd_calloc(1, sizeof *c);
+        _Static_assert(sizeof(gqlws_conn) + sizeof(proto_session) + CD_REQUEST_ID_MAX + 1 <=
+                           CD_POOL_MAX,
+                       "gqlws_conn in the pool");
+        c = cd_pool_calloc(sizeof *c + proto_session_size(req));
         if (!c) {
             http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
             return;
         }
-        c->srv = srv;
+        c->caller.srv = srv;
         c->refs = 1;
         /* trust mode: the seed's client sends identity headers on the upgrade */
         proto_caller_from_request(&c->caller, NULL, srv, req);
         c->caller.transport = c;
-        c->opened_ms = gqlws_now_ms(srv);
-        c->last_rx_ms = c->opened_ms;
+        c->last_rx_ms = gqlws_now_ms(srv);
         c->tokens = srv->cfg->ws_burst;
-        c->tokens_ms = c->opened_ms;
+        c->tokens_ms = c->last_rx_ms;
         /* room for its deadline (init timeout, then heartbeat) */
         ensure_state(srv);
         if (hb_reserve(1) != 0) {
             proto_caller_free(&c->caller);
-            cd_free(c);
+            cd_pool_free(c);
             http_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
             return;
         }
         c->hb_counted = true;
-        proto_session_begin(&c->sess, req);
+        proto_session_begin(c->sess, req);
     }
     ws_conn *ws = NULL;
     int rc = ws_accept(req, proto, &gqlws_callbacks, c, &ws);
@@ -724,7 +729,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         if (c) {
             hb_reserve(-1);
             proto_caller_free(&c->caller);
-            cd_free(c);
+            cd_pool_free(c);
         }
         return;
     }
@@ -738,7 +743,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
     c->ws = ws;
     c->in_init_list = true;
     list_push(&gqlws_state->init_head, c);
-    hb_set(c, c->opened_ms + srv->cfg->ws_init_timeout_ms);
+    hb_set(c, c->last_rx_ms + srv->cfg->ws_init_timeout_ms);
     srv->ws_count++;
 }
 
@@ -767,18 +772,19 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
 {
     ensure_state(srv);
     if (hb_reserve(1) != 0) return NULL;
-    gqlws_conn *c = cd_calloc(1, sizeof *c);
+    gqlws_conn *c = cd_pool_calloc(sizeof *c + sizeof *c->emb);
     if (!c) {
         hb_reserve(-1);
         return NULL;
     }
+    c->emb = (struct gqlws_embed *)(c + 1);
     c->hb_counted = true;
-    c->srv = srv;
+    c->caller.srv = srv;
     c->refs = 1;
     c->ws = ws;
-    c->tap = tap;
-    c->tap_ud = ud;
-    c->service = service;
+    c->emb->tap = tap;
+    c->emb->tap_ud = ud;
+    c->emb->service = service;
     proto_caller_init(&c->caller, srv);
     c->caller.trust = caller->trust;
     c->caller.authenticated = caller->authenticated;
@@ -791,8 +797,7 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
                      strlen(caller->username));
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_CLIENT_IP, caller->client_ip,
                      strlen(caller->client_ip));
-    c->opened_ms = gqlws_now_ms(srv);
-    c->last_rx_ms = c->opened_ms;
+    c->last_rx_ms = gqlws_now_ms(srv);
     c->init_received = true;
     c->acked = true;
     conn_arm_expiry(c);
@@ -811,7 +816,7 @@ void proto_ws_feed(gqlws_conn *c, const char *data, size_t len)
 
 void proto_ws_touch(gqlws_conn *c)
 {
-    if (c) c->last_rx_ms = gqlws_now_ms(c->srv);
+    if (c) c->last_rx_ms = gqlws_now_ms(c->caller.srv);
 }
 
 void proto_ws_detach(gqlws_conn *c)

@@ -9,12 +9,13 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 
 void gqlws_conn_unref(gqlws_conn *c)
 {
     if (--c->refs == 0) {
         proto_caller_free(&c->caller);
-        cd_free(c);
+        cd_pool_free(c); /* with its session or embed part */
     }
 }
 
@@ -28,14 +29,14 @@ void gqlws_conn_close(gqlws_conn *c, int code, const char *reason)
 
 const char *gqlws_conn_service(const gqlws_conn *c)
 {
-    return c->tap ? c->service : c->srv->service;
+    return c->emb ? c->emb->service : c->caller.srv->service;
 }
 
 int gqlws_conn_send(gqlws_conn *c, const char *data, size_t len)
 {
     if (!c->ws || ws_conn_closing(c->ws)) return CD_ECLOSED;
-    if (c->tap) return c->tap(c->tap_ud, data, len);
-    if (ws_conn_write_queue(c->ws) + len > c->srv->cfg->ws_max_queued) {
+    if (c->emb) return c->emb->tap(c->emb->tap_ud, data, len);
+    if (ws_conn_write_queue(c->ws) + len > c->caller.srv->cfg->ws_max_queued) {
         cd_warn("gqlws", "slow consumer: %zu bytes queued, closing", ws_conn_write_queue(c->ws));
         gqlws_conn_close(c, GQLWS_CLOSE_SLOW_CONSUMER,
                          "Slow consumer: outbound queue limit exceeded");
@@ -44,8 +45,8 @@ int gqlws_conn_send(gqlws_conn *c, const char *data, size_t len)
     int rc = ws_send_text(c->ws, data, len);
     if (rc == 0) {
         cd_metrics_g.ws_messages_out++;
-        c->sess.msgs_out++;
-        c->sess.bytes_out += len;
+        c->sess->msgs_out++;
+        c->sess->bytes_out += len;
     }
     return rc;
 }

@@ -19,17 +19,25 @@
 #include "net/ws.h"
 #include "protocol/protocol.h"
 
+/* An embedded connection's (proto_ws_attach, compat_ws.c) side block:
+ * outbound messages go to tap instead of the socket; the socket's
+ * callbacks belong to the embedding transport, which feeds messages in
+ * with proto_ws_feed. */
+struct gqlws_embed {
+    proto_ws_tap_fn tap;
+    void *tap_ud;
+    const char *service; /* exec service for this conn's operations */
+};
+
 struct gqlws_conn {
     gqlws_conn *next, *prev; /* awaiting init: gqlws_state->init_head; then
                               * srv->ws_head (only while ws is open) */
     uint64_t last_rx_ms;     /* last frame from the peer (heartbeat) */
     cd_deadline hb;          /* init timeout, then the next heartbeat check
                               * (gql_ws.c: one heap for all connections) */
-    proto_server *srv;
-    ws_conn *ws;   /* NULL after on_close */
-    uint32_t refs; /* 1 for the open ws + 1 per allocated op */
+    ws_conn *ws;             /* NULL after on_close */
+    uint32_t refs;           /* 1 for the open ws + 1 per allocated op */
     uint32_t nops;
-    uint64_t opened_ms;
     double tokens; /* rate-limit bucket */
     uint64_t tokens_ms;
     struct proto_sub *ops; /* active operations (ids reserved) */
@@ -44,13 +52,11 @@ struct gqlws_conn {
     bool init_received;
     bool acked;
     bool user_counted; /* caller.user_id is counted in srv->ws_users */
-    /* Embedded mode (proto_ws_attach, compat_ws.c): outbound messages go to
-     * tap instead of the socket; the socket's callbacks belong to the
-     * embedding transport, which feeds messages in with proto_ws_feed. */
-    proto_ws_tap_fn tap;
-    void *tap_ud;
-    const char *service; /* exec service for this conn's operations */
-    proto_session sess;  /* access log and request id (not for embedded conns) */
+    /* Embedded mode (proto_ws_attach, compat_ws.c): NULL for the others. */
+    struct gqlws_embed *emb; /* after the struct (same allocation) */
+    /* A plain connection's access log and request id, after the struct in
+     * its allocation (proto_session_size); embedded conns have none there. */
+    proto_session sess[];
 };
 
 /* Drops one reference; the last frees the connection. */

@@ -103,21 +103,24 @@ typedef void (*proto_shutdown_fn)(proto_server *srv, void *ud);
  * the connection's heap for WebSocket — set them with proto_caller_set). */
 typedef struct proto_caller {
     proto_server *srv;
-    bool authenticated;    /* token mode: a valid token was presented */
-    bool trust;            /* the process runs in trust mode */
-    const char *user_id;   /* at most PROTO_MAX_USER_ID bytes */
-    const char *username;  /* at most PROTO_MAX_USERNAME bytes */
-    const char *client_ip; /* client address, for throttling (proto_client_addr) */
-    int64_t token_exp;     /* token expiry (unix s), 0 in trust mode */
-    int64_t token_ver;     /* the token's "ver" claim (auth.h), 0 when absent */
-    void *transport;       /* gqlws_conn* for WebSocket callers, NULL for HTTP */
+    bool authenticated; /* token mode: a valid token was presented */
+    bool trust;         /* the process runs in trust mode */
     /* A caller of the seed-003 compatibility API (src/compat): its contract
      * lets clients post messages of type "system"; GraphQL callers may not. */
     bool compat_api;
     /* Password operations started by this caller (users.c's per-request
      * budget) and when the count began (uv_now ms). */
     uint32_t pw_ops;
+    const char *user_id;   /* at most PROTO_MAX_USER_ID bytes */
+    const char *username;  /* at most PROTO_MAX_USERNAME bytes */
+    const char *client_ip; /* client address, for throttling (proto_client_addr) */
+    int64_t token_exp;     /* token expiry (unix s), 0 in trust mode */
+    int64_t token_ver;     /* the token's "ver" claim (auth.h), 0 when absent */
+    void *transport;       /* gqlws_conn* for WebSocket callers, NULL for HTTP */
     uint64_t pw_ops_since;
+    /* Heap mode: one block holding user_id and username (set together by
+     * token checks; one allocation instead of two), or NULL. */
+    char *names;
 } proto_caller;
 
 /* Fields of proto_caller_set. */
@@ -130,8 +133,10 @@ typedef enum proto_caller_field {
 /* Initialises every string to "". */
 void proto_caller_init(proto_caller *c, proto_server *srv);
 /* Copies s (len bytes) into the field: into `a` when given, else into heap
- * memory freed by proto_caller_free (one caller uses one mode throughout). A value over the field's
- * limit sets "". Returns 0 or CD_ENOMEM (the field is then ""). */
+ * memory freed by proto_caller_free (one caller uses one mode throughout;
+ * on the heap, user_id and username share one block, so setting one of them
+ * moves the other). A value over the field's limit sets "". Returns 0 or
+ * CD_ENOMEM (the field is then ""). */
 int proto_caller_set(proto_caller *c, cd_arena *a, proto_caller_field f, const char *s, size_t len);
 /* Frees heap strings set with a == NULL. */
 void proto_caller_free(proto_caller *c);
@@ -251,13 +256,21 @@ void proto_respond_buf(http_request *req, int status, const char *ct, const char
  * path, status 101, duration_ms, bytes and messages each way, close code,
  * user_id, client_ip, request_id. Its request id is the log context of the
  * session's messages (proto_session_enter). */
+/* A session is the last part of its owner's allocation and its request id's
+ * text follows it there: allocate proto_session_size(req) bytes for it
+ * (one block per connection; ids are 1..CD_REQUEST_ID_MAX bytes). */
 typedef struct proto_session {
-    char request_id[CD_REQUEST_ID_MAX + 1];
     uint64_t t0_ns;
     uint64_t bytes_in, bytes_out;
     uint32_t msgs_in, msgs_out;
 } proto_session;
+size_t proto_session_size(http_request *req);
 void proto_session_begin(proto_session *s, http_request *req);
+/* The session's request id ("" when none): the text after the struct. */
+static inline const char *proto_session_id(const proto_session *s)
+{
+    return (const char *)(s + 1);
+}
 void proto_session_end(const proto_session *s, const char *path, const proto_caller *c, int code);
 
 /* Called by the router for an upgrade on /graphql (gql_ws.c). */

@@ -118,12 +118,26 @@ void proto_respond_buf(http_request *req, int status, const char *ct, const char
 
 /* ---- WebSocket sessions ---- */
 
+static const char *session_id(http_request *req)
+{
+    const proto_req_info *ri = proto_req_info_of(req);
+    return ri ? ri->request_id : "";
+}
+
+size_t proto_session_size(http_request *req)
+{
+    return sizeof(proto_session) + strnlen(session_id(req), CD_REQUEST_ID_MAX) + 1;
+}
+
 void proto_session_begin(proto_session *s, http_request *req)
 {
     memset(s, 0, sizeof *s);
     s->t0_ns = uv_hrtime();
-    const proto_req_info *ri = proto_req_info_of(req);
-    if (ri) memcpy(s->request_id, ri->request_id, sizeof s->request_id);
+    const char *id = session_id(req);
+    size_t n = strnlen(id, CD_REQUEST_ID_MAX);
+    char *text = (char *)(s + 1);
+    memcpy(text, id, n);
+    text[n] = 0;
 }
 
 void proto_session_end(const proto_session *s, const char *path, const proto_caller *c, int code)
@@ -142,7 +156,7 @@ void proto_session_end(const proto_session *s, const char *path, const proto_cal
         CD_LF_S("client_ip", c && c->client_ip && *c->client_ip ? c->client_ip : NULL),
     };
     cd_log_ctx saved;
-    cd_log_ctx_enter(s->request_id, &saved);
+    cd_log_ctx_enter(proto_session_id(s), &saved);
     cd_log_kv(CD_LOG_INFO, "ws", f, CD_ARRAY_LEN(f), "websocket session");
     cd_log_ctx_leave(&saved);
 }

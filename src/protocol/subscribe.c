@@ -29,11 +29,13 @@
  */
 #include "protocol/subscribe.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pool.h"
 #include "net/ws.h"
 #include "protocol/gqlws_conn.h"
 #include "protocol/subscribe_internal.h"
@@ -90,7 +92,7 @@ struct proto_event {
  * `payload` text (NULL when writing it failed: waiters run themselves). */
 struct gqlws_result {
     gqlws_result *next;
-    uint64_t k1, k2;     /* document key (proto_sub.k1/k2) */
+    uint64_t k1, k2;     /* document key (the operation's proto_prep) */
     const char *service; /* exec service (static) */
     bool authenticated, trust;
     bool done;
@@ -102,12 +104,18 @@ struct gqlws_result {
 
 /* One queued execution of an operation: root = {"<field>": *ev->value}
  * built in place (no allocation besides this struct); ev NULL for the single
- * run of a query or mutation (root = {}). */
+ * run of a query or mutation (root = {}). What only a run in flight needs is
+ * here, not in the operation (an idle subscription holds no event): the
+ * shared result the run fills, the link in a pending result's waiters, and
+ * when a query or mutation began (its duration metric). */
 typedef struct gqlws_event {
     struct gqlws_event *next;
     proto_event *ev;
     gql_kv kv;
     gql_value root;
+    gqlws_result *res;           /* the shared result this run fills */
+    struct proto_sub *wait_next; /* the next waiter of a pending result */
+    uint64_t t0_ns;              /* single run: when the operation began */
 } gqlws_event;
 
 /* A prepared subscription shared by the operations of one server with the
@@ -144,35 +152,37 @@ static void prep_unref(proto_prep *p)
     cd_free(p);
 }
 
+/* Why an operation's source failed (its error, sent before `complete`). */
+struct proto_fail {
+    const char *code; /* static */
+    char msg[];
+};
+
+/* An operation. Its document key (for shared results) is its prep's; an
+ * operation without a prep never shares results. The state of a run in
+ * flight (shared result, waiter link, start time) is in its running event. */
 struct proto_sub {
     struct proto_sub *next, *prev; /* conn->ops while active */
     gqlws_conn *conn;
-    char *id;
     gql_exec *ex;     /* own exec, or a borrower of prep's while running */
     proto_prep *prep; /* shared prepared state (subscriptions), or NULL */
     const char *field;
     const gql_value *args;
     const proto_sub_source *src;
     void *src_state;
-    char *fail_msg; /* cd_malloc'd, when the source failed */
-    const char *fail_code;
+    struct proto_fail *fail; /* cd_malloc'd, when the source failed */
     gqlws_event *q_head, *q_tail, *running_ev;
-    uint64_t t0_ns;
-    uint64_t k1, k2;             /* document key: hash of query, operation name, variables */
-    gqlws_result *running_res;   /* the shared result this op's run fills */
-    struct proto_sub *wait_next; /* in a pending result's waiter list */
-    gql_op_kind kind;
     uint32_t q_len;
-    /* (flags together: no padding between them) */
-    bool src_active;  /* start succeeded, neither stop nor source end yet */
-    bool source_done; /* source completed or failed */
-    bool running;     /* gql_exec_run in flight */
-    bool pumping;
-    bool in_start;
-    bool active;    /* linked in conn->ops */
-    bool ended;     /* cancelled or finished: release when idle */
-    bool shareable; /* k1/k2 are set: events may reuse a group's result */
-    char id_buf[];  /* id points here: one allocation per operation */
+    uint8_t kind; /* gql_op_kind */
+    /* flags in one byte */
+    bool src_active : 1;  /* start succeeded, neither stop nor source end yet */
+    bool source_done : 1; /* source completed or failed */
+    bool running : 1;     /* gql_exec_run in flight */
+    bool pumping : 1;
+    bool in_start : 1;
+    bool active : 1; /* linked in conn->ops */
+    bool ended : 1;  /* cancelled or finished: release when idle */
+    char id[];       /* the subscribe id, inline: one allocation per operation */
 };
 
 /* ---- events ---- */
@@ -244,9 +254,9 @@ static void op_release(struct proto_sub *op)
     ev_free(op->running_ev);
     if (op->ex) gql_exec_free(op->ex);
     prep_unref(op->prep);
-    cd_free(op->fail_msg);
+    cd_free(op->fail);
     gqlws_conn *c = op->conn;
-    cd_free(op);
+    cd_pool_free(op);
     gqlws_conn_unref(c);
 }
 
@@ -295,7 +305,7 @@ static bool caller_is(const gqlws_result *r, const proto_caller *c)
 /* The bucket of op's group: its document key mixed with its user id. */
 static unsigned result_bucket(const struct proto_sub *op)
 {
-    uint64_t h = op->k1;
+    uint64_t h = op->prep->k1;
     for (const char *p = op->conn->caller.user_id; *p; p++)
         h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
     return (unsigned)(h ^ (h >> 32)) % GQLWS_RESULT_BUCKETS;
@@ -307,7 +317,7 @@ static gqlws_result *result_find(proto_event *ev, const struct proto_sub *op)
     const proto_caller *c = &op->conn->caller;
     const char *svc = gqlws_conn_service(op->conn);
     for (gqlws_result *r = ev->results[result_bucket(op)]; r; r = r->next)
-        if (r->k1 == op->k1 && r->k2 == op->k2 && r->service == svc &&
+        if (r->k1 == op->prep->k1 && r->k2 == op->prep->k2 && r->service == svc &&
             r->authenticated == c->authenticated && r->trust == c->trust && caller_is(r, c))
             return r;
     return NULL;
@@ -325,8 +335,8 @@ static gqlws_result *result_new(proto_event *ev, const struct proto_sub *op)
     size_t lu = strlen(c->user_id), ln = strlen(c->username), li = strlen(c->client_ip);
     gqlws_result *r = cd_calloc(1, sizeof *r + lu + ln + li + 3);
     if (!r) return NULL;
-    r->k1 = op->k1;
-    r->k2 = op->k2;
+    r->k1 = op->prep->k1;
+    r->k2 = op->prep->k2;
     r->service = gqlws_conn_service(op->conn);
     r->authenticated = c->authenticated;
     r->trust = c->trust;
@@ -364,10 +374,10 @@ static void result_wake(gqlws_result *r)
     struct proto_sub *w = r->waiters;
     r->waiters = r->waiters_tail = NULL;
     while (w) {
-        struct proto_sub *next = w->wait_next;
-        w->wait_next = NULL;
-        w->running = false;
         gqlws_event *e = w->running_ev;
+        struct proto_sub *next = e->wait_next;
+        e->wait_next = NULL;
+        w->running = false;
         w->running_ev = NULL;
         if (r->json) {
             op_send_event(w, r->json, r->len);
@@ -405,8 +415,8 @@ static void op_run_done(gql_exec *ex, void *ud)
     /* the result may point into the event's value: free it after writing */
     gqlws_event *done_ev = op->running_ev;
     op->running_ev = NULL;
-    gqlws_result *res = op->running_res;
-    op->running_res = NULL;
+    gqlws_result *res = done_ev->res;
+    done_ev->res = NULL;
     if (res) {
         /* shared: serialise once even if this op ended meanwhile */
         cd_buf b;
@@ -437,7 +447,7 @@ static void op_run_done(gql_exec *ex, void *ud)
         if (op->kind != GQL_SUBSCRIPTION) {
             uint32_t nerr = 0;
             gql_exec_errors(ex, &nerr);
-            uint64_t dt = uv_hrtime() - op->t0_ns;
+            uint64_t dt = uv_hrtime() - done_ev->t0_ns;
             cd_metrics_operation((int)op->kind, nerr ? CD_MO_ERROR : CD_MO_OK, (double)dt / 1e9);
             op->source_done = true; /* one result only */
         } else if (!op->q_head) {
@@ -466,7 +476,7 @@ static void op_pump(struct proto_sub *op)
             if (!op->q_head) op->q_tail = NULL;
             op->q_len--;
             gqlws_result *res = NULL;
-            if (e->ev && op->shareable) {
+            if (e->ev && op->prep) {
                 res = result_find(e->ev, op);
                 if (res && res->done) { /* executed for another subscriber */
                     op_send_event(op, res->json, res->len);
@@ -477,7 +487,7 @@ static void op_pump(struct proto_sub *op)
                     op->running_ev = e;
                     op->running = true;
                     if (res->waiters_tail)
-                        res->waiters_tail->wait_next = op;
+                        res->waiters_tail->running_ev->wait_next = op;
                     else
                         res->waiters = op;
                     res->waiters_tail = op;
@@ -488,19 +498,19 @@ static void op_pump(struct proto_sub *op)
             }
             op->running_ev = e;
             op->running = true;
-            op->running_res = res;
+            e->res = res;
             if (op->kind == GQL_SUBSCRIPTION) cd_metrics_g.sub_executions++;
             gql_exec_opts o = {.service = gqlws_conn_service(op->conn),
                                .context = &op->conn->caller,
-                               .no_introspection = !op->conn->srv->cfg->introspection};
+                               .no_introspection = !op->conn->caller.srv->cfg->introspection};
             if (!op->ex && op->prep) op->ex = gql_exec_borrow(op->prep->ex);
             int rc = op->ex ? gql_exec_run(op->ex, &e->root, &o, op_run_done, op) : CD_ENOMEM;
             if (rc != 0) {
                 op->running = false;
-                if (op->running_res) { /* not started: nobody can be waiting yet */
-                    result_unlink(e->ev, op, op->running_res);
-                    cd_free(op->running_res);
-                    op->running_res = NULL;
+                if (e->res) { /* not started: nobody can be waiting yet */
+                    result_unlink(e->ev, op, e->res);
+                    cd_free(e->res);
+                    e->res = NULL;
                 }
                 ev_free(op->running_ev);
                 op->running_ev = NULL;
@@ -509,11 +519,11 @@ static void op_pump(struct proto_sub *op)
             continue;
         }
         if (op->source_done) {
-            if (op->fail_msg && op->conn->ws) {
+            if (op->fail && op->conn->ws) {
                 cd_buf b;
                 cd_buf_init(&b);
                 cd_buf_puts(&b, "{\"errors\":[");
-                gqlws_write_error_obj(&b, op->fail_msg, op->fail_code, op->field, NULL);
+                gqlws_write_error_obj(&b, op->fail->msg, op->fail->code, op->field, NULL);
                 cd_buf_puts(&b, "]}");
                 if (!cd_buf_failed(&b)) gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
                 cd_buf_free(&b);
@@ -577,15 +587,24 @@ void proto_sub_complete(proto_sub *op)
     op_pump(op);
 }
 
+/* Keeps the failure op reports before `complete` (none when out of
+ * memory: the operation still completes). */
+static void op_set_fail(proto_sub *op, const char *code, const char *message)
+{
+    size_t n = strlen(message);
+    cd_free(op->fail);
+    op->fail = cd_malloc(sizeof *op->fail + n + 1);
+    if (!op->fail) return;
+    op->fail->code = code ? code : "INTERNAL_SERVER_ERROR";
+    memcpy(op->fail->msg, message, n + 1);
+}
+
 void proto_sub_fail(proto_sub *op, const char *code, const char *message)
 {
     if (op->ended || op->source_done) return;
     op->source_done = true;
     op->src_active = false;
-    op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
-    size_t n = strlen(message);
-    op->fail_msg = cd_malloc(n + 1);
-    if (op->fail_msg) memcpy(op->fail_msg, message, n + 1);
+    op_set_fail(op, code, message);
     op_pump(op);
 }
 
@@ -601,7 +620,7 @@ const gql_value *proto_sub_args(const proto_sub *op)
 
 uv_loop_t *proto_sub_loop(const proto_sub *op)
 {
-    return op->conn->srv->loop;
+    return op->conn->caller.srv->loop;
 }
 
 proto_sub *proto_sub_find(gqlws_conn *c, const char *id, size_t len)
@@ -649,40 +668,45 @@ static bool doc_key(const gqlws_msg *m, uint64_t *k1, uint64_t *k2)
 
 /* ---- starting an operation (proto_sub_begin) ---- */
 
-/* A new operation for m's id with a fresh exec, holding a reference on c;
- * not active yet. NULL on no memory. */
-static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m)
+/* The document key of a subscribe message while its operation starts. */
+typedef struct op_key {
+    uint64_t k1, k2;
+    bool ok; /* built: the operation may use and create a shared prep */
+} op_key;
+
+/* A new operation for m's id with a fresh exec (or the prep of its key),
+ * holding a reference on c; not active yet. NULL on no memory. */
+static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m, const op_key *key)
 {
-    struct proto_sub *op = cd_calloc(1, sizeof *op + m->id_len + 1);
+    _Static_assert(offsetof(struct proto_sub, id) + GQLWS_MAX_ID_LEN + 1 <= CD_POOL_MAX,
+                   "proto_sub in the pool");
+    struct proto_sub *op = cd_pool_calloc(offsetof(struct proto_sub, id) + m->id_len + 1);
     if (!op) return NULL;
-    op->shareable = doc_key(m, &op->k1, &op->k2);
-    proto_prep *p = op->shareable ? *prep_slot(c->srv, op->k1, op->k2) : NULL;
+    proto_prep *p = key->ok ? *prep_slot(c->caller.srv, key->k1, key->k2) : NULL;
     if (p) { /* prepared before, with the same outcome: nothing to parse */
         p->refs++;
         op->prep = p;
         op->kind = GQL_SUBSCRIPTION;
     } else {
-        gql_exec *ex = gql_exec_new(c->srv->schema, c->srv->cache);
+        gql_exec *ex = gql_exec_new(c->caller.srv->schema, c->caller.srv->cache);
         if (!ex) {
-            cd_free(op);
+            cd_pool_free(op);
             return NULL;
         }
-        gql_exec_limits lim = {c->srv->cfg->max_query_cost, c->srv->cfg->max_response_bytes};
+        gql_exec_limits lim = {c->caller.srv->cfg->max_query_cost,
+                               c->caller.srv->cfg->max_response_bytes};
         gql_exec_set_limits(ex, &lim);
         op->ex = ex;
     }
-    char *id = op->id_buf;
-    memcpy(id, m->id, m->id_len + 1);
-    op->id = id;
+    memcpy(op->id, m->id, m->id_len + 1);
     op->conn = c;
-    op->t0_ns = uv_hrtime();
     c->refs++;
     return op;
 }
 
 /* Parses and validates the document and coerces the variables. False after
  * answering `error` with the request errors (op released). */
-static bool op_prepare(struct proto_sub *op, const gqlws_msg *m)
+static bool op_prepare(struct proto_sub *op, const gqlws_msg *m, const op_key *key)
 {
     if (op->prep) return true;
     if (gql_exec_prepare(op->ex, m->query, m->query_len, m->operation_name) != 0 ||
@@ -695,15 +719,14 @@ static bool op_prepare(struct proto_sub *op, const gqlws_msg *m)
         return false;
     }
     op->kind = gql_exec_op(op->ex);
-    if (op->kind != GQL_SUBSCRIPTION || !op->shareable || !gql_exec_root_field(op->ex, NULL))
-        return true;
+    if (op->kind != GQL_SUBSCRIPTION || !key->ok || !gql_exec_root_field(op->ex, NULL)) return true;
     /* the first subscription of this document key: its prepared exec becomes
      * the shared one (without memory it just stays the op's own) */
     proto_prep *p = cd_calloc(1, sizeof *p);
     if (!p) return true;
-    p->srv = op->conn->srv;
-    p->k1 = op->k1;
-    p->k2 = op->k2;
+    p->srv = op->conn->caller.srv;
+    p->k1 = key->k1;
+    p->k2 = key->k2;
     p->refs = 1;
     p->ex = op->ex;
     proto_prep **pp = prep_slot(p->srv, p->k1, p->k2);
@@ -728,7 +751,7 @@ static void op_reserve(struct proto_sub *op)
 
 /* A query or mutation (or a subscription selecting only __typename): one
  * result, then complete. */
-static void op_run_once(struct proto_sub *op)
+static void op_run_once(struct proto_sub *op, uint64_t t0_ns)
 {
     gqlws_event *e = cd_calloc(1, sizeof *e);
     if (!e) {
@@ -738,6 +761,7 @@ static void op_run_once(struct proto_sub *op)
         return;
     }
     e->root.kind = GQL_V_OBJECT; /* {} */
+    e->t0_ns = t0_ns;
     op->q_head = op->q_tail = e;
     op->q_len = 1;
     op->source_done = true;
@@ -748,7 +772,7 @@ static void op_run_once(struct proto_sub *op)
  * `complete`) when another role serves its Subscription field. */
 static bool op_served_here(struct proto_sub *op)
 {
-    proto_server *srv = op->conn->srv;
+    proto_server *srv = op->conn->caller.srv;
     char coord[160];
     snprintf(coord, sizeof coord, "Subscription.%s", op->field);
     const char *owner = gql_schema_owner(srv->schema, coord);
@@ -793,10 +817,7 @@ static void op_start_source(struct proto_sub *op)
     if (rc != 0) {
         if (!op->source_done) {
             op->source_done = true;
-            op->fail_code = code ? code : "INTERNAL_SERVER_ERROR";
-            size_t n = strlen(err[0] ? err : cd_strerror(rc));
-            op->fail_msg = cd_malloc(n + 1);
-            if (op->fail_msg) memcpy(op->fail_msg, err[0] ? err : cd_strerror(rc), n + 1);
+            op_set_fail(op, code, err[0] ? err : cd_strerror(rc));
         }
         cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
     } else {
@@ -812,18 +833,21 @@ static void op_start_source(struct proto_sub *op)
 
 void proto_sub_begin(gqlws_conn *c, const gqlws_msg *m)
 {
-    struct proto_sub *op = op_new(c, m);
+    uint64_t t0_ns = uv_hrtime();
+    op_key key;
+    key.ok = doc_key(m, &key.k1, &key.k2);
+    struct proto_sub *op = op_new(c, m, &key);
     if (!op) {
         gqlws_conn_close(c, GQLWS_CLOSE_INTERNAL, "Internal server error");
         return;
     }
-    if (!op_prepare(op, m)) return;
+    if (!op_prepare(op, m, &key)) return;
     op_reserve(op);
     const gql_value *args = NULL;
     gql_exec *prepared = op->prep ? op->prep->ex : op->ex;
     const char *field = op->kind == GQL_SUBSCRIPTION ? gql_exec_root_field(prepared, &args) : NULL;
     if (!field) {
-        op_run_once(op);
+        op_run_once(op, t0_ns);
         return;
     }
     op->field = field;

@@ -666,6 +666,7 @@ static int res_status(const PGresult *r, const char **msg, const char **state)
 static void fill_result(pg_conn *c, pg_result *out, PGresult *r)
 {
     const char *msg, *state;
+    *out = (pg_result){0};
     out->status = res_status(r, &msg, &state);
     out->res = r;
     pg_copy_msg(c->msg, msg);
@@ -775,7 +776,7 @@ static void batch_round_done(pg_conn *c)
         unit_free(u);
         return;
     }
-    pg_result rs[PG_BATCH_MAX_STMTS];
+    pg_result rs[PG_BATCH_MAX_STMTS] = {{0}};
     for (int i = 0; i < u->nstmts; i++) {
         const char *m;
         rs[i].status = res_status(b->mres[i], &m, &rs[i].sqlstate);
@@ -815,7 +816,7 @@ static void conn_work_done(pg_conn *c)
             memset(c->res, 0, sizeof c->res);
             c->nexpect = 0;
             c->ri = 0;
-            pg_result rs[PG_TX_MAX_STMTS + 2];
+            pg_result rs[PG_TX_MAX_STMTS + 2] = {{0}};
             int status = 0, failed = -1;
             for (int i = 0; i < n; i++) {
                 const char *msg, *state;
@@ -843,7 +844,7 @@ static void conn_work_done(pg_conn *c)
                 if (keep[i]) PQclear(keep[i]);
             cd_free(u);
         } else {
-            pg_result r;
+            pg_result r = {0};
             fill_result(c, &r, c->res[0]);
             p->queries++;
             if (r.status) p->errors++;
@@ -1264,13 +1265,16 @@ void pg_pool_close(pg_pool *p, pg_close_cb cb, void *ud)
 
 int pg_result_rows(const pg_result *r)
 {
-    return r && r->res ? PQntuples(r->res) : 0;
+    if (!r || !r->res) return 0;
+    return r->view ? r->nrows : PQntuples(r->res);
 }
 
 const char *pg_result_get(const pg_result *r, int row, int col)
 {
     if (!r || !r->res) return NULL;
-    if (row < 0 || row >= PQntuples(r->res) || col < 0 || col >= PQnfields(r->res)) return NULL;
+    if (row < 0 || row >= pg_result_rows(r)) return NULL;
+    if (r->view) row += r->row0;
+    if (row >= PQntuples(r->res) || col < 0 || col >= PQnfields(r->res)) return NULL;
     if (PQgetisnull(r->res, row, col)) return NULL;
     return PQgetvalue(r->res, row, col);
 }

@@ -73,6 +73,9 @@ typedef struct pg_result {
                              and the server sent none) */
     const char *message;  /* error text when status != 0, else "" */
     const char *sqlstate; /* five-char SQLSTATE of a server error, else "" */
+    bool view;            /* status 0 only: pg_result_rows/get see rows [row0, row0 + nrows)
+                             of res (one member's rows of a combined statement) */
+    int row0, nrows;
 } pg_result;
 
 /* One query's completion. */
@@ -184,6 +187,7 @@ bool pg_pool_ready(const pg_pool *p);
 void pg_pool_close(pg_pool *p, pg_close_cb cb, void *ud);
 
 /* Helpers reading a result (row/col bounds-checked; NULL/0 outside). */
+/* Rows and values of r (of its view when r->view is set). */
 int pg_result_rows(const pg_result *r);
 const char *pg_result_get(const pg_result *r, int row, int col); /* NULL if SQL NULL */
 /* Number of rows an INSERT/UPDATE/DELETE affected, or -1. */

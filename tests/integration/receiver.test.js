@@ -12,7 +12,7 @@ import {
   startCluster, makeUsers, gql, ok, code, createChat, send, wsClient, record, waitChannel, sleep, sql,
   REMOVE_P,
 } from './lib/receiver-env.js';
-import { startChatd, rawWs } from './lib/chatd.js';
+import { startChatd, rawWs, signToken } from './lib/chatd.js';
 
 let cl;
 let s1, r1, r2;
@@ -106,6 +106,25 @@ describe('queries', () => {
 });
 
 describe('subscriptions', () => {
+  test('a token subject longer than a UUID (the feed keeps UUID-sized user ids) subscribes to nothing', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    // 64 bytes (PROTO_MAX_USER_ID), starting with a's id: cut to the feed's
+    // buffer it would still not be a's id, and it must not be taken for it
+    const sub = a.id + 'x'.repeat(64 - a.id.length);
+    const token = signToken({ sub, username: 'longsub' });
+    const cc = client(r1, { id: sub, token, h: { authorization: `Bearer ${token}` } });
+    for (const [q, v, f] of [
+      [ADDED, { c: chat.id }, 'messageAdded'],
+      ['subscription U($u: String!) { unreadCountUpdated(userId: $u) { unreadCount } }', { u: a.id }, 'unreadCountUpdated'],
+    ]) {
+      const rec = record(cc, q, v, f);
+      await rec.waitDone();
+      assert.equal(rec.events.length, 0);
+      assert.equal(rec.errors[0].extensions.code, 'FORBIDDEN', `${f}: ${JSON.stringify(rec.errors)}`);
+    }
+  });
+
   test('non-participants cannot subscribe; a user channel only for its user', async () => {
     const [a, b, c] = makeUsers(3);
     const chat = await createChat(s1, a, [b]);

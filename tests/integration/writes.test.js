@@ -8,7 +8,10 @@
 // message (not a participant, unknown chat) getting its own error while the
 // rest of its burst succeeds. A group where nothing fails runs without
 // savepoints (one xid for all its rows); one with a failing member runs again
-// with a savepoint per member (the retry counter in /metrics).
+// with a savepoint per member (the retry counter in /metrics), except a
+// createMessage refused inside the group's array call ("one statement per
+// group": its own error, no re-run, and a split into one statement per
+// message when the array call fails whole).
 //
 // Membership: a 10,000-member group built with addParticipants in batches of
 // 500 (the time is logged; the bound is generous), participantIds /
@@ -17,7 +20,7 @@
 // authorization and argument errors, and CHATD_MAX_GROUP_MEMBERS at its edge.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { startChatd, gqlPost, signToken } from './lib/chatd.js';
 import { redisSubscribe } from './lib/redis-sub.js';
@@ -75,17 +78,19 @@ async function newChat(srv, owner, others) {
   return ok(b, 'createChat');
 }
 
-let gc, def, small;
+let gc, def, small, held;
 before(async () => {
-  [gc, def, small] = await Promise.all([
+  [gc, def, small, held] = await Promise.all([
     // a 20 ms window so a burst certainly shares transactions
     startChatd({ role: 'all', db: true, redis: true, fixtures: false, env: { CHATD_GROUP_COMMIT_US: '20000' } }),
     startChatd({ role: 'all', db: true, redis: true, fixtures: false }),
     startChatd({ role: 'all', db: true, redis: true, fixtures: false, env: { CHATD_MAX_GROUP_MEMBERS: '5' } }),
+    // the longest window (100 ms): a burst sent while a group is in flight waits in one window
+    startChatd({ role: 'all', db: true, redis: true, fixtures: false, env: { CHATD_GROUP_COMMIT_US: '100000' } }),
   ]);
 });
 after(async () => {
-  await Promise.all([gc, def, small].filter(Boolean).map((s) => s.stop()));
+  await Promise.all([gc, def, small, held].filter(Boolean).map((s) => s.stop()));
 });
 
 describe('group commit', () => {
@@ -182,12 +187,16 @@ describe('group commit', () => {
     assert.equal(xid1, tx1, 'one xid per transaction: no subtransaction per member');
     assert.equal(await retries(), r0);
     // the same burst with a non-member inside: only it fails, with its own
-    // error; the group ran again with a savepoint per member
-    const [bad, ...good] = await Promise.all([
+    // error. Its createMessage is refused inside the group's array call
+    // (0012_group_commit.sql); its markChatAsRead is a statement of its own,
+    // whose failure makes the group run again with a savepoint per member
+    const [bad, badRead, ...good] = await Promise.all([
       gql(gc, CREATE_MSG, { in: { chatId: chat.id, senderId: outsider.id, content: 'mixed intruder' } }, outsider.h),
+      gql(gc, 'mutation R($c: ID!) { markChatAsRead(chatId: $c) }', { c: chat.id }, outsider.h),
       burst('mixed'),
     ]);
     err(bad, 'FORBIDDEN', /not a participant/);
+    err(badRead, 'FORBIDDEN');
     good.flat().forEach((b) => ok(b, 'createMessage'));
     assert.ok(await retries() > r0, 'the failing group was retried isolated');
     const [n2, mixedTx] = sql(`SELECT count(*), count(DISTINCT created_at) FROM messages
@@ -226,6 +235,203 @@ describe('group commit', () => {
     } finally {
       sub.close();
     }
+  });
+});
+
+// One statement per group (0012_group_commit.sql): a group's createMessage
+// calls go as one chatd_create_messages call; a refused element gets its own
+// exact error inside it (no re-run, no savepoint for the others); an array
+// call failing as a whole is split into one statement per message.
+const GCM = `SELECT o_i, o_state, o_err, o_seq, o_ch IS NOT NULL, o_payload::jsonb->>'id', o_payload::jsonb->>'content'
+  FROM chatd_create_messages($ARGS$)`;
+const arr = (xs, type) => `ARRAY[${xs.map((x) => (x === null ? 'NULL' : `'${x}'`)).join(',')}]::${type}[]`;
+function createMessages(rows) {
+  const col = (k, type) => arr(rows.map((r) => (r[k] === undefined ? null : r[k])), type);
+  const args = [col('chat', 'uuid'), col('sender', 'uuid'), arr(rows.map(() => 'text'), 'text'), col('content', 'text'),
+    col('meta', 'jsonb'), col('client', 'text'), col('reply', 'uuid')].join(', ');
+  const out = sql(GCM.replace('$ARGS$', args));
+  return out ? out.split('\n').map((l) => l.split('|')) : [];
+}
+async function gcMetric(srv, name) {
+  const m = await (await fetch(`${srv.base}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(m)[1]);
+}
+// Holds chat `id`'s row lock in an open transaction until release() — the
+// group sent meanwhile waits in flight, and what arrives next waits for it.
+async function lockChat(id) {
+  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
+  const p = spawn(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const locked = new Promise((resolve) => p.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('locked')) resolve();
+  }));
+  p.stdin.write(`BEGIN; SELECT 'locked' FROM chats WHERE id = '${id}' FOR UPDATE;\n`);
+  await locked;
+  const done = new Promise((resolve) => p.on('exit', resolve));
+  return async () => {
+    p.stdin.end('COMMIT;\n');
+    await done;
+  };
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe('one statement per group', () => {
+  test('chatd_create_messages: refused elements get their own exact error, the others commit in order', async () => {
+    const [a, b, c] = makeUsers(3);
+    const outsider = makeUsers(1)[0];
+    const chat = await newChat(gc, a, [b, c]);
+    const first = ok(await gql(gc, CREATE_MSG, { in: { chatId: chat.id, senderId: a.id, content: 'first', clientId: 'k0' } }, a.h), 'createMessage');
+    const ghost = '00000000-0000-4000-8000-00000000abcd';
+    const missing = '00000000-0000-4000-8000-00000000dcba';
+    const rows = createMessages([
+      { chat: chat.id, sender: a.id, content: 'e1' },
+      { chat: ghost, sender: a.id, content: 'e2' },                        // a missing chat
+      { chat: chat.id, sender: outsider.id, content: 'e3' },               // not a participant
+      { chat: chat.id, sender: b.id, content: 'e4', reply: missing },      // a reply to a missing message
+      { chat: chat.id, sender: b.id, content: 'e5', client: 'k1' },
+      { chat: chat.id, sender: b.id, content: 'e6 again', client: 'k1' }, // k1 again in the same call: the stored e5
+      { chat: chat.id, sender: a.id, content: 'e7 again', client: 'k0' }, // k0 stored before: the stored 'first'
+      { chat: chat.id, sender: c.id, content: 'e8', reply: first.id },     // a reply (the exact path, committed)
+      { chat: chat.id, sender: c.id, content: 'e9', meta: '{"k": [1, 2]}' },
+    ]);
+    const by = (i) => rows.filter((r) => Number(r[0]) === i);
+    // refused: one row each, the 7-argument function's SQLSTATE and message word for word
+    assert.deepEqual(by(2).map((r) => [r[1], r[2]]), [['CD404', `Chat ${ghost} not found`]]);
+    assert.deepEqual(by(3).map((r) => [r[1], r[2]]),
+      [['CD403', `Forbidden: user ${outsider.id} is not a participant of chat ${chat.id}`]]);
+    assert.deepEqual(by(4).map((r) => [r[1], r[2]]), [['CD404', `Message ${missing} not found (replyToId)`]]);
+    // stored again: one row (the message), no event to publish
+    assert.equal(by(6).length, 1);
+    assert.equal(by(6)[0][5], by(5)[0][5]);
+    assert.equal(by(6)[0][6], 'e5');
+    assert.equal(by(7).length, 1);
+    assert.equal(by(7)[0][5], first.id);
+    // committed: the message row, then the event row carrying the seq; seqs
+    // follow the array order, contiguous after `first`
+    const seqs = [];
+    for (const i of [1, 5, 8, 9]) {
+      const r = by(i);
+      assert.equal(r.length, 2, JSON.stringify(r));
+      assert.equal(r[0][1], '');
+      assert.equal(r[1][4], 't');
+      seqs.push(Number(r[1][3]));
+    }
+    assert.deepEqual(seqs, [first.seq + 1, first.seq + 2, first.seq + 3, first.seq + 4]);
+    assert.equal(sql(`SELECT string_agg(content || ':' || seq, ',' ORDER BY seq) FROM messages WHERE chat_id = '${chat.id}'`),
+      `first:${first.seq},e1:${first.seq + 1},e5:${first.seq + 2},e8:${first.seq + 3},e9:${first.seq + 4}`);
+    assert.equal(sql(`SELECT reply_to_id FROM messages WHERE chat_id = '${chat.id}' AND content = 'e8'`), first.id);
+    assert.equal(sql(`SELECT metadata::text FROM messages WHERE chat_id = '${chat.id}' AND content = 'e9'`), '{"k": [1, 2]}');
+    assert.equal(Number(sql(`SELECT count(*) FROM chat_events WHERE chat_id = '${chat.id}'`)),
+      Number(sql(`SELECT last_seq FROM chats WHERE id = '${chat.id}'`)));
+    // an array call with arrays of different lengths is refused whole
+    assert.throws(() => sql(`SELECT * FROM chatd_create_messages(ARRAY['${chat.id}']::uuid[], '{}', '{}', '{}', '{}', '{}', '{}')`),
+      /differ in length/);
+  });
+
+  // the array function restates the 7-argument body inline (0012): both
+  // must write and publish the same message JSON and event envelope
+  test('chatd_create_messages and the 7-argument function answer the same JSON for a plain message', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await newChat(gc, a, [b]);
+    const rowsOf = (q) => sql(q).split('\n').map((l) => JSON.parse(l));
+    const one = rowsOf(`SELECT o_payload FROM chatd_create_message_reply('${chat.id}', '${a.id}', 'text', 'p1', '{"x": 1}', 'c1', NULL)`);
+    const arrayed = rowsOf(`SELECT o_payload FROM chatd_create_messages(ARRAY['${chat.id}']::uuid[], ARRAY['${b.id}']::uuid[],
+      ARRAY['text'], ARRAY['p2'], ARRAY['{"x": 1}']::jsonb[], ARRAY['c2'], ARRAY[NULL]::uuid[])`);
+    assert.equal(one.length, 2);
+    assert.equal(arrayed.length, 2);
+    // what differs by nature: id, sender, content, seq, time, clientId-free JSON otherwise equal
+    const norm = (m) => ({ ...m, id: 'ID', senderId: 'S', content: 'C', seq: 'N', createdAt: 'T' });
+    assert.deepEqual(norm(arrayed[0]), norm(one[0]));
+    assert.deepEqual({ ...arrayed[1], seq: 'N', at: 'T', data: norm(arrayed[1].data) },
+      { ...one[1], seq: 'N', at: 'T', data: norm(one[1].data) });
+    assert.equal(arrayed[1].seq, one[1].seq + 1);
+    assert.deepEqual(arrayed[1].data, arrayed[0]);
+  });
+
+  test('a burst in one group: one array call, own errors, no re-run, seq in order, clientId once', async () => {
+    const users = makeUsers(6);
+    const outsider = makeUsers(1)[0];
+    const chat = await newChat(held, users[0], users.slice(1));
+    const first = ok(await gql(held, CREATE_MSG, { in: { chatId: chat.id, senderId: users[0].id, content: 'before' } }, users[0].h), 'createMessage');
+    const [merged0, splits0, retries0] = await Promise.all(['merged', 'splits', 'retries'].map(
+      (k) => gcMetric(held, `chatd_sender_group_commit_${k}_total`)));
+    const release = await lockChat(chat.id);
+    let blocked, burst;
+    try {
+      // the lock holds this one in flight; the burst gathers behind it
+      blocked = gql(held, CREATE_MSG, { in: { chatId: chat.id, senderId: users[0].id, content: 'blocked' } }, users[0].h);
+      await sleep(50);
+      const send = (u, extra) => gql(held, CREATE_MSG, { in: { chatId: chat.id, senderId: u.id, ...extra } }, u.h);
+      const cid = `c-${sfx()}`;
+      burst = Promise.all([
+        ...users.map((u, i) => send(u, { content: `good ${i}` })),
+        send(outsider, { content: 'intruder' }),
+        send(users[1], { content: 'reply', replyToId: '00000000-0000-4000-8000-000000000777' }),
+        send(users[2], { content: 'to the original', replyToId: first.id }),
+        send(users[3], { content: 'once', clientId: cid }),
+        send(users[3], { content: 'once', clientId: cid }),
+        gql(held, CREATE_MSG, { in: { chatId: '00000000-0000-4000-8000-000000000778', senderId: users[4].id, content: 'x' } }, users[4].h),
+      ]);
+      await sleep(300); // the window (100 ms) closed: the burst is one group in flight, behind the lock
+    } finally {
+      await release();
+    }
+    ok(await blocked, 'createMessage');
+    const res = await burst;
+    const good = res.slice(0, users.length).map((b) => ok(b, 'createMessage'));
+    const [intruder, badReply, reply, once1, once2, ghost] = res.slice(users.length);
+    err(intruder, 'FORBIDDEN', /not a participant/);
+    err(badReply, 'NOT_FOUND', /not found \(replyToId\)/);
+    ok(reply, 'createMessage');
+    assert.equal(ok(once1, 'createMessage').id, ok(once2, 'createMessage').id);
+    err(ghost, 'NOT_FOUND', /Chat .* not found/);
+    // one array call carried them: nothing failed as a whole, nothing re-ran
+    assert.ok(await gcMetric(held, 'chatd_sender_group_commit_merged_total') > merged0);
+    assert.equal(await gcMetric(held, 'chatd_sender_group_commit_splits_total'), splits0);
+    assert.equal(await gcMetric(held, 'chatd_sender_group_commit_retries_total'), retries0);
+    // stored: every good one once, in one transaction with one xid (no
+    // subtransaction for them), seqs contiguous from 'before'
+    const [n, txs, xids] = sql(`SELECT count(*), count(DISTINCT created_at), count(DISTINCT xmin::text) FROM messages
+      WHERE chat_id = '${chat.id}' AND content LIKE 'good %'`).split('|').map(Number);
+    assert.equal(n, users.length);
+    assert.equal(xids, txs);
+    const seqs = sql(`SELECT string_agg(seq::text, ',' ORDER BY seq) FROM messages WHERE chat_id = '${chat.id}'`).split(',').map(Number);
+    assert.deepEqual(seqs, seqs.map((_, i) => first.seq + i));
+    assert.equal(seqs.length, users.length + 4); // before, blocked, the good ones, the reply, once
+    for (const m of good) assert.ok(m.seq > first.seq + 1);
+  });
+
+  test('an array call failing whole is split: one statement per message, each its own outcome', async () => {
+    const users = makeUsers(5);
+    const chat = await newChat(held, users[0], users.slice(1));
+    const splits0 = await gcMetric(held, 'chatd_sender_group_commit_splits_total');
+    const release = await lockChat(chat.id);
+    let blocked, burst;
+    try {
+      blocked = gql(held, CREATE_MSG, { in: { chatId: chat.id, senderId: users[0].id, content: 'blocked' } }, users[0].h);
+      await sleep(50);
+      burst = Promise.all([
+        ...users.map((u, i) => gql(held, CREATE_MSG, { in: { chatId: chat.id, senderId: u.id, content: `s ${i}` } }, u.h)),
+        // jsonb cannot hold \u0000: the whole jsonb[] parameter is refused
+        gql(held, CREATE_MSG, { in: { chatId: chat.id, senderId: users[1].id, content: 'nul', metadata: { nul: 'a\u0000b' } } }, users[1].h),
+      ]);
+      await sleep(300);
+    } finally {
+      await release();
+    }
+    ok(await blocked, 'createMessage');
+    const res = await burst;
+    const good = res.slice(0, users.length).map((b) => ok(b, 'createMessage'));
+    err(res[users.length], 'BAD_USER_INPUT', /^Invalid input: a value cannot be stored/);
+    assert.ok(await gcMetric(held, 'chatd_sender_group_commit_splits_total') > splits0);
+    assert.equal(Number(sql(`SELECT count(*) FROM messages WHERE chat_id = '${chat.id}' AND content LIKE 's %'`)), users.length);
+    assert.equal(Number(sql(`SELECT count(*) FROM messages WHERE chat_id = '${chat.id}' AND content = 'nul'`)), 0);
+    const seqs = good.map((m) => m.seq).sort((x, y) => x - y);
+    assert.deepEqual(seqs, seqs.map((_, i) => seqs[0] + i));
+    const [cnt, last] = sql(`SELECT count(*), (SELECT last_seq FROM chats WHERE id = '${chat.id}') FROM chat_events
+      WHERE chat_id = '${chat.id}'`).split('|').map(Number);
+    assert.equal(cnt, last);
   });
 });
 

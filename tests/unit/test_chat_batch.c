@@ -4,8 +4,10 @@
  * without it): a window closed by exactly `max` members (one transaction),
  * max + 1 (two), a lone member sent at once when nothing is in flight and
  * waiting for the time window (or the group in flight) otherwise, a failing member
- * whose neighbours commit, arrival order per key with keys sorted, no
- * callback inside submit, bad arguments, and close sending what is pending.
+ * whose neighbours commit, arrival order per key with keys sorted, the
+ * merge rule (a run of one statement as one array call, each member its own
+ * rows or error; split into single statements when the call fails whole),
+ * no callback inside submit, bad arguments, and close sending what is pending.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -325,6 +327,108 @@ static void test_order(void **state)
     side_exec(sql);
 }
 
+/* The merge rule: a run of members of one statement goes as ONE call of
+ * its array form; each member still gets its own rows (a view: row 0 is
+ * its first row) or its own error. The array function below mimics
+ * chatd_create_messages' contract: rows tagged with the 1-based member
+ * index (column CHAT_GC_COL_INDEX), a refused member one row with
+ * SQLSTATE and message; it raises as a whole for 'boom' (then the group is
+ * split: one statement per member, each its own outcome). */
+static char merge_fn[64], merge_one[256], merge_arr[256];
+
+static void merge_setup(void)
+{
+    char sql[1024];
+    snprintf(merge_fn, sizeof merge_fn, "f_chat_batch_%d", (int)getpid());
+    snprintf(sql, sizeof sql,
+             "CREATE OR REPLACE FUNCTION %s(a text[], b text[]) RETURNS TABLE (c0 text, c1 "
+             "text, c2 text, c3 text, o_i int, o_state text, o_err text) LANGUAGE plpgsql AS $f$ "
+             "BEGIN FOR i IN 1..cardinality(a) LOOP "
+             "IF a[i] = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; "
+             "IF a[i] = 'bad' THEN RETURN QUERY SELECT NULL, NULL, NULL, NULL, i, 'CD404', "
+             "'bad one'; CONTINUE; END IF; "
+             "RETURN QUERY SELECT a[i] || ':' || coalesce(b[i], 'NULL'), txid_current()::text, "
+             "NULL, NULL, i, NULL, NULL; "
+             "RETURN QUERY SELECT 'second row', NULL, NULL, NULL, i, NULL, NULL; "
+             "END LOOP; END $f$",
+             merge_fn);
+    side_exec(sql);
+    /* the single statement: 'boom' fails alone too (division by zero) */
+    snprintf(merge_one, sizeof merge_one,
+             "SELECT CASE WHEN $1 = 'boom' THEN (1/0)::text ELSE $1 || ':' || "
+             "coalesce($2, 'NULL') END, txid_current()::text");
+    snprintf(merge_arr, sizeof merge_arr, "SELECT * FROM %s($1::text[], $2::text[])", merge_fn);
+}
+
+static void merge_teardown(void)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DROP FUNCTION %s(text[], text[])", merge_fn);
+    side_exec(sql);
+}
+
+static void test_merge(void **state)
+{
+    (void)state;
+    merge_setup();
+    env e;
+    env_open(&e, 64, 5000);
+    assert_int_equal(chat_gc_merge(e.gc, merge_one, merge_arr), 0);
+    assert_int_equal(chat_gc_merge(e.gc, NULL, merge_arr), CD_EBAD);
+    /* array-literal quoting: quotes, backslashes, braces, commas, NULL */
+    const char *p[5][2] = {
+        {"a\"b\\c", "{x,y}"}, {"bad", "z"}, {"plain", NULL}, {"NULL", "''"}, {"one", "two"}};
+    const char *want[5] = {"a\"b\\c:{x,y}", "", "plain:NULL", "NULL:''", "other"};
+    mres m[5] = {{0}};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(submit(e.gc, "k", merge_one, 2, p[i], &m[i]), 0);
+    /* another statement: sent alone, after the merged run (key order) */
+    assert_int_equal(submit(e.gc, "l", TXID, 0, NULL, &m[4]), 0);
+    run_all(&e.loop, m, 5);
+    for (int i = 0; i < 4; i++) {
+        if (i == 1) continue;
+        assert_int_equal(m[i].status, 0);
+        assert_string_equal(m[i].value, want[i]);
+    }
+    assert_int_equal(m[1].status, CD_EIO);
+    assert_string_equal(m[1].sqlstate, "CD404");
+    assert_int_equal(m[4].status, 0);
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 1);
+    assert_int_equal(st.members, 5);
+    assert_int_equal(st.merged, 1);
+    assert_int_equal(st.splits, 0);
+    env_close(&e);
+    merge_teardown();
+}
+
+static void test_merge_split(void **state)
+{
+    (void)state;
+    merge_setup();
+    env e;
+    env_open(&e, 64, 5000);
+    assert_int_equal(chat_gc_merge(e.gc, merge_one, merge_arr), 0);
+    const char *p[3][2] = {{"x", "1"}, {"boom", "2"}, {"y", "3"}};
+    mres m[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(submit(e.gc, "k", merge_one, 2, p[i], &m[i]), 0);
+    run_all(&e.loop, m, 3);
+    assert_int_equal(m[0].status, 0);
+    assert_string_equal(m[0].value, "x:1");
+    assert_int_equal(m[1].status, CD_EIO);
+    assert_string_equal(m[1].sqlstate, "22012"); /* its own statement's error */
+    assert_int_equal(m[2].status, 0);
+    assert_string_equal(m[2].value, "y:3");
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.merged, 1);
+    assert_int_equal(st.splits, 1);
+    env_close(&e);
+    merge_teardown();
+}
+
 /* Bad arguments; close sends what is pending. */
 static void test_args_and_close(void **state)
 {
@@ -364,6 +468,8 @@ int main(void)
         cmocka_unit_test(test_completion_releases_waiters),
         cmocka_unit_test(test_failing_member),
         cmocka_unit_test(test_order),
+        cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_merge_split),
         cmocka_unit_test(test_args_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/core.h"
+#include "core/pool.h"
 #include "core/text.h"
 
 static void test_arena_alloc_align_and_big(void **state)
@@ -95,11 +96,59 @@ static void test_text_is_clean(void **state)
     assert_false(cd_text_is_clean("\xe2\x82", 2, false));         /* truncated */
 }
 
+/* Pool: zeroed objects of every class, packed into slabs found from the
+ * object's address; a slab emptied goes back (one spare per class kept);
+ * sizes out of range and the fault hook give NULL. */
+static void test_pool(void **state)
+{
+    (void)state;
+    size_t base = cd_pool_slabs();
+    assert_null(cd_pool_calloc(0));
+    assert_null(cd_pool_calloc(CD_POOL_MAX + 1));
+    unsigned char *one = cd_pool_calloc(CD_POOL_MAX);
+    assert_non_null(one);
+    assert_int_equal((uintptr_t)one % 16, 0);
+    for (size_t i = 0; i < CD_POOL_MAX; i++)
+        assert_int_equal(one[i], 0);
+    memset(one, 0xab, CD_POOL_MAX);
+    cd_pool_free(one);
+    one = cd_pool_calloc(CD_POOL_MAX - 15); /* same class: the freed slot, zeroed again */
+    for (size_t i = 0; i < CD_POOL_MAX - 15; i++)
+        assert_int_equal(one[i], 0);
+    cd_pool_free(one);
+    /* enough 376-byte objects for several slabs; all distinct */
+    enum { N = 3 * (CD_POOL_SLAB / 384) + 7 };
+    static unsigned char *objs[N];
+    for (int i = 0; i < N; i++) {
+        objs[i] = cd_pool_calloc(376);
+        assert_non_null(objs[i]);
+        memset(objs[i], i & 0xff, 376);
+    }
+    assert_true(cd_pool_slabs() >= base + 4);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 376; k += 75)
+            assert_int_equal(objs[i][k], i & 0xff);
+    for (int i = 0; i < N; i += 2) /* every other one: slabs stay */
+        cd_pool_free(objs[i]);
+    for (int i = 1; i < N; i += 2)
+        cd_pool_free(objs[i]);
+    /* everything freed: at most one spare slab per class used here */
+    assert_true(cd_pool_slabs() <= base + 2);
+    cd_pool_free(NULL);
+    cd_alloc_fail_after(1);
+    assert_null(cd_pool_calloc(32));
+    cd_alloc_fail_after(0);
+    void *p = cd_pool_calloc(32);
+    assert_non_null(p);
+    cd_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_alloc_align_and_big),
         cmocka_unit_test(test_arena_fault_injection),
+        cmocka_unit_test(test_pool),
         cmocka_unit_test(test_buf_json_escape),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_text_is_clean),

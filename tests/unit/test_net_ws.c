@@ -117,6 +117,16 @@ static void on_message(ws_conn *c, bool is_text, const char *data, size_t len)
         partial_burst(c); /* the client goes away without reading */
         return;
     }
+    if (is_text && strcmp(data, "rx-held") == 0) {
+        /* connections of this server holding a receive state (ws_rx) */
+        int n = 0;
+        for (net_conn *k = ws_conn_server(c)->conns; k; k = k->next)
+            n += k->ws.rx != NULL;
+        char m[16];
+        snprintf(m, sizeof m, "rx:%d", n);
+        assert_int_equal(ws_send_text(c, m, strlen(m)), 0);
+        return;
+    }
     if (is_text && strcmp(data, "ping-me") == 0) {
         assert_int_equal(ws_ping(c, "hb", 2), 0);
         char big[126] = {0};
@@ -623,6 +633,51 @@ static void cl_partial(tc_env *env)
 /* Partial writes of a coalesced burst keep frame order and contents, a
  * close queued behind them goes last, and a close during the queued write
  * frees everything. */
+/* An idle WebSocket holds no receive state: only a connection with an
+ * incomplete frame or an open fragmented message has one, and gives it up
+ * once the input is complete. Connection A leaves input incomplete, B asks
+ * the server how many connections hold one. */
+static void cl_rx_idle(tc_env *env)
+{
+    int a = ws_open(env, NULL), b = ws_open(env, NULL);
+    TC_CHECK(env, a >= 0 && b >= 0);
+    TC_CHECK(env, tc_ws_send(b, 0x81, "rx-held", 7) == 0);
+    TC_CHECK(env, expect_frame(b, 0x81, "rx:0", 4));
+    /* half a frame */
+    uint8_t fr[32];
+    size_t n = tc_ws_frame(fr, 0x81, 1, "hello", 5);
+    TC_CHECK(env, tc_send(a, fr, 4) == 0);
+    usleep(50000);
+    TC_CHECK(env, tc_ws_send(b, 0x81, "rx-held", 7) == 0);
+    TC_CHECK(env, expect_frame(b, 0x81, "rx:1", 4));
+    TC_CHECK(env, tc_send(a, fr + 4, n - 4) == 0);
+    TC_CHECK(env, expect_frame(a, 0x81, "hello", 5));
+    TC_CHECK(env, tc_ws_send(b, 0x81, "rx-held", 7) == 0);
+    TC_CHECK(env, expect_frame(b, 0x81, "rx:0", 4));
+    /* an open fragmented message, then its last fragment */
+    TC_CHECK(env, tc_ws_send(a, 0x01, "frag", 4) == 0);
+    usleep(50000);
+    TC_CHECK(env, tc_ws_send(b, 0x81, "rx-held", 7) == 0);
+    TC_CHECK(env, expect_frame(b, 0x81, "rx:1", 4));
+    TC_CHECK(env, tc_ws_send(a, 0x80, "ment", 4) == 0);
+    TC_CHECK(env, expect_frame(a, 0x81, "fragment", 8));
+    TC_CHECK(env, tc_ws_send(b, 0x81, "rx-held", 7) == 0);
+    TC_CHECK(env, expect_frame(b, 0x81, "rx:0", 4));
+    close(a);
+    close(b);
+    usleep(100000);
+}
+
+static void test_rx_state_only_while_incomplete(void **state)
+{
+    (void)state;
+    reset();
+    tc_env env;
+    http_server_opts o = {.on_request = handler};
+    tc_run(&env, &o, cl_rx_idle, NULL);
+    assert_int_equal(g_ncloses, 2);
+}
+
 static void test_coalesced_partial_and_close(void **state)
 {
     (void)state;
@@ -669,11 +724,17 @@ static void test_shared_frame_refcount(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake_echo),   cmocka_unit_test(test_server_close_and_timeout),
-        cmocka_unit_test(test_violations),       cmocka_unit_test(test_fanout_and_refusals),
-        cmocka_unit_test(test_drain_going_away), cmocka_unit_test(test_slow_reader_dropped),
-        cmocka_unit_test(test_alloc_failures),   cmocka_unit_test(test_shared_frame_refcount),
-        cmocka_unit_test(test_coalesced_burst),  cmocka_unit_test(test_coalesced_partial_and_close),
+        cmocka_unit_test(test_handshake_echo),
+        cmocka_unit_test(test_server_close_and_timeout),
+        cmocka_unit_test(test_violations),
+        cmocka_unit_test(test_fanout_and_refusals),
+        cmocka_unit_test(test_drain_going_away),
+        cmocka_unit_test(test_slow_reader_dropped),
+        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_shared_frame_refcount),
+        cmocka_unit_test(test_coalesced_burst),
+        cmocka_unit_test(test_coalesced_partial_and_close),
+        cmocka_unit_test(test_rx_state_only_while_incomplete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

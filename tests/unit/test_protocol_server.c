@@ -169,7 +169,32 @@ static void test_caller_strings(void **state)
                      0);
     assert_string_equal(c.user_id, ""); /* over the limit: unknown, not truncated */
     assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USERNAME, "ann", 3), 0);
+    assert_string_equal(c.user_id, "");
+    assert_string_equal(c.username, "ann");
+    /* user id and username share one block; setting one keeps the other */
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, "u-3", 3), 0);
+    assert_ptr_equal(c.user_id, c.names);
+    assert_ptr_equal(c.username, c.names + 4);
+    assert_string_equal(c.user_id, "u-3");
+    assert_string_equal(c.username, "ann");
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USERNAME, c.user_id, 3), 0);
+    assert_string_equal(c.username, "u-3"); /* copied from the old block */
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, "", 0), 0);
+    assert_string_equal(c.user_id, "");
+    assert_string_equal(c.username, "u-3");
+    /* no memory: the field is "", the other one stays */
+    cd_alloc_fail_after(1);
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USER_ID, "u-4", 3), CD_ENOMEM);
+    cd_alloc_fail_after(0);
+    assert_string_equal(c.user_id, "");
+    assert_string_equal(c.username, "u-3");
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_CLIENT_IP, "10.0.0.1", 8), 0);
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USERNAME, NULL, 0), 0);
+    assert_null(c.names);
+    assert_string_equal(c.client_ip, "10.0.0.1");
+    assert_int_equal(proto_caller_set(&c, NULL, PROTO_CALLER_USERNAME, "bo", 2), 0);
     proto_caller_free(&c);
+    assert_null(c.names);
     assert_string_equal(c.username, "");
     /* arena mode */
     cd_arena a;
