@@ -42,6 +42,7 @@
 #define FEED_RETRY_MS 200       /* a failed fill query is retried after this */
 #define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
 #define FEED_ID_MAX 40          /* a UUID and its NUL, with room */
+#define FEED_UUID_BUF 37        /* a UUID and its NUL (feed_sub: ids are checked UUIDs) */
 #define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
@@ -122,33 +123,64 @@ struct feed_sub {
     feed_chan *ch;         /* NULL until attached */
     proto_sub *ps;         /* NULL once the subscription ended */
     proto_server *srv;
-    recv_field field;
-    bool ready;             /* attached and authorised */
-    bool dead;              /* ended: unlink and free at the next sweep */
-    bool querying;          /* the start query is in flight (owns the sub) */
-    bool counted;           /* presence counted this subscriber */
-    bool stat;              /* counted in chatd_receiver_subscriptions */
-    bool leg;               /* a per-user stream's leg (ps NULL; emits through
-                               st->head) */
-    int64_t last;           /* last delivered seq (chat channels) */
-    int64_t after;          /* afterSeq argument, -1 when absent */
-    int64_t msg_seq;        /* messageReadUpdated: the message's seq */
-    int64_t floor;          /* lowest seq the caller may see (history rule,
-                               chatd_visible_from); 0 = everything */
-    char user[FEED_ID_MAX]; /* the caller ("" = unknown, trust mode): a UUID,
-                               as src_start and chat_watch_start check */
-    char arg[FEED_ID_MAX];  /* chatId / userId / messageId argument */
-    char *others;           /* messageReadUpdated: ",id,id," readers still to come;
-                               presenceUpdated: ",id,id," participants */
-    /* per-user streams (chatMessageNotification, messageUpdateForChatList,
-     * unreadCountUpdated): the subscription is a "head" on user:<id>; it
-     * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
-     * sequenced like any chat subscriber and hands its events to the head */
-    feed_stream *st; /* heads and legs: their state (NULL for the others) */
-    /* room watch (field RECV_F_ROOM): its sink, NULL once it ended */
-    const chat_watch_ops *wops;
-    void *wud;
+    uint8_t field;            /* recv_field */
+    bool ready : 1;           /* attached and authorised */
+    bool dead : 1;            /* ended: unlink and free at the next sweep */
+    bool querying : 1;        /* the start query is in flight (owns the sub) */
+    bool counted : 1;         /* presence counted this subscriber */
+    bool stat : 1;            /* counted in chatd_receiver_subscriptions */
+    bool leg : 1;             /* a per-user stream's leg (ps NULL; emits through
+                                 st->head) */
+    char user[FEED_UUID_BUF]; /* the caller ("" = unknown, trust mode): a UUID,
+                                 as src_start and chat_watch_start check */
+    char arg[FEED_UUID_BUF];  /* chatId / userId / messageId argument (a UUID) */
+    int64_t last;             /* last delivered seq (chat channels) */
+    int64_t after;            /* afterSeq argument, -1 when absent */
+    int64_t floor;            /* lowest seq the caller may see (history rule,
+                                 chatd_visible_from); 0 = everything */
+    /* what only one kind of subscriber uses, by its field (feed_sub_st,
+     * feed_sub_watch, feed_sub_read: one overlay) */
+    union {
+        /* per-user streams (chatMessageNotification, messageUpdateForChatList,
+         * unreadCountUpdated, field_is_derived): the subscription is a "head"
+         * on user:<id>; it owns one "leg" per chat of the user, a feed_sub on
+         * chat:<id> (same field) that is sequenced like any chat subscriber
+         * and hands its events to the head. Heads and legs: their state. */
+        feed_stream *st;
+        /* messageReadUpdated / presenceUpdated */
+        struct {
+            char *others;    /* messageReadUpdated: ",id,id," readers still to
+                                come; presenceUpdated: ",id,id," participants */
+            int64_t msg_seq; /* messageReadUpdated: the message's seq */
+        } rd;
+        /* room watch (field RECV_F_ROOM): its sink, ops NULL once it ended */
+        struct {
+            const chat_watch_ops *ops;
+            void *ud;
+        } w;
+    } u;
 };
+_Static_assert(sizeof(feed_sub) <= 176, "feed_sub in the pool's 176-byte class");
+
+/* The overlay's member of s's kind, NULL for the other kinds. */
+static feed_stream *feed_sub_st(const feed_sub *s)
+{
+    bool derived = s->field == RECV_F_CHAT_MESSAGE_NOTIFICATION ||
+                   s->field == RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST ||
+                   s->field == RECV_F_UNREAD_COUNT_UPDATED;
+    return derived ? s->u.st : NULL;
+}
+
+static const chat_watch_ops *feed_sub_watch(const feed_sub *s)
+{
+    return s->field == RECV_F_ROOM ? s->u.w.ops : NULL;
+}
+
+static char *feed_sub_read(const feed_sub *s)
+{
+    bool rd = s->field == RECV_F_MESSAGE_READ_UPDATED || s->field == RECV_F_PRESENCE_UPDATED;
+    return rd ? s->u.rd.others : NULL;
+}
 
 /* One afterSeqs entry of a per-user stream. */
 typedef struct feed_after {
@@ -399,24 +431,25 @@ static void watch_chan_down(feed_chan *c)
 
 static void sub_free(feed_sub *s)
 {
-    cd_free(s->others);
-    if (s->st) cd_free(s->st->afters);
-    cd_free(s->st);
+    cd_free(feed_sub_read(s));
+    feed_stream *st = feed_sub_st(s);
+    if (st) cd_free(st->afters);
+    cd_free(st);
     cd_pool_free(s);
 }
 
 /* Takes leg l out of its head's list (the leg is being freed). */
 static void leg_detach(feed_sub *l)
 {
-    feed_sub *h = l->st->head;
+    feed_sub *h = l->u.st->head;
     if (!h) return;
-    for (feed_sub **pp = &h->st->legs; *pp; pp = &(*pp)->st->lnext)
+    for (feed_sub **pp = &h->u.st->legs; *pp; pp = &(*pp)->u.st->lnext)
         if (*pp == l) {
-            *pp = l->st->lnext;
+            *pp = l->u.st->lnext;
             break;
         }
-    l->st->head = NULL;
-    l->st->lnext = NULL;
+    l->u.st->head = NULL;
+    l->u.st->lnext = NULL;
 }
 
 static void sub_unlink(feed_sub *s)
@@ -450,7 +483,7 @@ static bool chan_sweep(feed_chan *c)
         if (!s->dead) continue;
         sub_unlink(s);
         if (s->leg) leg_detach(s);
-        if (!s->querying && !(s->st && s->st->looking)) sub_free(s);
+        if (!s->querying && !(feed_sub_st(s) && s->u.st->looking)) sub_free(s);
     }
     return chan_maybe_free(c);
 }
@@ -486,12 +519,12 @@ static void defer_sweep(void)
 /* A head ended: its legs end with it (swept by their channels, later). */
 static void head_drop_legs(feed_sub *h)
 {
-    if (!h->st || !h->st->legs) return;
-    while (h->st->legs) {
-        feed_sub *l = h->st->legs;
-        h->st->legs = l->st->lnext;
-        l->st->lnext = NULL;
-        l->st->head = NULL;
+    if (!feed_sub_st(h) || !h->u.st->legs) return;
+    while (h->u.st->legs) {
+        feed_sub *l = h->u.st->legs;
+        h->u.st->legs = l->u.st->lnext;
+        l->u.st->lnext = NULL;
+        l->u.st->head = NULL;
         l->dead = true;
         if (l->ch)
             l->ch->has_dead = true;
@@ -511,15 +544,15 @@ static void sub_end(feed_sub *s, const char *code, const char *msg)
     if (s->leg) {
         /* a leg that cannot go on (events no longer retained) ends the
          * whole per-user stream: the client must resync it */
-        if (code && s->st->head) sub_end(s->st->head, code, msg);
+        if (code && s->u.st->head) sub_end(s->u.st->head, code, msg);
         return;
     }
     head_drop_legs(s);
-    if ((ps || s->wops) && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
-    if (s->wops) {
-        const chat_watch_ops *ops = s->wops;
-        s->wops = NULL;
-        ops->on_end(s->wud, code, msg);
+    if ((ps || feed_sub_watch(s)) && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
+    if (feed_sub_watch(s)) {
+        const chat_watch_ops *ops = s->u.w.ops;
+        s->u.w.ops = NULL;
+        ops->on_end(s->u.w.ud, code, msg);
         return;
     }
     if (ps) {
@@ -658,13 +691,13 @@ static void emit_value(feed_sub *s, const gql_value *v)
  * emits when that covers the message and the user had not read it yet. */
 static void deliver_read(feed_sub *s, cd_arena *a, const chat_ev *e)
 {
-    if (strcmp(e->kind, CHAT_EV_READ) != 0 || !s->others) return;
+    if (strcmp(e->kind, CHAT_EV_READ) != 0 || !feed_sub_read(s)) return;
     const gql_value *uid = obj(e->data, "userId");
     const gql_value *upto = obj(e->data, "upToSeq");
     const gql_value *at = obj(e->data, "readAt");
     if (!uid || uid->kind != GQL_V_STRING || !upto || upto->kind != GQL_V_INT) return;
-    if (upto->u.i < s->msg_seq) return;
-    if (!recv_idlist_take(s->others, uid->u.s, uid->len)) return;
+    if (upto->u.i < s->u.rd.msg_seq) return;
+    if (!recv_idlist_take(s->u.rd.others, uid->u.s, uid->len)) return;
     gql_value *o = gql_obj_new(a, 3);
     if (!o) return;
     gql_obj_set(o, 0, "messageId", gql_str_ref(s->arg, strlen(s->arg)));
@@ -682,9 +715,9 @@ static void chan_pump(feed_chan *c, bool force);
  * last one sent for that chat: a note on user:<id> may have carried it). */
 static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count)
 {
-    feed_sub *h = l->st->head;
-    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->st->emitted) return;
-    l->st->emitted = seq;
+    feed_sub *h = l->u.st->head;
+    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->u.st->emitted) return;
+    l->u.st->emitted = seq;
     gql_value *o = gql_obj_new(a, 4);
     if (!o) return;
     gql_obj_set(o, 0, "chatId", gql_str_ref(l->arg, strlen(l->arg)));
@@ -703,12 +736,12 @@ static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count
  * lock by chatd_mark_read). */
 static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **cache)
 {
-    feed_sub *h = l->st->head;
+    feed_sub *h = l->u.st->head;
     if (!h || !h->ps) return;
     if (strcmp(e->kind, CHAT_EV_MESSAGE_CREATED) == 0) {
         bool own = str_eq(obj(e->data, "senderId"), l->user);
         bool counted = !own && !str_eq(obj(e->data, "type"), "system");
-        if (counted) l->st->unread++;
+        if (counted) l->u.st->unread++;
         switch (h->field) {
         case RECV_F_CHAT_MESSAGE_NOTIFICATION: /* others' messages, as the seed */
             if (own) break;
@@ -719,7 +752,7 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
                 feed.stats.delivered++;
             break;
         case RECV_F_UNREAD_COUNT_UPDATED:
-            if (counted) leg_emit_unread(l, a, e->seq, l->st->unread);
+            if (counted) leg_emit_unread(l, a, e->seq, l->u.st->unread);
             break;
         default:
             break;
@@ -728,26 +761,26 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
         const gql_value *mseq = obj(e->data, "seq");
         bool counted = !str_eq(obj(e->data, "senderId"), l->user) &&
                        !str_eq(obj(e->data, "type"), "system") && mseq && mseq->kind == GQL_V_INT &&
-                       mseq->u.i > l->st->wm;
-        if (counted && l->st->unread > 0) {
-            l->st->unread--;
-            leg_emit_unread(l, a, e->seq, l->st->unread);
+                       mseq->u.i > l->u.st->wm;
+        if (counted && l->u.st->unread > 0) {
+            l->u.st->unread--;
+            leg_emit_unread(l, a, e->seq, l->u.st->unread);
         }
     } else if (strcmp(e->kind, CHAT_EV_READ) == 0 && str_eq(obj(e->data, "userId"), l->user)) {
         const gql_value *upto = obj(e->data, "upToSeq");
         const gql_value *n = obj(e->data, "unreadCount");
-        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->st->wm) l->st->wm = upto->u.i;
-        if (n && n->kind == GQL_V_INT) l->st->unread = n->u.i;
+        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->u.st->wm) l->u.st->wm = upto->u.i;
+        if (n && n->kind == GQL_V_INT) l->u.st->unread = n->u.i;
         /* (a read event written before 0005 carries no count: the count
          * stays as it was until the next read) */
-        leg_emit_unread(l, a, e->seq, l->st->unread);
+        leg_emit_unread(l, a, e->seq, l->u.st->unread);
     }
 }
 
 /* The live leg of head h for chat `chat`, or NULL. */
 static feed_sub *leg_find(feed_sub *h, const char *chat, size_t len)
 {
-    for (feed_sub *l = h->st->legs; l; l = l->st->lnext)
+    for (feed_sub *l = h->u.st->legs; l; l = l->u.st->lnext)
         if (!l->dead && strlen(l->arg) == len && memcmp(l->arg, chat, len) == 0) return l;
     return NULL;
 }
@@ -763,11 +796,11 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
         return NULL;
     _Static_assert(sizeof(feed_sub) <= CD_POOL_MAX, "feed_sub in the pool");
     feed_sub *l = cd_pool_calloc(sizeof *l);
-    if (l) l->st = cd_calloc(1, sizeof *l->st);
+    if (l) l->u.st = cd_calloc(1, sizeof *l->u.st);
     feed.chan_err = CD_ENOMEM;
-    feed_chan *c = l && l->st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
+    feed_chan *c = l && l->u.st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
-        if (l) cd_free(l->st);
+        if (l) cd_free(l->u.st);
         cd_pool_free(l);
         sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
@@ -776,15 +809,15 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     l->field = h->field;
     l->after = -1;
     l->leg = true;
-    l->st->head = h;
+    l->u.st->head = h;
     l->last = from;
-    l->st->wm = wm;
-    l->st->unread = unread;
-    l->st->emitted = from;
+    l->u.st->wm = wm;
+    l->u.st->unread = unread;
+    l->u.st->emitted = from;
     snprintf(l->user, sizeof l->user, "%s", h->user);
     snprintf(l->arg, sizeof l->arg, "%s", chat);
-    l->st->lnext = h->st->legs;
-    h->st->legs = l;
+    l->u.st->lnext = h->u.st->legs;
+    h->u.st->legs = l;
     if (known > c->known) c->known = known;
     sub_attach(l, c);
     chan_pump(c, false);
@@ -811,7 +844,7 @@ static void head_release(feed_sub *h)
  * error (the stream would otherwise miss events silently). */
 static void look_fail(feed_sub *h, const char *code, const char *msg)
 {
-    h->st->looking = false;
+    h->u.st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
@@ -829,13 +862,13 @@ static void look_fail(feed_sub *h, const char *code, const char *msg)
  * joined meanwhile, from the join on (the count is 0 there). */
 static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
 {
-    h->st->looking = false;
+    h->u.st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
     }
-    bool first = !h->st->started;
-    h->st->started = true;
+    bool first = !h->u.st->started;
+    h->u.st->started = true;
     cd_arena a;
     cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     for (int i = lo; i < hi && !h->dead; i++) {
@@ -849,8 +882,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         int64_t unread = un ? strtoll(un, NULL, 10) : 0;
         if (!chat || leg_find(h, chat, strlen(chat))) continue;
         int64_t after = -1;
-        for (unsigned k = 0; first && k < h->st->nafters; k++)
-            if (strcmp(h->st->afters[k].chat, chat) == 0) after = h->st->afters[k].seq;
+        for (unsigned k = 0; first && k < h->u.st->nafters; k++)
+            if (strcmp(h->u.st->afters[k].chat, chat) == 0) after = h->u.st->afters[k].seq;
         int64_t from = last_seq;
         if (!first) {
             /* joined after this stream started: everything since the join */
@@ -876,16 +909,16 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
          * count of every chat that moved past its afterSeqs entry. The leg
          * starts at last_seq (emitted = last_seq would drop it): the caller
          * has seen up to `after`, unless a newer count went out already. */
-        if (l && first && after >= 0 && last_seq > after && l->st->emitted == last_seq) {
-            l->st->emitted = after;
+        if (l && first && after >= 0 && last_seq > after && l->u.st->emitted == last_seq) {
+            l->u.st->emitted = after;
             leg_emit_unread(l, &a, last_seq, unread);
         }
         cd_arena_reset(&a);
     }
     cd_arena_free(&a);
-    cd_free(h->st->afters);
-    h->st->afters = NULL;
-    h->st->nafters = 0;
+    cd_free(h->u.st->afters);
+    h->u.st->afters = NULL;
+    h->u.st->nafters = 0;
     if (h->dead) {
         if (h->ch) chan_sweep(h->ch);
         return;
@@ -897,8 +930,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         h->stat = true;
         feed.stats.subs++;
     }
-    if (h->st->look_again) {
-        h->st->look_again = false;
+    if (h->u.st->look_again) {
+        h->u.st->look_again = false;
         head_lookup(h);
     }
 }
@@ -960,7 +993,7 @@ static void look_flush(void)
             if (!feed.q_head[q]) feed.q_tail[q] = NULL;
             h->qnext = NULL;
             if (h->dead) { /* stopped before its lookup was sent */
-                h->st->looking = false;
+                h->u.st->looking = false;
                 head_release(h);
                 continue;
             }
@@ -993,12 +1026,12 @@ static void look_flush(void)
 static void head_lookup(feed_sub *h)
 {
     if (h->dead) return;
-    if (h->st->looking) {
-        h->st->look_again = true;
+    if (h->u.st->looking) {
+        h->u.st->look_again = true;
         return;
     }
     const int q = FEED_Q_HEADS;
-    h->st->looking = true;
+    h->u.st->looking = true;
     h->qnext = NULL;
     if (feed.q_tail[q])
         feed.q_tail[q]->qnext = h;
@@ -1087,8 +1120,8 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
         } else if (s->field == RECV_F_MESSAGE_READ_UPDATED) {
             deliver_read(s, a, e);
         } else if (s->field == RECV_F_ROOM) {
-            if (s->wops) {
-                s->wops->on_event(s->wud, e->kind, e->seq, e->data);
+            if (s->u.w.ops) {
+                s->u.w.ops->on_event(s->u.w.ud, e->kind, e->seq, e->data);
                 feed.stats.delivered++;
             }
         } else {
@@ -1098,7 +1131,7 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
         if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) {
-            feed_sub *h = s->leg ? s->st->head : NULL;
+            feed_sub *h = s->leg ? s->u.st->head : NULL;
             sub_end(s, NULL, NULL);
             /* the user may be back in the chat by now (re-added): the
              * head looks its chats up again */
@@ -1367,21 +1400,21 @@ static void watch_each(feed_chan *cc, const char *uid, watch_fn fn, const gql_va
                        const gql_value *b)
 {
     for (feed_sub *s = cc->subs; s; s = s->next)
-        if (s->field == RECV_F_ROOM && !s->dead && s->ready && s->wops) fn(s, uid, a, b);
+        if (!s->dead && s->ready && feed_sub_watch(s)) fn(s, uid, a, b);
 }
 
 static void typing_to(feed_sub *s, const char *uid, const gql_value *on, const gql_value *unused)
 {
     (void)unused;
     if (s->user[0] && strcmp(s->user, uid) == 0) return; /* never back to the typist */
-    s->wops->on_typing(s->wud, uid, on->u.b);
+    s->u.w.ops->on_typing(s->u.w.ud, uid, on->u.b);
     feed.stats.delivered++;
 }
 
 static void presence_to(feed_sub *s, const char *uid, const gql_value *on, const gql_value *at)
 {
-    s->wops->on_presence(s->wud, uid, on && on->kind == GQL_V_BOOL && on->u.b,
-                         at && at->kind != GQL_V_NULL ? at : NULL);
+    s->u.w.ops->on_presence(s->u.w.ud, uid, on && on->kind == GQL_V_BOOL && on->u.b,
+                            at && at->kind != GQL_V_NULL ? at : NULL);
     feed.stats.delivered++;
 }
 
@@ -1455,7 +1488,7 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
             break;
         case RECV_F_PRESENCE_UPDATED: {
             if (!uid || uid->kind != GQL_V_STRING ||
-                !recv_idlist_has(s->others, uid->u.s, uid->len))
+                !recv_idlist_has(feed_sub_read(s), uid->u.s, uid->len))
                 break;
             const gql_value *on = gql_obj_get(&v, "online");
             const gql_value *at = gql_obj_get(&v, "at");
@@ -1586,8 +1619,8 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
         snprintf(err, errlen, "afterSeqs has too many entries (at most %u)", RECV_AFTER_SEQS_MAX);
         return CD_EBAD;
     }
-    s->st->afters = cd_calloc(l->len, sizeof *s->st->afters);
-    if (!s->st->afters) {
+    s->u.st->afters = cd_calloc(l->len, sizeof *s->u.st->afters);
+    if (!s->u.st->afters) {
         *code = CHAT_E_INTERNAL;
         snprintf(err, errlen, "Out of memory");
         return CD_ENOMEM;
@@ -1606,10 +1639,10 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
             snprintf(err, errlen, "afterSeqs[%u].seq must not be negative", i);
             return CD_EBAD;
         }
-        snprintf(s->st->afters[i].chat, sizeof s->st->afters[i].chat, "%s", chat);
-        s->st->afters[i].seq = seq->u.i;
+        snprintf(s->u.st->afters[i].chat, sizeof s->u.st->afters[i].chat, "%s", chat);
+        s->u.st->afters[i].seq = seq->u.i;
     }
-    s->st->nafters = l->len;
+    s->u.st->nafters = l->len;
     return 0;
 }
 
@@ -1674,8 +1707,8 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         }
         if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
         if (field_is_derived(f)) {
-            s->st = cd_calloc(1, sizeof *s->st);
-            if (!s->st) {
+            s->u.st = cd_calloc(1, sizeof *s->u.st);
+            if (!s->u.st) {
                 sub_free(s);
                 *code = CHAT_E_INTERNAL;
                 snprintf(err, errlen, "Out of memory");
@@ -1786,17 +1819,17 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
                                                            : FEED_K_CHAT;
     if (is_msg) {
         chat_id = pg_result_get(r, row, 7);
-        s->msg_seq = strtoll(pg_result_get(r, row, 8), NULL, 10);
+        s->u.rd.msg_seq = strtoll(pg_result_get(r, row, 8), NULL, 10);
     }
     if (is_msg || s->field == RECV_F_PRESENCE_UPDATED) {
         size_t n = ids ? strlen(ids) : 0;
-        s->others = cd_malloc(n + 3);
-        if (!s->others) {
+        s->u.rd.others = cd_malloc(n + 3);
+        if (!s->u.rd.others) {
             sub_end(s, CHAT_E_INTERNAL, "Out of memory");
             sub_free(s);
             return;
         }
-        snprintf(s->others, n + 3, ",%s,", ids ? ids : "");
+        snprintf(s->u.rd.others, n + 3, ",%s,", ids ? ids : "");
     }
     /* replay from the log (afterSeq) or live from the chat's seq */
     if (recv_replay_start(s->after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
@@ -1961,7 +1994,7 @@ static void src_stop(void *state, void *ud)
     feed_sub *s = state;
     if (!s) return;
     s->ps = NULL;
-    s->wops = NULL;
+    if (s->field == RECV_F_ROOM) s->u.w.ops = NULL;
     if (s->dead) return;
     s->dead = true;
     head_drop_legs(s);
@@ -2015,8 +2048,8 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
     s->srv = srv;
     s->field = RECV_F_ROOM;
     s->after = after_seq < 0 ? -1 : after_seq;
-    s->wops = ops;
-    s->wud = ud;
+    s->u.w.ops = ops;
+    s->u.w.ud = ud;
     snprintf(s->user, sizeof s->user, "%s", uid);
     snprintf(s->arg, sizeof s->arg, "%s", chat_id);
     /* the lookup is batched with the others of this loop iteration */
