@@ -61,9 +61,10 @@ typedef struct feed_sub feed_sub;
 typedef struct feed_chan feed_chan;
 
 struct feed_chan {
-    feed_chan *hnext; /* hash chain */
-    char name[CHAT_EV_CHANNEL_MAX];
-    char id[FEED_ID_MAX]; /* chat or user id ("" for presence) */
+    feed_chan *hnext;     /* hash chain */
+    char id[FEED_ID_MAX]; /* chat or user id ("" for presence); the broker's
+                             name of the channel is formatted from it and
+                             the kind when needed (chan_name) */
     feed_kind kind;
     feed_sub *subs; /* local subscribers */
     unsigned nsubs;
@@ -94,6 +95,7 @@ struct feed_chan {
     char *members;
     int64_t members_seq;
 };
+_Static_assert(sizeof(feed_chan) <= 160, "feed_chan in the pool's 160-byte class");
 
 typedef struct feed_note_seq {
     char chat[FEED_ID_MAX];
@@ -294,33 +296,44 @@ static unsigned hash_name(const char *s)
     return h % RECV_CHAN_BUCKETS;
 }
 
+/* The broker channel of kind for id: 0, or CD_EBAD when it does not fit. */
+static int chan_format(char *out, size_t outlen, feed_kind kind, const char *id)
+{
+    switch (kind) {
+    case FEED_K_CHAT:
+        return chat_ev_chat_channel(out, outlen, id);
+    case FEED_K_EPH:
+        return chat_ev_eph_channel(out, outlen, id);
+    case FEED_K_USER:
+        return chat_ev_user_channel(out, outlen, id);
+    case FEED_K_PRESENCE:
+        break;
+    }
+    snprintf(out, outlen, "%s", CHAT_EV_PRESENCE_CHANNEL);
+    return 0;
+}
+
+/* c's broker channel name, in out (CHAT_EV_CHANNEL_MAX bytes). */
+static const char *chan_name(const feed_chan *c, char *out)
+{
+    if (chan_format(out, CHAT_EV_CHANNEL_MAX, c->kind, c->id) != 0) out[0] = 0;
+    return out;
+}
+
 static feed_chan *chan_find(const char *name)
 {
+    char nm[CHAT_EV_CHANNEL_MAX];
     for (feed_chan *c = feed.buckets[hash_name(name)]; c; c = c->hnext)
-        if (strcmp(c->name, name) == 0) return c;
+        if (strcmp(chan_name(c, nm), name) == 0) return c;
     return NULL;
 }
 
 static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
 {
     char name[CHAT_EV_CHANNEL_MAX];
-    int qs = 0;
-    switch (kind) {
-    case FEED_K_CHAT:
-        qs = chat_ev_chat_channel(name, sizeof name, id);
-        break;
-    case FEED_K_EPH:
-        qs = chat_ev_eph_channel(name, sizeof name, id);
-        break;
-    case FEED_K_USER:
-        qs = chat_ev_user_channel(name, sizeof name, id);
-        break;
-    case FEED_K_PRESENCE:
-        snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL);
-        break;
-    }
     feed.chan_err = CD_EBAD;
-    if (qs != 0) return NULL;
+    if (kind != FEED_K_PRESENCE && (!id || strlen(id) >= FEED_ID_MAX)) return NULL;
+    if (chan_format(name, sizeof name, kind, id) != 0) return NULL;
     feed_chan *c = chan_find(name);
     if (c) return c;
     /* the broker subscription first: a channel this process cannot follow
@@ -343,8 +356,7 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
         feed.chan_err = CD_ENOMEM;
         return NULL;
     }
-    snprintf(c->name, sizeof c->name, "%s", name);
-    snprintf(c->id, sizeof c->id, "%s", id ? id : "");
+    snprintf(c->id, sizeof c->id, "%s", kind == FEED_K_PRESENCE || !id ? "" : id);
     c->kind = kind;
     c->known = -1;
     c->srv = srv;
@@ -371,8 +383,10 @@ static const char *chan_err_msg(void)
 static bool chan_maybe_free(feed_chan *c)
 {
     if (c->nsubs > 0 || c->busy > 0 || c->filling || c->pins > 0) return false;
-    if (c->srv->rd && rd_is_wanted(c->srv->rd, c->name)) rd_unsubscribe(c->srv->rd, c->name);
-    feed_chan **pp = &feed.buckets[hash_name(c->name)];
+    char name[CHAT_EV_CHANNEL_MAX];
+    chan_name(c, name);
+    if (c->srv->rd && rd_is_wanted(c->srv->rd, name)) rd_unsubscribe(c->srv->rd, name);
+    feed_chan **pp = &feed.buckets[hash_name(name)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
     if (*pp) *pp = c->hnext;
@@ -1202,7 +1216,8 @@ static void on_fill(const pg_result *r, void *ud)
         return;
     }
     if (r->status != 0) {
-        cd_warn("receiver", "fill %s after %" PRId64 ": %s", c->name, from, r->message);
+        char nm[CHAT_EV_CHANNEL_MAX];
+        cd_warn("receiver", "fill %s after %" PRId64 ": %s", chan_name(c, nm), from, r->message);
         arm_retry(c);
         return;
     }
@@ -1296,7 +1311,8 @@ static void chan_pump(feed_chan *c, bool force)
     int r = pg_pool_query(p, "recv_fill", 3, params, on_fill, f);
     if (r != 0) {
         cd_free(f);
-        cd_warn("receiver", "fill %s: %s", c->name, cd_strerror(r));
+        char nm[CHAT_EV_CHANNEL_MAX];
+        cd_warn("receiver", "fill %s: %s", chan_name(c, nm), cd_strerror(r));
         arm_retry(c);
         return;
     }
@@ -1311,7 +1327,8 @@ static void on_chat_message(feed_chan *c, const char *data, size_t len)
     cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     chat_ev e;
     if (chat_ev_parse(&a, data, len, &e) != 0) {
-        cd_warn("receiver", "malformed event on %s", c->name);
+        char nm[CHAT_EV_CHANNEL_MAX];
+        cd_warn("receiver", "malformed event on %s", chan_name(c, nm));
         cd_arena_free(&a);
         return;
     }
