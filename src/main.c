@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "auth/password.h"
 #include "chat/chat.h"
 #include "compat/compat.h"
 #include "core/arena.h"
@@ -196,6 +197,33 @@ static void log_identity(const cd_config *cfg, int port)
     char inst[CD_LOG_ID_MAX + 1];
     snprintf(inst, sizeof inst, "%s-%d", cd_role_name(cfg->role), port);
     cd_log_set_identity(cd_role_name(cfg->role), cfg->instance_id ? cfg->instance_id : inst);
+}
+
+/* libuv's thread pool runs file I/O, argon2id hashing, thumbnails and bucket
+ * requests. Its default size (CHATD_UV_POOL_DEFAULT) can be filled by the
+ * bounded workers alone (argon2id: CPUs - 1, thumbnails, bucket requests),
+ * leaving no thread for an upload's writes. Unless UV_THREADPOOL_SIZE is
+ * set, it is sized to those bounds plus CHATD_UV_POOL_IO threads; read by
+ * libuv at its first job, so this runs before anything is queued. */
+#define CHATD_UV_POOL_DEFAULT 4u
+#define CHATD_UV_POOL_IO 2u
+
+static void size_thread_pool(const cd_config *cfg)
+{
+    auth_password_set_run_max(cfg->pw_threads);
+    unsigned want = auth_password_run_max() + files_pool_workers(cfg) + CHATD_UV_POOL_IO;
+    const char *set = getenv("UV_THREADPOOL_SIZE");
+    if (set) {
+        cd_info("main", "thread pool: UV_THREADPOOL_SIZE=%s (bounded workers + I/O want %u)", set,
+                want);
+        return;
+    }
+    if (want <= CHATD_UV_POOL_DEFAULT) return;
+    char v[16];
+    snprintf(v, sizeof v, "%u", want);
+    setenv("UV_THREADPOOL_SIZE", v, 1);
+    cd_info("main", "thread pool: %u threads (argon2id %u, files %u, I/O %u)", want,
+            auth_password_run_max(), files_pool_workers(cfg), CHATD_UV_POOL_IO);
 }
 
 /* Settings that are legal but deserve a loud line. */
@@ -427,6 +455,7 @@ int main(int argc, char **argv)
     log_identity(&d.cfg, d.cfg.port);
     signal(SIGPIPE, SIG_IGN);
     warn_config(&d.cfg);
+    size_thread_pool(&d.cfg);
 
     gql_schema *schema = NULL;
     if (load_schema(&d.cfg, &schema) != 0) return 1;

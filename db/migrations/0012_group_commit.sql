@@ -18,7 +18,9 @@
 -- How, cheaply: the common element (no replyToId; the sender a current
 -- participant; the chat live; its clientId, if any, not stored yet) runs
 -- inline with no subtransaction — the same statements as the 7-argument
--- body. Anything else (a reply, a non-participant, a missing or removed
+-- body, restated rather than called (a call of a SQL helper per element is
+-- the per-statement cost this function removes; writes.test.js compares the
+-- two paths' rows and JSON). Anything else (a reply, a non-participant, a missing or removed
 -- chat) calls the 7-argument function itself inside a BEGIN/EXCEPTION block:
 -- a subtransaction only for those elements, and the exact behaviour and
 -- error of the per-message path. A clientId already stored returns the

@@ -42,6 +42,7 @@
 #define FEED_RETRY_MS 200       /* a failed fill query is retried after this */
 #define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
 #define FEED_ID_MAX 40          /* a UUID and its NUL, with room */
+#define FEED_UUID_BUF 37        /* a UUID and its NUL (feed_sub: ids are checked UUIDs) */
 #define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
@@ -53,6 +54,8 @@
  * when the burst outlasts the net layer's trim of the connections' burst. */
 #define FEED_TRIM_MIN_STARTS 64
 #define FEED_TRIM_DELAY_MS 1000
+#define FEED_LEG_NOTES_MAX 4   /* unread notes one leg holds ahead of its chat's events */
+#define FEED_NOTE_WAIT_MS 2000 /* a held note's events not there by then: filled from the log */
 
 typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE } feed_kind;
 
@@ -60,9 +63,10 @@ typedef struct feed_sub feed_sub;
 typedef struct feed_chan feed_chan;
 
 struct feed_chan {
-    feed_chan *hnext; /* hash chain */
-    char name[CHAT_EV_CHANNEL_MAX];
-    char id[FEED_ID_MAX]; /* chat or user id ("" for presence) */
+    feed_chan *hnext;     /* hash chain */
+    char id[FEED_ID_MAX]; /* chat or user id ("" for presence); the broker's
+                             name of the channel is formatted from it and
+                             the kind when needed (chan_name) */
     feed_kind kind;
     feed_sub *subs; /* local subscribers */
     unsigned nsubs;
@@ -93,6 +97,7 @@ struct feed_chan {
     char *members;
     int64_t members_seq;
 };
+_Static_assert(sizeof(feed_chan) <= 160, "feed_chan in the pool's 160-byte class");
 
 typedef struct feed_note_seq {
     char chat[FEED_ID_MAX];
@@ -103,12 +108,14 @@ typedef struct feed_note_seq {
 /* The part of a feed_sub only per-user stream heads and legs have (a side
  * block, so plain chat subscribers do not carry it). */
 typedef struct feed_stream {
-    feed_sub *head;            /* leg: its head (NULL once the head ended) */
-    feed_sub *legs;            /* head: its legs, by lnext */
-    feed_sub *lnext;           /* leg: next leg of the same head */
-    int64_t wm;                /* leg: greatest(last_read_seq, joined_seq) of the user */
-    int64_t unread;            /* leg: the user's unread count as of `last` */
-    int64_t emitted;           /* leg: seq of the last unreadCountUpdated sent for it */
+    feed_sub *head;         /* leg: its head (NULL once the head ended) */
+    feed_sub *legs;         /* head: its legs, by lnext */
+    feed_sub *lnext;        /* leg: next leg of the same head */
+    int64_t wm;             /* leg: greatest(last_read_seq, joined_seq) of the user */
+    int64_t unread;         /* leg: the user's unread count as of `last` */
+    int64_t emitted;        /* leg: seq of the last unreadCountUpdated sent for it */
+    struct feed_held *held; /* leg: unread notes ahead of `last`, by seq (lazily) */
+    unsigned nheld;
     struct feed_after *afters; /* head: afterSeqs until the first lookup */
     unsigned nafters;
     bool looking;    /* head: a chat lookup is in flight (owns the head) */
@@ -122,33 +129,71 @@ struct feed_sub {
     feed_chan *ch;         /* NULL until attached */
     proto_sub *ps;         /* NULL once the subscription ended */
     proto_server *srv;
-    recv_field field;
-    bool ready;             /* attached and authorised */
-    bool dead;              /* ended: unlink and free at the next sweep */
-    bool querying;          /* the start query is in flight (owns the sub) */
-    bool counted;           /* presence counted this subscriber */
-    bool stat;              /* counted in chatd_receiver_subscriptions */
-    bool leg;               /* a per-user stream's leg (ps NULL; emits through
-                               st->head) */
-    int64_t last;           /* last delivered seq (chat channels) */
-    int64_t after;          /* afterSeq argument, -1 when absent */
-    int64_t msg_seq;        /* messageReadUpdated: the message's seq */
-    int64_t floor;          /* lowest seq the caller may see (history rule,
-                               chatd_visible_from); 0 = everything */
-    char user[FEED_ID_MAX]; /* the caller ("" = unknown, trust mode): a UUID,
-                               as src_start and chat_watch_start check */
-    char arg[FEED_ID_MAX];  /* chatId / userId / messageId argument */
-    char *others;           /* messageReadUpdated: ",id,id," readers still to come;
-                               presenceUpdated: ",id,id," participants */
-    /* per-user streams (chatMessageNotification, messageUpdateForChatList,
-     * unreadCountUpdated): the subscription is a "head" on user:<id>; it
-     * owns one "leg" per chat of the user, a feed_sub on chat:<id> that is
-     * sequenced like any chat subscriber and hands its events to the head */
-    feed_stream *st; /* heads and legs: their state (NULL for the others) */
-    /* room watch (field RECV_F_ROOM): its sink, NULL once it ended */
-    const chat_watch_ops *wops;
-    void *wud;
+    uint8_t field;            /* recv_field */
+    bool ready : 1;           /* attached and authorised */
+    bool dead : 1;            /* ended: unlink and free at the next sweep */
+    bool querying : 1;        /* the start query is in flight (owns the sub) */
+    bool counted : 1;         /* presence counted this subscriber */
+    bool stat : 1;            /* counted in chatd_receiver_subscriptions */
+    bool leg : 1;             /* a per-user stream's leg (ps NULL; emits through
+                                 st->head) */
+    char user[FEED_UUID_BUF]; /* the caller ("" = unknown, trust mode): a UUID,
+                                 as src_start and chat_watch_start check */
+    char arg[FEED_UUID_BUF];  /* chatId / userId / messageId argument (a UUID) */
+    int64_t last;             /* last delivered seq (chat channels) */
+    int64_t after;            /* afterSeq argument, -1 when absent */
+    int64_t floor;            /* lowest seq the caller may see (history rule,
+                                 chatd_visible_from); 0 = everything */
+    /* what only one kind of subscriber uses, by its field (feed_sub_st,
+     * feed_sub_watch, feed_sub_read: one overlay) */
+    union {
+        /* per-user streams (chatMessageNotification, messageUpdateForChatList,
+         * unreadCountUpdated, field_is_derived): the subscription is a "head"
+         * on user:<id>; it owns one "leg" per chat of the user, a feed_sub on
+         * chat:<id> (same field) that is sequenced like any chat subscriber
+         * and hands its events to the head. Heads and legs: their state. */
+        feed_stream *st;
+        /* messageReadUpdated / presenceUpdated */
+        struct {
+            char *others;    /* messageReadUpdated: ",id,id," readers still to
+                                come; presenceUpdated: ",id,id," participants */
+            int64_t msg_seq; /* messageReadUpdated: the message's seq */
+        } rd;
+        /* room watch (field RECV_F_ROOM): its sink, ops NULL once it ended */
+        struct {
+            const chat_watch_ops *ops;
+            void *ud;
+        } w;
+    } u;
 };
+_Static_assert(sizeof(feed_sub) <= 176, "feed_sub in the pool's 176-byte class");
+
+/* The overlay's member of s's kind, NULL for the other kinds. */
+static feed_stream *feed_sub_st(const feed_sub *s)
+{
+    bool derived = s->field == RECV_F_CHAT_MESSAGE_NOTIFICATION ||
+                   s->field == RECV_F_MESSAGE_UPDATE_FOR_CHAT_LIST ||
+                   s->field == RECV_F_UNREAD_COUNT_UPDATED;
+    return derived ? s->u.st : NULL;
+}
+
+static const chat_watch_ops *feed_sub_watch(const feed_sub *s)
+{
+    return s->field == RECV_F_ROOM ? s->u.w.ops : NULL;
+}
+
+static char *feed_sub_read(const feed_sub *s)
+{
+    bool rd = s->field == RECV_F_MESSAGE_READ_UPDATED || s->field == RECV_F_PRESENCE_UPDATED;
+    return rd ? s->u.rd.others : NULL;
+}
+
+/* An unread note a leg holds until its chat's events up to `seq` have been
+ * delivered (the note may overtake them: another Redis shard). */
+typedef struct feed_held {
+    int64_t seq, count;
+    uint64_t due; /* loop time (ms) to fill up to seq from the log; 0 once asked */
+} feed_held;
 
 /* One afterSeqs entry of a per-user stream. */
 typedef struct feed_after {
@@ -174,7 +219,10 @@ static struct {
                                     beyond this many channels fail as at RD_MAX_CHANNELS */
     unsigned test_look_delay_ms; /* CHATD_TEST_LOOKUP_DELAY_MS (fixtures): subscribe
                                     lookups are sent this late (a race made wide) */
-    uv_timer_t sweep_timer;      /* deferred sweep of ended legs */
+    uv_timer_t note_timer;       /* held unread notes that waited FEED_NOTE_WAIT_MS */
+    bool note_timer_init;
+    bool note_armed;
+    uv_timer_t sweep_timer; /* deferred sweep of ended legs */
     bool sweep_timer_init;
     bool sweep_armed;
     feed_chan *watched;    /* chat channels with room watches */
@@ -262,33 +310,44 @@ static unsigned hash_name(const char *s)
     return h % RECV_CHAN_BUCKETS;
 }
 
+/* The broker channel of kind for id: 0, or CD_EBAD when it does not fit. */
+static int chan_format(char *out, size_t outlen, feed_kind kind, const char *id)
+{
+    switch (kind) {
+    case FEED_K_CHAT:
+        return chat_ev_chat_channel(out, outlen, id);
+    case FEED_K_EPH:
+        return chat_ev_eph_channel(out, outlen, id);
+    case FEED_K_USER:
+        return chat_ev_user_channel(out, outlen, id);
+    case FEED_K_PRESENCE:
+        break;
+    }
+    snprintf(out, outlen, "%s", CHAT_EV_PRESENCE_CHANNEL);
+    return 0;
+}
+
+/* c's broker channel name, in out (CHAT_EV_CHANNEL_MAX bytes). */
+static const char *chan_name(const feed_chan *c, char *out)
+{
+    if (chan_format(out, CHAT_EV_CHANNEL_MAX, c->kind, c->id) != 0) out[0] = 0;
+    return out;
+}
+
 static feed_chan *chan_find(const char *name)
 {
+    char nm[CHAT_EV_CHANNEL_MAX];
     for (feed_chan *c = feed.buckets[hash_name(name)]; c; c = c->hnext)
-        if (strcmp(c->name, name) == 0) return c;
+        if (strcmp(chan_name(c, nm), name) == 0) return c;
     return NULL;
 }
 
 static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
 {
     char name[CHAT_EV_CHANNEL_MAX];
-    int qs = 0;
-    switch (kind) {
-    case FEED_K_CHAT:
-        qs = chat_ev_chat_channel(name, sizeof name, id);
-        break;
-    case FEED_K_EPH:
-        qs = chat_ev_eph_channel(name, sizeof name, id);
-        break;
-    case FEED_K_USER:
-        qs = chat_ev_user_channel(name, sizeof name, id);
-        break;
-    case FEED_K_PRESENCE:
-        snprintf(name, sizeof name, "%s", CHAT_EV_PRESENCE_CHANNEL);
-        break;
-    }
     feed.chan_err = CD_EBAD;
-    if (qs != 0) return NULL;
+    if (kind != FEED_K_PRESENCE && (!id || strlen(id) >= FEED_ID_MAX)) return NULL;
+    if (chan_format(name, sizeof name, kind, id) != 0) return NULL;
     feed_chan *c = chan_find(name);
     if (c) return c;
     /* the broker subscription first: a channel this process cannot follow
@@ -311,8 +370,7 @@ static feed_chan *chan_get(proto_server *srv, feed_kind kind, const char *id)
         feed.chan_err = CD_ENOMEM;
         return NULL;
     }
-    snprintf(c->name, sizeof c->name, "%s", name);
-    snprintf(c->id, sizeof c->id, "%s", id ? id : "");
+    snprintf(c->id, sizeof c->id, "%s", kind == FEED_K_PRESENCE || !id ? "" : id);
     c->kind = kind;
     c->known = -1;
     c->srv = srv;
@@ -339,8 +397,10 @@ static const char *chan_err_msg(void)
 static bool chan_maybe_free(feed_chan *c)
 {
     if (c->nsubs > 0 || c->busy > 0 || c->filling || c->pins > 0) return false;
-    if (c->srv->rd && rd_is_wanted(c->srv->rd, c->name)) rd_unsubscribe(c->srv->rd, c->name);
-    feed_chan **pp = &feed.buckets[hash_name(c->name)];
+    char name[CHAT_EV_CHANNEL_MAX];
+    chan_name(c, name);
+    if (c->srv->rd && rd_is_wanted(c->srv->rd, name)) rd_unsubscribe(c->srv->rd, name);
+    feed_chan **pp = &feed.buckets[hash_name(name)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
     if (*pp) *pp = c->hnext;
@@ -399,24 +459,28 @@ static void watch_chan_down(feed_chan *c)
 
 static void sub_free(feed_sub *s)
 {
-    cd_free(s->others);
-    if (s->st) cd_free(s->st->afters);
-    cd_free(s->st);
+    cd_free(feed_sub_read(s));
+    feed_stream *st = feed_sub_st(s);
+    if (st) {
+        cd_free(st->afters);
+        cd_free(st->held);
+    }
+    cd_free(st);
     cd_pool_free(s);
 }
 
 /* Takes leg l out of its head's list (the leg is being freed). */
 static void leg_detach(feed_sub *l)
 {
-    feed_sub *h = l->st->head;
+    feed_sub *h = l->u.st->head;
     if (!h) return;
-    for (feed_sub **pp = &h->st->legs; *pp; pp = &(*pp)->st->lnext)
+    for (feed_sub **pp = &h->u.st->legs; *pp; pp = &(*pp)->u.st->lnext)
         if (*pp == l) {
-            *pp = l->st->lnext;
+            *pp = l->u.st->lnext;
             break;
         }
-    l->st->head = NULL;
-    l->st->lnext = NULL;
+    l->u.st->head = NULL;
+    l->u.st->lnext = NULL;
 }
 
 static void sub_unlink(feed_sub *s)
@@ -450,7 +514,7 @@ static bool chan_sweep(feed_chan *c)
         if (!s->dead) continue;
         sub_unlink(s);
         if (s->leg) leg_detach(s);
-        if (!s->querying && !(s->st && s->st->looking)) sub_free(s);
+        if (!s->querying && !(feed_sub_st(s) && s->u.st->looking)) sub_free(s);
     }
     return chan_maybe_free(c);
 }
@@ -486,12 +550,12 @@ static void defer_sweep(void)
 /* A head ended: its legs end with it (swept by their channels, later). */
 static void head_drop_legs(feed_sub *h)
 {
-    if (!h->st || !h->st->legs) return;
-    while (h->st->legs) {
-        feed_sub *l = h->st->legs;
-        h->st->legs = l->st->lnext;
-        l->st->lnext = NULL;
-        l->st->head = NULL;
+    if (!feed_sub_st(h) || !h->u.st->legs) return;
+    while (h->u.st->legs) {
+        feed_sub *l = h->u.st->legs;
+        h->u.st->legs = l->u.st->lnext;
+        l->u.st->lnext = NULL;
+        l->u.st->head = NULL;
         l->dead = true;
         if (l->ch)
             l->ch->has_dead = true;
@@ -511,15 +575,15 @@ static void sub_end(feed_sub *s, const char *code, const char *msg)
     if (s->leg) {
         /* a leg that cannot go on (events no longer retained) ends the
          * whole per-user stream: the client must resync it */
-        if (code && s->st->head) sub_end(s->st->head, code, msg);
+        if (code && s->u.st->head) sub_end(s->u.st->head, code, msg);
         return;
     }
     head_drop_legs(s);
-    if ((ps || s->wops) && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
-    if (s->wops) {
-        const chat_watch_ops *ops = s->wops;
-        s->wops = NULL;
-        ops->on_end(s->wud, code, msg);
+    if ((ps || feed_sub_watch(s)) && code && strcmp(code, CHAT_E_RESYNC) == 0) feed.stats.resyncs++;
+    if (feed_sub_watch(s)) {
+        const chat_watch_ops *ops = s->u.w.ops;
+        s->u.w.ops = NULL;
+        ops->on_end(s->u.w.ud, code, msg);
         return;
     }
     if (ps) {
@@ -658,13 +722,13 @@ static void emit_value(feed_sub *s, const gql_value *v)
  * emits when that covers the message and the user had not read it yet. */
 static void deliver_read(feed_sub *s, cd_arena *a, const chat_ev *e)
 {
-    if (strcmp(e->kind, CHAT_EV_READ) != 0 || !s->others) return;
+    if (strcmp(e->kind, CHAT_EV_READ) != 0 || !feed_sub_read(s)) return;
     const gql_value *uid = obj(e->data, "userId");
     const gql_value *upto = obj(e->data, "upToSeq");
     const gql_value *at = obj(e->data, "readAt");
     if (!uid || uid->kind != GQL_V_STRING || !upto || upto->kind != GQL_V_INT) return;
-    if (upto->u.i < s->msg_seq) return;
-    if (!recv_idlist_take(s->others, uid->u.s, uid->len)) return;
+    if (upto->u.i < s->u.rd.msg_seq) return;
+    if (!recv_idlist_take(s->u.rd.others, uid->u.s, uid->len)) return;
     gql_value *o = gql_obj_new(a, 3);
     if (!o) return;
     gql_obj_set(o, 0, "messageId", gql_str_ref(s->arg, strlen(s->arg)));
@@ -682,9 +746,9 @@ static void chan_pump(feed_chan *c, bool force);
  * last one sent for that chat: a note on user:<id> may have carried it). */
 static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count)
 {
-    feed_sub *h = l->st->head;
-    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->st->emitted) return;
-    l->st->emitted = seq;
+    feed_sub *h = l->u.st->head;
+    if (!h || !h->ps || h->field != RECV_F_UNREAD_COUNT_UPDATED || seq <= l->u.st->emitted) return;
+    l->u.st->emitted = seq;
     gql_value *o = gql_obj_new(a, 4);
     if (!o) return;
     gql_obj_set(o, 0, "chatId", gql_str_ref(l->arg, strlen(l->arg)));
@@ -692,6 +756,104 @@ static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count
     gql_obj_set(o, 2, "unreadCount", gql_int(count < 0 ? 0 : count));
     gql_obj_set(o, 3, "seq", gql_int(seq));
     emit_value(h, o);
+}
+
+static void note_arm(uint64_t ms);
+
+/* The `unread` note (seq, count) of a read reached leg l before the chat's
+ * events up to seq were delivered to it (chat:<id> and user:<id> may sit
+ * on different Redis Cluster shards): sent out once they are (leg_release),
+ * so a count never overtakes an earlier change of the chat. At most
+ * FEED_LEG_NOTES_MAX wait per leg; beyond that the oldest waiting note is
+ * superseded by the newer ones (its read event still sends its count). */
+static void leg_hold(feed_sub *l, int64_t seq, int64_t count)
+{
+    if (seq <= l->u.st->emitted) return; /* a count at or after seq went out already */
+    if (!l->u.st->held) {
+        l->u.st->held = cd_calloc(FEED_LEG_NOTES_MAX, sizeof *l->u.st->held);
+        if (!l->u.st->held) return; /* the read event still carries the count */
+    }
+    unsigned i = 0;
+    while (i < l->u.st->nheld && l->u.st->held[i].seq < seq)
+        i++;
+    if (i < l->u.st->nheld && l->u.st->held[i].seq == seq) { /* the same note twice */
+        feed.stats.duplicates++;
+        return;
+    }
+    if (l->u.st->nheld == FEED_LEG_NOTES_MAX) {
+        if (i == 0) return; /* older than every waiting one: superseded */
+        memmove(l->u.st->held, l->u.st->held + 1, (size_t)(i - 1) * sizeof *l->u.st->held);
+        i--;
+        l->u.st->nheld--;
+    }
+    memmove(l->u.st->held + i + 1, l->u.st->held + i,
+            (size_t)(l->u.st->nheld - i) * sizeof *l->u.st->held);
+    l->u.st->held[i] =
+        (feed_held){.seq = seq, .count = count, .due = uv_now(l->srv->loop) + FEED_NOTE_WAIT_MS};
+    l->u.st->nheld++;
+    note_arm(FEED_NOTE_WAIT_MS);
+}
+
+/* Leg l has delivered its chat's events up to l->last: the newest held
+ * note at or below it goes out (unless the events sent that seq's count or
+ * a newer one already); older ones are superseded by it. */
+static void leg_release(feed_sub *l, cd_arena *a)
+{
+    unsigned k = 0;
+    while (k < l->u.st->nheld && l->u.st->held[k].seq <= l->last)
+        k++;
+    if (k == 0) return;
+    int64_t seq = l->u.st->held[k - 1].seq, count = l->u.st->held[k - 1].count;
+    memmove(l->u.st->held, l->u.st->held + k, (size_t)(l->u.st->nheld - k) * sizeof *l->u.st->held);
+    l->u.st->nheld -= k;
+    if (l->u.st->nheld == 0) { /* a leg holds notes rarely: no memory kept for it */
+        cd_free(l->u.st->held);
+        l->u.st->held = NULL;
+    }
+    leg_emit_unread(l, a, seq, count);
+}
+
+/* Held notes whose events have not come within FEED_NOTE_WAIT_MS: the note
+ * says they were committed, so the chat has a gap like a live one (known
+ * raised to the note's seq) and the leg fills it from the log (chan_pump,
+ * on_fill: events no longer retained end the stream with RESYNC_REQUIRED). */
+static void note_tick(uv_timer_t *t)
+{
+    feed.note_armed = false;
+    uint64_t now = uv_now(t->loop), next = 0;
+    for (unsigned b = 0; b < RECV_CHAN_BUCKETS; b++)
+        for (feed_chan *c = feed.buckets[b]; c; c = c->hnext) {
+            if (c->kind != FEED_K_CHAT) continue;
+            bool pump = false;
+            for (feed_sub *s = c->subs; s; s = s->next) {
+                if (!s->leg || !feed_sub_st(s) || s->dead || !s->ready) continue;
+                for (unsigned i = 0; i < s->u.st->nheld; i++) {
+                    feed_held *k = &s->u.st->held[i];
+                    if (!k->due) continue;
+                    if (k->due <= now) {
+                        if (k->seq > c->known) c->known = k->seq;
+                        k->due = 0;
+                        pump = true;
+                    } else if (!next || k->due < next) {
+                        next = k->due;
+                    }
+                }
+            }
+            if (pump) chan_pump(c, false);
+        }
+    if (next) note_arm(next - now);
+}
+
+static void note_arm(uint64_t ms)
+{
+    if (feed.note_armed || !feed.srv) return;
+    if (!feed.note_timer_init) {
+        uv_timer_init(feed.srv->loop, &feed.note_timer);
+        uv_unref((uv_handle_t *)&feed.note_timer);
+        feed.note_timer_init = true;
+    }
+    feed.note_armed = true;
+    uv_timer_start(&feed.note_timer, note_tick, ms, 0);
 }
 
 /* Leg l takes chat event e (its next one, exactly once, in order): keeps
@@ -703,12 +865,12 @@ static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count
  * lock by chatd_mark_read). */
 static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **cache)
 {
-    feed_sub *h = l->st->head;
+    feed_sub *h = l->u.st->head;
     if (!h || !h->ps) return;
     if (strcmp(e->kind, CHAT_EV_MESSAGE_CREATED) == 0) {
         bool own = str_eq(obj(e->data, "senderId"), l->user);
         bool counted = !own && !str_eq(obj(e->data, "type"), "system");
-        if (counted) l->st->unread++;
+        if (counted) l->u.st->unread++;
         switch (h->field) {
         case RECV_F_CHAT_MESSAGE_NOTIFICATION: /* others' messages, as the seed */
             if (own) break;
@@ -719,7 +881,7 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
                 feed.stats.delivered++;
             break;
         case RECV_F_UNREAD_COUNT_UPDATED:
-            if (counted) leg_emit_unread(l, a, e->seq, l->st->unread);
+            if (counted) leg_emit_unread(l, a, e->seq, l->u.st->unread);
             break;
         default:
             break;
@@ -728,26 +890,26 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
         const gql_value *mseq = obj(e->data, "seq");
         bool counted = !str_eq(obj(e->data, "senderId"), l->user) &&
                        !str_eq(obj(e->data, "type"), "system") && mseq && mseq->kind == GQL_V_INT &&
-                       mseq->u.i > l->st->wm;
-        if (counted && l->st->unread > 0) {
-            l->st->unread--;
-            leg_emit_unread(l, a, e->seq, l->st->unread);
+                       mseq->u.i > l->u.st->wm;
+        if (counted && l->u.st->unread > 0) {
+            l->u.st->unread--;
+            leg_emit_unread(l, a, e->seq, l->u.st->unread);
         }
     } else if (strcmp(e->kind, CHAT_EV_READ) == 0 && str_eq(obj(e->data, "userId"), l->user)) {
         const gql_value *upto = obj(e->data, "upToSeq");
         const gql_value *n = obj(e->data, "unreadCount");
-        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->st->wm) l->st->wm = upto->u.i;
-        if (n && n->kind == GQL_V_INT) l->st->unread = n->u.i;
+        if (upto && upto->kind == GQL_V_INT && upto->u.i > l->u.st->wm) l->u.st->wm = upto->u.i;
+        if (n && n->kind == GQL_V_INT) l->u.st->unread = n->u.i;
         /* (a read event written before 0005 carries no count: the count
          * stays as it was until the next read) */
-        leg_emit_unread(l, a, e->seq, l->st->unread);
+        leg_emit_unread(l, a, e->seq, l->u.st->unread);
     }
 }
 
 /* The live leg of head h for chat `chat`, or NULL. */
 static feed_sub *leg_find(feed_sub *h, const char *chat, size_t len)
 {
-    for (feed_sub *l = h->st->legs; l; l = l->st->lnext)
+    for (feed_sub *l = h->u.st->legs; l; l = l->u.st->lnext)
         if (!l->dead && strlen(l->arg) == len && memcmp(l->arg, chat, len) == 0) return l;
     return NULL;
 }
@@ -763,11 +925,11 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
         return NULL;
     _Static_assert(sizeof(feed_sub) <= CD_POOL_MAX, "feed_sub in the pool");
     feed_sub *l = cd_pool_calloc(sizeof *l);
-    if (l) l->st = cd_calloc(1, sizeof *l->st);
+    if (l) l->u.st = cd_calloc(1, sizeof *l->u.st);
     feed.chan_err = CD_ENOMEM;
-    feed_chan *c = l && l->st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
+    feed_chan *c = l && l->u.st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
-        if (l) cd_free(l->st);
+        if (l) cd_free(l->u.st);
         cd_pool_free(l);
         sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
@@ -776,15 +938,15 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     l->field = h->field;
     l->after = -1;
     l->leg = true;
-    l->st->head = h;
+    l->u.st->head = h;
     l->last = from;
-    l->st->wm = wm;
-    l->st->unread = unread;
-    l->st->emitted = from;
+    l->u.st->wm = wm;
+    l->u.st->unread = unread;
+    l->u.st->emitted = from;
     snprintf(l->user, sizeof l->user, "%s", h->user);
     snprintf(l->arg, sizeof l->arg, "%s", chat);
-    l->st->lnext = h->st->legs;
-    h->st->legs = l;
+    l->u.st->lnext = h->u.st->legs;
+    h->u.st->legs = l;
     if (known > c->known) c->known = known;
     sub_attach(l, c);
     chan_pump(c, false);
@@ -811,7 +973,7 @@ static void head_release(feed_sub *h)
  * error (the stream would otherwise miss events silently). */
 static void look_fail(feed_sub *h, const char *code, const char *msg)
 {
-    h->st->looking = false;
+    h->u.st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
@@ -829,13 +991,13 @@ static void look_fail(feed_sub *h, const char *code, const char *msg)
  * joined meanwhile, from the join on (the count is 0 there). */
 static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
 {
-    h->st->looking = false;
+    h->u.st->looking = false;
     if (h->dead) {
         head_release(h);
         return;
     }
-    bool first = !h->st->started;
-    h->st->started = true;
+    bool first = !h->u.st->started;
+    h->u.st->started = true;
     cd_arena a;
     cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     for (int i = lo; i < hi && !h->dead; i++) {
@@ -849,8 +1011,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         int64_t unread = un ? strtoll(un, NULL, 10) : 0;
         if (!chat || leg_find(h, chat, strlen(chat))) continue;
         int64_t after = -1;
-        for (unsigned k = 0; first && k < h->st->nafters; k++)
-            if (strcmp(h->st->afters[k].chat, chat) == 0) after = h->st->afters[k].seq;
+        for (unsigned k = 0; first && k < h->u.st->nafters; k++)
+            if (strcmp(h->u.st->afters[k].chat, chat) == 0) after = h->u.st->afters[k].seq;
         int64_t from = last_seq;
         if (!first) {
             /* joined after this stream started: everything since the join */
@@ -876,16 +1038,16 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
          * count of every chat that moved past its afterSeqs entry. The leg
          * starts at last_seq (emitted = last_seq would drop it): the caller
          * has seen up to `after`, unless a newer count went out already. */
-        if (l && first && after >= 0 && last_seq > after && l->st->emitted == last_seq) {
-            l->st->emitted = after;
+        if (l && first && after >= 0 && last_seq > after && l->u.st->emitted == last_seq) {
+            l->u.st->emitted = after;
             leg_emit_unread(l, &a, last_seq, unread);
         }
         cd_arena_reset(&a);
     }
     cd_arena_free(&a);
-    cd_free(h->st->afters);
-    h->st->afters = NULL;
-    h->st->nafters = 0;
+    cd_free(h->u.st->afters);
+    h->u.st->afters = NULL;
+    h->u.st->nafters = 0;
     if (h->dead) {
         if (h->ch) chan_sweep(h->ch);
         return;
@@ -897,8 +1059,8 @@ static void look_apply(feed_sub *h, const pg_result *r, int lo, int hi)
         h->stat = true;
         feed.stats.subs++;
     }
-    if (h->st->look_again) {
-        h->st->look_again = false;
+    if (h->u.st->look_again) {
+        h->u.st->look_again = false;
         head_lookup(h);
     }
 }
@@ -960,7 +1122,7 @@ static void look_flush(void)
             if (!feed.q_head[q]) feed.q_tail[q] = NULL;
             h->qnext = NULL;
             if (h->dead) { /* stopped before its lookup was sent */
-                h->st->looking = false;
+                h->u.st->looking = false;
                 head_release(h);
                 continue;
             }
@@ -993,12 +1155,12 @@ static void look_flush(void)
 static void head_lookup(feed_sub *h)
 {
     if (h->dead) return;
-    if (h->st->looking) {
-        h->st->look_again = true;
+    if (h->u.st->looking) {
+        h->u.st->look_again = true;
         return;
     }
     const int q = FEED_Q_HEADS;
-    h->st->looking = true;
+    h->u.st->looking = true;
     h->qnext = NULL;
     if (feed.q_tail[q])
         feed.q_tail[q]->qnext = h;
@@ -1087,18 +1249,19 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
         } else if (s->field == RECV_F_MESSAGE_READ_UPDATED) {
             deliver_read(s, a, e);
         } else if (s->field == RECV_F_ROOM) {
-            if (s->wops) {
-                s->wops->on_event(s->wud, e->kind, e->seq, e->data);
+            if (s->u.w.ops) {
+                s->u.w.ops->on_event(s->u.w.ud, e->kind, e->seq, e->data);
                 feed.stats.delivered++;
             }
         } else {
             proto_event *pe = shared_event(a, e, s->field, cache);
             if (pe && s->ps && proto_sub_emit_event(s->ps, pe) == 0) feed.stats.delivered++;
         }
+        if (s->leg && feed_sub_st(s) && s->u.st->nheld) leg_release(s, a);
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
         if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) {
-            feed_sub *h = s->leg ? s->st->head : NULL;
+            feed_sub *h = s->leg ? s->u.st->head : NULL;
             sub_end(s, NULL, NULL);
             /* the user may be back in the chat by now (re-added): the
              * head looks its chats up again */
@@ -1169,7 +1332,8 @@ static void on_fill(const pg_result *r, void *ud)
         return;
     }
     if (r->status != 0) {
-        cd_warn("receiver", "fill %s after %" PRId64 ": %s", c->name, from, r->message);
+        char nm[CHAT_EV_CHANNEL_MAX];
+        cd_warn("receiver", "fill %s after %" PRId64 ": %s", chan_name(c, nm), from, r->message);
         arm_retry(c);
         return;
     }
@@ -1263,7 +1427,8 @@ static void chan_pump(feed_chan *c, bool force)
     int r = pg_pool_query(p, "recv_fill", 3, params, on_fill, f);
     if (r != 0) {
         cd_free(f);
-        cd_warn("receiver", "fill %s: %s", c->name, cd_strerror(r));
+        char nm[CHAT_EV_CHANNEL_MAX];
+        cd_warn("receiver", "fill %s: %s", chan_name(c, nm), cd_strerror(r));
         arm_retry(c);
         return;
     }
@@ -1278,7 +1443,8 @@ static void on_chat_message(feed_chan *c, const char *data, size_t len)
     cd_arena_init(&a, FEED_SCRATCH_BLOCK);
     chat_ev e;
     if (chat_ev_parse(&a, data, len, &e) != 0) {
-        cd_warn("receiver", "malformed event on %s", c->name);
+        char nm[CHAT_EV_CHANNEL_MAX];
+        cd_warn("receiver", "malformed event on %s", chan_name(c, nm));
         cd_arena_free(&a);
         return;
     }
@@ -1325,8 +1491,8 @@ static bool note_fresh(feed_chan *c, const gql_value *chat, const gql_value *kin
 
 /* A notification on user:<id> for a per-user stream's head: the user was
  * added to a chat (a leg from the join on), or read on some device (the
- * count at that seq, unless the chat's leg already sent a newer one or has
- * no leg). */
+ * count at that seq once the chat's leg has delivered the events up to it,
+ * unless the leg sent that seq's count or a newer one, or has no leg). */
 static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_value *kind)
 {
     const gql_value *chat = gql_obj_get(v, "chatId");
@@ -1348,8 +1514,11 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
     const gql_value *n = obj(data, "unreadCount");
     if (!n || n->kind != GQL_V_INT) return;
     /* the sender publishes the chat event of a read before its note, so
-     * the leg normally has it already (same seq: not sent twice); while the
-     * leg is behind, it sends the counts in order itself. A chat without a
+     * the leg normally has it already (same seq: not sent twice, an older
+     * one not at all). A note ahead of the leg waits in it until the
+     * chat's events up to its seq are delivered (leg_hold): with Redis
+     * Cluster the note may overtake an earlier event of the chat, whose
+     * count change would otherwise be dropped as older. A chat without a
      * leg (yet) gets nothing here: before the first lookup answers, the leg
      * it starts sends the counts from its snapshot on (with afterSeqs the
      * current count first), so a note sent here came ahead of them — out
@@ -1357,7 +1526,11 @@ static void head_note(feed_sub *h, cd_arena *a, const gql_value *v, const gql_va
      * the stream's lookup is in flight"); a chat joined later gets its leg
      * from chat.added or the re-lookup, which replays from the join. */
     feed_sub *l = leg_find(h, id, chat->len);
-    if (l && l->ch && l->last >= l->ch->known) leg_emit_unread(l, a, seq->u.i, n->u.i);
+    if (!l || !l->ch) return;
+    if (seq->u.i > l->last)
+        leg_hold(l, seq->u.i, n->u.i);
+    else if (l->last >= l->ch->known) /* (behind: its events send the counts in order) */
+        leg_emit_unread(l, a, seq->u.i, n->u.i);
 }
 
 /* Hands one watched chat's watches a callback (fn) for user `uid`. */
@@ -1367,21 +1540,21 @@ static void watch_each(feed_chan *cc, const char *uid, watch_fn fn, const gql_va
                        const gql_value *b)
 {
     for (feed_sub *s = cc->subs; s; s = s->next)
-        if (s->field == RECV_F_ROOM && !s->dead && s->ready && s->wops) fn(s, uid, a, b);
+        if (!s->dead && s->ready && feed_sub_watch(s)) fn(s, uid, a, b);
 }
 
 static void typing_to(feed_sub *s, const char *uid, const gql_value *on, const gql_value *unused)
 {
     (void)unused;
     if (s->user[0] && strcmp(s->user, uid) == 0) return; /* never back to the typist */
-    s->wops->on_typing(s->wud, uid, on->u.b);
+    s->u.w.ops->on_typing(s->u.w.ud, uid, on->u.b);
     feed.stats.delivered++;
 }
 
 static void presence_to(feed_sub *s, const char *uid, const gql_value *on, const gql_value *at)
 {
-    s->wops->on_presence(s->wud, uid, on && on->kind == GQL_V_BOOL && on->u.b,
-                         at && at->kind != GQL_V_NULL ? at : NULL);
+    s->u.w.ops->on_presence(s->u.w.ud, uid, on && on->kind == GQL_V_BOOL && on->u.b,
+                            at && at->kind != GQL_V_NULL ? at : NULL);
     feed.stats.delivered++;
 }
 
@@ -1455,7 +1628,7 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
             break;
         case RECV_F_PRESENCE_UPDATED: {
             if (!uid || uid->kind != GQL_V_STRING ||
-                !recv_idlist_has(s->others, uid->u.s, uid->len))
+                !recv_idlist_has(feed_sub_read(s), uid->u.s, uid->len))
                 break;
             const gql_value *on = gql_obj_get(&v, "online");
             const gql_value *at = gql_obj_get(&v, "at");
@@ -1586,8 +1759,8 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
         snprintf(err, errlen, "afterSeqs has too many entries (at most %u)", RECV_AFTER_SEQS_MAX);
         return CD_EBAD;
     }
-    s->st->afters = cd_calloc(l->len, sizeof *s->st->afters);
-    if (!s->st->afters) {
+    s->u.st->afters = cd_calloc(l->len, sizeof *s->u.st->afters);
+    if (!s->u.st->afters) {
         *code = CHAT_E_INTERNAL;
         snprintf(err, errlen, "Out of memory");
         return CD_ENOMEM;
@@ -1606,10 +1779,10 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
             snprintf(err, errlen, "afterSeqs[%u].seq must not be negative", i);
             return CD_EBAD;
         }
-        snprintf(s->st->afters[i].chat, sizeof s->st->afters[i].chat, "%s", chat);
-        s->st->afters[i].seq = seq->u.i;
+        snprintf(s->u.st->afters[i].chat, sizeof s->u.st->afters[i].chat, "%s", chat);
+        s->u.st->afters[i].seq = seq->u.i;
     }
-    s->st->nafters = l->len;
+    s->u.st->nafters = l->len;
     return 0;
 }
 
@@ -1674,8 +1847,8 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         }
         if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
         if (field_is_derived(f)) {
-            s->st = cd_calloc(1, sizeof *s->st);
-            if (!s->st) {
+            s->u.st = cd_calloc(1, sizeof *s->u.st);
+            if (!s->u.st) {
                 sub_free(s);
                 *code = CHAT_E_INTERNAL;
                 snprintf(err, errlen, "Out of memory");
@@ -1786,17 +1959,17 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
                                                            : FEED_K_CHAT;
     if (is_msg) {
         chat_id = pg_result_get(r, row, 7);
-        s->msg_seq = strtoll(pg_result_get(r, row, 8), NULL, 10);
+        s->u.rd.msg_seq = strtoll(pg_result_get(r, row, 8), NULL, 10);
     }
     if (is_msg || s->field == RECV_F_PRESENCE_UPDATED) {
         size_t n = ids ? strlen(ids) : 0;
-        s->others = cd_malloc(n + 3);
-        if (!s->others) {
+        s->u.rd.others = cd_malloc(n + 3);
+        if (!s->u.rd.others) {
             sub_end(s, CHAT_E_INTERNAL, "Out of memory");
             sub_free(s);
             return;
         }
-        snprintf(s->others, n + 3, ",%s,", ids ? ids : "");
+        snprintf(s->u.rd.others, n + 3, ",%s,", ids ? ids : "");
     }
     /* replay from the log (afterSeq) or live from the chat's seq */
     if (recv_replay_start(s->after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
@@ -1961,7 +2134,7 @@ static void src_stop(void *state, void *ud)
     feed_sub *s = state;
     if (!s) return;
     s->ps = NULL;
-    s->wops = NULL;
+    if (s->field == RECV_F_ROOM) s->u.w.ops = NULL;
     if (s->dead) return;
     s->dead = true;
     head_drop_legs(s);
@@ -2015,8 +2188,8 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
     s->srv = srv;
     s->field = RECV_F_ROOM;
     s->after = after_seq < 0 ? -1 : after_seq;
-    s->wops = ops;
-    s->wud = ud;
+    s->u.w.ops = ops;
+    s->u.w.ud = ud;
     snprintf(s->user, sizeof s->user, "%s", uid);
     snprintf(s->arg, sizeof s->arg, "%s", chat_id);
     /* the lookup is batched with the others of this loop iteration */
@@ -2128,6 +2301,12 @@ static void feed_shutdown(proto_server *srv, void *ud)
         uv_close((uv_handle_t *)&feed.sweep_timer, NULL);
         feed.sweep_timer_init = false;
         feed.sweep_armed = false;
+    }
+    if (feed.note_timer_init) {
+        uv_timer_stop(&feed.note_timer);
+        uv_close((uv_handle_t *)&feed.note_timer, NULL);
+        feed.note_timer_init = false;
+        feed.note_armed = false;
     }
     if (feed.timer_init) {
         uv_timer_stop(&feed.retry_timer);

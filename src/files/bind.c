@@ -142,6 +142,11 @@ static int sweep_prepare(files_ctx *fc)
 
 /* ---- binding ---- */
 
+unsigned files_pool_workers(const cd_config *cfg)
+{
+    return FILES_THUMB_WORKERS + (cfg->files_s3_endpoint ? FILES_S3_WORKERS : 0);
+}
+
 int files_bind(proto_server *srv)
 {
     files_ctx *fc = &g_fc;

@@ -101,8 +101,12 @@ bool files_declared_image(const char *declared);
 
 /* ---- mounting ---- */
 typedef struct proto_server proto_server;
+typedef struct cd_config cd_config;
 /* Routes, resolvers and the sweeper of the files API for this process's
  * role (bind.c). 0 or CD_*. */
 int files_bind(proto_server *srv);
+/* Thread-pool jobs this module may run at once (thumbnails, and bucket
+ * requests when CHATD_FILES_S3_ENDPOINT is set): main sizes the pool. */
+unsigned files_pool_workers(const cd_config *cfg);
 
 #endif

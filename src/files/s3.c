@@ -400,38 +400,43 @@ static int s3_commit(files_ctx *fc, const char *tmp, const char *thumb_tmp, cons
     return rc;
 }
 
-static int s3_open(files_reader *r, files_store_cb cb, void *ud)
+/* A reader's request (J_OPEN / J_READ) for its object's key; NULL when out
+ * of memory. */
+static s3_job *reader_job(files_reader *r, int kind, files_store_cb cb, void *ud)
 {
     s3_job *j = cd_calloc(1, sizeof *j);
-    if (!j) return CD_ENOMEM;
+    if (!j) return NULL;
     j->fc = r->fc;
-    j->kind = J_OPEN;
+    j->kind = kind;
     j->rd = r;
     j->cb = cb;
     j->ud = ud;
     key_of(j->key[0], r->sha, r->thumb);
+    return j;
+}
+
+static int reader_submit(files_reader *r, s3_job *j)
+{
     int rc = job_submit(r->fc, j);
     if (rc != 0) cd_free(j);
     return rc;
 }
 
+static int s3_open(files_reader *r, files_store_cb cb, void *ud)
+{
+    s3_job *j = reader_job(r, J_OPEN, cb, ud);
+    return j ? reader_submit(r, j) : CD_ENOMEM;
+}
+
 static int s3_read(files_reader *r, char *buf, size_t len, uint64_t off, files_store_cb cb,
                    void *ud)
 {
-    s3_job *j = cd_calloc(1, sizeof *j);
+    s3_job *j = reader_job(r, J_READ, cb, ud);
     if (!j) return CD_ENOMEM;
-    j->fc = r->fc;
-    j->kind = J_READ;
-    j->rd = r;
     j->buf = buf;
     j->len = len;
     j->off = off;
-    j->cb = cb;
-    j->ud = ud;
-    key_of(j->key[0], r->sha, r->thumb);
-    int rc = job_submit(r->fc, j);
-    if (rc != 0) cd_free(j);
-    return rc;
+    return reader_submit(r, j);
 }
 
 static void s3_close(files_reader *r)

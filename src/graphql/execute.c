@@ -331,6 +331,38 @@ static bool vars_hold_pointers(const gql_value *v, bool top)
     }
 }
 
+/* Coerces vars aside and copies the result into ex->vars (prep arena):
+ * 0, CD_EBAD (not valid: nothing kept) or CD_ENOMEM. */
+static int coerce_kept(gql_exec *ex, const gql_value *vars)
+{
+    cd_arena tmp;
+    cd_arena_init(&tmp, 512);
+    gql_error_list l;
+    gql_errors_init(&l, &tmp);
+    gql_value cv;
+    int rc = gql_coerce_variables(&tmp, ex->schema, ex->op, vars, &cv, &l);
+    if (rc == CD_ENOMEM || (rc != 0 && l.n == 0)) rc = CD_ENOMEM;
+    if (rc == 0) {
+        ex->vars = cv;
+        if (cv.kind == GQL_V_OBJECT && cv.len) {
+            ex->vars.u.fields = cd_arena_alloc(&ex->prep, sizeof(gql_kv) * cv.len);
+            if (!ex->vars.u.fields) rc = CD_ENOMEM;
+            for (uint32_t i = 0; rc == 0 && i < cv.len; i++) {
+                gql_kv *d = &ex->vars.u.fields[i];
+                d->name = cv.u.fields[i].name; /* the operation's variable name */
+                d->loc = cv.u.fields[i].loc;
+                if (gql_value_clone_to(&ex->prep, &d->value, &cv.u.fields[i].value) != 0)
+                    rc = CD_ENOMEM;
+            }
+        } else if (gql_value_clone_to(&ex->prep, &ex->vars, &cv) != 0) {
+            rc = CD_ENOMEM;
+        }
+        if (rc != 0) ex->vars = (gql_value){.kind = GQL_V_NULL};
+    }
+    cd_arena_free(&tmp);
+    return rc;
+}
+
 int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
 {
     if (!ex->op || ex->running || ex->base || ex->borrowers) return CD_ESTATE;
@@ -343,8 +375,23 @@ int gql_exec_set_variables(gql_exec *ex, const gql_value *vars)
     ex->vars_ready = false;
     ex->cost = 0;
     /* a subscription outlives the message its variables came in (and may be
-     * borrowed by others): its coerced values must not point into it */
+     * borrowed by others): its coerced values must not point into it. They
+     * are coerced aside and only the result is copied (its top-level names
+     * are the operation's); a failure coerces a copy again, for the errors. */
     if (vars && ex->op->op == GQL_OP_SUBSCRIPTION && vars_hold_pointers(vars, true)) {
+        int crc = coerce_kept(ex, vars);
+        if (crc == 0) crc = check_cost(ex);
+        if (crc == 0) {
+            ex->vars_ready = true;
+            ex->vars_failed = false;
+            return 0;
+        }
+        if (crc == CD_ENOMEM || crc == CD_ELIMIT) {
+            ex->vars_failed = true;
+            ex->has_data = false;
+            if (crc == CD_ENOMEM) ex->oom = true;
+            return crc;
+        }
         vars = gql_value_clone(&ex->prep, vars);
         if (!vars) {
             ex->vars_failed = true;

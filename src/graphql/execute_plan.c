@@ -401,7 +401,16 @@ int gql_plan_args(gql_exec *ex, gql_pfield *pf, const gql_value **args, const gq
             return *err ? CD_EBAD : 0;
         }
     if (o->nvargs == o->capvargs) {
-        gql_vargs *nv = grow(&o->prep, o->vargs, o->nvargs, &o->capvargs, sizeof *nv);
+        /* a subscription's prepared state is kept (compacted to the bytes
+         * it used): room for one entry at first, not four */
+        gql_vargs *nv;
+        if (o->capvargs) {
+            nv = grow(&o->prep, o->vargs, o->nvargs, &o->capvargs, sizeof *nv);
+        } else {
+            uint32_t cap = o->op && o->op->op == GQL_OP_SUBSCRIPTION ? 1 : 4;
+            nv = cd_arena_alloc(&o->prep, (size_t)cap * sizeof *nv);
+            if (nv) o->capvargs = cap;
+        }
         if (!nv) return CD_ENOMEM;
         o->vargs = nv;
     }

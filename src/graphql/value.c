@@ -173,6 +173,11 @@ static int clone_into(cd_arena *a, gql_value *dst, const gql_value *v)
     }
 }
 
+int gql_value_clone_to(cd_arena *a, gql_value *dst, const gql_value *v)
+{
+    return clone_into(a, dst, v);
+}
+
 gql_value *gql_value_clone(cd_arena *a, const gql_value *v)
 {
     gql_value *d = cd_arena_alloc(a, sizeof *d);

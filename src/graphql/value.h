@@ -91,6 +91,9 @@ const gql_value *gql_obj_get(const gql_value *obj, const char *name);
 bool gql_value_equal(const gql_value *a, const gql_value *b);
 /* Deep copy into arena (for keeping values past their source). NULL on OOM. */
 gql_value *gql_value_clone(cd_arena *a, const gql_value *v);
+/* The same into *dst (what v points to is copied; dst itself is the
+ * caller's). 0, or -1 on OOM. */
+int gql_value_clone_to(cd_arena *a, gql_value *dst, const gql_value *v);
 
 /* JSON: parse RFC 8259 text into a value (objects keep key order; duplicate
  * keys: last wins). Depth and size bounded by GQL_JSON_MAX_DEPTH. Returns 0 or

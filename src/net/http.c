@@ -582,7 +582,7 @@ static void srv_arm(http_server *srv)
 
 void net_conn_set_timeout(net_conn *c, unsigned ms)
 {
-    http_server *srv = c->srv;
+    http_server *srv = conn_srv(c);
     if (!ms) {
         /* a timer that fires early finds nothing due and re-arms */
         cd_deadline_clear(&srv->deadlines, &c->timer);
@@ -603,7 +603,7 @@ void net_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     net_conn *c = (net_conn *)h;
     /* keep one byte spare: parsers NUL-terminate in place */
-    buf->base = c->srv->scratch;
+    buf->base = conn_srv(c)->scratch;
     buf->len = HTTP_SCRATCH_BYTES - 1;
 }
 
@@ -640,7 +640,7 @@ static void conn_read_stop(net_conn *c)
 static void net_conn_close_cb(uv_handle_t *h)
 {
     net_conn *c = (net_conn *)h;
-    http_server *srv = c->srv;
+    http_server *srv = conn_srv(c);
     if (c->kind == NET_KIND_WS) ws_conn_on_closed(c);
     if (c->http) {
         http_rx_free(&c->http->rx);
@@ -827,7 +827,7 @@ static void http_write_cb(uv_write_t *wr, int status)
             cdone(&creq->pub, carg, status < 0 ? status : UV_ECANCELED);
             return;
         }
-        conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+        conn_set_deadline(c, opt_ms(conn_srv(c)->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
         cdone(&creq->pub, carg, 0);
         return;
     }
@@ -858,7 +858,7 @@ static void http_write_cb(uv_write_t *wr, int status)
     }
     h->phase = HTTP_PH_READ;
     http_rx_resume(&h->rx);
-    conn_set_deadline(c, opt_ms(c->srv->opts.keepalive_timeout_ms, HTTP_KEEPALIVE_TIMEOUT_MS));
+    conn_set_deadline(c, opt_ms(conn_srv(c)->opts.keepalive_timeout_ms, HTTP_KEEPALIVE_TIMEOUT_MS));
     http_dispatch_next(c);
 }
 
@@ -972,8 +972,8 @@ static void http_conn_send_error(net_conn *c, int status)
     const char *text = http_status_text(status);
     char body[64];
     int blen = snprintf(body, sizeof body, "%d %s\n", status, text);
-    size_t hl = format_head(c->srv, head, sizeof head, status, "text/plain; charset=utf-8", NULL,
-                            (size_t)blen, true, false);
+    size_t hl = format_head(conn_srv(c), head, sizeof head, status, "text/plain; charset=utf-8",
+                            NULL, (size_t)blen, true, false);
     h->phase = HTTP_PH_LINGER;
     h->close_after = true;
     conn_set_deadline(c, 0);
@@ -988,7 +988,7 @@ static size_t http_conn_feed(net_conn *c, const char *data, size_t len)
 {
     const char *start = data;
     http_conn *h = c->http;
-    http_server *srv = c->srv;
+    http_server *srv = conn_srv(c);
     while (!c->closing && h->phase == HTTP_PH_READ) {
         uint8_t stage = h->rx.stage;
         size_t used;
@@ -1046,6 +1046,9 @@ static void on_connection(uv_stream_t *ls, int status)
     http_server *srv = (http_server *)ls->data;
     if (status < 0 || srv->draining) return;
     _Static_assert(sizeof(net_conn) <= CD_POOL_MAX, "net_conn in the pool");
+    /* beyond libuv's handle: 120 bytes (the pool's 368-byte class with
+     * libuv 1.x's 248-byte uv_tcp_t on x86-64) */
+    _Static_assert(sizeof(net_conn) <= sizeof(uv_tcp_t) + 120, "net_conn beyond its handle");
     net_conn *c = cd_pool_calloc(sizeof *c); /* long-lived: packed with its kind */
     /* room for its deadline too, so that setting one never fails */
     if (c && cd_deadlines_reserve(&srv->deadlines, (uint32_t)srv->nconns + 1) != 0) {
@@ -1068,7 +1071,7 @@ static void on_connection(uv_stream_t *ls, int status)
         cd_pool_free(c);
         return;
     }
-    c->srv = srv;
+    c->tcp.data = srv;
     c->addr = "";
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
@@ -1122,7 +1125,7 @@ static int respond(http_request *req, int status, const char *content_type,
     http_conn *h = c->http;
     h->active = NULL;
     r->conn = NULL;
-    http_server *srv = c->srv;
+    http_server *srv = conn_srv(c);
     bool unread = r->pub.streaming && !r->body_complete;
     if (unread) {
         h->rx.stream_req = NULL; /* never parsed further: the connection closes */
@@ -1243,7 +1246,7 @@ static void body_pump(net_conn *c)
             if (r->body_complete) continue;
         }
         /* nothing buffered: wait for the peer */
-        conn_set_deadline(c, opt_ms(c->srv->opts.body_timeout_ms, HTTP_BODY_TIMEOUT_MS));
+        conn_set_deadline(c, opt_ms(conn_srv(c)->opts.body_timeout_ms, HTTP_BODY_TIMEOUT_MS));
         conn_read_start(c);
         return;
     }
@@ -1285,7 +1288,7 @@ int http_respond_start(http_request *req, int status, const char *content_type,
         http_conn *h = c->http;
         h->active = NULL;
         r->conn = NULL;
-        bool close = !r->keep_alive || r->upgrade || c->srv->draining;
+        bool close = !r->keep_alive || r->upgrade || conn_srv(c)->draining;
         size_t cap = 256 + (content_type ? strlen(content_type) : 0) +
                      (extra_headers ? strlen(extra_headers) : 0);
         char *head = cd_malloc(cap);
@@ -1294,19 +1297,19 @@ int http_respond_start(http_request *req, int status, const char *content_type,
             net_conn_close(c);
             return CD_ENOMEM;
         }
-        size_t hl = format_head(c->srv, head, cap, status, content_type, extra_headers, (size_t)len,
-                                close, !close && r->pub.http_minor == 0);
+        size_t hl = format_head(conn_srv(c), head, cap, status, content_type, extra_headers,
+                                (size_t)len, close, !close && r->pub.http_minor == 0);
         h->phase = HTTP_PH_WRITING;
         h->close_after = close;
         h->linger_after = false;
-        conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+        conn_set_deadline(c, opt_ms(conn_srv(c)->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
         int rc = conn_write(c, head, hl, NULL, 0, NULL, false);
         cd_free(head);
         http_req_free(r);
         return rc == 0 ? 1 : rc;
     }
     http_conn *h = c->http;
-    bool close = !r->keep_alive || r->upgrade || c->srv->draining;
+    bool close = !r->keep_alive || r->upgrade || conn_srv(c)->draining;
     size_t cap = 256 + (content_type ? strlen(content_type) : 0) +
                  (extra_headers ? strlen(extra_headers) : 0);
     char *head = cd_malloc(cap);
@@ -1317,8 +1320,8 @@ int http_respond_start(http_request *req, int status, const char *content_type,
         net_conn_close(c);
         return CD_ENOMEM;
     }
-    size_t hl = format_head(c->srv, head, cap, status, content_type, extra_headers, (size_t)len,
-                            close, !close && r->pub.http_minor == 0);
+    size_t hl = format_head(conn_srv(c), head, cap, status, content_type, extra_headers,
+                            (size_t)len, close, !close && r->pub.http_minor == 0);
     h->close_after = close;
     h->linger_after = false;
     r->resp_streaming = true;
@@ -1343,7 +1346,7 @@ int http_respond_start(http_request *req, int status, const char *content_type,
     memcpy(w->head, head, hl);
     cd_free(head);
     uv_buf_t b = uv_buf_init(w->head, (unsigned)hl);
-    conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+    conn_set_deadline(c, opt_ms(conn_srv(c)->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, http_write_cb) != 0) {
         cd_free(w);
         net_conn_close(c); /* aborts r: the handler's abort callback runs */
@@ -1395,7 +1398,7 @@ int http_respond_chunk(http_request *req, char *data, size_t n, http_chunk_fn do
         h->active = NULL;
         r->conn = NULL;
         h->phase = HTTP_PH_WRITING;
-        conn_set_deadline(c, opt_ms(c->srv->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
+        conn_set_deadline(c, opt_ms(conn_srv(c)->opts.write_timeout_ms, HTTP_WRITE_TIMEOUT_MS));
         http_req_free(r);
         int rc = chunk_write(c, data, n, HTTP_W_RESPONSE, NULL, NULL, NULL);
         return rc == 0 ? 1 : rc;

@@ -158,8 +158,7 @@ typedef struct net_outq {
 } net_outq;
 
 struct net_conn {
-    uv_tcp_t tcp; /* must stay first: handle → conn */
-    http_server *srv;
+    uv_tcp_t tcp;          /* must stay first: handle → conn; tcp.data is the server */
     net_conn *prev, *next; /* server's connection list */
     cd_deadline timer;     /* timeout (header, body, keep-alive, close) */
     net_outq *outq;        /* output of this loop turn, or NULL */
@@ -176,6 +175,12 @@ struct net_conn {
     const char *addr;     /* peer address text: srv->addrs' copy while
                            * counted there, else "" (static) */
 };
+
+/* c's server (kept in its handle's data pointer: no field of its own). */
+static inline http_server *conn_srv(const net_conn *c)
+{
+    return (http_server *)c->tcp.data;
+}
 
 struct http_server {
     uv_loop_t *loop;

@@ -127,7 +127,7 @@ void ws_conn_set_user(ws_conn *c, void *user)
 }
 http_server *ws_conn_server(const ws_conn *c)
 {
-    return c->srv;
+    return conn_srv(c);
 }
 bool ws_conn_closing(const ws_conn *c)
 {
@@ -182,7 +182,7 @@ static void flush_check_cb(uv_check_t *h)
 /* Puts c on the server's list of connections to flush this turn. */
 static int outq_mark(net_conn *c)
 {
-    http_server *srv = c->srv;
+    http_server *srv = conn_srv(c);
     if (srv->ndirty == srv->dirty_cap) {
         uint32_t cap = srv->dirty_cap ? srv->dirty_cap * 2 : 64;
         net_conn **d = cd_realloc(srv->dirty, (size_t)cap * sizeof *d);
@@ -203,7 +203,7 @@ static int outq_mark(net_conn *c)
 static void outq_unmark(net_conn *c)
 {
     if (!c->dirty_idx) return;
-    c->srv->dirty[c->dirty_idx - 1] = NULL;
+    conn_srv(c)->dirty[c->dirty_idx - 1] = NULL;
     c->dirty_idx = 0;
 }
 
@@ -232,7 +232,7 @@ void net_ws_flush(net_conn *c)
     if (!q) return;
     c->outq = NULL;
     outq_unmark(c);
-    http_server *srv = c->srv;
+    http_server *srv = conn_srv(c);
     uv_buf_t bufs[WS_COALESCE_MAX_FRAMES];
     unsigned nb = outq_bufs(q, bufs);
     srv->ws_write_calls++;
@@ -457,9 +457,9 @@ int ws_close(ws_conn *c, int code, const char *reason)
     ws_send_close(c, code, reason);
     if (c->closing) return 0;
     if (c->ws.flags & WS_F_GOT_CLOSE)
-        net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
+        net_conn_close_graceful(c, http_server_ws_close_timeout(conn_srv(c)));
     else
-        net_conn_set_timeout(c, http_server_ws_close_timeout(c->srv));
+        net_conn_set_timeout(c, http_server_ws_close_timeout(conn_srv(c)));
     return 0;
 }
 
@@ -495,13 +495,13 @@ static int rx_close(void *arg, int code, const char *reason, size_t len)
     c->ws.flags |= WS_F_GOT_CLOSE;
     if (c->ws.flags & WS_F_SENT_CLOSE) {
         /* our close answered: handshake complete; server closes TCP first */
-        net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
+        net_conn_close_graceful(c, http_server_ws_close_timeout(conn_srv(c)));
         return 1;
     }
     c->ws.close_code = (uint16_t)code;
     ws_set_reason(c, reason, len);
     ws_send_close(c, code == WS_CLOSE_NO_STATUS ? 0 : code, NULL);
-    if (!c->closing) net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
+    if (!c->closing) net_conn_close_graceful(c, http_server_ws_close_timeout(conn_srv(c)));
     return 1;
 }
 
@@ -521,7 +521,7 @@ static void ws_fail(net_conn *c, int code)
         ws_set_reason(c, NULL, 0);
         ws_send_close(c, code, NULL);
     }
-    if (!c->closing) net_conn_close_graceful(c, http_server_ws_close_timeout(c->srv));
+    if (!c->closing) net_conn_close_graceful(c, http_server_ws_close_timeout(conn_srv(c)));
 }
 
 /* True while rx holds an incomplete frame or message (anything but the

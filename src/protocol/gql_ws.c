@@ -547,7 +547,7 @@ static bool rate_ok(gqlws_conn *c)
 
 static void conn_message(gqlws_conn *c, const char *data, size_t len)
 {
-    if (!c->emb) {
+    if (!c->embedded) {
         cd_metrics_g.ws_messages_in++;
         c->sess->msgs_in++;
         c->sess->bytes_in += len;
@@ -557,7 +557,7 @@ static void conn_message(gqlws_conn *c, const char *data, size_t len)
         gqlws_conn_close(c, WS_CLOSE_TOO_BIG, "Message too big");
         return;
     }
-    if (!c->emb && !rate_ok(c)) {
+    if (!c->embedded && !rate_ok(c)) {
         gqlws_conn_close(c, GQLWS_CLOSE_RATE_LIMITED, "Too many messages");
         return;
     }
@@ -646,7 +646,7 @@ static void conn_closed(gqlws_conn *c)
     } else {
         list_unlink(&srv->ws_head, c);
     }
-    if (!c->emb) cd_metrics_conn_close(CD_MT_WS);
+    if (!c->embedded) cd_metrics_conn_close(CD_MT_WS);
     gqlws_conn_unref(c); /* our temporary ref */
     gqlws_conn_unref(c); /* the open-ws ref */
 }
@@ -772,19 +772,20 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
 {
     ensure_state(srv);
     if (hb_reserve(1) != 0) return NULL;
-    gqlws_conn *c = cd_pool_calloc(sizeof *c + sizeof *c->emb);
+    gqlws_conn *c = cd_pool_calloc(sizeof *c + sizeof(struct gqlws_embed));
     if (!c) {
         hb_reserve(-1);
         return NULL;
     }
-    c->emb = (struct gqlws_embed *)(c + 1);
+    c->embedded = true;
     c->hb_counted = true;
     c->caller.srv = srv;
     c->refs = 1;
     c->ws = ws;
-    c->emb->tap = tap;
-    c->emb->tap_ud = ud;
-    c->emb->service = service;
+    struct gqlws_embed *emb = gqlws_conn_emb(c);
+    emb->tap = tap;
+    emb->tap_ud = ud;
+    emb->service = service;
     proto_caller_init(&c->caller, srv);
     c->caller.trust = caller->trust;
     c->caller.authenticated = caller->authenticated;

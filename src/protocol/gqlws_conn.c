@@ -29,13 +29,13 @@ void gqlws_conn_close(gqlws_conn *c, int code, const char *reason)
 
 const char *gqlws_conn_service(const gqlws_conn *c)
 {
-    return c->emb ? c->emb->service : c->caller.srv->service;
+    return c->embedded ? gqlws_conn_emb(c)->service : c->caller.srv->service;
 }
 
 int gqlws_conn_send(gqlws_conn *c, const char *data, size_t len)
 {
     if (!c->ws || ws_conn_closing(c->ws)) return CD_ECLOSED;
-    if (c->emb) return c->emb->tap(c->emb->tap_ud, data, len);
+    if (c->embedded) return gqlws_conn_emb(c)->tap(gqlws_conn_emb(c)->tap_ud, data, len);
     if (ws_conn_write_queue(c->ws) + len > c->caller.srv->cfg->ws_max_queued) {
         cd_warn("gqlws", "slow consumer: %zu bytes queued, closing", ws_conn_write_queue(c->ws));
         gqlws_conn_close(c, GQLWS_CLOSE_SLOW_CONSUMER,

@@ -52,12 +52,22 @@ struct gqlws_conn {
     bool init_received;
     bool acked;
     bool user_counted; /* caller.user_id is counted in srv->ws_users */
-    /* Embedded mode (proto_ws_attach, compat_ws.c): NULL for the others. */
-    struct gqlws_embed *emb; /* after the struct (same allocation) */
+    /* Embedded mode (proto_ws_attach, compat_ws.c): its gqlws_embed follows
+     * the struct in the same allocation (gqlws_conn_emb). */
+    bool embedded;
     /* A plain connection's access log and request id, after the struct in
      * its allocation (proto_session_size); embedded conns have none there. */
     proto_session sess[];
 };
+
+_Static_assert(sizeof(struct gqlws_conn) <= 184,
+               "gqlws_conn: embedded ones in the pool's 208-byte class");
+
+/* An embedded connection's tap and service, NULL for the others. */
+static inline struct gqlws_embed *gqlws_conn_emb(const gqlws_conn *c)
+{
+    return c->embedded ? (struct gqlws_embed *)(uintptr_t)((const char *)c + sizeof *c) : NULL;
+}
 
 /* Drops one reference; the last frees the connection. */
 void gqlws_conn_unref(gqlws_conn *c);

@@ -7,6 +7,7 @@
 // test counts against an address of its own.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { startChatd, gqlPost } from './lib/chatd.js';
 
 const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
@@ -121,5 +122,31 @@ describe('argon2id work limits', { skip: !process.env.CHATD_TEST_REDIS_PORT && '
     } finally {
       assert.equal((await chatd.stop()).code, 0);
     }
+  });
+  // libuv's pool (4 threads by default) holds the argon2id runs, thumbnails
+  // and bucket requests: chatd sizes it to their bounds + 2 for file I/O
+  // unless UV_THREADPOOL_SIZE is set (src/main.c size_thread_pool). The pool
+  // starts all its threads at its first job (here a sign-up's hash).
+  test('the thread pool is sized to the argon2id and files workers unless UV_THREADPOOL_SIZE is set', async () => {
+    const threads = (pid) => readdirSync(`/proc/${pid}/task`).length;
+    const run = async (env) => {
+      const chatd = await startChatd({ db: true, redis: true, fixtures: false, env: { ...PROXY, ...env } });
+      try {
+        const before = threads(chatd.proc.pid);
+        const r = await gqlPost(chatd.url, { query: CREATE, variables: { in: input(`tp_${sfx()}`) } }, freshAddr());
+        assert.equal(r.body.errors, undefined, JSON.stringify(r.body));
+        return { added: threads(chatd.proc.pid) - before, logs: chatd.logs() };
+      } finally {
+        assert.equal((await chatd.stop()).code, 0);
+      }
+    };
+    // 6 argon2id runs + 2 thumbnail workers + 2 for I/O = 10 pool threads
+    const sized = await run({ CHATD_PW_THREADS: '6' });
+    assert.match(sized.logs, /thread pool: 10 threads \(argon2id 6, files 2, I\/O 2\)/);
+    assert.ok(sized.added >= 10, `pool threads started: ${sized.added}`);
+    // the operator's setting wins (and is logged)
+    const fixed = await run({ CHATD_PW_THREADS: '6', UV_THREADPOOL_SIZE: '3' });
+    assert.match(fixed.logs, /thread pool: UV_THREADPOOL_SIZE=3 \(bounded workers \+ I\/O want 10\)/);
+    assert.ok(fixed.added >= 3 && fixed.added < 10, `pool threads started: ${fixed.added}`);
   });
 });

@@ -5,6 +5,7 @@
 // one receiver reaches a /ws client and a GraphQL client on another.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import WebSocket from 'ws';
 import { startChatd } from './lib/chatd.js';
 import { sfx, makeUsers, gql, ok, createChat, wsClient, record, sleep } from './lib/receiver-env.js';
@@ -21,14 +22,32 @@ after(async () => {
   for (const p of [user, sender, r1, r2]) assert.equal((await p.stop()).code, 0, p.logs().slice(-2000));
 });
 
-const rest = async (srv, method, path, token, body) => {
-  const res = await fetch(`${srv.base}/api/v1${path}`, {
+// node:http, not fetch: Node 18's fetch (undici 5) re-sends a POST answered
+// 421 on a new connection with its already-consumed body stream and fails
+// (RequestContentLengthMismatchError) instead of returning the 421.
+const rest = (srv, method, path, token, body) => new Promise((resolve, reject) => {
+  const data = body ? JSON.stringify(body) : null;
+  const req = http.request(`${srv.base}/api/v1${path}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}),
+    },
+  }, (res) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => (text += d));
+    res.on('end', () => {
+      try {
+        resolve({ status: res.statusCode, body: JSON.parse(text) });
+      } catch (e) {
+        reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
+      }
+    });
   });
-  return { status: res.status, body: await res.json() };
-};
+  req.on('error', reject);
+  req.end(data || undefined);
+});
 
 function compatWs(srv, token) {
   const ws = new WebSocket(`${srv.base.replace('http', 'ws')}/ws?token=${token}`);

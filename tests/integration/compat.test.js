@@ -6,6 +6,7 @@
 // read receipts and unread counts consistent across both APIs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { startChatd, runChatdExpectExit, signToken } from './lib/chatd.js';
 import {
@@ -223,7 +224,7 @@ test('DELETE cleanup: admin only (403), keeps the newest N, unread recounted', a
   assert.equal(un.body.unreadCount, 2);
   const stored = sql(`SELECT chatd_unread('${chat.id}', '${b.id}')`);
   assert.equal(stored, '2');
-  assert.equal((await rest('DELETE', `/chat/rooms/${crypto.randomUUID()}/cleanup`, { token: a.token })).status, 404);
+  assert.equal((await rest('DELETE', `/chat/rooms/${randomUUID()}/cleanup`, { token: a.token })).status, 404);
   // the flag shows in the REST login of an admin: set a password first
   const login = await rest('POST', '/auth/login', { body: { username: name, password: 'x' } });
   assert.ok([401, 400].includes(login.status));
@@ -249,7 +250,7 @@ test('/ws: auth by query, subprotocol and first message; bad tokens refused', as
   assert.equal((await bad.closedP).code, 4401);
   const early = compatWs(null);
   await early.opened;
-  early.send('joinRoom', { roomId: crypto.randomUUID() });
+  early.send('joinRoom', { roomId: randomUUID() });
   assert.equal((await early.type('error')).payload.code, 'UNAUTHENTICATED');
   assert.equal((await early.closedP).code, 4401);
 });
@@ -315,7 +316,7 @@ test('/ws events: joinRoom, sendMessage (text/image/gift/system + metadata), typ
   await err(JSON.stringify({ type: 'typing', payload: { roomId: chat.id, isTyping: 'yes' } }), 'INVALID_PAYLOAD');
   await err(JSON.stringify({ type: 'markRead', payload: { roomId: chat.id, sequenceId: -3 } }), 'INVALID_PAYLOAD');
   await err(JSON.stringify({ type: 'joinRoom', payload: {} }), 'INVALID_PAYLOAD');
-  await err(JSON.stringify({ type: 'leaveRoom', payload: { roomId: crypto.randomUUID() } }), 'NOT_JOINED');
+  await err(JSON.stringify({ type: 'leaveRoom', payload: { roomId: randomUUID() } }), 'NOT_JOINED');
   await err(JSON.stringify({ type: 'joinRoom', payload: { roomId: 'zzz' } }), 'NOT_FOUND');
   // a non-participant can neither join nor write
   const cx = await connected(x);

@@ -374,10 +374,111 @@ describe('per-user notifications', () => {
     assert.deepEqual(rec.events[0], { chatId: chat.id, unreadCount: 1, seq: m.seq });
     const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
     pub(`user:${b.id}`, note(m.seq - 1, 99)); // stale: published late by a slower sender
+    // a note ahead of the chat's events (made up here: count 7 at m.seq + 5) does not go out
+    // ahead of them: it waits in the leg until the events up to its seq are delivered, and
+    // those carry their own counts, so the message at m.seq + 5 sends that seq's count and the
+    // note is superseded (before, it went out at once and the five messages' counts were
+    // dropped as older than it)
     pub(`user:${b.id}`, note(m.seq + 5, 7));
-    await rec.waitFor(2);
     await sleep(200);
-    assert.deepEqual(rec.events.map((e) => e.unreadCount), [1, 7]);
+    assert.equal(rec.events.length, 1, JSON.stringify(rec.events));
+    const more = [];
+    for (let i = 0; i < 5; i++) more.push(await send(s1, a, chat.id, `more ${i}`));
+    assert.equal(more[4].seq, m.seq + 5);
+    await rec.waitFor(6);
+    await sleep(200);
+    assert.deepEqual(rec.events, [m, ...more].map((x, i) => ({ chatId: chat.id, unreadCount: i + 1, seq: x.seq })));
+  });
+
+  // chat:<id> and user:<id> may sit on different Redis Cluster shards: a read's note can
+  // arrive before an earlier event of the chat. Made deterministic here: the note of b's
+  // read (seq m1 + 2, count 0) is published on user:<id> before a's message at m1 + 1
+  // commits; then the message and the read itself happen.
+  test('a read note that overtakes an earlier event of its chat waits for it (cross-shard order)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
+    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
+    await waitChannel(`user:${b.id}`, 1);
+    await sleep(100);
+    const m1 = await send(s1, a, chat.id, 'one');
+    await rec.waitFor(1);
+    const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
+    pub(`user:${b.id}`, note(m1.seq + 2, 0));
+    await sleep(200);
+    assert.equal(rec.events.length, 1, JSON.stringify(rec.events)); // held, not sent ahead
+    const m2 = await send(s1, a, chat.id, 'two');
+    ok(await gql(s1, 'mutation K($c: ID!) { markChatAsRead(chatId: $c) }', { c: chat.id }, b.h), 'markChatAsRead');
+    await rec.waitFor(3);
+    await sleep(300);
+    assert.deepEqual(rec.events, [
+      { chatId: chat.id, unreadCount: 1, seq: m1.seq },
+      { chatId: chat.id, unreadCount: 2, seq: m2.seq },
+      { chatId: chat.id, unreadCount: 0, seq: m1.seq + 2 },
+    ]);
+  });
+
+  test('at most FEED_LEG_NOTES_MAX (4) notes wait in a leg: a fifth supersedes the oldest', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
+    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
+    await waitChannel(`user:${b.id}`, 1);
+    await sleep(100);
+    const m = await send(s1, a, chat.id, 'count me');
+    await rec.waitFor(1);
+    // made-up notes at the seqs of b's own next messages: those change no count, so what
+    // goes out at those seqs is the released notes themselves
+    const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
+    for (let k = 1; k <= 5; k++) {
+      pub(`user:${b.id}`, note(m.seq + k, 1));
+      if (k === 3) pub(`user:${b.id}`, note(m.seq + k, 1)); // the same note twice: held once
+    }
+    await sleep(200);
+    assert.equal(rec.events.length, 1, JSON.stringify(rec.events));
+    for (let k = 1; k <= 5; k++) assert.equal((await send(s1, b, chat.id, `own ${k}`)).seq, m.seq + k);
+    await rec.waitFor(5);
+    await sleep(300);
+    assert.deepEqual(rec.events.map((e) => [e.seq, e.unreadCount]), [m.seq, m.seq + 2, m.seq + 3, m.seq + 4, m.seq + 5].map((x) => [x, 1]));
+  });
+
+  // The read's event is committed but its publication on chat:<id> never reaches the
+  // receiver (written in SQL here, nothing published): only the note does. The leg holds the
+  // note for FEED_NOTE_WAIT_MS (2 s), then fills the chat from the log like a live gap, and
+  // the count goes out at its seq, once.
+  test('a held read note whose chat event never comes is sent after the gap is filled from the log', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const pub = (ch, s) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, s]);
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
+    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
+    const ev = record(client(r2, a), EVENTS, { c: chat.id }, 'chatEvents');
+    await waitChannel(`user:${b.id}`, 1);
+    await waitChannel(`chat:${chat.id}`, 1);
+    await sleep(100);
+    const m1 = await send(s1, a, chat.id, 'one');
+    await rec.waitFor(1);
+    await ev.waitFor(1);
+    const n = sql(`SELECT o_payload FROM chatd_mark_read('${b.id}', '${chat.id}', NULL, NULL) WHERE o_ch = 'user:${b.id}'`);
+    assert.equal(JSON.parse(n).seq, m1.seq + 1);
+    const t0 = Date.now();
+    pub(`user:${b.id}`, n);
+    await sleep(1000);
+    assert.equal(rec.events.length, 1, JSON.stringify(rec.events)); // still held
+    await rec.waitFor(2, 10000);
+    assert.ok(Date.now() - t0 >= 1500, `sent after ${Date.now() - t0} ms`);
+    await ev.waitFor(2, 10000); // the fill reached the chat's other subscribers too
+    await sleep(300);
+    assert.deepEqual(rec.events, [
+      { chatId: chat.id, unreadCount: 1, seq: m1.seq },
+      { chatId: chat.id, unreadCount: 0, seq: m1.seq + 1 },
+    ]);
+    assert.deepEqual(ev.events.map((e) => [e.seq, e.kind]), [[m1.seq, 'message.created'], [m1.seq + 1, 'read']]);
   });
 });
 

@@ -8,6 +8,7 @@
 // 1,000-member group.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import {
   startCluster, makeUsers, gql, ok, code, createChat, send, systemMessage, wsClient, record, waitChannel, sleep, sql,
 } from './lib/receiver-env.js';
@@ -285,7 +286,7 @@ describe('per-user streams derived at the receiver', () => {
     await sleep(200);
     assert.deepEqual(n.events.map((e) => e.id).slice(3), [m3.id]);
     // afterSeqs: at most 1,000 entries, each a chat id and a seq >= 0
-    const many = (k) => Array.from({ length: k }, () => ({ chatId: crypto.randomUUID(), seq: 1 }));
+    const many = (k) => Array.from({ length: k }, () => ({ chatId: randomUUID(), seq: 1 }));
     const okMax = record(client, CMN, { u: b.id, a: many(1000) }, 'chatMessageNotification');
     const tooMany = record(client, CMN, { u: b.id, a: many(1001) }, 'chatMessageNotification');
     const neg = record(client, UCU, { u: b.id, a: [{ chatId: early.id, seq: -1 }] }, 'unreadCountUpdated');

@@ -329,6 +329,26 @@ describe('one statement per group', () => {
       /differ in length/);
   });
 
+  // the array function restates the 7-argument body inline (0012): both
+  // must write and publish the same message JSON and event envelope
+  test('chatd_create_messages and the 7-argument function answer the same JSON for a plain message', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await newChat(gc, a, [b]);
+    const rowsOf = (q) => sql(q).split('\n').map((l) => JSON.parse(l));
+    const one = rowsOf(`SELECT o_payload FROM chatd_create_message_reply('${chat.id}', '${a.id}', 'text', 'p1', '{"x": 1}', 'c1', NULL)`);
+    const arrayed = rowsOf(`SELECT o_payload FROM chatd_create_messages(ARRAY['${chat.id}']::uuid[], ARRAY['${b.id}']::uuid[],
+      ARRAY['text'], ARRAY['p2'], ARRAY['{"x": 1}']::jsonb[], ARRAY['c2'], ARRAY[NULL]::uuid[])`);
+    assert.equal(one.length, 2);
+    assert.equal(arrayed.length, 2);
+    // what differs by nature: id, sender, content, seq, time, clientId-free JSON otherwise equal
+    const norm = (m) => ({ ...m, id: 'ID', senderId: 'S', content: 'C', seq: 'N', createdAt: 'T' });
+    assert.deepEqual(norm(arrayed[0]), norm(one[0]));
+    assert.deepEqual({ ...arrayed[1], seq: 'N', at: 'T', data: norm(arrayed[1].data) },
+      { ...one[1], seq: 'N', at: 'T', data: norm(one[1].data) });
+    assert.equal(arrayed[1].seq, one[1].seq + 1);
+    assert.deepEqual(arrayed[1].data, arrayed[0]);
+  });
+
   test('a burst in one group: one array call, own errors, no re-run, seq in order, clientId once', async () => {
     const users = makeUsers(6);
     const outsider = makeUsers(1)[0];
