@@ -8,6 +8,7 @@
 // WRONG_SERVICE answer of the other roles.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   startCluster, makeUsers, gql, ok, code, createChat, send, wsClient, record, waitChannel, sleep, sql,
   REMOVE_P,
@@ -359,27 +360,36 @@ describe('presence after a crash', () => {
   });
 });
 
+// PUBLISH on the test Redis (as a sender would): text, or an object as JSON.
+const publish = (ch, msg) =>
+  execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, typeof msg === 'string' ? msg : JSON.stringify(msg)]);
+const UNREAD = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
+
+// a writes to b in a new chat; b's unreadCountUpdated stream on r2 is attached. note(seq, n)
+// is an `unread` note for b in that chat, as chatd_mark_read publishes it on user:<b>.
+async function unreadSetup() {
+  const [a, b] = makeUsers(2);
+  const chat = await createChat(s1, a, [b]);
+  const rec = record(client(r2, b), UNREAD, { u: b.id }, 'unreadCountUpdated');
+  await waitChannel(`user:${b.id}`, 1);
+  const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
+  return { a, b, chat, rec, note };
+}
+
 describe('per-user notifications', () => {
   test('a notification overtaken by a newer one of the same chat is dropped', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
-    const [a, b] = makeUsers(2);
-    const chat = await createChat(s1, a, [b]);
-    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
-    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
-    await waitChannel(`user:${b.id}`, 1);
+    const { a, b, chat, rec, note } = await unreadSetup();
     await sleep(100);
     const m = await send(s1, a, chat.id, 'count me');
     await rec.waitFor(1);
     assert.deepEqual(rec.events[0], { chatId: chat.id, unreadCount: 1, seq: m.seq });
-    const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
-    pub(`user:${b.id}`, note(m.seq - 1, 99)); // stale: published late by a slower sender
+    publish(`user:${b.id}`, note(m.seq - 1, 99)); // stale: published late by a slower sender
     // a note ahead of the chat's events (made up here: count 7 at m.seq + 5) does not go out
     // ahead of them: it waits in the leg until the events up to its seq are delivered, and
     // those carry their own counts, so the message at m.seq + 5 sends that seq's count and the
     // note is superseded (before, it went out at once and the five messages' counts were
     // dropped as older than it)
-    pub(`user:${b.id}`, note(m.seq + 5, 7));
+    publish(`user:${b.id}`, note(m.seq + 5, 7));
     await sleep(200);
     assert.equal(rec.events.length, 1, JSON.stringify(rec.events));
     const more = [];
@@ -395,18 +405,11 @@ describe('per-user notifications', () => {
   // read (seq m1 + 2, count 0) is published on user:<id> before a's message at m1 + 1
   // commits; then the message and the read itself happen.
   test('a read note that overtakes an earlier event of its chat waits for it (cross-shard order)', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
-    const [a, b] = makeUsers(2);
-    const chat = await createChat(s1, a, [b]);
-    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
-    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
-    await waitChannel(`user:${b.id}`, 1);
+    const { a, b, chat, rec, note } = await unreadSetup();
     await sleep(100);
     const m1 = await send(s1, a, chat.id, 'one');
     await rec.waitFor(1);
-    const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
-    pub(`user:${b.id}`, note(m1.seq + 2, 0));
+    publish(`user:${b.id}`, note(m1.seq + 2, 0));
     await sleep(200);
     assert.equal(rec.events.length, 1, JSON.stringify(rec.events)); // held, not sent ahead
     const m2 = await send(s1, a, chat.id, 'two');
@@ -421,22 +424,15 @@ describe('per-user notifications', () => {
   });
 
   test('at most FEED_LEG_NOTES_MAX (4) notes wait in a leg: a fifth supersedes the oldest', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
-    const [a, b] = makeUsers(2);
-    const chat = await createChat(s1, a, [b]);
-    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
-    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
-    await waitChannel(`user:${b.id}`, 1);
+    const { a, b, chat, rec, note } = await unreadSetup();
     await sleep(100);
     const m = await send(s1, a, chat.id, 'count me');
     await rec.waitFor(1);
     // made-up notes at the seqs of b's own next messages: those change no count, so what
     // goes out at those seqs is the released notes themselves
-    const note = (seq, n) => ({ userId: b.id, chatId: chat.id, seq, kind: 'unread', data: { chatId: chat.id, userId: b.id, unreadCount: n, seq } });
     for (let k = 1; k <= 5; k++) {
-      pub(`user:${b.id}`, note(m.seq + k, 1));
-      if (k === 3) pub(`user:${b.id}`, note(m.seq + k, 1)); // the same note twice: held once
+      publish(`user:${b.id}`, note(m.seq + k, 1));
+      if (k === 3) publish(`user:${b.id}`, note(m.seq + k, 1)); // the same note twice: held once
     }
     await sleep(200);
     assert.equal(rec.events.length, 1, JSON.stringify(rec.events));
@@ -451,14 +447,8 @@ describe('per-user notifications', () => {
   // note for FEED_NOTE_WAIT_MS (2 s), then fills the chat from the log like a live gap, and
   // the count goes out at its seq, once.
   test('a held read note whose chat event never comes is sent after the gap is filled from the log', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const pub = (ch, s) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, s]);
-    const [a, b] = makeUsers(2);
-    const chat = await createChat(s1, a, [b]);
-    const U = 'subscription U($u: String!) { unreadCountUpdated(userId: $u) { chatId unreadCount seq } }';
-    const rec = record(client(r2, b), U, { u: b.id }, 'unreadCountUpdated');
+    const { a, b, chat, rec } = await unreadSetup();
     const ev = record(client(r2, a), EVENTS, { c: chat.id }, 'chatEvents');
-    await waitChannel(`user:${b.id}`, 1);
     await waitChannel(`chat:${chat.id}`, 1);
     await sleep(100);
     const m1 = await send(s1, a, chat.id, 'one');
@@ -467,7 +457,7 @@ describe('per-user notifications', () => {
     const n = sql(`SELECT o_payload FROM chatd_mark_read('${b.id}', '${chat.id}', NULL, NULL) WHERE o_ch = 'user:${b.id}'`);
     assert.equal(JSON.parse(n).seq, m1.seq + 1);
     const t0 = Date.now();
-    pub(`user:${b.id}`, n);
+    publish(`user:${b.id}`, n);
     await sleep(1000);
     assert.equal(rec.events.length, 1, JSON.stringify(rec.events)); // still held
     await rec.waitFor(2, 10000);
@@ -526,8 +516,6 @@ describe('batched nested fields', () => {
 
 describe('gap fill', () => {
   test('a live event after a lost one: the missing seq comes from the log first; a late duplicate is dropped', async () => {
-    const { execFileSync } = await import('node:child_process');
-    const pub = (ch, obj) => execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBLISH', ch, JSON.stringify(obj)]);
     const [a, b] = makeUsers(2);
     const chat = await createChat(s1, a, [b]);
     const recs = [record(client(r1, b), EVENTS, { c: chat.id }, 'chatEvents'), record(client(r2, a), EVENTS, { c: chat.id }, 'chatEvents')];
@@ -539,10 +527,10 @@ describe('gap fill', () => {
     sql(`INSERT INTO chat_events (chat_id, seq, kind, payload, published_at) VALUES
       ('${chat.id}', ${last - 1}, 'chat.updated', '{}', now()), ('${chat.id}', ${last}, 'chat.updated', '{}', now())`);
     const env = (seq) => ({ chatId: chat.id, seq, kind: 'chat.updated', at: new Date().toISOString(), data: {} });
-    pub(`chat:${chat.id}`, env(last));
+    publish(`chat:${chat.id}`, env(last));
     for (const rec of recs) await rec.waitFor(2);
-    pub(`chat:${chat.id}`, env(last - 1)); // the lost one shows up late
-    pub(`chat:${chat.id}`, env(last));
+    publish(`chat:${chat.id}`, env(last - 1)); // the lost one shows up late
+    publish(`chat:${chat.id}`, env(last));
     const m = await send(s1, a, chat.id, 'after the gap');
     for (const rec of recs) await rec.waitFor(3);
     await sleep(200);
