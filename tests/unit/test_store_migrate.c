@@ -4,7 +4,8 @@
  * may create databases; skipped with the reason printed without it). Covers ordered
  * apply, idempotent re-run, six concurrent starters applying each migration
  * exactly once, a failing migration rolling back alone, bad file names,
- * a missing directory, and the repository's own db/migrations.
+ * a missing directory, the repository's own db/migrations, and 0013's move
+ * of still-unpublished events into chat_outbox.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -268,6 +269,68 @@ static void test_repository_migrations(void **state)
     assert_int_equal(applied, 0);
 }
 
+/* Links the repository's migrations named below `before` (e.g. "0013")
+ * into migdir, or every one when before is NULL. */
+static void link_repository_migrations(const char *before)
+{
+    const char *src = getenv("CHATD_SRC");
+    if (!src) fail_msg("CHATD_SRC is not set (CTest sets it to the source dir)");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "for f in %s/db/migrations/*.sql; do b=$(basename \"$f\"); "
+             "if [ -z '%s' ] || [ \"$b\" \\< '%s' ]; then ln -sf \"$f\" %s/; fi; done",
+             src, before ? before : "", before ? before : "", migdir);
+    if (system(cmd) != 0) fail_msg("linking migrations: %s", cmd);
+}
+
+static void exec_sql(const char *sql)
+{
+    PGconn *c = PQconnectdb(dburl);
+    if (PQstatus(c) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* 0013_outbox.sql: events whose publish was not confirmed before it ran
+ * (published_at NULL) keep their pending state, now as chat_outbox rows
+ * with their lease; confirmed ones get none. */
+static void test_outbox_migration_moves_pending(void **state)
+{
+    (void)state;
+    link_repository_migrations("0013");
+    int applied = -1;
+    char *err = NULL;
+    int rc = pg_migrate(dburl, migdir, &applied, &err);
+    if (rc) fail_msg("migrations before 0013: %s", err ? err : cd_strerror(rc));
+    assert_int_equal(q_long("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_name = 'chat_outbox'"),
+                     0);
+    /* (0011 dropped chat_events' foreign key: no chat row needed) */
+    exec_sql("INSERT INTO chat_events (chat_id, seq, kind, payload, published_at, sweep_after) "
+             "VALUES ('00000000-0000-4000-8000-000000000001', 1, 'chat.updated', '{}', now(), "
+             "'2030-01-01'), "
+             "('00000000-0000-4000-8000-000000000001', 2, 'chat.updated', '{}', NULL, "
+             "'2030-01-02'), "
+             "('00000000-0000-4000-8000-000000000002', 7, 'chat.updated', '{}', NULL, "
+             "'2030-01-03')");
+    link_repository_migrations(NULL);
+    rc = pg_migrate(dburl, migdir, &applied, &err);
+    if (rc) fail_msg("0013 and later: %s", err ? err : cd_strerror(rc));
+    assert_true(applied >= 1);
+    assert_int_equal(q_long("SELECT count(*) FROM chat_outbox"), 2);
+    assert_int_equal(q_long("SELECT count(*) FROM chat_outbox WHERE "
+                            "(chat_id = '00000000-0000-4000-8000-000000000001' AND seq = 2 "
+                            " AND sweep_after = '2030-01-02') OR "
+                            "(chat_id = '00000000-0000-4000-8000-000000000002' AND seq = 7 "
+                            " AND sweep_after = '2030-01-03')"),
+                     2);
+    assert_int_equal(q_long("SELECT count(*) FROM pg_indexes "
+                            "WHERE indexname = 'chat_events_unpublished_idx'"),
+                     0);
+}
+
 int main(void)
 {
     if (!test_env("CHATD_TEST_DATABASE_URL")) return TEST_SKIP_EXIT;
@@ -277,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repository_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_migration_moves_pending, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
