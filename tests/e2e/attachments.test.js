@@ -14,10 +14,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
-import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { suiteSystem, shot, repoRoot, filesDir } from './lib.js';
+import { png } from '../integration/lib/files.js';
 
 const WAIT = 20000;
 // the browser's upload bandwidth while the two uploads run: the ~1.9 MB
@@ -29,46 +29,6 @@ const sfx = Date.now().toString(36).slice(-5);
 const names = { A: `fay_${sfx}`, B: `gus_${sfx}`, C: `cal_${sfx}` };
 
 const S = suiteSystem();
-
-// a real PNG (noise from seed, so it does not compress: the upload takes a while when throttled)
-const CRC = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf) {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-function noisePng(w, h, seed = 12345) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const raw = Buffer.alloc((w * 3 + 1) * h);
-  let x = seed;
-  for (let i = 0; i < raw.length; i++) {
-    if (i % (w * 3 + 1) === 0) raw[i] = 0; // filter: none
-    else {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-      raw[i] = x >>> 24;
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 async function newPage(label) {
   const ctx = await S.browser.newContext({ viewport: { width: 1200, height: 720 } });
@@ -138,22 +98,22 @@ test('upload with progress and cancel, an image shown live, download by a member
     const [chooser] = await Promise.all([A.waitForEvent('filechooser'), A.getByRole('button', { name: 'Attach files' }).click()]);
     await chooser.setFiles({ name, mimeType: 'image/png', buffer });
   };
-  const png = noisePng(800, 800); // ~1.9 MB, under every limit
-  assert.ok(png.length > 1.5e6 && png.length < 2.5e6, `${png.length} bytes`);
+  const img = png(800, 800, { noise: 12345 }); // ~1.9 MB, under every limit
+  assert.ok(img.length > 1.5e6 && img.length < 2.5e6, `${img.length} bytes`);
   const t0 = Date.now();
-  await attach('noise.png', png);
+  await attach('noise.png', img);
   await A.getByRole('progressbar', { name: 'Uploading noise.png' }).waitFor();
   assert.equal(await A.getByRole('button', { name: 'Send' }).isDisabled(), true, 'no send while an upload runs');
   await A.locator('[data-testid=upload][data-status=done]', { hasText: 'noise.png' }).waitFor({ timeout: 60000 });
   const took = Date.now() - t0;
   const seen = (await A.evaluate(() => window.seenProgress))['Uploading noise.png'] || [];
   const between = [...new Set(seen.filter((v) => v > 0 && v < 1))];
-  console.log(`# noise.png (${png.length} bytes) uploaded in ${took} ms; progress values between 0 and 1: ${between.map((v) => v.toFixed(2)).join(' ')}`);
+  console.log(`# noise.png (${img.length} bytes) uploaded in ${took} ms; progress values between 0 and 1: ${between.map((v) => v.toFixed(2)).join(' ')}`);
   assert.ok(between.length >= 2, `the bar showed values between 0 and 1 while the bytes went out (saw ${JSON.stringify(seen.slice(0, 20))}…)`);
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], 'progress never goes back');
 
   // a second upload, cancelled half-way: it goes away and is never sent
-  const cancelPng = noisePng(800, 800, 777);
+  const cancelPng = png(800, 800, { noise: 777 });
   const cancelSha = crypto.createHash('sha256').update(cancelPng).digest('hex');
   await attach('cancel-me.png', cancelPng);
   const bar = A.getByRole('progressbar', { name: 'Uploading cancel-me.png' });
@@ -185,7 +145,7 @@ test('upload with progress and cancel, an image shown live, download by a member
   // shows: the body completes within the wait above and the file is stored.
   await throttle(-1);
   // the image that did finish is stored (so the checks above look in the right place)
-  const pngSha = crypto.createHash('sha256').update(png).digest('hex');
+  const pngSha = crypto.createHash('sha256').update(img).digest('hex');
   assert.ok(fs.existsSync(path.join(dir, pngSha.slice(0, 2), pngSha)), 'noise.png is in the store');
   const box = A.getByRole('textbox', { name: 'Message', exact: true });
   await box.fill('a photo');

@@ -24,12 +24,22 @@ const chunk = (type, data) => {
   crc.writeUInt32BE(crc32(td));
   return Buffer.concat([len, td, crc]);
 };
-/** An RGB (or RGBA) PNG w x h with a gradient; `claim` overrides the header's size. */
-export function png(w, h, { alpha = false, claim } = {}) {
+/** An RGB (or RGBA) PNG w x h with a gradient, or with noise from the seed `noise` (it
+ * does not compress: a throttled upload of it takes a while); `claim` overrides the
+ * header's size. */
+export function png(w, h, { alpha = false, claim, noise } = {}) {
   const bpp = alpha ? 4 : 3;
   const raw = Buffer.alloc((w * bpp + 1) * h);
+  let seed = noise;
   for (let y = 0; y < h; y++) {
-    raw[y * (w * bpp + 1)] = 0;
+    raw[y * (w * bpp + 1)] = 0; // filter: none
+    if (noise !== undefined) {
+      for (let i = y * (w * bpp + 1) + 1; i < (y + 1) * (w * bpp + 1); i++) {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        raw[i] = seed >>> 24;
+      }
+      continue;
+    }
     for (let x = 0; x < w; x++) {
       const o = y * (w * bpp + 1) + 1 + x * bpp;
       raw[o] = (x * 255) / w;
