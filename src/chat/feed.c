@@ -201,35 +201,67 @@ typedef struct feed_after {
     int64_t seq;
 } feed_after;
 
+/* A one-shot timer of the feed, initialised on first use. */
+typedef struct feed_timer {
+    uv_timer_t t; /* first: the callback's handle is the feed_timer */
+    bool init;
+    bool armed;
+} feed_timer;
+
+enum {
+    FEED_TIMER_KEEP_LOOP = 1, /* holds the loop open while armed (default: unref'd) */
+    FEED_TIMER_RESTART = 2,   /* an armed timer starts over at ms from now */
+};
+
+/* Arms ft to call cb in ms (a no-op while armed unless FEED_TIMER_RESTART). */
+static void feed_timer_arm(feed_timer *ft, uv_loop_t *loop, uv_timer_cb cb, uint64_t ms,
+                           unsigned flags)
+{
+    if (ft->armed && !(flags & FEED_TIMER_RESTART)) return;
+    if (!ft->init) {
+        uv_timer_init(loop, &ft->t);
+        if (!(flags & FEED_TIMER_KEEP_LOOP)) uv_unref((uv_handle_t *)&ft->t);
+        ft->init = true;
+    }
+    ft->armed = true;
+    uv_timer_start(&ft->t, cb, ms, 0);
+}
+
+/* In a timer's callback: it is no longer armed (may be armed again). */
+static void feed_timer_fired(uv_timer_t *t)
+{
+    ((feed_timer *)t)->armed = false;
+}
+
+static void feed_timer_close(feed_timer *ft)
+{
+    if (!ft->init) return;
+    uv_timer_stop(&ft->t);
+    uv_close((uv_handle_t *)&ft->t, NULL);
+    ft->init = false;
+    ft->armed = false;
+}
+
 static struct {
     feed_chan *buckets[RECV_CHAN_BUCKETS];
     proto_server *srv;
-    uv_timer_t retry_timer;
-    bool timer_init;
-    bool retry_armed;
+    feed_timer retry; /* FEED_RETRY_MS after a failed gap fill */
     recv_feed_stats stats;
     /* subscribe lookups waiting for the next flush: [0] chat, [1] message,
      * [2] per-user stream heads (their chats, FEED_Q_HEADS) */
     feed_sub *q_head[3], *q_tail[3];
-    uv_timer_t start_timer;
-    bool start_timer_init;
-    bool start_armed;
+    feed_timer start;            /* sends the lookups queued in this loop iteration */
     int chan_err;                /* why the last chan_get returned NULL */
     unsigned test_chans_max;     /* CHATD_TEST_FEED_CHANNELS (fixtures): broker subscribes
                                     beyond this many channels fail as at RD_MAX_CHANNELS */
     unsigned test_look_delay_ms; /* CHATD_TEST_LOOKUP_DELAY_MS (fixtures): subscribe
                                     lookups are sent this late (a race made wide) */
-    uv_timer_t note_timer;       /* held unread notes that waited FEED_NOTE_WAIT_MS */
-    bool note_timer_init;
-    bool note_armed;
-    uv_timer_t sweep_timer; /* deferred sweep of ended legs */
-    bool sweep_timer_init;
-    bool sweep_armed;
-    feed_chan *watched;    /* chat channels with room watches */
-    feed_chan *presence;   /* pinned while `watched` is not empty */
-    uv_timer_t trim_timer; /* FEED_TRIM_DELAY_MS after a burst of lookups */
-    bool trim_timer_init;
-    unsigned trim_starts; /* lookups answered since the last trim */
+    feed_timer note;             /* held unread notes that waited FEED_NOTE_WAIT_MS */
+    feed_timer sweep;            /* deferred sweep of ended legs */
+    feed_chan *watched;          /* chat channels with room watches */
+    feed_chan *presence;         /* pinned while `watched` is not empty */
+    feed_timer trim;             /* FEED_TRIM_DELAY_MS after a burst of lookups */
+    unsigned trim_starts;        /* lookups answered since the last trim */
 } feed;
 
 void recv_feed_stats_get(recv_feed_stats *out)
@@ -526,8 +558,7 @@ static bool chan_sweep(feed_chan *c)
  * channels, so they are not swept on the spot). */
 static void sweep_tick(uv_timer_t *t)
 {
-    (void)t;
-    feed.sweep_armed = false;
+    feed_timer_fired(t);
     for (unsigned b = 0; b < RECV_CHAN_BUCKETS; b++)
         for (feed_chan *c = feed.buckets[b], *n; c; c = n) {
             n = c->hnext;
@@ -537,14 +568,7 @@ static void sweep_tick(uv_timer_t *t)
 
 static void defer_sweep(void)
 {
-    if (feed.sweep_armed || !feed.srv) return;
-    if (!feed.sweep_timer_init) {
-        uv_timer_init(feed.srv->loop, &feed.sweep_timer);
-        uv_unref((uv_handle_t *)&feed.sweep_timer);
-        feed.sweep_timer_init = true;
-    }
-    feed.sweep_armed = true;
-    uv_timer_start(&feed.sweep_timer, sweep_tick, 0, 0);
+    if (feed.srv) feed_timer_arm(&feed.sweep, feed.srv->loop, sweep_tick, 0, 0);
 }
 
 /* A head ended: its legs end with it (swept by their channels, later). */
@@ -819,7 +843,7 @@ static void leg_release(feed_sub *l, cd_arena *a)
  * on_fill: events no longer retained end the stream with RESYNC_REQUIRED). */
 static void note_tick(uv_timer_t *t)
 {
-    feed.note_armed = false;
+    feed_timer_fired(t);
     uint64_t now = uv_now(t->loop), next = 0;
     for (unsigned b = 0; b < RECV_CHAN_BUCKETS; b++)
         for (feed_chan *c = feed.buckets[b]; c; c = c->hnext) {
@@ -846,14 +870,7 @@ static void note_tick(uv_timer_t *t)
 
 static void note_arm(uint64_t ms)
 {
-    if (feed.note_armed || !feed.srv) return;
-    if (!feed.note_timer_init) {
-        uv_timer_init(feed.srv->loop, &feed.note_timer);
-        uv_unref((uv_handle_t *)&feed.note_timer);
-        feed.note_timer_init = true;
-    }
-    feed.note_armed = true;
-    uv_timer_start(&feed.note_timer, note_tick, ms, 0);
+    if (feed.srv) feed_timer_arm(&feed.note, feed.srv->loop, note_tick, ms, 0);
 }
 
 /* Leg l takes chat event e (its next one, exactly once, in order): keeps
@@ -1280,8 +1297,7 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
 
 static void retry_tick(uv_timer_t *t)
 {
-    (void)t;
-    feed.retry_armed = false;
+    feed_timer_fired(t);
     for (unsigned b = 0; b < RECV_CHAN_BUCKETS; b++)
         for (feed_chan *c = feed.buckets[b], *n; c; c = n) {
             n = c->hnext;
@@ -1295,15 +1311,7 @@ static void retry_tick(uv_timer_t *t)
 static void arm_retry(feed_chan *c)
 {
     c->retry = true;
-    if (!feed.timer_init) {
-        uv_timer_init(c->srv->loop, &feed.retry_timer);
-        uv_unref((uv_handle_t *)&feed.retry_timer);
-        feed.timer_init = true;
-    }
-    if (!feed.retry_armed) {
-        feed.retry_armed = true;
-        uv_timer_start(&feed.retry_timer, retry_tick, FEED_RETRY_MS, 0);
-    }
+    feed_timer_arm(&feed.retry, c->srv->loop, retry_tick, FEED_RETRY_MS, 0);
 }
 
 static int64_t chan_min_last(feed_chan *c)
@@ -1905,15 +1913,9 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
  * iteration. */
 static void start_arm(void)
 {
-    if (!feed.srv) return;
-    if (!feed.start_timer_init) {
-        uv_timer_init(feed.srv->loop, &feed.start_timer);
-        feed.start_timer_init = true;
-    }
-    if (!feed.start_armed) {
-        feed.start_armed = true;
-        uv_timer_start(&feed.start_timer, start_flush, feed.test_look_delay_ms, 0);
-    }
+    if (feed.srv)
+        feed_timer_arm(&feed.start, feed.srv->loop, start_flush, feed.test_look_delay_ms,
+                       FEED_TIMER_KEEP_LOOP);
 }
 
 /* Finishes one subscribe lookup: row `row` of r (-1: no row = not found).
@@ -2008,7 +2010,7 @@ typedef struct start_batch {
 
 static void trim_fire(uv_timer_t *t)
 {
-    (void)t;
+    feed_timer_fired(t);
     feed.trim_starts = 0;
 #ifdef __GLIBC__
     malloc_trim(0);
@@ -2020,12 +2022,7 @@ static void trim_after_starts(unsigned n)
 {
     feed.trim_starts += n;
     if (feed.trim_starts < FEED_TRIM_MIN_STARTS || !feed.srv) return;
-    if (!feed.trim_timer_init) {
-        uv_timer_init(feed.srv->loop, &feed.trim_timer);
-        uv_unref((uv_handle_t *)&feed.trim_timer);
-        feed.trim_timer_init = true;
-    }
-    uv_timer_start(&feed.trim_timer, trim_fire, FEED_TRIM_DELAY_MS, 0);
+    feed_timer_arm(&feed.trim, feed.srv->loop, trim_fire, FEED_TRIM_DELAY_MS, FEED_TIMER_RESTART);
 }
 
 static void on_start_rows(const pg_result *r, void *ud)
@@ -2060,8 +2057,7 @@ static void on_start_rows(const pg_result *r, void *ud)
  * FEED_START_BATCH subscriptions, with the ids as arrays. */
 static void start_flush(uv_timer_t *t)
 {
-    (void)t;
-    feed.start_armed = false;
+    feed_timer_fired(t);
     for (int q = 0; q < 2; q++) {
         while (feed.q_head[q]) {
             start_batch *b = cd_malloc(sizeof *b);
@@ -2199,14 +2195,8 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
         feed.q_head[0] = s;
     feed.q_tail[0] = s;
     s->querying = true;
-    if (!feed.start_timer_init) {
-        uv_timer_init(srv->loop, &feed.start_timer);
-        feed.start_timer_init = true;
-    }
-    if (!feed.start_armed) {
-        feed.start_armed = true;
-        uv_timer_start(&feed.start_timer, start_flush, feed.test_look_delay_ms, 0);
-    }
+    feed_timer_arm(&feed.start, srv->loop, start_flush, feed.test_look_delay_ms,
+                   FEED_TIMER_KEEP_LOOP);
     *out = (chat_watch *)s;
     return 0;
 }
@@ -2285,34 +2275,12 @@ static void feed_shutdown(proto_server *srv, void *ud)
         look_fail(h, CHAT_E_UNAVAILABLE, "Server shutting down");
     }
     feed.q_tail[FEED_Q_HEADS] = NULL;
-    if (feed.trim_timer_init) {
-        uv_timer_stop(&feed.trim_timer);
-        uv_close((uv_handle_t *)&feed.trim_timer, NULL);
-        feed.trim_timer_init = false;
-    }
+    feed_timer_close(&feed.trim);
     feed.trim_starts = 0;
-    if (feed.start_timer_init) {
-        uv_timer_stop(&feed.start_timer);
-        uv_close((uv_handle_t *)&feed.start_timer, NULL);
-        feed.start_timer_init = false;
-    }
-    if (feed.sweep_timer_init) {
-        uv_timer_stop(&feed.sweep_timer);
-        uv_close((uv_handle_t *)&feed.sweep_timer, NULL);
-        feed.sweep_timer_init = false;
-        feed.sweep_armed = false;
-    }
-    if (feed.note_timer_init) {
-        uv_timer_stop(&feed.note_timer);
-        uv_close((uv_handle_t *)&feed.note_timer, NULL);
-        feed.note_timer_init = false;
-        feed.note_armed = false;
-    }
-    if (feed.timer_init) {
-        uv_timer_stop(&feed.retry_timer);
-        uv_close((uv_handle_t *)&feed.retry_timer, NULL);
-        feed.timer_init = false;
-    }
+    feed_timer_close(&feed.start);
+    feed_timer_close(&feed.sweep);
+    feed_timer_close(&feed.note);
+    feed_timer_close(&feed.retry);
 }
 
 int recv_feed_bind(proto_server *srv)
