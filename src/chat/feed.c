@@ -124,11 +124,10 @@ typedef struct feed_stream {
 } feed_stream;
 
 struct feed_sub {
-    feed_sub *next, *prev; /* in chan->subs */
-    feed_sub *qnext;       /* in the start-lookup queue */
-    feed_chan *ch;         /* NULL until attached */
-    proto_sub *ps;         /* NULL once the subscription ended */
-    proto_server *srv;
+    feed_sub *next, *prev;    /* in chan->subs */
+    feed_sub *qnext;          /* in the start-lookup queue */
+    feed_chan *ch;            /* NULL until attached */
+    proto_sub *ps;            /* NULL once the subscription ended */
     uint8_t field;            /* recv_field */
     bool ready : 1;           /* attached and authorised */
     bool dead : 1;            /* ended: unlink and free at the next sweep */
@@ -166,7 +165,8 @@ struct feed_sub {
         } w;
     } u;
 };
-_Static_assert(sizeof(feed_sub) <= 176, "feed_sub in the pool's 176-byte class");
+/* (its server is feed.srv: the one the receiver is bound to) */
+_Static_assert(sizeof(feed_sub) <= 160, "feed_sub in the pool's 160-byte class");
 
 /* The overlay's member of s's kind, NULL for the other kinds. */
 static feed_stream *feed_sub_st(const feed_sub *s)
@@ -498,7 +498,7 @@ static void sub_unlink(feed_sub *s)
     if (s->stat) feed.stats.subs--;
     s->stat = false;
     if (s->field == RECV_F_ROOM) watch_chan_down(c);
-    if (s->counted) recv_presence_user_down(s->srv, s->user);
+    if (s->counted) recv_presence_user_down(feed.srv, s->user);
     s->counted = false;
 }
 
@@ -616,7 +616,7 @@ static void sub_attach(feed_sub *s, feed_chan *c)
     s->ready = true;
     if (s->user[0] && !s->leg) {
         s->counted = true;
-        recv_presence_user_up(s->srv, s->user);
+        recv_presence_user_up(feed.srv, s->user);
     }
 }
 
@@ -789,7 +789,7 @@ static void leg_hold(feed_sub *l, int64_t seq, int64_t count)
     memmove(l->u.st->held + i + 1, l->u.st->held + i,
             (size_t)(l->u.st->nheld - i) * sizeof *l->u.st->held);
     l->u.st->held[i] =
-        (feed_held){.seq = seq, .count = count, .due = uv_now(l->srv->loop) + FEED_NOTE_WAIT_MS};
+        (feed_held){.seq = seq, .count = count, .due = uv_now(feed.srv->loop) + FEED_NOTE_WAIT_MS};
     l->u.st->nheld++;
     note_arm(FEED_NOTE_WAIT_MS);
 }
@@ -927,14 +927,13 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     feed_sub *l = cd_pool_calloc(sizeof *l);
     if (l) l->u.st = cd_calloc(1, sizeof *l->u.st);
     feed.chan_err = CD_ENOMEM;
-    feed_chan *c = l && l->u.st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
+    feed_chan *c = l && l->u.st ? chan_get(feed.srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
         if (l) cd_free(l->u.st);
         cd_pool_free(l);
         sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
     }
-    l->srv = h->srv;
     l->field = h->field;
     l->after = -1;
     l->leg = true;
@@ -1821,7 +1820,6 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         return CD_ENOMEM;
     }
     s->ps = ps;
-    s->srv = srv;
     s->field = f;
     s->after = -1;
     snprintf(s->user, sizeof s->user, "%s", uid);
@@ -1979,7 +1977,7 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
         sub_free(s);
         return;
     }
-    feed_chan *c = chan_get(s->srv, kind, chat_id);
+    feed_chan *c = chan_get(feed.srv, kind, chat_id);
     if (!c) {
         sub_end(s, chan_err_code(), chan_err_msg());
         sub_free(s);
@@ -2185,7 +2183,6 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
         *code = CHAT_E_INTERNAL;
         return CD_ENOMEM;
     }
-    s->srv = srv;
     s->field = RECV_F_ROOM;
     s->after = after_seq < 0 ? -1 : after_seq;
     s->u.w.ops = ops;

@@ -536,13 +536,12 @@ static bool rate_ok(gqlws_conn *c)
     const cd_config *cfg = c->caller.srv->cfg;
     if (!cfg->ws_rate) return true;
     uint64_t now = gqlws_now_ms(c->caller.srv);
-    double add = (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
+    double t = c->tokens + (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
     c->tokens_ms = now;
-    c->tokens += add;
-    if (c->tokens > cfg->ws_burst) c->tokens = cfg->ws_burst;
-    if (c->tokens < 1.0) return false;
-    c->tokens -= 1.0;
-    return true;
+    if (t > cfg->ws_burst) t = cfg->ws_burst;
+    bool ok = t >= 1.0;
+    c->tokens = (float)(ok ? t - 1.0 : t);
+    return ok;
 }
 
 static void conn_message(gqlws_conn *c, const char *data, size_t len)
@@ -710,7 +709,7 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         proto_caller_from_request(&c->caller, NULL, srv, req);
         c->caller.transport = c;
         c->last_rx_ms = gqlws_now_ms(srv);
-        c->tokens = srv->cfg->ws_burst;
+        c->tokens = (float)srv->cfg->ws_burst;
         c->tokens_ms = c->last_rx_ms;
         /* room for its deadline (init timeout, then heartbeat) */
         ensure_state(srv);

@@ -38,7 +38,18 @@ struct gqlws_conn {
     ws_conn *ws;             /* NULL after on_close */
     uint32_t refs;           /* 1 for the open ws + 1 per allocated op */
     uint32_t nops;
-    double tokens; /* rate-limit bucket */
+    /* rate-limit bucket (a float holds every count up to the burst limit,
+     * CHATD_WS_BURST <= 10^7, exactly; the flags share its 8 bytes) */
+    float tokens;
+    /* (one byte of flags beside the bucket: no padding for them) */
+    bool in_init_list : 1;
+    bool hb_counted : 1; /* holds a place in the deadline heaps' reserved room */
+    bool init_received : 1;
+    bool acked : 1;
+    bool user_counted : 1; /* caller.user_id is counted in srv->ws_users */
+    /* Embedded mode (proto_ws_attach, compat_ws.c): its gqlws_embed follows
+     * the struct in the same allocation (gqlws_conn_emb). */
+    bool embedded : 1;
     uint64_t tokens_ms;
     struct proto_sub *ops; /* active operations (ids reserved) */
     proto_caller caller;
@@ -46,22 +57,14 @@ struct gqlws_conn {
      * token_exp passes (gql_ws.c: conn_arm_expiry; a deadline in the
      * process's expiry heap, no timer handle per connection). */
     cd_deadline exp;
-    /* (flags together: no padding between them) */
-    bool in_init_list;
-    bool hb_counted; /* holds a place in the deadline heaps' reserved room */
-    bool init_received;
-    bool acked;
-    bool user_counted; /* caller.user_id is counted in srv->ws_users */
-    /* Embedded mode (proto_ws_attach, compat_ws.c): its gqlws_embed follows
-     * the struct in the same allocation (gqlws_conn_emb). */
-    bool embedded;
     /* A plain connection's access log and request id, after the struct in
      * its allocation (proto_session_size); embedded conns have none there. */
     proto_session sess[];
 };
 
-_Static_assert(sizeof(struct gqlws_conn) <= 184,
-               "gqlws_conn: embedded ones in the pool's 208-byte class");
+/* A plain connection with its session and a generated request id (25
+ * bytes) is 234 bytes: the pool's 240-byte class. */
+_Static_assert(sizeof(struct gqlws_conn) <= 176, "gqlws_conn: 176 bytes");
 
 /* An embedded connection's tap and service, NULL for the others. */
 static inline struct gqlws_embed *gqlws_conn_emb(const gqlws_conn *c)
