@@ -43,7 +43,7 @@
 #define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
 #define FEED_ID_MAX 40          /* a UUID and its NUL, with room */
 #define FEED_UUID_BUF 37        /* a UUID and its NUL (feed_sub: ids are checked UUIDs) */
-#define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
+#define FEED_START_BATCH 250    /* subscribe lookups answered by one statement */
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
 #define FEED_TEST_LOOK_DELAY_MAX 10000 /* CHATD_TEST_LOOKUP_DELAY_MS upper bound (ms) */
@@ -183,8 +183,9 @@ struct feed_sub {
      * chatId / userId / messageId argument (a UUID): 16 bytes each, read as
      * lowercase text with sub_user / sub_arg */
     feed_uuid user, arg;
-    int64_t last;  /* last delivered seq (chat channels) */
-    int64_t after; /* afterSeq argument, -1 when absent */
+    /* last delivered seq (chat channels); until the start lookup answers,
+     * the afterSeq argument (-1 when absent) */
+    int64_t last;
     int64_t floor; /* lowest seq the caller may see (history rule,
                       chatd_visible_from); 0 = everything */
     /* what only one kind of subscriber uses, by its field (feed_sub_st,
@@ -210,7 +211,7 @@ struct feed_sub {
     } u;
 };
 /* (its server is feed.srv: the one the receiver is bound to) */
-_Static_assert(sizeof(feed_sub) <= 128, "feed_sub in the pool's 128-byte class");
+_Static_assert(sizeof(feed_sub) <= 112, "feed_sub in the pool's 112-byte class");
 
 /* s's caller as text ("" when unknown) and its argument, in out
  * (FEED_UUID_BUF bytes). */
@@ -809,7 +810,8 @@ static void deliver_read(feed_sub *s, cd_arena *a, const chat_ev *e)
     gql_value *o = gql_obj_new(a, 3);
     if (!o) return;
     char ab[FEED_UUID_BUF];
-    gql_obj_set(o, 0, "messageId", gql_str_ref(sub_arg(s, ab), strlen(ab)));
+    const char *mid = sub_arg(s, ab);
+    gql_obj_set(o, 0, "messageId", gql_str_ref(mid, strlen(mid)));
     gql_obj_set(o, 1, "userId", *uid);
     gql_obj_set(o, 2, "readAt", at ? *at : gql_null());
     emit_value(s, o);
@@ -830,8 +832,9 @@ static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count
     gql_value *o = gql_obj_new(a, 4);
     if (!o) return;
     char ab[FEED_UUID_BUF], ub[FEED_UUID_BUF];
-    gql_obj_set(o, 0, "chatId", gql_str_ref(sub_arg(l, ab), strlen(ab)));
-    gql_obj_set(o, 1, "userId", gql_str_ref(sub_user(l, ub), strlen(ub)));
+    const char *cid = sub_arg(l, ab), *uid = sub_user(l, ub);
+    gql_obj_set(o, 0, "chatId", gql_str_ref(cid, strlen(cid)));
+    gql_obj_set(o, 1, "userId", gql_str_ref(uid, strlen(uid)));
     gql_obj_set(o, 2, "unreadCount", gql_int(count < 0 ? 0 : count));
     gql_obj_set(o, 3, "seq", gql_int(seq));
     emit_value(h, o);
@@ -1014,7 +1017,6 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
         return NULL;
     }
     l->field = h->field;
-    l->after = -1;
     l->leg = true;
     l->u.st->head = h;
     l->last = from;
@@ -1715,7 +1717,8 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
             gql_value *o = gql_obj_new(&a, 4);
             if (!o) break;
             char ab[FEED_UUID_BUF];
-            gql_obj_set(o, 0, "chatId", gql_str_ref(sub_arg(s, ab), strlen(ab)));
+            const char *cid = sub_arg(s, ab);
+            gql_obj_set(o, 0, "chatId", gql_str_ref(cid, strlen(cid)));
             gql_obj_set(o, 1, "userId", *uid);
             gql_obj_set(o, 2, "online", on && on->kind == GQL_V_BOOL ? *on : gql_bool(false));
             gql_obj_set(o, 3, "lastSeenAt", at ? *at : gql_null());
@@ -1903,7 +1906,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     }
     s->ps = ps;
     s->field = f;
-    s->after = -1;
+    s->last = -1; /* no afterSeq */
     sub_set_user(s, uid);
     uuid_pack(&s->arg, id);
     const gql_value *after = args ? gql_obj_get(args, "afterSeq") : NULL;
@@ -1914,7 +1917,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
             snprintf(err, errlen, "afterSeq must not be negative");
             return CD_EBAD;
         }
-        s->after = after->u.i;
+        s->last = after->u.i;
     }
     if (field_is_user(f)) {
         /* a user's own channel only for that user (trust mode: the argument
@@ -1926,6 +1929,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
             return CD_EBAD;
         }
         if (trust && !s->has_user) sub_set_user(s, id);
+        s->last = 0; /* (no start lookup: not an afterSeq) */
         if (field_is_derived(f)) {
             s->u.st = cd_calloc(1, sizeof *s->u.st);
             if (!s->u.st) {
@@ -2054,7 +2058,8 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
         snprintf(s->u.rd.others, n + 3, ",%s,", ids ? ids : "");
     }
     /* replay from the log (afterSeq) or live from the chat's seq */
-    if (recv_replay_start(s->after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
+    int64_t after = s->last;
+    if (recv_replay_start(after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
                           &s->last) != 0) {
         sub_end(s, CHAT_E_RESYNC,
                 "afterSeq is older than the retained event log; refetch the history");
@@ -2269,7 +2274,7 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
         return CD_ENOMEM;
     }
     s->field = RECV_F_ROOM;
-    s->after = after_seq < 0 ? -1 : after_seq;
+    s->last = after_seq < 0 ? -1 : after_seq;
     s->u.w.ops = ops;
     s->u.w.ud = ud;
     sub_set_user(s, uid);
