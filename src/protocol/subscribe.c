@@ -149,7 +149,7 @@ static void prep_unref(proto_prep *p)
     proto_prep **pp = prep_slot(p->srv, p->k1, p->k2);
     if (*pp == p) *pp = p->next;
     gql_exec_free(p->ex); /* stays until a borrower still running is done */
-    cd_free(p);
+    cd_pool_free(p);
 }
 
 /* Why an operation's source failed (its error, sent before `complete`). */
@@ -731,7 +731,7 @@ static bool op_prepare(struct proto_sub *op, const gqlws_msg *m, const op_key *k
     if (op->kind != GQL_SUBSCRIPTION || !key->ok || !gql_exec_root_field(op->ex, NULL)) return true;
     /* the first subscription of this document key: its prepared exec becomes
      * the shared one (without memory it just stays the op's own) */
-    proto_prep *p = cd_calloc(1, sizeof *p);
+    proto_prep *p = cd_pool_calloc(sizeof *p); /* long-lived: in the pool */
     if (!p) return true;
     p->srv = op->conn->caller.srv;
     p->k1 = key->k1;
