@@ -43,7 +43,7 @@
 #define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
 #define FEED_ID_MAX 40          /* a UUID and its NUL, with room */
 #define FEED_UUID_BUF 37        /* a UUID and its NUL (feed_sub: ids are checked UUIDs) */
-#define FEED_START_BATCH 1000   /* subscribe lookups answered by one statement */
+#define FEED_START_BATCH 250    /* subscribe lookups answered by one statement */
 #define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
 #define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
 #define FEED_TEST_LOOK_DELAY_MAX 10000 /* CHATD_TEST_LOOKUP_DELAY_MS upper bound (ms) */
@@ -61,6 +61,48 @@ typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE }
 
 typedef struct feed_sub feed_sub;
 typedef struct feed_chan feed_chan;
+
+/* A UUID (checked text, chat_uuid_valid) in its 16 bytes. */
+typedef struct feed_uuid {
+    uint8_t b[16];
+} feed_uuid;
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+/* u from a checked UUID's text (either case). */
+static void uuid_pack(feed_uuid *u, const char *text)
+{
+    for (unsigned i = 0, j = 0; i < 16; j += 2, i++) {
+        if (text[j] == '-') j++;
+        u->b[i] = (uint8_t)(hexval(text[j]) << 4 | hexval(text[j + 1]));
+    }
+}
+
+/* u's text, lowercase, in out (FEED_UUID_BUF bytes). */
+static const char *uuid_text(const feed_uuid *u, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (unsigned i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
+        *p++ = hex[u->b[i] >> 4];
+        *p++ = hex[u->b[i] & 15];
+    }
+    *p = 0;
+    return out;
+}
+
+/* True when text (len bytes) is a UUID equal to u. */
+static bool uuid_is(const feed_uuid *u, const char *text, size_t len)
+{
+    if (!chat_uuid_valid(text, len)) return false;
+    feed_uuid v;
+    uuid_pack(&v, text);
+    return memcmp(u->b, v.b, 16) == 0;
+}
 
 struct feed_chan {
     feed_chan *hnext;     /* hash chain */
@@ -128,22 +170,24 @@ struct feed_sub {
     feed_sub *qnext;       /* in the start-lookup queue */
     feed_chan *ch;         /* NULL until attached */
     proto_sub *ps;         /* NULL once the subscription ended */
-    proto_server *srv;
-    uint8_t field;            /* recv_field */
-    bool ready : 1;           /* attached and authorised */
-    bool dead : 1;            /* ended: unlink and free at the next sweep */
-    bool querying : 1;        /* the start query is in flight (owns the sub) */
-    bool counted : 1;         /* presence counted this subscriber */
-    bool stat : 1;            /* counted in chatd_receiver_subscriptions */
-    bool leg : 1;             /* a per-user stream's leg (ps NULL; emits through
-                                 st->head) */
-    char user[FEED_UUID_BUF]; /* the caller ("" = unknown, trust mode): a UUID,
-                                 as src_start and chat_watch_start check */
-    char arg[FEED_UUID_BUF];  /* chatId / userId / messageId argument (a UUID) */
-    int64_t last;             /* last delivered seq (chat channels) */
-    int64_t after;            /* afterSeq argument, -1 when absent */
-    int64_t floor;            /* lowest seq the caller may see (history rule,
-                                 chatd_visible_from); 0 = everything */
+    uint8_t field;         /* recv_field */
+    bool ready : 1;        /* attached and authorised */
+    bool dead : 1;         /* ended: unlink and free at the next sweep */
+    bool querying : 1;     /* the start query is in flight (owns the sub) */
+    bool counted : 1;      /* presence counted this subscriber */
+    bool stat : 1;         /* counted in chatd_receiver_subscriptions */
+    bool leg : 1;          /* a per-user stream's leg (ps NULL; emits through
+                              st->head) */
+    bool has_user : 1;     /* user is set (else unknown: trust mode) */
+    /* the caller, a UUID as src_start and chat_watch_start check, and the
+     * chatId / userId / messageId argument (a UUID): 16 bytes each, read as
+     * lowercase text with sub_user / sub_arg */
+    feed_uuid user, arg;
+    /* last delivered seq (chat channels); until the start lookup answers,
+     * the afterSeq argument (-1 when absent) */
+    int64_t last;
+    int64_t floor; /* lowest seq the caller may see (history rule,
+                      chatd_visible_from); 0 = everything */
     /* what only one kind of subscriber uses, by its field (feed_sub_st,
      * feed_sub_watch, feed_sub_read: one overlay) */
     union {
@@ -166,7 +210,39 @@ struct feed_sub {
         } w;
     } u;
 };
-_Static_assert(sizeof(feed_sub) <= 176, "feed_sub in the pool's 176-byte class");
+/* (its server is feed.srv: the one the receiver is bound to) */
+_Static_assert(sizeof(feed_sub) <= 112, "feed_sub in the pool's 112-byte class");
+
+/* s's caller as text ("" when unknown) and its argument, in out
+ * (FEED_UUID_BUF bytes). */
+static const char *sub_user(const feed_sub *s, char *out)
+{
+    if (!s->has_user) return out[0] = 0, out;
+    return uuid_text(&s->user, out);
+}
+static const char *sub_arg(const feed_sub *s, char *out)
+{
+    return uuid_text(&s->arg, out);
+}
+/* s's caller is the user of text (len bytes). */
+static bool sub_user_is(const feed_sub *s, const char *text, size_t len)
+{
+    return s->has_user && uuid_is(&s->user, text, len);
+}
+static bool sub_user_is_v(const feed_sub *s, const gql_value *v)
+{
+    return v && v->kind == GQL_V_STRING && sub_user_is(s, v->u.s, v->len);
+}
+/* Sets s's caller from checked text ("" = unknown). */
+static void sub_set_user(feed_sub *s, const char *text)
+{
+    s->has_user = text[0] != 0;
+    /* (src_start refuses a caller whose id is not a UUID before it counts) */
+    if (chat_uuid_valid(text, strlen(text)))
+        uuid_pack(&s->user, text);
+    else
+        memset(&s->user, 0, sizeof s->user);
+}
 
 /* The overlay's member of s's kind, NULL for the other kinds. */
 static feed_stream *feed_sub_st(const feed_sub *s)
@@ -530,7 +606,8 @@ static void sub_unlink(feed_sub *s)
     if (s->stat) feed.stats.subs--;
     s->stat = false;
     if (s->field == RECV_F_ROOM) watch_chan_down(c);
-    if (s->counted) recv_presence_user_down(s->srv, s->user);
+    char ub[FEED_UUID_BUF];
+    if (s->counted) recv_presence_user_down(feed.srv, sub_user(s, ub));
     s->counted = false;
 }
 
@@ -638,9 +715,10 @@ static void sub_attach(feed_sub *s, feed_chan *c)
     }
     if (s->field == RECV_F_ROOM) watch_chan_up(c);
     s->ready = true;
-    if (s->user[0] && !s->leg) {
+    if (s->has_user && !s->leg) {
         s->counted = true;
-        recv_presence_user_up(s->srv, s->user);
+        char ub[FEED_UUID_BUF];
+        recv_presence_user_up(feed.srv, sub_user(s, ub));
     }
 }
 
@@ -755,7 +833,9 @@ static void deliver_read(feed_sub *s, cd_arena *a, const chat_ev *e)
     if (!recv_idlist_take(s->u.rd.others, uid->u.s, uid->len)) return;
     gql_value *o = gql_obj_new(a, 3);
     if (!o) return;
-    gql_obj_set(o, 0, "messageId", gql_str_ref(s->arg, strlen(s->arg)));
+    char ab[FEED_UUID_BUF];
+    const char *mid = sub_arg(s, ab);
+    gql_obj_set(o, 0, "messageId", gql_str_ref(mid, strlen(mid)));
     gql_obj_set(o, 1, "userId", *uid);
     gql_obj_set(o, 2, "readAt", at ? *at : gql_null());
     emit_value(s, o);
@@ -775,8 +855,10 @@ static void leg_emit_unread(feed_sub *l, cd_arena *a, int64_t seq, int64_t count
     l->u.st->emitted = seq;
     gql_value *o = gql_obj_new(a, 4);
     if (!o) return;
-    gql_obj_set(o, 0, "chatId", gql_str_ref(l->arg, strlen(l->arg)));
-    gql_obj_set(o, 1, "userId", gql_str_ref(l->user, strlen(l->user)));
+    char ab[FEED_UUID_BUF], ub[FEED_UUID_BUF];
+    const char *cid = sub_arg(l, ab), *uid = sub_user(l, ub);
+    gql_obj_set(o, 0, "chatId", gql_str_ref(cid, strlen(cid)));
+    gql_obj_set(o, 1, "userId", gql_str_ref(uid, strlen(uid)));
     gql_obj_set(o, 2, "unreadCount", gql_int(count < 0 ? 0 : count));
     gql_obj_set(o, 3, "seq", gql_int(seq));
     emit_value(h, o);
@@ -813,7 +895,7 @@ static void leg_hold(feed_sub *l, int64_t seq, int64_t count)
     memmove(l->u.st->held + i + 1, l->u.st->held + i,
             (size_t)(l->u.st->nheld - i) * sizeof *l->u.st->held);
     l->u.st->held[i] =
-        (feed_held){.seq = seq, .count = count, .due = uv_now(l->srv->loop) + FEED_NOTE_WAIT_MS};
+        (feed_held){.seq = seq, .count = count, .due = uv_now(feed.srv->loop) + FEED_NOTE_WAIT_MS};
     l->u.st->nheld++;
     note_arm(FEED_NOTE_WAIT_MS);
 }
@@ -885,7 +967,7 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
     feed_sub *h = l->u.st->head;
     if (!h || !h->ps) return;
     if (strcmp(e->kind, CHAT_EV_MESSAGE_CREATED) == 0) {
-        bool own = str_eq(obj(e->data, "senderId"), l->user);
+        bool own = sub_user_is_v(l, obj(e->data, "senderId"));
         bool counted = !own && !str_eq(obj(e->data, "type"), "system");
         if (counted) l->u.st->unread++;
         switch (h->field) {
@@ -905,14 +987,14 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
         }
     } else if (strcmp(e->kind, CHAT_EV_MESSAGE_DELETED) == 0) {
         const gql_value *mseq = obj(e->data, "seq");
-        bool counted = !str_eq(obj(e->data, "senderId"), l->user) &&
+        bool counted = !sub_user_is_v(l, obj(e->data, "senderId")) &&
                        !str_eq(obj(e->data, "type"), "system") && mseq && mseq->kind == GQL_V_INT &&
                        mseq->u.i > l->u.st->wm;
         if (counted && l->u.st->unread > 0) {
             l->u.st->unread--;
             leg_emit_unread(l, a, e->seq, l->u.st->unread);
         }
-    } else if (strcmp(e->kind, CHAT_EV_READ) == 0 && str_eq(obj(e->data, "userId"), l->user)) {
+    } else if (strcmp(e->kind, CHAT_EV_READ) == 0 && sub_user_is_v(l, obj(e->data, "userId"))) {
         const gql_value *upto = obj(e->data, "upToSeq");
         const gql_value *n = obj(e->data, "unreadCount");
         if (upto && upto->kind == GQL_V_INT && upto->u.i > l->u.st->wm) l->u.st->wm = upto->u.i;
@@ -927,7 +1009,7 @@ static void leg_offer(feed_sub *l, cd_arena *a, const chat_ev *e, proto_event **
 static feed_sub *leg_find(feed_sub *h, const char *chat, size_t len)
 {
     for (feed_sub *l = h->u.st->legs; l; l = l->u.st->lnext)
-        if (!l->dead && strlen(l->arg) == len && memcmp(l->arg, chat, len) == 0) return l;
+        if (!l->dead && uuid_is(&l->arg, chat, len)) return l;
     return NULL;
 }
 
@@ -944,24 +1026,23 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
     feed_sub *l = cd_pool_calloc(sizeof *l);
     if (l) l->u.st = cd_calloc(1, sizeof *l->u.st);
     feed.chan_err = CD_ENOMEM;
-    feed_chan *c = l && l->u.st ? chan_get(h->srv, FEED_K_CHAT, chat) : NULL;
+    feed_chan *c = l && l->u.st ? chan_get(feed.srv, FEED_K_CHAT, chat) : NULL;
     if (!c) {
         if (l) cd_free(l->u.st);
         cd_pool_free(l);
         sub_end(h, chan_err_code(), chan_err_msg());
         return NULL;
     }
-    l->srv = h->srv;
     l->field = h->field;
-    l->after = -1;
     l->leg = true;
     l->u.st->head = h;
     l->last = from;
     l->u.st->wm = wm;
     l->u.st->unread = unread;
     l->u.st->emitted = from;
-    snprintf(l->user, sizeof l->user, "%s", h->user);
-    snprintf(l->arg, sizeof l->arg, "%s", chat);
+    l->has_user = h->has_user;
+    l->user = h->user;
+    uuid_pack(&l->arg, chat);
     l->u.st->lnext = h->u.st->legs;
     h->u.st->legs = l;
     if (known > c->known) c->known = known;
@@ -1144,7 +1225,8 @@ static void look_flush(void)
                 continue;
             }
             const char *sep = b->n ? "," : "{";
-            cd_buf_printf(&users, "%s%s", sep, h->user);
+            char ub[FEED_UUID_BUF];
+            cd_buf_printf(&users, "%s%s", sep, sub_user(h, ub));
             cd_buf_printf(&want, "%s%s", sep, h->field == RECV_F_UNREAD_COUNT_UPDATED ? "t" : "f");
             b->heads[b->n++] = h;
         }
@@ -1201,8 +1283,8 @@ static void cutoff_side_channels(proto_server *srv, const char *chat_id, const g
         if (!c) continue;
         bool any = false;
         for (feed_sub *s = c->subs; s; s = s->next) {
-            if (s->dead || strcmp(s->arg, chat_id) != 0) continue;
-            if (user && !(s->user[0] && str_eq(user, s->user))) continue;
+            if (s->dead || !uuid_is(&s->arg, chat_id, strlen(chat_id))) continue;
+            if (user && !sub_user_is_v(s, user)) continue;
             sub_end(s, NULL, NULL);
             any = true;
         }
@@ -1277,7 +1359,7 @@ static void chan_offer(feed_chan *c, cd_arena *a, const chat_ev *e)
         if (s->leg && feed_sub_st(s) && s->u.st->nheld) leg_release(s, a);
         /* events after the removal seq are not this user's; a removed
          * chat has no more events */
-        if (chat_gone || (removed && s->user[0] && str_eq(removed, s->user))) {
+        if (chat_gone || (removed && sub_user_is_v(s, removed))) {
             feed_sub *h = s->leg ? s->u.st->head : NULL;
             sub_end(s, NULL, NULL);
             /* the user may be back in the chat by now (re-added): the
@@ -1554,7 +1636,7 @@ static void watch_each(feed_chan *cc, const char *uid, watch_fn fn, const gql_va
 static void typing_to(feed_sub *s, const char *uid, const gql_value *on, const gql_value *unused)
 {
     (void)unused;
-    if (s->user[0] && strcmp(s->user, uid) == 0) return; /* never back to the typist */
+    if (sub_user_is(s, uid, strlen(uid))) return; /* never back to the typist */
     s->u.w.ops->on_typing(s->u.w.ud, uid, on->u.b);
     feed.stats.delivered++;
 }
@@ -1631,7 +1713,7 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
         switch (s->field) {
         case RECV_F_TYPING:
             /* never back to the typist */
-            if (!str_eq(kind, CHAT_EPH_TYPING) || (s->user[0] && str_eq(uid, s->user))) break;
+            if (!str_eq(kind, CHAT_EPH_TYPING) || sub_user_is_v(s, uid)) break;
             emit_value(s, &v);
             break;
         case RECV_F_PRESENCE_UPDATED: {
@@ -1642,7 +1724,9 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
             const gql_value *at = gql_obj_get(&v, "at");
             gql_value *o = gql_obj_new(&a, 4);
             if (!o) break;
-            gql_obj_set(o, 0, "chatId", gql_str_ref(s->arg, strlen(s->arg)));
+            char ab[FEED_UUID_BUF];
+            const char *cid = sub_arg(s, ab);
+            gql_obj_set(o, 0, "chatId", gql_str_ref(cid, strlen(cid)));
             gql_obj_set(o, 1, "userId", *uid);
             gql_obj_set(o, 2, "online", on && on->kind == GQL_V_BOOL ? *on : gql_bool(false));
             gql_obj_set(o, 3, "lastSeenAt", at ? *at : gql_null());
@@ -1829,11 +1913,10 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         return CD_ENOMEM;
     }
     s->ps = ps;
-    s->srv = srv;
     s->field = f;
-    s->after = -1;
-    snprintf(s->user, sizeof s->user, "%s", uid);
-    snprintf(s->arg, sizeof s->arg, "%s", id);
+    s->last = -1; /* no afterSeq */
+    sub_set_user(s, uid);
+    uuid_pack(&s->arg, id);
     const gql_value *after = args ? gql_obj_get(args, "afterSeq") : NULL;
     if (after && after->kind == GQL_V_INT) {
         if (after->u.i < 0) {
@@ -1842,7 +1925,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
             snprintf(err, errlen, "afterSeq must not be negative");
             return CD_EBAD;
         }
-        s->after = after->u.i;
+        s->last = after->u.i;
     }
     if (field_is_user(f)) {
         /* a user's own channel only for that user (trust mode: the argument
@@ -1853,7 +1936,8 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
             snprintf(err, errlen, "Forbidden: subscribe to another user's notifications");
             return CD_EBAD;
         }
-        if (trust && !s->user[0]) snprintf(s->user, sizeof s->user, "%s", id);
+        if (trust && !s->has_user) sub_set_user(s, id);
+        s->last = 0; /* (no start lookup: not an afterSeq) */
         if (field_is_derived(f)) {
             s->u.st = cd_calloc(1, sizeof *s->u.st);
             if (!s->u.st) {
@@ -1931,7 +2015,8 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
     bool is_msg = s->field == RECV_F_MESSAGE_READ_UPDATED;
     if (row < 0) {
         char m[96];
-        snprintf(m, sizeof m, "%s %s not found", is_msg ? "Message" : "Chat", s->arg);
+        char ab[FEED_UUID_BUF];
+        snprintf(m, sizeof m, "%s %s not found", is_msg ? "Message" : "Chat", sub_arg(s, ab));
         sub_end(s, CHAT_E_NOT_FOUND, m);
         sub_free(s);
         return;
@@ -1945,7 +2030,7 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
     s->floor = joined + 1;
     const char *oldest = pg_result_get(r, row, 5);
     const char *ids = pg_result_get(r, row, 6);
-    if (s->user[0] && !(member && member[0] == 't')) {
+    if (s->has_user && !(member && member[0] == 't')) {
         sub_end(s, CHAT_E_FORBIDDEN, "Forbidden: not a participant of this chat");
         sub_free(s);
         return;
@@ -1955,7 +2040,8 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
         sub_free(s);
         return;
     }
-    const char *chat_id = s->arg;
+    char ab[FEED_UUID_BUF];
+    const char *chat_id = sub_arg(s, ab);
     feed_kind kind = s->field == RECV_F_TYPING             ? FEED_K_EPH
                      : s->field == RECV_F_PRESENCE_UPDATED ? FEED_K_PRESENCE
                                                            : FEED_K_CHAT;
@@ -1974,14 +2060,15 @@ static void start_row(feed_sub *s, const pg_result *r, int row)
         snprintf(s->u.rd.others, n + 3, ",%s,", ids ? ids : "");
     }
     /* replay from the log (afterSeq) or live from the chat's seq */
-    if (recv_replay_start(s->after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
+    int64_t after = s->last;
+    if (recv_replay_start(after, joined, oldest ? strtoll(oldest, NULL, 10) : -1, last_seq,
                           &s->last) != 0) {
         sub_end(s, CHAT_E_RESYNC,
                 "afterSeq is older than the retained event log; refetch the history");
         sub_free(s);
         return;
     }
-    feed_chan *c = chan_get(s->srv, kind, chat_id);
+    feed_chan *c = chan_get(feed.srv, kind, chat_id);
     if (!c) {
         sub_end(s, chan_err_code(), chan_err_msg());
         sub_free(s);
@@ -2087,8 +2174,9 @@ static void start_flush(uv_timer_t *t)
                     continue;
                 }
                 const char *sep = b->n ? "," : "{";
-                cd_buf_printf(&ids, "%s%s", sep, s->arg);
-                cd_buf_printf(&users, "%s%s", sep, s->user[0] ? s->user : "NULL");
+                char ab[FEED_UUID_BUF], ub[FEED_UUID_BUF];
+                cd_buf_printf(&ids, "%s%s", sep, sub_arg(s, ab));
+                cd_buf_printf(&users, "%s%s", sep, s->has_user ? sub_user(s, ub) : "NULL");
                 cd_buf_printf(&want, "%s%s", sep,
                               s->field == RECV_F_PRESENCE_UPDATED || s->field == RECV_F_ROOM ? "t"
                                                                                              : "f");
@@ -2181,13 +2269,12 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
         *code = CHAT_E_INTERNAL;
         return CD_ENOMEM;
     }
-    s->srv = srv;
     s->field = RECV_F_ROOM;
-    s->after = after_seq < 0 ? -1 : after_seq;
+    s->last = after_seq < 0 ? -1 : after_seq;
     s->u.w.ops = ops;
     s->u.w.ud = ud;
-    snprintf(s->user, sizeof s->user, "%s", uid);
-    snprintf(s->arg, sizeof s->arg, "%s", chat_id);
+    sub_set_user(s, uid);
+    uuid_pack(&s->arg, chat_id);
     /* the lookup is batched with the others of this loop iteration */
     if (feed.q_tail[0])
         feed.q_tail[0]->qnext = s;

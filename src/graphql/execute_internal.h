@@ -101,12 +101,14 @@ struct gql_exec {
     gql_value vars;
     bool vars_ready, vars_failed;
     bool running, cancelled, has_data, oom;
+    int8_t shared;  /* plans live in the document: 1, in prep: 0, unknown: -1 */
+    bool too_large; /* est_bytes passed limits.max_response_bytes */
     /* request errors (prepare / variables) */
     const gql_error *req_errs;
     uint32_t nreq_errs;
+    uint32_t borrowers;  /* base: execs borrowing it (gql_exec_borrow) */
     gql_error_list errs; /* run errors, in the run arena */
     gql_pset *root_plan;
-    int8_t shared;    /* plans live in the document: 1, in prep: 0, unknown: -1 */
     gql_vargs *vargs; /* prep arena */
     uint32_t nvargs, capvargs;
     gql_exec_opts opts;
@@ -114,7 +116,6 @@ struct gql_exec {
     uint64_t cost;          /* estimate of the operation (set_variables) */
     size_t est_bytes;       /* the run's response so far: a lower bound */
     size_t prep_exact;      /* gql_exec_compact: size of a subscription's prep block */
-    bool too_large;         /* est_bytes passed limits.max_response_bytes */
     gql_exec_done_fn done;
     void *done_ud;
     const gql_value *root_value;
@@ -126,8 +127,7 @@ struct gql_exec {
      * its runs add to that state (nested plans and arguments) goes to the
      * base, so every borrower reuses it. */
     gql_exec *base;
-    uint32_t borrowers; /* base: execs borrowing it */
-    bool orphan;        /* base: gql_exec_free'd while borrowed */
+    bool orphan; /* base: gql_exec_free'd while borrowed */
 };
 
 /* The exec holding ex's prepared state: its base when borrowed, else ex. */

@@ -104,7 +104,7 @@ void http_req_free(http_req_impl *r);
 
 /* ---- connections ---- */
 
-enum { NET_KIND_HTTP = 0, NET_KIND_WS = 1 };
+enum { NET_KIND_HTTP = 0, NET_KIND_WS = 1 }; /* (net_conn.kind: one bit) */
 
 /* HTTP connection phases. */
 enum {
@@ -131,8 +131,6 @@ typedef struct http_conn {
 
 /* The WebSocket part of a connection (used once kind == NET_KIND_WS). */
 typedef struct net_ws_state {
-    uint8_t flags;       /* WS_F_* */
-    uint16_t close_code; /* code reported by on_close */
     const ws_callbacks *cb;
     void *user;
     char *close_reason; /* heap, NUL-terminated, or NULL */
@@ -163,18 +161,40 @@ struct net_conn {
     cd_deadline timer;     /* timeout (header, body, keep-alive, close) */
     net_outq *outq;        /* output of this loop turn, or NULL */
     uint32_t dirty_idx;    /* 1 + index in srv->dirty, 0 = not queued */
-    uint8_t kind;          /* NET_KIND_* */
-    bool closing;          /* uv_close called */
-    bool shutting;         /* uv_shutdown issued */
-    bool reading;
-    uint32_t pending_len; /* bytes in pending */
-    uint32_t pending_off; /* bytes of pending already consumed */
-    char *pending;        /* unconsumed input (heap) or NULL */
-    http_conn *http;      /* HTTP state, NULL after upgrade */
-    net_ws_state ws;      /* WebSocket state */
-    const char *addr;     /* peer address text: srv->addrs' copy while
-                           * counted there, else "" (static) */
+    /* (kind, flags and the WebSocket's flags and close code share 4 bytes) */
+    uint8_t kind : 1;  /* NET_KIND_* */
+    bool closing : 1;  /* uv_close called */
+    bool shutting : 1; /* uv_shutdown issued */
+    bool reading : 1;
+    uint8_t ws_flags;         /* WebSocket: WS_F_* */
+    uint16_t ws_close_code;   /* WebSocket: code reported by on_close */
+    struct net_pend *pending; /* unconsumed input (heap) or NULL */
+    http_conn *http;          /* HTTP state, NULL after upgrade */
+    net_ws_state ws;          /* WebSocket state */
+    const char *addr;         /* peer address text: srv->addrs' copy while
+                               * counted there, else "" (static) */
 };
+
+/* Input received but not yet consumed (net_conn.pending, only while there
+ * is some): `len` bytes of which the first `off` are consumed, and one
+ * spare byte after them (parsers NUL-terminate in place). */
+typedef struct net_pend {
+    uint32_t len, off;
+    char data[];
+} net_pend;
+
+/* Bytes of c's pending input not yet consumed. */
+static inline size_t net_pend_left(const net_conn *c)
+{
+    return c->pending ? (size_t)(c->pending->len - c->pending->off) : 0;
+}
+
+/* Frees c's pending input. */
+static inline void net_pend_drop(net_conn *c)
+{
+    cd_free(c->pending);
+    c->pending = NULL;
+}
 
 /* c's server (kept in its handle's data pointer: no field of its own). */
 static inline http_server *conn_srv(const net_conn *c)

@@ -131,7 +131,7 @@ http_server *ws_conn_server(const ws_conn *c)
 }
 bool ws_conn_closing(const ws_conn *c)
 {
-    return c->closing || (c->ws.flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE | WS_F_FAILED));
+    return c->closing || (c->ws_flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE | WS_F_FAILED));
 }
 size_t ws_conn_write_queue(const ws_conn *c)
 {
@@ -302,8 +302,8 @@ static int ws_queue(net_conn *c, ws_frame_shared *f, bool take)
     if (queued + f->len > WS_MAX_WRITE_QUEUE) {
         /* slow reader: drop it rather than buffer without bound */
         if (take) ws_frame_release(f);
-        c->ws.close_code = WS_CLOSE_ABNORMAL;
-        c->ws.flags |= WS_F_FAILED;
+        c->ws_close_code = WS_CLOSE_ABNORMAL;
+        c->ws_flags |= WS_F_FAILED;
         net_conn_reset(c);
         return CD_ELIMIT;
     }
@@ -349,7 +349,7 @@ static int ws_send_op(net_conn *c, uint8_t op, const void *data, size_t len)
 static bool ws_can_send(const net_conn *c)
 {
     return c->kind == NET_KIND_WS && !c->closing &&
-           !(c->ws.flags & (WS_F_SENT_CLOSE | WS_F_FAILED));
+           !(c->ws_flags & (WS_F_SENT_CLOSE | WS_F_FAILED));
 }
 
 int ws_send_text(ws_conn *c, const char *data, size_t len)
@@ -431,7 +431,7 @@ static void ws_send_close(net_conn *c, int code, const char *reason)
         if (rl) memcpy(p + 2, reason, rl);
         n += rl;
     }
-    c->ws.flags |= WS_F_SENT_CLOSE;
+    c->ws_flags |= WS_F_SENT_CLOSE;
     ws_send_op(c, WS_OP_CLOSE, p, n);
 }
 
@@ -449,14 +449,14 @@ static void ws_set_reason(net_conn *c, const char *reason, size_t len)
 
 int ws_close(ws_conn *c, int code, const char *reason)
 {
-    if (c->kind != NET_KIND_WS || c->closing || (c->ws.flags & (WS_F_SENT_CLOSE | WS_F_FAILED)))
+    if (c->kind != NET_KIND_WS || c->closing || (c->ws_flags & (WS_F_SENT_CLOSE | WS_F_FAILED)))
         return CD_ECLOSED;
     if (!ws_close_code_valid(code)) code = WS_CLOSE_NORMAL;
-    c->ws.close_code = (uint16_t)code;
+    c->ws_close_code = (uint16_t)code;
     ws_set_reason(c, reason, reason ? strlen(reason) : 0);
     ws_send_close(c, code, reason);
     if (c->closing) return 0;
-    if (c->ws.flags & WS_F_GOT_CLOSE)
+    if (c->ws_flags & WS_F_GOT_CLOSE)
         net_conn_close_graceful(c, http_server_ws_close_timeout(conn_srv(c)));
     else
         net_conn_set_timeout(c, http_server_ws_close_timeout(conn_srv(c)));
@@ -470,7 +470,7 @@ int ws_close(ws_conn *c, int code, const char *reason)
 static int rx_message(void *arg, bool is_text, const char *data, size_t len)
 {
     net_conn *c = arg;
-    if (!(c->ws.flags & WS_F_SENT_CLOSE) && c->ws.cb && c->ws.cb->on_message)
+    if (!(c->ws_flags & WS_F_SENT_CLOSE) && c->ws.cb && c->ws.cb->on_message)
         c->ws.cb->on_message(c, is_text, data, len);
     return c->closing;
 }
@@ -492,13 +492,13 @@ static int rx_pong(void *arg, const uint8_t *data, size_t len)
 static int rx_close(void *arg, int code, const char *reason, size_t len)
 {
     net_conn *c = arg;
-    c->ws.flags |= WS_F_GOT_CLOSE;
-    if (c->ws.flags & WS_F_SENT_CLOSE) {
+    c->ws_flags |= WS_F_GOT_CLOSE;
+    if (c->ws_flags & WS_F_SENT_CLOSE) {
         /* our close answered: handshake complete; server closes TCP first */
         net_conn_close_graceful(c, http_server_ws_close_timeout(conn_srv(c)));
         return 1;
     }
-    c->ws.close_code = (uint16_t)code;
+    c->ws_close_code = (uint16_t)code;
     ws_set_reason(c, reason, len);
     ws_send_close(c, code == WS_CLOSE_NO_STATUS ? 0 : code, NULL);
     if (!c->closing) net_conn_close_graceful(c, http_server_ws_close_timeout(conn_srv(c)));
@@ -515,9 +515,9 @@ static const ws_rx_handler ws_handler = {
 /* Fails the connection with a protocol error code: close frame, then TCP. */
 static void ws_fail(net_conn *c, int code)
 {
-    c->ws.flags |= WS_F_FAILED;
-    if (!(c->ws.flags & WS_F_SENT_CLOSE)) {
-        c->ws.close_code = (uint16_t)code;
+    c->ws_flags |= WS_F_FAILED;
+    if (!(c->ws_flags & WS_F_SENT_CLOSE)) {
+        c->ws_close_code = (uint16_t)code;
         ws_set_reason(c, NULL, 0);
         ws_send_close(c, code, NULL);
     }
@@ -537,11 +537,11 @@ static bool rx_busy(const ws_rx *rx)
  * and freed as soon as it is idle again. */
 static void ws_feed(net_conn *c, char *data, size_t len)
 {
-    if (c->closing || (c->ws.flags & (WS_F_RX_DONE | WS_F_FAILED))) return;
+    if (c->closing || (c->ws_flags & (WS_F_RX_DONE | WS_F_FAILED))) return;
     ws_rx idle = {0};
     ws_rx *rx = c->ws.rx ? c->ws.rx : &idle;
     int r = ws_rx_feed(rx, (uint8_t *)data, len, &ws_handler, c);
-    if (rx->done) c->ws.flags |= WS_F_RX_DONE;
+    if (rx->done) c->ws_flags |= WS_F_RX_DONE;
     if (rx == &idle && rx_busy(rx)) {
         c->ws.rx = cd_malloc(sizeof *c->ws.rx);
         if (c->ws.rx) {
@@ -561,13 +561,11 @@ static void ws_feed(net_conn *c, char *data, size_t len)
 
 void ws_conn_on_data(net_conn *c, char *data, size_t len)
 {
-    if (c->pending_len > c->pending_off) {
+    if (net_pend_left(c) > 0) {
         /* bytes that arrived with or right after the upgrade request */
-        char *p = c->pending;
-        size_t off = c->pending_off, n = c->pending_len - off;
+        net_pend *p = c->pending;
         c->pending = NULL;
-        c->pending_len = c->pending_off = 0;
-        ws_feed(c, p + off, n); /* net_conn_pend left a spare byte after them */
+        ws_feed(c, p->data + p->off, p->len - p->off); /* (a spare byte after them) */
         cd_free(p);
     }
     if (len) ws_feed(c, data, len);
@@ -575,8 +573,8 @@ void ws_conn_on_data(net_conn *c, char *data, size_t len)
 
 void ws_conn_on_eof(net_conn *c)
 {
-    if (!(c->ws.flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE))) {
-        c->ws.close_code = WS_CLOSE_ABNORMAL;
+    if (!(c->ws_flags & (WS_F_SENT_CLOSE | WS_F_GOT_CLOSE))) {
+        c->ws_close_code = WS_CLOSE_ABNORMAL;
         ws_set_reason(c, NULL, 0);
     }
     net_conn_close(c);
@@ -589,7 +587,7 @@ void ws_conn_on_timeout(net_conn *c)
 
 void ws_conn_on_closed(net_conn *c)
 {
-    int code = c->ws.close_code ? c->ws.close_code : WS_CLOSE_ABNORMAL;
+    int code = c->ws_close_code ? c->ws_close_code : WS_CLOSE_ABNORMAL;
     const char *reason = c->ws.close_reason ? c->ws.close_reason : "";
     if (c->ws.cb && c->ws.cb->on_close) c->ws.cb->on_close(c, code, reason, strlen(reason));
 }

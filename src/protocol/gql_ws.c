@@ -536,13 +536,13 @@ static bool rate_ok(gqlws_conn *c)
     const cd_config *cfg = c->caller.srv->cfg;
     if (!cfg->ws_rate) return true;
     uint64_t now = gqlws_now_ms(c->caller.srv);
-    double add = (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
-    c->tokens_ms = now;
-    c->tokens += add;
-    if (c->tokens > cfg->ws_burst) c->tokens = cfg->ws_burst;
-    if (c->tokens < 1.0) return false;
-    c->tokens -= 1.0;
-    return true;
+    uint32_t elapsed = (uint32_t)now - c->tokens_ms;
+    double t = c->tokens + (double)elapsed * cfg->ws_rate / 1000.0;
+    c->tokens_ms = (uint32_t)now;
+    if (t > cfg->ws_burst) t = cfg->ws_burst;
+    bool ok = t >= 1.0;
+    c->tokens = (float)(ok ? t - 1.0 : t);
+    return ok;
 }
 
 static void conn_message(gqlws_conn *c, const char *data, size_t len)
@@ -708,10 +708,9 @@ void proto_ws_upgrade(proto_server *srv, http_request *req)
         c->refs = 1;
         /* trust mode: the seed's client sends identity headers on the upgrade */
         proto_caller_from_request(&c->caller, NULL, srv, req);
-        c->caller.transport = c;
         c->last_rx_ms = gqlws_now_ms(srv);
-        c->tokens = srv->cfg->ws_burst;
-        c->tokens_ms = c->last_rx_ms;
+        c->tokens = (float)srv->cfg->ws_burst;
+        c->tokens_ms = (uint32_t)c->last_rx_ms;
         /* room for its deadline (init timeout, then heartbeat) */
         ensure_state(srv);
         if (hb_reserve(1) != 0) {
@@ -791,7 +790,6 @@ gqlws_conn *proto_ws_attach(proto_server *srv, ws_conn *ws, const proto_caller *
     c->caller.authenticated = caller->authenticated;
     c->caller.token_exp = caller->token_exp;
     c->caller.token_ver = caller->token_ver;
-    c->caller.transport = c;
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, caller->user_id,
                      strlen(caller->user_id));
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USERNAME, caller->username,

@@ -37,31 +37,36 @@ struct gqlws_conn {
                               * (gql_ws.c: one heap for all connections) */
     ws_conn *ws;             /* NULL after on_close */
     uint32_t refs;           /* 1 for the open ws + 1 per allocated op */
-    uint32_t nops;
-    double tokens; /* rate-limit bucket */
-    uint64_t tokens_ms;
+    uint32_t nops : 24;      /* <= CD_CONFIG_MAX_SUBSCRIPTIONS */
+    /* (the flags share nops's 4 bytes: no padding for them) */
+    bool in_init_list : 1;
+    bool hb_counted : 1; /* holds a place in the deadline heaps' reserved room */
+    bool init_received : 1;
+    bool acked : 1;
+    bool user_counted : 1; /* caller.user_id is counted in srv->ws_users */
+    /* Embedded mode (proto_ws_attach, compat_ws.c): its gqlws_embed follows
+     * the struct in the same allocation (gqlws_conn_emb). */
+    bool embedded : 1;
+    /* rate-limit bucket: tokens (a float holds every count up to the burst
+     * limit, CHATD_WS_BURST <= 10^7, exactly) as of tokens_ms (uv_now, low
+     * 32 bits: elapsed times are taken modulo 2^32 ms, 49.7 days) */
+    float tokens;
+    uint32_t tokens_ms;
     struct proto_sub *ops; /* active operations (ids reserved) */
     proto_caller caller;
     /* Token lifetime (token mode): closes the socket 4403 when caller's
      * token_exp passes (gql_ws.c: conn_arm_expiry; a deadline in the
      * process's expiry heap, no timer handle per connection). */
     cd_deadline exp;
-    /* (flags together: no padding between them) */
-    bool in_init_list;
-    bool hb_counted; /* holds a place in the deadline heaps' reserved room */
-    bool init_received;
-    bool acked;
-    bool user_counted; /* caller.user_id is counted in srv->ws_users */
-    /* Embedded mode (proto_ws_attach, compat_ws.c): its gqlws_embed follows
-     * the struct in the same allocation (gqlws_conn_emb). */
-    bool embedded;
     /* A plain connection's access log and request id, after the struct in
      * its allocation (proto_session_size); embedded conns have none there. */
     proto_session sess[];
 };
 
-_Static_assert(sizeof(struct gqlws_conn) <= 184,
-               "gqlws_conn: embedded ones in the pool's 208-byte class");
+/* A plain connection with its session and a generated request id (25
+ * bytes) is 218 bytes: the pool's 224-byte class. */
+_Static_assert(sizeof(struct gqlws_conn) <= 160, "gqlws_conn: 160 bytes");
+_Static_assert(CD_CONFIG_MAX_SUBSCRIPTIONS < (1u << 24), "gqlws_conn.nops");
 
 /* An embedded connection's tap and service, NULL for the others. */
 static inline struct gqlws_embed *gqlws_conn_emb(const gqlws_conn *c)

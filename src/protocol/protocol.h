@@ -116,7 +116,6 @@ typedef struct proto_caller {
     const char *client_ip; /* client address, for throttling (proto_client_addr) */
     int64_t token_exp;     /* token expiry (unix s), 0 in trust mode */
     int64_t token_ver;     /* the token's "ver" claim (auth.h), 0 when absent */
-    void *transport;       /* gqlws_conn* for WebSocket callers, NULL for HTTP */
     uint64_t pw_ops_since;
     /* Heap mode: one block holding user_id and username (set together by
      * token checks; one allocation instead of two), or NULL. */

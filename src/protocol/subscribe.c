@@ -149,7 +149,7 @@ static void prep_unref(proto_prep *p)
     proto_prep **pp = prep_slot(p->srv, p->k1, p->k2);
     if (*pp == p) *pp = p->next;
     gql_exec_free(p->ex); /* stays until a borrower still running is done */
-    cd_free(p);
+    cd_pool_free(p);
 }
 
 /* Why an operation's source failed (its error, sent before `complete`). */
@@ -167,13 +167,12 @@ struct proto_sub {
     gql_exec *ex;     /* own exec, or a borrower of prep's while running */
     proto_prep *prep; /* shared prepared state (subscriptions), or NULL */
     const char *field;
-    const gql_value *args;
-    const proto_sub_source *src;
     void *src_state;
     struct proto_fail *fail; /* cd_malloc'd, when the source failed */
     gqlws_event *q_head, *q_tail, *running_ev;
-    uint32_t q_len;
-    uint8_t kind; /* gql_op_kind */
+    uint16_t q_len; /* <= GQLWS_MAX_PENDING_EVENTS */
+    uint8_t kind;   /* gql_op_kind */
+    uint8_t src;    /* its source: proto_sources[src] (while src_active) */
     /* flags in one byte */
     bool src_active : 1;  /* start succeeded, neither stop nor source end yet */
     bool source_done : 1; /* source completed or failed */
@@ -184,6 +183,11 @@ struct proto_sub {
     bool ended : 1;  /* cancelled or finished: release when idle */
     char id[];       /* the subscribe id, inline: one allocation per operation */
 };
+_Static_assert(GQLWS_MAX_PENDING_EVENTS <= UINT16_MAX, "proto_sub.q_len");
+_Static_assert(PROTO_SUB_MAX_SOURCES <= UINT8_MAX + 1u, "proto_sub.src");
+/* with a one-byte id (as most clients number them) an operation takes the
+ * pool's 96-byte class */
+_Static_assert(offsetof(struct proto_sub, id) + 2 <= 96, "proto_sub: 96 bytes");
 
 /* ---- events ---- */
 
@@ -267,7 +271,8 @@ void proto_sub_cancel(proto_sub *op)
     op_unlink(op);
     if (op->src_active) {
         op->src_active = false;
-        op->src->stop(op->src_state, op->src->ud);
+        const proto_sub_source *src = &proto_sources[op->src];
+        if (src->stop) src->stop(op->src_state, src->ud); /* (gone: registry cleared) */
     }
     op_release(op);
 }
@@ -615,7 +620,11 @@ const proto_caller *proto_sub_caller(const proto_sub *op)
 
 const gql_value *proto_sub_args(const proto_sub *op)
 {
-    return op->args;
+    gql_exec *ex = op->prep ? op->prep->ex : op->ex;
+    static const gql_value none = {.kind = GQL_V_OBJECT}; /* {} */
+    const gql_value *args = &none;
+    if (ex && op->field) gql_exec_root_field(ex, &args);
+    return args;
 }
 
 uv_loop_t *proto_sub_loop(const proto_sub *op)
@@ -722,7 +731,7 @@ static bool op_prepare(struct proto_sub *op, const gqlws_msg *m, const op_key *k
     if (op->kind != GQL_SUBSCRIPTION || !key->ok || !gql_exec_root_field(op->ex, NULL)) return true;
     /* the first subscription of this document key: its prepared exec becomes
      * the shared one (without memory it just stays the op's own) */
-    proto_prep *p = cd_calloc(1, sizeof *p);
+    proto_prep *p = cd_pool_calloc(sizeof *p); /* long-lived: in the pool */
     if (!p) return true;
     p->srv = op->conn->caller.srv;
     p->k1 = key->k1;
@@ -807,12 +816,13 @@ static void op_start_source(struct proto_sub *op)
         cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
         return;
     }
-    op->src = src;
+    op->src = (uint8_t)(src - proto_sources);
     op->in_start = true;
     const char *code = NULL;
     char err[256] = "";
     void *state = NULL;
-    int rc = src->start(op, op->args, &op->conn->caller, src->ud, &state, &code, err, sizeof err);
+    int rc = src->start(op, proto_sub_args(op), &op->conn->caller, src->ud, &state, &code, err,
+                        sizeof err);
     op->in_start = false;
     if (rc != 0) {
         if (!op->source_done) {
@@ -843,14 +853,12 @@ void proto_sub_begin(gqlws_conn *c, const gqlws_msg *m)
     }
     if (!op_prepare(op, m, &key)) return;
     op_reserve(op);
-    const gql_value *args = NULL;
     gql_exec *prepared = op->prep ? op->prep->ex : op->ex;
-    const char *field = op->kind == GQL_SUBSCRIPTION ? gql_exec_root_field(prepared, &args) : NULL;
+    const char *field = op->kind == GQL_SUBSCRIPTION ? gql_exec_root_field(prepared, NULL) : NULL;
     if (!field) {
         op_run_once(op, t0_ns);
         return;
     }
     op->field = field;
-    op->args = args;
     if (op_served_here(op)) op_start_source(op);
 }

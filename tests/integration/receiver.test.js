@@ -222,6 +222,19 @@ describe('subscriptions', () => {
     assert.deepEqual(fine.events.map((e) => e.id), ms.slice(2).map((m) => m.id));
   });
 
+  test('a chatId in upper case names the same chat: the subscriber follows its channel and gets its events', async () => {
+    // (the feed keeps ids as UUIDs and names channels in lower case, as the senders publish them)
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(s1, a, [b]);
+    const rec = record(client(r1, b), ADDED, { c: chat.id.toUpperCase() }, 'messageAdded');
+    await waitChannel(`chat:${chat.id}`, 1);
+    const m = await send(s1, a, chat.id, 'upper');
+    await rec.waitFor(1);
+    await sleep(200);
+    assert.deepEqual(rec.events.map((e) => e.id), [m.id]);
+    assert.equal(rec.errors.length, 0);
+  });
+
   test('typing reaches the other participants, never the typist', async () => {
     const [a, b] = makeUsers(2);
     const chat = await createChat(s1, a, [b]);
