@@ -98,6 +98,58 @@ static void trim_after_join(proto_server *srv)
 #endif
 }
 
+/* The joinRoom query: the room, its newest messages, who is online. */
+#define CWS_JOIN_QUERY                                                                             \
+    "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS                                         \
+    "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "} onlineUsers(chatId:$c){id}}"
+
+/* ---- join admission ----
+ * At most COMPAT_JOINS_RUNNING join queries of this process run at once;
+ * the others wait in arrival order (a small cws_req each). A join's
+ * execution holds tens of KiB (its rows, the result tree, the roomJoined
+ * text): a burst of them all at once (clients reconnecting after a restart)
+ * grows the heap by that much per join, and the rooms' long-lived state
+ * allocated meanwhile stays scattered over it, keeping its pages resident
+ * after the burst. Joins are bound by the database pool anyway. */
+static struct {
+    struct cws_req *head, *tail; /* waiting joins */
+    unsigned running;            /* join queries in flight */
+    unsigned waiting;
+    unsigned running_max; /* high-water mark of `running` (metrics) */
+    uint64_t waited;      /* joins that waited for a slot (metrics) */
+    bool hooked;          /* shutdown hook registered */
+} joins;
+
+static void join_started(void)
+{
+    if (++joins.running > joins.running_max) joins.running_max = joins.running;
+}
+
+static void joins_next(void);
+static void joins_shutdown(proto_server *srv, void *ud);
+
+static void joins_metrics(cd_buf *b, void *ud)
+{
+    CD_UNUSED(ud);
+    cd_metrics_help(b, "chatd_compat_joins_running", "gauge",
+                    "Seed-003 joinRoom queries running (at most COMPAT_JOINS_RUNNING).");
+    cd_buf_printf(b, "chatd_compat_joins_running %u\n", joins.running);
+    cd_metrics_help(b, "chatd_compat_joins_running_max", "gauge",
+                    "Most seed-003 joinRoom queries that ran at once since start.");
+    cd_buf_printf(b, "chatd_compat_joins_running_max %u\n", joins.running_max);
+    cd_metrics_help(b, "chatd_compat_joins_waiting", "gauge",
+                    "Seed-003 joinRoom requests waiting for a running slot.");
+    cd_buf_printf(b, "chatd_compat_joins_waiting %u\n", joins.waiting);
+    cd_metrics_help(b, "chatd_compat_joins_waited_total", "counter",
+                    "Seed-003 joinRoom requests that waited for a running slot.");
+    cd_buf_printf(b, "chatd_compat_joins_waited_total %llu\n", (unsigned long long)joins.waited);
+}
+
+int compat_ws_bind(void)
+{
+    return cd_metrics_add_section(joins_metrics, NULL);
+}
+
 /* A room's participants as "id\0username\0displayName\0"... (typing events
  * and message senders, so live events need no user lookup), shared by every
  * connection of this process that joined the room (reference-counted). */
@@ -651,6 +703,7 @@ static void req_done(const compat_result *res, void *ud)
 {
     cws_req *q = ud;
     cws_conn *c = q->c;
+    bool q_join = q->kind == Q_JOIN;
     const struct cws_req_spec *spec = &cws_req_specs[q->kind];
     if (!open_(c) || !c->gc) {
         /* closed meanwhile: nothing to answer */
@@ -667,9 +720,13 @@ static void req_done(const compat_result *res, void *ud)
         c->w_busy = false;
         write_next(c);
     }
-    if (q->kind == Q_JOIN) trim_after_join(c->srv);
+    if (q->kind == Q_JOIN) {
+        joins.running--;
+        trim_after_join(c->srv);
+    }
     req_free(q);
     conn_unref(c);
+    if (q_join) joins_next();
 }
 
 static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char *query,
@@ -721,13 +778,85 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         write_next(c);
         return;
     }
+    if (kind == Q_JOIN && (joins.running >= COMPAT_JOINS_RUNNING || joins.head)) {
+        /* wait for a slot (joins_next runs it) */
+        q->vars = cd_malloc(vars->len);
+        if (!q->vars || (!joins.hooked && proto_on_shutdown(c->srv, joins_shutdown, NULL) != 0)) {
+            req_free(q);
+            cd_buf_free(vars);
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
+            return;
+        }
+        joins.hooked = true;
+        memcpy(q->vars, vars->data, vars->len);
+        cd_buf_free(vars);
+        if (joins.tail)
+            joins.tail->next = q;
+        else
+            joins.head = q;
+        joins.tail = q;
+        joins.waiting++;
+        joins.waited++;
+        c->refs++;
+        return;
+    }
     c->refs++;
+    if (kind == Q_JOIN) join_started();
     if (compat_gql(c->srv, &c->caller, query, vars->data, req_done, q) != 0) {
+        if (kind == Q_JOIN) joins.running--;
         req_free(q);
         c->refs--;
         send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
     }
     cd_buf_free(vars);
+}
+
+/* Runs waiting joins while slots are free (re-entered from a join that
+ * answered at once: the outer call carries on). */
+static void joins_next(void)
+{
+    static bool pumping;
+    if (pumping) return;
+    pumping = true;
+    while (joins.running < COMPAT_JOINS_RUNNING && joins.head) {
+        cws_req *q = joins.head;
+        joins.head = q->next;
+        if (!joins.head) joins.tail = NULL;
+        q->next = NULL;
+        joins.waiting--;
+        cws_conn *c = q->c;
+        if (!open_(c) || !c->gc) { /* closed while waiting */
+            req_free(q);
+            conn_unref(c);
+            continue;
+        }
+        join_started();
+        if (compat_gql(c->srv, &c->caller, CWS_JOIN_QUERY, q->vars, req_done, q) != 0) {
+            joins.running--;
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", q->room);
+            cws_room *r = room_find(c, q->room);
+            if (r && !r->joined) room_forget(c, r);
+            req_free(q);
+            conn_unref(c);
+        }
+    }
+    pumping = false;
+}
+
+/* Shutdown: waiting joins are dropped (their sockets are closing). */
+static void joins_shutdown(proto_server *srv, void *ud)
+{
+    CD_UNUSED(srv);
+    CD_UNUSED(ud);
+    while (joins.head) {
+        cws_req *q = joins.head;
+        joins.head = q->next;
+        joins.waiting--;
+        cws_conn *c = q->c;
+        req_free(q);
+        conn_unref(c);
+    }
+    joins.tail = NULL;
 }
 
 static void join_room(cws_conn *c, const char *id)
@@ -758,10 +887,7 @@ static void join_room(cws_conn *c, const char *id)
     cd_buf v;
     cd_buf_init(&v);
     cd_buf_printf(&v, "{\"c\":\"%s\",\"l\":%d}", id, COMPAT_JOIN_MESSAGES);
-    run_req(c, Q_JOIN, id,
-            "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS
-            "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "} onlineUsers(chatId:$c){id}}",
-            &v, NULL);
+    run_req(c, Q_JOIN, id, CWS_JOIN_QUERY, &v, NULL);
 }
 
 /* New participants: reload the room's names (their messages follow). */

@@ -453,13 +453,24 @@ test('trust mode (how the seed client runs): user-id header / ?userId identify t
   }
 });
 
-test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection', async () => {
+test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection; a join burst runs COMPAT_JOINS_RUNNING (8) at a time', async () => {
   const [a, b] = makeUsers(2);
   const chats = [];
   for (let i = 0; i < 101; i++) chats.push(await createChat(srv, a, [b], `many${i}`));
   const c = await connected(a);
+  const metric = async (name) => Number((await (await fetch(`${srv.base}/metrics`)).text())
+    .match(new RegExp(`^${name} (\\d+)`, 'm'))[1]);
+  const waited = await metric('chatd_compat_joins_waited_total');
   for (let i = 0; i < 100; i++) c.send('joinRoom', { roomId: chats[i].id });
-  for (let i = 0; i < 100; i++) await c.type('roomJoined', () => true, 10000);
+  const joined = new Set();
+  for (let i = 0; i < 100; i++) joined.add((await c.type('roomJoined', () => true, 10000)).payload.room.id);
+  assert.equal(joined.size, 100);
+  // join admission: at most COMPAT_JOINS_RUNNING (8) join queries at once,
+  // the rest of the burst waited for a slot; every join was answered
+  assert.ok(await metric('chatd_compat_joins_running_max') <= 8);
+  assert.ok(await metric('chatd_compat_joins_waited_total') > waited);
+  assert.equal(await metric('chatd_compat_joins_running'), 0);
+  assert.equal(await metric('chatd_compat_joins_waiting'), 0);
   c.send('joinRoom', { roomId: chats[100].id });
   const e = await c.type('error');
   assert.deepEqual([e.payload.code, e.payload.roomId], ['TOO_MANY_ROOMS', chats[100].id]);
@@ -468,6 +479,26 @@ test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection', async ()
   await c.type('roomLeft');
   c.send('joinRoom', { roomId: chats[100].id });
   assert.equal((await c.type('roomJoined')).payload.room.id, chats[100].id);
+  c.close();
+});
+
+test('/ws: joins waiting for a slot are dropped when their socket closes; later joins are answered', async () => {
+  const [a, b] = makeUsers(2);
+  const chats = [];
+  for (let i = 0; i < 40; i++) chats.push(await createChat(srv, a, [b], `gone${i}`));
+  const metric = async (name) => Number((await (await fetch(`${srv.base}/metrics`)).text())
+    .match(new RegExp(`^${name} (\\d+)`, 'm'))[1]);
+  const waited = await metric('chatd_compat_joins_waited_total');
+  const gone = await connected(a);
+  for (const ch of chats) gone.send('joinRoom', { roomId: ch.id });
+  gone.ws.terminate();
+  const c = await connected(b);
+  c.send('joinRoom', { roomId: chats[0].id });
+  assert.equal((await c.type('roomJoined', () => true, 10000)).payload.room.id, chats[0].id);
+  for (let i = 0; i < 50 && (await metric('chatd_compat_joins_waiting')) + (await metric('chatd_compat_joins_running')) > 0; i++) await sleep(100);
+  assert.equal(await metric('chatd_compat_joins_waiting'), 0);
+  assert.equal(await metric('chatd_compat_joins_running'), 0);
+  assert.ok(await metric('chatd_compat_joins_waited_total') > waited); // some did wait
   c.close();
 });
 
