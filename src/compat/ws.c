@@ -28,8 +28,8 @@
  * watches, which updates presence.
  *
  * Ownership: a cws_conn is heap memory with a reference count: 1 while the
- * socket is open, 1 per in-flight compat_gql, 1 while the auth timer
- * handle (allocated only while waiting for auth) is open. Rooms are a heap
+ * socket is open, 1 per in-flight or waiting compat_gql, 1 while the auth
+ * timer handle (allocated only while waiting for auth) is open. Rooms are a heap
  * list owned by the conn; a room's watch is stopped when the room is left
  * or the socket closes, and forgotten when the watch ends (w_end). Memory
  * per connection with one joined room: the net layer's ws_conn, the

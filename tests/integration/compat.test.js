@@ -10,8 +10,9 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { startChatd, runChatdExpectExit, signToken } from './lib/chatd.js';
 import {
-  sql, sfx, sleep, makeUsers, gql, ok, createChat, send, wsClient, record, CREATE_MSG,
+  sql, sfx, sleep, makeUsers, gql, ok, createChat, send, wsClient, record, CREATE_MSG, waitChannel,
 } from './lib/receiver-env.js';
+import { execFileSync } from 'node:child_process';
 
 let srv;
 before(async () => {
@@ -412,6 +413,65 @@ test('/ws room stream (one subscription per room): edits, deletes, a member adde
   ca.close();
   cb.close();
   cc.close();
+});
+
+test('/ws typing: a joined room adds one local channel; its typing subscription is shared with GraphQL typing subscribers and outlives either', async () => {
+  const [a, b, g] = makeUsers(3);
+  const chat = await createChat(srv, a, [b, g], 'typing-shared');
+  const other = await createChat(srv, a, [b], 'typing-other');
+  const eph = `chat:${chat.id}:eph`;
+  const numsub = (ch) => Number(execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBSUB', 'NUMSUB', ch],
+    { encoding: 'utf8' }).trim().split('\n')[1]);
+  const channels = async () => Number((await (await fetch(`${srv.base}/metrics`)).text())
+    .match(/^chatd_receiver_channels (\d+)/m)[1]);
+  const ca = await connected(a);
+  ca.send('joinRoom', { roomId: other.id });
+  await ca.type('roomJoined');
+  await sleep(300);
+  const before = await channels();
+  ca.send('joinRoom', { roomId: chat.id });
+  await ca.type('roomJoined');
+  await waitChannel(eph, 1);
+  await sleep(300);
+  // the room's chat channel only: typing has no local channel of its own
+  assert.equal(await channels(), before + 1);
+  const cb = await connected(b);
+  cb.send('joinRoom', { roomId: chat.id });
+  await cb.type('roomJoined');
+  // a GraphQL typing subscriber on the same chat and process
+  const gc = wsClient(srv, g);
+  const T = 'subscription T($c: ID!) { typing(chatId: $c) { userId isTyping } }';
+  const tg = record(gc, T, { c: chat.id }, 'typing');
+  await sleep(500);
+  cb.send('typing', { roomId: chat.id, isTyping: true });
+  assert.equal((await ca.type('typing', (p) => p.userId === b.id)).payload.isTyping, true);
+  await tg.waitFor(1);
+  assert.deepEqual(tg.events[0], { userId: b.id, isTyping: true });
+  // the GraphQL subscriber leaves: the room still hears typing, once
+  tg.stop();
+  await sleep(500);
+  cb.send('typing', { roomId: chat.id, isTyping: false });
+  assert.equal((await ca.type('typing', (p) => p.userId === b.id)).payload.isTyping, false);
+  await sleep(300);
+  assert.equal(ca.events.filter((e) => e.type === 'typing').length, 0);
+  // a GraphQL subscriber again; then both rooms are left: it still hears typing
+  const tg2 = record(gc, T, { c: chat.id }, 'typing');
+  await sleep(500);
+  ca.send('leaveRoom', { roomId: chat.id });
+  await ca.type('roomLeft');
+  cb.send('leaveRoom', { roomId: chat.id });
+  await cb.type('roomLeft');
+  await sleep(300);
+  ok(await gql(srv, 'mutation T($c: ID!) { setTyping(chatId: $c, isTyping: true) }', { c: chat.id }, a.h), 'setTyping');
+  await tg2.waitFor(1);
+  assert.deepEqual(tg2.events[0], { userId: a.id, isTyping: true });
+  // nobody follows the chat's typing any more: the broker subscription ends
+  tg2.stop();
+  for (let i = 0; i < 50 && numsub(eph) > 0; i++) await sleep(100);
+  assert.equal(numsub(eph), 0);
+  await gc.dispose();
+  ca.close();
+  cb.close();
 });
 
 test('/ws message senders: names from the room, refreshed when participants join', async () => {
