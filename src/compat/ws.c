@@ -212,23 +212,28 @@ typedef struct cws_room {
     bool joined;      /* roomJoined answered and the watch started */
 } cws_room;
 
+/* (packed: one per connection; the server is caller.srv) */
 typedef struct cws_conn {
-    proto_server *srv;
-    ws_conn *ws;    /* NULL after on_close */
-    gqlws_conn *gc; /* embedded graphql-transport-ws conn, after auth */
-    proto_caller caller;
-    bool authed;
-    uint32_t refs;
-    uv_timer_t *timer; /* auth timeout (allocated only while waiting for auth) */
+    ws_conn *ws;         /* NULL after on_close */
+    gqlws_conn *gc;      /* embedded graphql-transport-ws conn, after auth */
+    proto_caller caller; /* caller.srv: the server */
+    uv_timer_t *timer;   /* auth timeout (allocated only while waiting for auth) */
     cws_room *rooms;
-    uint32_t nrooms;
-    double tokens; /* rate-limit bucket (cfg ws_rate / ws_burst) */
+    struct cws_req *wq_head; /* writes waiting for the one in flight */
+    double tokens;           /* rate-limit bucket (cfg ws_rate / ws_burst) */
     uint64_t tokens_ms;
-    struct cws_req *wq_head, *wq_tail; /* writes waiting for the one in flight */
-    uint32_t wq_len;
-    bool w_busy;          /* a sendMessage / markRead runs */
+    uint32_t refs;
+    uint16_t wq_len;
+    uint8_t nrooms;
+    bool authed : 1;
+    bool w_busy : 1;      /* a sendMessage / markRead runs */
     proto_session sess[]; /* access log and request id, its text after it */
 } cws_conn;
+_Static_assert(COMPAT_MAX_QUEUED_WRITES <= UINT16_MAX && COMPAT_MAX_ROOMS <= UINT8_MAX,
+               "cws_conn counters");
+/* with its proto_session and a generated request id (25 characters): the
+ * pool's 208-byte class */
+_Static_assert(sizeof(cws_conn) <= 144, "cws_conn in the pool's 208-byte class");
 
 /* One in-flight compat_gql of a conn. */
 typedef enum cws_req_kind { Q_JOIN, Q_SEND, Q_READ, Q_TYPING, Q_NAMES } cws_req_kind;
@@ -271,7 +276,7 @@ static bool open_(const cws_conn *c)
 static void send_buf(cws_conn *c, cd_buf *b)
 {
     if (!cd_buf_failed(b) && open_(c)) {
-        if (ws_conn_write_queue(c->ws) + b->len > c->srv->cfg->ws_max_queued) {
+        if (ws_conn_write_queue(c->ws) + b->len > c->caller.srv->cfg->ws_max_queued) {
             ws_close(c->ws, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer");
         } else if (ws_send_text(c->ws, b->data, b->len) == 0) {
             cd_metrics_g.ws_messages_out++;
@@ -522,7 +527,7 @@ static void subscribe_room(cws_conn *c, cws_room *r, int64_t after)
 {
     const char *code = NULL;
     r->joined = true;
-    if (chat_watch_start(c->srv, &c->caller, r->names->id, after, &cws_watch_ops, r, &r->w,
+    if (chat_watch_start(c->caller.srv, &c->caller, r->names->id, after, &cws_watch_ops, r, &r->w,
                          &code) != 0) {
         r->joined = false;
         r->w = NULL;
@@ -583,7 +588,6 @@ static void write_next(cws_conn *c)
     while (!c->w_busy && c->wq_head) {
         struct cws_req *q = c->wq_head;
         c->wq_head = q->next;
-        if (!c->wq_head) c->wq_tail = NULL;
         c->wq_len--;
         q->next = NULL;
         if (!open_(c)) {
@@ -592,7 +596,7 @@ static void write_next(cws_conn *c)
         }
         c->w_busy = true;
         c->refs++;
-        if (compat_gql(c->srv, &c->caller, q->query, q->vars, req_done, q) != 0) {
+        if (compat_gql(c->caller.srv, &c->caller, q->query, q->vars, req_done, q) != 0) {
             c->w_busy = false;
             c->refs--;
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory",
@@ -722,7 +726,7 @@ static void req_done(const compat_result *res, void *ud)
     }
     if (q->kind == Q_JOIN) {
         joins.running--;
-        trim_after_join(c->srv);
+        trim_after_join(c->caller.srv);
     }
     req_free(q);
     conn_unref(c);
@@ -769,11 +773,10 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         memcpy(q->query, query, ql + 1);
         memcpy(q->vars, vars->data, vars->len);
         cd_buf_free(vars);
-        if (c->wq_tail)
-            c->wq_tail->next = q;
-        else
-            c->wq_head = q;
-        c->wq_tail = q;
+        struct cws_req **tail = &c->wq_head; /* (at most COMPAT_MAX_QUEUED_WRITES) */
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = q;
         c->wq_len++;
         write_next(c);
         return;
@@ -781,7 +784,8 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
     if (kind == Q_JOIN && (joins.running >= COMPAT_JOINS_RUNNING || joins.head)) {
         /* wait for a slot (joins_next runs it) */
         q->vars = cd_malloc(vars->len);
-        if (!q->vars || (!joins.hooked && proto_on_shutdown(c->srv, joins_shutdown, NULL) != 0)) {
+        if (!q->vars ||
+            (!joins.hooked && proto_on_shutdown(c->caller.srv, joins_shutdown, NULL) != 0)) {
             req_free(q);
             cd_buf_free(vars);
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
@@ -802,7 +806,7 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
     }
     c->refs++;
     if (kind == Q_JOIN) join_started();
-    if (compat_gql(c->srv, &c->caller, query, vars->data, req_done, q) != 0) {
+    if (compat_gql(c->caller.srv, &c->caller, query, vars->data, req_done, q) != 0) {
         if (kind == Q_JOIN) joins.running--;
         req_free(q);
         c->refs--;
@@ -831,7 +835,7 @@ static void joins_next(void)
             continue;
         }
         join_started();
-        if (compat_gql(c->srv, &c->caller, CWS_JOIN_QUERY, q->vars, req_done, q) != 0) {
+        if (compat_gql(c->caller.srv, &c->caller, CWS_JOIN_QUERY, q->vars, req_done, q) != 0) {
             joins.running--;
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", q->room);
             cws_room *r = room_find(c, q->room);
@@ -914,9 +918,9 @@ static void direct_done(const char *chat_id, const char *code, const char *msg, 
 
 static bool rate_ok(cws_conn *c)
 {
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     if (!cfg->ws_rate) return true;
-    uint64_t now = uv_now(c->srv->loop);
+    uint64_t now = uv_now(c->caller.srv->loop);
     c->tokens += (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
     c->tokens_ms = now;
     if (c->tokens > cfg->ws_burst) c->tokens = cfg->ws_burst;
@@ -943,13 +947,13 @@ static void stop_timer(cws_conn *c);
 static void go_live(cws_conn *c)
 {
     stop_timer(c);
-    if (!proto_ws_user_has_room(c->srv, c->caller.user_id)) {
+    if (!proto_ws_user_has_room(c->caller.srv, c->caller.user_id)) {
         cd_info("compat", "/ws refused: user %s is at its WebSocket cap", c->caller.user_id);
         ws_close(c->ws, GQLWS_CLOSE_TRY_AGAIN, GQLWS_REASON_USER_CAP);
         return;
     }
     c->authed = true;
-    c->gc = proto_ws_attach(c->srv, c->ws, &c->caller, NULL, tap, c);
+    c->gc = proto_ws_attach(c->caller.srv, c->ws, &c->caller, NULL, tap, c);
     if (!c->gc) {
         ws_close(c->ws, GQLWS_CLOSE_INTERNAL, "Internal server error");
         return;
@@ -960,7 +964,7 @@ static void go_live(cws_conn *c)
 static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **why)
 {
     auth_identity id;
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     if (!cfg->jwt_secret || auth_verify(cfg->jwt_secret, tok, tl, 0, &id, why) != 0) return false;
     c->caller.authenticated = true;
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
@@ -1021,7 +1025,7 @@ static void ev_join(cws_conn *c, const compat_ws_msg *m)
         return;
     }
     c->refs++; /* until direct_done */
-    if (compat_direct_room(c->srv, &c->caller, m->target, direct_done, c) != 0) {
+    if (compat_direct_room(c->caller.srv, &c->caller, m->target, direct_done, c) != 0) {
         c->refs--;
         send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", m->type, NULL);
     }
@@ -1246,7 +1250,7 @@ static void conn_message(cws_conn *c, bool is_text, const char *data, size_t len
 {
     cd_metrics_g.ws_messages_in++;
     if (c->gc) proto_ws_touch(c->gc);
-    if (!is_text || len > c->srv->cfg->max_ws_message) {
+    if (!is_text || len > c->caller.srv->cfg->max_ws_message) {
         send_error(c, "INVALID_MESSAGE",
                    !is_text ? "Binary messages are not supported" : "Message too big", NULL, NULL);
         return;
@@ -1397,7 +1401,6 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
         proto_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
         return;
     }
-    c->srv = srv;
     c->refs = 1;
     proto_caller_init(&c->caller, srv);
     c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;
