@@ -155,11 +155,12 @@ int compat_ws_bind(void)
  * connection of this process that joined the room (reference-counted). */
 typedef struct cws_names {
     struct cws_names *next; /* hash chain */
-    char id[40];
+    char *data;             /* cd_malloc'd, exactly len bytes */
     uint32_t refs;
-    char *data; /* cd_malloc'd, exactly len bytes */
-    size_t len;
+    uint32_t len;
+    char id[COMPAT_UUID_LEN + 1]; /* a checked UUID */
 } cws_names;
+_Static_assert(sizeof(cws_names) <= 64, "cws_names in the pool's 64-byte class");
 #define CWS_NAMES_BUCKETS 1024u
 static cws_names *names_tab[CWS_NAMES_BUCKETS];
 
@@ -561,12 +562,12 @@ static void set_names(cws_room *r, const gql_value *ch)
         cd_buf_append(&b, nm, strlen(nm) + 1);
         cd_buf_append(&b, dn ? dn : "", strlen(dn ? dn : "") + 1);
     }
-    char *data = cd_buf_failed(&b) || !b.len ? NULL : cd_malloc(b.len);
+    char *data = cd_buf_failed(&b) || !b.len || b.len > UINT32_MAX ? NULL : cd_malloc(b.len);
     if (data) {
         memcpy(data, b.data, b.len);
         cd_free(r->names->data);
         r->names->data = data;
-        r->names->len = b.len;
+        r->names->len = (uint32_t)b.len;
     }
     cd_buf_free(&b);
 }
