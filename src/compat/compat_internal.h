@@ -39,6 +39,9 @@
 /* joinRoom queries of one process running at once; later joins wait for a
  * slot in arrival order (ws.c, "join admission"). */
 #define COMPAT_JOINS_RUNNING 8u
+/* joinRoom requests of one /ws connection waiting or running at once; more
+ * → error RATE_LIMITED. */
+#define COMPAT_MAX_PENDING_JOINS 100u
 /* Wait this long for the first auth message when /ws had no token. */
 #define COMPAT_AUTH_TIMEOUT_MS 10000
 /* Close codes of /ws. */

@@ -224,13 +224,15 @@ typedef struct cws_conn {
     double tokens;           /* rate-limit bucket (cfg ws_rate / ws_burst) */
     uint64_t tokens_ms;
     uint32_t refs;
-    uint16_t wq_len;
-    uint8_t nrooms;
-    bool authed : 1;
-    bool w_busy : 1;      /* a sendMessage / markRead runs */
+    uint32_t wq_len : 9; /* writes waiting (<= COMPAT_MAX_QUEUED_WRITES) */
+    uint32_t nrooms : 7; /* rooms (<= COMPAT_MAX_ROOMS) */
+    uint32_t njoins : 7; /* joins waiting or running (<= COMPAT_MAX_PENDING_JOINS) */
+    uint32_t authed : 1;
+    uint32_t w_busy : 1;  /* a sendMessage / markRead runs */
     proto_session sess[]; /* access log and request id, its text after it */
 } cws_conn;
-_Static_assert(COMPAT_MAX_QUEUED_WRITES <= UINT16_MAX && COMPAT_MAX_ROOMS <= UINT8_MAX,
+_Static_assert(COMPAT_MAX_QUEUED_WRITES < 512 && COMPAT_MAX_ROOMS < 128 &&
+                   COMPAT_MAX_PENDING_JOINS < 128,
                "cws_conn counters");
 /* with its proto_session and a generated request id (25 characters): the
  * pool's 208-byte class */
@@ -727,6 +729,7 @@ static void req_done(const compat_result *res, void *ud)
     }
     if (q->kind == Q_JOIN) {
         joins.running--;
+        c->njoins--;
         trim_after_join(c->caller.srv);
     }
     req_free(q);
@@ -782,11 +785,13 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         write_next(c);
         return;
     }
+    if (kind == Q_JOIN) c->njoins++; /* (join_room checked the limit) */
     if (kind == Q_JOIN && (joins.running >= COMPAT_JOINS_RUNNING || joins.head)) {
         /* wait for a slot (joins_next runs it) */
         q->vars = cd_malloc(vars->len);
         if (!q->vars ||
             (!joins.hooked && proto_on_shutdown(c->caller.srv, joins_shutdown, NULL) != 0)) {
+            c->njoins--;
             req_free(q);
             cd_buf_free(vars);
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
@@ -808,7 +813,10 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
     c->refs++;
     if (kind == Q_JOIN) join_started();
     if (compat_gql(c->caller.srv, &c->caller, query, vars->data, req_done, q) != 0) {
-        if (kind == Q_JOIN) joins.running--;
+        if (kind == Q_JOIN) {
+            joins.running--;
+            c->njoins--;
+        }
         req_free(q);
         c->refs--;
         send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
@@ -831,6 +839,7 @@ static void joins_next(void)
         joins.waiting--;
         cws_conn *c = q->c;
         if (!open_(c) || !c->gc) { /* closed while waiting */
+            c->njoins--;
             req_free(q);
             conn_unref(c);
             continue;
@@ -838,6 +847,7 @@ static void joins_next(void)
         join_started();
         if (compat_gql(c->caller.srv, &c->caller, CWS_JOIN_QUERY, q->vars, req_done, q) != 0) {
             joins.running--;
+            c->njoins--;
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", q->room);
             cws_room *r = room_find(c, q->room);
             if (r && !r->joined) room_forget(c, r);
@@ -858,6 +868,7 @@ static void joins_shutdown(proto_server *srv, void *ud)
         joins.head = q->next;
         joins.waiting--;
         cws_conn *c = q->c;
+        c->njoins--;
         req_free(q);
         conn_unref(c);
     }
@@ -866,6 +877,10 @@ static void joins_shutdown(proto_server *srv, void *ud)
 
 static void join_room(cws_conn *c, const char *id)
 {
+    if (c->njoins >= COMPAT_MAX_PENDING_JOINS) {
+        send_error(c, "RATE_LIMITED", "Too many joins pending on this connection", "joinRoom", id);
+        return;
+    }
     cws_room *r = room_find(c, id);
     if (!r) {
         if (c->nrooms >= COMPAT_MAX_ROOMS) {

@@ -542,6 +542,32 @@ test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection; a join bu
   c.close();
 });
 
+test('/ws: at most COMPAT_MAX_PENDING_JOINS (100) joins waiting or running per connection; more are RATE_LIMITED', async () => {
+  const [a, b] = makeUsers(2);
+  const chat = await createChat(srv, a, [b], 'pending-joins');
+  const c = await connected(a);
+  // 150 joins in one write: they are read before any has been answered
+  const sock = c.ws._socket;
+  sock.cork();
+  for (let i = 0; i < 150; i++) c.send('joinRoom', { roomId: chat.id });
+  sock.uncork();
+  const done = () => c.events.filter((e) => e.type === 'roomJoined' || e.type === 'error').length;
+  for (let i = 0; i < 200 && done() < 150; i++) await sleep(100);
+  const joined = c.events.filter((e) => e.type === 'roomJoined');
+  const refused = c.events.filter((e) => e.type === 'error');
+  assert.equal(joined.length + refused.length, 150);
+  assert.ok(joined.length >= 100, `${joined.length} joined`);
+  assert.ok(refused.length >= 1);
+  for (const e of refused)
+    assert.deepEqual([e.payload.code, e.payload.event, e.payload.roomId], ['RATE_LIMITED', 'joinRoom', chat.id]);
+  // once they were answered, joins are accepted again
+  c.send('joinRoom', { roomId: chat.id });
+  const count = () => c.events.filter((e) => e.type === 'roomJoined').length;
+  for (let i = 0; i < 100 && count() === joined.length; i++) await sleep(100);
+  assert.equal(count(), joined.length + 1);
+  c.close();
+});
+
 test('/ws: joins waiting for a slot are dropped when their socket closes; later joins are answered', async () => {
   const [a, b] = makeUsers(2);
   const chats = [];
