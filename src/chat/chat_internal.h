@@ -873,9 +873,11 @@ int recv_queries_bind(proto_server *srv);
  *
  * Room watches (chat_watch_start, chat.h; the seed-003 /ws): a feed_sub of
  * field RECV_F_ROOM on chat:<id>, sequenced like any chat subscriber, with
- * a C sink instead of a proto_sub. While a chat channel has watches it pins
- * its chat:<id>:eph channel and the presence channel (they stay subscribed
- * with no subscriber of their own) and routes typing and the presence of
+ * a C sink instead of a proto_sub. While a chat channel has watches it keeps
+ * its chat:<id>:eph channel subscribed on the broker (no feed_chan of its
+ * own unless GraphQL typing subscribers made one: hook_message hands its
+ * typing to the chat's watches) and pins the presence channel (subscribed
+ * with no subscriber of its own) and routes typing and the presence of
  * the chat's participants (`members`, from the start lookup, kept current
  * by participants.added / participant.removed) to its watches.
  *

@@ -128,12 +128,13 @@ struct feed_chan {
     struct feed_note_seq *note_seqs;
     unsigned note_next;
     /* room watches (chat_watch_start): a chat channel with watches keeps
-     * its typing channel (eph) and the presence channel subscribed (pins)
-     * and routes their messages to its watches; `members` (",id,id,",
-     * as of seq members_seq) says whose presence concerns the room */
+     * the broker subscription of its typing channel (eph; a feed_chan of
+     * its own only while GraphQL typing subscribers exist) and the
+     * presence channel (pins) and routes their messages to its watches;
+     * `members` (",id,id,", as of seq members_seq) says whose presence
+     * concerns the room */
     unsigned pins;    /* chat channels with watches that keep this one */
     unsigned nwatch;  /* chat channel: watches attached */
-    feed_chan *eph;   /* chat channel with watches: its pinned eph channel */
     feed_chan *wnext; /* in feed.watched (chat channels with watches) */
     feed_chan *wprev;
     char *members;
@@ -501,13 +502,25 @@ static const char *chan_err_msg(void)
                                         "or another receiver";
 }
 
+/* The chat channel of chat_id when it has room watches, else NULL. */
+static feed_chan *chan_watched(const char *chat_id)
+{
+    char name[CHAT_EV_CHANNEL_MAX];
+    if (chat_ev_chat_channel(name, sizeof name, chat_id) != 0) return NULL;
+    feed_chan *c = chan_find(name);
+    return c && c->nwatch > 0 ? c : NULL;
+}
+
 /* Frees the channel once nothing refers to it. True when freed. */
 static bool chan_maybe_free(feed_chan *c)
 {
     if (c->nsubs > 0 || c->busy > 0 || c->filling || c->pins > 0) return false;
     char name[CHAT_EV_CHANNEL_MAX];
     chan_name(c, name);
-    if (c->srv->rd && rd_is_wanted(c->srv->rd, name)) rd_unsubscribe(c->srv->rd, name);
+    /* (an eph channel stays subscribed while its chat has room watches) */
+    if (c->srv->rd && rd_is_wanted(c->srv->rd, name) &&
+        !(c->kind == FEED_K_EPH && chan_watched(c->id)))
+        rd_unsubscribe(c->srv->rd, name);
     feed_chan **pp = &feed.buckets[hash_name(name)];
     while (*pp && *pp != c)
         pp = &(*pp)->hnext;
@@ -524,14 +537,17 @@ static void chan_unpin(feed_chan *p)
     if (p && p->pins > 0 && --p->pins == 0) chan_maybe_free(p);
 }
 
-/* Chat channel c gets its first room watch: keep its typing channel and
- * the presence channel subscribed (without them the watch still gets
- * the chat's events). */
+/* Chat channel c gets its first room watch: subscribe its typing channel
+ * (its messages reach the watches through hook_message, with no feed_chan
+ * of their own) and keep the presence channel subscribed (without them the
+ * watch still gets the chat's events). */
 static void watch_chan_up(feed_chan *c)
 {
     if (c->nwatch++ > 0) return;
-    c->eph = chan_get(c->srv, FEED_K_EPH, c->id);
-    if (c->eph) c->eph->pins++;
+    char name[CHAT_EV_CHANNEL_MAX];
+    int r = chat_ev_eph_channel(name, sizeof name, c->id);
+    if (r == 0 && c->srv->rd) r = rd_subscribe(c->srv->rd, name);
+    if (r != 0) cd_warn("receiver", "subscribe %s: %s", name, cd_strerror(r));
     if (!feed.watched) {
         feed.presence = chan_get(c->srv, FEED_K_PRESENCE, NULL);
         if (feed.presence) feed.presence->pins++;
@@ -546,8 +562,11 @@ static void watch_chan_up(feed_chan *c)
 static void watch_chan_down(feed_chan *c)
 {
     if (c->nwatch == 0 || --c->nwatch > 0) return;
-    feed_chan *eph = c->eph;
-    c->eph = NULL;
+    char name[CHAT_EV_CHANNEL_MAX];
+    /* the typing channel, unless GraphQL typing subscribers still follow it */
+    if (c->srv->rd && chat_ev_eph_channel(name, sizeof name, c->id) == 0 && !chan_find(name) &&
+        rd_is_wanted(c->srv->rd, name))
+        rd_unsubscribe(c->srv->rd, name);
     if (c->wprev)
         c->wprev->wnext = c->wnext;
     else
@@ -557,7 +576,6 @@ static void watch_chan_down(feed_chan *c)
     cd_free(c->members);
     c->members = NULL;
     c->members_seq = 0;
-    chan_unpin(eph);
     if (!feed.watched) {
         feed_chan *p = feed.presence;
         feed.presence = NULL;
@@ -1648,15 +1666,15 @@ static void presence_to(feed_sub *s, const char *uid, const gql_value *on, const
     feed.stats.delivered++;
 }
 
-/* A typing message on eph channel c: to the watches of c's chat. */
-static void watch_typing(feed_chan *c, const gql_value *uid, const gql_value *on)
+/* A typing message of chat chat_id: to the watches of its chat channel. */
+static void watch_typing(const char *chat_id, const gql_value *uid, const gql_value *on)
 {
-    char name[CHAT_EV_CHANNEL_MAX], user[PROTO_MAX_USER_ID + 1];
+    char user[PROTO_MAX_USER_ID + 1];
     if (!uid || uid->kind != GQL_V_STRING || uid->len > PROTO_MAX_USER_ID || !on ||
-        on->kind != GQL_V_BOOL || chat_ev_chat_channel(name, sizeof name, c->id) != 0)
+        on->kind != GQL_V_BOOL)
         return;
-    feed_chan *cc = chan_find(name);
-    if (!cc || cc->nwatch == 0) return;
+    feed_chan *cc = chan_watched(chat_id);
+    if (!cc) return;
     memcpy(user, uid->u.s, uid->len);
     user[uid->len] = 0;
     cc->busy++;
@@ -1763,7 +1781,7 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
     /* the room watches of the chat (typing) or of the user's chats
      * (presence), while c is still held: the last watch ending unpins it */
     if (c->kind == FEED_K_EPH && str_eq(kind, CHAT_EPH_TYPING))
-        watch_typing(c, uid, gql_obj_get(&v, "isTyping"));
+        watch_typing(c->id, uid, gql_obj_get(&v, "isTyping"));
     else if (c->kind == FEED_K_PRESENCE && feed.watched)
         watch_presence(uid, gql_obj_get(&v, "online"), gql_obj_get(&v, "at"));
     c->busy--;
@@ -1773,9 +1791,44 @@ static void on_plain_message(feed_chan *c, const char *data, size_t len)
     chan_sweep(c);
 }
 
+/* The chat id of an eph channel name (chat:<id>:eph, or chat:{<id>}:eph
+ * with hash tags) in id, or false. */
+static bool eph_chat_id(const char *name, size_t len, char id[FEED_ID_MAX])
+{
+    size_t pl = sizeof CHAT_EV_CHAT_PREFIX - 1, sl = sizeof CHAT_EV_EPH_SUFFIX - 1;
+    if (len <= pl + sl || memcmp(name, CHAT_EV_CHAT_PREFIX, pl) ||
+        memcmp(name + len - sl, CHAT_EV_EPH_SUFFIX, sl))
+        return false;
+    const char *p = name + pl;
+    size_t n = len - pl - sl;
+    if (n >= 2 && p[0] == '{' && p[n - 1] == '}') {
+        p++;
+        n -= 2;
+    }
+    if (n == 0 || n >= FEED_ID_MAX) return false;
+    memcpy(id, p, n);
+    id[n] = 0;
+    char check[CHAT_EV_CHANNEL_MAX];
+    return chat_ev_eph_channel(check, sizeof check, id) == 0 && strcmp(check, name) == 0;
+}
+
+/* A message on the typing channel of a watched chat that has no GraphQL
+ * typing subscriber here: to the chat's room watches. */
+static void on_watch_eph(const char *chat_id, const char *data, size_t len)
+{
+    cd_arena a;
+    cd_arena_init(&a, FEED_SCRATCH_BLOCK);
+    gql_value v;
+    char err[64];
+    if (gql_json_parse(&a, data, len, &v, err, sizeof err) == 0 && v.kind == GQL_V_OBJECT &&
+        str_eq(gql_obj_get(&v, "kind"), CHAT_EPH_TYPING))
+        watch_typing(chat_id, gql_obj_get(&v, "userId"), gql_obj_get(&v, "isTyping"));
+    cd_arena_free(&a);
+}
+
 static void hook_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
 {
-    char name[CHAT_EV_CHANNEL_MAX];
+    char name[CHAT_EV_CHANNEL_MAX], id[FEED_ID_MAX];
     feed_chan *c = NULL;
     if (chlen < sizeof name) {
         memcpy(name, ch, chlen);
@@ -1783,6 +1836,10 @@ static void hook_message(void *ud, const char *ch, size_t chlen, const char *dat
         c = chan_find(name);
     }
     (void)ud;
+    if (!c && chlen < sizeof name && eph_chat_id(name, chlen, id) && chan_watched(id)) {
+        on_watch_eph(id, data, len);
+        return;
+    }
     if (!c) return; /* no local subscriber (any more) */
     if (c->kind == FEED_K_CHAT)
         on_chat_message(c, data, len);

@@ -37,6 +37,7 @@
 
 #include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/pool.h"
 
 #define PRESENCE_TTL_S 30          /* a field not refreshed for this long is offline */
 #define PRESENCE_REFRESH_MS 10000u /* refresh period (a third of the TTL) */
@@ -47,11 +48,13 @@
 #define PRESENCE_SEEN_BATCH 256u              /* ... or when this many users wait */
 #define PRESENCE_SEEN_PREFIX "presence:seen:"
 
+/* One online user (a pool object sized to its id: 64 bytes for a UUID). */
 typedef struct pres {
     struct pres *next;
     unsigned count;
-    char user[PROTO_MAX_USER_ID + 1];
+    char user[]; /* at most PROTO_MAX_USER_ID bytes and a NUL */
 } pres;
+_Static_assert(sizeof(pres) + PROTO_MAX_USER_ID + 1 <= CD_POOL_MAX, "pres in the pool");
 
 static struct {
     pres *buckets[PRESENCE_BUCKETS];
@@ -236,9 +239,10 @@ void recv_presence_user_up(proto_server *srv, const char *user)
             p->count++;
             return;
         }
-    pres *p = cd_calloc(1, sizeof *p);
+    size_t n = strlen(user);
+    pres *p = cd_pool_calloc(sizeof *p + n + 1);
     if (!p) return;
-    snprintf(p->user, sizeof p->user, "%s", user);
+    memcpy(p->user, user, n + 1);
     p->count = 1;
     p->next = ps.buckets[b];
     ps.buckets[b] = p;
@@ -266,7 +270,7 @@ void recv_presence_user_down(proto_server *srv, const char *user)
     pres *p = *pp;
     if (!p || --p->count > 0) return;
     *pp = p->next;
-    cd_free(p);
+    cd_pool_free(p);
     write_field(srv, user, false);
     publish(srv, user, false);
     seen_queue(srv, user);

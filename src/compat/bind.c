@@ -32,7 +32,8 @@ static bool route_rest(proto_server *srv, http_request *req, const char *cors, v
 
 int compat_bind(proto_server *srv)
 {
-    int rc = proto_route_add(srv, COMPAT_WS_PATH, "GET, POST, OPTIONS", route_ws, NULL);
+    int rc = compat_ws_bind();
+    if (rc == 0) rc = proto_route_add(srv, COMPAT_WS_PATH, "GET, POST, OPTIONS", route_ws, NULL);
     if (rc == 0)
         rc =
             proto_route_add(srv, COMPAT_API_PREFIX, "GET, POST, DELETE, OPTIONS", route_rest, NULL);

@@ -36,6 +36,12 @@
 /* After the last joinRoom of a burst answered, wait this long and return
  * the burst's freed heap pages to the kernel (ws.c, glibc malloc_trim). */
 #define COMPAT_TRIM_DELAY_MS 1000
+/* joinRoom queries of one process running at once; later joins wait for a
+ * slot in arrival order (ws.c, "join admission"). */
+#define COMPAT_JOINS_RUNNING 8u
+/* joinRoom requests of one /ws connection waiting or running at once; more
+ * → error RATE_LIMITED. */
+#define COMPAT_MAX_PENDING_JOINS 100u
 /* Wait this long for the first auth message when /ws had no token. */
 #define COMPAT_AUTH_TIMEOUT_MS 10000
 /* Close codes of /ws. */
@@ -123,6 +129,8 @@ typedef struct compat_ws_msg {
  * roomId). A valid event has every id a UUID and its fields checked. */
 int compat_ws_parse(cd_arena *a, const char *data, size_t len, compat_ws_msg *m);
 
+/* The /ws module's metrics section (ws.c: chatd_compat_joins_*). 0 or CD_*. */
+int compat_ws_bind(void);
 /* The /ws upgrade (ws.c). */
 void compat_ws_upgrade(proto_server *srv, http_request *req);
 /* A REST request, routed and its arguments checked without a server or

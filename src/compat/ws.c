@@ -28,8 +28,8 @@
  * watches, which updates presence.
  *
  * Ownership: a cws_conn is heap memory with a reference count: 1 while the
- * socket is open, 1 per in-flight compat_gql, 1 while the auth timer
- * handle (allocated only while waiting for auth) is open. Rooms are a heap
+ * socket is open, 1 per in-flight or waiting compat_gql, 1 while the auth
+ * timer handle (allocated only while waiting for auth) is open. Rooms are a heap
  * list owned by the conn; a room's watch is stopped when the room is left
  * or the socket closes, and forgotten when the watch ends (w_end). Memory
  * per connection with one joined room: the net layer's ws_conn, the
@@ -98,16 +98,69 @@ static void trim_after_join(proto_server *srv)
 #endif
 }
 
+/* The joinRoom query: the room, its newest messages, who is online. */
+#define CWS_JOIN_QUERY                                                                             \
+    "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS                                         \
+    "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "} onlineUsers(chatId:$c){id}}"
+
+/* ---- join admission ----
+ * At most COMPAT_JOINS_RUNNING join queries of this process run at once;
+ * the others wait in arrival order (a small cws_req each). A join's
+ * execution holds tens of KiB (its rows, the result tree, the roomJoined
+ * text): a burst of them all at once (clients reconnecting after a restart)
+ * grows the heap by that much per join, and the rooms' long-lived state
+ * allocated meanwhile stays scattered over it, keeping its pages resident
+ * after the burst. Joins are bound by the database pool anyway. */
+static struct {
+    struct cws_req *head, *tail; /* waiting joins */
+    unsigned running;            /* join queries in flight */
+    unsigned waiting;
+    unsigned running_max; /* high-water mark of `running` (metrics) */
+    uint64_t waited;      /* joins that waited for a slot (metrics) */
+    bool hooked;          /* shutdown hook registered */
+} joins;
+
+static void join_started(void)
+{
+    if (++joins.running > joins.running_max) joins.running_max = joins.running;
+}
+
+static void joins_next(void);
+static void joins_shutdown(proto_server *srv, void *ud);
+
+static void joins_metrics(cd_buf *b, void *ud)
+{
+    CD_UNUSED(ud);
+    cd_metrics_help(b, "chatd_compat_joins_running", "gauge",
+                    "Seed-003 joinRoom queries running (at most COMPAT_JOINS_RUNNING).");
+    cd_buf_printf(b, "chatd_compat_joins_running %u\n", joins.running);
+    cd_metrics_help(b, "chatd_compat_joins_running_max", "gauge",
+                    "Most seed-003 joinRoom queries that ran at once since start.");
+    cd_buf_printf(b, "chatd_compat_joins_running_max %u\n", joins.running_max);
+    cd_metrics_help(b, "chatd_compat_joins_waiting", "gauge",
+                    "Seed-003 joinRoom requests waiting for a running slot.");
+    cd_buf_printf(b, "chatd_compat_joins_waiting %u\n", joins.waiting);
+    cd_metrics_help(b, "chatd_compat_joins_waited_total", "counter",
+                    "Seed-003 joinRoom requests that waited for a running slot.");
+    cd_buf_printf(b, "chatd_compat_joins_waited_total %llu\n", (unsigned long long)joins.waited);
+}
+
+int compat_ws_bind(void)
+{
+    return cd_metrics_add_section(joins_metrics, NULL);
+}
+
 /* A room's participants as "id\0username\0displayName\0"... (typing events
  * and message senders, so live events need no user lookup), shared by every
  * connection of this process that joined the room (reference-counted). */
 typedef struct cws_names {
     struct cws_names *next; /* hash chain */
-    char id[40];
+    char *data;             /* cd_malloc'd, exactly len bytes */
     uint32_t refs;
-    char *data; /* cd_malloc'd, exactly len bytes */
-    size_t len;
+    uint32_t len;
+    char id[COMPAT_UUID_LEN + 1]; /* a checked UUID */
 } cws_names;
+_Static_assert(sizeof(cws_names) <= 64, "cws_names in the pool's 64-byte class");
 #define CWS_NAMES_BUCKETS 1024u
 static cws_names *names_tab[CWS_NAMES_BUCKETS];
 
@@ -160,23 +213,30 @@ typedef struct cws_room {
     bool joined;      /* roomJoined answered and the watch started */
 } cws_room;
 
+/* (packed: one per connection; the server is caller.srv) */
 typedef struct cws_conn {
-    proto_server *srv;
-    ws_conn *ws;    /* NULL after on_close */
-    gqlws_conn *gc; /* embedded graphql-transport-ws conn, after auth */
-    proto_caller caller;
-    bool authed;
-    uint32_t refs;
-    uv_timer_t *timer; /* auth timeout (allocated only while waiting for auth) */
+    ws_conn *ws;         /* NULL after on_close */
+    gqlws_conn *gc;      /* embedded graphql-transport-ws conn, after auth */
+    proto_caller caller; /* caller.srv: the server */
+    uv_timer_t *timer;   /* auth timeout (allocated only while waiting for auth) */
     cws_room *rooms;
-    uint32_t nrooms;
-    double tokens; /* rate-limit bucket (cfg ws_rate / ws_burst) */
+    struct cws_req *wq_head; /* writes waiting for the one in flight */
+    double tokens;           /* rate-limit bucket (cfg ws_rate / ws_burst) */
     uint64_t tokens_ms;
-    struct cws_req *wq_head, *wq_tail; /* writes waiting for the one in flight */
-    uint32_t wq_len;
-    bool w_busy;          /* a sendMessage / markRead runs */
+    uint32_t refs;
+    uint32_t wq_len : 9; /* writes waiting (<= COMPAT_MAX_QUEUED_WRITES) */
+    uint32_t nrooms : 7; /* rooms (<= COMPAT_MAX_ROOMS) */
+    uint32_t njoins : 7; /* joins waiting or running (<= COMPAT_MAX_PENDING_JOINS) */
+    uint32_t authed : 1;
+    uint32_t w_busy : 1;  /* a sendMessage / markRead runs */
     proto_session sess[]; /* access log and request id, its text after it */
 } cws_conn;
+_Static_assert(COMPAT_MAX_QUEUED_WRITES < 512 && COMPAT_MAX_ROOMS < 128 &&
+                   COMPAT_MAX_PENDING_JOINS < 128,
+               "cws_conn counters");
+/* with its proto_session and a generated request id (25 characters): the
+ * pool's 208-byte class */
+_Static_assert(sizeof(cws_conn) <= 144, "cws_conn in the pool's 208-byte class");
 
 /* One in-flight compat_gql of a conn. */
 typedef enum cws_req_kind { Q_JOIN, Q_SEND, Q_READ, Q_TYPING, Q_NAMES } cws_req_kind;
@@ -219,7 +279,7 @@ static bool open_(const cws_conn *c)
 static void send_buf(cws_conn *c, cd_buf *b)
 {
     if (!cd_buf_failed(b) && open_(c)) {
-        if (ws_conn_write_queue(c->ws) + b->len > c->srv->cfg->ws_max_queued) {
+        if (ws_conn_write_queue(c->ws) + b->len > c->caller.srv->cfg->ws_max_queued) {
             ws_close(c->ws, GQLWS_CLOSE_SLOW_CONSUMER, "Slow consumer");
         } else if (ws_send_text(c->ws, b->data, b->len) == 0) {
             cd_metrics_g.ws_messages_out++;
@@ -470,7 +530,7 @@ static void subscribe_room(cws_conn *c, cws_room *r, int64_t after)
 {
     const char *code = NULL;
     r->joined = true;
-    if (chat_watch_start(c->srv, &c->caller, r->names->id, after, &cws_watch_ops, r, &r->w,
+    if (chat_watch_start(c->caller.srv, &c->caller, r->names->id, after, &cws_watch_ops, r, &r->w,
                          &code) != 0) {
         r->joined = false;
         r->w = NULL;
@@ -504,12 +564,12 @@ static void set_names(cws_room *r, const gql_value *ch)
         cd_buf_append(&b, nm, strlen(nm) + 1);
         cd_buf_append(&b, dn ? dn : "", strlen(dn ? dn : "") + 1);
     }
-    char *data = cd_buf_failed(&b) || !b.len ? NULL : cd_malloc(b.len);
+    char *data = cd_buf_failed(&b) || !b.len || b.len > UINT32_MAX ? NULL : cd_malloc(b.len);
     if (data) {
         memcpy(data, b.data, b.len);
         cd_free(r->names->data);
         r->names->data = data;
-        r->names->len = b.len;
+        r->names->len = (uint32_t)b.len;
     }
     cd_buf_free(&b);
 }
@@ -531,7 +591,6 @@ static void write_next(cws_conn *c)
     while (!c->w_busy && c->wq_head) {
         struct cws_req *q = c->wq_head;
         c->wq_head = q->next;
-        if (!c->wq_head) c->wq_tail = NULL;
         c->wq_len--;
         q->next = NULL;
         if (!open_(c)) {
@@ -540,7 +599,7 @@ static void write_next(cws_conn *c)
         }
         c->w_busy = true;
         c->refs++;
-        if (compat_gql(c->srv, &c->caller, q->query, q->vars, req_done, q) != 0) {
+        if (compat_gql(c->caller.srv, &c->caller, q->query, q->vars, req_done, q) != 0) {
             c->w_busy = false;
             c->refs--;
             send_error(c, "INTERNAL_SERVER_ERROR", "out of memory",
@@ -651,6 +710,7 @@ static void req_done(const compat_result *res, void *ud)
 {
     cws_req *q = ud;
     cws_conn *c = q->c;
+    bool q_join = q->kind == Q_JOIN;
     const struct cws_req_spec *spec = &cws_req_specs[q->kind];
     if (!open_(c) || !c->gc) {
         /* closed meanwhile: nothing to answer */
@@ -667,9 +727,14 @@ static void req_done(const compat_result *res, void *ud)
         c->w_busy = false;
         write_next(c);
     }
-    if (q->kind == Q_JOIN) trim_after_join(c->srv);
+    if (q->kind == Q_JOIN) {
+        joins.running--;
+        c->njoins--;
+        trim_after_join(c->caller.srv);
+    }
     req_free(q);
     conn_unref(c);
+    if (q_join) joins_next();
 }
 
 static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char *query,
@@ -712,17 +777,46 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
         memcpy(q->query, query, ql + 1);
         memcpy(q->vars, vars->data, vars->len);
         cd_buf_free(vars);
-        if (c->wq_tail)
-            c->wq_tail->next = q;
-        else
-            c->wq_head = q;
-        c->wq_tail = q;
+        struct cws_req **tail = &c->wq_head; /* (at most COMPAT_MAX_QUEUED_WRITES) */
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = q;
         c->wq_len++;
         write_next(c);
         return;
     }
+    if (kind == Q_JOIN) c->njoins++; /* (join_room checked the limit) */
+    if (kind == Q_JOIN && (joins.running >= COMPAT_JOINS_RUNNING || joins.head)) {
+        /* wait for a slot (joins_next runs it) */
+        q->vars = cd_malloc(vars->len);
+        if (!q->vars ||
+            (!joins.hooked && proto_on_shutdown(c->caller.srv, joins_shutdown, NULL) != 0)) {
+            c->njoins--;
+            req_free(q);
+            cd_buf_free(vars);
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
+            return;
+        }
+        joins.hooked = true;
+        memcpy(q->vars, vars->data, vars->len);
+        cd_buf_free(vars);
+        if (joins.tail)
+            joins.tail->next = q;
+        else
+            joins.head = q;
+        joins.tail = q;
+        joins.waiting++;
+        joins.waited++;
+        c->refs++;
+        return;
+    }
     c->refs++;
-    if (compat_gql(c->srv, &c->caller, query, vars->data, req_done, q) != 0) {
+    if (kind == Q_JOIN) join_started();
+    if (compat_gql(c->caller.srv, &c->caller, query, vars->data, req_done, q) != 0) {
+        if (kind == Q_JOIN) {
+            joins.running--;
+            c->njoins--;
+        }
         req_free(q);
         c->refs--;
         send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", event, room);
@@ -730,8 +824,63 @@ static void run_req(cws_conn *c, cws_req_kind kind, const char *room, const char
     cd_buf_free(vars);
 }
 
+/* Runs waiting joins while slots are free (re-entered from a join that
+ * answered at once: the outer call carries on). */
+static void joins_next(void)
+{
+    static bool pumping;
+    if (pumping) return;
+    pumping = true;
+    while (joins.running < COMPAT_JOINS_RUNNING && joins.head) {
+        cws_req *q = joins.head;
+        joins.head = q->next;
+        if (!joins.head) joins.tail = NULL;
+        q->next = NULL;
+        joins.waiting--;
+        cws_conn *c = q->c;
+        if (!open_(c) || !c->gc) { /* closed while waiting */
+            c->njoins--;
+            req_free(q);
+            conn_unref(c);
+            continue;
+        }
+        join_started();
+        if (compat_gql(c->caller.srv, &c->caller, CWS_JOIN_QUERY, q->vars, req_done, q) != 0) {
+            joins.running--;
+            c->njoins--;
+            send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", "joinRoom", q->room);
+            cws_room *r = room_find(c, q->room);
+            if (r && !r->joined) room_forget(c, r);
+            req_free(q);
+            conn_unref(c);
+        }
+    }
+    pumping = false;
+}
+
+/* Shutdown: waiting joins are dropped (their sockets are closing). */
+static void joins_shutdown(proto_server *srv, void *ud)
+{
+    CD_UNUSED(srv);
+    CD_UNUSED(ud);
+    while (joins.head) {
+        cws_req *q = joins.head;
+        joins.head = q->next;
+        joins.waiting--;
+        cws_conn *c = q->c;
+        c->njoins--;
+        req_free(q);
+        conn_unref(c);
+    }
+    joins.tail = NULL;
+}
+
 static void join_room(cws_conn *c, const char *id)
 {
+    if (c->njoins >= COMPAT_MAX_PENDING_JOINS) {
+        send_error(c, "RATE_LIMITED", "Too many joins pending on this connection", "joinRoom", id);
+        return;
+    }
     cws_room *r = room_find(c, id);
     if (!r) {
         if (c->nrooms >= COMPAT_MAX_ROOMS) {
@@ -758,10 +907,7 @@ static void join_room(cws_conn *c, const char *id)
     cd_buf v;
     cd_buf_init(&v);
     cd_buf_printf(&v, "{\"c\":\"%s\",\"l\":%d}", id, COMPAT_JOIN_MESSAGES);
-    run_req(c, Q_JOIN, id,
-            "query($c:ID!,$l:Int){chat(id:$c){" COMPAT_ROOM_FIELDS
-            "} messages(chatId:$c,limit:$l){" COMPAT_MSG_FIELDS "} onlineUsers(chatId:$c){id}}",
-            &v, NULL);
+    run_req(c, Q_JOIN, id, CWS_JOIN_QUERY, &v, NULL);
 }
 
 /* New participants: reload the room's names (their messages follow). */
@@ -788,9 +934,9 @@ static void direct_done(const char *chat_id, const char *code, const char *msg, 
 
 static bool rate_ok(cws_conn *c)
 {
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     if (!cfg->ws_rate) return true;
-    uint64_t now = uv_now(c->srv->loop);
+    uint64_t now = uv_now(c->caller.srv->loop);
     c->tokens += (double)(now - c->tokens_ms) * cfg->ws_rate / 1000.0;
     c->tokens_ms = now;
     if (c->tokens > cfg->ws_burst) c->tokens = cfg->ws_burst;
@@ -817,13 +963,13 @@ static void stop_timer(cws_conn *c);
 static void go_live(cws_conn *c)
 {
     stop_timer(c);
-    if (!proto_ws_user_has_room(c->srv, c->caller.user_id)) {
+    if (!proto_ws_user_has_room(c->caller.srv, c->caller.user_id)) {
         cd_info("compat", "/ws refused: user %s is at its WebSocket cap", c->caller.user_id);
         ws_close(c->ws, GQLWS_CLOSE_TRY_AGAIN, GQLWS_REASON_USER_CAP);
         return;
     }
     c->authed = true;
-    c->gc = proto_ws_attach(c->srv, c->ws, &c->caller, NULL, tap, c);
+    c->gc = proto_ws_attach(c->caller.srv, c->ws, &c->caller, NULL, tap, c);
     if (!c->gc) {
         ws_close(c->ws, GQLWS_CLOSE_INTERNAL, "Internal server error");
         return;
@@ -834,7 +980,7 @@ static void go_live(cws_conn *c)
 static bool set_identity(cws_conn *c, const char *tok, size_t tl, const char **why)
 {
     auth_identity id;
-    const cd_config *cfg = c->srv->cfg;
+    const cd_config *cfg = c->caller.srv->cfg;
     if (!cfg->jwt_secret || auth_verify(cfg->jwt_secret, tok, tl, 0, &id, why) != 0) return false;
     c->caller.authenticated = true;
     proto_caller_set(&c->caller, NULL, PROTO_CALLER_USER_ID, id.sub, strlen(id.sub));
@@ -895,7 +1041,7 @@ static void ev_join(cws_conn *c, const compat_ws_msg *m)
         return;
     }
     c->refs++; /* until direct_done */
-    if (compat_direct_room(c->srv, &c->caller, m->target, direct_done, c) != 0) {
+    if (compat_direct_room(c->caller.srv, &c->caller, m->target, direct_done, c) != 0) {
         c->refs--;
         send_error(c, "INTERNAL_SERVER_ERROR", "out of memory", m->type, NULL);
     }
@@ -1120,7 +1266,7 @@ static void conn_message(cws_conn *c, bool is_text, const char *data, size_t len
 {
     cd_metrics_g.ws_messages_in++;
     if (c->gc) proto_ws_touch(c->gc);
-    if (!is_text || len > c->srv->cfg->max_ws_message) {
+    if (!is_text || len > c->caller.srv->cfg->max_ws_message) {
         send_error(c, "INVALID_MESSAGE",
                    !is_text ? "Binary messages are not supported" : "Message too big", NULL, NULL);
         return;
@@ -1271,7 +1417,6 @@ void compat_ws_upgrade(proto_server *srv, http_request *req)
         proto_respond(req, 503, "text/plain", NULL, "out of memory\n", 14);
         return;
     }
-    c->srv = srv;
     c->refs = 1;
     proto_caller_init(&c->caller, srv);
     c->caller.trust = srv->cfg->auth == CD_AUTH_TRUST;

@@ -14,14 +14,18 @@
 
 /* ---- the wanted-channel set (redis.c) ---- */
 
+/* (one per subscribed channel: 15 bytes before the name) */
 typedef struct rd_chan {
     struct rd_chan *next;
-    bool confirmed; /* the server confirmed the subscription on this connection */
-    int node;       /* cluster: node index the channel is subscribed on, -1 none */
+    uint16_t len;   /* at most RD_MAX_CHANNEL_LEN */
     uint16_t slot;  /* cluster: hash slot of the name */
-    size_t len;
+    int16_t node;   /* cluster: node index the channel is subscribed on, -1 none */
+    bool confirmed; /* the server confirmed the subscription on this connection */
     char name[];
 } rd_chan;
+_Static_assert(RD_MAX_CHANNEL_LEN <= UINT16_MAX && RD_CLUSTER_MAX_NODES <= INT16_MAX,
+               "rd_chan fields");
+_Static_assert(sizeof(rd_chan) <= 16, "rd_chan: 15 bytes before the name");
 
 typedef struct rd_set {
     rd_chan **b;

@@ -10,8 +10,9 @@ import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { startChatd, runChatdExpectExit, signToken } from './lib/chatd.js';
 import {
-  sql, sfx, sleep, makeUsers, gql, ok, createChat, send, wsClient, record, CREATE_MSG,
+  sql, sfx, sleep, makeUsers, gql, ok, createChat, send, wsClient, record, CREATE_MSG, waitChannel,
 } from './lib/receiver-env.js';
+import { execFileSync } from 'node:child_process';
 
 let srv;
 before(async () => {
@@ -414,6 +415,65 @@ test('/ws room stream (one subscription per room): edits, deletes, a member adde
   cc.close();
 });
 
+test('/ws typing: a joined room adds one local channel; its typing subscription is shared with GraphQL typing subscribers and outlives either', async () => {
+  const [a, b, g] = makeUsers(3);
+  const chat = await createChat(srv, a, [b, g], 'typing-shared');
+  const other = await createChat(srv, a, [b], 'typing-other');
+  const eph = `chat:${chat.id}:eph`;
+  const numsub = (ch) => Number(execFileSync('redis-cli', ['-p', process.env.CHATD_TEST_REDIS_PORT, 'PUBSUB', 'NUMSUB', ch],
+    { encoding: 'utf8' }).trim().split('\n')[1]);
+  const channels = async () => Number((await (await fetch(`${srv.base}/metrics`)).text())
+    .match(/^chatd_receiver_channels (\d+)/m)[1]);
+  const ca = await connected(a);
+  ca.send('joinRoom', { roomId: other.id });
+  await ca.type('roomJoined');
+  await sleep(300);
+  const before = await channels();
+  ca.send('joinRoom', { roomId: chat.id });
+  await ca.type('roomJoined');
+  await waitChannel(eph, 1);
+  await sleep(300);
+  // the room's chat channel only: typing has no local channel of its own
+  assert.equal(await channels(), before + 1);
+  const cb = await connected(b);
+  cb.send('joinRoom', { roomId: chat.id });
+  await cb.type('roomJoined');
+  // a GraphQL typing subscriber on the same chat and process
+  const gc = wsClient(srv, g);
+  const T = 'subscription T($c: ID!) { typing(chatId: $c) { userId isTyping } }';
+  const tg = record(gc, T, { c: chat.id }, 'typing');
+  await sleep(500);
+  cb.send('typing', { roomId: chat.id, isTyping: true });
+  assert.equal((await ca.type('typing', (p) => p.userId === b.id)).payload.isTyping, true);
+  await tg.waitFor(1);
+  assert.deepEqual(tg.events[0], { userId: b.id, isTyping: true });
+  // the GraphQL subscriber leaves: the room still hears typing, once
+  tg.stop();
+  await sleep(500);
+  cb.send('typing', { roomId: chat.id, isTyping: false });
+  assert.equal((await ca.type('typing', (p) => p.userId === b.id)).payload.isTyping, false);
+  await sleep(300);
+  assert.equal(ca.events.filter((e) => e.type === 'typing').length, 0);
+  // a GraphQL subscriber again; then both rooms are left: it still hears typing
+  const tg2 = record(gc, T, { c: chat.id }, 'typing');
+  await sleep(500);
+  ca.send('leaveRoom', { roomId: chat.id });
+  await ca.type('roomLeft');
+  cb.send('leaveRoom', { roomId: chat.id });
+  await cb.type('roomLeft');
+  await sleep(300);
+  ok(await gql(srv, 'mutation T($c: ID!) { setTyping(chatId: $c, isTyping: true) }', { c: chat.id }, a.h), 'setTyping');
+  await tg2.waitFor(1);
+  assert.deepEqual(tg2.events[0], { userId: a.id, isTyping: true });
+  // nobody follows the chat's typing any more: the broker subscription ends
+  tg2.stop();
+  for (let i = 0; i < 50 && numsub(eph) > 0; i++) await sleep(100);
+  assert.equal(numsub(eph), 0);
+  await gc.dispose();
+  ca.close();
+  cb.close();
+});
+
 test('/ws message senders: names from the room, refreshed when participants join', async () => {
   const [a, b, n] = makeUsers(3);
   const chat = await createChat(srv, a, [b], 'senders');
@@ -453,13 +513,24 @@ test('trust mode (how the seed client runs): user-id header / ?userId identify t
   }
 });
 
-test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection', async () => {
+test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection; a join burst runs COMPAT_JOINS_RUNNING (8) at a time', async () => {
   const [a, b] = makeUsers(2);
   const chats = [];
   for (let i = 0; i < 101; i++) chats.push(await createChat(srv, a, [b], `many${i}`));
   const c = await connected(a);
+  const metric = async (name) => Number((await (await fetch(`${srv.base}/metrics`)).text())
+    .match(new RegExp(`^${name} (\\d+)`, 'm'))[1]);
+  const waited = await metric('chatd_compat_joins_waited_total');
   for (let i = 0; i < 100; i++) c.send('joinRoom', { roomId: chats[i].id });
-  for (let i = 0; i < 100; i++) await c.type('roomJoined', () => true, 10000);
+  const joined = new Set();
+  for (let i = 0; i < 100; i++) joined.add((await c.type('roomJoined', () => true, 10000)).payload.room.id);
+  assert.equal(joined.size, 100);
+  // join admission: at most COMPAT_JOINS_RUNNING (8) join queries at once,
+  // the rest of the burst waited for a slot; every join was answered
+  assert.ok(await metric('chatd_compat_joins_running_max') <= 8);
+  assert.ok(await metric('chatd_compat_joins_waited_total') > waited);
+  assert.equal(await metric('chatd_compat_joins_running'), 0);
+  assert.equal(await metric('chatd_compat_joins_waiting'), 0);
   c.send('joinRoom', { roomId: chats[100].id });
   const e = await c.type('error');
   assert.deepEqual([e.payload.code, e.payload.roomId], ['TOO_MANY_ROOMS', chats[100].id]);
@@ -468,6 +539,52 @@ test('/ws: at most COMPAT_MAX_ROOMS (100) joined rooms per connection', async ()
   await c.type('roomLeft');
   c.send('joinRoom', { roomId: chats[100].id });
   assert.equal((await c.type('roomJoined')).payload.room.id, chats[100].id);
+  c.close();
+});
+
+test('/ws: at most COMPAT_MAX_PENDING_JOINS (100) joins waiting or running per connection; more are RATE_LIMITED', async () => {
+  const [a, b] = makeUsers(2);
+  const chat = await createChat(srv, a, [b], 'pending-joins');
+  const c = await connected(a);
+  // 150 joins in one write: they are read before any has been answered
+  const sock = c.ws._socket;
+  sock.cork();
+  for (let i = 0; i < 150; i++) c.send('joinRoom', { roomId: chat.id });
+  sock.uncork();
+  const done = () => c.events.filter((e) => e.type === 'roomJoined' || e.type === 'error').length;
+  for (let i = 0; i < 200 && done() < 150; i++) await sleep(100);
+  const joined = c.events.filter((e) => e.type === 'roomJoined');
+  const refused = c.events.filter((e) => e.type === 'error');
+  assert.equal(joined.length + refused.length, 150);
+  assert.ok(joined.length >= 100, `${joined.length} joined`);
+  assert.ok(refused.length >= 1);
+  for (const e of refused)
+    assert.deepEqual([e.payload.code, e.payload.event, e.payload.roomId], ['RATE_LIMITED', 'joinRoom', chat.id]);
+  // once they were answered, joins are accepted again
+  c.send('joinRoom', { roomId: chat.id });
+  const count = () => c.events.filter((e) => e.type === 'roomJoined').length;
+  for (let i = 0; i < 100 && count() === joined.length; i++) await sleep(100);
+  assert.equal(count(), joined.length + 1);
+  c.close();
+});
+
+test('/ws: joins waiting for a slot are dropped when their socket closes; later joins are answered', async () => {
+  const [a, b] = makeUsers(2);
+  const chats = [];
+  for (let i = 0; i < 40; i++) chats.push(await createChat(srv, a, [b], `gone${i}`));
+  const metric = async (name) => Number((await (await fetch(`${srv.base}/metrics`)).text())
+    .match(new RegExp(`^${name} (\\d+)`, 'm'))[1]);
+  const waited = await metric('chatd_compat_joins_waited_total');
+  const gone = await connected(a);
+  for (const ch of chats) gone.send('joinRoom', { roomId: ch.id });
+  gone.ws.terminate();
+  const c = await connected(b);
+  c.send('joinRoom', { roomId: chats[0].id });
+  assert.equal((await c.type('roomJoined', () => true, 10000)).payload.room.id, chats[0].id);
+  for (let i = 0; i < 50 && (await metric('chatd_compat_joins_waiting')) + (await metric('chatd_compat_joins_running')) > 0; i++) await sleep(100);
+  assert.equal(await metric('chatd_compat_joins_waiting'), 0);
+  assert.equal(await metric('chatd_compat_joins_running'), 0);
+  assert.ok(await metric('chatd_compat_joins_waited_total') > waited); // some did wait
   c.close();
 });
 

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import WebSocket from 'ws';
 import {
   startCluster, makeUsers, gql, createChat, wsClient, record, sleep, sql, sfx, CREATE_MSG,
 } from './lib/receiver-env.js';
@@ -192,6 +193,40 @@ async function runChecker(disrupt) {
 describe('redis cluster', { timeout: 120000 }, () => {
   test('senders and receivers on a cluster: every sequence equals the log', async () => {
     await runChecker(async () => {});
+  });
+
+  test('seed-003 /ws on a cluster: typing reaches a joined room over its hash-tagged channel', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await createChat(cl.senders[0], a, [b], 'rc-typing');
+    const r = cl.receivers[0];
+    const open = (u) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${r.base.replace('http', 'ws')}/ws?token=${u.token}`);
+      const events = [];
+      ws.on('message', (d) => events.push(JSON.parse(d.toString())));
+      ws.once('open', () => resolve({ ws, events }));
+      ws.once('error', reject);
+    });
+    const until = async (c, pred, what) => {
+      for (let i = 0; i < 200; i++) {
+        const e = c.events.find(pred);
+        if (e) return e;
+        await sleep(50);
+      }
+      throw new Error(`no ${what}: ${JSON.stringify(c.events).slice(0, 1000)}`);
+    };
+    const ca = await open(a);
+    const cb = await open(b);
+    for (const c of [ca, cb]) {
+      await until(c, (e) => e.type === 'connected', 'connected');
+      c.ws.send(JSON.stringify({ type: 'joinRoom', payload: { roomId: chat.id } }));
+      await until(c, (e) => e.type === 'roomJoined', 'roomJoined');
+    }
+    await waitShardChannel(`chat:{${chat.id}}:eph`, 1);
+    cb.ws.send(JSON.stringify({ type: 'typing', payload: { roomId: chat.id, isTyping: true } }));
+    const t = await until(ca, (e) => e.type === 'typing', 'typing');
+    assert.deepEqual([t.payload.roomId, t.payload.userId, t.payload.isTyping], [chat.id, b.id, true]);
+    ca.ws.close();
+    cb.ws.close();
   });
 
   test('a master killed with SIGKILL under load: its replica takes over, nothing lost or doubled', async () => {
