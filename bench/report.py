@@ -25,6 +25,7 @@ T_FANOUT_BARE = 1.00     # 1 chat × 10k ≥ 100% of the bare write loop (150% u
 T_FANOUT_BURST = 1.50
 T_P99_OVER_RAW_US = 2000  # send→deliver p99 ≤ the raw commit's p99 + 2 ms at 1k msg/s
 T_RSS_B = 1024           # bytes per idle subscribed connection
+T_RSS_MIN_CONNS = 10000  # the per-connection target applies from this many connections (issue 18: 10k, 19k)
 T_IDLE_CONNS = 250000    # idle subscribed connections on this box
 T_WS_RSS_B = 3072        # bytes per seed-003 /ws connection with one joined room
 
@@ -584,7 +585,10 @@ def rest(R, res, w, L, targets, vs_peer, plots, notes):
         w("## Memory per idle subscribed connection\n")
         w("A fresh receiver process; one loadgen process opens N graphql-transport-ws connections with one "
           "`messageAdded` subscription each (1,000 chats), waits until all are subscribed and RSS settles; "
-          "(VmRSS after − VmRSS before) ÷ N. Kernel socket buffers are not in RSS.\n")
+          "(VmRSS after − VmRSS before) ÷ N. Kernel socket buffers are not in RSS. "
+          f"The target (≤ {T_RSS_B:,} B) is issue 18's, over {T_RSS_MIN_CONNS:,} connections and more; "
+          "at 1,000 connections each one brings its own chat (its channel, prepared subscription and "
+          "broker subscription are counted per connection), so that row is reported, not held to it.\n")
     if ra or rb:
         w("| connections | chatd RSS before → after | chatd bytes/conn | peer RSS before → after | peer bytes/conn | peer / chatd |")
         w("|---:|---|---:|---|---:|---:|")
@@ -596,7 +600,9 @@ def rest(R, res, w, L, targets, vs_peer, plots, notes):
               f"{num(x.get('before_kb'))} → {num(x.get('after_kb'))} kB | {num(x.get('per_conn_b'))} | "
               f"{num(y.get('before_kb'))} → {num(y.get('after_kb'))} kB | {num(y.get('per_conn_b'))} | "
               f"{ratio(y.get('per_conn_b'), x.get('per_conn_b'))} |")
-            if x.get("per_conn_b"):
+            # issue 18's target is over 10k and 19k connections; at 1,000 every connection
+            # brings its own chat (1,000 chats), so the row is reported, not held to it
+            if x.get("per_conn_b") and n and n >= T_RSS_MIN_CONNS:
                 targets.append((f"≤ {T_RSS_B:,} B per idle subscribed connection ({num(n)} connections)",
                                 f"{num(x['per_conn_b'])} B", x["per_conn_b"] <= T_RSS_B))
             if x.get("per_conn_b") and y.get("per_conn_b"):
