@@ -52,7 +52,7 @@ RETURNS TABLE (o_ch text, o_payload text, o_chat uuid, o_seq bigint, o_i int, o_
 LANGUAGE plpgsql AS $$
 DECLARE
   n int := coalesce(cardinality(p_chat), 0);
-  v_live bigint;
+  v_ok boolean;
   v_rows bigint;
 BEGIN
   IF coalesce(cardinality(p_sender), 0) <> n OR coalesce(cardinality(p_type), 0) <> n
@@ -67,24 +67,25 @@ BEGIN
   IF cardinality(array_remove(p_reply, NULL)) = 0 AND array_position(p_chat, NULL) IS NULL THEN
     -- one index probe per chat, in chat id order (a LATERAL subquery per chat:
     -- a plan over the whole chats table would lock in its own order)
-    SELECT count(*) FILTER (WHERE h.is_active) INTO v_live
-      FROM (SELECT DISTINCT u.c FROM unnest(p_chat) AS u(c) ORDER BY u.c) u
-     CROSS JOIN LATERAL (SELECT x.is_active FROM chats x WHERE x.id = u.c
-                           FOR NO KEY UPDATE) h;
-    IF v_live = (SELECT count(DISTINCT u.c) FROM unnest(p_chat) AS u(c))
-       AND (SELECT count(*) FROM unnest(p_chat, p_sender) AS u(c, s)
-              JOIN chat_participants p
-                ON p.chat_id = u.c AND p.user_id = u.s AND p.left_seq IS NULL)
-           = cardinality(array_remove(p_sender, NULL))
-       AND (cardinality(array_remove(p_client, NULL)) = 0
-            OR (NOT EXISTS (SELECT 1 FROM unnest(p_chat, p_sender, p_client) AS u(c, s, cl)
-                              JOIN messages m ON m.chat_id = u.c AND m.sender_id = u.s
-                                             AND m.client_id = u.cl AND m.client_id IS NOT NULL)
-                -- a clientId twice in the group: the loop answers the second with the first
-                AND (SELECT count(*) = count(DISTINCT (u.c, u.s, u.cl))
-                       FROM unnest(p_chat, p_sender, p_client) AS u(c, s, cl)
-                      WHERE u.cl IS NOT NULL)))
-    THEN
+    PERFORM 1 FROM (SELECT DISTINCT u.c FROM unnest(p_chat) AS u(c) ORDER BY u.c) u
+      CROSS JOIN LATERAL (SELECT 1 FROM chats x WHERE x.id = u.c FOR NO KEY UPDATE) h;
+    -- under the locks: every chat live, every sender a current participant
+    v_ok := (SELECT count(*) FROM unnest(p_chat, p_sender) AS u(c, s)
+               JOIN chats h ON h.id = u.c AND h.is_active
+               LEFT JOIN chat_participants p
+                 ON p.chat_id = u.c AND p.user_id = u.s AND p.left_seq IS NULL
+              WHERE u.s IS NULL OR p.user_id IS NOT NULL) = n;
+    IF v_ok AND cardinality(array_remove(p_client, NULL)) > 0 THEN
+      -- no clientId stored yet, none twice in the group (the loop answers a
+      -- stored one with its message, the second of a pair with the first)
+      v_ok := NOT EXISTS (SELECT 1 FROM unnest(p_chat, p_sender, p_client) AS u(c, s, cl)
+                            JOIN messages m ON m.chat_id = u.c AND m.sender_id = u.s
+                                           AND m.client_id = u.cl AND m.client_id IS NOT NULL)
+              AND (SELECT count(*) = count(DISTINCT (u.c, u.s, u.cl))
+                     FROM unnest(p_chat, p_sender, p_client) AS u(c, s, cl)
+                    WHERE u.cl IS NOT NULL);
+    END IF;
+    IF v_ok THEN
       RETURN QUERY
       WITH u AS (
         SELECT * FROM unnest(p_chat, p_sender, p_type, p_content, p_meta, p_client)
