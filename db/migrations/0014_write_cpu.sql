@@ -19,7 +19,8 @@
 -- for the whole group, however many messages it carries:
 --   1. the group's chats are row-locked in chat id order, one index probe
 --      each (FOR NO KEY UPDATE, the lock the seq bump takes; chat id order
---      is the order every writer of a group uses, batch.c);
+--      is the order every writer of a group uses: batch.c sorts members by
+--      the canonical id text, case-insensitively, which is uuid order);
 --   2. under those locks (a new statement: it sees a removal committed
 --      while a lock was awaited), one probe checks every element is common;
 --   3. one statement advances each chat's last_seq by its number of
