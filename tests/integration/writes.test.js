@@ -349,6 +349,73 @@ describe('one statement per group', () => {
     assert.deepEqual(arrayed[1].data, arrayed[0]);
   });
 
+  // 0014_write_cpu.sql: a group of common elements is written with one
+  // statement for all of them; chatd_create_messages_each is 0012's loop
+  test('a clean group is written set-wise: the loop\'s rows byte for byte, per-chat seq in array order', async () => {
+    const [a, b] = makeUsers(2);
+    const [x1, y1, x2, y2] = await Promise.all([0, 1, 2, 3].map(() => newChat(gc, a, [b])));
+    const call = (fn, x, y) => sql(`SELECT o_i, o_ch, o_payload, o_chat, o_seq, o_state, o_err FROM ${fn}(
+      ARRAY['${x.id}', '${y.id}', '${x.id}', '${x.id}']::uuid[], ARRAY['${a.id}', '${b.id}', '${b.id}', '${a.id}']::uuid[],
+      ARRAY['text', 'text', 'text', 'text'], ARRAY['m1', 'm2', 'm3', 'm4'],
+      ARRAY[NULL, '{"k": [1, "v"]}', NULL, NULL]::jsonb[], ARRAY['q1', NULL, 'q1', NULL], ARRAY[NULL, NULL, NULL, NULL]::uuid[])`);
+    const setwise = call('chatd_create_messages', x1, y1);
+    const loop = call('chatd_create_messages_each', x2, y2);
+    const ids = (out) => [...new Set(out.match(/"id": "[0-9a-f-]{36}"/g))];
+    assert.equal(ids(setwise).length, 4);
+    const norm = (out, x, y) => {
+      let t = out.replaceAll(x.id, 'X').replaceAll(y.id, 'Y').replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, 'T');
+      ids(out).forEach((m, i) => { t = t.replaceAll(m.slice(7, -1), `M${i}`); });
+      return t;
+    };
+    assert.equal(norm(setwise, x1, y1), norm(loop, x2, y2));
+    // two rows per element, in element order; x's three messages take x's next seqs in array order
+    const rows = setwise.split('\n').map((l) => l.split('|'));
+    assert.deepEqual(rows.map((r) => Number(r[0])), [1, 1, 2, 2, 3, 3, 4, 4]);
+    assert.deepEqual([1, 5, 7].map((k) => Number(rows[k][4])), [x1.lastSeq + 1, x1.lastSeq + 2, x1.lastSeq + 3]);
+    assert.equal(Number(rows[3][4]), y1.lastSeq + 1);
+    for (const [x, y] of [[x1, y1], [x2, y2]]) {
+      assert.equal(sql(`SELECT string_agg(content || ':' || seq || ':' || coalesce(client_id, '-'), ',' ORDER BY seq)
+        FROM messages WHERE chat_id = '${x.id}'`), `m1:${x.lastSeq + 1}:q1,m3:${x.lastSeq + 2}:q1,m4:${x.lastSeq + 3}:-`);
+      assert.equal(sql(`SELECT last_seq FROM chats WHERE id = '${y.id}'`), String(y.lastSeq + 1));
+    }
+    const events = (x, y) => norm(sql(`SELECT seq, kind, payload::text, message_id FROM chat_events
+      WHERE chat_id IN ('${x.id}', '${y.id}') AND seq > ${x.lastSeq} ORDER BY chat_id = '${y.id}', seq`), x, y);
+    assert.equal(events(x1, y1).split('\n').length, 4);
+    assert.equal(events(x1, y1), events(x2, y2));
+  });
+
+  test('a group with an uncommon element takes the loop: clientId twice or stored, non-participant, removed chat', async () => {
+    const [a, b] = makeUsers(2);
+    const outsider = makeUsers(1)[0];
+    const [x, z] = await Promise.all([newChat(gc, a, [b]), newChat(gc, a, [b])]);
+    sql(`UPDATE chats SET is_active = false WHERE id = '${z.id}'`);
+    const by = (rows, i) => rows.filter((r) => Number(r[0]) === i);
+    // the same clientId twice in one group: the second answers the first
+    let rows = createMessages([
+      { chat: x.id, sender: a.id, content: 'd1', client: 'dup' },
+      { chat: x.id, sender: a.id, content: 'd1 again', client: 'dup' },
+    ]);
+    assert.equal(by(rows, 1).length, 2);
+    assert.equal(by(rows, 2).length, 1);
+    assert.equal(by(rows, 2)[0][5], by(rows, 1)[0][5]);
+    // a clientId stored before: the stored message; a non-participant; a removed chat
+    rows = createMessages([
+      { chat: x.id, sender: a.id, content: 'd1 once more', client: 'dup' },
+      { chat: x.id, sender: outsider.id, content: 'intruder' },
+      { chat: z.id, sender: a.id, content: 'gone' },
+      { chat: x.id, sender: b.id, content: 'fine' },
+    ]);
+    assert.equal(by(rows, 1).length, 1);
+    assert.equal(by(rows, 1)[0][6], 'd1');
+    assert.deepEqual(by(rows, 2).map((r) => [r[1], r[2]]),
+      [['CD403', `Forbidden: user ${outsider.id} is not a participant of chat ${x.id}`]]);
+    assert.deepEqual(by(rows, 3).map((r) => r[1]), ['CD410']); // chatd_chat_missing: removed
+    assert.equal(by(rows, 4).length, 2);
+    assert.equal(Number(by(rows, 4)[1][3]), x.lastSeq + 2);
+    assert.equal(sql(`SELECT string_agg(content, ',' ORDER BY seq) FROM messages WHERE chat_id = '${x.id}'`), 'd1,fine');
+    assert.equal(sql(`SELECT count(*) FROM messages WHERE chat_id = '${z.id}'`), '0');
+  });
+
   test('a burst in one group: one array call, own errors, no re-run, seq in order, clientId once', async () => {
     const users = makeUsers(6);
     const outsider = makeUsers(1)[0];
