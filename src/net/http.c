@@ -1637,6 +1637,8 @@ int http_server_drain(http_server *srv, unsigned timeout_ms, http_drain_fn done,
     srv->draining = true;
     srv->drain_cb = done;
     srv->drain_arg = arg;
+    /* the graces count from now, not from the start of this loop turn */
+    uv_update_time(srv->loop);
     srv->drain_deadline = timeout_ms ? uv_now(srv->loop) + timeout_ms : 0;
     srv->drain_idle_deadline =
         srv->opts.drain_idle_ms ? uv_now(srv->loop) + srv->opts.drain_idle_ms : 0;
