@@ -4,13 +4,14 @@
  *
  * Mutations submitted while a window is open are held in arrival order;
  * the window closes when it holds `max` members (flushed at the next loop
- * turn), when fewer than CHAT_GC_EAGER_INFLIGHT groups are in flight (at
- * the next loop turn: with the database idle, waiting only adds latency —
- * members that arrived in the same turn still share the transaction), when
- * a group in flight completes, or at the latest `window_us` after its first
- * member arrived (a libuv timer, so rounded up to whole milliseconds). So
- * under load a transaction carries everything that arrived while the
- * previous one was committing, and a lone request waits for nobody. A flush sorts the members by
+ * turn), when fewer than CHAT_GC_EAGER_INFLIGHT (2) groups are in flight
+ * (at the next loop turn: with a connection idle, waiting only adds
+ * latency — members that arrived in the same turn still share the
+ * transaction), when a group in flight completes, or at the latest
+ * `window_us` after its first member arrived (a libuv timer, so rounded up
+ * to whole milliseconds). So under load a transaction carries everything
+ * that arrived while the groups before it were committing, and a lone
+ * request waits for nobody, not even for the one commit in flight. A flush sorts the members by
  * key (stably: per key, arrival order is kept) and hands them to pg_pool_batch: one transaction,
  * one savepoint per member, one COMMIT. Sorting by key (the chat id) makes every batch take its
  * chats' row locks in one global order, so two batches running on two connections cannot deadlock
@@ -399,7 +400,7 @@ static void gc_arm(chat_gc *gc)
         gc->stats.full++;
         gc_totals.full++;
     } else if (gc->inflight < CHAT_GC_EAGER_INFLIGHT) {
-        /* nothing to wait for: the window closes at the next loop turn,
+        /* a connection is idle: the window closes at the next loop turn,
          * taking along whatever arrived in this one */
         uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
     } else if (!uv_is_active((uv_handle_t *)&gc->timer)) {

@@ -461,7 +461,7 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  * committed in ONE transaction over the pipeline (pg_pool_batch: one
  * savepoint per mutation, one COMMIT, so one fsync carries them all). The
  * window closes at `max` members, at the next loop turn while fewer than
- * CHAT_GC_EAGER_INFLIGHT groups are in flight, when the group in flight
+ * CHAT_GC_EAGER_INFLIGHT groups are in flight, when a group in flight
  * completes, or at the latest `window_us` after its first member (rounded
  * up to whole milliseconds); CHATD_GROUP_COMMIT_MAX /
  * CHATD_GROUP_COMMIT_US (config.h) set both, and turn it off.
@@ -476,8 +476,13 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  */
 #define CHAT_GC_MAX 64 /* members of one group = PG_BATCH_MAX_STMTS */
 /* While fewer groups than this are in flight, a window closes at the next
- * loop turn instead of waiting for company (the connection is idle). */
-#define CHAT_GC_EAGER_INFLIGHT 1
+ * loop turn instead of waiting for company. 2, not 1: a message arriving
+ * while one group commits goes beside it on another connection (Postgres
+ * flushes both commits' WAL together) instead of waiting up to a whole
+ * commit or the window — that wait was most of the sender's share of the
+ * send→deliver tail at 1k msg/s (docs/benchmarks.md); under load the
+ * window still fills while two groups commit. */
+#define CHAT_GC_EAGER_INFLIGHT 2
 
 /* The merge rule (chat_gc_merge): consecutive members (after the sort) of
  * statement `stmt` go as ONE call of its array form `array_stmt`, whose
