@@ -700,6 +700,7 @@ void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1])
 #define SENDER_MARK_BATCH 256         /* ... or when this many are waiting */
 #define SENDER_PRUNE_EVERY 60         /* ticks between retention prunes */
 #define SENDER_PRUNE_BATCH 5000       /* rows deleted per prune */
+#define SENDER_SEARCH_FLUSH_EVERY 1   /* ticks between merges of the search index's pending list */
 #define SENDER_RETENTION_DEFAULT_S (30L * 24 * 3600) /* CHATD_EVENT_RETENTION default */
 
 /* Registers the outbox statements and, in the sender and all roles with a
@@ -712,6 +713,9 @@ void chat_outbox_publish_event(proto_server *srv, const char *channel, const cha
                                size_t len, const char *chat_id, const char *seq);
 /* Publishes a notification (no log, no confirmation). */
 void chat_outbox_publish(proto_server *srv, const char *channel, const char *payload, size_t len);
+/* The senders' background merges of the search index's pending list
+ * (chatd_sender_search_flush*), a cd_metrics section of the sender role. */
+void chat_outbox_metrics_render(cd_buf *b, void *ud);
 
 /* CHATD_EVENT_RETENTION: seconds, or a number with s/m/h/d. NULL/"" → the
  * default. Returns seconds, or -1 when malformed or not positive. */
