@@ -481,7 +481,9 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  * flushes both commits' WAL together) instead of waiting up to a whole
  * commit or the window — that wait was most of the sender's share of the
  * send→deliver tail at 1k msg/s (docs/benchmarks.md); under load the
- * window still fills while two groups commit. */
+ * window still fills while two groups commit. Not while a pending member's
+ * key (chat) is in a group in flight: it would race that group for the
+ * chat's lock, so the window waits (per-chat arrival order kept). */
 #define CHAT_GC_EAGER_INFLIGHT 2
 
 /* The merge rule (chat_gc_merge): consecutive members (after the sort) of

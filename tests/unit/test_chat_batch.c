@@ -203,12 +203,14 @@ static void test_idle_sends_at_once(void **state)
 }
 
 /* Sends one group per slow statement (each at the next loop turn: fewer
- * than CHAT_GC_EAGER_INFLIGHT are in flight before it) and returns once
- * all of them are in flight. */
+ * than CHAT_GC_EAGER_INFLIGHT are in flight before it, and each under a
+ * key of its own) and returns once all of them are in flight. */
 static void start_slow(env *e, const char *sql, mres *slow, int n)
 {
+    static const char *const keys[] = {"s0", "s1", "s2", "s3"};
+    _Static_assert(CHAT_GC_EAGER_INFLIGHT <= 4, "a key per slow group");
     for (int i = 0; i < n; i++) {
-        assert_int_equal(submit(e->gc, "k", sql, 0, NULL, &slow[i]), 0);
+        assert_int_equal(submit(e->gc, keys[i], sql, 0, NULL, &slow[i]), 0);
         for (int k = 0; k < 5; k++)
             uv_run(&e->loop, UV_RUN_NOWAIT);
     }
@@ -218,29 +220,41 @@ static void start_slow(env *e, const char *sql, mres *slow, int n)
  * CHAT_GC_EAGER_INFLIGHT are): it goes at the next loop turn and commits on
  * its own connection, here long before that group (a 10 s window). A
  * message arriving while the previous one commits so pays one commit, not
- * two. */
+ * two. Not when its key (chat) is in the group in flight: sent beside it,
+ * it could take the chat's lock first and commit ahead of a message that
+ * arrived before it; it waits for that group. */
 static void test_eager_beside_inflight(void **state)
 {
     (void)state;
     env e;
     env_open(&e, 64, 10u * 1000u * 1000u);
     mres warm = {0};
-    assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &warm), 0);
+    assert_int_equal(submit(e.gc, "a", TXID, 0, NULL, &warm), 0);
     run_all(&e.loop, &warm, 1);
     mres slow = {0};
-    start_slow(&e, "SELECT pg_sleep(1)::text", &slow, 1);
-    mres m = {0};
+    assert_int_equal(submit(e.gc, "a", "SELECT pg_sleep(1)::text", 0, NULL, &slow), 0);
+    for (int k = 0; k < 5; k++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    mres same = {0}, m = {0};
     uint64_t t0 = uv_hrtime();
-    assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m), 0);
+    assert_int_equal(submit(e.gc, "b", TXID, 0, NULL, &m), 0);
     run_all(&e.loop, &m, 1);
     assert_true(uv_hrtime() - t0 < 900ull * 1000000ull);
     assert_int_equal(m.status, 0);
     assert_int_equal(slow.done, 0); /* m did not wait for it */
-    run_all(&e.loop, &slow, 1);
+    /* the chat in flight: its next member waits for that group */
+    assert_int_equal(submit(e.gc, "a", TXID, 0, NULL, &same), 0);
+    for (int k = 0; k < 5; k++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    assert_int_equal(same.done, 0);
+    run_all(&e.loop, &same, 1);
+    assert_int_equal(slow.done, 1);
+    assert_true(slow.order < same.order);
     assert_int_equal(slow.status, 0);
+    assert_int_equal(same.status, 0);
     chat_gc_stats st;
     chat_gc_stats_get(e.gc, &st);
-    assert_int_equal(st.batches, 3);
+    assert_int_equal(st.batches, 4); /* warm, slow, m alone, then same */
     env_close(&e);
 }
 
