@@ -4,8 +4,9 @@
  *
  * Mutations submitted while a window is open are held in arrival order;
  * the window closes when it holds `max` members (flushed at the next loop
- * turn), when fewer than CHAT_GC_EAGER_INFLIGHT (2) groups are in flight
- * (at the next loop turn: with a connection idle, waiting only adds
+ * turn), when no group is in flight or, under light load, one small group
+ * holding none of its chats (CHAT_GC_EAGER_INFLIGHT, CHAT_GC_EAGER_BESIDE_MAX;
+ * at the next loop turn: with a connection idle, waiting only adds
  * latency — members that arrived in the same turn still share the
  * transaction), when a group in flight completes, or at the latest
  * `window_us` after its first member arrived (a libuv timer, so rounded up
@@ -74,8 +75,9 @@ struct chat_gc {
     uv_timer_t timer;
     gc_member *head, *tail;
     uint32_t pending;
-    uint32_t inflight; /* groups sent and not yet completed */
-    gc_group *flying;  /* those groups (fly_link/fly_unlink) */
+    uint32_t inflight;       /* groups sent and not yet completed */
+    gc_group *flying;        /* those groups (fly_link/fly_unlink) */
+    uint32_t flying_members; /* members of those groups */
     /* a pending member's key is in a group in flight: the window then does
      * not close early beside it (see gc_arm) */
     bool pending_conflict;
@@ -155,6 +157,7 @@ static void fly_link(chat_gc *gc, gc_group *g)
 {
     g->fly_next = gc->flying;
     gc->flying = g;
+    gc->flying_members += (uint32_t)g->n;
 }
 
 static void fly_unlink(chat_gc *gc, gc_group *g)
@@ -162,6 +165,7 @@ static void fly_unlink(chat_gc *gc, gc_group *g)
     for (gc_group **pp = &gc->flying; *pp; pp = &(*pp)->fly_next)
         if (*pp == g) {
             *pp = g->fly_next;
+            gc->flying_members -= (uint32_t)g->n;
             return;
         }
 }
@@ -446,12 +450,16 @@ static void gc_arm(chat_gc *gc)
         uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
         gc->stats.full++;
         gc_totals.full++;
-    } else if (gc->inflight < CHAT_GC_EAGER_INFLIGHT && !gc->pending_conflict) {
+    } else if (gc->inflight == 0 ||
+               (gc->inflight < CHAT_GC_EAGER_INFLIGHT &&
+                gc->flying_members <= CHAT_GC_EAGER_BESIDE_MAX && !gc->pending_conflict)) {
         /* a connection is idle: the window closes at the next loop turn,
-         * taking along whatever arrived in this one — unless a pending
-         * member's chat is in a group in flight: sent beside it, its
-         * statement could take the chat's lock first and commit ahead of
-         * a message that arrived before it */
+         * taking along whatever arrived in this one. Beside a group in
+         * flight only under light load (that group is small: under load
+         * the window gathers a larger group while it commits) and unless a
+         * pending member's chat is in it: sent beside it, its statement
+         * could take the chat's lock first and commit ahead of a message
+         * that arrived before it */
         uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
     } else if (!uv_is_active((uv_handle_t *)&gc->timer)) {
         uv_timer_start(&gc->timer, gc_timer_cb, gc->window_ms, 0);

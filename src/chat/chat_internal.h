@@ -460,9 +460,9 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  * batch.c — group commit. Concurrent mutations arriving within a window are
  * committed in ONE transaction over the pipeline (pg_pool_batch: one
  * savepoint per mutation, one COMMIT, so one fsync carries them all). The
- * window closes at `max` members, at the next loop turn while fewer than
- * CHAT_GC_EAGER_INFLIGHT groups are in flight, when a group in flight
- * completes, or at the latest `window_us` after its first member (rounded
+ * window closes at `max` members, at the next loop turn while no group is
+ * in flight or only a small one beside which it may go (below), when a
+ * group in flight completes, or at the latest `window_us` after its first member (rounded
  * up to whole milliseconds); CHATD_GROUP_COMMIT_MAX /
  * CHATD_GROUP_COMMIT_US (config.h) set both, and turn it off.
  *
@@ -481,10 +481,14 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  * flushes both commits' WAL together) instead of waiting up to a whole
  * commit or the window — that wait was most of the sender's share of the
  * send→deliver tail at 1k msg/s (docs/benchmarks.md); under load the
- * window still fills while two groups commit. Not while a pending member's
- * key (chat) is in a group in flight: it would race that group for the
- * chat's lock, so the window waits (per-chat arrival order kept). */
+ * window still fills while two groups commit. Beside a group in flight
+ * only while the groups in flight hold at most CHAT_GC_EAGER_BESIDE_MAX
+ * members (light load: under load — 16 clients flat out — groups of ~4
+ * shrank and createMessage/s fell; waiting gathers the larger group), and
+ * not while a pending member's key (chat) is in a group in flight: it would
+ * race that group for the chat's lock (per-chat arrival order kept). */
 #define CHAT_GC_EAGER_INFLIGHT 2
+#define CHAT_GC_EAGER_BESIDE_MAX 2
 
 /* The merge rule (chat_gc_merge): consecutive members (after the sort) of
  * statement `stmt` go as ONE call of its array form `array_stmt`, whose

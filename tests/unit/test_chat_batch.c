@@ -258,6 +258,41 @@ static void test_eager_beside_inflight(void **state)
     env_close(&e);
 }
 
+/* Under load — the group in flight holds more than CHAT_GC_EAGER_BESIDE_MAX
+ * members — a member does not go beside it: the window gathers the next
+ * group while it commits and closes when it completes (a 10 s window), so
+ * groups stay large. */
+static void test_busy_group_gathers(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 64, 10u * 1000u * 1000u);
+    mres warm = {0};
+    assert_int_equal(submit(e.gc, "a", TXID, 0, NULL, &warm), 0);
+    run_all(&e.loop, &warm, 1);
+    enum { BIG = CHAT_GC_EAGER_BESIDE_MAX + 1 };
+    mres slow[BIG] = {{0}};
+    static const char *const keys[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+    _Static_assert(BIG <= 8, "a key per member");
+    for (int i = 0; i < BIG; i++) /* one turn: one group of BIG members */
+        assert_int_equal(submit(e.gc, keys[i], "SELECT pg_sleep(0.3)::text", 0, NULL, &slow[i]), 0);
+    for (int k = 0; k < 5; k++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    mres m = {0};
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(submit(e.gc, "b", TXID, 0, NULL, &m), 0);
+    run_all(&e.loop, &m, 1);
+    assert_true(uv_hrtime() - t0 < 5ull * 1000000000ull); /* released by the completion */
+    for (int i = 0; i < BIG; i++) {
+        assert_int_equal(slow[i].done, 1);
+        assert_true(slow[i].order < m.order);
+    }
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 3);
+    env_close(&e);
+}
+
 /* With CHAT_GC_EAGER_INFLIGHT groups in flight, a lone member waits — for
  * one of them to complete or, at the latest, for the time window — then
  * commits in its own transaction. */
@@ -525,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_exactly_max),
         cmocka_unit_test(test_time_window),
         cmocka_unit_test(test_eager_beside_inflight),
+        cmocka_unit_test(test_busy_group_gathers),
         cmocka_unit_test(test_idle_sends_at_once),
         cmocka_unit_test(test_completion_releases_waiters),
         cmocka_unit_test(test_failing_member),
