@@ -4,13 +4,15 @@
  *
  * Mutations submitted while a window is open are held in arrival order;
  * the window closes when it holds `max` members (flushed at the next loop
- * turn), when fewer than CHAT_GC_EAGER_INFLIGHT groups are in flight (at
- * the next loop turn: with the database idle, waiting only adds latency —
- * members that arrived in the same turn still share the transaction), when
- * a group in flight completes, or at the latest `window_us` after its first
- * member arrived (a libuv timer, so rounded up to whole milliseconds). So
- * under load a transaction carries everything that arrived while the
- * previous one was committing, and a lone request waits for nobody. A flush sorts the members by
+ * turn), when no group is in flight or, under light load, one small group
+ * holding none of its chats (CHAT_GC_EAGER_INFLIGHT, CHAT_GC_EAGER_BESIDE_MAX;
+ * at the next loop turn: with a connection idle, waiting only adds
+ * latency — members that arrived in the same turn still share the
+ * transaction), when a group in flight completes, or at the latest
+ * `window_us` after its first member arrived (a libuv timer, so rounded up
+ * to whole milliseconds). So under load a transaction carries everything
+ * that arrived while the groups before it were committing, and a lone
+ * request waits for nobody, not even for the one commit in flight. A flush sorts the members by
  * key (stably: per key, arrival order is kept) and hands them to pg_pool_batch: one transaction,
  * one savepoint per member, one COMMIT. Sorting by key (the chat id) makes every batch take its
  * chats' row locks in one global order, so two batches running on two connections cannot deadlock
@@ -62,6 +64,7 @@ typedef struct gc_group {
     int nparts;
     gc_part part[CHAT_GC_MAX];
     gc_member *m[CHAT_GC_MAX];
+    struct gc_group *fly_next; /* chat_gc.flying */
 } gc_group;
 
 struct chat_gc {
@@ -72,7 +75,12 @@ struct chat_gc {
     uv_timer_t timer;
     gc_member *head, *tail;
     uint32_t pending;
-    uint32_t inflight; /* groups sent and not yet completed */
+    uint32_t inflight;       /* groups sent and not yet completed */
+    gc_group *flying;        /* those groups (fly_link/fly_unlink) */
+    uint32_t flying_members; /* members of those groups */
+    /* a pending member's key is in a group in flight: the window then does
+     * not close early beside it (see gc_arm) */
+    bool pending_conflict;
     bool closing;
     bool timer_closed;
     const char *merge_from, *merge_to; /* chat_gc_merge (static strings) */
@@ -142,6 +150,45 @@ static gc_member *member_new(const char *key, const char *stmt, int n, const cha
 
 static void gc_arm(chat_gc *gc);
 static int gc_send(chat_gc *gc, gc_group *g);
+
+/* ---- groups in flight and their keys ---- */
+
+static void fly_link(chat_gc *gc, gc_group *g)
+{
+    g->fly_next = gc->flying;
+    gc->flying = g;
+    gc->flying_members += (uint32_t)g->n;
+}
+
+static void fly_unlink(chat_gc *gc, gc_group *g)
+{
+    for (gc_group **pp = &gc->flying; *pp; pp = &(*pp)->fly_next)
+        if (*pp == g) {
+            *pp = g->fly_next;
+            gc->flying_members -= (uint32_t)g->n;
+            return;
+        }
+}
+
+static bool key_flying(const chat_gc *gc, const char *key)
+{
+    for (const gc_group *g = gc->flying; g; g = g->fly_next)
+        for (int i = 0; i < g->n; i++)
+            if (strcasecmp(g->m[i]->key, key) == 0) return true;
+    return false;
+}
+
+/* Recomputes pending_conflict (after the groups in flight or the pending
+ * members changed): at most CHAT_GC_MAX pending × the members in flight. */
+static void conflict_update(chat_gc *gc)
+{
+    gc->pending_conflict = false;
+    for (const gc_member *m = gc->head; m && gc->flying; m = m->next)
+        if (key_flying(gc, m->key)) {
+            gc->pending_conflict = true;
+            return;
+        }
+}
 static void group_done(int status, const char *message, const pg_result *results, int n, void *ud);
 
 static void member_fail(gc_member *m, int status, const char *message)
@@ -207,6 +254,7 @@ static void group_done(int status, const char *message, const pg_result *results
 {
     gc_group *g = ud;
     chat_gc *gc = g->gc;
+    fly_unlink(gc, g); /* before the callbacks free its members (their keys) */
     gc_member *redo[CHAT_GC_MAX];
     int nredo = 0;
     for (int j = 0; j < g->nparts; j++) {
@@ -238,6 +286,7 @@ static void group_done(int status, const char *message, const pg_result *results
             memcpy(s->m, redo, (size_t)nredo * sizeof *redo);
             s->n = nredo;
             gc->inflight++;
+            fly_link(gc, s);
             int rc = gc_send(gc, s);
             if (rc != 0) group_done(rc, cd_strerror(rc), NULL, 0, s);
         }
@@ -246,6 +295,7 @@ static void group_done(int status, const char *message, const pg_result *results
     if (gc->closing) {
         if (gc->inflight == 0 && gc->timer_closed) cd_free(gc);
     } else {
+        conflict_update(gc);
         gc_arm(gc); /* the connection is free again: what waited goes now */
     }
 }
@@ -379,6 +429,8 @@ static void gc_flush_one(chat_gc *gc)
     if (!gc->head) gc->tail = NULL;
     gc->pending -= (uint32_t)take;
     sort_members(g->m, g->n);
+    fly_link(gc, g);
+    conflict_update(gc); /* what stays pending (past `max`) against g too */
     gc->stats.batches++;
     gc->stats.members += (uint64_t)g->n;
     if ((uint32_t)g->n > gc->stats.largest) gc->stats.largest = (uint32_t)g->n;
@@ -398,9 +450,16 @@ static void gc_arm(chat_gc *gc)
         uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
         gc->stats.full++;
         gc_totals.full++;
-    } else if (gc->inflight < CHAT_GC_EAGER_INFLIGHT) {
-        /* nothing to wait for: the window closes at the next loop turn,
-         * taking along whatever arrived in this one */
+    } else if (gc->inflight == 0 ||
+               (gc->inflight < CHAT_GC_EAGER_INFLIGHT &&
+                gc->flying_members <= CHAT_GC_EAGER_BESIDE_MAX && !gc->pending_conflict)) {
+        /* a connection is idle: the window closes at the next loop turn,
+         * taking along whatever arrived in this one. Beside a group in
+         * flight only under light load (that group is small: under load
+         * the window gathers a larger group while it commits) and unless a
+         * pending member's chat is in it: sent beside it, its statement
+         * could take the chat's lock first and commit ahead of a message
+         * that arrived before it */
         uv_timer_start(&gc->timer, gc_timer_cb, 0, 0);
     } else if (!uv_is_active((uv_handle_t *)&gc->timer)) {
         uv_timer_start(&gc->timer, gc_timer_cb, gc->window_ms, 0);
@@ -430,6 +489,7 @@ int chat_gc_submit(chat_gc *gc, const char *key, const char *stmt, int n, const 
         gc->head = m;
     gc->tail = m;
     gc->pending++;
+    if (!gc->pending_conflict && gc->flying && key_flying(gc, m->key)) gc->pending_conflict = true;
     bool was_full = gc->pending > gc->max;
     if (!was_full) gc_arm(gc);
     return 0;

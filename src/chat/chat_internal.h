@@ -460,9 +460,9 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  * batch.c — group commit. Concurrent mutations arriving within a window are
  * committed in ONE transaction over the pipeline (pg_pool_batch: one
  * savepoint per mutation, one COMMIT, so one fsync carries them all). The
- * window closes at `max` members, at the next loop turn while fewer than
- * CHAT_GC_EAGER_INFLIGHT groups are in flight, when the group in flight
- * completes, or at the latest `window_us` after its first member (rounded
+ * window closes at `max` members, at the next loop turn while no group is
+ * in flight or only a small one beside which it may go (below), when a
+ * group in flight completes, or at the latest `window_us` after its first member (rounded
  * up to whole milliseconds); CHATD_GROUP_COMMIT_MAX /
  * CHATD_GROUP_COMMIT_US (config.h) set both, and turn it off.
  *
@@ -476,8 +476,19 @@ chat_read_step chat_replica_step(uint64_t replayed, uint64_t target, bool laggin
  */
 #define CHAT_GC_MAX 64 /* members of one group = PG_BATCH_MAX_STMTS */
 /* While fewer groups than this are in flight, a window closes at the next
- * loop turn instead of waiting for company (the connection is idle). */
-#define CHAT_GC_EAGER_INFLIGHT 1
+ * loop turn instead of waiting for company. 2, not 1: a message arriving
+ * while one group commits goes beside it on another connection (Postgres
+ * flushes both commits' WAL together) instead of waiting up to a whole
+ * commit or the window — that wait was most of the sender's share of the
+ * send→deliver tail at 1k msg/s (docs/benchmarks.md); under load the
+ * window still fills while two groups commit. Beside a group in flight
+ * only while the groups in flight hold at most CHAT_GC_EAGER_BESIDE_MAX
+ * members (light load: under load — 16 clients flat out — groups of ~4
+ * shrank and createMessage/s fell; waiting gathers the larger group), and
+ * not while a pending member's key (chat) is in a group in flight: it would
+ * race that group for the chat's lock (per-chat arrival order kept). */
+#define CHAT_GC_EAGER_INFLIGHT 2
+#define CHAT_GC_EAGER_BESIDE_MAX 2
 
 /* The merge rule (chat_gc_merge): consecutive members (after the sort) of
  * statement `stmt` go as ONE call of its array form `array_stmt`, whose
@@ -695,6 +706,7 @@ void chat_rt_hash(const char *token, size_t len, char out[USER_RT_HASH_LEN + 1])
 #define SENDER_MARK_BATCH 256         /* ... or when this many are waiting */
 #define SENDER_PRUNE_EVERY 60         /* ticks between retention prunes */
 #define SENDER_PRUNE_BATCH 5000       /* rows deleted per prune */
+#define SENDER_SEARCH_FLUSH_EVERY 1   /* ticks between merges of the search index's pending list */
 #define SENDER_RETENTION_DEFAULT_S (30L * 24 * 3600) /* CHATD_EVENT_RETENTION default */
 
 /* Registers the outbox statements and, in the sender and all roles with a
@@ -707,6 +719,9 @@ void chat_outbox_publish_event(proto_server *srv, const char *channel, const cha
                                size_t len, const char *chat_id, const char *seq);
 /* Publishes a notification (no log, no confirmation). */
 void chat_outbox_publish(proto_server *srv, const char *channel, const char *payload, size_t len);
+/* The senders' background merges of the search index's pending list
+ * (chatd_sender_search_flush*), a cd_metrics section of the sender role. */
+void chat_outbox_metrics_render(cd_buf *b, void *ud);
 
 /* CHATD_EVENT_RETENTION: seconds, or a number with s/m/h/d. NULL/"" → the
  * default. Returns seconds, or -1 when malformed or not positive. */

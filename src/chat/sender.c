@@ -875,5 +875,7 @@ int chat_bind_sender_role(proto_server *srv)
     if (rc != 0) return rc;
     rc = cd_metrics_add_section(chat_gc_metrics_render, NULL);
     if (rc != 0) return rc;
+    rc = cd_metrics_add_section(chat_outbox_metrics_render, NULL);
+    if (rc != 0) return rc;
     return chat_outbox_start(srv);
 }

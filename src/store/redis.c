@@ -204,7 +204,9 @@ struct rd_client {
     size_t confirmed; /* channels with confirmed == true */
     long pending;     /* publishes in flight */
     bool closing;
-    int open_timers;
+    int open_timers;  /* the two timers and `flush`, closed on rd_client_close */
+    uv_check_t flush; /* writes the publishes queued in a loop turn at its end */
+    bool flush_armed;
     rd_close_cb close_cb;
     void *close_ud;
     uint64_t published, publish_errors, messages, reconnects;
@@ -515,6 +517,9 @@ int rd_client_new(uv_loop_t *loop, const char *url, const rd_callbacks *cbs, rd_
         ks[i]->backoff_ms = RD_RECONNECT_MIN_MS;
         c->open_timers++;
     }
+    uv_check_init(loop, &c->flush);
+    c->flush.data = c;
+    c->open_timers++;
     rd_connect(c, &c->pub);
     rd_connect(c, &c->sub);
     *out = c;
@@ -612,6 +617,19 @@ int rd_command(rd_client *c, int argc, const char *const *argv, const size_t *ar
     return 0;
 }
 
+/* The check phase after the loop turn that queued publishes: hiredis writes
+ * them now, like the WebSocket frames of that turn (net/ws.c), instead of in
+ * the next turn's poll after its other I/O callbacks — a message's PUBLISH
+ * leaves right after the callbacks of the commit that produced it. What the
+ * socket does not take stays queued behind hiredis's write interest. */
+static void rd_flush_cb(uv_check_t *h)
+{
+    rd_client *c = h->data;
+    uv_check_stop(h);
+    c->flush_armed = false;
+    if (!c->closing && c->pub.ac && c->pub.up) redisAsyncHandleWrite(c->pub.ac);
+}
+
 int rd_publish(rd_client *c, const char *channel, const void *data, size_t len, rd_publish_cb cb,
                void *ud)
 {
@@ -638,6 +656,10 @@ int rd_publish(rd_client *c, const char *channel, const void *data, size_t len, 
         return CD_EUNAVAIL;
     }
     c->pending++;
+    if (!c->flush_armed) {
+        c->flush_armed = true;
+        uv_check_start(&c->flush, rd_flush_cb);
+    }
     return 0;
 }
 
@@ -768,4 +790,5 @@ void rd_client_close(rd_client *c, rd_close_cb cb, void *ud)
         }
         uv_close((uv_handle_t *)&k->timer, rd_timer_closed);
     }
+    uv_close((uv_handle_t *)&c->flush, rd_timer_closed);
 }

@@ -2,8 +2,9 @@
  * test_chat_batch.c — group commit (src/chat/batch.c) against a real server
  * (CHATD_TEST_DATABASE_URL, set by scripts/testenv run -- ...; skipped
  * without it): a window closed by exactly `max` members (one transaction),
- * max + 1 (two), a lone member sent at once when nothing is in flight and
- * waiting for the time window (or the group in flight) otherwise, a failing member
+ * max + 1 (two), a lone member sent at once while fewer than
+ * CHAT_GC_EAGER_INFLIGHT groups are in flight and waiting for the time
+ * window (or a group in flight) otherwise, a failing member
  * whose neighbours commit, arrival order per key with keys sorted, the
  * merge rule (a run of one statement as one array call, each member its own
  * rows or error; split into single statements when the call fails whole),
@@ -111,7 +112,9 @@ typedef struct env {
 static void env_open(env *e, uint32_t max, uint32_t window_us)
 {
     uv_loop_init(&e->loop);
-    assert_int_equal(pg_pool_new(&e->loop, db_url(), 2, &e->p), 0);
+    /* a connection beyond the groups sent at once, so a group the window
+     * closes is not held back by the pool */
+    assert_int_equal(pg_pool_new(&e->loop, db_url(), CHAT_GC_EAGER_INFLIGHT + 1, &e->p), 0);
     assert_int_equal(chat_gc_new(&e->loop, e->p, max, window_us, &e->gc), 0);
     completions = 0;
 }
@@ -199,9 +202,100 @@ static void test_idle_sends_at_once(void **state)
     env_close(&e);
 }
 
-/* While a group is in flight, a lone member waits — for that group to
- * complete or, at the latest, for the time window — then commits in its
- * own transaction. */
+/* Sends one group per slow statement (each at the next loop turn: fewer
+ * than CHAT_GC_EAGER_INFLIGHT are in flight before it, and each under a
+ * key of its own) and returns once all of them are in flight. */
+static void start_slow(env *e, const char *sql, mres *slow, int n)
+{
+    static const char *const keys[] = {"s0", "s1", "s2", "s3"};
+    _Static_assert(CHAT_GC_EAGER_INFLIGHT <= 4, "a key per slow group");
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(submit(e->gc, keys[i], sql, 0, NULL, &slow[i]), 0);
+        for (int k = 0; k < 5; k++)
+            uv_run(&e->loop, UV_RUN_NOWAIT);
+    }
+}
+
+/* A lone member does not queue behind the one group in flight (fewer than
+ * CHAT_GC_EAGER_INFLIGHT are): it goes at the next loop turn and commits on
+ * its own connection, here long before that group (a 10 s window). A
+ * message arriving while the previous one commits so pays one commit, not
+ * two. Not when its key (chat) is in the group in flight: sent beside it,
+ * it could take the chat's lock first and commit ahead of a message that
+ * arrived before it; it waits for that group. */
+static void test_eager_beside_inflight(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 64, 10u * 1000u * 1000u);
+    mres warm = {0};
+    assert_int_equal(submit(e.gc, "a", TXID, 0, NULL, &warm), 0);
+    run_all(&e.loop, &warm, 1);
+    mres slow = {0};
+    assert_int_equal(submit(e.gc, "a", "SELECT pg_sleep(1)::text", 0, NULL, &slow), 0);
+    for (int k = 0; k < 5; k++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    mres same = {0}, m = {0};
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(submit(e.gc, "b", TXID, 0, NULL, &m), 0);
+    run_all(&e.loop, &m, 1);
+    assert_true(uv_hrtime() - t0 < 900ull * 1000000ull);
+    assert_int_equal(m.status, 0);
+    assert_int_equal(slow.done, 0); /* m did not wait for it */
+    /* the chat in flight: its next member waits for that group */
+    assert_int_equal(submit(e.gc, "a", TXID, 0, NULL, &same), 0);
+    for (int k = 0; k < 5; k++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    assert_int_equal(same.done, 0);
+    run_all(&e.loop, &same, 1);
+    assert_int_equal(slow.done, 1);
+    assert_true(slow.order < same.order);
+    assert_int_equal(slow.status, 0);
+    assert_int_equal(same.status, 0);
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 4); /* warm, slow, m alone, then same */
+    env_close(&e);
+}
+
+/* Under load — the group in flight holds more than CHAT_GC_EAGER_BESIDE_MAX
+ * members — a member does not go beside it: the window gathers the next
+ * group while it commits and closes when it completes (a 10 s window), so
+ * groups stay large. */
+static void test_busy_group_gathers(void **state)
+{
+    (void)state;
+    env e;
+    env_open(&e, 64, 10u * 1000u * 1000u);
+    mres warm = {0};
+    assert_int_equal(submit(e.gc, "a", TXID, 0, NULL, &warm), 0);
+    run_all(&e.loop, &warm, 1);
+    enum { BIG = CHAT_GC_EAGER_BESIDE_MAX + 1 };
+    mres slow[BIG] = {{0}};
+    static const char *const keys[] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+    _Static_assert(BIG <= 8, "a key per member");
+    for (int i = 0; i < BIG; i++) /* one turn: one group of BIG members */
+        assert_int_equal(submit(e.gc, keys[i], "SELECT pg_sleep(0.3)::text", 0, NULL, &slow[i]), 0);
+    for (int k = 0; k < 5; k++)
+        uv_run(&e.loop, UV_RUN_NOWAIT);
+    mres m = {0};
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(submit(e.gc, "b", TXID, 0, NULL, &m), 0);
+    run_all(&e.loop, &m, 1);
+    assert_true(uv_hrtime() - t0 < 5ull * 1000000000ull); /* released by the completion */
+    for (int i = 0; i < BIG; i++) {
+        assert_int_equal(slow[i].done, 1);
+        assert_true(slow[i].order < m.order);
+    }
+    chat_gc_stats st;
+    chat_gc_stats_get(e.gc, &st);
+    assert_int_equal(st.batches, 3);
+    env_close(&e);
+}
+
+/* With CHAT_GC_EAGER_INFLIGHT groups in flight, a lone member waits — for
+ * one of them to complete or, at the latest, for the time window — then
+ * commits in its own transaction. */
 static void test_time_window(void **state)
 {
     (void)state;
@@ -211,11 +305,9 @@ static void test_time_window(void **state)
     mres warm = {0};
     assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &warm), 0);
     run_all(&e.loop, &warm, 1);
-    /* a group that stays in flight for 1 s */
-    mres slow = {0};
-    assert_int_equal(submit(e.gc, "k", "SELECT pg_sleep(1)::text", 0, NULL, &slow), 0);
-    for (int i = 0; i < 5; i++)
-        uv_run(&e.loop, UV_RUN_NOWAIT);
+    /* groups that stay in flight for 1 s */
+    mres slow[CHAT_GC_EAGER_INFLIGHT] = {{0}};
+    start_slow(&e, "SELECT pg_sleep(1)::text", slow, CHAT_GC_EAGER_INFLIGHT);
     mres m = {0};
     uint64_t t0 = uv_hrtime();
     assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m), 0);
@@ -225,42 +317,45 @@ static void test_time_window(void **state)
     assert_int_equal(m.done, 0);
     run_all(&e.loop, &m, 1);
     uint64_t ms = (uv_hrtime() - t0) / 1000000ull;
-    assert_true(ms >= 140);         /* the loop clock may lag the real one by a little */
-    assert_int_equal(slow.done, 0); /* the window, not the slow group, released it */
+    assert_true(ms >= 140); /* the loop clock may lag the real one by a little */
+    for (int i = 0; i < CHAT_GC_EAGER_INFLIGHT; i++)
+        assert_int_equal(slow[i].done, 0); /* the window, not a slow group, released it */
     assert_int_equal(m.status, 0);
-    run_all(&e.loop, &slow, 1);
-    assert_int_equal(slow.status, 0);
+    run_all(&e.loop, slow, CHAT_GC_EAGER_INFLIGHT);
+    for (int i = 0; i < CHAT_GC_EAGER_INFLIGHT; i++)
+        assert_int_equal(slow[i].status, 0);
     chat_gc_stats st;
     chat_gc_stats_get(e.gc, &st);
-    assert_int_equal(st.batches, 3);
+    assert_int_equal(st.batches, 2 + CHAT_GC_EAGER_INFLIGHT);
     assert_int_equal(st.full, 0);
     env_close(&e);
 }
 
-/* Members that arrive while a group is in flight go together as soon as it
- * completes, well before a long window. */
+/* Members that arrive while CHAT_GC_EAGER_INFLIGHT groups are in flight go
+ * together as soon as one of them completes, well before a long window. */
 static void test_completion_releases_waiters(void **state)
 {
     (void)state;
     env e;
     env_open(&e, 64, 10u * 1000u * 1000u); /* 10 s */
-    mres slow = {0};
-    assert_int_equal(submit(e.gc, "k", "SELECT pg_sleep(0.3)::text", 0, NULL, &slow), 0);
-    for (int i = 0; i < 5; i++)
-        uv_run(&e.loop, UV_RUN_NOWAIT);
+    mres slow[CHAT_GC_EAGER_INFLIGHT] = {{0}};
+    start_slow(&e, "SELECT pg_sleep(0.3)::text", slow, CHAT_GC_EAGER_INFLIGHT);
     mres m[4] = {{0}};
     for (int i = 0; i < 4; i++)
         assert_int_equal(submit(e.gc, "k", TXID, 0, NULL, &m[i]), 0);
     uint64_t t0 = uv_hrtime();
     run_all(&e.loop, m, 4);
     assert_true(uv_hrtime() - t0 < 5ull * 1000000000ull);
-    assert_int_equal(slow.done, 1);
-    assert_true(slow.order < m[0].order);
+    int first = 0; /* the slow group that completed first released them */
+    for (int i = 0; i < CHAT_GC_EAGER_INFLIGHT; i++)
+        if (slow[i].done && (!first || slow[i].order < first)) first = slow[i].order;
+    assert_true(first > 0 && first < m[0].order);
     for (int i = 1; i < 4; i++)
         assert_string_equal(m[i].value, m[0].value);
+    run_all(&e.loop, slow, CHAT_GC_EAGER_INFLIGHT);
     chat_gc_stats st;
     chat_gc_stats_get(e.gc, &st);
-    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.batches, 1 + CHAT_GC_EAGER_INFLIGHT);
     env_close(&e);
 }
 
@@ -464,6 +559,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exactly_max),
         cmocka_unit_test(test_time_window),
+        cmocka_unit_test(test_eager_beside_inflight),
+        cmocka_unit_test(test_busy_group_gathers),
         cmocka_unit_test(test_idle_sends_at_once),
         cmocka_unit_test(test_completion_releases_waiters),
         cmocka_unit_test(test_failing_member),

@@ -677,6 +677,90 @@ static void test_router_limits(void **state)
     assert_non_null(rt);
     assert_int_equal(rt->len, strlen(last) - 1);
 }
+/* ---- a publish leaves in the loop turn that queued it ---- */
+
+typedef struct relay {
+    rd_client *c;
+    int relayed;
+    int subscribed;
+} relay;
+
+static void relay_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    relay *r = ud;
+    if (chlen == 6 && memcmp(ch, "lat:in", 6) == 0) {
+        assert_int_equal(rd_publish(r->c, "lat:out", "r", 1, NULL, NULL), 0);
+        r->relayed++;
+    }
+}
+
+static void relay_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    (void)ch;
+    (void)chlen;
+    relay *r = ud;
+    r->subscribed++;
+}
+
+static redisContext *side_redis(const rd_url *u)
+{
+    struct timeval tv = {2, 0};
+    redisContext *x = redisConnectWithTimeout(u->host, u->port, tv);
+    assert_non_null(x);
+    assert_int_equal(x->err, 0);
+    assert_int_equal(redisSetTimeout(x, tv), REDIS_OK);
+    return x;
+}
+
+/* A PUBLISH queued by an I/O callback (here: on a message from the broker,
+ * as the sender's are on a commit's result) is written in that same loop
+ * turn (its check phase), not left for the next turn's poll: after the one
+ * uv_run(UV_RUN_ONCE) turn that queued it, with the loop not run again, a
+ * blocking subscriber on the side receives it. */
+static void test_publish_leaves_in_its_turn(void **state)
+{
+    (void)state;
+    const char *url = test_env_or_skip("CHATD_TEST_REDIS_URL");
+    rd_url u;
+    assert_int_equal(rd_url_parse(url, &u), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    relay r = {0};
+    rd_callbacks cbs = {.on_message = relay_message, .on_subscribed = relay_subscribed, .ud = &r};
+    rd_client *c = NULL;
+    assert_int_equal(rd_client_new(&loop, url, &cbs, &c), 0);
+    r.c = c;
+    RUN_UNTIL(&loop, rd_ready(c));
+    assert_int_equal(rd_subscribe(c, "lat:in"), 0);
+    RUN_UNTIL(&loop, r.subscribed == 1);
+
+    redisContext *x = side_redis(&u);
+    redisReply *rep = redisCommand(x, "SUBSCRIBE lat:out");
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    redisContext *y = side_redis(&u);
+    rep = redisCommand(y, "PUBLISH lat:in go");
+    assert_non_null(rep);
+    assert_int_equal(rep->integer, 1);
+    freeReplyObject(rep);
+
+    RUN_UNTIL(&loop, r.relayed == 1);
+    /* the loop is not run again: the relay's PUBLISH is on the wire */
+    void *got = NULL;
+    assert_int_equal(redisGetReply(x, &got), REDIS_OK);
+    rep = got;
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 3);
+    assert_string_equal(rep->element[1]->str, "lat:out");
+    assert_string_equal(rep->element[2]->str, "r");
+    freeReplyObject(rep);
+    redisFree(x);
+    redisFree(y);
+    close_all(&loop, c);
+}
 
 int main(void)
 {
@@ -686,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_router_state_to_all),
         cmocka_unit_test(test_router_limits),
         cmocka_unit_test(test_pubsub_roundtrip),
+        cmocka_unit_test(test_publish_leaves_in_its_turn),
         cmocka_unit_test(test_unsubscribe),
         cmocka_unit_test(test_redis_restart),
         cmocka_unit_test(test_generic_commands),
