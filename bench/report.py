@@ -386,7 +386,15 @@ def fanout_sections(R, res, w, targets, vs_peer, plots):
           "Latency = subscriber receive time − the CLOCK_MONOTONIC send time carried in the message content. "
           "**Raw commit** rows: `bench/tools/pgbaseline --rate 1000`, 16 libpq connections together starting "
           "1,000 transactions/s (one-row INSERT+COMMIT; and chatd's per-message SQL), latency of each transaction "
-          "through its COMMIT, run right after chatd's 1k msg/s row.\n")
+          "through its COMMIT, run right after chatd's 1k msg/s row. "
+          + ("A `CHECKPOINT` ran before each of these rows (the time it took): " + ", ".join(
+              (k[len('lat_checkpoint_'):].replace('_', ' ') if k.startswith('lat_')
+               else k[len('lat200_checkpoint_'):] + ' 200/s') +
+              f" {v:.1f} s" for k, v in sorted(R.items())
+              if "_checkpoint_" in k and isinstance(v, (int, float)))
+             + "; so that a checkpoint of the WAL written by the scenarios before does not land "
+             "in one row's window only.\n"
+             if any("_checkpoint_" in k for k in R) else "\n"))
         w("| | target /s | achieved /s | p50 | p90 | p99 | p99.9 | max | HTTP createMessage p50 / p99 | "
           "delivered / expected | dup | out of order | lost |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
