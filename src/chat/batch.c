@@ -523,37 +523,28 @@ static struct {
 void chat_gc_metrics_render(cd_buf *b, void *ud)
 {
     (void)ud;
-    cd_metrics_help(b, "chatd_sender_group_commits_total", "counter",
-                    "Group-commit transactions sent (pg_pool_batch).");
-    cd_buf_printf(b, "chatd_sender_group_commits_total %llu\n",
-                  (unsigned long long)gc_totals.batches);
-    cd_metrics_help(b, "chatd_sender_group_commit_members_total", "counter",
-                    "Mutations committed through group commit.");
-    cd_buf_printf(b, "chatd_sender_group_commit_members_total %llu\n",
-                  (unsigned long long)gc_totals.members);
-    cd_metrics_help(b, "chatd_sender_group_commit_full_total", "counter",
-                    "Group-commit windows closed by reaching CHATD_GROUP_COMMIT_MAX.");
-    cd_buf_printf(b, "chatd_sender_group_commit_full_total %llu\n",
-                  (unsigned long long)gc_totals.full);
-    cd_metrics_help(b, "chatd_sender_group_commit_largest", "gauge",
-                    "Most mutations in one group-commit transaction so far.");
-    cd_buf_printf(b, "chatd_sender_group_commit_largest %u\n", gc_totals.largest);
-    cd_metrics_help(b, "chatd_sender_group_commit_merged_total", "counter",
-                    "Array statements sent: runs of createMessage in a group run as one call.");
-    cd_buf_printf(b, "chatd_sender_group_commit_merged_total %llu\n",
-                  (unsigned long long)gc_totals.merged);
-    cd_metrics_help(b, "chatd_sender_group_commit_splits_total", "counter",
-                    "Groups whose array statement failed as a whole and ran again one statement "
-                    "per message.");
-    cd_buf_printf(b, "chatd_sender_group_commit_splits_total %llu\n",
-                  (unsigned long long)gc_totals.splits);
+    cd_metrics_value(b, "chatd_sender_group_commits_total", "counter",
+                     "Group-commit transactions sent (pg_pool_batch).", gc_totals.batches);
+    cd_metrics_value(b, "chatd_sender_group_commit_members_total", "counter",
+                     "Mutations committed through group commit.", gc_totals.members);
+    cd_metrics_value(b, "chatd_sender_group_commit_full_total", "counter",
+                     "Group-commit windows closed by reaching CHATD_GROUP_COMMIT_MAX.",
+                     gc_totals.full);
+    cd_metrics_value(b, "chatd_sender_group_commit_largest", "gauge",
+                     "Most mutations in one group-commit transaction so far.", gc_totals.largest);
+    cd_metrics_value(b, "chatd_sender_group_commit_merged_total", "counter",
+                     "Array statements sent: runs of createMessage in a group run as one call.",
+                     gc_totals.merged);
+    cd_metrics_value(b, "chatd_sender_group_commit_splits_total", "counter",
+                     "Groups whose array statement failed as a whole and ran again one statement "
+                     "per message.",
+                     gc_totals.splits);
     pg_pool_stats st = {0};
     if (gcs.pool) pg_pool_stats_get(gcs.pool, &st);
-    cd_metrics_help(b, "chatd_sender_group_commit_retries_total", "counter",
-                    "Group-commit transactions run again with a savepoint per mutation because "
-                    "one of them failed.");
-    cd_buf_printf(b, "chatd_sender_group_commit_retries_total %llu\n",
-                  (unsigned long long)st.batch_retries);
+    cd_metrics_value(b, "chatd_sender_group_commit_retries_total", "counter",
+                     "Group-commit transactions run again with a savepoint per mutation because "
+                     "one of them failed.",
+                     st.batch_retries);
 }
 
 /* ---- the sender's use: one chat_gc per process, on the kit's pool ---- */

@@ -294,19 +294,16 @@ static void on_search_flushed(const pg_result *r, void *ud)
 void chat_outbox_metrics_render(cd_buf *b, void *ud)
 {
     CD_UNUSED(ud);
-    cd_metrics_help(b, "chatd_sender_search_flushes_total", "counter",
-                    "Background merges of the search index's pending list by this sender "
-                    "(0015_latency.sql).");
-    cd_buf_printf(b, "chatd_sender_search_flushes_total %llu\n",
-                  (unsigned long long)search_totals.flushes);
-    cd_metrics_help(b, "chatd_sender_search_flush_pages_total", "counter",
-                    "Pending-list pages of the search index those merges moved into the index.");
-    cd_buf_printf(b, "chatd_sender_search_flush_pages_total %llu\n",
-                  (unsigned long long)search_totals.pages);
-    cd_metrics_help(b, "chatd_sender_search_flush_errors_total", "counter",
-                    "Background merges of the search index's pending list that failed.");
-    cd_buf_printf(b, "chatd_sender_search_flush_errors_total %llu\n",
-                  (unsigned long long)search_totals.errors);
+    cd_metrics_value(b, "chatd_sender_search_flushes_total", "counter",
+                     "Background merges of the search index's pending list by this sender "
+                     "(0015_latency.sql).",
+                     search_totals.flushes);
+    cd_metrics_value(b, "chatd_sender_search_flush_pages_total", "counter",
+                     "Pending-list pages of the search index those merges moved into the index.",
+                     search_totals.pages);
+    cd_metrics_value(b, "chatd_sender_search_flush_errors_total", "counter",
+                     "Background merges of the search index's pending list that failed.",
+                     search_totals.errors);
 }
 
 static void on_timer_closed(uv_handle_t *h)

@@ -460,9 +460,8 @@ static void replica_metrics(cd_buf *out, void *ud)
         cd_buf_printf(
             out, "chatd_pg_replica_reads_total{served=\"primary\",reason=\"%s\"} %" PRIu64 "\n",
             rr_reason_names[i], rr.served_primary[i]);
-    cd_metrics_help(out, "chatd_pg_replica_reads_held", "gauge",
-                    "reads waiting for the primary's LSN or the replica's replay");
-    cd_buf_printf(out, "chatd_pg_replica_reads_held %u\n", rr.held);
+    cd_metrics_value(out, "chatd_pg_replica_reads_held", "gauge",
+                     "reads waiting for the primary's LSN or the replica's replay", rr.held);
 }
 
 int chat_replica_bind(proto_server *srv)

@@ -131,18 +131,16 @@ static void joins_shutdown(proto_server *srv, void *ud);
 static void joins_metrics(cd_buf *b, void *ud)
 {
     CD_UNUSED(ud);
-    cd_metrics_help(b, "chatd_compat_joins_running", "gauge",
-                    "Seed-003 joinRoom queries running (at most COMPAT_JOINS_RUNNING).");
-    cd_buf_printf(b, "chatd_compat_joins_running %u\n", joins.running);
-    cd_metrics_help(b, "chatd_compat_joins_running_max", "gauge",
-                    "Most seed-003 joinRoom queries that ran at once since start.");
-    cd_buf_printf(b, "chatd_compat_joins_running_max %u\n", joins.running_max);
-    cd_metrics_help(b, "chatd_compat_joins_waiting", "gauge",
-                    "Seed-003 joinRoom requests waiting for a running slot.");
-    cd_buf_printf(b, "chatd_compat_joins_waiting %u\n", joins.waiting);
-    cd_metrics_help(b, "chatd_compat_joins_waited_total", "counter",
-                    "Seed-003 joinRoom requests that waited for a running slot.");
-    cd_buf_printf(b, "chatd_compat_joins_waited_total %llu\n", (unsigned long long)joins.waited);
+    cd_metrics_value(b, "chatd_compat_joins_running", "gauge",
+                     "Seed-003 joinRoom queries running (at most COMPAT_JOINS_RUNNING).",
+                     joins.running);
+    cd_metrics_value(b, "chatd_compat_joins_running_max", "gauge",
+                     "Most seed-003 joinRoom queries that ran at once since start.",
+                     joins.running_max);
+    cd_metrics_value(b, "chatd_compat_joins_waiting", "gauge",
+                     "Seed-003 joinRoom requests waiting for a running slot.", joins.waiting);
+    cd_metrics_value(b, "chatd_compat_joins_waited_total", "counter",
+                     "Seed-003 joinRoom requests that waited for a running slot.", joins.waited);
 }
 
 int compat_ws_bind(void)

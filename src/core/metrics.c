@@ -77,6 +77,13 @@ void cd_metrics_help(cd_buf *out, const char *name, const char *type, const char
     cd_help(out, name, type, help);
 }
 
+void cd_metrics_value(cd_buf *out, const char *name, const char *type, const char *help,
+                      uint64_t value)
+{
+    cd_help(out, name, type, help);
+    cd_buf_printf(out, "%s %llu\n", name, (unsigned long long)value);
+}
+
 static struct {
     cd_metrics_section_fn fn;
     void *ud;

@@ -71,6 +71,9 @@ typedef void (*cd_metrics_section_fn)(cd_buf *out, void *ud);
 int cd_metrics_add_section(cd_metrics_section_fn fn, void *ud);
 /* Helper for sections: the two comment lines of one metric family. */
 void cd_metrics_help(cd_buf *out, const char *name, const char *type, const char *help);
+/* One unlabelled sample with its HELP/TYPE lines: `name value`. */
+void cd_metrics_value(cd_buf *out, const char *name, const char *type, const char *help,
+                      uint64_t value);
 void cd_metrics_set_info(const char *role, const char *version);
 
 static inline void cd_metrics_conn_open(cd_metric_transport t)

@@ -157,6 +157,19 @@ static void test_sections(void **state)
     cd_buf_free(&b);
 }
 
+static void test_value(void **state)
+{
+    (void)state;
+    cd_buf b;
+    cd_buf_init(&b);
+    cd_metrics_value(&b, "chatd_test_total", "counter", "A test counter.", UINT64_MAX);
+    cd_buf_putc(&b, 0);
+    assert_string_equal(b.data, "# HELP chatd_test_total A test counter.\n"
+                                "# TYPE chatd_test_total counter\n"
+                                "chatd_test_total 18446744073709551615\n");
+    cd_buf_free(&b);
+}
+
 static void test_subscription_counters(void **state)
 {
     (void)state;
@@ -181,6 +194,7 @@ int main(void)
         cmocka_unit_test_setup(test_subscription_counters, setup),
         /* last: sections stay registered for the rest of the process */
         cmocka_unit_test_setup(test_sections, setup),
+        cmocka_unit_test(test_value),
     };
     return cmocka_run_group_tests_name("core_metrics", tests, NULL, NULL);
 }
