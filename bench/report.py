@@ -592,7 +592,8 @@ def rest(R, res, w, L, targets, vs_peer, plots, notes):
     if ra or rb or im or rw or big:
         w("## Memory per idle subscribed connection\n")
         w("A fresh receiver process; one loadgen process opens N graphql-transport-ws connections with one "
-          "`messageAdded` subscription each (1,000 chats), waits until all are subscribed and RSS settles; "
+          "`messageAdded` subscription each (1,000 chats; operation ids are UUID v4 text, as graphql-ws "
+          "clients generate them), waits until all are subscribed and RSS settles; "
           "(VmRSS after − VmRSS before) ÷ N. Kernel socket buffers are not in RSS. "
           f"The target (≤ {T_RSS_B:,} B) is issue 18's, over {T_RSS_MIN_CONNS:,} connections and more; "
           "at 1,000 connections each one brings its own chat (its channel, prepared subscription and "

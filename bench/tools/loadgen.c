@@ -19,8 +19,12 @@
  * With --users FILE (one user id per line) subscriber i acts as the distinct
  * user on line K + i of FILE (trust mode: connection_init payload
  * {"userId": ...}, as the seed's client sends it), and with --notify it
- * also subscribes `chatMessageNotification(userId)` (operation id "2") —
- * the per-user stream — beside `messageAdded` (id "1"). Both streams are
+ * also subscribes `chatMessageNotification(userId)` — the per-user stream —
+ * beside `messageAdded`. Operation ids are UUID v4 text like graphql-ws's
+ * default generateID (36 lower-case chars, random per operation) so the
+ * server stores what real clients send; the last hex digit is fixed ('1'
+ * messageAdded, '2' the notification stream) to tell the streams apart in
+ * `next` frames. Both streams are
  * checked alike (per stream: last seq, duplicates, gaps, first seq); a
  * notification is not owed to the message's own sender (the chat's second
  * column), so a subscriber acting as that user is not counted for stream 2
@@ -320,22 +324,57 @@ static bool is_chat_sender(const lg_conn *c)
     return c->user && !strcmp(c->user, chats[c->chat].sender);
 }
 
+/* A UUID v4 operation id (graphql-ws's generateID shape: lower-case hex,
+ * version 4, variant 8..b) whose last digit is stream k's ('1' + k). */
+#define LG_OPID_LEN 36
+static uint64_t opid_state;
+static void opid_make(char out[LG_OPID_LEN + 1], int k)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < LG_OPID_LEN; i++) {
+        opid_state += 0x9e3779b97f4a7c15ull; /* splitmix64 */
+        uint64_t z = opid_state;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        out[i] = hex[z & 15u];
+    }
+    out[8] = out[13] = out[18] = out[23] = '-';
+    out[14] = '4';
+    out[19] = hex[8 + (out[19] & 3)];
+    out[LG_OPID_LEN - 1] = (char)('1' + k);
+    out[LG_OPID_LEN] = '\0';
+}
+
+/* Stream of a `next` frame: its id's last digit. The frame starts
+ * {"id":"<uuid>",... (chatd and graphql-ws both put the id first; the
+ * payload's own "id" comes later). */
+static int frame_stream(const char *p, size_t n)
+{
+    const char *q = n > 24 ? memmem(p, 24, "\"id\":\"", 6) : NULL;
+    if (!q || (size_t)(q - p) + 6 + LG_OPID_LEN + 1 > n) return 0;
+    q += 6;
+    return q[LG_OPID_LEN] == '"' && q[LG_OPID_LEN - 1] == '2' ? 1 : 0;
+}
+
 static void ws_subscribe(lg_conn *c)
 {
-    char msg[512];
+    char msg[512], id[LG_OPID_LEN + 1];
+    opid_make(id, 0);
     int n = snprintf(msg, sizeof msg,
-                     "{\"id\":\"1\",\"type\":\"subscribe\",\"payload\":{\"query\":"
+                     "{\"id\":\"%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
                      "\"subscription($c: ID!) { messageAdded(chatId: $c) { id seq content chatId "
                      "senderId createdAt } }\",\"variables\":{\"c\":\"%s\"}}}",
-                     chats[c->chat].id);
+                     id, chats[c->chat].id);
     ws_send(c, 1, msg, (size_t)n);
     chats[c->chat].st[0].subs++;
     if (!opt.notify || !c->user) return;
+    opid_make(id, 1);
     n = snprintf(msg, sizeof msg,
-                 "{\"id\":\"2\",\"type\":\"subscribe\",\"payload\":{\"query\":"
+                 "{\"id\":\"%s\",\"type\":\"subscribe\",\"payload\":{\"query\":"
                  "\"subscription($u: String!) { chatMessageNotification(userId: $u) { id seq "
                  "content chatId senderId } }\",\"variables\":{\"u\":\"%s\"}}}",
-                 c->user);
+                 id, c->user);
     ws_send(c, 1, msg, (size_t)n);
     /* the sender's own messages are not notified to it */
     if (!is_chat_sender(c)) chats[c->chat].st[1].subs++;
@@ -439,9 +478,7 @@ static void ws_on_text(lg_conn *c, const char *p, size_t n)
         st_bad++;
         return;
     }
-    /* which operation: the frame starts {"id":"2",... (chatd and graphql-ws
-     * both put the id first; the payload's own "id" comes later) */
-    int k = n > 24 && memmem(p, 24, "\"id\":\"2\"", 8) ? 1 : 0;
+    int k = frame_stream(p, n);
     if (k == 1 && is_chat_sender(c)) { /* a notification of its own message */
         st_bad++;
         return;
@@ -1006,6 +1043,7 @@ int main(int argc, char **argv)
         return 2;
     }
     loop = uv_default_loop();
+    opid_state = now_ns() ^ ((uint64_t)getpid() << 40); /* distinct ids per process and run */
     wsc = calloc((size_t)opt.subs + 1, sizeof *wsc);
     /* each connection is queued at most 1 + LG_COMPAT_RETRIES times, and
      * at most subs at once */

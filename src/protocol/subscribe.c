@@ -181,13 +181,95 @@ struct proto_sub {
     bool in_start : 1;
     bool active : 1; /* linked in conn->ops */
     bool ended : 1;  /* cancelled or finished: release when idle */
-    char id[];       /* the subscribe id, inline: one allocation per operation */
+    uint8_t id_form; /* proto_opid_form of id */
+    /* the subscribe id, inline (one allocation per operation): its text and a
+     * NUL, or PROTO_OPID_BIN bytes for a canonical UUID in one letter case */
+    char id[];
 };
 _Static_assert(GQLWS_MAX_PENDING_EVENTS <= UINT16_MAX, "proto_sub.q_len");
 _Static_assert(PROTO_SUB_MAX_SOURCES <= UINT8_MAX + 1u, "proto_sub.src");
-/* with a one-byte id (as most clients number them) an operation takes the
- * pool's 96-byte class */
+/* with a one-byte id an operation takes the pool's 96-byte class, with a
+ * UUID id (graphql-ws clients' default) the 112-byte class */
 _Static_assert(offsetof(struct proto_sub, id) + 2 <= 96, "proto_sub: 96 bytes");
+_Static_assert(offsetof(struct proto_sub, id) + PROTO_OPID_BIN <= 112, "proto_sub: 112 bytes");
+
+/* ---- operation ids ---- */
+
+static int hex_val(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Is position i of a UUID's text a dash (8-4-4-4-12)? */
+static bool uuid_dash_at(size_t i)
+{
+    return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+proto_opid_form proto_opid_pack(const char *id, size_t len, uint8_t bin[PROTO_OPID_BIN])
+{
+    if (len != PROTO_OPID_UUID_LEN) return PROTO_OPID_TEXT;
+    bool lower = false, upper = false;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = id[i];
+        if (uuid_dash_at(i)) {
+            if (ch != '-') return PROTO_OPID_TEXT;
+            continue;
+        }
+        int v = hex_val(ch);
+        if (v < 0) return PROTO_OPID_TEXT;
+        if (ch >= 'a' && ch <= 'f') lower = true;
+        if (ch >= 'A' && ch <= 'F') upper = true;
+        if (n % 2 == 0)
+            bin[n / 2] = (uint8_t)(v << 4);
+        else
+            bin[n / 2] |= (uint8_t)v;
+        n++;
+    }
+    if (lower && upper) return PROTO_OPID_TEXT; /* mixed case: kept as text */
+    return upper ? PROTO_OPID_UUID_UPPER : PROTO_OPID_UUID_LOWER;
+}
+
+void proto_opid_unpack(proto_opid_form form, const uint8_t bin[PROTO_OPID_BIN],
+                       char out[PROTO_OPID_UUID_LEN + 1])
+{
+    const char *digits = form == PROTO_OPID_UUID_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < PROTO_OPID_UUID_LEN; i++) {
+        if (uuid_dash_at(i)) {
+            out[i] = '-';
+            continue;
+        }
+        uint8_t b = bin[n / 2];
+        out[i] = digits[n % 2 == 0 ? b >> 4 : b & 15u];
+        n++;
+    }
+    out[PROTO_OPID_UUID_LEN] = '\0';
+}
+
+static size_t op_size(proto_opid_form form, size_t len)
+{
+    return offsetof(struct proto_sub, id) + (form != PROTO_OPID_TEXT ? PROTO_OPID_BIN : len + 1);
+}
+
+size_t proto_sub_alloc_size(const char *id, size_t len)
+{
+    uint8_t bin[PROTO_OPID_BIN];
+    return op_size(proto_opid_pack(id, len, bin), len);
+}
+
+/* op's id as the client sent it: its inline text, or a UUID's rendered into buf. */
+static const char *op_id(const struct proto_sub *op, char buf[PROTO_OPID_UUID_LEN + 1])
+{
+    if (op->id_form == PROTO_OPID_TEXT) return op->id;
+    proto_opid_unpack((proto_opid_form)op->id_form, (const uint8_t *)op->id, buf);
+    return buf;
+}
+#define OP_ID(op) op_id((op), (char[PROTO_OPID_UUID_LEN + 1]){0})
 
 /* ---- events ---- */
 
@@ -282,7 +364,7 @@ static void op_finish(struct proto_sub *op)
 {
     if (op->ended) return;
     op->ended = true;
-    if (op->conn->ws) gqlws_send_simple(op->conn, "complete", op->id, NULL);
+    if (op->conn->ws) gqlws_send_simple(op->conn, "complete", OP_ID(op), NULL);
     op_unlink(op);
     op_release(op);
 }
@@ -367,7 +449,7 @@ static void result_unlink(proto_event *ev, const struct proto_sub *op, gqlws_res
 static void op_send_event(struct proto_sub *op, const char *json, size_t len)
 {
     if (op->ended || !op->conn->ws) return;
-    gqlws_send_payload(op->conn, "next", op->id, json, len);
+    gqlws_send_payload(op->conn, "next", OP_ID(op), json, len);
     cd_metrics_g.sub_deliveries++;
 }
 
@@ -446,7 +528,7 @@ static void op_run_done(gql_exec *ex, void *ud)
             if (op->kind == GQL_SUBSCRIPTION)
                 op_send_event(op, b.data, b.len);
             else
-                gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
+                gqlws_send_payload(op->conn, "next", OP_ID(op), b.data, b.len);
         }
         cd_buf_free(&b);
         if (op->kind != GQL_SUBSCRIPTION) {
@@ -530,7 +612,8 @@ static void op_pump(struct proto_sub *op)
                 cd_buf_puts(&b, "{\"errors\":[");
                 gqlws_write_error_obj(&b, op->fail->msg, op->fail->code, op->field, NULL);
                 cd_buf_puts(&b, "]}");
-                if (!cd_buf_failed(&b)) gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
+                if (!cd_buf_failed(&b))
+                    gqlws_send_payload(op->conn, "next", OP_ID(op), b.data, b.len);
                 cd_buf_free(&b);
             }
             op->pumping = false;
@@ -634,8 +717,15 @@ uv_loop_t *proto_sub_loop(const proto_sub *op)
 
 proto_sub *proto_sub_find(gqlws_conn *c, const char *id, size_t len)
 {
-    for (struct proto_sub *op = c->ops; op; op = op->next)
-        if (strlen(op->id) == len && memcmp(op->id, id, len) == 0) return op;
+    /* a string has one stored form, so equal forms and bytes ⇔ equal ids */
+    uint8_t bin[PROTO_OPID_BIN];
+    proto_opid_form form = proto_opid_pack(id, len, bin);
+    for (struct proto_sub *op = c->ops; op; op = op->next) {
+        if (op->id_form != form) continue;
+        if (form != PROTO_OPID_TEXT ? memcmp(op->id, bin, PROTO_OPID_BIN) == 0
+                                    : strlen(op->id) == len && memcmp(op->id, id, len) == 0)
+            return op;
+    }
     return NULL;
 }
 /* Two independent 64-bit hashes of one byte run (FNV-1a; a multiplicative
@@ -689,7 +779,9 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m, const op_key 
 {
     _Static_assert(offsetof(struct proto_sub, id) + GQLWS_MAX_ID_LEN + 1 <= CD_POOL_MAX,
                    "proto_sub in the pool");
-    struct proto_sub *op = cd_pool_calloc(offsetof(struct proto_sub, id) + m->id_len + 1);
+    uint8_t bin[PROTO_OPID_BIN];
+    proto_opid_form form = proto_opid_pack(m->id, m->id_len, bin);
+    struct proto_sub *op = cd_pool_calloc(op_size(form, m->id_len));
     if (!op) return NULL;
     proto_prep *p = key->ok ? *prep_slot(c->caller.srv, key->k1, key->k2) : NULL;
     if (p) { /* prepared before, with the same outcome: nothing to parse */
@@ -707,7 +799,11 @@ static struct proto_sub *op_new(gqlws_conn *c, const gqlws_msg *m, const op_key 
         gql_exec_set_limits(ex, &lim);
         op->ex = ex;
     }
-    memcpy(op->id, m->id, m->id_len + 1);
+    op->id_form = (uint8_t)form;
+    if (form != PROTO_OPID_TEXT)
+        memcpy(op->id, bin, PROTO_OPID_BIN);
+    else
+        memcpy(op->id, m->id, m->id_len + 1);
     op->conn = c;
     c->refs++;
     return op;
@@ -721,7 +817,7 @@ static bool op_prepare(struct proto_sub *op, const gqlws_msg *m, const op_key *k
     if (gql_exec_prepare(op->ex, m->query, m->query_len, m->operation_name) != 0 ||
         gql_exec_set_variables(op->ex, m->variables) != 0 ||
         gql_exec_compact(op->ex, m->query, m->query_len, m->operation_name, m->variables) != 0) {
-        gqlws_send_request_errors(op->conn, op->id, op->ex);
+        gqlws_send_request_errors(op->conn, OP_ID(op), op->ex);
         cd_metrics_operation(GQL_QUERY, CD_MO_REJECTED, -1);
         op->ended = true;
         op_release(op);
@@ -796,7 +892,7 @@ static bool op_served_here(struct proto_sub *op)
     cd_buf_puts(&b, "{\"errors\":[");
     gqlws_write_error_obj(&b, msg, "WRONG_SERVICE", op->field, owner);
     cd_buf_puts(&b, "]}");
-    if (!cd_buf_failed(&b)) gqlws_send_payload(op->conn, "next", op->id, b.data, b.len);
+    if (!cd_buf_failed(&b)) gqlws_send_payload(op->conn, "next", OP_ID(op), b.data, b.len);
     cd_buf_free(&b);
     cd_metrics_operation(GQL_SUBSCRIPTION, CD_MO_ERROR, -1);
     op_finish(op);

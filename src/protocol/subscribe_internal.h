@@ -12,10 +12,30 @@
 #define CHATD_PROTO_SUBSCRIBE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "protocol/gql_ws.h"
 #include "protocol/gqlws_conn.h"
 #include "protocol/subscribe.h"
+
+/* How an operation id is stored. graphql-ws clients send UUID v4 text
+ * (36 chars); a canonical UUID (8-4-4-4-12 hex digits) whose letters are all
+ * lower or all upper case is kept as its 16 bytes and that case, so it is
+ * echoed byte for byte; any other id (mixed case, other shapes) as its text. */
+#define PROTO_OPID_UUID_LEN 36u
+#define PROTO_OPID_BIN 16u
+typedef enum proto_opid_form {
+    PROTO_OPID_TEXT,
+    PROTO_OPID_UUID_LOWER, /* also a UUID without letters */
+    PROTO_OPID_UUID_UPPER,
+} proto_opid_form;
+/* The stored form of the id id[0..len); for a UUID form its bytes in bin. */
+proto_opid_form proto_opid_pack(const char *id, size_t len, uint8_t bin[PROTO_OPID_BIN]);
+/* The text of a UUID form's bytes (PROTO_OPID_UUID_LEN chars and a NUL). */
+void proto_opid_unpack(proto_opid_form form, const uint8_t bin[PROTO_OPID_BIN],
+                       char out[PROTO_OPID_UUID_LEN + 1]);
+/* Bytes an operation with this id takes from the pool (tests, docs). */
+size_t proto_sub_alloc_size(const char *id, size_t len);
 
 /* The active operation of c with this id, or NULL. */
 proto_sub *proto_sub_find(gqlws_conn *c, const char *id, size_t len);

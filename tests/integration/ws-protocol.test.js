@@ -120,6 +120,86 @@ describe('graphql-transport-ws protocol', () => {
     assert.deepEqual(closed, { code: 4409, reason: 'Subscriber for dup already exists' });
   });
 
+  // graphql-ws clients number operations with UUID v4 text; chatd keeps a
+  // canonical UUID in one letter case as 16 bytes, anything else as text
+  const L = '0f8fad5b-d9cb-469f-a165-70867728950e';
+  const U = L.toUpperCase();
+  const M = L.slice(0, 30) + L.slice(30).toUpperCase(); // mixed case: stored as text
+  const nearIds = [
+    L.slice(0, 35), // 35 chars
+    L + '0', // 37 chars
+    L.slice(0, 35) + 'g', // not hex
+    L.replaceAll('-', '_'), // no dashes
+    `{${L}}`,
+    '12345678-1234-4234-8234-123456789012', // no letters
+  ];
+
+  test('UUID and near-UUID operation ids are echoed byte for byte in next, error and complete', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    for (const id of [L, U, M, ...nearIds]) {
+      c.send({ id, type: 'subscribe', payload: { query: 'query($t: String!) { echo(text: $t) }', variables: { t: id } } });
+      assert.deepEqual(await c.next((m) => m.id === id), { id, type: 'next', payload: { data: { echo: id } } });
+      assert.deepEqual(await c.next((m) => m.id === id), { id, type: 'complete' });
+      c.send({ id, type: 'subscribe', payload: { query: '{ nope }' } });
+      const err = await c.next((m) => m.id === id);
+      assert.equal(err.type, 'error', id);
+      c.send({ id, type: 'subscribe', payload: { query: 'subscription { countdown(from: 1, everyMs: 1) }' } });
+      assert.deepEqual(await c.next((m) => m.id === id), { id, type: 'next', payload: { data: { countdown: 1 } } });
+      assert.deepEqual(await c.next((m) => m.id === id), { id, type: 'next', payload: { data: { countdown: 0 } } });
+      assert.deepEqual(await c.next((m) => m.id === id), { id, type: 'complete' });
+    }
+    // no frame carried an id the client did not send
+    const sent = new Set([L, U, M, ...nearIds]);
+    assert.deepEqual(c.messages.filter((m) => m.id !== undefined && !sent.has(m.id)), []);
+    c.close();
+  });
+
+  test('UUID ids: the lower, upper and mixed case of one UUID are three ids; complete by id; 4409 on the exact id', async () => {
+    const c = await initedWs(chatd.wsUrl, init);
+    const sub = (id) => c.send({ id, type: 'subscribe', payload: { query: 'subscription { countdown(from: 100000) }' } });
+    for (const id of [L, U, M]) sub(id);
+    for (const id of [L, U, M]) assert.equal((await c.next((m) => m.id === id)).type, 'next', id);
+    c.send({ id: U, type: 'complete' });
+    c.send({ id: L.replace('0f8f', '0F8f'), type: 'complete' }); // no such id (mixed case): ignored
+    await new Promise((r) => setTimeout(r, 100));
+    c.messages.length = 0;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(c.messages.filter((m) => m.id === U), [], 'U stopped');
+    for (const id of [L, M]) assert.ok(c.messages.some((m) => m.id === id && m.type === 'next'), `${id} still runs`);
+    sub(U); // reusable after complete
+    assert.equal((await c.next((m) => m.id === U && m.type === 'next')).payload.data.countdown, 100000);
+    sub(L);
+    assert.deepEqual(await c.closedWith(), { code: 4409, reason: `Subscriber for ${L} already exists` });
+  });
+
+  test('UUID ids: 4409 for a duplicate upper-case, mixed-case and near-UUID id; near-UUIDs are not a UUID\'s duplicate', async () => {
+    for (const [first, second] of [
+      [U, U],
+      [M, M],
+      [nearIds[2], nearIds[2]],
+      [nearIds[5], nearIds[5]],
+    ]) {
+      const c = await initedWs(chatd.wsUrl, init);
+      const sub = (id) => c.send({ id, type: 'subscribe', payload: { query: 'subscription { countdown(from: 100000) }' } });
+      sub(first);
+      await c.next((m) => m.id === first && m.type === 'next');
+      sub(second);
+      assert.deepEqual(await c.closedWith(), { code: 4409, reason: `Subscriber for ${second} already exists` });
+    }
+    const c = await initedWs(chatd.wsUrl, init);
+    const sub = (id) => c.send({ id, type: 'subscribe', payload: { query: 'subscription { countdown(from: 100000) }' } });
+    for (const id of [L, nearIds[0], nearIds[2]]) sub(id); // the limit here is 3
+    for (const id of [L, nearIds[0], nearIds[2]]) assert.equal((await c.next((m) => m.id === id)).type, 'next', id);
+    c.send({ id: nearIds[0], type: 'complete' });
+    c.send({ id: nearIds[2], type: 'complete' });
+    await new Promise((r) => setTimeout(r, 100));
+    c.messages.length = 0;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(c.messages.filter((m) => m.id !== L), []);
+    assert.ok(c.messages.some((m) => m.id === L), 'the UUID one still runs');
+    c.close();
+  });
+
   test('4429 for a second connection_init', async () => {
     const c = await initedWs(chatd.wsUrl, init);
     c.send({ type: 'connection_init', payload: init });

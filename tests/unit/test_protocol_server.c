@@ -1,7 +1,8 @@
 /*
  * test_protocol_server.c — shutdown hooks: registration order, the limit at
  * its edge, run-once semantics; mounted routes (matching, the limit); the public-field table used
- * for the token mode decision.
+ * for the token mode decision; operation ids stored as UUID bytes (forms, round
+ * trip, near-UUIDs) and the pool class an operation takes per id form.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +13,10 @@
 
 #include <cmocka.h>
 
+#include "core/pool.h"
 #include "protocol/protocol.h"
 #include "protocol/subscribe.h"
+#include "protocol/subscribe_internal.h"
 
 static char order[64];
 
@@ -240,13 +243,86 @@ static void test_source_registry(void **state)
     assert_null(proto_sub_lookup("field7"));
 }
 
+/* The pool's 16-byte class of an allocation of n bytes. */
+static size_t pool_class(size_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
+static void expect_uuid(const char *id, proto_opid_form want)
+{
+    uint8_t bin[PROTO_OPID_BIN];
+    assert_int_equal(proto_opid_pack(id, strlen(id), bin), want);
+    char out[PROTO_OPID_UUID_LEN + 1];
+    proto_opid_unpack(want, bin, out);
+    assert_string_equal(out, id); /* echoed byte for byte */
+}
+
+static void expect_text(const char *id, size_t len)
+{
+    uint8_t bin[PROTO_OPID_BIN];
+    assert_int_equal(proto_opid_pack(id, len, bin), PROTO_OPID_TEXT);
+}
+
+static void test_opid_forms(void **state)
+{
+    (void)state;
+    expect_uuid("0f8fad5b-d9cb-469f-a165-70867728950e", PROTO_OPID_UUID_LOWER);
+    expect_uuid("0F8FAD5B-D9CB-469F-A165-70867728950E", PROTO_OPID_UUID_UPPER);
+    expect_uuid("12345678-1234-4234-8234-123456789012", PROTO_OPID_UUID_LOWER); /* no letters */
+    expect_uuid("00000000-0000-0000-0000-000000000000", PROTO_OPID_UUID_LOWER);
+    expect_uuid("ffffffff-ffff-ffff-ffff-ffffffffffff", PROTO_OPID_UUID_LOWER);
+    /* the lower and upper case forms of one UUID are different ids */
+    uint8_t lo[PROTO_OPID_BIN], up[PROTO_OPID_BIN];
+    assert_int_not_equal(proto_opid_pack("0f8fad5b-d9cb-469f-a165-70867728950e", 36, lo),
+                         proto_opid_pack("0F8FAD5B-D9CB-469F-A165-70867728950E", 36, up));
+    assert_memory_equal(lo, up, PROTO_OPID_BIN);
+    /* mixed case, near-UUIDs and other ids stay text */
+    const char *text[] = {
+        "0f8fad5b-d9cb-469f-a165-70867728950E",  /* mixed case */
+        "0F8FAD5B-d9cb-469f-a165-70867728950e",  /* mixed case */
+        "0f8fad5b-d9cb-469f-a165-70867728950",   /* 35 chars */
+        "0f8fad5b-d9cb-469f-a165-70867728950e0", /* 37 chars */
+        "0f8fad5b-d9cb-469f-a165-70867728950g",  /* not hex */
+        "0f8fad5b-d9cb-469f-a165-70867728950 ",  /* not hex */
+        "0f8fad5bd-9cb-469f-a165-70867728950e",  /* dash misplaced */
+        "0f8fad5b-d9cb-469f-a165_70867728950e",  /* not a dash */
+        "0f8fad5b0d9cb0469f0a165070867728950e",  /* no dashes, 36 chars */
+        "{0f8fad5b-d9cb-469f-a165-70867728950e}", "0f8fad5bd9cb469fa16570867728950e", "1", "",
+    };
+    for (size_t i = 0; i < sizeof text / sizeof *text; i++)
+        expect_text(text[i], strlen(text[i]));
+    /* an embedded NUL is not a hex digit */
+    expect_text("0f8fad5b-d9cb-469f-a165-70867728950\0", 36);
+}
+
+static void test_opid_pool_class(void **state)
+{
+    (void)state;
+    /* numbered ids ("1") and graphql-ws UUIDs in either case: the 96 and 112 classes */
+    assert_int_equal(pool_class(proto_sub_alloc_size("1", 1)), 96);
+    assert_int_equal(pool_class(proto_sub_alloc_size("0f8fad5b-d9cb-469f-a165-70867728950e", 36)),
+                     112);
+    assert_int_equal(pool_class(proto_sub_alloc_size("0F8FAD5B-D9CB-469F-A165-70867728950E", 36)),
+                     112);
+    /* a mixed-case UUID is text: 36 chars and a NUL */
+    size_t mixed = proto_sub_alloc_size("0f8fad5b-d9cb-469f-a165-70867728950E", 36);
+    assert_int_equal(mixed, proto_sub_alloc_size("1", 1) + 35);
+    assert_int_equal(pool_class(mixed), 144);
+    /* the longest id still fits the pool */
+    static char longest[GQLWS_MAX_ID_LEN + 1];
+    memset(longest, 'x', GQLWS_MAX_ID_LEN);
+    assert_true(proto_sub_alloc_size(longest, GQLWS_MAX_ID_LEN) <= CD_POOL_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hooks_order_and_once),   cmocka_unit_test(test_hooks_limit),
         cmocka_unit_test(test_routes_match_and_limit), cmocka_unit_test(test_public_fields),
         cmocka_unit_test(test_caller_strings),         cmocka_unit_test(test_client_addr),
-        cmocka_unit_test(test_source_registry),
+        cmocka_unit_test(test_source_registry),        cmocka_unit_test(test_opid_forms),
+        cmocka_unit_test(test_opid_pool_class),
     };
     return cmocka_run_group_tests_name("protocol_server", tests, NULL, NULL);
 }
