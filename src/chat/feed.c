@@ -38,14 +38,15 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pool.h"
+#include "core/text.h"
 
-#define FEED_RETRY_MS 200       /* a failed fill query is retried after this */
-#define FEED_SCRATCH_BLOCK 4096 /* scratch arena block for one event */
-#define FEED_ID_MAX 40          /* a UUID and its NUL, with room */
-#define FEED_UUID_BUF 37        /* a UUID and its NUL (feed_sub: ids are checked UUIDs) */
-#define FEED_START_BATCH 250    /* subscribe lookups answered by one statement */
-#define FEED_LOOK_BATCH 500     /* per-user stream lookups (users) answered by one statement */
-#define FEED_NOTE_SEQS 64       /* (chat, kind) seqs remembered per user channel */
+#define FEED_RETRY_MS 200               /* a failed fill query is retried after this */
+#define FEED_SCRATCH_BLOCK 4096         /* scratch arena block for one event */
+#define FEED_ID_MAX 40                  /* a UUID and its NUL, with room */
+#define FEED_UUID_BUF (CD_UUID_LEN + 1) /* a UUID and its NUL (feed_sub: ids are checked UUIDs) */
+#define FEED_START_BATCH 250            /* subscribe lookups answered by one statement */
+#define FEED_LOOK_BATCH 500 /* per-user stream lookups (users) answered by one statement */
+#define FEED_NOTE_SEQS 64   /* (chat, kind) seqs remembered per user channel */
 #define FEED_TEST_LOOK_DELAY_MAX 10000 /* CHATD_TEST_LOOKUP_DELAY_MS upper bound (ms) */
 /* After a burst of at least FEED_TRIM_MIN_STARTS subscribe lookups answered,
  * FEED_TRIM_DELAY_MS after the last of them, the heap's free pages go back
@@ -67,41 +68,23 @@ typedef struct feed_uuid {
     uint8_t b[16];
 } feed_uuid;
 
-static int hexval(char c)
-{
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
 /* u from a checked UUID's text (either case). */
 static void uuid_pack(feed_uuid *u, const char *text)
 {
-    for (unsigned i = 0, j = 0; i < 16; j += 2, i++) {
-        if (text[j] == '-') j++;
-        u->b[i] = (uint8_t)(hexval(text[j]) << 4 | hexval(text[j + 1]));
-    }
+    (void)cd_uuid_parse(text, CD_UUID_LEN, u->b);
 }
 
 /* u's text, lowercase, in out (FEED_UUID_BUF bytes). */
 static const char *uuid_text(const feed_uuid *u, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
-    char *p = out;
-    for (unsigned i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-        *p++ = hex[u->b[i] >> 4];
-        *p++ = hex[u->b[i] & 15];
-    }
-    *p = 0;
-    return out;
+    return cd_uuid_format(u->b, false, out);
 }
 
 /* True when text (len bytes) is a UUID equal to u. */
 static bool uuid_is(const feed_uuid *u, const char *text, size_t len)
 {
-    if (!chat_uuid_valid(text, len)) return false;
     feed_uuid v;
-    uuid_pack(&v, text);
-    return memcmp(u->b, v.b, 16) == 0;
+    return cd_uuid_parse(text, len, v.b) != CD_UUID_INVALID && memcmp(u->b, v.b, 16) == 0;
 }
 
 struct feed_chan {

@@ -15,6 +15,7 @@
 
 #include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/text.h"
 
 static struct {
     struct {
@@ -304,14 +305,5 @@ int chat_echo_len(const char *s, size_t len)
 
 bool chat_uuid_valid(const char *s, size_t len)
 {
-    if (!s || len != 36) return false;
-    for (size_t i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') return false;
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
+    return cd_uuid_parse(s, len, NULL) != CD_UUID_INVALID;
 }

@@ -53,3 +53,63 @@ char *cd_url_redact(const char *url, char *out, size_t cap)
     snprintf(out, cap, "%.*s:***%s", (int)(colon - url), url, at);
     return out;
 }
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Is position i of a UUID's text a dash (8-4-4-4-12)? */
+static bool uuid_dash_at(size_t i)
+{
+    return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+cd_uuid_case cd_uuid_parse(const char *s, size_t len, uint8_t *out)
+{
+    if (!s || len != CD_UUID_LEN) return CD_UUID_INVALID;
+    bool lower = false, upper = false;
+    size_t n = 0; /* hex digits so far */
+    for (size_t i = 0; i < CD_UUID_LEN; i++) {
+        char c = s[i];
+        if (uuid_dash_at(i)) {
+            if (c != '-') return CD_UUID_INVALID;
+            continue;
+        }
+        int v = hex_digit(c);
+        if (v < 0) return CD_UUID_INVALID;
+        if (c >= 'a')
+            lower = true;
+        else if (c >= 'A')
+            upper = true;
+        if (out) {
+            if (n % 2 == 0)
+                out[n / 2] = (uint8_t)(v << 4);
+            else
+                out[n / 2] |= (uint8_t)v;
+        }
+        n++;
+    }
+    if (lower && upper) return CD_UUID_MIXED;
+    return upper ? CD_UUID_UPPER : CD_UUID_LOWER;
+}
+
+char *cd_uuid_format(const uint8_t *in, bool upper, char *out)
+{
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < CD_UUID_LEN; i++) {
+        if (uuid_dash_at(i)) {
+            out[i] = '-';
+            continue;
+        }
+        uint8_t b = in[n / 2];
+        out[i] = digits[n % 2 == 0 ? b >> 4 : b & 15u];
+        n++;
+    }
+    out[CD_UUID_LEN] = '\0';
+    return out;
+}

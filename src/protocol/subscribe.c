@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/pool.h"
+#include "core/text.h"
 #include "net/ws.h"
 #include "protocol/gqlws_conn.h"
 #include "protocol/subscribe_internal.h"
@@ -195,60 +196,22 @@ _Static_assert(offsetof(struct proto_sub, id) + PROTO_OPID_BIN <= 112, "proto_su
 
 /* ---- operation ids ---- */
 
-static int hex_val(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-/* Is position i of a UUID's text a dash (8-4-4-4-12)? */
-static bool uuid_dash_at(size_t i)
-{
-    return i == 8 || i == 13 || i == 18 || i == 23;
-}
-
 proto_opid_form proto_opid_pack(const char *id, size_t len, uint8_t bin[PROTO_OPID_BIN])
 {
-    if (len != PROTO_OPID_UUID_LEN) return PROTO_OPID_TEXT;
-    bool lower = false, upper = false;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = id[i];
-        if (uuid_dash_at(i)) {
-            if (ch != '-') return PROTO_OPID_TEXT;
-            continue;
-        }
-        int v = hex_val(ch);
-        if (v < 0) return PROTO_OPID_TEXT;
-        if (ch >= 'a' && ch <= 'f') lower = true;
-        if (ch >= 'A' && ch <= 'F') upper = true;
-        if (n % 2 == 0)
-            bin[n / 2] = (uint8_t)(v << 4);
-        else
-            bin[n / 2] |= (uint8_t)v;
-        n++;
+    switch (cd_uuid_parse(id, len, bin)) {
+    case CD_UUID_LOWER:
+        return PROTO_OPID_UUID_LOWER;
+    case CD_UUID_UPPER:
+        return PROTO_OPID_UUID_UPPER;
+    default:
+        return PROTO_OPID_TEXT; /* mixed case or not a UUID: kept as text */
     }
-    if (lower && upper) return PROTO_OPID_TEXT; /* mixed case: kept as text */
-    return upper ? PROTO_OPID_UUID_UPPER : PROTO_OPID_UUID_LOWER;
 }
 
 void proto_opid_unpack(proto_opid_form form, const uint8_t bin[PROTO_OPID_BIN],
                        char out[PROTO_OPID_UUID_LEN + 1])
 {
-    const char *digits = form == PROTO_OPID_UUID_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
-    size_t n = 0;
-    for (size_t i = 0; i < PROTO_OPID_UUID_LEN; i++) {
-        if (uuid_dash_at(i)) {
-            out[i] = '-';
-            continue;
-        }
-        uint8_t b = bin[n / 2];
-        out[i] = digits[n % 2 == 0 ? b >> 4 : b & 15u];
-        n++;
-    }
-    out[PROTO_OPID_UUID_LEN] = '\0';
+    cd_uuid_format(bin, form == PROTO_OPID_UUID_UPPER, out);
 }
 
 static size_t op_size(proto_opid_form form, size_t len)

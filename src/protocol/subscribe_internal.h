@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/text.h"
 #include "protocol/gql_ws.h"
 #include "protocol/gqlws_conn.h"
 #include "protocol/subscribe.h"
@@ -22,8 +23,8 @@
  * (36 chars); a canonical UUID (8-4-4-4-12 hex digits) whose letters are all
  * lower or all upper case is kept as its 16 bytes and that case, so it is
  * echoed byte for byte; any other id (mixed case, other shapes) as its text. */
-#define PROTO_OPID_UUID_LEN 36u
-#define PROTO_OPID_BIN 16u
+#define PROTO_OPID_UUID_LEN CD_UUID_LEN
+#define PROTO_OPID_BIN CD_UUID_BIN
 typedef enum proto_opid_form {
     PROTO_OPID_TEXT,
     PROTO_OPID_UUID_LOWER, /* also a UUID without letters */

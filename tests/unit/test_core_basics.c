@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -99,6 +100,36 @@ static void test_text_is_clean(void **state)
 /* Pool: zeroed objects of every class, packed into slabs found from the
  * object's address; a slab emptied goes back (one spare per class kept);
  * sizes out of range and the fault hook give NULL. */
+static void test_uuid(void **state)
+{
+    (void)state;
+    const char *lo = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    const char *up = "0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D";
+    uint8_t a[CD_UUID_BIN], b[CD_UUID_BIN];
+    char out[CD_UUID_LEN + 1];
+    assert_int_equal(cd_uuid_parse(lo, CD_UUID_LEN, a), CD_UUID_LOWER);
+    assert_int_equal(a[0], 0x0a);
+    assert_int_equal(a[15], 0x4d);
+    assert_int_equal(cd_uuid_parse(up, CD_UUID_LEN, b), CD_UUID_UPPER);
+    assert_memory_equal(a, b, CD_UUID_BIN);
+    assert_string_equal(cd_uuid_format(a, false, out), lo);
+    assert_string_equal(cd_uuid_format(a, true, out), up);
+    assert_int_equal(cd_uuid_parse("0a1b2c3d-4E5F-4a6b-8c7d-9e0f1a2b3c4d", CD_UUID_LEN, a),
+                     CD_UUID_MIXED);
+    assert_int_equal(cd_uuid_parse("01234567-8901-2345-6789-012345678901", CD_UUID_LEN, NULL),
+                     CD_UUID_LOWER); /* no letters */
+    /* the edges: one character short or over, a dash moved, a non-hex digit, NULL */
+    assert_int_equal(cd_uuid_parse(lo, CD_UUID_LEN - 1, NULL), CD_UUID_INVALID);
+    char over[CD_UUID_LEN + 2];
+    snprintf(over, sizeof over, "%s0", lo);
+    assert_int_equal(cd_uuid_parse(over, CD_UUID_LEN + 1, NULL), CD_UUID_INVALID);
+    assert_int_equal(cd_uuid_parse("0a1b2c3d4-e5f-4a6b-8c7d-9e0f1a2b3c4d", CD_UUID_LEN, NULL),
+                     CD_UUID_INVALID);
+    assert_int_equal(cd_uuid_parse("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4g", CD_UUID_LEN, NULL),
+                     CD_UUID_INVALID);
+    assert_int_equal(cd_uuid_parse(NULL, CD_UUID_LEN, NULL), CD_UUID_INVALID);
+}
+
 static void test_pool(void **state)
 {
     (void)state;
@@ -152,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_buf_json_escape),
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_text_is_clean),
+        cmocka_unit_test(test_uuid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
