@@ -240,6 +240,35 @@ test('direct chat: history is paged by seq when scrolling up', { timeout: 90000 
   await chatItem(B, 'Alice').getByTestId('unread').waitFor({ state: 'detached' });
 });
 
+test('a chat loaded before a read committed does not bring the read count back', { timeout: 60000 }, async () => {
+  const A = pages.A;
+  const B = pages.B;
+  assert.ok(A && B, 'needs the first test');
+  await chatItem(A, 'Project X').click();
+  await send(A, 'stale count?');
+  await chatItem(B, 'Project X').getByLabel('1 unread').waitFor();
+  // B opens the chat: its GetChat query is answered at once (count 1, before
+  // the read) but handed to the page only after the read's count (0) came
+  // on the stream — as a slow receiver does
+  const readDone = B.waitForResponse((r) => (r.request().postData() || '').includes('"MarkChatAsRead"'));
+  let delayed = 0;
+  await B.route(/\/graphql$/, async (route) => {
+    if (!(route.request().postData() || '').includes('"GetChat"')) return route.continue();
+    const response = await route.fetch();
+    await readDone;
+    await new Promise((r) => setTimeout(r, 500));
+    delayed++;
+    return route.fulfill({ response });
+  });
+  await chatItem(B, 'Project X').click();
+  await msg(B, 'stale count?').waitFor();
+  await readDone;
+  await B.waitForTimeout(1000); // the delayed answer is in
+  await B.unroute(/\/graphql$/);
+  assert.ok(delayed >= 1, 'the GetChat answer was held back');
+  await chatItem(B, 'Project X').getByTestId('unread').waitFor({ state: 'detached', timeout: 2000 });
+});
+
 test('offline status, and an unusable access token is refreshed with the refresh token', { timeout: 60000 }, async () => {
   const A = pages.A;
   assert.ok(A, 'needs the first test');

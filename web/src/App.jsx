@@ -7,6 +7,7 @@ import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from '
 import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
 import * as net from './net.js';
 import * as ops from './ops.js';
+import { unreadLive } from './cache.js';
 import { ChatWindow } from './ChatWindow.jsx';
 import { chatTitle, displayName, Modal } from './ui.jsx';
 
@@ -149,7 +150,6 @@ const sortChats = (list) =>
 function useChatList(me) {
   const client = useApolloClient();
   const { data, error, refetch } = useQuery(ops.GET_CHATS, { fetchPolicy: 'network-only', nextFetchPolicy: 'cache-first' });
-  const unreadSeq = useRef({}); // chatId -> seq of the count shown
   const delivered = useRef({}); // chatId -> newest seq marked delivered
 
   const addToList = useCallback((chat) => {
@@ -163,8 +163,12 @@ function useChatList(me) {
     client.cache.updateQuery({ query: ops.GET_CHATS }, (d) => (d ? { chats: d.chats.filter((c) => c.id !== chatId) } : d));
   }, [client]);
 
+  useEffect(() => {
+    unreadLive.clear(); // counts are per signed-in user
+    return () => unreadLive.clear();
+  }, [me.id]);
   useEffect(() => net.onReconnect(() => {
-    unreadSeq.current = {};
+    unreadLive.clear(); // the refetched chats are newer
     refetch().catch(() => {});
   }), [refetch]);
 
@@ -174,9 +178,9 @@ function useChatList(me) {
     onData: ({ data: { data: d } }) => {
       const u = d && d.unreadCountUpdated;
       if (!u) return;
-      const prev = unreadSeq.current[u.chatId];
-      if (u.seq != null && prev != null && u.seq < prev) return; // stale
-      if (u.seq != null) unreadSeq.current[u.chatId] = u.seq;
+      const prev = unreadLive.get(u.chatId);
+      if (u.seq != null && prev && u.seq < prev.seq) return; // stale
+      if (u.seq != null) unreadLive.set(u.chatId, { seq: u.seq, count: u.unreadCount });
       client.cache.modify({ id: client.cache.identify({ __typename: 'Chat', id: u.chatId }), fields: { unreadCount: () => u.unreadCount } });
     },
   });

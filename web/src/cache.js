@@ -5,6 +5,13 @@
 // page never shows a message twice.
 const bySeq = (readField) => (a, b) => (readField('seq', a) ?? 0) - (readField('seq', b) ?? 0);
 
+// chatId -> {seq, count}: the newest unreadCountUpdated received (App.jsx).
+// A Chat loaded by a query carries the unread count as of its lastSeq; a
+// query answered before a read committed can arrive after the read's
+// count came on the stream, so the count shown is the stream's while it is
+// newer than the loaded chat (its seq above the chat's lastSeq).
+export const unreadLive = new Map();
+
 export function mergeMessages(existing = [], incoming = [], { readField }) {
   const map = new Map();
   for (const m of existing) map.set(readField('id', m), m);
@@ -31,6 +38,13 @@ export const typePolicies = {
     fields: {
       participants: { merge: false },
       members: { keyArgs: false, merge: false },
+      unreadCount: {
+        read(existing, { readField }) {
+          const live = unreadLive.get(readField('id'));
+          const last = readField('lastSeq');
+          return live && (last == null || live.seq > last) ? live.count : existing;
+        },
+      },
     },
   },
   Message: {
