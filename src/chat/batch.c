@@ -78,9 +78,6 @@ struct chat_gc {
     uint32_t inflight;       /* groups sent and not yet completed */
     gc_group *flying;        /* those groups (fly_link/fly_unlink) */
     uint32_t flying_members; /* members of those groups */
-    /* a pending member's key is in a group in flight: the window then does
-     * not close early beside it (see gc_arm) */
-    bool pending_conflict;
     bool closing;
     bool timer_closed;
     const char *merge_from, *merge_to; /* chat_gc_merge (static strings) */
@@ -178,16 +175,14 @@ static bool key_flying(const chat_gc *gc, const char *key)
     return false;
 }
 
-/* Recomputes pending_conflict (after the groups in flight or the pending
- * members changed): at most CHAT_GC_MAX pending × the members in flight. */
-static void conflict_update(chat_gc *gc)
+/* Is a pending member's key in a group in flight? (the window then does not
+ * close early beside it, see gc_arm; asked only while those groups hold at
+ * most CHAT_GC_EAGER_BESIDE_MAX members) */
+static bool pending_flying(const chat_gc *gc)
 {
-    gc->pending_conflict = false;
-    for (const gc_member *m = gc->head; m && gc->flying; m = m->next)
-        if (key_flying(gc, m->key)) {
-            gc->pending_conflict = true;
-            return;
-        }
+    for (const gc_member *m = gc->head; m; m = m->next)
+        if (key_flying(gc, m->key)) return true;
+    return false;
 }
 static void group_done(int status, const char *message, const pg_result *results, int n, void *ud);
 
@@ -295,7 +290,6 @@ static void group_done(int status, const char *message, const pg_result *results
     if (gc->closing) {
         if (gc->inflight == 0 && gc->timer_closed) cd_free(gc);
     } else {
-        conflict_update(gc);
         gc_arm(gc); /* the connection is free again: what waited goes now */
     }
 }
@@ -430,7 +424,6 @@ static void gc_flush_one(chat_gc *gc)
     gc->pending -= (uint32_t)take;
     sort_members(g->m, g->n);
     fly_link(gc, g);
-    conflict_update(gc); /* what stays pending (past `max`) against g too */
     gc->stats.batches++;
     gc->stats.members += (uint64_t)g->n;
     if ((uint32_t)g->n > gc->stats.largest) gc->stats.largest = (uint32_t)g->n;
@@ -452,7 +445,7 @@ static void gc_arm(chat_gc *gc)
         gc_totals.full++;
     } else if (gc->inflight == 0 ||
                (gc->inflight < CHAT_GC_EAGER_INFLIGHT &&
-                gc->flying_members <= CHAT_GC_EAGER_BESIDE_MAX && !gc->pending_conflict)) {
+                gc->flying_members <= CHAT_GC_EAGER_BESIDE_MAX && !pending_flying(gc))) {
         /* a connection is idle: the window closes at the next loop turn,
          * taking along whatever arrived in this one. Beside a group in
          * flight only under light load (that group is small: under load
@@ -489,7 +482,6 @@ int chat_gc_submit(chat_gc *gc, const char *key, const char *stmt, int n, const 
         gc->head = m;
     gc->tail = m;
     gc->pending++;
-    if (!gc->pending_conflict && gc->flying && key_flying(gc, m->key)) gc->pending_conflict = true;
     bool was_full = gc->pending > gc->max;
     if (!was_full) gc_arm(gc);
     return 0;
