@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/text.h"
 
 typedef struct compat_op {
     gql_exec *ex;
@@ -156,20 +157,11 @@ bool compat_int(const gql_value *o, const char *k, int64_t *out)
     return false;
 }
 
+_Static_assert(COMPAT_UUID_LEN == CD_UUID_LEN, "a room or user id is a UUID's text");
+
 bool compat_uuid_ok(const char *s)
 {
-    size_t n = s ? strlen(s) : 0;
-    if (n != COMPAT_UUID_LEN) return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (ch != '-') return false;
-        } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                     (ch >= 'A' && ch <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
+    return s && cd_uuid_parse(s, strlen(s), NULL) != CD_UUID_INVALID;
 }
 
 bool compat_role_serves(const proto_server *srv, const char *role)

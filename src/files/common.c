@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/core.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "files/files_internal.h"
 #include "store/pg.h"
 
@@ -51,17 +52,11 @@ void files_random_name(char *out, size_t n)
 
 /* ---- answers ---- */
 
+_Static_assert(FILES_UUID_LEN == CD_UUID_LEN, "a file or user id is a UUID's text");
+
 bool files_uuid_valid(const char *s, size_t len)
 {
-    if (len != FILES_UUID_LEN) return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-'
-                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
+    return cd_uuid_parse(s, len, NULL) != CD_UUID_INVALID;
 }
 
 void files_respond_error(http_request *req, const char *cors, int status, const char *code,
