@@ -198,7 +198,9 @@ def throughput(R, res, w, targets, vs_peer):
       "chats of 3. Baselines from `bench/tools/pgbaseline` against the same database, same chats, same "
       "concurrency, same durability, run right after chatd: **chatd's SQL, one tx per message** = "
       "`--mode chatd`, C libpq clients each issuing chatd's per-message statement "
-      "(`chatd_create_message_reply(...)`) in autocommit — what chatd would do without group commit; **bare "
+      "(`chatd_create_message_reply(...)`) in autocommit — what chatd would do without group commit (chatd's "
+      "senders are stopped with SIGSTOP meanwhile, so that their outbox sweepers do not republish the "
+      "baseline's events during it, and its outbox rows are deleted after it); **bare "
       "INSERT+COMMIT** = `--mode insert`, a one-row INSERT per transaction. Mean group = mutations per "
       "group-commit transaction over the run (the senders' `chatd_sender_group_commit*` counters).\n")
     w("| clients | chatd msg/s | peer msg/s | chatd / peer | chatd's SQL, one tx per message, tx/s | chatd / that | "
