@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chat/chat_internal.h"
+#include "core/text.h"
 
 static void check_clean(const uint8_t *d, size_t n, size_t max)
 {
@@ -30,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!memchr(data, '@', size)) abort();
     }
     if (!chat_user_check_display_name(s, size)) check_clean(data, size, USER_DISPLAY_NAME_MAX);
-    if (chat_uuid_valid(s, size) && size != 36) abort();
+    if (cd_uuid_valid(s, size) && size != 36) abort();
     char h[USER_RT_HASH_LEN + 1];
     chat_rt_hash(s, size, h);
     if (strlen(h) != USER_RT_HASH_LEN) abort();

@@ -15,6 +15,7 @@
 
 #include "chat/chat_internal.h"
 #include "core/log.h"
+#include "core/text.h"
 
 /* ---- revoked tokens ----
  *
@@ -97,7 +98,7 @@ static bool rv_rebuild(size_t need, int64_t now)
 
 void chat_revoked_note(const char *user_id, int64_t ver, bool removed, int64_t until)
 {
-    if (!user_id || !chat_uuid_valid(user_id, strlen(user_id))) return;
+    if (!user_id || !cd_uuid_valid(user_id, strlen(user_id))) return;
     int64_t now = (int64_t)time(NULL);
     if (!until) until = now + CHAT_REVOKED_WINDOW_S;
     if (until <= now) return;

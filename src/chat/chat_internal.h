@@ -407,9 +407,6 @@ bool chat_int_arg(gql_rinfo *ri, const char *name, int64_t def, int64_t lo, int6
  * NUL. */
 int chat_echo_len(const char *s, size_t len);
 
-/* True for the canonical 8-4-4-4-12 hex UUID text form. */
-bool chat_uuid_valid(const char *s, size_t len);
-
 /* ============================== replica.c ============================== */
 /*
  * replica.c — the receiver's reads between the primary and a streaming

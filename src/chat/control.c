@@ -11,6 +11,7 @@
 #include "chat/chat_internal.h"
 #include "core/arena.h"
 #include "core/log.h"
+#include "core/text.h"
 
 #define CHAT_CONTROL_MAX_MSG 1024u
 
@@ -44,7 +45,7 @@ int chat_control_handle(proto_server *srv, const char *data, size_t len)
             kind && kind->kind == GQL_V_STRING && strcmp(kind->u.s, "tokens_revoked") == 0;
         bool ver_ok = !ver || (ver->kind == GQL_V_INT && ver->u.i >= 0);
         if ((removed || revoked) && ver_ok && uid && uid->kind == GQL_V_STRING &&
-            chat_uuid_valid(uid->u.s, uid->len))
+            cd_uuid_valid(uid->u.s, uid->len))
             ctl_apply(srv, uid->u.s, ver ? ver->u.i : 0, removed);
         else
             rc = CD_EBAD;

@@ -63,7 +63,7 @@ typedef enum feed_kind { FEED_K_CHAT, FEED_K_EPH, FEED_K_USER, FEED_K_PRESENCE }
 typedef struct feed_sub feed_sub;
 typedef struct feed_chan feed_chan;
 
-/* A UUID (checked text, chat_uuid_valid) in its 16 bytes. */
+/* A UUID (checked text, cd_uuid_valid) in its 16 bytes. */
 typedef struct feed_uuid {
     uint8_t b[16];
 } feed_uuid;
@@ -222,7 +222,7 @@ static void sub_set_user(feed_sub *s, const char *text)
 {
     s->has_user = text[0] != 0;
     /* (src_start refuses a caller whose id is not a UUID before it counts) */
-    if (chat_uuid_valid(text, strlen(text)))
+    if (cd_uuid_valid(text, strlen(text)))
         uuid_pack(&s->user, text);
     else
         memset(&s->user, 0, sizeof s->user);
@@ -1021,7 +1021,7 @@ static feed_sub *leg_add(feed_sub *h, const char *chat, int64_t from, int64_t kn
                          int64_t unread)
 {
     size_t len = strlen(chat);
-    if (h->dead || len >= FEED_ID_MAX || !chat_uuid_valid(chat, len) || leg_find(h, chat, len))
+    if (h->dead || len >= FEED_ID_MAX || !cd_uuid_valid(chat, len) || leg_find(h, chat, len))
         return NULL;
     _Static_assert(sizeof(feed_sub) <= CD_POOL_MAX, "feed_sub in the pool");
     feed_sub *l = cd_pool_calloc(sizeof *l);
@@ -1901,7 +1901,7 @@ static int parse_afters(feed_sub *s, const gql_value *args, const char **code, c
         const gql_value *e = &l->u.items[i];
         const char *chat = chat_str_in(e, "chatId", NULL);
         const gql_value *seq = e->kind == GQL_V_OBJECT ? gql_obj_get(e, "seq") : NULL;
-        if (!chat || !chat_uuid_valid(chat, strlen(chat))) {
+        if (!chat || !cd_uuid_valid(chat, strlen(chat))) {
             *code = CHAT_E_BAD_INPUT;
             snprintf(err, errlen, "afterSeqs[%u].chatId must be a UUID", i);
             return CD_EBAD;
@@ -1925,7 +1925,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     proto_server *srv = feed.srv;
     const char *an = field_arg(f);
     const char *id = chat_str_in(args, an, NULL);
-    if (!id || !chat_uuid_valid(id, strlen(id))) {
+    if (!id || !cd_uuid_valid(id, strlen(id))) {
         *code = CHAT_E_BAD_INPUT;
         snprintf(err, errlen, "%s must be a UUID", an);
         return CD_EBAD;
@@ -1933,7 +1933,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
     const char *uid = caller && caller->user_id ? caller->user_id : "";
     bool trust = caller && caller->trust;
     /* trust mode: a user-id that is not a UUID identifies nobody */
-    if (trust && !chat_uuid_valid(uid, strlen(uid))) uid = "";
+    if (trust && !cd_uuid_valid(uid, strlen(uid))) uid = "";
     if (uid[0] && chat_token_revoked(caller)) uid = ""; /* revoked or removed: JWT still verifies */
     if (!trust && (!caller || !caller->authenticated || !uid[0])) {
         *code = CHAT_E_UNAUTHENTICATED;
@@ -1941,7 +1941,7 @@ static int src_start(proto_sub *ps, const gql_value *args, const proto_caller *c
         return CD_EBAD;
     }
     /* a token whose subject is not a user id is nobody's participant */
-    if (!trust && !field_is_user(f) && !chat_uuid_valid(uid, strlen(uid))) {
+    if (!trust && !field_is_user(f) && !cd_uuid_valid(uid, strlen(uid))) {
         *code = CHAT_E_FORBIDDEN;
         snprintf(err, errlen, "Forbidden: not a participant of this chat");
         return CD_EBAD;
@@ -2284,19 +2284,19 @@ int chat_watch_start(proto_server *srv, const proto_caller *caller, const char *
         *code = CHAT_E_UNAVAILABLE;
         return CD_EUNAVAIL;
     }
-    if (!chat_id || !chat_uuid_valid(chat_id, strlen(chat_id))) {
+    if (!chat_id || !cd_uuid_valid(chat_id, strlen(chat_id))) {
         *code = CHAT_E_BAD_INPUT;
         return CD_EBAD;
     }
     const char *uid = caller && caller->user_id ? caller->user_id : "";
     bool trust = caller && caller->trust;
-    if (trust && !chat_uuid_valid(uid, strlen(uid))) uid = "";
+    if (trust && !cd_uuid_valid(uid, strlen(uid))) uid = "";
     if (uid[0] && chat_token_revoked(caller)) uid = "";
     if (!trust && (!caller || !caller->authenticated || !uid[0])) {
         *code = CHAT_E_UNAUTHENTICATED;
         return CD_EBAD;
     }
-    if (!trust && !chat_uuid_valid(uid, strlen(uid))) {
+    if (!trust && !cd_uuid_valid(uid, strlen(uid))) {
         *code = CHAT_E_FORBIDDEN;
         return CD_EBAD;
     }

@@ -302,8 +302,3 @@ int chat_echo_len(const char *s, size_t len)
             n--;
     return (int)n;
 }
-
-bool chat_uuid_valid(const char *s, size_t len)
-{
-    return cd_uuid_parse(s, len, NULL) != CD_UUID_INVALID;
-}

@@ -38,6 +38,7 @@
 #include "chat/chat_internal.h"
 #include "core/log.h"
 #include "core/pool.h"
+#include "core/text.h"
 
 #define PRESENCE_TTL_S 30          /* a field not refreshed for this long is offline */
 #define PRESENCE_REFRESH_MS 10000u /* refresh period (a third of the TTL) */
@@ -176,7 +177,7 @@ static void seen_tick(uv_timer_t *t)
 /* Queues users.last_seen_at = now() for user (a UUID). */
 static void seen_queue(proto_server *srv, const char *user)
 {
-    if (!srv->pg || !chat_uuid_valid(user, strlen(user))) return;
+    if (!srv->pg || !cd_uuid_valid(user, strlen(user))) return;
     for (unsigned i = 0; i < ps.nseen; i++)
         if (strcmp(ps.seen[i], user) == 0) return;
     snprintf(ps.seen[ps.nseen++], sizeof ps.seen[0], "%s", user);
@@ -367,7 +368,7 @@ static void r_user_presence(gql_rinfo *ri)
 {
     const gql_value *p = gql_ri_parent(ri);
     const gql_value *id = p && p->kind == GQL_V_OBJECT ? gql_obj_get(p, "id") : NULL;
-    if (!id || id->kind != GQL_V_STRING || !chat_uuid_valid(id->u.s, id->len)) {
+    if (!id || id->kind != GQL_V_STRING || !cd_uuid_valid(id->u.s, id->len)) {
         gql_ri_return(ri, gql_null());
         return;
     }

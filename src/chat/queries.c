@@ -433,7 +433,7 @@ static void run(qop *op, const char *stmt, int n, const char *const *params)
 static const char *uuid_arg(gql_rinfo *ri, const char *name)
 {
     const gql_value *v = gql_ri_arg(ri, name);
-    if (!v || v->kind != GQL_V_STRING || !chat_uuid_valid(v->u.s, v->len)) {
+    if (!v || v->kind != GQL_V_STRING || !cd_uuid_valid(v->u.s, v->len)) {
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s must be a UUID", name);
         return NULL;
     }
@@ -446,7 +446,7 @@ static const char *viewer(gql_rinfo *ri)
 {
     if (chat_authz_trust(ri)) {
         const char *u = chat_authz_user_opt(ri);
-        return u && chat_uuid_valid(u, strlen(u)) ? u : "";
+        return u && cd_uuid_valid(u, strlen(u)) ? u : "";
     }
     return chat_authz_user(ri);
 }
@@ -1010,7 +1010,7 @@ static const char *parent_uuid(gql_rinfo *ri, const char *name)
 {
     const gql_value *p = gql_ri_parent(ri);
     const gql_value *v = p && p->kind == GQL_V_OBJECT ? gql_obj_get(p, name) : NULL;
-    if (!v || v->kind != GQL_V_STRING || !chat_uuid_valid(v->u.s, v->len)) return NULL;
+    if (!v || v->kind != GQL_V_STRING || !cd_uuid_valid(v->u.s, v->len)) return NULL;
     return v->u.s;
 }
 
@@ -1048,7 +1048,7 @@ static void r_chat_participants(gql_rinfo *ri)
     uint32_t n = 0;
     for (uint32_t i = 0; i < ids->len; i++) {
         const gql_value *v = &ids->u.items[i];
-        if (v->kind == GQL_V_STRING && chat_uuid_valid(v->u.s, v->len)) keys[n++] = v->u.s;
+        if (v->kind == GQL_V_STRING && cd_uuid_valid(v->u.s, v->len)) keys[n++] = v->u.s;
     }
     ld_load(ri, "recv_b_users", NULL, keys, n, LD_EACH);
 }
@@ -1153,7 +1153,7 @@ static void load_for_viewer(gql_rinfo *ri, const char *stmt, ld_mode mode)
     const char *id = parent_uuid(ri, "id");
     const char *uid = chat_authz_user_opt(ri);
     const char **keys = id ? one_key(ri, id) : NULL;
-    if (!keys || !uid || !chat_uuid_valid(uid, strlen(uid))) {
+    if (!keys || !uid || !cd_uuid_valid(uid, strlen(uid))) {
         gql_ri_return(ri, gql_null());
         return;
     }
@@ -1198,7 +1198,7 @@ static bool parse_member_cursor(cd_arena *a, const char *s, size_t len, const ch
     const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s)) : NULL;
     if (!c1 || !c2) return false;
     size_t l1 = (size_t)(c1 - s), l2 = (size_t)(c2 - c1 - 1), l3 = len - (size_t)(c2 + 1 - s);
-    if (l1 == 0 || l1 > 18 || l2 == 0 || l2 > 9 || !chat_uuid_valid(c2 + 1, l3)) return false;
+    if (l1 == 0 || l1 > 18 || l2 == 0 || l2 > 9 || !cd_uuid_valid(c2 + 1, l3)) return false;
     for (size_t i = 0; i < l1; i++)
         if (s[i] < '0' || s[i] > '9') return false;
     for (size_t i = 0; i < l2; i++)
@@ -1368,7 +1368,7 @@ static bool parse_search_cursor(cd_arena *a, const char *s, size_t len, const ch
     for (char *c = t; c < colon; c++)
         if (!((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' || *c == '-' || *c == '+'))
             return false;
-    if (!chat_uuid_valid(colon + 1, n - (size_t)(colon + 1 - t))) return false;
+    if (!cd_uuid_valid(colon + 1, n - (size_t)(colon + 1 - t))) return false;
     *colon = 0;
     char *end = NULL;
     strtod(t, &end);

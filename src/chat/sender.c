@@ -149,7 +149,7 @@ int chat_sender_uuid_array(cd_buf *b, const gql_value *ids, const char *first, c
     bool have_first = false;
     for (uint32_t i = 0; i < n; i++) {
         const gql_value *v = &ids->u.items[i];
-        if (v->kind != GQL_V_STRING || !chat_uuid_valid(v->u.s, v->len)) {
+        if (v->kind != GQL_V_STRING || !cd_uuid_valid(v->u.s, v->len)) {
             *bad = v->kind == GQL_V_STRING ? v->u.s : "null";
             return CD_EBAD;
         }
@@ -315,7 +315,7 @@ static const char *id_arg(gql_rinfo *ri, const char *name, const char *what)
 {
     size_t len = 0;
     const char *id = chat_str_arg(ri, name, &len);
-    if (!id || !chat_uuid_valid(id, len)) {
+    if (!id || !cd_uuid_valid(id, len)) {
         gql_ri_error(ri, CHAT_E_NOT_FOUND, "%s %.*s not found", what,
                      chat_echo_len(id ? id : "", len), id ? id : "");
         return NULL;
@@ -328,7 +328,7 @@ static const char *user_arg(gql_rinfo *ri, const char *name)
 {
     size_t len = 0;
     const char *id = chat_str_arg(ri, name, &len);
-    if (!id || !chat_uuid_valid(id, len)) {
+    if (!id || !cd_uuid_valid(id, len)) {
         gql_ri_error(ri, CHAT_E_NOT_FOUND, "User %.*s not found", chat_echo_len(id ? id : "", len),
                      id ? id : "");
         return NULL;
@@ -344,7 +344,7 @@ static const char *acting_arg(gql_rinfo *ri, const gql_value *obj, const char *n
     const char *id = chat_str_in(obj, name, &len);
     const char *u = chat_authz_acting_as(ri, id, what);
     if (!u) return NULL;
-    if (!chat_uuid_valid(u, strlen(u))) {
+    if (!cd_uuid_valid(u, strlen(u))) {
         gql_ri_error(ri, CHAT_E_BAD_INPUT, "%s is not a valid user id", name);
         return NULL;
     }
@@ -363,7 +363,7 @@ static const char *actor(gql_rinfo *ri, bool optional_in_trust, bool *ok)
         *ok = false;
         return NULL;
     }
-    if (u && !chat_uuid_valid(u, strlen(u))) {
+    if (u && !cd_uuid_valid(u, strlen(u))) {
         if (optional_in_trust && chat_authz_trust(ri)) return NULL;
         gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         *ok = false;
@@ -516,7 +516,7 @@ static bool attachments_arg(gql_rinfo *ri, const gql_value *in, const char **out
     cd_buf_putc(&b, '{');
     for (uint32_t i = 0; i < v->len; i++) {
         const gql_value *e = &v->u.items[i];
-        if (e->kind != GQL_V_STRING || !chat_uuid_valid(e->u.s, e->len)) {
+        if (e->kind != GQL_V_STRING || !cd_uuid_valid(e->u.s, e->len)) {
             const char *s = e->kind == GQL_V_STRING ? e->u.s : "";
             size_t n = e->kind == GQL_V_STRING ? e->len : 0;
             gql_ri_error(ri, CHAT_E_NOT_FOUND, "File %.*s not found", chat_echo_len(s, n), s);
@@ -544,7 +544,7 @@ static void r_create_message(gql_rinfo *ri)
     if (!sender) return;
     size_t clen = 0, tlen = 0, cidlen = 0, chlen = 0;
     const char *chat = chat_str_in(in, "chatId", &chlen);
-    if (!chat || !chat_uuid_valid(chat, chlen)) {
+    if (!chat || !cd_uuid_valid(chat, chlen)) {
         gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat %.*s not found",
                      chat_echo_len(chat ? chat : "", chlen), chat ? chat : "");
         return;
@@ -554,7 +554,7 @@ static void r_create_message(gql_rinfo *ri)
     const char *client_id = chat_str_in(in, "clientId", &cidlen);
     size_t rlen = 0;
     const char *reply = chat_str_in(in, "replyToId", &rlen);
-    if (reply && !chat_uuid_valid(reply, rlen)) {
+    if (reply && !cd_uuid_valid(reply, rlen)) {
         gql_ri_error(ri, CHAT_E_NOT_FOUND, "Message %.*s not found (replyToId)",
                      chat_echo_len(reply, rlen), reply);
         return;
@@ -783,7 +783,7 @@ static void r_update_chat(gql_rinfo *ri)
     const gql_value *in = gql_ri_arg(ri, "updateChatInput");
     size_t ilen = 0, nlen = 0, dlen = 0;
     const char *id = chat_str_in(in, "id", &ilen);
-    if (!id || !chat_uuid_valid(id, ilen)) {
+    if (!id || !cd_uuid_valid(id, ilen)) {
         gql_ri_error(ri, CHAT_E_NOT_FOUND, "Chat %.*s not found", chat_echo_len(id ? id : "", ilen),
                      id ? id : "");
         return;

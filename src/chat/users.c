@@ -364,7 +364,7 @@ static void r_user(gql_rinfo *ri)
     if (!may_read_users(ri)) return;
     size_t len = 0;
     const char *id = chat_str_arg(ri, "id", &len);
-    if (!id || !chat_uuid_valid(id, len)) {
+    if (!id || !cd_uuid_valid(id, len)) {
         not_found_id(ri, id ? id : "", len);
         return;
     }
@@ -396,7 +396,7 @@ static void r_me(gql_rinfo *ri)
 {
     const char *uid = chat_authz_user(ri);
     if (!uid) return;
-    if (!chat_uuid_valid(uid, strlen(uid))) {
+    if (!cd_uuid_valid(uid, strlen(uid))) {
         gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }
@@ -618,7 +618,7 @@ static void on_updated(const pg_result *r, void *ud)
 /* The target id of update/remove: must be the caller's own (token mode). */
 static bool target_id(gql_rinfo *ri, uop *op, const char *id, size_t len, const char *what)
 {
-    if (!id || !chat_uuid_valid(id, len)) {
+    if (!id || !cd_uuid_valid(id, len)) {
         /* token mode: not yours either way; refuse before revealing anything */
         if (!chat_authz_acting_as(ri, id ? id : "", what)) return false;
         not_found_id(ri, id ? id : "", len);
@@ -961,7 +961,7 @@ static void r_logout(gql_rinfo *ri)
     }
     const char *uid = chat_authz_user(ri);
     if (!uid) return;
-    if (!chat_uuid_valid(uid, strlen(uid))) {
+    if (!cd_uuid_valid(uid, strlen(uid))) {
         gql_ri_return(ri, gql_bool(true));
         return;
     }
@@ -1055,7 +1055,7 @@ static void r_change_password(gql_rinfo *ri)
 {
     const char *uid = chat_authz_user(ri);
     if (!uid) return;
-    if (!chat_uuid_valid(uid, strlen(uid))) {
+    if (!cd_uuid_valid(uid, strlen(uid))) {
         gql_ri_error(ri, CHAT_E_UNAUTHENTICATED, "Account not found or disabled");
         return;
     }

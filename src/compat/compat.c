@@ -161,7 +161,7 @@ _Static_assert(COMPAT_UUID_LEN == CD_UUID_LEN, "a room or user id is a UUID's te
 
 bool compat_uuid_ok(const char *s)
 {
-    return s && cd_uuid_parse(s, strlen(s), NULL) != CD_UUID_INVALID;
+    return s && cd_uuid_valid(s, strlen(s));
 }
 
 bool compat_role_serves(const proto_server *srv, const char *role)

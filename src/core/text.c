@@ -97,6 +97,11 @@ cd_uuid_case cd_uuid_parse(const char *s, size_t len, uint8_t *out)
     return upper ? CD_UUID_UPPER : CD_UUID_LOWER;
 }
 
+bool cd_uuid_valid(const char *s, size_t len)
+{
+    return cd_uuid_parse(s, len, NULL) != CD_UUID_INVALID;
+}
+
 char *cd_uuid_format(const uint8_t *in, bool upper, char *out)
 {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";

@@ -35,6 +35,8 @@ typedef enum cd_uuid_case {
  * the case of its letters, CD_UUID_INVALID when it is not one (out is then
  * undefined). */
 cd_uuid_case cd_uuid_parse(const char *s, size_t len, uint8_t *out);
+/* True when s[0..len) is a UUID's text in either case (cd_uuid_parse). */
+bool cd_uuid_valid(const char *s, size_t len);
 /* Writes in's text form and a NUL into out (CD_UUID_LEN + 1 bytes), its
  * letters in upper case when upper. Returns out. */
 char *cd_uuid_format(const uint8_t *in, bool upper, char *out);

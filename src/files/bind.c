@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "files/files_internal.h"
 #include "graphql/graphql.h"
 #include "graphql/value.h"
@@ -49,7 +50,7 @@ static void url_of(gql_rinfo *ri, bool thumb)
 {
     const gql_value *p = gql_ri_parent(ri);
     const gql_value *id = p && p->kind == GQL_V_OBJECT ? gql_obj_get(p, "id") : NULL;
-    if (!id || id->kind != GQL_V_STRING || !files_uuid_valid(id->u.s, id->len)) {
+    if (!id || id->kind != GQL_V_STRING || !cd_uuid_valid(id->u.s, id->len)) {
         gql_ri_return(ri, gql_null());
         return;
     }

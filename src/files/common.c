@@ -54,11 +54,6 @@ void files_random_name(char *out, size_t n)
 
 _Static_assert(FILES_UUID_LEN == CD_UUID_LEN, "a file or user id is a UUID's text");
 
-bool files_uuid_valid(const char *s, size_t len)
-{
-    return cd_uuid_parse(s, len, NULL) != CD_UUID_INVALID;
-}
-
 void files_respond_error(http_request *req, const char *cors, int status, const char *code,
                          const char *extra_json, const char *fmt, ...)
 {

@@ -22,6 +22,7 @@
 
 #include "auth/auth.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "files/files_internal.h"
 #include "store/pg.h"
 
@@ -346,7 +347,7 @@ static int identify(download *d, http_request *req)
             return -1;
     }
     const char *u = d->caller.user_id;
-    if (!files_uuid_valid(u, strlen(u))) return -1;
+    if (!cd_uuid_valid(u, strlen(u))) return -1;
     memcpy(d->uid, u, FILES_UUID_LEN + 1);
     return 0;
 }
@@ -372,7 +373,7 @@ bool files_route_download(proto_server *srv, http_request *req, const char *cors
         }
         thumb = true;
     }
-    if (!files_uuid_valid(rest, n)) {
+    if (!cd_uuid_valid(rest, n)) {
         files_respond_error(req, cors, 404, "NOT_FOUND", NULL, "File not found");
         return true;
     }

@@ -195,6 +195,5 @@ bool files_fmt(char *out, size_t cap, const char *fmt, ...) __attribute__((forma
 void files_respond_error(http_request *req, const char *cors, int status, const char *code,
                          const char *extra_json, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
-bool files_uuid_valid(const char *s, size_t len);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "core/text.h"
 #include "files/files_internal.h"
 
 bool files_sign_init(files_ctx *fc)
@@ -60,7 +61,7 @@ int files_verify(const files_ctx *fc, const char *id, const char *t, size_t tlen
     if (!d1 || !d2) return CD_EAUTH;
     *d1 = *d2 = 0;
     const char *uid = buf, *exps = d1 + 1, *mac = d2 + 1;
-    if (!files_uuid_valid(uid, strlen(uid))) return CD_EAUTH;
+    if (!cd_uuid_valid(uid, strlen(uid))) return CD_EAUTH;
     char *end;
     long long exp = strtoll(exps, &end, 10);
     if (*end || end == exps || exp < now) return CD_EAUTH;

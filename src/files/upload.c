@@ -23,6 +23,7 @@
 #include "auth/auth.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "files/files_internal.h"
 #include "store/pg.h"
 
@@ -502,7 +503,7 @@ static bool identify(upload *up, http_request *req)
             return false;
     }
     const char *u = up->caller.user_id;
-    if (!files_uuid_valid(u, strlen(u))) return false;
+    if (!cd_uuid_valid(u, strlen(u))) return false;
     memcpy(up->uid, u, FILES_UUID_LEN + 1);
     proto_req_set_caller(req, &up->caller);
     return true;

@@ -26,6 +26,7 @@
 #include "chat/chat_internal.h"
 #include "core/arena.h"
 #include "core/config.h"
+#include "core/text.h"
 
 static void test_username(void **state)
 {
@@ -81,13 +82,13 @@ static void test_display_name(void **state)
 static void test_uuid(void **state)
 {
     (void)state;
-    assert_true(chat_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766d", 36));
-    assert_true(chat_uuid_valid("425AF4F3-C8D3-4F07-B8D0-A24CDE78766D", 36));
-    assert_false(chat_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766", 35));
-    assert_false(chat_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766dd", 37));
-    assert_false(chat_uuid_valid("425af4f3xc8d3-4f07-b8d0-a24cde78766d", 36));
-    assert_false(chat_uuid_valid("g25af4f3-c8d3-4f07-b8d0-a24cde78766d", 36));
-    assert_false(chat_uuid_valid(NULL, 0));
+    assert_true(cd_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766d", 36));
+    assert_true(cd_uuid_valid("425AF4F3-C8D3-4F07-B8D0-A24CDE78766D", 36));
+    assert_false(cd_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766", 35));
+    assert_false(cd_uuid_valid("425af4f3-c8d3-4f07-b8d0-a24cde78766dd", 37));
+    assert_false(cd_uuid_valid("425af4f3xc8d3-4f07-b8d0-a24cde78766d", 36));
+    assert_false(cd_uuid_valid("g25af4f3-c8d3-4f07-b8d0-a24cde78766d", 36));
+    assert_false(cd_uuid_valid(NULL, 0));
 }
 
 static void test_refresh_tokens(void **state)
