@@ -124,7 +124,7 @@ static const chat_stmt query_stmts[] = {
                             " AND m.seq >= " FLOOR0("m.chat_id", "$2"),
      2},
     /* unread counts are derived from the watermarks (0005_unread_watermarks.sql:
-     * chatd_unread_above over the partial index messages_unread_idx); id is
+     * chatd_unread_above over the index messages_chat_seq, 0016); id is
      * stable per (chat, user), seq is the chat's seq the count reflects */
     {"recv_q_unread_counts",
      "SELECT json_build_object('id', md5(p.chat_id::text || ':' || p.user_id::text)::uuid,"

@@ -349,6 +349,35 @@ describe('one statement per group', () => {
     assert.deepEqual(arrayed[1].data, arrayed[0]);
   });
 
+  // 0016_write_indexes.sql: no message_id index entry for message.created,
+  // one (chat_id, seq) index on messages serving the unread count
+  test('fewer index entries: unread count still exact over messages_chat_seq; removal still clears every payload', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await newChat(gc, a, [b]);
+    const send = async (u, content) => ok(await gql(gc, CREATE_MSG, { in: { chatId: chat.id, senderId: u.id, content } }, u.h), 'createMessage');
+    const m1 = await send(a, 'secret-one');
+    await send(a, 'two');
+    await send(b, 'from b');
+    const edited = await send(a, 'secret-three');
+    ok(await gql(gc, `mutation { updateMessage(id: "${edited.id}", content: "secret-edited", userId: "${a.id}") { id } }`, {}, a.h), 'updateMessage');
+    const unread = () => Number(sql(`SELECT chatd_unread('${chat.id}', '${b.id}')`));
+    assert.equal(unread(), 3);
+    // the created events get no message_id index entry (its predicate); no second (chat_id, seq) index
+    assert.equal(sql(`SELECT pg_get_indexdef('chat_events_message_idx'::regclass)`).includes("kind <> 'message.created'"), true);
+    assert.equal(sql(`SELECT count(*) FROM pg_indexes WHERE tablename = 'messages' AND indexname = 'messages_unread_idx'`), '0');
+    const inner = sql(`EXPLAIN SELECT count(*) FROM messages m WHERE m.chat_id = '${chat.id}' AND m.seq > 0
+      AND m.sender_id <> '${b.id}' AND m.deleted_at IS NULL AND m.type <> 'system'`);
+    assert.match(inner, /(Index Only Scan using|Bitmap Index Scan on) messages_chat_seq/);
+    // removal: the created event (found by chat_id, seq) and the update event lose the content
+    for (const m of [m1, edited]) {
+      ok(await gql(gc, `mutation { removeMessage(id: "${m.id}", userId: "${a.id}") { id } }`, {}, a.h), 'removeMessage');
+    }
+    assert.equal(unread(), 1);
+    assert.equal(sql(`SELECT count(*) FROM chat_events WHERE chat_id = '${chat.id}' AND payload::text LIKE '%secret%'`), '0');
+    assert.equal(sql(`SELECT string_agg(kind, ',' ORDER BY seq) FROM chat_events WHERE chat_id = '${chat.id}'
+      AND message_id IN ('${m1.id}', '${edited.id}')`), 'message.created,message.created,message.updated,message.deleted,message.deleted');
+  });
+
   // 0014_write_cpu.sql: a group of common elements is written with one
   // statement for all of them; chatd_create_messages_each is 0012's loop
   test('a clean group is written set-wise: the loop\'s rows byte for byte, per-chat seq in array order', async () => {
