@@ -380,13 +380,15 @@ describe('one statement per group', () => {
 
   // 0014_write_cpu.sql: a group of common elements is written with one
   // statement for all of them; chatd_create_messages_each is 0012's loop
+  // 0017_write_json.sql: the set path prints its JSON itself (escapes, a
+  // scalar and a nested metadata, another type), byte for byte the loop's
   test('a clean group is written set-wise: the loop\'s rows byte for byte, per-chat seq in array order', async () => {
     const [a, b] = makeUsers(2);
     const [x1, y1, x2, y2] = await Promise.all([0, 1, 2, 3].map(() => newChat(gc, a, [b])));
     const call = (fn, x, y) => sql(`SELECT o_i, o_ch, o_payload, o_chat, o_seq, o_state, o_err FROM ${fn}(
       ARRAY['${x.id}', '${y.id}', '${x.id}', '${x.id}']::uuid[], ARRAY['${a.id}', '${b.id}', '${b.id}', '${a.id}']::uuid[],
-      ARRAY['text', 'text', 'text', 'text'], ARRAY['m1', 'm2', 'm3', 'm4'],
-      ARRAY[NULL, '{"k": [1, "v"]}', NULL, NULL]::jsonb[], ARRAY['q1', NULL, 'q1', NULL], ARRAY[NULL, NULL, NULL, NULL]::uuid[])`);
+      ARRAY['text', 'text', 'note', 'text'], ARRAY['m1', E'm2 "q" \\\\ \u00e9\\t</>', 'm3', 'm4'],
+      ARRAY[NULL, '{"k": [1, "v"], "s": "x\\"y"}', NULL, '7']::jsonb[], ARRAY['q1', NULL, 'q1', NULL], ARRAY[NULL, NULL, NULL, NULL]::uuid[])`);
     const setwise = call('chatd_create_messages', x1, y1);
     const loop = call('chatd_create_messages_each', x2, y2);
     const ids = (out) => [...new Set(out.match(/"id": "[0-9a-f-]{36}"/g))];
