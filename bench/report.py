@@ -202,7 +202,10 @@ def throughput(R, res, w, targets, vs_peer):
       "senders are stopped with SIGSTOP meanwhile, so that their outbox sweepers do not republish the "
       "baseline's events during it, and its outbox rows are deleted after it); **bare "
       "INSERT+COMMIT** = `--mode insert`, a one-row INSERT per transaction. Mean group = mutations per "
-      "group-commit transaction over the run (the senders' `chatd_sender_group_commit*` counters).\n")
+      "group-commit transaction over the run (the senders' `chatd_sender_group_commit*` counters)."
+      + (f" Each row is the median of {res['tp_rounds']} alternating rounds (chatd, its two baselines, the "
+         "peer; again), every round's figure listed under the table: on this 2-core VM one run of one "
+         "system can differ from the next by a third." if (res.get("tp_rounds") or 1) > 1 else "") + "\n")
     w("| clients | chatd msg/s | peer msg/s | chatd / peer | chatd's SQL, one tx per message, tx/s | chatd / that | "
       "bare INSERT+COMMIT tx/s | chatd / bare | mean group (chatd) | errors (chatd/peer) |")
     w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -219,6 +222,14 @@ def throughput(R, res, w, targets, vs_peer):
         if a.get("rate") and b.get("rate"):
             vs_peer.append((f"createMessage/s, {c} client(s)", num(a["rate"]), num(b["rate"]), a["rate"] > b["rate"]))
     w("")
+    for c in (1, 16, 64):
+        parts = [(lbl, R.get(k, {}).get("rounds")) for lbl, k in
+                 (("chatd", f"tp_{c}_chatd"), ("chatd's SQL one tx per message", f"pg_chatd_{c}"),
+                  ("bare INSERT+COMMIT", f"pg_insert_{c}"), ("peer", f"tp_{c}_peer"))]
+        parts = [(lbl, v) for lbl, v in parts if v and len(v) > 1]
+        if parts:
+            w(f"- {c} client(s), every round: " + "; ".join(
+                f"{lbl} " + " / ".join(num(x) for x in v) for lbl, v in parts))
     for c in (16, 64):
         a = R.get(f"tp_{c}_chatd", {}).get("rate")
         raw = R.get(f"pg_chatd_{c}", {}).get("tps")
