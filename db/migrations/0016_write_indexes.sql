@@ -16,7 +16,9 @@
 -- event with the same seq — so the primary key finds it; only the rarer
 -- events that name a message (message.updated, message.deleted, reaction)
 -- need the index. The two functions that rewrite payloads now find the
--- created event by (chat_id, seq) and the others through the index.
+-- created event by (chat_id, seq) and the others through the index (their
+-- `kind IN ('message.updated', 'reaction')` implies the index predicate, so
+-- the planner uses it as before).
 
 DO $$
 BEGIN
@@ -66,8 +68,7 @@ BEGIN
   UPDATE chat_events SET payload = mj
    WHERE chat_id = m.chat_id AND seq = m.seq AND kind = 'message.created' AND message_id = p_id;
   UPDATE chat_events SET payload = CASE WHEN kind = 'reaction' THEN payload || mj ELSE mj END
-   WHERE message_id = p_id AND kind <> 'message.created'
-     AND kind IN ('message.updated', 'reaction');
+   WHERE message_id = p_id AND kind IN ('message.updated', 'reaction');
   o_payload := mj::text;
   RETURN NEXT;
   o_ch := 'chat:' || m.chat_id;
@@ -109,8 +110,7 @@ BEGIN
      SET payload = CASE WHEN e.kind = 'reaction' THEN e.payload || chatd_msg_json(m)
                         ELSE chatd_msg_json(m) END
     FROM messages m
-   WHERE m.id = ANY (ids) AND e.message_id = m.id AND e.kind <> 'message.created'
-     AND e.kind IN ('message.updated', 'reaction');
+   WHERE m.id = ANY (ids) AND e.message_id = m.id AND e.kind IN ('message.updated', 'reaction');
   RETURN cardinality(ids);
 END
 $$;

@@ -225,6 +225,9 @@ test('DELETE cleanup: admin only (403), keeps the newest N, unread recounted', a
   assert.equal(un.body.unreadCount, 2);
   const stored = sql(`SELECT chatd_unread('${chat.id}', '${b.id}')`);
   assert.equal(stored, '2');
+  // the log forgets the cleared contents too (the created events, found by (chat_id, seq): 0016)
+  assert.equal(sql(`SELECT string_agg(payload->>'content', ',' ORDER BY seq) FROM chat_events
+    WHERE chat_id = '${chat.id}' AND kind = 'message.created'`), ',,,,c4,c5');
   assert.equal((await rest('DELETE', `/chat/rooms/${randomUUID()}/cleanup`, { token: a.token })).status, 404);
   // the flag shows in the REST login of an admin: set a password first
   const login = await rest('POST', '/auth/login', { body: { username: name, password: 'x' } });
