@@ -192,6 +192,17 @@ def main():
     open(out, "w").write("\n".join(L) + "\n")
 
 
+def spread(R):
+    """The largest highest/lowest ratio among the throughput rows' rounds."""
+    worst = None
+    for k, v in R.items():
+        rs = [x for x in (v.get("rounds") or []) if x] if isinstance(v, dict) else []
+        if len(rs) > 1 and (k.startswith("tp_") or k.startswith("pg_")):
+            r = max(rs) / min(rs)
+            worst = r if worst is None else max(worst, r)
+    return ratio(worst, 1, 2) if worst else "–"
+
+
 def throughput(R, res, w, targets, vs_peer):
     w("## createMessage throughput (HTTP → commit → publish)\n")
     w("Flat out, C concurrent keep-alive clients over both senders, chats round robin over the 1,000 "
@@ -204,8 +215,9 @@ def throughput(R, res, w, targets, vs_peer):
       "INSERT+COMMIT** = `--mode insert`, a one-row INSERT per transaction. Mean group = mutations per "
       "group-commit transaction over the run (the senders' `chatd_sender_group_commit*` counters)."
       + (f" Each row is the median of {res['tp_rounds']} alternating rounds (chatd, its two baselines, the "
-         "peer; again), every round's figure listed under the table: on this 2-core VM one run of one "
-         "system can differ from the next by a third." if (res.get("tp_rounds") or 1) > 1 else "") + "\n")
+         f"peer; again), every round's figure listed under the table (the widest spread of one system's "
+         f"rounds in this run: the highest {spread(R)} the lowest)." if (res.get("tp_rounds") or 1) > 1 else "")
+      + "\n")
     w("| clients | chatd msg/s | peer msg/s | chatd / peer | chatd's SQL, one tx per message, tx/s | chatd / that | "
       "bare INSERT+COMMIT tx/s | chatd / bare | mean group (chatd) | errors (chatd/peer) |")
     w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
