@@ -5,6 +5,10 @@
 // its own, the list is then empty (a merge right after finds nothing), and
 // the index still finds the messages. One merge at a time over
 // all senders: the function skips (-1) while another session holds its lock.
+//
+// The suite runs in a database of its own: in the shared test database the
+// senders of suites running beside it merge the same list on their own
+// ticks, so this sender could find it already empty and its counter stay put.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,10 +16,17 @@ import path from 'node:path';
 import { startChatd, gqlPost, signToken } from './lib/chatd.js';
 
 const psqlBin = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
-function sql(statement) {
-  return execFileSync(psqlBin, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
-}
 const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
+const dbName = `chatd_sf_${sfx()}`;
+const dbUrl = (() => {
+  const u = new URL(process.env.CHATD_TEST_DATABASE_URL);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+})();
+function psql(url, statement) {
+  return execFileSync(psqlBin, [url, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
+}
+const sql = (statement) => psql(dbUrl, statement);
 
 async function metric(srv, name) {
   const text = await (await fetch(`${srv.base}/metrics`)).text();
@@ -27,10 +38,13 @@ async function metric(srv, name) {
 describe('search index pending list', () => {
   let srv;
   before(async () => {
-    srv = await startChatd({ role: 'sender', db: true, redis: true });
+    psql(process.env.CHATD_TEST_DATABASE_URL, `CREATE DATABASE ${dbName}`);
+    // chatd applies the migrations at start
+    srv = await startChatd({ role: 'sender', db: false, redis: true, env: { DATABASE_URL: dbUrl } });
   });
   after(async () => {
     if (srv) await srv.stop();
+    psql(process.env.CHATD_TEST_DATABASE_URL, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   });
 
   test('the sender merges it after messages are written; searches still find them', async () => {
@@ -65,7 +79,7 @@ describe('search index pending list', () => {
 
   test('one merge at a time: the function skips while another session holds its lock', async () => {
     // a session holding the lock in an open transaction
-    const holder = spawn(psqlBin, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const holder = spawn(psqlBin, [dbUrl, '-XAtq'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     holder.stdout.on('data', (d) => (out += d));
     holder.stdin.write("BEGIN; SELECT 'held', pg_advisory_xact_lock(hashtext('chatd.search_pending_flush'));\n");
