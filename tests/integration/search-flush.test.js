@@ -11,22 +11,12 @@
 // ticks, so this sender could find it already empty and its counter stay put.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import path from 'node:path';
-import { startChatd, gqlPost, signToken } from './lib/chatd.js';
+import { spawn } from 'node:child_process';
+import { startChatd, gqlPost, signToken, ownDatabase } from './lib/chatd.js';
 
-const psqlBin = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
 const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
-const dbName = `chatd_sf_${sfx()}`;
-const dbUrl = (() => {
-  const u = new URL(process.env.CHATD_TEST_DATABASE_URL);
-  u.pathname = `/${dbName}`;
-  return u.toString();
-})();
-function psql(url, statement) {
-  return execFileSync(psqlBin, [url, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
-}
-const sql = (statement) => psql(dbUrl, statement);
+let db;
+const sql = (statement) => db.sql(statement);
 
 async function metric(srv, name) {
   const text = await (await fetch(`${srv.base}/metrics`)).text();
@@ -38,13 +28,13 @@ async function metric(srv, name) {
 describe('search index pending list', () => {
   let srv;
   before(async () => {
-    psql(process.env.CHATD_TEST_DATABASE_URL, `CREATE DATABASE ${dbName}`);
+    db = ownDatabase('chatd_sf');
     // chatd applies the migrations at start
-    srv = await startChatd({ role: 'sender', db: false, redis: true, env: { DATABASE_URL: dbUrl } });
+    srv = await startChatd({ role: 'sender', db: false, redis: true, env: { DATABASE_URL: db.url } });
   });
   after(async () => {
     if (srv) await srv.stop();
-    psql(process.env.CHATD_TEST_DATABASE_URL, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    if (db) db.drop();
   });
 
   test('the sender merges it after messages are written; searches still find them', async () => {
@@ -79,7 +69,7 @@ describe('search index pending list', () => {
 
   test('one merge at a time: the function skips while another session holds its lock', async () => {
     // a session holding the lock in an open transaction
-    const holder = spawn(psqlBin, [dbUrl, '-XAtq'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const holder = spawn(db.psql, [db.url, '-XAtq'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     holder.stdout.on('data', (d) => (out += d));
     holder.stdin.write("BEGIN; SELECT 'held', pg_advisory_xact_lock(hashtext('chatd.search_pending_flush'));\n");

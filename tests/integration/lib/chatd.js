@@ -5,7 +5,7 @@
 // CHATD_BIN (default ../../build/debug/chatd) selects the binary; the
 // database and broker come from CHATD_TEST_DATABASE_URL / CHATD_TEST_REDIS_URL
 // when the caller passes { db: true } / { redis: true }.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +95,27 @@ export async function startChatd(opts = {}) {
 }
 
 /** Runs chatd expecting it to fail at start; resolves { code, output }. */
+/**
+ * A database of the suite's own on the test cluster (empty: a chatd started
+ * with env { DATABASE_URL: url } applies the migrations), for tests whose
+ * premise the other suites sharing CHATD_TEST_DATABASE_URL would disturb
+ * (their senders' background work, the statistics of its tables).
+ * Returns { url, psql (the binary), sql(statements) → trimmed output, drop() }.
+ */
+export function ownDatabase(prefix) {
+  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
+  // statements on stdin: each runs on its own (BEGIN/COMMIT work), in one session
+  const run = (url, statements) =>
+    execFileSync(psql, [url, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: statements, encoding: 'utf8' }).trim();
+  const name = `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
+  const admin = process.env.CHATD_TEST_DATABASE_URL;
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  run(admin, `CREATE DATABASE ${name}`);
+  return { url, psql, sql: (statement) => run(url, statement), drop: () => run(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 export function runChatdExpectExit(args, env) {
   return new Promise((resolve) => {
     const proc = spawn(chatdBin, args, {
