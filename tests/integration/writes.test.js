@@ -413,6 +413,12 @@ describe('one statement per group', () => {
       WHERE chat_id IN ('${x.id}', '${y.id}') AND seq > ${x.lastSeq} ORDER BY chat_id = '${y.id}', seq`), x, y);
     assert.equal(events(x1, y1).split('\n').length, 4);
     assert.equal(events(x1, y1), events(x2, y2));
+    // 0019: the set path makes each id once — the message, its event's
+    // message_id and its payload's id are one value, at one (chat_id, seq)
+    assert.equal(sql(`SELECT count(*) FROM chat_events e JOIN messages m ON m.id = e.message_id
+      AND m.chat_id = e.chat_id AND m.seq = e.seq AND (e.payload->>'id')::uuid = m.id
+      AND e.payload->>'createdAt' = to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      WHERE e.chat_id IN ('${x1.id}', '${y1.id}') AND e.seq > ${x1.lastSeq} AND e.kind = 'message.created'`), '4');
   });
 
   test('a group with an uncommon element takes the loop: clientId twice or stored, non-participant, removed chat', async () => {
