@@ -9,8 +9,7 @@
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { startChatd, runChatdExpectExit } from './lib/chatd.js';
+import { startChatd, runChatdExpectExit, psqlBin } from './lib/chatd.js';
 import {
   makeUsers, gql, ok, createChat, send, wsClient, record, sleep, waitChannel, MSG,
 } from './lib/receiver-env.js';
@@ -18,11 +17,10 @@ import {
 const haveEnv = !!(process.env.CHATD_TEST_DATABASE_URL && process.env.CHATD_TEST_REDIS_URL && process.env.CHATD_TESTENV);
 const WAIT_MS = 100; // CHAT_REPLICA_WAIT_MS
 
-const psqlBin = () => (process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql');
 let replicaPort;
 /** A statement on the replica, as the superuser (pausing replay needs it). */
 function rsql(statement) {
-  return execFileSync(psqlBin(), [`postgres://postgres@127.0.0.1:${replicaPort}/chatd_test`, '-XAtq', '-c', statement], {
+  return execFileSync(psqlBin, [`postgres://postgres@127.0.0.1:${replicaPort}/chatd_test`, '-XAtq', '-c', statement], {
     encoding: 'utf8',
   }).trim();
 }

@@ -12,7 +12,7 @@
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startChatd, gqlPost, signToken, ownDatabase } from './lib/chatd.js';
+import { startChatd, gqlPost, signToken, ownDatabase, psqlBin } from './lib/chatd.js';
 
 const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
 let db;
@@ -69,7 +69,7 @@ describe('search index pending list', () => {
 
   test('one merge at a time: the function skips while another session holds its lock', async () => {
     // a session holding the lock in an open transaction
-    const holder = spawn(db.psql, [db.url, '-XAtq'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const holder = spawn(psqlBin, [db.url, '-XAtq'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     holder.stdout.on('data', (d) => (out += d));
     holder.stdin.write("BEGIN; SELECT 'held', pg_advisory_xact_lock(hashtext('chatd.search_pending_flush'));\n");

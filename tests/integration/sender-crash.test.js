@@ -6,16 +6,11 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { startChatd, gqlPost, signToken } from './lib/chatd.js';
+import { startChatd, gqlPost, signToken, sql } from './lib/chatd.js';
 import { redisSubscribe } from './lib/redis-sub.js';
 
-function sql(statement) {
-  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
-  return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
-}
 
 // The tests write users with psql: make sure the schema exists even when this
 // suite runs first on a fresh database (a chatd with a database migrates it).

@@ -7,15 +7,9 @@
 // and retention pruning. The kill-after-COMMIT case is sender-crash.test.js.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { startChatd, gqlPost, signToken } from './lib/chatd.js';
+import { startChatd, gqlPost, signToken, sql } from './lib/chatd.js';
 import { redisSubscribe } from './lib/redis-sub.js';
 
-function sql(statement) {
-  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
-  return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
-}
 // A "system" message as the server writes it (clients may not post the type):
 // the same database function createMessage runs; returns the message id.
 function systemMessage(chatId, userId, content) {

@@ -6,16 +6,9 @@
 // Login throttling (needs Redis) is in throttle.test.js.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import path from 'node:path';
-import { startChatd, gqlPost, signToken, initedWs, runChatdExpectExit } from './lib/chatd.js';
+import { startChatd, gqlPost, signToken, initedWs, runChatdExpectExit, sql } from './lib/chatd.js';
 
-// One SQL statement against the test database; returns psql's unaligned output.
-function sql(statement) {
-  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
-  return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
-}
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
 const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);

@@ -20,18 +20,10 @@
 // authorization and argument errors, and CHATD_MAX_GROUP_MEMBERS at its edge.
 import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import path from 'node:path';
-import { startChatd, gqlPost, signToken } from './lib/chatd.js';
+import { spawn } from 'node:child_process';
+import { startChatd, gqlPost, signToken, sql, psqlBin } from './lib/chatd.js';
 import { redisSubscribe } from './lib/redis-sub.js';
 
-function sql(statement) {
-  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
-  return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  }).trim();
-}
 const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
 const bearer = (t) => ({ authorization: `Bearer ${t}` });
 
@@ -259,8 +251,7 @@ async function gcMetric(srv, name) {
 // Holds chat `id`'s row lock in an open transaction until release() — the
 // group sent meanwhile waits in flight, and what arrives next waits for it.
 async function lockChat(id) {
-  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
-  const p = spawn(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const p = spawn(psqlBin, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq'], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   const locked = new Promise((resolve) => p.stdout.on('data', (d) => {
     out += d;

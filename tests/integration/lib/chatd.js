@@ -94,28 +94,38 @@ export async function startChatd(opts = {}) {
   };
 }
 
-/** Runs chatd expecting it to fail at start; resolves { code, output }. */
+/** The psql of the testenv's PostgreSQL (CHATD_TEST_PG_BIN), else the one on PATH. */
+export const psqlBin = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
+
+/** One SQL text against the shared test database (CHATD_TEST_DATABASE_URL, psql -c); its unaligned output. */
+export function sql(statement) {
+  return execFileSync(psqlBin, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  }).trim();
+}
+
 /**
  * A database of the suite's own on the test cluster (empty: a chatd started
  * with env { DATABASE_URL: url } applies the migrations), for tests whose
  * premise the other suites sharing CHATD_TEST_DATABASE_URL would disturb
  * (their senders' background work, the statistics of its tables).
- * Returns { url, psql (the binary), sql(statements) → trimmed output, drop() }.
+ * Returns { url, sql(statements) → trimmed output, drop() }.
  */
 export function ownDatabase(prefix) {
-  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
   // statements on stdin: each runs on its own (BEGIN/COMMIT work), in one session
   const run = (url, statements) =>
-    execFileSync(psql, [url, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: statements, encoding: 'utf8' }).trim();
+    execFileSync(psqlBin, [url, '-XAtq', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { input: statements, encoding: 'utf8' }).trim();
   const name = `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`;
   const admin = process.env.CHATD_TEST_DATABASE_URL;
   const u = new URL(admin);
   u.pathname = `/${name}`;
   const url = u.toString();
   run(admin, `CREATE DATABASE ${name}`);
-  return { url, psql, sql: (statement) => run(url, statement), drop: () => run(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return { url, sql: (statement) => run(url, statement), drop: () => run(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
+/** Runs chatd expecting it to fail at start; resolves { code, output }. */
 export function runChatdExpectExit(args, env) {
   return new Promise((resolve) => {
     const proc = spawn(chatdBin, args, {

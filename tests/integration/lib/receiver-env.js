@@ -4,15 +4,11 @@
 // over HTTP, and graphql-ws clients that record every event they get.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
-import { startChatd, gqlPost, signToken } from './chatd.js';
+import { startChatd, gqlPost, signToken, sql } from './chatd.js';
 
-export function sql(statement) {
-  const psql = process.env.CHATD_TEST_PG_BIN ? path.join(process.env.CHATD_TEST_PG_BIN, 'psql') : 'psql';
-  return execFileSync(psql, [process.env.CHATD_TEST_DATABASE_URL, '-XAtq', '-c', statement], { encoding: 'utf8' }).trim();
-}
+export { sql } from './chatd.js';
 export const sfx = () => Date.now().toString(36) + Math.random().toString(36).slice(2, 7);
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
