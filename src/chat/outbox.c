@@ -79,8 +79,7 @@ static const chat_stmt outbox_stmts[] = {
      * longer queue for fsync beside the messages' commits */
     {"sender_mark_published",
      "WITH nosync AS (SELECT set_config('synchronous_commit', 'off', true))"
-     " DELETE FROM chat_outbox o USING nosync, unnest($1::uuid[], $2::bigint[]) AS u(chat_id, seq)"
-     " WHERE o.chat_id = u.chat_id AND o.seq = u.seq",
+     " SELECT chatd_outbox_mark($1::uuid[], $2::bigint[]) FROM nosync",
      2},
     {"sender_sweep_claim",
      "WITH c AS (SELECT chat_id, seq FROM chat_outbox WHERE sweep_after <= now()"

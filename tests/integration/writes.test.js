@@ -442,6 +442,20 @@ describe('one statement per group', () => {
     assert.equal(Number(by(rows, 4)[1][3]), x.lastSeq + 2);
     assert.equal(sql(`SELECT string_agg(content, ',' ORDER BY seq) FROM messages WHERE chat_id = '${x.id}'`), 'd1,fine');
     assert.equal(sql(`SELECT count(*) FROM messages WHERE chat_id = '${z.id}'`), '0');
+    // a refused group gives back what its first statement reserved (0020): a
+    // chat whose only element is refused keeps its last_seq and updated_at;
+    // the other chat's message takes the next seq after its own
+    const y = await newChat(gc, a, [b]);
+    const before = sql(`SELECT last_seq || '|' || updated_at FROM chats WHERE id = '${y.id}'`);
+    const xSeq = Number(sql(`SELECT last_seq FROM chats WHERE id = '${x.id}'`));
+    rows = createMessages([
+      { chat: y.id, sender: outsider.id, content: 'refused' },
+      { chat: x.id, sender: b.id, content: 'fine again' },
+    ]);
+    assert.equal(by(rows, 1)[0][1], 'CD403');
+    assert.equal(Number(by(rows, 2)[1][3]), xSeq + 1);
+    assert.equal(sql(`SELECT last_seq || '|' || updated_at FROM chats WHERE id = '${y.id}'`), before);
+    assert.equal(sql(`SELECT count(*) FROM chat_events WHERE chat_id = '${y.id}' AND seq > ${before.split('|')[0]}`), '0');
   });
 
   test('a burst in one group: one array call, own errors, no re-run, seq in order, clientId once', async () => {
