@@ -44,8 +44,20 @@
 typedef struct rd_ev {
     redisAsyncContext *ac;
     uv_poll_t h;
-    int events;
+    uv_prepare_t flush; /* writes what hiredis queued, once per loop turn */
+    int events;         /* what h polls for */
+    int open;           /* handles not closed yet */
+    bool writing;       /* inside redisAsyncHandleWrite */
 } rd_ev;
+
+/* Writes what hiredis has queued. Asked to write again from inside (the
+ * socket took only part of it), the adapter polls for writability instead. */
+static void rd_ev_write(rd_ev *e)
+{
+    e->writing = true;
+    redisAsyncHandleWrite(e->ac);
+    e->writing = false;
+}
 
 static void rd_ev_poll(uv_poll_t *h, int status, int events)
 {
@@ -54,39 +66,64 @@ static void rd_ev_poll(uv_poll_t *h, int status, int events)
         /* libuv stopped the handle; let hiredis discover the socket error */
         events = e->events;
     }
-    if (e->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(e->ac);
+    if (e->ac && (events & UV_WRITABLE)) rd_ev_write(e);
     if (e->ac && (events & UV_READABLE)) redisAsyncHandleRead(e->ac);
 }
 
-static void rd_ev_update(rd_ev *e, int add, int del)
+/* uv_poll_start re-registers the descriptor even when nothing changes
+ * (two epoll_ctl calls), and hiredis asks for reads after every write:
+ * only a change reaches libuv. */
+static void rd_ev_set(rd_ev *e, int events)
 {
-    e->events = (e->events | add) & ~del;
-    if (e->events)
-        uv_poll_start(&e->h, e->events, rd_ev_poll);
+    if (events == e->events) return;
+    e->events = events;
+    if (events)
+        uv_poll_start(&e->h, events, rd_ev_poll);
     else
         uv_poll_stop(&e->h);
 }
 
+static void rd_ev_flush(uv_prepare_t *p)
+{
+    rd_ev *e = p->data;
+    uv_prepare_stop(p);
+    if (e->ac) rd_ev_write(e);
+}
+
 static void rd_ev_add_read(void *p)
 {
-    rd_ev_update(p, UV_READABLE, 0);
+    rd_ev *e = p;
+    rd_ev_set(e, e->events | UV_READABLE);
 }
 static void rd_ev_del_read(void *p)
 {
-    rd_ev_update(p, 0, UV_READABLE);
+    rd_ev *e = p;
+    rd_ev_set(e, e->events & ~UV_READABLE);
 }
+/* A command queued on a connected context is written before the loop next
+ * blocks (a prepare handle: every command of this turn in one write, no
+ * writability poll armed and disarmed around it); while connecting, or when
+ * the socket is full, hiredis waits for writability. */
 static void rd_ev_add_write(void *p)
 {
-    rd_ev_update(p, UV_WRITABLE, 0);
+    rd_ev *e = p;
+    if (!e->writing && e->ac && (e->ac->c.flags & REDIS_CONNECTED)) {
+        uv_prepare_start(&e->flush, rd_ev_flush);
+        return;
+    }
+    rd_ev_set(e, e->events | UV_WRITABLE);
 }
 static void rd_ev_del_write(void *p)
 {
-    rd_ev_update(p, 0, UV_WRITABLE);
+    rd_ev *e = p;
+    uv_prepare_stop(&e->flush);
+    rd_ev_set(e, e->events & ~UV_WRITABLE);
 }
 
 static void rd_ev_closed(uv_handle_t *h)
 {
-    cd_free(h->data);
+    rd_ev *e = h->data;
+    if (--e->open == 0) cd_free(e);
 }
 
 static void rd_ev_cleanup(void *p)
@@ -94,6 +131,7 @@ static void rd_ev_cleanup(void *p)
     rd_ev *e = p;
     e->ac = NULL;
     uv_close((uv_handle_t *)&e->h, rd_ev_closed);
+    uv_close((uv_handle_t *)&e->flush, rd_ev_closed);
 }
 
 static int rd_ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
@@ -104,7 +142,10 @@ static int rd_ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
         cd_free(e);
         return -1;
     }
+    uv_prepare_init(loop, &e->flush); /* cannot fail */
     e->h.data = e;
+    e->flush.data = e;
+    e->open = 2;
     e->ac = ac;
     ac->ev.addRead = rd_ev_add_read;
     ac->ev.delRead = rd_ev_del_read;
