@@ -17,15 +17,20 @@
 -- own after it (a new snapshot that sees every change committed before the
 -- locks were granted, as before) and the insert statement reads the bases
 -- from plpgsql arrays. A refused group (a chat no longer live, a sender not a
--- participant) gives the seqs back — the chats are still locked, so no one
--- took one meanwhile — and its chats' previous updated_at, before the
--- per-element path runs as before. (That previous value is the one this
--- statement's snapshot saw: a send to the same chat committed while the group
--- waited for the lock would have its updated_at put back by a refusal; the
--- chat list then orders that chat by its earlier activity until its next
--- write.) Callgrind, the 0016 harness (120k messages, 1,000 chats,
--- single-user backend, 4 messages per call): 527.2k → 495.7k instructions
--- per message.
+-- participant, a clientId already stored) gives the seqs back — the chats
+-- are still locked, so no one took one meanwhile — and puts back its chats'
+-- updated_at before the per-element path runs as before. PostgreSQL 15's
+-- RETURNING has no old values, and reading them in the same statement costs
+-- a second probe of chats per chat on every call (+18k instructions per
+-- message, measured); instead the refusal reads the created_at of the
+-- chat's event at the seq it gives back to: every write that moves a chat's
+-- last_seq sets its updated_at to now() and writes the event at that seq in
+-- the same transaction (chatd_next_seq, the set path, membership), so that
+-- is the previous updated_at — also when another send committed while the
+-- group waited for the lock — and a chat without events (last_seq 0) has
+-- updated_at = created_at. Callgrind, the 0016 harness (120k messages,
+-- 1,000 chats, single-user backend, 4 messages per call): 527.2k → 495.7k
+-- instructions per message.
 --
 -- ---- chatd_outbox_mark: one probe per confirmed publish ----
 -- The sender's mark statement (src/chat/outbox.c) deleted the confirmed
@@ -56,7 +61,6 @@ DECLARE
   v_ids uuid[];
   v_base bigint[];
   v_k bigint[];
-  v_at timestamptz[];
 BEGIN
   IF coalesce(cardinality(p_sender), 0) <> n OR coalesce(cardinality(p_type), 0) <> n
      OR coalesce(cardinality(p_content), 0) <> n OR coalesce(cardinality(p_meta), 0) <> n
@@ -74,13 +78,12 @@ BEGIN
     WITH k AS MATERIALIZED (
       SELECT u.c, count(*) AS k FROM unnest(p_chat) AS u(c) GROUP BY u.c ORDER BY u.c),
     up AS (
-      UPDATE chats h SET last_seq = h.last_seq + k.k, updated_at = v_now
-        FROM k JOIN chats o ON o.id = k.c
+      UPDATE chats h SET last_seq = h.last_seq + k.k, updated_at = v_now FROM k
        WHERE h.id = k.c AND h.is_active
-      RETURNING h.id, h.last_seq - k.k AS base, k.k, o.updated_at)
-    SELECT array_agg(up.id), array_agg(up.base), array_agg(up.k), array_agg(up.updated_at),
+      RETURNING h.id, h.last_seq - k.k AS base, k.k)
+    SELECT array_agg(up.id), array_agg(up.base), array_agg(up.k),
            count(*) = (SELECT count(*) FROM k)
-      INTO v_ids, v_base, v_k, v_at, v_ok FROM up;
+      INTO v_ids, v_base, v_k, v_ok FROM up;
     -- under the locks (a statement of its own: its snapshot sees every change
     -- committed before the locks were granted): every sender a current participant
     v_ok := v_ok AND (SELECT count(*) FROM unnest(p_chat, p_sender) AS u(c, s)
@@ -147,10 +150,14 @@ BEGIN
     END IF;
   END IF;
   IF v_ids IS NOT NULL THEN
-    -- the group is refused: give back the seqs it reserved and the chats'
-    -- updated_at (the chats stay locked, so no one took a seq meanwhile)
-    UPDATE chats h SET last_seq = h.last_seq - x.k, updated_at = x.at
-      FROM unnest(v_ids, v_k, v_at) AS x(id, k, at) WHERE h.id = x.id;
+    -- the group is refused: give back the seqs it reserved (the chats stay
+    -- locked, so no one took one meanwhile) and the chats' updated_at: the
+    -- time of the event at the seq given back to (see the header)
+    UPDATE chats h SET last_seq = h.last_seq - x.k,
+           updated_at = coalesce((SELECT e.created_at FROM chat_events e
+                                   WHERE e.chat_id = h.id AND e.seq = h.last_seq - x.k),
+                                 h.created_at)
+      FROM unnest(v_ids, v_k) AS x(id, k) WHERE h.id = x.id;
   END IF;
   RETURN QUERY SELECT * FROM chatd_create_messages_each(p_chat, p_sender, p_type, p_content,
                                                         p_meta, p_client, p_reply);

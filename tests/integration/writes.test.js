@@ -443,9 +443,11 @@ describe('one statement per group', () => {
     assert.equal(sql(`SELECT string_agg(content, ',' ORDER BY seq) FROM messages WHERE chat_id = '${x.id}'`), 'd1,fine');
     assert.equal(sql(`SELECT count(*) FROM messages WHERE chat_id = '${z.id}'`), '0');
     // a refused group gives back what its first statement reserved (0020): a
-    // chat whose only element is refused keeps its last_seq and updated_at;
-    // the other chat's message takes the next seq after its own
+    // chat whose only element is refused keeps its last_seq and updated_at
+    // (its last message's time); the other chat's message takes the next seq
+    // after its own
     const y = await newChat(gc, a, [b]);
+    createMessages([{ chat: y.id, sender: a.id, content: 'before the refusal' }]);
     const before = sql(`SELECT last_seq || '|' || updated_at FROM chats WHERE id = '${y.id}'`);
     const xSeq = Number(sql(`SELECT last_seq FROM chats WHERE id = '${x.id}'`));
     rows = createMessages([
