@@ -9,8 +9,8 @@
 -- updated_at) and joined the result back to the elements. Each chat row was
 -- thus written twice per group (a tuple lock, then the new version: two WAL
 -- records) and the group paid the start-up of both plans. Now the first
--- statement is the UPDATE itself: the group's chats, counted and sorted by id
--- in a materialized CTE, are the outer side of a nested loop that probes
+-- statement is the UPDATE itself: the group's chats, distinct and sorted by
+-- id in a materialized CTE, are the outer side of a nested loop that probes
 -- chats_pkey once per chat, so the row locks are still taken in chat id
 -- order (two groups on two connections cannot deadlock), and it returns each
 -- chat's first reserved seq. The membership check stays a statement of its
