@@ -94,15 +94,33 @@ typedef struct seen {
     char last_channel[300];
     char last_data[512];
     size_t last_len;
+    size_t full_len;   /* the last message's whole length */
+    uint32_t full_sum; /* and a checksum of all of it */
+    size_t first_len;  /* the same of the first message */
+    uint32_t first_sum;
     int subscribed; /* on_subscribed calls */
     int ups, downs;
 } seen;
+
+static uint32_t sum_bytes(const char *d, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)d[i]) * 16777619u;
+    return h;
+}
 
 static void on_message(void *ud, const char *ch, size_t chlen, const char *data, size_t len)
 {
     seen *s = ud;
     s->messages++;
     snprintf(s->last_channel, sizeof s->last_channel, "%.*s", (int)chlen, ch);
+    s->full_len = len;
+    s->full_sum = sum_bytes(data, len);
+    if (s->messages == 1) {
+        s->first_len = s->full_len;
+        s->first_sum = s->full_sum;
+    }
     if (len > sizeof s->last_data) len = sizeof s->last_data;
     memcpy(s->last_data, data, len);
     s->last_len = len;
@@ -260,6 +278,41 @@ static void test_pubsub_roundtrip(void **state)
     assert_int_equal(st.subscribed, 1);
     assert_int_equal(st.published, 2);
     assert_int_equal(st.messages, 1);
+    close_all(&loop, c);
+}
+
+/* A PUBLISH larger than the socket takes at once: the adapter writes what
+ * hiredis queued before the loop blocks, and when the socket is full it
+ * waits for writability (src/store/redis.c, rd_ev_add_write) — the message
+ * arrives whole, and a small publish queued behind it arrives after it. */
+/* above loopback's send buffer, below Redis's pub/sub output hard limit */
+#define BIG_PUBLISH_BYTES (12u << 20)
+static void test_publish_larger_than_the_socket(void **state)
+{
+    (void)state;
+    (void)test_env_or_skip("CHATD_TEST_REDIS_URL");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    rd_client *c = new_client(&loop, &s);
+    assert_int_equal(rd_subscribe(c, "big:1"), 0);
+    RUN_UNTIL(&loop, s.subscribed == 1);
+    char *big = malloc(BIG_PUBLISH_BYTES);
+    assert_non_null(big);
+    for (size_t i = 0; i < BIG_PUBLISH_BYTES; i++)
+        big[i] = (char)('a' + i % 26);
+    uint32_t want = sum_bytes(big, BIG_PUBLISH_BYTES);
+    pubres p = {0}, q = {0};
+    assert_int_equal(rd_publish(c, "big:1", big, BIG_PUBLISH_BYTES, on_pub, &p), 0);
+    assert_int_equal(rd_publish(c, "big:1", "after", 5, on_pub, &q), 0);
+    free(big);
+    RUN_UNTIL(&loop, s.messages == 2 && p.done == 1 && q.done == 1);
+    assert_int_equal(s.first_len, BIG_PUBLISH_BYTES);
+    assert_int_equal(s.first_sum, want);
+    assert_int_equal(p.status, 0);
+    assert_int_equal(q.status, 0);
+    assert_int_equal(s.full_len, 5);
+    assert_memory_equal(s.last_data, "after", 5);
     close_all(&loop, c);
 }
 
@@ -771,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_router_limits),
         cmocka_unit_test(test_pubsub_roundtrip),
         cmocka_unit_test(test_publish_leaves_in_its_turn),
+        cmocka_unit_test(test_publish_larger_than_the_socket),
         cmocka_unit_test(test_unsubscribe),
         cmocka_unit_test(test_redis_restart),
         cmocka_unit_test(test_generic_commands),
