@@ -11,7 +11,6 @@ import WebSocket from 'ws';
 import { startChatd, gqlPost, signToken, sql } from './lib/chatd.js';
 import { redisSubscribe } from './lib/redis-sub.js';
 
-
 // The tests write users with psql: make sure the schema exists even when this
 // suite runs first on a fresh database (a chatd with a database migrates it).
 before(async () => {
