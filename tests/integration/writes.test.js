@@ -340,6 +340,29 @@ describe('one statement per group', () => {
     assert.deepEqual(arrayed[1].data, arrayed[0]);
   });
 
+  // 0021_message_ids.sql: every write path names a message with a version 7
+  // UUID — its first 48 bits the time in ms — so ids of later milliseconds
+  // sort after earlier ones (inserts at the right edge of messages_pkey)
+  test('message ids are time-ordered UUIDv7 on the group, single and GraphQL paths', async () => {
+    const [a, b] = makeUsers(2);
+    const chat = await newChat(gc, a, [b]);
+    const t0 = Date.now();
+    const ids = [];
+    ids.push(createMessages([{ chat: chat.id, sender: a.id, content: 'v7 group' }])[0][5]);
+    await sleep(3);
+    ids.push(sql(`SELECT o_payload::jsonb->>'id' FROM chatd_create_message_reply('${chat.id}', '${a.id}', 'text', 'v7 one', NULL, NULL, NULL)`).split('\n')[0]);
+    await sleep(3);
+    ids.push(ok(await gql(gc, CREATE_MSG, { in: { chatId: chat.id, senderId: b.id, content: 'v7 gql' } }, b.h), 'createMessage').id);
+    const t1 = Date.now();
+    for (const id of ids) {
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, id);
+      const ms = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+      assert.ok(ms >= t0 - 1000 && ms <= t1 + 1000, `${id}: ${ms} not within [${t0}, ${t1}]`);
+    }
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(sql(`SELECT count(*) FROM messages WHERE id = ANY (ARRAY['${ids.join("','")}']::uuid[])`), '3');
+  });
+
   // 0016_write_indexes.sql: no message_id index entry for message.created,
   // one (chat_id, seq) index on messages serving the unread count
   test('fewer index entries: unread count still exact over messages_chat_seq; removal still clears every payload', async () => {
